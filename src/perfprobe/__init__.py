@@ -1,0 +1,9 @@
+"""Measure where a Django application spends its time, memory and queries."""
+
+from __future__ import annotations
+
+from .monitor import PerformanceMonitor, monitor
+from .scope import Scope, get_current_scope
+
+__all__ = ["PerformanceMonitor", "Scope", "get_current_scope", "monitor"]
+__version__ = "0.1.0"

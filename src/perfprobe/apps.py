@@ -1,0 +1,23 @@
+"""Wire perfprobe into Django: settings checks and database instrumentation."""
+
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class PerfprobeConfig(AppConfig):
+    """Install the query instrumentation and register the system checks."""
+
+    name = "perfprobe"
+    verbose_name = "perfprobe"
+
+    def ready(self) -> None:
+        """Register checks and start instrumenting database connections."""
+        from . import checks
+        from .conf import get_settings
+        from .db.instrument import install
+
+        checks.register()
+        # Validate now so a wrong PERFPROBE value fails at start-up, naming the key.
+        if get_settings().ENABLED and get_settings().INSTRUMENT_DATABASE:
+            install()

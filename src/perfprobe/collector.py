@@ -1,0 +1,469 @@
+"""Hold every measurement in thread-safe aggregates with bounded memory."""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import logging
+import threading
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conf import PerfprobeSettings, get_settings
+from .events import (
+    ErrorEvent,
+    Event,
+    MemoryRecord,
+    OperationEvent,
+    QueryEvent,
+    RequestEvent,
+)
+from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
+from .scope import Scope
+from .stats import MetricStats, StatsSummary
+
+logger = logging.getLogger("perfprobe.collector")
+
+OVERFLOW_KEY = "(other)"
+_MAX_CALL_SITES = 20
+
+Listener = Callable[[Event], None]
+
+
+@dataclass
+class OperationStats:
+    """Aggregates of one named operation."""
+
+    stats: MetricStats
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class EndpointStats:
+    """Aggregates of one ``(method, route)`` endpoint."""
+
+    stats: MetricStats
+    query_counts: MetricStats
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class QueryStats:
+    """Aggregates of one SQL fingerprint."""
+
+    sample_sql: str
+    vendor: str
+    stats: MetricStats
+    aliases: set[str] = field(default_factory=set)
+    call_sites: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    batch_rows: int = 0
+
+
+@dataclass
+class _OpenScope:
+    scope: Scope
+    queries: ScopeQueries
+    query_count: int = 0
+    query_time_s: float = 0.0
+    operation_count: int = 0
+    request_count: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass(frozen=True)
+class ScopeSummary:
+    """What one closed scope did: counts, time, errors and query findings."""
+
+    id: int
+    name: str
+    kind: str
+    path: str
+    started_at: float
+    duration_s: float
+    query_count: int
+    query_time_s: float
+    operation_count: int
+    request_count: int
+    errors: dict[str, int]
+    n_plus_one: tuple[NPlusOneFinding, ...]
+    duplicates: tuple[DuplicateFinding, ...]
+    analysis_truncated: bool
+
+
+@dataclass(frozen=True)
+class CollectorSnapshot:
+    """A consistent copy of the collector's state, taken under its lock."""
+
+    time_scale: float
+    operations: dict[str, tuple[StatsSummary, dict[str, int]]]
+    endpoints: dict[tuple[str, str], dict[str, Any]]
+    queries: dict[str, dict[str, Any]]
+    query_total: StatsSummary | None
+    slow_query_count: int
+    slowest_queries: list[QueryEvent]
+    memory: list[MemoryRecord]
+    errors: list[ErrorEvent]
+    error_counts: dict[tuple[str, str, str], int]
+    scopes: list[ScopeSummary]
+    recent_events: list[Event]
+    dropped_metrics: int
+
+
+class Collector:
+    """Aggregate measurements from any thread; the only shared mutable state.
+
+    Every public method takes the one lock, so aggregates stay exact under
+    concurrency. Listeners are called after the lock is released, and their
+    failures are logged rather than raised.
+    """
+
+    def __init__(
+        self, settings: Callable[[], PerfprobeSettings] = get_settings
+    ) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._listeners: list[Listener] = []
+        self._sequence = itertools.count()
+        self.time_scale = 1.0
+        self.reset()
+
+    # -- life cycle -------------------------------------------------------
+
+    def reset(self) -> None:
+        """Forget every measurement; open scopes keep running but start empty."""
+        conf = self._settings()
+        with self._lock:
+            self._conf = conf
+            self._operations: dict[str, OperationStats] = {}
+            self._endpoints: dict[tuple[str, str], EndpointStats] = {}
+            self._queries: dict[str, QueryStats] = {}
+            self._query_total = MetricStats(conf.EXACT_PERCENTILE_LIMIT)
+            self._slow_query_count = 0
+            self._slowest: list[tuple[float, int, QueryEvent]] = []
+            self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            self._errors: deque[ErrorEvent] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            self._error_counts: Counter[tuple[str, str, str]] = Counter()
+            self._recent: deque[Event] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            self._scope_history: deque[ScopeSummary] = deque(
+                maxlen=conf.MAX_SCOPE_HISTORY
+            )
+            self._open_scopes: dict[int, _OpenScope] = getattr(
+                self, "_open_scopes", {}
+            )
+            for state in self._open_scopes.values():
+                state.queries = ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
+            self._busy_threads: Counter[int] = getattr(self, "_busy_threads", Counter())
+            self._open_blocks: list[MemoryRecord] = []
+            self._dropped_metrics = 0
+
+    @property
+    def settings(self) -> PerfprobeSettings:
+        """Return the settings this collector was last reset with."""
+        return self._conf
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener(event)`` for every event recorded from now on."""
+        with self._lock:
+            self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        with self._lock:
+            self._listeners = [x for x in self._listeners if x is not listener]
+
+    def _notify(self, event: Event) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                logger.exception("perfprobe listener %r failed", listener)
+
+    # -- helpers called with the lock held ---------------------------------
+
+    def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any:
+        if key in table or len(table) < self._conf.MAX_METRICS:
+            return key
+        self._dropped_metrics += 1
+        return OVERFLOW_KEY if isinstance(key, str) else (OVERFLOW_KEY, OVERFLOW_KEY)
+
+    def _mark_other_threads(self, thread_id: int) -> None:
+        # tracemalloc and RSS are process-wide: a block stops being
+        # attributable once another thread does monitored work during it.
+        for block in self._open_blocks:
+            if block.thread_id != thread_id:
+                block.process_wide = True
+
+    def _open_lineage(self, scope: Scope | None) -> list[_OpenScope]:
+        if scope is None:
+            return []
+        return [
+            self._open_scopes[s.id] for s in scope.lineage() if s.id in self._open_scopes
+        ]
+
+    def _add_error(self, event: ErrorEvent, scope: Scope | None) -> None:
+        self._errors.append(event)
+        key = (event.source, event.name, event.error_type)
+        if key in self._error_counts or len(self._error_counts) < self._conf.MAX_METRICS:
+            self._error_counts[key] += 1
+        for state in self._open_lineage(scope):
+            state.errors[event.error_type] += 1
+
+    # -- recording ----------------------------------------------------------
+
+    def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
+        """Add one timed operation."""
+        with self._lock:
+            key = self._bounded_key(self._operations, event.name)
+            op = self._operations.get(key)
+            if op is None:
+                op = self._operations[key] = OperationStats(
+                    MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
+                )
+            op.stats.add(event.duration_s)
+            for state in self._open_lineage(scope):
+                state.operation_count += 1
+            if event.error_type is not None:
+                op.errors[event.error_type] += 1
+                self._add_error(
+                    ErrorEvent(
+                        source="operation",
+                        name=event.name,
+                        error_type=event.error_type,
+                        started_at=event.started_at,
+                        scope=event.scope,
+                        duration_s=event.duration_s,
+                    ),
+                    scope,
+                )
+            self._mark_other_threads(event.thread_id)
+            self._recent.append(event)
+        self._notify(event)
+
+    def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
+        """Add one database call and feed it to the scope's N+1 analysis."""
+        with self._lock:
+            conf = self._conf
+            key = event.fingerprint
+            if key not in self._queries and len(self._queries) >= conf.MAX_FINGERPRINTS:
+                self._dropped_metrics += 1
+                key = OVERFLOW_KEY
+            q = self._queries.get(key)
+            if q is None:
+                q = self._queries[key] = QueryStats(
+                    sample_sql=event.sql,
+                    vendor=event.vendor,
+                    stats=MetricStats(conf.EXACT_PERCENTILE_LIMIT),
+                )
+            q.stats.add(event.duration_s)
+            q.aliases.add(event.alias)
+            site = event.call_site or "(unknown)"
+            if site in q.call_sites or len(q.call_sites) < _MAX_CALL_SITES:
+                q.call_sites[site] += 1
+            if event.many:
+                q.batches += 1
+                q.batch_rows += event.batch_size
+            self._query_total.add(event.duration_s)
+
+            if event.duration_s > conf.SLOW_QUERY_SECONDS * self.time_scale:
+                self._slow_query_count += 1
+            entry = (event.duration_s, next(self._sequence), event)
+            if len(self._slowest) < conf.MAX_SLOW_QUERIES:
+                heapq.heappush(self._slowest, entry)
+            elif entry[0] > self._slowest[0][0]:
+                heapq.heapreplace(self._slowest, entry)
+
+            lineage = self._open_lineage(scope)
+            for state in lineage:
+                state.query_count += 1
+                state.query_time_s += event.duration_s
+            if lineage and lineage[0].scope is scope:
+                lineage[0].queries.add(event)
+            if event.error_type is not None:
+                q.errors[event.error_type] += 1
+                self._add_error(
+                    ErrorEvent(
+                        source="query",
+                        name=event.fingerprint,
+                        error_type=event.error_type,
+                        started_at=event.started_at,
+                        scope=event.scope,
+                        duration_s=event.duration_s,
+                        detail=event.call_site,
+                    ),
+                    scope,
+                )
+            self._mark_other_threads(event.thread_id)
+            self._recent.append(event)
+        self._notify(event)
+
+    def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
+        """Add one HTTP request; 5xx responses also count as errors."""
+        with self._lock:
+            key = self._bounded_key(self._endpoints, (event.method, event.route))
+            ep = self._endpoints.get(key)
+            if ep is None:
+                limit = self._conf.EXACT_PERCENTILE_LIMIT
+                ep = self._endpoints[key] = EndpointStats(
+                    MetricStats(limit), MetricStats(limit)
+                )
+            ep.stats.add(event.duration_s)
+            ep.query_counts.add(float(event.query_count))
+            ep.statuses[event.status] += 1
+            for state in self._open_lineage(scope):
+                state.request_count += 1
+            if event.error_type is not None or event.status >= 500:
+                error_type = event.error_type or f"HTTP {event.status}"
+                ep.errors[error_type] += 1
+                self._add_error(
+                    ErrorEvent(
+                        source="request",
+                        name=f"{event.method} {event.route}",
+                        error_type=error_type,
+                        started_at=event.started_at,
+                        scope=event.scope,
+                        duration_s=event.duration_s,
+                        detail=f"status {event.status}",
+                    ),
+                    scope,
+                )
+            self._mark_other_threads(event.thread_id)
+            self._recent.append(event)
+        self._notify(event)
+
+    def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
+        """Add an error that no other probe recorded (e.g. a failed scenario)."""
+        with self._lock:
+            self._add_error(event, scope)
+            self._recent.append(event)
+        self._notify(event)
+
+    def record_memory(self, record: MemoryRecord) -> None:
+        """Add a checkpoint, or a block that has just closed."""
+        with self._lock:
+            if record.open:
+                return
+            self._memory.append(record)
+            self._recent.append(record)
+        self._notify(record)
+
+    def memory_block_opened(self, record: MemoryRecord) -> None:
+        """Track an open block so other threads' work can mark it process-wide."""
+        with self._lock:
+            # The checkpoint taken when the probe was created becomes the
+            # block's start, so it leaves the lists (compared by identity).
+            for table in (self._memory, self._recent):
+                if record in table:
+                    table.remove(record)
+            record.open = True
+            if any(n for t, n in self._busy_threads.items() if t != record.thread_id):
+                record.process_wide = True
+            self._open_blocks.append(record)
+
+    def memory_block_closed(self, record: MemoryRecord) -> None:
+        """Stop tracking ``record`` (by identity) and add it as a block."""
+        with self._lock:
+            self._open_blocks = [b for b in self._open_blocks if b is not record]
+            record.open = False
+        self.record_memory(record)
+
+    def thread_busy(self, thread_id: int, delta: int) -> None:
+        """Count a monitored operation starting (+1) or ending (-1) in a thread."""
+        with self._lock:
+            self._busy_threads[thread_id] += delta
+            if self._busy_threads[thread_id] <= 0:
+                del self._busy_threads[thread_id]
+            if delta > 0:
+                self._mark_other_threads(thread_id)
+
+    # -- scopes ---------------------------------------------------------------
+
+    def scope_opened(self, scope: Scope) -> None:
+        """Start collecting per-scope counts and query analysis for ``scope``."""
+        with self._lock:
+            self._open_scopes[scope.id] = _OpenScope(
+                scope, ScopeQueries(self._conf.MAX_QUERY_GROUPS_PER_SCOPE)
+            )
+
+    def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
+        """Finish ``scope``: analyse its queries and keep its summary."""
+        with self._lock:
+            state = self._open_scopes.pop(scope.id, None)
+            if state is None:
+                return None
+            conf = self._conf
+            path = scope.path
+            summary = ScopeSummary(
+                id=scope.id,
+                name=scope.name,
+                kind=scope.kind,
+                path=path,
+                started_at=scope.started_at,
+                duration_s=duration_s,
+                query_count=state.query_count,
+                query_time_s=state.query_time_s,
+                operation_count=state.operation_count,
+                request_count=state.request_count,
+                errors=dict(state.errors),
+                n_plus_one=tuple(
+                    state.queries.n_plus_one(path, conf.N_PLUS_ONE_MIN_QUERIES)
+                ),
+                duplicates=tuple(
+                    state.queries.duplicates(path, conf.DUPLICATE_MIN_QUERIES)
+                ),
+                analysis_truncated=state.queries.truncated,
+            )
+            self._scope_history.append(summary)
+            return summary
+
+    # -- reading --------------------------------------------------------------
+
+    def snapshot(self) -> CollectorSnapshot:
+        """Return a consistent copy of everything collected so far."""
+        with self._lock:
+            operations = {
+                name: (summary, dict(op.errors))
+                for name, op in self._operations.items()
+                if (summary := op.stats.summary()) is not None
+            }
+            endpoints = {
+                key: {
+                    "stats": ep.stats.summary(),
+                    "query_counts": ep.query_counts.summary(),
+                    "statuses": dict(ep.statuses),
+                    "errors": dict(ep.errors),
+                }
+                for key, ep in self._endpoints.items()
+            }
+            queries = {
+                fp: {
+                    "sample_sql": q.sample_sql,
+                    "vendor": q.vendor,
+                    "stats": q.stats.summary(),
+                    "aliases": sorted(q.aliases),
+                    "call_sites": dict(q.call_sites.most_common()),
+                    "errors": dict(q.errors),
+                    "batches": q.batches,
+                    "batch_rows": q.batch_rows,
+                }
+                for fp, q in self._queries.items()
+            }
+            return CollectorSnapshot(
+                time_scale=self.time_scale,
+                operations=operations,
+                endpoints=endpoints,
+                queries=queries,
+                query_total=self._query_total.summary(),
+                slow_query_count=self._slow_query_count,
+                slowest_queries=[e for _, _, e in sorted(self._slowest, reverse=True)],
+                memory=list(self._memory),
+                errors=list(self._errors),
+                error_counts=dict(self._error_counts),
+                scopes=list(self._scope_history),
+                recent_events=list(self._recent),
+                dropped_metrics=self._dropped_metrics,
+            )

@@ -1,0 +1,132 @@
+"""Read and validate the ``PERFPROBE`` settings dict, merged over defaults."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
+from django.dispatch import receiver
+
+SETTINGS_NAME = "PERFPROBE"
+
+
+@dataclass(frozen=True)
+class PerfprobeSettings:
+    """Hold every perfprobe setting; times in seconds, sizes in megabytes."""
+
+    ENABLED: bool = True
+    SLOW_OPERATION_SECONDS: float = 1.0
+    SLOW_QUERY_SECONDS: float = 0.5
+    HIGH_MEMORY_MB: float = 100.0
+    N_PLUS_ONE_MIN_QUERIES: int = 5
+    DUPLICATE_MIN_QUERIES: int = 2
+    RECENT_EVENTS_SIZE: int = 1000
+    EXACT_PERCENTILE_LIMIT: int = 2048
+    MAX_METRICS: int = 500
+    MAX_FINGERPRINTS: int = 500
+    MAX_SLOW_QUERIES: int = 50
+    MAX_SCOPE_HISTORY: int = 200
+    MAX_QUERY_GROUPS_PER_SCOPE: int = 1000
+    STORE_SQL_PARAMETERS: bool = False
+    STORE_QUERY_STRINGS: bool = False
+    CALL_SITE_EXCLUDE: tuple[str, ...] = ()
+    INSTRUMENT_DATABASE: bool = True
+
+
+_BOOL_KEYS = {
+    "ENABLED",
+    "STORE_SQL_PARAMETERS",
+    "STORE_QUERY_STRINGS",
+    "INSTRUMENT_DATABASE",
+}
+_POSITIVE_NUMBER_KEYS = {
+    "SLOW_OPERATION_SECONDS",
+    "SLOW_QUERY_SECONDS",
+    "HIGH_MEMORY_MB",
+}
+_POSITIVE_INT_KEYS = {
+    "N_PLUS_ONE_MIN_QUERIES",
+    "DUPLICATE_MIN_QUERIES",
+    "RECENT_EVENTS_SIZE",
+    "EXACT_PERCENTILE_LIMIT",
+    "MAX_METRICS",
+    "MAX_FINGERPRINTS",
+    "MAX_SLOW_QUERIES",
+    "MAX_SCOPE_HISTORY",
+    "MAX_QUERY_GROUPS_PER_SCOPE",
+}
+_MIN_INT = {"N_PLUS_ONE_MIN_QUERIES": 2, "DUPLICATE_MIN_QUERIES": 2}
+
+
+def _fail(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+    return ImproperlyConfigured(
+        f"{SETTINGS_NAME}[{key!r}] is {value!r}; expected {expected}."
+    )
+
+
+def _validate(key: str, value: Any) -> Any:
+    """Return ``value`` for ``key`` or raise ``ImproperlyConfigured``."""
+    if key in _BOOL_KEYS:
+        if not isinstance(value, bool):
+            raise _fail(key, value, "True or False")
+        return value
+    if key in _POSITIVE_NUMBER_KEYS:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise _fail(key, value, "a finite number greater than 0")
+        return float(value)
+    if key in _POSITIVE_INT_KEYS:
+        low = _MIN_INT.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise _fail(key, value, f"an integer of at least {low}")
+        return value
+    if key == "CALL_SITE_EXCLUDE":
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise _fail(key, value, "a list of path fragments (strings)")
+        return tuple(value)
+    raise AssertionError(key)  # pragma: no cover - every field is listed above
+
+
+def load_settings(raw: Any) -> PerfprobeSettings:
+    """Build settings from a user dict, raising ``ImproperlyConfigured`` on error."""
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME} must be a dict, not {type(raw).__name__}."
+        )
+    known = {f.name for f in fields(PerfprobeSettings)}
+    unknown = sorted(str(k) for k in raw if k not in known)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"{SETTINGS_NAME} has unknown key(s) {', '.join(unknown)}; "
+            f"known keys are {', '.join(sorted(known))}."
+        )
+    return PerfprobeSettings(**{k: _validate(k, v) for k, v in raw.items()})
+
+
+_cached: PerfprobeSettings | None = None
+
+
+def get_settings() -> PerfprobeSettings:
+    """Return the validated settings, read once and cached until they change."""
+    global _cached
+    if _cached is None:
+        raw = getattr(django_settings, SETTINGS_NAME, None)
+        _cached = load_settings(raw)
+    return _cached
+
+
+@receiver(setting_changed)
+def _clear_cache(*, setting: str, **kwargs: Any) -> None:
+    global _cached
+    if setting == SETTINGS_NAME:
+        _cached = None

@@ -1,0 +1,168 @@
+"""Define the raw measurements that probes hand to the collector."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class OperationEvent:
+    """One timed block or decorated call; ``error_type`` is set if it raised."""
+
+    name: str
+    duration_s: float
+    started_at: float
+    thread_id: int
+    thread_name: str
+    scope: str | None
+    tags: dict[str, str] = field(default_factory=dict)
+    error_type: str | None = None
+    kind: str = "operation"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass
+class LazyLoad:
+    """A related-object or deferred-field load that Django ran implicitly."""
+
+    model: str
+    field: str
+    relation: str
+    fix: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return the lazy load as JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass
+class QueryEvent:
+    """One database call; ``executemany`` is one event with its batch size."""
+
+    alias: str
+    vendor: str
+    sql: str
+    fingerprint: str
+    duration_s: float
+    started_at: float
+    thread_id: int
+    scope: str | None
+    call_site: str | None
+    many: bool = False
+    batch_size: int = 1
+    error_type: str | None = None
+    params_hash: int = 0
+    params: Any = None
+    lazy_load: LazyLoad | None = None
+    kind: str = "query"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready data, without the parameter hash."""
+        data = asdict(self)
+        data.pop("params_hash")
+        if self.params is None:
+            data.pop("params")
+        else:
+            data["params"] = repr(self.params)
+        return data
+
+
+@dataclass
+class RequestEvent:
+    """One HTTP request seen by the middleware, keyed by its route pattern."""
+
+    method: str
+    route: str
+    status: int
+    duration_s: float
+    started_at: float
+    thread_id: int
+    query_count: int
+    query_time_s: float
+    scope: str | None
+    error_type: str | None = None
+    query_string: str | None = None
+    kind: str = "request"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready data."""
+        data = asdict(self)
+        if self.query_string is None:
+            data.pop("query_string")
+        return data
+
+
+@dataclass(eq=False)
+class MemoryRecord:
+    """A memory checkpoint, or a block with its start, end, delta and peak.
+
+    ``heap_*`` figures are ``None`` when tracemalloc was not tracing.
+    ``process_wide`` is true when other threads ran monitored work while a
+    block was open: its figures then include their allocations.
+    """
+
+    label: str
+    kind: str
+    started_at: float
+    thread_id: int
+    thread_name: str
+    scope: str | None
+    rss_bytes: int
+    heap_current_bytes: int | None
+    heap_peak_bytes: int | None
+    rss_start_bytes: int | None = None
+    heap_start_bytes: int | None = None
+    rss_delta_bytes: int | None = None
+    heap_delta_bytes: int | None = None
+    peak_above_start_bytes: int | None = None
+    duration_s: float | None = None
+    process_wide: bool = False
+    open: bool = False
+    error_type: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the record as JSON-ready data."""
+        data = asdict(self)
+        data.pop("open")
+        if self.kind == "checkpoint":
+            data["attribution"] = "process snapshot"
+        elif self.process_wide:
+            data["attribution"] = "process-wide: other threads ran monitored work"
+        else:
+            data["attribution"] = "this block"
+        return data
+
+
+@dataclass
+class ErrorEvent:
+    """An exception observed by a probe: in an operation, query or request."""
+
+    source: str
+    name: str
+    error_type: str
+    started_at: float
+    scope: str | None
+    duration_s: float | None = None
+    detail: str | None = None
+    kind: str = "error"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the event as JSON-ready data."""
+        return asdict(self)
+
+
+Event = OperationEvent | QueryEvent | RequestEvent | MemoryRecord | ErrorEvent
+
+
+def error_type_name(exc_type: type[BaseException] | None) -> str | None:
+    """Return ``module.QualName`` for an exception class (builtins unqualified)."""
+    if exc_type is None:
+        return None
+    module = exc_type.__module__
+    if module in ("builtins", "__main__"):
+        return exc_type.__qualname__
+    return f"{module}.{exc_type.__qualname__}"

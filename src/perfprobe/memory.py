@@ -1,0 +1,176 @@
+"""Take memory checkpoints and measure blocks: process RSS and the Python heap."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import tracemalloc
+from types import TracebackType
+from typing import TYPE_CHECKING
+
+import psutil
+
+from .events import MemoryRecord, error_type_name
+from .scope import get_current_scope
+
+if TYPE_CHECKING:
+    from .monitor import PerformanceMonitor
+
+logger = logging.getLogger("perfprobe.memory")
+
+
+class HeapPeakTracker:
+    """Give every open block its own tracemalloc peak, however blocks nest.
+
+    tracemalloc keeps one process-wide peak. Whenever a block opens or
+    closes, the peak so far is credited to every open block and then reset,
+    so an inner block sees only its own peak while the outer block's peak
+    still includes the inner one. tracemalloc is started when the first block
+    opens if it was not tracing, and stopped again when the last block closes
+    only if this tracker started it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: list[MemoryRecord] = []
+        self._started_tracing = False
+
+    def _harvest(self) -> int:
+        current, peak = tracemalloc.get_traced_memory()
+        for block in self._open:
+            block.heap_peak_bytes = max(block.heap_peak_bytes or 0, peak)
+        tracemalloc.reset_peak()
+        return current
+
+    def open(self, record: MemoryRecord) -> None:
+        """Start tracing if needed and begin tracking ``record``'s peak."""
+        with self._lock:
+            if not tracemalloc.is_tracing():
+                tracemalloc.start()
+                self._started_tracing = True
+            current = self._harvest()
+            record.heap_start_bytes = current
+            record.heap_peak_bytes = current
+            self._open.append(record)
+
+    def close(self, record: MemoryRecord) -> None:
+        """Finish ``record`` (removed by identity) with its end figure and peak."""
+        with self._lock:
+            if not tracemalloc.is_tracing():
+                # Someone else stopped tracing mid-block: no heap figures.
+                self._open = [b for b in self._open if b is not record]
+                record.heap_current_bytes = None
+                record.heap_peak_bytes = None
+                record.heap_start_bytes = None
+                return
+            current = self._harvest()
+            self._open = [b for b in self._open if b is not record]
+            record.heap_current_bytes = current
+            if not self._open and self._started_tracing:
+                tracemalloc.stop()
+                self._started_tracing = False
+
+
+_heap_peaks = HeapPeakTracker()
+_process = psutil.Process()
+
+
+def read_rss_bytes() -> int:
+    """Return this process's resident set size in bytes."""
+    return int(_process.memory_info().rss)
+
+
+def _heap_now() -> tuple[int | None, int | None]:
+    if not tracemalloc.is_tracing():
+        return None, None
+    current, peak = tracemalloc.get_traced_memory()
+    return current, peak
+
+
+class MemoryProbe:
+    """A checkpoint taken on creation that becomes a block when entered.
+
+    ``monitor.track_memory_usage("x")`` records a checkpoint at once. Used as
+    ``with monitor.track_memory_usage("x"):``, the same record turns into a
+    block: RSS and heap at the start and end, their deltas, and the heap peak
+    reached inside the block.
+    """
+
+    def __init__(self, monitor: PerformanceMonitor, label: str) -> None:
+        self._monitor = monitor
+        self.label = label
+        self.record: MemoryRecord | None = None
+        self._start_ns = 0
+        try:
+            self.record = self._checkpoint()
+        except Exception:
+            logger.exception("perfprobe failed to take memory checkpoint %r", label)
+
+    def _checkpoint(self) -> MemoryRecord | None:
+        if not self._monitor.enabled:
+            return None
+        current, peak = _heap_now()
+        scope = get_current_scope()
+        thread = threading.current_thread()
+        record = MemoryRecord(
+            label=self.label,
+            kind="checkpoint",
+            started_at=time.time(),
+            thread_id=thread.ident or 0,
+            thread_name=thread.name,
+            scope=scope.path if scope else None,
+            rss_bytes=read_rss_bytes(),
+            heap_current_bytes=current,
+            heap_peak_bytes=peak,
+        )
+        self._monitor.collector.record_memory(record)
+        return record
+
+    def __enter__(self) -> MemoryProbe:
+        try:
+            self._open_block()
+        except Exception:
+            logger.exception("perfprobe failed to open memory block %r", self.label)
+            self.record = None
+        return self
+
+    def _open_block(self) -> None:
+        if self.record is None:
+            return
+        # The checkpoint just taken is this block's start; keep it as one
+        # record rather than leaving a separate checkpoint behind.
+        record = self.record
+        record.kind = "block"
+        self._monitor.collector.memory_block_opened(record)
+        _heap_peaks.open(record)
+        record.rss_start_bytes = read_rss_bytes()
+        self._start_ns = time.perf_counter_ns()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._close_block(exc_type)
+        except Exception:
+            logger.exception("perfprobe failed to close memory block %r", self.label)
+
+    def _close_block(self, exc_type: type[BaseException] | None) -> None:
+        record = self.record
+        if record is None or record.kind != "block":
+            return
+        record.duration_s = (time.perf_counter_ns() - self._start_ns) / 1e9
+        _heap_peaks.close(record)
+        record.rss_bytes = read_rss_bytes()
+        record.rss_delta_bytes = record.rss_bytes - (record.rss_start_bytes or 0)
+        if record.heap_current_bytes is not None and record.heap_start_bytes is not None:
+            record.heap_delta_bytes = record.heap_current_bytes - record.heap_start_bytes
+            record.peak_above_start_bytes = (
+                record.heap_peak_bytes or 0
+            ) - record.heap_start_bytes
+        record.error_type = error_type_name(exc_type)
+        self._monitor.collector.memory_block_closed(record)
+        self._monitor._warn_if_high_memory(record)

@@ -1,0 +1,143 @@
+"""Offer the public probes through ``PerformanceMonitor`` and a default ``monitor``."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from .collector import Collector, ScopeSummary
+from .conf import get_settings
+from .events import MemoryRecord
+from .memory import MemoryProbe
+from .scope import Scope, current_scope
+from .timing import ExecutionTimer
+
+if TYPE_CHECKING:
+    from .report import Report
+
+logger = logging.getLogger("perfprobe")
+
+
+class PerformanceMonitor:
+    """Time code, track memory and group work into scopes, all into one collector.
+
+    Thresholds are read from the ``PERFPROBE`` settings; ``time_scale``
+    multiplies every time threshold, so a run whose latencies were scaled
+    down (as the demo's tests do) is judged on the same footing.
+    """
+
+    def __init__(self, collector: Collector | None = None) -> None:
+        self.collector = collector or Collector()
+        self._last_scope: ScopeSummary | None = None
+
+    # -- configuration -------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """Return whether ``PERFPROBE["ENABLED"]`` is on."""
+        return get_settings().ENABLED
+
+    @property
+    def time_scale(self) -> float:
+        """Return the factor applied to every time threshold (default 1.0)."""
+        return self.collector.time_scale
+
+    @time_scale.setter
+    def time_scale(self, value: float) -> None:
+        if not isinstance(value, int | float) or not value > 0:
+            raise ValueError(f"time_scale must be a number above 0, not {value!r}")
+        self.collector.time_scale = float(value)
+
+    def threshold_s(self, seconds: float) -> float:
+        """Return a time threshold in seconds scaled by ``time_scale``."""
+        return seconds * self.collector.time_scale
+
+    # -- probes ------------------------------------------------------------------
+
+    def measure_execution_time(
+        self, name: str, tags: dict[str, Any] | None = None
+    ) -> ExecutionTimer:
+        """Return a timer usable as ``with``, ``async with`` or a decorator."""
+        return ExecutionTimer(self, name, tags)
+
+    def track_memory_usage(self, label: str) -> MemoryProbe:
+        """Take a memory checkpoint now; use the result with ``with`` for a block."""
+        return MemoryProbe(self, label)
+
+    @contextlib.contextmanager
+    def scope(self, name: str, kind: str = "user") -> Iterator[Scope]:
+        """Group everything recorded inside the block under ``name``.
+
+        Scopes nest. They live in a ``ContextVar``, so concurrent async tasks
+        keep their own; a thread started inside a scope must be given it, for
+        example by running its target through ``contextvars.copy_context()``.
+        """
+        scope = Scope(name=name, kind=kind, parent=current_scope.get())
+        try:
+            self.collector.scope_opened(scope)
+        except Exception:
+            logger.exception("perfprobe failed to open scope %r", name)
+        token = current_scope.set(scope)
+        try:
+            yield scope
+        finally:
+            current_scope.reset(token)
+            duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
+            try:
+                self._last_scope = self.collector.scope_closed(scope, duration_s)
+            except Exception:
+                logger.exception("perfprobe failed to close scope %r", name)
+
+    def last_scope_summary(self) -> ScopeSummary | None:
+        """Return the summary of the most recently closed scope, if any."""
+        return self._last_scope
+
+    # -- results ---------------------------------------------------------------
+
+    def generate_report(self, **options: Any) -> Report:
+        """Build a ``Report`` from everything collected so far."""
+        from .report.builder import ReportBuilder
+
+        return ReportBuilder(self.collector.snapshot(), **options).build()
+
+    def reset(self) -> None:
+        """Forget every measurement and reread the settings."""
+        self.collector.reset()
+
+    # -- internal hooks used by the probes ---------------------------------------
+
+    def _thread_busy(self, delta: int) -> None:
+        try:
+            self.collector.thread_busy(threading.get_ident(), delta)
+        except Exception:
+            logger.exception("perfprobe failed to track thread activity")
+
+    def _warn_if_slow(self, name: str, duration_s: float) -> None:
+        limit_s = self.threshold_s(get_settings().SLOW_OPERATION_SECONDS)
+        if duration_s > limit_s:
+            logger.warning(
+                "Slow operation %s took %.3f s (threshold %.3f s)",
+                name,
+                duration_s,
+                limit_s,
+                extra={"duration_s": duration_s, "threshold_s": limit_s},
+            )
+
+    def _warn_if_high_memory(self, record: MemoryRecord) -> None:
+        limit_bytes = get_settings().HIGH_MEMORY_MB * 1024 * 1024
+        peak = record.peak_above_start_bytes or 0
+        if peak > limit_bytes:
+            logger.warning(
+                "Memory block %s peaked %.1f MB above its start (threshold %.0f MB)",
+                record.label,
+                peak / 1024 / 1024,
+                limit_bytes / 1024 / 1024,
+                extra={"peak_bytes": peak, "threshold_bytes": limit_bytes},
+            )
+
+
+monitor = PerformanceMonitor()

@@ -1,0 +1,159 @@
+"""Aggregate one metric's samples: exact totals plus bounded-memory percentiles."""
+
+from __future__ import annotations
+
+import math
+from array import array
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from ddsketch import DDSketch
+
+# A relative accuracy of 1% keeps a sketch of a latency metric to a few
+# kilobytes whatever the number of samples.
+SKETCH_RELATIVE_ACCURACY = 0.01
+PERCENTILES = (0.50, 0.95, 0.99)
+
+
+def inclusive_percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Return the ``q`` quantile (0..1) of sorted data, interpolating linearly.
+
+    This is the "inclusive" method of ``statistics.quantiles`` and numpy's
+    default ("linear"): the rank ``(n - 1) * q`` is split into its whole and
+    fractional parts and the two closest values are interpolated. Raise
+    ``ValueError`` on empty data or a ``q`` outside 0..1.
+    """
+    if not sorted_values:
+        raise ValueError("percentile of no data")
+    if not 0.0 <= q <= 1.0:
+        raise ValueError(f"quantile {q!r} is outside 0..1")
+    rank = (len(sorted_values) - 1) * q
+    low = math.floor(rank)
+    high = min(low + 1, len(sorted_values) - 1)
+    fraction = rank - low
+    return sorted_values[low] + (sorted_values[high] - sorted_values[low]) * fraction
+
+
+@dataclass(frozen=True)
+class StatsSummary:
+    """Totals and percentiles of one metric, in the metric's own unit."""
+
+    count: int
+    total: float
+    min: float
+    max: float
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    exact: bool
+
+    def to_dict(self) -> dict[str, float | int | bool]:
+        """Return the summary as JSON-ready data."""
+        return {
+            "count": self.count,
+            "total": self.total,
+            "min": self.min,
+            "max": self.max,
+            "mean": self.mean,
+            "p50": self.p50,
+            "p95": self.p95,
+            "p99": self.p99,
+            "percentiles_exact": self.exact,
+        }
+
+
+class MetricStats:
+    """Running count/sum/min/max plus exact samples that overflow into a sketch.
+
+    Up to ``exact_limit`` samples are kept as they are, so percentiles are
+    exact; the next sample moves them all into a DDSketch and later samples go
+    straight to it. The class is not thread-safe: the collector holds its lock
+    around every call.
+    """
+
+    __slots__ = ("_samples", "_sketch", "count", "exact_limit", "max", "min", "total")
+
+    def __init__(self, exact_limit: int) -> None:
+        self.exact_limit = exact_limit
+        self.count = 0
+        self.total = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self._samples: array[float] | None = array("d")
+        self._sketch: DDSketch | None = None
+
+    def add(self, value: float) -> None:
+        """Record one finite sample; non-finite values raise ``ValueError``."""
+        if not math.isfinite(value):
+            raise ValueError(f"sample {value!r} is not finite")
+        self.count += 1
+        self.total += value
+        self.min = min(self.min, value)
+        self.max = max(self.max, value)
+        if self._samples is not None:
+            self._samples.append(value)
+            if len(self._samples) > self.exact_limit:
+                self._sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
+                for sample in self._samples:
+                    self._sketch.add(sample)
+                self._samples = None
+        else:
+            assert self._sketch is not None
+            self._sketch.add(value)
+
+    def merge(self, other: MetricStats) -> None:
+        """Fold ``other`` into this metric, switching to a sketch if needed."""
+        if other.count == 0:
+            return
+        self.count += other.count
+        self.total += other.total
+        self.min = min(self.min, other.min)
+        self.max = max(self.max, other.max)
+        if (
+            self._samples is not None
+            and other._samples is not None
+            and len(self._samples) + len(other._samples) <= self.exact_limit
+        ):
+            self._samples.extend(other._samples)
+            return
+        sketch = self._as_sketch()
+        sketch.merge(other._as_sketch())
+        self._sketch = sketch
+        self._samples = None
+
+    def _as_sketch(self) -> DDSketch:
+        if self._sketch is not None:
+            return self._sketch
+        sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
+        for sample in self._samples or ():
+            sketch.add(sample)
+        return sketch
+
+    def summary(self) -> StatsSummary | None:
+        """Return totals and percentiles, or ``None`` when nothing was recorded."""
+        if self.count == 0:
+            return None
+        if self._samples is not None:
+            ordered = sorted(self._samples)
+            p50, p95, p99 = (inclusive_percentile(ordered, q) for q in PERCENTILES)
+            exact = True
+        else:
+            assert self._sketch is not None
+            p50, p95, p99 = (
+                # The sketch's estimate can stray just outside the true range.
+                min(max(float(self._sketch.get_quantile_value(q)), self.min), self.max)
+                for q in PERCENTILES
+            )
+            exact = False
+        return StatsSummary(
+            count=self.count,
+            total=self.total,
+            min=self.min,
+            max=self.max,
+            mean=self.total / self.count,
+            p50=p50,
+            p95=p95,
+            p99=p99,
+            exact=exact,
+        )
