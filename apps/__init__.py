@@ -1,0 +1,1 @@
+"""Django apps of the perfprobe demo project."""

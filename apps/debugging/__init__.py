@@ -1,0 +1,1 @@
+"""The perfprobe demo: scenarios run against the sample shop."""

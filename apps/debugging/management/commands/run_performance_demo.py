@@ -1,0 +1,170 @@
+"""Run the performance demo's scenarios and print the report."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+
+from apps.debugging.performance_demo import DemoSetupError, PerformanceDemo
+from apps.debugging.progress import DemoProgress
+from perfprobe.events import Event
+from perfprobe.report.terminal import TerminalRenderer
+from perfprobe.report.verbose import describe_event
+
+
+def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
+    """Return the scenario names in ``value`` (comma-separated) in given order."""
+    if value is None:
+        return available
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise CommandError(f"--scenarios is empty; choose from {', '.join(available)}.")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise CommandError(
+            f"--scenarios has unknown scenario(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(available)}."
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_time_scale(value: str) -> float:
+    """Return ``value`` as a finite number above 0, or raise ``CommandError``."""
+    try:
+        scale = float(value)
+    except ValueError:
+        raise CommandError(
+            f"--time-scale must be a number above 0, not {value!r}."
+        ) from None
+    if not math.isfinite(scale) or scale <= 0:
+        raise CommandError(f"--time-scale must be a number above 0, not {value!r}.")
+    return scale
+
+
+def parse_seed(value: str) -> int:
+    """Return ``value`` as an integer, or raise ``CommandError``."""
+    try:
+        return int(value)
+    except ValueError:
+        raise CommandError(f"--seed must be an integer, not {value!r}.") from None
+
+
+def check_output_path(value: str | None) -> Path | None:
+    """Fail early, before any scenario runs, if ``value`` cannot be written."""
+    if value is None:
+        return None
+    path = Path(value).expanduser()
+    if path.is_dir():
+        raise CommandError(f"--output-file {value!r} is a directory; give a file path.")
+    folder = path.parent if str(path.parent) else Path(".")
+    if not folder.is_dir():
+        raise CommandError(
+            f"--output-file {value!r}: folder {str(folder)!r} does not exist."
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise CommandError(
+            f"--output-file {value!r}: folder {str(folder)!r} is not writable."
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise CommandError(f"--output-file {value!r} exists and is not writable.")
+    return path
+
+
+class Command(BaseCommand):
+    help = (
+        "Run perfprobe's performance demo: database operations, API requests, "
+        "concurrent workers, a memory-intensive job and error scenarios, then "
+        "print a report with statistics and recommendations."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--output-file",
+            metavar="PATH",
+            help="Also write the report as JSON to PATH (replaced atomically).",
+        )
+        parser.add_argument(
+            "--verbose",
+            action="store_true",
+            help="Print each measurement as it happens.",
+        )
+        parser.add_argument(
+            "--scenarios",
+            metavar="A,B",
+            help=(
+                "Comma-separated scenarios to run, in that order (default: all). "
+                "Built in: database_operations, api_requests, "
+                "concurrent_operations, memory_intensive, error_scenarios."
+            ),
+        )
+        parser.add_argument(
+            "--time-scale",
+            metavar="F",
+            default="1.0",
+            help=(
+                "Multiply every injected latency and every time threshold by F "
+                "(a number above 0; default 1.0)."
+            ),
+        )
+        parser.add_argument(
+            "--seed",
+            metavar="N",
+            default="42",
+            help="Seed for sample data and worker durations (default 42).",
+        )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        available = PerformanceDemo.available_scenarios()
+        names = parse_scenarios(options["scenarios"], available)
+        time_scale = parse_time_scale(str(options["time_scale"]))
+        seed = parse_seed(str(options["seed"]))
+        output = check_output_path(options["output_file"])
+        console = self._console()
+
+        with DemoProgress(console, total=len(names)) as progress:
+            demo = PerformanceDemo(
+                time_scale=time_scale,
+                seed=seed,
+                say=progress.say if options["verbose"] else None,
+                on_scenario_start=progress.scenario_started,
+                on_scenario_end=progress.scenario_finished,
+            )
+            listener = self._verbose_listener(progress) if options["verbose"] else None
+            if listener:
+                demo.monitor.collector.add_listener(listener)
+            try:
+                report = demo.run(names)
+            except DemoSetupError as exc:
+                raise CommandError(str(exc)) from None
+            finally:
+                if listener:
+                    demo.monitor.collector.remove_listener(listener)
+
+        TerminalRenderer(console).render(report)
+        if output is not None:
+            try:
+                report.write_json(output)
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--output-file {str(output)!r}: {exc}") from None
+            console.print(f"Report written to {output}", highlight=False, markup=False)
+
+    def _console(self) -> Console:
+        stream = self.stdout._out
+        is_tty = bool(getattr(stream, "isatty", lambda: False)())
+        if is_tty:
+            return Console(file=stream)
+        return Console(
+            file=stream, force_terminal=False, no_color=True, width=120, emoji=False
+        )
+
+    @staticmethod
+    def _verbose_listener(progress: DemoProgress) -> Any:
+        def listener(event: Event) -> None:
+            progress.say(describe_event(event))
+
+        return listener

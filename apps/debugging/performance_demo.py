@@ -1,0 +1,218 @@
+"""Run the demo's scenarios against the real stack and build the report."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.utils.module_loading import import_string
+
+from apps.shop.latency import set_latency_scale
+from perfprobe import PerformanceMonitor, Scope
+from perfprobe import monitor as default_monitor
+from perfprobe.events import ErrorEvent, error_type_name
+from perfprobe.report import Report, ScenarioResult
+
+from .scenarios import DemoContext, Scenario, registry
+from .setup import DemoSetupError, prepare_database
+
+logger = logging.getLogger("apps.debugging")
+
+__all__ = ["DemoSetupError", "PerformanceDemo"]
+
+EXTRA_SCENARIOS_SETTING = "PERFORMANCE_DEMO_SCENARIOS"
+
+ScenarioCallback = Callable[[str, int, int], None]
+ResultCallback = Callable[[ScenarioResult], None]
+
+
+def load_extra_scenarios() -> None:
+    """Import the modules or classes named in ``PERFORMANCE_DEMO_SCENARIOS``.
+
+    A module registers its scenarios with ``@register_scenario`` when
+    imported; a dotted path to a ``Scenario`` subclass is registered here.
+    """
+    for path in getattr(settings, EXTRA_SCENARIOS_SETTING, ()):
+        try:
+            import_module(path)
+        except ImportError:
+            target = import_string(path)
+            if not (isinstance(target, type) and issubclass(target, Scenario)):
+                raise TypeError(f"{path} is not a Scenario subclass") from None
+            registry.register(target)
+
+
+class PerformanceDemo:
+    """Run registered scenarios, each in its own scope, and report on them.
+
+    ``time_scale`` multiplies every nominal latency and every time threshold.
+    One scenario failing never stops the others: its error is kept in its
+    ``ScenarioResult`` and in the report.
+    """
+
+    def __init__(
+        self,
+        *,
+        monitor: PerformanceMonitor | None = None,
+        time_scale: float = 1.0,
+        seed: int = 42,
+        say: Callable[[str], None] | None = None,
+        on_scenario_start: ScenarioCallback | None = None,
+        on_scenario_end: ResultCallback | None = None,
+    ) -> None:
+        if not time_scale > 0:
+            raise ValueError(f"time_scale must be above 0, not {time_scale!r}")
+        load_extra_scenarios()
+        self.monitor = monitor or default_monitor
+        self.time_scale = float(time_scale)
+        self.seed = seed
+        self._say = say or (lambda text: None)
+        self._on_start = on_scenario_start
+        self._on_end = on_scenario_end
+        self.results: list[ScenarioResult] = []
+        self.created_sample_data = False
+
+    @staticmethod
+    def available_scenarios() -> list[str]:
+        """Return the names of every registered scenario, in running order."""
+        load_extra_scenarios()
+        return registry.names()
+
+    # -- running -----------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Check migrations and create sample data; raise ``DemoSetupError``."""
+        self.created_sample_data = prepare_database(self.seed)
+
+    def run_full_demo(self, scenarios: Iterable[str] | None = None) -> dict[str, Any]:
+        """Run the scenarios (all by default) and return the report as a dict."""
+        return self.run(scenarios).to_dict()
+
+    def run(self, scenarios: Iterable[str] | None = None) -> Report:
+        """Run the scenarios (all by default) and return the ``Report``."""
+        names = list(scenarios) if scenarios is not None else registry.names()
+        unknown = [n for n in names if n not in registry]
+        if unknown:
+            raise ValueError(f"unknown scenario(s): {', '.join(unknown)}")
+        self.prepare()
+        self.monitor.reset()
+        self.results = []
+        for index, name in enumerate(names):
+            self.run_scenario(name, index=index, total=len(names))
+        return self.build_report()
+
+    def run_scenario(
+        self, name: str, *, index: int = 0, total: int = 1
+    ) -> ScenarioResult:
+        """Run one scenario by name in its own scope and keep its result."""
+        cls = registry.get(name)
+        if self._on_start:
+            self._on_start(name, index, total)
+        context = DemoContext(
+            monitor=self.monitor,
+            time_scale=self.time_scale,
+            seed=self.seed,
+            say=self._say,
+        )
+        previous_scale = self.monitor.time_scale
+        self.monitor.time_scale = self.time_scale
+        set_latency_scale(self.time_scale)
+        details: dict[str, Any] = {}
+        error: dict[str, str] | None = None
+        started_at = time.time()
+        try:
+            with self.monitor.scope(name, kind="scenario") as scope:
+                try:
+                    details = cls(context).run()
+                except Exception as exc:
+                    error = self._record_failure(name, exc, started_at, scope)
+        finally:
+            set_latency_scale(None)
+            self.monitor.time_scale = previous_scale
+
+        summary = scope.summary
+        result = ScenarioResult(
+            name=name,
+            description=cls.description,
+            status="failed" if error else "ok",
+            duration_s=summary.duration_s if summary else time.time() - started_at,
+            started_at=started_at,
+            scope=scope.path,
+            query_count=summary.query_count if summary else 0,
+            query_time_s=summary.query_time_s if summary else 0.0,
+            nominal_latencies_s=dict(cls.nominal_latencies_s),
+            details=details,
+            error=error,
+        )
+        self.results.append(result)
+        if self._on_end:
+            self._on_end(result)
+        return result
+
+    def _record_failure(
+        self, name: str, exc: Exception, started_at: float, scope: Scope
+    ) -> dict[str, str]:
+        error_type = error_type_name(type(exc)) or "Exception"
+        logger.error("Scenario %s failed", name, exc_info=exc)
+        self.monitor.collector.record_error(
+            ErrorEvent(
+                source="scenario",
+                name=name,
+                error_type=error_type,
+                started_at=started_at,
+                scope=scope.path,
+                detail=str(exc)[:500],
+            ),
+            scope,
+        )
+        last = traceback.extract_tb(exc.__traceback__)[-1:]
+        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
+        return {"type": error_type, "message": f"{exc}{where}"[:1000]}
+
+    def build_report(self) -> Report:
+        """Build the report of the scenarios run so far."""
+        previous_scale = self.monitor.time_scale
+        self.monitor.time_scale = self.time_scale
+        try:
+            return self.monitor.generate_report(
+                scenarios=list(self.results),
+                title="perfprobe performance demo",
+                latency_note=(
+                    "Latencies were injected on purpose: database-side sleeps inside "
+                    "real queries at the demo's nominal values multiplied by "
+                    f"{self.time_scale:g}."
+                ),
+            )
+        finally:
+            self.monitor.time_scale = previous_scale
+
+    # -- one public method per scenario ---------------------------------------------
+
+    def _single(self, name: str) -> ScenarioResult:
+        self.prepare()
+        return self.run_scenario(name)
+
+    def database_operations(self) -> ScenarioResult:
+        """Run the fast query, slow query and N+1 scenario."""
+        return self._single("database_operations")
+
+    def api_requests(self) -> ScenarioResult:
+        """Run the five HTTP endpoints scenario."""
+        return self._single("api_requests")
+
+    def concurrent_operations(self) -> ScenarioResult:
+        """Run the five concurrent workers scenario."""
+        return self._single("concurrent_operations")
+
+    def memory_intensive(self) -> ScenarioResult:
+        """Run the 100,000-record memory scenario."""
+        return self._single("memory_intensive")
+
+    def error_scenarios(self) -> ScenarioResult:
+        """Run the query timeout, MemoryError and HTTP 500 scenario."""
+        return self._single("error_scenarios")

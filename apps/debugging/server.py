@@ -1,0 +1,101 @@
+"""Serve the demo project over HTTP on a free loopback port, in a thread."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import socket
+import threading
+from types import TracebackType
+from typing import Any
+
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
+
+logger = logging.getLogger("apps.debugging.server")
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Keep the access log out of the demo's terminal output."""
+
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug(format, *args)
+
+
+class _ContextServer(ThreadedWSGIServer):
+    """Run each request thread in a copy of the context the server started in.
+
+    Threads do not inherit ``contextvars``; copying the starter's context is
+    what puts every request's own scope inside the demo scenario's scope.
+    """
+
+    def __init__(self, *args: Any, context: contextvars.Context, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._context = context
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        self._context.copy().run(
+            super().process_request_thread, request, client_address
+        )
+
+
+class LoopbackServer:
+    """Start the project's WSGI application on ``127.0.0.1`` and a free port.
+
+    Use it as a context manager; the server and its thread are stopped on
+    exit, and ``base_url`` names the address while it runs.
+    """
+
+    host = "127.0.0.1"
+
+    def __init__(self) -> None:
+        self._server: _ContextServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """Return ``http://127.0.0.1:PORT`` of the running server."""
+        if self._server is None:
+            raise RuntimeError("the loopback server is not running")
+        return f"http://{self.host}:{self._server.server_address[1]}"
+
+    def start(self) -> None:
+        """Bind to a free port and serve in a daemon thread."""
+        # Port 0 lets the kernel pick a free port atomically.
+        server = _ContextServer(
+            (self.host, 0),
+            _QuietHandler,
+            context=contextvars.copy_context(),
+            allow_reuse_address=False,
+        )
+        server.address_family = socket.AF_INET
+        server.set_app(WSGIHandler())
+        thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="perfprobe-demo-server",
+            daemon=True,
+        )
+        thread.start()
+        self._server, self._thread = server, thread
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and wait for the thread."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self._server = self._thread = None
+
+    def __enter__(self) -> LoopbackServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,35 @@
+"""Check the demo database is ready and fill it with sample data when empty."""
+
+from __future__ import annotations
+
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.migrations.executor import MigrationExecutor
+
+from apps.shop.sample_data import ensure_sample_data
+
+
+class DemoSetupError(Exception):
+    """The demo cannot run yet; the message says which command fixes it."""
+
+
+def check_migrations(using: str = DEFAULT_DB_ALIAS) -> None:
+    """Raise ``DemoSetupError`` naming ``migrate`` if migrations are unapplied."""
+    connection = connections[using]
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        apps = sorted({migration.app_label for migration, _ in plan})
+        raise DemoSetupError(
+            f"The database {connection.settings_dict['NAME']!s} has "
+            f"{len(plan)} unapplied migration(s) for {', '.join(apps)}; "
+            "run `python manage.py migrate` first."
+        )
+
+
+def prepare_database(seed: int, using: str = DEFAULT_DB_ALIAS) -> bool:
+    """Check migrations, then create sample data if the shop is empty.
+
+    Return True when sample data was created.
+    """
+    check_migrations(using)
+    return ensure_sample_data(seed=seed)

@@ -1,0 +1,1 @@
+"""Sample shop domain that the perfprobe demo exercises."""

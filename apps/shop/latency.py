@@ -1,0 +1,188 @@
+"""Inject scaled database-side latency into real shop queries."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import models
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models.sql.compiler import SQLCompiler
+
+# Re-exported: stopping a query is the other half of the demo's database tools.
+from apps.shop.timeouts import RUNAWAY_QUERY_SQL, run_runaway_query, statement_timeout
+
+__all__ = [
+    "NOMINAL_LATENCY_S",
+    "RUNAWAY_QUERY_SQL",
+    "DatabaseDelay",
+    "InjectedLatencyManager",
+    "delayed",
+    "get_latency_scale",
+    "inject_query_latency",
+    "register_sqlite_functions",
+    "run_runaway_query",
+    "set_latency_scale",
+    "statement_timeout",
+]
+
+_ModelT = TypeVar("_ModelT", bound=models.Model)
+
+# The documented response times of the demo's endpoints at scale 1.0, keyed by
+# the URL names in apps/shop/urls.py.
+NOMINAL_LATENCY_S: dict[str, float] = {
+    "product-list": 0.2,
+    "order-create": 0.8,
+    "order-detail": 0.05,
+    "user-profile": 0.1,
+    "inventory-update": 1.2,
+    "analytics-dashboard": 2.0,
+    "order-invoice": 0.5,
+}
+
+SLEEP_FUNCTION = "perfprobe_sleep"
+
+
+def _sqlite_sleep(seconds: float | None) -> int:
+    """Sleep for ``seconds`` inside a SQLite query, then return 0."""
+    if seconds:
+        time.sleep(max(0.0, float(seconds)))
+    return 0
+
+
+def register_sqlite_functions(
+    sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
+) -> None:
+    """Define perfprobe_sleep() on a new SQLite connection; a receiver."""
+    if connection.vendor != "sqlite":
+        return
+    # Declared deterministic, although it is not, because that is what makes
+    # SQLite evaluate a call with constant arguments once, before the scan,
+    # instead of once per row or (for a non-matching WHERE) not at all.
+    connection.connection.create_function(
+        SLEEP_FUNCTION, 1, _sqlite_sleep, deterministic=True
+    )
+
+
+class DatabaseDelay(models.Expression):
+    """A condition, always true, that makes the database sleep once per query.
+
+    Use it in ``.filter()``; ``seconds`` is used as given, without the scale.
+    """
+
+    conditional = True
+    output_field = models.BooleanField()
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__()
+        self.seconds = _non_negative(seconds, "seconds")
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.seconds!r})"
+
+    def as_sql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        """Compile to an uncorrelated scalar subquery, evaluated only once."""
+        return f"(SELECT {SLEEP_FUNCTION}(%s)) = 0", [self.seconds]
+
+    def as_sqlite(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        """Compile to a bare call, hoisted out of the scan as a constant."""
+        # A scalar subquery is evaluated lazily on SQLite: never when another
+        # condition rejects every row first, so it would not delay reliably.
+        return f"{SLEEP_FUNCTION}(%s) = 0", [self.seconds]
+
+    def as_postgresql(
+        self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
+    ) -> tuple[str, list[Any]]:
+        """Compile to an InitPlan that PostgreSQL runs as a one-time filter."""
+        return f"(SELECT {SLEEP_FUNCTION}(%s::float8)) = 0", [self.seconds]
+
+
+def _non_negative(value: float, name: str) -> float:
+    """Return ``value`` as a float; raise ValueError unless finite and >= 0."""
+    number = float(value)
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+    return number
+
+
+# None means "follow settings.SHOP_LATENCY_SCALE". No lock is needed: binding
+# or reading one module global is atomic, so a thread sees the old value or
+# the new one, never a mixture.
+_scale_override: float | None = None
+
+
+def get_latency_scale() -> float:
+    """Return the factor applied to nominal latencies (1.0: as documented)."""
+    override = _scale_override
+    if override is not None:
+        return override
+    return _non_negative(
+        getattr(settings, "SHOP_LATENCY_SCALE", 1.0), "SHOP_LATENCY_SCALE"
+    )
+
+
+def set_latency_scale(scale: float | None) -> None:
+    """Set the process-wide latency scale; None returns to the setting.
+
+    Raise ValueError for a negative or non-finite scale.
+    """
+    global _scale_override
+    _scale_override = None if scale is None else _non_negative(scale, "scale")
+
+
+def delayed(
+    queryset: models.QuerySet[_ModelT], seconds: float
+) -> models.QuerySet[_ModelT]:
+    """Return ``queryset`` made to take ``seconds`` times the scale longer.
+
+    The delay runs inside the query's own SQL. With a scaled delay of 0 the
+    queryset comes back unchanged, so its SQL is exactly the production SQL.
+    """
+    scaled_s = _non_negative(seconds, "seconds") * get_latency_scale()
+    if scaled_s == 0:
+        return queryset
+    return queryset.filter(DatabaseDelay(scaled_s))
+
+
+_injected_delay_s: ContextVar[float] = ContextVar("shop_injected_delay_s", default=0.0)
+
+
+@contextmanager
+def inject_query_latency(seconds: float) -> Iterator[None]:
+    """Delay each InjectedLatencyManager query in the block by ``seconds``.
+
+    The value is used as given, not multiplied by the latency scale. The
+    setting is per thread and per async task, like any ContextVar.
+    """
+    token = _injected_delay_s.set(_non_negative(seconds, "seconds"))
+    try:
+        yield
+    finally:
+        _injected_delay_s.reset(token)
+
+
+class InjectedLatencyManager(models.Manager[_ModelT]):
+    """A manager whose querysets carry the delay of inject_query_latency().
+
+    Set it as a model's base manager so that lazy related-object loads (which
+    Django routes through ``_base_manager``) pick the delay up. Saves and
+    cascades use the base manager too, so inside the block they are delayed
+    as well. It never hides rows, as a base manager must not.
+    """
+
+    def get_queryset(self) -> models.QuerySet[_ModelT]:
+        """Return all rows, delayed while inject_query_latency() is active."""
+        queryset = super().get_queryset()
+        delay_s = _injected_delay_s.get()
+        if delay_s > 0:
+            queryset = queryset.filter(DatabaseDelay(delay_s))
+        return queryset

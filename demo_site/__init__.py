@@ -1,0 +1,1 @@
+"""Django project that runs the perfprobe demo against the sample shop."""

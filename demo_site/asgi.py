@@ -1,0 +1,16 @@
+"""Expose the demo project as an ASGI callable named ``application``."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+# Servers import this module directly, so manage.py's path setup has not run.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+
+application = get_asgi_application()

@@ -1,0 +1,13 @@
+"""Route the demo project's URLs: the shop's JSON API lives under ``api/``."""
+
+from __future__ import annotations
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("api/", include("apps.shop.urls")),
+]
+
+# JSON error pages, so API clients never receive Django's HTML fallbacks.
+handler404 = "apps.shop.api.not_found"
+handler500 = "apps.shop.api.server_error"

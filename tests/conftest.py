@@ -1,0 +1,33 @@
+"""Shared fixtures: every test starts with an empty default monitor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from perfprobe import PerformanceMonitor, monitor
+from perfprobe.events import QueryEvent
+
+
+@pytest.fixture(autouse=True)
+def fresh_monitor() -> Iterator[PerformanceMonitor]:
+    """Reset the process-wide monitor before and after each test."""
+    monitor.reset()
+    monitor.time_scale = 1.0
+    yield monitor
+    monitor.reset()
+    monitor.time_scale = 1.0
+
+
+@pytest.fixture
+def recorded_queries(
+    fresh_monitor: PerformanceMonitor,
+) -> Callable[[], list[QueryEvent]]:
+    """Return a function listing the queries the default monitor has recorded."""
+
+    def queries() -> list[QueryEvent]:
+        events = fresh_monitor.collector.snapshot().recent_events
+        return [event for event in events if isinstance(event, QueryEvent)]
+
+    return queries

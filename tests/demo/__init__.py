@@ -1,0 +1,1 @@
+"""Tests of the demo project and its sample shop."""

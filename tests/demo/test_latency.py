@@ -1,0 +1,242 @@
+"""Tests for apps.shop.latency and apps.shop.timeouts."""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+import pytest
+from django.db import OperationalError, connection
+from django.test.utils import CaptureQueriesContext
+
+from apps.shop.latency import (
+    NOMINAL_LATENCY_S,
+    RUNAWAY_QUERY_SQL,
+    DatabaseDelay,
+    delayed,
+    get_latency_scale,
+    inject_query_latency,
+    run_runaway_query,
+    set_latency_scale,
+    statement_timeout,
+)
+from apps.shop.models import Customer, Order, Product
+
+pytestmark = pytest.mark.django_db
+
+T = TypeVar("T")
+
+# Takes far more than SQLite's 1,000 steps between progress-handler calls.
+BOUNDED_QUERY_SQL = (
+    "WITH RECURSIVE counter(n) AS "
+    "(SELECT 1 UNION ALL SELECT n + 1 FROM counter WHERE n < 10000) "
+    "SELECT COUNT(*) FROM counter"
+)
+
+
+def _timed(func: Callable[[], T]) -> tuple[T, float]:
+    """Return what ``func`` returns and how many seconds the call took."""
+    started = time.perf_counter()
+    result = func()
+    return result, time.perf_counter() - started
+
+
+@pytest.mark.usefixtures("shop")
+def test_delay_runs_once_per_query_not_per_row(django_assert_num_queries):
+    """A 0.1 s delay on a 50-row query costs about 0.1 s in one query."""
+    with django_assert_num_queries(1):
+        rows, elapsed_s = _timed(
+            lambda: list(Customer.objects.filter(DatabaseDelay(0.1))[:50])
+        )
+
+    assert len(rows) == 50
+    assert 0.09 <= elapsed_s < 0.5
+
+
+@pytest.mark.usefixtures("shop")
+def test_delay_applies_when_no_row_matches():
+    """The delay is paid even when another condition rejects every row."""
+    queryset = Product.objects.filter(category="no-such-category")
+
+    rows, elapsed_s = _timed(lambda: list(queryset.filter(DatabaseDelay(0.1))))
+
+    assert rows == []
+    assert 0.09 <= elapsed_s < 0.5
+
+
+def test_delay_passes_seconds_as_a_parameter():
+    """The delay's seconds travel as a query parameter, not in the SQL."""
+    query = Customer.objects.filter(DatabaseDelay(0.25)).query
+
+    sql, params = query.sql_with_params()
+
+    assert "perfprobe_sleep(%s) = 0" in sql
+    assert params == (0.25,)
+
+
+@pytest.mark.parametrize("seconds", [-0.1, math.nan, math.inf])
+def test_delay_rejects_invalid_seconds(seconds):
+    """DatabaseDelay refuses negative and non-finite durations."""
+    with pytest.raises(ValueError, match="seconds"):
+        DatabaseDelay(seconds)
+
+
+def test_sleep_function_returns_zero():
+    """perfprobe_sleep() is defined on SQLite connections and returns 0."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT perfprobe_sleep(0)")
+        assert cursor.fetchone() == (0,)
+
+
+def test_delayed_leaves_queryset_unchanged_at_zero_scale():
+    """With the scale at 0, delayed() returns the very same queryset."""
+    queryset = Product.objects.all()
+
+    assert delayed(queryset, 5.0) is queryset
+
+
+@pytest.mark.usefixtures("shop")
+def test_delayed_multiplies_by_the_scale():
+    """A nominal 0.4 s at scale 0.25 sleeps about 0.1 s."""
+    set_latency_scale(0.25)
+
+    _, elapsed_s = _timed(lambda: list(delayed(Product.objects.all(), 0.4)))
+
+    assert 0.09 <= elapsed_s < 0.5
+
+
+def test_scale_follows_the_setting_without_an_override(settings):
+    """get_latency_scale() reads SHOP_LATENCY_SCALE when not overridden."""
+    settings.SHOP_LATENCY_SCALE = 0.5
+    set_latency_scale(None)
+
+    assert get_latency_scale() == 0.5
+    set_latency_scale(2.0)
+    assert get_latency_scale() == 2.0
+
+
+@pytest.mark.parametrize("scale", [-1.0, math.nan])
+def test_scale_rejects_invalid_values(scale):
+    """set_latency_scale() refuses negative and non-finite factors."""
+    with pytest.raises(ValueError, match="scale"):
+        set_latency_scale(scale)
+
+
+def test_nominal_latencies_cover_every_endpoint():
+    """Each shop endpoint has a documented nominal latency."""
+    assert NOMINAL_LATENCY_S == {
+        "product-list": 0.2,
+        "order-create": 0.8,
+        "order-detail": 0.05,
+        "user-profile": 0.1,
+        "inventory-update": 1.2,
+        "analytics-dashboard": 2.0,
+        "order-invoice": 0.5,
+    }
+
+
+@pytest.mark.usefixtures("shop")
+def test_injected_latency_slows_a_lazy_load(django_assert_num_queries):
+    """order.customer inside inject_query_latency(0.05) is one ~50 ms query."""
+    order = Order.objects.first()
+
+    with django_assert_num_queries(1) as queries, inject_query_latency(0.05):
+        _, elapsed_s = _timed(lambda: order.customer)
+
+    assert 0.045 <= elapsed_s < 0.5
+    assert "perfprobe_sleep" in queries[0]["sql"]
+
+
+@pytest.mark.usefixtures("shop")
+def test_lazy_load_has_no_delay_outside_the_block():
+    """Without inject_query_latency() the lazy load's SQL carries no delay."""
+    order = Order.objects.first()
+    with inject_query_latency(0.05):
+        pass
+
+    with CaptureQueriesContext(connection) as queries:
+        order.customer  # noqa: B018
+
+    assert "perfprobe_sleep" not in queries[0]["sql"]
+
+
+def test_injected_latency_restores_the_outer_value():
+    """Leaving a nested inject_query_latency() restores the enclosing delay."""
+
+    def sql() -> str:
+        return str(Customer._base_manager.all().query)
+
+    with inject_query_latency(0.2):
+        with inject_query_latency(0.0):
+            assert "perfprobe_sleep" not in sql()
+        assert "perfprobe_sleep" in sql()
+    assert "perfprobe_sleep" not in sql()
+
+
+def test_injected_latency_is_not_seen_by_other_threads():
+    """A thread started inside the block runs its lazy loads undelayed."""
+    seen: list[str] = []
+
+    def compile_in_thread() -> None:
+        seen.append(str(Customer._base_manager.all().query))
+
+    with inject_query_latency(0.2):
+        thread = threading.Thread(target=compile_in_thread)
+        thread.start()
+        thread.join()
+
+    assert "perfprobe_sleep" not in seen[0]
+
+
+def test_statement_timeout_stops_a_runaway_query():
+    """The database stops the runaway query at about the deadline."""
+    started = time.perf_counter()
+    with pytest.raises(OperationalError, match="interrupted"):
+        run_runaway_query(0.3)
+    elapsed_s = time.perf_counter() - started
+
+    assert 0.29 <= elapsed_s < 1.5
+
+
+def test_statement_timeout_is_removed_after_the_block():
+    """Queries after the block run freely, even past the old deadline."""
+    with (
+        pytest.raises(OperationalError),
+        statement_timeout(0.05),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(RUNAWAY_QUERY_SQL)
+    time.sleep(0.1)
+
+    with connection.cursor() as cursor:
+        cursor.execute(BOUNDED_QUERY_SQL)
+        assert cursor.fetchone() == (10000,)
+
+
+def test_nested_statement_timeout_restores_the_outer_deadline():
+    """A shorter inner timeout ends with its block; the outer one holds."""
+    started = time.perf_counter()
+    with statement_timeout(0.6):
+        with (
+            pytest.raises(OperationalError),
+            statement_timeout(0.1),
+            connection.cursor() as cursor,
+        ):
+            cursor.execute(RUNAWAY_QUERY_SQL)
+        inner_s = time.perf_counter() - started
+        with pytest.raises(OperationalError), connection.cursor() as cursor:
+            cursor.execute(RUNAWAY_QUERY_SQL)
+        outer_s = time.perf_counter() - started
+
+    assert 0.09 <= inner_s < 0.4
+    assert 0.59 <= outer_s < 1.5
+
+
+@pytest.mark.parametrize("seconds", [0, -1.0, math.nan])
+def test_statement_timeout_rejects_invalid_seconds(seconds):
+    """statement_timeout() refuses a zero, negative or non-finite limit."""
+    with pytest.raises(ValueError, match="seconds"), statement_timeout(seconds):
+        pass
