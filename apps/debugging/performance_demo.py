@@ -158,7 +158,9 @@ class PerformanceDemo:
         self, name: str, exc: Exception, started_at: float, scope: Scope
     ) -> dict[str, str]:
         error_type = error_type_name(type(exc)) or "Exception"
-        logger.error("Scenario %s failed", name, exc_info=exc)
+        # The report carries the failure; the traceback is for debugging.
+        logger.warning("Scenario %s failed: %s", name, exc)
+        logger.debug("Scenario %s failed", name, exc_info=exc)
         self.monitor.collector.record_error(
             ErrorEvent(
                 source="scenario",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .monitor import PerformanceMonitor, monitor
+from .monitoring import PerformanceMonitor, monitor
 from .scope import Scope, get_current_scope
 
 __all__ = ["PerformanceMonitor", "Scope", "get_current_scope", "monitor"]

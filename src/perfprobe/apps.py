@@ -16,8 +16,12 @@ class PerfprobeConfig(AppConfig):
         from . import checks
         from .conf import get_settings
         from .db.instrument import install
+        from .monitoring import monitor
 
         checks.register()
-        # Validate now so a wrong PERFPROBE value fails at start-up, naming the key.
-        if get_settings().ENABLED and get_settings().INSTRUMENT_DATABASE:
+        # Reading the settings validates them, so a wrong PERFPROBE value
+        # fails at start-up with ImproperlyConfigured naming the key.
+        conf = get_settings()
+        monitor.reset()
+        if conf.ENABLED and conf.INSTRUMENT_DATABASE:
             install()

@@ -27,7 +27,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return []
 
 
-def check_middleware(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def check_middleware(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
     """Warn (``perfprobe.W001``) when the request middleware is not installed."""
     from django.conf import settings
 

@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings as django_settings
+
 from .conf import PerfprobeSettings, get_settings
 from .events import (
     ErrorEvent,
@@ -130,13 +132,22 @@ class Collector:
         self._listeners: list[Listener] = []
         self._sequence = itertools.count()
         self.time_scale = 1.0
-        self.reset()
+        self._open_scopes: dict[int, _OpenScope] = {}
+        self._busy_threads: Counter[int] = Counter()
+        # Importing perfprobe must not need configured Django settings: until
+        # they are, start from the defaults (the app's ready() resets).
+        self._clear(settings() if django_settings.configured else PerfprobeSettings())
 
     # -- life cycle -------------------------------------------------------
 
     def reset(self) -> None:
-        """Forget every measurement; open scopes keep running but start empty."""
-        conf = self._settings()
+        """Forget every measurement and reread the settings.
+
+        Open scopes keep running but start empty.
+        """
+        self._clear(self._settings())
+
+    def _clear(self, conf: PerfprobeSettings) -> None:
         with self._lock:
             self._conf = conf
             self._operations: dict[str, OperationStats] = {}
@@ -152,12 +163,8 @@ class Collector:
             self._scope_history: deque[ScopeSummary] = deque(
                 maxlen=conf.MAX_SCOPE_HISTORY
             )
-            self._open_scopes: dict[int, _OpenScope] = getattr(
-                self, "_open_scopes", {}
-            )
             for state in self._open_scopes.values():
                 state.queries = ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
-            self._busy_threads: Counter[int] = getattr(self, "_busy_threads", Counter())
             self._open_blocks: list[MemoryRecord] = []
             self._dropped_metrics = 0
 
@@ -202,13 +209,18 @@ class Collector:
         if scope is None:
             return []
         return [
-            self._open_scopes[s.id] for s in scope.lineage() if s.id in self._open_scopes
+            self._open_scopes[s.id]
+            for s in scope.lineage()
+            if s.id in self._open_scopes
         ]
 
     def _add_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         self._errors.append(event)
         key = (event.source, event.name, event.error_type)
-        if key in self._error_counts or len(self._error_counts) < self._conf.MAX_METRICS:
+        if (
+            key in self._error_counts
+            or len(self._error_counts) < self._conf.MAX_METRICS
+        ):
             self._error_counts[key] += 1
         for state in self._open_lineage(scope):
             state.errors[event.error_type] += 1
@@ -246,6 +258,9 @@ class Collector:
 
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
         """Add one database call and feed it to the scope's N+1 analysis."""
+        # Thresholds are read live (cached by perfprobe.conf), so that a
+        # settings change is seen without a reset; sizes change only on reset.
+        slow_query_s = self._settings().SLOW_QUERY_SECONDS * self.time_scale
         with self._lock:
             conf = self._conf
             key = event.fingerprint
@@ -269,7 +284,7 @@ class Collector:
                 q.batch_rows += event.batch_size
             self._query_total.add(event.duration_s)
 
-            if event.duration_s > conf.SLOW_QUERY_SECONDS * self.time_scale:
+            if event.duration_s > slow_query_s:
                 self._slow_query_count += 1
             entry = (event.duration_s, next(self._sequence), event)
             if len(self._slowest) < conf.MAX_SLOW_QUERIES:
@@ -391,12 +406,13 @@ class Collector:
 
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
+        conf = self._settings()
         with self._lock:
             state = self._open_scopes.pop(scope.id, None)
             if state is None:
                 return None
-            conf = self._conf
             path = scope.path
+            n_plus_one = state.queries.n_plus_one(path, conf.N_PLUS_ONE_MIN_QUERIES)
             summary = ScopeSummary(
                 id=scope.id,
                 name=scope.name,
@@ -409,11 +425,11 @@ class Collector:
                 operation_count=state.operation_count,
                 request_count=state.request_count,
                 errors=dict(state.errors),
-                n_plus_one=tuple(
-                    state.queries.n_plus_one(path, conf.N_PLUS_ONE_MIN_QUERIES)
-                ),
+                n_plus_one=tuple(n_plus_one),
                 duplicates=tuple(
-                    state.queries.duplicates(path, conf.DUPLICATE_MIN_QUERIES)
+                    state.queries.duplicates(
+                        path, conf.DUPLICATE_MIN_QUERIES, n_plus_one
+                    )
                 ),
                 analysis_truncated=state.queries.truncated,
             )

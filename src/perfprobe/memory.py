@@ -15,7 +15,7 @@ from .events import MemoryRecord, error_type_name
 from .scope import get_current_scope
 
 if TYPE_CHECKING:
-    from .monitor import PerformanceMonitor
+    from .monitoring import PerformanceMonitor
 
 logger = logging.getLogger("perfprobe.memory")
 
@@ -166,8 +166,13 @@ class MemoryProbe:
         _heap_peaks.close(record)
         record.rss_bytes = read_rss_bytes()
         record.rss_delta_bytes = record.rss_bytes - (record.rss_start_bytes or 0)
-        if record.heap_current_bytes is not None and record.heap_start_bytes is not None:
-            record.heap_delta_bytes = record.heap_current_bytes - record.heap_start_bytes
+        if (
+            record.heap_current_bytes is not None
+            and record.heap_start_bytes is not None
+        ):
+            record.heap_delta_bytes = (
+                record.heap_current_bytes - record.heap_start_bytes
+            )
             record.peak_above_start_bytes = (
                 record.heap_peak_bytes or 0
             ) - record.heap_start_bytes

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from .events import LazyLoad, QueryEvent
+
+# Transaction control repeats by design (every atomic block begins and ends
+# one); flagging it as N+1 or duplicate would be noise.
+_TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "START")
 
 # Knowing that parameters differ needs only two distinct values; a few more
 # give a useful "distinct values" figure without growing with the loop.
@@ -101,6 +106,8 @@ class ScopeQueries:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
         if event.many or event.error_type is not None:
             return
+        if event.fingerprint.lstrip("( ").upper().startswith(_TRANSACTION_CONTROL):
+            return
         key = (event.fingerprint, event.call_site)
         group = self._groups.get(key)
         if group is None:
@@ -148,8 +155,19 @@ class ScopeQueries:
         ]
         return sorted(found, key=lambda f: (-f.count, -f.total_s))
 
-    def duplicates(self, scope: str, min_repeats: int) -> list[DuplicateFinding]:
-        """Return identical SQL-and-parameter pairs run ``min_repeats`` times or more."""
+    def duplicates(
+        self,
+        scope: str,
+        min_repeats: int,
+        n_plus_one: Sequence[NPlusOneFinding] = (),
+    ) -> list[DuplicateFinding]:
+        """Return identical SQL-and-parameter pairs run ``min_repeats`` times or more.
+
+        Repeats that all come from the call site of an N+1 finding of the same
+        shape are left out: they are that loop revisiting a row, and the N+1
+        fix removes them too.
+        """
+        covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
         found = [
             DuplicateFinding(
                 scope=scope,
@@ -161,5 +179,9 @@ class ScopeQueries:
             )
             for d in self._duplicates.values()
             if d.count >= min_repeats
+            and not (
+                len(d.call_sites) == 1
+                and (d.fingerprint, next(iter(d.call_sites))) in covered
+            )
         ]
         return sorted(found, key=lambda f: (-f.count, -f.total_s))

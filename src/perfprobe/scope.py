@@ -6,6 +6,7 @@ import itertools
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 _ids = itertools.count(1)
 
@@ -20,6 +21,8 @@ class Scope:
     id: int = field(default_factory=lambda: next(_ids))
     started_at: float = field(default_factory=time.time)
     started_ns: int = field(default_factory=time.perf_counter_ns)
+    #: The collector's ``ScopeSummary``, set when the scope closes.
+    summary: Any = None
 
     @property
     def path(self) -> str:

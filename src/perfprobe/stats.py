@@ -130,6 +130,14 @@ class MetricStats:
             sketch.add(sample)
         return sketch
 
+    def _sketch_quantile(self, q: float) -> float:
+        assert self._sketch is not None
+        value = self._sketch.get_quantile_value(q)
+        if value is None:
+            return self.max
+        # The sketch's estimate can stray just outside the true range.
+        return min(max(float(value), self.min), self.max)
+
     def summary(self) -> StatsSummary | None:
         """Return totals and percentiles, or ``None`` when nothing was recorded."""
         if self.count == 0:
@@ -139,12 +147,7 @@ class MetricStats:
             p50, p95, p99 = (inclusive_percentile(ordered, q) for q in PERCENTILES)
             exact = True
         else:
-            assert self._sketch is not None
-            p50, p95, p99 = (
-                # The sketch's estimate can stray just outside the true range.
-                min(max(float(self._sketch.get_quantile_value(q)), self.min), self.max)
-                for q in PERCENTILES
-            )
+            p50, p95, p99 = (self._sketch_quantile(q) for q in PERCENTILES)
             exact = False
         return StatsSummary(
             count=self.count,

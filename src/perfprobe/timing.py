@@ -15,7 +15,7 @@ from .events import OperationEvent, error_type_name
 from .scope import get_current_scope
 
 if TYPE_CHECKING:
-    from .monitor import PerformanceMonitor
+    from .monitoring import PerformanceMonitor
 
 logger = logging.getLogger("perfprobe.timing")
 

@@ -1,4 +1,4 @@
-"""Scenario: five worker threads, each reading and writing through its own connection."""
+"""Scenario: five worker threads, each with its own database connection."""
 
 from __future__ import annotations
 

@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from .collector import Collector, ScopeSummary
+from .collector import Collector
 from .conf import get_settings
 from .events import MemoryRecord
 from .memory import MemoryProbe
@@ -32,7 +32,6 @@ class PerformanceMonitor:
 
     def __init__(self, collector: Collector | None = None) -> None:
         self.collector = collector or Collector()
-        self._last_scope: ScopeSummary | None = None
 
     # -- configuration -------------------------------------------------------
 
@@ -88,13 +87,9 @@ class PerformanceMonitor:
             current_scope.reset(token)
             duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
             try:
-                self._last_scope = self.collector.scope_closed(scope, duration_s)
+                scope.summary = self.collector.scope_closed(scope, duration_s)
             except Exception:
                 logger.exception("perfprobe failed to close scope %r", name)
-
-    def last_scope_summary(self) -> ScopeSummary | None:
-        """Return the summary of the most recently closed scope, if any."""
-        return self._last_scope
 
     # -- results ---------------------------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Instrument Django database connections: fingerprints, call sites, lazy loads."""

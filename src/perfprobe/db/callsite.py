@@ -1,0 +1,158 @@
+"""Find the line of user code behind a query, and any lazy load on the way."""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+from types import CodeType, FrameType
+from typing import Any, NamedTuple
+
+import asgiref
+import django
+from django.conf import settings
+from django.core.signals import setting_changed
+
+from ..conf import SETTINGS_NAME, get_settings
+from ..events import LazyLoad
+from . import lazyload
+
+
+class QueryOrigin(NamedTuple):
+    """Where a query came from: ``path:line`` in user code, and any lazy load."""
+
+    call_site: str | None
+    lazy_load: LazyLoad | None
+
+
+def _package_root(module_file: str) -> str:
+    return os.path.dirname(os.path.abspath(module_file)) + os.sep
+
+
+_LIBRARY_ROOTS = tuple(
+    {
+        _package_root(django.__file__),
+        _package_root(asgiref.__file__),
+        # perfprobe itself: the package directory, not any path that merely
+        # contains "perfprobe" (the project's own tests do).
+        os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+        *(
+            os.path.abspath(path) + os.sep
+            for key in ("stdlib", "platstdlib")
+            if (path := sysconfig.get_paths().get(key))
+        ),
+    }
+)
+_LIBRARY_FRAGMENTS = (
+    f"{os.sep}site-packages{os.sep}",
+    f"{os.sep}dist-packages{os.sep}",
+)
+
+# A deep pile of library frames (recursive template rendering, say) must not
+# make every query walk it all; past this depth the call site is unknown.
+_MAX_DEPTH = 200
+# Code objects are created once per function in normal code, but exec() and
+# templating engines can mint new ones forever; past this many, start over.
+_MAX_CACHED_CODES = 20_000
+
+# For each code object seen, keyed by id(): the code object itself, then a
+# display path (str) for user code or the lazyload frame kind (int, 0 for
+# uninteresting) for library code. Not keyed by the code object: code objects
+# compare equal across files when only their filenames differ, and hashing
+# one rehashes its constants every time. Holding the code object keeps its
+# id from being reused while the entry lives.
+_code_info: dict[int, tuple[CodeType, str | int]] = {}
+_base_dir: str | None = None
+
+
+def _display_base() -> str:
+    global _base_dir
+    if _base_dir is None:
+        base = getattr(settings, "BASE_DIR", None) if settings.configured else None
+        _base_dir = os.path.abspath(str(base) if base else os.getcwd())
+    return _base_dir
+
+
+def is_library_path(path: str) -> bool:
+    """Return whether an absolute ``path`` is Django, perfprobe or other library.
+
+    Library code is Django, asgiref, perfprobe, the standard library,
+    anything under site-packages or dist-packages, and any path containing a
+    fragment listed in ``PERFPROBE["CALL_SITE_EXCLUDE"]``.
+    """
+    if path.startswith("<"):
+        return path.startswith("<frozen")
+    if path.startswith(_LIBRARY_ROOTS):
+        return True
+    if any(fragment in path for fragment in _LIBRARY_FRAGMENTS):
+        return True
+    return any(fragment in path for fragment in get_settings().CALL_SITE_EXCLUDE)
+
+
+def display_path(path: str) -> str:
+    """Return ``path`` relative to ``BASE_DIR`` (or the working directory).
+
+    Paths outside it are returned absolute.
+    """
+    base = _display_base()
+    if path.startswith(base + os.sep):
+        return path[len(base) + 1 :]
+    return path
+
+
+def _classify(code: CodeType) -> str | int:
+    filename = code.co_filename
+    path = filename if filename.startswith("<") else os.path.abspath(filename)
+    info: str | int
+    if is_library_path(path):
+        info = lazyload.frame_kind(path, code.co_qualname)
+    else:
+        info = display_path(path)
+    if len(_code_info) >= _MAX_CACHED_CODES:
+        _code_info.clear()
+    _code_info[id(code)] = (code, info)
+    return info
+
+
+def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
+    """Walk outward from ``frame`` (default: the caller's) to the first user frame.
+
+    Return its ``path:line`` (``None`` when the whole stack is library code)
+    and the lazy load recognised among the library frames on the way.
+    Raises ``ImproperlyConfigured`` when ``PERFPROBE`` is invalid.
+    """
+    if frame is None:
+        frame = sys._getframe(1)
+    tracker: lazyload.LazyLoadTracker | None = None
+    cache = _code_info
+    depth = 0
+    call_site: str | None = None
+    while frame is not None and depth < _MAX_DEPTH:
+        code = frame.f_code
+        entry = cache.get(id(code))
+        info = entry[1] if entry is not None and entry[0] is code else _classify(code)
+        if isinstance(info, str):
+            call_site = f"{info}:{frame.f_lineno}"
+            break
+        if info:
+            if tracker is None:
+                tracker = lazyload.LazyLoadTracker()
+            tracker.observe(info, frame)
+        frame = frame.f_back
+        depth += 1
+    return QueryOrigin(call_site, tracker.result() if tracker is not None else None)
+
+
+def clear_cache() -> None:
+    """Forget every classified code object and the display base directory."""
+    global _base_dir
+    _code_info.clear()
+    _base_dir = None
+
+
+def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
+    if setting in (SETTINGS_NAME, "BASE_DIR"):
+        clear_cache()
+
+
+setting_changed.connect(_on_setting_changed, dispatch_uid="perfprobe.db.callsite")

@@ -1,0 +1,233 @@
+"""Record every database call through one execute wrapper on each connection."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.backends.signals import connection_created
+
+from .. import monitoring
+from ..conf import PerfprobeSettings, get_settings
+from ..events import QueryEvent, error_type_name
+from ..monitoring import PerformanceMonitor
+from ..scope import get_current_scope
+from .callsite import find_query_origin
+from .fingerprint import fingerprint
+
+logger = logging.getLogger("perfprobe.db")
+
+Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
+
+
+_DISPATCH_UID = "perfprobe.db.instrument"
+
+
+def _default_monitor() -> PerformanceMonitor:
+    # Looked up at call time, so that replacing the default monitor (as
+    # tests do) takes effect at the very next query.
+    return monitoring.monitor
+
+
+def _params_hash(params: Any) -> int:
+    try:
+        return hash(repr(params))
+    except Exception:
+        # A parameter whose repr() fails cannot be compared; an identity hash
+        # at least never reports two different calls as duplicates.
+        return id(params)
+
+
+class QueryRecorder:
+    """Time each database call and hand it to the default monitor's collector.
+
+    Install one instance in ``connection.execute_wrappers``; it is stateless,
+    so every connection in every thread shares it. Failures inside perfprobe
+    are logged to ``perfprobe.db`` and never reach the caller; the caller's
+    own exceptions pass through unchanged.
+    """
+
+    def __call__(
+        self,
+        execute: Execute,
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+    ) -> Any:
+        """Run ``execute`` and record it; return its result or re-raise."""
+        try:
+            conf = get_settings()
+        except Exception:
+            logger.exception("perfprobe could not read its settings")
+            return execute(sql, params, many, context)
+        if not conf.ENABLED or not conf.INSTRUMENT_DATABASE:
+            return execute(sql, params, many, context)
+        if many and params is not None and not isinstance(params, list | tuple):
+            # An iterator can be read only once, and both the database and the
+            # batch size need it, so both get the same list.
+            params = list(params)
+
+        started_at = time.time()
+        start_ns = time.perf_counter_ns()
+        try:
+            result = execute(sql, params, many, context)
+        except BaseException as exc:
+            elapsed_ns = time.perf_counter_ns() - start_ns
+            self._record(conf, sql, params, many, context, started_at, elapsed_ns, exc)
+            raise
+        elapsed_ns = time.perf_counter_ns() - start_ns
+        self._record(conf, sql, params, many, context, started_at, elapsed_ns, None)
+        return result
+
+    def _record(
+        self,
+        conf: PerfprobeSettings,
+        sql: str,
+        params: Any,
+        many: bool,
+        context: dict[str, Any],
+        started_at: float,
+        elapsed_ns: int,
+        exc: BaseException | None,
+    ) -> None:
+        try:
+            connection = context["connection"]
+            sql_text = sql if isinstance(sql, str) else str(sql)
+            # Two frames up is the code that called the cursor.
+            origin = find_query_origin(sys._getframe(2))
+            scope = get_current_scope()
+            event = QueryEvent(
+                alias=connection.alias,
+                vendor=connection.vendor,
+                sql=sql_text,
+                fingerprint=fingerprint(sql_text),
+                duration_s=elapsed_ns / 1e9,
+                started_at=started_at,
+                thread_id=threading.get_ident(),
+                scope=scope.path if scope is not None else None,
+                call_site=origin.call_site,
+                many=many,
+                batch_size=len(params) if many and params is not None else 1,
+                error_type=error_type_name(type(exc)) if exc is not None else None,
+                # Batches are never N+1 or duplicate candidates, so hashing
+                # thousands of rows would buy nothing.
+                params_hash=0 if many else _params_hash(params),
+                params=params if conf.STORE_SQL_PARAMETERS else None,
+                lazy_load=origin.lazy_load,
+            )
+            monitor = _default_monitor()
+            monitor.collector.record_query(event, scope)
+            self._log(event, conf.SLOW_QUERY_SECONDS * monitor.time_scale)
+        except Exception:
+            logger.exception("perfprobe failed to record a query")
+
+    def _log(self, event: QueryEvent, threshold_s: float) -> None:
+        if event.duration_s > threshold_s:
+            logger.warning(
+                "Slow query took %.3f s (threshold %.3f s) at %s: %s",
+                event.duration_s,
+                threshold_s,
+                event.call_site or "(unknown)",
+                event.fingerprint,
+                extra={
+                    "duration_s": event.duration_s,
+                    "threshold_s": threshold_s,
+                    "fingerprint": event.fingerprint,
+                    "call_site": event.call_site,
+                    "db_alias": event.alias,
+                },
+            )
+        elif logger.isEnabledFor(logging.DEBUG):
+            logger.debug(
+                "Query on %s took %.6f s at %s: %s",
+                event.alias,
+                event.duration_s,
+                event.call_site or "(unknown)",
+                event.fingerprint,
+                extra={
+                    "duration_s": event.duration_s,
+                    "fingerprint": event.fingerprint,
+                    "call_site": event.call_site,
+                    "db_alias": event.alias,
+                    "lazy_load": event.lazy_load.to_dict() if event.lazy_load else None,
+                },
+            )
+
+
+recorder = QueryRecorder()
+
+_lock = threading.Lock()
+_installed = False
+# Every connection the recorder was added to, in any thread; weak, so a
+# thread's connections can be collected when the thread ends.
+_instrumented: weakref.WeakSet[BaseDatabaseWrapper] = weakref.WeakSet()
+
+
+def _attach(connection: BaseDatabaseWrapper) -> None:
+    wrappers = connection.execute_wrappers
+    if not any(wrapper is recorder for wrapper in wrappers):
+        # First, not last: connection.execute_wrapper() pops the last item
+        # when its block ends, so appending inside a user's block would get
+        # the recorder removed instead of the user's wrapper.
+        wrappers.insert(0, recorder)
+    with _lock:
+        _instrumented.add(connection)
+
+
+def _on_connection_created(
+    sender: Any, connection: BaseDatabaseWrapper, **kwargs: Any
+) -> None:
+    try:
+        _attach(connection)
+    except Exception:
+        logger.exception("perfprobe could not instrument connection %r", connection)
+
+
+def install() -> None:
+    """Record queries on every connection from now on; calling again is harmless.
+
+    Connections opened later, in any thread, are instrumented when Django
+    sends ``connection_created``; those already open are instrumented only
+    in the calling thread, since Django keeps connections per thread.
+    """
+    global _installed
+    with _lock:
+        if not _installed:
+            connection_created.connect(
+                _on_connection_created, dispatch_uid=_DISPATCH_UID
+            )
+            _installed = True
+    for connection in connections.all(initialized_only=True):
+        _attach(connection)
+
+
+def uninstall() -> None:
+    """Stop recording: remove the recorder, by identity, from every connection.
+
+    Other execute wrappers, before or after it, stay where they are.
+    Calling it when not installed is harmless.
+    """
+    global _installed
+    with _lock:
+        connection_created.disconnect(dispatch_uid=_DISPATCH_UID)
+        _installed = False
+        instrumented = list(_instrumented)
+        _instrumented.clear()
+    for connection in instrumented:
+        wrappers = connection.execute_wrappers
+        for index in range(len(wrappers) - 1, -1, -1):
+            if wrappers[index] is recorder:
+                del wrappers[index]
+
+
+def is_installed() -> bool:
+    """Return whether ``install()`` is in effect."""
+    return _installed

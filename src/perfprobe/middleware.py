@@ -1,0 +1,119 @@
+"""Monitor each request by route pattern, as its own scope (sync and async)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.http import HttpRequest, HttpResponseBase
+
+from . import monitoring
+from .collector import ScopeSummary
+from .conf import get_settings
+from .events import RequestEvent, error_type_name
+from .scope import Scope
+
+logger = logging.getLogger("perfprobe.request")
+
+UNMATCHED_ROUTE = "(unmatched)"
+_ERROR_ATTR = "_perfprobe_error_type"
+
+
+def route_of(request: HttpRequest) -> str:
+    """Return the URL pattern that served ``request``, never the raw path.
+
+    ``ResolverMatch.route`` joins the patterns of nested ``include()`` calls,
+    e.g. ``api/orders/<int:pk>/``; requests that matched nothing share one
+    bucket so ids in unknown paths cannot grow the endpoint table.
+    """
+    match = getattr(request, "resolver_match", None)
+    route: str = getattr(match, "route", "") or ""
+    if not route:
+        return UNMATCHED_ROUTE
+    return "/" + route.lstrip("^").rstrip("$")
+
+
+class PerformanceMiddleware:
+    """Record method, route, status, duration and query count of every request."""
+
+    sync_capable = True
+    async_capable = True
+
+    def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        self.get_response = get_response
+        self._is_async = iscoroutinefunction(get_response)
+        if self._is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: HttpRequest) -> Any:
+        """Serve ``request`` through the rest of the stack and record it."""
+        if self._is_async:
+            return self.__acall__(request)
+        if not get_settings().ENABLED:
+            return self.get_response(request)
+        with monitoring.monitor.scope("request", kind="request") as scope:
+            started = (time.perf_counter_ns(), time.time())
+            response = self.get_response(request)
+            self._name_scope(scope, request)
+        self._record(scope, request, response, started)
+        return response
+
+    async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
+        """Serve ``request`` asynchronously; the scope follows the task's context."""
+        get_response = cast(
+            Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
+        )
+        if not get_settings().ENABLED:
+            return await get_response(request)
+        with monitoring.monitor.scope("request", kind="request") as scope:
+            started = (time.perf_counter_ns(), time.time())
+            response: HttpResponseBase = await get_response(request)
+            self._name_scope(scope, request)
+        self._record(scope, request, response, started)
+        return response
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> None:
+        """Remember the type of an exception a view raised; let Django handle it."""
+        setattr(request, _ERROR_ATTR, error_type_name(type(exception)))
+
+    def _name_scope(self, scope: Scope, request: HttpRequest) -> None:
+        try:
+            scope.name = f"{request.method} {route_of(request)}"
+        except Exception:
+            logger.exception("perfprobe failed to name the request scope")
+
+    def _record(
+        self,
+        scope: Scope,
+        request: HttpRequest,
+        response: HttpResponseBase,
+        started: tuple[int, float],
+    ) -> None:
+        duration_s = (time.perf_counter_ns() - started[0]) / 1e9
+        try:
+            summary: ScopeSummary | None = scope.summary
+            conf = get_settings()
+            event = RequestEvent(
+                method=request.method or "GET",
+                route=route_of(request),
+                status=int(response.status_code),
+                duration_s=duration_s,
+                started_at=started[1],
+                thread_id=threading.get_ident(),
+                query_count=summary.query_count if summary else 0,
+                query_time_s=summary.query_time_s if summary else 0.0,
+                scope=summary.path if summary else None,
+                error_type=getattr(request, _ERROR_ATTR, None),
+                query_string=(
+                    request.META.get("QUERY_STRING") or None
+                    if conf.STORE_QUERY_STRINGS
+                    else None
+                ),
+            )
+            monitoring.monitor.collector.record_request(event, scope.parent)
+        except Exception:
+            logger.exception("perfprobe failed to record a request")

@@ -1,0 +1,195 @@
+"""Write the concrete suggestion text that each recommendation rule gives."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .fmt import format_bytes, shorten
+
+_EXPLAIN = {
+    "postgresql": "EXPLAIN (ANALYZE, BUFFERS)",
+    "mysql": "EXPLAIN ANALYZE",
+    "sqlite": "EXPLAIN QUERY PLAN",
+    "oracle": "EXPLAIN PLAN FOR",
+}
+_LEADING_WILDCARD = re.compile(r"LIKE\s+'%|LIKE\s+%s\s*$|ILIKE\s+'%", re.IGNORECASE)
+_FUNCTION_ON_COLUMN = re.compile(
+    r"WHERE\b.*\b(LOWER|UPPER|DATE|COALESCE|CAST|SUBSTR|TRIM)\s*\(", re.IGNORECASE
+)
+# Relations that fetch many rows per object need prefetch_related(); the
+# single-object ones (forward keys, one-to-one either way) a join.
+_PREFETCH_HINTS = ("many", "reverse foreign", "generic")
+
+
+def slow_operation(name: str, typical: bool) -> str:
+    """Return what to do about operation ``name`` being slow."""
+    how_often = "most calls" if typical else "its slowest calls"
+    return (
+        f"Profile {name!r} (cProfile, or py-spy against the running process) to see "
+        f"where {how_often} spend their time. If the caller does not need the "
+        "result at once, move the work to a background task; if the result "
+        "repeats for the same input, cache it (django.core.cache or "
+        "functools.lru_cache)."
+    )
+
+
+def slow_endpoint(route: str, queries_per_request: float, many_queries: int) -> str:
+    """Return what to do about ``route`` being slow, given its query count."""
+    if queries_per_request >= many_queries:
+        return (
+            f"{route} runs {queries_per_request:.0f} queries per request on average: "
+            "look at the n-plus-one and duplicate-queries findings for its call "
+            "sites and load related rows with select_related()/prefetch_related() "
+            "before the loop that uses them."
+        )
+    return (
+        f"{route} runs {queries_per_request:.0f} queries per request on average, so "
+        "the time goes elsewhere: profile the view, check the slow-query findings "
+        "for its queries, cache the response (cache_page) or the expensive part, "
+        "and move work the response does not need to a background task."
+    )
+
+
+def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
+    """Return how to speed up ``sql``, with hints drawn from its text."""
+    explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
+    where = f" (run at {call_site})" if call_site else ""
+    steps = [
+        f"Run {explain} on {shorten(sql, 120)!r}{where} and look for a full table "
+        "scan; add an index on the columns its WHERE, JOIN and ORDER BY use "
+        "(Meta.indexes or db_index=True)."
+    ]
+    if _FUNCTION_ON_COLUMN.search(sql):
+        steps.append(
+            "It applies a function to a filtered column, which stops a plain index "
+            "from being used: compare the raw column, or index the expression "
+            "(an expression index, e.g. models.Index(Lower('email'), ...))."
+        )
+    if _LEADING_WILDCARD.search(sql):
+        steps.append(
+            "A LIKE pattern starting with % cannot use a B-tree index: use "
+            "startswith, a trigram index, or full-text search."
+        )
+    if sql.lstrip().upper().startswith("SELECT") and " LIMIT " not in sql.upper():
+        steps.append("If it returns many rows, paginate it (Paginator or a slice).")
+    return " ".join(steps)
+
+
+def _relation_fix(lazy: Mapping[str, str]) -> str:
+    fix = (lazy.get("fix") or "").strip()
+    if fix:
+        return fix
+    relation = (lazy.get("relation") or "").lower()
+    name = lazy.get("field") or "..."
+    if "defer" in relation:
+        return f'remove "{name}" from .only()/.defer()'
+    if any(hint in relation for hint in _PREFETCH_HINTS):
+        return f'prefetch_related("{name}")'
+    return f'select_related("{name}")'
+
+
+def n_plus_one(
+    fingerprint: str, call_site: str | None, lazy: Mapping[str, str] | None
+) -> str:
+    """Return the fix for an N+1 pattern, naming the relation when known."""
+    site = call_site or "the call site shown"
+    if lazy:
+        model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
+        fix = _relation_fix(lazy)
+        if fix.startswith(("select_related(", "prefetch_related(")):
+            return (
+                f"Add {fix} to the {model} queryset used at {site}, so that "
+                f"{model}.{lazy.get('field')} is loaded with it in one query "
+                "instead of once per row."
+            )
+        return f"{model}.{lazy.get('field')} is loaded once per row at {site}: {fix}."
+    return (
+        f"The query {shorten(fingerprint, 100)!r} runs once per item at {site}. "
+        "Load the rows it fetches before the loop: select_related() for a "
+        "foreign key or one-to-one, prefetch_related() for a reverse or "
+        "many-to-many relation, or one filter(pk__in=[...]) query turned into a "
+        "dict."
+    )
+
+
+def duplicate_queries(repeats: int, call_sites: list[str]) -> str:
+    """Return how to avoid running the same query ``repeats`` times."""
+    where = f" at {', '.join(call_sites)}" if call_sites else ""
+    return (
+        f"The same SQL with the same parameters ran {repeats} times{where}: run it "
+        "once and reuse the result — keep it in a local variable, hoist it out of "
+        "the loop, use functools.cached_property for per-object values, or cache "
+        "it (django.core.cache) when it is shared across requests."
+    )
+
+
+def high_memory(label: str, peak_bytes: int | float, given_back: int | None) -> str:
+    """Return how to reduce the memory ``label`` needed."""
+    suggestion = (
+        f"{label!r} needed {format_bytes(peak_bytes)} at once: stream the data "
+        "instead of loading it whole — iterate querysets with "
+        ".iterator(chunk_size=2000), fetch only the columns needed with "
+        "values_list() or only(), build results with generators instead of "
+        "lists, and process rows in batches."
+    )
+    if given_back is not None and given_back >= peak_bytes / 2:
+        suggestion += (
+            f" {format_bytes(given_back)} of it was freed before the block ended, "
+            "so the peak comes from materialising a large intermediate result."
+        )
+    elif given_back is not None:
+        suggestion += (
+            " Most of it was still held when the block ended: look for caches or "
+            "module-level collections that keep growing."
+        )
+    return suggestion
+
+
+def error(source: str, name: str, error_type: str, call_site: str | None) -> str:
+    """Return what to do about one group of errors, specific to its source."""
+    lowered = error_type.lower()
+    if "memoryerror" in lowered:
+        return (
+            f"{name} ran out of memory: process the data in chunks "
+            "(.iterator(chunk_size=...), batches of rows) instead of loading it "
+            "all at once."
+        )
+    if source == "query":
+        return _query_error(name, error_type, call_site)
+    if source == "request":
+        if error_type.startswith("HTTP "):
+            return (
+                f"{name} answered {error_type} without raising: check what the "
+                "view returns and the upstream service it depends on."
+            )
+        return (
+            f"{name} failed with {error_type}: see the traceback logged by "
+            "django.request, then handle the exception in the view — validate "
+            "input and return a 4xx for bad requests instead of a 500."
+        )
+    if source == "scenario":
+        return f"See the failed scenario {name!r} in the scenarios section."
+    return (
+        f"{source} {name!r} raised {error_type}: see the logged traceback and "
+        "handle the exception where it can be recovered from."
+    )
+
+
+def _query_error(fingerprint: str, error_type: str, call_site: str | None) -> str:
+    where = f" at {call_site}" if call_site else ""
+    lowered = error_type.lower()
+    if any(word in lowered for word in ("timeout", "cancel", "operational")):
+        return (
+            f"The query {shorten(fingerprint, 80)!r}{where} failed with "
+            f"{error_type}, typically a timeout or a lock wait: add an index so it "
+            "finishes sooner, keep transactions short, and set a statement "
+            "timeout (PostgreSQL: OPTIONS {'options': '-c statement_timeout=5000'}) "
+            "so a runaway query fails fast; retry or degrade gracefully in the "
+            "caller."
+        )
+    return (
+        f"The query {shorten(fingerprint, 80)!r}{where} raised {error_type}: check "
+        "the SQL and its parameters, and catch the error where the caller can "
+        "recover (django.db.IntegrityError for constraint violations)."
+    )

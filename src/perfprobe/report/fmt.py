@@ -1,0 +1,128 @@
+"""Format seconds and bytes for people: milliseconds and mebibytes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BYTES_PER_MB = 1024 * 1024
+
+
+def format_ms(seconds: float | None) -> str:
+    """Return ``seconds`` as milliseconds for display, or ``-`` when missing."""
+    if seconds is None:
+        return "-"
+    ms = seconds * 1000
+    if ms == 0:
+        return "0 ms"
+    if abs(ms) >= 100:
+        return f"{ms:,.0f} ms"
+    if abs(ms) >= 1:
+        return f"{ms:.1f} ms"
+    return f"{ms:.3f} ms"
+
+
+def format_duration(seconds: float | None) -> str:
+    """Return ``seconds`` in ms below one second and in seconds above."""
+    if seconds is None:
+        return "-"
+    if abs(seconds) >= 1:
+        return f"{seconds:.2f} s"
+    return format_ms(seconds)
+
+
+def format_bytes(size_bytes: int | float | None) -> str:
+    """Return a size in bytes as MB (mebibytes) or KB, or ``-`` when missing."""
+    if size_bytes is None:
+        return "-"
+    if abs(size_bytes) >= BYTES_PER_MB:
+        return f"{size_bytes / BYTES_PER_MB:,.1f} MB"
+    if abs(size_bytes) >= 1024:
+        return f"{size_bytes / 1024:,.1f} KB"
+    return f"{size_bytes:,.0f} B"
+
+
+#: Column headings whose values are numbers, right-aligned by both renderers.
+NUMERIC_COLUMNS = frozenset(
+    {
+        "Count",
+        "Duration",
+        "Queries",
+        "Query time",
+        "Mean",
+        "p50",
+        "p95",
+        "p99",
+        "Max",
+        "Total",
+        "Queries/req",
+        "Max/scope",
+        "Scopes",
+        "Time",
+        "RSS",
+        "Heap delta",
+        "Peak",
+    }
+)
+
+
+def plural(count: int, word: str) -> str:
+    """Return ``"1 query"`` or ``"3 queries"``: the count and the word it needs."""
+    if count == 1:
+        return f"{count} {word}"
+    if word.endswith("y"):
+        return f"{count} {word[:-1]}ies"
+    return f"{count} {word}s"
+
+
+def format_counts(counts: dict[str, int]) -> str:
+    """Return ``{"200": 9, "500": 1}`` as ``200: 9, 500: 1``, or ``-`` if empty."""
+    return ", ".join(f"{key}: {count}" for key, count in counts.items()) or "-"
+
+
+def shorten(text: str | None, width: int = 80) -> str:
+    """Return ``text`` on one line, cut to ``width`` characters with an ellipsis."""
+    if not text:
+        return ""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def format_number(value: int | float) -> str:
+    """Return a count or measurement compactly: ``12``, ``0.375``, ``14,833,100``."""
+    if isinstance(value, int) or float(value).is_integer():
+        return f"{int(value):,}"
+    if abs(value) >= 10_000:
+        return f"{value:,.0f}"
+    return f"{value:.4g}"
+
+
+def format_evidence_value(key: str, value: Any, width: int = 120) -> str:
+    """Return one evidence value for display, converting units named by its key.
+
+    Keys ending in ``_s`` are seconds and ``_bytes`` are bytes; long text is
+    cut to ``width`` characters.
+    """
+    if isinstance(value, bool) or value is None:
+        return str(value)
+    if isinstance(value, int | float):
+        if key.endswith("_s"):
+            return format_duration(float(value))
+        if key.endswith("_bytes"):
+            return format_bytes(value)
+        return format_number(value)
+    if isinstance(value, dict):
+        return format_counts(value)
+    if isinstance(value, list | tuple):
+        return shorten(", ".join(str(v) for v in value), width)
+    return shorten(str(value), width)
+
+
+def format_details(details: dict[str, Any], width: int = 96) -> str:
+    """Return a scenario's scalar details as ``key=value, ...`` cut to ``width``."""
+    scalars = [
+        (key, value)
+        for key, value in details.items()
+        if value is None or isinstance(value, str | int | float | bool)
+    ]
+    shown = ", ".join(f"{k}={format_evidence_value(k, v)}" for k, v in scalars)
+    return shorten(shown, width) or "-"

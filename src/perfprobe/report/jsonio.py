@@ -1,0 +1,120 @@
+"""Turn report data into strict JSON and write it to disk atomically."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+# mkstemp creates its file readable by the owner only; a report replacing
+# nothing gets the mode a plain open() gives under the usual umask instead.
+_NEW_FILE_MODE = 0o644
+
+
+def finite_json(value: Any) -> Any:
+    """Return a JSON-ready copy of ``value`` with non-finite floats as ``None``.
+
+    Mappings become dicts with string keys, tuples and lists become lists.
+    Anything that JSON cannot represent (a ``Decimal``, an arbitrary object)
+    raises ``TypeError`` naming its type.
+    """
+    if value is None or isinstance(value, bool | str | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, Mapping):
+        return {str(key): finite_json(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [finite_json(item) for item in value]
+    raise TypeError(f"{type(value).__name__} value {value!r} is not JSON data")
+
+
+def dumps_strict(data: Any, *, indent: int | None = 2) -> str:
+    """Return ``data`` as JSON text, raising ``ValueError`` if it is not JSON.
+
+    ``allow_nan=False`` stays on after sanitising, as a guard: a non-finite
+    number that slipped through fails loudly instead of producing ``NaN``,
+    which is not JSON.
+    """
+    try:
+        return json.dumps(finite_json(data), allow_nan=False, indent=indent)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the report cannot be written as JSON: {exc}") from exc
+
+
+def _fsync_directory(folder: Path) -> None:
+    # Persists the rename itself; some platforms cannot open a directory, and
+    # the file's own data is already safe, so failure here is not an error.
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _write_error(target: Path, exc: OSError) -> OSError:
+    message = f"cannot write the report to {target}: {exc.strerror or exc}"
+    if exc.errno is None:
+        return OSError(message)
+    # OSError(errno, ...) picks the matching subclass (FileNotFoundError, ...).
+    return OSError(exc.errno, message)
+
+
+def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
+    """Write ``data`` as JSON to ``path`` so readers see the old or new file.
+
+    The JSON goes to a temporary file in the target's folder, is flushed and
+    fsynced, and then replaces the target in one rename. On any failure the
+    temporary file is removed and an existing target is left untouched.
+    Raise ``ValueError`` when ``data`` is not JSON data (including NaN or
+    infinity that ``finite_json`` was bypassed for) and ``OSError`` naming the
+    target when the file cannot be written. Return the target path.
+    """
+    target = Path(path)
+    folder = target.parent
+    payload = finite_json_or_raise(data)
+    try:
+        fd, temp_name = tempfile.mkstemp(
+            prefix=f".{target.name}.", suffix=".tmp", dir=folder
+        )
+    except OSError as exc:
+        raise _write_error(target, exc) from exc
+
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(payload, handle, allow_nan=False, indent=2)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        mode = target.stat().st_mode & 0o7777 if target.exists() else _NEW_FILE_MODE
+        os.chmod(temp_name, mode)
+        os.replace(temp_name, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(temp_name)
+        if isinstance(exc, TypeError | ValueError):
+            raise ValueError(f"the report cannot be written as JSON: {exc}") from exc
+        if isinstance(exc, OSError):
+            raise _write_error(target, exc) from exc
+        raise
+
+    _fsync_directory(folder)
+    return target
+
+
+def finite_json_or_raise(data: Any) -> Any:
+    """Return ``finite_json(data)``, turning its ``TypeError`` into ``ValueError``."""
+    try:
+        return finite_json(data)
+    except TypeError as exc:
+        raise ValueError(f"the report cannot be written as JSON: {exc}") from exc

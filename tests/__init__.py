@@ -1,0 +1,1 @@
+"""Tests of perfprobe and of the demo project."""

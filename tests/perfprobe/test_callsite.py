@@ -1,0 +1,109 @@
+"""Tests for perfprobe.db.callsite: the user-code line behind a query."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import django
+from django.conf import settings
+from django.test import override_settings
+
+import perfprobe
+import tests
+from perfprobe.db.callsite import (
+    QueryOrigin,
+    display_path,
+    find_query_origin,
+    is_library_path,
+)
+
+THIS_FILE = os.path.relpath(os.path.abspath(__file__), settings.BASE_DIR)
+
+
+def caller_line() -> int:
+    """Return the line number the caller is on."""
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def load_fake_module(path: str) -> dict[str, Any]:
+    """Run a tiny module as if it lived at ``path`` and return its globals.
+
+    Its ``call`` runs a callable from "inside" that file, two lines down.
+    """
+    source = "def call(fn):\n    return fn()\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, path, "exec"), namespace)
+    return namespace
+
+
+def test_call_site_is_the_calling_line() -> None:
+    """Called from a test, the call site is this file and line, relative."""
+    origin, line = find_query_origin(), caller_line()
+    assert origin == QueryOrigin(f"{THIS_FILE}:{line}", None)
+
+
+def test_site_packages_frames_are_skipped() -> None:
+    """A frame in site-packages is library code: the walk goes past it."""
+    fake = load_fake_module("/opt/env/lib/python3.11/site-packages/lib/mod.py")
+    call: Callable[[Callable[[], QueryOrigin]], QueryOrigin] = fake["call"]
+    origin, line = call(find_query_origin), caller_line()
+    assert origin.call_site == f"{THIS_FILE}:{line}"
+
+
+def test_code_outside_the_base_dir_is_shown_absolute() -> None:
+    """User code outside BASE_DIR is the call site, with its absolute path."""
+    fake = load_fake_module("/opt/vendor/helper.py")
+    assert fake["call"](find_query_origin).call_site == "/opt/vendor/helper.py:2"
+
+
+def test_call_site_exclude_skips_matching_paths() -> None:
+    """A path fragment in CALL_SITE_EXCLUDE makes matching files library code."""
+    fake = load_fake_module("/opt/vendor/helper.py")
+    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["/opt/vendor/"]}):
+        origin, line = fake["call"](find_query_origin), caller_line()
+    assert origin.call_site == f"{THIS_FILE}:{line}"
+
+
+def test_base_dir_setting_moves_the_relative_root() -> None:
+    """Paths are relative to settings.BASE_DIR, re-read when it changes."""
+    with override_settings(BASE_DIR=os.path.dirname(os.path.abspath(__file__))):
+        origin, line = find_query_origin(), caller_line()
+    assert origin.call_site == f"{os.path.basename(__file__)}:{line}"
+
+
+def test_a_stack_of_only_library_code_has_no_call_site() -> None:
+    """When no frame is user code, the call site is None rather than a guess."""
+    source = "def gen():\n    yield 1\n"
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "/usr/lib/python3/dist-packages/x.py", "exec"), namespace)
+    generator = namespace["gen"]()
+    next(generator)
+    # A suspended generator's frame has no caller, so the walk ends inside it.
+    assert find_query_origin(generator.gi_frame) == QueryOrigin(None, None)
+
+
+def test_library_paths() -> None:
+    """Django, perfprobe, the standard library and installed packages are library."""
+    assert is_library_path(os.path.abspath(django.__file__))
+    assert is_library_path(os.path.abspath(perfprobe.__file__))
+    assert is_library_path(os.path.abspath(json.__file__))
+    assert is_library_path("/srv/app/.venv/lib/python3.11/site-packages/x.py")
+    assert is_library_path("<frozen importlib._bootstrap>")
+    # The project's own tests live under a directory named perfprobe too.
+    assert not is_library_path(os.path.abspath(__file__))
+    assert not is_library_path(os.path.abspath(tests.__file__))
+
+
+def test_display_path_is_relative_only_inside_the_base() -> None:
+    """A path inside BASE_DIR is relative; a sibling sharing its prefix is not."""
+    base = os.path.abspath(str(settings.BASE_DIR))
+    assert display_path(os.path.join(base, "apps", "views.py")) == os.path.join(
+        "apps", "views.py"
+    )
+    assert display_path(base + "-other/x.py") == base + "-other/x.py"

@@ -1,0 +1,61 @@
+"""Tests for perfprobe.conf: defaults, validation messages, cache clearing."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+from django.test import override_settings
+
+from perfprobe.checks import check_settings
+from perfprobe.conf import get_settings, load_settings
+
+
+def test_defaults_match_the_documented_thresholds() -> None:
+    """Unset keys take the documented defaults."""
+    conf = load_settings({})
+    assert conf.SLOW_OPERATION_SECONDS == 1.0
+    assert conf.SLOW_QUERY_SECONDS == 0.5
+    assert conf.HIGH_MEMORY_MB == 100.0
+    assert conf.N_PLUS_ONE_MIN_QUERIES == 5
+    assert conf.STORE_SQL_PARAMETERS is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "key"),
+    [
+        ({"SLOW_QUERY_SECONDS": -1}, "SLOW_QUERY_SECONDS"),
+        ({"SLOW_QUERY_SECONDS": "fast"}, "SLOW_QUERY_SECONDS"),
+        ({"HIGH_MEMORY_MB": float("nan")}, "HIGH_MEMORY_MB"),
+        ({"N_PLUS_ONE_MIN_QUERIES": 1}, "N_PLUS_ONE_MIN_QUERIES"),
+        ({"RECENT_EVENTS_SIZE": 2.5}, "RECENT_EVENTS_SIZE"),
+        ({"ENABLED": "yes"}, "ENABLED"),
+        ({"CALL_SITE_EXCLUDE": "apps/"}, "CALL_SITE_EXCLUDE"),
+        ({"SLOW_QUERY_SECOND": 1}, "SLOW_QUERY_SECOND"),
+    ],
+)
+def test_bad_values_name_the_key(raw: dict[str, object], key: str) -> None:
+    """Each bad value raises ImproperlyConfigured naming the offending key."""
+    with pytest.raises(ImproperlyConfigured, match=key):
+        load_settings(raw)
+
+
+def test_not_a_dict_is_rejected() -> None:
+    """PERFPROBE must be a dict."""
+    with pytest.raises(ImproperlyConfigured, match="must be a dict"):
+        load_settings(["SLOW_QUERY_SECONDS"])
+
+
+def test_override_settings_clears_the_cache() -> None:
+    """override_settings on PERFPROBE is seen by get_settings at once."""
+    assert get_settings().SLOW_QUERY_SECONDS == 0.5
+    with override_settings(PERFPROBE={"SLOW_QUERY_SECONDS": 0.25}):
+        assert get_settings().SLOW_QUERY_SECONDS == 0.25
+    assert get_settings().SLOW_QUERY_SECONDS == 0.5
+
+
+def test_system_check_reports_bad_settings() -> None:
+    """A bad PERFPROBE value becomes system check perfprobe.E001."""
+    with override_settings(PERFPROBE={"HIGH_MEMORY_MB": 0}):
+        (message,) = check_settings()
+    assert message.id == "perfprobe.E001"
+    assert "HIGH_MEMORY_MB" in message.msg

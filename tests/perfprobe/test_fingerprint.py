@@ -1,0 +1,126 @@
+"""Tests for perfprobe.db.fingerprint: literals, placeholders, lists, comments."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfprobe.db.fingerprint import cache_clear, cache_size, fingerprint
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1", "SELECT ?"),
+        ("SELECT * FROM t WHERE name = 'bob'", "SELECT * FROM t WHERE name = ?"),
+        ("SELECT 'it''s'", "SELECT ?"),
+        ("SELECT ''", "SELECT ?"),
+        ("SELECT N'x', X'1F', E'a\\'b'", "SELECT ?, ?, ?"),
+        ("SELECT $$it's$$, $q$x$q$", "SELECT ?, ?"),
+        ("SELECT 42, 4.2, .5, 5., 1e3, 2.5E-3, 0xFF", "SELECT ?, ?, ?, ?, ?, ?, ?"),
+        ("WHERE a = -1 AND b = - 2.5", "WHERE a = ? AND b = ?"),
+        ("WHERE a IN (-1, 2)", "WHERE a IN (...)"),
+        ("SELECT a - 1, x-1, (-2) FROM t", "SELECT a - ?, x-?, (?) FROM t"),
+        ("LIMIT 21 OFFSET -3", "LIMIT ? OFFSET ?"),
+        ("WHERE a = %s AND b = %(name)s", "WHERE a = ? AND b = ?"),
+        (
+            "WHERE a = ? AND b = :name AND c = $1 AND d = :1",
+            "WHERE a = ? AND b = ? AND c = ? AND d = ?",
+        ),
+        ("SELECT x::int FROM t", "SELECT x::int FROM t"),
+        ("SELECT '%%' LIKE a, 5 %% 2", "SELECT ? LIKE a, ? %% ?"),
+    ],
+)
+def test_literals_and_placeholders_become_question_marks(
+    sql: str, expected: str
+) -> None:
+    """Every literal and every placeholder style is replaced by ``?``."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ('SELECT "t1"."col_2" FROM "table 3"', 'SELECT "t1"."col_2" FROM "table 3"'),
+        ('SELECT "it\'s 9" FROM t', 'SELECT "it\'s 9" FROM t'),
+        ('SELECT "a""1" FROM t', 'SELECT "a""1" FROM t'),
+        ("SELECT `x  2` FROM `db`.`t`", "SELECT `x  2` FROM `db`.`t`"),
+        ("SELECT col_1, table2.c3 FROM table2", "SELECT col_1, table2.c3 FROM table2"),
+        ("SELECT x1e5 FROM t", "SELECT x1e5 FROM t"),
+    ],
+)
+def test_identifiers_are_kept_as_written(sql: str, expected: str) -> None:
+    """Quoted identifiers and digits inside names are never taken for literals."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT/*x*/1", "SELECT ?"),
+        ("SELECT a--note\nFROM t", "SELECT a FROM t"),
+        ("SELECT a /* one */ /* two */ FROM t", "SELECT a FROM t"),
+        ("SELECT '/* not a comment */' FROM t", "SELECT ? FROM t"),
+        ("SELECT '-- nor this' FROM t", "SELECT ? FROM t"),
+        ('SELECT "--kept" FROM t', 'SELECT "--kept" FROM t'),
+        ("  SELECT\n\t a ,\r\n b  FROM   t  ", "SELECT a , b FROM t"),
+    ],
+)
+def test_comments_and_whitespace_become_one_space(sql: str, expected: str) -> None:
+    """Comments are replaced by a space, so the tokens around them stay apart."""
+    assert fingerprint(sql) == expected
+
+
+def test_in_lists_of_any_length_share_a_fingerprint() -> None:
+    """An IN list of 1 item and one of 50 items give the same fingerprint."""
+    one = 'SELECT * FROM "t" WHERE "t"."id" IN (%s)'
+    fifty = 'SELECT * FROM "t" WHERE "t"."id" IN (' + ", ".join(["%s"] * 50) + ")"
+    literals = 'SELECT * FROM "t" WHERE "t"."id" IN (1, 2,3 , 4)'
+    assert fingerprint(one) == fingerprint(fifty) == fingerprint(literals)
+    assert fingerprint(one) == 'SELECT * FROM "t" WHERE "t"."id" IN (...)'
+
+
+def test_in_with_a_subquery_is_kept() -> None:
+    """Only lists of values collapse; a subquery after IN keeps its shape."""
+    sql = "SELECT a FROM t WHERE b IN (SELECT c FROM u WHERE d = 3)"
+    assert (
+        fingerprint(sql) == "SELECT a FROM t WHERE b IN (SELECT c FROM u WHERE d = ?)"
+    )
+
+
+def test_multi_row_values_collapse_to_one_row() -> None:
+    """A bulk insert has one fingerprint whatever its number of rows."""
+    one = 'INSERT INTO "t" ("a", "b") VALUES (%s, %s)'
+    three = 'INSERT INTO "t" ("a", "b") VALUES (%s, %s), (%s, %s), (%s, %s)'
+    assert fingerprint(one) == fingerprint(three)
+    assert fingerprint(three) == 'INSERT INTO "t" ("a", "b") VALUES (?, ?)'
+
+
+def test_keywords_keep_their_case() -> None:
+    """Keyword case is not normalised: the documented choice."""
+    assert fingerprint("select 1") == "select ?"
+    assert fingerprint("select 1") != fingerprint("SELECT 1")
+
+
+def test_different_shapes_stay_different() -> None:
+    """Queries on other columns or tables do not collide."""
+    assert fingerprint("SELECT a FROM t WHERE b = 1") != fingerprint(
+        "SELECT a FROM t WHERE c = 1"
+    )
+
+
+def test_unterminated_quote_does_not_raise() -> None:
+    """Malformed SQL still yields a fingerprint instead of an error."""
+    assert fingerprint("SELECT 'oops FROM t WHERE a = 1") == (
+        "SELECT 'oops FROM t WHERE a = ?"
+    )
+
+
+def test_long_statements_are_fingerprinted_without_the_cache() -> None:
+    """A very long bulk insert is normalised the same way but not cached."""
+    cache_clear()
+    rows = ", ".join(["(%s, %s)"] * 2000)
+    sql = f'INSERT INTO "t" ("a", "b") VALUES {rows}'
+    assert fingerprint(sql) == 'INSERT INTO "t" ("a", "b") VALUES (?, ?)'
+    assert cache_size() == 0
+    fingerprint("SELECT 1")
+    assert cache_size() == 1

@@ -1,0 +1,58 @@
+"""Test the self-contained HTML page (``perfprobe.report.html``)."""
+
+from __future__ import annotations
+
+from perfprobe.report import ScenarioResult
+from perfprobe.report.html import render_html
+
+from .report_factories import build, make_collector, memory_block, operation, query
+
+NASTY_SQL = "SELECT '<script>alert(1)</script>' FROM \"t\" WHERE a = '&amp;'"
+NASTY_LABEL = '<img src=x onerror="alert(2)">'
+
+
+def _page() -> str:
+    collector = make_collector()
+    collector.record_query(query(NASTY_SQL, 0.9, call_site="<b>x.py:1</b>"), None)
+    collector.record_operation(operation(NASTY_LABEL, 2.0), None)
+    collector.record_memory(memory_block(NASTY_LABEL, 200 * 1024 * 1024))
+    scenario = ScenarioResult(
+        name="</td><td>",
+        description="",
+        status="ok",
+        duration_s=0.1,
+        started_at=1_700_000_000.0,
+    )
+    return render_html(build(collector, title="<h1>t</h1>", scenarios=[scenario]))
+
+
+def test_sql_and_labels_are_escaped() -> None:
+    """Escape SQL, labels, call sites and titles so they cannot add markup."""
+    page = _page()
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "<b>x.py" not in page
+    assert "<h1>t</h1>" not in page
+    assert "<td>&lt;/td&gt;&lt;td&gt;</td>" in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;img src=x onerror=&quot;alert(2)&quot;&gt;" in page
+    assert "&amp;amp;" in page
+
+
+def test_page_is_self_contained() -> None:
+    """Inline the CSS and load nothing from elsewhere."""
+    page = _page()
+    assert page.startswith("<!DOCTYPE html>")
+    assert "<style>" in page
+    assert "<link" not in page
+    assert "src=" not in page.replace("&lt;img src=x", "")
+    assert "http" not in page
+
+
+def test_page_has_the_report_sections() -> None:
+    """Render the tables and the recommendation list."""
+    page = _page()
+    for heading in ("Scenarios", "Operations", "Queries", "Memory", "Recommendations"):
+        assert f"<h2>{heading}</h2>" in page
+    assert "<ol>" in page
+    assert 'class="warning"' in page

@@ -1,0 +1,277 @@
+"""Tests for perfprobe.db.instrument: the execute wrapper and its life cycle."""
+
+from __future__ import annotations
+
+import contextvars
+import inspect
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connection, connections
+from django.test import override_settings
+
+from apps.shop.models import Customer
+from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
+from perfprobe.db import instrument
+from perfprobe.events import QueryEvent
+
+pytestmark = pytest.mark.django_db
+
+Queries = Callable[[], list[QueryEvent]]
+THIS_FILE = os.path.relpath(os.path.abspath(__file__), settings.BASE_DIR)
+
+
+def caller_line() -> int:
+    """Return the line number the caller is on."""
+    frame = inspect.currentframe()
+    assert frame is not None and frame.f_back is not None
+    return frame.f_back.f_lineno
+
+
+def recorder_count() -> int:
+    """Return how many times the recorder sits in the default connection."""
+    return sum(w is instrument.recorder for w in connection.execute_wrappers)
+
+
+@pytest.fixture
+def reinstall() -> Iterator[None]:
+    """Leave the instrumentation installed however the test ends."""
+    yield
+    instrument.install()
+
+
+def test_install_is_idempotent() -> None:
+    """Installing twice still leaves exactly one recorder on the connection."""
+    instrument.install()
+    instrument.install()
+    assert instrument.is_installed()
+    assert recorder_count() == 1
+
+
+def test_a_query_is_recorded_with_its_origin(recorded_queries: Queries) -> None:
+    """A cursor query becomes one event with alias, vendor, fingerprint and site."""
+    with connection.cursor() as cursor:
+        line = caller_line() + 1
+        cursor.execute("SELECT %s, 'x' /* note */", [42])
+    (event,) = recorded_queries()
+    assert event.alias == "default"
+    assert event.vendor == connection.vendor
+    assert event.sql == "SELECT %s, 'x' /* note */"
+    assert event.fingerprint == "SELECT ?, ?"
+    assert event.call_site == f"{THIS_FILE}:{line}"
+    assert event.thread_id == threading.get_ident()
+    assert 0 < event.duration_s < 5
+    assert (event.many, event.batch_size, event.error_type) == (False, 1, None)
+
+
+def test_a_query_inside_a_scope_carries_its_path(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """The event names the innermost scope by its full path."""
+    with fresh_monitor.scope("outer"), fresh_monitor.scope("inner") as inner:
+        Customer.objects.count()
+    (event,) = recorded_queries()
+    assert event.scope == "outer/inner"
+    assert inner.summary.query_count == 1
+
+
+def test_a_failing_query_is_recorded_and_reraised(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """Bad SQL is recorded with its error type and time, then raised as it was."""
+    with pytest.raises(OperationalError), connection.cursor() as cursor:
+        cursor.execute("SELECT * FROM perfprobe_no_such_table")
+    (event,) = recorded_queries()
+    assert event.error_type == "django.db.utils.OperationalError"
+    assert event.duration_s > 0
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.error_counts == {
+        ("query", event.fingerprint, "django.db.utils.OperationalError"): 1
+    }
+
+
+def test_the_same_exception_object_passes_through(recorded_queries: Queries) -> None:
+    """An exception raised under the recorder reaches the caller unchanged."""
+    boom = RuntimeError("boom")
+
+    def refuse(*args: Any) -> None:
+        raise boom
+
+    with (
+        connection.execute_wrapper(refuse),
+        connection.cursor() as cursor,
+        pytest.raises(RuntimeError) as excinfo,
+    ):
+        cursor.execute("SELECT 1")
+    assert excinfo.value is boom
+    (event,) = recorded_queries()
+    assert event.error_type == "RuntimeError"
+
+
+def test_executemany_is_one_event_with_its_batch_size(
+    recorded_queries: Queries,
+) -> None:
+    """executemany over an iterator runs every row and is recorded once."""
+    rows = ((f"n{i}", f"e{i}@example.com") for i in range(3))
+    sql = "INSERT INTO shop_customer (name, email, created_at) VALUES (%s, %s, 0)"
+    with connection.cursor() as cursor:
+        # Django's stubs say Sequence; its backends accept any iterable.
+        cursor.executemany(sql, rows)  # type: ignore[arg-type]
+    (event,) = recorded_queries()
+    assert (event.many, event.batch_size) == (True, 3)
+    assert Customer.objects.count() == 3
+
+
+def test_parameters_are_not_stored_by_default(recorded_queries: Queries) -> None:
+    """Without STORE_SQL_PARAMETERS the event keeps only a hash of them."""
+    Customer.objects.filter(name="secret").count()
+    (event,) = recorded_queries()
+    assert event.params is None
+    assert event.params_hash != 0
+    assert "params" not in event.to_dict()
+
+
+def test_parameters_are_stored_when_asked(recorded_queries: Queries) -> None:
+    """With STORE_SQL_PARAMETERS the parameters are kept on the event."""
+    with override_settings(PERFPROBE={"STORE_SQL_PARAMETERS": True}):
+        Customer.objects.filter(name="shown").count()
+    (event,) = recorded_queries()
+    assert list(event.params) == ["shown"]
+
+
+def test_same_parameters_hash_alike(recorded_queries: Queries) -> None:
+    """Equal parameters give equal hashes and different ones differ."""
+    for name in ("a", "a", "b"):
+        Customer.objects.filter(name=name).count()
+    first, second, third = (event.params_hash for event in recorded_queries())
+    assert first == second != third
+
+
+def test_disabled_monitor_records_nothing(recorded_queries: Queries) -> None:
+    """With ENABLED off the query runs and nothing is recorded."""
+    with override_settings(PERFPROBE={"ENABLED": False}):
+        assert Customer.objects.count() == 0
+    assert recorded_queries() == []
+
+
+def test_user_wrapper_on_top_survives_uninstall(
+    reinstall: None, recorded_queries: Queries
+) -> None:
+    """Uninstall removes only the recorder, even under a user's wrapper."""
+    seen: list[str] = []
+
+    def user_wrapper(execute: Any, sql: str, *args: Any) -> Any:
+        seen.append(sql)
+        return execute(sql, *args)
+
+    with connection.execute_wrapper(user_wrapper):
+        instrument.uninstall()
+        assert connection.execute_wrappers[-1] is user_wrapper
+        assert recorder_count() == 0
+        Customer.objects.count()
+        instrument.install()
+        Customer.objects.count()
+        assert connection.execute_wrappers[-1] is user_wrapper
+    # Django's own pop took the user's wrapper, not the recorder.
+    assert connection.execute_wrappers == [instrument.recorder]
+    assert len(seen) == 2
+    assert len(recorded_queries()) == 1
+
+
+def test_uninstall_stops_recording_new_connections(
+    reinstall: None, recorded_queries: Queries
+) -> None:
+    """After uninstall, a connection opened later is not instrumented either."""
+    instrument.uninstall()
+    assert not instrument.is_installed()
+    instrument.uninstall()
+    other = connection.copy()
+    try:
+        other.ensure_connection()
+        assert instrument.recorder not in other.execute_wrappers
+    finally:
+        other.close()
+    Customer.objects.count()
+    assert recorded_queries() == []
+
+
+def test_queries_in_a_worker_thread_are_recorded(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """A thread's own connection is instrumented and sees the scope it is given."""
+    results: list[int] = []
+
+    def work() -> None:
+        try:
+            results.append(Customer.objects.count())
+        finally:
+            connections.close_all()
+
+    with fresh_monitor.scope("batch"):
+        context = contextvars.copy_context()
+        worker = threading.Thread(target=context.run, args=(work,))
+        worker.start()
+        worker.join()
+    assert results == [0]
+    (event,) = recorded_queries()
+    assert event.thread_id == worker.ident != threading.get_ident()
+    assert event.scope == "batch"
+
+
+def test_recording_failures_are_logged_not_raised(
+    fresh_monitor: PerformanceMonitor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug inside perfprobe is logged and the user's query still answers."""
+
+    def broken(*args: Any) -> None:
+        raise ValueError("collector bug")
+
+    monkeypatch.setattr(fresh_monitor.collector, "record_query", broken)
+    with caplog.at_level(logging.ERROR, logger="perfprobe.db"):
+        assert Customer.objects.count() == 0
+    (record,) = caplog.records
+    assert record.name == "perfprobe.db"
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
+
+
+def test_slow_queries_are_logged_as_warnings(
+    fresh_monitor: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A query over SLOW_QUERY_SECONDS times the time scale logs a warning."""
+    fresh_monitor.time_scale = 1e-12
+    with caplog.at_level(logging.WARNING, logger="perfprobe.db"):
+        line = caller_line() + 1
+        Customer.objects.count()
+    (record,) = caplog.records
+    assert record.levelno == logging.WARNING
+    assert record.name == "perfprobe.db"
+    assert record.call_site == f"{THIS_FILE}:{line}"  # type: ignore[attr-defined]
+    assert record.duration_s > record.threshold_s  # type: ignore[attr-defined]
+
+
+def test_query_details_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
+    """At DEBUG every query is logged with its fingerprint."""
+    with caplog.at_level(logging.DEBUG, logger="perfprobe.db"):
+        Customer.objects.count()
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert record.fingerprint.startswith("SELECT COUNT(*)")  # type: ignore[attr-defined]
+
+
+def test_the_default_monitor_is_looked_up_per_query(
+    monkeypatch: pytest.MonkeyPatch, recorded_queries: Queries
+) -> None:
+    """Replacing perfprobe.monitoring.monitor redirects the very next query."""
+    replacement = PerformanceMonitor(Collector())
+    monkeypatch.setattr("perfprobe.monitoring.monitor", replacement)
+    Customer.objects.count()
+    assert recorded_queries() == []
+    assert replacement.collector.snapshot().query_total is not None

@@ -1,0 +1,107 @@
+"""Test the rich terminal rendering of reports (``perfprobe.report.terminal``)."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from rich.console import Console
+
+from perfprobe.collector import Collector
+from perfprobe.report import Report, ScenarioResult
+from perfprobe.report.terminal import PLAIN_WIDTH, TerminalRenderer, make_console
+
+from .report_factories import (
+    build,
+    make_collector,
+    memory_block,
+    n_plus_one_queries,
+    operation,
+    query,
+    request,
+    run_scope,
+)
+
+
+@pytest.fixture(autouse=True)
+def _no_forced_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    # rich honours these variables over the stream type; a CI that sets them
+    # must not change what these tests see.
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _report() -> Report:
+    collector: Collector = make_collector()
+    collector.record_operation(operation("[bold]checkout[/bold]", 1.5), None)
+    collector.record_query(query("SELECT slow", 0.7), None)
+    collector.record_request(request("/orders/", 200, 0.02, query_count=6), None)
+    collector.record_request(request("/orders/", 500, 0.03), None)
+    collector.record_memory(memory_block("build_index", 120 * 1024 * 1024))
+    run_scope(collector, "GET /orders/", n_plus_one_queries(6))
+    scenario = ScenarioResult(
+        name="database_operations",
+        description="",
+        status="failed",
+        duration_s=1.2,
+        started_at=1_700_000_000.0,
+        error={"type": "RuntimeError", "message": "boom"},
+    )
+    return build(collector, scenarios=[scenario], latency_note="Injected x 0.05.")
+
+
+def _render(console: Console, report: Report) -> str:
+    TerminalRenderer(console).render(report)
+    file = console.file
+    assert isinstance(file, io.StringIO)
+    return file.getvalue()
+
+
+def test_plain_text_when_not_a_terminal() -> None:
+    """Write no ANSI escapes to a console that is not a terminal."""
+    output = _render(Console(file=io.StringIO()), _report())
+    assert "\x1b[" not in output
+    assert max(len(line) for line in output.splitlines()) <= PLAIN_WIDTH
+
+
+def test_sections_and_recommendations_are_printed() -> None:
+    """Print every table and the numbered recommendations with their advice."""
+    output = _render(make_console(io.StringIO()), _report())
+    for title in ("Scenarios", "Operations", "Endpoints", "Queries", "Memory"):
+        assert title in output
+    assert "N+1 patterns" in output
+    assert "Errors" in output
+    assert "Recommendations" in output
+    assert "1. [CRITICAL]" in output
+    assert "Suggestion: " in output
+    assert "Evidence: " in output
+    assert "RuntimeError: boom" in output
+    assert "1,500 ms" in output
+    assert "Injected x 0.05." in output
+
+
+def test_markup_in_names_is_printed_literally() -> None:
+    """Show rich markup inside an operation name as the text it is."""
+    output = _render(make_console(io.StringIO()), _report())
+    assert "[bold]checkout[/bold]" in output
+
+
+def test_make_console_for_a_stream_is_plain_and_wide() -> None:
+    """Build a non-terminal console with no colour, no emoji and 120 columns."""
+    console = make_console(io.StringIO())
+    assert console.is_terminal is False
+    assert console.width == PLAIN_WIDTH
+    assert console.no_color is True
+
+
+def test_terminal_output_is_coloured() -> None:
+    """Colour the severities when the console is a terminal."""
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    assert "\x1b[" in _render(console, _report())
+
+
+def test_empty_report_says_there_is_nothing_to_recommend() -> None:
+    """Print a short line instead of an empty recommendation list."""
+    output = _render(make_console(io.StringIO()), build(make_collector()))
+    assert "Recommendations: none" in output
+    assert "Operations" not in output

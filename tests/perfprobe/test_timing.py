@@ -1,0 +1,166 @@
+"""Tests for perfprobe.timing: measure_execution_time as block and decorator."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import pytest
+
+from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
+
+
+@pytest.fixture
+def mon() -> PerformanceMonitor:
+    """Return a monitor with its own collector."""
+    return PerformanceMonitor(Collector())
+
+
+def test_block_measures_a_known_sleep(mon: PerformanceMonitor) -> None:
+    """A 50 ms sleep is measured as at least 50 ms and well under a second."""
+    with mon.measure_execution_time("nap", tags={"kind": "sleep"}):
+        time.sleep(0.05)
+    (event,) = mon.collector.snapshot().recent_events
+    assert 0.05 <= event.duration_s < 0.5
+    assert event.tags == {"kind": "sleep"}
+    assert event.thread_name == threading.current_thread().name
+    assert event.error_type is None
+
+
+def test_decorator_counts_every_call(mon: PerformanceMonitor) -> None:
+    """Each call of a decorated function is one measurement of that name."""
+
+    @mon.measure_execution_time("square")
+    def square(x: int) -> int:
+        return x * x
+
+    assert [square(i) for i in range(4)] == [0, 1, 4, 9]
+    summary, errors = mon.collector.snapshot().operations["square"]
+    assert summary.count == 4
+    assert errors == {}
+
+
+def test_async_decorator_measures_awaited_time(mon: PerformanceMonitor) -> None:
+    """An async function's awaited sleep is inside its measurement."""
+
+    @mon.measure_execution_time("async_nap")
+    async def nap() -> str:
+        await asyncio.sleep(0.03)
+        return "done"
+
+    assert asyncio.run(nap()) == "done"
+    summary, _ = mon.collector.snapshot().operations["async_nap"]
+    assert summary.count == 1 and 0.03 <= summary.max < 0.5
+
+
+def test_async_with_block(mon: PerformanceMonitor) -> None:
+    """``async with`` measures the awaited body."""
+
+    async def body() -> None:
+        async with mon.measure_execution_time("awith"):
+            await asyncio.sleep(0.02)
+
+    asyncio.run(body())
+    summary, _ = mon.collector.snapshot().operations["awith"]
+    assert 0.02 <= summary.max < 0.5
+
+
+class CustomError(Exception):
+    pass
+
+
+def test_exception_passes_through_block_unchanged(mon: PerformanceMonitor) -> None:
+    """The block's exception is the same object, with cause and traceback kept."""
+    cause = KeyError("root")
+    raised = CustomError("boom")
+    with pytest.raises(CustomError) as info, mon.measure_execution_time("failing"):
+        raise raised from cause
+    assert info.value is raised
+    assert info.value.__cause__ is cause
+    assert info.traceback[-1].name == "test_exception_passes_through_block_unchanged"
+    summary, errors = mon.collector.snapshot().operations["failing"]
+    assert summary.count == 1
+    assert errors == {"tests.perfprobe.test_timing.CustomError": 1}
+
+
+def test_exception_passes_through_decorator_unchanged(mon: PerformanceMonitor) -> None:
+    """A decorated function's exception reaches the caller as the same object."""
+    raised = ValueError("bad")
+
+    @mon.measure_execution_time("decorated_failure")
+    def fail() -> None:
+        raise raised
+
+    with pytest.raises(ValueError) as info:
+        fail()
+    assert info.value is raised
+    assert info.traceback[-1].name == "fail"
+    assert mon.collector.snapshot().errors[0].error_type == "ValueError"
+
+
+def test_async_exception_passes_through(mon: PerformanceMonitor) -> None:
+    """An async function's exception is re-raised unchanged and recorded."""
+    raised = RuntimeError("async boom")
+
+    @mon.measure_execution_time("async_failure")
+    async def fail() -> None:
+        raise raised
+
+    with pytest.raises(RuntimeError) as info:
+        asyncio.run(fail())
+    assert info.value is raised
+    _, errors = mon.collector.snapshot().operations["async_failure"]
+    assert errors == {"RuntimeError": 1}
+
+
+def test_monitor_failure_does_not_reach_user_code(
+    mon: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A broken collector is logged, and the user's block still returns normally."""
+
+    def broken(*args: object) -> None:
+        raise RuntimeError("collector is broken")
+
+    monkeypatch.setattr(mon.collector, "record_operation", broken)
+    with mon.measure_execution_time("survives"):
+        result = 41 + 1
+    assert result == 42
+    assert "failed to record operation" in caplog.text
+
+
+def test_scope_and_thread_recorded(mon: PerformanceMonitor) -> None:
+    """A measurement inside a scope carries the scope path."""
+    with mon.scope("outer"), mon.scope("inner"):
+        with mon.measure_execution_time("scoped"):
+            pass
+    (event,) = mon.collector.snapshot().recent_events
+    assert event.scope == "outer/inner"
+
+
+def test_eight_threads_give_exact_counts(mon: PerformanceMonitor) -> None:
+    """8 threads x 10,000 measurements give exactly 80,000, with exact totals."""
+    timer = mon.measure_execution_time("hot")
+
+    def work() -> None:
+        for _ in range(10_000):
+            with timer:
+                pass
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    summary, _ = mon.collector.snapshot().operations["hot"]
+    assert summary.count == 80_000
+    assert summary.min <= summary.p50 <= summary.p99 <= summary.max
+
+
+def test_empty_name_is_rejected(mon: PerformanceMonitor) -> None:
+    """A timer needs a name; an empty one is a ValueError at creation."""
+    with pytest.raises(ValueError, match="non-empty name"):
+        mon.measure_execution_time("")
