@@ -260,13 +260,16 @@ class TerminalRenderer:
                 r["label"],
                 r["kind"],
                 format_bytes(r["rss_bytes"]),
+                format_bytes(r["heap_current_bytes"]),
                 format_bytes(r["heap_delta_bytes"]),
                 format_bytes(r["peak_above_start_bytes"]),
                 r["attribution"],
             ]
             for r in memory["records"]
         ]
-        columns = ["Label", "Kind", "RSS", "Heap delta", "Peak", "Attribution"]
+        # A checkpoint has only "now" figures; a block also has its delta and
+        # the peak above its start.
+        columns = ["Label", "Kind", "RSS", "Heap", "Heap delta", "Peak", "Attribution"]
         self._table("Memory", columns, rows)
         self._print(memory["note"])
 
