@@ -58,12 +58,16 @@ class QueryEvent:
     params_hash: int = 0
     params: Any = None
     lazy_load: LazyLoad | None = None
+    #: Hash of the raw SQL, so identical statements are found even when only
+    #: their fingerprint is kept in ``sql``.
+    sql_hash: int = 0
     kind: str = "query"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the event as JSON-ready data, without the parameter hash."""
+        """Return the event as JSON-ready data, without the hashes."""
         data = asdict(self)
         data.pop("params_hash")
+        data.pop("sql_hash")
         if self.params is None:
             data.pop("params")
         else:

@@ -100,7 +100,7 @@ class ScopeQueries:
         self.max_groups = max_groups
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
-        self._duplicates: dict[tuple[str, int], _Duplicate] = {}
+        self._duplicates: dict[tuple[int, int], _Duplicate] = {}
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
@@ -125,7 +125,7 @@ class ScopeQueries:
             if group.lazy_load is None:
                 group.lazy_load = event.lazy_load
 
-        dup_key = (event.sql, event.params_hash)
+        dup_key = (event.sql_hash or hash(event.sql), event.params_hash)
         dup = self._duplicates.get(dup_key)
         if dup is None:
             if len(self._duplicates) >= self.max_groups:

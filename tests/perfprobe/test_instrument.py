@@ -62,7 +62,8 @@ def test_a_query_is_recorded_with_its_origin(recorded_queries: Queries) -> None:
     (event,) = recorded_queries()
     assert event.alias == "default"
     assert event.vendor == connection.vendor
-    assert event.sql == "SELECT %s, 'x' /* note */"
+    # Without STORE_SQL_PARAMETERS the literal 'x' must not be kept either.
+    assert event.sql == "SELECT ?, ?"
     assert event.fingerprint == "SELECT ?, ?"
     assert event.call_site == f"{THIS_FILE}:{line}"
     assert event.thread_id == threading.get_ident()
@@ -143,6 +144,20 @@ def test_parameters_are_stored_when_asked(recorded_queries: Queries) -> None:
         Customer.objects.filter(name="shown").count()
     (event,) = recorded_queries()
     assert list(event.params) == ["shown"]
+
+
+def test_raw_sql_with_literals_is_kept_only_when_asked(
+    recorded_queries: Queries,
+) -> None:
+    """A literal written into raw SQL leaves the process only with the opt-in."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 'alice@example.com'")
+    with override_settings(PERFPROBE={"STORE_SQL_PARAMETERS": True}):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 'alice@example.com'")
+    hidden, shown = recorded_queries()
+    assert "alice" not in str(hidden.to_dict())
+    assert shown.sql == "SELECT 'alice@example.com'"
 
 
 def test_same_parameters_hash_alike(recorded_queries: Queries) -> None:

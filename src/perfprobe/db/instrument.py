@@ -104,11 +104,15 @@ class QueryRecorder:
             # Two frames up is the code that called the cursor.
             origin = find_query_origin(sys._getframe(2))
             scope = get_current_scope()
+            shape = fingerprint(sql_text)
             event = QueryEvent(
                 alias=connection.alias,
                 vendor=connection.vendor,
-                sql=sql_text,
-                fingerprint=fingerprint(sql_text),
+                # Raw SQL can carry literals (a hand-written WHERE email =
+                # '...'), so without the opt-in only its shape is kept.
+                sql=sql_text if conf.STORE_SQL_PARAMETERS else shape,
+                sql_hash=hash(sql_text),
+                fingerprint=shape,
                 duration_s=elapsed_ns / 1e9,
                 started_at=started_at,
                 thread_id=threading.get_ident(),

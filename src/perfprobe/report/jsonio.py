@@ -73,16 +73,29 @@ def _write_error(target: Path, exc: OSError) -> OSError:
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
     """Write ``data`` as JSON to ``path`` so readers see the old or new file.
 
-    The JSON goes to a temporary file in the target's folder, is flushed and
-    fsynced, and then replaces the target in one rename. On any failure the
-    temporary file is removed and an existing target is left untouched.
     Raise ``ValueError`` when ``data`` is not JSON data (including NaN or
     infinity that ``finite_json`` was bypassed for) and ``OSError`` naming the
-    target when the file cannot be written. Return the target path.
+    target when the file cannot be written; see ``write_text_atomic``.
+    """
+    payload = finite_json_or_raise(data)
+    try:
+        text = json.dumps(payload, allow_nan=False, indent=2) + "\n"
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the report cannot be written as JSON: {exc}") from exc
+    return write_text_atomic(path, text)
+
+
+def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """Write ``text`` to ``path`` so that readers see the old or the new file.
+
+    The text goes to a temporary file in the target's folder, is flushed and
+    fsynced, and then replaces the target in one rename. On any failure the
+    temporary file is removed and an existing target is left untouched.
+    Raise ``OSError`` naming the target when the file cannot be written.
+    Return the target path.
     """
     target = Path(path)
     folder = target.parent
-    payload = finite_json_or_raise(data)
     try:
         fd, temp_name = tempfile.mkstemp(
             prefix=f".{target.name}.", suffix=".tmp", dir=folder
@@ -92,8 +105,7 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
 
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(payload, handle, allow_nan=False, indent=2)
-            handle.write("\n")
+            handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
         mode = target.stat().st_mode & 0o7777 if target.exists() else _NEW_FILE_MODE
@@ -102,8 +114,6 @@ def write_json_atomic(path: str | os.PathLike[str], data: Any) -> Path:
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(temp_name)
-        if isinstance(exc, TypeError | ValueError):
-            raise ValueError(f"the report cannot be written as JSON: {exc}") from exc
         if isinstance(exc, OSError):
             raise _write_error(target, exc) from exc
         raise

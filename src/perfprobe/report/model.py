@@ -9,7 +9,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..events import error_type_name
-from .jsonio import dumps_strict, finite_json, finite_json_or_raise, write_json_atomic
+from .jsonio import (
+    dumps_strict,
+    finite_json,
+    finite_json_or_raise,
+    write_json_atomic,
+    write_text_atomic,
+)
 
 if TYPE_CHECKING:
     from ..collector import ScopeSummary
@@ -226,6 +232,16 @@ class Report:
         cases an existing file at ``path`` is left as it was.
         """
         return write_json_atomic(path, self.to_dict())
+
+    def write_html(self, path: str | os.PathLike[str]) -> Path:
+        """Write the report as one self-contained HTML page, atomically.
+
+        Raise ``OSError`` naming the path when it cannot be written; an
+        existing file at ``path`` is then left as it was.
+        """
+        from .html import render_html
+
+        return write_text_atomic(path, render_html(self))
 
     def recommendations_by_rule(self, rule_id: str) -> list[Recommendation]:
         """Return the recommendations that rule ``rule_id`` made."""

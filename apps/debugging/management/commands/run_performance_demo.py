@@ -54,24 +54,24 @@ def parse_seed(value: str) -> int:
         raise CommandError(f"--seed must be an integer, not {value!r}.") from None
 
 
-def check_output_path(value: str | None) -> Path | None:
+def check_output_path(value: str | None, option: str = "--output-file") -> Path | None:
     """Fail early, before any scenario runs, if ``value`` cannot be written."""
     if value is None:
         return None
     path = Path(value).expanduser()
     if path.is_dir():
-        raise CommandError(f"--output-file {value!r} is a directory; give a file path.")
-    folder = path.parent if str(path.parent) else Path(".")
+        raise CommandError(f"{option} {value!r} is a directory; give a file path.")
+    folder = path.parent
     if not folder.is_dir():
         raise CommandError(
-            f"--output-file {value!r}: folder {str(folder)!r} does not exist."
+            f"{option} {value!r}: folder {str(folder)!r} does not exist."
         )
     if not os.access(folder, os.W_OK | os.X_OK):
         raise CommandError(
-            f"--output-file {value!r}: folder {str(folder)!r} is not writable."
+            f"{option} {value!r}: folder {str(folder)!r} is not writable."
         )
     if path.exists() and not os.access(path, os.W_OK):
-        raise CommandError(f"--output-file {value!r} exists and is not writable.")
+        raise CommandError(f"{option} {value!r} exists and is not writable.")
     return path
 
 
@@ -87,6 +87,11 @@ class Command(BaseCommand):
             "--output-file",
             metavar="PATH",
             help="Also write the report as JSON to PATH (replaced atomically).",
+        )
+        parser.add_argument(
+            "--html-file",
+            metavar="PATH",
+            help="Also write the report as one self-contained HTML page to PATH.",
         )
         parser.add_argument(
             "--verbose",
@@ -124,6 +129,7 @@ class Command(BaseCommand):
         time_scale = parse_time_scale(str(options["time_scale"]))
         seed = parse_seed(str(options["seed"]))
         output = check_output_path(options["output_file"])
+        html_output = check_output_path(options["html_file"], "--html-file")
         console = self._console()
 
         with DemoProgress(console, total=len(names)) as progress:
@@ -152,6 +158,14 @@ class Command(BaseCommand):
             except (OSError, ValueError) as exc:
                 raise CommandError(f"--output-file {str(output)!r}: {exc}") from None
             console.print(f"Report written to {output}", highlight=False, markup=False)
+        if html_output is not None:
+            try:
+                report.write_html(html_output)
+            except OSError as exc:
+                raise CommandError(f"--html-file {str(html_output)!r}: {exc}") from None
+            console.print(
+                f"HTML report written to {html_output}", highlight=False, markup=False
+            )
 
     def _console(self) -> Console:
         stream = self.stdout._out
