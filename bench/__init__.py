@@ -1,0 +1,1 @@
+"""Benchmarks for perfprobe, run together by ``bench/run_all.py``."""

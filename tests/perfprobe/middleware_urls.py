@@ -1,0 +1,102 @@
+"""Serve small views with known timings and query counts for the middleware tests.
+
+Used through ``override_settings(ROOT_URLCONF=...)``; each view does exactly
+what its name says, so a test can compare the recorded figures with known
+numbers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from asgiref.sync import sync_to_async
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.urls import path
+
+from perfprobe import monitor
+
+SLEEP_S = 0.05
+
+# Set by a test that needs two requests in flight at once: each view that
+# uses one waits here between its first and second half of queries.
+barrier: threading.Barrier | None = None
+async_barrier: asyncio.Barrier | None = None
+
+
+def run_queries(count: int, offset: int = 0) -> None:
+    """Run ``count`` one-row queries of one shape with different parameters."""
+    with connection.cursor() as cursor:
+        for value in range(offset, offset + count):
+            cursor.execute("SELECT %s", [value])
+
+
+def sleepy(request: HttpRequest) -> HttpResponse:
+    """Sleep for ``SLEEP_S`` seconds and answer 200."""
+    time.sleep(SLEEP_S)
+    return HttpResponse("slept")
+
+
+def three_queries(request: HttpRequest) -> HttpResponse:
+    """Run exactly three queries."""
+    run_queries(3)
+    return HttpResponse("three")
+
+
+def item(request: HttpRequest, pk: int) -> JsonResponse:
+    """Echo the primary key from the URL, with one query."""
+    run_queries(1, offset=pk)
+    return JsonResponse({"pk": pk})
+
+
+def count_in_halves(request: HttpRequest, count: int) -> HttpResponse:
+    """Run ``count`` queries, waiting at ``barrier`` halfway when one is set."""
+    half = count // 2
+    run_queries(half)
+    if barrier is not None:
+        barrier.wait(timeout=10)
+    run_queries(count - half, offset=half)
+    return HttpResponse(str(count))
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    """Raise ``KeyError`` after one query, as a buggy view would."""
+    run_queries(1)
+    raise KeyError("missing")
+
+
+async def async_count(request: HttpRequest, count: int) -> HttpResponse:
+    """Run ``count`` queries from an async view, meeting ``async_barrier`` halfway."""
+    half = count // 2
+    await sync_to_async(run_queries)(half)
+    if async_barrier is not None:
+        await asyncio.wait_for(async_barrier.wait(), timeout=10)
+    await sync_to_async(run_queries)(count - half, offset=half)
+    return HttpResponse(str(count))
+
+
+async def async_timed(request: HttpRequest, count: int) -> HttpResponse:
+    """Record ``count`` timed operations from an async view, meeting halfway."""
+    half = count // 2
+    for _ in range(half):
+        async with monitor.measure_execution_time("async-step"):
+            await asyncio.sleep(0)
+    if async_barrier is not None:
+        await asyncio.wait_for(async_barrier.wait(), timeout=10)
+    for _ in range(count - half):
+        async with monitor.measure_execution_time("async-step"):
+            await asyncio.sleep(0)
+    return HttpResponse(str(count))
+
+
+urlpatterns = [
+    path("sleepy/", sleepy),
+    path("three/", three_queries),
+    path("items/<int:pk>/", item),
+    path("count/<int:count>/", count_in_halves),
+    path("boom/", boom),
+    path("async/count/<int:count>/", async_count),
+    path("async/timed/<int:count>/", async_timed),
+]
