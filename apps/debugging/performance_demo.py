@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import traceback
 from collections.abc import Callable, Iterable
@@ -65,8 +66,12 @@ class PerformanceDemo:
         on_scenario_start: ScenarioCallback | None = None,
         on_scenario_end: ResultCallback | None = None,
     ) -> None:
-        if not time_scale > 0:
-            raise ValueError(f"time_scale must be above 0, not {time_scale!r}")
+        # Infinity would pass a bare "> 0" and only fail mid-run, in the shop's
+        # latency setter, after the shared monitor had already taken it.
+        if not (math.isfinite(time_scale) and time_scale > 0):
+            raise ValueError(
+                f"time_scale must be a finite number above 0, not {time_scale!r}"
+            )
         load_extra_scenarios()
         self.monitor = monitor or default_monitor
         self.time_scale = float(time_scale)

@@ -163,8 +163,14 @@ class Collector:
             self._scope_history: deque[ScopeSummary] = deque(
                 maxlen=conf.MAX_SCOPE_HISTORY
             )
-            for state in self._open_scopes.values():
-                state.queries = ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
+            # Counts go with the analysis, so that a summary's query count
+            # and its N+1 findings describe the same queries.
+            self._open_scopes = {
+                scope_id: _OpenScope(
+                    state.scope, ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
+                )
+                for scope_id, state in self._open_scopes.items()
+            }
             self._open_blocks: list[MemoryRecord] = []
             self._dropped_metrics = 0
 
@@ -181,7 +187,9 @@ class Collector:
     def remove_listener(self, listener: Listener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         with self._lock:
-            self._listeners = [x for x in self._listeners if x is not listener]
+            # Equality, not identity: each ``obj.method`` access makes a new
+            # bound method, equal to but never identical with the one added.
+            self._listeners = [x for x in self._listeners if x != listener]
 
     def _notify(self, event: Event) -> None:
         for listener in list(self._listeners):

@@ -8,7 +8,7 @@ import math
 import os
 import stat
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 import jsonschema  # type: ignore[import-untyped]
 import pytest
@@ -283,11 +283,11 @@ def test_failure_mid_write_removes_the_temporary_file(
     target = tmp_path / "report.json"
     target.write_text('{"old": true}', encoding="utf-8")
 
-    def half_dump(obj: Any, fp: IO[str], **kwargs: Any) -> None:
-        fp.write('{"schema_version": "1.0", "tit')
+    def disk_full(fd: int) -> None:
+        # The text is already in the temporary file; flushing it to disk fails.
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(json, "dump", half_dump)
+    monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match=r"cannot write the report to .*report\.json"):
         build(make_collector()).write_json(target)
     assert target.read_text(encoding="utf-8") == '{"old": true}'

@@ -55,7 +55,7 @@ class ApiRequestsScenario(Scenario):
             ),
             ("GET", "/api/analytics/dashboard/", None),
         ]
-        results = []
+        results: list[dict[str, Any]] = []
         with LoopbackServer() as server:
             for method, path, payload in calls:
                 result = request_json(server.base_url, method, path, payload)

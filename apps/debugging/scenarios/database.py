@@ -49,7 +49,8 @@ class DatabaseOperationsScenario(Scenario):
             "db.slow_query", tags={"scenario": self.name}
         ):
             categories = list(
-                delayed(Product.objects.values("category"), latency["slow_query"])
+                delayed(Product.objects.all(), latency["slow_query"])
+                .values("category")
                 .annotate(
                     revenue=Sum("orderitem__unit_price"), lines=Count("orderitem")
                 )

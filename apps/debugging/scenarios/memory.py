@@ -74,7 +74,7 @@ class MemoryIntensiveScenario(Scenario):
         "with memory checkpoints before, after building, after processing and "
         "after cleanup."
     )
-    nominal_latencies_s: dict[str, float] = {}
+    nominal_latencies_s = {}
 
     def run(self) -> dict[str, Any]:
         """Run the job inside one memory block and report what it held."""

@@ -41,30 +41,6 @@ def format_bytes(size_bytes: int | float | None) -> str:
     return f"{size_bytes:,.0f} B"
 
 
-#: Column headings whose values are numbers, right-aligned by both renderers.
-NUMERIC_COLUMNS = frozenset(
-    {
-        "Count",
-        "Duration",
-        "Queries",
-        "Query time",
-        "Mean",
-        "p50",
-        "p95",
-        "p99",
-        "Max",
-        "Total",
-        "Queries/req",
-        "Max/scope",
-        "Scopes",
-        "Time",
-        "RSS",
-        "Heap delta",
-        "Peak",
-    }
-)
-
-
 def plural(count: int, word: str) -> str:
     """Return ``"1 query"`` or ``"3 queries"``: the count and the word it needs."""
     if count == 1:
@@ -79,12 +55,17 @@ def format_counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{key}: {count}" for key, count in counts.items()) or "-"
 
 
-def shorten(text: str | None, width: int = 80) -> str:
-    """Return ``text`` on one line, cut to ``width`` characters with an ellipsis."""
+def shorten(text: str | None, width: int | None = 80) -> str:
+    """Return ``text`` on one line, cut to ``width`` characters with an ellipsis.
+
+    A ``width`` of ``None`` keeps the whole text.
+    """
     if not text:
         return ""
     flat = " ".join(text.split())
-    return flat if len(flat) <= width else flat[: width - 1] + "…"
+    if width is None or len(flat) <= width:
+        return flat
+    return flat[: width - 1] + "…"
 
 
 def format_number(value: int | float) -> str:
@@ -117,8 +98,11 @@ def format_evidence_value(key: str, value: Any, width: int = 120) -> str:
     return shorten(str(value), width)
 
 
-def format_details(details: dict[str, Any], width: int = 96) -> str:
-    """Return a scenario's scalar details as ``key=value, ...`` cut to ``width``."""
+def format_details(details: dict[str, Any], width: int | None = 96) -> str:
+    """Return a scenario's scalar details as ``key=value, ...`` cut to ``width``.
+
+    A ``width`` of ``None`` keeps them all.
+    """
     scalars = [
         (key, value)
         for key, value in details.items()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
@@ -13,7 +13,7 @@ from rich.console import Console
 from apps.debugging.performance_demo import DemoSetupError, PerformanceDemo
 from apps.debugging.progress import DemoProgress
 from perfprobe.events import Event
-from perfprobe.report.terminal import TerminalRenderer
+from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
 
 
@@ -168,13 +168,9 @@ class Command(BaseCommand):
             )
 
     def _console(self) -> Console:
-        stream = self.stdout._out
-        is_tty = bool(getattr(stream, "isatty", lambda: False)())
-        if is_tty:
-            return Console(file=stream)
-        return Console(
-            file=stream, force_terminal=False, no_color=True, width=120, emoji=False
-        )
+        # The command's own stdout (a StringIO under call_command), not
+        # sys.stdout, so that tests and callers capture the report.
+        return make_console(cast(IO[str], self.stdout._out))
 
     @staticmethod
     def _verbose_listener(progress: DemoProgress) -> Any:
