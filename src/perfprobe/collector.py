@@ -50,6 +50,7 @@ class EndpointStats:
     query_counts: MetricStats
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
+    query_time_s: float = 0.0
 
 
 @dataclass
@@ -336,6 +337,7 @@ class Collector:
                 )
             ep.stats.add(event.duration_s)
             ep.query_counts.add(float(event.query_count))
+            ep.query_time_s += event.query_time_s
             ep.statuses[event.status] += 1
             for state in self._open_lineage(scope):
                 state.request_count += 1
@@ -460,6 +462,7 @@ class Collector:
                     "query_counts": ep.query_counts.summary(),
                     "statuses": dict(ep.statuses),
                     "errors": dict(ep.errors),
+                    "query_time_s": ep.query_time_s,
                 }
                 for key, ep in self._endpoints.items()
             }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -47,8 +48,15 @@ class PerformanceMonitor:
 
     @time_scale.setter
     def time_scale(self, value: float) -> None:
-        if not isinstance(value, int | float) or not value > 0:
-            raise ValueError(f"time_scale must be a number above 0, not {value!r}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            raise ValueError(
+                f"time_scale must be a finite number above 0, not {value!r}"
+            )
         self.collector.time_scale = float(value)
 
     def threshold_s(self, seconds: float) -> float:

@@ -89,6 +89,7 @@ def request(
     *,
     method: str = "GET",
     query_count: int = 0,
+    query_time_s: float = 0.0,
     error_type: str | None = None,
 ) -> RequestEvent:
     """Return a request event outside any scope."""
@@ -100,7 +101,7 @@ def request(
         started_at=_now(),
         thread_id=1,
         query_count=query_count,
-        query_time_s=0.0,
+        query_time_s=query_time_s,
         scope=None,
         error_type=error_type,
     )

@@ -106,6 +106,18 @@ def test_slow_endpoint_at_the_threshold(duration_s: float, fires: bool) -> None:
         assert "40 queries per request" in found[0].suggestion
 
 
+def test_slow_endpoint_spending_its_time_in_queries_points_at_them() -> None:
+    """A route whose 2 s include 1.9 s of query time is sent to its queries."""
+    collector = make_collector()
+    collector.record_request(
+        request("/dash/", 200, 2.0, query_count=3, query_time_s=1.9), None
+    )
+    (found,) = _fired(collector, "slow-endpoint")
+    assert found.evidence["query_time_share"] == pytest.approx(0.95)
+    assert "95% of its time in 3 queries" in found.suggestion
+    assert "time goes elsewhere" not in found.suggestion
+
+
 # -- slow-query -------------------------------------------------------------------
 
 

@@ -34,14 +34,27 @@ def slow_operation(name: str, typical: bool) -> str:
     )
 
 
-def slow_endpoint(route: str, queries_per_request: float, many_queries: int) -> str:
-    """Return what to do about ``route`` being slow, given its query count."""
+def slow_endpoint(
+    route: str, queries_per_request: float, many_queries: int, query_share: float
+) -> str:
+    """Return what to do about ``route`` being slow, given its queries.
+
+    ``query_share`` is the fraction (0..1) of the route's time spent in its
+    queries.
+    """
     if queries_per_request >= many_queries:
         return (
             f"{route} runs {queries_per_request:.0f} queries per request on average: "
             "look at the n-plus-one and duplicate-queries findings for its call "
             "sites and load related rows with select_related()/prefetch_related() "
             "before the loop that uses them."
+        )
+    if query_share >= 0.5:
+        return (
+            f"{route} spends {query_share:.0%} of its time in "
+            f"{queries_per_request:.0f} queries per request: the slow-query "
+            "findings for its call sites say which one; index what it filters "
+            "and sorts on, or cache its result if it changes rarely."
         )
     return (
         f"{route} runs {queries_per_request:.0f} queries per request on average, so "

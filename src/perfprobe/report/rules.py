@@ -121,6 +121,7 @@ def slow_endpoint(
         if stats is None or not stats["p95"] > threshold_s:
             continue
         per_request = ep["query_counts"]["mean"] if ep["query_counts"] else 0.0
+        query_share = ep["query_time_s"] / stats["total"] if stats["total"] else 0.0
         route = f"{ep['method']} {ep['route']}"
         found.append(
             Recommendation(
@@ -140,10 +141,11 @@ def slow_endpoint(
                     "max_s": stats["max"],
                     "threshold_s": threshold_s,
                     "queries_per_request": per_request,
+                    "query_time_share": query_share,
                     "statuses": dict(ep["statuses"]),
                 },
                 suggestion=advice.slow_endpoint(
-                    route, per_request, settings.N_PLUS_ONE_MIN_QUERIES
+                    route, per_request, settings.N_PLUS_ONE_MIN_QUERIES, query_share
                 ),
                 impact_s=stats["total"],
             )

@@ -79,6 +79,7 @@ def endpoints_section(snapshot: CollectorSnapshot) -> list[dict[str, Any]]:
                 str(status): n for status, n in sorted(data["statuses"].items())
             },
             "query_counts": stats_dict(data["query_counts"]),
+            "query_time_s": data["query_time_s"],
             "errors": dict(data["errors"]),
         }
         for (method, route), data in snapshot.endpoints.items()

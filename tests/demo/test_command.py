@@ -1,0 +1,276 @@
+"""Tests for the run_performance_demo management command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from decimal import Decimal
+from io import StringIO
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from apps.debugging.performance_demo import PerformanceDemo
+from perfprobe import monitor
+from perfprobe.report import Report
+from perfprobe.report.schema import validate_report
+
+COMMAND = "run_performance_demo"
+FAST = ["--scenarios", "database_operations", "--time-scale", "0.02"]
+BUILT_IN = [
+    "database_operations",
+    "api_requests",
+    "concurrent_operations",
+    "memory_intensive",
+    "error_scenarios",
+]
+SUBPROCESS_TIMEOUT_S = 120
+
+
+def run_command(*args: str) -> str:
+    """Run the command in-process and return what it printed."""
+    stdout = StringIO()
+    call_command(COMMAND, *args, stdout=stdout, stderr=StringIO())
+    return stdout.getvalue()
+
+
+def run_manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in a child process against a throw-away database."""
+    env = {**os.environ, "PERFPROBE_DEMO_DB": str(tmp_path / "demo.sqlite3")}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.fixture
+def no_scenario_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record any attempt to prepare the database or run a scenario."""
+    calls: list[str] = []
+
+    def forbidden(name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            calls.append(name)
+            raise AssertionError(f"PerformanceDemo.{name} ran")
+
+        return record
+
+    for name in ("prepare", "run", "run_scenario"):
+        monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
+    return calls
+
+
+# -- a successful run -----------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_run_prints_plain_report_and_writes_json(tmp_path):
+    """Without a terminal the report is plain text, and the JSON file is valid."""
+    target = tmp_path / "report.json"
+
+    output = run_command(*FAST, "--output-file", str(target))
+
+    assert "\x1b[" not in output
+    assert "Recommendations" in output
+    assert "select_related" in output
+    assert str(target) in output
+    data = json.loads(target.read_text())
+    validate_report(data)
+    assert [s["name"] for s in data["scenarios"]] == ["database_operations"]
+    assert data["settings"]["time_scale"] == 0.02
+
+
+@pytest.mark.django_db(transaction=True)
+def test_verbose_prints_each_measurement():
+    """--verbose prints a line per query with its call site, and per operation."""
+    lines = [line.strip() for line in run_command(*FAST, "--verbose").splitlines()]
+    site = "apps/debugging/scenarios/database.py:"
+
+    # Rich may wrap a long line, so the call site can sit on the next one.
+    query_lines = [
+        f"{line} {after}"
+        for line, after in zip(lines, [*lines[1:], ""], strict=True)
+        if line.startswith("query ")
+    ]
+    assert sum(site in line for line in query_lines) >= 12
+    assert any(line.startswith("operation db.slow_query:") for line in lines)
+
+
+# -- options refused before anything runs ---------------------------------------
+
+
+BAD_OPTIONS = [
+    (["--scenarios", "nope"], ["--scenarios", "'nope'", *BUILT_IN]),
+    (["--scenarios", ","], ["--scenarios", "empty", *BUILT_IN]),
+    (["--scenarios", "database_operations,nope"], ["--scenarios", "'nope'"]),
+    (["--time-scale=-1"], ["--time-scale", "'-1'", "above 0"]),
+    (["--time-scale", "0"], ["--time-scale", "'0'", "above 0"]),
+    (["--time-scale", "abc"], ["--time-scale", "'abc'"]),
+    (["--time-scale", "nan"], ["--time-scale", "'nan'"]),
+    (["--time-scale", "inf"], ["--time-scale", "'inf'"]),
+    (["--seed", "x"], ["--seed", "'x'", "integer"]),
+    (["--seed", "1.5"], ["--seed", "'1.5'", "integer"]),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "fragments"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS]
+)
+def test_bad_option_is_refused_before_anything_runs(
+    args, fragments, no_scenario_may_run
+):
+    """Each bad value raises a CommandError naming the option and the value.
+
+    The test has no database access, so a query would fail it as well.
+    """
+    with pytest.raises(CommandError) as caught:
+        run_command(*args)
+
+    for fragment in fragments:
+        assert fragment in str(caught.value)
+    assert no_scenario_may_run == []
+    assert monitor.collector.snapshot().recent_events == []
+
+
+def test_output_file_in_a_missing_folder_is_refused(tmp_path, no_scenario_may_run):
+    """An --output-file whose folder does not exist is refused up front."""
+    target = tmp_path / "missing" / "report.json"
+
+    with pytest.raises(CommandError, match=r"--output-file.*does not exist"):
+        run_command(*FAST, "--output-file", str(target))
+    assert no_scenario_may_run == []
+
+
+def test_output_file_that_is_a_directory_is_refused(tmp_path, no_scenario_may_run):
+    """An --output-file that names a directory is refused up front."""
+    with pytest.raises(CommandError, match=r"--output-file.*is a directory"):
+        run_command(*FAST, "--output-file", str(tmp_path))
+    assert no_scenario_may_run == []
+
+
+def test_output_file_in_an_unwritable_folder_is_refused(tmp_path, no_scenario_may_run):
+    """An --output-file in a folder the user cannot write to is refused."""
+    folder = tmp_path / "read-only"
+    folder.mkdir(mode=0o500)
+    try:
+        if os.access(folder, os.W_OK):
+            pytest.skip("this user (root?) can write to a read-only folder")
+        with pytest.raises(CommandError, match=r"--output-file.*not writable"):
+            run_command(*FAST, "--output-file", str(folder / "report.json"))
+    finally:
+        folder.chmod(0o700)
+    assert no_scenario_may_run == []
+
+
+def test_output_file_in_a_folder_denied_to_the_user_is_refused(
+    tmp_path, monkeypatch, no_scenario_may_run
+):
+    """The same refusal, with the folder's denial simulated for root (as on CI)."""
+    folder = tmp_path / "denied"
+    folder.mkdir()
+    real_access = os.access
+
+    def access(path: Any, mode: int, **kwargs: Any) -> bool:
+        if Path(path) == folder and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kwargs)
+
+    monkeypatch.setattr(os, "access", access)
+
+    with pytest.raises(CommandError, match=r"--output-file.*not writable"):
+        run_command(*FAST, "--output-file", str(folder / "report.json"))
+    assert no_scenario_may_run == []
+
+
+# -- a failed write keeps the old file ------------------------------------------
+
+
+def _fail_fsync(report: Report, path: Any, original: Any) -> Any:
+    """Write the report while the disk reports itself full at fsync."""
+    no_space = OSError(28, "No space left on device")
+    with mock.patch("os.fsync", side_effect=no_space):
+        return original(report, path)
+
+
+def _add_non_json_value(report: Report, path: Any, original: Any) -> Any:
+    """Write the report after a detail that JSON cannot hold slipped in."""
+    report.environment["budget"] = Decimal("1.5")
+    return original(report, path)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("failure", "reason"),
+    [
+        (_fail_fsync, "No space left on device"),
+        (_add_non_json_value, "cannot be written as JSON"),
+    ],
+)
+def test_failed_write_leaves_existing_output_file_intact(
+    tmp_path, monkeypatch, failure, reason
+):
+    """When writing the JSON fails, the old file keeps its bytes and no temp."""
+    target = tmp_path / "report.json"
+    target.write_bytes(b'{"previous": "report"}\n')
+    original = Report.write_json
+    monkeypatch.setattr(
+        Report, "write_json", lambda self, path: failure(self, path, original)
+    )
+
+    with pytest.raises(CommandError, match="--output-file") as caught:
+        run_command(*FAST, "--output-file", str(target))
+
+    assert reason in str(caught.value)
+    assert target.read_bytes() == b'{"previous": "report"}\n'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
+
+
+# -- the real command line ------------------------------------------------------
+
+
+def test_cli_bad_option_prints_one_line_and_exits_non_zero(tmp_path):
+    """The real CLI reports a bad --time-scale in one line, without a traceback."""
+    result = run_manage(tmp_path, COMMAND, "--time-scale", "abc")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "--time-scale" in result.stderr
+    assert "'abc'" in result.stderr
+    assert "database_operations" not in result.stdout
+
+
+def test_cli_on_unmigrated_database_says_to_migrate(tmp_path):
+    """A fresh, empty database makes the command ask for `manage.py migrate`."""
+    result = run_manage(tmp_path, COMMAND, "--time-scale", "0.02")
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert "CommandError" in result.stderr
+    assert "python manage.py migrate" in result.stderr
+
+
+def test_cli_help_lists_every_option(tmp_path):
+    """`manage.py help run_performance_demo` documents each of its options."""
+    result = run_manage(tmp_path, "help", COMMAND)
+
+    assert result.returncode == 0
+    for option in (
+        "--output-file",
+        "--verbose",
+        "--scenarios",
+        "--time-scale",
+        "--seed",
+    ):
+        assert option in result.stdout
