@@ -13,6 +13,14 @@ from dataclasses import dataclass
 Batch = Callable[[int], int]
 
 
+def relative_spread(values: Sequence[float]) -> float:
+    """Return the interquartile range of ``values`` over their median."""
+    if len(values) < 4:
+        return 0.0
+    q1, median, q3 = statistics.quantiles(values, n=4)
+    return (q3 - q1) / median
+
+
 @dataclass(frozen=True)
 class Timings:
     """Per-operation nanoseconds of one variant, one value per round."""
@@ -28,10 +36,7 @@ class Timings:
     @property
     def spread(self) -> float:
         """Return the interquartile range relative to the median (0.05 = 5%)."""
-        if len(self.per_op_ns) < 4:
-            return 0.0
-        q1, _, q3 = statistics.quantiles(self.per_op_ns, n=4)
-        return (q3 - q1) / self.median_ns
+        return relative_spread(self.per_op_ns)
 
 
 def interleave(
@@ -55,17 +60,27 @@ def interleave(
     return {name: Timings(name, tuple(values)) for name, values in results.items()}
 
 
-def paired_ratio(slow: Timings, fast: Timings) -> float:
-    """Return the median over rounds of ``slow / fast``, each pair run together."""
-    return statistics.median(
-        s / f for s, f in zip(slow.per_op_ns, fast.per_op_ns, strict=True)
-    )
+@dataclass(frozen=True)
+class Comparison:
+    """One variant against another, round by round."""
+
+    ratio: float
+    ratio_spread: float
+    difference_ns: float
 
 
-def paired_difference_ns(slow: Timings, fast: Timings) -> float:
-    """Return the median over rounds of ``slow - fast``, in nanoseconds."""
-    return statistics.median(
-        s - f for s, f in zip(slow.per_op_ns, fast.per_op_ns, strict=True)
+def compare(slow: Timings, fast: Timings) -> Comparison:
+    """Return medians over rounds of ``slow / fast`` and ``slow - fast``.
+
+    Each round's pair ran moments apart, so a slowdown of the whole machine
+    during one round affects both sides of its ratio alike.
+    """
+    pairs = list(zip(slow.per_op_ns, fast.per_op_ns, strict=True))
+    ratios = [s / f for s, f in pairs]
+    return Comparison(
+        ratio=statistics.median(ratios),
+        ratio_spread=relative_spread(ratios),
+        difference_ns=statistics.median(s - f for s, f in pairs),
     )
 
 
@@ -110,6 +125,12 @@ def format_timing(timings: Timings) -> str:
     return f"{format_ns(timings.median_ns)} ±{timings.spread * 100:.0f}%"
 
 
+def format_ratio(comparison: Comparison, digits: int = 2) -> str:
+    """Return a ratio with its relative spread over the rounds."""
+    spread = comparison.ratio_spread * 100
+    return f"{comparison.ratio:.{digits}f}x ±{spread:.0f}%"
+
+
 _HEADERS = ("benchmark", "baseline", "measured", "ratio", "detail", "target", "")
 
 
@@ -120,6 +141,9 @@ def format_table(rows: Sequence[Row]) -> str:
         for r in rows
     ]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADERS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(line, widths)) for line in cells]
+    lines = [
+        "  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+        for line in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(line.rstrip() for line in lines)

@@ -22,14 +22,7 @@ from apps.shop.models import Customer
 from perfprobe import monitoring
 from perfprobe.db import instrument
 
-from .harness import (
-    Row,
-    format_ns,
-    format_timing,
-    interleave,
-    paired_difference_ns,
-    paired_ratio,
-)
+from .harness import Row, compare, format_ns, format_ratio, format_timing, interleave
 
 TARGET_RATIO = 1.5
 _CUSTOMERS = 20
@@ -79,8 +72,8 @@ def run(quick: bool) -> list[Row]:
             queries(ops)
         return clock() - start
 
-    ops = 100 if quick else 200
-    rounds = 9 if quick else 21
+    ops = 50
+    rounds = 25 if quick else 121
     was_installed = instrument.is_installed()
     try:
         timings = interleave(
@@ -106,17 +99,16 @@ def run(quick: bool) -> list[Row]:
         ("query: recorder on", "on"),
         ("query: on, in scope", "scope"),
     ):
-        ratio = paired_ratio(timings[variant], timings["off"])
-        overhead_ns = paired_difference_ns(timings[variant], timings["off"])
+        comparison = compare(timings[variant], timings["off"])
         rows.append(
             Row(
                 benchmark=label,
                 baseline=f"off {format_timing(timings['off'])}",
                 measured=format_timing(timings[variant]),
-                ratio=f"{ratio:.2f}x",
-                detail=f"+{format_ns(overhead_ns)}/query",
+                ratio=format_ratio(comparison),
+                detail=f"+{format_ns(comparison.difference_ns)}/query",
                 target=f"ratio < {TARGET_RATIO}x",
-                passed=ratio < TARGET_RATIO,
+                passed=comparison.ratio < TARGET_RATIO,
             )
         )
     return rows

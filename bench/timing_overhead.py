@@ -3,15 +3,20 @@
 Four variants run interleaved: a trivial block (``sum(range(50))``) bare and
 inside ``with monitor.measure_execution_time(...)``, and a plain function
 doing the same work called directly and through the decorator. The overhead
-is the paired difference of per-call medians (timer minus bare, decorated
-minus plain), so the work itself cancels out.
+is the median over rounds of the per-call difference (timer minus bare,
+decorated minus plain), each pair run moments apart, so the work itself
+cancels out.
 
-The target is on that overhead in microseconds, not on the ratio: the ratio
-only says how trivial the block is (the same overhead is 10x a tiny block and
-0.1% of a real one), while the overhead is what every measurement costs a
-user. 20 µs is several times what the probe costs on a quiet machine, so a
-shared, busy one does not flip the result, yet a regression to a lock held
-too long, a stack walk or a settings reread per call would show.
+The budget is 20 µs per measurement, but an absolute time on a shared
+machine moves with its load (this benchmark has measured 8 µs quiet and 13 µs
+busy), so the target is stated against a reference op timed in the same
+rounds: the bare work itself. A timed call must cost under 50 times the bare
+one. On the 2-core reference machine the bare block takes about 0.35 µs, so
+50x is about 18 µs, within the budget; on a loaded or slower machine both
+sides slow down together and the ratio holds (about 23x for the block and
+16x for the decorator, quiet or busy). A regression such as a lock held too
+long, a stack walk or a settings reread per call would still show. The
+overhead in microseconds is printed beside it, for reading, not judging.
 
 The monitor has its own fresh collector, warmed past the exact-percentile
 limit, so the steady state (samples going into the sketch, the recent-events
@@ -25,16 +30,9 @@ import time
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 
-from .harness import (
-    Row,
-    format_ns,
-    format_timing,
-    interleave,
-    paired_difference_ns,
-    paired_ratio,
-)
+from .harness import Row, compare, format_ns, format_ratio, format_timing, interleave
 
-TARGET_OVERHEAD_NS = 20_000
+TARGET_RATIO = 50.0
 
 
 def _work() -> int:
@@ -85,7 +83,7 @@ def run(quick: bool) -> list[Row]:
             ("decorated", decorated_call),
         ],
         ops=1_000 if quick else 2_000,
-        rounds=9 if quick else 25,
+        rounds=9 if quick else 61,
     )
 
     rows = []
@@ -93,16 +91,16 @@ def run(quick: bool) -> list[Row]:
         ("timer: with block", "block", "bare"),
         ("timer: decorator", "decorated", "plain"),
     ):
-        overhead_ns = paired_difference_ns(timings[probed], timings[base])
+        comparison = compare(timings[probed], timings[base])
         rows.append(
             Row(
                 benchmark=label,
                 baseline=f"{base} {format_timing(timings[base])}",
                 measured=format_timing(timings[probed]),
-                ratio=f"{paired_ratio(timings[probed], timings[base]):.1f}x",
-                detail=f"+{format_ns(overhead_ns)}/call",
-                target=f"overhead < {format_ns(TARGET_OVERHEAD_NS)}",
-                passed=overhead_ns < TARGET_OVERHEAD_NS,
+                ratio=format_ratio(comparison, digits=1),
+                detail=f"+{format_ns(comparison.difference_ns)}/call",
+                target=f"ratio < {TARGET_RATIO:.0f}x {base}",
+                passed=comparison.ratio < TARGET_RATIO,
             )
         )
     return rows
