@@ -1,0 +1,350 @@
+"""Tests for perfprobe.collector: bounded aggregates, scopes, listeners, threads."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+
+import pytest
+from pytest_django import Settings
+
+from perfprobe.collector import OVERFLOW_KEY, Collector
+from perfprobe.events import ErrorEvent, Event, QueryEvent
+from perfprobe.scope import Scope
+
+from .report_factories import operation, query, request
+
+SITE = "apps/shop/views.py:42"
+
+
+@pytest.fixture
+def collector() -> Collector:
+    """Return a fresh collector on the project's (default) settings."""
+    return Collector()
+
+
+def n_plus_one_queries(
+    count: int, fingerprint: str = "SELECT ? FROM t WHERE id = ?"
+) -> list[QueryEvent]:
+    """Return ``count`` queries of one shape from one site, each with new params."""
+    return [
+        query(fingerprint, 0.001, call_site=SITE, params_hash=index)
+        for index in range(count)
+    ]
+
+
+def op_count(collector: Collector, name: str) -> int:
+    """Return how many measurements the collector holds for operation ``name``."""
+    summary, _ = collector.snapshot().operations[name]
+    return summary.count
+
+
+# -- bounded memory -----------------------------------------------------------
+
+
+def test_operation_names_past_max_metrics_share_the_overflow_key(
+    settings: Settings,
+) -> None:
+    """With MAX_METRICS=50, 10,000 names give 50 keys plus one overflow key."""
+    settings.PERFPROBE = {"MAX_METRICS": 50}
+    collector = Collector()
+
+    for index in range(10_000):
+        collector.record_operation(operation(f"op-{index}", 0.001), None)
+
+    snapshot = collector.snapshot()
+    assert len(snapshot.operations) == 51
+    assert set(snapshot.operations) == {f"op-{i}" for i in range(50)} | {OVERFLOW_KEY}
+    assert snapshot.operations[OVERFLOW_KEY][0].count == 9_950
+    assert snapshot.dropped_metrics == 9_950
+
+
+def test_known_names_keep_their_key_once_the_table_is_full(
+    settings: Settings,
+) -> None:
+    """A name admitted before the table filled up is still counted under itself."""
+    settings.PERFPROBE = {"MAX_METRICS": 2}
+    collector = Collector()
+
+    for name in ("a", "b", "c", "a", "d", "b"):
+        collector.record_operation(operation(name, 0.5), None)
+
+    counts = {k: v[0].count for k, v in collector.snapshot().operations.items()}
+    assert counts == {"a": 2, "b": 2, OVERFLOW_KEY: 2}
+
+
+def test_endpoints_past_max_metrics_share_the_overflow_key(
+    settings: Settings,
+) -> None:
+    """Endpoint keys are bounded too; the overflow key is a (method, route) pair."""
+    settings.PERFPROBE = {"MAX_METRICS": 10}
+    collector = Collector()
+
+    for index in range(100):
+        collector.record_request(request(f"/r{index}/", 200, 0.01), None)
+
+    endpoints = collector.snapshot().endpoints
+    assert len(endpoints) == 11
+    assert endpoints[OVERFLOW_KEY, OVERFLOW_KEY]["stats"].count == 90
+
+
+def test_recent_events_respect_their_bound(settings: Settings) -> None:
+    """After 5,000 events only the newest RECENT_EVENTS_SIZE are kept, in order."""
+    settings.PERFPROBE = {"RECENT_EVENTS_SIZE": 100}
+    collector = Collector()
+
+    for index in range(5_000):
+        collector.record_operation(
+            operation(f"op-{index % 7}", 0.001, error_type="ValueError"), None
+        )
+
+    snapshot = collector.snapshot()
+    assert len(snapshot.recent_events) == 100
+    assert len(snapshot.errors) == 100
+    assert [e.started_at for e in snapshot.recent_events] == sorted(
+        e.started_at for e in snapshot.recent_events
+    )
+    # Aggregates are not bounded by the buffer: they still count every event.
+    assert sum(s.count for s, _ in snapshot.operations.values()) == 5_000
+    assert sum(snapshot.error_counts.values()) == 5_000
+
+
+def test_fingerprints_past_max_fingerprints_share_the_overflow_key(
+    settings: Settings,
+) -> None:
+    """With MAX_FINGERPRINTS=20, 1,000 query shapes give 20 keys plus overflow."""
+    settings.PERFPROBE = {"MAX_FINGERPRINTS": 20}
+    collector = Collector()
+
+    for index in range(1_000):
+        collector.record_query(query(f"SELECT {index}", 0.001), None)
+
+    snapshot = collector.snapshot()
+    assert len(snapshot.queries) == 21
+    assert snapshot.queries[OVERFLOW_KEY]["stats"].count == 980
+    assert snapshot.dropped_metrics == 980
+    assert snapshot.query_total is not None
+    assert snapshot.query_total.count == 1_000
+
+
+def test_slowest_queries_keep_exactly_the_n_slowest_in_order(
+    settings: Settings,
+) -> None:
+    """The slow-query heap holds the MAX_SLOW_QUERIES slowest, slowest first."""
+    settings.PERFPROBE = {"MAX_SLOW_QUERIES": 5}
+    collector = Collector()
+    durations = [index / 1000 for index in range(1, 201)]
+    random.Random(7).shuffle(durations)
+
+    for duration_s in durations:
+        collector.record_query(query(f"q{duration_s}", duration_s), None)
+
+    slowest = collector.snapshot().slowest_queries
+    assert [q.duration_s for q in slowest] == [0.2, 0.199, 0.198, 0.197, 0.196]
+    assert slowest[0].fingerprint == "q0.2"
+
+
+def test_slow_query_count_uses_the_threshold(
+    settings: Settings, collector: Collector
+) -> None:
+    """Queries over SLOW_QUERY_SECONDS are counted; those at or under it are not."""
+    settings.PERFPROBE = {"SLOW_QUERY_SECONDS": 0.1}
+
+    for duration_s in (0.05, 0.1, 0.11, 2.0):
+        collector.record_query(query("SELECT ?", duration_s), None)
+
+    assert collector.snapshot().slow_query_count == 2
+
+
+# -- scopes ---------------------------------------------------------------------
+
+
+def test_nested_scope_counts_for_both_but_is_analysed_innermost(
+    collector: Collector,
+) -> None:
+    """A query in a child counts for parent and child; N+1 is found in the child."""
+    parent = Scope(name="job")
+    child = Scope(name="step", parent=parent)
+    collector.scope_opened(parent)
+    collector.scope_opened(child)
+
+    for event in n_plus_one_queries(6):
+        collector.record_query(event, child)
+    collector.record_query(query("SELECT 1", 0.002), parent)
+    collector.record_operation(operation("work", 0.25, error_type="KeyError"), child)
+    child_summary = collector.scope_closed(child, 0.5)
+    parent_summary = collector.scope_closed(parent, 1.0)
+
+    assert child_summary is not None and parent_summary is not None
+    assert (child_summary.query_count, parent_summary.query_count) == (6, 7)
+    assert child_summary.query_time_s == pytest.approx(0.006)
+    assert parent_summary.query_time_s == pytest.approx(0.008)
+    assert child_summary.operation_count == parent_summary.operation_count == 1
+    assert child_summary.errors == parent_summary.errors == {"KeyError": 1}
+    assert child_summary.path == "job/step"
+    (finding,) = child_summary.n_plus_one
+    assert (finding.scope, finding.count, finding.distinct_params) == ("job/step", 6, 6)
+    assert parent_summary.n_plus_one == ()
+    assert [s.path for s in collector.snapshot().scopes] == ["job/step", "job"]
+
+
+def test_closing_a_scope_twice_is_harmless(collector: Collector) -> None:
+    """The second close returns None and leaves a single summary."""
+    scope = Scope(name="once")
+    collector.scope_opened(scope)
+
+    first = collector.scope_closed(scope, 0.1)
+    second = collector.scope_closed(scope, 0.2)
+
+    assert first is not None and first.duration_s == 0.1
+    assert second is None
+    assert [s.name for s in collector.snapshot().scopes] == ["once"]
+
+
+def test_a_scope_never_opened_records_into_nothing(collector: Collector) -> None:
+    """Work given an unopened scope is aggregated but counted in no scope."""
+    scope = Scope(name="ghost")
+
+    collector.record_query(query("SELECT ?", 0.001), scope)
+
+    assert collector.scope_closed(scope, 0.1) is None
+    assert collector.snapshot().query_total is not None
+
+
+def test_reset_keeps_open_scopes_working_and_empties_them(
+    collector: Collector,
+) -> None:
+    """An open scope survives reset(), starting empty: only later work counts."""
+    scope = Scope(name="long-running")
+    collector.scope_opened(scope)
+    for event in n_plus_one_queries(3, "SELECT ? FROM before"):
+        collector.record_query(event, scope)
+    collector.record_operation(operation("before", 0.1), scope)
+
+    collector.reset()
+    for event in n_plus_one_queries(5):
+        collector.record_query(event, scope)
+    summary = collector.scope_closed(scope, 1.0)
+
+    assert summary is not None
+    assert (summary.query_count, summary.operation_count) == (5, 0)
+    assert summary.query_time_s == pytest.approx(0.005)
+    (finding,) = summary.n_plus_one
+    assert finding.count == 5
+    assert [s.name for s in collector.snapshot().scopes] == ["long-running"]
+
+
+def test_scope_analysis_is_bounded_and_says_so(settings: Settings) -> None:
+    """Past MAX_QUERY_GROUPS_PER_SCOPE shapes the scope still counts, but truncated."""
+    settings.PERFPROBE = {"MAX_QUERY_GROUPS_PER_SCOPE": 3}
+    collector = Collector()
+    scope = Scope(name="wide")
+    collector.scope_opened(scope)
+
+    for index in range(10):
+        collector.record_query(query(f"SELECT {index}", 0.001), scope)
+    summary = collector.scope_closed(scope, 0.1)
+
+    assert summary is not None
+    assert summary.query_count == 10
+    assert summary.analysis_truncated
+
+
+# -- listeners -------------------------------------------------------------------
+
+
+def test_listeners_receive_every_event_in_order(collector: Collector) -> None:
+    """Each recorded event reaches each listener, once, in recording order."""
+    seen: list[Event] = []
+    collector.add_listener(seen.append)
+    op = operation("op", 0.1)
+    sql = query("SELECT ?", 0.01)
+    http = request("/r/", 503, 0.2)
+    error = ErrorEvent(
+        source="scenario", name="s", error_type="E", started_at=1.0, scope=None
+    )
+
+    collector.record_operation(op, None)
+    collector.record_query(sql, None)
+    collector.record_request(http, None)
+    collector.record_error(error, None)
+    collector.remove_listener(seen.append)
+    collector.record_operation(operation("unseen", 0.1), None)
+
+    assert seen == [op, sql, http, error]
+
+
+def test_a_raising_listener_is_logged_not_raised(
+    collector: Collector, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failing listener is logged; recording and later listeners go on."""
+    seen: list[Event] = []
+
+    def broken(event: Event) -> None:
+        raise RuntimeError("listener bug")
+
+    collector.add_listener(broken)
+    collector.add_listener(seen.append)
+
+    with caplog.at_level(logging.ERROR, logger="perfprobe.collector"):
+        collector.record_operation(operation("op", 0.1), None)
+
+    assert len(seen) == 1
+    assert op_count(collector, "op") == 1
+    (record,) = [r for r in caplog.records if r.name == "perfprobe.collector"]
+    assert record.getMessage().startswith("perfprobe listener")
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], RuntimeError)
+
+
+# -- concurrency and copies ------------------------------------------------------
+
+
+def test_eight_threads_give_exact_counts_and_totals(collector: Collector) -> None:
+    """8 threads x 10,000 record_operation calls lose no count and no time."""
+    scope = Scope(name="shared")
+    collector.scope_opened(scope)
+
+    def work() -> None:
+        for index in range(10_000):
+            # Quarters of a second are exact in binary, so the total does not
+            # depend on the order in which the threads add them.
+            collector.record_operation(operation("hot", (index % 4) * 0.25), scope)
+
+    threads = [threading.Thread(target=work) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    summary = collector.scope_closed(scope, 1.0)
+
+    stats, _ = collector.snapshot().operations["hot"]
+    assert stats.count == 80_000
+    assert stats.total == 8 * 2_500 * (0 + 0.25 + 0.5 + 0.75)
+    assert (stats.min, stats.max) == (0.0, 0.75)
+    assert summary is not None and summary.operation_count == 80_000
+
+
+def test_snapshot_is_a_copy(collector: Collector) -> None:
+    """Changing a snapshot, or recording after it, leaves the other side as it was."""
+    collector.record_operation(operation("op", 0.1, error_type="KeyError"), None)
+    collector.record_request(request("/r/", 500, 0.2), None)
+    snapshot = collector.snapshot()
+
+    snapshot.operations.clear()
+    snapshot.recent_events.clear()
+    snapshot.errors.clear()
+    snapshot.error_counts.clear()
+    snapshot.endpoints["GET", "/r/"]["statuses"][500] = 99
+    snapshot.endpoints["GET", "/r/"]["errors"].clear()
+    collector.record_operation(operation("later", 0.1), None)
+
+    fresh = collector.snapshot()
+    assert set(fresh.operations) == {"op", "later"}
+    assert len(fresh.recent_events) == 3
+    assert len(fresh.errors) == 2
+    assert fresh.endpoints["GET", "/r/"]["statuses"] == {500: 1}
+    assert fresh.endpoints["GET", "/r/"]["errors"] == {"HTTP 500": 1}
+    assert set(snapshot.operations) == set()
+    assert len(snapshot.recent_events) == 0
