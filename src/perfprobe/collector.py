@@ -8,11 +8,18 @@ import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings as django_settings
 
+from .aggregates import (
+    CollectorSnapshot,
+    EndpointStats,
+    OpenScope,
+    OperationStats,
+    QueryStats,
+    ScopeSummary,
+)
 from .conf import PerfprobeSettings, get_settings
 from .events import (
     ErrorEvent,
@@ -22,9 +29,9 @@ from .events import (
     QueryEvent,
     RequestEvent,
 )
-from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
+from .nplusone import ScopeQueries
 from .scope import Scope
-from .stats import MetricStats, StatsSummary
+from .stats import MetricStats
 
 logger = logging.getLogger("perfprobe.collector")
 
@@ -32,89 +39,6 @@ OVERFLOW_KEY = "(other)"
 _MAX_CALL_SITES = 20
 
 Listener = Callable[[Event], None]
-
-
-@dataclass
-class OperationStats:
-    """Aggregates of one named operation."""
-
-    stats: MetricStats
-    errors: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass
-class EndpointStats:
-    """Aggregates of one ``(method, route)`` endpoint."""
-
-    stats: MetricStats
-    query_counts: MetricStats
-    statuses: Counter[int] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    query_time_s: float = 0.0
-
-
-@dataclass
-class QueryStats:
-    """Aggregates of one SQL fingerprint."""
-
-    sample_sql: str
-    vendor: str
-    stats: MetricStats
-    aliases: set[str] = field(default_factory=set)
-    call_sites: Counter[str] = field(default_factory=Counter)
-    errors: Counter[str] = field(default_factory=Counter)
-    batches: int = 0
-    batch_rows: int = 0
-
-
-@dataclass
-class _OpenScope:
-    scope: Scope
-    queries: ScopeQueries
-    query_count: int = 0
-    query_time_s: float = 0.0
-    operation_count: int = 0
-    request_count: int = 0
-    errors: Counter[str] = field(default_factory=Counter)
-
-
-@dataclass(frozen=True)
-class ScopeSummary:
-    """What one closed scope did: counts, time, errors and query findings."""
-
-    id: int
-    name: str
-    kind: str
-    path: str
-    started_at: float
-    duration_s: float
-    query_count: int
-    query_time_s: float
-    operation_count: int
-    request_count: int
-    errors: dict[str, int]
-    n_plus_one: tuple[NPlusOneFinding, ...]
-    duplicates: tuple[DuplicateFinding, ...]
-    analysis_truncated: bool
-
-
-@dataclass(frozen=True)
-class CollectorSnapshot:
-    """A consistent copy of the collector's state, taken under its lock."""
-
-    time_scale: float
-    operations: dict[str, tuple[StatsSummary, dict[str, int]]]
-    endpoints: dict[tuple[str, str], dict[str, Any]]
-    queries: dict[str, dict[str, Any]]
-    query_total: StatsSummary | None
-    slow_query_count: int
-    slowest_queries: list[QueryEvent]
-    memory: list[MemoryRecord]
-    errors: list[ErrorEvent]
-    error_counts: dict[tuple[str, str, str], int]
-    scopes: list[ScopeSummary]
-    recent_events: list[Event]
-    dropped_metrics: int
 
 
 class Collector:
@@ -133,7 +57,7 @@ class Collector:
         self._listeners: list[Listener] = []
         self._sequence = itertools.count()
         self.time_scale = 1.0
-        self._open_scopes: dict[int, _OpenScope] = {}
+        self._open_scopes: dict[int, OpenScope] = {}
         self._busy_threads: Counter[int] = Counter()
         # Importing perfprobe must not need configured Django settings: until
         # they are, start from the defaults (the app's ready() resets).
@@ -167,7 +91,7 @@ class Collector:
             # Counts go with the analysis, so that a summary's query count
             # and its N+1 findings describe the same queries.
             self._open_scopes = {
-                scope_id: _OpenScope(
+                scope_id: OpenScope(
                     state.scope, ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
                 )
                 for scope_id, state in self._open_scopes.items()
@@ -214,7 +138,35 @@ class Collector:
             if block.thread_id != thread_id:
                 block.process_wide = True
 
-    def _open_lineage(self, scope: Scope | None) -> list[_OpenScope]:
+    def _query_stats(self, key: str, event: QueryEvent) -> QueryStats:
+        q = self._queries.get(key)
+        if q is None:
+            q = self._queries[key] = QueryStats(
+                sample_sql=event.sql,
+                vendor=event.vendor,
+                stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
+            )
+        q.stats.add(event.duration_s)
+        q.aliases.add(event.alias)
+        site = event.call_site or "(unknown)"
+        if site in q.call_sites or len(q.call_sites) < _MAX_CALL_SITES:
+            q.call_sites[site] += 1
+        if event.many:
+            q.batches += 1
+            q.batch_rows += event.batch_size
+        return q
+
+    def _keep_if_slow(self, event: QueryEvent, slow_query_s: float) -> None:
+        if event.duration_s > slow_query_s:
+            self._slow_query_count += 1
+        # A min-heap of the N slowest: the root is the fastest one kept.
+        entry = (event.duration_s, next(self._sequence), event)
+        if len(self._slowest) < self._conf.MAX_SLOW_QUERIES:
+            heapq.heappush(self._slowest, entry)
+        elif entry[0] > self._slowest[0][0]:
+            heapq.heapreplace(self._slowest, entry)
+
+    def _open_lineage(self, scope: Scope | None) -> list[OpenScope]:
         if scope is None:
             return []
         return [
@@ -222,6 +174,28 @@ class Collector:
             for s in scope.lineage()
             if s.id in self._open_scopes
         ]
+
+    def _add_failure(
+        self,
+        source: str,
+        name: str,
+        event: OperationEvent | QueryEvent | RequestEvent,
+        error_type: str,
+        scope: Scope | None,
+        detail: str | None = None,
+    ) -> None:
+        self._add_error(
+            ErrorEvent(
+                source=source,
+                name=name,
+                error_type=error_type,
+                started_at=event.started_at,
+                scope=event.scope,
+                duration_s=event.duration_s,
+                detail=detail,
+            ),
+            scope,
+        )
 
     def _add_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         self._errors.append(event)
@@ -250,16 +224,8 @@ class Collector:
                 state.operation_count += 1
             if event.error_type is not None:
                 op.errors[event.error_type] += 1
-                self._add_error(
-                    ErrorEvent(
-                        source="operation",
-                        name=event.name,
-                        error_type=event.error_type,
-                        started_at=event.started_at,
-                        scope=event.scope,
-                        duration_s=event.duration_s,
-                    ),
-                    scope,
+                self._add_failure(
+                    "operation", event.name, event, event.error_type, scope
                 )
             self._mark_other_threads(event.thread_id)
             self._recent.append(event)
@@ -276,30 +242,9 @@ class Collector:
             if key not in self._queries and len(self._queries) >= conf.MAX_FINGERPRINTS:
                 self._dropped_metrics += 1
                 key = OVERFLOW_KEY
-            q = self._queries.get(key)
-            if q is None:
-                q = self._queries[key] = QueryStats(
-                    sample_sql=event.sql,
-                    vendor=event.vendor,
-                    stats=MetricStats(conf.EXACT_PERCENTILE_LIMIT),
-                )
-            q.stats.add(event.duration_s)
-            q.aliases.add(event.alias)
-            site = event.call_site or "(unknown)"
-            if site in q.call_sites or len(q.call_sites) < _MAX_CALL_SITES:
-                q.call_sites[site] += 1
-            if event.many:
-                q.batches += 1
-                q.batch_rows += event.batch_size
+            q = self._query_stats(key, event)
             self._query_total.add(event.duration_s)
-
-            if event.duration_s > slow_query_s:
-                self._slow_query_count += 1
-            entry = (event.duration_s, next(self._sequence), event)
-            if len(self._slowest) < conf.MAX_SLOW_QUERIES:
-                heapq.heappush(self._slowest, entry)
-            elif entry[0] > self._slowest[0][0]:
-                heapq.heapreplace(self._slowest, entry)
+            self._keep_if_slow(event, slow_query_s)
 
             lineage = self._open_lineage(scope)
             for state in lineage:
@@ -309,17 +254,13 @@ class Collector:
                 lineage[0].queries.add(event)
             if event.error_type is not None:
                 q.errors[event.error_type] += 1
-                self._add_error(
-                    ErrorEvent(
-                        source="query",
-                        name=event.fingerprint,
-                        error_type=event.error_type,
-                        started_at=event.started_at,
-                        scope=event.scope,
-                        duration_s=event.duration_s,
-                        detail=event.call_site,
-                    ),
+                self._add_failure(
+                    "query",
+                    event.fingerprint,
+                    event,
+                    event.error_type,
                     scope,
+                    detail=event.call_site,
                 )
             self._mark_other_threads(event.thread_id)
             self._recent.append(event)
@@ -344,17 +285,13 @@ class Collector:
             if event.error_type is not None or event.status >= 500:
                 error_type = event.error_type or f"HTTP {event.status}"
                 ep.errors[error_type] += 1
-                self._add_error(
-                    ErrorEvent(
-                        source="request",
-                        name=f"{event.method} {event.route}",
-                        error_type=error_type,
-                        started_at=event.started_at,
-                        scope=event.scope,
-                        duration_s=event.duration_s,
-                        detail=f"status {event.status}",
-                    ),
+                self._add_failure(
+                    "request",
+                    f"{event.method} {event.route}",
+                    event,
+                    error_type,
                     scope,
+                    detail=f"status {event.status}",
                 )
             self._mark_other_threads(event.thread_id)
             self._recent.append(event)
@@ -410,7 +347,7 @@ class Collector:
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
         with self._lock:
-            self._open_scopes[scope.id] = _OpenScope(
+            self._open_scopes[scope.id] = OpenScope(
                 scope, ScopeQueries(self._conf.MAX_QUERY_GROUPS_PER_SCOPE)
             )
 
@@ -421,27 +358,8 @@ class Collector:
             state = self._open_scopes.pop(scope.id, None)
             if state is None:
                 return None
-            path = scope.path
-            n_plus_one = state.queries.n_plus_one(path, conf.N_PLUS_ONE_MIN_QUERIES)
-            summary = ScopeSummary(
-                id=scope.id,
-                name=scope.name,
-                kind=scope.kind,
-                path=path,
-                started_at=scope.started_at,
-                duration_s=duration_s,
-                query_count=state.query_count,
-                query_time_s=state.query_time_s,
-                operation_count=state.operation_count,
-                request_count=state.request_count,
-                errors=dict(state.errors),
-                n_plus_one=tuple(n_plus_one),
-                duplicates=tuple(
-                    state.queries.duplicates(
-                        path, conf.DUPLICATE_MIN_QUERIES, n_plus_one
-                    )
-                ),
-                analysis_truncated=state.queries.truncated,
+            summary = state.close(
+                duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
             )
             self._scope_history.append(summary)
             return summary
@@ -456,29 +374,8 @@ class Collector:
                 for name, op in self._operations.items()
                 if (summary := op.stats.summary()) is not None
             }
-            endpoints = {
-                key: {
-                    "stats": ep.stats.summary(),
-                    "query_counts": ep.query_counts.summary(),
-                    "statuses": dict(ep.statuses),
-                    "errors": dict(ep.errors),
-                    "query_time_s": ep.query_time_s,
-                }
-                for key, ep in self._endpoints.items()
-            }
-            queries = {
-                fp: {
-                    "sample_sql": q.sample_sql,
-                    "vendor": q.vendor,
-                    "stats": q.stats.summary(),
-                    "aliases": sorted(q.aliases),
-                    "call_sites": dict(q.call_sites.most_common()),
-                    "errors": dict(q.errors),
-                    "batches": q.batches,
-                    "batch_rows": q.batch_rows,
-                }
-                for fp, q in self._queries.items()
-            }
+            endpoints = {key: ep.to_dict() for key, ep in self._endpoints.items()}
+            queries = {fp: q.to_dict() for fp, q in self._queries.items()}
             return CollectorSnapshot(
                 time_scale=self.time_scale,
                 operations=operations,

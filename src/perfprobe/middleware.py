@@ -12,7 +12,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from . import monitoring
-from .collector import ScopeSummary
+from .aggregates import ScopeSummary
 from .conf import get_settings
 from .events import RequestEvent, error_type_name
 from .scope import Scope

@@ -6,7 +6,8 @@ import dataclasses
 import itertools
 from typing import Any
 
-from perfprobe.collector import Collector, ScopeSummary
+from perfprobe.aggregates import ScopeSummary
+from perfprobe.collector import Collector
 from perfprobe.conf import PerfprobeSettings
 from perfprobe.events import (
     LazyLoad,

@@ -21,7 +21,7 @@ from apps.shop.latency import NOMINAL_LATENCY_S, set_latency_scale
 from apps.shop.models import Order
 from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
-from perfprobe.collector import ScopeSummary
+from perfprobe.aggregates import ScopeSummary
 from perfprobe.events import QueryEvent, RequestEvent
 from perfprobe.middleware import UNMATCHED_ROUTE, PerformanceMiddleware, route_of
 

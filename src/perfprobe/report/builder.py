@@ -11,7 +11,7 @@ from typing import Any
 
 import django
 
-from ..collector import CollectorSnapshot
+from ..aggregates import CollectorSnapshot
 from ..conf import PerfprobeSettings, get_settings
 from ..stats import SKETCH_RELATIVE_ACCURACY
 from .findings import findings_section

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..collector import ScopeSummary
+from ..aggregates import ScopeSummary
 from ..nplusone import DuplicateFinding, NPlusOneFinding
 
 # A view hit a thousand times names one finding; the scope list only needs

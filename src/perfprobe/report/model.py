@@ -18,7 +18,7 @@ from .jsonio import (
 )
 
 if TYPE_CHECKING:
-    from ..collector import ScopeSummary
+    from ..aggregates import ScopeSummary
 
 SCHEMA_VERSION = "1.0"
 SEVERITIES = ("critical", "warning", "info")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..collector import CollectorSnapshot, ScopeSummary
+from ..aggregates import CollectorSnapshot, ScopeSummary
 from ..stats import StatsSummary
 
 MEMORY_NOTE = (

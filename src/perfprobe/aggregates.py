@@ -1,0 +1,143 @@
+"""Define the collector's per-metric aggregates and its snapshot types."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
+from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
+from .scope import Scope
+from .stats import MetricStats, StatsSummary
+
+
+@dataclass
+class OperationStats:
+    """Aggregates of one named operation."""
+
+    stats: MetricStats
+    errors: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class EndpointStats:
+    """Aggregates of one ``(method, route)`` endpoint."""
+
+    stats: MetricStats
+    query_counts: MetricStats
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    query_time_s: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a copy for a snapshot: summaries and plain dicts."""
+        return {
+            "stats": self.stats.summary(),
+            "query_counts": self.query_counts.summary(),
+            "statuses": dict(self.statuses),
+            "errors": dict(self.errors),
+            "query_time_s": self.query_time_s,
+        }
+
+
+@dataclass
+class QueryStats:
+    """Aggregates of one SQL fingerprint."""
+
+    sample_sql: str
+    vendor: str
+    stats: MetricStats
+    aliases: set[str] = field(default_factory=set)
+    call_sites: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    batches: int = 0
+    batch_rows: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a copy for a snapshot, call sites most frequent first."""
+        return {
+            "sample_sql": self.sample_sql,
+            "vendor": self.vendor,
+            "stats": self.stats.summary(),
+            "aliases": sorted(self.aliases),
+            "call_sites": dict(self.call_sites.most_common()),
+            "errors": dict(self.errors),
+            "batches": self.batches,
+            "batch_rows": self.batch_rows,
+        }
+
+
+@dataclass
+class OpenScope:
+    """Running counts and query analysis of a scope that has not closed."""
+
+    scope: Scope
+    queries: ScopeQueries
+    query_count: int = 0
+    query_time_s: float = 0.0
+    operation_count: int = 0
+    request_count: int = 0
+    errors: Counter[str] = field(default_factory=Counter)
+
+    def close(
+        self, duration_s: float, n_plus_one_min: int, duplicate_min: int
+    ) -> ScopeSummary:
+        """Analyse the scope's queries and return its summary."""
+        path = self.scope.path
+        n_plus_one = self.queries.n_plus_one(path, n_plus_one_min)
+        return ScopeSummary(
+            id=self.scope.id,
+            name=self.scope.name,
+            kind=self.scope.kind,
+            path=path,
+            started_at=self.scope.started_at,
+            duration_s=duration_s,
+            query_count=self.query_count,
+            query_time_s=self.query_time_s,
+            operation_count=self.operation_count,
+            request_count=self.request_count,
+            errors=dict(self.errors),
+            n_plus_one=tuple(n_plus_one),
+            duplicates=tuple(self.queries.duplicates(path, duplicate_min, n_plus_one)),
+            analysis_truncated=self.queries.truncated,
+        )
+
+
+@dataclass(frozen=True)
+class ScopeSummary:
+    """What one closed scope did: counts, time, errors and query findings."""
+
+    id: int
+    name: str
+    kind: str
+    path: str
+    started_at: float
+    duration_s: float
+    query_count: int
+    query_time_s: float
+    operation_count: int
+    request_count: int
+    errors: dict[str, int]
+    n_plus_one: tuple[NPlusOneFinding, ...]
+    duplicates: tuple[DuplicateFinding, ...]
+    analysis_truncated: bool
+
+
+@dataclass(frozen=True)
+class CollectorSnapshot:
+    """A consistent copy of the collector's state, taken under its lock."""
+
+    time_scale: float
+    operations: dict[str, tuple[StatsSummary, dict[str, int]]]
+    endpoints: dict[tuple[str, str], dict[str, Any]]
+    queries: dict[str, dict[str, Any]]
+    query_total: StatsSummary | None
+    slow_query_count: int
+    slowest_queries: list[QueryEvent]
+    memory: list[MemoryRecord]
+    errors: list[ErrorEvent]
+    error_counts: dict[tuple[str, str, str], int]
+    scopes: list[ScopeSummary]
+    recent_events: list[Event]
+    dropped_metrics: int
