@@ -15,6 +15,8 @@ SECRET_KEY = os.environ.get(
 )
 
 DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+# Who may read /perfprobe/ while DEBUG is on (staff users always may).
+INTERNAL_IPS = ["127.0.0.1", "::1"]
 
 ALLOWED_HOSTS = ["127.0.0.1", "localhost", "testserver", "[::1]"]
 

@@ -6,6 +6,8 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("apps.shop.urls")),
+    # The live report, for staff or (with DEBUG on) from INTERNAL_IPS.
+    path("perfprobe/", include("perfprobe.urls")),
 ]
 
 # JSON error pages, so API clients never receive Django's HTML fallbacks.
