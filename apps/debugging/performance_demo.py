@@ -37,15 +37,37 @@ def load_extra_scenarios() -> None:
 
     A module registers its scenarios with ``@register_scenario`` when
     imported; a dotted path to a ``Scenario`` subclass is registered here.
+    Raise ``DemoSetupError`` naming the entry and the real error when one
+    cannot be loaded.
     """
     for path in getattr(settings, EXTRA_SCENARIOS_SETTING, ()):
         try:
-            import_module(path)
-        except ImportError:
-            target = import_string(path)
-            if not (isinstance(target, type) and issubclass(target, Scenario)):
-                raise TypeError(f"{path} is not a Scenario subclass") from None
-            registry.register(target)
+            _load_scenario_path(path)
+        except DemoSetupError:
+            raise
+        except Exception as exc:
+            raise DemoSetupError(
+                f"{EXTRA_SCENARIOS_SETTING} entry {path!r} could not be loaded: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+
+
+def _load_scenario_path(path: str) -> None:
+    try:
+        import_module(path)
+        return
+    except ModuleNotFoundError as exc:
+        # Only "this path is not a module" sends us on to the class form; a
+        # module that exists but fails to import is reported as it is.
+        if exc.name is None or not path.startswith(exc.name):
+            raise
+    target = import_string(path)
+    if not (isinstance(target, type) and issubclass(target, Scenario)):
+        raise DemoSetupError(
+            f"{EXTRA_SCENARIOS_SETTING} entry {path!r} is neither a module nor "
+            "a Scenario subclass"
+        )
+    registry.register(target)
 
 
 class PerformanceDemo:

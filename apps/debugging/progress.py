@@ -17,6 +17,7 @@ from rich.progress import (
 )
 
 from perfprobe.report import ScenarioResult
+from perfprobe.report.fmt import plural
 
 
 class DemoProgress:
@@ -67,7 +68,7 @@ class DemoProgress:
         mark = "[green]ok[/]" if result.status == "ok" else "[red]FAILED[/]"
         line = (
             f"{mark} {escape(result.name)}: {result.duration_s:.2f} s, "
-            f"{result.query_count} queries"
+            f"{plural(result.query_count, 'query')}"
         )
         if result.error:
             error = f"{result.error['type']}: {result.error['message']}"

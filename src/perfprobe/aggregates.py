@@ -11,13 +11,34 @@ from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
 from .scope import Scope
 from .stats import MetricStats, StatsSummary
 
+# Tags describe an operation (shop, worker, tenant): a handful of keys with a
+# handful of values each. Past these, new ones are not kept.
+MAX_TAG_KEYS = 10
+MAX_TAG_VALUES = 20
+
 
 @dataclass
 class OperationStats:
-    """Aggregates of one named operation."""
+    """Aggregates of one named operation, with the tag values it was seen with."""
 
     stats: MetricStats
     errors: Counter[str] = field(default_factory=Counter)
+    tags: dict[str, set[str]] = field(default_factory=dict)
+
+    def add_tags(self, tags: dict[str, str]) -> None:
+        """Remember ``tags``' values, within MAX_TAG_KEYS and MAX_TAG_VALUES."""
+        for key, value in tags.items():
+            values = self.tags.get(key)
+            if values is None:
+                if len(self.tags) >= MAX_TAG_KEYS:
+                    continue
+                values = self.tags[key] = set()
+            if len(values) < MAX_TAG_VALUES:
+                values.add(value)
+
+    def tags_dict(self) -> dict[str, list[str]]:
+        """Return each tag key with its values, sorted."""
+        return {key: sorted(values) for key, values in sorted(self.tags.items())}
 
 
 @dataclass
@@ -130,6 +151,7 @@ class CollectorSnapshot:
 
     time_scale: float
     operations: dict[str, tuple[StatsSummary, dict[str, int]]]
+    operation_tags: dict[str, dict[str, list[str]]]
     endpoints: dict[tuple[str, str], dict[str, Any]]
     queries: dict[str, dict[str, Any]]
     query_total: StatsSummary | None

@@ -220,6 +220,8 @@ class Collector:
                     MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
                 )
             op.stats.add(event.duration_s)
+            if event.tags:
+                op.add_tags(event.tags)
             for state in self._open_lineage(scope):
                 state.operation_count += 1
             if event.error_type is not None:
@@ -379,6 +381,9 @@ class Collector:
             return CollectorSnapshot(
                 time_scale=self.time_scale,
                 operations=operations,
+                operation_tags={
+                    name: op.tags_dict() for name, op in self._operations.items()
+                },
                 endpoints=endpoints,
                 queries=queries,
                 query_total=self._query_total.summary(),

@@ -274,3 +274,23 @@ def test_cli_help_lists_every_option(tmp_path):
         "--seed",
     ):
         assert option in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("entry", "named"),
+    [
+        ("tests.demo.broken_scenarios", "perfprobe_no_such_dependency"),
+        ("tests.demo.no_such_scenarios", "tests.demo.no_such_scenarios"),
+        ("tests.demo.test_command.pytest", "neither a module nor a Scenario"),
+    ],
+)
+def test_broken_extra_scenario_entry_is_one_clear_error(
+    settings: Any, entry: str, named: str
+) -> None:
+    """A bad PERFORMANCE_DEMO_SCENARIOS entry names itself and the real cause."""
+    settings.PERFORMANCE_DEMO_SCENARIOS = [entry]
+    with pytest.raises(CommandError) as info:
+        call_command("run_performance_demo", stdout=StringIO())
+    message = str(info.value)
+    assert entry in message and named in message
+    assert "\n" not in message

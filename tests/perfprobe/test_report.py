@@ -324,3 +324,25 @@ def test_builder_defaults_to_the_django_settings() -> None:
     """Read the thresholds from ``PERFPROBE`` when no settings are given."""
     report = ReportBuilder(make_collector().snapshot()).build()
     assert report.settings["thresholds"]["slow_operation_s"] == 1.0
+
+
+def test_operation_tags_reach_the_report_bounded() -> None:
+    """Tag values seen with an operation are listed, at most 20 per key."""
+    collector = make_collector()
+    for worker in range(30):
+        event = operation("job", 0.01)
+        event.tags = {"worker": f"w{worker:02d}", "shop": "eu"}
+        collector.record_operation(event, None)
+    data = build(collector).to_dict()
+    (job,) = data["operations"]
+    assert job["tags"]["shop"] == ["eu"]
+    assert job["tags"]["worker"] == [f"w{i:02d}" for i in range(20)]
+    validate_report(data)
+
+
+def test_threshold_note_mentions_scaling_only_when_scaled() -> None:
+    """A report at time scale 1 does not claim its thresholds were multiplied."""
+    collector = make_collector()
+    assert "multiplied" not in build(collector).to_dict()["settings"]["threshold_note"]
+    collector.time_scale = 0.5
+    assert "(0.5)" in build(collector).to_dict()["settings"]["threshold_note"]

@@ -140,6 +140,8 @@ class ReportBuilder:
             "threshold_note": (
                 f"Time thresholds were multiplied by the time scale ({scale:g}); "
                 "memory and count thresholds are not scaled."
+                if scale != 1
+                else "Thresholds are as configured (time scale 1)."
             ),
             "latency_note": self.latency_note,
             "exact_percentile_limit": conf.EXACT_PERCENTILE_LIMIT,

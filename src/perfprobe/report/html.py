@@ -96,10 +96,12 @@ def render_html(report: Report) -> str:
     labels and messages cannot inject markup into the page.
     """
     tables = build_tables(report, PAGE_LIMITS)
+    # In a browser the answer comes first: what to change, then the tables
+    # that back it up.
     body = [
         *_header(tables.header),
-        *(line for section in tables.sections for line in _section(section)),
         *_recommendations(tables.recommendations),
+        *(line for section in tables.sections for line in _section(section)),
     ]
     return "\n".join(
         [

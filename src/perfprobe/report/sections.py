@@ -23,7 +23,12 @@ def stats_dict(summary: StatsSummary | None) -> dict[str, Any] | None:
 def operations_section(snapshot: CollectorSnapshot) -> list[dict[str, Any]]:
     """Return one entry per operation (durations in seconds), most time first."""
     entries = [
-        {"name": name, "stats": summary.to_dict(), "errors": dict(errors)}
+        {
+            "name": name,
+            "stats": summary.to_dict(),
+            "errors": dict(errors),
+            "tags": snapshot.operation_tags.get(name, {}),
+        }
         for name, (summary, errors) in snapshot.operations.items()
     ]
     return sorted(entries, key=lambda e: (-e["stats"]["total"], e["name"]))

@@ -104,6 +104,8 @@ class Header:
     thresholds: str
     notes: tuple[str, ...]
     totals: str
+    #: "17 recommendations: 2 critical, 15 warning", or "" when there are none.
+    recommendation_counts: str = ""
 
 
 @dataclass(frozen=True)
@@ -180,7 +182,16 @@ def _header(data: dict[str, Any]) -> Header:
         thresholds=thresholds,
         notes=tuple(n for n in (conf["latency_note"], conf["percentile_note"]) if n),
         totals=totals,
+        recommendation_counts=_recommendation_counts(summary["recommendations"]),
     )
+
+
+def _recommendation_counts(by_severity: dict[str, int]) -> str:
+    total = sum(by_severity.values())
+    if not total:
+        return ""
+    parts = [f"{n} {severity}" for severity, n in by_severity.items() if n]
+    return f"{plural(total, 'recommendation')}: {', '.join(parts)}"
 
 
 def _scenarios(scenarios: list[dict[str, Any]], limits: Limits) -> Section:
@@ -212,10 +223,22 @@ def _operations(operations: list[dict[str, Any]]) -> Section:
             op["stats"]["count"],
             *(format_ms(op["stats"][k]) for k in keys),
             format_counts(op["errors"]),
+            "; ".join(f"{k}={','.join(v)}" for k, v in op.get("tags", {}).items())
+            or "-",
         ]
         for op in operations
     ]
-    columns = ("Operation", "Count", "Mean", "p50", "p95", "p99", "Max", "Errors")
+    columns = (
+        "Operation",
+        "Count",
+        "Mean",
+        "p50",
+        "p95",
+        "p99",
+        "Max",
+        "Errors",
+        "Tags",
+    )
     return Section("Operations", columns, _rows(rows))
 
 

@@ -17,20 +17,25 @@ from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_
 
 #: Width used when the output is not a terminal (a file, a pipe, a test).
 PLAIN_WIDTH = 120
+KEEP_WHOLE_COLUMNS = frozenset({"Call site", "Top call site", "Endpoint"})
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLES = {"ok": "green", "failed": "bold red"}
 
 
-def make_console(file: IO[str] | None = None, *, width: int = PLAIN_WIDTH) -> Console:
+def make_console(
+    file: IO[str] | None = None, *, width: int = PLAIN_WIDTH, color: bool = True
+) -> Console:
     """Return a console for ``file`` (stdout by default).
 
-    A terminal gets colours and its own width; anything else gets plain text
-    (no ANSI escapes, no emoji) at ``width`` columns so lines do not wrap at
-    rich's 80-column fallback.
+    A terminal gets colours (unless ``color`` is false) and its own width;
+    anything else gets plain text (no ANSI escapes, no emoji) at ``width``
+    columns so lines do not wrap at rich's 80-column fallback.
     """
     stream = file if file is not None else sys.stdout
     if getattr(stream, "isatty", lambda: False)():
-        return Console(file=stream)
+        if color:
+            return Console(file=stream)
+        return Console(file=stream, color_system=None, no_color=True)
     return Console(
         file=stream,
         force_terminal=False,
@@ -87,6 +92,14 @@ class TerminalRenderer:
         for note in header.notes:
             self._print(note)
         self._print(header.totals)
+        if header.recommendation_counts:
+            self._print(
+                Text(
+                    f"{header.recommendation_counts} - the recommendations "
+                    "follow the tables.",
+                    style="bold",
+                )
+            )
 
     def section(self, section: Section) -> None:
         """Print ``section`` as a table with its notes below it."""
@@ -97,9 +110,17 @@ class TerminalRenderer:
             title=Text(title), title_justify="left", box=self.box, expand=False
         )
         numeric = section.numeric
-        for column in section.columns:
+        for index, column in enumerate(section.columns):
+            # A call site cut to "apps/x/conc…" loses the line number it is
+            # there for; such columns keep their width, and others wrap.
+            whole = column in KEEP_WHOLE_COLUMNS
             table.add_column(
-                Text(column), justify="right" if column in numeric else "left"
+                Text(column),
+                justify="right" if column in numeric else "left",
+                no_wrap=whole,
+                min_width=max((len(row[index]) for row in section.rows), default=0)
+                if whole
+                else None,
             )
         for row in section.rows:
             # Text never parses markup, so SQL like "[x]" or labels from user

@@ -124,13 +124,16 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
-        available = PerformanceDemo.available_scenarios()
+        try:
+            available = PerformanceDemo.available_scenarios()
+        except DemoSetupError as exc:
+            raise CommandError(str(exc)) from None
         names = parse_scenarios(options["scenarios"], available)
         time_scale = parse_time_scale(str(options["time_scale"]))
         seed = parse_seed(str(options["seed"]))
         output = check_output_path(options["output_file"])
         html_output = check_output_path(options["html_file"], "--html-file")
-        console = self._console()
+        console = self._console(options)
 
         with DemoProgress(console, total=len(names)) as progress:
             demo = PerformanceDemo(
@@ -167,10 +170,13 @@ class Command(BaseCommand):
                 f"HTML report written to {html_output}", highlight=False, markup=False
             )
 
-    def _console(self) -> Console:
+    def _console(self, options: dict[str, Any]) -> Console:
         # The command's own stdout (a StringIO under call_command), not
         # sys.stdout, so that tests and callers capture the report.
-        return make_console(cast(IO[str], self.stdout._out))
+        stream = cast(IO[str], self.stdout._out)
+        if options.get("force_color"):
+            return Console(file=stream, force_terminal=True)
+        return make_console(stream, color=not options.get("no_color"))
 
     @staticmethod
     def _verbose_listener(progress: DemoProgress) -> Any:
