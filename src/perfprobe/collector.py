@@ -193,6 +193,7 @@ class Collector:
                 scope=event.scope,
                 duration_s=event.duration_s,
                 detail=detail,
+                raised_at=getattr(event, "raised_at", None),
             ),
             scope,
         )

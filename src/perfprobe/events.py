@@ -18,6 +18,8 @@ class OperationEvent:
     scope: str | None
     tags: dict[str, str] = field(default_factory=dict)
     error_type: str | None = None
+    #: ``path:line`` in user code where the exception was raised.
+    raised_at: str | None = None
     kind: str = "operation"
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,6 +91,8 @@ class RequestEvent:
     query_time_s: float
     scope: str | None
     error_type: str | None = None
+    #: ``path:line`` in user code where the exception was raised.
+    raised_at: str | None = None
     query_string: str | None = None
     kind: str = "request"
 
@@ -152,6 +156,7 @@ class ErrorEvent:
     scope: str | None
     duration_s: float | None = None
     detail: str | None = None
+    raised_at: str | None = None
     kind: str = "error"
 
     def to_dict(self) -> dict[str, Any]:

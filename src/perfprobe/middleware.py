@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponseBase
 from . import monitoring
 from .aggregates import ScopeSummary
 from .conf import get_settings
+from .db.callsite import find_raise_site
 from .events import RequestEvent, error_type_name
 from .scope import Scope
 
@@ -21,6 +22,7 @@ logger = logging.getLogger("perfprobe.request")
 
 UNMATCHED_ROUTE = "(unmatched)"
 _ERROR_ATTR = "_perfprobe_error_type"
+_RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
 
 
@@ -86,7 +88,11 @@ class PerformanceMiddleware:
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Remember the type of an exception a view raised; let Django handle it."""
-        setattr(request, _ERROR_ATTR, error_type_name(type(exception)))
+        try:
+            setattr(request, _ERROR_ATTR, error_type_name(type(exception)))
+            setattr(request, _RAISED_AT_ATTR, find_raise_site(exception))
+        except Exception:
+            logger.exception("perfprobe failed to note a view's exception")
 
     def _name_at_view(self, request: HttpRequest, *args: Any) -> None:
         # The URL is resolved by now: naming the scope here, not only when
@@ -127,6 +133,7 @@ class PerformanceMiddleware:
                 query_time_s=summary.query_time_s if summary else 0.0,
                 scope=summary.path if summary else None,
                 error_type=getattr(request, _ERROR_ATTR, None),
+                raised_at=getattr(request, _RAISED_AT_ATTR, None),
                 query_string=(
                     request.META.get("QUERY_STRING") or None
                     if conf.STORE_QUERY_STRINGS

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
+from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name
 from .scope import get_current_scope
 
@@ -51,9 +52,7 @@ class ExecutionTimer:
         self._monitor._thread_busy(+1)
         return time.perf_counter_ns(), time.time()
 
-    def _finish(
-        self, start: tuple[int, float], exc_type: type[BaseException] | None
-    ) -> None:
+    def _finish(self, start: tuple[int, float], exc: BaseException | None) -> None:
         duration_s = (time.perf_counter_ns() - start[0]) / 1e9
         try:
             self._monitor._thread_busy(-1)
@@ -69,7 +68,8 @@ class ExecutionTimer:
                 thread_name=thread.name,
                 scope=scope.path if scope else None,
                 tags=dict(self.tags),
-                error_type=error_type_name(exc_type),
+                error_type=error_type_name(type(exc)) if exc is not None else None,
+                raised_at=find_raise_site(exc) if exc is not None else None,
             )
             self._monitor.collector.record_operation(event, scope)
             self._monitor._warn_if_slow(self.name, duration_s)
@@ -84,8 +84,8 @@ class ExecutionTimer:
             stack = self._local.starts = []
         stack.append(self._start())
 
-    def _pop(self, exc_type: type[BaseException] | None) -> None:
-        self._finish(self._local.starts.pop(), exc_type)
+    def _pop(self, exc: BaseException | None) -> None:
+        self._finish(self._local.starts.pop(), exc)
 
     def __enter__(self) -> ExecutionTimer:
         self._push()
@@ -97,7 +97,7 @@ class ExecutionTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(exc_type)
+        self._pop(exc)
 
     async def __aenter__(self) -> ExecutionTimer:
         self._push()
@@ -109,7 +109,7 @@ class ExecutionTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(exc_type)
+        self._pop(exc)
 
     # -- decorator -----------------------------------------------------------
 
@@ -123,7 +123,7 @@ class ExecutionTimer:
                 try:
                     result = await func(*args, **kwargs)
                 except BaseException as exc:
-                    self._finish(start, type(exc))
+                    self._finish(start, exc)
                     raise
                 self._finish(start, None)
                 return result
@@ -136,7 +136,7 @@ class ExecutionTimer:
             try:
                 result = func(*args, **kwargs)
             except BaseException as exc:
-                self._finish(start, type(exc))
+                self._finish(start, exc)
                 raise
             self._finish(start, None)
             return result

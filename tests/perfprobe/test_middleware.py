@@ -7,6 +7,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -328,6 +329,11 @@ def test_a_view_exception_is_a_500_with_its_type(
     assert snapshot.error_counts == {("request", "GET /boom/", "KeyError"): 1}
     (error,) = snapshot.errors
     assert (error.source, error.detail) == ("request", "status 500")
+    # Where the view raised: the `raise KeyError` line of the test views.
+    source = Path(__file__).with_name("middleware_urls.py").read_text().splitlines()
+    raise_line = source.index('    raise KeyError("missing")') + 1
+    expected = f"tests/perfprobe/middleware_urls.py:{raise_line}"
+    assert event.raised_at == error.raised_at == expected
 
 
 def test_the_shop_invoice_bug_is_recorded_as_a_key_error(

@@ -97,6 +97,9 @@ def test_exception_passes_through_decorator_unchanged(mon: PerformanceMonitor) -
         fail()
     assert info.value is raised
     assert info.traceback[-1].name == "fail"
+    (event,) = mon.collector.snapshot().recent_events
+    raise_line = info.traceback[-1].lineno + 1
+    assert event.raised_at == f"tests/perfprobe/test_timing.py:{raise_line}"
     assert mon.collector.snapshot().errors[0].error_type == "ValueError"
 
 

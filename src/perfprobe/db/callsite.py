@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import traceback
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
@@ -156,3 +157,18 @@ def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
 
 
 setting_changed.connect(_on_setting_changed, dispatch_uid="perfprobe.db.callsite")
+
+
+def find_raise_site(exc: BaseException) -> str | None:
+    """Return ``path:line`` of the innermost user-code frame that ``exc`` passed.
+
+    That is where the user's code raised it, or called the library call
+    that did; ``None`` when every frame is library code.
+    """
+    frames = [frame for frame, _ in traceback.walk_tb(exc.__traceback__)]
+    lines = [line for _, line in traceback.walk_tb(exc.__traceback__)]
+    for frame, line in zip(reversed(frames), reversed(lines), strict=True):
+        path = frame.f_code.co_filename
+        if not is_library_path(os.path.abspath(path)):
+            return f"{display_path(os.path.abspath(path))}:{line}"
+    return None

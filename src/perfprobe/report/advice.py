@@ -176,16 +176,18 @@ def error(source: str, name: str, error_type: str, call_site: str | None) -> str
                 f"{name} answered {error_type} without raising: check what the "
                 "view returns and the upstream service it depends on."
             )
+        where = f" raised at {call_site}" if call_site else ""
         return (
-            f"{name} failed with {error_type}: see the traceback logged by "
-            "django.request, then handle the exception in the view — validate "
-            "input and return a 4xx for bad requests instead of a 500."
+            f"{name} failed with {error_type}{where}: fix or handle it there "
+            "(Django logs the full traceback to the django.request logger) — "
+            "validate input and return a 4xx for bad requests instead of a 500."
         )
     if source == "scenario":
         return f"See the failed scenario {name!r} in the scenarios section."
+    where = f" at {call_site}" if call_site else ""
     return (
-        f"{source} {name!r} raised {error_type}: see the logged traceback and "
-        "handle the exception where it can be recovered from."
+        f"{source} {name!r} raised {error_type}{where}: handle the exception "
+        "where it can be recovered from, or prevent the condition that raises it."
     )
 
 

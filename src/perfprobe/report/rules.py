@@ -354,10 +354,19 @@ def errors(
         for q in data["queries"]["by_fingerprint"]
         if q["call_sites"]
     }
+    # The latest error of each group says where user code raised it.
+    raised_at = {
+        (e["source"], e["name"], e["error_type"]): e.get("raised_at")
+        for e in data["errors"]["recent"]
+    }
     found = []
     for group in data["errors"]["counts"]:
         source, name, error_type = group["source"], group["name"], group["error_type"]
-        call_site = sites.get(name) if source == "query" else None
+        call_site = (
+            sites.get(name)
+            if source == "query"
+            else raised_at.get((source, name, error_type))
+        )
         evidence = {
             "source": source,
             "name": name,
@@ -365,7 +374,7 @@ def errors(
             "count": group["count"],
         }
         if call_site:
-            evidence["call_site"] = call_site
+            evidence["call_site" if source == "query" else "raised_at"] = call_site
         if source == "query":
             evidence["fingerprint"] = name
         found.append(
