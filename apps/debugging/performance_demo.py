@@ -120,13 +120,19 @@ class PerformanceDemo:
         """Run the scenarios (all by default) and return the report as a dict."""
         return self.run(scenarios).to_dict()
 
-    def run(self, scenarios: Iterable[str] | None = None) -> Report:
-        """Run the scenarios (all by default) and return the ``Report``."""
+    def run(
+        self, scenarios: Iterable[str] | None = None, *, prepared: bool = False
+    ) -> Report:
+        """Run the scenarios (all by default) and return the ``Report``.
+
+        ``prepared=True`` skips ``prepare()``, for a caller that already ran it.
+        """
         names = list(scenarios) if scenarios is not None else registry.names()
         unknown = [n for n in names if n not in registry]
         if unknown:
             raise ValueError(f"unknown scenario(s): {', '.join(unknown)}")
-        self.prepare()
+        if not prepared:
+            self.prepare()
         self.monitor.reset()
         self.results = []
         for index, name in enumerate(names):

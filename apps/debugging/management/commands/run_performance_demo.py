@@ -143,13 +143,16 @@ class Command(BaseCommand):
                 on_scenario_start=progress.scenario_started,
                 on_scenario_end=progress.scenario_finished,
             )
+            try:
+                demo.prepare()
+            except DemoSetupError as exc:
+                raise CommandError(str(exc)) from None
+            # Listening only now keeps the set-up queries out of --verbose.
             listener = self._verbose_listener(progress) if options["verbose"] else None
             if listener:
                 demo.monitor.collector.add_listener(listener)
             try:
-                report = demo.run(names)
-            except DemoSetupError as exc:
-                raise CommandError(str(exc)) from None
+                report = demo.run(names, prepared=True)
             finally:
                 if listener:
                     demo.monitor.collector.remove_listener(listener)
