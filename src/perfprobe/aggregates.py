@@ -161,5 +161,9 @@ class CollectorSnapshot:
     errors: list[ErrorEvent]
     error_counts: dict[tuple[str, str, str], int]
     scopes: list[ScopeSummary]
+    #: N+1 and duplicate findings merged over every scope closed since reset.
+    n_plus_one_totals: list[dict[str, Any]]
+    duplicate_totals: list[dict[str, Any]]
+    scopes_closed: int
     recent_events: list[Event]
     dropped_metrics: int

@@ -29,7 +29,7 @@ from .events import (
     QueryEvent,
     RequestEvent,
 )
-from .nplusone import ScopeQueries
+from .nplusone import FindingTotals, ScopeQueries
 from .scope import Scope
 from .stats import MetricStats
 
@@ -98,6 +98,11 @@ class Collector:
             }
             self._open_blocks: list[MemoryRecord] = []
             self._dropped_metrics = 0
+            self._scopes_closed = 0
+            # Findings outlive the scope history: a view's N+1 seen in a
+            # million requests is one merged finding with its true counts.
+            self._n_plus_one_totals = FindingTotals(conf.MAX_FINGERPRINTS)
+            self._duplicate_totals = FindingTotals(conf.MAX_FINGERPRINTS)
 
     @property
     def settings(self) -> PerfprobeSettings:
@@ -365,6 +370,11 @@ class Collector:
                 duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
             )
             self._scope_history.append(summary)
+            self._scopes_closed += 1
+            for finding in summary.n_plus_one:
+                self._n_plus_one_totals.add_n_plus_one(finding)
+            for duplicate in summary.duplicates:
+                self._duplicate_totals.add_duplicate(duplicate)
             return summary
 
     # -- reading --------------------------------------------------------------
@@ -394,6 +404,11 @@ class Collector:
                 errors=list(self._errors),
                 error_counts=dict(self._error_counts),
                 scopes=list(self._scope_history),
+                n_plus_one_totals=self._n_plus_one_totals.to_list(),
+                duplicate_totals=self._duplicate_totals.to_list(),
+                scopes_closed=self._scopes_closed,
                 recent_events=list(self._recent),
-                dropped_metrics=self._dropped_metrics,
+                dropped_metrics=self._dropped_metrics
+                + self._n_plus_one_totals.dropped
+                + self._duplicate_totals.dropped,
             )

@@ -194,6 +194,19 @@ def test_one_n_plus_one_in_many_requests_is_one_aggregated_finding() -> None:
     assert len(report.recommendations_by_rule("n-plus-one")) == 1
 
 
+def test_merged_findings_outlive_the_scope_history() -> None:
+    """Scopes dropped from the history still count in the merged finding."""
+    collector = make_collector(MAX_SCOPE_HISTORY=5)
+    for _ in range(40):
+        run_scope(collector, "GET /orders/", n_plus_one_queries(6))
+    report = build(collector)
+
+    assert len(report.n_plus_one["findings"]) == 5
+    (finding,) = report.n_plus_one["aggregated"]
+    assert (finding["scope_count"], finding["count"]) == (40, 240)
+    assert report.n_plus_one["scopes_analysed"] == 40
+
+
 def test_duplicates_are_aggregated_across_scopes() -> None:
     """Merge the same duplicate query from several scopes into one finding."""
     collector = make_collector()

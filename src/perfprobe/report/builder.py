@@ -84,8 +84,8 @@ class ReportBuilder:
             queries=queries_section(
                 self.snapshot, self.settings.SLOW_QUERY_SECONDS * self.time_scale
             ),
-            n_plus_one=findings_section(self.snapshot.scopes, "n_plus_one"),
-            duplicates=findings_section(self.snapshot.scopes, "duplicates"),
+            n_plus_one=findings_section(self.snapshot, "n_plus_one"),
+            duplicates=findings_section(self.snapshot, "duplicates"),
             endpoints=endpoints_section(self.snapshot),
             memory=memory_section(self.snapshot),
             errors=errors_section(self.snapshot),
