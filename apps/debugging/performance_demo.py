@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from django.conf import settings
+from django.db import connection
 from django.utils.module_loading import import_string
 
 from apps.shop.latency import set_latency_scale
@@ -217,6 +218,7 @@ class PerformanceDemo:
             return self.monitor.generate_report(
                 scenarios=list(self.results),
                 title="perfprobe performance demo",
+                database_vendor=connection.vendor,
                 latency_note=(
                     "Latencies were injected on purpose: database-side sleeps inside "
                     "real queries at the demo's nominal values multiplied by "
