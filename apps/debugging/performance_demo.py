@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import connection
 from django.utils.module_loading import import_string
 
-from apps.shop.latency import set_latency_scale
+from apps.shop.latency import consume_interrupt, set_latency_scale
 from perfprobe import PerformanceMonitor, Scope
 from perfprobe import monitor as default_monitor
 from perfprobe.events import ErrorEvent, error_type_name
@@ -25,9 +25,12 @@ from .setup import DemoSetupError, prepare_database
 
 logger = logging.getLogger("apps.debugging")
 
-__all__ = ["DemoSetupError", "PerformanceDemo"]
+__all__ = ["MAX_TIME_SCALE", "DemoSetupError", "PerformanceDemo"]
 
 EXTRA_SCENARIOS_SETTING = "PERFORMANCE_DEMO_SCENARIOS"
+# At 10 the demo already takes minutes; beyond, injected sleeps and timeouts
+# stop making sense (and SQLite cannot hold a 1e20 s sleep's arithmetic).
+MAX_TIME_SCALE = 10.0
 
 ScenarioCallback = Callable[[str, int, int], None]
 ResultCallback = Callable[[ScenarioResult], None]
@@ -91,9 +94,10 @@ class PerformanceDemo:
     ) -> None:
         # Infinity would pass a bare "> 0" and only fail mid-run, in the shop's
         # latency setter, after the shared monitor had already taken it.
-        if not (math.isfinite(time_scale) and time_scale > 0):
+        if not (math.isfinite(time_scale) and 0 < time_scale <= MAX_TIME_SCALE):
             raise ValueError(
-                f"time_scale must be a finite number above 0, not {time_scale!r}"
+                f"time_scale must be above 0 and at most {MAX_TIME_SCALE:g}, "
+                f"not {time_scale!r}"
             )
         load_extra_scenarios()
         self.monitor = monitor or default_monitor
@@ -161,9 +165,14 @@ class PerformanceDemo:
         started_at = time.time()
         try:
             with self.monitor.scope(name, kind="scenario") as scope:
+                consume_interrupt()
                 try:
                     details = cls(context).run()
                 except Exception as exc:
+                    if consume_interrupt():
+                        # Ctrl-C during a database sleep reaches us disguised
+                        # as OperationalError; stop the demo as Ctrl-C should.
+                        raise KeyboardInterrupt from exc
                     error = self._record_failure(name, exc, started_at, scope)
         finally:
             set_latency_scale(None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,7 @@ __all__ = [
     "RUNAWAY_QUERY_SQL",
     "DatabaseDelay",
     "InjectedLatencyManager",
+    "consume_interrupt",
     "delayed",
     "get_latency_scale",
     "inject_query_latency",
@@ -48,11 +50,27 @@ NOMINAL_LATENCY_S: dict[str, float] = {
 SLEEP_FUNCTION = "perfprobe_sleep"
 
 
+# sqlite3 turns any exception raised inside a SQL function, Ctrl-C included,
+# into OperationalError; this flag keeps the fact that it was an interrupt.
+_interrupted = threading.Event()
+
+
 def _sqlite_sleep(seconds: float | None) -> int:
     """Sleep for ``seconds`` inside a SQLite query, then return 0."""
     if seconds:
-        time.sleep(max(0.0, float(seconds)))
+        try:
+            time.sleep(max(0.0, float(seconds)))
+        except KeyboardInterrupt:
+            _interrupted.set()
+            raise
     return 0
+
+
+def consume_interrupt() -> bool:
+    """Return whether Ctrl-C hit a database sleep since the last call."""
+    interrupted = _interrupted.is_set()
+    _interrupted.clear()
+    return interrupted
 
 
 def register_sqlite_functions(

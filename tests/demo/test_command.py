@@ -119,6 +119,10 @@ BAD_OPTIONS = [
     (["--time-scale", "abc"], ["--time-scale", "'abc'"]),
     (["--time-scale", "nan"], ["--time-scale", "'nan'"]),
     (["--time-scale", "inf"], ["--time-scale", "'inf'"]),
+    (["--time-scale", "10.5"], ["--time-scale", "'10.5'", "at most 10"]),
+    (["--time-scale", "1e308"], ["--time-scale", "'1e308'", "at most 10"]),
+    (["--output-file", "/dev/null"], ["--output-file", "not a regular file"]),
+    (["--html-file", "/dev/null"], ["--html-file", "not a regular file"]),
     (["--seed", "x"], ["--seed", "'x'", "integer"]),
     (["--seed", "1.5"], ["--seed", "'1.5'", "integer"]),
 ]

@@ -499,3 +499,32 @@ def test_unapplied_migrations_name_the_migrate_command(empty_database):
     """A database without migrations fails with `python manage.py migrate`."""
     with pytest.raises(DemoSetupError, match=r"python manage\.py migrate"):
         check_migrations(using=empty_database)
+
+
+class SleepyScenario(Scenario):
+    """Run one query that sleeps inside the database."""
+
+    name = "test_sleepy"
+
+    def run(self) -> dict[str, Any]:
+        from apps.shop.latency import DatabaseDelay
+
+        return {"n": Customer.objects.filter(DatabaseDelay(0.01)).count()}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_ctrl_c_during_a_database_sleep_stops_the_demo(scenario_cleanup, monkeypatch):
+    """Ctrl-C inside the SQL sleep stops the run instead of failing one scenario."""
+    register_scenario(SleepyScenario)
+    scenario_cleanup.append(SleepyScenario.name)
+
+    def interrupted_sleep(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    import apps.shop.latency as latency
+
+    monkeypatch.setattr(latency.time, "sleep", interrupted_sleep)
+    with pytest.raises(KeyboardInterrupt):
+        PerformanceDemo(time_scale=0.02).run_full_demo(
+            scenarios=[SleepyScenario.name, "memory_intensive"]
+        )

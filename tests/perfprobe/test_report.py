@@ -359,3 +359,40 @@ def test_threshold_note_mentions_scaling_only_when_scaled() -> None:
     assert "multiplied" not in build(collector).to_dict()["settings"]["threshold_note"]
     collector.time_scale = 0.5
     assert "(0.5)" in build(collector).to_dict()["settings"]["threshold_note"]
+
+
+def test_a_fifo_target_is_refused_and_left_alone(tmp_path: Path) -> None:
+    """Writing over a FIFO raises OSError and the FIFO is still a FIFO."""
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(OSError, match="not a regular file"):
+        build(make_collector()).write_json(fifo)
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe"]
+
+
+def test_a_symlink_target_is_written_through(tmp_path: Path) -> None:
+    """A report written to a symlink replaces the file it points to, not the link."""
+    real = tmp_path / "real.json"
+    real.write_text("{}", encoding="utf-8")
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    build(make_collector()).write_json(link)
+    assert link.is_symlink()
+    assert json.loads(real.read_text(encoding="utf-8"))["schema_version"] == "1.0"
+
+
+def test_a_file_name_at_the_length_limit_can_be_written(tmp_path: Path) -> None:
+    """A 250-character name works: the temporary name does not grow with it."""
+    target = tmp_path / ("r" * 245 + ".json")
+    build(make_collector()).write_json(target)
+    assert target.exists()
+
+
+def test_a_surrogate_in_a_label_is_written_escaped(tmp_path: Path) -> None:
+    """A lone surrogate (as os.listdir can return) does not stop the HTML write."""
+    collector = make_collector()
+    collector.record_operation(operation("load \udcff file", 0.01), None)
+    target = tmp_path / "report.html"
+    build(collector).write_html(target)
+    assert "\\udcff" in target.read_text(encoding="utf-8")

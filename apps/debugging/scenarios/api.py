@@ -30,6 +30,11 @@ class ApiRequestsScenario(Scenario):
         "GET /api/analytics/dashboard/": NOMINAL_LATENCY_S["analytics-dashboard"],
     }
 
+    def _timeout_s(self) -> float:
+        # Generous against the slowest endpoint, so that only a hung server
+        # (not a large --time-scale) hits it.
+        return 30.0 + 3 * self.context.scaled(max(self.nominal_latencies_s.values()))
+
     def run(self) -> dict[str, Any]:
         """Start the server, send the five requests, and return their results."""
         customer = Customer.objects.order_by("id").first()
@@ -58,7 +63,9 @@ class ApiRequestsScenario(Scenario):
         results: list[dict[str, Any]] = []
         with LoopbackServer() as server:
             for method, path, payload in calls:
-                result = request_json(server.base_url, method, path, payload)
+                result = request_json(
+                    server.base_url, method, path, payload, timeout_s=self._timeout_s()
+                )
                 self.context.say(
                     f"{method} {path} -> {result.status} "
                     f"in {result.duration_s * 1000:.0f} ms (client side)"

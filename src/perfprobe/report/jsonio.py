@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -94,17 +96,22 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     Raise ``OSError`` naming the target when the file cannot be written.
     Return the target path.
     """
-    target = Path(path)
+    # Through a symlink, the file it points to is the one replaced; the link
+    # itself stays.
+    target = Path(os.path.realpath(path))
+    check_regular_target(target)
     folder = target.parent
     try:
-        fd, temp_name = tempfile.mkstemp(
-            prefix=f".{target.name}.", suffix=".tmp", dir=folder
-        )
+        # A short fixed prefix, so a target name near the file system's
+        # limit still leaves room for the temporary name.
+        fd, temp_name = tempfile.mkstemp(prefix=".pp-", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise _write_error(target, exc) from exc
 
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        # backslashreplace: a label holding a lone surrogate (a file name
+        # from os.listdir, say) is written escaped instead of failing.
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
@@ -120,6 +127,25 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
 
     _fsync_directory(folder)
     return target
+
+
+def check_regular_target(path: str | os.PathLike[str]) -> None:
+    """Raise ``OSError`` unless ``path`` is missing or a regular file.
+
+    Renaming a report over a device, a FIFO or a socket would replace it
+    with a plain file (as root, even /dev/null), so such targets are refused.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        raise _write_error(Path(path), exc) from exc
+    if not stat.S_ISREG(mode):
+        raise OSError(
+            errno.EINVAL,
+            f"cannot write the report to {path}: it is not a regular file",
+        )
 
 
 def finite_json_or_raise(data: Any) -> Any:

@@ -10,9 +10,14 @@ from typing import IO, Any, cast
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from rich.console import Console
 
-from apps.debugging.performance_demo import DemoSetupError, PerformanceDemo
+from apps.debugging.performance_demo import (
+    MAX_TIME_SCALE,
+    DemoSetupError,
+    PerformanceDemo,
+)
 from apps.debugging.progress import DemoProgress
 from perfprobe.events import Event
+from perfprobe.report.jsonio import check_regular_target
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
 
@@ -34,15 +39,17 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
 
 
 def parse_time_scale(value: str) -> float:
-    """Return ``value`` as a finite number above 0, or raise ``CommandError``."""
+    """Return ``value`` as a number in (0, MAX_TIME_SCALE]; else ``CommandError``."""
+    message = (
+        f"--time-scale must be a number above 0 and at most {MAX_TIME_SCALE:g}, "
+        f"not {value!r}."
+    )
     try:
         scale = float(value)
     except ValueError:
-        raise CommandError(
-            f"--time-scale must be a number above 0, not {value!r}."
-        ) from None
-    if not math.isfinite(scale) or scale <= 0:
-        raise CommandError(f"--time-scale must be a number above 0, not {value!r}.")
+        raise CommandError(message) from None
+    if not math.isfinite(scale) or not 0 < scale <= MAX_TIME_SCALE:
+        raise CommandError(message)
     return scale
 
 
@@ -72,6 +79,13 @@ def check_output_path(value: str | None, option: str = "--output-file") -> Path 
         )
     if path.exists() and not os.access(path, os.W_OK):
         raise CommandError(f"{option} {value!r} exists and is not writable.")
+    try:
+        check_regular_target(path)
+    except OSError:
+        raise CommandError(
+            f"{option} {value!r} is not a regular file (a device, FIFO or "
+            "socket); give a file path."
+        ) from None
     return path
 
 
@@ -113,7 +127,7 @@ class Command(BaseCommand):
             default="1.0",
             help=(
                 "Multiply every injected latency and every time threshold by F "
-                "(a number above 0; default 1.0)."
+                "(above 0, at most 10; default 1.0)."
             ),
         )
         parser.add_argument(
