@@ -18,6 +18,7 @@ from rich.progress import (
 
 from perfprobe.report import ScenarioResult
 from perfprobe.report.fmt import plural
+from perfprobe.report.tables import printable
 
 
 class DemoProgress:
@@ -79,4 +80,4 @@ class DemoProgress:
 
     def say(self, text: str) -> None:
         """Print one verbose line above the live view."""
-        self.console.print(f"  {text}", highlight=False, markup=False)
+        self.console.print(f"  {printable(text)}", highlight=False, markup=False)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections
 from django.db.migrations.executor import MigrationExecutor
 
 from apps.shop.sample_data import ensure_sample_data
@@ -29,7 +29,16 @@ def check_migrations(using: str = DEFAULT_DB_ALIAS) -> None:
 def prepare_database(seed: int, using: str = DEFAULT_DB_ALIAS) -> bool:
     """Check migrations, then create sample data if the shop is empty.
 
-    Return True when sample data was created.
+    Return True when sample data was created. Raise ``DemoSetupError`` when
+    the database cannot be used at all (not a database, read-only, locked).
     """
-    check_migrations(using)
-    return ensure_sample_data(seed=seed)
+    try:
+        check_migrations(using)
+        return ensure_sample_data(seed=seed)
+    except DatabaseError as exc:
+        name = connections[using].settings_dict["NAME"]
+        raise DemoSetupError(
+            f"The demo database {name!s} cannot be used: {exc}. Check the file, "
+            "or point PERFPROBE_DEMO_DB at a new one and run "
+            "`python manage.py migrate`."
+        ) from exc

@@ -60,6 +60,9 @@ _POSITIVE_INT_KEYS = {
     "MAX_QUERY_GROUPS_PER_SCOPE",
 }
 _MIN_INT = {"N_PLUS_ONE_MIN_QUERIES": 2, "DUPLICATE_MIN_QUERIES": 2}
+# Every integer setting is a count or a bound on memory; past ten million it is
+# a typo, and Python's deques and arrays refuse sizes far beyond that anyway.
+_MAX_INT = 10_000_000
 
 
 def _fail(key: str, value: Any, expected: str) -> ImproperlyConfigured:
@@ -85,12 +88,19 @@ def _validate(key: str, value: Any) -> Any:
         return float(value)
     if key in _POSITIVE_INT_KEYS:
         low = _MIN_INT.get(key, 1)
-        if isinstance(value, bool) or not isinstance(value, int) or value < low:
-            raise _fail(key, value, f"an integer of at least {low}")
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not low <= value <= _MAX_INT
+        ):
+            raise _fail(key, value, f"an integer from {low} to {_MAX_INT:,}")
         return value
     if key == "CALL_SITE_EXCLUDE":
-        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
-            raise _fail(key, value, "a list of path fragments (strings)")
+        # An empty fragment would match every path and hide every call site.
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v for v in value
+        ):
+            raise _fail(key, value, "a list of non-empty path fragments (strings)")
         return tuple(value)
     raise AssertionError(key)  # pragma: no cover - every field is listed above
 

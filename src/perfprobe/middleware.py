@@ -40,6 +40,29 @@ def route_of(request: HttpRequest) -> str:
     return "/" + route.lstrip("^").rstrip("$")
 
 
+# Anything else a client sends is counted under one name, so that invented
+# methods neither grow the endpoint table nor reach a terminal unfiltered.
+HTTP_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
+)
+
+
+def method_of(request: HttpRequest) -> str:
+    """Return the request's HTTP method, or ``OTHER`` for a non-standard one."""
+    method = (request.method or "GET").upper()
+    return method if method in HTTP_METHODS else "OTHER"
+
+
+def _enabled() -> bool:
+    # A settings change that breaks PERFPROBE must not fail every request:
+    # the request is then served unmonitored, and the failure logged.
+    try:
+        return get_settings().ENABLED
+    except Exception:
+        logger.exception("perfprobe cannot read its settings; not monitoring")
+        return False
+
+
 class PerformanceMiddleware:
     """Record method, route, status, duration and query count of every request."""
 
@@ -61,7 +84,7 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        if not get_settings().ENABLED:
+        if not _enabled():
             return self.get_response(request)
         with monitoring.monitor.scope("request", kind="request") as scope:
             setattr(request, _SCOPE_ATTR, scope)
@@ -76,7 +99,7 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if not get_settings().ENABLED:
+        if not _enabled():
             return await get_response(request)
         with monitoring.monitor.scope("request", kind="request") as scope:
             setattr(request, _SCOPE_ATTR, scope)
@@ -107,7 +130,7 @@ class PerformanceMiddleware:
 
     def _name_scope(self, scope: Scope, request: HttpRequest) -> None:
         try:
-            scope.name = f"{request.method} {route_of(request)}"
+            scope.name = f"{method_of(request)} {route_of(request)}"
         except Exception:
             logger.exception("perfprobe failed to name the request scope")
 
@@ -123,7 +146,7 @@ class PerformanceMiddleware:
             summary: ScopeSummary | None = scope.summary
             conf = get_settings()
             event = RequestEvent(
-                method=request.method or "GET",
+                method=method_of(request),
                 route=route_of(request),
                 status=int(response.status_code),
                 duration_s=duration_s,

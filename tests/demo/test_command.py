@@ -298,3 +298,13 @@ def test_broken_extra_scenario_entry_is_one_clear_error(
     message = str(info.value)
     assert entry in message and named in message
     assert "\n" not in message
+
+
+def test_a_file_that_is_not_a_database_is_one_clear_error(tmp_path: Path) -> None:
+    """A corrupt demo database ends in one line naming it, without a traceback."""
+    (tmp_path / "demo.sqlite3").write_text("not a database at all")
+    result = run_manage(tmp_path, COMMAND, "--time-scale", "0.02")
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert "demo.sqlite3" in line and "not a database" in line

@@ -30,6 +30,11 @@ def test_defaults_match_the_documented_thresholds() -> None:
         ({"RECENT_EVENTS_SIZE": 2.5}, "RECENT_EVENTS_SIZE"),
         ({"ENABLED": "yes"}, "ENABLED"),
         ({"CALL_SITE_EXCLUDE": "apps/"}, "CALL_SITE_EXCLUDE"),
+        ({"CALL_SITE_EXCLUDE": None}, "CALL_SITE_EXCLUDE"),
+        ({"CALL_SITE_EXCLUDE": 5}, "CALL_SITE_EXCLUDE"),
+        ({"CALL_SITE_EXCLUDE": [""]}, "CALL_SITE_EXCLUDE"),
+        ({"RECENT_EVENTS_SIZE": 10**100}, "RECENT_EVENTS_SIZE"),
+        ({"MAX_SCOPE_HISTORY": 2**63}, "MAX_SCOPE_HISTORY"),
         ({"SLOW_QUERY_SECOND": 1}, "SLOW_QUERY_SECOND"),
     ],
 )

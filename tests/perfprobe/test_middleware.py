@@ -14,7 +14,7 @@ import pytest
 from asgiref.sync import async_to_sync, iscoroutinefunction
 from django.db import connections
 from django.http import HttpRequest, HttpResponse, HttpResponseBase
-from django.test import AsyncClient, Client, RequestFactory
+from django.test import AsyncClient, Client, RequestFactory, override_settings
 from django.urls import resolve
 from pytest_django import Settings
 
@@ -627,3 +627,22 @@ def test_concurrent_async_calls_of_one_middleware_keep_their_scopes(
         "GET /items/<int:pk>/": 3,
         "GET /three/": 5,
     }
+
+
+def test_an_invented_method_is_counted_as_other(
+    fresh_monitor: PerformanceMonitor, client: Client, test_urls: None
+) -> None:
+    """A client's made-up method (or escape codes in it) is recorded as OTHER."""
+    client.generic("BREW\x1b[2J", "/three/")
+    (event,) = request_events(fresh_monitor)
+    assert event.method == "OTHER"
+
+
+def test_broken_settings_at_run_time_do_not_fail_requests(
+    client: Client, test_urls: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A PERFPROBE value broken after start-up serves the request unmonitored."""
+    with override_settings(PERFPROBE={"SLOW_QUERY_SECONDS": -1}):
+        response = client.get("/three/")
+    assert response.status_code == 200
+    assert "cannot read its settings" in caplog.text

@@ -105,3 +105,12 @@ def test_empty_report_says_there_is_nothing_to_recommend() -> None:
     output = _render(make_console(io.StringIO()), build(make_collector()))
     assert "Recommendations: none" in output
     assert "Operations" not in output
+
+
+def test_control_characters_are_shown_escaped() -> None:
+    """An escape sequence in a recorded name cannot drive the reader's terminal."""
+    collector = make_collector()
+    collector.record_operation(operation("job\x1b[2J\x07", 0.01), None)
+    text = _render(make_console(io.StringIO()), build(collector))
+    assert "\x1b" not in text and "\x07" not in text
+    assert "job\\x1b[2J\\x07" in text

@@ -8,6 +8,7 @@ escaped or styled: HTML escaping stays in ``html.py`` and rich styling in
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -147,8 +148,18 @@ def build_tables(report: Report, limits: Limits) -> ReportTables:
     )
 
 
+# C0 and C1 control characters (escape, bell, backspace...) from recorded
+# names would drive the reader's terminal; they are shown escaped instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with control characters shown as ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
 def _str(value: Any) -> str:
-    return "" if value is None else str(value)
+    return "" if value is None else printable(str(value))
 
 
 def _rows(rows: list[list[Any]]) -> tuple[tuple[str, ...], ...]:
@@ -344,6 +355,6 @@ def _recommendation(rec: dict[str, Any]) -> RecommendationItem:
         severity=_str(rec["severity"]),
         title=_str(rec["title"]),
         rule_id=_str(rec["rule_id"]),
-        evidence=evidence,
+        evidence=printable(evidence),
         suggestion=_str(rec["suggestion"]),
     )
