@@ -1,4 +1,22 @@
-"""Reduce SQL to a fingerprint that is the same whatever its literal values."""
+"""Reduce SQL to a fingerprint that is the same whatever its literal values.
+
+What is normalised: single-quoted strings (with the ``E``, ``N``, ``X``,
+``B`` and ``U&`` prefixes), dollar-quoted strings, numbers and placeholders
+become ``?``; comments and whitespace become one space. A quote, dollar
+quote or block comment left open runs to the end of the statement, so an
+unterminated literal is replaced rather than kept. Backslashes inside
+single-quoted strings escape the next character on MySQL but not in
+standard SQL; when the SQL holds a backslash, text that is inside a string
+literal under either reading is replaced, which can hide some structure
+but never keeps a literal.
+
+What is not: double-quoted and backquoted runs are kept as identifiers,
+which is what they are on PostgreSQL and in all the SQL Django generates;
+SQLite and MySQL (outside ANSI_QUOTES mode) also accept ``"..."`` as a
+string literal, and such a hand-written literal is kept verbatim. Keywords
+keep their case, and vendor syntaxes such as Oracle's ``q'[...]'`` are
+read as plain SQL.
+"""
 
 from __future__ import annotations
 
@@ -9,14 +27,15 @@ import re
 # where it really starts: a quote inside a comment, or digits inside a quoted
 # identifier, never start a token of their own. Quoted runs are written as
 # "unrolled loops" (a run of plain characters, then an escape, repeated):
-# an alternation inside the repetition costs several times as much.
-_TOKEN = re.compile(
-    r"""
-      (?P<estring>(?<![\w$])[Ee]'[^'\\]*(?:(?:\\.|'')[^'\\]*)*')
-    | (?P<string>(?:(?<![\w$])(?:[NnXxBb]|[Uu]&))?'[^']*(?:''[^']*)*')
-    | (?P<dollar>\$(?P<tag>[A-Za-z_]\w*|)\$.*?\$(?P=tag)\$)
+# an alternation inside the repetition costs several times as much. A string
+# or comment may end at the end of the text (\Z): an unterminated one is
+# still a literal or a comment, never text to keep.
+_TOKENS = r"""
+      (?P<estring>(?<![\w$])[Ee]'[^'\\]*(?:(?:\\.|'')[^'\\]*)*(?:'|\\?\Z))
+    | (?P<string>{string})
+    | (?P<dollar>(?<![\w$])\$(?P<tag>[A-Za-z_]\w*|)\$.*?(?:\$(?P=tag)\$|\Z))
     | (?P<ident>"[^"]*(?:""[^"]*)*"|`[^`]*(?:``[^`]*)*`)
-    | (?P<space>(?:\s+|--[^\n]*|/\*.*?\*/)+)
+    | (?P<space>(?:\s+|--[^\n]*|/\*.*?(?:\*/|\Z))+)
     | (?P<percent>%%)
     | (?P<param>%\(\w+\)s|%s|\?|(?<![:\w]):\w+|(?<![\w$])\$\d+)
     | (?P<number>
@@ -24,9 +43,20 @@ _TOKEN = re.compile(
         (?:0[xX][0-9A-Fa-f]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
         (?![\w$])
       )
-    """,
+    """
+_PREFIX = r"(?:(?<![\w$])(?:[NnXxBb]|[Uu]&))?"
+# Standard SQL: a quote inside a string is written twice.
+_TOKEN = re.compile(
+    _TOKENS.format(string=_PREFIX + r"'[^']*(?:''[^']*)*(?:'|\Z)"),
     re.VERBOSE | re.DOTALL,
 )
+# MySQL (and PostgreSQL without standard_conforming_strings): a backslash
+# also escapes the character after it.
+_BACKSLASH_TOKEN = re.compile(
+    _TOKENS.format(string=_PREFIX + r"'[^'\\]*(?:(?:\\.|'')[^'\\]*)*(?:'|\\?\Z)"),
+    re.VERBOSE | re.DOTALL,
+)
+_QUOTED = ("estring", "string", "dollar")
 
 # A minus before a literal is a sign, not subtraction, when what precedes it
 # cannot end an operand: an operator, an opening parenthesis, a comma or one
@@ -57,7 +87,36 @@ def _replace(match: re.Match[str]) -> str:
     return "?"
 
 
+def _quoted_spans(pattern: re.Pattern[str], sql: str) -> list[tuple[int, int]]:
+    return [m.span() for m in pattern.finditer(sql) if m.lastgroup in _QUOTED]
+
+
+def _mask_either_reading(sql: str) -> str:
+    """Return ``sql`` with every run that either reading takes for a literal as ''.
+
+    The two readings part at the first ``\\'`` and may never agree again, so
+    neither alone is safe: what one keeps as SQL, the other may hold inside
+    a string. Overlapping and touching runs merge into one.
+    """
+    spans = sorted(_quoted_spans(_TOKEN, sql) + _quoted_spans(_BACKSLASH_TOKEN, sql))
+    merged: list[list[int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    parts: list[str] = []
+    position = 0
+    for start, end in merged:
+        parts += (sql[position:start], "''")
+        position = end
+    parts.append(sql[position:])
+    return "".join(parts)
+
+
 def _compute(sql: str) -> str:
+    if "\\" in sql and "'" in sql:
+        sql = _mask_either_reading(sql)
     text = _TOKEN.sub(_replace, sql).strip()
     if "-" in text:
         text = _NEGATIVE.sub(r"\1\2?", text)
