@@ -6,8 +6,20 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from apps.shop.latency import set_latency_scale
 from perfprobe import PerformanceMonitor, monitor
 from perfprobe.events import QueryEvent
+
+
+@pytest.fixture(autouse=True)
+def no_injected_latency() -> Iterator[None]:
+    """Scale the shop's nominal latencies to zero, then follow the setting again.
+
+    Tests that need the latencies set their own scale.
+    """
+    set_latency_scale(0.0)
+    yield
+    set_latency_scale(None)
 
 
 @pytest.fixture(autouse=True)

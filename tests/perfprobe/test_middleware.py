@@ -33,14 +33,6 @@ pytestmark = pytest.mark.django_db
 TEST_URLS = "tests.perfprobe.middleware_urls"
 
 
-@pytest.fixture(autouse=True)
-def no_injected_latency() -> Iterator[None]:
-    """Scale the shop's nominal latencies to zero, then follow the setting again."""
-    set_latency_scale(0.0)
-    yield
-    set_latency_scale(None)
-
-
 @pytest.fixture
 def test_urls(settings: Settings) -> None:
     """Serve the small views of ``middleware_urls`` instead of the demo's."""
