@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 
@@ -29,16 +29,37 @@ class OperationEvent:
 
 @dataclass
 class LazyLoad:
-    """A related-object or deferred-field load that Django ran implicitly."""
+    """A related-object or deferred-field load that Django ran implicitly.
+
+    ``via`` is set when the ``model`` instance was itself loaded through a
+    relation of another model (``"OrderItem.order"``): ``fix`` then applies
+    to that model's queryset and names the whole path.
+    """
 
     model: str
     field: str
     relation: str
     fix: str
+    via: str = ""
 
     def to_dict(self) -> dict[str, str]:
-        """Return the lazy load as JSON-ready data."""
-        return asdict(self)
+        """Return the lazy load as JSON-ready data; ``via`` only when set."""
+        data = asdict(self)
+        if not self.via:
+            data.pop("via")
+        return data
+
+
+def safe_repr(value: object) -> str:
+    """Return ``repr(value)``, or ``<unrepresentable Type>`` if that raises."""
+    try:
+        return repr(value)
+    except Exception:
+        return f"<unrepresentable {type(value).__qualname__}>"
+
+
+# Per-process analysis aids, meaningless in a report.
+_QUERY_INTERNAL = frozenset({"params_hash", "sql_hash", "bulk_call"})
 
 
 @dataclass
@@ -63,17 +84,30 @@ class QueryEvent:
     #: Hash of the raw SQL, so identical statements are found even when only
     #: their fingerprint is kept in ``sql``.
     sql_hash: int = 0
+    #: Non-zero when the query is one of the batches of a single bulk ORM
+    #: call (``bulk_create()``, ``bulk_update()``, a deletion); every query
+    #: of that call carries the same number, unique within the process.
+    bulk_call: int = 0
     kind: str = "query"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the event as JSON-ready data, without the hashes."""
-        data = asdict(self)
-        data.pop("params_hash")
-        data.pop("sql_hash")
+        """Return the event as JSON-ready data, without hashes or bulk number.
+
+        Stored parameters are shown by their ``repr()``, or as
+        ``<unrepresentable Type>`` when that raises.
+        """
+        # Not asdict(): it would deep-copy the parameters, which can be
+        # large, or impossible to copy.
+        data = {
+            item.name: getattr(self, item.name)
+            for item in fields(self)
+            if item.name not in _QUERY_INTERNAL
+        }
+        data["lazy_load"] = self.lazy_load.to_dict() if self.lazy_load else None
         if self.params is None:
             data.pop("params")
         else:
-            data["params"] = repr(self.params)
+            data["params"] = safe_repr(self.params)
         return data
 
 

@@ -26,6 +26,8 @@ class _Group:
     total_s: float = 0.0
     param_hashes: set[int] = field(default_factory=set)
     lazy_load: LazyLoad | None = None
+    #: The bulk call last counted here; its other batches are not counted.
+    bulk_call: int = 0
 
 
 @dataclass
@@ -35,6 +37,7 @@ class _Duplicate:
     count: int = 0
     total_s: float = 0.0
     call_sites: set[str] = field(default_factory=set)
+    bulk_call: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,8 +94,10 @@ class ScopeQueries:
     """Group one scope's queries by shape and call site, in bounded memory.
 
     Interleaved queries do not matter: grouping is by key, not by sequence.
-    At most ``max_groups`` distinct keys are kept per table; queries past that
-    are still counted by the collector but not analysed, and ``truncated`` is
+    The batches of one bulk ORM call (``QueryEvent.bulk_call``) count once,
+    since the user made one call; their time still adds up. At most
+    ``max_groups`` distinct keys are kept per table; queries past that are
+    still counted by the collector but not analysed, and ``truncated`` is
     set so the report can say so.
     """
 
@@ -118,10 +123,12 @@ class ScopeQueries:
                     event.fingerprint, event.call_site, event.sql
                 )
         if group is not None:
-            group.count += 1
             group.total_s += event.duration_s
-            if len(group.param_hashes) < _MAX_DISTINCT_PARAMS:
-                group.param_hashes.add(event.params_hash)
+            if not event.bulk_call or event.bulk_call != group.bulk_call:
+                group.bulk_call = event.bulk_call
+                group.count += 1
+                if len(group.param_hashes) < _MAX_DISTINCT_PARAMS:
+                    group.param_hashes.add(event.params_hash)
             if group.lazy_load is None:
                 group.lazy_load = event.lazy_load
 
@@ -132,8 +139,10 @@ class ScopeQueries:
                 self.truncated = True
                 return
             dup = self._duplicates[dup_key] = _Duplicate(event.fingerprint, event.sql)
-        dup.count += 1
         dup.total_s += event.duration_s
+        if not event.bulk_call or event.bulk_call != dup.bulk_call:
+            dup.bulk_call = event.bulk_call
+            dup.count += 1
         if event.call_site and len(dup.call_sites) < 8:
             dup.call_sites.add(event.call_site)
 

@@ -108,11 +108,63 @@ def test_different_shapes_stay_different() -> None:
     )
 
 
-def test_unterminated_quote_does_not_raise() -> None:
-    """Malformed SQL still yields a fingerprint instead of an error."""
-    assert fingerprint("SELECT 'oops FROM t WHERE a = 1") == (
-        "SELECT 'oops FROM t WHERE a = ?"
-    )
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 'oops FROM t WHERE a = 1", "SELECT ?"),
+        (
+            "SELECT * FROM u WHERE pw = 'unterminated hunter2",
+            "SELECT * FROM u WHERE pw = ?",
+        ),
+        ("SELECT E'hunter2\\", "SELECT ?"),
+        ("SELECT * FROM u WHERE pw = $$hunter2", "SELECT * FROM u WHERE pw = ?"),
+        ("SELECT $tag$hunter2$other$", "SELECT ?"),
+        ("SELECT a FROM u WHERE b = 'x' /* 'hunter2", "SELECT a FROM u WHERE b = ?"),
+    ],
+)
+def test_an_unterminated_literal_runs_to_the_end(sql: str, expected: str) -> None:
+    """An open quote or comment hides the rest of the statement."""
+    assert fingerprint(sql) == expected
+
+
+def test_a_dollar_inside_an_identifier_opens_no_quote() -> None:
+    """PostgreSQL allows $ inside names; that is not a dollar quote."""
+    assert fingerprint("SELECT a$b$c FROM t") == "SELECT a$b$c FROM t"
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        # MySQL reads one string per value; standard SQL ends the first at
+        # \' and then sees the e-mail address and password outside quotes.
+        (
+            "SELECT * FROM u WHERE name = 'O\\'Brien' AND email = "
+            "'bob@example.com' AND pw = 'hunter2'",
+            "SELECT * FROM u WHERE name = ?",
+        ),
+        # The other way round: standard SQL has two strings, MySQL one string
+        # holding "OR x =" and then b outside quotes.
+        ("SELECT * FROM t WHERE a = 'a\\' OR x = 'b'", "SELECT * FROM t WHERE a = ?"),
+        # An escaped backslash closes the string in both readings.
+        ("SELECT 'a\\\\', 'b' FROM t", "SELECT ?, ? FROM t"),
+        (
+            "SELECT * FROM u WHERE e LIKE 'c@x.org' ESCAPE '\\'",
+            "SELECT * FROM u WHERE e LIKE ? ESCAPE ?",
+        ),
+        ("WHERE a = 'x\\' -- y'\nAND b = 2", "WHERE a = ? AND b = ?"),
+    ],
+)
+def test_backslash_escapes_hide_text_under_either_reading(
+    sql: str, expected: str
+) -> None:
+    """Text in a string for MySQL or for standard SQL is never kept."""
+    assert fingerprint(sql) == expected
+
+
+def test_double_quoted_runs_are_kept_as_identifiers() -> None:
+    """The documented limitation: a SQLite or MySQL "..." string is kept."""
+    sql = 'SELECT * FROM u WHERE email = "alice@example.com"'
+    assert fingerprint(sql) == sql
 
 
 def test_long_statements_are_fingerprinted_without_the_cache() -> None:

@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import contextvars
+import datetime
 import inspect
 import logging
 import os
 import threading
+import tracemalloc
+import uuid
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -291,3 +295,129 @@ def test_the_default_monitor_is_looked_up_per_query(
     Customer.objects.count()
     assert recorded_queries() == []
     assert replacement.collector.snapshot().query_total is not None
+
+
+def record_directly(sql: Any, params: Any = None) -> None:
+    """Pass ``sql`` through the recorder to a database call that does nothing.
+
+    SQLite refuses some SQL that other backends take (bytes, for one), so
+    the recorder is called the way Django calls it, minus the database.
+    """
+
+    def execute(*args: Any) -> None:
+        return None
+
+    instrument.recorder(execute, sql, params, False, {"connection": connection})
+
+
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_bytes_sql_is_fingerprinted_as_text(
+    kind: Callable[[bytes], Any], recorded_queries: Queries
+) -> None:
+    """SQL given as bytes loses its literals like text SQL does."""
+    sql = b"SELECT * FROM shop_customer WHERE email = 'alice@example.com'"
+    record_directly(kind(sql))
+    (event,) = recorded_queries()
+    assert event.fingerprint == "SELECT * FROM shop_customer WHERE email = ?"
+    assert "alice" not in str(event.to_dict())
+
+
+def test_bytes_sql_is_stored_decoded_when_asked(recorded_queries: Queries) -> None:
+    """With the opt-in the stored SQL is the decoded text, bad bytes replaced."""
+    with override_settings(PERFPROBE={"STORE_SQL_PARAMETERS": True}):
+        record_directly(b"SELECT 'caf\xc3\xa9', '\xff'")
+    (event,) = recorded_queries()
+    assert event.sql == "SELECT 'caf\u00e9', '\ufffd'"
+    assert event.fingerprint == "SELECT ?, ?"
+
+
+class Unprintable:
+    """A parameter whose repr() raises, as a broken third-party type's might."""
+
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+
+NAN = float("nan")
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        (["a", 1], ["a", 1]),
+        ((b"blob", None), (b"blob", None)),
+        ([NAN], [float("nan")]),
+        ([Decimal("NaN")], [Decimal("NaN")]),
+        ([Decimal("1.50")], [Decimal("1.50")]),
+        ([datetime.datetime(2024, 1, 2, 3, 4)], [datetime.datetime(2024, 1, 2, 3, 4)]),
+        ([uuid.UUID(int=7)], [uuid.UUID(int=7)]),
+        ([bytearray(b"x")], [bytearray(b"x")]),
+        ({"a": 1, "b": [2, 3]}, {"b": [2, 3], "a": 1}),
+        ([[1, [2]]], [[1, [2]]]),
+    ],
+)
+def test_equal_parameters_hash_equal(first: Any, second: Any) -> None:
+    """Parameters equal in value, not necessarily in identity, hash alike."""
+    assert instrument._params_hash(first) == instrument._params_hash(second)
+
+
+@pytest.mark.parametrize(
+    ("first", "second"),
+    [
+        ([1], [True]),
+        ([1], [1.0]),
+        ([1], ["1"]),
+        (["1"], [b"1"]),
+        ([1, 2], [2, 1]),
+        ([None], [[None]]),
+        ([1, 2], (1, 2)),
+        ({"a": 1}, {"a": 2}),
+        ([datetime.date(2024, 1, 2)], [datetime.date(2024, 1, 3)]),
+    ],
+)
+def test_different_parameters_hash_apart(first: Any, second: Any) -> None:
+    """Parameters that differ in value or type hash differently."""
+    assert instrument._params_hash(first) != instrument._params_hash(second)
+
+
+def test_an_unprintable_parameter_hashes_without_raising() -> None:
+    """A parameter whose repr() raises still gets a hash."""
+    assert isinstance(instrument._params_hash([Unprintable()]), int)
+
+
+def test_a_large_parameter_is_hashed_without_a_copy() -> None:
+    """Hashing a 20 MB blob allocates far less than the blob itself."""
+    blob = b"x" * (20 * 1024 * 1024)
+    tracing = tracemalloc.is_tracing()
+    if not tracing:
+        tracemalloc.start()
+    try:
+        before, _ = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        instrument._params_hash([blob])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        if not tracing:
+            tracemalloc.stop()
+    assert peak - before < 1024 * 1024
+
+
+def test_stored_parameters_whose_repr_raises_still_report(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """An unprintable stored parameter is shown by type; reports still build."""
+    with override_settings(PERFPROBE={"STORE_SQL_PARAMETERS": True}):
+        record_directly("SELECT %s", [Unprintable()])
+        (event,) = recorded_queries()
+        assert event.to_dict()["params"] == "<unrepresentable list>"
+        assert "unrepresentable" in fresh_monitor.generate_report().to_json()
+
+
+def test_stored_parameters_are_not_copied_for_the_report(
+    recorded_queries: Queries,
+) -> None:
+    """A parameter that cannot be deep-copied, such as a lock, is still shown."""
+    with override_settings(PERFPROBE={"STORE_SQL_PARAMETERS": True}):
+        record_directly("SELECT %s", [threading.Lock()])
+    (event,) = recorded_queries()
+    assert event.to_dict()["params"].startswith("[<unlocked _thread.lock object")

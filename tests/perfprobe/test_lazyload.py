@@ -12,7 +12,7 @@ import django
 import pytest
 from django.contrib.auth.models import Group, User
 
-from apps.shop.models import Customer, Order, Profile
+from apps.shop.models import Customer, Order, OrderItem, Product, Profile
 from perfprobe import PerformanceMonitor
 from perfprobe.db import lazyload
 from perfprobe.events import LazyLoad, QueryEvent
@@ -156,6 +156,81 @@ def test_deferred_field(
     ]
 
 
+def make_order_items(count: int) -> None:
+    """Create ``count`` customers with one order of one item each."""
+    product = Product.objects.create(sku="p", name="x", category="c", price=1)
+    for customer in make_customers(count):
+        order = customer.orders.get()
+        OrderItem.objects.create(order=order, product=product, quantity=1, unit_price=1)
+
+
+def test_a_relation_after_select_related_names_the_whole_path(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """item.order.customer after select_related("order") extends that lookup."""
+    make_order_items(2)
+    fresh_monitor.reset()
+    # Not asserted inside the loop: pytest would keep item.order in a local.
+    names = [
+        item.order.customer.name for item in OrderItem.objects.select_related("order")
+    ]
+    assert names == ["c0", "c1"]
+    expected = LazyLoad(
+        "Order",
+        "customer",
+        "forward foreign key",
+        'select_related("order__customer")',
+        via="OrderItem.order",
+    )
+    assert lazy_loads(recorded_queries) == [None, expected, expected]
+
+
+def test_a_relation_after_prefetch_related_names_the_whole_path(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """item.product on prefetched order items extends the prefetch lookup."""
+    make_order_items(2)
+    # Two products, so that the two loads of item.product differ.
+    OrderItem.objects.filter(pk=OrderItem.objects.last().pk).update(
+        product=Product.objects.create(sku="q", name="y", category="c", price=1)
+    )
+    fresh_monitor.reset()
+    skus = []
+    for order in Order.objects.prefetch_related("items"):
+        for item in order.items.all():
+            skus.append(item.product.sku)
+    assert skus == ["p", "q"]
+    expected = LazyLoad(
+        "OrderItem",
+        "product",
+        "forward foreign key",
+        'prefetch_related("items__product")',
+        via="Order.items",
+    )
+    assert lazy_loads(recorded_queries) == [None, None, expected, expected]
+
+
+def test_a_cached_back_reference_is_not_taken_for_the_path(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """An order pointing back at its customer does not make customer.profile
+    look as if it came through Order.customer."""
+    make_customers(2)
+    fresh_monitor.reset()
+    for customer in Customer.objects.all():
+        for order in customer.orders.all():
+            assert order.customer is customer
+        assert customer.profile.country == "FR"
+    profile = LazyLoad(
+        "Customer", "profile", "reverse one-to-one", 'select_related("profile")'
+    )
+    assert [
+        load
+        for load in lazy_loads(recorded_queries)
+        if load and load.field == "profile"
+    ] == [profile, profile]
+
+
 def test_explicit_queries_are_not_lazy_loads(recorded_queries: Queries) -> None:
     """Querysets written out in user code, joins included, are not lazy loads."""
     (customer,) = make_customers(1)
@@ -215,6 +290,10 @@ def test_related_manager_writes_are_not_lazy_loads(
         ("db/models/query_utils.py", "DeferredAttribute.__get__", lazyload.DEFERRED),
         ("db/models/query.py", "QuerySet._fetch_all", lazyload.QUERYSET),
         ("db/models/query.py", "prefetch_one_level", lazyload.PREFETCH),
+        ("db/models/query.py", "QuerySet.bulk_create", lazyload.BULK_WRITE),
+        ("db/models/query.py", "QuerySet.bulk_update", lazyload.BULK_WRITE),
+        ("db/models/deletion.py", "Collector.collect", lazyload.DELETION),
+        ("db/models/deletion.py", "Collector.delete", lazyload.DELETION),
         ("db/models/query.py", "ModelIterable.__iter__", lazyload.NONE),
         ("db/models/sql/compiler.py", "SQLCompiler.execute_sql", lazyload.NONE),
     ],

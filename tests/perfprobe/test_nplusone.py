@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import inspect
 import os
+from collections.abc import Callable
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
-from apps.shop.models import Customer, Order, Profile
+from apps.shop.models import Customer, Order, Product, Profile
 from perfprobe import PerformanceMonitor
-from perfprobe.events import LazyLoad
+from perfprobe.events import LazyLoad, QueryEvent
 
 pytestmark = pytest.mark.django_db
 
+Queries = Callable[[], list[QueryEvent]]
 THIS_FILE = os.path.relpath(os.path.abspath(__file__), settings.BASE_DIR)
 CUSTOMER_LOAD = LazyLoad(
     "Order", "customer", "forward foreign key", 'select_related("customer")'
@@ -189,3 +191,85 @@ def test_two_call_sites_make_two_findings(fresh_monitor: PerformanceMonitor) -> 
     assert first == second
     sites = sorted(f.call_site for f in scope.summary.n_plus_one)
     assert sites == sorted(f"{THIS_FILE}:{n}" for n in (first_line, second_line))
+
+
+def new_products(count: int, prefix: str = "p") -> list[Product]:
+    """Return ``count`` unsaved products with distinct SKUs."""
+    return [
+        Product(sku=f"{prefix}{i}", name="x", category="c", price=1)
+        for i in range(count)
+    ]
+
+
+def test_one_bulk_create_in_batches_is_not_flagged(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """A single bulk_create() of 2000 rows, run in batches, finds nothing."""
+    with fresh_monitor.scope("import") as scope:
+        Product.objects.bulk_create(new_products(2000))
+    # SQLite takes 999 parameters per statement and a product row has four
+    # columns besides its id: 249 rows per INSERT, so nine INSERTs.
+    assert scope.summary.query_count == 9
+    events = recorded_queries()
+    assert len({event.bulk_call for event in events}) == 1
+    assert events[0].bulk_call != 0
+    assert scope.summary.n_plus_one == ()
+    assert scope.summary.duplicates == ()
+
+
+def test_one_bulk_update_and_one_delete_are_not_flagged(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """bulk_update() and delete() of 2000 rows, each in batches, find nothing."""
+    Product.objects.bulk_create(new_products(2000))
+    products = list(Product.objects.all())
+    for product in products:
+        product.name = "renamed"
+    fresh_monitor.reset()
+    with fresh_monitor.scope("update") as updated:
+        Product.objects.bulk_update(products, ["name"], batch_size=100)
+    with fresh_monitor.scope("delete") as deleted:
+        Product.objects.all().delete()
+    assert Product.objects.count() == 0
+    assert updated.summary.query_count == 20
+    # The deletion reads the products and their related rows, then deletes
+    # 100 rows per statement: more than twenty queries, all one call.
+    assert deleted.summary.query_count > 20
+    calls: dict[str | None, set[int]] = {}
+    for event in recorded_queries():
+        calls.setdefault(event.scope, set()).add(event.bulk_call)
+    (update_call,), (delete_call,) = calls["update"], calls["delete"]
+    assert 0 != update_call != delete_call != 0
+    for scope in (updated, deleted):
+        assert scope.summary.n_plus_one == ()
+        assert scope.summary.duplicates == ()
+
+
+def test_writes_in_a_loop_are_still_flagged(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """Ten create(), save(), delete() or one-row bulk_create() calls are N+1."""
+    with fresh_monitor.scope("create") as created:
+        for i in range(10):
+            Product.objects.create(sku=f"c{i}", name="x", category="c", price=1)
+    products = list(Product.objects.all())
+    with fresh_monitor.scope("save") as saved:
+        for product in products:
+            product.price = 2
+            product.save()
+    with fresh_monitor.scope("delete") as deleted:
+        for product in products:
+            product.delete()
+    with fresh_monitor.scope("bulk") as bulk:
+        for product in new_products(10, prefix="b"):
+            Product.objects.bulk_create([product])
+    for scope, statement in (
+        (created, "INSERT"),
+        (saved, "UPDATE"),
+        (deleted, "DELETE"),
+        (bulk, "INSERT"),
+    ):
+        counts = {
+            f.fingerprint.split(" ", 1)[0]: f.count for f in scope.summary.n_plus_one
+        }
+        assert counts.get(statement) == 10, scope.name

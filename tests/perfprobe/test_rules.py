@@ -169,17 +169,71 @@ def test_n_plus_one_fires_at_the_minimum_query_count() -> None:
 
 
 def test_n_plus_one_suggestion_names_the_relation_from_the_lazy_load() -> None:
-    """Suggest select_related("customer") on the Order queryset at the call site."""
+    """Suggest select_related("customer") where the Order rows are loaded.
+
+    The rows may come through another model's relation, which the advice
+    cannot see here, so it also says how to extend such a lookup.
+    """
     lazy = LazyLoad(
         "Order", "customer", "forward foreign key", 'select_related("customer")'
     )
     collector = make_collector()
     run_scope(collector, "orders", n_plus_one_queries(6, lazy_load=lazy))
     (rec,) = _fired(collector, "n-plus-one")
-    assert rec.suggestion.startswith(
-        f'Add select_related("customer") to the Order queryset used at {SITE}'
+    assert rec.suggestion == (
+        f'Add select_related("customer") where these Order rows are loaded for '
+        f"{SITE}, so that Order.customer comes with them instead of once per row; "
+        "if they come through a relation (e.g. item.order), extend that lookup "
+        'instead: select_related("order__customer").'
     )
     assert (rec.evidence["model"], rec.evidence["field"]) == ("Order", "customer")
+
+
+def test_n_plus_one_through_a_relation_names_the_outer_queryset() -> None:
+    """Suggest the whole lookup path on the OrderItem queryset."""
+    lazy = LazyLoad(
+        "Order",
+        "customer",
+        "forward foreign key",
+        'select_related("order__customer")',
+        via="OrderItem.order",
+    )
+    collector = make_collector()
+    run_scope(collector, "items", n_plus_one_queries(6, lazy_load=lazy))
+    (rec,) = _fired(collector, "n-plus-one")
+    assert rec.suggestion.startswith(
+        'Add select_related("order__customer") to the OrderItem queryset '
+        f"whose rows are used at {SITE}: the Order rows come through "
+        "OrderItem.order"
+    )
+
+
+def test_n_plus_one_example_path_uses_the_models_snake_case_name() -> None:
+    """A reverse relation of OrderItem is extended as order_item__... ."""
+    lazy = LazyLoad("OrderItem", "notes", "reverse foreign key", "")
+    collector = make_collector()
+    run_scope(collector, "items", n_plus_one_queries(5, lazy_load=lazy))
+    (rec,) = _fired(collector, "n-plus-one")
+    assert 'prefetch_related("order_item__notes")' in rec.suggestion
+
+
+@pytest.mark.parametrize(
+    ("statement", "advice"),
+    [
+        ('INSERT INTO "shop_product" ("sku") VALUES (?)', "bulk_create()"),
+        ('UPDATE "shop_product" SET "price" = ? WHERE "id" = ?', "bulk_update()"),
+        ('DELETE FROM "shop_product" WHERE "id" IN (...)', "queryset.delete()"),
+    ],
+)
+def test_n_plus_one_writes_are_told_to_batch(statement: str, advice: str) -> None:
+    """A write run once per item is told to become one bulk call, not a join."""
+    collector = make_collector()
+    run_scope(
+        collector, "import", [query(statement, 0.002, params_hash=i) for i in range(5)]
+    )
+    (rec,) = _fired(collector, "n-plus-one")
+    assert advice in rec.suggestion
+    assert "select_related" not in rec.suggestion
 
 
 def test_n_plus_one_without_a_fix_derives_it_from_the_relation() -> None:

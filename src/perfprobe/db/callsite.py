@@ -20,10 +20,15 @@ from . import lazyload
 
 
 class QueryOrigin(NamedTuple):
-    """Where a query came from: ``path:line`` in user code, and any lazy load."""
+    """Where a query came from: ``path:line`` in user code, and any lazy load.
+
+    ``bulk_call`` numbers the bulk ORM call (``bulk_create()``,
+    ``bulk_update()``, a deletion) the query is a batch of; 0 for none.
+    """
 
     call_site: str | None
     lazy_load: LazyLoad | None
+    bulk_call: int = 0
 
 
 def _package_root(module_file: str) -> str:
@@ -118,9 +123,9 @@ def _classify(code: CodeType) -> str | int:
 def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
     """Walk outward from ``frame`` (default: the caller's) to the first user frame.
 
-    Return its ``path:line`` (``None`` when the whole stack is library code)
-    and the lazy load recognised among the library frames on the way.
-    Raises ``ImproperlyConfigured`` when ``PERFPROBE`` is invalid.
+    Return its ``path:line`` (``None`` when the whole stack is library code),
+    the lazy load and the bulk call recognised among the library frames on
+    the way. Raises ``ImproperlyConfigured`` when ``PERFPROBE`` is invalid.
     """
     if frame is None:
         frame = sys._getframe(1)
@@ -141,7 +146,10 @@ def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
             tracker.observe(info, frame)
         frame = frame.f_back
         depth += 1
-    return QueryOrigin(call_site, tracker.result() if tracker is not None else None)
+    if tracker is None:
+        return QueryOrigin(call_site, None)
+    user_frame = frame if call_site is not None else None
+    return QueryOrigin(call_site, tracker.result(user_frame), tracker.bulk_call())
 
 
 def clear_cache() -> None:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import datetime
+import decimal
+import hashlib
 import logging
+import math
 import sys
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -36,13 +41,72 @@ def _default_monitor() -> PerformanceMonitor:
     return monitoring.monitor
 
 
+# Hashed by value with their type's name, so that 1, 1.0, True and "1" stay
+# apart while hashing costs no copy: a 50 MB blob is read once, not repr()'d.
+_SCALARS = (
+    str,
+    bytes,
+    int,
+    float,
+    type(None),
+    decimal.Decimal,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    uuid.UUID,
+)
+# Django's parameters are flat; nesting (array values) stays shallow.
+_MAX_NESTING = 8
+
+
+def _value_hash(value: Any, depth: int) -> int:
+    name = type(value).__qualname__
+    if (isinstance(value, float) and math.isnan(value)) or (
+        isinstance(value, decimal.Decimal) and value.is_nan()
+    ):
+        # NaN hashes by identity (and a signalling one not at all), so
+        # two runs with the same NaN would otherwise differ.
+        return hash((name, repr(value)))
+    if isinstance(value, _SCALARS):
+        return hash((name, value))
+    if isinstance(value, bytearray | memoryview):
+        return hash((name, hashlib.blake2b(value, digest_size=8).digest()))
+    if depth < _MAX_NESTING:
+        if isinstance(value, list | tuple):
+            return hash((name, tuple(_value_hash(item, depth + 1) for item in value)))
+        if isinstance(value, dict):
+            # A frozenset, not sorted items: keys of mixed types do not sort.
+            pairs = frozenset(
+                (_value_hash(key, depth + 1), _value_hash(item, depth + 1))
+                for key, item in value.items()
+            )
+            return hash((name, pairs))
+    return hash((name, repr(value)))
+
+
 def _params_hash(params: Any) -> int:
+    """Return a hash equal for equal parameters and, almost always, only then."""
     try:
-        return hash(repr(params))
+        return _value_hash(params, 0)
     except Exception:
-        # A parameter whose repr() fails cannot be compared; an identity hash
-        # at least never reports two different calls as duplicates.
+        # A parameter that can be neither hashed nor repr()'d cannot be
+        # compared; an identity hash at least never reports two different
+        # calls as duplicates.
         return id(params)
+
+
+def sql_text(sql: Any) -> str:
+    """Return the SQL a cursor was given as text.
+
+    Bytes-like SQL, which psycopg and mysqlclient accept, is decoded as
+    UTF-8 with undecodable bytes replaced; anything else goes through
+    ``str()``, whose exceptions propagate.
+    """
+    if isinstance(sql, str):
+        return sql
+    if isinstance(sql, bytes | bytearray | memoryview):
+        return bytes(sql).decode("utf-8", errors="replace")
+    return str(sql)
 
 
 class QueryRecorder:
@@ -100,18 +164,18 @@ class QueryRecorder:
     ) -> None:
         try:
             connection = context["connection"]
-            sql_text = sql if isinstance(sql, str) else str(sql)
+            text = sql_text(sql)
             # Two frames up is the code that called the cursor.
             origin = find_query_origin(sys._getframe(2))
             scope = get_current_scope()
-            shape = fingerprint(sql_text)
+            shape = fingerprint(text)
             event = QueryEvent(
                 alias=connection.alias,
                 vendor=connection.vendor,
                 # Raw SQL can carry literals (a hand-written WHERE email =
                 # '...'), so without the opt-in only its shape is kept.
-                sql=sql_text if conf.STORE_SQL_PARAMETERS else shape,
-                sql_hash=hash(sql_text),
+                sql=text if conf.STORE_SQL_PARAMETERS else shape,
+                sql_hash=hash(text),
                 fingerprint=shape,
                 duration_s=elapsed_ns / 1e9,
                 started_at=started_at,
@@ -126,6 +190,7 @@ class QueryRecorder:
                 params_hash=0 if many else _params_hash(params),
                 params=params if conf.STORE_SQL_PARAMETERS else None,
                 lazy_load=origin.lazy_load,
+                bulk_call=origin.bulk_call,
             )
             monitor = _default_monitor()
             monitor.collector.record_query(event, scope)

@@ -20,6 +20,24 @@ _FUNCTION_ON_COLUMN = re.compile(
 # Relations that fetch many rows per object need prefetch_related(); the
 # single-object ones (forward keys, one-to-one either way) a join.
 _PREFETCH_HINTS = ("many", "reverse foreign", "generic")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Writes in a loop have no related rows to load up front: the cure is one
+# call for the whole set.
+_WRITE_FIXES = {
+    "INSERT": (
+        "Build the objects in the loop and save them together with one "
+        "bulk_create() call."
+    ),
+    "UPDATE": (
+        "Change the objects in the loop and save them together with one "
+        "bulk_update() call, or run one queryset.update() when every row gets "
+        "the same value."
+    ),
+    "DELETE": (
+        "Delete the rows together with one queryset.delete(), e.g. "
+        "Model.objects.filter(pk__in=[...]).delete()."
+    ),
+}
 
 
 def slow_operation(name: str, typical: bool) -> str:
@@ -102,21 +120,52 @@ def _relation_fix(lazy: Mapping[str, str]) -> str:
     return f'select_related("{name}")'
 
 
+def _snake_case(name: str) -> str:
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def _eager_load(model: str, field: str, fix: str, site: str, via: str) -> str:
+    if via:
+        root = via.split(".", 1)[0]
+        return (
+            f"Add {fix} to the {root} queryset whose rows are used at {site}: the "
+            f"{model} rows come through {via}, so extending that lookup loads "
+            f"{model}.{field} with them instead of once per row."
+        )
+    method, _, arguments = fix.partition("(")
+    name = arguments.rstrip(")").strip("\"'") or field
+    relation = _snake_case(model)
+    return (
+        f"Add {fix} where these {model} rows are loaded for {site}, so that "
+        f"{model}.{field} comes with them instead of once per row; if they come "
+        f"through a relation (e.g. item.{relation}), extend that lookup instead: "
+        f'{method}("{relation}__{name}").'
+    )
+
+
 def n_plus_one(
     fingerprint: str, call_site: str | None, lazy: Mapping[str, str] | None
 ) -> str:
-    """Return the fix for an N+1 pattern, naming the relation when known."""
+    """Return the fix for an N+1 pattern, naming the relation when known.
+
+    A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
+    through another model's relation: the fix then names that model's
+    queryset and the whole lookup path.
+    """
     site = call_site or "the call site shown"
     if lazy:
         model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
+        field = lazy.get("field") or "..."
         fix = _relation_fix(lazy)
         if fix.startswith(("select_related(", "prefetch_related(")):
-            return (
-                f"Add {fix} to the {model} queryset used at {site}, so that "
-                f"{model}.{lazy.get('field')} is loaded with it in one query "
-                "instead of once per row."
-            )
-        return f"{model}.{lazy.get('field')} is loaded once per row at {site}: {fix}."
+            return _eager_load(model, field, fix, site, lazy.get("via") or "")
+        return f"{model}.{field} is loaded once per row at {site}: {fix}."
+    statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()
+    if statement in _WRITE_FIXES:
+        return (
+            f"The statement {shorten(fingerprint, 100)!r} runs once per item at "
+            f"{site}. {_WRITE_FIXES[statement]}"
+        )
     return (
         f"The query {shorten(fingerprint, 100)!r} runs once per item at {site}. "
         "Load the rows it fetches before the loop: select_related() for a "
