@@ -11,10 +11,28 @@ from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
 from .scope import Scope
 from .stats import MetricStats, StatsSummary
 
+#: The key under which names past a table's bound are counted.
+OVERFLOW_KEY = "(other)"
+
 # Tags describe an operation (shop, worker, tenant): a handful of keys with a
 # handful of values each. Past these, new ones are not kept.
 MAX_TAG_KEYS = 10
 MAX_TAG_VALUES = 20
+
+# A metric fails in a few ways; code that builds exception classes on the fly
+# would otherwise grow its error table by one name per call.
+MAX_ERROR_TYPES = 50
+
+
+def count_error(errors: Counter[str], error_type: str) -> str:
+    """Count ``error_type`` in ``errors`` and return the key it was counted under.
+
+    Past MAX_ERROR_TYPES distinct names, new ones share ``OVERFLOW_KEY``.
+    """
+    if error_type not in errors and len(errors) >= MAX_ERROR_TYPES:
+        error_type = OVERFLOW_KEY
+    errors[error_type] += 1
+    return error_type
 
 
 @dataclass

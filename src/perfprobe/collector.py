@@ -2,23 +2,27 @@
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import logging
 import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from typing import Any
+from types import TracebackType
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from django.conf import settings as django_settings
 
 from .aggregates import (
+    OVERFLOW_KEY,
     CollectorSnapshot,
     EndpointStats,
     OpenScope,
     OperationStats,
     QueryStats,
     ScopeSummary,
+    count_error,
 )
 from .conf import PerfprobeSettings, get_settings
 from .events import (
@@ -35,10 +39,75 @@ from .stats import MetricStats
 
 logger = logging.getLogger("perfprobe.collector")
 
-OVERFLOW_KEY = "(other)"
 _MAX_CALL_SITES = 20
 
 Listener = Callable[[Event], None]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class _ThreadDepth(threading.local):
+    """How deep the current thread is inside the collector's lock."""
+
+    depth = 0
+
+
+class _CollectorLock:
+    """The collector's lock, which also knows whether this thread is inside it.
+
+    The garbage collector can run a finaliser at any allocation, and so
+    inside the lock: a generator left suspended in a timed block, or one
+    whose cleanup runs a query, then records into the collector from the
+    thread that already holds it. The depth is raised before the lock is
+    taken and lowered after it is released, so such a call always sees it
+    and is deferred instead of waiting for itself. The lock is re-entrant
+    only so that a reader (``snapshot``) called that way cannot deadlock.
+    """
+
+    __slots__ = ("_lock", "_thread")
+
+    def __init__(self, thread: _ThreadDepth) -> None:
+        self._lock = threading.RLock()
+        self._thread = thread
+
+    def __enter__(self) -> None:
+        self._thread.depth += 1
+        self._lock.acquire()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._lock.release()
+        self._thread.depth -= 1
+
+
+def _deferred_if_reentered(
+    method: Callable[Concatenate[Collector, P], R],
+) -> Callable[Concatenate[Collector, P], R | None]:
+    """Queue a call made from inside the collector's lock instead of blocking.
+
+    Such a call can only come from a finaliser run by the garbage collector
+    in the middle of another call; running it then would see half-updated
+    aggregates. It is queued, returns ``None``, and runs when the outermost
+    call has released the lock.
+    """
+
+    @functools.wraps(method)
+    def guarded(self: Collector, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
+        if self._inside.depth:
+            self._deferred.append(functools.partial(method, self, *args, **kwargs))
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            if self._deferred:
+                self._run_deferred()
+
+    return guarded
 
 
 class Collector:
@@ -46,35 +115,46 @@ class Collector:
 
     Every public method takes the one lock, so aggregates stay exact under
     concurrency. Listeners are called after the lock is released, and their
-    failures are logged rather than raised.
+    failures are logged rather than raised. A mutating call made by a
+    finaliser while its thread is inside the lock is deferred, not blocked:
+    it returns ``None`` and takes effect once the lock is released.
     """
 
     def __init__(
         self, settings: Callable[[], PerfprobeSettings] = get_settings
     ) -> None:
         self._settings = settings
-        self._lock = threading.Lock()
+        self._inside = _ThreadDepth()
+        self._lock = _CollectorLock(self._inside)
+        # deque.append and popleft are atomic, so a finaliser may queue a
+        # call while any thread is draining.
+        self._deferred: deque[Callable[[], object]] = deque()
         self._listeners: list[Listener] = []
         self._sequence = itertools.count()
         self.time_scale = 1.0
         self._open_scopes: dict[int, OpenScope] = {}
+        # Blocks, like scopes, outlive a reset: they are still running.
+        self._open_blocks: list[MemoryRecord] = []
         self._busy_threads: Counter[int] = Counter()
+        self._settings_failure_logged = False
         # Importing perfprobe must not need configured Django settings: until
         # they are, start from the defaults (the app's ready() resets).
         self._clear(settings() if django_settings.configured else PerfprobeSettings())
 
     # -- life cycle -------------------------------------------------------
 
+    @_deferred_if_reentered
     def reset(self) -> None:
         """Forget every measurement and reread the settings.
 
-        Open scopes keep running but start empty.
+        Open scopes and memory blocks keep running but start empty.
         """
         self._clear(self._settings())
 
     def _clear(self, conf: PerfprobeSettings) -> None:
         with self._lock:
             self._conf = conf
+            self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
             self._endpoints: dict[tuple[str, str], EndpointStats] = {}
             self._queries: dict[str, QueryStats] = {}
@@ -96,7 +176,6 @@ class Collector:
                 )
                 for scope_id, state in self._open_scopes.items()
             }
-            self._open_blocks: list[MemoryRecord] = []
             self._dropped_metrics = 0
             self._scopes_closed = 0
             # Findings outlive the scope history: a view's N+1 seen in a
@@ -109,11 +188,42 @@ class Collector:
         """Return the settings this collector was last reset with."""
         return self._conf
 
+    def _live_settings(self) -> PerfprobeSettings:
+        """Return the current settings, or the last good ones if they are invalid.
+
+        A bad ``PERFPROBE`` set at run time (``override_settings``) must not
+        make the collector lose a query or leak an open scope; it is logged
+        once until the settings read cleanly again.
+        """
+        try:
+            conf = self._settings()
+        except Exception:
+            if not self._settings_failure_logged:
+                self._settings_failure_logged = True
+                logger.exception("perfprobe settings are invalid; using the last good")
+            return self._last_good_settings
+        self._settings_failure_logged = False
+        self._last_good_settings = conf
+        return conf
+
+    def _run_deferred(self) -> None:
+        while True:
+            try:
+                call = self._deferred.popleft()
+            except IndexError:
+                return
+            try:
+                call()
+            except Exception:
+                logger.exception("perfprobe failed to apply a deferred call")
+
+    @_deferred_if_reentered
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
         with self._lock:
             self._listeners.append(listener)
 
+    @_deferred_if_reentered
     def remove_listener(self, listener: Listener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         with self._lock:
@@ -186,6 +296,7 @@ class Collector:
         name: str,
         event: OperationEvent | QueryEvent | RequestEvent,
         error_type: str,
+        counted_as: str,
         scope: Scope | None,
         detail: str | None = None,
     ) -> None:
@@ -201,21 +312,28 @@ class Collector:
                 raised_at=getattr(event, "raised_at", None),
             ),
             scope,
+            counted_as,
         )
 
-    def _add_error(self, event: ErrorEvent, scope: Scope | None) -> None:
+    def _add_error(
+        self, event: ErrorEvent, scope: Scope | None, counted_as: str | None = None
+    ) -> None:
+        # The recent event keeps its true type; counts use the metric's
+        # bounded name, so they agree with the metric's own error table.
         self._errors.append(event)
-        key = (event.source, event.name, event.error_type)
+        error_key = counted_as or event.error_type
+        key = (event.source, event.name, error_key)
         if (
             key in self._error_counts
             or len(self._error_counts) < self._conf.MAX_METRICS
         ):
             self._error_counts[key] += 1
         for state in self._open_lineage(scope):
-            state.errors[event.error_type] += 1
+            count_error(state.errors, error_key)
 
     # -- recording ----------------------------------------------------------
 
+    @_deferred_if_reentered
     def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
         """Add one timed operation."""
         with self._lock:
@@ -231,19 +349,24 @@ class Collector:
             for state in self._open_lineage(scope):
                 state.operation_count += 1
             if event.error_type is not None:
-                op.errors[event.error_type] += 1
                 self._add_failure(
-                    "operation", event.name, event, event.error_type, scope
+                    "operation",
+                    event.name,
+                    event,
+                    event.error_type,
+                    count_error(op.errors, event.error_type),
+                    scope,
                 )
             self._mark_other_threads(event.thread_id)
             self._recent.append(event)
         self._notify(event)
 
+    @_deferred_if_reentered
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
         """Add one database call and feed it to the scope's N+1 analysis."""
         # Thresholds are read live (cached by perfprobe.conf), so that a
         # settings change is seen without a reset; sizes change only on reset.
-        slow_query_s = self._settings().SLOW_QUERY_SECONDS * self.time_scale
+        slow_query_s = self._live_settings().SLOW_QUERY_SECONDS * self.time_scale
         with self._lock:
             conf = self._conf
             key = event.fingerprint
@@ -261,12 +384,12 @@ class Collector:
             if lineage and lineage[0].scope is scope:
                 lineage[0].queries.add(event)
             if event.error_type is not None:
-                q.errors[event.error_type] += 1
                 self._add_failure(
                     "query",
                     event.fingerprint,
                     event,
                     event.error_type,
+                    count_error(q.errors, event.error_type),
                     scope,
                     detail=event.call_site,
                 )
@@ -274,6 +397,7 @@ class Collector:
             self._recent.append(event)
         self._notify(event)
 
+    @_deferred_if_reentered
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
@@ -292,12 +416,12 @@ class Collector:
                 state.request_count += 1
             if event.error_type is not None or event.status >= 500:
                 error_type = event.error_type or f"HTTP {event.status}"
-                ep.errors[error_type] += 1
                 self._add_failure(
                     "request",
                     f"{event.method} {event.route}",
                     event,
                     error_type,
+                    count_error(ep.errors, error_type),
                     scope,
                     detail=f"status {event.status}",
                 )
@@ -305,6 +429,7 @@ class Collector:
             self._recent.append(event)
         self._notify(event)
 
+    @_deferred_if_reentered
     def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         """Add an error that no other probe recorded (e.g. a failed scenario)."""
         with self._lock:
@@ -312,6 +437,7 @@ class Collector:
             self._recent.append(event)
         self._notify(event)
 
+    @_deferred_if_reentered
     def record_memory(self, record: MemoryRecord) -> None:
         """Add a checkpoint, or a block that has just closed."""
         with self._lock:
@@ -321,8 +447,14 @@ class Collector:
             self._recent.append(record)
         self._notify(record)
 
+    @_deferred_if_reentered
     def memory_block_opened(self, record: MemoryRecord) -> None:
-        """Track an open block so other threads' work can mark it process-wide."""
+        """Track an open block so other threads' work can mark it process-wide.
+
+        An open block is itself monitored work of its thread: while it is
+        open, blocks of other threads are process-wide, and so is this one if
+        another thread already had a block or a timer running.
+        """
         with self._lock:
             # The checkpoint taken when the probe was created becomes the
             # block's start, so it leaves the lists (compared by identity).
@@ -332,26 +464,51 @@ class Collector:
             record.open = True
             if any(n for t, n in self._busy_threads.items() if t != record.thread_id):
                 record.process_wide = True
+            self._mark_other_threads(record.thread_id)
             self._open_blocks.append(record)
+            self._busy_threads[record.thread_id] += 1
 
+    @_deferred_if_reentered
     def memory_block_closed(self, record: MemoryRecord) -> None:
         """Stop tracking ``record`` (by identity) and add it as a block."""
-        with self._lock:
-            self._open_blocks = [b for b in self._open_blocks if b is not record]
-            record.open = False
-        self.record_memory(record)
+        if self._forget_block(record):
+            self.record_memory(record)
 
+    @_deferred_if_reentered
+    def memory_block_abandoned(self, record: MemoryRecord) -> None:
+        """Stop tracking ``record`` (by identity) without keeping it."""
+        self._forget_block(record)
+
+    def _forget_block(self, record: MemoryRecord) -> bool:
+        with self._lock:
+            tracked = any(b is record for b in self._open_blocks)
+            if tracked:
+                self._open_blocks = [b for b in self._open_blocks if b is not record]
+                # The opening thread's count, whichever thread closes it.
+                self._release_busy(record.thread_id)
+            record.open = False
+        return tracked
+
+    @_deferred_if_reentered
     def thread_busy(self, thread_id: int, delta: int) -> None:
         """Count a monitored operation starting (+1) or ending (-1) in a thread."""
         with self._lock:
-            self._busy_threads[thread_id] += delta
-            if self._busy_threads[thread_id] <= 0:
-                del self._busy_threads[thread_id]
             if delta > 0:
+                self._busy_threads[thread_id] += delta
                 self._mark_other_threads(thread_id)
+            else:
+                self._release_busy(thread_id, -delta)
+
+    def _release_busy(self, thread_id: int, count: int = 1) -> None:
+        remaining = self._busy_threads[thread_id] - count
+        if remaining > 0:
+            self._busy_threads[thread_id] = remaining
+        else:
+            del self._busy_threads[thread_id]
 
     # -- scopes ---------------------------------------------------------------
 
+    @_deferred_if_reentered
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
         with self._lock:
@@ -359,13 +516,16 @@ class Collector:
                 scope, ScopeQueries(self._conf.MAX_QUERY_GROUPS_PER_SCOPE)
             )
 
+    @_deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
-        conf = self._settings()
         with self._lock:
+            # Popped before anything that may fail, so a scope never leaks.
             state = self._open_scopes.pop(scope.id, None)
-            if state is None:
-                return None
+        if state is None:
+            return None
+        conf = self._live_settings()
+        with self._lock:
             summary = state.close(
                 duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import tracemalloc
@@ -28,57 +29,113 @@ class HeapPeakTracker:
     so an inner block sees only its own peak while the outer block's peak
     still includes the inner one. tracemalloc is started when the first block
     opens if it was not tracing, and stopped again when the last block closes
-    only if this tracker started it.
+    only if this tracker started it and nobody stopped it in between.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._open: list[MemoryRecord] = []
+        # Re-entrant: any allocation below may run a finaliser that opens or
+        # closes a block in this very thread. The methods tolerate that: the
+        # open list is only changed in place by identity, a block is listed
+        # before tracing can be stopped, and whether to stop is decided last.
+        self._lock = threading.RLock()
+        self._open: list[tuple[MemoryRecord, int]] = []
         self._started_tracing = False
+        # Bumped whenever tracing is found off, so that a block opened in an
+        # earlier tracing session is not given figures from a later one.
+        self._session = 0
 
     def _harvest(self) -> int:
         current, peak = tracemalloc.get_traced_memory()
-        for block in self._open:
+        for block, _ in self._open:
             block.heap_peak_bytes = max(block.heap_peak_bytes or 0, peak)
         tracemalloc.reset_peak()
         return current
+
+    def _session_of(self, record: MemoryRecord) -> int | None:
+        for block, session in self._open:
+            if block is record:
+                return session
+        return None
+
+    def _forget(self, record: MemoryRecord) -> None:
+        for index, (block, _) in enumerate(self._open):
+            if block is record:
+                del self._open[index]
+                return
 
     def open(self, record: MemoryRecord) -> None:
         """Start tracing if needed and begin tracking ``record``'s peak."""
         with self._lock:
             if not tracemalloc.is_tracing():
+                self._session += 1
                 tracemalloc.start()
                 self._started_tracing = True
+            self._open.append((record, self._session))
             current = self._harvest()
             record.heap_start_bytes = current
             record.heap_peak_bytes = current
-            self._open.append(record)
 
     def close(self, record: MemoryRecord) -> None:
-        """Finish ``record`` (removed by identity) with its end figure and peak."""
+        """Finish ``record`` (removed by identity) with its end figure and peak.
+
+        Its heap figures become ``None`` when tracing stopped during it.
+        """
         with self._lock:
-            if not tracemalloc.is_tracing():
-                # Someone else stopped tracing mid-block: no heap figures.
-                self._open = [b for b in self._open if b is not record]
-                record.heap_current_bytes = None
-                record.heap_peak_bytes = None
-                record.heap_start_bytes = None
-                return
-            current = self._harvest()
-            self._open = [b for b in self._open if b is not record]
-            record.heap_current_bytes = current
+            try:
+                if not tracemalloc.is_tracing():
+                    # Someone else stopped it: if tracing starts again, it is
+                    # theirs, and this tracker must never stop it.
+                    self._started_tracing = False
+                    _clear_heap(record)
+                    return
+                current = self._harvest()
+                if self._session_of(record) == self._session:
+                    record.heap_current_bytes = current
+                else:
+                    _clear_heap(record)
+            finally:
+                # Removed only now, so that a block closed by a finaliser
+                # during the harvest does not find the list empty and stop
+                # tracing under this one.
+                self._forget(record)
+                if not self._open and self._started_tracing:
+                    self._started_tracing = False
+                    tracemalloc.stop()
+
+    def discard(self, record: MemoryRecord) -> None:
+        """Stop tracking ``record`` without figures, as if it never opened."""
+        with self._lock:
+            self._forget(record)
             if not self._open and self._started_tracing:
-                tracemalloc.stop()
                 self._started_tracing = False
+                tracemalloc.stop()
 
 
 _heap_peaks = HeapPeakTracker()
-_process = psutil.Process()
+_process: tuple[int, psutil.Process] | None = None
+
+
+def _current_process() -> psutil.Process:
+    global _process
+    pid = os.getpid()
+    cached = _process
+    # A forked child inherits the parent's handle, which would report the
+    # parent's RSS; one tuple assignment keeps pid and handle consistent
+    # for concurrent readers.
+    if cached is None or cached[0] != pid:
+        cached = _process = (pid, psutil.Process(pid))
+    return cached[1]
 
 
 def read_rss_bytes() -> int:
     """Return this process's resident set size in bytes."""
-    return int(_process.memory_info().rss)
+    return int(_current_process().memory_info().rss)
+
+
+def _clear_heap(record: MemoryRecord) -> None:
+    record.heap_current_bytes = None
+    record.heap_peak_bytes = None
+    record.heap_start_bytes = None
 
 
 def _heap_now() -> tuple[int | None, int | None]:
@@ -139,12 +196,21 @@ class MemoryProbe:
         if self.record is None:
             return
         # The checkpoint just taken is this block's start; keep it as one
-        # record rather than leaving a separate checkpoint behind.
+        # record rather than leaving a separate checkpoint behind. RSS is
+        # read first: if it fails, nothing has been registered yet.
         record = self.record
+        rss_start_bytes = read_rss_bytes()
         record.kind = "block"
-        self._monitor.collector.memory_block_opened(record)
-        _heap_peaks.open(record)
-        record.rss_start_bytes = read_rss_bytes()
+        record.rss_start_bytes = rss_start_bytes
+        collector = self._monitor.collector
+        try:
+            collector.memory_block_opened(record)
+            _heap_peaks.open(record)
+        except BaseException:
+            # Half a registration would leave tracemalloc on for good.
+            _heap_peaks.discard(record)
+            collector.memory_block_abandoned(record)
+            raise
         self._start_ns = time.perf_counter_ns()
 
     def __exit__(
@@ -163,9 +229,25 @@ class MemoryProbe:
         if record is None or record.kind != "block":
             return
         record.duration_s = (time.perf_counter_ns() - self._start_ns) / 1e9
-        _heap_peaks.close(record)
-        record.rss_bytes = read_rss_bytes()
-        record.rss_delta_bytes = record.rss_bytes - (record.rss_start_bytes or 0)
+        record.error_type = error_type_name(exc_type)
+        # However the figures fail, the block must leave the tracker (or
+        # tracemalloc stays on) and the collector (or it stays open).
+        try:
+            _heap_peaks.close(record)
+            self._fill_end_figures(record)
+        finally:
+            self._monitor.collector.memory_block_closed(record)
+        self._monitor._warn_if_high_memory(record)
+
+    def _fill_end_figures(self, record: MemoryRecord) -> None:
+        try:
+            rss_bytes: int | None = read_rss_bytes()
+        except Exception:
+            logger.exception("perfprobe failed to read RSS for block %r", self.label)
+            rss_bytes = None
+        if rss_bytes is not None:
+            record.rss_bytes = rss_bytes
+            record.rss_delta_bytes = rss_bytes - (record.rss_start_bytes or 0)
         if (
             record.heap_current_bytes is not None
             and record.heap_start_bytes is not None
@@ -176,6 +258,3 @@ class MemoryProbe:
             record.peak_above_start_bytes = (
                 record.heap_peak_bytes or 0
             ) - record.heap_start_bytes
-        record.error_type = error_type_name(exc_type)
-        self._monitor.collector.memory_block_closed(record)
-        self._monitor._warn_if_high_memory(record)

@@ -8,6 +8,7 @@ import math
 import threading
 import time
 from collections.abc import Iterator
+from contextvars import Token
 from typing import TYPE_CHECKING, Any
 
 from .collector import Collector
@@ -82,6 +83,9 @@ class PerformanceMonitor:
         Scopes nest. They live in a ``ContextVar``, so concurrent async tasks
         keep their own; a thread started inside a scope must be given it, for
         example by running its target through ``contextvars.copy_context()``.
+        Leaving a scope never raises, even when it is left out of order or in
+        another context (a generator finalised elsewhere); the exception
+        leaving the block passes through unchanged.
         """
         scope = Scope(name=name, kind=kind, parent=current_scope.get())
         try:
@@ -92,7 +96,10 @@ class PerformanceMonitor:
         try:
             yield scope
         finally:
-            current_scope.reset(token)
+            try:
+                _leave_scope(scope, token)
+            except Exception:
+                logger.exception("perfprobe failed to leave scope %r", name)
             duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
             try:
                 scope.summary = self.collector.scope_closed(scope, duration_s)
@@ -113,9 +120,11 @@ class PerformanceMonitor:
 
     # -- internal hooks used by the probes ---------------------------------------
 
-    def _thread_busy(self, delta: int) -> None:
+    def _thread_busy(self, delta: int, thread_id: int | None = None) -> None:
         try:
-            self.collector.thread_busy(threading.get_ident(), delta)
+            self.collector.thread_busy(
+                threading.get_ident() if thread_id is None else thread_id, delta
+            )
         except Exception:
             logger.exception("perfprobe failed to track thread activity")
 
@@ -141,6 +150,23 @@ class PerformanceMonitor:
                 limit_bytes / 1024 / 1024,
                 extra={"peak_bytes": peak, "threshold_bytes": limit_bytes},
             )
+
+
+def _leave_scope(scope: Scope, token: Token[Scope | None]) -> None:
+    """Make ``scope`` stop being current in this context, whatever the order."""
+    current = current_scope.get()
+    if current is scope:
+        try:
+            current_scope.reset(token)
+        except (ValueError, RuntimeError):
+            # The token belongs to another Context: a generator entered the
+            # scope in one task or context and is being closed in another.
+            current_scope.set(scope.parent)
+    elif current is not None and scope in current.lineage():
+        # Left before a scope nested in it (enter A, enter B, exit A): the
+        # inner scope goes too, or work would land in a closed scope.
+        current_scope.set(scope.parent)
+    # Otherwise this context never had the scope current: nothing to undo.
 
 
 monitor = PerformanceMonitor()

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
 
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name
@@ -23,12 +26,42 @@ logger = logging.getLogger("perfprobe.timing")
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Where an open ``with`` block is: its thread and its asyncio task, if any.
+_StartKey = tuple[int, int | None]
+
+
+class _Start(NamedTuple):
+    perf_ns: int
+    wall_s: float
+    thread_id: int
+
+
+def _start_key() -> _StartKey:
+    # _get_running_loop() is exported for exactly this check; asking
+    # current_task() and catching its RuntimeError costs four times as much
+    # on every plain ``with`` outside a loop.
+    loop = asyncio._get_running_loop()
+    task = None if loop is None else asyncio.current_task(loop)
+    return threading.get_ident(), None if task is None else id(task)
+
+
+def _is_async_callable(func: Callable[..., Any]) -> bool:
+    # asgiref's check also sees markcoroutinefunction and sync_to_async
+    # wrappers; an object whose __call__ is a coroutine function is async too.
+    if iscoroutinefunction(func) or inspect.iscoroutinefunction(func):
+        return True
+    return not inspect.isroutine(func) and inspect.iscoroutinefunction(
+        type(func).__call__
+    )
+
 
 class ExecutionTimer:
     """Measure a ``with`` block, an ``async with`` block, or every decorated call.
 
     The exception of a failing block or call is recorded by type and then
     propagates unchanged: the same object, with its cause and traceback.
+    Decorating a generator function measures each whole iteration; an async
+    generator function is rejected with ``TypeError``.
     """
 
     def __init__(
@@ -42,20 +75,25 @@ class ExecutionTimer:
         self._monitor = monitor
         self.name = name
         self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
-        # One instance may be entered by several threads or tasks at once
-        # (a timer kept at module level), so starts live per thread.
-        self._local = threading.local()
+        # One instance may be entered by several threads or asyncio tasks at
+        # once (a timer kept at module level), so starts are kept per thread
+        # and task. An empty stack is removed, so the table holds only blocks
+        # that are open now.
+        self._starts: dict[_StartKey, list[_Start]] = {}
+        self._starts_lock = threading.Lock()
 
     # -- the measurement itself -------------------------------------------
 
-    def _start(self) -> tuple[int, float]:
-        self._monitor._thread_busy(+1)
-        return time.perf_counter_ns(), time.time()
+    def _start(self) -> _Start:
+        thread_id = threading.get_ident()
+        self._monitor._thread_busy(+1, thread_id)
+        return _Start(time.perf_counter_ns(), time.time(), thread_id)
 
-    def _finish(self, start: tuple[int, float], exc: BaseException | None) -> None:
-        duration_s = (time.perf_counter_ns() - start[0]) / 1e9
+    def _finish(self, start: _Start, exc: BaseException | None) -> None:
+        duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
         try:
-            self._monitor._thread_busy(-1)
+            # The thread that was counted busy, wherever the block ended.
+            self._monitor._thread_busy(-1, start.thread_id)
             if not self._monitor.enabled:
                 return
             scope = get_current_scope()
@@ -63,7 +101,7 @@ class ExecutionTimer:
             event = OperationEvent(
                 name=self.name,
                 duration_s=duration_s,
-                started_at=start[1],
+                started_at=start.wall_s,
                 thread_id=thread.ident or 0,
                 thread_name=thread.name,
                 scope=scope.path if scope else None,
@@ -79,13 +117,43 @@ class ExecutionTimer:
     # -- context manager ---------------------------------------------------
 
     def _push(self) -> None:
-        stack = getattr(self._local, "starts", None)
-        if stack is None:
-            stack = self._local.starts = []
-        stack.append(self._start())
+        start = self._start()
+        key = _start_key()
+        with self._starts_lock:
+            self._starts.setdefault(key, []).append(start)
+
+    def _take(self) -> _Start | None:
+        key = _start_key()
+        with self._starts_lock:
+            stack = self._starts.get(key)
+            if stack is None and len(self._starts) == 1:
+                # A generator entered the block in one thread or task and
+                # was resumed in another; with a single open start there is
+                # no doubt whose it is.
+                ((key, stack),) = self._starts.items()
+                if len(stack) != 1:
+                    return None
+            if stack is None:
+                return None
+            start = stack.pop()
+            if not stack:
+                del self._starts[key]
+            return start
 
     def _pop(self, exc: BaseException | None) -> None:
-        self._finish(self._local.starts.pop(), exc)
+        try:
+            start = self._take()
+        except Exception:
+            logger.exception("perfprobe failed to end operation %r", self.name)
+            return
+        if start is None:
+            logger.debug(
+                "perfprobe found no start for operation %r in this thread and "
+                "task; nothing recorded",
+                self.name,
+            )
+            return
+        self._finish(start, exc)
 
     def __enter__(self) -> ExecutionTimer:
         self._push()
@@ -114,21 +182,23 @@ class ExecutionTimer:
     # -- decorator -----------------------------------------------------------
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
-        """Wrap ``func`` (sync or async) so that every call is measured."""
-        if inspect.iscoroutinefunction(func):
+        """Wrap ``func`` so that every call is measured.
 
-            @functools.wraps(func)
-            async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> Any:
-                start = self._start()
-                try:
-                    result = await func(*args, **kwargs)
-                except BaseException as exc:
-                    self._finish(start, exc)
-                    raise
-                self._finish(start, None)
-                return result
-
-            return cast(Callable[P, R], async_wrapper)
+        Coroutine functions (also those marked by asgiref), generator
+        functions and plain callables are supported; an async generator
+        function raises ``TypeError``.
+        """
+        if inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"measure_execution_time({self.name!r}) cannot time an async "
+                "generator function; use `async with "
+                "monitor.measure_execution_time(...)` inside it"
+            )
+        if _is_async_callable(func):
+            async_func = cast(Callable[P, Awaitable[Any]], func)
+            return cast(Callable[P, R], self._wrap_async(async_func))
+        if inspect.isgeneratorfunction(func):
+            return cast(Callable[P, R], self._wrap_generator(func))
 
         @functools.wraps(func)
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
@@ -142,3 +212,43 @@ class ExecutionTimer:
             return result
 
         return wrapper
+
+    def _wrap_async(
+        self, func: Callable[P, Awaitable[R]]
+    ) -> Callable[P, Coroutine[Any, Any, R]]:
+        @functools.wraps(func)
+        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+            start = self._start()
+            try:
+                result = await func(*args, **kwargs)
+            except BaseException as exc:
+                self._finish(start, exc)
+                raise
+            self._finish(start, None)
+            return result
+
+        return async_wrapper
+
+    def _wrap_generator(
+        self, func: Callable[P, Generator[Any, Any, R]]
+    ) -> Callable[P, Generator[Any, Any, R]]:
+        @functools.wraps(func)
+        def generator_wrapper(
+            *args: P.args, **kwargs: P.kwargs
+        ) -> Generator[Any, Any, R]:
+            # ``yield from`` forwards send(), throw() and close(), and the
+            # measurement spans the whole iteration, not the creation.
+            start = self._start()
+            try:
+                result = yield from func(*args, **kwargs)
+            except GeneratorExit:
+                # The consumer stopped early (a ``break``): not a failure.
+                self._finish(start, None)
+                raise
+            except BaseException as exc:
+                self._finish(start, exc)
+                raise
+            self._finish(start, None)
+            return result
+
+        return generator_wrapper

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import logging
 import random
 import threading
+from collections.abc import Callable, Iterator
 
 import pytest
 from pytest_django import Settings
 
+from perfprobe import PerformanceMonitor
+from perfprobe.aggregates import MAX_ERROR_TYPES
 from perfprobe.collector import OVERFLOW_KEY, Collector
 from perfprobe.events import ErrorEvent, Event, QueryEvent
 from perfprobe.scope import Scope
+from perfprobe.stats import MetricStats
 
 from .report_factories import operation, query, request
 
@@ -348,3 +354,199 @@ def test_snapshot_is_a_copy(collector: Collector) -> None:
     assert fresh.endpoints["GET", "/r/"]["errors"] == {"HTTP 500": 1}
     assert set(snapshot.operations) == set()
     assert len(snapshot.recent_events) == 0
+
+
+# -- re-entry from garbage-collector finalisers ------------------------------------
+
+
+class SelfReferencing:
+    """Hold a generator started up to its first ``yield``, in a reference cycle."""
+
+    def __init__(self, generator: Iterator[None]) -> None:
+        next(generator)
+        self.generator = generator
+        self.me = self
+
+
+@contextlib.contextmanager
+def gc_paused() -> Iterator[None]:
+    """Turn automatic garbage collection off, so the test decides when it runs."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def collect_in_next_add(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the next ``MetricStats.add`` (run under the lock) collect garbage first."""
+    original = MetricStats.add
+    pending = [True]
+
+    def add(self: MetricStats, value: float) -> None:
+        if pending:
+            pending.clear()
+            gc.collect()
+        original(self, value)
+
+    monkeypatch.setattr(MetricStats, "add", add)
+
+
+def run_bounded(target: Callable[[], None], timeout_s: float = 10.0) -> None:
+    """Run ``target`` in a daemon thread; fail instead of hanging if it blocks."""
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target()
+        except BaseException as exc:
+            failures.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    assert not thread.is_alive(), "the collector call is waiting for itself"
+    if failures:
+        raise failures[0]
+
+
+def test_timed_generator_finalised_inside_the_lock_is_deferred(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A timer finalised while its thread holds the lock is recorded just after."""
+    collector = Collector()
+    mon = PerformanceMonitor(collector)
+
+    def timed() -> Iterator[None]:
+        with mon.measure_execution_time("in-generator"):
+            yield
+
+    def work() -> None:
+        SelfReferencing(timed())
+        collect_in_next_add(monkeypatch)
+        collector.record_operation(operation("outer", 0.25), None)
+
+    with gc_paused():
+        run_bounded(work)
+
+    events = collector.snapshot().recent_events
+    assert [getattr(e, "name", None) for e in events] == ["outer", "in-generator"]
+    # The finaliser's thread_busy(-1) was replayed too: a block opened now
+    # in another thread has no busy thread to be shared with.
+    with mon.track_memory_usage("later") as probe:
+        pass
+    assert probe.record is not None and probe.record.process_wide is False
+
+
+def test_query_in_a_finaliser_inside_the_lock_is_deferred(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A generator whose cleanup records a query, finalised under the lock, works."""
+    collector = Collector()
+
+    def rows() -> Iterator[None]:
+        try:
+            yield
+        finally:
+            collector.record_query(query("SELECT cleanup", 0.001), None)
+
+    def work() -> None:
+        SelfReferencing(rows())
+        collect_in_next_add(monkeypatch)
+        collector.record_query(query("SELECT outer", 0.002), None)
+
+    with gc_paused():
+        run_bounded(work)
+
+    snapshot = collector.snapshot()
+    assert [getattr(e, "fingerprint", None) for e in snapshot.recent_events] == [
+        "SELECT outer",
+        "SELECT cleanup",
+    ]
+    assert snapshot.query_total is not None and snapshot.query_total.count == 2
+
+
+def test_a_listener_may_record_at_once(collector: Collector) -> None:
+    """Listeners run outside the lock, so their own recording is not deferred."""
+    seen: list[int] = []
+
+    def echo(event: Event) -> None:
+        if getattr(event, "name", None) == "first":
+            collector.record_operation(operation("echo", 0.1), None)
+            seen.append(op_count(collector, "echo"))
+
+    collector.add_listener(echo)
+    collector.record_operation(operation("first", 0.1), None)
+
+    assert seen == [1]
+
+
+# -- bounded error names -----------------------------------------------------------
+
+
+def test_error_names_of_one_operation_are_bounded(collector: Collector) -> None:
+    """200 exception names on one operation keep 50 names; 150 count as "(other)"."""
+    scope = Scope(name="job")
+    collector.scope_opened(scope)
+
+    for index in range(200):
+        event = operation("flaky", 0.001, error_type=f"E{index}")
+        collector.record_operation(event, scope)
+    summary = collector.scope_closed(scope, 1.0)
+
+    assert MAX_ERROR_TYPES == 50
+    _, errors = collector.snapshot().operations["flaky"]
+    assert set(errors) == {f"E{i}" for i in range(50)} | {OVERFLOW_KEY}
+    assert errors[OVERFLOW_KEY] == 150
+    error_counts = collector.snapshot().error_counts
+    assert len(error_counts) == 51
+    assert error_counts["operation", "flaky", OVERFLOW_KEY] == 150
+    assert summary is not None and len(summary.errors) == 51
+    # The recent error keeps its true name.
+    assert collector.snapshot().errors[-1].error_type == "E199"
+
+
+def test_error_names_of_queries_and_endpoints_are_bounded(
+    collector: Collector,
+) -> None:
+    """A query shape and an endpoint keep at most 50 error names plus "(other)"."""
+    for index in range(120):
+        collector.record_query(query("SELECT ?", 0.001, error_type=f"Q{index}"), None)
+        http = request("/r/", 500, 0.01, error_type=f"R{index}")
+        collector.record_request(http, None)
+
+    snapshot = collector.snapshot()
+    query_errors = snapshot.queries["SELECT ?"]["errors"]
+    endpoint_errors = snapshot.endpoints["GET", "/r/"]["errors"]
+    assert (len(query_errors), query_errors[OVERFLOW_KEY]) == (51, 70)
+    assert (len(endpoint_errors), endpoint_errors[OVERFLOW_KEY]) == (51, 70)
+
+
+# -- settings that turn invalid at run time ------------------------------------------
+
+
+def test_scope_closes_on_the_last_good_settings_when_they_turn_invalid(
+    settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With a bad PERFPROBE set mid-run, scopes close and queries count; logged once."""
+    collector = Collector()
+    scope = Scope(name="job")
+    collector.scope_opened(scope)
+    for event in n_plus_one_queries(5):
+        collector.record_query(event, scope)
+
+    settings.PERFPROBE = {"SLOW_QUERY_SECONDS": "fast"}
+    with caplog.at_level(logging.ERROR, logger="perfprobe.collector"):
+        collector.record_query(query("SELECT ? FROM t WHERE id = ?", 0.001), scope)
+        summary = collector.scope_closed(scope, 0.5)
+
+    assert summary is not None and summary.query_count == 6
+    # N_PLUS_ONE_MIN_QUERIES is 5 by default: six queries of one shape.
+    (finding,) = summary.n_plus_one
+    assert finding.count == 6
+    assert collector.scope_closed(scope, 0.5) is None
+    failures = [r for r in caplog.records if r.name == "perfprobe.collector"]
+    assert len(failures) == 1
+    assert failures[0].getMessage().startswith("perfprobe settings are invalid")

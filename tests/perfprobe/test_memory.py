@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import gc
+import os
 import threading
 import tracemalloc
+import warnings
+from collections.abc import Iterator
 
+import psutil
 import pytest
 
-from perfprobe import PerformanceMonitor
+from perfprobe import PerformanceMonitor, memory
 from perfprobe.collector import Collector
+
+from .test_collector import SelfReferencing, gc_paused, run_bounded
 
 MB = 1024 * 1024
 
@@ -132,3 +139,199 @@ def test_exception_in_block_passes_and_is_recorded(mon: PerformanceMonitor) -> N
     assert info.value is raised
     assert probe.record is not None and probe.record.error_type == "MemoryError"
     assert not tracemalloc.is_tracing()
+
+
+def test_overlapping_blocks_of_two_threads_are_both_process_wide(
+    mon: PerformanceMonitor,
+) -> None:
+    """Another thread's open block is monitored work: both blocks say process-wide."""
+    inside, done = threading.Event(), threading.Event()
+    records = {}
+
+    def quiet() -> None:
+        with mon.track_memory_usage("quiet") as probe:
+            inside.set()
+            done.wait(5)
+        records["quiet"] = probe.record
+
+    def heavy() -> None:
+        inside.wait(5)
+        with mon.track_memory_usage("heavy") as probe:
+            buffer = bytearray(5 * MB)
+            del buffer
+        done.set()
+        records["heavy"] = probe.record
+
+    threads = [threading.Thread(target=quiet), threading.Thread(target=heavy)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    with mon.track_memory_usage("alone-afterwards") as alone:
+        pass
+
+    assert {label: r and r.process_wide for label, r in records.items()} == {
+        "quiet": True,
+        "heavy": True,
+    }
+    # Both blocks gave their thread's count back when they closed.
+    assert alone.record is not None and alone.record.process_wide is False
+
+
+def test_block_finalised_while_the_heap_tracker_is_busy(
+    mon: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A block closed by a finaliser inside the tracker's lock closes; tracing stays."""
+
+    def abandoned() -> Iterator[None]:
+        with mon.track_memory_usage("abandoned"):
+            yield
+
+    original_reset_peak = tracemalloc.reset_peak
+    pending = [True]
+
+    def reset_peak_after_collecting() -> None:
+        if pending:
+            pending.clear()
+            gc.collect()
+        original_reset_peak()
+
+    def work() -> None:
+        SelfReferencing(abandoned())
+        # Patched only now: the abandoned block has already opened.
+        monkeypatch.setattr(tracemalloc, "reset_peak", reset_peak_after_collecting)
+        with mon.track_memory_usage("outer") as outer:
+            kept = bytearray(4 * MB)
+        assert outer.record is not None
+        assert outer.record.heap_delta_bytes is not None
+        assert 4 * MB <= outer.record.heap_delta_bytes < 5 * MB
+        del kept
+
+    with gc_paused():
+        run_bounded(work)
+
+    records = mon.collector.snapshot().memory
+    assert [(r.label, r.kind) for r in records] == [
+        ("abandoned", "block"),
+        ("outer", "block"),
+    ]
+    assert not tracemalloc.is_tracing()
+
+
+def flaky_rss(monkeypatch: pytest.MonkeyPatch, failing_call: int) -> None:
+    """Make the ``failing_call``-th RSS read raise, and the others return 50 MB."""
+    calls: list[int] = []
+
+    def read() -> int:
+        calls.append(1)
+        if len(calls) == failing_call:
+            raise PermissionError("psutil.AccessDenied")
+        return 50 * MB
+
+    monkeypatch.setattr(memory, "read_rss_bytes", read)
+
+
+def test_rss_failure_as_a_block_opens_leaves_nothing_open(
+    mon: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If RSS cannot be read on entry, only the checkpoint stays and tracing is off."""
+    flaky_rss(monkeypatch, failing_call=2)
+
+    with mon.track_memory_usage("flaky") as probe:
+        assert not tracemalloc.is_tracing()
+
+    assert probe.record is None
+    assert [(r.label, r.kind) for r in mon.collector.snapshot().memory] == [
+        ("flaky", "checkpoint")
+    ]
+    with mon.track_memory_usage("next") as later:
+        pass
+    assert later.record is not None and later.record.process_wide is False
+    assert not tracemalloc.is_tracing()
+
+
+def test_rss_failure_as_a_block_closes_still_closes_it(
+    mon: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """If RSS cannot be read on exit, the block is kept with its heap figures."""
+    flaky_rss(monkeypatch, failing_call=3)
+
+    with mon.track_memory_usage("flaky") as probe:
+        kept = bytearray(10 * MB)
+
+    record = probe.record
+    assert record is not None and record.open is False
+    assert record.rss_delta_bytes is None
+    assert record.heap_delta_bytes is not None
+    assert 10 * MB <= record.heap_delta_bytes < 11 * MB
+    assert [r.label for r in mon.collector.snapshot().memory] == ["flaky"]
+    assert not tracemalloc.is_tracing()
+    assert "failed to read RSS" in caplog.text
+    del kept
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_rss_in_a_forked_child_is_the_childs(mon: PerformanceMonitor) -> None:
+    """A child that freed the parent's 128 MB buffer reads its own, smaller RSS."""
+    buffer = bytearray(128 * MB)
+    memory.read_rss_bytes()  # the parent's figure is read before the fork
+    read_end, write_end = os.pipe()
+    with warnings.catch_warnings():
+        # Python 3.12+ warns about forking a process that has threads.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        pid = os.fork()
+    if pid == 0:
+        try:
+            del buffer
+            monitored = memory.read_rss_bytes()
+            true = psutil.Process(os.getpid()).memory_info().rss
+            os.write(write_end, f"{monitored} {true}".encode())
+        finally:
+            os._exit(0)
+    os.close(write_end)
+    with os.fdopen(read_end) as pipe:
+        reply = pipe.read()
+    os.waitpid(pid, 0)
+    del buffer
+
+    monitored, true = (int(figure) for figure in reply.split())
+    assert abs(monitored - true) < 32 * MB
+
+
+def test_tracing_stopped_by_the_user_is_never_stopped_by_the_monitor(
+    mon: PerformanceMonitor,
+) -> None:
+    """After the user stops tracing mid-block, their own later tracing is left on."""
+    with mon.track_memory_usage("interrupted") as probe:
+        tracemalloc.stop()
+    assert probe.record is not None and probe.record.heap_delta_bytes is None
+
+    tracemalloc.start()
+    try:
+        with mon.track_memory_usage("later"):
+            pass
+        assert tracemalloc.is_tracing()
+    finally:
+        tracemalloc.stop()
+
+
+def test_block_outliving_its_tracing_session_has_no_heap_figures(
+    mon: PerformanceMonitor,
+) -> None:
+    """A block whose tracing was stopped and restarted inside it reports no heap."""
+    with mon.track_memory_usage("outer") as outer:
+        tracemalloc.stop()
+        with mon.track_memory_usage("inner") as inner:
+            kept = bytearray(5 * MB)
+
+    assert inner.record is not None and inner.record.heap_delta_bytes is not None
+    assert 5 * MB <= inner.record.heap_delta_bytes < 6 * MB
+    assert outer.record is not None
+    assert (outer.record.heap_delta_bytes, outer.record.heap_start_bytes) == (
+        None,
+        None,
+    )
+    assert not tracemalloc.is_tracing()
+    del kept

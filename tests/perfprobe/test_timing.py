@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Generator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+from asgiref.sync import markcoroutinefunction, sync_to_async
 
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
+from perfprobe.events import OperationEvent
 
 
 @pytest.fixture
@@ -167,3 +172,164 @@ def test_empty_name_is_rejected(mon: PerformanceMonitor) -> None:
     """A timer needs a name; an empty one is a ValueError at creation."""
     with pytest.raises(ValueError, match="non-empty name"):
         mon.measure_execution_time("")
+
+
+# -- one block, several threads or tasks -------------------------------------------
+
+
+def test_one_timer_shared_by_two_tasks_keeps_their_starts_apart(
+    mon: PerformanceMonitor,
+) -> None:
+    """Overlapping tasks sharing one timer are measured as ~0.1 s and ~0.5 s."""
+    timer = mon.measure_execution_time("shared")
+
+    async def short() -> None:
+        async with timer:
+            await asyncio.sleep(0.1)
+
+    async def long() -> None:
+        await asyncio.sleep(0.05)
+        async with timer:
+            await asyncio.sleep(0.5)
+
+    async def both() -> None:
+        await asyncio.gather(short(), long())
+
+    asyncio.run(both())
+
+    events = mon.collector.snapshot().recent_events
+    durations = sorted(e.duration_s for e in events if isinstance(e, OperationEvent))
+    assert len(durations) == 2
+    assert 0.1 <= durations[0] < 0.2
+    assert 0.5 <= durations[1] < 0.6
+
+
+def test_block_resumed_in_another_thread_is_ended_there(
+    mon: PerformanceMonitor,
+) -> None:
+    """A timed generator started in a pool thread and finished here raises nothing."""
+
+    def gen() -> Iterator[int]:
+        with mon.measure_execution_time("moved"):
+            yield 1
+            time.sleep(0.05)
+            yield 2
+
+    numbers = gen()
+    with ThreadPoolExecutor(1) as pool:
+        assert pool.submit(next, numbers).result() == 1
+    assert list(numbers) == [2]
+
+    summary, _ = mon.collector.snapshot().operations["moved"]
+    assert summary.count == 1 and 0.05 <= summary.max < 0.5
+    # The pool thread was given back its busy count: a block now is its own.
+    with mon.track_memory_usage("alone") as probe:
+        pass
+    assert probe.record is not None and probe.record.process_wide is False
+
+
+def test_exit_without_a_start_records_nothing(
+    mon: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Leaving a block that was never entered is logged at DEBUG, not raised."""
+    timer = mon.measure_execution_time("never-entered")
+
+    with caplog.at_level(logging.DEBUG, logger="perfprobe.timing"):
+        timer.__exit__(None, None, None)
+
+    assert mon.collector.snapshot().operations == {}
+    (record,) = caplog.records
+    assert record.levelno == logging.DEBUG
+    assert "no start" in record.getMessage()
+
+
+# -- decorated kinds of callables ------------------------------------------------------
+
+
+def test_decorated_generator_is_timed_over_its_iteration(
+    mon: PerformanceMonitor,
+) -> None:
+    """A generator that sleeps 0.1 s while iterated is measured as ~0.1 s."""
+
+    @mon.measure_execution_time("produce")
+    def produce() -> Iterator[int]:
+        time.sleep(0.1)
+        yield 1
+        yield 2
+
+    numbers = produce()
+    assert mon.collector.snapshot().operations == {}
+    assert list(numbers) == [1, 2]
+    summary, errors = mon.collector.snapshot().operations["produce"]
+    assert summary.count == 1 and 0.1 <= summary.max < 0.5
+    assert errors == {}
+
+
+def test_decorated_generator_keeps_send_close_and_its_exception(
+    mon: PerformanceMonitor,
+) -> None:
+    """send() reaches the generator, close() is no error, a raise is recorded."""
+
+    @mon.measure_execution_time("echo")
+    def echo() -> Generator[str, str, None]:
+        received = yield "ready"
+        if received == "boom":
+            raise CustomError(received)
+        yield f"got {received}"
+
+    stopped_early = echo()
+    assert next(stopped_early) == "ready"
+    assert stopped_early.send("x") == "got x"
+    stopped_early.close()
+    failing = echo()
+    next(failing)
+    with pytest.raises(CustomError, match="boom"):
+        failing.send("boom")
+
+    summary, errors = mon.collector.snapshot().operations["echo"]
+    assert summary.count == 2
+    assert errors == {"tests.perfprobe.test_timing.CustomError": 1}
+
+
+def test_async_generator_function_is_rejected(mon: PerformanceMonitor) -> None:
+    """Decorating an async generator function raises TypeError naming the fix."""
+
+    async def rows() -> AsyncIterator[int]:
+        yield 1
+
+    with pytest.raises(TypeError, match=r"async generator.*async with"):
+        mon.measure_execution_time("rows")(rows)
+
+
+class SleepyCallable:
+    """An object whose ``__call__`` is a coroutine function sleeping 0.1 s."""
+
+    async def __call__(self) -> None:
+        await asyncio.sleep(0.1)
+
+
+def _returns_awaitable() -> Awaitable[None]:
+    return asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        SleepyCallable,
+        lambda: markcoroutinefunction(_returns_awaitable),
+        lambda: sync_to_async(lambda: time.sleep(0.1)),
+    ],
+    ids=["async-callable-object", "markcoroutinefunction", "sync_to_async"],
+)
+def test_async_callables_are_timed_over_their_await(
+    mon: PerformanceMonitor, make: Callable[[], Callable[[], Awaitable[None]]]
+) -> None:
+    """Async callables that are not ``async def`` functions are measured ~0.1 s."""
+    timed = mon.measure_execution_time("awaited")(make())
+
+    async def call() -> None:
+        await timed()
+
+    asyncio.run(call())
+    summary, _ = mon.collector.snapshot().operations["awaited"]
+    assert summary.count == 1 and 0.1 <= summary.max < 0.5
