@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import functools
 import heapq
 import itertools
 import logging
-import threading
 from collections import Counter, deque
 from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any
 
 from django.conf import settings as django_settings
 
+from .activity import ThreadActivity
 from .aggregates import (
     OVERFLOW_KEY,
     CollectorSnapshot,
@@ -34,6 +32,7 @@ from .events import (
     RequestEvent,
 )
 from .nplusone import FindingTotals, ScopeQueries
+from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .stats import MetricStats
 
@@ -42,72 +41,6 @@ logger = logging.getLogger("perfprobe.collector")
 _MAX_CALL_SITES = 20
 
 Listener = Callable[[Event], None]
-
-P = ParamSpec("P")
-R = TypeVar("R")
-
-
-class _ThreadDepth(threading.local):
-    """How deep the current thread is inside the collector's lock."""
-
-    depth = 0
-
-
-class _CollectorLock:
-    """The collector's lock, which also knows whether this thread is inside it.
-
-    The garbage collector can run a finaliser at any allocation, and so
-    inside the lock: a generator left suspended in a timed block, or one
-    whose cleanup runs a query, then records into the collector from the
-    thread that already holds it. The depth is raised before the lock is
-    taken and lowered after it is released, so such a call always sees it
-    and is deferred instead of waiting for itself. The lock is re-entrant
-    only so that a reader (``snapshot``) called that way cannot deadlock.
-    """
-
-    __slots__ = ("_lock", "_thread")
-
-    def __init__(self, thread: _ThreadDepth) -> None:
-        self._lock = threading.RLock()
-        self._thread = thread
-
-    def __enter__(self) -> None:
-        self._thread.depth += 1
-        self._lock.acquire()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._lock.release()
-        self._thread.depth -= 1
-
-
-def _deferred_if_reentered(
-    method: Callable[Concatenate[Collector, P], R],
-) -> Callable[Concatenate[Collector, P], R | None]:
-    """Queue a call made from inside the collector's lock instead of blocking.
-
-    Such a call can only come from a finaliser run by the garbage collector
-    in the middle of another call; running it then would see half-updated
-    aggregates. It is queued, returns ``None``, and runs when the outermost
-    call has released the lock.
-    """
-
-    @functools.wraps(method)
-    def guarded(self: Collector, /, *args: P.args, **kwargs: P.kwargs) -> R | None:
-        if self._inside.depth:
-            self._deferred.append(functools.partial(method, self, *args, **kwargs))
-            return None
-        try:
-            return method(self, *args, **kwargs)
-        finally:
-            if self._deferred:
-                self._run_deferred()
-
-    return guarded
 
 
 class Collector:
@@ -124,18 +57,13 @@ class Collector:
         self, settings: Callable[[], PerfprobeSettings] = get_settings
     ) -> None:
         self._settings = settings
-        self._inside = _ThreadDepth()
-        self._lock = _CollectorLock(self._inside)
-        # deque.append and popleft are atomic, so a finaliser may queue a
-        # call while any thread is draining.
-        self._deferred: deque[Callable[[], object]] = deque()
+        self._lock = GuardedLock()
         self._listeners: list[Listener] = []
         self._sequence = itertools.count()
         self.time_scale = 1.0
         self._open_scopes: dict[int, OpenScope] = {}
-        # Blocks, like scopes, outlive a reset: they are still running.
-        self._open_blocks: list[MemoryRecord] = []
-        self._busy_threads: Counter[int] = Counter()
+        # Open blocks, like open scopes, outlive a reset: they still run.
+        self._activity = ThreadActivity()
         self._settings_failure_logged = False
         # Importing perfprobe must not need configured Django settings: until
         # they are, start from the defaults (the app's ready() resets).
@@ -143,7 +71,7 @@ class Collector:
 
     # -- life cycle -------------------------------------------------------
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def reset(self) -> None:
         """Forget every measurement and reread the settings.
 
@@ -206,24 +134,13 @@ class Collector:
         self._last_good_settings = conf
         return conf
 
-    def _run_deferred(self) -> None:
-        while True:
-            try:
-                call = self._deferred.popleft()
-            except IndexError:
-                return
-            try:
-                call()
-            except Exception:
-                logger.exception("perfprobe failed to apply a deferred call")
-
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
         with self._lock:
             self._listeners.append(listener)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def remove_listener(self, listener: Listener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         with self._lock:
@@ -245,13 +162,6 @@ class Collector:
             return key
         self._dropped_metrics += 1
         return OVERFLOW_KEY if isinstance(key, str) else (OVERFLOW_KEY, OVERFLOW_KEY)
-
-    def _mark_other_threads(self, thread_id: int) -> None:
-        # tracemalloc and RSS are process-wide: a block stops being
-        # attributable once another thread does monitored work during it.
-        for block in self._open_blocks:
-            if block.thread_id != thread_id:
-                block.process_wide = True
 
     def _query_stats(self, key: str, event: QueryEvent) -> QueryStats:
         q = self._queries.get(key)
@@ -333,7 +243,7 @@ class Collector:
 
     # -- recording ----------------------------------------------------------
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
         """Add one timed operation."""
         with self._lock:
@@ -357,11 +267,11 @@ class Collector:
                     count_error(op.errors, event.error_type),
                     scope,
                 )
-            self._mark_other_threads(event.thread_id)
+            self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         self._notify(event)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
         """Add one database call and feed it to the scope's N+1 analysis."""
         # Thresholds are read live (cached by perfprobe.conf), so that a
@@ -393,11 +303,11 @@ class Collector:
                     scope,
                     detail=event.call_site,
                 )
-            self._mark_other_threads(event.thread_id)
+            self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         self._notify(event)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
@@ -425,11 +335,11 @@ class Collector:
                     scope,
                     detail=f"status {event.status}",
                 )
-            self._mark_other_threads(event.thread_id)
+            self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         self._notify(event)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         """Add an error that no other probe recorded (e.g. a failed scenario)."""
         with self._lock:
@@ -437,7 +347,7 @@ class Collector:
             self._recent.append(event)
         self._notify(event)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def record_memory(self, record: MemoryRecord) -> None:
         """Add a checkpoint, or a block that has just closed."""
         with self._lock:
@@ -447,7 +357,7 @@ class Collector:
             self._recent.append(record)
         self._notify(record)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def memory_block_opened(self, record: MemoryRecord) -> None:
         """Track an open block so other threads' work can mark it process-wide.
 
@@ -462,53 +372,37 @@ class Collector:
                 if record in table:
                     table.remove(record)
             record.open = True
-            if any(n for t, n in self._busy_threads.items() if t != record.thread_id):
-                record.process_wide = True
-            self._mark_other_threads(record.thread_id)
-            self._open_blocks.append(record)
-            self._busy_threads[record.thread_id] += 1
+            self._activity.block_opened(record)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def memory_block_closed(self, record: MemoryRecord) -> None:
         """Stop tracking ``record`` (by identity) and add it as a block."""
         if self._forget_block(record):
             self.record_memory(record)
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def memory_block_abandoned(self, record: MemoryRecord) -> None:
         """Stop tracking ``record`` (by identity) without keeping it."""
         self._forget_block(record)
 
     def _forget_block(self, record: MemoryRecord) -> bool:
         with self._lock:
-            tracked = any(b is record for b in self._open_blocks)
-            if tracked:
-                self._open_blocks = [b for b in self._open_blocks if b is not record]
-                # The opening thread's count, whichever thread closes it.
-                self._release_busy(record.thread_id)
+            tracked = self._activity.block_closed(record)
             record.open = False
         return tracked
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def thread_busy(self, thread_id: int, delta: int) -> None:
         """Count a monitored operation starting (+1) or ending (-1) in a thread."""
         with self._lock:
             if delta > 0:
-                self._busy_threads[thread_id] += delta
-                self._mark_other_threads(thread_id)
+                self._activity.started(thread_id, delta)
             else:
-                self._release_busy(thread_id, -delta)
-
-    def _release_busy(self, thread_id: int, count: int = 1) -> None:
-        remaining = self._busy_threads[thread_id] - count
-        if remaining > 0:
-            self._busy_threads[thread_id] = remaining
-        else:
-            del self._busy_threads[thread_id]
+                self._activity.ended(thread_id, -delta)
 
     # -- scopes ---------------------------------------------------------------
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
         with self._lock:
@@ -516,7 +410,7 @@ class Collector:
                 scope, ScopeQueries(self._conf.MAX_QUERY_GROUPS_PER_SCOPE)
             )
 
-    @_deferred_if_reentered
+    @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:

@@ -21,6 +21,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("perfprobe.memory")
 
 
+class _OpenBlock:
+    __slots__ = ("record", "session")
+
+    def __init__(self, record: MemoryRecord) -> None:
+        self.record = record
+        self.session = 0
+
+
 class HeapPeakTracker:
     """Give every open block its own tracemalloc peak, however blocks nest.
 
@@ -35,10 +43,11 @@ class HeapPeakTracker:
     def __init__(self) -> None:
         # Re-entrant: any allocation below may run a finaliser that opens or
         # closes a block in this very thread. The methods tolerate that: the
-        # open list is only changed in place by identity, a block is listed
-        # before tracing can be stopped, and whether to stop is decided last.
+        # open list is only changed in place by identity, a block's entry is
+        # allocated before tracing is checked and listed with no allocation
+        # in between, and whether to stop tracing is decided last.
         self._lock = threading.RLock()
-        self._open: list[tuple[MemoryRecord, int]] = []
+        self._open: list[_OpenBlock] = []
         self._started_tracing = False
         # Bumped whenever tracing is found off, so that a block opened in an
         # earlier tracing session is not given figures from a later one.
@@ -46,31 +55,35 @@ class HeapPeakTracker:
 
     def _harvest(self) -> int:
         current, peak = tracemalloc.get_traced_memory()
-        for block, _ in self._open:
-            block.heap_peak_bytes = max(block.heap_peak_bytes or 0, peak)
+        for entry in self._open:
+            block = entry.record
+            if block.heap_peak_bytes is None or block.heap_peak_bytes < peak:
+                block.heap_peak_bytes = peak
         tracemalloc.reset_peak()
         return current
 
     def _session_of(self, record: MemoryRecord) -> int | None:
-        for block, session in self._open:
-            if block is record:
-                return session
+        for entry in self._open:
+            if entry.record is record:
+                return entry.session
         return None
 
     def _forget(self, record: MemoryRecord) -> None:
-        for index, (block, _) in enumerate(self._open):
-            if block is record:
+        for index, entry in enumerate(self._open):
+            if entry.record is record:
                 del self._open[index]
                 return
 
     def open(self, record: MemoryRecord) -> None:
         """Start tracing if needed and begin tracking ``record``'s peak."""
         with self._lock:
+            entry = _OpenBlock(record)
             if not tracemalloc.is_tracing():
                 self._session += 1
                 tracemalloc.start()
                 self._started_tracing = True
-            self._open.append((record, self._session))
+            entry.session = self._session
+            self._open.append(entry)
             current = self._harvest()
             record.heap_start_bytes = current
             record.heap_peak_bytes = current

@@ -78,9 +78,11 @@ class ExecutionTimer:
         # One instance may be entered by several threads or asyncio tasks at
         # once (a timer kept at module level), so starts are kept per thread
         # and task. An empty stack is removed, so the table holds only blocks
-        # that are open now.
+        # that are open now. Re-entrant: an allocation under it may finalise
+        # a generator suspended in this same timer, whose exit takes it too;
+        # each step leaves the table consistent for such a nested call.
         self._starts: dict[_StartKey, list[_Start]] = {}
-        self._starts_lock = threading.Lock()
+        self._starts_lock = threading.RLock()
 
     # -- the measurement itself -------------------------------------------
 
@@ -119,8 +121,13 @@ class ExecutionTimer:
     def _push(self) -> None:
         start = self._start()
         key = _start_key()
+        new_stack = [start]
         with self._starts_lock:
-            self._starts.setdefault(key, []).append(start)
+            stack = self._starts.get(key)
+            if stack is None:
+                self._starts[key] = new_stack
+            else:
+                stack.append(start)
 
     def _take(self) -> _Start | None:
         key = _start_key()

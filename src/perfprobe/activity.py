@@ -1,0 +1,58 @@
+"""Tell which open memory blocks shared the process with other threads' work."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .events import MemoryRecord
+
+
+class ThreadActivity:
+    """Count each thread's running timers and open blocks; mark blocks shared.
+
+    tracemalloc and RSS are process-wide, so a block stops being attributable
+    to its thread once another thread does monitored work while it is open;
+    an open block is such work itself. Not thread-safe: the collector calls
+    it with its lock held.
+    """
+
+    def __init__(self) -> None:
+        self._busy: Counter[int] = Counter()
+        self._open_blocks: list[MemoryRecord] = []
+
+    def mark_others(self, thread_id: int) -> None:
+        """Mark the open blocks of every thread but ``thread_id`` process-wide."""
+        for block in self._open_blocks:
+            if block.thread_id != thread_id:
+                block.process_wide = True
+
+    def started(self, thread_id: int, count: int = 1) -> None:
+        """Count ``count`` pieces of monitored work starting in ``thread_id``."""
+        self._busy[thread_id] += count
+        self.mark_others(thread_id)
+
+    def ended(self, thread_id: int, count: int = 1) -> None:
+        """Count ``count`` pieces of work of ``thread_id`` ending, wherever."""
+        remaining = self._busy[thread_id] - count
+        if remaining > 0:
+            self._busy[thread_id] = remaining
+        else:
+            del self._busy[thread_id]
+
+    def block_opened(self, record: MemoryRecord) -> None:
+        """Track ``record``; it is process-wide if another thread is busy now."""
+        if any(n for t, n in self._busy.items() if t != record.thread_id):
+            record.process_wide = True
+        self._open_blocks.append(record)
+        self.started(record.thread_id)
+
+    def block_closed(self, record: MemoryRecord) -> bool:
+        """Stop tracking ``record`` (by identity); return whether it was tracked.
+
+        The count given back is the opening thread's, whichever thread closes.
+        """
+        if not any(block is record for block in self._open_blocks):
+            return False
+        self._open_blocks = [b for b in self._open_blocks if b is not record]
+        self.ended(record.thread_id)
+        return True
