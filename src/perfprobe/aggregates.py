@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .conf import PerfprobeSettings
 from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
 from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
 from .scope import Scope
@@ -13,6 +16,8 @@ from .stats import MetricStats, StatsSummary
 
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
+# Call sites kept per SQL fingerprint; the busiest come first in reports.
+MAX_CALL_SITES = 20
 
 # Tags describe an operation (shop, worker, tenant): a handful of keys with a
 # handful of values each. Past these, new ones are not kept.
@@ -185,3 +190,64 @@ class CollectorSnapshot:
     scopes_closed: int
     recent_events: list[Event]
     dropped_metrics: int
+
+
+class QueryTable:
+    """Per-fingerprint query aggregates, the total, and the N slowest queries.
+
+    At most ``MAX_FINGERPRINTS`` shapes are kept; queries of further shapes
+    go to ``OVERFLOW_KEY`` and are counted in ``dropped``. Not thread-safe:
+    the collector calls it under its lock.
+    """
+
+    def __init__(self, conf: PerfprobeSettings) -> None:
+        self._conf = conf
+        self._shapes: dict[str, QueryStats] = {}
+        self.total = MetricStats(conf.EXACT_PERCENTILE_LIMIT)
+        self.slow_count = 0
+        self.dropped = 0
+        self._slowest: list[tuple[float, int, QueryEvent]] = []
+        self._sequence = itertools.count()
+
+    def add(self, event: QueryEvent, slow_query_s: float) -> QueryStats:
+        """Count ``event`` and return the aggregates of its fingerprint."""
+        key = event.fingerprint
+        if key not in self._shapes and len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
+            self.dropped += 1
+            key = OVERFLOW_KEY
+        q = self._shapes.get(key)
+        if q is None:
+            q = self._shapes[key] = QueryStats(
+                sample_sql=event.sql,
+                vendor=event.vendor,
+                stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
+            )
+        q.stats.add(event.duration_s)
+        q.aliases.add(event.alias)
+        site = event.call_site or "(unknown)"
+        if site in q.call_sites or len(q.call_sites) < MAX_CALL_SITES:
+            q.call_sites[site] += 1
+        if event.many:
+            q.batches += 1
+            q.batch_rows += event.batch_size
+        self.total.add(event.duration_s)
+        self._keep_if_slow(event, slow_query_s)
+        return q
+
+    def _keep_if_slow(self, event: QueryEvent, slow_query_s: float) -> None:
+        if event.duration_s > slow_query_s:
+            self.slow_count += 1
+        # A min-heap of the N slowest: the root is the fastest one kept.
+        entry = (event.duration_s, next(self._sequence), event)
+        if len(self._slowest) < self._conf.MAX_SLOW_QUERIES:
+            heapq.heappush(self._slowest, entry)
+        elif entry[0] > self._slowest[0][0]:
+            heapq.heapreplace(self._slowest, entry)
+
+    def slowest(self) -> list[QueryEvent]:
+        """Return the kept slowest queries, slowest first."""
+        return [e for _, _, e in sorted(self._slowest, reverse=True)]
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return each fingerprint's aggregates for a snapshot."""
+        return {fp: q.to_dict() for fp, q in self._shapes.items()}

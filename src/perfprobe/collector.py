@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -18,7 +16,7 @@ from .aggregates import (
     EndpointStats,
     OpenScope,
     OperationStats,
-    QueryStats,
+    QueryTable,
     ScopeSummary,
     count_error,
 )
@@ -38,7 +36,6 @@ from .stats import MetricStats
 
 logger = logging.getLogger("perfprobe.collector")
 
-_MAX_CALL_SITES = 20
 
 Listener = Callable[[Event], None]
 
@@ -59,7 +56,6 @@ class Collector:
         self._settings = settings
         self._lock = GuardedLock()
         self._listeners: list[Listener] = []
-        self._sequence = itertools.count()
         self.time_scale = 1.0
         self._open_scopes: dict[int, OpenScope] = {}
         # Open blocks, like open scopes, outlive a reset: they still run.
@@ -85,10 +81,7 @@ class Collector:
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
             self._endpoints: dict[tuple[str, str], EndpointStats] = {}
-            self._queries: dict[str, QueryStats] = {}
-            self._query_total = MetricStats(conf.EXACT_PERCENTILE_LIMIT)
-            self._slow_query_count = 0
-            self._slowest: list[tuple[float, int, QueryEvent]] = []
+            self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors: deque[ErrorEvent] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._error_counts: Counter[tuple[str, str, str]] = Counter()
@@ -162,34 +155,6 @@ class Collector:
             return key
         self._dropped_metrics += 1
         return OVERFLOW_KEY if isinstance(key, str) else (OVERFLOW_KEY, OVERFLOW_KEY)
-
-    def _query_stats(self, key: str, event: QueryEvent) -> QueryStats:
-        q = self._queries.get(key)
-        if q is None:
-            q = self._queries[key] = QueryStats(
-                sample_sql=event.sql,
-                vendor=event.vendor,
-                stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
-            )
-        q.stats.add(event.duration_s)
-        q.aliases.add(event.alias)
-        site = event.call_site or "(unknown)"
-        if site in q.call_sites or len(q.call_sites) < _MAX_CALL_SITES:
-            q.call_sites[site] += 1
-        if event.many:
-            q.batches += 1
-            q.batch_rows += event.batch_size
-        return q
-
-    def _keep_if_slow(self, event: QueryEvent, slow_query_s: float) -> None:
-        if event.duration_s > slow_query_s:
-            self._slow_query_count += 1
-        # A min-heap of the N slowest: the root is the fastest one kept.
-        entry = (event.duration_s, next(self._sequence), event)
-        if len(self._slowest) < self._conf.MAX_SLOW_QUERIES:
-            heapq.heappush(self._slowest, entry)
-        elif entry[0] > self._slowest[0][0]:
-            heapq.heapreplace(self._slowest, entry)
 
     def _open_lineage(self, scope: Scope | None) -> list[OpenScope]:
         if scope is None:
@@ -278,14 +243,7 @@ class Collector:
         # settings change is seen without a reset; sizes change only on reset.
         slow_query_s = self._live_settings().SLOW_QUERY_SECONDS * self.time_scale
         with self._lock:
-            conf = self._conf
-            key = event.fingerprint
-            if key not in self._queries and len(self._queries) >= conf.MAX_FINGERPRINTS:
-                self._dropped_metrics += 1
-                key = OVERFLOW_KEY
-            q = self._query_stats(key, event)
-            self._query_total.add(event.duration_s)
-            self._keep_if_slow(event, slow_query_s)
+            q = self._queries.add(event, slow_query_s)
 
             lineage = self._open_lineage(scope)
             for state in lineage:
@@ -442,7 +400,6 @@ class Collector:
                 if (summary := op.stats.summary()) is not None
             }
             endpoints = {key: ep.to_dict() for key, ep in self._endpoints.items()}
-            queries = {fp: q.to_dict() for fp, q in self._queries.items()}
             return CollectorSnapshot(
                 time_scale=self.time_scale,
                 operations=operations,
@@ -450,10 +407,10 @@ class Collector:
                     name: op.tags_dict() for name, op in self._operations.items()
                 },
                 endpoints=endpoints,
-                queries=queries,
-                query_total=self._query_total.summary(),
-                slow_query_count=self._slow_query_count,
-                slowest_queries=[e for _, _, e in sorted(self._slowest, reverse=True)],
+                queries=self._queries.to_dict(),
+                query_total=self._queries.total.summary(),
+                slow_query_count=self._queries.slow_count,
+                slowest_queries=self._queries.slowest(),
                 memory=list(self._memory),
                 errors=list(self._errors),
                 error_counts=dict(self._error_counts),
@@ -463,6 +420,7 @@ class Collector:
                 scopes_closed=self._scopes_closed,
                 recent_events=list(self._recent),
                 dropped_metrics=self._dropped_metrics
+                + self._queries.dropped
                 + self._n_plus_one_totals.dropped
                 + self._duplicate_totals.dropped,
             )
