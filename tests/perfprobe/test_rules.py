@@ -370,3 +370,9 @@ def test_recommendation_rejects_unknown_severity() -> None:
     """Raise ``ValueError`` for a severity outside critical/warning/info."""
     with pytest.raises(ValueError, match="severity"):
         Recommendation("x", "fatal", "t", {}, "s")
+
+
+def test_a_query_just_over_the_limit_does_not_read_as_equal_to_it() -> None:
+    """0.5003 s against 0.5 s is titled 500.3 ms, not "500 ms (limit 500 ms)"."""
+    (rec,) = _fired(_with_query(0.5003), "slow-query")
+    assert "took 500.3 ms (limit 500 ms)" in rec.title

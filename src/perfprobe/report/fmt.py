@@ -30,6 +30,20 @@ def format_duration(seconds: float | None) -> str:
     return format_ms(seconds)
 
 
+def format_against(seconds: float, limit_s: float) -> str:
+    """Return ``seconds`` shown precisely enough to differ from ``limit_s``.
+
+    "took 500 ms (limit 500 ms)" reads as a mistake when the query took
+    500.3 ms; digits are added until the two no longer print the same.
+    """
+    shown = format_duration(seconds)
+    for digits in (1, 2, 3):
+        if seconds == limit_s or shown != format_duration(limit_s):
+            break
+        shown = f"{seconds * 1000:,.{digits}f} ms"
+    return shown
+
+
 def format_bytes(size_bytes: int | float | None) -> str:
     """Return a size in bytes as MB (mebibytes) or KB, or ``-`` when missing."""
     if size_bytes is None:

@@ -14,7 +14,14 @@ from typing import Any
 
 from ..conf import PerfprobeSettings
 from . import advice, hotspots
-from .fmt import BYTES_PER_MB, format_bytes, format_duration, plural, shorten
+from .fmt import (
+    BYTES_PER_MB,
+    format_against,
+    format_bytes,
+    format_duration,
+    plural,
+    shorten,
+)
 from .model import SEVERITIES, Recommendation
 
 logger = logging.getLogger("perfprobe.report")
@@ -90,8 +97,8 @@ def slow_operation(
                 severity="warning" if typical else "info",
                 title=(
                     f"Operation {op['name']!r} is slow: p95 "
-                    f"{format_duration(stats['p95'])}, max "
-                    f"{format_duration(stats['max'])} (limit "
+                    f"{format_against(stats['p95'], threshold_s)}, max "
+                    f"{format_against(stats['max'], threshold_s)} (limit "
                     f"{format_duration(threshold_s)})"
                 ),
                 evidence={
@@ -128,7 +135,8 @@ def slow_endpoint(
                 rule_id="slow-endpoint",
                 severity="warning",
                 title=(
-                    f"Endpoint {route} is slow: p95 {format_duration(stats['p95'])} "
+                    f"Endpoint {route} is slow: p95 "
+                    f"{format_against(stats['p95'], threshold_s)} "
                     f"over {plural(stats['count'], 'request')} (limit "
                     f"{format_duration(threshold_s)})"
                 ),
@@ -189,7 +197,7 @@ def slow_query(
                 rule_id="slow-query",
                 severity="warning",
                 title=(
-                    f"Slow query took {format_duration(max_s)} (limit "
+                    f"Slow query took {format_against(max_s, threshold_s)} (limit "
                     f"{format_duration(threshold_s)}): {_fp(fingerprint)}"
                 ),
                 evidence={
