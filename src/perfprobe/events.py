@@ -205,7 +205,10 @@ def error_type_name(exc_type: type[BaseException] | None) -> str | None:
     """Return ``module.QualName`` for an exception class (builtins unqualified)."""
     if exc_type is None:
         return None
-    module = exc_type.__module__
-    if module in ("builtins", "__main__"):
-        return exc_type.__qualname__
-    return f"{module}.{exc_type.__qualname__}"
+    # Only real strings are compared: a class may set __module__ to anything,
+    # and the user's exception must not turn into one raised here.
+    module: object = exc_type.__module__
+    qualname = str(exc_type.__qualname__)
+    if type(module) is not str or module in ("builtins", "__main__"):
+        return qualname
+    return f"{module}.{qualname}"

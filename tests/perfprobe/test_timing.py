@@ -333,3 +333,27 @@ def test_async_callables_are_timed_over_their_await(
     asyncio.run(call())
     summary, _ = mon.collector.snapshot().operations["awaited"]
     assert summary.count == 1 and 0.1 <= summary.max < 0.5
+
+
+def test_an_exception_with_a_strange_module_still_passes_through(
+    mon: PerformanceMonitor,
+) -> None:
+    """An exception class whose __module__ is not a plain string is still named."""
+
+    class Hostile(str):
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("no comparisons")
+
+        __hash__ = str.__hash__
+
+    class Odd(Exception):
+        pass
+
+    Odd.__module__ = Hostile("odd.module")
+    raised = Odd("boom")
+    with pytest.raises(Odd) as info:
+        with mon.measure_execution_time("odd"):
+            raise raised
+    assert info.value is raised
+    _, errors = mon.collector.snapshot().operations["odd"]
+    assert sum(errors.values()) == 1
