@@ -33,6 +33,11 @@ pytestmark = pytest.mark.django_db
 TEST_URLS = "tests.perfprobe.middleware_urls"
 
 
+def get_async(path: str, **client_options: Any) -> HttpResponseBase:
+    """Send a GET through Django's ASGI handler and return the response."""
+    return async_to_sync(AsyncClient(**client_options).get)(path)
+
+
 @pytest.fixture
 def test_urls(settings: Settings) -> None:
     """Serve the small views of ``middleware_urls`` instead of the demo's."""
@@ -260,10 +265,7 @@ def test_queries_inside_an_async_request_carry_its_route(
 ) -> None:
     """Through the async chain too, the view's queries are filed under the route."""
 
-    async def get() -> HttpResponseBase:
-        return await AsyncClient().get("/async/count/2/")
-
-    async_to_sync(get)()
+    get_async("/async/count/2/")
 
     scopes = [q.scope for q in recorded_queries()]
     assert scopes == ["GET /async/count/<int:count>/"] * 2
@@ -450,10 +452,7 @@ def test_async_client_records_route_status_and_queries(
 ) -> None:
     """Through the ASGI handler a request is recorded just as through WSGI."""
 
-    async def get() -> HttpResponseBase:
-        return await AsyncClient().get("/async/count/3/")
-
-    response = async_to_sync(get)()
+    response = get_async("/async/count/3/")
 
     assert response.status_code == 200
     (event,) = request_events(fresh_monitor)
@@ -468,10 +467,7 @@ def test_async_client_with_a_sync_view(
 ) -> None:
     """A sync view behind the async chain still has its queries in its scope."""
 
-    async def get() -> HttpResponseBase:
-        return await AsyncClient().get("/three/")
-
-    response = async_to_sync(get)()
+    response = get_async("/three/")
 
     assert response.status_code == 200
     (event,) = request_events(fresh_monitor)
@@ -483,10 +479,7 @@ def test_async_view_exception_is_a_500_with_its_type(
 ) -> None:
     """An exception in a view served through the async chain is still recorded."""
 
-    async def get() -> HttpResponseBase:
-        return await AsyncClient(raise_request_exception=False).get("/boom/")
-
-    response = async_to_sync(get)()
+    response = get_async("/boom/", raise_request_exception=False)
 
     assert response.status_code == 500
     (event,) = request_events(fresh_monitor)
