@@ -29,6 +29,7 @@ from .events import (
     QueryEvent,
     RequestEvent,
 )
+from .listeners import ListenerList
 from .nplusone import FindingTotals, ScopeQueries
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
@@ -38,6 +39,7 @@ logger = logging.getLogger("perfprobe.collector")
 
 
 Listener = Callable[[Event], None]
+ScopeListener = Callable[[ScopeSummary], None]
 
 
 class Collector:
@@ -55,7 +57,8 @@ class Collector:
     ) -> None:
         self._settings = settings
         self._lock = GuardedLock()
-        self._listeners: list[Listener] = []
+        self._listeners: ListenerList[Event] = ListenerList("event")
+        self._scope_listeners: ListenerList[ScopeSummary] = ListenerList("scope")
         self.time_scale = 1.0
         self._open_scopes: dict[int, OpenScope] = {}
         # Open blocks, like open scopes, outlive a reset: they still run.
@@ -127,26 +130,25 @@ class Collector:
         self._last_good_settings = conf
         return conf
 
-    @deferred_if_reentered
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
-        with self._lock:
-            self._listeners.append(listener)
+        self._listeners.add(listener)
 
-    @deferred_if_reentered
     def remove_listener(self, listener: Listener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
-        with self._lock:
-            # Equality, not identity: each ``obj.method`` access makes a new
-            # bound method, equal to but never identical with the one added.
-            self._listeners = [x for x in self._listeners if x != listener]
+        self._listeners.remove(listener)
+
+    def add_scope_listener(self, listener: ScopeListener) -> None:
+        """Call ``listener(summary)`` for every scope that closes from now on."""
+        self._scope_listeners.add(listener)
+
+    def remove_scope_listener(self, listener: ScopeListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        self._scope_listeners.remove(listener)
 
     def _notify(self, event: Event) -> None:
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception:
-                logger.exception("perfprobe listener %r failed", listener)
+        if self._listeners:
+            self._listeners.notify(event)
 
     # -- helpers called with the lock held ---------------------------------
 
@@ -387,7 +389,9 @@ class Collector:
                 self._n_plus_one_totals.add_n_plus_one(finding)
             for duplicate in summary.duplicates:
                 self._duplicate_totals.add_duplicate(duplicate)
-            return summary
+        if self._scope_listeners:
+            self._scope_listeners.notify(summary)
+        return summary
 
     # -- reading --------------------------------------------------------------
 

@@ -35,6 +35,15 @@ class PerfprobeSettings:
     STORE_QUERY_STRINGS: bool = False
     CALL_SITE_EXCLUDE: tuple[str, ...] = ()
     INSTRUMENT_DATABASE: bool = True
+    MONITOR_REQUESTS: bool = True
+    MEASURE_TIMING: bool = True
+    TRACK_MEMORY: bool = True
+    SAMPLE_RATE: float = 1.0
+    EXCLUDE_PATHS: tuple[str, ...] = ()
+    REPORT_TOKEN: str | None = None
+    METRICS_TOKEN: str | None = None
+    PROMETHEUS: bool = False
+    OPENTELEMETRY: bool = True
 
 
 _BOOL_KEYS = {
@@ -42,7 +51,15 @@ _BOOL_KEYS = {
     "STORE_SQL_PARAMETERS",
     "STORE_QUERY_STRINGS",
     "INSTRUMENT_DATABASE",
+    "MONITOR_REQUESTS",
+    "MEASURE_TIMING",
+    "TRACK_MEMORY",
+    "PROMETHEUS",
+    "OPENTELEMETRY",
 }
+_TOKEN_KEYS = {"REPORT_TOKEN", "METRICS_TOKEN"}
+# A bearer token is the only secret between the internet and the report.
+MIN_TOKEN_LENGTH = 16
 _POSITIVE_NUMBER_KEYS = {
     "SLOW_OPERATION_SECONDS",
     "SLOW_QUERY_SECONDS",
@@ -102,6 +119,37 @@ def _validate(key: str, value: Any) -> Any:
         ):
             raise _fail(key, value, "a list of non-empty path fragments (strings)")
         return tuple(value)
+    if key == "SAMPLE_RATE":
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= 1
+        ):
+            raise _fail(key, value, "a fraction from 0.0 to 1.0")
+        return float(value)
+    if key == "EXCLUDE_PATHS":
+        if not isinstance(value, list | tuple) or not all(
+            isinstance(v, str) and v.startswith("/") for v in value
+        ):
+            raise _fail(key, value, 'a list of path prefixes starting with "/"')
+        return tuple(value)
+    if key in _TOKEN_KEYS:
+        if value is None:
+            return None
+        if (
+            not isinstance(value, str)
+            or len(value) < MIN_TOKEN_LENGTH
+            or not value.isascii()
+            or not value.isprintable()
+            or " " in value
+        ):
+            # The value itself is a secret: the message must not show it.
+            raise ImproperlyConfigured(
+                f"{SETTINGS_NAME}[{key!r}] is not a usable bearer token; expected "
+                f"None or at least {MIN_TOKEN_LENGTH} printable ASCII characters "
+                "without spaces."
+            )
+        return value
     raise AssertionError(key)  # pragma: no cover - every field is listed above
 
 

@@ -2,33 +2,28 @@
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import monitoring
+from .access import has_token, is_staff_or_debug, require_access
+from .conf import get_settings
 from .report.html import render_html
 
 
 def can_view_report(request: HttpRequest) -> bool:
     """Return whether ``request`` may see the report.
 
-    Staff users always may; anyone else only while ``DEBUG`` is on and the
-    request comes from an address in ``INTERNAL_IPS``, as for other debugging
-    tools.
+    Staff users always may; so may a request carrying
+    ``PERFPROBE["REPORT_TOKEN"]`` as its bearer token, and, while ``DEBUG``
+    is on, one from an address in ``INTERNAL_IPS``.
     """
-    user = getattr(request, "user", None)
-    if user is not None and user.is_active and user.is_staff:
-        return True
-    internal = request.META.get("REMOTE_ADDR") in getattr(settings, "INTERNAL_IPS", ())
-    return bool(settings.DEBUG and internal)
+    return has_token(request, get_settings().REPORT_TOKEN) or is_staff_or_debug(request)
 
 
 def _check(request: HttpRequest) -> None:
-    # A 404 rather than a 403 does not tell strangers the page exists.
-    if not can_view_report(request):
-        raise Http404("No report here.")
+    require_access(request, get_settings().REPORT_TOKEN)
 
 
 @never_cache

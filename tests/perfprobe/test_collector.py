@@ -13,7 +13,7 @@ import pytest
 from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor
-from perfprobe.aggregates import MAX_ERROR_TYPES
+from perfprobe.aggregates import MAX_ERROR_TYPES, ScopeSummary
 from perfprobe.collector import OVERFLOW_KEY, Collector
 from perfprobe.events import ErrorEvent, Event, QueryEvent
 from perfprobe.scope import Scope
@@ -295,11 +295,13 @@ def test_a_raising_listener_is_logged_not_raised(
 
     with caplog.at_level(logging.ERROR, logger="perfprobe.collector"):
         collector.record_operation(operation("op", 0.1), None)
+        collector.record_operation(operation("op", 0.1), None)
 
-    assert len(seen) == 1
-    assert op_count(collector, "op") == 1
+    assert len(seen) == 2
+    assert op_count(collector, "op") == 2
+    # Logged once, not once per event.
     (record,) = [r for r in caplog.records if r.name == "perfprobe.collector"]
-    assert record.getMessage().startswith("perfprobe listener")
+    assert record.getMessage().startswith("perfprobe event listener")
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
 
@@ -466,6 +468,26 @@ def test_query_in_a_finaliser_inside_the_lock_is_deferred(
         "SELECT cleanup",
     ]
     assert snapshot.query_total is not None and snapshot.query_total.count == 2
+
+
+def test_scope_listeners_receive_each_closed_scope_summary(
+    collector: Collector,
+) -> None:
+    """A scope listener gets the summary of every scope closed, with its counts."""
+    summaries: list[ScopeSummary] = []
+    collector.add_scope_listener(summaries.append)
+    scope = Scope(name="job")
+    collector.scope_opened(scope)
+    collector.record_query(query("SELECT ?", 0.01, scope="job"), scope)
+
+    returned = collector.scope_closed(scope, 0.5)
+    collector.remove_scope_listener(summaries.append)
+    later = Scope(name="unseen")
+    collector.scope_opened(later)
+    collector.scope_closed(later, 0.1)
+
+    assert summaries == [returned]
+    assert summaries[0].query_count == 1
 
 
 def test_a_listener_may_record_at_once(collector: Collector) -> None:

@@ -1,0 +1,52 @@
+"""Decide who may read perfprobe's views: staff, a bearer token, or DEBUG."""
+
+from __future__ import annotations
+
+import hmac
+
+from django.conf import settings
+from django.http import Http404, HttpRequest
+
+
+def bearer_token(request: HttpRequest) -> str | None:
+    """Return the token of an ``Authorization: Bearer …`` header, or ``None``."""
+    header = str(request.META.get("HTTP_AUTHORIZATION", ""))
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def has_token(request: HttpRequest, expected: str | None) -> bool:
+    """Return whether ``request`` carries ``expected`` as its bearer token.
+
+    Compared in constant time, so response times tell nothing of the token.
+    """
+    if not expected:
+        return False
+    given = bearer_token(request)
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode(), expected.encode())
+
+
+def is_staff_or_debug(request: HttpRequest) -> bool:
+    """Return whether ``request`` comes from active staff, or is a local debug one.
+
+    Anyone else passes only while ``DEBUG`` is on and the request comes from
+    an address in ``INTERNAL_IPS``, as for other debugging tools.
+    """
+    user = getattr(request, "user", None)
+    if user is not None and user.is_active and user.is_staff:
+        return True
+    internal = request.META.get("REMOTE_ADDR") in getattr(settings, "INTERNAL_IPS", ())
+    return bool(settings.DEBUG and internal)
+
+
+def require_access(request: HttpRequest, token: str | None) -> None:
+    """Raise ``Http404`` unless ``request`` is staff, local debug, or has ``token``.
+
+    A 404 rather than a 403 does not tell strangers the page exists.
+    """
+    if not (has_token(request, token) or is_staff_or_debug(request)):
+        raise Http404("No page here.")

@@ -1,0 +1,54 @@
+"""Fan events and closed scopes out to exporters, never failing the recorder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+
+logger = logging.getLogger("perfprobe.collector")
+
+
+class ListenerList(Generic[T]):
+    """Hold callables that receive each item, in the order they were added.
+
+    Adding and removing replace the list rather than change it, so a call
+    to ``notify`` running in another thread iterates a list no one mutates.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self._kind = kind
+        self._items: list[Callable[[T], None]] = []
+        self._failed: list[Callable[[T], None]] = []
+
+    def __bool__(self) -> bool:
+        return bool(self._items)
+
+    def add(self, listener: Callable[[T], None]) -> None:
+        """Call ``listener(item)`` for every item notified from now on."""
+        self._items = [*self._items, listener]
+
+    def remove(self, listener: Callable[[T], None]) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        # Equality, not identity: each ``obj.method`` access makes a new
+        # bound method, equal to but never identical with the one added.
+        self._items = [x for x in self._items if x != listener]
+
+    def notify(self, item: T) -> None:
+        """Pass ``item`` to every listener; log (once each) those that fail."""
+        for listener in self._items:
+            try:
+                listener(item)
+            except Exception:
+                # Once per listener: an exporter broken for every request
+                # would otherwise write a traceback per request.
+                if listener not in self._failed:
+                    self._failed.append(listener)
+                    logger.exception(
+                        "perfprobe %s listener %r failed; later failures of it "
+                        "are not logged",
+                        self._kind,
+                        listener,
+                    )
