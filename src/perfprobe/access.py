@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.http import Http404, HttpRequest
@@ -50,3 +52,19 @@ def require_access(request: HttpRequest, token: str | None) -> None:
     """
     if not (has_token(request, token) or is_staff_or_debug(request)):
         raise Http404("No page here.")
+
+
+ViewT = TypeVar("ViewT", bound=Callable[..., Any])
+
+#: The attribute ``unmonitored`` sets on a view function.
+UNMONITORED_ATTR = "perfprobe_unmonitored"
+
+
+def unmonitored(view: ViewT) -> ViewT:
+    """Mark ``view`` so the request middleware keeps its requests out of the data.
+
+    perfprobe's own views use it: a scrape of ``/metrics`` or a look at the
+    report must not show up as traffic of the application.
+    """
+    setattr(view, UNMONITORED_ATTR, True)
+    return view

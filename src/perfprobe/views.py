@@ -7,7 +7,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from . import monitoring
-from .access import has_token, is_staff_or_debug, require_access
+from .access import has_token, is_staff_or_debug, require_access, unmonitored
 from .conf import get_settings
 from .report.html import render_html
 
@@ -26,6 +26,7 @@ def _check(request: HttpRequest) -> None:
     require_access(request, get_settings().REPORT_TOKEN)
 
 
+@unmonitored
 @never_cache
 @require_GET
 def report_page(request: HttpRequest) -> HttpResponse:
@@ -35,6 +36,7 @@ def report_page(request: HttpRequest) -> HttpResponse:
     return HttpResponse(render_html(report), content_type="text/html; charset=utf-8")
 
 
+@unmonitored
 @never_cache
 @require_GET
 def report_json(request: HttpRequest) -> JsonResponse:
