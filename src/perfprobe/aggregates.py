@@ -16,25 +16,17 @@ from .stats import MetricStats, StatsSummary
 
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
-# Call sites kept per SQL fingerprint; the busiest come first in reports.
-MAX_CALL_SITES = 20
-
-# Tags describe an operation (shop, worker, tenant): a handful of keys with a
-# handful of values each. Past these, new ones are not kept.
-MAX_TAG_KEYS = 10
-MAX_TAG_VALUES = 20
-
-# A metric fails in a few ways; code that builds exception classes on the fly
-# would otherwise grow its error table by one name per call.
-MAX_ERROR_TYPES = 50
 
 
-def count_error(errors: Counter[str], error_type: str) -> str:
+def count_error(errors: Counter[str], error_type: str, max_types: int) -> str:
     """Count ``error_type`` in ``errors`` and return the key it was counted under.
 
-    Past MAX_ERROR_TYPES distinct names, new ones share ``OVERFLOW_KEY``.
+    A metric fails in a few ways; code that builds exception classes on the
+    fly would otherwise grow the table by one name per call. Past
+    ``max_types`` distinct names (``MAX_ERROR_TYPES``), new ones share
+    ``OVERFLOW_KEY``.
     """
-    if error_type not in errors and len(errors) >= MAX_ERROR_TYPES:
+    if error_type not in errors and len(errors) >= max_types:
         error_type = OVERFLOW_KEY
     errors[error_type] += 1
     return error_type
@@ -48,15 +40,20 @@ class OperationStats:
     errors: Counter[str] = field(default_factory=Counter)
     tags: dict[str, set[str]] = field(default_factory=dict)
 
-    def add_tags(self, tags: dict[str, str]) -> None:
-        """Remember ``tags``' values, within MAX_TAG_KEYS and MAX_TAG_VALUES."""
+    def add_tags(self, tags: dict[str, str], max_keys: int, max_values: int) -> None:
+        """Remember ``tags``' values: at most ``max_keys`` keys, ``max_values`` each.
+
+        Tags describe an operation (shop, worker, tenant): a handful of keys
+        with a handful of values each. Past the bounds (``MAX_TAG_KEYS``,
+        ``MAX_TAG_VALUES``), new ones are not kept.
+        """
         for key, value in tags.items():
             values = self.tags.get(key)
             if values is None:
-                if len(self.tags) >= MAX_TAG_KEYS:
+                if len(self.tags) >= max_keys:
                     continue
                 values = self.tags[key] = set()
-            if len(values) < MAX_TAG_VALUES:
+            if len(values) < max_values:
                 values.add(value)
 
     def tags_dict(self) -> dict[str, list[str]]:
@@ -190,13 +187,16 @@ class CollectorSnapshot:
     scopes_closed: int
     recent_events: list[Event]
     dropped_metrics: int
+    #: Requests kept out of the data, by reason (see ``perfprobe.sampling``).
+    skipped_requests: dict[str, int] = field(default_factory=dict)
 
 
 class QueryTable:
     """Per-fingerprint query aggregates, the total, and the N slowest queries.
 
     At most ``MAX_FINGERPRINTS`` shapes are kept; queries of further shapes
-    go to ``OVERFLOW_KEY`` and are counted in ``dropped``. Not thread-safe:
+    go to ``OVERFLOW_KEY`` and are counted in ``dropped``. Each shape keeps
+    at most ``MAX_CALL_SITES`` call sites, the first seen. Not thread-safe:
     the collector calls it under its lock.
     """
 
@@ -225,7 +225,7 @@ class QueryTable:
         q.stats.add(event.duration_s)
         q.aliases.add(event.alias)
         site = event.call_site or "(unknown)"
-        if site in q.call_sites or len(q.call_sites) < MAX_CALL_SITES:
+        if site in q.call_sites or len(q.call_sites) < self._conf.MAX_CALL_SITES:
             q.call_sites[site] += 1
         if event.many:
             q.batches += 1

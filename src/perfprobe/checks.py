@@ -1,16 +1,43 @@
-"""Report ``PERFPROBE`` misconfiguration as Django system checks."""
+"""Report ``PERFPROBE`` misconfiguration as Django system checks.
+
+Ids are stable and never renumbered: errors ``perfprobe.E0xx``, warnings
+``perfprobe.W0xx``. docs/deploying-controls.md lists them with their hints.
+"""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+from collections.abc import Iterator
 from typing import Any
 
 from django.core import checks
 from django.core.exceptions import ImproperlyConfigured
+from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils.module_loading import import_string
 
-from .conf import SETTINGS_NAME, load_settings
+from .conf import SETTINGS_NAME, PerfprobeSettings, load_settings
+
+MIDDLEWARE = "perfprobe.middleware.PerformanceMiddleware"
+AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
+# prometheus_client reads the upper-case name, and the lower-case one that
+# older releases used.
+MULTIPROC_ENV = ("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+
+Messages = list[checks.CheckMessage]
 
 
-def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+def _settings() -> PerfprobeSettings | None:
+    # Invalid settings are E001's to report; the other checks then stay quiet.
+    from django.conf import settings
+
+    try:
+        return load_settings(getattr(settings, SETTINGS_NAME, None))
+    except ImproperlyConfigured:
+        return None
+
+
+def check_settings(app_configs: Any = None, **kwargs: Any) -> Messages:
     """Return an error (id ``perfprobe.E001``) when ``PERFPROBE`` is invalid."""
     from django.conf import settings
 
@@ -27,20 +54,181 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckM
     return []
 
 
-def check_middleware(
-    app_configs: Any = None, **kwargs: Any
-) -> list[checks.CheckMessage]:
-    """Warn (``perfprobe.W001``) when the request middleware is not installed."""
+def check_middleware(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn when the middleware is missing (``W001``) or not first (``W002``)."""
     from django.conf import settings
 
-    name = "perfprobe.middleware.PerformanceMiddleware"
-    if name not in getattr(settings, "MIDDLEWARE", []):
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if MIDDLEWARE not in middleware:
         return [
             checks.Warning(
                 "perfprobe's request middleware is not installed, so requests "
                 "are not monitored.",
-                hint=f"Add {name!r} near the top of MIDDLEWARE.",
+                hint=f"Add {MIDDLEWARE!r} near the top of MIDDLEWARE.",
                 id="perfprobe.W001",
+            )
+        ]
+    if middleware[0] != MIDDLEWARE:
+        return [
+            checks.Warning(
+                "perfprobe's request middleware is not first in MIDDLEWARE, so "
+                "request timings leave out the middleware above it "
+                f"({middleware[0]!r}).",
+                hint=f"Move {MIDDLEWARE!r} to the top of MIDDLEWARE.",
+                id="perfprobe.W002",
+            )
+        ]
+    return []
+
+
+def check_sampling(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn (``W003``) when ``SAMPLE_RATE`` 0 leaves every request out."""
+    conf = _settings()
+    if conf is None or not (conf.ENABLED and conf.MONITOR_REQUESTS):
+        return []
+    if conf.SAMPLE_RATE == 0:
+        return [
+            checks.Warning(
+                f"{SETTINGS_NAME}['SAMPLE_RATE'] is 0 while requests are "
+                "monitored, so no request is.",
+                hint="Set SAMPLE_RATE above 0 (1.0 monitors every request), or "
+                "set MONITOR_REQUESTS to False to say that none should be.",
+                id="perfprobe.W003",
+            )
+        ]
+    return []
+
+
+def check_prometheus(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Error when ``PROMETHEUS`` cannot work: no client (E002), bad dir (E003)."""
+    conf = _settings()
+    if conf is None or not (conf.ENABLED and conf.PROMETHEUS):
+        return []
+    errors: Messages = []
+    if importlib.util.find_spec("prometheus_client") is None:
+        errors.append(
+            checks.Error(
+                f"{SETTINGS_NAME}['PROMETHEUS'] is True but prometheus_client "
+                "cannot be imported.",
+                hint="Install it: pip install 'django-perfprobe[prometheus]'.",
+                id="perfprobe.E002",
+            )
+        )
+    for name in MULTIPROC_ENV:
+        path = os.environ.get(name)
+        if path and not (os.path.isdir(path) and os.access(path, os.W_OK | os.X_OK)):
+            errors.append(
+                checks.Error(
+                    f"The environment variable {name} is {path!r}, which is not "
+                    "an existing directory this process can write to; "
+                    "prometheus_client keeps its multi-process metrics there.",
+                    hint=f"Create the directory (empty) before the workers start, "
+                    f"or unset {name} for a single process.",
+                    id="perfprobe.E003",
+                )
+            )
+    return errors
+
+
+def check_personal_data(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn when personal data is kept with ``DEBUG`` off (``W004``, ``W005``)."""
+    from django.conf import settings
+
+    conf = _settings()
+    if conf is None or not conf.ENABLED or settings.DEBUG:
+        return []
+    warnings: Messages = []
+    if conf.STORE_SQL_PARAMETERS:
+        warnings.append(
+            checks.Warning(
+                f"{SETTINGS_NAME}['STORE_SQL_PARAMETERS'] is True while DEBUG "
+                "is off: query parameters and raw SQL, which can hold personal "
+                "data, are kept in memory and shown in reports.",
+                hint="Turn STORE_SQL_PARAMETERS off in production.",
+                id="perfprobe.W004",
+            )
+        )
+    if conf.STORE_QUERY_STRINGS:
+        warnings.append(
+            checks.Warning(
+                f"{SETTINGS_NAME}['STORE_QUERY_STRINGS'] is True while DEBUG "
+                "is off: query strings, which can hold tokens and personal "
+                "data, are kept in memory and shown in reports.",
+                hint="Turn STORE_QUERY_STRINGS off in production.",
+                id="perfprobe.W005",
+            )
+        )
+    return warnings
+
+
+def check_tokens(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn (``W006``) when one bearer token opens both the report and /metrics."""
+    conf = _settings()
+    if conf is None or conf.REPORT_TOKEN is None:
+        return []
+    if conf.REPORT_TOKEN == conf.METRICS_TOKEN:
+        return [
+            checks.Warning(
+                f"{SETTINGS_NAME}['REPORT_TOKEN'] equals METRICS_TOKEN, so "
+                "every metrics scraper can also read the full report (SQL "
+                "fingerprints, call sites, errors).",
+                hint="Give the report its own token.",
+                id="perfprobe.W006",
+            )
+        ]
+    return []
+
+
+def _resolvers(patterns: list[URLPattern | URLResolver]) -> Iterator[URLResolver]:
+    for pattern in patterns:
+        if isinstance(pattern, URLResolver):
+            yield pattern
+            yield from _resolvers(pattern.url_patterns)
+
+
+def _has_auth_middleware(middleware: list[str]) -> bool:
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+
+    for path in middleware:
+        try:
+            cls = import_string(path)
+        except ImportError:
+            continue
+        if isinstance(cls, type) and issubclass(cls, AuthenticationMiddleware):
+            return True
+    return False
+
+
+def check_report_reachable(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn (``W007``, with ``--deploy``) when the mounted report has no way in.
+
+    Without ``REPORT_TOKEN`` the report is shown only to staff users, whom
+    ``request.user`` names only under ``AuthenticationMiddleware``, and to
+    ``INTERNAL_IPS`` while ``DEBUG`` is on: in production, to nobody.
+    """
+    from django.conf import settings
+
+    conf = _settings()
+    if conf is None or conf.REPORT_TOKEN is not None:
+        return []
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    try:
+        mounted = any(
+            resolver.app_name == "perfprobe"
+            for resolver in _resolvers(get_resolver().url_patterns)
+        )
+    except Exception:
+        # A broken URLconf is reported by Django's own URL checks.
+        return []
+    if mounted and not _has_auth_middleware(middleware):
+        return [
+            checks.Warning(
+                "perfprobe.urls is mounted, but without REPORT_TOKEN or "
+                f"{AUTH_MIDDLEWARE} nobody can read the report unless DEBUG "
+                "is on.",
+                hint=f"Set {SETTINGS_NAME}['REPORT_TOKEN'] to a long random "
+                f"string, or add {AUTH_MIDDLEWARE!r} so staff users can read it.",
+                id="perfprobe.W007",
             )
         ]
     return []
@@ -48,5 +236,15 @@ def check_middleware(
 
 def register() -> None:
     """Register perfprobe's checks with Django."""
-    checks.register(check_settings, "perfprobe")
-    checks.register(check_middleware, "perfprobe")
+    for check in (
+        check_settings,
+        check_middleware,
+        check_sampling,
+        check_prometheus,
+        check_personal_data,
+        check_tokens,
+    ):
+        checks.register(check, "perfprobe")
+    # A deployment concern: `manage.py check --deploy` runs it, as Django's
+    # own security checks; development with DEBUG on needs no token.
+    checks.register(check_report_reachable, "perfprobe", checks.Tags.urls, deploy=True)

@@ -29,6 +29,7 @@ from .events import (
     QueryEvent,
     RequestEvent,
 )
+from .failures import log_failure
 from .listeners import ListenerList
 from .nplusone import FindingTotals, ScopeQueries
 from .reentry import GuardedLock, deferred_if_reentered
@@ -63,7 +64,6 @@ class Collector:
         self._open_scopes: dict[int, OpenScope] = {}
         # Open blocks, like open scopes, outlive a reset: they still run.
         self._activity = ThreadActivity()
-        self._settings_failure_logged = False
         # Importing perfprobe must not need configured Django settings: until
         # they are, start from the defaults (the app's ready() resets).
         self._clear(settings() if django_settings.configured else PerfprobeSettings())
@@ -101,6 +101,8 @@ class Collector:
                 for scope_id, state in self._open_scopes.items()
             }
             self._dropped_metrics = 0
+            # Keyed by the few fixed reasons of perfprobe.sampling.
+            self._skipped_requests: Counter[str] = Counter()
             self._scopes_closed = 0
             # Findings outlive the scope history: a view's N+1 seen in a
             # million requests is one merged finding with its true counts.
@@ -117,16 +119,17 @@ class Collector:
 
         A bad ``PERFPROBE`` set at run time (``override_settings``) must not
         make the collector lose a query or leak an open scope; it is logged
-        once until the settings read cleanly again.
+        once per process.
         """
         try:
             conf = self._settings()
         except Exception:
-            if not self._settings_failure_logged:
-                self._settings_failure_logged = True
-                logger.exception("perfprobe settings are invalid; using the last good")
+            log_failure(
+                logger,
+                "settings",
+                "perfprobe settings are invalid; using the last good",
+            )
             return self._last_good_settings
-        self._settings_failure_logged = False
         self._last_good_settings = conf
         return conf
 
@@ -206,7 +209,7 @@ class Collector:
         ):
             self._error_counts[key] += 1
         for state in self._open_lineage(scope):
-            count_error(state.errors, error_key)
+            count_error(state.errors, error_key, self._conf.MAX_ERROR_TYPES)
 
     # -- recording ----------------------------------------------------------
 
@@ -222,7 +225,9 @@ class Collector:
                 )
             op.stats.add(event.duration_s)
             if event.tags:
-                op.add_tags(event.tags)
+                op.add_tags(
+                    event.tags, self._conf.MAX_TAG_KEYS, self._conf.MAX_TAG_VALUES
+                )
             for state in self._open_lineage(scope):
                 state.operation_count += 1
             if event.error_type is not None:
@@ -231,7 +236,9 @@ class Collector:
                     event.name,
                     event,
                     event.error_type,
-                    count_error(op.errors, event.error_type),
+                    count_error(
+                        op.errors, event.error_type, self._conf.MAX_ERROR_TYPES
+                    ),
                     scope,
                 )
             self._activity.mark_others(event.thread_id)
@@ -259,7 +266,7 @@ class Collector:
                     event.fingerprint,
                     event,
                     event.error_type,
-                    count_error(q.errors, event.error_type),
+                    count_error(q.errors, event.error_type, self._conf.MAX_ERROR_TYPES),
                     scope,
                     detail=event.call_site,
                 )
@@ -291,13 +298,19 @@ class Collector:
                     f"{event.method} {event.route}",
                     event,
                     error_type,
-                    count_error(ep.errors, error_type),
+                    count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
                     scope,
                     detail=f"status {event.status}",
                 )
             self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         self._notify(event)
+
+    @deferred_if_reentered
+    def record_skipped_request(self, reason: str) -> None:
+        """Count one request kept out of the data because of ``reason``."""
+        with self._lock:
+            self._skipped_requests[reason] += 1
 
     @deferred_if_reentered
     def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
@@ -371,6 +384,12 @@ class Collector:
             )
 
     @deferred_if_reentered
+    def scope_discarded(self, scope: Scope) -> None:
+        """Forget the open ``scope`` without a summary; closing it records nothing."""
+        with self._lock:
+            self._open_scopes.pop(scope.id, None)
+
+    @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
@@ -427,4 +446,5 @@ class Collector:
                 + self._queries.dropped
                 + self._n_plus_one_totals.dropped
                 + self._duplicate_totals.dropped,
+                skipped_requests=dict(self._skipped_requests),
             )

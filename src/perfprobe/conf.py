@@ -31,6 +31,10 @@ class PerfprobeSettings:
     MAX_SLOW_QUERIES: int = 50
     MAX_SCOPE_HISTORY: int = 200
     MAX_QUERY_GROUPS_PER_SCOPE: int = 1000
+    MAX_CALL_SITES: int = 20
+    MAX_TAG_KEYS: int = 10
+    MAX_TAG_VALUES: int = 20
+    MAX_ERROR_TYPES: int = 50
     STORE_SQL_PARAMETERS: bool = False
     STORE_QUERY_STRINGS: bool = False
     CALL_SITE_EXCLUDE: tuple[str, ...] = ()
@@ -75,6 +79,10 @@ _POSITIVE_INT_KEYS = {
     "MAX_SLOW_QUERIES",
     "MAX_SCOPE_HISTORY",
     "MAX_QUERY_GROUPS_PER_SCOPE",
+    "MAX_CALL_SITES",
+    "MAX_TAG_KEYS",
+    "MAX_TAG_VALUES",
+    "MAX_ERROR_TYPES",
 }
 _MIN_INT = {"N_PLUS_ONE_MIN_QUERIES": 2, "DUPLICATE_MIN_QUERIES": 2}
 # Every integer setting is a count or a bound on memory; past ten million it is

@@ -6,6 +6,8 @@ import logging
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
+from .failures import log_failure
+
 T = TypeVar("T")
 
 logger = logging.getLogger("perfprobe.collector")
@@ -21,7 +23,6 @@ class ListenerList(Generic[T]):
     def __init__(self, kind: str) -> None:
         self._kind = kind
         self._items: list[Callable[[T], None]] = []
-        self._failed: list[Callable[[T], None]] = []
 
     def __bool__(self) -> bool:
         return bool(self._items)
@@ -37,18 +38,25 @@ class ListenerList(Generic[T]):
         self._items = [x for x in self._items if x != listener]
 
     def notify(self, item: T) -> None:
-        """Pass ``item`` to every listener; log (once each) those that fail."""
+        """Pass ``item`` to every listener; log (once per listener) those that fail."""
         for listener in self._items:
             try:
                 listener(item)
             except Exception:
                 # Once per listener: an exporter broken for every request
                 # would otherwise write a traceback per request.
-                if listener not in self._failed:
-                    self._failed.append(listener)
-                    logger.exception(
-                        "perfprobe %s listener %r failed; later failures of it "
-                        "are not logged",
-                        self._kind,
-                        listener,
-                    )
+                log_failure(
+                    logger,
+                    f"{self._kind} listener {_name_of(listener)}",
+                    "perfprobe %s listener %s failed",
+                    self._kind,
+                    _name_of(listener),
+                )
+
+
+def _name_of(listener: Callable[[T], None]) -> str:
+    # A qualified name, not repr(): a repr holds an address, different for
+    # each bound method of one kind, and the failure table must stay small.
+    module = getattr(listener, "__module__", None) or "?"
+    name = getattr(listener, "__qualname__", None) or type(listener).__qualname__
+    return f"{module}.{name}"

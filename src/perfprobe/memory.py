@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 import psutil
 
 from .events import MemoryRecord, error_type_name
+from .failures import log_failure
 from .scope import get_current_scope
 
 if TYPE_CHECKING:
@@ -175,10 +176,17 @@ class MemoryProbe:
         try:
             self.record = self._checkpoint()
         except Exception:
-            logger.exception("perfprobe failed to take memory checkpoint %r", label)
+            log_failure(
+                logger,
+                "checkpoint",
+                "perfprobe failed to take memory checkpoint %r",
+                label,
+            )
 
     def _checkpoint(self) -> MemoryRecord | None:
-        if not self._monitor.enabled:
+        # Off (TRACK_MEMORY, ENABLED, an unmonitored request), there is no
+        # record, so the block does nothing and never starts tracemalloc.
+        if not self._monitor.memory_active():
             return None
         current, peak = _heap_now()
         scope = get_current_scope()
@@ -201,7 +209,12 @@ class MemoryProbe:
         try:
             self._open_block()
         except Exception:
-            logger.exception("perfprobe failed to open memory block %r", self.label)
+            log_failure(
+                logger,
+                "block-open",
+                "perfprobe failed to open memory block %r",
+                self.label,
+            )
             self.record = None
         return self
 
@@ -235,7 +248,12 @@ class MemoryProbe:
         try:
             self._close_block(exc_type)
         except Exception:
-            logger.exception("perfprobe failed to close memory block %r", self.label)
+            log_failure(
+                logger,
+                "block-close",
+                "perfprobe failed to close memory block %r",
+                self.label,
+            )
 
     def _close_block(self, exc_type: type[BaseException] | None) -> None:
         record = self.record
@@ -256,7 +274,9 @@ class MemoryProbe:
         try:
             rss_bytes: int | None = read_rss_bytes()
         except Exception:
-            logger.exception("perfprobe failed to read RSS for block %r", self.label)
+            log_failure(
+                logger, "rss", "perfprobe failed to read RSS for block %r", self.label
+            )
             rss_bytes = None
         if rss_bytes is not None:
             record.rss_bytes = rss_bytes

@@ -11,12 +11,15 @@ from typing import Any, cast
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from . import monitoring
+from . import monitoring, sampling
+from .access import UNMONITORED_ATTR
 from .aggregates import ScopeSummary
 from .conf import get_settings
 from .db.callsite import find_raise_site
 from .events import RequestEvent, error_type_name
+from .failures import log_failure
 from .scope import Scope
+from .suppression import current_mark, request_mark
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -24,6 +27,8 @@ UNMATCHED_ROUTE = "(unmatched)"
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
+#: What ``_skip_reason`` returns when request monitoring is switched off.
+OFF = "off"
 
 
 def route_of(request: HttpRequest) -> str:
@@ -53,18 +58,35 @@ def method_of(request: HttpRequest) -> str:
     return method if method in HTTP_METHODS else "OTHER"
 
 
-def _enabled() -> bool:
+def _skip_reason(request: HttpRequest) -> str | None:
+    """Return ``OFF``, a ``perfprobe.sampling`` reason, or ``None`` to monitor."""
     # A settings change that breaks PERFPROBE must not fail every request:
     # the request is then served unmonitored, and the failure logged.
     try:
-        return get_settings().ENABLED
+        conf = get_settings()
+        if not (conf.ENABLED and conf.MONITOR_REQUESTS):
+            return OFF
+        return sampling.sampler.skip_reason(request.path_info, conf)
     except Exception:
-        logger.exception("perfprobe cannot read its settings; not monitoring")
-        return False
+        log_failure(logger, "settings", "perfprobe cannot read its settings")
+        return OFF
+
+
+def _count_skipped(reason: str) -> None:
+    try:
+        monitoring.monitor.collector.record_skipped_request(reason)
+    except Exception:
+        log_failure(logger, "count-skipped", "perfprobe failed to count a request")
 
 
 class PerformanceMiddleware:
-    """Record method, route, status, duration and query count of every request."""
+    """Record method, route, status, duration and query count of every request.
+
+    A request under ``EXCLUDE_PATHS``, one left out by ``SAMPLE_RATE``, and
+    one served by a view marked ``perfprobe.access.unmonitored`` is only
+    counted: its request, its queries, timers, memory probes and scopes are
+    not recorded.
+    """
 
     sync_capable = True
     async_capable = True
@@ -84,9 +106,17 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        if not _enabled():
+        reason = _skip_reason(request)
+        if reason == OFF:
             return self.get_response(request)
-        with monitoring.monitor.scope("request", kind="request") as scope:
+        if reason is not None:
+            _count_skipped(reason)
+            with request_mark(suppressed=True):
+                return self.get_response(request)
+        with (
+            request_mark(suppressed=False),
+            monitoring.monitor.scope("request", kind="request") as scope,
+        ):
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
             response = self.get_response(request)
@@ -99,9 +129,17 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if not _enabled():
+        reason = _skip_reason(request)
+        if reason == OFF:
             return await get_response(request)
-        with monitoring.monitor.scope("request", kind="request") as scope:
+        if reason is not None:
+            _count_skipped(reason)
+            with request_mark(suppressed=True):
+                return await get_response(request)
+        with (
+            request_mark(suppressed=False),
+            monitoring.monitor.scope("request", kind="request") as scope,
+        ):
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
             response: HttpResponseBase = await get_response(request)
@@ -115,24 +153,47 @@ class PerformanceMiddleware:
             setattr(request, _ERROR_ATTR, error_type_name(type(exception)))
             setattr(request, _RAISED_AT_ATTR, find_raise_site(exception))
         except Exception:
-            logger.exception("perfprobe failed to note a view's exception")
+            log_failure(
+                logger, "note-exception", "perfprobe failed to note a view's exception"
+            )
 
-    def _name_at_view(self, request: HttpRequest, *args: Any) -> None:
+    def _name_at_view(self, request: HttpRequest, view: Any = None, *args: Any) -> None:
         # The URL is resolved by now: naming the scope here, not only when
         # the response is back, files the view's queries and operations
         # under the route instead of the placeholder "request".
         scope = getattr(request, _SCOPE_ATTR, None)
-        if scope is not None:
+        if scope is None:
+            return
+        if getattr(view, UNMONITORED_ATTR, False):
+            self._drop(scope, request)
+        else:
             self._name_scope(scope, request)
 
-    async def _aname_at_view(self, request: HttpRequest, *args: Any) -> None:
-        self._name_at_view(request)
+    async def _aname_at_view(
+        self, request: HttpRequest, view: Any = None, *args: Any
+    ) -> None:
+        self._name_at_view(request, view)
+
+    def _drop(self, scope: Scope, request: HttpRequest) -> None:
+        # Decided before the view runs, so nothing the view does is
+        # recorded; what ran before it (other middleware) was already.
+        try:
+            mark = current_mark()
+            if mark is not None:
+                mark.suppressed = True
+            setattr(request, _SCOPE_ATTR, None)
+            monitoring.monitor.collector.scope_discarded(scope)
+        except Exception:
+            log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
+        _count_skipped(sampling.UNMONITORED_VIEW)
 
     def _name_scope(self, scope: Scope, request: HttpRequest) -> None:
         try:
             scope.name = f"{method_of(request)} {route_of(request)}"
         except Exception:
-            logger.exception("perfprobe failed to name the request scope")
+            log_failure(
+                logger, "name-scope", "perfprobe failed to name the request scope"
+            )
 
     def _record(
         self,
@@ -142,6 +203,8 @@ class PerformanceMiddleware:
         started: tuple[int, float],
     ) -> None:
         duration_s = (time.perf_counter_ns() - started[0]) / 1e9
+        if getattr(request, _SCOPE_ATTR, None) is None:
+            return  # dropped in process_view: an unmonitored view
         try:
             summary: ScopeSummary | None = scope.summary
             conf = get_settings()
@@ -165,4 +228,6 @@ class PerformanceMiddleware:
             )
             monitoring.monitor.collector.record_request(event, scope.parent)
         except Exception:
-            logger.exception("perfprobe failed to record a request")
+            log_failure(
+                logger, "record-request", "perfprobe failed to record a request"
+            )

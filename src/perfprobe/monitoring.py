@@ -14,8 +14,10 @@ from typing import TYPE_CHECKING, Any
 from .collector import Collector
 from .conf import get_settings
 from .events import MemoryRecord
+from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
 from .scope import Scope, current_scope
+from .suppression import is_suppressed
 from .timing import ExecutionTimer
 
 if TYPE_CHECKING:
@@ -41,6 +43,32 @@ class PerformanceMonitor:
     def enabled(self) -> bool:
         """Return whether ``PERFPROBE["ENABLED"]`` is on."""
         return get_settings().ENABLED
+
+    def timing_active(self) -> bool:
+        """Return whether a timer started now records: ``MEASURE_TIMING`` is on.
+
+        Off as well inside a request kept out of the data (excluded, not
+        sampled, or an unmonitored view), and when the settings cannot be
+        read (logged once).
+        """
+        return self._probe_active("MEASURE_TIMING")
+
+    def memory_active(self) -> bool:
+        """Return whether a memory probe taken now records: ``TRACK_MEMORY`` is on.
+
+        Off in the same cases as ``timing_active``.
+        """
+        return self._probe_active("TRACK_MEMORY")
+
+    def _probe_active(self, switch: str) -> bool:
+        if is_suppressed():
+            return False
+        try:
+            conf = get_settings()
+        except Exception:
+            log_failure(logger, "settings", "perfprobe cannot read its settings")
+            return False
+        return conf.ENABLED and bool(getattr(conf, switch))
 
     @property
     def time_scale(self) -> float:
@@ -88,10 +116,14 @@ class PerformanceMonitor:
         leaving the block passes through unchanged.
         """
         scope = Scope(name=name, kind=kind, parent=current_scope.get())
+        # Inside a request kept out of the data the scope is current (code
+        # may ask for it) but the collector never hears of it, so closing it
+        # records nothing either.
         try:
-            self.collector.scope_opened(scope)
+            if not is_suppressed():
+                self.collector.scope_opened(scope)
         except Exception:
-            logger.exception("perfprobe failed to open scope %r", name)
+            log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
         token = current_scope.set(scope)
         try:
             yield scope
@@ -99,12 +131,16 @@ class PerformanceMonitor:
             try:
                 _leave_scope(scope, token)
             except Exception:
-                logger.exception("perfprobe failed to leave scope %r", name)
+                log_failure(
+                    logger, "scope-leave", "perfprobe failed to leave scope %r", name
+                )
             duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
             try:
                 scope.summary = self.collector.scope_closed(scope, duration_s)
             except Exception:
-                logger.exception("perfprobe failed to close scope %r", name)
+                log_failure(
+                    logger, "scope-close", "perfprobe failed to close scope %r", name
+                )
 
     # -- results ---------------------------------------------------------------
 
@@ -115,8 +151,13 @@ class PerformanceMonitor:
         return ReportBuilder(self.collector.snapshot(), **options).build()
 
     def reset(self) -> None:
-        """Forget every measurement and reread the settings."""
+        """Forget every measurement and reread the settings.
+
+        The failures already logged are forgotten too: the next failure of
+        each kind is logged in full again.
+        """
         self.collector.reset()
+        reset_failures()
 
     # -- internal hooks used by the probes ---------------------------------------
 
@@ -126,7 +167,9 @@ class PerformanceMonitor:
                 threading.get_ident() if thread_id is None else thread_id, delta
             )
         except Exception:
-            logger.exception("perfprobe failed to track thread activity")
+            log_failure(
+                logger, "thread-activity", "perfprobe failed to track thread activity"
+            )
 
     def _warn_if_slow(self, name: str, duration_s: float) -> None:
         limit_s = self.threshold_s(get_settings().SLOW_OPERATION_SECONDS)

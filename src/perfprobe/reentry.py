@@ -10,6 +10,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Concatenate, ParamSpec, Protocol, TypeVar
 
+from .failures import log_failure
+
 logger = logging.getLogger("perfprobe.collector")
 
 P = ParamSpec("P")
@@ -64,7 +66,9 @@ class GuardedLock:
             try:
                 call()
             except Exception:
-                logger.exception("perfprobe failed to apply a deferred call")
+                log_failure(
+                    logger, "deferred-call", "perfprobe failed to apply a deferred call"
+                )
 
 
 class _Guarded(Protocol):

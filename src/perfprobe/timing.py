@@ -16,6 +16,7 @@ from asgiref.sync import iscoroutinefunction
 
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name
+from .failures import log_failure
 from .scope import get_current_scope
 
 if TYPE_CHECKING:
@@ -34,6 +35,8 @@ class _Start(NamedTuple):
     perf_ns: int
     wall_s: float
     thread_id: int
+    #: Decided at the start, so a block is recorded whole or not at all.
+    recording: bool
 
 
 def _start_key() -> _StartKey:
@@ -88,16 +91,20 @@ class ExecutionTimer:
 
     def _start(self) -> _Start:
         thread_id = threading.get_ident()
-        self._monitor._thread_busy(+1, thread_id)
-        return _Start(time.perf_counter_ns(), time.time(), thread_id)
+        # Off (MEASURE_TIMING, ENABLED, an unmonitored request), the timer
+        # costs one settings look-up: no thread counted busy, nothing kept.
+        recording = self._monitor.timing_active()
+        if recording:
+            self._monitor._thread_busy(+1, thread_id)
+        return _Start(time.perf_counter_ns(), time.time(), thread_id, recording)
 
     def _finish(self, start: _Start, exc: BaseException | None) -> None:
+        if not start.recording:
+            return
         duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
         try:
             # The thread that was counted busy, wherever the block ended.
             self._monitor._thread_busy(-1, start.thread_id)
-            if not self._monitor.enabled:
-                return
             scope = get_current_scope()
             thread = threading.current_thread()
             event = OperationEvent(
@@ -114,7 +121,9 @@ class ExecutionTimer:
             self._monitor.collector.record_operation(event, scope)
             self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
-            logger.exception("perfprobe failed to record operation %r", self.name)
+            log_failure(
+                logger, "record", "perfprobe failed to record operation %r", self.name
+            )
 
     # -- context manager ---------------------------------------------------
 
@@ -151,7 +160,9 @@ class ExecutionTimer:
         try:
             start = self._take()
         except Exception:
-            logger.exception("perfprobe failed to end operation %r", self.name)
+            log_failure(
+                logger, "end", "perfprobe failed to end operation %r", self.name
+            )
             return
         if start is None:
             logger.debug(

@@ -13,7 +13,7 @@ import pytest
 from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor
-from perfprobe.aggregates import MAX_ERROR_TYPES, ScopeSummary
+from perfprobe.aggregates import ScopeSummary
 from perfprobe.collector import OVERFLOW_KEY, Collector
 from perfprobe.events import ErrorEvent, Event, QueryEvent
 from perfprobe.scope import Scope
@@ -518,7 +518,7 @@ def test_error_names_of_one_operation_are_bounded(collector: Collector) -> None:
         collector.record_operation(event, scope)
     summary = collector.scope_closed(scope, 1.0)
 
-    assert MAX_ERROR_TYPES == 50
+    assert collector.settings.MAX_ERROR_TYPES == 50
     _, errors = collector.snapshot().operations["flaky"]
     assert set(errors) == {f"E{i}" for i in range(50)} | {OVERFLOW_KEY}
     assert errors[OVERFLOW_KEY] == 150

@@ -362,7 +362,7 @@ def test_a_broken_collector_does_not_break_the_response(
     assert response.status_code == 200
     assert response.content == b"three"
     (record,) = [r for r in caplog.records if r.name == "perfprobe.request"]
-    assert record.getMessage() == "perfprobe failed to record a request"
+    assert record.getMessage().startswith("perfprobe failed to record a request")
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], RuntimeError)
 
@@ -386,7 +386,8 @@ def test_a_collector_that_cannot_open_scopes_does_not_break_the_response(
 
     assert response.status_code == 200
     messages = [r.getMessage() for r in caplog.records if r.name == "perfprobe"]
-    assert messages == ["perfprobe failed to open scope 'request'"]
+    (message,) = messages
+    assert message.startswith("perfprobe failed to open scope 'request'")
     (event,) = request_events(fresh_monitor)
     assert event.route == "/three/"
 

@@ -22,8 +22,10 @@ from django.db.backends.signals import connection_created
 from .. import monitoring
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
+from ..failures import log_failure
 from ..monitoring import PerformanceMonitor
 from ..scope import get_current_scope
+from ..suppression import is_suppressed
 from .callsite import find_query_origin
 from .fingerprint import fingerprint
 
@@ -130,9 +132,9 @@ class QueryRecorder:
         try:
             conf = get_settings()
         except Exception:
-            logger.exception("perfprobe could not read its settings")
+            log_failure(logger, "settings", "perfprobe could not read its settings")
             return execute(sql, params, many, context)
-        if not conf.ENABLED or not conf.INSTRUMENT_DATABASE:
+        if not conf.ENABLED or not conf.INSTRUMENT_DATABASE or is_suppressed():
             return execute(sql, params, many, context)
         if many and params is not None and not isinstance(params, list | tuple):
             # An iterator can be read only once, and both the database and the
@@ -196,7 +198,7 @@ class QueryRecorder:
             monitor.collector.record_query(event, scope)
             self._log(event, conf.SLOW_QUERY_SECONDS * monitor.time_scale)
         except Exception:
-            logger.exception("perfprobe failed to record a query")
+            log_failure(logger, "record-query", "perfprobe failed to record a query")
 
     def _log(self, event: QueryEvent, threshold_s: float) -> None:
         if event.duration_s > threshold_s:
@@ -257,7 +259,12 @@ def _on_connection_created(
     try:
         _attach(connection)
     except Exception:
-        logger.exception("perfprobe could not instrument connection %r", connection)
+        log_failure(
+            logger,
+            "instrument-connection",
+            "perfprobe could not instrument connection %r",
+            connection,
+        )
 
 
 def install() -> None:

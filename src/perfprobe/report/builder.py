@@ -13,6 +13,7 @@ import django
 
 from ..aggregates import CollectorSnapshot
 from ..conf import PerfprobeSettings, get_settings
+from ..sampling import EXCLUDED, NOT_SAMPLED, UNMONITORED_VIEW
 from ..stats import SKETCH_RELATIVE_ACCURACY
 from .findings import findings_section
 from .fmt import BYTES_PER_MB
@@ -38,6 +39,32 @@ def percentile_note(exact_limit: int) -> str:
         f"{exact_limit} samples per metric and estimated beyond that by a "
         f"DDSketch with {SKETCH_RELATIVE_ACCURACY:.0%} relative accuracy."
     )
+
+
+def sampling_note(conf: PerfprobeSettings, skipped: dict[str, int]) -> str:
+    """Return the sentence that says which requests the figures cover."""
+    if not (conf.ENABLED and conf.MONITOR_REQUESTS):
+        return "Requests are not monitored (MONITOR_REQUESTS or ENABLED is off)."
+    rate = conf.SAMPLE_RATE
+    if rate >= 1:
+        note = "Every request is monitored (sample rate 1)"
+    else:
+        note = (
+            f"Requests are sampled at rate {rate:g}: request, query and "
+            "operation figures cover only the sampled requests"
+        )
+    left_out = [
+        f"{count} {label}"
+        for label, count in (
+            ("not sampled", skipped.get(NOT_SAMPLED, 0)),
+            ("under EXCLUDE_PATHS", skipped.get(EXCLUDED, 0)),
+            ("to unmonitored views", skipped.get(UNMONITORED_VIEW, 0)),
+        )
+        if count
+    ]
+    if left_out:
+        note += f"; requests left out: {', '.join(left_out)}"
+    return note + "."
 
 
 class ReportBuilder:
@@ -146,6 +173,20 @@ class ReportBuilder:
             "latency_note": self.latency_note,
             "exact_percentile_limit": conf.EXACT_PERCENTILE_LIMIT,
             "percentile_note": percentile_note(conf.EXACT_PERCENTILE_LIMIT),
+            "sampling": self.sampling(),
+            "sampling_note": sampling_note(conf, self.snapshot.skipped_requests),
+        }
+
+    def sampling(self) -> dict[str, Any]:
+        """Return the request sample rate in effect and the requests left out."""
+        conf = self.settings
+        skipped = self.snapshot.skipped_requests
+        return {
+            "monitor_requests": conf.ENABLED and conf.MONITOR_REQUESTS,
+            "sample_rate": conf.SAMPLE_RATE,
+            "requests_not_sampled": skipped.get(NOT_SAMPLED, 0),
+            "requests_excluded": skipped.get(EXCLUDED, 0),
+            "requests_unmonitored_views": skipped.get(UNMONITORED_VIEW, 0),
         }
 
     def summary_section(self, report: Report) -> dict[str, Any]:

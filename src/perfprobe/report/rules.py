@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..conf import PerfprobeSettings
+from ..failures import log_failure
 from . import advice, hotspots
 from .fmt import (
     BYTES_PER_MB,
@@ -71,7 +72,7 @@ def run_rules(
         try:
             found.extend(rule(report_data, settings, time_scale))
         except Exception:
-            logger.exception("perfprobe rule %s failed", rule_id)
+            log_failure(logger, f"rule {rule_id}", "perfprobe rule %s failed", rule_id)
     return sort_recommendations(found)
 
 

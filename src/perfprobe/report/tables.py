@@ -191,7 +191,16 @@ def _header(data: dict[str, Any]) -> Header:
             f"database {env['database_vendor'] or 'unknown'}",
         ),
         thresholds=thresholds,
-        notes=tuple(n for n in (conf["latency_note"], conf["percentile_note"]) if n),
+        notes=tuple(
+            n
+            for n in (
+                conf["latency_note"],
+                conf["percentile_note"],
+                # Absent from reports written before sampling existed.
+                conf.get("sampling_note"),
+            )
+            if n
+        ),
         totals=totals,
         recommendation_counts=_recommendation_counts(summary["recommendations"]),
     )
