@@ -17,6 +17,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
 from perfprobe import monitor
+from perfprobe.access import unmonitored
 
 SLEEP_S = 0.05
 
@@ -91,7 +92,40 @@ async def async_timed(request: HttpRequest, count: int) -> HttpResponse:
     return HttpResponse(str(count))
 
 
+@unmonitored
+def hidden(request: HttpRequest) -> HttpResponse:
+    """Run two queries, a timed block and a memory block, marked unmonitored."""
+    with (
+        monitor.measure_execution_time("hidden-step"),
+        monitor.track_memory_usage("hidden-block"),
+    ):
+        run_queries(2)
+    return HttpResponse("hidden")
+
+
+@unmonitored
+async def async_hidden(request: HttpRequest) -> HttpResponse:
+    """Run two queries and a timed block from an async view marked unmonitored."""
+    async with monitor.measure_execution_time("hidden-step"):
+        await sync_to_async(run_queries)(2)
+    return HttpResponse("hidden")
+
+
+def timed(request: HttpRequest) -> HttpResponse:
+    """Run one query inside a timed block and a memory block, then answer 200."""
+    with (
+        monitor.measure_execution_time("timed-step"),
+        monitor.track_memory_usage("timed-block"),
+    ):
+        run_queries(1)
+    return HttpResponse("timed")
+
+
 urlpatterns = [
+    path("hidden/", hidden),
+    path("async/hidden/", async_hidden),
+    path("timed/", timed),
+    path("health/", three_queries),
     path("sleepy/", sleepy),
     path("three/", three_queries),
     path("items/<int:pk>/", item),

@@ -36,6 +36,10 @@ def test_defaults_match_the_documented_thresholds() -> None:
         ({"RECENT_EVENTS_SIZE": 10**100}, "RECENT_EVENTS_SIZE"),
         ({"MAX_SCOPE_HISTORY": 2**63}, "MAX_SCOPE_HISTORY"),
         ({"SLOW_QUERY_SECOND": 1}, "SLOW_QUERY_SECOND"),
+        ({"MAX_CALL_SITES": 0}, "MAX_CALL_SITES"),
+        ({"MAX_TAG_KEYS": "10"}, "MAX_TAG_KEYS"),
+        ({"MAX_TAG_VALUES": True}, "MAX_TAG_VALUES"),
+        ({"MAX_ERROR_TYPES": -5}, "MAX_ERROR_TYPES"),
     ],
 )
 def test_bad_values_name_the_key(raw: dict[str, object], key: str) -> None:

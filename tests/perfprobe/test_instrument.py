@@ -421,3 +421,12 @@ def test_stored_parameters_are_not_copied_for_the_report(
         record_directly("SELECT %s", [threading.Lock()])
     (event,) = recorded_queries()
     assert event.to_dict()["params"].startswith("[<unlocked _thread.lock object")
+
+
+def test_instrument_database_is_read_live(recorded_queries: Queries) -> None:
+    """Switched off by override_settings, queries pass unrecorded; back on, recorded."""
+    with override_settings(PERFPROBE={"INSTRUMENT_DATABASE": False}):
+        assert Customer.objects.count() == 0
+    assert recorded_queries() == []
+    assert Customer.objects.count() == 0
+    assert len(recorded_queries()) == 1

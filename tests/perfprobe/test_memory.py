@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from django.test import override_settings
 
 from perfprobe import PerformanceMonitor, memory
 from perfprobe.collector import Collector
@@ -335,3 +336,31 @@ def test_block_outliving_its_tracing_session_has_no_heap_figures(
     )
     assert not tracemalloc.is_tracing()
     del kept
+
+
+# -- TRACK_MEMORY --------------------------------------------------------------------
+
+
+def test_memory_off_records_nothing_and_never_starts_tracemalloc(
+    mon: PerformanceMonitor,
+) -> None:
+    """With TRACK_MEMORY off a checkpoint and a block keep nothing; no tracing."""
+    assert not tracemalloc.is_tracing()
+    with override_settings(PERFPROBE={"TRACK_MEMORY": False}):
+        mon.track_memory_usage("checkpoint")
+        with mon.track_memory_usage("block"):
+            assert not tracemalloc.is_tracing()
+            data = [bytes(1000) for _ in range(100)]
+    assert len(data) == 100
+    assert not tracemalloc.is_tracing()
+    assert mon.collector.snapshot().memory == []
+    assert mon.collector.snapshot().recent_events == []
+
+
+def test_memory_off_lets_a_block_exception_through(mon: PerformanceMonitor) -> None:
+    """The block's own exception passes unchanged while memory tracking is off."""
+    error = ValueError("user bug")
+    with override_settings(PERFPROBE={"TRACK_MEMORY": False}):
+        with pytest.raises(ValueError) as raised, mon.track_memory_usage("block"):
+            raise error
+    assert raised.value is error

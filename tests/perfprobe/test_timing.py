@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from asgiref.sync import markcoroutinefunction, sync_to_async
+from django.test import override_settings
 
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
@@ -357,3 +358,62 @@ def test_an_exception_with_a_strange_module_still_passes_through(
     assert info.value is raised
     _, errors = mon.collector.snapshot().operations["odd"]
     assert sum(errors.values()) == 1
+
+
+# -- MEASURE_TIMING ------------------------------------------------------------------
+
+
+def test_timing_off_runs_blocks_and_records_nothing(mon: PerformanceMonitor) -> None:
+    """With MEASURE_TIMING off a block, a decorated call and a generator still run."""
+    ran: list[str] = []
+
+    @mon.measure_execution_time("call")
+    def call() -> int:
+        ran.append("call")
+        return 7
+
+    @mon.measure_execution_time("gen")
+    def gen() -> Iterator[int]:
+        ran.append("gen")
+        yield from (1, 2)
+
+    with override_settings(PERFPROBE={"MEASURE_TIMING": False}):
+        with mon.measure_execution_time("block"):
+            ran.append("block")
+        assert call() == 7
+        assert list(gen()) == [1, 2]
+
+    assert ran == ["block", "call", "gen"]
+    assert mon.collector.snapshot().recent_events == []
+    assert mon.collector.snapshot().operations == {}
+
+
+def test_timing_off_lets_user_exceptions_through_unchanged(
+    mon: PerformanceMonitor,
+) -> None:
+    """The very exception object of the user's code propagates, timing or not."""
+    error = KeyError("missing")
+
+    @mon.measure_execution_time("fails")
+    async def fails() -> None:
+        raise error
+
+    with override_settings(PERFPROBE={"MEASURE_TIMING": False}):
+        with pytest.raises(KeyError) as raised, mon.measure_execution_time("b"):
+            raise error
+        assert raised.value is error
+        with pytest.raises(KeyError) as raised_async:
+            asyncio.run(fails())
+        assert raised_async.value is error
+    assert mon.collector.snapshot().recent_events == []
+
+
+def test_timing_switched_back_on_records_again(mon: PerformanceMonitor) -> None:
+    """Read live: one block off, one block on, one operation recorded."""
+    with override_settings(PERFPROBE={"MEASURE_TIMING": False}):
+        with mon.measure_execution_time("step"):
+            pass
+    with mon.measure_execution_time("step"):
+        pass
+    (event,) = mon.collector.snapshot().recent_events
+    assert isinstance(event, OperationEvent) and event.name == "step"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from types import SimpleNamespace
 
 import pytest
@@ -64,3 +65,25 @@ def test_staff_users_may_view_without_debug(
         is_staff=is_staff, is_active=is_active
     )
     assert can_view_report(request) is allowed
+
+
+@override_settings(DEBUG=True, INTERNAL_IPS=["127.0.0.1"])
+def test_a_broken_report_is_a_plain_500_logged_once(
+    client: Client,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Three reads of a report that cannot be built: three 500s, one ERROR log."""
+
+    def broken(**options: object) -> None:
+        raise RuntimeError("report bug")
+
+    monkeypatch.setattr(fresh_monitor, "generate_report", broken)
+    with caplog.at_level(logging.ERROR, logger="perfprobe.report"):
+        statuses = [client.get(path).status_code for path in ("/perfprobe/",) * 2]
+        statuses.append(client.get("/perfprobe/report.json").status_code)
+
+    assert statuses == [500, 500, 500]
+    (record,) = [r for r in caplog.records if r.name == "perfprobe.report"]
+    assert record.getMessage().startswith("perfprobe failed to build the live report")

@@ -1,0 +1,194 @@
+"""Tests for perfprobe.checks: each system check fires on its misconfiguration only."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.core import checks as django_checks
+from django.test import override_settings
+
+from perfprobe import checks
+
+MIDDLEWARE = checks.MIDDLEWARE
+SECURITY = "django.middleware.security.SecurityMiddleware"
+AUTH = checks.AUTH_MIDDLEWARE
+SESSIONS = "django.contrib.sessions.middleware.SessionMiddleware"
+TOKEN = "r" * 32
+
+
+def ids(messages: list[Any]) -> list[str]:
+    """Return the ids of ``messages``, each checked to carry a hint."""
+    assert all(m.hint for m in messages)
+    return [m.id for m in messages]
+
+
+def test_invalid_settings_are_e001() -> None:
+    """A bad value is E001; the other checks stay quiet rather than guess."""
+    with override_settings(PERFPROBE={"SAMPLE_RATE": 2}, DEBUG=False):
+        assert ids(checks.check_settings()) == ["perfprobe.E001"]
+        assert checks.check_sampling() == []
+        assert checks.check_personal_data() == []
+    assert checks.check_settings() == []
+
+
+@pytest.mark.parametrize(
+    ("middleware", "expected"),
+    [
+        ([SECURITY], ["perfprobe.W001"]),
+        ([SECURITY, MIDDLEWARE], ["perfprobe.W002"]),
+        ([MIDDLEWARE, SECURITY], []),
+    ],
+)
+def test_middleware_missing_or_not_first(
+    middleware: list[str], expected: list[str]
+) -> None:
+    """Missing middleware is W001; present but below another one is W002."""
+    with override_settings(MIDDLEWARE=middleware):
+        assert ids(checks.check_middleware()) == expected
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "expected"),
+    [
+        ({"SAMPLE_RATE": 0.0}, ["perfprobe.W003"]),
+        ({"SAMPLE_RATE": 0.0, "MONITOR_REQUESTS": False}, []),
+        ({"SAMPLE_RATE": 0.0, "ENABLED": False}, []),
+        ({"SAMPLE_RATE": 0.01}, []),
+    ],
+)
+def test_sample_rate_zero_while_monitoring(
+    perfprobe: dict[str, Any], expected: list[str]
+) -> None:
+    """SAMPLE_RATE 0 warns only while requests are meant to be monitored."""
+    with override_settings(PERFPROBE=perfprobe):
+        assert ids(checks.check_sampling()) == expected
+
+
+def test_prometheus_without_its_client_is_e002(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PROMETHEUS on with prometheus_client missing is E002; off, nothing."""
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, *args: Any) -> Any:
+        return None if name == "prometheus_client" else real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
+    with override_settings(PERFPROBE={"PROMETHEUS": True}):
+        assert ids(checks.check_prometheus()) == ["perfprobe.E002"]
+    assert checks.check_prometheus() == []
+
+
+def test_prometheus_with_its_client_installed_passes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With prometheus_client installed (it is, here) and no env var: no error."""
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    monkeypatch.delenv("prometheus_multiproc_dir", raising=False)
+    with override_settings(PERFPROBE={"PROMETHEUS": True}):
+        assert checks.check_prometheus() == []
+
+
+def test_multiprocess_dir_must_be_an_existing_writable_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A missing directory or a file is E003; an existing directory passes."""
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    with override_settings(PERFPROBE={"PROMETHEUS": True}):
+        for bad in (tmp_path / "missing", a_file):
+            monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(bad))
+            assert ids(checks.check_prometheus()) == ["perfprobe.E003"]
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        assert checks.check_prometheus() == []
+    # Without PROMETHEUS perfprobe does not use the directory.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path / "missing"))
+    assert checks.check_prometheus() == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write anywhere")
+def test_a_read_only_multiprocess_dir_is_e003(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A directory this process cannot write to is E003."""
+    tmp_path.chmod(0o500)
+    try:
+        monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+        with override_settings(PERFPROBE={"PROMETHEUS": True}):
+            assert ids(checks.check_prometheus()) == ["perfprobe.E003"]
+    finally:
+        tmp_path.chmod(0o700)
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "debug", "expected"),
+    [
+        ({"STORE_SQL_PARAMETERS": True}, False, ["perfprobe.W004"]),
+        ({"STORE_QUERY_STRINGS": True}, False, ["perfprobe.W005"]),
+        (
+            {"STORE_SQL_PARAMETERS": True, "STORE_QUERY_STRINGS": True},
+            False,
+            ["perfprobe.W004", "perfprobe.W005"],
+        ),
+        ({"STORE_SQL_PARAMETERS": True, "STORE_QUERY_STRINGS": True}, True, []),
+        ({}, False, []),
+    ],
+)
+def test_personal_data_kept_with_debug_off(
+    perfprobe: dict[str, Any], debug: bool, expected: list[str]
+) -> None:
+    """Storing parameters or query strings warns only when DEBUG is off."""
+    with override_settings(PERFPROBE=perfprobe, DEBUG=debug):
+        assert ids(checks.check_personal_data()) == expected
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "expected"),
+    [
+        ({"REPORT_TOKEN": TOKEN, "METRICS_TOKEN": TOKEN}, ["perfprobe.W006"]),
+        ({"REPORT_TOKEN": TOKEN, "METRICS_TOKEN": "m" * 32}, []),
+        ({"REPORT_TOKEN": TOKEN}, []),
+        ({}, []),
+    ],
+)
+def test_one_token_for_report_and_metrics(
+    perfprobe: dict[str, Any], expected: list[str]
+) -> None:
+    """The same bearer token for the report and /metrics is W006."""
+    with override_settings(PERFPROBE=perfprobe):
+        assert ids(checks.check_tokens()) == expected
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "middleware", "urlconf", "expected"),
+    [
+        ({}, [MIDDLEWARE], "demo_site.urls", ["perfprobe.W007"]),
+        ({"REPORT_TOKEN": TOKEN}, [MIDDLEWARE], "demo_site.urls", []),
+        ({}, [MIDDLEWARE, SESSIONS, AUTH], "demo_site.urls", []),
+        ({}, [MIDDLEWARE], "tests.perfprobe.middleware_urls", []),
+    ],
+)
+def test_a_mounted_report_nobody_can_reach(
+    perfprobe: dict[str, Any], middleware: list[str], urlconf: str, expected: list[str]
+) -> None:
+    """perfprobe.urls mounted with no token and no AuthenticationMiddleware is W007."""
+    with override_settings(
+        PERFPROBE=perfprobe, MIDDLEWARE=middleware, ROOT_URLCONF=urlconf
+    ):
+        assert ids(checks.check_report_reachable()) == expected
+
+
+def test_the_reachability_check_runs_with_deploy_only() -> None:
+    """W007 is a deployment check: `check --deploy` runs it, plain `check` not."""
+    registry = django_checks.registry.registry
+    assert checks.check_report_reachable in registry.get_checks(
+        include_deployment_checks=True
+    )
+    assert checks.check_report_reachable not in registry.get_checks()
+    assert checks.check_sampling in registry.get_checks()

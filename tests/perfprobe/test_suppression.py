@@ -1,0 +1,47 @@
+"""Tests for perfprobe.suppression: the per-request mark and its reset."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from perfprobe.suppression import current_mark, is_suppressed, request_mark
+
+
+def test_the_mark_is_reset_when_the_block_raises() -> None:
+    """An exception inside the block leaves the previous (absent) mark in place."""
+    with pytest.raises(RuntimeError), request_mark(suppressed=True):
+        assert is_suppressed()
+        raise RuntimeError("view bug")
+    assert current_mark() is None
+    assert not is_suppressed()
+
+
+def test_a_mark_switched_on_inside_the_block_ends_with_it() -> None:
+    """Switching the mark on later (as process_view does) lasts until the block ends."""
+    with request_mark(suppressed=False) as mark:
+        assert not is_suppressed()
+        mark.suppressed = True
+        assert is_suppressed()
+    assert not is_suppressed()
+
+
+def test_concurrent_tasks_keep_their_own_marks() -> None:
+    """Two asyncio tasks, one suppressed and one not, each see only their own."""
+    seen: dict[str, bool] = {}
+
+    async def request(name: str, suppressed: bool, other: asyncio.Event) -> None:
+        with request_mark(suppressed=suppressed):
+            await asyncio.sleep(0)
+            seen[name] = is_suppressed()
+            other.set()
+
+    async def both() -> None:
+        first, second = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(
+            request("hidden", True, first), request("shown", False, second)
+        )
+
+    asyncio.run(both())
+    assert seen == {"hidden": True, "shown": False}
