@@ -12,6 +12,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
 from . import monitoring
+from .access import UNMONITORED_ATTR
 from .aggregates import ScopeSummary
 from .conf import get_settings
 from .db.callsite import find_raise_site
@@ -51,6 +52,12 @@ def method_of(request: HttpRequest) -> str:
     """Return the request's HTTP method, or ``OTHER`` for a non-standard one."""
     method = (request.method or "GET").upper()
     return method if method in HTTP_METHODS else "OTHER"
+
+
+def is_unmonitored(request: HttpRequest) -> bool:
+    """Return whether the view that served ``request`` is marked ``@unmonitored``."""
+    match = getattr(request, "resolver_match", None)
+    return bool(getattr(getattr(match, "func", None), UNMONITORED_ATTR, False))
 
 
 def _enabled() -> bool:
@@ -143,6 +150,10 @@ class PerformanceMiddleware:
     ) -> None:
         duration_s = (time.perf_counter_ns() - started[0]) / 1e9
         try:
+            # perfprobe's own views (the report, metrics) are not the
+            # application's traffic: looking at a figure must not change it.
+            if is_unmonitored(request):
+                return
             summary: ScopeSummary | None = scope.summary
             conf = get_settings()
             event = RequestEvent(
