@@ -38,8 +38,10 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
     Anyone else passes only while ``DEBUG`` is on and the request comes from
     an address in ``INTERNAL_IPS``, as for other debugging tools.
     """
+    # getattr: a site without AuthenticationMiddleware has no request.user,
+    # and a custom user model need not define both flags.
     user = getattr(request, "user", None)
-    if user is not None and user.is_active and user.is_staff:
+    if getattr(user, "is_active", False) and getattr(user, "is_staff", False):
         return True
     internal = request.META.get("REMOTE_ADDR") in getattr(settings, "INTERNAL_IPS", ())
     return bool(settings.DEBUG and internal)
@@ -48,7 +50,9 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
 def require_access(request: HttpRequest, token: str | None) -> None:
     """Raise ``Http404`` unless ``request`` is staff, local debug, or has ``token``.
 
-    A 404 rather than a 403 does not tell strangers the page exists.
+    A 404 rather than a 403 does not tell strangers the page exists, and
+    every refusal is the same ``Http404``, rendered by the site's own 404
+    handler like any unknown URL: nothing says which check failed.
     """
     if not (has_token(request, token) or is_staff_or_debug(request)):
         raise Http404("No page here.")

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-from perfprobe.report import ScenarioResult
-from perfprobe.report.html import render_html
+import pytest
+from django.test import override_settings
 
+from perfprobe import PerformanceMonitor
+from perfprobe.report import ScenarioResult
+from perfprobe.report.html import _CSS, CONTENT_SECURITY_POLICY, render_html
+
+from . import hostile
 from .report_factories import build, make_collector, memory_block, operation, query
 
 NASTY_SQL = "SELECT '<script>alert(1)</script>' FROM \"t\" WHERE a = '&amp;'"
@@ -46,7 +51,7 @@ def test_page_is_self_contained() -> None:
     assert "<style>" in page
     assert "<link" not in page
     assert "src=" not in page.replace("&lt;img src=x", "")
-    assert "http" not in page
+    assert "http:" not in page and "https:" not in page and "//" not in page
 
 
 def test_page_has_the_report_sections() -> None:
@@ -56,3 +61,45 @@ def test_page_has_the_report_sections() -> None:
         assert f"<h2>{heading}</h2>" in page
     assert "<ol>" in page
     assert 'class="warning"' in page
+
+
+@pytest.mark.django_db
+def test_no_recorded_text_becomes_markup(fresh_monitor: PerformanceMonitor) -> None:
+    """Parse a page full of planted markup: only the renderer's own elements remain."""
+    with override_settings(
+        PERFPROBE={"STORE_SQL_PARAMETERS": True, "SLOW_QUERY_SECONDS": 1e-9}
+    ):
+        fresh_monitor.reset()
+        hostile.plant(fresh_monitor)
+        report = fresh_monitor.generate_report(
+            title=hostile.SCRIPT, scenarios=[hostile.hostile_scenario()]
+        )
+    audit = hostile.PageAudit(render_html(report))
+    assert audit.unexpected_markup() == []
+    assert audit.style == [f"\n{_CSS}\n"]
+    assert audit.title == [hostile.SCRIPT]
+    text = audit.visible_text
+    for planted in (
+        hostile.SCRIPT,
+        hostile.OPERATION,
+        f"{hostile.TAG_KEY}={hostile.TAG_VALUE}",
+        hostile.SCOPE,
+        hostile.SQL_ALIAS,
+        hostile.SQL_LITERAL,
+        hostile.CALL_SITE_FILE,
+        hostile.ERROR_TYPE,
+        hostile.ERROR_MESSAGE,
+        hostile.MEMORY_LABEL,
+        hostile.SCENARIO,
+    ):
+        assert planted in text, planted
+
+
+def test_page_declares_a_no_script_policy() -> None:
+    """The page's own CSP forbids scripts and every load, for files opened from disk."""
+    page = _page()
+    assert "script-src" not in CONTENT_SECURITY_POLICY
+    assert CONTENT_SECURITY_POLICY.startswith("default-src 'none';")
+    audit = hostile.PageAudit(page)
+    assert ("http-equiv", "Content-Security-Policy") in audit.attributes
+    assert ("content", CONTENT_SECURITY_POLICY) in audit.attributes

@@ -24,7 +24,11 @@ from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
 from perfprobe.aggregates import ScopeSummary
 from perfprobe.events import QueryEvent, RequestEvent
-from perfprobe.middleware import UNMATCHED_ROUTE, PerformanceMiddleware, route_of
+from perfprobe.middleware import (
+    UNMATCHED_ROUTE,
+    PerformanceMiddleware,
+    route_of,
+)
 
 from . import middleware_urls
 
@@ -632,3 +636,16 @@ def test_broken_settings_at_run_time_do_not_fail_requests(
         response = client.get("/three/")
     assert response.status_code == 200
     assert "cannot read its settings" in caplog.text
+
+
+def test_unmonitored_views_are_not_recorded(
+    client: Client, fresh_monitor: PerformanceMonitor
+) -> None:
+    """Requests served by an ``@unmonitored`` view (the report) are not traffic."""
+    with override_settings(DEBUG=True, INTERNAL_IPS=["127.0.0.1"]):
+        assert client.get("/perfprobe/report.json").status_code == 200
+        assert client.get("/perfprobe/").status_code == 200
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.endpoints == {}
+    # Nor do they leave a scope behind in the history.
+    assert snapshot.scopes == []

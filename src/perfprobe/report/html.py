@@ -6,7 +6,7 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
-from .model import Report
+from .model import SCENARIO_STATUSES, SEVERITIES, Report
 from .tables import PAGE_LIMITS, Header, RecommendationItem, Section, build_tables
 
 _CSS = """
@@ -15,8 +15,9 @@ h1 { font-size: 1.5rem; margin-bottom: .25rem; }
 h2 { font-size: 1.15rem; margin-top: 2rem; border-bottom: 1px solid #d0d7de; }
 table { border-collapse: collapse; margin: .5rem 0; }
 th, td { padding: .25rem .6rem; border-bottom: 1px solid #eaeef2; text-align: left;
-  vertical-align: top; }
-.num { text-align: right; font-variant-numeric: tabular-nums; }
+  vertical-align: top; overflow-wrap: anywhere; }
+/* A figure and its unit stay on one line; text columns take the wrap. */
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 th { background: #f6f8fa; }
 code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .note { color: #57606a; }
@@ -24,6 +25,18 @@ code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .ok { color: #1a7f37; } .failed { color: #b42318; font-weight: bold; }
 ol li { margin-bottom: .75rem; }
 """.strip()
+
+
+# The page runs no script and loads nothing. Declared in the page itself, the
+# policy also guards a report written to a file and opened from disk: a value
+# that ever slipped past escaping still could not run or call out.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"
+)
+
+
+_STATUSES = frozenset(SCENARIO_STATUSES)
+_SEVERITIES = frozenset(SEVERITIES)
 
 
 def _e(value: Any) -> str:
@@ -40,7 +53,9 @@ def _row(section: Section, cells: Sequence[str], tag: str) -> str:
     parts = []
     for column, text in zip(section.columns, cells, strict=True):
         classes = []
-        if tag == "td" and column == section.status_column:
+        # A class comes from a fixed list, never from a value, so no recorded
+        # text can restyle the page.
+        if tag == "td" and column == section.status_column and text in _STATUSES:
             classes.append(text)
         if column in numeric:
             classes.append("num")
@@ -78,8 +93,9 @@ def _recommendations(recommendations: Sequence[RecommendationItem]) -> list[str]
         return [*parts, "<p>None: nothing crossed a threshold.</p>"]
     parts.append("<ol>")
     for rec in recommendations:
+        css = rec.severity if rec.severity in _SEVERITIES else "note"
         parts.append(
-            f'<li><strong class="{_e(rec.severity)}">[{_e(rec.severity.upper())}]'
+            f'<li><strong class="{css}">[{_e(rec.severity.upper())}]'
             f"</strong> <strong>{_e(rec.title)}</strong> "
             f'<span class="note">({_e(rec.rule_id)})</span>'
             f"<br>Evidence: <code>{_e(rec.evidence)}</code>"
@@ -109,6 +125,8 @@ def render_html(report: Report) -> str:
             '<html lang="en">',
             "<head>",
             '<meta charset="utf-8">',
+            '<meta http-equiv="Content-Security-Policy" '
+            f'content="{_e(CONTENT_SECURITY_POLICY)}">',
             f"<title>{_e(tables.header.title)}</title>",
             f"<style>\n{_CSS}\n</style>",
             "</head>",
