@@ -46,7 +46,31 @@ def check_middleware(
     return []
 
 
+def check_prometheus(
+    app_configs: Any = None, **kwargs: Any
+) -> list[checks.CheckMessage]:
+    """Warn (``perfprobe.W002``) when PROMETHEUS is on without its client."""
+    from .conf import get_settings
+    from .prometheus.runtime import client_available
+
+    try:
+        wanted = get_settings().PROMETHEUS
+    except ImproperlyConfigured:
+        return []  # reported by check_settings
+    if wanted and not client_available():
+        return [
+            checks.Warning(
+                'PERFPROBE["PROMETHEUS"] is on but prometheus_client is not '
+                "installed, so /metrics cannot answer.",
+                hint="pip install 'django-perfprobe[prometheus]'",
+                id="perfprobe.W002",
+            )
+        ]
+    return []
+
+
 def register() -> None:
     """Register perfprobe's checks with Django."""
     checks.register(check_settings, "perfprobe")
     checks.register(check_middleware, "perfprobe")
+    checks.register(check_prometheus, "perfprobe")
