@@ -88,8 +88,13 @@ TIME_ZONE = "UTC"
 USE_I18N = False
 USE_TZ = True
 
-# Empty: the library's documented defaults apply.
+# The library's documented defaults, except what the environment turns on:
+# PERFPROBE_PROMETHEUS=1 serves /metrics (to PERFPROBE_METRICS_TOKEN's bearer).
 PERFPROBE: dict[str, Any] = {}
+if os.environ.get("PERFPROBE_PROMETHEUS") == "1":
+    PERFPROBE["PROMETHEUS"] = True
+if os.environ.get("PERFPROBE_METRICS_TOKEN"):
+    PERFPROBE["METRICS_TOKEN"] = os.environ["PERFPROBE_METRICS_TOKEN"]
 
 # Multiplies every nominal latency the shop injects; the demo overrides it at
 # run time through apps.shop.latency.set_latency_scale().

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from django.urls import include, path
 
+from perfprobe.prometheus import metrics_view
+
 urlpatterns = [
     path("api/", include("apps.shop.urls")),
     # The live report, for staff or (with DEBUG on) from INTERNAL_IPS.
     path("perfprobe/", include("perfprobe.urls")),
+    # Prometheus' scrape target; a 404 unless PERFPROBE_PROMETHEUS=1.
+    path("metrics", metrics_view, name="metrics"),
 ]
 
 # JSON error pages, so API clients never receive Django's HTML fallbacks.

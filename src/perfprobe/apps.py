@@ -1,4 +1,4 @@
-"""Wire perfprobe into Django: settings checks and database instrumentation."""
+"""Wire perfprobe into Django: checks, database instrumentation, exporters."""
 
 from __future__ import annotations
 
@@ -25,3 +25,9 @@ class PerfprobeConfig(AppConfig):
         monitor.reset()
         if conf.ENABLED and conf.INSTRUMENT_DATABASE:
             install()
+        if conf.PROMETHEUS:
+            # Imported only here, so that with the setting off neither the
+            # exporter nor prometheus_client is ever imported.
+            from .prometheus import install as install_prometheus
+
+            install_prometheus()

@@ -1,0 +1,177 @@
+"""Feed perfprobe's events and closed scopes into its Prometheus metrics."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from collections.abc import Callable
+
+from prometheus_client import CollectorRegistry
+
+from ..aggregates import OVERFLOW_KEY, ScopeSummary
+from ..collector import Collector
+from ..conf import get_settings
+from ..events import Event, QueryEvent, RequestEvent
+from ..memory import read_rss_bytes
+from .metrics import PerfprobeMetrics
+
+logger = logging.getLogger("perfprobe.prometheus")
+
+#: A process's memory gauge is read from the system at most this often.
+MEMORY_REFRESH_S = 1.0
+
+# Request scopes are named by method and URL pattern, a bounded set; other
+# scopes are named by the code that opens them, which may put an id in the
+# name. Past this many (kind, name) pairs a process counts findings under
+# OVERFLOW_KEY, so no loop can flood the time-series database.
+MAX_SCOPE_LABELS = 200
+
+
+def _setting_on() -> bool:
+    """Return whether ``PERFPROBE["PROMETHEUS"]`` is on; ``False`` if unreadable."""
+    try:
+        return get_settings().PROMETHEUS
+    except Exception:
+        return False
+
+
+class PrometheusExporter:
+    """Count requests, queries, findings and memory of one collector.
+
+    Attached to a collector as an event listener and a scope listener. The
+    metrics are cumulative: ``monitor.reset()`` empties the collector but
+    never makes a Prometheus counter go back. Nothing here raises into the
+    code being monitored; the first failure is logged, later ones are not.
+    """
+
+    def __init__(
+        self,
+        registry: CollectorRegistry | None,
+        enabled: Callable[[], bool] = _setting_on,
+        read_rss: Callable[[], int] = read_rss_bytes,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.metrics = PerfprobeMetrics(registry)
+        self._enabled = enabled
+        self._read_rss = read_rss
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._collector: Collector | None = None
+        self._scope_labels: set[tuple[str, str]] = set()
+        # Keyed by pid: a forked worker must read its own memory at once,
+        # not wait out the second its parent last read.
+        self._memory_read: tuple[int, float] = (0, -math.inf)
+        self._failure_logged = False
+
+    # -- wiring ---------------------------------------------------------------
+
+    @property
+    def collector(self) -> Collector | None:
+        """Return the collector this exporter listens to, if any."""
+        return self._collector
+
+    def attach(self, collector: Collector) -> None:
+        """Listen to ``collector`` instead of any collector listened to before."""
+        with self._lock:
+            previous, self._collector = self._collector, collector
+        if previous is collector:
+            return
+        if previous is not None:
+            self._unlisten(previous)
+        collector.add_listener(self.on_event)
+        collector.add_scope_listener(self.on_scope)
+        # A live gauge that was never set reads 0 bytes: a worker that has
+        # not served yet must still show its true memory.
+        self.refresh_memory(force=True)
+
+    def detach(self) -> None:
+        """Stop listening; the metrics keep their values."""
+        with self._lock:
+            previous, self._collector = self._collector, None
+        if previous is not None:
+            self._unlisten(previous)
+
+    def _unlisten(self, collector: Collector) -> None:
+        collector.remove_listener(self.on_event)
+        collector.remove_scope_listener(self.on_scope)
+
+    # -- listeners ------------------------------------------------------------
+
+    def on_event(self, event: Event) -> None:
+        """Count a finished request or a database call; ignore other events."""
+        try:
+            if not self._enabled():
+                return
+            if isinstance(event, RequestEvent):
+                self.metrics.request_duration.labels(
+                    method=event.method, route=event.route, status=str(event.status)
+                ).observe(event.duration_s)
+                self.refresh_memory()
+            elif isinstance(event, QueryEvent):
+                self.metrics.queries.labels(alias=event.alias).inc()
+                self.metrics.query_duration.labels(alias=event.alias).observe(
+                    event.duration_s
+                )
+        except Exception:
+            self._log_failure("an event")
+
+    def on_scope(self, summary: ScopeSummary) -> None:
+        """Count the N+1 and duplicate findings of a scope that has closed."""
+        try:
+            if not self._enabled():
+                return
+            if not (summary.n_plus_one or summary.duplicates):
+                return
+            kind, scope = self._scope_label(summary)
+            if summary.n_plus_one:
+                self.metrics.n_plus_one.labels(kind=kind, scope=scope).inc(
+                    len(summary.n_plus_one)
+                )
+            if summary.duplicates:
+                self.metrics.duplicates.labels(kind=kind, scope=scope).inc(
+                    len(summary.duplicates)
+                )
+        except Exception:
+            self._log_failure("a closed scope")
+
+    def refresh_memory(self, force: bool = False) -> None:
+        """Set the memory gauge, unless this process did in the last second.
+
+        ``force`` reads it regardless, as a scrape does. Failures are logged,
+        not raised.
+        """
+        try:
+            pid, now = os.getpid(), self._clock()
+            last_pid, last_at = self._memory_read
+            if not force and pid == last_pid and now - last_at < MEMORY_REFRESH_S:
+                return
+            # Claimed before the read, so concurrent requests read once.
+            self._memory_read = (pid, now)
+            self.metrics.resident_memory.set(self._read_rss())
+        except Exception:
+            self._log_failure("the process memory")
+
+    # -- helpers --------------------------------------------------------------
+
+    def _scope_label(self, summary: ScopeSummary) -> tuple[str, str]:
+        key = (summary.kind, summary.name)
+        with self._lock:
+            if key in self._scope_labels:
+                return key
+            if len(self._scope_labels) < MAX_SCOPE_LABELS:
+                self._scope_labels.add(key)
+                return key
+        return (OVERFLOW_KEY, OVERFLOW_KEY)
+
+    def _log_failure(self, what: str) -> None:
+        if self._failure_logged:
+            return
+        self._failure_logged = True
+        logger.exception(
+            "perfprobe's Prometheus exporter failed on %s; later failures are "
+            "not logged",
+            what,
+        )

@@ -1,0 +1,113 @@
+"""Run one Prometheus exporter per process and render what it exposes.
+
+Nothing here imports ``prometheus_client`` until ``install()`` or
+``render()`` is called, so with ``PERFPROBE["PROMETHEUS"]`` off the client
+is never imported.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING
+
+from .. import monitoring
+
+if TYPE_CHECKING:
+    from .exporter import PrometheusExporter
+
+logger = logging.getLogger("perfprobe.prometheus")
+
+#: The variable that switches ``prometheus_client`` to multi-process mode.
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+_lock = threading.Lock()
+_exporter: PrometheusExporter | None = None
+_missing_logged = False
+
+
+def client_available() -> bool:
+    """Return whether ``prometheus_client`` can be imported, without importing it."""
+    return importlib.util.find_spec("prometheus_client") is not None
+
+
+def multiprocess_dir() -> str | None:
+    """Return ``PROMETHEUS_MULTIPROC_DIR``, or ``None`` in single-process mode."""
+    return os.environ.get(MULTIPROC_ENV) or None
+
+
+def install() -> PrometheusExporter | None:
+    """Make the process's exporter listen to the default monitor's collector.
+
+    Safe to call again: it creates the exporter once and, if
+    ``perfprobe.monitor`` or its collector was replaced since, moves the
+    listeners to the new one. Return ``None`` (and log once) when
+    ``prometheus_client`` is missing or the exporter cannot start.
+    """
+    global _exporter, _missing_logged
+    if not client_available():
+        if not _missing_logged:
+            _missing_logged = True
+            logger.error(
+                'PERFPROBE["PROMETHEUS"] is on but prometheus_client is not '
+                "installed; install django-perfprobe[prometheus]"
+            )
+        return None
+    try:
+        with _lock:
+            if _exporter is None:
+                _exporter = _new_exporter()
+            exporter = _exporter
+        exporter.attach(monitoring.monitor.collector)
+    except Exception:
+        logger.exception("perfprobe could not start its Prometheus exporter")
+        return None
+    return exporter
+
+
+def uninstall() -> None:
+    """Stop the process's exporter listening; its metrics keep their values."""
+    with _lock:
+        exporter = _exporter
+    if exporter is not None:
+        exporter.detach()
+
+
+def _new_exporter() -> PrometheusExporter:
+    from prometheus_client import REGISTRY
+
+    from .exporter import PrometheusExporter
+
+    # In multi-process mode each scrape builds its own registry from the
+    # files; registering there too would only expose one worker's values
+    # to anyone who renders the default registry.
+    registry = None if multiprocess_dir() else REGISTRY
+    return PrometheusExporter(registry)
+
+
+def render(accept: str | None) -> tuple[bytes, str]:
+    """Return the exposition of every metric and its content type.
+
+    The format follows the scraper's ``Accept`` header (OpenMetrics or the
+    text format, the text format by default). In multi-process mode the
+    values of every worker, live or dead, are merged from the directory; a
+    scrape also refreshes this process's memory gauge first.
+    """
+    from prometheus_client import REGISTRY, CollectorRegistry
+    from prometheus_client.exposition import choose_encoder
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    exporter = install()
+    if exporter is not None:
+        exporter.refresh_memory(force=True)
+    encoder, content_type = choose_encoder(accept or "")
+    path = multiprocess_dir()
+    if path is None:
+        return encoder(REGISTRY), content_type
+    # A fresh registry per scrape, as prometheus_client requires: the
+    # collector reads the files as they are now.
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=path)  # type: ignore[no-untyped-call]
+    return encoder(registry), content_type

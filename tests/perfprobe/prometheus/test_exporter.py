@@ -1,0 +1,338 @@
+"""Tests for perfprobe.prometheus.exporter: names, units, labels and values."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import psutil
+import pytest
+from django.test import Client
+from prometheus_client import CollectorRegistry
+from pytest_django import Settings
+
+from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
+from perfprobe.events import QueryEvent, RequestEvent
+from perfprobe.prometheus import exporter as exporter_module
+from perfprobe.prometheus.exporter import PrometheusExporter
+
+from . import urls
+
+pytestmark = pytest.mark.django_db
+
+REQUESTS = "perfprobe_http_request_duration_seconds"
+QUERIES = "perfprobe_db_queries_total"
+QUERY_DURATION = "perfprobe_db_query_duration_seconds"
+N_PLUS_ONE = "perfprobe_n_plus_one_findings_total"
+DUPLICATES = "perfprobe_duplicate_query_findings_total"
+MEMORY = "perfprobe_process_resident_memory_bytes"
+
+
+@pytest.fixture(autouse=True)
+def prometheus_on(settings: Settings) -> None:
+    """Turn PROMETHEUS on and serve the test views."""
+    settings.PERFPROBE = {"PROMETHEUS": True}
+    settings.ROOT_URLCONF = "tests.perfprobe.prometheus.urls"
+
+
+@pytest.fixture
+def registry() -> CollectorRegistry:
+    """Return a registry no other test writes to."""
+    return CollectorRegistry()
+
+
+@pytest.fixture
+def exporter(
+    registry: CollectorRegistry, fresh_monitor: PerformanceMonitor
+) -> Iterator[PrometheusExporter]:
+    """Return an exporter into ``registry``, listening to the default monitor."""
+    exp = PrometheusExporter(registry)
+    exp.attach(fresh_monitor.collector)
+    yield exp
+    exp.detach()
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    """Return one sample's value, 0.0 when the series does not exist."""
+    found = registry.get_sample_value(name, labels)
+    return 0.0 if found is None else found
+
+
+def request_event(duration_s: float, route: str = "/r/", status: int = 200) -> Any:
+    """Return a finished GET request of ``duration_s`` seconds."""
+    return RequestEvent(
+        method="GET",
+        route=route,
+        status=status,
+        duration_s=duration_s,
+        started_at=0.0,
+        thread_id=0,
+        query_count=0,
+        query_time_s=0.0,
+        scope=None,
+    )
+
+
+def query_event(duration_s: float, alias: str = "default") -> QueryEvent:
+    """Return one database call of ``duration_s`` seconds on ``alias``."""
+    return QueryEvent(
+        alias=alias,
+        vendor="sqlite",
+        sql="SELECT 1",
+        fingerprint="SELECT ?",
+        duration_s=duration_s,
+        started_at=0.0,
+        thread_id=0,
+        scope=None,
+        call_site=None,
+    )
+
+
+def test_requests_are_counted_by_route_method_and_status(
+    client: Client, registry: CollectorRegistry, exporter: PrometheusExporter
+) -> None:
+    """Known requests land in the histogram under their pattern, never the path."""
+    for pk in (1, 2, 3, 2):
+        assert client.get(f"/items/{pk}/").status_code == 200
+    client.post("/three/")
+    client.get("/busy/")
+    client.get("/nowhere/")
+
+    count = REQUESTS + "_count"
+    items = {"method": "GET", "route": "/items/<int:pk>/", "status": "200"}
+    assert value(registry, count, **items) == 4
+    assert value(registry, count, method="POST", route="/three/", status="200") == 1
+    assert value(registry, count, method="GET", route="/busy/", status="503") == 1
+    assert value(registry, count, method="GET", route="(unmatched)", status="404") == 1
+    labels = {
+        label
+        for family in registry.collect()
+        for sample in family.samples
+        for label in sample.labels.values()
+    }
+    assert not any(
+        label.startswith(("/items/1", "/items/2", "/nowhere")) for label in labels
+    )
+
+
+def test_request_buckets_hold_known_durations(
+    registry: CollectorRegistry, exporter: PrometheusExporter
+) -> None:
+    """Durations of 3 ms, 20 ms, 300 ms and 12 s fill the buckets as counted by hand."""
+    collector = exporter.collector
+    assert collector is not None
+    for duration_s in (0.003, 0.02, 0.3, 12.0):
+        collector.record_request(request_event(duration_s), None)
+
+    def bucket(le: str) -> float:
+        labels = {"method": "GET", "route": "/r/", "status": "200", "le": le}
+        return value(registry, REQUESTS + "_bucket", **labels)
+
+    assert bucket("0.005") == 1
+    assert bucket("0.025") == 2
+    assert bucket("0.25") == 2
+    assert bucket("0.5") == 3
+    assert bucket("10.0") == 3
+    assert bucket("+Inf") == 4
+    labels = {"method": "GET", "route": "/r/", "status": "200"}
+    assert value(registry, REQUESTS + "_sum", **labels) == pytest.approx(12.323)
+    bounds = {
+        sample.labels["le"]
+        for family in registry.collect()
+        if family.name == REQUESTS
+        for sample in family.samples
+        if sample.name.endswith("_bucket")
+    }
+    # 5 ms to 10 s, as the deployment notes document.
+    documented = "0.005 0.01 0.025 0.05 0.075 0.1 0.25 0.5 0.75 1.0 2.5 5.0 7.5 10.0"
+    assert bounds == {*documented.split(), "+Inf"}
+
+
+def test_queries_are_counted_and_timed_by_alias(
+    registry: CollectorRegistry, exporter: PrometheusExporter
+) -> None:
+    """Two queries on one alias and one on another give hand-computed series."""
+    collector = exporter.collector
+    assert collector is not None
+    collector.record_query(query_event(0.0002), None)
+    collector.record_query(query_event(0.004), None)
+    collector.record_query(query_event(0.3, alias="replica"), None)
+
+    assert value(registry, QUERIES, alias="default") == 2
+    assert value(registry, QUERIES, alias="replica") == 1
+    assert value(registry, QUERY_DURATION + "_count", alias="default") == 2
+    assert value(registry, QUERY_DURATION + "_sum", alias="default") == pytest.approx(
+        0.0042
+    )
+    default_le = {"alias": "default"}
+    assert value(registry, QUERY_DURATION + "_bucket", le="0.0005", **default_le) == 1
+    assert value(registry, QUERY_DURATION + "_bucket", le="0.0025", **default_le) == 1
+    assert value(registry, QUERY_DURATION + "_bucket", le="0.005", **default_le) == 2
+    replica_le = {"alias": "replica"}
+    assert value(registry, QUERY_DURATION + "_bucket", le="0.25", **replica_le) == 0
+    assert value(registry, QUERY_DURATION + "_bucket", le="0.5", **replica_le) == 1
+
+
+def test_real_queries_of_requests_are_counted(
+    client: Client, registry: CollectorRegistry, exporter: PrometheusExporter
+) -> None:
+    """Two requests of a three-query view and one of a one-query view make seven."""
+    client.get("/three/")
+    client.get("/three/")
+    client.get("/items/5/")
+    assert value(registry, QUERIES, alias="default") == 7
+    assert value(registry, QUERY_DURATION + "_count", alias="default") == 7
+
+
+def test_findings_are_counted_per_request_route(
+    client: Client, registry: CollectorRegistry, exporter: PrometheusExporter
+) -> None:
+    """Each N+1 and each duplicate found in a request adds one to its route's count."""
+    client.get("/n-plus-one/")
+    client.get("/n-plus-one/")
+    client.get("/duplicates/")
+    client.get("/three/")
+    client.get("/two-n-plus-ones/")
+
+    request = {"kind": "request"}
+    assert value(registry, N_PLUS_ONE, scope="GET /two-n-plus-ones/", **request) == 2
+    assert value(registry, N_PLUS_ONE, scope="GET /n-plus-one/", **request) == 2
+    assert value(registry, DUPLICATES, scope="GET /duplicates/", **request) == 1
+    assert value(registry, N_PLUS_ONE, scope="GET /duplicates/", **request) == 0
+    assert value(registry, DUPLICATES, scope="GET /n-plus-one/", **request) == 0
+    assert value(registry, N_PLUS_ONE, scope="GET /three/", **request) == 0
+    assert value(registry, QUERIES, alias="default") == (
+        4 * urls.N_PLUS_ONE_QUERIES + urls.DUPLICATE_RUNS + 3
+    )
+
+
+def test_scope_labels_are_bounded(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past the bound, scopes named with an id share one overflow series."""
+    monkeypatch.setattr(exporter_module, "MAX_SCOPE_LABELS", 3)
+    for job in range(5):
+        with fresh_monitor.scope(f"job-{job}", kind="batch"):
+            urls.select_each([1, 1])
+
+    for job in range(3):
+        assert value(registry, DUPLICATES, kind="batch", scope=f"job-{job}") == 1
+    assert value(registry, DUPLICATES, kind="batch", scope="job-3") == 0
+    assert value(registry, DUPLICATES, kind="(other)", scope="(other)") == 2
+
+
+def test_counters_survive_a_monitor_reset(
+    client: Client,
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """A reset empties the collector but the counters keep counting up."""
+    client.get("/items/1/")
+    fresh_monitor.reset()
+    client.get("/items/1/")
+    labels = {"method": "GET", "route": "/items/<int:pk>/", "status": "200"}
+    assert value(registry, REQUESTS + "_count", **labels) == 2
+    assert value(registry, QUERIES, alias="default") == 2
+
+
+def test_nothing_is_counted_while_the_setting_is_off(
+    client: Client,
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    settings: Settings,
+) -> None:
+    """Turning PROMETHEUS off at run time stops the counting."""
+    settings.PERFPROBE = {"PROMETHEUS": False}
+    client.get("/n-plus-one/")
+    assert value(registry, QUERIES, alias="default") == 0
+    assert value(registry, N_PLUS_ONE, kind="request", scope="GET /n-plus-one/") == 0
+
+
+def test_attach_moves_the_listeners(registry: CollectorRegistry) -> None:
+    """After attaching elsewhere, the first collector's events are not counted."""
+    first, second = Collector(), Collector()
+    exp = PrometheusExporter(registry)
+    exp.attach(first)
+    exp.attach(first)
+    first.record_query(query_event(0.001), None)
+    exp.attach(second)
+    first.record_query(query_event(0.001), None)
+    second.record_query(query_event(0.001, alias="other"), None)
+    exp.detach()
+    second.record_query(query_event(0.001, alias="other"), None)
+
+    assert value(registry, QUERIES, alias="default") == 1
+    assert value(registry, QUERIES, alias="other") == 1
+
+
+def test_memory_is_read_at_most_once_a_second(registry: CollectorRegistry) -> None:
+    """Requests within a second reuse the last reading; a later one reads again."""
+    readings = iter([100, 200, 300])
+    now = [10.0]
+    exp = PrometheusExporter(
+        registry, read_rss=lambda: next(readings), clock=lambda: now[0]
+    )
+    collector = Collector()
+    exp.attach(collector)
+    assert value(registry, MEMORY) == 100
+
+    now[0] = 10.5
+    collector.record_request(request_event(0.01), None)
+    assert value(registry, MEMORY) == 100
+    now[0] = 11.2
+    collector.record_request(request_event(0.01), None)
+    assert value(registry, MEMORY) == 200
+    exp.refresh_memory(force=True)
+    assert value(registry, MEMORY) == 300
+
+
+def test_memory_gauge_is_the_resident_set_size(registry: CollectorRegistry) -> None:
+    """The gauge, in bytes, is within a fifth of what psutil reads for the process."""
+    exp = PrometheusExporter(registry)
+    exp.attach(Collector())
+    rss_bytes = psutil.Process().memory_info().rss
+    assert value(registry, MEMORY) == pytest.approx(rss_bytes, rel=0.2)
+
+
+def test_a_failing_exporter_never_breaks_the_request(
+    client: Client,
+    exporter: PrometheusExporter,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A metric that raises is logged once by perfprobe.prometheus; requests succeed."""
+
+    class Broken:
+        def labels(self, **labels: str) -> Any:
+            raise RuntimeError("metric store is gone")
+
+    monkeypatch.setattr(exporter.metrics, "request_duration", Broken())
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        assert client.get("/items/1/").status_code == 200
+        assert client.get("/items/2/").status_code == 200
+    failures = [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+    assert len(failures) == 1
+    assert "metric store is gone" in (failures[0].exc_text or "")
+
+
+def test_a_failing_memory_read_is_logged_not_raised(
+    registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When psutil fails, attaching still works and the failure is logged."""
+
+    def broken() -> int:
+        raise psutil.AccessDenied()
+
+    exp = PrometheusExporter(registry, read_rss=broken)
+    collector = Collector()
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        exp.attach(collector)
+    collector.record_query(query_event(0.001), None)
+    assert value(registry, QUERIES, alias="default") == 1
+    assert [r.name for r in caplog.records] == ["perfprobe.prometheus"]

@@ -1,0 +1,130 @@
+"""Tests for perfprobe.prometheus.runtime: one exporter per process, imported lazily."""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.test import Client
+from prometheus_client import REGISTRY
+from pytest_django import Settings
+
+from perfprobe import PerformanceMonitor, monitoring
+from perfprobe.prometheus import runtime
+
+pytestmark = pytest.mark.django_db
+
+ROOT = Path(__file__).resolve().parents[3]
+ITEMS = {"method": "GET", "route": "/items/<int:pk>/", "status": "200"}
+
+
+@pytest.fixture(autouse=True)
+def prometheus_on(settings: Settings) -> Iterator[None]:
+    """Turn PROMETHEUS on, serve the test views, and uninstall afterwards."""
+    settings.PERFPROBE = {"PROMETHEUS": True}
+    settings.ROOT_URLCONF = "tests.perfprobe.prometheus.urls"
+    yield
+    runtime.uninstall()
+
+
+def items_count() -> float:
+    """Return the process-wide count of GET /items/<int:pk>/ requests."""
+    name = "perfprobe_http_request_duration_seconds_count"
+    return REGISTRY.get_sample_value(name, ITEMS) or 0.0
+
+
+def test_install_twice_listens_once(client: Client) -> None:
+    """A second install() returns the same exporter, and a request counts once."""
+    first = runtime.install()
+    assert runtime.install() is first
+    before = items_count()
+    client.get("/items/1/")
+    assert items_count() - before == 1
+
+
+def test_install_follows_a_replaced_monitor(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After perfprobe.monitor is replaced, install() listens to the new one only."""
+    exporter = runtime.install()
+    assert exporter is not None
+    replacement = PerformanceMonitor()
+    monkeypatch.setattr(monitoring, "monitor", replacement)
+    assert runtime.install() is exporter
+    assert exporter.collector is replacement.collector
+
+    before = items_count()
+    client.get("/items/1/")
+    assert items_count() - before == 1
+    assert ("GET", "/items/<int:pk>/") in replacement.collector.snapshot().endpoints
+
+
+def test_without_the_client_install_logs_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A missing prometheus_client is one logged error naming the extra."""
+    monkeypatch.setattr(runtime, "client_available", lambda: False)
+    monkeypatch.setattr(runtime, "_missing_logged", False)
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        assert runtime.install() is None
+        assert runtime.install() is None
+    messages = [r.getMessage() for r in caplog.records]
+    assert len(messages) == 1
+    assert "django-perfprobe[prometheus]" in messages[0]
+
+
+def test_render_uses_the_text_format_by_default() -> None:
+    """Without an Accept header the text format 0.0.4 is rendered."""
+    body, content_type = runtime.render(None)
+    assert content_type == "text/plain; version=0.0.4; charset=utf-8"
+    assert b"perfprobe_process_resident_memory_bytes " in body
+
+
+PROBE = """
+import sys
+import django
+django.setup()
+from django.test import Client
+from perfprobe import monitor
+client = Client()
+statuses = [client.get("/metrics").status_code, client.get("/nowhere/").status_code]
+print(statuses, "prometheus_client" in sys.modules, bool(monitor.collector._listeners))
+"""
+
+
+def run_probe(**environ: str) -> str:
+    """Run PROBE in a fresh demo process and return what it printed."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PERFPROBE_", "PROMETHEUS"))
+    }
+    env.update(DJANGO_SETTINGS_MODULE="demo_site.settings", **environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def test_with_the_setting_off_nothing_is_imported_or_listening() -> None:
+    """A demo process with PROMETHEUS off never imports the client; /metrics is 404."""
+    assert run_probe() == "[404, 404] False False"
+
+
+def test_with_the_setting_on_the_exporter_listens_from_start() -> None:
+    """PERFPROBE_PROMETHEUS=1 makes the demo import the client and listen at ready."""
+    token = "t" * 20
+    out = run_probe(PERFPROBE_PROMETHEUS="1", PERFPROBE_METRICS_TOKEN=token)
+    assert out == "[404, 404] True True"

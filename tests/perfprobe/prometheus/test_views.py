@@ -1,0 +1,144 @@
+"""Tests for perfprobe.prometheus.views: who may scrape ``/metrics``, and what."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from types import SimpleNamespace
+
+import pytest
+from django.test import Client, RequestFactory
+from prometheus_client.parser import text_string_to_metric_families
+from pytest_django import Settings
+
+from perfprobe.access import UNMONITORED_ATTR
+from perfprobe.prometheus import metrics_view, runtime
+
+pytestmark = pytest.mark.django_db
+
+TOKEN = "scrape-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def prometheus_on(settings: Settings) -> Iterator[None]:
+    """Turn PROMETHEUS on with a token, serve the test views, uninstall after."""
+    settings.PERFPROBE = {"PROMETHEUS": True, "METRICS_TOKEN": TOKEN}
+    settings.ROOT_URLCONF = "tests.perfprobe.prometheus.urls"
+    yield
+    runtime.uninstall()
+
+
+def request_count(body: str, route: str) -> float:
+    """Return the request histogram's count for GET ``route`` with status 200."""
+    for family in text_string_to_metric_families(body):
+        for sample in family.samples:
+            if (
+                sample.name == "perfprobe_http_request_duration_seconds_count"
+                and sample.labels == {"method": "GET", "route": route, "status": "200"}
+            ):
+                return sample.value
+    return 0.0
+
+
+def test_without_a_token_the_page_does_not_exist(client: Client) -> None:
+    """No Authorization header, or another scheme, gets a 404."""
+    assert client.get("/metrics").status_code == 404
+    basic = {"Authorization": f"Basic {TOKEN}"}
+    assert client.get("/metrics", headers=basic).status_code == 404
+
+
+def test_a_wrong_token_gets_a_404(client: Client) -> None:
+    """A bearer token that differs from METRICS_TOKEN is refused."""
+    wrong = {"Authorization": f"Bearer {TOKEN[:-1]}X"}
+    assert client.get("/metrics", headers=wrong).status_code == 404
+
+
+def test_the_page_is_missing_while_the_setting_is_off(
+    client: Client, settings: Settings
+) -> None:
+    """With PROMETHEUS off even the right token gets a 404."""
+    settings.PERFPROBE = {"PROMETHEUS": False, "METRICS_TOKEN": TOKEN}
+    assert client.get("/metrics", headers=AUTH).status_code == 404
+
+
+def test_the_token_gets_the_text_format(client: Client) -> None:
+    """The right token gets 200, the text format's content type, uncached."""
+    response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert "no-cache" in response["Cache-Control"]
+    body = response.content.decode()
+    assert "# TYPE perfprobe_http_request_duration_seconds histogram" in body
+    assert "# TYPE perfprobe_db_queries_total counter" in body
+    assert "# TYPE perfprobe_process_resident_memory_bytes gauge" in body
+
+
+def test_openmetrics_is_served_to_who_asks(client: Client) -> None:
+    """A scraper that accepts OpenMetrics gets it, ending with # EOF."""
+    accept = "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4"
+    response = client.get(
+        "/metrics",
+        headers={**AUTH, "Accept": accept},
+    )
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("application/openmetrics-text")
+    assert response.content.decode().endswith("# EOF\n")
+
+
+@pytest.mark.parametrize("debug", [True, False])
+def test_local_debug_requests_may_scrape(
+    client: Client, settings: Settings, debug: bool
+) -> None:
+    """Without a token, DEBUG from an INTERNAL_IPS address is let in, else not."""
+    settings.DEBUG = debug
+    settings.INTERNAL_IPS = ["127.0.0.1"]
+    assert client.get("/metrics").status_code == (200 if debug else 404)
+
+
+def test_staff_may_scrape_without_a_token(rf: RequestFactory) -> None:
+    """An active staff user needs no token."""
+    request = rf.get("/metrics")
+    request.user = SimpleNamespace(is_active=True, is_staff=True)
+    assert metrics_view(request).status_code == 200
+
+
+def test_only_get_is_allowed(client: Client) -> None:
+    """A POST with the token is refused with 405."""
+    assert client.post("/metrics", headers=AUTH).status_code == 405
+
+
+def test_a_scrape_shows_the_requests_since_the_last(client: Client) -> None:
+    """Three requests between two scrapes raise their route's count by three."""
+    runtime.install()
+    before = client.get("/metrics", headers=AUTH).content.decode()
+    for pk in (1, 2, 3):
+        client.get(f"/items/{pk}/")
+    after = client.get("/metrics", headers=AUTH).content.decode()
+    route = "/items/<int:pk>/"
+    assert request_count(after, route) - request_count(before, route) == 3
+
+
+def test_the_view_is_marked_unmonitored() -> None:
+    """The view carries the marker that keeps scrapes out of the traffic."""
+    assert getattr(metrics_view, UNMONITORED_ATTR) is True
+
+
+def test_a_render_failure_is_a_logged_500(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """When rendering raises, the scraper gets a 500 and the log the traceback."""
+
+    def broken(accept: str | None) -> tuple[bytes, str]:
+        raise OSError("multiprocess directory vanished")
+
+    monkeypatch.setattr(runtime, "render", broken)
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        response = client.get("/metrics", headers=AUTH)
+    assert response.status_code == 500
+    assert b"vanished" not in response.content
+    assert any(
+        "vanished" in (r.exc_text or "")
+        for r in caplog.records
+        if r.name == "perfprobe.prometheus"
+    )
