@@ -11,7 +11,7 @@ from typing import Any, cast
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from . import monitoring
+from . import monitoring, tracing
 from .aggregates import ScopeSummary
 from .conf import get_settings
 from .db.callsite import find_raise_site
@@ -89,7 +89,9 @@ class PerformanceMiddleware:
         with monitoring.monitor.scope("request", kind="request") as scope:
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
-            response = self.get_response(request)
+            with tracing.request_span(request) as span:
+                response = self.get_response(request)
+                span.finish(response)
             self._name_scope(scope, request)
         self._record(scope, request, response, started)
         return response
@@ -104,7 +106,9 @@ class PerformanceMiddleware:
         with monitoring.monitor.scope("request", kind="request") as scope:
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
-            response: HttpResponseBase = await get_response(request)
+            with tracing.request_span(request) as span:
+                response: HttpResponseBase = await get_response(request)
+                span.finish(response)
             self._name_scope(scope, request)
         self._record(scope, request, response, started)
         return response

@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 
+from . import tracing
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name
 from .scope import get_current_scope
 
 if TYPE_CHECKING:
     from .monitoring import PerformanceMonitor
+    from .tracing.spans import BlockSpan
 
 logger = logging.getLogger("perfprobe.timing")
 
@@ -34,6 +36,7 @@ class _Start(NamedTuple):
     perf_ns: int
     wall_s: float
     thread_id: int
+    span: BlockSpan | None = None
 
 
 def _start_key() -> _StartKey:
@@ -89,10 +92,13 @@ class ExecutionTimer:
     def _start(self) -> _Start:
         thread_id = threading.get_ident()
         self._monitor._thread_busy(+1, thread_id)
-        return _Start(time.perf_counter_ns(), time.time(), thread_id)
+        span = tracing.start_block(self.name, self.tags) if tracing.active else None
+        return _Start(time.perf_counter_ns(), time.time(), thread_id, span)
 
     def _finish(self, start: _Start, exc: BaseException | None) -> None:
         duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
+        if start.span is not None:
+            tracing.end_block(start.span, exc)
         try:
             # The thread that was counted busy, wherever the block ended.
             self._monitor._thread_busy(-1, start.thread_id)
