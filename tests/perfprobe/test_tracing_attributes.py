@@ -82,9 +82,10 @@ def test_db_system_name_follows_the_backend(
     assert attr.db_system_name(fake_connection(vendor, **cached)) == expected
 
 
-def test_the_test_database_is_sqlite() -> None:
-    """The suite's own connection is named sqlite."""
-    assert attr.db_system_name(connection) == "sqlite"
+def test_the_suites_own_database_is_named_by_its_vendor() -> None:
+    """The connection the suite runs on gets its backend's name."""
+    expected = {"sqlite": "sqlite", "postgresql": "postgresql"}[connection.vendor]
+    assert attr.db_system_name(connection) == expected
 
 
 @pytest.mark.parametrize(
