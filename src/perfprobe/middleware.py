@@ -11,7 +11,7 @@ from typing import Any, cast
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponseBase
 
-from . import monitoring, sampling
+from . import monitoring, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .aggregates import ScopeSummary
 from .conf import get_settings
@@ -119,7 +119,9 @@ class PerformanceMiddleware:
         ):
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
-            response = self.get_response(request)
+            with tracing.request_span(request) as span:
+                response = self.get_response(request)
+                span.finish(response)
             self._name_scope(scope, request)
         self._record(scope, request, response, started)
         return response
@@ -142,7 +144,9 @@ class PerformanceMiddleware:
         ):
             setattr(request, _SCOPE_ATTR, scope)
             started = (time.perf_counter_ns(), time.time())
-            response: HttpResponseBase = await get_response(request)
+            with tracing.request_span(request) as span:
+                response: HttpResponseBase = await get_response(request)
+                span.finish(response)
             self._name_scope(scope, request)
         self._record(scope, request, response, started)
         return response

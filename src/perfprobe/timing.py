@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
 
+from . import tracing
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name
 from .failures import log_failure
@@ -21,6 +22,7 @@ from .scope import get_current_scope
 
 if TYPE_CHECKING:
     from .monitoring import PerformanceMonitor
+    from .tracing.spans import BlockSpan
 
 logger = logging.getLogger("perfprobe.timing")
 
@@ -37,6 +39,7 @@ class _Start(NamedTuple):
     thread_id: int
     #: Decided at the start, so a block is recorded whole or not at all.
     recording: bool
+    span: BlockSpan | None = None
 
 
 def _start_key() -> _StartKey:
@@ -94,14 +97,18 @@ class ExecutionTimer:
         # Off (MEASURE_TIMING, ENABLED, an unmonitored request), the timer
         # costs one settings look-up: no thread counted busy, nothing kept.
         recording = self._monitor.timing_active()
-        if recording:
-            self._monitor._thread_busy(+1, thread_id)
-        return _Start(time.perf_counter_ns(), time.time(), thread_id, recording)
+        if not recording:
+            return _Start(time.perf_counter_ns(), time.time(), thread_id, False)
+        self._monitor._thread_busy(+1, thread_id)
+        span = tracing.start_block(self.name, self.tags) if tracing.active else None
+        return _Start(time.perf_counter_ns(), time.time(), thread_id, True, span)
 
     def _finish(self, start: _Start, exc: BaseException | None) -> None:
         if not start.recording:
             return
         duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
+        if start.span is not None:
+            tracing.end_block(start.span, exc)
         try:
             # The thread that was counted busy, wherever the block ended.
             self._monitor._thread_busy(-1, start.thread_id)

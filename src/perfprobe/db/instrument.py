@@ -19,7 +19,7 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
-from .. import monitoring
+from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
@@ -196,6 +196,8 @@ class QueryRecorder:
             )
             monitor = _default_monitor()
             monitor.collector.record_query(event, scope)
+            if tracing.active:
+                tracing.record_query(event, connection)
             self._log(event, conf.SLOW_QUERY_SECONDS * monitor.time_scale)
         except Exception:
             log_failure(logger, "record-query", "perfprobe failed to record a query")

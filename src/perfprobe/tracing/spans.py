@@ -1,0 +1,221 @@
+"""Make the spans: SERVER for requests, INTERNAL for blocks, CLIENT for queries.
+
+Imported only once tracing is on, so it may import ``opentelemetry`` freely.
+No span carries a header, cookie, query string, raw path, exception message
+or SQL parameter; raw SQL only with ``STORE_SQL_PARAMETERS``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from contextvars import Token
+from typing import Any
+
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.http import HttpRequest, HttpResponseBase
+from opentelemetry import context, propagate, trace
+from opentelemetry.context import Context
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
+from opentelemetry.util.types import AttributeValue
+
+from ..events import QueryEvent, error_type_name
+from ..middleware import _ERROR_ATTR, UNMATCHED_ROUTE, method_of, route_of
+from . import attributes as attr
+
+logger = logging.getLogger("perfprobe.tracing")
+
+
+def _mark_failed(span: Span, error_type: str | None) -> None:
+    # The exception's message is not recorded: it can hold user data.
+    if error_type is not None:
+        span.set_attribute(attr.ERROR_TYPE, error_type)
+    span.set_status(Status(StatusCode.ERROR))
+
+
+class BlockSpan:
+    """An INTERNAL span for one monitored block, current while the block runs."""
+
+    __slots__ = ("span", "token")
+
+    def __init__(self, span: Span, token: Token[Context]) -> None:
+        self.span = span
+        self.token = token
+
+    @classmethod
+    def start(cls, tracer: Tracer, name: str, tags: Mapping[str, str]) -> BlockSpan:
+        """Start the span under the current one and make it current."""
+        attributes = {attr.TAG_PREFIX + key: value for key, value in tags.items()}
+        span = tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
+        return cls(span, context.attach(trace.set_span_in_context(span)))
+
+    def end(self, exc: BaseException | None) -> None:
+        """End the span, failed if ``exc`` is given, and stop it being current."""
+        try:
+            if exc is not None:
+                _mark_failed(self.span, error_type_name(type(exc)))
+        finally:
+            self.span.end()
+            # Only where the span is current: a generator closed in another
+            # thread or task never had it there, and its token would not
+            # belong to that context.
+            if trace.get_current_span() is self.span:
+                context.detach(self.token)
+
+
+def record_query_span(
+    tracer: Tracer, event: QueryEvent, connection: BaseDatabaseWrapper
+) -> None:
+    """Emit a finished query as a CLIENT span, timed as it was measured."""
+    operation = attr.operation_name(event.fingerprint)
+    collection = attr.collection_name(event.fingerprint)
+    namespace = attr.db_namespace(connection)
+    system = attr.db_system_name(connection)
+    # One parameter set is a single operation, not a batch of one.
+    batch = event.many and event.batch_size != 1
+    if operation is not None and batch:
+        operation = f"BATCH {operation}"
+
+    attributes: dict[str, AttributeValue] = {
+        attr.DB_SYSTEM_NAME: system,
+        # event.sql is the fingerprint unless STORE_SQL_PARAMETERS is on.
+        attr.DB_QUERY_TEXT: event.sql,
+    }
+    if operation is not None:
+        attributes[attr.DB_OPERATION_NAME] = operation
+    if batch:
+        attributes[attr.DB_OPERATION_BATCH_SIZE] = event.batch_size
+    if namespace is not None:
+        attributes[attr.DB_NAMESPACE] = namespace
+    if collection is not None:
+        attributes[attr.DB_COLLECTION_NAME] = collection
+    name = " ".join(part for part in (operation, collection) if part) or system
+
+    start_ns = int(event.started_at * 1e9)
+    span = tracer.start_span(
+        name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
+    )
+    if event.error_type is not None:
+        _mark_failed(span, event.error_type)
+    span.end(end_time=start_ns + int(event.duration_s * 1e9))
+
+
+class _MetaGetter(Getter[Mapping[str, Any]]):
+    """Read propagation headers (``traceparent``) from a WSGI/ASGI ``META``."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        value = carrier.get("HTTP_" + key.upper().replace("-", "_"))
+        return None if value is None else [str(value)]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return [
+            key[5:].lower().replace("_", "-")
+            for key in carrier
+            if key.startswith("HTTP_")
+        ]
+
+
+_META_GETTER = _MetaGetter()
+
+
+def _is_server_span(span: Span) -> bool:
+    # The API's Span has no kind; the SDK's (and most others') have one.
+    return span.get_span_context().is_valid and getattr(span, "kind", None) is (
+        SpanKind.SERVER
+    )
+
+
+class RequestSpan:
+    """Wrap one request in a SERVER span, or join the one already current.
+
+    When another instrumentation (opentelemetry-instrumentation-django or
+    -asgi) has already started the request's SERVER span, a second one
+    would break the conventions' one-server-span rule; that span is kept
+    current as it is, so perfprobe's block and query spans nest under it,
+    and only ``http.route`` is added if it lacks one.
+    """
+
+    def __init__(self, tracer: Tracer, request: HttpRequest) -> None:
+        self._tracer = tracer
+        self._request = request
+        self._span: Span | None = None
+        self._own = False
+        self._token: Token[Context] | None = None
+        self._response: HttpResponseBase | None = None
+
+    def __enter__(self) -> RequestSpan:
+        try:
+            self._start()
+        except Exception:
+            logger.exception("perfprobe failed to start a request span")
+        return self
+
+    def finish(self, response: HttpResponseBase) -> None:
+        """Note the response, whose status the span reports when it ends."""
+        self._response = response
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        try:
+            self._end(exc)
+        except Exception:
+            logger.exception("perfprobe failed to end a request span")
+
+    def _start(self) -> None:
+        current = trace.get_current_span()
+        if _is_server_span(current):
+            self._span = current
+            return
+        # A request arriving with a traceparent header joins the caller's
+        # trace; one made inside a span of this process stays under it.
+        parent: Context | None = None
+        if not current.get_span_context().is_valid:
+            parent = propagate.extract(self._request.META, getter=_META_GETTER)
+        method = method_of(self._request)
+        span = self._tracer.start_span(
+            "HTTP" if method == "OTHER" else method,
+            context=parent,
+            kind=SpanKind.SERVER,
+            attributes={
+                attr.HTTP_REQUEST_METHOD: "_OTHER" if method == "OTHER" else method,
+                attr.URL_SCHEME: self._request.scheme or "http",
+            },
+        )
+        self._span = span
+        self._own = True
+        self._token = context.attach(trace.set_span_in_context(span, parent))
+
+    def _end(self, exc: BaseException | None) -> None:
+        span = self._span
+        if span is None:
+            return
+        route = route_of(self._request)
+        if not self._own:
+            existing = getattr(span, "attributes", None) or {}
+            if route != UNMATCHED_ROUTE and attr.HTTP_ROUTE not in existing:
+                span.set_attribute(attr.HTTP_ROUTE, route)
+            return
+        try:
+            self._describe(span, route, exc)
+        finally:
+            span.end()
+            if self._token is not None:
+                # Same frame as the attach, so the token is this context's;
+                # it also undoes anything an inner block left current.
+                context.detach(self._token)
+
+    def _describe(self, span: Span, route: str, exc: BaseException | None) -> None:
+        method = method_of(self._request)
+        label = "HTTP" if method == "OTHER" else method
+        if route != UNMATCHED_ROUTE:
+            span.set_attribute(attr.HTTP_ROUTE, route)
+            span.update_name(f"{label} {route}")
+        status = None if self._response is None else int(self._response.status_code)
+        if status is not None:
+            span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
+        # 4xx is the client's error, not the server's (Http404 included).
+        if exc is not None:
+            _mark_failed(span, error_type_name(type(exc)))
+        elif status is not None and status >= 500:
+            noted = getattr(self._request, _ERROR_ATTR, None)
+            _mark_failed(span, noted if isinstance(noted, str) else str(status))
