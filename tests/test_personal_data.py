@@ -1,0 +1,192 @@
+"""No secret a client sends reaches any export of perfprobe with default settings.
+
+One secret goes in as an SQL parameter, a cookie, an ``Authorization`` header,
+a query-string value, a request body and a literal in hand-written SQL; then
+every way data leaves the process is read back: the JSON report (as written
+and as served), the HTML page (as written and as served), the terminal
+report, the Prometheus exposition, OpenTelemetry spans and every log record
+perfprobe writes. A control run with the opt-in settings on proves that the
+search can find the secret when it is there.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.test import Client
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
+from pytest_django import Settings
+from rich.console import Console
+
+from apps.shop.sample_data import ensure_sample_data
+from perfprobe import PerformanceMonitor, tracing
+from perfprobe.prometheus import runtime
+from perfprobe.report.terminal import TerminalRenderer
+
+pytestmark = pytest.mark.django_db
+
+SECRET = "Zq7secretXk4"
+REPORT_TOKEN = "report-token-0123456789"
+METRICS_TOKEN = "metrics-token-0123456789"
+
+
+@pytest.fixture
+def spans(settings: Settings) -> Iterator[InMemorySpanExporter]:
+    """Capture perfprobe's spans in memory through a provider of the test's own."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_tracer_provider(provider)
+    yield exporter
+    tracing.use_tracer_provider(None)
+    provider.shutdown()
+
+
+def configure(settings: Settings, **extra: object) -> None:
+    """Turn every exporter on, leaving the personal-data settings as given."""
+    settings.PERFPROBE = {
+        "PROMETHEUS": True,
+        "REPORT_TOKEN": REPORT_TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN,
+        # Every query is "slow", so the WARNING path with its extras runs too.
+        "SLOW_QUERY_SECONDS": 1e-9,
+        **extra,
+    }
+    runtime.install()
+
+
+def send_secrets(client: Client) -> None:
+    """Send the secret in every place a client can put it."""
+    client.cookies["sessionid"] = SECRET
+    client.cookies["csrftoken"] = SECRET
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {SECRET}", "HTTP_X_API_KEY": SECRET}
+
+    # The category filter makes the secret an SQL parameter; it is also a
+    # query-string value.
+    response = client.get(f"/api/products/?category={SECRET}&q={SECRET}", **auth)
+    assert response.status_code == 200
+    assert response.json()["count"] == 0
+    response = client.post(
+        f"/api/orders/?note={SECRET}",
+        data=json.dumps({"items": [{"product_id": SECRET, "quantity": 1}]}),
+        content_type="application/json",
+        **auth,
+    )
+    assert response.status_code == 400
+    # An unmatched path carrying the secret in its query string.
+    assert client.get(f"/nowhere/?token={SECRET}", **auth).status_code == 404
+
+
+def hand_written_sql(monitor: PerformanceMonitor) -> None:
+    """Run SQL with the secret as a literal, inside a monitored block."""
+    with (
+        monitor.measure_execution_time("lookup", tags={"kind": "raw"}),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(f"SELECT COUNT(*) FROM shop_product WHERE sku = '{SECRET}'")
+
+
+def exports(
+    client: Client, monitor: PerformanceMonitor, tmp_path: Path
+) -> dict[str, str]:
+    """Return the text of every export, by name."""
+    report = monitor.generate_report(title="personal data")
+    report.write_json(tmp_path / "report.json")
+    report.write_html(tmp_path / "report.html")
+    terminal = io.StringIO()
+    TerminalRenderer(Console(file=terminal, width=200)).render(report)
+
+    served_page = client.get("/perfprobe/", HTTP_AUTHORIZATION=f"Bearer {REPORT_TOKEN}")
+    served_json = client.get(
+        "/perfprobe/report.json", HTTP_AUTHORIZATION=f"Bearer {REPORT_TOKEN}"
+    )
+    metrics = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    for response in (served_page, served_json, metrics):
+        assert response.status_code == 200
+    return {
+        "json file": (tmp_path / "report.json").read_text("utf-8"),
+        "html file": (tmp_path / "report.html").read_text("utf-8"),
+        "terminal": terminal.getvalue(),
+        "live page": served_page.content.decode(),
+        "live json": served_json.content.decode(),
+        "prometheus": metrics.content.decode(),
+    }
+
+
+def span_text(exporter: InMemorySpanExporter) -> str:
+    """Return every name, attribute, event and status of every span, as text."""
+    finished: tuple[ReadableSpan, ...] = exporter.get_finished_spans()
+    assert finished, "tracing produced no spans; the check below would be empty"
+    parts: list[str] = []
+    for span in finished:
+        parts.append(span.name)
+        parts.extend(f"{k}={v}" for k, v in (span.attributes or {}).items())
+        parts.extend(str(event.attributes) for event in span.events)
+        parts.append(str(span.status.description))
+    return "\n".join(parts)
+
+
+def log_text(records: list[logging.LogRecord]) -> str:
+    """Return each perfprobe record's message, arguments and extra fields."""
+    mine = [r for r in records if r.name.startswith("perfprobe")]
+    assert mine, "perfprobe logged nothing; the check below would be empty"
+    return "\n".join(f"{r.getMessage()} {r.__dict__!r}" for r in mine)
+
+
+def test_no_secret_reaches_any_export_by_default(
+    client: Client,
+    settings: Settings,
+    fresh_monitor: PerformanceMonitor,
+    spans: InMemorySpanExporter,
+    caplog: pytest.LogCaptureFixture,
+    tmp_path: Path,
+) -> None:
+    """With default privacy settings the secret is in no export, span or log."""
+    ensure_sample_data()
+    configure(settings)
+
+    with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+        send_secrets(client)
+        hand_written_sql(fresh_monitor)
+        outputs = exports(client, fresh_monitor, tmp_path)
+    outputs["spans"] = span_text(spans)
+    outputs["logs"] = log_text(caplog.records)
+
+    # The exports are not empty: the requests were recorded.
+    assert '"/api/products/"' in outputs["json file"]
+    assert 'route="/api/products/"' in outputs["prometheus"]
+    leaks = [name for name, text in outputs.items() if SECRET in text]
+    assert leaks == []
+
+
+def test_the_opt_in_settings_do_show_the_secret(
+    client: Client,
+    settings: Settings,
+    fresh_monitor: PerformanceMonitor,
+    spans: InMemorySpanExporter,
+    tmp_path: Path,
+) -> None:
+    """Control: with the opt-ins on, the same search finds the secret in the JSON.
+
+    This proves the search above can fail, and names the settings that
+    change what is kept.
+    """
+    ensure_sample_data()
+    configure(settings, STORE_SQL_PARAMETERS=True, STORE_QUERY_STRINGS=True)
+
+    send_secrets(client)
+    hand_written_sql(fresh_monitor)
+    outputs = exports(client, fresh_monitor, tmp_path)
+
+    assert SECRET in outputs["json file"]
+    assert SECRET in span_text(spans)
