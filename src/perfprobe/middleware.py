@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
@@ -21,6 +22,9 @@ from .scope import Scope
 logger = logging.getLogger("perfprobe.request")
 
 UNMATCHED_ROUTE = "(unmatched)"
+#: The status recorded for a request whose client disconnected before the
+#: response (nginx's "client closed request"); it is not counted as an error.
+CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
@@ -101,11 +105,18 @@ class PerformanceMiddleware:
         )
         if not _enabled():
             return await get_response(request)
-        with monitoring.monitor.scope("request", kind="request") as scope:
-            setattr(request, _SCOPE_ATTR, scope)
-            started = (time.perf_counter_ns(), time.time())
-            response: HttpResponseBase = await get_response(request)
-            self._name_scope(scope, request)
+        try:
+            with monitoring.monitor.scope("request", kind="request") as scope:
+                setattr(request, _SCOPE_ATTR, scope)
+                started = (time.perf_counter_ns(), time.time())
+                response: HttpResponseBase = await get_response(request)
+                self._name_scope(scope, request)
+        except asyncio.CancelledError:
+            # Django cancels the request's task when the client disconnects.
+            # Left unrecorded, the requests clients gave up on, often the
+            # slowest, would vanish from their endpoint's figures.
+            self._record(scope, request, None, started)
+            raise
         self._record(scope, request, response, started)
         return response
 
@@ -138,9 +149,10 @@ class PerformanceMiddleware:
         self,
         scope: Scope,
         request: HttpRequest,
-        response: HttpResponseBase,
+        response: HttpResponseBase | None,
         started: tuple[int, float],
     ) -> None:
+        """Record the request; without a response it was aborted (status 499)."""
         duration_s = (time.perf_counter_ns() - started[0]) / 1e9
         try:
             summary: ScopeSummary | None = scope.summary
@@ -148,7 +160,11 @@ class PerformanceMiddleware:
             event = RequestEvent(
                 method=method_of(request),
                 route=route_of(request),
-                status=int(response.status_code),
+                status=(
+                    CLIENT_CLOSED_STATUS
+                    if response is None
+                    else int(response.status_code)
+                ),
                 duration_s=duration_s,
                 started_at=started[1],
                 thread_id=threading.get_ident(),
