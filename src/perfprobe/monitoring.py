@@ -17,7 +17,7 @@ from .collector import Collector
 from .conf import get_settings
 from .events import MemoryRecord
 from .memory import MemoryProbe
-from .scope import Scope, current_scope
+from .scope import Scope, current_scope, current_task_ref
 from .timing import ExecutionTimer
 
 if TYPE_CHECKING:
@@ -92,7 +92,9 @@ class PerformanceMonitor:
         another context (a generator finalised elsewhere); the exception
         leaving the block passes through unchanged.
         """
-        scope = Scope(name=name, kind=kind, parent=current_scope.get())
+        scope = Scope(
+            name=name, kind=kind, parent=current_scope.get(), task=current_task_ref()
+        )
         try:
             self.collector.scope_opened(scope)
         except Exception:

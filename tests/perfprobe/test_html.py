@@ -5,7 +5,14 @@ from __future__ import annotations
 from perfprobe.report import ScenarioResult
 from perfprobe.report.html import render_html
 
-from .report_factories import build, make_collector, memory_block, operation, query
+from .report_factories import (
+    build,
+    make_collector,
+    memory_block,
+    operation,
+    query,
+    run_scope,
+)
 
 NASTY_SQL = "SELECT '<script>alert(1)</script>' FROM \"t\" WHERE a = '&amp;'"
 NASTY_LABEL = '<img src=x onerror="alert(2)">'
@@ -56,3 +63,16 @@ def test_page_has_the_report_sections() -> None:
         assert f"<h2>{heading}</h2>" in page
     assert "<ol>" in page
     assert 'class="warning"' in page
+
+
+def test_page_totals_name_queries_outside_any_scope() -> None:
+    """The page's totals line says how many of the queries no scope held."""
+    collector = make_collector()
+    for _ in range(2):
+        collector.record_query(query("SELECT 1", 0.001), None)
+    run_scope(collector, "GET /orders/", [query("SELECT 2", 0.001)])
+
+    page = render_html(build(collector))
+
+    assert "3 queries (" in page
+    assert "2 outside any scope)" in page
