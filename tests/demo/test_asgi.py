@@ -267,7 +267,9 @@ def test_a_request_whose_client_gives_up_is_still_recorded(
         CLIENT_CLOSED_STATUS,
         None,
     )
-    assert 0.2 <= event.duration_s < 3.0
+    # The client gave up 0.2 s after sending, the server started its clock a
+    # little later; either way the record ends at the disconnect, not at 3 s.
+    assert 0.1 < event.duration_s < 1.0
     assert fresh_monitor.collector.snapshot().error_counts == {}
 
 
