@@ -5,13 +5,15 @@ from __future__ import annotations
 import functools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypeVar, cast
 
+from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-View = Callable[..., HttpResponse]
+# Sync or async: the decorator keeps the kind of view it is given.
+_ViewT = TypeVar("_ViewT", bound=Callable[..., Any])
 
 
 class ApiError(Exception):
@@ -41,20 +43,42 @@ def error_response(status: int, message: str) -> JsonResponse:
     return JsonResponse({"error": message}, status=status)
 
 
-def api_view(*methods: str) -> Callable[[View], View]:
-    """Make a view CSRF exempt, limit its methods, render ApiError as JSON."""
+def api_view(*methods: str) -> Callable[[_ViewT], _ViewT]:
+    """Make a view CSRF exempt, limit its methods, render ApiError as JSON.
 
-    def decorate(view: View) -> View:
-        @functools.wraps(view)
-        def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-            try:
-                return view(request, *args, **kwargs)
-            except ApiError as exc:
-                return error_response(exc.status, str(exc))
+    Works on sync and async views alike; an async view stays async, so
+    Django runs it on the event loop under ASGI.
+    """
+
+    def decorate(view: _ViewT) -> _ViewT:
+        wrapper: Callable[..., Any]
+        if iscoroutinefunction(view):
+
+            @functools.wraps(view)
+            async def wrapper(
+                request: HttpRequest, *args: Any, **kwargs: Any
+            ) -> HttpResponse:
+                try:
+                    response: HttpResponse = await view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return error_response(exc.status, str(exc))
+                return response
+
+        else:
+
+            @functools.wraps(view)
+            def wrapper(
+                request: HttpRequest, *args: Any, **kwargs: Any
+            ) -> HttpResponse:
+                try:
+                    response: HttpResponse = view(request, *args, **kwargs)
+                except ApiError as exc:
+                    return error_response(exc.status, str(exc))
+                return response
 
         # The API is called by scripts and the demo, never by a browser form,
         # so there is no CSRF token to check.
-        return csrf_exempt(require_http_methods(list(methods))(wrapper))
+        return cast(_ViewT, csrf_exempt(require_http_methods(list(methods))(wrapper)))
 
     return decorate
 

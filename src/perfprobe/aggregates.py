@@ -176,6 +176,9 @@ class CollectorSnapshot:
     queries: dict[str, dict[str, Any]]
     query_total: StatsSummary | None
     slow_query_count: int
+    #: Queries recorded while no scope, or only scopes already closed, held
+    #: them: a thread given no scope, or a worker that outlived its scope.
+    queries_outside_scopes: int
     slowest_queries: list[QueryEvent]
     memory: list[MemoryRecord]
     errors: list[ErrorEvent]
@@ -196,8 +199,9 @@ class QueryTable:
 
     At most ``MAX_FINGERPRINTS`` shapes are kept; queries of further shapes
     go to ``OVERFLOW_KEY`` and are counted in ``dropped``. Each shape keeps
-    at most ``MAX_CALL_SITES`` call sites, the first seen. Not thread-safe:
-    the collector calls it under its lock.
+    at most ``MAX_CALL_SITES`` call sites, the first seen. Queries that no
+    open scope held are counted in ``outside_scopes`` as well as in the
+    total. Not thread-safe: the collector calls it under its lock.
     """
 
     def __init__(self, conf: PerfprobeSettings) -> None:
@@ -206,11 +210,19 @@ class QueryTable:
         self.total = MetricStats(conf.EXACT_PERCENTILE_LIMIT)
         self.slow_count = 0
         self.dropped = 0
+        self.outside_scopes = 0
         self._slowest: list[tuple[float, int, QueryEvent]] = []
         self._sequence = itertools.count()
 
-    def add(self, event: QueryEvent, slow_query_s: float) -> QueryStats:
-        """Count ``event`` and return the aggregates of its fingerprint."""
+    def add(
+        self, event: QueryEvent, slow_query_s: float, *, in_scope: bool = True
+    ) -> QueryStats:
+        """Count ``event`` and return the aggregates of its fingerprint.
+
+        ``in_scope`` is false when no open scope held the query.
+        """
+        if not in_scope:
+            self.outside_scopes += 1
         key = event.fingerprint
         if key not in self._shapes and len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
             self.dropped += 1

@@ -252,9 +252,8 @@ class Collector:
         # settings change is seen without a reset; sizes change only on reset.
         slow_query_s = self._live_settings().SLOW_QUERY_SECONDS * self.time_scale
         with self._lock:
-            q = self._queries.add(event, slow_query_s)
-
             lineage = self._open_lineage(scope)
+            q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
             for state in lineage:
                 state.query_count += 1
                 state.query_time_s += event.duration_s
@@ -433,6 +432,7 @@ class Collector:
                 queries=self._queries.to_dict(),
                 query_total=self._queries.total.summary(),
                 slow_query_count=self._queries.slow_count,
+                queries_outside_scopes=self._queries.outside_scopes,
                 slowest_queries=self._queries.slowest(),
                 memory=list(self._memory),
                 errors=list(self._errors),

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
+import functools
 import logging
 import math
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextvars import Token
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from .collector import Collector
 from .conf import get_settings
 from .events import MemoryRecord
 from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
-from .scope import Scope, current_scope
+from .scope import Scope, current_scope, current_task_ref
 from .suppression import is_suppressed
 from .timing import ExecutionTimer
 
@@ -24,6 +26,9 @@ if TYPE_CHECKING:
     from .report import Report
 
 logger = logging.getLogger("perfprobe")
+
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
 
 
 class PerformanceMonitor:
@@ -110,12 +115,14 @@ class PerformanceMonitor:
 
         Scopes nest. They live in a ``ContextVar``, so concurrent async tasks
         keep their own; a thread started inside a scope must be given it, for
-        example by running its target through ``contextvars.copy_context()``.
+        example by running its target through ``propagate()``.
         Leaving a scope never raises, even when it is left out of order or in
         another context (a generator finalised elsewhere); the exception
         leaving the block passes through unchanged.
         """
-        scope = Scope(name=name, kind=kind, parent=current_scope.get())
+        scope = Scope(
+            name=name, kind=kind, parent=current_scope.get(), task=current_task_ref()
+        )
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
         # records nothing either.
@@ -141,6 +148,36 @@ class PerformanceMonitor:
                 log_failure(
                     logger, "scope-close", "perfprobe failed to close scope %r", name
                 )
+
+    def propagate(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
+        """Return a callable that runs ``fn`` in the scope current now, in any thread.
+
+        Threads do not inherit ``contextvars``, so work handed to a thread
+        pool would otherwise be recorded outside every scope. The returned
+        callable runs ``fn(*args, **kwargs)`` in a copy of the context
+        (perfprobe's scope and every other context variable) taken when
+        ``propagate`` was called, and returns its result or lets its
+        exception pass unchanged::
+
+            with ThreadPoolExecutor() as pool:
+                products = list(pool.map(monitor.propagate(load), pks))
+
+        It may be called any number of times, from several threads at once.
+        A call that runs after the scope has closed is recorded in the
+        process totals, and in any enclosing scope still open, but not in
+        the closed scope's summary. Django does not close the database
+        connections of threads it did not start: the worker should call
+        ``django.db.connections.close_all()`` when it is done.
+        """
+        context = contextvars.copy_context()
+
+        @functools.wraps(fn)
+        def run_in_scope(*args: _P.args, **kwargs: _P.kwargs) -> _R:
+            # One Context can be entered by one thread at a time; a copy per
+            # call lets pool.map() run the same callable in several workers.
+            return context.copy().run(fn, *args, **kwargs)
+
+        return run_in_scope
 
     # -- results ---------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import time
+import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +25,8 @@ class Scope:
     started_ns: int = field(default_factory=time.perf_counter_ns)
     #: The collector's ``ScopeSummary``, set when the scope closes.
     summary: Any = None
+    #: The asyncio task that opened the scope, if any (see ``db.asyncsite``).
+    task: weakref.ref[asyncio.Task[Any]] | None = None
 
     @property
     def path(self) -> str:
@@ -50,3 +54,17 @@ current_scope: ContextVar[Scope | None] = ContextVar("perfprobe_scope", default=
 def get_current_scope() -> Scope | None:
     """Return the innermost active scope of this context, or ``None``."""
     return current_scope.get()
+
+
+def current_task_ref() -> weakref.ref[asyncio.Task[Any]] | None:
+    """Return a weak reference to the asyncio task running now, or ``None``.
+
+    Weak, so that a scope kept alive elsewhere does not keep its finished
+    task, and that task's coroutine frames, alive too.
+    """
+    try:
+        task = asyncio.current_task()
+    except RuntimeError:
+        # No event loop runs in this thread: synchronous code.
+        return None
+    return weakref.ref(task) if task is not None else None

@@ -572,3 +572,46 @@ def test_scope_closes_on_the_last_good_settings_when_they_turn_invalid(
     failures = [r for r in caplog.records if r.name == "perfprobe.collector"]
     assert len(failures) == 1
     assert failures[0].getMessage().startswith("perfprobe settings are invalid")
+
+
+# -- queries outside scopes ------------------------------------------------------
+
+
+def test_queries_no_open_scope_held_are_counted_outside_scopes(
+    collector: Collector,
+) -> None:
+    """Of 1 query with no scope, 2 in an open one, 3 in a closed one: 4 outside."""
+    collector.record_query(query("SELECT 1", 0.001), None)
+    open_scope, closed_scope = Scope(name="open"), Scope(name="closed")
+    collector.scope_opened(open_scope)
+    collector.scope_opened(closed_scope)
+    collector.scope_closed(closed_scope, 0.1)
+    for _ in range(2):
+        collector.record_query(query("SELECT 1", 0.001), open_scope)
+    for _ in range(3):
+        collector.record_query(query("SELECT 1", 0.001), closed_scope)
+
+    snapshot = collector.snapshot()
+    assert snapshot.query_total is not None
+    assert snapshot.query_total.count == 6
+    assert snapshot.queries_outside_scopes == 4
+    collector.reset()
+    assert collector.snapshot().queries_outside_scopes == 0
+
+
+def test_a_closed_scope_inside_an_open_one_is_not_outside(
+    collector: Collector,
+) -> None:
+    """A query of a closed child whose parent is still open counts in the parent."""
+    parent = Scope(name="job")
+    child = Scope(name="request", parent=parent)
+    collector.scope_opened(parent)
+    collector.scope_opened(child)
+    collector.scope_closed(child, 0.1)
+
+    collector.record_query(query("SELECT 1", 0.001), child)
+
+    assert collector.snapshot().queries_outside_scopes == 0
+    summary = collector.scope_closed(parent, 0.2)
+    assert summary is not None
+    assert summary.query_count == 1

@@ -10,7 +10,14 @@ from perfprobe.report import ScenarioResult
 from perfprobe.report.html import _CSS, CONTENT_SECURITY_POLICY, render_html
 
 from . import hostile
-from .report_factories import build, make_collector, memory_block, operation, query
+from .report_factories import (
+    build,
+    make_collector,
+    memory_block,
+    operation,
+    query,
+    run_scope,
+)
 
 NASTY_SQL = "SELECT '<script>alert(1)</script>' FROM \"t\" WHERE a = '&amp;'"
 NASTY_LABEL = '<img src=x onerror="alert(2)">'
@@ -103,3 +110,16 @@ def test_page_declares_a_no_script_policy() -> None:
     audit = hostile.PageAudit(page)
     assert ("http-equiv", "Content-Security-Policy") in audit.attributes
     assert ("content", CONTENT_SECURITY_POLICY) in audit.attributes
+
+
+def test_page_totals_name_queries_outside_any_scope() -> None:
+    """The page's totals line says how many of the queries no scope held."""
+    collector = make_collector()
+    for _ in range(2):
+        collector.record_query(query("SELECT 1", 0.001), None)
+    run_scope(collector, "GET /orders/", [query("SELECT 2", 0.001)])
+
+    page = render_html(build(collector))
+
+    assert "3 queries (" in page
+    assert "2 outside any scope)" in page

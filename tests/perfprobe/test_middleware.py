@@ -25,6 +25,7 @@ from perfprobe import PerformanceMonitor
 from perfprobe.aggregates import ScopeSummary
 from perfprobe.events import QueryEvent, RequestEvent
 from perfprobe.middleware import (
+    CLIENT_CLOSED_STATUS,
     UNMATCHED_ROUTE,
     PerformanceMiddleware,
     route_of,
@@ -556,6 +557,41 @@ def test_middleware_with_async_get_response_is_a_coroutine_function(
         "/items/<int:pk>/",
         201,
     )
+
+
+def test_an_async_request_cancelled_mid_view_is_recorded_as_499(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Cancelled as Django does on a disconnect, the request is recorded, not lost."""
+    view_started = asyncio.Event()
+
+    async def view(request: HttpRequest) -> HttpResponse:
+        view_started.set()
+        await asyncio.sleep(30)
+        return HttpResponse()
+
+    middleware = async_chain(view)
+
+    async def cancel_mid_view() -> None:
+        task = asyncio.ensure_future(middleware(RequestFactory().get("/items/4/")))
+        await asyncio.wait_for(view_started.wait(), timeout=10)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(cancel_mid_view())
+
+    (event,) = request_events(fresh_monitor)
+    assert (event.route, event.status, event.error_type) == (
+        "/items/<int:pk>/",
+        CLIENT_CLOSED_STATUS,
+        None,
+    )
+    assert 0.05 <= event.duration_s < 10
+    (scope,) = request_scopes(fresh_monitor)
+    assert scope.name == "GET /items/<int:pk>/"
+    assert fresh_monitor.collector.snapshot().error_counts == {}
 
 
 def test_middleware_with_sync_get_response_is_not_a_coroutine_function(

@@ -1,16 +1,22 @@
-"""Tests for perfprobe.monitoring: scopes entered and left in awkward orders."""
+"""Tests for perfprobe.monitoring: scopes in awkward orders, handed to threads."""
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-from collections.abc import AsyncIterator, Iterator
+import functools
+import gc
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import pytest
+from django.db import connection, connections
 
 from perfprobe import PerformanceMonitor, get_current_scope
 from perfprobe.collector import Collector
-from perfprobe.scope import current_scope
+from perfprobe.scope import Scope, current_scope
 
 
 @pytest.fixture
@@ -118,3 +124,171 @@ def test_generator_exit_passes_through_a_scope(mon: PerformanceMonitor) -> None:
 
     assert seen == [GeneratorExit]
     assert closed_paths(mon) == ["closing"]
+
+
+# -- propagate ------------------------------------------------------------------
+
+
+def run_in_thread(fn: Callable[..., Any], *args: Any) -> Any:
+    """Call ``fn(*args)`` in a new thread and return its result or raise its error."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result(timeout=10)
+
+
+def test_propagate_runs_the_callable_in_the_scope_current_when_called(
+    mon: PerformanceMonitor,
+) -> None:
+    """A thread given a propagated callable sees the scope, args and result."""
+
+    def where(prefix: str, *, suffix: str) -> str:
+        scope = get_current_scope()
+        return f"{prefix}{scope.path if scope else None}{suffix}"
+
+    with mon.scope("job"), mon.scope("step"):
+        handed = mon.propagate(where)
+        plain = where
+    assert run_in_thread(functools.partial(handed, "<", suffix=">")) == "<job/step>"
+    assert run_in_thread(functools.partial(plain, "<", suffix=">")) == "<None>"
+    assert handed.__name__ == "where"
+
+
+def test_propagate_lets_the_callables_exception_through_unchanged(
+    mon: PerformanceMonitor,
+) -> None:
+    """The exception raised by the worker reaches the caller as the same object."""
+    error = LookupError("missing")
+
+    def fail() -> None:
+        raise error
+
+    with mon.scope("job"):
+        handed = mon.propagate(fail)
+
+    with pytest.raises(LookupError) as caught:
+        run_in_thread(handed)
+    assert caught.value is error
+
+
+def test_one_propagated_callable_runs_in_several_threads_at_once(
+    mon: PerformanceMonitor,
+) -> None:
+    """Four workers inside the same propagated callable together all see the scope."""
+    barrier = threading.Barrier(4)
+
+    def meet(_: int) -> str | None:
+        barrier.wait(timeout=10)
+        scope = get_current_scope()
+        return scope.path if scope else None
+
+    with mon.scope("job"):
+        handed = mon.propagate(meet)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        paths = list(pool.map(handed, range(4), timeout=10))
+
+    assert paths == ["job"] * 4
+
+
+def test_propagate_carries_other_context_variables_but_not_back(
+    mon: PerformanceMonitor,
+) -> None:
+    """A user ContextVar set before propagate is seen; the worker's changes stay."""
+    tenant: contextvars.ContextVar[str] = contextvars.ContextVar("tenant")
+    tenant.set("eu")
+
+    def read_then_change() -> str:
+        seen = tenant.get("unset")
+        tenant.set("changed")
+        return seen
+
+    handed = mon.propagate(read_then_change)
+    tenant.set("us")
+
+    assert run_in_thread(handed) == "eu"
+    assert run_in_thread(handed) == "eu"
+    assert tenant.get() == "us"
+
+
+def test_work_propagated_into_a_closed_scope_counts_in_open_ancestors(
+    mon: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A worker run after its scope closed lands in the still open outer scope."""
+    with mon.scope("job"):
+        with mon.scope("request") as request:
+            handed = mon.propagate(mon.measure_execution_time("late")(lambda: None))
+        run_in_thread(handed)
+
+    job, inner = mon.collector.snapshot().scopes[::-1]
+    assert (inner.path, inner.operation_count) == ("job/request", 0)
+    assert request.summary is inner
+    assert (job.path, job.operation_count) == ("job", 1)
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+def run_queries(count: int) -> None:
+    """Run ``count`` one-row queries on this thread's connection."""
+    with connection.cursor() as cursor:
+        for value in range(count):
+            cursor.execute("SELECT %s", [value])
+
+
+def run_queries_then_close(count: int) -> None:
+    """Run ``count`` queries, then close the worker thread's connections."""
+    try:
+        run_queries(count)
+    finally:
+        connections.close_all()
+
+
+@pytest.mark.django_db
+def test_queries_of_a_worker_that_outlives_its_scope_stay_in_the_totals(
+    fresh_monitor: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """2 queries in the scope and 3 after it closed: 5 in all, 3 outside."""
+    with fresh_monitor.scope("request") as scope:
+        run_queries(2)
+        handed = fresh_monitor.propagate(run_queries_then_close)
+    run_in_thread(handed, 3)
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert scope.summary.query_count == 2
+    assert snapshot.query_total is not None
+    assert snapshot.query_total.count == 5
+    assert snapshot.queries_outside_scopes == 3
+    assert [r for r in caplog.records if r.levelname == "ERROR"] == []
+
+
+@pytest.mark.django_db
+def test_queries_of_a_thread_without_a_scope_are_in_the_totals(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """A plain thread's queries, while a scope is open here, count only outside."""
+    with fresh_monitor.scope("request") as scope:
+        run_in_thread(run_queries_then_close, 4)
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert scope.summary.query_count == 0
+    assert snapshot.query_total is not None
+    assert snapshot.query_total.count == 4
+    assert snapshot.queries_outside_scopes == 4
+
+
+def test_a_scope_opened_in_a_task_refers_to_it_weakly(
+    mon: PerformanceMonitor,
+) -> None:
+    """The scope names the task that opened it without keeping it; sync code, none."""
+
+    async def open_scope() -> tuple[object, object]:
+        with mon.scope("in-task") as scope:
+            return scope, asyncio.current_task()
+
+    scope, task = asyncio.run(open_scope())
+    with mon.scope("sync") as sync_scope:
+        pass
+
+    assert isinstance(scope, Scope)
+    assert scope.task is not None
+    assert scope.task() is task
+    del task
+    gc.collect()
+    assert scope.task() is None
+    assert sync_scope.task is None

@@ -396,3 +396,21 @@ def test_a_surrogate_in_a_label_is_written_escaped(tmp_path: Path) -> None:
     target = tmp_path / "report.html"
     build(collector).write_html(target)
     assert "\\udcff" in target.read_text(encoding="utf-8")
+
+
+def test_queries_outside_scopes_are_in_the_summary_and_queries_section() -> None:
+    """2 unscoped queries beside 3 scoped ones: 5 in all, 2 outside, schema-valid."""
+    collector = make_collector()
+    for _ in range(2):
+        collector.record_query(query("SELECT 1", 0.01), None)
+    run_scope(collector, "GET /orders/", [query("SELECT 2", 0.01) for _ in range(3)])
+
+    data = build(collector).to_dict()
+
+    assert data["summary"]["queries"] == 5
+    assert data["summary"]["queries_outside_scopes"] == 2
+    assert data["queries"]["outside_scopes_count"] == 2
+    validate_report(data)
+    del data["summary"]["queries_outside_scopes"]
+    with pytest.raises(jsonschema.ValidationError, match="queries_outside_scopes"):
+        validate_report(data)

@@ -114,3 +114,20 @@ def test_control_characters_are_shown_escaped() -> None:
     text = _render(make_console(io.StringIO()), build(collector))
     assert "\x1b" not in text and "\x07" not in text
     assert "job\\x1b[2J\\x07" in text
+
+
+def test_totals_name_queries_outside_any_scope_only_when_there_are_some() -> None:
+    """3 unscoped of 4 queries are shown in the totals; none means no mention."""
+    collector = make_collector()
+    for _ in range(3):
+        collector.record_query(query("SELECT 1", 0.001), None)
+    run_scope(collector, "GET /orders/", [query("SELECT 2", 0.001)])
+    scoped_only = make_collector()
+    run_scope(scoped_only, "GET /orders/", [query("SELECT 2", 0.001)])
+
+    with_outside = _render(make_console(io.StringIO()), build(collector))
+    without = _render(make_console(io.StringIO()), build(scoped_only))
+
+    assert "4 queries (" in with_outside
+    assert "3 outside any scope)" in with_outside
+    assert "outside any scope" not in without

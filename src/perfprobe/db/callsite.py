@@ -16,7 +16,8 @@ from django.core.signals import setting_changed
 
 from ..conf import SETTINGS_NAME, get_settings
 from ..events import LazyLoad
-from . import lazyload
+from ..scope import Scope
+from . import asyncsite, lazyload
 
 
 class QueryOrigin(NamedTuple):
@@ -68,6 +69,9 @@ _MAX_CACHED_CODES = 20_000
 # one rehashes its constants every time. Holding the code object keeps its
 # id from being reused while the entry lives.
 _code_info: dict[int, tuple[CodeType, str | int]] = {}
+# The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
+_ASYNC_BOUNDARY = -1
+_ASGIREF_ROOT = _package_root(asgiref.__file__)
 _base_dir: str | None = None
 
 
@@ -110,7 +114,9 @@ def _classify(code: CodeType) -> str | int:
     filename = code.co_filename
     path = filename if filename.startswith("<") else os.path.abspath(filename)
     info: str | int
-    if is_library_path(path):
+    if path.startswith(_ASGIREF_ROOT) and code.co_qualname == asyncsite.THREAD_HANDLER:
+        info = _ASYNC_BOUNDARY
+    elif is_library_path(path):
         info = lazyload.frame_kind(path, code.co_qualname)
     else:
         info = display_path(path)
@@ -120,12 +126,24 @@ def _classify(code: CodeType) -> str | int:
     return info
 
 
-def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
+def _user_site(frame: FrameType) -> str | None:
+    code = frame.f_code
+    entry = _code_info.get(id(code))
+    info = entry[1] if entry is not None and entry[0] is code else _classify(code)
+    return f"{info}:{frame.f_lineno}" if isinstance(info, str) else None
+
+
+def find_query_origin(
+    frame: FrameType | None = None, scope: Scope | None = None
+) -> QueryOrigin:
     """Walk outward from ``frame`` (default: the caller's) to the first user frame.
 
     Return its ``path:line`` (``None`` when the whole stack is library code),
     the lazy load and the bulk call recognised among the library frames on
-    the way. Raises ``ImproperlyConfigured`` when ``PERFPROBE`` is invalid.
+    the way. A query run through ``sync_to_async`` (the async ORM) is
+    traced, past the thread hop, to the awaiting line of the task that
+    opened ``scope``, the query's current scope. Raises
+    ``ImproperlyConfigured`` when ``PERFPROBE`` is invalid.
     """
     if frame is None:
         frame = sys._getframe(1)
@@ -133,12 +151,19 @@ def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
     cache = _code_info
     depth = 0
     call_site: str | None = None
+    user_frame: FrameType | None = None
     while frame is not None and depth < _MAX_DEPTH:
         code = frame.f_code
         entry = cache.get(id(code))
         info = entry[1] if entry is not None and entry[0] is code else _classify(code)
         if isinstance(info, str):
             call_site = f"{info}:{frame.f_lineno}"
+            user_frame = frame
+            break
+        if info == _ASYNC_BOUNDARY:
+            # Frames above belong to whatever started this thread, never to
+            # the code that awaits the call: stop here either way.
+            call_site = asyncsite.awaiting_site(frame, scope, _user_site)
             break
         if info:
             if tracker is None:
@@ -148,7 +173,6 @@ def find_query_origin(frame: FrameType | None = None) -> QueryOrigin:
         depth += 1
     if tracker is None:
         return QueryOrigin(call_site, None)
-    user_frame = frame if call_site is not None else None
     return QueryOrigin(call_site, tracker.result(user_frame), tracker.bulk_call())
 
 

@@ -167,9 +167,9 @@ class QueryRecorder:
         try:
             connection = context["connection"]
             text = sql_text(sql)
-            # Two frames up is the code that called the cursor.
-            origin = find_query_origin(sys._getframe(2))
             scope = get_current_scope()
+            # Two frames up is the code that called the cursor.
+            origin = find_query_origin(sys._getframe(2), scope)
             shape = fingerprint(text)
             event = QueryEvent(
                 alias=connection.alias,

@@ -199,6 +199,7 @@ class ReportBuilder:
             "queries": query_total["count"] if query_total else 0,
             "query_time_s": query_total["total"] if query_total else 0.0,
             "slow_queries": report.queries["slow_query_count"],
+            "queries_outside_scopes": report.queries["outside_scopes_count"],
             "requests": sum(e["count"] for e in report.endpoints),
             "errors": report.errors["total"],
             "scenarios": len(report.scenarios),

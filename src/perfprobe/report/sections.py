@@ -42,8 +42,10 @@ def _call_sites(sites: dict[str, int]) -> list[dict[str, Any]]:
 def queries_section(snapshot: CollectorSnapshot, slow_query_s: float) -> dict[str, Any]:
     """Return query totals, per-fingerprint aggregates and the slowest queries.
 
-    ``slow_query_s`` is the effective (scaled) threshold the collector
-    counted ``slow_query_count`` against, in seconds.
+    ``outside_scopes_count`` counts the queries, included in the total, that
+    ran while no open scope held them. ``slow_query_s`` is the effective
+    (scaled) threshold the collector counted ``slow_query_count`` against, in
+    seconds.
     """
     by_fingerprint = [
         {
@@ -67,6 +69,7 @@ def queries_section(snapshot: CollectorSnapshot, slow_query_s: float) -> dict[st
         "total": stats_dict(snapshot.query_total),
         "slow_query_count": snapshot.slow_query_count,
         "slow_query_threshold_s": slow_query_s,
+        "outside_scopes_count": snapshot.queries_outside_scopes,
         "by_fingerprint": by_fingerprint,
         "slowest": [event.to_dict() for event in snapshot.slowest_queries],
     }

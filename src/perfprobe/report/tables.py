@@ -178,7 +178,8 @@ def _header(data: dict[str, Any]) -> Header:
         f"{plural(summary['operations'], 'operation')}, "
         f"{plural(summary['requests'], 'request')}, "
         f"{plural(summary['queries'], 'query')} "
-        f"({format_duration(summary['query_time_s'])}), "
+        f"({format_duration(summary['query_time_s'])}"
+        f"{_outside_scopes(summary)}), "
         f"{plural(summary['errors'], 'error')}."
     )
     return Header(
@@ -204,6 +205,13 @@ def _header(data: dict[str, Any]) -> Header:
         totals=totals,
         recommendation_counts=_recommendation_counts(summary["recommendations"]),
     )
+
+
+def _outside_scopes(summary: dict[str, Any]) -> str:
+    # Shown only when there are some: a request-only app has none, and the
+    # figure matters where threads or background work ran unscoped queries.
+    outside = summary["queries_outside_scopes"]
+    return f", {outside} outside any scope" if outside else ""
 
 
 def _recommendation_counts(by_severity: dict[str, int]) -> str:
