@@ -6,8 +6,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
+# Where `make test-postgres` keeps its throwaway PostgreSQL server.
+PG_DIR ?= .pg
 
-.PHONY: venv demo test test-stress test-all lint format bench clean
+.PHONY: venv demo test test-stress test-postgres demo-postgres test-all lint format bench clean
 
 venv: $(STAMP)
 
@@ -26,6 +28,21 @@ test: $(STAMP)
 
 test-stress: $(STAMP)
 	$(PY) -m pytest -m stress
+
+# The default suite, the stress group and a demo run against a throwaway
+# PostgreSQL server (.ci/postgres), which is stopped however the run ends.
+test-postgres: $(STAMP)
+	@trap '.ci/postgres stop $(PG_DIR)' EXIT; trap 'exit 130' INT TERM; \
+	url=$$(.ci/postgres start $(PG_DIR)) && \
+	DATABASE_URL=$$url $(PY) -m pytest && \
+	DATABASE_URL=$$url $(PY) -m pytest -m stress && \
+	DATABASE_URL=$$url $(MAKE) --no-print-directory demo ARGS="--time-scale 0.1"
+
+# The demo alone on the throwaway PostgreSQL server, stopped afterwards.
+demo-postgres: $(STAMP)
+	@trap '.ci/postgres stop $(PG_DIR)' EXIT; trap 'exit 130' INT TERM; \
+	url=$$(.ci/postgres start $(PG_DIR)) && \
+	DATABASE_URL=$$url $(MAKE) --no-print-directory demo ARGS="$(or $(ARGS),--time-scale 0.1)"
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -15,7 +15,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 def main() -> None:
     """Run the Django command line with the demo settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+
+    # Load the settings first: a bad environment variable (DATABASE_URL) is
+    # then one line, where Django would list only its own commands or print
+    # a traceback ending deep in its settings loader.
+    try:
+        settings.INSTALLED_APPS  # noqa: B018
+    except ImproperlyConfigured as exc:
+        sys.exit(f"Error: {exc}")
 
     execute_from_command_line(sys.argv)
 

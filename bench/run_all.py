@@ -29,9 +29,9 @@ def _set_import_path() -> None:
 
 def _setup_django(db_path: Path) -> None:
     # The database must be named before django.setup() reads the settings;
-    # the engine override is dropped so the run never touches a real server.
+    # DATABASE_URL is dropped so the run never touches a real server.
     os.environ["PERFPROBE_DEMO_DB"] = str(db_path)
-    os.environ.pop("PERFPROBE_DB_ENGINE", None)
+    os.environ.pop("DATABASE_URL", None)
     os.environ["DJANGO_SETTINGS_MODULE"] = "demo_site.settings"
 
     import django

@@ -5,6 +5,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -49,20 +52,11 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict[str, Any]:
-    """Return the default database: SQLite unless PERFPROBE_DB_ENGINE says."""
-    if os.environ.get("PERFPROBE_DB_ENGINE") == "postgresql":
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "HOST": os.environ.get("PGHOST", "localhost"),
-            "PORT": os.environ.get("PGPORT", "5432"),
-            "USER": os.environ.get("PGUSER", ""),
-            "PASSWORD": os.environ.get("PGPASSWORD", ""),
-            "NAME": os.environ.get("PGDATABASE", "perfprobe_demo"),
-        }
+def _sqlite_database(name: str | Path) -> dict[str, Any]:
+    """Return the demo's SQLite database settings for the file ``name``."""
     return {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": os.environ.get("PERFPROBE_DEMO_DB", BASE_DIR / "db.sqlite3"),
+        "NAME": name,
         "OPTIONS": {
             # WAL lets the demo's concurrent readers run beside one writer;
             # IMMEDIATE takes the write lock at BEGIN, so two writers wait on
@@ -77,6 +71,57 @@ def _database() -> dict[str, Any]:
             "NAME": os.environ.get("PERFPROBE_TEST_DB", BASE_DIR / "test_db.sqlite3")
         },
     }
+
+
+_URL_FORMS = "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
+_URL_SCHEMES = {"postgres", "postgresql", "pgsql", "sqlite"}
+
+
+def _database_from_url(url: str) -> dict[str, Any]:
+    """Return the database a DATABASE_URL names; raise ImproperlyConfigured.
+
+    Only PostgreSQL and SQLite URLs are accepted: the demo's database-side
+    sleep and statement timeout exist for those two backends only. The
+    messages never repeat the URL, which can hold a password.
+    """
+    try:
+        scheme = urlsplit(url).scheme if "://" in url else ""
+    except ValueError:
+        scheme = ""
+    if scheme not in _URL_SCHEMES:
+        found = f"the scheme {scheme!r}" if scheme else "no scheme"
+        raise ImproperlyConfigured(f"DATABASE_URL has {found}; expected {_URL_FORMS}")
+    try:
+        import dj_database_url
+    except ImportError:
+        raise ImproperlyConfigured(
+            "DATABASE_URL is set but dj-database-url is not installed; "
+            "install it with: pip install 'django-perfprobe[postgres]'"
+        ) from None
+    try:
+        parsed = dj_database_url.parse(url)
+    except Exception as exc:
+        raise ImproperlyConfigured(
+            f"DATABASE_URL is not a valid URL ({exc}); expected {_URL_FORMS}"
+        ) from None
+    if not parsed.get("NAME"):
+        raise ImproperlyConfigured(
+            f"DATABASE_URL names no database; expected {_URL_FORMS}"
+        )
+    if scheme == "sqlite":
+        return _sqlite_database(str(parsed["NAME"]))
+    # The test runner creates and drops a database of its own, test_<NAME>.
+    return dict(parsed)
+
+
+def _database() -> dict[str, Any]:
+    """Return the default database: DATABASE_URL if set, else SQLite."""
+    url = os.environ.get("DATABASE_URL", "").strip()
+    if url:
+        return _database_from_url(url)
+    return _sqlite_database(
+        os.environ.get("PERFPROBE_DEMO_DB", BASE_DIR / "db.sqlite3")
+    )
 
 
 DATABASES = {"default": _database()}

@@ -36,9 +36,15 @@ def prepare_database(seed: int, using: str = DEFAULT_DB_ALIAS) -> bool:
         check_migrations(using)
         return ensure_sample_data(seed=seed)
     except DatabaseError as exc:
-        name = connections[using].settings_dict["NAME"]
+        connection = connections[using]
+        name = connection.settings_dict["NAME"]
+        if connection.vendor == "sqlite":
+            hint = "Check the file, or point PERFPROBE_DEMO_DB at a new one"
+        else:
+            hint = "Check that the server runs and DATABASE_URL names it"
+        # psycopg's messages span lines; the command's error is one line.
+        reason = " ".join(str(exc).split())
         raise DemoSetupError(
-            f"The demo database {name!s} cannot be used: {exc}. Check the file, "
-            "or point PERFPROBE_DEMO_DB at a new one and run "
-            "`python manage.py migrate`."
+            f"The demo database {name!s} cannot be used: {reason}. {hint}, "
+            "and run `python manage.py migrate`."
         ) from exc

@@ -90,6 +90,9 @@ def register_sqlite_functions(
 class DatabaseDelay(models.Expression):
     """A condition, always true, that makes the database sleep once per query.
 
+    SQLite sleeps in perfprobe_sleep(), registered on each connection;
+    PostgreSQL in its own pg_sleep().
+
     Use it in ``.filter()``; ``seconds`` is used as given, without the scale.
     """
 
@@ -120,8 +123,10 @@ class DatabaseDelay(models.Expression):
     def as_postgresql(
         self, compiler: SQLCompiler, connection: BaseDatabaseWrapper, **extra: Any
     ) -> tuple[str, list[Any]]:
-        """Compile to an InitPlan that PostgreSQL runs as a one-time filter."""
-        return f"(SELECT {SLEEP_FUNCTION}(%s::float8)) = 0", [self.seconds]
+        """Compile to an InitPlan on pg_sleep(), run once as a one-time filter."""
+        # The server's own pg_sleep(), called in the query itself, so that the
+        # recorded SQL shows where the time went.
+        return "(SELECT 0 FROM pg_sleep(%s::float8)) = 0", [self.seconds]
 
 
 def _non_negative(value: float, name: str) -> float:

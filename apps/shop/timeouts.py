@@ -35,7 +35,11 @@ def statement_timeout(seconds: float, using: str = DEFAULT_DB_ALIAS) -> Iterator
     (a progress handler on this thread's connection) and PostgreSQL
     (``SET LOCAL statement_timeout`` in a transaction.atomic block); other
     backends raise NotSupportedError. On SQLite, time spent in a Python
-    function such as perfprobe_sleep() is not interrupted until it returns.
+    function such as perfprobe_sleep() is not interrupted until it returns,
+    and the limit is one deadline for the whole block. On PostgreSQL the
+    limit applies to each statement on its own, the error is the server's
+    query_canceled (SQLSTATE 57014), and catching it inside the block
+    leaves the transaction aborted: the block's work is rolled back.
     """
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"seconds must be a finite number > 0, got {seconds!r}")
@@ -102,12 +106,30 @@ def _postgresql_timeout(
                 "SELECT set_config('statement_timeout', %s, true)", [timeout]
             )
         yield
+        if _transaction_failed(connection):
+            # The block caught an error the server raised (the timeout, say),
+            # which aborted the transaction: nothing more runs in it. Rolling
+            # back to the savepoint, as atomic does when told, ends that state
+            # and undoes SET LOCAL as well.
+            transaction.set_rollback(True, using=connection.alias)
+            return
         # Inside an enclosing transaction SET LOCAL would outlive this block;
         # on an error the savepoint rollback undoes it instead.
         with connection.cursor() as cursor:
             cursor.execute(
                 "SELECT set_config('statement_timeout', %s, true)", [previous]
             )
+
+
+# libpq's PQTRANS_INERROR, which psycopg 3 and psycopg2 both report.
+_PQTRANS_INERROR = 3
+
+
+def _transaction_failed(connection: BaseDatabaseWrapper) -> bool:
+    """Return whether the PostgreSQL transaction is aborted by an error."""
+    info = getattr(connection.connection, "info", None)
+    status = getattr(info, "transaction_status", None)
+    return status is not None and int(status) == _PQTRANS_INERROR
 
 
 def run_runaway_query(timeout_s: float, using: str = DEFAULT_DB_ALIAS) -> None:

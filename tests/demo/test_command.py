@@ -41,8 +41,11 @@ def run_command(*args: str) -> str:
 
 
 def run_manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py`` in a child process against a throw-away database."""
-    env = {**os.environ, "PERFPROBE_DEMO_DB": str(tmp_path / "demo.sqlite3")}
+    """Run ``manage.py`` in a child process against a throw-away SQLite file."""
+    # Without DATABASE_URL, so that a PostgreSQL test run never points the
+    # child at the real (non-test) database it names.
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
     return subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=settings.BASE_DIR,

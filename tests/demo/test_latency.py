@@ -24,6 +24,7 @@ from apps.shop.latency import (
     statement_timeout,
 )
 from apps.shop.models import Customer, Order, Product
+from tests.demo.backend import sleep_call
 
 pytestmark = pytest.mark.django_db
 
@@ -73,7 +74,12 @@ def test_delay_passes_seconds_as_a_parameter():
 
     sql, params = query.sql_with_params()
 
-    assert "perfprobe_sleep(%s) = 0" in sql
+    expected = {
+        "sqlite": "perfprobe_sleep(%s) = 0",
+        # A subquery, so that PostgreSQL runs it once as a one-time filter.
+        "postgresql": "(SELECT 0 FROM pg_sleep(%s::float8)) = 0",
+    }[connection.vendor]
+    assert expected in sql
     assert params == (0.25,)
 
 
@@ -86,6 +92,8 @@ def test_delay_rejects_invalid_seconds(seconds):
 
 def test_sleep_function_returns_zero():
     """perfprobe_sleep() is defined on SQLite connections and returns 0."""
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite needs the function; PostgreSQL calls pg_sleep()")
     with connection.cursor() as cursor:
         cursor.execute("SELECT perfprobe_sleep(0)")
         assert cursor.fetchone() == (0,)
@@ -147,7 +155,7 @@ def test_injected_latency_slows_a_lazy_load(django_assert_num_queries):
         _, elapsed_s = _timed(lambda: order.customer)
 
     assert 0.045 <= elapsed_s < 0.5
-    assert "perfprobe_sleep" in queries[0]["sql"]
+    assert sleep_call() in queries[0]["sql"]
 
 
 @pytest.mark.usefixtures("shop")
@@ -160,7 +168,7 @@ def test_lazy_load_has_no_delay_outside_the_block():
     with CaptureQueriesContext(connection) as queries:
         order.customer  # noqa: B018
 
-    assert "perfprobe_sleep" not in queries[0]["sql"]
+    assert sleep_call() not in queries[0]["sql"]
 
 
 def test_injected_latency_restores_the_outer_value():
@@ -171,9 +179,9 @@ def test_injected_latency_restores_the_outer_value():
 
     with inject_query_latency(0.2):
         with inject_query_latency(0.0):
-            assert "perfprobe_sleep" not in sql()
-        assert "perfprobe_sleep" in sql()
-    assert "perfprobe_sleep" not in sql()
+            assert sleep_call() not in sql()
+        assert sleep_call() in sql()
+    assert sleep_call() not in sql()
 
 
 def test_injected_latency_is_not_seen_by_other_threads():
@@ -188,13 +196,16 @@ def test_injected_latency_is_not_seen_by_other_threads():
         thread.start()
         thread.join()
 
-    assert "perfprobe_sleep" not in seen[0]
+    assert sleep_call() not in seen[0]
 
 
 def test_statement_timeout_stops_a_runaway_query():
     """The database stops the runaway query at about the deadline."""
+    # The message is the database's own: SQLite's progress handler
+    # interrupts, PostgreSQL cancels.
+    message = {"sqlite": "interrupted", "postgresql": "statement timeout"}
     started = time.perf_counter()
-    with pytest.raises(OperationalError, match="interrupted"):
+    with pytest.raises(OperationalError, match=message[connection.vendor]):
         run_runaway_query(0.3)
     elapsed_s = time.perf_counter() - started
 
@@ -232,7 +243,13 @@ def test_nested_statement_timeout_restores_the_outer_deadline():
         outer_s = time.perf_counter() - started
 
     assert 0.09 <= inner_s < 0.4
-    assert 0.59 <= outer_s < 1.5
+    if connection.vendor == "postgresql":
+        # PostgreSQL's statement_timeout limits each statement on its own,
+        # so the second query gets the whole outer 0.6 s from its start.
+        assert 0.59 <= outer_s - inner_s < 1.5
+    else:
+        # SQLite's is one deadline, 0.6 s after the outer block began.
+        assert 0.59 <= outer_s < 1.5
 
 
 @pytest.mark.parametrize("seconds", [0, -1.0, math.nan])

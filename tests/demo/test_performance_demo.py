@@ -5,14 +5,18 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from apps.debugging.performance_demo import PerformanceDemo
 from apps.debugging.scenarios import Scenario, database, register_scenario, registry
@@ -20,6 +24,7 @@ from apps.debugging.setup import DemoSetupError, check_migrations
 from apps.shop.models import Customer
 from perfprobe import monitor
 from perfprobe.report.schema import validate_report
+from tests.demo.backend import sleep_call
 
 # Large enough that a route's fixed overhead (a few ms) stays well below the
 # gap between its nominal latency and the scaled 1 s slow-operation limit;
@@ -172,7 +177,7 @@ def test_database_operations_slow_and_fast_queries_sleep_in_the_database(report)
     (slow,) = [s for s in singles if "GROUP BY" in s["fingerprint"]]
     (fast,) = [s for s in singles if "GROUP BY" not in s["fingerprint"]]
 
-    assert "perfprobe_sleep" in slow["fingerprint"]
+    assert sleep_call() in slow["fingerprint"]
     assert 1.5 * SCALE <= slow["stats"]["max"] <= 1.5 * SCALE + UPPER_SLACK_S
     assert 0.1 * SCALE <= fast["stats"]["max"] <= 0.1 * SCALE + UPPER_SLACK_S
     assert '"shop_order"' in fast["fingerprint"]
@@ -479,11 +484,23 @@ def test_time_scale_must_be_finite_and_above_zero(scale):
 
 @pytest.fixture
 def empty_database(tmp_path: Path, django_db_blocker: Any) -> Iterator[str]:
-    """Add a connection alias to a new, empty SQLite file; remove it after."""
+    """Add a connection alias to a new, empty database; remove it after.
+
+    On SQLite the database is a new file; on PostgreSQL a new database on
+    the test server, dropped afterwards.
+    """
     alias = "perfprobe_empty"
+    default = connections[DEFAULT_DB_ALIAS]
+    if default.vendor == "postgresql":
+        name = f"{default.settings_dict['NAME']}_empty"[:63]
+        with django_db_blocker.unblock(), default._nodb_cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
+            cursor.execute(f'CREATE DATABASE "{name}"')
+    else:
+        name = str(tmp_path / "empty.sqlite3")
     connections.settings[alias] = {
         **connections.settings[DEFAULT_DB_ALIAS],
-        "NAME": str(tmp_path / "empty.sqlite3"),
+        "NAME": name,
     }
     try:
         with django_db_blocker.unblock():
@@ -493,6 +510,9 @@ def empty_database(tmp_path: Path, django_db_blocker: Any) -> Iterator[str]:
         with contextlib.suppress(AttributeError):
             del connections[alias]
         del connections.settings[alias]
+        if default.vendor == "postgresql":
+            with django_db_blocker.unblock(), default._nodb_cursor() as cursor:
+                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
 
 
 def test_unapplied_migrations_name_the_migrate_command(empty_database):
@@ -505,11 +525,24 @@ class SleepyScenario(Scenario):
     """Run one query that sleeps inside the database."""
 
     name = "test_sleepy"
+    seconds = 0.01
 
     def run(self) -> dict[str, Any]:
         from apps.shop.latency import DatabaseDelay
 
-        return {"n": Customer.objects.filter(DatabaseDelay(0.01)).count()}
+        return {"n": Customer.objects.filter(DatabaseDelay(self.seconds)).count()}
+
+
+@contextlib.contextmanager
+def sigint_after(delay_s: float) -> Iterator[None]:
+    """Send this process a real SIGINT (Ctrl-C) ``delay_s`` into the block."""
+    timer = threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+        timer.join()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -517,14 +550,27 @@ def test_ctrl_c_during_a_database_sleep_stops_the_demo(scenario_cleanup, monkeyp
     """Ctrl-C inside the SQL sleep stops the run instead of failing one scenario."""
     register_scenario(SleepyScenario)
     scenario_cleanup.append(SleepyScenario.name)
+    if connection.vendor == "sqlite":
+        # The sleep runs in Python inside sqlite3, which turns the interrupt
+        # into an OperationalError; raising it from the sleep is Ctrl-C there.
+        def interrupted_sleep(seconds: float) -> None:
+            raise KeyboardInterrupt
 
-    def interrupted_sleep(seconds: float) -> None:
-        raise KeyboardInterrupt
+        import apps.shop.latency as latency
 
-    import apps.shop.latency as latency
+        monkeypatch.setattr(latency.time, "sleep", interrupted_sleep)
+        ctrl_c: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
+    else:
+        # PostgreSQL sleeps in the server; a real SIGINT reaches psycopg
+        # while it waits, and psycopg cancels the query and re-raises.
+        monkeypatch.setattr(SleepyScenario, "seconds", 5.0)
+        ctrl_c = sigint_after(0.3)
 
-    monkeypatch.setattr(latency.time, "sleep", interrupted_sleep)
-    with pytest.raises(KeyboardInterrupt):
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), ctrl_c:
         PerformanceDemo(time_scale=0.02).run_full_demo(
             scenarios=[SleepyScenario.name, "memory_intensive"]
         )
+
+    # Well before the 5 s sleep on PostgreSQL would have ended by itself.
+    assert time.perf_counter() - started < 3.0

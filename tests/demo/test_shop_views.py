@@ -17,6 +17,7 @@ from django.urls import reverse
 from apps.shop.latency import NOMINAL_LATENCY_S, set_latency_scale
 from apps.shop.models import Customer, Inventory, Order, OrderItem, Product, Profile
 from apps.shop.sample_data import ensure_sample_data
+from tests.demo.backend import sleep_call
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("shop")]
 
@@ -159,7 +160,7 @@ def test_endpoint_spends_its_scaled_nominal_latency_in_one_query(name, lenient_c
             _send(lenient_client, method, request_url, request_body)
         elapsed_s = time.perf_counter() - started
 
-    delayed = [q["sql"] for q in queries if "perfprobe_sleep" in q["sql"]]
+    delayed = [q["sql"] for q in queries if sleep_call() in q["sql"]]
     assert len(delayed) == 1
     assert expected_s * 0.9 <= elapsed_s < expected_s + 0.5
 

@@ -40,6 +40,29 @@ def test_literals_and_placeholders_become_question_marks(
 @pytest.mark.parametrize(
     ("sql", "expected"),
     [
+        ("SELECT pg_sleep(%s::float8)", "SELECT pg_sleep(?::float8)"),
+        ("SELECT '2024-01-01'::date, INTERVAL '1 day'", "SELECT ?::date, INTERVAL ?"),
+        (
+            "WHERE id = ANY(%s) AND tags @> %s::jsonb",
+            "WHERE id = ANY(?) AND tags @> ?::jsonb",
+        ),
+        ("WHERE a ->> 'k' = %s AND b = $12", "WHERE a ->> ? = ? AND b = ?"),
+        ("WHERE a = %b AND b = %t AND c = %(n)b", "WHERE a = ? AND b = ? AND c = ?"),
+        ("WHERE a IN (%t, %t, %t)", "WHERE a IN (...)"),
+        (
+            'SELECT 1 FROM "public"."shop_customer" RETURNING "shop_customer"."id"',
+            'SELECT ? FROM "public"."shop_customer" RETURNING "shop_customer"."id"',
+        ),
+    ],
+)
+def test_postgresql_syntax_keeps_its_shape(sql: str, expected: str) -> None:
+    """Casts, JSON operators, psycopg placeholders and schemas keep their shape."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
         ('SELECT "t1"."col_2" FROM "table 3"', 'SELECT "t1"."col_2" FROM "table 3"'),
         ('SELECT "it\'s 9" FROM t', 'SELECT "it\'s 9" FROM t'),
         ('SELECT "a""1" FROM t', 'SELECT "a""1" FROM t'),

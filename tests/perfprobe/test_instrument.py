@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.conf import settings
-from django.db import OperationalError, connection, connections
+from django.db import OperationalError, ProgrammingError, connection, connections
 from django.test import override_settings
 
 from apps.shop.models import Customer
@@ -90,15 +90,19 @@ def test_a_failing_query_is_recorded_and_reraised(
     fresh_monitor: PerformanceMonitor, recorded_queries: Queries
 ) -> None:
     """Bad SQL is recorded with its error type and time, then raised as it was."""
-    with pytest.raises(OperationalError), connection.cursor() as cursor:
+    # The drivers classify a missing table differently: sqlite3 as an
+    # OperationalError, psycopg as UndefinedTable, a ProgrammingError.
+    error = {"sqlite": OperationalError, "postgresql": ProgrammingError}[
+        connection.vendor
+    ]
+    error_name = f"django.db.utils.{error.__name__}"
+    with pytest.raises(error), connection.cursor() as cursor:
         cursor.execute("SELECT * FROM perfprobe_no_such_table")
     (event,) = recorded_queries()
-    assert event.error_type == "django.db.utils.OperationalError"
+    assert event.error_type == error_name
     assert event.duration_s > 0
     snapshot = fresh_monitor.collector.snapshot()
-    assert snapshot.error_counts == {
-        ("query", event.fingerprint, "django.db.utils.OperationalError"): 1
-    }
+    assert snapshot.error_counts == {("query", event.fingerprint, error_name): 1}
 
 
 def test_the_same_exception_object_passes_through(recorded_queries: Queries) -> None:
@@ -123,8 +127,10 @@ def test_executemany_is_one_event_with_its_batch_size(
     recorded_queries: Queries,
 ) -> None:
     """executemany over an iterator runs every row and is recorded once."""
-    rows = ((f"n{i}", f"e{i}@example.com") for i in range(3))
-    sql = "INSERT INTO shop_customer (name, email, created_at) VALUES (%s, %s, 0)"
+    # A timestamp parameter, not a literal: PostgreSQL refuses 0 for one.
+    created_at = datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC)
+    rows = ((f"n{i}", f"e{i}@example.com", created_at) for i in range(3))
+    sql = "INSERT INTO shop_customer (name, email, created_at) VALUES (%s, %s, %s)"
     with connection.cursor() as cursor:
         # Django's stubs say Sequence; its backends accept any iterable.
         cursor.executemany(sql, rows)  # type: ignore[arg-type]

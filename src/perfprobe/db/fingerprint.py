@@ -37,7 +37,7 @@ _TOKENS = r"""
     | (?P<ident>"[^"]*(?:""[^"]*)*"|`[^`]*(?:``[^`]*)*`)
     | (?P<space>(?:\s+|--[^\n]*|/\*.*?(?:\*/|\Z))+)
     | (?P<percent>%%)
-    | (?P<param>%\(\w+\)s|%s|\?|(?<![:\w]):\w+|(?<![\w$])\$\d+)
+    | (?P<param>%(?:\(\w+\))?[sbt]|\?|(?<![:\w]):\w+|(?<![\w$])\$\d+)
     | (?P<number>
         (?<![\w$.])
         (?:0[xX][0-9A-Fa-f]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
@@ -131,8 +131,9 @@ def fingerprint(sql: str) -> str:
     """Return ``sql`` with every literal and placeholder replaced by ``?``.
 
     String, numeric (signed, decimal, exponent, hex) and dollar-quoted
-    literals and the placeholders ``%s``, ``%(name)s``, ``?``, ``:name`` and
-    ``$1`` become ``?``; an ``IN`` list of them becomes ``IN (...)`` whatever
+    literals and the placeholders ``%s``, ``%(name)s`` (and psycopg 3's
+    binary and text forms ``%b``, ``%t``), ``?``, ``:name`` and ``$1``
+    become ``?``; an ``IN`` list of them becomes ``IN (...)`` whatever
     its length, and identical rows after ``VALUES`` collapse to one. Comments
     and whitespace runs become one space. Quoted identifiers and keywords are
     kept exactly as written: keywords are not upper-cased, because Django

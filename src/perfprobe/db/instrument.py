@@ -97,17 +97,24 @@ def _params_hash(params: Any) -> int:
         return id(params)
 
 
-def sql_text(sql: Any) -> str:
+def sql_text(sql: Any, cursor: Any = None) -> str:
     """Return the SQL a cursor was given as text.
 
     Bytes-like SQL, which psycopg and mysqlclient accept, is decoded as
-    UTF-8 with undecodable bytes replaced; anything else goes through
-    ``str()``, whose exceptions propagate.
+    UTF-8 with undecodable bytes replaced. A psycopg ``sql.Composable``
+    is rendered with ``as_string()`` in the context of ``cursor`` (the
+    DB-API cursor, which knows the connection's encoding). Anything else
+    goes through ``str()``. Exceptions propagate.
     """
     if isinstance(sql, str):
         return sql
     if isinstance(sql, bytes | bytearray | memoryview):
         return bytes(sql).decode("utf-8", errors="replace")
+    as_string = getattr(sql, "as_string", None)
+    if callable(as_string):
+        # str() of a Composable is its repr, "Composed([SQL('SELECT '), ...])",
+        # which would give every composed statement a near-identical shape.
+        return str(as_string(cursor))
     return str(sql)
 
 
@@ -166,7 +173,8 @@ class QueryRecorder:
     ) -> None:
         try:
             connection = context["connection"]
-            text = sql_text(sql)
+            # Django's CursorWrapper holds the driver's cursor as .cursor.
+            text = sql_text(sql, getattr(context.get("cursor"), "cursor", None))
             scope = get_current_scope()
             # Two frames up is the code that called the cursor.
             origin = find_query_origin(sys._getframe(2), scope)
