@@ -68,11 +68,15 @@ class Server:
 
 
 def base_env(tmp_path: Path) -> dict[str, str]:
-    """Return the environment of the demo on a database in ``tmp_path``."""
+    """Return the environment of the demo on a database in ``tmp_path``.
+
+    Without DATABASE_URL: on a PostgreSQL test run it names the real (not
+    the test) database, which the server must not touch.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PERFPROBE_", "PROMETHEUS", "GUNICORN"))
+        if not k.startswith(("PERFPROBE_", "PROMETHEUS", "GUNICORN", "DATABASE_URL"))
     }
     env.update(
         DJANGO_SETTINGS_MODULE="demo_site.settings",

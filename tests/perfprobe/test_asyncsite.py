@@ -5,22 +5,42 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from django.db import connection
+from django.db import connection, connections
 from django.test import AsyncClient
 
 from apps.shop import async_views
 from apps.shop.models import Order
 from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
+from perfprobe.db import instrument
 from perfprobe.db.callsite import display_path
 from perfprobe.events import QueryEvent
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def close_worker_connections() -> Iterator[None]:
+    """Close the connections opened by sync_to_async's worker threads.
+
+    ``thread_sensitive=False`` runs the ORM in an executor thread of its own,
+    whose connection Django never closes; on PostgreSQL it would keep a
+    session on the test database until garbage collection warns about it.
+    """
+    yield
+    mine = set(connections.all(initialized_only=True))
+    for other in list(instrument._instrumented):
+        if other not in mine and other.connection is not None:
+            # The owning thread is gone, so Django's own close() (which
+            # checks the thread) cannot be used; the driver's can.
+            other.connection.close()
+            other.connection = None
+
 
 THIS_FILE = display_path(os.path.abspath(__file__))
 

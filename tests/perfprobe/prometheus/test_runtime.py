@@ -102,7 +102,8 @@ def run_probe(**environ: str) -> str:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("PERFPROBE_", "PROMETHEUS"))
+        # DATABASE_URL of a PostgreSQL test run names the real database.
+        if not k.startswith(("PERFPROBE_", "PROMETHEUS", "DATABASE_URL"))
     }
     env.update(DJANGO_SETTINGS_MODULE="demo_site.settings", **environ)
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "src")])
