@@ -11,6 +11,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 from django.core.asgi import get_asgi_application
 
+from demo_site.tracing import configure_from_env
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+configure_from_env()
 
 application = get_asgi_application()

@@ -134,12 +134,15 @@ USE_I18N = False
 USE_TZ = True
 
 # The library's documented defaults, except what the environment turns on:
-# PERFPROBE_PROMETHEUS=1 serves /metrics (to PERFPROBE_METRICS_TOKEN's bearer).
+# PERFPROBE_PROMETHEUS=1 serves /metrics (to PERFPROBE_METRICS_TOKEN's bearer),
+# PERFPROBE_REPORT_TOKEN opens /perfprobe/ to its bearer.
 PERFPROBE: dict[str, Any] = {}
 if os.environ.get("PERFPROBE_PROMETHEUS") == "1":
     PERFPROBE["PROMETHEUS"] = True
 if os.environ.get("PERFPROBE_METRICS_TOKEN"):
     PERFPROBE["METRICS_TOKEN"] = os.environ["PERFPROBE_METRICS_TOKEN"]
+if os.environ.get("PERFPROBE_REPORT_TOKEN"):
+    PERFPROBE["REPORT_TOKEN"] = os.environ["PERFPROBE_REPORT_TOKEN"]
 
 # Multiplies every nominal latency the shop injects; the demo overrides it at
 # run time through apps.shop.latency.set_latency_scale().
