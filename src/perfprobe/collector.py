@@ -14,13 +14,13 @@ from .aggregates import (
     OVERFLOW_KEY,
     CollectorSnapshot,
     EndpointStats,
-    OpenScope,
     OperationStats,
     QueryTable,
     ScopeSummary,
     count_error,
 )
 from .conf import PerfprobeSettings, get_settings
+from .errorlog import ErrorLog
 from .events import (
     ErrorEvent,
     Event,
@@ -31,9 +31,9 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
-from .nplusone import FindingTotals, ScopeQueries
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
+from .scopetable import ScopeTable
 from .stats import MetricStats
 
 logger = logging.getLogger("perfprobe.collector")
@@ -61,12 +61,13 @@ class Collector:
         self._listeners: ListenerList[Event] = ListenerList("event")
         self._scope_listeners: ListenerList[ScopeSummary] = ListenerList("scope")
         self.time_scale = 1.0
-        self._open_scopes: dict[int, OpenScope] = {}
-        # Open blocks, like open scopes, outlive a reset: they still run.
-        self._activity = ThreadActivity()
         # Importing perfprobe must not need configured Django settings: until
         # they are, start from the defaults (the app's ready() resets).
-        self._clear(settings() if django_settings.configured else PerfprobeSettings())
+        conf = settings() if django_settings.configured else PerfprobeSettings()
+        # Open scopes and open blocks outlive a reset: they still run.
+        self._scopes = ScopeTable(conf)
+        self._activity = ThreadActivity()
+        self._clear(conf)
 
     # -- life cycle -------------------------------------------------------
 
@@ -86,28 +87,12 @@ class Collector:
             self._endpoints: dict[tuple[str, str], EndpointStats] = {}
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
-            self._errors: deque[ErrorEvent] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
-            self._error_counts: Counter[tuple[str, str, str]] = Counter()
+            self._errors = ErrorLog(conf)
             self._recent: deque[Event] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
-            self._scope_history: deque[ScopeSummary] = deque(
-                maxlen=conf.MAX_SCOPE_HISTORY
-            )
-            # Counts go with the analysis, so that a summary's query count
-            # and its N+1 findings describe the same queries.
-            self._open_scopes = {
-                scope_id: OpenScope(
-                    state.scope, ScopeQueries(conf.MAX_QUERY_GROUPS_PER_SCOPE)
-                )
-                for scope_id, state in self._open_scopes.items()
-            }
+            self._scopes.reset(conf)
             self._dropped_metrics = 0
             # Keyed by the few fixed reasons of perfprobe.sampling.
             self._skipped_requests: Counter[str] = Counter()
-            self._scopes_closed = 0
-            # Findings outlive the scope history: a view's N+1 seen in a
-            # million requests is one merged finding with its true counts.
-            self._n_plus_one_totals = FindingTotals(conf.MAX_FINGERPRINTS)
-            self._duplicate_totals = FindingTotals(conf.MAX_FINGERPRINTS)
 
     @property
     def settings(self) -> PerfprobeSettings:
@@ -161,56 +146,6 @@ class Collector:
         self._dropped_metrics += 1
         return OVERFLOW_KEY if isinstance(key, str) else (OVERFLOW_KEY, OVERFLOW_KEY)
 
-    def _open_lineage(self, scope: Scope | None) -> list[OpenScope]:
-        if scope is None:
-            return []
-        return [
-            self._open_scopes[s.id]
-            for s in scope.lineage()
-            if s.id in self._open_scopes
-        ]
-
-    def _add_failure(
-        self,
-        source: str,
-        name: str,
-        event: OperationEvent | QueryEvent | RequestEvent,
-        error_type: str,
-        counted_as: str,
-        scope: Scope | None,
-        detail: str | None = None,
-    ) -> None:
-        self._add_error(
-            ErrorEvent(
-                source=source,
-                name=name,
-                error_type=error_type,
-                started_at=event.started_at,
-                scope=event.scope,
-                duration_s=event.duration_s,
-                detail=detail,
-                raised_at=getattr(event, "raised_at", None),
-            ),
-            scope,
-            counted_as,
-        )
-
-    def _add_error(
-        self, event: ErrorEvent, scope: Scope | None, counted_as: str | None = None
-    ) -> None:
-        # The recent event keeps its true type; counts use the metric's
-        # bounded name, so they agree with the metric's own error table.
-        self._errors.append(event)
-        error_key = counted_as or event.error_type
-        key = (event.source, event.name, error_key)
-        if (
-            key in self._error_counts
-            or len(self._error_counts) < self._conf.MAX_METRICS
-        ):
-            self._error_counts[key] += 1
-        for state in self._open_lineage(scope):
-            count_error(state.errors, error_key, self._conf.MAX_ERROR_TYPES)
-
     # -- recording ----------------------------------------------------------
 
     @deferred_if_reentered
@@ -228,10 +163,10 @@ class Collector:
                 op.add_tags(
                     event.tags, self._conf.MAX_TAG_KEYS, self._conf.MAX_TAG_VALUES
                 )
-            for state in self._open_lineage(scope):
+            for state in self._scopes.lineage(scope):
                 state.operation_count += 1
             if event.error_type is not None:
-                self._add_failure(
+                self._errors.add_failure(
                     "operation",
                     event.name,
                     event,
@@ -239,7 +174,7 @@ class Collector:
                     count_error(
                         op.errors, event.error_type, self._conf.MAX_ERROR_TYPES
                     ),
-                    scope,
+                    self._scopes.lineage(scope),
                 )
             self._activity.mark_others(event.thread_id)
             self._recent.append(event)
@@ -252,7 +187,7 @@ class Collector:
         # settings change is seen without a reset; sizes change only on reset.
         slow_query_s = self._live_settings().SLOW_QUERY_SECONDS * self.time_scale
         with self._lock:
-            lineage = self._open_lineage(scope)
+            lineage = self._scopes.lineage(scope)
             q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
             for state in lineage:
                 state.query_count += 1
@@ -260,13 +195,13 @@ class Collector:
             if lineage and lineage[0].scope is scope:
                 lineage[0].queries.add(event)
             if event.error_type is not None:
-                self._add_failure(
+                self._errors.add_failure(
                     "query",
                     event.fingerprint,
                     event,
                     event.error_type,
                     count_error(q.errors, event.error_type, self._conf.MAX_ERROR_TYPES),
-                    scope,
+                    self._scopes.lineage(scope),
                     detail=event.call_site,
                 )
             self._activity.mark_others(event.thread_id)
@@ -288,17 +223,17 @@ class Collector:
             ep.query_counts.add(float(event.query_count))
             ep.query_time_s += event.query_time_s
             ep.statuses[event.status] += 1
-            for state in self._open_lineage(scope):
+            for state in self._scopes.lineage(scope):
                 state.request_count += 1
             if event.error_type is not None or event.status >= 500:
                 error_type = event.error_type or f"HTTP {event.status}"
-                self._add_failure(
+                self._errors.add_failure(
                     "request",
                     f"{event.method} {event.route}",
                     event,
                     error_type,
                     count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
-                    scope,
+                    self._scopes.lineage(scope),
                     detail=f"status {event.status}",
                 )
             self._activity.mark_others(event.thread_id)
@@ -315,7 +250,7 @@ class Collector:
     def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         """Add an error that no other probe recorded (e.g. a failed scenario)."""
         with self._lock:
-            self._add_error(event, scope)
+            self._errors.add(event, self._scopes.lineage(scope))
             self._recent.append(event)
         self._notify(event)
 
@@ -378,22 +313,20 @@ class Collector:
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
         with self._lock:
-            self._open_scopes[scope.id] = OpenScope(
-                scope, ScopeQueries(self._conf.MAX_QUERY_GROUPS_PER_SCOPE)
-            )
+            self._scopes.open(scope)
 
     @deferred_if_reentered
     def scope_discarded(self, scope: Scope) -> None:
         """Forget the open ``scope`` without a summary; closing it records nothing."""
         with self._lock:
-            self._open_scopes.pop(scope.id, None)
+            self._scopes.pop(scope)
 
     @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
             # Popped before anything that may fail, so a scope never leaks.
-            state = self._open_scopes.pop(scope.id, None)
+            state = self._scopes.pop(scope)
         if state is None:
             return None
         conf = self._live_settings()
@@ -401,12 +334,7 @@ class Collector:
             summary = state.close(
                 duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
             )
-            self._scope_history.append(summary)
-            self._scopes_closed += 1
-            for finding in summary.n_plus_one:
-                self._n_plus_one_totals.add_n_plus_one(finding)
-            for duplicate in summary.duplicates:
-                self._duplicate_totals.add_duplicate(duplicate)
+            self._scopes.add_closed(summary)
         if self._scope_listeners:
             self._scope_listeners.notify(summary)
         return summary
@@ -435,16 +363,16 @@ class Collector:
                 queries_outside_scopes=self._queries.outside_scopes,
                 slowest_queries=self._queries.slowest(),
                 memory=list(self._memory),
-                errors=list(self._errors),
-                error_counts=dict(self._error_counts),
-                scopes=list(self._scope_history),
-                n_plus_one_totals=self._n_plus_one_totals.to_list(),
-                duplicate_totals=self._duplicate_totals.to_list(),
-                scopes_closed=self._scopes_closed,
+                errors=list(self._errors.recent),
+                error_counts=dict(self._errors.counts),
+                scopes=list(self._scopes.history),
+                n_plus_one_totals=self._scopes.n_plus_one_totals.to_list(),
+                duplicate_totals=self._scopes.duplicate_totals.to_list(),
+                scopes_closed=self._scopes.closed_count,
                 recent_events=list(self._recent),
                 dropped_metrics=self._dropped_metrics
                 + self._queries.dropped
-                + self._n_plus_one_totals.dropped
-                + self._duplicate_totals.dropped,
+                + self._scopes.n_plus_one_totals.dropped
+                + self._scopes.duplicate_totals.dropped,
                 skipped_requests=dict(self._skipped_requests),
             )

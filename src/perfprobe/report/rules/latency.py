@@ -1,0 +1,91 @@
+"""Flag operations and endpoints slower than the slow-operation limit."""
+
+from __future__ import annotations
+
+from ...conf import PerfprobeSettings
+from .. import advice
+from ..fmt import format_against, format_duration, plural
+from ..model import Recommendation
+from .registry import ReportData, register_rule
+
+
+@register_rule("slow-operation")
+def slow_operation(
+    data: ReportData, settings: PerfprobeSettings, time_scale: float
+) -> list[Recommendation]:
+    """Flag operations whose p95 (warning) or only max (info) is over the limit."""
+    threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
+    found = []
+    for op in data["operations"]:
+        stats = op["stats"]
+        if not (stats["p95"] > threshold_s or stats["max"] > threshold_s):
+            continue
+        typical = stats["p95"] > threshold_s
+        found.append(
+            Recommendation(
+                rule_id="slow-operation",
+                severity="warning" if typical else "info",
+                title=(
+                    f"Operation {op['name']!r} is slow: p95 "
+                    f"{format_against(stats['p95'], threshold_s)}, max "
+                    f"{format_against(stats['max'], threshold_s)} (limit "
+                    f"{format_duration(threshold_s)})"
+                ),
+                evidence={
+                    "operation": op["name"],
+                    "count": stats["count"],
+                    "mean_s": stats["mean"],
+                    "p95_s": stats["p95"],
+                    "max_s": stats["max"],
+                    "threshold_s": threshold_s,
+                },
+                suggestion=advice.slow_operation(op["name"], typical),
+                impact_s=stats["total"],
+            )
+        )
+    return found
+
+
+@register_rule("slow-endpoint")
+def slow_endpoint(
+    data: ReportData, settings: PerfprobeSettings, time_scale: float
+) -> list[Recommendation]:
+    """Flag routes whose p95 latency is over the slow-operation limit."""
+    threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
+    found = []
+    for ep in data["endpoints"]:
+        stats = ep["stats"]
+        if stats is None or not stats["p95"] > threshold_s:
+            continue
+        per_request = ep["query_counts"]["mean"] if ep["query_counts"] else 0.0
+        query_share = ep["query_time_s"] / stats["total"] if stats["total"] else 0.0
+        route = f"{ep['method']} {ep['route']}"
+        found.append(
+            Recommendation(
+                rule_id="slow-endpoint",
+                severity="warning",
+                title=(
+                    f"Endpoint {route} is slow: p95 "
+                    f"{format_against(stats['p95'], threshold_s)} "
+                    f"over {plural(stats['count'], 'request')} (limit "
+                    f"{format_duration(threshold_s)})"
+                ),
+                evidence={
+                    "method": ep["method"],
+                    "route": ep["route"],
+                    "count": stats["count"],
+                    "p50_s": stats["p50"],
+                    "p95_s": stats["p95"],
+                    "max_s": stats["max"],
+                    "threshold_s": threshold_s,
+                    "queries_per_request": per_request,
+                    "query_time_share": query_share,
+                    "statuses": dict(ep["statuses"]),
+                },
+                suggestion=advice.slow_endpoint(
+                    route, per_request, settings.N_PLUS_ONE_MIN_QUERIES, query_share
+                ),
+                impact_s=stats["total"],
+            )
+        )
+    return found
