@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
+    InMemorySpanExporter,
+)
 
 from apps.shop.latency import set_latency_scale
-from perfprobe import PerformanceMonitor, monitor
+from perfprobe import PerformanceMonitor, monitor, tracing
 from perfprobe.events import QueryEvent
 
 
@@ -43,3 +48,19 @@ def recorded_queries(
         return [event for event in events if isinstance(event, QueryEvent)]
 
     return queries
+
+
+@pytest.fixture
+def span_exporter() -> Iterator[InMemorySpanExporter]:
+    """Capture perfprobe's spans in memory, through a provider of the test's own.
+
+    The global provider is left alone (it can be set once per process), so
+    no other test sees tracing.
+    """
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracing.use_tracer_provider(provider)
+    yield exporter
+    tracing.use_tracer_provider(None)
+    provider.shutdown()

@@ -14,14 +14,12 @@ from __future__ import annotations
 import io
 import json
 import logging
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from django.db import connection
 from django.test import Client
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
@@ -29,7 +27,7 @@ from pytest_django import Settings
 from rich.console import Console
 
 from apps.shop.sample_data import ensure_sample_data
-from perfprobe import PerformanceMonitor, tracing
+from perfprobe import PerformanceMonitor
 from perfprobe.prometheus import runtime
 from perfprobe.report.terminal import TerminalRenderer
 
@@ -38,18 +36,6 @@ pytestmark = pytest.mark.django_db
 SECRET = "Zq7secretXk4"
 REPORT_TOKEN = "report-token-0123456789"
 METRICS_TOKEN = "metrics-token-0123456789"
-
-
-@pytest.fixture
-def spans(settings: Settings) -> Iterator[InMemorySpanExporter]:
-    """Capture perfprobe's spans in memory through a provider of the test's own."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_tracer_provider(provider)
-    yield exporter
-    tracing.use_tracer_provider(None)
-    provider.shutdown()
 
 
 def configure(settings: Settings, **extra: object) -> None:
@@ -147,7 +133,7 @@ def test_no_secret_reaches_any_export_by_default(
     client: Client,
     settings: Settings,
     fresh_monitor: PerformanceMonitor,
-    spans: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
     caplog: pytest.LogCaptureFixture,
     tmp_path: Path,
 ) -> None:
@@ -159,7 +145,7 @@ def test_no_secret_reaches_any_export_by_default(
         send_secrets(client)
         hand_written_sql(fresh_monitor)
         outputs = exports(client, fresh_monitor, tmp_path)
-    outputs["spans"] = span_text(spans)
+    outputs["spans"] = span_text(span_exporter)
     outputs["logs"] = log_text(caplog.records)
 
     # The exports are not empty: the requests were recorded.
@@ -173,7 +159,7 @@ def test_the_opt_in_settings_do_show_the_secret(
     client: Client,
     settings: Settings,
     fresh_monitor: PerformanceMonitor,
-    spans: InMemorySpanExporter,
+    span_exporter: InMemorySpanExporter,
     tmp_path: Path,
 ) -> None:
     """Control: with the opt-ins on, the same search finds the secret in the JSON.
@@ -189,4 +175,4 @@ def test_the_opt_in_settings_do_show_the_secret(
     outputs = exports(client, fresh_monitor, tmp_path)
 
     assert SECRET in outputs["json file"]
-    assert SECRET in span_text(spans)
+    assert SECRET in span_text(span_exporter)

@@ -7,15 +7,12 @@ import logging
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.test import Client
 from opentelemetry import trace
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
@@ -30,16 +27,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def exporter(settings: Settings) -> Iterator[InMemorySpanExporter]:
-    """Point perfprobe at an in-memory provider; the global one is left alone."""
+def exporter(
+    span_exporter: InMemorySpanExporter, settings: Settings
+) -> InMemorySpanExporter:
+    """Capture spans of requests to the middleware tests' small views."""
     settings.ROOT_URLCONF = "tests.perfprobe.middleware_urls"
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_tracer_provider(provider)
-    yield exporter
-    tracing.use_tracer_provider(None)
-    provider.shutdown()
+    return span_exporter
 
 
 def counts(mon: PerformanceMonitor) -> tuple[int, int, int]:

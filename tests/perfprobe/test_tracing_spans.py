@@ -11,8 +11,7 @@ from asgiref.sync import async_to_sync
 from django.db import connection
 from django.test import AsyncClient, Client
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
@@ -36,20 +35,12 @@ MISSING_TABLE_ERROR = {
 
 
 @pytest.fixture
-def exporter(settings: Settings) -> Iterator[InMemorySpanExporter]:
-    """Capture perfprobe's spans in memory, through a provider of the test's own.
-
-    The global provider is left alone (it can be set once per process), so
-    no other test sees tracing.
-    """
+def exporter(
+    span_exporter: InMemorySpanExporter, settings: Settings
+) -> InMemorySpanExporter:
+    """Capture spans of requests to the tracing tests' views."""
     settings.ROOT_URLCONF = "tests.perfprobe.tracing_urls"
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    tracing.use_tracer_provider(provider)
-    yield exporter
-    tracing.use_tracer_provider(None)
-    provider.shutdown()
+    return span_exporter
 
 
 def by_name(spans: Sequence[ReadableSpan], name: str) -> list[ReadableSpan]:
