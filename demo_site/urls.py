@@ -8,7 +8,8 @@ from perfprobe.prometheus import metrics_view
 
 urlpatterns = [
     path("api/", include("apps.shop.urls")),
-    # The live report, for staff or (with DEBUG on) from INTERNAL_IPS.
+    # The live report, to the bearer of PERFPROBE_REPORT_TOKEN or (with
+    # DJANGO_DEBUG=1) from INTERNAL_IPS; the demo has no staff logins.
     path("perfprobe/", include("perfprobe.urls")),
     # Prometheus' scrape target; a 404 unless PERFPROBE_PROMETHEUS=1.
     path("metrics", metrics_view, name="metrics"),
