@@ -134,11 +134,16 @@ def test_a_failing_tracer_never_breaks_the_request(
     assert response.status_code == 200
     assert caught.value is error
     assert counts(fresh_monitor) == (1, 3, 1)
-    failures = {r.getMessage() for r in caplog.records if r.name == "perfprobe.tracing"}
+    failures = {
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "perfprobe.tracing" and r.levelno >= logging.ERROR
+    }
+    once = " (logged once; later failures of this kind at DEBUG)"
     assert failures == {
-        "perfprobe failed to start a request span",
-        "perfprobe failed to emit a span for a query",
-        "perfprobe failed to start a span for 'block'",
+        "perfprobe failed to start a request span" + once,
+        "perfprobe failed to emit a span for a query" + once,
+        "perfprobe failed to start a span for 'block'" + once,
     }
 
 
@@ -274,3 +279,27 @@ def test_a_global_provider_set_after_start_up_is_found() -> None:
         "names": ["GET /three/", "SELECT", "SELECT", "SELECT"],
         "counts": [2, 6, 0],
     }
+
+
+def test_a_failing_tracer_is_logged_once_per_kind(
+    settings: Settings,
+    fresh_monitor: PerformanceMonitor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Five requests through a broken tracer log each kind of failure once at ERROR."""
+    settings.ROOT_URLCONF = "tests.perfprobe.middleware_urls"
+    tracing.use_tracer_provider(_BrokenProvider())
+    try:
+        with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+            for _ in range(5):
+                assert Client().get("/three/").status_code == 200
+    finally:
+        tracing.use_tracer_provider(None)
+
+    tracing_records = [r for r in caplog.records if r.name == "perfprobe.tracing"]
+    errors = [r for r in tracing_records if r.levelno >= logging.ERROR]
+    # Two kinds: the request span and the query spans (three a request).
+    assert len(errors) == 2
+    later = [r for r in tracing_records if hasattr(r, "failure_count")]
+    assert {r.levelno for r in later} == {logging.DEBUG}
+    assert len(later) == (5 - 1) + (15 - 1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
 from types import SimpleNamespace
 from typing import Any, cast
 
@@ -139,3 +141,31 @@ def test_collection_name_only_for_a_single_table(
 ) -> None:
     """A statement on exactly one table names it; anything else names none."""
     assert attr.collection_name(sql) == expected
+
+
+def test_huge_statements_are_not_kept_by_the_caches() -> None:
+    """Twenty distinct 0.5 MB statements leave well under 1 MB behind (not 10 MB)."""
+    tracemalloc.start()
+    try:
+        gc.collect()
+        before = tracemalloc.get_traced_memory()[0]
+        for n in range(20):
+            statement = 'SELECT ? FROM "' + "c" * (500_000 + n) + '"'
+            assert attr.operation_name(statement) == "SELECT"
+            assert attr.collection_name(statement) == "c" * (500_000 + n)
+            del statement
+        gc.collect()
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 1_000_000, f"{retained / 1e6:.1f} MB retained"
+
+
+def test_short_statements_are_still_answered_the_same() -> None:
+    """A statement at the size limit and one past it get the same answers."""
+    for length in (8192, 8193):
+        name = "t" * (length - len('SELECT ? FROM ""'))
+        statement = f'SELECT ? FROM "{name}"'
+        assert len(statement) == length
+        assert attr.operation_name(statement) == "SELECT"
+        assert attr.collection_name(statement) == name

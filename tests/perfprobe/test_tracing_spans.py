@@ -4,22 +4,26 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import connection
-from django.test import AsyncClient, Client
+from django.test import AsyncClient, Client, RequestFactory
+from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace import Span as SdkSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
     InMemorySpanExporter,
 )
-from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace import Span, SpanKind, StatusCode
 from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor, tracing
-from perfprobe.events import QueryEvent, RequestEvent
+from perfprobe.events import OperationEvent, QueryEvent, RequestEvent
+from perfprobe.middleware import PerformanceMiddleware
+from perfprobe.tracing import spans as tracing_spans
 
 from . import tracing_urls
 from .tracing_urls import SECRET
@@ -396,3 +400,178 @@ def test_a_generator_left_early_ends_its_span_and_leaves_no_span_current(
     (span,) = exporter.get_finished_spans()
     assert (span.name, span.status.status_code) == ("rows", StatusCode.UNSET)
     assert not trace.get_current_span().get_span_context().is_valid
+
+
+class FailingOnEnd(SpanProcessor):
+    """A span processor with a bug: it raises whenever a span ends."""
+
+    def on_end(self, span: ReadableSpan) -> None:
+        """Raise, as a buggy processor would."""
+        raise RuntimeError("processor bug")
+
+
+def server_spans(exporter: InMemorySpanExporter) -> list[ReadableSpan]:
+    """Return the finished SERVER spans."""
+    return [s for s in exporter.get_finished_spans() if s.kind is SpanKind.SERVER]
+
+
+@pytest.fixture
+def restore_context() -> Iterator[None]:
+    """Undo whatever a failing test leaves current, so later tests start clean."""
+    token = otel_context.attach(otel_context.Context())
+    yield
+    otel_context.detach(token)
+
+
+def test_a_processor_failing_on_end_leaves_no_request_span_current(
+    exporter: InMemorySpanExporter, restore_context: None
+) -> None:
+    """After a processor raises in on_end, every next request gets its own span."""
+    provider_of().add_span_processor(FailingOnEnd())
+    for _ in range(3):
+        assert Client().get("/missing/").status_code == 404
+
+    # The test client serves in this thread: nothing may be left current.
+    assert not trace.get_current_span().get_span_context().is_valid
+    # The in-memory exporter runs before the failing processor, so each span
+    # was exported; three requests are three traces, none joined another.
+    spans = server_spans(exporter)
+    assert len(spans) == 3
+    assert len({s.context.trace_id for s in spans if s.context}) == 3
+
+
+def test_a_processor_failing_on_end_leaves_no_block_span_current(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """Outside a request (a command, a worker), a block's span never stays current."""
+    provider_of().add_span_processor(FailingOnEnd())
+    with fresh_monitor.measure_execution_time("nightly-step"):
+        pass
+
+    assert not trace.get_current_span().get_span_context().is_valid
+    assert [s.name for s in exporter.get_finished_spans()] == ["nightly-step"]
+
+
+def _raise(*args: Any, **kwargs: Any) -> None:
+    raise RuntimeError("span method bug")
+
+
+@pytest.mark.parametrize(
+    "method", ["set_attribute", "set_status", "update_name", "end"]
+)
+def test_a_span_method_failing_leaves_no_span_current(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    restore_context: None,
+    method: str,
+) -> None:
+    """Whichever span method raises while a span ends, its context is detached."""
+    monkeypatch.setattr(SdkSpan, method, _raise)
+
+    # A 500 with a route sets attributes, renames and sets the status.
+    assert Client(raise_request_exception=False).get("/boom/").status_code == 500
+    with pytest.raises(KeyError):
+        with fresh_monitor.measure_execution_time("fragile"):
+            raise KeyError("user's")
+
+    assert not trace.get_current_span().get_span_context().is_valid
+    # The monitor's own records are untouched by the tracing failure.
+    events = fresh_monitor.collector.snapshot().recent_events
+    assert [e.status for e in events if isinstance(e, RequestEvent)] == [500]
+    assert [e.name for e in events if isinstance(e, OperationEvent)] == ["fragile"]
+
+
+def test_an_ended_server_span_left_current_is_not_joined(
+    exporter: InMemorySpanExporter, restore_context: None
+) -> None:
+    """An ended SERVER span left current is neither joined nor made a parent."""
+    tracer = trace.get_tracer("leaky", tracer_provider=provider_of())
+    stale = tracer.start_span("GET", kind=SpanKind.SERVER)
+    stale.end()
+    otel_context.attach(trace.set_span_in_context(stale))
+
+    Client().get("/missing/")
+
+    own = only(exporter.get_finished_spans(), "GET /missing/")
+    assert own.kind is SpanKind.SERVER and own.parent is None
+    assert own.context is not None
+    assert own.context.trace_id != stale.get_span_context().trace_id
+
+
+def test_a_client_disconnect_is_a_499_not_an_error_span(
+    exporter: InMemorySpanExporter, fresh_monitor: PerformanceMonitor
+) -> None:
+    """A cancelled request's span says 499 like the monitor, with no ERROR status."""
+
+    async def get_response(request: object) -> None:
+        raise asyncio.CancelledError
+
+    async def main() -> object:
+        middleware = PerformanceMiddleware(get_response)
+        with pytest.raises(asyncio.CancelledError):
+            await middleware(RequestFactory().get("/missing/"))
+        return trace.get_current_span()
+
+    current = asyncio.run(main())
+
+    assert not cast(Span, current).get_span_context().is_valid
+    (request,) = [
+        e
+        for e in fresh_monitor.collector.snapshot().recent_events
+        if isinstance(e, RequestEvent)
+    ]
+    (server,) = server_spans(exporter)
+    attributes = dict(server.attributes or {})
+    assert request.status == attributes["http.response.status_code"] == 499
+    assert "error.type" not in attributes
+    assert server.status.status_code is StatusCode.UNSET
+
+
+def test_a_cancelled_block_is_not_an_error_span(
+    exporter: InMemorySpanExporter, fresh_monitor: PerformanceMonitor
+) -> None:
+    """An async block cancelled from outside ends with no ERROR and no error.type."""
+
+    async def waiting() -> None:
+        async with fresh_monitor.measure_execution_time("waiting"):
+            await asyncio.sleep(10)
+
+    async def main() -> None:
+        task = asyncio.create_task(waiting())
+        await asyncio.sleep(0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+    block = only(exporter.get_finished_spans(), "waiting")
+    assert "error.type" not in (block.attributes or {})
+    assert block.status.status_code is StatusCode.UNSET
+
+
+def test_a_long_query_text_is_cut_visibly(exporter: InMemorySpanExporter) -> None:
+    """db.query.text stops at MAX_QUERY_TEXT_CHARS, ending in an ellipsis."""
+    column = "c" * 20_000
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT 1 AS "{column}"')
+
+    (query,) = exporter.get_finished_spans()
+    text = str((query.attributes or {})["db.query.text"])
+    # The fingerprint of the statement above, written out by hand.
+    full = f'SELECT ? AS "{column}"'
+    assert len(text) == tracing_spans.MAX_QUERY_TEXT_CHARS == 4096
+    assert text == full[:4095] + "…"
+
+
+def test_a_short_query_text_is_kept_whole(exporter: InMemorySpanExporter) -> None:
+    """A statement of exactly MAX_QUERY_TEXT_CHARS characters is not cut."""
+    column = "c" * (4096 - len('SELECT ? AS ""'))
+    with connection.cursor() as cursor:
+        cursor.execute(f'SELECT 1 AS "{column}"')
+
+    (query,) = exporter.get_finished_spans()
+    assert (query.attributes or {})["db.query.text"] == f'SELECT ? AS "{column}"'

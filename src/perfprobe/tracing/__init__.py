@@ -12,8 +12,9 @@ started (a gunicorn ``post_fork`` hook, say); until it is, the check is
 repeated at most once every ``RECHECK_S`` seconds, because asking the API
 costs an environment lookup (about a microsecond) on every call.
 
-Every hook here logs its own failures to ``perfprobe.tracing`` and never
-raises into the caller.
+Every hook here logs its own failures to ``perfprobe.tracing``, once per
+kind of failure (later ones at DEBUG, see :mod:`perfprobe.failures`), and
+never raises into the caller.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from django.core.signals import setting_changed
 
 from ..conf import SETTINGS_NAME, get_settings
+from ..failures import log_failure
 
 if TYPE_CHECKING:
     from django.db.backends.base.base import BaseDatabaseWrapper
@@ -82,7 +84,9 @@ def get_tracer() -> Tracer | None:
     try:
         return _decide()
     except Exception:
-        logger.exception("perfprobe could not set up OpenTelemetry; no spans")
+        log_failure(
+            logger, "setup", "perfprobe could not set up OpenTelemetry; no spans"
+        )
         _turn_off()
         return None
 
@@ -150,7 +154,9 @@ def start_block(name: str, tags: dict[str, str]) -> BlockSpan | None:
 
         return BlockSpan.start(tracer, name, tags)
     except Exception:
-        logger.exception("perfprobe failed to start a span for %r", name)
+        log_failure(
+            logger, "start-block", "perfprobe failed to start a span for %r", name
+        )
         return None
 
 
@@ -159,7 +165,7 @@ def end_block(block: BlockSpan, exc: BaseException | None) -> None:
     try:
         block.end(exc)
     except Exception:
-        logger.exception("perfprobe failed to end a span")
+        log_failure(logger, "end-block", "perfprobe failed to end a span")
 
 
 def record_query(event: QueryEvent, connection: BaseDatabaseWrapper) -> None:
@@ -172,7 +178,7 @@ def record_query(event: QueryEvent, connection: BaseDatabaseWrapper) -> None:
 
         record_query_span(tracer, event, connection)
     except Exception:
-        logger.exception("perfprobe failed to emit a span for a query")
+        log_failure(logger, "query-span", "perfprobe failed to emit a span for a query")
 
 
 class _NoRequestSpan:
@@ -206,7 +212,9 @@ def request_span(request: HttpRequest) -> RequestSpan | _NoRequestSpan:
 
         return RequestSpan(tracer, request)
     except Exception:
-        logger.exception("perfprobe failed to prepare a request span")
+        log_failure(
+            logger, "prepare-request", "perfprobe failed to prepare a request span"
+        )
         return _NO_REQUEST_SPAN
 
 

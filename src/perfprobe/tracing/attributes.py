@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -125,7 +126,27 @@ _OPERATIONS = frozenset(
 _FIRST_WORD = re.compile(r"\s*([A-Za-z]+)")
 
 
-@functools.lru_cache(maxsize=1024)
+_CACHE_SIZE = 1024
+# Longer fingerprints (large bulk inserts) are answered without caching, so
+# that each cache's memory stays bounded by entries times this length, as the
+# fingerprint cache's is (perfprobe.db.fingerprint).
+_MAX_CACHED_CHARS = 8192
+
+
+def _bounded_cache(func: Callable[[str], str | None]) -> Callable[[str], str | None]:
+    """Cache ``func`` by its argument, except for arguments over the size bound."""
+    cached = functools.lru_cache(maxsize=_CACHE_SIZE)(func)
+
+    @functools.wraps(func)
+    def lookup(fingerprint: str) -> str | None:
+        if len(fingerprint) > _MAX_CACHED_CHARS:
+            return func(fingerprint)
+        return cached(fingerprint)
+
+    return lookup
+
+
+@_bounded_cache
 def operation_name(fingerprint: str) -> str | None:
     """Return the SQL verb a fingerprint starts with, as written, or ``None``."""
     match = _FIRST_WORD.match(fingerprint)
@@ -147,7 +168,7 @@ _TARGET = re.compile(
 )
 
 
-@functools.lru_cache(maxsize=1024)
+@_bounded_cache
 def collection_name(fingerprint: str) -> str | None:
     """Return the one table a statement reads or writes, or ``None``.
 

@@ -3,10 +3,16 @@
 Imported only once tracing is on, so it may import ``opentelemetry`` freely.
 No span carries a header, cookie, query string, raw path, exception message
 or SQL parameter; raw SQL only with ``STORE_SQL_PARAMETERS``.
+
+A span made current is always detached, even when ending it fails: the SDK
+does not catch a span processor's errors, and a span left current in a
+reused thread would swallow every later request's spans. A cancellation (the
+client went away) is no failure of the code: it sets no ``ERROR`` status.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from contextvars import Token
@@ -21,10 +27,22 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
 from ..events import QueryEvent, error_type_name
-from ..middleware import _ERROR_ATTR, UNMATCHED_ROUTE, method_of, route_of
+from ..failures import log_failure
+from ..middleware import (
+    _ERROR_ATTR,
+    CLIENT_CLOSED_STATUS,
+    UNMATCHED_ROUTE,
+    method_of,
+    route_of,
+)
 from . import attributes as attr
 
 logger = logging.getLogger("perfprobe.tracing")
+
+#: Longest ``db.query.text`` in characters; a longer one is cut to this
+#: length, its last character replaced by "…". A bulk insert can be megabytes
+#: of SQL, kept by every span processor's queue and sent in every export.
+MAX_QUERY_TEXT_CHARS = 4096
 
 
 def _mark_failed(span: Span, error_type: str | None) -> None:
@@ -32,6 +50,19 @@ def _mark_failed(span: Span, error_type: str | None) -> None:
     if error_type is not None:
         span.set_attribute(attr.ERROR_TYPE, error_type)
     span.set_status(Status(StatusCode.ERROR))
+
+
+def _is_cancellation(exc: BaseException | None) -> bool:
+    # Django cancels a request's task when its client disconnects; the
+    # monitor records that as 499, not as an error.
+    return isinstance(exc, asyncio.CancelledError)
+
+
+def query_text(sql: str) -> str:
+    """Return ``sql`` cut to ``MAX_QUERY_TEXT_CHARS``, ending in "…" when cut."""
+    if len(sql) <= MAX_QUERY_TEXT_CHARS:
+        return sql
+    return sql[: MAX_QUERY_TEXT_CHARS - 1] + "…"
 
 
 class BlockSpan:
@@ -51,17 +82,25 @@ class BlockSpan:
         return cls(span, context.attach(trace.set_span_in_context(span)))
 
     def end(self, exc: BaseException | None) -> None:
-        """End the span, failed if ``exc`` is given, and stop it being current."""
+        """End the span, failed if ``exc`` is given, and stop it being current.
+
+        A cancelled block is not failed. Raises what the span raised (a
+        span processor's error), but only once the span is no longer current.
+        """
+        # Asked before end(), whose failure must not decide the detach.
+        current = trace.get_current_span() is self.span
         try:
-            if exc is not None:
+            if exc is not None and not _is_cancellation(exc):
                 _mark_failed(self.span, error_type_name(type(exc)))
         finally:
-            self.span.end()
-            # Only where the span is current: a generator closed in another
-            # thread or task never had it there, and its token would not
-            # belong to that context.
-            if trace.get_current_span() is self.span:
-                context.detach(self.token)
+            try:
+                self.span.end()
+            finally:
+                # Only where the span is current: a generator closed in
+                # another thread or task never had it there, and its token
+                # would not belong to that context.
+                if current:
+                    context.detach(self.token)
 
 
 def record_query_span(
@@ -80,7 +119,7 @@ def record_query_span(
     attributes: dict[str, AttributeValue] = {
         attr.DB_SYSTEM_NAME: system,
         # event.sql is the fingerprint unless STORE_SQL_PARAMETERS is on.
-        attr.DB_QUERY_TEXT: event.sql,
+        attr.DB_QUERY_TEXT: query_text(event.sql),
     }
     if operation is not None:
         attributes[attr.DB_OPERATION_NAME] = operation
@@ -96,9 +135,11 @@ def record_query_span(
     span = tracer.start_span(
         name, kind=SpanKind.CLIENT, attributes=attributes, start_time=start_ns
     )
-    if event.error_type is not None:
-        _mark_failed(span, event.error_type)
-    span.end(end_time=start_ns + int(event.duration_s * 1e9))
+    try:
+        if event.error_type is not None:
+            _mark_failed(span, event.error_type)
+    finally:
+        span.end(end_time=start_ns + int(event.duration_s * 1e9))
 
 
 class _MetaGetter(Getter[Mapping[str, Any]]):
@@ -126,6 +167,13 @@ def _is_server_span(span: Span) -> bool:
     )
 
 
+def _is_live_server_span(span: Span) -> bool:
+    # An ended server span still current was leaked by some instrumentation
+    # (a request that is over): joining it would file this request's spans
+    # under another request, so it is neither joined nor made a parent.
+    return _is_server_span(span) and span.is_recording()
+
+
 class RequestSpan:
     """Wrap one request in a SERVER span, or join the one already current.
 
@@ -148,7 +196,9 @@ class RequestSpan:
         try:
             self._start()
         except Exception:
-            logger.exception("perfprobe failed to start a request span")
+            log_failure(
+                logger, "start-request", "perfprobe failed to start a request span"
+            )
         return self
 
     def finish(self, response: HttpResponseBase) -> None:
@@ -159,17 +209,23 @@ class RequestSpan:
         try:
             self._end(exc)
         except Exception:
-            logger.exception("perfprobe failed to end a request span")
+            log_failure(logger, "end-request", "perfprobe failed to end a request span")
 
     def _start(self) -> None:
         current = trace.get_current_span()
-        if _is_server_span(current):
+        if _is_live_server_span(current):
             self._span = current
             return
         # A request arriving with a traceparent header joins the caller's
         # trace; one made inside a span of this process stays under it.
         parent: Context | None = None
-        if not current.get_span_context().is_valid:
+        if _is_server_span(current):
+            # The rest of the context (baggage) is kept; the stale span not.
+            base = trace.set_span_in_context(trace.INVALID_SPAN)
+            parent = propagate.extract(
+                self._request.META, context=base, getter=_META_GETTER
+            )
+        elif not current.get_span_context().is_valid:
             parent = propagate.extract(self._request.META, getter=_META_GETTER)
         method = method_of(self._request)
         span = self._tracer.start_span(
@@ -198,11 +254,14 @@ class RequestSpan:
         try:
             self._describe(span, route, exc)
         finally:
-            span.end()
-            if self._token is not None:
-                # Same frame as the attach, so the token is this context's;
-                # it also undoes anything an inner block left current.
-                context.detach(self._token)
+            try:
+                span.end()
+            finally:
+                if self._token is not None:
+                    # Same frame as the attach, so the token is this
+                    # context's; it also undoes anything an inner block
+                    # left current.
+                    context.detach(self._token)
 
     def _describe(self, span: Span, route: str, exc: BaseException | None) -> None:
         method = method_of(self._request)
@@ -211,6 +270,10 @@ class RequestSpan:
             span.set_attribute(attr.HTTP_ROUTE, route)
             span.update_name(f"{label} {route}")
         status = None if self._response is None else int(self._response.status_code)
+        if _is_cancellation(exc):
+            # Reported as the monitor records it. A 4xx on a SERVER span
+            # leaves its status unset in the conventions: the client's doing.
+            status, exc = CLIENT_CLOSED_STATUS, None
         if status is not None:
             span.set_attribute(attr.HTTP_RESPONSE_STATUS_CODE, status)
         # 4xx is the client's error, not the server's (Http404 included).
