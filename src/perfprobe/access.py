@@ -1,13 +1,27 @@
-"""Decide who may read perfprobe's views: staff, a bearer token, or DEBUG."""
+"""Decide who may read perfprobe's pages, and answer strangers as unknown URLs."""
 
 from __future__ import annotations
 
+import functools
 import hmac
+import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import Http404, HttpRequest
+from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponseNotAllowed
+from django.http.response import HttpResponse
+from django.utils.cache import add_never_cache_headers, patch_vary_headers
+from django.utils.functional import LazyObject, empty
+from django.views.decorators.csrf import csrf_exempt
+
+from .conf import PerfprobeSettings, get_settings
+from .failures import log_failure
+
+#: The methods an allowed caller may use on perfprobe's pages.
+ALLOWED_METHODS = ("GET", "HEAD")
+
+PageView = Callable[[HttpRequest], HttpResponseBase]
 
 
 def bearer_token(request: HttpRequest) -> str | None:
@@ -36,26 +50,143 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
     """Return whether ``request`` comes from active staff, or is a local debug one.
 
     Anyone else passes only while ``DEBUG`` is on and the request comes from
-    an address in ``INTERNAL_IPS``, as for other debugging tools.
+    an address in ``INTERNAL_IPS``, as for other debugging tools. Reading
+    the user of a refused request leaves no trace in the response (see
+    ``_is_active_staff``).
     """
-    # getattr: a site without AuthenticationMiddleware has no request.user,
-    # and a custom user model need not define both flags.
-    user = getattr(request, "user", None)
-    if getattr(user, "is_active", False) and getattr(user, "is_staff", False):
-        return True
     internal = request.META.get("REMOTE_ADDR") in getattr(settings, "INTERNAL_IPS", ())
-    return bool(settings.DEBUG and internal)
+    if settings.DEBUG and internal:
+        return True
+    return _is_active_staff(request)
 
 
 def require_access(request: HttpRequest, token: str | None) -> None:
-    """Raise ``Http404`` unless ``request`` is staff, local debug, or has ``token``.
+    """Raise ``Http404`` unless ``request`` has ``token``, or is staff or local debug.
 
     A 404 rather than a 403 does not tell strangers the page exists, and
     every refusal is the same ``Http404``, rendered by the site's own 404
-    handler like any unknown URL: nothing says which check failed.
+    handler like any unknown URL: nothing says which check failed. The
+    token is checked first, so a scraper's request never loads a session.
     """
     if not (has_token(request, token) or is_staff_or_debug(request)):
         raise Http404("No page here.")
+
+
+def _has_staff_flags(user: object) -> bool:
+    # getattr: a site without AuthenticationMiddleware has no request.user,
+    # and a custom user model need not define both flags.
+    return bool(getattr(user, "is_active", False) and getattr(user, "is_staff", False))
+
+
+def _is_active_staff(request: HttpRequest) -> bool:
+    """Return whether the user of ``request`` is active staff.
+
+    Loading a lazy user reads the session, and SessionMiddleware then adds
+    ``Vary: Cookie`` (or drops a stale cookie) on the way out, which an
+    unknown URL does not: a stranger could tell the page exists. So when
+    this load refuses, the session's in-memory state and the lazy user are
+    put back as they were, and whoever reads them later (a ``handler404``
+    showing the user, say) marks the response just as on an unknown URL.
+    That includes a bogus session cookie the load replaced or emptied. A
+    load that rotated the session key (a login signed with a
+    ``SECRET_KEY_FALLBACKS`` key) is kept: the old record may already be
+    deleted, so the new key must reach the client.
+    """
+    user = getattr(request, "user", None)
+    session = getattr(request, "session", None)
+    # vars(): LazyObject keeps its state in its own __dict__; attribute
+    # access would be forwarded to the wrapped user.
+    if not isinstance(user, LazyObject) or vars(user).get("_wrapped") is not empty:
+        return _has_staff_flags(user)
+    session_state = dict(getattr(session, "__dict__", {}))
+    key_before = getattr(session, "session_key", None)
+    had_cached_user = hasattr(request, "_cached_user")
+    if _has_staff_flags(user):
+        return True
+    key_after = getattr(session, "session_key", None)
+    if key_after and key_after != key_before:
+        return False
+    try:
+        if session is not None:
+            vars(session).clear()
+            vars(session).update(session_state)
+        vars(user)["_wrapped"] = empty
+        # AuthenticationMiddleware's loader caches the user here; without
+        # the cache a later read goes through the session again.
+        if not had_cached_user and hasattr(request, "_cached_user"):
+            del request._cached_user
+    except Exception:  # pragma: no cover - an exotic session or user class
+        pass
+    return False
+
+
+def keep_private(response: HttpResponseBase) -> HttpResponseBase:
+    """Mark an allowed caller's ``response`` as never to be cached or indexed.
+
+    perfprobe's pages are per caller and change with every request: no
+    cache of any kind may keep one or hand it to someone else.
+    """
+    add_never_cache_headers(response)
+    patch_vary_headers(response, ("Cookie", "Authorization"))
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Referrer-Policy"] = "no-referrer"
+    response["X-Robots-Tag"] = "noindex, nofollow"
+    return response
+
+
+def hidden_page(
+    token_of: Callable[[PerfprobeSettings], str | None],
+    logger: logging.Logger,
+    shown: Callable[[PerfprobeSettings], bool] = lambda conf: True,
+) -> Callable[[PageView], PageView]:
+    """Guard a perfprobe page so that only allowed callers learn it exists.
+
+    In order: ``shown(settings)`` false (the feature is off) is a 404 for
+    everyone; a caller without the token ``token_of(settings)`` who is not
+    staff or local debug gets a 404; an allowed caller using a method other
+    than GET or HEAD gets a 405. Strangers thus get, for every method, the
+    site's 404 for an unknown URL. Settings that cannot be read are logged
+    once to ``logger``; strangers still get a 404, staff and local debug a
+    plain 500 pointing to the log. Every answer to an allowed caller is
+    kept private (``keep_private``). The page is CSRF exempt, as it only
+    reads (CsrfViewMiddleware would otherwise answer a stranger's POST with
+    a 403 before the access check could say 404), and ``unmonitored``.
+    """
+
+    def decorate(view: PageView) -> PageView:
+        @functools.wraps(view)
+        def guarded(request: HttpRequest) -> HttpResponseBase:
+            try:
+                conf = get_settings()
+            except Exception:
+                log_failure(
+                    logger, "settings", "perfprobe cannot read PERFPROBE for its page"
+                )
+                return _unreadable_settings(request, logger)
+            if not shown(conf):
+                raise Http404("No page here.")
+            require_access(request, token_of(conf))
+            if request.method not in ALLOWED_METHODS:
+                return keep_private(HttpResponseNotAllowed(ALLOWED_METHODS))
+            return keep_private(view(request))
+
+        return unmonitored(csrf_exempt(guarded))
+
+    return decorate
+
+
+def _unreadable_settings(request: HttpRequest, logger: logging.Logger) -> HttpResponse:
+    # No token can be checked without the settings; staff and local debug
+    # callers can, and they are told where to look rather than shown a 404.
+    if not is_staff_or_debug(request):
+        raise Http404("No page here.")
+    response = HttpResponse(
+        f"perfprobe's PERFPROBE setting is invalid; see the {logger.name} log.\n",
+        status=500,
+        content_type="text/plain; charset=utf-8",
+    )
+    keep_private(response)
+    return response
 
 
 ViewT = TypeVar("ViewT", bound=Callable[..., Any])

@@ -10,23 +10,19 @@ from django.http import (
     HttpRequest,
     HttpResponse,
     HttpResponseBase,
-    HttpResponseNotAllowed,
     HttpResponseServerError,
     JsonResponse,
 )
-from django.utils.cache import add_never_cache_headers, patch_vary_headers
-from django.views.decorators.csrf import csrf_exempt
 
 from . import monitoring
-from .access import has_token, is_staff_or_debug, require_access, unmonitored
-from .conf import get_settings
+from .access import has_token, hidden_page, is_staff_or_debug
+from .conf import PerfprobeSettings, get_settings
 from .failures import log_failure
 from .report.html import CONTENT_SECURITY_POLICY, render_html
 from .report.model import Report
 
 #: The title both views give the report; ``{pid}`` is the serving process.
 LIVE_TITLE = "perfprobe live report, process {pid}"
-ALLOWED_METHODS = ("GET", "HEAD")
 
 # As the page's own policy, and no framing: a header can say that, a meta
 # element cannot.
@@ -40,41 +36,27 @@ def can_view_report(request: HttpRequest) -> bool:
 
     Staff users always may; so may a request carrying
     ``PERFPROBE["REPORT_TOKEN"]`` as its bearer token, and, while ``DEBUG``
-    is on, one from an address in ``INTERNAL_IPS``.
+    is on, one from an address in ``INTERNAL_IPS``. Raise
+    ``ImproperlyConfigured`` if ``PERFPROBE`` is invalid.
     """
     return has_token(request, get_settings().REPORT_TOKEN) or is_staff_or_debug(request)
 
 
-def _private(response: HttpResponseBase) -> HttpResponseBase:
-    # The report is per caller and changes with every request: no cache of
-    # any kind may keep it or hand it to someone else.
-    add_never_cache_headers(response)
-    patch_vary_headers(response, ("Cookie", "Authorization"))
-    response["X-Content-Type-Options"] = "nosniff"
-    response["Referrer-Policy"] = "no-referrer"
-    response["X-Robots-Tag"] = "noindex, nofollow"
-    return response
+def _report_token(conf: PerfprobeSettings) -> str | None:
+    return conf.REPORT_TOKEN
 
 
-def _serve(
-    request: HttpRequest, render: Callable[[], HttpResponse]
-) -> HttpResponseBase:
-    # Access is decided before the method, so a POST from a stranger gets the
-    # same 404 as a GET, not a 405 that would betray the page.
-    require_access(request, get_settings().REPORT_TOKEN)
-    if request.method not in ALLOWED_METHODS:
-        return _private(HttpResponseNotAllowed(ALLOWED_METHODS))
+def _serve(render: Callable[[], HttpResponse]) -> HttpResponseBase:
     try:
-        response = render()
+        return render()
     except Exception:
         # A bug in the report is perfprobe's: logged once, and answered with
         # a plain 500 rather than Django's error page.
         log_failure(logger, "report-view", "perfprobe failed to build the live report")
-        response = HttpResponseServerError(
+        return HttpResponseServerError(
             "perfprobe could not build the report; see the perfprobe.report log.",
             content_type="text/plain; charset=utf-8",
         )
-    return _private(response)
 
 
 def _live_report() -> Report:
@@ -98,24 +80,20 @@ def _json() -> HttpResponse:
     return JsonResponse(report.to_dict(), json_dumps_params={"allow_nan": False})
 
 
-# csrf_exempt: both views only read. Without it CsrfViewMiddleware would
-# answer a stranger's POST with a 403 before the access check could say 404.
-@unmonitored
-@csrf_exempt
+@hidden_page(_report_token, logger)
 def report_page(request: HttpRequest) -> HttpResponseBase:
     """Return the current report as a self-contained HTML page.
 
-    Raise ``Http404`` for a caller who may not see it (see ``require_access``);
+    Raise ``Http404`` for a caller who may not see it (see ``hidden_page``);
     answer 405 to an allowed caller using a method other than GET or HEAD.
     """
-    return _serve(request, _page)
+    return _serve(_page)
 
 
-@unmonitored
-@csrf_exempt
+@hidden_page(_report_token, logger)
 def report_json(request: HttpRequest) -> HttpResponseBase:
     """Return the current report as JSON, in the shipped schema's format.
 
     Refuse callers and methods as ``report_page`` does.
     """
-    return _serve(request, _json)
+    return _serve(_json)

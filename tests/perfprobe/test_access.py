@@ -1,14 +1,17 @@
-"""Tests for perfprobe.access: bearer tokens, staff, DEBUG and refusals."""
+"""Tests for perfprobe.access: bearer tokens, staff, DEBUG and hidden pages."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
-from django.http import Http404, HttpRequest
-from django.test import RequestFactory, override_settings
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
+from django.test import Client, RequestFactory, override_settings
+from pytest_django import Settings
 
+from demo_site import urls as demo_urls
 from perfprobe.access import (
     UNMONITORED_ATTR,
     bearer_token,
@@ -17,6 +20,7 @@ from perfprobe.access import (
     require_access,
     unmonitored,
 )
+from perfprobe.prometheus import runtime
 
 TOKEN = "s3cret-token-0123456789"
 
@@ -156,3 +160,128 @@ def test_unmonitored_marks_the_view_and_returns_it() -> None:
 
     assert unmonitored(view) is view
     assert getattr(view, UNMONITORED_ATTR) is True
+
+
+# -- refusals under Django's default middleware stack ---------------------------
+
+REPORT_TOKEN = "report-token-0123456789"
+METRICS_TOKEN = "metrics-token-0123456789"
+PAGES = ["/perfprobe/", "/perfprobe/report.json", "/metrics"]
+METHODS = ["get", "head", "post", "put", "delete", "options", "patch"]
+# startproject's middleware, with perfprobe's first.
+DEFAULT_STACK = [
+    "perfprobe.middleware.PerformanceMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+
+@pytest.fixture
+def default_stack(settings: Settings) -> Iterator[None]:
+    """Serve the demo with startproject's middleware and both tokens configured."""
+    settings.INSTALLED_APPS = [
+        *settings.INSTALLED_APPS,
+        "django.contrib.sessions",
+        "django.contrib.messages",
+    ]
+    settings.MIDDLEWARE = DEFAULT_STACK
+    # Signed-cookie sessions need no table in the test database.
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    settings.PERFPROBE = {
+        "PROMETHEUS": True,
+        "REPORT_TOKEN": REPORT_TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN,
+    }
+    yield
+    runtime.uninstall()
+
+
+def unknown_of(page: str) -> str:
+    """Return an unknown URL as long as ``page`` (the demo's 404 echoes the path)."""
+    return page[:-2] + "X" + page[-1]
+
+
+def fingerprint(response: HttpResponseBase) -> tuple[object, ...]:
+    """Return what a client sees of ``response``: status, headers, body length."""
+    headers = {
+        name.lower(): value
+        for name, value in response.headers.items()
+        if name.lower() not in {"date", "content-length"}
+    }
+    return (response.status_code, sorted(headers.items()), len(response.content))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("page", PAGES)
+def test_refusal_vary_under_the_default_stack_matches_an_unknown_url(
+    client: Client, default_stack: None, page: str, method: str
+) -> None:
+    """A stranger's refusal has the headers and body of an unknown URL, Vary too."""
+    unknown = getattr(client, method)(unknown_of(page))
+    response = getattr(client, method)(page)
+    assert response.status_code == 404
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", PAGES)
+def test_refusal_vary_of_a_logged_in_non_staff_user_matches_an_unknown_url(
+    client: Client, default_stack: None, page: str
+) -> None:
+    """A logged-in user who is not staff gets the unknown URL's 404, no Vary added."""
+    client.force_login(User.objects.create_user("shopper", password="x"))
+    unknown = client.get(unknown_of(page))
+    response = client.get(page)
+    assert response.status_code == 404
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", PAGES)
+def test_refusal_vary_of_a_bogus_session_cookie_matches_an_unknown_url(
+    client: Client, default_stack: None, page: str
+) -> None:
+    """A forged session cookie is not replaced or dropped on a refusal alone."""
+    client.cookies["sessionid"] = "forged-session-value"
+    unknown = client.get(unknown_of(page))
+    response = client.get(page)
+    assert response.status_code == 404
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+def user_shown_in_404(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Answer 404 naming the user, as a site's own not-found page may."""
+    return HttpResponse(f"not found, {request.user}", status=404)
+
+
+@pytest.mark.django_db
+def test_refusal_vary_when_the_404_handler_reads_the_user(
+    client: Client, default_stack: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A handler404 that reads the user marks the refusal like an unknown URL."""
+    monkeypatch.setattr(demo_urls, "handler404", user_shown_in_404, raising=False)
+    unknown = client.get("/perfprobX/")
+    response = client.get("/perfprobe/")
+    assert response.content == unknown.content == b"not found, AnonymousUser"
+    assert response["Vary"] == unknown["Vary"] == "Cookie"
+
+
+@pytest.mark.django_db
+def test_refusal_vary_leaves_staff_access_working(
+    client: Client, default_stack: None
+) -> None:
+    """Under the default stack an active staff login still opens every page."""
+    client.force_login(User.objects.create_user("boss", password="x", is_staff=True))
+    for page in PAGES:
+        response = client.get(page)
+        assert response.status_code == 200, page
+        assert "private" in response["Cache-Control"]
+        assert {"Cookie", "Authorization"} <= {
+            v.strip() for v in response["Vary"].split(",")
+        }

@@ -313,3 +313,40 @@ def test_a_broken_report_is_a_plain_500_logged_once(
     assert statuses == [500, 500, 500]
     (record,) = [r for r in caplog.records if r.name == "perfprobe.report"]
     assert record.getMessage().startswith("perfprobe failed to build the live report")
+
+
+# -- an invalid PERFPROBE at run time ---------------------------------------
+
+BAD_SETTINGS = [
+    {"SAMPLE_RATE": float("nan")},
+    {"REPORT_TOKEN": "short"},
+    {"NO_SUCH_KEY": 1},
+]
+
+
+@pytest.mark.parametrize("bad", BAD_SETTINGS)
+def test_bad_runtime_setting_keeps_the_pages_hidden_from_strangers(
+    bad: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under an invalid PERFPROBE strangers get the unknown URL's 404, logged once."""
+    client = Client(raise_request_exception=False)
+    with (
+        override_settings(PERFPROBE=bad),
+        caplog.at_level(logging.ERROR, logger="perfprobe.report"),
+    ):
+        for url in URLS * 2:
+            response = client.get(url, **AUTH)
+            assert response.status_code == 404
+            assert response.content == DEMO_404[url]
+    errors = [r for r in caplog.records if r.name == "perfprobe.report"]
+    assert len(errors) == 1
+
+
+@override_settings(DEBUG=True, INTERNAL_IPS=["127.0.0.1"], PERFPROBE={"NO_SUCH_KEY": 1})
+def test_bad_runtime_setting_tells_local_debug_where_to_look(client: Client) -> None:
+    """An allowed caller under a bad PERFPROBE gets a private 500 naming the log."""
+    for url in URLS:
+        response = client.get(url)
+        assert response.status_code == 500
+        assert b"perfprobe.report log" in response.content
+        _assert_never_cached(response)

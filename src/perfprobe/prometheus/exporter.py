@@ -15,6 +15,7 @@ from ..aggregates import OVERFLOW_KEY, ScopeSummary
 from ..collector import Collector
 from ..conf import get_settings
 from ..events import Event, QueryEvent, RequestEvent
+from ..failures import log_failure
 from ..memory import read_rss_bytes
 from .metrics import PerfprobeMetrics
 
@@ -44,7 +45,8 @@ class PrometheusExporter:
     Attached to a collector as an event listener and a scope listener. The
     metrics are cumulative: ``monitor.reset()`` empties the collector but
     never makes a Prometheus counter go back. Nothing here raises into the
-    code being monitored; the first failure is logged, later ones are not.
+    code being monitored; each kind of failure is logged once per process
+    (``perfprobe.failures``), later ones at DEBUG.
     """
 
     def __init__(
@@ -64,7 +66,6 @@ class PrometheusExporter:
         # Keyed by pid: a forked worker must read its own memory at once,
         # not wait out the second its parent last read.
         self._memory_read: tuple[int, float] = (0, -math.inf)
-        self._failure_logged = False
 
     # -- wiring ---------------------------------------------------------------
 
@@ -116,7 +117,7 @@ class PrometheusExporter:
                     event.duration_s
                 )
         except Exception:
-            self._log_failure("an event")
+            self._log_failure("event", "an event")
 
     def on_scope(self, summary: ScopeSummary) -> None:
         """Count the N+1 and duplicate findings of a scope that has closed."""
@@ -135,7 +136,7 @@ class PrometheusExporter:
                     len(summary.duplicates)
                 )
         except Exception:
-            self._log_failure("a closed scope")
+            self._log_failure("scope", "a closed scope")
 
     def refresh_memory(self, force: bool = False) -> None:
         """Set the memory gauge, unless this process did in the last second.
@@ -152,7 +153,7 @@ class PrometheusExporter:
             self._memory_read = (pid, now)
             self.metrics.resident_memory.set(self._read_rss())
         except Exception:
-            self._log_failure("the process memory")
+            self._log_failure("memory", "the process memory")
 
     # -- helpers --------------------------------------------------------------
 
@@ -166,12 +167,10 @@ class PrometheusExporter:
                 return key
         return (OVERFLOW_KEY, OVERFLOW_KEY)
 
-    def _log_failure(self, what: str) -> None:
-        if self._failure_logged:
-            return
-        self._failure_logged = True
-        logger.exception(
-            "perfprobe's Prometheus exporter failed on %s; later failures are "
-            "not logged",
+    def _log_failure(self, kind: str, what: str) -> None:
+        log_failure(
+            logger,
+            f"exporter-{kind}",
+            "perfprobe's Prometheus exporter failed on %s",
             what,
         )

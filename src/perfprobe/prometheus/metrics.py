@@ -7,6 +7,7 @@ the metrics view do, and only while ``PERFPROBE["PROMETHEUS"]`` is on.
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.metrics import MetricWrapperBase
 
 #: Every metric name starts with this, so perfprobe's series are easy to find.
 PREFIX = "perfprobe"
@@ -55,9 +56,14 @@ class PerfprobeMetrics:
 
     In multi-process mode the values live in files, whatever the registry;
     ``None`` then spares the process-wide registry names nobody reads there.
+    Registration is all or nothing: if one name is taken (``ValueError``
+    from the registry), the metrics registered before it are unregistered
+    and the error is raised, so a later attempt can still succeed.
     """
 
     def __init__(self, registry: CollectorRegistry | None) -> None:
+        # Each metric is created in no registry and registered below, all at
+        # once, so a name clash leaves no half-registered set behind.
         self.request_duration = Histogram(
             "http_request_duration_seconds",
             "Time from the request reaching perfprobe's middleware to its "
@@ -65,14 +71,14 @@ class PerfprobeMetrics:
             ["method", "route", "status"],
             namespace=PREFIX,
             buckets=REQUEST_BUCKETS_S,
-            registry=registry,
+            registry=None,
         )
         self.queries = Counter(
             "db_queries",
             "Database calls (an executemany is one call), by database alias.",
             ["alias"],
             namespace=PREFIX,
-            registry=registry,
+            registry=None,
         )
         self.query_duration = Histogram(
             "db_query_duration_seconds",
@@ -80,7 +86,7 @@ class PerfprobeMetrics:
             ["alias"],
             namespace=PREFIX,
             buckets=QUERY_BUCKETS_S,
-            registry=registry,
+            registry=None,
         )
         self.n_plus_one = Counter(
             "n_plus_one_findings",
@@ -88,7 +94,7 @@ class PerfprobeMetrics:
             "(a request scope is named by method and URL pattern).",
             ["kind", "scope"],
             namespace=PREFIX,
-            registry=registry,
+            registry=None,
         )
         self.duplicates = Counter(
             "duplicate_query_findings",
@@ -96,7 +102,7 @@ class PerfprobeMetrics:
             "and name.",
             ["kind", "scope"],
             namespace=PREFIX,
-            registry=registry,
+            registry=None,
         )
         # liveall: one series per live process (a pid label), removed by
         # mark_process_dead, so a dead worker's memory does not linger.
@@ -106,5 +112,31 @@ class PerfprobeMetrics:
             "and at each scrape.",
             namespace=PREFIX,
             multiprocess_mode="liveall",
-            registry=registry,
+            registry=None,
         )
+        if registry is not None:
+            _register_all(
+                registry,
+                (
+                    self.request_duration,
+                    self.queries,
+                    self.query_duration,
+                    self.n_plus_one,
+                    self.duplicates,
+                    self.resident_memory,
+                ),
+            )
+
+
+def _register_all(
+    registry: CollectorRegistry, metrics: tuple[MetricWrapperBase, ...]
+) -> None:
+    done: list[MetricWrapperBase] = []
+    try:
+        for metric in metrics:
+            registry.register(metric)
+            done.append(metric)
+    except Exception:
+        for metric in reversed(done):
+            registry.unregister(metric)
+        raise

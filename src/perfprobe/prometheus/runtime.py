@@ -7,13 +7,13 @@ is never imported.
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import threading
 from typing import TYPE_CHECKING
 
 from .. import monitoring
+from ..failures import log_failure
 
 if TYPE_CHECKING:
     from .exporter import PrometheusExporter
@@ -25,12 +25,6 @@ MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 _lock = threading.Lock()
 _exporter: PrometheusExporter | None = None
-_missing_logged = False
-
-
-def client_available() -> bool:
-    """Return whether ``prometheus_client`` can be imported, without importing it."""
-    return importlib.util.find_spec("prometheus_client") is not None
 
 
 def multiprocess_dir() -> str | None:
@@ -43,26 +37,31 @@ def install() -> PrometheusExporter | None:
 
     Safe to call again: it creates the exporter once and, if
     ``perfprobe.monitor`` or its collector was replaced since, moves the
-    listeners to the new one. Return ``None`` (and log once) when
-    ``prometheus_client`` is missing or the exporter cannot start.
+    listeners to the new one. Return ``None`` when ``prometheus_client`` is
+    missing or the exporter cannot start; each kind of failure is logged
+    once (``perfprobe.failures``), and the next call tries again.
     """
-    global _exporter, _missing_logged
-    if not client_available():
-        if not _missing_logged:
-            _missing_logged = True
-            logger.error(
-                'PERFPROBE["PROMETHEUS"] is on but prometheus_client is not '
-                "installed; install django-perfprobe[prometheus]"
-            )
-        return None
+    global _exporter
     try:
         with _lock:
             if _exporter is None:
                 _exporter = _new_exporter()
             exporter = _exporter
         exporter.attach(monitoring.monitor.collector)
+    except ImportError:
+        log_failure(
+            logger,
+            "client-missing",
+            'PERFPROBE["PROMETHEUS"] is on but prometheus_client cannot be '
+            "imported; install django-perfprobe[prometheus]",
+        )
+        return None
     except Exception:
-        logger.exception("perfprobe could not start its Prometheus exporter")
+        # Metrics are registered all or nothing, so a later call, once the
+        # cause is gone (a name clash, say), can still start the exporter.
+        log_failure(
+            logger, "install", "perfprobe could not start its Prometheus exporter"
+        )
         return None
     return exporter
 

@@ -4,39 +4,45 @@ from __future__ import annotations
 
 import logging
 
-from django.http import Http404, HttpRequest, HttpResponse
-from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 
-from ..access import require_access, unmonitored
-from ..conf import get_settings
+from ..access import hidden_page
+from ..conf import PerfprobeSettings
+from ..failures import log_failure
 from . import runtime
 
 logger = logging.getLogger("perfprobe.prometheus")
 
 
-@unmonitored
-@never_cache
-@require_GET
-def metrics_view(request: HttpRequest) -> HttpResponse:
+def _metrics_token(conf: PerfprobeSettings) -> str | None:
+    return conf.METRICS_TOKEN
+
+
+def _prometheus_on(conf: PerfprobeSettings) -> bool:
+    return conf.PROMETHEUS
+
+
+@hidden_page(_metrics_token, logger, shown=_prometheus_on)
+def metrics_view(request: HttpRequest) -> HttpResponseBase:
     """Return every metric in the exposition format the scraper asks for.
 
-    Mount it yourself, e.g. ``path("metrics", metrics_view)``. It answers 404
-    while ``PERFPROBE["PROMETHEUS"]`` is off, and to anyone who neither
-    sends ``PERFPROBE["METRICS_TOKEN"]`` as ``Authorization: Bearer`` nor is
-    staff (or, with ``DEBUG`` on, comes from ``INTERNAL_IPS``). A failure to
-    render is logged and answered with a 500, never raised.
+    Mount it yourself, e.g. ``path("metrics", metrics_view)``. It answers,
+    for every method, the site's 404 for an unknown URL while
+    ``PERFPROBE["PROMETHEUS"]`` is off, and to anyone who neither sends
+    ``PERFPROBE["METRICS_TOKEN"]`` as ``Authorization: Bearer`` nor is staff
+    (or, with ``DEBUG`` on, comes from ``INTERNAL_IPS``); allowed callers
+    get GET and HEAD, 405 otherwise, never cached (see ``hidden_page``). A
+    failure to render is logged once and answered with a 500, never raised.
     """
-    conf = get_settings()
-    if not conf.PROMETHEUS:
-        raise Http404("No page here.")
-    require_access(request, conf.METRICS_TOKEN)
     try:
         body, content_type = runtime.render(request.headers.get("Accept"))
     except Exception:
-        logger.exception("perfprobe could not render its Prometheus metrics")
+        log_failure(
+            logger, "render", "perfprobe could not render its Prometheus metrics"
+        )
         return HttpResponse(
-            "perfprobe could not render its metrics; see the server log.\n",
+            "perfprobe could not render its metrics; see the perfprobe.prometheus "
+            "log.\n",
             status=500,
             content_type="text/plain; charset=utf-8",
         )

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from django.test import Client
-from prometheus_client import REGISTRY
+from django.test import Client, override_settings
+from prometheus_client import REGISTRY, Counter
 from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor, monitoring
@@ -68,14 +68,73 @@ def test_without_the_client_install_logs_once(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A missing prometheus_client is one logged error naming the extra."""
-    monkeypatch.setattr(runtime, "client_available", lambda: False)
-    monkeypatch.setattr(runtime, "_missing_logged", False)
+    # None in sys.modules makes the import raise ImportError.
+    monkeypatch.setitem(sys.modules, "prometheus_client", None)
+    monkeypatch.setattr(runtime, "_exporter", None)
     with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
         assert runtime.install() is None
         assert runtime.install() is None
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 1
     assert "django-perfprobe[prometheus]" in messages[0]
+
+
+@pytest.fixture
+def clean_registry(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Take the exporter's metrics out of REGISTRY; put them back afterwards."""
+    runtime.install()
+    runtime.uninstall()
+    ours = {
+        id(c): c
+        for name, c in list(REGISTRY._names_to_collectors.items())
+        if name.startswith("perfprobe_")
+    }
+    for collector in ours.values():
+        REGISTRY.unregister(collector)
+    monkeypatch.setattr(runtime, "_exporter", None)
+    yield
+    runtime.uninstall()
+    for name, c in list(REGISTRY._names_to_collectors.items()):
+        if name.startswith("perfprobe_") and c in REGISTRY._collector_to_names:
+            REGISTRY.unregister(c)
+    for collector in ours.values():
+        REGISTRY.register(collector)
+
+
+def test_all_or_nothing_a_failed_install_leaves_a_later_one_possible(
+    clean_registry: None,
+) -> None:
+    """After a name clash goes away, the next install() starts the exporter."""
+    clash = Counter("perfprobe_db_queries", "someone else's", registry=REGISTRY)
+    try:
+        assert runtime.install() is None
+        assert "perfprobe_http_request_duration_seconds" not in (
+            REGISTRY._names_to_collectors
+        )
+    finally:
+        REGISTRY.unregister(clash)
+    assert runtime.install() is not None
+
+
+def test_failures_logged_once_a_name_clash_in_the_registry(
+    client: Client, clean_registry: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four scrapes while another library holds a perfprobe name: one ERROR."""
+    clash = Counter("perfprobe_db_queries", "someone else's", registry=REGISTRY)
+    token = {"Authorization": "Bearer " + "t" * 20}
+    try:
+        with (
+            override_settings(
+                PERFPROBE={"PROMETHEUS": True, "METRICS_TOKEN": "t" * 20}
+            ),
+            caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"),
+        ):
+            for _ in range(4):
+                client.get("/metrics", headers=token)
+    finally:
+        REGISTRY.unregister(clash)
+    errors = [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+    assert len(errors) == 1
 
 
 def test_render_uses_the_text_format_by_default() -> None:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
+from django.http import HttpResponseBase
 from django.test import Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_django import Settings
@@ -18,6 +19,7 @@ pytestmark = pytest.mark.django_db
 
 TOKEN = "scrape-token-0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+METHODS = ["get", "head", "post", "put", "delete", "options", "patch"]
 
 
 @pytest.fixture(autouse=True)
@@ -142,3 +144,114 @@ def test_a_render_failure_is_a_logged_500(
         for r in caplog.records
         if r.name == "perfprobe.prometheus"
     )
+
+
+def unknown_of(page: str) -> str:
+    """Return an unknown URL as long as ``page``."""
+    return page[:-2] + "X" + page[-1]
+
+
+def fingerprint(response: HttpResponseBase) -> tuple[object, ...]:
+    """Return what a client sees of ``response``: status, headers, body length."""
+    headers = {
+        name.lower(): value
+        for name, value in response.headers.items()
+        if name.lower() not in {"date", "content-length"}
+    }
+    return (response.status_code, sorted(headers.items()), len(response.content))
+
+
+@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("prometheus", [True, False])
+def test_method_before_access_strangers_get_the_unknown_urls_404(
+    client: Client, settings: Settings, method: str, prometheus: bool
+) -> None:
+    """Every method from a stranger, setting on or off, answers like an unknown URL."""
+    settings.PERFPROBE = {"PROMETHEUS": prometheus, "METRICS_TOKEN": TOKEN}
+    unknown = getattr(client, method)("/metricX")
+    response = getattr(client, method)("/metrics")
+    assert response.status_code == 404
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+@pytest.mark.parametrize("method", METHODS)
+def test_method_before_access_the_setting_off_is_a_404_even_with_the_token(
+    client: Client, settings: Settings, method: str
+) -> None:
+    """While PROMETHEUS is off the right token gets a 404 for every method."""
+    settings.PERFPROBE = {"PROMETHEUS": False, "METRICS_TOKEN": TOKEN}
+    assert getattr(client, method)("/metrics", headers=AUTH).status_code == 404
+
+
+def test_method_before_access_csrf_does_not_turn_a_post_into_a_403(
+    settings: Settings,
+) -> None:
+    """Under enforced CSRF checks a stranger's POST is a 404, the token's a 405."""
+    settings.MIDDLEWARE = [
+        *settings.MIDDLEWARE,
+        "django.middleware.csrf.CsrfViewMiddleware",
+    ]
+    client = Client(enforce_csrf_checks=True)
+    assert client.post("/metricX").status_code == 404
+    assert client.post("/metrics").status_code == 404
+    assert client.post("/metrics", headers=AUTH).status_code == 405
+
+
+def test_method_before_access_allowed_head_is_served_uncached(client: Client) -> None:
+    """HEAD with the token is a 200 of the text format, with no body, never cached."""
+    response = client.head("/metrics", headers=AUTH)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain; version=0.0.4; charset=utf-8"
+    assert response.content == b""
+    assert "no-store" in response["Cache-Control"]
+
+
+@pytest.mark.parametrize("method", ["post", "put", "delete", "options", "patch"])
+def test_method_before_access_allowed_writes_get_a_private_405(
+    client: Client, method: str
+) -> None:
+    """Other methods with the token get 405 naming GET and HEAD, never cached."""
+    response = getattr(client, method)("/metrics", headers=AUTH)
+    assert response.status_code == 405
+    assert response["Allow"] == "GET, HEAD"
+    assert "no-store" in response["Cache-Control"]
+    assert {"Cookie", "Authorization"} <= {
+        v.strip() for v in response["Vary"].split(",")
+    }
+
+
+def test_failures_logged_once_a_missing_multiprocess_dir(
+    client: Client, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Four scrapes after the multi-process directory vanished: four 500s, one ERROR."""
+    runtime.install()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", "/nonexistent/perfprobe-metrics")
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        statuses = [client.get("/metrics", headers=AUTH).status_code for _ in range(4)]
+    assert statuses == [500] * 4
+    errors = [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+    assert len(errors) == 1
+
+
+BAD_SETTINGS = [
+    {"SAMPLE_RATE": float("nan")},
+    {"METRICS_TOKEN": "short"},
+    {"PROMETHEUS": "true"},
+    {"NO_SUCH_KEY": 1},
+]
+
+
+@pytest.mark.parametrize("bad", BAD_SETTINGS)
+def test_bad_runtime_setting_keeps_metrics_hidden_from_strangers(
+    settings: Settings, bad: dict[str, object], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under an invalid PERFPROBE a scrape gets the unknown URL's 404, logged once."""
+    client = Client(raise_request_exception=False)
+    settings.PERFPROBE = bad
+    unknown = client.get("/metricX")
+    with caplog.at_level(logging.ERROR, logger="perfprobe.prometheus"):
+        responses = [client.get("/metrics", headers=AUTH) for _ in range(3)]
+    for response in responses:
+        assert fingerprint(response) == fingerprint(unknown)
+    errors = [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+    assert len(errors) == 1
