@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
+
+logger = logging.getLogger("perfprobe")
+
+_startup_error: ImproperlyConfigured | None = None
+
+
+def startup_error() -> ImproperlyConfigured | None:
+    """Return the error ``PERFPROBE`` raised when the app was loaded, if any."""
+    return _startup_error
 
 
 class PerfprobeConfig(AppConfig):
@@ -12,16 +24,29 @@ class PerfprobeConfig(AppConfig):
     verbose_name = "perfprobe"
 
     def ready(self) -> None:
-        """Register checks and start instrumenting database connections."""
+        """Register checks and start instrumenting database connections.
+
+        An invalid ``PERFPROBE`` leaves perfprobe off instead of raising:
+        system check ``perfprobe.E001`` reports it (so ``manage.py check``
+        and every command that runs the checks fail with it), and the
+        request middleware refuses to start a server with it.
+        """
+        global _startup_error
         from . import checks
         from .conf import get_settings
         from .db.instrument import install
         from .monitoring import monitor
 
         checks.register()
-        # Reading the settings validates them, so a wrong PERFPROBE value
-        # fails at start-up with ImproperlyConfigured naming the key.
-        conf = get_settings()
+        try:
+            conf = get_settings()
+        except ImproperlyConfigured as exc:
+            _startup_error = exc
+            # Commands that skip the system checks (shell, dbshell) would
+            # otherwise run unmonitored without a word.
+            logger.error("perfprobe is off: %s", exc)
+            return
+        _startup_error = None
         monitor.reset()
         if conf.ENABLED and conf.INSTRUMENT_DATABASE:
             install()

@@ -47,7 +47,9 @@ def check_settings(app_configs: Any = None, **kwargs: Any) -> Messages:
         return [
             checks.Error(
                 str(exc),
-                hint="See the Settings section of perfprobe's README.",
+                hint="Correct the key named above (see the Settings section "
+                "of perfprobe's README); until then perfprobe records nothing "
+                "and its middleware refuses to start a server.",
                 id="perfprobe.E001",
             )
         ]
@@ -82,12 +84,14 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> Messages:
 
 
 def check_sampling(app_configs: Any = None, **kwargs: Any) -> Messages:
-    """Warn (``W003``) when ``SAMPLE_RATE`` 0 leaves every request out."""
+    """Warn when no request is monitored: ``SAMPLE_RATE`` 0 (``W003``), or an
+    ``EXCLUDE_PATHS`` prefix that every path starts with (``W008``)."""
     conf = _settings()
     if conf is None or not (conf.ENABLED and conf.MONITOR_REQUESTS):
         return []
+    warnings: Messages = []
     if conf.SAMPLE_RATE == 0:
-        return [
+        warnings.append(
             checks.Warning(
                 f"{SETTINGS_NAME}['SAMPLE_RATE'] is 0 while requests are "
                 "monitored, so no request is.",
@@ -95,8 +99,20 @@ def check_sampling(app_configs: Any = None, **kwargs: Any) -> Messages:
                 "set MONITOR_REQUESTS to False to say that none should be.",
                 id="perfprobe.W003",
             )
-        ]
-    return []
+        )
+    # Every path_info starts with "/", and the empty prefix is refused by
+    # validation: "/" is the one prefix that excludes everything.
+    if "/" in conf.EXCLUDE_PATHS:
+        warnings.append(
+            checks.Warning(
+                f"{SETTINGS_NAME}['EXCLUDE_PATHS'] contains '/', which every "
+                "path starts with, so no request is monitored.",
+                hint="List only the prefixes to leave out, e.g. ['/healthz'], "
+                "or set MONITOR_REQUESTS to False to say that none should be.",
+                id="perfprobe.W008",
+            )
+        )
+    return warnings
 
 
 def check_prometheus(app_configs: Any = None, **kwargs: Any) -> Messages:
@@ -234,6 +250,35 @@ def check_report_reachable(app_configs: Any = None, **kwargs: Any) -> Messages:
     return []
 
 
+def check_metrics_reachable(app_configs: Any = None, **kwargs: Any) -> Messages:
+    """Warn (``W009``, with ``--deploy``) when ``/metrics`` has no way in.
+
+    Without ``METRICS_TOKEN`` the metrics are served only to staff users,
+    whom ``request.user`` names only under ``AuthenticationMiddleware``, and
+    to ``INTERNAL_IPS`` while ``DEBUG`` is on: in production, to no scraper.
+    """
+    from django.conf import settings
+
+    conf = _settings()
+    if conf is None or not (conf.ENABLED and conf.PROMETHEUS):
+        return []
+    if conf.METRICS_TOKEN is not None:
+        return []
+    middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
+    if _has_auth_middleware(middleware):
+        return []
+    return [
+        checks.Warning(
+            f"{SETTINGS_NAME}['PROMETHEUS'] is True, but without METRICS_TOKEN "
+            f"or {AUTH_MIDDLEWARE} nobody can scrape /metrics unless DEBUG "
+            "is on.",
+            hint=f"Set {SETTINGS_NAME}['METRICS_TOKEN'] to a long random string "
+            "and give it to Prometheus as its bearer token.",
+            id="perfprobe.W009",
+        )
+    ]
+
+
 def register() -> None:
     """Register perfprobe's checks with Django."""
     for check in (
@@ -248,3 +293,4 @@ def register() -> None:
     # A deployment concern: `manage.py check --deploy` runs it, as Django's
     # own security checks; development with DEBUG on needs no token.
     checks.register(check_report_reachable, "perfprobe", checks.Tags.urls, deploy=True)
+    checks.register(check_metrics_reachable, "perfprobe", deploy=True)

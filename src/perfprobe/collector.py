@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings as django_settings
+from django.core.exceptions import ImproperlyConfigured
 
 from .activity import ThreadActivity
 from .aggregates import (
@@ -61,9 +62,13 @@ class Collector:
         self._listeners: ListenerList[Event] = ListenerList("event")
         self._scope_listeners: ListenerList[ScopeSummary] = ListenerList("scope")
         self.time_scale = 1.0
-        # Importing perfprobe must not need configured Django settings: until
-        # they are, start from the defaults (the app's ready() resets).
-        conf = settings() if django_settings.configured else PerfprobeSettings()
+        # Importing perfprobe must not need configured Django settings, nor
+        # valid ones (check E001 reports those): until then, start from the
+        # defaults (the app's ready() resets).
+        try:
+            conf = settings() if django_settings.configured else PerfprobeSettings()
+        except ImproperlyConfigured:
+            conf = PerfprobeSettings()
         # Open scopes and open blocks outlive a reset: they still run.
         self._scopes = ScopeTable(conf)
         self._activity = ThreadActivity()

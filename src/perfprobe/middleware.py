@@ -10,17 +10,19 @@ from collections.abc import Awaitable, Callable
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
 from . import monitoring, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .aggregates import ScopeSummary
+from .apps import startup_error
 from .conf import get_settings
 from .db.callsite import find_raise_site
 from .events import RequestEvent, error_type_name
 from .failures import log_failure
 from .scope import Scope
-from .suppression import current_mark, request_mark
+from .suppression import RequestMark, carry_mark, current_mark, request_mark
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -83,19 +85,39 @@ def _count_skipped(reason: str) -> None:
         log_failure(logger, "count-skipped", "perfprobe failed to count a request")
 
 
+def _carry_mark(response: HttpResponseBase, mark: RequestMark) -> None:
+    # A request left out of the data stays out while its streaming body is
+    # produced and its response closed, after this middleware has returned.
+    try:
+        carry_mark(response, mark)
+    except Exception:
+        log_failure(
+            logger, "carry-mark", "perfprobe failed to keep a response unmonitored"
+        )
+
+
 class PerformanceMiddleware:
     """Record method, route, status, duration and query count of every request.
 
     A request under ``EXCLUDE_PATHS``, one left out by ``SAMPLE_RATE``, and
     one served by a view marked ``perfprobe.access.unmonitored`` is only
     counted: its request, its queries, timers, memory probes and scopes are
-    not recorded.
+    not recorded, nor those run while its streaming body is sent or its
+    response is closed.
     """
 
     sync_capable = True
     async_capable = True
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
+        """Wrap ``get_response``; raise ``ImproperlyConfigured`` if start-up failed.
+
+        A server started with an invalid ``PERFPROBE`` stops here, naming
+        the key, rather than serving every request unmonitored.
+        """
+        error = startup_error()
+        if error is not None:
+            raise ImproperlyConfigured(str(error))
         self.get_response = get_response
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:
@@ -115,10 +137,12 @@ class PerformanceMiddleware:
             return self.get_response(request)
         if reason is not None:
             _count_skipped(reason)
-            with request_mark(suppressed=True):
-                return self.get_response(request)
+            with request_mark(suppressed=True) as mark:
+                response = self.get_response(request)
+            _carry_mark(response, mark)
+            return response
         with (
-            request_mark(suppressed=False),
+            request_mark(suppressed=False) as mark,
             monitoring.monitor.scope("request", kind="request") as scope,
         ):
             setattr(request, _SCOPE_ATTR, scope)
@@ -128,6 +152,8 @@ class PerformanceMiddleware:
                 span.finish(response)
             self._name_scope(scope, request)
         self._record(scope, request, response, started)
+        if mark.suppressed:
+            _carry_mark(response, mark)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -140,17 +166,19 @@ class PerformanceMiddleware:
             return await get_response(request)
         if reason is not None:
             _count_skipped(reason)
-            with request_mark(suppressed=True):
-                return await get_response(request)
+            with request_mark(suppressed=True) as mark:
+                response = await get_response(request)
+            _carry_mark(response, mark)
+            return response
         try:
             with (
-                request_mark(suppressed=False),
+                request_mark(suppressed=False) as mark,
                 monitoring.monitor.scope("request", kind="request") as scope,
             ):
                 setattr(request, _SCOPE_ATTR, scope)
                 started = (time.perf_counter_ns(), time.time())
                 with tracing.request_span(request) as span:
-                    response: HttpResponseBase = await get_response(request)
+                    response = await get_response(request)
                     span.finish(response)
                 self._name_scope(scope, request)
         except asyncio.CancelledError:
@@ -160,6 +188,8 @@ class PerformanceMiddleware:
             self._record(scope, request, None, started)
             raise
         self._record(scope, request, response, started)
+        if mark.suppressed:
+            _carry_mark(response, mark)
         return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:

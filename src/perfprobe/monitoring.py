@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
+import inspect
 import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextvars import Token
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
+
+from asgiref.sync import iscoroutinefunction
 
 from .collector import Collector
 from .conf import get_settings
@@ -162,20 +166,48 @@ class PerformanceMonitor:
             with ThreadPoolExecutor() as pool:
                 products = list(pool.map(monitor.propagate(load), pks))
 
+        For a coroutine function the result is a coroutine function too:
+        each call's coroutine runs as its own asyncio task in that context,
+        on whichever event loop awaits it (say ``asyncio.run()`` in a worker
+        thread). A callable that returns a coroutine gets the same.
+
         It may be called any number of times, from several threads at once.
         A call that runs after the scope has closed is recorded in the
         process totals, and in any enclosing scope still open, but not in
         the closed scope's summary. Django does not close the database
         connections of threads it did not start: the worker should call
         ``django.db.connections.close_all()`` when it is done.
+
+        Raise ``TypeError`` when ``fn`` is not callable.
         """
+        if not callable(fn):
+            raise TypeError(
+                f"propagate() needs a function or other callable, "
+                f"not {type(fn).__name__}"
+            )
         context = contextvars.copy_context()
+
+        if iscoroutinefunction(fn):
+
+            @functools.wraps(fn)
+            async def run_async_in_scope(*args: Any, **kwargs: Any) -> Any:
+                call_context = context.copy()
+                return await _in_context(
+                    call_context, call_context.run(fn, *args, **kwargs)
+                )
+
+            return cast(Callable[_P, _R], run_async_in_scope)
 
         @functools.wraps(fn)
         def run_in_scope(*args: _P.args, **kwargs: _P.kwargs) -> _R:
             # One Context can be entered by one thread at a time; a copy per
             # call lets pool.map() run the same callable in several workers.
-            return context.copy().run(fn, *args, **kwargs)
+            call_context = context.copy()
+            result = call_context.run(fn, *args, **kwargs)
+            if inspect.iscoroutine(result):
+                # Only built so far: its body runs where it is awaited.
+                return cast(_R, _in_context(call_context, result))
+            return result
 
         return run_in_scope
 
@@ -230,6 +262,16 @@ class PerformanceMonitor:
                 limit_bytes / 1024 / 1024,
                 extra={"peak_bytes": peak, "threshold_bytes": limit_bytes},
             )
+
+
+async def _in_context(
+    context: contextvars.Context, coro: Coroutine[Any, Any, _R]
+) -> _R:
+    """Run ``coro`` to its end as a task in ``context``; return or raise as it does.
+
+    Awaiting the task passes a cancellation of the caller on to it.
+    """
+    return await asyncio.create_task(coro, context=context)
 
 
 def _leave_scope(scope: Scope, token: Token[Scope | None]) -> None:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar
+from typing import Any, cast
+
+from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 
 
 class RequestMark:
@@ -53,3 +56,90 @@ def request_mark(suppressed: bool) -> Iterator[RequestMark]:
         yield mark
     finally:
         _mark.reset(token)
+
+
+class _MarkedIterator:
+    """Produce each item of a sync iterator with ``mark`` current.
+
+    The mark is set around every step and reset right after it, so that it
+    never stays current in the server's code between two chunks, however
+    the iteration ends (exhausted, closed early, or abandoned).
+    """
+
+    __slots__ = ("_inner", "_mark")
+
+    def __init__(self, inner: Iterator[Any], mark: RequestMark) -> None:
+        self._inner = inner
+        self._mark = mark
+
+    def __iter__(self) -> _MarkedIterator:
+        return self
+
+    def __next__(self) -> Any:
+        token = _mark.set(self._mark)
+        try:
+            return next(self._inner)
+        finally:
+            _mark.reset(token)
+
+
+class _MarkedAsyncIterator:
+    """Produce each item of an async iterator with ``mark`` current."""
+
+    __slots__ = ("_inner", "_mark")
+
+    def __init__(self, inner: AsyncIterator[Any], mark: RequestMark) -> None:
+        self._inner = inner
+        self._mark = mark
+
+    def __aiter__(self) -> _MarkedAsyncIterator:
+        return self
+
+    async def __anext__(self) -> Any:
+        # Awaiting the step runs the generator's code in this task's
+        # context, so the mark set here is the one it sees.
+        token = _mark.set(self._mark)
+        try:
+            return await self._inner.__anext__()
+        finally:
+            _mark.reset(token)
+
+
+def carry_mark(response: HttpResponseBase, mark: RequestMark) -> None:
+    """Keep ``mark`` current while ``response``'s body is produced and closed.
+
+    Django iterates a streaming body (``StreamingHttpResponse``,
+    ``FileResponse``) and calls ``close()`` after the middleware has
+    returned, when the request's own mark is long reset; the work done
+    there would otherwise be recorded as if no request had asked to be
+    left out.
+    """
+    if response.streaming:
+        streaming = cast(StreamingHttpResponse, response)
+        # FileResponse forgets its file when the content is replaced, and a
+        # WSGI server's file_wrapper (sendfile) needs it: the server then
+        # reads the file itself, which records nothing anyway.
+        file_to_stream = getattr(streaming, "file_to_stream", None)
+        content = streaming.streaming_content
+        if streaming.is_async:
+            streaming.streaming_content = _MarkedAsyncIterator(
+                cast(AsyncIterator[Any], content), mark
+            )
+        else:
+            streaming.streaming_content = _MarkedIterator(
+                cast(Iterator[Any], content), mark
+            )
+        if isinstance(streaming, FileResponse) and file_to_stream is not None:
+            streaming.file_to_stream = file_to_stream
+    close = response.close
+
+    def close_marked() -> None:
+        # close() runs the body's own closers (a generator's finally
+        # blocks) and the request_finished receivers.
+        token = _mark.set(mark)
+        try:
+            close()
+        finally:
+            _mark.reset(token)
+
+    response.close = close_marked  # type: ignore[method-assign]

@@ -10,10 +10,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import AsyncIterator, Iterator
 
 from asgiref.sync import sync_to_async
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    JsonResponse,
+    StreamingHttpResponse,
+)
 from django.urls import path
 
 from perfprobe import monitor
@@ -121,7 +128,87 @@ def timed(request: HttpRequest) -> HttpResponse:
     return HttpResponse("timed")
 
 
+def streamed_body() -> Iterator[bytes]:
+    """Yield two chunks, running three queries and a timed block for them."""
+    run_queries(2)
+    yield b"one,"
+    with monitor.measure_execution_time("stream-step"):
+        run_queries(1)
+    yield b"two"
+
+
+def stream(request: HttpRequest) -> StreamingHttpResponse:
+    """Answer with ``streamed_body``, whose work runs while it is sent."""
+    return StreamingHttpResponse(streamed_body())
+
+
+async def astreamed_body() -> AsyncIterator[bytes]:
+    """Yield two chunks, running three queries and a timed block for them."""
+    await sync_to_async(run_queries)(2)
+    yield b"one,"
+    async with monitor.measure_execution_time("stream-step"):
+        await sync_to_async(run_queries)(1)
+    yield b"two"
+
+
+async def astream(request: HttpRequest) -> StreamingHttpResponse:
+    """Answer with ``astreamed_body`` from an async view."""
+    return StreamingHttpResponse(astreamed_body())
+
+
+@unmonitored
+def hidden_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """Answer with ``streamed_body`` from a view marked unmonitored."""
+    return StreamingHttpResponse(streamed_body())
+
+
+@unmonitored
+async def ahidden_stream(request: HttpRequest) -> StreamingHttpResponse:
+    """Answer with ``astreamed_body`` from an async view marked unmonitored."""
+    return StreamingHttpResponse(astreamed_body())
+
+
+def cleanup_body() -> Iterator[bytes]:
+    """Yield forever; closing it runs one query in its ``finally`` block."""
+    try:
+        while True:
+            yield b"x"
+    finally:
+        run_queries(1)
+
+
+def endless(request: HttpRequest) -> StreamingHttpResponse:
+    """Answer with ``cleanup_body``, for a client that stops reading early."""
+    return StreamingHttpResponse(cleanup_body())
+
+
+class QueryingFile:
+    """A file-like object that runs one query per ``read()`` that returns data."""
+
+    def __init__(self, chunks: int) -> None:
+        self.chunks = chunks
+
+    def read(self, size: int = -1) -> bytes:
+        """Return one byte per call, running one query, until exhausted."""
+        if self.chunks == 0:
+            return b""
+        self.chunks -= 1
+        run_queries(1)
+        return b"f"
+
+
+def file(request: HttpRequest) -> FileResponse:
+    """Answer with a ``FileResponse`` whose reads run two queries."""
+    return FileResponse(QueryingFile(2))
+
+
 urlpatterns = [
+    path("stream/", stream),
+    path("async/stream/", astream),
+    path("hidden-stream/", hidden_stream),
+    path("async/hidden-stream/", ahidden_stream),
+    path("endless/", endless),
+    path("file/", file),
     path("hidden/", hidden),
     path("async/hidden/", async_hidden),
     path("timed/", timed),

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -185,10 +188,122 @@ def test_a_mounted_report_nobody_can_reach(
 
 
 def test_the_reachability_check_runs_with_deploy_only() -> None:
-    """W007 is a deployment check: `check --deploy` runs it, plain `check` not."""
+    """W007 and W009 are deployment checks: `check --deploy` runs them, `check` not."""
     registry = django_checks.registry.registry
     assert checks.check_report_reachable in registry.get_checks(
         include_deployment_checks=True
     )
     assert checks.check_report_reachable not in registry.get_checks()
     assert checks.check_sampling in registry.get_checks()
+    assert checks.check_metrics_reachable in registry.get_checks(
+        include_deployment_checks=True
+    )
+    assert checks.check_metrics_reachable not in registry.get_checks()
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "expected"),
+    [
+        ({"EXCLUDE_PATHS": ["/"]}, ["perfprobe.W008"]),
+        ({"EXCLUDE_PATHS": ["/healthz", "/"]}, ["perfprobe.W008"]),
+        (
+            {"EXCLUDE_PATHS": ["/"], "SAMPLE_RATE": 0.0},
+            ["perfprobe.W003", "perfprobe.W008"],
+        ),
+        ({"EXCLUDE_PATHS": ["/healthz", "/static/"]}, []),
+        ({"EXCLUDE_PATHS": ["/"], "MONITOR_REQUESTS": False}, []),
+    ],
+)
+def test_exclude_paths_that_exclude_everything(
+    perfprobe: dict[str, Any], expected: list[str]
+) -> None:
+    """An EXCLUDE_PATHS prefix "/" leaves every request out, which is W008."""
+    with override_settings(PERFPROBE=perfprobe):
+        assert ids(checks.check_sampling()) == expected
+
+
+@pytest.mark.parametrize(
+    ("perfprobe", "middleware", "expected"),
+    [
+        ({"PROMETHEUS": True, "REPORT_TOKEN": TOKEN}, [MIDDLEWARE], ["perfprobe.W009"]),
+        ({"PROMETHEUS": True, "METRICS_TOKEN": TOKEN}, [MIDDLEWARE], []),
+        ({"PROMETHEUS": True}, [MIDDLEWARE, SESSIONS, AUTH], []),
+        ({"PROMETHEUS": False}, [MIDDLEWARE], []),
+        ({"PROMETHEUS": True, "ENABLED": False}, [MIDDLEWARE], []),
+    ],
+)
+def test_metrics_nobody_can_scrape(
+    perfprobe: dict[str, Any], middleware: list[str], expected: list[str]
+) -> None:
+    """PROMETHEUS on with no METRICS_TOKEN and no AuthenticationMiddleware is W009."""
+    with override_settings(PERFPROBE=perfprobe, MIDDLEWARE=middleware):
+        assert ids(checks.check_metrics_reachable()) == expected
+
+
+# -- an invalid PERFPROBE at start-up, in a fresh demo process ---------------------
+
+ROOT = Path(__file__).resolve().parents[2]
+#: Shorter than the 16 characters a bearer token needs: an invalid PERFPROBE.
+BAD_TOKEN = "short"
+
+
+def run_demo(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``python *args`` in the demo project with an invalid METRICS_TOKEN."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k != "DATABASE_URL" and not k.startswith("PERFPROBE_")
+    }
+    env["PERFPROBE_METRICS_TOKEN"] = BAD_TOKEN
+    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
+    env["DJANGO_SETTINGS_MODULE"] = "demo_site.settings"
+    return subprocess.run(
+        [sys.executable, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_manage_py_check_reports_an_invalid_startup_setting_as_e001(
+    tmp_path: Path,
+) -> None:
+    """`manage.py check` shows E001 naming the key, exits 1, and prints no traceback."""
+    result = run_demo(tmp_path, "manage.py", "check")
+
+    assert result.returncode == 1
+    assert "(perfprobe.E001) PERFPROBE['METRICS_TOKEN'] is not" in result.stderr
+    assert "HINT:" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert BAD_TOKEN not in result.stderr.replace("'METRICS_TOKEN'", "")
+
+
+def test_manage_py_migrate_refuses_an_invalid_startup_setting(
+    tmp_path: Path,
+) -> None:
+    """`manage.py migrate` stops at E001 before touching the database."""
+    result = run_demo(tmp_path, "manage.py", "migrate")
+
+    assert result.returncode == 1
+    assert "(perfprobe.E001) PERFPROBE['METRICS_TOKEN']" in result.stderr
+    assert "Traceback" not in result.stderr
+    database = tmp_path / "demo.sqlite3"
+    if database.exists():
+        with sqlite3.connect(database) as db:
+            tables = db.execute("SELECT name FROM sqlite_master").fetchall()
+        assert tables == []
+
+
+def test_a_server_refuses_to_start_with_an_invalid_startup_setting(
+    tmp_path: Path,
+) -> None:
+    """Loading the WSGI application fails with one line naming the key."""
+    result = run_demo(tmp_path, "-c", "import demo_site.wsgi")
+
+    assert result.returncode != 0
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith(
+        "django.core.exceptions.ImproperlyConfigured: PERFPROBE['METRICS_TOKEN']"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import logging
 import random
@@ -10,7 +11,9 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
-from django.db import connection
+from django.core.handlers.asgi import ASGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections, connection
 from django.test import AsyncClient, Client
 from pytest_django import Settings
 from rich.console import Console
@@ -21,6 +24,7 @@ from perfprobe.report.html import render_html
 from perfprobe.report.schema import validate_report
 from perfprobe.report.terminal import TerminalRenderer
 from perfprobe.suppression import is_suppressed
+from tests.perfprobe.middleware_urls import run_queries
 
 pytestmark = pytest.mark.django_db
 
@@ -387,3 +391,198 @@ def test_a_view_exception_still_reaches_django_with_a_broken_collector(
         assert raised.value.args == ("missing",)
     lenient = Client(raise_request_exception=False)
     assert lenient.get("/boom/").status_code == 500
+
+
+# -- streaming bodies --------------------------------------------------------------
+# Django produces a streaming body, and closes the response, after the middleware
+# has returned; a request left out of the data must stay out while it does.
+
+#: Django's note when ASGI has to drain a synchronous streaming body.
+SYNC_BODY_UNDER_ASGI = "ignore:StreamingHttpResponse must consume synchronous"
+
+
+async def _serve_asgi(path: str) -> tuple[int, bytes]:
+    """Serve a GET through Django's real ASGI handler, as uvicorn would."""
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"testserver")],
+        "client": ("127.0.0.1", 50000),
+        "server": ("testserver", 80),
+    }
+    messages: list[dict[str, Any]] = []
+    requested = False
+    never: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    async def receive() -> dict[str, Any]:
+        nonlocal requested
+        if not requested:
+            requested = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await never  # the client stays connected; Django cancels this wait
+        raise AssertionError("unreachable")
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    await ASGIHandler()(scope, receive, send)
+    status = next(m["status"] for m in messages if m["type"] == "http.response.start")
+    body = b"".join(
+        m.get("body", b"") for m in messages if m["type"] == "http.response.body"
+    )
+    return status, body
+
+
+def serve_asgi(path: str) -> tuple[int, bytes]:
+    """Return the status and whole body of a GET served through ASGI."""
+    # As Django's test client does: closing the connection at the request's
+    # edges would end the test's transaction.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    try:
+        return async_to_sync(_serve_asgi)(path)
+    finally:
+        request_started.connect(close_old_connections)
+        request_finished.connect(close_old_connections)
+
+
+def test_the_streaming_body_of_an_excluded_request_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """An excluded streaming view's 3 body queries and timer are not kept (WSGI)."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/stream/"])
+
+    response = client.get("/stream/")
+
+    assert b"".join(response.streaming_content) == b"one,two"
+    assert_nothing_recorded(fresh_monitor)
+    assert not is_suppressed()
+
+
+def test_the_async_streaming_body_of_an_excluded_request_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, settings: Settings
+) -> None:
+    """Under ASGI an excluded async body's 3 queries and timer are not kept."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/async/stream/"])
+
+    assert serve_asgi("/async/stream/") == (200, b"one,two")
+    assert_nothing_recorded(fresh_monitor)
+
+
+@pytest.mark.filterwarnings(SYNC_BODY_UNDER_ASGI)
+def test_a_sync_streaming_body_of_an_unsampled_request_under_asgi_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, settings: Settings
+) -> None:
+    """Under ASGI an unsampled request's sync body, drained in a thread, is not kept."""
+    use(settings, fresh_monitor, SAMPLE_RATE=0.0)
+
+    assert serve_asgi("/stream/") == (200, b"one,two")
+    assert_nothing_recorded(fresh_monitor)
+
+
+def test_the_streaming_body_of_an_unsampled_request_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """With SAMPLE_RATE 0 a streaming body's 3 queries and timer are not kept."""
+    use(settings, fresh_monitor, SAMPLE_RATE=0.0)
+
+    response = client.get("/stream/")
+
+    assert b"".join(response.streaming_content) == b"one,two"
+    assert_nothing_recorded(fresh_monitor)
+
+
+def test_the_streaming_body_of_an_unmonitored_view_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, client: Client
+) -> None:
+    """An unmonitored streaming view's body leaves no trace, sync or async."""
+    response = client.get("/hidden-stream/")
+
+    assert b"".join(response.streaming_content) == b"one,two"
+    assert serve_asgi("/async/hidden-stream/") == (200, b"one,two")
+    assert_nothing_recorded(fresh_monitor)
+    skipped = fresh_monitor.collector.snapshot().skipped_requests
+    assert skipped == {"unmonitored_view": 2}
+
+
+def test_the_file_response_body_of_an_excluded_request_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """A FileResponse whose 2 reads each run a query records none when excluded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/file/"])
+
+    response = client.get("/file/")
+
+    assert b"".join(response.streaming_content) == b"ff"
+    assert_nothing_recorded(fresh_monitor)
+
+
+def test_closing_the_stream_of_an_excluded_request_early_records_nothing(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """A body closed after one chunk runs its finally-block query unrecorded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/endless/"])
+
+    response = client.get("/endless/")
+    chunks = iter(response.streaming_content)
+    assert next(chunks) == b"x"
+    response.close()
+
+    assert_nothing_recorded(fresh_monitor)
+
+
+def test_request_finished_work_of_an_excluded_request_is_not_recorded(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """A request_finished receiver's query, run by close(), is not kept if excluded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/health/"])
+
+    def on_finished(**kwargs: Any) -> None:
+        run_queries(1)
+
+    request_finished.connect(on_finished)
+    try:
+        assert client.get("/health/").content == b"three"
+    finally:
+        request_finished.disconnect(on_finished)
+
+    assert_nothing_recorded(fresh_monitor)
+
+
+def test_the_mark_is_current_only_while_a_chunk_is_produced(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Between two chunks of an excluded body, the caller's own query is recorded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/stream/"])
+
+    chunks = iter(client.get("/stream/").streaming_content)
+    assert next(chunks) == b"one,"
+    assert not is_suppressed()
+    run_queries(1, offset=7)
+    assert b"".join(chunks) == b"two"
+
+    (query,) = events_of(fresh_monitor, QueryEvent)
+    assert query.scope is None
+
+
+def test_a_monitored_streaming_body_counts_outside_any_scope(
+    fresh_monitor: PerformanceMonitor, client: Client
+) -> None:
+    """A monitored request closes before its body: its 3 body queries have no scope."""
+    response = client.get("/stream/")
+    assert b"".join(response.streaming_content) == b"one,two"
+
+    (event,) = events_of(fresh_monitor, RequestEvent)
+    assert (event.route, event.query_count) == ("/stream/", 0)
+    queries = events_of(fresh_monitor, QueryEvent)
+    assert [q.scope for q in queries] == [None, None, None]
+    assert [op.name for op in events_of(fresh_monitor, OperationEvent)] == [
+        "stream-step"
+    ]

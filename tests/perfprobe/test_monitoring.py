@@ -12,6 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
+from asgiref.sync import iscoroutinefunction
 from django.db import connection, connections
 
 from perfprobe import PerformanceMonitor, get_current_scope
@@ -206,6 +207,93 @@ def test_propagate_carries_other_context_variables_but_not_back(
     assert run_in_thread(handed) == "eu"
     assert run_in_thread(handed) == "eu"
     assert tenant.get() == "us"
+
+
+def test_propagate_of_an_async_function_keeps_the_scope(
+    mon: PerformanceMonitor,
+) -> None:
+    """A propagated coroutine function run on another thread's loop sees the scope."""
+    seen: list[Scope | None] = []
+
+    async def work(value: int) -> int:
+        await asyncio.sleep(0)
+        seen.append(get_current_scope())
+        return value * 2
+
+    with mon.scope("job") as scope:
+        handed = mon.propagate(work)
+    assert iscoroutinefunction(handed)
+    assert run_in_thread(lambda: asyncio.run(handed(21))) == 42
+    assert run_in_thread(lambda: asyncio.run(work(1))) == 2
+    assert seen == [scope, None]
+
+
+def test_propagate_of_an_async_function_lets_its_exception_through(
+    mon: PerformanceMonitor,
+) -> None:
+    """The exception a propagated coroutine raises reaches the awaiter unchanged."""
+    error = LookupError("missing")
+
+    async def fail() -> None:
+        raise error
+
+    with mon.scope("job"):
+        handed = mon.propagate(fail)
+
+    with pytest.raises(LookupError) as caught:
+        run_in_thread(lambda: asyncio.run(handed()))
+    assert caught.value is error
+
+
+def test_cancelling_the_awaiter_of_a_propagated_coroutine_cancels_it(
+    mon: PerformanceMonitor,
+) -> None:
+    """Cancelling the caller cancels the task that runs the propagated coroutine."""
+    cancelled = threading.Event()
+
+    async def wait_forever() -> None:
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+
+    async def start_then_cancel() -> None:
+        caller = asyncio.create_task(mon.propagate(wait_forever)())
+        await asyncio.sleep(0.01)
+        caller.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+
+    asyncio.run(start_then_cancel())
+    assert cancelled.is_set()
+
+
+def test_propagate_of_a_callable_returning_a_coroutine_keeps_the_scope(
+    mon: PerformanceMonitor,
+) -> None:
+    """An object whose __call__ is async, propagated, sees the scope when awaited."""
+    seen: list[str | None] = []
+
+    class Job:
+        async def __call__(self) -> None:
+            scope = get_current_scope()
+            seen.append(scope.path if scope else None)
+
+    with mon.scope("job"):
+        handed = mon.propagate(Job())
+    run_in_thread(lambda: asyncio.run(handed()))
+
+    assert seen == ["job"]
+
+
+@pytest.mark.parametrize("not_callable", [42, None, "load"])
+def test_propagate_rejects_a_non_callable_at_once(
+    mon: PerformanceMonitor, not_callable: Any
+) -> None:
+    """Passing a non-callable fails where propagate is called, naming the type."""
+    with pytest.raises(TypeError, match=type(not_callable).__name__):
+        mon.propagate(not_callable)
 
 
 def test_work_propagated_into_a_closed_scope_counts_in_open_ancestors(
