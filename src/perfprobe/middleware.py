@@ -78,6 +78,20 @@ def _skip_reason(request: HttpRequest) -> str | None:
         return OFF
 
 
+def _left_out_because(request: HttpRequest, reason: str) -> str:
+    """Return ``reason``, or ``UNMONITORED_VIEW`` if an unmonitored view served it.
+
+    Counted once the view is known, so that reading the report while
+    sampling does not show up as requests "not sampled".
+    """
+    if reason != sampling.NOT_SAMPLED:
+        return reason
+    view = getattr(getattr(request, "resolver_match", None), "func", None)
+    if getattr(view, UNMONITORED_ATTR, False):
+        return sampling.UNMONITORED_VIEW
+    return reason
+
+
 def _count_skipped(reason: str) -> None:
     try:
         monitoring.monitor.collector.record_skipped_request(reason)
@@ -136,9 +150,11 @@ class PerformanceMiddleware:
         if reason == OFF:
             return self.get_response(request)
         if reason is not None:
-            _count_skipped(reason)
-            with request_mark(suppressed=True) as mark:
-                response = self.get_response(request)
+            try:
+                with request_mark(suppressed=True) as mark:
+                    response = self.get_response(request)
+            finally:
+                _count_skipped(_left_out_because(request, reason))
             _carry_mark(response, mark)
             return response
         with (
@@ -165,9 +181,11 @@ class PerformanceMiddleware:
         if reason == OFF:
             return await get_response(request)
         if reason is not None:
-            _count_skipped(reason)
-            with request_mark(suppressed=True) as mark:
-                response = await get_response(request)
+            try:
+                with request_mark(suppressed=True) as mark:
+                    response = await get_response(request)
+            finally:
+                _count_skipped(_left_out_because(request, reason))
             _carry_mark(response, mark)
             return response
         try:

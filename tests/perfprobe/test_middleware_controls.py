@@ -237,6 +237,26 @@ def test_sample_rate_zero_records_no_request(
     assert fresh_monitor.collector.snapshot().skipped_requests == {"not_sampled": 5}
 
 
+def test_unmonitored_views_left_out_by_sampling_count_as_unmonitored_views(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """At rate 0, requests to an unmonitored view count as such, not as unsampled.
+
+    Reading the report while sampling must not inflate the not-sampled count.
+    """
+    use(settings, fresh_monitor, SAMPLE_RATE=0.0)
+
+    for _ in range(3):
+        client.get("/hidden/")
+    client.get("/three/")
+    client.get("/async/hidden/")
+
+    assert fresh_monitor.collector.snapshot().skipped_requests == {
+        "not_sampled": 1,
+        "unmonitored_view": 4,
+    }
+
+
 def test_the_report_says_which_sample_rate_was_in_effect(
     fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
 ) -> None:
