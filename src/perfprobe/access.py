@@ -9,8 +9,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponseBase, HttpResponseNotAllowed
+from django.contrib.sessions.backends.base import SessionBase
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed
 from django.http.response import HttpResponse
+from django.urls import Resolver404
 from django.utils.cache import add_never_cache_headers, patch_vary_headers
 from django.utils.functional import LazyObject, empty
 from django.views.decorators.csrf import csrf_exempt
@@ -51,8 +53,8 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
 
     Anyone else passes only while ``DEBUG`` is on and the request comes from
     an address in ``INTERNAL_IPS``, as for other debugging tools. Reading
-    the user of a refused request leaves no trace in the response (see
-    ``_is_active_staff``).
+    the user of a refused request leaves no trace in the response unless
+    Django changed the session while loading it (see ``_is_active_staff``).
     """
     internal = request.META.get("REMOTE_ADDR") in getattr(settings, "INTERNAL_IPS", ())
     if settings.DEBUG and internal:
@@ -61,15 +63,27 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
 
 
 def require_access(request: HttpRequest, token: str | None) -> None:
-    """Raise ``Http404`` unless ``request`` has ``token``, or is staff or local debug.
+    """Raise ``Resolver404`` unless ``request`` has ``token`` or is staff/local debug.
 
     A 404 rather than a 403 does not tell strangers the page exists, and
-    every refusal is the same ``Http404``, rendered by the site's own 404
-    handler like any unknown URL: nothing says which check failed. The
-    token is checked first, so a scraper's request never loads a session.
+    every refusal is the same ``Resolver404`` an unknown URL raises (see
+    ``not_found``), rendered by the site's own 404 handler: nothing says
+    which check failed. The token is checked first, so a scraper's request
+    never loads a session.
     """
     if not (has_token(request, token) or is_staff_or_debug(request)):
-        raise Http404("No page here.")
+        raise not_found(request)
+
+
+def not_found(request: HttpRequest) -> Resolver404:
+    """Return the exception Django's URL resolver raises for an unknown URL.
+
+    Its argument is a dict like the resolver's, not a message: Django's
+    ``page_not_found`` then shows ``Resolver404`` as ``{{ exception }}``,
+    as for any unknown URL, where a message would be shown instead.
+    """
+    # The root resolver drops the leading slash, and so does its Resolver404.
+    return Resolver404({"path": request.path_info.removeprefix("/")})
 
 
 def _has_staff_flags(user: object) -> bool:
@@ -83,14 +97,22 @@ def _is_active_staff(request: HttpRequest) -> bool:
 
     Loading a lazy user reads the session, and SessionMiddleware then adds
     ``Vary: Cookie`` (or drops a stale cookie) on the way out, which an
-    unknown URL does not: a stranger could tell the page exists. So when
-    this load refuses, the session's in-memory state and the lazy user are
-    put back as they were, and whoever reads them later (a ``handler404``
-    showing the user, say) marks the response just as on an unknown URL.
-    That includes a bogus session cookie the load replaced or emptied. A
-    load that rotated the session key (a login signed with a
-    ``SECRET_KEY_FALLBACKS`` key) is kept: the old record may already be
-    deleted, so the new key must reach the client.
+    unknown URL does not: a stranger could tell the page exists. So the
+    session is read first on its own, as any reader would (with Django's
+    answer to a bogus or expired cookie: the cache and database backends
+    empty the key, the signed-cookie one marks the session modified; none
+    writes anything). When the user then loads, is refused, and loading
+    changed nothing of that session (same key, same ``modified`` flag, same
+    data), the session's in-memory state and the lazy user are put back as
+    they were before the read, and whoever reads them later (a
+    ``handler404`` showing the user, say) marks the response just as on an
+    unknown URL. Any change is kept as it is: a ``flush()`` of a session
+    whose password hash no longer matches (a logout, its record deleted), a
+    key rotated by ``cycle_key()`` (a login signed with a
+    ``SECRET_KEY_FALLBACKS`` key), or a write by a custom backend or loader;
+    a session that is not a ``SessionBase`` is never put back. Putting a
+    change back could undo a logout or make SessionMiddleware save a deleted
+    session (a 400).
     """
     user = getattr(request, "user", None)
     session = getattr(request, "session", None)
@@ -98,13 +120,15 @@ def _is_active_staff(request: HttpRequest) -> bool:
     # access would be forwarded to the wrapped user.
     if not isinstance(user, LazyObject) or vars(user).get("_wrapped") is not empty:
         return _has_staff_flags(user)
-    session_state = dict(getattr(session, "__dict__", {}))
-    key_before = getattr(session, "session_key", None)
+    # Only Django's own session class is known to be safe to put back.
+    if session is not None and not isinstance(session, SessionBase):
+        return _has_staff_flags(user)
+    session_state = dict(vars(session)) if session is not None else {}
     had_cached_user = hasattr(request, "_cached_user")
+    read = _read_session(session) if session is not None else None
     if _has_staff_flags(user):
         return True
-    key_after = getattr(session, "session_key", None)
-    if key_after and key_after != key_before:
+    if session is not None and _read_session(session) != read:
         return False
     try:
         if session is not None:
@@ -115,9 +139,17 @@ def _is_active_staff(request: HttpRequest) -> bool:
         # the cache a later read goes through the session again.
         if not had_cached_user and hasattr(request, "_cached_user"):
             del request._cached_user
-    except Exception:  # pragma: no cover - an exotic session or user class
+    except Exception:  # pragma: no cover - an exotic user class
         pass
     return False
+
+
+def _read_session(session: SessionBase) -> tuple[object, ...]:
+    # What SessionMiddleware acts on: the key (None after a flush), the
+    # modified flag and the data, loaded first if need be; a copy, as a
+    # write changes the dict in place.
+    data = dict(session.items())
+    return (session.session_key, session.modified, data)
 
 
 def keep_private(response: HttpResponseBase) -> HttpResponseBase:
@@ -164,7 +196,7 @@ def hidden_page(
                 )
                 return _unreadable_settings(request, logger)
             if not shown(conf):
-                raise Http404("No page here.")
+                raise not_found(request)
             require_access(request, token_of(conf))
             if request.method not in ALLOWED_METHODS:
                 return keep_private(HttpResponseNotAllowed(ALLOWED_METHODS))
@@ -179,7 +211,7 @@ def _unreadable_settings(request: HttpRequest, logger: logging.Logger) -> HttpRe
     # No token can be checked without the settings; staff and local debug
     # callers can, and they are told where to look rather than shown a 404.
     if not is_staff_or_debug(request):
-        raise Http404("No page here.")
+        raise not_found(request)
     response = HttpResponse(
         f"perfprobe's PERFPROBE setting is invalid; see the {logger.name} log.\n",
         status=500,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from importlib import import_module
 from types import SimpleNamespace
 
 import pytest
 from django.contrib.auth.models import AnonymousUser, User
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase
 from django.test import Client, RequestFactory, override_settings
+from django.views.defaults import page_not_found
 from pytest_django import Settings
 
 from demo_site import urls as demo_urls
@@ -285,3 +287,126 @@ def test_refusal_vary_leaves_staff_access_working(
         assert {"Cookie", "Authorization"} <= {
             v.strip() for v in response["Vary"].split(",")
         }
+
+
+NOT_FOUND_TEMPLATE = "Not found: {{ exception }} at {{ request_path }}"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", PAGES)
+def test_refusal_404_template_context_matches_an_unknown_url(
+    client: Client,
+    default_stack: None,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    page: str,
+) -> None:
+    """Django's page_not_found gives a refusal's 404.html the unknown URL's context."""
+    monkeypatch.setattr(demo_urls, "handler404", page_not_found, raising=False)
+    settings.TEMPLATES = [
+        {
+            "BACKEND": "django.template.backends.django.DjangoTemplates",
+            "OPTIONS": {
+                "loaders": [
+                    (
+                        "django.template.loaders.locmem.Loader",
+                        {"404.html": NOT_FOUND_TEMPLATE},
+                    )
+                ]
+            },
+        }
+    ]
+    unknown = client.get(unknown_of(page))
+    response = client.get(page)
+    # page_not_found shows an Http404's str message, but the class name for
+    # the resolver's Resolver404 with its dict argument.
+    assert unknown.content == f"Not found: Resolver404 at {unknown_of(page)}".encode()
+    assert response.content == f"Not found: Resolver404 at {page}".encode()
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+# -- the session after a refused user load --------------------------------------
+
+
+def session_writer(
+    get_response: Callable[[HttpRequest], HttpResponseBase],
+) -> Callable[[HttpRequest], HttpResponseBase]:
+    """Write to the session before the view, as many sites' middleware does."""
+
+    def middleware(request: HttpRequest) -> HttpResponseBase:
+        request.session["last_path"] = request.path
+        return get_response(request)
+
+    return middleware
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", ["/perfprobe/", "/metrics"])
+def test_session_restore_keeps_the_flush_of_a_stale_session_hash(
+    client: Client, default_stack: None, settings: Settings, page: str
+) -> None:
+    """A user whose password changed elsewhere is logged out and gets a 404, not 400."""
+    stack = list(DEFAULT_STACK)
+    stack.insert(
+        stack.index("django.middleware.csrf.CsrfViewMiddleware"),
+        f"{__name__}.session_writer",
+    )
+    settings.MIDDLEWARE = stack
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+    user = User.objects.create_user("shopper", password="old-password")
+    client.force_login(user)
+    assert client.get(unknown_of(page)).status_code == 404
+    # The password changes on another device: this session is now stale.
+    user.set_password("new-password")
+    user.save()
+    assert client.get(unknown_of(page)).status_code == 404
+    response = client.get(page)
+    assert response.status_code == 404
+    # Django's flush() logged the user out: the session cookie is cleared.
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value == ""
+
+
+@pytest.fixture
+def cache_sessions(default_stack: None, settings: Settings) -> None:
+    """Keep sessions in a local memory cache, whose load empties an unknown key."""
+    settings.SESSION_ENGINE = "django.contrib.sessions.backends.cache"
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    }
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("page", PAGES)
+def test_session_restore_puts_back_an_unknown_cached_session_key(
+    client: Client, cache_sessions: None, page: str
+) -> None:
+    """A cookie naming no cached session is neither dropped nor marked on a refusal."""
+    client.cookies["sessionid"] = "no-such-session-0123456789abcdef"
+    unknown = client.get(unknown_of(page))
+    response = client.get(page)
+    assert response.status_code == 404
+    assert "Set-Cookie" not in str(response.cookies)
+    assert fingerprint(response) == fingerprint(unknown)
+
+
+@pytest.mark.django_db
+def test_session_restore_keeps_a_key_rotated_for_a_fallback_secret(
+    client: Client, cache_sessions: None, settings: Settings
+) -> None:
+    """A login hashed with a fallback secret keeps the new key Django gives it."""
+    old_secret = settings.SECRET_KEY
+    client.force_login(User.objects.create_user("shopper", password="x"))
+    old_key = client.cookies["sessionid"].value
+    settings.SECRET_KEY = "a-new-secret-key-" + "0" * 40
+    settings.SECRET_KEY_FALLBACKS = [old_secret]
+    response = client.get("/perfprobe/")
+    assert response.status_code == 404
+    new_key = client.cookies["sessionid"].value
+    assert new_key not in ("", old_key)
+    # cycle_key() deleted the old record: only the new key still logs in.
+    engine = import_module(settings.SESSION_ENGINE)
+    assert not engine.SessionStore().exists(old_key)
+    assert engine.SessionStore(new_key).get("_auth_user_id") is not None
