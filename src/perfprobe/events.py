@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
@@ -212,3 +213,13 @@ def error_type_name(exc_type: type[BaseException] | None) -> str | None:
     if type(module) is not str or module in ("builtins", "__main__"):
         return qualname
     return f"{module}.{qualname}"
+
+
+def is_interruption(exc: BaseException | None) -> bool:
+    """Return whether ``exc`` stopped a block from outside, not as its failure.
+
+    ``asyncio.CancelledError``: the task was cancelled, say because the
+    client disconnected (the request is recorded as 499, not an error).
+    ``GeneratorExit``: the generator the block runs in was closed early.
+    """
+    return isinstance(exc, asyncio.CancelledError | GeneratorExit)

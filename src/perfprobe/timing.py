@@ -16,7 +16,7 @@ from asgiref.sync import iscoroutinefunction
 
 from . import tracing
 from .db.callsite import find_raise_site
-from .events import OperationEvent, error_type_name
+from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import get_current_scope
 
@@ -66,6 +66,9 @@ class ExecutionTimer:
 
     The exception of a failing block or call is recorded by type and then
     propagates unchanged: the same object, with its cause and traceback.
+    ``asyncio.CancelledError`` (a client disconnect) and ``GeneratorExit``
+    (a generator closed early) are no failure: the time is recorded
+    without an error type.
     Decorating a generator function measures each whole iteration; an async
     generator function is rejected with ``TypeError``.
     """
@@ -107,6 +110,10 @@ class ExecutionTimer:
         if not start.recording:
             return
         duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
+        if is_interruption(exc):
+            # Cancelled (a client disconnect) or its generator closed: the
+            # time is kept, but the block did not fail.
+            exc = None
         if start.span is not None:
             tracing.end_block(start.span, exc)
         try:
@@ -266,11 +273,9 @@ class ExecutionTimer:
             start = self._start()
             try:
                 result = yield from func(*args, **kwargs)
-            except GeneratorExit:
-                # The consumer stopped early (a ``break``): not a failure.
-                self._finish(start, None)
-                raise
             except BaseException as exc:
+                # GeneratorExit (the consumer stopped early) is no failure;
+                # _finish() decides.
                 self._finish(start, exc)
                 raise
             self._finish(start, None)

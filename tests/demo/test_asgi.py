@@ -24,8 +24,9 @@ from apps.shop.sample_data import ensure_sample_data
 from demo_site.asgi import application
 from perfprobe import PerformanceMonitor
 from perfprobe.db.callsite import display_path
-from perfprobe.events import QueryEvent, RequestEvent
+from perfprobe.events import OperationEvent, QueryEvent, RequestEvent
 from perfprobe.middleware import CLIENT_CLOSED_STATUS, PerformanceMiddleware
+from tests.demo import disconnect_urls
 from tests.demo.asgi_server import UvicornThread
 
 # Queries each view makes, counted by hand from apps/shop/async_views.py.
@@ -271,6 +272,35 @@ def test_a_request_whose_client_gives_up_is_still_recorded(
     # little later; either way the record ends at the disconnect, not at 3 s.
     assert 0.1 < event.duration_s < 1.0
     assert fresh_monitor.collector.snapshot().error_counts == {}
+
+
+def test_a_block_cancelled_by_a_disconnect_is_not_an_error(
+    server: UvicornThread, fresh_monitor: PerformanceMonitor, settings: Settings
+) -> None:
+    """A block the client's disconnect cancelled is timed but not failed."""
+    settings.ROOT_URLCONF = "tests.demo.disconnect_urls"
+
+    async def give_up() -> None:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=0.3) as client:
+            with pytest.raises(httpx.TimeoutException):
+                await client.get("/blocked/?tag=gone")
+
+    asyncio.run(give_up())
+    deadline = time.monotonic() + 5
+    while not recorded(fresh_monitor) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+    (request,) = recorded(fresh_monitor).values()
+    assert (request.status, request.error_type) == (CLIENT_CLOSED_STATUS, None)
+    snapshot = fresh_monitor.collector.snapshot()
+    (block,) = [e for e in snapshot.recent_events if isinstance(e, OperationEvent)]
+    assert (block.name, block.error_type) == (disconnect_urls.BLOCK, None)
+    # Cut at the disconnect (0.3 s after sending), not after the view's 3 s.
+    assert 0.1 < block.duration_s < 2.0
+    assert snapshot.operations[disconnect_urls.BLOCK][1] == {}
+    assert snapshot.error_counts == {}
+    (scope,) = [s for s in snapshot.scopes if s.kind == "request"]
+    assert scope.errors == {}
 
 
 def test_a_sync_query_outliving_its_aborted_request_is_in_the_totals(

@@ -417,3 +417,80 @@ def test_timing_switched_back_on_records_again(mon: PerformanceMonitor) -> None:
         pass
     (event,) = mon.collector.snapshot().recent_events
     assert isinstance(event, OperationEvent) and event.name == "step"
+
+
+def _cancel_after(seconds: float, coro: Awaitable[None]) -> None:
+    """Run ``coro`` as a task and cancel it after ``seconds``."""
+
+    async def main() -> None:
+        task = asyncio.ensure_future(coro)
+        await asyncio.sleep(seconds)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+
+
+def test_a_cancelled_block_keeps_its_time_and_is_no_error(
+    mon: PerformanceMonitor,
+) -> None:
+    """An ``async with`` block cancelled after 50 ms: timed, not an error anywhere."""
+    summaries = []
+
+    async def waiting() -> None:
+        with mon.scope("job") as scope:
+            summaries.append(scope)
+            async with mon.measure_execution_time("waiting"):
+                await asyncio.sleep(10)
+
+    _cancel_after(0.05, waiting())
+
+    snapshot = mon.collector.snapshot()
+    (event,) = [e for e in snapshot.recent_events if isinstance(e, OperationEvent)]
+    assert 0.05 <= event.duration_s < 5
+    assert event.error_type is None and event.raised_at is None
+    assert snapshot.operations["waiting"][1] == {}
+    assert snapshot.error_counts == {}
+    (scope,) = summaries
+    assert scope.summary is not None and scope.summary.errors == {}
+
+
+def test_a_cancelled_decorated_coroutine_keeps_its_time_and_is_no_error(
+    mon: PerformanceMonitor,
+) -> None:
+    """A decorated coroutine cancelled after 50 ms is timed without an error type."""
+
+    @mon.measure_execution_time("waiting")
+    async def waiting() -> None:
+        await asyncio.sleep(10)
+
+    _cancel_after(0.05, waiting())
+
+    snapshot = mon.collector.snapshot()
+    (event,) = snapshot.recent_events
+    assert isinstance(event, OperationEvent) and 0.05 <= event.duration_s < 5
+    assert event.error_type is None
+    assert snapshot.operations["waiting"][1] == {}
+    assert snapshot.error_counts == {}
+
+
+def test_a_block_in_a_generator_closed_early_is_no_error(
+    mon: PerformanceMonitor,
+) -> None:
+    """A ``with`` block left by GeneratorExit (``close()``) is timed, not failed."""
+
+    def rows() -> Iterator[int]:
+        with mon.measure_execution_time("rows"):
+            yield 1
+            yield 2
+
+    gen = rows()
+    next(gen)
+    gen.close()
+
+    snapshot = mon.collector.snapshot()
+    (event,) = snapshot.recent_events
+    assert isinstance(event, OperationEvent) and event.error_type is None
+    assert snapshot.operations["rows"][1] == {}
+    assert snapshot.error_counts == {}

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+import contextvars
+from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import Any, cast
 
 import pytest
@@ -575,3 +576,146 @@ def test_a_short_query_text_is_kept_whole(exporter: InMemorySpanExporter) -> Non
 
     (query,) = exporter.get_finished_spans()
     assert (query.attributes or {})["db.query.text"] == f'SELECT ? AS "{column}"'
+
+
+def no_span_is_current() -> bool:
+    """Return whether the current context holds no valid span."""
+    return not trace.get_current_span().get_span_context().is_valid
+
+
+def test_an_outer_block_left_before_a_suspended_inner_one_is_not_left_current(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """Enter outer, enter inner in a generator, leave outer, close it: none current."""
+
+    def rows() -> Iterator[int]:
+        with fresh_monitor.measure_execution_time("inner"):
+            yield 1
+
+    gen = rows()
+    with fresh_monitor.measure_execution_time("outer"):
+        next(gen)
+    assert no_span_is_current()
+    gen.close()
+
+    assert no_span_is_current()
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["inner", "outer"]
+
+
+def test_an_inner_block_closed_inside_a_later_one_leaves_no_span_current(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """Enter a generator's block, enter a second one, close the generator in it."""
+
+    def rows() -> Iterator[int]:
+        with fresh_monitor.measure_execution_time("first"):
+            yield 1
+
+    gen = rows()
+    next(gen)
+    with fresh_monitor.measure_execution_time("second"):
+        gen.close()
+        # The second block was started inside the first, now ended: like a
+        # scope left out of order, it stops being current with it.
+        assert no_span_is_current()
+    assert no_span_is_current()
+
+
+def test_a_later_request_is_not_filed_under_blocks_ended_out_of_order(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """After blocks ended out of order, the next request in the thread is a root."""
+
+    def rows() -> Iterator[int]:
+        with fresh_monitor.measure_execution_time("inner"):
+            yield 1
+
+    gen = rows()
+    with fresh_monitor.measure_execution_time("outer"):
+        next(gen)
+    gen.close()
+    exporter.clear()
+
+    Client().get("/missing/")
+
+    (server,) = server_spans(exporter)
+    assert server.parent is None
+
+
+def test_async_blocks_ended_out_of_order_leave_no_span_current(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """The same order with ``async with`` and an async generator, in one task."""
+
+    async def rows() -> AsyncIterator[int]:
+        async with fresh_monitor.measure_execution_time("inner"):
+            yield 1
+
+    async def main() -> bool:
+        agen = rows()
+        async with fresh_monitor.measure_execution_time("outer"):
+            await anext(agen)
+        await agen.aclose()
+        return no_span_is_current()
+
+    assert asyncio.run(main())
+    assert sorted(s.name for s in exporter.get_finished_spans()) == ["inner", "outer"]
+
+
+def test_a_request_ending_after_its_enclosing_block_restores_no_dead_span(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """A block closed during a request started in it is not current after it."""
+
+    def rows() -> Iterator[int]:
+        with fresh_monitor.measure_execution_time("outer"):
+            yield 1
+
+    gen = rows()
+    next(gen)
+    with tracing.request_span(RequestFactory().get("/missing/")):
+        gen.close()
+
+    assert no_span_is_current()
+    (server,) = server_spans(exporter)
+    assert parent_id(server) == span_id(only(exporter.get_finished_spans(), "outer"))
+
+
+def test_a_block_ended_in_another_context_parents_nothing_new_there(
+    exporter: InMemorySpanExporter,
+    fresh_monitor: PerformanceMonitor,
+    restore_context: None,
+) -> None:
+    """Closed from elsewhere, a block left current in its context parents nothing."""
+
+    def rows() -> Iterator[int]:
+        with fresh_monitor.measure_execution_time("abandoned"):
+            yield 1
+
+    def later() -> None:
+        with fresh_monitor.measure_execution_time("later"):
+            pass
+        Client().get("/missing/")
+
+    elsewhere = contextvars.copy_context()
+    gen = rows()
+    elsewhere.run(next, gen)
+    # Closed here, the block cannot be made not current in ``elsewhere``.
+    gen.close()
+    assert no_span_is_current()
+    elsewhere.run(later)
+
+    spans = exporter.get_finished_spans()
+    assert only(spans, "later").parent is None
+    (server,) = server_spans(exporter)
+    assert server.parent is None

@@ -6,8 +6,10 @@ or SQL parameter; raw SQL only with ``STORE_SQL_PARAMETERS``.
 
 A span made current is always detached, even when ending it fails: the SDK
 does not catch a span processor's errors, and a span left current in a
-reused thread would swallow every later request's spans. A cancellation (the
-client went away) is no failure of the code: it sets no ``ERROR`` status.
+reused thread would swallow every later request's spans, also when blocks end
+out of order (see ``current``). A cancellation (the client went away) is no
+failure of the code: it sets no ``ERROR`` status; nor is a block closed by
+``GeneratorExit`` (its generator was closed early).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from opentelemetry.propagators.textmap import Getter
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 from opentelemetry.util.types import AttributeValue
 
-from ..events import QueryEvent, error_type_name
+from ..events import QueryEvent, error_type_name, is_interruption
 from ..failures import log_failure
 from ..middleware import (
     _ERROR_ATTR,
@@ -36,6 +38,7 @@ from ..middleware import (
     route_of,
 )
 from . import attributes as attr
+from .current import OpenBlock, enter_block, leave, leave_block, live_context
 
 logger = logging.getLogger("perfprobe.tracing")
 
@@ -52,12 +55,6 @@ def _mark_failed(span: Span, error_type: str | None) -> None:
     span.set_status(Status(StatusCode.ERROR))
 
 
-def _is_cancellation(exc: BaseException | None) -> bool:
-    # Django cancels a request's task when its client disconnects; the
-    # monitor records that as 499, not as an error.
-    return isinstance(exc, asyncio.CancelledError)
-
-
 def query_text(sql: str) -> str:
     """Return ``sql`` cut to ``MAX_QUERY_TEXT_CHARS``, ending in "…" when cut."""
     if len(sql) <= MAX_QUERY_TEXT_CHARS:
@@ -68,39 +65,41 @@ def query_text(sql: str) -> str:
 class BlockSpan:
     """An INTERNAL span for one monitored block, current while the block runs."""
 
-    __slots__ = ("span", "token")
+    __slots__ = ("open", "span")
 
-    def __init__(self, span: Span, token: Token[Context]) -> None:
+    def __init__(self, span: Span, open_block: OpenBlock) -> None:
         self.span = span
-        self.token = token
+        self.open = open_block
 
     @classmethod
     def start(cls, tracer: Tracer, name: str, tags: Mapping[str, str]) -> BlockSpan:
-        """Start the span under the current one and make it current."""
+        """Start the span under the current live one and make it current."""
         attributes = {attr.TAG_PREFIX + key: value for key, value in tags.items()}
-        span = tracer.start_span(name, kind=SpanKind.INTERNAL, attributes=attributes)
-        return cls(span, context.attach(trace.set_span_in_context(span)))
+        parent = live_context()
+        span = tracer.start_span(
+            name, context=parent, kind=SpanKind.INTERNAL, attributes=attributes
+        )
+        block = cls(span, OpenBlock(parent))
+        enter_block(block.open, trace.set_span_in_context(span, parent))
+        return block
 
     def end(self, exc: BaseException | None) -> None:
         """End the span, failed if ``exc`` is given, and stop it being current.
 
-        A cancelled block is not failed. Raises what the span raised (a
-        span processor's error), but only once the span is no longer current.
+        A cancelled or closed block is not failed. Raises what the span
+        raised (a span processor's error), but only once the span is no
+        longer current.
         """
-        # Asked before end(), whose failure must not decide the detach.
-        current = trace.get_current_span() is self.span
         try:
-            if exc is not None and not _is_cancellation(exc):
+            if exc is not None and not is_interruption(exc):
                 _mark_failed(self.span, error_type_name(type(exc)))
         finally:
             try:
                 self.span.end()
             finally:
-                # Only where the span is current: a generator closed in
-                # another thread or task never had it there, and its token
-                # would not belong to that context.
-                if current:
-                    context.detach(self.token)
+                # Also when blocks end out of order or in another task:
+                # leave_block() decides what this context may undo.
+                leave_block(self.open)
 
 
 def record_query_span(
@@ -190,6 +189,7 @@ class RequestSpan:
         self._span: Span | None = None
         self._own = False
         self._token: Token[Context] | None = None
+        self._parent = context.get_current()
         self._response: HttpResponseBase | None = None
 
     def __enter__(self) -> RequestSpan:
@@ -212,18 +212,21 @@ class RequestSpan:
             log_failure(logger, "end-request", "perfprobe failed to end a request span")
 
     def _start(self) -> None:
-        current = trace.get_current_span()
+        # An ended block left current (in another task's or thread's
+        # context, where it could not be undone) is no parent for a request.
+        base = live_context()
+        current = trace.get_current_span(base)
         if _is_live_server_span(current):
             self._span = current
             return
         # A request arriving with a traceparent header joins the caller's
         # trace; one made inside a span of this process stays under it.
-        parent: Context | None = None
+        parent: Context | None = base
         if _is_server_span(current):
             # The rest of the context (baggage) is kept; the stale span not.
-            base = trace.set_span_in_context(trace.INVALID_SPAN)
+            without = trace.set_span_in_context(trace.INVALID_SPAN, base)
             parent = propagate.extract(
-                self._request.META, context=base, getter=_META_GETTER
+                self._request.META, context=without, getter=_META_GETTER
             )
         elif not current.get_span_context().is_valid:
             parent = propagate.extract(self._request.META, getter=_META_GETTER)
@@ -239,6 +242,7 @@ class RequestSpan:
         )
         self._span = span
         self._own = True
+        self._parent = context.get_current()
         self._token = context.attach(trace.set_span_in_context(span, parent))
 
     def _end(self, exc: BaseException | None) -> None:
@@ -257,11 +261,11 @@ class RequestSpan:
             try:
                 span.end()
             finally:
-                if self._token is not None:
-                    # Same frame as the attach, so the token is this
-                    # context's; it also undoes anything an inner block
-                    # left current.
-                    context.detach(self._token)
+                # Same frame as the attach, so the token is this context's;
+                # it also undoes anything an inner block left current, and
+                # leave() drops an ended block the restored context holds.
+                token, self._token = self._token, None
+                leave(token, self._parent)
 
     def _describe(self, span: Span, route: str, exc: BaseException | None) -> None:
         method = method_of(self._request)
@@ -270,7 +274,7 @@ class RequestSpan:
             span.set_attribute(attr.HTTP_ROUTE, route)
             span.update_name(f"{label} {route}")
         status = None if self._response is None else int(self._response.status_code)
-        if _is_cancellation(exc):
+        if isinstance(exc, asyncio.CancelledError):
             # Reported as the monitor records it. A 4xx on a SERVER span
             # leaves its status unset in the conventions: the client's doing.
             status, exc = CLIENT_CLOSED_STATUS, None
