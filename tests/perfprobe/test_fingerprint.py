@@ -199,3 +199,132 @@ def test_long_statements_are_fingerprinted_without_the_cache() -> None:
     assert cache_size() == 0
     fingerprint("SELECT 1")
     assert cache_size() == 1
+
+
+NESTED_SECRET = "alice.secret@example.com"
+
+
+def test_a_nested_comment_is_not_kept() -> None:
+    """The reported case: text after an inner ``*/`` is still comment."""
+    sql = f"SELECT 1 AS x /* request /* trace */ user={NESTED_SECRET} */"
+    assert fingerprint(sql) == "SELECT ? AS x"
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1 /* a /* b */ pw */ FROM t", "SELECT ? FROM t"),
+        ("SELECT 1 /* a /* b /* c */ pw */ pw */ FROM t", "SELECT ? FROM t"),
+        (
+            "SELECT 1 /* 1 /* 2 /* 3 /* 4 */ pw */ pw */ pw */ FROM t WHERE a = 2",
+            "SELECT ? FROM t WHERE a = ?",
+        ),
+        ("SELECT 1 /* a /* b */ pw */, 2 /* c */", "SELECT ? , ?"),
+        ("SELECT/*/* pw */ pw */1", "SELECT ?"),
+        ("SELECT 1 /*/ pw */ FROM t", "SELECT ? FROM t"),
+        ("SELECT 1 /**/*2 FROM t", "SELECT ? *? FROM t"),
+    ],
+)
+def test_nested_comments_of_any_depth_are_stripped_whole(
+    sql: str, expected: str
+) -> None:
+    """A block comment ends only at the ``*/`` that matches its own ``/*``."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1 /* a /* b */ hunter2", "SELECT ?"),
+        ("SELECT 1 /* a /* b /* c */ */ hunter2", "SELECT ?"),
+        # The flat reading sees a string after "/* /* */": that run is a
+        # literal under one reading, so it becomes "?", not a space.
+        (
+            "SELECT 1 FROM t WHERE a = 2 /* /* */ 'hunter2'",
+            "SELECT ? FROM t WHERE a = ? ?",
+        ),
+    ],
+)
+def test_an_unterminated_nested_comment_runs_to_the_end(
+    sql: str, expected: str
+) -> None:
+    """A nested comment whose outer level never closes hides the rest."""
+    assert fingerprint(sql) == expected
+
+
+def test_a_literal_the_flat_reading_sees_after_a_nested_comment_is_hidden() -> None:
+    """On MySQL the string holds ``*/``; on PostgreSQL the comment ends there."""
+    # MySQL/SQLite: comment "/* a /* b */", then the string 'x */ hunter2'.
+    # PostgreSQL: comment up to the "*/" inside that string, then hunter2
+    # and a quote left open to the end.
+    sql = "SELECT 1 /* a /* b */, 'x */ hunter2' FROM t"
+    assert fingerprint(sql) == "SELECT ? ?"
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT '/* a /* b */' , 1 FROM t", "SELECT ? , ? FROM t"),
+        ("SELECT '*/ pw /*' , 1 FROM t", "SELECT ? , ? FROM t"),
+        ("SELECT $$/* a /* b */$$, 1", "SELECT ?, ?"),
+        ("SELECT E'/* \\' /* */', 1", "SELECT ?, ?"),
+        (
+            'SELECT "/* a /* b */" FROM t WHERE x = 1',
+            'SELECT "/* a /* b */" FROM t WHERE x = ?',
+        ),
+        ('SELECT "a /*" , "*/ b" FROM t', 'SELECT "a /*" , "*/ b" FROM t'),
+        ("SELECT `/* c /*` FROM t", "SELECT `/* c /*` FROM t"),
+        ("SELECT 1 -- a /* b\nFROM t", "SELECT ? FROM t"),
+    ],
+)
+def test_comment_markers_inside_strings_and_identifiers_are_left_alone(
+    sql: str, expected: str
+) -> None:
+    """``/*`` and ``*/`` inside quotes open and close no comment."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1 /* a /* b */ */, 'a\\\\', 'b' FROM t", "SELECT ? , ?, ? FROM t"),
+        # As without a comment: after O\' the readings never agree again.
+        (
+            "SELECT 1 /* a /* b */ */, 'O\\'Brien', 'x' FROM t WHERE pw = 'hunter2'",
+            "SELECT ? , ?",
+        ),
+    ],
+)
+def test_nested_comments_and_backslash_strings_combine(sql: str, expected: str) -> None:
+    """Backslash readings and comment readings combine: no literal is kept."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1_000_123", "SELECT ?"),
+        ("SELECT 0o17, 0O17, 0o_17", "SELECT ?, ?, ?"),
+        ("SELECT 0b101, 0B1_0_1", "SELECT ?, ?"),
+        ("SELECT 0x1F, 0X_1f_FF", "SELECT ?, ?"),
+        ("SELECT 1e-3, 1E+3, .5, 1_000.000_5, .5_5e1_0", "SELECT ?, ?, ?, ?, ?"),
+        ("WHERE a = -1_000 AND b IN (0x1, 0o2, 0b1)", "WHERE a = ? AND b IN (...)"),
+    ],
+)
+def test_postgresql_16_numeric_literals_become_question_marks(
+    sql: str, expected: str
+) -> None:
+    """Underscored, octal, binary and hex numbers are literals like any other."""
+    assert fingerprint(sql) == expected
+
+
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "SELECT t1_0.id, col_1, x_1e5, a0x1F, b0o17, c0b1 FROM t1_0",
+        'SELECT "1_000", `0o17` FROM t',
+    ],
+)
+def test_names_with_underscored_digits_are_not_numbers(sql: str) -> None:
+    """Digits inside names (and quoted names) never become ``?``."""
+    assert fingerprint(sql) == sql

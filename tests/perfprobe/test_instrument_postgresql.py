@@ -10,6 +10,8 @@ import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
 
 from apps.shop.models import Customer
+from perfprobe import PerformanceMonitor
+from perfprobe.db.fingerprint import fingerprint
 from perfprobe.events import QueryEvent
 
 pytestmark = [
@@ -107,3 +109,37 @@ def test_executemany_on_psycopg_is_one_event_with_its_batch_size(
         "INSERT INTO shop_customer (name, email, created_at) VALUES (?, ?, now())"
     )
     assert Customer.objects.count() == 4
+
+
+def test_a_nested_comment_run_on_postgresql_reaches_no_report(
+    recorded_queries: Queries, fresh_monitor: PerformanceMonitor
+) -> None:
+    """PostgreSQL runs the statement with a nested comment; its tail is not kept."""
+    secret = "alice.secret@example.com"
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT 1 AS x /* request /* trace */ user={secret} */")
+        assert cursor.fetchone() == (1,)
+
+    (event,) = recorded_queries()
+    assert event.fingerprint == "SELECT ? AS x"
+    assert secret not in fresh_monitor.generate_report(title="t").to_json()
+
+
+@pytest.mark.parametrize(
+    ("sql", "columns", "expected"),
+    [
+        ("SELECT 1 /* a /* b */ , 2 */ , 3", 2, "SELECT ? , ?"),
+        ("SELECT 1 /* 1 /* 2 /* 3 */ , 2 */ , 3 */ , 4", 2, "SELECT ? , ?"),
+        ("SELECT 1 /*/ , 2 */ , 3", 2, "SELECT ? , ?"),
+        ("SELECT '/* x', 2 /* '*/ , 3", 3, "SELECT ?, ? , ?"),
+    ],
+)
+def test_postgresql_ends_nested_comments_where_the_fingerprint_does(
+    sql: str, columns: int, expected: str
+) -> None:
+    """The server's own column count confirms which text was comment."""
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        assert len(cursor.fetchone()) == columns
+
+    assert fingerprint(sql) == expected

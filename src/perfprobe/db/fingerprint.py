@@ -2,9 +2,12 @@
 
 What is normalised: single-quoted strings (with the ``E``, ``N``, ``X``,
 ``B`` and ``U&`` prefixes), dollar-quoted strings, numbers and placeholders
-become ``?``; comments and whitespace become one space. A quote, dollar
-quote or block comment left open runs to the end of the statement, so an
-unterminated literal is replaced rather than kept. Backslashes inside
+become ``?``; comments and whitespace become one space. Block comments
+nest, as on PostgreSQL; where the nested and the flat (SQLite, MySQL)
+readings of a comment disagree, text that either reading takes for a
+comment or a literal is replaced. A quote, dollar quote or block comment
+left open runs to the end of the statement, so an unterminated literal is
+replaced rather than kept. Backslashes inside
 single-quoted strings escape the next character on MySQL but not in
 standard SQL; when the SQL holds a backslash, text that is inside a string
 literal under either reading is replaced, which can hide some structure
@@ -30,17 +33,38 @@ import re
 # an alternation inside the repetition costs several times as much. A string
 # or comment may end at the end of the text (\Z): an unterminated one is
 # still a literal or a comment, never text to keep.
+#
+# Block comments nest on PostgreSQL and in the SQL standard, but not on
+# SQLite or MySQL, and no regular expression can count the depth. So the
+# scan takes a block comment in one match only when it holds no "/*"; one
+# that does is a "nested" token, which sends the statement to the slower
+# path (_mask_comment_readings) that reads it both ways. Hiding a nested
+# comment whole is the safe choice for privacy everywhere: on SQLite and
+# MySQL the tail after the first "*/" is rarely valid SQL, and where it is,
+# reading it both ways replaces whatever either reading hides.
+#
+# Numbers take PostgreSQL 16's forms too (1_000, 0x_1F, 0o17, 0b101). A
+# digit after a letter, digit or "_" starts no number, so t1_0 and col_1
+# stay names; MySQL's unquoted names that start with a digit (1_a is legal
+# there, Django always quotes them) may become "?".
 _TOKENS = r"""
       (?P<estring>(?<![\w$])[Ee]'[^'\\]*(?:(?:\\.|'')[^'\\]*)*(?:'|\\?\Z))
     | (?P<string>{string})
     | (?P<dollar>(?<![\w$])\$(?P<tag>[A-Za-z_]\w*|)\$.*?(?:\$(?P=tag)\$|\Z))
     | (?P<ident>"[^"]*(?:""[^"]*)*"|`[^`]*(?:``[^`]*)*`)
-    | (?P<space>(?:\s+|--[^\n]*|/\*.*?(?:\*/|\Z))+)
+    | (?P<space>(?:\s+|--[^\n]*|/\*[^*/]*(?:(?:\*(?!/)|/(?!\*))[^*/]*)*(?:\*/|\Z))+)
+    | (?P<nested>/\*)
     | (?P<percent>%%)
     | (?P<param>%(?:\(\w+\))?[sbt]|\?|(?<![:\w]):\w+|(?<![\w$])\$\d+)
     | (?P<number>
         (?<![\w$.])
-        (?:0[xX][0-9A-Fa-f]+|(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)
+        (?:
+            0[xX]_?[0-9A-Fa-f]+(?:_[0-9A-Fa-f]+)*
+          | 0[oO]_?[0-7]+(?:_[0-7]+)*
+          | 0[bB]_?[01]+(?:_[01]+)*
+          | (?:\d+(?:_\d+)*(?:\.(?:\d+(?:_\d+)*)?)?|\.\d+(?:_\d+)*)
+            (?:[eE][+-]?\d+(?:_\d+)*)?
+        )
         (?![\w$])
       )
     """
@@ -57,6 +81,7 @@ _BACKSLASH_TOKEN = re.compile(
     re.VERBOSE | re.DOTALL,
 )
 _QUOTED = ("estring", "string", "dollar")
+_COMMENT_EDGE = re.compile(r"/\*|\*/")
 
 # A minus before a literal is a sign, not subtraction, when what precedes it
 # cannot end an operand: an operator, an opening parenthesis, a comma or one
@@ -78,12 +103,22 @@ _CACHE_SIZE = 4096
 _MAX_CACHED_CHARS = 8192
 
 
+class _NestedComment(Exception):
+    """Signal that the scan met a block comment holding another "/*"."""
+
+    def __init__(self, start: int) -> None:
+        super().__init__(start)
+        self.start = start
+
+
 def _replace(match: re.Match[str]) -> str:
     kind = match.lastgroup
     if kind == "ident" or kind == "percent":
         return match.group()
     if kind == "space":
         return " "
+    if kind == "nested":
+        raise _NestedComment(match.start())
     return "?"
 
 
@@ -114,10 +149,104 @@ def _mask_either_reading(sql: str) -> str:
     return "".join(parts)
 
 
-def _compute(sql: str) -> str:
+def _comment_end(sql: str, start: int, nest: bool) -> int:
+    """Return where the block comment opened at ``start`` ends (or the end)."""
+    if not nest:
+        end = sql.find("*/", start + 2)
+        return len(sql) if end < 0 else end + 2
+    depth = 0
+    for edge in _COMMENT_EDGE.finditer(sql, start + 2):
+        if edge.group() == "/*":
+            depth += 1
+        elif depth == 0:
+            return edge.end()
+        else:
+            depth -= 1
+    return len(sql)
+
+
+def _hidden_spans(
+    pattern: re.Pattern[str], sql: str, nest: bool
+) -> list[tuple[int, int, bool]]:
+    """Return ``(start, end, is_literal)`` of every comment and literal in ``sql``.
+
+    The scan reads ``sql`` as ``pattern`` does, with block comments nesting
+    or not as ``nest`` says.
+    """
+    spans: list[tuple[int, int, bool]] = []
+    position = 0
+    while match := pattern.search(sql, position):
+        start, end = match.span()
+        kind = match.lastgroup
+        if kind == "nested":
+            end = _comment_end(sql, start, nest)
+            spans.append((start, end, False))
+        elif kind in _QUOTED:
+            spans.append((start, end, True))
+        elif kind == "space" and not match.group().isspace():
+            spans.append((start, end, False))
+        # No token can be empty; the max keeps the loop finite should one.
+        position = max(end, start + 1)
+    return spans
+
+
+def _mask_comment_readings(sql: str) -> str:
+    """Return ``sql`` with what any reading hides as a comment or literal masked.
+
+    The readings are nested and flat comments, each with and (when the SQL
+    holds a backslash and a quote) without backslash escapes. A masked run
+    becomes ``''`` if some reading holds a literal there, else one space.
+    Runs that overlap merge; literal runs also merge when they touch.
+    """
+    patterns = [_TOKEN]
+    if "\\" in sql and "'" in sql:
+        patterns.append(_BACKSLASH_TOKEN)
+    spans = sorted(
+        span
+        for pattern in patterns
+        for nest in (True, False)
+        for span in _hidden_spans(pattern, sql, nest)
+    )
+    merged: list[tuple[int, int, bool]] = []
+    for start, end, is_literal in spans:
+        if merged:
+            last_start, last_end, last_literal = merged[-1]
+            touching_literals = start == last_end and is_literal and last_literal
+            if start < last_end or touching_literals:
+                merged[-1] = (
+                    last_start,
+                    max(last_end, end),
+                    last_literal or is_literal,
+                )
+                continue
+        merged.append((start, end, is_literal))
+    parts: list[str] = []
+    position = 0
+    for start, end, is_literal in merged:
+        parts += (sql[position:start], "''" if is_literal else " ")
+        position = end
+    parts.append(sql[position:])
+    return "".join(parts)
+
+
+def _scan(sql: str) -> str:
     if "\\" in sql and "'" in sql:
         sql = _mask_either_reading(sql)
-    text = _TOKEN.sub(_replace, sql).strip()
+    return _TOKEN.sub(_replace, sql)
+
+
+def _compute(sql: str) -> str:
+    try:
+        text = _scan(sql)
+    except _NestedComment:
+        masked = _mask_comment_readings(sql)
+        try:
+            text = _scan(masked)
+        except _NestedComment as left:
+            # Masking leaves no comment opener outside identifiers in any
+            # reading, so this is not expected; if one shows, hide the rest.
+            text = _scan(masked[: left.start])
+    text = text.strip()
     if "-" in text:
         text = _NEGATIVE.sub(r"\1\2?", text)
     text = _IN_LIST.sub(r"\1 (...)", text)
