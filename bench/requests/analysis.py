@@ -1,0 +1,177 @@
+"""Order the rounds, compare each configuration to the baseline, judge targets.
+
+Pure functions on plain numbers, so the tests can check them by hand.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from bench.harness import relative_spread
+
+#: Targets of issue 4, for perfprobe with default settings.
+NO_QUERY_MAX_ADDED_NS = 5_000
+NO_QUERY_MIN_RATIO = 0.95
+N_PLUS_ONE_MAX_ADDED_NS_PER_QUERY = 5_000
+N_PLUS_ONE_MIN_RATIO = 0.97
+CHEAPER_FACTOR = 10.0
+
+
+def round_orders(names: Sequence[str], pairs: int) -> list[list[str]]:
+    """Return ``2 * pairs`` run orders: each rotation, then its reverse.
+
+    A B C then C B A: over a pair every configuration sits at the same mean
+    position, so a drift of the machine that is linear over the pair adds
+    the same time to all of them.
+    """
+    orders: list[list[str]] = []
+    for pair in range(pairs):
+        shift = pair % len(names)
+        order = [*names[shift:], *names[:shift]]
+        orders += [order, order[::-1]]
+    return orders
+
+
+def spread(values: Sequence[float]) -> float:
+    """Return the IQR over the median; the full range for fewer than 4 values."""
+    if not values:
+        return 0.0
+    if len(values) >= 4:
+        return relative_spread(values)
+    median = statistics.median(values)
+    return (max(values) - min(values)) / median if median else 0.0
+
+
+def pair_means(per_round: Sequence[float]) -> list[float]:
+    """Return the mean of each round pair (rounds 0-1, 2-3, ...)."""
+    return [
+        (per_round[i] + per_round[i + 1]) / 2 for i in range(0, len(per_round) - 1, 2)
+    ]
+
+
+@dataclass(frozen=True)
+class ViewResult:
+    """One configuration on one view, against the baseline in the same pairs."""
+
+    requests_per_s: float
+    requests_per_s_spread: float
+    #: Baseline time over this configuration's, i.e. the throughput kept.
+    ratio: float
+    ratio_spread: float
+    added_ns: float
+    added_ns_per_query: float | None
+
+
+def compare(
+    measured_ns: Sequence[float], baseline_ns: Sequence[float], queries: int
+) -> ViewResult:
+    """Compare per-request times of one configuration to the baseline's.
+
+    Both sequences hold one per-request time per round, from the same
+    rounds. Every figure is computed per round pair and the median over the
+    pairs is reported.
+    """
+    measured = pair_means(measured_ns)
+    baseline = pair_means(baseline_ns)
+    rates = [1e9 / m for m in measured]
+    ratios = [b / m for m, b in zip(measured, baseline, strict=True)]
+    added = statistics.median(m - b for m, b in zip(measured, baseline, strict=True))
+    return ViewResult(
+        requests_per_s=statistics.median(rates),
+        requests_per_s_spread=spread(rates),
+        ratio=statistics.median(ratios),
+        ratio_spread=spread(ratios),
+        added_ns=added,
+        added_ns_per_query=added / queries if queries else None,
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the issue, checked on this run's figures."""
+
+    description: str
+    measured: str
+    passed: bool
+
+    @property
+    def verdict(self) -> str:
+        """Return ``PASS`` or ``MISS``."""
+        return "PASS" if self.passed else "MISS"
+
+
+def check_targets(
+    no_query: Mapping[str, ViewResult],
+    n_plus_one: Mapping[str, ViewResult],
+    perfprobe: str,
+    found_n_plus_one: bool,
+    detectors: Sequence[str],
+) -> list[Target]:
+    """Check perfprobe's targets; a configuration missing from a view misses.
+
+    ``detectors`` are the configurations, other than perfprobe, that point
+    out N+1 queries and ran; perfprobe must add a tenth of each one's cost
+    per request at most.
+    """
+    targets: list[Target] = []
+    fast = no_query.get(perfprobe)
+    slow = n_plus_one.get(perfprobe)
+    targets.append(
+        Target(
+            f"no-query view: {perfprobe} adds <= {NO_QUERY_MAX_ADDED_NS / 1000:g} "
+            "µs/request",
+            f"{fast.added_ns / 1000:.1f} µs" if fast else "not run",
+            fast is not None and fast.added_ns <= NO_QUERY_MAX_ADDED_NS,
+        )
+    )
+    targets.append(
+        Target(
+            f"no-query view: {perfprobe} keeps >= {NO_QUERY_MIN_RATIO} of baseline",
+            f"{fast.ratio:.3f}" if fast else "not run",
+            fast is not None and fast.ratio >= NO_QUERY_MIN_RATIO,
+        )
+    )
+    per_query = slow.added_ns_per_query if slow else None
+    targets.append(
+        Target(
+            f"N+1 view: {perfprobe} adds <= "
+            f"{N_PLUS_ONE_MAX_ADDED_NS_PER_QUERY / 1000:g} µs/query",
+            f"{per_query / 1000:.2f} µs" if per_query is not None else "not run",
+            per_query is not None and per_query <= N_PLUS_ONE_MAX_ADDED_NS_PER_QUERY,
+        )
+    )
+    targets.append(
+        Target(
+            f"N+1 view: {perfprobe} keeps >= {N_PLUS_ONE_MIN_RATIO} of baseline",
+            f"{slow.ratio:.3f}" if slow else "not run",
+            slow is not None and slow.ratio >= N_PLUS_ONE_MIN_RATIO,
+        )
+    )
+    targets.append(
+        Target(
+            f"N+1 view: {perfprobe} found and reported the N+1",
+            "yes" if found_n_plus_one else "no",
+            found_n_plus_one,
+        )
+    )
+    for tool in detectors:
+        other = n_plus_one[tool]
+        ok = slow is not None and other.added_ns >= CHEAPER_FACTOR * slow.added_ns
+        factor = (
+            f"{other.added_ns / slow.added_ns:.1f}x"
+            if slow and slow.added_ns > 0
+            else "n/a"
+        )
+        targets.append(
+            Target(
+                f"N+1 view: {perfprobe} >= {CHEAPER_FACTOR:g}x cheaper than {tool}",
+                f"{factor} ({other.added_ns / 1000:.0f} µs vs "
+                f"{slow.added_ns / 1000:.1f} µs)"
+                if slow
+                else "not run",
+                ok,
+            )
+        )
+    return targets

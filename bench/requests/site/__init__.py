@@ -1,0 +1,1 @@
+"""Serve the request benchmark's three views from a tiny Django project."""
