@@ -42,13 +42,10 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
         "opentelemetry-instrumentation-django, SDK, synchronous discarding exporter",
         False,
     ),
-    Configuration(
-        "silk", "django-silk middleware (SQL recorded, profiler off)", False
-    ),
+    Configuration("silk", "django-silk middleware (SQL recorded, profiler off)", False),
     Configuration(
         "debug-toolbar",
-        "django-debug-toolbar, shown on every request (panels record, toolbar "
-        "stored)",
+        "django-debug-toolbar, shown on every request (panels record, toolbar stored)",
         True,
     ),
     Configuration("nplusone", "nplusone middleware, logging (not raising)", True),

@@ -121,8 +121,7 @@ def _render(
     notes += [f"`{n}` did not run: {why}" for n, why in data.failed.items()]
     notes += [f"failed to install: `{r}`" for r in install_failed]
     views = [
-        (f"{v.description} (`{v.path}`)", results[v.name], v.queries > 1)
-        for v in VIEWS
+        (f"{v.description} (`{v.path}`)", results[v.name], v.queries > 1) for v in VIEWS
     ]
     text = document(header, views, recorded, proofs, targets, notes)
     return text, all(t.passed for t in targets)
@@ -172,7 +171,9 @@ def main(argv: list[str] | None = None) -> int:
             "results": {
                 v: {n: asdict(r) for n, r in by.items()} for v, by in results.items()
             },
-            "proofs": {n: {"recorded": p[0], "text": p[1]} for n, p in data.proofs.items()},
+            "proofs": {
+                n: {"recorded": p[0], "text": p[1]} for n, p in data.proofs.items()
+            },
             "failed": data.failed,
             "install_failed": install_failed,
             "passed": passed,

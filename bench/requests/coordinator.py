@@ -109,7 +109,9 @@ def start_workers(
 ) -> dict[str, Worker]:
     """Start every worker at once, then keep those that came up."""
     workers = {
-        name: Worker(name, python, work_dir / f"{name}.sqlite3", work_dir / f"{name}.log")
+        name: Worker(
+            name, python, work_dir / f"{name}.sqlite3", work_dir / f"{name}.log"
+        )
         for name in names
     }
     ready: dict[str, Worker] = {}

@@ -36,7 +36,14 @@ def ensure_env() -> tuple[str, list[str]]:
     print(f"  setting up {VENV_DIR} (pip output: {log})", file=sys.stderr, flush=True)
     if not python.exists():
         venv.create(VENV_DIR, with_pip=True)
-    pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    pip = [
+        str(python),
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+    ]
     failed: list[str] = []
     with log.open("ab") as out:
         done = subprocess.run(

@@ -18,7 +18,12 @@ def view_table(
     per_query: bool,
 ) -> str:
     """Return one view's table: a row per configuration, baseline first."""
-    headers = ["configuration", "req/s (median ±spread)", "× baseline", "added µs/req"]
+    headers = [
+        "configuration",
+        "req/s (median ±spread)",
+        "share of baseline",
+        "added µs/req",
+    ]
     if per_query:
         headers.append("added µs/query")
     headers.append("recorded")

@@ -175,9 +175,7 @@ def _django_prometheus(settings: dict[str, Any]) -> Setup:
     settings["MIDDLEWARE"].append(
         "django_prometheus.middleware.PrometheusAfterMiddleware"
     )
-    settings["DATABASES"]["default"]["ENGINE"] = (
-        "django_prometheus.db.backends.sqlite3"
-    )
+    settings["DATABASES"]["default"]["ENGINE"] = "django_prometheus.db.backends.sqlite3"
 
     def proof() -> tuple[bool, str]:
         requests = _prometheus_total("django_http_requests_before_middlewares")
@@ -195,7 +193,7 @@ def _opentelemetry(settings: dict[str, Any]) -> Setup:
     def instrument() -> None:
         # Before the WSGI handler exists: instrument() inserts its
         # middleware into settings.MIDDLEWARE, read when the handler loads.
-        from opentelemetry.instrumentation.django import DjangoInstrumentor
+        from opentelemetry.instrumentation.django import DjangoInstrumentor  # type: ignore[import-not-found]
 
         DjangoInstrumentor().instrument(tracer_provider=_provider(exporter))
 
@@ -211,7 +209,7 @@ def _silk(settings: dict[str, Any]) -> Setup:
     settings["SILKY_PYTHON_PROFILER"] = False
 
     def proof() -> tuple[bool, str]:
-        from silk.models import Request, SQLQuery
+        from silk.models import Request, SQLQuery  # type: ignore[import-not-found]
 
         requests, queries = Request.objects.count(), SQLQuery.objects.count()
         return requests > 0 and queries > 0, (
@@ -236,7 +234,7 @@ def _debug_toolbar(settings: dict[str, Any]) -> Setup:
     }
 
     def proof() -> tuple[bool, str]:
-        from debug_toolbar.store import get_store
+        from debug_toolbar.store import get_store  # type: ignore[import-not-found]
 
         store = get_store()
         ids = list(store.request_ids())

@@ -10,6 +10,9 @@ class Author(models.Model):
 
     name = models.CharField(max_length=100)
 
+    # Declared: django-stubs cannot see this app in demo_site's settings.
+    objects: models.Manager[Author] = models.Manager()
+
     class Meta:
         ordering = ["id"]
 
@@ -22,6 +25,8 @@ class Book(models.Model):
 
     title = models.CharField(max_length=200)
     author = models.ForeignKey(Author, on_delete=models.CASCADE)
+
+    objects: models.Manager[Book] = models.Manager()
 
     class Meta:
         ordering = ["id"]
