@@ -13,6 +13,10 @@ import io
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("empty", "timer", "request-plain", "request-perfprobe")
@@ -34,7 +38,7 @@ def _setup(db_path: str, keep_middleware: bool) -> None:
     django.setup()
 
 
-def ping(request: object) -> object:
+def ping(request: HttpRequest) -> HttpResponse:
     """Answer a small JSON object without touching the database."""
     from django.http import JsonResponse
 
@@ -83,7 +87,7 @@ def _request_loop(count: int) -> None:
         "wsgi.input": None,
     }
 
-    def start_response(status: str, headers: object, exc_info: object = None) -> None:
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
         if not status.startswith("200"):
             raise RuntimeError(f"request answered {status}")
 
@@ -92,8 +96,8 @@ def _request_loop(count: int) -> None:
     for _ in range(count + 20):
         env = dict(environ, **{"wsgi.input": io.BytesIO()})
         response = handler(env, start_response)
-        b"".join(response)  # type: ignore[arg-type]
-        response.close()  # type: ignore[attr-defined]
+        b"".join(response)
+        response.close()
     from perfprobe import monitor
 
     endpoints = monitor.collector.snapshot().endpoints

@@ -50,18 +50,18 @@ def scenario_latency_s(scenario: Mapping[str, Any], time_scale: float) -> float:
     details = scenario["details"]
     if name == "database_operations":
         lazy = details["customers_loaded_lazily"]
-        return time_scale * (
+        return time_scale * float(
             nominal["fast_indexed_query"]
             + nominal["slow_query"]
             + lazy * nominal["n_plus_one_query"]
         )
     if name == "api_requests":
-        return time_scale * sum(nominal.values())
+        return time_scale * float(sum(nominal.values()))
     if name == "concurrent_operations":
         return float(max(w["planned_s"] for w in details["workers"]))
     if name == "error_scenarios":
         timeout_s = float(details["query_timeout"]["timeout_s"])
-        return timeout_s + time_scale * nominal["http_500"]
+        return timeout_s + time_scale * float(nominal["http_500"])
     if name == "memory_intensive":
         return 0.0
     raise KeyError(f"no latency rule for scenario {name!r}")

@@ -203,8 +203,12 @@ def test_parse_collected() -> None:
 
 def test_is_flat() -> None:
     """Growth is the second half's increase over the first half's."""
-    assert is_flat([0, 6, 10, 10, 11]) == (pytest.approx(0.1), True)
-    assert is_flat([0, 5, 10, 15, 20]) == (pytest.approx(1.0), False)
+    fraction, flat = is_flat([0, 6, 10, 10, 11])
+    assert fraction == pytest.approx(0.1)
+    assert flat
+    fraction, flat = is_flat([0, 5, 10, 15, 20])
+    assert fraction == pytest.approx(1.0)
+    assert not flat
 
 
 def test_net_ratios() -> None:
