@@ -98,10 +98,10 @@ class Row:
 
     @property
     def verdict(self) -> str:
-        """Return ``PASS``, ``FAIL`` or ``info``."""
+        """Return ``PASS``, ``MISS`` or ``info``."""
         if self.passed is None:
             return "info"
-        return "PASS" if self.passed else "FAIL"
+        return "PASS" if self.passed else "MISS"
 
 
 def format_ns(ns: float) -> str:

@@ -1,20 +1,30 @@
 """Run every perfprobe benchmark side by side; exit 1 if a target is missed.
 
 Usage, from the repository root: ``.venv/bin/python bench/run_all.py
-[--quick]``. The benchmarks run against a throwaway SQLite database in a
-temporary directory, removed afterwards.
+[--quick] [--skip-requests] [--no-callgrind] [--results PATH]``. The
+benchmarks run against a throwaway SQLite database in a temporary directory,
+removed afterwards; the tables are printed and written to bench/RESULTS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import platform
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.harness import Row
+    from bench.results import Section
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
@@ -41,61 +51,195 @@ def _setup_django(db_path: Path) -> None:
     call_command("migrate", verbosity=0)
 
 
+def _requests_benchmark(
+    quick: bool, tmp_dir: Path
+) -> tuple[list[Row], str, dict[str, str]]:
+    """Run ``python -m bench.requests`` if present; return its row, markdown, tools."""
+    from bench.harness import Row
+
+    if not (BENCH_DIR / "requests").is_dir():
+        return (
+            [Row("requests", "", "not run", "", "bench/requests/ absent", "", None)],
+            "",
+            {},
+        )
+    json_path, md_path = tmp_dir / "requests.json", tmp_dir / "requests.md"
+    command = [sys.executable, "-m", "bench.requests", "--json", str(json_path)]
+    command += ["--markdown", str(md_path), *(["--quick"] if quick else [])]
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    result = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+    markdown = md_path.read_text(encoding="utf-8") if md_path.exists() else ""
+    versions: dict[str, str] = {}
+    if json_path.exists():
+        data = json.loads(json_path.read_text(encoding="utf-8"))
+        found = data.get("versions") if isinstance(data, dict) else None
+        if isinstance(found, dict):
+            versions = {str(k): str(v) for k, v in found.items()}
+    row = Row(
+        benchmark="requests (bench.requests)",
+        baseline="",
+        measured=f"exit {result.returncode}",
+        ratio="",
+        detail="its own tables below",
+        target="exit 0 (all its targets met)",
+        passed=result.returncode == 0,
+    )
+    return [row], markdown, versions
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the benchmarks, print the table and return the exit status."""
+    """Run the benchmarks, print the tables, write RESULTS.md, return the status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="fewer rounds: about 20 s instead of 1-2 minutes",
+        help="fewer rounds and no callgrind requests: about 1-2 minutes",
+    )
+    parser.add_argument(
+        "--skip-requests",
+        action="store_true",
+        help="do not run the request benchmark (python -m bench.requests)",
+    )
+    parser.add_argument(
+        "--no-callgrind",
+        action="store_true",
+        help="do not count instructions with valgrind",
+    )
+    parser.add_argument(
+        "--results",
+        metavar="PATH",
+        default=str(BENCH_DIR / "RESULTS.md"),
+        help="where to write the markdown results (default bench/RESULTS.md)",
     )
     args = parser.parse_args(argv)
     _set_import_path()
     started_ns = time.perf_counter_ns()
 
+    from bench.results import machine_info
+
+    # Read before the benchmarks load the machine themselves.
+    machine = machine_info()
     tmp_dir = Path(tempfile.mkdtemp(prefix="perfprobe-bench-"))
     try:
         _setup_django(tmp_dir / "bench.sqlite3")
-        import django
         from django.db import connections
 
         from bench import (
+            alternatives,
+            callgrind,
             collector_memory,
+            collector_million,
+            demo_latency,
             fingerprint_cache,
+            memory_checkpoint,
             query_overhead,
             timing_overhead,
         )
         from bench.harness import format_table
+        from bench.results import Section
 
         print(
             f"perfprobe benchmarks ({'quick' if args.quick else 'full'}): "
-            f"Python {platform.python_version()}, Django {django.get_version()}, "
-            f"{os.cpu_count()} CPUs",
+            f"Python {platform.python_version()}, {machine['CPU']}, "
+            f"{machine['cores']} cores, load {machine['load average (1, 5, 15 min)']}",
             flush=True,
         )
-        rows = []
+        plan: list[tuple[str, str, Callable[[], list[Row]]]] = [
+            ("Timer overhead", "", lambda: timing_overhead.run(args.quick)),
+            (
+                "Timer against the alternatives",
+                _first_paragraph(alternatives),
+                lambda: alternatives.run(args.quick),
+            ),
+            (
+                "Memory checkpoints",
+                _first_paragraph(memory_checkpoint),
+                lambda: memory_checkpoint.run(args.quick),
+            ),
+            ("Query recorder", "", lambda: query_overhead.run(args.quick)),
+            ("Collector memory", "", lambda: collector_memory.run(args.quick)),
+            (
+                "Collector memory, 1,000,000 measurements",
+                _first_paragraph(collector_million),
+                lambda: collector_million.run(args.quick),
+            ),
+            ("Fingerprint cache", "", lambda: fingerprint_cache.run(args.quick)),
+            (
+                "Instruction counts (callgrind)",
+                _first_paragraph(callgrind),
+                lambda: callgrind.run(args.quick, enabled=not args.no_callgrind),
+            ),
+            (
+                "Demo at time scale 1.0",
+                _first_paragraph(demo_latency),
+                lambda: demo_latency.run(args.quick),
+            ),
+        ]
+        sections = []
         try:
-            for module in (
-                timing_overhead,
-                query_overhead,
-                collector_memory,
-                fingerprint_cache,
-            ):
-                rows.extend(module.run(args.quick))
+            for title, note, bench in plan:
+                section_started = time.perf_counter_ns()
+                rows = bench()
+                took_s = (time.perf_counter_ns() - section_started) / 1e9
+                print(f"  {title}: {took_s:.1f} s", flush=True)
+                sections.append(Section(title, tuple(rows), note))
         finally:
             connections.close_all()
+
+        extra: list[str] = []
+        tool_versions: dict[str, str] = {}
+        if not args.skip_requests:
+            rows, markdown, tool_versions = _requests_benchmark(args.quick, tmp_dir)
+            sections.append(Section("Requests", tuple(rows)))
+            if markdown:
+                extra.append(markdown)
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 
     elapsed_s = (time.perf_counter_ns() - started_ns) / 1e9
-    failed = [row.benchmark for row in rows if row.passed is False]
-    print(format_table(rows))
+    all_rows = [row for section in sections for row in section.rows]
+    failed = [row.benchmark for row in all_rows if row.passed is False]
+    print(format_table(all_rows))
     print(
-        f"{len(rows)} results, {len(failed)} failed"
+        f"{len(all_rows)} results, {len(failed)} missed"
         + (f" ({', '.join(failed)})" if failed else "")
         + f"; {elapsed_s:.1f} s"
     )
+    _write(args, sections, machine, tool_versions, extra, elapsed_s, argv)
     return 1 if failed else 0
+
+
+def _first_paragraph(module: object) -> str:
+    doc = (getattr(module, "__doc__", None) or "").strip()
+    return " ".join(doc.split("\n\n")[1].split()) if "\n\n" in doc else ""
+
+
+def _write(
+    args: argparse.Namespace,
+    sections: list[Section],
+    machine: dict[str, str],
+    tool_versions: dict[str, str],
+    extra: list[str],
+    elapsed_s: float,
+    argv: list[str] | None,
+) -> None:
+    from bench.results import RunInfo, package_versions, render_results, write_results
+
+    info = RunInfo(
+        date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        mode="quick" if args.quick else "full",
+        command=" ".join(
+            ["python bench/run_all.py", *(sys.argv[1:] if argv is None else argv)]
+        ),
+        elapsed_s=elapsed_s,
+        versions={**package_versions(), **tool_versions},
+        machine=machine,
+        extra_markdown=tuple(extra),
+    )
+    path = Path(args.results)
+    write_results(path, render_results(info, sections))
+    print(f"results written to {path}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,125 @@
+"""Run one fixed workload N times, for bench/callgrind.py to count instructions.
+
+Usage: ``python bench/callgrind_target.py MODE N``, MODE one of ``empty``,
+``timer``, ``request-plain`` or ``request-perfprobe``. Nothing is printed
+but a final ``ok``: the process is run under valgrind, where every
+instruction is counted, so it does only its workload and its start-up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponse
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+MODES = ("empty", "timer", "request-plain", "request-perfprobe")
+PERFPROBE_MIDDLEWARE = "perfprobe.middleware.PerformanceMiddleware"
+
+
+def _setup(db_path: str, keep_middleware: bool) -> None:
+    sys.path[:0] = [str(REPO_ROOT), str(REPO_ROOT / "src")]
+    os.environ["PERFPROBE_DEMO_DB"] = db_path
+    os.environ["DJANGO_SETTINGS_MODULE"] = "demo_site.settings"
+    import django
+    from django.conf import settings
+
+    if not keep_middleware:
+        settings.MIDDLEWARE = [m for m in settings.MIDDLEWARE if "perfprobe" not in m]
+    # This very module is the URLconf: one view that runs no query.
+    settings.ROOT_URLCONF = __name__
+    settings.ALLOWED_HOSTS = ["127.0.0.1"]
+    django.setup()
+
+
+def ping(request: HttpRequest) -> HttpResponse:
+    """Answer a small JSON object without touching the database."""
+    from django.http import JsonResponse
+
+    return JsonResponse({"ok": True})
+
+
+def __getattr__(name: str) -> object:
+    # Django reads ``urlpatterns`` only after setup, when path() is importable.
+    if name == "urlpatterns":
+        from django.urls import path
+
+        return [path("ping/", ping)]
+    raise AttributeError(name)
+
+
+def _timer_loop(mode: str, count: int) -> None:
+    from perfprobe import PerformanceMonitor
+    from perfprobe.collector import Collector
+
+    monitor = PerformanceMonitor(Collector())
+    empty = contextlib.nullcontext()
+    # Both modes warm up the same way, so start-up cancels out between them.
+    for _ in range(monitor.collector.settings.EXACT_PERCENTILE_LIMIT + 1):
+        with monitor.measure_execution_time("bench.callgrind"):
+            pass
+    if mode == "timer":
+        for _ in range(count):
+            with monitor.measure_execution_time("bench.callgrind"):
+                pass
+    else:
+        for _ in range(count):
+            with empty:
+                pass
+
+
+def _request_loop(count: int) -> None:
+    from django.core.handlers.wsgi import WSGIHandler
+
+    handler = WSGIHandler()
+    environ = {
+        "REQUEST_METHOD": "GET",
+        "PATH_INFO": "/ping/",
+        "SERVER_NAME": "127.0.0.1",
+        "SERVER_PORT": "80",
+        "wsgi.url_scheme": "http",
+        "wsgi.input": None,
+    }
+
+    def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+        if not status.startswith("200"):
+            raise RuntimeError(f"request answered {status}")
+
+    # The first requests build caches (URL resolver, middleware chain);
+    # both modes pay them alike.
+    for _ in range(count + 20):
+        env = dict(environ, **{"wsgi.input": io.BytesIO()})
+        response = handler(env, start_response)
+        b"".join(response)
+        response.close()
+    from perfprobe import monitor
+
+    endpoints = monitor.collector.snapshot().endpoints
+    recorded = sum(e["stats"].count for e in endpoints.values() if e["stats"])
+    print(f"recorded {recorded}")
+
+
+def main(argv: list[str]) -> int:
+    """Run MODE N times and return 0; 2 for bad arguments."""
+    if len(argv) != 3 or argv[1] not in MODES or not argv[2].isdigit():
+        print(f"usage: callgrind_target.py {{{','.join(MODES)}}} N", file=sys.stderr)
+        return 2
+    mode, count = argv[1], int(argv[2])
+    db_path = os.environ.get("PERFPROBE_DEMO_DB", ":memory:")
+    _setup(db_path, keep_middleware=mode != "request-plain")
+    if mode.startswith("request"):
+        _request_loop(count)
+    else:
+        _timer_loop(mode, count)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
