@@ -20,7 +20,7 @@ from pathlib import Path
 from .analysis import ViewResult, check_targets, compare
 from .catalog import BASELINE, BY_NAME, CONFIGURATIONS, PERFPROBE, VIEWS
 from .coordinator import Measurements, WorkerError, run
-from .env import ensure_env
+from .env import ensure_env, tool_versions
 from .formatting import document
 
 _NOTES = (
@@ -143,6 +143,7 @@ def main(argv: list[str] | None = None) -> int:
     work_dir = Path(tempfile.mkdtemp(prefix="perfprobe-bench-requests-"))
     try:
         python, install_failed = ensure_env()
+        versions = tool_versions(python)
         data = run(
             names,
             python,
@@ -176,6 +177,7 @@ def main(argv: list[str] | None = None) -> int:
             },
             "failed": data.failed,
             "install_failed": install_failed,
+            "versions": versions,
             "passed": passed,
         }
         args.json.write_text(json.dumps(payload, indent=2) + "\n")

@@ -59,3 +59,38 @@ def ensure_env() -> tuple[str, list[str]]:
     if not failed:
         _STAMP.write_text(digest)
     return str(python), failed
+
+
+#: The distributions whose versions the results name.
+TOOLS = (
+    "django-prometheus",
+    "opentelemetry-instrumentation-django",
+    "django-silk",
+    "django-debug-toolbar",
+    "nplusone",
+)
+
+
+def tool_versions(python: str) -> dict[str, str]:
+    """Return the installed version of each of ``TOOLS`` in the venv of ``python``.
+
+    A tool that is not installed is left out.
+    """
+    script = (
+        "import importlib.metadata as m, json, sys\n"
+        "found = {}\n"
+        "for name in sys.argv[1:]:\n"
+        "    try:\n"
+        "        found[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError:\n"
+        "        pass\n"
+        "print(json.dumps(found))\n"
+    )
+    done = subprocess.run(
+        [python, "-c", script, *TOOLS], capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        return {}
+    import json
+
+    return {str(k): str(v) for k, v in json.loads(done.stdout).items()}
