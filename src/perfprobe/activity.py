@@ -30,7 +30,8 @@ class ThreadActivity:
     def started(self, thread_id: int, count: int = 1) -> None:
         """Count ``count`` pieces of monitored work starting in ``thread_id``."""
         self._busy[thread_id] += count
-        self.mark_others(thread_id)
+        if self.open_blocks:
+            self.mark_others(thread_id)
 
     def ended(self, thread_id: int, count: int = 1) -> None:
         """Count ``count`` pieces of work of ``thread_id`` ending, wherever."""

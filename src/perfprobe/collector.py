@@ -154,9 +154,22 @@ class Collector:
     # -- recording ----------------------------------------------------------
 
     @deferred_if_reentered
-    def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
-        """Add one timed operation."""
+    def record_operation(
+        self,
+        event: OperationEvent,
+        scope: Scope | None,
+        *,
+        ended_thread_id: int | None = None,
+    ) -> None:
+        """Add one timed operation.
+
+        ``ended_thread_id``, when given, is the thread the operation was
+        counted busy in (``thread_busy(+1)``): its count goes down under the
+        same lock, which spares a timer a second trip through it.
+        """
         with self._lock:
+            if ended_thread_id is not None:
+                self._activity.ended(ended_thread_id)
             key = self._bounded_key(self._operations, event.name)
             op = self._operations.get(key)
             if op is None:
