@@ -178,6 +178,8 @@ class ScopeQueries:
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
+        if not self._groups:
+            return []  # most scopes of a no-query view: nothing to sort
         found = [
             NPlusOneFinding(
                 scope=scope,
@@ -206,6 +208,8 @@ class ScopeQueries:
         shape are left out: they are that loop revisiting a row, and the N+1
         fix removes them too.
         """
+        if not self._duplicates:
+            return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
         found = [
             DuplicateFinding(
