@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import threading
 import traceback
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
@@ -73,6 +74,7 @@ _MAX_CACHED_CODES = 20_000
 # identity check.
 _code_info: dict[int, str | int] = {}
 _code_refs: dict[int, CodeType] = {}
+_cache_lock = threading.Lock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
@@ -124,12 +126,15 @@ def _classify(code: CodeType) -> str | int:
         info = lazyload.frame_kind(path, code.co_qualname)
     else:
         info = display_path(path)
-    if len(_code_info) >= _MAX_CACHED_CODES:
-        _code_info.clear()
-        _code_refs.clear()
-    # The reference first: an id in _code_info always has its code held.
-    _code_refs[id(code)] = code
-    _code_info[id(code)] = info
+    # Writers take the lock and keep the order (a reference is added before
+    # its entry and dropped after it), so no thread ever finds an entry
+    # whose code object is not held.
+    with _cache_lock:
+        if len(_code_info) >= _MAX_CACHED_CODES:
+            _code_info.clear()
+            _code_refs.clear()
+        _code_refs[id(code)] = code
+        _code_info[id(code)] = info
     return info
 
 
@@ -191,8 +196,9 @@ def find_query_origin(
 def clear_cache() -> None:
     """Forget every classified code object and the display base directory."""
     global _base_dir
-    _code_info.clear()
-    _code_refs.clear()
+    with _cache_lock:
+        _code_info.clear()
+        _code_refs.clear()
     _base_dir = None
 
 
