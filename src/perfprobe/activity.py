@@ -18,18 +18,20 @@ class ThreadActivity:
 
     def __init__(self) -> None:
         self._busy: Counter[int] = Counter()
-        self._open_blocks: list[MemoryRecord] = []
+        #: Open memory blocks; callers test it before ``mark_others``.
+        self.open_blocks: list[MemoryRecord] = []
 
     def mark_others(self, thread_id: int) -> None:
         """Mark the open blocks of every thread but ``thread_id`` process-wide."""
-        for block in self._open_blocks:
+        for block in self.open_blocks:
             if block.thread_id != thread_id:
                 block.process_wide = True
 
     def started(self, thread_id: int, count: int = 1) -> None:
         """Count ``count`` pieces of monitored work starting in ``thread_id``."""
         self._busy[thread_id] += count
-        self.mark_others(thread_id)
+        if self.open_blocks:
+            self.mark_others(thread_id)
 
     def ended(self, thread_id: int, count: int = 1) -> None:
         """Count ``count`` pieces of work of ``thread_id`` ending, wherever."""
@@ -43,7 +45,7 @@ class ThreadActivity:
         """Track ``record``; it is process-wide if another thread is busy now."""
         if any(n for t, n in self._busy.items() if t != record.thread_id):
             record.process_wide = True
-        self._open_blocks.append(record)
+        self.open_blocks.append(record)
         self.started(record.thread_id)
 
     def block_closed(self, record: MemoryRecord) -> bool:
@@ -51,8 +53,8 @@ class ThreadActivity:
 
         The count given back is the opening thread's, whichever thread closes.
         """
-        if not any(block is record for block in self._open_blocks):
+        if not any(block is record for block in self.open_blocks):
             return False
-        self._open_blocks = [b for b in self._open_blocks if b is not record]
+        self.open_blocks = [b for b in self.open_blocks if b is not record]
         self.ended(record.thread_id)
         return True

@@ -247,14 +247,16 @@ class QueryTable:
         return q
 
     def _keep_if_slow(self, event: QueryEvent, slow_query_s: float) -> None:
-        if event.duration_s > slow_query_s:
+        duration_s = event.duration_s
+        if duration_s > slow_query_s:
             self.slow_count += 1
-        # A min-heap of the N slowest: the root is the fastest one kept.
-        entry = (event.duration_s, next(self._sequence), event)
-        if len(self._slowest) < self._conf.MAX_SLOW_QUERIES:
-            heapq.heappush(self._slowest, entry)
-        elif entry[0] > self._slowest[0][0]:
-            heapq.heapreplace(self._slowest, entry)
+        # A min-heap of the N slowest: the root is the fastest one kept. Once
+        # it is full, most queries are faster than the root and leave here.
+        slowest = self._slowest
+        if len(slowest) < self._conf.MAX_SLOW_QUERIES:
+            heapq.heappush(slowest, (duration_s, next(self._sequence), event))
+        elif duration_s > slowest[0][0]:
+            heapq.heapreplace(slowest, (duration_s, next(self._sequence), event))
 
     def slowest(self) -> list[QueryEvent]:
         """Return the kept slowest queries, slowest first."""

@@ -140,7 +140,7 @@ class Collector:
         self._scope_listeners.remove(listener)
 
     def _notify(self, event: Event) -> None:
-        if self._listeners:
+        if self._listeners.items:
             self._listeners.notify(event)
 
     # -- helpers called with the lock held ---------------------------------
@@ -154,9 +154,22 @@ class Collector:
     # -- recording ----------------------------------------------------------
 
     @deferred_if_reentered
-    def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
-        """Add one timed operation."""
+    def record_operation(
+        self,
+        event: OperationEvent,
+        scope: Scope | None,
+        *,
+        ended_thread_id: int | None = None,
+    ) -> None:
+        """Add one timed operation.
+
+        ``ended_thread_id``, when given, is the thread the operation was
+        counted busy in (``thread_busy(+1)``): its count goes down under the
+        same lock, which spares a timer a second trip through it.
+        """
         with self._lock:
+            if ended_thread_id is not None:
+                self._activity.ended(ended_thread_id)
             key = self._bounded_key(self._operations, event.name)
             op = self._operations.get(key)
             if op is None:
@@ -181,9 +194,12 @@ class Collector:
                     ),
                     self._scopes.lineage(scope),
                 )
-            self._activity.mark_others(event.thread_id)
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
             self._recent.append(event)
-        self._notify(event)
+        # Tested here, not in _notify: one call less per event unobserved.
+        if self._listeners.items:
+            self._listeners.notify(event)
 
     @deferred_if_reentered
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
@@ -209,9 +225,11 @@ class Collector:
                     self._scopes.lineage(scope),
                     detail=event.call_site,
                 )
-            self._activity.mark_others(event.thread_id)
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
             self._recent.append(event)
-        self._notify(event)
+        if self._listeners.items:
+            self._listeners.notify(event)
 
     @deferred_if_reentered
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
@@ -241,9 +259,11 @@ class Collector:
                     self._scopes.lineage(scope),
                     detail=f"status {event.status}",
                 )
-            self._activity.mark_others(event.thread_id)
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
             self._recent.append(event)
-        self._notify(event)
+        if self._listeners.items:
+            self._listeners.notify(event)
 
     @deferred_if_reentered
     def record_skipped_request(self, reason: str) -> None:
@@ -340,7 +360,7 @@ class Collector:
                 duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
             )
             self._scopes.add_closed(summary)
-        if self._scope_listeners:
+        if self._scope_listeners.items:
             self._scope_listeners.notify(summary)
         return summary
 

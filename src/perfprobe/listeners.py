@@ -16,30 +16,33 @@ logger = logging.getLogger("perfprobe.collector")
 class ListenerList(Generic[T]):
     """Hold callables that receive each item, in the order they were added.
 
-    Adding and removing replace the list rather than change it, so a call
-    to ``notify`` running in another thread iterates a list no one mutates.
+    Adding and removing replace the tuple rather than change it, so a call
+    to ``notify`` running in another thread iterates a tuple no one mutates.
     """
 
     def __init__(self, kind: str) -> None:
         self._kind = kind
-        self._items: list[Callable[[T], None]] = []
+        #: The listeners, replaced (never changed) by ``add`` and ``remove``;
+        #: recorders test it before calling ``notify``, which saves a call
+        #: per event when nothing listens.
+        self.items: tuple[Callable[[T], None], ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return bool(self.items)
 
     def add(self, listener: Callable[[T], None]) -> None:
         """Call ``listener(item)`` for every item notified from now on."""
-        self._items = [*self._items, listener]
+        self.items = (*self.items, listener)
 
     def remove(self, listener: Callable[[T], None]) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         # Equality, not identity: each ``obj.method`` access makes a new
         # bound method, equal to but never identical with the one added.
-        self._items = [x for x in self._items if x != listener]
+        self.items = tuple(x for x in self.items if x != listener)
 
     def notify(self, item: T) -> None:
         """Pass ``item`` to every listener; log (once per listener) those that fail."""
-        for listener in self._items:
+        for listener in self.items:
             try:
                 listener(item)
             except Exception:

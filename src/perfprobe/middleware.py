@@ -22,7 +22,14 @@ from .db.callsite import find_raise_site
 from .events import RequestEvent, error_type_name
 from .failures import log_failure
 from .scope import Scope
-from .suppression import RequestMark, carry_mark, current_mark, request_mark
+from .suppression import (
+    RequestMark,
+    carry_mark,
+    current_mark,
+    enter_mark,
+    exit_mark,
+    request_mark,
+)
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -157,16 +164,23 @@ class PerformanceMiddleware:
                 _count_skipped(_left_out_because(request, reason))
             _carry_mark(response, mark)
             return response
-        with (
-            request_mark(suppressed=False) as mark,
-            monitoring.monitor.scope("request", kind="request") as scope,
-        ):
-            setattr(request, _SCOPE_ATTR, scope)
-            started = (time.perf_counter_ns(), time.time())
-            with tracing.request_span(request) as span:
-                response = self.get_response(request)
-                span.finish(response)
-            self._name_scope(scope, request)
+        # The two pairs below are request_mark() and monitor.scope() without
+        # their generators, exited in the same order.
+        monitor = monitoring.monitor
+        mark, mark_token = enter_mark(suppressed=False)
+        try:
+            scope, scope_token = monitor._enter_scope("request", "request")
+            try:
+                setattr(request, _SCOPE_ATTR, scope)
+                started = (time.perf_counter_ns(), time.time())
+                with tracing.request_span(request) as span:
+                    response = self.get_response(request)
+                    span.finish(response)
+                self._name_scope(scope, request)
+            finally:
+                monitor._exit_scope(scope, scope_token)
+        finally:
+            exit_mark(mark_token)
         self._record(scope, request, response, started)
         if mark.suppressed:
             _carry_mark(response, mark)
@@ -188,17 +202,22 @@ class PerformanceMiddleware:
                 _count_skipped(_left_out_because(request, reason))
             _carry_mark(response, mark)
             return response
+        monitor = monitoring.monitor
         try:
-            with (
-                request_mark(suppressed=False) as mark,
-                monitoring.monitor.scope("request", kind="request") as scope,
-            ):
-                setattr(request, _SCOPE_ATTR, scope)
-                started = (time.perf_counter_ns(), time.time())
-                with tracing.request_span(request) as span:
-                    response = await get_response(request)
-                    span.finish(response)
-                self._name_scope(scope, request)
+            mark, mark_token = enter_mark(suppressed=False)
+            try:
+                scope, scope_token = monitor._enter_scope("request", "request")
+                try:
+                    setattr(request, _SCOPE_ATTR, scope)
+                    started = (time.perf_counter_ns(), time.time())
+                    with tracing.request_span(request) as span:
+                        response = await get_response(request)
+                        span.finish(response)
+                    self._name_scope(scope, request)
+                finally:
+                    monitor._exit_scope(scope, scope_token)
+            finally:
+                exit_mark(mark_token)
         except asyncio.CancelledError:
             # Django cancels the request's task when the client disconnects.
             # Left unrecorded, the requests clients gave up on, often the

@@ -124,6 +124,18 @@ class PerformanceMonitor:
         another context (a generator finalised elsewhere); the exception
         leaving the block passes through unchanged.
         """
+        scope, token = self._enter_scope(name, kind)
+        try:
+            yield scope
+        finally:
+            self._exit_scope(scope, token)
+
+    def _enter_scope(self, name: str, kind: str) -> tuple[Scope, Token[Scope | None]]:
+        """Open ``name`` and make it current; ``scope()`` without a generator.
+
+        The request middleware calls this pair directly: a generator-based
+        context manager costs a generator and its wrapper per request.
+        """
         scope = Scope(
             name=name, kind=kind, parent=current_scope.get(), task=current_task_ref()
         )
@@ -135,23 +147,23 @@ class PerformanceMonitor:
                 self.collector.scope_opened(scope)
         except Exception:
             log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
-        token = current_scope.set(scope)
+        return scope, current_scope.set(scope)
+
+    def _exit_scope(self, scope: Scope, token: Token[Scope | None]) -> None:
+        """Leave and close a scope from ``_enter_scope``; never raise."""
         try:
-            yield scope
-        finally:
-            try:
-                _leave_scope(scope, token)
-            except Exception:
-                log_failure(
-                    logger, "scope-leave", "perfprobe failed to leave scope %r", name
-                )
-            duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
-            try:
-                scope.summary = self.collector.scope_closed(scope, duration_s)
-            except Exception:
-                log_failure(
-                    logger, "scope-close", "perfprobe failed to close scope %r", name
-                )
+            _leave_scope(scope, token)
+        except Exception:
+            log_failure(
+                logger, "scope-leave", "perfprobe failed to leave scope %r", scope.name
+            )
+        duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
+        try:
+            scope.summary = self.collector.scope_closed(scope, duration_s)
+        except Exception:
+            log_failure(
+                logger, "scope-close", "perfprobe failed to close scope %r", scope.name
+            )
 
     def propagate(self, fn: Callable[_P, _R]) -> Callable[_P, _R]:
         """Return a callable that runs ``fn`` in the scope current now, in any thread.

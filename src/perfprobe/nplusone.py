@@ -40,6 +40,22 @@ class _Duplicate:
     bulk_call: int = 0
 
 
+#: A statement seen once so far in a scope: its duration, bulk call, call
+#: site, fingerprint and SQL. Most statements of an N+1 loop differ in their
+#: parameters and are never repeated, so a full ``_Duplicate`` is made only
+#: on the second sighting.
+_Once = tuple[float, int, str | None, str, str]
+
+
+def _promote(once: _Once) -> _Duplicate:
+    """Return the ``_Duplicate`` that counts the single sighting ``once``."""
+    duration_s, bulk_call, call_site, fingerprint, sql = once
+    dup = _Duplicate(fingerprint, sql, 1, duration_s, bulk_call=bulk_call)
+    if call_site:
+        dup.call_sites.add(call_site)
+    return dup
+
+
 @dataclass(frozen=True)
 class NPlusOneFinding:
     """Many queries of one shape from one call site, differing in parameters."""
@@ -105,13 +121,16 @@ class ScopeQueries:
         self.max_groups = max_groups
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
-        self._duplicates: dict[tuple[int, int], _Duplicate] = {}
+        self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
         if event.many or event.error_type is not None:
             return
-        if event.fingerprint.lstrip("( ").upper().startswith(_TRANSACTION_CONTROL):
+        # Nine characters hold the longest keyword: upper-casing the whole
+        # fingerprint of every query would cost more than the rest of add().
+        head = event.fingerprint.lstrip("( ")[:9].upper()
+        if head.startswith(_TRANSACTION_CONTROL):
             return
         key = (event.fingerprint, event.call_site)
         group = self._groups.get(key)
@@ -133,12 +152,23 @@ class ScopeQueries:
                 group.lazy_load = event.lazy_load
 
         dup_key = (event.sql_hash or hash(event.sql), event.params_hash)
-        dup = self._duplicates.get(dup_key)
-        if dup is None:
+        seen = self._duplicates.get(dup_key)
+        if seen is None:
             if len(self._duplicates) >= self.max_groups:
                 self.truncated = True
                 return
-            dup = self._duplicates[dup_key] = _Duplicate(event.fingerprint, event.sql)
+            self._duplicates[dup_key] = (
+                event.duration_s,
+                event.bulk_call,
+                event.call_site,
+                event.fingerprint,
+                event.sql,
+            )
+            return
+        if isinstance(seen, tuple):
+            dup = self._duplicates[dup_key] = _promote(seen)
+        else:
+            dup = seen
         dup.total_s += event.duration_s
         if not event.bulk_call or event.bulk_call != dup.bulk_call:
             dup.bulk_call = event.bulk_call
@@ -148,6 +178,8 @@ class ScopeQueries:
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
+        if not self._groups:
+            return []  # most scopes of a no-query view: nothing to sort
         found = [
             NPlusOneFinding(
                 scope=scope,
@@ -176,6 +208,8 @@ class ScopeQueries:
         shape are left out: they are that loop revisiting a row, and the N+1
         fix removes them too.
         """
+        if not self._duplicates:
+            return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
         found = [
             DuplicateFinding(
@@ -186,7 +220,10 @@ class ScopeQueries:
                 sample_sql=d.sql,
                 call_sites=tuple(sorted(d.call_sites)),
             )
-            for d in self._duplicates.values()
+            for d in (
+                _promote(seen) if isinstance(seen, tuple) else seen
+                for seen in self._duplicates.values()
+            )
             if d.count >= min_repeats
             and not (
                 len(d.call_sites) == 1

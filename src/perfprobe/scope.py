@@ -31,6 +31,8 @@ class Scope:
     @property
     def path(self) -> str:
         """Return the names from the outermost scope down, joined by ``/``."""
+        if self.parent is None:
+            return self.name
         names: list[str] = []
         node: Scope | None = self
         while node is not None:

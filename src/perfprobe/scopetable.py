@@ -50,6 +50,11 @@ class ScopeTable:
         """Return the states of ``scope`` and its open ancestors, innermost first."""
         if scope is None:
             return []
+        if scope.parent is None:
+            # A request scope has no parent: spare it the chain and the
+            # comprehension on each of its queries.
+            state = self._open.get(scope.id)
+            return [state] if state is not None else []
         return [self._open[s.id] for s in scope.lineage() if s.id in self._open]
 
     def add_closed(self, summary: ScopeSummary) -> None:

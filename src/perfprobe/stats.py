@@ -89,13 +89,17 @@ class MetricStats:
             raise ValueError(f"sample {value!r} is not finite")
         self.count += 1
         self.total += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
-        if self._samples is not None:
-            self._samples.append(value)
-            if len(self._samples) > self.exact_limit:
+        # Comparisons, not min()/max(): this runs twice per recorded query.
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
+        samples = self._samples
+        if samples is not None:
+            samples.append(value)
+            if len(samples) > self.exact_limit:
                 self._sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-                for sample in self._samples:
+                for sample in samples:
                     self._sketch.add(sample)
                 self._samples = None
         else:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator, Iterator
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 from typing import Any, cast
 
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
@@ -50,12 +50,25 @@ def request_mark(suppressed: bool) -> Iterator[RequestMark]:
     The mark is reset however the block ends, in sync and async code alike
     (each asyncio task runs in its own context).
     """
-    mark = RequestMark(suppressed)
-    token = _mark.set(mark)
+    mark, token = enter_mark(suppressed)
     try:
         yield mark
     finally:
         _mark.reset(token)
+
+
+def enter_mark(suppressed: bool) -> tuple[RequestMark, Token[RequestMark | None]]:
+    """Make a fresh mark current; give the token to ``exit_mark`` afterwards.
+
+    ``request_mark`` without a generator, for the request middleware.
+    """
+    mark = RequestMark(suppressed)
+    return mark, _mark.set(mark)
+
+
+def exit_mark(token: Token[RequestMark | None]) -> None:
+    """Make the mark that was current before ``enter_mark`` current again."""
+    _mark.reset(token)
 
 
 class _MarkedIterator:

@@ -18,7 +18,7 @@ from . import tracing
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
-from .scope import get_current_scope
+from .scope import current_scope
 
 if TYPE_CHECKING:
     from .monitoring import PerformanceMonitor
@@ -40,6 +40,9 @@ class _Start(NamedTuple):
     #: Decided at the start, so a block is recorded whole or not at all.
     recording: bool
     span: BlockSpan | None = None
+
+
+_STARTS_LOCK = threading.RLock()
 
 
 def _start_key() -> _StartKey:
@@ -83,7 +86,7 @@ class ExecutionTimer:
             raise ValueError("measure_execution_time() needs a non-empty name")
         self._monitor = monitor
         self.name = name
-        self.tags = {str(k): str(v) for k, v in (tags or {}).items()}
+        self.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
         # One instance may be entered by several threads or asyncio tasks at
         # once (a timer kept at module level), so starts are kept per thread
         # and task. An empty stack is removed, so the table holds only blocks
@@ -91,7 +94,9 @@ class ExecutionTimer:
         # a generator suspended in this same timer, whose exit takes it too;
         # each step leaves the table consistent for such a nested call.
         self._starts: dict[_StartKey, list[_Start]] = {}
-        self._starts_lock = threading.RLock()
+        # One lock for every timer: its holds are a few dict operations, and
+        # a timer made per block need not make a lock each time.
+        self._starts_lock = _STARTS_LOCK
 
     # -- the measurement itself -------------------------------------------
 
@@ -117,9 +122,7 @@ class ExecutionTimer:
         if start.span is not None:
             tracing.end_block(start.span, exc)
         try:
-            # The thread that was counted busy, wherever the block ended.
-            self._monitor._thread_busy(-1, start.thread_id)
-            scope = get_current_scope()
+            scope = current_scope.get()
             thread = threading.current_thread()
             event = OperationEvent(
                 name=self.name,
@@ -128,11 +131,22 @@ class ExecutionTimer:
                 thread_id=thread.ident or 0,
                 thread_name=thread.name,
                 scope=scope.path if scope else None,
-                tags=dict(self.tags),
+                tags=dict(self.tags) if self.tags else {},
                 error_type=error_type_name(type(exc)) if exc is not None else None,
                 raised_at=find_raise_site(exc) if exc is not None else None,
             )
-            self._monitor.collector.record_operation(event, scope)
+        except Exception:
+            log_failure(
+                logger, "record", "perfprobe failed to record operation %r", self.name
+            )
+            # The thread that was counted busy, wherever the block ended.
+            self._monitor._thread_busy(-1, start.thread_id)
+            return
+        try:
+            # The busy count of the start's thread goes down in the same call.
+            self._monitor.collector.record_operation(
+                event, scope, ended_thread_id=start.thread_id
+            )
             self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(

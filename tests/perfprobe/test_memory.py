@@ -364,3 +364,31 @@ def test_memory_off_lets_a_block_exception_through(mon: PerformanceMonitor) -> N
         with pytest.raises(ValueError) as raised, mon.track_memory_usage("block"):
             raise error
     assert raised.value is error
+
+
+def test_rss_matches_psutil_after_a_known_allocation() -> None:
+    """The RSS read grows with a touched 64 MB buffer, as psutil's figure does."""
+    before = memory.read_rss_bytes()
+    buffer = bytearray(64 * MB)  # zero-filled, so every page is touched
+    after = memory.read_rss_bytes()
+    true = psutil.Process(os.getpid()).memory_info().rss
+    del buffer
+
+    assert after - before >= 60 * MB
+    assert after == pytest.approx(true, rel=0.05)
+
+
+def test_rss_falls_back_to_psutil_when_proc_cannot_be_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failing /proc read is not retried: psutil gives the figure instead."""
+
+    def broken(*args: object) -> bytes:
+        raise OSError("no /proc here")
+
+    monkeypatch.setattr(memory, "_statm_usable", True)
+    monkeypatch.setattr(memory.os, "pread", broken)
+    rss = memory.read_rss_bytes()
+
+    assert rss == pytest.approx(psutil.Process(os.getpid()).memory_info().rss, rel=0.05)
+    assert memory._statm_usable is False

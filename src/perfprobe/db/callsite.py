@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import sysconfig
+import threading
 import traceback
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
@@ -58,17 +59,22 @@ _LIBRARY_FRAGMENTS = (
 # A deep pile of library frames (recursive template rendering, say) must not
 # make every query walk it all; past this depth the call site is unknown.
 _MAX_DEPTH = 200
+_DEPTHS = range(_MAX_DEPTH)
 # Code objects are created once per function in normal code, but exec() and
 # templating engines can mint new ones forever; past this many, start over.
 _MAX_CACHED_CODES = 20_000
 
-# For each code object seen, keyed by id(): the code object itself, then a
-# display path (str) for user code or the lazyload frame kind (int, 0 for
-# uninteresting) for library code. Not keyed by the code object: code objects
-# compare equal across files when only their filenames differ, and hashing
-# one rehashes its constants every time. Holding the code object keeps its
-# id from being reused while the entry lives.
-_code_info: dict[int, tuple[CodeType, str | int]] = {}
+# For each code object seen, keyed by id(): a display path (str) for user
+# code or the lazyload frame kind (int, 0 for uninteresting) for library
+# code. Not keyed by the code object: code objects compare equal across
+# files when only their filenames differ, and hashing one rehashes its
+# constants every time. _code_refs holds each code object, so its id cannot
+# be reused while its entry lives: an id found is the very same code, and
+# the walk, which runs through some twenty frames per query, needs no
+# identity check.
+_code_info: dict[int, str | int] = {}
+_code_refs: dict[int, CodeType] = {}
+_cache_lock = threading.Lock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
@@ -120,16 +126,23 @@ def _classify(code: CodeType) -> str | int:
         info = lazyload.frame_kind(path, code.co_qualname)
     else:
         info = display_path(path)
-    if len(_code_info) >= _MAX_CACHED_CODES:
-        _code_info.clear()
-    _code_info[id(code)] = (code, info)
+    # Writers take the lock and keep the order (a reference is added before
+    # its entry and dropped after it), so no thread ever finds an entry
+    # whose code object is not held.
+    with _cache_lock:
+        if len(_code_info) >= _MAX_CACHED_CODES:
+            _code_info.clear()
+            _code_refs.clear()
+        _code_refs[id(code)] = code
+        _code_info[id(code)] = info
     return info
 
 
 def _user_site(frame: FrameType) -> str | None:
     code = frame.f_code
-    entry = _code_info.get(id(code))
-    info = entry[1] if entry is not None and entry[0] is code else _classify(code)
+    info = _code_info.get(id(code))
+    if info is None:
+        info = _classify(code)
     return f"{info}:{frame.f_lineno}" if isinstance(info, str) else None
 
 
@@ -147,39 +160,45 @@ def find_query_origin(
     """
     if frame is None:
         frame = sys._getframe(1)
-    tracker: lazyload.LazyLoadTracker | None = None
-    cache = _code_info
-    depth = 0
+    # The telling library frames, handed to a tracker after the walk.
+    telling: list[tuple[int, FrameType]] = []
+    lookup = _code_info.get
     call_site: str | None = None
     user_frame: FrameType | None = None
-    while frame is not None and depth < _MAX_DEPTH:
+    for _ in _DEPTHS:
+        if frame is None:
+            break
         code = frame.f_code
-        entry = cache.get(id(code))
-        info = entry[1] if entry is not None and entry[0] is code else _classify(code)
-        if isinstance(info, str):
-            call_site = f"{info}:{frame.f_lineno}"
-            user_frame = frame
-            break
-        if info == _ASYNC_BOUNDARY:
-            # Frames above belong to whatever started this thread, never to
-            # the code that awaits the call: stop here either way.
-            call_site = asyncsite.awaiting_site(frame, scope, _user_site)
-            break
+        info = lookup(id(code))
+        if info is None:
+            info = _classify(code)
+        # Most frames are uninteresting library code (0): one test for them.
+        # A display path is never empty, so user code always passes it.
         if info:
-            if tracker is None:
-                tracker = lazyload.LazyLoadTracker()
-            tracker.observe(info, frame)
+            if isinstance(info, str):
+                call_site = f"{info}:{frame.f_lineno}"
+                user_frame = frame
+                break
+            if info == _ASYNC_BOUNDARY:
+                # Frames above belong to whatever started this thread, never
+                # to the code that awaits the call: stop here either way.
+                call_site = asyncsite.awaiting_site(frame, scope, _user_site)
+                break
+            telling.append((info, frame))
         frame = frame.f_back
-        depth += 1
-    if tracker is None:
+    if not telling:
         return QueryOrigin(call_site, None)
+    tracker = lazyload.LazyLoadTracker()
+    tracker.observe_all(telling)
     return QueryOrigin(call_site, tracker.result(user_frame), tracker.bulk_call())
 
 
 def clear_cache() -> None:
     """Forget every classified code object and the display base directory."""
     global _base_dir
-    _code_info.clear()
+    with _cache_lock:
+        _code_info.clear()
+        _code_refs.clear()
     _base_dir = None
 
 

@@ -24,7 +24,7 @@ from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
 from ..monitoring import PerformanceMonitor
-from ..scope import get_current_scope
+from ..scope import current_scope
 from ..suppression import is_suppressed
 from .callsite import find_query_origin
 from .fingerprint import fingerprint
@@ -59,10 +59,31 @@ _SCALARS = (
 )
 # Django's parameters are flat; nesting (array values) stays shallow.
 _MAX_NESTING = 8
+# The exact types of nearly every parameter, hashed without the checks
+# below (none of them can be NaN); subclasses take the general path.
+_PLAIN = frozenset({str, int, bool, type(None), bytes, datetime.datetime})
 
 
 def _value_hash(value: Any, depth: int) -> int:
-    name = type(value).__qualname__
+    kind = type(value)
+    if kind in _PLAIN:
+        return hash((kind.__qualname__, value))
+    if (kind is tuple or kind is list) and depth < _MAX_NESTING:
+        # One comprehension for a flat row, not a call per parameter.
+        return hash(
+            (
+                kind.__qualname__,
+                tuple(
+                    [
+                        hash((type(item).__qualname__, item))
+                        if type(item) in _PLAIN
+                        else _value_hash(item, depth + 1)
+                        for item in value
+                    ]
+                ),
+            )
+        )
+    name = kind.__qualname__
     if (isinstance(value, float) and math.isnan(value)) or (
         isinstance(value, decimal.Decimal) and value.is_nan()
     ):
@@ -174,8 +195,12 @@ class QueryRecorder:
         try:
             connection = context["connection"]
             # Django's CursorWrapper holds the driver's cursor as .cursor.
-            text = sql_text(sql, getattr(context.get("cursor"), "cursor", None))
-            scope = get_current_scope()
+            text = (
+                sql
+                if type(sql) is str
+                else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
+            )
+            scope = current_scope.get()
             # Two frames up is the code that called the cursor.
             origin = find_query_origin(sys._getframe(2), scope)
             shape = fingerprint(text)
@@ -202,11 +227,13 @@ class QueryRecorder:
                 lazy_load=origin.lazy_load,
                 bulk_call=origin.bulk_call,
             )
-            monitor = _default_monitor()
-            monitor.collector.record_query(event, scope)
+            collector = _default_monitor().collector
+            collector.record_query(event, scope)
             if tracing.active:
                 tracing.record_query(event, connection)
-            self._log(event, conf.SLOW_QUERY_SECONDS * monitor.time_scale)
+            threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
+            if event.duration_s > threshold_s or logger.isEnabledFor(logging.DEBUG):
+                self._log(event, threshold_s)
         except Exception:
             log_failure(logger, "record-query", "perfprobe failed to record a query")
 

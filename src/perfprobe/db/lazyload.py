@@ -105,21 +105,30 @@ class LazyLoadTracker:
 
     def observe(self, kind: int, frame: FrameType) -> None:
         """Note a frame whose code ``frame_kind()`` gave the non-zero ``kind``."""
-        if kind == QUERYSET:
-            if self._queryset is None:
-                self._queryset = frame
-        elif kind == PREFETCH:
-            self._prefetching = True
-        elif kind == MANAGER_WRITE:
-            self._manager_write = True
-        elif kind in (BULK_WRITE, DELETION):
-            # Outermost wins: bulk_update() runs one update() per batch, and
-            # only the outer call is the one the user made.
-            self._bulk = frame
-            self._bulk_kind = kind
-        elif self._explicit is None:
-            self._explicit = frame
-            self._explicit_kind = kind
+        self.observe_all(((kind, frame),))
+
+    def observe_all(self, telling: Iterable[tuple[int, FrameType]]) -> None:
+        """Note each ``(kind, frame)`` of a walk, innermost first.
+
+        One call for the whole walk: a query's stack has several telling
+        frames, and this runs for every query.
+        """
+        for kind, frame in telling:
+            if kind == QUERYSET:
+                if self._queryset is None:
+                    self._queryset = frame
+            elif kind == PREFETCH:
+                self._prefetching = True
+            elif kind == MANAGER_WRITE:
+                self._manager_write = True
+            elif kind in (BULK_WRITE, DELETION):
+                # Outermost wins: bulk_update() runs one update() per batch,
+                # and only the outer call is the one the user made.
+                self._bulk = frame
+                self._bulk_kind = kind
+            elif self._explicit is None:
+                self._explicit = frame
+                self._explicit_kind = kind
 
     def result(self, user_frame: FrameType | None = None) -> LazyLoad | None:
         """Return the lazy load the observed frames show, or ``None``.
