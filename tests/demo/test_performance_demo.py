@@ -315,15 +315,15 @@ def test_memory_intensive_peak_is_real_and_given_back(report):
         if r["kind"] == "block" and r["label"] == "memory_intensive"
     ]
     # A floor from sys.getsizeof: the job holds 100,000 rows at once, each its
-    # own bytes object carrying at least a 1,100-byte notes area (about
-    # 108 MB before counting the priced copies).
-    floor_bytes = 100_000 * sys.getsizeof(bytes(1100))
+    # own bytes object carrying at least a 1,160-byte notes area (about
+    # 114 MB before counting the priced copies).
+    floor_bytes = 100_000 * sys.getsizeof(bytes(1160))
     peak = block["peak_above_start_bytes"]
     given_back = (peak - block["heap_delta_bytes"]) / peak
 
     assert floor_bytes > 100 * MB
     assert peak >= floor_bytes
-    assert peak > 110 * MB
+    assert peak > 115 * MB
     assert given_back > 0.9
 
 
