@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import subprocess
@@ -92,6 +93,32 @@ def test_run_prints_plain_report_and_writes_json(tmp_path):
     validate_report(data)
     assert [s["name"] for s in data["scenarios"]] == ["database_operations"]
     assert data["settings"]["time_scale"] == 0.02
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_in_process_run_leaves_the_callers_heap_unfrozen():
+    """call_command runs no exit shortcut: no object is moved out of gc's reach."""
+    before = gc.get_freeze_count()
+
+    run_command(*FAST)
+
+    assert gc.get_freeze_count() == before
+
+
+def test_cli_run_writes_its_report_and_exits_cleanly(tmp_path):
+    """From manage.py, on a migrated file, the run exits 0 with a valid report."""
+    target = tmp_path / "report.json"
+    migrated = run_manage(tmp_path, "migrate", "--noinput", "--verbosity", "0")
+
+    result = run_manage(tmp_path, COMMAND, *FAST, "--output-file", str(target))
+
+    assert migrated.returncode == 0, migrated.stderr
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Recommendations" in result.stdout
+    data = json.loads(target.read_text())
+    validate_report(data)
+    assert [s["name"] for s in data["scenarios"]] == ["database_operations"]
 
 
 @pytest.mark.django_db(transaction=True)

@@ -308,28 +308,38 @@ def test_memory_intensive_records_its_four_checkpoints(report):
 
 
 def test_memory_intensive_peak_is_real_and_given_back(report):
-    """The heap peaks above 50 MB and more than 90% of it is freed by cleanup."""
+    """The heap peaks clearly above 100 MB and more than 90% of it is freed."""
     (block,) = [
         r
         for r in report["memory"]["records"]
         if r["kind"] == "block" and r["label"] == "memory_intensive"
     ]
-    # A floor from sys.getsizeof: each record is a 6-key dict holding a list
-    # of at least one 3-tuple, and processing holds a 7-key priced dict per
-    # record beside it (on CPython 3.11, 64-bit: 272 + 64 + 64 + 272 bytes,
-    # about 67 MB for 100,000 of them, before counting any int or string).
-    record = {"order_id": 0, "customer_id": 0, "country": "", "status": ""}
-    record |= {"created_day": 0, "lines": [(0, 0, 0)]}
-    priced = {key: 0 for key in "abcdefg"}
-    per_record = sum(map(sys.getsizeof, (record, record["lines"], (0, 0, 0), priced)))
-    floor_bytes = 100_000 * per_record
+    # A floor from sys.getsizeof: the job holds 100,000 rows at once, each its
+    # own bytes object carrying at least a 1,160-byte notes area (about
+    # 114 MB before counting the priced copies).
+    floor_bytes = 100_000 * sys.getsizeof(bytes(1160))
     peak = block["peak_above_start_bytes"]
     given_back = (peak - block["heap_delta_bytes"]) / peak
 
-    assert floor_bytes > 50 * MB
+    assert floor_bytes > 100 * MB
     assert peak >= floor_bytes
-    assert peak > 50 * MB
+    assert peak > 115 * MB
     assert given_back > 0.9
+
+
+def test_memory_intensive_triggers_the_high_memory_advice(report):
+    """Its block is flagged over the 100 MB default with streaming advice."""
+    (advice,) = [
+        r
+        for r in report["recommendations"]
+        if r["rule_id"] == "high-memory"
+        and r["evidence"].get("label") == "memory_intensive"
+    ]
+
+    assert advice["evidence"]["threshold_bytes"] == 100 * MB
+    assert ".iterator(chunk_size=" in advice["suggestion"]
+    assert "batches" in advice["suggestion"]
+    assert "materialising a large intermediate result" in advice["suggestion"]
 
 
 # -- error_scenarios ------------------------------------------------------------

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from pathlib import Path
 from typing import IO, Any, cast
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connections
 from rich.console import Console
 
 from apps.debugging.performance_demo import (
@@ -136,6 +138,22 @@ class Command(BaseCommand):
             default="42",
             help="Seed for sample data and worker durations (default 42).",
         )
+
+    def run_from_argv(self, argv: list[str]) -> None:
+        """Run from the command line, then leave the process quick to exit.
+
+        Only ``manage.py`` calls this (``call_command`` does not), and the
+        process ends right after: the interpreter's final collection would
+        walk every object Django, rich and the report left behind, about
+        0.1 s, to free memory the operating system takes back anyway.
+        Freezing them skips that walk; the database connections are closed
+        first, so nothing is left to be finalised.
+        """
+        try:
+            super().run_from_argv(argv)
+        finally:
+            connections.close_all()
+            gc.freeze()
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
