@@ -54,7 +54,7 @@ format: $(STAMP)
 	$(VENV)/bin/ruff format .
 
 bench: $(STAMP)
-	$(PY) bench/run_all.py
+	$(PY) bench/run_all.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 db.sqlite3-* test_db.sqlite3*

@@ -90,6 +90,8 @@ def render_results(info: RunInfo, sections: Sequence[Section]) -> str:
         "- Machine: "
         + ", ".join(f"{key} {value}" for key, value in info.machine.items()),
         f"- Targets: {passed} PASS, {missed} MISS ({informational} info rows)",
+        "- Profiles and before/after figures of each change made for a missed "
+        "target: [docs/performance-notes.md](../docs/performance-notes.md)",
         "",
     ]
     missed_rows = [row.benchmark for row in all_rows if row.passed is False]
