@@ -57,4 +57,5 @@ bench: $(STAMP)
 	$(PY) bench/run_all.py $(ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 db.sqlite3-* test_db.sqlite3*
+	-test -d $(PG_DIR) && .ci/postgres stop $(PG_DIR)
+	rm -rf $(VENV) bench/.venv $(PG_DIR) db.sqlite3 db.sqlite3-* test_db.sqlite3*
