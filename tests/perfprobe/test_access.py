@@ -24,6 +24,8 @@ from perfprobe.access import (
 )
 from perfprobe.prometheus import runtime
 
+from .refusals import fingerprint, unknown_of
+
 TOKEN = "s3cret-token-0123456789"
 
 
@@ -201,21 +203,6 @@ def default_stack(settings: Settings) -> Iterator[None]:
     }
     yield
     runtime.uninstall()
-
-
-def unknown_of(page: str) -> str:
-    """Return an unknown URL as long as ``page`` (the demo's 404 echoes the path)."""
-    return page[:-2] + "X" + page[-1]
-
-
-def fingerprint(response: HttpResponseBase) -> tuple[object, ...]:
-    """Return what a client sees of ``response``: status, headers, body length."""
-    headers = {
-        name.lower(): value
-        for name, value in response.headers.items()
-        if name.lower() not in {"date", "content-length"}
-    }
-    return (response.status_code, sorted(headers.items()), len(response.content))
 
 
 @pytest.mark.django_db

@@ -7,13 +7,14 @@ from collections.abc import Iterator
 from types import SimpleNamespace
 
 import pytest
-from django.http import HttpResponseBase
 from django.test import Client, RequestFactory
 from prometheus_client.parser import text_string_to_metric_families
 from pytest_django import Settings
 
 from perfprobe.access import UNMONITORED_ATTR
 from perfprobe.prometheus import metrics_view, runtime
+
+from ..refusals import fingerprint
 
 pytestmark = pytest.mark.django_db
 
@@ -144,21 +145,6 @@ def test_a_render_failure_is_a_logged_500(
         for r in caplog.records
         if r.name == "perfprobe.prometheus"
     )
-
-
-def unknown_of(page: str) -> str:
-    """Return an unknown URL as long as ``page``."""
-    return page[:-2] + "X" + page[-1]
-
-
-def fingerprint(response: HttpResponseBase) -> tuple[object, ...]:
-    """Return what a client sees of ``response``: status, headers, body length."""
-    headers = {
-        name.lower(): value
-        for name, value in response.headers.items()
-        if name.lower() not in {"date", "content-length"}
-    }
-    return (response.status_code, sorted(headers.items()), len(response.content))
 
 
 @pytest.mark.parametrize("method", METHODS)
