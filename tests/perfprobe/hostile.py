@@ -8,6 +8,7 @@ the renderer's own markup is there.
 
 from __future__ import annotations
 
+import re
 from html.parser import HTMLParser
 
 from django.db import connection
@@ -99,8 +100,36 @@ ALLOWED_TAGS = frozenset(
         "span",
         "br",
         "code",
+        "figure",
     ]
 )
+#: The SVG elements matplotlib writes for the charts, allowed only in a chart.
+CHART_TAGS = frozenset(
+    ["svg", "defs", "style", "g", "path", "text", "use", "clippath", "rect"]
+)
+#: Attribute names allowed in a chart; their values are checked on their own.
+CHART_ATTRIBUTES = frozenset(
+    [
+        "id",
+        "style",
+        "x",
+        "y",
+        "d",
+        "transform",
+        "xlink:href",
+        "clip-path",
+        "width",
+        "height",
+        "viewbox",
+        "version",
+        "type",
+    ]
+)
+#: The one stylesheet matplotlib puts in each chart.
+CHART_STYLE = "*{stroke-linejoin: round; stroke-linecap: butt}"
+# References inside a chart may only point at the same page.
+_LOCAL_REFERENCE = re.compile(r"#[A-Za-z0-9_-]+")
+_LOCAL_URL = re.compile(r"url\(#[A-Za-z0-9_-]+\)")
 ALLOWED_ATTRIBUTES = frozenset(
     {
         ("lang", "en"),
@@ -110,28 +139,48 @@ ALLOWED_ATTRIBUTES = frozenset(
     }
 )
 ALLOWED_CLASSES = frozenset(
-    ["num", "note", "critical", "warning", "info", "ok", "failed"]
+    ["num", "note", "critical", "warning", "info", "ok", "failed", "chart"]
 )
 
 
 class PageAudit(HTMLParser):
-    """Parse a page the way a browser tokenises it and keep what it holds."""
+    """Parse a page the way a browser tokenises it and keep what it holds.
+
+    Elements inside an ``<svg>`` chart are kept apart (``chart_tags``,
+    ``chart_attributes``, ``chart_text``, ``chart_style``): they are
+    matplotlib's drawing, audited against their own allow-lists.
+    """
 
     def __init__(self, page: str) -> None:
         super().__init__(convert_charrefs=True)
         self.tags: list[str] = []
         self.attributes: list[tuple[str, str | None]] = []
+        self.chart_tags: list[str] = []
+        self.chart_attributes: list[tuple[str, str | None]] = []
         self.others: list[str] = []
         self.text: list[str] = []
+        self.chart_text: list[str] = []
         self.style: list[str] = []
+        self.chart_style: list[str] = []
         self.title: list[str] = []
+        self.charts = 0
         self._open: list[str] = []
         self.feed(page)
         self.close()
 
+    @property
+    def _in_chart(self) -> bool:
+        return "svg" in self._open
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.tags.append(tag)
-        self.attributes.extend(attrs)
+        if tag == "svg":
+            self.charts += 1
+        if self._in_chart or tag == "svg":
+            self.chart_tags.append(tag)
+            self.chart_attributes.extend(attrs)
+        else:
+            self.tags.append(tag)
+            self.attributes.extend(attrs)
         if tag not in {"meta", "br"}:
             self._open.append(tag)
 
@@ -141,7 +190,11 @@ class PageAudit(HTMLParser):
 
     def handle_data(self, data: str) -> None:
         where = self._open[-1] if self._open else ""
-        {"style": self.style, "title": self.title}.get(where, self.text).append(data)
+        if self._in_chart:
+            target = self.chart_style if where == "style" else self.chart_text
+        else:
+            target = {"style": self.style, "title": self.title}.get(where, self.text)
+        target.append(data)
 
     def handle_comment(self, data: str) -> None:
         self.others.append(f"comment {data!r}")
@@ -154,7 +207,7 @@ class PageAudit(HTMLParser):
 
     @property
     def visible_text(self) -> str:
-        """Return the page's text outside ``style`` and ``title``, joined."""
+        """Return the page's text outside ``style``, ``title`` and charts, joined."""
         return "".join(self.text)
 
     def unexpected_markup(self) -> list[str]:
@@ -166,4 +219,26 @@ class PageAudit(HTMLParser):
                 found.extend(f"class {c!r}" for c in sorted(extra))
             elif (name, value) not in ALLOWED_ATTRIBUTES:
                 found.append(f"attribute {name}={value!r}")
-        return found + self.others
+        return found + self._unexpected_chart_markup() + self.others
+
+    def _unexpected_chart_markup(self) -> list[str]:
+        found = [f"chart element <{t}>" for t in self.chart_tags if t not in CHART_TAGS]
+        for name, value in self.chart_attributes:
+            text = value or ""
+            if name not in CHART_ATTRIBUTES or "<" in text:
+                found.append(f"chart attribute {name}={value!r}")
+            elif name == "xlink:href" and not _LOCAL_REFERENCE.fullmatch(text):
+                found.append(f"chart reference {value!r}")
+            elif name == "clip-path" and not _LOCAL_URL.fullmatch(text):
+                found.append(f"chart clip-path {value!r}")
+            elif name == "style" and "url(" in text:
+                found.append(f"chart style attribute {value!r}")
+            elif name not in {"style", "xlink:href", "clip-path"} and ":" in text:
+                # A scheme (javascript:, data:) has no place in a plain value.
+                found.append(f"chart attribute {name}={value!r}")
+        found.extend(
+            f"chart style {style!r}"
+            for style in self.chart_style
+            if style.strip() != CHART_STYLE
+        )
+        return found

@@ -6,6 +6,8 @@ import html
 from collections.abc import Sequence
 from typing import Any
 
+from .chartdata import chart_data
+from .charts import INSTALL_HINT, Chart, charts_available, draw_charts
 from .model import SCENARIO_STATUSES, SEVERITIES, Report
 from .tables import PAGE_LIMITS, Header, RecommendationItem, Section, build_tables
 
@@ -24,6 +26,9 @@ code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .critical { color: #b42318; } .warning { color: #9a6700; } .info { color: #0969da; }
 .ok { color: #1a7f37; } .failed { color: #b42318; font-weight: bold; }
 ol li { margin-bottom: .75rem; }
+figure.chart { margin: .5rem 0; }
+/* Charts shrink to the page; their viewBox keeps the proportions. */
+figure.chart svg { max-width: 100%; height: auto; display: block; }
 """.strip()
 
 
@@ -105,18 +110,43 @@ def _recommendations(recommendations: Sequence[RecommendationItem]) -> list[str]
     return parts
 
 
-def render_html(report: Report) -> str:
-    """Return ``report`` as a complete HTML document with inline CSS only.
+def _chart(chart: Chart) -> list[str]:
+    parts = [f"<h2>{_e(chart.title)}</h2>", _note(chart.caption)]
+    if chart.svg is None:
+        return [*parts, _note(chart.empty_note)]
+    # The SVG is matplotlib's output, not report text: matplotlib escapes
+    # the labels it draws (and chartdata made them printable first).
+    return [*parts, f'<figure class="chart">{chart.svg}</figure>']
+
+
+def _charts(report: Report, charts: bool | None) -> list[str]:
+    if charts is False:
+        return []
+    if charts is None and not charts_available():
+        return [
+            "<h2>Charts</h2>",
+            _note(f"Charts are not drawn: matplotlib is missing ({INSTALL_HINT})."),
+        ]
+    drawn = draw_charts(chart_data(report.to_dict()))
+    return [line for chart in drawn for line in _chart(chart)]
+
+
+def render_html(report: Report, *, charts: bool | None = None) -> str:
+    """Return ``report`` as a complete HTML document with inline CSS and SVG.
 
     Every value taken from the report is escaped with ``html.escape``, so SQL,
-    labels and messages cannot inject markup into the page.
+    labels and messages cannot inject markup into the page. ``charts`` True
+    draws the charts as inline SVG and raises ``ImportError`` without
+    matplotlib (the ``report`` extra); ``None`` draws them when matplotlib is
+    installed and says how to get it otherwise; ``False`` leaves them out.
     """
     tables = build_tables(report, PAGE_LIMITS)
-    # In a browser the answer comes first: what to change, then the tables
-    # that back it up.
+    # In a browser the answer comes first: what to change, then the charts
+    # and the tables that back it up.
     body = [
         *_header(tables.header),
         *_recommendations(tables.recommendations),
+        *_charts(report, charts),
         *(line for section in tables.sections for line in _section(section)),
     ]
     return "\n".join(

@@ -233,15 +233,19 @@ class Report:
         """
         return write_json_atomic(path, self.to_dict())
 
-    def write_html(self, path: str | os.PathLike[str]) -> Path:
+    def write_html(
+        self, path: str | os.PathLike[str], *, charts: bool | None = None
+    ) -> Path:
         """Write the report as one self-contained HTML page, atomically.
 
-        Raise ``OSError`` naming the path when it cannot be written; an
-        existing file at ``path`` is then left as it was.
+        ``charts`` is as for ``perfprobe.report.html.render_html``: True
+        requires matplotlib and raises ``ImportError`` without it. Raise
+        ``OSError`` naming the path when it cannot be written; an existing
+        file at ``path`` is then left as it was.
         """
         from .html import render_html
 
-        return write_text_atomic(path, render_html(self))
+        return write_text_atomic(path, render_html(self, charts=charts))
 
     def recommendations_by_rule(self, rule_id: str) -> list[Recommendation]:
         """Return the recommendations that rule ``rule_id`` made."""

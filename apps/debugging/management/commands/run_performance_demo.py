@@ -19,6 +19,7 @@ from apps.debugging.performance_demo import (
 )
 from apps.debugging.progress import DemoProgress
 from perfprobe.events import Event
+from perfprobe.report.charts import INSTALL_HINT, charts_available
 from perfprobe.report.jsonio import check_regular_target
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
@@ -91,6 +92,19 @@ def check_output_path(value: str | None, option: str = "--output-file") -> Path 
     return path
 
 
+def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:
+    """Return the HTML option given (``--html`` or its alias) and its value."""
+    html, alias = options.get("html"), options.get("html_file")
+    if html is not None and alias is not None and html != alias:
+        raise CommandError(
+            f"--html {html!r} and --html-file {alias!r} name different files; "
+            "give one of them (--html-file is another name for --html)."
+        )
+    if alias is not None and html is None:
+        return "--html-file", alias
+    return "--html", html
+
+
 class Command(BaseCommand):
     help = (
         "Run perfprobe's performance demo: database operations, API requests, "
@@ -105,9 +119,17 @@ class Command(BaseCommand):
             help="Also write the report as JSON to PATH (replaced atomically).",
         )
         parser.add_argument(
+            "--html",
+            metavar="PATH",
+            help=(
+                "Also write the report as one self-contained HTML page with "
+                "charts to PATH (needs the 'report' extra: matplotlib)."
+            ),
+        )
+        parser.add_argument(
             "--html-file",
             metavar="PATH",
-            help="Also write the report as one self-contained HTML page to PATH.",
+            help="Same as --html (the option's earlier name).",
         )
         parser.add_argument(
             "--verbose",
@@ -164,7 +186,13 @@ class Command(BaseCommand):
         time_scale = parse_time_scale(str(options["time_scale"]))
         seed = parse_seed(str(options["seed"]))
         output = check_output_path(options["output_file"])
-        html_output = check_output_path(options["html_file"], "--html-file")
+        html_option, html_value = pick_html_option(options)
+        html_output = check_output_path(html_value, html_option)
+        if html_output is not None and not charts_available():
+            raise CommandError(
+                f"{html_option} draws charts with matplotlib, which is not "
+                f"installed; install the 'report' extra: {INSTALL_HINT}"
+            )
         console = self._console(options)
 
         with DemoProgress(console, total=len(names)) as progress:
@@ -198,9 +226,11 @@ class Command(BaseCommand):
             console.print(f"Report written to {output}", highlight=False, markup=False)
         if html_output is not None:
             try:
-                report.write_html(html_output)
+                report.write_html(html_output, charts=True)
             except OSError as exc:
-                raise CommandError(f"--html-file {str(html_output)!r}: {exc}") from None
+                raise CommandError(
+                    f"{html_option} {str(html_output)!r}: {exc}"
+                ) from None
             console.print(
                 f"HTML report written to {html_output}", highlight=False, markup=False
             )

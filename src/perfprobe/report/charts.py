@@ -1,0 +1,323 @@
+"""Draw the HTML report's charts with matplotlib, as SVG to inline in the page.
+
+matplotlib is optional (the ``report`` extra). Charts are drawn through the
+object-oriented API, never ``pyplot``, so no GUI backend or global figure
+list is involved; the SVG carries its text as ``<text>`` elements, which
+matplotlib escapes, and loads nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ..failures import log_failure
+from .chartdata import ChartData
+from .fmt import BYTES_PER_MB
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+logger = logging.getLogger("perfprobe.report")
+
+#: How to get matplotlib, for messages to people who lack it.
+INSTALL_HINT = "pip install 'django-perfprobe[report]'"
+
+# rcParams are process-wide: the lock keeps two report renders from changing
+# them under each other. rc_context restores them afterwards.
+_lock = threading.Lock()
+_RC = {
+    # Text as <text> elements: selectable, searchable, and smaller than one
+    # path per glyph, whose shared glyph ids would clash between charts.
+    "svg.fonttype": "none",
+    # A fresh random salt per figure keeps clip-path and marker ids of
+    # different charts in one page apart.
+    "svg.hashsalt": None,
+    "font.size": 9,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.35,
+}
+# Without these the SVG names matplotlib's web site and the drawing date.
+_NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
+_WIDTH_IN = 10.0
+_TIME_AXIS = "seconds since the first scenario or memory record"
+_BLUE, _RED, _ORANGE, _GREY = "#0969da", "#b42318", "#bc4c00", "#8c959f"
+
+
+@dataclass(frozen=True)
+class Chart:
+    """One chart for the page: its heading, caption and SVG, or why it is empty."""
+
+    title: str
+    caption: str
+    svg: str | None
+    empty_note: str
+
+
+def charts_available() -> bool:
+    """Return whether matplotlib can be imported to draw charts."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _text(value: str) -> str:
+    # A "$" pair would start mathtext, which could fail on a recorded name;
+    # an escaped dollar is drawn as a plain one.
+    return value.replace("$", r"\$")
+
+
+def _svg(figure: Figure) -> str:
+    buffer = io.StringIO()
+    figure.savefig(buffer, format="svg", metadata=_NO_METADATA)
+    text = buffer.getvalue()
+    # The XML prologue and doctype mean nothing inside HTML, and the HTML
+    # parser puts <svg> in the SVG namespace without declarations.
+    svg = text[text.index("<svg") :]
+    for declaration in (
+        ' xmlns:xlink="http://www.w3.org/1999/xlink"',
+        ' xmlns="http://www.w3.org/2000/svg"',
+    ):
+        svg = svg.replace(declaration, "", 1)
+    return svg.strip()
+
+
+def _figure(rows: int, *, floor_in: float = 2.2, time_axis: bool = False) -> Figure:
+    from matplotlib.figure import Figure
+
+    height = max(floor_in, 0.9 + rows * 0.32)
+    if not time_axis:
+        return Figure(figsize=(_WIDTH_IN, height), layout="constrained")
+    # Fixed margins, the same for every chart over time, so that the
+    # timeline and the memory chart line up one above the other.
+    figure = Figure(figsize=(_WIDTH_IN, height))
+    figure.subplots_adjust(left=0.2, right=0.78, bottom=0.7 / height, top=0.95)
+    return figure
+
+
+def _legend(axes: Axes) -> None:
+    # Outside the plot, on the right, where it cannot hide a bar or a point.
+    axes.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+
+
+def _time_span(data: ChartData) -> float:
+    # One range for the timeline and the memory chart, so that they line up.
+    ends = [s.end_s for s in data.timeline]
+    ends += [p.at_s for p in data.memory_points]
+    ends += [b.end_s for b in data.memory_blocks]
+    return max(ends) * 1.06 if ends and max(ends) > 0 else 1.0
+
+
+def _row_labels(axes: Axes, labels: list[str]) -> None:
+    axes.set_yticks(range(len(labels)), labels=[_text(label) for label in labels])
+    # The first row at the top, as in the tables.
+    axes.invert_yaxis()
+    axes.grid(False, axis="y")
+
+
+def _latency(data: ChartData) -> Figure:
+    rows = data.latency
+    figure = _figure(len(rows))
+    axes = figure.add_subplot()
+    _row_labels(axes, [f"{r.label} (n={r.count})" for r in rows])
+    ys = range(len(rows))
+    axes.hlines(
+        ys,
+        [r.min_s * 1000 for r in rows],
+        [r.max_s * 1000 for r in rows],
+        color=_GREY,
+        linewidth=2,
+        label="fastest to slowest",
+    )
+    # Ticks for the tail, drawn first, so that the p50 dot stays visible when
+    # an endpoint's percentiles coincide (a single request, say).
+    for field, color, name in (("p99_s", _RED, "p99"), ("p95_s", _ORANGE, "p95")):
+        values = [getattr(r, field) * 1000 for r in rows]
+        axes.scatter(
+            values, ys, marker="|", s=220, linewidths=2, color=color, label=name
+        )
+    axes.scatter(
+        [r.p50_s * 1000 for r in rows], ys, s=40, color=_BLUE, zorder=3, label="p50"
+    )
+    axes.set_xlabel("request duration (ms)")
+    axes.set_xlim(left=0)
+    _legend(axes)
+    return figure
+
+
+def _timeline(data: ChartData) -> Figure:
+    spans = data.timeline
+    figure = _figure(len(spans), time_axis=True)
+    axes = figure.add_subplot()
+    _row_labels(axes, [s.label for s in spans])
+    colors = [_RED if s.status == "failed" else _BLUE for s in spans]
+    widths = [s.end_s - s.start_s for s in spans]
+    axes.barh(range(len(spans)), widths, left=[s.start_s for s in spans], color=colors)
+    for y, span in enumerate(spans):
+        axes.annotate(
+            f" {span.end_s - span.start_s:.3g} s",
+            (span.end_s, y),
+            va="center",
+            fontsize=8,
+        )
+    axes.set_xlabel(_TIME_AXIS)
+    axes.set_xlim(0, _time_span(data))
+    return figure
+
+
+def _memory(data: ChartData) -> Figure:
+    points = data.memory_points
+    figure = _figure(0, floor_in=3.2, time_axis=True)
+    axes = figure.add_subplot()
+    times = [p.at_s for p in points]
+    axes.plot(
+        times,
+        [p.rss_bytes / BYTES_PER_MB for p in points],
+        marker="o",
+        markersize=3,
+        color=_BLUE,
+        label="RSS (whole process)",
+    )
+    heap = [p for p in points if p.heap_bytes is not None]
+    if heap:
+        axes.plot(
+            [p.at_s for p in heap],
+            [(p.heap_bytes or 0) / BYTES_PER_MB for p in heap],
+            marker="o",
+            markersize=3,
+            color=_ORANGE,
+            label="Python heap (tracemalloc)",
+        )
+    peaks = [b for b in data.memory_blocks if b.heap_peak_bytes is not None]
+    for index, block in enumerate(peaks):
+        axes.hlines(
+            (block.heap_peak_bytes or 0) / BYTES_PER_MB,
+            block.start_s,
+            block.end_s,
+            color=_RED,
+            linestyle="--",
+            linewidth=1,
+            label="heap peak inside a block" if index == 0 else None,
+        )
+    axes.set_xlabel(_TIME_AXIS)
+    axes.set_xlim(0, _time_span(data))
+    axes.set_ylabel("memory (MB)")
+    axes.set_ylim(bottom=0)
+    _legend(axes)
+    return figure
+
+
+def _queries(data: ChartData) -> Figure:
+    bars = data.queries
+    figure = _figure(len(bars))
+    axes = figure.add_subplot()
+    _row_labels(axes, [f"{b.label} (n={b.count})" for b in bars])
+    ys = range(len(bars))
+    grouped = [b.n_plus_one_s * 1000 for b in bars]
+    axes.barh(ys, grouped, color=_RED, label="in N+1 groups")
+    axes.barh(
+        ys, [b.other_s * 1000 for b in bars], left=grouped, color=_GREY, label="other"
+    )
+    axes.set_xlabel("total query time (ms)")
+    axes.tick_params(axis="y", labelsize=7.5)
+    _legend(axes)
+    return figure
+
+
+def _query_caption(data: ChartData) -> str:
+    shown = (
+        f"the {len(data.queries)} of {data.query_shapes} query shapes that took "
+        "the most time"
+        if data.query_shapes > len(data.queries)
+        else "every query shape"
+    )
+    return (
+        f"Total time of {shown}; the red part ran in N+1 groups. Full "
+        "fingerprints are in the Queries table."
+    )
+
+
+@dataclass(frozen=True)
+class _Spec:
+    title: str
+    caption: Callable[[ChartData], str]
+    empty_note: str
+    has_data: Callable[[ChartData], bool]
+    draw: Callable[[ChartData], Figure]
+
+
+_SPECS = (
+    _Spec(
+        "Scenario timeline",
+        lambda d: "When each scenario started and ended; red bars failed.",
+        "No data: the report has no scenarios.",
+        lambda d: bool(d.timeline),
+        _timeline,
+    ),
+    _Spec(
+        "Endpoint latency",
+        lambda d: (
+            "Request durations per endpoint: the line spans the fastest to the "
+            "slowest request, the markers are the p50, p95 and p99."
+        ),
+        "No data: no requests were monitored.",
+        lambda d: bool(d.latency),
+        _latency,
+    ),
+    _Spec(
+        "Memory over time",
+        lambda d: (
+            "Process RSS and Python heap at every checkpoint and at the start "
+            "and end of every memory block; a dashed line is the heap peak a "
+            "block reached at some moment within its span."
+        ),
+        "No data: no memory checkpoints or blocks were recorded.",
+        lambda d: bool(d.memory_points),
+        _memory,
+    ),
+    _Spec(
+        "Query time by shape",
+        _query_caption,
+        "No data: no queries were recorded.",
+        lambda d: bool(d.queries),
+        _queries,
+    ),
+)
+
+
+def _draw(spec: _Spec, data: ChartData) -> Chart:
+    caption = spec.caption(data)
+    if not spec.has_data(data):
+        return Chart(spec.title, caption, None, spec.empty_note)
+    try:
+        return Chart(spec.title, caption, _svg(spec.draw(data)), "")
+    except Exception:
+        # One chart that cannot be drawn must not cost the rest of the page.
+        log_failure(logger, "chart", "perfprobe failed to draw chart %r", spec.title)
+        return Chart(
+            spec.title, caption, None, "This chart could not be drawn; see the log."
+        )
+
+
+def draw_charts(data: ChartData) -> list[Chart]:
+    """Return every chart of ``data``, each drawn as SVG or with a no-data note.
+
+    Raise ``ImportError`` when matplotlib is not installed.
+    """
+    import matplotlib
+
+    with _lock, matplotlib.rc_context(_RC), warnings.catch_warnings():
+        # A recorded name in a script the font lacks draws as boxes, which
+        # is no reason to warn (or, under -W error, to fail).
+        warnings.filterwarnings("ignore", message="Glyph .* missing from")
+        return [_draw(spec, data) for spec in _SPECS]
