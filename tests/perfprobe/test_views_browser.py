@@ -1,16 +1,12 @@
 """Test the live report in headless Chromium, served by a loopback server.
 
-Chromium comes from the system (Debian's ``chromium`` package) and is driven
-by the ``playwright`` package; playwright's own browser downloads are never
-used. Without either the test skips, unless ``PERFPROBE_REQUIRE_BROWSER=1``
-(as in CI), where a missing browser is a failure.
+See ``browser.py`` for where Chromium comes from and when the test skips.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,40 +19,19 @@ from apps.debugging.server import LoopbackServer
 from perfprobe import PerformanceMonitor
 
 from . import hostile
+from .browser import CHROMIUM, CHROMIUM_ARGS, png_size, sync_playwright_or_skip
 from .live_urls import HOSTILE_PATH, HOSTILE_ROUTE
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-quic",
-]
 TOKEN = "browser-report-token-0123456789"
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOT = REPO_ROOT / "build" / "screenshots" / "live-report.png"
 PRODUCT_REQUESTS = 4
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture
 def sync_playwright() -> Any:
     """Return ``sync_playwright``; without a browser skip, or fail in CI."""
-    reason = None
-    try:
-        from playwright.sync_api import sync_playwright as start
-    except ImportError:
-        reason = "the playwright package is not installed"
-    if reason is None and not os.access(CHROMIUM, os.X_OK):
-        reason = f"no Chromium at {CHROMIUM} (apt-get install chromium)"
-    if reason is not None:
-        if os.environ.get("PERFPROBE_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"PERFPROBE_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    return start
+    return sync_playwright_or_skip()
 
 
 @pytest.fixture
@@ -76,14 +51,6 @@ def live_server_url(
     ):
         fresh_monitor.reset()
         yield server.base_url
-
-
-def _png_size(data: bytes) -> tuple[int, int]:
-    # The IHDR chunk comes first: width and height as big-endian integers.
-    assert data[:8] == PNG_SIGNATURE
-    assert data[12:16] == b"IHDR"
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
 
 
 def test_live_report_renders_and_runs_no_planted_script(
@@ -117,7 +84,11 @@ def test_live_report_renders_and_runs_no_planted_script(
             # The loopback server runs in this process.
             assert page.title() == f"perfprobe live report, process {os.getpid()}"
             assert page.evaluate("typeof window.__pwned") == "undefined"
-            assert page.locator("script, img, iframe, svg").count() == 0
+            assert page.locator("script, img, iframe").count() == 0
+            # The charts are the page's only SVG: the planted <svg onload> is text.
+            charts = page.locator("figure.chart > svg").count()
+            assert charts >= 1
+            assert page.locator("svg").count() == charts
             for heading in ("Recommendations", "Operations", "Endpoints", "Queries"):
                 assert page.locator("h2", has_text=heading).is_visible()
             total = PRODUCT_REQUESTS + 1
@@ -151,7 +122,7 @@ def test_live_report_renders_and_runs_no_planted_script(
     fetched = [url for url in requested if not url.endswith("/favicon.ico")]
     assert fetched == [f"{live_server_url}/perfprobe/"]
     data = SCREENSHOT.read_bytes()
-    width, height = _png_size(data)
+    width, height = png_size(data)
     assert width == 1280 and 900 <= height <= 20_000
     assert 20_000 < len(data) < 10_000_000
     shutil.copyfile(SCREENSHOT, tmp_path / SCREENSHOT.name)
