@@ -14,7 +14,7 @@ import threading
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..failures import log_failure
 from .chartdata import ChartData
@@ -32,7 +32,10 @@ INSTALL_HINT = "pip install 'django-perfprobe[report]'"
 # rcParams are process-wide: the lock keeps two report renders from changing
 # them under each other. rc_context restores them afterwards.
 _lock = threading.Lock()
-_RC = {
+_RC: dict[Any, Any] = {
+    # A "$" pair in a recorded name would otherwise start mathtext, which can
+    # fail on it; every label is drawn as written.
+    "text.parse_math": False,
     # Text as <text> elements: selectable, searchable, and smaller than one
     # path per glyph, whose shared glyph ids would clash between charts.
     "svg.fonttype": "none",
@@ -69,12 +72,6 @@ def charts_available() -> bool:
     except ImportError:
         return False
     return True
-
-
-def _text(value: str) -> str:
-    # A "$" pair would start mathtext, which could fail on a recorded name;
-    # an escaped dollar is drawn as a plain one.
-    return value.replace("$", r"\$")
 
 
 def _svg(figure: Figure) -> str:
@@ -119,7 +116,7 @@ def _time_span(data: ChartData) -> float:
 
 
 def _row_labels(axes: Axes, labels: list[str]) -> None:
-    axes.set_yticks(range(len(labels)), labels=[_text(label) for label in labels])
+    axes.set_yticks(range(len(labels)), labels=labels)
     # The first row at the top, as in the tables.
     axes.invert_yaxis()
     axes.grid(False, axis="y")
@@ -207,7 +204,8 @@ def _memory(data: ChartData) -> Figure:
             color=_RED,
             linestyle="--",
             linewidth=1,
-            label="heap peak inside a block" if index == 0 else None,
+            # An underscore keeps the repeats out of the legend.
+            label="heap peak inside a block" if index == 0 else "_nolegend_",
         )
     axes.set_xlabel(_TIME_AXIS)
     axes.set_xlim(0, _time_span(data))
