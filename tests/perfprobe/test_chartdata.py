@@ -9,6 +9,7 @@ import pytest
 
 from perfprobe.report import ScenarioResult
 from perfprobe.report.chartdata import (
+    LATENCY_ROWS,
     QUERY_BARS,
     MemoryBlockSpan,
     MemoryPoint,
@@ -188,3 +189,32 @@ def test_a_built_report_gives_endpoint_percentiles_and_n_plus_one_time() -> None
     assert second.n_plus_one_s == pytest.approx(0.012)
     assert second.other_s == pytest.approx(0.0)
     assert data.timeline == (ScenarioSpan("s", "ok", 0.0, 2.0),)
+
+
+def test_only_the_costliest_endpoints_get_a_row() -> None:
+    """Endpoints beyond ``LATENCY_ROWS`` stay in the table and are counted."""
+    stats = {"count": 1, "min": 0.1, "p50": 0.1, "p95": 0.1, "p99": 0.1, "max": 0.1}
+    endpoints = [
+        {"method": "GET", "route": f"/e{i}/", "stats": stats}
+        for i in range(LATENCY_ROWS + 2)
+    ]
+    # An endpoint whose every request went unsampled has no stats to draw.
+    endpoints.insert(0, {"method": "GET", "route": "/none/", "stats": None})
+
+    data = chart_data(_data(endpoints=endpoints))
+
+    assert [r.label for r in data.latency] == [
+        f"GET /e{i}/" for i in range(LATENCY_ROWS)
+    ]
+    assert data.endpoints == LATENCY_ROWS + 2
+
+
+def test_a_lone_surrogate_in_a_label_is_shown_escaped() -> None:
+    """A name no font can lay out becomes its backslash escape."""
+    scenarios = [
+        {"name": "job \udc80", "status": "ok", "started_at": T0, "duration_s": 1.0}
+    ]
+
+    (span,) = chart_data(_data(scenarios=scenarios)).timeline
+
+    assert span.label == "job \\udc80"

@@ -217,3 +217,14 @@ def test_chart_ids_differ_between_charts() -> None:
     clip_ids = re.findall(r'<clipPath id="([^"]+)"', page)
     assert len(clip_ids) == 4
     assert len(set(clip_ids)) == len(clip_ids)
+
+
+def test_names_outside_the_font_are_drawn_without_warnings() -> None:
+    """Emoji, CJK and a lone surrogate draw the chart; warnings are errors here."""
+    name = "🛒 注文 \udc80"
+
+    page = render_html(_full_report(scenario_name=name), charts=True)
+
+    audit = hostile.PageAudit(page)
+    assert audit.charts == 4
+    assert "🛒 注文 \\udc80" in "".join(audit.chart_text)

@@ -18,6 +18,8 @@ from .tables import printable
 
 #: Query shapes drawn in the breakdown; the rest stay in the Queries table.
 QUERY_BARS = 12
+#: Endpoints drawn in the latency chart; the rest stay in the Endpoints table.
+LATENCY_ROWS = 20
 #: Characters of a fingerprint shown as a bar's label.
 QUERY_LABEL_CHARS = 64
 #: Characters of an endpoint or memory label on an axis.
@@ -88,7 +90,9 @@ class ChartData:
 
     ``origin`` is the epoch time (seconds) that the time axes start from, or
     ``None`` when nothing in the report has a time. ``query_shapes`` counts
-    every shape, of which ``queries`` holds the costliest.
+    every shape, of which ``queries`` holds the costliest, and ``endpoints``
+    every endpoint with timed requests, of which ``latency`` holds the
+    costliest.
     """
 
     origin: float | None
@@ -98,10 +102,15 @@ class ChartData:
     memory_blocks: tuple[MemoryBlockSpan, ...]
     queries: tuple[QueryBar, ...]
     query_shapes: int
+    endpoints: int = 0
 
 
 def _name(value: Any, width: int = NAME_CHARS) -> str:
-    return shorten(printable("" if value is None else str(value)), width)
+    text = printable("" if value is None else str(value))
+    # A lone surrogate (a file name decoded with surrogateescape) is no
+    # character a font can lay out; it is shown as its escape instead.
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return shorten(text, width)
 
 
 def _origin(data: dict[str, Any]) -> float | None:
@@ -111,9 +120,14 @@ def _origin(data: dict[str, Any]) -> float | None:
 
 
 def latency_rows(endpoints: list[dict[str, Any]]) -> tuple[LatencyRow, ...]:
-    """Return one row per endpoint that has timed requests, in report order."""
-    rows = []
+    """Return the first ``LATENCY_ROWS`` endpoints with timed requests.
+
+    The report lists endpoints by total time, so these took the most.
+    """
+    rows: list[LatencyRow] = []
     for ep in endpoints:
+        if len(rows) == LATENCY_ROWS:
+            break
         stats = ep["stats"]
         if not stats:
             continue
@@ -234,4 +248,5 @@ def chart_data(data: dict[str, Any]) -> ChartData:
         memory_blocks=() if origin is None else memory_blocks(records, origin),
         queries=query_bars(data["queries"], data["n_plus_one"]["aggregated"]),
         query_shapes=len(data["queries"]["by_fingerprint"]),
+        endpoints=sum(1 for ep in data["endpoints"] if ep["stats"]),
     )

@@ -232,6 +232,18 @@ def _queries(data: ChartData) -> Figure:
     return figure
 
 
+def _latency_caption(data: ChartData) -> str:
+    shown = (
+        f"the {len(data.latency)} of {data.endpoints} endpoints that took the most time"
+        if data.endpoints > len(data.latency)
+        else "each endpoint"
+    )
+    return (
+        f"Request durations of {shown}: the line spans the fastest to the "
+        "slowest request, the marks are the p50, p95 and p99."
+    )
+
+
 def _query_caption(data: ChartData) -> str:
     shown = (
         f"the {len(data.queries)} of {data.query_shapes} query shapes that took "
@@ -264,10 +276,7 @@ _SPECS = (
     ),
     _Spec(
         "Endpoint latency",
-        lambda d: (
-            "Request durations per endpoint: the line spans the fastest to the "
-            "slowest request, the markers are the p50, p95 and p99."
-        ),
+        _latency_caption,
         "No data: no requests were monitored.",
         lambda d: bool(d.latency),
         _latency,
