@@ -20,7 +20,8 @@ th, td { padding: .25rem .6rem; border-bottom: 1px solid #eaeef2; text-align: le
   vertical-align: top; overflow-wrap: anywhere; }
 /* A figure and its unit stay on one line; text columns take the wrap. */
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-th { background: #f6f8fa; }
+/* A heading wraps between words only: "Status" must not break into "Sta tus". */
+th { background: #f6f8fa; overflow-wrap: normal; }
 code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .note { color: #57606a; }
 .critical { color: #b42318; } .warning { color: #9a6700; } .info { color: #0969da; }
