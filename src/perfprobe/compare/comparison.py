@@ -114,11 +114,7 @@ class Comparison:
             for row in self.timings
             if row.verdict == FASTER
         ]
-        lines += [
-            f"{row.key.kind} of {row.key.name}: {row.old} -> {row.new}"
-            for row in self.counts
-            if row.verdict == FEWER
-        ]
+        lines += [_count_line(row) for row in self.counts if row.verdict == FEWER]
         lines += [
             f"N+1 finding gone at {row.key.name}"
             for row in self.counts
@@ -129,6 +125,10 @@ class Comparison:
     def changed_counts(self) -> list[CountRow]:
         """Return the count rows that differ in any way."""
         return [row for row in self.counts if row.verdict != SAME]
+
+
+def _count_line(row: CountRow) -> str:
+    return f"{row.key.name}: {row.old} -> {row.new} {row.key.kind}"
 
 
 def compare_reports(

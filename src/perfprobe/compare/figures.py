@@ -15,7 +15,7 @@ QUERIES = "queries"
 FAILED_RUNS = "failed runs"
 N_PLUS_ONE = "N+1 queries"
 COUNT_KINDS = (QUERIES, N_PLUS_ONE, FAILED_RUNS)
-ALL_QUERIES = "all queries"
+ALL_QUERIES = "whole report"
 
 
 class MetricKey(NamedTuple):

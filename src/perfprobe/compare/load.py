@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +46,10 @@ class LoadedReport:
 def load_report(path: str | os.PathLike[str]) -> LoadedReport:
     """Read the report at ``path``; raise ``ReportLoadError`` saying what is wrong."""
     try:
+        # Opening a FIFO would wait for a writer forever; a device could
+        # stream without end.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ReportLoadError("is not a regular file")
         with open(path, encoding="utf-8") as handle:
             raw = handle.read()
     except OSError as exc:
