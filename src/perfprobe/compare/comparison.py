@@ -100,9 +100,7 @@ class Comparison:
         ]
         for row in self.counts:
             if row.verdict == MORE:
-                lines.append(
-                    f"{row.key.kind} of {row.key.name}: {row.old} -> {row.new}"
-                )
+                lines.append(_count_line(row))
             elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
                 lines.append(f"new N+1 finding at {row.key.name}")
         return lines
