@@ -244,3 +244,15 @@ def test_cli_exit_statuses_of_the_gate(tmp_path: Path) -> None:
     assert bad.stderr.strip().splitlines() == [
         "CommandError: --repeat must be a whole number from 1 to 100, not 'zero'."
     ]
+
+
+def test_help_documents_the_baseline_options(tmp_path: Path) -> None:
+    """`manage.py help` lists the new options of both commands."""
+    demo = manage(tmp_path, "help", COMMAND)
+    compare = manage(tmp_path, "help", "perfprobe_compare")
+
+    assert demo.returncode == 0 and compare.returncode == 0
+    for option in ("--repeat", "--baseline", "--tolerance", "--fail-on"):
+        assert option in demo.stdout
+    for text in ("OLD.json", "NEW.json", "--tolerance", "--fail-on", "Exit status"):
+        assert text in compare.stdout
