@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django.core.management.base import CommandError
 
 from perfprobe.compare import run_record
 from perfprobe.compare.gate import EXIT_ERROR
+from perfprobe.compare.stats import median, spread
 from perfprobe.report import Report
+from perfprobe.report.fmt import format_duration
 
 from .performance_demo import PerformanceDemo
 
@@ -53,3 +56,26 @@ def run_repeated(
     if repeat > 1:
         report.runs = records
     return report
+
+
+def describe_runs(records: list[dict[str, Any]]) -> list[str]:
+    """Return one line per scenario with its duration in every run.
+
+    Each line ends with the median and the spread (max - min) across the
+    runs, the figures a later ``--baseline`` comparison judges against.
+    Return no lines for fewer than two runs.
+    """
+    if len(records) < 2:
+        return []
+    durations: dict[str, list[float]] = {}
+    for record in records:
+        for scenario in record["scenarios"]:
+            durations.setdefault(scenario["name"], []).append(scenario["duration_s"])
+    lines = [f"Scenario durations over {len(records)} runs:"]
+    for name, values in durations.items():
+        each = ", ".join(format_duration(v) for v in values)
+        lines.append(
+            f"  {name}: {each} (median {format_duration(median(values))}, "
+            f"spread {format_duration(spread(values))})"
+        )
+    return lines

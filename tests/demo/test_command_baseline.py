@@ -144,6 +144,7 @@ def test_two_real_repeated_runs_compare(tmp_path: Path) -> None:
             (finding,) = record["n_plus_one"]
             assert finding["count"] == N_PLUS_ONE_QUERIES
     assert "Run 2 of 2" in output
+    assert "Scenario durations over 2 runs:" in output
     assert "Runs: old 2, new 2" in output
     # Timings on a shared machine vary; the counts must not.
     assert "N+1 findings: all 4 counts the same." in output

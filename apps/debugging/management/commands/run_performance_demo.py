@@ -18,7 +18,7 @@ from apps.debugging.performance_demo import (
     PerformanceDemo,
 )
 from apps.debugging.progress import DemoProgress
-from apps.debugging.repeat import parse_repeat, run_repeated
+from apps.debugging.repeat import describe_runs, parse_repeat, run_repeated
 from perfprobe.compare import cli as compare_cli
 from perfprobe.events import Event
 from perfprobe.report.jsonio import check_regular_target
@@ -231,6 +231,8 @@ class Command(BaseCommand):
                     demo.monitor.collector.remove_listener(listener)
 
         TerminalRenderer(console).render(report)
+        for line in describe_runs(report.runs or []):
+            console.print(line, highlight=False, markup=False)
         if output is not None:
             try:
                 report.write_json(output)
