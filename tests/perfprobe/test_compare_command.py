@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from .compare_factories import N1_SITE, N1_SQL, report, run, write
+from .report_factories import build, make_collector, request
 
 SUBPROCESS_TIMEOUT_S = 60
 
@@ -243,3 +244,23 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     assert len(bad.stderr.strip().splitlines()) == 1
     assert "--tolerance" in bad.stderr and "'abc'" in bad.stderr
     assert "missing.json" in missing.stderr
+
+
+def test_reports_written_by_the_library_compare(tmp_path: Path) -> None:
+    """Two ``Report.write_json`` files of a live app compare, endpoint by endpoint."""
+    paths = []
+    for index, duration_s in enumerate((0.05, 0.5)):
+        collector = make_collector()
+        for _ in range(3):
+            collector.record_request(request("/orders/", 200, duration_s), None)
+        paths.append(str(build(collector).write_json(tmp_path / f"{index}.json")))
+
+    stdout = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare", *paths, "--fail-on", "regression", stdout=stdout
+        )
+
+    assert caught.value.returncode == 1
+    assert "50.0 ms -> 500 ms" in stdout.getvalue()
+    assert "+900.0%" in stdout.getvalue()

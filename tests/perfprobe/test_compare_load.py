@@ -205,3 +205,14 @@ def test_an_unreadable_file_says_so(tmp_path: Path) -> None:
     target.write_text(json.dumps(report(run())))
     target.chmod(0)
     assert "Permission denied" in _error(str(target))
+
+
+def test_an_endpoint_without_timings_keeps_its_query_count() -> None:
+    """``stats`` null (nothing timed): no timing row, but its queries count."""
+    data = report(run(endpoints={"GET /x/": (0.1, 0.2, 4)}))
+    data["endpoints"][0]["stats"] = None
+
+    (figures,) = report_from_data(data, "x").runs
+
+    assert ("endpoint", "GET /x/") not in figures.timings
+    assert figures.counts[CountKey(QUERIES, "endpoint GET /x/")] == 4
