@@ -175,7 +175,10 @@ class Report:
     Times are in seconds and sizes in bytes throughout. Sections other than
     ``scenarios`` and ``recommendations`` are already JSON-ready dicts and
     lists; the JSON Schema shipped as ``perfprobe/schema/report.schema.json``
-    specifies every one of them.
+    specifies every one of them. ``runs`` holds the figures of each run of a
+    repeated measurement (see ``perfprobe.compare.run_record``), the last
+    one being the run the rest of the report describes; it is left out of
+    ``to_dict()`` when ``None``.
     """
 
     generated_at: str
@@ -195,6 +198,7 @@ class Report:
     scenarios: list[ScenarioResult] = field(default_factory=list)
     recommendations: list[Recommendation] = field(default_factory=list)
     schema_version: str = SCHEMA_VERSION
+    runs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return the whole report as JSON-ready data (finite numbers only)."""
@@ -217,6 +221,8 @@ class Report:
             "recommendations": [r.to_dict() for r in self.recommendations],
             "dropped_metrics": self.dropped_metrics,
         }
+        if self.runs is not None:
+            data["runs"] = self.runs
         result: dict[str, Any] = finite_json_or_raise(data)
         return result
 

@@ -18,6 +18,8 @@ from apps.debugging.performance_demo import (
     PerformanceDemo,
 )
 from apps.debugging.progress import DemoProgress
+from apps.debugging.repeat import describe_runs, parse_repeat, run_repeated
+from perfprobe.compare import cli as compare_cli
 from perfprobe.events import Event
 from perfprobe.report.charts import INSTALL_HINT, charts_available
 from perfprobe.report.jsonio import check_regular_target
@@ -160,6 +162,36 @@ class Command(BaseCommand):
             default="42",
             help="Seed for sample data and worker durations (default 42).",
         )
+        self._add_baseline_arguments(parser)
+
+    @staticmethod
+    def _add_baseline_arguments(parser: CommandParser) -> None:
+        parser.add_argument(
+            "--repeat",
+            metavar="N",
+            default="1",
+            help="Run the scenarios N times; the JSON keeps every run (default 1).",
+        )
+        parser.add_argument(
+            "--baseline",
+            metavar="FILE",
+            help="Compare this run with a saved report and print the changes.",
+        )
+        parser.add_argument(
+            "--tolerance",
+            metavar="PERCENT",
+            default=compare_cli.DEFAULT_TOLERANCE_PERCENT,
+            help="Smallest timing change that counts, in %% (default 10).",
+        )
+        parser.add_argument(
+            "--fail-on",
+            metavar="WHAT",
+            action="append",
+            help=(
+                "Exit with status 1 on 'regression' (needs --baseline) or "
+                "'critical' (a critical recommendation); repeat or use commas."
+            ),
+        )
 
     def run_from_argv(self, argv: list[str]) -> None:
         """Run from the command line, then leave the process quick to exit.
@@ -193,9 +225,16 @@ class Command(BaseCommand):
                 f"{html_option} draws charts with matplotlib, which is not "
                 f"installed; install the 'report' extra: {INSTALL_HINT}"
             )
+        repeat = parse_repeat(options["repeat"])
+        tolerance = compare_cli.parse_tolerance(options["tolerance"])
+        fail_on = compare_cli.parse_fail_on(options["fail_on"])
+        compare_cli.require_baseline(fail_on, options["baseline"])
+        baseline = None
+        if options["baseline"] is not None:
+            baseline = compare_cli.load_report_option("--baseline", options["baseline"])
         console = self._console(options)
 
-        with DemoProgress(console, total=len(names)) as progress:
+        with DemoProgress(console, total=len(names) * repeat) as progress:
             demo = PerformanceDemo(
                 time_scale=time_scale,
                 seed=seed,
@@ -212,12 +251,16 @@ class Command(BaseCommand):
             if listener:
                 demo.monitor.collector.add_listener(listener)
             try:
-                report = demo.run(names, prepared=True)
+                report = run_repeated(
+                    demo, names, repeat, on_run_start=self._run_announcer(progress)
+                )
             finally:
                 if listener:
                     demo.monitor.collector.remove_listener(listener)
 
         TerminalRenderer(console).render(report)
+        for line in describe_runs(report.runs or []):
+            console.print(line, highlight=False, markup=False)
         if output is not None:
             try:
                 report.write_json(output)
@@ -234,6 +277,22 @@ class Command(BaseCommand):
             console.print(
                 f"HTML report written to {html_output}", highlight=False, markup=False
             )
+        if baseline is not None or fail_on:
+            compare_cli.run_gate(
+                console,
+                compare_cli.loaded_from_data(report.to_dict(), "this run"),
+                old=baseline,
+                tolerance=tolerance,
+                fail_on=fail_on,
+            )
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        """Run the command; every failure but a met ``--fail-on`` exits with 2."""
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            compare_cli.with_error_status(exc)
+            raise
 
     def _console(self, options: dict[str, Any]) -> Console:
         # The command's own stdout (a StringIO under call_command), not
@@ -242,6 +301,14 @@ class Command(BaseCommand):
         if options.get("force_color"):
             return Console(file=stream, force_terminal=True)
         return make_console(stream, color=not options.get("no_color"))
+
+    @staticmethod
+    def _run_announcer(progress: DemoProgress) -> Any:
+        def announce(index: int, total: int) -> None:
+            if total > 1:
+                progress.say(f"Run {index + 1} of {total}")
+
+        return announce
 
     @staticmethod
     def _verbose_listener(progress: DemoProgress) -> Any:

@@ -1,0 +1,34 @@
+"""Compare two perfprobe reports: per-run figures, noise, verdicts, CI gate.
+
+``load_report`` reads a saved report, ``compare_reports`` judges every
+scenario, operation and endpoint (median and p95 against the spread across
+runs and a tolerance) and compares query counts and N+1 findings exactly,
+and ``ComparisonRenderer`` prints the result. ``run_record`` reduces a report
+to the figures of one run, the entries of a ``--repeat`` report's ``runs``.
+"""
+
+from __future__ import annotations
+
+from .comparison import Comparison, CountRow, TimingRow, compare_reports
+from .gate import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, gate_failures
+from .load import LoadedReport, ReportLoadError, load_report, report_from_data
+from .render import ComparisonRenderer
+from .runs import ReportFormatError, run_record
+
+__all__ = [
+    "EXIT_ERROR",
+    "EXIT_GATE_FAILED",
+    "EXIT_OK",
+    "Comparison",
+    "ComparisonRenderer",
+    "CountRow",
+    "LoadedReport",
+    "ReportFormatError",
+    "ReportLoadError",
+    "TimingRow",
+    "compare_reports",
+    "gate_failures",
+    "load_report",
+    "report_from_data",
+    "run_record",
+]

@@ -1,0 +1,223 @@
+"""Compare the runs of two reports: timing rows, count rows and notes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from .figures import (
+    COUNT_KINDS,
+    N_PLUS_ONE,
+    TIMING_KINDS,
+    CountKey,
+    MetricKey,
+    RunFigures,
+)
+from .load import LoadedReport
+from .stats import (
+    FASTER,
+    FEWER,
+    MORE,
+    SAME,
+    SLOWER,
+    UNCHANGED,
+    CountRange,
+    Estimate,
+    TimingChange,
+    estimate,
+    judge_count,
+    judge_timing,
+)
+
+K = TypeVar("K", MetricKey, CountKey)
+
+ONLY_OLD = "only in old"
+ONLY_NEW = "only in new"
+
+
+@dataclass(frozen=True)
+class TimingRow:
+    """A scenario, operation or endpoint: its median and p95 change, or absence."""
+
+    key: MetricKey
+    median: TimingChange | None
+    p95: TimingChange | None
+    presence: str = "both"
+
+    @property
+    def verdict(self) -> str:
+        """Return ``slower`` if either statistic is, else ``faster``, else the rest."""
+        if self.median is None or self.p95 is None:
+            return self.presence
+        verdicts = {self.median.verdict, self.p95.verdict}
+        if SLOWER in verdicts:
+            return SLOWER
+        if FASTER in verdicts:
+            return FASTER
+        return UNCHANGED
+
+
+@dataclass(frozen=True)
+class CountRow:
+    """A query count, failed-run count or N+1 finding, compared exactly."""
+
+    key: CountKey
+    old: CountRange | None
+    new: CountRange | None
+
+    @property
+    def verdict(self) -> str:
+        """Return ``more``, ``fewer``, ``changed``, ``same`` or the absence."""
+        if self.old is None:
+            return ONLY_NEW
+        if self.new is None:
+            return ONLY_OLD
+        return judge_count(self.old, self.new)
+
+
+@dataclass
+class Comparison:
+    """Everything the comparison of an old and a new report found."""
+
+    old: LoadedReport
+    new: LoadedReport
+    tolerance: float
+    timings: list[TimingRow] = field(default_factory=list)
+    counts: list[CountRow] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def spread_known(self) -> bool:
+        """Return whether either report had repeated runs to measure noise."""
+        return len(self.old.runs) > 1 or len(self.new.runs) > 1
+
+    def regressions(self) -> list[str]:
+        """Return one line per slower timing, higher count or new N+1 finding."""
+        lines = [
+            f"{row.key.kind} {row.key.name} is slower"
+            for row in self.timings
+            if row.verdict == SLOWER
+        ]
+        for row in self.counts:
+            if row.verdict == MORE:
+                lines.append(_count_line(row))
+            elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
+                lines.append(f"new N+1 finding at {row.key.name}")
+        return lines
+
+    def improvements(self) -> list[str]:
+        """Return one line per faster timing or lower count."""
+        lines = [
+            f"{row.key.kind} {row.key.name} is faster"
+            for row in self.timings
+            if row.verdict == FASTER
+        ]
+        lines += [_count_line(row) for row in self.counts if row.verdict == FEWER]
+        lines += [
+            f"N+1 finding gone at {row.key.name}"
+            for row in self.counts
+            if row.verdict == ONLY_OLD and row.key.kind == N_PLUS_ONE
+        ]
+        return lines
+
+    def changed_counts(self) -> list[CountRow]:
+        """Return the count rows that differ in any way."""
+        return [row for row in self.counts if row.verdict != SAME]
+
+
+def _count_line(row: CountRow) -> str:
+    return f"{row.key.name}: {row.old} -> {row.new} {row.key.kind}"
+
+
+def compare_reports(
+    old: LoadedReport, new: LoadedReport, *, tolerance: float
+) -> Comparison:
+    """Compare ``new`` against ``old``; ``tolerance`` is a fraction (0.1 = 10 %).
+
+    Raise ``ValueError`` for a negative tolerance.
+    """
+    if not tolerance >= 0:
+        raise ValueError(f"tolerance must be 0 or more, not {tolerance!r}")
+    comparison = Comparison(old=old, new=new, tolerance=tolerance)
+    comparison.timings = _timing_rows(old.runs, new.runs, tolerance)
+    comparison.counts = _count_rows(old.runs, new.runs)
+    comparison.warnings = _warnings(old, new)
+    return comparison
+
+
+def _timing_rows(
+    old_runs: tuple[RunFigures, ...],
+    new_runs: tuple[RunFigures, ...],
+    tolerance: float,
+) -> list[TimingRow]:
+    keys = _ordered_keys([run.timings for run in (*old_runs, *new_runs)])
+    rows = []
+    for kind in TIMING_KINDS:
+        for key in (k for k in keys if k.kind == kind):
+            old = _estimates(key, old_runs)
+            new = _estimates(key, new_runs)
+            if old is None or new is None:
+                presence = ONLY_NEW if old is None else ONLY_OLD
+                rows.append(TimingRow(key, None, None, presence))
+                continue
+            rows.append(
+                TimingRow(
+                    key,
+                    judge_timing(old[0], new[0], tolerance),
+                    judge_timing(old[1], new[1], tolerance),
+                )
+            )
+    return rows
+
+
+def _estimates(
+    key: MetricKey, runs: tuple[RunFigures, ...]
+) -> tuple[Estimate, Estimate] | None:
+    per_run = [run.timings[key] for run in runs if key in run.timings]
+    if not per_run:
+        return None
+    medians = [p50 for p50, _ in per_run]
+    if key.kind == "scenario":
+        # A scenario runs once per run: its p95 is taken over the runs.
+        return estimate(medians), estimate(medians, 0.95)
+    return estimate(medians), estimate([p95 for _, p95 in per_run])
+
+
+def _count_rows(
+    old_runs: tuple[RunFigures, ...], new_runs: tuple[RunFigures, ...]
+) -> list[CountRow]:
+    keys = _ordered_keys([run.counts for run in (*old_runs, *new_runs)])
+    rows = []
+    for kind in COUNT_KINDS:
+        for key in (k for k in keys if k.kind == kind):
+            rows.append(CountRow(key, _range(key, old_runs), _range(key, new_runs)))
+    return rows
+
+
+def _range(key: CountKey, runs: tuple[RunFigures, ...]) -> CountRange | None:
+    if key.kind == N_PLUS_ONE:
+        # A run without the finding had none of its queries.
+        values = [run.counts.get(key, 0) for run in runs]
+        return None if not any(values) else CountRange.of(values)
+    values = [run.counts[key] for run in runs if key in run.counts]
+    return CountRange.of(values) if values else None
+
+
+def _ordered_keys(mappings: list[dict[K, Any]]) -> list[K]:
+    # First-seen order: the report's own order of scenarios and operations.
+    return list(dict.fromkeys(key for mapping in mappings for key in mapping))
+
+
+def _warnings(old: LoadedReport, new: LoadedReport) -> list[str]:
+    warnings = []
+    if old.time_scale != new.time_scale:
+        warnings.append(
+            f"The reports were made at different time scales (old {old.time_scale}, "
+            f"new {new.time_scale}): their timings are not comparable."
+        )
+    if old.database_vendor != new.database_vendor:
+        warnings.append(
+            f"The reports ran on different databases (old {old.database_vendor}, "
+            f"new {new.database_vendor})."
+        )
+    return warnings

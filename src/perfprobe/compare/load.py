@@ -1,0 +1,128 @@
+"""Read a saved report from disk and check it is one this perfprobe compares."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .figures import RunFigures, read_run
+from .runs import ReportFormatError, field, items, run_record, text
+
+# Reports of schema 1.x share the fields the comparison reads; a 2.x report
+# may not, and is refused rather than misread.
+SUPPORTED_MAJOR = "1"
+
+
+class ReportLoadError(ValueError):
+    """A file cannot be read as a perfprobe report; the message says why."""
+
+
+@dataclass(frozen=True)
+class LoadedReport:
+    """The figures of every run of one report, with what else a comparison uses.
+
+    ``runs`` comes from the report's ``runs`` list when it has one (a
+    ``--repeat`` report), else from the report itself as a single run.
+    ``critical_titles`` are the titles of the critical recommendations in the
+    report's own list (its last run).
+    """
+
+    source: str
+    runs: tuple[RunFigures, ...]
+    time_scale: float | None
+    database_vendor: str | None
+    critical_titles: tuple[str, ...]
+
+    @property
+    def critical_count(self) -> int:
+        """Return the most critical recommendations any one run had."""
+        return max(run.recommendations["critical"] for run in self.runs)
+
+
+def load_report(path: str | os.PathLike[str]) -> LoadedReport:
+    """Read the report at ``path``; raise ``ReportLoadError`` saying what is wrong."""
+    try:
+        # Opening a FIFO would wait for a writer forever; a device could
+        # stream without end.
+        if not stat.S_ISREG(os.stat(path).st_mode):
+            raise ReportLoadError("is not a regular file")
+        with open(path, encoding="utf-8") as handle:
+            raw = handle.read()
+    except OSError as exc:
+        raise ReportLoadError(f"cannot be read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReportLoadError("is not JSON: it is not UTF-8 text") from None
+    try:
+        data = json.loads(raw, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:
+        raise ReportLoadError(f"is not JSON: {exc}") from None
+    return report_from_data(data, str(path))
+
+
+def _refuse_constant(name: str) -> Any:
+    # NaN and Infinity are accepted by Python's json module but are not JSON,
+    # and perfprobe never writes them.
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def report_from_data(data: Any, source: str) -> LoadedReport:
+    """Return the figures of report data; raise ``ReportLoadError``."""
+    if not isinstance(data, Mapping) or "schema_version" not in data:
+        raise ReportLoadError("is not a perfprobe report: no schema_version")
+    version = data["schema_version"]
+    if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
+        raise ReportLoadError(
+            f"has schema_version {version!r}; this perfprobe reads "
+            f"{SUPPORTED_MAJOR}.x reports"
+        )
+    try:
+        return LoadedReport(
+            source=source,
+            runs=_runs(data),
+            time_scale=_time_scale(data),
+            database_vendor=_vendor(data),
+            critical_titles=_critical_titles(data),
+        )
+    except ReportFormatError as exc:
+        raise ReportLoadError(f"is not a perfprobe report: {exc}") from None
+
+
+def _runs(data: Mapping[str, Any]) -> tuple[RunFigures, ...]:
+    runs = data.get("runs")
+    if runs is None:
+        return (read_run(run_record(data), "report"),)
+    records = items(runs, "runs")
+    if not records:
+        raise ReportFormatError("runs is empty")
+    return tuple(read_run(record, f"runs[{i}]") for i, record in enumerate(records))
+
+
+def _time_scale(data: Mapping[str, Any]) -> float | None:
+    settings = data.get("settings")
+    scale = settings.get("time_scale") if isinstance(settings, Mapping) else None
+    if isinstance(scale, bool) or not isinstance(scale, int | float):
+        return None
+    return float(scale)
+
+
+def _vendor(data: Mapping[str, Any]) -> str | None:
+    environment = data.get("environment")
+    vendor = (
+        environment.get("database_vendor") if isinstance(environment, Mapping) else None
+    )
+    return vendor if isinstance(vendor, str) else None
+
+
+def _critical_titles(data: Mapping[str, Any]) -> tuple[str, ...]:
+    titles = []
+    for index, rec in enumerate(
+        items(field(data, "recommendations", ""), "recommendations")
+    ):
+        where = f"recommendations[{index}]"
+        if field(rec, "severity", where) == "critical":
+            titles.append(text(field(rec, "title", where), f"{where}.title"))
+    return tuple(titles)

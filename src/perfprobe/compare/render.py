@@ -1,0 +1,197 @@
+"""Print a ``Comparison`` to a rich console: timings, counts, then the verdict."""
+
+from __future__ import annotations
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..report.fmt import format_duration, plural, shorten
+from ..report.tables import printable
+from ..report.terminal import PLAIN_WIDTH
+from .comparison import Comparison, CountRow, TimingRow
+from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
+
+VERDICT_STYLES = {
+    SLOWER: "bold red",
+    "more": "bold red",
+    FASTER: "green",
+    "fewer": "green",
+    "changed": "yellow",
+}
+TIMING_TITLES = {
+    "scenario": "Scenarios",
+    "operation": "Operations",
+    "endpoint": "Endpoints",
+}
+
+
+def format_tolerance(tolerance: float) -> str:
+    """Return a tolerance fraction as a percentage: ``0.1`` -> ``10%``."""
+    return f"{tolerance * 100:g}%"
+
+
+def noise_rule(comparison: Comparison) -> str:
+    """Return the sentence that says what a change had to beat to count."""
+    old_runs, new_runs = len(comparison.old.runs), len(comparison.new.runs)
+    runs = f"Runs: old {old_runs}, new {new_runs}."
+    tolerance = format_tolerance(comparison.tolerance)
+    if not comparison.spread_known:
+        return (
+            f"{runs} With a single run in each report no spread is known: only "
+            f"the tolerance ({tolerance}) decides. Use --repeat 3 or more for a "
+            "comparison that accounts for noise."
+        )
+    which = (
+        "both reports"
+        if old_runs > 1 and new_runs > 1
+        else ("the old report" if old_runs > 1 else "the new report")
+    )
+    return (
+        f"{runs} A timing counts as changed when the difference is larger than "
+        f"the spread (max - min) across the runs of {which} and larger than the "
+        f"tolerance ({tolerance})."
+    )
+
+
+class ComparisonRenderer:
+    """Print a comparison; plain ASCII at ``PLAIN_WIDTH`` when not a terminal."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        terminal = console.is_terminal
+        self.width = None if terminal else PLAIN_WIDTH
+        self.box = box.SIMPLE_HEAD if terminal else box.ASCII
+
+    def render(self, comparison: Comparison) -> None:
+        """Print the header, one table per kind, the counts and the verdict."""
+        self._line(
+            f"Comparison: {comparison.old.source} (old) -> {comparison.new.source} "
+            "(new)",
+            "bold",
+        )
+        self._line(noise_rule(comparison))
+        for warning in comparison.warnings:
+            self._line(f"Warning: {warning}", "yellow")
+        for kind, title in TIMING_TITLES.items():
+            rows = [row for row in comparison.timings if row.key.kind == kind]
+            if rows:
+                self._timings(title, rows)
+        self._counts(comparison)
+        self._verdict(comparison)
+
+    def _line(self, text: str, style: str = "") -> None:
+        self.console.print(
+            Text(printable(text), style=style),
+            width=self.width,
+            markup=False,
+            highlight=False,
+        )
+
+    def _table(self, title: str, columns: list[str]) -> Table:
+        table = Table(title=title, title_justify="left", box=self.box)
+        for column in columns:
+            table.add_column(column, overflow="fold")
+        return table
+
+    def _timings(self, title: str, rows: list[TimingRow]) -> None:
+        table = Table(title=title, title_justify="left", box=self.box)
+        table.add_column("Name", overflow="fold", min_width=20)
+        for column in ("Median old -> new", "Change", "p95 old -> new", "Change"):
+            table.add_column(column, no_wrap=True)
+        table.add_column("Verdict", overflow="fold", min_width=12)
+        for row in rows:
+            table.add_row(
+                printable(shorten(row.key.name, 80)),
+                _values(row.median),
+                _change(row.median),
+                _values(row.p95),
+                _change(row.p95),
+                _row_verdict(row),
+            )
+        self.console.print(table, width=self.width)
+
+    def _counts(self, comparison: Comparison) -> None:
+        changed = comparison.changed_counts()
+        if not changed:
+            self._line(
+                f"Query counts, failed runs and N+1 findings: all "
+                f"{plural(len(comparison.counts), 'count')} the same."
+            )
+            return
+        table = self._table(
+            "Query counts, failed runs and N+1 findings (exact; only differences)",
+            ["What", "Where", "Old", "New", "Verdict"],
+        )
+        for row in changed:
+            table.add_row(
+                row.key.kind,
+                printable(shorten(row.key.name, 90)),
+                _count(row, old=True),
+                _count(row, old=False),
+                Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
+            )
+        self.console.print(table, width=self.width)
+
+    def _verdict(self, comparison: Comparison) -> None:
+        regressions = comparison.regressions()
+        improvements = comparison.improvements()
+        if regressions:
+            self._line(
+                f"Result: {plural(len(regressions), 'regression')}, "
+                f"{plural(len(improvements), 'improvement')}.",
+                "bold red",
+            )
+            for line in regressions:
+                self._line(f"  - {line}")
+        elif improvements:
+            self._line(
+                f"Result: no regression, {plural(len(improvements), 'improvement')}.",
+                "green",
+            )
+        else:
+            self._line("Result: no change beyond noise and tolerance.", "green")
+
+
+def _values(change: TimingChange | None) -> str:
+    if change is None:
+        return "-"
+    old, new = change.old.value_s, change.new.value_s
+    return f"{format_duration(old)} -> {format_duration(new)}"
+
+
+def _change(change: TimingChange | None) -> Text:
+    if change is None:
+        return Text("-")
+    if change.relative is None:
+        label = "from 0" if change.delta_s else "0%"
+    else:
+        label = f"{change.relative:+.1%}"
+    return Text(label, style=VERDICT_STYLES.get(change.verdict, ""))
+
+
+def _row_verdict(row: TimingRow) -> Text:
+    """Return the verdict with its reason: which statistics, or what hid them."""
+    verdict = row.verdict
+    changes = {"median": row.median, "p95": row.p95}
+    if verdict in (SLOWER, FASTER):
+        which = [name for name, c in changes.items() if c and c.verdict == verdict]
+        label = f"{verdict} ({', '.join(which)})"
+    elif verdict == UNCHANGED:
+        reasons = []
+        noise = [c.noise_s for c in changes.values() if c and not c.beyond_noise]
+        if noise:
+            reasons.append(f"spread {format_duration(max(n or 0.0 for n in noise))}")
+        if any(c and not c.beyond_tolerance for c in changes.values()):
+            tolerance = row.median.tolerance if row.median else 0.0
+            reasons.append(f"within {format_tolerance(tolerance)}")
+        label = f"{verdict} ({', '.join(reasons)})" if reasons else verdict
+    else:
+        label = verdict
+    return Text(label, style=VERDICT_STYLES.get(verdict, ""))
+
+
+def _count(row: CountRow, *, old: bool) -> str:
+    value = row.old if old else row.new
+    return "-" if value is None else str(value)

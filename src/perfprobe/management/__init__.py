@@ -1,0 +1,1 @@
+"""Management commands that perfprobe gives every project that installs it."""

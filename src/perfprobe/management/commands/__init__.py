@@ -1,0 +1,1 @@
+"""perfprobe's management commands, one per module."""

@@ -1,0 +1,76 @@
+"""Compare two saved perfprobe reports and optionally fail on a regression."""
+
+from __future__ import annotations
+
+from typing import IO, Any, cast
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
+
+from ...compare.cli import (
+    DEFAULT_TOLERANCE_PERCENT,
+    load_report_option,
+    parse_fail_on,
+    parse_tolerance,
+    run_gate,
+    with_error_status,
+)
+from ...report.terminal import make_console
+
+
+class Command(BaseCommand):
+    help = (
+        "Compare two perfprobe JSON reports: per scenario, operation and endpoint "
+        "the change in median and p95 (faster, slower or unchanged within noise), "
+        "and query counts and N+1 findings exactly. Exit status: 0 no --fail-on "
+        "condition met, 1 a --fail-on condition met, 2 bad options or input."
+    )
+    # Comparing two files needs no database and no system checks.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("old", metavar="OLD.json", help="The baseline report.")
+        parser.add_argument("new", metavar="NEW.json", help="The report to judge.")
+        parser.add_argument(
+            "--tolerance",
+            metavar="PERCENT",
+            default=DEFAULT_TOLERANCE_PERCENT,
+            help=(
+                "A timing change must also exceed this share of the old value "
+                "to count (default 10)."
+            ),
+        )
+        parser.add_argument(
+            "--fail-on",
+            metavar="WHAT",
+            action="append",
+            help=(
+                "Exit with status 1 on 'regression' (slower beyond noise, more "
+                "queries, a new N+1 finding) or 'critical' (a critical "
+                "recommendation in NEW); repeat or separate with commas."
+            ),
+        )
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        """Run the command; every failure but a met ``--fail-on`` exits with 2."""
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            with_error_status(exc)
+            raise
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        tolerance = parse_tolerance(options["tolerance"])
+        fail_on = parse_fail_on(options["fail_on"])
+        old = load_report_option("OLD", options["old"])
+        new = load_report_option("NEW", options["new"])
+        run_gate(
+            self._console(options), new, old=old, tolerance=tolerance, fail_on=fail_on
+        )
+
+    def _console(self, options: dict[str, Any]) -> Console:
+        # The command's own stdout, so call_command(stdout=...) captures it.
+        stream = cast(IO[str], self.stdout._out)
+        if options.get("force_color"):
+            return Console(file=stream, force_terminal=True)
+        return make_console(stream, color=not options.get("no_color"))

@@ -1,0 +1,123 @@
+"""Hand-built reports and run records whose figures the compare tests know."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+N1_SQL = 'SELECT "shop_customer"."id" FROM "shop_customer" WHERE "id" = ?'
+N1_SITE = "apps/shop/views.py:42"
+
+
+def run(
+    *,
+    scenarios: dict[str, tuple[float, int]] | None = None,
+    operations: dict[str, tuple[float, float]] | None = None,
+    endpoints: dict[str, tuple[float, float, int]] | None = None,
+    n_plus_one: dict[tuple[str, str | None], int] | None = None,
+    queries: int = 0,
+    critical: int = 0,
+    failed: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Return one ``runs`` record in the documented format.
+
+    ``scenarios`` maps a name to (duration_s, query_count), ``operations``
+    a name to (p50, p95), ``endpoints`` "METHOD route" to (p50, p95,
+    query_count), ``n_plus_one`` (fingerprint, call site) to its count.
+    """
+    return {
+        "generated_at": "2026-01-01T00:00:00+00:00",
+        "scenarios": [
+            {
+                "name": name,
+                "status": "failed" if name in failed else "ok",
+                "duration_s": duration_s,
+                "query_count": query_count,
+            }
+            for name, (duration_s, query_count) in (scenarios or {}).items()
+        ],
+        "operations": [
+            {"name": name, "count": 1, "p50": p50, "p95": p95}
+            for name, (p50, p95) in (operations or {}).items()
+        ],
+        "endpoints": [
+            {
+                "method": name.split(" ")[0],
+                "route": name.split(" ")[1],
+                "count": 1,
+                "p50": p50,
+                "p95": p95,
+                "query_count": query_count,
+            }
+            for name, (p50, p95, query_count) in (endpoints or {}).items()
+        ],
+        "queries": queries,
+        "n_plus_one": [
+            {"fingerprint": fingerprint, "call_site": site, "count": n}
+            for (fingerprint, site), n in (n_plus_one or {}).items()
+        ],
+        "recommendations": {"critical": critical, "warning": 0, "info": 0},
+    }
+
+
+def report(
+    *runs: dict[str, Any],
+    time_scale: float = 1.0,
+    vendor: str = "sqlite",
+    critical_titles: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Return a report of ``runs``: one run as the body itself, more in ``runs``.
+
+    A single run is written as a report without ``runs``, as reports were
+    before repeated runs existed. The body lists the last run's critical
+    recommendations, titled by ``critical_titles`` first.
+    """
+    last = runs[-1]
+    data: dict[str, Any] = {
+        "schema_version": "1.0",
+        "generated_at": last["generated_at"],
+        "title": "hand-built",
+        "environment": {"database_vendor": vendor},
+        "settings": {"time_scale": time_scale},
+        "scenarios": [
+            {**s, "description": "", "details": {}} for s in last["scenarios"]
+        ],
+        "operations": [
+            {
+                "name": o["name"],
+                "stats": {"count": o["count"], "p50": o["p50"], "p95": o["p95"]},
+            }
+            for o in last["operations"]
+        ],
+        "endpoints": [
+            {
+                "method": e["method"],
+                "route": e["route"],
+                "count": e["count"],
+                "stats": {"count": e["count"], "p50": e["p50"], "p95": e["p95"]},
+                "query_counts": {"total": float(e["query_count"])},
+            }
+            for e in last["endpoints"]
+        ],
+        "queries": {"total": {"count": last["queries"]} if last["queries"] else None},
+        "n_plus_one": {"aggregated": last["n_plus_one"], "findings": []},
+        "recommendations": [
+            {"severity": "critical", "title": title}
+            for title in _titles(critical_titles, last["recommendations"]["critical"])
+        ],
+    }
+    if len(runs) > 1:
+        data["runs"] = list(runs)
+    return data
+
+
+def _titles(given: tuple[str, ...], count: int) -> list[str]:
+    # The body's list agrees with its run's count of critical findings.
+    return [*given, *(f"critical finding {i}" for i in range(len(given), count))]
+
+
+def write(path: Path, data: Any) -> str:
+    """Write ``data`` as JSON to ``path`` and return the path as a string."""
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return str(path)

@@ -1,0 +1,266 @@
+"""Test the ``perfprobe_compare`` management command and its exit statuses."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from .compare_factories import N1_SITE, N1_SQL, report, run, write
+from .report_factories import build, make_collector, request
+
+SUBPROCESS_TIMEOUT_S = 60
+
+
+def compare(*args: str) -> str:
+    """Run the command in-process and return what it printed."""
+    stdout = StringIO()
+    call_command("perfprobe_compare", *args, stdout=stdout, stderr=StringIO())
+    return stdout.getvalue()
+
+
+def refused(*args: str) -> CommandError:
+    """Run the command, expect a CommandError, and return it."""
+    with pytest.raises(CommandError) as caught:
+        compare(*args)
+    assert "\n" not in str(caught.value)
+    return caught.value
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Any:
+    """Write an old and a new report and return their paths."""
+
+    def make(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, str]:
+        return write(tmp_path / "old.json", old), write(tmp_path / "new.json", new)
+
+    return make
+
+
+def _checkout(*medians_s: float) -> dict[str, Any]:
+    return report(*(run(operations={"checkout": (m, m * 2)}) for m in medians_s))
+
+
+def test_identical_reports_show_no_change(pair: Any) -> None:
+    """Comparing a report with itself finds nothing, with --fail-on set."""
+    old, new = pair(_checkout(0.1, 0.11, 0.12), _checkout(0.1, 0.11, 0.12))
+
+    output = compare(old, new, "--fail-on", "regression")
+
+    assert "Runs: old 3, new 3" in output
+    assert "checkout" in output
+    assert "Result: no change beyond noise and tolerance." in output
+    assert "Gate passed" in output
+
+
+def test_a_fifty_percent_regression_fails_the_gate_with_status_1(pair: Any) -> None:
+    """Median 100 -> 150 ms over runs 4 ms apart: slower, exit status 1."""
+    old, new = pair(_checkout(0.098, 0.1, 0.102), _checkout(0.148, 0.15, 0.152))
+    stdout = StringIO()
+
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare", old, new, "--fail-on=regression", stdout=stdout
+        )
+
+    assert caught.value.returncode == 1
+    assert "--fail-on regression" in str(caught.value)
+    assert "operation checkout is slower" in str(caught.value)
+    output = stdout.getvalue()
+    assert "100 ms -> 150 ms" in output
+    assert "+50.0%" in output
+    assert "slower (median, p95)" in output
+
+
+def test_without_fail_on_a_regression_is_only_reported(pair: Any) -> None:
+    """The comparison prints the regression but the command succeeds."""
+    old, new = pair(_checkout(0.1), _checkout(0.2))
+
+    output = compare(old, new)
+
+    assert "Result: 1 regression" in output
+    assert "operation checkout is slower" in output
+
+
+def test_a_single_run_says_only_the_tolerance_decides(pair: Any) -> None:
+    """With one run in each report the output says no spread is known."""
+    old, new = pair(_checkout(0.1), _checkout(0.1))
+    output = " ".join(compare(old, new).split())
+    assert "no spread is known: only the tolerance (10%) decides" in output
+
+
+@pytest.mark.parametrize(
+    ("tolerance", "verdict"),
+    [("5", "slower"), ("10", "unchanged"), ("7.5%", "slower"), ("8.5", "unchanged")],
+)
+def test_tolerance_is_a_percentage(pair: Any, tolerance: str, verdict: str) -> None:
+    """A +8 % change (1.00 -> 1.08 s, one run) counts only above the tolerance."""
+    old, new = pair(_checkout(1.0), _checkout(1.08))
+    output = compare(old, new, "--tolerance", tolerance)
+    assert f"| {verdict}" in output
+
+
+def test_one_more_query_fails_the_gate(pair: Any) -> None:
+    """Query counts compare exactly: 12 -> 13 fails --fail-on regression."""
+    old, new = pair(
+        report(run(scenarios={"db": (1.0, 12)}, queries=12)),
+        report(run(scenarios={"db": (1.0, 13)}, queries=13)),
+    )
+    stdout = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare", old, new, "--fail-on", "regression", stdout=stdout
+        )
+    assert caught.value.returncode == 1
+    assert "scenario db: 12 -> 13 queries" in stdout.getvalue()
+
+
+def test_a_new_n_plus_one_is_listed(pair: Any) -> None:
+    """A new N+1 finding appears with its call site."""
+    old, new = pair(report(run()), report(run(n_plus_one={(N1_SQL, N1_SITE): 10})))
+    output = compare(old, new)
+    assert "only in new" in output
+    assert N1_SITE in output
+
+
+def test_fail_on_critical_looks_at_the_new_report(pair: Any) -> None:
+    """A critical recommendation in NEW fails; one only in OLD does not."""
+    with_critical = report(run(critical=1), critical_titles=("Request errors: 500",))
+    old, new = pair(report(run()), with_critical)
+    error = refused(old, new, "--fail-on", "critical")
+    assert error.returncode == 1
+    assert "Request errors: 500" in str(error)
+
+    old, new = pair(with_critical, report(run()))
+    assert "Gate passed" in compare(old, new, "--fail-on", "critical")
+
+
+def test_both_conditions_are_reported_together(pair: Any) -> None:
+    """--fail-on regression,critical names every condition that is met."""
+    old = _checkout(0.1)
+    new = report(run(operations={"checkout": (0.3, 0.6)}, critical=2))
+    old_path, new_path = pair(old, new)
+
+    error = refused(old_path, new_path, "--fail-on", "regression,critical")
+
+    assert error.returncode == 1
+    assert "--fail-on regression" in str(error)
+    assert "--fail-on critical: 2 critical" in str(error)
+
+
+# -- bad input: status 2, one line naming the option ----------------------------
+
+
+@pytest.mark.parametrize("value", ["abc", "-5", "nan", "inf", "", "-0.1%"])
+def test_a_bad_tolerance_is_refused(pair: Any, value: str) -> None:
+    """Each bad --tolerance names the option and the value, status 2."""
+    old, new = pair(report(run()), report(run()))
+    error = refused(old, new, f"--tolerance={value}")
+    assert error.returncode == 2
+    assert "--tolerance" in str(error) and repr(value) in str(error)
+
+
+@pytest.mark.parametrize("value", ["regresion", "regression,slow", ""])
+def test_an_unknown_fail_on_is_refused(pair: Any, value: str) -> None:
+    """--fail-on accepts only regression and critical."""
+    old, new = pair(report(run()), report(run()))
+    error = refused(old, new, "--fail-on", value)
+    assert error.returncode == 2
+    assert "--fail-on" in str(error) and "regression or critical" in str(error)
+
+
+def test_a_missing_old_report_is_refused(tmp_path: Path) -> None:
+    """OLD that does not exist is named with its path."""
+    new = write(tmp_path / "new.json", report(run()))
+    missing = str(tmp_path / "nope.json")
+    error = refused(missing, new)
+    assert error.returncode == 2
+    assert f"OLD {missing!r} cannot be read" in str(error)
+
+
+def test_a_new_report_that_is_not_json_is_refused(tmp_path: Path) -> None:
+    """NEW with text in it is named as not JSON."""
+    old = write(tmp_path / "old.json", report(run()))
+    (tmp_path / "new.json").write_text("<html>")
+    error = refused(old, str(tmp_path / "new.json"))
+    assert error.returncode == 2
+    assert "NEW" in str(error) and "is not JSON" in str(error)
+
+
+def test_json_that_is_not_a_report_is_refused(tmp_path: Path) -> None:
+    """Some other JSON document is not taken for a report."""
+    old = write(tmp_path / "old.json", {"name": "package.json"})
+    new = write(tmp_path / "new.json", report(run()))
+    error = refused(old, new)
+    assert "is not a perfprobe report" in str(error)
+
+
+# -- the real command line ------------------------------------------------------
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in a child process."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+
+
+def test_cli_exit_statuses(tmp_path: Path) -> None:
+    """0 with no gate met, 1 when --fail-on is met, 2 for bad input; no traceback."""
+    old = write(tmp_path / "old.json", _checkout(0.1))
+    slower = write(tmp_path / "slower.json", _checkout(0.2))
+    command = "perfprobe_compare"
+
+    passed = manage(command, old, old, "--fail-on", "regression")
+    failed = manage(command, old, slower, "--fail-on", "regression")
+    bad = manage(command, old, slower, "--tolerance", "abc")
+    missing = manage(command, old, str(tmp_path / "missing.json"))
+    usage = manage(command, old)
+
+    assert passed.returncode == 0, passed.stderr
+    assert "Result: no change" in passed.stdout
+    assert failed.returncode == 1
+    assert failed.stderr.strip().splitlines() == [
+        "GateFailed: --fail-on regression: 1 found (operation checkout is slower)"
+    ]
+    assert "slower" in failed.stdout
+    for result in (bad, missing, usage):
+        assert result.returncode == 2
+        assert "Traceback" not in result.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
+    assert "--tolerance" in bad.stderr and "'abc'" in bad.stderr
+    assert "missing.json" in missing.stderr
+
+
+def test_reports_written_by_the_library_compare(tmp_path: Path) -> None:
+    """Two ``Report.write_json`` files of a live app compare, endpoint by endpoint."""
+    paths = []
+    for index, duration_s in enumerate((0.05, 0.5)):
+        collector = make_collector()
+        for _ in range(3):
+            collector.record_request(request("/orders/", 200, duration_s), None)
+        paths.append(str(build(collector).write_json(tmp_path / f"{index}.json")))
+
+    stdout = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare", *paths, "--fail-on", "regression", stdout=stdout
+        )
+
+    assert caught.value.returncode == 1
+    assert "50.0 ms -> 500 ms" in stdout.getvalue()
+    assert "+900.0%" in stdout.getvalue()

@@ -1,0 +1,90 @@
+"""Test printing a comparison (``perfprobe.compare.render``)."""
+
+from __future__ import annotations
+
+from io import StringIO
+from typing import Any
+
+from rich.console import Console
+
+from perfprobe.compare import ComparisonRenderer, compare_reports, report_from_data
+from perfprobe.compare.comparison import Comparison
+from perfprobe.compare.render import format_tolerance, noise_rule
+from perfprobe.report.terminal import make_console
+
+from .compare_factories import report, run
+
+
+def _comparison(
+    old: dict[str, Any], new: dict[str, Any], tolerance: float = 0.1
+) -> Comparison:
+    return compare_reports(
+        report_from_data(old, "old.json"),
+        report_from_data(new, "new.json"),
+        tolerance=tolerance,
+    )
+
+
+def _plain(comparison: Comparison) -> str:
+    stream = StringIO()
+    ComparisonRenderer(make_console(stream)).render(comparison)
+    return stream.getvalue()
+
+
+def _ops(*medians_s: float) -> dict[str, Any]:
+    return report(*(run(operations={"checkout": (m, m)}) for m in medians_s))
+
+
+def test_the_noise_rule_names_where_the_spread_came_from() -> None:
+    """Both repeated, one repeated, or neither: each says what decides."""
+    both = noise_rule(_comparison(_ops(0.1, 0.2), _ops(0.1, 0.2)))
+    new_only = noise_rule(_comparison(_ops(0.1), _ops(0.1, 0.2)))
+    neither = noise_rule(_comparison(_ops(0.1), _ops(0.1)))
+
+    assert "runs of both reports" in both
+    assert "runs of the new report" in new_only
+    assert "Runs: old 1, new 1." in neither
+    assert "only the tolerance (10%) decides" in neither
+
+
+def test_unchanged_rows_say_why() -> None:
+    """Inside the spread the row names it; inside the tolerance it says so."""
+    spread = _plain(_comparison(_ops(0.1, 0.2, 0.3), _ops(0.15, 0.25, 0.35)))
+    tolerance = _plain(_comparison(_ops(1.0), _ops(1.05)))
+
+    assert "unchanged (spread 200 ms)" in spread
+    assert "+25.0%" in spread
+    assert "unchanged (within 10%)" in tolerance
+
+
+def test_plain_output_has_no_escape_sequences_and_a_result_line() -> None:
+    """Off a terminal the comparison is plain text ending with the result."""
+    output = _plain(_comparison(_ops(0.1), _ops(0.3)))
+
+    assert "\x1b[" not in output
+    assert output.rstrip().splitlines()[-2:] == [
+        "Result: 1 regression, 0 improvements.",
+        "  - operation checkout is slower",
+    ]
+
+
+def test_control_characters_in_names_are_escaped() -> None:
+    """A recorded name cannot drive the reader's terminal."""
+    old = report(run(operations={"evil\x1b[2J": (0.1, 0.1)}))
+    output = _plain(_comparison(old, old))
+    assert "\x1b" not in output
+    assert "evil\\x1b[2J" in output
+
+
+def test_a_terminal_gets_colour() -> None:
+    """On a terminal, a slower verdict is printed in colour."""
+    stream = StringIO()
+    console = Console(file=stream, force_terminal=True, width=160)
+    ComparisonRenderer(console).render(_comparison(_ops(0.1), _ops(0.3)))
+    assert "\x1b[" in stream.getvalue()
+
+
+def test_format_tolerance_keeps_decimals() -> None:
+    """0.025 is 2.5 %, not a rounded 2 % or 3 %."""
+    assert format_tolerance(0.025) == "2.5%"
+    assert format_tolerance(0.1) == "10%"
