@@ -79,7 +79,7 @@ def run_load(
     requests: int,
     time_limit_s: float,
     request_timeout_s: float,
-    send: Sender = request_json,
+    send: Sender | None = None,
 ) -> LoadOutcome:
     """Send ``requests`` requests over ``clients`` threads and time each one.
 
@@ -87,6 +87,7 @@ def run_load(
     known exactly. No request starts after ``time_limit_s``; each one waits
     at most ``request_timeout_s`` for its answer. On any exception in this
     thread (Ctrl-C) the clients are told to stop and the exception goes on.
+    ``send`` replaces ``request_json`` (tests use it to script answers).
     """
     if not endpoints:
         raise ValueError("a load test needs at least one endpoint")
@@ -94,6 +95,7 @@ def run_load(
         raise ValueError(
             f"clients and requests must be 1 or more, not {clients}, {requests}"
         )
+    sender = send or request_json
     started = time.perf_counter()
     dispatcher = _Dispatcher(requests, started + time_limit_s)
     samples: list[RequestSample] = []
@@ -102,7 +104,7 @@ def run_load(
         while (number := dispatcher.take()) is not None:
             endpoint = endpoints[number % len(endpoints)]
             # list.append is atomic, so the clients share one list unlocked.
-            samples.append(_send_one(base_url, endpoint, request_timeout_s, send))
+            samples.append(_send_one(base_url, endpoint, request_timeout_s, sender))
 
     threads = [
         threading.Thread(target=client, name=f"perfprobe-load-client-{i}", daemon=True)
@@ -112,7 +114,9 @@ def run_load(
         for thread in threads:
             thread.start()
         for thread in threads:
-            thread.join()
+            # Short waits, so that Ctrl-C is seen at once however it arrives.
+            while thread.is_alive():
+                thread.join(0.05)
     except BaseException:
         # Daemon threads: a request still in flight cannot hold up the exit,
         # and none starts after this.
