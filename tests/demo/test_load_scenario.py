@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import _thread
 import json
+import os
 import socket
 import statistics
+import subprocess
+import sys
 import threading
 from io import StringIO
 from pathlib import Path
@@ -13,6 +16,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from apps.debugging.client import request_json
@@ -275,3 +279,31 @@ def test_unknown_load_option_from_python_is_refused():
     """A misspelt option in scenario_options fails the scenario, naming the key."""
     with pytest.raises(ValueError, match="clinets"):
         LoadConfig.from_options({"clinets": 3})
+
+
+def test_cli_lists_the_load_options_and_refuses_a_bad_one_in_one_line(tmp_path):
+    """From manage.py: help names each load option; --clients 0 is one line."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
+
+    def manage(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "manage.py", *args],
+            cwd=django_settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    helped = manage("help", COMMAND)
+    refused = manage(COMMAND, "--clients", "0")
+
+    assert helped.returncode == 0
+    for option in ("--load", "--clients", "--requests", "--load-time-limit"):
+        assert option in helped.stdout
+    assert refused.returncode != 0
+    assert "Traceback" not in refused.stderr
+    (line,) = refused.stderr.strip().splitlines()
+    assert "--clients" in line and "'0'" in line

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -32,7 +33,8 @@ class LoadEndpoint:
     @property
     def key(self) -> str:
         """Return ``METHOD /route``, the name both sides use for the endpoint."""
-        return f"{self.method} {self.route}"
+        # Interned: every sample holds it, and one copy serves them all.
+        return sys.intern(f"{self.method} {self.route}")
 
 
 @dataclass(frozen=True)

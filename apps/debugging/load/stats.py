@@ -13,7 +13,7 @@ from perfprobe.stats import inclusive_percentile
 ALL_ENDPOINTS = "all"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestSample:
     """One request as one side saw it; ``status`` is ``None`` without a response."""
 
