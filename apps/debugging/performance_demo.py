@@ -6,7 +6,7 @@ import logging
 import math
 import time
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from importlib import import_module
 from typing import Any
 
@@ -20,6 +20,7 @@ from perfprobe import monitor as default_monitor
 from perfprobe.events import ErrorEvent, error_type_name
 from perfprobe.report import Report, ScenarioResult
 
+from .scenario_plugins import load_entry_point_scenarios
 from .scenarios import DemoContext, Scenario, registry
 from .setup import DemoSetupError, prepare_database
 
@@ -37,13 +38,19 @@ ResultCallback = Callable[[ScenarioResult], None]
 
 
 def load_extra_scenarios() -> None:
-    """Import the modules or classes named in ``PERFORMANCE_DEMO_SCENARIOS``.
+    """Import the scenarios of ``PERFORMANCE_DEMO_SCENARIOS`` and entry points.
 
     A module registers its scenarios with ``@register_scenario`` when
     imported; a dotted path to a ``Scenario`` subclass is registered here.
+    Then every ``perfprobe.scenarios`` entry point is loaded the same way.
     Raise ``DemoSetupError`` naming the entry and the real error when one
     cannot be loaded.
     """
+    _load_setting_scenarios()
+    load_entry_point_scenarios()
+
+
+def _load_setting_scenarios() -> None:
     for path in getattr(settings, EXTRA_SCENARIOS_SETTING, ()):
         try:
             _load_scenario_path(path)
@@ -91,6 +98,7 @@ class PerformanceDemo:
         say: Callable[[str], None] | None = None,
         on_scenario_start: ScenarioCallback | None = None,
         on_scenario_end: ResultCallback | None = None,
+        scenario_options: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         # Infinity would pass a bare "> 0" and only fail mid-run, in the shop's
         # latency setter, after the shared monitor had already taken it.
@@ -106,6 +114,10 @@ class PerformanceDemo:
         self._say = say or (lambda text: None)
         self._on_start = on_scenario_start
         self._on_end = on_scenario_end
+        #: Per scenario name, the options its ``DemoContext`` carries.
+        self.scenario_options = {
+            name: dict(options) for name, options in (scenario_options or {}).items()
+        }
         self.results: list[ScenarioResult] = []
         self.created_sample_data = False
 
@@ -115,6 +127,12 @@ class PerformanceDemo:
         load_extra_scenarios()
         return registry.names()
 
+    @staticmethod
+    def default_scenarios() -> list[str]:
+        """Return the scenarios a run without a selection runs (not ``load``)."""
+        load_extra_scenarios()
+        return registry.default_names()
+
     # -- running -----------------------------------------------------------------
 
     def prepare(self) -> None:
@@ -122,17 +140,17 @@ class PerformanceDemo:
         self.created_sample_data = prepare_database(self.seed)
 
     def run_full_demo(self, scenarios: Iterable[str] | None = None) -> dict[str, Any]:
-        """Run the scenarios (all by default) and return the report as a dict."""
+        """Run the scenarios (the default ones) and return the report as a dict."""
         return self.run(scenarios).to_dict()
 
     def run(
         self, scenarios: Iterable[str] | None = None, *, prepared: bool = False
     ) -> Report:
-        """Run the scenarios (all by default) and return the ``Report``.
+        """Run the scenarios (the default ones) and return the ``Report``.
 
         ``prepared=True`` skips ``prepare()``, for a caller that already ran it.
         """
-        names = list(scenarios) if scenarios is not None else registry.names()
+        names = list(scenarios) if scenarios is not None else registry.default_names()
         unknown = [n for n in names if n not in registry]
         if unknown:
             raise ValueError(f"unknown scenario(s): {', '.join(unknown)}")
@@ -156,6 +174,7 @@ class PerformanceDemo:
             time_scale=self.time_scale,
             seed=self.seed,
             say=self._say,
+            options=dict(self.scenario_options.get(name, {})),
         )
         previous_scale = self.monitor.time_scale
         self.monitor.time_scale = self.time_scale

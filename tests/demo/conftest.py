@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+from collections.abc import Iterator
+
 import pytest
 from django.test import Client
 
@@ -18,3 +21,17 @@ def shop(db: None) -> None:
 def lenient_client() -> Client:
     """Return a test client that answers an unhandled exception with a 500."""
     return Client(raise_request_exception=False)
+
+
+@pytest.fixture
+def ctrl_c_raises() -> Iterator[None]:
+    """Make SIGINT raise KeyboardInterrupt in this test, as on a terminal.
+
+    A shell starts background jobs with SIGINT ignored, and then neither
+    a real SIGINT nor ``_thread.interrupt_main()`` reaches Python.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)

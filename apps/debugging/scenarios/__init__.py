@@ -7,6 +7,7 @@ from .base import DemoContext, Scenario, ScenarioRegistry, register_scenario, re
 from .concurrency import ConcurrentOperationsScenario
 from .database import DatabaseOperationsScenario
 from .errors import ErrorScenariosScenario
+from .load import LoadScenario
 from .memory import MemoryIntensiveScenario
 
 __all__ = [
@@ -15,6 +16,7 @@ __all__ = [
     "DatabaseOperationsScenario",
     "DemoContext",
     "ErrorScenariosScenario",
+    "LoadScenario",
     "MemoryIntensiveScenario",
     "Scenario",
     "ScenarioRegistry",

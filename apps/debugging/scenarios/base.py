@@ -22,6 +22,9 @@ class DemoContext:
     rng: random.Random = field(init=False)
     #: Called with one line of text for each step when ``--verbose`` is on.
     say: Callable[[str], None] = field(default=lambda text: None)
+    #: Settings for this scenario alone, from ``PerformanceDemo``'s
+    #: ``scenario_options`` (the command fills the ``load`` scenario's).
+    options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.rng = random.Random(self.seed)
@@ -45,6 +48,9 @@ class Scenario:
     order: ClassVar[int] = 100
     #: The documented latency of each step at time scale 1.0, in seconds.
     nominal_latencies_s: ClassVar[dict[str, float]] = {}
+    #: False keeps the scenario out of a run that names no scenarios; it
+    #: then runs only when asked for by name.
+    run_by_default: ClassVar[bool] = True
 
     def __init__(self, context: DemoContext) -> None:
         self.context = context
@@ -90,6 +96,10 @@ class ScenarioRegistry:
         return sorted(
             self._classes, key=lambda n: (self._classes[n].order, position[n])
         )
+
+    def default_names(self) -> list[str]:
+        """Return the names a run without a selection runs, in running order."""
+        return [n for n in self.names() if self._classes[n].run_by_default]
 
     def __contains__(self, name: object) -> bool:
         return name in self._classes

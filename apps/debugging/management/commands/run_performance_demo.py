@@ -12,6 +12,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connections
 from rich.console import Console
 
+from apps.debugging.load.cli import (
+    LOAD_SCENARIO,
+    choose_scenarios,
+    parse_load_options,
+    render_load_results,
+)
 from apps.debugging.performance_demo import (
     MAX_TIME_SCALE,
     DemoSetupError,
@@ -144,7 +150,8 @@ class Command(BaseCommand):
             help=(
                 "Comma-separated scenarios to run, in that order (default: all). "
                 "Built in: database_operations, api_requests, "
-                "concurrent_operations, memory_intensive, error_scenarios."
+                "concurrent_operations, memory_intensive, error_scenarios; "
+                "load only when named (or with --load)."
             ),
         )
         parser.add_argument(
@@ -162,7 +169,36 @@ class Command(BaseCommand):
             default="42",
             help="Seed for sample data and worker durations (default 42).",
         )
+        self._add_load_arguments(parser)
         self._add_baseline_arguments(parser)
+
+    @staticmethod
+    def _add_load_arguments(parser: CommandParser) -> None:
+        parser.add_argument(
+            "--load",
+            action="store_true",
+            help=(
+                "Run the load test: concurrent clients send requests to five "
+                "endpoints over HTTP; alone, or after the --scenarios named."
+            ),
+        )
+        parser.add_argument(
+            "--clients",
+            metavar="C",
+            help="Concurrent load clients, 1 to 64 (default 4); implies --load.",
+        )
+        parser.add_argument(
+            "--requests",
+            metavar="N",
+            help="Requests the load test sends in all, 1 to 100,000 (default 100); "
+            "implies --load.",
+        )
+        parser.add_argument(
+            "--load-time-limit",
+            metavar="S",
+            help="Start no load request after S seconds (default 300, at most "
+            "3600); implies --load.",
+        )
 
     @staticmethod
     def _add_baseline_arguments(parser: CommandParser) -> None:
@@ -212,9 +248,16 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             available = PerformanceDemo.available_scenarios()
+            defaults = PerformanceDemo.default_scenarios()
         except DemoSetupError as exc:
             raise CommandError(str(exc)) from None
-        names = parse_scenarios(options["scenarios"], available)
+        selected = (
+            parse_scenarios(options["scenarios"], available)
+            if options["scenarios"] is not None
+            else None
+        )
+        load = parse_load_options(options)
+        names = choose_scenarios(selected, defaults, load)
         time_scale = parse_time_scale(str(options["time_scale"]))
         seed = parse_seed(str(options["seed"]))
         output = check_output_path(options["output_file"])
@@ -241,6 +284,7 @@ class Command(BaseCommand):
                 say=progress.say if options["verbose"] else None,
                 on_scenario_start=progress.scenario_started,
                 on_scenario_end=progress.scenario_finished,
+                scenario_options={LOAD_SCENARIO: load.to_options()} if load else None,
             )
             try:
                 demo.prepare()
@@ -261,6 +305,7 @@ class Command(BaseCommand):
         TerminalRenderer(console).render(report)
         for line in describe_runs(report.runs or []):
             console.print(line, highlight=False, markup=False)
+        render_load_results(console, report)
         if output is not None:
             try:
                 report.write_json(output)

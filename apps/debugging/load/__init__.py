@@ -1,0 +1,1 @@
+"""Drive the demo's endpoints with concurrent HTTP clients and compare both sides."""
