@@ -156,7 +156,7 @@ def test_a_block_well_within_the_duration_budget_passes() -> None:
     ids=["queries", "n_plus_one", "duration"],
 )
 def test_the_users_exception_passes_through_unchanged(budget: Any) -> None:
-    """An error leaving an over-budget block is the same object, not a budget failure."""
+    """An error leaving an over-budget block passes as the same object."""
     make_orders(2)
     error = KeyError("user's own")
     with pytest.raises(KeyError) as caught:

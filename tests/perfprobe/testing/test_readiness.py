@@ -47,5 +47,5 @@ def test_invalid_settings_are_reported_with_their_error() -> None:
 def test_missing_instrumentation_is_reported() -> None:
     """Without the execute wrapper installed, the budgets refuse to run."""
     assert recording_problem() == ("perfprobe's query instrumentation is not installed")
-    with pytest.raises(NotRecording, match="^this test cannot check queries: "):
+    with pytest.raises(NotRecording, match=r"^this test cannot check queries: "):
         require_recording("this test")
