@@ -42,7 +42,7 @@ def pytest_configure(config: pytest.Config) -> None:
         return
     from .pytest_report import SessionReport, report_target
 
-    target = report_target(raw, config)
+    target = report_target(raw, config.invocation_params.dir)
     config.pluginmanager.register(SessionReport(target), SessionReport.NAME)
 
 

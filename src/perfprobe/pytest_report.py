@@ -18,16 +18,24 @@ NO_TESTS = pytest.ExitCode.NO_TESTS_COLLECTED
 _ACCEPTED = "expected the path of a JSON file in an existing, writable folder"
 
 
-def report_target(raw: str, config: pytest.Config) -> Path:
+def _reason(exc: Exception) -> str:
+    # str() of an OSError made with an errno starts "[Errno 2] ".
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
+
+
+def report_target(raw: str, base: Path) -> Path:
     """Return ``raw`` as an absolute path the report can be written to.
 
-    A relative path is taken from the folder pytest was started in, since
-    tests may change the working directory. Raise ``pytest.UsageError`` (one
-    line: the option, the value, what is accepted) when it cannot be.
+    A relative path is taken from ``base``, the folder pytest was started
+    in, since tests may change the working directory. Raise
+    ``pytest.UsageError`` (one line: the option, the value, what is
+    accepted) when it cannot be.
     """
     if not raw.strip():
         raise pytest.UsageError(f"--perfprobe-report is empty; {_ACCEPTED}")
-    target = Path(config.invocation_params.dir, os.path.expanduser(raw))
+    target = Path(base, os.path.expanduser(raw))
     folder = target.parent
     problem = None
     if target.is_dir():
@@ -40,7 +48,7 @@ def report_target(raw: str, config: pytest.Config) -> Path:
         try:
             check_regular_target(target)
         except OSError as exc:
-            problem = str(exc)
+            problem = _reason(exc)
     if problem is not None:
         raise pytest.UsageError(f"--perfprobe-report {raw}: {problem}; {_ACCEPTED}")
     return target
@@ -100,7 +108,7 @@ class SessionReport:
             )
             report.write_json(self.target)
         except (OSError, ValueError) as exc:
-            self._failed(session, str(exc))
+            self._failed(session, _reason(exc))
             return
         self.outcome = f"perfprobe: session report written to {self.target}"
 
