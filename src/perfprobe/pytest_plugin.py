@@ -40,8 +40,12 @@ def pytest_configure(config: pytest.Config) -> None:
     raw = config.getoption("perfprobe_report")
     if raw is None:
         return
-    from .pytest_report import SessionReport, report_target
+    from .pytest_report import SessionReport, refuse_distribution, report_target
 
+    # pytest-xdist's option and the attribute it gives its workers' configs.
+    refuse_distribution(
+        getattr(config.option, "numprocesses", None), hasattr(config, "workerinput")
+    )
     target = report_target(raw, config.invocation_params.dir)
     config.pluginmanager.register(SessionReport(target), SessionReport.NAME)
 

@@ -54,6 +54,19 @@ def report_target(raw: str, base: Path) -> Path:
     return target
 
 
+def refuse_distribution(numprocesses: object, is_worker: bool) -> None:
+    """Raise ``pytest.UsageError`` when pytest-xdist spreads the tests out.
+
+    Each worker process has its own monitor, and the reports of several
+    processes are not merged: the file would hold one worker's tests, or none.
+    """
+    if numprocesses or is_worker:
+        raise pytest.UsageError(
+            "--perfprobe-report cannot merge the reports of pytest-xdist "
+            "workers; run the session without -n to write one"
+        )
+
+
 class SessionReport:
     """Scope every test and write the session's report when the session ends.
 

@@ -130,6 +130,21 @@ def test_the_fixture_attributes_the_tests_queries_to_its_scope(
     assert getattr(query, "scope", None) == request.node.nodeid
 
 
+@pytest.mark.django_db
+def test_the_fixtures_report_holds_the_tests_query(perfprobe: PerfprobeFixture) -> None:
+    """perfprobe.report() is the monitor's report, with the query just run."""
+    from apps.shop.models import Product
+
+    Product.objects.count()
+    report = perfprobe.report()
+    (shape,) = [
+        q
+        for q in report.queries["by_fingerprint"]
+        if q["fingerprint"] == 'SELECT COUNT(*) AS "__count" FROM "shop_product"'
+    ]
+    assert shape["count"] == 1
+
+
 # -- without Django, or without perfprobe ---------------------------------------
 
 PLAIN_TESTS = """\

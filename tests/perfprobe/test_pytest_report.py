@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from perfprobe.pytest_report import report_target
+from perfprobe.pytest_report import refuse_distribution, report_target
 from perfprobe.report import validate_report
 
 from .pytester_project import (
@@ -171,6 +171,23 @@ def test_a_fifo_as_the_report_path_is_refused(tmp_path: Path) -> None:
         f"it is not a regular file; {ACCEPTED}"
     )
     assert fifo.exists()
+
+
+@pytest.mark.parametrize(
+    ("numprocesses", "is_worker"), [(2, False), ("auto", False), (None, True)]
+)
+def test_a_session_spread_over_xdist_workers_is_refused(
+    numprocesses: object, is_worker: bool
+) -> None:
+    """With -n, or in an xdist worker, the report option is a usage error."""
+    with pytest.raises(pytest.UsageError, match="cannot merge the reports"):
+        refuse_distribution(numprocesses, is_worker)
+
+
+@pytest.mark.parametrize("numprocesses", [None, 0])
+def test_a_session_in_one_process_may_write_a_report(numprocesses: object) -> None:
+    """Without xdist (or with -n 0) nothing is refused."""
+    refuse_distribution(numprocesses, False)
 
 
 @pytest.mark.parametrize("raw", ["", "  "])
