@@ -65,7 +65,9 @@ def perfprobe(request: pytest.FixtureRequest) -> Iterator[PerfprobeFixture]:
 
     problem = recording_problem()
     if problem is not None:
-        pytest.fail(f"the perfprobe fixture cannot record queries: {problem}", False)
+        pytest.fail(
+            f"the perfprobe fixture cannot record queries: {problem}", pytrace=False
+        )
     monitor = monitoring.monitor
     with monitor.scope(request.node.nodeid, kind="test") as scope:
         yield PerfprobeFixture(monitor, scope)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Generator
 from pathlib import Path
@@ -13,8 +14,8 @@ from .report.jsonio import check_regular_target
 from .suppression import request_mark
 from .testing.readiness import recording_problem
 
-OK = pytest.ExitCode.OK
-NO_TESTS = pytest.ExitCode.NO_TESTS_COLLECTED
+logger = logging.getLogger("perfprobe.pytest")
+
 _ACCEPTED = "expected the path of a JSON file in an existing, writable folder"
 
 
@@ -122,6 +123,12 @@ class SessionReport:
             report.write_json(self.target)
         except (OSError, ValueError) as exc:
             self._failed(session, _reason(exc))
+            return
+        except Exception as exc:
+            # A fault inside perfprobe must not turn the session's own
+            # outcome into pytest's INTERNALERROR traceback.
+            logger.exception("perfprobe failed to build the session report")
+            self._failed(session, f"the report could not be built: {exc!r}")
             return
         self.outcome = f"perfprobe: session report written to {self.target}"
 

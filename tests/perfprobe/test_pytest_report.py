@@ -5,11 +5,17 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from perfprobe.pytest_report import refuse_distribution, report_target
+from perfprobe import PerformanceMonitor
+from perfprobe.pytest_report import (
+    SessionReport,
+    refuse_distribution,
+    report_target,
+)
 from perfprobe.report import validate_report
 
 from .pytester_project import (
@@ -109,6 +115,46 @@ def test_creating_the_test_database_is_not_in_the_report(
     shapes = [q["fingerprint"] for q in report["queries"]["by_fingerprint"]]
     assert shapes
     assert not [s for s in shapes if s.upper().startswith("CREATE")]
+
+
+def finish(target: Path, exitstatus: pytest.ExitCode) -> tuple[SessionReport, Any]:
+    """End a stand-in session of ``exitstatus`` with a report to ``target``."""
+    session: Any = SimpleNamespace(exitstatus=exitstatus)
+    plugin = SessionReport(target)
+    plugin.pytest_sessionfinish(session)
+    return plugin, session
+
+
+def test_a_fault_building_the_report_is_one_line_and_logged(
+    tmp_path: Path,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug in the report builder fails the session with exit 4, not a traceback."""
+
+    def broken(**options: Any) -> None:
+        raise RuntimeError("builder bug")
+
+    monkeypatch.setattr(fresh_monitor, "generate_report", broken)
+    plugin, session = finish(tmp_path / "r.json", pytest.ExitCode.OK)
+
+    assert plugin.outcome == (
+        "perfprobe: the report could not be built: RuntimeError('builder bug')"
+    )
+    assert session.exitstatus == pytest.ExitCode.USAGE_ERROR
+    assert [r.name for r in caplog.records] == ["perfprobe.pytest"]
+    assert not (tmp_path / "r.json").exists()
+
+
+def test_failed_tests_keep_their_exit_status_when_the_report_fails(
+    tmp_path: Path,
+) -> None:
+    """Exit status 1 for failed tests is not replaced by the report's 4."""
+    plugin, session = finish(tmp_path / "gone" / "r.json", pytest.ExitCode.TESTS_FAILED)
+    assert plugin.outcome is not None
+    assert plugin.outcome.startswith("perfprobe: cannot write the report to ")
+    assert session.exitstatus == pytest.ExitCode.TESTS_FAILED
 
 
 # -- refusals ---------------------------------------------------------------------

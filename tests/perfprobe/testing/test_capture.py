@@ -6,6 +6,7 @@ import threading
 from collections.abc import Callable
 
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connection, connections
 
 from apps.shop.models import Customer, Order, Product
@@ -81,6 +82,18 @@ def test_a_thread_given_the_context_counts_and_a_bare_thread_does_not(
     assert capture.count == 1
     (group,) = capture.groups()
     assert "shop_product" in group.fingerprint
+
+
+def test_a_query_of_async_code_run_through_sync_to_async_counts() -> None:
+    """async_to_sync and sync_to_async carry the block's context to the query."""
+
+    async def view() -> int:
+        return await sync_to_async(Product.objects.count)()
+
+    with QueryCapture() as capture:
+        assert async_to_sync(view)() == 0
+
+    assert capture.count == 1
 
 
 def test_lazy_loads_in_a_loop_are_an_n_plus_one_with_the_relation() -> None:
