@@ -40,7 +40,8 @@ class QueryBudget:
     """Raise ``BudgetExceeded`` if the block ran more than ``limit`` queries.
 
     Every database call perfprobe records counts (``executemany`` once),
-    transaction control included. The message lists each query shape with
+    transaction control included; ``QueryCapture`` says which threads count
+    and how nested blocks add up. The message lists each query shape with
     its call site (``path:line``) and count, most frequent first. An
     exception leaving the block passes through unchanged and the count is
     not checked. ``as`` gives the ``QueryCapture``. Raise ``NotRecording``
@@ -92,7 +93,8 @@ class NPlusOneBudget:
 
     An N+1 is ``min_queries`` or more queries of one shape from one call
     site with differing parameters (default: ``N_PLUS_ONE_MIN_QUERIES``,
-    as in the report). The message names each pattern's shape, call site
+    as in the report), among the queries ``QueryCapture`` counts for the
+    block. The message names each pattern's shape, call site
     and count and, where a lazy related-object load caused it, the model
     and field with the fix. An exception leaving the block passes through
     unchanged. Raise ``NotRecording`` on entry when perfprobe records no
