@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from apps.shop.latency import NOMINAL_LATENCY_S
-from apps.shop.models import Customer, Product
+from apps.shop.models import Product
 
 from ..client import request_json
 from ..server import LoopbackServer
 from .base import Scenario, register_scenario
+from .customers import next_customer_ids
 
 
 @register_scenario
@@ -37,10 +38,11 @@ class ApiRequestsScenario(Scenario):
 
     def run(self) -> dict[str, Any]:
         """Start the server, send the five requests, and return their results."""
-        customer = Customer.objects.order_by("id").first()
+        customers = next_customer_ids(1)
         products = list(Product.objects.order_by("id").values_list("id", flat=True)[:2])
-        if customer is None or len(products) < 2:
+        if not customers or len(products) < 2:
             raise RuntimeError("the shop has no sample data to request")
+        customer_id = customers[0]
 
         calls: list[tuple[str, str, Any]] = [
             ("GET", "/api/products/?category=kitchen", None),
@@ -48,11 +50,11 @@ class ApiRequestsScenario(Scenario):
                 "POST",
                 "/api/orders/",
                 {
-                    "customer_id": customer.pk,
+                    "customer_id": customer_id,
                     "items": [{"product_id": pk, "quantity": 1} for pk in products],
                 },
             ),
-            ("GET", f"/api/users/profile/?customer_id={customer.pk}", None),
+            ("GET", f"/api/users/profile/?customer_id={customer_id}", None),
             (
                 "PUT",
                 "/api/inventory/update/",

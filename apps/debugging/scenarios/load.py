@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from apps.shop.latency import NOMINAL_LATENCY_S
-from apps.shop.models import Customer, Product
+from apps.shop.models import Product
 from perfprobe import monitor as default_monitor
 from perfprobe.scope import get_current_scope
 
@@ -15,10 +15,16 @@ from ..load.server_side import ServerSideRecorder
 from ..load.stats import ALL_ENDPOINTS, RequestSample, summarize_by_endpoint
 from ..server import LoopbackServer
 from .base import Scenario, register_scenario
+from .customers import next_customer_ids
+from .database import N_PLUS_ONE_ORDERS
 
 #: Each order takes one unit of this much stock, and each inventory update
 #: puts it back, so a long run does not sell the product out.
 RESTOCK_QUANTITY = 500
+
+#: Orders rotate over this many customers: at least as many as the orders the
+#: N+1 loop of ``database_operations`` reads, so those stay varied.
+ORDERING_CUSTOMERS = N_PLUS_ONE_ORDERS
 
 ERROR_DEFINITION = (
     "An error is a request without a response or with a status of 400 or "
@@ -26,32 +32,42 @@ ERROR_DEFINITION = (
 )
 
 
-def load_endpoints(customer_id: int, product_id: int) -> list[LoadEndpoint]:
-    """Return the five requests of the mix, in the order the clients cycle."""
-    return [
-        LoadEndpoint("GET", "/api/products/?category=kitchen", "/api/products/"),
-        LoadEndpoint(
-            "POST",
-            "/api/orders/",
-            "/api/orders/",
-            {
-                "customer_id": customer_id,
-                "items": [{"product_id": product_id, "quantity": 1}],
-            },
-        ),
-        LoadEndpoint(
-            "GET",
-            f"/api/users/profile/?customer_id={customer_id}",
-            "/api/users/profile/",
-        ),
-        LoadEndpoint(
-            "PUT",
-            "/api/inventory/update/",
-            "/api/inventory/update/",
-            {"product_id": product_id, "quantity": RESTOCK_QUANTITY},
-        ),
-        LoadEndpoint("GET", "/api/analytics/dashboard/", "/api/analytics/dashboard/"),
-    ]
+def load_endpoints(customer_ids: list[int], product_id: int) -> list[LoadEndpoint]:
+    """Return the five requests of the mix once per customer, in cycle order.
+
+    Request ``i`` still goes to endpoint ``i mod 5``; the orders and profile
+    reads rotate over ``customer_ids``, so a long run leaves recent orders
+    with varied customers (see ``next_customer_ids``).
+    """
+    endpoints: list[LoadEndpoint] = []
+    for customer_id in customer_ids:
+        endpoints += [
+            LoadEndpoint("GET", "/api/products/?category=kitchen", "/api/products/"),
+            LoadEndpoint(
+                "POST",
+                "/api/orders/",
+                "/api/orders/",
+                {
+                    "customer_id": customer_id,
+                    "items": [{"product_id": product_id, "quantity": 1}],
+                },
+            ),
+            LoadEndpoint(
+                "GET",
+                f"/api/users/profile/?customer_id={customer_id}",
+                "/api/users/profile/",
+            ),
+            LoadEndpoint(
+                "PUT",
+                "/api/inventory/update/",
+                "/api/inventory/update/",
+                {"product_id": product_id, "quantity": RESTOCK_QUANTITY},
+            ),
+            LoadEndpoint(
+                "GET", "/api/analytics/dashboard/", "/api/analytics/dashboard/"
+            ),
+        ]
+    return endpoints
 
 
 def load_details(
@@ -104,11 +120,11 @@ class LoadScenario(Scenario):
     def run(self) -> dict[str, Any]:
         """Start the server, run the load, stop the server, compare both sides."""
         config = LoadConfig.from_options(self.context.options)
-        customer = Customer.objects.order_by("id").first()
+        customers = next_customer_ids(ORDERING_CUSTOMERS)
         product = Product.objects.order_by("id").first()
-        if customer is None or product is None:
+        if not customers or product is None:
             raise RuntimeError("the shop has no sample data to request")
-        endpoints = load_endpoints(customer.pk, product.pk)
+        endpoints = load_endpoints(customers, product.pk)
         # Generous against the slowest endpoint, so that only a hung server
         # (not a large --time-scale) hits it.
         timeout_s = 30.0 + 3 * self.context.scaled(
