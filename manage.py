@@ -15,6 +15,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent / "src"))
 def main() -> None:
     """Run the Django command line with the demo settings."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "demo_site.settings")
+    try:
+        import django  # noqa: F401
+    except ImportError:
+        sys.exit(
+            f"Error: Django is not installed for {sys.executable}. Run `make venv` "
+            "and then `source .venv/bin/activate` (or call .venv/bin/python "
+            "manage.py ...)."
+        )
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line

@@ -51,7 +51,16 @@ def load_extra_scenarios() -> None:
 
 
 def _load_setting_scenarios() -> None:
-    for path in getattr(settings, EXTRA_SCENARIOS_SETTING, ()):
+    paths = getattr(settings, EXTRA_SCENARIOS_SETTING, ())
+    # A lone string would otherwise be read one letter at a time.
+    if not isinstance(paths, list | tuple) or not all(
+        isinstance(path, str) for path in paths
+    ):
+        raise DemoSetupError(
+            f"{EXTRA_SCENARIOS_SETTING} must be a list of dotted paths (modules "
+            f"or Scenario classes), not {paths!r}"
+        )
+    for path in paths:
         try:
             _load_scenario_path(path)
         except DemoSetupError:
@@ -70,7 +79,8 @@ def _load_scenario_path(path: str) -> None:
     except ModuleNotFoundError as exc:
         # Only "this path is not a module" sends us on to the class form; a
         # module that exists but fails to import is reported as it is.
-        if exc.name is None or not path.startswith(exc.name):
+        # A path without a dot cannot name a class, so it is a missing module.
+        if exc.name is None or not path.startswith(exc.name) or "." not in path:
             raise
     target = import_string(path)
     if not (isinstance(target, type) and issubclass(target, Scenario)):

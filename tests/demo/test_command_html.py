@@ -115,6 +115,18 @@ def test_html_and_a_different_html_file_are_refused(
     assert "--html " in message and "--html-file 'b.html'" in message
 
 
+def test_one_file_for_both_reports_is_refused(
+    tmp_path: Path, nothing_may_run: None
+) -> None:
+    """JSON and HTML aimed at one file would overwrite each other: refused."""
+    target = tmp_path / "report.out"
+    same = tmp_path / "." / "report.out"
+
+    with pytest.raises(CommandError, match="name the same file"):
+        run_command("--output-file", str(target), "--html", str(same))
+    assert not target.exists()
+
+
 def test_html_into_a_missing_folder_is_refused(
     tmp_path: Path, nothing_may_run: None
 ) -> None:

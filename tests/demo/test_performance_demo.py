@@ -473,6 +473,25 @@ def test_scenario_named_in_settings_is_registered_and_runs(settings, scenario_cl
     assert data["scenarios"][0]["status"] == "ok"
 
 
+@pytest.mark.parametrize("value", ["tests.demo.broken_scenarios", 42, [3]])
+def test_scenarios_setting_that_is_not_a_list_of_paths_is_one_clear_error(
+    settings, value
+):
+    """A string, a number or a list of non-strings is refused as a whole."""
+    settings.PERFORMANCE_DEMO_SCENARIOS = value
+
+    with pytest.raises(DemoSetupError, match="must be a list of dotted paths"):
+        PerformanceDemo.available_scenarios()
+
+
+def test_scenarios_setting_naming_a_missing_module_says_so(settings):
+    """A misspelt module is reported as the missing module it is."""
+    settings.PERFORMANCE_DEMO_SCENARIOS = ["shop_scenarioz"]
+
+    with pytest.raises(DemoSetupError, match=r"ModuleNotFoundError.*shop_scenarioz"):
+        PerformanceDemo.available_scenarios()
+
+
 def test_unknown_scenario_is_refused_before_anything_runs():
     """Asking for an unregistered scenario raises ValueError naming it."""
     demo = PerformanceDemo(time_scale=0.02)

@@ -263,6 +263,11 @@ class Command(BaseCommand):
         output = check_output_path(options["output_file"])
         html_option, html_value = pick_html_option(options)
         html_output = check_output_path(html_value, html_option)
+        if output and html_output and output.resolve() == html_output.resolve():
+            raise CommandError(
+                f"--output-file and {html_option} name the same file "
+                f"{str(output)!r}; give each report its own file."
+            )
         if html_output is not None and not charts_available():
             raise CommandError(
                 f"{html_option} draws charts with matplotlib, which is not "
