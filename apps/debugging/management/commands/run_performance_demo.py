@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -31,6 +32,9 @@ from perfprobe.report.charts import INSTALL_HINT, charts_available
 from perfprobe.report.jsonio import check_regular_target
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
+
+#: The exit status after Ctrl-C: 128 + SIGINT, as a shell reports it.
+EXIT_INTERRUPTED = 130
 
 
 def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
@@ -241,6 +245,11 @@ class Command(BaseCommand):
         """
         try:
             super().run_from_argv(argv)
+        except KeyboardInterrupt:
+            # Ctrl-C is the user's choice, not a crash: one line, no
+            # traceback, and the status a shell gives a command SIGINT ended.
+            sys.stderr.write("Interrupted.\n")
+            sys.exit(EXIT_INTERRUPTED)
         finally:
             connections.close_all()
             gc.freeze()
