@@ -19,6 +19,7 @@ from apps.debugging.load.cli import (
     parse_load_options,
     render_load_results,
 )
+from apps.debugging.outputs import OutputSteps
 from apps.debugging.performance_demo import (
     MAX_TIME_SCALE,
     DemoSetupError,
@@ -311,34 +312,46 @@ class Command(BaseCommand):
                 if listener:
                     demo.monitor.collector.remove_listener(listener)
 
-        TerminalRenderer(console).render(report)
-        for line in describe_runs(report.runs or []):
-            console.print(line, highlight=False, markup=False)
-        render_load_results(console, report)
+        steps = OutputSteps()
+        with steps.step("the terminal report"):
+            TerminalRenderer(console).render(report)
+            for line in describe_runs(report.runs or []):
+                console.print(line, highlight=False, markup=False)
+            render_load_results(console, report)
         if output is not None:
-            try:
-                report.write_json(output)
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"--output-file {str(output)!r}: {exc}") from None
-            console.print(f"Report written to {output}", highlight=False, markup=False)
+            with steps.step(f"--output-file {str(output)!r}"):
+                try:
+                    report.write_json(output)
+                except (OSError, ValueError) as exc:
+                    raise CommandError(
+                        f"--output-file {str(output)!r}: {exc}"
+                    ) from None
+                console.print(
+                    f"Report written to {output}", highlight=False, markup=False
+                )
         if html_output is not None:
-            try:
-                report.write_html(html_output, charts=True)
-            except OSError as exc:
-                raise CommandError(
-                    f"{html_option} {str(html_output)!r}: {exc}"
-                ) from None
-            console.print(
-                f"HTML report written to {html_output}", highlight=False, markup=False
-            )
+            with steps.step(f"{html_option} {str(html_output)!r}"):
+                try:
+                    report.write_html(html_output, charts=True)
+                except OSError as exc:
+                    raise CommandError(
+                        f"{html_option} {str(html_output)!r}: {exc}"
+                    ) from None
+                console.print(
+                    f"HTML report written to {html_output}",
+                    highlight=False,
+                    markup=False,
+                )
         if baseline is not None or fail_on:
-            compare_cli.run_gate(
-                console,
-                compare_cli.loaded_from_data(report.to_dict(), "this run"),
-                old=baseline,
-                tolerance=tolerance,
-                fail_on=fail_on,
-            )
+            with steps.step("the baseline comparison"):
+                compare_cli.run_gate(
+                    console,
+                    compare_cli.loaded_from_data(report.to_dict(), "this run"),
+                    old=baseline,
+                    tolerance=tolerance,
+                    fail_on=fail_on,
+                )
+        steps.check()
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         """Run the command; every failure but a met ``--fail-on`` exits with 2."""
