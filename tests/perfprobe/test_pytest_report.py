@@ -168,6 +168,31 @@ def one_error_line(result: pytest.RunResult) -> str:
     return line
 
 
+@pytest.mark.parametrize("target", ["/dev/full", "folder"])
+def test_a_full_device_or_a_folder_is_a_one_line_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """/dev/full (a disk that is always full) or a folder stops pytest at once.
+
+    No test runs, nothing is written, and the folder stays empty.
+    """
+    isolate(pytester, monkeypatch)
+    folder = pytester.mkdir("folder")
+    pytester.makepyfile(test_never="def test_never():\n    raise AssertionError\n")
+
+    result = pytester.runpytest_subprocess(
+        "--perfprobe-report", target, timeout=TIMEOUT_S
+    )
+
+    line = one_error_line(result)
+    assert line.startswith(f"ERROR: --perfprobe-report {target}: ")
+    assert line.endswith(ACCEPTED)
+    assert ("it is a folder" in line) == (target == "folder")
+    assert ("not a regular file" in line) == (target == "/dev/full")
+    result.stdout.no_fnmatch_line("*test_never*")
+    assert list(folder.iterdir()) == []
+
+
 def test_a_bad_path_is_a_one_line_usage_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
