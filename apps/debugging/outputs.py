@@ -13,6 +13,27 @@ from perfprobe.failures import log_failure
 logger = logging.getLogger("perfprobe.report")
 
 
+@contextlib.contextmanager
+def building_the_report() -> Iterator[None]:
+    """Turn a failure inside perfprobe while building the report into one line.
+
+    Scenario failures never get here (the demo records them); what does is
+    a fault in the monitor or the report builder. It is logged once through
+    ``perfprobe.report``, with its traceback, and the command ends with a
+    ``CommandError`` instead of a traceback of its own.
+    """
+    try:
+        yield
+    except CommandError:
+        raise
+    except Exception as exc:
+        log_failure(logger, "demo-report", "perfprobe failed to build the report")
+        raise CommandError(
+            f"perfprobe failed to build the report ({type(exc).__name__}: {exc}); "
+            "details in the perfprobe.report log."
+        ) from None
+
+
 class OutputSteps:
     """Run each of the command's outputs on its own; record which ones failed.
 

@@ -100,3 +100,55 @@ def test_fault_renderer_failure_costs_only_its_own_output(
     ]
     assert len(logged) == len(breaks)
     assert all(isinstance(r.exc_info[1], InjectedFault) for r in logged if r.exc_info)
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    "seam",
+    [
+        "perfprobe.collector.Collector.snapshot",
+        "perfprobe.report.builder.ReportBuilder.build",
+        "perfprobe.report.model.Report.to_dict",
+    ],
+)
+def test_fault_collector_failure_while_building_the_report_is_one_line(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    seam: str,
+) -> None:
+    """A monitor that cannot give its report ends the command in one line.
+
+    The fault is logged once through ``perfprobe.report``, and the existing
+    output files keep their bytes.
+    """
+    json_path, html_path = tmp_path / "report.json", tmp_path / "report.html"
+    json_path.write_bytes(OLD_JSON)
+    html_path.write_bytes(OLD_HTML)
+    monkeypatch.setattr(seam, broken)
+
+    with caplog.at_level(logging.DEBUG), pytest.raises(CommandError) as caught:
+        call_command(
+            "run_performance_demo",
+            *FAST,
+            "--output-file",
+            str(json_path),
+            "--html",
+            str(html_path),
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("perfprobe failed to build the report (InjectedFault")
+    assert json_path.read_bytes() == OLD_JSON
+    assert html_path.read_bytes() == OLD_HTML
+    (logged,) = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("perfprobe")
+    ]
+    assert logged.name == "perfprobe.report"
+    assert logged.exc_info is not None
+    assert isinstance(logged.exc_info[1], InjectedFault)

@@ -307,3 +307,43 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_the_session(
         [f"perfprobe: cannot write the report to {folder / 'report.json'}: *"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+# A conftest that breaks the JSON renderer inside perfprobe for the sub-run.
+_BROKEN_RENDERER = """\
+import perfprobe.report.jsonio as jsonio
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("injected renderer fault")
+
+
+jsonio.finite_json_or_raise = _broken
+"""
+
+
+def test_fault_renderer_failure_in_the_session_report_keeps_the_outcomes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken renderer costs the report only: outcomes, status and old file kept."""
+    django_project(pytester, monkeypatch)
+    pytester.makeconftest(_BROKEN_RENDERER)
+    pytester.makepyfile(
+        test_two="def test_passes():\n    pass\n\n\n"
+        "def test_fails():\n    raise AssertionError('the test itself')\n"
+    )
+    old = pytester.path / "report.json"
+    old.write_bytes(b'{"old": "report"}\n')
+
+    result = pytester.runpytest_subprocess(
+        "--perfprobe-report", "report.json", timeout=TIMEOUT_S
+    )
+
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["perfprobe: the report could not be built: *injected renderer fault*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert old.read_bytes() == b'{"old": "report"}\n'
+    assert sorted(p.name for p in pytester.path.glob(".pp-*")) == []

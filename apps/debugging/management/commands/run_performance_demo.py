@@ -19,7 +19,7 @@ from apps.debugging.load.cli import (
     parse_load_options,
     render_load_results,
 )
-from apps.debugging.outputs import OutputSteps
+from apps.debugging.outputs import OutputSteps, building_the_report
 from apps.debugging.performance_demo import (
     MAX_TIME_SCALE,
     DemoSetupError,
@@ -305,9 +305,10 @@ class Command(BaseCommand):
             if listener:
                 demo.monitor.collector.add_listener(listener)
             try:
-                report = run_repeated(
-                    demo, names, repeat, on_run_start=self._run_announcer(progress)
-                )
+                with building_the_report():
+                    report = run_repeated(
+                        demo, names, repeat, on_run_start=self._run_announcer(progress)
+                    )
             finally:
                 if listener:
                     demo.monitor.collector.remove_listener(listener)
