@@ -1,7 +1,7 @@
 """Tests for stopping the demo with Ctrl-C: quick, clean and without a traceback.
 
 The command-line tests send a real SIGINT to ``manage.py
-run_performance_demo`` at three points of a run; the in-process tests check
+run_performance_demo`` during each built-in scenario; the in-process tests check
 what the command line cannot see from outside: the loopback server's port,
 the demo's threads and their database connections.
 """
@@ -28,7 +28,7 @@ from django.db.backends.signals import connection_created
 
 from apps.debugging import server as server_module
 from apps.debugging.performance_demo import PerformanceDemo
-from apps.shop.latency import DatabaseDelay
+from apps.shop.latency import DatabaseDelay, run_runaway_query
 from apps.shop.models import Customer
 
 COMMAND = "run_performance_demo"
@@ -82,6 +82,8 @@ INTERRUPT_POINTS = [
     ("database_operations", 0.5),
     ("api_requests", 1.0),
     ("concurrent_operations", 0.2),
+    ("memory_intensive", 0.1),
+    ("error_scenarios", 0.5),
 ]
 
 
@@ -94,6 +96,36 @@ def test_interrupt_cli_ctrl_c_stops_at_once_with_one_line(
     It prints one line and no traceback, leaves the existing --output-file
     byte for byte, and (during the HTTP scenario) its port is closed.
     """
+    interrupt_cli(demo_database, tmp_path, scenario, delay_s)
+
+
+# Each scenario at six moments from its start to near its end at scale 1.
+MANY_POINTS = [
+    (scenario, delay_s)
+    for scenario, delays in [
+        ("database_operations", (0.0, 0.05, 0.3, 0.8, 1.4, 2.0)),
+        ("api_requests", (0.0, 0.1, 0.6, 1.5, 2.5, 3.5)),
+        ("concurrent_operations", (0.0, 0.01, 0.05, 0.15, 0.3, 0.45)),
+        ("memory_intensive", (0.0, 0.05, 0.1, 0.3, 0.6, 1.0)),
+        ("error_scenarios", (0.0, 0.1, 0.6, 1.5, 2.5, 2.9)),
+    ]
+    for delay_s in delays
+]
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize(("scenario", "delay_s"), MANY_POINTS)
+def test_interrupt_cli_ctrl_c_at_many_moments(
+    demo_database: Path, tmp_path: Path, scenario: str, delay_s: float
+) -> None:
+    """Ctrl-C at six moments of each scenario: every run stops as the first does."""
+    interrupt_cli(demo_database, tmp_path, scenario, delay_s)
+
+
+def interrupt_cli(
+    demo_database: Path, tmp_path: Path, scenario: str, delay_s: float
+) -> None:
+    """Send SIGINT ``delay_s`` into ``scenario`` and check how the command ends."""
     output = tmp_path / "report.json"
     output.write_bytes(PREVIOUS_REPORT)
     child = subprocess.Popen(
@@ -225,3 +257,18 @@ def test_interrupt_in_process_closes_server_threads_and_connections(
     before = time.perf_counter()
     Customer.objects.filter(DatabaseDelay(0.2)).count()
     assert time.perf_counter() - before >= 0.2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_interrupt_during_a_statement_timeout_block_is_ctrl_c_not_a_timeout(
+    ctrl_c_raises: None,
+) -> None:
+    """Ctrl-C inside a query under a 5 s timeout stops it as KeyboardInterrupt.
+
+    SQLite reports both as the same "interrupted" error; the one that comes
+    before the deadline is the user's Ctrl-C, not the timeout.
+    """
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), sigint_after(0.2):
+        run_runaway_query(5.0)
+    assert time.perf_counter() - started < STOP_LIMIT_S

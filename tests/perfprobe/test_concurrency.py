@@ -109,13 +109,12 @@ def overlapping_round(base_url: str) -> dict[str, HttpResult]:
     return results
 
 
-@pytest.mark.parametrize("server", ["loopback", "live"])
-def test_overlapping_requests_each_get_their_own_duration_and_query_count(
-    fresh_monitor: PerformanceMonitor, serve: Callable[[str], str], server: str
+def check_overlapping_rounds(
+    monitor: PerformanceMonitor, base_url: str, rounds: int
 ) -> None:
-    """Three requests in flight at once keep their own sleep and query count."""
-    base_url = serve(server)
-    for _ in range(ROUNDS):
+    """Run ``rounds`` rounds of overlapping requests and check each request."""
+    fresh_monitor = monitor
+    for _ in range(rounds):
         fresh_monitor.reset()
         results = overlapping_round(base_url)
 
@@ -132,6 +131,23 @@ def test_overlapping_requests_each_get_their_own_duration_and_query_count(
         assert len(query_events(fresh_monitor)) == sum(q for _, q in SPECS.values())
         # Each request was a thread of its own.
         assert len({e.thread_id for e in events.values()}) == len(SPECS)
+
+
+@pytest.mark.parametrize("server", ["loopback", "live"])
+def test_overlapping_requests_each_get_their_own_duration_and_query_count(
+    fresh_monitor: PerformanceMonitor, serve: Callable[[str], str], server: str
+) -> None:
+    """Three requests in flight at once keep their own sleep and query count."""
+    check_overlapping_rounds(fresh_monitor, serve(server), ROUNDS)
+
+
+@pytest.mark.stress
+@pytest.mark.parametrize("server", ["loopback", "live"])
+def test_overlapping_requests_stay_apart_over_many_rounds(
+    fresh_monitor: PerformanceMonitor, serve: Callable[[str], str], server: str
+) -> None:
+    """Fifty rounds of three overlapping requests: every one keeps its own figures."""
+    check_overlapping_rounds(fresh_monitor, serve(server), 50)
 
 
 # -- a user's own execute wrapper ---------------------------------------------------

@@ -99,7 +99,9 @@ class ConcurrentOperationsScenario(Scenario):
                     wrapper.connection.cancel()
         try:
             for thread in threads:
-                thread.join(STOP_WAIT_S)
+                # Ctrl-C may come while the threads are being started.
+                if thread.ident is not None:
+                    thread.join(STOP_WAIT_S)
         finally:
             resume_sleeps()
 
