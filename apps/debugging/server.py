@@ -6,13 +6,19 @@ import contextvars
 import logging
 import socket
 import threading
+import time
 from types import TracebackType
 from typing import Any
 
 from django.core.handlers.wsgi import WSGIHandler
 from django.core.servers.basehttp import ThreadedWSGIServer, WSGIRequestHandler
 
+from apps.shop.latency import resume_sleeps, stop_sleeps
+
 logger = logging.getLogger("apps.debugging.server")
+
+# How long stopping the server waits for requests still being served.
+STOP_WAIT_S = 5.0
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -37,11 +43,22 @@ class _ContextServer(ThreadedWSGIServer):
     def __init__(self, *args: Any, context: contextvars.Context, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._context = context
+        # Request threads are daemons (a hung one never holds up the exit),
+        # so socketserver does not track them; stopping waits for these.
+        self.request_threads: set[threading.Thread] = set()
+        self._threads_lock = threading.Lock()
 
     def process_request_thread(self, request: Any, client_address: Any) -> None:
-        self._context.copy().run(
-            super().process_request_thread, request, client_address
-        )
+        thread = threading.current_thread()
+        with self._threads_lock:
+            self.request_threads.add(thread)
+        try:
+            self._context.copy().run(
+                super().process_request_thread, request, client_address
+            )
+        finally:
+            with self._threads_lock:
+                self.request_threads.discard(thread)
 
 
 class LoopbackServer:
@@ -87,14 +104,32 @@ class LoopbackServer:
         thread.start()
         self._server, self._thread = server, thread
 
-    def stop(self) -> None:
-        """Stop serving, close the socket and wait for the thread."""
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+    def stop(self, interrupted: bool = False) -> None:
+        """Stop serving, close the socket and wait for the threads.
+
+        ``interrupted`` (Ctrl-C) first cuts short the injected database
+        sleeps of requests still being served, so they end at once.
+        """
+        server, self._server = self._server, None
+        if server is not None:
+            server.shutdown()
+            server.server_close()
         if self._thread is not None:
-            self._thread.join(timeout=5)
-        self._server = self._thread = None
+            self._thread.join(timeout=STOP_WAIT_S)
+        self._thread = None
+        if server is None:
+            return
+        with server._threads_lock:
+            busy = list(server.request_threads)
+        if interrupted and busy:
+            stop_sleeps()
+        deadline = time.monotonic() + STOP_WAIT_S
+        try:
+            for thread in busy:
+                thread.join(timeout=max(0.0, deadline - time.monotonic()))
+        finally:
+            if interrupted and busy:
+                resume_sleeps()
 
     def __enter__(self) -> LoopbackServer:
         self.start()
@@ -106,4 +141,4 @@ class LoopbackServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.stop()
+        self.stop(interrupted=exc is not None)

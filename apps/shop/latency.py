@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -28,9 +27,11 @@ __all__ = [
     "get_latency_scale",
     "inject_query_latency",
     "register_sqlite_functions",
+    "resume_sleeps",
     "run_runaway_query",
     "set_latency_scale",
     "statement_timeout",
+    "stop_sleeps",
 ]
 
 _ModelT = TypeVar("_ModelT", bound=models.Model)
@@ -55,15 +56,41 @@ SLEEP_FUNCTION = "perfprobe_sleep"
 _interrupted = threading.Event()
 
 
+# Set when the demo is being stopped: SQLite sleeps run in Python in the
+# thread that queries, where no signal reaches a worker or a request thread,
+# so they wait on this instead of sleeping blind.
+_stopping = threading.Event()
+
+
+class SleepStopped(Exception):
+    """Raised inside a SQLite sleep cut short by ``stop_sleeps()``."""
+
+
 def _sqlite_sleep(seconds: float | None) -> int:
-    """Sleep for ``seconds`` inside a SQLite query, then return 0."""
+    """Sleep for ``seconds`` inside a SQLite query, then return 0.
+
+    Raise ``SleepStopped`` (an OperationalError to the caller) as soon as
+    ``stop_sleeps()`` is called.
+    """
     if seconds:
         try:
-            time.sleep(max(0.0, float(seconds)))
+            stopped = _stopping.wait(max(0.0, float(seconds)))
         except KeyboardInterrupt:
             _interrupted.set()
             raise
+        if stopped:
+            raise SleepStopped("the demo is stopping")
     return 0
+
+
+def stop_sleeps() -> None:
+    """End every SQLite sleep now, in any thread, and any started until resumed."""
+    _stopping.set()
+
+
+def resume_sleeps() -> None:
+    """Let SQLite sleeps run their full time again after ``stop_sleeps()``."""
+    _stopping.clear()
 
 
 def consume_interrupt() -> bool:

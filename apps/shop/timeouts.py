@@ -7,7 +7,13 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
-from django.db import DEFAULT_DB_ALIAS, NotSupportedError, connections, transaction
+from django.db import (
+    DEFAULT_DB_ALIAS,
+    NotSupportedError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 __all__ = ["RUNAWAY_QUERY_SQL", "run_runaway_query", "statement_timeout"]
@@ -83,6 +89,14 @@ def _sqlite_timeout(connection: BaseDatabaseWrapper, seconds: float) -> Iterator
     setattr(connection, _DEADLINE_ATTR, deadline)
     try:
         yield
+    except OperationalError as exc:
+        # Ctrl-C during the query runs Python's signal handler inside the
+        # progress handler, and sqlite3 turns the KeyboardInterrupt it raises
+        # into this same "interrupted" error: one before the deadline was
+        # not the timeout, and must stop the program as Ctrl-C does.
+        if str(exc) == "interrupted" and time.monotonic() < deadline:
+            raise KeyboardInterrupt from exc
+        raise
     finally:
         setattr(connection, _DEADLINE_ATTR, outer)
         if outer is None:

@@ -40,6 +40,9 @@ CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
+# Set by the first PerformanceMiddleware a request meets: a second entry in
+# MIDDLEWARE then passes the request on instead of recording it again.
+_SEEN_ATTR = "_perfprobe_seen"
 #: What ``_skip_reason`` returns when request monitoring is switched off.
 OFF = "off"
 
@@ -153,6 +156,9 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
+        if getattr(request, _SEEN_ATTR, False):
+            return self.get_response(request)
+        setattr(request, _SEEN_ATTR, True)
         reason = _skip_reason(request)
         if reason == OFF:
             return self.get_response(request)
@@ -191,6 +197,9 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
+        if getattr(request, _SEEN_ATTR, False):
+            return await get_response(request)
+        setattr(request, _SEEN_ATTR, True)
         reason = _skip_reason(request)
         if reason == OFF:
             return await get_response(request)

@@ -153,6 +153,9 @@ BAD_OPTIONS = [
     (["--time-scale", "1e308"], ["--time-scale", "'1e308'", "at most 10"]),
     (["--output-file", "/dev/null"], ["--output-file", "not a regular file"]),
     (["--html-file", "/dev/null"], ["--html-file", "not a regular file"]),
+    # A disk that is always full: refused before the run, not found out after.
+    (["--output-file", "/dev/full"], ["--output-file", "'/dev/full'", "regular file"]),
+    (["--html", "/dev/full"], ["--html", "'/dev/full'", "not a regular file"]),
     (["--seed", "x"], ["--seed", "'x'", "integer"]),
     (["--seed", "1.5"], ["--seed", "'1.5'", "integer"]),
 ]
@@ -186,11 +189,15 @@ def test_output_file_in_a_missing_folder_is_refused(tmp_path, no_scenario_may_ru
     assert no_scenario_may_run == []
 
 
-def test_output_file_that_is_a_directory_is_refused(tmp_path, no_scenario_may_run):
-    """An --output-file that names a directory is refused up front."""
-    with pytest.raises(CommandError, match=r"--output-file.*is a directory"):
-        run_command(*FAST, "--output-file", str(tmp_path))
+@pytest.mark.parametrize("option", ["--output-file", "--html", "--html-file"])
+def test_output_file_that_is_a_directory_is_refused(
+    tmp_path, no_scenario_may_run, option
+):
+    """An output path (JSON or HTML) that names a directory is refused up front."""
+    with pytest.raises(CommandError, match=rf"{option} .*is a directory"):
+        run_command(*FAST, option, str(tmp_path))
     assert no_scenario_may_run == []
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_output_file_in_an_unwritable_folder_is_refused(tmp_path, no_scenario_may_run):
@@ -282,6 +289,24 @@ def test_cli_bad_option_prints_one_line_and_exits_non_zero(tmp_path):
     assert len(result.stderr.strip().splitlines()) == 1
     assert "--time-scale" in result.stderr
     assert "'abc'" in result.stderr
+    assert "database_operations" not in result.stdout
+
+
+@pytest.mark.parametrize("option", ["--output-file", "--html"])
+@pytest.mark.parametrize("target", ["/dev/full", "folder"])
+def test_cli_full_disk_or_folder_output_is_one_line(tmp_path, option, target):
+    """The real CLI refuses /dev/full or a folder in one line, writing nothing."""
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    path = str(folder) if target == "folder" else target
+
+    result = run_manage(tmp_path, COMMAND, *FAST, option, path)
+
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert option in line and repr(path) in line
+    assert list(folder.iterdir()) == []
     assert "database_operations" not in result.stdout
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 from apps.debugging.performance_demo import PerformanceDemo
 from apps.debugging.scenarios import Scenario, database, register_scenario, registry
@@ -575,31 +575,22 @@ def sigint_after(delay_s: float) -> Iterator[None]:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_ctrl_c_during_a_database_sleep_stops_the_demo(scenario_cleanup, monkeypatch):
+def test_ctrl_c_during_a_database_sleep_stops_the_demo(
+    scenario_cleanup, monkeypatch, ctrl_c_raises
+):
     """Ctrl-C inside the SQL sleep stops the run instead of failing one scenario."""
     register_scenario(SleepyScenario)
     scenario_cleanup.append(SleepyScenario.name)
-    if connection.vendor == "sqlite":
-        # The sleep runs in Python inside sqlite3, which turns the interrupt
-        # into an OperationalError; raising it from the sleep is Ctrl-C there.
-        def interrupted_sleep(seconds: float) -> None:
-            raise KeyboardInterrupt
-
-        import apps.shop.latency as latency
-
-        monkeypatch.setattr(latency.time, "sleep", interrupted_sleep)
-        ctrl_c: contextlib.AbstractContextManager[None] = contextlib.nullcontext()
-    else:
-        # PostgreSQL sleeps in the server; a real SIGINT reaches psycopg
-        # while it waits, and psycopg cancels the query and re-raises.
-        monkeypatch.setattr(SleepyScenario, "seconds", 5.0)
-        ctrl_c = sigint_after(0.3)
+    # SQLite sleeps in Python inside sqlite3, which turns the interrupt into
+    # an OperationalError that the demo turns back into Ctrl-C; PostgreSQL
+    # sleeps in the server, and psycopg cancels the query and re-raises.
+    monkeypatch.setattr(SleepyScenario, "seconds", 5.0)
 
     started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt), ctrl_c:
+    with pytest.raises(KeyboardInterrupt), sigint_after(0.3):
         PerformanceDemo(time_scale=0.02).run_full_demo(
             scenarios=[SleepyScenario.name, "memory_intensive"]
         )
 
-    # Well before the 5 s sleep on PostgreSQL would have ended by itself.
+    # Well before the 5 s sleep would have ended by itself.
     assert time.perf_counter() - started < 3.0

@@ -168,6 +168,31 @@ def one_error_line(result: pytest.RunResult) -> str:
     return line
 
 
+@pytest.mark.parametrize("target", ["/dev/full", "folder"])
+def test_a_full_device_or_a_folder_is_a_one_line_usage_error(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch, target: str
+) -> None:
+    """/dev/full (a disk that is always full) or a folder stops pytest at once.
+
+    No test runs, nothing is written, and the folder stays empty.
+    """
+    isolate(pytester, monkeypatch)
+    folder = pytester.mkdir("folder")
+    pytester.makepyfile(test_never="def test_never():\n    raise AssertionError\n")
+
+    result = pytester.runpytest_subprocess(
+        "--perfprobe-report", target, timeout=TIMEOUT_S
+    )
+
+    line = one_error_line(result)
+    assert line.startswith(f"ERROR: --perfprobe-report {target}: ")
+    assert line.endswith(ACCEPTED)
+    assert ("it is a folder" in line) == (target == "folder")
+    assert ("not a regular file" in line) == (target == "/dev/full")
+    result.stdout.no_fnmatch_line("*test_never*")
+    assert list(folder.iterdir()) == []
+
+
 def test_a_bad_path_is_a_one_line_usage_error(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -282,3 +307,43 @@ def test_a_report_that_cannot_be_written_at_the_end_fails_the_session(
         [f"perfprobe: cannot write the report to {folder / 'report.json'}: *"]
     )
     assert "Traceback" not in result.stdout.str()
+
+
+# A conftest that breaks the JSON renderer inside perfprobe for the sub-run.
+_BROKEN_RENDERER = """\
+import perfprobe.report.jsonio as jsonio
+
+
+def _broken(*args, **kwargs):
+    raise RuntimeError("injected renderer fault")
+
+
+jsonio.finite_json_or_raise = _broken
+"""
+
+
+def test_fault_renderer_failure_in_the_session_report_keeps_the_outcomes(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A broken renderer costs the report only: outcomes, status and old file kept."""
+    django_project(pytester, monkeypatch)
+    pytester.makeconftest(_BROKEN_RENDERER)
+    pytester.makepyfile(
+        test_two="def test_passes():\n    pass\n\n\n"
+        "def test_fails():\n    raise AssertionError('the test itself')\n"
+    )
+    old = pytester.path / "report.json"
+    old.write_bytes(b'{"old": "report"}\n')
+
+    result = pytester.runpytest_subprocess(
+        "--perfprobe-report", "report.json", timeout=TIMEOUT_S
+    )
+
+    result.assert_outcomes(passed=1, failed=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(
+        ["perfprobe: the report could not be built: *injected renderer fault*"]
+    )
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
+    assert old.read_bytes() == b'{"old": "report"}\n'
+    assert sorted(p.name for p in pytester.path.glob(".pp-*")) == []

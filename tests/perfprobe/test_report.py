@@ -7,6 +7,8 @@ import json
 import math
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -303,6 +305,40 @@ def test_failure_mid_write_removes_the_temporary_file(
     monkeypatch.setattr(os, "fsync", disk_full)
     with pytest.raises(OSError, match=r"cannot write the report to .*report\.json"):
         build(make_collector()).write_json(target)
+    assert target.read_text(encoding="utf-8") == '{"old": true}'
+    assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+# Run in a child process, whose file size limit makes the disk "full" at
+# 4 KiB for real: the kernel refuses the write (EFBIG), no monkeypatching.
+_WRITE_WITH_SIZE_LIMIT = """
+import resource, sys
+from perfprobe.report.jsonio import write_text_atomic
+resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+try:
+    write_text_atomic(sys.argv[1], "x" * 100_000)
+except OSError as exc:
+    print(exc)
+    sys.exit(3)
+"""
+
+
+def test_a_disk_that_fills_up_mid_write_leaves_no_partial_file(tmp_path: Path) -> None:
+    """A write the kernel stops after 4 KiB keeps the old file and leaves no temp."""
+    target = tmp_path / "report.json"
+    target.write_text('{"old": true}', encoding="utf-8")
+
+    result = subprocess.run(
+        [sys.executable, "-c", _WRITE_WITH_SIZE_LIMIT, str(target)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == 3, result.stderr
+    (line,) = result.stdout.strip().splitlines()
+    assert line.startswith(f"[Errno {errno.EFBIG}] cannot write the report to ")
     assert target.read_text(encoding="utf-8") == '{"old": true}'
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import threading
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import F
 
-from apps.shop.latency import DatabaseDelay
+from apps.shop.latency import DatabaseDelay, resume_sleeps, stop_sleeps
 from apps.shop.models import Inventory, Product
 
 from .base import Scenario, register_scenario
 
 WORKER_COUNT = 5
 WORKER_SECONDS_RANGE = (0.5, 1.5)
+# How long an interrupted run waits for its workers to wind down.
+STOP_WAIT_S = 5.0
 
 
 @register_scenario
@@ -57,10 +61,17 @@ class ConcurrentOperationsScenario(Scenario):
                 name=f"demo-worker-{index}",
             )
             threads.append(thread)
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        self._connections: list[BaseDatabaseWrapper] = []
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                # Short waits, so that Ctrl-C is seen at once.
+                while thread.is_alive():
+                    thread.join(0.05)
+        except BaseException:
+            self._stop_workers(threads)
+            raise
 
         failed = [r for r in results if r.get("error")]
         if failed:
@@ -73,6 +84,27 @@ class ConcurrentOperationsScenario(Scenario):
             ),
         }
 
+    def _stop_workers(self, threads: list[threading.Thread]) -> None:
+        """Cut the workers' database sleeps short and wait for them to end.
+
+        Called on Ctrl-C: without it the process would wait out the
+        longest worker's sleep before it could exit.
+        """
+        stop_sleeps()
+        for wrapper in list(self._connections):
+            # PostgreSQL sleeps in the server: cancel the worker's query
+            # (psycopg's cancel may be called from another thread).
+            if wrapper.vendor == "postgresql":
+                with contextlib.suppress(Exception):
+                    wrapper.connection.cancel()
+        try:
+            for thread in threads:
+                # Ctrl-C may come while the threads are being started.
+                if thread.ident is not None:
+                    thread.join(STOP_WAIT_S)
+        finally:
+            resume_sleeps()
+
     def _worker(
         self,
         index: int,
@@ -82,6 +114,12 @@ class ConcurrentOperationsScenario(Scenario):
     ) -> None:
         label = f"worker-{index}"
         try:
+            # Connected first, so that Ctrl-C can reach the worker's query.
+            # The wrapper itself: ``connection`` is a proxy that, read from
+            # the main thread, would name the main thread's connection.
+            wrapper = connections[DEFAULT_DB_ALIAS]
+            wrapper.ensure_connection()
+            self._connections.append(wrapper)
             with (
                 self.monitor.scope(label, kind="worker"),
                 self.monitor.measure_execution_time(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import struct
-from itertools import cycle, repeat
+from itertools import cycle, islice, repeat
 from typing import Any
 
 from .base import Scenario, register_scenario
@@ -17,6 +17,8 @@ _TAX_PERCENT = tuple(
     {"DE": 19, "FR": 20, "NL": 21, "ES": 21, "SE": 25}.get(code, 0)
     for code in _COUNTRIES
 )
+# Rows built per C-level loop; see build_records.
+_SLICE_ROWS = 5000
 _CUSTOMER_COUNT = 5000
 _SKU_COUNT = 5000
 _UNIT_CENTS = tuple(250 + (sku * 31) % 9000 for sku in range(_SKU_COUNT))
@@ -57,7 +59,14 @@ def build_records(count: int, seed_offset: int) -> list[bytes]:
         cycle(_UNIT_CENTS),
         repeat(_NOTES, count),
     )
-    return list(map(ORDER_ROW.pack, *columns))
+    rows_left = map(ORDER_ROW.pack, *columns)
+    rows: list[bytes] = []
+    # In slices: Python handles a signal only between bytecodes, so Ctrl-C
+    # would otherwise wait for one C loop over all the rows (a second or
+    # more under tracemalloc) before it stopped anything.
+    while len(rows) < count:
+        rows.extend(islice(rows_left, _SLICE_ROWS))
+    return rows
 
 
 def process_records(records: list[bytes]) -> list[PricedOrder]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import math
 import os
+import sys
 from pathlib import Path
 from typing import IO, Any, cast
 
@@ -18,6 +19,7 @@ from apps.debugging.load.cli import (
     parse_load_options,
     render_load_results,
 )
+from apps.debugging.outputs import OutputSteps, building_the_report
 from apps.debugging.performance_demo import (
     MAX_TIME_SCALE,
     DemoSetupError,
@@ -31,6 +33,9 @@ from perfprobe.report.charts import INSTALL_HINT, charts_available
 from perfprobe.report.jsonio import check_regular_target
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
+
+#: The exit status after Ctrl-C: 128 + SIGINT, as a shell reports it.
+EXIT_INTERRUPTED = 130
 
 
 def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
@@ -241,6 +246,11 @@ class Command(BaseCommand):
         """
         try:
             super().run_from_argv(argv)
+        except KeyboardInterrupt:
+            # Ctrl-C is the user's choice, not a crash: one line, no
+            # traceback, and the status a shell gives a command SIGINT ended.
+            sys.stderr.write("Interrupted.\n")
+            sys.exit(EXIT_INTERRUPTED)
         finally:
             connections.close_all()
             gc.freeze()
@@ -300,41 +310,54 @@ class Command(BaseCommand):
             if listener:
                 demo.monitor.collector.add_listener(listener)
             try:
-                report = run_repeated(
-                    demo, names, repeat, on_run_start=self._run_announcer(progress)
-                )
+                with building_the_report():
+                    report = run_repeated(
+                        demo, names, repeat, on_run_start=self._run_announcer(progress)
+                    )
             finally:
                 if listener:
                     demo.monitor.collector.remove_listener(listener)
 
-        TerminalRenderer(console).render(report)
-        for line in describe_runs(report.runs or []):
-            console.print(line, highlight=False, markup=False)
-        render_load_results(console, report)
+        steps = OutputSteps()
+        with steps.step("the terminal report"):
+            TerminalRenderer(console).render(report)
+            for line in describe_runs(report.runs or []):
+                console.print(line, highlight=False, markup=False)
+            render_load_results(console, report)
         if output is not None:
-            try:
-                report.write_json(output)
-            except (OSError, ValueError) as exc:
-                raise CommandError(f"--output-file {str(output)!r}: {exc}") from None
-            console.print(f"Report written to {output}", highlight=False, markup=False)
+            with steps.step(f"--output-file {str(output)!r}"):
+                try:
+                    report.write_json(output)
+                except (OSError, ValueError) as exc:
+                    raise CommandError(
+                        f"--output-file {str(output)!r}: {exc}"
+                    ) from None
+                console.print(
+                    f"Report written to {output}", highlight=False, markup=False
+                )
         if html_output is not None:
-            try:
-                report.write_html(html_output, charts=True)
-            except OSError as exc:
-                raise CommandError(
-                    f"{html_option} {str(html_output)!r}: {exc}"
-                ) from None
-            console.print(
-                f"HTML report written to {html_output}", highlight=False, markup=False
-            )
+            with steps.step(f"{html_option} {str(html_output)!r}"):
+                try:
+                    report.write_html(html_output, charts=True)
+                except OSError as exc:
+                    raise CommandError(
+                        f"{html_option} {str(html_output)!r}: {exc}"
+                    ) from None
+                console.print(
+                    f"HTML report written to {html_output}",
+                    highlight=False,
+                    markup=False,
+                )
         if baseline is not None or fail_on:
-            compare_cli.run_gate(
-                console,
-                compare_cli.loaded_from_data(report.to_dict(), "this run"),
-                old=baseline,
-                tolerance=tolerance,
-                fail_on=fail_on,
-            )
+            with steps.step("the baseline comparison"):
+                compare_cli.run_gate(
+                    console,
+                    compare_cli.loaded_from_data(report.to_dict(), "this run"),
+                    old=baseline,
+                    tolerance=tolerance,
+                    fail_on=fail_on,
+                )
+        steps.check()
 
     def execute(self, *args: Any, **options: Any) -> str | None:
         """Run the command; every failure but a met ``--fail-on`` exits with 2."""
