@@ -22,10 +22,13 @@ from typing import Any
 
 import pytest
 from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse
 from django.test import Client
+from django.urls import path
 from pytest_django import Settings
 from rich.console import Console
 
+from demo_site import urls as demo_urls
 from perfprobe import PerformanceMonitor
 from perfprobe.events import QueryEvent
 from perfprobe.prometheus import runtime
@@ -159,9 +162,21 @@ def exporters_on(settings: Settings) -> Any:
         "REPORT_TOKEN": REPORT_TOKEN,
         "METRICS_TOKEN": METRICS_TOKEN,
     }
+    # This module's URLconf: the demo's, plus a route with non-ASCII text.
+    settings.ROOT_URLCONF = __name__
     runtime.install()
     yield
     runtime.uninstall()
+
+
+def echo_view(request: HttpRequest, name: str) -> HttpResponse:
+    """Answer with the path's name, as a view of a non-ASCII route."""
+    return HttpResponse(name, content_type="text/plain; charset=utf-8")
+
+
+#: A route whose pattern itself holds non-ASCII text.
+ODD_ROUTE = "/żółw/<str:name>/"
+urlpatterns = [path(ODD_ROUTE.lstrip("/"), echo_view), *demo_urls.urlpatterns]
 
 
 @pytest.mark.django_db
@@ -183,7 +198,8 @@ def test_odd_values_leave_every_export_strict_utf8_json(
     refused = run_odd_queries()
     # A path with non-ASCII text, one with bytes that are not UTF-8, and an
     # odd query string: unmatched, matched and with odd parameters.
-    assert client.get("/żółw/%FF%FE/").status_code == 404
+    assert client.get("/żółw/%FF%FE/").status_code == 200
+    assert client.get("/nowhere/żółw/%FF/").status_code == 404
     assert client.get("/api/products/?category=%FF%00żółw").status_code == 200
 
     exports = all_exports(fresh_monitor, client, tmp_path)
@@ -194,6 +210,9 @@ def test_odd_values_leave_every_export_strict_utf8_json(
     for name in ("html file", "live page", "terminal", "prometheus"):
         strict_text(exports[name])
     operations = strict_json(exports["json file"])["operations"]
+    routes = {e["route"] for e in strict_json(exports["live json"])["endpoints"]}
+    assert ODD_ROUTE in routes
+    assert ODD_ROUTE in strict_text(exports["prometheus"])
     tags = {op["name"]: op["tags"] for op in operations}
     assert tags["odd tag decimal"] == {"v": ["12.340"]}
     assert tags["odd tag nan"] == {"v": ["nan"]}
