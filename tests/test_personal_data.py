@@ -3,10 +3,12 @@
 One secret goes in as an SQL parameter, a cookie, an ``Authorization`` header,
 a query-string value, a request body and a literal in hand-written SQL; then
 every way data leaves the process is read back: the JSON report (as written
-and as served), the HTML page (as written and as served), the terminal
-report, the Prometheus exposition, OpenTelemetry spans and every log record
-perfprobe writes. A control run with the opt-in settings on proves that the
-search can find the secret when it is there.
+and as served), the HTML page with its charts (as written and as served),
+the terminal report, the comparison of two reports, the Prometheus
+exposition, OpenTelemetry spans and every log record perfprobe writes. A
+control run with the opt-in settings on proves that the search can find the
+secret when it is there. The pytest plugin's session report and the load
+test's report are read the same way, from runs of their own.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.db import connection
 from django.test import Client
 from opentelemetry.sdk.trace import ReadableSpan
@@ -26,10 +29,12 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from pytest_django import Settings
 from rich.console import Console
 
+from apps.shop.models import Customer
 from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
 from perfprobe.prometheus import runtime
 from perfprobe.report.terminal import TerminalRenderer
+from tests.perfprobe.pytester_project import TIMEOUT_S, django_project
 
 pytestmark = pytest.mark.django_db
 
@@ -88,9 +93,12 @@ def exports(
     """Return the text of every export, by name."""
     report = monitor.generate_report(title="personal data")
     report.write_json(tmp_path / "report.json")
-    report.write_html(tmp_path / "report.html")
+    report.write_html(tmp_path / "report.html", charts=True)
     terminal = io.StringIO()
     TerminalRenderer(Console(file=terminal, width=200)).render(report)
+    comparison = io.StringIO()
+    json_file = str(tmp_path / "report.json")
+    call_command("perfprobe_compare", json_file, json_file, stdout=comparison)
 
     served_page = client.get("/perfprobe/", HTTP_AUTHORIZATION=f"Bearer {REPORT_TOKEN}")
     served_json = client.get(
@@ -103,6 +111,7 @@ def exports(
         "json file": (tmp_path / "report.json").read_text("utf-8"),
         "html file": (tmp_path / "report.html").read_text("utf-8"),
         "terminal": terminal.getvalue(),
+        "comparison": comparison.getvalue(),
         "live page": served_page.content.decode(),
         "live json": served_json.content.decode(),
         "prometheus": metrics.content.decode(),
@@ -176,3 +185,81 @@ def test_the_opt_in_settings_do_show_the_secret(
 
     assert SECRET in outputs["json file"]
     assert SECRET in span_text(span_exporter)
+
+
+# -- the pytest plugin's session report ------------------------------------------
+
+pytest_plugins = ["pytester"]
+
+SECRET_TESTS = f"""\
+import pytest
+from django.db import connection
+
+from apps.shop.models import Product
+
+pytestmark = pytest.mark.django_db
+SECRET = {SECRET!r}
+
+
+def test_secret_as_parameter_and_literal(perfprobe):
+    list(Product.objects.filter(sku=SECRET))
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT COUNT(*) FROM shop_product WHERE sku = '{{SECRET}}'")
+
+
+def test_budget_failure_shows_no_secret(perfprobe):
+    with perfprobe.assert_max_queries(1):
+        for _ in range(3):
+            list(Product.objects.filter(name=SECRET))
+"""
+
+
+def test_no_secret_reaches_the_pytest_session_report(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The plugin's report file and its failure messages hold no SQL parameter."""
+    django_project(pytester, monkeypatch)
+    pytester.makepyfile(test_secrets=SECRET_TESTS)
+    target = pytester.path / "session.json"
+    result = pytester.runpytest_subprocess(
+        "--perfprobe-report", str(target), timeout=TIMEOUT_S
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    report = target.read_text(encoding="utf-8")
+    assert "shop_product" in report
+    assert "3 x SELECT" in result.stdout.str()
+    assert SECRET not in report
+    # The traceback shows the test's own source, which names SECRET; the
+    # plugin's message must add no value of it.
+    message = [line for line in result.stdout.lines if "perfprobe" in line.lower()]
+    assert message and not any(SECRET in line for line in message)
+
+
+# -- the load test's report ---------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_customer_data_reaches_the_load_tests_report(tmp_path: Path) -> None:
+    """The load test reads customers over HTTP; their names and emails stay out."""
+    target = tmp_path / "report.json"
+    output = io.StringIO()
+    call_command(
+        "run_performance_demo",
+        "--time-scale",
+        "0.01",
+        "--clients",
+        "2",
+        "--requests",
+        "40",
+        "--output-file",
+        str(target),
+        stdout=output,
+    )
+    people = [value for c in Customer.objects.all() for value in (c.name, c.email)]
+    assert people, "no customers: the check below would be empty"
+    text = target.read_text(encoding="utf-8")
+    report = json.loads(text)
+    assert report["scenarios"][0]["name"] == "load"
+    assert report["scenarios"][0]["details"]["client_side"]
+    leaks = [v for v in people if v in text or v in output.getvalue()]
+    assert leaks == []

@@ -58,7 +58,10 @@ class DemoProgress:
     def scenario_started(self, name: str, index: int, total: int) -> None:
         """Show that scenario ``index`` of ``total`` is running."""
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=f"Running {name}")
+            # A progress description is rich markup; a scenario's name is not.
+            self._progress.update(
+                self._task, description=f"Running {escape(printable(name))}"
+            )
         else:
             self.console.print(
                 f"[{index + 1}/{total}] {name} ...", highlight=False, markup=False

@@ -202,9 +202,16 @@ class MemoryProbe:
     ``with monitor.track_memory_usage("x"):``, the same record turns into a
     block: RSS and heap at the start and end, their deltas, and the heap peak
     reached inside the block.
+
+    Raise ``TypeError`` when ``label`` is not a ``str``: a label of another
+    type would be kept and later break every report that holds it.
     """
 
     def __init__(self, monitor: PerformanceMonitor, label: str) -> None:
+        if not isinstance(label, str):
+            raise TypeError(
+                f"track_memory_usage() needs a str label, not {type(label).__name__}"
+            )
         self._monitor = monitor
         self.label = label
         self.record: MemoryRecord | None = None

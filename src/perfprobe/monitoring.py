@@ -122,8 +122,15 @@ class PerformanceMonitor:
         example by running its target through ``propagate()``.
         Leaving a scope never raises, even when it is left out of order or in
         another context (a generator finalised elsewhere); the exception
-        leaving the block passes through unchanged.
+        leaving the block passes through unchanged. Raise ``TypeError`` when
+        ``name`` or ``kind`` is not a ``str``: another type would be kept and
+        later break every report that holds it.
         """
+        for argument, value in (("name", name), ("kind", kind)):
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"scope() needs a str {argument}, not {type(value).__name__}"
+                )
         scope, token = self._enter_scope(name, kind)
         try:
             yield scope

@@ -244,6 +244,72 @@ def test_refusal_vary_of_a_bogus_session_cookie_matches_an_unknown_url(
     assert fingerprint(response) == fingerprint(unknown)
 
 
+# Near misses of the pages too: a redirect that adds a slash, or a 405,
+# would tell a stranger that something is there.
+PROBED_PATHS = [
+    *PAGES,
+    "/perfprobe",
+    "/perfprobe/report.json/",
+    "/perfprobe/report",
+    "/metrics/",
+    "/perfprobe/?format=json",
+]
+REFUSED_CREDENTIALS: list[dict[str, str]] = [
+    {},
+    {"HTTP_AUTHORIZATION": "Bearer wrong-token-0123456789"},
+    {"HTTP_AUTHORIZATION": f"Bearer {REPORT_TOKEN[:-1]}"},
+    {"HTTP_AUTHORIZATION": f"Basic {REPORT_TOKEN}"},
+    {"HTTP_AUTHORIZATION": "Bearer "},
+]
+
+
+def exact(response: HttpResponseBase) -> tuple[object, ...]:
+    """Return every byte a client sees of ``response`` but its Date header."""
+    headers = sorted(
+        (name.lower(), value)
+        for name, value in response.headers.items()
+        if name.lower() != "date"
+    )
+    return (response.status_code, headers, response.content)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("stack", ["demo", "default"])
+@pytest.mark.parametrize("method", ["get", "head", "post", "options"])
+def test_refusal_byte_for_byte_equals_a_site_without_perfprobe(
+    client: Client, settings: Settings, stack: str, method: str
+) -> None:
+    """Refused, every page and near miss answers as if perfprobe were not installed.
+
+    Status, every header but Date, and the body are compared on the same
+    path, under the demo's middleware and under startproject's.
+    """
+    settings.PERFPROBE = {
+        "PROMETHEUS": True,
+        "REPORT_TOKEN": REPORT_TOKEN,
+        "METRICS_TOKEN": METRICS_TOKEN,
+    }
+    if stack == "default":
+        settings.INSTALLED_APPS = [
+            *settings.INSTALLED_APPS,
+            "django.contrib.sessions",
+            "django.contrib.messages",
+        ]
+        settings.MIDDLEWARE = DEFAULT_STACK
+        settings.SESSION_ENGINE = "django.contrib.sessions.backends.signed_cookies"
+    runtime.install()
+    try:
+        for path in PROBED_PATHS:
+            for credentials in REFUSED_CREDENTIALS:
+                settings.ROOT_URLCONF = "tests.perfprobe.no_perfprobe_urls"
+                absent = getattr(client, method)(path, **credentials)
+                settings.ROOT_URLCONF = "demo_site.urls"
+                refused = getattr(client, method)(path, **credentials)
+                assert exact(refused) == exact(absent), (path, credentials)
+    finally:
+        runtime.uninstall()
+
+
 def user_shown_in_404(request: HttpRequest, exception: Exception) -> HttpResponse:
     """Answer 404 naming the user, as a site's own not-found page may."""
     return HttpResponse(f"not found, {request.user}", status=404)

@@ -88,3 +88,39 @@ def test_format_tolerance_keeps_decimals() -> None:
     """0.025 is 2.5 %, not a rounded 2 % or 3 %."""
     assert format_tolerance(0.025) == "2.5%"
     assert format_tolerance(0.1) == "10%"
+
+
+MARKUP_NAMES = [
+    "[/bold] closes nothing",
+    "[link=https://evil.example]x[/link]",
+    "[red]",
+]
+
+
+def test_rich_markup_injection_names_print_as_written() -> None:
+    """Names that look like rich markup print literally in every table, with colour.
+
+    Read as markup, "[/bold]" raised MarkupError and "[link=...]" wrote a
+    hyperlink into the terminal.
+    """
+    old = run(
+        scenarios={name: (0.1, 1) for name in MARKUP_NAMES},
+        operations={name: (0.1, 0.2) for name in MARKUP_NAMES},
+        n_plus_one={(name, name): 1 for name in MARKUP_NAMES},
+    )
+    new = run(
+        scenarios={name: (0.5, 2) for name in MARKUP_NAMES},
+        operations={name: (0.5, 0.9) for name in MARKUP_NAMES},
+        n_plus_one={(name, name): 3 for name in MARKUP_NAMES},
+    )
+    comparison = _comparison(report(old), report(new))
+    stream = StringIO()
+    ComparisonRenderer(Console(file=stream, force_terminal=True, width=300)).render(
+        comparison
+    )
+    text = stream.getvalue()
+    for name in MARKUP_NAMES:
+        assert name in text
+        assert name in _plain(comparison)
+    # No OSC 8 hyperlink was written.
+    assert "\x1b]8;" not in text

@@ -328,3 +328,29 @@ def test_postgresql_16_numeric_literals_become_question_marks(
 def test_names_with_underscored_digits_are_not_numbers(sql: str) -> None:
     """Digits inside names (and quoted names) never become ``?``."""
     assert fingerprint(sql) == sql
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("SELECT 1:n", "SELECT ??"),
+        ("WHERE a = %s1", "WHERE a = ??"),
+        ("WHERE a = $1$2", "WHERE a = ??"),
+        ("SELECT $$x$$$$y$$", "SELECT ??"),
+        ("SELECT $$x$$1", "SELECT ??"),
+        ("SELECT %s::jsonb, 'a'.b", "SELECT ?::jsonb, ?.b"),
+    ],
+)
+def test_glued_literal_idempotency_a_token_after_a_literal_is_read_once(
+    sql: str, expected: str
+) -> None:
+    """A token glued to a literal is read as a second pass would read it."""
+    assert fingerprint(sql) == expected
+    assert fingerprint(expected) == expected
+
+
+def test_glued_literal_idempotency_a_long_glued_chain_is_hidden_whole() -> None:
+    """A chain of glued dollar quotes too long to settle becomes one ``?``."""
+    sql = "SELECT " + "$$" * 40
+    assert fingerprint(sql) == "?"
+    assert fingerprint("?") == "?"

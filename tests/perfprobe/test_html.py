@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from django.test import override_settings
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perfprobe import PerformanceMonitor
-from perfprobe.report import ScenarioResult
+from perfprobe.report import Report, ScenarioResult
 from perfprobe.report.html import _CSS, CONTENT_SECURITY_POLICY, render_html
 
 from . import hostile
@@ -123,3 +127,87 @@ def test_page_totals_name_queries_outside_any_scope() -> None:
 
     assert "3 queries (" in page
     assert "2 outside any scope)" in page
+
+
+# -- generated hostile text -------------------------------------------------------
+
+# Markup's own characters and the sequences that end a raw-text element,
+# open a comment or a CDATA section, or write a character reference.
+_HOSTILE_PIECES = st.sampled_from(
+    [
+        "<",
+        ">",
+        "&",
+        '"',
+        "'",
+        "/",
+        "=",
+        "<script>",
+        "</style>",
+        "</title>",
+        "<!--",
+        "-->",
+        "<![CDATA[",
+        "]]>",
+        "&amp;",
+        "&#60;",
+        "&lt",
+        "<svg onload=",
+        "javascript:",
+        " ",
+        "x",
+        "é",
+        "\u202e",
+    ]
+)
+HOSTILE_TEXT = st.lists(_HOSTILE_PIECES, min_size=1, max_size=6).map("".join)
+HOSTILE_SETTINGS = settings(
+    max_examples=40,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+
+
+def _hostile_report(text: str) -> Report:
+    """Put ``text`` in every name, tag, label, SQL, call site and title."""
+    collector = make_collector()
+    event = replace(operation(text, 2.0, error_type=text), tags={text: text})
+    collector.record_operation(event, None)
+    collector.record_query(
+        query(f'SELECT ? AS "{text}"', 0.9, call_site=f"{text}.py:1"), None
+    )
+    collector.record_memory(memory_block(text, 200 * 1024 * 1024))
+    scenario = ScenarioResult(
+        name=text,
+        description=text,
+        status="failed",
+        duration_s=0.1,
+        started_at=1_700_000_000.0,
+        error={"type": text, "message": text},
+    )
+    return build(collector, title=text, scenarios=[scenario])
+
+
+def _assert_shown_as_text(page: str, text: str) -> hostile.PageAudit:
+    audit = hostile.PageAudit(page)
+    assert audit.unexpected_markup() == []
+    assert audit.title == [text]
+    assert text in audit.visible_text
+    return audit
+
+
+@HOSTILE_SETTINGS
+@given(HOSTILE_TEXT)
+def test_generated_hostile_text_is_shown_never_parsed(text: str) -> None:
+    """Any mix of markup characters in any field is shown as text, adding nothing."""
+    _assert_shown_as_text(render_html(_hostile_report(text), charts=False), text)
+
+
+@settings(HOSTILE_SETTINGS, max_examples=8)
+@given(HOSTILE_TEXT)
+def test_generated_hostile_text_in_charts_adds_no_markup(text: str) -> None:
+    """The same text in the charts' labels leaves only matplotlib's own SVG."""
+    audit = _assert_shown_as_text(render_html(_hostile_report(text), charts=True), text)
+    assert audit.charts >= 3

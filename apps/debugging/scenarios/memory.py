@@ -111,7 +111,10 @@ class MemoryIntensiveScenario(Scenario):
             track("memory_intensive") as block,
         ):
             track("before")
-            records = build_records(RECORD_COUNT, self.context.seed)
+            # Order ids are unsigned 32-bit: any seed (negative, huge) must
+            # give ids that fit.
+            first_id = self.context.seed % (2**32 - RECORD_COUNT)
+            records = build_records(RECORD_COUNT, first_id)
             after_build = track("after_building")
             kept = process_records(records)
             after_processing = track("after_processing")

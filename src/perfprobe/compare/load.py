@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..report.jsonio import finite_json
 from .figures import RunFigures, read_run
 from .runs import ReportFormatError, field, items, run_record, text
 
@@ -56,8 +57,14 @@ def load_report(path: str | os.PathLike[str]) -> LoadedReport:
         raise ReportLoadError(f"cannot be read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:
         raise ReportLoadError("is not JSON: it is not UTF-8 text") from None
+    except ValueError as exc:
+        # A name no file can have (a NUL byte) is refused by os.stat itself.
+        raise ReportLoadError(f"cannot be read: {exc}") from None
     try:
         data = json.loads(raw, parse_constant=_refuse_constant)
+        # An escaped lone surrogate ("\\ud800") is valid JSON syntax but no
+        # text: written out, it would stop the comparison being printed.
+        data = finite_json(data)
     except (ValueError, RecursionError) as exc:
         raise ReportLoadError(f"is not JSON: {exc}") from None
     return report_from_data(data, str(path))

@@ -102,8 +102,10 @@ class ComparisonRenderer:
             table.add_column(column, no_wrap=True)
         table.add_column("Verdict", overflow="fold", min_width=12)
         for row in rows:
+            # Names come from report files: Text, because a str cell is read
+            # as rich markup ("[/b]" would raise, "[link=...]" would link).
             table.add_row(
-                printable(shorten(row.key.name, 80)),
+                Text(printable(shorten(row.key.name, 80))),
                 _values(row.median),
                 _change(row.median),
                 _values(row.p95),
@@ -126,8 +128,8 @@ class ComparisonRenderer:
         )
         for row in changed:
             table.add_row(
-                row.key.kind,
-                printable(shorten(row.key.name, 90)),
+                Text(row.key.kind),
+                Text(printable(shorten(row.key.name, 90))),
                 _count(row, old=True),
                 _count(row, old=False),
                 Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),

@@ -97,6 +97,14 @@ _NEGATIVE = re.compile(
 _IN_LIST = re.compile(r"\b(IN) ?\( ?\?(?: ?, ?\?)* ?\)", re.IGNORECASE)
 _VALUES_ROWS = re.compile(r"\b(VALUES ?)(\([^()]*\))(?: ?, ?\2)+", re.IGNORECASE)
 
+# A "?" written over a literal, then a character that a lookbehind above
+# tested against the literal's own last character: "%s1", "$$x$$$1", "1:n".
+# The first scan left that token alone; a scan of the result would not.
+_GLUED_AFTER_LITERAL = re.compile(r"\?[\w$:.]")
+# Each rescan frees one more token of a glued chain; real SQL needs one at
+# most, so a statement still changing after these is hidden whole.
+_MAX_RESCANS = 8
+
 _CACHE_SIZE = 4096
 # Longer statements (large bulk inserts) are fingerprinted without caching,
 # so that the cache's memory stays bounded by entries times this length.
@@ -235,6 +243,24 @@ def _scan(sql: str) -> str:
     return _TOKEN.sub(_replace, sql)
 
 
+def _scan_until_stable(text: str) -> str:
+    """Rescan ``text`` (once scanned) until no token glued to a ``?`` is left.
+
+    Without this, fingerprinting a fingerprint could change it again.
+    """
+    for _ in range(_MAX_RESCANS):
+        if not _GLUED_AFTER_LITERAL.search(text):
+            return text
+        try:
+            again = _scan(text)
+        except _NestedComment:
+            return "?"
+        if again == text:
+            return text
+        text = again
+    return "?"
+
+
 def _compute(sql: str) -> str:
     try:
         text = _scan(sql)
@@ -246,7 +272,7 @@ def _compute(sql: str) -> str:
             # Masking leaves no comment opener outside identifiers in any
             # reading, so this is not expected; if one shows, hide the rest.
             text = _scan(masked[: left.start])
-    text = text.strip()
+    text = _scan_until_stable(text).strip()
     if "-" in text:
         text = _NEGATIVE.sub(r"\1\2?", text)
     text = _IN_LIST.sub(r"\1 (...)", text)

@@ -7,6 +7,7 @@ import errno
 import json
 import math
 import os
+import re
 import stat
 import tempfile
 from collections.abc import Mapping
@@ -16,21 +17,38 @@ from typing import Any
 # mkstemp creates its file readable by the owner only; a report replacing
 # nothing gets the mode a plain open() gives under the usual umask instead.
 _NEW_FILE_MODE = 0o644
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def clean_text(value: str) -> str:
+    """Return ``value`` with each lone surrogate written as ``\\udXXX`` text.
+
+    A ``str`` may hold lone surrogates (a file name decoded with
+    ``surrogateescape``, a label built from bytes); they are not Unicode
+    text, and JSON carries them as escapes that strict readers refuse and
+    that no UTF-8 stream can write.
+    """
+    if value.isascii() or not _SURROGATE.search(value):
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def finite_json(value: Any) -> Any:
     """Return a JSON-ready copy of ``value`` with non-finite floats as ``None``.
 
-    Mappings become dicts with string keys, tuples and lists become lists.
+    Mappings become dicts with string keys, tuples and lists become lists;
+    lone surrogates in keys and strings are written out (``clean_text``).
     Anything that JSON cannot represent (a ``Decimal``, an arbitrary object)
     raises ``TypeError`` naming its type.
     """
-    if value is None or isinstance(value, bool | str | int):
+    if isinstance(value, str):
+        return clean_text(value)
+    if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, Mapping):
-        return {str(key): finite_json(item) for key, item in value.items()}
+        return {clean_text(str(key)): finite_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [finite_json(item) for item in value]
     raise TypeError(f"{type(value).__name__} value {value!r} is not JSON data")

@@ -69,18 +69,40 @@ def parse_time_scale(value: str) -> float:
     return scale
 
 
+# Every scenario must be able to use any seed accepted: the memory job packs
+# seed-based order ids into unsigned 32-bit fields, so a seed outside this
+# range (a negative one, 2**40) used to fail that scenario.
+MAX_SEED = 2**31 - 1
+
+
 def parse_seed(value: str) -> int:
-    """Return ``value`` as an integer, or raise ``CommandError``."""
+    """Return ``value`` as an integer in 0..MAX_SEED, or raise ``CommandError``."""
+    message = f"--seed must be an integer from 0 to {MAX_SEED:,}, not {value!r}."
     try:
-        return int(value)
+        seed = int(value)
     except ValueError:
-        raise CommandError(f"--seed must be an integer, not {value!r}.") from None
+        raise CommandError(message) from None
+    if not 0 <= seed <= MAX_SEED:
+        raise CommandError(message)
+    return seed
 
 
 def check_output_path(value: str | None, option: str = "--output-file") -> Path | None:
     """Fail early, before any scenario runs, if ``value`` cannot be written."""
     if value is None:
         return None
+    if not value.strip():
+        raise CommandError(f"{option} is empty; give a file path.")
+    try:
+        return _checked_output_path(value, option)
+    except (OSError, ValueError) as exc:
+        # A name too long, a parent folder that cannot be searched, a NUL
+        # byte: the probes below raise instead of answering.
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise CommandError(f"{option} {value!r} cannot be written: {reason}.") from None
+
+
+def _checked_output_path(value: str, option: str) -> Path:
     path = Path(value).expanduser()
     if path.is_dir():
         raise CommandError(f"{option} {value!r} is a directory; give a file path.")
@@ -172,7 +194,10 @@ class Command(BaseCommand):
             "--seed",
             metavar="N",
             default="42",
-            help="Seed for sample data and worker durations (default 42).",
+            help=(
+                "Seed for sample data and worker durations, 0 to 2,147,483,647 "
+                "(default 42)."
+            ),
         )
         self._add_load_arguments(parser)
         self._add_baseline_arguments(parser)
@@ -339,7 +364,7 @@ class Command(BaseCommand):
             with steps.step(f"{html_option} {str(html_output)!r}"):
                 try:
                     report.write_html(html_output, charts=True)
-                except OSError as exc:
+                except (OSError, ValueError) as exc:
                     raise CommandError(
                         f"{html_option} {str(html_output)!r}: {exc}"
                     ) from None
