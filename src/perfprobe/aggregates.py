@@ -71,6 +71,15 @@ class EndpointStats:
     errors: Counter[str] = field(default_factory=Counter)
     query_time_s: float = 0.0
 
+    def add(
+        self, duration_s: float, query_count: float, query_time_s: float, status: int
+    ) -> None:
+        """Count one request: its duration, queries, query time and status."""
+        self.stats.add(duration_s)
+        self.query_counts.add(query_count)
+        self.query_time_s += query_time_s
+        self.statuses[status] += 1
+
     def to_dict(self) -> dict[str, Any]:
         """Return a copy for a snapshot: summaries and plain dicts."""
         return {

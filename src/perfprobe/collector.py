@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from .events import (
 from .failures import log_failure
 from .listeners import ListenerList
 from .reentry import GuardedLock, deferred_if_reentered
+from .requestlog import RawRequest, made_event, raw_request_event
 from .scope import Scope
 from .scopetable import ScopeTable
 from .stats import MetricStats
@@ -93,7 +95,10 @@ class Collector:
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            self._recent: deque[Event] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            # Raw (scope, RawRequest) pairs too, made events when read.
+            self._recent: deque[Event | tuple[Scope | None, RawRequest]] = deque(
+                maxlen=conf.RECENT_EVENTS_SIZE
+            )
             self._scopes.reset(conf)
             self._dropped_metrics = 0
             # Keyed by the few fixed reasons of perfprobe.sampling.
@@ -235,17 +240,15 @@ class Collector:
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
-            key = self._bounded_key(self._endpoints, (event.method, event.route))
-            ep = self._endpoints.get(key)
-            if ep is None:
-                limit = self._conf.EXACT_PERCENTILE_LIMIT
-                ep = self._endpoints[key] = EndpointStats(
-                    MetricStats(limit), MetricStats(limit)
-                )
-            ep.stats.add(event.duration_s)
-            ep.query_counts.add(float(event.query_count))
-            ep.query_time_s += event.query_time_s
-            ep.statuses[event.status] += 1
+            ep = self._count_request(
+                event.method,
+                event.route,
+                event.status,
+                event.duration_s,
+                float(event.query_count),
+                event.query_time_s,
+                event.thread_id,
+            )
             for state in self._scopes.lineage(scope):
                 state.request_count += 1
             if event.error_type is not None or event.status >= 500:
@@ -259,11 +262,76 @@ class Collector:
                     self._scopes.lineage(scope),
                     detail=f"status {event.status}",
                 )
-            if self._activity.open_blocks:
-                self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         if self._listeners.items:
             self._listeners.notify(event)
+
+    def _count_request(
+        self,
+        method: str,
+        route: str,
+        status: int,
+        duration_s: float,
+        query_count: float,
+        query_time_s: float,
+        thread_id: int,
+    ) -> EndpointStats:
+        # Called with the lock held.
+        key = self._bounded_key(self._endpoints, (method, route))
+        ep = self._endpoints.get(key)
+        if ep is None:
+            limit = self._conf.EXACT_PERCENTILE_LIMIT
+            ep = self._endpoints[key] = EndpointStats(
+                MetricStats(limit), MetricStats(limit)
+            )
+        ep.add(duration_s, query_count, query_time_s, status)
+        if self._activity.open_blocks:
+            self._activity.mark_others(thread_id)
+        return ep
+
+    def request_ended(self, scope: Scope, request: RawRequest) -> None:
+        """Close a request's ``scope`` and record the request, in one lock.
+
+        ``request`` holds the raw values (see ``perfprobe.requestlog``).
+        When nothing was recorded in the scope, nothing listens, the
+        request did not fail and is not nested in another scope, no summary
+        and no event is made now: the recent events and the scope history
+        keep the raw values and make them when read.
+        Otherwise this is ``scope_closed`` followed by ``record_request``.
+        """
+        lock = self._lock
+        # deferred_if_reentered, inlined: it costs a frame per request.
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock._deferred.append(functools.partial(self.request_ended, scope, request))
+            return
+        if (
+            request[7] is None  # error_type
+            and request[2] < 500  # status
+            and scope.parent is None
+            and not self._listeners.items
+            and not self._scope_listeners.items
+        ):
+            with lock:
+                closed = self._scopes.close_if_empty(scope, request[3])
+                if closed is not False:
+                    method, route, status, duration_s, _, thread_id = request[:6]
+                    self._count_request(
+                        method, route, status, duration_s, 0.0, 0.0, thread_id
+                    )
+                    self._recent.append((scope if closed else None, request))
+            if lock._deferred:
+                lock.run_deferred()
+            if closed is not False:
+                return
+        self._request_ended_in_full(scope, request)
+
+    def _request_ended_in_full(self, scope: Scope, request: RawRequest) -> None:
+        summary = self.scope_closed(scope, request[3])
+        scope.summary = summary
+        self.record_request(
+            raw_request_event(summary.path if summary else None, request, summary),
+            scope.parent,
+        )
 
     @deferred_if_reentered
     def record_skipped_request(self, reason: str) -> None:
@@ -334,11 +402,10 @@ class Collector:
 
     # -- scopes ---------------------------------------------------------------
 
-    @deferred_if_reentered
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
-        with self._lock:
-            self._scopes.open(scope)
+        # No lock: the state is made, under the lock, when first needed.
+        self._scopes.open(scope)
 
     @deferred_if_reentered
     def scope_discarded(self, scope: Scope) -> None:
@@ -366,6 +433,15 @@ class Collector:
 
     # -- reading --------------------------------------------------------------
 
+    def _recent_events(self) -> list[Event]:
+        # Called with the lock held; see request_ended for the raw pairs.
+        if any(type(item) is tuple for item in self._recent):
+            self._recent = deque(
+                (made_event(item) for item in self._recent),
+                maxlen=self._recent.maxlen,
+            )
+        return list(self._recent)  # type: ignore[arg-type]
+
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
         with self._lock:
@@ -390,11 +466,11 @@ class Collector:
                 memory=list(self._memory),
                 errors=list(self._errors.recent),
                 error_counts=dict(self._errors.counts),
-                scopes=list(self._scopes.history),
+                scopes=self._scopes.summaries(),
                 n_plus_one_totals=self._scopes.n_plus_one_totals.to_list(),
                 duplicate_totals=self._scopes.duplicate_totals.to_list(),
                 scopes_closed=self._scopes.closed_count,
-                recent_events=list(self._recent),
+                recent_events=self._recent_events(),
                 dropped_metrics=self._dropped_metrics
                 + self._queries.dropped
                 + self._scopes.n_plus_one_totals.dropped

@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import Token
 from typing import Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
@@ -15,12 +16,12 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import monitoring, sampling, tracing
 from .access import UNMONITORED_ATTR
-from .aggregates import ScopeSummary
 from .apps import startup_error
-from .conf import get_settings
+from .conf import PerfprobeSettings, get_settings
 from .db.callsite import find_raise_site
-from .events import RequestEvent, error_type_name
+from .events import error_type_name
 from .failures import log_failure
+from .monitoring import leave_scope
 from .scope import Scope
 from .suppression import (
     RequestMark,
@@ -40,6 +41,8 @@ CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
+#: ``(resolver_match, (name, method, route))`` once the request is named.
+_NAMED_ATTR = "_perfprobe_named"
 #: What ``_skip_reason`` returns when request monitoring is switched off.
 OFF = "off"
 
@@ -148,42 +151,57 @@ class PerformanceMiddleware:
         self.process_view: Callable[..., Any] = (
             self._aname_at_view if self._is_async else self._name_at_view
         )
+        #: The settings last seen to monitor every request (see _skip_reason);
+        #: never ``None``, which stands for unreadable settings.
+        self._monitors_all: object = _NOT_YET
 
     def __call__(self, request: HttpRequest) -> Any:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        reason = _skip_reason(request)
-        if reason == OFF:
-            return self.get_response(request)
-        if reason is not None:
-            try:
-                with request_mark(suppressed=True) as mark:
-                    response = self.get_response(request)
-            finally:
-                _count_skipped(_left_out_because(request, reason))
-            _carry_mark(response, mark)
-            return response
-        # The two pairs below are request_mark() and monitor.scope() without
-        # their generators, exited in the same order.
+        if _settings_or_none() is not self._monitors_all:
+            reason = self._skip_reason(request)
+            if reason == OFF:
+                return self.get_response(request)
+            if reason is not None:
+                try:
+                    with request_mark(suppressed=True) as mark:
+                        response = self.get_response(request)
+                finally:
+                    _count_skipped(_left_out_because(request, reason))
+                _carry_mark(response, mark)
+                return response
+        # The pairs below are request_mark() and monitor.scope() without
+        # their generators, left in the same order; the scope is closed
+        # in the collector together with the request's record.
         monitor = monitoring.monitor
+        started_at = time.time()
+        started_ns = time.perf_counter_ns()
         mark, mark_token = enter_mark(suppressed=False)
         try:
-            scope, scope_token = monitor._enter_scope("request", "request")
+            scope, scope_token = monitor._enter_request_scope(started_at, started_ns)
             try:
                 setattr(request, _SCOPE_ATTR, scope)
-                started = (time.perf_counter_ns(), time.time())
-                with tracing.request_span(request) as span:
+                if tracing.active and tracing.get_tracer() is not None:
+                    response = self._traced(request)
+                else:
                     response = self.get_response(request)
-                    span.finish(response)
-                self._name_scope(scope, request)
-            finally:
+                self._name_again(scope, request)
+            except BaseException:
                 monitor._exit_scope(scope, scope_token)
+                raise
+            _leave(scope, scope_token)
         finally:
             exit_mark(mark_token)
-        self._record(scope, request, response, started)
+        self._record(scope, request, response, started_ns, started_at)
         if mark.suppressed:
             _carry_mark(response, mark)
+        return response
+
+    def _traced(self, request: HttpRequest) -> Any:
+        with tracing.request_span(request) as span:
+            response = self.get_response(request)
+            span.finish(response)
         return response
 
     async def __acall__(self, request: HttpRequest) -> HttpResponseBase:
@@ -191,43 +209,62 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        reason = _skip_reason(request)
-        if reason == OFF:
-            return await get_response(request)
-        if reason is not None:
-            try:
-                with request_mark(suppressed=True) as mark:
-                    response = await get_response(request)
-            finally:
-                _count_skipped(_left_out_because(request, reason))
-            _carry_mark(response, mark)
-            return response
+        if _settings_or_none() is not self._monitors_all:
+            reason = self._skip_reason(request)
+            if reason == OFF:
+                return await get_response(request)
+            if reason is not None:
+                try:
+                    with request_mark(suppressed=True) as mark:
+                        response = await get_response(request)
+                finally:
+                    _count_skipped(_left_out_because(request, reason))
+                _carry_mark(response, mark)
+                return response
         monitor = monitoring.monitor
+        started_at = time.time()
+        started_ns = time.perf_counter_ns()
         try:
             mark, mark_token = enter_mark(suppressed=False)
             try:
-                scope, scope_token = monitor._enter_scope("request", "request")
+                scope, scope_token = monitor._enter_request_scope(
+                    started_at, started_ns
+                )
                 try:
                     setattr(request, _SCOPE_ATTR, scope)
-                    started = (time.perf_counter_ns(), time.time())
                     with tracing.request_span(request) as span:
                         response = await get_response(request)
                         span.finish(response)
-                    self._name_scope(scope, request)
-                finally:
+                    self._name_again(scope, request)
+                except asyncio.CancelledError:
+                    _leave(scope, scope_token)
+                    raise
+                except BaseException:
                     monitor._exit_scope(scope, scope_token)
+                    raise
+                _leave(scope, scope_token)
             finally:
                 exit_mark(mark_token)
         except asyncio.CancelledError:
             # Django cancels the request's task when the client disconnects.
             # Left unrecorded, the requests clients gave up on, often the
             # slowest, would vanish from their endpoint's figures.
-            self._record(scope, request, None, started)
+            self._record(scope, request, None, started_ns, started_at)
             raise
-        self._record(scope, request, response, started)
+        self._record(scope, request, response, started_ns, started_at)
         if mark.suppressed:
             _carry_mark(response, mark)
         return response
+
+    def _skip_reason(self, request: HttpRequest) -> str | None:
+        reason = _skip_reason(request)
+        if reason is None:
+            # Remembered, so that the next requests under these very
+            # settings skip the decision: each one is monitored.
+            conf = _settings_or_none()
+            if conf is not None and _monitors_every_request(conf):
+                self._monitors_all = conf
+        return reason
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> None:
         """Remember the type of an exception a view raised; let Django handle it."""
@@ -271,50 +308,111 @@ class PerformanceMiddleware:
 
     def _name_scope(self, scope: Scope, request: HttpRequest) -> None:
         try:
-            scope.name = f"{method_of(request)} {route_of(request)}"
+            match = getattr(request, "resolver_match", None)
+            named = _endpoint_names.get((request.method, getattr(match, "route", None)))
+            if named is None:
+                named = _name_endpoint(request, match)
+            scope.name = named[0]
+            setattr(request, _NAMED_ATTR, (match, named))
         except Exception:
             log_failure(
                 logger, "name-scope", "perfprobe failed to name the request scope"
             )
+
+    def _name_again(self, scope: Scope, request: HttpRequest) -> None:
+        # Named in process_view unless no view was reached (no URL matched,
+        # or a middleware answered first); the name stands unless the
+        # request was resolved again since.
+        named = getattr(request, _NAMED_ATTR, None)
+        if named is None or named[0] is not getattr(request, "resolver_match", None):
+            self._name_scope(scope, request)
 
     def _record(
         self,
         scope: Scope,
         request: HttpRequest,
         response: HttpResponseBase | None,
-        started: tuple[int, float],
+        started_ns: int,
+        started_at: float,
     ) -> None:
         """Record the request; without a response it was aborted (status 499)."""
-        duration_s = (time.perf_counter_ns() - started[0]) / 1e9
+        duration_s = (time.perf_counter_ns() - started_ns) / 1e9
         if getattr(request, _SCOPE_ATTR, None) is None:
             return  # dropped in process_view: an unmonitored view
         try:
-            summary: ScopeSummary | None = scope.summary
-            conf = get_settings()
-            event = RequestEvent(
-                method=method_of(request),
-                route=route_of(request),
-                status=(
-                    CLIENT_CLOSED_STATUS
-                    if response is None
-                    else int(response.status_code)
-                ),
-                duration_s=duration_s,
-                started_at=started[1],
-                thread_id=threading.get_ident(),
-                query_count=summary.query_count if summary else 0,
-                query_time_s=summary.query_time_s if summary else 0.0,
-                scope=summary.path if summary else None,
-                error_type=getattr(request, _ERROR_ATTR, None),
-                raised_at=getattr(request, _RAISED_AT_ATTR, None),
-                query_string=(
-                    request.META.get("QUERY_STRING") or None
-                    if conf.STORE_QUERY_STRINGS
-                    else None
+            named = getattr(request, _NAMED_ATTR, None)
+            if named is None:  # naming failed, and was logged
+                _, method, route = _name_endpoint(
+                    request, getattr(request, "resolver_match", None)
+                )
+            else:
+                _, method, route = named[1]
+            monitoring.monitor.collector.request_ended(
+                scope,
+                (
+                    method,
+                    route,
+                    (
+                        CLIENT_CLOSED_STATUS
+                        if response is None
+                        else int(response.status_code)
+                    ),
+                    duration_s,
+                    started_at,
+                    threading.get_ident(),
+                    (
+                        request.META.get("QUERY_STRING") or None
+                        if get_settings().STORE_QUERY_STRINGS
+                        else None
+                    ),
+                    getattr(request, _ERROR_ATTR, None),
+                    getattr(request, _RAISED_AT_ATTR, None),
                 ),
             )
-            monitoring.monitor.collector.record_request(event, scope.parent)
         except Exception:
             log_failure(
                 logger, "record-request", "perfprobe failed to record a request"
             )
+
+
+_NOT_YET = object()
+
+
+def _settings_or_none() -> PerfprobeSettings | None:
+    try:
+        return get_settings()
+    except Exception:
+        return None  # _skip_reason logs it
+
+
+def _monitors_every_request(conf: PerfprobeSettings) -> bool:
+    """Return whether ``conf`` has every request monitored, without a draw."""
+    return (
+        conf.ENABLED
+        and conf.MONITOR_REQUESTS
+        and not conf.EXCLUDE_PATHS
+        and conf.SAMPLE_RATE >= 1.0
+    )
+
+
+def _leave(scope: Scope, token: Token[Scope | None]) -> None:
+    try:
+        leave_scope(scope, token)
+    except Exception:
+        log_failure(logger, "scope-leave", "perfprobe failed to leave a request scope")
+
+
+#: Request names by raw method and ``ResolverMatch.route``: naming is the
+#: same string work for every request of a view. Keys are bounded too,
+#: since clients invent methods.
+_endpoint_names: dict[tuple[str | None, str | None], tuple[str, str, str]] = {}
+_MAX_ENDPOINT_NAMES = 1024
+
+
+def _name_endpoint(request: HttpRequest, match: Any) -> tuple[str, str, str]:
+    """Return ``("METHOD /route/", method, route)`` for ``request``, and keep it."""
+    method, route = method_of(request), route_of(request)
+    named = (f"{method} {route}", method, route)
+    if len(_endpoint_names) < _MAX_ENDPOINT_NAMES:
+        _endpoint_names[(request.method, getattr(match, "route", None))] = named
+    return named

@@ -368,7 +368,7 @@ def test_fifty_requests_with_a_broken_collector_log_each_failure_once(
     def broken(*args: Any) -> None:
         raise RuntimeError("collector bug")
 
-    monkeypatch.setattr(fresh_monitor.collector, "record_request", broken)
+    monkeypatch.setattr(fresh_monitor.collector, "request_ended", broken)
     monkeypatch.setattr(fresh_monitor.collector, "record_query", broken)
 
     with caplog.at_level(logging.DEBUG, logger="perfprobe"):
@@ -403,7 +403,7 @@ def test_a_view_exception_still_reaches_django_with_a_broken_collector(
     def broken(*args: Any) -> None:
         raise RuntimeError("collector bug")
 
-    monkeypatch.setattr(fresh_monitor.collector, "record_request", broken)
+    monkeypatch.setattr(fresh_monitor.collector, "request_ended", broken)
 
     for _ in range(3):
         with pytest.raises(KeyError) as raised:
