@@ -17,6 +17,7 @@ from .aggregates import (
     CollectorSnapshot,
     EndpointStats,
     OperationStats,
+    QueryCountStats,
     QueryTable,
     ScopeSummary,
     count_error,
@@ -240,15 +241,12 @@ class Collector:
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
-            ep = self._count_request(
-                event.method,
-                event.route,
-                event.status,
-                event.duration_s,
-                float(event.query_count),
-                event.query_time_s,
-                event.thread_id,
+            ep = self._endpoint((event.method, event.route))
+            ep.add(
+                event.duration_s, event.query_count, event.query_time_s, event.status
             )
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
             for state in self._scopes.lineage(scope):
                 state.request_count += 1
             if event.error_type is not None or event.status >= 500:
@@ -266,27 +264,17 @@ class Collector:
         if self._listeners.items:
             self._listeners.notify(event)
 
-    def _count_request(
-        self,
-        method: str,
-        route: str,
-        status: int,
-        duration_s: float,
-        query_count: float,
-        query_time_s: float,
-        thread_id: int,
-    ) -> EndpointStats:
+    def _endpoint(self, key: tuple[str, str]) -> EndpointStats:
         # Called with the lock held.
-        key = self._bounded_key(self._endpoints, (method, route))
         ep = self._endpoints.get(key)
         if ep is None:
-            limit = self._conf.EXACT_PERCENTILE_LIMIT
-            ep = self._endpoints[key] = EndpointStats(
-                MetricStats(limit), MetricStats(limit)
-            )
-        ep.add(duration_s, query_count, query_time_s, status)
-        if self._activity.open_blocks:
-            self._activity.mark_others(thread_id)
+            key = self._bounded_key(self._endpoints, key)
+            ep = self._endpoints.get(key)
+            if ep is None:
+                limit = self._conf.EXACT_PERCENTILE_LIMIT
+                ep = self._endpoints[key] = EndpointStats(
+                    MetricStats(limit), QueryCountStats(limit)
+                )
         return ep
 
     def request_ended(self, scope: Scope, request: RawRequest) -> None:
@@ -305,28 +293,27 @@ class Collector:
             lock._deferred.append(functools.partial(self.request_ended, scope, request))
             return
         if (
-            request[7] is None  # error_type
-            and request[2] < 500  # status
+            request[6] is None  # error_type
+            and request[1] < 500  # status
             and scope.parent is None
             and not self._listeners.items
             and not self._scope_listeners.items
         ):
             with lock:
-                closed = self._scopes.close_if_empty(scope, request[3])
+                closed = self._scopes.close_if_empty(scope, request[2])
                 if closed is not False:
-                    method, route, status, duration_s, _, thread_id = request[:6]
-                    self._count_request(
-                        method, route, status, duration_s, 0.0, 0.0, thread_id
-                    )
+                    ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
+                    ep.stats.add(request[2])
+                    ep.query_counts.counts[0] += 1
+                    ep.statuses[request[1]] += 1
+                    if self._activity.open_blocks:
+                        self._activity.mark_others(request[4])
                     self._recent.append((scope if closed else None, request))
             if lock._deferred:
                 lock.run_deferred()
             if closed is not False:
                 return
-        self._request_ended_in_full(scope, request)
-
-    def _request_ended_in_full(self, scope: Scope, request: RawRequest) -> None:
-        summary = self.scope_closed(scope, request[3])
+        summary = self.scope_closed(scope, request[2])
         scope.summary = summary
         self.record_request(
             raw_request_event(summary.path if summary else None, request, summary),

@@ -14,6 +14,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
+from . import conf as conf_module
 from . import monitoring, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .apps import startup_error
@@ -22,7 +23,8 @@ from .db.callsite import find_raise_site
 from .events import error_type_name
 from .failures import log_failure
 from .monitoring import leave_scope
-from .scope import Scope
+from .monitoring import logger as monitor_logger
+from .scope import Scope, current_scope, current_task_ref, next_scope_id
 from .suppression import (
     RequestMark,
     carry_mark,
@@ -41,7 +43,7 @@ CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
-#: ``(resolver_match, (name, method, route))`` once the request is named.
+#: ``(resolver_match, (name, (method, route)))`` once the request is named.
 _NAMED_ATTR = "_perfprobe_named"
 #: What ``_skip_reason`` returns when request monitoring is switched off.
 OFF = "off"
@@ -159,7 +161,7 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        if _settings_or_none() is not self._monitors_all:
+        if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)
             if reason == OFF:
                 return self.get_response(request)
@@ -171,29 +173,88 @@ class PerformanceMiddleware:
                     _count_skipped(_left_out_because(request, reason))
                 _carry_mark(response, mark)
                 return response
-        # The pairs below are request_mark() and monitor.scope() without
-        # their generators, left in the same order; the scope is closed
-        # in the collector together with the request's record.
+        # Below, request_mark(), monitor.scope() and the record of the request
+        # are written out inline: each Python call saved is saved on every
+        # request (see docs/performance-notes.md). The scope is closed in the
+        # collector together with the request's record.
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
         mark, mark_token = enter_mark(suppressed=False)
         try:
-            scope, scope_token = monitor._enter_request_scope(started_at, started_ns)
+            scope = Scope(
+                "request",
+                "request",
+                current_scope.get(),
+                next_scope_id(),
+                started_at,
+                started_ns,
+                None,
+                None if asyncio._get_running_loop() is None else current_task_ref(),
+            )
             try:
-                setattr(request, _SCOPE_ATTR, scope)
-                if tracing.active and tracing.get_tracer() is not None:
+                monitor.collector.scope_opened(scope)
+            except Exception:
+                log_failure(
+                    monitor_logger,
+                    "scope-open",
+                    "perfprobe failed to open scope %r",
+                    "request",
+                )
+            scope_token = current_scope.set(scope)
+            try:
+                request._perfprobe_scope = scope  # type: ignore[attr-defined]
+                if (
+                    tracing.active
+                    and started_ns >= tracing.no_tracer_until_ns
+                    and tracing.get_tracer() is not None
+                ):
                     response = self._traced(request)
                 else:
                     response = self.get_response(request)
-                self._name_again(scope, request)
+                # Named in process_view unless no view was reached (no URL
+                # matched, or a middleware answered first); the name stands
+                # unless the request was resolved again since.
+                named = getattr(request, _NAMED_ATTR, None)
+                if named is None or named[0] is not getattr(
+                    request, "resolver_match", None
+                ):
+                    named = self._name_scope(scope, request)
             except BaseException:
                 monitor._exit_scope(scope, scope_token)
                 raise
-            _leave(scope, scope_token)
+            if current_scope.get() is scope:
+                current_scope.reset(scope_token)
+            else:
+                _leave(scope, scope_token)
         finally:
             exit_mark(mark_token)
-        self._record(scope, request, response, started_ns, started_at)
+        duration_s = (time.perf_counter_ns() - started_ns) / 1e9
+        if request._perfprobe_scope is not None:  # type: ignore[attr-defined]
+            try:
+                monitor.collector.request_ended(
+                    scope,
+                    (
+                        (named or _unnamed(request))[1][1],
+                        int(response.status_code),
+                        duration_s,
+                        started_at,
+                        threading.get_ident(),
+                        (
+                            request.META.get("QUERY_STRING") or None
+                            if (
+                                conf_module.loaded or get_settings()
+                            ).STORE_QUERY_STRINGS
+                            else None
+                        ),
+                        getattr(request, _ERROR_ATTR, None),
+                        getattr(request, _RAISED_AT_ATTR, None),
+                    ),
+                )
+            except Exception:
+                log_failure(
+                    logger, "record-request", "perfprobe failed to record a request"
+                )
         if mark.suppressed:
             _carry_mark(response, mark)
         return response
@@ -209,7 +270,7 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if _settings_or_none() is not self._monitors_all:
+        if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)
             if reason == OFF:
                 return await get_response(request)
@@ -306,23 +367,28 @@ class PerformanceMiddleware:
             log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
         _count_skipped(sampling.UNMONITORED_VIEW)
 
-    def _name_scope(self, scope: Scope, request: HttpRequest) -> None:
+    def _name_scope(
+        self, scope: Scope, request: HttpRequest
+    ) -> tuple[Any, tuple[str, tuple[str, str]]] | None:
+        """Name ``scope`` "METHOD /route/"; return what ``_NAMED_ATTR`` holds."""
         try:
             match = getattr(request, "resolver_match", None)
-            named = _endpoint_names.get((request.method, getattr(match, "route", None)))
-            if named is None:
-                named = _name_endpoint(request, match)
-            scope.name = named[0]
-            setattr(request, _NAMED_ATTR, (match, named))
+            endpoint = _endpoint_names.get(
+                (request.method, getattr(match, "route", None))
+            )
+            if endpoint is None:
+                endpoint = _name_endpoint(request, match)
+            scope.name = endpoint[0]
+            named = (match, endpoint)
+            setattr(request, _NAMED_ATTR, named)
+            return named
         except Exception:
             log_failure(
                 logger, "name-scope", "perfprobe failed to name the request scope"
             )
+            return None
 
     def _name_again(self, scope: Scope, request: HttpRequest) -> None:
-        # Named in process_view unless no view was reached (no URL matched,
-        # or a middleware answered first); the name stands unless the
-        # request was resolved again since.
         named = getattr(request, _NAMED_ATTR, None)
         if named is None or named[0] is not getattr(request, "resolver_match", None):
             self._name_scope(scope, request)
@@ -342,16 +408,15 @@ class PerformanceMiddleware:
         try:
             named = getattr(request, _NAMED_ATTR, None)
             if named is None:  # naming failed, and was logged
-                _, method, route = _name_endpoint(
-                    request, getattr(request, "resolver_match", None)
-                )
+                key = _name_endpoint(request, getattr(request, "resolver_match", None))[
+                    1
+                ]
             else:
-                _, method, route = named[1]
+                key = named[1][1]
             monitoring.monitor.collector.request_ended(
                 scope,
                 (
-                    method,
-                    route,
+                    key,
                     (
                         CLIENT_CLOSED_STATUS
                         if response is None
@@ -376,6 +441,13 @@ class PerformanceMiddleware:
 
 
 _NOT_YET = object()
+
+
+def _unnamed(request: HttpRequest) -> tuple[Any, tuple[str, tuple[str, str]]]:
+    # What _name_scope would have kept, for a request whose naming failed
+    # (and was logged).
+    match = getattr(request, "resolver_match", None)
+    return match, _name_endpoint(request, match)
 
 
 def _settings_or_none() -> PerfprobeSettings | None:
@@ -405,14 +477,14 @@ def _leave(scope: Scope, token: Token[Scope | None]) -> None:
 #: Request names by raw method and ``ResolverMatch.route``: naming is the
 #: same string work for every request of a view. Keys are bounded too,
 #: since clients invent methods.
-_endpoint_names: dict[tuple[str | None, str | None], tuple[str, str, str]] = {}
+_endpoint_names: dict[tuple[str | None, str | None], tuple[str, tuple[str, str]]] = {}
 _MAX_ENDPOINT_NAMES = 1024
 
 
-def _name_endpoint(request: HttpRequest, match: Any) -> tuple[str, str, str]:
-    """Return ``("METHOD /route/", method, route)`` for ``request``, and keep it."""
+def _name_endpoint(request: HttpRequest, match: Any) -> tuple[str, tuple[str, str]]:
+    """Return ``("METHOD /route/", (method, route))`` for ``request``, and keep it."""
     method, route = method_of(request), route_of(request)
-    named = (f"{method} {route}", method, route)
+    named = (f"{method} {route}", (method, route))
     if len(_endpoint_names) < _MAX_ENDPOINT_NAMES:
         _endpoint_names[(request.method, getattr(match, "route", None))] = named
     return named

@@ -8,18 +8,20 @@ from .aggregates import ScopeSummary
 from .events import Event, RequestEvent
 from .scope import Scope
 
-#: What the middleware hands to ``Collector.request_ended``: method, route,
-#: status, duration_s, started_at, thread_id, query_string, error_type and
-#: raised_at, in that order. A tuple costs one instruction to build, an
-#: event a dozen attribute stores.
-RawRequest = tuple[str, str, int, float, float, int, str | None, str | None, str | None]
+#: What the middleware hands to ``Collector.request_ended``: the endpoint
+#: ``(method, route)``, status, duration_s, started_at, thread_id,
+#: query_string, error_type and raised_at, in that order. A tuple costs one
+#: instruction to build, an event a dozen attribute stores.
+RawRequest = tuple[
+    tuple[str, str], int, float, float, int, str | None, str | None, str | None
+]
 
 
 def raw_request_event(
     scope_path: str | None, raw: RawRequest, summary: ScopeSummary | None
 ) -> RequestEvent:
     """Return the event of ``raw``, counting the queries of its scope's ``summary``."""
-    method, route, status, duration_s, started_at, thread_id, query, error, at = raw
+    (method, route), status, duration_s, started_at, thread_id, query, error, at = raw
     return RequestEvent(
         method=method,
         route=route,
