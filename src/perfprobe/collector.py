@@ -391,8 +391,9 @@ class Collector:
 
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
-        # No lock: the state is made, under the lock, when first needed.
-        self._scopes.open(scope)
+        # ScopeTable.open written out (it runs once per request); no lock:
+        # the scope's state is made, under the lock, when first needed.
+        scope.tracker = self._scopes
 
     @deferred_if_reentered
     def scope_discarded(self, scope: Scope) -> None:

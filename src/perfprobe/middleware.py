@@ -26,11 +26,13 @@ from .monitoring import leave_scope
 from .monitoring import logger as monitor_logger
 from .scope import Scope, current_scope, current_task_ref, next_scope_id
 from .suppression import (
-    RequestMark,
+    Mark,
     carry_mark,
     current_mark,
     enter_mark,
     exit_mark,
+    pop_mark,
+    push_mark,
     request_mark,
 )
 
@@ -111,7 +113,7 @@ def _count_skipped(reason: str) -> None:
         log_failure(logger, "count-skipped", "perfprobe failed to count a request")
 
 
-def _carry_mark(response: HttpResponseBase, mark: RequestMark) -> None:
+def _carry_mark(response: HttpResponseBase, mark: Mark) -> None:
     # A request left out of the data stays out while its streaming body is
     # produced and its response closed, after this middleware has returned.
     try:
@@ -180,18 +182,19 @@ class PerformanceMiddleware:
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
-        mark, mark_token = enter_mark(suppressed=False)
+        scope = Scope(
+            "request",
+            "request",
+            current_scope.get(),
+            next_scope_id(),
+            started_at,
+            started_ns,
+            None,
+            None if asyncio._get_running_loop() is None else current_task_ref(),
+        )
+        # The scope is the request's mark too: a fresh one, not suppressed.
+        mark_token = push_mark(scope)
         try:
-            scope = Scope(
-                "request",
-                "request",
-                current_scope.get(),
-                next_scope_id(),
-                started_at,
-                started_ns,
-                None,
-                None if asyncio._get_running_loop() is None else current_task_ref(),
-            )
             try:
                 monitor.collector.scope_opened(scope)
             except Exception:
@@ -228,7 +231,7 @@ class PerformanceMiddleware:
             else:
                 _leave(scope, scope_token)
         finally:
-            exit_mark(mark_token)
+            pop_mark(mark_token)
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
         if request._perfprobe_scope is not None:  # type: ignore[attr-defined]
             try:
@@ -255,8 +258,8 @@ class PerformanceMiddleware:
                 log_failure(
                     logger, "record-request", "perfprobe failed to record a request"
                 )
-        if mark.suppressed:
-            _carry_mark(response, mark)
+        if scope.suppressed:
+            _carry_mark(response, scope)
         return response
 
     def _traced(self, request: HttpRequest) -> Any:
@@ -337,7 +340,9 @@ class PerformanceMiddleware:
                 logger, "note-exception", "perfprobe failed to note a view's exception"
             )
 
-    def _name_at_view(self, request: HttpRequest, view: Any = None, *args: Any) -> None:
+    def _name_at_view(
+        self, request: HttpRequest, view: Any, args: Any = (), kwargs: Any = None
+    ) -> None:
         # The URL is resolved by now: naming the scope here, not only when
         # the response is back, files the view's queries and operations
         # under the route instead of the placeholder "request".
@@ -346,11 +351,22 @@ class PerformanceMiddleware:
             return
         if getattr(view, UNMONITORED_ATTR, False):
             self._drop(scope, request)
-        else:
+            return
+        # _name_scope written out: this runs once per request.
+        try:
+            # Set before process_view; without it, _name_scope below copes.
+            match = request.resolver_match
+            route = match.route  # type: ignore[union-attr]
+            endpoint = _endpoint_names.get((request.method, route))
+            if endpoint is None:
+                endpoint = _name_endpoint(request, match)
+            scope.name = endpoint[0]
+            request._perfprobe_named = (match, endpoint)  # type: ignore[attr-defined]
+        except Exception:
             self._name_scope(scope, request)
 
     async def _aname_at_view(
-        self, request: HttpRequest, view: Any = None, *args: Any
+        self, request: HttpRequest, view: Any, args: Any = (), kwargs: Any = None
     ) -> None:
         self._name_at_view(request, view)
 

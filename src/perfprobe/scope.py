@@ -32,6 +32,9 @@ class Scope:
     #: The collector's scope table while the scope is open there, else
     #: ``None`` (see ``perfprobe.scopetable``).
     tracker: Any = field(default=None, repr=False)
+    #: Read only while the scope is a request's mark (``perfprobe.suppression``):
+    #: whether the request's work is kept out of the data.
+    suppressed: bool = False
 
     @property
     def path(self) -> str:
