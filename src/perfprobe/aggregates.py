@@ -106,9 +106,13 @@ class QueryCountStats:
         extra[2] = min(extra[2], value)
         extra[3] = max(extra[3], value)
 
-    def summary(self) -> StatsSummary | None:
-        """Return totals and percentiles, or ``None`` when nothing was counted."""
-        values = sorted((v, n) for v, n in self.counts.items() if n)
+    def summary(self, without_queries: int = 0) -> StatsSummary | None:
+        """Return totals and percentiles, or ``None`` when nothing was counted.
+
+        ``without_queries`` more requests that ran no query are included.
+        """
+        counts = self.counts + Counter({0: without_queries})
+        values = sorted((v, n) for v, n in counts.items() if n)
         count = sum(n for _, n in values)
         total = float(sum(v * n for v, n in values))
         bounds = [float(values[0][0]), float(values[-1][0])] if values else []
@@ -171,6 +175,9 @@ class EndpointStats:
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)
     query_time_s: float = 0.0
+    #: Requests that ran no query, by status, counted by the request path in
+    #: one increment; ``statuses`` and ``query_counts`` do not hold them.
+    quiet: Counter[int] = field(default_factory=Counter)
 
     def add(
         self, duration_s: float, query_count: int, query_time_s: float, status: int
@@ -185,8 +192,10 @@ class EndpointStats:
         """Return a copy for a snapshot: summaries and plain dicts."""
         return {
             "stats": self.stats.summary(),
-            "query_counts": self.query_counts.summary(),
-            "statuses": dict(self.statuses),
+            "query_counts": self.query_counts.summary(
+                without_queries=sum(self.quiet.values())
+            ),
+            "statuses": dict(self.statuses + self.quiet),
             "errors": dict(self.errors),
             "query_time_s": self.query_time_s,
         }

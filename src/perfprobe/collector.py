@@ -299,19 +299,31 @@ class Collector:
             and not self._listeners.items
             and not self._scope_listeners.items
         ):
-            with lock:
-                closed = self._scopes.close_if_empty(scope, request[2])
-                if closed is not False:
+            scopes = self._scopes
+            # acquire/release rather than ``with``, which makes two bound
+            # methods per request.
+            lock.acquire()
+            try:
+                pair: tuple[Scope | None, RawRequest] | None
+                if scope.tracker is not scopes:
+                    pair = (None, request)  # not opened here: no summary
+                elif scope.id in scopes.states:
+                    pair = None  # its queries or operations need the full path
+                else:
+                    pair = (scope, request)
+                    scopes.keep_empty(pair)
+                if pair is not None:
                     ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
                     ep.stats.add(request[2])
-                    ep.query_counts.counts[0] += 1
-                    ep.statuses[request[1]] += 1
+                    ep.quiet[request[1]] += 1
                     if self._activity.open_blocks:
                         self._activity.mark_others(request[4])
-                    self._recent.append((scope if closed else None, request))
+                    self._recent.append(pair)
+            finally:
+                lock.release()
             if lock._deferred:
                 lock.run_deferred()
-            if closed is not False:
+            if pair is not None:
                 return
         summary = self.scope_closed(scope, request[2])
         scope.summary = summary

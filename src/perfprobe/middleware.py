@@ -158,6 +158,8 @@ class PerformanceMiddleware:
         #: The settings last seen to monitor every request (see _skip_reason);
         #: never ``None``, which stands for unreadable settings.
         self._monitors_all: object = _NOT_YET
+        #: STORE_QUERY_STRINGS of the settings last read by _skip_reason.
+        self._store_query_strings = False
 
     def __call__(self, request: HttpRequest) -> Any:
         """Serve ``request`` through the rest of the stack and record it."""
@@ -226,14 +228,16 @@ class PerformanceMiddleware:
             except BaseException:
                 monitor._exit_scope(scope, scope_token)
                 raise
-            if current_scope.get() is scope:
-                current_scope.reset(scope_token)
-            else:
-                _leave(scope, scope_token)
+            # The token is this context's own, made above: reset() puts the
+            # scope that was current before back, also over a scope left
+            # open inside the request, which is what leave_scope does too.
+            current_scope.reset(scope_token)
         finally:
             pop_mark(mark_token)
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
-        if request._perfprobe_scope is not None:  # type: ignore[attr-defined]
+        if scope.suppressed:  # an unmonitored view (see _drop)
+            _carry_mark(response, scope)
+        else:
             try:
                 monitor.collector.request_ended(
                     scope,
@@ -245,9 +249,7 @@ class PerformanceMiddleware:
                         threading.get_ident(),
                         (
                             request.META.get("QUERY_STRING") or None
-                            if (
-                                conf_module.loaded or get_settings()
-                            ).STORE_QUERY_STRINGS
+                            if self._store_query_strings
                             else None
                         ),
                         getattr(request, _ERROR_ATTR, None),
@@ -258,8 +260,6 @@ class PerformanceMiddleware:
                 log_failure(
                     logger, "record-request", "perfprobe failed to record a request"
                 )
-        if scope.suppressed:
-            _carry_mark(response, scope)
         return response
 
     def _traced(self, request: HttpRequest) -> Any:
@@ -323,9 +323,10 @@ class PerformanceMiddleware:
     def _skip_reason(self, request: HttpRequest) -> str | None:
         reason = _skip_reason(request)
         if reason is None:
+            conf = _settings_or_none()
+            self._store_query_strings = conf is not None and conf.STORE_QUERY_STRINGS
             # Remembered, so that the next requests under these very
             # settings skip the decision: each one is monitored.
-            conf = _settings_or_none()
             if conf is not None and _monitors_every_request(conf):
                 self._monitors_all = conf
         return reason

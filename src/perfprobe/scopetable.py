@@ -8,6 +8,7 @@ from typing import Any
 from .aggregates import OpenScope, ScopeSummary
 from .conf import PerfprobeSettings
 from .nplusone import FindingTotals, ScopeQueries
+from .requestlog import RawRequest
 from .scope import Scope
 
 
@@ -38,15 +39,16 @@ class ScopeTable:
     analysis (an ``OpenScope``) are made the first time something is
     recorded in it, so a scope in which nothing happens, like most requests
     of a view that runs no query, never builds them. At most
-    ``MAX_SCOPE_HISTORY`` summaries are kept; the summary of such an empty
-    scope is kept as the ``(scope, duration_s)`` pair and made only when
-    read. N+1 and duplicate findings are merged over every closed scope, at
-    most ``MAX_FINGERPRINTS`` of each. Not thread-safe: the collector calls
-    it with its lock held (``open`` excepted, see there).
+    ``MAX_SCOPE_HISTORY`` summaries are kept; that of such an empty request
+    scope is made only when read. N+1 and duplicate findings are merged over
+    every closed scope, at most ``MAX_FINGERPRINTS`` of each. Not
+    thread-safe: the collector calls it with its lock held (``open``
+    excepted, see there).
     """
 
     def __init__(self, conf: PerfprobeSettings) -> None:
-        self._open: dict[int, OpenScope] = {}
+        #: The state of each open scope that has one, by scope id.
+        self.states: dict[int, OpenScope] = {}
         self.reset(conf)
 
     def reset(self, conf: PerfprobeSettings) -> None:
@@ -55,12 +57,13 @@ class ScopeTable:
         # Counts go with the analysis, so that a summary's query count
         # and its N+1 findings describe the same queries. A scope still
         # marked but without state is empty already.
-        self._open = {
+        self.states = {
             scope_id: OpenScope(state.scope, ScopeQueries(self._max_query_groups))
-            for scope_id, state in self._open.items()
+            for scope_id, state in self.states.items()
         }
-        #: Summaries, oldest first; an empty scope's as ``(scope, duration_s)``.
-        self.history: deque[ScopeSummary | tuple[Scope, float]] = deque(
+        #: Summaries, oldest first; an empty request scope's as the pair
+        #: ``(scope, RawRequest)``, made a summary when read.
+        self.history: deque[ScopeSummary | tuple[Scope, RawRequest]] = deque(
             maxlen=conf.MAX_SCOPE_HISTORY
         )
         self.closed_count = 0
@@ -78,9 +81,9 @@ class ScopeTable:
         scope.tracker = self
 
     def _state(self, scope: Scope) -> OpenScope | None:
-        state = self._open.get(scope.id)
+        state = self.states.get(scope.id)
         if state is None and scope.tracker is self:
-            state = self._open[scope.id] = OpenScope(
+            state = self.states[scope.id] = OpenScope(
                 scope, ScopeQueries(self._max_query_groups)
             )
         return state
@@ -92,24 +95,20 @@ class ScopeTable:
         """
         state = self._state(scope)
         if state is not None:
-            del self._open[scope.id]
+            del self.states[scope.id]
         scope.tracker = None
         return state
 
-    def close_if_empty(self, scope: Scope, duration_s: float) -> bool | None:
-        """Close ``scope`` if nothing was recorded in it, keeping its summary.
+    def keep_empty(self, pair: tuple[Scope, RawRequest]) -> None:
+        """Close the scope of ``pair``, in which nothing was recorded.
 
-        Return ``True`` when it was closed here, ``False`` when it has state
-        (close it with ``pop``), ``None`` when it is not open in this table.
+        ``pair`` is a request's scope and raw values; its summary is made
+        only when read (``summaries``). The caller has checked that the
+        scope is open here without state.
         """
-        if scope.tracker is not self:
-            return None
-        if scope.id in self._open:
-            return False
-        scope.tracker = None
-        self.history.append((scope, duration_s))
+        pair[0].tracker = None
+        self.history.append(pair)
         self.closed_count += 1
-        return True
 
     def lineage(self, scope: Scope | None) -> list[OpenScope]:
         """Return the states of ``scope`` and its open ancestors, innermost first."""
@@ -143,5 +142,5 @@ class ScopeTable:
 
 def _made(item: Any) -> ScopeSummary:
     if type(item) is tuple:
-        return empty_summary(*item)
+        return empty_summary(item[0], item[1][2])
     return item  # type: ignore[no-any-return]
