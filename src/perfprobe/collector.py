@@ -310,8 +310,11 @@ class Collector:
                 elif scope.id in scopes.states:
                     pair = None  # its queries or operations need the full path
                 else:
+                    # ScopeTable.keep_empty, written out: once per request.
+                    scope.tracker = None
                     pair = (scope, request)
-                    scopes.keep_empty(pair)
+                    scopes.history.append(pair)
+                    scopes.closed_count += 1
                 if pair is not None:
                     ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
                     ep.stats.add(request[2])
@@ -403,8 +406,8 @@ class Collector:
 
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
-        # ScopeTable.open written out (it runs once per request); no lock:
-        # the scope's state is made, under the lock, when first needed.
+        # No lock: the scope's state is made, under the lock, when first
+        # needed (see ScopeTable).
         scope.tracker = self._scopes
 
     @deferred_if_reentered

@@ -24,7 +24,7 @@ from .events import error_type_name
 from .failures import log_failure
 from .monitoring import leave_scope
 from .monitoring import logger as monitor_logger
-from .scope import Scope, current_scope, current_task_ref, next_scope_id
+from .scope import RequestScope, Scope, current_scope, current_task_ref
 from .suppression import (
     Mark,
     carry_mark,
@@ -184,14 +184,10 @@ class PerformanceMiddleware:
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
-        scope = Scope(
-            "request",
-            "request",
+        scope = RequestScope(
             current_scope.get(),
-            next_scope_id(),
             started_at,
             started_ns,
-            None,
             None if asyncio._get_running_loop() is None else current_task_ref(),
         )
         # The scope is the request's mark too: a fresh one, not suppressed.

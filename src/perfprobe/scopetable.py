@@ -35,15 +35,18 @@ def empty_summary(scope: Scope, duration_s: float) -> ScopeSummary:
 class ScopeTable:
     """Track open scopes' counts and keep what closed scopes found.
 
-    Opening a scope only marks it (``Scope.tracker``); its counts and query
-    analysis (an ``OpenScope``) are made the first time something is
-    recorded in it, so a scope in which nothing happens, like most requests
-    of a view that runs no query, never builds them. At most
+    Opening a scope only marks it: the collector sets ``Scope.tracker`` to
+    the table, with no lock, since no other thread records into a scope
+    before it is made current. Its counts and query analysis (an
+    ``OpenScope``) are made the first time something is recorded in it, so
+    a scope in which nothing happens, like most requests of a view that runs
+    no query, never builds them. At most
     ``MAX_SCOPE_HISTORY`` summaries are kept; that of such an empty request
-    scope is made only when read. N+1 and duplicate findings are merged over
-    every closed scope, at most ``MAX_FINGERPRINTS`` of each. Not
-    thread-safe: the collector calls it with its lock held (``open``
-    excepted, see there).
+    scope is kept as the pair ``(scope, RawRequest)`` (by
+    ``Collector.request_ended``) and made only when read. N+1 and duplicate
+    findings are merged over every closed scope, at most
+    ``MAX_FINGERPRINTS`` of each. Not thread-safe: the collector calls it
+    with its lock held.
     """
 
     def __init__(self, conf: PerfprobeSettings) -> None:
@@ -72,14 +75,6 @@ class ScopeTable:
         self.n_plus_one_totals = FindingTotals(conf.MAX_FINGERPRINTS)
         self.duplicate_totals = FindingTotals(conf.MAX_FINGERPRINTS)
 
-    def open(self, scope: Scope) -> None:
-        """Mark ``scope`` open in this table; its state is made when first needed.
-
-        Needs no lock: the scope is new and no other thread records into
-        it before it is made current.
-        """
-        scope.tracker = self
-
     def _state(self, scope: Scope) -> OpenScope | None:
         state = self.states.get(scope.id)
         if state is None and scope.tracker is self:
@@ -98,17 +93,6 @@ class ScopeTable:
             del self.states[scope.id]
         scope.tracker = None
         return state
-
-    def keep_empty(self, pair: tuple[Scope, RawRequest]) -> None:
-        """Close the scope of ``pair``, in which nothing was recorded.
-
-        ``pair`` is a request's scope and raw values; its summary is made
-        only when read (``summaries``). The caller has checked that the
-        scope is open here without state.
-        """
-        pair[0].tracker = None
-        self.history.append(pair)
-        self.closed_count += 1
 
     def lineage(self, scope: Scope | None) -> list[OpenScope]:
         """Return the states of ``scope`` and its open ancestors, innermost first."""
