@@ -45,8 +45,6 @@ CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
-#: ``(resolver_match, (name, (method, route)))`` once the request is named.
-_NAMED_ATTR = "_perfprobe_named"
 #: What ``_skip_reason`` returns when request monitoring is switched off.
 OFF = "off"
 
@@ -216,7 +214,7 @@ class PerformanceMiddleware:
                 # Named in process_view unless no view was reached (no URL
                 # matched, or a middleware answered first); the name stands
                 # unless the request was resolved again since.
-                named = getattr(request, _NAMED_ATTR, None)
+                named = scope.endpoint
                 if named is None or named[0] is not getattr(
                     request, "resolver_match", None
                 ):
@@ -358,7 +356,7 @@ class PerformanceMiddleware:
             if endpoint is None:
                 endpoint = _name_endpoint(request, match)
             scope.name = endpoint[0]
-            request._perfprobe_named = (match, endpoint)  # type: ignore[attr-defined]
+            scope.endpoint = (match, endpoint)
         except Exception:
             self._name_scope(scope, request)
 
@@ -383,7 +381,7 @@ class PerformanceMiddleware:
     def _name_scope(
         self, scope: Scope, request: HttpRequest
     ) -> tuple[Any, tuple[str, tuple[str, str]]] | None:
-        """Name ``scope`` "METHOD /route/"; return what ``_NAMED_ATTR`` holds."""
+        """Name ``scope`` "METHOD /route/"; return what ``scope.endpoint`` holds."""
         try:
             match = getattr(request, "resolver_match", None)
             endpoint = _endpoint_names.get(
@@ -393,7 +391,7 @@ class PerformanceMiddleware:
                 endpoint = _name_endpoint(request, match)
             scope.name = endpoint[0]
             named = (match, endpoint)
-            setattr(request, _NAMED_ATTR, named)
+            scope.endpoint = named
             return named
         except Exception:
             log_failure(
@@ -402,7 +400,7 @@ class PerformanceMiddleware:
             return None
 
     def _name_again(self, scope: Scope, request: HttpRequest) -> None:
-        named = getattr(request, _NAMED_ATTR, None)
+        named = scope.endpoint
         if named is None or named[0] is not getattr(request, "resolver_match", None):
             self._name_scope(scope, request)
 
@@ -419,7 +417,7 @@ class PerformanceMiddleware:
         if getattr(request, _SCOPE_ATTR, None) is None:
             return  # dropped in process_view: an unmonitored view
         try:
-            named = getattr(request, _NAMED_ATTR, None)
+            named = scope.endpoint
             if named is None:  # naming failed, and was logged
                 key = _name_endpoint(request, getattr(request, "resolver_match", None))[
                     1

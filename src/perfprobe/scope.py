@@ -35,6 +35,9 @@ class Scope:
     #: Read only while the scope is a request's mark (``perfprobe.suppression``):
     #: whether the request's work is kept out of the data.
     suppressed: bool = False
+    #: Set by the request middleware once it has named a request's scope:
+    #: ``(resolver_match, ("METHOD /route/", (method, route)))``.
+    endpoint: Any = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
