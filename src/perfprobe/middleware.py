@@ -369,6 +369,9 @@ class PerformanceMiddleware:
         # Decided before the view runs, so nothing the view does is
         # recorded; what ran before it (other middleware) was already.
         try:
+            # The request's scope is its mark (see __call__); another mark
+            # made current inside the request is switched too.
+            scope.suppressed = True
             mark = current_mark()
             if mark is not None:
                 mark.suppressed = True
