@@ -194,6 +194,14 @@ def get_settings() -> PerfprobeSettings:
     return loaded
 
 
+def settings_or_none() -> PerfprobeSettings | None:
+    """Return ``get_settings()``, or ``None`` if the settings are invalid."""
+    try:
+        return get_settings()
+    except Exception:
+        return None  # the caller's other path reads them again, and logs
+
+
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     global loaded

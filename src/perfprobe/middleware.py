@@ -18,19 +18,22 @@ from . import conf as conf_module
 from . import monitoring, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .apps import startup_error
-from .conf import PerfprobeSettings, get_settings
+from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
 from .events import error_type_name
 from .failures import log_failure
 from .monitoring import leave_scope
 from .monitoring import logger as monitor_logger
+from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
+from .routes import endpoint_names, endpoint_of, name_endpoint
+from .routes import method_of as method_of
+from .routes import route_of as route_of
 from .scope import RequestScope, Scope, current_scope, current_task_ref
 from .suppression import (
-    Mark,
-    carry_mark,
     current_mark,
     enter_mark,
     exit_mark,
+    keep_unmonitored,
     pop_mark,
     push_mark,
     request_mark,
@@ -38,70 +41,12 @@ from .suppression import (
 
 logger = logging.getLogger("perfprobe.request")
 
-UNMATCHED_ROUTE = "(unmatched)"
 #: The status recorded for a request whose client disconnected before the
 #: response (nginx's "client closed request"); it is not counted as an error.
 CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
 _SCOPE_ATTR = "_perfprobe_scope"
-#: What ``_skip_reason`` returns when request monitoring is switched off.
-OFF = "off"
-
-
-def route_of(request: HttpRequest) -> str:
-    """Return the URL pattern that served ``request``, never the raw path.
-
-    ``ResolverMatch.route`` joins the patterns of nested ``include()`` calls,
-    e.g. ``api/orders/<int:pk>/``; requests that matched nothing share one
-    bucket so ids in unknown paths cannot grow the endpoint table.
-    """
-    match = getattr(request, "resolver_match", None)
-    route: str = getattr(match, "route", "") or ""
-    if not route:
-        return UNMATCHED_ROUTE
-    return "/" + route.lstrip("^").rstrip("$")
-
-
-# Anything else a client sends is counted under one name, so that invented
-# methods neither grow the endpoint table nor reach a terminal unfiltered.
-HTTP_METHODS = frozenset(
-    {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT"}
-)
-
-
-def method_of(request: HttpRequest) -> str:
-    """Return the request's HTTP method, or ``OTHER`` for a non-standard one."""
-    method = (request.method or "GET").upper()
-    return method if method in HTTP_METHODS else "OTHER"
-
-
-def _skip_reason(request: HttpRequest) -> str | None:
-    """Return ``OFF``, a ``perfprobe.sampling`` reason, or ``None`` to monitor."""
-    # A settings change that breaks PERFPROBE must not fail every request:
-    # the request is then served unmonitored, and the failure logged.
-    try:
-        conf = get_settings()
-        if not (conf.ENABLED and conf.MONITOR_REQUESTS):
-            return OFF
-        return sampling.sampler.skip_reason(request.path_info, conf)
-    except Exception:
-        log_failure(logger, "settings", "perfprobe cannot read its settings")
-        return OFF
-
-
-def _left_out_because(request: HttpRequest, reason: str) -> str:
-    """Return ``reason``, or ``UNMONITORED_VIEW`` if an unmonitored view served it.
-
-    Counted once the view is known, so that reading the report while
-    sampling does not show up as requests "not sampled".
-    """
-    if reason != sampling.NOT_SAMPLED:
-        return reason
-    view = getattr(getattr(request, "resolver_match", None), "func", None)
-    if getattr(view, UNMONITORED_ATTR, False):
-        return sampling.UNMONITORED_VIEW
-    return reason
 
 
 def _count_skipped(reason: str) -> None:
@@ -109,17 +54,6 @@ def _count_skipped(reason: str) -> None:
         monitoring.monitor.collector.record_skipped_request(reason)
     except Exception:
         log_failure(logger, "count-skipped", "perfprobe failed to count a request")
-
-
-def _carry_mark(response: HttpResponseBase, mark: Mark) -> None:
-    # A request left out of the data stays out while its streaming body is
-    # produced and its response closed, after this middleware has returned.
-    try:
-        carry_mark(response, mark)
-    except Exception:
-        log_failure(
-            logger, "carry-mark", "perfprobe failed to keep a response unmonitored"
-        )
 
 
 class PerformanceMiddleware:
@@ -165,15 +99,15 @@ class PerformanceMiddleware:
             return self.__acall__(request)
         if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)
-            if reason == OFF:
+            if reason == sampling.OFF:
                 return self.get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
                         response = self.get_response(request)
                 finally:
-                    _count_skipped(_left_out_because(request, reason))
-                _carry_mark(response, mark)
+                    _count_skipped(sampling.left_out_because(request, reason))
+                keep_unmonitored(response, mark)
                 return response
         # Below, request_mark(), monitor.scope() and the record of the request
         # are written out inline: each Python call saved is saved on every
@@ -230,13 +164,13 @@ class PerformanceMiddleware:
             pop_mark(mark_token)
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
         if scope.suppressed:  # an unmonitored view (see _drop)
-            _carry_mark(response, scope)
+            keep_unmonitored(response, scope)
         else:
             try:
                 monitor.collector.request_ended(
                     scope,
                     (
-                        (named or _unnamed(request))[1][1],
+                        (named or endpoint_of(request))[1][1],
                         int(response.status_code),
                         duration_s,
                         started_at,
@@ -269,15 +203,15 @@ class PerformanceMiddleware:
         )
         if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)
-            if reason == OFF:
+            if reason == sampling.OFF:
                 return await get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
                         response = await get_response(request)
                 finally:
-                    _count_skipped(_left_out_because(request, reason))
-                _carry_mark(response, mark)
+                    _count_skipped(sampling.left_out_because(request, reason))
+                keep_unmonitored(response, mark)
                 return response
         monitor = monitoring.monitor
         started_at = time.time()
@@ -311,17 +245,17 @@ class PerformanceMiddleware:
             raise
         self._record(scope, request, response, started_ns, started_at)
         if mark.suppressed:
-            _carry_mark(response, mark)
+            keep_unmonitored(response, mark)
         return response
 
     def _skip_reason(self, request: HttpRequest) -> str | None:
-        reason = _skip_reason(request)
+        reason = sampling.request_skip_reason(request)
         if reason is None:
-            conf = _settings_or_none()
+            conf = settings_or_none()
             self._store_query_strings = conf is not None and conf.STORE_QUERY_STRINGS
             # Remembered, so that the next requests under these very
             # settings skip the decision: each one is monitored.
-            if conf is not None and _monitors_every_request(conf):
+            if conf is not None and sampling.monitors_every_request(conf):
                 self._monitors_all = conf
         return reason
 
@@ -352,9 +286,9 @@ class PerformanceMiddleware:
             # Set before process_view; without it, _name_scope below copes.
             match = request.resolver_match
             route = match.route  # type: ignore[union-attr]
-            endpoint = _endpoint_names.get((request.method, route))
+            endpoint = endpoint_names.get((request.method, route))
             if endpoint is None:
-                endpoint = _name_endpoint(request, match)
+                endpoint = name_endpoint(request, match)
             scope.name = endpoint[0]
             scope.endpoint = (match, endpoint)
         except Exception:
@@ -387,11 +321,11 @@ class PerformanceMiddleware:
         """Name ``scope`` "METHOD /route/"; return what ``scope.endpoint`` holds."""
         try:
             match = getattr(request, "resolver_match", None)
-            endpoint = _endpoint_names.get(
+            endpoint = endpoint_names.get(
                 (request.method, getattr(match, "route", None))
             )
             if endpoint is None:
-                endpoint = _name_endpoint(request, match)
+                endpoint = name_endpoint(request, match)
             scope.name = endpoint[0]
             named = (match, endpoint)
             scope.endpoint = named
@@ -420,13 +354,8 @@ class PerformanceMiddleware:
         if getattr(request, _SCOPE_ATTR, None) is None:
             return  # dropped in process_view: an unmonitored view
         try:
-            named = scope.endpoint
-            if named is None:  # naming failed, and was logged
-                key = _name_endpoint(request, getattr(request, "resolver_match", None))[
-                    1
-                ]
-            else:
-                key = named[1][1]
+            # Without a name, naming failed (and was logged): try again.
+            key = (scope.endpoint or endpoint_of(request))[1][1]
             monitoring.monitor.collector.request_ended(
                 scope,
                 (
@@ -457,48 +386,8 @@ class PerformanceMiddleware:
 _NOT_YET = object()
 
 
-def _unnamed(request: HttpRequest) -> tuple[Any, tuple[str, tuple[str, str]]]:
-    # What _name_scope would have kept, for a request whose naming failed
-    # (and was logged).
-    match = getattr(request, "resolver_match", None)
-    return match, _name_endpoint(request, match)
-
-
-def _settings_or_none() -> PerfprobeSettings | None:
-    try:
-        return get_settings()
-    except Exception:
-        return None  # _skip_reason logs it
-
-
-def _monitors_every_request(conf: PerfprobeSettings) -> bool:
-    """Return whether ``conf`` has every request monitored, without a draw."""
-    return (
-        conf.ENABLED
-        and conf.MONITOR_REQUESTS
-        and not conf.EXCLUDE_PATHS
-        and conf.SAMPLE_RATE >= 1.0
-    )
-
-
 def _leave(scope: Scope, token: Token[Scope | None]) -> None:
     try:
         leave_scope(scope, token)
     except Exception:
         log_failure(logger, "scope-leave", "perfprobe failed to leave a request scope")
-
-
-#: Request names by raw method and ``ResolverMatch.route``: naming is the
-#: same string work for every request of a view. Keys are bounded too,
-#: since clients invent methods.
-_endpoint_names: dict[tuple[str | None, str | None], tuple[str, tuple[str, str]]] = {}
-_MAX_ENDPOINT_NAMES = 1024
-
-
-def _name_endpoint(request: HttpRequest, match: Any) -> tuple[str, tuple[str, str]]:
-    """Return ``("METHOD /route/", (method, route))`` for ``request``, and keep it."""
-    method, route = method_of(request), route_of(request)
-    named = (f"{method} {route}", (method, route))
-    if len(_endpoint_names) < _MAX_ENDPOINT_NAMES:
-        _endpoint_names[(request.method, getattr(match, "route", None))] = named
-    return named

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar, Token
 from typing import Any, Protocol, cast
 
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
+
+from .failures import log_failure
+
+# The request middleware's logger: it keeps responses unmonitored.
+logger = logging.getLogger("perfprobe.request")
 
 
 class Mark(Protocol):
@@ -165,3 +171,17 @@ def carry_mark(response: HttpResponseBase, mark: Mark) -> None:
             _mark.reset(token)
 
     response.close = close_marked  # type: ignore[method-assign]
+
+
+def keep_unmonitored(response: HttpResponseBase, mark: Mark) -> None:
+    """``carry_mark``, logging a failure to ``perfprobe.request``, never raising.
+
+    A request left out of the data stays out while its streaming body is
+    produced and its response closed, after the middleware has returned.
+    """
+    try:
+        carry_mark(response, mark)
+    except Exception:
+        log_failure(
+            logger, "carry-mark", "perfprobe failed to keep a response unmonitored"
+        )
