@@ -14,7 +14,12 @@ from .scope import Scope
 
 def empty_summary(scope: Scope, duration_s: float) -> ScopeSummary:
     """Return the summary of a scope in which nothing was recorded."""
-    return ScopeSummary(
+    # Up to MAX_SCOPE_HISTORY of these are made per read: a frozen
+    # dataclass's __init__ sets each field through object.__setattr__, one
+    # dict update costs a fraction of that. ScopeSummary has no
+    # __post_init__; the collector's tests compare summaries made both ways.
+    summary: ScopeSummary = object.__new__(ScopeSummary)
+    summary.__dict__.update(
         id=scope.id,
         name=scope.name,
         kind=scope.kind,
@@ -30,6 +35,7 @@ def empty_summary(scope: Scope, duration_s: float) -> ScopeSummary:
         duplicates=(),
         analysis_truncated=False,
     )
+    return summary
 
 
 class ScopeTable:
