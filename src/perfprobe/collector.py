@@ -28,11 +28,12 @@ from .events import (
     MemoryRecord,
     OperationEvent,
     QueryEvent,
-    RequestEvent,
 )
 from .failures import log_failure
 from .listeners import ListenerList
 from .reentry import GuardedLock, deferred_if_reentered
+from .requestlog import RawRequest
+from .requestrecorder import RequestRecorder
 from .scope import Scope
 from .scopetable import ScopeTable
 from .stats import MetricStats
@@ -44,7 +45,7 @@ Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
 
 
-class Collector:
+class Collector(RequestRecorder):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -93,7 +94,10 @@ class Collector:
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            self._recent: deque[Event] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            # Raw (scope, RawRequest) pairs too, made events when read.
+            self._recent: deque[Event | tuple[Scope | None, RawRequest]] = deque(
+                maxlen=conf.RECENT_EVENTS_SIZE
+            )
             self._scopes.reset(conf)
             self._dropped_metrics = 0
             # Keyed by the few fixed reasons of perfprobe.sampling.
@@ -232,40 +236,6 @@ class Collector:
             self._listeners.notify(event)
 
     @deferred_if_reentered
-    def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
-        """Add one HTTP request; 5xx responses also count as errors."""
-        with self._lock:
-            key = self._bounded_key(self._endpoints, (event.method, event.route))
-            ep = self._endpoints.get(key)
-            if ep is None:
-                limit = self._conf.EXACT_PERCENTILE_LIMIT
-                ep = self._endpoints[key] = EndpointStats(
-                    MetricStats(limit), MetricStats(limit)
-                )
-            ep.stats.add(event.duration_s)
-            ep.query_counts.add(float(event.query_count))
-            ep.query_time_s += event.query_time_s
-            ep.statuses[event.status] += 1
-            for state in self._scopes.lineage(scope):
-                state.request_count += 1
-            if event.error_type is not None or event.status >= 500:
-                error_type = event.error_type or f"HTTP {event.status}"
-                self._errors.add_failure(
-                    "request",
-                    f"{event.method} {event.route}",
-                    event,
-                    error_type,
-                    count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
-                    self._scopes.lineage(scope),
-                    detail=f"status {event.status}",
-                )
-            if self._activity.open_blocks:
-                self._activity.mark_others(event.thread_id)
-            self._recent.append(event)
-        if self._listeners.items:
-            self._listeners.notify(event)
-
-    @deferred_if_reentered
     def record_skipped_request(self, reason: str) -> None:
         """Count one request kept out of the data because of ``reason``."""
         with self._lock:
@@ -334,11 +304,11 @@ class Collector:
 
     # -- scopes ---------------------------------------------------------------
 
-    @deferred_if_reentered
     def scope_opened(self, scope: Scope) -> None:
         """Start collecting per-scope counts and query analysis for ``scope``."""
-        with self._lock:
-            self._scopes.open(scope)
+        # No lock: the scope's state is made, under the lock, when first
+        # needed (see ScopeTable).
+        scope.tracker = self._scopes
 
     @deferred_if_reentered
     def scope_discarded(self, scope: Scope) -> None:
@@ -390,11 +360,11 @@ class Collector:
                 memory=list(self._memory),
                 errors=list(self._errors.recent),
                 error_counts=dict(self._errors.counts),
-                scopes=list(self._scopes.history),
+                scopes=self._scopes.summaries(),
                 n_plus_one_totals=self._scopes.n_plus_one_totals.to_list(),
                 duplicate_totals=self._scopes.duplicate_totals.to_list(),
                 scopes_closed=self._scopes.closed_count,
-                recent_events=list(self._recent),
+                recent_events=self._recent_events(),
                 dropped_metrics=self._dropped_metrics
                 + self._queries.dropped
                 + self._scopes.n_plus_one_totals.dropped

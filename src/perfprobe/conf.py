@@ -179,20 +179,31 @@ def load_settings(raw: Any) -> PerfprobeSettings:
     return PerfprobeSettings(**{k: _validate(k, v) for k, v in raw.items()})
 
 
-_cached: PerfprobeSettings | None = None
+#: The settings ``get_settings`` returns until they change, or ``None``
+#: before the first read and after a change. A hot path may compare it by
+#: identity with the settings it last saw, without the call.
+loaded: PerfprobeSettings | None = None
 
 
 def get_settings() -> PerfprobeSettings:
     """Return the validated settings, read once and cached until they change."""
-    global _cached
-    if _cached is None:
+    global loaded
+    if loaded is None:
         raw = getattr(django_settings, SETTINGS_NAME, None)
-        _cached = load_settings(raw)
-    return _cached
+        loaded = load_settings(raw)
+    return loaded
+
+
+def settings_or_none() -> PerfprobeSettings | None:
+    """Return ``get_settings()``, or ``None`` if the settings are invalid."""
+    try:
+        return get_settings()
+    except Exception:
+        return None  # the caller's other path reads them again, and logs
 
 
 @receiver(setting_changed)
 def _clear_cache(*, setting: str, **kwargs: Any) -> None:
-    global _cached
+    global loaded
     if setting == SETTINGS_NAME:
-        _cached = None
+        loaded = None

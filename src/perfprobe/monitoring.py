@@ -22,7 +22,7 @@ from .conf import get_settings
 from .events import MemoryRecord
 from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
-from .scope import Scope, current_scope, current_task_ref
+from .scope import Scope, current_scope, current_task_ref, next_scope_id
 from .suppression import is_suppressed
 from .timing import ExecutionTimer
 
@@ -143,8 +143,16 @@ class PerformanceMonitor:
         The request middleware calls this pair directly: a generator-based
         context manager costs a generator and its wrapper per request.
         """
+        # Every field given: a default factory costs a call per field.
         scope = Scope(
-            name=name, kind=kind, parent=current_scope.get(), task=current_task_ref()
+            name,
+            kind,
+            current_scope.get(),
+            next_scope_id(),
+            time.time(),
+            time.perf_counter_ns(),
+            None,
+            current_task_ref(),
         )
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
@@ -156,10 +164,37 @@ class PerformanceMonitor:
             log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
         return scope, current_scope.set(scope)
 
+    def _enter_request_scope(
+        self, started_at: float, started_ns: int
+    ) -> tuple[Scope, Token[Scope | None]]:
+        """Open the scope of a request that started at the times given.
+
+        ``_enter_scope`` for the middleware, which has just made a fresh
+        mark current, so the request is not suppressed. Close it with
+        ``_exit_scope``, or with ``leave_scope`` and ``Collector.request_ended``.
+        """
+        scope = Scope(
+            "request",
+            "request",
+            current_scope.get(),
+            next_scope_id(),
+            started_at,
+            started_ns,
+            None,
+            current_task_ref(),
+        )
+        try:
+            self.collector.scope_opened(scope)
+        except Exception:
+            log_failure(
+                logger, "scope-open", "perfprobe failed to open scope %r", "request"
+            )
+        return scope, current_scope.set(scope)
+
     def _exit_scope(self, scope: Scope, token: Token[Scope | None]) -> None:
         """Leave and close a scope from ``_enter_scope``; never raise."""
         try:
-            _leave_scope(scope, token)
+            leave_scope(scope, token)
         except Exception:
             log_failure(
                 logger, "scope-leave", "perfprobe failed to leave scope %r", scope.name
@@ -293,7 +328,7 @@ async def _in_context(
     return await asyncio.create_task(coro, context=context)
 
 
-def _leave_scope(scope: Scope, token: Token[Scope | None]) -> None:
+def leave_scope(scope: Scope, token: Token[Scope | None]) -> None:
     """Make ``scope`` stop being current in this context, whatever the order."""
     current = current_scope.get()
     if current is scope:

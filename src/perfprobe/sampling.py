@@ -1,10 +1,18 @@
-"""Decide per request whether it is monitored: excluded paths, sample rate."""
+"""Decide per request whether it is monitored: switches, excluded paths, sample rate."""
 
 from __future__ import annotations
 
+import logging
 import random
 
-from .conf import PerfprobeSettings
+from django.http import HttpRequest
+
+from .access import UNMONITORED_ATTR
+from .conf import PerfprobeSettings, get_settings
+from .failures import log_failure
+
+# The request middleware's logger: these decisions are made for it.
+logger = logging.getLogger("perfprobe.request")
 
 #: Why a request was kept out of the data; the collector counts each.
 EXCLUDED = "excluded"
@@ -44,3 +52,45 @@ class RequestSampler:
 
 #: The sampler the request middleware uses; tests replace it with a seeded one.
 sampler = RequestSampler()
+
+
+#: What ``request_skip_reason`` returns when request monitoring is off.
+OFF = "off"
+
+
+def request_skip_reason(request: HttpRequest) -> str | None:
+    """Return ``OFF``, a skip reason above, or ``None`` to monitor ``request``."""
+    # A settings change that breaks PERFPROBE must not fail every request:
+    # the request is then served unmonitored, and the failure logged.
+    try:
+        conf = get_settings()
+        if not (conf.ENABLED and conf.MONITOR_REQUESTS):
+            return OFF
+        return sampler.skip_reason(request.path_info, conf)
+    except Exception:
+        log_failure(logger, "settings", "perfprobe cannot read its settings")
+        return OFF
+
+
+def left_out_because(request: HttpRequest, reason: str) -> str:
+    """Return ``reason``, or ``UNMONITORED_VIEW`` if an unmonitored view served it.
+
+    Counted once the view is known, so that reading the report while
+    sampling does not show up as requests "not sampled".
+    """
+    if reason != NOT_SAMPLED:
+        return reason
+    view = getattr(getattr(request, "resolver_match", None), "func", None)
+    if getattr(view, UNMONITORED_ATTR, False):
+        return UNMONITORED_VIEW
+    return reason
+
+
+def monitors_every_request(conf: PerfprobeSettings) -> bool:
+    """Return whether ``conf`` has every request monitored, without a draw."""
+    return (
+        conf.ENABLED
+        and conf.MONITOR_REQUESTS
+        and not conf.EXCLUDE_PATHS
+        and conf.SAMPLE_RATE >= 1.0
+    )

@@ -10,7 +10,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-_ids = itertools.count(1)
+#: Return the next scope id; a C callable, so a scope costs no Python frame
+#: for it.
+next_scope_id = itertools.count(1).__next__
 
 
 @dataclass(eq=False)
@@ -20,13 +22,22 @@ class Scope:
     name: str
     kind: str = "user"
     parent: Scope | None = None
-    id: int = field(default_factory=lambda: next(_ids))
+    id: int = field(default_factory=next_scope_id)
     started_at: float = field(default_factory=time.time)
     started_ns: int = field(default_factory=time.perf_counter_ns)
     #: The collector's ``ScopeSummary``, set when the scope closes.
     summary: Any = None
     #: The asyncio task that opened the scope, if any (see ``db.asyncsite``).
     task: weakref.ref[asyncio.Task[Any]] | None = None
+    #: The collector's scope table while the scope is open there, else
+    #: ``None`` (see ``perfprobe.scopetable``).
+    tracker: Any = field(default=None, repr=False)
+    #: Read only while the scope is a request's mark (``perfprobe.suppression``):
+    #: whether the request's work is kept out of the data.
+    suppressed: bool = False
+    #: Set by the request middleware once it has named a request's scope:
+    #: ``(resolver_match, ("METHOD /route/", (method, route)))``.
+    endpoint: Any = field(default=None, repr=False)
 
     @property
     def path(self) -> str:
@@ -64,9 +75,35 @@ def current_task_ref() -> weakref.ref[asyncio.Task[Any]] | None:
     Weak, so that a scope kept alive elsewhere does not keep its finished
     task, and that task's coroutine frames, alive too.
     """
-    try:
-        task = asyncio.current_task()
-    except RuntimeError:
-        # No event loop runs in this thread: synchronous code.
+    # Asked first, because current_task() raises, which costs more than
+    # the rest of opening a scope, when no loop runs: synchronous code.
+    loop = asyncio._get_running_loop()
+    if loop is None:
         return None
+    task = asyncio.current_task(loop)
     return weakref.ref(task) if task is not None else None
+
+
+class RequestScope(Scope):
+    """The scope of one request, as the request middleware opens it.
+
+    A ``Scope`` in every way, named ``"request"`` until the middleware names
+    it after its route. Its own ``__init__`` sets only what differs per
+    request: the fields left out keep their defaults as class attributes,
+    which spares the request path a third of the dataclass's ``__init__``.
+    """
+
+    def __init__(
+        self,
+        parent: Scope | None,
+        started_at: float,
+        started_ns: int,
+        task: weakref.ref[asyncio.Task[Any]] | None,
+    ) -> None:
+        self.name = "request"
+        self.kind = "request"
+        self.parent = parent
+        self.id = next_scope_id()
+        self.started_at = started_at
+        self.started_ns = started_ns
+        self.task = task

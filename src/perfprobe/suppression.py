@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Iterator
 from contextvars import ContextVar, Token
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
+
+from .failures import log_failure
+
+# The request middleware's logger: it keeps responses unmonitored.
+logger = logging.getLogger("perfprobe.request")
+
+
+class Mark(Protocol):
+    """Anything with a ``suppressed`` flag: a ``RequestMark``, or a request's scope."""
+
+    suppressed: bool
 
 
 class RequestMark:
@@ -27,12 +39,15 @@ class RequestMark:
         self.suppressed = suppressed
 
 
-_mark: ContextVar[RequestMark | None] = ContextVar(
-    "perfprobe_request_mark", default=None
-)
+_mark: ContextVar[Mark | None] = ContextVar("perfprobe_request_mark", default=None)
+
+#: ``_mark.set`` and ``_mark.reset`` themselves, for the request middleware:
+#: it makes the request's scope its mark, and these cost no Python frame.
+push_mark = _mark.set
+pop_mark = _mark.reset
 
 
-def current_mark() -> RequestMark | None:
+def current_mark() -> Mark | None:
     """Return the mark of the current request, or ``None`` outside one."""
     return _mark.get()
 
@@ -44,7 +59,7 @@ def is_suppressed() -> bool:
 
 
 @contextlib.contextmanager
-def request_mark(suppressed: bool) -> Iterator[RequestMark]:
+def request_mark(suppressed: bool) -> Iterator[Mark]:
     """Give the block a fresh mark; the previous one is back afterwards.
 
     The mark is reset however the block ends, in sync and async code alike
@@ -57,7 +72,7 @@ def request_mark(suppressed: bool) -> Iterator[RequestMark]:
         _mark.reset(token)
 
 
-def enter_mark(suppressed: bool) -> tuple[RequestMark, Token[RequestMark | None]]:
+def enter_mark(suppressed: bool) -> tuple[Mark, Token[Mark | None]]:
     """Make a fresh mark current; give the token to ``exit_mark`` afterwards.
 
     ``request_mark`` without a generator, for the request middleware.
@@ -66,7 +81,7 @@ def enter_mark(suppressed: bool) -> tuple[RequestMark, Token[RequestMark | None]
     return mark, _mark.set(mark)
 
 
-def exit_mark(token: Token[RequestMark | None]) -> None:
+def exit_mark(token: Token[Mark | None]) -> None:
     """Make the mark that was current before ``enter_mark`` current again."""
     _mark.reset(token)
 
@@ -81,7 +96,7 @@ class _MarkedIterator:
 
     __slots__ = ("_inner", "_mark")
 
-    def __init__(self, inner: Iterator[Any], mark: RequestMark) -> None:
+    def __init__(self, inner: Iterator[Any], mark: Mark) -> None:
         self._inner = inner
         self._mark = mark
 
@@ -101,7 +116,7 @@ class _MarkedAsyncIterator:
 
     __slots__ = ("_inner", "_mark")
 
-    def __init__(self, inner: AsyncIterator[Any], mark: RequestMark) -> None:
+    def __init__(self, inner: AsyncIterator[Any], mark: Mark) -> None:
         self._inner = inner
         self._mark = mark
 
@@ -118,7 +133,7 @@ class _MarkedAsyncIterator:
             _mark.reset(token)
 
 
-def carry_mark(response: HttpResponseBase, mark: RequestMark) -> None:
+def carry_mark(response: HttpResponseBase, mark: Mark) -> None:
     """Keep ``mark`` current while ``response``'s body is produced and closed.
 
     Django iterates a streaming body (``StreamingHttpResponse``,
@@ -156,3 +171,17 @@ def carry_mark(response: HttpResponseBase, mark: RequestMark) -> None:
             _mark.reset(token)
 
     response.close = close_marked  # type: ignore[method-assign]
+
+
+def keep_unmonitored(response: HttpResponseBase, mark: Mark) -> None:
+    """``carry_mark``, logging a failure to ``perfprobe.request``, never raising.
+
+    A request left out of the data stays out while its streaming body is
+    produced and its response closed, after the middleware has returned.
+    """
+    try:
+        carry_mark(response, mark)
+    except Exception:
+        log_failure(
+            logger, "carry-mark", "perfprobe failed to keep a response unmonitored"
+        )

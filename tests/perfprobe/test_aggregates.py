@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 
-from perfprobe.aggregates import OVERFLOW_KEY
+import pytest
+
+from perfprobe.aggregates import OVERFLOW_KEY, EndpointStats, QueryCountStats
+from perfprobe.stats import MetricStats
 
 from .report_factories import make_collector, operation, query, request
 
@@ -50,3 +53,79 @@ def test_error_names_follow_max_error_types() -> None:
     assert op_errors == {"A": 1, "B": 1, OVERFLOW_KEY: 2}
     endpoint_errors = collector.snapshot().endpoints["GET", "/r/"]["errors"]
     assert endpoint_errors == {"A": 1, "B": 1, OVERFLOW_KEY: 2}
+
+
+# -- queries per request --------------------------------------------------------
+
+
+def _inclusive(data: list[int], q: float) -> float:
+    """Return the inclusive quantile of ``data``, computed from the sorted list."""
+    ordered = sorted(data)
+    position = (len(ordered) - 1) * q
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def test_query_counts_give_the_percentiles_of_the_data_they_count() -> None:
+    """Counts per number give the same figures as the list of every request."""
+    data = [0] * 37 + [1] * 5 + [3] * 11 + [51] * 2 + [7]
+    stats = QueryCountStats(max_values=50)
+    for value in reversed(data):
+        stats.add(value)
+
+    summary = stats.summary()
+
+    assert summary is not None and summary.exact
+    assert (summary.count, summary.total) == (len(data), float(sum(data)))
+    assert (summary.min, summary.max) == (0.0, 51.0)
+    assert summary.mean == pytest.approx(sum(data) / len(data))
+    expected = [_inclusive(data, q) for q in (0.50, 0.95, 0.99)]
+    assert [summary.p50, summary.p95, summary.p99] == pytest.approx(expected)
+
+
+def test_requests_without_queries_counted_apart_join_the_figures() -> None:
+    """``without_queries`` adds that many zeros: 3 quiet plus 1 of 4 queries."""
+    stats = QueryCountStats(max_values=50)
+    stats.add(4)
+
+    summary = stats.summary(without_queries=3)
+
+    assert summary is not None
+    assert (summary.count, summary.total, summary.min, summary.max) == (4, 4.0, 0, 4)
+    assert summary.p50 == 0.0
+    assert QueryCountStats(max_values=50).summary() is None
+
+
+def test_query_counts_past_max_values_become_estimates_with_exact_totals() -> None:
+    """Numbers past the bound go to a sketch; count, sum, min and max stay exact."""
+    stats = QueryCountStats(max_values=3)
+    data = list(range(1, 101))
+    for value in data:
+        stats.add(value)
+
+    summary = stats.summary()
+
+    assert summary is not None and not summary.exact
+    assert len(stats.counts) <= 4
+    assert (summary.count, summary.total) == (100, float(sum(data)))
+    assert (summary.min, summary.max) == (1.0, 100.0)
+    # The sketch's relative accuracy is 1 %.
+    assert summary.p50 == pytest.approx(_inclusive(data, 0.5), rel=0.02)
+
+
+def test_endpoint_statuses_include_requests_without_queries() -> None:
+    """Quiet requests counted by status appear in statuses and query counts."""
+    endpoint = EndpointStats(MetricStats(10), QueryCountStats(10))
+    endpoint.add(0.1, 2, 0.01, 200)
+    endpoint.stats.add(0.2)
+    endpoint.quiet[200] += 1
+    endpoint.stats.add(0.3)
+    endpoint.quiet[404] += 1
+
+    data = endpoint.to_dict()
+
+    assert data["statuses"] == {200: 2, 404: 1}
+    assert data["query_counts"].count == 3
+    assert data["query_counts"].total == 2.0
+    assert data["stats"].count == 3

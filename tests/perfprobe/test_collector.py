@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 import logging
 import random
@@ -15,7 +16,8 @@ from pytest_django import Settings
 from perfprobe import PerformanceMonitor
 from perfprobe.aggregates import ScopeSummary
 from perfprobe.collector import OVERFLOW_KEY, Collector
-from perfprobe.events import ErrorEvent, Event, QueryEvent
+from perfprobe.events import ErrorEvent, Event, QueryEvent, RequestEvent
+from perfprobe.requestlog import RawRequest
 from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
@@ -615,3 +617,141 @@ def test_a_closed_scope_inside_an_open_one_is_not_outside(
     summary = collector.scope_closed(parent, 0.2)
     assert summary is not None
     assert summary.query_count == 1
+
+
+# -- requests closed with their scope ---------------------------------------------
+
+
+def _request_scope(collector: Collector, name: str = "GET /items/") -> Scope:
+    scope = Scope(name=name, kind="request", started_at=1_000.0)
+    collector.scope_opened(scope)
+    return scope
+
+
+def _raw(status: int = 200, duration_s: float = 0.25) -> RawRequest:
+    return (("GET", "/items/"), status, duration_s, 1_000.0, 7, None, None, None)
+
+
+def test_a_request_with_an_empty_scope_reads_back_in_full(
+    collector: Collector,
+) -> None:
+    """Endpoint figures, the scope's summary and the event all hold the request."""
+    scope = _request_scope(collector)
+
+    collector.request_ended(scope, _raw(status=201, duration_s=0.25))
+
+    snapshot = collector.snapshot()
+    endpoint = snapshot.endpoints[("GET", "/items/")]
+    assert (endpoint["stats"].count, endpoint["stats"].total) == (1, 0.25)
+    assert endpoint["statuses"] == {201: 1}
+    assert (endpoint["query_counts"].count, endpoint["query_counts"].max) == (1, 0)
+    (summary,) = snapshot.scopes
+    assert (summary.name, summary.kind, summary.path) == (
+        "GET /items/",
+        "request",
+        "GET /items/",
+    )
+    assert (summary.duration_s, summary.started_at, summary.query_count) == (
+        0.25,
+        1_000.0,
+        0,
+    )
+    assert snapshot.scopes_closed == 1
+    (event,) = snapshot.recent_events
+    assert isinstance(event, RequestEvent)
+    assert (event.method, event.route, event.status, event.duration_s) == (
+        "GET",
+        "/items/",
+        201,
+        0.25,
+    )
+    assert (event.thread_id, event.query_count, event.scope) == (7, 0, "GET /items/")
+    # Read twice, the same objects: they are made once.
+    again = collector.snapshot()
+    assert again.recent_events[0] is event and again.scopes[0] is summary
+
+
+def test_a_listener_sees_the_same_request_the_reader_would() -> None:
+    """With a listener (which needs the event at once) the figures are identical."""
+    quiet, heard = Collector(), Collector()
+    events: list[Event] = []
+    heard.add_listener(events.append)
+
+    for collector in (quiet, heard):
+        collector.request_ended(_request_scope(collector), _raw(duration_s=0.5))
+
+    (event,) = events
+    one, other = quiet.snapshot(), heard.snapshot()
+    assert one.endpoints == other.endpoints
+    assert one.recent_events == other.recent_events == [event]
+    assert [dataclasses.replace(s, id=0) for s in one.scopes] == [
+        dataclasses.replace(s, id=0) for s in other.scopes
+    ]
+
+
+def test_a_request_whose_scope_ran_queries_counts_them(collector: Collector) -> None:
+    """Two queries recorded in the request's scope reach its summary and event."""
+    scope = _request_scope(collector)
+    collector.record_query(query("SELECT ?", 0.002), scope)
+    collector.record_query(query("SELECT ?", 0.003), scope)
+
+    collector.request_ended(scope, _raw())
+
+    snapshot = collector.snapshot()
+    (summary,) = snapshot.scopes
+    assert summary.query_count == 2
+    event = snapshot.recent_events[-1]
+    assert isinstance(event, RequestEvent)
+    assert (event.query_count, event.query_time_s) == (2, pytest.approx(0.005))
+    assert snapshot.endpoints[("GET", "/items/")]["query_counts"].max == 2
+
+
+def test_a_failed_request_is_an_error_also_with_an_empty_scope(
+    collector: Collector,
+) -> None:
+    """A 503 with nothing in its scope is still counted among the errors."""
+    collector.request_ended(_request_scope(collector), _raw(status=503))
+
+    snapshot = collector.snapshot()
+    assert snapshot.error_counts == {("request", "GET /items/", "HTTP 503"): 1}
+    assert snapshot.endpoints[("GET", "/items/")]["statuses"] == {503: 1}
+
+
+def test_recent_events_keep_their_order_around_an_empty_request(
+    collector: Collector,
+) -> None:
+    """A query, a request, a query: read back in that order."""
+    collector.record_query(query("SELECT 1", 0.001), None)
+    collector.request_ended(_request_scope(collector), _raw())
+    collector.record_query(query("SELECT 2", 0.001), None)
+
+    kinds = [event.kind for event in collector.snapshot().recent_events]
+
+    assert kinds == ["query", "request", "query"]
+
+
+def test_a_request_ended_inside_the_lock_waits_for_it(collector: Collector) -> None:
+    """Called by a finaliser inside the lock, it is applied once the lock is free."""
+    scope = _request_scope(collector)
+
+    with collector._lock:
+        collector.request_ended(scope, _raw())
+        assert collector._endpoints == {}
+    collector.record_skipped_request("excluded")  # releases: runs what waited
+
+    assert collector.snapshot().endpoints[("GET", "/items/")]["stats"].count == 1
+
+
+def test_a_scope_closed_empty_keeps_no_state_for_a_late_query(
+    collector: Collector,
+) -> None:
+    """A query after its scope closed counts outside scopes and leaves nothing open."""
+    scope = Scope(name="job")
+    collector.scope_opened(scope)
+    summary = collector.scope_closed(scope, 0.1)
+
+    collector.record_query(query("SELECT ?", 0.001), scope)
+
+    assert summary is not None and summary.query_count == 0
+    assert collector.snapshot().queries_outside_scopes == 1
+    assert collector._scopes.states == {}

@@ -356,10 +356,10 @@ def test_a_broken_collector_does_not_break_the_response(
 ) -> None:
     """A failure while recording is logged and the response still reaches the user."""
 
-    def broken(event: RequestEvent, scope: Any) -> None:
+    def broken(scope: Any, request: Any) -> None:
         raise RuntimeError("collector bug")
 
-    monkeypatch.setattr(fresh_monitor.collector, "record_request", broken)
+    monkeypatch.setattr(fresh_monitor.collector, "request_ended", broken)
 
     with caplog.at_level(logging.ERROR, logger="perfprobe.request"):
         response = client.get("/three/")

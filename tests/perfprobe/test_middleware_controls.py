@@ -368,7 +368,7 @@ def test_fifty_requests_with_a_broken_collector_log_each_failure_once(
     def broken(*args: Any) -> None:
         raise RuntimeError("collector bug")
 
-    monkeypatch.setattr(fresh_monitor.collector, "record_request", broken)
+    monkeypatch.setattr(fresh_monitor.collector, "request_ended", broken)
     monkeypatch.setattr(fresh_monitor.collector, "record_query", broken)
 
     with caplog.at_level(logging.DEBUG, logger="perfprobe"):
@@ -403,7 +403,7 @@ def test_a_view_exception_still_reaches_django_with_a_broken_collector(
     def broken(*args: Any) -> None:
         raise RuntimeError("collector bug")
 
-    monkeypatch.setattr(fresh_monitor.collector, "record_request", broken)
+    monkeypatch.setattr(fresh_monitor.collector, "request_ended", broken)
 
     for _ in range(3):
         with pytest.raises(KeyError) as raised:
@@ -606,3 +606,29 @@ def test_a_monitored_streaming_body_counts_outside_any_scope(
     assert [op.name for op in events_of(fresh_monitor, OperationEvent)] == [
         "stream-step"
     ]
+
+
+# -- settings changed while serving -------------------------------------------------
+
+
+def test_settings_changed_between_requests_apply_to_the_next_one(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Monitored, then excluded, then keeping query strings: each from the next request.
+
+    The middleware remembers settings that monitor every request; a change
+    must not be missed because of that.
+    """
+    use(settings, fresh_monitor)
+    assert client.get("/three/?a=1").status_code == 200
+
+    settings.PERFPROBE = {"EXCLUDE_PATHS": ["/three/"]}
+    assert client.get("/three/?a=2").status_code == 200
+
+    settings.PERFPROBE = {"STORE_QUERY_STRINGS": True}
+    assert client.get("/three/?a=3").status_code == 200
+
+    requests = events_of(fresh_monitor, RequestEvent)
+    assert [r.query_string for r in requests] == [None, "a=3"]
+    skipped = fresh_monitor.collector.snapshot().skipped_requests
+    assert skipped == {sampling.EXCLUDED: 1}

@@ -7,6 +7,7 @@ import logging
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,22 @@ def test_a_missing_provider_is_looked_for_again_only_after_the_interval(
     finally:
         tracing.reset()
     assert len(asked) == 1
+
+
+def test_the_time_before_the_next_look_is_published_for_the_middleware(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With no provider, no_tracer_until_ns is RECHECK_S ahead; reset clears it."""
+    monkeypatch.setattr(tracing, "RECHECK_S", 60.0)
+    tracing.reset()
+    try:
+        before = time.perf_counter_ns()
+        assert tracing.get_tracer() is None
+        ahead_s = (tracing.no_tracer_until_ns - before) / 1e9
+        assert 59.0 < ahead_s <= 61.0
+    finally:
+        tracing.reset()
+    assert tracing.no_tracer_until_ns == 0
 
 
 SUBPROCESS_SETUP = """

@@ -46,10 +46,15 @@ RECHECK_S = 1.0
 #: False once tracing is known to be impossible; the probes test it first.
 active = True
 
+#: ``time.perf_counter_ns()`` before which ``get_tracer`` is known to return
+#: ``None`` (no provider yet); 0 when it may return a tracer. The request
+#: middleware compares the request's own start with it and so spends no
+#: call on tracing while none is possible.
+no_tracer_until_ns = 0
+
 _lock = threading.Lock()
 _tracer: Tracer | None = None
 _decided_off = False
-_next_check_s = 0.0
 _provider_override: TracerProvider | None = None
 
 
@@ -66,11 +71,11 @@ def use_tracer_provider(provider: TracerProvider | None) -> None:
 
 def reset() -> None:
     """Forget the decision, so the next probe makes it again."""
-    global active, _tracer, _decided_off, _next_check_s
+    global active, _tracer, _decided_off, no_tracer_until_ns
     with _lock:
         _tracer = None
         _decided_off = False
-        _next_check_s = 0.0
+        no_tracer_until_ns = 0
         active = True
 
 
@@ -79,7 +84,7 @@ def get_tracer() -> Tracer | None:
     tracer = _tracer
     if tracer is not None or _decided_off:
         return tracer
-    if time.monotonic() < _next_check_s:
+    if time.perf_counter_ns() < no_tracer_until_ns:
         return None
     try:
         return _decide()
@@ -98,7 +103,7 @@ def _turn_off() -> None:
 
 
 def _decide() -> Tracer | None:
-    global _tracer, _next_check_s
+    global _tracer, no_tracer_until_ns
     conf = get_settings()
     if not (conf.ENABLED and conf.OPENTELEMETRY):
         _turn_off()
@@ -117,7 +122,7 @@ def _decide() -> Tracer | None:
             _turn_off()
         return None
     if isinstance(provider, trace.ProxyTracerProvider):
-        _next_check_s = time.monotonic() + RECHECK_S
+        no_tracer_until_ns = time.perf_counter_ns() + int(RECHECK_S * 1e9)
         return None
 
     from .. import __version__

@@ -1,0 +1,154 @@
+"""Record HTTP requests in the collector: endpoints, and scopes closed with them."""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from .aggregates import EndpointStats, QueryCountStats, ScopeSummary, count_error
+from .events import Event, RequestEvent
+from .reentry import GuardedLock, deferred_if_reentered
+from .requestlog import RawRequest, made_event, raw_request_event
+from .scope import Scope
+from .stats import MetricStats
+
+if TYPE_CHECKING:
+    from .activity import ThreadActivity
+    from .conf import PerfprobeSettings
+    from .errorlog import ErrorLog
+    from .listeners import ListenerList
+    from .scopetable import ScopeTable
+
+
+class RequestRecorder:
+    """The request methods of ``Collector``, which sets everything declared here.
+
+    Kept apart so that the collector stays one readable module; the same
+    lock and the same rules hold (see ``Collector``).
+    """
+
+    _lock: GuardedLock
+    _conf: PerfprobeSettings
+    _endpoints: dict[tuple[str, str], EndpointStats]
+    _errors: ErrorLog
+    _activity: ThreadActivity
+    _scopes: ScopeTable
+    _recent: deque[Event | tuple[Scope | None, RawRequest]]
+    _listeners: ListenerList[Event]
+    _scope_listeners: ListenerList[ScopeSummary]
+
+    if TYPE_CHECKING:
+
+        def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any: ...
+
+        def scope_closed(
+            self, scope: Scope, duration_s: float
+        ) -> ScopeSummary | None: ...
+
+    @deferred_if_reentered
+    def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
+        """Add one HTTP request; 5xx responses also count as errors."""
+        with self._lock:
+            ep = self._endpoint((event.method, event.route))
+            ep.add(
+                event.duration_s, event.query_count, event.query_time_s, event.status
+            )
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
+            for state in self._scopes.lineage(scope):
+                state.request_count += 1
+            if event.error_type is not None or event.status >= 500:
+                error_type = event.error_type or f"HTTP {event.status}"
+                self._errors.add_failure(
+                    "request",
+                    f"{event.method} {event.route}",
+                    event,
+                    error_type,
+                    count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
+                    self._scopes.lineage(scope),
+                    detail=f"status {event.status}",
+                )
+            self._recent.append(event)
+        if self._listeners.items:
+            self._listeners.notify(event)
+
+    def _endpoint(self, key: tuple[str, str]) -> EndpointStats:
+        # Called with the lock held.
+        ep = self._endpoints.get(key)
+        if ep is None:
+            key = self._bounded_key(self._endpoints, key)
+            ep = self._endpoints.get(key)
+            if ep is None:
+                limit = self._conf.EXACT_PERCENTILE_LIMIT
+                ep = self._endpoints[key] = EndpointStats(
+                    MetricStats(limit), QueryCountStats(limit)
+                )
+        return ep
+
+    def request_ended(self, scope: Scope, request: RawRequest) -> None:
+        """Close a request's ``scope`` and record the request, in one lock.
+
+        ``request`` holds the raw values (see ``perfprobe.requestlog``).
+        When nothing was recorded in the scope, nothing listens, the
+        request did not fail and is not nested in another scope, no summary
+        and no event is made now: the recent events and the scope history
+        keep the raw values and make them when read.
+        Otherwise this is ``scope_closed`` followed by ``record_request``.
+        """
+        lock = self._lock
+        # deferred_if_reentered, inlined: it costs a frame per request.
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock._deferred.append(functools.partial(self.request_ended, scope, request))
+            return
+        if (
+            request[6] is None  # error_type
+            and request[1] < 500  # status
+            and scope.parent is None
+            and not self._listeners.items
+            and not self._scope_listeners.items
+        ):
+            scopes = self._scopes
+            # acquire/release rather than ``with``, which makes two bound
+            # methods per request.
+            lock.acquire()
+            try:
+                pair: tuple[Scope | None, RawRequest] | None
+                if scope.tracker is not scopes:
+                    pair = (None, request)  # not opened here: no summary
+                elif scope.id in scopes.states:
+                    pair = None  # its queries or operations need the full path
+                else:
+                    # ScopeTable.keep_empty, written out: once per request.
+                    scope.tracker = None
+                    pair = (scope, request)
+                    scopes.history.append(pair)
+                    scopes.closed_count += 1
+                if pair is not None:
+                    ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
+                    ep.stats.add(request[2])
+                    ep.quiet[request[1]] += 1
+                    if self._activity.open_blocks:
+                        self._activity.mark_others(request[4])
+                    self._recent.append(pair)
+            finally:
+                lock.release()
+            if lock._deferred:
+                lock.run_deferred()
+            if pair is not None:
+                return
+        summary = self.scope_closed(scope, request[2])
+        scope.summary = summary
+        self.record_request(
+            raw_request_event(summary.path if summary else None, request, summary),
+            scope.parent,
+        )
+
+    def _recent_events(self) -> list[Event]:
+        # Called with the lock held; see request_ended for the raw pairs.
+        if any(type(item) is tuple for item in self._recent):
+            self._recent = deque(
+                (made_event(item) for item in self._recent),
+                maxlen=self._recent.maxlen,
+            )
+        return list(self._recent)  # type: ignore[arg-type]
