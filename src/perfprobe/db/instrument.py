@@ -23,24 +23,20 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
-from ..monitoring import PerformanceMonitor
 from ..scope import current_scope
 from ..suppression import is_suppressed
-from .callsite import find_query_origin
+from .callsite import query_origin
 from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
+
+_getframe = sys._getframe
+_get_ident = threading.get_ident
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
 
 _DISPATCH_UID = "perfprobe.db.instrument"
-
-
-def _default_monitor() -> PerformanceMonitor:
-    # Looked up at call time, so that replacing the default monitor (as
-    # tests do) takes effect at the very next query.
-    return monitoring.monitor
 
 
 # Hashed by value with their type's name, so that 1, 1.0, True and "1" stay
@@ -110,6 +106,14 @@ def _value_hash(value: Any, depth: int) -> int:
 def _params_hash(params: Any) -> int:
     """Return a hash equal for equal parameters and, almost always, only then."""
     try:
+        kind = type(params)
+        if kind is list or kind is tuple:
+            # Nearly every query's parameters: a flat row of plain values,
+            # hashed by C code alone (types by identity: the hash is only
+            # compared within the process).
+            types = tuple(map(type, params))
+            if _PLAIN.issuperset(types):
+                return hash((kind, types, tuple(params)))
         return _value_hash(params, 0)
     except Exception:
         # A parameter that can be neither hashed nor repr()'d cannot be
@@ -192,8 +196,10 @@ class QueryRecorder:
         elapsed_ns: int,
         exc: BaseException | None,
     ) -> None:
+        # Runs for every query: positional arguments, no helper calls that
+        # can be avoided (each Python call costs about as much as twenty
+        # bytecodes here).
         try:
-            connection = context["connection"]
             # Django's CursorWrapper holds the driver's cursor as .cursor.
             text = (
                 sql
@@ -202,33 +208,37 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            origin = find_query_origin(sys._getframe(2), scope)
+            call_site, lazy_load, bulk_call = query_origin(_getframe(2), scope, text)
             shape = fingerprint(text)
+            connection = context["connection"]
+            store = conf.STORE_SQL_PARAMETERS
             event = QueryEvent(
-                alias=connection.alias,
-                vendor=connection.vendor,
+                connection.alias,
+                connection.vendor,
                 # Raw SQL can carry literals (a hand-written WHERE email =
                 # '...'), so without the opt-in only its shape is kept.
-                sql=text if conf.STORE_SQL_PARAMETERS else shape,
-                sql_hash=hash(text),
-                fingerprint=shape,
-                duration_s=elapsed_ns / 1e9,
-                started_at=started_at,
-                thread_id=threading.get_ident(),
-                scope=scope.path if scope is not None else None,
-                call_site=origin.call_site,
-                many=many,
-                batch_size=len(params) if many and params is not None else 1,
-                error_type=error_type_name(type(exc)) if exc is not None else None,
+                text if store else shape,
+                shape,
+                elapsed_ns / 1e9,
+                started_at,
+                _get_ident(),
+                None if scope is None else scope.path,
+                call_site,
+                many,
+                len(params) if many and params is not None else 1,
+                None if exc is None else error_type_name(type(exc)),
                 # Batches are never N+1 or duplicate candidates, so hashing
                 # thousands of rows would buy nothing.
-                params_hash=0 if many else _params_hash(params),
-                params=params if conf.STORE_SQL_PARAMETERS else None,
-                lazy_load=origin.lazy_load,
-                bulk_call=origin.bulk_call,
+                0 if many else _params_hash(params),
+                params if store else None,
+                lazy_load,
+                hash(text),
+                bulk_call,
             )
-            collector = _default_monitor().collector
-            collector.record_query(event, scope)
+            # Looked up at call time, so that replacing the default monitor
+            # (as tests do) takes effect at the very next query.
+            collector = monitoring.monitor.collector
+            collector.record_query(event, scope, conf)
             if tracing.active:
                 tracing.record_query(event, connection)
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
