@@ -212,6 +212,19 @@ class ScopeQueries:
         if not self._duplicates:
             return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
+        # A statement seen once is still its event: it qualifies only when a
+        # single sighting is enough, and is promoted only then.
+        if min_repeats <= 1:
+            candidates = [
+                seen if isinstance(seen, _Duplicate) else _promote(seen)
+                for seen in self._duplicates.values()
+            ]
+        else:
+            candidates = [
+                seen
+                for seen in self._duplicates.values()
+                if isinstance(seen, _Duplicate) and seen.count >= min_repeats
+            ]
         found = [
             DuplicateFinding(
                 scope=scope,
@@ -221,10 +234,7 @@ class ScopeQueries:
                 sample_sql=d.sql,
                 call_sites=tuple(sorted(d.call_sites)),
             )
-            for d in (
-                seen if isinstance(seen, _Duplicate) else _promote(seen)
-                for seen in self._duplicates.values()
-            )
+            for d in candidates
             if d.count >= min_repeats
             and not (
                 len(d.call_sites) == 1

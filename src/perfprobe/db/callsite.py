@@ -77,6 +77,7 @@ _code_refs: dict[int, CodeType] = {}
 _cache_lock = threading.Lock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
+_QUERYSET = lazyload.QUERYSET
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
 _base_dir: str | None = None
 
@@ -200,14 +201,15 @@ def query_origin(
         # Most frames are uninteresting library code (0): one test for them.
         # A display path is never empty, so user code always passes it.
         if info:
-            if isinstance(info, str):
-                call_site = f"{info}:{frame.f_lineno}"
-                user_frame = frame
-                break
-            if info == lazyload.QUERYSET:
+            # Queryset frames first: a query passes several of them.
+            if info == _QUERYSET:
                 # Only the innermost queryset can be a related manager's.
                 if queryset is None:
                     queryset = frame
+            elif isinstance(info, str):
+                call_site = f"{info}:{frame.f_lineno}"
+                user_frame = frame
+                break
             elif info == _ASYNC_BOUNDARY:
                 # Frames above belong to whatever started this thread, never
                 # to the code that awaits the call: stop here either way.
