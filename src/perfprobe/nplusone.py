@@ -166,10 +166,10 @@ class ScopeQueries:
                 # itself stands for its single sighting until it is.
                 self._duplicates[dup_key] = event
             return
-        if seen.__class__ is not _Duplicate:
-            dup = self._duplicates[dup_key] = _promote(seen)  # type: ignore[arg-type]
+        if isinstance(seen, _Duplicate):
+            dup = seen
         else:
-            dup = seen  # type: ignore[assignment]
+            dup = self._duplicates[dup_key] = _promote(seen)
         dup.total_s += event.duration_s
         if not bulk_call or bulk_call != dup.bulk_call:
             dup.bulk_call = bulk_call

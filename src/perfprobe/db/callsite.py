@@ -226,19 +226,15 @@ def query_origin(
         telling = []
     memo_key: tuple[int, str, int, int, int] | None = None
     if (
-        sql is not None
-        and scope is not None
+        len(telling) == 1
         and user_frame is not None
-        and len(telling) == 1
-        and telling[0][0] in lazyload.EXPLICIT_KINDS
+        and scope is not None
+        and sql is not None
     ):
-        memo_key = (
-            scope.id,
-            sql,
-            id(user_frame.f_code),
-            user_frame.f_lasti,
-            telling[0][0],
-        )
+        # Only a single explicit frame's result is ever stored (below), so
+        # a hit cannot stand for a walk that saw a prefetch or a bulk call.
+        kind = telling[0][0]
+        memo_key = (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
         lazy = _lazy_memo.get(memo_key)
         if lazy is not None:
             return call_site, lazy, 0
@@ -247,7 +243,7 @@ def query_origin(
         tracker.observe(lazyload.QUERYSET, queryset)
     tracker.observe_all(telling)
     lazy = tracker.result(user_frame)
-    if memo_key is not None and lazy is not None:
+    if memo_key is not None and lazy is not None and kind in lazyload.EXPLICIT_KINDS:
         if len(_lazy_memo) >= _MAX_LAZY_MEMO:
             _lazy_memo.clear()
         _lazy_memo[memo_key] = lazy

@@ -212,6 +212,18 @@ class QueryRecorder:
             shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
+            kind = type(params)
+            if many:
+                # Batches are never N+1 or duplicate candidates, so hashing
+                # thousands of rows would buy nothing.
+                params_hash = 0
+            elif (kind is tuple or kind is list) and _PLAIN.issuperset(
+                types := tuple(map(type, params))
+            ):
+                # _params_hash()'s first case, inlined: nearly every query.
+                params_hash = hash((kind, types, tuple(params)))
+            else:
+                params_hash = _params_hash(params)
             event = QueryEvent(
                 connection.alias,
                 connection.vendor,
@@ -222,14 +234,17 @@ class QueryRecorder:
                 elapsed_ns / 1e9,
                 started_at,
                 _get_ident(),
-                None if scope is None else scope.path,
+                # A request's scope has no parent: its path is its name.
+                None
+                if scope is None
+                else scope.name
+                if scope.parent is None
+                else scope.path,
                 call_site,
                 many,
                 len(params) if many and params is not None else 1,
                 None if exc is None else error_type_name(type(exc)),
-                # Batches are never N+1 or duplicate candidates, so hashing
-                # thousands of rows would buy nothing.
-                0 if many else _params_hash(params),
+                params_hash,
                 params if store else None,
                 lazy_load,
                 hash(text),
