@@ -25,7 +25,7 @@ from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
 from ..scope import current_scope
 from ..suppression import is_suppressed
-from .callsite import query_origin
+from .callsite import caller_origin
 from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
@@ -208,7 +208,7 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            call_site, lazy_load, bulk_call = query_origin(_getframe(2), scope, text)
+            call_site, lazy_load, bulk_call = caller_origin(2, scope, text)
             shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
