@@ -165,7 +165,7 @@ def find_query_origin(
     """
     if frame is None:
         frame = sys._getframe(1)
-    return QueryOrigin(*query_origin(frame, scope, None))
+    return QueryOrigin(*_walk(frame, scope, None)[0])
 
 
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
@@ -177,19 +177,6 @@ def find_query_origin(
 # entry can only be stale by size: past this many, start over.
 _lazy_memo: dict[tuple[int, str, int, int, int], LazyLoad] = {}
 _MAX_LAZY_MEMO = 4096
-
-
-def query_origin(
-    frame: FrameType | None, scope: Scope | None, sql: str | None
-) -> tuple[str | None, LazyLoad | None, int]:
-    """Return ``find_query_origin()``'s call site, lazy load and bulk call number.
-
-    A plain tuple, for the recorder's hot path. With ``sql`` and a
-    ``scope``, a lazy load found for the same SQL at the same instruction
-    of the same user code earlier in that scope is reused rather than
-    resolved again.
-    """
-    return _walk(frame, scope, sql)[0]
 
 
 #: A replayable walk: the user frame's display path, the position of the
@@ -313,11 +300,15 @@ _last_length = 0
 def caller_origin(
     depth: int, scope: Scope | None, sql: str | None
 ) -> tuple[str | None, LazyLoad | None, int]:
-    """Return ``query_origin()`` for the frame ``sys._getframe(depth)`` would give.
+    """Return the call site, lazy load and bulk call number of a query.
 
-    Depth counts from the caller. A stack that runs the same code objects
-    as an earlier one, up to its user frame, replays that walk instead of
-    walking again; the result is the same.
+    Like ``find_query_origin()`` from the frame ``sys._getframe(depth)``
+    would give the caller, as a plain tuple for the recorder's hot path. A
+    stack that runs the same code objects as an earlier one, up to its user
+    frame, replays that walk instead of walking again; the result is the
+    same. With ``sql`` and a ``scope``, a lazy load found for the same SQL
+    at the same instruction of the same user code earlier in that scope is
+    reused rather than resolved again.
     """
     global _last_length
     first = depth + 1  # this function's own frame
@@ -335,6 +326,15 @@ def caller_origin(
             call_site = f"{path}:{user_frame.f_lineno}"
             if queryset_at < 0 and not positions:
                 return call_site, None, 0
+            if len(positions) == 1 and scope is not None and sql is not None:
+                # _telling_origin()'s memo, looked up before building its
+                # arguments: an N+1 loop's every query but the first.
+                kind = positions[0][1]
+                lazy = _lazy_memo.get(
+                    (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
+                )
+                if lazy is not None:
+                    return call_site, lazy, 0
             return _telling_origin(
                 call_site,
                 user_frame,

@@ -7,7 +7,6 @@ import decimal
 import hashlib
 import logging
 import math
-import sys
 import threading
 import time
 import uuid
@@ -30,8 +29,10 @@ from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
 
-_getframe = sys._getframe
+# Bound once: the hot path looks each up per query otherwise.
 _get_ident = threading.get_ident
+_perf_counter_ns = time.perf_counter_ns
+_time = time.time
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
@@ -173,15 +174,15 @@ class QueryRecorder:
             # batch size need it, so both get the same list.
             params = list(params)
 
-        started_at = time.time()
-        start_ns = time.perf_counter_ns()
+        started_at = _time()
+        start_ns = _perf_counter_ns()
         try:
             result = execute(sql, params, many, context)
         except BaseException as exc:
-            elapsed_ns = time.perf_counter_ns() - start_ns
+            elapsed_ns = _perf_counter_ns() - start_ns
             self._record(conf, sql, params, many, context, started_at, elapsed_ns, exc)
             raise
-        elapsed_ns = time.perf_counter_ns() - start_ns
+        elapsed_ns = _perf_counter_ns() - start_ns
         self._record(conf, sql, params, many, context, started_at, elapsed_ns, None)
         return result
 
