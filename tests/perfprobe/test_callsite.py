@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import inspect
 import json
 import os
@@ -17,7 +16,6 @@ import perfprobe
 import tests
 from perfprobe.db.callsite import (
     QueryOrigin,
-    caller_origin,
     display_path,
     find_query_origin,
     is_library_path,
@@ -88,36 +86,6 @@ def test_a_stack_of_only_library_code_has_no_call_site() -> None:
     next(generator)
     # A suspended generator's frame has no caller, so the walk ends inside it.
     assert find_query_origin(generator.gi_frame) == QueryOrigin(None, None)
-
-
-def test_a_replayed_walk_names_the_current_line() -> None:
-    """A query through the same code objects as the last one names its own line."""
-    first, first_line = caller_origin(0, None, None), caller_line()
-    second, second_line = caller_origin(0, None, None), caller_line()
-    assert first[0] == f"{THIS_FILE}:{first_line}"
-    assert second[0] == f"{THIS_FILE}:{second_line}"
-
-
-def test_stacks_of_one_depth_through_different_code_are_told_apart() -> None:
-    """A library frame and a user frame at the same depth give different sites."""
-    library = load_fake_module("/opt/env/lib/python3.11/site-packages/lib/mod.py")
-    vendor = load_fake_module("/opt/vendor/helper.py")
-    # partial() adds no Python frame: depth 0 is the fake module's call().
-    query = functools.partial(caller_origin, 0, None, None)
-    for _ in range(2):
-        through_library, line = library["call"](query), caller_line()
-        assert through_library[0] == f"{THIS_FILE}:{line}"
-        assert vendor["call"](query)[0] == "/opt/vendor/helper.py:2"
-
-
-def test_a_replayed_walk_follows_a_settings_change() -> None:
-    """CALL_SITE_EXCLUDE set after a walk applies to the next identical stack."""
-    vendor = load_fake_module("/opt/vendor/helper.py")
-    query = functools.partial(caller_origin, 0, None, None)
-    assert vendor["call"](query)[0] == "/opt/vendor/helper.py:2"
-    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["/opt/vendor/"]}):
-        origin, line = vendor["call"](query), caller_line()
-    assert origin[0] == f"{THIS_FILE}:{line}"
 
 
 def test_library_paths() -> None:

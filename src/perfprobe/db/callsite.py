@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import operator
 import os
 import sys
 import sysconfig
@@ -20,8 +19,6 @@ from ..conf import SETTINGS_NAME, get_settings
 from ..events import LazyLoad
 from ..scope import Scope
 from . import asyncsite, lazyload
-
-_getframe = sys._getframe
 
 
 class QueryOrigin(NamedTuple):
@@ -135,7 +132,6 @@ def _classify(code: CodeType) -> str | int:
     # whose code object is not held.
     with _cache_lock:
         if len(_code_info) >= _MAX_CACHED_CODES:
-            _chains.clear()
             _code_info.clear()
             _code_refs.clear()
         _code_refs[id(code)] = code
@@ -165,7 +161,7 @@ def find_query_origin(
     """
     if frame is None:
         frame = sys._getframe(1)
-    return QueryOrigin(*_walk(frame, scope, None)[0])
+    return QueryOrigin(*query_origin(frame, scope, None))
 
 
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
@@ -179,32 +175,24 @@ _lazy_memo: dict[tuple[int, str, int, int, int], LazyLoad] = {}
 _MAX_LAZY_MEMO = 4096
 
 
-#: A replayable walk: the user frame's display path, the position of the
-#: innermost queryset frame (-1 for none) and the other telling frames'
-#: positions and kinds. Its key is the ids of the code objects walked.
-_Chain = tuple[str, int, tuple[tuple[int, int], ...]]
-
-
-def _walk(
+def query_origin(
     frame: FrameType | None, scope: Scope | None, sql: str | None
-) -> tuple[tuple[str | None, LazyLoad | None, int], _Chain | None, int]:
-    """Walk one frame at a time; also return the walk as a chain, and its length.
+) -> tuple[str | None, LazyLoad | None, int]:
+    """Return ``find_query_origin()``'s call site, lazy load and bulk call number.
 
-    The chain is ``None`` when the walk cannot be replayed: it found no user
-    frame, or crossed into an async caller.
+    A plain tuple, for the recorder's hot path. With ``sql`` and a
+    ``scope``, a lazy load found for the same SQL at the same instruction
+    of the same user code earlier in that scope is reused rather than
+    resolved again.
     """
     lookup = _code_info.get
     call_site: str | None = None
     user_frame: FrameType | None = None
     queryset: FrameType | None = None
-    queryset_at = -1
     # The other telling library frames, innermost first; rare, so the
     # list is made only when one is seen.
     telling: list[tuple[int, FrameType]] | None = None
-    positions: list[tuple[int, int]] = []
-    user_path: str | None = None
-    length = 0
-    for length in _DEPTHS:
+    for _ in _DEPTHS:
         if frame is None:
             break
         info = lookup(id(frame.f_code))
@@ -218,46 +206,25 @@ def _walk(
                 # Only the innermost queryset can be a related manager's.
                 if queryset is None:
                     queryset = frame
-                    queryset_at = length
             elif isinstance(info, str):
                 call_site = f"{info}:{frame.f_lineno}"
                 user_frame = frame
-                user_path = info
                 break
             elif info == _ASYNC_BOUNDARY:
                 # Frames above belong to whatever started this thread, never
                 # to the code that awaits the call: stop here either way.
                 call_site = asyncsite.awaiting_site(frame, scope, _user_site)
                 break
+            elif telling is None:
+                telling = [(info, frame)]
             else:
-                positions.append((length, info))
-                if telling is None:
-                    telling = [(info, frame)]
-                else:
-                    telling.append((info, frame))
+                telling.append((info, frame))
         frame = frame.f_back
-    chain: _Chain | None = None
-    if user_path is not None:
-        chain = (user_path, queryset_at, tuple(positions))
-    origin = _telling_origin(call_site, user_frame, queryset, telling, scope, sql)
-    return origin, chain, length + 1
-
-
-def _telling_origin(
-    call_site: str | None,
-    user_frame: FrameType | None,
-    queryset: FrameType | None,
-    telling: list[tuple[int, FrameType]] | None,
-    scope: Scope | None,
-    sql: str | None,
-) -> tuple[str | None, LazyLoad | None, int]:
-    """Return the origin, reading the telling frames' locals where needed."""
     if telling is None:
         if queryset is None:
             return call_site, None, 0
         telling = []
     memo_key: tuple[int, str, int, int, int] | None = None
-    kind = 0
     if (
         len(telling) == 1
         and user_frame is not None
@@ -283,86 +250,10 @@ def _telling_origin(
     return call_site, lazy, tracker.bulk_call()
 
 
-# Walks already made, keyed by the code objects of their frames, user frame
-# included. Which frame is user code and which tell something depends only
-# on the code objects (and the classification cache, cleared together with
-# this), so a stack whose frames run the very same code objects is walked
-# the same way: the tuple of ids, gathered by C code alone (no bytecode per
-# frame), stands for the walk. Ids are safe keys: every code object of a
-# chain is held by _code_refs while its chain lives.
-_chains: dict[tuple[int, ...], _Chain] = {}
-_MAX_CHAINS = 4096
-_code_of = operator.attrgetter("f_code")
-# The length of the last walk: the next query most likely comes the same way.
-_last_length = 0
-
-
-def caller_origin(
-    depth: int, scope: Scope | None, sql: str | None
-) -> tuple[str | None, LazyLoad | None, int]:
-    """Return the call site, lazy load and bulk call number of a query.
-
-    Like ``find_query_origin()`` from the frame ``sys._getframe(depth)``
-    would give the caller, as a plain tuple for the recorder's hot path. A
-    stack that runs the same code objects as an earlier one, up to its user
-    frame, replays that walk instead of walking again; the result is the
-    same. With ``sql`` and a ``scope``, a lazy load found for the same SQL
-    at the same instruction of the same user code earlier in that scope is
-    reused rather than resolved again.
-    """
-    global _last_length
-    first = depth + 1  # this function's own frame
-    length = _last_length
-    if length:
-        try:
-            frames = list(map(_getframe, range(first, first + length)))
-        except ValueError:
-            # Fewer frames above than the last walk had: not that stack.
-            frames = []
-        chain = _chains.get(tuple(map(id, map(_code_of, frames))))
-        if chain is not None:
-            path, queryset_at, positions = chain
-            user_frame = frames[-1]
-            call_site = f"{path}:{user_frame.f_lineno}"
-            if queryset_at < 0 and not positions:
-                return call_site, None, 0
-            if len(positions) == 1 and scope is not None and sql is not None:
-                # _telling_origin()'s memo, looked up before building its
-                # arguments: an N+1 loop's every query but the first.
-                kind = positions[0][1]
-                lazy = _lazy_memo.get(
-                    (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
-                )
-                if lazy is not None:
-                    return call_site, lazy, 0
-            return _telling_origin(
-                call_site,
-                user_frame,
-                frames[queryset_at] if queryset_at >= 0 else None,
-                [(kind, frames[at]) for at, kind in positions] or None,
-                scope,
-                sql,
-            )
-    origin, chain, length = _walk(_getframe(first), scope, sql)
-    if chain is not None:
-        _last_length = length
-        frames = list(map(_getframe, range(first, first + length)))
-        key = tuple(map(id, map(_code_of, frames)))
-        with _cache_lock:
-            # Only while every code object of the chain is held: another
-            # thread may have started the classification cache over.
-            if all(code_id in _code_refs for code_id in key):
-                if len(_chains) >= _MAX_CHAINS:
-                    _chains.clear()
-                _chains[key] = chain
-    return origin
-
-
 def clear_cache() -> None:
     """Forget every classified code object and the display base directory."""
     global _base_dir
     with _cache_lock:
-        _chains.clear()
         _code_info.clear()
         _code_refs.clear()
     _lazy_memo.clear()
