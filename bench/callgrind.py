@@ -13,6 +13,11 @@ from valgrind's summary.
   perfprobe's middleware (full runs only): start-up differs between the two
   (the middleware's imports), so each is run at two request counts and the
   per-request figure is the difference over the difference in requests.
+- A view listing 50 rows read lazily (51 queries, an N+1; full runs only),
+  unmonitored, with an execute wrapper that only calls through (what
+  Django's wrapper mechanism costs by itself), and with perfprobe on
+  default settings, each at two request counts as above. The figure is
+  instructions added per query, the request's own share included.
 
 Skipped, with an info row, when valgrind is not installed or ``--no-callgrind``
 is given. Processes run two at a time.
@@ -97,6 +102,7 @@ def run(quick: bool, enabled: bool = True) -> list[Row]:
 
     blocks = 2_000 if quick else 10_000
     small, large = 100, 600
+    lazy_small, lazy_large = 10, 30
     jobs = [("empty", blocks), ("timer", blocks)]
     if not quick:
         jobs += [
@@ -104,6 +110,7 @@ def run(quick: bool, enabled: bool = True) -> list[Row]:
             for mode in ("request-plain", "request-perfprobe")
             for n in (small, large)
         ]
+        jobs += [(mode, n) for mode in LAZY_MODES for n in (lazy_small, lazy_large)]
     try:
         counts = _count_all(valgrind, jobs)
     except (RuntimeError, ValueError) as exc:
@@ -141,4 +148,31 @@ def run(quick: bool, enabled: bool = True) -> list[Row]:
             passed=None,
         )
     )
+    rows.append(_lazy_row(counts, lazy_small, lazy_large))
     return rows
+
+
+LAZY_MODES = ("lazy-plain", "lazy-wrapper", "lazy-perfprobe")
+#: Queries the lazy view runs per request.
+LAZY_QUERIES = 51
+
+
+def _lazy_row(counts: dict[str, int], small: int, large: int) -> Row:
+    """Return the lazy list's added instructions per query, wrapper alone beside."""
+    per_request = {
+        mode: (counts[f"{mode}:{large}"] - counts[f"{mode}:{small}"]) / (large - small)
+        for mode in LAZY_MODES
+    }
+    plain = per_request["lazy-plain"]
+    wrapper = (per_request["lazy-wrapper"] - plain) / LAZY_QUERIES
+    probed = (per_request["lazy-perfprobe"] - plain) / LAZY_QUERIES
+    return Row(
+        benchmark="callgrind: 50 rows read lazily, per query",
+        baseline=f"plain {plain / LAZY_QUERIES:,.0f} instr/query",
+        measured=f"perfprobe +{probed:,.0f} instr/query",
+        ratio=f"{per_request['lazy-perfprobe'] / plain:.3f}x",
+        detail=f"an empty execute wrapper alone +{wrapper:,.0f} instr/query "
+        f"({small} vs {large} requests)",
+        target="",
+        passed=None,
+    )

@@ -1,9 +1,17 @@
 """Run one fixed workload N times, for bench/callgrind.py to count instructions.
 
 Usage: ``python bench/callgrind_target.py MODE N``, MODE one of ``empty``,
-``timer``, ``request-plain`` or ``request-perfprobe``. Nothing is printed
-but a final ``ok``: the process is run under valgrind, where every
-instruction is counted, so it does only its workload and its start-up.
+``timer``, ``request-plain``, ``request-perfprobe``, ``lazy-plain``,
+``lazy-wrapper`` or ``lazy-perfprobe``. Nothing is printed but a final
+``ok`` (and the request modes' count of what was recorded): the process is
+run under valgrind, where every instruction is counted, so it does only its
+workload and its start-up.
+
+The ``lazy-*`` modes serve a view that lists 50 orders and reads each one's
+customer lazily: 51 queries, an N+1. ``lazy-plain`` runs it unmonitored,
+``lazy-wrapper`` with an execute wrapper that only calls through (what
+Django's wrapper mechanism alone costs), ``lazy-perfprobe`` with perfprobe's
+middleware and query recorder on default settings.
 """
 
 from __future__ import annotations
@@ -19,7 +27,17 @@ if TYPE_CHECKING:
     from django.http import HttpRequest, HttpResponse
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-MODES = ("empty", "timer", "request-plain", "request-perfprobe")
+MODES = (
+    "empty",
+    "timer",
+    "request-plain",
+    "request-perfprobe",
+    "lazy-plain",
+    "lazy-wrapper",
+    "lazy-perfprobe",
+)
+#: Rows the lazy view lists; it runs one query more than this.
+LAZY_ROWS = 50
 PERFPROBE_MIDDLEWARE = "perfprobe.middleware.PerformanceMiddleware"
 
 
@@ -45,13 +63,47 @@ def ping(request: HttpRequest) -> HttpResponse:
     return JsonResponse({"ok": True})
 
 
+def lazy_orders(request: HttpRequest) -> HttpResponse:
+    """List orders and read each one's customer lazily: an N+1."""
+    from django.http import JsonResponse
+
+    from apps.shop.models import Order
+
+    orders = Order.objects.all()[:LAZY_ROWS]
+    return JsonResponse({"orders": [[o.pk, o.customer.name] for o in orders]})
+
+
 def __getattr__(name: str) -> object:
     # Django reads ``urlpatterns`` only after setup, when path() is importable.
     if name == "urlpatterns":
         from django.urls import path
 
-        return [path("ping/", ping)]
+        return [path("ping/", ping), path("lazy/", lazy_orders)]
     raise AttributeError(name)
+
+
+def _create_orders() -> None:
+    """Create the two tables the lazy view reads and fill them.
+
+    Through the schema editor rather than migrations, which would cost
+    far more instructions than the workload under callgrind.
+    """
+    from django.db import connection
+
+    from apps.shop.models import Customer, Order
+
+    with connection.schema_editor() as editor:
+        editor.create_model(Customer)
+        editor.create_model(Order)
+    customers = Customer.objects.bulk_create(
+        Customer(name=f"Customer {i}", email=f"c{i}@example.com")
+        for i in range(LAZY_ROWS)
+    )
+    Order.objects.bulk_create(Order(customer=c) for c in customers)
+
+
+def _passthrough(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+    return execute(sql, params, many, context)
 
 
 def _timer_loop(mode: str, count: int) -> None:
@@ -74,13 +126,13 @@ def _timer_loop(mode: str, count: int) -> None:
                 pass
 
 
-def _request_loop(count: int) -> None:
+def _request_loop(count: int, path: str = "/ping/") -> None:
     from django.core.handlers.wsgi import WSGIHandler
 
     handler = WSGIHandler()
     environ = {
         "REQUEST_METHOD": "GET",
-        "PATH_INFO": "/ping/",
+        "PATH_INFO": path,
         "SERVER_NAME": "127.0.0.1",
         "SERVER_PORT": "80",
         "wsgi.url_scheme": "http",
@@ -105,6 +157,23 @@ def _request_loop(count: int) -> None:
     print(f"recorded {recorded}")
 
 
+def _lazy_loop(mode: str, count: int) -> None:
+    from django.db import connection
+
+    from perfprobe import monitor
+    from perfprobe.db import instrument
+
+    _create_orders()
+    if mode != "lazy-perfprobe":
+        instrument.uninstall()
+    if mode == "lazy-wrapper":
+        connection.execute_wrappers.append(_passthrough)
+    _request_loop(count, "/lazy/")
+    snapshot = monitor.collector.snapshot()
+    queries = snapshot.query_total.count if snapshot.query_total else 0
+    print(f"queries {queries} n+1 {len(snapshot.n_plus_one_totals)}")
+
+
 def main(argv: list[str]) -> int:
     """Run MODE N times and return 0; 2 for bad arguments."""
     if len(argv) != 3 or argv[1] not in MODES or not argv[2].isdigit():
@@ -112,8 +181,11 @@ def main(argv: list[str]) -> int:
         return 2
     mode, count = argv[1], int(argv[2])
     db_path = os.environ.get("PERFPROBE_DEMO_DB", ":memory:")
-    _setup(db_path, keep_middleware=mode != "request-plain")
-    if mode.startswith("request"):
+    plain = mode in ("request-plain", "lazy-plain", "lazy-wrapper")
+    _setup(db_path, keep_middleware=not plain)
+    if mode.startswith("lazy"):
+        _lazy_loop(mode, count)
+    elif mode.startswith("request"):
         _request_loop(count)
     else:
         _timer_loop(mode, count)

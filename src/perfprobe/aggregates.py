@@ -332,6 +332,8 @@ class QueryTable:
         self.outside_scopes = 0
         self._slowest: list[tuple[float, int, QueryEvent]] = []
         self._sequence = itertools.count()
+        self._max_call_sites = conf.MAX_CALL_SITES
+        self._max_slow = conf.MAX_SLOW_QUERIES
 
     def add(
         self, event: QueryEvent, slow_query_s: float, *, in_scope: bool = True
@@ -343,39 +345,41 @@ class QueryTable:
         if not in_scope:
             self.outside_scopes += 1
         key = event.fingerprint
-        if key not in self._shapes and len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
-            self.dropped += 1
-            key = OVERFLOW_KEY
         q = self._shapes.get(key)
         if q is None:
-            q = self._shapes[key] = QueryStats(
-                sample_sql=event.sql,
-                vendor=event.vendor,
-                stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
-            )
-        q.stats.add(event.duration_s)
+            if len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
+                self.dropped += 1
+                key = OVERFLOW_KEY
+                q = self._shapes.get(key)
+            if q is None:
+                q = self._shapes[key] = QueryStats(
+                    sample_sql=event.sql,
+                    vendor=event.vendor,
+                    stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
+                )
+        duration_s = event.duration_s
+        q.stats.add(duration_s)
         q.aliases.add(event.alias)
         site = event.call_site or "(unknown)"
-        if site in q.call_sites or len(q.call_sites) < self._conf.MAX_CALL_SITES:
-            q.call_sites[site] += 1
+        sites = q.call_sites
+        if site in sites:
+            sites[site] += 1
+        elif len(sites) < self._max_call_sites:
+            sites[site] = 1
         if event.many:
             q.batches += 1
             q.batch_rows += event.batch_size
-        self.total.add(event.duration_s)
-        self._keep_if_slow(event, slow_query_s)
-        return q
-
-    def _keep_if_slow(self, event: QueryEvent, slow_query_s: float) -> None:
-        duration_s = event.duration_s
+        self.total.add(duration_s)
         if duration_s > slow_query_s:
             self.slow_count += 1
         # A min-heap of the N slowest: the root is the fastest one kept. Once
-        # it is full, most queries are faster than the root and leave here.
+        # it is full, most queries are faster than the root and stop here.
         slowest = self._slowest
-        if len(slowest) < self._conf.MAX_SLOW_QUERIES:
+        if len(slowest) < self._max_slow:
             heapq.heappush(slowest, (duration_s, next(self._sequence), event))
         elif duration_s > slowest[0][0]:
             heapq.heapreplace(slowest, (duration_s, next(self._sequence), event))
+        return q
 
     def slowest(self) -> list[QueryEvent]:
         """Return the kept slowest queries, slowest first."""

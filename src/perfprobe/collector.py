@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -205,33 +206,58 @@ class Collector(RequestRecorder):
         if self._listeners.items:
             self._listeners.notify(event)
 
-    @deferred_if_reentered
-    def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
-        """Add one database call and feed it to the scope's N+1 analysis."""
-        # Thresholds are read live (cached by perfprobe.conf), so that a
-        # settings change is seen without a reset; sizes change only on reset.
-        slow_query_s = self._live_settings().SLOW_QUERY_SECONDS * self.time_scale
-        with self._lock:
-            lineage = self._scopes.lineage(scope)
-            q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
-            for state in lineage:
-                state.query_count += 1
-                state.query_time_s += event.duration_s
-            if lineage and lineage[0].scope is scope:
-                lineage[0].queries.add(event)
-            if event.error_type is not None:
-                self._errors.add_failure(
-                    "query",
-                    event.fingerprint,
-                    event,
-                    event.error_type,
-                    count_error(q.errors, event.error_type, self._conf.MAX_ERROR_TYPES),
-                    self._scopes.lineage(scope),
-                    detail=event.call_site,
-                )
-            if self._activity.open_blocks:
-                self._activity.mark_others(event.thread_id)
-            self._recent.append(event)
+    def record_query(
+        self,
+        event: QueryEvent,
+        scope: Scope | None,
+        conf: PerfprobeSettings | None = None,
+    ) -> None:
+        """Add one database call and feed it to the scope's N+1 analysis.
+
+        ``conf`` is the settings the caller has just read (the query
+        recorder has); without it they are read here.
+        """
+        lock = self._lock
+        # deferred_if_reentered, inlined: a decorator's frame would cost as
+        # much as this whole method's bookkeeping, once per query.
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock._deferred.append(partial(self.record_query, event, scope, conf))
+            return
+        if conf is None:
+            # Thresholds are read live (cached by perfprobe.conf), so that a
+            # settings change is seen without a reset; sizes change only on
+            # reset.
+            conf = self._live_settings()
+        try:
+            slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
+            with lock:
+                lineage = self._scopes.lineage(scope)
+                q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
+                if lineage:
+                    duration_s = event.duration_s
+                    for state in lineage:
+                        state.query_count += 1
+                        state.query_time_s += duration_s
+                    if lineage[0].scope is scope:
+                        lineage[0].queries.add(event)
+                if event.error_type is not None:
+                    self._errors.add_failure(
+                        "query",
+                        event.fingerprint,
+                        event,
+                        event.error_type,
+                        count_error(
+                            q.errors, event.error_type, self._conf.MAX_ERROR_TYPES
+                        ),
+                        lineage,
+                        detail=event.call_site,
+                    )
+                if self._activity.open_blocks:
+                    self._activity.mark_others(event.thread_id)
+                self._recent.append(event)
+        finally:
+            if lock._deferred:
+                lock.run_deferred()
         if self._listeners.items:
             self._listeners.notify(event)
 

@@ -40,20 +40,25 @@ class _Duplicate:
     bulk_call: int = 0
 
 
-#: A statement seen once so far in a scope: its duration, bulk call, call
-#: site, fingerprint and SQL. Most statements of an N+1 loop differ in their
-#: parameters and are never repeated, so a full ``_Duplicate`` is made only
-#: on the second sighting.
-_Once = tuple[float, int, str | None, str, str]
+def _promote(once: QueryEvent) -> _Duplicate:
+    """Return the ``_Duplicate`` that counts the single sighting ``once``.
 
-
-def _promote(once: _Once) -> _Duplicate:
-    """Return the ``_Duplicate`` that counts the single sighting ``once``."""
-    duration_s, bulk_call, call_site, fingerprint, sql = once
-    dup = _Duplicate(fingerprint, sql, 1, duration_s, bulk_call=bulk_call)
-    if call_site:
-        dup.call_sites.add(call_site)
+    A statement seen once so far in a scope is kept as its event: most
+    statements of an N+1 loop differ in their parameters and are never
+    repeated, so a full ``_Duplicate`` is made only on the second sighting.
+    """
+    dup = _Duplicate(
+        once.fingerprint, once.sql, 1, once.duration_s, bulk_call=once.bulk_call
+    )
+    if once.call_site:
+        dup.call_sites.add(once.call_site)
     return dup
+
+
+def _is_transaction_control(fingerprint: str) -> bool:
+    # Nine characters hold the longest keyword: upper-casing the whole
+    # fingerprint would cost more than the test.
+    return fingerprint.lstrip("( ")[:9].upper().startswith(_TRANSACTION_CONTROL)
 
 
 @dataclass(frozen=True)
@@ -121,30 +126,30 @@ class ScopeQueries:
         self.max_groups = max_groups
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
-        self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
+        self._duplicates: dict[tuple[int, int], _Duplicate | QueryEvent] = {}
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
         if event.many or event.error_type is not None:
             return
-        # Nine characters hold the longest keyword: upper-casing the whole
-        # fingerprint of every query would cost more than the rest of add().
-        head = event.fingerprint.lstrip("( ")[:9].upper()
-        if head.startswith(_TRANSACTION_CONTROL):
-            return
-        key = (event.fingerprint, event.call_site)
-        group = self._groups.get(key)
+        call_site = event.call_site
+        group = self._groups.get((event.fingerprint, call_site))
         if group is None:
+            # Tested only for a new key: transaction control never gets a
+            # group, so it comes back here every time, and nothing else pays.
+            if _is_transaction_control(event.fingerprint):
+                return
             if len(self._groups) >= self.max_groups:
                 self.truncated = True
             else:
-                group = self._groups[key] = _Group(
-                    event.fingerprint, event.call_site, event.sql
+                group = self._groups[(event.fingerprint, call_site)] = _Group(
+                    event.fingerprint, call_site, event.sql
                 )
+        bulk_call = event.bulk_call
         if group is not None:
             group.total_s += event.duration_s
-            if not event.bulk_call or event.bulk_call != group.bulk_call:
-                group.bulk_call = event.bulk_call
+            if not bulk_call or bulk_call != group.bulk_call:
+                group.bulk_call = bulk_call
                 group.count += 1
                 if len(group.param_hashes) < _MAX_DISTINCT_PARAMS:
                     group.param_hashes.add(event.params_hash)
@@ -156,25 +161,21 @@ class ScopeQueries:
         if seen is None:
             if len(self._duplicates) >= self.max_groups:
                 self.truncated = True
-                return
-            self._duplicates[dup_key] = (
-                event.duration_s,
-                event.bulk_call,
-                event.call_site,
-                event.fingerprint,
-                event.sql,
-            )
+            else:
+                # Most statements of an N+1 loop are never repeated: the event
+                # itself stands for its single sighting until it is.
+                self._duplicates[dup_key] = event
             return
-        if isinstance(seen, tuple):
-            dup = self._duplicates[dup_key] = _promote(seen)
-        else:
+        if isinstance(seen, _Duplicate):
             dup = seen
+        else:
+            dup = self._duplicates[dup_key] = _promote(seen)
         dup.total_s += event.duration_s
-        if not event.bulk_call or event.bulk_call != dup.bulk_call:
-            dup.bulk_call = event.bulk_call
+        if not bulk_call or bulk_call != dup.bulk_call:
+            dup.bulk_call = bulk_call
             dup.count += 1
-        if event.call_site and len(dup.call_sites) < 8:
-            dup.call_sites.add(event.call_site)
+        if call_site and len(dup.call_sites) < 8:
+            dup.call_sites.add(call_site)
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
@@ -211,6 +212,19 @@ class ScopeQueries:
         if not self._duplicates:
             return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
+        # A statement seen once is still its event: it qualifies only when a
+        # single sighting is enough, and is promoted only then.
+        if min_repeats <= 1:
+            candidates = [
+                seen if isinstance(seen, _Duplicate) else _promote(seen)
+                for seen in self._duplicates.values()
+            ]
+        else:
+            candidates = [
+                seen
+                for seen in self._duplicates.values()
+                if isinstance(seen, _Duplicate) and seen.count >= min_repeats
+            ]
         found = [
             DuplicateFinding(
                 scope=scope,
@@ -220,10 +234,7 @@ class ScopeQueries:
                 sample_sql=d.sql,
                 call_sites=tuple(sorted(d.call_sites)),
             )
-            for d in (
-                _promote(seen) if isinstance(seen, tuple) else seen
-                for seen in self._duplicates.values()
-            )
+            for d in candidates
             if d.count >= min_repeats
             and not (
                 len(d.call_sites) == 1

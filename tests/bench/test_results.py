@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench.alternatives import net_ratios
-from bench.callgrind import parse_collected
+from bench.callgrind import _lazy_row, parse_collected
 from bench.collector_million import is_flat
 from bench.demo_latency import demo_environment, injected_latency_s
 from bench.harness import Row, Timings
@@ -199,6 +199,25 @@ def test_parse_collected() -> None:
     assert parse_collected(stderr) == 1_574_508_493
     with pytest.raises(ValueError):
         parse_collected("==1== nothing\n")
+
+
+def test_lazy_row_counts_per_query_over_the_request_difference() -> None:
+    """Per query: each mode's growth from 10 to 30 requests, over 20 x 51."""
+    # Plain grows 1,020,000 a request (20,000 a query); the wrapper 1,000 and
+    # perfprobe 51,000 a request more, that is 20 and 1,000 a query.
+    counts = {
+        "lazy-plain:10": 5_000_000,
+        "lazy-plain:30": 5_000_000 + 20 * 1_020_000,
+        "lazy-wrapper:10": 6_000_000,
+        "lazy-wrapper:30": 6_000_000 + 20 * 1_021_000,
+        "lazy-perfprobe:10": 7_000_000,
+        "lazy-perfprobe:30": 7_000_000 + 20 * 1_071_000,
+    }
+    row = _lazy_row(counts, 10, 30)
+    assert row.baseline == "plain 20,000 instr/query"
+    assert row.measured == "perfprobe +1,000 instr/query"
+    assert row.ratio == "1.050x"
+    assert row.detail.startswith("an empty execute wrapper alone +20 instr/query")
 
 
 def test_is_flat() -> None:

@@ -77,6 +77,7 @@ _code_refs: dict[int, CodeType] = {}
 _cache_lock = threading.Lock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
+_QUERYSET = lazyload.QUERYSET
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
 _base_dir: str | None = None
 
@@ -160,37 +161,93 @@ def find_query_origin(
     """
     if frame is None:
         frame = sys._getframe(1)
-    # The telling library frames, handed to a tracker after the walk.
-    telling: list[tuple[int, FrameType]] = []
+    return QueryOrigin(*query_origin(frame, scope, None))
+
+
+# Lazy loads already resolved, keyed by scope id, SQL, the user code object,
+# the offset of its instruction that triggered the load, and the frame
+# kind. In an N+1 loop the same attribute access on the same line runs the
+# same SQL for every row; resolving it (descriptor locals, the search for
+# the row it came through) once per scope instead of once per row is most
+# of what recording such a query costs. Scope ids are never reused, so an
+# entry can only be stale by size: past this many, start over.
+_lazy_memo: dict[tuple[int, str, int, int, int], LazyLoad] = {}
+_MAX_LAZY_MEMO = 4096
+
+
+def query_origin(
+    frame: FrameType | None, scope: Scope | None, sql: str | None
+) -> tuple[str | None, LazyLoad | None, int]:
+    """Return ``find_query_origin()``'s call site, lazy load and bulk call number.
+
+    A plain tuple, for the recorder's hot path. With ``sql`` and a
+    ``scope``, a lazy load found for the same SQL at the same instruction
+    of the same user code earlier in that scope is reused rather than
+    resolved again.
+    """
     lookup = _code_info.get
     call_site: str | None = None
     user_frame: FrameType | None = None
+    queryset: FrameType | None = None
+    # The other telling library frames, innermost first; rare, so the
+    # list is made only when one is seen.
+    telling: list[tuple[int, FrameType]] | None = None
     for _ in _DEPTHS:
         if frame is None:
             break
-        code = frame.f_code
-        info = lookup(id(code))
+        info = lookup(id(frame.f_code))
         if info is None:
-            info = _classify(code)
+            info = _classify(frame.f_code)
         # Most frames are uninteresting library code (0): one test for them.
         # A display path is never empty, so user code always passes it.
         if info:
-            if isinstance(info, str):
+            # Queryset frames first: a query passes several of them.
+            if info == _QUERYSET:
+                # Only the innermost queryset can be a related manager's.
+                if queryset is None:
+                    queryset = frame
+            elif isinstance(info, str):
                 call_site = f"{info}:{frame.f_lineno}"
                 user_frame = frame
                 break
-            if info == _ASYNC_BOUNDARY:
+            elif info == _ASYNC_BOUNDARY:
                 # Frames above belong to whatever started this thread, never
                 # to the code that awaits the call: stop here either way.
                 call_site = asyncsite.awaiting_site(frame, scope, _user_site)
                 break
-            telling.append((info, frame))
+            elif telling is None:
+                telling = [(info, frame)]
+            else:
+                telling.append((info, frame))
         frame = frame.f_back
-    if not telling:
-        return QueryOrigin(call_site, None)
+    if telling is None:
+        if queryset is None:
+            return call_site, None, 0
+        telling = []
+    memo_key: tuple[int, str, int, int, int] | None = None
+    if (
+        len(telling) == 1
+        and user_frame is not None
+        and scope is not None
+        and sql is not None
+    ):
+        # Only a single explicit frame's result is ever stored (below), so
+        # a hit cannot stand for a walk that saw a prefetch or a bulk call.
+        kind = telling[0][0]
+        memo_key = (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
+        lazy = _lazy_memo.get(memo_key)
+        if lazy is not None:
+            return call_site, lazy, 0
     tracker = lazyload.LazyLoadTracker()
+    if queryset is not None:
+        tracker.observe(lazyload.QUERYSET, queryset)
     tracker.observe_all(telling)
-    return QueryOrigin(call_site, tracker.result(user_frame), tracker.bulk_call())
+    lazy = tracker.result(user_frame)
+    if memo_key is not None and lazy is not None and kind in lazyload.EXPLICIT_KINDS:
+        if len(_lazy_memo) >= _MAX_LAZY_MEMO:
+            _lazy_memo.clear()
+        _lazy_memo[memo_key] = lazy
+    return call_site, lazy, tracker.bulk_call()
 
 
 def clear_cache() -> None:
@@ -199,6 +256,7 @@ def clear_cache() -> None:
     with _cache_lock:
         _code_info.clear()
         _code_refs.clear()
+    _lazy_memo.clear()
     _base_dir = None
 
 

@@ -23,24 +23,23 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
-from ..monitoring import PerformanceMonitor
 from ..scope import current_scope
 from ..suppression import is_suppressed
-from .callsite import find_query_origin
+from .callsite import query_origin
 from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
+
+# Bound once: the hot path would look each up per query otherwise.
+_getframe = sys._getframe
+_get_ident = threading.get_ident
+_perf_counter_ns = time.perf_counter_ns
+_time = time.time
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
 
 _DISPATCH_UID = "perfprobe.db.instrument"
-
-
-def _default_monitor() -> PerformanceMonitor:
-    # Looked up at call time, so that replacing the default monitor (as
-    # tests do) takes effect at the very next query.
-    return monitoring.monitor
 
 
 # Hashed by value with their type's name, so that 1, 1.0, True and "1" stay
@@ -110,6 +109,14 @@ def _value_hash(value: Any, depth: int) -> int:
 def _params_hash(params: Any) -> int:
     """Return a hash equal for equal parameters and, almost always, only then."""
     try:
+        kind = type(params)
+        if kind is list or kind is tuple:
+            # Nearly every query's parameters: a flat row of plain values,
+            # hashed by C code alone (types by identity: the hash is only
+            # compared within the process).
+            types = tuple(map(type, params))
+            if _PLAIN.issuperset(types):
+                return hash((kind, types, tuple(params)))
         return _value_hash(params, 0)
     except Exception:
         # A parameter that can be neither hashed nor repr()'d cannot be
@@ -169,15 +176,15 @@ class QueryRecorder:
             # batch size need it, so both get the same list.
             params = list(params)
 
-        started_at = time.time()
-        start_ns = time.perf_counter_ns()
+        started_at = _time()
+        start_ns = _perf_counter_ns()
         try:
             result = execute(sql, params, many, context)
         except BaseException as exc:
-            elapsed_ns = time.perf_counter_ns() - start_ns
+            elapsed_ns = _perf_counter_ns() - start_ns
             self._record(conf, sql, params, many, context, started_at, elapsed_ns, exc)
             raise
-        elapsed_ns = time.perf_counter_ns() - start_ns
+        elapsed_ns = _perf_counter_ns() - start_ns
         self._record(conf, sql, params, many, context, started_at, elapsed_ns, None)
         return result
 
@@ -192,8 +199,10 @@ class QueryRecorder:
         elapsed_ns: int,
         exc: BaseException | None,
     ) -> None:
+        # Runs for every query: positional arguments, no helper calls that
+        # can be avoided (each Python call costs about as much as twenty
+        # bytecodes here).
         try:
-            connection = context["connection"]
             # Django's CursorWrapper holds the driver's cursor as .cursor.
             text = (
                 sql
@@ -202,33 +211,52 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            origin = find_query_origin(sys._getframe(2), scope)
+            call_site, lazy_load, bulk_call = query_origin(_getframe(2), scope, text)
             shape = fingerprint(text)
-            event = QueryEvent(
-                alias=connection.alias,
-                vendor=connection.vendor,
-                # Raw SQL can carry literals (a hand-written WHERE email =
-                # '...'), so without the opt-in only its shape is kept.
-                sql=text if conf.STORE_SQL_PARAMETERS else shape,
-                sql_hash=hash(text),
-                fingerprint=shape,
-                duration_s=elapsed_ns / 1e9,
-                started_at=started_at,
-                thread_id=threading.get_ident(),
-                scope=scope.path if scope is not None else None,
-                call_site=origin.call_site,
-                many=many,
-                batch_size=len(params) if many and params is not None else 1,
-                error_type=error_type_name(type(exc)) if exc is not None else None,
+            connection = context["connection"]
+            store = conf.STORE_SQL_PARAMETERS
+            kind = type(params)
+            if many:
                 # Batches are never N+1 or duplicate candidates, so hashing
                 # thousands of rows would buy nothing.
-                params_hash=0 if many else _params_hash(params),
-                params=params if conf.STORE_SQL_PARAMETERS else None,
-                lazy_load=origin.lazy_load,
-                bulk_call=origin.bulk_call,
+                params_hash = 0
+            elif (kind is tuple or kind is list) and _PLAIN.issuperset(
+                types := tuple(map(type, params))
+            ):
+                # _params_hash()'s first case, inlined: nearly every query.
+                params_hash = hash((kind, types, tuple(params)))
+            else:
+                params_hash = _params_hash(params)
+            event = QueryEvent(
+                connection.alias,
+                connection.vendor,
+                # Raw SQL can carry literals (a hand-written WHERE email =
+                # '...'), so without the opt-in only its shape is kept.
+                text if store else shape,
+                shape,
+                elapsed_ns / 1e9,
+                started_at,
+                _get_ident(),
+                # A request's scope has no parent: its path is its name.
+                None
+                if scope is None
+                else scope.name
+                if scope.parent is None
+                else scope.path,
+                call_site,
+                many,
+                len(params) if many and params is not None else 1,
+                None if exc is None else error_type_name(type(exc)),
+                params_hash,
+                params if store else None,
+                lazy_load,
+                hash(text),
+                bulk_call,
             )
-            collector = _default_monitor().collector
-            collector.record_query(event, scope)
+            # Looked up at call time, so that replacing the default monitor
+            # (as tests do) takes effect at the very next query.
+            collector = monitoring.monitor.collector
+            collector.record_query(event, scope, conf)
             if tracing.active:
                 tracing.record_query(event, connection)
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale

@@ -30,6 +30,8 @@ GENERIC = 7  # a GenericForeignKey
 M2M_READ = 8  # user.groups.count() or .exists() on a many-to-many manager
 BULK_WRITE = 9  # bulk_create() or bulk_update(): one call, several batches
 DELETION = 10  # a deletion Collector: one delete(), several batches
+#: Kinds whose frame alone names the relation loaded (see ``_from_frame``).
+EXPLICIT_KINDS = frozenset({FORWARD, REVERSE_ONE, DEFERRED, GENERIC, M2M_READ})
 
 _DJANGO_ROOT = os.path.dirname(os.path.abspath(django.__file__)) + os.sep
 _QUERY = "db/models/query.py"
