@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import threading
+import time
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -20,6 +21,8 @@ WORKER_COUNT = 5
 WORKER_SECONDS_RANGE = (0.5, 1.5)
 # How long an interrupted run waits for its workers to wind down.
 STOP_WAIT_S = 5.0
+# How long a thread whose start() was interrupted gets to show it is running.
+START_SETTLE_S = 0.5
 
 
 @register_scenario
@@ -62,15 +65,19 @@ class ConcurrentOperationsScenario(Scenario):
             )
             threads.append(thread)
         self._connections: list[BaseDatabaseWrapper] = []
+        launched: list[threading.Thread] = []
         try:
             for thread in threads:
+                # Listed before start(): Ctrl-C inside start() may leave a
+                # thread that runs although start() never returned.
+                launched.append(thread)
                 thread.start()
             for thread in threads:
                 # Short waits, so that Ctrl-C is seen at once.
                 while thread.is_alive():
                     thread.join(0.05)
         except BaseException:
-            self._stop_workers(threads)
+            self._stop_workers(launched)
             raise
 
         failed = [r for r in results if r.get("error")]
@@ -97,11 +104,10 @@ class ConcurrentOperationsScenario(Scenario):
             if wrapper.vendor == "postgresql":
                 with contextlib.suppress(Exception):
                     wrapper.connection.cancel()
+        deadline = time.monotonic() + STOP_WAIT_S
         try:
             for thread in threads:
-                # Ctrl-C may come while the threads are being started.
-                if thread.ident is not None:
-                    thread.join(STOP_WAIT_S)
+                _join_launched(thread, deadline)
         finally:
             resume_sleeps()
 
@@ -158,3 +164,21 @@ class ConcurrentOperationsScenario(Scenario):
         finally:
             # Each thread opened its own connection; close it as the thread ends.
             connection.close()
+
+
+def _join_launched(thread: threading.Thread, deadline: float) -> None:
+    """Wait until ``deadline`` for a thread whose ``start()`` was called.
+
+    A ``start()`` cut short by Ctrl-C may return before the new thread is
+    seen as started, and ``join()`` refuses such a thread with RuntimeError:
+    it gets ``START_SETTLE_S`` to show up (one never created is given up).
+    """
+    settle = time.monotonic() + START_SETTLE_S
+    while True:
+        try:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:
+            if time.monotonic() >= settle:
+                return
+            time.sleep(0.005)
