@@ -35,7 +35,14 @@ def main() -> None:
     except ImproperlyConfigured as exc:
         sys.exit(f"Error: {exc}")
 
-    execute_from_command_line(sys.argv)
+    try:
+        execute_from_command_line(sys.argv)
+    except KeyboardInterrupt:
+        # A command that handles Ctrl-C itself (run_performance_demo) exits
+        # with 130 before this; this catches one that lands between its
+        # handler and the end of the process, or in any other command.
+        sys.stderr.write("Interrupted.\n")
+        sys.exit(130)
 
 
 if __name__ == "__main__":
