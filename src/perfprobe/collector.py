@@ -36,6 +36,7 @@ from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .scopetable import ScopeTable
 from .stats import MetricStats
+from .threadlog import Record, ThreadLog, add_records, events_of
 
 logger = logging.getLogger("perfprobe.collector")
 
@@ -72,6 +73,8 @@ class Collector:
         # Open scopes and open blocks outlive a reset: they still run.
         self._scopes = ScopeTable(conf)
         self._activity = ThreadActivity()
+        #: Each thread's finished timer blocks not yet added (see threadlog).
+        self.thread_logs = self._activity.threads
         self._clear(conf)
 
     # -- life cycle -------------------------------------------------------
@@ -86,6 +89,9 @@ class Collector:
 
     def _clear(self, conf: PerfprobeSettings) -> None:
         with self._lock:
+            # Timer blocks that ended before the reset go with the rest.
+            for log in self.thread_logs.logs:
+                log.take()
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -93,7 +99,8 @@ class Collector:
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            self._recent: deque[Event] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
+            # Timer blocks come in as raw records, made events when read.
+            self._recent: deque[Event | Record] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._scopes.reset(conf)
             self._dropped_metrics = 0
             # Keyed by the few fixed reasons of perfprobe.sampling.
@@ -170,6 +177,11 @@ class Collector:
         with self._lock:
             if ended_thread_id is not None:
                 self._activity.ended(ended_thread_id)
+            # This thread's earlier blocks first, so recent events keep
+            # their order within the thread.
+            own = getattr(self.thread_logs.local, "log", None)
+            if own is not None and own.records:
+                self._add_records(own.take())
             key = self._bounded_key(self._operations, event.name)
             op = self._operations.get(key)
             if op is None:
@@ -200,6 +212,68 @@ class Collector:
         # Tested here, not in _notify: one call less per event unobserved.
         if self._listeners.items:
             self._listeners.notify(event)
+
+    # -- timer blocks kept per thread (perfprobe.threadlog) ------------------
+
+    def register_thread(self) -> ThreadLog:
+        """Return the calling thread's log, made and listed now if it has none."""
+        with self._lock:
+            self.thread_logs.prune()
+            return self.thread_logs.register()
+
+    @deferred_if_reentered
+    def fold_thread_log(self, log: ThreadLog) -> None:
+        """Add the records of ``log`` (the calling thread's) to the aggregates."""
+        with self._lock:
+            self._add_records(log.take())
+
+    def mark_shared(self, thread_id: int) -> None:
+        """Mark the open memory blocks of other threads process-wide."""
+        # Idempotent and self-contained: safe even from a finaliser that
+        # runs inside the lock.
+        with self._lock:
+            self._activity.mark_others(thread_id)
+
+    def thread_log_ended_elsewhere(self, log: ThreadLog) -> None:
+        """Count a timer of ``log``'s thread that another thread ended."""
+        with self._lock:
+            log.ended_elsewhere += 1
+
+    def _add_thread_logs(self) -> None:
+        """Add every thread's records to the aggregates; the lock is held."""
+        for log in self.thread_logs.logs:
+            if log.records:
+                self._add_records(log.take())
+
+    def _add_records(self, records: list[Record]) -> None:
+        """Add finished timer blocks, oldest first; the lock is held."""
+        conf = self._conf
+        add_records(
+            records,
+            self._operation,
+            self._scopes.lineage,
+            (conf.MAX_TAG_KEYS, conf.MAX_TAG_VALUES),
+        )
+        self._recent.extend(records)
+
+    def _operation(self, name: str, count: int) -> OperationStats:
+        """Return the aggregates of ``name``, or of OVERFLOW_KEY past the bound.
+
+        ``count`` measurements of a name past the bound count as dropped.
+        """
+        op = self._operations.get(name)
+        if op is not None:
+            return op
+        if len(self._operations) >= self._conf.MAX_METRICS:
+            self._dropped_metrics += count
+            name = OVERFLOW_KEY
+            op = self._operations.get(name)
+            if op is not None:
+                return op
+        op = self._operations[name] = OperationStats(
+            MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
+        )
+        return op
 
     @deferred_if_reentered
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:
@@ -350,6 +424,8 @@ class Collector:
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
+            # Every thread's finished blocks first: some may be this scope's.
+            self._add_thread_logs()
             # Popped before anything that may fail, so a scope never leaks.
             state = self._scopes.pop(scope)
         if state is None:
@@ -369,6 +445,7 @@ class Collector:
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
         with self._lock:
+            self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))
                 for name, op in self._operations.items()
@@ -394,7 +471,7 @@ class Collector:
                 n_plus_one_totals=self._scopes.n_plus_one_totals.to_list(),
                 duplicate_totals=self._scopes.duplicate_totals.to_list(),
                 scopes_closed=self._scopes.closed_count,
-                recent_events=list(self._recent),
+                recent_events=events_of(self._recent),
                 dropped_metrics=self._dropped_metrics
                 + self._queries.dropped
                 + self._scopes.n_plus_one_totals.dropped

@@ -1,0 +1,204 @@
+"""Keep each thread's finished timer blocks until the collector adds them up.
+
+A timer block that ends normally is not added to the aggregates at once: its
+thread appends a raw record to a list of its own, without a lock, and the
+records are added under the collector's lock in batches (``BATCH_SIZE`` at a
+time by the thread itself, and all of them before anything is read). The
+thread also counts its running timers here, for the memory blocks that must
+know whether other threads are at work.
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable
+from itertools import groupby
+from typing import TYPE_CHECKING, Any, cast
+
+from .events import Event, OperationEvent
+
+if TYPE_CHECKING:
+    from .aggregates import OpenScope, OperationStats
+    from .events import MemoryRecord
+    from .scope import Scope
+
+#: Records a thread keeps before adding them to the aggregates itself.
+BATCH_SIZE = 256
+
+#: A finished block: ``[name, duration_s, started_at, scope, tags, log]``.
+#: ``scope`` is the ``Scope`` until the record is added, then its path;
+#: ``tags`` is ``None`` or a copy of the timer's tags; ``log`` is the
+#: ``ThreadLog`` of the thread that ended the block. A list (not a tuple),
+#: so that the scope can be swapped for its path in place.
+Record = list[Any]
+
+
+class _Alive:
+    """Held only by the thread's local storage: it dies with the thread."""
+
+    __slots__ = ("__weakref__",)
+
+
+class ThreadLog:
+    """One thread's unadded records and its count of running timers.
+
+    Only the owning thread appends to ``records`` and changes ``busy``;
+    readers take records out under the collector's lock with two list
+    operations that are each atomic, so an append is never lost. A block
+    that ends in another thread (a generator resumed there) counts in
+    ``ended_elsewhere``, changed under the lock only.
+    """
+
+    __slots__ = (
+        "_alive",
+        "busy",
+        "ended_elsewhere",
+        "open_blocks",
+        "records",
+        "thread_id",
+        "thread_name",
+    )
+
+    def __init__(
+        self,
+        thread: threading.Thread,
+        alive: _Alive,
+        open_blocks: list[MemoryRecord],
+    ) -> None:
+        self.records: list[Record] = []
+        self.busy = 0
+        self.ended_elsewhere = 0
+        self.thread_id = thread.ident or 0
+        self.thread_name = thread.name
+        #: The collector's open memory blocks (the same list), tested without
+        #: the lock: a timer marks them only when there are any.
+        self.open_blocks = open_blocks
+        self._alive = weakref.ref(alive)
+
+    @property
+    def running(self) -> int:
+        """Return how many timers started in this thread are still running."""
+        return self.busy - self.ended_elsewhere
+
+    @property
+    def thread_alive(self) -> bool:
+        """Return whether the owning thread is still running."""
+        return self._alive() is not None
+
+    def take(self) -> list[Record]:
+        """Remove and return the records appended so far, oldest first."""
+        records = self.records
+        count = len(records)
+        # Slicing and deleting a slice are each one atomic list operation;
+        # records the owner appends meanwhile stay, after the taken ones.
+        taken = records[:count]
+        del records[:count]
+        return taken
+
+
+class ThreadLogs:
+    """The thread logs of one collector, each reachable from its own thread.
+
+    ``local.log`` is the calling thread's log (``AttributeError`` before its
+    first timer). ``register`` and ``prune`` change the list of logs and are
+    called with the collector's lock held.
+    """
+
+    def __init__(self, open_blocks: list[MemoryRecord]) -> None:
+        self.local = threading.local()
+        self.logs: list[ThreadLog] = []
+        self._open_blocks = open_blocks
+
+    def register(self) -> ThreadLog:
+        """Return the calling thread's log, made now if it has none."""
+        try:
+            log: ThreadLog = self.local.log
+            return log
+        except AttributeError:
+            pass
+        alive = _Alive()
+        log = ThreadLog(threading.current_thread(), alive, self._open_blocks)
+        self.logs.append(log)
+        self.local.alive = alive
+        self.local.log = log
+        return log
+
+    def prune(self) -> None:
+        """Forget the logs of finished threads with no records and no timer open."""
+        finished = [
+            x
+            for x in self.logs
+            if not x.records and x.running <= 0 and not x.thread_alive
+        ]
+        for log in finished:
+            # Removal by identity, so a log registered meanwhile (a finaliser
+            # in this thread) is never dropped with the rest.
+            self.logs.remove(log)
+
+
+def to_event(record: Record) -> OperationEvent:
+    """Return the ``OperationEvent`` of a record already added (scope as a path)."""
+    name, duration_s, started_at, path, tags, log = record
+    return OperationEvent(
+        name=name,
+        duration_s=duration_s,
+        started_at=started_at,
+        thread_id=log.thread_id,
+        thread_name=log.thread_name,
+        scope=path,
+        tags=tags if tags is not None else {},
+    )
+
+
+_NAME = operator.itemgetter(0)
+_DURATION = operator.itemgetter(1)
+_SCOPE = operator.itemgetter(3)
+_TAGS = operator.itemgetter(4)
+
+
+def add_records(
+    records: list[Record],
+    operation: Callable[[str, int], OperationStats],
+    lineage: Callable[[Scope], list[OpenScope]],
+    tag_limits: tuple[int, int],
+) -> None:
+    """Add records to their operations' aggregates and their open scopes' counts.
+
+    ``operation(name, n)`` returns the aggregates ``n`` measurements of
+    ``name`` go to; ``lineage(scope)`` the open scopes a block of ``scope``
+    counts in. Each record's scope becomes its path. The collector calls
+    this with its lock held.
+    """
+    # Grouping runs in C (Counter, sorted, groupby, map): only a record with
+    # a scope or tags costs Python bytecodes of its own.
+    counts = Counter(map(_NAME, records))
+    # Names in the order they first came, as one by one would make them.
+    ops = {name: operation(name, count) for name, count in counts.items()}
+    for name, group in groupby(sorted(records, key=_NAME), _NAME):
+        ops[name].stats.add_many(list(map(_DURATION, group)))
+    for record in filter(_TAGS, records):
+        operation(record[0], 0).add_tags(record[4], *tag_limits)
+    paths: dict[Scope, str] = {}
+    for record in filter(_SCOPE, records):
+        scope = record[3]
+        path = paths.get(scope)
+        if path is None:
+            path = paths[scope] = scope.path
+        for state in lineage(scope):
+            state.operation_count += 1
+        # Recent events keep the path, not the scope and the summary it
+        # will hold.
+        record[3] = path
+
+
+def events_of(recent: deque[Event | Record]) -> list[Event]:
+    """Return the recent events, turning records into events in place."""
+    for index in range(len(recent)):
+        item = recent[index]
+        if isinstance(item, list):
+            # Made once: later snapshots return the same event object.
+            recent[index] = to_event(item)
+    return cast(list[Event], list(recent))
