@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import operator
-from array import array
 from collections import Counter
 from collections.abc import Iterable
 from itertools import repeat
@@ -16,9 +15,9 @@ from ddsketch import DDSketch, LogarithmicMapping
 SKETCH_RELATIVE_ACCURACY = 0.01
 #: Values wait in an array until this many are binned together.
 VALUE_BATCH = 64
-#: Bin counts wait until this many bins have some; then they go into the
+#: Bin counts wait until this many bins have some (a few KB at most); then they go into the
 #: sketch, one weighted ``add`` per bin.
-PENDING_BINS = 32
+PENDING_BINS = 64
 
 # The mapping DDSketch(SKETCH_RELATIVE_ACCURACY) makes for itself, asked only
 # for public figures: the bin ratio and the smallest value it tells from 0.
@@ -59,7 +58,9 @@ class BatchedSketch:
 
     def __init__(self) -> None:
         self.sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-        self._values: array[float] = array("d")
+        # A list, not an array("d"): storing into an array parses each value
+        # (about 300 instructions), a list only keeps a reference.
+        self._values: list[float] = []
         self._weights: Counter[int] = Counter()
         #: One value of each bin with a count: ``add`` maps it to its bin.
         self._representatives: dict[int, float] = {}
@@ -80,7 +81,7 @@ class BatchedSketch:
 
     def _bin(self) -> None:
         values = self._values
-        self._values = array("d")
+        self._values = []
         if not values:
             return
         if min(values) <= _MIN_POSITIVE:

@@ -10,12 +10,10 @@ know whether other threads are at work.
 
 from __future__ import annotations
 
-import operator
 import threading
 import weakref
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
-from itertools import groupby
 from typing import TYPE_CHECKING, Any, cast
 
 from .events import Event, OperationEvent
@@ -153,12 +151,6 @@ def to_event(record: Record) -> OperationEvent:
     )
 
 
-_NAME = operator.itemgetter(0)
-_DURATION = operator.itemgetter(1)
-_SCOPE = operator.itemgetter(3)
-_TAGS = operator.itemgetter(4)
-
-
 def add_records(
     records: list[Record],
     operation: Callable[[str, int], OperationStats],
@@ -172,18 +164,26 @@ def add_records(
     counts in. Each record's scope becomes its path. The collector calls
     this with its lock held.
     """
-    # Grouping runs in C (Counter, sorted, groupby, map): only a record with
-    # a scope or tags costs Python bytecodes of its own.
-    counts = Counter(map(_NAME, records))
+    durations: dict[str, list[float]] = {}
+    special: list[Record] = []
+    for record in records:
+        name = record[0]
+        values = durations.get(name)
+        if values is None:
+            values = durations[name] = []
+        values.append(record[1])
+        if record[3] is not None or record[4] is not None:
+            special.append(record)
     # Names in the order they first came, as one by one would make them.
-    ops = {name: operation(name, count) for name, count in counts.items()}
-    for name, group in groupby(sorted(records, key=_NAME), _NAME):
-        ops[name].stats.add_many(list(map(_DURATION, group)))
-    for record in filter(_TAGS, records):
-        operation(record[0], 0).add_tags(record[4], *tag_limits)
+    for name, values in durations.items():
+        operation(name, len(values)).stats.add_many(values)
     paths: dict[Scope, str] = {}
-    for record in filter(_SCOPE, records):
+    for record in special:
+        if record[4] is not None:
+            operation(record[0], 0).add_tags(record[4], *tag_limits)
         scope = record[3]
+        if scope is None:
+            continue
         path = paths.get(scope)
         if path is None:
             path = paths[scope] = scope.path
