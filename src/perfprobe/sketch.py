@@ -13,10 +13,10 @@ from ddsketch import DDSketch, LogarithmicMapping
 # A relative accuracy of 1% bounds a sketch by the spread of its values, not
 # their number: a few KB for typical latencies, about 22 KB over six decades.
 SKETCH_RELATIVE_ACCURACY = 0.01
-#: Values wait in an array until this many are binned together.
+#: Values wait in a list until this many are binned together.
 VALUE_BATCH = 64
-#: Bin counts wait until this many bins have some (a few KB at most); then they go into the
-#: sketch, one weighted ``add`` per bin.
+#: Bin counts wait until this many bins have some (a few KB at most); then
+#: they go into the sketch, one weighted ``add`` per bin.
 PENDING_BINS = 64
 
 # The mapping DDSketch(SKETCH_RELATIVE_ACCURACY) makes for itself, asked only

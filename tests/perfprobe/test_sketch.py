@@ -54,7 +54,7 @@ def test_quantiles_match_adding_one_by_one(count: int) -> None:
 
 
 def test_zero_and_negative_values_take_the_sketchs_own_path() -> None:
-    """Zeros and negatives (which have no logarithm) are counted where ddsketch would."""
+    """Zeros and negatives (no logarithm) are counted where ddsketch puts them."""
     rng = random.Random(3)
     values = [rng.choice([0.0, -rng.random(), rng.random()]) for _ in range(1_000)]
     batched = BatchedSketch()
