@@ -24,6 +24,7 @@ from .suppression import is_suppressed
 from .threadlog import BATCH_SIZE, ThreadLog
 
 if TYPE_CHECKING:
+    from .collector import Collector
     from .monitoring import PerformanceMonitor
     from .tracing.spans import BlockSpan
 
@@ -40,6 +41,7 @@ _get_ident = threading.get_ident
 _running_loop = asyncio._get_running_loop
 _perf_ns = time.perf_counter_ns
 _wall_s = time.time
+_current_scope = current_scope.get
 
 #: Where an open ``with`` block is: its thread alone outside an event loop,
 #: its thread and its asyncio task inside one.
@@ -150,12 +152,17 @@ class ExecutionTimer:
         span = tracing.start_block(self.name, self.tags) if tracing.active else None
         return (_perf_ns(), _wall_s(), log, span, conf)
 
-    def _finish(self, start: _Start, exc: BaseException | None, thread_id: int) -> None:
-        """Record the block of ``start`` ended now by ``thread_id``."""
-        duration_s = (_perf_ns() - start[0]) / 1e9
+    def _finish(
+        self,
+        start: _Start,
+        exc: BaseException | None,
+        thread_id: int,
+        ended_ns: int | None = None,
+    ) -> None:
+        """Record the block of ``start``, ended by ``thread_id`` at ``ended_ns``."""
+        duration_s = ((ended_ns or _perf_ns()) - start[0]) / 1e9
         log = start[2]
         try:
-            scope = current_scope.get()
             collector = self._monitor.collector
             if (
                 exc is None
@@ -163,33 +170,41 @@ class ExecutionTimer:
                 and thread_id == log.thread_id
                 and not collector._listeners.items
             ):
-                # The usual case: the record waits in this thread's own list.
-                log.busy -= 1
-                records = log.records
-                tags = self.tags
-                records.append(
-                    [
-                        self.name,
-                        duration_s,
-                        start[1],
-                        scope,
-                        dict(tags) if tags else None,
-                        log,
-                    ]
-                )
-                if log.open_blocks:
-                    collector.mark_shared(thread_id)
-                if len(records) >= BATCH_SIZE:
-                    collector.fold_thread_log(log)
+                self._keep(log, collector, duration_s, start[1])
             else:
                 self._record_now(start, exc, thread_id, duration_s)
-            conf = start[4]
-            if duration_s > conf.SLOW_OPERATION_SECONDS * collector.time_scale:
+            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(
                 logger, "record", "perfprobe failed to record operation %r", self.name
             )
+
+    def _keep(
+        self, log: ThreadLog, collector: Collector, duration_s: float, wall_s: float
+    ) -> None:
+        """Leave the record of a block that ended normally in its thread's log.
+
+        ``__exit__`` does the same inline (a frame less per block); the two
+        are kept in step.
+        """
+        log.busy -= 1
+        records = log.records
+        tags = self.tags
+        records.append(
+            [
+                self.name,
+                duration_s,
+                wall_s,
+                _current_scope(),
+                dict(tags) if tags else None,
+                log,
+            ]
+        )
+        if log.open_blocks:
+            collector.mark_shared(log.thread_id)
+        if len(records) >= BATCH_SIZE:
+            collector.fold_thread_log(log)
 
     def _record_now(
         self,
@@ -245,20 +260,56 @@ class ExecutionTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        ended_ns = _perf_ns()
         thread_id = _get_ident()
         loop = _running_loop()
         key = thread_id if loop is None else _task_key(thread_id, loop)
         starts = self._starts
         start = starts.get(key)
-        if isinstance(start, tuple):
-            # Nothing between the get and the del allocates, so no
-            # finaliser can come in between.
-            del starts[key]
-            self._finish(start, exc, thread_id)
-        elif start is _OFF:
-            del starts[key]
-        else:
-            self._exit_shared(key, exc, thread_id)
+        if not isinstance(start, tuple):
+            if start is _OFF:
+                del starts[key]
+            else:
+                self._exit_shared(key, exc, thread_id)
+            return
+        # Nothing between the get and the del allocates, so no finaliser can
+        # come in between.
+        del starts[key]
+        log = start[2]
+        if exc is not None or start[3] is not None or thread_id != log.thread_id:
+            self._finish(start, exc, thread_id, ended_ns)
+            return
+        # _finish() and _keep() inlined for the usual block: it ended
+        # normally, in its own thread, with no span. Kept in step with them.
+        duration_s = (ended_ns - start[0]) / 1e9
+        try:
+            collector = self._monitor.collector
+            if collector._listeners.items:
+                self._record_now(start, None, thread_id, duration_s)
+            else:
+                log.busy -= 1
+                records = log.records
+                tags = self.tags
+                records.append(
+                    [
+                        self.name,
+                        duration_s,
+                        start[1],
+                        _current_scope(),
+                        dict(tags) if tags else None,
+                        log,
+                    ]
+                )
+                if log.open_blocks:
+                    collector.mark_shared(thread_id)
+                if len(records) >= BATCH_SIZE:
+                    collector.fold_thread_log(log)
+            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+                self._monitor._warn_if_slow(self.name, duration_s)
+        except Exception:
+            log_failure(
+                logger, "record", "perfprobe failed to record operation %r", self.name
+            )
 
     async def __aenter__(self) -> ExecutionTimer:
         return self.__enter__()
