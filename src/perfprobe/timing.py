@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
-
-from asgiref.sync import iscoroutinefunction
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import tracing
 from .conf import PerfprobeSettings, get_settings
@@ -22,6 +18,7 @@ from .failures import log_failure
 from .scope import current_scope
 from .suppression import is_suppressed
 from .threadlog import BATCH_SIZE, ThreadLog
+from .wrapping import wrap
 
 if TYPE_CHECKING:
     from .collector import Collector
@@ -70,16 +67,6 @@ _STARTS_LOCK = threading.RLock()
 def _task_key(thread_id: int, loop: asyncio.AbstractEventLoop) -> _Key:
     task = asyncio.current_task(loop)
     return thread_id, None if task is None else id(task)
-
-
-def _is_async_callable(func: Callable[..., Any]) -> bool:
-    # asgiref's check also sees markcoroutinefunction and sync_to_async
-    # wrappers; an object whose __call__ is a coroutine function is async too.
-    if iscoroutinefunction(func) or inspect.iscoroutinefunction(func):
-        return True
-    return not inspect.isroutine(func) and inspect.iscoroutinefunction(
-        type(func).__call__
-    )
 
 
 class ExecutionTimer:
@@ -384,73 +371,4 @@ class ExecutionTimer:
         functions and plain callables are supported; an async generator
         function raises ``TypeError``.
         """
-        if inspect.isasyncgenfunction(func):
-            raise TypeError(
-                f"measure_execution_time({self.name!r}) cannot time an async "
-                "generator function; use `async with "
-                "monitor.measure_execution_time(...)` inside it"
-            )
-        if _is_async_callable(func):
-            async_func = cast(Callable[P, Awaitable[Any]], func)
-            return cast(Callable[P, R], self._wrap_async(async_func))
-        if inspect.isgeneratorfunction(func):
-            return cast(Callable[P, R], self._wrap_generator(func))
-
-        @functools.wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            # A plain call starts and ends in one thread.
-            thread_id = _get_ident()
-            start = self._start(thread_id)
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                if isinstance(start, tuple):
-                    self._finish(start, exc, thread_id)
-                raise
-            if isinstance(start, tuple):
-                self._finish(start, None, thread_id)
-            return result
-
-        return wrapper
-
-    def _wrap_async(
-        self, func: Callable[P, Awaitable[R]]
-    ) -> Callable[P, Coroutine[Any, Any, R]]:
-        @functools.wraps(func)
-        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            start = self._start(_get_ident())
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as exc:
-                if isinstance(start, tuple):
-                    self._finish(start, exc, _get_ident())
-                raise
-            if isinstance(start, tuple):
-                self._finish(start, None, _get_ident())
-            return result
-
-        return async_wrapper
-
-    def _wrap_generator(
-        self, func: Callable[P, Generator[Any, Any, R]]
-    ) -> Callable[P, Generator[Any, Any, R]]:
-        @functools.wraps(func)
-        def generator_wrapper(
-            *args: P.args, **kwargs: P.kwargs
-        ) -> Generator[Any, Any, R]:
-            # ``yield from`` forwards send(), throw() and close(), and the
-            # measurement spans the whole iteration, not the creation.
-            start = self._start(_get_ident())
-            try:
-                result = yield from func(*args, **kwargs)
-            except BaseException as exc:
-                # GeneratorExit (the consumer stopped early) is no failure;
-                # _record_now() decides. It may end in another thread.
-                if isinstance(start, tuple):
-                    self._finish(start, exc, _get_ident())
-                raise
-            if isinstance(start, tuple):
-                self._finish(start, None, _get_ident())
-            return result
-
-        return generator_wrapper
+        return wrap(self, func)
