@@ -36,7 +36,7 @@ from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .scopetable import ScopeTable
 from .stats import MetricStats
-from .threadlog import Record, ThreadLog, add_records, events_of
+from .threadlog import Record, TimerRecords, events_of
 
 logger = logging.getLogger("perfprobe.collector")
 
@@ -45,7 +45,7 @@ Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
 
 
-class Collector:
+class Collector(TimerRecords):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -182,12 +182,7 @@ class Collector:
             own = getattr(self.thread_logs.local, "log", None)
             if own is not None and own.records:
                 self._add_records(own.take())
-            key = self._bounded_key(self._operations, event.name)
-            op = self._operations.get(key)
-            if op is None:
-                op = self._operations[key] = OperationStats(
-                    MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
-                )
+            op = self._operation(event.name, 1)
             op.stats.add(event.duration_s)
             if event.tags:
                 op.add_tags(
@@ -212,68 +207,6 @@ class Collector:
         # Tested here, not in _notify: one call less per event unobserved.
         if self._listeners.items:
             self._listeners.notify(event)
-
-    # -- timer blocks kept per thread (perfprobe.threadlog) ------------------
-
-    def register_thread(self) -> ThreadLog:
-        """Return the calling thread's log, made and listed now if it has none."""
-        with self._lock:
-            self.thread_logs.prune()
-            return self.thread_logs.register()
-
-    @deferred_if_reentered
-    def fold_thread_log(self, log: ThreadLog) -> None:
-        """Add the records of ``log`` (the calling thread's) to the aggregates."""
-        with self._lock:
-            self._add_records(log.take())
-
-    def mark_shared(self, thread_id: int) -> None:
-        """Mark the open memory blocks of other threads process-wide."""
-        # Idempotent and self-contained: safe even from a finaliser that
-        # runs inside the lock.
-        with self._lock:
-            self._activity.mark_others(thread_id)
-
-    def thread_log_ended_elsewhere(self, log: ThreadLog) -> None:
-        """Count a timer of ``log``'s thread that another thread ended."""
-        with self._lock:
-            log.ended_elsewhere += 1
-
-    def _add_thread_logs(self) -> None:
-        """Add every thread's records to the aggregates; the lock is held."""
-        for log in self.thread_logs.logs:
-            if log.records:
-                self._add_records(log.take())
-
-    def _add_records(self, records: list[Record]) -> None:
-        """Add finished timer blocks, oldest first; the lock is held."""
-        conf = self._conf
-        add_records(
-            records,
-            self._operation,
-            self._scopes.lineage,
-            (conf.MAX_TAG_KEYS, conf.MAX_TAG_VALUES),
-        )
-        self._recent.extend(records)
-
-    def _operation(self, name: str, count: int) -> OperationStats:
-        """Return the aggregates of ``name``, or of OVERFLOW_KEY past the bound.
-
-        ``count`` measurements of a name past the bound count as dropped.
-        """
-        op = self._operations.get(name)
-        if op is not None:
-            return op
-        if len(self._operations) >= self._conf.MAX_METRICS:
-            self._dropped_metrics += count
-            name = OVERFLOW_KEY
-            op = self._operations.get(name)
-            if op is not None:
-                return op
-        op = self._operations[name] = OperationStats(
-            MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
-        )
-        return op
 
     @deferred_if_reentered
     def record_query(self, event: QueryEvent, scope: Scope | None) -> None:

@@ -16,12 +16,18 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
+from .aggregates import OVERFLOW_KEY, OperationStats
 from .events import Event, OperationEvent
+from .reentry import GuardedLock, deferred_if_reentered
+from .stats import MetricStats
 
 if TYPE_CHECKING:
-    from .aggregates import OpenScope, OperationStats
+    from .activity import ThreadActivity
+    from .aggregates import OpenScope
+    from .conf import PerfprobeSettings
     from .events import MemoryRecord
     from .scope import Scope
+    from .scopetable import ScopeTable
 
 #: Records a thread keeps before adding them to the aggregates itself.
 BATCH_SIZE = 256
@@ -202,3 +208,80 @@ def events_of(recent: deque[Event | Record]) -> list[Event]:
             # Made once: later snapshots return the same event object.
             recent[index] = to_event(item)
     return cast(list[Event], list(recent))
+
+
+class TimerRecords:
+    """The collector's part in timer records: thread logs in, aggregates out.
+
+    Mixed into ``Collector``, whose state it uses under the same lock; kept
+    here so that the collector's own module stays about its aggregates.
+    """
+
+    _lock: GuardedLock
+    _activity: ThreadActivity
+    _conf: PerfprobeSettings
+    _operations: dict[str, OperationStats]
+    _dropped_metrics: int
+    _scopes: ScopeTable
+    _recent: deque[Event | Record]
+    thread_logs: ThreadLogs
+
+    def register_thread(self) -> ThreadLog:
+        """Return the calling thread's log, made and listed now if it has none."""
+        with self._lock:
+            self.thread_logs.prune()
+            return self.thread_logs.register()
+
+    @deferred_if_reentered
+    def fold_thread_log(self, log: ThreadLog) -> None:
+        """Add the records of ``log`` (the calling thread's) to the aggregates."""
+        with self._lock:
+            self._add_records(log.take())
+
+    def mark_shared(self, thread_id: int) -> None:
+        """Mark the open memory blocks of other threads process-wide."""
+        # Idempotent and self-contained: safe even from a finaliser that
+        # runs inside the lock.
+        with self._lock:
+            self._activity.mark_others(thread_id)
+
+    def thread_log_ended_elsewhere(self, log: ThreadLog) -> None:
+        """Count a timer of ``log``'s thread that another thread ended."""
+        with self._lock:
+            log.ended_elsewhere += 1
+
+    def _add_thread_logs(self) -> None:
+        """Add every thread's records to the aggregates; the lock is held."""
+        for log in self.thread_logs.logs:
+            if log.records:
+                self._add_records(log.take())
+
+    def _add_records(self, records: list[Record]) -> None:
+        """Add finished timer blocks, oldest first; the lock is held."""
+        conf = self._conf
+        add_records(
+            records,
+            self._operation,
+            self._scopes.lineage,
+            (conf.MAX_TAG_KEYS, conf.MAX_TAG_VALUES),
+        )
+        self._recent.extend(records)
+
+    def _operation(self, name: str, count: int) -> OperationStats:
+        """Return the aggregates of ``name``, or of OVERFLOW_KEY past the bound.
+
+        ``count`` measurements of a name past the bound count as dropped.
+        """
+        op = self._operations.get(name)
+        if op is not None:
+            return op
+        if len(self._operations) >= self._conf.MAX_METRICS:
+            self._dropped_metrics += count
+            name = OVERFLOW_KEY
+            op = self._operations.get(name)
+            if op is not None:
+                return op
+        op = self._operations[name] = OperationStats(
+            MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
+        )
+        return op
