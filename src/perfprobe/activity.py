@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from .events import MemoryRecord
+from .threadlog import ThreadLogs
 
 
 class ThreadActivity:
@@ -12,14 +13,17 @@ class ThreadActivity:
 
     tracemalloc and RSS are process-wide, so a block stops being attributable
     to its thread once another thread does monitored work while it is open;
-    an open block is such work itself. Not thread-safe: the collector calls
-    it with its lock held.
+    an open block is such work itself. Timers count themselves in their
+    thread's log (``threads``) without the lock; everything else here is
+    called by the collector with its lock held.
     """
 
     def __init__(self) -> None:
         self._busy: Counter[int] = Counter()
-        #: Open memory blocks; callers test it before ``mark_others``.
+        #: Open memory blocks; callers test it before ``mark_others``. Only
+        #: ever changed in place: every thread log holds this same list.
         self.open_blocks: list[MemoryRecord] = []
+        self.threads = ThreadLogs(self.open_blocks)
 
     def mark_others(self, thread_id: int) -> None:
         """Mark the open blocks of every thread but ``thread_id`` process-wide."""
@@ -41,11 +45,22 @@ class ThreadActivity:
         else:
             del self._busy[thread_id]
 
+    def others_busy(self, thread_id: int) -> bool:
+        """Return whether a thread other than ``thread_id`` runs monitored work."""
+        if any(n for t, n in self._busy.items() if t != thread_id):
+            return True
+        return any(
+            log.running > 0 for log in self.threads.logs if log.thread_id != thread_id
+        )
+
     def block_opened(self, record: MemoryRecord) -> None:
         """Track ``record``; it is process-wide if another thread is busy now."""
-        if any(n for t, n in self._busy.items() if t != record.thread_id):
-            record.process_wide = True
+        # Listed before the look at other threads: a timer starting now
+        # either is seen busy here or sees this block (it counts itself
+        # first, then looks at the list, without the lock).
         self.open_blocks.append(record)
+        if self.others_busy(record.thread_id):
+            record.process_wide = True
         self.started(record.thread_id)
 
     def block_closed(self, record: MemoryRecord) -> bool:
@@ -55,6 +70,6 @@ class ThreadActivity:
         """
         if not any(block is record for block in self.open_blocks):
             return False
-        self.open_blocks = [b for b in self.open_blocks if b is not record]
+        self.open_blocks[:] = [b for b in self.open_blocks if b is not record]
         self.ended(record.thread_id)
         return True

@@ -33,11 +33,10 @@ from .events import (
 from .failures import log_failure
 from .listeners import ListenerList
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest
 from .requestrecorder import RequestRecorder
 from .scope import Scope
 from .scopetable import ScopeTable
-from .stats import MetricStats
+from .threadlog import RecentItem, TimerRecords
 
 logger = logging.getLogger("perfprobe.collector")
 
@@ -46,7 +45,7 @@ Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
 
 
-class Collector(RequestRecorder):
+class Collector(RequestRecorder, TimerRecords):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -74,6 +73,8 @@ class Collector(RequestRecorder):
         # Open scopes and open blocks outlive a reset: they still run.
         self._scopes = ScopeTable(conf)
         self._activity = ThreadActivity()
+        #: Each thread's finished timer blocks not yet added (see threadlog).
+        self.thread_logs = self._activity.threads
         self._clear(conf)
 
     # -- life cycle -------------------------------------------------------
@@ -88,6 +89,9 @@ class Collector(RequestRecorder):
 
     def _clear(self, conf: PerfprobeSettings) -> None:
         with self._lock:
+            # Timer blocks that ended before the reset go with the rest.
+            for log in self.thread_logs.logs:
+                log.take()
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -95,10 +99,8 @@ class Collector(RequestRecorder):
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            # Raw (scope, RawRequest) pairs too, made events when read.
-            self._recent: deque[Event | tuple[Scope | None, RawRequest]] = deque(
-                maxlen=conf.RECENT_EVENTS_SIZE
-            )
+            # Raw request pairs and timer records too, made events when read.
+            self._recent: deque[RecentItem] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._scopes.reset(conf)
             self._dropped_metrics = 0
             # Keyed by the few fixed reasons of perfprobe.sampling.
@@ -175,12 +177,12 @@ class Collector(RequestRecorder):
         with self._lock:
             if ended_thread_id is not None:
                 self._activity.ended(ended_thread_id)
-            key = self._bounded_key(self._operations, event.name)
-            op = self._operations.get(key)
-            if op is None:
-                op = self._operations[key] = OperationStats(
-                    MetricStats(self._conf.EXACT_PERCENTILE_LIMIT)
-                )
+            # This thread's earlier blocks first, so recent events keep
+            # their order within the thread.
+            own = getattr(self.thread_logs.local, "log", None)
+            if own is not None and own.records:
+                self._add_records(own.take())
+            op = self._operation(event.name, 1)
             op.stats.add(event.duration_s)
             if event.tags:
                 op.add_tags(
@@ -346,6 +348,8 @@ class Collector(RequestRecorder):
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
+            # Every thread's finished blocks first: some may be this scope's.
+            self._add_thread_logs()
             # Popped before anything that may fail, so a scope never leaks.
             state = self._scopes.pop(scope)
         if state is None:
@@ -365,6 +369,7 @@ class Collector(RequestRecorder):
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
         with self._lock:
+            self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))
                 for name, op in self._operations.items()

@@ -9,9 +9,10 @@ from typing import TYPE_CHECKING, Any
 from .aggregates import EndpointStats, QueryCountStats, ScopeSummary, count_error
 from .events import Event, RequestEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, made_event, raw_request_event
+from .requestlog import RawRequest, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
+from .threadlog import RecentItem, events_of
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
@@ -34,7 +35,12 @@ class RequestRecorder:
     _errors: ErrorLog
     _activity: ThreadActivity
     _scopes: ScopeTable
-    _recent: deque[Event | tuple[Scope | None, RawRequest]]
+    _recent: deque[RecentItem]
+
+    if TYPE_CHECKING:
+
+        def _add_thread_logs(self) -> None: ...
+
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
 
@@ -113,6 +119,9 @@ class RequestRecorder:
             # methods per request.
             lock.acquire()
             try:
+                # Timer blocks still in thread logs may belong to this scope:
+                # added first, they give it state and send it the full way.
+                self._add_thread_logs()
                 pair: tuple[Scope | None, RawRequest] | None
                 if scope.tracker is not scopes:
                     pair = (None, request)  # not opened here: no summary
@@ -146,9 +155,4 @@ class RequestRecorder:
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the raw pairs.
-        if any(type(item) is tuple for item in self._recent):
-            self._recent = deque(
-                (made_event(item) for item in self._recent),
-                maxlen=self._recent.maxlen,
-            )
-        return list(self._recent)  # type: ignore[arg-type]
+        return events_of(self._recent)

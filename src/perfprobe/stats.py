@@ -7,11 +7,16 @@ from array import array
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ddsketch import DDSketch
+from .sketch import SKETCH_RELATIVE_ACCURACY, BatchedSketch
 
-# A relative accuracy of 1% bounds a sketch by the spread of its values, not
-# their number: a few KB for typical latencies, about 22 KB over six decades.
-SKETCH_RELATIVE_ACCURACY = 0.01
+__all__ = [
+    "PERCENTILES",
+    "SKETCH_RELATIVE_ACCURACY",
+    "MetricStats",
+    "StatsSummary",
+    "inclusive_percentile",
+]
+
 PERCENTILES = (0.50, 0.95, 0.99)
 
 
@@ -67,9 +72,9 @@ class MetricStats:
     """Running count/sum/min/max plus exact samples that overflow into a sketch.
 
     Up to ``exact_limit`` samples are kept as they are, so percentiles are
-    exact; the next sample moves them all into a DDSketch and later samples go
-    straight to it. The class is not thread-safe: the collector holds its lock
-    around every call.
+    exact; the next sample moves them all into a DDSketch, fed in batches
+    (``perfprobe.sketch``). The class is not thread-safe: the collector holds
+    its lock around every call.
     """
 
     __slots__ = ("_samples", "_sketch", "count", "exact_limit", "max", "min", "total")
@@ -81,7 +86,7 @@ class MetricStats:
         self.min = math.inf
         self.max = -math.inf
         self._samples: array[float] | None = array("d")
-        self._sketch: DDSketch | None = None
+        self._sketch: BatchedSketch | None = None
 
     def add(self, value: float) -> None:
         """Record one finite sample; non-finite values raise ``ValueError``."""
@@ -98,13 +103,48 @@ class MetricStats:
         if samples is not None:
             samples.append(value)
             if len(samples) > self.exact_limit:
-                self._sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-                for sample in samples:
-                    self._sketch.add(sample)
-                self._samples = None
+                self._to_sketch(samples)
         else:
             assert self._sketch is not None
             self._sketch.add(value)
+
+    def add_many(self, values: Sequence[float]) -> None:
+        """Record finite samples as ``add`` would one by one.
+
+        The sum is the batch's own sum added to the running total, so it may
+        differ from one-by-one addition in the last bits. A non-finite value
+        raises ``ValueError``, the values before it having been recorded.
+        """
+        if not values:
+            return
+        # The sum of finite values is finite (barring overflow, which the
+        # one-by-one path then records as before); NaN and inf are not.
+        batch_total = sum(values)
+        if not math.isfinite(batch_total):
+            for value in values:
+                self.add(value)
+            return
+        self.count += len(values)
+        self.total += batch_total
+        low, high = min(values), max(values)
+        if low < self.min:
+            self.min = low
+        if high > self.max:
+            self.max = high
+        samples = self._samples
+        if samples is not None:
+            samples.extend(values)
+            if len(samples) > self.exact_limit:
+                self._to_sketch(samples)
+        else:
+            assert self._sketch is not None
+            self._sketch.extend(values)
+
+    def _to_sketch(self, samples: array[float]) -> None:
+        sketch = BatchedSketch()
+        sketch.extend(samples)
+        self._sketch = sketch
+        self._samples = None
 
     def merge(self, other: MetricStats) -> None:
         """Fold ``other`` into this metric, switching to a sketch if needed."""
@@ -126,21 +166,20 @@ class MetricStats:
         self._sketch = sketch
         self._samples = None
 
-    def _as_sketch(self) -> DDSketch:
+    def _as_sketch(self) -> BatchedSketch:
         if self._sketch is not None:
             return self._sketch
-        sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-        for sample in self._samples or ():
-            sketch.add(sample)
+        sketch = BatchedSketch()
+        sketch.extend(self._samples or ())
         return sketch
 
     def _sketch_quantile(self, q: float) -> float:
         assert self._sketch is not None
-        value = self._sketch.get_quantile_value(q)
+        value = self._sketch.quantile(q)
         if value is None:
             return self.max
         # The sketch's estimate can stray just outside the true range.
-        return min(max(float(value), self.min), self.max)
+        return min(max(value, self.min), self.max)
 
     def summary(self) -> StatsSummary | None:
         """Return totals and percentiles, or ``None`` when nothing was recorded."""

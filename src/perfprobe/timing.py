@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import functools
-import inspect
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Generator
+from collections.abc import Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, NamedTuple, ParamSpec, TypeVar, cast
-
-from asgiref.sync import iscoroutinefunction
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from . import tracing
+from .conf import PerfprobeSettings, get_settings
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
+from .suppression import is_suppressed
+from .threadlog import BATCH_SIZE, ThreadLog
+from .wrapping import wrap
 
 if TYPE_CHECKING:
+    from .collector import Collector
     from .monitoring import PerformanceMonitor
     from .tracing.spans import BlockSpan
 
@@ -29,39 +30,43 @@ logger = logging.getLogger("perfprobe.timing")
 P = ParamSpec("P")
 R = TypeVar("R")
 
-#: Where an open ``with`` block is: its thread and its asyncio task, if any.
-_StartKey = tuple[int, int | None]
+# Bound once: each block calls these, and a global is quicker than an
+# attribute of a module.
+_get_ident = threading.get_ident
+# Exported for exactly this check; asking current_task() and catching its
+# RuntimeError costs four times as much on every plain ``with``.
+_running_loop = asyncio._get_running_loop
+_perf_ns = time.perf_counter_ns
+_wall_s = time.time
+_current_scope = current_scope.get
+
+#: Where an open ``with`` block is: its thread alone outside an event loop,
+#: its thread and its asyncio task inside one.
+_Key = int | tuple[int, int | None]
+
+#: A recording start: ``perf_counter_ns()``, ``time.time()``, the starting
+#: thread's log, the block's span and the settings read at the start. A plain
+#: tuple: a named one costs a Python-level constructor call per block.
+_Start = tuple[int, float, ThreadLog, "BlockSpan | None", PerfprobeSettings]
 
 
-class _Start(NamedTuple):
-    perf_ns: int
-    wall_s: float
-    thread_id: int
-    #: Decided at the start, so a block is recorded whole or not at all.
-    recording: bool
-    span: BlockSpan | None = None
+class _Off:
+    """The start of a block that records nothing (timing was off at its start)."""
 
+    __slots__ = ()
+
+
+_OFF = _Off()
+#: What a timer holds per key: one start, or a stack of them when one timer
+#: is entered again by the same thread and task before it was left.
+_Open = _Start | _Off | list[_Start | _Off]
 
 _STARTS_LOCK = threading.RLock()
 
 
-def _start_key() -> _StartKey:
-    # _get_running_loop() is exported for exactly this check; asking
-    # current_task() and catching its RuntimeError costs four times as much
-    # on every plain ``with`` outside a loop.
-    loop = asyncio._get_running_loop()
-    task = None if loop is None else asyncio.current_task(loop)
-    return threading.get_ident(), None if task is None else id(task)
-
-
-def _is_async_callable(func: Callable[..., Any]) -> bool:
-    # asgiref's check also sees markcoroutinefunction and sync_to_async
-    # wrappers; an object whose __call__ is a coroutine function is async too.
-    if iscoroutinefunction(func) or inspect.iscoroutinefunction(func):
-        return True
-    return not inspect.isroutine(func) and inspect.iscoroutinefunction(
-        type(func).__call__
-    )
+def _task_key(thread_id: int, loop: asyncio.AbstractEventLoop) -> _Key:
+    task = asyncio.current_task(loop)
+    return thread_id, None if task is None else id(task)
 
 
 class ExecutionTimer:
@@ -76,6 +81,8 @@ class ExecutionTimer:
     generator function is rejected with ``TypeError``.
     """
 
+    __slots__ = ("__weakref__", "_monitor", "_starts", "name", "tags")
+
     def __init__(
         self,
         monitor: PerformanceMonitor,
@@ -89,120 +96,149 @@ class ExecutionTimer:
         self.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
         # One instance may be entered by several threads or asyncio tasks at
         # once (a timer kept at module level), so starts are kept per thread
-        # and task. An empty stack is removed, so the table holds only blocks
-        # that are open now. Re-entrant: an allocation under it may finalise
-        # a generator suspended in this same timer, whose exit takes it too;
-        # each step leaves the table consistent for such a nested call.
-        self._starts: dict[_StartKey, list[_Start]] = {}
-        # One lock for every timer: its holds are a few dict operations, and
-        # a timer made per block need not make a lock each time.
-        self._starts_lock = _STARTS_LOCK
+        # and task. Entering and leaving are one atomic dict operation each
+        # (setdefault, get and del), so the usual case takes no lock; a key
+        # entered twice keeps a stack, changed under _STARTS_LOCK. An entry
+        # is removed when its block ends, so the table holds only open
+        # blocks. Re-entrant: an allocation may finalise a generator
+        # suspended in this same timer, whose exit uses the table too; each
+        # step leaves it consistent for such a nested call.
+        self._starts: dict[_Key, _Open] = {}
 
     # -- the measurement itself -------------------------------------------
 
-    def _start(self) -> _Start:
-        thread_id = threading.get_ident()
-        # Off (MEASURE_TIMING, ENABLED, an unmonitored request), the timer
-        # costs one settings look-up: no thread counted busy, nothing kept.
-        recording = self._monitor.timing_active()
-        if not recording:
-            return _Start(time.perf_counter_ns(), time.time(), thread_id, False)
-        self._monitor._thread_busy(+1, thread_id)
+    def _start(self, thread_id: int) -> _Start | _Off:
+        """Count the thread busy and read the clocks; ``_OFF`` if not recording."""
+        monitor = self._monitor
+        try:
+            # monitor.timing_active() inlined: it costs three calls more per
+            # block. Off (MEASURE_TIMING, ENABLED, an unmonitored request),
+            # the timer keeps nothing and counts no thread busy.
+            if is_suppressed():
+                return _OFF
+            conf = get_settings()
+            if not (conf.ENABLED and conf.MEASURE_TIMING):
+                return _OFF
+            collector = monitor.collector
+            try:
+                log: ThreadLog = collector.thread_logs.local.log
+            except AttributeError:
+                log = collector.register_thread()
+            if log.open_blocks:
+                collector.mark_shared(thread_id)
+        except Exception:
+            # Unreadable settings are logged by the monitor's own check.
+            if monitor.timing_active():
+                log_failure(
+                    logger, "start", "perfprobe failed to start operation %r", self.name
+                )
+            return _OFF
+        # Counted before the clock starts and after the open blocks were
+        # looked at: a memory block opening meanwhile sees this count.
+        log.busy += 1
         span = tracing.start_block(self.name, self.tags) if tracing.active else None
-        return _Start(time.perf_counter_ns(), time.time(), thread_id, True, span)
+        return (_perf_ns(), _wall_s(), log, span, conf)
 
-    def _finish(self, start: _Start, exc: BaseException | None) -> None:
-        if not start.recording:
-            return
-        duration_s = (time.perf_counter_ns() - start.perf_ns) / 1e9
+    def _finish(
+        self,
+        start: _Start,
+        exc: BaseException | None,
+        thread_id: int,
+        ended_ns: int | None = None,
+    ) -> None:
+        """Record the block of ``start``, ended by ``thread_id`` at ``ended_ns``."""
+        duration_s = ((ended_ns or _perf_ns()) - start[0]) / 1e9
+        log = start[2]
+        try:
+            collector = self._monitor.collector
+            if (
+                exc is None
+                and start[3] is None
+                and thread_id == log.thread_id
+                and not collector._listeners.items
+            ):
+                self._keep(log, collector, duration_s, start[1])
+            else:
+                self._record_now(start, exc, thread_id, duration_s)
+            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+                self._monitor._warn_if_slow(self.name, duration_s)
+        except Exception:
+            log_failure(
+                logger, "record", "perfprobe failed to record operation %r", self.name
+            )
+
+    def _keep(
+        self, log: ThreadLog, collector: Collector, duration_s: float, wall_s: float
+    ) -> None:
+        """Leave the record of a block that ended normally in its thread's log.
+
+        ``__exit__`` does the same inline (a frame less per block); the two
+        are kept in step.
+        """
+        log.busy -= 1
+        records = log.records
+        tags = self.tags
+        records.append(
+            [
+                self.name,
+                duration_s,
+                wall_s,
+                _current_scope(),
+                dict(tags) if tags else None,
+                log,
+            ]
+        )
+        if log.open_blocks:
+            collector.mark_shared(log.thread_id)
+        if len(records) >= BATCH_SIZE:
+            collector.fold_thread_log(log)
+
+    def _record_now(
+        self,
+        start: _Start,
+        exc: BaseException | None,
+        thread_id: int,
+        duration_s: float,
+    ) -> None:
+        """Record a failed block, or one with a span or listeners, right away."""
+        log, span = start[2], start[3]
+        collector = self._monitor.collector
+        # The thread that was counted busy, wherever the block ended.
+        if thread_id == log.thread_id:
+            log.busy -= 1
+        else:
+            collector.thread_log_ended_elsewhere(log)
         if is_interruption(exc):
             # Cancelled (a client disconnect) or its generator closed: the
             # time is kept, but the block did not fail.
             exc = None
-        if start.span is not None:
-            tracing.end_block(start.span, exc)
-        try:
-            scope = current_scope.get()
-            thread = threading.current_thread()
-            event = OperationEvent(
-                name=self.name,
-                duration_s=duration_s,
-                started_at=start.wall_s,
-                thread_id=thread.ident or 0,
-                thread_name=thread.name,
-                scope=scope.path if scope else None,
-                tags=dict(self.tags) if self.tags else {},
-                error_type=error_type_name(type(exc)) if exc is not None else None,
-                raised_at=find_raise_site(exc) if exc is not None else None,
-            )
-        except Exception:
-            log_failure(
-                logger, "record", "perfprobe failed to record operation %r", self.name
-            )
-            # The thread that was counted busy, wherever the block ended.
-            self._monitor._thread_busy(-1, start.thread_id)
-            return
-        try:
-            # The busy count of the start's thread goes down in the same call.
-            self._monitor.collector.record_operation(
-                event, scope, ended_thread_id=start.thread_id
-            )
-            self._monitor._warn_if_slow(self.name, duration_s)
-        except Exception:
-            log_failure(
-                logger, "record", "perfprobe failed to record operation %r", self.name
-            )
+        if span is not None:
+            tracing.end_block(span, exc)
+        scope = current_scope.get()
+        thread = threading.current_thread()
+        event = OperationEvent(
+            name=self.name,
+            duration_s=duration_s,
+            started_at=start[1],
+            thread_id=thread.ident or 0,
+            thread_name=thread.name,
+            scope=scope.path if scope else None,
+            tags=dict(self.tags) if self.tags else {},
+            error_type=error_type_name(type(exc)) if exc is not None else None,
+            raised_at=find_raise_site(exc) if exc is not None else None,
+        )
+        collector.record_operation(event, scope)
 
     # -- context manager ---------------------------------------------------
 
-    def _push(self) -> None:
-        start = self._start()
-        key = _start_key()
-        new_stack = [start]
-        with self._starts_lock:
-            stack = self._starts.get(key)
-            if stack is None:
-                self._starts[key] = new_stack
-            else:
-                stack.append(start)
-
-    def _take(self) -> _Start | None:
-        key = _start_key()
-        with self._starts_lock:
-            stack = self._starts.get(key)
-            if stack is None and len(self._starts) == 1:
-                # A generator entered the block in one thread or task and
-                # was resumed in another; with a single open start there is
-                # no doubt whose it is.
-                ((key, stack),) = self._starts.items()
-                if len(stack) != 1:
-                    return None
-            if stack is None:
-                return None
-            start = stack.pop()
-            if not stack:
-                del self._starts[key]
-            return start
-
-    def _pop(self, exc: BaseException | None) -> None:
-        try:
-            start = self._take()
-        except Exception:
-            log_failure(
-                logger, "end", "perfprobe failed to end operation %r", self.name
-            )
-            return
-        if start is None:
-            logger.debug(
-                "perfprobe found no start for operation %r in this thread and "
-                "task; nothing recorded",
-                self.name,
-            )
-            return
-        self._finish(start, exc)
-
     def __enter__(self) -> ExecutionTimer:
-        self._push()
+        thread_id = _get_ident()
+        start = self._start(thread_id)
+        loop = _running_loop()
+        key = thread_id if loop is None else _task_key(thread_id, loop)
+        # Atomic: only one start per key gets in without the lock.
+        if self._starts.setdefault(key, start) is not start:
+            self._push(key, start)
         return self
 
     def __exit__(
@@ -211,11 +247,59 @@ class ExecutionTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(exc)
+        ended_ns = _perf_ns()
+        thread_id = _get_ident()
+        loop = _running_loop()
+        key = thread_id if loop is None else _task_key(thread_id, loop)
+        starts = self._starts
+        start = starts.get(key)
+        if not isinstance(start, tuple):
+            if start is _OFF:
+                del starts[key]
+            else:
+                self._exit_shared(key, exc, thread_id)
+            return
+        # Nothing between the get and the del allocates, so no finaliser can
+        # come in between.
+        del starts[key]
+        log = start[2]
+        if exc is not None or start[3] is not None or thread_id != log.thread_id:
+            self._finish(start, exc, thread_id, ended_ns)
+            return
+        # _finish() and _keep() inlined for the usual block: it ended
+        # normally, in its own thread, with no span. Kept in step with them.
+        duration_s = (ended_ns - start[0]) / 1e9
+        try:
+            collector = self._monitor.collector
+            if collector._listeners.items:
+                self._record_now(start, None, thread_id, duration_s)
+            else:
+                log.busy -= 1
+                records = log.records
+                tags = self.tags
+                records.append(
+                    [
+                        self.name,
+                        duration_s,
+                        start[1],
+                        _current_scope(),
+                        dict(tags) if tags else None,
+                        log,
+                    ]
+                )
+                if log.open_blocks:
+                    collector.mark_shared(thread_id)
+                if len(records) >= BATCH_SIZE:
+                    collector.fold_thread_log(log)
+            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+                self._monitor._warn_if_slow(self.name, duration_s)
+        except Exception:
+            log_failure(
+                logger, "record", "perfprobe failed to record operation %r", self.name
+            )
 
     async def __aenter__(self) -> ExecutionTimer:
-        self._push()
-        return self
+        return self.__enter__()
 
     async def __aexit__(
         self,
@@ -223,7 +307,60 @@ class ExecutionTimer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._pop(exc)
+        self.__exit__(exc_type, exc, tb)
+
+    def _push(self, key: _Key, start: _Start | _Off) -> None:
+        """Add a start for a key that has one already: the timer is shared."""
+        with _STARTS_LOCK:
+            held = self._starts.get(key)
+            if held is None:
+                self._starts[key] = start
+            elif isinstance(held, list):
+                held.append(start)
+            else:
+                self._starts[key] = [held, start]
+
+    def _exit_shared(
+        self, key: _Key, exc: BaseException | None, thread_id: int
+    ) -> None:
+        """End a block whose start is on a stack, or was made by another key."""
+        try:
+            taken = self._take(key)
+        except Exception:
+            log_failure(
+                logger, "end", "perfprobe failed to end operation %r", self.name
+            )
+            return
+        if taken is None:
+            logger.debug(
+                "perfprobe found no start for operation %r in this thread and "
+                "task; nothing recorded",
+                self.name,
+            )
+        elif isinstance(taken, tuple):
+            self._finish(taken, exc, thread_id)
+
+    def _take(self, key: _Key) -> _Start | _Off | None:
+        """Take the start of ``key`` from a stack, or the only one open."""
+        with _STARTS_LOCK:
+            starts = self._starts
+            held = starts.get(key)
+            if held is None and len(starts) == 1:
+                # A generator entered the block in one thread or task and
+                # was resumed in another; with a single open start there is
+                # no doubt whose it is.
+                ((key, held),) = starts.items()
+                if isinstance(held, list) and len(held) != 1:
+                    return None
+            if held is None:
+                return None
+            if not isinstance(held, list):
+                del starts[key]
+                return held
+            start = held.pop()
+            if not held:
+                del starts[key]
+            return start
 
     # -- decorator -----------------------------------------------------------
 
@@ -234,65 +371,4 @@ class ExecutionTimer:
         functions and plain callables are supported; an async generator
         function raises ``TypeError``.
         """
-        if inspect.isasyncgenfunction(func):
-            raise TypeError(
-                f"measure_execution_time({self.name!r}) cannot time an async "
-                "generator function; use `async with "
-                "monitor.measure_execution_time(...)` inside it"
-            )
-        if _is_async_callable(func):
-            async_func = cast(Callable[P, Awaitable[Any]], func)
-            return cast(Callable[P, R], self._wrap_async(async_func))
-        if inspect.isgeneratorfunction(func):
-            return cast(Callable[P, R], self._wrap_generator(func))
-
-        @functools.wraps(func)
-        def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            start = self._start()
-            try:
-                result = func(*args, **kwargs)
-            except BaseException as exc:
-                self._finish(start, exc)
-                raise
-            self._finish(start, None)
-            return result
-
-        return wrapper
-
-    def _wrap_async(
-        self, func: Callable[P, Awaitable[R]]
-    ) -> Callable[P, Coroutine[Any, Any, R]]:
-        @functools.wraps(func)
-        async def async_wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-            start = self._start()
-            try:
-                result = await func(*args, **kwargs)
-            except BaseException as exc:
-                self._finish(start, exc)
-                raise
-            self._finish(start, None)
-            return result
-
-        return async_wrapper
-
-    def _wrap_generator(
-        self, func: Callable[P, Generator[Any, Any, R]]
-    ) -> Callable[P, Generator[Any, Any, R]]:
-        @functools.wraps(func)
-        def generator_wrapper(
-            *args: P.args, **kwargs: P.kwargs
-        ) -> Generator[Any, Any, R]:
-            # ``yield from`` forwards send(), throw() and close(), and the
-            # measurement spans the whole iteration, not the creation.
-            start = self._start()
-            try:
-                result = yield from func(*args, **kwargs)
-            except BaseException as exc:
-                # GeneratorExit (the consumer stopped early) is no failure;
-                # _finish() decides.
-                self._finish(start, exc)
-                raise
-            self._finish(start, None)
-            return result
-
-        return generator_wrapper
+        return wrap(self, func)

@@ -159,3 +159,30 @@ def test_merge_of_an_empty_metric_changes_nothing() -> None:
     summary = stats.summary()
     assert summary is not None
     assert (summary.count, summary.p99, summary.exact) == (1, 2.0, True)
+
+
+@pytest.mark.parametrize("count", [10, 3_000])
+def test_add_many_equals_adding_one_by_one(count: int) -> None:
+    """A batch gives the one-by-one count, min, max, total and percentiles."""
+    rng = random.Random(count)
+    values = [rng.lognormvariate(-6.0, 1.0) for _ in range(count)]
+    single, batched = MetricStats(exact_limit=2048), MetricStats(exact_limit=2048)
+    for value in values:
+        single.add(value)
+    for start in range(0, count, 256):
+        batched.add_many(values[start : start + 256])
+    one, many = single.summary(), batched.summary()
+    assert one is not None and many is not None
+    assert (many.count, many.min, many.max) == (count, min(values), max(values))
+    assert many.total == pytest.approx(math.fsum(values), rel=1e-12)
+    assert (many.p50, many.p95, many.p99) == pytest.approx((one.p50, one.p95, one.p99))
+    assert many.exact is one.exact is (count <= 2048)
+
+
+def test_add_many_rejects_a_non_finite_value() -> None:
+    """A NaN in a batch raises ValueError after the values before it."""
+    stats = MetricStats(exact_limit=10)
+    with pytest.raises(ValueError, match="not finite"):
+        stats.add_many([1.0, 2.0, math.nan, 4.0])
+    summary = stats.summary()
+    assert summary is not None and (summary.count, summary.total) == (2, 3.0)

@@ -16,6 +16,7 @@ from django.test import override_settings
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.events import OperationEvent
+from perfprobe.threadlog import BATCH_SIZE
 
 
 @pytest.fixture
@@ -129,16 +130,28 @@ def test_monitor_failure_does_not_reach_user_code(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A broken collector is logged, and the user's block still returns normally."""
+    """A broken collector is logged, and the user's blocks still end normally."""
 
     def broken(*args: object) -> None:
         raise RuntimeError("collector is broken")
 
+    # A finished block waits in its thread's log; a full log is added by
+    # fold_thread_log, a failing block at once by record_operation.
+    monkeypatch.setattr(mon.collector, "fold_thread_log", broken)
     monkeypatch.setattr(mon.collector, "record_operation", broken)
-    with mon.measure_execution_time("survives"):
-        result = 41 + 1
-    assert result == 42
-    assert "failed to record operation" in caplog.text
+    results = []
+    for index in range(BATCH_SIZE):
+        with mon.measure_execution_time("survives"):
+            results.append(index)
+    assert results == list(range(BATCH_SIZE))
+    assert "failed to record operation 'survives'" in caplog.text
+    raised = CustomError("mine")
+    # Later failures of the same kind are logged at DEBUG.
+    with caplog.at_level(logging.DEBUG, logger="perfprobe.timing"):
+        with pytest.raises(CustomError) as info, mon.measure_execution_time("fails"):
+            raise raised
+    assert info.value is raised
+    assert "failed to record operation 'fails' again" in caplog.text
 
 
 def test_scope_and_thread_recorded(mon: PerformanceMonitor) -> None:

@@ -1,0 +1,138 @@
+"""Tests for perfprobe.threadlog: timer blocks kept per thread until read."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
+from perfprobe.events import Event, OperationEvent
+from perfprobe.threadlog import BATCH_SIZE
+
+
+@pytest.fixture
+def mon() -> PerformanceMonitor:
+    """Return a monitor with its own collector."""
+    return PerformanceMonitor(Collector())
+
+
+def run_in_thread(target: object, name: str = "worker") -> None:
+    """Run ``target`` in a new thread and wait for it to end."""
+    thread = threading.Thread(target=target, name=name)  # type: ignore[arg-type]
+    thread.start()
+    thread.join()
+
+
+def test_blocks_of_a_finished_thread_are_counted(mon: PerformanceMonitor) -> None:
+    """Three blocks of a thread that ended before the read are all there."""
+
+    def work() -> None:
+        for _ in range(3):
+            with mon.measure_execution_time("short-lived"):
+                pass
+
+    run_in_thread(work, "short-lived-thread")
+    snapshot = mon.collector.snapshot()
+    assert snapshot.operations["short-lived"][0].count == 3
+    names = {e.thread_name for e in snapshot.recent_events}
+    assert names == {"short-lived-thread"}
+
+
+def test_a_scope_counts_blocks_of_a_worker_thread_before_it_closes(
+    mon: PerformanceMonitor,
+) -> None:
+    """A worker's blocks, still in its log, count in the scope closing after it."""
+    with mon.scope("job") as scope:
+
+        def work() -> None:
+            for _ in range(5):
+                with mon.measure_execution_time("step"):
+                    pass
+
+        run_in_thread(mon.propagate(work))
+        with mon.measure_execution_time("step"):
+            pass
+    assert scope.summary is not None and scope.summary.operation_count == 6
+
+
+def test_reset_forgets_blocks_not_yet_added(mon: PerformanceMonitor) -> None:
+    """A block that ended before reset() is not in the data after it."""
+    with mon.measure_execution_time("before"):
+        pass
+    mon.reset()
+    with mon.measure_execution_time("after"):
+        pass
+    snapshot = mon.collector.snapshot()
+    assert list(snapshot.operations) == ["after"]
+    assert [e.name for e in snapshot.recent_events] == ["after"]  # type: ignore[union-attr]
+
+
+def test_a_listener_gets_each_block_as_it_ends(mon: PerformanceMonitor) -> None:
+    """With a listener, every block reaches it at once, before any read."""
+    seen: list[Event] = []
+    mon.collector.add_listener(seen.append)
+    with mon.scope("outer"), mon.measure_execution_time("heard", tags={"k": "v"}):
+        pass
+    (event,) = seen
+    assert isinstance(event, OperationEvent)
+    assert (event.name, event.scope, event.tags) == ("heard", "outer", {"k": "v"})
+
+
+def test_a_full_log_is_added_by_its_own_thread(mon: PerformanceMonitor) -> None:
+    """BATCH_SIZE blocks are in the aggregates before anything is read."""
+    for _ in range(BATCH_SIZE):
+        with mon.measure_execution_time("batch"):
+            pass
+    log = mon.collector.thread_logs.local.log
+    assert log.records == []
+    assert mon.collector.snapshot().operations["batch"][0].count == BATCH_SIZE
+
+
+def test_recent_events_are_made_once_and_keep_their_order(
+    mon: PerformanceMonitor,
+) -> None:
+    """Records become events in order, the same objects in every snapshot."""
+    for name in ("first", "second", "third"):
+        with mon.scope("s"), mon.measure_execution_time(name, tags={"n": name}):
+            pass
+    events = mon.collector.snapshot().recent_events
+    assert [(e.name, e.scope, e.tags) for e in events] == [  # type: ignore[union-attr]
+        (name, "s", {"n": name}) for name in ("first", "second", "third")
+    ]
+    again = mon.collector.snapshot().recent_events
+    assert all(a is b for a, b in zip(events, again, strict=True))
+
+
+def test_logs_of_finished_threads_are_dropped(mon: PerformanceMonitor) -> None:
+    """Forty threads one after another leave at most a few logs behind."""
+
+    def work() -> None:
+        with mon.measure_execution_time("churn"):
+            pass
+
+    for index in range(40):
+        run_in_thread(work, f"churn-{index}")
+        mon.collector.snapshot()
+    assert len(mon.collector.thread_logs.logs) <= 2
+    assert mon.collector.snapshot().operations["churn"][0].count == 40
+
+
+def test_thirty_two_threads_give_exact_counts(mon: PerformanceMonitor) -> None:
+    """32 threads x 1,000 blocks of one shared timer: exactly 32,000, per scope too."""
+    timer = mon.measure_execution_time("shared")
+
+    def work() -> None:
+        for _ in range(1_000):
+            with timer:
+                pass
+
+    with mon.scope("all") as scope:
+        threads = [threading.Thread(target=mon.propagate(work)) for _ in range(32)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert mon.collector.snapshot().operations["shared"][0].count == 32_000
+    assert scope.summary is not None and scope.summary.operation_count == 32_000
