@@ -161,22 +161,13 @@ class Collector(RequestRecorder, TimerRecords):
     # -- recording ----------------------------------------------------------
 
     @deferred_if_reentered
-    def record_operation(
-        self,
-        event: OperationEvent,
-        scope: Scope | None,
-        *,
-        ended_thread_id: int | None = None,
-    ) -> None:
-        """Add one timed operation.
+    def record_operation(self, event: OperationEvent, scope: Scope | None) -> None:
+        """Add one timed operation now, with this thread's pending records first.
 
-        ``ended_thread_id``, when given, is the thread the operation was
-        counted busy in (``thread_busy(+1)``): its count goes down under the
-        same lock, which spares a timer a second trip through it.
+        Timers use it for the blocks they cannot leave in the thread log
+        (a failure, a span, a listener); ordinary blocks wait there.
         """
         with self._lock:
-            if ended_thread_id is not None:
-                self._activity.ended(ended_thread_id)
             # This thread's earlier blocks first, so recent events keep
             # their order within the thread.
             own = getattr(self.thread_logs.local, "log", None)
@@ -320,15 +311,6 @@ class Collector(RequestRecorder, TimerRecords):
             tracked = self._activity.block_closed(record)
             record.open = False
         return tracked
-
-    @deferred_if_reentered
-    def thread_busy(self, thread_id: int, delta: int) -> None:
-        """Count a monitored operation starting (+1) or ending (-1) in a thread."""
-        with self._lock:
-            if delta > 0:
-                self._activity.started(thread_id, delta)
-            else:
-                self._activity.ended(thread_id, -delta)
 
     # -- scopes ---------------------------------------------------------------
 

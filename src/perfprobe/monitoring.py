@@ -9,7 +9,6 @@ import functools
 import inspect
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable, Coroutine, Iterator
 from contextvars import Token
@@ -283,16 +282,6 @@ class PerformanceMonitor:
         reset_failures()
 
     # -- internal hooks used by the probes ---------------------------------------
-
-    def _thread_busy(self, delta: int, thread_id: int | None = None) -> None:
-        try:
-            self.collector.thread_busy(
-                threading.get_ident() if thread_id is None else thread_id, delta
-            )
-        except Exception:
-            log_failure(
-                logger, "thread-activity", "perfprobe failed to track thread activity"
-            )
 
     def _warn_if_slow(self, name: str, duration_s: float) -> None:
         limit_s = self.threshold_s(get_settings().SLOW_OPERATION_SECONDS)

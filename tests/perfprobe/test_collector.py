@@ -437,7 +437,7 @@ def test_timed_generator_finalised_inside_the_lock_is_deferred(
 
     events = collector.snapshot().recent_events
     assert [getattr(e, "name", None) for e in events] == ["outer", "in-generator"]
-    # The finaliser's thread_busy(-1) was replayed too: a block opened now
+    # The finaliser's end of its block was replayed too: a block opened now
     # in another thread has no busy thread to be shared with.
     with mon.track_memory_usage("later") as probe:
         pass
