@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypeVar, cast
 
 from asgiref.sync import iscoroutinefunction
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
@@ -59,6 +59,7 @@ def api_view(*methods: str) -> Callable[[_ViewT], _ViewT]:
                 request: HttpRequest, *args: Any, **kwargs: Any
             ) -> HttpResponse:
                 try:
+                    reject_nul_characters(request.GET)
                     response: HttpResponse = await view(request, *args, **kwargs)
                 except ApiError as exc:
                     return error_response(exc.status, str(exc))
@@ -71,6 +72,7 @@ def api_view(*methods: str) -> Callable[[_ViewT], _ViewT]:
                 request: HttpRequest, *args: Any, **kwargs: Any
             ) -> HttpResponse:
                 try:
+                    reject_nul_characters(request.GET)
                     response: HttpResponse = view(request, *args, **kwargs)
                 except ApiError as exc:
                     return error_response(exc.status, str(exc))
@@ -81,6 +83,17 @@ def api_view(*methods: str) -> Callable[[_ViewT], _ViewT]:
         return cast(_ViewT, csrf_exempt(require_http_methods(list(methods))(wrapper)))
 
     return decorate
+
+
+def reject_nul_characters(query: QueryDict) -> None:
+    """Raise InvalidInput if a query-string value holds a NUL character.
+
+    PostgreSQL refuses NUL in text, so such a value would fail deep in a
+    query as a server error instead of the client's mistake it is.
+    """
+    for key in query:
+        if "\x00" in key or any("\x00" in value for value in query.getlist(key)):
+            raise InvalidInput(f"query parameter {key!r} contains a NUL character")
 
 
 def read_json_object(request: HttpRequest) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from django.db import DatabaseError, connection
+from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse
 from django.test import Client
 from django.urls import path
@@ -111,7 +111,9 @@ def run_odd_queries() -> list[str]:
     refused = []
     for name, value in ODD_VALUES.items():
         try:
-            with connection.cursor() as cursor:
+            # A savepoint each: on PostgreSQL a refused value would otherwise
+            # abort the transaction for every statement after it.
+            with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute("SELECT %s", [value])
         except (DatabaseError, TypeError, ValueError, OverflowError):
             refused.append(name)
@@ -119,7 +121,8 @@ def run_odd_queries() -> list[str]:
         cursor.execute(f'SELECT 1 AS "{ODD_VALUES["non-ascii"]}"')
         cursor.execute("SELECT %(a)s, %(b)s", {"a": "żółw", "b": b"\x00"})
         cursor.executemany(
-            "UPDATE shop_product SET name = name WHERE sku = %s",
+            # The cast lets PostgreSQL compare a text column with any type.
+            "UPDATE shop_product SET name = name WHERE sku = CAST(%s AS TEXT)",
             [[Decimal("1.5")], [None], [b"\xff"], ["żółw"]],
         )
     return refused
@@ -200,7 +203,8 @@ def test_odd_values_leave_every_export_strict_utf8_json(
     # odd query string: unmatched, matched and with odd parameters.
     assert client.get("/żółw/%FF%FE/").status_code == 200
     assert client.get("/nowhere/żółw/%FF/").status_code == 404
-    assert client.get("/api/products/?category=%FF%00żółw").status_code == 200
+    # The NUL makes it the client's mistake (PostgreSQL refuses NUL in text).
+    assert client.get("/api/products/?category=%FF%00żółw").status_code == 400
 
     exports = all_exports(fresh_monitor, client, tmp_path)
 

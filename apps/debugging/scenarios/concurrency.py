@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
@@ -21,8 +23,6 @@ WORKER_COUNT = 5
 WORKER_SECONDS_RANGE = (0.5, 1.5)
 # How long an interrupted run waits for its workers to wind down.
 STOP_WAIT_S = 5.0
-# How long a thread whose start() was interrupted gets to show it is running.
-START_SETTLE_S = 0.5
 
 
 @register_scenario
@@ -65,19 +65,18 @@ class ConcurrentOperationsScenario(Scenario):
             )
             threads.append(thread)
         self._connections: list[BaseDatabaseWrapper] = []
-        launched: list[threading.Thread] = []
         try:
-            for thread in threads:
-                # Listed before start(): Ctrl-C inside start() may leave a
-                # thread that runs although start() never returned.
-                launched.append(thread)
-                thread.start()
+            # Ctrl-C inside Thread.start() can leave a thread that runs but
+            # that join() refuses as not started: it waits until all are.
+            with ctrl_c_deferred():
+                for thread in threads:
+                    thread.start()
             for thread in threads:
                 # Short waits, so that Ctrl-C is seen at once.
                 while thread.is_alive():
                     thread.join(0.05)
         except BaseException:
-            self._stop_workers(launched)
+            self._stop_workers(threads)
             raise
 
         failed = [r for r in results if r.get("error")]
@@ -107,7 +106,8 @@ class ConcurrentOperationsScenario(Scenario):
         deadline = time.monotonic() + STOP_WAIT_S
         try:
             for thread in threads:
-                _join_launched(thread, deadline)
+                if thread.ident is not None:
+                    thread.join(max(0.0, deadline - time.monotonic()))
         finally:
             resume_sleeps()
 
@@ -166,19 +166,20 @@ class ConcurrentOperationsScenario(Scenario):
             connection.close()
 
 
-def _join_launched(thread: threading.Thread, deadline: float) -> None:
-    """Wait until ``deadline`` for a thread whose ``start()`` was called.
+@contextlib.contextmanager
+def ctrl_c_deferred() -> Iterator[None]:
+    """Hold back Ctrl-C until the block ends, then raise it as usual.
 
-    A ``start()`` cut short by Ctrl-C may return before the new thread is
-    seen as started, and ``join()`` refuses such a thread with RuntimeError:
-    it gets ``START_SETTLE_S`` to show up (one never created is given up).
+    Only the main thread receives SIGINT; elsewhere this does nothing.
     """
-    settle = time.monotonic() + START_SETTLE_S
-    while True:
-        try:
-            thread.join(max(0.0, deadline - time.monotonic()))
-            return
-        except RuntimeError:
-            if time.monotonic() >= settle:
-                return
-            time.sleep(0.005)
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    received: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: received.append(1))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if received and callable(previous):
+            previous(signal.SIGINT, None)
