@@ -1,8 +1,8 @@
 """Run one fixed workload N times, for bench/callgrind.py to count instructions.
 
 Usage: ``python bench/callgrind_target.py MODE N``, MODE one of ``empty``,
-``timer``, ``histogram`` (prometheus-client's ``Histogram.time()``), ``request-plain``, ``request-perfprobe``, ``lazy-plain``,
-``lazy-wrapper`` or ``lazy-perfprobe``. Nothing is printed but a final
+``timer``, ``histogram`` (prometheus-client's ``Histogram.time()``),
+``request-plain``, ``request-perfprobe``, ``lazy-plain``, ``lazy-wrapper`` or ``lazy-perfprobe``. Nothing is printed but a final
 ``ok`` (and the request modes' count of what was recorded): the process is
 run under valgrind, where every instruction is counted, so it does only its
 workload and its start-up.

@@ -264,7 +264,7 @@ class ExecutionTimer:
         key = thread_id if loop is None else _task_key(thread_id, loop)
         starts = self._starts
         start = starts.get(key)
-        if not isinstance(start, tuple):
+        if type(start) is not tuple:
             if start is _OFF:
                 del starts[key]
             else:
