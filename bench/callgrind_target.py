@@ -2,10 +2,11 @@
 
 Usage: ``python bench/callgrind_target.py MODE N``, MODE one of ``empty``,
 ``timer``, ``histogram`` (prometheus-client's ``Histogram.time()``),
-``request-plain``, ``request-perfprobe``, ``lazy-plain``, ``lazy-wrapper`` or ``lazy-perfprobe``. Nothing is printed but a final
-``ok`` (and the request modes' count of what was recorded): the process is
-run under valgrind, where every instruction is counted, so it does only its
-workload and its start-up.
+``request-plain``, ``request-perfprobe``, ``lazy-plain``, ``lazy-wrapper``
+or ``lazy-perfprobe``. Nothing is printed but a final ``ok`` (and the
+request modes' count of what was recorded): the process is run under
+valgrind, where every instruction is counted, so it does only its workload
+and its start-up.
 
 The ``lazy-*`` modes serve a view that lists 50 orders and reads each one's
 customer lazily: 51 queries, an N+1. ``lazy-plain`` runs it unmonitored,
