@@ -1,11 +1,12 @@
 """Run one fixed workload N times, for bench/callgrind.py to count instructions.
 
 Usage: ``python bench/callgrind_target.py MODE N``, MODE one of ``empty``,
-``timer``, ``request-plain``, ``request-perfprobe``, ``lazy-plain``,
-``lazy-wrapper`` or ``lazy-perfprobe``. Nothing is printed but a final
-``ok`` (and the request modes' count of what was recorded): the process is
-run under valgrind, where every instruction is counted, so it does only its
-workload and its start-up.
+``timer``, ``histogram`` (prometheus-client's ``Histogram.time()``),
+``request-plain``, ``request-perfprobe``, ``lazy-plain``, ``lazy-wrapper``
+or ``lazy-perfprobe``. Nothing is printed but a final ``ok`` (and the
+request modes' count of what was recorded): the process is run under
+valgrind, where every instruction is counted, so it does only its workload
+and its start-up.
 
 The ``lazy-*`` modes serve a view that lists 50 orders and reads each one's
 customer lazily: 51 queries, an N+1. ``lazy-plain`` runs it unmonitored,
@@ -30,6 +31,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = (
     "empty",
     "timer",
+    "histogram",
     "request-plain",
     "request-perfprobe",
     "lazy-plain",
@@ -116,7 +118,15 @@ def _timer_loop(mode: str, count: int) -> None:
     for _ in range(monitor.collector.settings.EXACT_PERCENTILE_LIMIT + 1):
         with monitor.measure_execution_time("bench.callgrind"):
             pass
-    if mode == "timer":
+    if mode == "histogram":
+        # prometheus-client's Histogram.time(), the issue 4 yardstick.
+        from prometheus_client import CollectorRegistry, Histogram
+
+        histogram = Histogram("bench_callgrind", "x", registry=CollectorRegistry())
+        for _ in range(count):
+            with histogram.time():
+                pass
+    elif mode == "timer":
         for _ in range(count):
             with monitor.measure_execution_time("bench.callgrind"):
                 pass

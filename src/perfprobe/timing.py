@@ -10,13 +10,14 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
+from . import conf as _conf_module
 from . import tracing
 from .conf import PerfprobeSettings, get_settings
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
-from .suppression import is_suppressed
+from .suppression import _mark
 from .threadlog import BATCH_SIZE, ThreadLog
 from .wrapping import wrap
 
@@ -39,6 +40,8 @@ _running_loop = asyncio._get_running_loop
 _perf_ns = time.perf_counter_ns
 _wall_s = time.time
 _current_scope = current_scope.get
+# The request mark's ContextVar.get itself: no Python frame per block.
+_current_mark = _mark.get
 
 #: Where an open ``with`` block is: its thread alone outside an event loop,
 #: its thread and its asyncio task inside one.
@@ -114,9 +117,12 @@ class ExecutionTimer:
             # monitor.timing_active() inlined: it costs three calls more per
             # block. Off (MEASURE_TIMING, ENABLED, an unmonitored request),
             # the timer keeps nothing and counts no thread busy.
-            if is_suppressed():
+            mark = _current_mark()
+            if mark is not None and mark.suppressed:
                 return _OFF
-            conf = get_settings()
+            # The cached settings read directly; get_settings() only when the
+            # cache was cleared (a setting_changed signal) or never filled.
+            conf = _conf_module.loaded or get_settings()
             if not (conf.ENABLED and conf.MEASURE_TIMING):
                 return _OFF
             collector = monitor.collector
@@ -136,7 +142,12 @@ class ExecutionTimer:
         # Counted before the clock starts and after the open blocks were
         # looked at: a memory block opening meanwhile sees this count.
         log.busy += 1
-        span = tracing.start_block(self.name, self.tags) if tracing.active else None
+        # While no tracer provider can be there yet (tracing decides that
+        # again at no_tracer_until_ns), no call is spent on tracing.
+        if tracing.active and _perf_ns() >= tracing.no_tracer_until_ns:
+            span = tracing.start_block(self.name, self.tags)
+        else:
+            span = None
         return (_perf_ns(), _wall_s(), log, span, conf)
 
     def _finish(
@@ -253,7 +264,7 @@ class ExecutionTimer:
         key = thread_id if loop is None else _task_key(thread_id, loop)
         starts = self._starts
         start = starts.get(key)
-        if not isinstance(start, tuple):
+        if type(start) is not tuple:
             if start is _OFF:
                 del starts[key]
             else:

@@ -507,3 +507,29 @@ def test_a_block_in_a_generator_closed_early_is_no_error(
     assert isinstance(event, OperationEvent) and event.error_type is None
     assert snapshot.operations["rows"][1] == {}
     assert snapshot.error_counts == {}
+
+
+def test_no_tracing_call_while_no_tracer_can_be_set(
+    mon: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before no_tracer_until_ns a block asks tracing nothing; after it, it asks."""
+    from perfprobe import tracing
+
+    asked: list[str] = []
+
+    def start_block(name: str, tags: dict[str, str]) -> None:
+        asked.append(name)
+
+    monkeypatch.setattr(tracing, "start_block", start_block)
+    monkeypatch.setattr(tracing, "active", True)
+    monkeypatch.setattr(tracing, "no_tracer_until_ns", time.perf_counter_ns() + 10**12)
+    with mon.measure_execution_time("quiet"):
+        pass
+    monkeypatch.setattr(tracing, "no_tracer_until_ns", time.perf_counter_ns() - 1)
+    with mon.measure_execution_time("asked"):
+        pass
+
+    assert asked == ["asked"]
+    operations = mon.collector.snapshot().operations
+    assert operations["quiet"][0].count == 1
+    assert operations["asked"][0].count == 1
