@@ -46,10 +46,11 @@ logger = logging.getLogger("perfprobe.request")
 CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
+# Set by the first PerformanceMiddleware a request meets (``None`` when the
+# request is not recorded): a second entry in MIDDLEWARE then passes the
+# request on instead of recording it again. One attribute for both, since
+# each new one grows the request's ``__dict__``.
 _SCOPE_ATTR = "_perfprobe_scope"
-# Set by the first PerformanceMiddleware a request meets: a second entry in
-# MIDDLEWARE then passes the request on instead of recording it again.
-_SEEN_ATTR = "_perfprobe_seen"
 
 
 def _count_skipped(reason: str) -> None:
@@ -100,10 +101,10 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        if _SEEN_ATTR in request.__dict__:
+        if _SCOPE_ATTR in request.__dict__:
             return self.get_response(request)
-        request.__dict__[_SEEN_ATTR] = True
         if conf_module.loaded is not self._monitors_all:
+            request.__dict__[_SCOPE_ATTR] = None
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return self.get_response(request)
@@ -207,10 +208,10 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if _SEEN_ATTR in request.__dict__:
+        if _SCOPE_ATTR in request.__dict__:
             return await get_response(request)
-        request.__dict__[_SEEN_ATTR] = True
         if conf_module.loaded is not self._monitors_all:
+            request.__dict__[_SCOPE_ATTR] = None
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return await get_response(request)
