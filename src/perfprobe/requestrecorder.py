@@ -18,7 +18,7 @@ from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
-from .threadlog import Record, RecentItem, ThreadLogs, events_of
+from .threadlog import RecentItem, Record, ThreadLogs, events_of
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
