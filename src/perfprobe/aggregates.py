@@ -166,6 +166,10 @@ def _counted_percentile(values: list[tuple[int, int]], count: int, q: float) -> 
     return low_value + (high_value - low_value) * (rank - low)
 
 
+#: Durations an endpoint keeps in ``EndpointStats.pending`` at most.
+PENDING_DURATIONS = 64
+
+
 @dataclass
 class EndpointStats:
     """Aggregates of one ``(method, route)`` endpoint."""
@@ -178,18 +182,32 @@ class EndpointStats:
     #: Requests that ran no query, by status, counted by the request path in
     #: one increment; ``statuses`` and ``query_counts`` do not hold them.
     quiet: Counter[int] = field(default_factory=Counter)
+    #: Durations of such requests not yet in ``stats``: the request path
+    #: appends here and adds them with one ``add_many`` per
+    #: ``PENDING_DURATIONS`` (or when read), which spares it a call each.
+    pending: list[float] = field(default_factory=list)
 
     def add(
         self, duration_s: float, query_count: int, query_time_s: float, status: int
     ) -> None:
         """Count one request: its duration, queries, query time and status."""
+        if self.pending:
+            self.add_pending()
         self.stats.add(duration_s)
         self.query_counts.add(query_count)
         self.query_time_s += query_time_s
         self.statuses[status] += 1
 
+    def add_pending(self) -> None:
+        """Add the durations in ``pending`` to ``stats``, oldest first."""
+        pending = self.pending
+        self.pending = []
+        self.stats.add_many(pending)
+
     def to_dict(self) -> dict[str, Any]:
         """Return a copy for a snapshot: summaries and plain dicts."""
+        if self.pending:
+            self.add_pending()
         return {
             "stats": self.stats.summary(),
             "query_counts": self.query_counts.summary(

@@ -46,10 +46,12 @@ logger = logging.getLogger("perfprobe.request")
 CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
+# Set by the first PerformanceMiddleware a request meets (``None`` when the
+# request is not recorded): a second entry in MIDDLEWARE then passes the
+# request on instead of recording it again. One attribute for both, since
+# each new one grows the request's ``__dict__``.
 _SCOPE_ATTR = "_perfprobe_scope"
-# Set by the first PerformanceMiddleware a request meets: a second entry in
-# MIDDLEWARE then passes the request on instead of recording it again.
-_SEEN_ATTR = "_perfprobe_seen"
+_get_ident = threading.get_ident
 
 
 def _count_skipped(reason: str) -> None:
@@ -100,10 +102,12 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        if _SEEN_ATTR in request.__dict__:
+        # The request's attributes read and set in its __dict__, once looked up.
+        attrs = request.__dict__
+        if _SCOPE_ATTR in attrs:
             return self.get_response(request)
-        request.__dict__[_SEEN_ATTR] = True
         if conf_module.loaded is not self._monitors_all:
+            attrs[_SCOPE_ATTR] = None
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return self.get_response(request)
@@ -142,7 +146,7 @@ class PerformanceMiddleware:
                 )
             scope_token = current_scope.set(scope)
             try:
-                request._perfprobe_scope = scope  # type: ignore[attr-defined]
+                attrs[_SCOPE_ATTR] = scope
                 if (
                     tracing.active
                     and started_ns >= tracing.no_tracer_until_ns
@@ -180,14 +184,14 @@ class PerformanceMiddleware:
                         int(response.status_code),
                         duration_s,
                         started_at,
-                        threading.get_ident(),
+                        _get_ident(),
                         (
                             request.META.get("QUERY_STRING") or None
                             if self._store_query_strings
                             else None
                         ),
-                        getattr(request, _ERROR_ATTR, None),
-                        getattr(request, _RAISED_AT_ATTR, None),
+                        attrs.get(_ERROR_ATTR),
+                        attrs.get(_RAISED_AT_ATTR),
                     ),
                 )
             except Exception:
@@ -207,10 +211,10 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if _SEEN_ATTR in request.__dict__:
+        if _SCOPE_ATTR in request.__dict__:
             return await get_response(request)
-        request.__dict__[_SEEN_ATTR] = True
         if conf_module.loaded is not self._monitors_all:
+            request.__dict__[_SCOPE_ATTR] = None
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return await get_response(request)

@@ -6,13 +6,19 @@ import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
-from .aggregates import EndpointStats, QueryCountStats, ScopeSummary, count_error
+from .aggregates import (
+    PENDING_DURATIONS,
+    EndpointStats,
+    QueryCountStats,
+    ScopeSummary,
+    count_error,
+)
 from .events import Event, RequestEvent
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
-from .threadlog import RecentItem, events_of
+from .threadlog import RecentItem, Record, ThreadLogs, events_of
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
@@ -37,9 +43,11 @@ class RequestRecorder:
     _scopes: ScopeTable
     _recent: deque[RecentItem]
 
+    thread_logs: ThreadLogs
+
     if TYPE_CHECKING:
 
-        def _add_thread_logs(self) -> None: ...
+        def _add_records(self, records: list[Record]) -> None: ...
 
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
@@ -121,7 +129,10 @@ class RequestRecorder:
             try:
                 # Timer blocks still in thread logs may belong to this scope:
                 # added first, they give it state and send it the full way.
-                self._add_thread_logs()
+                # _add_thread_logs written out: a frame saved per request.
+                for log in self.thread_logs.logs:
+                    if log.records:
+                        self._add_records(log.take())
                 pair: tuple[Scope | None, RawRequest] | None
                 if scope.tracker is not scopes:
                     pair = (None, request)  # not opened here: no summary
@@ -135,7 +146,10 @@ class RequestRecorder:
                     scopes.closed_count += 1
                 if pair is not None:
                     ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
-                    ep.stats.add(request[2])
+                    pending = ep.pending
+                    pending.append(request[2])
+                    if len(pending) >= PENDING_DURATIONS:
+                        ep.add_pending()
                     ep.quiet[request[1]] += 1
                     if self._activity.open_blocks:
                         self._activity.mark_others(request[4])

@@ -6,7 +6,12 @@ import dataclasses
 
 import pytest
 
-from perfprobe.aggregates import OVERFLOW_KEY, EndpointStats, QueryCountStats
+from perfprobe.aggregates import (
+    OVERFLOW_KEY,
+    PENDING_DURATIONS,
+    EndpointStats,
+    QueryCountStats,
+)
 from perfprobe.stats import MetricStats
 
 from .report_factories import make_collector, operation, query, request
@@ -129,3 +134,20 @@ def test_endpoint_statuses_include_requests_without_queries() -> None:
     assert data["query_counts"].count == 3
     assert data["query_counts"].total == 2.0
     assert data["stats"].count == 3
+
+
+def test_endpoint_pending_durations_count_when_read_and_before_a_full_add() -> None:
+    """Durations left pending are in the summary, and a full add keeps them."""
+    endpoint = EndpointStats(MetricStats(1000), QueryCountStats(1000))
+    # 1 ms .. 9 ms, pending only: fewer than PENDING_DURATIONS.
+    endpoint.pending.extend(i / 1000 for i in range(1, 10))
+    assert len(endpoint.pending) < PENDING_DURATIONS
+    endpoint.add(0.010, 1, 0.001, 200)
+
+    summary = endpoint.to_dict()["stats"]
+
+    assert endpoint.pending == []
+    assert summary.count == 10
+    assert (summary.min, summary.max) == (0.001, 0.010)
+    # Inclusive median of 1..10 ms: halfway between 5 and 6 ms.
+    assert summary.p50 == pytest.approx(0.0055)

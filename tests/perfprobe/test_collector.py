@@ -671,6 +671,21 @@ def test_a_request_with_an_empty_scope_reads_back_in_full(
     assert again.recent_events[0] is event and again.scopes[0] is summary
 
 
+def test_quiet_requests_past_the_pending_batch_all_count(collector: Collector) -> None:
+    """150 empty-scope requests of 1..150 ms: every duration reaches the stats."""
+    for ms in range(1, 151):
+        collector.request_ended(_request_scope(collector), _raw(duration_s=ms / 1000))
+    collector.request_ended(_request_scope(collector), _raw(status=503, duration_s=1))
+
+    stats = collector.snapshot().endpoints[("GET", "/items/")]["stats"]
+
+    assert stats.count == 151
+    assert (stats.min, stats.max) == (0.001, 1.0)
+    assert stats.total == pytest.approx(sum(range(1, 151)) / 1000 + 1)
+    # Inclusive median of 1..150 ms and 1 s: the 76th value, 76 ms.
+    assert stats.p50 == pytest.approx(0.076)
+
+
 def test_a_listener_sees_the_same_request_the_reader_would() -> None:
     """With a listener (which needs the event at once) the figures are identical."""
     quiet, heard = Collector(), Collector()
