@@ -236,6 +236,12 @@ class TimerRecords:
     def register_thread(self) -> ThreadLog:
         """Return the calling thread's log, made and listed now if it has none."""
         with self._lock:
+            # Records of finished threads are added now: nothing else reads
+            # them before the next report, and until then their logs could
+            # not be released, so short-lived threads would pile them up.
+            for log in self.thread_logs.logs:
+                if log.records and not log.thread_alive:
+                    self._add_records(log.take())
             self.thread_logs.prune()
             return self.thread_logs.register()
 
