@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from django.test import Client
 
+from apps.debugging.performance_demo import PerformanceDemo
 from apps.shop.sample_data import ensure_sample_data
 
 
@@ -35,3 +37,23 @@ def ctrl_c_raises() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Fail on, and record, any attempt to prepare the database or run a scenario.
+
+    For option checks that must refuse before the demo does anything.
+    """
+    calls: list[str] = []
+
+    def forbidden(name: str) -> Any:
+        def record(*args: Any, **kwargs: Any) -> None:
+            calls.append(name)
+            raise AssertionError(f"PerformanceDemo.{name} ran")
+
+        return record
+
+    for name in ("prepare", "run", "run_scenario"):
+        monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
+    return calls

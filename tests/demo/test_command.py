@@ -17,7 +17,6 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.debugging.performance_demo import PerformanceDemo
 from perfprobe import monitor
 from perfprobe.report import Report
 from perfprobe.report.schema import validate_report
@@ -56,23 +55,6 @@ def run_manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         timeout=SUBPROCESS_TIMEOUT_S,
         check=False,
     )
-
-
-@pytest.fixture
-def no_scenario_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any attempt to prepare the database or run a scenario."""
-    calls: list[str] = []
-
-    def forbidden(name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            calls.append(name)
-            raise AssertionError(f"PerformanceDemo.{name} ran")
-
-        return record
-
-    for name in ("prepare", "run", "run_scenario"):
-        monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
-    return calls
 
 
 # -- a successful run -----------------------------------------------------------
@@ -164,9 +146,7 @@ BAD_OPTIONS = [
 @pytest.mark.parametrize(
     ("args", "fragments"), BAD_OPTIONS, ids=[" ".join(a) for a, _ in BAD_OPTIONS]
 )
-def test_bad_option_is_refused_before_anything_runs(
-    args, fragments, no_scenario_may_run
-):
+def test_bad_option_is_refused_before_anything_runs(args, fragments, nothing_may_run):
     """Each bad value raises a CommandError naming the option and the value.
 
     The test has no database access, so a query would fail it as well.
@@ -176,31 +156,29 @@ def test_bad_option_is_refused_before_anything_runs(
 
     for fragment in fragments:
         assert fragment in str(caught.value)
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
     assert monitor.collector.snapshot().recent_events == []
 
 
-def test_output_file_in_a_missing_folder_is_refused(tmp_path, no_scenario_may_run):
+def test_output_file_in_a_missing_folder_is_refused(tmp_path, nothing_may_run):
     """An --output-file whose folder does not exist is refused up front."""
     target = tmp_path / "missing" / "report.json"
 
     with pytest.raises(CommandError, match=r"--output-file.*does not exist"):
         run_command(*FAST, "--output-file", str(target))
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
 
 
 @pytest.mark.parametrize("option", ["--output-file", "--html", "--html-file"])
-def test_output_file_that_is_a_directory_is_refused(
-    tmp_path, no_scenario_may_run, option
-):
+def test_output_file_that_is_a_directory_is_refused(tmp_path, nothing_may_run, option):
     """An output path (JSON or HTML) that names a directory is refused up front."""
     with pytest.raises(CommandError, match=rf"{option} .*is a directory"):
         run_command(*FAST, option, str(tmp_path))
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
     assert list(tmp_path.iterdir()) == []
 
 
-def test_output_file_in_an_unwritable_folder_is_refused(tmp_path, no_scenario_may_run):
+def test_output_file_in_an_unwritable_folder_is_refused(tmp_path, nothing_may_run):
     """An --output-file in a folder the user cannot write to is refused."""
     folder = tmp_path / "read-only"
     folder.mkdir(mode=0o500)
@@ -211,11 +189,11 @@ def test_output_file_in_an_unwritable_folder_is_refused(tmp_path, no_scenario_ma
             run_command(*FAST, "--output-file", str(folder / "report.json"))
     finally:
         folder.chmod(0o700)
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
 
 
 def test_output_file_in_a_folder_denied_to_the_user_is_refused(
-    tmp_path, monkeypatch, no_scenario_may_run
+    tmp_path, monkeypatch, nothing_may_run
 ):
     """The same refusal, with the folder's denial simulated for root (as on CI)."""
     folder = tmp_path / "denied"
@@ -231,7 +209,7 @@ def test_output_file_in_a_folder_denied_to_the_user_is_refused(
 
     with pytest.raises(CommandError, match=r"--output-file.*not writable"):
         run_command(*FAST, "--output-file", str(folder / "report.json"))
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
 
 
 # -- a failed write keeps the old file ------------------------------------------

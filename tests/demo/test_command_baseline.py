@@ -8,13 +8,11 @@ import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
-from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.debugging.performance_demo import PerformanceDemo
 from perfprobe.report.schema import validate_report
 from tests.perfprobe.compare_factories import report, run, write
 
@@ -33,23 +31,6 @@ def run_demo(*args: str) -> str:
     stdout = StringIO()
     call_command(COMMAND, *args, stdout=stdout, stderr=StringIO())
     return stdout.getvalue()
-
-
-@pytest.fixture
-def nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any attempt to prepare the database or run a scenario."""
-    calls: list[str] = []
-
-    def forbidden(name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            calls.append(name)
-            raise AssertionError(f"PerformanceDemo.{name} ran")
-
-        return record
-
-    for name in ("prepare", "run", "run_scenario"):
-        monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
-    return calls
 
 
 def _slow_baseline(tmp_path: Path, queries: int) -> str:

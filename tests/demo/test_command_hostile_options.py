@@ -57,20 +57,6 @@ BAD_VALUES: dict[str, list[str]] = {
 
 
 @pytest.fixture
-def nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any attempt to prepare the database or run a scenario."""
-    calls: list[str] = []
-
-    def forbidden(*args: object, **kwargs: object) -> None:
-        calls.append("ran")
-        raise AssertionError("the demo ran")
-
-    for name in ("prepare", "run", "run_scenario"):
-        monkeypatch.setattr(PerformanceDemo, name, forbidden)
-    return calls
-
-
-@pytest.fixture
 def bad_reports(tmp_path: Path) -> dict[str, str]:
     """Write files that are not usable reports, and return their paths by kind."""
     files = {

@@ -19,7 +19,6 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.debugging.performance_demo import PerformanceDemo
 from perfprobe.report.charts import INSTALL_HINT
 from tests.perfprobe import hostile
 from tests.perfprobe.browser import (
@@ -45,17 +44,6 @@ def run_command(*args: str) -> str:
     stdout = StringIO()
     call_command(COMMAND, *args, stdout=stdout, stderr=StringIO())
     return stdout.getvalue()
-
-
-@pytest.fixture
-def nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Fail the test if the demo prepares its database or runs a scenario."""
-
-    def forbidden(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError("the demo ran")
-
-    for name in ("prepare", "run", "run_scenario"):
-        monkeypatch.setattr(PerformanceDemo, name, forbidden)
 
 
 def test_html_without_matplotlib_is_refused_before_anything_runs(

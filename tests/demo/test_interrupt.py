@@ -8,7 +8,6 @@ the demo's threads and their database connections.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import socket
@@ -30,6 +29,7 @@ from apps.debugging import server as server_module
 from apps.debugging.performance_demo import PerformanceDemo
 from apps.shop.latency import DatabaseDelay, run_runaway_query
 from apps.shop.models import Customer
+from tests.demo.signals import sigint_after
 
 COMMAND = "run_performance_demo"
 # The requirement under test: Ctrl-C ends the demo within a second. A run
@@ -178,18 +178,6 @@ def interrupt_cli(
 
 
 # -- in process: the server, the threads, the connections -------------------------
-
-
-@contextlib.contextmanager
-def sigint_after(delay_s: float) -> Iterator[None]:
-    """Send this process a real SIGINT (Ctrl-C) ``delay_s`` into the block."""
-    timer = threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        timer.join()
 
 
 @pytest.fixture

@@ -186,23 +186,6 @@ def test_ctrl_c_during_the_load_stops_the_server(monkeypatch, ctrl_c_raises):
 # -- options --------------------------------------------------------------------
 
 
-@pytest.fixture
-def no_scenario_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Record any attempt to prepare the database or run a scenario."""
-    calls: list[str] = []
-
-    def forbidden(name: str) -> Any:
-        def record(*args: Any, **kwargs: Any) -> None:
-            calls.append(name)
-            raise AssertionError(f"PerformanceDemo.{name} ran")
-
-        return record
-
-    for name in ("prepare", "run", "run_scenario"):
-        monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
-    return calls
-
-
 BAD_LOAD_OPTIONS = [
     (["--clients", "0"], ["--clients", "'0'", "1 to 64"]),
     (["--clients", "65"], ["--clients", "'65'", "1 to 64"]),
@@ -224,7 +207,7 @@ BAD_LOAD_OPTIONS = [
     ids=[" ".join(a) for a, _ in BAD_LOAD_OPTIONS],
 )
 def test_bad_load_option_is_refused_before_anything_runs(
-    args, fragments, no_scenario_may_run
+    args, fragments, nothing_may_run
 ):
     """Each bad value is one CommandError line naming option, value and range."""
     with pytest.raises(CommandError) as caught:
@@ -234,7 +217,7 @@ def test_bad_load_option_is_refused_before_anything_runs(
     for fragment in fragments:
         assert fragment in message
     assert "\n" not in message
-    assert no_scenario_may_run == []
+    assert nothing_may_run == []
     assert monitor.collector.snapshot().recent_events == []
 
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ from apps.shop.models import Customer
 from perfprobe import monitor
 from perfprobe.report.schema import validate_report
 from tests.demo.backend import sleep_call
+from tests.demo.signals import sigint_after
 
 # Large enough that a route's fixed overhead (a few ms) stays well below the
 # gap between its nominal latency and the scaled 1 s slow-operation limit;
@@ -565,18 +563,6 @@ class SleepyScenario(Scenario):
         from apps.shop.latency import DatabaseDelay
 
         return {"n": Customer.objects.filter(DatabaseDelay(self.seconds)).count()}
-
-
-@contextlib.contextmanager
-def sigint_after(delay_s: float) -> Iterator[None]:
-    """Send this process a real SIGINT (Ctrl-C) ``delay_s`` into the block."""
-    timer = threading.Timer(delay_s, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    try:
-        yield
-    finally:
-        timer.cancel()
-        timer.join()
 
 
 @pytest.mark.django_db(transaction=True)
