@@ -5,8 +5,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import subprocess
-import sys
 from decimal import Decimal
 from io import StringIO
 from pathlib import Path
@@ -14,12 +12,12 @@ from typing import Any
 from unittest import mock
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from perfprobe import monitor
 from perfprobe.report import Report
 from perfprobe.report.schema import validate_report
+from tests.demo.cli import run_manage
 
 COMMAND = "run_performance_demo"
 FAST = ["--scenarios", "database_operations", "--time-scale", "0.02"]
@@ -30,7 +28,6 @@ BUILT_IN = [
     "memory_intensive",
     "error_scenarios",
 ]
-SUBPROCESS_TIMEOUT_S = 120
 
 
 def run_command(*args: str) -> str:
@@ -38,23 +35,6 @@ def run_command(*args: str) -> str:
     stdout = StringIO()
     call_command(COMMAND, *args, stdout=stdout, stderr=StringIO())
     return stdout.getvalue()
-
-
-def run_manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py`` in a child process against a throw-away SQLite file."""
-    # Without DATABASE_URL, so that a PostgreSQL test run never points the
-    # child at the real (non-test) database it names.
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
 
 
 # -- a successful run -----------------------------------------------------------

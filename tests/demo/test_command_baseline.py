@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from perfprobe.report.schema import validate_report
+from tests.demo.cli import run_manage
 from tests.perfprobe.compare_factories import report, run, write
 
 COMMAND = "run_performance_demo"
@@ -23,7 +20,6 @@ FAST = ["--scenarios", "database_operations", "--time-scale", str(SCALE)]
 # ten of them an N+1 from one line.
 DB_QUERIES = 12
 N_PLUS_ONE_QUERIES = 10
-SUBPROCESS_TIMEOUT_S = 120
 
 
 def run_demo(*args: str) -> str:
@@ -192,30 +188,15 @@ def test_fail_on_critical_follows_the_recommendations() -> None:
 # -- the real command line ---------------------------------------------------------
 
 
-def manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py`` in a child process against a throw-away SQLite file."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
-
-
 def test_cli_exit_statuses_of_the_gate(tmp_path: Path) -> None:
     """From manage.py: 1 when the gate fails, 2 for a bad option; no traceback."""
     baseline = _slow_baseline(tmp_path, DB_QUERIES - 1)
-    migrated = manage(tmp_path, "migrate", "--noinput", "--verbosity", "0")
+    migrated = run_manage(tmp_path, "migrate", "--noinput", "--verbosity", "0")
 
-    failed = manage(
+    failed = run_manage(
         tmp_path, COMMAND, *FAST, "--baseline", baseline, "--fail-on", "regression"
     )
-    bad = manage(tmp_path, COMMAND, "--repeat", "zero")
+    bad = run_manage(tmp_path, COMMAND, "--repeat", "zero")
 
     assert migrated.returncode == 0, migrated.stderr
     assert failed.returncode == 1, failed.stderr
@@ -230,8 +211,8 @@ def test_cli_exit_statuses_of_the_gate(tmp_path: Path) -> None:
 
 def test_help_documents_the_baseline_options(tmp_path: Path) -> None:
     """`manage.py help` lists the new options of both commands."""
-    demo = manage(tmp_path, "help", COMMAND)
-    compare = manage(tmp_path, "help", "perfprobe_compare")
+    demo = run_manage(tmp_path, "help", COMMAND)
+    compare = run_manage(tmp_path, "help", "perfprobe_compare")
 
     assert demo.returncode == 0 and compare.returncode == 0
     for option in ("--repeat", "--baseline", "--tolerance", "--fail-on"):
