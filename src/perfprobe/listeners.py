@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
@@ -18,6 +19,7 @@ class ListenerList(Generic[T]):
 
     Adding and removing replace the tuple rather than change it, so a call
     to ``notify`` running in another thread iterates a tuple no one mutates.
+    Writers take a lock, so two threads adding at once both get added.
     """
 
     def __init__(self, kind: str) -> None:
@@ -26,19 +28,22 @@ class ListenerList(Generic[T]):
         #: recorders test it before calling ``notify``, which saves a call
         #: per event when nothing listens.
         self.items: tuple[Callable[[T], None], ...] = ()
+        self._write_lock = threading.Lock()
 
     def __bool__(self) -> bool:
         return bool(self.items)
 
     def add(self, listener: Callable[[T], None]) -> None:
         """Call ``listener(item)`` for every item notified from now on."""
-        self.items = (*self.items, listener)
+        with self._write_lock:
+            self.items = (*self.items, listener)
 
     def remove(self, listener: Callable[[T], None]) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         # Equality, not identity: each ``obj.method`` access makes a new
         # bound method, equal to but never identical with the one added.
-        self.items = tuple(x for x in self.items if x != listener)
+        with self._write_lock:
+            self.items = tuple(x for x in self.items if x != listener)
 
     def notify(self, item: T) -> None:
         """Pass ``item`` to every listener; log (once per listener) those that fail."""
