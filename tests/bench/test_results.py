@@ -194,6 +194,20 @@ def test_demo_environment_strips_database_and_perfprobe_variables() -> None:
     assert env == {"PATH": "/bin", "PERFPROBE_DEMO_DB": "/tmp/t.sqlite3"}
 
 
+def test_demo_environment_caches_bytecode_in_the_directory_given() -> None:
+    """PYTHONDONTWRITEBYTECODE goes and compiled modules go to the directory."""
+    env = demo_environment(
+        {"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        Path("/tmp/t.sqlite3"),
+        Path("/tmp/bytecode"),
+    )
+    assert env == {
+        "PATH": "/bin",
+        "PERFPROBE_DEMO_DB": "/tmp/t.sqlite3",
+        "PYTHONPYCACHEPREFIX": "/tmp/bytecode",
+    }
+
+
 def test_parse_collected() -> None:
     """The instruction total is read from callgrind's 'Collected' summary line."""
     stderr = "==1== Callgrind\n==1== Collected : 1574508493\n==1== I refs: 1,574\n"
