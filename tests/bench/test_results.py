@@ -9,7 +9,7 @@ import pytest
 
 from bench.alternatives import net_ratios
 from bench.callgrind import _lazy_row, parse_collected
-from bench.collector_million import is_flat
+from bench.collector_million import STAGGER, _event, _stagger, is_flat
 from bench.demo_latency import demo_environment, injected_latency_s
 from bench.harness import Row, Timings
 from bench.results import (
@@ -21,6 +21,7 @@ from bench.results import (
     verdict_counts,
     write_results,
 )
+from perfprobe.collector import Collector
 
 PASSING = Row("timer", "bare 1 µs", "2 µs", "2.0x", "+1 µs", "< 50x", True)
 MISSING = Row("demo", "injected 11 s", "15 s", "", "+4 s", "≤ +1.5 s", False)
@@ -193,6 +194,20 @@ def test_demo_environment_strips_database_and_perfprobe_variables() -> None:
     assert env == {"PATH": "/bin", "PERFPROBE_DEMO_DB": "/tmp/t.sqlite3"}
 
 
+def test_demo_environment_caches_bytecode_in_the_directory_given() -> None:
+    """PYTHONDONTWRITEBYTECODE goes and compiled modules go to the directory."""
+    env = demo_environment(
+        {"PATH": "/bin", "PYTHONDONTWRITEBYTECODE": "1"},
+        Path("/tmp/t.sqlite3"),
+        Path("/tmp/bytecode"),
+    )
+    assert env == {
+        "PATH": "/bin",
+        "PERFPROBE_DEMO_DB": "/tmp/t.sqlite3",
+        "PYTHONPYCACHEPREFIX": "/tmp/bytecode",
+    }
+
+
 def test_parse_collected() -> None:
     """The instruction total is read from callgrind's 'Collected' summary line."""
     stderr = "==1== Callgrind\n==1== Collected : 1574508493\n==1== I refs: 1,574\n"
@@ -229,6 +244,18 @@ def test_is_flat() -> None:
     fraction, flat = is_flat([0, 10, 15, 20])
     assert fraction == pytest.approx(1.0)
     assert not flat
+
+
+def test_stagger_spreads_names_over_one_buffer_cycle() -> None:
+    """Name i of four gets i quarters of a cycle more, 0 to 3/4 of STAGGER."""
+    collector = Collector()
+    events = [_event(f"stagger.{i}") for i in range(4)]
+    recorded = _stagger(collector, events, [0.001, 0.5, 2.0])
+    expected = [0, STAGGER // 4, STAGGER // 2, 3 * STAGGER // 4]
+    assert recorded == sum(expected)
+    held = collector.snapshot().operations
+    counts = [held[e.name][0].count if e.name in held else 0 for e in events]
+    assert counts == expected
 
 
 def test_net_ratios() -> None:

@@ -92,6 +92,34 @@ def test_cli_without_matplotlib_prints_one_line(tmp_path: Path) -> None:
     assert not (tmp_path / "r.html").exists()
 
 
+def test_loading_the_command_imports_no_chart_code(tmp_path: Path) -> None:
+    """The chart module is imported only by a run that writes HTML."""
+    code = (
+        "import sys, django; django.setup()\n"
+        "from django.core.management import load_command_class\n"
+        f"load_command_class('apps.debugging', {COMMAND!r})\n"
+        "print(sorted(m for m in sys.modules if 'chart' in m or 'matplotlib' in m))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env["DJANGO_SETTINGS_MODULE"] = "demo_site.settings"
+    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(settings.BASE_DIR), str(settings.BASE_DIR / "src")]
+    )
+
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+
+    assert result.stdout.strip() == "[]"
+
+
 def test_html_and_a_different_html_file_are_refused(
     tmp_path: Path, nothing_may_run: None
 ) -> None:

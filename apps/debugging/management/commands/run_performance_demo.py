@@ -29,7 +29,6 @@ from apps.debugging.progress import DemoProgress
 from apps.debugging.repeat import describe_runs, parse_repeat, run_repeated
 from perfprobe.compare import cli as compare_cli
 from perfprobe.events import Event
-from perfprobe.report.charts import INSTALL_HINT, charts_available
 from perfprobe.report.jsonio import check_regular_target
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from perfprobe.report.verbose import describe_event
@@ -125,6 +124,19 @@ def _checked_output_path(value: str, option: str) -> Path:
             "socket); give a file path."
         ) from None
     return path
+
+
+def check_charts_available(option: str) -> None:
+    """Raise ``CommandError`` naming ``option`` if matplotlib cannot be imported."""
+    # Imported here: only an HTML report needs the chart module, and every
+    # run's start-up pays for what the command imports at the top.
+    from perfprobe.report.charts import INSTALL_HINT, charts_available
+
+    if not charts_available():
+        raise CommandError(
+            f"{option} draws charts with matplotlib, which is not "
+            f"installed; install the 'report' extra: {INSTALL_HINT}"
+        )
 
 
 def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:
@@ -303,11 +315,8 @@ class Command(BaseCommand):
                 f"--output-file and {html_option} name the same file "
                 f"{str(output)!r}; give each report its own file."
             )
-        if html_output is not None and not charts_available():
-            raise CommandError(
-                f"{html_option} draws charts with matplotlib, which is not "
-                f"installed; install the 'report' extra: {INSTALL_HINT}"
-            )
+        if html_output is not None:
+            check_charts_available(html_option)
         repeat = parse_repeat(options["repeat"])
         tolerance = compare_cli.parse_tolerance(options["tolerance"])
         fail_on = compare_cli.parse_fail_on(options["fail_on"])
