@@ -50,6 +50,7 @@ BAD = [
     (["--tolerance", "abc"], ["--tolerance", "'abc'", "percentage"]),
     (["--tolerance=-5"], ["--tolerance", "'-5'"]),
     (["--tolerance", "nan"], ["--tolerance", "'nan'"]),
+    (["--tolerance", "5"], ["--tolerance needs --baseline"]),
     (["--fail-on", "nope"], ["--fail-on", "'nope'", "regression or critical"]),
     (["--fail-on", "regression"], ["--fail-on regression needs --baseline"]),
     (["--baseline", "/nonexistent/report.json"], ["--baseline", "cannot be read"]),

@@ -258,8 +258,10 @@ class Command(BaseCommand):
         parser.add_argument(
             "--tolerance",
             metavar="PERCENT",
-            default=compare_cli.DEFAULT_TOLERANCE_PERCENT,
-            help="Smallest timing change that counts, in %% (default 10).",
+            help=(
+                "Smallest timing change that counts against --baseline, in %% "
+                "(default 10)."
+            ),
         )
         parser.add_argument(
             "--fail-on",
@@ -318,7 +320,17 @@ class Command(BaseCommand):
         if html_output is not None:
             check_charts_available(html_option)
         repeat = parse_repeat(options["repeat"])
-        tolerance = compare_cli.parse_tolerance(options["tolerance"])
+        if options["tolerance"] is None:
+            tolerance = compare_cli.parse_tolerance(
+                compare_cli.DEFAULT_TOLERANCE_PERCENT
+            )
+        else:
+            tolerance = compare_cli.parse_tolerance(options["tolerance"])
+            if options["baseline"] is None:
+                raise compare_cli.usage_error(
+                    "--tolerance needs --baseline FILE: it is the smallest change "
+                    "counted when comparing with a saved report."
+                )
         fail_on = compare_cli.parse_fail_on(options["fail_on"])
         compare_cli.require_baseline(fail_on, options["baseline"])
         baseline = None
