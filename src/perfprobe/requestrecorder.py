@@ -15,7 +15,7 @@ from .aggregates import (
 )
 from .events import Event, RequestEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, raw_request_event
+from .requestlog import RawRequest, ScopeKey, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
@@ -133,7 +133,7 @@ class RequestRecorder:
                 for log in self.thread_logs.logs:
                     if log.records:
                         self._add_records(log.take())
-                pair: tuple[Scope | None, RawRequest] | None
+                pair: tuple[ScopeKey | None, RawRequest] | None
                 if scope.tracker is not scopes:
                     pair = (None, request)  # not opened here: no summary
                 elif scope.id in scopes.states:
@@ -141,7 +141,7 @@ class RequestRecorder:
                 else:
                     # ScopeTable.keep_empty, written out: once per request.
                     scope.tracker = None
-                    pair = (scope, request)
+                    pair = ((scope.id, scope.name, scope.started_at), request)
                     scopes.history.append(pair)
                     scopes.closed_count += 1
                 if pair is not None:
