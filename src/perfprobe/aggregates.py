@@ -182,9 +182,9 @@ class EndpointStats:
     #: Requests that ran no query, by status, counted by the request path in
     #: one increment; ``statuses`` and ``query_counts`` do not hold them.
     quiet: Counter[int] = field(default_factory=Counter)
-    #: Durations of such requests not yet in ``stats``: the request path
-    #: appends here and adds them with one ``add_many`` per
-    #: ``PENDING_DURATIONS`` (or when read), which spares it a call each.
+    #: Durations of such requests not yet in ``stats``: the collector's
+    #: batched fold of quiet requests appends here and adds them with one
+    #: ``add_many`` per ``PENDING_DURATIONS`` (or when read).
     pending: list[float] = field(default_factory=list)
 
     def add(

@@ -96,6 +96,7 @@ class Collector(RequestRecorder, TimerRecords):
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
             self._endpoints: dict[tuple[str, str], EndpointStats] = {}
+            self._request_log = []
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
@@ -350,7 +351,11 @@ class Collector(RequestRecorder, TimerRecords):
 
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
+        self.fold_requests()
         with self._lock:
+            # Requests other threads ended since the fold above.
+            if self._request_log:
+                self._fold_requests()
             self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))

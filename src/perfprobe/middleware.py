@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import conf as conf_module
 from . import monitoring, sampling, tracing
-from .access import UNMONITORED_ATTR
 from .apps import startup_error
 from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
@@ -24,20 +23,13 @@ from .events import error_type_name
 from .failures import log_failure
 from .monitoring import leave_scope
 from .monitoring import logger as monitor_logger
+from .requestscope import RequestScope
 from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
-from .routes import endpoint_names, endpoint_of, name_endpoint
+from .routes import Endpoint
 from .routes import method_of as method_of
 from .routes import route_of as route_of
-from .scope import RequestScope, Scope, current_scope, current_task_ref
-from .suppression import (
-    current_mark,
-    enter_mark,
-    exit_mark,
-    keep_unmonitored,
-    pop_mark,
-    push_mark,
-    request_mark,
-)
+from .scope import Scope, current_scope, current_task_ref
+from .suppression import keep_unmonitored, pop_mark, push_mark, request_mark
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -87,11 +79,8 @@ class PerformanceMiddleware:
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:
             markcoroutinefunction(self)
-        # Django wraps a sync process_view in sync_to_async on an async chain;
-        # an async one there spares every request a hop to the sync thread.
-        self.process_view: Callable[..., Any] = (
-            self._aname_at_view if self._is_async else self._name_at_view
-        )
+        # No process_view: the request's scope names itself after its route
+        # when first asked (see RequestScope), so no hook runs per request.
         #: The settings last seen to monitor every request (see _skip_reason);
         #: never ``None``, which stands for unreadable settings.
         self._monitors_all: object = _NOT_YET
@@ -131,8 +120,10 @@ class PerformanceMiddleware:
             started_at,
             started_ns,
             None if asyncio._get_running_loop() is None else current_task_ref(),
+            request,
         )
-        # The scope is the request's mark too: a fresh one, not suppressed.
+        # The scope is the request's mark too: a fresh one, not suppressed
+        # unless the view turns out to be unmonitored (see RequestScope).
         mark_token = push_mark(scope)
         try:
             try:
@@ -155,16 +146,8 @@ class PerformanceMiddleware:
                     response = self._traced(request)
                 else:
                     response = self.get_response(request)
-                # Named in process_view unless no view was reached (no URL
-                # matched, or a middleware answered first); the name stands
-                # unless the request was resolved again since.
-                named = scope.endpoint
-                if named is None or named[0] is not getattr(
-                    request, "resolver_match", None
-                ):
-                    named = self._name_scope(scope, request)
             except BaseException:
-                monitor._exit_scope(scope, scope_token)
+                _abandon(monitor, scope, scope_token)
                 raise
             # The token is this context's own, made above: reset() puts the
             # scope that was current before back, also over a scope left
@@ -173,31 +156,37 @@ class PerformanceMiddleware:
         finally:
             pop_mark(mark_token)
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
-        if scope.suppressed:  # an unmonitored view (see _drop)
+        try:
+            # Named now unless a probe in the request had it named first.
+            endpoint = scope.named()
+        except Exception:
+            endpoint = _unnamed(scope)
+        if endpoint is None:  # an unmonitored view
+            _drop(scope, attrs)
             keep_unmonitored(response, scope)
-        else:
-            try:
-                monitor.collector.request_ended(
-                    scope,
+            return response
+        try:
+            monitor.collector.request_ended(
+                scope,
+                (
+                    endpoint[1],
+                    int(response.status_code),
+                    duration_s,
+                    started_at,
+                    _get_ident(),
                     (
-                        (named or endpoint_of(request))[1][1],
-                        int(response.status_code),
-                        duration_s,
-                        started_at,
-                        _get_ident(),
-                        (
-                            request.META.get("QUERY_STRING") or None
-                            if self._store_query_strings
-                            else None
-                        ),
-                        attrs.get(_ERROR_ATTR),
-                        attrs.get(_RAISED_AT_ATTR),
+                        request.META.get("QUERY_STRING") or None
+                        if self._store_query_strings
+                        else None
                     ),
-                )
-            except Exception:
-                log_failure(
-                    logger, "record-request", "perfprobe failed to record a request"
-                )
+                    attrs.get(_ERROR_ATTR),
+                    attrs.get(_RAISED_AT_ATTR),
+                ),
+            )
+        except Exception:
+            log_failure(
+                logger, "record-request", "perfprobe failed to record a request"
+            )
         return response
 
     def _traced(self, request: HttpRequest) -> Any:
@@ -229,27 +218,36 @@ class PerformanceMiddleware:
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
+        scope = RequestScope(
+            current_scope.get(), started_at, started_ns, current_task_ref(), request
+        )
         try:
-            mark, mark_token = enter_mark(suppressed=False)
+            mark_token = push_mark(scope)
             try:
-                scope, scope_token = monitor._enter_request_scope(
-                    started_at, started_ns
-                )
                 try:
-                    setattr(request, _SCOPE_ATTR, scope)
+                    monitor.collector.scope_opened(scope)
+                except Exception:
+                    log_failure(
+                        monitor_logger,
+                        "scope-open",
+                        "perfprobe failed to open scope %r",
+                        "request",
+                    )
+                scope_token = current_scope.set(scope)
+                try:
+                    request.__dict__[_SCOPE_ATTR] = scope
                     with tracing.request_span(request) as span:
                         response = await get_response(request)
                         span.finish(response)
-                    self._name_again(scope, request)
                 except asyncio.CancelledError:
                     _leave(scope, scope_token)
                     raise
                 except BaseException:
-                    monitor._exit_scope(scope, scope_token)
+                    _abandon(monitor, scope, scope_token)
                     raise
                 _leave(scope, scope_token)
             finally:
-                exit_mark(mark_token)
+                pop_mark(mark_token)
         except asyncio.CancelledError:
             # Django cancels the request's task when the client disconnects.
             # Left unrecorded, the requests clients gave up on, often the
@@ -257,8 +255,6 @@ class PerformanceMiddleware:
             self._record(scope, request, None, started_ns, started_at)
             raise
         self._record(scope, request, response, started_ns, started_at)
-        if mark.suppressed:
-            keep_unmonitored(response, mark)
         return response
 
     def _skip_reason(self, request: HttpRequest) -> str | None:
@@ -282,81 +278,9 @@ class PerformanceMiddleware:
                 logger, "note-exception", "perfprobe failed to note a view's exception"
             )
 
-    def _name_at_view(
-        self, request: HttpRequest, view: Any, args: Any = (), kwargs: Any = None
-    ) -> None:
-        # The URL is resolved by now: naming the scope here, not only when
-        # the response is back, files the view's queries and operations
-        # under the route instead of the placeholder "request".
-        scope = getattr(request, _SCOPE_ATTR, None)
-        if scope is None:
-            return
-        if getattr(view, UNMONITORED_ATTR, False):
-            self._drop(scope, request)
-            return
-        # _name_scope written out: this runs once per request.
-        try:
-            # Set before process_view; without it, _name_scope below copes.
-            match = request.resolver_match
-            route = match.route  # type: ignore[union-attr]
-            endpoint = endpoint_names.get((request.method, route))
-            if endpoint is None:
-                endpoint = name_endpoint(request, match)
-            scope.name = endpoint[0]
-            scope.endpoint = (match, endpoint)
-        except Exception:
-            self._name_scope(scope, request)
-
-    async def _aname_at_view(
-        self, request: HttpRequest, view: Any, args: Any = (), kwargs: Any = None
-    ) -> None:
-        self._name_at_view(request, view)
-
-    def _drop(self, scope: Scope, request: HttpRequest) -> None:
-        # Decided before the view runs, so nothing the view does is
-        # recorded; what ran before it (other middleware) was already.
-        try:
-            # The request's scope is its mark (see __call__); another mark
-            # made current inside the request is switched too.
-            scope.suppressed = True
-            mark = current_mark()
-            if mark is not None:
-                mark.suppressed = True
-            setattr(request, _SCOPE_ATTR, None)
-            monitoring.monitor.collector.scope_discarded(scope)
-        except Exception:
-            log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
-        _count_skipped(sampling.UNMONITORED_VIEW)
-
-    def _name_scope(
-        self, scope: Scope, request: HttpRequest
-    ) -> tuple[Any, tuple[str, tuple[str, str]]] | None:
-        """Name ``scope`` "METHOD /route/"; return what ``scope.endpoint`` holds."""
-        try:
-            match = getattr(request, "resolver_match", None)
-            endpoint = endpoint_names.get(
-                (request.method, getattr(match, "route", None))
-            )
-            if endpoint is None:
-                endpoint = name_endpoint(request, match)
-            scope.name = endpoint[0]
-            named = (match, endpoint)
-            scope.endpoint = named
-            return named
-        except Exception:
-            log_failure(
-                logger, "name-scope", "perfprobe failed to name the request scope"
-            )
-            return None
-
-    def _name_again(self, scope: Scope, request: HttpRequest) -> None:
-        named = scope.endpoint
-        if named is None or named[0] is not getattr(request, "resolver_match", None):
-            self._name_scope(scope, request)
-
     def _record(
         self,
-        scope: Scope,
+        scope: RequestScope,
         request: HttpRequest,
         response: HttpResponseBase | None,
         started_ns: int,
@@ -364,15 +288,20 @@ class PerformanceMiddleware:
     ) -> None:
         """Record the request; without a response it was aborted (status 499)."""
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
-        if getattr(request, _SCOPE_ATTR, None) is None:
-            return  # dropped in process_view: an unmonitored view
         try:
-            # Without a name, naming failed (and was logged): try again.
-            key = (scope.endpoint or endpoint_of(request))[1][1]
+            endpoint = scope.named()
+        except Exception:
+            endpoint = _unnamed(scope)
+        if endpoint is None:  # an unmonitored view
+            _drop(scope, request.__dict__)
+            if response is not None:
+                keep_unmonitored(response, scope)
+            return
+        try:
             monitoring.monitor.collector.request_ended(
                 scope,
                 (
-                    key,
+                    endpoint[1],
                     (
                         CLIENT_CLOSED_STATUS
                         if response is None
@@ -397,6 +326,41 @@ class PerformanceMiddleware:
 
 
 _NOT_YET = object()
+
+
+def _abandon(
+    monitor: monitoring.PerformanceMonitor,
+    scope: RequestScope,
+    token: Token[Scope | None],
+) -> None:
+    """Close the scope of a request whose stack raised; the error passes on."""
+    monitor._exit_scope(scope, token)
+    # Named by the closing (its summary); the request is let go of.
+    scope.request = None
+
+
+def _unnamed(scope: RequestScope) -> Endpoint | None:
+    """Name the scope ``(unmatched)`` after naming failed; log the failure."""
+    log_failure(logger, "name-scope", "perfprobe failed to name the request scope")
+    scope.request = None
+    if scope.suppressed:
+        return None
+    endpoint = ("OTHER " + UNMATCHED_ROUTE, ("OTHER", UNMATCHED_ROUTE))
+    scope.name, scope.endpoint = endpoint[0], (None, endpoint)
+    return endpoint
+
+
+def _drop(scope: RequestScope, attrs: dict[str, Any]) -> None:
+    """Keep the request of an unmonitored view out of the data; count it."""
+    # Its view ran suppressed, so nothing it did was recorded; what ran
+    # before the URL was resolved (other middleware) is forgotten with the
+    # scope.
+    try:
+        attrs[_SCOPE_ATTR] = None
+        monitoring.monitor.collector.scope_discarded(scope)
+    except Exception:
+        log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
+    _count_skipped(sampling.UNMONITORED_VIEW)
 
 
 def _leave(scope: Scope, token: Token[Scope | None]) -> None:

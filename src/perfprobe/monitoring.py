@@ -163,33 +163,6 @@ class PerformanceMonitor:
             log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
         return scope, current_scope.set(scope)
 
-    def _enter_request_scope(
-        self, started_at: float, started_ns: int
-    ) -> tuple[Scope, Token[Scope | None]]:
-        """Open the scope of a request that started at the times given.
-
-        ``_enter_scope`` for the middleware, which has just made a fresh
-        mark current, so the request is not suppressed. Close it with
-        ``_exit_scope``, or with ``leave_scope`` and ``Collector.request_ended``.
-        """
-        scope = Scope(
-            "request",
-            "request",
-            current_scope.get(),
-            next_scope_id(),
-            started_at,
-            started_ns,
-            None,
-            current_task_ref(),
-        )
-        try:
-            self.collector.scope_opened(scope)
-        except Exception:
-            log_failure(
-                logger, "scope-open", "perfprobe failed to open scope %r", "request"
-            )
-        return scope, current_scope.set(scope)
-
     def _exit_scope(self, scope: Scope, token: Token[Scope | None]) -> None:
         """Leave and close a scope from ``_enter_scope``; never raise."""
         try:

@@ -6,7 +6,6 @@ from typing import Any
 
 from .aggregates import ScopeSummary
 from .events import Event, RequestEvent
-from .scope import Scope
 
 #: What the middleware hands to ``Collector.request_ended``: the endpoint
 #: ``(method, route)``, status, duration_s, started_at, thread_id,
@@ -15,6 +14,12 @@ from .scope import Scope
 RawRequest = tuple[
     tuple[str, str], int, float, float, int, str | None, str | None, str | None
 ]
+
+#: What the collector keeps of a request scope in which nothing was recorded:
+#: its id, name (its path: it has no parent) and start time. Atoms only, so
+#: the garbage collector stops tracking the tuple, and the scope itself is
+#: freed with its request instead of being held by the recent events.
+ScopeKey = tuple[int, str, float]
 
 
 def raw_request_event(
@@ -41,12 +46,13 @@ def raw_request_event(
 def made_event(item: Any) -> Event:
     """Return ``item`` of the recent events, made an event if it is still raw.
 
-    A raw item is the pair ``(scope, raw)`` of a request in whose scope
-    nothing was recorded (``scope`` is ``None`` if it was never opened).
+    A raw item is the pair ``(key, raw)`` of a request in whose scope
+    nothing was recorded (``key``, a ``ScopeKey``, is ``None`` if the scope
+    was never opened).
     """
     if type(item) is not tuple:
         return item  # type: ignore[no-any-return]
-    scope: Scope | None = item[0]
+    scope: ScopeKey | None = item[0]
     (method, route), status, duration_s, started_at, thread_id, query, error, at = item[
         1
     ]
@@ -64,7 +70,7 @@ def made_event(item: Any) -> Event:
         thread_id=thread_id,
         query_count=0,
         query_time_s=0.0,
-        scope=scope.path if scope else None,
+        scope=scope[1] if scope else None,
         error_type=error,
         raised_at=at,
         query_string=query,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections import deque
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import (
@@ -15,7 +16,7 @@ from .aggregates import (
 )
 from .events import Event, RequestEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, raw_request_event
+from .requestlog import RawRequest, ScopeKey, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
@@ -26,6 +27,12 @@ if TYPE_CHECKING:
     from .errorlog import ErrorLog
     from .listeners import ListenerList
     from .scopetable import ScopeTable
+
+
+#: Quiet requests the request path leaves for one batched fold.
+REQUEST_BATCH = 128
+_status = itemgetter(1)
+_duration = itemgetter(2)
 
 
 class RequestRecorder:
@@ -42,6 +49,10 @@ class RequestRecorder:
     _activity: ThreadActivity
     _scopes: ScopeTable
     _recent: deque[RecentItem]
+    _dropped_metrics: int
+    #: Requests with nothing in their scope, not yet in their endpoint's
+    #: figures: added in batches of ``REQUEST_BATCH`` and before every read.
+    _request_log: list[RawRequest]
 
     thread_logs: ThreadLogs
 
@@ -64,6 +75,9 @@ class RequestRecorder:
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
+            # The requests waiting first: endpoints are made first come.
+            if self._request_log:
+                self._fold_requests()
             ep = self._endpoint((event.method, event.route))
             ep.add(
                 event.duration_s, event.query_count, event.query_time_s, event.status
@@ -86,6 +100,51 @@ class RequestRecorder:
             self._recent.append(event)
         if self._listeners.items:
             self._listeners.notify(event)
+
+    def fold_requests(self) -> None:
+        """Add the requests waiting in ``_request_log`` to their endpoints.
+
+        Readers call it before they take the lock for their read: a
+        finaliser the fold's allocations run, which records while the lock
+        is held, is deferred until the lock is released, and so lands
+        before the read rather than after it.
+        """
+        lock = self._lock
+        if not self._request_log or lock._is_owned():  # type: ignore[attr-defined]
+            return
+        lock.acquire()
+        try:
+            self._fold_requests()
+        finally:
+            lock.release()
+        if lock._deferred:
+            lock.run_deferred()
+
+    def _fold_requests(self) -> None:
+        # Called with the lock held. Grouped by endpoint, so that each
+        # endpoint takes its batch in a few calls, in C where it can.
+        waiting = self._request_log
+        self._request_log = []
+        groups: dict[tuple[str, str], list[RawRequest]] = {}
+        for raw in waiting:
+            group = groups.get(raw[0])
+            if group is None:
+                group = groups[raw[0]] = []
+            group.append(raw)
+        endpoints = self._endpoints
+        for key, raws in groups.items():
+            ep = endpoints.get(key)
+            if ep is None:
+                ep = self._endpoint(key)
+                if key not in endpoints:
+                    # Past MAX_METRICS: each request counts as dropped, as
+                    # one by one (_endpoint counted the first).
+                    self._dropped_metrics += len(raws) - 1
+            ep.quiet.update(map(_status, raws))
+            pending = ep.pending
+            pending.extend(map(_duration, raws))
+            if len(pending) >= PENDING_DURATIONS:
+                ep.add_pending()
 
     def _endpoint(self, key: tuple[str, str]) -> EndpointStats:
         # Called with the lock held.
@@ -133,7 +192,7 @@ class RequestRecorder:
                 for log in self.thread_logs.logs:
                     if log.records:
                         self._add_records(log.take())
-                pair: tuple[Scope | None, RawRequest] | None
+                pair: tuple[ScopeKey | None, RawRequest] | None
                 if scope.tracker is not scopes:
                     pair = (None, request)  # not opened here: no summary
                 elif scope.id in scopes.states:
@@ -141,16 +200,15 @@ class RequestRecorder:
                 else:
                     # ScopeTable.keep_empty, written out: once per request.
                     scope.tracker = None
-                    pair = (scope, request)
+                    pair = ((scope.id, scope.name, scope.started_at), request)
                     scopes.history.append(pair)
                     scopes.closed_count += 1
                 if pair is not None:
-                    ep = self._endpoints.get(request[0]) or self._endpoint(request[0])
-                    pending = ep.pending
-                    pending.append(request[2])
-                    if len(pending) >= PENDING_DURATIONS:
-                        ep.add_pending()
-                    ep.quiet[request[1]] += 1
+                    # Its endpoint's figures wait for the next batch.
+                    waiting = self._request_log
+                    waiting.append(request)
+                    if len(waiting) >= REQUEST_BATCH:
+                        self._fold_requests()
                     if self._activity.open_blocks:
                         self._activity.mark_others(request[4])
                     self._recent.append(pair)

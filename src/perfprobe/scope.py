@@ -82,28 +82,3 @@ def current_task_ref() -> weakref.ref[asyncio.Task[Any]] | None:
         return None
     task = asyncio.current_task(loop)
     return weakref.ref(task) if task is not None else None
-
-
-class RequestScope(Scope):
-    """The scope of one request, as the request middleware opens it.
-
-    A ``Scope`` in every way, named ``"request"`` until the middleware names
-    it after its route. Its own ``__init__`` sets only what differs per
-    request: the fields left out keep their defaults as class attributes,
-    which spares the request path a third of the dataclass's ``__init__``.
-    """
-
-    def __init__(
-        self,
-        parent: Scope | None,
-        started_at: float,
-        started_ns: int,
-        task: weakref.ref[asyncio.Task[Any]] | None,
-    ) -> None:
-        self.name = "request"
-        self.kind = "request"
-        self.parent = parent
-        self.id = next_scope_id()
-        self.started_at = started_at
-        self.started_ns = started_ns
-        self.task = task

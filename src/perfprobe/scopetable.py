@@ -8,23 +8,23 @@ from typing import Any
 from .aggregates import OpenScope, ScopeSummary
 from .conf import PerfprobeSettings
 from .nplusone import FindingTotals, ScopeQueries
-from .requestlog import RawRequest
+from .requestlog import RawRequest, ScopeKey
 from .scope import Scope
 
 
-def empty_summary(scope: Scope, duration_s: float) -> ScopeSummary:
-    """Return the summary of a scope in which nothing was recorded."""
+def empty_summary(key: ScopeKey, duration_s: float) -> ScopeSummary:
+    """Return the summary of a request scope in which nothing was recorded."""
     # Up to MAX_SCOPE_HISTORY of these are made per read: a frozen
     # dataclass's __init__ sets each field through object.__setattr__, one
     # dict update costs a fraction of that. ScopeSummary has no
     # __post_init__; the collector's tests compare summaries made both ways.
     summary: ScopeSummary = object.__new__(ScopeSummary)
     summary.__dict__.update(
-        id=scope.id,
-        name=scope.name,
-        kind=scope.kind,
-        path=scope.path,
-        started_at=scope.started_at,
+        id=key[0],
+        name=key[1],
+        kind="request",
+        path=key[1],
+        started_at=key[2],
         duration_s=duration_s,
         query_count=0,
         query_time_s=0.0,
@@ -48,7 +48,7 @@ class ScopeTable:
     a scope in which nothing happens, like most requests of a view that runs
     no query, never builds them. At most
     ``MAX_SCOPE_HISTORY`` summaries are kept; that of such an empty request
-    scope is kept as the pair ``(scope, RawRequest)`` (by
+    scope is kept as the pair ``(ScopeKey, RawRequest)`` (by
     ``Collector.request_ended``) and made only when read. N+1 and duplicate
     findings are merged over every closed scope, at most
     ``MAX_FINGERPRINTS`` of each. Not thread-safe: the collector calls it
@@ -71,8 +71,8 @@ class ScopeTable:
             for scope_id, state in self.states.items()
         }
         #: Summaries, oldest first; an empty request scope's as the pair
-        #: ``(scope, RawRequest)``, made a summary when read.
-        self.history: deque[ScopeSummary | tuple[Scope, RawRequest]] = deque(
+        #: ``(ScopeKey, RawRequest)``, made a summary when read.
+        self.history: deque[ScopeSummary | tuple[ScopeKey, RawRequest]] = deque(
             maxlen=conf.MAX_SCOPE_HISTORY
         )
         self.closed_count = 0

@@ -25,12 +25,13 @@ class Mark(Protocol):
 class RequestMark:
     """Whether the work of the current request is kept out of the data.
 
-    The middleware sets a fresh mark per request; it is a mutable object
-    rather than a value so that ``process_view``, which learns the view only
-    after the request has started, can switch it on for the rest of the
-    request without setting (and having to reset) the ``ContextVar`` itself.
-    A sync view run by ``sync_to_async`` sees the same object, since a
-    copied context holds the same reference.
+    The middleware sets a fresh, suppressed one for a request it leaves
+    out; a monitored request's mark is its scope (``RequestScope``), which
+    switches itself on once its view turns out to be unmonitored. A mark is
+    a mutable object rather than a value so that it can be switched for the
+    rest of the request without setting (and having to reset) the
+    ``ContextVar`` itself. A sync view run by ``sync_to_async`` sees the same
+    object, since a copied context holds the same reference.
     """
 
     __slots__ = ("suppressed",)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 
-from perfprobe.scope import RequestScope, Scope, current_task_ref
+from perfprobe.requestscope import RequestScope
+from perfprobe.scope import Scope, current_task_ref
 
 
 def test_a_request_scope_is_a_scope_with_the_defaults_it_left_out() -> None:

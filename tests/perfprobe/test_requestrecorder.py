@@ -1,0 +1,162 @@
+"""Tests for perfprobe.requestrecorder: quiet requests folded in batches."""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterator
+
+import pytest
+from pytest_django import Settings
+
+from perfprobe.aggregates import OVERFLOW_KEY
+from perfprobe.collector import Collector
+from perfprobe.requestlog import RawRequest
+from perfprobe.requestrecorder import REQUEST_BATCH
+from perfprobe.scope import Scope
+
+from .report_factories import query
+
+
+@pytest.fixture
+def collector() -> Collector:
+    """Return a fresh collector on the default settings."""
+    return Collector()
+
+
+def end_quiet_request(
+    collector: Collector, route: str, status: int, duration_s: float
+) -> None:
+    """End a request of ``GET route`` in whose scope nothing was recorded."""
+    scope = Scope(name=f"GET {route}", kind="request", started_at=1_000.0)
+    collector.scope_opened(scope)
+    raw: RawRequest = (("GET", route), status, duration_s, 1_000.0, 7, None, None, None)
+    collector.request_ended(scope, raw)
+
+
+def test_endpoint_figures_are_exact_before_and_after_a_batch(
+    collector: Collector,
+) -> None:
+    """Read with 5 requests waiting, then past a full batch: every request counts."""
+    for ms in range(1, 6):
+        end_quiet_request(collector, "/a/", 200, ms / 1000)
+    assert collector._request_log  # waiting: below one batch
+
+    early = collector.snapshot().endpoints[("GET", "/a/")]
+    assert (early["stats"].count, early["stats"].total) == (5, pytest.approx(0.015))
+    assert early["statuses"] == {200: 5}
+
+    later_count = REQUEST_BATCH + 7
+    for index in range(later_count):
+        end_quiet_request(collector, "/a/", 404 if index % 2 else 200, 0.002)
+    # The read folded the first 5; of the next 135, 128 made a batch.
+    assert len(collector._request_log) == later_count - REQUEST_BATCH
+
+    late = collector.snapshot().endpoints[("GET", "/a/")]
+    assert late["stats"].count == 5 + later_count
+    assert late["stats"].total == pytest.approx(0.015 + 0.002 * later_count)
+    assert late["statuses"] == {200: 5 + 68, 404: 67}
+    assert late["query_counts"].count == 5 + later_count
+    assert late["query_counts"].max == 0
+
+
+def test_a_batch_of_interleaved_endpoints_splits_exactly(collector: Collector) -> None:
+    """Three routes in turn within one batch: each gets its own durations."""
+    routes = ("/a/", "/b/", "/c/")
+    for index in range(90):
+        end_quiet_request(collector, routes[index % 3], 200, (index % 3 + 1) / 10)
+
+    endpoints = collector.snapshot().endpoints
+
+    for number, route in enumerate(routes, start=1):
+        stats = endpoints[("GET", route)]["stats"]
+        assert (stats.count, stats.min, stats.max) == (30, number / 10, number / 10)
+    assert list(endpoints) == [("GET", "/a/"), ("GET", "/b/"), ("GET", "/c/")]
+
+
+def test_quiet_requests_past_max_metrics_count_as_dropped_one_each(
+    settings: Settings,
+) -> None:
+    """Past the bound, each waiting request is one dropped metric, as one by one."""
+    settings.PERFPROBE = {"MAX_METRICS": 2}
+    collector = Collector()
+
+    for route in ("/a/", "/b/", "/c/", "/d/", "/c/"):
+        end_quiet_request(collector, route, 200, 0.01)
+
+    snapshot = collector.snapshot()
+    assert list(snapshot.endpoints) == [
+        ("GET", "/a/"),
+        ("GET", "/b/"),
+        (OVERFLOW_KEY, OVERFLOW_KEY),
+    ]
+    assert snapshot.endpoints[OVERFLOW_KEY, OVERFLOW_KEY]["stats"].count == 3
+    assert snapshot.dropped_metrics == 3
+
+
+def test_a_full_request_after_waiting_ones_keeps_first_come_endpoints(
+    settings: Settings,
+) -> None:
+    """A request with a query is added at once, after the waiting ones it follows."""
+    settings.PERFPROBE = {"MAX_METRICS": 1}
+    collector = Collector()
+    end_quiet_request(collector, "/first/", 200, 0.01)
+    scope = Scope(name="GET /second/", kind="request", started_at=1_000.0)
+    collector.scope_opened(scope)
+    collector.record_query(query("SELECT 1", 0.001), scope)
+    raw: RawRequest = (("GET", "/second/"), 200, 0.02, 1_000.0, 7, None, None, None)
+    collector.request_ended(scope, raw)
+
+    endpoints = collector.snapshot().endpoints
+
+    assert endpoints[("GET", "/first/")]["stats"].count == 1
+    assert endpoints[OVERFLOW_KEY, OVERFLOW_KEY]["stats"].count == 1
+
+
+def test_reset_forgets_the_waiting_requests(collector: Collector) -> None:
+    """Requests not yet folded are measurements like any other: reset drops them."""
+    end_quiet_request(collector, "/a/", 200, 0.01)
+
+    collector.reset()
+
+    assert collector.snapshot().endpoints == {}
+
+
+@pytest.fixture
+def gc_off() -> Iterator[None]:
+    """Keep the cyclic garbage collector from running on its own."""
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+class _RecordsWhenCollected:
+    """A cycle whose finaliser records a query, like a generator's cleanup."""
+
+    def __init__(self, collector: Collector) -> None:
+        self.collector = collector
+        self.cycle = self
+
+    def __del__(self) -> None:
+        self.collector.record_query(query("SELECT cleanup", 0.001), None)
+
+
+def test_a_finaliser_run_by_the_fold_lands_in_the_snapshot(
+    collector: Collector, gc_off: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fold runs before the read's lock: a query it triggers is in that read."""
+    end_quiet_request(collector, "/a/", 200, 0.01)
+    _RecordsWhenCollected(collector)
+    fold = Collector._fold_requests
+
+    def fold_collecting(self: Collector) -> None:
+        gc.collect()  # as an allocation of the fold could
+        fold(self)
+
+    monkeypatch.setattr(Collector, "_fold_requests", fold_collecting)
+
+    snapshot = collector.snapshot()
+
+    assert snapshot.query_total is not None and snapshot.query_total.count == 1
+    assert snapshot.endpoints[("GET", "/a/")]["stats"].count == 1
