@@ -17,7 +17,7 @@ from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
-from .suppression import _mark
+from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
 from .wrapping import wrap
 
@@ -41,7 +41,7 @@ _perf_ns = time.perf_counter_ns
 _wall_s = time.time
 _current_scope = current_scope.get
 # The request mark's ContextVar.get itself: no Python frame per block.
-_current_mark = _mark.get
+_current_mark = current_mark
 
 #: Where an open ``with`` block is: its thread alone outside an event loop,
 #: its thread and its asyncio task inside one.
