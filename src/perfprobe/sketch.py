@@ -13,9 +13,10 @@ from ddsketch import DDSketch, LogarithmicMapping
 SKETCH_RELATIVE_ACCURACY = 0.01
 #: Values wait in a list until this many are binned together.
 VALUE_BATCH = 64
-#: Bin counts wait until this many bins have some (a few KB at most); then
-#: they go into the sketch, one weighted ``add`` per bin.
-PENDING_BINS = 64
+#: Bin counts wait until this many bins have some (a few KB at most, what
+#: 64 counts and 64 kept values took before); then they go into the
+#: sketch, one weighted ``add`` per bin.
+PENDING_BINS = 128
 
 # The mapping DDSketch(SKETCH_RELATIVE_ACCURACY) makes for itself, asked only
 # for public figures: the bin ratio and the smallest value it tells from 0.
