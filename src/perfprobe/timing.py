@@ -6,8 +6,8 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from . import conf as _conf_module
@@ -65,6 +65,9 @@ _OFF = _Off()
 _Open = _Start | _Off | list[_Start | _Off]
 
 _STARTS_LOCK = threading.RLock()
+#: The tags of every timer made without any: one shared empty mapping that
+#: cannot be changed, rather than a dict made (and freed) per block.
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
 _new_object = object.__new__
 
 
@@ -97,7 +100,9 @@ class ExecutionTimer:
             raise ValueError("measure_execution_time() needs a non-empty name")
         self._monitor = monitor
         self.name = name
-        self.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
+        self.tags: Mapping[str, str] = (
+            {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
+        )
         # One instance may be entered by several threads or asyncio tasks at
         # once (a timer kept at module level), so starts are kept per thread
         # and task. Entering and leaving are one atomic dict operation each
@@ -466,6 +471,6 @@ def new_timer(
     timer: ExecutionTimer = _new_object(ExecutionTimer)
     timer._monitor = monitor
     timer.name = name
-    timer.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
+    timer.tags = {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
     timer._starts = {}
     return timer

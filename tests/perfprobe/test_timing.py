@@ -297,6 +297,23 @@ def test_one_timer_shared_by_two_threads_is_left_in_any_order(
     assert timer._starts == {}
 
 
+def test_timers_without_tags_share_no_changeable_dict(
+    mon: PerformanceMonitor,
+) -> None:
+    """An untagged timer's tags are empty and read-only; its events get a dict."""
+    first = mon.measure_execution_time("plain")
+    second = mon.measure_execution_time("plain")
+    assert first.tags == {} and second.tags == {}
+    with pytest.raises(TypeError):
+        first.tags["shop"] = "eu"  # type: ignore[index]
+    with first:
+        pass
+    (event,) = mon.collector.snapshot().recent_events
+    assert isinstance(event, OperationEvent) and event.tags == {}
+    event.tags["mine"] = "ok"
+    assert second.tags == {}
+
+
 def test_exit_without_a_start_records_nothing(
     mon: PerformanceMonitor, caplog: pytest.LogCaptureFixture
 ) -> None:
