@@ -23,7 +23,7 @@ from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
 from .scope import Scope, current_scope, current_task_ref, next_scope_id
 from .suppression import is_suppressed
-from .timing import ExecutionTimer
+from .timing import ExecutionTimer, new_timer
 
 if TYPE_CHECKING:
     from .report import Report
@@ -105,8 +105,11 @@ class PerformanceMonitor:
     def measure_execution_time(
         self, name: str, tags: dict[str, Any] | None = None
     ) -> ExecutionTimer:
-        """Return a timer usable as ``with``, ``async with`` or a decorator."""
-        return ExecutionTimer(self, name, tags)
+        """Return a timer usable as ``with``, ``async with`` or a decorator.
+
+        Raise ``ValueError`` when ``name`` is not a non-empty ``str``.
+        """
+        return new_timer(self, name, tags)
 
     def track_memory_usage(self, label: str) -> MemoryProbe:
         """Take a memory checkpoint now; use the result with ``with`` for a block."""

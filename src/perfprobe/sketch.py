@@ -1,12 +1,10 @@
-"""Feed a DDSketch in batches: values binned in C, one ``add`` per bin."""
+"""Feed a DDSketch lazily: bin counts kept in a dict, one ``add`` per bin."""
 
 from __future__ import annotations
 
 import math
-import operator
-from collections import Counter
+from bisect import bisect_right
 from collections.abc import Iterable
-from itertools import repeat
 
 from ddsketch import DDSketch, LogarithmicMapping
 
@@ -15,9 +13,10 @@ from ddsketch import DDSketch, LogarithmicMapping
 SKETCH_RELATIVE_ACCURACY = 0.01
 #: Values wait in a list until this many are binned together.
 VALUE_BATCH = 64
-#: Bin counts wait until this many bins have some (a few KB at most); then
-#: they go into the sketch, one weighted ``add`` per bin.
-PENDING_BINS = 64
+#: Bin counts wait until this many bins have some (a few KB at most, what
+#: 64 counts and 64 kept values took before); then they go into the
+#: sketch, one weighted ``add`` per bin.
+PENDING_BINS = 128
 
 # The mapping DDSketch(SKETCH_RELATIVE_ACCURACY) makes for itself, asked only
 # for public figures: the bin ratio and the smallest value it tells from 0.
@@ -25,45 +24,68 @@ _MAPPING = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
 _MIN_POSITIVE = _MAPPING.min_possible
 # Bin k of the sketch holds the values in (gamma^(k-1), gamma^k].
 _BINS_PER_OCTAVE = 1.0 / math.log2(_MAPPING.gamma)
+_log2 = math.log2
+_ceil = math.ceil
 
 
-def bins_of(values: Iterable[float]) -> list[int]:
-    """Return the bin number of each value (all above ``_MIN_POSITIVE``).
+def count_sorted_bins(ordered: list[float], counts: dict[int, int]) -> None:
+    """Add to ``counts`` how many of ``ordered``'s values fall in each bin.
 
-    ``ceil(log2(v) / log2(gamma))`` computed by ``map`` without a Python
-    frame per value. ddsketch's own ``key`` reaches the same bin through a
-    slower route that may round differently in the last bit, so the two can
-    disagree for a value within a few ulps of a bin boundary; such a value
-    is then counted in the neighbouring bin, whose value is still within
-    the sketch's relative accuracy of it (it lies on their shared edge).
+    ``ordered`` is sorted and every value is above ``_MIN_POSITIVE``. Each
+    run of values in one bin costs a binary search for its end and three
+    bin numbers, not a logarithm per value: latencies bunch in a few bins.
+    Each value is counted in bin ``ceil(log2(v) / log2(gamma))``, which is
+    ddsketch's own key: ddsketch computes it through a slower route that
+    could round differently in the last bit, so a value within a few ulps
+    of a bin edge might land in the neighbouring bin, whose value is still
+    within the sketch's relative accuracy of it (it lies on their shared
+    edge); ``tests/perfprobe/test_sketch.py`` finds no such value.
     """
-    logs = map(math.log2, values)
-    return list(map(math.ceil, map(operator.mul, logs, repeat(_BINS_PER_OCTAVE))))
+    end = len(ordered)
+    first = 0
+    while first < end:
+        key = _ceil(_log2(ordered[first]) * _BINS_PER_OCTAVE)
+        # The bin's upper edge, gamma^key, computed in floating point; the
+        # cut is then moved until the bins on both sides of it agree.
+        cut = bisect_right(ordered, 2.0 ** (key / _BINS_PER_OCTAVE), first)
+        while (
+            cut > first + 1 and _ceil(_log2(ordered[cut - 1]) * _BINS_PER_OCTAVE) > key
+        ):
+            cut -= 1
+        while cut < end and _ceil(_log2(ordered[cut]) * _BINS_PER_OCTAVE) <= key:
+            cut += 1
+        counts[key] = counts.get(key, 0) + cut - first
+        first = cut
+
+
+def bin_value(key: int) -> float:
+    """Return a value in the middle of bin ``key``, far from both its edges."""
+    return math.pow(2.0, (key - 0.5) / _BINS_PER_OCTAVE)
 
 
 class BatchedSketch:
-    """A DDSketch that takes values in batches and counts their bins in C.
+    """A DDSketch that takes values in batches and keeps their bin counts.
 
     ``DDSketch.add`` costs about 235 bytecodes per value in pure Python. Here
-    a value is appended to an array; every ``VALUE_BATCH`` values are binned
-    at once and counted per bin, and once ``PENDING_BINS`` bins have counts,
-    each bin goes into the sketch as one ``add`` of one of its values,
-    weighted by the bin's count. The sketch keeps only a count per bin, so
-    its quantiles are those of adding every value on its own. Memory stays
-    bounded: at most ``VALUE_BATCH`` values and ``PENDING_BINS`` bins wait.
-    Not thread-safe, like ``MetricStats``.
+    a value is appended to a list; every ``VALUE_BATCH`` values are sorted
+    and counted per bin (``count_sorted_bins``), and once ``PENDING_BINS``
+    bins have counts, or when the sketch is read, each bin goes into the
+    sketch as one ``add`` of a value in its middle, weighted by the bin's
+    count. The sketch keeps only a count per bin, so its quantiles are those
+    of adding every value on its own. Memory stays bounded: at most
+    ``VALUE_BATCH`` values and ``PENDING_BINS`` bins wait. Not thread-safe,
+    like ``MetricStats``.
     """
 
-    __slots__ = ("_representatives", "_values", "_weights", "sketch")
+    __slots__ = ("_counts", "_values", "sketch")
 
     def __init__(self) -> None:
         self.sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
         # A list, not an array("d"): storing into an array parses each value
         # (about 300 instructions), a list only keeps a reference.
         self._values: list[float] = []
-        self._weights: Counter[int] = Counter()
-        #: One value of each bin with a count: ``add`` maps it to its bin.
-        self._representatives: dict[int, float] = {}
+        #: Values counted per bin and not yet in the sketch.
+        self._counts: dict[int, int] = {}
 
     def add(self, value: float) -> None:
         """Add one value."""
@@ -84,30 +106,28 @@ class BatchedSketch:
         self._values = []
         if not values:
             return
-        if min(values) <= _MIN_POSITIVE:
+        values.sort()
+        if values[0] <= _MIN_POSITIVE:
             # Zero, negative or denormal: the sketch's own add knows where
             # each goes (rare for durations and counts, so one by one).
-            for value in values:
+            tiny = bisect_right(values, _MIN_POSITIVE)
+            for value in values[:tiny]:
                 self.sketch.add(value)
-            return
-        bins = bins_of(values)
-        self._weights.update(bins)
-        self._representatives.update(zip(bins, values, strict=True))
-        if len(self._weights) >= PENDING_BINS:
+            del values[:tiny]
+        count_sorted_bins(values, self._counts)
+        if len(self._counts) >= PENDING_BINS:
             self._flush_bins()
 
     def _flush_bins(self) -> None:
         add = self.sketch.add
-        representatives = self._representatives
-        for key, weight in self._weights.items():
-            add(representatives[key], weight)
-        self._weights = Counter()
-        self._representatives = {}
+        for key, count in self._counts.items():
+            add(bin_value(key), count)
+        self._counts = {}
 
     def settle(self) -> DDSketch:
         """Put every waiting value into the sketch and return the sketch."""
         self._bin()
-        if self._weights:
+        if self._counts:
             self._flush_bins()
         return self.sketch
 

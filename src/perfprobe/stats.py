@@ -126,19 +126,26 @@ class MetricStats:
             return
         self.count += len(values)
         self.total += batch_total
-        low, high = min(values), max(values)
+        samples = self._samples
+        if samples is None:
+            # Sorted once: the ends are the extremes, and the sketch bins
+            # sorted values by runs (sorting floats compares them in C
+            # directly, where min() and max() go through rich comparison).
+            ordered = sorted(values)
+            low, high = ordered[0], ordered[-1]
+        else:
+            low, high = min(values), max(values)
         if low < self.min:
             self.min = low
         if high > self.max:
             self.max = high
-        samples = self._samples
         if samples is not None:
             samples.extend(values)
             if len(samples) > self.exact_limit:
                 self._to_sketch(samples)
         else:
             assert self._sketch is not None
-            self._sketch.extend(values)
+            self._sketch.extend(ordered)
 
     def _to_sketch(self, samples: array[float]) -> None:
         sketch = BatchedSketch()

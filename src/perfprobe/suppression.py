@@ -48,9 +48,9 @@ push_mark = _mark.set
 pop_mark = _mark.reset
 
 
-def current_mark() -> Mark | None:
-    """Return the mark of the current request, or ``None`` outside one."""
-    return _mark.get()
+#: Return the mark of the current request, or ``None`` outside one: the
+#: ``ContextVar``'s own ``get``, so that a probe's check costs no frame.
+current_mark = _mark.get
 
 
 def is_suppressed() -> bool:

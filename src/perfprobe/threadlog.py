@@ -177,11 +177,17 @@ def add_records(
     """
     durations: dict[str, list[float]] = {}
     special: list[Record] = []
+    name: str | None = None
+    values: list[float] = []
     for record in records:
-        name = record[0]
-        values = durations.get(name)
-        if values is None:
-            values = durations[name] = []
+        # Records come in runs of one name (a loop of blocks, one timer's
+        # name object): its list is looked up once per run, not per record.
+        if record[0] is not name:
+            name = record[0]
+            found = durations.get(name)
+            if found is None:
+                found = durations[name] = []
+            values = found
         values.append(record[1])
         if record[3] is not None or record[4] is not None:
             special.append(record)

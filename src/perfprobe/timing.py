@@ -6,9 +6,9 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+from collections.abc import Callable, Mapping
+from types import MappingProxyType, TracebackType
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from . import conf as _conf_module
 from . import tracing
@@ -17,7 +17,7 @@ from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
-from .suppression import _mark
+from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
 from .wrapping import wrap
 
@@ -41,7 +41,7 @@ _perf_ns = time.perf_counter_ns
 _wall_s = time.time
 _current_scope = current_scope.get
 # The request mark's ContextVar.get itself: no Python frame per block.
-_current_mark = _mark.get
+_current_mark = current_mark
 
 #: Where an open ``with`` block is: its thread alone outside an event loop,
 #: its thread and its asyncio task inside one.
@@ -65,6 +65,10 @@ _OFF = _Off()
 _Open = _Start | _Off | list[_Start | _Off]
 
 _STARTS_LOCK = threading.RLock()
+#: The tags of every timer made without any: one shared empty mapping that
+#: cannot be changed, rather than a dict made (and freed) per block.
+_NO_TAGS: Mapping[str, str] = MappingProxyType({})
+_new_object = object.__new__
 
 
 def _task_key(thread_id: int, loop: asyncio.AbstractEventLoop) -> _Key:
@@ -96,11 +100,13 @@ class ExecutionTimer:
             raise ValueError("measure_execution_time() needs a non-empty name")
         self._monitor = monitor
         self.name = name
-        self.tags = {str(k): str(v) for k, v in tags.items()} if tags else {}
+        self.tags: Mapping[str, str] = (
+            {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
+        )
         # One instance may be entered by several threads or asyncio tasks at
         # once (a timer kept at module level), so starts are kept per thread
         # and task. Entering and leaving are one atomic dict operation each
-        # (setdefault, get and del), so the usual case takes no lock; a key
+        # (setdefault and pop), so the usual case takes no lock; a key
         # entered twice keeps a stack, changed under _STARTS_LOCK. An entry
         # is removed when its block ends, so the table holds only open
         # blocks. Re-entrant: an allocation may finalise a generator
@@ -143,12 +149,16 @@ class ExecutionTimer:
         # looked at: a memory block opening meanwhile sees this count.
         log.busy += 1
         # While no tracer provider can be there yet (tracing decides that
-        # again at no_tracer_until_ns), no call is spent on tracing.
-        if tracing.active and _perf_ns() >= tracing.no_tracer_until_ns:
+        # again at no_tracer_until_ns), no call is spent on tracing; the
+        # block's own clock reading tells.
+        started_ns = _perf_ns()
+        if started_ns >= tracing.no_tracer_until_ns and tracing.active:
             span = tracing.start_block(self.name, self.tags)
+            # Starting the span is not the block's time.
+            started_ns = _perf_ns()
         else:
             span = None
-        return (_perf_ns(), _wall_s(), log, span, conf)
+        return (started_ns, _wall_s(), log, span, conf)
 
     def _finish(
         self,
@@ -243,8 +253,39 @@ class ExecutionTimer:
     # -- context manager ---------------------------------------------------
 
     def __enter__(self) -> ExecutionTimer:
-        thread_id = _get_ident()
-        start = self._start(thread_id)
+        # _start() inlined for the usual block (timing on, not suppressed,
+        # the thread's log made, no memory block open): a frame and a
+        # get_ident() less. Kept in step with it; anything else goes there.
+        conf = _conf_module.loaded
+        mark = _current_mark()
+        try:
+            log: ThreadLog | None = (
+                self._monitor.collector.thread_logs.local.log
+                if conf is not None
+                and conf.ENABLED
+                and conf.MEASURE_TIMING
+                and (mark is None or not mark.suppressed)
+                else None
+            )
+        except Exception:
+            # Before the thread's first timer (AttributeError), or a broken
+            # monitor: _start() registers the thread, or logs and gives up.
+            log = None
+        start: _Start | _Off
+        if conf is None or log is None or log.open_blocks:
+            thread_id = _get_ident()
+            start = self._start(thread_id)
+        else:
+            # The log is the calling thread's: its id is this thread's.
+            thread_id = log.thread_id
+            log.busy += 1
+            started_ns = _perf_ns()
+            if started_ns >= tracing.no_tracer_until_ns and tracing.active:
+                span = tracing.start_block(self.name, self.tags)
+                started_ns = _perf_ns()
+                start = (started_ns, _wall_s(), log, span, conf)
+            else:
+                start = (started_ns, _wall_s(), log, None, conf)
         loop = _running_loop()
         key = thread_id if loop is None else _task_key(thread_id, loop)
         # Atomic: only one start per key gets in without the lock.
@@ -260,19 +301,19 @@ class ExecutionTimer:
     ) -> None:
         ended_ns = _perf_ns()
         thread_id = _get_ident()
-        loop = _running_loop()
-        key = thread_id if loop is None else _task_key(thread_id, loop)
         starts = self._starts
-        start = starts.get(key)
+        # The usual block is the timer's only open one, entered outside an
+        # event loop under this thread's id. With one start open, it is this
+        # block's whatever its key (see _take), so no event loop or task
+        # needs asking; the pop is atomic and only this thread makes entries
+        # under its own id. Any other case (several open, a task's key, a
+        # stack) goes the long way.
+        start = starts.pop(thread_id, None) if len(starts) == 1 else None
         if type(start) is not tuple:
-            if start is _OFF:
-                del starts[key]
-            else:
-                self._exit_shared(key, exc, thread_id)
+            if start is not _OFF:
+                stack = cast("list[_Start | _Off] | None", start)
+                self._exit_unusual(stack, exc, thread_id, ended_ns)
             return
-        # Nothing between the get and the del allocates, so no finaliser can
-        # come in between.
-        del starts[key]
         log = start[2]
         if exc is not None or start[3] is not None or thread_id != log.thread_id:
             self._finish(start, exc, thread_id, ended_ns)
@@ -309,6 +350,39 @@ class ExecutionTimer:
                 logger, "record", "perfprobe failed to record operation %r", self.name
             )
 
+    def _exit_unusual(
+        self,
+        popped: list[_Start | _Off] | None,
+        exc: BaseException | None,
+        thread_id: int,
+        ended_ns: int,
+    ) -> None:
+        """End a block whose start the quick pop in ``__exit__`` did not find.
+
+        ``popped`` is the stack the pop took (a timer entered again in this
+        thread before it was left), or ``None``.
+        """
+        try:
+            if popped is None:
+                loop = _running_loop()
+                key = thread_id if loop is None else _task_key(thread_id, loop)
+                taken = self._take(key)
+            else:
+                taken = self._pop_stack(thread_id, popped)
+        except Exception:
+            log_failure(
+                logger, "end", "perfprobe failed to end operation %r", self.name
+            )
+            return
+        if taken is None:
+            logger.debug(
+                "perfprobe found no start for operation %r in this thread and "
+                "task; nothing recorded",
+                self.name,
+            )
+        elif isinstance(taken, tuple):
+            self._finish(taken, exc, thread_id, ended_ns)
+
     async def __aenter__(self) -> ExecutionTimer:
         return self.__enter__()
 
@@ -331,25 +405,22 @@ class ExecutionTimer:
             else:
                 self._starts[key] = [held, start]
 
-    def _exit_shared(
-        self, key: _Key, exc: BaseException | None, thread_id: int
-    ) -> None:
-        """End a block whose start is on a stack, or was made by another key."""
-        try:
-            taken = self._take(key)
-        except Exception:
-            log_failure(
-                logger, "end", "perfprobe failed to end operation %r", self.name
-            )
-            return
-        if taken is None:
-            logger.debug(
-                "perfprobe found no start for operation %r in this thread and "
-                "task; nothing recorded",
-                self.name,
-            )
-        elif isinstance(taken, tuple):
-            self._finish(taken, exc, thread_id)
+    def _pop_stack(self, key: _Key, held: list[_Start | _Off]) -> _Start | _Off:
+        """Take the newest start of a stack popped whole; put the rest back."""
+        with _STARTS_LOCK:
+            start = held.pop()
+            if held:
+                starts = self._starts
+                # Starts made meanwhile (a finaliser in this thread) are
+                # newer than the stack's.
+                newer = starts.get(key)
+                if newer is None:
+                    starts[key] = held
+                elif isinstance(newer, list):
+                    starts[key] = held + newer
+                else:
+                    starts[key] = [*held, newer]
+            return start
 
     def _take(self, key: _Key) -> _Start | _Off | None:
         """Take the start of ``key`` from a stack, or the only one open."""
@@ -383,3 +454,23 @@ class ExecutionTimer:
         function raises ``TypeError``.
         """
         return wrap(self, func)
+
+
+def new_timer(
+    monitor: PerformanceMonitor, name: str, tags: dict[str, Any] | None = None
+) -> ExecutionTimer:
+    """Return ``ExecutionTimer(monitor, name, tags)``, made without calling the class.
+
+    ``measure_execution_time`` makes a timer per block; calling the class
+    runs ``__init__`` through the type's C slot, a frame of its own, which
+    costs about a third of a block's own work. Kept in step with
+    ``ExecutionTimer.__init__``; raises ``ValueError`` as it does.
+    """
+    if not isinstance(name, str) or not name:
+        raise ValueError("measure_execution_time() needs a non-empty name")
+    timer: ExecutionTimer = _new_object(ExecutionTimer)
+    timer._monitor = monitor
+    timer.name = name
+    timer.tags = {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
+    timer._starts = {}
+    return timer

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from ddsketch import DDSketch, LogarithmicMapping
@@ -12,7 +13,8 @@ from perfprobe.sketch import (
     SKETCH_RELATIVE_ACCURACY,
     VALUE_BATCH,
     BatchedSketch,
-    bins_of,
+    bin_value,
+    count_sorted_bins,
 )
 
 QUANTILES = [i / 200 for i in range(201)]
@@ -33,12 +35,60 @@ def assert_same_quantiles(batched: BatchedSketch, reference: DDSketch) -> None:
         assert batched.quantile(q) == pytest.approx(expected, rel=1e-12), q
 
 
-def test_bins_are_ddsketchs_own_keys() -> None:
-    """Values over eighteen decades fall in the bins ddsketch's mapping names."""
+def test_sorted_runs_are_counted_in_hand_computed_bins() -> None:
+    """Bins by hand: gamma = 1.01 / 0.99, bin k is (gamma^(k-1), gamma^k].
+
+    ln(gamma) = 0.0200007, so 0.99 lies at -0.50 bins (bin 0), 1.0 at 0
+    (bin 0, the upper edge), 1.01 at 0.497 (bin 1), 1.03 at 1.478 (bin 2)
+    and 2.0 at 34.66 (bin 35).
+    """
+    counts: dict[int, int] = {}
+    count_sorted_bins([0.99, 1.0, 1.0, 1.01, 1.03, 1.03, 1.03, 2.0], counts)
+    assert counts == {0: 3, 1: 1, 2: 3, 35: 1}
+    count_sorted_bins([1.0, 2.0], counts)
+    assert counts == {0: 4, 1: 1, 2: 3, 35: 2}
+
+
+def test_sorted_runs_match_ddsketchs_own_keys() -> None:
+    """Runs over eighteen decades, dense and sparse, get ddsketch's key counts."""
     mapping = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
-    rng = random.Random(7)
-    values = [10 ** rng.uniform(-12.0, 6.0) for _ in range(50_000)]
-    assert bins_of(values) == [mapping.key(v) for v in values]
+    rng = random.Random(9)
+    sparse = [10 ** rng.uniform(-12.0, 6.0) for _ in range(20_000)]
+    dense = [rng.lognormvariate(-13.0, 0.05) for _ in range(20_000)]
+    # Values on both sides of bin edges, where rounding decides.
+    edges = [
+        mapping.value(k) * (1 + d)
+        for k in range(-500, 500, 7)
+        for d in (-1e-15, 0.0, 1e-15)
+    ]
+    for values in (sparse, dense, edges):
+        counts: dict[int, int] = {}
+        count_sorted_bins(sorted(values), counts)
+        expected = Counter(mapping.key(v) for v in values)
+        assert counts == dict(expected)
+
+
+def test_bin_values_fall_in_their_own_bins() -> None:
+    """The value a bin is fed to the sketch with maps back to that bin."""
+    mapping = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
+    for key in range(-1_500, 1_500):
+        assert mapping.key(bin_value(key)) == key
+
+
+def test_counts_wait_until_read_and_give_direct_quantiles() -> None:
+    """Bin counts kept aside until read give the quantiles of direct adds.
+
+    Three bins by hand (see above): 1.0 in bin 0, 1.01 in bin 1, 2.0 in
+    bin 35; nothing reaches the sketch until a quantile is asked for.
+    """
+    values = [1.0] * 50 + [1.01] * 30 + [2.0] * 20
+    batched = BatchedSketch()
+    batched.extend(values)
+    assert batched._counts == {0: 50, 1: 30, 35: 20}
+    assert batched.sketch.count == 0
+    assert_same_quantiles(batched, one_by_one(values))
+    assert batched.sketch.count == 100
+    assert batched._counts == {}
 
 
 @pytest.mark.parametrize("count", [1, VALUE_BATCH - 1, VALUE_BATCH, 5_000])
@@ -70,7 +120,7 @@ def test_wide_spread_keeps_few_values_waiting() -> None:
     for value in values:
         batched.add(value)
         assert len(batched._values) < VALUE_BATCH
-        assert len(batched._weights) < PENDING_BINS
+        assert len(batched._counts) < PENDING_BINS
     assert batched.settle().count == pytest.approx(len(values))
     assert_same_quantiles(batched, one_by_one(values))
 

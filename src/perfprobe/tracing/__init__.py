@@ -31,6 +31,8 @@ from ..conf import SETTINGS_NAME, get_settings
 from ..failures import log_failure
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from django.db.backends.base.base import BaseDatabaseWrapper
     from django.http import HttpRequest
     from opentelemetry.trace import Tracer, TracerProvider
@@ -149,7 +151,7 @@ def _otel_installed() -> bool:
 # -- hooks the probes call when ``active`` is true ------------------------------
 
 
-def start_block(name: str, tags: dict[str, str]) -> BlockSpan | None:
+def start_block(name: str, tags: Mapping[str, str]) -> BlockSpan | None:
     """Start a span for a monitored block and make it current; ``None`` if off."""
     tracer = get_tracer()
     if tracer is None:
