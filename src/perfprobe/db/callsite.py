@@ -7,6 +7,7 @@ import sys
 import sysconfig
 import threading
 import traceback
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
@@ -59,7 +60,6 @@ _LIBRARY_FRAGMENTS = (
 # A deep pile of library frames (recursive template rendering, say) must not
 # make every query walk it all; past this depth the call site is unknown.
 _MAX_DEPTH = 200
-_DEPTHS = range(_MAX_DEPTH)
 # Code objects are created once per function in normal code, but exec() and
 # templating engines can mint new ones forever; past this many, start over.
 _MAX_CACHED_CODES = 20_000
@@ -80,6 +80,11 @@ _ASYNC_BOUNDARY = -1
 _QUERYSET = lazyload.QUERYSET
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
 _base_dir: str | None = None
+# Set (to anything non-empty) to use the Python walk even where the C one in
+# _callsite is built: for comparing the two, and as a way out should the C
+# one ever misbehave.
+PURE_PYTHON_ENV = "PERFPROBE_PURE_PYTHON"
+Telling = list[tuple[int, FrameType]]
 
 
 def _display_base() -> str:
@@ -164,6 +169,82 @@ def find_query_origin(
     return QueryOrigin(*query_origin(frame, scope, None))
 
 
+def walk_frames(
+    frame: FrameType | None,
+    code_info: dict[int, str | int],
+    classify: Callable[[CodeType], str | int],
+    queryset_kind: int,
+    async_kind: int,
+    max_depth: int,
+) -> WalkResult:
+    """Walk outward from ``frame`` to the first user frame or async boundary.
+
+    Return ``(call_site, stop_frame, queryset_frame, telling)``:
+    ``path:line`` of the user frame (else ``None``); the user frame or the
+    boundary's frame (``None`` when neither was met within ``max_depth``
+    frames); the innermost queryset frame; the other non-zero frame kinds
+    met, innermost first, with their frames (``None`` for none). The
+    definition of the walk and the fallback for the C one in ``_callsite``,
+    which must return the same.
+    """
+    lookup = code_info.get
+    queryset: FrameType | None = None
+    # Rare, so the list is made only when one is seen.
+    telling: Telling | None = None
+    for _ in range(max_depth):
+        if frame is None:
+            break
+        info = lookup(id(frame.f_code))
+        if info is None:
+            info = classify(frame.f_code)
+        # Most frames are uninteresting library code (0): one test for them.
+        # A display path is never empty, so user code always passes it.
+        if info:
+            # Queryset frames first: a query passes several of them.
+            if info == queryset_kind:
+                # Only the innermost queryset can be a related manager's.
+                if queryset is None:
+                    queryset = frame
+            elif isinstance(info, str):
+                return f"{info}:{frame.f_lineno}", frame, queryset, telling
+            elif info == async_kind:
+                return None, frame, queryset, telling
+            elif telling is None:
+                telling = [(info, frame)]
+            else:
+                telling.append((info, frame))
+        frame = frame.f_back
+    return None, None, queryset, telling
+
+
+WalkResult = tuple[str | None, FrameType | None, FrameType | None, Telling | None]
+Walk = Callable[
+    [
+        FrameType | None,
+        dict[int, str | int],
+        Callable[[CodeType], str | int],
+        int,
+        int,
+        int,
+    ],
+    WalkResult,
+]
+
+
+def _load_walk() -> Walk:
+    """Return the C walk when it is built and not turned off, else the Python one."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return walk_frames
+    try:
+        from ._callsite import walk
+    except ImportError:
+        return walk_frames
+    return walk
+
+
+_walk = _load_walk()
+
+
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
 # the offset of its instruction that triggered the load, and the frame
 # kind. In an N+1 loop the same attribute access on the same line runs the
@@ -185,41 +266,17 @@ def query_origin(
     of the same user code earlier in that scope is reused rather than
     resolved again.
     """
-    lookup = _code_info.get
-    call_site: str | None = None
+    call_site, stop, queryset, telling = _walk(
+        frame, _code_info, _classify, _QUERYSET, _ASYNC_BOUNDARY, _MAX_DEPTH
+    )
     user_frame: FrameType | None = None
-    queryset: FrameType | None = None
-    # The other telling library frames, innermost first; rare, so the
-    # list is made only when one is seen.
-    telling: list[tuple[int, FrameType]] | None = None
-    for _ in _DEPTHS:
-        if frame is None:
-            break
-        info = lookup(id(frame.f_code))
-        if info is None:
-            info = _classify(frame.f_code)
-        # Most frames are uninteresting library code (0): one test for them.
-        # A display path is never empty, so user code always passes it.
-        if info:
-            # Queryset frames first: a query passes several of them.
-            if info == _QUERYSET:
-                # Only the innermost queryset can be a related manager's.
-                if queryset is None:
-                    queryset = frame
-            elif isinstance(info, str):
-                call_site = f"{info}:{frame.f_lineno}"
-                user_frame = frame
-                break
-            elif info == _ASYNC_BOUNDARY:
-                # Frames above belong to whatever started this thread, never
-                # to the code that awaits the call: stop here either way.
-                call_site = asyncsite.awaiting_site(frame, scope, _user_site)
-                break
-            elif telling is None:
-                telling = [(info, frame)]
-            else:
-                telling.append((info, frame))
-        frame = frame.f_back
+    if stop is not None:
+        if call_site is None:
+            # Frames above the thread hop belong to whatever started this
+            # thread, never to the code that awaits the call.
+            call_site = asyncsite.awaiting_site(stop, scope, _user_site)
+        else:
+            user_frame = stop
     if telling is None:
         if queryset is None:
             return call_site, None, 0

@@ -1,0 +1,192 @@
+/* The call-site walk of perfprobe.db.callsite, in C.
+ *
+ * The walk runs on every recorded query through some ten frames, most of
+ * them Django's; in Python each frame costs a few dozen bytecodes. Here a
+ * frame costs a dictionary lookup. The classification of code objects, the
+ * cache and everything rare (lazy loads, the async boundary) stay in Python:
+ * this module only walks and reports what it met, so the Python walk in
+ * callsite.py remains the definition of the result and the fallback when
+ * this extension is not built.
+ *
+ * Only the public C API is used (PyFrame_GetBack, PyFrame_GetCode,
+ * PyFrame_GetLineNumber), so the module builds unchanged on CPython 3.11
+ * and later.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Look up the frame kind or display path of ``code`` in ``code_info``
+ * (keyed by id(code)), classifying it through ``classify`` when unknown.
+ * Return a new reference, or NULL with an exception set. */
+static PyObject *
+code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
+{
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *info = PyDict_GetItemWithError(code_info, key);
+    Py_DECREF(key);
+    if (info != NULL) {
+        Py_INCREF(info);
+        return info;
+    }
+    if (PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyObject_CallOneArg(classify, (PyObject *)code);
+}
+
+PyDoc_STRVAR(walk_doc,
+"walk(frame, code_info, classify, queryset_kind, async_kind, max_depth)\n"
+"--\n\n"
+"Walk outward from frame to the first user-code frame or async boundary.\n\n"
+"Return (call_site, stop_frame, queryset_frame, telling): call_site is\n"
+"'path:line' of the user frame, None otherwise; stop_frame is the user\n"
+"frame or the async boundary's frame (None when neither was met);\n"
+"queryset_frame the innermost queryset frame or None; telling a list of\n"
+"(kind, frame) of the other non-zero kinds met, innermost first, or None.");
+
+static PyObject *
+walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 6) {
+        PyErr_SetString(PyExc_TypeError, "walk() takes exactly 6 arguments");
+        return NULL;
+    }
+    PyObject *start = args[0];
+    PyObject *code_info = args[1];
+    PyObject *classify = args[2];
+    if (!PyDict_Check(code_info)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): code_info must be a dict");
+        return NULL;
+    }
+    long queryset_kind = PyLong_AsLong(args[3]);
+    if (queryset_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long async_kind = PyLong_AsLong(args[4]);
+    if (async_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t max_depth = PyLong_AsSsize_t(args[5]);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (start != Py_None && !PyFrame_Check(start)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): frame must be a frame or None");
+        return NULL;
+    }
+
+    PyObject *call_site = NULL;
+    PyObject *stop = NULL;
+    PyObject *queryset = NULL;
+    PyObject *telling = NULL;
+    /* The walk holds a strong reference to the frame it is looking at. */
+    PyFrameObject *frame = start == Py_None ? NULL : (PyFrameObject *)start;
+    Py_XINCREF(frame);
+
+    for (Py_ssize_t depth = 0; depth < max_depth && frame != NULL; depth++) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *info = code_kind(code_info, classify, code);
+        Py_DECREF(code);
+        if (info == NULL) {
+            goto error;
+        }
+        if (PyUnicode_Check(info)) {
+            /* User code: a display path, never empty. */
+            call_site = PyUnicode_FromFormat(
+                "%U:%d", info, PyFrame_GetLineNumber(frame));
+            Py_DECREF(info);
+            if (call_site == NULL) {
+                goto error;
+            }
+            stop = (PyObject *)frame;
+            frame = NULL;
+            break;
+        }
+        long kind = PyLong_AsLong(info);
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(info);
+            goto error;
+        }
+        if (kind == queryset_kind) {
+            /* Only the innermost queryset can be a related manager's. */
+            if (queryset == NULL) {
+                Py_INCREF(frame);
+                queryset = (PyObject *)frame;
+            }
+        }
+        else if (kind == async_kind) {
+            Py_DECREF(info);
+            stop = (PyObject *)frame;
+            frame = NULL;
+            break;
+        }
+        else if (kind != 0) {
+            if (telling == NULL && (telling = PyList_New(0)) == NULL) {
+                Py_DECREF(info);
+                goto error;
+            }
+            PyObject *pair = PyTuple_Pack(2, info, (PyObject *)frame);
+            if (pair == NULL || PyList_Append(telling, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(info);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+        Py_DECREF(info);
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+
+    PyObject *result = PyTuple_Pack(
+        4,
+        call_site ? call_site : Py_None,
+        stop ? stop : Py_None,
+        queryset ? queryset : Py_None,
+        telling ? telling : Py_None);
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop);
+    Py_XDECREF(queryset);
+    Py_XDECREF(telling);
+    return result;
+
+error:
+    Py_XDECREF(frame);
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop);
+    Py_XDECREF(queryset);
+    Py_XDECREF(telling);
+    return NULL;
+}
+
+static PyMethodDef callsite_methods[] = {
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef_Slot callsite_slots[] = {
+#if PY_VERSION_HEX >= 0x030C0000
+    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef callsite_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "perfprobe.db._callsite",
+    .m_doc = "The call-site walk of perfprobe.db.callsite, in C.",
+    .m_size = 0,
+    .m_methods = callsite_methods,
+    .m_slots = callsite_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__callsite(void)
+{
+    return PyModuleDef_Init(&callsite_module);
+}
