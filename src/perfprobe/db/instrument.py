@@ -257,7 +257,9 @@ class QueryRecorder:
             # (as tests do) takes effect at the very next query.
             collector = monitoring.monitor.collector
             collector.record_query(event, scope, conf)
-            if tracing.active:
+            # While no tracer provider can be there yet (tracing rechecks
+            # at no_tracer_until_ns), no call is spent on tracing.
+            if tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns:
                 tracing.record_query(event, connection)
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
             if event.duration_s > threshold_s or logger.isEnabledFor(logging.DEBUG):
