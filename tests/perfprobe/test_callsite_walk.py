@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from types import CodeType, FrameType
 from typing import Any
 
@@ -268,14 +268,39 @@ def test_the_python_walk_is_used_when_asked_for(
 ) -> None:
     """With PERFPROBE_PURE_PYTHON set the walk loaded is the Python one."""
     monkeypatch.setenv(callsite.PURE_PYTHON_ENV, "1")
-    assert callsite._load_walk() is walk_frames
+    assert callsite._load_extension() == (walk_frames, sys._getframe)
 
 
 def test_the_c_walk_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the variable, the C walk is loaded where built, else the Python one."""
     monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
-    expected: Callable[..., WalkResult] = walk_frames if c_walk is None else c_walk
-    assert callsite._load_walk() is expected
+    walk, frame_at = callsite._load_extension()
+    if c_walk is None:
+        assert (walk, frame_at) == (walk_frames, sys._getframe)
+    else:
+        assert walk is c_walk and frame_at is not sys._getframe
+
+
+@needs_c
+def test_caller_frame_matches_sys_getframe() -> None:
+    """The C frame lookup returns the frames sys._getframe() does, at each depth."""
+    assert c_walk is not None
+    from perfprobe.db._callsite import caller_frame
+
+    def inner() -> list[tuple[FrameType, FrameType]]:
+        # A loop, not a comprehension: that would be a frame of its own.
+        pairs = []
+        for depth in range(4):
+            pairs.append((caller_frame(depth), sys._getframe(depth)))
+        return pairs
+
+    pairs = inner()
+    assert pairs[0][1].f_code is inner.__code__
+    assert all(c is python for c, python in pairs)
+    with pytest.raises(ValueError, match="not deep enough"):
+        caller_frame(100_000)
+    with pytest.raises(ValueError, match="depth must be >= 0"):
+        caller_frame(-1)
 
 
 def test_the_python_walk_is_used_when_the_extension_is_missing(
@@ -285,4 +310,4 @@ def test_the_python_walk_is_used_when_the_extension_is_missing(
     monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
     # None in sys.modules makes the import raise ImportError.
     monkeypatch.setitem(sys.modules, "perfprobe.db._callsite", None)
-    assert callsite._load_walk() is walk_frames
+    assert callsite._load_extension() == (walk_frames, sys._getframe)

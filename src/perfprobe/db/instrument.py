@@ -7,7 +7,6 @@ import decimal
 import hashlib
 import logging
 import math
-import sys
 import threading
 import time
 import uuid
@@ -25,13 +24,12 @@ from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
 from ..scope import current_scope
 from ..suppression import is_suppressed
-from .callsite import query_origin
+from .callsite import caller_frame, query_origin
 from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
 
 # Bound once: the hot path would look each up per query otherwise.
-_getframe = sys._getframe
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
@@ -211,7 +209,7 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            call_site, lazy_load, bulk_call = query_origin(_getframe(2), scope, text)
+            call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
             shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
