@@ -19,6 +19,7 @@ from django.db import connections
 from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
+from perfprobe import PerformanceMonitor
 from perfprobe.db import callsite, instrument, lazyload
 from perfprobe.db.callsite import WalkResult, walk_frames
 
@@ -83,6 +84,7 @@ def assert_agree(pairs: Pairs) -> None:
             assert c[3] is not None
             assert [kind for kind, _ in c[3]] == [kind for kind, _ in python[3]]
             assert all(a is b for (_, a), (_, b) in zip(c[3], python[3], strict=True))
+        assert c[4] is python[4]
 
 
 def make_orders(count: int) -> list[Order]:
@@ -98,12 +100,13 @@ def make_orders(count: int) -> list[Order]:
 
 
 @needs_c
-def test_lazy_loads_agree(walks: Pairs) -> None:
+def test_lazy_loads_agree(walks: Pairs, fresh_monitor: PerformanceMonitor) -> None:
     """Forward and reverse lazy loads in a loop: both walks see the same frames."""
     make_orders(3)
     walks.clear()
-    names = [order.customer.name for order in Order.objects.all()]
-    counts = [customer.orders.count() for customer in Customer.objects.all()]
+    with fresh_monitor.scope("lazy loads"):
+        names = [order.customer.name for order in Order.objects.all()]
+        counts = [customer.orders.count() for customer in Customer.objects.all()]
 
     assert names == ["c0", "c1", "c2"] and counts == [1, 1, 1]
     assert_agree(walks)
@@ -111,6 +114,9 @@ def test_lazy_loads_agree(walks: Pairs) -> None:
     # manager's queryset frame.
     assert sum(python[3] is not None for _, python in walks) == 3
     assert sum(python[2] is not None for _, python in walks) >= 3
+    # The first forward load was resolved and memoised; both walks found
+    # it for the two rows after.
+    assert sum(python[4] is not None for _, python in walks) == 2
 
 
 @needs_c
@@ -225,9 +231,11 @@ def test_a_stack_just_within_the_limit_agrees(walks: Pairs) -> None:
 def test_the_walks_agree_on_no_frame_and_on_the_top_of_the_stack() -> None:
     """From None both return nothing; from this frame both find this line."""
     assert c_walk is not None
-    args = (callsite._code_info, callsite._classify, lazyload.QUERYSET, -1, 10)
+    args = (callsite._code_info, callsite._classify, lazyload.QUERYSET, -1, 10, {})
+    args += (None, None)
 
-    assert c_walk(None, *args) == walk_frames(None, *args) == (None, None, None, None)
+    nothing = (None, None, None, None, None)
+    assert c_walk(None, *args) == walk_frames(None, *args) == nothing
     frame = sys._getframe()
     c, python = c_walk(frame, *args), walk_frames(frame, *args)
     assert c == python and c[1] is frame
@@ -242,16 +250,17 @@ def test_an_error_in_classify_propagates_from_the_c_walk() -> None:
         raise LookupError(code.co_name)
 
     with pytest.raises(LookupError, match="test_an_error_in_classify"):
-        c_walk(sys._getframe(), {}, classify, lazyload.QUERYSET, -1, 10)
+        c_walk(sys._getframe(), {}, classify, lazyload.QUERYSET, -1, 10, {}, 1, "")
 
 
 @needs_c
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((object(), {}, len, 1, -1, 10), "frame must be a frame or None"),
-        ((None, [], len, 1, -1, 10), "code_info must be a dict"),
-        ((None, {}, len, 1, -1), "exactly 6 arguments"),
+        ((object(), {}, len, 1, -1, 10, {}, 1, ""), "frame must be a frame or None"),
+        ((None, [], len, 1, -1, 10, {}, 1, ""), "code_info and memo must be dicts"),
+        ((None, {}, len, 1, -1, 10, [], 1, ""), "code_info and memo must be dicts"),
+        ((None, {}, len, 1, -1, 10), "exactly 9 arguments"),
     ],
 )
 def test_the_c_walk_rejects_wrong_arguments(

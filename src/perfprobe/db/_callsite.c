@@ -37,28 +37,66 @@ code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
     return PyObject_CallOneArg(classify, (PyObject *)code);
 }
 
+/* The lazy load memoised in ``memo`` for this walk, or NULL (borrowed).
+ * Only a walk that reached user code through exactly one telling frame is
+ * ever memoised; the key is (scope_id, sql, id(code), f_lasti, kind). Return
+ * NULL with an exception set on failure. */
+static PyObject *
+memoised(PyObject *memo, PyObject *scope_id, PyObject *sql,
+         PyFrameObject *user, PyObject *telling)
+{
+    if (telling == NULL || PyList_GET_SIZE(telling) != 1
+        || scope_id == Py_None || sql == Py_None) {
+        return NULL;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
+    PyCodeObject *code = PyFrame_GetCode(user);
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    Py_DECREF(code);
+    if (code_id == NULL) {
+        return NULL;
+    }
+    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(user));
+    if (lasti == NULL) {
+        Py_DECREF(code_id);
+        return NULL;
+    }
+    PyObject *key = PyTuple_Pack(5, scope_id, sql, code_id, lasti, kind);
+    Py_DECREF(code_id);
+    Py_DECREF(lasti);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *lazy = PyDict_GetItemWithError(memo, key);
+    Py_DECREF(key);
+    return lazy;
+}
+
 PyDoc_STRVAR(walk_doc,
-"walk(frame, code_info, classify, queryset_kind, async_kind, max_depth)\n"
+"walk(frame, code_info, classify, queryset_kind, async_kind, max_depth,\n"
+"     memo, scope_id, sql)\n"
 "--\n\n"
 "Walk outward from frame to the first user-code frame or async boundary.\n\n"
-"Return (call_site, stop_frame, queryset_frame, telling): call_site is\n"
-"'path:line' of the user frame, None otherwise; stop_frame is the user\n"
+"Return (call_site, stop_frame, queryset_frame, telling, lazy): call_site\n"
+"is 'path:line' of the user frame, None otherwise; stop_frame is the user\n"
 "frame or the async boundary's frame (None when neither was met);\n"
 "queryset_frame the innermost queryset frame or None; telling a list of\n"
-"(kind, frame) of the other non-zero kinds met, innermost first, or None.");
+"(kind, frame) of the other non-zero kinds met, innermost first, or None;\n"
+"lazy the lazy load memo holds for this walk, or None.");
 
 static PyObject *
 walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "walk() takes exactly 6 arguments");
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "walk() takes exactly 9 arguments");
         return NULL;
     }
     PyObject *start = args[0];
     PyObject *code_info = args[1];
     PyObject *classify = args[2];
-    if (!PyDict_Check(code_info)) {
-        PyErr_SetString(PyExc_TypeError, "walk(): code_info must be a dict");
+    PyObject *memo = args[6];
+    if (!PyDict_Check(code_info) || !PyDict_Check(memo)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): code_info and memo must be dicts");
         return NULL;
     }
     long queryset_kind = PyLong_AsLong(args[3]);
@@ -82,6 +120,7 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *stop = NULL;
     PyObject *queryset = NULL;
     PyObject *telling = NULL;
+    PyObject *lazy = NULL;
     /* The walk holds a strong reference to the frame it is looking at. */
     PyFrameObject *frame = start == Py_None ? NULL : (PyFrameObject *)start;
     Py_XINCREF(frame);
@@ -103,6 +142,10 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             stop = (PyObject *)frame;
             frame = NULL;
+            lazy = memoised(memo, args[7], args[8], (PyFrameObject *)stop, telling);
+            if (lazy == NULL && PyErr_Occurred()) {
+                goto error;
+            }
             break;
         }
         long kind = PyLong_AsLong(info);
@@ -144,11 +187,12 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XDECREF(frame);
 
     PyObject *result = PyTuple_Pack(
-        4,
+        5,
         call_site ? call_site : Py_None,
         stop ? stop : Py_None,
         queryset ? queryset : Py_None,
-        telling ? telling : Py_None);
+        telling ? telling : Py_None,
+        lazy ? lazy : Py_None);
     Py_XDECREF(call_site);
     Py_XDECREF(stop);
     Py_XDECREF(queryset);

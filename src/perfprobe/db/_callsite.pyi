@@ -3,6 +3,8 @@
 from collections.abc import Callable
 from types import CodeType, FrameType
 
+from ..events import LazyLoad
+
 def walk(
     frame: FrameType | None,
     code_info: dict[int, str | int],
@@ -10,11 +12,15 @@ def walk(
     queryset_kind: int,
     async_kind: int,
     max_depth: int,
+    memo: dict[tuple[int, str, int, int, int], LazyLoad],
+    scope_id: int | None,
+    sql: str | None,
     /,
 ) -> tuple[
     str | None,
     FrameType | None,
     FrameType | None,
     list[tuple[int, FrameType]] | None,
+    LazyLoad | None,
 ]: ...
 def caller_frame(depth: int, /) -> FrameType: ...

@@ -85,6 +85,7 @@ _base_dir: str | None = None
 # one ever misbehave.
 PURE_PYTHON_ENV = "PERFPROBE_PURE_PYTHON"
 Telling = list[tuple[int, FrameType]]
+LazyMemo = dict[tuple[int, str, int, int, int], LazyLoad]
 
 
 def _display_base() -> str:
@@ -176,16 +177,21 @@ def walk_frames(
     queryset_kind: int,
     async_kind: int,
     max_depth: int,
+    memo: LazyMemo,
+    scope_id: int | None,
+    sql: str | None,
 ) -> WalkResult:
     """Walk outward from ``frame`` to the first user frame or async boundary.
 
-    Return ``(call_site, stop_frame, queryset_frame, telling)``:
+    Return ``(call_site, stop_frame, queryset_frame, telling, lazy)``:
     ``path:line`` of the user frame (else ``None``); the user frame or the
     boundary's frame (``None`` when neither was met within ``max_depth``
     frames); the innermost queryset frame; the other non-zero frame kinds
-    met, innermost first, with their frames (``None`` for none). The
-    definition of the walk and the fallback for the C one in ``_callsite``,
-    which must return the same.
+    met, innermost first, with their frames (``None`` for none); the lazy
+    load ``memo`` holds for a walk to user code through one telling frame,
+    in scope ``scope_id`` for ``sql`` (else ``None``). The definition of the
+    walk and the fallback for the C one in ``_callsite``, which must return
+    the same.
     """
     lookup = code_info.get
     queryset: FrameType | None = None
@@ -206,18 +212,35 @@ def walk_frames(
                 if queryset is None:
                     queryset = frame
             elif isinstance(info, str):
-                return f"{info}:{frame.f_lineno}", frame, queryset, telling
+                lazy = None
+                if (
+                    telling is not None
+                    and len(telling) == 1
+                    and scope_id is not None
+                    and sql is not None
+                ):
+                    key = (
+                        scope_id,
+                        sql,
+                        id(frame.f_code),
+                        frame.f_lasti,
+                        telling[0][0],
+                    )
+                    lazy = memo.get(key)
+                return f"{info}:{frame.f_lineno}", frame, queryset, telling, lazy
             elif info == async_kind:
-                return None, frame, queryset, telling
+                return None, frame, queryset, telling, None
             elif telling is None:
                 telling = [(info, frame)]
             else:
                 telling.append((info, frame))
         frame = frame.f_back
-    return None, None, queryset, telling
+    return None, None, queryset, telling, None
 
 
-WalkResult = tuple[str | None, FrameType | None, FrameType | None, Telling | None]
+WalkResult = tuple[
+    str | None, FrameType | None, FrameType | None, Telling | None, LazyLoad | None
+]
 Walk = Callable[
     [
         FrameType | None,
@@ -226,6 +249,9 @@ Walk = Callable[
         int,
         int,
         int,
+        LazyMemo,
+        int | None,
+        str | None,
     ],
     WalkResult,
 ]
@@ -258,7 +284,7 @@ _walk, caller_frame = _load_extension()
 # the row it came through) once per scope instead of once per row is most
 # of what recording such a query costs. Scope ids are never reused, so an
 # entry can only be stale by size: past this many, start over.
-_lazy_memo: dict[tuple[int, str, int, int, int], LazyLoad] = {}
+_lazy_memo: LazyMemo = {}
 _MAX_LAZY_MEMO = 4096
 
 
@@ -272,9 +298,20 @@ def query_origin(
     of the same user code earlier in that scope is reused rather than
     resolved again.
     """
-    call_site, stop, queryset, telling = _walk(
-        frame, _code_info, _classify, _QUERYSET, _ASYNC_BOUNDARY, _MAX_DEPTH
+    call_site, stop, queryset, telling, lazy = _walk(
+        frame,
+        _code_info,
+        _classify,
+        _QUERYSET,
+        _ASYNC_BOUNDARY,
+        _MAX_DEPTH,
+        _lazy_memo,
+        None if scope is None else scope.id,
+        sql,
     )
+    if lazy is not None:
+        # The loop's later rows: the walk found this load in the memo.
+        return call_site, lazy, 0
     user_frame: FrameType | None = None
     if stop is not None:
         if call_site is None:
@@ -295,12 +332,10 @@ def query_origin(
         and sql is not None
     ):
         # Only a single explicit frame's result is ever stored (below), so
-        # a hit cannot stand for a walk that saw a prefetch or a bulk call.
+        # a hit (which the walk looks for) cannot stand for a walk that saw
+        # a prefetch or a bulk call.
         kind = telling[0][0]
         memo_key = (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
-        lazy = _lazy_memo.get(memo_key)
-        if lazy is not None:
-            return call_site, lazy, 0
     tracker = lazyload.LazyLoadTracker()
     if queryset is not None:
         tracker.observe(lazyload.QUERYSET, queryset)
