@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
-from django.db import connections
+from django.db import connection, connections
 from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
@@ -277,13 +277,13 @@ def test_the_python_walk_is_used_when_asked_for(
 ) -> None:
     """With PERFPROBE_PURE_PYTHON set the walk loaded is the Python one."""
     monkeypatch.setenv(callsite.PURE_PYTHON_ENV, "1")
-    assert callsite._load_extension() == (walk_frames, sys._getframe)
+    assert callsite._load_extension()[:2] == (walk_frames, sys._getframe)
 
 
 def test_the_c_walk_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the variable, the C walk is loaded where built, else the Python one."""
     monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
-    walk, frame_at = callsite._load_extension()
+    walk, frame_at, _ = callsite._load_extension()
     if c_walk is None:
         assert (walk, frame_at) == (walk_frames, sys._getframe)
     else:
@@ -319,4 +319,29 @@ def test_the_python_walk_is_used_when_the_extension_is_missing(
     monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
     # None in sys.modules makes the import raise ImportError.
     monkeypatch.setitem(sys.modules, "perfprobe.db._callsite", None)
-    assert callsite._load_extension() == (walk_frames, sys._getframe)
+    assert callsite._load_extension()[:2] == (walk_frames, sys._getframe)
+
+
+def query_here() -> str:
+    """Run one query and return the ``path:line`` expected as its call site."""
+    line = sys._getframe().f_lineno + 2
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    return f"{callsite.display_path(os.path.abspath(__file__))}:{line}"
+
+
+@needs_c
+def test_the_c_walk_follows_a_settings_change(walks: Pairs) -> None:
+    """Excluding this file after its code was cached moves both walks past it."""
+    expected = query_here()
+    assert walks[-1][0][0] == expected
+
+    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["test_callsite_walk"]}):
+        query_here()
+    assert_agree(walks)
+    # Every frame of this file is now library code; the rest is pytest's.
+    assert walks[-1][0][0] != expected
+    assert "test_callsite_walk" not in str(walks[-1][0][0])
+
+    query_here()
+    assert walks[-1][0][0] == expected

@@ -15,12 +15,71 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-/* Look up the frame kind or display path of ``code`` in ``code_info``
- * (keyed by id(code)), classifying it through ``classify`` when unknown.
- * Return a new reference, or NULL with an exception set. */
+/* Two direct-mapped caches in front of the dictionaries, keyed by the code
+ * object's address. Building an int for id(code) and looking it up in
+ * code_info cost several hundred instructions a frame (addresses are
+ * aligned, so their low bits, which pick the first slot, are all zero);
+ * formatting "path:line" and finding the line cost more per query than the
+ * rest of the walk. Each entry holds a strong reference to its code object,
+ * so an address found is the very same code. The information is what
+ * code_info held, and stays true until the settings change, when
+ * callsite.clear_cache() calls forget(). The entries are process state,
+ * so the module refuses subinterpreters with a GIL of their own. */
+#define CODE_SLOTS 1024
+#define SITE_SLOTS 1024
+
+typedef struct {
+    PyObject *code;
+    PyObject *info;
+} code_entry;
+
+typedef struct {
+    PyObject *code;
+    int lasti;
+    PyObject *site;
+} site_entry;
+
+static code_entry code_cache[CODE_SLOTS];
+static site_entry site_cache[SITE_SLOTS];
+
+static inline size_t
+code_slot(PyCodeObject *code)
+{
+    return ((uintptr_t)code >> 4) & (CODE_SLOTS - 1);
+}
+
+static inline size_t
+site_slot(PyCodeObject *code, int lasti)
+{
+    return (((uintptr_t)code >> 4) ^ ((size_t)lasti * 2654435761u)) & (SITE_SLOTS - 1);
+}
+
+/* Replace a cache entry's two references; the old ones are released last,
+ * since releasing can run arbitrary code (a weakref callback). */
+static void
+store(PyObject **code_ref, PyObject **value_ref, PyObject *code, PyObject *value)
+{
+    PyObject *old_code = *code_ref;
+    PyObject *old_value = *value_ref;
+    Py_INCREF(code);
+    Py_INCREF(value);
+    *code_ref = code;
+    *value_ref = value;
+    Py_XDECREF(old_code);
+    Py_XDECREF(old_value);
+}
+
+/* Look up the frame kind or display path of ``code``: in the cache, then
+ * in ``code_info`` (keyed by id(code)), classifying it through ``classify``
+ * when unknown. Return a new reference, or NULL with an exception set. */
 static PyObject *
 code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
 {
+    code_entry *entry = &code_cache[code_slot(code)];
+    if (entry->code == (PyObject *)code) {
+        Py_INCREF(entry->info);
+        return entry->info;
+    }
     PyObject *key = PyLong_FromVoidPtr(code);
     if (key == NULL) {
         return NULL;
@@ -29,12 +88,43 @@ code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
     Py_DECREF(key);
     if (info != NULL) {
         Py_INCREF(info);
-        return info;
     }
-    if (PyErr_Occurred()) {
+    else if (PyErr_Occurred()) {
         return NULL;
     }
-    return PyObject_CallOneArg(classify, (PyObject *)code);
+    else {
+        info = PyObject_CallOneArg(classify, (PyObject *)code);
+        if (info == NULL) {
+            return NULL;
+        }
+    }
+    /* Looked up again: classify() may have run anything. */
+    entry = &code_cache[code_slot(code)];
+    store(&entry->code, &entry->info, (PyObject *)code, info);
+    return info;
+}
+
+/* Return "path:line" for a user frame whose code's display path is
+ * ``path``: from the cache when this instruction of this code was seen. A
+ * new reference, or NULL with an exception set. */
+static PyObject *
+user_site(PyFrameObject *frame, PyObject *path)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    site_entry *entry = &site_cache[site_slot(code, lasti)];
+    if (entry->code == (PyObject *)code && entry->lasti == lasti) {
+        Py_DECREF(code);
+        Py_INCREF(entry->site);
+        return entry->site;
+    }
+    PyObject *site = PyUnicode_FromFormat("%U:%d", path, PyFrame_GetLineNumber(frame));
+    if (site != NULL) {
+        entry->lasti = lasti;
+        store(&entry->code, &entry->site, (PyObject *)code, site);
+    }
+    Py_DECREF(code);
+    return site;
 }
 
 /* The lazy load memoised in ``memo`` for this walk, or NULL (borrowed).
@@ -134,8 +224,7 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         if (PyUnicode_Check(info)) {
             /* User code: a display path, never empty. */
-            call_site = PyUnicode_FromFormat(
-                "%U:%d", info, PyFrame_GetLineNumber(frame));
+            call_site = user_site(frame, info);
             Py_DECREF(info);
             if (call_site == NULL) {
                 goto error;
@@ -242,7 +331,36 @@ caller_frame(PyObject *module, PyObject *arg)
     return (PyObject *)frame;
 }
 
+PyDoc_STRVAR(forget_doc,
+"forget()\n"
+"--\n\n"
+"Empty the walk's caches of code kinds and call sites.");
+
+static PyObject *
+forget(PyObject *module, PyObject *unused)
+{
+    /* Every entry is emptied before any reference is released: releasing
+     * can run arbitrary code, which could walk again. */
+    PyObject *held[2 * (CODE_SLOTS + SITE_SLOTS)];
+    size_t count = 0;
+    for (size_t i = 0; i < CODE_SLOTS; i++) {
+        held[count++] = code_cache[i].code;
+        held[count++] = code_cache[i].info;
+        code_cache[i].code = code_cache[i].info = NULL;
+    }
+    for (size_t i = 0; i < SITE_SLOTS; i++) {
+        held[count++] = site_cache[i].code;
+        held[count++] = site_cache[i].site;
+        site_cache[i].code = site_cache[i].site = NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        Py_XDECREF(held[i]);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef callsite_methods[] = {
+    {"forget", forget, METH_NOARGS, forget_doc},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
     {"caller_frame", caller_frame, METH_O, caller_frame_doc},
     {NULL, NULL, 0, NULL},
@@ -250,7 +368,8 @@ static PyMethodDef callsite_methods[] = {
 
 static struct PyModuleDef_Slot callsite_slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
-    {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
+    /* The caches are process state, shared by whatever imports this. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
 #endif
     {0, NULL},
 };

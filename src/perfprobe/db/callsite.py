@@ -257,24 +257,30 @@ Walk = Callable[
 ]
 
 
-def _load_extension() -> tuple[Walk, Callable[[int], FrameType]]:
-    """Return the C walk and frame lookup where built and not turned off.
+def _forget_nothing() -> None:
+    """Stand in for the C walk's ``forget()``: the Python walk keeps no cache."""
 
-    Otherwise return the Python walk and ``sys._getframe``.
+
+def _load_extension() -> tuple[Walk, Callable[[int], FrameType], Callable[[], None]]:
+    """Return the C walk, frame lookup and cache reset where built and not off.
+
+    Otherwise return the Python walk, ``sys._getframe`` and a no-op.
     """
+    python = (walk_frames, sys._getframe, _forget_nothing)
     if os.environ.get(PURE_PYTHON_ENV):
-        return walk_frames, sys._getframe
+        return python
     try:
-        from ._callsite import caller_frame, walk
+        from ._callsite import caller_frame, forget, walk
     except ImportError:
-        return walk_frames, sys._getframe
-    return walk, caller_frame
+        return python
+    return walk, caller_frame, forget
 
 
 # caller_frame(depth) returns what sys._getframe(depth) would; the C one
 # raises no audit event, which cost the recorder about 1k instructions a
-# query.
-_walk, caller_frame = _load_extension()
+# query. The C walk caches code kinds and call sites; _forget_walk_cache()
+# empties them when the classification may change (clear_cache()).
+_walk, caller_frame, _forget_walk_cache = _load_extension()
 
 
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
@@ -354,6 +360,7 @@ def clear_cache() -> None:
     with _cache_lock:
         _code_info.clear()
         _code_refs.clear()
+    _forget_walk_cache()
     _lazy_memo.clear()
     _base_dir = None
 
