@@ -63,7 +63,7 @@ def safe_repr(value: object) -> str:
 _QUERY_INTERNAL = frozenset({"params_hash", "sql_hash", "bulk_call"})
 
 
-@dataclass(slots=True)
+@dataclass
 class QueryEvent:
     """One database call; ``executemany`` is one event with its batch size."""
 
