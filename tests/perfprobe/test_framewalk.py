@@ -1,4 +1,4 @@
-"""Tests for perfprobe.db._callsite: the C walk agrees with the Python one.
+"""Tests for perfprobe.db.framewalk and _callsite: the C walk agrees with Python.
 
 Every query the workloads below run is walked by both, on the same live
 stack, and the two results compared: the call site, the frame the walk
@@ -20,10 +20,11 @@ from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
 from perfprobe import PerformanceMonitor
-from perfprobe.db import callsite, instrument, lazyload
-from perfprobe.db.callsite import WalkResult, walk_frames
+from perfprobe.db import callsite, framewalk, instrument, lazyload
+from perfprobe.db.framewalk import WalkResult, walk_frames
 
 try:
+    from perfprobe.db._callsite import forget as c_forget
     from perfprobe.db._callsite import walk as c_walk
 except ImportError:  # pragma: no cover - depends on the build
     c_walk = None
@@ -66,6 +67,9 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pairs]:
         return python
 
     monkeypatch.setattr(callsite, "_walk", both)
+    # The C walk's caches follow clear_cache() even where the Python walk
+    # was chosen (PERFPROBE_PURE_PYTHON).
+    monkeypatch.setattr(callsite, "_forget_walk_cache", c_forget)
     callsite.clear_cache()
     yield pairs
     callsite.clear_cache()
@@ -224,7 +228,7 @@ def test_a_stack_just_within_the_limit_agrees(walks: Pairs) -> None:
 
     assert_agree(walks)
     (_, python) = walks[-1]
-    assert python[0] is not None and python[0].endswith(f"test_callsite_walk.py:{line}")
+    assert python[0] is not None and python[0].endswith(f"test_framewalk.py:{line}")
 
 
 @needs_c
@@ -276,14 +280,14 @@ def test_the_python_walk_is_used_when_asked_for(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """With PERFPROBE_PURE_PYTHON set the walk loaded is the Python one."""
-    monkeypatch.setenv(callsite.PURE_PYTHON_ENV, "1")
-    assert callsite._load_extension()[:2] == (walk_frames, sys._getframe)
+    monkeypatch.setenv(framewalk.PURE_PYTHON_ENV, "1")
+    assert framewalk.load_extension()[:2] == (walk_frames, sys._getframe)
 
 
 def test_the_c_walk_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the variable, the C walk is loaded where built, else the Python one."""
-    monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
-    walk, frame_at, _ = callsite._load_extension()
+    monkeypatch.delenv(framewalk.PURE_PYTHON_ENV, raising=False)
+    walk, frame_at, _ = framewalk.load_extension()
     if c_walk is None:
         assert (walk, frame_at) == (walk_frames, sys._getframe)
     else:
@@ -316,10 +320,10 @@ def test_the_python_walk_is_used_when_the_extension_is_missing(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An extension that cannot be imported leaves the Python walk in place."""
-    monkeypatch.delenv(callsite.PURE_PYTHON_ENV, raising=False)
+    monkeypatch.delenv(framewalk.PURE_PYTHON_ENV, raising=False)
     # None in sys.modules makes the import raise ImportError.
     monkeypatch.setitem(sys.modules, "perfprobe.db._callsite", None)
-    assert callsite._load_extension()[:2] == (walk_frames, sys._getframe)
+    assert framewalk.load_extension()[:2] == (walk_frames, sys._getframe)
 
 
 def query_here() -> str:
@@ -336,12 +340,12 @@ def test_the_c_walk_follows_a_settings_change(walks: Pairs) -> None:
     expected = query_here()
     assert walks[-1][0][0] == expected
 
-    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["test_callsite_walk"]}):
+    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["test_framewalk"]}):
         query_here()
     assert_agree(walks)
     # Every frame of this file is now library code; the rest is pytest's.
     assert walks[-1][0][0] != expected
-    assert "test_callsite_walk" not in str(walks[-1][0][0])
+    assert "test_framewalk" not in str(walks[-1][0][0])
 
     query_here()
     assert walks[-1][0][0] == expected
