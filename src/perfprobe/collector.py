@@ -225,7 +225,14 @@ class Collector(RequestRecorder, TimerRecords):
         try:
             slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
             with lock:
-                lineage = self._scopes.lineage(scope)
+                # A request's scope (no parent) already open: its state found
+                # without lineage() and _state(), two calls a query.
+                state = (
+                    self._scopes.states.get(scope.id)
+                    if scope is not None and scope.parent is None
+                    else None
+                )
+                lineage = [state] if state is not None else self._scopes.lineage(scope)
                 q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
                 if lineage:
                     duration_s = event.duration_s

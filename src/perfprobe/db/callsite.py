@@ -19,6 +19,7 @@ from ..conf import SETTINGS_NAME, get_settings
 from ..events import LazyLoad
 from ..scope import Scope
 from . import asyncsite, lazyload
+from .framewalk import LazyMemo, load_extension
 
 
 class QueryOrigin(NamedTuple):
@@ -59,7 +60,6 @@ _LIBRARY_FRAGMENTS = (
 # A deep pile of library frames (recursive template rendering, say) must not
 # make every query walk it all; past this depth the call site is unknown.
 _MAX_DEPTH = 200
-_DEPTHS = range(_MAX_DEPTH)
 # Code objects are created once per function in normal code, but exec() and
 # templating engines can mint new ones forever; past this many, start over.
 _MAX_CACHED_CODES = 20_000
@@ -164,6 +164,13 @@ def find_query_origin(
     return QueryOrigin(*query_origin(frame, scope, None))
 
 
+# caller_frame(depth) returns what sys._getframe(depth) would; the C one
+# raises no audit event, which cost the recorder about 1k instructions a
+# query. The C walk caches code kinds and call sites; _forget_walk_cache()
+# empties them when the classification may change (clear_cache()).
+_walk, caller_frame, _forget_walk_cache = load_extension()
+
+
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
 # the offset of its instruction that triggered the load, and the frame
 # kind. In an N+1 loop the same attribute access on the same line runs the
@@ -171,7 +178,7 @@ def find_query_origin(
 # the row it came through) once per scope instead of once per row is most
 # of what recording such a query costs. Scope ids are never reused, so an
 # entry can only be stale by size: past this many, start over.
-_lazy_memo: dict[tuple[int, str, int, int, int], LazyLoad] = {}
+_lazy_memo: LazyMemo = {}
 _MAX_LAZY_MEMO = 4096
 
 
@@ -185,41 +192,28 @@ def query_origin(
     of the same user code earlier in that scope is reused rather than
     resolved again.
     """
-    lookup = _code_info.get
-    call_site: str | None = None
+    call_site, stop, queryset, telling, lazy = _walk(
+        frame,
+        _code_info,
+        _classify,
+        _QUERYSET,
+        _ASYNC_BOUNDARY,
+        _MAX_DEPTH,
+        _lazy_memo,
+        None if scope is None else scope.id,
+        sql,
+    )
+    if lazy is not None:
+        # The loop's later rows: the walk found this load in the memo.
+        return call_site, lazy, 0
     user_frame: FrameType | None = None
-    queryset: FrameType | None = None
-    # The other telling library frames, innermost first; rare, so the
-    # list is made only when one is seen.
-    telling: list[tuple[int, FrameType]] | None = None
-    for _ in _DEPTHS:
-        if frame is None:
-            break
-        info = lookup(id(frame.f_code))
-        if info is None:
-            info = _classify(frame.f_code)
-        # Most frames are uninteresting library code (0): one test for them.
-        # A display path is never empty, so user code always passes it.
-        if info:
-            # Queryset frames first: a query passes several of them.
-            if info == _QUERYSET:
-                # Only the innermost queryset can be a related manager's.
-                if queryset is None:
-                    queryset = frame
-            elif isinstance(info, str):
-                call_site = f"{info}:{frame.f_lineno}"
-                user_frame = frame
-                break
-            elif info == _ASYNC_BOUNDARY:
-                # Frames above belong to whatever started this thread, never
-                # to the code that awaits the call: stop here either way.
-                call_site = asyncsite.awaiting_site(frame, scope, _user_site)
-                break
-            elif telling is None:
-                telling = [(info, frame)]
-            else:
-                telling.append((info, frame))
-        frame = frame.f_back
+    if stop is not None:
+        if call_site is None:
+            # Frames above the thread hop belong to whatever started this
+            # thread, never to the code that awaits the call.
+            call_site = asyncsite.awaiting_site(stop, scope, _user_site)
+        else:
+            user_frame = stop
     if telling is None:
         if queryset is None:
             return call_site, None, 0
@@ -232,12 +226,10 @@ def query_origin(
         and sql is not None
     ):
         # Only a single explicit frame's result is ever stored (below), so
-        # a hit cannot stand for a walk that saw a prefetch or a bulk call.
+        # a hit (which the walk looks for) cannot stand for a walk that saw
+        # a prefetch or a bulk call.
         kind = telling[0][0]
         memo_key = (scope.id, sql, id(user_frame.f_code), user_frame.f_lasti, kind)
-        lazy = _lazy_memo.get(memo_key)
-        if lazy is not None:
-            return call_site, lazy, 0
     tracker = lazyload.LazyLoadTracker()
     if queryset is not None:
         tracker.observe(lazyload.QUERYSET, queryset)
@@ -256,6 +248,7 @@ def clear_cache() -> None:
     with _cache_lock:
         _code_info.clear()
         _code_refs.clear()
+    _forget_walk_cache()
     _lazy_memo.clear()
     _base_dir = None
 

@@ -7,7 +7,6 @@ import decimal
 import hashlib
 import logging
 import math
-import sys
 import threading
 import time
 import uuid
@@ -19,19 +18,20 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.signals import connection_created
 
+from .. import conf as _conf_module
 from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
 from ..scope import current_scope
-from ..suppression import is_suppressed
-from .callsite import query_origin
+from ..suppression import _mark
+from .callsite import caller_frame, query_origin
 from .fingerprint import fingerprint
 
 logger = logging.getLogger("perfprobe.db")
 
 # Bound once: the hot path would look each up per query otherwise.
-_getframe = sys._getframe
+_current_mark = _mark.get
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
@@ -165,11 +165,17 @@ class QueryRecorder:
     ) -> Any:
         """Run ``execute`` and record it; return its result or re-raise."""
         try:
-            conf = get_settings()
+            # The cached settings read without a call; get_settings() when
+            # none are cached (first use, or after a change).
+            conf = _conf_module.loaded or get_settings()
         except Exception:
             log_failure(logger, "settings", "perfprobe could not read its settings")
             return execute(sql, params, many, context)
-        if not conf.ENABLED or not conf.INSTRUMENT_DATABASE or is_suppressed():
+        if not conf.ENABLED or not conf.INSTRUMENT_DATABASE:
+            return execute(sql, params, many, context)
+        # is_suppressed(), inlined: the mark's ContextVar.get costs no frame.
+        mark = _current_mark()
+        if mark is not None and mark.suppressed:
             return execute(sql, params, many, context)
         if many and params is not None and not isinstance(params, list | tuple):
             # An iterator can be read only once, and both the database and the
@@ -211,7 +217,7 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            call_site, lazy_load, bulk_call = query_origin(_getframe(2), scope, text)
+            call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
             shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
@@ -257,7 +263,9 @@ class QueryRecorder:
             # (as tests do) takes effect at the very next query.
             collector = monitoring.monitor.collector
             collector.record_query(event, scope, conf)
-            if tracing.active:
+            # While no tracer provider can be there yet (tracing rechecks
+            # at no_tracer_until_ns), no call is spent on tracing.
+            if tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns:
                 tracing.record_query(event, connection)
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
             if event.duration_s > threshold_s or logger.isEnabledFor(logging.DEBUG):

@@ -1,0 +1,390 @@
+/* The call-site walk of perfprobe.db.callsite, in C.
+ *
+ * The walk runs on every recorded query through some ten frames, most of
+ * them Django's; in Python each frame costs a few dozen bytecodes. Here a
+ * frame costs a dictionary lookup. The classification of code objects, the
+ * cache and everything rare (lazy loads, the async boundary) stay in Python:
+ * this module only walks and reports what it met, so the Python walk in
+ * callsite.py remains the definition of the result and the fallback when
+ * this extension is not built.
+ *
+ * Only the public C API is used (PyFrame_GetBack, PyFrame_GetCode,
+ * PyFrame_GetLineNumber), so the module builds unchanged on CPython 3.11
+ * and later.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+/* Two direct-mapped caches in front of the dictionaries, keyed by the code
+ * object's address. Building an int for id(code) and looking it up in
+ * code_info cost several hundred instructions a frame (addresses are
+ * aligned, so their low bits, which pick the first slot, are all zero);
+ * formatting "path:line" and finding the line cost more per query than the
+ * rest of the walk. Each entry holds a strong reference to its code object,
+ * so an address found is the very same code. The information is what
+ * code_info held, and stays true until the settings change, when
+ * callsite.clear_cache() calls forget(). The entries are process state,
+ * so the module refuses subinterpreters with a GIL of their own. */
+#define CODE_SLOTS 1024
+#define SITE_SLOTS 1024
+
+typedef struct {
+    PyObject *code;
+    PyObject *info;
+} code_entry;
+
+typedef struct {
+    PyObject *code;
+    int lasti;
+    PyObject *site;
+} site_entry;
+
+static code_entry code_cache[CODE_SLOTS];
+static site_entry site_cache[SITE_SLOTS];
+
+static inline size_t
+code_slot(PyCodeObject *code)
+{
+    return ((uintptr_t)code >> 4) & (CODE_SLOTS - 1);
+}
+
+static inline size_t
+site_slot(PyCodeObject *code, int lasti)
+{
+    return (((uintptr_t)code >> 4) ^ ((size_t)lasti * 2654435761u)) & (SITE_SLOTS - 1);
+}
+
+/* Replace a cache entry's two references; the old ones are released last,
+ * since releasing can run arbitrary code (a weakref callback). */
+static void
+store(PyObject **code_ref, PyObject **value_ref, PyObject *code, PyObject *value)
+{
+    PyObject *old_code = *code_ref;
+    PyObject *old_value = *value_ref;
+    Py_INCREF(code);
+    Py_INCREF(value);
+    *code_ref = code;
+    *value_ref = value;
+    Py_XDECREF(old_code);
+    Py_XDECREF(old_value);
+}
+
+/* Look up the frame kind or display path of ``code``: in the cache, then
+ * in ``code_info`` (keyed by id(code)), classifying it through ``classify``
+ * when unknown. Return a new reference, or NULL with an exception set. */
+static PyObject *
+code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
+{
+    code_entry *entry = &code_cache[code_slot(code)];
+    if (entry->code == (PyObject *)code) {
+        Py_INCREF(entry->info);
+        return entry->info;
+    }
+    PyObject *key = PyLong_FromVoidPtr(code);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *info = PyDict_GetItemWithError(code_info, key);
+    Py_DECREF(key);
+    if (info != NULL) {
+        Py_INCREF(info);
+    }
+    else if (PyErr_Occurred()) {
+        return NULL;
+    }
+    else {
+        info = PyObject_CallOneArg(classify, (PyObject *)code);
+        if (info == NULL) {
+            return NULL;
+        }
+    }
+    /* Looked up again: classify() may have run anything. */
+    entry = &code_cache[code_slot(code)];
+    store(&entry->code, &entry->info, (PyObject *)code, info);
+    return info;
+}
+
+/* Return "path:line" for a user frame whose code's display path is
+ * ``path``: from the cache when this instruction of this code was seen. A
+ * new reference, or NULL with an exception set. */
+static PyObject *
+user_site(PyFrameObject *frame, PyObject *path)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    int lasti = PyFrame_GetLasti(frame);
+    site_entry *entry = &site_cache[site_slot(code, lasti)];
+    if (entry->code == (PyObject *)code && entry->lasti == lasti) {
+        Py_DECREF(code);
+        Py_INCREF(entry->site);
+        return entry->site;
+    }
+    PyObject *site = PyUnicode_FromFormat("%U:%d", path, PyFrame_GetLineNumber(frame));
+    if (site != NULL) {
+        entry->lasti = lasti;
+        store(&entry->code, &entry->site, (PyObject *)code, site);
+    }
+    Py_DECREF(code);
+    return site;
+}
+
+/* The lazy load memoised in ``memo`` for this walk, or NULL (borrowed).
+ * Only a walk that reached user code through exactly one telling frame is
+ * ever memoised; the key is (scope_id, sql, id(code), f_lasti, kind). Return
+ * NULL with an exception set on failure. */
+static PyObject *
+memoised(PyObject *memo, PyObject *scope_id, PyObject *sql,
+         PyFrameObject *user, PyObject *telling)
+{
+    if (telling == NULL || PyList_GET_SIZE(telling) != 1
+        || scope_id == Py_None || sql == Py_None) {
+        return NULL;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
+    PyCodeObject *code = PyFrame_GetCode(user);
+    PyObject *code_id = PyLong_FromVoidPtr(code);
+    Py_DECREF(code);
+    if (code_id == NULL) {
+        return NULL;
+    }
+    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(user));
+    if (lasti == NULL) {
+        Py_DECREF(code_id);
+        return NULL;
+    }
+    PyObject *key = PyTuple_Pack(5, scope_id, sql, code_id, lasti, kind);
+    Py_DECREF(code_id);
+    Py_DECREF(lasti);
+    if (key == NULL) {
+        return NULL;
+    }
+    PyObject *lazy = PyDict_GetItemWithError(memo, key);
+    Py_DECREF(key);
+    return lazy;
+}
+
+PyDoc_STRVAR(walk_doc,
+"walk(frame, code_info, classify, queryset_kind, async_kind, max_depth,\n"
+"     memo, scope_id, sql)\n"
+"--\n\n"
+"Walk outward from frame to the first user-code frame or async boundary.\n\n"
+"Return (call_site, stop_frame, queryset_frame, telling, lazy): call_site\n"
+"is 'path:line' of the user frame, None otherwise; stop_frame is the user\n"
+"frame or the async boundary's frame (None when neither was met);\n"
+"queryset_frame the innermost queryset frame or None; telling a list of\n"
+"(kind, frame) of the other non-zero kinds met, innermost first, or None;\n"
+"lazy the lazy load memo holds for this walk, or None.");
+
+static PyObject *
+walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "walk() takes exactly 9 arguments");
+        return NULL;
+    }
+    PyObject *start = args[0];
+    PyObject *code_info = args[1];
+    PyObject *classify = args[2];
+    PyObject *memo = args[6];
+    if (!PyDict_Check(code_info) || !PyDict_Check(memo)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): code_info and memo must be dicts");
+        return NULL;
+    }
+    long queryset_kind = PyLong_AsLong(args[3]);
+    if (queryset_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long async_kind = PyLong_AsLong(args[4]);
+    if (async_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t max_depth = PyLong_AsSsize_t(args[5]);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (start != Py_None && !PyFrame_Check(start)) {
+        PyErr_SetString(PyExc_TypeError, "walk(): frame must be a frame or None");
+        return NULL;
+    }
+
+    PyObject *call_site = NULL;
+    PyObject *stop = NULL;
+    PyObject *queryset = NULL;
+    PyObject *telling = NULL;
+    PyObject *lazy = NULL;
+    /* The walk holds a strong reference to the frame it is looking at. */
+    PyFrameObject *frame = start == Py_None ? NULL : (PyFrameObject *)start;
+    Py_XINCREF(frame);
+
+    for (Py_ssize_t depth = 0; depth < max_depth && frame != NULL; depth++) {
+        PyCodeObject *code = PyFrame_GetCode(frame);
+        PyObject *info = code_kind(code_info, classify, code);
+        Py_DECREF(code);
+        if (info == NULL) {
+            goto error;
+        }
+        if (PyUnicode_Check(info)) {
+            /* User code: a display path, never empty. */
+            call_site = user_site(frame, info);
+            Py_DECREF(info);
+            if (call_site == NULL) {
+                goto error;
+            }
+            stop = (PyObject *)frame;
+            frame = NULL;
+            lazy = memoised(memo, args[7], args[8], (PyFrameObject *)stop, telling);
+            if (lazy == NULL && PyErr_Occurred()) {
+                goto error;
+            }
+            break;
+        }
+        long kind = PyLong_AsLong(info);
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(info);
+            goto error;
+        }
+        if (kind == queryset_kind) {
+            /* Only the innermost queryset can be a related manager's. */
+            if (queryset == NULL) {
+                Py_INCREF(frame);
+                queryset = (PyObject *)frame;
+            }
+        }
+        else if (kind == async_kind) {
+            Py_DECREF(info);
+            stop = (PyObject *)frame;
+            frame = NULL;
+            break;
+        }
+        else if (kind != 0) {
+            if (telling == NULL && (telling = PyList_New(0)) == NULL) {
+                Py_DECREF(info);
+                goto error;
+            }
+            PyObject *pair = PyTuple_Pack(2, info, (PyObject *)frame);
+            if (pair == NULL || PyList_Append(telling, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(info);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+        Py_DECREF(info);
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    Py_XDECREF(frame);
+
+    PyObject *result = PyTuple_Pack(
+        5,
+        call_site ? call_site : Py_None,
+        stop ? stop : Py_None,
+        queryset ? queryset : Py_None,
+        telling ? telling : Py_None,
+        lazy ? lazy : Py_None);
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop);
+    Py_XDECREF(queryset);
+    Py_XDECREF(telling);
+    return result;
+
+error:
+    Py_XDECREF(frame);
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop);
+    Py_XDECREF(queryset);
+    Py_XDECREF(telling);
+    return NULL;
+}
+
+PyDoc_STRVAR(caller_frame_doc,
+"caller_frame(depth)\n"
+"--\n\n"
+"Return the frame depth calls above the calling one, as sys._getframe().\n\n"
+"Unlike sys._getframe(), raises no audit event: the recorder asks for a\n"
+"frame on every query, and the event cost as much as the rest of the\n"
+"lookup. Raises ValueError when the stack is not that deep.");
+
+static PyObject *
+caller_frame(PyObject *module, PyObject *arg)
+{
+    Py_ssize_t depth = PyLong_AsSsize_t(arg);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (depth < 0) {
+        PyErr_SetString(PyExc_ValueError, "caller_frame(): depth must be >= 0");
+        return NULL;
+    }
+    /* A borrowed reference: the frame of the Python code calling this. */
+    PyFrameObject *frame = PyEval_GetFrame();
+    Py_XINCREF(frame);
+    for (; depth > 0 && frame != NULL; depth--) {
+        PyFrameObject *back = PyFrame_GetBack(frame);
+        Py_DECREF(frame);
+        frame = back;
+    }
+    if (frame == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return NULL;
+    }
+    return (PyObject *)frame;
+}
+
+PyDoc_STRVAR(forget_doc,
+"forget()\n"
+"--\n\n"
+"Empty the walk's caches of code kinds and call sites.");
+
+static PyObject *
+forget(PyObject *module, PyObject *unused)
+{
+    /* Every entry is emptied before any reference is released: releasing
+     * can run arbitrary code, which could walk again. */
+    PyObject *held[2 * (CODE_SLOTS + SITE_SLOTS)];
+    size_t count = 0;
+    for (size_t i = 0; i < CODE_SLOTS; i++) {
+        held[count++] = code_cache[i].code;
+        held[count++] = code_cache[i].info;
+        code_cache[i].code = code_cache[i].info = NULL;
+    }
+    for (size_t i = 0; i < SITE_SLOTS; i++) {
+        held[count++] = site_cache[i].code;
+        held[count++] = site_cache[i].site;
+        site_cache[i].code = site_cache[i].site = NULL;
+    }
+    for (size_t i = 0; i < count; i++) {
+        Py_XDECREF(held[i]);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef callsite_methods[] = {
+    {"forget", forget, METH_NOARGS, forget_doc},
+    {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
+    {"caller_frame", caller_frame, METH_O, caller_frame_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef_Slot callsite_slots[] = {
+#if PY_VERSION_HEX >= 0x030C0000
+    /* The caches are process state, shared by whatever imports this. */
+    {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},
+#endif
+    {0, NULL},
+};
+
+static struct PyModuleDef callsite_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "perfprobe.db._callsite",
+    .m_doc = "The call-site walk of perfprobe.db.callsite, in C.",
+    .m_size = 0,
+    .m_methods = callsite_methods,
+    .m_slots = callsite_slots,
+};
+
+PyMODINIT_FUNC
+PyInit__callsite(void)
+{
+    return PyModuleDef_Init(&callsite_module);
+}
