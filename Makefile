@@ -13,7 +13,9 @@ PG_DIR ?= .pg
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+# setup.py and the C source too: an editable install builds the extension
+# once, so a changed .c file needs the install again.
+$(STAMP): pyproject.toml setup.py src/perfprobe/db/_callsite.c
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
