@@ -41,7 +41,7 @@ _RAISED_AT_ATTR = "_perfprobe_raised_at"
 # Set by the first PerformanceMiddleware a request meets (``None`` when the
 # request is not recorded): a second entry in MIDDLEWARE then passes the
 # request on instead of recording it again. One attribute for both, since
-# each new one grows the request's ``__dict__``.
+# each new one grows the request's attributes.
 _SCOPE_ATTR = "_perfprobe_scope"
 _get_ident = threading.get_ident
 
@@ -91,12 +91,14 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        # The request's attributes read and set in its __dict__, once looked up.
-        attrs = request.__dict__
-        if _SCOPE_ATTR in attrs:
+        # The request's attributes are read and set as attributes: reading
+        # request.__dict__ would make CPython build a dict out of the
+        # instance's inline values, on every request whose other middleware
+        # has not done so already.
+        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
             return self.get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            attrs[_SCOPE_ATTR] = None
+            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return self.get_response(request)
@@ -137,7 +139,7 @@ class PerformanceMiddleware:
                 )
             scope_token = current_scope.set(scope)
             try:
-                attrs[_SCOPE_ATTR] = scope
+                setattr(request, _SCOPE_ATTR, scope)
                 if (
                     tracing.active
                     and started_ns >= tracing.no_tracer_until_ns
@@ -162,7 +164,7 @@ class PerformanceMiddleware:
         except Exception:
             endpoint = _unnamed(scope)
         if endpoint is None:  # an unmonitored view
-            _drop(scope, attrs)
+            _drop(scope, request)
             keep_unmonitored(response, scope)
             return response
         try:
@@ -179,8 +181,8 @@ class PerformanceMiddleware:
                         if self._store_query_strings
                         else None
                     ),
-                    attrs.get(_ERROR_ATTR),
-                    attrs.get(_RAISED_AT_ATTR),
+                    getattr(request, _ERROR_ATTR, None),
+                    getattr(request, _RAISED_AT_ATTR, None),
                 ),
             )
         except Exception:
@@ -200,10 +202,10 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if _SCOPE_ATTR in request.__dict__:
+        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
             return await get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            request.__dict__[_SCOPE_ATTR] = None
+            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return await get_response(request)
@@ -235,7 +237,7 @@ class PerformanceMiddleware:
                     )
                 scope_token = current_scope.set(scope)
                 try:
-                    request.__dict__[_SCOPE_ATTR] = scope
+                    setattr(request, _SCOPE_ATTR, scope)
                     with tracing.request_span(request) as span:
                         response = await get_response(request)
                         span.finish(response)
@@ -293,7 +295,7 @@ class PerformanceMiddleware:
         except Exception:
             endpoint = _unnamed(scope)
         if endpoint is None:  # an unmonitored view
-            _drop(scope, request.__dict__)
+            _drop(scope, request)
             if response is not None:
                 keep_unmonitored(response, scope)
             return
@@ -350,13 +352,13 @@ def _unnamed(scope: RequestScope) -> Endpoint | None:
     return endpoint
 
 
-def _drop(scope: RequestScope, attrs: dict[str, Any]) -> None:
+def _drop(scope: RequestScope, request: HttpRequest) -> None:
     """Keep the request of an unmonitored view out of the data; count it."""
     # Its view ran suppressed, so nothing it did was recorded; what ran
     # before the URL was resolved (other middleware) is forgotten with the
     # scope.
     try:
-        attrs[_SCOPE_ATTR] = None
+        setattr(request, _SCOPE_ATTR, None)
         monitoring.monitor.collector.scope_discarded(scope)
     except Exception:
         log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")

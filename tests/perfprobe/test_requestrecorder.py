@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -160,3 +161,62 @@ def test_a_finaliser_run_by_the_fold_lands_in_the_snapshot(
 
     assert snapshot.query_total is not None and snapshot.query_total.count == 1
     assert snapshot.endpoints[("GET", "/a/")]["stats"].count == 1
+
+
+def test_quiet_requests_ended_by_threads_during_reads_are_all_counted(
+    collector: Collector,
+) -> None:
+    """Four short-lived threads end 300 quiet requests each during reads: all count."""
+    threads_count, per_thread = 4, 300
+    done = threading.Event()
+    read_errors: list[BaseException] = []
+
+    def end_requests(route: str) -> None:
+        for _ in range(per_thread):
+            end_quiet_request(collector, route, 200, 0.001)
+
+    def read_until_done() -> None:
+        try:
+            while not done.is_set():
+                collector.snapshot()
+        except BaseException as error:  # reported by the test below
+            read_errors.append(error)
+
+    reader = threading.Thread(target=read_until_done)
+    reader.start()
+    workers = [
+        threading.Thread(target=end_requests, args=(f"/r{index}/",))
+        for index in range(threads_count)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    done.set()
+    reader.join()
+
+    snapshot = collector.snapshot()
+    assert read_errors == []
+    counts = {key: ep["stats"].count for key, ep in snapshot.endpoints.items()}
+    assert counts == {("GET", f"/r{i}/"): per_thread for i in range(threads_count)}
+    assert snapshot.scopes_closed == threads_count * per_thread
+    assert len(snapshot.recent_events) == min(
+        threads_count * per_thread, collector.settings.RECENT_EVENTS_SIZE
+    )
+    assert len(snapshot.scopes) == collector.settings.MAX_SCOPE_HISTORY
+    assert collector._scopes.states == {}
+
+
+def test_a_quiet_request_is_made_one_event_and_one_summary_across_reads(
+    collector: Collector,
+) -> None:
+    """Two reads return the very event and summary made of one quiet request."""
+    end_quiet_request(collector, "/a/", 200, 0.01)
+
+    first, second = collector.snapshot(), collector.snapshot()
+
+    (event,) = first.recent_events
+    assert second.recent_events[0] is event
+    assert (event.route, event.status, event.duration_s) == ("/a/", 200, 0.01)
+    assert second.scopes[0] is first.scopes[0]
+    assert first.scopes[0].duration_s == 0.01
