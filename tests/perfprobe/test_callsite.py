@@ -5,10 +5,14 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
 from typing import Any
 
 import django
+import pytest
 from django.conf import settings
 from django.test import override_settings
 
@@ -107,3 +111,60 @@ def test_display_path_is_relative_only_inside_the_base() -> None:
         "apps", "views.py"
     )
     assert display_path(base + "-other/x.py") == base + "-other/x.py"
+
+
+# Run in a child process: a deadlock would otherwise hold the cache lock for
+# the rest of the test session.
+_REENTRANT_SCRIPT = """
+import sys, threading, weakref
+import django
+import pytest
+django.setup()
+from perfprobe.db import callsite
+
+callsite._MAX_CACHED_CODES = 3
+sites = []
+
+def on_death(_ref):
+    # A finaliser that runs a query: its walk meets code not yet classified.
+    namespace = {"callsite": callsite}
+    exec(compile("def late():\\n    return callsite.find_query_origin()\\n",
+                 "late_callback.py", "exec"), namespace)
+    sites.append(namespace["late"]().call_site)
+
+def run():
+    # A code object that only the cache holds: dropping it runs on_death.
+    code = compile("x = 1", "victim.py", "exec")
+    ref = weakref.ref(code, on_death)
+    callsite._classify(code)
+    del code
+    if sys.argv[1] == "clear_cache":
+        callsite.clear_cache()
+    else:
+        for i in range(callsite._MAX_CACHED_CODES):
+            callsite._classify(compile("x = 1", f"filler{i}.py", "exec"))
+
+thread = threading.Thread(target=run, daemon=True)
+thread.start()
+thread.join(20)
+print("deadlocked" if thread.is_alive() else sites)
+"""
+
+
+@pytest.mark.parametrize("release", ["clear_cache", "cache_overflow"])
+def test_deadlock_when_a_finaliser_queries_while_the_cache_drops_code(
+    release: str,
+) -> None:
+    """A query from a weakref callback run as the code cache lets go must not hang."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", "src"])}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_REENTRANT_SCRIPT), release],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['late_callback.py:2']"

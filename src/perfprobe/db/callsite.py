@@ -74,7 +74,10 @@ _MAX_CACHED_CODES = 20_000
 # identity check.
 _code_info: dict[int, str | int] = {}
 _code_refs: dict[int, CodeType] = {}
-_cache_lock = threading.Lock()
+# Re-entrant: clearing the cache drops code objects, whose weakref callbacks
+# (or a signal handler, or a finaliser run by the collector) may run a query
+# on this thread, whose walk classifies code and takes this lock again.
+_cache_lock = threading.RLock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
 _QUERYSET = lazyload.QUERYSET
