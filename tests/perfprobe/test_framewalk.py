@@ -349,3 +349,26 @@ def test_the_c_walk_follows_a_settings_change(walks: Pairs) -> None:
 
     query_here()
     assert walks[-1][0][0] == expected
+
+
+@needs_c
+def test_wrong_result_for_a_user_frame_without_a_line_number() -> None:
+    """A user frame whose code has no line table gets the same call site in C."""
+    assert c_walk is not None
+    namespace: dict[str, Any] = {}
+    exec(
+        compile("def here(f):\n    return f()\n", "/srv/app/nolines.py", "exec"),
+        namespace,
+    )
+    here = namespace["here"]
+    # Such code (rewritten by a tool, say) reports f_lineno None.
+    here.__code__ = here.__code__.replace(co_linetable=b"")
+    frame = here(lambda: sys._getframe(1))
+    assert frame.f_lineno is None
+    args = (callsite._code_info, callsite._classify, lazyload.QUERYSET, -1, 10, {})
+    args += (None, None)
+    callsite.clear_cache()
+    python, c = walk_frames(frame, *args)[0], c_walk(frame, *args)[0]
+    callsite.clear_cache()
+    assert python == "/srv/app/nolines.py:None"
+    assert c == python

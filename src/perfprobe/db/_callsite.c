@@ -118,7 +118,10 @@ user_site(PyFrameObject *frame, PyObject *path)
         Py_INCREF(entry->site);
         return entry->site;
     }
-    PyObject *site = PyUnicode_FromFormat("%U:%d", path, PyFrame_GetLineNumber(frame));
+    int line = PyFrame_GetLineNumber(frame);
+    /* No line (code without a line table): Python's f_lineno is None. */
+    PyObject *site = line < 0 ? PyUnicode_FromFormat("%U:None", path)
+                              : PyUnicode_FromFormat("%U:%d", path, line);
     if (site != NULL) {
         entry->lasti = lasti;
         store(&entry->code, &entry->site, (PyObject *)code, site);
