@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +19,7 @@ from django.test import override_settings
 
 import perfprobe
 import tests
+from perfprobe.db import callsite, framewalk
 from perfprobe.db.callsite import (
     QueryOrigin,
     display_path,
@@ -168,3 +170,45 @@ def test_deadlock_when_a_finaliser_queries_while_the_cache_drops_code(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "['late_callback.py:2']"
+
+
+@pytest.mark.parametrize("walk", ["c", "python"])
+def test_race_a_classification_begun_before_a_settings_change_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch, walk: str
+) -> None:
+    """Code classified in one thread as the settings change obeys the new settings."""
+    if walk == "python":
+        monkeypatch.setattr(callsite, "_walk", framewalk.walk_frames)
+    callsite.clear_cache()
+    namespace: dict[str, Any] = {"callsite": callsite}
+    source = "def probe():\n    return callsite.find_query_origin().call_site\n"
+    exec(compile(source, "/srv/app/vendored_lib/x.py", "exec"), namespace)
+    probe = namespace["probe"]
+    classifying, changed = threading.Event(), threading.Event()
+    real_display_path = callsite.display_path
+
+    def slow_display_path(path: str) -> str:
+        # The other thread classifies probe's code under the old settings
+        # and is held there until the settings have changed.
+        shown = real_display_path(path)
+        if path.startswith("/srv/app/vendored_lib"):
+            classifying.set()
+            changed.wait(10)
+        return shown
+
+    monkeypatch.setattr(callsite, "display_path", slow_display_path)
+    thread = threading.Thread(target=probe)
+    thread.start()
+    assert classifying.wait(10)
+    try:
+        with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["vendored_lib"]}):
+            changed.set()
+            thread.join(10)
+            monkeypatch.setattr(callsite, "display_path", real_display_path)
+            line = caller_line() + 1
+            site = probe()
+    finally:
+        changed.set()
+        callsite.clear_cache()
+    # probe's file is excluded now: the call site is the line that called it.
+    assert site == f"{THIS_FILE}:{line}"
