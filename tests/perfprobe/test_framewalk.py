@@ -8,6 +8,7 @@ stopped at, the queryset frame and the telling frames, each by identity.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from types import CodeType, FrameType
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 from django.db import connection, connections
 from django.test import override_settings
 
@@ -372,3 +374,32 @@ def test_wrong_result_for_a_user_frame_without_a_line_number() -> None:
     callsite.clear_cache()
     assert python == "/srv/app/nolines.py:None"
     assert c == python
+
+
+_SMALL_STACK_SCRIPT = """
+import threading
+from perfprobe.db._callsite import forget
+
+# The smallest stack Python lets a thread have (some servers choose small ones).
+threading.stack_size(32768)
+thread = threading.Thread(target=forget)
+thread.start()
+thread.join()
+print("emptied")
+"""
+
+
+@needs_c
+def test_crash_emptying_the_caches_on_a_thread_with_a_small_stack() -> None:
+    """forget() runs on a thread with a 32 KiB stack without overflowing it."""
+    env = {**os.environ, "PYTHONPATH": "src"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SMALL_STACK_SCRIPT],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "emptied"), done.stderr

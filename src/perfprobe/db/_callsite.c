@@ -353,7 +353,12 @@ forget(PyObject *module, PyObject *unused)
 {
     /* Every entry is emptied before any reference is released: releasing
      * can run arbitrary code, which could walk again. */
-    PyObject *held[2 * (CODE_SLOTS + SITE_SLOTS)];
+    /* On the heap: 32 KiB, as much as the smallest stack a thread may
+     * have (threading.stack_size(32768)). */
+    PyObject **held = PyMem_Malloc(2 * (CODE_SLOTS + SITE_SLOTS) * sizeof(PyObject *));
+    if (held == NULL) {
+        return PyErr_NoMemory();
+    }
     size_t count = 0;
     cache_epoch++;
     for (size_t i = 0; i < CODE_SLOTS; i++) {
@@ -369,6 +374,7 @@ forget(PyObject *module, PyObject *unused)
     for (size_t i = 0; i < count; i++) {
         Py_XDECREF(held[i]);
     }
+    PyMem_Free(held);
     Py_RETURN_NONE;
 }
 
