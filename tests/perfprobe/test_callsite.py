@@ -5,15 +5,21 @@ from __future__ import annotations
 import inspect
 import json
 import os
+import subprocess
+import sys
+import textwrap
+import threading
 from collections.abc import Callable
 from typing import Any
 
 import django
+import pytest
 from django.conf import settings
 from django.test import override_settings
 
 import perfprobe
 import tests
+from perfprobe.db import callsite, framewalk
 from perfprobe.db.callsite import (
     QueryOrigin,
     display_path,
@@ -107,3 +113,102 @@ def test_display_path_is_relative_only_inside_the_base() -> None:
         "apps", "views.py"
     )
     assert display_path(base + "-other/x.py") == base + "-other/x.py"
+
+
+# Run in a child process: a deadlock would otherwise hold the cache lock for
+# the rest of the test session.
+_REENTRANT_SCRIPT = """
+import sys, threading, weakref
+import django
+import pytest
+django.setup()
+from perfprobe.db import callsite
+
+callsite._MAX_CACHED_CODES = 3
+sites = []
+
+def on_death(_ref):
+    # A finaliser that runs a query: its walk meets code not yet classified.
+    namespace = {"callsite": callsite}
+    exec(compile("def late():\\n    return callsite.find_query_origin()\\n",
+                 "late_callback.py", "exec"), namespace)
+    sites.append(namespace["late"]().call_site)
+
+def run():
+    # A code object that only the cache holds: dropping it runs on_death.
+    code = compile("x = 1", "victim.py", "exec")
+    ref = weakref.ref(code, on_death)
+    callsite._classify(code)
+    del code
+    if sys.argv[1] == "clear_cache":
+        callsite.clear_cache()
+    else:
+        for i in range(callsite._MAX_CACHED_CODES):
+            callsite._classify(compile("x = 1", f"filler{i}.py", "exec"))
+
+thread = threading.Thread(target=run, daemon=True)
+thread.start()
+thread.join(20)
+print("deadlocked" if thread.is_alive() else sites)
+"""
+
+
+@pytest.mark.parametrize("release", ["clear_cache", "cache_overflow"])
+def test_deadlock_when_a_finaliser_queries_while_the_cache_drops_code(
+    release: str,
+) -> None:
+    """A query from a weakref callback run as the code cache lets go must not hang."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([".", "src"])}
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_REENTRANT_SCRIPT), release],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "['late_callback.py:2']"
+
+
+@pytest.mark.parametrize("walk", ["c", "python"])
+def test_race_a_classification_begun_before_a_settings_change_is_not_kept(
+    monkeypatch: pytest.MonkeyPatch, walk: str
+) -> None:
+    """Code classified in one thread as the settings change obeys the new settings."""
+    if walk == "python":
+        monkeypatch.setattr(callsite, "_walk", framewalk.walk_frames)
+    callsite.clear_cache()
+    namespace: dict[str, Any] = {"callsite": callsite}
+    source = "def probe():\n    return callsite.find_query_origin().call_site\n"
+    exec(compile(source, "/srv/app/vendored_lib/x.py", "exec"), namespace)
+    probe = namespace["probe"]
+    classifying, changed = threading.Event(), threading.Event()
+    real_display_path = callsite.display_path
+
+    def slow_display_path(path: str) -> str:
+        # The other thread classifies probe's code under the old settings
+        # and is held there until the settings have changed.
+        shown = real_display_path(path)
+        if path.startswith("/srv/app/vendored_lib"):
+            classifying.set()
+            changed.wait(10)
+        return shown
+
+    monkeypatch.setattr(callsite, "display_path", slow_display_path)
+    thread = threading.Thread(target=probe)
+    thread.start()
+    assert classifying.wait(10)
+    try:
+        with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["vendored_lib"]}):
+            changed.set()
+            thread.join(10)
+            monkeypatch.setattr(callsite, "display_path", real_display_path)
+            line = caller_line() + 1
+            site = probe()
+    finally:
+        changed.set()
+        callsite.clear_cache()
+    # probe's file is excluded now: the call site is the line that called it.
+    assert site == f"{THIS_FILE}:{line}"

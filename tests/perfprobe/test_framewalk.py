@@ -8,6 +8,7 @@ stopped at, the queryset frame and the telling frames, each by identity.
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from types import CodeType, FrameType
@@ -15,6 +16,7 @@ from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync, sync_to_async
+from django.conf import settings
 from django.db import connection, connections
 from django.test import override_settings
 
@@ -349,3 +351,55 @@ def test_the_c_walk_follows_a_settings_change(walks: Pairs) -> None:
 
     query_here()
     assert walks[-1][0][0] == expected
+
+
+@needs_c
+def test_wrong_result_for_a_user_frame_without_a_line_number() -> None:
+    """A user frame whose code has no line table gets the same call site in C."""
+    assert c_walk is not None
+    namespace: dict[str, Any] = {}
+    exec(
+        compile("def here(f):\n    return f()\n", "/srv/app/nolines.py", "exec"),
+        namespace,
+    )
+    here = namespace["here"]
+    # Such code (rewritten by a tool, say) reports f_lineno None.
+    here.__code__ = here.__code__.replace(co_linetable=b"")
+    frame = here(lambda: sys._getframe(1))
+    assert frame.f_lineno is None
+    args = (callsite._code_info, callsite._classify, lazyload.QUERYSET, -1, 10, {})
+    args += (None, None)
+    callsite.clear_cache()
+    python, c = walk_frames(frame, *args)[0], c_walk(frame, *args)[0]
+    callsite.clear_cache()
+    assert python == "/srv/app/nolines.py:None"
+    assert c == python
+
+
+_SMALL_STACK_SCRIPT = """
+import threading
+from perfprobe.db._callsite import forget
+
+# The smallest stack Python lets a thread have (some servers choose small ones).
+threading.stack_size(32768)
+thread = threading.Thread(target=forget)
+thread.start()
+thread.join()
+print("emptied")
+"""
+
+
+@needs_c
+def test_crash_emptying_the_caches_on_a_thread_with_a_small_stack() -> None:
+    """forget() runs on a thread with a 32 KiB stack without overflowing it."""
+    env = {**os.environ, "PYTHONPATH": "src"}
+    done = subprocess.run(
+        [sys.executable, "-c", _SMALL_STACK_SCRIPT],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "emptied"), done.stderr

@@ -41,6 +41,10 @@ typedef struct {
 
 static code_entry code_cache[CODE_SLOTS];
 static site_entry site_cache[SITE_SLOTS];
+/* Counts forget() calls. A walk during which the caches were emptied (the
+ * settings changed while classify() ran in another thread) stores nothing:
+ * what it learnt may come from the old settings. */
+static unsigned long cache_epoch;
 
 static inline size_t
 code_slot(PyCodeObject *code)
@@ -73,7 +77,8 @@ store(PyObject **code_ref, PyObject **value_ref, PyObject *code, PyObject *value
  * in ``code_info`` (keyed by id(code)), classifying it through ``classify``
  * when unknown. Return a new reference, or NULL with an exception set. */
 static PyObject *
-code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
+code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code,
+          unsigned long epoch)
 {
     code_entry *entry = &code_cache[code_slot(code)];
     if (entry->code == (PyObject *)code) {
@@ -98,6 +103,9 @@ code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
             return NULL;
         }
     }
+    if (epoch != cache_epoch) {
+        return info;
+    }
     /* Looked up again: classify() may have run anything. */
     entry = &code_cache[code_slot(code)];
     store(&entry->code, &entry->info, (PyObject *)code, info);
@@ -108,7 +116,7 @@ code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code)
  * ``path``: from the cache when this instruction of this code was seen. A
  * new reference, or NULL with an exception set. */
 static PyObject *
-user_site(PyFrameObject *frame, PyObject *path)
+user_site(PyFrameObject *frame, PyObject *path, unsigned long epoch)
 {
     PyCodeObject *code = PyFrame_GetCode(frame);
     int lasti = PyFrame_GetLasti(frame);
@@ -118,8 +126,11 @@ user_site(PyFrameObject *frame, PyObject *path)
         Py_INCREF(entry->site);
         return entry->site;
     }
-    PyObject *site = PyUnicode_FromFormat("%U:%d", path, PyFrame_GetLineNumber(frame));
-    if (site != NULL) {
+    int line = PyFrame_GetLineNumber(frame);
+    /* No line (code without a line table): Python's f_lineno is None. */
+    PyObject *site = line < 0 ? PyUnicode_FromFormat("%U:None", path)
+                              : PyUnicode_FromFormat("%U:%d", path, line);
+    if (site != NULL && epoch == cache_epoch) {
         entry->lasti = lasti;
         store(&entry->code, &entry->site, (PyObject *)code, site);
     }
@@ -214,17 +225,18 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* The walk holds a strong reference to the frame it is looking at. */
     PyFrameObject *frame = start == Py_None ? NULL : (PyFrameObject *)start;
     Py_XINCREF(frame);
+    unsigned long epoch = cache_epoch;
 
     for (Py_ssize_t depth = 0; depth < max_depth && frame != NULL; depth++) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *info = code_kind(code_info, classify, code);
+        PyObject *info = code_kind(code_info, classify, code, epoch);
         Py_DECREF(code);
         if (info == NULL) {
             goto error;
         }
         if (PyUnicode_Check(info)) {
             /* User code: a display path, never empty. */
-            call_site = user_site(frame, info);
+            call_site = user_site(frame, info, epoch);
             Py_DECREF(info);
             if (call_site == NULL) {
                 goto error;
@@ -341,8 +353,14 @@ forget(PyObject *module, PyObject *unused)
 {
     /* Every entry is emptied before any reference is released: releasing
      * can run arbitrary code, which could walk again. */
-    PyObject *held[2 * (CODE_SLOTS + SITE_SLOTS)];
+    /* On the heap: 32 KiB, as much as the smallest stack a thread may
+     * have (threading.stack_size(32768)). */
+    PyObject **held = PyMem_Malloc(2 * (CODE_SLOTS + SITE_SLOTS) * sizeof(PyObject *));
+    if (held == NULL) {
+        return PyErr_NoMemory();
+    }
     size_t count = 0;
+    cache_epoch++;
     for (size_t i = 0; i < CODE_SLOTS; i++) {
         held[count++] = code_cache[i].code;
         held[count++] = code_cache[i].info;
@@ -356,6 +374,7 @@ forget(PyObject *module, PyObject *unused)
     for (size_t i = 0; i < count; i++) {
         Py_XDECREF(held[i]);
     }
+    PyMem_Free(held);
     Py_RETURN_NONE;
 }
 

@@ -74,12 +74,18 @@ _MAX_CACHED_CODES = 20_000
 # identity check.
 _code_info: dict[int, str | int] = {}
 _code_refs: dict[int, CodeType] = {}
-_cache_lock = threading.Lock()
+# Re-entrant: clearing the cache drops code objects, whose weakref callbacks
+# (or a signal handler, or a finaliser run by the collector) may run a query
+# on this thread, whose walk classifies code and takes this lock again.
+_cache_lock = threading.RLock()
 # The frame kind of asgiref's sync_to_async thread entry (lazyload's are >= 0).
 _ASYNC_BOUNDARY = -1
 _QUERYSET = lazyload.QUERYSET
 _ASGIREF_ROOT = _package_root(asgiref.__file__)
 _base_dir: str | None = None
+# Counts clear_cache() calls: a classification that began under other
+# settings (another thread cleared the cache meanwhile) is not stored.
+_generation = 0
 
 
 def _display_base() -> str:
@@ -118,6 +124,7 @@ def display_path(path: str) -> str:
 
 
 def _classify(code: CodeType) -> str | int:
+    generation = _generation
     filename = code.co_filename
     path = filename if filename.startswith("<") else os.path.abspath(filename)
     info: str | int
@@ -131,6 +138,9 @@ def _classify(code: CodeType) -> str | int:
     # its entry and dropped after it), so no thread ever finds an entry
     # whose code object is not held.
     with _cache_lock:
+        if generation != _generation:
+            # Maybe worked out from the old settings: good for this walk only.
+            return info
         if len(_code_info) >= _MAX_CACHED_CODES:
             _code_info.clear()
             _code_refs.clear()
@@ -244,13 +254,16 @@ def query_origin(
 
 def clear_cache() -> None:
     """Forget every classified code object and the display base directory."""
-    global _base_dir
+    global _base_dir, _generation
+    # The base first: a classification that sees the new generation must
+    # not find the old base still set.
+    _base_dir = None
     with _cache_lock:
+        _generation += 1
         _code_info.clear()
         _code_refs.clear()
     _forget_walk_cache()
     _lazy_memo.clear()
-    _base_dir = None
 
 
 def _on_setting_changed(*, setting: str, **kwargs: Any) -> None:
