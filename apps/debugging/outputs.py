@@ -1,4 +1,8 @@
-"""Keep a fault inside perfprobe's renderers from crashing the demo command."""
+"""Write the demo command's outputs, each safe from a fault in another.
+
+A fault inside perfprobe's renderers ends the command with one line, never a
+traceback, and costs only the output it broke.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,16 @@ import logging
 from collections.abc import Iterator
 
 from django.core.management.base import CommandError
+from rich.console import Console
 
+from perfprobe.compare import cli as compare_cli
 from perfprobe.failures import log_failure
+from perfprobe.report import Report
+from perfprobe.report.terminal import TerminalRenderer
+
+from .load.cli import render_load_results
+from .options import DemoOptions
+from .repeat import describe_runs
 
 logger = logging.getLogger("perfprobe.report")
 
@@ -68,3 +80,53 @@ class OutputSteps:
                 f"perfprobe failed to write {', '.join(self.failed)}; the other "
                 "outputs were written (details in the perfprobe.report log)."
             )
+
+
+def write_outputs(console: Console, report: Report, options: DemoOptions) -> None:
+    """Print ``report``, write its files, then compare it with the baseline.
+
+    Each output runs even when one before it failed; raise ``CommandError``
+    naming what failed, or ``GateFailed`` when a ``--fail-on`` condition is
+    met.
+    """
+    steps = OutputSteps()
+    with steps.step("the terminal report"):
+        TerminalRenderer(console).render(report)
+        for line in describe_runs(report.runs or []):
+            console.print(line, highlight=False, markup=False)
+        render_load_results(console, report)
+
+    output = options.output
+    if output is not None:
+        with steps.step(f"--output-file {str(output)!r}"):
+            try:
+                report.write_json(output)
+            except (OSError, ValueError) as exc:
+                raise CommandError(f"--output-file {str(output)!r}: {exc}") from None
+            console.print(f"Report written to {output}", highlight=False, markup=False)
+
+    html_option, html_output = options.html_option, options.html_output
+    if html_output is not None:
+        with steps.step(f"{html_option} {str(html_output)!r}"):
+            try:
+                report.write_html(html_output, charts=True)
+            except (OSError, ValueError) as exc:
+                raise CommandError(
+                    f"{html_option} {str(html_output)!r}: {exc}"
+                ) from None
+            console.print(
+                f"HTML report written to {html_output}",
+                highlight=False,
+                markup=False,
+            )
+
+    if options.baseline is not None or options.fail_on:
+        with steps.step("the baseline comparison"):
+            compare_cli.run_gate(
+                console,
+                compare_cli.loaded_from_data(report.to_dict(), "this run"),
+                old=options.baseline,
+                tolerance=options.tolerance,
+                fail_on=options.fail_on,
+            )
+    steps.check()

@@ -19,7 +19,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from apps.debugging.management.commands.run_performance_demo import MAX_SEED
+from apps.debugging.options import MAX_SEED
 from apps.debugging.performance_demo import PerformanceDemo
 from tests.perfprobe.compare_factories import report, run, write
 

@@ -1,0 +1,172 @@
+"""Read and check the demo command's options before anything runs."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from django.core.management.base import CommandError
+
+from perfprobe.compare import LoadedReport
+from perfprobe.compare import cli as compare_cli
+
+from .load.cli import choose_scenarios, parse_load_options
+from .load.config import LoadConfig
+from .output_paths import check_charts_available, check_output_path
+from .performance_demo import MAX_TIME_SCALE, DemoSetupError, PerformanceDemo
+from .repeat import parse_repeat
+
+# Every scenario must be able to use any seed accepted: the memory job packs
+# seed-based order ids into unsigned 32-bit fields, so a seed outside this
+# range (a negative one, 2**40) used to fail that scenario.
+MAX_SEED = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """The command's options once checked: what to run and where to write it.
+
+    ``html_option`` is the name the HTML path was given under (``--html``
+    or its alias), so that messages about that file repeat it.
+    """
+
+    names: list[str]
+    time_scale: float
+    seed: int
+    verbose: bool
+    load: LoadConfig | None
+    repeat: int
+    output: Path | None
+    html_option: str
+    html_output: Path | None
+    tolerance: float
+    fail_on: frozenset[str]
+    baseline: LoadedReport | None
+
+
+def read_options(options: dict[str, Any]) -> DemoOptions:
+    """Return the command's ``options`` checked, or raise ``CommandError``.
+
+    The checks run in a fixed order, so that of several bad options the
+    same one is always reported; none of them runs a scenario.
+    """
+    try:
+        available = PerformanceDemo.available_scenarios()
+        defaults = PerformanceDemo.default_scenarios()
+    except DemoSetupError as exc:
+        raise CommandError(str(exc)) from None
+    selected = (
+        parse_scenarios(options["scenarios"], available)
+        if options["scenarios"] is not None
+        else None
+    )
+    load = parse_load_options(options)
+    names = choose_scenarios(selected, defaults, load)
+    time_scale = parse_time_scale(str(options["time_scale"]))
+    seed = parse_seed(str(options["seed"]))
+
+    output = check_output_path(options["output_file"])
+    html_option, html_value = pick_html_option(options)
+    html_output = check_output_path(html_value, html_option)
+    if output and html_output and output.resolve() == html_output.resolve():
+        raise CommandError(
+            f"--output-file and {html_option} name the same file "
+            f"{str(output)!r}; give each report its own file."
+        )
+    if html_output is not None:
+        check_charts_available(html_option)
+
+    repeat = parse_repeat(options["repeat"])
+    tolerance = _parse_tolerance(options)
+    fail_on = compare_cli.parse_fail_on(options["fail_on"])
+    compare_cli.require_baseline(fail_on, options["baseline"])
+    baseline = None
+    if options["baseline"] is not None:
+        baseline = compare_cli.load_report_option("--baseline", options["baseline"])
+
+    return DemoOptions(
+        names=names,
+        time_scale=time_scale,
+        seed=seed,
+        verbose=bool(options["verbose"]),
+        load=load,
+        repeat=repeat,
+        output=output,
+        html_option=html_option,
+        html_output=html_output,
+        tolerance=tolerance,
+        fail_on=fail_on,
+        baseline=baseline,
+    )
+
+
+def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
+    """Return the scenario names in ``value`` (comma-separated) in given order."""
+    if value is None:
+        return available
+    names = [part.strip() for part in value.split(",") if part.strip()]
+    if not names:
+        raise CommandError(f"--scenarios is empty; choose from {', '.join(available)}.")
+    unknown = [n for n in names if n not in available]
+    if unknown:
+        raise CommandError(
+            f"--scenarios has unknown scenario(s) {', '.join(map(repr, unknown))}; "
+            f"choose from {', '.join(available)}."
+        )
+    return list(dict.fromkeys(names))
+
+
+def parse_time_scale(value: str) -> float:
+    """Return ``value`` as a number in (0, MAX_TIME_SCALE]; else ``CommandError``."""
+    message = (
+        f"--time-scale must be a number above 0 and at most {MAX_TIME_SCALE:g}, "
+        f"not {value!r}."
+    )
+    try:
+        scale = float(value)
+    except ValueError:
+        raise CommandError(message) from None
+    if not math.isfinite(scale) or not 0 < scale <= MAX_TIME_SCALE:
+        raise CommandError(message)
+    return scale
+
+
+def parse_seed(value: str) -> int:
+    """Return ``value`` as an integer in 0..MAX_SEED, or raise ``CommandError``."""
+    message = f"--seed must be an integer from 0 to {MAX_SEED:,}, not {value!r}."
+    try:
+        seed = int(value)
+    except ValueError:
+        raise CommandError(message) from None
+    if not 0 <= seed <= MAX_SEED:
+        raise CommandError(message)
+    return seed
+
+
+def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:
+    """Return the HTML option given (``--html`` or its alias) and its value."""
+    html, alias = options.get("html"), options.get("html_file")
+    if html is not None and alias is not None and html != alias:
+        raise CommandError(
+            f"--html {html!r} and --html-file {alias!r} name different files; "
+            "give one of them (--html-file is another name for --html)."
+        )
+    if alias is not None and html is None:
+        return "--html-file", alias
+    return "--html", html
+
+
+def _parse_tolerance(options: dict[str, Any]) -> float:
+    # The value is checked before the missing --baseline, so a bad value is
+    # what the message names when both are wrong.
+    if options["tolerance"] is None:
+        return compare_cli.parse_tolerance(compare_cli.DEFAULT_TOLERANCE_PERCENT)
+    tolerance = compare_cli.parse_tolerance(options["tolerance"])
+    if options["baseline"] is None:
+        raise compare_cli.usage_error(
+            "--tolerance needs --baseline FILE: it is the smallest change "
+            "counted when comparing with a saved report."
+        )
+    return tolerance
