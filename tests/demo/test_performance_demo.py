@@ -24,9 +24,11 @@ from perfprobe.report.schema import validate_report
 from tests.demo.backend import sleep_call
 from tests.demo.signals import sigint_after
 
-# Large enough that a route's fixed overhead (a few ms) stays well below the
-# gap between its nominal latency and the scaled 1 s slow-operation limit;
-# small enough that the injected sleeps add up to about a second.
+# Small enough that the injected sleeps add up to about a second. Checks
+# here bound a latency from below (load only adds time) or with
+# UPPER_SLACK_S above; which routes are over the slow-endpoint limit is
+# tested at scale 1.0 in test_slow_endpoint_advice.py, where the gap between
+# a fast route and the limit is wider than what a busy machine adds.
 SCALE = 0.1
 # Slack above a nominal latency for the work around the sleep, on a busy CI.
 UPPER_SLACK_S = 1.0
@@ -223,16 +225,6 @@ def test_api_requests_reports_five_routes_with_nominal_server_times(report):
         assert endpoints[key]["statuses"] == {ENDPOINT_STATUS[key]: 1}, key
         assert nominal_s * SCALE <= stats["min"], key
         assert stats["max"] <= nominal_s * SCALE + UPPER_SLACK_S, key
-
-
-def test_api_requests_slow_endpoint_advice_names_only_slow_routes(report):
-    """Dashboard (2.0 s) and inventory (1.2 s) pass the 1 s limit; products not."""
-    advice = [r for r in report["recommendations"] if r["rule_id"] == "slow-endpoint"]
-    named = {(r["evidence"]["method"], r["evidence"]["route"]) for r in advice}
-
-    assert ("GET", "/api/analytics/dashboard/") in named
-    assert ("PUT", "/api/inventory/update/") in named
-    assert ("GET", "/api/products/") not in named
 
 
 # -- concurrent_operations ------------------------------------------------------
