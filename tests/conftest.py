@@ -28,6 +28,16 @@ def no_injected_latency() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def no_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Print plain-text reports at their default 120 columns in every test.
+
+    A shell or CI that exports COLUMNS would otherwise set the width; tests
+    of COLUMNS set it themselves.
+    """
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
+@pytest.fixture(autouse=True)
 def fresh_monitor() -> Iterator[PerformanceMonitor]:
     """Reset the process-wide monitor before and after each test."""
     monitor.reset()

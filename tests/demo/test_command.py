@@ -235,6 +235,18 @@ def test_failed_write_leaves_existing_output_file_intact(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.json"]
 
 
+@pytest.mark.django_db(transaction=True)
+def test_plain_report_width_follows_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off a terminal the report is as wide as COLUMNS=72 says, and no wider."""
+    default = run_command(*FAST)
+    monkeypatch.setenv("COLUMNS", "72")
+    narrow = run_command(*FAST)
+
+    assert 72 < max(len(line) for line in default.splitlines()) <= 120
+    assert max(len(line) for line in narrow.splitlines()) <= 72
+    assert "Recommendations" in narrow
+
+
 # -- the real command line ------------------------------------------------------
 
 

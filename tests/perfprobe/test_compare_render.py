@@ -5,6 +5,7 @@ from __future__ import annotations
 from io import StringIO
 from typing import Any
 
+import pytest
 from rich.console import Console
 
 from perfprobe.compare import ComparisonRenderer, compare_reports, report_from_data
@@ -66,6 +67,25 @@ def test_plain_output_has_no_escape_sequences_and_a_result_line() -> None:
         "Result: 1 regression, 0 improvements.",
         "  - operation checkout is slower",
     ]
+
+
+def test_plain_output_follows_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COLUMNS=300 keeps a 150-character operation name on one line; 120 wraps it."""
+    name = "nightly-import-" + "x" * 135
+    comparison = _comparison(
+        report(run(operations={name: (0.1, 0.1)})),
+        report(run(operations={name: (0.3, 0.3)})),
+    )
+    monkeypatch.delenv("COLUMNS", raising=False)
+    unset = _plain(comparison)
+    monkeypatch.setenv("COLUMNS", "300")
+    wide = _plain(comparison)
+
+    assert len(name) == 150
+    assert max(len(line) for line in unset.splitlines()) <= 120
+    assert name not in unset
+    assert name in wide
+    assert 150 < max(len(line) for line in wide.splitlines()) <= 300
 
 
 def test_control_characters_in_names_are_escaped() -> None:

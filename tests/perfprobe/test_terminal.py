@@ -9,7 +9,12 @@ from rich.console import Console
 
 from perfprobe.collector import Collector
 from perfprobe.report import Report, ScenarioResult
-from perfprobe.report.terminal import PLAIN_WIDTH, TerminalRenderer, make_console
+from perfprobe.report.terminal import (
+    PLAIN_WIDTH,
+    TerminalRenderer,
+    make_console,
+    plain_width,
+)
 
 from .report_factories import (
     build,
@@ -131,3 +136,82 @@ def test_totals_name_queries_outside_any_scope_only_when_there_are_some() -> Non
     assert "4 queries (" in with_outside
     assert "3 outside any scope)" in with_outside
     assert "outside any scope" not in without
+
+
+# -- the plain-text width: COLUMNS ----------------------------------------------
+
+#: An operation name wider than 120 columns but narrower than 300.
+LONG_NAME = "nightly-import-" + "x" * 135
+
+
+@pytest.mark.parametrize(
+    ("columns", "width"),
+    [
+        (None, 120),
+        ("100", 100),
+        ("200", 200),
+        (" 90 ", 90),
+        ("60", 60),
+        ("59", 60),
+        ("1", 60),
+        ("1000", 1000),
+        ("1001", 1000),
+        ("99999999999999999999", 1000),
+        ("0", 120),
+        ("-80", 120),
+        ("", 120),
+        ("abc", 120),
+        ("80.5", 120),
+        ("8e1", 120),
+        ("9" * 5000, 120),
+    ],
+)
+def test_plain_width_honours_a_sane_columns_and_clamps_the_rest(
+    columns: str | None, width: int
+) -> None:
+    """COLUMNS 60-1000 is used as is; beyond is clamped; not a count gives 120."""
+    environ = {} if columns is None else {"COLUMNS": columns}
+    assert plain_width(environ) == width
+
+
+def test_plain_width_reads_the_process_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Without an explicit mapping, COLUMNS comes from os.environ."""
+    assert plain_width() == 120
+    monkeypatch.setenv("COLUMNS", "100")
+    assert plain_width() == 100
+    assert make_console(io.StringIO()).width == 100
+    assert make_console(io.StringIO(), width=70).width == 70
+
+
+def _long_name_report() -> Report:
+    collector = make_collector()
+    collector.record_operation(operation(LONG_NAME, 0.01), None)
+    return build(collector)
+
+
+def test_plain_report_follows_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """COLUMNS=300 keeps a 150-character name whole; without it, 120 wraps it."""
+    unset = _render(make_console(io.StringIO()), _long_name_report())
+    monkeypatch.setenv("COLUMNS", "300")
+    wide = _render(make_console(io.StringIO()), _long_name_report())
+
+    assert len(LONG_NAME) == 150
+    assert max(len(line) for line in unset.splitlines()) <= 120
+    assert LONG_NAME not in unset
+    assert LONG_NAME in wide
+    assert 150 < max(len(line) for line in wide.splitlines()) <= 300
+
+
+@pytest.mark.parametrize(("columns", "limit"), [("72", 72), ("10", 60), ("x", 120)])
+def test_plain_report_at_a_narrow_or_absurd_columns_still_renders(
+    monkeypatch: pytest.MonkeyPatch, columns: str, limit: int
+) -> None:
+    """A narrow COLUMNS is obeyed down to 60; nonsense falls back to 120."""
+    monkeypatch.setenv("COLUMNS", columns)
+    output = _render(make_console(io.StringIO()), _report())
+
+    assert max(len(line) for line in output.splitlines()) <= limit
+    for title in ("Operations", "Endpoints", "Recommendations"):
+        assert title in output

@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
-from ..report.terminal import PLAIN_WIDTH
+from ..report.terminal import plain_width
 from .comparison import Comparison, CountRow, TimingRow
 from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
 
@@ -56,12 +56,12 @@ def noise_rule(comparison: Comparison) -> str:
 
 
 class ComparisonRenderer:
-    """Print a comparison; plain ASCII at ``PLAIN_WIDTH`` when not a terminal."""
+    """Print a comparison; plain ASCII at ``plain_width()`` when not a terminal."""
 
     def __init__(self, console: Console) -> None:
         self.console = console
         terminal = console.is_terminal
-        self.width = None if terminal else PLAIN_WIDTH
+        self.width = None if terminal else plain_width()
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
 
     def render(self, comparison: Comparison) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import IO, Any
 
 from rich import box
@@ -15,21 +16,47 @@ from rich.text import Text
 from .model import Report
 from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_tables
 
-#: Width used when the output is not a terminal (a file, a pipe, a test).
+#: Width used when the output is not a terminal (a file, a pipe, a test) and
+#: ``COLUMNS`` names no usable width.
 PLAIN_WIDTH = 120
+#: The narrowest and widest plain text ``COLUMNS`` may ask for. Below 60 the
+#: tables' columns wrap into slivers; far above any screen, a typo
+#: (``COLUMNS=8000000``) would only make rich pad and measure for nothing.
+MIN_PLAIN_WIDTH = 60
+MAX_PLAIN_WIDTH = 1000
 KEEP_WHOLE_COLUMNS = frozenset({"Call site", "Top call site", "Endpoint"})
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLES = {"ok": "green", "failed": "bold red"}
 
 
+def plain_width(environ: Mapping[str, str] | None = None) -> int:
+    """Return the width of plain-text output, from ``COLUMNS`` if it is usable.
+
+    As with ``shutil.get_terminal_size``, a ``COLUMNS`` that is unset or not
+    a whole number above 0 is ignored, and ``PLAIN_WIDTH`` is used; a number
+    outside ``MIN_PLAIN_WIDTH``..``MAX_PLAIN_WIDTH`` is clamped to that range.
+    ``environ`` defaults to ``os.environ``; nothing is raised.
+    """
+    value = (os.environ if environ is None else environ).get("COLUMNS", "")
+    try:
+        columns = int(value)
+    except ValueError:
+        # Not a number, or too many digits for int() to read.
+        return PLAIN_WIDTH
+    if columns <= 0:
+        return PLAIN_WIDTH
+    return min(max(columns, MIN_PLAIN_WIDTH), MAX_PLAIN_WIDTH)
+
+
 def make_console(
-    file: IO[str] | None = None, *, width: int = PLAIN_WIDTH, color: bool = True
+    file: IO[str] | None = None, *, width: int | None = None, color: bool = True
 ) -> Console:
     """Return a console for ``file`` (stdout by default).
 
     A terminal gets colours (unless ``color`` is false) and its own width;
     anything else gets plain text (no ANSI escapes, no emoji) at ``width``
-    columns so lines do not wrap at rich's 80-column fallback.
+    columns, by default ``plain_width()``, so lines do not wrap at rich's
+    80-column fallback.
     """
     stream = file if file is not None else sys.stdout
     if getattr(stream, "isatty", lambda: False)():
@@ -43,7 +70,7 @@ def make_console(
         no_color=True,
         emoji=False,
         highlight=False,
-        width=width,
+        width=width if width is not None else plain_width(),
     )
 
 
@@ -51,8 +78,9 @@ class TerminalRenderer:
     """Print a report to a rich ``Console``: tables first, then recommendations.
 
     When the console is not a terminal, output is plain text at
-    ``PLAIN_WIDTH`` columns (or ``width`` when given), with ASCII table
-    borders; otherwise rich's colours and the terminal's width are used.
+    ``plain_width()`` columns (``COLUMNS``, else 120; or ``width`` when
+    given), with ASCII table borders; otherwise rich's colours and the
+    terminal's width are used.
     """
 
     def __init__(
@@ -60,7 +88,9 @@ class TerminalRenderer:
     ) -> None:
         self.console = console if console is not None else make_console()
         terminal = self.console.is_terminal
-        self.width = width if width is not None else (None if terminal else PLAIN_WIDTH)
+        if width is None and not terminal:
+            width = plain_width()
+        self.width = width
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
 
     def render(self, report: Report) -> None:
