@@ -18,7 +18,7 @@ from perfprobe.failures import log_failure
 from perfprobe.report import Report
 from perfprobe.report.terminal import TerminalRenderer
 
-from .load.cli import render_load_results
+from .load.cli import load_sections, render_load_results
 from .options import DemoOptions
 from .repeat import describe_runs
 
@@ -109,7 +109,9 @@ def write_outputs(console: Console, report: Report, options: DemoOptions) -> Non
     if html_output is not None:
         with steps.step(f"{html_option} {str(html_output)!r}"):
             try:
-                report.write_html(html_output, charts=True)
+                report.write_html(
+                    html_output, charts=True, sections=load_sections(report)
+                )
             except (OSError, ValueError) as exc:
                 raise CommandError(
                     f"{html_option} {str(html_output)!r}: {exc}"

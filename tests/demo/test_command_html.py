@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from perfprobe.report.charts import INSTALL_HINT
+from tests.demo.html_tables import html_tables
 from tests.perfprobe import hostile
 from tests.perfprobe.browser import (
     CHROMIUM,
@@ -168,6 +169,31 @@ def test_html_file_alias_writes_the_same_page_with_charts(tmp_path: Path) -> Non
     assert page.count("<svg") == 2
     assert "No data: no requests were monitored." in page
     assert "No data: no memory checkpoints or blocks were recorded." in page
+
+
+@pytest.mark.django_db(transaction=True)
+def test_html_of_a_load_run_has_the_load_table(tmp_path: Path) -> None:
+    """10 requests over 5 endpoints: 2 each on both sides, 10 in all, in the page."""
+    target = tmp_path / "report.html"
+
+    run_command(
+        "--requests", "10", "--clients", "2", "--time-scale", "0.01",
+        "--html", str(target),
+    )  # fmt: skip
+
+    rows = html_tables(target.read_text(encoding="utf-8"))["Load test"]
+    assert rows[0][:3] == ["Endpoint", "Side", "Count"]
+    counts = {(row[0], row[1]): row[2] for row in rows[1:] if row[1] == "client"}
+    servers = [row[2] for row in rows[1:] if row[1] == "server"]
+    assert counts == {
+        ("GET /api/products/", "client"): "2",
+        ("POST /api/orders/", "client"): "2",
+        ("GET /api/users/profile/", "client"): "2",
+        ("PUT /api/inventory/update/", "client"): "2",
+        ("GET /api/analytics/dashboard/", "client"): "2",
+        ("all", "client"): "10",
+    }
+    assert servers == ["2", "2", "2", "2", "2", "10"]
 
 
 def _chart_sizes(page: Any) -> list[dict[str, float]]:

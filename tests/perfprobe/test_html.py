@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from perfprobe import PerformanceMonitor
 from perfprobe.report import Report, ScenarioResult
 from perfprobe.report.html import _CSS, CONTENT_SECURITY_POLICY, render_html
+from perfprobe.report.tables import Section
 
 from . import hostile
 from .report_factories import (
@@ -211,3 +212,28 @@ def test_generated_hostile_text_in_charts_adds_no_markup(text: str) -> None:
     """The same text in the charts' labels leaves only matplotlib's own SVG."""
     audit = _assert_shown_as_text(render_html(_hostile_report(text), charts=True), text)
     assert audit.charts >= 3
+
+
+def test_caller_sections_follow_the_reports_tables_escaped() -> None:
+    """A table the caller adds comes last, escaped, its counts right-aligned."""
+    extra = Section(
+        title="Load <b>test</b>",
+        subtitle="a & b",
+        columns=("Endpoint", "Count"),
+        rows=(("GET /<script>x</script>/", "1,234"),),
+        notes=('Note "quoted" <i>',),
+    )
+
+    page = render_html(build(make_collector()), charts=False, sections=[extra])
+    plain = render_html(build(make_collector()), charts=False)
+
+    assert "<h2>Load &lt;b&gt;test&lt;/b&gt;</h2>" in page
+    assert '<p class="note">a &amp; b</p>' in page
+    assert '<tr><th>Endpoint</th><th class="num">Count</th></tr>' in page
+    assert (
+        "<tr><td>GET /&lt;script&gt;x&lt;/script&gt;/</td>"
+        '<td class="num">1,234</td></tr>'
+    ) in page
+    assert '<p class="note">Note &quot;quoted&quot; &lt;i&gt;</p>' in page
+    assert page.rindex("<h2>") == page.index("<h2>Load &lt;b&gt;")
+    assert "Load" not in plain

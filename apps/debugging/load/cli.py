@@ -152,9 +152,17 @@ def load_section(details: dict[str, Any]) -> Section:
     )
 
 
+def load_sections(report: Report) -> list[Section]:
+    """Return the comparison table of every load run in ``report``, in order."""
+    return [
+        load_section(scenario.details)
+        for scenario in report.scenarios
+        if scenario.name == LOAD_SCENARIO and "client_side" in scenario.details
+    ]
+
+
 def render_load_results(console: Console, report: Report) -> None:
     """Print the comparison table of every load run in ``report``."""
     renderer = TerminalRenderer(console)
-    for scenario in report.scenarios:
-        if scenario.name == LOAD_SCENARIO and "client_side" in scenario.details:
-            renderer.section(load_section(scenario.details))
+    for section in load_sections(report):
+        renderer.section(section)

@@ -132,7 +132,12 @@ def _charts(report: Report, charts: bool | None) -> list[str]:
     return [line for chart in drawn for line in _chart(chart)]
 
 
-def render_html(report: Report, *, charts: bool | None = None) -> str:
+def render_html(
+    report: Report,
+    *,
+    charts: bool | None = None,
+    sections: Sequence[Section] = (),
+) -> str:
     """Return ``report`` as a complete HTML document with inline CSS and SVG.
 
     Every value taken from the report is escaped with ``html.escape``, so SQL,
@@ -140,6 +145,8 @@ def render_html(report: Report, *, charts: bool | None = None) -> str:
     draws the charts as inline SVG and raises ``ImportError`` without
     matplotlib (the ``report`` extra); ``None`` draws them when matplotlib is
     installed and says how to get it otherwise; ``False`` leaves them out.
+    ``sections`` are tables the caller built from the report (the demo's
+    load test, say), shown after the report's own and escaped the same way.
     """
     tables = build_tables(report, PAGE_LIMITS)
     # In a browser the answer comes first: what to change, then the charts
@@ -149,6 +156,7 @@ def render_html(report: Report, *, charts: bool | None = None) -> str:
         *_recommendations(tables.recommendations),
         *_charts(report, charts),
         *(line for section in tables.sections for line in _section(section)),
+        *(line for section in sections for line in _section(section)),
     ]
     return "\n".join(
         [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,6 +20,7 @@ from .jsonio import (
 
 if TYPE_CHECKING:
     from ..aggregates import ScopeSummary
+    from .tables import Section
 
 SCHEMA_VERSION = "1.0"
 SEVERITIES = ("critical", "warning", "info")
@@ -240,18 +242,25 @@ class Report:
         return write_json_atomic(path, self.to_dict())
 
     def write_html(
-        self, path: str | os.PathLike[str], *, charts: bool | None = None
+        self,
+        path: str | os.PathLike[str],
+        *,
+        charts: bool | None = None,
+        sections: Sequence[Section] = (),
     ) -> Path:
         """Write the report as one self-contained HTML page, atomically.
 
-        ``charts`` is as for ``perfprobe.report.html.render_html``: True
-        requires matplotlib and raises ``ImportError`` without it. Raise
-        ``OSError`` naming the path when it cannot be written; an existing
-        file at ``path`` is then left as it was.
+        ``charts`` and ``sections`` are as for
+        ``perfprobe.report.html.render_html``: ``charts`` True requires
+        matplotlib and raises ``ImportError`` without it; ``sections`` are
+        extra tables shown after the report's own. Raise ``OSError`` naming
+        the path when it cannot be written; an existing file at ``path`` is
+        then left as it was.
         """
         from .html import render_html
 
-        return write_text_atomic(path, render_html(self, charts=charts))
+        page = render_html(self, charts=charts, sections=sections)
+        return write_text_atomic(path, page)
 
     def recommendations_by_rule(self, rule_id: str) -> list[Recommendation]:
         """Return the recommendations that rule ``rule_id`` made."""
