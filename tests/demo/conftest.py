@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +12,29 @@ from django.test import Client
 
 from apps.debugging.performance_demo import PerformanceDemo
 from apps.shop.sample_data import ensure_sample_data
+
+#: Module fixtures that run the demo on the test database, outside any test's
+#: transaction, and flush it afterwards.
+DEMO_DATABASE_FIXTURES = frozenset({"report"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the demo tests that use such a fixture as using the database.
+
+    pytest-django creates the test database only when a selected test is
+    marked ``django_db``. Selected alone (``-k``), these tests would run the
+    demo on the database the settings name, a developer's own demo
+    database, and then flush it.
+    """
+    here = Path(__file__).parent
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if (
+            item.path.is_relative_to(here)
+            and DEMO_DATABASE_FIXTURES.intersection(fixtures)
+            and item.get_closest_marker("django_db") is None
+        ):
+            item.add_marker(pytest.mark.django_db)
 
 
 @pytest.fixture
