@@ -7,6 +7,7 @@ import itertools
 import math
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from ddsketch import DDSketch
@@ -21,6 +22,8 @@ from .stats import (
     MetricStats,
     StatsSummary,
 )
+
+_alias = itemgetter(0)
 
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
@@ -348,7 +351,8 @@ class QueryTable:
         self.slow_count = 0
         self.dropped = 0
         self.outside_scopes = 0
-        self._slowest: list[tuple[float, int, QueryEvent]] = []
+        #: Events, or raw query records (``perfprobe.querylog``).
+        self._slowest: list[tuple[float, int, QueryEvent | list[Any]]] = []
         self._sequence = itertools.count()
         self._max_call_sites = conf.MAX_CALL_SITES
         self._max_slow = conf.MAX_SLOW_QUERIES
@@ -399,8 +403,75 @@ class QueryTable:
             heapq.heapreplace(slowest, (duration_s, next(self._sequence), event))
         return q
 
-    def slowest(self) -> list[QueryEvent]:
-        """Return the kept slowest queries, slowest first."""
+    def add_records(
+        self,
+        shape: str,
+        call_site: str | None,
+        records: list[list[Any]],
+        durations: list[float],
+    ) -> None:
+        """Count raw queries of one fingerprint and call site, as ``add`` would.
+
+        ``durations`` are theirs, in order; the total, the slow count and
+        the slowest are ``add_totals``'s. Raw queries are never batches.
+        """
+        q = self._shapes.get(shape)
+        if q is None:
+            key = shape
+            if len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
+                self.dropped += len(records)
+                key = OVERFLOW_KEY
+                q = self._shapes.get(key)
+            if q is None:
+                q = self._shapes[key] = QueryStats(
+                    sample_sql=shape,
+                    vendor=records[0][1],
+                    stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
+                )
+        q.stats.add_many(durations)
+        q.aliases.update(map(_alias, records))
+        site = call_site or "(unknown)"
+        sites = q.call_sites
+        if site in sites:
+            sites[site] += len(records)
+        elif len(sites) < self._max_call_sites:
+            sites[site] = len(records)
+
+    def add_totals(self, records: list[list[Any]], durations: list[float]) -> None:
+        """Add raw queries (none of them slow) to the total and the slowest."""
+        self.total.add_many(durations)
+        slowest = self._slowest
+        keep = self._max_slow
+        if len(slowest) >= keep:
+            if not slowest or max(durations) <= slowest[0][0]:
+                return
+            floor = slowest[0][0]
+            # Only the batch's slowest few can enter: ranked in C (a stable
+            # sort, so equal durations keep their order), then taken in
+            # their own order, as one by one.
+            ranked = sorted(range(len(durations)), key=durations.__getitem__)
+            ranked.reverse()
+            chosen = []
+            for index in ranked[:keep]:
+                if durations[index] <= floor:
+                    break
+                chosen.append(index)
+            chosen.sort()
+        else:
+            chosen = range(len(durations))  # type: ignore[assignment]
+        for index in chosen:
+            duration_s = durations[index]
+            if len(slowest) < keep:
+                heapq.heappush(
+                    slowest, (duration_s, next(self._sequence), records[index])
+                )
+            elif duration_s > slowest[0][0]:
+                heapq.heapreplace(
+                    slowest, (duration_s, next(self._sequence), records[index])
+                )
+
+    def slowest(self) -> list[QueryEvent | list[Any]]:
+        """Return the kept slowest queries, slowest first (some maybe raw)."""
         return [e for _, _, e in sorted(self._slowest, reverse=True)]
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

@@ -32,6 +32,7 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
+from .querylog import QueryRecords, query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope
@@ -45,7 +46,7 @@ Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
 
 
-class Collector(RequestRecorder, TimerRecords):
+class Collector(QueryRecords, RequestRecorder, TimerRecords):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -92,6 +93,7 @@ class Collector(RequestRecorder, TimerRecords):
             # Timer blocks that ended before the reset go with the rest.
             for log in self.thread_logs.logs:
                 log.take()
+                log.take_queries()
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -225,6 +227,11 @@ class Collector(RequestRecorder, TimerRecords):
         try:
             slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
             with lock:
+                # This thread's raw queries first, so that the order of
+                # its queries is kept (first sightings, recent events).
+                own = getattr(self.thread_logs.local, "log", None)
+                if own is not None and own.queries:
+                    self._fold_safely(own.take_queries())
                 # A request's scope (no parent) already open: its state found
                 # without lineage() and _state(), two calls a query.
                 state = (
@@ -332,13 +339,17 @@ class Collector(RequestRecorder, TimerRecords):
     def scope_discarded(self, scope: Scope) -> None:
         """Forget the open ``scope`` without a summary; closing it records nothing."""
         with self._lock:
+            # Its raw queries count in it, and in its open ancestors.
+            self._add_query_logs()
             self._scopes.pop(scope)
 
     @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
-            # Every thread's finished blocks first: some may be this scope's.
+            # Every thread's raw queries and finished blocks first: some may
+            # be this scope's.
+            self._add_query_logs()
             self._add_thread_logs()
             # Popped before anything that may fail, so a scope never leaks.
             state = self._scopes.pop(scope)
@@ -359,10 +370,12 @@ class Collector(RequestRecorder, TimerRecords):
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
         self.fold_requests()
+        self.fold_queries()
         with self._lock:
             # Requests other threads ended since the fold above.
             if self._request_log:
                 self._fold_requests()
+            self._add_query_logs()
             self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))
@@ -381,7 +394,10 @@ class Collector(RequestRecorder, TimerRecords):
                 query_total=self._queries.total.summary(),
                 slow_query_count=self._queries.slow_count,
                 queries_outside_scopes=self._queries.outside_scopes,
-                slowest_queries=self._queries.slowest(),
+                slowest_queries=[
+                    e if isinstance(e, QueryEvent) else query_event(e)
+                    for e in self._queries.slowest()
+                ],
                 memory=list(self._memory),
                 errors=list(self._errors.recent),
                 error_counts=dict(self._errors.counts),

@@ -23,6 +23,7 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
+from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
 from .callsite import caller_frame, query_origin
@@ -35,6 +36,10 @@ _current_mark = _mark.get
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
+# Logger.isEnabledFor() keeps its answers per level in Logger._cache, which
+# logging empties (never replaces) on every level change: read there first,
+# a Python call saved per query, and ask isEnabledFor() when nothing is kept.
+_log_answers: dict[int, bool] = getattr(logger, "_cache", {})
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
@@ -218,7 +223,6 @@ class QueryRecorder:
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
             call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
-            shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
             kind = type(params)
@@ -233,6 +237,55 @@ class QueryRecorder:
                 params_hash = hash((kind, types, tuple(params)))
             else:
                 params_hash = _params_hash(params)
+            # Looked up at call time, so that replacing the default monitor
+            # (as tests do) takes effect at the very next query.
+            collector = monitoring.monitor.collector
+            duration_s = elapsed_ns / 1e9
+            threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
+            if (
+                exc is None
+                and not many
+                and not store
+                and duration_s <= threshold_s
+                and not collector._listeners.items
+                and not (
+                    tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns
+                )
+                and (
+                    _log_answers.get(logging.DEBUG) is False
+                    or not logger.isEnabledFor(logging.DEBUG)
+                )
+            ):
+                # Nothing needs the query now: it waits, raw, in the thread's
+                # log (see perfprobe.querylog).
+                try:
+                    log = collector.thread_logs.local.log
+                except AttributeError:
+                    log = collector.register_thread()
+                # Open memory blocks are marked at once (the eager path).
+                if not log.open_blocks:
+                    queries = log.queries
+                    queries.append(
+                        [
+                            connection.alias,
+                            connection.vendor,
+                            text,
+                            duration_s,
+                            started_at,
+                            log.thread_id,
+                            scope,
+                            call_site,
+                            params_hash,
+                            lazy_load,
+                            hash(text),
+                            bulk_call,
+                            None,
+                        ]
+                    )
+                    if len(queries) >= QUERY_BATCH:
+                        collector.fold_thread_queries(log)
+                    return
+            shape = fingerprint(text)
             event = QueryEvent(
                 connection.alias,
                 connection.vendor,
@@ -240,7 +293,7 @@ class QueryRecorder:
                 # '...'), so without the opt-in only its shape is kept.
                 text if store else shape,
                 shape,
-                elapsed_ns / 1e9,
+                duration_s,
                 started_at,
                 _get_ident(),
                 # A request's scope has no parent: its path is its name.
@@ -259,15 +312,11 @@ class QueryRecorder:
                 hash(text),
                 bulk_call,
             )
-            # Looked up at call time, so that replacing the default monitor
-            # (as tests do) takes effect at the very next query.
-            collector = monitoring.monitor.collector
             collector.record_query(event, scope, conf)
             # While no tracer provider can be there yet (tracing rechecks
             # at no_tracer_until_ns), no call is spent on tracing.
             if tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns:
                 tracing.record_query(event, connection)
-            threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
             if event.duration_s > threshold_s or logger.isEnabledFor(logging.DEBUG):
                 self._log(event, threshold_s)
         except Exception:
