@@ -11,13 +11,26 @@ import pytest
 from django.db import connection
 
 from apps.shop.models import Customer
-from perfprobe import PerformanceMonitor
+from perfprobe import PerformanceMonitor, monitoring
+from perfprobe.collector import Collector
 from perfprobe.events import Event, QueryEvent
 from perfprobe.querylog import QUERY_BATCH
 from perfprobe.scope import current_scope
 from perfprobe.stats import MetricStats
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fresh_monitor(monkeypatch: pytest.MonkeyPatch) -> PerformanceMonitor:
+    """Make a monitor of its own the default: nothing left open by other tests.
+
+    Open memory blocks outlive a reset, and while one is open every query
+    is recorded at once, not kept raw.
+    """
+    own = PerformanceMonitor(Collector())
+    monkeypatch.setattr(monitoring, "monitor", own)
+    return own
 
 
 def waiting(monitor: PerformanceMonitor) -> int:

@@ -248,8 +248,12 @@ class QueryRecorder:
                 and not store
                 and duration_s <= threshold_s
                 and not collector._listeners.items
+                # No span to make: tracing off, or no tracer provider yet (a
+                # look for one once a second, as the eager path would make).
                 and not (
-                    tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns
+                    tracing.active
+                    and _perf_counter_ns() >= tracing.no_tracer_until_ns
+                    and tracing.get_tracer() is not None
                 )
                 and (
                     _log_answers.get(logging.DEBUG) is False
