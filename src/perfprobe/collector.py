@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -199,73 +198,6 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
                 self._activity.mark_others(event.thread_id)
             self._recent.append(event)
         # Tested here, not in _notify: one call less per event unobserved.
-        if self._listeners.items:
-            self._listeners.notify(event)
-
-    def record_query(
-        self,
-        event: QueryEvent,
-        scope: Scope | None,
-        conf: PerfprobeSettings | None = None,
-    ) -> None:
-        """Add one database call and feed it to the scope's N+1 analysis.
-
-        ``conf`` is the settings the caller has just read (the query
-        recorder has); without it they are read here.
-        """
-        lock = self._lock
-        # deferred_if_reentered, inlined: a decorator's frame would cost as
-        # much as this whole method's bookkeeping, once per query.
-        if lock._is_owned():  # type: ignore[attr-defined]
-            lock._deferred.append(partial(self.record_query, event, scope, conf))
-            return
-        if conf is None:
-            # Thresholds are read live (cached by perfprobe.conf), so that a
-            # settings change is seen without a reset; sizes change only on
-            # reset.
-            conf = self._live_settings()
-        try:
-            slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
-            with lock:
-                # This thread's raw queries first, so that the order of
-                # its queries is kept (first sightings, recent events).
-                own = getattr(self.thread_logs.local, "log", None)
-                if own is not None and own.queries:
-                    self._fold_safely(own.take_queries())
-                # A request's scope (no parent) already open: its state found
-                # without lineage() and _state(), two calls a query.
-                state = (
-                    self._scopes.states.get(scope.id)
-                    if scope is not None and scope.parent is None
-                    else None
-                )
-                lineage = [state] if state is not None else self._scopes.lineage(scope)
-                q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
-                if lineage:
-                    duration_s = event.duration_s
-                    for state in lineage:
-                        state.query_count += 1
-                        state.query_time_s += duration_s
-                    if lineage[0].scope is scope:
-                        lineage[0].queries.add(event)
-                if event.error_type is not None:
-                    self._errors.add_failure(
-                        "query",
-                        event.fingerprint,
-                        event,
-                        event.error_type,
-                        count_error(
-                            q.errors, event.error_type, self._conf.MAX_ERROR_TYPES
-                        ),
-                        lineage,
-                        detail=event.call_site,
-                    )
-                if self._activity.open_blocks:
-                    self._activity.mark_others(event.thread_id)
-                self._recent.append(event)
-        finally:
-            if lock._deferred:
-                lock.run_deferred()
         if self._listeners.items:
             self._listeners.notify(event)
 

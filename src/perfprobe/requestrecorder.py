@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from .aggregates import (
     PENDING_DURATIONS,
     EndpointStats,
-    QueryCountStats,
     ScopeSummary,
     count_error,
 )
 from .events import Event, RequestEvent
+from .querycounts import QueryCountStats
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, ScopeKey, raw_request_event
 from .scope import Scope
