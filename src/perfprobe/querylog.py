@@ -192,6 +192,18 @@ class QueryRecords:
         if self._listeners.items:
             self._listeners.notify(event)
 
+    def register_thread(self) -> ThreadLog:
+        """Return the calling thread's log, made and listed now if it has none.
+
+        The raw queries of finished threads are folded in first, so that
+        their logs can be released (``TimerRecords.register_thread``).
+        """
+        with self._lock:
+            for log in self.thread_logs.logs:
+                if log.queries and not log.thread_alive:
+                    self._fold_safely(log.take_queries())
+        return super().register_thread()  # type: ignore[misc,no-any-return]
+
     def fold_queries(self) -> None:
         """Fold every thread's raw queries in; readers call it before their read.
 

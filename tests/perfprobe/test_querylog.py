@@ -140,8 +140,8 @@ def test_a_scope_closing_folds_queries_another_thread_ran_in_it(
             for _ in range(4):
                 Customer.objects.count()
 
-        in_thread(worker)
         Customer.objects.count()
+        in_thread(worker)
         assert waiting(fresh_monitor) == 5
 
     (summary,) = fresh_monitor.collector.snapshot().scopes
@@ -267,3 +267,23 @@ def test_queries_past_max_fingerprints_fold_into_the_overflow_key(
     assert snapshot.queries["(other)"]["stats"].count == 3
     assert snapshot.dropped_metrics == 3
     assert snapshot.query_total is not None and snapshot.query_total.count == 5
+
+
+def test_a_finished_thread_s_queries_are_folded_when_a_thread_registers(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """A new thread's first query folds the 3 queries a finished thread left."""
+
+    def three() -> None:
+        for _ in range(3):
+            Customer.objects.count()
+
+    in_thread(three)
+    assert waiting(fresh_monitor) == 3
+    in_thread(Customer.objects.count)
+
+    # Only the second thread's own query still waits; the first's log is gone.
+    assert waiting(fresh_monitor) == 1
+    assert len(fresh_monitor.collector.thread_logs.logs) == 1
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.query_total is not None and snapshot.query_total.count == 4
