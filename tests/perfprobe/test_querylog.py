@@ -199,11 +199,10 @@ def test_a_discarded_scope_s_queries_do_not_count_as_outside_scopes(
     fresh_monitor: PerformanceMonitor,
 ) -> None:
     """Two queries in a scope that is then discarded were still in a scope."""
-    scope = fresh_monitor.collector
     with fresh_monitor.scope("job") as job:
         Customer.objects.count()
         Customer.objects.count()
-        scope.scope_discarded(job)
+        fresh_monitor.collector.scope_discarded(job)
     snapshot = fresh_monitor.collector.snapshot()
     assert snapshot.query_total is not None and snapshot.query_total.count == 2
     assert snapshot.queries_outside_scopes == 0
