@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import heapq
 import itertools
-import math
 from collections import Counter
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
-
-from ddsketch import DDSketch
 
 from .conf import PerfprobeSettings
 from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
 from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
+from .querycounts import QueryCountStats
 from .scope import Scope
 from .stats import (
-    PERCENTILES,
-    SKETCH_RELATIVE_ACCURACY,
     MetricStats,
     StatsSummary,
 )
+
+_alias = itemgetter(0)
 
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
@@ -67,103 +66,6 @@ class OperationStats:
     def tags_dict(self) -> dict[str, list[str]]:
         """Return each tag key with its values, sorted."""
         return {key: sorted(values) for key, values in sorted(self.tags.items())}
-
-
-class QueryCountStats:
-    """Queries per request of one endpoint, as a count per distinct number.
-
-    The requests of one view run a handful of distinct numbers of queries,
-    so the percentiles stay exact however many requests are counted, and
-    counting a request is one dict increment (the request path does it
-    inline for 0). Past ``max_values`` distinct numbers besides 0, further
-    numbers go into a DDSketch and the percentiles become estimates, as in
-    ``MetricStats``. Not thread-safe: the collector holds its lock.
-    """
-
-    __slots__ = ("_extra", "_extra_values", "counts", "max_values")
-
-    def __init__(self, max_values: int) -> None:
-        self.max_values = max_values
-        #: Requests by their number of queries; 0 is always counted here.
-        self.counts: Counter[int] = Counter()
-        self._extra: DDSketch | None = None
-        self._extra_values: list[float] = []  # count, total, min, max
-
-    def add(self, query_count: int) -> None:
-        """Count one request that ran ``query_count`` queries."""
-        counts = self.counts
-        if query_count in counts or query_count == 0 or len(counts) <= self.max_values:
-            counts[query_count] += 1
-            return
-        value = float(query_count)
-        if self._extra is None:
-            self._extra = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-            self._extra_values = [0.0, 0.0, value, value]
-        self._extra.add(value)
-        extra = self._extra_values
-        extra[0] += 1
-        extra[1] += value
-        extra[2] = min(extra[2], value)
-        extra[3] = max(extra[3], value)
-
-    def summary(self, without_queries: int = 0) -> StatsSummary | None:
-        """Return totals and percentiles, or ``None`` when nothing was counted.
-
-        ``without_queries`` more requests that ran no query are included.
-        """
-        counts = self.counts + Counter({0: without_queries})
-        values = sorted((v, n) for v, n in counts.items() if n)
-        count = sum(n for _, n in values)
-        total = float(sum(v * n for v, n in values))
-        bounds = [float(values[0][0]), float(values[-1][0])] if values else []
-        if self._extra is not None:
-            extra_count, extra_total, extra_min, extra_max = self._extra_values
-            count += int(extra_count)
-            total += extra_total
-            bounds += [extra_min, extra_max]
-        if count == 0:
-            return None
-        low, high = min(bounds), max(bounds)
-        if self._extra is None:
-            p50, p95, p99 = (_counted_percentile(values, count, q) for q in PERCENTILES)
-        else:
-            sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
-            for value, n in values:
-                sketch.add(float(value), n)
-            sketch.merge(self._extra)
-            p50, p95, p99 = (
-                min(max(float(sketch.get_quantile_value(q) or high), low), high)
-                for q in PERCENTILES
-            )
-        return StatsSummary(
-            count=count,
-            total=total,
-            min=low,
-            max=high,
-            mean=total / count,
-            p50=p50,
-            p95=p95,
-            p99=p99,
-            exact=self._extra is None,
-        )
-
-
-def _counted_percentile(values: list[tuple[int, int]], count: int, q: float) -> float:
-    """Return ``inclusive_percentile`` of the data ``values`` counts, in one pass."""
-    rank = (count - 1) * q
-    low = math.floor(rank)
-    high = min(low + 1, count - 1)
-    low_value = high_value = None
-    seen = 0
-    for value, n in values:
-        seen += n
-        if low_value is None and low < seen:
-            low_value = float(value)
-        if high < seen:
-            high_value = float(value)
-            break
-    assert low_value is not None and high_value is not None
-    return low_value + (high_value - low_value) * (rank - low)
 
 
 #: Durations an endpoint keeps in ``EndpointStats.pending`` at most.
@@ -348,7 +250,8 @@ class QueryTable:
         self.slow_count = 0
         self.dropped = 0
         self.outside_scopes = 0
-        self._slowest: list[tuple[float, int, QueryEvent]] = []
+        #: Events, or raw query records (``perfprobe.querylog``).
+        self._slowest: list[tuple[float, int, QueryEvent | list[Any]]] = []
         self._sequence = itertools.count()
         self._max_call_sites = conf.MAX_CALL_SITES
         self._max_slow = conf.MAX_SLOW_QUERIES
@@ -399,8 +302,75 @@ class QueryTable:
             heapq.heapreplace(slowest, (duration_s, next(self._sequence), event))
         return q
 
-    def slowest(self) -> list[QueryEvent]:
-        """Return the kept slowest queries, slowest first."""
+    def add_records(
+        self,
+        shape: str,
+        call_site: str | None,
+        records: list[list[Any]],
+        durations: list[float],
+    ) -> None:
+        """Count raw queries of one fingerprint and call site, as ``add`` would.
+
+        ``durations`` are theirs, in order; the total, the slow count and
+        the slowest are ``add_totals``'s. Raw queries are never batches.
+        """
+        q = self._shapes.get(shape)
+        if q is None:
+            key = shape
+            if len(self._shapes) >= self._conf.MAX_FINGERPRINTS:
+                self.dropped += len(records)
+                key = OVERFLOW_KEY
+                q = self._shapes.get(key)
+            if q is None:
+                q = self._shapes[key] = QueryStats(
+                    sample_sql=shape,
+                    vendor=records[0][1],
+                    stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
+                )
+        q.stats.add_many(durations)
+        q.aliases.update(map(_alias, records))
+        site = call_site or "(unknown)"
+        sites = q.call_sites
+        if site in sites:
+            sites[site] += len(records)
+        elif len(sites) < self._max_call_sites:
+            sites[site] = len(records)
+
+    def add_totals(self, records: list[list[Any]], durations: list[float]) -> None:
+        """Add raw queries (none of them slow) to the total and the slowest."""
+        self.total.add_many(durations)
+        slowest = self._slowest
+        keep = self._max_slow
+        if len(slowest) >= keep:
+            if not slowest or max(durations) <= slowest[0][0]:
+                return
+            floor = slowest[0][0]
+            # Only the batch's slowest few can enter: ranked in C (a stable
+            # sort, so equal durations keep their order), then taken in
+            # their own order, as one by one.
+            ranked = sorted(range(len(durations)), key=durations.__getitem__)
+            ranked.reverse()
+            chosen = []
+            for index in ranked[:keep]:
+                if durations[index] <= floor:
+                    break
+                chosen.append(index)
+            chosen.sort()
+        else:
+            chosen = range(len(durations))  # type: ignore[assignment]
+        for index in chosen:
+            duration_s = durations[index]
+            if len(slowest) < keep:
+                heapq.heappush(
+                    slowest, (duration_s, next(self._sequence), records[index])
+                )
+            elif duration_s > slowest[0][0]:
+                heapq.heapreplace(
+                    slowest, (duration_s, next(self._sequence), records[index])
+                )
+
+    def slowest(self) -> list[QueryEvent | list[Any]]:
+        """Return the kept slowest queries, slowest first (some maybe raw)."""
         return [e for _, _, e in sorted(self._slowest, reverse=True)]
 
     def to_dict(self) -> dict[str, dict[str, Any]]:

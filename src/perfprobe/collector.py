@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 from collections import Counter, deque
 from collections.abc import Callable
-from functools import partial
 from typing import Any
 
 from django.conf import settings as django_settings
@@ -32,6 +31,7 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
+from .querylog import QueryRecords, query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope
@@ -45,7 +45,7 @@ Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
 
 
-class Collector(RequestRecorder, TimerRecords):
+class Collector(QueryRecords, RequestRecorder, TimerRecords):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -92,6 +92,7 @@ class Collector(RequestRecorder, TimerRecords):
             # Timer blocks that ended before the reset go with the rest.
             for log in self.thread_logs.logs:
                 log.take()
+                log.take_queries()
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -200,68 +201,6 @@ class Collector(RequestRecorder, TimerRecords):
         if self._listeners.items:
             self._listeners.notify(event)
 
-    def record_query(
-        self,
-        event: QueryEvent,
-        scope: Scope | None,
-        conf: PerfprobeSettings | None = None,
-    ) -> None:
-        """Add one database call and feed it to the scope's N+1 analysis.
-
-        ``conf`` is the settings the caller has just read (the query
-        recorder has); without it they are read here.
-        """
-        lock = self._lock
-        # deferred_if_reentered, inlined: a decorator's frame would cost as
-        # much as this whole method's bookkeeping, once per query.
-        if lock._is_owned():  # type: ignore[attr-defined]
-            lock._deferred.append(partial(self.record_query, event, scope, conf))
-            return
-        if conf is None:
-            # Thresholds are read live (cached by perfprobe.conf), so that a
-            # settings change is seen without a reset; sizes change only on
-            # reset.
-            conf = self._live_settings()
-        try:
-            slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
-            with lock:
-                # A request's scope (no parent) already open: its state found
-                # without lineage() and _state(), two calls a query.
-                state = (
-                    self._scopes.states.get(scope.id)
-                    if scope is not None and scope.parent is None
-                    else None
-                )
-                lineage = [state] if state is not None else self._scopes.lineage(scope)
-                q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
-                if lineage:
-                    duration_s = event.duration_s
-                    for state in lineage:
-                        state.query_count += 1
-                        state.query_time_s += duration_s
-                    if lineage[0].scope is scope:
-                        lineage[0].queries.add(event)
-                if event.error_type is not None:
-                    self._errors.add_failure(
-                        "query",
-                        event.fingerprint,
-                        event,
-                        event.error_type,
-                        count_error(
-                            q.errors, event.error_type, self._conf.MAX_ERROR_TYPES
-                        ),
-                        lineage,
-                        detail=event.call_site,
-                    )
-                if self._activity.open_blocks:
-                    self._activity.mark_others(event.thread_id)
-                self._recent.append(event)
-        finally:
-            if lock._deferred:
-                lock.run_deferred()
-        if self._listeners.items:
-            self._listeners.notify(event)
-
     @deferred_if_reentered
     def record_skipped_request(self, reason: str) -> None:
         """Count one request kept out of the data because of ``reason``."""
@@ -332,13 +271,17 @@ class Collector(RequestRecorder, TimerRecords):
     def scope_discarded(self, scope: Scope) -> None:
         """Forget the open ``scope`` without a summary; closing it records nothing."""
         with self._lock:
+            # Its raw queries count in it, and in its open ancestors.
+            self._add_query_logs()
             self._scopes.pop(scope)
 
     @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
         with self._lock:
-            # Every thread's finished blocks first: some may be this scope's.
+            # Every thread's raw queries and finished blocks first: some may
+            # be this scope's.
+            self._add_query_logs()
             self._add_thread_logs()
             # Popped before anything that may fail, so a scope never leaks.
             state = self._scopes.pop(scope)
@@ -359,10 +302,12 @@ class Collector(RequestRecorder, TimerRecords):
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
         self.fold_requests()
+        self.fold_queries()
         with self._lock:
             # Requests other threads ended since the fold above.
             if self._request_log:
                 self._fold_requests()
+            self._add_query_logs()
             self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))
@@ -381,7 +326,10 @@ class Collector(RequestRecorder, TimerRecords):
                 query_total=self._queries.total.summary(),
                 slow_query_count=self._queries.slow_count,
                 queries_outside_scopes=self._queries.outside_scopes,
-                slowest_queries=self._queries.slowest(),
+                slowest_queries=[
+                    e if isinstance(e, QueryEvent) else query_event(e)
+                    for e in self._queries.slowest()
+                ],
                 memory=list(self._memory),
                 errors=list(self._errors.recent),
                 error_counts=dict(self._errors.counts),

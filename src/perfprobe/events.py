@@ -112,6 +112,30 @@ class QueryEvent:
         return data
 
 
+#: A query kept raw by the recorder until the collector folds it in (see
+#: ``perfprobe.querylog``): a list, indexed by these positions. Only calls
+#: that ran, on their own (not ``executemany``), without an error and
+#: without stored parameters are kept so.
+RAW_ALIAS = 0
+RAW_VENDOR = 1
+#: The SQL as run; its fingerprint is taken when the record is folded.
+RAW_SQL = 2
+RAW_DURATION_S = 3
+RAW_STARTED_AT = 4
+RAW_THREAD_ID = 5
+#: The ``Scope`` until the record is folded, then its path (or ``None``).
+RAW_SCOPE = 6
+RAW_CALL_SITE = 7
+RAW_PARAMS_HASH = 8
+RAW_LAZY_LOAD = 9
+RAW_SQL_HASH = 10
+RAW_BULK_CALL = 11
+#: The ``QueryEvent`` once one was made for a read, so that later reads
+#: return the same object.
+RAW_EVENT = 12
+RawQuery = list[Any]
+
+
 @dataclass
 class RequestEvent:
     """One HTTP request seen by the middleware, keyed by its route pattern."""

@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
+from operator import itemgetter
 from typing import Any
 
-from .events import LazyLoad, QueryEvent
+from .events import (
+    RAW_BULK_CALL,
+    RAW_CALL_SITE,
+    RAW_DURATION_S,
+    RAW_LAZY_LOAD,
+    RAW_PARAMS_HASH,
+    RAW_SQL_HASH,
+    LazyLoad,
+    QueryEvent,
+    RawQuery,
+)
 
 # Transaction control repeats by design (every atomic block begins and ends
 # one); flagging it as N+1 or duplicate would be noise.
@@ -15,6 +27,14 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "
 # Knowing that parameters differ needs only two distinct values; a few more
 # give a useful "distinct values" figure without growing with the loop.
 _MAX_DISTINCT_PARAMS = 64
+
+_bulk_call = itemgetter(RAW_BULK_CALL)
+_params_hash = itemgetter(RAW_PARAMS_HASH)
+_sql_hash = itemgetter(RAW_SQL_HASH)
+_lazy_load = itemgetter(RAW_LAZY_LOAD)
+
+#: A statement seen once: its event, or a raw record with its fingerprint.
+_Once = QueryEvent | tuple[str, RawQuery]
 
 
 @dataclass
@@ -40,18 +60,28 @@ class _Duplicate:
     bulk_call: int = 0
 
 
-def _promote(once: QueryEvent) -> _Duplicate:
+def _promote(once: _Once) -> _Duplicate:
     """Return the ``_Duplicate`` that counts the single sighting ``once``.
 
-    A statement seen once so far in a scope is kept as its event: most
-    statements of an N+1 loop differ in their parameters and are never
-    repeated, so a full ``_Duplicate`` is made only on the second sighting.
+    A statement seen once so far in a scope is kept as its event (or raw
+    record): most statements of an N+1 loop differ in their parameters and
+    are never repeated, so a full ``_Duplicate`` is made only on the second
+    sighting.
     """
-    dup = _Duplicate(
-        once.fingerprint, once.sql, 1, once.duration_s, bulk_call=once.bulk_call
-    )
-    if once.call_site:
-        dup.call_sites.add(once.call_site)
+    if isinstance(once, QueryEvent):
+        dup = _Duplicate(
+            once.fingerprint, once.sql, 1, once.duration_s, bulk_call=once.bulk_call
+        )
+        call_site = once.call_site
+    else:
+        # Raw records are kept only without their SQL: it is the shape.
+        shape, record = once
+        dup = _Duplicate(
+            shape, shape, 1, record[RAW_DURATION_S], bulk_call=record[RAW_BULK_CALL]
+        )
+        call_site = record[RAW_CALL_SITE]
+    if call_site:
+        dup.call_sites.add(call_site)
     return dup
 
 
@@ -126,7 +156,7 @@ class ScopeQueries:
         self.max_groups = max_groups
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
-        self._duplicates: dict[tuple[int, int], _Duplicate | QueryEvent] = {}
+        self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
@@ -157,6 +187,16 @@ class ScopeQueries:
                 group.lazy_load = event.lazy_load
 
         dup_key = (event.sql_hash or hash(event.sql), event.params_hash)
+        self._sighting(dup_key, event, event.duration_s, bulk_call, call_site)
+
+    def _sighting(
+        self,
+        dup_key: tuple[int, int],
+        once: _Once,
+        duration_s: float,
+        bulk_call: int,
+        call_site: str | None,
+    ) -> None:
         seen = self._duplicates.get(dup_key)
         if seen is None:
             if len(self._duplicates) >= self.max_groups:
@@ -164,18 +204,85 @@ class ScopeQueries:
             else:
                 # Most statements of an N+1 loop are never repeated: the event
                 # itself stands for its single sighting until it is.
-                self._duplicates[dup_key] = event
+                self._duplicates[dup_key] = once
             return
         if isinstance(seen, _Duplicate):
             dup = seen
         else:
             dup = self._duplicates[dup_key] = _promote(seen)
-        dup.total_s += event.duration_s
+        dup.total_s += duration_s
         if not bulk_call or bulk_call != dup.bulk_call:
             dup.bulk_call = bulk_call
             dup.count += 1
         if call_site and len(dup.call_sites) < 8:
             dup.call_sites.add(call_site)
+
+    def add_records(
+        self, shape: str, call_site: str | None, records: list[RawQuery], total_s: float
+    ) -> None:
+        """Add raw queries of one fingerprint and call site, oldest first.
+
+        The result is that of ``add`` called for each one in turn; the
+        common case (no bulk call, no statement seen before) takes a few
+        calls in C for the whole list. ``total_s`` is their summed duration.
+        """
+        key = (shape, call_site)
+        group = self._groups.get(key)
+        if group is None:
+            if _is_transaction_control(shape):
+                return
+            if len(self._groups) >= self.max_groups:
+                self.truncated = True
+            else:
+                group = self._groups[key] = _Group(shape, call_site, shape)
+        bulk_calls = list(map(_bulk_call, records))
+        bulk = any(bulk_calls)
+        if group is not None:
+            group.total_s += total_s
+            hashes = group.param_hashes
+            if not bulk:
+                group.bulk_call = 0
+                group.count += len(records)
+                if len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
+                    hashes.update(map(_params_hash, records))
+                else:
+                    for params_hash in map(_params_hash, records):
+                        if len(hashes) >= _MAX_DISTINCT_PARAMS:
+                            break
+                        hashes.add(params_hash)
+            else:
+                for bulk_call, record in zip(bulk_calls, records, strict=True):
+                    if not bulk_call or bulk_call != group.bulk_call:
+                        group.bulk_call = bulk_call
+                        group.count += 1
+                        if len(hashes) < _MAX_DISTINCT_PARAMS:
+                            hashes.add(record[RAW_PARAMS_HASH])
+            if group.lazy_load is None:
+                group.lazy_load = next(filter(None, map(_lazy_load, records)), None)
+
+        keys = list(
+            zip(map(_sql_hash, records), map(_params_hash, records), strict=True)
+        )
+        duplicates = self._duplicates
+        if (
+            not bulk
+            and len(duplicates) + len(keys) <= self.max_groups
+            and duplicates.keys().isdisjoint(keys)
+            and len(set(keys)) == len(keys)
+        ):
+            # An N+1 loop: every statement new, each its own single sighting.
+            duplicates.update(
+                zip(keys, zip(repeat(shape), records, strict=False), strict=True)
+            )
+            return
+        for dup_key, record in zip(keys, records, strict=True):
+            self._sighting(
+                dup_key,
+                (shape, record),
+                record[RAW_DURATION_S],
+                record[RAW_BULK_CALL],
+                call_site,
+            )
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
@@ -242,94 +349,3 @@ class ScopeQueries:
             )
         ]
         return sorted(found, key=lambda f: (-f.count, -f.total_s))
-
-
-# A view hit a thousand times is one merged finding; its scope list needs only
-# enough paths to show where it happens.
-MAX_SCOPES_LISTED = 10
-
-
-@dataclass
-class _Merged:
-    """Running totals of one finding seen in several scopes."""
-
-    first: dict[str, Any]
-    count: int = 0
-    total_s: float = 0.0
-    max_count_per_scope: int = 0
-    scope_count: int = 0
-    scopes: list[str] = field(default_factory=list)
-
-    def add(self, scope: str, count: int, total_s: float) -> None:
-        self.count += count
-        self.total_s += total_s
-        self.max_count_per_scope = max(self.max_count_per_scope, count)
-        self.scope_count += 1
-        if scope not in self.scopes and len(self.scopes) < MAX_SCOPES_LISTED:
-            self.scopes.append(scope)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dict(self.first)
-        data.pop("scope", None)
-        data.update(
-            count=self.count,
-            total_s=self.total_s,
-            max_count_per_scope=self.max_count_per_scope,
-            scope_count=self.scope_count,
-            scopes=list(self.scopes),
-        )
-        return data
-
-
-class FindingTotals:
-    """Merge N+1 or duplicate findings from every closed scope, in bounded memory.
-
-    N+1 findings merge by ``(fingerprint, call_site)``, duplicates by
-    ``(fingerprint, call_sites)``; each merged finding sums ``count`` and
-    ``total_s`` (seconds) and counts the scopes it was seen in, however many
-    scopes have come and gone. At most ``max_keys`` findings are kept; later
-    new ones are counted in ``dropped``. Not thread-safe: the collector calls
-    it under its lock.
-    """
-
-    def __init__(self, max_keys: int) -> None:
-        self.max_keys = max_keys
-        self.dropped = 0
-        self._merged: dict[tuple[Any, ...], _Merged] = {}
-
-    def _entry(self, key: tuple[Any, ...], first: dict[str, Any]) -> _Merged | None:
-        entry = self._merged.get(key)
-        if entry is None:
-            if len(self._merged) >= self.max_keys:
-                self.dropped += 1
-                return None
-            entry = self._merged[key] = _Merged(first)
-        return entry
-
-    def add_n_plus_one(self, finding: NPlusOneFinding) -> None:
-        """Fold one scope's N+1 finding in."""
-        key = (finding.fingerprint, finding.call_site)
-        entry = self._entry(key, finding.to_dict())
-        if entry is None:
-            return
-        if entry.first["lazy_load"] is None and finding.lazy_load is not None:
-            entry.first["lazy_load"] = finding.lazy_load.to_dict()
-        entry.first["distinct_params"] = max(
-            entry.first["distinct_params"], finding.distinct_params
-        )
-        entry.add(finding.scope, finding.count, finding.total_s)
-
-    def add_duplicate(self, finding: DuplicateFinding) -> None:
-        """Fold one scope's duplicate finding in."""
-        entry = self._entry(
-            (finding.fingerprint, finding.call_sites), finding.to_dict()
-        )
-        if entry is not None:
-            entry.add(finding.scope, finding.count, finding.total_s)
-
-    def to_list(self) -> list[dict[str, Any]]:
-        """Return the merged findings as JSON-ready data, most time first."""
-        return sorted(
-            (m.to_dict() for m in self._merged.values()),
-            key=lambda d: (-d["total_s"], -d["count"], d["fingerprint"]),
-        )

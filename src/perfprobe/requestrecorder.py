@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 from .aggregates import (
     PENDING_DURATIONS,
     EndpointStats,
-    QueryCountStats,
     ScopeSummary,
     count_error,
 )
 from .events import Event, RequestEvent
+from .querycounts import QueryCountStats
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, ScopeKey, raw_request_event
 from .scope import Scope
@@ -59,6 +59,8 @@ class RequestRecorder:
     if TYPE_CHECKING:
 
         def _add_records(self, records: list[Record]) -> None: ...
+
+        def _add_query_logs(self) -> None: ...
 
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
@@ -190,6 +192,10 @@ class RequestRecorder:
                 # added first, they give it state and send it the full way.
                 # _add_thread_logs written out: a frame saved per request.
                 for log in self.thread_logs.logs:
+                    if log.queries:
+                        # Every thread's raw queries, then this loop's
+                        # timer blocks; the queries may be this scope's.
+                        self._add_query_logs()
                     if log.records:
                         self._add_records(log.take())
                 pair: tuple[ScopeKey | None, RawRequest] | None

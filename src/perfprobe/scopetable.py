@@ -7,7 +7,8 @@ from typing import Any
 
 from .aggregates import OpenScope, ScopeSummary
 from .conf import PerfprobeSettings
-from .nplusone import FindingTotals, ScopeQueries
+from .findings import FindingTotals
+from .nplusone import ScopeQueries
 from .requestlog import RawRequest, ScopeKey
 from .scope import Scope
 

@@ -66,6 +66,7 @@ class ThreadLog:
         "busy",
         "ended_elsewhere",
         "open_blocks",
+        "queries",
         "records",
         "thread_id",
         "thread_name",
@@ -78,6 +79,9 @@ class ThreadLog:
         open_blocks: list[MemoryRecord],
     ) -> None:
         self.records: list[Record] = []
+        #: Raw query records of this thread (see ``perfprobe.querylog``),
+        #: appended and taken the same way as ``records``.
+        self.queries: list[list[Any]] = []
         self.busy = 0
         self.ended_elsewhere = 0
         self.thread_id = thread.ident or 0
@@ -105,6 +109,14 @@ class ThreadLog:
         # records the owner appends meanwhile stay, after the taken ones.
         taken = records[:count]
         del records[:count]
+        return taken
+
+    def take_queries(self) -> list[list[Any]]:
+        """Remove and return the raw query records so far, oldest first."""
+        queries = self.queries
+        count = len(queries)
+        taken = queries[:count]
+        del queries[:count]
         return taken
 
 
@@ -140,7 +152,7 @@ class ThreadLogs:
         finished = [
             x
             for x in self.logs
-            if not x.records and x.running <= 0 and not x.thread_alive
+            if not x.records and not x.queries and x.running <= 0 and not x.thread_alive
         ]
         for log in finished:
             # Removal by identity, so a log registered meanwhile (a finaliser

@@ -10,8 +10,8 @@ from perfprobe.aggregates import (
     OVERFLOW_KEY,
     PENDING_DURATIONS,
     EndpointStats,
-    QueryCountStats,
 )
+from perfprobe.querycounts import QueryCountStats
 from perfprobe.stats import MetricStats
 
 from .report_factories import make_collector, operation, query, request

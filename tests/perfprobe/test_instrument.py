@@ -20,7 +20,7 @@ from django.db import OperationalError, ProgrammingError, connection, connection
 from django.test import override_settings
 
 from apps.shop.models import Customer
-from perfprobe import PerformanceMonitor
+from perfprobe import PerformanceMonitor, monitoring
 from perfprobe.collector import Collector
 from perfprobe.db import instrument
 from perfprobe.events import QueryEvent
@@ -259,11 +259,38 @@ def test_recording_failures_are_logged_not_raised(
     def broken(*args: Any) -> None:
         raise ValueError("collector bug")
 
+    # A slow query is recorded at once (to warn about it), through
+    # record_query; an ordinary one is folded in later.
+    fresh_monitor.time_scale = 1e-12
     monkeypatch.setattr(fresh_monitor.collector, "record_query", broken)
     with caplog.at_level(logging.ERROR, logger="perfprobe.db"):
         assert Customer.objects.count() == 0
     (record,) = caplog.records
     assert record.name == "perfprobe.db"
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
+
+
+def test_a_failing_fold_of_queries_is_logged_not_raised(
+    fresh_monitor: PerformanceMonitor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in the fold of waiting queries is logged; the read still answers."""
+
+    def broken(*args: Any) -> None:
+        raise ValueError("fold bug")
+
+    # A collector of its own: a memory block another test left open would
+    # send the query the eager way.
+    own = PerformanceMonitor(Collector())
+    monkeypatch.setattr(monitoring, "monitor", own)
+    monkeypatch.setattr(own.collector, "_add_queries", broken)
+    with caplog.at_level(logging.ERROR, logger="perfprobe"):
+        assert Customer.objects.count() == 0
+        snapshot = own.collector.snapshot()
+    assert snapshot.query_total is None
+    (record,) = caplog.records
+    assert record.name == "perfprobe.collector"
     assert record.exc_info is not None and record.exc_info[0] is ValueError
 
 

@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import datetime
-import decimal
-import hashlib
 import logging
-import math
 import threading
 import time
-import uuid
 import weakref
 from collections.abc import Callable
 from typing import Any
@@ -23,10 +18,12 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
+from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
 from .callsite import caller_frame, query_origin
 from .fingerprint import fingerprint
+from .params import _PLAIN, _params_hash, sql_text
 
 logger = logging.getLogger("perfprobe.db")
 
@@ -35,115 +32,15 @@ _current_mark = _mark.get
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
+# Logger.isEnabledFor() keeps its answers per level in Logger._cache, which
+# logging empties (never replaces) on every level change: read there first,
+# a Python call saved per query, and ask isEnabledFor() when nothing is kept.
+_log_answers: dict[int, bool] = getattr(logger, "_cache", {})
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
 
 _DISPATCH_UID = "perfprobe.db.instrument"
-
-
-# Hashed by value with their type's name, so that 1, 1.0, True and "1" stay
-# apart while hashing costs no copy: a 50 MB blob is read once, not repr()'d.
-_SCALARS = (
-    str,
-    bytes,
-    int,
-    float,
-    type(None),
-    decimal.Decimal,
-    datetime.date,
-    datetime.time,
-    datetime.timedelta,
-    uuid.UUID,
-)
-# Django's parameters are flat; nesting (array values) stays shallow.
-_MAX_NESTING = 8
-# The exact types of nearly every parameter, hashed without the checks
-# below (none of them can be NaN); subclasses take the general path.
-_PLAIN = frozenset({str, int, bool, type(None), bytes, datetime.datetime})
-
-
-def _value_hash(value: Any, depth: int) -> int:
-    kind = type(value)
-    if kind in _PLAIN:
-        return hash((kind.__qualname__, value))
-    if (kind is tuple or kind is list) and depth < _MAX_NESTING:
-        # One comprehension for a flat row, not a call per parameter.
-        return hash(
-            (
-                kind.__qualname__,
-                tuple(
-                    [
-                        hash((type(item).__qualname__, item))
-                        if type(item) in _PLAIN
-                        else _value_hash(item, depth + 1)
-                        for item in value
-                    ]
-                ),
-            )
-        )
-    name = kind.__qualname__
-    if (isinstance(value, float) and math.isnan(value)) or (
-        isinstance(value, decimal.Decimal) and value.is_nan()
-    ):
-        # NaN hashes by identity (and a signalling one not at all), so
-        # two runs with the same NaN would otherwise differ.
-        return hash((name, repr(value)))
-    if isinstance(value, _SCALARS):
-        return hash((name, value))
-    if isinstance(value, bytearray | memoryview):
-        return hash((name, hashlib.blake2b(value, digest_size=8).digest()))
-    if depth < _MAX_NESTING:
-        if isinstance(value, list | tuple):
-            return hash((name, tuple(_value_hash(item, depth + 1) for item in value)))
-        if isinstance(value, dict):
-            # A frozenset, not sorted items: keys of mixed types do not sort.
-            pairs = frozenset(
-                (_value_hash(key, depth + 1), _value_hash(item, depth + 1))
-                for key, item in value.items()
-            )
-            return hash((name, pairs))
-    return hash((name, repr(value)))
-
-
-def _params_hash(params: Any) -> int:
-    """Return a hash equal for equal parameters and, almost always, only then."""
-    try:
-        kind = type(params)
-        if kind is list or kind is tuple:
-            # Nearly every query's parameters: a flat row of plain values,
-            # hashed by C code alone (types by identity: the hash is only
-            # compared within the process).
-            types = tuple(map(type, params))
-            if _PLAIN.issuperset(types):
-                return hash((kind, types, tuple(params)))
-        return _value_hash(params, 0)
-    except Exception:
-        # A parameter that can be neither hashed nor repr()'d cannot be
-        # compared; an identity hash at least never reports two different
-        # calls as duplicates.
-        return id(params)
-
-
-def sql_text(sql: Any, cursor: Any = None) -> str:
-    """Return the SQL a cursor was given as text.
-
-    Bytes-like SQL, which psycopg and mysqlclient accept, is decoded as
-    UTF-8 with undecodable bytes replaced. A psycopg ``sql.Composable``
-    is rendered with ``as_string()`` in the context of ``cursor`` (the
-    DB-API cursor, which knows the connection's encoding). Anything else
-    goes through ``str()``. Exceptions propagate.
-    """
-    if isinstance(sql, str):
-        return sql
-    if isinstance(sql, bytes | bytearray | memoryview):
-        return bytes(sql).decode("utf-8", errors="replace")
-    as_string = getattr(sql, "as_string", None)
-    if callable(as_string):
-        # str() of a Composable is its repr, "Composed([SQL('SELECT '), ...])",
-        # which would give every composed statement a near-identical shape.
-        return str(as_string(cursor))
-    return str(sql)
 
 
 class QueryRecorder:
@@ -218,7 +115,6 @@ class QueryRecorder:
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
             call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
-            shape = fingerprint(text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
             kind = type(params)
@@ -233,6 +129,59 @@ class QueryRecorder:
                 params_hash = hash((kind, types, tuple(params)))
             else:
                 params_hash = _params_hash(params)
+            # Looked up at call time, so that replacing the default monitor
+            # (as tests do) takes effect at the very next query.
+            collector = monitoring.monitor.collector
+            duration_s = elapsed_ns / 1e9
+            threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
+            if (
+                exc is None
+                and not many
+                and not store
+                and duration_s <= threshold_s
+                and not collector._listeners.items
+                # No span to make: tracing off, or no tracer provider yet (a
+                # look for one once a second, as the eager path would make).
+                and not (
+                    tracing.active
+                    and _perf_counter_ns() >= tracing.no_tracer_until_ns
+                    and tracing.get_tracer() is not None
+                )
+                and (
+                    _log_answers.get(logging.DEBUG) is False
+                    or not logger.isEnabledFor(logging.DEBUG)
+                )
+            ):
+                # Nothing needs the query now: it waits, raw, in the thread's
+                # log (see perfprobe.querylog).
+                try:
+                    log = collector.thread_logs.local.log
+                except AttributeError:
+                    log = collector.register_thread()
+                # Open memory blocks are marked at once (the eager path).
+                if not log.open_blocks:
+                    queries = log.queries
+                    queries.append(
+                        [
+                            connection.alias,
+                            connection.vendor,
+                            text,
+                            duration_s,
+                            started_at,
+                            log.thread_id,
+                            scope,
+                            call_site,
+                            params_hash,
+                            lazy_load,
+                            hash(text),
+                            bulk_call,
+                            None,
+                        ]
+                    )
+                    if len(queries) >= QUERY_BATCH:
+                        collector.fold_thread_queries(log)
+                    return
+            shape = fingerprint(text)
             event = QueryEvent(
                 connection.alias,
                 connection.vendor,
@@ -240,7 +189,7 @@ class QueryRecorder:
                 # '...'), so without the opt-in only its shape is kept.
                 text if store else shape,
                 shape,
-                elapsed_ns / 1e9,
+                duration_s,
                 started_at,
                 _get_ident(),
                 # A request's scope has no parent: its path is its name.
@@ -259,15 +208,11 @@ class QueryRecorder:
                 hash(text),
                 bulk_call,
             )
-            # Looked up at call time, so that replacing the default monitor
-            # (as tests do) takes effect at the very next query.
-            collector = monitoring.monitor.collector
             collector.record_query(event, scope, conf)
             # While no tracer provider can be there yet (tracing rechecks
             # at no_tracer_until_ns), no call is spent on tracing.
             if tracing.active and _perf_counter_ns() >= tracing.no_tracer_until_ns:
                 tracing.record_query(event, connection)
-            threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
             if event.duration_s > threshold_s or logger.isEnabledFor(logging.DEBUG):
                 self._log(event, threshold_s)
         except Exception:

@@ -1,0 +1,98 @@
+"""Merge the N+1 and duplicate findings of every closed scope."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .nplusone import DuplicateFinding, NPlusOneFinding
+
+# A view hit a thousand times is one merged finding; its scope list needs only
+# enough paths to show where it happens.
+MAX_SCOPES_LISTED = 10
+
+
+@dataclass
+class _Merged:
+    """Running totals of one finding seen in several scopes."""
+
+    first: dict[str, Any]
+    count: int = 0
+    total_s: float = 0.0
+    max_count_per_scope: int = 0
+    scope_count: int = 0
+    scopes: list[str] = field(default_factory=list)
+
+    def add(self, scope: str, count: int, total_s: float) -> None:
+        self.count += count
+        self.total_s += total_s
+        self.max_count_per_scope = max(self.max_count_per_scope, count)
+        self.scope_count += 1
+        if scope not in self.scopes and len(self.scopes) < MAX_SCOPES_LISTED:
+            self.scopes.append(scope)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dict(self.first)
+        data.pop("scope", None)
+        data.update(
+            count=self.count,
+            total_s=self.total_s,
+            max_count_per_scope=self.max_count_per_scope,
+            scope_count=self.scope_count,
+            scopes=list(self.scopes),
+        )
+        return data
+
+
+class FindingTotals:
+    """Merge N+1 or duplicate findings from every closed scope, in bounded memory.
+
+    N+1 findings merge by ``(fingerprint, call_site)``, duplicates by
+    ``(fingerprint, call_sites)``; each merged finding sums ``count`` and
+    ``total_s`` (seconds) and counts the scopes it was seen in, however many
+    scopes have come and gone. At most ``max_keys`` findings are kept; later
+    new ones are counted in ``dropped``. Not thread-safe: the collector calls
+    it under its lock.
+    """
+
+    def __init__(self, max_keys: int) -> None:
+        self.max_keys = max_keys
+        self.dropped = 0
+        self._merged: dict[tuple[Any, ...], _Merged] = {}
+
+    def _entry(self, key: tuple[Any, ...], first: dict[str, Any]) -> _Merged | None:
+        entry = self._merged.get(key)
+        if entry is None:
+            if len(self._merged) >= self.max_keys:
+                self.dropped += 1
+                return None
+            entry = self._merged[key] = _Merged(first)
+        return entry
+
+    def add_n_plus_one(self, finding: NPlusOneFinding) -> None:
+        """Fold one scope's N+1 finding in."""
+        key = (finding.fingerprint, finding.call_site)
+        entry = self._entry(key, finding.to_dict())
+        if entry is None:
+            return
+        if entry.first["lazy_load"] is None and finding.lazy_load is not None:
+            entry.first["lazy_load"] = finding.lazy_load.to_dict()
+        entry.first["distinct_params"] = max(
+            entry.first["distinct_params"], finding.distinct_params
+        )
+        entry.add(finding.scope, finding.count, finding.total_s)
+
+    def add_duplicate(self, finding: DuplicateFinding) -> None:
+        """Fold one scope's duplicate finding in."""
+        entry = self._entry(
+            (finding.fingerprint, finding.call_sites), finding.to_dict()
+        )
+        if entry is not None:
+            entry.add(finding.scope, finding.count, finding.total_s)
+
+    def to_list(self) -> list[dict[str, Any]]:
+        """Return the merged findings as JSON-ready data, most time first."""
+        return sorted(
+            (m.to_dict() for m in self._merged.values()),
+            key=lambda d: (-d["total_s"], -d["count"], d["fingerprint"]),
+        )

@@ -1,0 +1,297 @@
+"""Fold the raw queries the recorder leaves in thread logs into the aggregates.
+
+On the common path (a query that ran, with nothing listening, tracing or
+logging it, no memory block open and its parameters not stored) the query
+recorder does not take the collector's lock: it appends a raw record
+(``perfprobe.events.RAW_*``) to its thread's log and returns. The records
+are folded in under the lock, all of them before every read, before a scope
+closes or is discarded, and by the thread itself once its log holds
+``QUERY_BATCH``. The fold groups them by SQL text, scope and call site, so
+that the fingerprint, the per-fingerprint aggregates and the scope's N+1
+and duplicate grouping are worked out once per group rather than once per
+query; the result is that of adding each query in turn.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Callable, Iterable
+from functools import partial
+from itertools import groupby, repeat
+from operator import itemgetter, setitem
+from typing import TYPE_CHECKING, Any
+
+from .aggregates import count_error
+from .db.fingerprint import fingerprint
+from .events import (
+    RAW_ALIAS,
+    RAW_BULK_CALL,
+    RAW_CALL_SITE,
+    RAW_DURATION_S,
+    RAW_EVENT,
+    RAW_LAZY_LOAD,
+    RAW_PARAMS_HASH,
+    RAW_SCOPE,
+    RAW_SQL,
+    RAW_SQL_HASH,
+    RAW_STARTED_AT,
+    RAW_THREAD_ID,
+    RAW_VENDOR,
+    Event,
+    QueryEvent,
+    RawQuery,
+)
+from .failures import log_failure
+from .reentry import GuardedLock, deferred_if_reentered
+from .scope import Scope
+
+if TYPE_CHECKING:
+    from .activity import ThreadActivity
+    from .aggregates import QueryTable
+    from .conf import PerfprobeSettings
+    from .errorlog import ErrorLog
+    from .listeners import ListenerList
+    from .scopetable import ScopeTable
+    from .threadlog import RecentItem, ThreadLog, ThreadLogs
+
+logger = logging.getLogger("perfprobe.collector")
+
+#: Raw queries a thread keeps before folding them in itself.
+QUERY_BATCH = 256
+#: The length of a raw query record (timer records are shorter).
+RAW_LENGTH = RAW_EVENT + 1
+
+_duration = itemgetter(RAW_DURATION_S)
+_group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
+#: Run an iterator to its end in C, keeping nothing.
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+
+
+def query_event(record: RawQuery) -> QueryEvent:
+    """Return the ``QueryEvent`` of a folded record, made once and kept in it."""
+    event: QueryEvent | None = record[RAW_EVENT]
+    if event is None:
+        shape = record[RAW_SQL]
+        event = record[RAW_EVENT] = QueryEvent(
+            record[RAW_ALIAS],
+            record[RAW_VENDOR],
+            shape,
+            shape,
+            record[RAW_DURATION_S],
+            record[RAW_STARTED_AT],
+            record[RAW_THREAD_ID],
+            record[RAW_SCOPE],
+            record[RAW_CALL_SITE],
+            False,
+            1,
+            None,
+            record[RAW_PARAMS_HASH],
+            None,
+            record[RAW_LAZY_LOAD],
+            record[RAW_SQL_HASH],
+            record[RAW_BULK_CALL],
+        )
+    return event
+
+
+def made_query_events(recent: deque[Any]) -> None:
+    """Turn the folded raw query records in ``recent`` into events, in place."""
+    for index in range(len(recent)):
+        item = recent[index]
+        if type(item) is list and len(item) == RAW_LENGTH:
+            recent[index] = query_event(item)
+
+
+class QueryRecords:
+    """The collector's part in queries: raw ones folded in, others added at once.
+
+    Mixed into ``Collector``, whose state it uses under the same lock and
+    whose rules (see ``Collector``) hold here too.
+    """
+
+    _lock: GuardedLock
+    _queries: QueryTable
+    _scopes: ScopeTable
+    _recent: deque[RecentItem]
+    _errors: ErrorLog
+    _activity: ThreadActivity
+    _conf: PerfprobeSettings
+    _listeners: ListenerList[Event]
+    thread_logs: ThreadLogs
+    time_scale: float
+
+    if TYPE_CHECKING:
+
+        def _live_settings(self) -> PerfprobeSettings: ...
+
+    def record_query(
+        self,
+        event: QueryEvent,
+        scope: Scope | None,
+        conf: PerfprobeSettings | None = None,
+    ) -> None:
+        """Add one database call and feed it to the scope's N+1 analysis.
+
+        ``conf`` is the settings the caller has just read (the query
+        recorder has); without it they are read here.
+        """
+        lock = self._lock
+        # deferred_if_reentered, inlined: a decorator's frame would cost as
+        # much as this whole method's bookkeeping, once per query.
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock._deferred.append(partial(self.record_query, event, scope, conf))
+            return
+        if conf is None:
+            # Thresholds are read live (cached by perfprobe.conf), so that a
+            # settings change is seen without a reset; sizes change only on
+            # reset.
+            conf = self._live_settings()
+        try:
+            slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
+            with lock:
+                # This thread's raw queries first, so that the order of
+                # its queries is kept (first sightings, recent events).
+                own = getattr(self.thread_logs.local, "log", None)
+                if own is not None and own.queries:
+                    self._fold_safely(own.take_queries())
+                # A request's scope (no parent) already open: its state found
+                # without lineage() and _state(), two calls a query.
+                state = (
+                    self._scopes.states.get(scope.id)
+                    if scope is not None and scope.parent is None
+                    else None
+                )
+                lineage = [state] if state is not None else self._scopes.lineage(scope)
+                q = self._queries.add(event, slow_query_s, in_scope=bool(lineage))
+                if lineage:
+                    duration_s = event.duration_s
+                    for state in lineage:
+                        state.query_count += 1
+                        state.query_time_s += duration_s
+                    if lineage[0].scope is scope:
+                        lineage[0].queries.add(event)
+                if event.error_type is not None:
+                    self._errors.add_failure(
+                        "query",
+                        event.fingerprint,
+                        event,
+                        event.error_type,
+                        count_error(
+                            q.errors, event.error_type, self._conf.MAX_ERROR_TYPES
+                        ),
+                        lineage,
+                        detail=event.call_site,
+                    )
+                if self._activity.open_blocks:
+                    self._activity.mark_others(event.thread_id)
+                self._recent.append(event)
+        finally:
+            if lock._deferred:
+                lock.run_deferred()
+        if self._listeners.items:
+            self._listeners.notify(event)
+
+    def register_thread(self) -> ThreadLog:
+        """Return the calling thread's log, made and listed now if it has none.
+
+        The raw queries of finished threads are folded in first, so that
+        their logs can be released (``TimerRecords.register_thread``).
+        """
+        with self._lock:
+            for log in self.thread_logs.logs:
+                if log.queries and not log.thread_alive:
+                    self._fold_safely(log.take_queries())
+        return super().register_thread()  # type: ignore[misc,no-any-return]
+
+    def fold_queries(self) -> None:
+        """Fold every thread's raw queries in; readers call it before their read.
+
+        Called without the lock, like ``fold_requests``: a finaliser that
+        the fold's allocations run, and that records while the lock is
+        held, is deferred until the lock is released and so lands before
+        the read that follows.
+        """
+        lock = self._lock
+        if lock._is_owned():  # type: ignore[attr-defined]
+            return
+        if not any(log.queries for log in self.thread_logs.logs):
+            return
+        lock.acquire()
+        try:
+            self._add_query_logs()
+        finally:
+            lock.release()
+        if lock._deferred:
+            lock.run_deferred()
+
+    @deferred_if_reentered
+    def fold_thread_queries(self, log: ThreadLog) -> None:
+        """Fold the raw queries of ``log`` (the calling thread's) in."""
+        with self._lock:
+            self._fold_safely(log.take_queries())
+
+    def _add_query_logs(self) -> None:
+        """Fold every thread's raw queries in; the lock is held."""
+        batch: list[RawQuery] = []
+        for log in self.thread_logs.logs:
+            if log.queries:
+                batch += log.take_queries()
+        if batch:
+            self._fold_safely(batch)
+
+    def _fold_safely(self, batch: list[RawQuery]) -> None:
+        try:
+            self._add_queries(batch)
+        except Exception:
+            # The records are lost, but the caller (a scope closing in the
+            # user's request, a read) goes on.
+            log_failure(logger, "fold-queries", "perfprobe failed to add queries")
+
+    def _add_queries(self, batch: list[RawQuery]) -> None:
+        """Add raw query records, oldest first per thread; the lock is held."""
+        # Runs of one statement from one place (an N+1 loop) are grouped
+        # in C; the groups keep the order in which each first came.
+        groups: dict[tuple[str, Scope | None, str | None], list[RawQuery]] = {}
+        for key, run in groupby(batch, _group_key):
+            found = groups.get(key)
+            if found is None:
+                groups[key] = list(run)
+            else:
+                found.extend(run)
+        table = self._queries
+        scopes = self._scopes
+        states = scopes.states
+        for (text, scope, call_site), records in groups.items():
+            shape = fingerprint(text)
+            durations = list(map(_duration, records))
+            table.add_records(shape, call_site, records, durations)
+            path: str | None = None
+            if scope is None:
+                table.outside_scopes += len(records)
+            else:
+                path = scope.name if scope.parent is None else scope.path
+                state = states.get(scope.id) if scope.parent is None else None
+                lineage = [state] if state is not None else scopes.lineage(scope)
+                if lineage:
+                    total_s = sum(durations)
+                    for state in lineage:
+                        state.query_count += len(records)
+                        state.query_time_s += total_s
+                    if lineage[0].scope is scope:
+                        lineage[0].queries.add_records(
+                            shape, call_site, records, total_s
+                        )
+                else:
+                    table.outside_scopes += len(records)
+            # Recent events keep the path and the shape, not the scope (and
+            # the summary it will hold) nor SQL with its literals.
+            _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
+            _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
+        table.add_totals(batch, list(map(_duration, batch)))
+        self._recent.extend(batch)
+
+    def _recent_events(self) -> list[Event]:
+        # Called with the lock held: query records first, then the rest.
+        made_query_events(self._recent)
+        return super()._recent_events()  # type: ignore[misc,no-any-return]
