@@ -286,10 +286,19 @@ class ExecutionTimer:
                 start = (started_ns, _wall_s(), log, span, conf)
             else:
                 start = (started_ns, _wall_s(), log, None, conf)
+        starts = self._starts
+        # The timer's only open block (the usual one: a timer made for its
+        # block) is kept under its thread alone, with no event loop asked:
+        # one open block is taken whatever its key (see _take), and a task
+        # that finds none under its own key takes this one (see _take).
+        # Only this thread makes entries under its id, so the setdefault
+        # fails only when a finaliser entered the timer meanwhile.
+        if not starts and starts.setdefault(thread_id, start) is start:
+            return self
         loop = _running_loop()
         key = thread_id if loop is None else _task_key(thread_id, loop)
         # Atomic: only one start per key gets in without the lock.
-        if self._starts.setdefault(key, start) is not start:
+        if starts.setdefault(key, start) is not start:
             self._push(key, start)
         return self
 
@@ -423,10 +432,24 @@ class ExecutionTimer:
             return start
 
     def _take(self, key: _Key) -> _Start | _Off | None:
-        """Take the start of ``key`` from a stack, or the only one open."""
+        """Take the start of ``key`` from a stack, or the only one open.
+
+        A task's block entered while no other block of the timer was open
+        was kept under its thread alone (see ``__enter__``): a task key
+        found nowhere takes that single start.
+        """
         with _STARTS_LOCK:
             starts = self._starts
             held = starts.get(key)
+            if held is None and type(key) is tuple:
+                # A stack under the thread alone was made outside any event
+                # loop (inside one every second entry gets a task key): it is
+                # not this task's.
+                held = starts.get(key[0])
+                if held is not None and not isinstance(held, list):
+                    key = key[0]
+                else:
+                    held = None
             if held is None and len(starts) == 1:
                 # A generator entered the block in one thread or task and
                 # was resumed in another; with a single open start there is
@@ -459,12 +482,14 @@ class ExecutionTimer:
 def new_timer(
     monitor: PerformanceMonitor, name: str, tags: dict[str, Any] | None = None
 ) -> ExecutionTimer:
-    """Return ``ExecutionTimer(monitor, name, tags)``, made without calling the class.
+    """Return a timer usable as ``with``, ``async with`` or a decorator.
 
-    ``measure_execution_time`` makes a timer per block; calling the class
-    runs ``__init__`` through the type's C slot, a frame of its own, which
-    costs about a third of a block's own work. Kept in step with
-    ``ExecutionTimer.__init__``; raises ``ValueError`` as it does.
+    ``PerformanceMonitor.measure_execution_time`` is this function, so
+    ``monitor`` is the monitor it is called on. The timer is
+    ``ExecutionTimer(monitor, name, tags)``, made without calling the
+    class: that runs ``__init__`` through the type's C slot, a frame of its
+    own, once per block. Kept in step with ``ExecutionTimer.__init__``;
+    raise ``ValueError`` when ``name`` is not a non-empty ``str``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("measure_execution_time() needs a non-empty name")
