@@ -48,9 +48,10 @@ _current_mark = current_mark
 _Key = int | tuple[int, int | None]
 
 #: A recording start: ``perf_counter_ns()``, ``time.time()``, the starting
-#: thread's log, the block's span and the settings read at the start. A plain
-#: tuple: a named one costs a Python-level constructor call per block.
-_Start = tuple[int, float, ThreadLog, "BlockSpan | None", PerfprobeSettings]
+#: thread's log, the block's span and ``SLOW_OPERATION_SECONDS`` as set at the
+#: start. A plain tuple: a named one costs a Python-level constructor call per
+#: block.
+_Start = tuple[int, float, ThreadLog, "BlockSpan | None", float]
 
 
 class _Off:
@@ -158,7 +159,7 @@ class ExecutionTimer:
             started_ns = _perf_ns()
         else:
             span = None
-        return (started_ns, _wall_s(), log, span, conf)
+        return (started_ns, _wall_s(), log, span, conf.SLOW_OPERATION_SECONDS)
 
     def _finish(
         self,
@@ -181,7 +182,7 @@ class ExecutionTimer:
                 self._keep(log, collector, duration_s, start[1])
             else:
                 self._record_now(start, exc, thread_id, duration_s)
-            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+            if duration_s > start[4] * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(
@@ -283,17 +284,18 @@ class ExecutionTimer:
             if started_ns >= tracing.no_tracer_until_ns and tracing.active:
                 span = tracing.start_block(self.name, self.tags)
                 started_ns = _perf_ns()
-                start = (started_ns, _wall_s(), log, span, conf)
+                slow_s = conf.SLOW_OPERATION_SECONDS
+                start = (started_ns, _wall_s(), log, span, slow_s)
             else:
-                start = (started_ns, _wall_s(), log, None, conf)
+                start = (started_ns, _wall_s(), log, None, conf.SLOW_OPERATION_SECONDS)
         starts = self._starts
-        # The timer's only open block (the usual one: a timer made for its
-        # block) is kept under its thread alone, with no event loop asked:
-        # one open block is taken whatever its key (see _take), and a task
-        # that finds none under its own key takes this one (see _take).
-        # Only this thread makes entries under its id, so the setdefault
-        # fails only when a finaliser entered the timer meanwhile.
-        if not starts and starts.setdefault(thread_id, start) is start:
+        # A block of a thread with no other block of this timer open (the
+        # usual one: a timer made for its block) is kept under its thread
+        # alone, with no event loop asked: one open block is taken whatever
+        # its key, and a task that finds none under its own key takes its
+        # thread's (see _take). A second block of the thread, say another
+        # task's, gets the full key below.
+        if starts.setdefault(thread_id, start) is start:
             return self
         loop = _running_loop()
         key = thread_id if loop is None else _task_key(thread_id, loop)
@@ -352,7 +354,7 @@ class ExecutionTimer:
                     collector.mark_shared(thread_id)
                 if len(records) >= BATCH_SIZE:
                     collector.fold_thread_log(log)
-            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+            if duration_s > start[4] * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(
@@ -434,8 +436,8 @@ class ExecutionTimer:
     def _take(self, key: _Key) -> _Start | _Off | None:
         """Take the start of ``key`` from a stack, or the only one open.
 
-        A task's block entered while no other block of the timer was open
-        was kept under its thread alone (see ``__enter__``): a task key
+        A block entered while its thread had no other block of the timer
+        open was kept under the thread alone (see ``__enter__``): a task key
         found nowhere takes that single start.
         """
         with _STARTS_LOCK:
