@@ -273,7 +273,7 @@ class ExecutionTimer:
             # monitor: _start() registers the thread, or logs and gives up.
             log = None
         start: _Start | _Off
-        if conf is None or log is None or log.open_blocks:
+        if log is None or log.open_blocks:
             thread_id = _get_ident()
             start = self._start(thread_id)
         else:
@@ -325,10 +325,12 @@ class ExecutionTimer:
                 stack = cast("list[_Start | _Off] | None", start)
                 self._exit_unusual(stack, exc, thread_id, ended_ns)
             return
-        log = start[2]
-        if exc is not None or start[3] is not None or thread_id != log.thread_id:
+        # Found under this thread's own id: only this thread makes entries
+        # under it, so the block started here (its log is this thread's).
+        if exc is not None or start[3] is not None:
             self._finish(start, exc, thread_id, ended_ns)
             return
+        log = start[2]
         # _finish() and _keep() inlined for the usual block: it ended
         # normally, in its own thread, with no span. Kept in step with them.
         duration_s = (ended_ns - start[0]) / 1e9
