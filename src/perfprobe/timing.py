@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from . import conf as _conf_module
 from . import tracing
-from .conf import PerfprobeSettings, get_settings
+from .conf import get_settings
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
 from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
+from .timerstarts import _OFF, StartTable, _Off, _Start, _task_key
 from .wrapping import wrap
 
 if TYPE_CHECKING:
     from .collector import Collector
     from .monitoring import PerformanceMonitor
-    from .tracing.spans import BlockSpan
 
 logger = logging.getLogger("perfprobe.timing")
 
@@ -43,41 +43,13 @@ _current_scope = current_scope.get
 # The request mark's ContextVar.get itself: no Python frame per block.
 _current_mark = current_mark
 
-#: Where an open ``with`` block is: its thread alone outside an event loop,
-#: its thread and its asyncio task inside one.
-_Key = int | tuple[int, int | None]
-
-#: A recording start: ``perf_counter_ns()``, ``time.time()``, the starting
-#: thread's log, the block's span and ``SLOW_OPERATION_SECONDS`` as set at the
-#: start. A plain tuple: a named one costs a Python-level constructor call per
-#: block.
-_Start = tuple[int, float, ThreadLog, "BlockSpan | None", float]
-
-
-class _Off:
-    """The start of a block that records nothing (timing was off at its start)."""
-
-    __slots__ = ()
-
-
-_OFF = _Off()
-#: What a timer holds per key: one start, or a stack of them when one timer
-#: is entered again by the same thread and task before it was left.
-_Open = _Start | _Off | list[_Start | _Off]
-
-_STARTS_LOCK = threading.RLock()
 #: The tags of every timer made without any: one shared empty mapping that
 #: cannot be changed, rather than a dict made (and freed) per block.
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 _new_object = object.__new__
 
 
-def _task_key(thread_id: int, loop: asyncio.AbstractEventLoop) -> _Key:
-    task = asyncio.current_task(loop)
-    return thread_id, None if task is None else id(task)
-
-
-class ExecutionTimer:
+class ExecutionTimer(StartTable):
     """Measure a ``with`` block, an ``async with`` block, or every decorated call.
 
     The exception of a failing block or call is recorded by type and then
@@ -113,7 +85,7 @@ class ExecutionTimer:
         # blocks. Re-entrant: an allocation may finalise a generator
         # suspended in this same timer, whose exit uses the table too; each
         # step leaves it consistent for such a nested call.
-        self._starts: dict[_Key, _Open] = {}
+        self._starts = {}
 
     # -- the measurement itself -------------------------------------------
 
@@ -273,7 +245,7 @@ class ExecutionTimer:
             # monitor: _start() registers the thread, or logs and gives up.
             log = None
         start: _Start | _Off
-        if log is None or log.open_blocks:
+        if conf is None or log is None or log.open_blocks:
             thread_id = _get_ident()
             start = self._start(thread_id)
         else:
@@ -406,70 +378,6 @@ class ExecutionTimer:
         tb: TracebackType | None,
     ) -> None:
         self.__exit__(exc_type, exc, tb)
-
-    def _push(self, key: _Key, start: _Start | _Off) -> None:
-        """Add a start for a key that has one already: the timer is shared."""
-        with _STARTS_LOCK:
-            held = self._starts.get(key)
-            if held is None:
-                self._starts[key] = start
-            elif isinstance(held, list):
-                held.append(start)
-            else:
-                self._starts[key] = [held, start]
-
-    def _pop_stack(self, key: _Key, held: list[_Start | _Off]) -> _Start | _Off:
-        """Take the newest start of a stack popped whole; put the rest back."""
-        with _STARTS_LOCK:
-            start = held.pop()
-            if held:
-                starts = self._starts
-                # Starts made meanwhile (a finaliser in this thread) are
-                # newer than the stack's.
-                newer = starts.get(key)
-                if newer is None:
-                    starts[key] = held
-                elif isinstance(newer, list):
-                    starts[key] = held + newer
-                else:
-                    starts[key] = [*held, newer]
-            return start
-
-    def _take(self, key: _Key) -> _Start | _Off | None:
-        """Take the start of ``key`` from a stack, or the only one open.
-
-        A block entered while its thread had no other block of the timer
-        open was kept under the thread alone (see ``__enter__``): a task key
-        found nowhere takes that single start.
-        """
-        with _STARTS_LOCK:
-            starts = self._starts
-            held = starts.get(key)
-            if held is None and type(key) is tuple:
-                # A stack under the thread alone was made outside any event
-                # loop (inside one every second entry gets a task key): it is
-                # not this task's.
-                held = starts.get(key[0])
-                if held is not None and not isinstance(held, list):
-                    key = key[0]
-                else:
-                    held = None
-            if held is None and len(starts) == 1:
-                # A generator entered the block in one thread or task and
-                # was resumed in another; with a single open start there is
-                # no doubt whose it is.
-                ((key, held),) = starts.items()
-                if isinstance(held, list) and len(held) != 1:
-                    return None
-            if held is None:
-                return None
-            if not isinstance(held, list):
-                del starts[key]
-                return held
-            start = held.pop()
-            if not held:
-                del starts[key]
-            return start
 
     # -- decorator -----------------------------------------------------------
 
