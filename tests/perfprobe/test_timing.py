@@ -278,6 +278,41 @@ def test_a_task_does_not_take_a_start_made_outside_its_event_loop(
     assert timer._starts == {}
 
 
+def test_a_block_moved_between_tasks_takes_no_start_made_outside_the_loop(
+    mon: PerformanceMonitor,
+) -> None:
+    """A timer entered twice around ``asyncio.run`` keeps its own two starts.
+
+    Inside the loop an async generator enters the same timer in one task and
+    leaves it in another (each step its own task, as ``asyncio.wait_for``
+    does): its start is under neither that task nor the thread alone, so it
+    is not recorded, and the stack of the two outer blocks is not touched.
+    """
+    timer = mon.measure_execution_time("moved-between-tasks")
+
+    async def steps() -> AsyncIterator[int]:
+        async with timer:
+            yield 1
+            await asyncio.sleep(0.01)
+
+    async def step_by_step() -> None:
+        numbers = steps()
+        assert await asyncio.create_task(anext(numbers)) == 1
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.create_task(anext(numbers))
+
+    with timer:
+        with timer:
+            asyncio.run(step_by_step())
+            time.sleep(0.05)
+        time.sleep(0.05)
+
+    events = mon.collector.snapshot().recent_events
+    inner, outer = (e.duration_s for e in events if isinstance(e, OperationEvent))
+    assert 0.06 <= inner < outer
+    assert outer >= inner + 0.05
+
+
 def test_block_resumed_in_another_thread_is_ended_there(
     mon: PerformanceMonitor,
 ) -> None:
