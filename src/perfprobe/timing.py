@@ -19,7 +19,7 @@ from .failures import log_failure
 from .scope import current_scope
 from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
-from .timerstarts import _OFF, StartTable, _Off, _Start, _task_key
+from .timerstarts import _OFF, Starts, _Off, _Start, _task_key, pop_stack, push, take
 from .wrapping import wrap
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 _new_object = object.__new__
 
 
-class ExecutionTimer(StartTable):
+class ExecutionTimer:
     """Measure a ``with`` block, an ``async with`` block, or every decorated call.
 
     The exception of a failing block or call is recorded by type and then
@@ -80,12 +80,12 @@ class ExecutionTimer(StartTable):
         # once (a timer kept at module level), so starts are kept per thread
         # and task. Entering and leaving are one atomic dict operation each
         # (setdefault and pop), so the usual case takes no lock; a key
-        # entered twice keeps a stack, changed under _STARTS_LOCK. An entry
-        # is removed when its block ends, so the table holds only open
-        # blocks. Re-entrant: an allocation may finalise a generator
+        # entered twice keeps a stack, changed under the lock of
+        # timerstarts. An entry is removed when its block ends, so the table
+        # holds only open blocks. Re-entrant: an allocation may finalise a generator
         # suspended in this same timer, whose exit uses the table too; each
         # step leaves it consistent for such a nested call.
-        self._starts = {}
+        self._starts: Starts = {}
 
     # -- the measurement itself -------------------------------------------
 
@@ -265,7 +265,7 @@ class ExecutionTimer(StartTable):
         # usual one: a timer made for its block) is kept under its thread
         # alone, with no event loop asked: one open block is taken whatever
         # its key, and a task that finds none under its own key takes its
-        # thread's (see _take). A second block of the thread, say another
+        # thread's (see timerstarts.take). A second block of the thread, say another
         # task's, gets the full key below.
         if starts.setdefault(thread_id, start) is start:
             return self
@@ -273,7 +273,7 @@ class ExecutionTimer(StartTable):
         key = thread_id if loop is None else _task_key(thread_id, loop)
         # Atomic: only one start per key gets in without the lock.
         if starts.setdefault(key, start) is not start:
-            self._push(key, start)
+            push(starts, key, start)
         return self
 
     def __exit__(
@@ -287,7 +287,7 @@ class ExecutionTimer(StartTable):
         starts = self._starts
         # The usual block is the timer's only open one, entered outside an
         # event loop under this thread's id. With one start open, it is this
-        # block's whatever its key (see _take), so no event loop or task
+        # block's whatever its key (see timerstarts.take), so no event loop or task
         # needs asking; the pop is atomic and only this thread makes entries
         # under its own id. Any other case (several open, a task's key, a
         # stack) goes the long way.
@@ -351,9 +351,9 @@ class ExecutionTimer(StartTable):
             if popped is None:
                 loop = _running_loop()
                 key = thread_id if loop is None else _task_key(thread_id, loop)
-                taken = self._take(key)
+                taken = take(self._starts, key)
             else:
-                taken = self._pop_stack(thread_id, popped)
+                taken = pop_stack(self._starts, thread_id, popped)
         except Exception:
             log_failure(
                 logger, "end", "perfprobe failed to end operation %r", self.name
