@@ -82,9 +82,9 @@ class ExecutionTimer:
         # (setdefault and pop), so the usual case takes no lock; a key
         # entered twice keeps a stack, changed under the lock of
         # timerstarts. An entry is removed when its block ends, so the table
-        # holds only open blocks. Re-entrant: an allocation may finalise a generator
-        # suspended in this same timer, whose exit uses the table too; each
-        # step leaves it consistent for such a nested call.
+        # holds only open blocks. Re-entrant: an allocation may finalise a
+        # generator suspended in this same timer, whose exit uses the table
+        # too; each step leaves it consistent for such a nested call.
         self._starts: Starts = {}
 
     # -- the measurement itself -------------------------------------------
@@ -265,8 +265,8 @@ class ExecutionTimer:
         # usual one: a timer made for its block) is kept under its thread
         # alone, with no event loop asked: one open block is taken whatever
         # its key, and a task that finds none under its own key takes its
-        # thread's (see timerstarts.take). A second block of the thread, say another
-        # task's, gets the full key below.
+        # thread's (see timerstarts.take). A second block of the thread, say
+        # another task's, gets the full key below.
         if starts.setdefault(thread_id, start) is start:
             return self
         loop = _running_loop()
@@ -287,10 +287,10 @@ class ExecutionTimer:
         starts = self._starts
         # The usual block is the timer's only open one, entered outside an
         # event loop under this thread's id. With one start open, it is this
-        # block's whatever its key (see timerstarts.take), so no event loop or task
-        # needs asking; the pop is atomic and only this thread makes entries
-        # under its own id. Any other case (several open, a task's key, a
-        # stack) goes the long way.
+        # block's whatever its key (see timerstarts.take), so no event loop
+        # or task needs asking; the pop is atomic and only this thread makes
+        # entries under its own id. Any other case (several open, a task's
+        # key, a stack) goes the long way.
         start = starts.pop(thread_id, None) if len(starts) == 1 else None
         if type(start) is not tuple:
             if start is not _OFF:
