@@ -23,7 +23,7 @@ from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
 from .scope import Scope, current_scope, current_task_ref, next_scope_id
 from .suppression import is_suppressed
-from .timing import ExecutionTimer, new_timer
+from .timing import new_timer
 
 if TYPE_CHECKING:
     from .report import Report
@@ -102,14 +102,12 @@ class PerformanceMonitor:
 
     # -- probes ------------------------------------------------------------------
 
-    def measure_execution_time(
-        self, name: str, tags: dict[str, Any] | None = None
-    ) -> ExecutionTimer:
-        """Return a timer usable as ``with``, ``async with`` or a decorator.
-
-        Raise ``ValueError`` when ``name`` is not a non-empty ``str``.
-        """
-        return new_timer(self, name, tags)
+    #: ``measure_execution_time(name, tags=None)``: return a timer usable as
+    #: ``with``, ``async with`` or a decorator; raise ``ValueError`` when
+    #: ``name`` is not a non-empty ``str``. The function itself, not a method
+    #: calling it: a Python frame less on every block (about 0.4k
+    #: instructions).
+    measure_execution_time = new_timer
 
     def track_memory_usage(self, label: str) -> MemoryProbe:
         """Take a memory checkpoint now; use the result with ``with`` for a block."""

@@ -12,19 +12,19 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 
 from . import conf as _conf_module
 from . import tracing
-from .conf import PerfprobeSettings, get_settings
+from .conf import get_settings
 from .db.callsite import find_raise_site
 from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
 from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
+from .timerstarts import _OFF, Starts, _Off, _Start, _task_key, pop_stack, push, take
 from .wrapping import wrap
 
 if TYPE_CHECKING:
     from .collector import Collector
     from .monitoring import PerformanceMonitor
-    from .tracing.spans import BlockSpan
 
 logger = logging.getLogger("perfprobe.timing")
 
@@ -43,37 +43,10 @@ _current_scope = current_scope.get
 # The request mark's ContextVar.get itself: no Python frame per block.
 _current_mark = current_mark
 
-#: Where an open ``with`` block is: its thread alone outside an event loop,
-#: its thread and its asyncio task inside one.
-_Key = int | tuple[int, int | None]
-
-#: A recording start: ``perf_counter_ns()``, ``time.time()``, the starting
-#: thread's log, the block's span and the settings read at the start. A plain
-#: tuple: a named one costs a Python-level constructor call per block.
-_Start = tuple[int, float, ThreadLog, "BlockSpan | None", PerfprobeSettings]
-
-
-class _Off:
-    """The start of a block that records nothing (timing was off at its start)."""
-
-    __slots__ = ()
-
-
-_OFF = _Off()
-#: What a timer holds per key: one start, or a stack of them when one timer
-#: is entered again by the same thread and task before it was left.
-_Open = _Start | _Off | list[_Start | _Off]
-
-_STARTS_LOCK = threading.RLock()
 #: The tags of every timer made without any: one shared empty mapping that
 #: cannot be changed, rather than a dict made (and freed) per block.
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
 _new_object = object.__new__
-
-
-def _task_key(thread_id: int, loop: asyncio.AbstractEventLoop) -> _Key:
-    task = asyncio.current_task(loop)
-    return thread_id, None if task is None else id(task)
 
 
 class ExecutionTimer:
@@ -107,12 +80,12 @@ class ExecutionTimer:
         # once (a timer kept at module level), so starts are kept per thread
         # and task. Entering and leaving are one atomic dict operation each
         # (setdefault and pop), so the usual case takes no lock; a key
-        # entered twice keeps a stack, changed under _STARTS_LOCK. An entry
-        # is removed when its block ends, so the table holds only open
-        # blocks. Re-entrant: an allocation may finalise a generator
-        # suspended in this same timer, whose exit uses the table too; each
-        # step leaves it consistent for such a nested call.
-        self._starts: dict[_Key, _Open] = {}
+        # entered twice keeps a stack, changed under the lock of
+        # timerstarts. An entry is removed when its block ends, so the table
+        # holds only open blocks. Re-entrant: an allocation may finalise a
+        # generator suspended in this same timer, whose exit uses the table
+        # too; each step leaves it consistent for such a nested call.
+        self._starts: Starts = {}
 
     # -- the measurement itself -------------------------------------------
 
@@ -158,7 +131,7 @@ class ExecutionTimer:
             started_ns = _perf_ns()
         else:
             span = None
-        return (started_ns, _wall_s(), log, span, conf)
+        return (started_ns, _wall_s(), log, span, conf.SLOW_OPERATION_SECONDS)
 
     def _finish(
         self,
@@ -181,7 +154,7 @@ class ExecutionTimer:
                 self._keep(log, collector, duration_s, start[1])
             else:
                 self._record_now(start, exc, thread_id, duration_s)
-            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+            if duration_s > start[4] * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(
@@ -283,14 +256,24 @@ class ExecutionTimer:
             if started_ns >= tracing.no_tracer_until_ns and tracing.active:
                 span = tracing.start_block(self.name, self.tags)
                 started_ns = _perf_ns()
-                start = (started_ns, _wall_s(), log, span, conf)
+                slow_s = conf.SLOW_OPERATION_SECONDS
+                start = (started_ns, _wall_s(), log, span, slow_s)
             else:
-                start = (started_ns, _wall_s(), log, None, conf)
+                start = (started_ns, _wall_s(), log, None, conf.SLOW_OPERATION_SECONDS)
+        starts = self._starts
+        # A block of a thread with no other block of this timer open (the
+        # usual one: a timer made for its block) is kept under its thread
+        # alone, with no event loop asked: one open block is taken whatever
+        # its key, and a task that finds none under its own key takes its
+        # thread's (see timerstarts.take). A second block of the thread, say
+        # another task's, gets the full key below.
+        if starts.setdefault(thread_id, start) is start:
+            return self
         loop = _running_loop()
         key = thread_id if loop is None else _task_key(thread_id, loop)
         # Atomic: only one start per key gets in without the lock.
-        if self._starts.setdefault(key, start) is not start:
-            self._push(key, start)
+        if starts.setdefault(key, start) is not start:
+            push(starts, key, start)
         return self
 
     def __exit__(
@@ -304,20 +287,22 @@ class ExecutionTimer:
         starts = self._starts
         # The usual block is the timer's only open one, entered outside an
         # event loop under this thread's id. With one start open, it is this
-        # block's whatever its key (see _take), so no event loop or task
-        # needs asking; the pop is atomic and only this thread makes entries
-        # under its own id. Any other case (several open, a task's key, a
-        # stack) goes the long way.
+        # block's whatever its key (see timerstarts.take), so no event loop
+        # or task needs asking; the pop is atomic and only this thread makes
+        # entries under its own id. Any other case (several open, a task's
+        # key, a stack) goes the long way.
         start = starts.pop(thread_id, None) if len(starts) == 1 else None
         if type(start) is not tuple:
             if start is not _OFF:
                 stack = cast("list[_Start | _Off] | None", start)
                 self._exit_unusual(stack, exc, thread_id, ended_ns)
             return
-        log = start[2]
-        if exc is not None or start[3] is not None or thread_id != log.thread_id:
+        # Found under this thread's own id: only this thread makes entries
+        # under it, so the block started here (its log is this thread's).
+        if exc is not None or start[3] is not None:
             self._finish(start, exc, thread_id, ended_ns)
             return
+        log = start[2]
         # _finish() and _keep() inlined for the usual block: it ended
         # normally, in its own thread, with no span. Kept in step with them.
         duration_s = (ended_ns - start[0]) / 1e9
@@ -343,7 +328,7 @@ class ExecutionTimer:
                     collector.mark_shared(thread_id)
                 if len(records) >= BATCH_SIZE:
                     collector.fold_thread_log(log)
-            if duration_s > start[4].SLOW_OPERATION_SECONDS * collector.time_scale:
+            if duration_s > start[4] * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
             log_failure(
@@ -366,9 +351,9 @@ class ExecutionTimer:
             if popped is None:
                 loop = _running_loop()
                 key = thread_id if loop is None else _task_key(thread_id, loop)
-                taken = self._take(key)
+                taken = take(self._starts, key)
             else:
-                taken = self._pop_stack(thread_id, popped)
+                taken = pop_stack(self._starts, thread_id, popped)
         except Exception:
             log_failure(
                 logger, "end", "perfprobe failed to end operation %r", self.name
@@ -394,56 +379,6 @@ class ExecutionTimer:
     ) -> None:
         self.__exit__(exc_type, exc, tb)
 
-    def _push(self, key: _Key, start: _Start | _Off) -> None:
-        """Add a start for a key that has one already: the timer is shared."""
-        with _STARTS_LOCK:
-            held = self._starts.get(key)
-            if held is None:
-                self._starts[key] = start
-            elif isinstance(held, list):
-                held.append(start)
-            else:
-                self._starts[key] = [held, start]
-
-    def _pop_stack(self, key: _Key, held: list[_Start | _Off]) -> _Start | _Off:
-        """Take the newest start of a stack popped whole; put the rest back."""
-        with _STARTS_LOCK:
-            start = held.pop()
-            if held:
-                starts = self._starts
-                # Starts made meanwhile (a finaliser in this thread) are
-                # newer than the stack's.
-                newer = starts.get(key)
-                if newer is None:
-                    starts[key] = held
-                elif isinstance(newer, list):
-                    starts[key] = held + newer
-                else:
-                    starts[key] = [*held, newer]
-            return start
-
-    def _take(self, key: _Key) -> _Start | _Off | None:
-        """Take the start of ``key`` from a stack, or the only one open."""
-        with _STARTS_LOCK:
-            starts = self._starts
-            held = starts.get(key)
-            if held is None and len(starts) == 1:
-                # A generator entered the block in one thread or task and
-                # was resumed in another; with a single open start there is
-                # no doubt whose it is.
-                ((key, held),) = starts.items()
-                if isinstance(held, list) and len(held) != 1:
-                    return None
-            if held is None:
-                return None
-            if not isinstance(held, list):
-                del starts[key]
-                return held
-            start = held.pop()
-            if not held:
-                del starts[key]
-            return start
-
     # -- decorator -----------------------------------------------------------
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
@@ -459,12 +394,14 @@ class ExecutionTimer:
 def new_timer(
     monitor: PerformanceMonitor, name: str, tags: dict[str, Any] | None = None
 ) -> ExecutionTimer:
-    """Return ``ExecutionTimer(monitor, name, tags)``, made without calling the class.
+    """Return a timer usable as ``with``, ``async with`` or a decorator.
 
-    ``measure_execution_time`` makes a timer per block; calling the class
-    runs ``__init__`` through the type's C slot, a frame of its own, which
-    costs about a third of a block's own work. Kept in step with
-    ``ExecutionTimer.__init__``; raises ``ValueError`` as it does.
+    ``PerformanceMonitor.measure_execution_time`` is this function, so
+    ``monitor`` is the monitor it is called on. The timer is
+    ``ExecutionTimer(monitor, name, tags)``, made without calling the
+    class: that runs ``__init__`` through the type's C slot, a frame of its
+    own, once per block. Kept in step with ``ExecutionTimer.__init__``;
+    raise ``ValueError`` when ``name`` is not a non-empty ``str``.
     """
     if not isinstance(name, str) or not name:
         raise ValueError("measure_execution_time() needs a non-empty name")

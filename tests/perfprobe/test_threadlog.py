@@ -136,3 +136,57 @@ def test_thirty_two_threads_give_exact_counts(mon: PerformanceMonitor) -> None:
             thread.join()
     assert mon.collector.snapshot().operations["shared"][0].count == 32_000
     assert scope.summary is not None and scope.summary.operation_count == 32_000
+
+
+def test_a_thread_that_may_reuse_a_finished_threads_id_gets_its_own_log(
+    mon: PerformanceMonitor,
+) -> None:
+    """Five threads one after another, two blocks each: ten blocks, two per name.
+
+    A thread started after another has ended often gets the same id (and
+    thread state); each thread's blocks are counted once, under its own name.
+    """
+    idents: list[int | None] = []
+
+    def work() -> None:
+        idents.append(threading.get_ident())
+        for _ in range(2):
+            with mon.measure_execution_time("one-after-another"):
+                pass
+
+    for number in range(5):
+        run_in_thread(work, f"worker-{number}")
+    snapshot = mon.collector.snapshot()
+    assert snapshot.operations["one-after-another"][0].count == 10
+    names = [e.thread_name for e in snapshot.recent_events]
+    assert sorted(names) == sorted(f"worker-{n}" for n in range(5) for _ in "ab")
+    if len(set(idents)) == len(idents):
+        pytest.skip("no thread id was given out again in this run")
+
+
+def test_blocks_go_to_the_collector_the_monitor_has_when_they_start(
+    mon: PerformanceMonitor,
+) -> None:
+    """One block before and two after replacing the collector: 1 and 2, no more."""
+    first = mon.collector
+    with mon.measure_execution_time("swapped"):
+        pass
+    second = mon.collector = Collector()
+    for _ in range(2):
+        with mon.measure_execution_time("swapped"):
+            pass
+    assert first.snapshot().operations["swapped"][0].count == 1
+    assert second.snapshot().operations["swapped"][0].count == 2
+
+
+def test_a_block_open_across_a_reset_is_counted_once_after_it(
+    mon: PerformanceMonitor,
+) -> None:
+    """A block that ends after ``reset()`` is its only measurement, once."""
+    with mon.measure_execution_time("before"):
+        pass
+    with mon.measure_execution_time("across"):
+        mon.reset()
+    operations = mon.collector.snapshot().operations
+    assert set(operations) == {"across"}
+    assert operations["across"][0].count == 1

@@ -218,6 +218,101 @@ def test_one_timer_shared_by_two_tasks_keeps_their_starts_apart(
     assert 0.5 <= durations[1] < 0.6
 
 
+def test_the_task_that_entered_a_shared_timer_first_can_leave_it_last(
+    mon: PerformanceMonitor,
+) -> None:
+    """Tasks entering one timer at 0 and 0.05 s and leaving at 0.4 and 0.15 s.
+
+    The first block is kept under its thread alone (no other block was
+    open), the second under its task; each task still gets its own start:
+    about 0.4 s and 0.1 s.
+    """
+    timer = mon.measure_execution_time("shared-first-last")
+
+    async def first() -> None:
+        async with timer:
+            await asyncio.sleep(0.4)
+
+    async def second() -> None:
+        await asyncio.sleep(0.05)
+        async with timer:
+            await asyncio.sleep(0.1)
+
+    async def both() -> None:
+        await asyncio.gather(first(), second())
+
+    asyncio.run(both())
+
+    events = mon.collector.snapshot().recent_events
+    durations = sorted(e.duration_s for e in events if isinstance(e, OperationEvent))
+    assert len(durations) == 2
+    assert 0.1 <= durations[0] < 0.2
+    assert 0.4 <= durations[1] < 0.5
+    assert timer._starts == {}
+
+
+def test_a_task_does_not_take_a_start_made_outside_its_event_loop(
+    mon: PerformanceMonitor,
+) -> None:
+    """A timer entered twice around ``asyncio.run`` keeps both starts for itself.
+
+    Inside the loop a task enters and leaves the same timer for ~0.05 s; the
+    two outer blocks, kept as a stack under the thread, end after it.
+    """
+    timer = mon.measure_execution_time("around-the-loop")
+
+    async def inner() -> None:
+        async with timer:
+            await asyncio.sleep(0.05)
+
+    with timer:
+        with timer:
+            asyncio.run(inner())
+            time.sleep(0.05)
+        time.sleep(0.05)
+
+    events = mon.collector.snapshot().recent_events
+    task_block, middle, outer = (e.duration_s for e in events)
+    assert 0.05 <= task_block < middle < outer
+    assert middle >= 0.1 and outer >= 0.15
+    assert timer._starts == {}
+
+
+def test_a_block_moved_between_tasks_takes_no_start_made_outside_the_loop(
+    mon: PerformanceMonitor,
+) -> None:
+    """A timer entered twice around ``asyncio.run`` keeps its own two starts.
+
+    Inside the loop an async generator enters the same timer in one task and
+    leaves it in another (each step its own task, as ``asyncio.wait_for``
+    does): its start is under neither that task nor the thread alone, so it
+    is not recorded, and the stack of the two outer blocks is not touched.
+    """
+    timer = mon.measure_execution_time("moved-between-tasks")
+
+    async def steps() -> AsyncIterator[int]:
+        async with timer:
+            yield 1
+            await asyncio.sleep(0.01)
+
+    async def step_by_step() -> None:
+        numbers = steps()
+        assert await asyncio.create_task(anext(numbers)) == 1
+        with pytest.raises(StopAsyncIteration):
+            await asyncio.create_task(anext(numbers))
+
+    with timer:
+        with timer:
+            asyncio.run(step_by_step())
+            time.sleep(0.05)
+        time.sleep(0.05)
+
+    events = mon.collector.snapshot().recent_events
+    inner, outer = (e.duration_s for e in events if isinstance(e, OperationEvent))
+    assert 0.06 <= inner < outer
+    assert outer >= inner + 0.05
+
+
 def test_block_resumed_in_another_thread_is_ended_there(
     mon: PerformanceMonitor,
 ) -> None:
