@@ -215,3 +215,57 @@ def test_plain_report_at_a_narrow_or_absurd_columns_still_renders(
     assert max(len(line) for line in output.splitlines()) <= limit
     for title in ("Operations", "Endpoints", "Recommendations"):
         assert title in output
+
+
+def _bytes_stream(encoding: str) -> io.TextIOWrapper:
+    return io.TextIOWrapper(io.BytesIO(), encoding=encoding, newline="\n")
+
+
+def _written(stream: io.TextIOWrapper) -> bytes:
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    return buffer.getvalue()
+
+
+def test_ascii_stream_gets_the_whole_report_without_an_error() -> None:
+    """PYTHONIOENCODING=ascii once ended the demo's report in a traceback."""
+    collector = make_collector()
+    # An operation name no ASCII stream can hold, and the report's own
+    # typographic characters (the ellipsis of a shortened name, dashes).
+    collector.record_operation(
+        operation("caf\u00e9 \u2014 r\u00e9sum\u00e9", 0.5), None
+    )
+    collector.record_operation(operation(LONG_NAME + "\u2026", 0.01), None)
+    stream = _bytes_stream("ascii")
+    TerminalRenderer(make_console(stream)).render(build(collector))
+
+    text = _written(stream).decode("ascii")  # raises if anything is not ASCII
+    assert "caf? - r?sum?" in text
+    (row,) = [line for line in text.splitlines() if "caf? - r?sum?" in line]
+    assert "500 ms" in row
+    assert text.rstrip().endswith("nothing crossed a threshold.")
+
+
+def test_force_color_on_an_ascii_stream_does_not_fail() -> None:
+    stream = _bytes_stream("ascii")
+    console = make_console(stream, force_color=True)
+    console.print("a \u2026 b \u00e9")
+    written = _written(stream)
+    assert b"a ... b ?" in written
+    assert console.is_terminal
+
+
+def test_utf8_and_text_streams_are_written_unchanged() -> None:
+    stream = _bytes_stream("utf-8")
+    make_console(stream).print("caf\u00e9 \u2026", highlight=False)
+    assert _written(stream).decode("utf-8").startswith("caf\u00e9 \u2026")
+    text = io.StringIO()
+    make_console(text).print("caf\u00e9 \u2026", highlight=False)
+    assert text.getvalue().startswith("caf\u00e9 \u2026")
+
+
+def test_latin1_stream_keeps_what_it_can_encode() -> None:
+    stream = _bytes_stream("latin-1")
+    make_console(stream).print("caf\u00e9 \u2026 \u65e5", highlight=False)
+    assert _written(stream).decode("latin-1").startswith("caf\u00e9 ... ?")

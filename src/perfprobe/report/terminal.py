@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -48,17 +49,71 @@ def plain_width(environ: Mapping[str, str] | None = None) -> int:
     return min(max(columns, MIN_PLAIN_WIDTH), MAX_PLAIN_WIDTH)
 
 
+# Typographic characters the report uses, spelled in ASCII for a stream
+# whose encoding cannot hold them (PYTHONIOENCODING=ascii, a latin-1 pipe).
+_ASCII_SPELLINGS = str.maketrans({"\u2026": "...", "\u2014": "-", "\u2013": "-"})
+
+
+class _ReplacingStream:
+    """Write to ``stream`` what its encoding can hold, never raising for the rest.
+
+    Names and SQL come from the application and may hold any character; a
+    report must not end in ``UnicodeEncodeError`` half-way through because
+    stdout was opened as ASCII. What cannot be encoded becomes ``?``.
+    """
+
+    def __init__(self, stream: IO[str], encoding: str) -> None:
+        self._stream = stream
+        self._encoding = encoding
+
+    def write(self, text: str) -> int:
+        text = text.translate(_ASCII_SPELLINGS)
+        self._stream.write(
+            text.encode(self._encoding, "replace").decode(self._encoding)
+        )
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        # flush, isatty, fileno and the rest: the stream's own.
+        return getattr(self._stream, name)
+
+
+def _safe_stream(stream: IO[str]) -> IO[str]:
+    """Return ``stream``, wrapped if its encoding cannot write the report's text."""
+    encoding = getattr(stream, "encoding", None)
+    if not isinstance(encoding, str):
+        return stream  # StringIO and the like hold any text
+    try:
+        "\u2026\u2014".encode(encoding)
+    except UnicodeEncodeError:
+        return _ReplacingStream(stream, encoding)  # type: ignore[return-value]
+    except LookupError:
+        return stream
+    if codecs.lookup(encoding).name.startswith("utf"):
+        return stream
+    # A single-byte encoding that holds these two may still miss others.
+    return _ReplacingStream(stream, encoding)  # type: ignore[return-value]
+
+
 def make_console(
-    file: IO[str] | None = None, *, width: int | None = None, color: bool = True
+    file: IO[str] | None = None,
+    *,
+    width: int | None = None,
+    color: bool = True,
+    force_color: bool = False,
 ) -> Console:
     """Return a console for ``file`` (stdout by default).
 
     A terminal gets colours (unless ``color`` is false) and its own width;
     anything else gets plain text (no ANSI escapes, no emoji) at ``width``
     columns, by default ``plain_width()``, so lines do not wrap at rich's
-    80-column fallback.
+    80-column fallback. ``force_color`` gives colours even to a file or a
+    pipe (the commands' ``--force-color``). Characters the stream's encoding
+    cannot hold are written as ASCII or ``?`` instead of failing.
     """
-    stream = file if file is not None else sys.stdout
+    stream = _safe_stream(file if file is not None else sys.stdout)
+    if force_color:
+        return Console(file=stream, force_terminal=True)
     if getattr(stream, "isatty", lambda: False)():
         if color:
             return Console(file=stream)

@@ -71,6 +71,8 @@ class Command(BaseCommand):
         # The command's own stdout (a StringIO under call_command), not
         # sys.stdout, so that tests and callers capture the report.
         stream = cast(IO[str], self.stdout._out)
-        if options.get("force_color"):
-            return Console(file=stream, force_terminal=True)
-        return make_console(stream, color=not options.get("no_color"))
+        return make_console(
+            stream,
+            color=not options.get("no_color"),
+            force_color=bool(options.get("force_color")),
+        )
