@@ -83,4 +83,7 @@ class ApiRequestsScenario(Scenario):
         failed = [r for r in results if r["status"] >= 400]
         if failed:
             raise RuntimeError(f"{len(failed)} request(s) failed: {failed}")
-        return {"requests": results, "server": "loopback, free port, stopped after the requests"}
+        return {
+            "requests": results,
+            "server": "loopback, free port, stopped after the requests",
+        }
