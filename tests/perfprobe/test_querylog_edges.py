@@ -277,7 +277,7 @@ def test_a_listener_added_while_queries_wait_hears_only_later_ones(
 def test_async_code_querying_through_sync_to_async_counts_in_its_scope(
     fresh_monitor: PerformanceMonitor,
 ) -> None:
-    """An async function's 4 queries, run in sync_to_async's thread, count in its scope."""
+    """5 queries of an async function, run by sync_to_async, count in its scope."""
     from asgiref.sync import async_to_sync, sync_to_async
 
     async def job() -> None:
