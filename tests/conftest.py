@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from apps.shop.latency import set_latency_scale
 from perfprobe import PerformanceMonitor, monitor, tracing
 from perfprobe.events import QueryEvent
+from perfprobe.prometheus import runtime as prometheus_runtime
 
 
 @pytest.fixture(autouse=True)
@@ -43,8 +44,29 @@ def fresh_monitor() -> Iterator[PerformanceMonitor]:
     monitor.reset()
     monitor.time_scale = 1.0
     yield monitor
+    left_open = abandon_open_blocks(monitor)
+    listeners = list(monitor.collector._listeners.items)
+    if listeners:
+        # Cleaned up before the assertion, so only the leaking test fails.
+        prometheus_runtime.uninstall()
+        for listener in listeners:
+            monitor.collector.remove_listener(listener)
     monitor.reset()
     monitor.time_scale = 1.0
+    # Open memory blocks outlive a reset and send every later query in the
+    # process down the eager path (so do listeners): a test that leaves
+    # either hides the raw query path from the rest of the suite.
+    assert not left_open, f"the test left memory blocks open: {left_open}"
+    assert not listeners, f"the test left listeners on the collector: {listeners}"
+
+
+def abandon_open_blocks(monitor: PerformanceMonitor) -> list[str]:
+    """Stop tracking every memory block still open; return their names."""
+    collector = monitor.collector
+    blocks = list(collector._activity.open_blocks)
+    for block in blocks:
+        collector.memory_block_abandoned(block)
+    return [block.label for block in blocks]
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,13 @@ pytestmark = pytest.mark.django_db
 SECRET = "Zq7secretXk4"
 REPORT_TOKEN = "report-token-0123456789"
 METRICS_TOKEN = "metrics-token-0123456789"
+
+
+@pytest.fixture(autouse=True)
+def exporter_detached_after() -> Iterator[None]:
+    """Stop the exporter that ``configure`` starts listening, after the test."""
+    yield
+    runtime.uninstall()
 
 
 def configure(settings: Settings, **extra: object) -> None:

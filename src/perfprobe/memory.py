@@ -306,11 +306,19 @@ class MemoryProbe:
         record.error_type = error_type_name(exc_type)
         # However the figures fail, the block must leave the tracker (or
         # tracemalloc stays on) and the collector (or it stays open).
+        collector = self._monitor.collector
         try:
             _heap_peaks.close(record)
             self._fill_end_figures(record)
         finally:
-            self._monitor.collector.memory_block_closed(record)
+            try:
+                collector.memory_block_closed(record)
+            except BaseException:
+                # Left open, the block would send every later query in the
+                # process down the eager path and mark other threads' blocks
+                # process-wide, for good (forgetting twice is harmless).
+                collector.memory_block_abandoned(record)
+                raise
         self._monitor._warn_if_high_memory(record)
 
     def _fill_end_figures(self, record: MemoryRecord) -> None:

@@ -262,32 +262,45 @@ class QueryRecords:
         table = self._queries
         scopes = self._scopes
         states = scopes.states
+        lost: list[RawQuery] = []
         for (text, scope, call_site), records in groups.items():
-            shape = fingerprint(text)
-            durations = list(map(_duration, records))
-            table.add_records(shape, call_site, records, durations)
-            path: str | None = None
-            if scope is None:
-                table.outside_scopes += len(records)
-            else:
-                path = scope.name if scope.parent is None else scope.path
-                state = states.get(scope.id) if scope.parent is None else None
-                lineage = [state] if state is not None else scopes.lineage(scope)
-                if lineage:
-                    total_s = sum(durations)
-                    for state in lineage:
-                        state.query_count += len(records)
-                        state.query_time_s += total_s
-                    if lineage[0].scope is scope:
-                        lineage[0].queries.add_records(
-                            shape, call_site, records, total_s
-                        )
-                else:
+            try:
+                # First, so that a statement it fails on changes nothing.
+                shape = fingerprint(text)
+                durations = list(map(_duration, records))
+                table.add_records(shape, call_site, records, durations)
+                path: str | None = None
+                if scope is None:
                     table.outside_scopes += len(records)
-            # Recent events keep the path and the shape, not the scope (and
-            # the summary it will hold) nor SQL with its literals.
-            _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
-            _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
+                else:
+                    path = scope.name if scope.parent is None else scope.path
+                    state = states.get(scope.id) if scope.parent is None else None
+                    lineage = [state] if state is not None else scopes.lineage(scope)
+                    if lineage:
+                        total_s = sum(durations)
+                        for state in lineage:
+                            state.query_count += len(records)
+                            state.query_time_s += total_s
+                        if lineage[0].scope is scope:
+                            lineage[0].queries.add_records(
+                                shape, call_site, records, total_s
+                            )
+                    else:
+                        table.outside_scopes += len(records)
+                # Recent events keep the path and the shape, not the scope
+                # (and the summary it will hold) nor SQL with its literals.
+                _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
+                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
+            except Exception:
+                # This statement's queries are lost, not the whole batch
+                # (every thread's, at a read).
+                log_failure(logger, "fold-queries", "perfprobe failed to add queries")
+                lost += records
+        if lost:
+            gone = set(map(id, lost))
+            batch = [record for record in batch if id(record) not in gone]
+            if not batch:
+                return
         table.add_totals(batch, list(map(_duration, batch)))
         self._recent.extend(batch)
 

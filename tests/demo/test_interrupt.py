@@ -27,6 +27,7 @@ from django.db.backends.signals import connection_created
 
 from apps.debugging import server as server_module
 from apps.debugging.performance_demo import PerformanceDemo
+from apps.debugging.scenarios.concurrency import ConcurrentOperationsScenario
 from apps.shop.latency import DatabaseDelay, run_runaway_query
 from apps.shop.models import Customer
 from tests.demo.signals import sigint_after
@@ -248,6 +249,34 @@ def test_interrupt_in_process_closes_server_threads_and_connections(
     before = time.perf_counter()
     Customer.objects.filter(DatabaseDelay(0.2)).count()
     assert time.perf_counter() - before >= 0.2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_interrupt_waits_for_workers_that_end_late(
+    shop: None, ctrl_c_raises: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first worker, 0.5 s later than the rest to end, is still waited for.
+
+    Ctrl-C comes while the scenario waits for that worker; when it returns,
+    no worker thread may be left running.
+    """
+    late_s = 0.5
+    original = ConcurrentOperationsScenario._worker
+
+    def worker(self: ConcurrentOperationsScenario, index: int, *args: Any) -> None:
+        original(self, index, *args)
+        if index == 0:
+            time.sleep(late_s)
+
+    monkeypatch.setattr(ConcurrentOperationsScenario, "_worker", worker)
+    demo = PerformanceDemo(time_scale=1.0)
+    started = time.perf_counter()
+    with pytest.raises(KeyboardInterrupt), sigint_after(0.3):
+        demo.run(["concurrent_operations"])
+    stop_s = time.perf_counter() - started - 0.3
+
+    assert demo_threads() == []
+    assert late_s <= stop_s < STOP_LIMIT_S
 
 
 @pytest.mark.django_db(transaction=True)

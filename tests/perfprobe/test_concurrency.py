@@ -27,6 +27,7 @@ from apps.debugging.server import LoopbackServer
 from perfprobe import PerformanceMonitor
 from perfprobe.db import instrument
 from perfprobe.events import QueryEvent, RequestEvent
+from perfprobe.prometheus import runtime as prometheus_runtime
 
 from . import concurrency_urls
 from .concurrency_urls import SPECS
@@ -241,7 +242,15 @@ def test_user_wrapper_added_for_good_before_the_first_query_stays_beside_perfpro
 # -- installed twice ----------------------------------------------------------------
 
 
+@pytest.fixture
+def exporter_detached_after() -> Iterator[None]:
+    """Stop the exporter that ready() starts listening, after the test."""
+    yield
+    prometheus_runtime.uninstall()
+
+
 @pytest.mark.parametrize("handler", ["wsgi", "asgi"])
+@pytest.mark.usefixtures("exporter_detached_after")
 def test_installing_twice_never_double_counts(
     fresh_monitor: PerformanceMonitor, settings: Settings, handler: str
 ) -> None:

@@ -173,7 +173,8 @@ def test_fault_collector_failure_keeps_the_view_exception(
 @pytest.mark.parametrize(
     "seam",
     [s for s in COLLECTOR_SEAMS if s not in ("request_ended", "record_request")]
-    + ["record_operation"],
+    # The fold of raw queries: those outside the memory block below wait.
+    + ["record_operation", "_add_queries"],
 )
 def test_fault_collector_failure_leaves_probes_transparent(
     fresh_monitor: PerformanceMonitor,
@@ -193,8 +194,24 @@ def test_fault_collector_failure_leaves_probes_transparent(
                 fresh_monitor.measure_execution_time("block"),
                 fresh_monitor.track_memory_usage("memory"),
             ):
+                # A query in an open memory block is added at once
+                # (record_query); those above wait for the fold.
+                assert fault_urls.select_values([17]) == [17]
                 raise mine
         assert caught.value is mine
+    assert_each_kind_logged_once(errors())
+
+
+def test_fault_a_block_whose_close_fails_is_not_left_open(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    errors: Callable[[], list[logging.LogRecord]],
+) -> None:
+    """A failed close still forgets the block: left open, it would stay for good."""
+    monkeypatch.setattr(Collector, "memory_block_closed", broken)
+    with fresh_monitor.track_memory_usage("memory"):
+        pass
+    assert fresh_monitor.collector._activity.open_blocks == []
     assert_each_kind_logged_once(errors())
 
 

@@ -51,6 +51,12 @@ class ConcurrentOperationsScenario(Scenario):
             raise RuntimeError("the shop has too few products for the workers")
 
         results: list[dict[str, Any]] = [{} for _ in range(WORKER_COUNT)]
+        # Set by each worker as it ends, and waited on instead of
+        # Thread.join(): a join that Ctrl-C stops while the thread runs
+        # releases the thread's own lock (threading._wait_for_tstate_lock,
+        # Python 3.11), so the thread counts as finished and no later join
+        # waits for it.
+        self._finished = [threading.Event() for _ in range(WORKER_COUNT)]
         threads = []
         for index, (planned_s, product_id) in enumerate(
             zip(durations, product_ids, strict=True)
@@ -60,7 +66,7 @@ class ConcurrentOperationsScenario(Scenario):
             context = contextvars.copy_context()
             thread = threading.Thread(
                 target=context.run,
-                args=(self._worker, index, planned_s, product_id, results),
+                args=(self._run_worker, index, planned_s, product_id, results),
                 name=f"demo-worker-{index}",
             )
             threads.append(thread)
@@ -71,10 +77,12 @@ class ConcurrentOperationsScenario(Scenario):
             with ctrl_c_deferred():
                 for thread in threads:
                     thread.start()
-            for thread in threads:
+            for finished in self._finished:
                 # Short waits, so that Ctrl-C is seen at once.
-                while thread.is_alive():
-                    thread.join(0.05)
+                while not finished.wait(0.05):
+                    pass
+            for thread in threads:
+                thread.join()
         except BaseException:
             self._stop_workers(threads)
             raise
@@ -105,11 +113,24 @@ class ConcurrentOperationsScenario(Scenario):
                     wrapper.connection.cancel()
         deadline = time.monotonic() + STOP_WAIT_S
         try:
-            for thread in threads:
+            for thread, finished in zip(threads, self._finished, strict=True):
                 if thread.ident is not None:
+                    finished.wait(max(0.0, deadline - time.monotonic()))
                     thread.join(max(0.0, deadline - time.monotonic()))
         finally:
             resume_sleeps()
+
+    def _run_worker(
+        self,
+        index: int,
+        planned_s: float,
+        product_id: int,
+        results: list[dict[str, Any]],
+    ) -> None:
+        try:
+            self._worker(index, planned_s, product_id, results)
+        finally:
+            self._finished[index].set()
 
     def _worker(
         self,
