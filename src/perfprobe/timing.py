@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import reprlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -70,7 +71,7 @@ class ExecutionTimer:
         tags: dict[str, Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not name:
-            raise ValueError("measure_execution_time() needs a non-empty name")
+            raise _bad_name(name)
         self._monitor = monitor
         self.name = name
         self.tags: Mapping[str, str] = (
@@ -391,6 +392,14 @@ class ExecutionTimer:
         return wrap(self, func)
 
 
+def _bad_name(name: object) -> ValueError:
+    """Return the error for a timer name that is not a non-empty ``str``."""
+    return ValueError(
+        "measure_execution_time() needs a non-empty name (a str), "
+        f"not {reprlib.repr(name)}"
+    )
+
+
 def new_timer(
     monitor: PerformanceMonitor, name: str, tags: dict[str, Any] | None = None
 ) -> ExecutionTimer:
@@ -404,7 +413,7 @@ def new_timer(
     raise ``ValueError`` when ``name`` is not a non-empty ``str``.
     """
     if not isinstance(name, str) or not name:
-        raise ValueError("measure_execution_time() needs a non-empty name")
+        raise _bad_name(name)
     timer: ExecutionTimer = _new_object(ExecutionTimer)
     timer._monitor = monitor
     timer.name = name

@@ -17,6 +17,7 @@ from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.events import OperationEvent
 from perfprobe.threadlog import BATCH_SIZE
+from perfprobe.timing import ExecutionTimer
 
 
 @pytest.fixture
@@ -186,6 +187,15 @@ def test_empty_name_is_rejected(mon: PerformanceMonitor) -> None:
     """A timer needs a name; an empty one is a ValueError at creation."""
     with pytest.raises(ValueError, match="non-empty name"):
         mon.measure_execution_time("")
+
+
+def test_a_name_that_is_not_a_str_is_named_in_the_error(
+    mon: PerformanceMonitor,
+) -> None:
+    with pytest.raises(ValueError, match=r"needs a non-empty name \(a str\), not 123$"):
+        mon.measure_execution_time(123)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"not b'x'$"):
+        ExecutionTimer(mon, b"x")  # type: ignore[arg-type]
 
 
 # -- one block, several threads or tasks -------------------------------------------
