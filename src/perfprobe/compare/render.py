@@ -40,8 +40,9 @@ def noise_rule(comparison: Comparison) -> str:
     if not comparison.spread_known:
         return (
             f"{runs} With a single run in each report no spread is known: only "
-            f"the tolerance ({tolerance}) decides. Use --repeat 3 or more for a "
-            "comparison that accounts for noise."
+            f"the tolerance ({tolerance}) decides. Reports of repeated runs "
+            "(the demo's --repeat 3 or more) give a comparison that accounts "
+            "for noise."
         )
     which = (
         "both reports"
