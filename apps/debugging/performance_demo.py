@@ -257,6 +257,7 @@ class PerformanceDemo:
                 scenarios=list(self.results),
                 title="perfprobe performance demo",
                 database_vendor=connection.vendor,
+                seed=self.seed,
                 latency_note=(
                     "Latencies were injected on purpose: database-side sleeps inside "
                     "real queries at the demo's nominal values multiplied by "

@@ -150,6 +150,8 @@ def test_settings_show_time_scale_and_scaled_thresholds(report):
     configured, effective = settings["thresholds"], settings["effective_thresholds"]
 
     assert settings["time_scale"] == SCALE
+    # The documented default seed (README_performance_demo.md, --seed).
+    assert settings["seed"] == 42
     # The documented default: an operation is slow over 1 s at scale 1.0.
     assert configured["slow_operation_s"] == 1.0
     assert effective["slow_operation_s"] == pytest.approx(1.0 * SCALE)

@@ -66,6 +66,7 @@ def report(
     time_scale: float = 1.0,
     vendor: str = "sqlite",
     critical_titles: tuple[str, ...] = (),
+    seed: int | None = None,
 ) -> dict[str, Any]:
     """Return a report of ``runs``: one run as the body itself, more in ``runs``.
 
@@ -79,7 +80,9 @@ def report(
         "generated_at": last["generated_at"],
         "title": "hand-built",
         "environment": {"database_vendor": vendor},
-        "settings": {"time_scale": time_scale},
+        "settings": {"time_scale": time_scale}
+        if seed is None
+        else {"time_scale": time_scale, "seed": seed},
         "scenarios": [
             {**s, "description": "", "details": {}} for s in last["scenarios"]
         ],

@@ -209,6 +209,22 @@ def test_different_time_scales_are_warned_about() -> None:
     assert any("time scales" in w for w in comparison.warnings)
 
 
+def test_different_seeds_are_warned_about() -> None:
+    """The demo's data comes from its seed: 7 against 42 is other data."""
+    comparison = _compare(report(run(), seed=7), report(run(), seed=42))
+    (warning,) = [w for w in comparison.warnings if "seed" in w]
+    assert "old 7, new 42" in warning
+
+
+@pytest.mark.parametrize(("old", "new"), [(7, 7), (None, 7), (7, None), (None, None)])
+def test_same_or_unknown_seeds_are_not_warned_about(
+    old: int | None, new: int | None
+) -> None:
+    """Reports without a seed (pytest, live page, older ones) say nothing of it."""
+    comparison = _compare(report(run(), seed=old), report(run(), seed=new))
+    assert not [w for w in comparison.warnings if "seed" in w]
+
+
 def test_a_negative_tolerance_is_refused() -> None:
     """compare_reports checks its tolerance before comparing anything."""
     with pytest.raises(ValueError, match="tolerance"):

@@ -169,6 +169,18 @@ def test_settings_section_states_the_time_scale() -> None:
     assert "DDSketch" in settings["percentile_note"]
 
 
+def test_settings_state_the_seed_only_when_given() -> None:
+    """A seeded run (the demo's --seed) keeps its seed; other reports say null."""
+    collector = make_collector()
+    unseeded = build(collector).to_dict()
+    seeded = build(collector, seed=7).to_dict()
+
+    assert unseeded["settings"]["seed"] is None
+    assert seeded["settings"]["seed"] == 7
+    validate_report(unseeded)
+    validate_report(seeded)
+
+
 def test_environment_names_the_database_vendor() -> None:
     """Take the vendor from the queries unless one is given, else report null."""
     collector = make_collector()

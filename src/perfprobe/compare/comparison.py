@@ -215,6 +215,11 @@ def _warnings(old: LoadedReport, new: LoadedReport) -> list[str]:
             f"The reports were made at different time scales (old {old.time_scale}, "
             f"new {new.time_scale}): their timings are not comparable."
         )
+    if old.seed is not None and new.seed is not None and old.seed != new.seed:
+        warnings.append(
+            f"The reports were made from different seeds (old {old.seed}, new "
+            f"{new.seed}): the generated data differs, so some counts may too."
+        )
     if old.database_vendor != new.database_vendor:
         warnings.append(
             f"The reports ran on different databases (old {old.database_vendor}, "

@@ -35,6 +35,8 @@ class LoadedReport:
     source: str
     runs: tuple[RunFigures, ...]
     time_scale: float | None
+    #: The demo's ``--seed``; ``None`` for reports of other runs (and older ones).
+    seed: int | None
     database_vendor: str | None
     critical_titles: tuple[str, ...]
 
@@ -91,6 +93,7 @@ def report_from_data(data: Any, source: str) -> LoadedReport:
             source=source,
             runs=_runs(data),
             time_scale=_time_scale(data),
+            seed=_seed(data),
             database_vendor=_vendor(data),
             critical_titles=_critical_titles(data),
         )
@@ -114,6 +117,12 @@ def _time_scale(data: Mapping[str, Any]) -> float | None:
     if isinstance(scale, bool) or not isinstance(scale, int | float):
         return None
     return float(scale)
+
+
+def _seed(data: Mapping[str, Any]) -> int | None:
+    settings = data.get("settings")
+    seed = settings.get("seed") if isinstance(settings, Mapping) else None
+    return seed if isinstance(seed, int) and not isinstance(seed, bool) else None
 
 
 def _vendor(data: Mapping[str, Any]) -> str | None:

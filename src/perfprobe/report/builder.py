@@ -86,6 +86,7 @@ class ReportBuilder:
         title: str = "perfprobe report",
         latency_note: str | None = None,
         database_vendor: str | None = None,
+        seed: int | None = None,
     ) -> None:
         self.snapshot = snapshot
         self.scenarios = list(scenarios or [])
@@ -93,6 +94,7 @@ class ReportBuilder:
         self.title = title
         self.latency_note = latency_note
         self.database_vendor = database_vendor
+        self.seed = seed
 
     @property
     def time_scale(self) -> float:
@@ -171,6 +173,7 @@ class ReportBuilder:
                 else "Thresholds are as configured (time scale 1)."
             ),
             "latency_note": self.latency_note,
+            "seed": self.seed,
             "exact_percentile_limit": conf.EXACT_PERCENTILE_LIMIT,
             "percentile_note": percentile_note(conf.EXACT_PERCENTILE_LIMIT),
             "sampling": self.sampling(),
