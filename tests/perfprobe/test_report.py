@@ -25,6 +25,7 @@ from perfprobe.report import (
     load_schema,
     validate_report,
 )
+from perfprobe.report.tables import TERMINAL_LIMITS, build_tables
 
 from .report_factories import (
     build,
@@ -172,13 +173,19 @@ def test_settings_section_states_the_time_scale() -> None:
 def test_settings_state_the_seed_only_when_given() -> None:
     """A seeded run (the demo's --seed) keeps its seed; other reports say null."""
     collector = make_collector()
-    unseeded = build(collector).to_dict()
-    seeded = build(collector, seed=7).to_dict()
+    unseeded, seeded = build(collector), build(collector, seed=7)
 
-    assert unseeded["settings"]["seed"] is None
-    assert seeded["settings"]["seed"] == 7
-    validate_report(unseeded)
-    validate_report(seeded)
+    assert unseeded.to_dict()["settings"]["seed"] is None
+    assert seeded.to_dict()["settings"]["seed"] == 7
+    validate_report(unseeded.to_dict())
+    validate_report(seeded.to_dict())
+    # The header people read names it too, and only when there is one.
+    assert "seed 7" in build_tables(seeded, TERMINAL_LIMITS).header.environment
+    assert not [
+        part
+        for part in build_tables(unseeded, TERMINAL_LIMITS).header.environment
+        if part.startswith("seed")
+    ]
 
 
 def test_environment_names_the_database_vendor() -> None:

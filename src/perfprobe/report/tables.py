@@ -190,6 +190,8 @@ def _header(data: dict[str, Any]) -> Header:
             f"Django {env['django']}",
             f"perfprobe {env['perfprobe']}",
             f"database {env['database_vendor'] or 'unknown'}",
+            # Only a seeded run (the demo) has one; older reports lack the key.
+            *((f"seed {conf['seed']}",) if conf.get("seed") is not None else ()),
         ),
         thresholds=thresholds,
         notes=tuple(
