@@ -62,11 +62,25 @@ def check_middleware(app_configs: Any = None, **kwargs: Any) -> Messages:
 
     middleware = list(getattr(settings, "MIDDLEWARE", None) or [])
     if MIDDLEWARE not in middleware:
+        # A misspelt path (perfprobe.middleware.PerfMiddleware) is not the
+        # middleware either; name it, or Django's import error comes later
+        # with nothing pointing back here.
+        lookalikes = [
+            entry
+            for entry in middleware
+            if isinstance(entry, str) and entry.startswith("perfprobe")
+        ]
+        hint = f"Add {MIDDLEWARE!r} near the top of MIDDLEWARE."
+        if lookalikes:
+            hint = (
+                f"MIDDLEWARE has {', '.join(map(repr, lookalikes))}, which is not "
+                f"perfprobe's middleware: did you mean {MIDDLEWARE!r}?"
+            )
         return [
             checks.Warning(
                 "perfprobe's request middleware is not installed, so requests "
                 "are not monitored.",
-                hint=f"Add {MIDDLEWARE!r} near the top of MIDDLEWARE.",
+                hint=hint,
                 id="perfprobe.W001",
             )
         ]

@@ -54,6 +54,19 @@ def test_middleware_missing_or_not_first(
         assert ids(checks.check_middleware()) == expected
 
 
+def test_a_misspelt_middleware_path_is_named_in_w001() -> None:
+    """The check cannot import-test it, but it can point at the lookalike."""
+    typo = "perfprobe.middleware.PerfMiddleware"
+    with override_settings(MIDDLEWARE=[typo, SECURITY]):
+        (message,) = checks.check_middleware()
+    assert message.id == "perfprobe.W001"
+    assert f"MIDDLEWARE has '{typo}'" in message.hint
+    assert f"did you mean '{MIDDLEWARE}'" in message.hint
+    with override_settings(MIDDLEWARE=[SECURITY]):
+        (plain,) = checks.check_middleware()
+    assert plain.hint == f"Add '{MIDDLEWARE}' near the top of MIDDLEWARE."
+
+
 @pytest.mark.parametrize(
     ("perfprobe", "expected"),
     [
