@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import gc
 import logging
@@ -21,6 +20,7 @@ from perfprobe.requestlog import RawRequest
 from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
+from .finalisers import SelfReferencing, gc_paused
 from .report_factories import operation, query, request
 
 SITE = "apps/shop/views.py:42"
@@ -361,27 +361,6 @@ def test_snapshot_is_a_copy(collector: Collector) -> None:
 
 
 # -- re-entry from garbage-collector finalisers ------------------------------------
-
-
-class SelfReferencing:
-    """Hold a generator started up to its first ``yield``, in a reference cycle."""
-
-    def __init__(self, generator: Iterator[None]) -> None:
-        next(generator)
-        self.generator = generator
-        self.me = self
-
-
-@contextlib.contextmanager
-def gc_paused() -> Iterator[None]:
-    """Turn automatic garbage collection off, so the test decides when it runs."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def collect_in_next_add(monkeypatch: pytest.MonkeyPatch) -> None:

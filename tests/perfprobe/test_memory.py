@@ -16,7 +16,8 @@ from django.test import override_settings
 from perfprobe import PerformanceMonitor, memory
 from perfprobe.collector import Collector
 
-from .test_collector import SelfReferencing, gc_paused, run_bounded
+from .finalisers import SelfReferencing, gc_paused
+from .test_collector import run_bounded
 
 MB = 1024 * 1024
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -16,7 +15,8 @@ from perfprobe.collector import Collector
 from perfprobe.events import Event, QueryEvent
 from perfprobe.querylog import QUERY_BATCH
 from perfprobe.scope import current_scope
-from perfprobe.stats import MetricStats
+
+from .finalisers import collect_in_first_add_many, gc_paused, leave_querying_garbage
 
 pytestmark = pytest.mark.django_db
 
@@ -208,45 +208,15 @@ def test_a_discarded_scope_s_queries_do_not_count_as_outside_scopes(
     assert snapshot.queries_outside_scopes == 0
 
 
-class _SelfReferencing:
-    """Hold a generator started up to its first ``yield``, in a reference cycle."""
-
-    def __init__(self, generator: Iterator[None]) -> None:
-        next(generator)
-        self.generator = generator
-        self.me = self
-
-
 def test_a_query_a_finaliser_runs_during_the_fold_is_in_the_same_read(
     fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A generator whose cleanup queries, collected inside the fold, is counted."""
-
-    def rows() -> Iterator[None]:
-        try:
-            yield
-        finally:
-            Customer.objects.count()
-
-    original = MetricStats.add_many
-    pending = [True]
-
-    def add_many(self: MetricStats, values: Any) -> None:
-        if pending:
-            pending.clear()
-            gc.collect()
-        original(self, values)
-
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        _SelfReferencing(rows())
+    with gc_paused():
+        leave_querying_garbage()
         Customer.objects.count()
-        monkeypatch.setattr(MetricStats, "add_many", add_many)
+        pending = collect_in_first_add_many(monkeypatch)
         snapshot = fresh_monitor.collector.snapshot()
-    finally:
-        if was_enabled:
-            gc.enable()
     assert not pending
     assert snapshot.query_total is not None and snapshot.query_total.count == 2
 

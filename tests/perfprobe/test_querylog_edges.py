@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +12,8 @@ from django.db import connection
 from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, querylog
 from perfprobe.events import QueryEvent
-from perfprobe.stats import MetricStats
+
+from .finalisers import collect_in_first_add_many, gc_paused, leave_querying_garbage
 
 pytestmark = pytest.mark.django_db
 
@@ -75,55 +74,32 @@ def test_one_failing_statement_loses_only_its_own_queries(
     assert any(r.name == "perfprobe.collector" for r in caplog.records)
 
 
-class _SelfReferencing:
-    """Hold a generator started up to its first ``yield``, in a reference cycle."""
-
-    def __init__(self, generator: Iterator[None]) -> None:
-        next(generator)
-        self.generator = generator
-        self.me = self
-
-
 def test_a_finaliser_querying_in_a_reader_thread_without_a_log(
     fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A read from another thread: a query its finaliser runs in the fold counts."""
-
-    def rows() -> Iterator[None]:
-        try:
-            yield
-        finally:
-            Customer.objects.count()
-
-    original = MetricStats.add_many
-    pending = [True]
     snapshots = []
-
-    def add_many(self: MetricStats, values: Any) -> None:
-        if pending and threading.current_thread().name == "reader":
-            pending.clear()
-            gc.collect()
-        original(self, values)
+    collections: list[list[bool]] = []
 
     def read() -> None:
         # Made in this thread, so that collecting it queries here.
-        _SelfReferencing(rows())
+        leave_querying_garbage()
         Customer.objects.count()  # the thread registers here
-        monkeypatch.setattr(MetricStats, "add_many", add_many)
+        collections.append(
+            collect_in_first_add_many(
+                monkeypatch, lambda: threading.current_thread().name == "reader"
+            )
+        )
         snapshots.append(fresh_monitor.collector.snapshot())
 
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    with gc_paused():
         Customer.objects.count()
         thread = threading.Thread(
             target=lambda: (read(), connection.close()), name="reader"
         )
         thread.start()
         thread.join(10)
-    finally:
-        if was_enabled:
-            gc.enable()
+    (pending,) = collections
     assert not pending
     (snapshot,) = snapshots
     assert snapshot.query_total is not None and snapshot.query_total.count == 3
