@@ -21,7 +21,7 @@ from ..failures import log_failure
 from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
-from .callsite import caller_frame, query_origin
+from .callsite import stack_origin
 from .fingerprint import fingerprint
 from .params import _PLAIN, _params_hash, sql_text
 
@@ -114,7 +114,7 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
+            call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
             kind = type(params)
