@@ -629,6 +629,76 @@ caller_frame(PyObject *module, PyObject *arg)
     return (PyObject *)frame;
 }
 
+PyDoc_STRVAR(flat_hash_doc,
+"flat_hash(params, plain)\n"
+"--\n\n"
+"Return hash((type(params), tuple(map(type, params)), tuple(params))) for\n"
+"a list or tuple whose items' exact types are all in the frozenset plain;\n"
+"None for anything else (the caller hashes it the general way).");
+
+static PyObject *
+flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
+        return NULL;
+    }
+    PyObject *params = args[0];
+    PyObject *plain = args[1];
+    if (!PyFrozenSet_CheckExact(plain)) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
+        return NULL;
+    }
+    PyObject *values;
+    if (PyTuple_CheckExact(params)) {
+        Py_INCREF(params);
+        values = params;
+    }
+    else if (PyList_CheckExact(params)) {
+        values = PyList_AsTuple(params);
+        if (values == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    /* A tuple does not change: its items stay while their types are read
+     * and while the key is hashed. */
+    Py_ssize_t count = PyTuple_GET_SIZE(values);
+    PyObject *types = PyTuple_New(count);
+    if (types == NULL) {
+        Py_DECREF(values);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *kind = (PyObject *)Py_TYPE(PyTuple_GET_ITEM(values, i));
+        int found = PySet_Contains(plain, kind);
+        if (found <= 0) {
+            Py_DECREF(types);
+            Py_DECREF(values);
+            if (found < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(kind);
+        PyTuple_SET_ITEM(types, i, kind);
+    }
+    PyObject *key = PyTuple_Pack(3, (PyObject *)Py_TYPE(params), types, values);
+    Py_DECREF(types);
+    Py_DECREF(values);
+    if (key == NULL) {
+        return NULL;
+    }
+    Py_hash_t hash = PyObject_Hash(key);
+    Py_DECREF(key);
+    if (hash == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(hash);
+}
+
 PyDoc_STRVAR(forget_doc,
 "forget()\n"
 "--\n\n"
@@ -668,6 +738,8 @@ static PyMethodDef callsite_methods[] = {
     {"forget", forget, METH_NOARGS, forget_doc},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
     {"caller_frame", caller_frame, METH_O, caller_frame_doc},
+    {"flat_hash", (PyCFunction)(void (*)(void))flat_hash, METH_FASTCALL,
+     flat_hash_doc},
 #ifdef PERFPROBE_FRAME_RECORDS
     {"walk_stack", (PyCFunction)(void (*)(void))walk_stack, METH_FASTCALL,
      walk_stack_doc},

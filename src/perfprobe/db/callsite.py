@@ -241,6 +241,9 @@ def stack_origin(
         None if scope is None else scope.id,
         sql,
     )
+    if walked[1] is None and walked[2] is None and walked[3] is None:
+        # No frame to read (see walk_stack): the memo's lazy load, or none.
+        return walked[0], walked[4], 0
     return _resolve(walked, scope, sql)
 
 
