@@ -121,11 +121,13 @@ def test_walk_stack_reads_a_tracers_line() -> None:
     def tracer(frame: Any, event: str, arg: Any) -> Any:
         return tracer
 
+    # Whatever traced before (a coverage tool) is put back after.
+    previous = sys.gettrace()
     sys.settrace(tracer)
     try:
         seen.append(here(0))
     finally:
-        sys.settrace(None)
+        sys.settrace(previous)
     c, python, _ = seen[0]
     assert c[0] == python[0]
 
