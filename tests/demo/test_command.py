@@ -6,6 +6,7 @@ import gc
 import json
 import os
 from decimal import Decimal
+from importlib import metadata
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -292,6 +293,19 @@ def test_cli_unknown_option_is_one_line_with_status_2(tmp_path, args, line):
         f"manage.py run_performance_demo: error: {line}"
     ]
     assert result.stdout == ""
+
+
+def test_cli_version_names_perfprobe_and_django(tmp_path):
+    """``--version`` names the installed perfprobe and Django, not Django alone."""
+    expected = (
+        f"perfprobe {metadata.version('django-perfprobe')} "
+        f"(Django {metadata.version('django')})"
+    )
+
+    result = run_manage(tmp_path, COMMAND, "--version")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [expected]
 
 
 @pytest.mark.parametrize("option", ["--output-file", "--html"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from importlib import metadata
 from io import StringIO
 
 import pytest
@@ -90,3 +91,17 @@ def test_cli_usage_error_is_one_line_with_status_2(args: list[str], line: str) -
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"manage.py perfprobe_compare: error: {line}"]
     assert result.stdout == ""
+
+
+def test_cli_version_names_perfprobe_and_django() -> None:
+    """``--version`` prints the installed perfprobe's version, then Django's."""
+    # The versions the installed distributions declare, not the code's own.
+    expected = (
+        f"perfprobe {metadata.version('django-perfprobe')} "
+        f"(Django {metadata.version('django')})"
+    )
+
+    result = manage("perfprobe_compare", "--version")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [expected]

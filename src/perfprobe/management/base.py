@@ -1,4 +1,4 @@
-"""Give perfprobe's management commands exact options and one-line usage errors."""
+"""Give perfprobe's commands exact options, one-line usage errors, a version."""
 
 from __future__ import annotations
 
@@ -6,8 +6,10 @@ import difflib
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+import django
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from .. import __version__
 from ..compare.gate import EXIT_ERROR
 
 #: More options than this starting with what was typed is no useful guess.
@@ -110,3 +112,9 @@ class PerfprobeCommand(BaseCommand):
         # can take its class.
         parser.__class__ = ExactOptionParser
         return parser
+
+    def get_version(self) -> str:
+        """Return perfprobe's version and Django's, for ``--version``."""
+        # Django's default names Django's version alone, which says nothing
+        # about the perfprobe that wrote or compares a report.
+        return f"perfprobe {__version__} (Django {django.get_version()})"
