@@ -1,8 +1,9 @@
 """Declare the optional C extension; everything else is in pyproject.toml.
 
-The call-site walk in C (``src/perfprobe/db/_callsite.c``) is optional:
-where it does not build (no compiler, no Python headers) the install goes
-on without it and perfprobe uses the same walk written in Python. Declared
+The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the sketch's
+bin counting in C (``src/perfprobe/_sketchbins.c``) are optional: where they
+do not build (no compiler, no Python headers) the install goes on without
+them and perfprobe uses the same code written in Python. Declared
 here rather than in pyproject.toml, where setuptools still calls
 ``ext-modules`` experimental.
 """
@@ -15,6 +16,11 @@ setup(
             "perfprobe.db._callsite",
             sources=["src/perfprobe/db/_callsite.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "perfprobe._sketchbins",
+            sources=["src/perfprobe/_sketchbins.c"],
+            optional=True,
+        ),
     ]
 )
