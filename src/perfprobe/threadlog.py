@@ -37,9 +37,12 @@ BATCH_SIZE = 256
 #: A finished block: ``[name, duration_s, started_at, scope, tags, log]``.
 #: ``scope`` is the ``Scope`` until the record is added, then its path;
 #: ``tags`` is ``None`` or a copy of the timer's tags; ``log`` is the
-#: ``ThreadLog`` of the thread that ended the block. A list (not a tuple),
-#: so that the scope can be swapped for its path in place.
-Record = list[Any]
+#: ``ThreadLog`` of the thread that ended the block. A list, so that the
+#: scope can be swapped for its path in place; a block with neither scope
+#: nor tags (nothing to swap) is the same six items as a tuple, one
+#: allocation instead of two. A request's raw pair is a tuple of two.
+Record = list[Any] | tuple[Any, ...]
+RECORD_LENGTH = 6
 #: What the collector's bounded buffer of recent events holds: events, and
 #: raw timer records and request pairs made events only when read.
 RecentItem = Event | Record | tuple[ScopeKey | None, RawRequest]
@@ -188,7 +191,8 @@ def add_records(
     this with its lock held.
     """
     durations: dict[str, list[float]] = {}
-    special: list[Record] = []
+    # Only lists have a scope or tags (see Record).
+    special: list[list[Any]] = []
     name: str | None = None
     values: list[float] = []
     for record in records:
@@ -202,7 +206,7 @@ def add_records(
             values = found
         values.append(record[1])
         if record[3] is not None or record[4] is not None:
-            special.append(record)
+            special.append(cast(list[Any], record))
     # Names in the order they first came, as one by one would make them.
     for name, values in durations.items():
         operation(name, len(values)).stats.add_many(values)
@@ -231,7 +235,9 @@ def events_of(recent: deque[RecentItem]) -> list[Event]:
         if type(item) is list:
             recent[index] = to_event(item)
         elif type(item) is tuple:
-            recent[index] = made_event(item)
+            recent[index] = (
+                to_event(item) if len(item) == RECORD_LENGTH else made_event(item)
+            )
     return cast(list[Event], list(recent))
 
 
