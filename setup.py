@@ -1,7 +1,7 @@
 """Declare the optional C extension; everything else is in pyproject.toml.
 
 The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the sketch's
-bin counting in C (``src/perfprobe/_sketchbins.c``) are optional: where they
+bin counting in C (``src/perfprobe/_fold.c``) are optional: where they
 do not build (no compiler, no Python headers) the install goes on without
 them and perfprobe uses the same code written in Python. Declared
 here rather than in pyproject.toml, where setuptools still calls
@@ -18,8 +18,8 @@ setup(
             optional=True,
         ),
         Extension(
-            "perfprobe._sketchbins",
-            sources=["src/perfprobe/_sketchbins.c"],
+            "perfprobe._fold",
+            sources=["src/perfprobe/_fold.c"],
             optional=True,
         ),
     ]

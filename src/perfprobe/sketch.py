@@ -30,7 +30,7 @@ _BINS_PER_OCTAVE = 1.0 / math.log2(_MAPPING.gamma)
 _log2 = math.log2
 _ceil = math.ceil
 
-#: The C bin counting (``_sketchbins.count_bins``): the variable the
+#: The C bin counting (``_fold.count_bins``): the variable the
 #: framewalk's C walk obeys turns it off as well.
 PURE_PYTHON_ENV = "PERFPROBE_PURE_PYTHON"
 CountBins = Callable[
@@ -43,7 +43,7 @@ def load_count_bins() -> CountBins | None:
     if os.environ.get(PURE_PYTHON_ENV):
         return None
     try:
-        from ._sketchbins import count_bins
+        from ._fold import count_bins
     except ImportError:
         return None
     return count_bins

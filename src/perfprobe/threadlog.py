@@ -10,6 +10,7 @@ know whether other threads are at work.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections import deque
@@ -21,6 +22,7 @@ from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, ScopeKey, made_event
 from .scope import Scope
+from .sketch import PURE_PYTHON_ENV
 from .stats import MetricStats
 
 if TYPE_CHECKING:
@@ -33,6 +35,22 @@ if TYPE_CHECKING:
 
 #: Records a thread keeps before adding them to the aggregates itself.
 BATCH_SIZE = 256
+
+
+def _load_split_records() -> (
+    Callable[[list[Any]], tuple[dict[str, list[float]], list[list[Any]]] | None] | None
+):
+    """Return the C ``split_records`` where built and not turned off."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._fold import split_records
+    except ImportError:
+        return None
+    return split_records
+
+
+_split_records = _load_split_records()
 
 #: A finished block: ``[name, duration_s, started_at, scope, tags, log]``.
 #: ``scope`` is the ``Scope`` until the record is added, then its path;
@@ -177,21 +195,16 @@ def to_event(record: Record) -> OperationEvent:
     )
 
 
-def add_records(
+def split_records(
     records: list[Record],
-    operation: Callable[[str, int], OperationStats],
-    lineage: Callable[[Scope], list[OpenScope]],
-    tag_limits: tuple[int, int],
-) -> None:
-    """Add records to their operations' aggregates and their open scopes' counts.
+) -> tuple[dict[str, list[float]], list[list[Any]]]:
+    """Return the durations per name and the records with a scope or tags.
 
-    ``operation(name, n)`` returns the aggregates ``n`` measurements of
-    ``name`` go to; ``lineage(scope)`` the open scopes a block of ``scope``
-    counts in. Each record's scope becomes its path. The collector calls
-    this with its lock held.
+    Names are in the order first seen, the records (lists, see ``Record``)
+    oldest first. The definition of ``_fold.split_records`` in C, and its
+    fallback.
     """
     durations: dict[str, list[float]] = {}
-    # Only lists have a scope or tags (see Record).
     special: list[list[Any]] = []
     name: str | None = None
     values: list[float] = []
@@ -207,6 +220,24 @@ def add_records(
         values.append(record[1])
         if record[3] is not None or record[4] is not None:
             special.append(cast(list[Any], record))
+    return durations, special
+
+
+def add_records(
+    records: list[Record],
+    operation: Callable[[str, int], OperationStats],
+    lineage: Callable[[Scope], list[OpenScope]],
+    tag_limits: tuple[int, int],
+) -> None:
+    """Add records to their operations' aggregates and their open scopes' counts.
+
+    ``operation(name, n)`` returns the aggregates ``n`` measurements of
+    ``name`` go to; ``lineage(scope)`` the open scopes a block of ``scope``
+    counts in. Each record's scope becomes its path. The collector calls
+    this with its lock held.
+    """
+    split = _split_records(records) if _split_records is not None else None
+    durations, special = split if split is not None else split_records(records)
     # Names in the order they first came, as one by one would make them.
     for name, values in durations.items():
         operation(name, len(values)).stats.add_many(values)

@@ -1,4 +1,4 @@
-"""Tests for the C bin counting of perfprobe._sketchbins and its Python fallback."""
+"""Tests for the C fold loops of perfprobe._fold and their Python fallbacks."""
 
 from __future__ import annotations
 
@@ -6,11 +6,13 @@ import math
 import os
 import random
 from collections import Counter
+from typing import Any
 
 import pytest
 from ddsketch import LogarithmicMapping
 
-from perfprobe import sketch
+from perfprobe import PerformanceMonitor, sketch, threadlog
+from perfprobe.collector import Collector
 from perfprobe.sketch import (
     _BINS_PER_OCTAVE,
     _MIN_POSITIVE,
@@ -21,16 +23,18 @@ from perfprobe.sketch import (
 from perfprobe.stats import MetricStats
 
 try:
-    from perfprobe._sketchbins import count_bins as c_count_bins
+    from perfprobe._fold import count_bins as c_count_bins
+    from perfprobe._fold import split_records as c_split_records
 except ImportError:  # pragma: no cover - depends on the build
     c_count_bins = None
+    c_split_records = None
 
 # CI sets this so that a build that silently lost the extension fails here
 # instead of skipping.
 REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
 needs_c = pytest.mark.skipif(
     c_count_bins is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._sketchbins is not built",
+    reason="the C extension perfprobe._fold is not built",
 )
 MAPPING = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
 
@@ -119,3 +123,64 @@ def test_metric_figures_are_the_same_with_and_without_c(
         assert stats.total == pytest.approx(math.fsum(flat), rel=1e-12)
         assert (stats.min, stats.max) == (min(flat), max(flat))
     assert with_c.summary() == without_c.summary()
+
+
+def _records() -> list[Any]:
+    log = object()
+    first, second = "first", "second"
+    return [
+        (first, 0.5, 10.0, None, None, log),
+        (first, 0.25, 11.0, None, None, log),
+        [second, 2.0, 12.0, "scope", None, log],
+        (first, 0.125, 13.0, None, None, log),
+        [second, 4.0, 14.0, None, {"k": "v"}, log],
+        (second, 8.0, 15.0, None, None, log),
+    ]
+
+
+@needs_c
+def test_c_split_matches_the_python_split() -> None:
+    """Durations per name in first-seen order, scoped or tagged records aside."""
+    assert c_split_records is not None
+    records = _records()
+    durations, special = c_split_records(records)  # type: ignore[misc]
+    assert list(durations.items()) == [
+        ("first", [0.5, 0.25, 0.125]),
+        ("second", [2.0, 4.0, 8.0]),
+    ]
+    assert special == [records[2], records[4]]
+    assert special[0] is records[2]
+    assert (durations, special) == threadlog.split_records(records)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "odd", [("x", 1.0), ["x", 1.0, 2.0, None, None], (b"x", 1.0, 2.0, None, None, 1)]
+)
+def test_c_split_leaves_anything_but_records_to_python(odd: object) -> None:
+    """An item that is not a record of six with a str name gives None."""
+    assert c_split_records is not None
+    assert c_split_records([*_records(), odd]) is None
+
+
+def test_blocks_are_counted_alike_with_and_without_c(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counts per name and scope counts are the same through both splits."""
+
+    def run() -> tuple[dict[str, int], int]:
+        mon = PerformanceMonitor(Collector())
+        with mon.scope("job") as scope:
+            for index in range(600):
+                name = "even" if index % 2 == 0 else "odd"
+                with mon.measure_execution_time(name):
+                    pass
+        snapshot = mon.collector.snapshot()
+        counts = {k: v[0].count for k, v in snapshot.operations.items()}
+        assert scope.summary is not None
+        return counts, scope.summary.operation_count
+
+    expected = ({"even": 300, "odd": 300}, 600)
+    assert run() == expected
+    monkeypatch.setattr(threadlog, "_split_records", None)
+    assert run() == expected

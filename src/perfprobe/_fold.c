@@ -1,17 +1,23 @@
-/* Count a batch of samples per sketch bin, in C: perfprobe.sketch's fast path.
+/* The two hot loops of adding timer records to the aggregates, in C.
  *
- * A timer block's duration reaches the quantile sketch in batches (256 at a
- * time, when a thread's log is added up). In Python each batch was sorted
- * and binned by runs: a sort and some fifty bytecodes per run of one bin,
- * about 90 ns a sample on the clock. Here one pass over the batch computes
- * each sample's bin with the same formula as sketch.count_sorted_bins
- * (ceil(log2(v) * bins_per_octave), the same libm call, so the same bin to
- * the bit), and the batch's sum, minimum and maximum on the way.
+ * A timer block's record waits in its thread's log and is added with 255
+ * others (perfprobe.threadlog.add_records): its duration goes to the list
+ * of its operation's name, and a record with a scope or tags is kept aside
+ * for a second, rarer pass. split_records is that first pass, about 45 ns a
+ * record in Python, a few here.
  *
- * Anything unusual (a sample that is not a float, not finite, or too small
- * for the sketch's logarithmic bins) makes the call return None before
- * anything is changed, and the caller takes the Python path, which remains
- * the definition of the result and the fallback when this is not built.
+ * The durations then reach the quantile sketch (perfprobe.sketch). In
+ * Python each batch was sorted and binned by runs: a sort and some fifty
+ * bytecodes per run of one bin, about 90 ns a sample on the clock.
+ * count_bins computes each sample's bin with the same formula as
+ * sketch.count_sorted_bins (ceil(log2(v) * bins_per_octave), the same libm
+ * call, so the same bin to the bit), and the batch's sum, minimum and
+ * maximum on the way. Anything unusual (a sample that is not a float, not
+ * finite, or too small for the sketch's logarithmic bins) makes it return
+ * None before anything is changed, and the caller takes the Python path.
+ *
+ * The Python code remains the definition of both results and the fallback
+ * when this extension is not built.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -166,30 +172,130 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return Py_BuildValue("(ddd)", total, low, high);
 }
 
-static PyMethodDef sketchbins_methods[] = {
+PyDoc_STRVAR(split_records_doc,
+"split_records(records, /)\n"
+"--\n\n"
+"Return ({name: [duration, ...]}, [record with a scope or tags, ...]).\n\n"
+"records is a list of timer records (tuples or lists of six); names come\n"
+"in the order first seen. None when an item is not such a record.");
+
+/* Item k of a record of six, a tuple or a list; borrowed. */
+static inline PyObject *
+record_item(PyObject *record, Py_ssize_t k)
+{
+    return PyTuple_CheckExact(record) ? PyTuple_GET_ITEM(record, k)
+                                      : PyList_GET_ITEM(record, k);
+}
+
+static inline int
+is_record(PyObject *record)
+{
+    if (PyTuple_CheckExact(record)) {
+        return PyTuple_GET_SIZE(record) == 6
+            && PyUnicode_CheckExact(PyTuple_GET_ITEM(record, 0));
+    }
+    return PyList_CheckExact(record) && PyList_GET_SIZE(record) == 6
+        && PyUnicode_CheckExact(PyList_GET_ITEM(record, 0));
+}
+
+static PyObject *
+split_records(PyObject *module, PyObject *records)
+{
+    if (!PyList_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "split_records() needs a list");
+        return NULL;
+    }
+    PyObject *name = NULL;
+    PyObject *values = NULL;
+    PyObject *durations = PyDict_New();
+    PyObject *special = PyList_New(0);
+    if (durations == NULL || special == NULL) {
+        goto fail;
+    }
+    /* Records come in runs of one name object (a loop of blocks): the
+     * name's list is looked up once per run. Names are exact str, whose
+     * hashing and comparison run no Python code; an allocation can (a
+     * finaliser), so every item is read again after one. */
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!is_record(record)) {
+            Py_XDECREF(name);
+            Py_DECREF(durations);
+            Py_DECREF(special);
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(record);
+        if (record_item(record, 0) != name) {
+            /* Held, so that its address cannot be another name's later. */
+            Py_XSETREF(name, Py_NewRef(record_item(record, 0)));
+            values = PyDict_GetItemWithError(durations, name);
+            if (values == NULL) {
+                if (PyErr_Occurred()) {
+                    Py_DECREF(record);
+                    goto fail;
+                }
+                values = PyList_New(0);
+                if (values == NULL || PyDict_SetItem(durations, name, values) < 0) {
+                    Py_XDECREF(values);
+                    Py_DECREF(record);
+                    goto fail;
+                }
+                /* The dict holds it from now on. */
+                Py_DECREF(values);
+            }
+        }
+        int failed = !is_record(record)
+            || PyList_Append(values, record_item(record, 1)) < 0
+            || ((record_item(record, 3) != Py_None
+                 || record_item(record, 4) != Py_None)
+                && PyList_Append(special, record) < 0);
+        Py_DECREF(record);
+        if (failed) {
+            if (!PyErr_Occurred()) {
+                PyErr_SetString(PyExc_RuntimeError,
+                                "a timer record changed while it was added");
+            }
+            goto fail;
+        }
+    }
+    Py_XDECREF(name);
+    PyObject *result = PyTuple_Pack(2, durations, special);
+    Py_DECREF(durations);
+    Py_DECREF(special);
+    return result;
+
+fail:
+    Py_XDECREF(name);
+    Py_XDECREF(durations);
+    Py_XDECREF(special);
+    return NULL;
+}
+
+static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
+    {"split_records", (PyCFunction)split_records, METH_O, split_records_doc},
     {NULL, NULL, 0, NULL},
 };
 
-static struct PyModuleDef_Slot sketchbins_slots[] = {
+static struct PyModuleDef_Slot fold_slots[] = {
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
     {0, NULL},
 };
 
-static struct PyModuleDef sketchbins_module = {
+static struct PyModuleDef fold_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "perfprobe._sketchbins",
-    .m_doc = "Count a batch of samples per sketch bin, in C.",
+    .m_name = "perfprobe._fold",
+    .m_doc = "The two hot loops of adding timer records, in C.",
     .m_size = 0,
-    .m_methods = sketchbins_methods,
-    .m_slots = sketchbins_slots,
+    .m_methods = fold_methods,
+    .m_slots = fold_slots,
 };
 
 PyMODINIT_FUNC
-PyInit__sketchbins(void)
+PyInit__fold(void)
 {
-    return PyModuleDef_Init(&sketchbins_module);
+    return PyModuleDef_Init(&fold_module);
 }
