@@ -30,8 +30,9 @@ _BINS_PER_OCTAVE = 1.0 / math.log2(_MAPPING.gamma)
 _log2 = math.log2
 _ceil = math.ceil
 
-#: The C bin counting (``_fold.count_bins``): the variable the
-#: framewalk's C walk obeys turns it off as well.
+#: Set (to anything non-empty) to use the Python code even where the C code
+#: is built: the C bin counting here (``_fold.count_bins``), the records'
+#: split in ``threadlog``, and the call-site walk (``db.framewalk``).
 PURE_PYTHON_ENV = "PERFPROBE_PURE_PYTHON"
 CountBins = Callable[
     [list[float], dict[int, int], float, float], "tuple[float, float, float] | None"

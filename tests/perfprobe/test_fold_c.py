@@ -96,6 +96,7 @@ def test_pure_python_setting_turns_the_c_counting_off(
     """With PERFPROBE_PURE_PYTHON set no C counting is loaded."""
     monkeypatch.setenv(PURE_PYTHON_ENV, "1")
     assert load_count_bins() is None
+    assert threadlog._load_split_records() is None
 
 
 def _fed_in_batches(batches: list[list[float]]) -> MetricStats:
