@@ -72,6 +72,9 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             conf = PerfprobeSettings()
         # Open scopes and open blocks outlive a reset: they still run.
         self._scopes = ScopeTable(conf)
+        #: What ``scope_opened`` sets as a scope's tracker: the request
+        #: middleware gives it to the request's scope as it makes it.
+        self.scope_table = self._scopes
         self._activity = ThreadActivity()
         #: Each thread's finished timer blocks not yet added (see threadlog).
         self.thread_logs = self._activity.threads
