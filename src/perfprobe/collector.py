@@ -95,11 +95,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             # Timer blocks that ended before the reset go with the rest.
             for log in self.thread_logs.logs:
                 log.take()
-                for item in log.take_queries():
-                    if type(item) is tuple:
-                        # A request that waited raw: its scope's state,
-                        # if it had one, goes with it.
-                        self._scopes.pop(item[0])
+                log.take_queries()
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -308,16 +304,14 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
-        # Queries first: the requests that waited with them join the rest.
-        self.fold_queries()
         self.fold_requests()
+        self.fold_queries()
         with self._lock:
-            # Queries and requests other threads ended since the folds
-            # above; the requests last, since the others add to them.
-            self._add_query_logs()
-            self._add_thread_logs()
+            # Requests other threads ended since the fold above.
             if self._request_log:
                 self._fold_requests()
+            self._add_query_logs()
+            self._add_thread_logs()
             operations = {
                 name: (summary, dict(op.errors))
                 for name, op in self._operations.items()

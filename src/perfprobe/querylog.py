@@ -63,7 +63,6 @@ QUERY_BATCH = 256
 RAW_LENGTH = RAW_EVENT + 1
 
 _duration = itemgetter(RAW_DURATION_S)
-_scope = itemgetter(RAW_SCOPE)
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
 _consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
@@ -126,8 +125,6 @@ class QueryRecords:
 
         def _live_settings(self) -> PerfprobeSettings: ...
 
-        def _add_request_items(self, items: list[Any]) -> None: ...
-
     def record_query(
         self,
         event: QueryEvent,
@@ -157,7 +154,7 @@ class QueryRecords:
                 # its queries is kept (first sightings, recent events).
                 own = getattr(self.thread_logs.local, "log", None)
                 if own is not None and own.queries:
-                    self._fold_own(own)
+                    self._fold_safely(own.take_queries())
                 # A request's scope (no parent) already open: its state found
                 # without lineage() and _state(), two calls a query.
                 state = (
@@ -204,7 +201,7 @@ class QueryRecords:
         with self._lock:
             for log in self.thread_logs.logs:
                 if log.queries and not log.thread_alive:
-                    self._fold_own(log)
+                    self._fold_safely(log.take_queries())
         return super().register_thread()  # type: ignore[misc,no-any-return]
 
     def fold_queries(self) -> None:
@@ -232,17 +229,6 @@ class QueryRecords:
     def fold_thread_queries(self, log: ThreadLog) -> None:
         """Fold the raw queries of ``log`` (the calling thread's) in."""
         with self._lock:
-            self._fold_own(log)
-
-    def _fold_own(self, log: ThreadLog) -> None:
-        """Fold one thread's raw queries in; the lock is held.
-
-        Every thread's, if requests wait among them: other threads may
-        hold their scopes' queries.
-        """
-        if tuple in map(type, log.queries):
-            self._add_query_logs()
-        else:
             self._fold_safely(log.take_queries())
 
     def _add_query_logs(self) -> None:
@@ -254,38 +240,7 @@ class QueryRecords:
         if batch:
             self._fold_safely(batch)
 
-    def _fold_safely(self, batch: list[Any]) -> None:
-        # A request that waited raw (a tuple, see request_ended) is added
-        # after the queries before it in its thread, which may be its
-        # scope's; one whose scope has queries later in the batch (from
-        # another thread: an async view's, a worker's) after those.
-        if tuple not in map(type, batch):
-            self._fold_queries_safely(batch)
-            return
-        runs = [(kind, list(run)) for kind, run in groupby(batch, type)]
-        later: set[Any] = set()
-        for kind, run in runs:
-            if kind is not tuple:
-                later.update(map(_scope, run))
-        deferred: list[Any] = []
-        for kind, run in runs:
-            if kind is not tuple:
-                self._fold_queries_safely(run)
-                continue
-            if later:
-                deferred += [item for item in run if item[0] in later]
-                run = [item for item in run if item[0] not in later]
-            self._fold_requests_safely(run)
-        if deferred:
-            self._fold_requests_safely(deferred)
-
-    def _fold_requests_safely(self, items: list[Any]) -> None:
-        try:
-            self._add_request_items(items)
-        except Exception:
-            log_failure(logger, "fold-requests", "perfprobe failed to add requests")
-
-    def _fold_queries_safely(self, batch: list[RawQuery]) -> None:
+    def _fold_safely(self, batch: list[RawQuery]) -> None:
         try:
             self._add_queries(batch)
         except Exception:

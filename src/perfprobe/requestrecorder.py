@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -14,12 +15,11 @@ from .aggregates import (
 )
 from .events import Event, RequestEvent
 from .querycounts import QueryCountStats
-from .querylog import QUERY_BATCH
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import RawRequest, ScopeKey, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
-from .threadlog import RecentItem, Record, ThreadLog, ThreadLogs, events_of
+from .threadlog import RecentItem, Record, ThreadLogs, events_of
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
@@ -31,7 +31,6 @@ if TYPE_CHECKING:
 
 #: Quiet requests the request path leaves for one batched fold.
 REQUEST_BATCH = 128
-
 _status = itemgetter(1)
 _duration = itemgetter(2)
 
@@ -63,14 +62,6 @@ class RequestRecorder:
 
         def _add_query_logs(self) -> None: ...
 
-        def _add_thread_logs(self) -> None: ...
-
-        def _live_settings(self) -> PerfprobeSettings: ...
-
-        def register_thread(self) -> ThreadLog: ...
-
-        def fold_thread_queries(self, log: ThreadLog) -> None: ...
-
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
 
@@ -86,35 +77,31 @@ class RequestRecorder:
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
         with self._lock:
-            self._add_request(event, scope)
+            # The requests waiting first: endpoints are made first come.
+            if self._request_log:
+                self._fold_requests()
+            ep = self._endpoint((event.method, event.route))
+            ep.add(
+                event.duration_s, event.query_count, event.query_time_s, event.status
+            )
+            if self._activity.open_blocks:
+                self._activity.mark_others(event.thread_id)
+            for state in self._scopes.lineage(scope):
+                state.request_count += 1
+            if event.error_type is not None or event.status >= 500:
+                error_type = event.error_type or f"HTTP {event.status}"
+                self._errors.add_failure(
+                    "request",
+                    f"{event.method} {event.route}",
+                    event,
+                    error_type,
+                    count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
+                    self._scopes.lineage(scope),
+                    detail=f"status {event.status}",
+                )
+            self._recent.append(event)
         if self._listeners.items:
             self._listeners.notify(event)
-
-    def _add_request(self, event: RequestEvent, scope: Scope | None) -> None:
-        # Called with the lock held. The requests waiting first: endpoints
-        # are made first come.
-        if self._request_log:
-            self._fold_requests()
-        ep = self._endpoint((event.method, event.route))
-        ep.add(
-            event.duration_s, event.query_count, event.query_time_s, event.status
-        )
-        if self._activity.open_blocks:
-            self._activity.mark_others(event.thread_id)
-        for state in self._scopes.lineage(scope):
-            state.request_count += 1
-        if event.error_type is not None or event.status >= 500:
-            error_type = event.error_type or f"HTTP {event.status}"
-            self._errors.add_failure(
-                "request",
-                f"{event.method} {event.route}",
-                event,
-                error_type,
-                count_error(ep.errors, error_type, self._conf.MAX_ERROR_TYPES),
-                self._scopes.lineage(scope),
-                detail=f"status {event.status}",
-            )
-        self._recent.append(event)
 
     def fold_requests(self) -> None:
         """Add the requests waiting in ``_request_log`` to their endpoints.
@@ -175,16 +162,20 @@ class RequestRecorder:
         return ep
 
     def request_ended(self, scope: Scope, request: RawRequest) -> None:
-        """Close a request's ``scope`` and record the request.
+        """Close a request's ``scope`` and record the request, in one lock.
 
         ``request`` holds the raw values (see ``perfprobe.requestlog``).
-        When nothing listens, the request did not fail, is not nested in
-        another scope and no memory block is open, the pair waits, raw and
-        without the lock, in the thread's log behind the thread's raw
-        queries, and is added by the next fold (``_add_request_items``), in
-        order with them. Otherwise this is ``scope_closed`` followed by
-        ``record_request``, now.
+        When nothing was recorded in the scope, nothing listens, the
+        request did not fail and is not nested in another scope, no summary
+        and no event is made now: the recent events and the scope history
+        keep the raw values and make them when read.
+        Otherwise this is ``scope_closed`` followed by ``record_request``.
         """
+        lock = self._lock
+        # deferred_if_reentered, inlined: it costs a frame per request.
+        if lock._is_owned():  # type: ignore[attr-defined]
+            lock._deferred.append(functools.partial(self.request_ended, scope, request))
+            return
         if (
             request[6] is None  # error_type
             and request[1] < 500  # status
@@ -192,78 +183,53 @@ class RequestRecorder:
             and not self._listeners.items
             and not self._scope_listeners.items
         ):
+            scopes = self._scopes
+            # acquire/release rather than ``with``, which makes two bound
+            # methods per request.
+            lock.acquire()
             try:
-                log = self.thread_logs.local.log
-            except AttributeError:
-                log = self.register_thread()
-            # Open memory blocks are marked at once (the eager path).
-            if not log.open_blocks:
-                waiting = log.queries
-                waiting.append((scope, request))
-                if len(waiting) >= QUERY_BATCH:
-                    self.fold_thread_queries(log)
+                # Timer blocks still in thread logs may belong to this scope:
+                # added first, they give it state and send it the full way.
+                # _add_thread_logs written out: a frame saved per request.
+                for log in self.thread_logs.logs:
+                    if log.queries:
+                        # Every thread's raw queries, then this loop's
+                        # timer blocks; the queries may be this scope's.
+                        self._add_query_logs()
+                    if log.records:
+                        self._add_records(log.take())
+                pair: tuple[ScopeKey | None, RawRequest] | None
+                if scope.tracker is not scopes:
+                    pair = (None, request)  # not opened here: no summary
+                elif scope.id in scopes.states:
+                    pair = None  # its queries or operations need the full path
+                else:
+                    # ScopeTable.keep_empty, written out: once per request.
+                    scope.tracker = None
+                    pair = ((scope.id, scope.name, scope.started_at), request)
+                    scopes.history.append(pair)
+                    scopes.closed_count += 1
+                if pair is not None:
+                    # Its endpoint's figures wait for the next batch.
+                    waiting = self._request_log
+                    waiting.append(request)
+                    if len(waiting) >= REQUEST_BATCH:
+                        self._fold_requests()
+                    if self._activity.open_blocks:
+                        self._activity.mark_others(request[4])
+                    self._recent.append(pair)
+            finally:
+                lock.release()
+            if lock._deferred:
+                lock.run_deferred()
+            if pair is not None:
                 return
-        self._request_now(scope, request)
-
-    @deferred_if_reentered
-    def _request_now(self, scope: Scope, request: RawRequest) -> None:
-        # scope_closed folds every thread's raw queries and requests first:
-        # they came first, and some of the queries may be this scope's.
         summary = self.scope_closed(scope, request[2])
         scope.summary = summary
         self.record_request(
             raw_request_event(summary.path if summary else None, request, summary),
             scope.parent,
         )
-
-    def _add_request_items(self, items: list[tuple[Scope, RawRequest]]) -> None:
-        """Close the scopes of requests that waited raw, and add the requests.
-
-        Called with the lock held, in order with the thread's raw queries
-        (those before a request are added first). A scope in which nothing
-        was recorded is kept as its ``ScopeKey``; one with queries or
-        blocks is closed and summarised as ``scope_closed`` would. The
-        timer blocks waiting in the thread logs are added first: some may
-        be these scopes'.
-        """
-        self._add_thread_logs()
-        scopes = self._scopes
-        states = scopes.states
-        history = scopes.history
-        recent = self._recent
-        waiting = self._request_log
-        for scope, request in items:
-            pair: tuple[ScopeKey | None, RawRequest]
-            if scope.tracker is not scopes:
-                pair = (None, request)  # not opened here: no summary
-            elif scope.id in states:
-                self._add_request_in_full(scope, request)
-                waiting = self._request_log
-                continue
-            else:
-                scope.tracker = None
-                pair = ((scope.id, scope.name, scope.started_at), request)
-                history.append(pair)
-                scopes.closed_count += 1
-            # Its endpoint's figures wait for the next batch.
-            waiting.append(request)
-            recent.append(pair)
-        if len(waiting) >= REQUEST_BATCH:
-            self._fold_requests()
-
-    def _add_request_in_full(self, scope: Scope, request: RawRequest) -> None:
-        # Called with the lock held: scope_closed and record_request, with
-        # no listener to call (none was there when the request ended).
-        state = self._scopes.pop(scope)
-        if state is None:
-            return
-        conf = self._live_settings()
-        summary = state.close(
-            request[2], conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
-        )
-        self._scopes.add_closed(summary)
-        scope.summary = summary
-        self._add_request(raw_request_event(summary.path, request, summary), None)
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the raw pairs.

@@ -135,9 +135,7 @@ COLLECTOR_SEAMS = [
 
 
 @pytest.mark.parametrize("path", ["/work/", "/async-work/"])
-# A request that succeeds waits, raw, in its thread's log: it meets
-# record_request only in a fold (the test below), never in the request.
-@pytest.mark.parametrize("seam", [s for s in COLLECTOR_SEAMS if s != "record_request"])
+@pytest.mark.parametrize("seam", COLLECTOR_SEAMS)
 def test_fault_collector_failure_leaves_every_answer_unchanged(
     monkeypatch: pytest.MonkeyPatch,
     errors: Callable[[], list[logging.LogRecord]],
@@ -150,27 +148,6 @@ def test_fault_collector_failure_leaves_every_answer_unchanged(
 
     monkeypatch.setattr(Collector, seam, broken)
     got = [answer(path) for _ in range(REPEATS)]
-
-    assert got == expected
-    assert_each_kind_logged_once(errors())
-
-
-@pytest.mark.parametrize("path", ["/work/", "/async-work/"])
-@pytest.mark.parametrize("seam", ["_add_request", "_add_request_items"])
-def test_fault_in_the_fold_of_waiting_requests_is_logged_by_the_read(
-    monkeypatch: pytest.MonkeyPatch,
-    errors: Callable[[], list[logging.LogRecord]],
-    seam: str,
-    path: str,
-) -> None:
-    """With the fold of waiting requests broken, answers and reads go on."""
-    expected = [answer(path) for _ in range(REPEATS)]
-    perfprobe.monitor.collector.snapshot()
-    assert errors() == []
-
-    monkeypatch.setattr(Collector, seam, broken)
-    got = [answer(path) for _ in range(REPEATS)]
-    perfprobe.monitor.collector.snapshot()
 
     assert got == expected
     assert_each_kind_logged_once(errors())

@@ -12,7 +12,7 @@ from pytest_django import Settings
 from perfprobe.aggregates import OVERFLOW_KEY
 from perfprobe.collector import Collector
 from perfprobe.requestlog import RawRequest
-from perfprobe.querylog import QUERY_BATCH
+from perfprobe.requestrecorder import REQUEST_BATCH
 from perfprobe.scope import Scope
 
 from .report_factories import query
@@ -40,25 +40,22 @@ def test_endpoint_figures_are_exact_before_and_after_a_batch(
     """Read with 5 requests waiting, then past a full batch: every request counts."""
     for ms in range(1, 6):
         end_quiet_request(collector, "/a/", 200, ms / 1000)
-    # Waiting, raw, in the thread's log: below one batch.
-    assert len(collector.thread_logs.local.log.queries) == 5
+    assert collector._request_log  # waiting: below one batch
 
     early = collector.snapshot().endpoints[("GET", "/a/")]
     assert (early["stats"].count, early["stats"].total) == (5, pytest.approx(0.015))
     assert early["statuses"] == {200: 5}
 
-    later_count = QUERY_BATCH + 7
+    later_count = REQUEST_BATCH + 7
     for index in range(later_count):
         end_quiet_request(collector, "/a/", 404 if index % 2 else 200, 0.002)
-    # The read folded the first 5; of the next 263, 256 filled the thread's
-    # log, whose fold made two batches of 128 endpoint figures.
-    assert len(collector.thread_logs.local.log.queries) == 7
-    assert collector._request_log == []
+    # The read folded the first 5; of the next 135, 128 made a batch.
+    assert len(collector._request_log) == later_count - REQUEST_BATCH
 
     late = collector.snapshot().endpoints[("GET", "/a/")]
     assert late["stats"].count == 5 + later_count
     assert late["stats"].total == pytest.approx(0.015 + 0.002 * later_count)
-    assert late["statuses"] == {200: 5 + 132, 404: 131}
+    assert late["statuses"] == {200: 5 + 68, 404: 67}
     assert late["query_counts"].count == 5 + later_count
     assert late["query_counts"].max == 0
 
