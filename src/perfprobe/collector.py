@@ -104,7 +104,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            # Raw request pairs and timer records too, made events when read.
+            # Quiet requests and timer records too, made events when read.
             self._recent: deque[RecentItem] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._scopes.reset(conf)
             self._dropped_metrics = 0

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .aggregates import OVERFLOW_KEY, OperationStats
 from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, ScopeKey, made_event
+from .requestlog import QuietRequest, made_event
 from .scope import Scope
 from .stats import MetricStats
 
@@ -41,8 +41,8 @@ BATCH_SIZE = 256
 #: so that the scope can be swapped for its path in place.
 Record = list[Any]
 #: What the collector's bounded buffer of recent events holds: events, and
-#: raw timer records and request pairs made events only when read.
-RecentItem = Event | Record | tuple[ScopeKey | None, RawRequest]
+#: raw timer records and quiet requests made events only when read.
+RecentItem = Event | Record | QuietRequest
 
 
 class _Alive:
