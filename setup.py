@@ -1,9 +1,10 @@
-"""Declare the optional C extension; everything else is in pyproject.toml.
+"""Declare the optional C extensions; everything else is in pyproject.toml.
 
-The call-site walk in C (``src/perfprobe/db/_callsite.c``) is optional:
-where it does not build (no compiler, no Python headers) the install goes
-on without it and perfprobe uses the same walk written in Python. Declared
-here rather than in pyproject.toml, where setuptools still calls
+The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the loops
+that add timer records in C (``src/perfprobe/_fold.c``) are optional:
+where they do not build (no compiler, no Python headers) the install goes
+on without them and perfprobe uses the same code written in Python.
+Declared here rather than in pyproject.toml, where setuptools still calls
 ``ext-modules`` experimental.
 """
 
@@ -15,6 +16,11 @@ setup(
             "perfprobe.db._callsite",
             sources=["src/perfprobe/db/_callsite.c"],
             optional=True,
-        )
+        ),
+        Extension(
+            "perfprobe._fold",
+            sources=["src/perfprobe/_fold.c"],
+            optional=True,
+        ),
     ]
 )

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from django.core.management.base import CommandError
 
-from perfprobe.report.jsonio import check_regular_target
+from perfprobe.report.jsonio import check_regular_target, probe_folder
 
 
 def check_output_path(value: str | None, option: str = "--output-file") -> Path | None:
@@ -46,6 +46,17 @@ def _checked_output_path(value: str, option: str) -> Path:
         raise CommandError(
             f"{option} {value!r} is not a regular file (a device, FIFO or "
             "socket); give a file path."
+        ) from None
+    # The report is written to a temporary file in the folder of the file
+    # the path leads to (through a symlink), then renamed over it.
+    target_folder = Path(os.path.realpath(path)).parent
+    try:
+        probe_folder(target_folder)
+    except OSError as exc:
+        raise CommandError(
+            f"{option} {value!r} cannot be written: folder "
+            f"{str(target_folder)!r} takes no new file "
+            f"({exc.strerror or exc})."
         ) from None
     return path
 

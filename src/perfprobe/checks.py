@@ -16,7 +16,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.urls import URLPattern, URLResolver, get_resolver
 from django.utils.module_loading import import_string
 
-from .conf import SETTINGS_NAME, PerfprobeSettings, load_settings
+from .conf import SETTINGS_NAME, PerfprobeSettings, load_settings, settings_problems
 
 MIDDLEWARE = "perfprobe.middleware.PerformanceMiddleware"
 AUTH_MIDDLEWARE = "django.contrib.auth.middleware.AuthenticationMiddleware"
@@ -38,22 +38,19 @@ def _settings() -> PerfprobeSettings | None:
 
 
 def check_settings(app_configs: Any = None, **kwargs: Any) -> Messages:
-    """Return an error (id ``perfprobe.E001``) when ``PERFPROBE`` is invalid."""
+    """Return an error (id ``perfprobe.E001``) per fault of ``PERFPROBE``."""
     from django.conf import settings
 
-    try:
-        load_settings(getattr(settings, SETTINGS_NAME, None))
-    except ImproperlyConfigured as exc:
-        return [
-            checks.Error(
-                str(exc),
-                hint="Correct the key named above (see the Settings section "
-                "of perfprobe's README); until then perfprobe records nothing "
-                "and its middleware refuses to start a server.",
-                id="perfprobe.E001",
-            )
-        ]
-    return []
+    return [
+        checks.Error(
+            problem,
+            hint="Correct the key named above (see the Settings section "
+            "of perfprobe's README); until then perfprobe records nothing "
+            "and its middleware refuses to start a server.",
+            id="perfprobe.E001",
+        )
+        for problem in settings_problems(getattr(settings, SETTINGS_NAME, None))
+    ]
 
 
 def check_middleware(app_configs: Any = None, **kwargs: Any) -> Messages:

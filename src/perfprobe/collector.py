@@ -72,6 +72,9 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             conf = PerfprobeSettings()
         # Open scopes and open blocks outlive a reset: they still run.
         self._scopes = ScopeTable(conf)
+        #: What ``scope_opened`` sets as a scope's tracker: the request
+        #: middleware gives it to the request's scope as it makes it.
+        self.scope_table = self._scopes
         self._activity = ThreadActivity()
         #: Each thread's finished timer blocks not yet added (see threadlog).
         self.thread_logs = self._activity.threads
@@ -101,7 +104,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             self._queries = QueryTable(conf)
             self._memory: deque[MemoryRecord] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._errors = ErrorLog(conf)
-            # Raw request pairs and timer records too, made events when read.
+            # Quiet requests and timer records too, made events when read.
             self._recent: deque[RecentItem] = deque(maxlen=conf.RECENT_EVENTS_SIZE)
             self._scopes.reset(conf)
             self._dropped_metrics = 0

@@ -161,22 +161,54 @@ def _validate(key: str, value: Any) -> Any:
     raise AssertionError(key)  # pragma: no cover - every field is listed above
 
 
-def load_settings(raw: Any) -> PerfprobeSettings:
-    """Build settings from a user dict, raising ``ImproperlyConfigured`` on error."""
+class SettingsError(ImproperlyConfigured):
+    """``PERFPROBE`` is invalid; ``problems`` holds one sentence per fault.
+
+    Every fault is found in one pass, so that a user fixing the settings
+    sees them all at once instead of one per start-up. ``str()`` joins them.
+    """
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__(" ".join(self.problems))
+
+
+def _read(raw: Any) -> tuple[dict[str, Any], list[str]]:
+    """Return the valid values of the user dict ``raw`` and each fault found."""
     if raw is None:
-        raw = {}
+        return {}, []
     if not isinstance(raw, dict):
-        raise ImproperlyConfigured(
-            f"{SETTINGS_NAME} must be a dict, not {type(raw).__name__}."
-        )
+        return {}, [f"{SETTINGS_NAME} must be a dict, not {type(raw).__name__}."]
+    values: dict[str, Any] = {}
+    problems = []
     known = {f.name for f in fields(PerfprobeSettings)}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
-        raise ImproperlyConfigured(
+        problems.append(
             f"{SETTINGS_NAME} has unknown key(s) {', '.join(unknown)}; "
             f"known keys are {', '.join(sorted(known))}."
         )
-    return PerfprobeSettings(**{k: _validate(k, v) for k, v in raw.items()})
+    for key, value in raw.items():
+        if key not in known:
+            continue
+        try:
+            values[key] = _validate(key, value)
+        except ImproperlyConfigured as exc:
+            problems.append(str(exc))
+    return values, problems
+
+
+def settings_problems(raw: Any) -> list[str]:
+    """Return one sentence per fault in the user dict ``raw``; empty if valid."""
+    return _read(raw)[1]
+
+
+def load_settings(raw: Any) -> PerfprobeSettings:
+    """Build settings from a user dict; raise ``SettingsError`` naming every fault."""
+    values, problems = _read(raw)
+    if problems:
+        raise SettingsError(problems)
+    return PerfprobeSettings(**values)
 
 
 #: The settings ``get_settings`` returns until they change, or ``None``

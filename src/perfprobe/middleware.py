@@ -117,26 +117,20 @@ class PerformanceMiddleware:
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
+        # Opened in the collector as it is made (Collector.scope_opened
+        # without the call: it only sets the scope's tracker).
         scope = RequestScope(
             current_scope.get(),
             started_at,
             started_ns,
             None if asyncio._get_running_loop() is None else current_task_ref(),
             request,
+            monitor.collector.scope_table,
         )
         # The scope is the request's mark too: a fresh one, not suppressed
         # unless the view turns out to be unmonitored (see RequestScope).
         mark_token = push_mark(scope)
         try:
-            try:
-                monitor.collector.scope_opened(scope)
-            except Exception:
-                log_failure(
-                    monitor_logger,
-                    "scope-open",
-                    "perfprobe failed to open scope %r",
-                    "request",
-                )
             scope_token = current_scope.set(scope)
             try:
                 setattr(request, _SCOPE_ATTR, scope)

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from . import monitoring
-from .report.jsonio import check_regular_target
+from .report.jsonio import check_regular_target, probe_folder
 from .suppression import request_mark
 from .testing.readiness import recording_problem
 
@@ -48,6 +48,9 @@ def report_target(raw: str, base: Path) -> Path:
     else:
         try:
             check_regular_target(target)
+            # Permission bits do not tell (root passes os.access on /proc):
+            # a file made and removed there does.
+            probe_folder(folder)
         except OSError as exc:
             problem = _reason(exc)
     if problem is not None:

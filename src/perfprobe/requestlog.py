@@ -15,11 +15,24 @@ RawRequest = tuple[
     tuple[str, str], int, float, float, int, str | None, str | None, str | None
 ]
 
-#: What the collector keeps of a request scope in which nothing was recorded:
-#: its id, name (its path: it has no parent) and start time. Atoms only, so
-#: the garbage collector stops tracking the tuple, and the scope itself is
-#: freed with its request instead of being held by the recent events.
-ScopeKey = tuple[int, str, float]
+#: What the collector keeps of a request in whose scope nothing was recorded:
+#: the ``RawRequest`` followed by the scope's id, name (its path: it has no
+#: parent) and start time, all ``None`` if the scope was not opened in that
+#: collector. One flat tuple, shared by the recent events, the scope history
+#: and the endpoint log, so the scope is freed with its request.
+QuietRequest = tuple[
+    tuple[str, str],
+    int,
+    float,
+    float,
+    int,
+    str | None,
+    str | None,
+    str | None,
+    int | None,
+    str | None,
+    float | None,
+]
 
 
 def raw_request_event(
@@ -46,16 +59,24 @@ def raw_request_event(
 def made_event(item: Any) -> Event:
     """Return ``item`` of the recent events, made an event if it is still raw.
 
-    A raw item is the pair ``(key, raw)`` of a request in whose scope
-    nothing was recorded (``key``, a ``ScopeKey``, is ``None`` if the scope
-    was never opened).
+    A raw item is the ``QuietRequest`` of a request in whose scope nothing
+    was recorded.
     """
     if type(item) is not tuple:
         return item  # type: ignore[no-any-return]
-    scope: ScopeKey | None = item[0]
-    (method, route), status, duration_s, started_at, thread_id, query, error, at = item[
-        1
-    ]
+    (
+        (method, route),
+        status,
+        duration_s,
+        started_at,
+        thread_id,
+        query,
+        error,
+        at,
+        _scope_id,
+        scope_name,
+        _scope_started_at,
+    ) = item
     # Up to RECENT_EVENTS_SIZE of these are made per read: the fields are
     # set in one dict update rather than by the dataclass's __init__, which
     # costs three times as much. RequestEvent has no __post_init__ and no
@@ -70,7 +91,7 @@ def made_event(item: Any) -> Event:
         thread_id=thread_id,
         query_count=0,
         query_time_s=0.0,
-        scope=scope[1] if scope else None,
+        scope=scope_name,
         error_type=error,
         raised_at=at,
         query_string=query,

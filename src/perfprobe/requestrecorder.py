@@ -16,7 +16,7 @@ from .aggregates import (
 from .events import Event, RequestEvent
 from .querycounts import QueryCountStats
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, ScopeKey, raw_request_event
+from .requestlog import QuietRequest, RawRequest, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
@@ -52,7 +52,7 @@ class RequestRecorder:
     _dropped_metrics: int
     #: Requests with nothing in their scope, not yet in their endpoint's
     #: figures: added in batches of ``REQUEST_BATCH`` and before every read.
-    _request_log: list[RawRequest]
+    _request_log: list[RawRequest | QuietRequest]
 
     thread_logs: ThreadLogs
 
@@ -127,7 +127,7 @@ class RequestRecorder:
         # endpoint takes its batch in a few calls, in C where it can.
         waiting = self._request_log
         self._request_log = []
-        groups: dict[tuple[str, str], list[RawRequest]] = {}
+        groups: dict[tuple[str, str], list[RawRequest | QuietRequest]] = {}
         for raw in waiting:
             group = groups.get(raw[0])
             if group is None:
@@ -198,31 +198,35 @@ class RequestRecorder:
                         self._add_query_logs()
                     if log.records:
                         self._add_records(log.take())
-                pair: tuple[ScopeKey | None, RawRequest] | None
+                # One flat tuple per request, kept by the recent events, the
+                # scope history and the endpoint log alike: each object kept
+                # past the request costs more on the clock than its making.
+                quiet: QuietRequest | None
                 if scope.tracker is not scopes:
-                    pair = (None, request)  # not opened here: no summary
+                    # Not opened here: no summary.
+                    quiet = (*request, None, None, None)
                 elif scope.id in scopes.states:
-                    pair = None  # its queries or operations need the full path
+                    quiet = None  # its queries or operations need the full path
                 else:
                     # ScopeTable.keep_empty, written out: once per request.
                     scope.tracker = None
-                    pair = ((scope.id, scope.name, scope.started_at), request)
-                    scopes.history.append(pair)
+                    quiet = (*request, scope.id, scope.name, scope.started_at)
+                    scopes.history.append(quiet)
                     scopes.closed_count += 1
-                if pair is not None:
+                if quiet is not None:
                     # Its endpoint's figures wait for the next batch.
                     waiting = self._request_log
-                    waiting.append(request)
+                    waiting.append(quiet)
                     if len(waiting) >= REQUEST_BATCH:
                         self._fold_requests()
                     if self._activity.open_blocks:
                         self._activity.mark_others(request[4])
-                    self._recent.append(pair)
+                    self._recent.append(quiet)
             finally:
                 lock.release()
             if lock._deferred:
                 lock.run_deferred()
-            if pair is not None:
+            if quiet is not None:
                 return
         summary = self.scope_closed(scope, request[2])
         scope.summary = summary
@@ -232,5 +236,5 @@ class RequestRecorder:
         )
 
     def _recent_events(self) -> list[Event]:
-        # Called with the lock held; see request_ended for the raw pairs.
+        # Called with the lock held; see request_ended for the quiet tuples.
         return events_of(self._recent)

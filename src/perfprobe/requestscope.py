@@ -71,6 +71,7 @@ class RequestScope(Scope):
         started_ns: int,
         task: weakref.ref[asyncio.Task[Any]] | None,
         request: HttpRequest | None = None,
+        tracker: Any = None,
     ) -> None:
         self.parent = parent
         self.id = next_scope_id()
@@ -80,6 +81,9 @@ class RequestScope(Scope):
         #: The request, until the middleware has named the scope for good
         #: (a scope outlives its request in the collector's history).
         self.request = request
+        #: Set to the collector's scope table by the middleware: opened
+        #: there as it is made (see ``Collector.scope_opened``).
+        self.tracker = tracker
 
     def resolve(self) -> Endpoint | None:
         """Name the scope after the request's URL match; ``None`` if unresolved.

@@ -9,11 +9,11 @@ from .aggregates import OpenScope, ScopeSummary
 from .conf import PerfprobeSettings
 from .findings import FindingTotals
 from .nplusone import ScopeQueries
-from .requestlog import RawRequest, ScopeKey
+from .requestlog import QuietRequest
 from .scope import Scope
 
 
-def empty_summary(key: ScopeKey, duration_s: float) -> ScopeSummary:
+def empty_summary(quiet: QuietRequest) -> ScopeSummary:
     """Return the summary of a request scope in which nothing was recorded."""
     # Up to MAX_SCOPE_HISTORY of these are made per read: a frozen
     # dataclass's __init__ sets each field through object.__setattr__, one
@@ -21,12 +21,12 @@ def empty_summary(key: ScopeKey, duration_s: float) -> ScopeSummary:
     # __post_init__; the collector's tests compare summaries made both ways.
     summary: ScopeSummary = object.__new__(ScopeSummary)
     summary.__dict__.update(
-        id=key[0],
-        name=key[1],
+        id=quiet[8],
+        name=quiet[9],
         kind="request",
-        path=key[1],
-        started_at=key[2],
-        duration_s=duration_s,
+        path=quiet[9],
+        started_at=quiet[10],
+        duration_s=quiet[2],
         query_count=0,
         query_time_s=0.0,
         operation_count=0,
@@ -49,7 +49,7 @@ class ScopeTable:
     a scope in which nothing happens, like most requests of a view that runs
     no query, never builds them. At most
     ``MAX_SCOPE_HISTORY`` summaries are kept; that of such an empty request
-    scope is kept as the pair ``(ScopeKey, RawRequest)`` (by
+    scope is kept as its ``QuietRequest`` tuple (by
     ``Collector.request_ended``) and made only when read. N+1 and duplicate
     findings are merged over every closed scope, at most
     ``MAX_FINGERPRINTS`` of each. Not thread-safe: the collector calls it
@@ -71,9 +71,9 @@ class ScopeTable:
             scope_id: OpenScope(state.scope, ScopeQueries(self._max_query_groups))
             for scope_id, state in self.states.items()
         }
-        #: Summaries, oldest first; an empty request scope's as the pair
-        #: ``(ScopeKey, RawRequest)``, made a summary when read.
-        self.history: deque[ScopeSummary | tuple[ScopeKey, RawRequest]] = deque(
+        #: Summaries, oldest first; an empty request scope's as its
+        #: ``QuietRequest`` tuple, made a summary when read.
+        self.history: deque[ScopeSummary | QuietRequest] = deque(
             maxlen=conf.MAX_SCOPE_HISTORY
         )
         self.closed_count = 0
@@ -123,7 +123,7 @@ class ScopeTable:
             self.duplicate_totals.add_duplicate(duplicate)
 
     def summaries(self) -> list[ScopeSummary]:
-        """Return the kept summaries, oldest first, making those kept as pairs."""
+        """Return the kept summaries, oldest first, making those kept raw."""
         if any(type(item) is tuple for item in self.history):
             self.history = deque(
                 (_made(item) for item in self.history), maxlen=self.history.maxlen
@@ -133,5 +133,5 @@ class ScopeTable:
 
 def _made(item: Any) -> ScopeSummary:
     if type(item) is tuple:
-        return empty_summary(item[0], item[1][2])
+        return empty_summary(item)
     return item  # type: ignore[no-any-return]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
+import os
 from bisect import bisect_right
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ddsketch import DDSketch, LogarithmicMapping
 
@@ -28,6 +29,28 @@ _MIN_POSITIVE = _MAPPING.min_possible
 _BINS_PER_OCTAVE = 1.0 / math.log2(_MAPPING.gamma)
 _log2 = math.log2
 _ceil = math.ceil
+
+#: Set (to anything non-empty) to use the Python code even where the C code
+#: is built: the C bin counting here (``_fold.count_bins``), the records'
+#: split in ``threadlog``, and the call-site walk (``db.framewalk``).
+PURE_PYTHON_ENV = "PERFPROBE_PURE_PYTHON"
+CountBins = Callable[
+    [list[float], dict[int, int], float, float], "tuple[float, float, float] | None"
+]
+
+
+def load_count_bins() -> CountBins | None:
+    """Return the C bin counting where built and not turned off, else ``None``."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._fold import count_bins
+    except ImportError:
+        return None
+    return count_bins
+
+
+_count_bins = load_count_bins()
 
 
 def count_sorted_bins(ordered: list[float], counts: dict[int, int]) -> None:
@@ -102,6 +125,24 @@ class BatchedSketch:
         waiting.extend(values)
         if len(waiting) >= VALUE_BATCH:
             self._bin()
+
+    def extend_summarised(
+        self, values: list[float]
+    ) -> tuple[float, float, float] | None:
+        """Add a batch binned at once in C; return its sum, minimum and maximum.
+
+        Return ``None``, with nothing added, where the C counting is not
+        built or the batch holds a value it leaves to the Python path (not a
+        float, not finite, not above the smallest positive bin); the caller
+        then adds the batch the usual way. The sum is ``sum(values)``.
+        """
+        count_bins = _count_bins
+        if count_bins is None:
+            return None
+        summary = count_bins(values, self._counts, _BINS_PER_OCTAVE, _MIN_POSITIVE)
+        if summary is not None and len(self._counts) >= PENDING_BINS:
+            self._flush_bins()
+        return summary
 
     def _bin(self) -> None:
         values = self._values

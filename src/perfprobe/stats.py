@@ -117,6 +117,20 @@ class MetricStats:
         """
         if not values:
             return
+        sketch = self._sketch
+        if sketch is not None and type(values) is list:
+            # Past the exact samples, a batch of plain floats is binned in C
+            # in one pass, which also gives its sum and extremes: no sort.
+            summary = sketch.extend_summarised(values)
+            if summary is not None:
+                batch_total, low, high = summary
+                self.count += len(values)
+                self.total += batch_total
+                if low < self.min:
+                    self.min = low
+                if high > self.max:
+                    self.max = high
+                return
         # The sum of finite values is finite (barring overflow, which the
         # one-by-one path then records as before); NaN and inf are not.
         batch_total = sum(values)

@@ -10,6 +10,7 @@ know whether other threads are at work.
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections import deque
@@ -19,8 +20,9 @@ from typing import TYPE_CHECKING, Any, cast
 from .aggregates import OVERFLOW_KEY, OperationStats
 from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import RawRequest, ScopeKey, made_event
+from .requestlog import QuietRequest, made_event
 from .scope import Scope
+from .sketch import PURE_PYTHON_ENV
 from .stats import MetricStats
 
 if TYPE_CHECKING:
@@ -34,15 +36,34 @@ if TYPE_CHECKING:
 #: Records a thread keeps before adding them to the aggregates itself.
 BATCH_SIZE = 256
 
+
+def _load_split_records() -> (
+    Callable[[list[Any]], tuple[dict[str, list[float]], list[list[Any]]] | None] | None
+):
+    """Return the C ``split_records`` where built and not turned off."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._fold import split_records
+    except ImportError:
+        return None
+    return split_records
+
+
+_split_records = _load_split_records()
+
 #: A finished block: ``[name, duration_s, started_at, scope, tags, log]``.
 #: ``scope`` is the ``Scope`` until the record is added, then its path;
 #: ``tags`` is ``None`` or a copy of the timer's tags; ``log`` is the
-#: ``ThreadLog`` of the thread that ended the block. A list (not a tuple),
-#: so that the scope can be swapped for its path in place.
-Record = list[Any]
+#: ``ThreadLog`` of the thread that ended the block. A list, so that the
+#: scope can be swapped for its path in place; a block with neither scope
+#: nor tags (nothing to swap) is the same six items as a tuple, one
+#: allocation instead of two. A request's raw pair is a tuple of two.
+Record = list[Any] | tuple[Any, ...]
+RECORD_LENGTH = 6
 #: What the collector's bounded buffer of recent events holds: events, and
-#: raw timer records and request pairs made events only when read.
-RecentItem = Event | Record | tuple[ScopeKey | None, RawRequest]
+#: raw timer records and quiet requests made events only when read.
+RecentItem = Event | Record | QuietRequest
 
 
 class _Alive:
@@ -174,21 +195,17 @@ def to_event(record: Record) -> OperationEvent:
     )
 
 
-def add_records(
+def split_records(
     records: list[Record],
-    operation: Callable[[str, int], OperationStats],
-    lineage: Callable[[Scope], list[OpenScope]],
-    tag_limits: tuple[int, int],
-) -> None:
-    """Add records to their operations' aggregates and their open scopes' counts.
+) -> tuple[dict[str, list[float]], list[list[Any]]]:
+    """Return the durations per name and the records with a scope or tags.
 
-    ``operation(name, n)`` returns the aggregates ``n`` measurements of
-    ``name`` go to; ``lineage(scope)`` the open scopes a block of ``scope``
-    counts in. Each record's scope becomes its path. The collector calls
-    this with its lock held.
+    Names are in the order first seen, the records (lists, see ``Record``)
+    oldest first. The definition of ``_fold.split_records`` in C, and its
+    fallback.
     """
     durations: dict[str, list[float]] = {}
-    special: list[Record] = []
+    special: list[list[Any]] = []
     name: str | None = None
     values: list[float] = []
     for record in records:
@@ -202,7 +219,25 @@ def add_records(
             values = found
         values.append(record[1])
         if record[3] is not None or record[4] is not None:
-            special.append(record)
+            special.append(cast(list[Any], record))
+    return durations, special
+
+
+def add_records(
+    records: list[Record],
+    operation: Callable[[str, int], OperationStats],
+    lineage: Callable[[Scope], list[OpenScope]],
+    tag_limits: tuple[int, int],
+) -> None:
+    """Add records to their operations' aggregates and their open scopes' counts.
+
+    ``operation(name, n)`` returns the aggregates ``n`` measurements of
+    ``name`` go to; ``lineage(scope)`` the open scopes a block of ``scope``
+    counts in. Each record's scope becomes its path. The collector calls
+    this with its lock held.
+    """
+    split = _split_records(records) if _split_records is not None else None
+    durations, special = split if split is not None else split_records(records)
     # Names in the order they first came, as one by one would make them.
     for name, values in durations.items():
         operation(name, len(values)).stats.add_many(values)
@@ -231,7 +266,9 @@ def events_of(recent: deque[RecentItem]) -> list[Event]:
         if type(item) is list:
             recent[index] = to_event(item)
         elif type(item) is tuple:
-            recent[index] = made_event(item)
+            recent[index] = (
+                to_event(item) if len(item) == RECORD_LENGTH else made_event(item)
+            )
     return cast(list[Event], list(recent))
 
 

@@ -47,7 +47,6 @@ _current_mark = current_mark
 #: The tags of every timer made without any: one shared empty mapping that
 #: cannot be changed, rather than a dict made (and freed) per block.
 _NO_TAGS: Mapping[str, str] = MappingProxyType({})
-_new_object = object.__new__
 
 
 class ExecutionTimer:
@@ -60,33 +59,22 @@ class ExecutionTimer:
     without an error type.
     Decorating a generator function measures each whole iteration; an async
     generator function is rejected with ``TypeError``.
+
+    Made by ``monitor.measure_execution_time(name, tags)`` (``new_timer``);
+    the class itself takes no arguments.
     """
 
     __slots__ = ("__weakref__", "_monitor", "_starts", "name", "tags")
 
-    def __init__(
-        self,
-        monitor: PerformanceMonitor,
-        name: str,
-        tags: dict[str, Any] | None = None,
-    ) -> None:
-        if not isinstance(name, str) or not name:
-            raise _bad_name(name)
-        self._monitor = monitor
-        self.name = name
-        self.tags: Mapping[str, str] = (
-            {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
-        )
-        # One instance may be entered by several threads or asyncio tasks at
-        # once (a timer kept at module level), so starts are kept per thread
-        # and task. Entering and leaving are one atomic dict operation each
-        # (setdefault and pop), so the usual case takes no lock; a key
-        # entered twice keeps a stack, changed under the lock of
-        # timerstarts. An entry is removed when its block ends, so the table
-        # holds only open blocks. Re-entrant: an allocation may finalise a
-        # generator suspended in this same timer, whose exit uses the table
-        # too; each step leaves it consistent for such a nested call.
-        self._starts: Starts = {}
+    _monitor: PerformanceMonitor
+    #: Open starts per thread and task (see ``new_timer``).
+    _starts: Starts
+    name: str
+    tags: Mapping[str, str]
+
+    # No __init__: new_timer() (measure_execution_time) makes every timer by
+    # calling the class with no arguments, which allocates it in C without
+    # a Python frame, and sets the slots itself.
 
     # -- the measurement itself -------------------------------------------
 
@@ -173,15 +161,11 @@ class ExecutionTimer:
         log.busy -= 1
         records = log.records
         tags = self.tags
+        scope = _current_scope()
         records.append(
-            [
-                self.name,
-                duration_s,
-                wall_s,
-                _current_scope(),
-                dict(tags) if tags else None,
-                log,
-            ]
+            (self.name, duration_s, wall_s, None, None, log)
+            if scope is None and tags is _NO_TAGS
+            else [self.name, duration_s, wall_s, scope, dict(tags) or None, log]
         )
         if log.open_blocks:
             collector.mark_shared(log.thread_id)
@@ -315,13 +299,17 @@ class ExecutionTimer:
                 log.busy -= 1
                 records = log.records
                 tags = self.tags
+                scope = _current_scope()
+                # A tuple where nothing in it will be replaced (see Record).
                 records.append(
-                    [
+                    (self.name, duration_s, start[1], None, None, log)
+                    if scope is None and tags is _NO_TAGS
+                    else [
                         self.name,
                         duration_s,
                         start[1],
-                        _current_scope(),
-                        dict(tags) if tags else None,
+                        scope,
+                        dict(tags) or None,
                         log,
                     ]
                 )
@@ -406,17 +394,26 @@ def new_timer(
     """Return a timer usable as ``with``, ``async with`` or a decorator.
 
     ``PerformanceMonitor.measure_execution_time`` is this function, so
-    ``monitor`` is the monitor it is called on. The timer is
-    ``ExecutionTimer(monitor, name, tags)``, made without calling the
-    class: that runs ``__init__`` through the type's C slot, a frame of its
-    own, once per block. Kept in step with ``ExecutionTimer.__init__``;
-    raise ``ValueError`` when ``name`` is not a non-empty ``str``.
+    ``monitor`` is the monitor it is called on. Tag keys and values are
+    kept as strings. Raise ``ValueError`` when ``name`` is not a non-empty
+    ``str``.
     """
     if not isinstance(name, str) or not name:
         raise _bad_name(name)
-    timer: ExecutionTimer = _new_object(ExecutionTimer)
+    # The class called with no arguments allocates the timer in C
+    # (object.__new__ called from Python checks its argument first).
+    timer = ExecutionTimer()
     timer._monitor = monitor
     timer.name = name
     timer.tags = {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
+    # One instance may be entered by several threads or asyncio tasks at
+    # once (a timer kept at module level), so starts are kept per thread
+    # and task. Entering and leaving are one atomic dict operation each
+    # (setdefault and pop), so the usual case takes no lock; a key entered
+    # twice keeps a stack, changed under the lock of timerstarts. An entry
+    # is removed when its block ends, so the table holds only open blocks.
+    # Re-entrant: an allocation may finalise a generator suspended in this
+    # same timer, whose exit uses the table too; each step leaves it
+    # consistent for such a nested call.
     timer._starts = {}
     return timer

@@ -6,6 +6,7 @@ import gc
 import json
 import os
 from decimal import Decimal
+from importlib import metadata
 from io import StringIO
 from pathlib import Path
 from typing import Any
@@ -260,6 +261,51 @@ def test_cli_bad_option_prints_one_line_and_exits_non_zero(tmp_path):
     assert "--time-scale" in result.stderr
     assert "'abc'" in result.stderr
     assert "database_operations" not in result.stdout
+
+
+def test_an_abbreviated_option_is_refused(nothing_may_run):
+    """``--time 1`` no longer stands for ``--time-scale 1``: nothing runs."""
+    with pytest.raises(CommandError) as caught:
+        run_command("--scenarios", "database_operations", "--time", "0.02")
+
+    assert str(caught.value) == (
+        "Error: unknown option --time; did you mean --time-scale?"
+    )
+    assert nothing_may_run == []
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["--time", "0.02"], "unknown option --time; did you mean --time-scale?"),
+        (
+            ["--tme-scale", "0.02"],
+            "unknown option --tme-scale; did you mean --time-scale?",
+        ),
+    ],
+)
+def test_cli_unknown_option_is_one_line_with_status_2(tmp_path, args, line):
+    """A misspelt or shortened option is one stderr line, not the usage block."""
+    result = run_manage(tmp_path, COMMAND, "--scenarios", "database_operations", *args)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"manage.py run_performance_demo: error: {line}"
+    ]
+    assert result.stdout == ""
+
+
+def test_cli_version_names_perfprobe_and_django(tmp_path):
+    """``--version`` names the installed perfprobe and Django, not Django alone."""
+    expected = (
+        f"perfprobe {metadata.version('django-perfprobe')} "
+        f"(Django {metadata.version('django')})"
+    )
+
+    result = run_manage(tmp_path, COMMAND, "--version")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [expected]
 
 
 @pytest.mark.parametrize("option", ["--output-file", "--html"])

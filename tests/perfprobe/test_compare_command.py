@@ -60,6 +60,16 @@ def test_identical_reports_show_no_change(pair: Any) -> None:
     assert "Gate passed" in output
 
 
+def test_plain_output_lines_end_without_spaces(pair: Any) -> None:
+    """Table titles and wrapped notes are not padded with spaces to the width."""
+    old, new = pair(_checkout(0.1), _checkout(0.1))
+
+    output = compare(old, new)
+
+    assert "Operations" in output.splitlines()
+    assert [line for line in output.splitlines() if line.endswith(" ")] == []
+
+
 def test_a_fifty_percent_regression_fails_the_gate_with_status_1(pair: Any) -> None:
     """Median 100 -> 150 ms over runs 4 ms apart: slower, exit status 1."""
     old, new = pair(_checkout(0.098, 0.1, 0.102), _checkout(0.148, 0.15, 0.152))

@@ -68,3 +68,39 @@ def test_system_check_reports_bad_settings() -> None:
         (message,) = check_settings()
     assert message.id == "perfprobe.E001"
     assert "HIGH_MEMORY_MB" in message.msg
+
+
+# Four faults of different kinds, and how the message of each begins.
+SEVERAL_FAULTS = {
+    "SLOW_QUERY_SECONDS": -3,
+    "ENABLED": "yes",
+    "EXCLUDE_PATHS": ["healthz"],
+    "SLOW_QUERY_SECOND": 1,  # misspelt: an unknown key
+}
+FAULT_MESSAGES = [
+    "PERFPROBE has unknown key(s) SLOW_QUERY_SECOND; ",
+    "PERFPROBE['SLOW_QUERY_SECONDS'] is -3; ",
+    "PERFPROBE['ENABLED'] is 'yes'; ",
+    "PERFPROBE['EXCLUDE_PATHS'] is ['healthz']; ",
+]
+
+
+def test_every_fault_is_named_at_once() -> None:
+    """One load names every bad value and the unknown key, not only the first."""
+    with pytest.raises(ImproperlyConfigured) as caught:
+        load_settings(SEVERAL_FAULTS)
+
+    message = str(caught.value)
+    for beginning in FAULT_MESSAGES:
+        assert beginning in message
+    assert "\n" not in message
+
+
+def test_system_check_reports_each_fault() -> None:
+    """check_settings gives one E001 per fault, each naming its own key."""
+    with override_settings(PERFPROBE=SEVERAL_FAULTS):
+        messages = check_settings()
+
+    assert [m.id for m in messages] == ["perfprobe.E001"] * len(FAULT_MESSAGES)
+    for message, beginning in zip(messages, FAULT_MESSAGES, strict=True):
+        assert message.msg.startswith(beginning)

@@ -222,6 +222,26 @@ def test_an_existing_report_file_is_accepted(tmp_path: Path) -> None:
     assert report_target("report.json", tmp_path) == tmp_path / "report.json"
 
 
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux /proc")
+def test_a_folder_that_takes_no_new_file_is_refused_up_front() -> None:
+    """/proc refuses new files even to root, whom os.access lets through."""
+    with pytest.raises(pytest.UsageError) as caught:
+        report_target("/proc/report.json", Path("/"))
+    message = str(caught.value)
+    assert message.startswith("--perfprobe-report /proc/report.json: ")
+    assert message.endswith(ACCEPTED)
+    assert "\n" not in message
+
+
+def test_checking_the_folder_leaves_it_as_it_was(tmp_path: Path) -> None:
+    """The up-front check neither creates the report nor leaves a file behind."""
+    (tmp_path / "old.json").write_bytes(b'{"kept": true}')
+    report_target("report.json", tmp_path)
+    report_target("old.json", tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["old.json"]
+    assert (tmp_path / "old.json").read_bytes() == b'{"kept": true}'
+
+
 def test_a_folder_as_the_report_path_is_refused(tmp_path: Path) -> None:
     """Naming a folder instead of a file is a usage error."""
     with pytest.raises(pytest.UsageError) as caught:

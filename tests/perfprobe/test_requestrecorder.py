@@ -220,3 +220,20 @@ def test_a_quiet_request_is_made_one_event_and_one_summary_across_reads(
     assert (event.route, event.status, event.duration_s) == ("/a/", 200, 0.01)
     assert second.scopes[0] is first.scopes[0]
     assert first.scopes[0].duration_s == 0.01
+
+
+def test_a_quiet_request_is_kept_as_one_tuple_until_read(collector: Collector) -> None:
+    """The recent events, the scope history and the endpoint log share one tuple."""
+    end_quiet_request(collector, "/a/", 200, 0.01)
+
+    (kept,) = collector._recent
+    assert type(kept) is tuple
+    assert collector._scopes.history[0] is kept
+    assert collector._request_log[0] is kept
+    # Made events and summaries only when read, with the scope's own values.
+    summary = collector.snapshot().scopes[0]
+    assert (summary.name, summary.started_at, summary.duration_s) == (
+        "GET /a/",
+        1_000.0,
+        0.01,
+    )

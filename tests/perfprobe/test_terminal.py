@@ -62,6 +62,13 @@ def _render(console: Console, report: Report) -> str:
     return file.getvalue()
 
 
+def _plain(report: Report) -> str:
+    """Render ``report`` as the commands do to a file or a pipe."""
+    stream = io.StringIO()
+    TerminalRenderer(make_console(stream)).render(report)
+    return stream.getvalue()
+
+
 def test_plain_text_when_not_a_terminal() -> None:
     """Write no ANSI escapes to a console that is not a terminal."""
     output = _render(Console(file=io.StringIO()), _report())
@@ -71,7 +78,7 @@ def test_plain_text_when_not_a_terminal() -> None:
 
 def test_sections_and_recommendations_are_printed() -> None:
     """Print every table and the numbered recommendations with their advice."""
-    output = _render(make_console(io.StringIO()), _report())
+    output = _plain(_report())
     for title in ("Scenarios", "Operations", "Endpoints", "Queries", "Memory"):
         assert title in output
     assert "N+1 patterns" in output
@@ -87,7 +94,7 @@ def test_sections_and_recommendations_are_printed() -> None:
 
 def test_markup_in_names_is_printed_literally() -> None:
     """Show rich markup inside an operation name as the text it is."""
-    output = _render(make_console(io.StringIO()), _report())
+    output = _plain(_report())
     assert "[bold]checkout[/bold]" in output
 
 
@@ -107,7 +114,7 @@ def test_terminal_output_is_coloured() -> None:
 
 def test_empty_report_says_there_is_nothing_to_recommend() -> None:
     """Print a short line instead of an empty recommendation list."""
-    output = _render(make_console(io.StringIO()), build(make_collector()))
+    output = _plain(build(make_collector()))
     assert "Recommendations: none" in output
     assert "Operations" not in output
 
@@ -116,7 +123,7 @@ def test_control_characters_are_shown_escaped() -> None:
     """An escape sequence in a recorded name cannot drive the reader's terminal."""
     collector = make_collector()
     collector.record_operation(operation("job\x1b[2J\x07", 0.01), None)
-    text = _render(make_console(io.StringIO()), build(collector))
+    text = _plain(build(collector))
     assert "\x1b" not in text and "\x07" not in text
     assert "job\\x1b[2J\\x07" in text
 
@@ -130,8 +137,8 @@ def test_totals_name_queries_outside_any_scope_only_when_there_are_some() -> Non
     scoped_only = make_collector()
     run_scope(scoped_only, "GET /orders/", [query("SELECT 2", 0.001)])
 
-    with_outside = _render(make_console(io.StringIO()), build(collector))
-    without = _render(make_console(io.StringIO()), build(scoped_only))
+    with_outside = _plain(build(collector))
+    without = _plain(build(scoped_only))
 
     assert "4 queries (" in with_outside
     assert "3 outside any scope)" in with_outside
@@ -193,9 +200,9 @@ def _long_name_report() -> Report:
 
 def test_plain_report_follows_columns(monkeypatch: pytest.MonkeyPatch) -> None:
     """COLUMNS=300 keeps a 150-character name whole; without it, 120 wraps it."""
-    unset = _render(make_console(io.StringIO()), _long_name_report())
+    unset = _plain(_long_name_report())
     monkeypatch.setenv("COLUMNS", "300")
-    wide = _render(make_console(io.StringIO()), _long_name_report())
+    wide = _plain(_long_name_report())
 
     assert len(LONG_NAME) == 150
     assert max(len(line) for line in unset.splitlines()) <= 120
@@ -210,7 +217,7 @@ def test_plain_report_at_a_narrow_or_absurd_columns_still_renders(
 ) -> None:
     """A narrow COLUMNS is obeyed down to 60; nonsense falls back to 120."""
     monkeypatch.setenv("COLUMNS", columns)
-    output = _render(make_console(io.StringIO()), _report())
+    output = _plain(_report())
 
     assert max(len(line) for line in output.splitlines()) <= limit
     for title in ("Operations", "Endpoints", "Recommendations"):
@@ -269,3 +276,34 @@ def test_latin1_stream_keeps_what_it_can_encode() -> None:
     stream = _bytes_stream("latin-1")
     make_console(stream).print("caf\u00e9 \u2026 \u65e5", highlight=False)
     assert _written(stream).decode("latin-1").startswith("caf\u00e9 ... ?")
+
+
+def test_plain_lines_end_without_spaces_and_tables_stay_aligned() -> None:
+    """rich pads titles and wrapped lines to the width; none of that is kept."""
+    output = _plain(_report())
+    lines = output.splitlines()
+
+    assert [line for line in lines if line.endswith(" ")] == []
+    # The title of a table, padded to the table's width before.
+    assert "Operations" in lines
+    # An ASCII table's every line spans the same width, from border to border.
+    for top, line in enumerate(lines):
+        if line.startswith("+-"):
+            bottom = lines.index(line, top + 1)
+            rows = lines[top : bottom + 1]
+            assert {len(row) for row in rows} == {len(line)}
+            assert all(row[0] in "+|" and row[-1] in "+|" for row in rows)
+            break
+    else:
+        raise AssertionError("no table in the report")
+
+
+def test_spaces_a_line_goes_on_with_are_kept() -> None:
+    """Spaces at the end of one write stay when the next write goes on the line."""
+    stream = io.StringIO()
+    console = make_console(stream)
+    console.print("total: ", end="")
+    console.print("3  ", end="")
+    console.print(" queries   ")
+
+    assert stream.getvalue() == "total: 3   queries\n"

@@ -5,6 +5,8 @@ from __future__ import annotations
 import threading
 
 import pytest
+from django.test import Client
+from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
@@ -190,3 +192,42 @@ def test_a_block_open_across_a_reset_is_counted_once_after_it(
     operations = mon.collector.snapshot().operations
     assert set(operations) == {"across"}
     assert operations["across"][0].count == 1
+
+
+@pytest.mark.django_db
+def test_plain_tagged_and_scoped_blocks_and_requests_become_their_events(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Each kind of raw item in the recent buffer is made its own event, in order.
+
+    A block with neither scope nor tags is kept as a tuple of six, a request
+    in whose scope nothing was recorded as a pair: both are tuples.
+    """
+    settings.ROOT_URLCONF = "tests.perfprobe.middleware_urls"
+    mon = fresh_monitor
+    with mon.measure_execution_time("plain"):
+        pass
+    assert client.get("/sleepy/").status_code == 200
+    with mon.measure_execution_time("tagged", tags={"shop": "eu"}):
+        pass
+    with mon.scope("job"), mon.measure_execution_time("scoped"):
+        pass
+    with mon.measure_execution_time("plain"):
+        pass
+    events = mon.collector.snapshot().recent_events
+    seen = [
+        (e.name, e.scope, e.tags, e.thread_id)
+        if isinstance(e, OperationEvent)
+        else (type(e).__name__, e.route)  # type: ignore[attr-defined]
+        for e in events
+    ]
+    me = threading.get_ident()
+    assert seen == [
+        ("plain", None, {}, me),
+        ("RequestEvent", "/sleepy/"),
+        ("tagged", None, {"shop": "eu"}, me),
+        ("scoped", "job", {}, me),
+        ("plain", None, {}, me),
+    ]
+    # Each event has a tags dict of its own.
+    assert events[0].tags is not events[4].tags  # type: ignore[union-attr]

@@ -17,7 +17,6 @@ from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.events import OperationEvent
 from perfprobe.threadlog import BATCH_SIZE
-from perfprobe.timing import ExecutionTimer
 
 
 @pytest.fixture
@@ -195,7 +194,7 @@ def test_a_name_that_is_not_a_str_is_named_in_the_error(
     with pytest.raises(ValueError, match=r"needs a non-empty name \(a str\), not 123$"):
         mon.measure_execution_time(123)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"not b'x'$"):
-        ExecutionTimer(mon, b"x")  # type: ignore[arg-type]
+        mon.measure_execution_time(b"x")  # type: ignore[arg-type]
 
 
 # -- one block, several threads or tasks -------------------------------------------

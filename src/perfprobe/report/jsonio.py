@@ -166,6 +166,20 @@ def check_regular_target(path: str | os.PathLike[str]) -> None:
         )
 
 
+def probe_folder(folder: str | os.PathLike[str]) -> None:
+    """Create and remove a temporary file in ``folder``, as a report write does.
+
+    Raise the ``OSError`` of the creation when ``folder`` takes no new file.
+    Permission bits do not tell: root passes ``os.access`` on /proc and /sys,
+    which still refuse new files. The report's own file is neither created
+    nor touched.
+    """
+    fd, temp_name = tempfile.mkstemp(prefix=".pp-", suffix=".tmp", dir=folder)
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(temp_name)
+
+
 def finite_json_or_raise(data: Any) -> Any:
     """Return ``finite_json(data)``, turning its ``TypeError`` into ``ValueError``."""
     try:

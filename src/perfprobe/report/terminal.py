@@ -78,6 +78,34 @@ class _ReplacingStream:
         return getattr(self._stream, name)
 
 
+class _LineEndStream:
+    """Write to ``stream`` without the spaces at the end of each line.
+
+    rich pads plain text to the console's width (a table's title, each line
+    of a wrapped paragraph); in a file or a pipe those spaces only trip up
+    diffs, editors and ``grep ' $'``. Tables keep their alignment: each row
+    ends in its border. Spaces that end a write are held back until the next
+    write shows whether its line goes on.
+    """
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._held = ""
+
+    def write(self, text: str) -> int:
+        lines = (self._held + text).split("\n")
+        last = lines.pop()
+        kept = last.rstrip(" ")
+        self._held = last[len(kept) :]
+        done = "".join(line.rstrip(" ") + "\n" for line in lines)
+        self._stream.write(done + kept)
+        return len(text)
+
+    def __getattr__(self, name: str) -> Any:
+        # flush, isatty, encoding and the rest: the stream's own.
+        return getattr(self._stream, name)
+
+
 def _safe_stream(stream: IO[str]) -> IO[str]:
     """Return ``stream``, wrapped if its encoding cannot write the report's text."""
     encoding = getattr(stream, "encoding", None)
@@ -105,11 +133,12 @@ def make_console(
     """Return a console for ``file`` (stdout by default).
 
     A terminal gets colours (unless ``color`` is false) and its own width;
-    anything else gets plain text (no ANSI escapes, no emoji) at ``width``
-    columns, by default ``plain_width()``, so lines do not wrap at rich's
-    80-column fallback. ``force_color`` gives colours even to a file or a
-    pipe (the commands' ``--force-color``). Characters the stream's encoding
-    cannot hold are written as ASCII or ``?`` instead of failing.
+    anything else gets plain text (no ANSI escapes, no emoji, no spaces at
+    the ends of lines) at ``width`` columns, by default ``plain_width()``, so
+    lines do not wrap at rich's 80-column fallback. ``force_color`` gives
+    colours even to a file or a pipe (the commands' ``--force-color``).
+    Characters the stream's encoding cannot hold are written as ASCII or
+    ``?`` instead of failing.
     """
     stream = _safe_stream(file if file is not None else sys.stdout)
     if force_color:
@@ -119,7 +148,7 @@ def make_console(
             return Console(file=stream)
         return Console(file=stream, color_system=None, no_color=True)
     return Console(
-        file=stream,
+        file=_LineEndStream(stream),  # type: ignore[arg-type]
         force_terminal=False,
         color_system=None,
         no_color=True,

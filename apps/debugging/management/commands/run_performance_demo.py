@@ -6,7 +6,7 @@ import gc
 import sys
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from django.db import connections
 from rich.console import Console
 
@@ -15,13 +15,14 @@ from apps.debugging.demo_run import run_demo
 from apps.debugging.options import read_options
 from apps.debugging.outputs import write_outputs
 from perfprobe.compare import cli as compare_cli
+from perfprobe.management.base import PerfprobeCommand
 from perfprobe.report.terminal import make_console
 
 #: The exit status after Ctrl-C: 128 + SIGINT, as a shell reports it.
 EXIT_INTERRUPTED = 130
 
 
-class Command(BaseCommand):
+class Command(PerfprobeCommand):
     help = (
         "Run perfprobe's performance demo: database operations, API requests, "
         "concurrent workers, a memory-intensive job and error scenarios, then "

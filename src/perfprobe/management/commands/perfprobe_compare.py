@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import IO, Any, cast
 
-from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.core.management.base import CommandError, CommandParser
 from rich.console import Console
 
 from ...compare.cli import (
@@ -16,9 +16,10 @@ from ...compare.cli import (
     with_error_status,
 )
 from ...report.terminal import make_console
+from ..base import PerfprobeCommand
 
 
-class Command(BaseCommand):
+class Command(PerfprobeCommand):
     help = (
         "Compare two perfprobe JSON reports: per scenario, operation and endpoint "
         "the change in median and p95 (faster, slower or unchanged within noise), "

@@ -1,0 +1,120 @@
+"""Give perfprobe's commands exact options, one-line usage errors, a version."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+from typing import Any, NoReturn
+
+import django
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from .. import __version__
+from ..compare.gate import EXIT_ERROR
+
+#: More options than this starting with what was typed is no useful guess.
+MAX_GUESSES = 3
+
+
+class ExactOptionParser(CommandParser):
+    """A ``CommandParser`` whose usage errors are one line, naming the fault.
+
+    argparse prints its whole usage block before the error; on a command
+    with a dozen options the one line that matters scrolls out of sight.
+    An unknown option is named with the closest real ones.
+    """
+
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: Any = None
+    ) -> Any:
+        """Parse ``args``; an argument no option takes is a usage error."""
+        # Django's CommandParser.parse_args adds only a check for commands
+        # with a missing_args_message, which perfprobe's commands have not.
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            self.error(unknown_arguments_message(extras, self.long_options()))
+        return parsed
+
+    def long_options(self) -> list[str]:
+        """Return every ``--option`` this parser accepts, sorted."""
+        return sorted(
+            option for option in self._option_string_actions if option.startswith("--")
+        )
+
+    def error(self, message: str) -> NoReturn:
+        """Exit with ``EXIT_ERROR`` and ``message`` in one stderr line.
+
+        Called through ``call_command``, raise ``CommandError`` instead, as
+        Django's own parser does.
+        """
+        if self.called_from_command_line:
+            self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
+        raise CommandError(f"Error: {message}", returncode=EXIT_ERROR)
+
+
+def unknown_arguments_message(extras: Sequence[str], options: Sequence[str]) -> str:
+    """Return the sentence for ``extras``, the arguments no option took.
+
+    Each unknown option is named with the options it may have meant.
+    """
+    unknown = [arg.split("=", 1)[0] for arg in extras if arg.startswith("-")]
+    if not unknown:
+        stray = ", ".join(repr(arg) for arg in extras)
+        return f"unexpected argument {stray}; --help lists what the command takes"
+    if len(unknown) == 1:
+        (name,) = unknown
+        guesses = guess_options(name, options)
+        if guesses:
+            return f"unknown option {name}; did you mean {' or '.join(guesses)}?"
+        return f"unknown option {name}; --help lists the options"
+    named = []
+    for name in unknown:
+        guesses = guess_options(name, options)
+        named.append(
+            f"{name} (did you mean {' or '.join(guesses)}?)" if guesses else name
+        )
+    return f"unknown options {', '.join(named)}"
+
+
+def guess_options(name: str, options: Sequence[str]) -> list[str]:
+    """Return the options ``name`` most likely meant, best first (maybe none).
+
+    A beginning of an option (``--time`` for ``--time-scale``), which
+    argparse used to accept silently, names every option it begins; a typo
+    names the closest option by spelling.
+    """
+    if len(name) > 2:
+        started = [option for option in options if option.startswith(name)]
+        if 0 < len(started) <= MAX_GUESSES:
+            return started
+    return difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+
+
+class PerfprobeCommand(BaseCommand):
+    """Base of perfprobe's commands: exact option names, one-line usage errors.
+
+    argparse accepts any unambiguous beginning of a long option, so
+    ``--time 1`` meant ``--time-scale 1`` and would silently change meaning
+    the day another option began the same way. ``--version`` names
+    perfprobe's version and Django's.
+    """
+
+    def create_parser(
+        self, prog_name: str, subcommand: str, **kwargs: Any
+    ) -> CommandParser:
+        """Return Django's parser for the command, with abbreviations refused."""
+        # Django passes extra keyword arguments on to ArgumentParser; this is
+        # its documented way to change how the parser behaves.
+        kwargs.setdefault("allow_abbrev", False)
+        parser = super().create_parser(prog_name, subcommand, **kwargs)
+        # Django builds a CommandParser itself and takes no parser class; the
+        # subclass overrides methods only and adds no state, so the instance
+        # can take its class.
+        parser.__class__ = ExactOptionParser
+        return parser
+
+    def get_version(self) -> str:
+        """Return perfprobe's version and Django's, for ``--version``."""
+        # Django's default names Django's version alone, which says nothing
+        # about the perfprobe that wrote or compares a report.
+        return f"perfprobe {__version__} (Django {django.get_version()})"

@@ -1,0 +1,187 @@
+"""Tests for the C fold loops of perfprobe._fold and their Python fallbacks."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+from collections import Counter
+from typing import Any
+
+import pytest
+from ddsketch import LogarithmicMapping
+
+from perfprobe import PerformanceMonitor, sketch, threadlog
+from perfprobe.collector import Collector
+from perfprobe.sketch import (
+    _BINS_PER_OCTAVE,
+    _MIN_POSITIVE,
+    PURE_PYTHON_ENV,
+    SKETCH_RELATIVE_ACCURACY,
+    load_count_bins,
+)
+from perfprobe.stats import MetricStats
+
+try:
+    from perfprobe._fold import count_bins as c_count_bins
+    from perfprobe._fold import split_records as c_split_records
+except ImportError:  # pragma: no cover - depends on the build
+    c_count_bins = None
+    c_split_records = None
+
+# CI sets this so that a build that silently lost the extension fails here
+# instead of skipping.
+REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
+needs_c = pytest.mark.skipif(
+    c_count_bins is None and not os.environ.get(REQUIRE_ENV),
+    reason="the C extension perfprobe._fold is not built",
+)
+MAPPING = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
+
+
+def test_the_extension_is_built_where_required() -> None:
+    """With PERFPROBE_REQUIRE_EXTENSION set, the C counting must be importable."""
+    if not os.environ.get(REQUIRE_ENV):
+        pytest.skip(f"{REQUIRE_ENV} is not set")
+    assert c_count_bins is not None
+
+
+def _count(values: list[float], counts: dict[int, int]) -> object:
+    assert c_count_bins is not None
+    return c_count_bins(values, counts, _BINS_PER_OCTAVE, _MIN_POSITIVE)
+
+
+@needs_c
+def test_c_counts_match_ddsketchs_own_keys() -> None:
+    """Unsorted values over eighteen decades and at bin edges get ddsketch's keys."""
+    rng = random.Random(21)
+    sparse = [10 ** rng.uniform(-12.0, 6.0) for _ in range(20_000)]
+    dense = [rng.lognormvariate(-13.0, 0.05) for _ in range(20_000)]
+    edges = [
+        MAPPING.value(k) * (1 + d)
+        for k in range(-500, 500, 7)
+        for d in (-1e-15, 0.0, 1e-15)
+    ]
+    rng.shuffle(edges)
+    # More distinct bins than the C table holds at once (sparse), too.
+    for values in (sparse, dense, edges):
+        counts: dict[int, int] = {7: 2}
+        _count(values, counts)
+        expected = Counter(MAPPING.key(v) for v in values)
+        expected[7] += 2
+        assert counts == dict(expected)
+
+
+@needs_c
+def test_c_counts_return_the_batch_sum_and_extremes() -> None:
+    """The summary is the builtin sum, min and max of the batch."""
+    values = [0.003, 0.0015, 0.25, 1e-6, 0.0015]
+    assert _count(values, {}) == (sum(values), 1e-6, 0.25)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "odd", [0.0, -1.0, math.inf, math.nan, 1e-320, 3, True], ids=repr
+)
+def test_c_counts_leave_unusual_batches_untouched(odd: object) -> None:
+    """A zero, negative, non-finite, denormal or non-float value: None, no change."""
+    counts = {3: 1}
+    assert _count([0.5, 0.25, odd, 0.125], counts) is None  # type: ignore[list-item]
+    assert counts == {3: 1}
+
+
+def test_pure_python_setting_turns_the_c_counting_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With PERFPROBE_PURE_PYTHON set no C counting is loaded."""
+    monkeypatch.setenv(PURE_PYTHON_ENV, "1")
+    assert load_count_bins() is None
+    assert threadlog._load_split_records() is None
+
+
+def _fed_in_batches(batches: list[list[float]]) -> MetricStats:
+    stats = MetricStats(exact_limit=10)
+    for batch in batches:
+        stats.add_many(batch)
+    return stats
+
+
+@pytest.mark.parametrize("with_odd_batch", [False, True])
+def test_metric_figures_are_the_same_with_and_without_c(
+    monkeypatch: pytest.MonkeyPatch, with_odd_batch: bool
+) -> None:
+    """Count, sum, extremes and percentiles agree between the C and Python paths."""
+    rng = random.Random(4)
+    batches = [[rng.lognormvariate(-9.0, 1.0) for _ in range(256)] for _ in range(20)]
+    if with_odd_batch:
+        batches[7][100] = 0.0
+    with_c = _fed_in_batches(batches)
+    monkeypatch.setattr(sketch, "_count_bins", None)
+    without_c = _fed_in_batches(batches)
+    flat = [v for batch in batches for v in batch]
+    for stats in (with_c, without_c):
+        assert stats.count == len(flat)
+        assert stats.total == pytest.approx(math.fsum(flat), rel=1e-12)
+        assert (stats.min, stats.max) == (min(flat), max(flat))
+    assert with_c.summary() == without_c.summary()
+
+
+def _records() -> list[Any]:
+    log = object()
+    first, second = "first", "second"
+    return [
+        (first, 0.5, 10.0, None, None, log),
+        (first, 0.25, 11.0, None, None, log),
+        [second, 2.0, 12.0, "scope", None, log],
+        (first, 0.125, 13.0, None, None, log),
+        [second, 4.0, 14.0, None, {"k": "v"}, log],
+        (second, 8.0, 15.0, None, None, log),
+    ]
+
+
+@needs_c
+def test_c_split_matches_the_python_split() -> None:
+    """Durations per name in first-seen order, scoped or tagged records aside."""
+    assert c_split_records is not None
+    records = _records()
+    durations, special = c_split_records(records)  # type: ignore[misc]
+    assert list(durations.items()) == [
+        ("first", [0.5, 0.25, 0.125]),
+        ("second", [2.0, 4.0, 8.0]),
+    ]
+    assert special == [records[2], records[4]]
+    assert special[0] is records[2]
+    assert (durations, special) == threadlog.split_records(records)
+
+
+@needs_c
+@pytest.mark.parametrize(
+    "odd", [("x", 1.0), ["x", 1.0, 2.0, None, None], (b"x", 1.0, 2.0, None, None, 1)]
+)
+def test_c_split_leaves_anything_but_records_to_python(odd: object) -> None:
+    """An item that is not a record of six with a str name gives None."""
+    assert c_split_records is not None
+    assert c_split_records([*_records(), odd]) is None
+
+
+def test_blocks_are_counted_alike_with_and_without_c(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Counts per name and scope counts are the same through both splits."""
+
+    def run() -> tuple[dict[str, int], int]:
+        mon = PerformanceMonitor(Collector())
+        with mon.scope("job") as scope:
+            for index in range(600):
+                name = "even" if index % 2 == 0 else "odd"
+                with mon.measure_execution_time(name):
+                    pass
+        snapshot = mon.collector.snapshot()
+        counts = {k: v[0].count for k, v in snapshot.operations.items()}
+        assert scope.summary is not None
+        return counts, scope.summary.operation_count
+
+    expected = ({"even": 300, "odd": 300}, 600)
+    assert run() == expected
+    monkeypatch.setattr(threadlog, "_split_records", None)
+    assert run() == expected

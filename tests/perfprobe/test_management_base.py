@@ -1,0 +1,107 @@
+"""Tests for perfprobe.management.base: exact options and one-line usage errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from importlib import metadata
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from perfprobe.management.base import guess_options, unknown_arguments_message
+
+SUBPROCESS_TIMEOUT_S = 60
+COMPARE_OPTIONS = ["--fail-on", "--help", "--tolerance", "--traceback", "--version"]
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run ``manage.py`` in a child process, as a user would."""
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("--tol", ["--tolerance"]),  # the beginning argparse used to accept
+        ("--tolerence", ["--tolerance"]),  # a typo
+        ("--fail_on", ["--fail-on"]),
+        ("--zzz", []),
+    ],
+)
+def test_guess_options_names_what_was_meant(typed: str, meant: list[str]) -> None:
+    """A beginning or a misspelling of an option is matched to the option."""
+    assert guess_options(typed, COMPARE_OPTIONS) == meant
+
+
+def test_unknown_arguments_message_names_each_unknown_option() -> None:
+    """Several unknown options are each named, with their guesses."""
+    message = unknown_arguments_message(["--tol=5", "--zzz", "x.json"], COMPARE_OPTIONS)
+    assert message == "unknown options --tol (did you mean --tolerance?), --zzz"
+
+
+def test_an_abbreviated_option_is_refused_in_process(tmp_path) -> None:
+    """``--tol 5`` is not ``--tolerance 5`` any more: call_command refuses it."""
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare",
+            "old.json",
+            "new.json",
+            "--tol",
+            "5",
+            stdout=StringIO(),
+            stderr=StringIO(),
+        )
+    assert str(caught.value) == (
+        "Error: unknown option --tol; did you mean --tolerance?"
+    )
+    assert caught.value.returncode == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["a.json", "b.json", "--tol", "5"],
+            "unknown option --tol; did you mean --tolerance?",
+        ),
+        (
+            ["a.json", "b.json", "--fail_on", "regression"],
+            "unknown option --fail_on; did you mean --fail-on?",
+        ),
+        (["a.json"], "the following arguments are required: NEW.json"),
+    ],
+)
+def test_cli_usage_error_is_one_line_with_status_2(args: list[str], line: str) -> None:
+    """The real command line prints one error line, not argparse's usage block."""
+    result = manage("perfprobe_compare", *args)
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [f"manage.py perfprobe_compare: error: {line}"]
+    assert result.stdout == ""
+
+
+def test_cli_version_names_perfprobe_and_django() -> None:
+    """``--version`` prints the installed perfprobe's version, then Django's."""
+    # The versions the installed distributions declare, not the code's own.
+    expected = (
+        f"perfprobe {metadata.version('django-perfprobe')} "
+        f"(Django {metadata.version('django')})"
+    )
+
+    result = manage("perfprobe_compare", "--version")
+
+    assert result.returncode == 0
+    assert result.stdout.splitlines() == [expected]
