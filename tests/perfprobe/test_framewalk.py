@@ -30,6 +30,8 @@ try:
     from perfprobe.db._callsite import walk as c_walk
 except ImportError:  # pragma: no cover - depends on the build
     c_walk = None
+# Built on CPython 3.11 only.
+c_walk_stack = getattr(sys.modules.get("perfprobe.db._callsite"), "walk_stack", None)
 
 pytestmark = [pytest.mark.django_db]
 
@@ -40,7 +42,14 @@ needs_c = pytest.mark.skipif(
     c_walk is None and not os.environ.get(REQUIRE_ENV),
     reason="the C extension perfprobe.db._callsite is not built",
 )
-Pairs = list[tuple[WalkResult, WalkResult]]
+
+
+class Pairs(list[tuple[WalkResult, WalkResult]]):
+    """The C walk's and the Python walk's results, in that order, per query."""
+
+    #: Whether the C results come from walk_stack, which leaves out the
+    #: frame objects its caller does not read.
+    stack = False
 
 
 def test_the_extension_is_built_where_required() -> None:
@@ -50,15 +59,19 @@ def test_the_extension_is_built_where_required() -> None:
     assert c_walk is not None
 
 
-@pytest.fixture
-def walks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pairs]:
+@pytest.fixture(params=["walk", "walk_stack"])
+def walks(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Pairs]:
     """Walk every recorded query with both walks; yield the pairs of results.
 
-    The order alternates, so that each walk sometimes meets code objects
-    not yet classified and calls ``_classify`` itself.
+    The C walk is ``walk`` from the frame the recorder found, or
+    ``walk_stack`` over the frame records. The order alternates, so that
+    each walk sometimes meets code objects not yet classified and calls
+    ``_classify`` itself.
     """
     assert c_walk is not None
-    pairs: Pairs = []
+    pairs = Pairs()
 
     def both(frame: FrameType | None, *args: Any) -> WalkResult:
         if len(pairs) % 2:
@@ -68,7 +81,25 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> Iterator[Pairs]:
         pairs.append((c, python))
         return python
 
-    monkeypatch.setattr(callsite, "_walk", both)
+    def both_stack(skip: int, *args: Any) -> WalkResult:
+        assert c_walk_stack is not None
+        # One frame more: this function's own.
+        frame = sys._getframe(skip + 1)
+        if len(pairs) % 2:
+            python, c = walk_frames(frame, *args), c_walk_stack(skip + 1, *args)
+        else:
+            c, python = c_walk_stack(skip + 1, *args), walk_frames(frame, *args)
+        pairs.append((c, python))
+        return python
+
+    if request.param == "walk":
+        monkeypatch.setattr(callsite, "_walk", both)
+        monkeypatch.setattr(callsite, "_walk_stack", None)
+    elif c_walk_stack is None:
+        pytest.skip("walk_stack is built on CPython 3.11 only")
+    else:
+        pairs.stack = True
+        monkeypatch.setattr(callsite, "_walk_stack", both_stack)
     # The C walk's caches follow clear_cache() even where the Python walk
     # was chosen (PERFPROBE_PURE_PYTHON).
     monkeypatch.setattr(callsite, "_forget_walk_cache", c_forget)
@@ -81,6 +112,12 @@ def assert_agree(pairs: Pairs) -> None:
     """Fail unless each pair of results is the same, frames compared by identity."""
     assert pairs, "no query was walked"
     for c, python in pairs:
+        if pairs.stack and (
+            python[4] is not None
+            or (python[0] is not None and python[2] is None and python[3] is None)
+        ):
+            # Nothing the recorder reads needs the frames: none are made.
+            python = (python[0], None, None, None, python[4])
         assert c[0] == python[0]
         assert c[1] is python[1]
         assert c[2] is python[2]
@@ -289,7 +326,7 @@ def test_the_python_walk_is_used_when_asked_for(
 def test_the_c_walk_is_used_when_built(monkeypatch: pytest.MonkeyPatch) -> None:
     """Without the variable, the C walk is loaded where built, else the Python one."""
     monkeypatch.delenv(framewalk.PURE_PYTHON_ENV, raising=False)
-    walk, frame_at, _ = framewalk.load_extension()
+    walk, frame_at, _, _ = framewalk.load_extension()
     if c_walk is None:
         assert (walk, frame_at) == (walk_frames, sys._getframe)
     else:

@@ -8,12 +8,28 @@
  * callsite.py remains the definition of the result and the fallback when
  * this extension is not built.
  *
- * Only the public C API is used (PyFrame_GetBack, PyFrame_GetCode,
- * PyFrame_GetLineNumber), so the module builds unchanged on CPython 3.11
- * and later.
+ * walk() uses only the public C API (PyFrame_GetBack, PyFrame_GetCode,
+ * PyFrame_GetLineNumber), so it builds unchanged on CPython 3.11 and
+ * later. walk_stack(), built on 3.11 only, reads the interpreter's frame
+ * records instead: PyFrame_GetBack makes a frame object for every frame it
+ * passes (some fifteen a query), each freed again when its function
+ * returns, which costs more on the clock than its instruction count says.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+
+/* CPython 3.11 only: the interpreter's own frame records, walked without
+ * making a frame object for each (see walk_stack). Their layout changes
+ * between minor versions, so other versions build without walk_stack and
+ * perfprobe uses walk() there. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define PERFPROBE_FRAME_RECORDS 1
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#include "internal/pycore_frame.h"
+#undef Py_BUILD_CORE
+#endif
 
 /* Two direct-mapped caches in front of the dictionaries, keyed by the code
  * object's address. Building an int for id(code) and looking it up in
@@ -112,21 +128,20 @@ code_kind(PyObject *code_info, PyObject *classify, PyCodeObject *code,
     return info;
 }
 
-/* Return "path:line" for a user frame whose code's display path is
- * ``path``: from the cache when this instruction of this code was seen. A
- * new reference, or NULL with an exception set. */
+/* Return "path:line" for user code ``code`` at instruction offset
+ * ``lasti`` (bytes, as f_lasti) whose display path is ``path``: from the
+ * cache when this instruction of this code was seen, else with the line
+ * ``line_of(where)`` gives. A new reference, or NULL with an exception set. */
 static PyObject *
-user_site(PyFrameObject *frame, PyObject *path, unsigned long epoch)
+code_site(PyCodeObject *code, int lasti, PyObject *path, unsigned long epoch,
+          int (*line_of)(void *), void *where)
 {
-    PyCodeObject *code = PyFrame_GetCode(frame);
-    int lasti = PyFrame_GetLasti(frame);
     site_entry *entry = &site_cache[site_slot(code, lasti)];
     if (entry->code == (PyObject *)code && entry->lasti == lasti) {
-        Py_DECREF(code);
         Py_INCREF(entry->site);
         return entry->site;
     }
-    int line = PyFrame_GetLineNumber(frame);
+    int line = line_of(where);
     /* No line (code without a line table): Python's f_lineno is None. */
     PyObject *site = line < 0 ? PyUnicode_FromFormat("%U:None", path)
                               : PyUnicode_FromFormat("%U:%d", path, line);
@@ -134,42 +149,70 @@ user_site(PyFrameObject *frame, PyObject *path, unsigned long epoch)
         entry->lasti = lasti;
         store(&entry->code, &entry->site, (PyObject *)code, site);
     }
+    return site;
+}
+
+static int
+frame_line(void *frame)
+{
+    return PyFrame_GetLineNumber((PyFrameObject *)frame);
+}
+
+static PyObject *
+user_site(PyFrameObject *frame, PyObject *path, unsigned long epoch)
+{
+    PyCodeObject *code = PyFrame_GetCode(frame);
+    PyObject *site = code_site(code, PyFrame_GetLasti(frame), path, epoch,
+                               frame_line, frame);
     Py_DECREF(code);
     return site;
 }
 
-/* The lazy load memoised in ``memo`` for this walk, or NULL (borrowed).
- * Only a walk that reached user code through exactly one telling frame is
- * ever memoised; the key is (scope_id, sql, id(code), f_lasti, kind). Return
- * NULL with an exception set on failure. */
+/* The lazy load memoised in ``memo`` for a walk that reached user code
+ * ``code`` at offset ``lasti`` (bytes), or NULL (borrowed). Only a walk
+ * that reached user code through exactly one telling frame, of kind
+ * ``kind`` (NULL for another count), is ever memoised; the key is
+ * (scope_id, sql, id(code), f_lasti, kind). Return NULL with an exception
+ * set on failure. */
 static PyObject *
-memoised(PyObject *memo, PyObject *scope_id, PyObject *sql,
-         PyFrameObject *user, PyObject *telling)
+memoised_at(PyObject *memo, PyObject *scope_id, PyObject *sql,
+            PyCodeObject *code, int lasti, PyObject *kind)
 {
-    if (telling == NULL || PyList_GET_SIZE(telling) != 1
-        || scope_id == Py_None || sql == Py_None) {
+    if (kind == NULL || scope_id == Py_None || sql == Py_None) {
         return NULL;
     }
-    PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
-    PyCodeObject *code = PyFrame_GetCode(user);
     PyObject *code_id = PyLong_FromVoidPtr(code);
-    Py_DECREF(code);
     if (code_id == NULL) {
         return NULL;
     }
-    PyObject *lasti = PyLong_FromLong(PyFrame_GetLasti(user));
-    if (lasti == NULL) {
+    PyObject *offset = PyLong_FromLong(lasti);
+    if (offset == NULL) {
         Py_DECREF(code_id);
         return NULL;
     }
-    PyObject *key = PyTuple_Pack(5, scope_id, sql, code_id, lasti, kind);
+    PyObject *key = PyTuple_Pack(5, scope_id, sql, code_id, offset, kind);
     Py_DECREF(code_id);
-    Py_DECREF(lasti);
+    Py_DECREF(offset);
     if (key == NULL) {
         return NULL;
     }
     PyObject *lazy = PyDict_GetItemWithError(memo, key);
     Py_DECREF(key);
+    return lazy;
+}
+
+static PyObject *
+memoised(PyObject *memo, PyObject *scope_id, PyObject *sql,
+         PyFrameObject *user, PyObject *telling)
+{
+    if (telling == NULL || PyList_GET_SIZE(telling) != 1) {
+        return NULL;
+    }
+    PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
+    PyCodeObject *code = PyFrame_GetCode(user);
+    PyObject *lazy = memoised_at(memo, scope_id, sql, code,
+                                 PyFrame_GetLasti(user), kind);
+    Py_DECREF(code);
     return lazy;
 }
 
@@ -309,6 +352,249 @@ error:
     return NULL;
 }
 
+#ifdef PERFPROBE_FRAME_RECORDS
+/* The next complete frame record outward, as PyFrame_GetBack() and
+ * sys._getframe() step: records part way through their set-up are not
+ * frames yet. */
+static _PyInterpreterFrame *
+complete_back(_PyInterpreterFrame *record)
+{
+    record = record->previous;
+    while (record != NULL && _PyFrame_IsIncomplete(record)) {
+        record = record->previous;
+    }
+    return record;
+}
+
+/* f_lasti of the record: the offset in bytes, -1 before the first. */
+static int
+record_lasti(_PyInterpreterFrame *record)
+{
+    int lasti = _PyInterpreterFrame_LASTI(record);
+    return lasti < 0 ? -1 : lasti * (int)sizeof(_Py_CODEUNIT);
+}
+
+/* The line PyFrame_GetLineNumber() would give for the record's frame: a
+ * tracer's own f_lineno where a frame object has one. */
+static int
+record_line(void *where)
+{
+    _PyInterpreterFrame *record = (_PyInterpreterFrame *)where;
+    if (record->frame_obj != NULL && record->frame_obj->f_lineno != 0) {
+        return record->frame_obj->f_lineno;
+    }
+    return PyCode_Addr2Line(record->f_code, _PyInterpreterFrame_LASTI(record)
+                                                * (int)sizeof(_Py_CODEUNIT));
+}
+
+/* sys._getframe, looked up once; borrowed from the sys module after. */
+static PyObject *getframe;
+
+/* The frame object ``position`` complete frames above the code calling
+ * walk_stack: sys._getframe(position), which makes that frame object only.
+ * A new reference, or NULL with an exception set. */
+static PyObject *
+frame_at(Py_ssize_t position)
+{
+    if (getframe == NULL) {
+        PyObject *found = PySys_GetObject("_getframe");
+        if (found == NULL) {
+            PyErr_SetString(PyExc_RuntimeError, "sys._getframe is missing");
+            return NULL;
+        }
+        Py_INCREF(found);
+        getframe = found;
+    }
+    PyObject *number = PyLong_FromSsize_t(position);
+    if (number == NULL) {
+        return NULL;
+    }
+    PyObject *frame = PyObject_CallOneArg(getframe, number);
+    Py_DECREF(number);
+    return frame;
+}
+
+PyDoc_STRVAR(walk_stack_doc,
+"walk_stack(skip, code_info, classify, queryset_kind, async_kind, max_depth,\n"
+"           memo, scope_id, sql)\n"
+"--\n\n"
+"walk(sys._getframe(skip), ...), reading the interpreter's frame records.\n\n"
+"The frame objects of the result are made only where the caller can use\n"
+"them: when the memo holds the lazy load, or when the walk reached user\n"
+"code past no queryset and no telling frame, the three frame fields are\n"
+"None (call_site and lazy as walk() gives them). CPython 3.11 only.\n"
+"Raises ValueError when the stack is not skip frames deep.");
+
+static PyObject *
+walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "walk_stack() takes exactly 9 arguments");
+        return NULL;
+    }
+    PyObject *code_info = args[1];
+    PyObject *classify = args[2];
+    PyObject *memo = args[6];
+    if (!PyDict_Check(code_info) || !PyDict_Check(memo)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "walk_stack(): code_info and memo must be dicts");
+        return NULL;
+    }
+    Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
+    if (skip == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (skip < 0) {
+        PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
+        return NULL;
+    }
+    long queryset_kind = PyLong_AsLong(args[3]);
+    if (queryset_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long async_kind = PyLong_AsLong(args[4]);
+    if (async_kind == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t max_depth = PyLong_AsSsize_t(args[5]);
+    if (max_depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+
+    /* The records below this call stay on the stack until it returns,
+     * whatever classify() runs, so they are read without references. */
+    _PyInterpreterFrame *record = PyThreadState_Get()->cframe->current_frame;
+    Py_ssize_t position = 0;
+    for (; record != NULL && position < skip; position++) {
+        record = complete_back(record);
+    }
+    if (record == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return NULL;
+    }
+
+    PyObject *call_site = NULL;
+    PyObject *lazy = NULL;
+    /* (kind, position) pairs; their positions become frames at the end. */
+    PyObject *telling = NULL;
+    Py_ssize_t stop = -1;
+    Py_ssize_t queryset = -1;
+    PyObject *stop_frame = NULL;
+    PyObject *queryset_frame = NULL;
+    unsigned long epoch = cache_epoch;
+
+    for (Py_ssize_t depth = 0; depth < max_depth && record != NULL; depth++) {
+        PyObject *info = code_kind(code_info, classify, record->f_code, epoch);
+        if (info == NULL) {
+            goto error;
+        }
+        if (PyUnicode_Check(info)) {
+            int lasti = record_lasti(record);
+            call_site = code_site(record->f_code, lasti, info, epoch, record_line,
+                                  record);
+            Py_DECREF(info);
+            if (call_site == NULL) {
+                goto error;
+            }
+            stop = position;
+            if (telling != NULL && PyList_GET_SIZE(telling) == 1) {
+                PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
+                lazy = memoised_at(memo, args[7], args[8], record->f_code, lasti,
+                                   kind);
+                if (lazy == NULL && PyErr_Occurred()) {
+                    goto error;
+                }
+            }
+            break;
+        }
+        long kind = PyLong_AsLong(info);
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(info);
+            goto error;
+        }
+        if (kind == queryset_kind) {
+            if (queryset < 0) {
+                queryset = position;
+            }
+        }
+        else if (kind == async_kind) {
+            Py_DECREF(info);
+            stop = position;
+            break;
+        }
+        else if (kind != 0) {
+            if (telling == NULL && (telling = PyList_New(0)) == NULL) {
+                Py_DECREF(info);
+                goto error;
+            }
+            PyObject *at = PyLong_FromSsize_t(position);
+            PyObject *pair = at == NULL ? NULL : PyTuple_Pack(2, info, at);
+            Py_XDECREF(at);
+            if (pair == NULL || PyList_Append(telling, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(info);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+        Py_DECREF(info);
+        record = complete_back(record);
+        position++;
+    }
+
+    if (lazy != NULL || (call_site != NULL && queryset < 0 && telling == NULL)) {
+        /* Nothing the caller reads needs a frame object. */
+        PyObject *result = PyTuple_Pack(5, call_site, Py_None, Py_None, Py_None,
+                                        lazy ? lazy : Py_None);
+        Py_DECREF(call_site);
+        Py_XDECREF(telling);
+        return result;
+    }
+    if (stop >= 0 && (stop_frame = frame_at(stop)) == NULL) {
+        goto error;
+    }
+    if (queryset >= 0 && (queryset_frame = frame_at(queryset)) == NULL) {
+        goto error;
+    }
+    if (telling != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(telling); i++) {
+            PyObject *pair = PyList_GET_ITEM(telling, i);
+            PyObject *frame = frame_at(PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 1)));
+            if (frame == NULL) {
+                goto error;
+            }
+            PyObject *made = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), frame);
+            Py_DECREF(frame);
+            if (made == NULL) {
+                goto error;
+            }
+            /* Steals the reference to made, releases pair. */
+            PyList_SET_ITEM(telling, i, made);
+            Py_DECREF(pair);
+        }
+    }
+    PyObject *result = PyTuple_Pack(
+        5,
+        call_site ? call_site : Py_None,
+        stop_frame ? stop_frame : Py_None,
+        queryset_frame ? queryset_frame : Py_None,
+        telling ? telling : Py_None,
+        Py_None);
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop_frame);
+    Py_XDECREF(queryset_frame);
+    Py_XDECREF(telling);
+    return result;
+
+error:
+    Py_XDECREF(call_site);
+    Py_XDECREF(stop_frame);
+    Py_XDECREF(queryset_frame);
+    Py_XDECREF(telling);
+    return NULL;
+}
+#endif
+
 PyDoc_STRVAR(caller_frame_doc,
 "caller_frame(depth)\n"
 "--\n\n"
@@ -341,6 +627,76 @@ caller_frame(PyObject *module, PyObject *arg)
         return NULL;
     }
     return (PyObject *)frame;
+}
+
+PyDoc_STRVAR(flat_hash_doc,
+"flat_hash(params, plain)\n"
+"--\n\n"
+"Return hash((type(params), tuple(map(type, params)), tuple(params))) for\n"
+"a list or tuple whose items' exact types are all in the frozenset plain;\n"
+"None for anything else (the caller hashes it the general way).");
+
+static PyObject *
+flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
+        return NULL;
+    }
+    PyObject *params = args[0];
+    PyObject *plain = args[1];
+    if (!PyFrozenSet_CheckExact(plain)) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
+        return NULL;
+    }
+    PyObject *values;
+    if (PyTuple_CheckExact(params)) {
+        Py_INCREF(params);
+        values = params;
+    }
+    else if (PyList_CheckExact(params)) {
+        values = PyList_AsTuple(params);
+        if (values == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    /* A tuple does not change: its items stay while their types are read
+     * and while the key is hashed. */
+    Py_ssize_t count = PyTuple_GET_SIZE(values);
+    PyObject *types = PyTuple_New(count);
+    if (types == NULL) {
+        Py_DECREF(values);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *kind = (PyObject *)Py_TYPE(PyTuple_GET_ITEM(values, i));
+        int found = PySet_Contains(plain, kind);
+        if (found <= 0) {
+            Py_DECREF(types);
+            Py_DECREF(values);
+            if (found < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+        Py_INCREF(kind);
+        PyTuple_SET_ITEM(types, i, kind);
+    }
+    PyObject *key = PyTuple_Pack(3, (PyObject *)Py_TYPE(params), types, values);
+    Py_DECREF(types);
+    Py_DECREF(values);
+    if (key == NULL) {
+        return NULL;
+    }
+    Py_hash_t hash = PyObject_Hash(key);
+    Py_DECREF(key);
+    if (hash == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(hash);
 }
 
 PyDoc_STRVAR(forget_doc,
@@ -382,6 +738,12 @@ static PyMethodDef callsite_methods[] = {
     {"forget", forget, METH_NOARGS, forget_doc},
     {"walk", (PyCFunction)(void (*)(void))walk, METH_FASTCALL, walk_doc},
     {"caller_frame", caller_frame, METH_O, caller_frame_doc},
+    {"flat_hash", (PyCFunction)(void (*)(void))flat_hash, METH_FASTCALL,
+     flat_hash_doc},
+#ifdef PERFPROBE_FRAME_RECORDS
+    {"walk_stack", (PyCFunction)(void (*)(void))walk_stack, METH_FASTCALL,
+     walk_stack_doc},
+#endif
     {NULL, NULL, 0, NULL},
 };
 

@@ -23,5 +23,24 @@ def walk(
     list[tuple[int, FrameType]] | None,
     LazyLoad | None,
 ]: ...
+def walk_stack(
+    skip: int,
+    code_info: dict[int, str | int],
+    classify: Callable[[CodeType], str | int],
+    queryset_kind: int,
+    async_kind: int,
+    max_depth: int,
+    memo: dict[tuple[int, str, int, int, int], LazyLoad],
+    scope_id: int | None,
+    sql: str | None,
+    /,
+) -> tuple[
+    str | None,
+    FrameType | None,
+    FrameType | None,
+    list[tuple[int, FrameType]] | None,
+    LazyLoad | None,
+]: ...
 def caller_frame(depth: int, /) -> FrameType: ...
+def flat_hash(params: object, plain: frozenset[object], /) -> int | None: ...
 def forget() -> None: ...

@@ -19,7 +19,7 @@ from ..conf import SETTINGS_NAME, get_settings
 from ..events import LazyLoad
 from ..scope import Scope
 from . import asyncsite, lazyload
-from .framewalk import LazyMemo, load_extension
+from .framewalk import LazyMemo, WalkResult, load_extension
 
 
 class QueryOrigin(NamedTuple):
@@ -178,7 +178,10 @@ def find_query_origin(
 # raises no audit event, which cost the recorder about 1k instructions a
 # query. The C walk caches code kinds and call sites; _forget_walk_cache()
 # empties them when the classification may change (clear_cache()).
-_walk, caller_frame, _forget_walk_cache = load_extension()
+# _walk_stack(skip, ...) is _walk(caller_frame(skip), ...) reading CPython
+# 3.11's frame records, with no frame object made for the frames passed;
+# None where it is not built (see stack_origin).
+_walk, caller_frame, _forget_walk_cache, _walk_stack = load_extension()
 
 
 # Lazy loads already resolved, keyed by scope id, SQL, the user code object,
@@ -202,7 +205,7 @@ def query_origin(
     of the same user code earlier in that scope is reused rather than
     resolved again.
     """
-    call_site, stop, queryset, telling, lazy = _walk(
+    walked = _walk(
         frame,
         _code_info,
         _classify,
@@ -213,6 +216,41 @@ def query_origin(
         None if scope is None else scope.id,
         sql,
     )
+    return _resolve(walked, scope, sql)
+
+
+def stack_origin(
+    depth: int, scope: Scope | None, sql: str | None
+) -> tuple[str | None, LazyLoad | None, int]:
+    """Return ``query_origin()`` for the frame ``depth`` calls above the caller's.
+
+    ``depth`` 0 is the calling function itself. Where the C stack walk is
+    built (CPython 3.11), no frame object is made for the frames passed,
+    and none at all for most queries; the result is the same.
+    """
+    if _walk_stack is None:
+        return query_origin(caller_frame(depth + 1), scope, sql)
+    walked = _walk_stack(
+        depth + 1,
+        _code_info,
+        _classify,
+        _QUERYSET,
+        _ASYNC_BOUNDARY,
+        _MAX_DEPTH,
+        _lazy_memo,
+        None if scope is None else scope.id,
+        sql,
+    )
+    if walked[1] is None and walked[2] is None and walked[3] is None:
+        # No frame to read (see walk_stack): the memo's lazy load, or none.
+        return walked[0], walked[4], 0
+    return _resolve(walked, scope, sql)
+
+
+def _resolve(
+    walked: WalkResult, scope: Scope | None, sql: str | None
+) -> tuple[str | None, LazyLoad | None, int]:
+    call_site, stop, queryset, telling, lazy = walked
     if lazy is not None:
         # The loop's later rows: the walk found this load in the memo.
         return call_site, lazy, 0

@@ -108,16 +108,44 @@ def _forget_nothing() -> None:
     """Stand in for the C walk's ``forget()``: the Python walk keeps no cache."""
 
 
-def load_extension() -> tuple[Walk, Callable[[int], FrameType], Callable[[], None]]:
-    """Return the C walk, frame lookup and cache reset where built and not off.
+#: ``walk_stack(skip, ...)``: ``walk(sys._getframe(skip), ...)`` without a
+#: frame object per frame passed; see ``_callsite.walk_stack``.
+StackWalk = Callable[
+    [
+        int,
+        dict[int, str | int],
+        Callable[[CodeType], str | int],
+        int,
+        int,
+        int,
+        LazyMemo,
+        int | None,
+        str | None,
+    ],
+    WalkResult,
+]
 
-    Otherwise return the Python walk, ``sys._getframe`` and a no-op.
+
+def load_extension() -> tuple[
+    Walk, Callable[[int], FrameType], Callable[[], None], StackWalk | None
+]:
+    """Return the C walk, frame lookup, cache reset and stack walk where built.
+
+    Otherwise (or with ``PERFPROBE_PURE_PYTHON`` set) return the Python
+    walk, ``sys._getframe``, a no-op and ``None``. The stack walk is
+    ``None`` too where the extension was built without it (any CPython but
+    3.11).
     """
-    python = (walk_frames, sys._getframe, _forget_nothing)
+    python = (walk_frames, sys._getframe, _forget_nothing, None)
     if os.environ.get(PURE_PYTHON_ENV):
         return python
     try:
         from ._callsite import caller_frame, forget, walk
     except ImportError:
         return python
-    return walk, caller_frame, forget
+    stack: StackWalk | None
+    try:
+        from ._callsite import walk_stack as stack
+    except ImportError:
+        stack = None
+    return walk, caller_frame, forget, stack

@@ -21,9 +21,9 @@ from ..failures import log_failure
 from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
-from .callsite import caller_frame, query_origin
+from .callsite import stack_origin
 from .fingerprint import fingerprint
-from .params import _PLAIN, _params_hash, sql_text
+from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
 logger = logging.getLogger("perfprobe.db")
 
@@ -32,6 +32,7 @@ _current_mark = _mark.get
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
+_flat_hash = flat_hash
 # Logger.isEnabledFor() keeps its answers per level in Logger._cache, which
 # logging empties (never replaces) on every level change: read there first,
 # a Python call saved per query, and ask isEnabledFor() when nothing is kept.
@@ -114,18 +115,22 @@ class QueryRecorder:
             )
             scope = current_scope.get()
             # Two frames up is the code that called the cursor.
-            call_site, lazy_load, bulk_call = query_origin(caller_frame(2), scope, text)
+            call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
-            kind = type(params)
             if many:
                 # Batches are never N+1 or duplicate candidates, so hashing
                 # thousands of rows would buy nothing.
                 params_hash = 0
-            elif (kind is tuple or kind is list) and _PLAIN.issuperset(
-                types := tuple(map(type, params))
-            ):
-                # _params_hash()'s first case, inlined: nearly every query.
+            elif _flat_hash is not None:
+                # _params_hash()'s first case in one C call: nearly every
+                # query. None for anything else.
+                flat = _flat_hash(params, _PLAIN)
+                params_hash = _params_hash(params) if flat is None else flat
+            elif (
+                (kind := type(params)) is tuple or kind is list
+            ) and _PLAIN.issuperset(types := tuple(map(type, params))):
+                # The same, inlined, where the extension is not built.
                 params_hash = hash((kind, types, tuple(params)))
             else:
                 params_hash = _params_hash(params)

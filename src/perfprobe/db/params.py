@@ -6,8 +6,12 @@ import datetime
 import decimal
 import hashlib
 import math
+import os
 import uuid
+from collections.abc import Callable
 from typing import Any
+
+from .framewalk import PURE_PYTHON_ENV
 
 # Hashed by value with their type's name, so that 1, 1.0, True and "1" stay
 # apart while hashing costs no copy: a 50 MB blob is read once, not repr()'d.
@@ -71,6 +75,22 @@ def _value_hash(value: Any, depth: int) -> int:
             )
             return hash((name, pairs))
     return hash((name, repr(value)))
+
+
+def _load_flat_hash() -> Callable[[Any, frozenset[object]], int | None] | None:
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._callsite import flat_hash
+    except ImportError:
+        return None
+    return flat_hash
+
+
+#: ``flat_hash(params, _PLAIN)``: ``_params_hash``'s first case in one C
+#: call (the same value; ``None`` where that case does not apply), or
+#: ``None`` where the extension is not built or is turned off.
+flat_hash = _load_flat_hash()
 
 
 def _params_hash(params: Any) -> int:

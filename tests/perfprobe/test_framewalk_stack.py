@@ -1,0 +1,210 @@
+"""Tests for _callsite.walk_stack and flat_hash: the same results as Python.
+
+The agreement of ``walk_stack`` with the Python walk over real workloads
+runs in ``test_framewalk`` (its ``walks`` fixture takes both C walks); here
+are its own edges, and the parameter hash the recorder takes from C.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from perfprobe import PerformanceMonitor
+from perfprobe.db import callsite, framewalk, instrument, lazyload, params
+from perfprobe.db.framewalk import walk_frames
+
+try:
+    from perfprobe.db import _callsite
+except ImportError:  # pragma: no cover - depends on the build
+    _callsite = None  # type: ignore[assignment]
+
+c_walk_stack = getattr(_callsite, "walk_stack", None)
+c_flat_hash = getattr(_callsite, "flat_hash", None)
+needs_stack = pytest.mark.skipif(
+    c_walk_stack is None
+    and not (
+        os.environ.get("PERFPROBE_REQUIRE_EXTENSION")
+        and sys.version_info[:2] == (3, 11)
+    ),
+    reason="walk_stack is built on CPython 3.11 only",
+)
+needs_c = pytest.mark.skipif(
+    c_flat_hash is None and not os.environ.get("PERFPROBE_REQUIRE_EXTENSION"),
+    reason="the C extension perfprobe.db._callsite is not built",
+)
+
+
+def walk_args(max_depth: int = 10) -> tuple[Any, ...]:
+    """Return walk_stack's arguments after ``skip``, for no scope and no SQL."""
+    return (
+        callsite._code_info,
+        callsite._classify,
+        lazyload.QUERYSET,
+        -1,
+        max_depth,
+        {},
+        None,
+        None,
+    )
+
+
+def here(skip: int) -> tuple[Any, ...]:
+    """Walk from the frame ``skip`` calls above this one, with both walks."""
+    assert c_walk_stack is not None
+    frame = sys._getframe(skip + 1)
+    line = frame.f_lineno
+    return c_walk_stack(skip + 1, *walk_args()), walk_frames(frame, *walk_args()), line
+
+
+@needs_stack
+def test_walk_stack_finds_the_calling_line_without_frames() -> None:
+    """From user code with nothing telling on the way: this line, no frames."""
+    c, python, line = here(0)
+
+    assert python[0] == c[0]
+    assert c[0] is not None and c[0].endswith(f"test_framewalk_stack.py:{line}")
+    # The Python walk returns the frame it stopped at; walk_stack made none.
+    assert python[1] is not None
+    assert c[1:] == (None, None, None, None)
+
+
+@needs_stack
+def test_walk_stack_skips_as_sys_getframe_counts() -> None:
+    """skip counts complete frames outward, as sys._getframe(skip) does."""
+
+    def inner() -> tuple[Any, ...]:
+        return here(1)
+
+    c, python, line = inner()
+    assert c[0] == python[0]
+    assert c[0] is not None and c[0].endswith(f":{line}")
+
+
+@needs_stack
+def test_walk_stack_gives_up_past_the_top_of_the_stack() -> None:
+    """A skip deeper than the stack raises ValueError, as sys._getframe does."""
+    assert c_walk_stack is not None
+    with pytest.raises(ValueError, match="not deep enough"):
+        c_walk_stack(100_000, *walk_args())
+
+
+@needs_stack
+@pytest.mark.parametrize(
+    ("args", "error", "message"),
+    [
+        ((-1, *walk_args()), ValueError, "skip must be >= 0"),
+        ((0, [], *walk_args()[1:]), TypeError, "code_info and memo must be dicts"),
+        ((0, *walk_args()[:5], [], None, None), TypeError, "must be dicts"),
+        ((0, {}, len), TypeError, "exactly 9 arguments"),
+    ],
+)
+def test_walk_stack_rejects_wrong_arguments(
+    args: tuple[Any, ...], error: type[Exception], message: str
+) -> None:
+    """Arguments of the wrong type or value raise, never crash."""
+    assert c_walk_stack is not None
+    with pytest.raises(error, match=message):
+        c_walk_stack(*args)
+
+
+@needs_stack
+def test_walk_stack_reads_a_tracers_line() -> None:
+    """Under a line tracer the line is the traced frame's f_lineno, as in Python."""
+    seen: list[tuple[Any, ...]] = []
+
+    def tracer(frame: Any, event: str, arg: Any) -> Any:
+        return tracer
+
+    # Whatever traced before (a coverage tool) is put back after.
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        seen.append(here(0))
+    finally:
+        sys.settrace(previous)
+    c, python, _ = seen[0]
+    assert c[0] == python[0]
+
+
+def test_the_stack_walk_is_off_with_the_python_walk(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PERFPROBE_PURE_PYTHON leaves no C stack walk and no C parameter hash."""
+    monkeypatch.setenv(framewalk.PURE_PYTHON_ENV, "1")
+    assert framewalk.load_extension()[3] is None
+    assert params._load_flat_hash() is None
+
+
+FLAT = [
+    (1, "a", None, True, b"x", datetime.datetime(2020, 1, 2, 3, 4)),
+    [1, 2, 3],
+    (),
+    [],
+    ("1",),
+    (1,),
+    (True,),
+]
+NOT_FLAT = [(1.5,), [object()], (1, [2]), "abc", None, {"a": 1}, (True, 2.0)]
+
+
+@needs_c
+@pytest.mark.parametrize("value", FLAT)
+def test_flat_hash_is_the_python_formula(value: Any) -> None:
+    """A flat row of plain values hashes as _params_hash's first case does."""
+    assert c_flat_hash is not None
+    kind = type(value)
+    expected = hash((kind, tuple(map(type, value)), tuple(value)))
+    assert c_flat_hash(value, params._PLAIN) == expected == params._params_hash(value)
+
+
+@needs_c
+@pytest.mark.parametrize("value", NOT_FLAT)
+def test_flat_hash_leaves_the_rest_to_python(value: Any) -> None:
+    """Anything but a flat row of plain values gives None."""
+    assert c_flat_hash is not None
+    assert c_flat_hash(value, params._PLAIN) is None
+
+
+@needs_c
+def test_flat_hash_keeps_types_apart() -> None:
+    """1, True and "1" as parameters hash apart, as in Python."""
+    assert c_flat_hash is not None
+    hashes = {c_flat_hash(row, params._PLAIN) for row in [(1,), (True,), ("1",), [1]]}
+    assert len(hashes) == 4
+
+
+@needs_c
+def test_flat_hash_rejects_a_plain_set_that_is_not_frozen() -> None:
+    """The set of plain types must be a frozenset."""
+    assert c_flat_hash is not None
+    with pytest.raises(TypeError, match="frozenset"):
+        c_flat_hash((1,), {int})
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("in_c", [True, False])
+def test_duplicates_and_n_plus_one_alike_with_either_hash(
+    in_c: bool, fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The recorder's parameter hash in C or in Python finds the same findings."""
+    if in_c and c_flat_hash is None:
+        pytest.skip("the C extension is not built")
+    if not in_c:
+        monkeypatch.setattr(instrument, "_flat_hash", None)
+    with fresh_monitor.scope("hashes"), connection.cursor() as cursor:
+        for value in range(6):
+            # Six values, each run twice from two lines: two N+1 groups of
+            # 6 queries with 6 distinct parameter rows, and 6 duplicates.
+            cursor.execute("SELECT %s, %s", [value, "x"])
+            cursor.execute("SELECT %s, %s", [value, "x"])
+    summary = fresh_monitor.collector.snapshot().scopes[-1]
+
+    found = [(f.count, f.distinct_params) for f in summary.n_plus_one]
+    assert found == [(6, 6), (6, 6)]
+    assert sorted(d.count for d in summary.duplicates) == [2] * 6
