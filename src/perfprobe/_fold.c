@@ -84,7 +84,9 @@ PyDoc_STRVAR(count_bins_doc,
 "Add each value's bin count to counts; return (sum, min, max) or None.\n\n"
 "values is a list of floats, each counted in bin\n"
 "ceil(log2(v) * bins_per_octave). None, with nothing changed, when a value\n"
-"is not a float, not finite, or not above min_positive.");
+"is not a float, not finite, or not above min_positive. ValueError unless\n"
+"0 < bins_per_octave <= 1e9 and min_positive >= 0; RuntimeError if the\n"
+"list changes meanwhile (Python code run by counts' keys).");
 
 static PyObject *
 count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
