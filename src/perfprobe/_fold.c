@@ -84,7 +84,9 @@ PyDoc_STRVAR(count_bins_doc,
 "Add each value's bin count to counts; return (sum, min, max) or None.\n\n"
 "values is a list of floats, each counted in bin\n"
 "ceil(log2(v) * bins_per_octave). None, with nothing changed, when a value\n"
-"is not a float, not finite, or not above min_positive.");
+"is not a float, not finite, or not above min_positive. ValueError unless\n"
+"0 < bins_per_octave <= 1e9 and min_positive >= 0; RuntimeError if the\n"
+"list changes meanwhile (Python code run by counts' keys).");
 
 static PyObject *
 count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -105,6 +107,16 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     double min_positive = PyFloat_AsDouble(args[3]);
     if (min_positive == -1.0 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* Bounds that keep every bin number of a finite sample above
+     * min_positive well inside a long (|log2(v)| < 1100): a cast of a
+     * double out of its range is undefined. */
+    if (!(bins_per_octave > 0.0 && bins_per_octave <= 1e9)
+        || !(min_positive >= 0.0)) {
+        PyErr_SetString(PyExc_ValueError,
+                        "count_bins() needs 0 < bins_per_octave <= 1e9 "
+                        "and min_positive >= 0");
         return NULL;
     }
     Py_ssize_t n = PyList_GET_SIZE(values);
@@ -142,9 +154,23 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     bin_entry table[TABLE_SLOTS];
     memset(table, 0, sizeof(table));
     int filled = 0;
-    /* The list is not changed meanwhile: nothing here runs Python code
-     * until the table is flushed, after the last value was read. */
+    int flushed = 0;
+    /* Nothing here runs Python code until the table is flushed. A flush
+     * before the last value (more than TABLE_FILL bins) can: a key of
+     * counts with an int's hash compares with Python code, which may
+     * change the list; the values left are then checked again. */
     for (Py_ssize_t i = 0; i < n; i++) {
+        if (flushed) {
+            PyObject *item = i < PyList_GET_SIZE(values)
+                ? PyList_GET_ITEM(values, i) : NULL;
+            if (item == NULL || !PyFloat_CheckExact(item)
+                || !(PyFloat_AS_DOUBLE(item) > min_positive)
+                || !isfinite(PyFloat_AS_DOUBLE(item))) {
+                PyErr_SetString(PyExc_RuntimeError,
+                                "count_bins(): the values changed while binned");
+                return NULL;
+            }
+        }
         double v = PyFloat_AS_DOUBLE(PyList_GET_ITEM(values, i));
         long key = (long)ceil(log2(v) * bins_per_octave);
         size_t slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
@@ -157,6 +183,7 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
                     return NULL;
                 }
                 filled = 0;
+                flushed = 1;
                 slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
             }
             table[slot].used = 1;

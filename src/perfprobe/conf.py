@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import reprlib
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -91,8 +92,14 @@ _MAX_INT = 10_000_000
 
 
 def _fail(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+    try:
+        # A long int is shortened (its middle elided) to keep one short line.
+        shown = reprlib.repr(value) if isinstance(value, int) else repr(value)
+    except ValueError:
+        # An int past sys.get_int_max_str_digits() has no repr.
+        shown = f"a {type(value).__name__} too long to show"
     return ImproperlyConfigured(
-        f"{SETTINGS_NAME}[{key!r}] is {value!r}; expected {expected}."
+        f"{SETTINGS_NAME}[{key!r}] is {shown}; expected {expected}."
     )
 
 
@@ -103,14 +110,16 @@ def _validate(key: str, value: Any) -> Any:
             raise _fail(key, value, "True or False")
         return value
     if key in _POSITIVE_NUMBER_KEYS:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        if isinstance(value, bool) or not isinstance(value, int | float):
             raise _fail(key, value, "a finite number greater than 0")
-        return float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            # An int too big for a float (10**400).
+            number = math.inf
+        if not math.isfinite(number) or number <= 0:
+            raise _fail(key, value, "a finite number greater than 0")
+        return number
     if key in _POSITIVE_INT_KEYS:
         low = _MIN_INT.get(key, 1)
         if (

@@ -118,14 +118,26 @@ class PerformanceMiddleware:
         started_at = time.time()
         started_ns = time.perf_counter_ns()
         # Opened in the collector as it is made (Collector.scope_opened
-        # without the call: it only sets the scope's tracker).
+        # without the call: it only sets the scope's tracker). A try costs
+        # nothing when nothing is raised; a collector without a scope table
+        # (one of the user's own) must not fail the request.
+        try:
+            tracker = monitor.collector.scope_table
+        except Exception:
+            tracker = None
+            log_failure(
+                monitor_logger,
+                "scope-open",
+                "perfprobe failed to open scope %r",
+                "request",
+            )
         scope = RequestScope(
             current_scope.get(),
             started_at,
             started_ns,
             None if asyncio._get_running_loop() is None else current_task_ref(),
             request,
-            monitor.collector.scope_table,
+            tracker,
         )
         # The scope is the request's mark too: a fresh one, not suppressed
         # unless the view turns out to be unmonitored (see RequestScope).

@@ -398,8 +398,13 @@ def new_timer(
     kept as strings. Raise ``ValueError`` when ``name`` is not a non-empty
     ``str``.
     """
-    if not isinstance(name, str) or not name:
-        raise _bad_name(name)
+    if type(name) is not str or not name:
+        if not isinstance(name, str) or not name:
+            raise _bad_name(name)
+        # A subclass's own hash or comparison would run in the fold, under
+        # the collector's lock, and could raise there: the name is kept as
+        # the plain str of its characters (which the C split also needs).
+        name = str.__str__(name)
     # The class called with no arguments allocates the timer in C
     # (object.__new__ called from Python checks its argument first).
     timer = ExecutionTimer()

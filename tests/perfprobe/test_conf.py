@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from perfprobe.checks import check_settings
-from perfprobe.conf import get_settings, load_settings
+from perfprobe.conf import get_settings, load_settings, settings_problems
 
 
 def test_defaults_match_the_documented_thresholds() -> None:
@@ -104,3 +104,19 @@ def test_system_check_reports_each_fault() -> None:
     assert [m.id for m in messages] == ["perfprobe.E001"] * len(FAULT_MESSAGES)
     for message, beginning in zip(messages, FAULT_MESSAGES, strict=True):
         assert message.msg.startswith(beginning)
+
+
+def test_numbers_too_big_for_a_float_or_a_str_are_faults_named_with_the_rest() -> None:
+    """10**400 overflows a float, 10**5000 has no str(): each is one fault."""
+    raw = {
+        "SLOW_QUERY_SECONDS": 10**400,
+        "MAX_METRICS": 10**5000,
+        "SAMPLE_RATE": 2,
+    }
+    problems = settings_problems(raw)
+    assert len(problems) == 3
+    for key, problem in zip(raw, problems, strict=True):
+        assert problem.startswith(f"PERFPROBE[{key!r}] is ")
+        assert len(problem) < 300
+    with pytest.raises(ImproperlyConfigured):
+        load_settings(raw)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import os
 import random
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
@@ -185,3 +187,63 @@ def test_blocks_are_counted_alike_with_and_without_c(
     assert run() == expected
     monkeypatch.setattr(threadlog, "_split_records", None)
     assert run() == expected
+
+
+# A dict key whose hash is that of the list's first bin: flushing the bins
+# counted so far compares it with that bin's key in Python, and its __eq__
+# empties the list mid-call (a batch of 400 bins flushes after 128).
+_LIST_EMPTIED_MID_CALL = """
+import math
+from perfprobe._fold import count_bins
+from perfprobe.sketch import _BINS_PER_OCTAVE, _MIN_POSITIVE
+values = [1.05 ** i for i in range(1, 400)]
+first_bin = math.ceil(math.log2(values[0]) * _BINS_PER_OCTAVE)
+class Clearing:
+    def __hash__(self):
+        return hash(first_bin)
+    def __eq__(self, other):
+        values.clear()
+        return False
+try:
+    count_bins(values, {Clearing(): 1}, _BINS_PER_OCTAVE, _MIN_POSITIVE)
+except RuntimeError as exc:
+    print("refused:", exc)
+"""
+
+
+@needs_c
+def test_c_counts_survive_a_list_emptied_by_a_flush() -> None:
+    """Python code run by a flush midway that empties the list is an error, no crash."""
+    done = subprocess.run(
+        [sys.executable, "-c", _LIST_EMPTIED_MID_CALL],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("refused:")
+
+
+@needs_c
+@pytest.mark.parametrize(
+    ("bins_per_octave", "min_positive"),
+    [
+        (math.nan, _MIN_POSITIVE),
+        (math.inf, _MIN_POSITIVE),
+        (1e300, _MIN_POSITIVE),
+        (0.0, _MIN_POSITIVE),
+        (-1.0, _MIN_POSITIVE),
+        (_BINS_PER_OCTAVE, -1.0),
+        (_BINS_PER_OCTAVE, math.nan),
+    ],
+)
+def test_c_counts_refuse_parameters_that_overflow_a_bin_number(
+    bins_per_octave: float, min_positive: float
+) -> None:
+    """Bins a long cannot hold (or log2 of 0) are refused, nothing counted."""
+    assert c_count_bins is not None
+    counts: dict[int, int] = {}
+    with pytest.raises(ValueError, match="bins_per_octave"):
+        c_count_bins([0.0, 3.0, 1e300], counts, bins_per_octave, min_positive)
+    assert counts == {}

@@ -105,3 +105,28 @@ def test_cli_version_names_perfprobe_and_django() -> None:
 
     assert result.returncode == 0
     assert result.stdout.splitlines() == [expected]
+
+
+@pytest.mark.parametrize(
+    ("extras", "message"),
+    [
+        (["--", "x"], "unexpected argument 'x'; --help lists what the command takes"),
+        (
+            ["--", "--zzz"],
+            "unexpected argument '--zzz'; --help lists what the command takes",
+        ),
+    ],
+)
+def test_what_follows_a_double_dash_is_no_option(
+    extras: list[str], message: str
+) -> None:
+    """``--`` ends the options: neither it nor what follows is an unknown option."""
+    assert unknown_arguments_message(extras, COMPARE_OPTIONS) == message
+
+
+def test_a_lone_double_dash_is_no_usage_error() -> None:
+    """``--`` with nothing after it, on a command without positionals, is accepted."""
+    result = manage("run_performance_demo", "--scenarios", "no-such-scenario", "--")
+
+    assert "unknown option" not in result.stderr
+    assert "no-such-scenario" in result.stderr

@@ -635,3 +635,22 @@ def test_settings_changed_between_requests_apply_to_the_next_one(
     assert [r.query_string for r in requests] == [None, "a=3"]
     skipped = fresh_monitor.collector.snapshot().skipped_requests
     assert skipped == {sampling.EXCLUDED: 1}
+
+
+def test_a_collector_without_a_scope_table_breaks_no_request(
+    fresh_monitor: PerformanceMonitor,
+    client: Client,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The request scope's tracker unreadable: responses as usual, one ERROR."""
+    monkeypatch.delattr(fresh_monitor.collector, "scope_table")
+
+    with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+        responses = [client.get("/three/") for _ in range(3)]
+
+    assert [(r.status_code, r.content) for r in responses] == [(200, b"three")] * 3
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert [r.getMessage().split(" (")[0] for r in errors] == [
+        "perfprobe failed to open scope 'request'"
+    ]

@@ -231,3 +231,29 @@ def test_plain_tagged_and_scoped_blocks_and_requests_become_their_events(
     ]
     # Each event has a tags dict of its own.
     assert events[0].tags is not events[4].tags  # type: ignore[union-attr]
+
+
+class _HostileName(str):
+    """A timer name whose hashing and comparison raise, as a user's class may."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("hostile hash")
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("hostile eq")
+
+
+def test_a_str_subclass_name_loses_no_block_and_breaks_no_read() -> None:
+    """Names are kept as plain str: a subclass's own hash or eq never runs."""
+    mon = PerformanceMonitor(Collector())
+    with mon.measure_execution_time("plain"):
+        pass
+    with mon.measure_execution_time(_HostileName("hostile")):
+        pass
+    with mon.measure_execution_time("plain"):
+        pass
+    snapshot = mon.collector.snapshot()
+    counts = {name: stats[0].count for name, stats in snapshot.operations.items()}
+    assert counts == {"plain": 2, "hostile": 1}
+    assert {type(name) for name in snapshot.operations} == {str}
+    assert [type(e.name) for e in snapshot.recent_events] == [str, str, str]

@@ -31,6 +31,10 @@ class ExactOptionParser(CommandParser):
         # Django's CommandParser.parse_args adds only a check for commands
         # with a missing_args_message, which perfprobe's commands have not.
         parsed, extras = self.parse_known_args(args, namespace)
+        if extras == ["--"]:
+            # The end of the options with nothing after it: argparse leaves
+            # it over when the command takes no positional argument.
+            extras = []
         if extras:
             self.error(unknown_arguments_message(extras, self.long_options()))
         return parsed
@@ -57,9 +61,12 @@ def unknown_arguments_message(extras: Sequence[str], options: Sequence[str]) -> 
 
     Each unknown option is named with the options it may have meant.
     """
-    unknown = [arg.split("=", 1)[0] for arg in extras if arg.startswith("-")]
+    # After "--" nothing is an option: those are stray arguments.
+    cut = extras.index("--") if "--" in extras else len(extras)
+    options_part = extras[:cut]
+    unknown = [arg.split("=", 1)[0] for arg in options_part if arg.startswith("-")]
     if not unknown:
-        stray = ", ".join(repr(arg) for arg in extras)
+        stray = ", ".join(repr(arg) for arg in extras if arg != "--")
         return f"unexpected argument {stray}; --help lists what the command takes"
     if len(unknown) == 1:
         (name,) = unknown
