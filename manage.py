@@ -26,14 +26,36 @@ def main() -> None:
     from django.conf import settings
     from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
+    from django.core.management.base import (
+        CommandError,
+        CommandParser,
+        handle_default_options,
+    )
 
-    # Load the settings first: a bad environment variable (DATABASE_URL) is
-    # then one line, where Django would list only its own commands or print
-    # a traceback ending deep in its settings loader.
+    # --settings and --pythonpath first, as Django's own command line takes
+    # them before it loads the settings, so that the settings loaded below
+    # are the ones asked for.
+    early = CommandParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--settings")
+    early.add_argument("--pythonpath")
+    try:
+        options, _ = early.parse_known_args(sys.argv[2:])
+    except CommandError:
+        pass  # a malformed option: the command's own parser names it
+    else:
+        handle_default_options(options)
+    # Load the settings first: a bad environment variable (DATABASE_URL) or
+    # settings module is then one line, where Django would list only its own
+    # commands or print a traceback ending deep in its settings loader.
     try:
         settings.INSTALLED_APPS  # noqa: B018
     except ImproperlyConfigured as exc:
         sys.exit(f"Error: {exc}")
+    except ImportError as exc:
+        sys.exit(
+            "Error: the settings module "
+            f"{os.environ['DJANGO_SETTINGS_MODULE']!r} cannot be imported: {exc}"
+        )
 
     try:
         execute_from_command_line(sys.argv)
