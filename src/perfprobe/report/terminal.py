@@ -25,6 +25,10 @@ PLAIN_WIDTH = 120
 #: (``COLUMNS=8000000``) would only make rich pad and measure for nothing.
 MIN_PLAIN_WIDTH = 60
 MAX_PLAIN_WIDTH = 1000
+#: The exit status once the output's reader has gone (``| head``): 128 plus
+#: SIGPIPE's number, what a shell reports for a process SIGPIPE ended. rich's
+#: own choice, 1, is what perfprobe's commands keep for a failed gate.
+EXIT_BROKEN_PIPE = 141
 KEEP_WHOLE_COLUMNS = frozenset({"Call site", "Top call site", "Endpoint"})
 SEVERITY_STYLES = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 STATUS_STYLES = {"ok": "green", "failed": "bold red"}
@@ -123,6 +127,19 @@ def _safe_stream(stream: IO[str]) -> IO[str]:
     return _ReplacingStream(stream, encoding)  # type: ignore[return-value]
 
 
+class _Console(Console):
+    """A rich console that ends the process with ``EXIT_BROKEN_PIPE``."""
+
+    def on_broken_pipe(self) -> None:
+        """Stop quietly, as rich does, but with a status of its own."""
+        try:
+            # rich points stdout at /dev/null (no error at the exit's
+            # flush) and raises SystemExit(1).
+            super().on_broken_pipe()
+        except SystemExit:
+            raise SystemExit(EXIT_BROKEN_PIPE) from None
+
+
 def make_console(
     file: IO[str] | None = None,
     *,
@@ -138,16 +155,17 @@ def make_console(
     lines do not wrap at rich's 80-column fallback. ``force_color`` gives
     colours even to a file or a pipe (the commands' ``--force-color``).
     Characters the stream's encoding cannot hold are written as ASCII or
-    ``?`` instead of failing.
+    ``?`` instead of failing. When the reader of the stream has gone (a
+    closed pipe), the process exits quietly with ``EXIT_BROKEN_PIPE``.
     """
     stream = _safe_stream(file if file is not None else sys.stdout)
     if force_color:
-        return Console(file=stream, force_terminal=True)
+        return _Console(file=stream, force_terminal=True)
     if getattr(stream, "isatty", lambda: False)():
         if color:
-            return Console(file=stream)
-        return Console(file=stream, color_system=None, no_color=True)
-    return Console(
+            return _Console(file=stream)
+        return _Console(file=stream, color_system=None, no_color=True)
+    return _Console(
         file=_LineEndStream(stream),  # type: ignore[arg-type]
         force_terminal=False,
         color_system=None,

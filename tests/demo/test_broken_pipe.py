@@ -1,0 +1,77 @@
+"""A demo whose reader goes away (``| head``) stops quietly, with status 141."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+#: 128 + SIGPIPE (13): what a shell reports for a process SIGPIPE ended.
+SIGPIPE_STATUS = 141
+TIMEOUT_S = 120
+
+
+def _env(database: Path) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["PERFPROBE_DEMO_DB"] = str(database)
+    return env
+
+
+@pytest.fixture(scope="module")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Return a migrated throw-away SQLite file for the demo child."""
+    database = tmp_path_factory.mktemp("pipe") / "demo.sqlite3"
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
+        cwd=settings.BASE_DIR,
+        env=_env(database),
+        check=True,
+        timeout=TIMEOUT_S,
+    )
+    return database
+
+
+def test_a_closed_output_pipe_ends_the_demo_with_141(
+    migrated: Path, tmp_path: Path
+) -> None:
+    """The reader reads one line and closes: no traceback, not the gate's 1."""
+    previous = tmp_path / "report.json"
+    previous.write_bytes(b'{"kept": true}')
+    child = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "run_performance_demo",
+            "--time-scale",
+            # Its 3.5 s of injected latency become 0.35 s: the pipe is closed
+            # long before the next line is written.
+            "0.1",
+            "--scenarios",
+            "error_scenarios",
+            "--output-file",
+            str(previous),
+        ],
+        cwd=settings.BASE_DIR,
+        env=_env(migrated),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.stdout.close()
+    try:
+        status = child.wait(timeout=TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    errors = child.stderr.read()
+    child.stderr.close()
+    assert first.startswith(b"[1/1] error_scenarios")
+    assert status == SIGPIPE_STATUS
+    assert errors == b""
+    # Stopped before its report: the earlier file is kept byte for byte.
+    assert previous.read_bytes() == b'{"kept": true}'
