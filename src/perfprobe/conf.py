@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import reprlib
 from dataclasses import dataclass, fields
@@ -193,8 +194,14 @@ def _read(raw: Any) -> tuple[dict[str, Any], list[str]]:
     known = {f.name for f in fields(PerfprobeSettings)}
     unknown = sorted(str(k) for k in raw if k not in known)
     if unknown:
+        meant = [
+            f"{key} -> {close[0]}"
+            for key in unknown
+            if (close := difflib.get_close_matches(key.upper(), known, n=1))
+        ]
+        guess = f" (did you mean {', '.join(meant)}?)" if meant else ""
         problems.append(
-            f"{SETTINGS_NAME} has unknown key(s) {', '.join(unknown)}; "
+            f"{SETTINGS_NAME} has unknown key(s) {', '.join(unknown)}{guess}; "
             f"known keys are {', '.join(sorted(known))}."
         )
     for key, value in raw.items():

@@ -78,7 +78,8 @@ SEVERAL_FAULTS = {
     "SLOW_QUERY_SECOND": 1,  # misspelt: an unknown key
 }
 FAULT_MESSAGES = [
-    "PERFPROBE has unknown key(s) SLOW_QUERY_SECOND; ",
+    "PERFPROBE has unknown key(s) SLOW_QUERY_SECOND "
+    "(did you mean SLOW_QUERY_SECOND -> SLOW_QUERY_SECONDS?); ",
     "PERFPROBE['SLOW_QUERY_SECONDS'] is -3; ",
     "PERFPROBE['ENABLED'] is 'yes'; ",
     "PERFPROBE['EXCLUDE_PATHS'] is ['healthz']; ",
@@ -104,6 +105,16 @@ def test_system_check_reports_each_fault() -> None:
     assert [m.id for m in messages] == ["perfprobe.E001"] * len(FAULT_MESSAGES)
     for message, beginning in zip(messages, FAULT_MESSAGES, strict=True):
         assert message.msg.startswith(beginning)
+
+
+def test_an_unknown_key_is_named_with_the_closest_known_one() -> None:
+    """A misspelling gets a guess; a key like none of the known ones none."""
+    problems = settings_problems({"sample_rate": 0.5, "COLOUR_SCHEME": "dark"})
+    assert len(problems) == 1
+    assert problems[0].startswith(
+        "PERFPROBE has unknown key(s) COLOUR_SCHEME, sample_rate "
+        "(did you mean sample_rate -> SAMPLE_RATE?); known keys are "
+    )
 
 
 def test_numbers_too_big_for_a_float_or_a_str_are_faults_named_with_the_rest() -> None:
