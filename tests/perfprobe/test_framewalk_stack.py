@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime
 import logging
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -260,3 +261,56 @@ def test_a_parameter_that_cannot_be_hashed_is_still_recorded(
 
     assert summary.query_count == 1
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+REFUSING_HOOK = """
+import sys
+from perfprobe.db import _callsite
+
+
+def classify(code):
+    return {"inner": 1, "outer": "user"}.get(code.co_name, 0)
+
+
+def inner():
+    try:
+        raise ValueError
+    except ValueError as error:
+        # Frames without sys._getframe, whose audit event the hook refuses.
+        here = error.__traceback__.tb_frame
+    return _callsite.walk_stack(0, {}, classify, 1, -1, 10, {}, None, None), here
+
+
+def outer():
+    return inner()
+
+
+def refuse(event, args):
+    if event == "sys._getframe":
+        raise RuntimeError("refused")
+
+
+sys.addaudithook(refuse)
+walked, here = outer()
+print(walked[2] is here, walked[1] is here.f_back)
+"""
+
+
+@needs_stack
+def test_walk_stack_makes_its_frames_where_sys_getframe_is_refused() -> None:
+    """An audit hook refusing sys._getframe: the frames are found all the same.
+
+    The recorder's frame lookup (caller_frame) raises no audit event; the
+    stack walk must not lose every ORM query where such a hook is set.
+    Audit hooks cannot be removed, so this runs in a process of its own.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSING_HOOK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]
