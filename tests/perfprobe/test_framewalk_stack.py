@@ -8,7 +8,9 @@ are its own edges, and the parameter hash the recorder takes from C.
 from __future__ import annotations
 
 import datetime
+import logging
 import os
+import subprocess
 import sys
 from typing import Any
 
@@ -208,3 +210,107 @@ def test_duplicates_and_n_plus_one_alike_with_either_hash(
     found = [(f.count, f.distinct_params) for f in summary.n_plus_one]
     assert found == [(6, 6), (6, 6)]
     assert sorted(d.count for d in summary.duplicates) == [2] * 6
+
+
+class RaisingOffset(datetime.tzinfo):
+    """A time zone whose offset cannot be read: its datetimes cannot be hashed."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        raise RuntimeError("no offset")
+
+
+class UnhashableType(type):
+    """A metaclass whose classes cannot be hashed (so not looked up in _PLAIN)."""
+
+    def __hash__(cls) -> int:
+        raise RuntimeError("no hash")
+
+
+class Odd(metaclass=UnhashableType):
+    """A parameter whose type cannot be hashed."""
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("in_c", [True, False])
+@pytest.mark.parametrize(
+    "value",
+    [datetime.datetime(2026, 1, 1, tzinfo=RaisingOffset()), Odd()],
+    ids=["datetime with a raising tzinfo", "type with a raising hash"],
+)
+def test_a_parameter_that_cannot_be_hashed_is_still_recorded(
+    in_c: bool,
+    value: Any,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The query is recorded (with _params_hash's identity hash), nothing logged.
+
+    The driver refuses the row (two placeholders, one value); its error
+    reaches the caller unchanged.
+    """
+    if in_c and c_flat_hash is None:
+        pytest.skip("the C extension is not built")
+    if not in_c:
+        monkeypatch.setattr(instrument, "_flat_hash", None)
+    caplog.set_level(logging.DEBUG, logger="perfprobe")
+    with fresh_monitor.scope("odd"), connection.cursor() as cursor:
+        with pytest.raises(Exception, match="bindings"):
+            cursor.execute("SELECT %s, %s", [value])
+    summary = fresh_monitor.collector.snapshot().scopes[-1]
+
+    assert summary.query_count == 1
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+REFUSING_HOOK = """
+import sys
+from perfprobe.db import _callsite
+
+
+def classify(code):
+    return {"inner": 1, "outer": "user"}.get(code.co_name, 0)
+
+
+def inner():
+    try:
+        raise ValueError
+    except ValueError as error:
+        # Frames without sys._getframe, whose audit event the hook refuses.
+        here = error.__traceback__.tb_frame
+    return _callsite.walk_stack(0, {}, classify, 1, -1, 10, {}, None, None), here
+
+
+def outer():
+    return inner()
+
+
+def refuse(event, args):
+    if event == "sys._getframe":
+        raise RuntimeError("refused")
+
+
+sys.addaudithook(refuse)
+walked, here = outer()
+print(walked[2] is here, walked[1] is here.f_back)
+"""
+
+
+@needs_stack
+def test_walk_stack_makes_its_frames_where_sys_getframe_is_refused() -> None:
+    """An audit hook refusing sys._getframe: the frames are found all the same.
+
+    The recorder's frame lookup (caller_frame) raises no audit event; the
+    stack walk must not lose every ORM query where such a hook is set.
+    Audit hooks cannot be removed, so this runs in a process of its own.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", REFUSING_HOOK],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True"]

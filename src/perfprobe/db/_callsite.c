@@ -391,8 +391,9 @@ record_line(void *where)
 static PyObject *getframe;
 
 /* The frame object ``position`` complete frames above the code calling
- * walk_stack: sys._getframe(position), which makes that frame object only.
- * A new reference, or NULL with an exception set. */
+ * walk_stack: sys._getframe(position), which makes that frame object only
+ * (or, where that raises, the same frame found by stepping back). A new
+ * reference, or NULL with an exception set. */
 static PyObject *
 frame_at(Py_ssize_t position)
 {
@@ -411,7 +412,25 @@ frame_at(Py_ssize_t position)
     }
     PyObject *frame = PyObject_CallOneArg(getframe, number);
     Py_DECREF(number);
-    return frame;
+    if (frame != NULL || !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return frame;
+    }
+    /* sys._getframe refused (an audit hook that raises on its event, or a
+     * replacement): step from the calling frame as caller_frame() does,
+     * which raises no audit event but makes a frame object for each frame
+     * passed. PyFrame_GetBack skips incomplete records as complete_back. */
+    PyErr_Clear();
+    PyFrameObject *found = PyEval_GetFrame();
+    Py_XINCREF(found);
+    for (; position > 0 && found != NULL; position--) {
+        PyFrameObject *back = PyFrame_GetBack(found);
+        Py_DECREF(found);
+        found = back;
+    }
+    if (found == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+    }
+    return (PyObject *)found;
 }
 
 PyDoc_STRVAR(walk_stack_doc,

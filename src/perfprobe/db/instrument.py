@@ -118,21 +118,27 @@ class QueryRecorder:
             call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
-            if many:
-                # Batches are never N+1 or duplicate candidates, so hashing
-                # thousands of rows would buy nothing.
-                params_hash = 0
-            elif _flat_hash is not None:
-                # _params_hash()'s first case in one C call: nearly every
-                # query. None for anything else.
-                flat = _flat_hash(params, _PLAIN)
-                params_hash = _params_hash(params) if flat is None else flat
-            elif (
-                (kind := type(params)) is tuple or kind is list
-            ) and _PLAIN.issuperset(types := tuple(map(type, params))):
-                # The same, inlined, where the extension is not built.
-                params_hash = hash((kind, types, tuple(params)))
-            else:
+            try:
+                if many:
+                    # Batches are never N+1 or duplicate candidates, so hashing
+                    # thousands of rows would buy nothing.
+                    params_hash = 0
+                elif _flat_hash is not None:
+                    # _params_hash()'s first case in one C call: nearly every
+                    # query. None for anything else.
+                    flat = _flat_hash(params, _PLAIN)
+                    params_hash = _params_hash(params) if flat is None else flat
+                elif (
+                    (kind := type(params)) is tuple or kind is list
+                ) and _PLAIN.issuperset(types := tuple(map(type, params))):
+                    # The same, inlined, where the extension is not built.
+                    params_hash = hash((kind, types, tuple(params)))
+                else:
+                    params_hash = _params_hash(params)
+            except Exception:
+                # A plain-typed value that cannot be hashed (a datetime whose
+                # tzinfo raises) or a type whose metaclass's __hash__ raises:
+                # _params_hash() never raises. Free in 3.11 until raised.
                 params_hash = _params_hash(params)
             # Looked up at call time, so that replacing the default monitor
             # (as tests do) takes effect at the very next query.
