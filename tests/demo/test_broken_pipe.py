@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -10,29 +9,16 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
+from .cli import SUBPROCESS_TIMEOUT_S, child_env, migrated_database
+
 #: 128 + SIGPIPE (13): what a shell reports for a process SIGPIPE ended.
 SIGPIPE_STATUS = 141
-TIMEOUT_S = 120
-
-
-def _env(database: Path) -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["PERFPROBE_DEMO_DB"] = str(database)
-    return env
 
 
 @pytest.fixture(scope="module")
 def migrated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a migrated throw-away SQLite file for the demo child."""
-    database = tmp_path_factory.mktemp("pipe") / "demo.sqlite3"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=settings.BASE_DIR,
-        env=_env(database),
-        check=True,
-        timeout=TIMEOUT_S,
-    )
-    return database
+    return migrated_database(tmp_path_factory.mktemp("pipe"))
 
 
 def test_a_closed_output_pipe_ends_the_demo_with_141(
@@ -56,7 +42,7 @@ def test_a_closed_output_pipe_ends_the_demo_with_141(
             str(previous),
         ],
         cwd=settings.BASE_DIR,
-        env=_env(migrated),
+        env=child_env(migrated),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -64,7 +50,7 @@ def test_a_closed_output_pipe_ends_the_demo_with_141(
     first = child.stdout.readline()
     child.stdout.close()
     try:
-        status = child.wait(timeout=TIMEOUT_S)
+        status = child.wait(timeout=SUBPROCESS_TIMEOUT_S)
     finally:
         if child.poll() is None:
             child.kill()

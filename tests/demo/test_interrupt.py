@@ -8,7 +8,6 @@ the demo's threads and their database connections.
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -30,6 +29,7 @@ from apps.debugging.performance_demo import PerformanceDemo
 from apps.debugging.scenarios.concurrency import ConcurrentOperationsScenario
 from apps.shop.latency import DatabaseDelay, run_runaway_query
 from apps.shop.models import Customer
+from tests.demo.cli import child_env, migrated_database
 from tests.demo.signals import sigint_after
 
 COMMAND = "run_performance_demo"
@@ -39,25 +39,10 @@ STOP_LIMIT_S = 1.0
 PREVIOUS_REPORT = b'{"previous": "report, kept byte for byte"}\n'
 
 
-def child_env(database: Path) -> dict[str, str]:
-    """Return the environment of a demo child using the SQLite file ``database``."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["PERFPROBE_DEMO_DB"] = str(database)
-    return env
-
-
 @pytest.fixture(scope="module")
 def demo_database(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Return a migrated throw-away SQLite file for the demo children."""
-    database = tmp_path_factory.mktemp("interrupt") / "demo.sqlite3"
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--noinput", "--verbosity", "0"],
-        cwd=settings.BASE_DIR,
-        env=child_env(database),
-        check=True,
-        timeout=120,
-    )
-    return database
+    return migrated_database(tmp_path_factory.mktemp("interrupt"))
 
 
 def listening_ports(pid: int) -> set[int]:

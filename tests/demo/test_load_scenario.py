@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import _thread
 import json
-import os
 import socket
 import statistics
-import subprocess
-import sys
 import threading
 from io import StringIO
 from pathlib import Path
@@ -16,7 +13,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.management import CommandError, call_command
 
 from apps.debugging.client import request_json
@@ -27,6 +23,7 @@ from apps.debugging.performance_demo import PerformanceDemo
 from perfprobe import monitor
 from perfprobe.report.schema import validate_report
 from tests.demo import flaky_urls
+from tests.demo.cli import run_manage
 
 COMMAND = "run_performance_demo"
 FAST = ["--time-scale", "0.01"]
@@ -266,22 +263,8 @@ def test_unknown_load_option_from_python_is_refused():
 
 def test_cli_lists_the_load_options_and_refuses_a_bad_one_in_one_line(tmp_path):
     """From manage.py: help names each load option; --clients 0 is one line."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
-
-    def manage(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "manage.py", *args],
-            cwd=django_settings.BASE_DIR,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-
-    helped = manage("help", COMMAND)
-    refused = manage(COMMAND, "--clients", "0")
+    helped = run_manage(tmp_path, "help", COMMAND)
+    refused = run_manage(tmp_path, COMMAND, "--clients", "0")
 
     assert helped.returncode == 0
     for option in ("--load", "--clients", "--requests", "--load-time-limit"):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
-from django.conf import settings
+import pytest
 
-from .cli import SUBPROCESS_TIMEOUT_S
+from .cli import child_env, manage
 
 #: Prints one setting that only the test's own settings module defines.
 SHOW_MARK = (
@@ -21,23 +19,12 @@ SHOW_MARK = (
 def _manage(
     tmp_path: Path, *args: str, pythonpath: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "DJANGO_SETTINGS_MODULE", "PYTHONPATH")
-    }
-    env["PERFPROBE_DEMO_DB"] = str(tmp_path / "demo.sqlite3")
+    env = child_env(
+        tmp_path / "demo.sqlite3", drop=("DJANGO_SETTINGS_MODULE", "PYTHONPATH")
+    )
     if pythonpath is not None:
         env["PYTHONPATH"] = pythonpath
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
+    return manage(*args, env=env)
 
 
 def _own_settings(tmp_path: Path) -> Path:
@@ -51,33 +38,24 @@ def _own_settings(tmp_path: Path) -> Path:
     return folder
 
 
-def test_settings_option_picks_the_settings_module(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "by_pythonpath_option",
+    [False, True],
+    ids=["settings-found-on-PYTHONPATH", "settings-found-by---pythonpath"],
+)
+def test_settings_options_pick_the_settings_module(
+    tmp_path: Path, by_pythonpath_option: bool
+) -> None:
     """--settings X loads X, not the demo's default settings."""
     folder = _own_settings(tmp_path)
+    if by_pythonpath_option:
+        options = ["--settings=ownsettings", "--pythonpath", str(folder)]
+        pythonpath = None
+    else:
+        options = ["--settings", "ownsettings"]
+        pythonpath = str(folder)
     result = _manage(
-        tmp_path,
-        "shell",
-        "-c",
-        SHOW_MARK,
-        "--settings",
-        "ownsettings",
-        pythonpath=str(folder),
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "own settings loaded"
-
-
-def test_pythonpath_option_is_taken_before_the_settings_load(tmp_path: Path) -> None:
-    """--pythonpath makes a settings module importable, in either spelling."""
-    folder = _own_settings(tmp_path)
-    result = _manage(
-        tmp_path,
-        "shell",
-        "-c",
-        SHOW_MARK,
-        "--settings=ownsettings",
-        "--pythonpath",
-        str(folder),
+        tmp_path, "shell", "-c", SHOW_MARK, *options, pythonpath=pythonpath
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "own settings loaded"

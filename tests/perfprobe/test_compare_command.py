@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from io import StringIO
 from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
+
+from tests.demo.cli import manage
 
 from .compare_factories import N1_SITE, N1_SQL, report, run, write
 from .report_factories import build, make_collector, request
-
-SUBPROCESS_TIMEOUT_S = 60
 
 
 def compare(*args: str) -> str:
@@ -213,20 +209,6 @@ def test_json_that_is_not_a_report_is_refused(tmp_path: Path) -> None:
 
 
 # -- the real command line ------------------------------------------------------
-
-
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py`` in a child process."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
 
 
 def test_cli_exit_statuses(tmp_path: Path) -> None:

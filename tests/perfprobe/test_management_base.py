@@ -2,34 +2,16 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from importlib import metadata
 from io import StringIO
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from perfprobe.management.base import guess_options, unknown_arguments_message
+from tests.demo.cli import manage
 
-SUBPROCESS_TIMEOUT_S = 60
 COMPARE_OPTIONS = ["--fail-on", "--help", "--tolerance", "--traceback", "--version"]
-
-
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    """Run ``manage.py`` in a child process, as a user would."""
-    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUBPROCESS_TIMEOUT_S,
-        check=False,
-    )
 
 
 @pytest.mark.parametrize(
