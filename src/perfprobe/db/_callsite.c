@@ -216,6 +216,53 @@ memoised(PyObject *memo, PyObject *scope_id, PyObject *sql,
     return lazy;
 }
 
+/* The arguments walk() and walk_stack() share, after the first. */
+typedef struct {
+    PyObject *code_info;
+    PyObject *classify;
+    long queryset_kind;
+    long async_kind;
+    Py_ssize_t max_depth;
+    PyObject *memo;
+    PyObject *scope_id;
+    PyObject *sql;
+} walk_args;
+
+/* Read the nine arguments of ``name`` into ``out``; 0, or -1 with an
+ * exception set. The references are borrowed from ``args``. */
+static int
+read_walk_args(const char *name, PyObject *const *args, Py_ssize_t nargs,
+               walk_args *out)
+{
+    if (nargs != 9) {
+        PyErr_Format(PyExc_TypeError, "%s() takes exactly 9 arguments", name);
+        return -1;
+    }
+    out->code_info = args[1];
+    out->classify = args[2];
+    out->memo = args[6];
+    out->scope_id = args[7];
+    out->sql = args[8];
+    if (!PyDict_Check(out->code_info) || !PyDict_Check(out->memo)) {
+        PyErr_Format(PyExc_TypeError, "%s(): code_info and memo must be dicts",
+                     name);
+        return -1;
+    }
+    out->queryset_kind = PyLong_AsLong(args[3]);
+    if (out->queryset_kind == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    out->async_kind = PyLong_AsLong(args[4]);
+    if (out->async_kind == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    out->max_depth = PyLong_AsSsize_t(args[5]);
+    if (out->max_depth == -1 && PyErr_Occurred()) {
+        return -1;
+    }
+    return 0;
+}
+
 PyDoc_STRVAR(walk_doc,
 "walk(frame, code_info, classify, queryset_kind, async_kind, max_depth,\n"
 "     memo, scope_id, sql)\n"
@@ -231,30 +278,11 @@ PyDoc_STRVAR(walk_doc,
 static PyObject *
 walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "walk() takes exactly 9 arguments");
+    walk_args a;
+    if (read_walk_args("walk", args, nargs, &a) < 0) {
         return NULL;
     }
     PyObject *start = args[0];
-    PyObject *code_info = args[1];
-    PyObject *classify = args[2];
-    PyObject *memo = args[6];
-    if (!PyDict_Check(code_info) || !PyDict_Check(memo)) {
-        PyErr_SetString(PyExc_TypeError, "walk(): code_info and memo must be dicts");
-        return NULL;
-    }
-    long queryset_kind = PyLong_AsLong(args[3]);
-    if (queryset_kind == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    long async_kind = PyLong_AsLong(args[4]);
-    if (async_kind == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t max_depth = PyLong_AsSsize_t(args[5]);
-    if (max_depth == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
     if (start != Py_None && !PyFrame_Check(start)) {
         PyErr_SetString(PyExc_TypeError, "walk(): frame must be a frame or None");
         return NULL;
@@ -270,9 +298,9 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XINCREF(frame);
     unsigned long epoch = cache_epoch;
 
-    for (Py_ssize_t depth = 0; depth < max_depth && frame != NULL; depth++) {
+    for (Py_ssize_t depth = 0; depth < a.max_depth && frame != NULL; depth++) {
         PyCodeObject *code = PyFrame_GetCode(frame);
-        PyObject *info = code_kind(code_info, classify, code, epoch);
+        PyObject *info = code_kind(a.code_info, a.classify, code, epoch);
         Py_DECREF(code);
         if (info == NULL) {
             goto error;
@@ -286,7 +314,7 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             }
             stop = (PyObject *)frame;
             frame = NULL;
-            lazy = memoised(memo, args[7], args[8], (PyFrameObject *)stop, telling);
+            lazy = memoised(a.memo, a.scope_id, a.sql, (PyFrameObject *)stop, telling);
             if (lazy == NULL && PyErr_Occurred()) {
                 goto error;
             }
@@ -297,14 +325,14 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(info);
             goto error;
         }
-        if (kind == queryset_kind) {
+        if (kind == a.queryset_kind) {
             /* Only the innermost queryset can be a related manager's. */
             if (queryset == NULL) {
                 Py_INCREF(frame);
                 queryset = (PyObject *)frame;
             }
         }
-        else if (kind == async_kind) {
+        else if (kind == a.async_kind) {
             Py_DECREF(info);
             stop = (PyObject *)frame;
             frame = NULL;
@@ -447,16 +475,8 @@ PyDoc_STRVAR(walk_stack_doc,
 static PyObject *
 walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 9) {
-        PyErr_SetString(PyExc_TypeError, "walk_stack() takes exactly 9 arguments");
-        return NULL;
-    }
-    PyObject *code_info = args[1];
-    PyObject *classify = args[2];
-    PyObject *memo = args[6];
-    if (!PyDict_Check(code_info) || !PyDict_Check(memo)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "walk_stack(): code_info and memo must be dicts");
+    walk_args a;
+    if (read_walk_args("walk_stack", args, nargs, &a) < 0) {
         return NULL;
     }
     Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
@@ -465,18 +485,6 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
     if (skip < 0) {
         PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
-        return NULL;
-    }
-    long queryset_kind = PyLong_AsLong(args[3]);
-    if (queryset_kind == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    long async_kind = PyLong_AsLong(args[4]);
-    if (async_kind == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    Py_ssize_t max_depth = PyLong_AsSsize_t(args[5]);
-    if (max_depth == -1 && PyErr_Occurred()) {
         return NULL;
     }
 
@@ -502,8 +510,8 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *queryset_frame = NULL;
     unsigned long epoch = cache_epoch;
 
-    for (Py_ssize_t depth = 0; depth < max_depth && record != NULL; depth++) {
-        PyObject *info = code_kind(code_info, classify, record->f_code, epoch);
+    for (Py_ssize_t depth = 0; depth < a.max_depth && record != NULL; depth++) {
+        PyObject *info = code_kind(a.code_info, a.classify, record->f_code, epoch);
         if (info == NULL) {
             goto error;
         }
@@ -518,7 +526,7 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             stop = position;
             if (telling != NULL && PyList_GET_SIZE(telling) == 1) {
                 PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
-                lazy = memoised_at(memo, args[7], args[8], record->f_code, lasti,
+                lazy = memoised_at(a.memo, a.scope_id, a.sql, record->f_code, lasti,
                                    kind);
                 if (lazy == NULL && PyErr_Occurred()) {
                     goto error;
@@ -531,12 +539,12 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             Py_DECREF(info);
             goto error;
         }
-        if (kind == queryset_kind) {
+        if (kind == a.queryset_kind) {
             if (queryset < 0) {
                 queryset = position;
             }
         }
-        else if (kind == async_kind) {
+        else if (kind == a.async_kind) {
             Py_DECREF(info);
             stop = position;
             break;
