@@ -6,6 +6,7 @@ from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural
 from ..model import Recommendation
+from .linking import endpoint_key, endpoints_of, slow_query_events, time_over
 from .registry import ReportData, register_rule
 
 
@@ -41,6 +42,7 @@ def slow_operation(
                 },
                 suggestion=advice.slow_operation(op["name"], typical),
                 impact_s=stats["total"],
+                saving_s=time_over(stats["total"], stats["count"], threshold_s),
             )
         )
     return found
@@ -50,8 +52,17 @@ def slow_operation(
 def slow_endpoint(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
 ) -> list[Recommendation]:
-    """Flag routes whose p95 latency is over the slow-operation limit."""
+    """Flag routes whose p95 latency is over the slow-operation limit.
+
+    A route that spends at least half its time in queries, one of which is a
+    slow-query finding run in its requests, is left to that finding, which
+    names it.
+    """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
+    slow_queries = slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    explained = endpoints_of(
+        (e["scope"] for events in slow_queries.values() for e in events), data
+    )
     found = []
     for ep in data["endpoints"]:
         stats = ep["stats"]
@@ -59,7 +70,9 @@ def slow_endpoint(
             continue
         per_request = ep["query_counts"]["mean"] if ep["query_counts"] else 0.0
         query_share = ep["query_time_s"] / stats["total"] if stats["total"] else 0.0
-        route = f"{ep['method']} {ep['route']}"
+        route = endpoint_key(ep)
+        if query_share >= 0.5 and route in explained:
+            continue
         found.append(
             Recommendation(
                 rule_id="slow-endpoint",
@@ -86,6 +99,7 @@ def slow_endpoint(
                     route, per_request, settings.N_PLUS_ONE_MIN_QUERIES, query_share
                 ),
                 impact_s=stats["total"],
+                saving_s=time_over(stats["total"], stats["count"], threshold_s),
             )
         )
     return found
