@@ -9,6 +9,7 @@ from perfprobe.events import LazyLoad
 from perfprobe.report import validate_report
 
 from .report_factories import (
+    SITE,
     build,
     checkpoint,
     make_collector,
@@ -151,3 +152,13 @@ def test_savings_are_exported_and_the_report_still_validates() -> None:
     (rec,) = data["recommendations"]
     assert rec["saving_s"] == pytest.approx(0.04)
     validate_report(data)
+
+
+def test_a_repeated_query_states_what_reusing_its_result_saves() -> None:
+    """Three identical 10 ms queries in one scope: two of them, 20 ms, to save."""
+    collector = make_collector()
+    run_scope(collector, "page", [query("SELECT 1", 0.01) for _ in range(3)])
+    (rec,) = build(collector).recommendations_by_rule("duplicate-queries")
+    assert rec.saving_s == pytest.approx(0.02)
+    assert f"run 3 times at {SITE} in page" in rec.title
+    assert "saves about 20.0 ms" in rec.title
