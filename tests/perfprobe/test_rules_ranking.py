@@ -83,7 +83,9 @@ def test_a_slow_query_on_two_endpoints_is_one_recommendation_naming_both() -> No
     (rec,) = found
     assert rec.evidence["endpoints"] == ["GET /a/", "GET /b/"]
     assert "at app/d.py:3" in rec.title
-    assert "in GET /a/, GET /b/" in rec.title
+    assert "took up to 1.20 s (limit 500 ms) over 2 slow runs in GET /a/, GET /b/" in (
+        rec.title
+    )
     # Each run was 0.7 s over the 0.5 s limit.
     assert rec.saving_s == pytest.approx(1.4)
 

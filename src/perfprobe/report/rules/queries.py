@@ -58,13 +58,16 @@ def slow_query(
         over_s = sum(e["duration_s"] - threshold_s for e in events)
         where = f" at {call_site}" if call_site else ""
         seen_in = f" in {', '.join(endpoints)}" if endpoints else ""
+        up_to = "up to " if len(events) > 1 else ""
+        took = format_against(max_s, threshold_s)
+        runs = f" over {len(events)} slow runs" if len(events) > 1 else ""
         found.append(
             Recommendation(
                 rule_id="slow-query",
                 severity="warning",
                 title=(
-                    f"Slow query{where} took {format_against(max_s, threshold_s)} "
-                    f"(limit {format_duration(threshold_s)}){seen_in}: "
+                    f"Slow query{where} took {up_to}{took} (limit "
+                    f"{format_duration(threshold_s)}){runs}{seen_in}: "
                     f"{_fp(fingerprint)}"
                 ),
                 evidence={
