@@ -6,7 +6,7 @@ import pytest
 
 from perfprobe.collector import Collector
 from perfprobe.events import LazyLoad
-from perfprobe.report import validate_report
+from perfprobe.report import Recommendation, validate_report
 
 from .report_factories import (
     SITE,
@@ -164,3 +164,9 @@ def test_a_repeated_query_states_what_reusing_its_result_saves() -> None:
     assert rec.saving_s == pytest.approx(0.02)
     assert f"run 3 times at {SITE} in page" in rec.title
     assert "saves about 20.0 ms" in rec.title
+
+
+def test_a_negative_saving_is_refused() -> None:
+    """The schema asks saving_s >= 0, so the dataclass refuses -1 at once."""
+    with pytest.raises(ValueError, match="saving_s"):
+        Recommendation("x", "info", "t", {}, "s", saving_s=-1.0)

@@ -52,8 +52,8 @@ class Recommendation:
     scope. ``impact_s`` is the time the finding accounts for, in seconds, and
     ``saving_s`` the part of it a fix would save by perfprobe's estimate (0
     where it cannot say); see ``rules.sort_recommendations`` for the order.
-    Raise ``ValueError`` for an unknown severity, a multi-line title or
-    evidence that is not JSON data.
+    Raise ``ValueError`` for an unknown severity, a multi-line title, a
+    negative ``saving_s`` or evidence that is not JSON data.
     """
 
     rule_id: str
@@ -73,6 +73,10 @@ class Recommendation:
             raise ValueError("a recommendation title must be one line")
         _require_finite("Recommendation", "impact_s", self.impact_s)
         _require_finite("Recommendation", "saving_s", self.saving_s)
+        if self.saving_s < 0:
+            raise ValueError(
+                f"Recommendation.saving_s must be 0 or more, not {self.saving_s!r}"
+            )
         _require_json("Recommendation", "evidence", self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
