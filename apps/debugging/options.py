@@ -116,8 +116,8 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
         raise CommandError(f"--scenarios is empty; choose from {', '.join(available)}.")
     if not all(names):
         raise CommandError(
-            f"--scenarios {value!r} has an empty name (a comma too many); "
-            f"separate the names with single commas, from {', '.join(available)}."
+            f"--scenarios {value!r} has an empty name (a comma too many); separate "
+            f"the names with single commas; choose from {', '.join(available)}."
         )
     unknown = [n for n in names if n not in available]
     if unknown:
