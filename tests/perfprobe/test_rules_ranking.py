@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from perfprobe.collector import Collector
-from perfprobe.events import LazyLoad
+from perfprobe.events import LazyLoad, QueryEvent
 from perfprobe.report import Recommendation, validate_report
+from perfprobe.scope import Scope
 
 from .report_factories import (
     SITE,
@@ -22,6 +23,29 @@ from .report_factories import (
 MB = 1024 * 1024
 CUSTOMER = 'SELECT * FROM "shop_customer" WHERE "id" = ?'
 REPORT = 'SELECT * FROM "shop_sale" WHERE "day" = ?'
+
+
+def _request(
+    collector: Collector, route: str, duration_s: float, queries: list[QueryEvent]
+) -> None:
+    """Serve one request of ``duration_s`` whose scope ran ``queries``."""
+    scope = Scope(name=f"GET {route}", kind="request")
+    collector.scope_opened(scope)
+    for event in queries:
+        event.scope = scope.path
+        collector.record_query(event, scope)
+    collector.scope_closed(scope, duration_s)
+    query_time_s = sum(event.duration_s for event in queries)
+    collector.record_request(
+        request(
+            route,
+            200,
+            duration_s,
+            query_count=len(queries),
+            query_time_s=query_time_s,
+        ),
+        None,
+    )
 
 
 def _n_plus_one(collector: Collector, scope: str, count: int, each_s: float) -> None:
@@ -71,12 +95,7 @@ def test_a_slow_query_on_two_endpoints_is_one_recommendation_naming_both() -> No
     """One 1.2 s query behind two slow routes is one finding, not three."""
     collector = make_collector()
     for route in ("/a/", "/b/"):
-        run_scope(
-            collector, f"GET {route}", [query(REPORT, 1.2, call_site="app/d.py:3")]
-        )
-        collector.record_request(
-            request(route, 200, 1.25, query_count=1, query_time_s=1.2), None
-        )
+        _request(collector, route, 1.25, [query(REPORT, 1.2, call_site="app/d.py:3")])
 
     found = build(collector).recommendations
     assert [r.rule_id for r in found] == ["slow-query"]
@@ -93,12 +112,41 @@ def test_a_slow_query_on_two_endpoints_is_one_recommendation_naming_both() -> No
 def test_a_slow_endpoint_not_spent_in_its_queries_is_still_reported() -> None:
     """A 2 s route with a 0.6 s query spends most of its time elsewhere."""
     collector = make_collector()
-    run_scope(collector, "GET /r/", [query(REPORT, 0.6)])
-    collector.record_request(
-        request("/r/", 200, 2.0, query_count=1, query_time_s=0.6), None
-    )
+    _request(collector, "/r/", 2.0, [query(REPORT, 0.6)])
     rules = sorted(r.rule_id for r in build(collector).recommendations)
     assert rules == ["slow-endpoint", "slow-query"]
+
+
+def test_an_endpoint_slow_from_its_n_plus_one_is_named_by_that_finding() -> None:
+    """A 1.2 s route of which 1.0 s is ten lazy loads: one N+1 finding names it."""
+    lazy = LazyLoad(
+        model="Order",
+        field="customer",
+        relation="forward foreign key",
+        fix='select_related("customer")',
+    )
+    loads = [
+        query(CUSTOMER, 0.1, params_hash=i, lazy_load=lazy, call_site="app/v.py:7")
+        for i in range(10)
+    ]
+    collector = make_collector()
+    _request(collector, "/orders/", 1.2, loads)
+
+    (rec,) = build(collector).recommendations
+    assert rec.rule_id == "n-plus-one"
+    assert "in GET /orders/" in rec.title
+
+
+def test_a_small_n_plus_one_does_not_hide_a_slow_endpoint() -> None:
+    """Five 1 ms lazy loads in a 2 s route leave the route's own finding."""
+    loads = [
+        query(CUSTOMER, 0.001, params_hash=i, call_site="app/v.py:7") for i in range(5)
+    ]
+    collector = make_collector()
+    _request(collector, "/orders/", 2.0, loads)
+
+    rules = sorted(r.rule_id for r in build(collector).recommendations)
+    assert rules == ["n-plus-one", "slow-endpoint"]
 
 
 def test_a_runaway_query_stopped_by_a_timeout_is_one_critical_finding() -> None:

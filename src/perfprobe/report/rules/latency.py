@@ -6,7 +6,7 @@ from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural
 from ..model import Recommendation
-from .linking import endpoint_key, endpoints_of, slow_query_events, time_over
+from .linking import endpoint_key, explained_endpoints, time_over
 from .registry import ReportData, register_rule
 
 
@@ -54,15 +54,12 @@ def slow_endpoint(
 ) -> list[Recommendation]:
     """Flag routes whose p95 latency is over the slow-operation limit.
 
-    A route that spends at least half its time in queries, one of which is a
-    slow-query finding run in its requests, is left to that finding, which
-    names it.
+    A route whose requests spent at least half their time in slow queries,
+    N+1 patterns or repeated queries is left to those findings, which name
+    it (``linking.explained_endpoints``).
     """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
-    slow_queries = slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
-    explained = endpoints_of(
-        (e["scope"] for events in slow_queries.values() for e in events), data
-    )
+    explained = explained_endpoints(data, settings.SLOW_QUERY_SECONDS * time_scale)
     found = []
     for ep in data["endpoints"]:
         stats = ep["stats"]
@@ -71,7 +68,7 @@ def slow_endpoint(
         per_request = ep["query_counts"]["mean"] if ep["query_counts"] else 0.0
         query_share = ep["query_time_s"] / stats["total"] if stats["total"] else 0.0
         route = endpoint_key(ep)
-        if query_share >= 0.5 and route in explained:
+        if route in explained:
             continue
         found.append(
             Recommendation(

@@ -54,6 +54,48 @@ def endpoints_of(scopes: Iterable[str | None], data: ReportData) -> list[str]:
     return sorted(found)
 
 
+def explained_endpoints(data: ReportData, slow_query_s: float) -> set[str]:
+    """Return the endpoints whose requests' time other findings account for.
+
+    Over the request scopes the report still holds, an endpoint is explained
+    when its slow queries (over ``slow_query_s``), N+1 patterns and repeated
+    queries took at least half its requests' time: those findings name it,
+    and a slow-endpoint finding would only repeat them. Kept query runs and
+    findings are bounded, so what is missed errs toward reporting the
+    endpoint too.
+    """
+    keys = [endpoint_key(ep) for ep in data["endpoints"]]
+
+    def key_of(scope: str | None) -> str | None:
+        for key in keys:
+            if scope and (scope == key or scope.endswith("/" + key)):
+                return key
+        return None
+
+    requests_s: dict[str, float] = {}
+    for scope in data["scopes"]:
+        key = key_of(scope["path"]) if scope["kind"] == "request" else None
+        if key is not None:
+            requests_s[key] = requests_s.get(key, 0.0) + scope["duration_s"]
+    found_s: dict[str, float] = {}
+    runs = [
+        run for runs in slow_query_events(data, slow_query_s).values() for run in runs
+    ]
+    findings = [*data["n_plus_one"]["findings"], *data["duplicates"]["findings"]]
+    for scope, spent_s in [
+        *((run["scope"], run["duration_s"]) for run in runs),
+        *((finding["scope"], finding["total_s"]) for finding in findings),
+    ]:
+        key = key_of(scope)
+        if key is not None:
+            found_s[key] = found_s.get(key, 0.0) + spent_s
+    return {
+        key
+        for key, spent_s in found_s.items()
+        if requests_s.get(key) and spent_s >= requests_s[key] / 2
+    }
+
+
 def time_over(total_s: float, count: int, threshold_s: float) -> float:
     """Return the least time ``count`` runs of ``total_s`` spent over a limit.
 
