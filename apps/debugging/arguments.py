@@ -52,7 +52,7 @@ def _add_run_arguments(parser: CommandParser) -> None:
         default="1.0",
         help=(
             "Multiply every injected latency and every time threshold by F "
-            "(above 0, at most 10; default 1.0)."
+            "(from 0.001 to 10; default 1.0)."
         ),
     )
     parser.add_argument(

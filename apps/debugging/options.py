@@ -15,7 +15,12 @@ from perfprobe.compare import cli as compare_cli
 from .load.cli import choose_scenarios, parse_load_options
 from .load.config import LoadConfig
 from .output_paths import check_charts_available, check_output_path
-from .performance_demo import MAX_TIME_SCALE, DemoSetupError, PerformanceDemo
+from .performance_demo import (
+    MAX_TIME_SCALE,
+    MIN_TIME_SCALE,
+    DemoSetupError,
+    PerformanceDemo,
+)
 from .repeat import parse_repeat
 
 # Every scenario must be able to use any seed accepted: the memory job packs
@@ -106,9 +111,14 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
     """Return the scenario names in ``value`` (comma-separated) in given order."""
     if value is None:
         return available
-    names = [part.strip() for part in value.split(",") if part.strip()]
-    if not names:
+    names = [part.strip() for part in value.split(",")]
+    if not any(names):
         raise CommandError(f"--scenarios is empty; choose from {', '.join(available)}.")
+    if not all(names):
+        raise CommandError(
+            f"--scenarios {value!r} has an empty name (a comma too many); separate "
+            f"the names with single commas; choose from {', '.join(available)}."
+        )
     unknown = [n for n in names if n not in available]
     if unknown:
         raise CommandError(
@@ -119,17 +129,26 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
 
 
 def parse_time_scale(value: str) -> float:
-    """Return ``value`` as a number in (0, MAX_TIME_SCALE]; else ``CommandError``."""
+    """Return ``value`` as a number from MIN_TIME_SCALE to MAX_TIME_SCALE.
+
+    Raise ``CommandError`` otherwise; a positive value under the minimum is
+    told why it is too small.
+    """
     message = (
-        f"--time-scale must be a number above 0 and at most {MAX_TIME_SCALE:g}, "
-        f"not {value!r}."
+        f"--time-scale must be a number from {MIN_TIME_SCALE:g} to "
+        f"{MAX_TIME_SCALE:g}, not {value!r}"
     )
     try:
         scale = float(value)
     except ValueError:
-        raise CommandError(message) from None
-    if not math.isfinite(scale) or not 0 < scale <= MAX_TIME_SCALE:
-        raise CommandError(message)
+        raise CommandError(f"{message}.") from None
+    if 0 < scale < MIN_TIME_SCALE:
+        raise CommandError(
+            f"{message}: below {MIN_TIME_SCALE:g} the injected sleeps would "
+            "vanish into the queries' own time."
+        )
+    if not math.isfinite(scale) or not MIN_TIME_SCALE <= scale <= MAX_TIME_SCALE:
+        raise CommandError(f"{message}.")
     return scale
 
 

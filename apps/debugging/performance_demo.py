@@ -32,6 +32,11 @@ EXTRA_SCENARIOS_SETTING = "PERFORMANCE_DEMO_SCENARIOS"
 # At 10 the demo already takes minutes; beyond, injected sleeps and timeouts
 # stop making sense (and SQLite cannot hold a 1e20 s sleep's arithmetic).
 MAX_TIME_SCALE = 10.0
+# Below this the injected sleeps (the shortest, 50 ms nominal, would be under
+# 50 us) vanish into each query's own time, and the error scenario's 3 s
+# statement timeout nears PostgreSQL's 1 ms resolution: the demo would show
+# nothing it is meant to show.
+MIN_TIME_SCALE = 0.001
 
 ScenarioCallback = Callable[[str, int, int], None]
 ResultCallback = Callable[[ScenarioResult], None]
@@ -112,9 +117,11 @@ class PerformanceDemo:
     ) -> None:
         # Infinity would pass a bare "> 0" and only fail mid-run, in the shop's
         # latency setter, after the shared monitor had already taken it.
-        if not (math.isfinite(time_scale) and 0 < time_scale <= MAX_TIME_SCALE):
+        if not (
+            math.isfinite(time_scale) and MIN_TIME_SCALE <= time_scale <= MAX_TIME_SCALE
+        ):
             raise ValueError(
-                f"time_scale must be above 0 and at most {MAX_TIME_SCALE:g}, "
+                f"time_scale must be from {MIN_TIME_SCALE:g} to {MAX_TIME_SCALE:g}, "
                 f"not {time_scale!r}"
             )
         load_extra_scenarios()
@@ -130,6 +137,9 @@ class PerformanceDemo:
         }
         self.results: list[ScenarioResult] = []
         self.created_sample_data = False
+        #: Whether the run so far drew on the seed: sample data made now, or
+        #: a scenario that used its context's ``rng`` or ``use_seed()``.
+        self.seed_used = False
 
     @staticmethod
     def available_scenarios() -> list[str]:
@@ -168,6 +178,7 @@ class PerformanceDemo:
             self.prepare()
         self.monitor.reset()
         self.results = []
+        self.seed_used = self.created_sample_data
         for index, name in enumerate(names):
             self.run_scenario(name, index=index, total=len(names))
         return self.build_report()
@@ -206,6 +217,7 @@ class PerformanceDemo:
         finally:
             set_latency_scale(None)
             self.monitor.time_scale = previous_scale
+            self.seed_used = self.seed_used or context.seed_used
 
         summary = scope.summary
         result = ScenarioResult(
@@ -257,7 +269,7 @@ class PerformanceDemo:
                 scenarios=list(self.results),
                 title="perfprobe performance demo",
                 database_vendor=connection.vendor,
-                seed=self.seed,
+                seed=self.seed if self.seed_used else None,
                 latency_note=(
                     "Latencies were injected on purpose: database-side sleeps inside "
                     "real queries at the demo's nominal values multiplied by "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import reprlib
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -14,13 +13,12 @@ from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, cast
 from . import conf as _conf_module
 from . import tracing
 from .conf import get_settings
-from .db.callsite import find_raise_site
-from .events import OperationEvent, error_type_name, is_interruption
 from .failures import log_failure
 from .scope import current_scope
 from .suppression import current_mark
 from .threadlog import BATCH_SIZE, ThreadLog
-from .timerstarts import _OFF, Starts, _Off, _Start, _task_key, pop_stack, push, take
+from .timerends import bad_name, exit_unusual, record_now
+from .timerstarts import _OFF, Starts, _Off, _Start, _task_key, push
 from .wrapping import wrap
 
 if TYPE_CHECKING:
@@ -142,7 +140,7 @@ class ExecutionTimer:
             ):
                 self._keep(log, collector, duration_s, start[1])
             else:
-                self._record_now(start, exc, thread_id, duration_s)
+                record_now(self, start, exc, thread_id, duration_s)
             if duration_s > start[4] * collector.time_scale:
                 self._monitor._warn_if_slow(self.name, duration_s)
         except Exception:
@@ -171,42 +169,6 @@ class ExecutionTimer:
             collector.mark_shared(log.thread_id)
         if len(records) >= BATCH_SIZE:
             collector.fold_thread_log(log)
-
-    def _record_now(
-        self,
-        start: _Start,
-        exc: BaseException | None,
-        thread_id: int,
-        duration_s: float,
-    ) -> None:
-        """Record a failed block, or one with a span or listeners, right away."""
-        log, span = start[2], start[3]
-        collector = self._monitor.collector
-        # The thread that was counted busy, wherever the block ended.
-        if thread_id == log.thread_id:
-            log.busy -= 1
-        else:
-            collector.thread_log_ended_elsewhere(log)
-        if is_interruption(exc):
-            # Cancelled (a client disconnect) or its generator closed: the
-            # time is kept, but the block did not fail.
-            exc = None
-        if span is not None:
-            tracing.end_block(span, exc)
-        scope = current_scope.get()
-        thread = threading.current_thread()
-        event = OperationEvent(
-            name=self.name,
-            duration_s=duration_s,
-            started_at=start[1],
-            thread_id=thread.ident or 0,
-            thread_name=thread.name,
-            scope=scope.path if scope else None,
-            tags=dict(self.tags) if self.tags else {},
-            error_type=error_type_name(type(exc)) if exc is not None else None,
-            raised_at=find_raise_site(exc) if exc is not None else None,
-        )
-        collector.record_operation(event, scope)
 
     # -- context manager ---------------------------------------------------
 
@@ -280,7 +242,7 @@ class ExecutionTimer:
         if type(start) is not tuple:
             if start is not _OFF:
                 stack = cast("list[_Start | _Off] | None", start)
-                self._exit_unusual(stack, exc, thread_id, ended_ns)
+                exit_unusual(self, stack, exc, thread_id, ended_ns)
             return
         # Found under this thread's own id: only this thread makes entries
         # under it, so the block started here (its log is this thread's).
@@ -294,7 +256,7 @@ class ExecutionTimer:
         try:
             collector = self._monitor.collector
             if collector._listeners.items:
-                self._record_now(start, None, thread_id, duration_s)
+                record_now(self, start, None, thread_id, duration_s)
             else:
                 log.busy -= 1
                 records = log.records
@@ -324,39 +286,6 @@ class ExecutionTimer:
                 logger, "record", "perfprobe failed to record operation %r", self.name
             )
 
-    def _exit_unusual(
-        self,
-        popped: list[_Start | _Off] | None,
-        exc: BaseException | None,
-        thread_id: int,
-        ended_ns: int,
-    ) -> None:
-        """End a block whose start the quick pop in ``__exit__`` did not find.
-
-        ``popped`` is the stack the pop took (a timer entered again in this
-        thread before it was left), or ``None``.
-        """
-        try:
-            if popped is None:
-                loop = _running_loop()
-                key = thread_id if loop is None else _task_key(thread_id, loop)
-                taken = take(self._starts, key)
-            else:
-                taken = pop_stack(self._starts, thread_id, popped)
-        except Exception:
-            log_failure(
-                logger, "end", "perfprobe failed to end operation %r", self.name
-            )
-            return
-        if taken is None:
-            logger.debug(
-                "perfprobe found no start for operation %r in this thread and "
-                "task; nothing recorded",
-                self.name,
-            )
-        elif isinstance(taken, tuple):
-            self._finish(taken, exc, thread_id, ended_ns)
-
     async def __aenter__(self) -> ExecutionTimer:
         return self.__enter__()
 
@@ -380,14 +309,6 @@ class ExecutionTimer:
         return wrap(self, func)
 
 
-def _bad_name(name: object) -> ValueError:
-    """Return the error for a timer name that is not a non-empty ``str``."""
-    return ValueError(
-        "measure_execution_time() needs a non-empty name (a str), "
-        f"not {reprlib.repr(name)}"
-    )
-
-
 def new_timer(
     monitor: PerformanceMonitor, name: str, tags: dict[str, Any] | None = None
 ) -> ExecutionTimer:
@@ -400,7 +321,7 @@ def new_timer(
     """
     if type(name) is not str or not name:
         if not isinstance(name, str) or not name:
-            raise _bad_name(name)
+            raise bad_name(name)
         # A subclass's own hash or comparison would run in the fold, under
         # the collector's lock, and could raise there: the name is kept as
         # the plain str of its characters (which the C split also needs).

@@ -11,6 +11,7 @@ import pytest
 from django.test import Client
 
 from apps.debugging.performance_demo import PerformanceDemo
+from apps.debugging.scenarios import registry
 from apps.shop.sample_data import ensure_sample_data
 
 #: Module fixtures that run the demo on the test database, outside any test's
@@ -81,3 +82,14 @@ def nothing_may_run(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     for name in ("prepare", "run", "run_scenario"):
         monkeypatch.setattr(PerformanceDemo, name, forbidden(name))
     return calls
+
+
+@pytest.fixture
+def scenario_cleanup() -> Iterator[list[str]]:
+    """Collect scenario names to unregister after the test, pass or fail."""
+    names: list[str] = []
+    try:
+        yield names
+    finally:
+        for name in names:
+            registry.unregister(name)

@@ -2,27 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import math
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.management import call_command
-from django.db import DEFAULT_DB_ALIAS, connections
 
 from apps.debugging.performance_demo import PerformanceDemo
-from apps.debugging.scenarios import Scenario, database, register_scenario, registry
-from apps.debugging.setup import DemoSetupError, check_migrations
-from apps.shop.models import Customer
+from apps.debugging.scenarios import database
 from perfprobe import monitor
 from perfprobe.report.schema import validate_report
 from tests.demo.backend import sleep_call
-from tests.demo.signals import sigint_after
 
 # Small enough that the injected sleeps add up to about a second. Checks
 # here bound a latency from below (load only adds time) or with
@@ -107,17 +99,6 @@ def report(django_db_setup: None, django_db_blocker: Any) -> dict[str, Any]:
             monitor.reset()
             call_command("flush", interactive=False, verbosity=0)
     return data
-
-
-@pytest.fixture
-def scenario_cleanup() -> Iterator[list[str]]:
-    """Collect scenario names to unregister after the test, pass or fail."""
-    names: list[str] = []
-    try:
-        yield names
-    finally:
-        for name in names:
-            registry.unregister(name)
 
 
 # -- the full run ---------------------------------------------------------------
@@ -381,201 +362,3 @@ def test_error_scenarios_each_error_has_advice(report):
     }
 
     assert advised == counted
-
-
-# -- scenarios as a plug-in point -----------------------------------------------
-
-
-class FailingScenario(Scenario):
-    """A scenario whose job breaks half-way."""
-
-    name = "test_failing"
-    description = "Raises, to show the others still run."
-
-    def run(self) -> dict[str, Any]:
-        raise LookupError("the supplier feed is missing")
-
-
-class NightlyImportScenario(Scenario):
-    """A project's own scenario: one timed query."""
-
-    name = "test_nightly_import"
-    description = "Counts customers, as a nightly import would first."
-
-    def run(self) -> dict[str, Any]:
-        with self.monitor.measure_execution_time("import.count_customers"):
-            count = Customer.objects.count()
-        return {"customers_seen": count}
-
-
-class SettingsScenario(NightlyImportScenario):
-    """The same scenario, named in PERFORMANCE_DEMO_SCENARIOS instead."""
-
-    name = "test_from_settings"
-
-
-@pytest.mark.django_db(transaction=True)
-def test_failing_scenario_does_not_stop_the_next(scenario_cleanup):
-    """A scenario that raises is reported failed and the next one still runs."""
-    register_scenario(FailingScenario)
-    scenario_cleanup.append(FailingScenario.name)
-
-    data = PerformanceDemo(time_scale=0.02).run_full_demo(
-        scenarios=[FailingScenario.name, "database_operations"]
-    )
-    failed, database_ok = data["scenarios"]
-
-    assert failed["status"] == "failed"
-    assert failed["error"]["type"] == "LookupError"
-    assert "the supplier feed is missing" in failed["error"]["message"]
-    assert database_ok["name"] == "database_operations"
-    assert database_ok["status"] == "ok"
-    assert database_ok["query_count"] == 12
-    assert data["summary"]["scenarios_failed"] == 1
-    assert {
-        (c["source"], c["name"], c["error_type"]) for c in data["errors"]["counts"]
-    } == {("scenario", FailingScenario.name, "LookupError")}
-    validate_report(data)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_project_scenario_runs_through_run_full_demo(scenario_cleanup):
-    """A scenario a project registers runs by name, without editing the demo."""
-    register_scenario(NightlyImportScenario)
-    scenario_cleanup.append(NightlyImportScenario.name)
-
-    data = PerformanceDemo(time_scale=0.02).run_full_demo(
-        scenarios=[NightlyImportScenario.name]
-    )
-    (scenario,) = data["scenarios"]
-
-    assert scenario["status"] == "ok"
-    assert scenario["details"] == {"customers_seen": Customer.objects.count()}
-    assert scenario["query_count"] == 1
-    assert "import.count_customers" in by_name(data["operations"])
-    validate_report(data)
-
-
-@pytest.mark.django_db(transaction=True)
-def test_scenario_named_in_settings_is_registered_and_runs(settings, scenario_cleanup):
-    """A Scenario subclass named in PERFORMANCE_DEMO_SCENARIOS joins the demo."""
-    scenario_cleanup.append(SettingsScenario.name)
-    settings.PERFORMANCE_DEMO_SCENARIOS = [f"{__name__}.SettingsScenario"]
-
-    assert SettingsScenario.name in PerformanceDemo.available_scenarios()
-    data = PerformanceDemo(time_scale=0.02).run_full_demo(
-        scenarios=[SettingsScenario.name]
-    )
-
-    assert data["scenarios"][0]["status"] == "ok"
-
-
-@pytest.mark.parametrize("value", ["tests.demo.broken_scenarios", 42, [3]])
-def test_scenarios_setting_that_is_not_a_list_of_paths_is_one_clear_error(
-    settings, value
-):
-    """A string, a number or a list of non-strings is refused as a whole."""
-    settings.PERFORMANCE_DEMO_SCENARIOS = value
-
-    with pytest.raises(DemoSetupError, match="must be a list of dotted paths"):
-        PerformanceDemo.available_scenarios()
-
-
-def test_scenarios_setting_naming_a_missing_module_says_so(settings):
-    """A misspelt module is reported as the missing module it is."""
-    settings.PERFORMANCE_DEMO_SCENARIOS = ["shop_scenarioz"]
-
-    with pytest.raises(DemoSetupError, match=r"ModuleNotFoundError.*shop_scenarioz"):
-        PerformanceDemo.available_scenarios()
-
-
-def test_unknown_scenario_is_refused_before_anything_runs():
-    """Asking for an unregistered scenario raises ValueError naming it."""
-    demo = PerformanceDemo(time_scale=0.02)
-
-    with pytest.raises(ValueError, match="no_such_scenario"):
-        demo.run_full_demo(scenarios=["no_such_scenario"])
-    assert demo.results == []
-
-
-@pytest.mark.parametrize("scale", [0, -1, math.nan, math.inf, -math.inf])
-def test_time_scale_must_be_finite_and_above_zero(scale):
-    """A time scale that is not a finite number above 0 is refused up front."""
-    with pytest.raises(ValueError, match="time_scale"):
-        PerformanceDemo(time_scale=scale)
-
-
-# -- setup ----------------------------------------------------------------------
-
-
-@pytest.fixture
-def empty_database(tmp_path: Path, django_db_blocker: Any) -> Iterator[str]:
-    """Add a connection alias to a new, empty database; remove it after.
-
-    On SQLite the database is a new file; on PostgreSQL a new database on
-    the test server, dropped afterwards.
-    """
-    alias = "perfprobe_empty"
-    default = connections[DEFAULT_DB_ALIAS]
-    if default.vendor == "postgresql":
-        name = f"{default.settings_dict['NAME']}_empty"[:63]
-        with django_db_blocker.unblock(), default._nodb_cursor() as cursor:
-            cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    else:
-        name = str(tmp_path / "empty.sqlite3")
-    connections.settings[alias] = {
-        **connections.settings[DEFAULT_DB_ALIAS],
-        "NAME": name,
-    }
-    try:
-        with django_db_blocker.unblock():
-            yield alias
-            connections[alias].close()
-    finally:
-        with contextlib.suppress(AttributeError):
-            del connections[alias]
-        del connections.settings[alias]
-        if default.vendor == "postgresql":
-            with django_db_blocker.unblock(), default._nodb_cursor() as cursor:
-                cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')
-
-
-def test_unapplied_migrations_name_the_migrate_command(empty_database):
-    """A database without migrations fails with `python manage.py migrate`."""
-    with pytest.raises(DemoSetupError, match=r"python manage\.py migrate"):
-        check_migrations(using=empty_database)
-
-
-class SleepyScenario(Scenario):
-    """Run one query that sleeps inside the database."""
-
-    name = "test_sleepy"
-    seconds = 0.01
-
-    def run(self) -> dict[str, Any]:
-        from apps.shop.latency import DatabaseDelay
-
-        return {"n": Customer.objects.filter(DatabaseDelay(self.seconds)).count()}
-
-
-@pytest.mark.django_db(transaction=True)
-def test_ctrl_c_during_a_database_sleep_stops_the_demo(
-    scenario_cleanup, monkeypatch, ctrl_c_raises
-):
-    """Ctrl-C inside the SQL sleep stops the run instead of failing one scenario."""
-    register_scenario(SleepyScenario)
-    scenario_cleanup.append(SleepyScenario.name)
-    # SQLite sleeps in Python inside sqlite3, which turns the interrupt into
-    # an OperationalError that the demo turns back into Ctrl-C; PostgreSQL
-    # sleeps in the server, and psycopg cancels the query and re-raises.
-    monkeypatch.setattr(SleepyScenario, "seconds", 5.0)
-
-    started = time.perf_counter()
-    with pytest.raises(KeyboardInterrupt), sigint_after(0.3):
-        PerformanceDemo(time_scale=0.02).run_full_demo(
-            scenarios=[SleepyScenario.name, "memory_intensive"]
-        )
-
-    # Well before the 5 s sleep would have ended by itself.
-    assert time.perf_counter() - started < 3.0

@@ -14,20 +14,36 @@ S = TypeVar("S", bound=type["Scenario"])
 
 @dataclass
 class DemoContext:
-    """What every scenario may use: the monitor, the time scale and a seeded RNG."""
+    """What every scenario may use: the monitor, the time scale and a seeded RNG.
+
+    A scenario draws on the seed through ``rng`` or ``use_seed()``, which
+    set ``seed_used``: the report states the seed only when something used it.
+    """
 
     monitor: PerformanceMonitor
     time_scale: float = 1.0
     seed: int = 42
-    rng: random.Random = field(init=False)
     #: Called with one line of text for each step when ``--verbose`` is on.
     say: Callable[[str], None] = field(default=lambda text: None)
     #: Settings for this scenario alone, from ``PerformanceDemo``'s
     #: ``scenario_options`` (the command fills the ``load`` scenario's).
     options: dict[str, Any] = field(default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.rng = random.Random(self.seed)
+    seed_used: bool = field(default=False, init=False)
+    _rng: random.Random | None = field(default=None, init=False, repr=False)
+
+    @property
+    def rng(self) -> random.Random:
+        """Return the random generator seeded with ``seed`` (one per context)."""
+        self.seed_used = True
+        if self._rng is None:
+            self._rng = random.Random(self.seed)
+        return self._rng
+
+    def use_seed(self) -> int:
+        """Return ``seed`` for a scenario that derives its data from it."""
+        self.seed_used = True
+        return self.seed
 
     def scaled(self, nominal_s: float) -> float:
         """Return a nominal latency in seconds multiplied by the time scale."""

@@ -128,7 +128,7 @@ class MemoryIntensiveScenario(Scenario):
             track("before")
             # Order ids are unsigned 32-bit: any seed (negative, huge) must
             # give ids that fit.
-            first_id = self.context.seed % (2**32 - RECORD_COUNT)
+            first_id = self.context.use_seed() % (2**32 - RECORD_COUNT)
             records = build_records(RECORD_COUNT, first_id)
             after_build = track("after_building")
             kept = process_records(records)

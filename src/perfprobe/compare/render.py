@@ -9,7 +9,7 @@ from rich.text import Text
 
 from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
-from ..report.terminal import plain_width
+from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, CountRow, TimingRow
 from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
 
@@ -64,6 +64,8 @@ class ComparisonRenderer:
         terminal = console.is_terminal
         self.width = None if terminal else plain_width()
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
+        # Spelt before layout, so an ASCII stream's "..." keeps borders aligned.
+        self._spell = spelling(console)
 
     def render(self, comparison: Comparison) -> None:
         """Print the header, one table per kind, the counts and the verdict."""
@@ -84,7 +86,7 @@ class ComparisonRenderer:
 
     def _line(self, text: str, style: str = "") -> None:
         self.console.print(
-            Text(printable(text), style=style),
+            Text(self._spell(printable(text)), style=style),
             width=self.width,
             markup=False,
             highlight=False,
@@ -106,7 +108,7 @@ class ComparisonRenderer:
             # Names come from report files: Text, because a str cell is read
             # as rich markup ("[/b]" would raise, "[link=...]" would link).
             table.add_row(
-                Text(printable(shorten(row.key.name, 80))),
+                Text(self._spell(printable(shorten(row.key.name, 80)))),
                 _values(row.median),
                 _change(row.median),
                 _values(row.p95),
@@ -130,7 +132,7 @@ class ComparisonRenderer:
         for row in changed:
             table.add_row(
                 Text(row.key.kind),
-                Text(printable(shorten(row.key.name, 90))),
+                Text(self._spell(printable(shorten(row.key.name, 90)))),
                 _count(row, old=True),
                 _count(row, old=False),
                 Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),

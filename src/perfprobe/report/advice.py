@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .fmt import format_bytes, shorten
+from .fmt import format_bytes, format_duration, shorten
 
 _EXPLAIN = {
     "postgresql": "EXPLAIN (ANALYZE, BUFFERS)",
@@ -86,6 +86,10 @@ def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
     """Return how to speed up ``sql``, with hints drawn from its text."""
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
+    if sql.lstrip("( ").upper().startswith("WITH RECURSIVE"):
+        return (
+            f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
+        )
     steps = [
         f"Run {explain} on {shorten(sql, 120)!r}{where} and look for a full table "
         "scan; add an index on the columns its WHERE, JOIN and ORDER BY use "
@@ -218,7 +222,7 @@ def error(source: str, name: str, error_type: str, call_site: str | None) -> str
             "all at once."
         )
     if source == "query":
-        return _query_error(name, error_type, call_site)
+        return query_error(name, error_type, call_site)
     if source == "request":
         if error_type.startswith("HTTP "):
             return (
@@ -240,17 +244,42 @@ def error(source: str, name: str, error_type: str, call_site: str | None) -> str
     )
 
 
-def _query_error(fingerprint: str, error_type: str, call_site: str | None) -> str:
+def _finish_in_time(fingerprint: str) -> str:
+    # A recursive CTE runs until its recursive part returns no rows, and an
+    # index does not change that; other statements finish sooner on a plan
+    # that reads fewer rows.
+    if fingerprint.lstrip("( ").upper().startswith("WITH RECURSIVE"):
+        return (
+            "a recursive CTE runs until its recursive part returns no rows, so "
+            "give that part a stopping condition (a WHERE on the depth or "
+            "counter) or cap the rows the outer query takes (LIMIT)"
+        )
+    return "EXPLAIN it and index what its WHERE, JOIN and ORDER BY use"
+
+
+def query_error(
+    fingerprint: str,
+    error_type: str,
+    call_site: str | None,
+    duration_s: float | None = None,
+) -> str:
+    """Return what to do about a query that raised ``error_type``.
+
+    ``duration_s`` is how long its latest failed run took: a query stopped
+    after seconds was most likely cancelled by a statement timeout.
+    """
     where = f" at {call_site}" if call_site else ""
     lowered = error_type.lower()
     if any(word in lowered for word in ("timeout", "cancel", "operational")):
+        ran = f" after running {format_duration(duration_s)}" if duration_s else ""
         return (
-            f"The query {shorten(fingerprint, 80)!r}{where} failed with "
-            f"{error_type}, typically a timeout or a lock wait: add an index so it "
-            "finishes sooner, keep transactions short, and set a statement "
-            "timeout (PostgreSQL: OPTIONS {'options': '-c statement_timeout=5000'}) "
-            "so a runaway query fails fast; retry or degrade gracefully in the "
-            "caller."
+            f"The query{where} failed with {error_type}{ran}; on a long query "
+            "that is usually a statement timeout stopping it, or a lock wait. "
+            f"Make it finish well within the timeout: {_finish_in_time(fingerprint)}. "
+            "Keep transactions short so it does not wait on locks. Where no "
+            "statement timeout is set, set one so a runaway query fails fast "
+            "(PostgreSQL: OPTIONS {'options': '-c statement_timeout=5000'}); "
+            "have the caller retry or degrade gracefully."
         )
     return (
         f"The query {shorten(fingerprint, 80)!r}{where} raised {error_type}: check "

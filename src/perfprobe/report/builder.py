@@ -102,7 +102,7 @@ class ReportBuilder:
         return self.snapshot.time_scale
 
     def build(self) -> Report:
-        """Return the report, with recommendations sorted by severity then impact."""
+        """Return the report, with recommendations ranked by severity then payoff."""
         report = Report(
             generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
             title=self.title,

@@ -49,10 +49,11 @@ class Recommendation:
 
     ``evidence`` holds the numbers behind the finding (seconds, bytes,
     counts), the query fingerprint, the call site ``path:line`` and the
-    scope. ``impact_s`` is the time the finding accounts for, in seconds; it
-    orders findings of one severity and is 0 for findings without a time cost.
-    Raise ``ValueError`` for an unknown severity, a multi-line title or
-    evidence that is not JSON data.
+    scope. ``impact_s`` is the time the finding accounts for, in seconds, and
+    ``saving_s`` the part of it a fix would save by perfprobe's estimate (0
+    where it cannot say); see ``rules.sort_recommendations`` for the order.
+    Raise ``ValueError`` for an unknown severity, a multi-line title, a
+    negative ``saving_s`` or evidence that is not JSON data.
     """
 
     rule_id: str
@@ -61,6 +62,7 @@ class Recommendation:
     evidence: dict[str, Any]
     suggestion: str
     impact_s: float = 0.0
+    saving_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.severity not in SEVERITIES:
@@ -70,6 +72,11 @@ class Recommendation:
         if "\n" in self.title:
             raise ValueError("a recommendation title must be one line")
         _require_finite("Recommendation", "impact_s", self.impact_s)
+        _require_finite("Recommendation", "saving_s", self.saving_s)
+        if self.saving_s < 0:
+            raise ValueError(
+                f"Recommendation.saving_s must be 0 or more, not {self.saving_s!r}"
+            )
         _require_json("Recommendation", "evidence", self.evidence)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +88,7 @@ class Recommendation:
             "evidence": finite_json_or_raise(self.evidence),
             "suggestion": self.suggestion,
             "impact_s": self.impact_s,
+            "saving_s": self.saving_s,
         }
 
 

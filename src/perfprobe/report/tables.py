@@ -365,9 +365,15 @@ def _errors(counts: list[dict[str, Any]], limits: Limits) -> Section:
 
 
 def _recommendation(rec: dict[str, Any]) -> RecommendationItem:
+    fields = dict(rec["evidence"])
+    # A failed query's name is its fingerprint: shown once is enough.
+    if fields.get("name") is not None and fields.get("name") == fields.get(
+        "fingerprint"
+    ):
+        del fields["name"]
     evidence = ", ".join(
         f"{key}: {format_evidence_value(key, value)}"
-        for key, value in rec["evidence"].items()
+        for key, value in fields.items()
         if value is not None
     )
     return RecommendationItem(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import codecs
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any
 
 from rich import box
-from rich.console import Console
+from rich.cells import cell_len
+from rich.console import Console, OverflowMethod
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
@@ -70,11 +71,13 @@ class _ReplacingStream:
         self._stream = stream
         self._encoding = encoding
 
-    def write(self, text: str) -> int:
+    def perfprobe_spell(self, text: str) -> str:
+        """Return ``text`` as this stream writes it: ASCII spellings, then ``?``."""
         text = text.translate(_ASCII_SPELLINGS)
-        self._stream.write(
-            text.encode(self._encoding, "replace").decode(self._encoding)
-        )
+        return text.encode(self._encoding, "replace").decode(self._encoding)
+
+    def write(self, text: str) -> int:
+        self._stream.write(self.perfprobe_spell(text))
         return len(text)
 
     def __getattr__(self, name: str) -> Any:
@@ -125,6 +128,22 @@ def _safe_stream(stream: IO[str]) -> IO[str]:
         return stream
     # A single-byte encoding that holds these two may still miss others.
     return _ReplacingStream(stream, encoding)  # type: ignore[return-value]
+
+
+def _same(text: str) -> str:
+    return text
+
+
+def spelling(console: Console) -> Callable[[str], str]:
+    """Return how ``console``'s stream will spell text, to apply before layout.
+
+    A stream that cannot hold the report's characters writes ``"..."`` for
+    ``"…"`` and ``?`` for the rest. Done only at the write, that would widen
+    or narrow a table's cells after rich had measured them; renderers spell
+    their text with this function first, so every border stays in place.
+    """
+    spell = getattr(console.file, "perfprobe_spell", None)
+    return spell if callable(spell) else _same
 
 
 class _Console(Console):
@@ -194,6 +213,15 @@ class TerminalRenderer:
             width = plain_width()
         self.width = width
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
+        self._spell = spelling(self.console)
+        # rich cuts a word too long for its column with its own "…", after
+        # the spelling above; where that would be respelt, fold it instead.
+        self._overflow: OverflowMethod = (
+            "ellipsis" if self._spell("\u2026") == "\u2026" else "fold"
+        )
+
+    def _text(self, text: str, style: str = "") -> Text:
+        return Text(self._spell(text), style=style)
 
     def render(self, report: Report) -> None:
         """Print every non-empty section of ``report``."""
@@ -205,18 +233,18 @@ class TerminalRenderer:
 
     def _print(self, renderable: Any = "") -> None:
         if isinstance(renderable, str):
-            renderable = Text(renderable)
+            renderable = self._text(renderable)
         self.console.print(
             renderable, width=self.width, markup=False, emoji=False, highlight=False
         )
 
     def _indented(self, text: str) -> None:
         # Padding keeps wrapped continuation lines under their label.
-        self._print(Padding(Text(text), (0, 0, 0, 3), expand=False))
+        self._print(Padding(self._text(text), (0, 0, 0, 3), expand=False))
 
     def header(self, header: Header) -> None:
         """Print the title, environment, thresholds and headline counts."""
-        self._print(Text(header.title, style="bold"))
+        self._print(self._text(header.title, style="bold"))
         self._print(
             f"Generated {header.generated_at} - {', '.join(header.environment)}"
         )
@@ -226,7 +254,7 @@ class TerminalRenderer:
         self._print(header.totals)
         if header.recommendation_counts:
             self._print(
-                Text(
+                self._text(
                     f"{header.recommendation_counts} - the recommendations "
                     "follow the tables.",
                     style="bold",
@@ -239,7 +267,7 @@ class TerminalRenderer:
         if section.subtitle:
             title = f"{title} ({section.subtitle})"
         table = Table(
-            title=Text(title), title_justify="left", box=self.box, expand=False
+            title=self._text(title), title_justify="left", box=self.box, expand=False
         )
         numeric = section.numeric
         for index, column in enumerate(section.columns):
@@ -247,10 +275,14 @@ class TerminalRenderer:
             # there for; such columns keep their width, and others wrap.
             whole = column in KEEP_WHOLE_COLUMNS
             table.add_column(
-                Text(column),
+                self._text(column),
                 justify="right" if column in numeric else "left",
                 no_wrap=whole,
-                min_width=max((len(row[index]) for row in section.rows), default=0)
+                overflow=self._overflow,
+                min_width=max(
+                    (cell_len(self._spell(row[index])) for row in section.rows),
+                    default=0,
+                )
                 if whole
                 else None,
             )
@@ -259,7 +291,7 @@ class TerminalRenderer:
             # code print as they are.
             table.add_row(
                 *(
-                    Text(cell, style=self._cell_style(section, column, cell))
+                    self._text(cell, style=self._cell_style(section, column, cell))
                     for column, cell in zip(section.columns, row, strict=True)
                 )
             )
@@ -279,14 +311,14 @@ class TerminalRenderer:
         if not recommendations:
             self._print("Recommendations: none, nothing crossed a threshold.")
             return
-        self._print(Text("Recommendations", style="bold"))
+        self._print(self._text("Recommendations", style="bold"))
         for number, rec in enumerate(recommendations, start=1):
             line = Text(f"{number}. ")
             line.append(
                 f"[{rec.severity.upper()}] ",
                 style=SEVERITY_STYLES.get(rec.severity, ""),
             )
-            line.append(rec.title, style="bold")
+            line.append(self._spell(rec.title), style="bold")
             line.append(f" ({rec.rule_id})", style="dim")
             self._print(line)
             self._indented(f"Evidence: {rec.evidence}")

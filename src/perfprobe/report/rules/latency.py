@@ -6,6 +6,7 @@ from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural
 from ..model import Recommendation
+from .linking import endpoint_key, explained_endpoints, time_over
 from .registry import ReportData, register_rule
 
 
@@ -41,6 +42,7 @@ def slow_operation(
                 },
                 suggestion=advice.slow_operation(op["name"], typical),
                 impact_s=stats["total"],
+                saving_s=time_over(stats["total"], stats["count"], threshold_s),
             )
         )
     return found
@@ -50,8 +52,14 @@ def slow_operation(
 def slow_endpoint(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
 ) -> list[Recommendation]:
-    """Flag routes whose p95 latency is over the slow-operation limit."""
+    """Flag routes whose p95 latency is over the slow-operation limit.
+
+    A route whose requests spent at least half their time in slow queries,
+    N+1 patterns or repeated queries is left to those findings, which name
+    it (``linking.explained_endpoints``).
+    """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
+    explained = explained_endpoints(data, settings.SLOW_QUERY_SECONDS * time_scale)
     found = []
     for ep in data["endpoints"]:
         stats = ep["stats"]
@@ -59,7 +67,9 @@ def slow_endpoint(
             continue
         per_request = ep["query_counts"]["mean"] if ep["query_counts"] else 0.0
         query_share = ep["query_time_s"] / stats["total"] if stats["total"] else 0.0
-        route = f"{ep['method']} {ep['route']}"
+        route = endpoint_key(ep)
+        if route in explained:
+            continue
         found.append(
             Recommendation(
                 rule_id="slow-endpoint",
@@ -86,6 +96,7 @@ def slow_endpoint(
                     route, per_request, settings.N_PLUS_ONE_MIN_QUERIES, query_share
                 ),
                 impact_s=stats["total"],
+                saving_s=time_over(stats["total"], stats["count"], threshold_s),
             )
         )
     return found

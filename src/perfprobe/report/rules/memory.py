@@ -59,13 +59,37 @@ def high_memory(
     """Flag blocks peaking, or checkpoint series rising, over the memory limit."""
     threshold_bytes = settings.HIGH_MEMORY_MB * BYTES_PER_MB
     records = data["memory"]["records"]
-    blocks = [
-        _block_recommendation(block, threshold_bytes)
-        for block in hotspots.blocks_over(records, threshold_bytes)
-    ]
+    flagged = hotspots.blocks_over(records, threshold_bytes)
+    blocks = [_block_recommendation(block, threshold_bytes) for block in flagged]
     rises = [
         _rise_recommendation(rise, threshold_bytes)
         for rise in hotspots.checkpoint_rises(records)
         if rise["rise_bytes"] > threshold_bytes
+        and not _inside_flagged_block(rise, records, flagged)
     ]
     return blocks + rises
+
+
+def _inside_flagged_block(
+    rise: dict[str, Any], records: list[dict[str, Any]], flagged: list[dict[str, Any]]
+) -> bool:
+    """Return whether a rise's checkpoints were taken inside a flagged block.
+
+    Such a rise is the block's own peak seen from inside: one finding, the
+    block's, covers both.
+    """
+    times = [
+        r["started_at"]
+        for r in records
+        if r["kind"] == "checkpoint"
+        and r["scope"] == rise["scope"]
+        and r["label"] in (rise["label"], rise["from_label"])
+    ]
+    for block in flagged:
+        record = block["record"]
+        start, duration = record["started_at"], record.get("duration_s")
+        if record["scope"] != rise["scope"] or duration is None or not times:
+            continue
+        if all(start <= t <= start + duration for t in times):
+            return True
+    return False

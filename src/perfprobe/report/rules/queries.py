@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten
 from ..model import Recommendation
+from .linking import (
+    endpoints_of,
+    saving_of_repeats,
+    scopes_phrase,
+    slow_query_events,
+)
 from .registry import ReportData, register_rule
 
 
@@ -15,24 +19,28 @@ def _fp(fingerprint: str) -> str:
     return shorten(fingerprint, 60)
 
 
-def _slow_events(data: ReportData, threshold_s: float) -> dict[str, list[Any]]:
-    events: dict[str, list[Any]] = {}
-    for event in data["queries"]["slowest"]:
-        if event["duration_s"] > threshold_s:
-            events.setdefault(event["fingerprint"], []).append(event)
-    return events
-
-
 @register_rule("slow-query")
 def slow_query(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
 ) -> list[Recommendation]:
-    """Flag each query shape whose slowest run was over the slow-query limit."""
+    """Flag each query shape whose slowest run was over the slow-query limit.
+
+    The endpoints whose requests ran it are named, and their own slow-endpoint
+    finding is left out. A shape whose kept slow runs all failed is left to
+    the errors rule, which gives their duration.
+    """
     threshold_s = settings.SLOW_QUERY_SECONDS * time_scale
-    slow = _slow_events(data, threshold_s)
+    slow = slow_query_events(data, threshold_s)
     shapes = {q["fingerprint"]: q for q in data["queries"]["by_fingerprint"]}
+    failed = {
+        e["fingerprint"]
+        for e in data["queries"]["slowest"]
+        if e["duration_s"] > threshold_s and e["fingerprint"] not in slow
+    }
     found = []
     for fingerprint in dict.fromkeys([*slow, *shapes]):
+        if fingerprint in failed:
+            continue
         shape = shapes.get(fingerprint)
         events = slow.get(fingerprint, [])
         durations = [e["duration_s"] for e in events]
@@ -46,18 +54,27 @@ def slow_query(
         call_site = call_site or (sites[0]["call_site"] if sites else None)
         sql = shape["sample_sql"] if shape else events[0]["sql"]
         vendor = shape["vendor"] if shape else events[0]["vendor"]
+        endpoints = endpoints_of((e["scope"] for e in events), data)
+        over_s = sum(e["duration_s"] - threshold_s for e in events)
+        where = f" at {call_site}" if call_site else ""
+        seen_in = f" in {', '.join(endpoints)}" if endpoints else ""
+        up_to = "up to " if len(events) > 1 else ""
+        took = format_against(max_s, threshold_s)
+        runs = f" over {len(events)} slow runs" if len(events) > 1 else ""
         found.append(
             Recommendation(
                 rule_id="slow-query",
                 severity="warning",
                 title=(
-                    f"Slow query took {format_against(max_s, threshold_s)} (limit "
-                    f"{format_duration(threshold_s)}): {_fp(fingerprint)}"
+                    f"Slow query{where} took {up_to}{took} (limit "
+                    f"{format_duration(threshold_s)}){runs}{seen_in}: "
+                    f"{_fp(fingerprint)}"
                 ),
                 evidence={
                     "fingerprint": fingerprint,
                     "call_site": call_site,
                     "scope": events[0]["scope"] if events else None,
+                    "endpoints": endpoints or None,
                     "max_s": max_s,
                     "count": shape["count"] if shape else len(events),
                     "slow_runs_kept": len(events),
@@ -65,6 +82,7 @@ def slow_query(
                 },
                 suggestion=advice.slow_query(sql, vendor, call_site),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
+                saving_s=over_s or max_s - threshold_s,
             )
         )
     return found
@@ -79,6 +97,12 @@ def n_plus_one(
     for finding in data["n_plus_one"]["aggregated"]:
         site = finding["call_site"] or "(unknown call site)"
         lazy = finding["lazy_load"]
+        count, scope_count = finding["count"], finding["scope_count"]
+        saving_s = saving_of_repeats(finding["total_s"], count, scope_count)
+        loads = "one query per row, "
+        if lazy:
+            model = (lazy["model"] or "").rsplit(".", 1)[-1]
+            loads = f"{model}.{lazy['field']} loaded one row at a time, "
         evidence = {
             "fingerprint": finding["fingerprint"],
             "call_site": finding["call_site"],
@@ -97,14 +121,18 @@ def n_plus_one(
                 rule_id="n-plus-one",
                 severity="warning",
                 title=(
-                    f"N+1 queries at {site}: up to {finding['max_count_per_scope']} "
-                    f"per scope, seen in {plural(finding['scope_count'], 'scope')}"
+                    f"N+1 queries at {site}: {loads}"
+                    f"{plural(count, 'query')} "
+                    f"{scopes_phrase(finding['scopes'], scope_count)} (up to "
+                    f"{finding['max_count_per_scope']} per scope); a fix saves "
+                    f"about {format_duration(saving_s)}"
                 ),
                 evidence=evidence,
                 suggestion=advice.n_plus_one(
                     finding["fingerprint"], finding["call_site"], lazy
                 ),
                 impact_s=finding["total_s"],
+                saving_s=saving_s,
             )
         )
     return found
@@ -118,6 +146,11 @@ def duplicate_queries(
     found = []
     for finding in data["duplicates"]["aggregated"]:
         repeats = finding["max_count_per_scope"]
+        sites = list(finding["call_sites"])
+        saving_s = saving_of_repeats(
+            finding["total_s"], finding["count"], finding["scope_count"]
+        )
+        where = f" at {', '.join(sites)}" if sites else ""
         found.append(
             Recommendation(
                 rule_id="duplicate-queries",
@@ -125,7 +158,9 @@ def duplicate_queries(
                     "warning" if repeats >= settings.N_PLUS_ONE_MIN_QUERIES else "info"
                 ),
                 title=(
-                    f"Identical query run {repeats} times in one scope: "
+                    f"Identical query run {repeats} times{where} "
+                    f"{scopes_phrase(finding['scopes'], finding['scope_count'])}; "
+                    f"reusing the result saves about {format_duration(saving_s)}: "
                     f"{_fp(finding['fingerprint'])}"
                 ),
                 evidence={
@@ -137,10 +172,9 @@ def duplicate_queries(
                     "scopes": list(finding["scopes"]),
                     "total_s": finding["total_s"],
                 },
-                suggestion=advice.duplicate_queries(
-                    repeats, list(finding["call_sites"])
-                ),
+                suggestion=advice.duplicate_queries(repeats, sites),
                 impact_s=finding["total_s"],
+                saving_s=saving_s,
             )
         )
     return found

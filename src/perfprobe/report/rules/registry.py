@@ -18,6 +18,19 @@ Rule = Callable[[ReportData, PerfprobeSettings, float], list[Recommendation]]
 #: Every registered rule by its stable id, run in registration order.
 RULES: dict[str, Rule] = {}
 
+# How sure a fix's payoff is, surest first. An N+1 or a repeated query has a
+# known cure whose saving is the queries it removes; a slow query may or may
+# not have an index to gain; a slow endpoint or operation with no query to
+# blame needs profiling first; memory and error findings save no time.
+PAYOFF_TIERS = {
+    "n-plus-one": 0,
+    "duplicate-queries": 0,
+    "slow-query": 1,
+    "slow-endpoint": 2,
+    "slow-operation": 2,
+}
+_OTHER_TIER = 3
+
 
 def register_rule(rule_id: str) -> Callable[[Rule], Rule]:
     """Register the decorated function as the rule ``rule_id``.
@@ -36,9 +49,24 @@ def register_rule(rule_id: str) -> Callable[[Rule], Rule]:
 
 
 def sort_recommendations(found: list[Recommendation]) -> list[Recommendation]:
-    """Return ``found`` ordered by severity, then by time impact, largest first."""
+    """Return ``found`` ordered by expected payoff within each severity.
+
+    Critical findings come first. Within a severity, fixes whose saving is
+    surest come first (``PAYOFF_TIERS``: N+1 and duplicate queries, then slow
+    queries, then slow endpoints and operations, then the rest), each tier by
+    the time a fix would save, then by the time the finding accounts for.
+    """
     rank = {severity: i for i, severity in enumerate(SEVERITIES)}
-    return sorted(found, key=lambda r: (rank[r.severity], -r.impact_s, r.rule_id))
+    return sorted(
+        found,
+        key=lambda r: (
+            rank[r.severity],
+            PAYOFF_TIERS.get(r.rule_id, _OTHER_TIER),
+            -r.saving_s,
+            -r.impact_s,
+            r.rule_id,
+        ),
+    )
 
 
 def run_rules(

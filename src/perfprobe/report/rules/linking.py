@@ -1,0 +1,125 @@
+"""Link findings of different rules that share one cause.
+
+A slow query that ran inside a request's scope is why that endpoint is
+slow; the rules use these helpers so that one cause gives one
+recommendation, naming every place it was seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from .registry import ReportData
+
+
+def slow_query_events(data: ReportData, threshold_s: float) -> dict[str, list[Any]]:
+    """Return the kept query runs over ``threshold_s``, by fingerprint.
+
+    A shape whose slow runs all failed is left out: the errors rule reports
+    those runs, with their duration.
+    """
+    events: dict[str, list[Any]] = {}
+    for event in data["queries"]["slowest"]:
+        if event["duration_s"] > threshold_s:
+            events.setdefault(event["fingerprint"], []).append(event)
+    return {
+        fingerprint: runs
+        for fingerprint, runs in events.items()
+        if not all(run["error_type"] for run in runs)
+    }
+
+
+def endpoint_key(endpoint: dict[str, Any]) -> str:
+    """Return an endpoint's ``"METHOD /route/"``, its request scopes' name."""
+    return f"{endpoint['method']} {endpoint['route']}"
+
+
+def endpoints_of(scopes: Iterable[str | None], data: ReportData) -> list[str]:
+    """Return the endpoints (``"GET /route/"``) whose requests ran in ``scopes``.
+
+    A request scope is named after its endpoint and may sit inside another
+    scope (``"api_requests/GET /api/orders/"``), so a scope path belongs to
+    an endpoint when it is its key or ends with ``/`` and its key. The list
+    is sorted.
+    """
+    keys = [endpoint_key(ep) for ep in data["endpoints"]]
+    found: dict[str, None] = {}
+    for scope in scopes:
+        if not scope:
+            continue
+        for key in keys:
+            if scope == key or scope.endswith("/" + key):
+                found[key] = None
+    return sorted(found)
+
+
+def explained_endpoints(data: ReportData, slow_query_s: float) -> set[str]:
+    """Return the endpoints whose requests' time other findings account for.
+
+    Over the request scopes the report still holds, an endpoint is explained
+    when its slow queries (over ``slow_query_s``), N+1 patterns and repeated
+    queries took at least half its requests' time: those findings name it,
+    and a slow-endpoint finding would only repeat them. Kept query runs and
+    findings are bounded, so what is missed errs toward reporting the
+    endpoint too.
+    """
+    keys = [endpoint_key(ep) for ep in data["endpoints"]]
+
+    def key_of(scope: str | None) -> str | None:
+        for key in keys:
+            if scope and (scope == key or scope.endswith("/" + key)):
+                return key
+        return None
+
+    requests_s: dict[str, float] = {}
+    for scope in data["scopes"]:
+        key = key_of(scope["path"]) if scope["kind"] == "request" else None
+        if key is not None:
+            requests_s[key] = requests_s.get(key, 0.0) + scope["duration_s"]
+    found_s: dict[str, float] = {}
+    runs = [
+        run for runs in slow_query_events(data, slow_query_s).values() for run in runs
+    ]
+    findings = [*data["n_plus_one"]["findings"], *data["duplicates"]["findings"]]
+    for scope, spent_s in [
+        *((run["scope"], run["duration_s"]) for run in runs),
+        *((finding["scope"], finding["total_s"]) for finding in findings),
+    ]:
+        key = key_of(scope)
+        if key is not None:
+            found_s[key] = found_s.get(key, 0.0) + spent_s
+    return {
+        key
+        for key, spent_s in found_s.items()
+        if requests_s.get(key) and spent_s >= requests_s[key] / 2
+    }
+
+
+def time_over(total_s: float, count: int, threshold_s: float) -> float:
+    """Return the least time ``count`` runs of ``total_s`` spent over a limit.
+
+    Each run's excess is at least its duration minus the limit, so the sum of
+    excesses is at least ``total_s - count * threshold_s``; never negative.
+    """
+    return max(0.0, total_s - count * threshold_s)
+
+
+def saving_of_repeats(total_s: float, count: int, scope_count: int) -> float:
+    """Return the time saved by running a repeated query once per scope.
+
+    ``count`` runs over ``scope_count`` scopes took ``total_s``; the cure
+    leaves (about) one run per scope, at the mean duration.
+    """
+    if count <= 0:
+        return 0.0
+    return total_s * max(count - scope_count, 0) / count
+
+
+def scopes_phrase(scopes: list[str], scope_count: int) -> str:
+    """Return where a finding was seen: ``"in view"``, ``"in 3 scopes (a, b, c)"``."""
+    if scope_count <= 1 and scopes:
+        return f"in {scopes[0]}"
+    shown = ", ".join(scopes[:3])
+    more = ", ..." if scope_count > 3 else ""
+    return f"in {scope_count} scopes ({shown}{more})"

@@ -1,0 +1,133 @@
+"""Test the demo's scenario plug-in point: project, failing and settings scenarios."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from apps.debugging.performance_demo import PerformanceDemo
+from apps.debugging.scenarios import Scenario, register_scenario
+from apps.debugging.setup import DemoSetupError
+from apps.shop.models import Customer
+from perfprobe.report.schema import validate_report
+
+
+class FailingScenario(Scenario):
+    """A scenario whose job breaks half-way."""
+
+    name = "test_failing"
+    description = "Raises, to show the others still run."
+
+    def run(self) -> dict[str, Any]:
+        raise LookupError("the supplier feed is missing")
+
+
+class NightlyImportScenario(Scenario):
+    """A project's own scenario: one timed query."""
+
+    name = "test_nightly_import"
+    description = "Counts customers, as a nightly import would first."
+
+    def run(self) -> dict[str, Any]:
+        with self.monitor.measure_execution_time("import.count_customers"):
+            count = Customer.objects.count()
+        return {"customers_seen": count}
+
+
+class SettingsScenario(NightlyImportScenario):
+    """The same scenario, named in PERFORMANCE_DEMO_SCENARIOS instead."""
+
+    name = "test_from_settings"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_failing_scenario_does_not_stop_the_next(scenario_cleanup):
+    """A scenario that raises is reported failed and the next one still runs."""
+    register_scenario(FailingScenario)
+    scenario_cleanup.append(FailingScenario.name)
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[FailingScenario.name, "database_operations"]
+    )
+    failed, database_ok = data["scenarios"]
+
+    assert failed["status"] == "failed"
+    assert failed["error"]["type"] == "LookupError"
+    assert "the supplier feed is missing" in failed["error"]["message"]
+    assert database_ok["name"] == "database_operations"
+    assert database_ok["status"] == "ok"
+    assert database_ok["query_count"] == 12
+    assert data["summary"]["scenarios_failed"] == 1
+    assert {
+        (c["source"], c["name"], c["error_type"]) for c in data["errors"]["counts"]
+    } == {("scenario", FailingScenario.name, "LookupError")}
+    validate_report(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_project_scenario_runs_through_run_full_demo(scenario_cleanup):
+    """A scenario a project registers runs by name, without editing the demo."""
+    register_scenario(NightlyImportScenario)
+    scenario_cleanup.append(NightlyImportScenario.name)
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[NightlyImportScenario.name]
+    )
+    (scenario,) = data["scenarios"]
+
+    assert scenario["status"] == "ok"
+    assert scenario["details"] == {"customers_seen": Customer.objects.count()}
+    assert scenario["query_count"] == 1
+    assert "import.count_customers" in {op["name"] for op in data["operations"]}
+    validate_report(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_scenario_named_in_settings_is_registered_and_runs(settings, scenario_cleanup):
+    """A Scenario subclass named in PERFORMANCE_DEMO_SCENARIOS joins the demo."""
+    scenario_cleanup.append(SettingsScenario.name)
+    settings.PERFORMANCE_DEMO_SCENARIOS = [f"{__name__}.SettingsScenario"]
+
+    assert SettingsScenario.name in PerformanceDemo.available_scenarios()
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[SettingsScenario.name]
+    )
+
+    assert data["scenarios"][0]["status"] == "ok"
+
+
+@pytest.mark.parametrize("value", ["tests.demo.broken_scenarios", 42, [3]])
+def test_scenarios_setting_that_is_not_a_list_of_paths_is_one_clear_error(
+    settings, value
+):
+    """A string, a number or a list of non-strings is refused as a whole."""
+    settings.PERFORMANCE_DEMO_SCENARIOS = value
+
+    with pytest.raises(DemoSetupError, match="must be a list of dotted paths"):
+        PerformanceDemo.available_scenarios()
+
+
+def test_scenarios_setting_naming_a_missing_module_says_so(settings):
+    """A misspelt module is reported as the missing module it is."""
+    settings.PERFORMANCE_DEMO_SCENARIOS = ["shop_scenarioz"]
+
+    with pytest.raises(DemoSetupError, match=r"ModuleNotFoundError.*shop_scenarioz"):
+        PerformanceDemo.available_scenarios()
+
+
+def test_unknown_scenario_is_refused_before_anything_runs():
+    """Asking for an unregistered scenario raises ValueError naming it."""
+    demo = PerformanceDemo(time_scale=0.02)
+
+    with pytest.raises(ValueError, match="no_such_scenario"):
+        demo.run_full_demo(scenarios=["no_such_scenario"])
+    assert demo.results == []
+
+
+@pytest.mark.parametrize("scale", [0, -1, math.nan, math.inf, -math.inf])
+def test_time_scale_must_be_finite_and_above_zero(scale):
+    """A time scale that is not a finite number above 0 is refused up front."""
+    with pytest.raises(ValueError, match="time_scale"):
+        PerformanceDemo(time_scale=scale)
