@@ -16,6 +16,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterator
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -46,17 +47,24 @@ needs_c = pytest.mark.skipif(
 
 
 @pytest.fixture
-def python_records(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
-    """Count the calls of ``_record`` (the Python path after the query)."""
+def python_records() -> Iterator[list[int]]:
+    """Count the calls of ``_record`` (the Python path after the query).
+
+    Counted by a profile function, which adds no frame to the stack that
+    the walk reads (a wrapper in this file would be the call site).
+    """
     calls = [0]
-    real = QueryRecorder._record
+    code = QueryRecorder._record.__code__
 
-    def counting(self: QueryRecorder, *args: Any) -> None:
-        calls[0] += 1
-        real(self, *args)
+    def profile(frame: FrameType, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code is code:
+            calls[0] += 1
 
-    monkeypatch.setattr(QueryRecorder, "_record", counting)
-    yield calls
+    sys.setprofile(profile)
+    try:
+        yield calls
+    finally:
+        sys.setprofile(None)
 
 
 def use_python(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,12 +182,14 @@ def test_an_exception_passes_through_unchanged_and_is_recorded(
     with connection.execute_wrapper(raiser):
         with pytest.raises(RuntimeError) as info:
             list(Customer.objects.all())
+        line = sys._getframe().f_lineno - 1
 
     assert info.value is boom
     frames = [frame.f_code.co_name for frame, _ in traceback.walk_tb(boom.__traceback__)]
     assert frames[-1] == "raiser"
     errors = [event for event in recorded_queries() if event.error_type]
     assert [event.error_type for event in errors] == ["RuntimeError"]
+    assert errors[0].call_site.endswith(f"test_recorder_c.py:{line}")
     # Recorded the eager way (the errors table), through _record.
     assert python_records[0] == 1
 
@@ -212,8 +222,12 @@ def test_unusual_queries_go_to_the_python_path(
     with override_settings(PERFPROBE={"SLOW_QUERY_SECONDS": 1e-9}):
         with caplog.at_level(logging.WARNING, logger="perfprobe.db"):
             Customer.objects.filter(pk=1).count()
+            line = sys._getframe().f_lineno - 1
     assert python_records[0] == 1
     assert any("Slow query" in r.getMessage() for r in caplog.records)
+    # _record walks from the right frame when the C call hands it a query.
+    (slow,) = recorded_queries()
+    assert slow.call_site.endswith(f"test_recorder_c.py:{line}")
 
     with connection.cursor() as cursor:
         cursor.executemany(UPDATE, [[1], [2], [3]])

@@ -289,12 +289,10 @@ origin(PyObject *scope, PyObject *sql, PyObject **call_site, PyObject **lazy,
         return failed;
     }
 
-    PyObject *scope_id = Py_None;
-    if (scope != Py_None && (scope_id = PyObject_GetAttr(scope, s_id)) == NULL) {
+    PyObject *scope_id = scope == Py_None ? Py_NewRef(Py_None)
+                                          : PyObject_GetAttr(scope, s_id);
+    if (scope_id == NULL) {
         return -1;
-    }
-    if (scope_id == Py_None) {
-        Py_INCREF(scope_id);
     }
     PyObject *argv[9] = {zero, NULL, NULL, NULL, NULL, NULL, NULL, scope_id, sql};
     PyObject *names[6] = {s__code_info, s__classify,  s__QUERYSET,
@@ -450,16 +448,12 @@ record_raw(PyObject *conf, PyObject *sql, PyObject *params, PyObject *context,
     PyList_SET_ITEM(record, 11, Py_NewRef(bulk));
     PyList_SET_ITEM(record, 12, Py_NewRef(Py_None));
 
-    if ((queries = PyObject_GetAttr(log, s_queries)) == NULL) {
+    if ((queries = PyObject_GetAttr(log, s_queries)) == NULL ||
+        !PyList_CheckExact(queries) || PyList_Append(queries, record) < 0) {
+        if (queries != NULL && !PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "ThreadLog.queries must be a list");
+        }
         goto done;
-    }
-    if (PyList_CheckExact(queries) ? PyList_Append(queries, record) < 0
-                                   : (item = PyObject_CallMethod(
-                                          queries, "append", "O", record)) == NULL) {
-        goto done;
-    }
-    if (!PyList_CheckExact(queries)) {
-        Py_DECREF(item);
     }
     PyObject *batch = ns_get(instrument_ns, s_QUERY_BATCH);
     if (batch == NULL) {
@@ -551,6 +545,9 @@ python_record(PyObject *self, PyObject *conf, PyObject *const *call,
               PyObject *started_at, PyObject *elapsed_ns, PyObject *exc)
 {
     PyObject *one = PyLong_FromLong(1);
+    if (one == NULL) {
+        return -1;
+    }
     PyObject *argv[10] = {self,       conf,       call[0], call[1], call[2],
                           call[3],    started_at, elapsed_ns, exc, one};
     PyObject *result = PyObject_VectorcallMethod(
