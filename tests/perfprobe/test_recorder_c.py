@@ -185,7 +185,9 @@ def test_an_exception_passes_through_unchanged_and_is_recorded(
         line = sys._getframe().f_lineno - 1
 
     assert info.value is boom
-    frames = [frame.f_code.co_name for frame, _ in traceback.walk_tb(boom.__traceback__)]
+    frames = [
+        frame.f_code.co_name for frame, _ in traceback.walk_tb(boom.__traceback__)
+    ]
     assert frames[-1] == "raiser"
     errors = [event for event in recorded_queries() if event.error_type]
     assert [event.error_type for event in errors] == ["RuntimeError"]
