@@ -54,23 +54,70 @@ static PyObject *zero;
 NAMES(DECLARE)
 #undef DECLARE
 
-/* A borrowed reference to ``name`` in the namespace ``ns``, or NULL with
- * an exception set. */
+/* What a lookup of a name in a namespace found, and the namespace's
+ * version tag then (CPython 3.11: a dict's ma_version_tag changes with
+ * every change of the dict, and no two changes of any dict share one), so
+ * that the next lookup of the same name costs a comparison while the
+ * namespace is unchanged, as LOAD_GLOBAL's inline cache does. The value is
+ * borrowed: the unchanged dict still holds it. Each name is looked up in
+ * one namespace only, so the name's index picks the entry. */
+#if PY_VERSION_HEX < 0x030C0000
+#define PERFPROBE_NS_CACHE 1
+typedef struct {
+    PyObject *ns;
+    uint64_t version;
+    PyObject *value;
+} ns_entry;
+#endif
+
+enum {
+    N_loaded, N__time, N__perf_counter_ns, N_monitor, N_active,
+    N_no_tracer_until_ns, N_get_tracer, N__log_answers, N_logger,
+    N_QUERY_BATCH, N_stack_origin, N__walk_stack, N__code_info, N__classify,
+    N__QUERYSET, N__ASYNC_BOUNDARY, N__MAX_DEPTH, N__lazy_memo, N__resolve,
+    N__flat_hash, N__PLAIN, N__params_hash, N_COUNT
+};
+
+#ifdef PERFPROBE_NS_CACHE
+static ns_entry ns_cache[N_COUNT];
+#endif
+
+/* A borrowed reference to ``name`` (whose index is ``which``) in the
+ * namespace ``ns``, or NULL with an exception set. */
 static PyObject *
-ns_get(PyObject *ns, PyObject *name)
+ns_get(PyObject *ns, PyObject *name, int which)
 {
-    PyObject *value = PyDict_GetItemWithError(ns, name);
-    if (value == NULL && !PyErr_Occurred()) {
-        PyErr_Format(PyExc_AttributeError, "perfprobe: %U is missing", name);
+#ifdef PERFPROBE_NS_CACHE
+    ns_entry *entry = &ns_cache[which];
+    uint64_t version = ((PyDictObject *)ns)->ma_version_tag;
+    if (entry->ns == ns && entry->version == version) {
+        return entry->value;
     }
+#endif
+    PyObject *value = PyDict_GetItemWithError(ns, name);
+    if (value == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_Format(PyExc_AttributeError, "perfprobe: %U is missing", name);
+        }
+        return NULL;
+    }
+#ifdef PERFPROBE_NS_CACHE
+    /* The lookup ran no code (exact str keys), so the version still holds. */
+    entry->ns = ns;
+    entry->version = version;
+    entry->value = value;
+#endif
     return value;
 }
 
+#define NS_GET(ns, name) ns_get((ns), s_##name, N_##name)
+
 /* Call the callable named ``name`` in ``ns`` with no arguments. */
+#define NS_CALL0(ns, name) ns_call0(NS_GET(ns, name))
+
 static PyObject *
-ns_call0(PyObject *ns, PyObject *name)
+ns_call0(PyObject *func)
 {
-    PyObject *func = ns_get(ns, name);
     return func == NULL ? NULL : PyObject_CallNoArgs(func);
 }
 
@@ -87,6 +134,40 @@ attr_true(PyObject *obj, PyObject *name)
     return truth;
 }
 
+/* The settings the common path reads, kept for the PerfprobeSettings
+ * object they were read from (frozen, so they cannot change while it is
+ * the cached one; a change of settings makes a new one). */
+static PyObject *conf_seen;
+static int conf_on;
+static int conf_store;
+static PyObject *conf_slow;
+
+/* Read the settings of ``conf`` into the cache above: 0, or -1 with an
+ * exception set (the cache then holds nothing). */
+static int
+read_conf(PyObject *conf)
+{
+    int on = attr_true(conf, s_ENABLED);
+    if (on == 1) {
+        on = attr_true(conf, s_INSTRUMENT_DATABASE);
+    }
+    int store = on < 0 ? -1 : attr_true(conf, s_STORE_SQL_PARAMETERS);
+    PyObject *slow = store < 0 ? NULL : PyObject_GetAttr(conf, s_SLOW_QUERY_SECONDS);
+    /* Emptied first: releasing the old ones can run code that records. */
+    PyObject *old_conf = conf_seen, *old_slow = conf_slow;
+    conf_seen = NULL;
+    conf_slow = NULL;
+    if (slow != NULL) {
+        conf_on = on;
+        conf_store = store;
+        conf_slow = slow;
+        conf_seen = Py_NewRef(conf);
+    }
+    Py_XDECREF(old_conf);
+    Py_XDECREF(old_slow);
+    return slow == NULL ? -1 : 0;
+}
+
 /* Whether the query can take the common path, judged before it runs: 1
  * (with a new reference to the settings in *conf), 0, or -1 with an
  * exception set. */
@@ -96,7 +177,7 @@ usual_query(PyObject *sql, PyObject *many, PyObject **conf)
     if (!PyUnicode_CheckExact(sql) || many != Py_False) {
         return 0;
     }
-    PyObject *loaded = ns_get(conf_ns, s_loaded);
+    PyObject *loaded = NS_GET(conf_ns, loaded);
     if (loaded == NULL) {
         return -1;
     }
@@ -104,12 +185,11 @@ usual_query(PyObject *sql, PyObject *many, PyObject **conf)
         /* python_call reads the settings the slow way. */
         return 0;
     }
-    int on = attr_true(loaded, s_ENABLED);
-    if (on == 1) {
-        on = attr_true(loaded, s_INSTRUMENT_DATABASE);
+    if (loaded != conf_seen && read_conf(loaded) < 0) {
+        return -1;
     }
-    if (on != 1) {
-        return on;
+    if (!conf_on) {
+        return 0;
     }
     PyObject *mark;
     if (PyContextVar_Get(mark_var, Py_None, &mark) < 0) {
@@ -132,14 +212,15 @@ static int
 raw_eligible(PyObject *conf, PyObject *collector, PyObject *duration,
              PyObject **log)
 {
-    int store = attr_true(conf, s_STORE_SQL_PARAMETERS);
-    if (store != 0) {
-        return store < 0 ? -1 : 0;
-    }
-    PyObject *slow = PyObject_GetAttr(conf, s_SLOW_QUERY_SECONDS);
-    if (slow == NULL) {
+    /* The settings usual_query() cached for this very object (recording
+     * inside execute() may have read others since). */
+    if (conf != conf_seen && read_conf(conf) < 0) {
         return -1;
     }
+    if (conf_store) {
+        return 0;
+    }
+    PyObject *slow = Py_NewRef(conf_slow);
     PyObject *scale = PyObject_GetAttr(collector, s_time_scale);
     if (scale == NULL) {
         Py_DECREF(slow);
@@ -168,17 +249,17 @@ raw_eligible(PyObject *conf, PyObject *collector, PyObject *duration,
     }
 
     /* No span to make: tracing off, or no tracer provider yet. */
-    PyObject *active = ns_get(tracing_ns, s_active);
+    PyObject *active = NS_GET(tracing_ns, active);
     int tracing = active == NULL ? -1 : PyObject_IsTrue(active);
     if (tracing == 1) {
-        PyObject *now = ns_call0(instrument_ns, s__perf_counter_ns);
-        PyObject *until = ns_get(tracing_ns, s_no_tracer_until_ns);
+        PyObject *now = NS_CALL0(instrument_ns, _perf_counter_ns);
+        PyObject *until = NS_GET(tracing_ns, no_tracer_until_ns);
         tracing = now == NULL || until == NULL
                       ? -1
                       : PyObject_RichCompareBool(now, until, Py_GE);
         Py_XDECREF(now);
         if (tracing == 1) {
-            PyObject *tracer = ns_call0(tracing_ns, s_get_tracer);
+            PyObject *tracer = NS_CALL0(tracing_ns, get_tracer);
             tracing = tracer == NULL ? -1 : tracer != Py_None;
             Py_XDECREF(tracer);
         }
@@ -188,7 +269,7 @@ raw_eligible(PyObject *conf, PyObject *collector, PyObject *duration,
     }
 
     /* The logger's cached answer for DEBUG, else isEnabledFor(). */
-    PyObject *answers = ns_get(instrument_ns, s__log_answers);
+    PyObject *answers = NS_GET(instrument_ns, _log_answers);
     if (answers == NULL) {
         return -1;
     }
@@ -199,7 +280,7 @@ raw_eligible(PyObject *conf, PyObject *collector, PyObject *duration,
         return -1;
     }
     if (answer != Py_False) {
-        PyObject *logger = ns_get(instrument_ns, s_logger);
+        PyObject *logger = NS_GET(instrument_ns, logger);
         if (logger == NULL) {
             return -1;
         }
@@ -269,8 +350,8 @@ static int
 origin(PyObject *scope, PyObject *sql, PyObject **call_site, PyObject **lazy,
        PyObject **bulk)
 {
-    PyObject *stack_origin = ns_get(instrument_ns, s_stack_origin);
-    PyObject *walk_stack = ns_get(callsite_ns, s__walk_stack);
+    PyObject *stack_origin = NS_GET(instrument_ns, stack_origin);
+    PyObject *walk_stack = NS_GET(callsite_ns, _walk_stack);
     if (stack_origin == NULL || walk_stack == NULL) {
         return -1;
     }
@@ -297,8 +378,10 @@ origin(PyObject *scope, PyObject *sql, PyObject **call_site, PyObject **lazy,
     PyObject *argv[9] = {zero, NULL, NULL, NULL, NULL, NULL, NULL, scope_id, sql};
     PyObject *names[6] = {s__code_info, s__classify,  s__QUERYSET,
                           s__ASYNC_BOUNDARY, s__MAX_DEPTH, s__lazy_memo};
+    int which[6] = {N__code_info, N__classify,  N__QUERYSET,
+                    N__ASYNC_BOUNDARY, N__MAX_DEPTH, N__lazy_memo};
     for (int i = 0; i < 6; i++) {
-        if ((argv[i + 1] = ns_get(callsite_ns, names[i])) == NULL) {
+        if ((argv[i + 1] = ns_get(callsite_ns, names[i], which[i])) == NULL) {
             Py_DECREF(scope_id);
             return -1;
         }
@@ -323,7 +406,7 @@ origin(PyObject *scope, PyObject *sql, PyObject **call_site, PyObject **lazy,
         Py_DECREF(walked);
         return 0;
     }
-    PyObject *resolve = ns_get(callsite_ns, s__resolve);
+    PyObject *resolve = NS_GET(callsite_ns, _resolve);
     if (resolve == NULL) {
         Py_DECREF(walked);
         return -1;
@@ -343,13 +426,13 @@ origin(PyObject *scope, PyObject *sql, PyObject **call_site, PyObject **lazy,
 static PyObject *
 params_hash(PyObject *params)
 {
-    PyObject *flat_hash = ns_get(instrument_ns, s__flat_hash);
-    PyObject *general = ns_get(instrument_ns, s__params_hash);
+    PyObject *flat_hash = NS_GET(instrument_ns, _flat_hash);
+    PyObject *general = NS_GET(instrument_ns, _params_hash);
     if (flat_hash == NULL || general == NULL) {
         return NULL;
     }
     if (flat_hash != Py_None) {
-        PyObject *plain = ns_get(instrument_ns, s__PLAIN);
+        PyObject *plain = NS_GET(instrument_ns, _PLAIN);
         if (plain == NULL) {
             return NULL;
         }
@@ -387,7 +470,7 @@ record_raw(PyObject *conf, PyObject *sql, PyObject *params, PyObject *context,
 
     /* Looked up at call time, so that replacing the default monitor takes
      * effect at the very next query. */
-    PyObject *monitor = ns_get(monitoring_ns, s_monitor);
+    PyObject *monitor = NS_GET(monitoring_ns, monitor);
     if (monitor == NULL || (collector = PyObject_GetAttr(monitor, s_collector)) == NULL) {
         goto done;
     }
@@ -455,7 +538,7 @@ record_raw(PyObject *conf, PyObject *sql, PyObject *params, PyObject *context,
         }
         goto done;
     }
-    PyObject *batch = ns_get(instrument_ns, s_QUERY_BATCH);
+    PyObject *batch = NS_GET(instrument_ns, QUERY_BATCH);
     if (batch == NULL) {
         goto done;
     }
@@ -580,10 +663,10 @@ recorder_call(PyObject *self, PyObject *args, PyObject *kwargs)
         return python_call(self, args, kwargs);
     }
 
-    PyObject *started_at = ns_call0(instrument_ns, s__time);
+    PyObject *started_at = NS_CALL0(instrument_ns, _time);
     PyObject *start_ns = started_at == NULL
                              ? NULL
-                             : ns_call0(instrument_ns, s__perf_counter_ns);
+                             : NS_CALL0(instrument_ns, _perf_counter_ns);
     if (start_ns == NULL) {
         PyErr_Clear();
         Py_XDECREF(started_at);
@@ -604,7 +687,7 @@ recorder_call(PyObject *self, PyObject *args, PyObject *kwargs)
         }
     }
     PyObject *elapsed_ns = NULL;
-    PyObject *end_ns = ns_call0(instrument_ns, s__perf_counter_ns);
+    PyObject *end_ns = NS_CALL0(instrument_ns, _perf_counter_ns);
     if (end_ns != NULL) {
         elapsed_ns = PyNumber_Subtract(end_ns, start_ns);
         Py_DECREF(end_ns);
@@ -688,9 +771,15 @@ configure(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "configure(): expected two ContextVars");
         return NULL;
     }
-    PyObject *stack_origin = ns_get(args[1], s_stack_origin);
-    PyObject *walk_stack = ns_get(args[1], s__walk_stack);
-    if (stack_origin == NULL || walk_stack == NULL) {
+    PyObject *stack_origin = PyDict_GetItemWithError(args[1], s_stack_origin);
+    PyObject *walk_stack = stack_origin == NULL
+                               ? NULL
+                               : PyDict_GetItemWithError(args[1], s__walk_stack);
+    if (walk_stack == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError,
+                            "configure(): callsite_ns lacks stack_origin or _walk_stack");
+        }
         return NULL;
     }
     replace(&plain_stack_origin, stack_origin);
