@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -22,10 +21,8 @@ from ..failures import log_failure
 from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
-from . import callsite
 from .callsite import stack_origin
 from .fingerprint import fingerprint
-from .framewalk import PURE_PYTHON_ENV
 from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
 logger = logging.getLogger("perfprobe.db")
@@ -47,24 +44,7 @@ Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 _DISPATCH_UID = "perfprobe.db.instrument"
 
 
-def _load_base() -> type:
-    """Return the C ``Recorder`` where built and not turned off, else ``object``."""
-    if os.environ.get(PURE_PYTHON_ENV):
-        return object
-    try:
-        from ._recorder import Recorder
-    except ImportError:
-        return object
-    return Recorder
-
-
-if TYPE_CHECKING:
-    _RecorderBase = object
-else:
-    _RecorderBase = _load_base()
-
-
-class QueryRecorder(_RecorderBase):
+class QueryRecorder:
     """Time each database call and hand it to the default monitor's collector.
 
     Install one instance in ``connection.execute_wrappers``; it is stateless,
@@ -73,7 +53,7 @@ class QueryRecorder(_RecorderBase):
     own exceptions pass through unchanged.
     """
 
-    def python_call(
+    def __call__(
         self,
         execute: Execute,
         sql: str,
@@ -81,12 +61,7 @@ class QueryRecorder(_RecorderBase):
         many: bool,
         context: dict[str, Any],
     ) -> Any:
-        """Run ``execute`` and record it; return its result or re-raise.
-
-        The recorder's call: where the C ``Recorder`` is built, its call
-        takes the ordinary queries itself and this, the definition, the
-        rest (see ``_recorder.c``).
-        """
+        """Run ``execute`` and record it; return its result or re-raise."""
         try:
             # The cached settings read without a call; get_settings() when
             # none are cached (first use, or after a change).
@@ -117,8 +92,6 @@ class QueryRecorder(_RecorderBase):
         self._record(conf, sql, params, many, context, started_at, elapsed_ns, None)
         return result
 
-    __call__ = python_call
-
     def _record(
         self,
         conf: PerfprobeSettings,
@@ -129,7 +102,6 @@ class QueryRecorder(_RecorderBase):
         started_at: float,
         elapsed_ns: int,
         exc: BaseException | None,
-        depth: int = 2,
     ) -> None:
         # Runs for every query: positional arguments, no helper calls that
         # can be avoided (each Python call costs about as much as twenty
@@ -142,9 +114,8 @@ class QueryRecorder(_RecorderBase):
                 else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
             )
             scope = current_scope.get()
-            # ``depth`` frames up is the code that called the cursor: two
-            # from python_call, one from the C call, which has no frame.
-            call_site, lazy_load, bulk_call = stack_origin(depth, scope, text)
+            # Two frames up is the code that called the cursor.
+            call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
             try:
@@ -290,29 +261,6 @@ class QueryRecorder(_RecorderBase):
                 },
             )
 
-
-def _fast_path_failed(exc: Exception) -> None:
-    """Log ``exc``, a failure inside the C recorder's own code (never raises)."""
-    try:
-        raise exc
-    except Exception:
-        log_failure(logger, "record-query", "perfprobe failed to record a query")
-
-
-if _RecorderBase is not object:
-    # The C call takes over; python_call stays what it falls back to.
-    del QueryRecorder.__call__
-    from ._recorder import configure
-
-    configure(
-        globals(),
-        vars(callsite),
-        vars(_conf_module),
-        vars(monitoring),
-        vars(tracing),
-        _mark,
-        current_scope,
-    )
 
 recorder = QueryRecorder()
 
