@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 import subprocess
@@ -168,6 +169,29 @@ def test_a_missing_provider_is_looked_for_again_only_after_the_interval(
     finally:
         tracing.reset()
     assert len(asked) == 1
+
+
+def test_a_look_again_does_not_search_the_path_for_opentelemetry(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With opentelemetry imported, the once-a-second look skips find_spec."""
+    searched: list[str] = []
+    real = importlib.util.find_spec
+
+    def counting(name: str, *args: Any) -> Any:
+        searched.append(name)
+        return real(name, *args)
+
+    monkeypatch.setattr(importlib.util, "find_spec", counting)
+    # Every call is a new look: no provider is set in this test process.
+    monkeypatch.setattr(tracing, "RECHECK_S", 0.0)
+    tracing.reset()
+    try:
+        for _ in range(5):
+            assert tracing.get_tracer() is None
+    finally:
+        tracing.reset()
+    assert "opentelemetry" not in searched
 
 
 def test_the_time_before_the_next_look_is_published_for_the_middleware(

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -110,7 +111,10 @@ def _decide() -> Tracer | None:
     if not (conf.ENABLED and conf.OPENTELEMETRY):
         _turn_off()
         return None
-    if not _otel_installed():
+    # Once imported (by the application or a look before this one) it is
+    # installed: find_spec walks sys.path, which a look once a second while
+    # no provider is set should not repeat.
+    if "opentelemetry" not in sys.modules and not _otel_installed():
         _turn_off()
         return None
 
