@@ -60,33 +60,35 @@ class FindingTotals:
         self.dropped = 0
         self._merged: dict[tuple[Any, ...], _Merged] = {}
 
-    def _entry(self, key: tuple[Any, ...], first: dict[str, Any]) -> _Merged | None:
+    def _entry(
+        self, key: tuple[Any, ...], finding: NPlusOneFinding | DuplicateFinding
+    ) -> _Merged | None:
         entry = self._merged.get(key)
         if entry is None:
             if len(self._merged) >= self.max_keys:
                 self.dropped += 1
                 return None
-            entry = self._merged[key] = _Merged(first)
+            # Made for a new key only: a view's N+1 seen in every request
+            # merges into its entry, and the lazy load's dict (dataclasses'
+            # asdict, which deep-copies each field) costs more than the rest.
+            entry = self._merged[key] = _Merged(finding.to_dict())
         return entry
 
     def add_n_plus_one(self, finding: NPlusOneFinding) -> None:
         """Fold one scope's N+1 finding in."""
-        key = (finding.fingerprint, finding.call_site)
-        entry = self._entry(key, finding.to_dict())
+        entry = self._entry((finding.fingerprint, finding.call_site), finding)
         if entry is None:
             return
-        if entry.first["lazy_load"] is None and finding.lazy_load is not None:
-            entry.first["lazy_load"] = finding.lazy_load.to_dict()
-        entry.first["distinct_params"] = max(
-            entry.first["distinct_params"], finding.distinct_params
-        )
+        first = entry.first
+        if first["lazy_load"] is None and finding.lazy_load is not None:
+            first["lazy_load"] = finding.lazy_load.to_dict()
+        if finding.distinct_params > first["distinct_params"]:
+            first["distinct_params"] = finding.distinct_params
         entry.add(finding.scope, finding.count, finding.total_s)
 
     def add_duplicate(self, finding: DuplicateFinding) -> None:
         """Fold one scope's duplicate finding in."""
-        entry = self._entry(
-            (finding.fingerprint, finding.call_sites), finding.to_dict()
-        )
+        entry = self._entry((finding.fingerprint, finding.call_sites), finding)
         if entry is not None:
             entry.add(finding.scope, finding.count, finding.total_s)
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from itertools import repeat
 from operator import itemgetter
 from typing import Any
 
@@ -14,6 +13,7 @@ from .events import (
     RAW_DURATION_S,
     RAW_LAZY_LOAD,
     RAW_PARAMS_HASH,
+    RAW_SQL,
     RAW_SQL_HASH,
     LazyLoad,
     QueryEvent,
@@ -33,8 +33,9 @@ _params_hash = itemgetter(RAW_PARAMS_HASH)
 _sql_hash = itemgetter(RAW_SQL_HASH)
 _lazy_load = itemgetter(RAW_LAZY_LOAD)
 
-#: A statement seen once: its event, or a raw record with its fingerprint.
-_Once = QueryEvent | tuple[str, RawQuery]
+#: A statement seen once: its event, or its raw record (which holds its
+#: fingerprint at ``RAW_SQL`` by then: the fold puts it there first).
+_Once = QueryEvent | RawQuery
 
 
 @dataclass
@@ -75,11 +76,11 @@ def _promote(once: _Once) -> _Duplicate:
         call_site = once.call_site
     else:
         # Raw records are kept only without their SQL: it is the shape.
-        shape, record = once
+        shape = once[RAW_SQL]
         dup = _Duplicate(
-            shape, shape, 1, record[RAW_DURATION_S], bulk_call=record[RAW_BULK_CALL]
+            shape, shape, 1, once[RAW_DURATION_S], bulk_call=once[RAW_BULK_CALL]
         )
-        call_site = record[RAW_CALL_SITE]
+        call_site = once[RAW_CALL_SITE]
     if call_site:
         dup.call_sites.add(call_site)
     return dup
@@ -157,6 +158,10 @@ class ScopeQueries:
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
         self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
+        #: The entries of ``_duplicates`` seen more than once, in the order
+        #: they were promoted: a scope's close looks at these, not at every
+        #: statement it ran.
+        self._promoted: list[_Duplicate] = []
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
@@ -210,6 +215,7 @@ class ScopeQueries:
             dup = seen
         else:
             dup = self._duplicates[dup_key] = _promote(seen)
+            self._promoted.append(dup)
         dup.total_s += duration_s
         if not bulk_call or bulk_call != dup.bulk_call:
             dup.bulk_call = bulk_call
@@ -225,6 +231,8 @@ class ScopeQueries:
         The result is that of ``add`` called for each one in turn; the
         common case (no bulk call, no statement seen before) takes a few
         calls in C for the whole list. ``total_s`` is their summed duration.
+        Each record holds ``shape`` at ``RAW_SQL`` already: a record seen
+        once is kept as it is, and its fingerprint read from it if seen again.
         """
         key = (shape, call_site)
         group = self._groups.get(key)
@@ -235,8 +243,7 @@ class ScopeQueries:
                 self.truncated = True
             else:
                 group = self._groups[key] = _Group(shape, call_site, shape)
-        bulk_calls = list(map(_bulk_call, records))
-        bulk = any(bulk_calls)
+        bulk = any(map(_bulk_call, records))
         if group is not None:
             group.total_s += total_s
             hashes = group.param_hashes
@@ -251,7 +258,8 @@ class ScopeQueries:
                             break
                         hashes.add(params_hash)
             else:
-                for bulk_call, record in zip(bulk_calls, records, strict=True):
+                for record in records:
+                    bulk_call = record[RAW_BULK_CALL]
                     if not bulk_call or bulk_call != group.bulk_call:
                         group.bulk_call = bulk_call
                         group.count += 1
@@ -271,14 +279,12 @@ class ScopeQueries:
             and len(set(keys)) == len(keys)
         ):
             # An N+1 loop: every statement new, each its own single sighting.
-            duplicates.update(
-                zip(keys, zip(repeat(shape), records, strict=False), strict=True)
-            )
+            duplicates.update(zip(keys, records, strict=True))
             return
         for dup_key, record in zip(keys, records, strict=True):
             self._sighting(
                 dup_key,
-                (shape, record),
+                record,
                 record[RAW_DURATION_S],
                 record[RAW_BULK_CALL],
                 call_site,
@@ -316,7 +322,7 @@ class ScopeQueries:
         shape are left out: they are that loop revisiting a row, and the N+1
         fix removes them too.
         """
-        if not self._duplicates:
+        if not self._duplicates or (min_repeats > 1 and not self._promoted):
             return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
         # A statement seen once is still its event: it qualifies only when a
@@ -327,11 +333,15 @@ class ScopeQueries:
                 for seen in self._duplicates.values()
             ]
         else:
-            candidates = [
-                seen
-                for seen in self._duplicates.values()
-                if isinstance(seen, _Duplicate) and seen.count >= min_repeats
-            ]
+            candidates = [d for d in self._promoted if d.count >= min_repeats]
+            if len(candidates) > 1:
+                # Equal counts and times keep the order of first sighting,
+                # which the promotions need not have.
+                candidates = [
+                    seen
+                    for seen in self._duplicates.values()
+                    if isinstance(seen, _Duplicate) and seen.count >= min_repeats
+                ]
         found = [
             DuplicateFinding(
                 scope=scope,

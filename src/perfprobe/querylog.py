@@ -267,6 +267,9 @@ class QueryRecords:
             try:
                 # First, so that a statement it fails on changes nothing.
                 shape = fingerprint(text)
+                # Recent events keep the shape, not SQL with its literals;
+                # the scope's analysis reads it from the records too.
+                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
                 durations = list(map(_duration, records))
                 table.add_records(shape, call_site, records, durations)
                 path: str | None = None
@@ -287,10 +290,9 @@ class QueryRecords:
                             )
                     else:
                         table.outside_scopes += len(records)
-                # Recent events keep the path and the shape, not the scope
-                # (and the summary it will hold) nor SQL with its literals.
+                # Recent events keep the path, not the scope (and the summary
+                # it will hold).
                 _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
-                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
             except Exception:
                 # This statement's queries are lost, not the whole batch
                 # (every thread's, at a read).

@@ -1,0 +1,99 @@
+"""Tests for perfprobe.nplusone fed raw query records, as the fold feeds it.
+
+Durations are binary fractions, so that their sums are exact.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfprobe.events import (
+    RAW_BULK_CALL,
+    RAW_CALL_SITE,
+    RAW_DURATION_S,
+    RAW_PARAMS_HASH,
+    RAW_SQL,
+    RAW_SQL_HASH,
+)
+from perfprobe.nplusone import ScopeQueries
+from perfprobe.querylog import RAW_LENGTH
+
+SITE = "app/views.py:10"
+SHAPE_A = "SELECT a FROM t WHERE id = ?"
+SHAPE_B = "SELECT b FROM t WHERE id = ?"
+
+
+def raw(shape: str, params_hash: int, duration_s: float, site: str = SITE) -> Any:
+    """Return a folded raw record: its fingerprint already at ``RAW_SQL``."""
+    record: list[Any] = [None] * RAW_LENGTH
+    record[RAW_SQL] = shape
+    record[RAW_DURATION_S] = duration_s
+    record[RAW_CALL_SITE] = site
+    record[RAW_PARAMS_HASH] = params_hash
+    # The recorder hashes the SQL as run; one text per shape here.
+    record[RAW_SQL_HASH] = hash(shape)
+    record[RAW_BULK_CALL] = 0
+    return record
+
+
+def add(queries: ScopeQueries, shape: str, *records: Any) -> None:
+    """Add ``records`` of one shape and call site, as the fold does."""
+    total_s = sum(r[RAW_DURATION_S] for r in records)
+    queries.add_records(shape, SITE, list(records), total_s)
+
+
+def test_repeats_promoted_out_of_order_are_listed_in_first_sighting_order() -> None:
+    """A then B seen once each, B repeated before A: equal findings list A first."""
+    queries = ScopeQueries(max_groups=100)
+    add(queries, SHAPE_A, raw(SHAPE_A, 1, 0.5))
+    add(queries, SHAPE_B, raw(SHAPE_B, 1, 0.5))
+    add(queries, SHAPE_B, raw(SHAPE_B, 1, 0.5))
+    add(queries, SHAPE_A, raw(SHAPE_A, 1, 0.5))
+
+    found = queries.duplicates("page", 2)
+
+    assert [(d.fingerprint, d.count, d.total_s) for d in found] == [
+        (SHAPE_A, 2, 1.0),
+        (SHAPE_B, 2, 1.0),
+    ]
+    assert all(d.call_sites == (SITE,) for d in found)
+
+
+def test_a_repeat_within_one_group_is_a_duplicate_of_its_shape() -> None:
+    """Ids 5, 6, 5, 5 in one batch: one duplicate of 3, named by the fingerprint."""
+    queries = ScopeQueries(max_groups=100)
+    add(
+        queries,
+        SHAPE_A,
+        raw(SHAPE_A, 5, 0.25),
+        raw(SHAPE_A, 6, 0.5),
+        raw(SHAPE_A, 5, 1.0),
+        raw(SHAPE_A, 5, 2.0),
+    )
+
+    (duplicate,) = queries.duplicates("page", 2)
+    assert (duplicate.fingerprint, duplicate.sample_sql) == (SHAPE_A, SHAPE_A)
+    assert (duplicate.count, duplicate.total_s) == (3, 3.25)
+    # A loop of 4 over 2 distinct ids is below a threshold of 5: no N+1.
+    assert queries.n_plus_one("page", 5) == []
+    # With a threshold of 4 the loop is an N+1, and the repeats of id 5 from
+    # its own call site are left to it.
+    (finding,) = queries.n_plus_one("page", 4)
+    assert (finding.count, finding.distinct_params) == (4, 2)
+    assert queries.duplicates("page", 2, [finding]) == []
+
+
+def test_single_sightings_count_when_one_is_enough() -> None:
+    """With a minimum of 1, each of 3 statements run once is listed, once."""
+    queries = ScopeQueries(max_groups=100)
+    add(queries, SHAPE_A, raw(SHAPE_A, 1, 0.25), raw(SHAPE_A, 2, 0.5))
+    add(queries, SHAPE_B, raw(SHAPE_B, 1, 1.0))
+
+    found = queries.duplicates("page", 1)
+
+    assert sorted((d.fingerprint, d.count, d.total_s) for d in found) == [
+        (SHAPE_A, 1, 0.25),
+        (SHAPE_A, 1, 0.5),
+        (SHAPE_B, 1, 1.0),
+    ]
+    assert queries.duplicates("page", 2) == []
