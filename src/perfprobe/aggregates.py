@@ -11,7 +11,8 @@ from typing import Any
 
 from .conf import PerfprobeSettings
 from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
-from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries, made
+from .findings import DuplicateFinding, NPlusOneFinding, made
+from .nplusone import ScopeQueries
 from .querycounts import QueryCountStats
 from .scope import Scope
 from .stats import (

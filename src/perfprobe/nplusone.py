@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from operator import itemgetter
-from typing import Any, TypeVar
 
 from .events import (
     RAW_BULK_CALL,
@@ -19,6 +19,9 @@ from .events import (
     QueryEvent,
     RawQuery,
 )
+from .findings import DuplicateFinding as DuplicateFinding
+from .findings import NPlusOneFinding as NPlusOneFinding
+from .findings import made
 
 # Transaction control repeats by design (every atomic block begins and ends
 # one); flagging it as N+1 or duplicate would be noise.
@@ -86,76 +89,10 @@ def _promote(once: _Once) -> _Duplicate:
     return dup
 
 
-_Frozen = TypeVar("_Frozen")
-
-
-def made(cls: type[_Frozen], **fields: Any) -> _Frozen:
-    """Return the frozen dataclass ``cls`` holding ``fields``, all of them given.
-
-    Its ``__init__`` sets each field through ``object.__setattr__``; once per
-    scope's close, one dict update costs a fraction of that. For classes
-    without ``__post_init__`` or defaults left out; the tests compare
-    objects made both ways.
-    """
-    obj: _Frozen = object.__new__(cls)
-    obj.__dict__.update(fields)
-    return obj
-
-
 def _is_transaction_control(fingerprint: str) -> bool:
     # Nine characters hold the longest keyword: upper-casing the whole
     # fingerprint would cost more than the test.
     return fingerprint.lstrip("( ")[:9].upper().startswith(_TRANSACTION_CONTROL)
-
-
-@dataclass(frozen=True)
-class NPlusOneFinding:
-    """Many queries of one shape from one call site, differing in parameters."""
-
-    scope: str
-    fingerprint: str
-    call_site: str | None
-    count: int
-    distinct_params: int
-    total_s: float
-    sample_sql: str
-    lazy_load: LazyLoad | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
-            "scope": self.scope,
-            "fingerprint": self.fingerprint,
-            "call_site": self.call_site,
-            "count": self.count,
-            "distinct_params": self.distinct_params,
-            "total_s": self.total_s,
-            "sample_sql": self.sample_sql,
-            "lazy_load": self.lazy_load.to_dict() if self.lazy_load else None,
-        }
-
-
-@dataclass(frozen=True)
-class DuplicateFinding:
-    """The same SQL with the same parameters run more than once in a scope."""
-
-    scope: str
-    fingerprint: str
-    count: int
-    total_s: float
-    sample_sql: str
-    call_sites: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
-            "scope": self.scope,
-            "fingerprint": self.fingerprint,
-            "count": self.count,
-            "total_s": self.total_s,
-            "sample_sql": self.sample_sql,
-            "call_sites": list(self.call_sites),
-        }
 
 
 class ScopeQueries:
@@ -178,6 +115,14 @@ class ScopeQueries:
         #: they were promoted: a scope's close looks at these, not at every
         #: statement it ran.
         self._promoted: list[_Duplicate] = []
+        #: Runs of raw records whose statements are all new and distinct
+        #: (an N+1 loop's), as ``(sql_hash, params hashes, records)``: their
+        #: single sightings go into ``_duplicates`` only when something
+        #: could repeat one, or all are asked for (``_settle``).
+        self._waiting: list[tuple[int, list[int], list[RawQuery]]] = []
+        self._waiting_count = 0
+        #: The SQL hashes of every key in ``_duplicates`` and ``_waiting``.
+        self._sql_seen: set[int] = set()
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
@@ -218,6 +163,8 @@ class ScopeQueries:
         bulk_call: int,
         call_site: str | None,
     ) -> None:
+        if self._waiting:
+            self._settle()
         seen = self._duplicates.get(dup_key)
         if seen is None:
             if len(self._duplicates) >= self.max_groups:
@@ -226,6 +173,7 @@ class ScopeQueries:
                 # Most statements of an N+1 loop are never repeated: the event
                 # itself stands for its single sighting until it is.
                 self._duplicates[dup_key] = once
+                self._sql_seen.add(dup_key[0])
             return
         if isinstance(seen, _Duplicate):
             dup = seen
@@ -260,6 +208,7 @@ class ScopeQueries:
             else:
                 group = self._groups[key] = _Group(shape, call_site, shape)
         bulk = any(map(_bulk_call, records))
+        params = list(map(_params_hash, records))
         if group is not None:
             group.total_s += total_s
             hashes = group.param_hashes
@@ -267,9 +216,9 @@ class ScopeQueries:
                 group.bulk_call = 0
                 group.count += len(records)
                 if len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
-                    hashes.update(map(_params_hash, records))
+                    hashes.update(params)
                 else:
-                    for params_hash in map(_params_hash, records):
+                    for params_hash in params:
                         if len(hashes) >= _MAX_DISTINCT_PARAMS:
                             break
                         hashes.add(params_hash)
@@ -284,9 +233,26 @@ class ScopeQueries:
             if group.lazy_load is None:
                 group.lazy_load = next(filter(None, map(_lazy_load, records)), None)
 
-        keys = list(
-            zip(map(_sql_hash, records), map(_params_hash, records), strict=True)
-        )
+        if bulk:
+            pass
+        elif (
+            records[0][RAW_SQL_HASH] not in self._sql_seen
+            and len(self._duplicates) + self._waiting_count + len(params)
+            <= self.max_groups
+            and len(set(params)) == len(params)
+            and len(set(map(_sql_hash, records))) == 1
+        ):
+            # An N+1 loop of a statement not seen before: every statement
+            # new, each its own single sighting, kept as the run until one
+            # could be seen again.
+            sql_hash = records[0][RAW_SQL_HASH]
+            self._sql_seen.add(sql_hash)
+            self._waiting.append((sql_hash, params, records))
+            self._waiting_count += len(params)
+            return
+        if self._waiting:
+            self._settle()
+        keys = list(zip(map(_sql_hash, records), params, strict=True))
         duplicates = self._duplicates
         if (
             not bulk
@@ -294,8 +260,9 @@ class ScopeQueries:
             and duplicates.keys().isdisjoint(keys)
             and len(set(keys)) == len(keys)
         ):
-            # An N+1 loop: every statement new, each its own single sighting.
+            # Every statement new, each its own single sighting.
             duplicates.update(zip(keys, records, strict=True))
+            self._sql_seen.update(map(_sql_hash, records))
             return
         for dup_key, record in zip(keys, records, strict=True):
             self._sighting(
@@ -305,6 +272,21 @@ class ScopeQueries:
                 record[RAW_BULK_CALL],
                 call_site,
             )
+
+    def _settle(self) -> None:
+        """Put the waiting runs' single sightings into ``_duplicates``, in order.
+
+        Nothing was added to ``_duplicates`` since they came: whatever adds
+        settles them first, so the table's order is that of adding each
+        query in turn.
+        """
+        waiting = self._waiting
+        self._waiting = []
+        self._waiting_count = 0
+        duplicates = self._duplicates
+        for sql_hash, params, records in waiting:
+            keys = zip(repeat(sql_hash), params, strict=False)
+            duplicates.update(zip(keys, records, strict=True))
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
@@ -341,7 +323,14 @@ class ScopeQueries:
         shape are left out: they are that loop revisiting a row, and the N+1
         fix removes them too.
         """
-        if not self._duplicates or (min_repeats > 1 and not self._promoted):
+        # Waiting runs hold single sightings only: wanted only when a single
+        # sighting is enough.
+        if min_repeats > 1:
+            if not self._promoted:
+                return []
+        elif self._waiting:
+            self._settle()
+        if not self._duplicates:
             return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
         # A statement seen once is still its event: it qualifies only when a

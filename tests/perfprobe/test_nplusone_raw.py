@@ -18,6 +18,8 @@ from perfprobe.events import (
 from perfprobe.nplusone import ScopeQueries
 from perfprobe.querylog import RAW_LENGTH
 
+from .report_factories import query
+
 SITE = "app/views.py:10"
 SHAPE_A = "SELECT a FROM t WHERE id = ?"
 SHAPE_B = "SELECT b FROM t WHERE id = ?"
@@ -97,3 +99,47 @@ def test_single_sightings_count_when_one_is_enough() -> None:
         (SHAPE_B, 1, 1.0),
     ]
     assert queries.duplicates("page", 2) == []
+
+
+def test_a_loop_s_statement_repeated_later_from_another_line_is_a_duplicate() -> None:
+    """Ids 1-6 in a loop, then id 4 twice from another line: one duplicate of 3."""
+    queries = ScopeQueries(max_groups=100)
+    add(queries, SHAPE_A, *(raw(SHAPE_A, pk, 0.25) for pk in range(1, 7)))
+    other = [raw(SHAPE_A, 4, 0.5, site="app/views.py:20") for _ in range(2)]
+    queries.add_records(SHAPE_A, "app/views.py:20", other, 1.0)
+
+    (duplicate,) = queries.duplicates("page", 2)
+
+    assert (duplicate.count, duplicate.total_s) == (3, 1.25)
+    assert duplicate.call_sites == (SITE, "app/views.py:20")
+    (finding,) = queries.n_plus_one("page", 5)
+    assert (finding.count, finding.distinct_params) == (6, 6)
+
+
+def test_single_sightings_keep_the_order_they_came_in() -> None:
+    """Loop A, one eager query C, loop B, equal times: listed A, A, C, B."""
+    queries = ScopeQueries(max_groups=100)
+    add(queries, SHAPE_A, raw(SHAPE_A, 1, 0.5), raw(SHAPE_A, 2, 0.5))
+    queries.add(query("SELECT c", 0.5, call_site=SITE, params_hash=9))
+    add(queries, SHAPE_B, raw(SHAPE_B, 1, 0.5))
+
+    found = queries.duplicates("page", 1)
+
+    assert [d.fingerprint for d in found] == [SHAPE_A, SHAPE_A, "SELECT c", SHAPE_B]
+    assert all((d.count, d.total_s) == (1, 0.5) for d in found)
+
+
+def test_statements_past_max_groups_are_not_analysed_and_say_so() -> None:
+    """With room for 3 statements, loops of 2 and 2 keep the first 3."""
+    queries = ScopeQueries(max_groups=3)
+    add(queries, SHAPE_A, raw(SHAPE_A, 1, 0.25), raw(SHAPE_A, 2, 0.25))
+    assert not queries.truncated
+    add(queries, SHAPE_B, raw(SHAPE_B, 1, 0.5), raw(SHAPE_B, 2, 0.5))
+
+    assert queries.truncated
+    found = queries.duplicates("page", 1)
+    assert [(d.fingerprint, d.total_s) for d in found] == [
+        (SHAPE_B, 0.5),
+        (SHAPE_A, 0.25),
+        (SHAPE_A, 0.25),
+    ]
