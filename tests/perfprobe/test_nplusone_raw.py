@@ -5,6 +5,7 @@ Durations are binary fractions, so that their sums are exact.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from perfprobe.events import (
@@ -14,6 +15,7 @@ from perfprobe.events import (
     RAW_PARAMS_HASH,
     RAW_SQL,
     RAW_SQL_HASH,
+    QueryEvent,
 )
 from perfprobe.nplusone import ScopeQueries
 from perfprobe.querylog import RAW_LENGTH
@@ -143,3 +145,58 @@ def test_statements_past_max_groups_are_not_analysed_and_say_so() -> None:
         (SHAPE_A, 0.25),
         (SHAPE_A, 0.25),
     ]
+
+
+def _random_runs(rng: random.Random) -> list[tuple[bool, str, str, list[Any]]]:
+    """Return runs of one shape and call site: (eager, shape, site, records)."""
+    runs = []
+    for _ in range(rng.randrange(1, 12)):
+        shape = rng.choice([SHAPE_A, SHAPE_B, "SELECT c FROM t"])
+        site = rng.choice([SITE, "app/views.py:20"])
+        bulk = rng.random() < 0.15
+        records = []
+        for _ in range(rng.randrange(1, 9)):
+            record = raw(shape, rng.randrange(12), rng.randrange(1, 9) / 8, site)
+            record[RAW_BULK_CALL] = rng.choice([0, 5, 6]) if bulk else 0
+            records.append(record)
+        runs.append((rng.random() < 0.2, shape, site, records))
+    return runs
+
+
+def _event(record: Any) -> QueryEvent:
+    """Return the query event the eager path would have made of ``record``."""
+    event = query(
+        record[RAW_SQL],
+        record[RAW_DURATION_S],
+        call_site=record[RAW_CALL_SITE],
+        params_hash=record[RAW_PARAMS_HASH],
+    )
+    event.sql_hash = record[RAW_SQL_HASH]
+    event.bulk_call = record[RAW_BULK_CALL]
+    return event
+
+
+def test_runs_of_raw_records_find_what_adding_each_query_finds() -> None:
+    """300 random scopes: the same findings, in order, as one query at a time."""
+    rng = random.Random(5)
+    for _ in range(300):
+        max_groups = rng.choice([4, 10, 1000])
+        folded, one_by_one = ScopeQueries(max_groups), ScopeQueries(max_groups)
+        for eager, shape, site, records in _random_runs(rng):
+            if eager:
+                for record in records:
+                    folded.add(_event(record))
+            else:
+                total_s = sum(r[RAW_DURATION_S] for r in records)
+                folded.add_records(shape, site, records, total_s)
+            for record in records:
+                one_by_one.add(_event(record))
+
+        for minimum in (1, 2, 3):
+            assert folded.n_plus_one("s", minimum) == one_by_one.n_plus_one(
+                "s", minimum
+            )
+            assert folded.duplicates("s", minimum) == one_by_one.duplicates(
+                "s", minimum
+            )
+        assert folded.truncated == one_by_one.truncated
