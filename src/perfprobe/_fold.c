@@ -298,10 +298,215 @@ fail:
     return NULL;
 }
 
+/* Raw query records (perfprobe.querylog): lists of RAW_LENGTH items, of
+ * which group_queries reads the SQL text, the duration, the scope and the
+ * call site. */
+#define RAW_LENGTH 13
+#define RAW_SQL 2
+#define RAW_DURATION_S 3
+#define RAW_SCOPE 6
+#define RAW_CALL_SITE 7
+
+PyDoc_STRVAR(group_queries_doc,
+"group_queries(batch, /)\n"
+"--\n\n"
+"Return ([((text, scope, call_site), records, durations, total_s), ...],\n"
+"durations of the whole batch), groups in the order first seen.\n\n"
+"The definition is perfprobe.querylog.group_records. None, with nothing\n"
+"made, when an item is not a raw query record with a float duration.");
+
+/* 1 when every item of batch is a list of RAW_LENGTH with an exact float
+ * duration, else 0. */
+static int
+all_raw_queries(PyObject *batch)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(batch); i++) {
+        PyObject *record = PyList_GET_ITEM(batch, i);
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != RAW_LENGTH
+            || !PyFloat_CheckExact(PyList_GET_ITEM(record, RAW_DURATION_S))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Whether record's key equals key (a tuple of three), compared item by item
+ * as tuples compare: 1, 0, or -1 with an exception set. The record's items
+ * are held while compared, since an __eq__ may run any code. */
+static int
+same_key(PyObject *key, PyObject *record)
+{
+    static const Py_ssize_t at[3] = {RAW_SQL, RAW_SCOPE, RAW_CALL_SITE};
+    for (int k = 0; k < 3; k++) {
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != RAW_LENGTH) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "a raw query record changed while it was grouped");
+            return -1;
+        }
+        PyObject *item = Py_NewRef(PyList_GET_ITEM(record, at[k]));
+        int equal = PyObject_RichCompareBool(PyTuple_GET_ITEM(key, k), item, Py_EQ);
+        Py_DECREF(item);
+        if (equal <= 0) {
+            return equal;
+        }
+    }
+    return 1;
+}
+
+/* The durations of records as a new list, and their sum as sum() adds
+ * floats (from 0.0, in order); NULL with an exception, or NULL without one
+ * when a duration is not an exact float. */
+static PyObject *
+durations_of(PyObject *records, double *total)
+{
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    PyObject *durations = PyList_New(n);
+    if (durations == NULL) {
+        return NULL;
+    }
+    double sum = 0.0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        PyObject *value = PyList_CheckExact(record)
+                && PyList_GET_SIZE(record) == RAW_LENGTH
+            ? PyList_GET_ITEM(record, RAW_DURATION_S) : NULL;
+        if (value == NULL || !PyFloat_CheckExact(value)) {
+            Py_DECREF(durations);
+            return NULL;
+        }
+        sum += PyFloat_AS_DOUBLE(value);
+        PyList_SET_ITEM(durations, i, Py_NewRef(value));
+    }
+    *total = sum;
+    return durations;
+}
+
+static PyObject *
+group_queries(PyObject *module, PyObject *batch)
+{
+    if (!PyList_CheckExact(batch)) {
+        PyErr_SetString(PyExc_TypeError, "group_queries() needs a list");
+        return NULL;
+    }
+    if (!all_raw_queries(batch)) {
+        Py_RETURN_NONE;
+    }
+    /* Held: the comparisons may run code that changes the caller's list. */
+    PyObject *items = PyList_GetSlice(batch, 0, PyList_GET_SIZE(batch));
+    PyObject *index = PyDict_New();
+    PyObject *order = PyList_New(0);
+    PyObject *key = NULL;
+    PyObject *result = NULL;
+    if (items == NULL || index == NULL || order == NULL) {
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(items);
+    /* Runs of one key (an N+1 loop), each compared with its first record,
+     * as itertools.groupby does; a later run of a key joins its group. */
+    Py_ssize_t start = 0;
+    while (start < n) {
+        PyObject *first = PyList_GET_ITEM(items, start);
+        if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "a raw query record changed while it was grouped");
+            goto done;
+        }
+        key = PyTuple_Pack(3, PyList_GET_ITEM(first, RAW_SQL),
+                           PyList_GET_ITEM(first, RAW_SCOPE),
+                           PyList_GET_ITEM(first, RAW_CALL_SITE));
+        if (key == NULL) {
+            goto done;
+        }
+        Py_ssize_t end = start + 1;
+        while (end < n) {
+            int equal = same_key(key, PyList_GET_ITEM(items, end));
+            if (equal < 0) {
+                goto done;
+            }
+            if (!equal) {
+                break;
+            }
+            end++;
+        }
+        PyObject *run = PyList_GetSlice(items, start, end);
+        if (run == NULL) {
+            goto done;
+        }
+        PyObject *found = PyDict_GetItemWithError(index, key);
+        int failed;
+        if (found != NULL) {
+            Py_ssize_t size = PyList_GET_SIZE(found);
+            failed = PyList_SetSlice(found, size, size, run) < 0;
+        }
+        else if (PyErr_Occurred()) {
+            failed = 1;
+        }
+        else {
+            PyObject *entry = PyTuple_Pack(2, key, run);
+            failed = entry == NULL || PyDict_SetItem(index, key, run) < 0
+                || PyList_Append(order, entry) < 0;
+            Py_XDECREF(entry);
+        }
+        Py_DECREF(run);
+        Py_CLEAR(key);
+        if (failed) {
+            goto done;
+        }
+        start = end;
+    }
+    /* Then each group's durations and their sum, and the batch's. */
+    Py_ssize_t groups = PyList_GET_SIZE(order);
+    PyObject *made = PyList_New(groups);
+    if (made == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t g = 0; g < groups; g++) {
+        PyObject *entry = PyList_GET_ITEM(order, g);
+        PyObject *records = PyTuple_GET_ITEM(entry, 1);
+        double total = 0.0;
+        PyObject *durations = durations_of(records, &total);
+        PyObject *sum = durations == NULL ? NULL : PyFloat_FromDouble(total);
+        PyObject *group = sum == NULL ? NULL
+            : PyTuple_Pack(4, PyTuple_GET_ITEM(entry, 0), records, durations, sum);
+        Py_XDECREF(durations);
+        Py_XDECREF(sum);
+        if (group == NULL) {
+            Py_DECREF(made);
+            if (!PyErr_Occurred()) {
+                Py_INCREF(Py_None);
+                result = Py_None;
+            }
+            goto done;
+        }
+        PyList_SET_ITEM(made, g, group);
+    }
+    double ignored = 0.0;
+    PyObject *all = durations_of(items, &ignored);
+    if (all == NULL) {
+        Py_DECREF(made);
+        if (!PyErr_Occurred()) {
+            Py_INCREF(Py_None);
+            result = Py_None;
+        }
+        goto done;
+    }
+    result = PyTuple_Pack(2, made, all);
+    Py_DECREF(made);
+    Py_DECREF(all);
+
+done:
+    Py_XDECREF(key);
+    Py_XDECREF(items);
+    Py_XDECREF(index);
+    Py_XDECREF(order);
+    return result;
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
     {"split_records", (PyCFunction)split_records, METH_O, split_records_doc},
+    {"group_queries", (PyCFunction)group_queries, METH_O, group_queries_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -315,7 +520,7 @@ static struct PyModuleDef_Slot fold_slots[] = {
 static struct PyModuleDef fold_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perfprobe._fold",
-    .m_doc = "The two hot loops of adding timer records, in C.",
+    .m_doc = "The hot loops of adding timer and query records, in C.",
     .m_size = 0,
     .m_methods = fold_methods,
     .m_slots = fold_slots,

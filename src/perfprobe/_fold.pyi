@@ -1,4 +1,4 @@
-"""Types of the optional C fold loops; see ``threadlog`` and ``sketch``."""
+"""Types of the optional C fold loops; see ``threadlog``, ``sketch``, ``querylog``."""
 
 from typing import Any
 
@@ -12,3 +12,12 @@ def count_bins(
     min_positive: float,
     /,
 ) -> tuple[float, float, float] | None: ...
+def group_queries(
+    batch: list[list[Any]], /
+) -> (
+    tuple[
+        list[tuple[tuple[Any, Any, Any], list[list[Any]], list[float], float]],
+        list[float],
+    ]
+    | None
+): ...

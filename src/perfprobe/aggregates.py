@@ -11,7 +11,8 @@ from typing import Any
 
 from .conf import PerfprobeSettings
 from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
-from .nplusone import DuplicateFinding, NPlusOneFinding, ScopeQueries
+from .findings import DuplicateFinding, NPlusOneFinding, made
+from .nplusone import ScopeQueries
 from .querycounts import QueryCountStats
 from .scope import Scope
 from .stats import (
@@ -164,14 +165,16 @@ class OpenScope:
         self, duration_s: float, n_plus_one_min: int, duplicate_min: int
     ) -> ScopeSummary:
         """Analyse the scope's queries and return its summary."""
-        path = self.scope.path
+        scope = self.scope
+        path = scope.path
         n_plus_one = self.queries.n_plus_one(path, n_plus_one_min)
-        return ScopeSummary(
-            id=self.scope.id,
-            name=self.scope.name,
-            kind=self.scope.kind,
+        return made(
+            ScopeSummary,
+            id=scope.id,
+            name=scope.name,
+            kind=scope.kind,
             path=path,
-            started_at=self.scope.started_at,
+            started_at=scope.started_at,
             duration_s=duration_s,
             query_count=self.query_count,
             query_time_s=self.query_time_s,

@@ -6,7 +6,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import itemgetter
-from typing import Any
 
 from .events import (
     RAW_BULK_CALL,
@@ -14,11 +13,15 @@ from .events import (
     RAW_DURATION_S,
     RAW_LAZY_LOAD,
     RAW_PARAMS_HASH,
+    RAW_SQL,
     RAW_SQL_HASH,
     LazyLoad,
     QueryEvent,
     RawQuery,
 )
+from .findings import DuplicateFinding as DuplicateFinding
+from .findings import NPlusOneFinding as NPlusOneFinding
+from .findings import made
 
 # Transaction control repeats by design (every atomic block begins and ends
 # one); flagging it as N+1 or duplicate would be noise.
@@ -33,8 +36,9 @@ _params_hash = itemgetter(RAW_PARAMS_HASH)
 _sql_hash = itemgetter(RAW_SQL_HASH)
 _lazy_load = itemgetter(RAW_LAZY_LOAD)
 
-#: A statement seen once: its event, or a raw record with its fingerprint.
-_Once = QueryEvent | tuple[str, RawQuery]
+#: A statement seen once: its event, or its raw record (which holds its
+#: fingerprint at ``RAW_SQL`` by then: the fold puts it there first).
+_Once = QueryEvent | RawQuery
 
 
 @dataclass
@@ -75,11 +79,11 @@ def _promote(once: _Once) -> _Duplicate:
         call_site = once.call_site
     else:
         # Raw records are kept only without their SQL: it is the shape.
-        shape, record = once
+        shape = once[RAW_SQL]
         dup = _Duplicate(
-            shape, shape, 1, record[RAW_DURATION_S], bulk_call=record[RAW_BULK_CALL]
+            shape, shape, 1, once[RAW_DURATION_S], bulk_call=once[RAW_BULK_CALL]
         )
-        call_site = record[RAW_CALL_SITE]
+        call_site = once[RAW_CALL_SITE]
     if call_site:
         dup.call_sites.add(call_site)
     return dup
@@ -89,56 +93,6 @@ def _is_transaction_control(fingerprint: str) -> bool:
     # Nine characters hold the longest keyword: upper-casing the whole
     # fingerprint would cost more than the test.
     return fingerprint.lstrip("( ")[:9].upper().startswith(_TRANSACTION_CONTROL)
-
-
-@dataclass(frozen=True)
-class NPlusOneFinding:
-    """Many queries of one shape from one call site, differing in parameters."""
-
-    scope: str
-    fingerprint: str
-    call_site: str | None
-    count: int
-    distinct_params: int
-    total_s: float
-    sample_sql: str
-    lazy_load: LazyLoad | None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
-            "scope": self.scope,
-            "fingerprint": self.fingerprint,
-            "call_site": self.call_site,
-            "count": self.count,
-            "distinct_params": self.distinct_params,
-            "total_s": self.total_s,
-            "sample_sql": self.sample_sql,
-            "lazy_load": self.lazy_load.to_dict() if self.lazy_load else None,
-        }
-
-
-@dataclass(frozen=True)
-class DuplicateFinding:
-    """The same SQL with the same parameters run more than once in a scope."""
-
-    scope: str
-    fingerprint: str
-    count: int
-    total_s: float
-    sample_sql: str
-    call_sites: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
-            "scope": self.scope,
-            "fingerprint": self.fingerprint,
-            "count": self.count,
-            "total_s": self.total_s,
-            "sample_sql": self.sample_sql,
-            "call_sites": list(self.call_sites),
-        }
 
 
 class ScopeQueries:
@@ -157,6 +111,18 @@ class ScopeQueries:
         self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
         self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
+        #: The entries of ``_duplicates`` seen more than once, in the order
+        #: they were promoted: a scope's close looks at these, not at every
+        #: statement it ran.
+        self._promoted: list[_Duplicate] = []
+        #: Runs of raw records whose statements are all new and distinct
+        #: (an N+1 loop's), as ``(sql_hash, params hashes, records)``: their
+        #: single sightings go into ``_duplicates`` only when something
+        #: could repeat one, or all are asked for (``_settle``).
+        self._waiting: list[tuple[int, list[int], list[RawQuery]]] = []
+        self._waiting_count = 0
+        #: The SQL hashes of every key in ``_duplicates`` and ``_waiting``.
+        self._sql_seen: set[int] = set()
 
     def add(self, event: QueryEvent) -> None:
         """Add one query; batches (``executemany``) are not N+1 candidates."""
@@ -197,6 +163,8 @@ class ScopeQueries:
         bulk_call: int,
         call_site: str | None,
     ) -> None:
+        if self._waiting:
+            self._settle()
         seen = self._duplicates.get(dup_key)
         if seen is None:
             if len(self._duplicates) >= self.max_groups:
@@ -205,11 +173,13 @@ class ScopeQueries:
                 # Most statements of an N+1 loop are never repeated: the event
                 # itself stands for its single sighting until it is.
                 self._duplicates[dup_key] = once
+                self._sql_seen.add(dup_key[0])
             return
         if isinstance(seen, _Duplicate):
             dup = seen
         else:
             dup = self._duplicates[dup_key] = _promote(seen)
+            self._promoted.append(dup)
         dup.total_s += duration_s
         if not bulk_call or bulk_call != dup.bulk_call:
             dup.bulk_call = bulk_call
@@ -225,6 +195,8 @@ class ScopeQueries:
         The result is that of ``add`` called for each one in turn; the
         common case (no bulk call, no statement seen before) takes a few
         calls in C for the whole list. ``total_s`` is their summed duration.
+        Each record holds ``shape`` at ``RAW_SQL`` already: a record seen
+        once is kept as it is, and its fingerprint read from it if seen again.
         """
         key = (shape, call_site)
         group = self._groups.get(key)
@@ -235,8 +207,8 @@ class ScopeQueries:
                 self.truncated = True
             else:
                 group = self._groups[key] = _Group(shape, call_site, shape)
-        bulk_calls = list(map(_bulk_call, records))
-        bulk = any(bulk_calls)
+        bulk = any(map(_bulk_call, records))
+        params = list(map(_params_hash, records))
         if group is not None:
             group.total_s += total_s
             hashes = group.param_hashes
@@ -244,14 +216,15 @@ class ScopeQueries:
                 group.bulk_call = 0
                 group.count += len(records)
                 if len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
-                    hashes.update(map(_params_hash, records))
+                    hashes.update(params)
                 else:
-                    for params_hash in map(_params_hash, records):
+                    for params_hash in params:
                         if len(hashes) >= _MAX_DISTINCT_PARAMS:
                             break
                         hashes.add(params_hash)
             else:
-                for bulk_call, record in zip(bulk_calls, records, strict=True):
+                for record in records:
+                    bulk_call = record[RAW_BULK_CALL]
                     if not bulk_call or bulk_call != group.bulk_call:
                         group.bulk_call = bulk_call
                         group.count += 1
@@ -260,9 +233,26 @@ class ScopeQueries:
             if group.lazy_load is None:
                 group.lazy_load = next(filter(None, map(_lazy_load, records)), None)
 
-        keys = list(
-            zip(map(_sql_hash, records), map(_params_hash, records), strict=True)
-        )
+        if bulk:
+            pass
+        elif (
+            records[0][RAW_SQL_HASH] not in self._sql_seen
+            and len(self._duplicates) + self._waiting_count + len(params)
+            <= self.max_groups
+            and len(set(params)) == len(params)
+            and len(set(map(_sql_hash, records))) == 1
+        ):
+            # An N+1 loop of a statement not seen before: every statement
+            # new, each its own single sighting, kept as the run until one
+            # could be seen again.
+            sql_hash = records[0][RAW_SQL_HASH]
+            self._sql_seen.add(sql_hash)
+            self._waiting.append((sql_hash, params, records))
+            self._waiting_count += len(params)
+            return
+        if self._waiting:
+            self._settle()
+        keys = list(zip(map(_sql_hash, records), params, strict=True))
         duplicates = self._duplicates
         if (
             not bulk
@@ -270,26 +260,41 @@ class ScopeQueries:
             and duplicates.keys().isdisjoint(keys)
             and len(set(keys)) == len(keys)
         ):
-            # An N+1 loop: every statement new, each its own single sighting.
-            duplicates.update(
-                zip(keys, zip(repeat(shape), records, strict=False), strict=True)
-            )
+            # Every statement new, each its own single sighting.
+            duplicates.update(zip(keys, records, strict=True))
+            self._sql_seen.update(map(_sql_hash, records))
             return
         for dup_key, record in zip(keys, records, strict=True):
             self._sighting(
                 dup_key,
-                (shape, record),
+                record,
                 record[RAW_DURATION_S],
                 record[RAW_BULK_CALL],
                 call_site,
             )
+
+    def _settle(self) -> None:
+        """Put the waiting runs' single sightings into ``_duplicates``, in order.
+
+        Nothing was added to ``_duplicates`` since they came: whatever adds
+        settles them first, so the table's order is that of adding each
+        query in turn.
+        """
+        waiting = self._waiting
+        self._waiting = []
+        self._waiting_count = 0
+        duplicates = self._duplicates
+        for sql_hash, params, records in waiting:
+            keys = zip(repeat(sql_hash), params, strict=False)
+            duplicates.update(zip(keys, records, strict=True))
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
         if not self._groups:
             return []  # most scopes of a no-query view: nothing to sort
         found = [
-            NPlusOneFinding(
+            made(
+                NPlusOneFinding,
                 scope=scope,
                 fingerprint=g.fingerprint,
                 call_site=g.call_site,
@@ -302,7 +307,9 @@ class ScopeQueries:
             for g in self._groups.values()
             if g.count >= min_queries and len(g.param_hashes) >= 2
         ]
-        return sorted(found, key=lambda f: (-f.count, -f.total_s))
+        if len(found) > 1:
+            found.sort(key=lambda f: (-f.count, -f.total_s))
+        return found
 
     def duplicates(
         self,
@@ -316,6 +323,13 @@ class ScopeQueries:
         shape are left out: they are that loop revisiting a row, and the N+1
         fix removes them too.
         """
+        # Waiting runs hold single sightings only: wanted only when a single
+        # sighting is enough.
+        if min_repeats > 1:
+            if not self._promoted:
+                return []
+        elif self._waiting:
+            self._settle()
         if not self._duplicates:
             return []
         covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
@@ -327,11 +341,15 @@ class ScopeQueries:
                 for seen in self._duplicates.values()
             ]
         else:
-            candidates = [
-                seen
-                for seen in self._duplicates.values()
-                if isinstance(seen, _Duplicate) and seen.count >= min_repeats
-            ]
+            candidates = [d for d in self._promoted if d.count >= min_repeats]
+            if len(candidates) > 1:
+                # Equal counts and times keep the order of first sighting,
+                # which the promotions need not have.
+                candidates = [
+                    seen
+                    for seen in self._duplicates.values()
+                    if isinstance(seen, _Duplicate) and seen.count >= min_repeats
+                ]
         found = [
             DuplicateFinding(
                 scope=scope,

@@ -15,6 +15,7 @@ query; the result is that of adding each query in turn.
 from __future__ import annotations
 
 import logging
+import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -45,6 +46,7 @@ from .events import (
 from .failures import log_failure
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
+from .sketch import PURE_PYTHON_ENV
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
@@ -66,6 +68,48 @@ _duration = itemgetter(RAW_DURATION_S)
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
 _consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
+
+GroupKey = tuple[str, Scope | None, str | None]
+#: One group of a batch: its key, records, their durations and their sum.
+QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
+GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
+
+
+def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
+    """Group raw query records by SQL text, scope and call site.
+
+    Return the groups in the order each was first seen, with each group's
+    durations and their ``sum()``, and the durations of the whole batch in
+    its order. Runs of one key (an N+1 loop) are found by
+    ``itertools.groupby``; a later run of a key joins its group. The
+    definition of ``_fold.group_queries``, which does the same in one call.
+    """
+    groups: dict[GroupKey, list[RawQuery]] = {}
+    for key, run in groupby(batch, _group_key):
+        found = groups.get(key)
+        if found is None:
+            groups[key] = list(run)
+        else:
+            found.extend(run)
+    made = []
+    for key, records in groups.items():
+        durations = list(map(_duration, records))
+        made.append((key, records, durations, sum(durations)))
+    return made, list(map(_duration, batch))
+
+
+def load_group_queries() -> GroupQueries | None:
+    """Return the C grouping where built and not turned off, else ``None``."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._fold import group_queries
+    except ImportError:
+        return None
+    return group_queries
+
+
+_group_queries = load_group_queries()
 
 
 def query_event(record: RawQuery) -> QueryEvent:
@@ -252,22 +296,21 @@ class QueryRecords:
         """Add raw query records, oldest first per thread; the lock is held."""
         # Runs of one statement from one place (an N+1 loop) are grouped
         # in C; the groups keep the order in which each first came.
-        groups: dict[tuple[str, Scope | None, str | None], list[RawQuery]] = {}
-        for key, run in groupby(batch, _group_key):
-            found = groups.get(key)
-            if found is None:
-                groups[key] = list(run)
-            else:
-                found.extend(run)
+        grouped = _group_queries(batch) if _group_queries is not None else None
+        groups, batch_durations = (
+            grouped if grouped is not None else group_records(batch)
+        )
         table = self._queries
         scopes = self._scopes
         states = scopes.states
         lost: list[RawQuery] = []
-        for (text, scope, call_site), records in groups.items():
+        for (text, scope, call_site), records, durations, total_s in groups:
             try:
                 # First, so that a statement it fails on changes nothing.
                 shape = fingerprint(text)
-                durations = list(map(_duration, records))
+                # Recent events keep the shape, not SQL with its literals;
+                # the scope's analysis reads it from the records too.
+                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
                 table.add_records(shape, call_site, records, durations)
                 path: str | None = None
                 if scope is None:
@@ -277,7 +320,6 @@ class QueryRecords:
                     state = states.get(scope.id) if scope.parent is None else None
                     lineage = [state] if state is not None else scopes.lineage(scope)
                     if lineage:
-                        total_s = sum(durations)
                         for state in lineage:
                             state.query_count += len(records)
                             state.query_time_s += total_s
@@ -287,10 +329,9 @@ class QueryRecords:
                             )
                     else:
                         table.outside_scopes += len(records)
-                # Recent events keep the path and the shape, not the scope
-                # (and the summary it will hold) nor SQL with its literals.
+                # Recent events keep the path, not the scope (and the summary
+                # it will hold).
                 _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
-                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
             except Exception:
                 # This statement's queries are lost, not the whole batch
                 # (every thread's, at a read).
@@ -301,7 +342,8 @@ class QueryRecords:
             batch = [record for record in batch if id(record) not in gone]
             if not batch:
                 return
-        table.add_totals(batch, list(map(_duration, batch)))
+            batch_durations = list(map(_duration, batch))
+        table.add_totals(batch, batch_durations)
         self._recent.extend(batch)
 
     def _recent_events(self) -> list[Event]:

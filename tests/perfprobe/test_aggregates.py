@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -10,8 +11,21 @@ from perfprobe.aggregates import (
     OVERFLOW_KEY,
     PENDING_DURATIONS,
     EndpointStats,
+    OpenScope,
+    ScopeSummary,
 )
+from perfprobe.events import (
+    RAW_BULK_CALL,
+    RAW_CALL_SITE,
+    RAW_DURATION_S,
+    RAW_PARAMS_HASH,
+    RAW_SQL,
+    RAW_SQL_HASH,
+)
+from perfprobe.nplusone import NPlusOneFinding, ScopeQueries
 from perfprobe.querycounts import QueryCountStats
+from perfprobe.querylog import RAW_LENGTH
+from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
 from .report_factories import make_collector, operation, query, request
@@ -151,3 +165,55 @@ def test_endpoint_pending_durations_count_when_read_and_before_a_full_add() -> N
     assert (summary.min, summary.max) == (0.001, 0.010)
     # Inclusive median of 1..10 ms: halfway between 5 and 6 ms.
     assert summary.p50 == pytest.approx(0.0055)
+
+
+def test_a_closed_scope_s_summary_is_the_dataclass_its_init_would_make() -> None:
+    """Closing a scope of 6 raw lazy loads gives every field, as __init__ sets it."""
+    scope = Scope("job", kind="task")
+    state = OpenScope(scope, ScopeQueries(100))
+    records = []
+    for pk in range(6):
+        record: list[Any] = [None] * RAW_LENGTH
+        record[RAW_SQL] = "SELECT ? FROM c"
+        record[RAW_DURATION_S] = 0.25
+        record[RAW_CALL_SITE] = "a.py:1"
+        record[RAW_PARAMS_HASH] = pk
+        record[RAW_SQL_HASH] = 11
+        record[RAW_BULK_CALL] = 0
+        records.append(record)
+    state.queries.add_records("SELECT ? FROM c", "a.py:1", records, 1.5)
+    state.query_count, state.query_time_s = 6, 1.5
+
+    summary = state.close(2.0, n_plus_one_min=5, duplicate_min=2)
+
+    finding = NPlusOneFinding(
+        scope="job",
+        fingerprint="SELECT ? FROM c",
+        call_site="a.py:1",
+        count=6,
+        distinct_params=6,
+        total_s=1.5,
+        sample_sql="SELECT ? FROM c",
+        lazy_load=None,
+    )
+    expected = ScopeSummary(
+        id=scope.id,
+        name="job",
+        kind="task",
+        path="job",
+        started_at=scope.started_at,
+        duration_s=2.0,
+        query_count=6,
+        query_time_s=1.5,
+        operation_count=0,
+        request_count=0,
+        errors={},
+        n_plus_one=(finding,),
+        duplicates=(),
+        analysis_truncated=False,
+    )
+    assert summary == expected
+    assert vars(summary) == vars(expected)
+    assert vars(summary.n_plus_one[0]) == vars(finding)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        summary.query_count = 7  # type: ignore[misc]

@@ -1,0 +1,66 @@
+"""Tests for perfprobe.findings: findings merged over closed scopes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perfprobe.events import LazyLoad
+from perfprobe.findings import FindingTotals
+from perfprobe.nplusone import DuplicateFinding, NPlusOneFinding
+
+LOAD = LazyLoad("Order", "customer", "forward foreign key", 'select_related("c")')
+
+
+def finding(scope: str, count: int, distinct: int, lazy: LazyLoad | None) -> Any:
+    """Return an N+1 finding of one shape and call site, seen in ``scope``."""
+    return NPlusOneFinding(
+        scope=scope,
+        fingerprint="SELECT ? FROM c",
+        call_site="app/views.py:3",
+        count=count,
+        distinct_params=distinct,
+        total_s=count * 0.25,
+        sample_sql=f"sample of {scope}",
+        lazy_load=lazy,
+    )
+
+
+def test_an_n_plus_one_in_three_scopes_is_one_merged_finding() -> None:
+    """Counts 6, 10 and 4 merge: 20 in all, the first sample, the most params."""
+    totals = FindingTotals(max_keys=10)
+    totals.add_n_plus_one(finding("a", 6, 3, None))
+    totals.add_n_plus_one(finding("b", 10, 5, LOAD))
+    totals.add_n_plus_one(finding("a", 4, 4, None))
+
+    (merged,) = totals.to_list()
+
+    assert merged["count"] == 20 and merged["total_s"] == 5.0
+    assert merged["max_count_per_scope"] == 10
+    assert merged["scope_count"] == 3 and merged["scopes"] == ["a", "b"]
+    assert merged["sample_sql"] == "sample of a"
+    assert merged["distinct_params"] == 5
+    # The first scope did not know the lazy load; the second named it.
+    assert merged["lazy_load"] == {
+        "model": "Order",
+        "field": "customer",
+        "relation": "forward foreign key",
+        "fix": 'select_related("c")',
+    }
+    assert "scope" not in merged
+
+
+def test_duplicates_merge_by_shape_and_call_sites_up_to_the_bound() -> None:
+    """Two of one key merge; a third key past max_keys=1 is counted as dropped."""
+    totals = FindingTotals(max_keys=1)
+    for scope, sites in (("a", ("x:1",)), ("b", ("x:1",)), ("c", ("y:2",))):
+        totals.add_duplicate(DuplicateFinding(scope, "SELECT 1", 2, 0.5, "S", sites))
+
+    (merged,) = totals.to_list()
+
+    assert (merged["count"], merged["total_s"], merged["scopes"]) == (
+        4,
+        1.0,
+        ["a", "b"],
+    )
+    assert merged["call_sites"] == ["x:1"]
+    assert totals.dropped == 1
