@@ -176,6 +176,18 @@ def test_a_query_counted_twice_does_not_hide_a_slow_endpoint(
     assert "slow-query" in rules
 
 
+def test_a_finding_in_three_scopes_seen_twice_each_lists_them_without_more() -> None:
+    """Six scopes of three names list those three, with no "..." for others."""
+    collector = make_collector()
+    for name in ("GET /a/", "GET /b/", "GET /c/") * 2:
+        _n_plus_one(collector, name, count=10, each_s=0.01)
+
+    (rec,) = build(collector).recommendations
+    assert "in 6 scopes (GET /a/, GET /b/, GET /c/) (up to 10 per scope)" in (
+        rec.title
+    )
+
+
 def test_a_runaway_query_stopped_by_a_timeout_is_one_critical_finding() -> None:
     """A recursive CTE cancelled after 3 s is reported once, as an error."""
     cte = "WITH RECURSIVE c(n) AS (SELECT ? UNION ALL SELECT n + ? FROM c) SELECT 1"

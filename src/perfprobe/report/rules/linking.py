@@ -139,5 +139,7 @@ def scopes_phrase(scopes: list[str], scope_count: int) -> str:
     if scope_count <= 1 and scopes:
         return f"in {scopes[0]}"
     shown = ", ".join(scopes[:3])
-    more = ", ..." if scope_count > 3 else ""
+    # ``scope_count`` counts every scope closed (a route's each request);
+    # ``scopes`` their distinct names: only more names make "...".
+    more = ", ..." if len(scopes) > 3 else ""
     return f"in {scope_count} scopes ({shown}{more})"
