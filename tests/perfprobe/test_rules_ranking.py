@@ -149,6 +149,44 @@ def test_a_small_n_plus_one_does_not_hide_a_slow_endpoint() -> None:
     assert rules == ["n-plus-one", "slow-endpoint"]
 
 
+@pytest.mark.parametrize("distinct_params", [True, False], ids=["n+1", "repeats"])
+def test_a_query_counted_twice_does_not_hide_a_slow_endpoint(
+    distinct_params: bool,
+) -> None:
+    """Five 0.8 s queries in a 10 s route explain 4 s of it, not 8 s.
+
+    Each run is over the 500 ms slow-query limit and is also part of the
+    N+1 (or repeated-query) finding of its scope: its time counts once, so
+    the 6 s spent elsewhere leaves the route's own finding.
+    """
+    loads = [
+        query(
+            CUSTOMER,
+            0.8,
+            params_hash=i if distinct_params else 0,
+            call_site="app/v.py:7",
+        )
+        for i in range(5)
+    ]
+    collector = make_collector()
+    _request(collector, "/orders/", 10.0, loads)
+
+    rules = {r.rule_id for r in build(collector).recommendations}
+    assert "slow-endpoint" in rules, rules
+    assert "slow-query" in rules
+
+
+def test_a_finding_in_three_scopes_seen_twice_each_lists_them_without_more() -> None:
+    """Six scopes of three names list those three, with no "..." for others."""
+    collector = make_collector()
+    for name in ("GET /a/", "GET /b/", "GET /c/") * 2:
+        _n_plus_one(collector, name, count=10, each_s=0.01)
+
+    (rec,) = build(collector).recommendations
+    listed = "in 6 scopes (GET /a/, GET /b/, GET /c/) (up to 10 per scope)"
+    assert listed in rec.title
+
+
 def test_a_runaway_query_stopped_by_a_timeout_is_one_critical_finding() -> None:
     """A recursive CTE cancelled after 3 s is reported once, as an error."""
     cte = "WITH RECURSIVE c(n) AS (SELECT ? UNION ALL SELECT n + ? FROM c) SELECT 1"

@@ -91,3 +91,40 @@ def test_a_utf8_stream_is_not_respelt() -> None:
     assert terminal.spelling(make_console(stream))("a \u2026") == "a \u2026"
     ascii_console = make_console(_ascii_stream())
     assert terminal.spelling(ascii_console)("a \u2026 \u00e9") == "a ... ?"
+
+
+@pytest.mark.parametrize("encoding", ["ascii", "latin-1", "utf-8"])
+def test_a_comparison_at_sixty_columns_keeps_every_column(
+    monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """At COLUMNS=60 the timings table stays aligned and shows its names.
+
+    rich cut the no-wrap value columns with its own ellipsis (respelt
+    "..." on ASCII and Latin-1, pushing the borders out) and shrank Name
+    and Verdict, the only columns left to wrap, to nothing.
+    """
+    monkeypatch.setenv("COLUMNS", "60")
+    name = "checkout.render_invoice"
+    old = report(run(operations={name: (0.1, 0.1), "tiny": (1e-7, 2e-7)}))
+    new = report(run(operations={name: (0.3, 0.3), "tiny": (1e-6, 2e-6)}))
+    comparison = compare_reports(
+        report_from_data(old, "old.json"),
+        report_from_data(new, "new.json"),
+        tolerance=0.1,
+    )
+    stream = io.TextIOWrapper(io.BytesIO(), encoding=encoding, newline="\n")
+    ComparisonRenderer(make_console(stream)).render(comparison)
+    stream.flush()
+    buffer = stream.buffer
+    assert isinstance(buffer, io.BytesIO)
+    text = buffer.getvalue().decode(encoding)
+
+    tables = _tables(text)
+    assert tables
+    for table in tables:
+        assert len({len(line) for line in table}) == 1, "\n".join(table)
+        assert max(len(line) for line in table) <= 60
+    # Name and Verdict keep a width: the short name and the verdict's
+    # first word fit on a line of their cells.
+    assert any("| tiny " in line for line in tables[0]), "\n".join(tables[0])
+    assert any("slower" in line for line in tables[0]), "\n".join(tables[0])

@@ -293,6 +293,23 @@ def test_without_opentelemetry_everything_works_and_nothing_imports_it() -> None
     }
 
 
+def test_opentelemetry_blocked_in_sys_modules_is_no_failure() -> None:
+    """``sys.modules["opentelemetry"] = None`` (the usual way to block an
+    import) reads as not installed, quietly, as find_spec says: no failure
+    is logged for a name that is in sys.modules but cannot be imported."""
+    result = run_script(
+        """
+        with monitor.measure_execution_time("block"):
+            pass
+        statuses = [Client().get("/three/").status_code]
+        print(json.dumps({"statuses": statuses, "active": tracing.active}))
+        """,
+        prelude='sys.modules["opentelemetry"] = None',
+    )
+    # run_script also checks that nothing reached stderr (no logged failure).
+    assert result == {"statuses": [200], "active": False}
+
+
 def test_a_global_provider_set_after_start_up_is_found() -> None:
     """Spans start once the application sets its provider, however late."""
     result = run_script(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from rich import box
-from rich.console import Console
+from rich.console import Console, OverflowMethod
 from rich.table import Table
 from rich.text import Text
 
@@ -66,6 +66,12 @@ class ComparisonRenderer:
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
         # Spelt before layout, so an ASCII stream's "..." keeps borders aligned.
         self._spell = spelling(console)
+        # rich cuts what does not fit with its own "\u2026", after the spelling
+        # above; where that would be respelt (three characters for one, so
+        # the borders move), what does not fit folds instead.
+        self._overflow: OverflowMethod = (
+            "ellipsis" if self._spell("\u2026") == "\u2026" else "fold"
+        )
 
     def render(self, comparison: Comparison) -> None:
         """Print the header, one table per kind, the counts and the verdict."""
@@ -100,10 +106,12 @@ class ComparisonRenderer:
 
     def _timings(self, title: str, rows: list[TimingRow]) -> None:
         table = Table(title=title, title_justify="left", box=self.box)
-        table.add_column("Name", overflow="fold", min_width=20)
+        table.add_column("Name", overflow="fold")
+        # Wrappable: on a narrow screen rich shrinks only the columns that may
+        # wrap, and with just Name and Verdict left it shrank both to nothing.
         for column in ("Median old -> new", "Change", "p95 old -> new", "Change"):
-            table.add_column(column, no_wrap=True)
-        table.add_column("Verdict", overflow="fold", min_width=12)
+            table.add_column(column, overflow=self._overflow)
+        table.add_column("Verdict", overflow="fold")
         for row in rows:
             # Names come from report files: Text, because a str cell is read
             # as rich markup ("[/b]" would raise, "[link=...]" would link).

@@ -113,8 +113,9 @@ def _decide() -> Tracer | None:
         return None
     # Once imported (by the application or a look before this one) it is
     # installed: find_spec walks sys.path, which a look once a second while
-    # no provider is set should not repeat.
-    if "opentelemetry" not in sys.modules and not _otel_installed():
+    # no provider is set should not repeat. A None entry is an import
+    # blocked on purpose: find_spec reads it as not installed.
+    if sys.modules.get("opentelemetry") is None and not _otel_installed():
         _turn_off()
         return None
 

@@ -59,8 +59,9 @@ def explained_endpoints(data: ReportData, slow_query_s: float) -> set[str]:
 
     Over the request scopes the report still holds, an endpoint is explained
     when its slow queries (over ``slow_query_s``), N+1 patterns and repeated
-    queries took at least half its requests' time: those findings name it,
-    and a slow-endpoint finding would only repeat them. Kept query runs and
+    queries took at least half its requests' time (a query's time counted
+    once, however many of them hold it): those findings name it, and a
+    slow-endpoint finding would only repeat them. Kept query runs and
     findings are bounded, so what is missed errs toward reporting the
     endpoint too.
     """
@@ -77,18 +78,35 @@ def explained_endpoints(data: ReportData, slow_query_s: float) -> set[str]:
         key = key_of(scope["path"]) if scope["kind"] == "request" else None
         if key is not None:
             requests_s[key] = requests_s.get(key, 0.0) + scope["duration_s"]
-    found_s: dict[str, float] = {}
+    # One query's time may be in a slow run, an N+1 finding and a repeated
+    # query finding at once: within a scope and a query shape, each source's
+    # time is summed and the largest taken, so no time counts twice.
     runs = [
         run for runs in slow_query_events(data, slow_query_s).values() for run in runs
     ]
-    findings = [*data["n_plus_one"]["findings"], *data["duplicates"]["findings"]]
-    for scope, spent_s in [
-        *((run["scope"], run["duration_s"]) for run in runs),
-        *((finding["scope"], finding["total_s"]) for finding in findings),
-    ]:
-        key = key_of(scope)
-        if key is not None:
-            found_s[key] = found_s.get(key, 0.0) + spent_s
+    sources = [
+        [(run["scope"], run["fingerprint"], run["duration_s"]) for run in runs],
+        *(
+            [
+                (f["scope"], f["fingerprint"], f["total_s"])
+                for f in data[kind]["findings"]
+            ]
+            for kind in ("n_plus_one", "duplicates")
+        ),
+    ]
+    per_shape: dict[tuple[str, str, str], float] = {}
+    for source in sources:
+        summed: dict[tuple[str, str, str], float] = {}
+        for scope, fingerprint, spent_s in source:
+            key = key_of(scope)
+            if key is not None:
+                shape = (key, scope, fingerprint)
+                summed[shape] = summed.get(shape, 0.0) + spent_s
+        for shape, spent_s in summed.items():
+            per_shape[shape] = max(per_shape.get(shape, 0.0), spent_s)
+    found_s: dict[str, float] = {}
+    for (key, _scope, _fingerprint), spent_s in per_shape.items():
+        found_s[key] = found_s.get(key, 0.0) + spent_s
     return {
         key
         for key, spent_s in found_s.items()
@@ -121,5 +139,7 @@ def scopes_phrase(scopes: list[str], scope_count: int) -> str:
     if scope_count <= 1 and scopes:
         return f"in {scopes[0]}"
     shown = ", ".join(scopes[:3])
-    more = ", ..." if scope_count > 3 else ""
+    # ``scope_count`` counts every scope closed (a route's each request);
+    # ``scopes`` their distinct names: only more names make "...".
+    more = ", ..." if len(scopes) > 3 else ""
     return f"in {scope_count} scopes ({shown}{more})"
