@@ -28,8 +28,8 @@ from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
 from .routes import Endpoint
 from .routes import method_of as method_of
 from .routes import route_of as route_of
-from .scope import Scope, current_scope, current_task_ref
-from .suppression import keep_unmonitored, pop_mark, push_mark, request_mark
+from .scope import Scope, current_scope, current_task_ref, enclosing_scope
+from .suppression import keep_unmonitored, request_mark
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -131,38 +131,38 @@ class PerformanceMiddleware:
                 "perfprobe failed to open scope %r",
                 "request",
             )
+        parent = current_scope.get()
+        if parent is not None and parent.is_mark:
+            parent = enclosing_scope(parent)
         scope = RequestScope(
-            current_scope.get(),
+            parent,
             started_at,
             started_ns,
             None if asyncio._get_running_loop() is None else current_task_ref(),
             request,
             tracker,
         )
-        # The scope is the request's mark too: a fresh one, not suppressed
-        # unless the view turns out to be unmonitored (see RequestScope).
-        mark_token = push_mark(scope)
+        # The current scope is the request's mark too (one ContextVar, see
+        # perfprobe.suppression): not suppressed unless the view turns out
+        # to be unmonitored (see RequestScope).
+        scope_token = current_scope.set(scope)
         try:
-            scope_token = current_scope.set(scope)
-            try:
-                setattr(request, _SCOPE_ATTR, scope)
-                if (
-                    tracing.active
-                    and started_ns >= tracing.no_tracer_until_ns
-                    and tracing.get_tracer() is not None
-                ):
-                    response = self._traced(request)
-                else:
-                    response = self.get_response(request)
-            except BaseException:
-                _abandon(monitor, scope, scope_token)
-                raise
-            # The token is this context's own, made above: reset() puts the
-            # scope that was current before back, also over a scope left
-            # open inside the request, which is what leave_scope does too.
-            current_scope.reset(scope_token)
-        finally:
-            pop_mark(mark_token)
+            setattr(request, _SCOPE_ATTR, scope)
+            if (
+                tracing.active
+                and started_ns >= tracing.no_tracer_until_ns
+                and tracing.get_tracer() is not None
+            ):
+                response = self._traced(request)
+            else:
+                response = self.get_response(request)
+        except BaseException:
+            _abandon(monitor, scope, scope_token)
+            raise
+        # The token is this context's own, made above: reset() puts the
+        # scope that was current before back, also over a scope left open
+        # inside the request, which is what leave_scope does too.
+        current_scope.reset(scope_token)
         duration_s = (time.perf_counter_ns() - started_ns) / 1e9
         try:
             # Named now unless a probe in the request had it named first.
@@ -227,35 +227,36 @@ class PerformanceMiddleware:
         started_at = time.time()
         started_ns = time.perf_counter_ns()
         scope = RequestScope(
-            current_scope.get(), started_at, started_ns, current_task_ref(), request
+            enclosing_scope(current_scope.get()),
+            started_at,
+            started_ns,
+            current_task_ref(),
+            request,
         )
         try:
-            mark_token = push_mark(scope)
             try:
-                try:
-                    monitor.collector.scope_opened(scope)
-                except Exception:
-                    log_failure(
-                        monitor_logger,
-                        "scope-open",
-                        "perfprobe failed to open scope %r",
-                        "request",
-                    )
-                scope_token = current_scope.set(scope)
-                try:
-                    setattr(request, _SCOPE_ATTR, scope)
-                    with tracing.request_span(request) as span:
-                        response = await get_response(request)
-                        span.finish(response)
-                except asyncio.CancelledError:
-                    _leave(scope, scope_token)
-                    raise
-                except BaseException:
-                    _abandon(monitor, scope, scope_token)
-                    raise
+                monitor.collector.scope_opened(scope)
+            except Exception:
+                log_failure(
+                    monitor_logger,
+                    "scope-open",
+                    "perfprobe failed to open scope %r",
+                    "request",
+                )
+            # The request's scope and its mark: one ContextVar.
+            scope_token = current_scope.set(scope)
+            try:
+                setattr(request, _SCOPE_ATTR, scope)
+                with tracing.request_span(request) as span:
+                    response = await get_response(request)
+                    span.finish(response)
+            except asyncio.CancelledError:
                 _leave(scope, scope_token)
-            finally:
-                pop_mark(mark_token)
+                raise
+            except BaseException:
+                _abandon(monitor, scope, scope_token)
+                raise
+            _leave(scope, scope_token)
         except asyncio.CancelledError:
             # Django cancels the request's task when the client disconnects.
             # Left unrecorded, the requests clients gave up on, often the

@@ -21,7 +21,14 @@ from .conf import get_settings
 from .events import MemoryRecord
 from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
-from .scope import Scope, current_scope, current_task_ref, next_scope_id
+from .scope import (
+    ChildScope,
+    Scope,
+    current_scope,
+    current_task_ref,
+    enclosing_scope,
+    next_scope_id,
+)
 from .suppression import is_suppressed
 from .timing import new_timer
 
@@ -143,22 +150,32 @@ class PerformanceMonitor:
         The request middleware calls this pair directly: a generator-based
         context manager costs a generator and its wrapper per request.
         """
-        # Every field given: a default factory costs a call per field.
-        scope = Scope(
+        # The current scope is also the suppression mark: a suppressed one
+        # (a request left out, or its own scope once its view turns out to
+        # be unmonitored) keeps the new scope out of the data too.
+        current = current_scope.get()
+        suppressed = current is not None and current.suppressed
+        # Every field given: a default factory costs a call per field. Made
+        # inside another scope, it follows that one's flag (ChildScope); a
+        # mark is not a parent, the scope it was set in is.
+        scope = (Scope if current is None else ChildScope)(
             name,
             kind,
-            current_scope.get(),
+            enclosing_scope(current),
             next_scope_id(),
             time.time(),
             time.perf_counter_ns(),
             None,
             current_task_ref(),
         )
+        if current is not None and current.is_mark:
+            # No parent to follow: the mark's flag is copied.
+            scope.suppressed = suppressed
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
         # records nothing either.
         try:
-            if not is_suppressed():
+            if not suppressed:
                 self.collector.scope_opened(scope)
         except Exception:
             log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
