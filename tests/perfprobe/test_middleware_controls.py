@@ -321,6 +321,29 @@ def test_an_unmonitored_async_view_leaves_no_trace(
     assert_nothing_recorded(fresh_monitor)
 
 
+def test_a_scope_opened_before_the_url_is_resolved_follows_an_unmonitored_view(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """A middleware's scope around the view: the view's 2 queries, timer, block not kept.
+
+    The scope is opened before anyone knows that the view is unmonitored,
+    and it is the current scope, hence the mark, while the view runs.
+    """
+    settings.MIDDLEWARE = [
+        "perfprobe.middleware.PerformanceMiddleware",
+        "tests.perfprobe.middleware_urls.ScopedMiddleware",
+    ]
+
+    response = client.get("/hidden/")
+
+    assert response.content == b"hidden"
+    snapshot = fresh_monitor.collector.snapshot()
+    assert (snapshot.queries, snapshot.operations, snapshot.memory) == ({}, {}, [])
+    assert snapshot.endpoints == {}
+    assert snapshot.skipped_requests == {"unmonitored_view": 1}
+    assert not is_suppressed()
+
+
 def test_requests_around_an_unmonitored_one_are_recorded(
     fresh_monitor: PerformanceMonitor, client: Client
 ) -> None:
