@@ -43,7 +43,12 @@ _RAISED_AT_ATTR = "_perfprobe_raised_at"
 # request on instead of recording it again. One attribute for both, since
 # each new one grows the request's attributes.
 _SCOPE_ATTR = "_perfprobe_scope"
+# Module-level names for what the request path calls on every request: a
+# global is one lookup, a module's attribute two.
 _get_ident = threading.get_ident
+_time = time.time
+_perf_counter_ns = time.perf_counter_ns
+_running_loop = asyncio._get_running_loop
 
 
 def _count_skipped(reason: str) -> None:
@@ -115,8 +120,8 @@ class PerformanceMiddleware:
         # request (see docs/performance-notes.md). The scope is closed in the
         # collector together with the request's record.
         monitor = monitoring.monitor
-        started_at = time.time()
-        started_ns = time.perf_counter_ns()
+        started_at = _time()
+        started_ns = _perf_counter_ns()
         # Opened in the collector as it is made (Collector.scope_opened
         # without the call: it only sets the scope's tracker). A try costs
         # nothing when nothing is raised; a collector without a scope table
@@ -138,7 +143,7 @@ class PerformanceMiddleware:
             parent,
             started_at,
             started_ns,
-            None if asyncio._get_running_loop() is None else current_task_ref(),
+            None if _running_loop() is None else current_task_ref(),
             request,
             tracker,
         )
@@ -163,7 +168,7 @@ class PerformanceMiddleware:
         # scope that was current before back, also over a scope left open
         # inside the request, which is what leave_scope does too.
         current_scope.reset(scope_token)
-        duration_s = (time.perf_counter_ns() - started_ns) / 1e9
+        duration_s = (_perf_counter_ns() - started_ns) / 1e9
         try:
             # Named now unless a probe in the request had it named first.
             endpoint = scope.named()
@@ -174,6 +179,7 @@ class PerformanceMiddleware:
             keep_unmonitored(response, scope)
             return response
         try:
+            # Read again: a collector replaced during the request takes it.
             monitor.collector.request_ended(
                 scope,
                 (
