@@ -38,11 +38,6 @@ logger = logging.getLogger("perfprobe.request")
 CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
-# Set by the first PerformanceMiddleware a request meets (``None`` when the
-# request is not recorded): a second entry in MIDDLEWARE then passes the
-# request on instead of recording it again. One attribute for both, since
-# each new one grows the request's attributes.
-_SCOPE_ATTR = "_perfprobe_scope"
 # Module-level names for what the request path calls on every request: a
 # global is one lookup, a module's attribute two.
 _get_ident = threading.get_ident
@@ -96,20 +91,20 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        # The request's attributes are read and set as attributes: reading
-        # request.__dict__ would make CPython build a dict out of the
-        # instance's inline values, on every request whose other middleware
-        # has not done so already.
-        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
+        # A second entry in MIDDLEWARE finds the request's scope (or mark)
+        # current and passes the request on: no attribute on the request,
+        # whose every new attribute grows its dict.
+        parent = current_scope.get()
+        if parent is not None and _entered(parent, request):
             return self.get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return self.get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
+                        mark.request = request
                         response = self.get_response(request)
                 finally:
                     _count_skipped(sampling.left_out_because(request, reason))
@@ -136,7 +131,6 @@ class PerformanceMiddleware:
                 "perfprobe failed to open scope %r",
                 "request",
             )
-        parent = current_scope.get()
         if parent is not None and parent.is_mark:
             parent = enclosing_scope(parent)
         scope = RequestScope(
@@ -152,7 +146,6 @@ class PerformanceMiddleware:
         # to be unmonitored (see RequestScope).
         scope_token = current_scope.set(scope)
         try:
-            setattr(request, _SCOPE_ATTR, scope)
             if (
                 tracing.active
                 and started_ns >= tracing.no_tracer_until_ns
@@ -214,16 +207,17 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
+        parent = current_scope.get()
+        if parent is not None and _entered(parent, request):
             return await get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return await get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
+                        mark.request = request
                         response = await get_response(request)
                 finally:
                     _count_skipped(sampling.left_out_because(request, reason))
@@ -233,7 +227,7 @@ class PerformanceMiddleware:
         started_at = time.time()
         started_ns = time.perf_counter_ns()
         scope = RequestScope(
-            enclosing_scope(current_scope.get()),
+            enclosing_scope(parent),
             started_at,
             started_ns,
             current_task_ref(),
@@ -252,7 +246,6 @@ class PerformanceMiddleware:
             # The request's scope and its mark: one ContextVar.
             scope_token = current_scope.set(scope)
             try:
-                setattr(request, _SCOPE_ATTR, scope)
                 with tracing.request_span(request) as span:
                     response = await get_response(request)
                     span.finish(response)
@@ -365,13 +358,22 @@ def _unnamed(scope: RequestScope) -> Endpoint | None:
     return endpoint
 
 
+def _entered(scope: Scope, request: HttpRequest) -> bool:
+    """Return whether ``request`` is served by ``scope`` or one of its ancestors."""
+    node: Scope | None = scope
+    while node is not None:
+        if node.request is request:
+            return True
+        node = node.parent
+    return False
+
+
 def _drop(scope: RequestScope, request: HttpRequest) -> None:
     """Keep the request of an unmonitored view out of the data; count it."""
     # Its view ran suppressed, so nothing it did was recorded; what ran
     # before the URL was resolved (other middleware) is forgotten with the
     # scope.
     try:
-        setattr(request, _SCOPE_ATTR, None)
         monitoring.monitor.collector.scope_discarded(scope)
     except Exception:
         log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")

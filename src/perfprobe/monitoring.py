@@ -169,8 +169,10 @@ class PerformanceMonitor:
             current_task_ref(),
         )
         if current is not None and current.is_mark:
-            # No parent to follow: the mark's flag is copied.
+            # No parent to follow: the mark's flag is copied, and its
+            # request, which a second entry of the middleware looks for.
             scope.suppressed = suppressed
+            scope.request = current.request
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
         # records nothing either.

@@ -65,6 +65,12 @@ class Scope:
     #: left out, see ``perfprobe.suppression.RequestMark``): not a unit of
     #: work of its own, so ``get_current_scope`` and new scopes look past it.
     is_mark = False
+    #: The HTTP request the scope (or mark) stands for while the request
+    #: middleware serves it (for a scope opened inside a request left out,
+    #: that request), else ``None``: a second entry of the middleware in
+    #: ``MIDDLEWARE`` finds the request among the current scope's ancestors
+    #: and passes it on instead of recording it again.
+    request: Any = None
 
 
 class ChildScope(Scope):

@@ -344,6 +344,45 @@ def test_a_scope_opened_before_the_url_is_resolved_follows_an_unmonitored_view(
     assert not is_suppressed()
 
 
+TWICE_AROUND_A_SCOPE = [
+    "perfprobe.middleware.PerformanceMiddleware",
+    "tests.perfprobe.middleware_urls.ScopedMiddleware",
+    "perfprobe.middleware.PerformanceMiddleware",
+]
+
+
+def test_a_second_entry_below_a_scope_records_the_request_once(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Two entries with a scope between them: one request of 3 queries, once."""
+    settings.MIDDLEWARE = TWICE_AROUND_A_SCOPE
+
+    assert client.get("/three/").content == b"three"
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.endpoints[("GET", "/three/")]["statuses"] == {200: 1}
+    (event,) = events_of(fresh_monitor, RequestEvent)
+    assert event.query_count == 3
+    assert [s.path for s in snapshot.scopes] == [
+        "GET /three//wrapped",
+        "GET /three/",
+    ]
+
+
+def test_a_second_entry_leaves_an_excluded_request_out_once(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Two entries and a path under EXCLUDE_PATHS: counted once as excluded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/health"])
+    settings.MIDDLEWARE = TWICE_AROUND_A_SCOPE
+
+    assert client.get("/health/").content == b"three"
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.skipped_requests == {"excluded": 1}
+    assert (snapshot.endpoints, snapshot.queries) == ({}, {})
+
+
 def test_requests_around_an_unmonitored_one_are_recorded(
     fresh_monitor: PerformanceMonitor, client: Client
 ) -> None:
