@@ -8,7 +8,7 @@ import time
 import weakref
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 #: Return the next scope id; a C callable, so a scope costs no Python frame
 #: for it.
@@ -60,7 +60,6 @@ class Scope:
             node = node.parent
         return chain
 
-
     #: ``True`` for a mark that only keeps work out of the data (a request
     #: left out, see ``perfprobe.suppression.RequestMark``): not a unit of
     #: work of its own, so ``get_current_scope`` and new scopes look past it.
@@ -70,7 +69,9 @@ class Scope:
     #: that request), else ``None``: a second entry of the middleware in
     #: ``MIDDLEWARE`` finds the request among the current scope's ancestors
     #: and passes it on instead of recording it again.
-    request: Any = None
+    # Not annotated, so not a dataclass field: only a request's scope and a
+    # mark hold one.
+    request = cast(Any, None)
 
 
 class ChildScope(Scope):
@@ -84,7 +85,7 @@ class ChildScope(Scope):
 
     _own_suppressed = False
 
-    @property  # type: ignore[override]
+    @property
     def suppressed(self) -> bool:
         """Return whether this scope's work is kept out of the data."""
         if self._own_suppressed:

@@ -21,6 +21,8 @@ class Mark(Protocol):
     """Anything with a ``suppressed`` flag: a ``RequestMark``, or any scope."""
 
     suppressed: bool
+    #: The request it stands for, if any (see ``Scope.request``).
+    request: Any
 
 
 class RequestMark(Scope):

@@ -324,7 +324,7 @@ def test_an_unmonitored_async_view_leaves_no_trace(
 def test_a_scope_opened_before_the_url_is_resolved_follows_an_unmonitored_view(
     fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
 ) -> None:
-    """A middleware's scope around the view: the view's 2 queries, timer, block not kept.
+    """A middleware's scope around the view: its 2 queries, timer, block not kept.
 
     The scope is opened before anyone knows that the view is unmonitored,
     and it is the current scope, hence the mark, while the view runs.
