@@ -131,8 +131,9 @@ class PerformanceMiddleware:
                 "perfprobe failed to open scope %r",
                 "request",
             )
+        mark = None
         if parent is not None and parent.is_mark:
-            parent = enclosing_scope(parent)
+            mark, parent = parent, enclosing_scope(parent)
         scope = RequestScope(
             parent,
             started_at,
@@ -141,6 +142,8 @@ class PerformanceMiddleware:
             request,
             tracker,
         )
+        if mark is not None:
+            scope.outer_mark = mark
         # The current scope is the request's mark too (one ContextVar, see
         # perfprobe.suppression): not suppressed unless the view turns out
         # to be unmonitored (see RequestScope).
@@ -233,6 +236,8 @@ class PerformanceMiddleware:
             current_task_ref(),
             request,
         )
+        if parent is not None and parent.is_mark:
+            scope.outer_mark = parent
         try:
             try:
                 monitor.collector.scope_opened(scope)

@@ -173,6 +173,7 @@ class PerformanceMonitor:
             # request, which a second entry of the middleware looks for.
             scope.suppressed = suppressed
             scope.request = current.request
+            scope.outer_mark = current
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
         # records nothing either.
@@ -313,17 +314,21 @@ async def _in_context(
 def leave_scope(scope: Scope, token: Token[Scope | None]) -> None:
     """Make ``scope`` stop being current in this context, whatever the order."""
     current = current_scope.get()
+    # What was current when the scope was opened, as far as it is known: a
+    # mark skipped as the parent must come back, or a request left out
+    # would be recorded from here on.
+    before = scope.parent if scope.outer_mark is None else scope.outer_mark
     if current is scope:
         try:
             current_scope.reset(token)
         except (ValueError, RuntimeError):
             # The token belongs to another Context: a generator entered the
             # scope in one task or context and is being closed in another.
-            current_scope.set(scope.parent)
+            current_scope.set(before)
     elif current is not None and scope in current.lineage():
         # Left before a scope nested in it (enter A, enter B, exit A): the
         # inner scope goes too, or work would land in a closed scope.
-        current_scope.set(scope.parent)
+        current_scope.set(before)
     # Otherwise this context never had the scope current: nothing to undo.
 
 

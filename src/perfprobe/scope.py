@@ -72,6 +72,10 @@ class Scope:
     # Not annotated, so not a dataclass field: only a request's scope and a
     # mark hold one.
     request = cast(Any, None)
+    #: The mark that was current when the scope was opened inside a request
+    #: left out (it is not the parent): leaving the scope out of order makes
+    #: the mark current again, not the parent (see ``leave_scope``).
+    outer_mark = cast(Any, None)
 
 
 class ChildScope(Scope):

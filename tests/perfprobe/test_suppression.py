@@ -77,3 +77,19 @@ def test_a_left_out_request_is_no_scope_of_its_own() -> None:
     snapshot = monitor.collector.snapshot()
     assert snapshot.operations == {}
     assert [s.name for s in snapshot.scopes] == ["job"]
+
+
+def test_a_scope_left_out_of_order_inside_a_left_out_request_keeps_it_out() -> None:
+    """Enter A, enter B, exit A inside a mark: the mark, not A's parent, is back."""
+    monitor = PerformanceMonitor(Collector())
+    with request_mark(suppressed=True) as mark:
+        outer = monitor.scope("a")
+        outer.__enter__()
+        inner = monitor.scope("b")
+        inner.__enter__()
+        outer.__exit__(None, None, None)
+        assert current_mark() is mark
+        assert is_suppressed()
+        inner.__exit__(None, None, None)
+        assert is_suppressed()
+    assert not is_suppressed()
