@@ -131,9 +131,9 @@ class PerformanceMiddleware:
                 "perfprobe failed to open scope %r",
                 "request",
             )
-        mark = None
+        outer_mark = None
         if parent is not None and parent.is_mark:
-            mark, parent = parent, enclosing_scope(parent)
+            outer_mark, parent = parent, enclosing_scope(parent)
         scope = RequestScope(
             parent,
             started_at,
@@ -142,8 +142,8 @@ class PerformanceMiddleware:
             request,
             tracker,
         )
-        if mark is not None:
-            scope.outer_mark = mark
+        if outer_mark is not None:
+            scope.outer_mark = outer_mark
         # The current scope is the request's mark too (one ContextVar, see
         # perfprobe.suppression): not suppressed unless the view turns out
         # to be unmonitored (see RequestScope).
