@@ -28,8 +28,8 @@ from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
 from .routes import Endpoint
 from .routes import method_of as method_of
 from .routes import route_of as route_of
-from .scope import Scope, current_scope, current_task_ref
-from .suppression import keep_unmonitored, pop_mark, push_mark, request_mark
+from .scope import Scope, current_scope, current_task_ref, enclosing_scope
+from .suppression import keep_unmonitored, request_mark
 
 logger = logging.getLogger("perfprobe.request")
 
@@ -38,12 +38,12 @@ logger = logging.getLogger("perfprobe.request")
 CLIENT_CLOSED_STATUS = 499
 _ERROR_ATTR = "_perfprobe_error_type"
 _RAISED_AT_ATTR = "_perfprobe_raised_at"
-# Set by the first PerformanceMiddleware a request meets (``None`` when the
-# request is not recorded): a second entry in MIDDLEWARE then passes the
-# request on instead of recording it again. One attribute for both, since
-# each new one grows the request's attributes.
-_SCOPE_ATTR = "_perfprobe_scope"
+# Module-level names for what the request path calls on every request: a
+# global is one lookup, a module's attribute two.
 _get_ident = threading.get_ident
+_time = time.time
+_perf_counter_ns = time.perf_counter_ns
+_running_loop = asyncio._get_running_loop
 
 
 def _count_skipped(reason: str) -> None:
@@ -91,20 +91,20 @@ class PerformanceMiddleware:
         """Serve ``request`` through the rest of the stack and record it."""
         if self._is_async:
             return self.__acall__(request)
-        # The request's attributes are read and set as attributes: reading
-        # request.__dict__ would make CPython build a dict out of the
-        # instance's inline values, on every request whose other middleware
-        # has not done so already.
-        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
+        # A second entry in MIDDLEWARE finds the request's scope (or mark)
+        # current and passes the request on: no attribute on the request,
+        # whose every new attribute grows its dict.
+        parent = current_scope.get()
+        if parent is not None and _entered(parent, request):
             return self.get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return self.get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
+                        mark.request = request
                         response = self.get_response(request)
                 finally:
                     _count_skipped(sampling.left_out_because(request, reason))
@@ -115,8 +115,8 @@ class PerformanceMiddleware:
         # request (see docs/performance-notes.md). The scope is closed in the
         # collector together with the request's record.
         monitor = monitoring.monitor
-        started_at = time.time()
-        started_ns = time.perf_counter_ns()
+        started_at = _time()
+        started_ns = _perf_counter_ns()
         # Opened in the collector as it is made (Collector.scope_opened
         # without the call: it only sets the scope's tracker). A try costs
         # nothing when nothing is raised; a collector without a scope table
@@ -131,39 +131,40 @@ class PerformanceMiddleware:
                 "perfprobe failed to open scope %r",
                 "request",
             )
+        outer_mark = None
+        if parent is not None and parent.is_mark:
+            outer_mark, parent = parent, enclosing_scope(parent)
         scope = RequestScope(
-            current_scope.get(),
+            parent,
             started_at,
             started_ns,
-            None if asyncio._get_running_loop() is None else current_task_ref(),
+            None if _running_loop() is None else current_task_ref(),
             request,
             tracker,
         )
-        # The scope is the request's mark too: a fresh one, not suppressed
-        # unless the view turns out to be unmonitored (see RequestScope).
-        mark_token = push_mark(scope)
+        if outer_mark is not None:
+            scope.outer_mark = outer_mark
+        # The current scope is the request's mark too (one ContextVar, see
+        # perfprobe.suppression): not suppressed unless the view turns out
+        # to be unmonitored (see RequestScope).
+        scope_token = current_scope.set(scope)
         try:
-            scope_token = current_scope.set(scope)
-            try:
-                setattr(request, _SCOPE_ATTR, scope)
-                if (
-                    tracing.active
-                    and started_ns >= tracing.no_tracer_until_ns
-                    and tracing.get_tracer() is not None
-                ):
-                    response = self._traced(request)
-                else:
-                    response = self.get_response(request)
-            except BaseException:
-                _abandon(monitor, scope, scope_token)
-                raise
-            # The token is this context's own, made above: reset() puts the
-            # scope that was current before back, also over a scope left
-            # open inside the request, which is what leave_scope does too.
-            current_scope.reset(scope_token)
-        finally:
-            pop_mark(mark_token)
-        duration_s = (time.perf_counter_ns() - started_ns) / 1e9
+            if (
+                tracing.active
+                and started_ns >= tracing.no_tracer_until_ns
+                and tracing.get_tracer() is not None
+            ):
+                response = self._traced(request)
+            else:
+                response = self.get_response(request)
+        except BaseException:
+            _abandon(monitor, scope, scope_token)
+            raise
+        # The token is this context's own, made above: reset() puts the
+        # scope that was current before back, also over a scope left open
+        # inside the request, which is what leave_scope does too.
+        current_scope.reset(scope_token)
+        duration_s = (_perf_counter_ns() - started_ns) / 1e9
         try:
             # Named now unless a probe in the request had it named first.
             endpoint = scope.named()
@@ -174,6 +175,7 @@ class PerformanceMiddleware:
             keep_unmonitored(response, scope)
             return response
         try:
+            # Read again: a collector replaced during the request takes it.
             monitor.collector.request_ended(
                 scope,
                 (
@@ -208,16 +210,17 @@ class PerformanceMiddleware:
         get_response = cast(
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
-        if getattr(request, _SCOPE_ATTR, _NOT_YET) is not _NOT_YET:
+        parent = current_scope.get()
+        if parent is not None and _entered(parent, request):
             return await get_response(request)
         if conf_module.loaded is not self._monitors_all:
-            setattr(request, _SCOPE_ATTR, None)
             reason = self._skip_reason(request)
             if reason == sampling.OFF:
                 return await get_response(request)
             if reason is not None:
                 try:
                     with request_mark(suppressed=True) as mark:
+                        mark.request = request
                         response = await get_response(request)
                 finally:
                     _count_skipped(sampling.left_out_because(request, reason))
@@ -227,35 +230,37 @@ class PerformanceMiddleware:
         started_at = time.time()
         started_ns = time.perf_counter_ns()
         scope = RequestScope(
-            current_scope.get(), started_at, started_ns, current_task_ref(), request
+            enclosing_scope(parent),
+            started_at,
+            started_ns,
+            current_task_ref(),
+            request,
         )
+        if parent is not None and parent.is_mark:
+            scope.outer_mark = parent
         try:
-            mark_token = push_mark(scope)
             try:
-                try:
-                    monitor.collector.scope_opened(scope)
-                except Exception:
-                    log_failure(
-                        monitor_logger,
-                        "scope-open",
-                        "perfprobe failed to open scope %r",
-                        "request",
-                    )
-                scope_token = current_scope.set(scope)
-                try:
-                    setattr(request, _SCOPE_ATTR, scope)
-                    with tracing.request_span(request) as span:
-                        response = await get_response(request)
-                        span.finish(response)
-                except asyncio.CancelledError:
-                    _leave(scope, scope_token)
-                    raise
-                except BaseException:
-                    _abandon(monitor, scope, scope_token)
-                    raise
+                monitor.collector.scope_opened(scope)
+            except Exception:
+                log_failure(
+                    monitor_logger,
+                    "scope-open",
+                    "perfprobe failed to open scope %r",
+                    "request",
+                )
+            # The request's scope and its mark: one ContextVar.
+            scope_token = current_scope.set(scope)
+            try:
+                with tracing.request_span(request) as span:
+                    response = await get_response(request)
+                    span.finish(response)
+            except asyncio.CancelledError:
                 _leave(scope, scope_token)
-            finally:
-                pop_mark(mark_token)
+                raise
+            except BaseException:
+                _abandon(monitor, scope, scope_token)
+                raise
+            _leave(scope, scope_token)
         except asyncio.CancelledError:
             # Django cancels the request's task when the client disconnects.
             # Left unrecorded, the requests clients gave up on, often the
@@ -358,13 +363,22 @@ def _unnamed(scope: RequestScope) -> Endpoint | None:
     return endpoint
 
 
+def _entered(scope: Scope, request: HttpRequest) -> bool:
+    """Return whether ``request`` is served by ``scope`` or one of its ancestors."""
+    node: Scope | None = scope
+    while node is not None:
+        if node.request is request:
+            return True
+        node = node.parent
+    return False
+
+
 def _drop(scope: RequestScope, request: HttpRequest) -> None:
     """Keep the request of an unmonitored view out of the data; count it."""
     # Its view ran suppressed, so nothing it did was recorded; what ran
     # before the URL was resolved (other middleware) is forgotten with the
     # scope.
     try:
-        setattr(request, _SCOPE_ATTR, None)
         monitoring.monitor.collector.scope_discarded(scope)
     except Exception:
         log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")

@@ -21,7 +21,14 @@ from .conf import get_settings
 from .events import MemoryRecord
 from .failures import log_failure, reset_failures
 from .memory import MemoryProbe
-from .scope import Scope, current_scope, current_task_ref, next_scope_id
+from .scope import (
+    ChildScope,
+    Scope,
+    current_scope,
+    current_task_ref,
+    enclosing_scope,
+    next_scope_id,
+)
 from .suppression import is_suppressed
 from .timing import new_timer
 
@@ -143,22 +150,35 @@ class PerformanceMonitor:
         The request middleware calls this pair directly: a generator-based
         context manager costs a generator and its wrapper per request.
         """
-        # Every field given: a default factory costs a call per field.
-        scope = Scope(
+        # The current scope is also the suppression mark: a suppressed one
+        # (a request left out, or its own scope once its view turns out to
+        # be unmonitored) keeps the new scope out of the data too.
+        current = current_scope.get()
+        suppressed = current is not None and current.suppressed
+        # Every field given: a default factory costs a call per field. Made
+        # inside another scope, it follows that one's flag (ChildScope); a
+        # mark is not a parent, the scope it was set in is.
+        scope = (Scope if current is None else ChildScope)(
             name,
             kind,
-            current_scope.get(),
+            enclosing_scope(current),
             next_scope_id(),
             time.time(),
             time.perf_counter_ns(),
             None,
             current_task_ref(),
         )
+        if current is not None and current.is_mark:
+            # No parent to follow: the mark's flag is copied, and its
+            # request, which a second entry of the middleware looks for.
+            scope.suppressed = suppressed
+            scope.request = current.request
+            scope.outer_mark = current
         # Inside a request kept out of the data the scope is current (code
         # may ask for it) but the collector never hears of it, so closing it
         # records nothing either.
         try:
-            if not is_suppressed():
+            if not suppressed:
                 self.collector.scope_opened(scope)
         except Exception:
             log_failure(logger, "scope-open", "perfprobe failed to open scope %r", name)
@@ -294,17 +314,21 @@ async def _in_context(
 def leave_scope(scope: Scope, token: Token[Scope | None]) -> None:
     """Make ``scope`` stop being current in this context, whatever the order."""
     current = current_scope.get()
+    # What was current when the scope was opened, as far as it is known: a
+    # mark skipped as the parent must come back, or a request left out
+    # would be recorded from here on.
+    before = scope.parent if scope.outer_mark is None else scope.outer_mark
     if current is scope:
         try:
             current_scope.reset(token)
         except (ValueError, RuntimeError):
             # The token belongs to another Context: a generator entered the
             # scope in one task or context and is being closed in another.
-            current_scope.set(scope.parent)
+            current_scope.set(before)
     elif current is not None and scope in current.lineage():
         # Left before a scope nested in it (enter A, enter B, exit A): the
         # inner scope goes too, or work would land in a closed scope.
-        current_scope.set(scope.parent)
+        current_scope.set(before)
     # Otherwise this context never had the scope current: nothing to undo.
 
 

@@ -31,6 +31,8 @@ if TYPE_CHECKING:
 
 #: Quiet requests the request path leaves for one batched fold.
 REQUEST_BATCH = 128
+#: The scope fields of a quiet request whose scope was not opened here.
+_NO_SCOPE = (None, None, None)
 _status = itemgetter(1)
 _duration = itemgetter(2)
 
@@ -204,13 +206,14 @@ class RequestRecorder:
                 quiet: QuietRequest | None
                 if scope.tracker is not scopes:
                     # Not opened here: no summary.
-                    quiet = (*request, None, None, None)
+                    quiet = request + _NO_SCOPE
                 elif scope.id in scopes.states:
                     quiet = None  # its queries or operations need the full path
                 else:
                     # ScopeTable.keep_empty, written out: once per request.
                     scope.tracker = None
-                    quiet = (*request, scope.id, scope.name, scope.started_at)
+                    # A concatenation: unpacking into a display builds a list.
+                    quiet = request + (scope.id, scope.name, scope.started_at)  # noqa: RUF005
                     scopes.history.append(quiet)
                     scopes.closed_count += 1
                 if quiet is not None:

@@ -11,45 +11,62 @@ from typing import Any, Protocol, cast
 from django.http import FileResponse, HttpResponseBase, StreamingHttpResponse
 
 from .failures import log_failure
+from .scope import Scope, current_scope
 
 # The request middleware's logger: it keeps responses unmonitored.
 logger = logging.getLogger("perfprobe.request")
 
 
 class Mark(Protocol):
-    """Anything with a ``suppressed`` flag: a ``RequestMark``, or a request's scope."""
+    """Anything with a ``suppressed`` flag: a ``RequestMark``, or any scope."""
 
     suppressed: bool
+    #: The request it stands for, if any (see ``Scope.request``).
+    request: Any
 
 
-class RequestMark:
-    """Whether the work of the current request is kept out of the data.
+class RequestMark(Scope):
+    """A scope that only marks the work of a request left out of the data.
 
-    The middleware sets a fresh, suppressed one for a request it leaves
-    out; a monitored request's mark is its scope (``RequestScope``), which
-    switches itself on once its view turns out to be unmonitored. A mark is
-    a mutable object rather than a value so that it can be switched for the
-    rest of the request without setting (and having to reset) the
-    ``ContextVar`` itself. A sync view run by ``sync_to_async`` sees the same
-    object, since a copied context holds the same reference.
+    The middleware makes a fresh, suppressed one current for a request it
+    leaves out (excluded, not sampled); a monitored request's mark is its own
+    scope (``RequestScope``), which switches itself on once its view turns
+    out to be unmonitored. The mark is the current scope itself, so that a
+    request sets one ``ContextVar`` rather than two; being a mark, it is not
+    a unit of work: ``get_current_scope()`` and a scope opened inside it see
+    the scope it was set in (its parent). A mutable object rather than a
+    value, so that it can be switched for the rest of the request without
+    setting (and having to reset) the ``ContextVar``. A sync view run by
+    ``sync_to_async`` sees the same object, since a copied context holds the
+    same reference.
     """
 
-    __slots__ = ("suppressed",)
+    is_mark = True
+    # What a reader of any scope may ask of a mark; no scope table opens it.
+    name = "request"
+    kind = "request"
+    id = 0
+    started_at = 0.0
+    started_ns = 0
 
     def __init__(self, suppressed: bool) -> None:
+        # Only what a mark needs: the scope it was set in, and the flag.
+        self.parent = current_scope.get()
         self.suppressed = suppressed
 
 
-_mark: ContextVar[Mark | None] = ContextVar("perfprobe_request_mark", default=None)
+#: The current scope is the mark: one ``ContextVar`` for both.
+_mark: ContextVar[Mark | None] = current_scope  # type: ignore[assignment]
 
 #: ``_mark.set`` and ``_mark.reset`` themselves, for the request middleware:
-#: it makes the request's scope its mark, and these cost no Python frame.
+#: these cost no Python frame.
 push_mark = _mark.set
 pop_mark = _mark.reset
 
 
 #: Return the mark of the current request, or ``None`` outside one: the
 #: ``ContextVar``'s own ``get``, so that a probe's check costs no frame.
+#: The mark is the current scope (any scope has the flag).
 current_mark = _mark.get
 
 

@@ -11,6 +11,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.db import connection
@@ -200,6 +201,21 @@ class QueryingFile:
 def file(request: HttpRequest) -> FileResponse:
     """Answer with a ``FileResponse`` whose reads run two queries."""
     return FileResponse(QueryingFile(2))
+
+
+class ScopedMiddleware:
+    """Run the rest of the stack inside ``monitor.scope("wrapped")``.
+
+    Below perfprobe's middleware, the scope is opened before the URL is
+    resolved, so before anyone knows whether the view is unmonitored.
+    """
+
+    def __init__(self, get_response: Any) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> Any:
+        with monitor.scope("wrapped"):
+            return self.get_response(request)
 
 
 urlpatterns = [

@@ -321,6 +321,68 @@ def test_an_unmonitored_async_view_leaves_no_trace(
     assert_nothing_recorded(fresh_monitor)
 
 
+def test_a_scope_opened_before_the_url_is_resolved_follows_an_unmonitored_view(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """A middleware's scope around the view: its 2 queries, timer, block not kept.
+
+    The scope is opened before anyone knows that the view is unmonitored,
+    and it is the current scope, hence the mark, while the view runs.
+    """
+    settings.MIDDLEWARE = [
+        "perfprobe.middleware.PerformanceMiddleware",
+        "tests.perfprobe.middleware_urls.ScopedMiddleware",
+    ]
+
+    response = client.get("/hidden/")
+
+    assert response.content == b"hidden"
+    snapshot = fresh_monitor.collector.snapshot()
+    assert (snapshot.queries, snapshot.operations, snapshot.memory) == ({}, {}, [])
+    assert snapshot.endpoints == {}
+    assert snapshot.skipped_requests == {"unmonitored_view": 1}
+    assert not is_suppressed()
+
+
+TWICE_AROUND_A_SCOPE = [
+    "perfprobe.middleware.PerformanceMiddleware",
+    "tests.perfprobe.middleware_urls.ScopedMiddleware",
+    "perfprobe.middleware.PerformanceMiddleware",
+]
+
+
+def test_a_second_entry_below_a_scope_records_the_request_once(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Two entries with a scope between them: one request of 3 queries, once."""
+    settings.MIDDLEWARE = TWICE_AROUND_A_SCOPE
+
+    assert client.get("/three/").content == b"three"
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.endpoints[("GET", "/three/")]["statuses"] == {200: 1}
+    (event,) = events_of(fresh_monitor, RequestEvent)
+    assert event.query_count == 3
+    assert [s.path for s in snapshot.scopes] == [
+        "GET /three//wrapped",
+        "GET /three/",
+    ]
+
+
+def test_a_second_entry_leaves_an_excluded_request_out_once(
+    fresh_monitor: PerformanceMonitor, client: Client, settings: Settings
+) -> None:
+    """Two entries and a path under EXCLUDE_PATHS: counted once as excluded."""
+    use(settings, fresh_monitor, EXCLUDE_PATHS=["/health"])
+    settings.MIDDLEWARE = TWICE_AROUND_A_SCOPE
+
+    assert client.get("/health/").content == b"three"
+
+    snapshot = fresh_monitor.collector.snapshot()
+    assert snapshot.skipped_requests == {"excluded": 1}
+    assert (snapshot.endpoints, snapshot.queries) == ({}, {})
+
+
 def test_requests_around_an_unmonitored_one_are_recorded(
     fresh_monitor: PerformanceMonitor, client: Client
 ) -> None:
