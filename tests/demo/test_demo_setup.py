@@ -15,6 +15,7 @@ from apps.debugging.performance_demo import PerformanceDemo
 from apps.debugging.scenarios import Scenario, register_scenario
 from apps.debugging.setup import DemoSetupError, check_migrations
 from apps.shop.models import Customer
+from tests.aliases import extra_alias
 from tests.demo.signals import sigint_after
 
 
@@ -34,18 +35,11 @@ def empty_database(tmp_path: Path, django_db_blocker: Any) -> Iterator[str]:
             cursor.execute(f'CREATE DATABASE "{name}"')
     else:
         name = str(tmp_path / "empty.sqlite3")
-    connections.settings[alias] = {
-        **connections.settings[DEFAULT_DB_ALIAS],
-        "NAME": name,
-    }
+    settings = {**connections.settings[DEFAULT_DB_ALIAS], "NAME": name}
     try:
-        with django_db_blocker.unblock():
+        with extra_alias(alias, settings, django_db_blocker):
             yield alias
-            connections[alias].close()
     finally:
-        with contextlib.suppress(AttributeError):
-            del connections[alias]
-        del connections.settings[alias]
         if default.vendor == "postgresql":
             with django_db_blocker.unblock(), default._nodb_cursor() as cursor:
                 cursor.execute(f'DROP DATABASE IF EXISTS "{name}"')

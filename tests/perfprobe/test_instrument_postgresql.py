@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -13,6 +12,7 @@ from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor
 from perfprobe.db.fingerprint import fingerprint
 from perfprobe.events import QueryEvent
+from tests.aliases import extra_alias
 
 pytestmark = [
     pytest.mark.django_db,
@@ -30,18 +30,12 @@ def server_binding_alias(django_db_blocker: Any) -> Iterator[str]:
     """Add an alias to the test database that binds parameters in the server."""
     alias = "perfprobe_server_binding"
     default = connections.settings[DEFAULT_DB_ALIAS]
-    connections.settings[alias] = {
+    settings = {
         **default,
         "OPTIONS": {**default.get("OPTIONS", {}), "server_side_binding": True},
     }
-    try:
-        with django_db_blocker.unblock():
-            yield alias
-            connections[alias].close()
-    finally:
-        with contextlib.suppress(AttributeError):
-            del connections[alias]
-        del connections.settings[alias]
+    with extra_alias(alias, settings, django_db_blocker):
+        yield alias
 
 
 def test_composed_sql_is_fingerprinted_as_the_statement_it_renders(
