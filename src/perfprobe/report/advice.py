@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 
 from .fmt import format_bytes, format_duration, shorten
+from .indexes import IndexVerdict, injected_delay
 
 _EXPLAIN = {
     "postgresql": "EXPLAIN (ANALYZE, BUFFERS)",
@@ -82,19 +83,59 @@ def slow_endpoint(
     )
 
 
-def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
-    """Return how to speed up ``sql``, with hints drawn from its text."""
+def slow_query(
+    sql: str,
+    vendor: str | None,
+    call_site: str | None,
+    indexes: IndexVerdict | None = None,
+) -> str:
+    """Return how to speed up ``sql``, with hints drawn from its text.
+
+    ``indexes`` is what the app's models say about the columns it filters
+    on (``indexes.check_indexes``): a filter on an indexed column points at
+    other causes than a missing index, and one that returns at most a few
+    rows (a primary key or unique lookup) is not told to paginate.
+    """
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
     if sql.lstrip("( ").upper().startswith("WITH RECURSIVE"):
         return (
             f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
         )
-    steps = [
-        f"Run {explain} on {shorten(sql, 120)!r}{where} and look for a full table "
-        "scan; add an index on the columns its WHERE, JOIN and ORDER BY use "
-        "(Meta.indexes or db_index=True)."
-    ]
+    shown = f"{shorten(sql, 120)!r}{where}"
+    if indexes is not None and indexes.indexed:
+        some = len(indexes.indexed) > 1
+        lead = "The" if not indexes.unindexed else ("Some" if some else "A")
+        has = (
+            "columns it filters on already have indexes"
+            if some
+            else ("column it filters on already has an index")
+        )
+        steps = [
+            f"{lead} {has} ({', '.join(indexes.indexed)}), so a new index "
+            "is unlikely to help: "
+            f"run {explain} on {shown} to confirm the index is used, then look "
+            "at other causes: how many rows it returns, waits on locks held by "
+            "concurrent writes, or a database busy with other work."
+        ]
+    elif indexes is not None and indexes.unindexed:
+        steps = [
+            f"Run {explain} on {shown} and look for a full table scan: no index "
+            f"starts with the columns it filters on ({', '.join(indexes.unindexed)}); "
+            "add one (db_index=True or Meta.indexes)."
+        ]
+    else:
+        steps = [
+            f"Run {explain} on {shown} and look for a full table scan; add an index "
+            "on the columns its WHERE, JOIN and ORDER BY use (Meta.indexes or "
+            "db_index=True)."
+        ]
+    delay = injected_delay(sql)
+    if delay:
+        steps.append(
+            f"It calls {delay}(), a delay put into the query on purpose, which "
+            "accounts for its time."
+        )
     if _FUNCTION_ON_COLUMN.search(sql):
         steps.append(
             "It applies a function to a filtered column, which stops a plain index "
@@ -106,7 +147,12 @@ def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
             "A LIKE pattern starting with % cannot use a B-tree index: use "
             "startswith, a trigram index, or full-text search."
         )
-    if sql.lstrip().upper().startswith("SELECT") and " LIMIT " not in sql.upper():
+    few_rows = indexes is not None and indexes.few_rows
+    if (
+        sql.lstrip().upper().startswith("SELECT")
+        and " LIMIT " not in sql.upper()
+        and not few_rows
+    ):
         steps.append("If it returns many rows, paginate it (Paginator or a slice).")
     return " ".join(steps)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten
+from ..indexes import check_indexes
 from ..model import Recommendation
 from .linking import (
     endpoints_of,
@@ -80,7 +81,9 @@ def slow_query(
                     "slow_runs_kept": len(events),
                     "threshold_s": threshold_s,
                 },
-                suggestion=advice.slow_query(sql, vendor, call_site),
+                suggestion=advice.slow_query(
+                    sql, vendor, call_site, check_indexes(sql)
+                ),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
                 saving_s=over_s or max_s - threshold_s,
             )
