@@ -236,14 +236,20 @@ def duplicate_queries(repeats: int, call_sites: list[str]) -> str:
     )
 
 
-def high_memory(label: str, peak_bytes: int | float, given_back: int | None) -> str:
-    """Return how to reduce the memory ``label`` needed."""
+def high_memory(
+    label: str,
+    peak_bytes: int | float,
+    given_back: int | None,
+    ran_queries: bool | None = None,
+) -> str:
+    """Return how to reduce the memory ``label`` needed.
+
+    Queryset advice comes only when queries ran there (``ran_queries``), and
+    as a condition when the report cannot tell.
+    """
     suggestion = (
         f"{label!r} needed {format_bytes(peak_bytes)} at once: stream the data "
-        "instead of loading it whole — iterate querysets with "
-        ".iterator(chunk_size=2000), fetch only the columns needed with "
-        "values_list() or only(), build results with generators instead of "
-        "lists, and process rows in batches."
+        f"instead of loading it whole — {_streaming(ran_queries)}"
     )
     if given_back is not None and given_back >= peak_bytes / 2:
         suggestion += (
@@ -258,14 +264,43 @@ def high_memory(label: str, peak_bytes: int | float, given_back: int | None) -> 
     return suggestion
 
 
-def error(source: str, name: str, error_type: str, call_site: str | None) -> str:
-    """Return what to do about one group of errors, specific to its source."""
+def _streaming(ran_queries: bool | None) -> str:
+    rest = (
+        "build results with generators instead of lists and process items in batches."
+    )
+    querysets = (
+        "iterate querysets with .iterator(chunk_size=2000), fetch only the "
+        "columns needed with values_list() or only()"
+    )
+    if ran_queries:
+        return f"{querysets}, {rest}"
+    if ran_queries is None:
+        return f"{rest} If the data comes from queries, {querysets}."
+    return rest
+
+
+def error(
+    source: str,
+    name: str,
+    error_type: str,
+    call_site: str | None,
+    ran_queries: bool | None = None,
+) -> str:
+    """Return what to do about one group of errors, specific to its source.
+
+    ``ran_queries`` says whether queries ran where it was raised: queryset
+    advice for a MemoryError only then (as a condition when unknown).
+    """
     lowered = error_type.lower()
     if "memoryerror" in lowered:
+        chunks = {
+            True: " (.iterator(chunk_size=...) for querysets)",
+            None: " (.iterator(chunk_size=...) if it comes from a queryset)",
+            False: "",
+        }[ran_queries]
         return (
-            f"{name} ran out of memory: process the data in chunks "
-            "(.iterator(chunk_size=...), batches of rows) instead of loading it "
-            "all at once."
+            f"{name} ran out of memory: process the data in chunks{chunks} "
+            "instead of loading it all at once."
         )
     if source == "query":
         return query_error(name, error_type, call_site)

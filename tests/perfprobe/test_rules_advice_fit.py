@@ -1,0 +1,71 @@
+"""Test that each suggestion fits what its finding saw (queries, loops, paths)."""
+
+from __future__ import annotations
+
+from perfprobe.collector import Collector
+from perfprobe.report import Recommendation
+from perfprobe.scope import Scope
+
+from .report_factories import build, make_collector, memory_block, operation, query
+
+MB = 1024 * 1024
+
+
+def _fired(collector: Collector, rule_id: str) -> list[Recommendation]:
+    return build(collector).recommendations_by_rule(rule_id)
+
+
+def _memory_block_in_scope(queries_inside: int) -> Collector:
+    """Return a collector with a 150 MB block that ran ``queries_inside`` queries."""
+    collector = make_collector()
+    scope = Scope(name="export", kind="scenario")
+    collector.scope_opened(scope)
+    block = memory_block("export", 150 * MB, heap_delta_bytes=MB)
+    block.scope = scope.path
+    for i in range(queries_inside):
+        event = query('SELECT * FROM "shop_order"', 0.001, scope=scope.path)
+        event.started_at = block.started_at + 0.1 * (i + 1)
+        collector.record_query(event, scope)
+    collector.record_memory(block)
+    collector.scope_closed(scope, 1.0)
+    return collector
+
+
+def test_memory_advice_without_queries_does_not_mention_querysets() -> None:
+    """A block that ran no query is not told to iterate querysets."""
+    (rec,) = _fired(_memory_block_in_scope(0), "high-memory")
+
+    assert ".iterator(" not in rec.suggestion
+    assert "values_list" not in rec.suggestion
+    assert "generators" in rec.suggestion
+
+
+def test_memory_advice_with_queries_mentions_querysets() -> None:
+    """A block that ran two queries is told to stream its querysets."""
+    (rec,) = _fired(_memory_block_in_scope(2), "high-memory")
+
+    assert ".iterator(chunk_size=2000)" in rec.suggestion
+    assert "values_list()" in rec.suggestion
+
+
+def test_memory_error_without_queries_does_not_suggest_iterator() -> None:
+    """A MemoryError where no query ran is told to chunk, not to use .iterator()."""
+    collector = make_collector()
+    collector.record_operation(operation("import", 0.1, error_type="MemoryError"), None)
+    (rec,) = _fired(collector, "errors")
+
+    assert "chunks" in rec.suggestion
+    assert ".iterator(" not in rec.suggestion
+
+
+def test_memory_error_during_a_query_suggests_iterator() -> None:
+    """A MemoryError in an operation that ran a query suggests .iterator()."""
+    collector = make_collector()
+    failed = operation("import", 0.5, error_type="MemoryError")
+    event = query('SELECT * FROM "shop_order"', 0.01)
+    event.started_at = failed.started_at + 0.2
+    collector.record_query(event, None)
+    collector.record_operation(failed, None)
+    (rec,) = _fired(collector, "errors")
+
+    assert ".iterator(chunk_size=...)" in rec.suggestion
