@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from apps.shop.models import Order
 from perfprobe.collector import Collector
+from perfprobe.db.fingerprint import fingerprint
+from perfprobe.events import LazyLoad
 from perfprobe.report import Recommendation
 from perfprobe.scope import Scope
 
-from .report_factories import build, make_collector, memory_block, operation, query
+from .report_factories import (
+    SITE,
+    build,
+    make_collector,
+    memory_block,
+    n_plus_one_queries,
+    operation,
+    query,
+    run_scope,
+)
 
 MB = 1024 * 1024
 
@@ -69,3 +81,40 @@ def test_memory_error_during_a_query_suggests_iterator() -> None:
     (rec,) = _fired(collector, "errors")
 
     assert ".iterator(chunk_size=...)" in rec.suggestion
+
+
+def _order_customer_n_plus_one(loader_sql: str | None) -> Recommendation:
+    """Return the N+1 finding of order.customer, after ``loader_sql`` at :44."""
+    lazy = LazyLoad(
+        "Order", "customer", "forward foreign key", 'select_related("customer")'
+    )
+    loader = [] if loader_sql is None else [query(loader_sql, 0.003, call_site=LOADER)]
+    collector = make_collector()
+    run_scope(collector, "orders", loader + n_plus_one_queries(6, lazy_load=lazy))
+    (rec,) = _fired(collector, "n-plus-one")
+    return rec
+
+
+LOADER = "apps/debugging/scenarios/database.py:44"
+
+
+def test_n_plus_one_names_the_queryset_that_loaded_the_rows() -> None:
+    """The Order query run at :44 in the same scope is where the fix goes."""
+    sql = fingerprint(str(Order.objects.order_by("-created_at")[:10].query))
+    rec = _order_customer_n_plus_one(sql)
+
+    assert rec.suggestion == (
+        f'Add select_related("customer") to the Order queryset at {LOADER}, '
+        f"whose rows are used at {SITE}, so that Order.customer comes with them "
+        "instead of once per row."
+    )
+
+
+def test_n_plus_one_keeps_the_relation_hint_when_no_loader_is_known() -> None:
+    """A count over orders loads no Order rows: the relation hint stays."""
+    counted = fingerprint('SELECT COUNT(*) AS "__count" FROM "shop_order"')
+
+    for loader in (counted, None):
+        text = _order_customer_n_plus_one(loader).suggestion
+        assert "if they come through a relation (e.g. item.order)" in text
+        assert LOADER not in text

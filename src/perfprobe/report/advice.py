@@ -174,13 +174,22 @@ def _snake_case(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-def _eager_load(model: str, field: str, fix: str, site: str, via: str) -> str:
+def _eager_load(
+    model: str, field: str, fix: str, site: str, via: str, loaded_at: list[str]
+) -> str:
     if via:
         root = via.split(".", 1)[0]
         return (
             f"Add {fix} to the {root} queryset whose rows are used at {site}: the "
             f"{model} rows come through {via}, so extending that lookup loads "
             f"{model}.{field} with them instead of once per row."
+        )
+    if loaded_at:
+        sites = " or ".join(loaded_at)
+        return (
+            f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
+            f"at {site}, so that {model}.{field} comes with them instead of once "
+            "per row."
         )
     method, _, arguments = fix.partition("(")
     name = arguments.rstrip(")").strip("\"'") or field
@@ -194,13 +203,18 @@ def _eager_load(model: str, field: str, fix: str, site: str, via: str) -> str:
 
 
 def n_plus_one(
-    fingerprint: str, call_site: str | None, lazy: Mapping[str, str] | None
+    fingerprint: str,
+    call_site: str | None,
+    lazy: Mapping[str, str] | None,
+    loaded_at: list[str] | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
     A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
     through another model's relation: the fix then names that model's
-    queryset and the whole lookup path.
+    queryset and the whole lookup path. ``loaded_at`` names the call sites
+    of the queries that loaded the rows, when the report holds them; without
+    either the fix also says how to extend a relation's lookup.
     """
     site = call_site or "the call site shown"
     if lazy:
@@ -208,7 +222,9 @@ def n_plus_one(
         field = lazy.get("field") or "..."
         fix = _relation_fix(lazy)
         if fix.startswith(("select_related(", "prefetch_related(")):
-            return _eager_load(model, field, fix, site, lazy.get("via") or "")
+            return _eager_load(
+                model, field, fix, site, lazy.get("via") or "", loaded_at or []
+            )
         return f"{model}.{field} is loaded once per row at {site}: {fix}."
     statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()
     if statement in _WRITE_FIXES:

@@ -63,6 +63,34 @@ def injected_delay(sql: str) -> str | None:
     return match.group(1) if match else None
 
 
+def statement_table(sql: str) -> str | None:
+    """Return the table a SELECT, UPDATE or DELETE reads first, if quoted."""
+    match = _STATEMENT.match(sql)
+    return (match.group(1) or match.group(2)) if match else None
+
+
+def model_table(object_name: str) -> str | None:
+    """Return the table of the one model named ``object_name``, if known.
+
+    Return None when the app registry is not ready, or no model or more than
+    one has that name; never raise.
+    """
+    try:
+        from django.apps import apps
+
+        if not apps.ready:
+            return None
+        tables = {
+            model._meta.db_table
+            for model in apps.get_models()
+            if model._meta.object_name == object_name
+        }
+    except Exception:
+        logger.debug("perfprobe could not look up model %r", object_name, exc_info=True)
+        return None
+    return tables.pop() if len(tables) == 1 else None
+
+
 def check_indexes(sql: str) -> IndexVerdict | None:
     """Return what the app's models say about ``sql``'s filtered columns.
 
