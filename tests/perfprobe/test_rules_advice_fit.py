@@ -118,3 +118,27 @@ def test_n_plus_one_keeps_the_relation_hint_when_no_loader_is_known() -> None:
         text = _order_customer_n_plus_one(loader).suggestion
         assert "if they come through a relation (e.g. item.order)" in text
         assert LOADER not in text
+
+
+def test_duplicates_from_one_line_are_told_about_the_loop() -> None:
+    """One call site repeating a query runs in a loop: hoist it."""
+    collector = make_collector()
+    run_scope(collector, "view", [query("SELECT 1", 0.001) for _ in range(3)])
+    (rec,) = _fired(collector, "duplicate-queries")
+
+    assert f"from one line, {SITE}" in rec.suggestion
+    assert "before the loop" in rec.suggestion
+
+
+def test_duplicates_from_distinct_lines_are_not_told_about_a_loop() -> None:
+    """Two call sites each fetching once are told to share one result."""
+    collector = make_collector()
+    run_scope(
+        collector,
+        "view",
+        [query("SELECT 1", 0.001, call_site=f"apps/v.py:{n}") for n in (10, 20)],
+    )
+    (rec,) = _fired(collector, "duplicate-queries")
+
+    assert "from 2 places (apps/v.py:10, apps/v.py:20)" in rec.suggestion
+    assert "loop" not in rec.suggestion

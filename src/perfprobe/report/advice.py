@@ -242,13 +242,30 @@ def n_plus_one(
 
 
 def duplicate_queries(repeats: int, call_sites: list[str]) -> str:
-    """Return how to avoid running the same query ``repeats`` times."""
-    where = f" at {', '.join(call_sites)}" if call_sites else ""
+    """Return how to avoid running the same query ``repeats`` times.
+
+    One call site that repeats it runs in a loop or a function called again
+    and again; several call sites each fetch the same thing on their own.
+    """
+    same = f"The same SQL with the same parameters ran {repeats} times"
+    cache = "or cache it (django.core.cache) when it is shared across requests."
+    if len(call_sites) == 1:
+        return (
+            f"{same} from one line, {call_sites[0]}, so that line runs in a loop "
+            "or in a function called again and again: run the query once before "
+            "the loop (or in the caller) and reuse the result, use "
+            f"functools.cached_property for per-object values, {cache}"
+        )
+    if call_sites:
+        return (
+            f"{same} from {len(call_sites)} places ({', '.join(call_sites)}), "
+            "each fetching it on its own: run it once and pass the result to the "
+            "others, keep it on the object with functools.cached_property, "
+            f"{cache}"
+        )
     return (
-        f"The same SQL with the same parameters ran {repeats} times{where}: run it "
-        "once and reuse the result — keep it in a local variable, hoist it out of "
-        "the loop, use functools.cached_property for per-object values, or cache "
-        "it (django.core.cache) when it is shared across requests."
+        f"{same}: run it once and reuse the result — keep it in a local "
+        f"variable, use functools.cached_property for per-object values, {cache}"
     )
 
 
