@@ -142,3 +142,19 @@ def test_duplicates_from_distinct_lines_are_not_told_about_a_loop() -> None:
 
     assert "from 2 places (apps/v.py:10, apps/v.py:20)" in rec.suggestion
     assert "loop" not in rec.suggestion
+
+
+def test_slow_operation_points_at_slow_queries_when_the_report_has_them() -> None:
+    """A 1.5 s operation beside a 1.2 s slow query is told to read that first."""
+    alone, beside = make_collector(), make_collector()
+    for collector in (alone, beside):
+        collector.record_operation(operation("db.report", 1.5), None)
+    beside.record_query(query('SELECT * FROM "shop_order"', 1.2), None)
+
+    (quiet,) = _fired(alone, "slow-operation")
+    (told,) = _fired(beside, "slow-operation")
+    assert "slow-query findings" not in quiet.suggestion
+    assert quiet.suggestion.startswith("Profile 'db.report'")
+    assert told.suggestion.startswith(
+        "If 'db.report' runs queries, read the slow-query findings first"
+    )

@@ -41,13 +41,24 @@ _WRITE_FIXES = {
 }
 
 
-def slow_operation(name: str, typical: bool) -> str:
-    """Return what to do about operation ``name`` being slow."""
+def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
+    """Return what to do about operation ``name`` being slow.
+
+    ``slow_queries`` says the report also flags slow queries, one of which
+    may have run inside the operation.
+    """
     how_often = "most calls" if typical else "its slowest calls"
+    first = (
+        f"If {name!r} runs queries, read the slow-query findings first: a slow "
+        "query run inside it is reported there, and its time is part of this "
+        "operation's too. Otherwise p"
+        if slow_queries
+        else "P"
+    )
     return (
-        f"Profile {name!r} (cProfile, or py-spy against the running process) to see "
-        f"where {how_often} spend their time. If the caller does not need the "
-        "result at once, move the work to a background task; if the result "
+        f"{first}rofile {name!r} (cProfile, or py-spy against the running process) "
+        f"to see where {how_often} spend their time. If the caller does not need "
+        "the result at once, move the work to a background task; if the result "
         "repeats for the same input, cache it (django.core.cache or "
         "functools.lru_cache)."
     )
