@@ -114,39 +114,43 @@ def slow_query(
             f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
         )
     shown = f"{shorten(sql, 120)!r}{where}"
+    few_rows = indexes is not None and indexes.few_rows
+    steps = []
+    delay = injected_delay(sql)
+    if delay:
+        steps.append(
+            f"It calls {delay}(), a delay put into the query on purpose, which "
+            "most likely accounts for its time; beyond that:"
+        )
     if indexes is not None and indexes.indexed:
         some = len(indexes.indexed) > 1
-        lead = "The" if not indexes.unindexed else ("Some" if some else "A")
+        lead = "the" if not indexes.unindexed else ("some" if some else "a")
         has = (
             "columns it filters on already have indexes"
             if some
             else ("column it filters on already has an index")
         )
-        steps = [
-            f"{lead} {has} ({', '.join(indexes.indexed)}), so a new index "
-            "is unlikely to help: "
-            f"run {explain} on {shown} to confirm the index is used, then look "
-            "at other causes: how many rows it returns, waits on locks held by "
+        rows = "" if few_rows else "how many rows it returns, "
+        steps.append(
+            f"{lead} {has} ({'; '.join(indexes.indexed)}), so a new index "
+            f"is unlikely to help: run {explain} on {shown} to confirm the index "
+            f"is used, then look at other causes: {rows}waits on locks held by "
             "concurrent writes, or a database busy with other work."
-        ]
+        )
     elif indexes is not None and indexes.unindexed:
-        steps = [
-            f"Run {explain} on {shown} and look for a full table scan: no index "
+        steps.append(
+            f"run {explain} on {shown} and look for a full table scan: no index "
             f"starts with the columns it filters on ({', '.join(indexes.unindexed)}); "
             "add one (db_index=True or Meta.indexes)."
-        ]
+        )
     else:
-        steps = [
-            f"Run {explain} on {shown} and look for a full table scan; add an index "
+        steps.append(
+            f"run {explain} on {shown} and look for a full table scan; add an index "
             "on the columns its WHERE, JOIN and ORDER BY use (Meta.indexes or "
             "db_index=True)."
-        ]
-    delay = injected_delay(sql)
-    if delay:
-        steps.append(
-            f"It calls {delay}(), a delay put into the query on purpose, which "
-            "accounts for its time."
         )
+    if not delay:
+        steps[0] = steps[0][0].upper() + steps[0][1:]
     if _FUNCTION_ON_COLUMN.search(sql):
         steps.append(
             "It applies a function to a filtered column, which stops a plain index "
@@ -158,7 +162,6 @@ def slow_query(
             "A LIKE pattern starting with % cannot use a B-tree index: use "
             "startswith, a trigram index, or full-text search."
         )
-    few_rows = indexes is not None and indexes.few_rows
     if (
         sql.lstrip().upper().startswith("SELECT")
         and " LIMIT " not in sql.upper()

@@ -40,7 +40,7 @@ class IndexVerdict:
     """What the models say about the columns a query filters on.
 
     ``indexed`` and ``unindexed`` name them as ``Model.field``, the indexed
-    ones with the index (``"Inventory.product (unique)"``); ``few_rows`` is
+    ones with the index (``"Inventory.product: unique"``); ``few_rows`` is
     true when an ``=`` or ``IN`` on a unique column of the query's own table
     bounds the rows it can return.
     """
@@ -133,7 +133,7 @@ def _check(sql: str) -> IndexVerdict | None:
         if isinstance(index, str):
             unindexed[index] = None
             continue
-        indexed[f"{index.field} ({index.kind})"] = None
+        indexed[f"{index.field}: {index.kind}"] = None
         if index.unique and table == main_table and op in ("=", "IN"):
             few_rows = True
     return IndexVerdict(tuple(indexed), tuple(unindexed), few_rows)
