@@ -93,8 +93,10 @@ def test_a_filter_on_an_unindexed_column_names_the_column() -> None:
         'SELECT * FROM "legacy_table" WHERE "legacy_table"."id" = ?',
         'SELECT * FROM "shop_order" WHERE ("shop_order"."id" = ? OR "x"."y" = ?)',
         "SELECT * FROM shop_order WHERE id = ?",
+        'SELECT COUNT("shop_order"."id") FILTER (WHERE "shop_order"."id" = ?) '
+        'FROM "shop_order"',
     ],
-    ids=["unknown-table", "or", "unquoted-raw"],
+    ids=["unknown-table", "or", "unquoted-raw", "aggregate-filter"],
 )
 def test_unclear_sql_keeps_the_generic_advice(sql: str) -> None:
     """Tables no model names, OR and raw SQL give today's generic advice."""

@@ -31,6 +31,9 @@ _WHERE_END = re.compile(
 )
 # Clauses whose columns an index may not serve as written: give no verdict.
 _UNCLEAR = re.compile(r"\b(OR|NOT)\b|<>|!=|\bSELECT\b", re.IGNORECASE)
+_WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
+# An aggregate's FILTER (WHERE ...) is not the statement's WHERE.
+_FILTER = re.compile(r"\bFILTER\s*\(", re.IGNORECASE)
 _SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
 _SLEEP = re.compile(r"\b(\w*sleep)\s*\(", re.IGNORECASE)
 
@@ -105,8 +108,11 @@ def check_indexes(sql: str) -> IndexVerdict | None:
 
 def _check(sql: str) -> IndexVerdict | None:
     statement = _STATEMENT.match(sql)
-    where_at = re.search(r"\bWHERE\b", sql, re.IGNORECASE)
-    if statement is None or where_at is None:
+    if statement is None or _FILTER.search(sql):
+        return None
+    # Searched after the table, so a WHERE in the select list is not taken.
+    where_at = _WHERE.search(sql, statement.end())
+    if where_at is None:
         return None
     where = sql[where_at.end() :]
     end = _WHERE_END.search(where)
