@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
+from collections.abc import Sequence
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
@@ -15,6 +18,36 @@ _startup_error: ImproperlyConfigured | None = None
 def startup_error() -> ImproperlyConfigured | None:
     """Return the error ``PERFPROBE`` raised when the app was loaded, if any."""
     return _startup_error
+
+
+# Commands that run the system checks themselves, whatever their
+# requires_system_checks says (the test runner runs them too).
+_CHECKING_COMMANDS = frozenset({"check", "runserver", "test"})
+
+
+def checks_will_report(argv: Sequence[str]) -> bool:
+    """Return whether ``argv`` runs a management command that runs the checks.
+
+    Such a command prints perfprobe.E001 itself, so the start-up log line
+    would only repeat it. Anything unclear (a server, a test runner, a
+    command that skips the checks) counts as no.
+    """
+    if len(argv) < 2 or "--skip-checks" in argv:
+        return False
+    if os.path.basename(argv[0]) not in ("manage.py", "django-admin", "__main__.py"):
+        return False
+    name = argv[1]
+    if name in _CHECKING_COMMANDS:
+        return True
+    try:
+        from django.core.management import get_commands, load_command_class
+
+        app_name = get_commands().get(name)
+        if app_name is None:
+            return False
+        return bool(load_command_class(app_name, name).requires_system_checks)
+    except Exception:
+        return False
 
 
 class PerfprobeConfig(AppConfig):
@@ -43,8 +76,9 @@ class PerfprobeConfig(AppConfig):
         except ImproperlyConfigured as exc:
             _startup_error = exc
             # Commands that skip the system checks (shell, dbshell) would
-            # otherwise run unmonitored without a word.
-            logger.error("perfprobe is off: %s", exc)
+            # otherwise run unmonitored without a word; the others print it.
+            if not checks_will_report(sys.argv):
+                logger.error("perfprobe is off: %s", exc)
             return
         _startup_error = None
         monitor.reset()

@@ -193,15 +193,19 @@ def _read(raw: Any) -> tuple[dict[str, Any], list[str]]:
     problems = []
     known = {f.name for f in fields(PerfprobeSettings)}
     unknown = sorted(str(k) for k in raw if k not in known)
-    if unknown:
-        meant = [
-            f"{key} -> {close[0]}"
-            for key in unknown
-            if (close := difflib.get_close_matches(key.upper(), known, n=1))
-        ]
-        guess = f" (did you mean {', '.join(meant)}?)" if meant else ""
+    unmatched = []
+    for key in unknown:
+        close = difflib.get_close_matches(key.upper(), known, n=1)
+        if close:
+            problems.append(
+                f"{SETTINGS_NAME} has unknown key {key} (did you mean {close[0]}?)."
+            )
+        else:
+            unmatched.append(key)
+    if unmatched:
+        # Only a key like none of the known ones needs the whole list.
         problems.append(
-            f"{SETTINGS_NAME} has unknown key(s) {', '.join(unknown)}{guess}; "
+            f"{SETTINGS_NAME} has unknown key(s) {', '.join(unmatched)}; "
             f"known keys are {', '.join(sorted(known))}."
         )
     for key, value in raw.items():

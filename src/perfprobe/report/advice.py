@@ -5,7 +5,20 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .fmt import format_bytes, format_duration, shorten
+from .fmt import format_duration, shorten
+from .indexes import IndexVerdict, injected_delay
+from .memoryadvice import high_memory
+
+__all__ = [
+    "duplicate_queries",
+    "error",
+    "high_memory",
+    "n_plus_one",
+    "query_error",
+    "slow_endpoint",
+    "slow_operation",
+    "slow_query",
+]
 
 _EXPLAIN = {
     "postgresql": "EXPLAIN (ANALYZE, BUFFERS)",
@@ -40,13 +53,24 @@ _WRITE_FIXES = {
 }
 
 
-def slow_operation(name: str, typical: bool) -> str:
-    """Return what to do about operation ``name`` being slow."""
+def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
+    """Return what to do about operation ``name`` being slow.
+
+    ``slow_queries`` says the report also flags slow queries, one of which
+    may have run inside the operation.
+    """
     how_often = "most calls" if typical else "its slowest calls"
+    first = (
+        f"If {name!r} runs queries, read the slow-query findings first: a slow "
+        "query run inside it is reported there, and its time is part of this "
+        "operation's too. Otherwise p"
+        if slow_queries
+        else "P"
+    )
     return (
-        f"Profile {name!r} (cProfile, or py-spy against the running process) to see "
-        f"where {how_often} spend their time. If the caller does not need the "
-        "result at once, move the work to a background task; if the result "
+        f"{first}rofile {name!r} (cProfile, or py-spy against the running process) "
+        f"to see where {how_often} spend their time. If the caller does not need "
+        "the result at once, move the work to a background task; if the result "
         "repeats for the same input, cache it (django.core.cache or "
         "functools.lru_cache)."
     )
@@ -82,19 +106,63 @@ def slow_endpoint(
     )
 
 
-def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
-    """Return how to speed up ``sql``, with hints drawn from its text."""
+def slow_query(
+    sql: str,
+    vendor: str | None,
+    call_site: str | None,
+    indexes: IndexVerdict | None = None,
+) -> str:
+    """Return how to speed up ``sql``, with hints drawn from its text.
+
+    ``indexes`` is what the app's models say about the columns it filters
+    on (``indexes.check_indexes``): a filter on an indexed column points at
+    other causes than a missing index, and one that returns at most a few
+    rows (a primary key or unique lookup) is not told to paginate.
+    """
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
     if sql.lstrip("( ").upper().startswith("WITH RECURSIVE"):
         return (
             f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
         )
-    steps = [
-        f"Run {explain} on {shorten(sql, 120)!r}{where} and look for a full table "
-        "scan; add an index on the columns its WHERE, JOIN and ORDER BY use "
-        "(Meta.indexes or db_index=True)."
-    ]
+    shown = f"{shorten(sql, 120)!r}{where}"
+    few_rows = indexes is not None and indexes.few_rows
+    steps = []
+    delay = injected_delay(sql)
+    if delay:
+        steps.append(
+            f"It calls {delay}(), a delay put into the query on purpose, which "
+            "most likely accounts for its time; beyond that:"
+        )
+    if indexes is not None and indexes.indexed:
+        some = len(indexes.indexed) > 1
+        lead = "the" if not indexes.unindexed else ("some" if some else "a")
+        has = (
+            "columns it filters on already have indexes"
+            if some
+            else ("column it filters on already has an index")
+        )
+        rows = "" if few_rows else "how many rows it returns, "
+        steps.append(
+            f"{lead} {has} ({'; '.join(indexes.indexed)}), so a new index "
+            f"is unlikely to help: run {explain} on {shown} to confirm the index "
+            f"is used, then look at other causes: {rows}waits on locks held by "
+            "concurrent writes, or a database busy with other work."
+        )
+    elif indexes is not None and indexes.unindexed:
+        steps.append(
+            f"run {explain} on {shown} and look for a full table scan: no index "
+            f"starts with the columns it filters on ({', '.join(indexes.unindexed)}); "
+            "add one (db_index=True or Meta.indexes)."
+        )
+    else:
+        steps.append(
+            f"run {explain} on {shown} and look for a full table scan; add an index "
+            "on the columns its WHERE, JOIN and ORDER BY use (Meta.indexes or "
+            "db_index=True)."
+        )
+    if not delay:
+        steps[0] = steps[0][0].upper() + steps[0][1:]
     if _FUNCTION_ON_COLUMN.search(sql):
         steps.append(
             "It applies a function to a filtered column, which stops a plain index "
@@ -106,7 +174,11 @@ def slow_query(sql: str, vendor: str | None, call_site: str | None) -> str:
             "A LIKE pattern starting with % cannot use a B-tree index: use "
             "startswith, a trigram index, or full-text search."
         )
-    if sql.lstrip().upper().startswith("SELECT") and " LIMIT " not in sql.upper():
+    if (
+        sql.lstrip().upper().startswith("SELECT")
+        and " LIMIT " not in sql.upper()
+        and not few_rows
+    ):
         steps.append("If it returns many rows, paginate it (Paginator or a slice).")
     return " ".join(steps)
 
@@ -128,13 +200,22 @@ def _snake_case(name: str) -> str:
     return _CAMEL_BOUNDARY.sub("_", name).lower()
 
 
-def _eager_load(model: str, field: str, fix: str, site: str, via: str) -> str:
+def _eager_load(
+    model: str, field: str, fix: str, site: str, via: str, loaded_at: list[str]
+) -> str:
     if via:
         root = via.split(".", 1)[0]
         return (
             f"Add {fix} to the {root} queryset whose rows are used at {site}: the "
             f"{model} rows come through {via}, so extending that lookup loads "
             f"{model}.{field} with them instead of once per row."
+        )
+    if loaded_at:
+        sites = " or ".join(loaded_at)
+        return (
+            f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
+            f"at {site}, so that {model}.{field} comes with them instead of once "
+            "per row."
         )
     method, _, arguments = fix.partition("(")
     name = arguments.rstrip(")").strip("\"'") or field
@@ -148,13 +229,18 @@ def _eager_load(model: str, field: str, fix: str, site: str, via: str) -> str:
 
 
 def n_plus_one(
-    fingerprint: str, call_site: str | None, lazy: Mapping[str, str] | None
+    fingerprint: str,
+    call_site: str | None,
+    lazy: Mapping[str, str] | None,
+    loaded_at: list[str] | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
     A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
     through another model's relation: the fix then names that model's
-    queryset and the whole lookup path.
+    queryset and the whole lookup path. ``loaded_at`` names the call sites
+    of the queries that loaded the rows, when the report holds them; without
+    either the fix also says how to extend a relation's lookup.
     """
     site = call_site or "the call site shown"
     if lazy:
@@ -162,7 +248,9 @@ def n_plus_one(
         field = lazy.get("field") or "..."
         fix = _relation_fix(lazy)
         if fix.startswith(("select_related(", "prefetch_related(")):
-            return _eager_load(model, field, fix, site, lazy.get("via") or "")
+            return _eager_load(
+                model, field, fix, site, lazy.get("via") or "", loaded_at or []
+            )
         return f"{model}.{field} is loaded once per row at {site}: {fix}."
     statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()
     if statement in _WRITE_FIXES:
@@ -180,46 +268,55 @@ def n_plus_one(
 
 
 def duplicate_queries(repeats: int, call_sites: list[str]) -> str:
-    """Return how to avoid running the same query ``repeats`` times."""
-    where = f" at {', '.join(call_sites)}" if call_sites else ""
+    """Return how to avoid running the same query ``repeats`` times.
+
+    One call site that repeats it runs in a loop or a function called again
+    and again; several call sites each fetch the same thing on their own.
+    """
+    same = f"The same SQL with the same parameters ran {repeats} times"
+    cache = "or cache it (django.core.cache) when it is shared across requests."
+    if len(call_sites) == 1:
+        return (
+            f"{same} from one line, {call_sites[0]}, so that line runs in a loop "
+            "or in a function called again and again: run the query once before "
+            "the loop (or in the caller) and reuse the result, use "
+            f"functools.cached_property for per-object values, {cache}"
+        )
+    if call_sites:
+        return (
+            f"{same} from {len(call_sites)} places ({', '.join(call_sites)}), "
+            "each fetching it on its own: run it once and pass the result to the "
+            "others, keep it on the object with functools.cached_property, "
+            f"{cache}"
+        )
     return (
-        f"The same SQL with the same parameters ran {repeats} times{where}: run it "
-        "once and reuse the result — keep it in a local variable, hoist it out of "
-        "the loop, use functools.cached_property for per-object values, or cache "
-        "it (django.core.cache) when it is shared across requests."
+        f"{same}: run it once and reuse the result — keep it in a local "
+        f"variable, use functools.cached_property for per-object values, {cache}"
     )
 
 
-def high_memory(label: str, peak_bytes: int | float, given_back: int | None) -> str:
-    """Return how to reduce the memory ``label`` needed."""
-    suggestion = (
-        f"{label!r} needed {format_bytes(peak_bytes)} at once: stream the data "
-        "instead of loading it whole — iterate querysets with "
-        ".iterator(chunk_size=2000), fetch only the columns needed with "
-        "values_list() or only(), build results with generators instead of "
-        "lists, and process rows in batches."
-    )
-    if given_back is not None and given_back >= peak_bytes / 2:
-        suggestion += (
-            f" {format_bytes(given_back)} of it was freed before the block ended, "
-            "so the peak comes from materialising a large intermediate result."
-        )
-    elif given_back is not None:
-        suggestion += (
-            " Most of it was still held when the block ended: look for caches or "
-            "module-level collections that keep growing."
-        )
-    return suggestion
+def error(
+    source: str,
+    name: str,
+    error_type: str,
+    call_site: str | None,
+    ran_queries: bool | None = None,
+) -> str:
+    """Return what to do about one group of errors, specific to its source.
 
-
-def error(source: str, name: str, error_type: str, call_site: str | None) -> str:
-    """Return what to do about one group of errors, specific to its source."""
+    ``ran_queries`` says whether queries ran where it was raised: queryset
+    advice for a MemoryError only then (as a condition when unknown).
+    """
     lowered = error_type.lower()
     if "memoryerror" in lowered:
+        chunks = {
+            True: " (.iterator(chunk_size=...) for querysets)",
+            None: " (.iterator(chunk_size=...) if it comes from a queryset)",
+            False: "",
+        }[ran_queries]
         return (
-            f"{name} ran out of memory: process the data in chunks "
-            "(.iterator(chunk_size=...), batches of rows) instead of loading it "
-            "all at once."
+            f"{name} ran out of memory: process the data in chunks{chunks} "
+            "instead of loading it all at once."
         )
     if source == "query":
         return query_error(name, error_type, call_site)

@@ -9,6 +9,7 @@ from .. import advice
 from ..fmt import format_duration, plural, shorten
 from ..model import Recommendation
 from .registry import ReportData, register_rule
+from .window import ran_queries
 
 
 @register_rule("errors")
@@ -51,7 +52,18 @@ def errors(
                     f"{plural(group['count'], 'time')} with {error_type}"
                 ),
                 evidence=evidence,
-                suggestion=advice.error(source, name, error_type, call_site),
+                suggestion=advice.error(
+                    source,
+                    name,
+                    error_type,
+                    call_site,
+                    ran_queries(
+                        data,
+                        event.get("scope"),
+                        event.get("started_at"),
+                        event.get("duration_s"),
+                    ),
+                ),
             )
         )
     return found

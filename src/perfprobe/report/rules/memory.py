@@ -9,12 +9,16 @@ from .. import advice, hotspots
 from ..fmt import BYTES_PER_MB, format_bytes
 from ..model import Recommendation
 from .registry import ReportData, register_rule
+from .window import ran_queries
 
 
 def _block_recommendation(
-    block: dict[str, Any], threshold_bytes: float
+    block: dict[str, Any], threshold_bytes: float, data: ReportData
 ) -> Recommendation:
     record, peak = block["record"], block["record"]["peak_above_start_bytes"]
+    queries = ran_queries(
+        data, record["scope"], record["started_at"], record.get("duration_s")
+    )
     return Recommendation(
         rule_id="high-memory",
         severity="warning",
@@ -33,12 +37,14 @@ def _block_recommendation(
             "blocks_over_threshold": block["blocks_over_threshold"],
             "attribution": record["attribution"],
         },
-        suggestion=advice.high_memory(record["label"], peak, block["given_back_bytes"]),
+        suggestion=advice.high_memory(
+            record["label"], peak, block["given_back_bytes"], queries
+        ),
     )
 
 
 def _rise_recommendation(
-    rise: dict[str, Any], threshold_bytes: float
+    rise: dict[str, Any], threshold_bytes: float, data: ReportData
 ) -> Recommendation:
     return Recommendation(
         rule_id="high-memory",
@@ -48,7 +54,9 @@ def _rise_recommendation(
             f"{rise['from_label']!r} and {rise['label']!r}"
         ),
         evidence={**rise, "threshold_bytes": threshold_bytes},
-        suggestion=advice.high_memory(rise["label"], rise["rise_bytes"], None),
+        suggestion=advice.high_memory(
+            rise["label"], rise["rise_bytes"], None, ran_queries(data, rise["scope"])
+        ),
     )
 
 
@@ -60,9 +68,9 @@ def high_memory(
     threshold_bytes = settings.HIGH_MEMORY_MB * BYTES_PER_MB
     records = data["memory"]["records"]
     flagged = hotspots.blocks_over(records, threshold_bytes)
-    blocks = [_block_recommendation(block, threshold_bytes) for block in flagged]
+    blocks = [_block_recommendation(block, threshold_bytes, data) for block in flagged]
     rises = [
-        _rise_recommendation(rise, threshold_bytes)
+        _rise_recommendation(rise, threshold_bytes, data)
         for rise in hotspots.checkpoint_rises(records)
         if rise["rise_bytes"] > threshold_bytes
         and not _inside_flagged_block(rise, records, flagged)

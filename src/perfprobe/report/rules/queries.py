@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten
+from ..indexes import check_indexes, model_table, statement_table
 from ..model import Recommendation
 from .linking import (
     endpoints_of,
@@ -80,7 +83,9 @@ def slow_query(
                     "slow_runs_kept": len(events),
                     "threshold_s": threshold_s,
                 },
-                suggestion=advice.slow_query(sql, vendor, call_site),
+                suggestion=advice.slow_query(
+                    sql, vendor, call_site, check_indexes(sql)
+                ),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
                 saving_s=over_s or max_s - threshold_s,
             )
@@ -129,13 +134,40 @@ def n_plus_one(
                 ),
                 evidence=evidence,
                 suggestion=advice.n_plus_one(
-                    finding["fingerprint"], finding["call_site"], lazy
+                    finding["fingerprint"],
+                    finding["call_site"],
+                    lazy,
+                    _loading_sites(data, finding) if lazy else [],
                 ),
                 impact_s=finding["total_s"],
                 saving_s=saving_s,
             )
         )
     return found
+
+
+def _loading_sites(data: ReportData, finding: dict[str, Any]) -> list[str]:
+    """Return the call sites whose queries loaded an N+1's rows in its scopes.
+
+    A kept SELECT on the lazily loaded model's own table, selecting its
+    columns, in a scope where the pattern was seen and from another call
+    site, is the queryset that needs the eager load. At most three; empty
+    when the report does not hold one or the model's table is unknown.
+    """
+    lazy = finding["lazy_load"]
+    table = model_table((lazy.get("model") or "").rsplit(".", 1)[-1])
+    if table is None or lazy.get("via"):
+        return []
+    scopes = set(finding["scopes"])
+    found: dict[str, None] = {}
+    for event in data["queries"]["slowest"]:
+        site, sql = event["call_site"], event["fingerprint"]
+        if not site or site == finding["call_site"] or event["scope"] not in scopes:
+            continue
+        columns = sql.split(" FROM ", 1)[0]
+        if statement_table(sql) == table and f'"{table}".' in columns:
+            found[site] = None
+    return sorted(found)[:3]
 
 
 @register_rule("duplicate-queries")

@@ -1,0 +1,56 @@
+"""Test that an invalid PERFPROBE is told once, by the checks or the log line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from perfprobe.apps import checks_will_report
+
+from .test_checks import run_demo
+
+PROBLEM = "PERFPROBE['METRICS_TOKEN'] is not"
+
+
+def test_manage_py_check_prints_the_problem_once(tmp_path: Path) -> None:
+    """`manage.py check` shows E001 and no start-up log line repeating it."""
+    result = run_demo(tmp_path, "manage.py", "check")
+
+    assert result.returncode == 1
+    assert "(perfprobe.E001)" in result.stderr
+    assert result.stderr.count(PROBLEM) == 1
+    assert "perfprobe is off" not in result.stderr
+
+
+def test_a_command_without_checks_still_logs_that_perfprobe_is_off(
+    tmp_path: Path,
+) -> None:
+    """`manage.py shell` runs no checks, so the log line tells the user."""
+    result = run_demo(tmp_path, "manage.py", "shell", "-c", "pass")
+
+    assert result.returncode == 0
+    assert f"perfprobe is off: {PROBLEM}" in result.stderr
+    assert result.stderr.count(PROBLEM) == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["manage.py", "check"], True),
+        (["manage.py", "runserver"], True),
+        (["/srv/app/manage.py", "migrate"], True),
+        (["manage.py", "migrate", "--skip-checks"], False),
+        (["manage.py", "shell"], False),
+        (["manage.py", "dbshell"], False),
+        (["manage.py", "no_such_command"], False),
+        (["manage.py"], False),
+        (["gunicorn", "demo_site.wsgi"], False),
+        (["pytest", "check"], False),
+    ],
+)
+def test_which_commands_report_through_the_checks(
+    argv: list[str], expected: bool
+) -> None:
+    """Commands that run Django's checks report E001; the others do not."""
+    assert checks_will_report(argv) is expected
