@@ -5,7 +5,8 @@ or a range) are looked up in Django's app registry: a primary key, a unique
 field, ``db_index`` (a foreign key's default), ``Meta.indexes``,
 ``unique_together`` and unique constraints each index their first column.
 Anything unclear (no app registry, raw SQL on tables no model names, OR,
-NOT, subqueries) gives no verdict, and the report keeps its generic advice.
+NOT, subqueries, a column filtered any other way: LIKE, IS NULL, a function)
+gives no verdict, and the report keeps its generic advice.
 """
 
 from __future__ import annotations
@@ -35,6 +36,16 @@ _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 # An aggregate's FILTER (WHERE ...) is not the statement's WHERE.
 _FILTER = re.compile(r"\bFILTER\s*\(", re.IGNORECASE)
 _SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
+# Any quoted identifier, whatever it holds: blanked before the end of the
+# WHERE is looked for (a column named "limit" does not end it).
+_QUOTED = re.compile(r'"[^"]*"|`[^`]*`')
+# What may stand in a WHERE besides its predicates' columns: parameters,
+# numbers, strings, AND, ANY and brackets. Anything else (LIKE, IS NULL, a
+# function, an unquoted column) filters in a way no verdict covers.
+_PLAIN_REST = re.compile(
+    r"^(?:\s+|\?|%s|%\(\w+\)s|\.\.\.|-?\d+(?:\.\d+)?|'[^']*'|[(),]|\bAND\b|\bANY\b)*$",
+    re.IGNORECASE,
+)
 _SLEEP = re.compile(r"\b(\w*sleep)\s*\(", re.IGNORECASE)
 
 
@@ -115,13 +126,18 @@ def _check(sql: str) -> IndexVerdict | None:
     if where_at is None:
         return None
     where = sql[where_at.end() :]
-    end = _WHERE_END.search(where)
+    end = _WHERE_END.search(_QUOTED.sub(lambda m: "_" * len(m[0]), where))
     where = where[: end.start()] if end else where
     if _UNCLEAR.search(where) or len(_SELECT.findall(sql)) > 1:
         return None
+    found = list(_PREDICATE.finditer(where))
+    # Every column the WHERE names must be one of the predicates: a verdict
+    # on some would read as one on all of them.
+    if not _PLAIN_REST.match(_PREDICATE.sub(" ", where)):
+        return None
     predicates = [
         (m.group(1) or m.group(2), m.group(3) or m.group(4), m.group(5).upper())
-        for m in _PREDICATE.finditer(where)
+        for m in found
     ]
     tables = _tables({table for table, _column, _op in predicates})
     if not predicates or tables is None:
