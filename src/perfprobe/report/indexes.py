@@ -186,16 +186,23 @@ def _columns(model: Any) -> dict[str, _ColumnIndex | str]:
 
     opts = model._meta
     fields = {f.name: f for f in opts.concrete_fields if getattr(f, "column", None)}
+    # Meta options may name a foreign key by its attname ("owner_id") too.
+    by_name = {**{f.attname: f for f in fields.values()}, **fields}
     found: dict[str, _ColumnIndex] = {}
 
     def add(name: str, kind: str, unique: bool) -> None:
-        field = fields.get(name.lstrip("-"))
+        field = by_name.get(name.lstrip("-"))
         if field is not None and field.column not in found:
             found[field.column] = _ColumnIndex(
                 f"{opts.object_name}.{field.name}", kind, unique
             )
 
-    # The surest index first: a column keeps the first one found.
+    # The surest index first: a column keeps the first one found. A
+    # composite primary key (which has no column of its own) indexes its
+    # first field.
+    composite = getattr(opts.pk, "field_names", None)
+    if composite:
+        add(composite[0], "primary key", len(composite) == 1)
     for field in fields.values():
         if field.primary_key:
             add(field.name, "primary key", True)
