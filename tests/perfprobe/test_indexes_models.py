@@ -75,3 +75,51 @@ def test_the_first_column_of_a_composite_primary_key_is_indexed(
     assert by_tenant.indexed == ("Invoice.tenant: primary key",)
     assert not by_tenant.few_rows
     assert by_number.unindexed == ("Invoice.number",)
+
+
+
+@pytest.mark.parametrize("indexed_last", [False, True])
+def test_two_models_on_one_table_give_no_verdict(
+    registry: Any, indexed_last: bool
+) -> None:
+    """One model indexes x, the other not: which is the table's truth is unknown."""
+
+    def make(name: str, indexed: bool) -> None:
+        meta = type("Meta", (), {"app_label": "shop", "db_table": "b9_same"})
+        attrs = {
+            "x": models.IntegerField(db_index=indexed),
+            "Meta": meta,
+            "__module__": __name__,
+        }
+        type(name, (models.Model,), attrs)
+
+    make("First", not indexed_last)
+    make("Second", indexed_last)
+
+    assert check_indexes('SELECT * FROM "b9_same" WHERE "b9_same"."x" = ?') is None
+
+
+def test_unmanaged_and_schema_tables_give_no_verdict(registry: Any) -> None:
+    """Unmanaged models' indexes are not Django's; a schema-qualified table is unparsed."""
+
+    class Legacy(models.Model):
+        x = models.IntegerField(db_index=True)
+
+        class Meta:
+            app_label = "shop"
+            db_table = "b9_legacy"
+            managed = False
+
+    class Elsewhere(models.Model):
+        x = models.IntegerField(db_index=True)
+
+        class Meta:
+            app_label = "shop"
+            db_table = 'other"."b9_elsewhere'
+
+    for sql in (
+        'SELECT * FROM "b9_legacy" WHERE "b9_legacy"."x" = ?',
+        'SELECT * FROM "other"."b9_elsewhere" WHERE "b9_elsewhere"."x" = ?',
+        'SELECT * FROM "b9_elsewhere" WHERE "b9_elsewhere"."x" = ?',
+    ):
+        assert check_indexes(sql) is None, sql

@@ -171,11 +171,14 @@ def _tables(names: set[str]) -> dict[str, dict[str, _ColumnIndex | str]] | None:
 
     if not apps.ready:
         return None
-    models = {
-        model._meta.db_table: model
-        for model in apps.get_models(include_auto_created=True)
-        if model._meta.managed and not model._meta.proxy
-    }
+    models: dict[str, Any] = {}
+    for model in apps.get_models(include_auto_created=True):
+        opts = model._meta
+        if opts.managed and not opts.proxy and opts.db_table in names:
+            # Two models on one table (say one per database) may disagree
+            # on its indexes: no verdict rather than the last one's.
+            if models.setdefault(opts.db_table, model) is not model:
+                return None
     if not names <= models.keys():
         return None
     return {name: _columns(models[name]) for name in names}
