@@ -174,11 +174,15 @@ def _tables(names: set[str]) -> dict[str, dict[str, _ColumnIndex | str]] | None:
     models: dict[str, Any] = {}
     for model in apps.get_models(include_auto_created=True):
         opts = model._meta
-        if opts.managed and not opts.proxy and opts.db_table in names:
-            # Two models on one table (say one per database) may disagree
-            # on its indexes: no verdict rather than the last one's.
-            if models.setdefault(opts.db_table, model) is not model:
-                return None
+        # Two models on one table (say one per database) may disagree on
+        # its indexes: no verdict rather than the last one's.
+        if (
+            opts.managed
+            and not opts.proxy
+            and opts.db_table in names
+            and models.setdefault(opts.db_table, model) is not model
+        ):
+            return None
     if not names <= models.keys():
         return None
     return {name: _columns(models[name]) for name in names}
