@@ -80,7 +80,6 @@ def test_the_first_column_of_a_composite_primary_key_is_indexed(
     assert by_number.unindexed == ("Invoice.number",)
 
 
-
 @pytest.mark.parametrize("indexed_last", [False, True])
 def test_two_models_on_one_table_give_no_verdict(
     registry: Any, indexed_last: bool
