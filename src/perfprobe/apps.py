@@ -54,9 +54,9 @@ def checks_will_report(argv: Sequence[str]) -> bool:
         app_name = get_commands().get(name)
         if app_name is None:
             return False
-        tags = load_command_class(app_name, name).requires_system_checks
+        runs = load_command_class(app_name, name).requires_system_checks
         # "__all__", or the tags of the only checks it runs.
-        return tags == "__all__" or "perfprobe" in tags
+        return runs == "__all__" or "perfprobe" in runs
     except Exception:
         return False
 
