@@ -42,8 +42,11 @@ _QUOTED = re.compile(r'"[^"]*"|`[^`]*`')
 # What may stand in a WHERE besides its predicates' columns: parameters,
 # numbers, strings, AND, ANY and brackets. Anything else (LIKE, IS NULL, a
 # function, an unquoted column) filters in a way no verdict covers.
+# Possessive (``*+``, ``++``): a rest that does not match fails at once
+# rather than trying every way to split its runs of spaces or digits.
 _PLAIN_REST = re.compile(
-    r"^(?:\s+|\?|%s|%\(\w+\)s|\.\.\.|-?\d+(?:\.\d+)?|'[^']*'|[(),]|\bAND\b|\bANY\b)*$",
+    r"^(?:\s++|\?|%s|%\(\w++\)s|\.\.\.|-?\d++(?:\.\d++)?+|'[^']*+'|[(),]"
+    r"|\bAND\b|\bANY\b)*+$",
     re.IGNORECASE,
 )
 _SLEEP = re.compile(r"\b(\w*sleep)\s*\(", re.IGNORECASE)
