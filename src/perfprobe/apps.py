@@ -6,6 +6,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from itertools import pairwise
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
@@ -23,6 +24,8 @@ def startup_error() -> ImproperlyConfigured | None:
 # Commands that run the system checks themselves, whatever their
 # requires_system_checks says (the test runner runs them too).
 _CHECKING_COMMANDS = frozenset({"check", "runserver", "test"})
+# Options with which a command runs no checks, or only prints something.
+_NO_CHECKS = frozenset({"--skip-checks", "--list-tags", "-h", "--help", "--version"})
 
 
 def checks_will_report(argv: Sequence[str]) -> bool:
@@ -32,11 +35,17 @@ def checks_will_report(argv: Sequence[str]) -> bool:
     would only repeat it. Anything unclear (a server, a test runner, a
     command that skips the checks) counts as no.
     """
-    if len(argv) < 2 or "--skip-checks" in argv:
+    if len(argv) < 2 or not _NO_CHECKS.isdisjoint(argv):
         return False
     if os.path.basename(argv[0]) not in ("manage.py", "django-admin", "__main__.py"):
         return False
     name = argv[1]
+    if name == "check":
+        # `check --tag security` runs only the checks of the tags named.
+        rest = list(argv[2:])
+        tags = [value for option, value in pairwise(rest) if option in ("--tag", "-t")]
+        tags += [arg[len("--tag=") :] for arg in rest if arg.startswith("--tag=")]
+        return not tags or "perfprobe" in tags
     if name in _CHECKING_COMMANDS:
         return True
     try:
@@ -45,7 +54,9 @@ def checks_will_report(argv: Sequence[str]) -> bool:
         app_name = get_commands().get(name)
         if app_name is None:
             return False
-        return bool(load_command_class(app_name, name).requires_system_checks)
+        runs = load_command_class(app_name, name).requires_system_checks
+        # "__all__", or the tags of the only checks it runs.
+        return runs == "__all__" or "perfprobe" in runs
     except Exception:
         return False
 

@@ -93,9 +93,11 @@ class PerformanceMiddleware:
             return self.__acall__(request)
         # A second entry in MIDDLEWARE finds the request's scope (or mark)
         # current and passes the request on: no attribute on the request,
-        # whose every new attribute grows its dict.
+        # whose every new attribute grows its dict. So does a request made
+        # by work kept out of the data (a view's sub-request through the
+        # test client): it is that work.
         parent = current_scope.get()
-        if parent is not None and _entered(parent, request):
+        if parent is not None and (parent.suppressed or _entered(parent, request)):
             return self.get_response(request)
         if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)
@@ -211,7 +213,7 @@ class PerformanceMiddleware:
             Callable[[HttpRequest], Awaitable[HttpResponseBase]], self.get_response
         )
         parent = current_scope.get()
-        if parent is not None and _entered(parent, request):
+        if parent is not None and (parent.suppressed or _entered(parent, request)):
             return await get_response(request)
         if conf_module.loaded is not self._monitors_all:
             reason = self._skip_reason(request)

@@ -194,6 +194,12 @@ class PerformanceMonitor:
             )
         duration_s = (time.perf_counter_ns() - scope.started_ns) / 1e9
         try:
+            if scope.tracker is not None and scope.suppressed:
+                # Opened before its request turned out to serve an
+                # unmonitored view (a middleware's scope around the view):
+                # forgotten with that request, no summary naming its route.
+                self.collector.scope_discarded(scope)
+                return
             scope.summary = self.collector.scope_closed(scope, duration_s)
         except Exception:
             log_failure(

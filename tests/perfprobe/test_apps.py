@@ -47,6 +47,15 @@ def test_a_command_without_checks_still_logs_that_perfprobe_is_off(
         (["manage.py"], False),
         (["gunicorn", "demo_site.wsgi"], False),
         (["pytest", "check"], False),
+        # Only the checks of other tags, or none at all: the log line tells.
+        (["manage.py", "check", "--tag", "security"], False),
+        (["manage.py", "check", "--tag=models", "--deploy"], False),
+        (["manage.py", "check", "-t", "perfprobe"], True),
+        (["manage.py", "check", "--deploy"], True),
+        (["manage.py", "check", "--list-tags"], False),
+        (["manage.py", "migrate", "--help"], False),
+        (["django-admin", "check"], True),
+        (["/usr/lib/python3/site-packages/django/__main__.py", "check"], True),
     ],
 )
 def test_which_commands_report_through_the_checks(
@@ -54,3 +63,11 @@ def test_which_commands_report_through_the_checks(
 ) -> None:
     """Commands that run Django's checks report E001; the others do not."""
     assert checks_will_report(argv) is expected
+
+
+def test_check_of_other_tags_still_logs_that_perfprobe_is_off(tmp_path: Path) -> None:
+    """`check --tag security` runs no perfprobe check: the log line tells the user."""
+    result = run_demo(tmp_path, "manage.py", "check", "--tag", "security")
+
+    assert f"perfprobe is off: {PROBLEM}" in result.stderr
+    assert "(perfprobe.E001)" not in result.stderr

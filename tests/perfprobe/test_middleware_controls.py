@@ -340,6 +340,8 @@ def test_a_scope_opened_before_the_url_is_resolved_follows_an_unmonitored_view(
     snapshot = fresh_monitor.collector.snapshot()
     assert (snapshot.queries, snapshot.operations, snapshot.memory) == ({}, {}, [])
     assert snapshot.endpoints == {}
+    # Nor the scope itself, whose summary would name the hidden route.
+    assert (snapshot.scopes, snapshot.scopes_closed) == ([], 0)
     assert snapshot.skipped_requests == {"unmonitored_view": 1}
     assert not is_suppressed()
 

@@ -5,7 +5,8 @@ or a range) are looked up in Django's app registry: a primary key, a unique
 field, ``db_index`` (a foreign key's default), ``Meta.indexes``,
 ``unique_together`` and unique constraints each index their first column.
 Anything unclear (no app registry, raw SQL on tables no model names, OR,
-NOT, subqueries) gives no verdict, and the report keeps its generic advice.
+NOT, subqueries, a column filtered any other way: LIKE, IS NULL, a function)
+gives no verdict, and the report keeps its generic advice.
 """
 
 from __future__ import annotations
@@ -35,6 +36,19 @@ _WHERE = re.compile(r"\bWHERE\b", re.IGNORECASE)
 # An aggregate's FILTER (WHERE ...) is not the statement's WHERE.
 _FILTER = re.compile(r"\bFILTER\s*\(", re.IGNORECASE)
 _SELECT = re.compile(r"\bSELECT\b", re.IGNORECASE)
+# Any quoted identifier, whatever it holds: blanked before the end of the
+# WHERE is looked for (a column named "limit" does not end it).
+_QUOTED = re.compile(r'"[^"]*"|`[^`]*`')
+# What may stand in a WHERE besides its predicates' columns: parameters,
+# numbers, strings, AND, ANY and brackets. Anything else (LIKE, IS NULL, a
+# function, an unquoted column) filters in a way no verdict covers.
+# Possessive (``*+``, ``++``): a rest that does not match fails at once
+# rather than trying every way to split its runs of spaces or digits.
+_PLAIN_REST = re.compile(
+    r"^(?:\s++|\?|%s|%\(\w++\)s|\.\.\.|-?\d++(?:\.\d++)?+|'[^']*+'|[(),]"
+    r"|\bAND\b|\bANY\b)*+$",
+    re.IGNORECASE,
+)
 _SLEEP = re.compile(r"\b(\w*sleep)\s*\(", re.IGNORECASE)
 
 
@@ -115,13 +129,18 @@ def _check(sql: str) -> IndexVerdict | None:
     if where_at is None:
         return None
     where = sql[where_at.end() :]
-    end = _WHERE_END.search(where)
+    end = _WHERE_END.search(_QUOTED.sub(lambda m: "_" * len(m[0]), where))
     where = where[: end.start()] if end else where
     if _UNCLEAR.search(where) or len(_SELECT.findall(sql)) > 1:
         return None
+    found = list(_PREDICATE.finditer(where))
+    # Every column the WHERE names must be one of the predicates: a verdict
+    # on some would read as one on all of them.
+    if not _PLAIN_REST.match(_PREDICATE.sub(" ", where)):
+        return None
     predicates = [
         (m.group(1) or m.group(2), m.group(3) or m.group(4), m.group(5).upper())
-        for m in _PREDICATE.finditer(where)
+        for m in found
     ]
     tables = _tables({table for table, _column, _op in predicates})
     if not predicates or tables is None:
@@ -155,11 +174,18 @@ def _tables(names: set[str]) -> dict[str, dict[str, _ColumnIndex | str]] | None:
 
     if not apps.ready:
         return None
-    models = {
-        model._meta.db_table: model
-        for model in apps.get_models(include_auto_created=True)
-        if model._meta.managed and not model._meta.proxy
-    }
+    models: dict[str, Any] = {}
+    for model in apps.get_models(include_auto_created=True):
+        opts = model._meta
+        # Two models on one table (say one per database) may disagree on
+        # its indexes: no verdict rather than the last one's.
+        if (
+            opts.managed
+            and not opts.proxy
+            and opts.db_table in names
+            and models.setdefault(opts.db_table, model) is not model
+        ):
+            return None
     if not names <= models.keys():
         return None
     return {name: _columns(models[name]) for name in names}
@@ -170,16 +196,23 @@ def _columns(model: Any) -> dict[str, _ColumnIndex | str]:
 
     opts = model._meta
     fields = {f.name: f for f in opts.concrete_fields if getattr(f, "column", None)}
+    # Meta options may name a foreign key by its attname ("owner_id") too.
+    by_name = {**{f.attname: f for f in fields.values()}, **fields}
     found: dict[str, _ColumnIndex] = {}
 
     def add(name: str, kind: str, unique: bool) -> None:
-        field = fields.get(name.lstrip("-"))
+        field = by_name.get(name.lstrip("-"))
         if field is not None and field.column not in found:
             found[field.column] = _ColumnIndex(
                 f"{opts.object_name}.{field.name}", kind, unique
             )
 
-    # The surest index first: a column keeps the first one found.
+    # The surest index first: a column keeps the first one found. A
+    # composite primary key (which has no column of its own) indexes its
+    # first field.
+    composite = getattr(opts.pk, "field_names", None)
+    if composite:
+        add(composite[0], "primary key", len(composite) == 1)
     for field in fields.values():
         if field.primary_key:
             add(field.name, "primary key", True)
