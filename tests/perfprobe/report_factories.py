@@ -16,7 +16,7 @@ from perfprobe.events import (
     QueryEvent,
     RequestEvent,
 )
-from perfprobe.report import Report, ReportBuilder
+from perfprobe.report import Recommendation, Report, ReportBuilder
 from perfprobe.scope import Scope
 
 STARTED_AT = 1_700_000_000.0
@@ -183,3 +183,8 @@ def build(collector: Collector, **options: Any) -> Report:
     return ReportBuilder(
         collector.snapshot(), settings=collector.settings, **options
     ).build()
+
+
+def fired(collector: Collector, rule_id: str) -> list[Recommendation]:
+    """Return the recommendations of ``rule_id`` in ``collector``'s report."""
+    return build(collector).recommendations_by_rule(rule_id)

@@ -17,6 +17,7 @@ from .report_factories import (
     SITE,
     build,
     checkpoint,
+    fired,
     make_collector,
     memory_block,
     n_plus_one_queries,
@@ -27,10 +28,6 @@ from .report_factories import (
 )
 
 MB = 1024 * 1024
-
-
-def _fired(collector: Collector, rule_id: str) -> list[Recommendation]:
-    return build(collector).recommendations_by_rule(rule_id)
 
 
 def _with_operation(duration_s: float, time_scale: float = 1.0) -> Collector:
@@ -58,7 +55,7 @@ def test_the_six_documented_rule_ids_are_registered() -> None:
 
 def test_slow_operation_fires_just_over_the_threshold() -> None:
     """Flag an operation of 1.01 s against the 1 s default, with its evidence."""
-    (rec,) = _fired(_with_operation(1.01), "slow-operation")
+    (rec,) = fired(_with_operation(1.01), "slow-operation")
     assert rec.severity == "warning"
     assert rec.evidence["count"] == 1
     assert rec.evidence["p95_s"] == pytest.approx(1.01)
@@ -70,14 +67,14 @@ def test_slow_operation_fires_just_over_the_threshold() -> None:
 
 def test_slow_operation_is_quiet_just_under_the_threshold() -> None:
     """Say nothing about an operation of 0.99 s."""
-    assert _fired(_with_operation(0.99), "slow-operation") == []
+    assert fired(_with_operation(0.99), "slow-operation") == []
 
 
 def test_slow_operation_threshold_follows_the_time_scale() -> None:
     """Judge against 1 s x 0.05 = 50 ms when the time scale is 0.05."""
-    assert _fired(_with_operation(0.051, time_scale=0.05), "slow-operation")
-    assert not _fired(_with_operation(0.049, time_scale=0.05), "slow-operation")
-    (rec,) = _fired(_with_operation(0.99, time_scale=0.05), "slow-operation")
+    assert fired(_with_operation(0.051, time_scale=0.05), "slow-operation")
+    assert not fired(_with_operation(0.049, time_scale=0.05), "slow-operation")
+    (rec,) = fired(_with_operation(0.99, time_scale=0.05), "slow-operation")
     assert rec.evidence["threshold_s"] == pytest.approx(0.05)
 
 
@@ -87,7 +84,7 @@ def test_slow_operation_with_only_a_slow_outlier_is_info() -> None:
     for _ in range(19):
         collector.record_operation(operation("render", 0.1), None)
     collector.record_operation(operation("render", 2.0), None)
-    (rec,) = _fired(collector, "slow-operation")
+    (rec,) = fired(collector, "slow-operation")
     assert rec.severity == "info"
 
 
@@ -99,7 +96,7 @@ def test_slow_endpoint_at_the_threshold(duration_s: float, fires: bool) -> None:
     """Flag a route whose p95 is over the slow-operation threshold, only then."""
     collector = make_collector()
     collector.record_request(request("/report/", 200, duration_s, query_count=40), None)
-    found = _fired(collector, "slow-endpoint")
+    found = fired(collector, "slow-endpoint")
     assert bool(found) is fires
     if fires:
         assert found[0].evidence["queries_per_request"] == 40.0
@@ -112,7 +109,7 @@ def test_slow_endpoint_spending_its_time_in_queries_points_at_them() -> None:
     collector.record_request(
         request("/dash/", 200, 2.0, query_count=3, query_time_s=1.9), None
     )
-    (found,) = _fired(collector, "slow-endpoint")
+    (found,) = fired(collector, "slow-endpoint")
     assert found.evidence["query_time_share"] == pytest.approx(0.95)
     assert "95% of its time in 3 queries" in found.suggestion
     assert "time goes elsewhere" not in found.suggestion
@@ -131,7 +128,7 @@ def _with_query(duration_s: float, time_scale: float = 1.0) -> Collector:
 
 def test_slow_query_fires_just_over_the_threshold() -> None:
     """Flag a 0.51 s query against 0.5 s with its fingerprint and call site."""
-    (rec,) = _fired(_with_query(0.51), "slow-query")
+    (rec,) = fired(_with_query(0.51), "slow-query")
     assert rec.evidence["max_s"] == pytest.approx(0.51)
     assert rec.evidence["call_site"] == "apps/q.py:9"
     assert rec.evidence["fingerprint"].startswith("SELECT * FROM shop_order")
@@ -142,13 +139,13 @@ def test_slow_query_fires_just_over_the_threshold() -> None:
 
 def test_slow_query_is_quiet_just_under_the_threshold() -> None:
     """Say nothing about a 0.49 s query."""
-    assert _fired(_with_query(0.49), "slow-query") == []
+    assert fired(_with_query(0.49), "slow-query") == []
 
 
 def test_slow_query_threshold_follows_the_time_scale() -> None:
     """Judge against 0.5 s x 0.05 = 25 ms when the time scale is 0.05."""
-    assert _fired(_with_query(0.026, time_scale=0.05), "slow-query")
-    assert not _fired(_with_query(0.024, time_scale=0.05), "slow-query")
+    assert fired(_with_query(0.026, time_scale=0.05), "slow-query")
+    assert not fired(_with_query(0.024, time_scale=0.05), "slow-query")
 
 
 # -- n-plus-one -------------------------------------------------------------------
@@ -159,8 +156,8 @@ def test_n_plus_one_fires_at_the_minimum_query_count() -> None:
     at_minimum, under = make_collector(), make_collector()
     run_scope(at_minimum, "view", n_plus_one_queries(5))
     run_scope(under, "view", n_plus_one_queries(4))
-    (rec,) = _fired(at_minimum, "n-plus-one")
-    assert _fired(under, "n-plus-one") == []
+    (rec,) = fired(at_minimum, "n-plus-one")
+    assert fired(under, "n-plus-one") == []
     assert rec.evidence["count"] == 5
     assert rec.evidence["call_site"] == SITE
     assert rec.evidence["scopes"] == ["view"]
@@ -179,7 +176,7 @@ def test_n_plus_one_suggestion_names_the_relation_from_the_lazy_load() -> None:
     )
     collector = make_collector()
     run_scope(collector, "orders", n_plus_one_queries(6, lazy_load=lazy))
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     assert rec.suggestion == (
         f'Add select_related("customer") where these Order rows are loaded for '
         f"{SITE}, so that Order.customer comes with them instead of once per row; "
@@ -200,7 +197,7 @@ def test_n_plus_one_through_a_relation_names_the_outer_queryset() -> None:
     )
     collector = make_collector()
     run_scope(collector, "items", n_plus_one_queries(6, lazy_load=lazy))
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     assert rec.suggestion.startswith(
         'Add select_related("order__customer") to the OrderItem queryset '
         f"whose rows are used at {SITE}: the Order rows come through "
@@ -213,7 +210,7 @@ def test_n_plus_one_example_path_uses_the_models_snake_case_name() -> None:
     lazy = LazyLoad("OrderItem", "notes", "reverse foreign key", "")
     collector = make_collector()
     run_scope(collector, "items", n_plus_one_queries(5, lazy_load=lazy))
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     assert 'prefetch_related("order_item__notes")' in rec.suggestion
 
 
@@ -231,7 +228,7 @@ def test_n_plus_one_writes_are_told_to_batch(statement: str, advice: str) -> Non
     run_scope(
         collector, "import", [query(statement, 0.002, params_hash=i) for i in range(5)]
     )
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     assert advice in rec.suggestion
     assert "select_related" not in rec.suggestion
 
@@ -241,7 +238,7 @@ def test_n_plus_one_without_a_fix_derives_it_from_the_relation() -> None:
     lazy = LazyLoad("Customer", "orders", "reverse foreign key", "")
     collector = make_collector()
     run_scope(collector, "customers", n_plus_one_queries(5, lazy_load=lazy))
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     assert 'prefetch_related("orders")' in rec.suggestion
 
 
@@ -253,8 +250,8 @@ def test_duplicate_queries_fire_from_two_identical_runs() -> None:
     twice, once = make_collector(), make_collector()
     run_scope(twice, "view", [query("SELECT 1", 0.001) for _ in range(2)])
     run_scope(once, "view", [query("SELECT 1", 0.001)])
-    (rec,) = _fired(twice, "duplicate-queries")
-    assert _fired(once, "duplicate-queries") == []
+    (rec,) = fired(twice, "duplicate-queries")
+    assert fired(once, "duplicate-queries") == []
     assert rec.severity == "info"
     assert rec.evidence["call_sites"] == [SITE]
     assert rec.evidence["count"] == 2
@@ -269,7 +266,7 @@ def test_high_memory_at_the_threshold(peak: int, fires: bool) -> None:
     """Flag a block whose peak is over 100 MB above its start, only then."""
     collector = make_collector()
     collector.record_memory(memory_block("build_index", peak, heap_delta_bytes=MB))
-    found = _fired(collector, "high-memory")
+    found = fired(collector, "high-memory")
     assert bool(found) is fires
     if fires:
         assert found[0].evidence["peak_above_start_bytes"] == peak
@@ -281,7 +278,7 @@ def test_high_memory_from_a_rising_checkpoint_series() -> None:
     collector = make_collector()
     for label, heap in (("start", 50 * MB), ("dip", 40 * MB), ("end", 141 * MB)):
         collector.record_memory(checkpoint(label, heap))
-    (rec,) = _fired(collector, "high-memory")
+    (rec,) = fired(collector, "high-memory")
     assert (rec.evidence["from_label"], rec.evidence["label"]) == ("dip", "end")
     assert rec.evidence["rise_bytes"] == 101 * MB
 
@@ -291,7 +288,7 @@ def test_high_memory_is_not_time_scaled() -> None:
     collector = make_collector()
     collector.time_scale = 0.01
     collector.record_memory(memory_block("load", 2 * MB))
-    assert _fired(collector, "high-memory") == []
+    assert fired(collector, "high-memory") == []
 
 
 # -- errors -------------------------------------------------------------------------
@@ -307,7 +304,7 @@ def test_query_and_request_errors_are_critical() -> None:
         request("/invoice/", 500, 0.1, error_type="ZeroDivisionError"), None
     )
     collector.record_request(request("/missing/", 404, 0.01), None)
-    found = {r.evidence["source"]: r for r in _fired(collector, "errors")}
+    found = {r.evidence["source"]: r for r in fired(collector, "errors")}
 
     assert set(found) == {"query", "request"}
     assert {r.severity for r in found.values()} == {"critical"}
@@ -320,7 +317,7 @@ def test_operation_errors_are_warnings_and_memory_errors_say_chunk() -> None:
     """Make operation errors warnings; a MemoryError suggests chunked processing."""
     collector = make_collector()
     collector.record_operation(operation("import", 0.1, error_type="MemoryError"), None)
-    (rec,) = _fired(collector, "errors")
+    (rec,) = fired(collector, "errors")
     assert rec.severity == "warning"
     assert rec.evidence["count"] == 1
     assert "chunks" in rec.suggestion
@@ -373,5 +370,5 @@ def test_recommendation_rejects_unknown_severity() -> None:
 
 def test_a_query_just_over_the_limit_does_not_read_as_equal_to_it() -> None:
     """0.5003 s against 0.5 s is titled 500.3 ms, not "500 ms (limit 500 ms)"."""
-    (rec,) = _fired(_with_query(0.5003), "slow-query")
+    (rec,) = fired(_with_query(0.5003), "slow-query")
     assert "took 500.3 ms (limit 500 ms)" in rec.title

@@ -11,7 +11,7 @@ from perfprobe.scope import Scope
 
 from .report_factories import (
     SITE,
-    build,
+    fired,
     make_collector,
     memory_block,
     n_plus_one_queries,
@@ -21,10 +21,6 @@ from .report_factories import (
 )
 
 MB = 1024 * 1024
-
-
-def _fired(collector: Collector, rule_id: str) -> list[Recommendation]:
-    return build(collector).recommendations_by_rule(rule_id)
 
 
 def _memory_block_in_scope(queries_inside: int) -> Collector:
@@ -45,7 +41,7 @@ def _memory_block_in_scope(queries_inside: int) -> Collector:
 
 def test_memory_advice_without_queries_does_not_mention_querysets() -> None:
     """A block that ran no query is not told to iterate querysets."""
-    (rec,) = _fired(_memory_block_in_scope(0), "high-memory")
+    (rec,) = fired(_memory_block_in_scope(0), "high-memory")
 
     assert ".iterator(" not in rec.suggestion
     assert "values_list" not in rec.suggestion
@@ -54,7 +50,7 @@ def test_memory_advice_without_queries_does_not_mention_querysets() -> None:
 
 def test_memory_advice_with_queries_mentions_querysets() -> None:
     """A block that ran two queries is told to stream its querysets."""
-    (rec,) = _fired(_memory_block_in_scope(2), "high-memory")
+    (rec,) = fired(_memory_block_in_scope(2), "high-memory")
 
     assert ".iterator(chunk_size=2000)" in rec.suggestion
     assert "values_list()" in rec.suggestion
@@ -64,7 +60,7 @@ def test_memory_error_without_queries_does_not_suggest_iterator() -> None:
     """A MemoryError where no query ran is told to chunk, not to use .iterator()."""
     collector = make_collector()
     collector.record_operation(operation("import", 0.1, error_type="MemoryError"), None)
-    (rec,) = _fired(collector, "errors")
+    (rec,) = fired(collector, "errors")
 
     assert "chunks" in rec.suggestion
     assert ".iterator(" not in rec.suggestion
@@ -78,7 +74,7 @@ def test_memory_error_during_a_query_suggests_iterator() -> None:
     event.started_at = failed.started_at + 0.2
     collector.record_query(event, None)
     collector.record_operation(failed, None)
-    (rec,) = _fired(collector, "errors")
+    (rec,) = fired(collector, "errors")
 
     assert ".iterator(chunk_size=...)" in rec.suggestion
 
@@ -91,7 +87,7 @@ def _order_customer_n_plus_one(loader_sql: str | None) -> Recommendation:
     loader = [] if loader_sql is None else [query(loader_sql, 0.003, call_site=LOADER)]
     collector = make_collector()
     run_scope(collector, "orders", loader + n_plus_one_queries(6, lazy_load=lazy))
-    (rec,) = _fired(collector, "n-plus-one")
+    (rec,) = fired(collector, "n-plus-one")
     return rec
 
 
@@ -124,7 +120,7 @@ def test_duplicates_from_one_line_are_told_about_the_loop() -> None:
     """One call site repeating a query runs in a loop: hoist it."""
     collector = make_collector()
     run_scope(collector, "view", [query("SELECT 1", 0.001) for _ in range(3)])
-    (rec,) = _fired(collector, "duplicate-queries")
+    (rec,) = fired(collector, "duplicate-queries")
 
     assert f"from one line, {SITE}" in rec.suggestion
     assert "before the loop" in rec.suggestion
@@ -138,7 +134,7 @@ def test_duplicates_from_distinct_lines_are_not_told_about_a_loop() -> None:
         "view",
         [query("SELECT 1", 0.001, call_site=f"apps/v.py:{n}") for n in (10, 20)],
     )
-    (rec,) = _fired(collector, "duplicate-queries")
+    (rec,) = fired(collector, "duplicate-queries")
 
     assert "from 2 places (apps/v.py:10, apps/v.py:20)" in rec.suggestion
     assert "loop" not in rec.suggestion
@@ -151,8 +147,8 @@ def test_slow_operation_points_at_slow_queries_when_the_report_has_them() -> Non
         collector.record_operation(operation("db.report", 1.5), None)
     beside.record_query(query('SELECT * FROM "shop_order"', 1.2), None)
 
-    (quiet,) = _fired(alone, "slow-operation")
-    (told,) = _fired(beside, "slow-operation")
+    (quiet,) = fired(alone, "slow-operation")
+    (told,) = fired(beside, "slow-operation")
     assert "slow-query findings" not in quiet.suggestion
     assert quiet.suggestion.startswith("Profile 'db.report'")
     assert told.suggestion.startswith(
