@@ -213,7 +213,8 @@ class RequestRecorder:
                     # ScopeTable.keep_empty, written out: once per request.
                     scope.tracker = None
                     # A concatenation: unpacking into a display builds a list.
-                    quiet = request + (scope.id, scope.name, scope.started_at)  # noqa: RUF005
+                    opened = (scope.id, scope.name, scope.started_at)
+                    quiet = request + opened
                     scopes.history.append(quiet)
                     scopes.closed_count += 1
                 if quiet is not None:
