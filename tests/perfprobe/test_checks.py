@@ -60,6 +60,7 @@ def test_a_misspelt_middleware_path_is_named_in_w001() -> None:
     with override_settings(MIDDLEWARE=[typo, SECURITY]):
         (message,) = checks.check_middleware()
     assert message.id == "perfprobe.W001"
+    assert message.hint is not None
     assert f"MIDDLEWARE has '{typo}'" in message.hint
     assert f"did you mean '{MIDDLEWARE}'" in message.hint
     with override_settings(MIDDLEWARE=[SECURITY]):
