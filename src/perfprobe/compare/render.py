@@ -11,6 +11,7 @@ from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, CountRow, TimingRow
+from .counts import PER_RUN
 from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
 
 VERDICT_STYLES = {
@@ -20,6 +21,11 @@ VERDICT_STYLES = {
     "fewer": "green",
     "changed": "yellow",
 }
+UNIT_LEGEND = (
+    "queries/request: the fewest-most queries one request of the endpoint "
+    "made; N+1 queries/scope: the most the finding made in one scope (a "
+    "request, a scenario, a test); other counts are per run."
+)
 TIMING_TITLES = {
     "scenario": "Scenarios",
     "operation": "Operations",
@@ -132,20 +138,24 @@ class ComparisonRenderer:
                 f"Query counts, failed runs and N+1 findings: all "
                 f"{plural(len(comparison.counts), 'count')} the same."
             )
-            return
-        table = self._table(
-            "Query counts, failed runs and N+1 findings (exact; only differences)",
-            ["What", "Where", "Old", "New", "Verdict"],
-        )
-        for row in changed:
-            table.add_row(
-                Text(row.key.kind),
-                Text(self._spell(printable(shorten(row.key.name, 90)))),
-                _count(row, old=True),
-                _count(row, old=False),
-                Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
+        else:
+            table = self._table(
+                "Query counts, failed runs and N+1 findings (exact; only differences)",
+                ["What", "Where", "Old", "New", "Verdict"],
             )
-        self.console.print(table, width=self.width)
+            for row in changed:
+                table.add_row(
+                    Text(row.what),
+                    Text(self._spell(printable(shorten(row.key.name, 90)))),
+                    _count(row, old=True),
+                    _count(row, old=False),
+                    Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
+                )
+            self.console.print(table, width=self.width)
+            if any(row.per != PER_RUN for row in changed):
+                self._line(UNIT_LEGEND)
+        for note in comparison.notes:
+            self._line(f"Note: {note}")
 
     def _verdict(self, comparison: Comparison) -> None:
         regressions = comparison.regressions()

@@ -1,10 +1,12 @@
 """Reduce a report to the figures of one run: the records kept in ``runs``.
 
 A record holds, per scenario, operation and endpoint, the timings and counts
-a comparison needs (median and p95 in seconds, call and query counts), the
-N+1 findings and the recommendations by severity. It is built from report
-data (``Report.to_dict()`` or loaded JSON) and checked on the way, so that a
-file that is not a perfprobe report fails with a message naming the field.
+a comparison needs (median and p95 in seconds, call and query counts, the
+fewest and most queries of one request), the N+1 findings (with the most
+queries each made in one scope) and the recommendations by severity. It is
+built from report data (``Report.to_dict()`` or loaded JSON) and checked on
+the way, so that a file that is not a perfprobe report fails with a message
+naming the field.
 """
 
 from __future__ import annotations
@@ -128,11 +130,13 @@ def _endpoints(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         stats = field(endpoint, "stats", where)
         query_counts = field(endpoint, "query_counts", where)
         queries = 0
+        per_request = None
         if query_counts is not None:
             queries = count(
                 field(query_counts, "total", f"{where}.query_counts"),
                 f"{where}.query_counts.total",
             )
+            per_request = _per_request(query_counts, f"{where}.query_counts")
         timing: dict[str, Any] = {
             "count": count(field(endpoint, "count", where), f"{where}.count"),
             "p50": None,
@@ -146,9 +150,21 @@ def _endpoints(report: Mapping[str, Any]) -> list[dict[str, Any]]:
                 "route": text(field(endpoint, "route", where), f"{where}.route"),
                 **timing,
                 "query_count": queries,
+                "queries_per_request": per_request,
             }
         )
     return records
+
+
+def _per_request(query_counts: Mapping[str, Any], where: str) -> dict[str, int] | None:
+    # The fewest and most queries one request made; a report written before
+    # the statistics had them has neither.
+    if "min" not in query_counts or "max" not in query_counts:
+        return None
+    return {
+        "min": count(query_counts["min"], f"{where}.min"),
+        "max": count(query_counts["max"], f"{where}.max"),
+    }
 
 
 def _timing(stats: Any, where: str) -> dict[str, Any]:
@@ -173,17 +189,21 @@ def _n_plus_one(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     for index, finding in enumerate(aggregated):
         where = f"n_plus_one.aggregated[{index}]"
         call_site = field(finding, "call_site", where)
-        records.append(
-            {
-                "fingerprint": text(
-                    field(finding, "fingerprint", where), f"{where}.fingerprint"
-                ),
-                "call_site": None
-                if call_site is None
-                else text(call_site, f"{where}.call_site"),
-                "count": count(field(finding, "count", where), f"{where}.count"),
-            }
-        )
+        record = {
+            "fingerprint": text(
+                field(finding, "fingerprint", where), f"{where}.fingerprint"
+            ),
+            "call_site": None
+            if call_site is None
+            else text(call_site, f"{where}.call_site"),
+            "count": count(field(finding, "count", where), f"{where}.count"),
+        }
+        # Reports written before findings were merged per scope lack it.
+        if "max_count_per_scope" in finding:
+            record["max_count_per_scope"] = count(
+                finding["max_count_per_scope"], f"{where}.max_count_per_scope"
+            )
+        records.append(record)
     return records
 
 
