@@ -11,7 +11,7 @@ from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, CountRow, TimingRow
-from .counts import PER_RUN
+from .counts import PER_REQUEST, PER_RUN, PER_SCOPE
 from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
 
 VERDICT_STYLES = {
@@ -21,11 +21,16 @@ VERDICT_STYLES = {
     "fewer": "green",
     "changed": "yellow",
 }
-UNIT_LEGEND = (
-    "queries/request: the fewest-most queries one request of the endpoint "
-    "made; N+1 queries/scope: the most the finding made in one scope (a "
-    "request, a scenario, a test); other counts are per run."
-)
+UNIT_LEGENDS = {
+    PER_REQUEST: (
+        "queries/request: the fewest-most queries one request of the endpoint made"
+    ),
+    PER_SCOPE: (
+        "N+1 queries/scope: the most the finding made in one scope (a request, "
+        "a scenario, a test)"
+    ),
+    PER_RUN: "the rest per run",
+}
 TIMING_TITLES = {
     "scenario": "Scenarios",
     "operation": "Operations",
@@ -152,8 +157,10 @@ class ComparisonRenderer:
                     Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
                 )
             self.console.print(table, width=self.width)
-            if any(row.per != PER_RUN for row in changed):
-                self._line(UNIT_LEGEND)
+            units = {row.per for row in changed}
+            if units != {PER_RUN}:
+                legend = [text for unit, text in UNIT_LEGENDS.items() if unit in units]
+                self._line("; ".join(legend) + ".")
         for note in comparison.notes:
             self._line(f"Note: {note}")
 
