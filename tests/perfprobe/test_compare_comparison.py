@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from perfprobe.compare import compare_reports, report_from_data
-from perfprobe.compare.comparison import ONLY_NEW, ONLY_OLD, Comparison, TimingRow
+from perfprobe.compare.comparison import Comparison, TimingRow
+from perfprobe.compare.counts import ONLY_NEW, ONLY_OLD
 from perfprobe.compare.figures import ALL_QUERIES, FAILED_RUNS, N_PLUS_ONE, QUERIES
 
 from .compare_factories import N1_SITE, N1_SQL, report, run

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from perfprobe.compare import compare_reports, report_from_data
-from perfprobe.compare.comparison import NOT_COMPARED, Comparison
-from perfprobe.compare.counts import CountRow
+from perfprobe.compare.comparison import Comparison
+from perfprobe.compare.counts import NOT_COMPARED, CountRow
 from perfprobe.compare.figures import ALL_QUERIES, N_PLUS_ONE, QUERIES
 
 from .compare_factories import N1_SITE, N1_SQL, report, run
@@ -267,3 +267,18 @@ def test_an_older_report_of_other_traffic_leaves_its_totals_unjudged() -> None:
     )
     assert comparison.regressions() == []
     assert len(comparison.notes) == 2
+
+
+def test_an_endpoint_with_no_request_counted_compares_its_totals() -> None:
+    """Requests that all failed before counting: no per-request figure (null).
+
+    Both reports list the endpoint with 0 requests and 0 queries: the same,
+    not "only in new".
+    """
+    data = report(run(endpoints={ORDERS: (0.1, 0.1, 0)}, scenarios={"db": (1.0, 1)}))
+    (endpoint,) = data["endpoints"]
+    endpoint.update(count=0, stats=None, query_counts=None)
+
+    row = _row(_compare(data, data), QUERIES, ENDPOINT)
+
+    assert _shown(row) == ("queries", "0", "0", "same")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .counts import NOT_COMPARED, ONLY_NEW, ONLY_OLD, CountRow, count_rows
+from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
 from .figures import N_PLUS_ONE, TIMING_KINDS, MetricKey, RunFigures, ordered_keys
 from .load import LoadedReport
 from .stats import (
@@ -19,16 +19,6 @@ from .stats import (
     estimate,
     judge_timing,
 )
-
-__all__ = [
-    "NOT_COMPARED",
-    "ONLY_NEW",
-    "ONLY_OLD",
-    "Comparison",
-    "CountRow",
-    "TimingRow",
-    "compare_reports",
-]
 
 
 @dataclass(frozen=True)

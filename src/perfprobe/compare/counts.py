@@ -17,10 +17,14 @@ from .figures import (
     ALL_QUERIES,
     COUNT_KINDS,
     N_PLUS_ONE,
+    PER_REQUEST,
+    PER_RUN,
+    PER_SCOPE,
     QUERIES,
     CountKey,
     RunFigures,
     ordered_keys,
+    unit_of,
 )
 from .load import LoadedReport
 from .stats import SAME, CountRange, judge_count
@@ -30,9 +34,6 @@ ONLY_OLD = "only in old"
 ONLY_NEW = "only in new"
 NOT_COMPARED = "not compared"
 
-PER_RUN = "run"
-PER_REQUEST = "request"
-PER_SCOPE = "scope"
 _LACKING = {PER_REQUEST: "per-request query range", PER_SCOPE: "per-scope N+1 figure"}
 
 
@@ -97,17 +98,20 @@ def _row(
     *,
     same_work: bool,
 ) -> CountRow:
-    per = _unit(key, (*old_runs, *new_runs))
+    per = unit_of(key)
     lacking: tuple[str, ...] = ()
     if per != PER_RUN:
         old, new = _unit_range(key, old_runs), _unit_range(key, new_runs)
-        if not isinstance(old, _Missing) and not isinstance(new, _Missing):
+        if isinstance(old, _Missing) or isinstance(new, _Missing):
+            lacking = tuple(
+                side
+                for side, figure in (("old", old), ("new", new))
+                if isinstance(figure, _Missing)
+            )
+        # An endpoint none of whose requests was counted has no figure in
+        # either report: its totals (none) are compared instead.
+        elif old is not None or new is not None:
             return CountRow(key, old, new, per=per)
-        lacking = tuple(
-            side
-            for side, figure in (("old", old), ("new", new))
-            if isinstance(figure, _Missing)
-        )
     # A scenario's queries and failed runs are per run of the scenario,
     # always comparable; a run's total only over the same work.
     totals = key == (QUERIES, ALL_QUERIES) or per != PER_RUN
@@ -118,12 +122,6 @@ def _row(
         judged=same_work or not totals,
         lacking=lacking,
     )
-
-
-def _unit(key: CountKey, runs: tuple[RunFigures, ...]) -> str:
-    if not any(key in run.per_unit for run in runs):
-        return PER_RUN
-    return PER_SCOPE if key.kind == N_PLUS_ONE else PER_REQUEST
 
 
 class _Missing:
@@ -173,11 +171,7 @@ def _notes(
             "are compared per request and N+1 findings per scope instead."
         )
     for side, report in (("old", old), ("new", new)):
-        lacking = [
-            _LACKING[PER_SCOPE if row.key.kind == N_PLUS_ONE else PER_REQUEST]
-            for row in rows
-            if side in row.lacking
-        ]
+        lacking = [_LACKING[unit_of(row.key)] for row in rows if side in row.lacking]
         if lacking:
             notes.append(
                 f"The {side} report ({report.source}) has no "

@@ -25,6 +25,12 @@ FAILED_RUNS = "failed runs"
 N_PLUS_ONE = "N+1 queries"
 COUNT_KINDS = (QUERIES, N_PLUS_ONE, FAILED_RUNS)
 ALL_QUERIES = "whole report"
+# What one value of a count counts: a run's total, one request of an
+# endpoint, one scope of an N+1 finding.
+PER_RUN = "run"
+PER_REQUEST = "request"
+PER_SCOPE = "scope"
+_ENDPOINT = "endpoint "
 
 
 class MetricKey(NamedTuple):
@@ -53,11 +59,11 @@ class RunFigures:
     """The figures of one run: per-run p50 and p95 in seconds, exact counts.
 
     A scenario's p50 and p95 are both its duration: it ran once in the run.
-    ``counts`` are the run's totals. ``per_unit`` holds, for every endpoint,
-    the fewest and most queries one of its requests made, and for every N+1
-    finding the most queries it made in one scope (as a range of one value);
-    ``None`` where the report does not say (one written before they were
-    kept).
+    ``counts`` are the run's totals. ``per_unit`` holds, for each endpoint
+    with a counted request, the fewest and most queries one of its requests
+    made, and for each N+1 finding the most queries it made in one scope (a
+    range of one value); ``None`` where the record does not say (one written
+    before they were kept).
     """
 
     timings: dict[MetricKey, tuple[float, float]]
@@ -65,6 +71,15 @@ class RunFigures:
     recommendations: dict[str, int]
     per_unit: dict[CountKey, CountRange | None]
     workload: Workload
+
+
+def unit_of(key: CountKey) -> str:
+    """Return what one value of the count ``key`` counts."""
+    if key.kind == N_PLUS_ONE:
+        return PER_SCOPE
+    if key.kind == QUERIES and key.name.startswith(_ENDPOINT):
+        return PER_REQUEST
+    return PER_RUN
 
 
 K = TypeVar("K", MetricKey, CountKey)
@@ -165,19 +180,21 @@ def _read_endpoints(
         # An endpoint whose requests all failed before timing has no p50.
         if field(endpoint, "p50", at) is not None:
             timings[MetricKey("endpoint", name)] = _p50_p95(endpoint, at)
-        key = CountKey(QUERIES, f"endpoint {name}")
+        key = CountKey(QUERIES, f"{_ENDPOINT}{name}")
         counts[key] = count(field(endpoint, "query_count", at), f"{at}.query_count")
-        per_unit[key] = _per_request(endpoint, at)
+        if "queries_per_request" not in endpoint:
+            # A record written before perfprobe kept the figure.
+            per_unit[key] = None
+        elif endpoint["queries_per_request"] is not None:
+            per_unit[key] = _per_request(
+                endpoint["queries_per_request"], f"{at}.queries_per_request"
+            )
+        # Null: no request of the endpoint was counted in the run.
         requests[name] = count(field(endpoint, "count", at), f"{at}.count")
     return requests
 
 
-def _per_request(endpoint: Any, where: str) -> CountRange | None:
-    # Optional: records written before perfprobe kept it have no such key.
-    value = endpoint.get("queries_per_request")
-    if value is None:
-        return None
-    at = f"{where}.queries_per_request"
+def _per_request(value: Any, at: str) -> CountRange:
     low = count(field(value, "min", at), f"{at}.min")
     high = count(field(value, "max", at), f"{at}.max")
     if low > high:
@@ -203,8 +220,8 @@ def _read_n_plus_one(
             field(finding, "count", at), f"{at}.count"
         )
         # Optional, as above; a finding listed twice keeps its larger figure.
-        value = finding.get("max_count_per_scope")
-        most = None if value is None else count(value, f"{at}.max_count_per_scope")
+        raw = finding.get("max_count_per_scope")
+        most = None if raw is None else count(raw, f"{at}.max_count_per_scope")
         if key in per_unit:
             earlier = per_unit[key]
             most = None if most is None or earlier is None else max(most, earlier.high)

@@ -130,13 +130,11 @@ def _endpoints(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         stats = field(endpoint, "stats", where)
         query_counts = field(endpoint, "query_counts", where)
         queries = 0
-        per_request = None
         if query_counts is not None:
             queries = count(
                 field(query_counts, "total", f"{where}.query_counts"),
                 f"{where}.query_counts.total",
             )
-            per_request = _per_request(query_counts, f"{where}.query_counts")
         timing: dict[str, Any] = {
             "count": count(field(endpoint, "count", where), f"{where}.count"),
             "p50": None,
@@ -144,27 +142,25 @@ def _endpoints(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         if stats is not None:
             timing = _timing(stats, f"{where}.stats")
-        records.append(
-            {
-                "method": text(field(endpoint, "method", where), f"{where}.method"),
-                "route": text(field(endpoint, "route", where), f"{where}.route"),
-                **timing,
-                "query_count": queries,
-                "queries_per_request": per_request,
+        record = {
+            "method": text(field(endpoint, "method", where), f"{where}.method"),
+            "route": text(field(endpoint, "route", where), f"{where}.route"),
+            **timing,
+            "query_count": queries,
+        }
+        # The fewest and most queries one request made; null when no request
+        # was counted. Every report perfprobe wrote has both in its
+        # statistics; data without them compares per run, as a record written
+        # before ``queries_per_request`` existed does.
+        if query_counts is None:
+            record["queries_per_request"] = None
+        elif "min" in query_counts and "max" in query_counts:
+            record["queries_per_request"] = {
+                "min": count(query_counts["min"], f"{where}.query_counts.min"),
+                "max": count(query_counts["max"], f"{where}.query_counts.max"),
             }
-        )
+        records.append(record)
     return records
-
-
-def _per_request(query_counts: Mapping[str, Any], where: str) -> dict[str, int] | None:
-    # The fewest and most queries one request made; a report written before
-    # the statistics had them has neither.
-    if "min" not in query_counts or "max" not in query_counts:
-        return None
-    return {
-        "min": count(query_counts["min"], f"{where}.min"),
-        "max": count(query_counts["max"], f"{where}.max"),
-    }
 
 
 def _timing(stats: Any, where: str) -> dict[str, Any]:
