@@ -19,6 +19,7 @@ def run(
     queries: int = 0,
     critical: int = 0,
     failed: tuple[str, ...] = (),
+    scopes: int | None = None,
     legacy: bool = False,
 ) -> dict[str, Any]:
     """Return one ``runs`` record in the documented format.
@@ -27,9 +28,11 @@ def run(
     a name to (p50, p95), ``endpoints`` "METHOD route" to (p50, p95,
     queries): one request's query count, or a list with one count per
     request. ``n_plus_one`` maps (fingerprint, call site) to its count in
-    one scope, or a list of its counts in each scope. ``legacy`` leaves out
+    one scope, or a list of its counts in each scope. ``scopes`` is the
+    number of scopes closed, left out when ``None``. ``legacy`` leaves out
     what records written before 5 December 2026 lacked: the fewest and most
-    queries of one request, the most queries of an N+1 in one scope.
+    queries of one request, the most queries of an N+1 in one scope, the
+    scopes closed.
     """
     record: dict[str, Any] = {
         "generated_at": "2026-01-01T00:00:00+00:00",
@@ -57,6 +60,8 @@ def run(
         ],
         "recommendations": {"critical": critical, "warning": 0, "info": 0},
     }
+    if scopes is not None and not legacy:
+        record["scopes_closed"] = scopes
     return record
 
 
@@ -139,7 +144,15 @@ def report(
             for e in last["endpoints"]
         ],
         "queries": {"total": {"count": last["queries"]} if last["queries"] else None},
-        "n_plus_one": {"aggregated": last["n_plus_one"], "findings": []},
+        "n_plus_one": {
+            "aggregated": last["n_plus_one"],
+            "findings": [],
+            **(
+                {"scopes_analysed": last["scopes_closed"]}
+                if "scopes_closed" in last
+                else {}
+            ),
+        },
         "recommendations": [
             {"severity": "critical", "title": title}
             for title in _titles(critical_titles, last["recommendations"]["critical"])

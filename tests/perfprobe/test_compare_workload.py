@@ -46,6 +46,26 @@ def test_an_endpoint_in_one_report_only_is_other_work() -> None:
     assert difference == "GET /cart/ had 0 requests in old, 1 in new"
 
 
+def test_the_same_number_of_scopes_is_the_same_work() -> None:
+    """A pytest session of 40 tests and no request, run twice: the same work.
+
+    Run with 41 tests it is not; a report that does not count its scopes
+    (written before they were kept) is judged by the rest.
+    """
+    forty = report(run(scopes=40))
+
+    assert _difference(forty, report(run(scopes=40))) is None
+    assert _difference(forty, report(run(scopes=41))) == (
+        "they closed 40 scopes in old, 41 in new"
+    )
+    assert (
+        _difference(
+            report(_work(("db",))), report(run(scenarios={"db": (2.0, 5)}, scopes=3))
+        )
+        is None
+    )
+
+
 @pytest.mark.parametrize(
     ("old", "new", "reason"),
     [

@@ -48,10 +48,12 @@ class CountKey(NamedTuple):
 
 
 class Workload(NamedTuple):
-    """The work a run shows: its scenarios, and its requests per endpoint."""
+    """The work a run shows: its scenarios, its requests per endpoint, and the
+    scopes it closed (``None`` in a record written before they were kept)."""
 
     scenarios: tuple[str, ...]
     requests: tuple[tuple[str, int], ...]
+    scopes: int | None
 
 
 @dataclass(frozen=True)
@@ -127,12 +129,14 @@ def read_run(record: Any, where: str) -> RunFigures:
     }
     scenarios = tuple(sorted(key.name for key in timings if key.kind == "scenario"))
     served = tuple(sorted((name, n) for name, n in requests.items() if n))
+    closed = record.get("scopes_closed")
+    scopes = None if closed is None else count(closed, f"{where}.scopes_closed")
     return RunFigures(
         timings=timings,
         counts=counts,
         recommendations=recommendations,
         per_unit=per_unit,
-        workload=Workload(scenarios, served),
+        workload=Workload(scenarios, served, scopes),
     )
 
 

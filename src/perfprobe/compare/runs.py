@@ -2,8 +2,9 @@
 
 A record holds, per scenario, operation and endpoint, the timings and counts
 a comparison needs (median and p95 in seconds, call and query counts, the
-fewest and most queries of one request), the N+1 findings (with the most
-queries each made in one scope) and the recommendations by severity. It is
+fewest and most queries of one request), the scopes closed, the N+1 findings
+(with the most queries each made in one scope) and the recommendations by
+severity. It is
 built from report data (``Report.to_dict()`` or loaded JSON) and checked on
 the way, so that a file that is not a perfprobe report fails with a message
 naming the field.
@@ -73,7 +74,7 @@ def run_record(report: Mapping[str, Any]) -> dict[str, Any]:
     Raise ``ReportFormatError`` naming the first field that is missing or of
     the wrong type.
     """
-    return {
+    record = {
         "generated_at": text(field(report, "generated_at", ""), "generated_at"),
         "scenarios": _scenarios(report),
         "operations": _operations(report),
@@ -82,6 +83,12 @@ def run_record(report: Mapping[str, Any]) -> dict[str, Any]:
         "n_plus_one": _n_plus_one(report),
         "recommendations": _recommendations(report),
     }
+    # Every report perfprobe wrote counts its scopes; data without the count
+    # shows its work by scenarios and requests alone.
+    closed = field(report, "n_plus_one", "").get("scopes_analysed")
+    if closed is not None:
+        record["scopes_closed"] = count(closed, "n_plus_one.scopes_analysed")
+    return record
 
 
 def _scenarios(report: Mapping[str, Any]) -> list[dict[str, Any]]:
