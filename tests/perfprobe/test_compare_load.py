@@ -90,8 +90,9 @@ def test_run_record_of_a_real_report_matches_its_events() -> None:
 def test_run_record_keeps_queries_per_request_and_per_scope() -> None:
     """Requests of 2, 5 and 3 queries: 2-5 per request; N+1 scopes of 6 and 8.
 
-    A finding seen in two scopes of 6 and 8 queries made at most 8 in one;
-    an endpoint never counted has no per-request figure.
+    A finding seen in two scopes of 6 and 8 queries made at most 8 in one,
+    and the run closed those 2 scopes; an endpoint never counted has no
+    per-request figure.
     """
     collector = make_collector()
     for query_count in (2, 5, 3):
@@ -109,6 +110,7 @@ def test_run_record_keeps_queries_per_request_and_per_scope() -> None:
     assert orders["queries_per_request"] == {"min": 2, "max": 5}
     (finding,) = record["n_plus_one"]
     assert (finding["count"], finding["max_count_per_scope"]) == (14, 8)
+    assert record["scopes_closed"] == 2
     data["runs"] = [record]
     validate_report(data)
     data["endpoints"][0]["query_counts"] = None
