@@ -14,19 +14,27 @@ def run(
     *,
     scenarios: dict[str, tuple[float, int]] | None = None,
     operations: dict[str, tuple[float, float]] | None = None,
-    endpoints: dict[str, tuple[float, float, int]] | None = None,
-    n_plus_one: dict[tuple[str, str | None], int] | None = None,
+    endpoints: dict[str, tuple[float, float, int | list[int]]] | None = None,
+    n_plus_one: dict[tuple[str, str | None], int | list[int]] | None = None,
     queries: int = 0,
     critical: int = 0,
     failed: tuple[str, ...] = (),
+    scopes: int | None = None,
+    legacy: bool = False,
 ) -> dict[str, Any]:
     """Return one ``runs`` record in the documented format.
 
     ``scenarios`` maps a name to (duration_s, query_count), ``operations``
     a name to (p50, p95), ``endpoints`` "METHOD route" to (p50, p95,
-    query_count), ``n_plus_one`` (fingerprint, call site) to its count.
+    queries): one request's query count, or a list with one count per
+    request. ``n_plus_one`` maps (fingerprint, call site) to its count in
+    one scope, or a list of its counts in each scope. ``scopes`` is the
+    number of scopes closed, left out when ``None``. ``legacy`` leaves out
+    what records written before 5 December 2026 lacked: the fewest and most
+    queries of one request, the most queries of an N+1 in one scope, the
+    scopes closed.
     """
-    return {
+    record: dict[str, Any] = {
         "generated_at": "2026-01-01T00:00:00+00:00",
         "scenarios": [
             {
@@ -42,23 +50,55 @@ def run(
             for name, (p50, p95) in (operations or {}).items()
         ],
         "endpoints": [
-            {
-                "method": name.split(" ")[0],
-                "route": name.split(" ")[1],
-                "count": 1,
-                "p50": p50,
-                "p95": p95,
-                "query_count": query_count,
-            }
-            for name, (p50, p95, query_count) in (endpoints or {}).items()
+            _endpoint(name, p50, p95, _each(per_request), legacy)
+            for name, (p50, p95, per_request) in (endpoints or {}).items()
         ],
         "queries": queries,
         "n_plus_one": [
-            {"fingerprint": fingerprint, "call_site": site, "count": n}
-            for (fingerprint, site), n in (n_plus_one or {}).items()
+            _n_plus_one(fingerprint, site, _each(per_scope), legacy)
+            for (fingerprint, site), per_scope in (n_plus_one or {}).items()
         ],
         "recommendations": {"critical": critical, "warning": 0, "info": 0},
     }
+    if scopes is not None and not legacy:
+        record["scopes_closed"] = scopes
+    return record
+
+
+def _each(value: int | list[int]) -> list[int]:
+    return [value] if isinstance(value, int) else value
+
+
+def _endpoint(
+    name: str, p50: float, p95: float, per_request: list[int], legacy: bool
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "method": name.split(" ")[0],
+        "route": name.split(" ")[1],
+        "count": len(per_request),
+        "p50": p50,
+        "p95": p95,
+        "query_count": sum(per_request),
+    }
+    if not legacy:
+        record["queries_per_request"] = {
+            "min": min(per_request),
+            "max": max(per_request),
+        }
+    return record
+
+
+def _n_plus_one(
+    fingerprint: str, site: str | None, per_scope: list[int], legacy: bool
+) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "fingerprint": fingerprint,
+        "call_site": site,
+        "count": sum(per_scope),
+    }
+    if not legacy:
+        record["max_count_per_scope"] = max(per_scope)
+    return record
 
 
 def report(
@@ -99,12 +139,20 @@ def report(
                 "route": e["route"],
                 "count": e["count"],
                 "stats": {"count": e["count"], "p50": e["p50"], "p95": e["p95"]},
-                "query_counts": {"total": float(e["query_count"])},
+                "query_counts": _query_counts(e),
             }
             for e in last["endpoints"]
         ],
         "queries": {"total": {"count": last["queries"]} if last["queries"] else None},
-        "n_plus_one": {"aggregated": last["n_plus_one"], "findings": []},
+        "n_plus_one": {
+            "aggregated": last["n_plus_one"],
+            "findings": [],
+            **(
+                {"scopes_analysed": last["scopes_closed"]}
+                if "scopes_closed" in last
+                else {}
+            ),
+        },
         "recommendations": [
             {"severity": "critical", "title": title}
             for title in _titles(critical_titles, last["recommendations"]["critical"])
@@ -113,6 +161,15 @@ def report(
     if len(runs) > 1:
         data["runs"] = list(runs)
     return data
+
+
+def _query_counts(endpoint: dict[str, Any]) -> dict[str, Any]:
+    # As the report writes them: floats, min and max of one request.
+    counts = {"count": endpoint["count"], "total": float(endpoint["query_count"])}
+    per_request = endpoint.get("queries_per_request")
+    if per_request is not None:
+        counts.update(min=float(per_request["min"]), max=float(per_request["max"]))
+    return counts
 
 
 def _titles(given: tuple[str, ...], count: int) -> list[str]:

@@ -12,7 +12,14 @@ from django.core.management import CommandError, call_command
 from tests.demo.cli import manage
 
 from .compare_factories import N1_SITE, N1_SQL, report, run, write
-from .report_factories import build, make_collector, request
+from .report_factories import (
+    build,
+    make_collector,
+    n_plus_one_queries,
+    query,
+    request,
+    run_scope,
+)
 
 
 def compare(*args: str) -> str:
@@ -256,3 +263,72 @@ def test_reports_written_by_the_library_compare(tmp_path: Path) -> None:
     assert caught.value.returncode == 1
     assert "50.0 ms -> 500 ms" in stdout.getvalue()
     assert "+900.0%" in stdout.getvalue()
+
+
+def _live_report(path: Path, requests: int, queries_per_request: int) -> str:
+    """Write the report of a live site's ``requests`` to GET /orders/.
+
+    Each request runs one list query, ``queries_per_request - 7`` more, and
+    a loop of 6 lazy loads: an N+1 of 6 queries in its scope.
+    """
+    collector = make_collector()
+    extra = queries_per_request - 7
+    for _ in range(requests):
+        events = [
+            query('SELECT * FROM "shop_order"', 0.001),
+            *(query(f"SELECT {i}", 0.001) for i in range(extra)),
+            *n_plus_one_queries(6),
+        ]
+        run_scope(collector, "GET /orders/", events)
+        collector.record_request(
+            request("/orders/", 200, 0.05, query_count=len(events)), None
+        )
+    return str(build(collector).write_json(path))
+
+
+def test_live_reports_of_ten_times_the_traffic_pass_the_gate(tmp_path: Path) -> None:
+    """10 requests of 7 queries against 100: per request and per scope the same.
+
+    The totals, 70 -> 700 queries and 60 -> 600 N+1 queries, come from the
+    traffic; the whole report's is not compared and the gate passes.
+    """
+    old = _live_report(tmp_path / "old.json", 10, 7)
+    new = _live_report(tmp_path / "new.json", 100, 7)
+
+    output = compare(old, new, "--fail-on", "regression")
+
+    assert "Gate passed (--fail-on regression)." in output
+    assert "| queries | whole report | 70  | 700 | not compared |" in output
+    assert (
+        "Note: Query totals per run are not compared: GET /orders/ had 10 "
+        "requests in old, 100 in new."
+    ) in " ".join(output.split())
+    assert "queries/request" not in output
+
+
+def test_one_more_query_per_request_fails_the_gate_on_less_traffic(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """10 requests of 7 queries (70) against 5 of 8 (40): 7 -> 8 per request.
+
+    At 80 columns the table keeps its rows on one line each.
+    """
+    monkeypatch.setenv("COLUMNS", "80")
+    old = _live_report(tmp_path / "old.json", 10, 7)
+    new = _live_report(tmp_path / "new.json", 5, 8)
+    stdout = StringIO()
+
+    with pytest.raises(CommandError) as caught:
+        call_command(
+            "perfprobe_compare", old, new, "--fail-on", "regression", stdout=stdout
+        )
+
+    assert caught.value.returncode == 1
+    assert str(caught.value) == (
+        "--fail-on regression: 1 found (endpoint GET /orders/: 7 -> 8 queries/request)"
+    )
+    lines = stdout.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert "| queries/request | endpoint GET /orders/ | 7   | 8   | more" in (
+        stdout.getvalue()
+    )

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from perfprobe.compare import compare_reports, report_from_data
-from perfprobe.compare.comparison import ONLY_NEW, ONLY_OLD, Comparison, TimingRow
+from perfprobe.compare.comparison import Comparison, TimingRow
+from perfprobe.compare.counts import ONLY_NEW, ONLY_OLD
 from perfprobe.compare.figures import ALL_QUERIES, FAILED_RUNS, N_PLUS_ONE, QUERIES
 
 from .compare_factories import N1_SITE, N1_SQL, report, run
@@ -127,24 +128,27 @@ def test_one_more_query_is_a_regression_whatever_the_tolerance() -> None:
 
 
 def test_fewer_queries_are_an_improvement() -> None:
-    """An endpoint going from 7 to 2 queries per run improved."""
+    """An endpoint going from 7 to 2 queries per request improved."""
     old = report(run(endpoints={"POST /api/orders/": (0.1, 0.1, 7)}))
     new = report(run(endpoints={"POST /api/orders/": (0.1, 0.1, 2)}))
 
     comparison = _compare(old, new)
 
     assert comparison.regressions() == []
-    assert comparison.improvements() == ["endpoint POST /api/orders/: 7 -> 2 queries"]
+    assert comparison.improvements() == [
+        "endpoint POST /api/orders/: 7 -> 2 queries/request"
+    ]
 
 
 def test_query_counts_that_vary_across_runs_compare_as_ranges() -> None:
     """Old runs made 12 and 13 queries; new 12 and 14: a run went above 13."""
-    old = report(run(queries=12), run(queries=13))
-    new = report(run(queries=12), run(queries=14))
+    old = report(*(run(scenarios={"db": (1.0, n)}, queries=n) for n in (12, 13)))
+    new = report(*(run(scenarios={"db": (1.0, n)}, queries=n) for n in (12, 14)))
 
-    (row,) = _compare(old, new).changed_counts()
+    row, scenario = _compare(old, new).changed_counts()
 
     assert (str(row.old), str(row.new), row.verdict) == ("12-13", "12-14", "more")
+    assert scenario.key == (QUERIES, "scenario db") and scenario.verdict == "more"
 
 
 def test_a_new_n_plus_one_finding_is_a_regression() -> None:

@@ -21,6 +21,7 @@ from .report_factories import (
     make_collector,
     n_plus_one_queries,
     operation,
+    request,
     run_scope,
 )
 
@@ -84,6 +85,55 @@ def test_run_record_of_a_real_report_matches_its_events() -> None:
     assert record["queries"] == 6
     (finding,) = record["n_plus_one"]
     assert finding["count"] == 6
+
+
+def test_run_record_keeps_queries_per_request_and_per_scope() -> None:
+    """Requests of 2, 5 and 3 queries: 2-5 per request; N+1 scopes of 6 and 8.
+
+    A finding seen in two scopes of 6 and 8 queries made at most 8 in one,
+    and the run closed those 2 scopes; an endpoint never counted has no
+    per-request figure.
+    """
+    collector = make_collector()
+    for query_count in (2, 5, 3):
+        collector.record_request(
+            request("/orders/", 200, 0.05, query_count=query_count), None
+        )
+    run_scope(collector, "GET /orders/", n_plus_one_queries(6))
+    run_scope(collector, "GET /orders/", n_plus_one_queries(8))
+    data = build(collector).to_dict()
+
+    record = run_record(data)
+
+    (orders,) = record["endpoints"]
+    assert (orders["count"], orders["query_count"]) == (3, 10)
+    assert orders["queries_per_request"] == {"min": 2, "max": 5}
+    (finding,) = record["n_plus_one"]
+    assert (finding["count"], finding["max_count_per_scope"]) == (14, 8)
+    assert record["scopes_closed"] == 2
+    data["runs"] = [record]
+    validate_report(data)
+    data["endpoints"][0]["query_counts"] = None
+    assert run_record(data)["endpoints"][0]["queries_per_request"] is None
+
+
+def test_a_record_without_the_per_unit_figures_reads_them_as_unknown() -> None:
+    """Records written before 5 December 2026 lack them: ``None``, not 0."""
+    data = report(
+        run(
+            endpoints={"GET /x/": (0.1, 0.2, 4)},
+            n_plus_one={(N1_SQL, N1_SITE): 10},
+            legacy=True,
+        ),
+        run(),
+    )
+
+    first, second = report_from_data(data, "x").runs
+
+    assert first.per_unit[CountKey(QUERIES, "endpoint GET /x/")] is None
+    assert first.per_unit[CountKey(N_PLUS_ONE, f"{N1_SITE}: {N1_SQL}")] is None
+    assert first.counts[CountKey(QUERIES, "endpoint GET /x/")] == 4
+    assert second.per_unit == {}
 
 
 def test_a_report_with_runs_matches_the_shipped_schema() -> None:
@@ -160,6 +210,21 @@ def test_bad_content_is_one_clear_line(
     assert fragment in _error(str(target))
 
 
+class _Run:
+    """The lists of the one run record ``_one_run`` gave a report."""
+
+    def __init__(self, record: dict[str, Any]) -> None:
+        self.endpoints: list[dict[str, Any]] = record["endpoints"]
+        self.n_plus_one: list[dict[str, Any]] = record["n_plus_one"]
+
+
+def _one_run(data: dict[str, Any]) -> _Run:
+    """Give ``data`` a ``runs`` list of one record with an endpoint and an N+1."""
+    record = run(endpoints={"GET /x/": (1, 2, 3)}, n_plus_one={(N1_SQL, N1_SITE): 6})
+    data["runs"] = [record]
+    return _Run(record)
+
+
 def _mutated(change: Any) -> dict[str, Any]:
     data = report(run(operations={"a": (0.1, 0.2)}, endpoints={"GET /x/": (1, 2, 3)}))
     change(data)
@@ -182,6 +247,22 @@ def _mutated(change: Any) -> dict[str, Any]:
         (
             lambda d: d["endpoints"][0]["query_counts"].update(total=2.5),
             "endpoints[0].query_counts.total is not a whole number",
+        ),
+        (
+            lambda d: d["endpoints"][0]["query_counts"].update(max=2.5),
+            "endpoints[0].query_counts.max is not a whole number",
+        ),
+        (
+            lambda d: (
+                _one_run(d)
+                .endpoints[0]
+                .update(queries_per_request={"min": 4, "max": 3})
+            ),
+            "runs[0].endpoints[0].queries_per_request.min is above",
+        ),
+        (
+            lambda d: _one_run(d).n_plus_one[0].update(max_count_per_scope="six"),
+            "runs[0].n_plus_one[0].max_count_per_scope is not a number",
         ),
         (lambda d: d.update(runs=[]), "runs is empty"),
         (lambda d: d.update(runs=[{"queries": 1}]), "runs[0].scenarios is missing"),

@@ -2,14 +2,16 @@
 
 ``load_report`` reads a saved report, ``compare_reports`` judges every
 scenario, operation and endpoint (median and p95 against the spread across
-runs and a tolerance) and compares query counts and N+1 findings exactly,
-and ``ComparisonRenderer`` prints the result. ``run_record`` reduces a report
+runs and a tolerance) and compares counts exactly (queries per request and
+per scope of an N+1 finding; run totals only over the same work), and
+``ComparisonRenderer`` prints the result. ``run_record`` reduces a report
 to the figures of one run, the entries of a ``--repeat`` report's ``runs``.
 """
 
 from __future__ import annotations
 
-from .comparison import Comparison, CountRow, TimingRow, compare_reports
+from .comparison import Comparison, TimingRow, compare_reports
+from .counts import CountRow
 from .gate import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, gate_failures
 from .load import LoadedReport, ReportLoadError, load_report, report_from_data
 from .render import ComparisonRenderer

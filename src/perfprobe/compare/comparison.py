@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
 
-from .figures import (
-    COUNT_KINDS,
-    N_PLUS_ONE,
-    TIMING_KINDS,
-    CountKey,
-    MetricKey,
-    RunFigures,
-)
+from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
+from .figures import N_PLUS_ONE, TIMING_KINDS, MetricKey, RunFigures, ordered_keys
 from .load import LoadedReport
 from .stats import (
     FASTER,
@@ -21,18 +14,11 @@ from .stats import (
     SAME,
     SLOWER,
     UNCHANGED,
-    CountRange,
     Estimate,
     TimingChange,
     estimate,
-    judge_count,
     judge_timing,
 )
-
-K = TypeVar("K", MetricKey, CountKey)
-
-ONLY_OLD = "only in old"
-ONLY_NEW = "only in new"
 
 
 @dataclass(frozen=True)
@@ -57,24 +43,6 @@ class TimingRow:
         return UNCHANGED
 
 
-@dataclass(frozen=True)
-class CountRow:
-    """A query count, failed-run count or N+1 finding, compared exactly."""
-
-    key: CountKey
-    old: CountRange | None
-    new: CountRange | None
-
-    @property
-    def verdict(self) -> str:
-        """Return ``more``, ``fewer``, ``changed``, ``same`` or the absence."""
-        if self.old is None:
-            return ONLY_NEW
-        if self.new is None:
-            return ONLY_OLD
-        return judge_count(self.old, self.new)
-
-
 @dataclass
 class Comparison:
     """Everything the comparison of an old and a new report found."""
@@ -85,6 +53,8 @@ class Comparison:
     timings: list[TimingRow] = field(default_factory=list)
     counts: list[CountRow] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    #: Why some counts were compared per run or not at all.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def spread_known(self) -> bool:
@@ -126,7 +96,7 @@ class Comparison:
 
 
 def _count_line(row: CountRow) -> str:
-    return f"{row.key.name}: {row.old} -> {row.new} {row.key.kind}"
+    return f"{row.key.name}: {row.old} -> {row.new} {row.what}"
 
 
 def compare_reports(
@@ -140,7 +110,7 @@ def compare_reports(
         raise ValueError(f"tolerance must be 0 or more, not {tolerance!r}")
     comparison = Comparison(old=old, new=new, tolerance=tolerance)
     comparison.timings = _timing_rows(old.runs, new.runs, tolerance)
-    comparison.counts = _count_rows(old.runs, new.runs)
+    comparison.counts, comparison.notes = count_rows(old, new)
     comparison.warnings = _warnings(old, new)
     return comparison
 
@@ -150,7 +120,7 @@ def _timing_rows(
     new_runs: tuple[RunFigures, ...],
     tolerance: float,
 ) -> list[TimingRow]:
-    keys = _ordered_keys([run.timings for run in (*old_runs, *new_runs)])
+    keys = ordered_keys([run.timings for run in (*old_runs, *new_runs)])
     rows = []
     for kind in TIMING_KINDS:
         for key in (k for k in keys if k.kind == kind):
@@ -181,31 +151,6 @@ def _estimates(
         # A scenario runs once per run: its p95 is taken over the runs.
         return estimate(medians), estimate(medians, 0.95)
     return estimate(medians), estimate([p95 for _, p95 in per_run])
-
-
-def _count_rows(
-    old_runs: tuple[RunFigures, ...], new_runs: tuple[RunFigures, ...]
-) -> list[CountRow]:
-    keys = _ordered_keys([run.counts for run in (*old_runs, *new_runs)])
-    rows = []
-    for kind in COUNT_KINDS:
-        for key in (k for k in keys if k.kind == kind):
-            rows.append(CountRow(key, _range(key, old_runs), _range(key, new_runs)))
-    return rows
-
-
-def _range(key: CountKey, runs: tuple[RunFigures, ...]) -> CountRange | None:
-    if key.kind == N_PLUS_ONE:
-        # A run without the finding had none of its queries.
-        values = [run.counts.get(key, 0) for run in runs]
-        return None if not any(values) else CountRange.of(values)
-    values = [run.counts[key] for run in runs if key in run.counts]
-    return CountRange.of(values) if values else None
-
-
-def _ordered_keys(mappings: list[dict[K, Any]]) -> list[K]:
-    # First-seen order: the report's own order of scenarios and operations.
-    return list(dict.fromkeys(key for mapping in mappings for key in mapping))
 
 
 def _warnings(old: LoadedReport, new: LoadedReport) -> list[str]:

@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
-from .runs import SEVERITIES, count, field, items, seconds, text
+from .runs import (
+    SEVERITIES,
+    ReportFormatError,
+    count,
+    field,
+    items,
+    seconds,
+    text,
+)
+from .stats import CountRange
 
 # What a timing row measures, in the order the comparison shows them.
 TIMING_KINDS = ("scenario", "operation", "endpoint")
@@ -16,6 +25,12 @@ FAILED_RUNS = "failed runs"
 N_PLUS_ONE = "N+1 queries"
 COUNT_KINDS = (QUERIES, N_PLUS_ONE, FAILED_RUNS)
 ALL_QUERIES = "whole report"
+# What one value of a count counts: a run's total, one request of an
+# endpoint, one scope of an N+1 finding.
+PER_RUN = "run"
+PER_REQUEST = "request"
+PER_SCOPE = "scope"
+_ENDPOINT = "endpoint "
 
 
 class MetricKey(NamedTuple):
@@ -32,16 +47,49 @@ class CountKey(NamedTuple):
     name: str
 
 
+class Workload(NamedTuple):
+    """The work a run shows: its scenarios, its requests per endpoint, and the
+    scopes it closed (``None`` in a record written before they were kept)."""
+
+    scenarios: tuple[str, ...]
+    requests: tuple[tuple[str, int], ...]
+    scopes: int | None
+
+
 @dataclass(frozen=True)
 class RunFigures:
     """The figures of one run: per-run p50 and p95 in seconds, exact counts.
 
     A scenario's p50 and p95 are both its duration: it ran once in the run.
+    ``counts`` are the run's totals. ``per_unit`` holds, for each endpoint
+    with a counted request, the fewest and most queries one of its requests
+    made, and for each N+1 finding the most queries it made in one scope (a
+    range of one value); ``None`` where the record does not say (one written
+    before they were kept).
     """
 
     timings: dict[MetricKey, tuple[float, float]]
     counts: dict[CountKey, int]
     recommendations: dict[str, int]
+    per_unit: dict[CountKey, CountRange | None]
+    workload: Workload
+
+
+def unit_of(key: CountKey) -> str:
+    """Return what one value of the count ``key`` counts."""
+    if key.kind == N_PLUS_ONE:
+        return PER_SCOPE
+    if key.kind == QUERIES and key.name.startswith(_ENDPOINT):
+        return PER_REQUEST
+    return PER_RUN
+
+
+K = TypeVar("K", MetricKey, CountKey)
+
+
+def ordered_keys(mappings: list[dict[K, Any]]) -> list[K]:
+    """Return the keys of ``mappings`` in first-seen order (the report's own)."""
+    return list(dict.fromkeys(key for mapping in mappings for key in mapping))
 
 
 def n_plus_one_name(fingerprint: str, call_site: str | None) -> str:
@@ -53,6 +101,7 @@ def read_run(record: Any, where: str) -> RunFigures:
     """Return the figures of one ``runs`` record; raise ``ReportFormatError``."""
     timings: dict[MetricKey, tuple[float, float]] = {}
     counts: dict[CountKey, int] = {}
+    per_unit: dict[CountKey, CountRange | None] = {}
     counts[CountKey(QUERIES, ALL_QUERIES)] = count(
         field(record, "queries", where), f"{where}.queries"
     )
@@ -60,22 +109,16 @@ def read_run(record: Any, where: str) -> RunFigures:
         field(record, "scenarios", where), f"{where}.scenarios", timings, counts
     )
     _read_operations(field(record, "operations", where), f"{where}.operations", timings)
-    _read_endpoints(
-        field(record, "endpoints", where), f"{where}.endpoints", timings, counts
+    requests = _read_endpoints(
+        field(record, "endpoints", where),
+        f"{where}.endpoints",
+        timings,
+        counts,
+        per_unit,
     )
-    for index, finding in enumerate(
-        items(field(record, "n_plus_one", where), f"{where}.n_plus_one")
-    ):
-        at = f"{where}.n_plus_one[{index}]"
-        call_site = field(finding, "call_site", at)
-        name = n_plus_one_name(
-            text(field(finding, "fingerprint", at), f"{at}.fingerprint"),
-            None if call_site is None else text(call_site, f"{at}.call_site"),
-        )
-        key = CountKey(N_PLUS_ONE, name)
-        counts[key] = counts.get(key, 0) + count(
-            field(finding, "count", at), f"{at}.count"
-        )
+    _read_n_plus_one(
+        field(record, "n_plus_one", where), f"{where}.n_plus_one", counts, per_unit
+    )
     severities = field(record, "recommendations", where)
     recommendations = {
         severity: count(
@@ -84,7 +127,17 @@ def read_run(record: Any, where: str) -> RunFigures:
         )
         for severity in SEVERITIES
     }
-    return RunFigures(timings=timings, counts=counts, recommendations=recommendations)
+    scenarios = tuple(sorted(key.name for key in timings if key.kind == "scenario"))
+    served = tuple(sorted((name, n) for name, n in requests.items() if n))
+    closed = record.get("scopes_closed")
+    scopes = None if closed is None else count(closed, f"{where}.scopes_closed")
+    return RunFigures(
+        timings=timings,
+        counts=counts,
+        recommendations=recommendations,
+        per_unit=per_unit,
+        workload=Workload(scenarios, served, scopes),
+    )
 
 
 def _read_scenarios(
@@ -119,7 +172,10 @@ def _read_endpoints(
     where: str,
     timings: dict[MetricKey, tuple[float, float]],
     counts: dict[CountKey, int],
-) -> None:
+    per_unit: dict[CountKey, CountRange | None],
+) -> dict[str, int]:
+    """Read the endpoints; return each one's number of requests."""
+    requests = {}
     for index, endpoint in enumerate(items(value, where)):
         at = f"{where}[{index}]"
         method = text(field(endpoint, "method", at), f"{at}.method")
@@ -128,9 +184,52 @@ def _read_endpoints(
         # An endpoint whose requests all failed before timing has no p50.
         if field(endpoint, "p50", at) is not None:
             timings[MetricKey("endpoint", name)] = _p50_p95(endpoint, at)
-        counts[CountKey(QUERIES, f"endpoint {name}")] = count(
-            field(endpoint, "query_count", at), f"{at}.query_count"
+        key = CountKey(QUERIES, f"{_ENDPOINT}{name}")
+        counts[key] = count(field(endpoint, "query_count", at), f"{at}.query_count")
+        if "queries_per_request" not in endpoint:
+            # A record written before perfprobe kept the figure.
+            per_unit[key] = None
+        elif endpoint["queries_per_request"] is not None:
+            per_unit[key] = _per_request(
+                endpoint["queries_per_request"], f"{at}.queries_per_request"
+            )
+        # Null: no request of the endpoint was counted in the run.
+        requests[name] = count(field(endpoint, "count", at), f"{at}.count")
+    return requests
+
+
+def _per_request(value: Any, at: str) -> CountRange:
+    low = count(field(value, "min", at), f"{at}.min")
+    high = count(field(value, "max", at), f"{at}.max")
+    if low > high:
+        raise ReportFormatError(f"{at}.min is above {at}.max: {low} > {high}")
+    return CountRange(low, high)
+
+
+def _read_n_plus_one(
+    value: Any,
+    where: str,
+    counts: dict[CountKey, int],
+    per_unit: dict[CountKey, CountRange | None],
+) -> None:
+    for index, finding in enumerate(items(value, where)):
+        at = f"{where}[{index}]"
+        call_site = field(finding, "call_site", at)
+        name = n_plus_one_name(
+            text(field(finding, "fingerprint", at), f"{at}.fingerprint"),
+            None if call_site is None else text(call_site, f"{at}.call_site"),
         )
+        key = CountKey(N_PLUS_ONE, name)
+        counts[key] = counts.get(key, 0) + count(
+            field(finding, "count", at), f"{at}.count"
+        )
+        # Optional, as above; a finding listed twice keeps its larger figure.
+        raw = finding.get("max_count_per_scope")
+        most = None if raw is None else count(raw, f"{at}.max_count_per_scope")
+        if key in per_unit:
+            earlier = per_unit[key]
+            most = None if most is None or earlier is None else max(most, earlier.high)
+        per_unit[key] = None if most is None else CountRange(most, most)
 
 
 def _p50_p95(record: Any, where: str) -> tuple[float, float]:

@@ -10,7 +10,9 @@ from rich.text import Text
 from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
-from .comparison import Comparison, CountRow, TimingRow
+from .comparison import Comparison, TimingRow
+from .counts import CountRow
+from .figures import PER_REQUEST, PER_RUN, PER_SCOPE
 from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
 
 VERDICT_STYLES = {
@@ -19,6 +21,16 @@ VERDICT_STYLES = {
     FASTER: "green",
     "fewer": "green",
     "changed": "yellow",
+}
+UNIT_LEGENDS = {
+    PER_REQUEST: (
+        "queries/request: the fewest-most queries one request of the endpoint made"
+    ),
+    PER_SCOPE: (
+        "N+1 queries/scope: the most the finding made in one scope (a request, "
+        "a scenario, a test)"
+    ),
+    PER_RUN: "the rest per run",
 }
 TIMING_TITLES = {
     "scenario": "Scenarios",
@@ -127,25 +139,35 @@ class ComparisonRenderer:
 
     def _counts(self, comparison: Comparison) -> None:
         changed = comparison.changed_counts()
-        if not changed:
+        if changed:
+            self._count_table(changed)
+        else:
             self._line(
                 f"Query counts, failed runs and N+1 findings: all "
                 f"{plural(len(comparison.counts), 'count')} the same."
             )
-            return
+        for note in comparison.notes:
+            self._line(f"Note: {note}")
+
+    def _count_table(self, rows: list[CountRow]) -> None:
         table = self._table(
             "Query counts, failed runs and N+1 findings (exact; only differences)",
             ["What", "Where", "Old", "New", "Verdict"],
         )
-        for row in changed:
+        for row in rows:
             table.add_row(
-                Text(row.key.kind),
+                Text(row.what),
                 Text(self._spell(printable(shorten(row.key.name, 90)))),
                 _count(row, old=True),
                 _count(row, old=False),
                 Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
             )
         self.console.print(table, width=self.width)
+        # Say what a value counts wherever it is not simply per run.
+        units = {row.per for row in rows}
+        if units != {PER_RUN}:
+            legend = [text for unit, text in UNIT_LEGENDS.items() if unit in units]
+            self._line("; ".join(legend) + ".")
 
     def _verdict(self, comparison: Comparison) -> None:
         regressions = comparison.regressions()

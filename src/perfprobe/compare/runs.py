@@ -1,10 +1,13 @@
 """Reduce a report to the figures of one run: the records kept in ``runs``.
 
 A record holds, per scenario, operation and endpoint, the timings and counts
-a comparison needs (median and p95 in seconds, call and query counts), the
-N+1 findings and the recommendations by severity. It is built from report
-data (``Report.to_dict()`` or loaded JSON) and checked on the way, so that a
-file that is not a perfprobe report fails with a message naming the field.
+a comparison needs (median and p95 in seconds, call and query counts, the
+fewest and most queries of one request), the scopes closed, the N+1 findings
+(with the most queries each made in one scope) and the recommendations by
+severity. It is
+built from report data (``Report.to_dict()`` or loaded JSON) and checked on
+the way, so that a file that is not a perfprobe report fails with a message
+naming the field.
 """
 
 from __future__ import annotations
@@ -71,7 +74,7 @@ def run_record(report: Mapping[str, Any]) -> dict[str, Any]:
     Raise ``ReportFormatError`` naming the first field that is missing or of
     the wrong type.
     """
-    return {
+    record = {
         "generated_at": text(field(report, "generated_at", ""), "generated_at"),
         "scenarios": _scenarios(report),
         "operations": _operations(report),
@@ -80,6 +83,12 @@ def run_record(report: Mapping[str, Any]) -> dict[str, Any]:
         "n_plus_one": _n_plus_one(report),
         "recommendations": _recommendations(report),
     }
+    # Every report perfprobe wrote counts its scopes; data without the count
+    # shows its work by scenarios and requests alone.
+    closed = field(report, "n_plus_one", "").get("scopes_analysed")
+    if closed is not None:
+        record["scopes_closed"] = count(closed, "n_plus_one.scopes_analysed")
+    return record
 
 
 def _scenarios(report: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -140,14 +149,24 @@ def _endpoints(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         }
         if stats is not None:
             timing = _timing(stats, f"{where}.stats")
-        records.append(
-            {
-                "method": text(field(endpoint, "method", where), f"{where}.method"),
-                "route": text(field(endpoint, "route", where), f"{where}.route"),
-                **timing,
-                "query_count": queries,
+        record = {
+            "method": text(field(endpoint, "method", where), f"{where}.method"),
+            "route": text(field(endpoint, "route", where), f"{where}.route"),
+            **timing,
+            "query_count": queries,
+        }
+        # The fewest and most queries one request made; null when no request
+        # was counted. Every report perfprobe wrote has both in its
+        # statistics; data without them compares per run, as a record written
+        # before ``queries_per_request`` existed does.
+        if query_counts is None:
+            record["queries_per_request"] = None
+        elif "min" in query_counts and "max" in query_counts:
+            record["queries_per_request"] = {
+                "min": count(query_counts["min"], f"{where}.query_counts.min"),
+                "max": count(query_counts["max"], f"{where}.query_counts.max"),
             }
-        )
+        records.append(record)
     return records
 
 
@@ -173,17 +192,21 @@ def _n_plus_one(report: Mapping[str, Any]) -> list[dict[str, Any]]:
     for index, finding in enumerate(aggregated):
         where = f"n_plus_one.aggregated[{index}]"
         call_site = field(finding, "call_site", where)
-        records.append(
-            {
-                "fingerprint": text(
-                    field(finding, "fingerprint", where), f"{where}.fingerprint"
-                ),
-                "call_site": None
-                if call_site is None
-                else text(call_site, f"{where}.call_site"),
-                "count": count(field(finding, "count", where), f"{where}.count"),
-            }
-        )
+        record = {
+            "fingerprint": text(
+                field(finding, "fingerprint", where), f"{where}.fingerprint"
+            ),
+            "call_site": None
+            if call_site is None
+            else text(call_site, f"{where}.call_site"),
+            "count": count(field(finding, "count", where), f"{where}.count"),
+        }
+        # Reports written before findings were merged per scope lack it.
+        if "max_count_per_scope" in finding:
+            record["max_count_per_scope"] = count(
+                finding["max_count_per_scope"], f"{where}.max_count_per_scope"
+            )
+        records.append(record)
     return records
 
 

@@ -23,8 +23,10 @@ class Command(PerfprobeCommand):
     help = (
         "Compare two perfprobe JSON reports: per scenario, operation and endpoint "
         "the change in median and p95 (faster, slower or unchanged within noise), "
-        "and query counts and N+1 findings exactly. Exit status: 0 no --fail-on "
-        "condition met, 1 a --fail-on condition met, 2 bad options or input."
+        "and exactly the queries per request of each endpoint, per scope of each "
+        "N+1 finding and per run of each scenario (run totals only when both "
+        "served the same work). Exit status: 0 no --fail-on condition met, 1 a "
+        "--fail-on condition met, 2 bad options or input."
     )
     # Comparing two files needs no database and no system checks.
     requires_system_checks: list[str] = []
