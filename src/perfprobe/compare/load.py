@@ -48,6 +48,16 @@ class LoadedReport:
 
 def load_report(path: str | os.PathLike[str]) -> LoadedReport:
     """Read the report at ``path``; raise ``ReportLoadError`` saying what is wrong."""
+    return report_from_data(read_json_file(path), str(path))
+
+
+def read_json_file(path: str | os.PathLike[str]) -> Any:
+    """Return the JSON document in the file at ``path``, as Python data.
+
+    Raise ``ReportLoadError`` when it is not a regular file, cannot be read,
+    is not UTF-8 text or is not strict JSON (``NaN`` and ``Infinity`` are
+    refused); lone surrogates in its text are written out (``finite_json``).
+    """
     try:
         # Opening a FIFO would wait for a writer forever; a device could
         # stream without end.
@@ -69,7 +79,7 @@ def load_report(path: str | os.PathLike[str]) -> LoadedReport:
         data = finite_json(data)
     except (ValueError, RecursionError) as exc:
         raise ReportLoadError(f"is not JSON: {exc}") from None
-    return report_from_data(data, str(path))
+    return data
 
 
 def _refuse_constant(name: str) -> Any:
