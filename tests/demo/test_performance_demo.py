@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +370,28 @@ def test_error_scenarios_each_error_has_advice(report):
     }
 
     assert advised == counted
+
+
+# -- the saved report, read back ----------------------------------------------------
+
+
+def test_the_saved_demo_report_prints_through_perfprobe_report(report, tmp_path):
+    """perfprobe_report shows every scenario and every stored recommendation.
+
+    The demo's report, written as its --output-file is, prints with its five
+    scenarios ok and each recommendation's title in the demo's own order.
+    """
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(report))
+    stdout = StringIO()
+
+    call_command("perfprobe_report", str(path), stdout=stdout)
+
+    flat = " ".join(stdout.getvalue().split())
+    for name in SCENARIO_NAMES:
+        assert f"| {name} | ok |" in flat
+    titles = [r["title"] for r in report["recommendations"]]
+    assert titles
+    positions = [flat.index(f"] {title} (") for title in titles]
+    assert positions == sorted(positions)
+    assert f"{len(titles)} recommendations: " in flat

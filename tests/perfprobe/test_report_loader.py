@@ -50,9 +50,7 @@ def full_report() -> Report:
     collector = make_collector()
     for duration_s in (0.2, 1.5):
         collector.record_operation(operation("import", duration_s), None)
-    collector.record_operation(
-        operation("import", 0.1, error_type="ValueError"), None
-    )
+    collector.record_operation(operation("import", 0.1, error_type="ValueError"), None)
     collector.record_memory(checkpoint("start", 20 * MB))
     collector.record_memory(memory_block("build_index", 150 * MB))
     run_scope(collector, "GET /orders/", n_plus_one_queries(6))

@@ -1,0 +1,119 @@
+"""Print a saved perfprobe JSON report, and optionally write it as HTML."""
+
+from __future__ import annotations
+
+import logging
+from typing import IO, Any, cast
+
+from django.core.management.base import CommandError, CommandParser
+from rich.console import Console
+
+from ...compare.cli import usage_error, with_error_status
+from ...failures import log_failure
+from ...report import Report
+from ...report.charts import INSTALL_HINT
+from ...report.html import render_html
+from ...report.jsonio import write_text_atomic
+from ...report.loader import ReportLoadError, read_report
+from ...report.terminal import TerminalRenderer, make_console
+from ..base import PerfprobeCommand
+
+logger = logging.getLogger("perfprobe.report")
+
+
+class Command(PerfprobeCommand):
+    help = (
+        "Print a saved perfprobe JSON report (the live report.json, "
+        "report.write_json(), pytest --perfprobe-report, the demo's "
+        "--output-file) as the terminal report, and with --html-file also "
+        "write it as the HTML page. The file is checked against perfprobe's "
+        "JSON schema (needs the jsonschema package) and its recommendations "
+        "are shown as stored: they are not recomputed with the current rules "
+        "or settings. Exit status: 0 printed, 2 bad options or input."
+    )
+    # Reading a file needs no database and no system checks.
+    requires_system_checks: list[str] = []
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "report", metavar="REPORT.json", help="The saved report to show."
+        )
+        parser.add_argument(
+            "--html-file",
+            metavar="OUT",
+            help=(
+                "Also write the report as one self-contained HTML page to OUT, "
+                "atomically (an existing OUT is replaced whole or left as it "
+                "was); charts need matplotlib, the 'report' extra."
+            ),
+        )
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        """Run the command; every failure exits with status 2."""
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            with_error_status(exc)
+            raise
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        source = options["report"]
+        html_file = options["html_file"]
+        if html_file is not None and not html_file.strip():
+            raise usage_error("--html-file is empty; give a file path.")
+        report = _load(source)
+
+        # The page is written before anything is printed: a file that cannot
+        # be written ends the command with its one line and no report.
+        if html_file is not None:
+            _write_html(report, html_file)
+        console = self._console(options)
+        try:
+            TerminalRenderer(console).render(report)
+        except Exception as exc:
+            log_failure(logger, "report-command terminal", "perfprobe failed to print")
+            raise usage_error(
+                f"perfprobe failed to print the report ({type(exc).__name__}); "
+                "details in the perfprobe.report log."
+            ) from None
+        if html_file is not None:
+            console.print(
+                f"HTML report written to {html_file}", highlight=False, markup=False
+            )
+
+    def _console(self, options: dict[str, Any]) -> Console:
+        # The command's own stdout, so call_command(stdout=...) captures it.
+        stream = cast(IO[str], self.stdout._out)
+        return make_console(
+            stream,
+            color=not options.get("no_color"),
+            force_color=bool(options.get("force_color")),
+        )
+
+
+def _load(source: str) -> Report:
+    try:
+        return read_report(source)
+    except ReportLoadError as exc:
+        raise usage_error(f"REPORT {source!r} {exc}.") from None
+    except ImportError:
+        raise usage_error(
+            "perfprobe_report checks the report against perfprobe's JSON schema "
+            "with the jsonschema package, which is not installed; install the "
+            f"'report' extra: {INSTALL_HINT}"
+        ) from None
+
+
+def _write_html(report: Report, html_file: str) -> None:
+    try:
+        page = render_html(report)
+    except Exception as exc:
+        log_failure(logger, "report-command html", "perfprobe failed to render HTML")
+        raise usage_error(
+            f"--html-file {html_file!r}: perfprobe failed to render the page "
+            f"({type(exc).__name__}); details in the perfprobe.report log."
+        ) from None
+    try:
+        write_text_atomic(html_file, page)
+    except (OSError, ValueError) as exc:
+        raise usage_error(f"--html-file {html_file!r}: {exc}") from None

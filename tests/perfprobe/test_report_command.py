@@ -1,0 +1,276 @@
+"""Test the ``perfprobe_report`` management command: print and page a saved report."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from perfprobe.report import Report, html
+from perfprobe.report.charts import charts_available
+from perfprobe.report.html import render_html
+from perfprobe.report.terminal import TerminalRenderer, make_console
+from tests.demo.cli import SUBPROCESS_TIMEOUT_S, child_env, manage
+
+from .test_report_loader import orders_report
+
+#: 128 + SIGPIPE (13): what a shell reports for a process SIGPIPE ended.
+SIGPIPE_STATUS = 141
+
+
+def show(*args: str) -> str:
+    """Run the command in-process and return what it printed."""
+    stdout = StringIO()
+    call_command("perfprobe_report", *args, stdout=stdout, stderr=StringIO())
+    return stdout.getvalue()
+
+
+def refused(*args: str) -> CommandError:
+    """Run the command, expect a one-line CommandError with status 2, return it."""
+    with pytest.raises(CommandError) as caught:
+        show(*args)
+    assert "\n" not in str(caught.value)
+    assert caught.value.returncode == 2
+    return caught.value
+
+
+def rendered(report: Report) -> str:
+    """Return the terminal report of the ``Report`` object itself, as plain text."""
+    out = StringIO()
+    TerminalRenderer(make_console(out)).render(report)
+    return out.getvalue()
+
+
+@pytest.fixture
+def saved(tmp_path: Path) -> tuple[Report, str]:
+    """Return the orders report and the path it was written to."""
+    original = orders_report()
+    return original, str(original.write_json(tmp_path / "report.json"))
+
+
+def test_the_saved_report_prints_as_the_report_itself(
+    saved: tuple[Report, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The printout of the file is the printout of the Report that wrote it.
+
+    3 requests of 7 queries: 21 queries, 3 x 1 ms + 18 x 2 ms = 39.0 ms, and
+    one N+1 warning of 18 queries in 3 scopes at the factories' call site.
+    """
+    monkeypatch.setenv("COLUMNS", "120")
+    original, path = saved
+
+    output = show(path)
+
+    assert output == rendered(original)
+    flat = " ".join(output.split())
+    assert "0 operations, 3 requests, 21 queries (39.0 ms), 0 errors." in flat
+    assert "| GET /orders/ | 3 | 50.0 ms | 50.0 ms | 200: 3 | 7.0 | - |" in flat
+    assert "1 recommendation: 1 warning" in flat
+    assert (
+        "1. [WARNING] N+1 queries at apps/shop/views.py:42: one query per row, "
+        "18 queries in 3 scopes (GET /orders/)"
+    ) in flat
+    assert [line for line in output.splitlines() if line.endswith(" ")] == []
+
+
+def test_the_page_is_the_page_of_the_report_itself(
+    saved: tuple[Report, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--html-file writes the page render_html makes of the original Report."""
+    original, path = saved
+    out = tmp_path / "report.html"
+    # Charts carry random SVG ids; without them the pages compare byte for byte.
+    monkeypatch.setattr(html, "charts_available", lambda: False)
+
+    output = show(path, "--html-file", str(out))
+
+    page = out.read_text(encoding="utf-8")
+    assert page == render_html(original)
+    assert "N+1 queries at apps/shop/views.py:42" in page
+    assert "21 queries (39.0 ms)" in page
+    assert output.endswith(f"HTML report written to {out}\n")
+    assert output.removesuffix(f"HTML report written to {out}\n") == rendered(original)
+
+
+@pytest.mark.skipif(not charts_available(), reason="needs matplotlib")
+def test_the_page_has_the_charts_of_the_report_itself(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """With matplotlib the page draws the same charts under the same headings."""
+    original, path = saved
+    out = tmp_path / "report.html"
+
+    show(path, "--html-file", str(out))
+
+    page = out.read_text(encoding="utf-8")
+    expected = render_html(original)
+    headings = re.compile(r"<h2>[^<]*</h2>")
+    assert headings.findall(page) == headings.findall(expected)
+    assert page.count('<figure class="chart">') == expected.count(
+        '<figure class="chart">'
+    )
+    assert page.count('<figure class="chart">') >= 2
+
+
+def test_bad_files_are_refused_in_one_line(tmp_path: Path) -> None:
+    """A missing file, a non-JSON file and other JSON each exit 2, named."""
+    (tmp_path / "page.html").write_text("<html>")
+    (tmp_path / "package.json").write_text('{"name": "x"}')
+
+    missing = refused(str(tmp_path / "missing.json"))
+    text = refused(str(tmp_path / "page.html"))
+    other = refused(str(tmp_path / "package.json"))
+
+    assert str(missing).startswith(f"REPORT '{tmp_path}/missing.json' cannot be read")
+    assert "page.html' is not JSON" in str(text)
+    assert "package.json' is not a perfprobe report: no schema_version." in str(other)
+
+
+def test_a_report_the_schema_refuses_is_named(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """A report with a section of the wrong type says where it is wrong."""
+    _, path = saved
+    data = json.loads(Path(path).read_text())
+    data["endpoints"] = {"GET /orders/": 3}
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps(data))
+
+    error = refused(str(broken))
+
+    assert "is not a perfprobe report: at endpoints:" in str(error)
+    assert "is not of type 'array'" in str(error)
+
+
+def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """No folder, a directory, or an empty name: status 2, no report printed."""
+    _, path = saved
+    folder = tmp_path / "pages"
+    folder.mkdir()
+    stdout = StringIO()
+
+    for target in (str(tmp_path / "no" / "r.html"), str(folder), " "):
+        with pytest.raises(CommandError) as caught:
+            call_command("perfprobe_report", path, "--html-file", target, stdout=stdout)
+        assert caught.value.returncode == 2
+        assert "\n" not in str(caught.value)
+        assert "--html-file" in str(caught.value)
+
+    assert stdout.getvalue() == ""
+    assert list(folder.iterdir()) == []
+
+
+def test_a_page_that_fails_to_render_leaves_the_old_one(
+    saved: tuple[Report, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A fault in the HTML renderer: one line, nothing printed, old file kept."""
+    _, path = saved
+    out = tmp_path / "report.html"
+    out.write_text("old page")
+
+    def broken(report: Report) -> str:
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(
+        "perfprobe.management.commands.perfprobe_report.render_html", broken
+    )
+    stdout = StringIO()
+    with pytest.raises(CommandError) as caught:
+        call_command("perfprobe_report", path, "--html-file", str(out), stdout=stdout)
+
+    assert str(caught.value) == (
+        f"--html-file {str(out)!r}: perfprobe failed to render the page "
+        "(RuntimeError); details in the perfprobe.report log."
+    )
+    assert caught.value.returncode == 2
+    assert out.read_text() == "old page"
+    assert stdout.getvalue() == ""
+
+
+def test_without_jsonschema_the_command_says_what_to_install(
+    saved: tuple[Report, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The schema check needs jsonschema; its absence is one line, status 2."""
+    _, path = saved
+    monkeypatch.setitem(sys.modules, "jsonschema", None)
+
+    error = refused(path)
+
+    assert "jsonschema package, which is not installed" in str(error)
+    assert "pip install 'django-perfprobe[report]'" in str(error)
+
+
+# -- the real command line ------------------------------------------------------
+
+
+def test_cli_statuses_and_one_line_errors(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """0 for a report, 2 with one stderr line for a bad file or option."""
+    _, path = saved
+
+    shown = manage("perfprobe_report", path)
+    missing = manage("perfprobe_report", str(tmp_path / "missing.json"))
+    unwritable = manage(
+        "perfprobe_report", path, "--html-file", str(tmp_path / "no" / "r.html")
+    )
+    typo = manage("perfprobe_report", path, "--html")
+
+    assert shown.returncode == 0, shown.stderr
+    assert "Recommendations" in shown.stdout and shown.stderr == ""
+    for result in (missing, unwritable, typo):
+        assert result.returncode == 2
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "Traceback" not in result.stderr
+        assert result.stdout == ""
+    assert "missing.json" in missing.stderr
+    assert "did you mean --html-file?" in typo.stderr
+
+
+def test_a_reader_that_goes_away_ends_the_command_with_141(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """The reader takes one line and closes the pipe: status 141, no traceback.
+
+    Six hundred stored recommendations make the report far longer than a
+    pipe's buffer, so the command is still writing when the pipe closes.
+    """
+    original, _ = saved
+    data = original.to_dict()
+    data["recommendations"] = [
+        copy.deepcopy(data["recommendations"][0]) for _ in range(600)
+    ]
+    big = tmp_path / "big.json"
+    big.write_text(json.dumps(data))
+
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", "perfprobe_report", str(big)],
+        cwd=settings.BASE_DIR,
+        env=child_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.stdout.close()
+    try:
+        status = child.wait(timeout=SUBPROCESS_TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    errors = child.stderr.read()
+    child.stderr.close()
+
+    assert first == b"perfprobe report\n"
+    assert status == SIGPIPE_STATUS
+    assert errors == b""
