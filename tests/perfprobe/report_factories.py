@@ -188,3 +188,18 @@ def build(collector: Collector, **options: Any) -> Report:
 def fired(collector: Collector, rule_id: str) -> list[Recommendation]:
     """Return the recommendations of ``rule_id`` in ``collector``'s report."""
     return build(collector).recommendations_by_rule(rule_id)
+
+
+def orders_report() -> Report:
+    """Return the report of 3 GET /orders/ of 50 ms, each 1 query and an N+1 of 6.
+
+    21 queries in all: 3 list queries of 1 ms and 18 lazy loads of 2 ms.
+    """
+    collector = make_collector()
+    for _ in range(3):
+        events = [query('SELECT * FROM "shop_order"', 0.001), *n_plus_one_queries(6)]
+        run_scope(collector, "GET /orders/", events)
+        collector.record_request(
+            request("/orders/", 200, 0.05, query_count=len(events)), None
+        )
+    return build(collector)

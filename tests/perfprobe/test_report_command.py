@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 import re
 import subprocess
 import sys
@@ -13,17 +14,20 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.test import Client, override_settings
 
+from perfprobe import PerformanceMonitor
 from perfprobe.report import Report, html
 from perfprobe.report.charts import charts_available
 from perfprobe.report.html import render_html
 from perfprobe.report.terminal import TerminalRenderer, make_console
 from tests.demo.cli import SUBPROCESS_TIMEOUT_S, child_env, manage
 
-from .test_report_loader import orders_report
+from .report_factories import orders_report
 
 #: 128 + SIGPIPE (13): what a shell reports for a process SIGPIPE ended.
 SIGPIPE_STATUS = 141
+LIVE_TOKEN = "live-report-token-0123456789"
 
 
 def show(*args: str) -> str:
@@ -208,6 +212,29 @@ def test_without_jsonschema_the_command_says_what_to_install(
 
     assert "jsonschema package, which is not installed" in str(error)
     assert "pip install 'django-perfprobe[report]'" in str(error)
+
+
+def test_the_live_report_json_prints(
+    client: Client, fresh_monitor: PerformanceMonitor, tmp_path: Path
+) -> None:
+    """A report.json saved from the live endpoint prints with its 3 operations."""
+    for _ in range(3):
+        with fresh_monitor.measure_execution_time("checkout"):
+            pass
+    with override_settings(PERFPROBE={"REPORT_TOKEN": LIVE_TOKEN}):
+        response = client.get(
+            "/perfprobe/report.json", HTTP_AUTHORIZATION=f"Bearer {LIVE_TOKEN}"
+        )
+    assert response.status_code == 200
+    saved = tmp_path / "live.json"
+    saved.write_bytes(response.content)
+
+    output = show(str(saved))
+
+    flat = " ".join(output.split())
+    assert f"perfprobe live report, process {os.getpid()}" in flat
+    assert "3 operations, 0 requests, 0 queries" in flat
+    assert "| checkout | 3 |" in flat
 
 
 # -- the real command line ------------------------------------------------------

@@ -29,7 +29,8 @@ class Command(PerfprobeCommand):
         "write it as the HTML page. The file is checked against perfprobe's "
         "JSON schema (needs the jsonschema package) and its recommendations "
         "are shown as stored: they are not recomputed with the current rules "
-        "or settings. Exit status: 0 printed, 2 bad options or input."
+        "or settings. Exit status: 0 printed, 2 bad options or input, 141 "
+        "when the reader of the output went away (| head)."
     )
     # Reading a file needs no database and no system checks.
     requires_system_checks: list[str] = []
