@@ -133,7 +133,11 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path) -> None:
     text = refused(str(tmp_path / "page.html"))
     other = refused(str(tmp_path / "package.json"))
 
-    assert str(missing).startswith(f"REPORT '{tmp_path}/missing.json' cannot be read")
+    folder = refused(str(tmp_path))
+    assert str(missing) == (
+        f"REPORT '{tmp_path}/missing.json' cannot be read: No such file or directory."
+    )
+    assert str(folder) == f"REPORT '{tmp_path}' is not a regular file."
     assert "page.html' is not JSON" in str(text)
     assert "package.json' is not a perfprobe report: no schema_version." in str(other)
 
@@ -163,12 +167,20 @@ def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
     folder.mkdir()
     stdout = StringIO()
 
+    messages = []
     for target in (str(tmp_path / "no" / "r.html"), str(folder), " "):
         with pytest.raises(CommandError) as caught:
             call_command("perfprobe_report", path, "--html-file", target, stdout=stdout)
         assert caught.value.returncode == 2
-        assert "\n" not in str(caught.value)
-        assert "--html-file" in str(caught.value)
+        messages.append(str(caught.value))
+
+    assert messages == [
+        f"--html-file '{tmp_path}/no/r.html': cannot write the report to "
+        f"{tmp_path}/no/r.html: No such file or directory.",
+        f"--html-file '{folder}': cannot write the report to {folder}: it is not "
+        "a regular file.",
+        "--html-file is empty; give a file path.",
+    ]
 
     assert stdout.getvalue() == ""
     assert list(folder.iterdir()) == []

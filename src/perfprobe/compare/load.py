@@ -65,6 +65,9 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
             raise ReportLoadError("is not a regular file")
         with open(path, encoding="utf-8") as handle:
             raw = handle.read()
+    except ReportLoadError:
+        # Already worded; ValueError below would call it unreadable.
+        raise
     except OSError as exc:
         raise ReportLoadError(f"cannot be read: {exc.strerror or exc}") from None
     except UnicodeDecodeError:

@@ -116,5 +116,11 @@ def _write_html(report: Report, html_file: str) -> None:
         ) from None
     try:
         write_text_atomic(html_file, page)
-    except (OSError, ValueError) as exc:
-        raise usage_error(f"--html-file {html_file!r}: {exc}") from None
+    except OSError as exc:
+        # strerror is the whole sentence, naming the path, without "[Errno 2]".
+        raise usage_error(
+            f"--html-file {html_file!r}: {exc.strerror or exc}."
+        ) from None
+    except ValueError as exc:
+        # A name no file can have (a NUL byte).
+        raise usage_error(f"--html-file {html_file!r}: {exc}.") from None
