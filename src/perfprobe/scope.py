@@ -76,6 +76,12 @@ class Scope:
     #: left out (it is not the parent): leaving the scope out of order makes
     #: the mark current again, not the parent (see ``leave_scope``).
     outer_mark = cast(Any, None)
+    #: Whether the collector may leave the scope's close for a later batch
+    #: (``Collector.close_pending``): only a request's scope, whose
+    #: ``summary`` closes the batch when read.
+    may_wait = False
+    #: The collector whose batch the scope's close waits in, if any.
+    waits_in = cast(Any, None)
 
 
 class ChildScope(Scope):
