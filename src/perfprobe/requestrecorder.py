@@ -17,6 +17,7 @@ from .aggregates import (
 from .events import Event, RequestEvent
 from .failures import log_failure
 from .querycounts import QueryCountStats
+from .querylog import QUERY_BATCH
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import QuietRequest, RawRequest, raw_request_event
 from .scope import Scope
@@ -34,10 +35,14 @@ logger = logging.getLogger("perfprobe.collector")
 
 #: Quiet requests the request path leaves for one batched fold.
 REQUEST_BATCH = 128
-#: Request scopes whose close may wait for one batched close. The thread's
-#: raw queries (``QUERY_BATCH``) close the batch sooner on a view that runs
-#: many.
+#: Request scopes whose close may wait for one batched close (their number
+#: bounds the scopes, their requests and their queries kept open).
 PENDING_SCOPES = 16
+#: Raw queries in the thread logs past which the waiting scopes close at a
+#: request's end: below ``QUERY_BATCH``, so that the thread's own fold (which
+#: would give the next request's scope state, and send it the full way)
+#: seldom comes first.
+PENDING_QUERIES = QUERY_BATCH * 3 // 4
 #: The scope fields of a quiet request whose scope was not opened here.
 _NO_SCOPE = (None, None, None)
 _status = itemgetter(1)
@@ -210,12 +215,13 @@ class RequestRecorder:
             lock.acquire()
             try:
                 quiet: QuietRequest | None = None
-                records = queries = False
+                records = False
+                queries = 0
                 for log in self.thread_logs.logs:
                     if log.records:
                         records = True
                     if log.queries:
-                        queries = True
+                        queries += len(log.queries)
                 opened = scope.tracker is scopes
                 if (
                     not records
@@ -285,7 +291,7 @@ class RequestRecorder:
                 if flush_first:
                     self.close_pending()
                     self.request_ended(scope, request)
-                elif len(pending) >= PENDING_SCOPES:
+                elif len(pending) >= PENDING_SCOPES or queries >= PENDING_QUERIES:
                     self.close_pending()
                 return
             if quiet is not None:
