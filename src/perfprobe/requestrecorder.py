@@ -45,6 +45,8 @@ PENDING_SCOPES = 16
 PENDING_QUERIES = QUERY_BATCH * 3 // 4
 #: The scope fields of a quiet request whose scope was not opened here.
 _NO_SCOPE = (None, None, None)
+#: What request_ended does once its lock is released (see _end_behind).
+_FULL, _KEPT, _WAITS, _BEHIND = range(4)
 _status = itemgetter(1)
 _duration = itemgetter(2)
 
@@ -208,13 +210,10 @@ class RequestRecorder:
             and not self._scope_listeners.items
         ):
             scopes = self._scopes
-            pending = self._pending
-            flush_first = False
             # acquire/release rather than ``with``, which makes two bound
             # methods per request.
             lock.acquire()
             try:
-                quiet: QuietRequest | None = None
                 records = False
                 queries = 0
                 for log in self.thread_logs.logs:
@@ -222,45 +221,17 @@ class RequestRecorder:
                         records = True
                     if log.queries:
                         queries += len(log.queries)
-                opened = scope.tracker is scopes
-                if (
-                    not records
-                    and (queries or pending)
-                    and scope.may_wait
-                    and not self._activity.open_blocks
-                    and not (opened and scope.id in scopes.states)
-                ):
-                    # Its raw queries stay in the thread logs; it is closed
-                    # with the others of the batch, in order.
-                    if opened:
-                        pending.append((scope, request))
-                        scope.waits_in = self
-                    else:
-                        pending.append(request + _NO_SCOPE)
-                    wait = True
-                elif pending:
-                    # A request that cannot wait comes after those waiting.
-                    flush_first = wait = True
+                if records or queries or self._pending:
+                    # Records to add first, or requests waiting: in a method
+                    # of its own, so a request with neither pays nothing more.
+                    outcome = self._end_behind(scope, request, records)
                 else:
-                    wait = False
-                    if records or queries:
-                        # Timer blocks still in thread logs may belong to
-                        # this scope: added first, they give it state and
-                        # send it the full way. _add_thread_logs written
-                        # out: a frame saved per request.
-                        for log in self.thread_logs.logs:
-                            if log.queries:
-                                # Every thread's raw queries, then this
-                                # loop's timer blocks; the queries may be
-                                # this scope's.
-                                self._add_query_logs()
-                            if log.records:
-                                self._add_records(log.take())
                     # One flat tuple per request, kept by the recent events,
                     # the scope history and the endpoint log alike: each
                     # object kept past the request costs more on the clock
                     # than its making.
-                    if not opened:
+                    quiet: QuietRequest | None
+                    if scope.tracker is not scopes:
                         # Not opened here: no summary.
                         quiet = request + _NO_SCOPE
                     elif scope.id in scopes.states:
@@ -270,8 +241,8 @@ class RequestRecorder:
                         scope.tracker = None
                         # A concatenation: unpacking into a display builds a
                         # list.
-                        named = (scope.id, scope.name, scope.started_at)
-                        quiet = request + named
+                        opened = (scope.id, scope.name, scope.started_at)
+                        quiet = request + opened
                         scopes.history.append(quiet)
                         scopes.closed_count += 1
                     if quiet is not None:
@@ -283,18 +254,23 @@ class RequestRecorder:
                         if self._activity.open_blocks:
                             self._activity.mark_others(request[4])
                         self._recent.append(quiet)
+                        outcome = _KEPT
+                    else:
+                        outcome = _FULL
             finally:
                 lock.release()
             if lock._deferred:
                 lock.run_deferred()
-            if wait:
-                if flush_first:
-                    self.close_pending()
-                    self.request_ended(scope, request)
-                elif len(pending) >= PENDING_SCOPES or queries >= PENDING_QUERIES:
+            if outcome == _KEPT:
+                return
+            if outcome == _WAITS:
+                if len(self._pending) >= PENDING_SCOPES or queries >= PENDING_QUERIES:
                     self.close_pending()
                 return
-            if quiet is not None:
+            if outcome == _BEHIND:
+                # The requests waiting first, then this one again.
+                self.close_pending()
+                self.request_ended(scope, request)
                 return
         summary = self.scope_closed(scope, request[2])
         scope.summary = summary
@@ -302,6 +278,52 @@ class RequestRecorder:
             raw_request_event(summary.path if summary else None, request, summary),
             scope.parent,
         )
+
+    def _end_behind(self, scope: Scope, request: RawRequest, records: bool) -> int:
+        """End a request that may be quiet, with records in the thread logs.
+
+        Return what ``request_ended`` does next: nothing (``_KEPT``: kept
+        quiet), wait (``_WAITS``: the scope's close waits, see
+        ``close_pending``), close those waiting first (``_BEHIND``), or the
+        full path (``_FULL``). Called with the lock held.
+        """
+        scopes = self._scopes
+        pending = self._pending
+        opened = scope.tracker is scopes
+        if (
+            not records
+            and scope.may_wait
+            and not self._activity.open_blocks
+            and not (opened and scope.id in scopes.states)
+        ):
+            # Raw queries only (perhaps none of its own): they stay in the
+            # thread logs, and the scope closes with the others, in order.
+            if opened:
+                pending.append((scope, request))
+                scope.waits_in = self
+            else:
+                pending.append(request + _NO_SCOPE)
+            return _WAITS
+        if pending:
+            return _BEHIND
+        # Timer blocks still in thread logs may belong to this scope: added
+        # first, they give it state and send it the full way.
+        for log in self.thread_logs.logs:
+            if log.queries:
+                # Every thread's raw queries, then this loop's timer blocks;
+                # the queries may be this scope's.
+                self._add_query_logs()
+            if log.records:
+                self._add_records(log.take())
+        quiet: QuietRequest
+        if not opened:
+            quiet = request + _NO_SCOPE
+        elif scope.id in scopes.states:
+            return _FULL
+        else:
+            quiet = self._keep_empty(scope, request)
+        self._add_quiet(quiet)
+        return _KEPT
 
     def _keep_empty(self, scope: Scope, request: RawRequest) -> QuietRequest:
         # Called with the lock held: ScopeTable.keep_empty, written out.
