@@ -25,7 +25,8 @@ class Scope:
     id: int = field(default_factory=next_scope_id)
     started_at: float = field(default_factory=time.time)
     started_ns: int = field(default_factory=time.perf_counter_ns)
-    #: The collector's ``ScopeSummary``, set when the scope closes.
+    #: The collector's ``ScopeSummary``, set when the scope closes (a
+    #: request's scope whose close waits in a batch closes it when read).
     summary: Any = None
     #: The asyncio task that opened the scope, if any (see ``db.asyncsite``).
     task: weakref.ref[asyncio.Task[Any]] | None = None
