@@ -385,19 +385,23 @@ class RequestRecorder:
         self._add_query_logs()
         states = self._scopes.states
         for item in waiting:
-            if len(item) != 2:
-                self._add_quiet(item)
-                continue
-            scope, request = item
-            scope.waits_in = None
+            scope: Scope | None = None
             try:
+                if len(item) != 2:
+                    self._add_quiet(item)
+                    continue
+                scope, request = item
+                scope.waits_in = None
                 if scope.id in states:
                     self._close_waiting(scope, request, conf)
                 elif scope.tracker is self._scopes:
                     self._add_quiet(self._keep_empty(scope, request))
             except Exception:
-                scope.tracker = None
-                states.pop(scope.id, None)
+                # The request is lost, not the batch, and never raised to
+                # the reader or the request that closed the batch.
+                if scope is not None:
+                    scope.tracker = None
+                    states.pop(scope.id, None)
                 log_failure(
                     logger, "close-pending", "perfprobe failed to close a request scope"
                 )

@@ -264,6 +264,28 @@ def test_a_waiting_scope_whose_close_fails_is_logged_and_not_kept_open(
     assert "perfprobe failed to close a request scope" in caplog.text
 
 
+def test_a_quiet_request_that_fails_to_close_is_logged_not_raised(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A failure adding a quiet request of the batch: the read and summary go on."""
+    collector = Collector()
+    first = open_request(collector, "/a/")
+    end_request(collector, first, "/a/", n_plus_one(2))
+    end_request(collector, RequestScope(None, 1_000.0, 0, None), "/b/", [])
+
+    def fail(self: Collector, quiet: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(type(collector), "_add_quiet", fail)
+    summary = first.summary
+
+    assert summary is not None
+    assert summary.query_count == 2
+    assert collector._pending == []
+    assert list(collector.snapshot().endpoints) == [("GET", "/a/")]
+    assert "perfprobe failed to close a request scope" in caplog.text
+
+
 # -- random workloads: the same findings as closing each scope at once ------
 
 
