@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -284,6 +285,54 @@ def test_a_quiet_request_that_fails_to_close_is_logged_not_raised(
     assert collector._pending == []
     assert list(collector.snapshot().endpoints) == [("GET", "/a/")]
     assert "perfprobe failed to close a request scope" in caplog.text
+
+
+def test_requests_ended_by_threads_during_reads_are_all_counted() -> None:
+    """Four threads of 150 requests (1 to 51 queries) while another thread reads."""
+    collector = Collector()
+    done = threading.Event()
+    scopes: list[RequestScope] = []
+
+    def serve(seed: int) -> None:
+        rng = random.Random(seed)
+        for _ in range(150):
+            scope = open_request(collector, "/a/")
+            end_request(collector, scope, "/a/", n_plus_one(rng.choice((1, 3, 51))))
+            scopes.append(scope)
+
+    def read() -> None:
+        while not done.is_set():
+            collector.snapshot()
+
+    previous = sys.getswitchinterval()
+    # Threads switched every few bytecodes, so that they meet inside a close.
+    sys.setswitchinterval(1e-6)
+    try:
+        reader = threading.Thread(target=read)
+        reader.start()
+        workers = [threading.Thread(target=serve, args=(seed,)) for seed in range(4)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        done.set()
+        reader.join()
+    finally:
+        sys.setswitchinterval(previous)
+
+    # The same draws as the threads made: the queries each ran.
+    expected = 0
+    for seed in range(4):
+        rng = random.Random(seed)
+        expected += sum(rng.choice((1, 3, 51)) for _ in range(150))
+    snapshot = collector.snapshot()
+    assert snapshot.scopes_closed == 600
+    assert collector._pending == []
+    assert collector._scopes.states == {}
+    assert snapshot.query_total is not None
+    assert snapshot.query_total.count == expected
+    assert snapshot.endpoints[("GET", "/a/")]["query_counts"].total == expected
+    assert sum(scope.summary.query_count for scope in scopes) == expected
 
 
 # -- random workloads: the same findings as closing each scope at once ------
