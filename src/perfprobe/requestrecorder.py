@@ -391,7 +391,6 @@ class RequestRecorder:
                     self._add_quiet(item)
                     continue
                 scope, request = item
-                scope.waits_in = None
                 if scope.id in states:
                     self._close_waiting(scope, request, conf)
                 elif scope.tracker is self._scopes:
@@ -405,6 +404,11 @@ class RequestRecorder:
                 log_failure(
                     logger, "close-pending", "perfprobe failed to close a request scope"
                 )
+            finally:
+                # Last: a reader of its summary in another thread waits for
+                # the lock while this is set (RequestScope.summary).
+                if scope is not None:
+                    scope.waits_in = None
 
     def _close_waiting(
         self, scope: Scope, request: RawRequest, conf: PerfprobeSettings

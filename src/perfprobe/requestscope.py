@@ -72,6 +72,11 @@ class RequestScope(Scope):
         collector = self.waits_in
         if collector is not None:
             collector.close_pending()
+            lock = collector._lock
+            if self.waits_in is not None and not lock._is_owned():
+                # Another thread is closing the batch, under the lock.
+                with lock:
+                    pass
         return self._summary
 
     @summary.setter

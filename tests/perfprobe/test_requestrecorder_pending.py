@@ -335,6 +335,38 @@ def test_requests_ended_by_threads_during_reads_are_all_counted() -> None:
     assert sum(scope.summary.query_count for scope in scopes) == expected
 
 
+def test_a_summary_read_while_another_thread_closes_its_batch_waits_for_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch of two is closing in a thread: the second's summary is there."""
+    collector = Collector()
+    first = open_request(collector, "/a/")
+    end_request(collector, first, "/a/", n_plus_one(2))
+    second = open_request(collector, "/b/")
+    end_request(collector, second, "/b/", n_plus_one(5))
+    started, go_on = threading.Event(), threading.Event()
+    real = type(collector)._close_waiting
+
+    def slow_first(self: Collector, scope: Any, *args: Any) -> None:
+        if scope is first:
+            started.set()
+            go_on.wait(timeout=10)
+        real(self, scope, *args)
+
+    monkeypatch.setattr(type(collector), "_close_waiting", slow_first)
+    closer = threading.Thread(target=collector.close_pending)
+    closer.start()
+    assert started.wait(timeout=10)
+    assert collector._pending == []  # taken by the closer
+    threading.Timer(0.2, go_on.set).start()
+
+    summary = second.summary
+
+    closer.join()
+    assert summary is not None
+    assert summary.query_count == 5
+
+
 # -- random workloads: the same findings as closing each scope at once ------
 
 
