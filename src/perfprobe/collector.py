@@ -78,6 +78,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         self._activity = ThreadActivity()
         #: Each thread's finished timer blocks not yet added (see threadlog).
         self.thread_logs = self._activity.threads
+        self._pending = []
         self._clear(conf)
 
     # -- life cycle -------------------------------------------------------
@@ -88,6 +89,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
         Open scopes and memory blocks keep running but start empty.
         """
+        # Scopes whose requests ended before the reset get their summaries.
+        self.close_pending()
         self._clear(self._settings())
 
     def _clear(self, conf: PerfprobeSettings) -> None:
@@ -96,6 +99,13 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             for log in self.thread_logs.logs:
                 log.take()
                 log.take_queries()
+            # Any still waiting (another thread's, since the close above)
+            # go with the rest.
+            for item in self._pending:
+                if len(item) == 2:
+                    item[0].waits_in = None
+                    self._scopes.pop(item[0])
+            self._pending = []
             self._conf = conf
             self._last_good_settings = conf
             self._operations: dict[str, OperationStats] = {}
@@ -137,6 +147,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def add_listener(self, listener: Listener) -> None:
         """Call ``listener(event)`` for every event recorded from now on."""
+        # Requests that ended before it are not heard: closed first.
+        self.close_pending()
         self._listeners.add(listener)
 
     def remove_listener(self, listener: Listener) -> None:
@@ -145,6 +157,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def add_scope_listener(self, listener: ScopeListener) -> None:
         """Call ``listener(summary)`` for every scope that closes from now on."""
+        self.close_pending()
         self._scope_listeners.add(listener)
 
     def remove_scope_listener(self, listener: ScopeListener) -> None:
@@ -172,6 +185,9 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         Timers use it for the blocks they cannot leave in the thread log
         (a failure, a span, a listener); ordinary blocks wait there.
         """
+        if self._pending:
+            # Ended requests first, so recent events keep their order.
+            self.close_pending()
         with self._lock:
             # This thread's earlier blocks first, so recent events keep
             # their order within the thread.
@@ -213,6 +229,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
     @deferred_if_reentered
     def record_error(self, event: ErrorEvent, scope: Scope | None) -> None:
         """Add an error that no other probe recorded (e.g. a failed scenario)."""
+        if self._pending:
+            self.close_pending()
         with self._lock:
             self._errors.add(event, self._scopes.lineage(scope))
             self._recent.append(event)
@@ -221,6 +239,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
     @deferred_if_reentered
     def record_memory(self, record: MemoryRecord) -> None:
         """Add a checkpoint, or a block that has just closed."""
+        if self._pending:
+            self.close_pending()
         with self._lock:
             if record.open:
                 return
@@ -281,6 +301,10 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
     @deferred_if_reentered
     def scope_closed(self, scope: Scope, duration_s: float) -> ScopeSummary | None:
         """Finish ``scope``: analyse its queries and keep its summary."""
+        if self._pending:
+            # The scopes of requests that ended before it close first, in
+            # the history as in the findings.
+            self.close_pending()
         with self._lock:
             # Every thread's raw queries and finished blocks first: some may
             # be this scope's.
@@ -304,10 +328,14 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
+        conf = self._live_settings()
+        self.close_pending()
         self.fold_requests()
         self.fold_queries()
         with self._lock:
             # Requests other threads ended since the fold above.
+            if self._pending:
+                self._close_pending(conf)
             if self._request_log:
                 self._fold_requests()
             self._add_query_logs()

@@ -164,10 +164,13 @@ class QueryRecords:
     _listeners: ListenerList[Event]
     thread_logs: ThreadLogs
     time_scale: float
+    _pending: list[Any]
 
     if TYPE_CHECKING:
 
         def _live_settings(self) -> PerfprobeSettings: ...
+
+        def close_pending(self) -> None: ...
 
     def record_query(
         self,
@@ -191,6 +194,9 @@ class QueryRecords:
             # settings change is seen without a reset; sizes change only on
             # reset.
             conf = self._live_settings()
+        if self._pending:
+            # Ended requests first, so recent events keep their order.
+            self.close_pending()
         try:
             slow_query_s = conf.SLOW_QUERY_SECONDS * self.time_scale
             with lock:
@@ -242,6 +248,8 @@ class QueryRecords:
         The raw queries of finished threads are folded in first, so that
         their logs can be released (``TimerRecords.register_thread``).
         """
+        # Waiting request scopes of a finished thread close with the rest.
+        self.close_pending()
         with self._lock:
             for log in self.thread_logs.logs:
                 if log.queries and not log.thread_alive:
@@ -259,6 +267,8 @@ class QueryRecords:
         lock = self._lock
         if lock._is_owned():  # type: ignore[attr-defined]
             return
+        # Their queries are among those folded: the waiting scopes close.
+        self.close_pending()
         if not any(log.queries for log in self.thread_logs.logs):
             return
         lock.acquire()
@@ -271,7 +281,14 @@ class QueryRecords:
 
     @deferred_if_reentered
     def fold_thread_queries(self, log: ThreadLog) -> None:
-        """Fold the raw queries of ``log`` (the calling thread's) in."""
+        """Fold the raw queries of ``log`` (the calling thread's) in.
+
+        With request scopes waiting, every thread's are folded and those
+        scopes closed (``close_pending``): their batch is full.
+        """
+        if self._pending:
+            self.close_pending()
+            return
         with self._lock:
             self._fold_safely(log.take_queries())
 

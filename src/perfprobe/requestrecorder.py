@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections import deque
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,9 @@ from .aggregates import (
     count_error,
 )
 from .events import Event, RequestEvent
+from .failures import log_failure
 from .querycounts import QueryCountStats
+from .querylog import QUERY_BATCH
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import QuietRequest, RawRequest, raw_request_event
 from .scope import Scope
@@ -28,11 +31,22 @@ if TYPE_CHECKING:
     from .listeners import ListenerList
     from .scopetable import ScopeTable
 
+logger = logging.getLogger("perfprobe.collector")
 
 #: Quiet requests the request path leaves for one batched fold.
 REQUEST_BATCH = 128
+#: Request scopes whose close may wait for one batched close (their number
+#: bounds the scopes, their requests and their queries kept open).
+PENDING_SCOPES = 16
+#: Raw queries in the thread logs past which the waiting scopes close at a
+#: request's end: below ``QUERY_BATCH``, so that the thread's own fold (which
+#: would give the next request's scope state, and send it the full way)
+#: seldom comes first.
+PENDING_QUERIES = QUERY_BATCH * 3 // 4
 #: The scope fields of a quiet request whose scope was not opened here.
 _NO_SCOPE = (None, None, None)
+#: What request_ended does once its lock is released (see _end_behind).
+_FULL, _KEPT, _WAITS, _BEHIND = range(4)
 _status = itemgetter(1)
 _duration = itemgetter(2)
 
@@ -55,6 +69,9 @@ class RequestRecorder:
     #: Requests with nothing in their scope, not yet in their endpoint's
     #: figures: added in batches of ``REQUEST_BATCH`` and before every read.
     _request_log: list[RawRequest | QuietRequest]
+    #: Request scopes whose close waits, with their raw requests, and quiet
+    #: requests that ended after them: closed in order by ``close_pending``.
+    _pending: list[tuple[Scope, RawRequest] | QuietRequest]
 
     thread_logs: ThreadLogs
 
@@ -71,6 +88,8 @@ class RequestRecorder:
 
         def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any: ...
 
+        def _live_settings(self) -> PerfprobeSettings: ...
+
         def scope_closed(
             self, scope: Scope, duration_s: float
         ) -> ScopeSummary | None: ...
@@ -78,6 +97,9 @@ class RequestRecorder:
     @deferred_if_reentered
     def record_request(self, event: RequestEvent, scope: Scope | None) -> None:
         """Add one HTTP request; 5xx responses also count as errors."""
+        if self._pending:
+            # deferred_if_reentered has checked the lock is not held here.
+            self.close_pending()
         with self._lock:
             # The requests waiting first: endpoints are made first come.
             if self._request_log:
@@ -170,7 +192,9 @@ class RequestRecorder:
         When nothing was recorded in the scope, nothing listens, the
         request did not fail and is not nested in another scope, no summary
         and no event is made now: the recent events and the scope history
-        keep the raw values and make them when read.
+        keep the raw values and make them when read. When, beyond that, the
+        scope's only records are raw queries still in the thread logs, its
+        close waits too (see ``close_pending``).
         Otherwise this is ``scope_closed`` followed by ``record_request``.
         """
         lock = self._lock
@@ -190,47 +214,63 @@ class RequestRecorder:
             # methods per request.
             lock.acquire()
             try:
-                # Timer blocks still in thread logs may belong to this scope:
-                # added first, they give it state and send it the full way.
-                # _add_thread_logs written out: a frame saved per request.
+                records = False
+                queries = 0
                 for log in self.thread_logs.logs:
-                    if log.queries:
-                        # Every thread's raw queries, then this loop's
-                        # timer blocks; the queries may be this scope's.
-                        self._add_query_logs()
                     if log.records:
-                        self._add_records(log.take())
-                # One flat tuple per request, kept by the recent events, the
-                # scope history and the endpoint log alike: each object kept
-                # past the request costs more on the clock than its making.
-                quiet: QuietRequest | None
-                if scope.tracker is not scopes:
-                    # Not opened here: no summary.
-                    quiet = request + _NO_SCOPE
-                elif scope.id in scopes.states:
-                    quiet = None  # its queries or operations need the full path
+                        records = True
+                    if log.queries:
+                        queries += len(log.queries)
+                if records or queries or self._pending:
+                    # Records to add first, or requests waiting: in a method
+                    # of its own, so a request with neither pays nothing more.
+                    outcome = self._end_behind(scope, request, records)
                 else:
-                    # ScopeTable.keep_empty, written out: once per request.
-                    scope.tracker = None
-                    # A concatenation: unpacking into a display builds a list.
-                    opened = (scope.id, scope.name, scope.started_at)
-                    quiet = request + opened
-                    scopes.history.append(quiet)
-                    scopes.closed_count += 1
-                if quiet is not None:
-                    # Its endpoint's figures wait for the next batch.
-                    waiting = self._request_log
-                    waiting.append(quiet)
-                    if len(waiting) >= REQUEST_BATCH:
-                        self._fold_requests()
-                    if self._activity.open_blocks:
-                        self._activity.mark_others(request[4])
-                    self._recent.append(quiet)
+                    # One flat tuple per request, kept by the recent events,
+                    # the scope history and the endpoint log alike: each
+                    # object kept past the request costs more on the clock
+                    # than its making.
+                    quiet: QuietRequest | None
+                    if scope.tracker is not scopes:
+                        # Not opened here: no summary.
+                        quiet = request + _NO_SCOPE
+                    elif scope.id in scopes.states:
+                        quiet = None  # its queries or operations: the full path
+                    else:
+                        # _keep_empty, written out: once per request.
+                        scope.tracker = None
+                        # A concatenation: unpacking into a display builds a
+                        # list.
+                        opened = (scope.id, scope.name, scope.started_at)
+                        quiet = request + opened
+                        scopes.history.append(quiet)
+                        scopes.closed_count += 1
+                    if quiet is not None:
+                        # _add_quiet, written out.
+                        waiting = self._request_log
+                        waiting.append(quiet)
+                        if len(waiting) >= REQUEST_BATCH:
+                            self._fold_requests()
+                        if self._activity.open_blocks:
+                            self._activity.mark_others(request[4])
+                        self._recent.append(quiet)
+                        outcome = _KEPT
+                    else:
+                        outcome = _FULL
             finally:
                 lock.release()
             if lock._deferred:
                 lock.run_deferred()
-            if quiet is not None:
+            if outcome == _KEPT:
+                return
+            if outcome == _WAITS:
+                if len(self._pending) >= PENDING_SCOPES or queries >= PENDING_QUERIES:
+                    self.close_pending()
+                return
+            if outcome == _BEHIND:
+                # The requests waiting first, then this one again.
+                self.close_pending()
+                self.request_ended(scope, request)
                 return
         summary = self.scope_closed(scope, request[2])
         scope.summary = summary
@@ -238,6 +278,156 @@ class RequestRecorder:
             raw_request_event(summary.path if summary else None, request, summary),
             scope.parent,
         )
+
+    def _end_behind(self, scope: Scope, request: RawRequest, records: bool) -> int:
+        """End a request that may be quiet, with records in the thread logs.
+
+        Return what ``request_ended`` does next: nothing (``_KEPT``: kept
+        quiet), wait (``_WAITS``: the scope's close waits, see
+        ``close_pending``), close those waiting first (``_BEHIND``), or the
+        full path (``_FULL``). Called with the lock held.
+        """
+        scopes = self._scopes
+        pending = self._pending
+        opened = scope.tracker is scopes
+        if (
+            not records
+            and scope.may_wait
+            and not self._activity.open_blocks
+            and not (opened and scope.id in scopes.states)
+        ):
+            # Raw queries only (perhaps none of its own): they stay in the
+            # thread logs, and the scope closes with the others, in order.
+            if opened:
+                pending.append((scope, request))
+                scope.waits_in = self
+            else:
+                pending.append(request + _NO_SCOPE)
+            return _WAITS
+        if pending:
+            return _BEHIND
+        # Timer blocks still in thread logs may belong to this scope: added
+        # first, they give it state and send it the full way.
+        for log in self.thread_logs.logs:
+            if log.queries:
+                # Every thread's raw queries, then this loop's timer blocks;
+                # the queries may be this scope's.
+                self._add_query_logs()
+            if log.records:
+                self._add_records(log.take())
+        quiet: QuietRequest
+        if not opened:
+            quiet = request + _NO_SCOPE
+        elif scope.id in scopes.states:
+            return _FULL
+        else:
+            quiet = self._keep_empty(scope, request)
+        self._add_quiet(quiet)
+        return _KEPT
+
+    def _keep_empty(self, scope: Scope, request: RawRequest) -> QuietRequest:
+        # Called with the lock held: ScopeTable.keep_empty, written out.
+        scopes = self._scopes
+        scope.tracker = None
+        # A concatenation: unpacking into a display builds a list.
+        opened = (scope.id, scope.name, scope.started_at)
+        quiet = request + opened
+        scopes.history.append(quiet)
+        scopes.closed_count += 1
+        return quiet
+
+    def _add_quiet(self, quiet: QuietRequest) -> None:
+        # Called with the lock held. Its endpoint's figures wait for the
+        # next batch.
+        waiting = self._request_log
+        waiting.append(quiet)
+        if len(waiting) >= REQUEST_BATCH:
+            self._fold_requests()
+        if self._activity.open_blocks:
+            self._activity.mark_others(quiet[4])
+        self._recent.append(quiet)
+
+    def close_pending(self) -> None:
+        """Close the request scopes that wait, in the order their requests ended.
+
+        A request whose scope holds only raw queries still in the thread
+        logs (and would otherwise be quiet) leaves its scope open and waiting
+        rather than folding its queries and closing it at once: folded
+        together, a batch of such requests costs fewer calls, and runs on
+        objects still warm from the previous one. Every reader calls this
+        first (a snapshot, a listener added, a scope closed, a reset, the
+        scope's ``summary``), and a request that cannot wait calls it before
+        its own record, so what is read is what closing each scope at its
+        request's end made, but for the order of the recent events (the
+        waiting requests' queries come before their requests) and the
+        splitting of the running total of query time. Called without the
+        lock, like ``fold_requests``; a no-op inside it.
+        """
+        lock = self._lock
+        if not self._pending or lock._is_owned():  # type: ignore[attr-defined]
+            return
+        conf = self._live_settings()
+        lock.acquire()
+        try:
+            self._close_pending(conf)
+        finally:
+            lock.release()
+        if lock._deferred:
+            lock.run_deferred()
+
+    def _close_pending(self, conf: PerfprobeSettings) -> None:
+        # Called with the lock held.
+        waiting = self._pending
+        if not waiting:
+            return
+        self._pending = []
+        # The waiting scopes' queries, and any other thread's.
+        self._add_query_logs()
+        states = self._scopes.states
+        for item in waiting:
+            scope: Scope | None = None
+            try:
+                if len(item) != 2:
+                    self._add_quiet(item)
+                    continue
+                scope, request = item
+                if scope.id in states:
+                    self._close_waiting(scope, request, conf)
+                elif scope.tracker is self._scopes:
+                    self._add_quiet(self._keep_empty(scope, request))
+            except Exception:
+                # The request is lost, not the batch, and never raised to
+                # the reader or the request that closed the batch.
+                if scope is not None:
+                    scope.tracker = None
+                    states.pop(scope.id, None)
+                log_failure(
+                    logger, "close-pending", "perfprobe failed to close a request scope"
+                )
+            finally:
+                # Last: a reader of its summary in another thread waits for
+                # the lock while this is set (RequestScope.summary).
+                if scope is not None:
+                    scope.waits_in = None
+
+    def _close_waiting(
+        self, scope: Scope, request: RawRequest, conf: PerfprobeSettings
+    ) -> None:
+        # Called with the lock held: scope_closed and record_request, but
+        # for what a request that may wait cannot have (listeners, an error,
+        # a parent scope, open memory blocks).
+        state = self._scopes.pop(scope)
+        assert state is not None  # the caller found it
+        summary = state.close(
+            request[2], conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
+        )
+        self._scopes.add_closed(summary)
+        scope.summary = summary
+        if self._request_log:
+            self._fold_requests()
+        ep = self._endpoint(request[0])
+        ep.add(request[2], summary.query_count, summary.query_time_s, request[1])
+        self._recent.append(raw_request_event(summary.path, request, summary))
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the quiet tuples.

@@ -63,6 +63,25 @@ class RequestScope(Scope):
     endpoint = _FromRoute(None)
     #: The URL match a probe had the scope named after, if any.
     named_match: Any = None
+    may_wait = True
+    _summary: Any = None
+
+    @property
+    def summary(self) -> Any:
+        """Return the collector's ``ScopeSummary``, closing its batch if waiting."""
+        collector = self.waits_in
+        if collector is not None:
+            collector.close_pending()
+            lock = collector._lock
+            if self.waits_in is not None and not lock._is_owned():
+                # Another thread is closing the batch, under the lock.
+                with lock:
+                    pass
+        return self._summary
+
+    @summary.setter
+    def summary(self, value: Any) -> None:
+        self._summary = value
 
     def __init__(
         self,

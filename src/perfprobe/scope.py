@@ -25,7 +25,8 @@ class Scope:
     id: int = field(default_factory=next_scope_id)
     started_at: float = field(default_factory=time.time)
     started_ns: int = field(default_factory=time.perf_counter_ns)
-    #: The collector's ``ScopeSummary``, set when the scope closes.
+    #: The collector's ``ScopeSummary``, set when the scope closes (a
+    #: request's scope whose close waits in a batch closes it when read).
     summary: Any = None
     #: The asyncio task that opened the scope, if any (see ``db.asyncsite``).
     task: weakref.ref[asyncio.Task[Any]] | None = None
@@ -76,6 +77,12 @@ class Scope:
     #: left out (it is not the parent): leaving the scope out of order makes
     #: the mark current again, not the parent (see ``leave_scope``).
     outer_mark = cast(Any, None)
+    #: Whether the collector may leave the scope's close for a later batch
+    #: (``Collector.close_pending``): only a request's scope, whose
+    #: ``summary`` closes the batch when read.
+    may_wait = False
+    #: The collector whose batch the scope's close waits in, if any.
+    waits_in = cast(Any, None)
 
 
 class ChildScope(Scope):
