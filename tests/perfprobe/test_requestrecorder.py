@@ -74,6 +74,30 @@ def test_a_batch_of_interleaved_endpoints_splits_exactly(collector: Collector) -
     assert list(endpoints) == [("GET", "/a/"), ("GET", "/b/"), ("GET", "/c/")]
 
 
+def test_a_batch_counts_each_status_in_the_order_first_seen(
+    collector: Collector,
+) -> None:
+    """Statuses mixed in one batch, the first one a minority: exact, first-come."""
+    # /a/: 302 once, then 200 and 404 in turn; /b/: 200 only, then 301 once.
+    for index in range(REQUEST_BATCH):
+        if index % 2 == 0:
+            status = 302 if index == 0 else (200 if index % 4 == 2 else 404)
+            end_quiet_request(collector, "/a/", status, 0.001)
+        else:
+            end_quiet_request(collector, "/b/", 301 if index == 127 else 200, 0.001)
+    assert not collector._request_log  # one full batch, folded
+
+    endpoints = collector.snapshot().endpoints
+
+    # /a/ has the 64 even indexes: 0 (302), then 32 at 2 mod 4, 31 at 0 mod 4.
+    assert list(endpoints[("GET", "/a/")]["statuses"].items()) == [
+        (302, 1),
+        (200, 32),
+        (404, 31),
+    ]
+    assert list(endpoints[("GET", "/b/")]["statuses"].items()) == [(200, 63), (301, 1)]
+
+
 def test_quiet_requests_past_max_metrics_count_as_dropped_one_each(
     settings: Settings,
 ) -> None:
