@@ -220,7 +220,8 @@ def test_hostile_cli_compare_of_non_utf8_names_exits_2(tmp_path: Path) -> None:
     lines = result.stderr.decode("utf-8", "replace").splitlines()
     assert result.returncode == 2
     assert lines == [
-        "CommandError: OLD '\\udcff.json' cannot be read: No such file or directory."
+        "CommandError: OLD.json '\\udcff.json' cannot be read: "
+        "No such file or directory."
     ]
 
 

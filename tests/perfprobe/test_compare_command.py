@@ -195,7 +195,7 @@ def test_a_missing_old_report_is_refused(tmp_path: Path) -> None:
     missing = str(tmp_path / "nope.json")
     error = refused(missing, new)
     assert error.returncode == 2
-    assert f"OLD {missing!r} cannot be read" in str(error)
+    assert f"OLD.json {missing!r} cannot be read" in str(error)
 
 
 def test_a_new_report_that_is_not_json_is_refused(tmp_path: Path) -> None:
@@ -204,7 +204,8 @@ def test_a_new_report_that_is_not_json_is_refused(tmp_path: Path) -> None:
     (tmp_path / "new.json").write_text("<html>")
     error = refused(old, str(tmp_path / "new.json"))
     assert error.returncode == 2
-    assert "NEW" in str(error) and "is not JSON" in str(error)
+    assert f"NEW.json {tmp_path / 'new.json'}" in str(error).replace("'", "")
+    assert "is not JSON" in str(error)
 
 
 def test_json_that_is_not_a_report_is_refused(tmp_path: Path) -> None:

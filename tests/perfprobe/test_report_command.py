@@ -104,6 +104,59 @@ def test_the_page_is_the_page_of_the_report_itself(
     assert output.removesuffix(f"HTML report written to {out}\n") == rendered(original)
 
 
+def test_html_writes_the_page_as_its_earlier_name_html_file_does(
+    saved: tuple[Report, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--html is the demo's name; --html-file the same, both naming one file."""
+    original, path = saved
+    monkeypatch.setattr(html, "charts_available", lambda: False)
+    first, second = tmp_path / "first.html", tmp_path / "second.html"
+
+    output = show(path, "--html", str(first))
+    show(path, "--html", str(second), "--html-file", str(second))
+
+    assert first.read_text(encoding="utf-8") == render_html(original)
+    assert second.read_text(encoding="utf-8") == render_html(original)
+    assert output.endswith(f"HTML report written to {first}\n")
+    both = refused(path, "--html", "a.html", "--html-file", "b.html")
+    assert str(both) == (
+        "--html 'a.html' and --html-file 'b.html' name different files; give "
+        "one of them (--html-file is another name for --html)."
+    )
+    assert str(refused(path, "--html", " ")) == "--html is empty; give a file path."
+    assert str(refused(path, "--html-file", "")) == (
+        "--html-file is empty; give a file path."
+    )
+    assert not (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists()
+
+
+def test_a_later_1x_report_is_read_as_perfprobe_compare_reads_it(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """Schema 1.1 with a field 1.0 lacks prints as 1.0 does; 2.0 is refused alike.
+
+    Both commands share one rule: any 1.x, nothing else.
+    """
+    original, path = saved
+    data = json.loads(Path(path).read_text())
+    later = tmp_path / "later.json"
+    later.write_text(json.dumps({**data, "schema_version": "1.1", "added": [1]}))
+    other = tmp_path / "other.json"
+    other.write_text(json.dumps({**data, "schema_version": "2.0"}))
+
+    assert show(str(later)) == rendered(original)
+    call_command("perfprobe_compare", path, str(later), stdout=StringIO())
+    refusals = [refused(str(other))]
+    with pytest.raises(CommandError) as caught:
+        call_command("perfprobe_compare", path, str(other), stdout=StringIO())
+    refusals.append(caught.value)
+    assert [str(error) for error in refusals] == [
+        f"{name} {str(other)!r} has schema_version '2.0'; this perfprobe reads "
+        "1.x reports."
+        for name in ("REPORT.json", "NEW.json")
+    ]
+
+
 @pytest.mark.skipif(not charts_available(), reason="needs matplotlib")
 def test_the_page_has_the_charts_of_the_report_itself(
     saved: tuple[Report, str], tmp_path: Path
@@ -135,9 +188,10 @@ def test_bad_files_are_refused_in_one_line(tmp_path: Path) -> None:
 
     folder = refused(str(tmp_path))
     assert str(missing) == (
-        f"REPORT '{tmp_path}/missing.json' cannot be read: No such file or directory."
+        f"REPORT.json '{tmp_path}/missing.json' cannot be read: "
+        "No such file or directory."
     )
-    assert str(folder) == f"REPORT '{tmp_path}' is not a regular file."
+    assert str(folder) == f"REPORT.json '{tmp_path}' is not a regular file."
     assert "page.html' is not JSON" in str(text)
     assert "package.json' is not a perfprobe report: no schema_version." in str(other)
 
@@ -263,7 +317,7 @@ def test_cli_statuses_and_one_line_errors(
     unwritable = manage(
         "perfprobe_report", path, "--html-file", str(tmp_path / "no" / "r.html")
     )
-    typo = manage("perfprobe_report", path, "--html")
+    typo = manage("perfprobe_report", path, "--htlm", "r.html")
 
     assert shown.returncode == 0, shown.stderr
     assert "Recommendations" in shown.stdout and shown.stderr == ""
@@ -273,7 +327,7 @@ def test_cli_statuses_and_one_line_errors(
         assert "Traceback" not in result.stderr
         assert result.stdout == ""
     assert "missing.json" in missing.stderr
-    assert "did you mean --html-file?" in typo.stderr
+    assert "did you mean --html?" in typo.stderr
 
 
 def test_a_reader_that_goes_away_ends_the_command_with_141(

@@ -9,7 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..report.fmt import shorten
 from ..report.jsonio import finite_json
+from ..report.tables import printable
 from .figures import RunFigures, read_run
 from .runs import ReportFormatError, field, items, run_record, text
 
@@ -91,16 +93,29 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def report_from_data(data: Any, source: str) -> LoadedReport:
-    """Return the figures of report data; raise ``ReportLoadError``."""
+def check_schema_version(data: Any) -> str:
+    """Return the report's ``schema_version`` if this perfprobe reads it.
+
+    The one rule of ``perfprobe_compare`` and ``perfprobe_report``: any
+    ``1.x``. A later 1.x writer only adds fields, which the readers leave
+    alone. Raise ``ReportLoadError`` for data with no ``schema_version``
+    and for any other version.
+    """
     if not isinstance(data, Mapping) or "schema_version" not in data:
         raise ReportLoadError("is not a perfprobe report: no schema_version")
     version = data["schema_version"]
     if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
+        shown = printable(shorten(str(version), 40))
         raise ReportLoadError(
-            f"has schema_version {version!r}; this perfprobe reads "
+            f"has schema_version {shown!r}; this perfprobe reads "
             f"{SUPPORTED_MAJOR}.x reports"
         )
+    return version
+
+
+def report_from_data(data: Any, source: str) -> LoadedReport:
+    """Return the figures of report data; raise ``ReportLoadError``."""
+    check_schema_version(data)
     try:
         return LoadedReport(
             source=source,

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from ..compare.load import ReportLoadError, read_json_file
+from ..compare.load import ReportLoadError, check_schema_version, read_json_file
 from .fmt import shorten
 from .model import SCHEMA_VERSION, Recommendation, Report, ScenarioResult
 from .schema import validate_report
@@ -53,15 +53,10 @@ def report_from_dict(data: Any) -> Report:
     read as absent. Raise ``ReportLoadError`` and ``ImportError`` as
     ``read_report`` does. ``data`` is not changed.
     """
-    if not isinstance(data, Mapping) or "schema_version" not in data:
-        raise ReportLoadError("is not a perfprobe report: no schema_version")
-    version = data["schema_version"]
-    if version != SCHEMA_VERSION:
-        raise ReportLoadError(
-            f"has schema_version {printable(shorten(str(version), 40))!r}; this "
-            f"perfprobe reads reports of schema {SCHEMA_VERSION}"
-        )
-    _check_schema(data)
+    check_schema_version(data)
+    # The schema describes SCHEMA_VERSION; a later 1.x report has its fields
+    # and may add others, which the schema allows and the model leaves out.
+    _check_schema({**data, "schema_version": SCHEMA_VERSION})
 
     fields = {f.name for f in dataclasses.fields(Report)}
     values = {key: value for key, value in data.items() if key in fields}

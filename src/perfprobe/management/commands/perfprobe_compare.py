@@ -65,8 +65,8 @@ class Command(PerfprobeCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         tolerance = parse_tolerance(options["tolerance"])
         fail_on = parse_fail_on(options["fail_on"])
-        old = load_report_option("OLD", options["old"])
-        new = load_report_option("NEW", options["new"])
+        old = load_report_option("OLD.json", options["old"])
+        new = load_report_option("NEW.json", options["new"])
         run_gate(
             self._console(options), new, old=old, tolerance=tolerance, fail_on=fail_on
         )

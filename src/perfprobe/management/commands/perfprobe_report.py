@@ -25,8 +25,10 @@ class Command(PerfprobeCommand):
     help = (
         "Print a saved perfprobe JSON report (the live report.json, "
         "report.write_json(), pytest --perfprobe-report, the demo's "
-        "--output-file) as the terminal report, and with --html-file also "
-        "write it as the HTML page. The file is checked against perfprobe's "
+        "--output-file) as the terminal report, and with --html (or its "
+        "earlier name --html-file) also write it as the HTML page. Any "
+        "schema 1.x report is read, as perfprobe_compare reads it. The file "
+        "is checked against perfprobe's "
         "JSON schema (needs the jsonschema package) and its recommendations "
         "are shown as stored: they are not recomputed with the current rules "
         "or settings. Exit status: 0 printed, 2 bad options or input, 141 "
@@ -40,13 +42,18 @@ class Command(PerfprobeCommand):
             "report", metavar="REPORT.json", help="The saved report to show."
         )
         parser.add_argument(
-            "--html-file",
+            "--html",
             metavar="OUT",
             help=(
                 "Also write the report as one self-contained HTML page to OUT, "
                 "atomically (an existing OUT is replaced whole or left as it "
                 "was); charts need matplotlib, the 'report' extra."
             ),
+        )
+        parser.add_argument(
+            "--html-file",
+            metavar="OUT",
+            help="Same as --html (the option's earlier name, as in the demo).",
         )
 
     def execute(self, *args: Any, **options: Any) -> str | None:
@@ -59,15 +66,15 @@ class Command(PerfprobeCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["report"]
-        html_file = options["html_file"]
+        option, html_file = _html_option(options)
         if html_file is not None and not html_file.strip():
-            raise usage_error("--html-file is empty; give a file path.")
+            raise usage_error(f"{option} is empty; give a file path.")
         report = _load(source)
 
         # The page is written before anything is printed: a file that cannot
         # be written ends the command with its one line and no report.
         if html_file is not None:
-            _write_html(report, html_file)
+            _write_html(report, option, html_file)
         console = self._console(options)
         try:
             TerminalRenderer(console).render(report)
@@ -92,11 +99,28 @@ class Command(PerfprobeCommand):
         )
 
 
+def _html_option(options: dict[str, Any]) -> tuple[str, str | None]:
+    """Return the HTML option given (``--html`` or its alias) and its value.
+
+    As in the demo: both may be given only naming the same file.
+    """
+    html, alias = options.get("html"), options.get("html_file")
+    if html is not None and alias is not None and html != alias:
+        raise usage_error(
+            f"--html {html!r} and --html-file {alias!r} name different files; "
+            "give one of them (--html-file is another name for --html)."
+        )
+    if alias is not None and html is None:
+        return "--html-file", alias
+    return "--html", html
+
+
 def _load(source: str) -> Report:
     try:
         return read_report(source)
     except ReportLoadError as exc:
-        raise usage_error(f"REPORT {source!r} {exc}.") from None
+        # Named as the usage line names it.
+        raise usage_error(f"REPORT.json {source!r} {exc}.") from None
     except ImportError:
         raise usage_error(
             "perfprobe_report checks the report against perfprobe's JSON schema "
@@ -105,22 +129,20 @@ def _load(source: str) -> Report:
         ) from None
 
 
-def _write_html(report: Report, html_file: str) -> None:
+def _write_html(report: Report, option: str, html_file: str) -> None:
     try:
         page = render_html(report)
     except Exception as exc:
         log_failure(logger, "report-command html", "perfprobe failed to render HTML")
         raise usage_error(
-            f"--html-file {html_file!r}: perfprobe failed to render the page "
+            f"{option} {html_file!r}: perfprobe failed to render the page "
             f"({type(exc).__name__}); details in the perfprobe.report log."
         ) from None
     try:
         write_text_atomic(html_file, page)
     except OSError as exc:
         # strerror is the whole sentence, naming the path, without "[Errno 2]".
-        raise usage_error(
-            f"--html-file {html_file!r}: {exc.strerror or exc}."
-        ) from None
+        raise usage_error(f"{option} {html_file!r}: {exc.strerror or exc}.") from None
     except ValueError as exc:
         # A name no file can have (a NUL byte).
-        raise usage_error(f"--html-file {html_file!r}: {exc}.") from None
+        raise usage_error(f"{option} {html_file!r}: {exc}.") from None
