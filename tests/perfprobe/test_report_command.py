@@ -17,6 +17,7 @@ from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
 from perfprobe import PerformanceMonitor
+from perfprobe.compare import run_record
 from perfprobe.report import Report, html
 from perfprobe.report.charts import charts_available
 from perfprobe.report.html import render_html
@@ -128,6 +129,38 @@ def test_html_writes_the_page_as_its_earlier_name_html_file_does(
         "--html-file is empty; give a file path."
     )
     assert not (tmp_path / "a.html").exists() and not (tmp_path / "b.html").exists()
+
+
+def test_a_repeated_report_says_its_tables_are_its_last_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--repeat 3 keeps 3 runs and the last as the report: one line says so.
+
+    A ``runs`` whose last entry is not the report's own run is "one run of 3".
+    """
+    monkeypatch.setenv("COLUMNS", "200")
+    original = orders_report()
+    last = run_record(original.to_dict())
+    earlier = [
+        {**last, "generated_at": f"2026-01-0{day}T00:00:00+00:00"} for day in (1, 2)
+    ]
+    repeated = copy.copy(original)
+    repeated.runs = [*earlier, last]
+    path = repeated.write_json(tmp_path / "repeated.json")
+    other = copy.copy(original)
+    other.runs = [*earlier, earlier[0]]
+    other_path = other.write_json(tmp_path / "other.json")
+
+    first, *rest = show(str(path)).splitlines(keepends=True)
+    other_first = show(str(other_path)).splitlines()[0]
+
+    assert first == (
+        "This report repeated its scenarios 3 times (the demo's --repeat 3): the "
+        "tables below are the last run of 3; perfprobe_compare compares all of "
+        "them.\n"
+    )
+    assert "".join(rest) == rendered(original)
+    assert other_first == first.strip().replace("the last run", "one run")
 
 
 def test_a_later_1x_report_is_read_as_perfprobe_compare_reads_it(
