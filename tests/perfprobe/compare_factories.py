@@ -21,6 +21,7 @@ def run(
     failed: tuple[str, ...] = (),
     scopes: int | None = None,
     legacy: bool = False,
+    relations: dict[tuple[str, str | None], str | None] | None = None,
 ) -> dict[str, Any]:
     """Return one ``runs`` record in the documented format.
 
@@ -32,7 +33,9 @@ def run(
     number of scopes closed, left out when ``None``. ``legacy`` leaves out
     what records written before 5 December 2026 lacked: the fewest and most
     queries of one request, the most queries of an N+1 in one scope, the
-    scopes closed.
+    scopes closed. ``relations`` gives N+1 findings their lazy-loaded
+    relation (``"Book.author"``, or ``None`` for none); a finding it leaves
+    out has no ``lazy_load``, as in records written before it was kept.
     """
     record: dict[str, Any] = {
         "generated_at": "2026-01-01T00:00:00+00:00",
@@ -56,6 +59,11 @@ def run(
         "queries": queries,
         "n_plus_one": [
             _n_plus_one(fingerprint, site, _each(per_scope), legacy)
+            | (
+                {"lazy_load": relations[fingerprint, site]}
+                if relations and (fingerprint, site) in relations
+                else {}
+            )
             for (fingerprint, site), per_scope in (n_plus_one or {}).items()
         ],
         "recommendations": {"critical": critical, "warning": 0, "info": 0},
@@ -145,7 +153,7 @@ def report(
         ],
         "queries": {"total": {"count": last["queries"]} if last["queries"] else None},
         "n_plus_one": {
-            "aggregated": last["n_plus_one"],
+            "aggregated": [_aggregated(finding) for finding in last["n_plus_one"]],
             "findings": [],
             **(
                 {"scopes_analysed": last["scopes_closed"]}
@@ -161,6 +169,20 @@ def report(
     if len(runs) > 1:
         data["runs"] = list(runs)
     return data
+
+
+def _aggregated(finding: dict[str, Any]) -> dict[str, Any]:
+    # A run record's "Book.author" is the body's lazy_load object.
+    if finding.get("lazy_load") is None:
+        return finding
+    model, name = finding["lazy_load"].split(".")
+    lazy_load = {
+        "model": model,
+        "field": name,
+        "relation": "forward foreign key",
+        "fix": f'select_related("{name}")',
+    }
+    return {**finding, "lazy_load": lazy_load}
 
 
 def _query_counts(endpoint: dict[str, Any]) -> dict[str, Any]:

@@ -22,11 +22,13 @@ from .figures import (
     PER_SCOPE,
     QUERIES,
     CountKey,
+    FindingId,
     RunFigures,
     ordered_keys,
     unit_of,
 )
 from .load import LoadedReport
+from .matching import match_findings
 from .stats import SAME, CountRange, judge_count
 from .workload import workload_difference
 
@@ -81,14 +83,15 @@ def count_rows(
 ) -> tuple[list[CountRow], list[str]]:
     """Return the count rows of two reports, and notes on what was not judged."""
     difference = workload_difference(old, new)
-    keys = ordered_keys([run.counts for run in (*old.runs, *new.runs)])
+    old_runs, new_runs, moved = match_findings(old.runs, new.runs)
+    keys = ordered_keys([run.counts for run in (*old_runs, *new_runs)])
     rows = [
-        _row(key, old.runs, new.runs, same_work=difference is None)
+        _row(key, old_runs, new_runs, same_work=difference is None)
         for kind in COUNT_KINDS
         for key in keys
         if key.kind == kind
     ]
-    return rows, _notes(rows, old, new, difference)
+    return rows, _notes(rows, old, new, difference) + _moved_notes(moved)
 
 
 def _row(
@@ -156,6 +159,15 @@ def _range(key: CountKey, runs: tuple[RunFigures, ...]) -> CountRange | None:
         return None if not any(values) else CountRange.of(values)
     values = [run.counts[key] for run in runs if key in run.counts]
     return CountRange.of(values) if values else None
+
+
+def _moved_notes(moved: list[tuple[FindingId, FindingId]]) -> list[str]:
+    return [
+        f"N+1 finding {old.file}:{old.line} -> {new.line}"
+        f"{f' ({old.relation})' if old.relation else ''} is one finding whose "
+        "line moved (the same file, query and relation): compared as one."
+        for old, new in moved
+    ]
 
 
 def _notes(

@@ -47,6 +47,21 @@ class CountKey(NamedTuple):
     name: str
 
 
+class FindingId(NamedTuple):
+    """What identifies an N+1 finding: where it is and what it loads.
+
+    ``file`` and ``line`` come from its call site (``None`` without one, or
+    ``line`` ``None`` when the site names no line); ``relation`` is the
+    lazy-loaded relation as ``"Model.field"``, ``None`` when the queries
+    were no lazy load.
+    """
+
+    file: str | None
+    line: int | None
+    fingerprint: str
+    relation: str | None
+
+
 class Workload(NamedTuple):
     """The work a run shows: its scenarios, its requests per endpoint, and the
     scopes it closed (``None`` in a record written before they were kept)."""
@@ -73,6 +88,10 @@ class RunFigures:
     recommendations: dict[str, int]
     per_unit: dict[CountKey, CountRange | None]
     workload: Workload
+    #: What identifies each N+1 finding of ``counts``, by its key.
+    findings: dict[CountKey, FindingId]
+    #: Whether every finding's record names its relation (older ones do not).
+    relations_known: bool = True
 
 
 def unit_of(key: CountKey) -> str:
@@ -116,8 +135,13 @@ def read_run(record: Any, where: str) -> RunFigures:
         counts,
         per_unit,
     )
-    _read_n_plus_one(
-        field(record, "n_plus_one", where), f"{where}.n_plus_one", counts, per_unit
+    findings: dict[CountKey, FindingId] = {}
+    relations_known = _read_n_plus_one(
+        field(record, "n_plus_one", where),
+        f"{where}.n_plus_one",
+        counts,
+        per_unit,
+        findings,
     )
     severities = field(record, "recommendations", where)
     recommendations = {
@@ -137,6 +161,8 @@ def read_run(record: Any, where: str) -> RunFigures:
         recommendations=recommendations,
         per_unit=per_unit,
         workload=Workload(scenarios, served, scopes),
+        findings=findings,
+        relations_known=relations_known,
     )
 
 
@@ -211,15 +237,24 @@ def _read_n_plus_one(
     where: str,
     counts: dict[CountKey, int],
     per_unit: dict[CountKey, CountRange | None],
-) -> None:
+    findings: dict[CountKey, FindingId],
+) -> bool:
+    """Read the N+1 findings; return whether each names its relation."""
+    relations_known = True
     for index, finding in enumerate(items(value, where)):
         at = f"{where}[{index}]"
-        call_site = field(finding, "call_site", at)
-        name = n_plus_one_name(
-            text(field(finding, "fingerprint", at), f"{at}.fingerprint"),
-            None if call_site is None else text(call_site, f"{at}.call_site"),
-        )
-        key = CountKey(N_PLUS_ONE, name)
+        raw_site = field(finding, "call_site", at)
+        call_site = None if raw_site is None else text(raw_site, f"{at}.call_site")
+        fingerprint = text(field(finding, "fingerprint", at), f"{at}.fingerprint")
+        key = CountKey(N_PLUS_ONE, n_plus_one_name(fingerprint, call_site))
+        relation = finding.get("lazy_load")
+        if "lazy_load" not in finding:
+            relations_known = False
+        elif relation is not None:
+            relation = text(relation, f"{at}.lazy_load")
+        if key not in findings or findings[key].relation is None:
+            file, line = split_call_site(call_site)
+            findings[key] = FindingId(file, line, fingerprint, relation)
         counts[key] = counts.get(key, 0) + count(
             field(finding, "count", at), f"{at}.count"
         )
@@ -230,6 +265,20 @@ def _read_n_plus_one(
             earlier = per_unit[key]
             most = None if most is None or earlier is None else max(most, earlier.high)
         per_unit[key] = None if most is None else CountRange(most, most)
+    return relations_known
+
+
+def split_call_site(call_site: str | None) -> tuple[str | None, int | None]:
+    """Return the file and line of ``"path/to/file.py:42"``.
+
+    A site without a ``:line`` ending is all file, with no line.
+    """
+    if call_site is None:
+        return None, None
+    file, colon, line = call_site.rpartition(":")
+    if colon and line.isascii() and line.isdigit():
+        return file, int(line)
+    return call_site, None
 
 
 def _p50_p95(record: Any, where: str) -> tuple[float, float]:

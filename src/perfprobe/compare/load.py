@@ -105,9 +105,12 @@ def check_schema_version(data: Any) -> str:
         raise ReportLoadError("is not a perfprobe report: no schema_version")
     version = data["schema_version"]
     if not isinstance(version, str) or version.split(".")[0] != SUPPORTED_MAJOR:
-        shown = printable(shorten(str(version), 40))
+        # Shortened: a hostile file can hold a long value there.
+        shown = repr(
+            printable(shorten(version, 40)) if isinstance(version, str) else version
+        )
         raise ReportLoadError(
-            f"has schema_version {shown!r}; this perfprobe reads "
+            f"has schema_version {printable(shorten(shown, 60))}; this perfprobe reads "
             f"{SUPPORTED_MAJOR}.x reports"
         )
     return version

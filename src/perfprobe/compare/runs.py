@@ -201,6 +201,11 @@ def _n_plus_one(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             else text(call_site, f"{where}.call_site"),
             "count": count(field(finding, "count", where), f"{where}.count"),
         }
+        # The lazy-loaded relation ("Book.author", null for none), which
+        # matches a finding across reports whose line moved. Records written
+        # before it was kept lack the key.
+        if "lazy_load" in finding:
+            record["lazy_load"] = _relation(finding["lazy_load"], f"{where}.lazy_load")
         # Reports written before findings were merged per scope lack it.
         if "max_count_per_scope" in finding:
             record["max_count_per_scope"] = count(
@@ -208,6 +213,15 @@ def _n_plus_one(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             )
         records.append(record)
     return records
+
+
+def _relation(lazy_load: Any, where: str) -> str | None:
+    """Return a finding's lazy load as ``"Model.field"``, ``None`` for none."""
+    if lazy_load is None:
+        return None
+    model = text(field(lazy_load, "model", where), f"{where}.model")
+    name = text(field(lazy_load, "field", where), f"{where}.field")
+    return f"{model}.{name}"
 
 
 def _recommendations(report: Mapping[str, Any]) -> dict[str, int]:

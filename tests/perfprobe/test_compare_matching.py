@@ -1,0 +1,192 @@
+"""Test matching N+1 findings across reports whose lines moved."""
+
+from __future__ import annotations
+
+from io import StringIO
+from pathlib import Path
+from typing import Any
+
+from django.core.management import call_command
+
+from perfprobe.compare import compare_reports, report_from_data, run_record
+from perfprobe.compare.comparison import Comparison
+from perfprobe.compare.counts import ONLY_OLD
+from perfprobe.compare.figures import N_PLUS_ONE
+
+from .compare_factories import report, run, write
+
+SQL = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = ?'
+VIEWS = "shop/views.py"
+
+
+def _site(line: int) -> str:
+    return f"{VIEWS}:{line}"
+
+
+def _report(findings: dict[int, tuple[str | None, list[int]]], **kw: Any) -> Any:
+    """A single-run report: line -> (relation, queries in each scope)."""
+    return report(
+        run(
+            n_plus_one={
+                (SQL, _site(line)): scopes for line, (_, scopes) in findings.items()
+            },
+            relations={(SQL, _site(line)): rel for line, (rel, _) in findings.items()},
+            **kw,
+        )
+    )
+
+
+def _compare(old: dict[str, Any], new: dict[str, Any]) -> Comparison:
+    return compare_reports(
+        report_from_data(old, "old.json"),
+        report_from_data(new, "new.json"),
+        tolerance=0.1,
+    )
+
+
+def _n_plus_one_rows(comparison: Comparison) -> list[tuple[str, str, str, str]]:
+    return [
+        (row.key.name.removesuffix(f": {SQL}"), str(row.old), str(row.new), row.verdict)
+        for row in comparison.counts
+        if row.key.kind == N_PLUS_ONE
+    ]
+
+
+def test_a_comment_above_the_loop_leaves_the_finding_unchanged(
+    tmp_path: Path,
+) -> None:
+    """The fresh user's case: Book.author at line 11, then 13; 20 per scope.
+
+    One finding, compared as one: no "only in old", no "only in new", and
+    the gate passes with a note naming the move.
+    """
+    old = _report({11: ("Book.author", [20] * 10)})
+    new = _report({13: ("Book.author", [20] * 10)})
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [(f"{VIEWS}:11 -> 13", "20", "20", "same")]
+    assert comparison.regressions() == [] and comparison.improvements() == []
+    assert comparison.notes == [
+        "N+1 finding shop/views.py:11 -> 13 (Book.author) is one finding whose "
+        "line moved (the same file, query and relation): compared as one."
+    ]
+    out = StringIO()
+    call_command(
+        "perfprobe_compare",
+        write(tmp_path / "old.json", old),
+        write(tmp_path / "new.json", new),
+        "--fail-on",
+        "regression",
+        stdout=out,
+    )
+    assert "Gate passed (--fail-on regression)." in out.getvalue()
+
+
+def test_a_moved_finding_that_grew_is_named_with_both_lines() -> None:
+    """20 queries per scope at line 11 become 25 at line 13: more, a regression."""
+    comparison = _compare(
+        _report({11: ("Book.author", [20])}), _report({13: ("Book.author", [25])})
+    )
+
+    assert _n_plus_one_rows(comparison) == [(f"{VIEWS}:11 -> 13", "20", "25", "more")]
+    assert comparison.regressions() == [
+        f"{VIEWS}:11 -> 13: {SQL}: 20 -> 25 N+1 queries/scope"
+    ]
+
+
+def test_two_findings_of_one_query_match_by_their_relation() -> None:
+    """A lazy load (Book.author) and an explicit get of the same query.
+
+    The get's loop moved above the lazy load's (line 20 -> 5, 11 -> 25): by
+    line order alone 11 would pair with 5; the relation pairs 11 with 25.
+    The get grew from 10 to 12 per scope; the lazy load stayed at 20.
+    """
+    old = _report({11: ("Book.author", [20]), 20: (None, [10])})
+    new = _report({5: (None, [12]), 25: ("Book.author", [20])})
+
+    rows = _n_plus_one_rows(_compare(old, new))
+
+    assert sorted(rows) == [
+        (f"{VIEWS}:11 -> 25", "20", "20", "same"),
+        (f"{VIEWS}:20 -> 5", "10", "12", "more"),
+    ]
+
+
+def test_findings_of_one_query_and_relation_match_in_line_order() -> None:
+    """Two loops at 11 and 13 move to 13 and 15 (two lines added above).
+
+    Matching the same line first would pair old 13 (5 per scope) with new
+    13 (20) and call it more; in line order 11 -> 13 and 13 -> 15 match and
+    nothing changed.
+    """
+    old = _report({11: ("Book.author", [20]), 13: ("Book.author", [5])})
+    new = _report({13: ("Book.author", [20]), 15: ("Book.author", [5])})
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [
+        (f"{VIEWS}:11 -> 13", "20", "20", "same"),
+        (f"{VIEWS}:13 -> 15", "5", "5", "same"),
+    ]
+    assert comparison.regressions() == []
+
+
+def test_with_fewer_findings_the_least_moved_ones_match() -> None:
+    """Loops at 11 and 20; the one at 11 fixed, the one at 20 now at 22.
+
+    Pairing 22 with 20 moves 2 lines, with 11 moves 11: the loop at 11 is
+    the one gone, an improvement, and nothing is new.
+    """
+    old = _report({11: ("Book.author", [20]), 20: ("Book.author", [5])})
+    new = _report({22: ("Book.author", [5])})
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [
+        (f"{VIEWS}:11", "20", "None", ONLY_OLD),
+        (f"{VIEWS}:20 -> 22", "5", "5", "same"),
+    ]
+    assert comparison.regressions() == []
+    assert comparison.improvements() == [f"N+1 finding gone at {VIEWS}:11: {SQL}"]
+
+
+def test_records_without_relations_match_by_file_and_query() -> None:
+    """An old record that lacks lazy_load still matches the moved finding."""
+    old = report(run(n_plus_one={(SQL, _site(11)): 20}))
+    new = _report({13: ("Book.author", [20])})
+
+    assert _n_plus_one_rows(_compare(old, new)) == [
+        (f"{VIEWS}:11 -> 13", "20", "20", "same")
+    ]
+
+
+def test_a_different_relation_is_a_different_finding() -> None:
+    """Book.author replaced by Book.publisher on the same query: gone and new."""
+    comparison = _compare(
+        _report({11: ("Book.author", [20])}), _report({11: ("Book.publisher", [20])})
+    )
+
+    assert _n_plus_one_rows(comparison) == [
+        (f"{VIEWS}:11 (Book.author)", "20", "None", "only in old"),
+        (f"{VIEWS}:11 (Book.publisher)", "None", "20", "only in new"),
+    ]
+    assert comparison.regressions() == [
+        f"new N+1 finding at {VIEWS}:11 (Book.publisher): {SQL}"
+    ]
+
+
+def test_run_records_keep_the_relation_of_each_finding() -> None:
+    """--repeat records say "Book.author", null for none, nothing when unknown."""
+    body = _report({11: ("Book.author", [20]), 20: (None, [10])})
+    body["n_plus_one"]["aggregated"].append(
+        {"fingerprint": "SELECT 1", "call_site": None, "count": 5}
+    )
+
+    findings = run_record(body)["n_plus_one"]
+
+    assert [finding.get("lazy_load", "absent") for finding in findings] == [
+        "Book.author",
+        None,
+        "absent",
+    ]
