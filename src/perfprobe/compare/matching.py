@@ -28,6 +28,8 @@ MAX_ALIGN_CELLS = 100_000
 
 Runs = tuple[RunFigures, ...]
 _Entry = tuple[CountKey, FindingId]
+#: File, fingerprint and relation: what a finding keeps when its line moves.
+_Group = tuple[str | None, str, str | None]
 
 
 def match_findings(
@@ -40,7 +42,7 @@ def match_findings(
     last. Nothing else changes.
     """
     use_relation = all(run.relations_known for run in (*old_runs, *new_runs))
-    groups: dict[tuple[str | None, str, str | None], tuple[list, list]] = {}
+    groups: dict[_Group, tuple[list[_Entry], list[_Entry]]] = {}
     for side, runs in enumerate((old_runs, new_runs)):
         found = {key: fid for run in runs for key, fid in run.findings.items()}
         for key, fid in found.items():
