@@ -118,7 +118,9 @@ def _add_baseline_arguments(parser: CommandParser) -> None:
         metavar="WHAT",
         action="append",
         help=(
-            "Exit with status 1 on 'regression' (needs --baseline) or "
-            "'critical' (a critical recommendation); repeat or use commas."
+            "Exit with status 1 on 'regression' (needs --baseline), 'queries' "
+            "(more queries or N+1 queries than --baseline; timings shown but "
+            "not gating) or 'critical' (a critical recommendation); repeat or "
+            "use commas."
         ),
     )

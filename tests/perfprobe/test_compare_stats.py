@@ -32,7 +32,7 @@ def test_median_and_spread_of_known_values() -> None:
 def test_estimate_takes_the_median_of_runs_by_default() -> None:
     """Three runs: the middle value, their range and the run count."""
     found = estimate([1.0, 3.0, 1.5])
-    assert found == Estimate(value_s=1.5, spread_s=2.0, runs=3)
+    assert found == Estimate(value_s=1.5, spread_s=2.0, runs=3, samples=3)
 
 
 def test_estimate_at_p95_of_five_runs() -> None:

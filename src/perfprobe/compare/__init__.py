@@ -2,7 +2,8 @@
 
 ``load_report`` reads a saved report, ``compare_reports`` judges every
 scenario, operation and endpoint (median and p95 against the spread across
-runs and a tolerance) and compares counts exactly (queries per request and
+runs and a tolerance; from single runs only with enough samples) and
+compares counts exactly (queries per request and
 per scope of an N+1 finding; run totals only over the same work), and
 ``ComparisonRenderer`` prints the result. ``run_record`` reduces a report
 to the figures of one run, the entries of a ``--repeat`` report's ``runs``.

@@ -16,11 +16,10 @@ from rich.console import Console
 
 from .comparison import Comparison, compare_reports
 from .gate import (
-    CRITICAL,
     EXIT_ERROR,
     EXIT_GATE_FAILED,
     FAIL_ON_CHOICES,
-    REGRESSION,
+    NEEDS_BASELINE,
     gate_failures,
 )
 from .load import LoadedReport, ReportLoadError, load_report, report_from_data
@@ -78,19 +77,21 @@ def parse_fail_on(
             if name not in FAIL_ON_CHOICES:
                 raise usage_error(
                     f"{option} {value!r} is not accepted; choose "
-                    f"{' or '.join(FAIL_ON_CHOICES)} (repeat the option or "
-                    "separate them with commas)."
+                    f"{', '.join(FAIL_ON_CHOICES[:-1])} or {FAIL_ON_CHOICES[-1]} "
+                    "(repeat the option or separate them with commas)."
                 )
             chosen.add(name)
     return frozenset(chosen)
 
 
 def require_baseline(fail_on: frozenset[str], baseline: str | None) -> None:
-    """Refuse ``--fail-on regression`` when there is nothing to compare with."""
-    if REGRESSION in fail_on and baseline is None:
-        raise usage_error(
-            "--fail-on regression needs --baseline FILE, a report to compare with."
-        )
+    """Refuse ``--fail-on regression`` (or ``queries``) with nothing to compare."""
+    for condition in NEEDS_BASELINE:
+        if condition in fail_on and baseline is None:
+            raise usage_error(
+                f"--fail-on {condition} needs --baseline FILE, a report to "
+                "compare with."
+            )
 
 
 def load_report_option(option: str, value: str) -> LoadedReport:
@@ -128,7 +129,7 @@ def run_gate(
     failures = gate_failures(fail_on, comparison, new)
     if failures:
         raise GateFailed("; ".join(failures))
-    if CRITICAL in fail_on or REGRESSION in fail_on:
+    if fail_on:
         console.print(
             f"Gate passed (--fail-on {','.join(sorted(fail_on))}).",
             markup=False,

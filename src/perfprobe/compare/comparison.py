@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
-from .figures import N_PLUS_ONE, TIMING_KINDS, MetricKey, RunFigures, ordered_keys
+from .figures import (
+    N_PLUS_ONE,
+    QUERIES,
+    TIMING_KINDS,
+    MetricKey,
+    RunFigures,
+    ordered_keys,
+)
 from .load import LoadedReport
 from .stats import (
     FASTER,
     FEWER,
+    MIN_SAMPLES,
     MORE,
     SAME,
     SLOWER,
+    TOO_FEW,
     UNCHANGED,
     Estimate,
     TimingChange,
@@ -32,7 +41,11 @@ class TimingRow:
 
     @property
     def verdict(self) -> str:
-        """Return ``slower`` if either statistic is, else ``faster``, else the rest."""
+        """Return ``slower`` if either statistic is, else ``faster``, else the rest.
+
+        A statistic with too few samples is left out; a row of two such is
+        ``too few``.
+        """
         if self.median is None or self.p95 is None:
             return self.presence
         verdicts = {self.median.verdict, self.p95.verdict}
@@ -40,7 +53,16 @@ class TimingRow:
             return SLOWER
         if FASTER in verdicts:
             return FASTER
+        if verdicts == {TOO_FEW}:
+            return TOO_FEW
         return UNCHANGED
+
+    @property
+    def samples(self) -> tuple[int, int] | None:
+        """Return the samples behind the row, old and new; ``None`` if one-sided."""
+        if self.median is None:
+            return None
+        return self.median.old.samples, self.median.new.samples
 
 
 @dataclass
@@ -69,6 +91,23 @@ class Comparison:
             if row.verdict == SLOWER
         ]
         for row in self.counts:
+            if row.verdict == MORE:
+                lines.append(_count_line(row))
+            elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
+                lines.append(f"new N+1 finding at {row.key.name}")
+        return lines
+
+    def query_regressions(self) -> list[str]:
+        """Return the regressions of query counts alone (``--fail-on queries``).
+
+        More queries (per request of an endpoint, per run of a scenario, in
+        a run's total over the same work), more N+1 queries per scope, a new
+        N+1 finding; not timings, not failed runs.
+        """
+        lines = []
+        for row in self.counts:
+            if row.key.kind not in (QUERIES, N_PLUS_ONE):
+                continue
             if row.verdict == MORE:
                 lines.append(_count_line(row))
             elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
@@ -133,8 +172,12 @@ def _timing_rows(
             rows.append(
                 TimingRow(
                     key,
-                    judge_timing(old[0], new[0], tolerance),
-                    judge_timing(old[1], new[1], tolerance),
+                    judge_timing(
+                        old[0], new[0], tolerance, min_samples=MIN_SAMPLES[0.5]
+                    ),
+                    judge_timing(
+                        old[1], new[1], tolerance, min_samples=MIN_SAMPLES[0.95]
+                    ),
                 )
             )
     return rows
@@ -146,11 +189,18 @@ def _estimates(
     per_run = [run.timings[key] for run in runs if key in run.timings]
     if not per_run:
         return None
+    # Every request (call, run of a scenario) of every run: what a single
+    # run's statistic stands on.
+    samples = sum(run.samples[key] for run in runs if key in run.timings)
     medians = [p50 for p50, _ in per_run]
     if key.kind == "scenario":
         # A scenario runs once per run: its p95 is taken over the runs.
-        return estimate(medians), estimate(medians, 0.95)
-    return estimate(medians), estimate([p95 for _, p95 in per_run])
+        return estimate(medians, samples=samples), estimate(
+            medians, 0.95, samples=samples
+        )
+    return estimate(medians, samples=samples), estimate(
+        [p95 for _, p95 in per_run], samples=samples
+    )
 
 
 def _warnings(old: LoadedReport, new: LoadedReport) -> list[str]:

@@ -88,6 +88,9 @@ class RunFigures:
     recommendations: dict[str, int]
     per_unit: dict[CountKey, CountRange | None]
     workload: Workload
+    #: The samples behind each timing in the run: an operation's calls, an
+    #: endpoint's requests, 1 for a scenario.
+    samples: dict[MetricKey, int]
     #: What identifies each N+1 finding of ``counts``, by its key.
     findings: dict[CountKey, FindingId]
     #: Whether every finding's record names its relation (older ones do not).
@@ -119,6 +122,7 @@ def n_plus_one_name(fingerprint: str, call_site: str | None) -> str:
 def read_run(record: Any, where: str) -> RunFigures:
     """Return the figures of one ``runs`` record; raise ``ReportFormatError``."""
     timings: dict[MetricKey, tuple[float, float]] = {}
+    samples: dict[MetricKey, int] = {}
     counts: dict[CountKey, int] = {}
     per_unit: dict[CountKey, CountRange | None] = {}
     counts[CountKey(QUERIES, ALL_QUERIES)] = count(
@@ -127,7 +131,9 @@ def read_run(record: Any, where: str) -> RunFigures:
     _read_scenarios(
         field(record, "scenarios", where), f"{where}.scenarios", timings, counts
     )
-    _read_operations(field(record, "operations", where), f"{where}.operations", timings)
+    _read_operations(
+        field(record, "operations", where), f"{where}.operations", timings, samples
+    )
     requests = _read_endpoints(
         field(record, "endpoints", where),
         f"{where}.endpoints",
@@ -135,6 +141,11 @@ def read_run(record: Any, where: str) -> RunFigures:
         counts,
         per_unit,
     )
+    for key in timings:
+        if key.kind == "scenario":
+            samples[key] = 1
+        elif key.kind == "endpoint":
+            samples[key] = requests[key.name]
     findings: dict[CountKey, FindingId] = {}
     relations_known = _read_n_plus_one(
         field(record, "n_plus_one", where),
@@ -161,6 +172,7 @@ def read_run(record: Any, where: str) -> RunFigures:
         recommendations=recommendations,
         per_unit=per_unit,
         workload=Workload(scenarios, served, scopes),
+        samples=samples,
         findings=findings,
         relations_known=relations_known,
     )
@@ -185,12 +197,17 @@ def _read_scenarios(
 
 
 def _read_operations(
-    value: Any, where: str, timings: dict[MetricKey, tuple[float, float]]
+    value: Any,
+    where: str,
+    timings: dict[MetricKey, tuple[float, float]],
+    samples: dict[MetricKey, int],
 ) -> None:
     for index, operation in enumerate(items(value, where)):
         at = f"{where}[{index}]"
         name = text(field(operation, "name", at), f"{at}.name")
-        timings[MetricKey("operation", name)] = _p50_p95(operation, at)
+        key = MetricKey("operation", name)
+        timings[key] = _p50_p95(operation, at)
+        samples[key] = count(field(operation, "count", at), f"{at}.count")
 
 
 def _read_endpoints(

@@ -11,8 +11,14 @@ EXIT_GATE_FAILED = 1
 EXIT_ERROR = 2
 
 REGRESSION = "regression"
+#: The exact counts alone: more queries per request or per run of a
+#: scenario, more N+1 queries per scope, a new N+1 finding. Timings are
+#: printed but do not gate: for live reports, whose timings are noise.
+QUERIES = "queries"
 CRITICAL = "critical"
-FAIL_ON_CHOICES = (REGRESSION, CRITICAL)
+FAIL_ON_CHOICES = (REGRESSION, QUERIES, CRITICAL)
+#: The conditions that compare with a baseline.
+NEEDS_BASELINE = (REGRESSION, QUERIES)
 
 
 def gate_failures(
@@ -21,9 +27,10 @@ def gate_failures(
     """Return one sentence per ``--fail-on`` condition that is met.
 
     ``regression`` is met by any regression in ``comparison`` (which must be
-    given when it is asked for); ``critical`` by any critical recommendation
-    in any run of ``new``. Raise ``ValueError`` for an unknown condition or
-    ``regression`` without a comparison.
+    given when it is asked for), ``queries`` by any of its query-count
+    regressions; ``critical`` by any critical recommendation in any run of
+    ``new``. Raise ``ValueError`` for an unknown condition or ``regression``
+    or ``queries`` without a comparison.
     """
     unknown = fail_on - set(FAIL_ON_CHOICES)
     if unknown:
@@ -31,13 +38,18 @@ def gate_failures(
             f"unknown --fail-on condition(s): {', '.join(sorted(unknown))}"
         )
     failures = []
-    if REGRESSION in fail_on:
+    for condition in NEEDS_BASELINE:
+        if condition not in fail_on:
+            continue
         if comparison is None:
-            raise ValueError("--fail-on regression needs a comparison")
-        regressions = comparison.regressions()
+            raise ValueError(f"--fail-on {condition} needs a comparison")
+        if condition == REGRESSION:
+            regressions = comparison.regressions()
+        else:
+            regressions = comparison.query_regressions()
         if regressions:
             failures.append(
-                f"--fail-on regression: {len(regressions)} found ({regressions[0]}"
+                f"--fail-on {condition}: {len(regressions)} found ({regressions[0]}"
                 + (", ..." if len(regressions) > 1 else "")
                 + ")"
             )

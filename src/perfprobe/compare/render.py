@@ -13,7 +13,7 @@ from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow
 from .counts import CountRow
 from .figures import PER_REQUEST, PER_RUN, PER_SCOPE
-from .stats import FASTER, SLOWER, UNCHANGED, TimingChange
+from .stats import FASTER, MIN_SAMPLES, SLOWER, TOO_FEW, UNCHANGED, TimingChange
 
 VERDICT_STYLES = {
     SLOWER: "bold red",
@@ -37,6 +37,8 @@ TIMING_TITLES = {
     "operation": "Operations",
     "endpoint": "Endpoints",
 }
+#: What one sample of a timing row is.
+SAMPLE_UNITS = {"scenario": "runs", "operation": "calls", "endpoint": "requests"}
 
 
 def format_tolerance(tolerance: float) -> str:
@@ -52,9 +54,11 @@ def noise_rule(comparison: Comparison) -> str:
     if not comparison.spread_known:
         return (
             f"{runs} With a single run in each report no spread is known: only "
-            f"the tolerance ({tolerance}) decides. Reports of repeated runs "
-            "(the demo's --repeat 3 or more) give a comparison that accounts "
-            "for noise."
+            f"the tolerance ({tolerance}) decides, and only where each report "
+            f"has {MIN_SAMPLES[0.5]} samples (n) for a median, "
+            f"{MIN_SAMPLES[0.95]} for a p95. Reports of repeated runs (the "
+            "demo's --repeat 3 or more) give a comparison that accounts for "
+            "noise."
         )
     which = (
         "both reports"
@@ -99,6 +103,14 @@ class ComparisonRenderer:
             rows = [row for row in comparison.timings if row.key.kind == kind]
             if rows:
                 self._timings(title, rows)
+        if comparison.timings:
+            brackets = any(_too_few(row) for row in comparison.timings)
+            self._line(
+                "Median, p95: old -> new and the change"
+                + (" (in brackets: too few samples, not judged)" if brackets else "")
+                + "; n: requests (calls of an operation, runs of a scenario), "
+                "old/new."
+            )
         self._counts(comparison)
         self._verdict(comparison)
 
@@ -121,18 +133,24 @@ class ComparisonRenderer:
         table.add_column("Name", overflow="fold")
         # Wrappable: on a narrow screen rich shrinks only the columns that may
         # wrap, and with just Name and Verdict left it shrank both to nothing.
-        for column in ("Median old -> new", "Change", "p95 old -> new", "Change"):
-            table.add_column(column, overflow=self._overflow)
+        table.add_column("n", overflow=self._overflow)
+        # From 80 columns wide enough for "1.30 -> 1.30 s", the change
+        # wrapping below it; narrower, as narrow as rich needs.
+        width = self.width or self.console.width
+        for column in ("Median", "p95"):
+            table.add_column(
+                column, overflow=self._overflow, min_width=14 if width >= 80 else None
+            )
         table.add_column("Verdict", overflow="fold")
         for row in rows:
             # Names come from report files: Text, because a str cell is read
             # as rich markup ("[/b]" would raise, "[link=...]" would link).
+            samples = row.samples
             table.add_row(
                 Text(self._spell(printable(shorten(row.key.name, 80)))),
-                _values(row.median),
-                _change(row.median),
-                _values(row.p95),
-                _change(row.p95),
+                "-" if samples is None else f"{samples[0]}/{samples[1]}",
+                _statistic(row.median),
+                _statistic(row.p95),
                 _row_verdict(row),
             )
         self.console.print(table, width=self.width)
@@ -189,11 +207,23 @@ class ComparisonRenderer:
             self._line("Result: no change beyond noise and tolerance.", "green")
 
 
+def _statistic(change: TimingChange | None) -> Text:
+    """Return old -> new and the change: on a narrow screen the change wraps."""
+    if change is None:
+        return Text("-")
+    return Text.assemble(_values(change), " ", _change(change))
+
+
 def _values(change: TimingChange | None) -> str:
     if change is None:
         return "-"
-    old, new = change.old.value_s, change.new.value_s
-    return f"{format_duration(old)} -> {format_duration(new)}"
+    old = format_duration(change.old.value_s)
+    new = format_duration(change.new.value_s)
+    number, _, unit = old.partition(" ")
+    # "3.4 -> 3.7 ms": one unit when both share it, to fit 80 columns.
+    if unit and new.endswith(f" {unit}"):
+        old = number
+    return f"{old} -> {new}"
 
 
 def _change(change: TimingChange | None) -> Text:
@@ -203,14 +233,24 @@ def _change(change: TimingChange | None) -> Text:
         label = "from 0" if change.delta_s else "0%"
     else:
         label = f"{change.relative:+.1%}"
+    if change.too_few:
+        # Shown, but not judged: too few samples behind it.
+        label = f"({label})"
     return Text(label, style=VERDICT_STYLES.get(change.verdict, ""))
+
+
+def _too_few(row: TimingRow) -> bool:
+    return any(c is not None and c.too_few for c in (row.median, row.p95))
 
 
 def _row_verdict(row: TimingRow) -> Text:
     """Return the verdict with its reason: which statistics, or what hid them."""
     verdict = row.verdict
     changes = {"median": row.median, "p95": row.p95}
-    if verdict in (SLOWER, FASTER):
+    if verdict == TOO_FEW:
+        samples = min(c.samples for c in changes.values() if c)
+        label = f"too few {SAMPLE_UNITS[row.key.kind]} ({samples})"
+    elif verdict in (SLOWER, FASTER):
         which = [name for name, c in changes.items() if c and c.verdict == verdict]
         label = f"{verdict} ({', '.join(which)})"
     elif verdict == UNCHANGED:
@@ -218,9 +258,12 @@ def _row_verdict(row: TimingRow) -> Text:
         noise = [c.noise_s for c in changes.values() if c and not c.beyond_noise]
         if noise:
             reasons.append(f"spread {format_duration(max(n or 0.0 for n in noise))}")
-        if any(c and not c.beyond_tolerance for c in changes.values()):
+        if any(
+            c and not c.too_few and not c.beyond_tolerance for c in changes.values()
+        ):
             tolerance = row.median.tolerance if row.median else 0.0
             reasons.append(f"within {format_tolerance(tolerance)}")
+        reasons += [f"{name} too few" for name, c in changes.items() if c and c.too_few]
         label = f"{verdict} ({', '.join(reasons)})" if reasons else verdict
     else:
         label = verdict

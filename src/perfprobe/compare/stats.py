@@ -4,8 +4,9 @@ A timing changed only when the difference is larger than the spread seen
 across the repeated runs (the larger spread of the two reports, counting
 only a report with two or more runs) *and* larger than the tolerance, a
 fraction of the old value. With a single run in both reports no spread is
-known, and the tolerance alone decides. Counts have no noise: any difference
-is reported.
+known, and the tolerance alone decides, for a statistic of enough samples
+on both sides (``MIN_SAMPLES``); with fewer it is not judged. Counts have no
+noise: any difference is reported.
 """
 
 from __future__ import annotations
@@ -18,6 +19,17 @@ from ..stats import inclusive_percentile
 SLOWER = "slower"
 FASTER = "faster"
 UNCHANGED = "unchanged"
+#: Not judged: too few samples behind the statistic and no spread known.
+TOO_FEW = "too few"
+
+#: The fewest samples (requests, calls, runs) behind a statistic on each
+#: side for a single-run comparison to judge it. A median of fewer than 5 is
+#: one or two samples' values: 5 put the sample median between the true
+#: quartiles 4 times in 5 (1 - 2 x P(Binomial(5, 3/4) <= 2) = 0.79), 1 only
+#: half the time. With fewer than 20 not even one sample is expected above
+#: the true p95, so the sample's p95 (inclusive interpolation, at rank
+#: 0.95 (n - 1)) lies between its two slowest values, mostly the slowest.
+MIN_SAMPLES = {0.5: 5, 0.95: 20}
 
 MORE = "more"
 FEWER = "fewer"
@@ -44,13 +56,18 @@ class Estimate:
     value_s: float
     spread_s: float | None
     runs: int
+    #: The samples behind the value in all runs: requests, calls or runs.
+    samples: int
 
 
-def estimate(per_run: Sequence[float], quantile: float = 0.5) -> Estimate:
+def estimate(
+    per_run: Sequence[float], quantile: float = 0.5, *, samples: int | None = None
+) -> Estimate:
     """Return the ``quantile`` of the per-run values, with their spread.
 
     The median (the default) of per-run medians keeps one odd run from moving
-    the figure; the spread still shows it. Raise ``ValueError`` on no values.
+    the figure; the spread still shows it. ``samples`` defaults to the number
+    of runs. Raise ``ValueError`` on no values.
     """
     if not per_run:
         raise ValueError("an estimate needs at least one run")
@@ -58,6 +75,7 @@ def estimate(per_run: Sequence[float], quantile: float = 0.5) -> Estimate:
         value_s=inclusive_percentile(sorted(per_run), quantile),
         spread_s=spread(per_run),
         runs=len(per_run),
+        samples=len(per_run) if samples is None else samples,
     )
 
 
@@ -67,7 +85,8 @@ class TimingChange:
 
     ``relative`` is the change as a fraction of the old value, ``None`` when
     the old value is 0. ``noise_s`` is the spread the change had to beat,
-    ``None`` when neither report had repeated runs.
+    ``None`` when neither report had repeated runs; ``too_few`` says that
+    then one side had too few samples for the statistic to be judged.
     """
 
     old: Estimate
@@ -78,18 +97,30 @@ class TimingChange:
     tolerance: float
     beyond_noise: bool
     beyond_tolerance: bool
+    too_few: bool = False
+
+    @property
+    def samples(self) -> int:
+        """Return the fewer samples of the two sides."""
+        return min(self.old.samples, self.new.samples)
 
     @property
     def verdict(self) -> str:
-        """Return ``slower``, ``faster`` or ``unchanged``."""
+        """Return ``slower``, ``faster``, ``unchanged`` or ``too few``."""
+        if self.too_few:
+            return TOO_FEW
         if not (self.beyond_noise and self.beyond_tolerance):
             return UNCHANGED
         return SLOWER if self.delta_s > 0 else FASTER
 
 
-def judge_timing(old: Estimate, new: Estimate, tolerance: float) -> TimingChange:
+def judge_timing(
+    old: Estimate, new: Estimate, tolerance: float, *, min_samples: int = 0
+) -> TimingChange:
     """Compare two estimates of one statistic; ``tolerance`` is a fraction (0.1).
 
+    Without a spread (a single run on both sides) a side with fewer than
+    ``min_samples`` samples leaves the statistic unjudged (``too few``).
     Raise ``ValueError`` for a negative tolerance.
     """
     if not tolerance >= 0:
@@ -113,6 +144,7 @@ def judge_timing(old: Estimate, new: Estimate, tolerance: float) -> TimingChange
         tolerance=tolerance,
         beyond_noise=noise_s is None or abs(delta_s) > noise_s,
         beyond_tolerance=beyond_tolerance,
+        too_few=noise_s is None and min(old.samples, new.samples) < min_samples,
     )
 
 
