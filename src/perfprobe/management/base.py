@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Sequence
-from typing import Any, NoReturn
+from typing import IO, Any, NoReturn, cast
 
 import django
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from rich.console import Console
 
 from .. import __version__
+from ..compare.cli import with_error_status
 from ..compare.gate import EXIT_ERROR
+from ..report.terminal import make_console
 
 #: More options than this starting with what was typed is no useful guess.
 MAX_GUESSES = 3
@@ -103,8 +106,30 @@ class PerfprobeCommand(BaseCommand):
     argparse accepts any unambiguous beginning of a long option, so
     ``--time 1`` meant ``--time-scale 1`` and would silently change meaning
     the day another option began the same way. ``--version`` names
-    perfprobe's version and Django's.
+    perfprobe's version and Django's. Every failure but a met ``--fail-on``
+    exits with ``EXIT_ERROR`` (2).
     """
+
+    def execute(self, *args: Any, **options: Any) -> str | None:
+        """Run the command; every failure but a met ``--fail-on`` exits with 2."""
+        try:
+            return super().execute(*args, **options)
+        except CommandError as exc:
+            with_error_status(exc)
+            raise
+
+    def console(self, options: dict[str, Any]) -> Console:
+        """Return a console on the command's own stdout, with its colour options.
+
+        The command's stdout (a ``StringIO`` under ``call_command``), not
+        ``sys.stdout``, so that tests and callers capture the output.
+        """
+        stream = cast(IO[str], self.stdout._out)
+        return make_console(
+            stream,
+            color=not options.get("no_color"),
+            force_color=bool(options.get("force_color")),
+        )
 
     def create_parser(
         self, prog_name: str, subcommand: str, **kwargs: Any

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import IO, Any, cast
+from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
-from rich.console import Console
+from django.core.management.base import CommandParser
 
 from ...compare.cli import (
     DEFAULT_TOLERANCE_PERCENT,
@@ -13,9 +12,7 @@ from ...compare.cli import (
     parse_fail_on,
     parse_tolerance,
     run_gate,
-    with_error_status,
 )
-from ...report.terminal import make_console
 from ..base import PerfprobeCommand
 
 
@@ -57,28 +54,11 @@ class Command(PerfprobeCommand):
             ),
         )
 
-    def execute(self, *args: Any, **options: Any) -> str | None:
-        """Run the command; every failure but a met ``--fail-on`` exits with 2."""
-        try:
-            return super().execute(*args, **options)
-        except CommandError as exc:
-            with_error_status(exc)
-            raise
-
     def handle(self, *args: Any, **options: Any) -> None:
         tolerance = parse_tolerance(options["tolerance"])
         fail_on = parse_fail_on(options["fail_on"])
         old = load_report_option("OLD.json", options["old"])
         new = load_report_option("NEW.json", options["new"])
         run_gate(
-            self._console(options), new, old=old, tolerance=tolerance, fail_on=fail_on
-        )
-
-    def _console(self, options: dict[str, Any]) -> Console:
-        # The command's own stdout, so call_command(stdout=...) captures it.
-        stream = cast(IO[str], self.stdout._out)
-        return make_console(
-            stream,
-            color=not options.get("no_color"),
-            force_color=bool(options.get("force_color")),
+            self.console(options), new, old=old, tolerance=tolerance, fail_on=fail_on
         )

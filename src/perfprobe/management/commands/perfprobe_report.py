@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import logging
-from typing import IO, Any, cast
+from typing import Any
 
-from django.core.management.base import CommandError, CommandParser
-from rich.console import Console
+from django.core.management.base import CommandParser
 
-from ...compare.cli import usage_error, with_error_status
+from ...compare.cli import usage_error
 from ...failures import log_failure
 from ...report import Report
 from ...report.charts import INSTALL_HINT
 from ...report.html import render_html
 from ...report.jsonio import write_text_atomic
 from ...report.loader import ReportLoadError, read_report
-from ...report.terminal import TerminalRenderer, make_console
+from ...report.terminal import TerminalRenderer
 from ..base import PerfprobeCommand
 
 logger = logging.getLogger("perfprobe.report")
@@ -56,14 +55,6 @@ class Command(PerfprobeCommand):
             help="Same as --html (the option's earlier name, as in the demo).",
         )
 
-    def execute(self, *args: Any, **options: Any) -> str | None:
-        """Run the command; every failure exits with status 2."""
-        try:
-            return super().execute(*args, **options)
-        except CommandError as exc:
-            with_error_status(exc)
-            raise
-
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["report"]
         option, html_file = _html_option(options)
@@ -75,7 +66,7 @@ class Command(PerfprobeCommand):
         # be written ends the command with its one line and no report.
         if html_file is not None:
             _write_html(report, option, html_file)
-        console = self._console(options)
+        console = self.console(options)
         runs_line = runs_covered(report)
         if runs_line:
             console.print(runs_line, highlight=False, markup=False)
@@ -91,15 +82,6 @@ class Command(PerfprobeCommand):
             console.print(
                 f"HTML report written to {html_file}", highlight=False, markup=False
             )
-
-    def _console(self, options: dict[str, Any]) -> Console:
-        # The command's own stdout, so call_command(stdout=...) captures it.
-        stream = cast(IO[str], self.stdout._out)
-        return make_console(
-            stream,
-            color=not options.get("no_color"),
-            force_color=bool(options.get("force_color")),
-        )
 
 
 def runs_covered(report: Report) -> str | None:
