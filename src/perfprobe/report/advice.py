@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from .fmt import format_duration, shorten
 from .indexes import IndexVerdict, injected_delay
 from .memoryadvice import high_memory
+from .recursion import is_recursive, read_recursion
 
 __all__ = [
     "duplicate_queries",
@@ -121,11 +122,9 @@ def slow_query(
     """
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
-    if sql.lstrip("( ").upper().startswith("WITH RECURSIVE"):
-        return (
-            f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
-        )
     shown = f"{shorten(sql, 120)!r}{where}"
+    if is_recursive(sql):
+        return f"The query {shown} is slow: {_finish_in_time(sql, explain)}."
     few_rows = indexes is not None and indexes.few_rows
     steps = []
     delay = injected_delay(sql)
@@ -341,17 +340,67 @@ def error(
     )
 
 
-def _finish_in_time(fingerprint: str) -> str:
-    # A recursive CTE runs until its recursive part returns no rows, and an
-    # index does not change that; other statements finish sooner on a plan
-    # that reads fewer rows.
-    if fingerprint.lstrip("( ").upper().startswith("WITH RECURSIVE"):
-        return (
-            "a recursive CTE runs until its recursive part returns no rows, so "
-            "give that part a stopping condition (a WHERE on the depth or "
-            "counter) or cap the rows the outer query takes (LIMIT)"
+def _finish_in_time(fingerprint: str, explain: str = "EXPLAIN") -> str:
+    """Return how to make ``fingerprint`` take less time, fitting a recursive CTE.
+
+    A recursive CTE runs until its recursive part returns no rows: with
+    nothing that ends it, only a stopping condition helps (and a LIMIT on
+    the outer query only when that query does not read every row, as
+    count(*) does); with a condition on its own counter, its time is the
+    number of steps the bound allows times each step's work; walking
+    another table's rows, each step is a join an index helps. Other
+    statements finish sooner on a plan that reads fewer rows.
+    """
+    recursion = read_recursion(fingerprint) if is_recursive(fingerprint) else None
+    if recursion is None:
+        if is_recursive(fingerprint):
+            return (
+                "a recursive CTE runs until its recursive part returns no rows: "
+                f"check that part has a condition that ends it, and {explain} it"
+            )
+        return f"{explain} it and index what its WHERE, JOIN and ORDER BY use"
+    name = recursion.name
+    if recursion.tables:
+        tables = ", ".join(recursion.tables)
+        ends = (
+            f"its recursive part stops at {recursion.bound!r}, and each step "
+            if recursion.bound
+            else "each step of its recursive part "
         )
-    return "EXPLAIN it and index what its WHERE, JOIN and ORDER BY use"
+        cycle = (
+            ""
+            if recursion.bound
+            else (
+                "; it ends when no more rows match, so if the rows can form a "
+                "cycle, UNION instead of UNION ALL or a depth counter with a "
+                "WHERE makes it end"
+            )
+        )
+        return (
+            f"{ends}reads {tables}: run {explain} on it and look for a full "
+            f"table scan of {tables} in each step; index the columns the "
+            "recursive part joins and filters on (db_index=True or "
+            f"Meta.indexes){cycle}"
+        )
+    if recursion.bound:
+        return (
+            f"its recursive part already stops at {recursion.bound!r}, so it "
+            f"runs as many steps as that bound allows, each making one row of "
+            f"{name}: check the value the bound is given (fewer steps, less "
+            "time) and the work each step does; where the result follows from "
+            "the bound alone, compute it without the recursion or cache it"
+        )
+    limit = (
+        "; a LIMIT on the outer query would not stop it, because that query "
+        "reads every row the CTE makes"
+        if recursion.outer_reads_all
+        else " or cap the rows the outer query takes (LIMIT)"
+    )
+    return (
+        "a recursive CTE runs until its recursive part returns no rows, and "
+        f"the recursive part of {name} has no condition that ends it: give it "
+        f"a stopping condition (a WHERE on the depth or counter){limit}"
+    )
 
 
 def query_error(
