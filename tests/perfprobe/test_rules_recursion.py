@@ -101,6 +101,10 @@ def test_the_recursive_member_is_read_past_other_ctes_and_subqueries() -> None:
     )
 
     assert recursion is not None
-    assert (recursion.name, recursion.bound, recursion.tables) == ("b", "WHERE n < 9", ())
+    assert (recursion.name, recursion.bound, recursion.tables) == (
+        "b",
+        "WHERE n < 9",
+        (),
+    )
     assert recursion.outer_reads_all is False
     assert read_recursion("WITH RECURSIVE broken(") is None

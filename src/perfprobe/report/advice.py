@@ -200,8 +200,16 @@ def _snake_case(name: str) -> str:
 
 
 def _eager_load(
-    model: str, field: str, fix: str, site: str, via: str, loaded_at: list[str]
+    model: str,
+    field: str,
+    fix: str,
+    site: str,
+    via: str,
+    loaded_at: list[str],
+    through: list[str],
 ) -> str:
+    method, _, arguments = fix.partition("(")
+    name = arguments.rstrip(")").strip("\"'") or field
     if via:
         root = via.split(".", 1)[0]
         return (
@@ -211,13 +219,28 @@ def _eager_load(
         )
     if loaded_at:
         sites = " or ".join(loaded_at)
+        if site in loaded_at:
+            # The query ran where the queryset was evaluated (a loop over it
+            # or a comprehension), which may be after the line that built it.
+            return (
+                f"Add {fix} where the {model} queryset used at {site} is built "
+                f"(its query ran at {sites}, where it was first read), so that "
+                f"{model}.{field} comes with them instead of once per row."
+            )
         return (
             f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
             f"at {site}, so that {model}.{field} comes with them instead of once "
             "per row."
         )
-    method, _, arguments = fix.partition("(")
-    name = arguments.rstrip(")").strip("\"'") or field
+    if through:
+        relation, _, accessor = through[0].partition(".")
+        others = f" (or {', '.join(through[1:])})" if len(through) > 1 else ""
+        return (
+            f"The {model} rows used at {site} were loaded one at a time through "
+            f"{through[0]}{others}, itself an N+1: extend the {relation} queryset's "
+            f'lookup instead, {method}("{accessor}__{name}"), so that '
+            f"{model}.{field} comes with them."
+        )
     relation = _snake_case(model)
     return (
         f"Add {fix} where these {model} rows are loaded for {site}, so that "
@@ -232,14 +255,17 @@ def n_plus_one(
     call_site: str | None,
     lazy: Mapping[str, str] | None,
     loaded_at: list[str] | None = None,
+    through: list[str] | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
     A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
     through another model's relation: the fix then names that model's
     queryset and the whole lookup path. ``loaded_at`` names the call sites
-    of the queries that loaded the rows, when the report holds them; without
-    either the fix also says how to extend a relation's lookup.
+    of the queries that loaded the rows, when the report holds them, and
+    ``through`` the relations (``"OrderItem.book"``) that lazily loaded
+    them; with none of these known, the fix also says how to extend a
+    relation's lookup, since the rows may have come through one.
     """
     site = call_site or "the call site shown"
     if lazy:
@@ -248,7 +274,13 @@ def n_plus_one(
         fix = _relation_fix(lazy)
         if fix.startswith(("select_related(", "prefetch_related(")):
             return _eager_load(
-                model, field, fix, site, lazy.get("via") or "", loaded_at or []
+                model,
+                field,
+                fix,
+                site,
+                lazy.get("via") or "",
+                loaded_at or [],
+                through or [],
             )
         return f"{model}.{field} is loaded once per row at {site}: {fix}."
     statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()

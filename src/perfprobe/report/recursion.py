@@ -134,7 +134,7 @@ def _recursive_member(body: str) -> str | None:
     """Return the part of a CTE body after its last top-level UNION."""
     depth = 0
     last = None
-    for token, start, end in _tokens(body):
+    for token, _start, end in _tokens(body):
         if token == "(":
             depth += 1
         elif token == ")":

@@ -18,8 +18,8 @@ from .fmt import (
     format_details,
     format_duration,
     format_evidence_value,
-    format_ms,
     format_mean_count,
+    format_ms,
     plural,
     shorten,
 )
