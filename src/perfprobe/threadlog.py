@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from .aggregates import OVERFLOW_KEY, OperationStats
+from .aggregates import OVERFLOW_KEY, OperationStats, request_endpoint
 from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import QuietRequest, made_event
@@ -241,21 +241,33 @@ def add_records(
     # Names in the order they first came, as one by one would make them.
     for name, values in durations.items():
         operation(name, len(values)).stats.add_many(values)
-    paths: dict[Scope, str] = {}
+    paths: dict[Scope, tuple[str, str | None]] = {}
+    # Time per (name, endpoint), summed over the batch and added once each.
+    in_endpoints: dict[tuple[str, str], list[float]] = {}
     for record in special:
         if record[4] is not None:
             operation(record[0], 0).add_tags(record[4], *tag_limits)
         scope = record[3]
         if scope is None:
             continue
-        path = paths.get(scope)
-        if path is None:
-            path = paths[scope] = scope.path
+        known = paths.get(scope)
+        if known is None:
+            known = paths[scope] = (scope.path, request_endpoint(scope))
+        path, endpoint = known
         for state in lineage(scope):
             state.operation_count += 1
+        if endpoint is not None:
+            spent = in_endpoints.get((record[0], endpoint))
+            if spent is None:
+                in_endpoints[record[0], endpoint] = [1, record[1]]
+            else:
+                spent[0] += 1
+                spent[1] += record[1]
         # Recent events keep the path, not the scope and the summary it
         # will hold.
         record[3] = path
+    for (name, endpoint), (count, total_s) in in_endpoints.items():
+        operation(name, 0).add_endpoint_time(endpoint, int(count), total_s)
 
 
 def events_of(recent: deque[RecentItem]) -> list[Event]:

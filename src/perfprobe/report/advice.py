@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .fmt import format_duration, shorten
+from .fmt import format_duration, format_mean_count, shorten
 from .indexes import IndexVerdict, injected_delay
 from .memoryadvice import high_memory
 from .recursion import is_recursive, read_recursion
@@ -54,11 +54,18 @@ _WRITE_FIXES = {
 }
 
 
-def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
+def slow_operation(
+    name: str,
+    typical: bool,
+    slow_queries: bool = False,
+    explains: list[tuple[str, float]] | None = None,
+) -> str:
     """Return what to do about operation ``name`` being slow.
 
     ``slow_queries`` says the report also flags slow queries, one of which
-    may have run inside the operation.
+    may have run inside the operation. ``explains`` lists the endpoints
+    whose time the operation mostly accounts for, each with that share
+    (0..1): their slow-endpoint findings are left to this one.
     """
     how_often = "most calls" if typical else "its slowest calls"
     first = (
@@ -68,42 +75,87 @@ def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
         if slow_queries
         else "P"
     )
-    return (
+    text = (
         f"{first}rofile {name!r} (cProfile, or py-spy against the running process) "
         f"to see where {how_often} spend their time. If the caller does not need "
         "the result at once, move the work to a background task; if the result "
         "repeats for the same input, cache it (django.core.cache or "
         "functools.lru_cache)."
     )
+    if explains:
+        shares = ", ".join(f"{share:.0%} of {route}" for route, share in explains)
+        ends = "that endpoint's" if len(explains) == 1 else "those endpoints'"
+        text += (
+            f" It takes {shares}'s time, so speeding it up speeds up {ends} "
+            "requests too (they have no slow-endpoint finding of their own)."
+        )
+    return text
 
 
 def slow_endpoint(
-    route: str, queries_per_request: float, many_queries: int, query_share: float
+    route: str,
+    queries_per_request: float,
+    many_queries: int,
+    query_share: float,
+    operations: list[tuple[str, float, bool]] | None = None,
 ) -> str:
     """Return what to do about ``route`` being slow, given its queries.
 
     ``query_share`` is the fraction (0..1) of the route's time spent in its
-    queries.
+    queries; ``operations`` the measured operations (``name``, share of the
+    route's time, whether flagged slow) that ran inside its requests.
     """
+    queries = format_mean_count(queries_per_request)
+    timed = ""
+    see = " (see its slow-operation finding)"
+    if operations and len(operations) == 1:
+        ((name, share, slow),) = operations
+        timed = (
+            f"The measured operation {name!r} takes {share:.0%} of {route}'s "
+            f"time{see if slow else ''}: profile it first. "
+        )
+    elif operations:
+        parts = [
+            f"{name!r} {share:.0%}{see if slow else ''}"
+            for name, share, slow in operations
+        ]
+        timed = (
+            f"Measured operations take part of {route}'s time ({'; '.join(parts)}): "
+            "profile those first. "
+        )
     if queries_per_request >= many_queries:
-        return (
-            f"{route} runs {queries_per_request:.0f} queries per request on average: "
+        return timed + (
+            f"{route} runs {queries} queries per request on average: "
             "look at the n-plus-one and duplicate-queries findings for its call "
             "sites and load related rows with select_related()/prefetch_related() "
             "before the loop that uses them."
         )
     if query_share >= 0.5:
-        return (
+        return timed + (
             f"{route} spends {query_share:.0%} of its time in "
-            f"{queries_per_request:.0f} queries per request: the slow-query "
+            f"{queries} queries per request: the slow-query "
             "findings for its call sites say which one; index what it filters "
             "and sorts on, or cache its result if it changes rarely."
         )
-    return (
-        f"{route} runs {queries_per_request:.0f} queries per request on average, so "
-        "the time goes elsewhere: profile the view, check the slow-query findings "
-        "for its queries, cache the response (cache_page) or the expensive part, "
-        "and move work the response does not need to a background task."
+    ran = (
+        "runs no queries"
+        if queries_per_request == 0
+        else f"runs {queries} queries per request on average"
+    )
+    check = (
+        ""
+        if queries_per_request == 0
+        else "check the slow-query findings for its queries, "
+    )
+    profile = (
+        "the rest of the time goes elsewhere: profile the rest of the view"
+        if operations
+        else "the time goes elsewhere: profile the view"
+    )
+    return timed + (
+        f"{route} {ran}, so {profile}, {check}cache "
+        "the response (cache_page) or the expensive part, and move work the "
+        "response does not need to a background task."
     )
 
 
