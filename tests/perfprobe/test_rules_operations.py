@@ -18,9 +18,11 @@ from perfprobe.aggregates import MAX_OPERATION_ENDPOINTS, OperationStats
 from perfprobe.compare import compare_reports, report_from_data
 from perfprobe.monitoring import PerformanceMonitor
 from perfprobe.report.schema import validate_report
+from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
 from . import middleware_urls
+from .report_factories import make_collector
 
 SLEEP_S = middleware_urls.SLEEP_S
 # Under a block of SLEEP_S and a request of 1.5 * SLEEP_S, over SLEEP_S / 2.
@@ -126,3 +128,35 @@ def test_an_operation_keeps_a_bounded_set_of_endpoints() -> None:
     assert len(listed) == MAX_OPERATION_ENDPOINTS
     assert listed[0] == {"endpoint": "GET /e0/", "count": 3, "total_s": 1.1}
     assert "GET /e9/" not in {e["endpoint"] for e in listed}
+
+
+def test_folding_sums_each_operations_time_per_request_endpoint() -> None:
+    """Runs of names and scopes, nested and outside requests, sum per endpoint."""
+    collector = make_collector()
+    orders = Scope(name="GET /orders/", kind="request")
+    report = Scope(name="GET /report/", kind="request")
+    inner = Scope(name="render", parent=report)
+    job = Scope(name="nightly", kind="user")
+    for scope in (orders, report, inner, job):
+        collector.scope_opened(scope)
+    log = collector.register_thread()
+    blocks = [
+        ("a", 0.25, orders),
+        ("b", 0.5, orders),
+        ("a", 0.25, orders),
+        ("a", 1.0, inner),
+        ("a", 2.0, report),
+        ("a", 4.0, job),
+        ("b", 0.125, inner),
+    ]
+    collector._add_records([[n, s, 0.0, scope, None, log] for n, s, scope in blocks])
+
+    ends = collector.snapshot().operation_endpoints
+    assert ends["a"] == [
+        {"endpoint": "GET /report/", "count": 2, "total_s": 3.0},
+        {"endpoint": "GET /orders/", "count": 2, "total_s": 0.5},
+    ]
+    assert ends["b"] == [
+        {"endpoint": "GET /orders/", "count": 1, "total_s": 0.5},
+        {"endpoint": "GET /report/", "count": 1, "total_s": 0.125},
+    ]
