@@ -22,7 +22,7 @@ from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
 from . import middleware_urls
-from .report_factories import make_collector
+from .report_factories import fired, make_collector, query
 
 SLEEP_S = middleware_urls.SLEEP_S
 # Under a block of SLEEP_S and a request of 1.5 * SLEEP_S, over SLEEP_S / 2.
@@ -160,3 +160,24 @@ def test_folding_sums_each_operations_time_per_request_endpoint() -> None:
         {"endpoint": "GET /orders/", "count": 1, "total_s": 0.5},
         {"endpoint": "GET /report/", "count": 1, "total_s": 0.125},
     ]
+
+
+def test_slow_queries_elsewhere_are_not_pointed_at_from_a_slow_block() -> None:
+    """build_pdf ran only in GET /report/; the slow query only in GET /orders/."""
+    collector = make_collector(SLOW_OPERATION_SECONDS=0.5)
+    orders = Scope(name="GET /orders/", kind="request")
+    report = Scope(name="GET /report/", kind="request")
+    for scope in (orders, report):
+        collector.scope_opened(scope)
+    log = collector.register_thread()
+    collector._add_records([["build_pdf", 1.2, 0.0, report, None, log]])
+    collector.record_query(query("SELECT 1", 1.5, scope=orders.path), orders)
+    alone = fired(collector, "slow-operation")
+    # The same block once outside any request: it may have run the query.
+    collector._add_records([["build_pdf", 1.2, 0.0, None, None, log]])
+    anywhere = fired(collector, "slow-operation")
+
+    assert alone[0].suggestion.startswith("Profile 'build_pdf'")
+    assert anywhere[0].suggestion.startswith(
+        "If 'build_pdf' runs queries, read the slow-query findings first"
+    )

@@ -9,6 +9,7 @@ from ..model import Recommendation
 from .linking import (
     endpoint_key,
     endpoints_explained_by_operations,
+    endpoints_of,
     explained_endpoints,
     is_slow_operation,
     operations_in_endpoints,
@@ -35,9 +36,16 @@ def slow_operation(
     # operation's aggregate keeps its time per endpoint (folded from the
     # records' scopes) but no start time or query time per run, so a slow
     # query inside a slow operation is reported by both rules. When the
-    # report flags slow queries, the suggestion says to read those first.
-    slow_queries = bool(
-        slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    # report flags slow queries, the suggestion says to read those first,
+    # unless every run of the operation was in requests of endpoints that
+    # ran none of them.
+    slow_runs = slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    # The endpoints whose requests ran a slow query: an operation whose runs
+    # all fell in requests of other endpoints ran none of them.
+    slow_in = set(
+        endpoints_of(
+            (run["scope"] for runs in slow_runs.values() for run in runs), data
+        )
     )
     explains = endpoints_explained_by_operations(data, threshold_s)
     found = []
@@ -46,7 +54,12 @@ def slow_operation(
         if not is_slow_operation(op, threshold_s):
             continue
         typical = stats["p95"] > threshold_s
-        endpoints = [spent["endpoint"] for spent in op.get("endpoints") or ()]
+        spent_in = op.get("endpoints") or []
+        endpoints = [spent["endpoint"] for spent in spent_in]
+        all_in_requests = sum(spent["count"] for spent in spent_in) == stats["count"]
+        slow_queries = bool(slow_runs) and not (
+            all_in_requests and slow_in.isdisjoint(endpoints)
+        )
         seen_in = ""
         if endpoints:
             more = f" and {len(endpoints) - 3} more" if len(endpoints) > 3 else ""
