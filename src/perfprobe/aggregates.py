@@ -24,6 +24,23 @@ _alias = itemgetter(0)
 
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
+#: Endpoints an operation keeps its time in at most (``OperationStats.endpoints``).
+MAX_OPERATION_ENDPOINTS = 8
+
+
+def request_endpoint(scope: Scope | None) -> str | None:
+    """Return the name (``"GET /route/"``) of the request ``scope`` is part of.
+
+    The innermost scope of kind ``request`` among ``scope`` and its
+    ancestors names the endpoint; ``None`` outside any request, or for a
+    request not yet named after its route.
+    """
+    while scope is not None:
+        if scope.kind == "request":
+            name = scope.name
+            return name if name != "request" else None
+        scope = scope.parent
+    return None
 
 
 def count_error(errors: Counter[str], error_type: str, max_types: int) -> str:
@@ -47,6 +64,29 @@ class OperationStats:
     stats: MetricStats
     errors: Counter[str] = field(default_factory=Counter)
     tags: dict[str, set[str]] = field(default_factory=dict)
+    #: Runs and seconds inside each endpoint's requests, by the request
+    #: scope's name: ``{"GET /report/": [count, total_s]}``. Filled when
+    #: records are folded, never by the timer itself; the first
+    #: ``MAX_OPERATION_ENDPOINTS`` endpoints only.
+    endpoints: dict[str, list[float]] = field(default_factory=dict)
+
+    def add_endpoint_time(self, endpoint: str, count: int, total_s: float) -> None:
+        """Count ``count`` runs taking ``total_s`` inside requests of ``endpoint``."""
+        spent = self.endpoints.get(endpoint)
+        if spent is None:
+            if len(self.endpoints) >= MAX_OPERATION_ENDPOINTS:
+                return
+            spent = self.endpoints[endpoint] = [0, 0.0]
+        spent[0] += count
+        spent[1] += total_s
+
+    def endpoints_list(self) -> list[dict[str, Any]]:
+        """Return the time per endpoint, most first, as JSON-ready data."""
+        ordered = sorted(self.endpoints.items(), key=lambda kv: (-kv[1][1], kv[0]))
+        return [
+            {"endpoint": name, "count": int(count), "total_s": total_s}
+            for name, (count, total_s) in ordered
+        ]
 
     def add_tags(self, tags: dict[str, str], max_keys: int, max_values: int) -> None:
         """Remember ``tags``' values: at most ``max_keys`` keys, ``max_values`` each.
@@ -214,6 +254,8 @@ class CollectorSnapshot:
     time_scale: float
     operations: dict[str, tuple[StatsSummary, dict[str, int]]]
     operation_tags: dict[str, dict[str, list[str]]]
+    #: Each operation's time per endpoint (``OperationStats.endpoints_list``).
+    operation_endpoints: dict[str, list[dict[str, Any]]]
     endpoints: dict[tuple[str, str], dict[str, Any]]
     queries: dict[str, dict[str, Any]]
     query_total: StatsSummary | None

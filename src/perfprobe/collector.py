@@ -19,6 +19,7 @@ from .aggregates import (
     QueryTable,
     ScopeSummary,
     count_error,
+    request_endpoint,
 )
 from .conf import PerfprobeSettings, get_settings
 from .errorlog import ErrorLog
@@ -202,6 +203,9 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
                 )
             for state in self._scopes.lineage(scope):
                 state.operation_count += 1
+            endpoint = request_endpoint(scope)
+            if endpoint is not None:
+                op.add_endpoint_time(endpoint, 1, event.duration_s)
             if event.error_type is not None:
                 self._errors.add_failure(
                     "operation",
@@ -351,6 +355,11 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
                 operations=operations,
                 operation_tags={
                     name: op.tags_dict() for name, op in self._operations.items()
+                },
+                operation_endpoints={
+                    name: op.endpoints_list()
+                    for name, op in self._operations.items()
+                    if op.endpoints
                 },
                 endpoints=endpoints,
                 queries=self._queries.to_dict(),

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, cast
 
-from .aggregates import OVERFLOW_KEY, OperationStats
+from .aggregates import OVERFLOW_KEY, OperationStats, request_endpoint
 from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import QuietRequest, made_event
@@ -242,20 +242,51 @@ def add_records(
     for name, values in durations.items():
         operation(name, len(values)).stats.add_many(values)
     paths: dict[Scope, str] = {}
+    # Time per (name, endpoint): records come in runs of one name and one
+    # scope (a loop of blocks in one request), so a run is summed in locals
+    # and added when it ends; the endpoint is looked up when the scope
+    # changes, not per record.
+    in_endpoints: list[tuple[str, str, int, float]] = []
+    last_scope: Scope | None = None
+    endpoint: str | None = None
+    # "" is no name or endpoint: a run starts at the first record.
+    run_name = run_endpoint = ""
+    run_count = 0
+    run_total = 0.0
+    path = ""
+    states: list[OpenScope] = []
     for record in special:
         if record[4] is not None:
             operation(record[0], 0).add_tags(record[4], *tag_limits)
         scope = record[3]
         if scope is None:
             continue
-        path = paths.get(scope)
-        if path is None:
-            path = paths[scope] = scope.path
-        for state in lineage(scope):
+        if scope is not last_scope:
+            last_scope = scope
+            found = paths.get(scope)
+            if found is None:
+                found = paths[scope] = scope.path
+            path = found
+            endpoint = request_endpoint(scope)
+            # The open scopes do not change while the lock is held.
+            states = lineage(scope)
+        for state in states:
             state.operation_count += 1
+        if endpoint is not None:
+            if record[0] is not run_name or endpoint is not run_endpoint:
+                if run_count:
+                    in_endpoints.append((run_name, run_endpoint, run_count, run_total))
+                run_name, run_endpoint = record[0], endpoint
+                run_count, run_total = 0, 0.0
+            run_count += 1
+            run_total += record[1]
         # Recent events keep the path, not the scope and the summary it
         # will hold.
         record[3] = path
+    if run_count:
+        in_endpoints.append((run_name, run_endpoint, run_count, run_total))
+    for name, where, count, total_s in in_endpoints:
+        operation(name, 0).add_endpoint_time(where, count, total_s)
 
 
 def events_of(recent: deque[RecentItem]) -> list[Event]:

@@ -48,6 +48,21 @@ def sleepy(request: HttpRequest) -> HttpResponse:
     return HttpResponse("slept")
 
 
+def sleepy_block(request: HttpRequest) -> HttpResponse:
+    """Sleep ``SLEEP_S`` seconds inside the timed block "build_pdf"; answer 200."""
+    with monitor.measure_execution_time("build_pdf"):
+        time.sleep(SLEEP_S)
+    return HttpResponse("built")
+
+
+def part_block(request: HttpRequest) -> HttpResponse:
+    """Sleep ``SLEEP_S / 2`` in the block "render_part", then ``SLEEP_S`` after it."""
+    with monitor.measure_execution_time("render_part"):
+        time.sleep(SLEEP_S / 2)
+    time.sleep(SLEEP_S)
+    return HttpResponse("rendered")
+
+
 def three_queries(request: HttpRequest) -> HttpResponse:
     """Run exactly three queries."""
     run_queries(3)
@@ -230,6 +245,8 @@ urlpatterns = [
     path("timed/", timed),
     path("health/", three_queries),
     path("sleepy/", sleepy),
+    path("sleepy-block/", sleepy_block),
+    path("part-block/", part_block),
     path("three/", three_queries),
     path("items/<int:pk>/", item),
     path("count/<int:count>/", count_in_halves),

@@ -85,12 +85,17 @@ def test_each_chart_is_drawn_when_its_data_exists() -> None:
 
 
 def test_a_chart_without_data_says_so() -> None:
-    """An empty report keeps each chart's heading with a no-data note, no SVG."""
+    """An empty report keeps each chart's heading with a no-data note, no SVG.
+
+    The scenario timeline is the exception: a report with no scenarios (any
+    report but a run of scenarios) leaves it out.
+    """
     page = render_html(build(make_collector()))
 
     assert "<svg" not in page
+    assert "Scenario timeline" not in page
+    assert "no scenarios" not in page
     notes = {
-        "Scenario timeline": "No data: the report has no scenarios.",
         "Endpoint latency": "No data: no requests were monitored.",
         "Memory over time": "No data: no memory checkpoints or blocks were recorded.",
         "Query time by shape": "No data: no queries were recorded.",

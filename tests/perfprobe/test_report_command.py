@@ -77,7 +77,7 @@ def test_the_saved_report_prints_as_the_report_itself(
     assert output == rendered(original)
     flat = " ".join(output.split())
     assert "0 operations, 3 requests, 21 queries (39.0 ms), 0 errors." in flat
-    assert "| GET /orders/ | 3 | 50.0 ms | 50.0 ms | 200: 3 | 7.0 | - |" in flat
+    assert "| GET /orders/ | 3 | 50.0 ms | 50.0 ms | 200: 3 | 7 | - |" in flat
     assert "1 recommendation: 1 warning" in flat
     assert (
         "1. [WARNING] N+1 queries at apps/shop/views.py:42: one query per row, "

@@ -79,11 +79,14 @@ def test_memory_error_during_a_query_suggests_iterator() -> None:
     assert ".iterator(chunk_size=...)" in rec.suggestion
 
 
+LAZY = LazyLoad(
+    "Order", "customer", "forward foreign key", 'select_related("customer")'
+)
+
+
 def _order_customer_n_plus_one(loader_sql: str | None) -> Recommendation:
     """Return the N+1 finding of order.customer, after ``loader_sql`` at :44."""
-    lazy = LazyLoad(
-        "Order", "customer", "forward foreign key", 'select_related("customer")'
-    )
+    lazy = LAZY
     loader = [] if loader_sql is None else [query(loader_sql, 0.003, call_site=LOADER)]
     collector = make_collector()
     run_scope(collector, "orders", loader + n_plus_one_queries(6, lazy_load=lazy))
@@ -154,3 +157,41 @@ def test_slow_operation_points_at_slow_queries_when_the_report_has_them() -> Non
     assert told.suggestion.startswith(
         "If 'db.report' runs queries, read the slow-query findings first"
     )
+
+
+def test_n_plus_one_names_a_queryset_read_on_the_loops_own_line() -> None:
+    """``[o.customer.name for o in Order.objects.all()]``: one line loads and loops.
+
+    As in the fresh-user trial's view: the Order query ran at the N+1's own
+    line, was not taken for the loader, and the suggestion fell back to the
+    hint about a relation that did not apply.
+    """
+    sql = fingerprint(str(Order.objects.all().query))
+    collector = make_collector()
+    loader = query(sql, 0.003)
+    run_scope(
+        collector, "GET /orders/", [loader, *n_plus_one_queries(6, lazy_load=LAZY)]
+    )
+    (rec,) = fired(collector, "n-plus-one")
+
+    assert rec.suggestion == (
+        f'Add select_related("customer") where the Order queryset used at {SITE} '
+        f"is built (its query ran at {SITE}, where it was first read), so that "
+        "Order.customer comes with them instead of once per row."
+    )
+
+
+def test_n_plus_one_through_a_lazily_loaded_relation_extends_its_lookup() -> None:
+    """Order rows loaded one by one through OrderItem.order: extend that lookup."""
+    through = LazyLoad("OrderItem", "order", "forward foreign key", "")
+    sql = fingerprint(str(Order.objects.filter(pk=1).query))
+    loader = query(sql, 0.003, call_site="apps/shop/views.py:40", lazy_load=through)
+    collector = make_collector()
+    run_scope(
+        collector, "GET /items/", [loader, *n_plus_one_queries(6, lazy_load=LAZY)]
+    )
+    (rec,) = fired(collector, "n-plus-one")
+
+    assert "through OrderItem.order" in rec.suggestion
+    assert 'select_related("order__customer")' in rec.suggestion
+    assert "e.g. item.order" not in rec.suggestion

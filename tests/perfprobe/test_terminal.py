@@ -9,6 +9,7 @@ from rich.console import Console
 
 from perfprobe.collector import Collector
 from perfprobe.report import Report, ScenarioResult
+from perfprobe.report.html import render_html
 from perfprobe.report.terminal import (
     PLAIN_WIDTH,
     TerminalRenderer,
@@ -307,3 +308,30 @@ def test_spaces_a_line_goes_on_with_are_kept() -> None:
     console.print(" queries   ")
 
     assert stream.getvalue() == "total: 3   queries\n"
+
+
+def test_queries_per_request_is_whole_when_the_mean_is() -> None:
+    """Queries/req reads 21 and 0 for whole means, one decimal otherwise.
+
+    README and perfprobe_compare print whole numbers; the tables did too
+    (``21.0``, ``0.0``) before. The HTML page shares the same cells.
+    """
+    collector: Collector = make_collector()
+    for count in (21, 21):
+        collector.record_request(request("/list/", 200, 0.02, query_count=count), None)
+    for count in (2, 3):
+        collector.record_request(request("/half/", 200, 0.02, query_count=count), None)
+    collector.record_request(request("/quiet/", 200, 0.02), None)
+    report = build(collector)
+
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.split("|")[2:-1]]
+        for line in _plain(report).splitlines()
+        if line.startswith("| GET /")
+    }
+    assert rows["GET /list/"][4] == "21"
+    assert rows["GET /half/"][4] == "2.5"
+    assert rows["GET /quiet/"][4] == "0"
+    page = render_html(report, charts=False)
+    assert ">21.0<" not in page and ">0.0<" not in page
+    assert ">21<" in page and ">2.5<" in page

@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .fmt import format_duration, shorten
+from .fmt import format_duration, format_mean_count, shorten
 from .indexes import IndexVerdict, injected_delay
 from .memoryadvice import high_memory
+from .recursion import is_recursive, read_recursion
 
 __all__ = [
     "duplicate_queries",
@@ -53,11 +54,18 @@ _WRITE_FIXES = {
 }
 
 
-def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
+def slow_operation(
+    name: str,
+    typical: bool,
+    slow_queries: bool = False,
+    explains: list[tuple[str, float]] | None = None,
+) -> str:
     """Return what to do about operation ``name`` being slow.
 
     ``slow_queries`` says the report also flags slow queries, one of which
-    may have run inside the operation.
+    may have run inside the operation. ``explains`` lists the endpoints
+    whose time the operation mostly accounts for, each with that share
+    (0..1): their slow-endpoint findings are left to this one.
     """
     how_often = "most calls" if typical else "its slowest calls"
     first = (
@@ -67,42 +75,87 @@ def slow_operation(name: str, typical: bool, slow_queries: bool = False) -> str:
         if slow_queries
         else "P"
     )
-    return (
+    text = (
         f"{first}rofile {name!r} (cProfile, or py-spy against the running process) "
         f"to see where {how_often} spend their time. If the caller does not need "
         "the result at once, move the work to a background task; if the result "
         "repeats for the same input, cache it (django.core.cache or "
         "functools.lru_cache)."
     )
+    if explains:
+        shares = ", ".join(f"{share:.0%} of {route}" for route, share in explains)
+        ends = "that endpoint's" if len(explains) == 1 else "those endpoints'"
+        text += (
+            f" It takes {shares}'s time, so speeding it up speeds up {ends} "
+            "requests too (they have no slow-endpoint finding of their own)."
+        )
+    return text
 
 
 def slow_endpoint(
-    route: str, queries_per_request: float, many_queries: int, query_share: float
+    route: str,
+    queries_per_request: float,
+    many_queries: int,
+    query_share: float,
+    operations: list[tuple[str, float, bool]] | None = None,
 ) -> str:
     """Return what to do about ``route`` being slow, given its queries.
 
     ``query_share`` is the fraction (0..1) of the route's time spent in its
-    queries.
+    queries; ``operations`` the measured operations (``name``, share of the
+    route's time, whether flagged slow) that ran inside its requests.
     """
+    queries = format_mean_count(queries_per_request)
+    timed = ""
+    see = " (see its slow-operation finding)"
+    if operations and len(operations) == 1:
+        ((name, share, slow),) = operations
+        timed = (
+            f"The measured operation {name!r} takes {share:.0%} of {route}'s "
+            f"time{see if slow else ''}: profile it first. "
+        )
+    elif operations:
+        parts = [
+            f"{name!r} {share:.0%}{see if slow else ''}"
+            for name, share, slow in operations
+        ]
+        timed = (
+            f"Measured operations take part of {route}'s time ({'; '.join(parts)}): "
+            "profile those first. "
+        )
     if queries_per_request >= many_queries:
-        return (
-            f"{route} runs {queries_per_request:.0f} queries per request on average: "
+        return timed + (
+            f"{route} runs {queries} queries per request on average: "
             "look at the n-plus-one and duplicate-queries findings for its call "
             "sites and load related rows with select_related()/prefetch_related() "
             "before the loop that uses them."
         )
     if query_share >= 0.5:
-        return (
+        return timed + (
             f"{route} spends {query_share:.0%} of its time in "
-            f"{queries_per_request:.0f} queries per request: the slow-query "
+            f"{queries} queries per request: the slow-query "
             "findings for its call sites say which one; index what it filters "
             "and sorts on, or cache its result if it changes rarely."
         )
-    return (
-        f"{route} runs {queries_per_request:.0f} queries per request on average, so "
-        "the time goes elsewhere: profile the view, check the slow-query findings "
-        "for its queries, cache the response (cache_page) or the expensive part, "
-        "and move work the response does not need to a background task."
+    ran = (
+        "runs no queries"
+        if queries_per_request == 0
+        else f"runs {queries} queries per request on average"
+    )
+    check = (
+        ""
+        if queries_per_request == 0
+        else "check the slow-query findings for its queries, "
+    )
+    profile = (
+        "the rest of the time goes elsewhere: profile the rest of the view"
+        if operations
+        else "the time goes elsewhere: profile the view"
+    )
+    return timed + (
+        f"{route} {ran}, so {profile}, {check}cache "
+        "the response (cache_page) or the expensive part, and move work the "
+        "response does not need to a background task."
     )
 
 
@@ -121,11 +174,9 @@ def slow_query(
     """
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
-    if sql.lstrip("( ").upper().startswith("WITH RECURSIVE"):
-        return (
-            f"The query {shorten(sql, 120)!r}{where} is slow: {_finish_in_time(sql)}."
-        )
     shown = f"{shorten(sql, 120)!r}{where}"
+    if is_recursive(sql):
+        return f"The query {shown} is slow: {_finish_in_time(sql, explain)}."
     few_rows = indexes is not None and indexes.few_rows
     steps = []
     delay = injected_delay(sql)
@@ -201,8 +252,16 @@ def _snake_case(name: str) -> str:
 
 
 def _eager_load(
-    model: str, field: str, fix: str, site: str, via: str, loaded_at: list[str]
+    model: str,
+    field: str,
+    fix: str,
+    site: str,
+    via: str,
+    loaded_at: list[str],
+    through: list[str],
 ) -> str:
+    method, _, arguments = fix.partition("(")
+    name = arguments.rstrip(")").strip("\"'") or field
     if via:
         root = via.split(".", 1)[0]
         return (
@@ -212,13 +271,28 @@ def _eager_load(
         )
     if loaded_at:
         sites = " or ".join(loaded_at)
+        if site in loaded_at:
+            # The query ran where the queryset was evaluated (a loop over it
+            # or a comprehension), which may be after the line that built it.
+            return (
+                f"Add {fix} where the {model} queryset used at {site} is built "
+                f"(its query ran at {sites}, where it was first read), so that "
+                f"{model}.{field} comes with them instead of once per row."
+            )
         return (
             f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
             f"at {site}, so that {model}.{field} comes with them instead of once "
             "per row."
         )
-    method, _, arguments = fix.partition("(")
-    name = arguments.rstrip(")").strip("\"'") or field
+    if through:
+        relation, _, accessor = through[0].partition(".")
+        others = f" (or {', '.join(through[1:])})" if len(through) > 1 else ""
+        return (
+            f"The {model} rows used at {site} were loaded one at a time through "
+            f"{through[0]}{others}, itself an N+1: extend the {relation} queryset's "
+            f'lookup instead, {method}("{accessor}__{name}"), so that '
+            f"{model}.{field} comes with them."
+        )
     relation = _snake_case(model)
     return (
         f"Add {fix} where these {model} rows are loaded for {site}, so that "
@@ -233,14 +307,17 @@ def n_plus_one(
     call_site: str | None,
     lazy: Mapping[str, str] | None,
     loaded_at: list[str] | None = None,
+    through: list[str] | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
     A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
     through another model's relation: the fix then names that model's
     queryset and the whole lookup path. ``loaded_at`` names the call sites
-    of the queries that loaded the rows, when the report holds them; without
-    either the fix also says how to extend a relation's lookup.
+    of the queries that loaded the rows, when the report holds them, and
+    ``through`` the relations (``"OrderItem.book"``) that lazily loaded
+    them; with none of these known, the fix also says how to extend a
+    relation's lookup, since the rows may have come through one.
     """
     site = call_site or "the call site shown"
     if lazy:
@@ -249,7 +326,13 @@ def n_plus_one(
         fix = _relation_fix(lazy)
         if fix.startswith(("select_related(", "prefetch_related(")):
             return _eager_load(
-                model, field, fix, site, lazy.get("via") or "", loaded_at or []
+                model,
+                field,
+                fix,
+                site,
+                lazy.get("via") or "",
+                loaded_at or [],
+                through or [],
             )
         return f"{model}.{field} is loaded once per row at {site}: {fix}."
     statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()
@@ -341,17 +424,67 @@ def error(
     )
 
 
-def _finish_in_time(fingerprint: str) -> str:
-    # A recursive CTE runs until its recursive part returns no rows, and an
-    # index does not change that; other statements finish sooner on a plan
-    # that reads fewer rows.
-    if fingerprint.lstrip("( ").upper().startswith("WITH RECURSIVE"):
-        return (
-            "a recursive CTE runs until its recursive part returns no rows, so "
-            "give that part a stopping condition (a WHERE on the depth or "
-            "counter) or cap the rows the outer query takes (LIMIT)"
+def _finish_in_time(fingerprint: str, explain: str = "EXPLAIN") -> str:
+    """Return how to make ``fingerprint`` take less time, fitting a recursive CTE.
+
+    A recursive CTE runs until its recursive part returns no rows: with
+    nothing that ends it, only a stopping condition helps (and a LIMIT on
+    the outer query only when that query does not read every row, as
+    count(*) does); with a condition on its own counter, its time is the
+    number of steps the bound allows times each step's work; walking
+    another table's rows, each step is a join an index helps. Other
+    statements finish sooner on a plan that reads fewer rows.
+    """
+    recursion = read_recursion(fingerprint) if is_recursive(fingerprint) else None
+    if recursion is None:
+        if is_recursive(fingerprint):
+            return (
+                "a recursive CTE runs until its recursive part returns no rows: "
+                f"check that part has a condition that ends it, and {explain} it"
+            )
+        return f"{explain} it and index what its WHERE, JOIN and ORDER BY use"
+    name = recursion.name
+    if recursion.tables:
+        tables = ", ".join(recursion.tables)
+        ends = (
+            f"its recursive part stops at {recursion.bound!r}, and each step "
+            if recursion.bound
+            else "each step of its recursive part "
         )
-    return "EXPLAIN it and index what its WHERE, JOIN and ORDER BY use"
+        cycle = (
+            ""
+            if recursion.bound
+            else (
+                "; it ends when no more rows match, so if the rows can form a "
+                "cycle, UNION instead of UNION ALL or a depth counter with a "
+                "WHERE makes it end"
+            )
+        )
+        return (
+            f"{ends}reads {tables}: run {explain} on it and look for a full "
+            f"table scan of {tables} in each step; index the columns the "
+            "recursive part joins and filters on (db_index=True or "
+            f"Meta.indexes){cycle}"
+        )
+    if recursion.bound:
+        return (
+            f"its recursive part already stops at {recursion.bound!r}, so it "
+            f"runs as many steps as that bound allows, each making one row of "
+            f"{name}: check the value the bound is given (fewer steps, less "
+            "time) and the work each step does; where the result follows from "
+            "the bound alone, compute it without the recursion or cache it"
+        )
+    limit = (
+        "; a LIMIT on the outer query would not stop it, because that query "
+        "reads every row the CTE makes"
+        if recursion.outer_reads_all
+        else " or cap the rows the outer query takes (LIMIT)"
+    )
+    return (
+        "a recursive CTE runs until its recursive part returns no rows, and "
+        f"the recursive part of {name} has no condition that ends it: give it "
+        f"a stopping condition (a WHERE on the depth or counter){limit}"
+    )
 
 
 def query_error(

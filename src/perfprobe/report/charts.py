@@ -264,6 +264,9 @@ class _Spec:
     empty_note: str
     has_data: Callable[[ChartData], bool]
     draw: Callable[[ChartData], Figure]
+    #: Left out of the page when it has no data, rather than kept with its
+    #: note: scenarios exist only in a demo (or user) run of scenarios.
+    optional: bool = False
 
 
 _SPECS = (
@@ -273,6 +276,7 @@ _SPECS = (
         "No data: the report has no scenarios.",
         lambda d: bool(d.timeline),
         _timeline,
+        optional=True,
     ),
     _Spec(
         "Endpoint latency",
@@ -327,4 +331,8 @@ def draw_charts(data: ChartData) -> list[Chart]:
         # A recorded name in a script the font lacks draws as boxes, which
         # is no reason to warn (or, under -W error, to fail).
         warnings.filterwarnings("ignore", message="Glyph .* missing from")
-        return [_draw(spec, data) for spec in _SPECS]
+        return [
+            _draw(spec, data)
+            for spec in _SPECS
+            if not (spec.optional and not spec.has_data(data))
+        ]

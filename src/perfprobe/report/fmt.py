@@ -91,6 +91,12 @@ def format_number(value: int | float) -> str:
     return f"{value:.4g}"
 
 
+def format_mean_count(value: float) -> str:
+    """Return a mean count: whole when it is (``21``), else one decimal (``2.5``)."""
+    value = float(value)
+    return f"{int(value)}" if value.is_integer() else f"{value:.1f}"
+
+
 def format_evidence_value(key: str, value: Any, width: int = 120) -> str:
     """Return one evidence value for display, converting units named by its key.
 

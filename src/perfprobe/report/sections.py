@@ -28,6 +28,7 @@ def operations_section(snapshot: CollectorSnapshot) -> list[dict[str, Any]]:
             "stats": summary.to_dict(),
             "errors": dict(errors),
             "tags": snapshot.operation_tags.get(name, {}),
+            "endpoints": snapshot.operation_endpoints.get(name, []),
         }
         for name, (summary, errors) in snapshot.operations.items()
     ]

@@ -18,6 +18,7 @@ from .fmt import (
     format_details,
     format_duration,
     format_evidence_value,
+    format_mean_count,
     format_ms,
     plural,
     shorten,
@@ -283,7 +284,7 @@ def _endpoints(endpoints: list[dict[str, Any]]) -> Section:
                 format_ms(stats.get("p50")),
                 format_ms(stats.get("p95")),
                 format_counts(ep["statuses"]),
-                f"{queries.get('mean', 0.0):.1f}",
+                format_mean_count(queries.get("mean", 0.0)),
                 format_counts(ep["errors"]),
             ]
         )

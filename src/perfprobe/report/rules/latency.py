@@ -8,7 +8,11 @@ from ..fmt import format_against, format_duration, plural
 from ..model import Recommendation
 from .linking import (
     endpoint_key,
+    endpoints_explained_by_operations,
+    endpoints_of,
     explained_endpoints,
+    is_slow_operation,
+    operations_in_endpoints,
     slow_query_events,
     time_over,
 )
@@ -21,25 +25,45 @@ def slow_operation(
 ) -> list[Recommendation]:
     """Flag operations whose p95 (warning) or only max (info) is over the limit.
 
-    A slow query run inside a slow operation is reported by both rules, and
-    its time counted in both savings: operations are aggregated by name
-    only, with no scope, call site or start time per run, so the report
-    cannot tell which slow query ran inside which operation. When it flags
-    slow queries, the suggestion says to read those first.
+    The endpoints whose requests the operation ran in are named, most time
+    first; one whose requests spent at least half their time in it gets no
+    slow-endpoint finding of its own (``linking``), and this suggestion
+    says so. A slow query run inside a slow operation is still reported by
+    both rules, and its time counted in both savings: see the note below.
     """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
-    # XXX: folding needs each run's scope and start (or the query time spent
-    # inside it) kept with the operation aggregate, which the collector does
-    # not record; until then the two findings overlap.
-    slow_queries = bool(
-        slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    # XXX: which query ran inside which operation is still unknown: an
+    # operation's aggregate keeps its time per endpoint (folded from the
+    # records' scopes) but no start time or query time per run, so a slow
+    # query inside a slow operation is reported by both rules. When the
+    # report flags slow queries, the suggestion says to read those first,
+    # unless every run of the operation was in requests of endpoints that
+    # ran none of them.
+    slow_runs = slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    # The endpoints whose requests ran a slow query: an operation whose runs
+    # all fell in requests of other endpoints ran none of them.
+    slow_in = set(
+        endpoints_of(
+            (run["scope"] for runs in slow_runs.values() for run in runs), data
+        )
     )
+    explains = endpoints_explained_by_operations(data, threshold_s)
     found = []
     for op in data["operations"]:
         stats = op["stats"]
-        if not (stats["p95"] > threshold_s or stats["max"] > threshold_s):
+        if not is_slow_operation(op, threshold_s):
             continue
         typical = stats["p95"] > threshold_s
+        spent_in = op.get("endpoints") or []
+        endpoints = [spent["endpoint"] for spent in spent_in]
+        all_in_requests = sum(spent["count"] for spent in spent_in) == stats["count"]
+        slow_queries = bool(slow_runs) and not (
+            all_in_requests and slow_in.isdisjoint(endpoints)
+        )
+        seen_in = ""
+        if endpoints:
+            more = f" and {len(endpoints) - 3} more" if len(endpoints) > 3 else ""
+            seen_in = f" in {', '.join(endpoints[:3])}{more}"
         found.append(
             Recommendation(
                 rule_id="slow-operation",
@@ -48,7 +72,7 @@ def slow_operation(
                     f"Operation {op['name']!r} is slow: p95 "
                     f"{format_against(stats['p95'], threshold_s)}, max "
                     f"{format_against(stats['max'], threshold_s)} (limit "
-                    f"{format_duration(threshold_s)})"
+                    f"{format_duration(threshold_s)}){seen_in}"
                 ),
                 evidence={
                     "operation": op["name"],
@@ -57,8 +81,11 @@ def slow_operation(
                     "p95_s": stats["p95"],
                     "max_s": stats["max"],
                     "threshold_s": threshold_s,
+                    "endpoints": endpoints or None,
                 },
-                suggestion=advice.slow_operation(op["name"], typical, slow_queries),
+                suggestion=advice.slow_operation(
+                    op["name"], typical, slow_queries, explains.get(op["name"])
+                ),
                 impact_s=stats["total"],
                 saving_s=time_over(stats["total"], stats["count"], threshold_s),
             )
@@ -74,10 +101,18 @@ def slow_endpoint(
 
     A route whose requests spent at least half their time in slow queries,
     N+1 patterns or repeated queries is left to those findings, which name
-    it (``linking.explained_endpoints``).
+    it (``linking.explained_endpoints``), and so is one whose requests spent
+    at least half their time in one slow operation. The suggestion names
+    the measured operations that took a tenth of the route's time or more.
     """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
     explained = explained_endpoints(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    for pairs in endpoints_explained_by_operations(data, threshold_s).values():
+        explained.update(route for route, _share in pairs)
+    slow_ops = {
+        op["name"] for op in data["operations"] if is_slow_operation(op, threshold_s)
+    }
+    timed = operations_in_endpoints(data)
     found = []
     for ep in data["endpoints"]:
         stats = ep["stats"]
@@ -88,6 +123,11 @@ def slow_endpoint(
         route = endpoint_key(ep)
         if route in explained:
             continue
+        operations = [
+            (name, min(spent_s / stats["total"], 1.0), name in slow_ops)
+            for name, spent_s in timed.get(route, [])
+            if stats["total"] and spent_s >= stats["total"] / 10
+        ][:3]
         found.append(
             Recommendation(
                 rule_id="slow-endpoint",
@@ -111,7 +151,11 @@ def slow_endpoint(
                     "statuses": dict(ep["statuses"]),
                 },
                 suggestion=advice.slow_endpoint(
-                    route, per_request, settings.N_PLUS_ONE_MIN_QUERIES, query_share
+                    route,
+                    per_request,
+                    settings.N_PLUS_ONE_MIN_QUERIES,
+                    query_share,
+                    operations,
                 ),
                 impact_s=stats["total"],
                 saving_s=time_over(stats["total"], stats["count"], threshold_s),

@@ -114,6 +114,57 @@ def explained_endpoints(data: ReportData, slow_query_s: float) -> set[str]:
     }
 
 
+def is_slow_operation(operation: dict[str, Any], threshold_s: float) -> bool:
+    """Return whether the slow-operation rule flags ``operation``."""
+    stats = operation["stats"]
+    return bool(stats["p95"] > threshold_s or stats["max"] > threshold_s)
+
+
+def operations_in_endpoints(data: ReportData) -> dict[str, list[tuple[str, float]]]:
+    """Return, per endpoint, the operations that ran in its requests and their time.
+
+    From each operation's ``endpoints`` (kept when its records were folded;
+    absent in reports written before it existed), most time first.
+    """
+    found: dict[str, list[tuple[str, float]]] = {}
+    for op in data["operations"]:
+        for spent in op.get("endpoints") or ():
+            found.setdefault(spent["endpoint"], []).append(
+                (op["name"], spent["total_s"])
+            )
+    for timed in found.values():
+        timed.sort(key=lambda item: (-item[1], item[0]))
+    return found
+
+
+def endpoints_explained_by_operations(
+    data: ReportData, slow_operation_s: float
+) -> dict[str, list[tuple[str, float]]]:
+    """Return the endpoints a slow operation explains, with each one's share.
+
+    An endpoint is explained when one operation the slow-operation rule
+    flags took at least half the time of all its requests: that finding
+    names it. Operations nested in one another may hold the same seconds,
+    so they are not added up: one alone must reach half. The result maps
+    each operation's name to ``(endpoint, share)`` pairs.
+    """
+    totals = {
+        endpoint_key(ep): ep["stats"]["total"]
+        for ep in data["endpoints"]
+        if ep["stats"] and ep["stats"]["total"] > 0
+    }
+    found: dict[str, list[tuple[str, float]]] = {}
+    for op in data["operations"]:
+        if not is_slow_operation(op, slow_operation_s):
+            continue
+        for spent in op.get("endpoints") or ():
+            total = totals.get(spent["endpoint"])
+            if total and spent["total_s"] >= total / 2:
+                share = min(spent["total_s"] / total, 1.0)
+                found.setdefault(op["name"], []).append((spent["endpoint"], share))
+    return found
+
+
 def time_over(total_s: float, count: int, threshold_s: float) -> float:
     """Return the least time ``count`` runs of ``total_s`` spent over a limit.
 

@@ -137,7 +137,7 @@ def n_plus_one(
                     finding["fingerprint"],
                     finding["call_site"],
                     lazy,
-                    _loading_sites(data, finding) if lazy else [],
+                    *(_loading_sites(data, finding) if lazy else ([], [])),
                 ),
                 impact_s=finding["total_s"],
                 saving_s=saving_s,
@@ -146,28 +146,42 @@ def n_plus_one(
     return found
 
 
-def _loading_sites(data: ReportData, finding: dict[str, Any]) -> list[str]:
-    """Return the call sites whose queries loaded an N+1's rows in its scopes.
+def _loading_sites(
+    data: ReportData, finding: dict[str, Any]
+) -> tuple[list[str], list[str]]:
+    """Return where an N+1's rows were loaded in its scopes: querysets, relations.
 
     A kept SELECT on the lazily loaded model's own table, selecting its
-    columns, in a scope where the pattern was seen and from another call
-    site, is the queryset that needs the eager load. At most three; empty
-    when the report does not hold one or the model's table is unknown.
+    columns, in a scope where the pattern was seen, is the queryset that
+    needs the eager load; it may have run on the pattern's own line (``for
+    b in Book.objects.all(): b.author``, or a comprehension), so only the
+    pattern's own queries are left out. Such a SELECT that was itself a lazy
+    load means the rows came through that relation (``OrderItem.book``),
+    whose lookup the fix extends: the second list names those. At most
+    three of each; both empty when the report holds none or the model's
+    table is unknown.
     """
     lazy = finding["lazy_load"]
     table = model_table((lazy.get("model") or "").rsplit(".", 1)[-1])
     if table is None or lazy.get("via"):
-        return []
+        return [], []
     scopes = set(finding["scopes"])
-    found: dict[str, None] = {}
+    sites: dict[str, None] = {}
+    relations: dict[str, None] = {}
     for event in data["queries"]["slowest"]:
         site, sql = event["call_site"], event["fingerprint"]
-        if not site or site == finding["call_site"] or event["scope"] not in scopes:
+        if not site or sql == finding["fingerprint"] or event["scope"] not in scopes:
             continue
         columns = sql.split(" FROM ", 1)[0]
-        if statement_table(sql) == table and f'"{table}".' in columns:
-            found[site] = None
-    return sorted(found)[:3]
+        if statement_table(sql) != table or f'"{table}".' not in columns:
+            continue
+        through = event.get("lazy_load")
+        if through:
+            model = (through.get("model") or "").rsplit(".", 1)[-1]
+            relations[f"{model}.{through.get('field')}"] = None
+        else:
+            sites[site] = None
+    return sorted(sites)[:3], sorted(relations)[:3]
 
 
 @register_rule("duplicate-queries")

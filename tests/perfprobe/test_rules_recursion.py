@@ -1,0 +1,110 @@
+"""Test that slow recursive CTEs are told what fits what ends their recursion."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfprobe.db.fingerprint import fingerprint
+from perfprobe.report.recursion import is_recursive, read_recursion
+
+from .report_factories import fired, make_collector, query
+
+# The fresh-user trial's /stats/ view: bounded by its own WHERE, counted.
+BOUNDED = (
+    "WITH RECURSIVE cnt(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM cnt "
+    "WHERE x < %s) SELECT count(*) FROM cnt"
+)
+# The demo's runaway query (apps/shop/timeouts.py), odd spacing and case.
+UNBOUNDED_COUNTED = (
+    "with  Recursive\n counter(n) AS (SELECT CAST(1 AS BIGINT) UNION ALL "
+    "SELECT n + 1 FROM counter) SELECT COUNT(*) FROM counter"
+)
+UNBOUNDED_LISTED = (
+    "WITH\tRECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq) "
+    "SELECT n FROM seq"
+)
+TREE = (
+    'WITH RECURSIVE tree(id) AS (SELECT "id" FROM "shop_category" WHERE "id" = %s '
+    'UNION ALL SELECT c."id" FROM "shop_category" c JOIN tree t '
+    'ON c."parent_id" = t."id") SELECT * FROM tree'
+)
+
+
+def _advice(sql: str) -> str:
+    collector = make_collector()
+    collector.record_query(query(fingerprint(sql), 1.4, sql=sql), None)
+    (rec,) = fired(collector, "slow-query")
+    return rec.suggestion
+
+
+def test_a_bounded_recursion_is_not_told_to_add_a_stopping_condition() -> None:
+    """Its WHERE already ends it, and a LIMIT on count(*) would not help."""
+    text = _advice(BOUNDED)
+
+    assert "already stops at 'WHERE x < %s'" in text
+    assert "check the value the bound is given" in text
+    assert "stopping condition" not in text
+    assert "LIMIT" not in text
+
+
+def test_an_unbounded_counted_recursion_is_told_a_limit_would_not_stop_it() -> None:
+    """Odd spacing and case still read as WITH RECURSIVE; count(*) reads all."""
+    text = _advice(UNBOUNDED_COUNTED)
+
+    assert "give it a stopping condition" in text
+    assert "a LIMIT on the outer query would not stop it" in text
+    assert "cap the rows" not in text
+    assert "add an index" not in text
+
+
+def test_an_unbounded_listed_recursion_may_be_capped_by_a_limit() -> None:
+    """An outer query that reads rows one by one stops at a LIMIT."""
+    text = _advice(UNBOUNDED_LISTED)
+
+    assert "give it a stopping condition" in text
+    assert "cap the rows the outer query takes (LIMIT)" in text
+
+
+def test_a_tree_walk_is_told_to_index_the_table_each_step_reads() -> None:
+    """A walk over another table's rows ends with the data: each step is a join."""
+    text = _advice(TREE)
+
+    assert "each step of its recursive part reads shop_category" in text
+    assert "run EXPLAIN QUERY PLAN on it" in text
+    assert "index the columns the recursive part joins and filters on" in text
+    assert "give it a stopping condition" not in text
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("WITH RECURSIVE c AS (SELECT 1) SELECT 1", True),
+        ("(  with\n\trecursive c AS (SELECT 1) SELECT 1)", True),
+        ("WITH RECURSIVELY AS (SELECT 1) SELECT 1", False),
+        ("WITH c AS (SELECT 1) SELECT 1", False),
+        ("SELECT 'WITH RECURSIVE'", False),
+    ],
+)
+def test_with_recursive_is_recognised_whatever_the_spacing(
+    sql: str, expected: bool
+) -> None:
+    """Any whitespace and case between the keywords; not a prefix of a word."""
+    assert is_recursive(sql) is expected
+
+
+def test_the_recursive_member_is_read_past_other_ctes_and_subqueries() -> None:
+    """The self-referencing CTE is found after a plain one; its bound is its own."""
+    recursion = read_recursion(
+        "WITH RECURSIVE a AS (SELECT 1 WHERE 1 = 1), b(n) AS (SELECT 1 UNION "
+        "SELECT n + (SELECT max(x) FROM t WHERE x > 0) FROM b WHERE n < 9) "
+        "SELECT n FROM b"
+    )
+
+    assert recursion is not None
+    assert (recursion.name, recursion.bound, recursion.tables) == (
+        "b",
+        "WHERE n < 9",
+        (),
+    )
+    assert recursion.outer_reads_all is False
+    assert read_recursion("WITH RECURSIVE broken(") is None
