@@ -108,3 +108,33 @@ def test_the_recursive_member_is_read_past_other_ctes_and_subqueries() -> None:
     )
     assert recursion.outer_reads_all is False
     assert read_recursion("WITH RECURSIVE broken(") is None
+
+
+def test_comments_in_hand_written_sql_are_not_read_as_sql() -> None:
+    """A keyword, quote or parenthesis in a comment changes nothing read."""
+    unbounded = _advice(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t "
+        "-- no WHERE here, so it can't stop :)\n"
+        ") /* (ORDER BY */ SELECT n FROM t -- count(*) later\nLIMIT %s"
+    )
+    bounded = read_recursion(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL /* UNION SELECT 2 */ "
+        "SELECT n + 1 FROM t WHERE n < %s -- depth :)\n) SELECT n FROM t"
+    )
+
+    assert "already stops" not in unbounded
+    assert "give it a stopping condition" in unbounded
+    assert "cap the rows the outer query takes (LIMIT)" in unbounded
+    assert bounded is not None
+    assert bounded.bound == "WHERE n < %s"
+
+
+def test_a_quoted_keyword_in_the_outer_query_is_not_read_as_one() -> None:
+    """A string or quoted name that spells ORDER BY does not read every row."""
+    recursion = read_recursion(
+        "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) "
+        "SELECT n AS \"order by\" FROM t WHERE n <> 'count(x)' LIMIT 5"
+    )
+
+    assert recursion is not None
+    assert recursion.outer_reads_all is False

@@ -5,8 +5,9 @@ rows. What to do about a slow one depends on what ends it: nothing (it runs
 until a timeout stops it), a condition on its own counter (it runs as many
 steps as the bound allows), or the rows of another table it walks (a tree:
 each step is a join, which an index helps). Only the SQL text is read, with
-a small scanner that knows parentheses, quoted names and strings; a
-statement it cannot take apart gives ``None``.
+a small scanner that knows parentheses, quoted names, strings and comments
+(read as spaces: the text is the statement as run, which a person may have
+commented); a statement it cannot take apart gives ``None``.
 """
 
 from __future__ import annotations
@@ -24,6 +25,13 @@ _TOKEN = re.compile(
 _ENDS_WHERE = {"GROUP", "ORDER", "HAVING", "WINDOW", "UNION", "LIMIT", "OFFSET"}
 _FROM_ENDS = {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "WINDOW", "UNION"}
 _JOIN_WORDS = {"JOIN", "FROM"}
+# Quoted runs, kept, and comments, blanked; one left-to-right scan, so a
+# quote inside a comment or "--" inside a string is neither.
+_QUOTED_OR_COMMENT = re.compile(
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\]]*\]"""
+    r"|(--[^\n]*|/\*.*?(?:\*/|\Z))",
+    re.DOTALL,
+)
 # What makes the outer query read every row the CTE makes, so that a LIMIT
 # on it cannot stop the recursion early.
 _READS_ALL = re.compile(
@@ -51,7 +59,19 @@ class Recursion:
 
 def is_recursive(sql: str) -> bool:
     """Return whether ``sql`` starts ``WITH RECURSIVE`` (any case and spacing)."""
-    return _WITH_RECURSIVE.match(sql.lstrip()) is not None
+    return _WITH_RECURSIVE.match(_blanked(sql).lstrip()) is not None
+
+
+def _blanked(text: str, quoted: bool = False) -> str:
+    """Return ``text`` with its comments (and, if ``quoted``, quoted runs) as
+    spaces, every character where it was."""
+
+    def blank(match: re.Match[str]) -> str:
+        if quoted or match.group(1) is not None:
+            return " " * (match.end() - match.start())
+        return match.group(0)
+
+    return _QUOTED_OR_COMMENT.sub(blank, text)
 
 
 def _tokens(text: str) -> list[tuple[str, int, int]]:
@@ -66,10 +86,10 @@ def _unquote(name: str) -> str:
 
 def read_recursion(sql: str) -> Recursion | None:
     """Return what the first self-referencing CTE of ``sql`` does, if any."""
-    match = _WITH_RECURSIVE.match(sql.lstrip())
+    text = _blanked(sql).lstrip()
+    match = _WITH_RECURSIVE.match(text)
     if match is None:
         return None
-    text = sql.lstrip()
     tokens = _tokens(text[match.end() :])
     offset = match.end()
     ctes: list[tuple[str, int, int]] = []  # name, body start, body end
@@ -110,7 +130,9 @@ def read_recursion(sql: str) -> Recursion | None:
             name=name,
             bound=_bound(member),
             tables=tuple(t for t in read if t.lower() not in names),
-            outer_reads_all=bool(_READS_ALL.search(text[outer_start:])),
+            outer_reads_all=bool(
+                _READS_ALL.search(_blanked(text[outer_start:], quoted=True))
+            ),
         )
     return None
 
