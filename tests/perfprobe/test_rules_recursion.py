@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from perfprobe.db.fingerprint import fingerprint
@@ -138,3 +140,17 @@ def test_a_quoted_keyword_in_the_outer_query_is_not_read_as_one() -> None:
 
     assert recursion is not None
     assert recursion.outer_reads_all is False
+
+
+def test_unclosed_brackets_are_read_in_linear_time() -> None:
+    """100 KB of "[" once took seconds: each rescanned the rest for a "]"."""
+    sql = "WITH RECURSIVE t AS (SELECT 1 UNION SELECT n FROM t " + "[" * 100_000 + ")"
+
+    started = time.perf_counter()
+    recursion = read_recursion(sql)
+    elapsed_s = time.perf_counter() - started
+
+    assert recursion is not None
+    assert recursion.name == "t"
+    # Linear: about 30 ms here; quadratic took 10 s.
+    assert elapsed_s < 1.0
