@@ -154,3 +154,16 @@ def test_unclosed_brackets_are_read_in_linear_time() -> None:
     assert recursion.name == "t"
     # Linear: about 30 ms here; quadratic took 10 s.
     assert elapsed_s < 1.0
+
+
+def test_the_tables_each_step_reads_are_named_whole_and_once() -> None:
+    """A schema-qualified table is the table, not its schema; a self-join one."""
+    recursion = read_recursion(
+        "WITH RECURSIVE tree(id) AS (SELECT 1 UNION ALL SELECT n.id "
+        "FROM ONLY public.node n JOIN tree t ON n.parent_id = t.id "
+        'JOIN "public"."node" m ON m.id = n.id JOIN LATERAL shop.tag g ON true) '
+        "SELECT * FROM tree"
+    )
+
+    assert recursion is not None
+    assert recursion.tables == ("public.node", "shop.tag")

@@ -18,15 +18,18 @@ from dataclasses import dataclass
 __all__ = ["Recursion", "is_recursive", "read_recursion"]
 
 _WITH_RECURSIVE = re.compile(r"\(*\s*WITH\s+RECURSIVE\b", re.IGNORECASE)
-# Words, quoted names, strings, parentheses, commas; anything else skipped.
+# Words, quoted names, strings, parentheses, commas, dots; anything else
+# skipped.
 # A bracketed name holds no "[": an unclosed "[" then fails at the next one,
 # not at the end of the text, which made 100 KB of "[" take seconds.
 _TOKEN = re.compile(
-    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\[\]]*\]|[A-Za-z_][\w$]*|[(),]"""
+    r"""'(?:[^']|'')*'|"(?:[^"]|"")*"|`[^`]*`|\[[^\[\]]*\]|[A-Za-z_][\w$]*|[(),.]"""
 )
 _ENDS_WHERE = {"GROUP", "ORDER", "HAVING", "WINDOW", "UNION", "LIMIT", "OFFSET"}
 _FROM_ENDS = {"WHERE", "GROUP", "ORDER", "LIMIT", "HAVING", "WINDOW", "UNION"}
 _JOIN_WORDS = {"JOIN", "FROM"}
+# Words between FROM or JOIN and the table they name.
+_BEFORE_TABLE = {"LATERAL", "ONLY"}
 # Quoted runs, kept, and comments, blanked; one left-to-right scan, so a
 # quote inside a comment or "--" inside a string is neither.
 _QUOTED_OR_COMMENT = re.compile(
@@ -190,24 +193,37 @@ def _top_level(member: str) -> list[str]:
 
 
 def _tables_read(words: list[str], upper: list[str]) -> list[str]:
-    """Return the tables named after FROM, JOIN and the commas of a FROM list."""
+    """Return the tables named after FROM, JOIN and the commas of a FROM list.
+
+    A qualified name is kept whole (``public.node``); each table once.
+    """
     found: list[str] = []
     in_from = False
     expect = False
+    # 1 just after a table's name, 2 after its "." too.
+    named = 0
     for word, key in zip(words, upper, strict=True):
+        if named == 2 and word not in "(),.":
+            found[-1] += f".{_unquote(word)}"
+            named = 1
+            continue
+        named = 2 if named == 1 and word == "." else 0
         if key in _JOIN_WORDS:
             in_from = True
             expect = True
         elif key in _FROM_ENDS:
             in_from = False
             expect = False
+        elif expect and key in _BEFORE_TABLE:
+            continue
         elif expect:
-            if word != "(":
+            if word not in "(),.":
                 found.append(_unquote(word))
+                named = 1
             expect = False
         elif in_from and word == ",":
             expect = True
-    return found
+    return list(dict.fromkeys(found))
 
 
 def _bound(member: str) -> str:
