@@ -143,8 +143,10 @@ def endpoints_explained_by_operations(
     """Return the endpoints a slow operation explains, with each one's share.
 
     An endpoint is explained when one operation the slow-operation rule
-    flags took at least half the time of all its requests: that finding
-    names it. Operations nested in one another may hold the same seconds,
+    flags as a warning (its p95 over the limit) took at least half the time
+    of all its requests: that finding names it. One flagged only for its
+    slowest run is an info finding, which would hide a slow endpoint's
+    warning. Operations nested in one another may hold the same seconds,
     so they are not added up: one alone must reach half. The result maps
     each operation's name to ``(endpoint, share)`` pairs.
     """
@@ -155,7 +157,7 @@ def endpoints_explained_by_operations(
     }
     found: dict[str, list[tuple[str, float]]] = {}
     for op in data["operations"]:
-        if not is_slow_operation(op, slow_operation_s):
+        if not op["stats"]["p95"] > slow_operation_s:
             continue
         for spent in op.get("endpoints") or ():
             total = totals.get(spent["endpoint"])
