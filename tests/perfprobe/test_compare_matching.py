@@ -190,3 +190,27 @@ def test_run_records_keep_the_relation_of_each_finding() -> None:
         None,
         "absent",
     ]
+
+
+def test_a_relation_seen_in_some_runs_of_a_repeat_report_is_its_relation() -> None:
+    """The last of --repeat 2 saw no lazy load at line 13: Book.author still holds.
+
+    Within one run a finding takes the relation any of its queries had;
+    across runs likewise, whichever run comes last. Moved from 11 to 13,
+    it is one finding, not one gone and one new.
+    """
+    old = _report({11: ("Book.author", [20])})
+    new = report(
+        *(
+            run(
+                n_plus_one={(SQL, _site(13)): [20]},
+                relations={(SQL, _site(13)): relation},
+            )
+            for relation in ("Book.author", None)
+        )
+    )
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [(f"{VIEWS}:11 -> 13", "20", "20", "same")]
+    assert comparison.query_regressions() == []

@@ -44,7 +44,13 @@ def match_findings(
     use_relation = all(run.relations_known for run in (*old_runs, *new_runs))
     groups: dict[_Group, tuple[list[_Entry], list[_Entry]]] = {}
     for side, runs in enumerate((old_runs, new_runs)):
-        found = {key: fid for run in runs for key, fid in run.findings.items()}
+        found: dict[CountKey, FindingId] = {}
+        for run in runs:
+            for key, fid in run.findings.items():
+                # As within one run: the relation any run saw, not the
+                # last run's, which may have seen no lazy load.
+                if key not in found or found[key].relation is None:
+                    found[key] = fid
         for key, fid in found.items():
             group = (fid.file, fid.fingerprint, fid.relation if use_relation else None)
             groups.setdefault(group, ([], []))[side].append((key, fid))
