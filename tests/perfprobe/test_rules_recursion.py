@@ -167,3 +167,22 @@ def test_the_tables_each_step_reads_are_named_whole_and_once() -> None:
 
     assert recursion is not None
     assert recursion.tables == ("public.node", "shop.tag")
+
+
+def test_a_long_bound_and_many_tables_are_cut_in_the_advice() -> None:
+    """A 2,000-condition WHERE and 50 joined tables do not fill the suggestion."""
+    conditions = " AND ".join(f"c{i} < %s" for i in range(2000))
+    joins = " ".join(f"JOIN t{i} ON t{i}.id = tree.id" for i in range(50))
+    bounded = _advice(
+        "WITH RECURSIVE cnt(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM cnt "
+        f"WHERE {conditions}) SELECT x FROM cnt"
+    )
+    tree = _advice(
+        "WITH RECURSIVE tree(id) AS (SELECT 1 UNION ALL SELECT n.id FROM node n "
+        f"JOIN tree ON n.parent_id = tree.id {joins}) SELECT id FROM tree"
+    )
+
+    assert "already stops at 'WHERE c0 < %s AND c1 < %s" in bounded
+    assert len(bounded) < 1000
+    assert "reads node, t0, t1 and 48 more tables" in tree
+    assert len(tree) < 1000

@@ -444,10 +444,14 @@ def _finish_in_time(fingerprint: str, explain: str = "EXPLAIN") -> str:
             )
         return f"{explain} it and index what its WHERE, JOIN and ORDER BY use"
     name = recursion.name
+    # Both come from the statement as written, which may be long.
+    bound = shorten(recursion.bound, 80)
     if recursion.tables:
-        tables = ", ".join(recursion.tables)
+        tables = ", ".join(recursion.tables[:3])
+        if len(recursion.tables) > 3:
+            tables += f" and {len(recursion.tables) - 3} more tables"
         ends = (
-            f"its recursive part stops at {recursion.bound!r}, and each step "
+            f"its recursive part stops at {bound!r}, and each step "
             if recursion.bound
             else "each step of its recursive part "
         )
@@ -468,7 +472,7 @@ def _finish_in_time(fingerprint: str, explain: str = "EXPLAIN") -> str:
         )
     if recursion.bound:
         return (
-            f"its recursive part already stops at {recursion.bound!r}, so it "
+            f"its recursive part already stops at {bound!r}, so it "
             f"runs as many steps as that bound allows, each making one row of "
             f"{name}: check the value the bound is given (fewer steps, less "
             "time) and the work each step does; where the result follows from "
