@@ -214,3 +214,15 @@ def test_a_relation_seen_in_some_runs_of_a_repeat_report_is_its_relation() -> No
 
     assert _n_plus_one_rows(comparison) == [(f"{VIEWS}:11 -> 13", "20", "20", "same")]
     assert comparison.query_regressions() == []
+
+
+def test_a_call_site_with_a_line_too_long_to_be_one_is_all_file() -> None:
+    """A 5,000-digit "line" once raised ValueError (int()'s digit limit)."""
+    hostile = f"{VIEWS}:" + "1" * 5000
+    old = report(run(n_plus_one={(SQL, hostile): 5}, relations={(SQL, hostile): None}))
+    new = _report({13: (None, [5])})
+
+    comparison = _compare(old, new)
+
+    rows = {name[-20:]: verdict for name, _, _, verdict in _n_plus_one_rows(comparison)}
+    assert rows == {"1" * 20: "only in old", f"{VIEWS}:13": "only in new"}

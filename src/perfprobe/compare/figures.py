@@ -285,15 +285,21 @@ def _read_n_plus_one(
     return relations_known
 
 
+#: A line number longer than this is no line of a source file.
+_MAX_LINE_DIGITS = 9
+
+
 def split_call_site(call_site: str | None) -> tuple[str | None, int | None]:
     """Return the file and line of ``"path/to/file.py:42"``.
 
-    A site without a ``:line`` ending is all file, with no line.
+    A site without a ``:line`` ending is all file, with no line, and so is
+    one whose "line" has more digits than any file has lines (``int()``
+    refuses over 4,300 digits).
     """
     if call_site is None:
         return None, None
     file, colon, line = call_site.rpartition(":")
-    if colon and line.isascii() and line.isdigit():
+    if colon and line.isascii() and line.isdigit() and len(line) <= _MAX_LINE_DIGITS:
         return file, int(line)
     return call_site, None
 
