@@ -186,3 +186,17 @@ def test_a_long_bound_and_many_tables_are_cut_in_the_advice() -> None:
     assert len(bounded) < 1000
     assert "reads node, t0, t1 and 48 more tables" in tree
     assert len(tree) < 1000
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        ("/* report: tree */ WITH RECURSIVE c AS (SELECT 1) SELECT 1", True),
+        ("-- a tree\n  with recursive c AS (SELECT 1) SELECT 1", True),
+        ("/* WITH RECURSIVE */ SELECT 1", False),
+        ("-- WITH RECURSIVE\nSELECT 1", False),
+    ],
+)
+def test_leading_comments_are_passed_over(sql: str, expected: bool) -> None:
+    """A comment before WITH RECURSIVE hides nothing; one holding it is no query."""
+    assert is_recursive(sql) is expected

@@ -37,6 +37,7 @@ _QUOTED_OR_COMMENT = re.compile(
     r"|(--[^\n]*|/\*.*?(?:\*/|\Z))",
     re.DOTALL,
 )
+_LEADING = re.compile(r"(?:\s+|--[^\n]*|/\*.*?(?:\*/|\Z))*", re.DOTALL)
 # What makes the outer query read every row the CTE makes, so that a LIMIT
 # on it cannot stop the recursion early.
 _READS_ALL = re.compile(
@@ -64,7 +65,9 @@ class Recursion:
 
 def is_recursive(sql: str) -> bool:
     """Return whether ``sql`` starts ``WITH RECURSIVE`` (any case and spacing)."""
-    return _WITH_RECURSIVE.match(_blanked(sql).lstrip()) is not None
+    # Only the leading comments matter here: no need to scan a long INSERT.
+    start = _LEADING.match(sql)
+    return _WITH_RECURSIVE.match(sql, start.end() if start else 0) is not None
 
 
 def _blanked(text: str, quoted: bool = False) -> str:
