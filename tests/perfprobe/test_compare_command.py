@@ -334,3 +334,26 @@ def test_one_more_query_per_request_fails_the_gate_on_less_traffic(
     assert "| queries/request | endpoint GET /orders/ | 7   | 8   | more" in (
         stdout.getvalue()
     )
+
+
+def test_a_fault_of_the_command_is_one_line_with_status_2(
+    pair: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug inside the command is told in one line, exit 2 (1 is the gate's)."""
+    old, new = pair(_checkout(0.1), _checkout(0.1))
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(
+        "perfprobe.management.commands.perfprobe_compare.run_gate", broken
+    )
+    error = refused(old, new, "--fail-on", "regression")
+    assert error.returncode == 2
+    assert str(error) == (
+        "perfprobe failed (ZeroDivisionError: float division by zero); "
+        "--traceback shows where."
+    )
+    # --traceback: the fault itself, as Django's commands give it.
+    with pytest.raises(ZeroDivisionError):
+        call_command("perfprobe_compare", old, new, traceback=True, stdout=StringIO())

@@ -111,12 +111,26 @@ class PerfprobeCommand(BaseCommand):
     """
 
     def execute(self, *args: Any, **options: Any) -> str | None:
-        """Run the command; every failure but a met ``--fail-on`` exits with 2."""
+        """Run the command; every failure but a met ``--fail-on`` exits with 2.
+
+        A fault of the command itself (an exception that is no
+        ``CommandError``) is told in one line too, naming its type, and
+        exits with 2 rather than the 1 of a failed gate; ``--traceback``
+        shows the whole traceback instead.
+        """
         try:
             return super().execute(*args, **options)
         except CommandError as exc:
             with_error_status(exc)
             raise
+        except Exception as exc:
+            if options.get("traceback"):
+                raise
+            raise CommandError(
+                f"perfprobe failed ({type(exc).__name__}: {exc}); "
+                "--traceback shows where.",
+                returncode=EXIT_ERROR,
+            ) from exc
 
     def console(self, options: dict[str, Any]) -> Console:
         """Return a console on the command's own stdout, with its colour options.
