@@ -1,0 +1,174 @@
+"""Write the suggestions for queries run in a loop: N+1 patterns, repeats."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .fmt import shorten
+
+# Relations that fetch many rows per object need prefetch_related(); the
+# single-object ones (forward keys, one-to-one either way) a join.
+_PREFETCH_HINTS = ("many", "reverse foreign", "generic")
+_CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Writes in a loop have no related rows to load up front: the cure is one
+# call for the whole set.
+_WRITE_FIXES = {
+    "INSERT": (
+        "Build the objects in the loop and save them together with one "
+        "bulk_create() call."
+    ),
+    "UPDATE": (
+        "Change the objects in the loop and save them together with one "
+        "bulk_update() call, or run one queryset.update() when every row gets "
+        "the same value."
+    ),
+    "DELETE": (
+        "Delete the rows together with one queryset.delete(), e.g. "
+        "Model.objects.filter(pk__in=[...]).delete()."
+    ),
+}
+
+
+def _relation_fix(lazy: Mapping[str, str]) -> str:
+    fix = (lazy.get("fix") or "").strip()
+    if fix:
+        return fix
+    relation = (lazy.get("relation") or "").lower()
+    name = lazy.get("field") or "..."
+    if "defer" in relation:
+        return f'remove "{name}" from .only()/.defer()'
+    if any(hint in relation for hint in _PREFETCH_HINTS):
+        return f'prefetch_related("{name}")'
+    return f'select_related("{name}")'
+
+
+def _snake_case(name: str) -> str:
+    return _CAMEL_BOUNDARY.sub("_", name).lower()
+
+
+def _eager_load(
+    model: str,
+    field: str,
+    fix: str,
+    site: str,
+    via: str,
+    loaded_at: list[str],
+    through: list[str],
+) -> str:
+    method, _, arguments = fix.partition("(")
+    name = arguments.rstrip(")").strip("\"'") or field
+    if via:
+        root = via.split(".", 1)[0]
+        return (
+            f"Add {fix} to the {root} queryset whose rows are used at {site}: the "
+            f"{model} rows come through {via}, so extending that lookup loads "
+            f"{model}.{field} with them instead of once per row."
+        )
+    if loaded_at:
+        sites = " or ".join(loaded_at)
+        if site in loaded_at:
+            # The query ran where the queryset was evaluated (a loop over it
+            # or a comprehension), which may be after the line that built it.
+            return (
+                f"Add {fix} where the {model} queryset used at {site} is built "
+                f"(its query ran at {sites}, where it was first read), so that "
+                f"{model}.{field} comes with them instead of once per row."
+            )
+        return (
+            f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
+            f"at {site}, so that {model}.{field} comes with them instead of once "
+            "per row."
+        )
+    if through:
+        relation, _, accessor = through[0].partition(".")
+        others = f" (or {', '.join(through[1:])})" if len(through) > 1 else ""
+        return (
+            f"The {model} rows used at {site} were loaded one at a time through "
+            f"{through[0]}{others}, itself an N+1: extend the {relation} queryset's "
+            f'lookup instead, {method}("{accessor}__{name}"), so that '
+            f"{model}.{field} comes with them."
+        )
+    relation = _snake_case(model)
+    return (
+        f"Add {fix} where these {model} rows are loaded for {site}, so that "
+        f"{model}.{field} comes with them instead of once per row; if they come "
+        f"through a relation (e.g. item.{relation}), extend that lookup instead: "
+        f'{method}("{relation}__{name}").'
+    )
+
+
+def n_plus_one(
+    fingerprint: str,
+    call_site: str | None,
+    lazy: Mapping[str, str] | None,
+    loaded_at: list[str] | None = None,
+    through: list[str] | None = None,
+) -> str:
+    """Return the fix for an N+1 pattern, naming the relation when known.
+
+    A lazy load's ``via`` (``"OrderItem.order"``) means its rows came
+    through another model's relation: the fix then names that model's
+    queryset and the whole lookup path. ``loaded_at`` names the call sites
+    of the queries that loaded the rows, when the report holds them, and
+    ``through`` the relations (``"OrderItem.book"``) that lazily loaded
+    them; with none of these known, the fix also says how to extend a
+    relation's lookup, since the rows may have come through one.
+    """
+    site = call_site or "the call site shown"
+    if lazy:
+        model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
+        field = lazy.get("field") or "..."
+        fix = _relation_fix(lazy)
+        if fix.startswith(("select_related(", "prefetch_related(")):
+            return _eager_load(
+                model,
+                field,
+                fix,
+                site,
+                lazy.get("via") or "",
+                loaded_at or [],
+                through or [],
+            )
+        return f"{model}.{field} is loaded once per row at {site}: {fix}."
+    statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()
+    if statement in _WRITE_FIXES:
+        return (
+            f"The statement {shorten(fingerprint, 100)!r} runs once per item at "
+            f"{site}. {_WRITE_FIXES[statement]}"
+        )
+    return (
+        f"The query {shorten(fingerprint, 100)!r} runs once per item at {site}. "
+        "Load the rows it fetches before the loop: select_related() for a "
+        "foreign key or one-to-one, prefetch_related() for a reverse or "
+        "many-to-many relation, or one filter(pk__in=[...]) query turned into a "
+        "dict."
+    )
+
+
+def duplicate_queries(repeats: int, call_sites: list[str]) -> str:
+    """Return how to avoid running the same query ``repeats`` times.
+
+    One call site that repeats it runs in a loop or a function called again
+    and again; several call sites each fetch the same thing on their own.
+    """
+    same = f"The same SQL with the same parameters ran {repeats} times"
+    cache = "or cache it (django.core.cache) when it is shared across requests."
+    if len(call_sites) == 1:
+        return (
+            f"{same} from one line, {call_sites[0]}, so that line runs in a loop "
+            "or in a function called again and again: run the query once before "
+            "the loop (or in the caller) and reuse the result, use "
+            f"functools.cached_property for per-object values, {cache}"
+        )
+    if call_sites:
+        return (
+            f"{same} from {len(call_sites)} places ({', '.join(call_sites)}), "
+            "each fetching it on its own: run it once and pass the result to the "
+            "others, keep it on the object with functools.cached_property, "
+            f"{cache}"
+        )
+    return (
+        f"{same}: run it once and reuse the result — keep it in a local "
+        f"variable, use functools.cached_property for per-object values, {cache}"
+    )
