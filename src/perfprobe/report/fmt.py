@@ -82,6 +82,51 @@ def shorten(text: str | None, width: int | None = 80) -> str:
     return flat[: width - 1] + "…"
 
 
+#: A SELECT list longer than this is shown as "…" by ``shorten_sql``.
+SELECT_LIST_CHARS = 40
+
+
+def shorten_sql(text: str | None, width: int | None = 80) -> str:
+    """Return a query's text like ``shorten``, its long column list elided first.
+
+    A fingerprint cut at ``width`` loses its end, and the end (the table,
+    the WHERE clause) is what tells two shapes apart; the columns an ORM
+    query lists come first and rarely do. So when the text does not fit,
+    a top-level ``SELECT`` list of more than ``SELECT_LIST_CHARS``
+    characters becomes ``…``: ``SELECT … FROM "shop_book" WHERE ...``.
+    """
+    flat = shorten(text, None)
+    if width is None or len(flat) <= width:
+        return flat
+    head = "SELECT DISTINCT " if flat[:16].upper() == "SELECT DISTINCT " else "SELECT "
+    if flat[: len(head)].upper() == head:
+        end = _top_level_from(flat, len(head))
+        if end is not None and end - len(head) > SELECT_LIST_CHARS:
+            flat = f"{flat[: len(head)]}…{flat[end:]}"
+    return shorten(flat, width)
+
+
+def _top_level_from(text: str, start: int) -> int | None:
+    # The index of the first " FROM " outside parentheses and quotes.
+    depth = 0
+    quote = ""
+    upper = text.upper()
+    for index in range(start, len(text)):
+        char = text[index]
+        if quote:
+            if char == quote:
+                quote = ""
+        elif char in "'\"`":
+            quote = char
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif depth == 0 and char == " " and upper.startswith(" FROM ", index):
+            return index
+    return None
+
+
 def format_number(value: int | float) -> str:
     """Return a count or measurement compactly: ``12``, ``0.375``, ``14,833,100``."""
     if isinstance(value, int) or float(value).is_integer():

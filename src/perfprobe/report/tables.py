@@ -22,6 +22,7 @@ from .fmt import (
     format_ms,
     plural,
     shorten,
+    shorten_sql,
 )
 from .model import Report
 
@@ -300,7 +301,7 @@ def _queries(queries: dict[str, Any], limits: Limits) -> Section:
         stats = q["stats"] or {}
         rows.append(
             [
-                shorten(q["fingerprint"], limits.sql_chars),
+                shorten_sql(q["fingerprint"], limits.sql_chars),
                 q["count"],
                 format_ms(stats.get("total")),
                 format_ms(stats.get("p95")),
@@ -321,7 +322,7 @@ def _n_plus_one(findings: list[dict[str, Any]], limits: Limits) -> Section:
     rows = [
         [
             f["call_site"] or "-",
-            shorten(f["fingerprint"], limits.sql_chars),
+            shorten_sql(f["fingerprint"], limits.sql_chars),
             f["max_count_per_scope"],
             f["scope_count"],
             format_ms(f["total_s"]),

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...conf import PerfprobeSettings
 from .. import advice
-from ..fmt import format_against, format_duration, plural, shorten
+from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes, model_table, statement_table
 from ..model import Recommendation
 from .linking import (
@@ -19,7 +19,7 @@ from .registry import ReportData, register_rule
 
 
 def _fp(fingerprint: str) -> str:
-    return shorten(fingerprint, 60)
+    return shorten_sql(fingerprint, 60)
 
 
 @register_rule("slow-query")

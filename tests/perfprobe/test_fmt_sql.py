@@ -1,0 +1,47 @@
+"""Test how query texts are shortened for the report's tables and titles."""
+
+from __future__ import annotations
+
+from perfprobe.report.fmt import SELECT_LIST_CHARS, shorten_sql
+
+COLUMNS = '"shop_book"."id", "shop_book"."title", "shop_book"."author_id"'
+BOOK = f'SELECT {COLUMNS} FROM "shop_book" WHERE "shop_book"."id" = ?'
+
+
+def test_a_text_that_fits_is_kept_whole() -> None:
+    assert shorten_sql(BOOK, len(BOOK)) == BOOK
+    assert shorten_sql(BOOK, None) == BOOK
+
+
+def test_a_long_column_list_goes_before_the_table_and_where() -> None:
+    """The end tells shapes apart: it stays; the 60-character list goes."""
+    assert len(COLUMNS) > SELECT_LIST_CHARS
+    assert shorten_sql(BOOK, 60) == (
+        'SELECT … FROM "shop_book" WHERE "shop_book"."id" = ?'
+    )
+    distinct = BOOK.replace("SELECT ", "SELECT DISTINCT ", 1)
+    assert shorten_sql(distinct, 61) == (
+        'SELECT DISTINCT … FROM "shop_book" WHERE "shop_book"."id" = ?'
+    )
+
+
+def test_still_too_long_is_cut_at_the_end() -> None:
+    shortened = shorten_sql(BOOK, 30)
+    assert shortened == 'SELECT … FROM "shop_book" WHE…'
+    assert len(shortened) == 30
+
+
+def test_a_from_inside_a_subquery_or_a_string_is_not_the_statements() -> None:
+    """Only a top-level FROM ends the list; a subquery's or a quoted one does not."""
+    sub = (
+        'SELECT "a"."id", (SELECT COUNT(*) FROM "b" WHERE "b"."a_id" = "a"."id") '
+        'AS "n", \' FROM \' AS "x" FROM "a" WHERE "a"."id" = ?'
+    )
+    assert shorten_sql(sub, 50) == 'SELECT … FROM "a" WHERE "a"."id" = ?'
+
+
+def test_a_short_list_or_another_statement_is_cut_as_before() -> None:
+    short = 'SELECT "a"."id" FROM "a" WHERE "a"."name" = ? AND "a"."age" > ?'
+    assert shorten_sql(short, 30) == 'SELECT "a"."id" FROM "a" WHER…'
+    update = 'UPDATE "shop_book" SET "title" = ?, "author_id" = ? WHERE "id" = ?'
+    assert shorten_sql(update, 30) == 'UPDATE "shop_book" SET "title…'
