@@ -169,7 +169,7 @@ class ComparisonRenderer:
 
     def _count_table(self, rows: list[CountRow]) -> None:
         table = self._table(
-            "Query counts, failed runs and N+1 findings (exact; only differences)",
+            "Counts and N+1 findings that changed (exact)",
             ["What", "Where", "Old", "New", "Verdict"],
         )
         for row in rows:
