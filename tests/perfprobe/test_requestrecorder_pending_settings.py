@@ -1,0 +1,68 @@
+"""Tests for perfprobe.requestrecorder: a waiting scope closes with its settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.test import Client, override_settings
+from pytest_django import Settings
+
+from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
+from perfprobe.conf import PerfprobeSettings
+
+from .test_requestrecorder_pending import (
+    SITES,
+    SQL_C,
+    capture_scope,
+    end_request,
+    n_plus_one,
+    open_request,
+    test_urls,
+)
+
+__all__ = ["test_urls"]
+
+
+def test_a_waiting_scope_closes_with_the_thresholds_of_its_request() -> None:
+    """Thresholds of the request's end (N+1 from 3, duplicates from 4), not the read's.
+
+    Four queries of one statement with distinct parameters and two identical
+    ones: an N+1 of 4 and no duplicate then, the other way round at the
+    defaults (N+1 from 5, duplicates from 2).
+    """
+    current = [PerfprobeSettings(N_PLUS_ONE_MIN_QUERIES=3, DUPLICATE_MIN_QUERIES=4)]
+    collector = Collector(lambda: current[0])
+    scope = open_request(collector, "/a/")
+    repeated = [(SQL_C, 0, 1 / 64, SITES[1])] * 2
+    end_request(collector, scope, "/a/", n_plus_one(4) + repeated)
+    assert collector._pending  # the close waits
+
+    current[0] = PerfprobeSettings()
+
+    summary = scope.summary
+    assert [(f.count, f.distinct_params) for f in summary.n_plus_one] == [(4, 4)]
+    assert summary.duplicates == ()
+    snapshot = collector.snapshot()
+    assert [f["count"] for f in snapshot.n_plus_one_totals] == [4]
+    assert snapshot.duplicate_totals == []
+
+
+@pytest.mark.django_db
+def test_a_request_under_override_settings_is_judged_by_them(
+    fresh_monitor: PerformanceMonitor,
+    test_urls: None,
+    monkeypatch: pytest.MonkeyPatch,
+    settings: Settings,
+) -> None:
+    """A test lowers the N+1 threshold to 3 around a view of 4 queries: found."""
+    seen: list[Any] = capture_scope(monkeypatch)
+
+    with override_settings(PERFPROBE={"N_PLUS_ONE_MIN_QUERIES": 3}):
+        assert Client().get("/count/4/").status_code == 200
+
+    report = fresh_monitor.generate_report()
+    assert [f["count"] for f in report.n_plus_one["aggregated"]] == [4]
+    (scope,) = seen
+    assert [f.count for f in scope.summary.n_plus_one] == [4]
