@@ -193,6 +193,13 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
         (b"not json at all", "is not JSON"),
         (b"", "is not JSON"),
         (b'{"schema_version": "1.0", "x": NaN}', "NaN is not a JSON value"),
+        # Beyond a float: the comparison's arithmetic would overflow, and 1e400
+        # would be read as infinity.
+        (
+            b'{"schema_version": "1.0", "x": 1' + b"0" * 400 + b"}",
+            "the number 100000000000... (401 digits) is too large",
+        ),
+        (b'{"schema_version": "1.0", "x": -1e400}', "the number -1e400 is too large"),
         (b"\xff\xfe garbage", "not UTF-8"),
         (b"[1, 2, 3]", "not a perfprobe report"),
         (b'{"title": "something else"}', "no schema_version"),

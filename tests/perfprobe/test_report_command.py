@@ -158,6 +158,27 @@ def test_a_report_the_schema_refuses_is_named(
     assert "is not of type 'array'" in str(error)
 
 
+def test_a_number_too_large_for_the_renderers_is_refused(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """A recommendation's impact of 10**400 s, which the schema accepts: status 2.
+
+    Read, it raised OverflowError out of the command (a traceback, status 1);
+    as an endpoint's p50, it ended the terminal report half-way.
+    """
+    _, path = saved
+    data = json.loads(Path(path).read_text())
+    data["recommendations"][0]["impact_s"] = 10**400
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(data))
+
+    error = refused(str(huge))
+
+    assert "huge.json' is not JSON: the number 100000000000... (401 digits)" in str(
+        error
+    )
+
+
 def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
     saved: tuple[Report, str], tmp_path: Path
 ) -> None:
