@@ -304,3 +304,13 @@ def test_an_endpoint_without_timings_keeps_its_query_count() -> None:
 
     assert ("endpoint", "GET /x/") not in figures.timings
     assert figures.counts[CountKey(QUERIES, "endpoint GET /x/")] == 4
+
+
+def test_a_count_past_a_float_s_precision_is_read_exactly() -> None:
+    """2**53 + 1 queries stay 2**53 + 1, not 2**53: counts compare exactly."""
+    data = report(run(scenarios={"import": (1.0, 2**53 + 1)}, queries=2**53 + 1))
+
+    (figures,) = report_from_data(data, "x").runs
+
+    assert figures.counts[CountKey(QUERIES, "scenario import")] == 2**53 + 1
+    assert figures.counts[CountKey(QUERIES, ALL_QUERIES)] == 2**53 + 1
