@@ -350,14 +350,16 @@ class RequestRecorder:
         scopes.closed_count += 1
         return quiet
 
-    def _add_quiet(self, quiet: QuietRequest) -> None:
+    def _add_quiet(self, quiet: QuietRequest, ended_now: bool = True) -> None:
         # Called with the lock held. Its endpoint's figures wait for the
-        # next batch.
+        # next batch. A request whose close waited ended when no memory
+        # block was open (_end_behind): the blocks open at its close opened
+        # after it, and are not marked for it.
         waiting = self._request_log
         waiting.append(quiet)
         if len(waiting) >= REQUEST_BATCH:
             self._fold_requests()
-        if self._activity.open_blocks:
+        if ended_now and self._activity.open_blocks:
             self._activity.mark_others(quiet[4])
         self._recent.append(quiet)
 
@@ -401,13 +403,13 @@ class RequestRecorder:
             scope: Scope | None = None
             try:
                 if len(item) != 3:
-                    self._add_quiet(item)
+                    self._add_quiet(item, ended_now=False)
                     continue
                 scope, request, conf = item
                 if scope.id in states:
                     self._close_waiting(scope, request, conf)
                 elif scope.tracker is self._scopes:
-                    self._add_quiet(self._keep_empty(scope, request))
+                    self._add_quiet(self._keep_empty(scope, request), ended_now=False)
             except Exception:
                 # The request is lost, not the batch, and never raised to
                 # the reader or the request that closed the batch.

@@ -1,4 +1,4 @@
-"""Tests for perfprobe.requestrecorder: a waiting scope closes with its settings."""
+"""Tests for perfprobe.requestrecorder: a waiting scope closes as it would at once."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.conf import PerfprobeSettings
 
+from .report_factories import memory_block
 from .test_requestrecorder_pending import (
     SITES,
     SQL_C,
@@ -66,3 +67,23 @@ def test_a_request_under_override_settings_is_judged_by_them(
     assert [f["count"] for f in report.n_plus_one["aggregated"]] == [4]
     (scope,) = seen
     assert [f.count for f in scope.summary.n_plus_one] == [4]
+
+
+def test_a_block_opened_after_waiting_requests_is_not_marked_by_their_close() -> None:
+    """The requests ended before the block opened: it stays this thread's own.
+
+    An empty request queued behind a waiting one was added at the batch's
+    close as if it ended then, marking every block open at that time.
+    """
+    collector = Collector()
+    end_request(collector, open_request(collector, "/a/"), "/a/", n_plus_one(3))
+    end_request(collector, open_request(collector, "/b/"), "/b/", [])
+    assert len(collector._pending) == 2
+    block = memory_block("import", 1024)
+    assert block.thread_id != 7  # the requests' thread (end_request)
+    collector.memory_block_opened(block)
+
+    snapshot = collector.snapshot()
+
+    assert [s.query_count for s in snapshot.scopes] == [3, 0]
+    assert block.process_wide is False
