@@ -11,6 +11,7 @@ from pytest_django import Settings
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.conf import PerfprobeSettings
+from perfprobe.threadlog import BATCH_SIZE
 
 from .report_factories import memory_block
 from .test_requestrecorder_pending import (
@@ -87,3 +88,21 @@ def test_a_block_opened_after_waiting_requests_is_not_marked_by_their_close() ->
 
     assert [s.query_count for s in snapshot.scopes] == [3, 0]
     assert block.process_wide is False
+
+
+def test_timer_blocks_folded_after_a_waiting_request_come_after_it() -> None:
+    """A thread's full log of blocks that ran after the request: events in order.
+
+    The fold of a full log of timer blocks added them to the recent events
+    before the waiting request's queries and event, which ended first.
+    """
+    collector = Collector()
+    end_request(collector, open_request(collector, "/a/"), "/a/", n_plus_one(3))
+    log = collector.thread_logs.register()
+    for index in range(BATCH_SIZE):
+        log.records.append(("render", 1 / 64, 1_000.0 + index, None, None, log))
+
+    collector.fold_thread_log(log)
+
+    kinds = [type(e).__name__ for e in collector.snapshot().recent_events]
+    assert kinds == ["QueryEvent"] * 3 + ["RequestEvent"] + ["OperationEvent"] * 256
