@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import pytest
@@ -11,12 +12,17 @@ from pytest_django import Settings
 from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.conf import PerfprobeSettings
+from perfprobe.events import QueryEvent
+from perfprobe.requestscope import RequestScope
 from perfprobe.threadlog import BATCH_SIZE
 
 from .report_factories import memory_block
 from .test_requestrecorder_pending import (
     SITES,
+    SQL_A,
+    SQL_B,
     SQL_C,
+    Step,
     capture_scope,
     end_request,
     n_plus_one,
@@ -106,3 +112,99 @@ def test_timer_blocks_folded_after_a_waiting_request_come_after_it() -> None:
 
     kinds = [type(e).__name__ for e in collector.snapshot().recent_events]
     assert kinds == ["QueryEvent"] * 3 + ["RequestEvent"] + ["OperationEvent"] * 256
+
+
+# -- random workloads with settings, timer blocks and memory blocks ---------
+
+
+def mixed_workload(seed: int) -> list[Step]:
+    """Return requests mixed with threshold changes, timer blocks, memory blocks."""
+    rng = random.Random(seed)
+    steps: list[Step] = []
+    block_open = False
+    for _ in range(rng.randint(30, 90)):
+        kind = rng.random()
+        if kind < 0.1:
+            steps.append(("settings", (rng.randint(2, 8), rng.randint(2, 4))))
+        elif kind < 0.2 and not block_open:
+            steps.append(("timers", rng.choice((1, 40, 255, 300))))
+        elif kind < 0.27:
+            steps.append(("block", None))
+            block_open = not block_open
+        elif kind < 0.32:
+            steps.append(("read", None))
+        else:
+            # Raw queries only where the recorder leaves them raw: no block
+            # open.
+            queries = []
+            for _ in range(0 if block_open else rng.choice((0, 1, 2))):
+                sql = rng.choice((SQL_A, SQL_B, SQL_C))
+                repeat = rng.random() < 0.3
+                for index in range(rng.choice((1, 2, 3, 6, 40))):
+                    params = 0 if repeat else index
+                    queries.append((sql, params, rng.randint(1, 64) / 1024, SITES[0]))
+            steps.append(("request", (rng.choice(("/a/", "/b/")), queries)))
+    return steps
+
+
+def mixed_play(steps: list[Step]) -> dict[str, Any]:
+    """Run ``steps`` in a new collector; return the read, queries' order aside."""
+    current = [PerfprobeSettings(RECENT_EVENTS_SIZE=5000)]
+    collector = Collector(lambda: current[0])
+    blocks: list[Any] = []
+    for kind, arg in steps:
+        if kind == "request":
+            route, queries = arg
+            end_request(collector, open_request(collector, route), route, queries)
+        elif kind == "settings":
+            current[0] = PerfprobeSettings(
+                RECENT_EVENTS_SIZE=5000,
+                N_PLUS_ONE_MIN_QUERIES=arg[0],
+                DUPLICATE_MIN_QUERIES=arg[1],
+            )
+        elif kind == "timers":
+            log = collector.thread_logs.register()
+            for index in range(arg):
+                log.records.append(("render", 1 / 64, float(index), None, None, log))
+                if len(log.records) >= BATCH_SIZE:
+                    collector.fold_thread_log(log)
+        elif kind == "block":
+            if blocks and blocks[-1].open:
+                collector.memory_block_closed(blocks[-1])
+            else:
+                blocks.append(memory_block(f"block {len(blocks)}", 1024))
+                collector.memory_block_opened(blocks[-1])
+        else:
+            collector.snapshot()
+    if blocks and blocks[-1].open:
+        collector.memory_block_closed(blocks[-1])
+    snapshot = collector.snapshot()
+    return {
+        "scopes": [
+            (s.name, s.query_count, s.n_plus_one, s.duplicates) for s in snapshot.scopes
+        ],
+        "n_plus_one": snapshot.n_plus_one_totals,
+        "duplicates": snapshot.duplicate_totals,
+        "process_wide": [block.process_wide for block in blocks],
+        # A batch's queries come before its requests (documented); every
+        # other event keeps its place.
+        "events": [
+            (type(e).__name__, getattr(e, "route", None), getattr(e, "name", None))
+            for e in snapshot.recent_events
+            if not isinstance(e, QueryEvent)
+        ],
+    }
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_mixed_workloads_read_as_closing_each_scope_at_once(
+    seed: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thresholds changed, timer logs folded, blocks opened: the same read."""
+    steps = mixed_workload(seed)
+    waiting = mixed_play(steps)
+    monkeypatch.setattr(RequestScope, "may_wait", False)
+    at_once = mixed_play(steps)
+
+    assert waiting == at_once
+    assert len(waiting["scopes"]) >= 10
