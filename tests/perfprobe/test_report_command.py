@@ -207,6 +207,29 @@ def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
     assert list(folder.iterdir()) == []
 
 
+def test_the_page_is_not_written_over_the_report_it_is_read_from(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """--html-file naming REPORT, or a link to it: status 2, the report kept.
+
+    It was replaced by the HTML page, the only copy of the saved report lost.
+    """
+    _, path = saved
+    before = Path(path).read_bytes()
+    link = tmp_path / "link.html"
+    link.symlink_to(path)
+
+    same = refused(path, "--html-file", path)
+    linked = refused(path, "--html-file", str(link))
+
+    assert str(same) == (
+        f"--html-file {path!r} is the report being read; give the page a file "
+        "of its own."
+    )
+    assert str(linked).startswith(f"--html-file {str(link)!r} is the report")
+    assert Path(path).read_bytes() == before
+
+
 def test_a_page_that_fails_to_render_leaves_the_old_one(
     saved: tuple[Report, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

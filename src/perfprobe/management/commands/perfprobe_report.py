@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import IO, Any, cast
 
 from django.core.management.base import CommandError, CommandParser
@@ -45,7 +46,8 @@ class Command(PerfprobeCommand):
             help=(
                 "Also write the report as one self-contained HTML page to OUT, "
                 "atomically (an existing OUT is replaced whole or left as it "
-                "was); charts need matplotlib, the 'report' extra."
+                "was; never REPORT itself); charts need matplotlib, the "
+                "'report' extra."
             ),
         )
 
@@ -62,6 +64,12 @@ class Command(PerfprobeCommand):
         html_file = options["html_file"]
         if html_file is not None and not html_file.strip():
             raise usage_error("--html-file is empty; give a file path.")
+        if html_file is not None and _same_file(source, html_file):
+            # The page would replace the saved report, perhaps its only copy.
+            raise usage_error(
+                f"--html-file {html_file!r} is the report being read; give the "
+                "page a file of its own."
+            )
         report = _load(source)
 
         # The page is written before anything is printed: a file that cannot
@@ -90,6 +98,14 @@ class Command(PerfprobeCommand):
             color=not options.get("no_color"),
             force_color=bool(options.get("force_color")),
         )
+
+
+def _same_file(path: str, other: str) -> bool:
+    # Through links too; either missing (or unnameable) is not the same.
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):
+        return False
 
 
 def _load(source: str) -> Report:
