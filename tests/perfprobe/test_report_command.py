@@ -179,6 +179,30 @@ def test_a_number_too_large_for_the_renderers_is_refused(
     )
 
 
+def test_escape_sequences_in_the_header_of_a_saved_report_are_shown_escaped(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """A file's environment and notes cannot drive the reader's terminal.
+
+    The tables escaped control characters; the lines above them, which a
+    report built in the process fills itself, printed a file's as they were.
+    """
+    _, path = saved
+    data = json.loads(Path(path).read_text())
+    data["environment"]["python"] = "3.11\x1b]0;owned\x07"
+    data["environment"]["database_vendor"] = "sqlite\x1b[2J"
+    data["settings"]["threshold_note"] = "note\x9b31m"
+    data["settings"]["percentile_note"] = "p\x00"
+    hostile = tmp_path / "hostile.json"
+    hostile.write_text(json.dumps(data))
+
+    text = show(str(hostile))
+
+    assert not re.search("[\x00-\x08\x0b-\x1f\x7f-\x9f]", text)
+    for shown in ("3.11\\x1b]0;owned\\x07", "sqlite\\x1b[2J", "note\\x9b31m", "p\\x00"):
+        assert shown in text
+
+
 def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
     saved: tuple[Report, str], tmp_path: Path
 ) -> None:

@@ -172,7 +172,8 @@ def _header(data: dict[str, Any]) -> Header:
     thresholds = (
         f"Thresholds: slow operation {format_duration(limits['slow_operation_s'])}"
         f", slow query {format_duration(limits['slow_query_s'])}, high memory "
-        f"{format_bytes(limits['high_memory_bytes'])}. {conf['threshold_note']}"
+        f"{format_bytes(limits['high_memory_bytes'])}. "
+        f"{_str(conf['threshold_note'])}"
     )
     totals = (
         f"{plural(summary['operations'], 'operation')}, "
@@ -182,20 +183,22 @@ def _header(data: dict[str, Any]) -> Header:
         f"{_outside_scopes(summary)}), "
         f"{plural(summary['errors'], 'error')}."
     )
+    # Escaped like the tables' cells: a saved report read back
+    # (perfprobe_report) brings these from a file.
     return Header(
         title=_str(data["title"]),
         generated_at=_str(data["generated_at"]),
         environment=(
-            f"Python {env['python']}",
-            f"Django {env['django']}",
-            f"perfprobe {env['perfprobe']}",
-            f"database {env['database_vendor'] or 'unknown'}",
+            f"Python {_str(env['python'])}",
+            f"Django {_str(env['django'])}",
+            f"perfprobe {_str(env['perfprobe'])}",
+            f"database {_str(env['database_vendor']) or 'unknown'}",
             # Only a seeded run (the demo) has one; older reports lack the key.
-            *((f"seed {conf['seed']}",) if conf.get("seed") is not None else ()),
+            *((f"seed {_str(conf['seed'])}",) if conf.get("seed") is not None else ()),
         ),
         thresholds=thresholds,
         notes=tuple(
-            n
+            _str(n)
             for n in (
                 conf["latency_note"],
                 conf["percentile_note"],
