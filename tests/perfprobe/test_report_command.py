@@ -203,6 +203,30 @@ def test_escape_sequences_in_the_header_of_a_saved_report_are_shown_escaped(
         assert shown in text
 
 
+def test_a_field_a_later_writer_may_add_to_the_severities_does_not_stop_it(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """summary.recommendations may hold more keys (the schema allows them).
+
+    A value that is not a count made the header's sum fail: the whole report
+    was refused, "perfprobe failed to print the report (TypeError)".
+    """
+    original, path = saved
+    data = json.loads(Path(path).read_text())
+    counts = data["summary"]["recommendations"]
+    counts["by_rule"] = {"N001": 1}
+    counts["debug\x1b[2J"] = 2
+    extended = tmp_path / "extended.json"
+    extended.write_text(json.dumps(data))
+    known = sum(original.summary["recommendations"].values())
+
+    text = show(str(extended))
+
+    assert f"{known + 2} recommendations: " in text
+    assert "2 debug\\x1b[2J" in text
+    assert "by_rule" not in text
+
+
 def test_an_unwritable_html_file_prints_nothing_and_keeps_the_old_page(
     saved: tuple[Report, str], tmp_path: Path
 ) -> None:

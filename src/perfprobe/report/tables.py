@@ -219,11 +219,18 @@ def _outside_scopes(summary: dict[str, Any]) -> str:
     return f", {outside} outside any scope" if outside else ""
 
 
-def _recommendation_counts(by_severity: dict[str, int]) -> str:
-    total = sum(by_severity.values())
+def _recommendation_counts(by_severity: dict[str, Any]) -> str:
+    # A report read back may hold keys a later writer added (the schema lets
+    # it): counts are shown, anything else is not one.
+    counts = {
+        printable(str(severity)): n
+        for severity, n in by_severity.items()
+        if type(n) is int
+    }
+    total = sum(counts.values())
     if not total:
         return ""
-    parts = [f"{n} {severity}" for severity, n in by_severity.items() if n]
+    parts = [f"{n} {severity}" for severity, n in counts.items() if n]
     return f"{plural(total, 'recommendation')}: {', '.join(parts)}"
 
 
