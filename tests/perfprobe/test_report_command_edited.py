@@ -8,6 +8,7 @@ from pathlib import Path
 
 from perfprobe.report import Report
 
+from .report_factories import build, make_collector, memory_block
 from .test_report_command import refused, saved, show
 
 __all__ = ["saved"]
@@ -103,3 +104,19 @@ def test_the_page_is_not_written_over_the_report_it_is_read_from(
     )
     assert str(linked).startswith(f"--html-file {str(link)!r} is the report")
     assert Path(path).read_bytes() == before
+
+
+def test_the_memory_note_of_a_saved_report_is_shown_escaped(tmp_path: Path) -> None:
+    """The note under the Memory table, read from a file, is escaped too."""
+    collector = make_collector()
+    collector.record_memory(memory_block("load", 1024))
+    data = build(collector).to_dict()
+    data["memory"]["note"] = "heap\x1b]0;owned\x07"
+    hostile = tmp_path / "memory.json"
+    hostile.write_text(json.dumps(data))
+
+    text = show(str(hostile))
+
+    assert "Memory" in text
+    assert "\x1b" not in text
+    assert "heap\\x1b]0;owned\\x07" in text

@@ -357,7 +357,7 @@ def _memory(memory: dict[str, Any]) -> Section:
     # A checkpoint has only "now" figures; a block also has its delta and the
     # peak above its start.
     columns = ("Label", "Kind", "RSS", "Heap", "Heap delta", "Peak", "Attribution")
-    notes = (memory["note"],) if memory["note"] else ()
+    notes = (_str(memory["note"]),) if memory["note"] else ()
     return Section("Memory", columns, _rows(rows), notes=notes)
 
 
