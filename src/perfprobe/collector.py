@@ -103,7 +103,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             # Any still waiting (another thread's, since the close above)
             # go with the rest.
             for item in self._pending:
-                if len(item) == 2:
+                if len(item) == 3:
                     item[0].waits_in = None
                     self._scopes.pop(item[0])
             self._pending = []
@@ -332,14 +332,13 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
-        conf = self._live_settings()
         self.close_pending()
         self.fold_requests()
         self.fold_queries()
         with self._lock:
             # Requests other threads ended since the fold above.
             if self._pending:
-                self._close_pending(conf)
+                self._close_pending()
             if self._request_log:
                 self._fold_requests()
             self._add_query_logs()

@@ -25,6 +25,8 @@ from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from .activity import ThreadActivity
     from .conf import PerfprobeSettings
     from .errorlog import ErrorLog
@@ -69,9 +71,12 @@ class RequestRecorder:
     #: Requests with nothing in their scope, not yet in their endpoint's
     #: figures: added in batches of ``REQUEST_BATCH`` and before every read.
     _request_log: list[RawRequest | QuietRequest]
-    #: Request scopes whose close waits, with their raw requests, and quiet
-    #: requests that ended after them: closed in order by ``close_pending``.
-    _pending: list[tuple[Scope, RawRequest] | QuietRequest]
+    #: Request scopes whose close waits, with their raw requests and the
+    #: settings at their end, and quiet requests that ended after them:
+    #: closed in order by ``close_pending``.
+    _pending: list[tuple[Scope, RawRequest, PerfprobeSettings] | QuietRequest]
+    _settings: Callable[[], PerfprobeSettings]
+    _last_good_settings: PerfprobeSettings
 
     thread_logs: ThreadLogs
 
@@ -87,8 +92,6 @@ class RequestRecorder:
     if TYPE_CHECKING:
 
         def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any: ...
-
-        def _live_settings(self) -> PerfprobeSettings: ...
 
         def scope_closed(
             self, scope: Scope, duration_s: float
@@ -308,7 +311,7 @@ class RequestRecorder:
             # Raw queries only (perhaps none of its own): they stay in the
             # thread logs, and the scope closes with the others, in order.
             if opened:
-                pending.append((scope, request))
+                pending.append((scope, request, self._settings_now()))
                 scope.waits_in = self
             else:
                 pending.append(request + _NO_SCOPE)
@@ -334,6 +337,17 @@ class RequestRecorder:
         self._add_quiet(quiet)
         return _KEPT
 
+    def _settings_now(self) -> PerfprobeSettings:
+        # Called with the lock held. The N+1 and duplicate thresholds a
+        # waiting scope closes with are those of its request's end, as when
+        # it closed then: a test's override_settings may be gone by the
+        # read. Invalid settings are logged by whoever reads them next
+        # (_live_settings), not from inside the lock.
+        try:
+            return self._settings()
+        except Exception:
+            return self._last_good_settings
+
     def _keep_empty(self, scope: Scope, request: RawRequest) -> QuietRequest:
         # Called with the lock held: ScopeTable.keep_empty, written out.
         scopes = self._scopes
@@ -345,14 +359,16 @@ class RequestRecorder:
         scopes.closed_count += 1
         return quiet
 
-    def _add_quiet(self, quiet: QuietRequest) -> None:
+    def _add_quiet(self, quiet: QuietRequest, ended_now: bool = True) -> None:
         # Called with the lock held. Its endpoint's figures wait for the
-        # next batch.
+        # next batch. A request whose close waited ended when no memory
+        # block was open (_end_behind): the blocks open at its close opened
+        # after it, and are not marked for it.
         waiting = self._request_log
         waiting.append(quiet)
         if len(waiting) >= REQUEST_BATCH:
             self._fold_requests()
-        if self._activity.open_blocks:
+        if ended_now and self._activity.open_blocks:
             self._activity.mark_others(quiet[4])
         self._recent.append(quiet)
 
@@ -375,16 +391,15 @@ class RequestRecorder:
         lock = self._lock
         if not self._pending or lock._is_owned():  # type: ignore[attr-defined]
             return
-        conf = self._live_settings()
         lock.acquire()
         try:
-            self._close_pending(conf)
+            self._close_pending()
         finally:
             lock.release()
         if lock._deferred:
             lock.run_deferred()
 
-    def _close_pending(self, conf: PerfprobeSettings) -> None:
+    def _close_pending(self) -> None:
         # Called with the lock held.
         waiting = self._pending
         if not waiting:
@@ -396,14 +411,14 @@ class RequestRecorder:
         for item in waiting:
             scope: Scope | None = None
             try:
-                if len(item) != 2:
-                    self._add_quiet(item)
+                if len(item) != 3:
+                    self._add_quiet(item, ended_now=False)
                     continue
-                scope, request = item
+                scope, request, conf = item
                 if scope.id in states:
                     self._close_waiting(scope, request, conf)
                 elif scope.tracker is self._scopes:
-                    self._add_quiet(self._keep_empty(scope, request))
+                    self._add_quiet(self._keep_empty(scope, request), ended_now=False)
             except Exception:
                 # The request is lost, not the batch, and never raised to
                 # the reader or the request that closed the batch.

@@ -317,7 +317,12 @@ class TimerRecords:
     _dropped_metrics: int
     _scopes: ScopeTable
     _recent: deque[RecentItem]
+    _pending: list[Any]
     thread_logs: ThreadLogs
+
+    if TYPE_CHECKING:
+
+        def close_pending(self) -> None: ...
 
     def register_thread(self) -> ThreadLog:
         """Return the calling thread's log, made and listed now if it has none."""
@@ -334,6 +339,10 @@ class TimerRecords:
     @deferred_if_reentered
     def fold_thread_log(self, log: ThreadLog) -> None:
         """Add the records of ``log`` (the calling thread's) to the aggregates."""
+        if self._pending:
+            # Requests that ended before these blocks first, so recent
+            # events keep their order.
+            self.close_pending()
         with self._lock:
             self._add_records(log.take())
 

@@ -85,3 +85,29 @@ def test_gate_failures_refuses_regression_without_a_comparison() -> None:
     new = report_from_data(report(run()), "new")
     with pytest.raises(ValueError, match="needs a comparison"):
         gate_failures(frozenset({"regression"}), None, new)
+
+
+def test_gate_failures_show_control_characters_of_names_escaped() -> None:
+    """Names read from the files cannot drive the terminal or CI log of the gate.
+
+    The sentences are the ``CommandError`` Django writes to stderr as they
+    are; the comparison's own tables were escaped already.
+    """
+    hostile = "\x1b]0;owned\x07\x9b2J"
+    old = report_from_data(report(run(operations={f"a{hostile}": (0.1, 0.1)})), "old")
+    new = report_from_data(
+        report(
+            run(operations={f"a{hostile}": (0.2, 0.2)}, critical=1),
+            critical_titles=(f"Boom{hostile}",),
+        ),
+        "new",
+    )
+    comparison = compare_reports(old, new, tolerance=0.1)
+
+    failures = gate_failures(frozenset({"regression", "critical"}), comparison, new)
+
+    escaped = "\\x1b]0;owned\\x07\\x9b2J"
+    assert failures == [
+        f"--fail-on regression: 1 found (operation a{escaped} is slower)",
+        f"--fail-on critical: 1 critical recommendation(s) in new: Boom{escaped}",
+    ]

@@ -193,6 +193,13 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
         (b"not json at all", "is not JSON"),
         (b"", "is not JSON"),
         (b'{"schema_version": "1.0", "x": NaN}', "NaN is not a JSON value"),
+        # Beyond a float: the comparison's arithmetic would overflow, and 1e400
+        # would be read as infinity.
+        (
+            b'{"schema_version": "1.0", "x": 1' + b"0" * 400 + b"}",
+            "the number 100000000000... (401 digits) is too large",
+        ),
+        (b'{"schema_version": "1.0", "x": -1e400}', "the number -1e400 is too large"),
         (b"\xff\xfe garbage", "not UTF-8"),
         (b"[1, 2, 3]", "not a perfprobe report"),
         (b'{"title": "something else"}', "no schema_version"),
@@ -297,3 +304,13 @@ def test_an_endpoint_without_timings_keeps_its_query_count() -> None:
 
     assert ("endpoint", "GET /x/") not in figures.timings
     assert figures.counts[CountKey(QUERIES, "endpoint GET /x/")] == 4
+
+
+def test_a_count_past_a_float_s_precision_is_read_exactly() -> None:
+    """2**53 + 1 queries stay 2**53 + 1, not 2**53: counts compare exactly."""
+    data = report(run(scenarios={"import": (1.0, 2**53 + 1)}, queries=2**53 + 1))
+
+    (figures,) = report_from_data(data, "x").runs
+
+    assert figures.counts[CountKey(QUERIES, "scenario import")] == 2**53 + 1
+    assert figures.counts[CountKey(QUERIES, ALL_QUERIES)] == 2**53 + 1

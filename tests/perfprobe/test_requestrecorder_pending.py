@@ -274,7 +274,7 @@ def test_a_quiet_request_that_fails_to_close_is_logged_not_raised(
     end_request(collector, first, "/a/", n_plus_one(2))
     end_request(collector, RequestScope(None, 1_000.0, 0, None), "/b/", [])
 
-    def fail(self: Collector, quiet: Any) -> None:
+    def fail(self: Collector, quiet: Any, *args: Any) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(type(collector), "_add_quiet", fail)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..report.tables import printable
 from .comparison import Comparison
 from .load import LoadedReport
 
@@ -29,8 +30,9 @@ def gate_failures(
     ``regression`` is met by any regression in ``comparison`` (which must be
     given when it is asked for), ``queries`` by any of its query-count
     regressions; ``critical`` by any critical recommendation in any run of
-    ``new``. Raise ``ValueError`` for an unknown condition or ``regression``
-    or ``queries`` without a comparison.
+    ``new``. Control characters of the names read from the reports are
+    shown escaped. Raise ``ValueError`` for an unknown condition or
+    ``regression`` or ``queries`` without a comparison.
     """
     unknown = fail_on - set(FAIL_ON_CHOICES)
     if unknown:
@@ -59,4 +61,5 @@ def gate_failures(
             f"--fail-on critical: {new.critical_count} critical recommendation(s) "
             f"in {new.source}{example}"
         )
-    return failures
+    # The sentences reach stderr (a terminal, a CI log) as they are.
+    return [printable(failure) for failure in failures]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
+import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -58,7 +60,9 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
 
     Raise ``ReportLoadError`` when it is not a regular file, cannot be read,
     is not UTF-8 text or is not strict JSON (``NaN`` and ``Infinity`` are
-    refused); lone surrogates in its text are written out (``finite_json``).
+    refused, and so is a number beyond the range of a float, which the
+    comparison and the renderers cannot work with); lone surrogates in its
+    text are written out (``finite_json``).
     """
     try:
         # Opening a FIFO would wait for a writer forever; a device could
@@ -78,7 +82,12 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
         # A name no file can have (a NUL byte) is refused by os.stat itself.
         raise ReportLoadError(f"cannot be read: {exc}") from None
     try:
-        data = json.loads(raw, parse_constant=_refuse_constant)
+        data = json.loads(
+            raw,
+            parse_constant=_refuse_constant,
+            parse_int=_parse_int,
+            parse_float=_parse_float,
+        )
         # An escaped lone surrogate ("\\ud800") is valid JSON syntax but no
         # text: written out, it would stop the comparison being printed.
         data = finite_json(data)
@@ -91,6 +100,25 @@ def _refuse_constant(name: str) -> Any:
     # NaN and Infinity are accepted by Python's json module but are not JSON,
     # and perfprobe never writes them.
     raise ValueError(f"{name} is not a JSON value")
+
+
+def _parse_int(digits: str) -> int:
+    # int() itself refuses more than sys.get_int_max_str_digits() digits.
+    value = int(digits)
+    if abs(value) > sys.float_info.max:
+        raise ValueError(
+            f"the number {digits[:12]}... ({len(digits.lstrip('-'))} digits) "
+            "is too large"
+        )
+    return value
+
+
+def _parse_float(text: str) -> float:
+    # json would read 1e400 as infinity, which it refuses to be written as.
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text} is too large")
+    return value
 
 
 def check_schema_version(data: Any) -> str:

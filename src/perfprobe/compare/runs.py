@@ -44,6 +44,9 @@ def seconds(value: Any, where: str) -> float:
 
 def count(value: Any, where: str) -> int:
     """Return ``value`` as a whole number >= 0 (``3.0`` is accepted as 3)."""
+    if type(value) is int and value >= 0:
+        # Exact: through a float, counts past 2**53 would round together.
+        return value
     number = seconds(value, where)
     if not number.is_integer():
         raise ReportFormatError(f"{where} is not a whole number: {value!r}")

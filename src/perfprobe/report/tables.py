@@ -174,7 +174,8 @@ def _header(data: dict[str, Any]) -> Header:
     thresholds = (
         f"Thresholds: slow operation {format_duration(limits['slow_operation_s'])}"
         f", slow query {format_duration(limits['slow_query_s'])}, high memory "
-        f"{format_bytes(limits['high_memory_bytes'])}. {conf['threshold_note']}"
+        f"{format_bytes(limits['high_memory_bytes'])}. "
+        f"{_str(conf['threshold_note'])}"
     )
     totals = (
         f"{plural(summary['operations'], 'operation')}, "
@@ -184,20 +185,22 @@ def _header(data: dict[str, Any]) -> Header:
         f"{_outside_scopes(summary)}), "
         f"{plural(summary['errors'], 'error')}."
     )
+    # Escaped like the tables' cells: a saved report read back
+    # (perfprobe_report) brings these from a file.
     return Header(
         title=_str(data["title"]),
         generated_at=_str(data["generated_at"]),
         environment=(
-            f"Python {env['python']}",
-            f"Django {env['django']}",
-            f"perfprobe {env['perfprobe']}",
-            f"database {env['database_vendor'] or 'unknown'}",
+            f"Python {_str(env['python'])}",
+            f"Django {_str(env['django'])}",
+            f"perfprobe {_str(env['perfprobe'])}",
+            f"database {_str(env['database_vendor']) or 'unknown'}",
             # Only a seeded run (the demo) has one; older reports lack the key.
-            *((f"seed {conf['seed']}",) if conf.get("seed") is not None else ()),
+            *((f"seed {_str(conf['seed'])}",) if conf.get("seed") is not None else ()),
         ),
         thresholds=thresholds,
         notes=tuple(
-            n
+            _str(n)
             for n in (
                 conf["latency_note"],
                 conf["percentile_note"],
@@ -218,11 +221,18 @@ def _outside_scopes(summary: dict[str, Any]) -> str:
     return f", {outside} outside any scope" if outside else ""
 
 
-def _recommendation_counts(by_severity: dict[str, int]) -> str:
-    total = sum(by_severity.values())
+def _recommendation_counts(by_severity: dict[str, Any]) -> str:
+    # A report read back may hold keys a later writer added (the schema lets
+    # it): counts are shown, anything else is not one.
+    counts = {
+        printable(str(severity)): n
+        for severity, n in by_severity.items()
+        if type(n) is int
+    }
+    total = sum(counts.values())
     if not total:
         return ""
-    parts = [f"{n} {severity}" for severity, n in by_severity.items() if n]
+    parts = [f"{n} {severity}" for severity, n in counts.items() if n]
     return f"{plural(total, 'recommendation')}: {', '.join(parts)}"
 
 
@@ -349,7 +359,7 @@ def _memory(memory: dict[str, Any]) -> Section:
     # A checkpoint has only "now" figures; a block also has its delta and the
     # peak above its start.
     columns = ("Label", "Kind", "RSS", "Heap", "Heap delta", "Peak", "Attribution")
-    notes = (memory["note"],) if memory["note"] else ()
+    notes = (_str(memory["note"]),) if memory["note"] else ()
     return Section("Memory", columns, _rows(rows), notes=notes)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from django.core.management.base import CommandParser
@@ -46,7 +47,8 @@ class Command(PerfprobeCommand):
             help=(
                 "Also write the report as one self-contained HTML page to OUT, "
                 "atomically (an existing OUT is replaced whole or left as it "
-                "was); charts need matplotlib, the 'report' extra."
+                "was; never REPORT itself); charts need matplotlib, the "
+                "'report' extra."
             ),
         )
         parser.add_argument(
@@ -60,6 +62,12 @@ class Command(PerfprobeCommand):
         option, html_file = _html_option(options)
         if html_file is not None and not html_file.strip():
             raise usage_error(f"{option} is empty; give a file path.")
+        if html_file is not None and _same_file(source, html_file):
+            # The page would replace the saved report, perhaps its only copy.
+            raise usage_error(
+                f"{option} {html_file!r} is the report being read; give the "
+                "page a file of its own."
+            )
         report = _load(source)
 
         # The page is written before anything is printed: a file that cannot
@@ -117,6 +125,14 @@ def _html_option(options: dict[str, Any]) -> tuple[str, str | None]:
     if alias is not None and html is None:
         return "--html-file", alias
     return "--html", html
+
+
+def _same_file(path: str, other: str) -> bool:
+    # Through links too; either missing (or unnameable) is not the same.
+    try:
+        return os.path.samefile(path, other)
+    except (OSError, ValueError):
+        return False
 
 
 def _load(source: str) -> Report:
