@@ -45,6 +45,34 @@ def manage(
     )
 
 
+def first_line_then_hang_up(
+    *args: str, env: dict[str, str] | None = None
+) -> tuple[bytes, int, bytes]:
+    """Run ``manage.py args``, read one line of its stdout and close the pipe.
+
+    Return that line, the child's exit status and what it wrote on stderr:
+    what a reader such as ``| head -1`` leaves a command with.
+    """
+    child = subprocess.Popen(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
+        env=child_env() if env is None else env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert child.stdout is not None and child.stderr is not None
+    first = child.stdout.readline()
+    child.stdout.close()
+    try:
+        status = child.wait(timeout=SUBPROCESS_TIMEOUT_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    errors = child.stderr.read()
+    child.stderr.close()
+    return first, status, errors
+
+
 def run_manage(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """Run ``manage.py`` in a child process against a throw-away SQLite file."""
     return manage(*args, env=child_env(tmp_path / "demo.sqlite3"))

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
-from .cli import SUBPROCESS_TIMEOUT_S, child_env, migrated_database
+from .cli import child_env, first_line_then_hang_up, migrated_database
 
 #: 128 + SIGPIPE (13): what a shell reports for a process SIGPIPE ended.
 SIGPIPE_STATUS = 141
@@ -27,35 +24,18 @@ def test_a_closed_output_pipe_ends_the_demo_with_141(
     """The reader reads one line and closes: no traceback, not the gate's 1."""
     previous = tmp_path / "report.json"
     previous.write_bytes(b'{"kept": true}')
-    child = subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "run_performance_demo",
-            "--time-scale",
-            # Its 3.5 s of injected latency become 0.35 s: the pipe is closed
-            # long before the next line is written.
-            "0.1",
-            "--scenarios",
-            "error_scenarios",
-            "--output-file",
-            str(previous),
-        ],
-        cwd=settings.BASE_DIR,
+    first, status, errors = first_line_then_hang_up(
+        "run_performance_demo",
+        "--time-scale",
+        # Its 3.5 s of injected latency become 0.35 s: the pipe is closed
+        # long before the next line is written.
+        "0.1",
+        "--scenarios",
+        "error_scenarios",
+        "--output-file",
+        str(previous),
         env=child_env(migrated),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
     )
-    assert child.stdout is not None and child.stderr is not None
-    first = child.stdout.readline()
-    child.stdout.close()
-    try:
-        status = child.wait(timeout=SUBPROCESS_TIMEOUT_S)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    errors = child.stderr.read()
-    child.stderr.close()
     assert first.startswith(b"[1/1] error_scenarios")
     assert status == SIGPIPE_STATUS
     assert errors == b""

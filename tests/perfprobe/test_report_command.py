@@ -6,13 +6,11 @@ import copy
 import json
 import os
 import re
-import subprocess
 import sys
 from io import StringIO
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 
@@ -22,7 +20,7 @@ from perfprobe.report import Report, html
 from perfprobe.report.charts import charts_available
 from perfprobe.report.html import render_html
 from perfprobe.report.terminal import TerminalRenderer, make_console
-from tests.demo.cli import SUBPROCESS_TIMEOUT_S, child_env, manage
+from tests.demo.cli import first_line_then_hang_up, manage
 
 from .report_factories import orders_report
 
@@ -379,23 +377,7 @@ def test_a_reader_that_goes_away_ends_the_command_with_141(
     big = tmp_path / "big.json"
     big.write_text(json.dumps(data))
 
-    child = subprocess.Popen(
-        [sys.executable, "manage.py", "perfprobe_report", str(big)],
-        cwd=settings.BASE_DIR,
-        env=child_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
-    assert child.stdout is not None and child.stderr is not None
-    first = child.stdout.readline()
-    child.stdout.close()
-    try:
-        status = child.wait(timeout=SUBPROCESS_TIMEOUT_S)
-    finally:
-        if child.poll() is None:
-            child.kill()
-    errors = child.stderr.read()
-    child.stderr.close()
+    first, status, errors = first_line_then_hang_up("perfprobe_report", str(big))
 
     assert first == b"perfprobe report\n"
     assert status == SIGPIPE_STATUS
