@@ -11,6 +11,7 @@ from django.core.management.base import CommandError
 
 from perfprobe.compare import LoadedReport
 from perfprobe.compare import cli as compare_cli
+from perfprobe.management.base import pick_html_option
 
 from .load.cli import choose_scenarios, parse_load_options
 from .load.config import LoadConfig
@@ -162,19 +163,6 @@ def parse_seed(value: str) -> int:
     if not 0 <= seed <= MAX_SEED:
         raise CommandError(message)
     return seed
-
-
-def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:
-    """Return the HTML option given (``--html`` or its alias) and its value."""
-    html, alias = options.get("html"), options.get("html_file")
-    if html is not None and alias is not None and html != alias:
-        raise CommandError(
-            f"--html {html!r} and --html-file {alias!r} name different files; "
-            "give one of them (--html-file is another name for --html)."
-        )
-    if alias is not None and html is None:
-        return "--html-file", alias
-    return "--html", html
 
 
 def _parse_tolerance(options: dict[str, Any]) -> float:

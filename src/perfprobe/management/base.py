@@ -164,3 +164,21 @@ class PerfprobeCommand(BaseCommand):
         # Django's default names Django's version alone, which says nothing
         # about the perfprobe that wrote or compares a report.
         return f"perfprobe {__version__} (Django {django.get_version()})"
+
+
+def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:
+    """Return the HTML option given (``--html`` or its alias) and its value.
+
+    ``--html-file`` is the option's earlier name: both may be given only
+    naming the same file. The option is returned as spelt, for messages.
+    """
+    html, alias = options.get("html"), options.get("html_file")
+    if html is not None and alias is not None and html != alias:
+        raise CommandError(
+            f"--html {html!r} and --html-file {alias!r} name different files; "
+            "give one of them (--html-file is another name for --html).",
+            returncode=EXIT_ERROR,
+        )
+    if alias is not None and html is None:
+        return "--html-file", alias
+    return "--html", html

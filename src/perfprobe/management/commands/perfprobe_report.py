@@ -16,7 +16,7 @@ from ...report.html import render_html
 from ...report.jsonio import write_text_atomic
 from ...report.loader import ReportLoadError, read_report
 from ...report.terminal import TerminalRenderer
-from ..base import PerfprobeCommand
+from ..base import PerfprobeCommand, pick_html_option
 
 logger = logging.getLogger("perfprobe.report")
 
@@ -59,7 +59,7 @@ class Command(PerfprobeCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         source = options["report"]
-        option, html_file = _html_option(options)
+        option, html_file = pick_html_option(options)
         if html_file is not None and not html_file.strip():
             raise usage_error(f"{option} is empty; give a file path.")
         if html_file is not None and _same_file(source, html_file):
@@ -109,22 +109,6 @@ def runs_covered(report: Report) -> str | None:
         f"--repeat {len(runs)}): the tables below are {which} of {len(runs)}; "
         "perfprobe_compare compares all of them."
     )
-
-
-def _html_option(options: dict[str, Any]) -> tuple[str, str | None]:
-    """Return the HTML option given (``--html`` or its alias) and its value.
-
-    As in the demo: both may be given only naming the same file.
-    """
-    html, alias = options.get("html"), options.get("html_file")
-    if html is not None and alias is not None and html != alias:
-        raise usage_error(
-            f"--html {html!r} and --html-file {alias!r} name different files; "
-            "give one of them (--html-file is another name for --html)."
-        )
-    if alias is not None and html is None:
-        return "--html-file", alias
-    return "--html", html
 
 
 def _same_file(path: str, other: str) -> bool:
