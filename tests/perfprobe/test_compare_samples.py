@@ -185,7 +185,11 @@ def test_fail_on_queries_passes_a_slower_timing_with_the_same_queries(
     output = _gate(tmp_path, old, new)
 
     assert "slower (median, p95)" in output
-    assert "Gate passed (--fail-on queries)." in output
+    assert output.endswith(
+        "Gate passed (--fail-on queries; the regressions listed above are not gated).\n"
+    )
+    same = _gate(tmp_path, old, old)
+    assert same.endswith("Gate passed (--fail-on queries).\n")
 
 
 def test_fail_on_queries_fails_on_one_more_query_per_request(tmp_path: Path) -> None:
@@ -220,7 +224,9 @@ def test_fail_on_queries_ignores_a_scenario_that_started_failing(
     old = report(run(scenarios={"db": (1.0, 12)}))
     new = report(run(scenarios={"db": (1.0, 12)}, failed=("db",)))
 
-    assert "Gate passed (--fail-on queries)." in _gate(tmp_path, old, new)
+    assert "Gate passed (--fail-on queries; the regressions listed above" in _gate(
+        tmp_path, old, new
+    )
 
 
 def test_fail_on_queries_needs_a_baseline_in_the_demo() -> None:

@@ -130,8 +130,15 @@ def run_gate(
     if failures:
         raise GateFailed("; ".join(failures))
     if fail_on:
+        untested = (
+            "; the regressions listed above are not gated"
+            if comparison is not None
+            and "regression" not in fail_on
+            and comparison.regressions()
+            else ""
+        )
         console.print(
-            f"Gate passed (--fail-on {','.join(sorted(fail_on))}).",
+            f"Gate passed (--fail-on {','.join(sorted(fail_on))}{untested}).",
             markup=False,
             highlight=False,
         )

@@ -45,8 +45,9 @@ class Command(PerfprobeCommand):
             metavar="WHAT",
             action="append",
             help=(
-                "Exit with status 1 on 'regression' (slower beyond noise, more "
-                "queries, a new N+1 finding), 'queries' (the exact counts alone: "
+                "Exit with status 1 on 'regression' (slower beyond the spread "
+                "and the tolerance, more queries, a new N+1 finding), 'queries' "
+                "(the exact counts alone: "
                 "more queries per request or N+1 queries per scope, a new N+1 "
                 "finding; for live reports, whose timings are noise) or "
                 "'critical' (a critical recommendation in NEW); repeat or "
