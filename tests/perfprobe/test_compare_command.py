@@ -357,3 +357,30 @@ def test_a_fault_of_the_command_is_one_line_with_status_2(
     # --traceback: the fault itself, as Django's commands give it.
     with pytest.raises(ZeroDivisionError):
         call_command("perfprobe_compare", old, new, traceback=True, stdout=StringIO())
+
+
+@pytest.mark.parametrize(
+    ("fault", "told"),
+    [
+        # A message over several lines is one line still.
+        (ValueError("bad row\n  at line 3\n"), "ValueError: bad row at line 3"),
+        # A huge message is cut, not poured into the terminal.
+        (ValueError("x" * 1_000_000), "ValueError: " + "x" * 199 + "…"),
+        # No message: the type alone, not "AssertionError: ".
+        (AssertionError(), "AssertionError"),
+    ],
+)
+def test_a_fault_s_message_is_told_on_one_short_line(
+    pair: Any, monkeypatch: pytest.MonkeyPatch, fault: Exception, told: str
+) -> None:
+    old, new = pair(_checkout(0.1), _checkout(0.1))
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise fault
+
+    monkeypatch.setattr(
+        "perfprobe.management.commands.perfprobe_compare.run_gate", broken
+    )
+    error = refused(old, new, "--fail-on", "regression")
+    assert error.returncode == 2
+    assert str(error) == f"perfprobe failed ({told}); --traceback shows where."

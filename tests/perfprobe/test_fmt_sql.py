@@ -45,3 +45,20 @@ def test_a_short_list_or_another_statement_is_cut_as_before() -> None:
     assert shorten_sql(short, 30) == 'SELECT "a"."id" FROM "a" WHER…'
     update = 'UPDATE "shop_book" SET "title" = ?, "author_id" = ? WHERE "id" = ?'
     assert shorten_sql(update, 30) == 'UPDATE "shop_book" SET "title…'
+
+
+def test_a_column_name_whose_capitals_are_longer_keeps_the_table() -> None:
+    """The FROM is found in the text, not in a longer copy: "ß".upper() is "SS".
+
+    Matched against the whole text upper-cased, one "größe" column left the
+    list whole, and nine such letters made the table itself vanish.
+    """
+    german = BOOK.replace('"title"', '"größe"')
+    assert shorten_sql(german, 60) == (
+        'SELECT … FROM "shop_book" WHERE "shop_book"."id" = ?'
+    )
+    nine = (
+        'SELECT "a"."ßßßßßßßßß", "a"."title", "a"."author_id" '
+        'FROM "a" WHERE "a"."b" = ?'
+    )
+    assert shorten_sql(nine, 50) == 'SELECT … FROM "a" WHERE "a"."b" = ?'

@@ -13,10 +13,13 @@ from rich.console import Console
 from .. import __version__
 from ..compare.cli import with_error_status
 from ..compare.gate import EXIT_ERROR
+from ..report.fmt import shorten
 from ..report.terminal import make_console
 
 #: More options than this starting with what was typed is no useful guess.
 MAX_GUESSES = 3
+#: A fault's message is cut to this many characters in its one line.
+FAULT_MESSAGE_CHARS = 200
 
 
 class ExactOptionParser(CommandParser):
@@ -127,8 +130,7 @@ class PerfprobeCommand(BaseCommand):
             if options.get("traceback"):
                 raise
             raise CommandError(
-                f"perfprobe failed ({type(exc).__name__}: {exc}); "
-                "--traceback shows where.",
+                f"perfprobe failed ({describe_fault(exc)}); --traceback shows where.",
                 returncode=EXIT_ERROR,
             ) from exc
 
@@ -164,6 +166,17 @@ class PerfprobeCommand(BaseCommand):
         # Django's default names Django's version alone, which says nothing
         # about the perfprobe that wrote or compares a report.
         return f"perfprobe {__version__} (Django {django.get_version()})"
+
+
+def describe_fault(exc: BaseException) -> str:
+    """Return ``exc``'s type and message on one line of bounded length.
+
+    A message over several lines becomes one, a huge one is cut to
+    ``FAULT_MESSAGE_CHARS``, and an empty one leaves the type alone.
+    """
+    message = shorten(str(exc), FAULT_MESSAGE_CHARS)
+    name = type(exc).__name__
+    return f"{name}: {message}" if message else name
 
 
 def pick_html_option(options: dict[str, Any]) -> tuple[str, str | None]:

@@ -110,7 +110,6 @@ def _top_level_from(text: str, start: int) -> int | None:
     # The index of the first " FROM " outside parentheses and quotes.
     depth = 0
     quote = ""
-    upper = text.upper()
     for index in range(start, len(text)):
         char = text[index]
         if quote:
@@ -122,7 +121,9 @@ def _top_level_from(text: str, start: int) -> int | None:
             depth += 1
         elif char == ")":
             depth -= 1
-        elif depth == 0 and char == " " and upper.startswith(" FROM ", index):
+        elif depth == 0 and char == " " and text[index : index + 6].upper() == " FROM ":
+            # The slice, not the whole text, is upper-cased: "ß".upper() is
+            # "SS", so an upper-cased copy's indexes drift from the text's.
             return index
     return None
 
