@@ -359,6 +359,11 @@ def test_a_fault_of_the_command_is_one_line_with_status_2(
         call_command("perfprobe_compare", old, new, traceback=True, stdout=StringIO())
 
 
+class _Unprintable(Exception):
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
 @pytest.mark.parametrize(
     ("fault", "told"),
     [
@@ -368,6 +373,8 @@ def test_a_fault_of_the_command_is_one_line_with_status_2(
         (ValueError("x" * 1_000_000), "ValueError: " + "x" * 199 + "…"),
         # No message: the type alone, not "AssertionError: ".
         (AssertionError(), "AssertionError"),
+        # A message that cannot be made: the type alone, no traceback.
+        (_Unprintable(), "_Unprintable"),
     ],
 )
 def test_a_fault_s_message_is_told_on_one_short_line(

@@ -172,9 +172,13 @@ def describe_fault(exc: BaseException) -> str:
     """Return ``exc``'s type and message on one line of bounded length.
 
     A message over several lines becomes one, a huge one is cut to
-    ``FAULT_MESSAGE_CHARS``, and an empty one leaves the type alone.
+    ``FAULT_MESSAGE_CHARS``, and an empty one leaves the type alone, as
+    does one that cannot be made (a ``__str__`` that raises).
     """
-    message = shorten(str(exc), FAULT_MESSAGE_CHARS)
+    try:
+        message = shorten(str(exc), FAULT_MESSAGE_CHARS)
+    except Exception:
+        message = ""
     name = type(exc).__name__
     return f"{name}: {message}" if message else name
 
