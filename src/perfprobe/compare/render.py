@@ -57,8 +57,9 @@ def noise_rule(comparison: Comparison) -> str:
             f"the tolerance ({tolerance}) decides, and only where each report "
             f"has {MIN_SAMPLES[0.5]} samples (n) for a median, "
             f"{MIN_SAMPLES[0.95]} for a p95. Reports of repeated runs (the "
-            "demo's --repeat 3 or more) give a comparison that accounts for "
-            "noise."
+            "demo's --repeat 5 or more) give a comparison that accounts for "
+            "noise; live reports cannot be repeated: gate them with "
+            "--fail-on queries."
         )
     which = (
         "both reports"
