@@ -23,7 +23,8 @@ class Command(PerfprobeCommand):
         "and exactly the queries per request of each endpoint, per scope of each "
         "N+1 finding and per run of each scenario (run totals only when both "
         "served the same work). Exit status: 0 no --fail-on condition met, 1 a "
-        "--fail-on condition met, 2 bad options or input."
+        "--fail-on condition met, 2 bad options or input (or a fault of the "
+        "command), 141 when the reader of the output went away (| head)."
     )
     # Comparing two files needs no database and no system checks.
     requires_system_checks: list[str] = []

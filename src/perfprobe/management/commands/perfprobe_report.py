@@ -31,7 +31,8 @@ class Command(PerfprobeCommand):
         "is checked against perfprobe's "
         "JSON schema (needs the jsonschema package) and its recommendations "
         "are shown as stored: they are not recomputed with the current rules "
-        "or settings. Exit status: 0 printed, 2 bad options or input, 141 "
+        "or settings. Exit status: 0 printed, 2 bad options or input (or a "
+        "fault of the command), 141 "
         "when the reader of the output went away (| head)."
     )
     # Reading a file needs no database and no system checks.
