@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+from io import StringIO
 from pathlib import Path
 from typing import Any
+
+from django.core.management import call_command
 
 N1_SQL = 'SELECT "shop_customer"."id" FROM "shop_customer" WHERE "id" = ?'
 N1_SITE = "apps/shop/views.py:42"
@@ -206,3 +209,22 @@ def write(path: Path, data: Any) -> str:
     """Write ``data`` as JSON to ``path`` and return the path as a string."""
     path.write_text(json.dumps(data), encoding="utf-8")
     return str(path)
+
+
+def compare_files(
+    folder: Path, old: dict[str, Any], new: dict[str, Any], *options: str
+) -> str:
+    """Write ``old`` and ``new`` in ``folder``, compare them, return the output.
+
+    ``options`` go to ``perfprobe_compare`` (``"--fail-on", "queries"``); a
+    gate that fails raises its ``CommandError``.
+    """
+    out = StringIO()
+    call_command(
+        "perfprobe_compare",
+        write(folder / "old.json", old),
+        write(folder / "new.json", new),
+        *options,
+        stdout=out,
+    )
+    return out.getvalue()

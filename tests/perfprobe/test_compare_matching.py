@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from io import StringIO
 from pathlib import Path
 from typing import Any
-
-from django.core.management import call_command
 
 from perfprobe.compare import compare_reports, report_from_data, run_record
 from perfprobe.compare.comparison import Comparison
 from perfprobe.compare.counts import ONLY_OLD
 from perfprobe.compare.figures import N_PLUS_ONE
 
-from .compare_factories import report, run, write
+from .compare_factories import compare_files, report, run
 
 SQL = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = ?'
 VIEWS = "shop/views.py"
@@ -71,16 +68,8 @@ def test_a_comment_above_the_loop_leaves_the_finding_unchanged(
         "N+1 finding shop/views.py:11 -> 13 (Book.author) is one finding whose "
         "line moved (the same file, query and relation): compared as one."
     ]
-    out = StringIO()
-    call_command(
-        "perfprobe_compare",
-        write(tmp_path / "old.json", old),
-        write(tmp_path / "new.json", new),
-        "--fail-on",
-        "regression",
-        stdout=out,
-    )
-    assert "Gate passed (--fail-on regression)." in out.getvalue()
+    output = compare_files(tmp_path, old, new, "--fail-on", "regression")
+    assert "Gate passed (--fail-on regression)." in output
 
 
 def test_a_moved_finding_that_grew_is_named_with_both_lines() -> None:

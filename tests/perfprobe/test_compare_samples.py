@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ from perfprobe.compare.stats import (
     judge_timing,
 )
 
-from .compare_factories import N1_SITE, N1_SQL, report, run, write
+from .compare_factories import N1_SITE, N1_SQL, compare_files, report, run
 
 PAGE = "GET /books/<int:pk>/"
 LIST = "GET /books/"
@@ -138,20 +137,12 @@ def test_the_timing_table_shows_n_and_fits_80_columns(
     new = report(
         run(endpoints={LIST: (0.0036, 0.0057, [22] * 10), PAGE: (0.0031, 0.0031, 1)})
     )
-    out = StringIO()
-
-    call_command(
-        "perfprobe_compare",
-        write(tmp_path / "old.json", old),
-        write(tmp_path / "new.json", new),
-        stdout=out,
-    )
-
-    lines = out.getvalue().splitlines()
+    output = compare_files(tmp_path, old, new)
+    lines = output.splitlines()
     assert max(len(line) for line in lines) <= 80
     table = [line for line in lines if line.startswith("|")]
     assert len({len(line) for line in table}) == 1
-    flat = " ".join(out.getvalue().split())
+    flat = " ".join(output.split())
     assert "| GET /books/ | 10/10 | 3.4 -> 3.6 ms |" in flat
     assert "| 1/1 | 2.0 -> 3.1 ms | 2.0 -> 3.1 ms | too few |" in flat
     assert "(+55.0%) | (+55.0%) | requests (1) |" in flat
@@ -163,16 +154,7 @@ def test_the_timing_table_shows_n_and_fits_80_columns(
 
 
 def _gate(tmp_path: Path, old: dict[str, Any], new: dict[str, Any]) -> str:
-    out = StringIO()
-    call_command(
-        "perfprobe_compare",
-        write(tmp_path / "old.json", old),
-        write(tmp_path / "new.json", new),
-        "--fail-on",
-        "queries",
-        stdout=out,
-    )
-    return out.getvalue()
+    return compare_files(tmp_path, old, new, "--fail-on", "queries")
 
 
 def test_fail_on_queries_passes_a_slower_timing_with_the_same_queries(
