@@ -271,13 +271,7 @@ class QueryRecords:
         self.close_pending()
         if not any(log.queries for log in self.thread_logs.logs):
             return
-        lock.acquire()
-        try:
-            self._add_query_logs()
-        finally:
-            lock.release()
-        if lock._deferred:
-            lock.run_deferred()
+        lock.fold(self._add_query_logs)
 
     @deferred_if_reentered
     def fold_thread_queries(self, log: ThreadLog) -> None:

@@ -43,6 +43,22 @@ class GuardedLock(_thread.RLock):  # type: ignore[misc]
         # call while any thread is draining.
         self._deferred: deque[Callable[[], object]] = deque()
 
+    def fold(self, work: Callable[[], object]) -> None:
+        """Run ``work`` holding the lock, then the calls it deferred.
+
+        For the folds that readers call before they take the lock for their
+        read: a finaliser that ``work``'s allocations run, and that records
+        while the lock is held, is queued and runs once the lock is
+        released, before the read rather than after it.
+        """
+        self.acquire()
+        try:
+            work()
+        finally:
+            self.release()
+        if self._deferred:
+            self.run_deferred()
+
     def run_deferred(self) -> None:
         """Run the queued calls in order, logging (not raising) their failures."""
         while True:

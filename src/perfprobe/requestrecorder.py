@@ -141,13 +141,7 @@ class RequestRecorder:
         lock = self._lock
         if not self._request_log or lock._is_owned():  # type: ignore[attr-defined]
             return
-        lock.acquire()
-        try:
-            self._fold_requests()
-        finally:
-            lock.release()
-        if lock._deferred:
-            lock.run_deferred()
+        lock.fold(self._fold_requests)
 
     def _fold_requests(self) -> None:
         # Called with the lock held. Grouped by endpoint, so that each
@@ -391,13 +385,7 @@ class RequestRecorder:
         lock = self._lock
         if not self._pending or lock._is_owned():  # type: ignore[attr-defined]
             return
-        lock.acquire()
-        try:
-            self._close_pending()
-        finally:
-            lock.release()
-        if lock._deferred:
-            lock.run_deferred()
+        lock.fold(self._close_pending)
 
     def _close_pending(self) -> None:
         # Called with the lock held.
