@@ -332,8 +332,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
 
     def snapshot(self) -> CollectorSnapshot:
         """Return a consistent copy of everything collected so far."""
-        self.close_pending()
         self.fold_requests()
+        # Closes the waiting request scopes too: their queries are folded.
         self.fold_queries()
         with self._lock:
             # Requests other threads ended since the fold above.

@@ -37,7 +37,7 @@ def validate_report(data: Any) -> None:
     except ImportError as exc:
         raise ImportError(
             "validate_report() needs the jsonschema package; install it with "
-            "pip install 'django-perfprobe[dev]' or pip install jsonschema."
+            "pip install 'django-perfprobe[report]' or pip install jsonschema."
         ) from exc
 
     schema = load_schema()
