@@ -74,7 +74,8 @@ def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
     source = "".join(linecache.getlines(path))
     try:
         tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # Not Python, or nested beyond what the parser takes: no answer.
         return {}
     lines: dict[int, str] = {}
     for node in ast.walk(tree):
