@@ -139,7 +139,7 @@ ALLOWED_ATTRIBUTES = frozenset(
     }
 )
 ALLOWED_CLASSES = frozenset(
-    ["num", "note", "critical", "warning", "info", "ok", "failed", "chart"]
+    ["num", "note", "critical", "warning", "info", "ok", "failed", "chart", "site"]
 )
 
 

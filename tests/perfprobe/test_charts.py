@@ -233,3 +233,42 @@ def test_names_outside_the_font_are_drawn_without_warnings() -> None:
     audit = hostile.PageAudit(page)
     assert audit.charts == 4
     assert "🛒 注文 \\udc80" in "".join(audit.chart_text)
+
+
+def _latency_page(durations_s: dict[str, list[float]]) -> tuple[str, str]:
+    """Return the latency chart's section and drawn text for these requests."""
+    collector = make_collector()
+    for route, durations in durations_s.items():
+        for duration_s in durations:
+            collector.record_request(request(route, 200, duration_s), None)
+    page = render_html(build(collector), charts=True)
+    section = _chart_section(page, "Endpoint latency")
+    return section, "".join(hostile.PageAudit(section).chart_text)
+
+
+def test_latency_chart_of_ms_and_second_endpoints_is_logarithmic() -> None:
+    """Beside a 1.3 s endpoint, 2 ms ones stay readable: log axis, labelled lines.
+
+    On a linear axis up to 1.3 s, a 2 ms line is 0.15% of the width.
+    """
+    section, text = _latency_page(
+        {"/api/products/": [0.002] * 5, "/api/slow/": [1.3], "/api/cart/": [0.004]}
+    )
+
+    assert "request duration (ms, logarithmic scale)" in text
+    # Decades on the axis, as plain numbers of milliseconds.
+    for tick in ("10", "100", "1000"):
+        assert f">{tick}<" in section, tick
+    assert "p50 2.0 ms, max 2.0 ms" in text
+    assert "p50 4.0 ms, max 4.0 ms" in text
+    assert "p50 1.30 s, max 1.30 s" in text
+    assert "The axis is logarithmic" in section
+
+
+def test_latency_chart_of_close_endpoints_stays_linear() -> None:
+    """Endpoints within a factor of 20 of each other keep a linear axis from 0."""
+    section, text = _latency_page({"/api/products/": [0.002] * 5, "/api/x/": [0.03]})
+
+    assert "request duration (ms)" in text
+    assert "logarithmic" not in section
+    assert "p50 30.0 ms, max 30.0 ms" in text

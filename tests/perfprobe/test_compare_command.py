@@ -139,7 +139,8 @@ def test_a_new_n_plus_one_is_listed(pair: Any) -> None:
     """A new N+1 finding appears with its call site."""
     old, new = pair(report(run()), report(run(n_plus_one={(N1_SQL, N1_SITE): 10})))
     output = compare(old, new)
-    assert "only in new" in output
+    assert "| new finding |" in output
+    assert "only in new" not in output
     assert N1_SITE in output
 
 
@@ -391,3 +392,70 @@ def test_a_fault_s_message_is_told_on_one_short_line(
     error = refused(old, new, "--fail-on", "regression")
     assert error.returncode == 2
     assert str(error) == f"perfprobe failed ({told}); --traceback shows where."
+
+
+def _verdicts(output: str) -> dict[str, str]:
+    """Return the last cell of each ASCII table row, keyed by its first cells."""
+    rows = {}
+    for line in output.splitlines():
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if line.startswith("|") and len(cells) >= 3 and cells[0]:
+            rows[" ".join(cells[:2])] = cells[-1]
+    return rows
+
+
+def test_a_fixed_n_plus_one_reads_apart_from_a_row_not_judged(pair: Any) -> None:
+    """Gone from new: an N+1 finding is fixed; an endpoint is merely not judged.
+
+    Both used to read "only in old".
+    """
+    old_run = run(
+        endpoints={"GET /orders/": (0.01, 0.02, 3), "GET /gone/": (0.01, 0.02, 1)},
+        n_plus_one={(N1_SQL, N1_SITE): 5},
+    )
+    new_run = run(endpoints={"GET /orders/": (0.01, 0.02, 3)})
+    old, new = pair(report(old_run), report(new_run))
+
+    verdicts = _verdicts(compare(old, new))
+
+    assert verdicts["GET /gone/ -"] == "only in old, not judged"
+    assert verdicts["queries/request endpoint GET /gone/"] == (
+        "only in old, not judged"
+    )
+    (n_plus_one,) = [v for k, v in verdicts.items() if k.startswith("N+1")]
+    assert n_plus_one == "gone: fixed"
+
+
+def test_the_gate_names_the_endpoint_before_the_whole_report(pair: Any) -> None:
+    """One more query per request: stderr names the endpoint, not the total.
+
+    Same work in both (one request, ten scopes), so the whole report's 30
+    -> 40 queries is also a regression; it used to be the one named.
+    """
+    old, new = pair(
+        report(run(endpoints={"GET /orders/": (0.01, 0.02, 3)}, queries=30, scopes=10)),
+        report(run(endpoints={"GET /orders/": (0.01, 0.02, 4)}, queries=40, scopes=10)),
+    )
+
+    error = refused(old, new, "--fail-on", "queries")
+
+    assert str(error) == (
+        "--fail-on queries: 2 found (endpoint GET /orders/: 3 -> 4 "
+        "queries/request, ...)"
+    )
+
+
+def test_a_moved_n_plus_one_with_the_same_count_has_its_row(pair: Any) -> None:
+    """Line 42 -> 44 at 5 queries a scope: a row names the move, and a note."""
+    old, new = pair(
+        report(run(n_plus_one={(N1_SQL, N1_SITE): 5})),
+        report(run(n_plus_one={(N1_SQL, "apps/shop/views.py:44"): 5})),
+    )
+
+    output = compare(old, new, "--fail-on", "regression")
+
+    row = [line for line in output.splitlines() if "| apps/shop/views.py:42 ->" in line]
+    assert len(row) == 1
+    assert row[0].split("|")[3:6] == [" 5   ", " 5   ", " same (line moved) "]
+    assert "Note: N+1 finding apps/shop/views.py:42 -> 44 is one finding" in output
+    assert "Gate passed (--fail-on regression)." in output

@@ -197,9 +197,12 @@ def test_a_fifo_is_refused_without_waiting_for_a_writer(tmp_path: Path) -> None:
         # would be read as infinity.
         (
             b'{"schema_version": "1.0", "x": 1' + b"0" * 400 + b"}",
-            "the number 100000000000... (401 digits) is too large",
+            "holds a number beyond a float's range: 100000000000... (401 digits)",
         ),
-        (b'{"schema_version": "1.0", "x": -1e400}', "the number -1e400 is too large"),
+        (
+            b'{"schema_version": "1.0", "x": -1e400}',
+            "holds a number beyond a float's range: -1e400",
+        ),
         (b"\xff\xfe garbage", "not UTF-8"),
         (b"[1, 2, 3]", "not a perfprobe report"),
         (b'{"title": "something else"}', "no schema_version"),

@@ -19,6 +19,7 @@ from .report_factories import (
     build,
     make_collector,
     memory_block,
+    n_plus_one_queries,
     operation,
     query,
     run_scope,
@@ -237,3 +238,20 @@ def test_caller_sections_follow_the_reports_tables_escaped() -> None:
     assert '<p class="note">Note &quot;quoted&quot; &lt;i&gt;</p>' in page
     assert page.rindex("<h2>") == page.index("<h2>Load &lt;b&gt;")
     assert "Load" not in plain
+
+
+def test_call_sites_are_kept_whole_in_the_tables() -> None:
+    """A call-site cell never wraps: "apps/shop/views.py:42" stays one line.
+
+    Table cells otherwise wrap anywhere (long SQL, names), which broke a
+    call site as "apps/shop/vie" / "ws.py:42".
+    """
+    collector = make_collector()
+    run_scope(collector, "GET /orders/", n_plus_one_queries(6))
+
+    page = render_html(build(collector), charts=False)
+
+    # The Queries table's top call site and the N+1 table's call site.
+    assert page.count('<td class="site">apps/shop/views.py:42</td>') == 2
+    assert '<th class="site">Call site</th>' in page
+    assert ".site { white-space: nowrap; overflow-wrap: normal; }" in _CSS

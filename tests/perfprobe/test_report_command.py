@@ -361,6 +361,36 @@ def test_cli_statuses_and_one_line_errors(
     assert "did you mean --html?" in typo.stderr
 
 
+def test_cli_errors_read_as_the_readme_shows_them(
+    saved: tuple[Report, str], tmp_path: Path
+) -> None:
+    """stderr is the README's line, "CommandError: " first; 1e400 is not "not JSON".
+
+    1e400 is valid JSON, beyond the range of a float.
+    """
+    original, _ = saved
+    data = original.to_dict()
+    data["settings"]["time_scale"] = "TIME_SCALE"
+    huge = tmp_path / "huge.json"
+    huge.write_text(json.dumps(data).replace('"TIME_SCALE"', "1e400"))
+    missing = tmp_path / "missing.json"
+
+    results = {
+        "huge": manage("perfprobe_report", str(huge)),
+        "missing": manage("perfprobe_report", str(missing)),
+    }
+
+    assert results["huge"].stderr == (
+        f"CommandError: REPORT.json '{huge}' holds a number beyond a float's "
+        "range: 1e400.\n"
+    )
+    assert results["missing"].stderr == (
+        f"CommandError: REPORT.json '{missing}' cannot be read: No such file or "
+        "directory.\n"
+    )
+    assert {result.returncode for result in results.values()} == {2}
+
+
 def test_a_reader_that_goes_away_ends_the_command_with_141(
     saved: tuple[Report, str], tmp_path: Path
 ) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
 from .figures import (
+    ALL_QUERIES,
     N_PLUS_ONE,
     QUERIES,
     TIMING_KINDS,
@@ -90,7 +91,7 @@ class Comparison:
             for row in self.timings
             if row.verdict == SLOWER
         ]
-        for row in self.counts:
+        for row in _totals_last(self.counts):
             if row.verdict == MORE:
                 lines.append(_count_line(row))
             elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
@@ -105,7 +106,7 @@ class Comparison:
         N+1 finding; not timings, not failed runs.
         """
         lines = []
-        for row in self.counts:
+        for row in _totals_last(self.counts):
             if row.key.kind not in (QUERIES, N_PLUS_ONE):
                 continue
             if row.verdict == MORE:
@@ -121,7 +122,11 @@ class Comparison:
             for row in self.timings
             if row.verdict == FASTER
         ]
-        lines += [_count_line(row) for row in self.counts if row.verdict == FEWER]
+        lines += [
+            _count_line(row)
+            for row in _totals_last(self.counts)
+            if row.verdict == FEWER
+        ]
         lines += [
             f"N+1 finding gone at {row.key.name}"
             for row in self.counts
@@ -130,8 +135,17 @@ class Comparison:
         return lines
 
     def changed_counts(self) -> list[CountRow]:
-        """Return the count rows that differ in any way."""
-        return [row for row in self.counts if row.verdict != SAME]
+        """Return the count rows that differ in any way, a moved line included."""
+        return [row for row in self.counts if row.verdict != SAME or row.moved]
+
+
+def _totals_last(rows: list[CountRow]) -> list[CountRow]:
+    """Return ``rows`` with the whole report's total after the rest.
+
+    A gate's message names its first regression: the endpoint, scenario or
+    N+1 finding to act on, not the total they add up to.
+    """
+    return sorted(rows, key=lambda row: row.key == (QUERIES, ALL_QUERIES))
 
 
 def _count_line(row: CountRow) -> str:

@@ -11,6 +11,7 @@ it lacks a per-request or per-scope figure.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .figures import (
@@ -28,7 +29,7 @@ from .figures import (
     unit_of,
 )
 from .load import LoadedReport
-from .matching import match_findings
+from .matching import match_findings, moved_name
 from .stats import SAME, CountRange, judge_count
 from .workload import workload_difference
 
@@ -49,6 +50,7 @@ class CountRow:
     total that only the same work makes comparable is ``judged`` only when
     both reports served it. ``lacking`` names the reports ("old", "new")
     whose missing per-unit figure left the row with per-run totals.
+    ``moved`` marks an N+1 finding matched across reports whose line moved.
     """
 
     key: CountKey
@@ -57,6 +59,7 @@ class CountRow:
     per: str = PER_RUN
     judged: bool = True
     lacking: tuple[str, ...] = ()
+    moved: bool = False
 
     @property
     def what(self) -> str:
@@ -85,11 +88,16 @@ def count_rows(
     difference = workload_difference(old, new)
     old_runs, new_runs, moved = match_findings(old.runs, new.runs)
     keys = ordered_keys([run.counts for run in (*old_runs, *new_runs)])
+    moved_keys = {CountKey(N_PLUS_ONE, moved_name(*pair)) for pair in moved}
     rows = [
         _row(key, old_runs, new_runs, same_work=difference is None)
         for kind in COUNT_KINDS
         for key in keys
         if key.kind == kind
+    ]
+    rows = [
+        dataclasses.replace(row, moved=True) if row.key in moved_keys else row
+        for row in rows
     ]
     return rows, _notes(rows, old, new, difference) + _moved_notes(moved)
 

@@ -91,9 +91,16 @@ def read_json_file(path: str | os.PathLike[str]) -> Any:
         # An escaped lone surrogate ("\\ud800") is valid JSON syntax but no
         # text: written out, it would stop the comparison being printed.
         data = finite_json(data)
+    except _OutOfRange as exc:
+        # Valid JSON: only what a float can hold is not.
+        raise ReportLoadError(f"holds a number beyond a float's range: {exc}") from None
     except (ValueError, RecursionError) as exc:
         raise ReportLoadError(f"is not JSON: {exc}") from None
     return data
+
+
+class _OutOfRange(ValueError):
+    """A number in the file that a float cannot hold (1e400)."""
 
 
 def _refuse_constant(name: str) -> Any:
@@ -106,10 +113,7 @@ def _parse_int(digits: str) -> int:
     # int() itself refuses more than sys.get_int_max_str_digits() digits.
     value = int(digits)
     if abs(value) > sys.float_info.max:
-        raise ValueError(
-            f"the number {digits[:12]}... ({len(digits.lstrip('-'))} digits) "
-            "is too large"
-        )
+        raise _OutOfRange(f"{digits[:12]}... ({len(digits.lstrip('-'))} digits)")
     return value
 
 
@@ -117,7 +121,7 @@ def _parse_float(text: str) -> float:
     # json would read 1e400 as infinity, which it refuses to be written as.
     value = float(text)
     if not math.isfinite(value):
-        raise ValueError(f"the number {text} is too large")
+        raise _OutOfRange(text)
     return value
 
 

@@ -11,9 +11,17 @@ from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow
-from .counts import CountRow
-from .figures import PER_REQUEST, PER_RUN, PER_SCOPE
-from .stats import FASTER, MIN_SAMPLES, SLOWER, TOO_FEW, UNCHANGED, TimingChange
+from .counts import ONLY_NEW, ONLY_OLD, CountRow
+from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE
+from .stats import (
+    FASTER,
+    MIN_SAMPLES,
+    SAME,
+    SLOWER,
+    TOO_FEW,
+    UNCHANGED,
+    TimingChange,
+)
 
 VERDICT_STYLES = {
     SLOWER: "bold red",
@@ -37,6 +45,11 @@ TIMING_TITLES = {
     "operation": "Operations",
     "endpoint": "Endpoints",
 }
+#: How a row in one report only reads: an N+1 finding gone or new is
+#: judged (fixed, a regression); any other such row is not.
+FIXED_N_PLUS_ONE = "gone: fixed"
+NEW_N_PLUS_ONE = "new finding"
+NOT_JUDGED = "not judged"
 #: What one sample of a timing row is.
 SAMPLE_UNITS = {"scenario": "runs", "operation": "calls", "endpoint": "requests"}
 
@@ -174,12 +187,13 @@ class ComparisonRenderer:
             ["What", "Where", "Old", "New", "Verdict"],
         )
         for row in rows:
+            label, style = count_verdict(row)
             table.add_row(
                 Text(row.what),
                 Text(self._spell(printable(shorten(row.key.name, 90)))),
                 _count(row, old=True),
                 _count(row, old=False),
-                Text(row.verdict, style=VERDICT_STYLES.get(row.verdict, "")),
+                Text(label, style=style),
             )
         self.console.print(table, width=self.width)
         # Say what a value counts wherever it is not simply per run.
@@ -206,6 +220,24 @@ class ComparisonRenderer:
             )
         else:
             self._line("Result: no change beyond noise and tolerance.", "green")
+
+
+def count_verdict(row: CountRow) -> tuple[str, str]:
+    """Return a count row's verdict as printed, and its style.
+
+    A row in one report only is a fixed or a new N+1 finding, judged; any
+    other row there (an endpoint, a scenario) is shown but not judged.
+    """
+    verdict = row.verdict
+    if verdict in (ONLY_OLD, ONLY_NEW):
+        if row.key.kind == N_PLUS_ONE:
+            if verdict == ONLY_OLD:
+                return FIXED_N_PLUS_ONE, VERDICT_STYLES["fewer"]
+            return NEW_N_PLUS_ONE, VERDICT_STYLES["more"]
+        return f"{verdict}, {NOT_JUDGED}", ""
+    if verdict == SAME and row.moved:
+        return f"{verdict} (line moved)", ""
+    return verdict, VERDICT_STYLES.get(verdict, "")
 
 
 def _statistic(change: TimingChange | None) -> Text:
@@ -266,6 +298,8 @@ def _row_verdict(row: TimingRow) -> Text:
             reasons.append(f"within {format_tolerance(tolerance)}")
         reasons += [f"{name} too few" for name, c in changes.items() if c and c.too_few]
         label = f"{verdict} ({', '.join(reasons)})" if reasons else verdict
+    elif verdict in (ONLY_OLD, ONLY_NEW):
+        label = f"{verdict}, {NOT_JUDGED}"
     else:
         label = verdict
     return Text(label, style=VERDICT_STYLES.get(verdict, ""))

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..failures import log_failure
 from .chartdata import ChartData
-from .fmt import BYTES_PER_MB
+from .fmt import BYTES_PER_MB, format_duration
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -52,6 +52,9 @@ _RC: dict[Any, Any] = {
 _NO_METADATA = {"Creator": None, "Date": None, "Format": None, "Type": None}
 _WIDTH_IN = 10.0
 _TIME_AXIS = "seconds since the first scenario or memory record"
+#: The ratio of the slowest request to the smallest p50 from which the
+#: latency chart's axis is logarithmic.
+LOG_RATIO = 20.0
 _BLUE, _RED, _ORANGE, _GREY = "#0969da", "#b42318", "#bc4c00", "#8c959f"
 
 
@@ -122,16 +125,37 @@ def _row_labels(axes: Axes, labels: list[str]) -> None:
     axes.grid(False, axis="y")
 
 
+def log_latency_axis(data: ChartData) -> bool:
+    """Return whether the latency chart needs a logarithmic duration axis.
+
+    On a linear axis an endpoint of a few milliseconds beside one of a
+    second is a dot at zero; past ``LOG_RATIO`` between the slowest request
+    and the smallest p50, the axis is logarithmic.
+    """
+    medians = [r.p50_s for r in data.latency if r.p50_s > 0]
+    slowest = max((r.max_s for r in data.latency), default=0.0)
+    return bool(medians) and slowest >= LOG_RATIO * min(medians)
+
+
 def _latency(data: ChartData) -> Figure:
     rows = data.latency
     figure = _figure(len(rows))
     axes = figure.add_subplot()
     _row_labels(axes, [f"{r.label} (n={r.count})" for r in rows])
     ys = range(len(rows))
+    log = log_latency_axis(data)
+    # A log axis has no zero: a duration of 0 (a coarse clock) sits at the
+    # smallest one drawn.
+    positive = [v for r in rows for v in (r.min_s, r.p50_s, r.max_s) if v > 0] or [1e-3]
+    floor_ms = min(positive) * 1000 if log else 0.0
+
+    def ms(seconds: float) -> float:
+        return max(seconds * 1000, floor_ms)
+
     axes.hlines(
         ys,
-        [r.min_s * 1000 for r in rows],
-        [r.max_s * 1000 for r in rows],
+        [ms(r.min_s) for r in rows],
+        [ms(r.max_s) for r in rows],
         color=_GREY,
         linewidth=2,
         label="fastest to slowest",
@@ -139,15 +163,36 @@ def _latency(data: ChartData) -> Figure:
     # Ticks for the tail, drawn first, so that the p50 dot stays visible when
     # an endpoint's percentiles coincide (a single request, say).
     for field, color, name in (("p99_s", _RED, "p99"), ("p95_s", _ORANGE, "p95")):
-        values = [getattr(r, field) * 1000 for r in rows]
+        values = [ms(getattr(r, field)) for r in rows]
         axes.scatter(
             values, ys, marker="|", s=220, linewidths=2, color=color, label=name
         )
     axes.scatter(
-        [r.p50_s * 1000 for r in rows], ys, s=40, color=_BLUE, zorder=3, label="p50"
+        [ms(r.p50_s) for r in rows], ys, s=40, color=_BLUE, zorder=3, label="p50"
     )
-    axes.set_xlabel("request duration (ms)")
-    axes.set_xlim(left=0)
+    # Each line says its figures, so a short one still reads at any scale.
+    for y, row in enumerate(rows):
+        axes.annotate(
+            f"  p50 {format_duration(row.p50_s)}, max {format_duration(row.max_s)}",
+            (ms(row.max_s), y),
+            va="center",
+            fontsize=8,
+        )
+    slowest_ms = max(ms(r.max_s) for r in rows)
+    if log:
+        from matplotlib.ticker import FuncFormatter, NullFormatter
+
+        axes.set_xscale("log")
+        # The default labels are mathtext (10^2), which parse_math, off for
+        # recorded names, would print as its source.
+        axes.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}"))
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        # Room on the right for the last label: a factor on a log axis.
+        axes.set_xlim(floor_ms / 1.5, slowest_ms * 8)
+        axes.set_xlabel("request duration (ms, logarithmic scale)")
+    else:
+        axes.set_xlim(0, max(slowest_ms, 1e-3) * 1.45)
+        axes.set_xlabel("request duration (ms)")
     _legend(axes)
     return figure
 
@@ -238,9 +283,16 @@ def _latency_caption(data: ChartData) -> str:
         if data.endpoints > len(data.latency)
         else "each endpoint"
     )
+    scale = (
+        " The axis is logarithmic (each step is ten times the last), so that "
+        "fast endpoints stay visible beside slow ones."
+        if log_latency_axis(data)
+        else ""
+    )
     return (
         f"Request durations of {shown}: the line spans the fastest to the "
-        "slowest request, the marks are the p50, p95 and p99."
+        "slowest request, the marks are the p50, p95 and p99, and the label "
+        f"gives the p50 and the slowest.{scale}"
     )
 
 

@@ -22,6 +22,8 @@ th, td { padding: .25rem .6rem; border-bottom: 1px solid #eaeef2; text-align: le
 .num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 /* A heading wraps between words only: "Status" must not break into "Sta tus". */
 th { background: #f6f8fa; overflow-wrap: normal; }
+/* A call site (shop/views.py:42) is one name: it never breaks inside. */
+.site { white-space: nowrap; overflow-wrap: normal; }
 code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .note { color: #57606a; }
 .critical { color: #b42318; } .warning { color: #9a6700; } .info { color: #0969da; }
@@ -42,6 +44,8 @@ CONTENT_SECURITY_POLICY = (
 
 
 _STATUSES = frozenset(SCENARIO_STATUSES)
+#: The columns whose cells are a call site, ``path:line``.
+SITE_COLUMNS = frozenset({"Call site", "Top call site"})
 _SEVERITIES = frozenset(SEVERITIES)
 
 
@@ -65,6 +69,8 @@ def _row(section: Section, cells: Sequence[str], tag: str) -> str:
             classes.append(text)
         if column in numeric:
             classes.append("num")
+        if column in SITE_COLUMNS:
+            classes.append("site")
         attribute = f' class="{_e(" ".join(classes))}"' if classes else ""
         parts.append(f"<{tag}{attribute}>{_e(text)}</{tag}>")
     return "<tr>" + "".join(parts) + "</tr>"

@@ -98,12 +98,61 @@ def _eager_load(
     )
 
 
+def _in_template(
+    fingerprint: str,
+    site: str,
+    lazy: Mapping[str, str] | None,
+    loaded_at: list[str],
+    through: list[str],
+) -> str:
+    """Return the fix for an N+1 inside a template rendered at ``site``."""
+    loop = "{% for %}"
+    if not lazy:
+        return (
+            f"The query {shorten(fingerprint, 100)!r} runs once per item of a "
+            f"{loop} loop in the template rendered at {site}. Load what the loop "
+            "reads on the queryset the view passes to the template: "
+            "select_related() for a foreign key or one-to-one, prefetch_related() "
+            "for a reverse or many-to-many relation."
+        )
+    model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
+    field = lazy.get("field") or "..."
+    fix = _relation_fix(lazy)
+    reads = (
+        f"The template rendered at {site} reads {model}.{field} once per "
+        f"{model} row, inside a {loop} loop (look for .{field} there)"
+    )
+    if not fix.startswith(("select_related(", "prefetch_related(")):
+        return f"{reads}: {fix}."
+    if through:
+        relation, _, accessor = through[0].partition(".")
+        method, _, arguments = fix.partition("(")
+        name = arguments.rstrip(")").strip("\"'") or field
+        return (
+            f"{reads}, and those rows were themselves loaded one at a time "
+            f"through {through[0]}: extend the lookup of the {relation} queryset "
+            f'passed to the template instead, {method}("{accessor}__{name}"), so '
+            f"that {model}.{field} comes with them."
+        )
+    via = lazy.get("via") or ""
+    root = via.split(".", 1)[0] if via else model
+    built = [s for s in loaded_at if s != site]
+    where = f" (its query ran at {' or '.join(built)})" if built else ""
+    return (
+        f"{reads}: add {fix} to the {root} queryset the view passes to the "
+        f"template{where}, so that {model}.{field} comes with its rows instead "
+        "of once per row."
+    )
+
+
 def n_plus_one(
     fingerprint: str,
     call_site: str | None,
     lazy: Mapping[str, str] | None,
     loaded_at: list[str] | None = None,
     through: list[str] | None = None,
+    *,
+    in_template: bool = False,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
@@ -114,8 +163,12 @@ def n_plus_one(
     ``through`` the relations (``"OrderItem.book"``) that lazily loaded
     them; with none of these known, the fix also says how to extend a
     relation's lookup, since the rows may have come through one.
+    ``in_template`` says the call site is a line rendering a template, in
+    whose loop the queries ran: the fix goes on the queryset passed to it.
     """
     site = call_site or "the call site shown"
+    if in_template:
+        return _in_template(fingerprint, site, lazy, loaded_at or [], through or [])
     if lazy:
         model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
         field = lazy.get("field") or "..."

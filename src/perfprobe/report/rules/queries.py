@@ -9,6 +9,7 @@ from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes, model_table, statement_table
 from ..model import Recommendation
+from ..templatesite import template_render_at
 from .linking import (
     endpoints_of,
     saving_of_repeats,
@@ -121,12 +122,19 @@ def n_plus_one(
         if lazy:
             evidence["model"] = lazy["model"]
             evidence["field"] = lazy["field"]
+        # Django's template code is library code: a loop in a template has
+        # the view's render() line as its call site.
+        rendered_by = template_render_at(finding["call_site"])
+        where = f"at {site}"
+        if rendered_by is not None:
+            evidence["in_template_rendered_by"] = rendered_by
+            where = f"in the template rendered at {site}"
         found.append(
             Recommendation(
                 rule_id="n-plus-one",
                 severity="warning",
                 title=(
-                    f"N+1 queries at {site}: {loads}"
+                    f"N+1 queries {where}: {loads}"
                     f"{plural(count, 'query')} "
                     f"{scopes_phrase(finding['scopes'], scope_count)} (up to "
                     f"{finding['max_count_per_scope']} per scope); a fix saves "
@@ -138,6 +146,7 @@ def n_plus_one(
                     finding["call_site"],
                     lazy,
                     *(_loading_sites(data, finding) if lazy else ([], [])),
+                    in_template=rendered_by is not None,
                 ),
                 impact_s=finding["total_s"],
                 saving_s=saving_s,

@@ -1,0 +1,133 @@
+"""Tell whether a query's call site is a line of user code rendering a template.
+
+The call site of a query is the first frame of user code; Django's template
+engine is library code, so a lazy load inside ``{% for %}`` in a template is
+recorded at the view's line that rendered it (``return render(...)``). The
+query path records no template frames, so this is read from the source of
+that line when the report is built: the statement there calls ``render()``,
+``render_to_string()`` or a template's ``.render()``. A statement that also
+holds a comprehension or a lambda is not taken for one, since its own loop
+may have run the queries.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import linecache
+import os
+
+from django.conf import settings
+
+__all__ = ["template_render_at"]
+
+_RENDER_FUNCTIONS = frozenset({"render", "render_to_string", "render_to_response"})
+_TEMPLATE_LOADERS = frozenset({"get_template", "select_template", "Template"})
+_OWN_LOOPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+# Compound statements hold other statements; the line's own is the innermost.
+_SIMPLE_STATEMENTS = (
+    ast.Return,
+    ast.Assign,
+    ast.AnnAssign,
+    ast.AugAssign,
+    ast.Expr,
+)
+
+
+def template_render_at(call_site: str | None) -> str | None:
+    """Return the call that renders a template at ``call_site``, or ``None``.
+
+    ``call_site`` is ``path:line`` as a report shows it (relative to
+    ``BASE_DIR`` or the working directory). The answer is the name of the
+    rendering call (``"render"``, ``"render_to_string"``,
+    ``"template.render"``); ``None`` when the source cannot be read or
+    parsed, or the line's statement renders no template.
+    """
+    if not call_site:
+        return None
+    path, _, line_text = call_site.rpartition(":")
+    if not path or not line_text.isdigit():
+        return None
+    full_path = _absolute(path)
+    try:
+        stat = os.stat(full_path)
+    except (OSError, ValueError):
+        return None
+    return _renders_at(full_path, stat.st_mtime_ns, stat.st_size).get(int(line_text))
+
+
+def _absolute(path: str) -> str:
+    if os.path.isabs(path):
+        return path
+    base = getattr(settings, "BASE_DIR", None) if settings.configured else None
+    return os.path.join(str(base) if base else os.getcwd(), path)
+
+
+@functools.lru_cache(maxsize=32)
+def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
+    """Return, for each line of a rendering statement, the call it makes.
+
+    Keyed by the file's modification time and size as well, so an edited
+    file is read again.
+    """
+    linecache.checkcache(path)
+    source = "".join(linecache.getlines(path))
+    try:
+        tree = ast.parse(source, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        # Not Python, or nested beyond what the parser takes: no answer.
+        return {}
+    lines: dict[int, str] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, _SIMPLE_STATEMENTS) or node.end_lineno is None:
+            continue
+        name = _rendering_call(node)
+        if name is not None:
+            for line in range(node.lineno, node.end_lineno + 1):
+                lines[line] = name
+    return lines
+
+
+def _rendering_call(statement: ast.stmt) -> str | None:
+    found = None
+    for node in ast.walk(statement):
+        if isinstance(node, _OWN_LOOPS):
+            return None
+        if found is None and isinstance(node, ast.Call):
+            found = _call_name(node)
+    return found
+
+
+def _call_name(call: ast.Call) -> str | None:
+    func = call.func
+    if isinstance(func, ast.Name) and func.id in _RENDER_FUNCTIONS:
+        return func.id
+    if not isinstance(func, ast.Attribute):
+        return None
+    if func.attr in ("render_to_string", "render_to_response"):
+        return func.attr
+    if func.attr != "render":
+        return None
+    # A .render() is a template's when its receiver is named for one
+    # (template.render(...)) or was just loaded (get_template(...).render()).
+    receiver = func.value
+    if isinstance(receiver, ast.Call):
+        loader = receiver.func
+        loader_name = (
+            loader.id
+            if isinstance(loader, ast.Name)
+            else loader.attr
+            if isinstance(loader, ast.Attribute)
+            else ""
+        )
+        return f"{loader_name}().render" if loader_name in _TEMPLATE_LOADERS else None
+    receiver_name = (
+        receiver.id
+        if isinstance(receiver, ast.Name)
+        else receiver.attr
+        if isinstance(receiver, ast.Attribute)
+        else ""
+    )
+    if "template" in receiver_name.lower() or receiver_name == "shortcuts":
+        return f"{receiver_name}.render"
+    return None
