@@ -47,6 +47,8 @@ _flat_hash = flat_hash
 # logging empties (never replaces) on every level change: read there first,
 # a Python call saved per query, and ask isEnabledFor() when nothing is kept.
 _log_answers: dict[int, bool] = getattr(logger, "_cache", {})
+_log_answer = _log_answers.get
+_DEBUG = logging.DEBUG
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
@@ -98,7 +100,8 @@ class QueryRecorder:
             elapsed_ns = _perf_counter_ns() - start_ns
             self._record(conf, sql, params, many, context, started_at, elapsed_ns, exc)
             raise
-        elapsed_ns = _perf_counter_ns() - start_ns
+        end_ns = _perf_counter_ns()
+        elapsed_ns = end_ns - start_ns
 
         # Nearly every query ends here, written out in this frame: a Python
         # call costs about as much as twenty bytecodes on this path. What
@@ -115,16 +118,14 @@ class QueryRecorder:
                 and duration_s <= conf.SLOW_QUERY_SECONDS * collector.time_scale
                 and not collector._listeners.items
                 # No span to make: tracing off, or no tracer provider yet (a
-                # look for one once a second, as the eager path would make).
+                # look for one once a second, as the eager path would make;
+                # the query's end, a clock read ago, stands in for now).
                 and not (
                     tracing.active
-                    and _perf_counter_ns() >= tracing.no_tracer_until_ns
+                    and end_ns >= tracing.no_tracer_until_ns
                     and tracing.get_tracer() is not None
                 )
-                and (
-                    _log_answers.get(logging.DEBUG) is False
-                    or not logger.isEnabledFor(logging.DEBUG)
-                )
+                and (_log_answer(_DEBUG) is False or not logger.isEnabledFor(_DEBUG))
             ):
                 try:
                     log = collector.thread_logs.local.log
