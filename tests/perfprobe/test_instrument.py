@@ -22,7 +22,7 @@ from django.test import override_settings
 from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, monitoring
 from perfprobe.collector import Collector
-from perfprobe.db import instrument
+from perfprobe.db import callsite, instrument
 from perfprobe.events import QueryEvent
 
 pytestmark = pytest.mark.django_db
@@ -463,3 +463,87 @@ def test_instrument_database_is_read_live(recorded_queries: Queries) -> None:
     assert recorded_queries() == []
     assert Customer.objects.count() == 0
     assert len(recorded_queries()) == 1
+
+
+@pytest.fixture(params=["c", "python"])
+def stack_walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test with the C stack walk where it is built, then the Python one."""
+    if request.param == "python":
+        monkeypatch.setattr(callsite, "_walk_stack", None)
+    elif callsite._walk_stack is None:
+        pytest.skip("the C stack walk is not built (or PERFPROBE_PURE_PYTHON is set)")
+    return str(request.param)
+
+
+def waiting_records(monitor: PerformanceMonitor) -> list[list[Any]]:
+    """Return the raw query records waiting in every thread's log."""
+    return [
+        record for log in monitor.collector.thread_logs.logs for record in log.queries
+    ]
+
+
+def test_a_direct_call_from_user_code_names_its_line(
+    stack_walk: str, fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """Called straight from here, the recorder's raw record names this line."""
+
+    def execute(*args: Any) -> str:
+        return "answer"
+
+    context = {"connection": connection}
+    line = caller_line() + 1
+    result = instrument.recorder(execute, "SELECT 1", (), False, context)
+    assert result == "answer"
+    # Waiting raw in the log: the common path took it.
+    (record,) = waiting_records(fresh_monitor)
+    assert record[7] == f"{THIS_FILE}:{line}"
+    (event,) = recorded_queries()
+    assert event.call_site == f"{THIS_FILE}:{line}"
+
+
+def test_a_direct_call_that_raises_names_its_line(
+    stack_walk: str, fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """The eager path, taken for a raising query, names the same line."""
+    boom = RuntimeError("boom")
+
+    def execute(*args: Any) -> None:
+        raise boom
+
+    context = {"connection": connection}
+    with pytest.raises(RuntimeError) as excinfo:
+        line = caller_line() + 1
+        instrument.recorder(execute, "SELECT 1", (), False, context)
+    assert excinfo.value is boom
+    # The traceback runs from this test through the recorder to execute().
+    names = [entry.name for entry in excinfo.traceback]
+    assert names[-2:] == ["__call__", "execute"]
+    assert waiting_records(fresh_monitor) == []
+    (event,) = recorded_queries()
+    assert (event.call_site, event.error_type) == (
+        f"{THIS_FILE}:{line}",
+        "RuntimeError",
+    )
+
+
+def test_a_failing_walk_is_logged_and_the_result_returned(
+    stack_walk: str,
+    fresh_monitor: PerformanceMonitor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bug in the common path's walk is logged; the query answers, unrecorded."""
+
+    def broken(*args: Any) -> None:
+        raise ValueError("walk bug")
+
+    if stack_walk == "c":
+        monkeypatch.setattr(callsite, "_walk_stack", broken)
+    else:
+        monkeypatch.setattr(instrument, "stack_origin", broken)
+    with caplog.at_level(logging.ERROR, logger="perfprobe.db"):
+        assert Customer.objects.count() == 0
+    (record,) = caplog.records
+    assert record.name == "perfprobe.db"
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
+    assert waiting_records(fresh_monitor) == []

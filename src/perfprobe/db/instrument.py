@@ -21,7 +21,17 @@ from ..failures import log_failure
 from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
-from .callsite import stack_origin
+from . import callsite as _callsite
+from .callsite import (
+    _ASYNC_BOUNDARY,
+    _MAX_DEPTH,
+    _QUERYSET,
+    _classify,
+    _code_info,
+    _lazy_memo,
+    _resolve,
+    stack_origin,
+)
 from .fingerprint import fingerprint
 from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
@@ -37,6 +47,8 @@ _flat_hash = flat_hash
 # logging empties (never replaces) on every level change: read there first,
 # a Python call saved per query, and ask isEnabledFor() when nothing is kept.
 _log_answers: dict[int, bool] = getattr(logger, "_cache", {})
+_log_answer = _log_answers.get
+_DEBUG = logging.DEBUG
 
 Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 
@@ -88,7 +100,114 @@ class QueryRecorder:
             elapsed_ns = _perf_counter_ns() - start_ns
             self._record(conf, sql, params, many, context, started_at, elapsed_ns, exc)
             raise
-        elapsed_ns = _perf_counter_ns() - start_ns
+        end_ns = _perf_counter_ns()
+        elapsed_ns = end_ns - start_ns
+
+        # Nearly every query ends here, written out in this frame: a Python
+        # call costs about as much as twenty bytecodes on this path. What
+        # needs the query now goes to _record().
+        try:
+            duration_s = elapsed_ns / 1e9
+            # Looked up at call time, so that replacing the default monitor
+            # (as tests do) takes effect at the very next query.
+            collector = monitoring.monitor.collector
+            log = None
+            if (
+                not many
+                and not conf.STORE_SQL_PARAMETERS
+                and duration_s <= conf.SLOW_QUERY_SECONDS * collector.time_scale
+                and not collector._listeners.items
+                # No span to make: tracing off, or no tracer provider yet (a
+                # look for one once a second, as the eager path would make;
+                # the query's end, a clock read ago, stands in for now).
+                and not (
+                    tracing.active
+                    and end_ns >= tracing.no_tracer_until_ns
+                    and tracing.get_tracer() is not None
+                )
+                and (_log_answer(_DEBUG) is False or not logger.isEnabledFor(_DEBUG))
+            ):
+                try:
+                    log = collector.thread_logs.local.log
+                except AttributeError:
+                    log = collector.register_thread()
+            # Open memory blocks are marked at once (the eager path).
+            if log is not None and not log.open_blocks:
+                # Nothing needs the query now: it waits, raw, in the thread's
+                # log (see perfprobe.querylog). Django's CursorWrapper holds
+                # the driver's cursor as .cursor.
+                text = (
+                    sql
+                    if type(sql) is str
+                    else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
+                )
+                scope = current_scope.get()
+                walk_stack = _callsite._walk_stack
+                if walk_stack is None:
+                    call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
+                else:
+                    # stack_origin() without its frame; one up is the code
+                    # that called the cursor.
+                    walked = walk_stack(
+                        1,
+                        _code_info,
+                        _classify,
+                        _QUERYSET,
+                        _ASYNC_BOUNDARY,
+                        _MAX_DEPTH,
+                        _lazy_memo,
+                        None if scope is None else scope.id,
+                        text,
+                    )
+                    if walked[1] is None and walked[2] is None and walked[3] is None:
+                        # No frame to read: the memo's lazy load, or none.
+                        call_site, lazy_load, bulk_call = walked[0], walked[4], 0
+                    else:
+                        call_site, lazy_load, bulk_call = _resolve(walked, scope, text)
+                try:
+                    if _flat_hash is not None:
+                        # _params_hash()'s first case in one C call: nearly
+                        # every query. None for anything else.
+                        flat = _flat_hash(params, _PLAIN)
+                        params_hash = _params_hash(params) if flat is None else flat
+                    elif (
+                        (kind := type(params)) is tuple or kind is list
+                    ) and _PLAIN.issuperset(types := tuple(map(type, params))):
+                        # The same, inlined, where the extension is not built.
+                        params_hash = hash((kind, types, tuple(params)))
+                    else:
+                        params_hash = _params_hash(params)
+                except Exception:
+                    # A plain-typed value that cannot be hashed (a datetime
+                    # whose tzinfo raises) or a type whose metaclass's
+                    # __hash__ raises: _params_hash() never raises. Free in
+                    # 3.11 until raised.
+                    params_hash = _params_hash(params)
+                connection = context["connection"]
+                queries = log.queries
+                queries.append(
+                    [
+                        connection.alias,
+                        connection.vendor,
+                        text,
+                        duration_s,
+                        started_at,
+                        log.thread_id,
+                        scope,
+                        call_site,
+                        params_hash,
+                        lazy_load,
+                        hash(text),
+                        bulk_call,
+                        None,
+                    ]
+                )
+                if len(queries) >= QUERY_BATCH:
+                    collector.fold_thread_queries(log)
+                return result
+        except Exception:
+            log_failure(logger, "record-query", "perfprobe failed to record a query")
+            return result
         self._record(conf, sql, params, many, context, started_at, elapsed_ns, None)
         return result
 
@@ -103,9 +222,9 @@ class QueryRecorder:
         elapsed_ns: int,
         exc: BaseException | None,
     ) -> None:
-        # Runs for every query: positional arguments, no helper calls that
-        # can be avoided (each Python call costs about as much as twenty
-        # bytecodes here).
+        # The eager path: a query that raised, a batch, a slow query, stored
+        # parameters, a listener, a span or debug logging to serve, or an open
+        # memory block. Recorded as a QueryEvent at once.
         try:
             # Django's CursorWrapper holds the driver's cursor as .cursor.
             text = (
@@ -118,80 +237,12 @@ class QueryRecorder:
             call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
             connection = context["connection"]
             store = conf.STORE_SQL_PARAMETERS
-            try:
-                if many:
-                    # Batches are never N+1 or duplicate candidates, so hashing
-                    # thousands of rows would buy nothing.
-                    params_hash = 0
-                elif _flat_hash is not None:
-                    # _params_hash()'s first case in one C call: nearly every
-                    # query. None for anything else.
-                    flat = _flat_hash(params, _PLAIN)
-                    params_hash = _params_hash(params) if flat is None else flat
-                elif (
-                    (kind := type(params)) is tuple or kind is list
-                ) and _PLAIN.issuperset(types := tuple(map(type, params))):
-                    # The same, inlined, where the extension is not built.
-                    params_hash = hash((kind, types, tuple(params)))
-                else:
-                    params_hash = _params_hash(params)
-            except Exception:
-                # A plain-typed value that cannot be hashed (a datetime whose
-                # tzinfo raises) or a type whose metaclass's __hash__ raises:
-                # _params_hash() never raises. Free in 3.11 until raised.
-                params_hash = _params_hash(params)
-            # Looked up at call time, so that replacing the default monitor
-            # (as tests do) takes effect at the very next query.
+            # Batches are never N+1 or duplicate candidates, so hashing
+            # thousands of rows would buy nothing.
+            params_hash = 0 if many else _params_hash(params)
             collector = monitoring.monitor.collector
             duration_s = elapsed_ns / 1e9
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
-            if (
-                exc is None
-                and not many
-                and not store
-                and duration_s <= threshold_s
-                and not collector._listeners.items
-                # No span to make: tracing off, or no tracer provider yet (a
-                # look for one once a second, as the eager path would make).
-                and not (
-                    tracing.active
-                    and _perf_counter_ns() >= tracing.no_tracer_until_ns
-                    and tracing.get_tracer() is not None
-                )
-                and (
-                    _log_answers.get(logging.DEBUG) is False
-                    or not logger.isEnabledFor(logging.DEBUG)
-                )
-            ):
-                # Nothing needs the query now: it waits, raw, in the thread's
-                # log (see perfprobe.querylog).
-                try:
-                    log = collector.thread_logs.local.log
-                except AttributeError:
-                    log = collector.register_thread()
-                # Open memory blocks are marked at once (the eager path).
-                if not log.open_blocks:
-                    queries = log.queries
-                    queries.append(
-                        [
-                            connection.alias,
-                            connection.vendor,
-                            text,
-                            duration_s,
-                            started_at,
-                            log.thread_id,
-                            scope,
-                            call_site,
-                            params_hash,
-                            lazy_load,
-                            hash(text),
-                            bulk_call,
-                            None,
-                        ]
-                    )
-                    if len(queries) >= QUERY_BATCH:
-                        collector.fold_thread_queries(log)
-                    return
             shape = fingerprint(text)
             event = QueryEvent(
                 connection.alias,
