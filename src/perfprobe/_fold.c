@@ -306,6 +306,10 @@ fail:
 #define RAW_DURATION_S 3
 #define RAW_SCOPE 6
 #define RAW_CALL_SITE 7
+#define RAW_ALIAS 0
+#define RAW_PARAMS_HASH 8
+#define RAW_SQL_HASH 10
+#define RAW_BULK_CALL 11
 
 PyDoc_STRVAR(group_queries_doc,
 "group_queries(batch, /)\n"
@@ -502,11 +506,145 @@ done:
     return result;
 }
 
+
+PyDoc_STRVAR(settle_group_doc,
+"settle_group(records, shape, path, /)\n"
+"--\n\n"
+"Put shape and path into each record; return what the fold needs of them.\n\n"
+"Return (params hashes, any bulk call, set of the params hashes, one SQL\n"
+"hash, the alias if every record holds that one object else None). The\n"
+"definition is perfprobe.querylog.settle_records. None, with nothing\n"
+"changed, when records is empty or an item is not a raw query record with\n"
+"exact str SQL, exact int hashes and bulk call, and the first one's scope.");
+
+/* 1 when every record is a raw query record whose items settle_group reads
+ * or replaces are of exact types (so that hashing, comparing and freeing
+ * them runs no Python code) and whose scope is scope, else 0. */
+static int
+settle_ready(PyObject *records, PyObject *scope)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != RAW_LENGTH
+            || !PyUnicode_CheckExact(PyList_GET_ITEM(record, RAW_SQL))
+            || PyList_GET_ITEM(record, RAW_SCOPE) != scope
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_PARAMS_HASH))
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH))
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "settle_group() takes 3 arguments");
+        return NULL;
+    }
+    PyObject *records = args[0];
+    PyObject *shape = args[1];
+    PyObject *path = args[2];
+    if (!PyList_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "settle_group() needs a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    if (n == 0) {
+        Py_RETURN_NONE;
+    }
+    /* Made first: making a tracked object may run the garbage collector
+     * and with it any code, which the checks below must come after. */
+    PyObject *params = PyList_New(n);
+    PyObject *distinct = params == NULL ? NULL : PySet_New(NULL);
+    if (distinct == NULL) {
+        Py_XDECREF(params);
+        return NULL;
+    }
+    PyObject *first = PyList_GET_ITEM(records, 0);
+    if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH) {
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        Py_RETURN_NONE;
+    }
+    /* Held, so that replacing it in the records never frees it. */
+    PyObject *scope = Py_NewRef(PyList_GET_ITEM(first, RAW_SCOPE));
+    PyObject *alias = PyList_GET_ITEM(first, RAW_ALIAS);
+    PyObject *sql_hash = PyList_GET_ITEM(first, RAW_SQL_HASH);
+    if (!settle_ready(records, scope)) {
+        Py_DECREF(scope);
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        Py_RETURN_NONE;
+    }
+    /* From here to the end of the loop nothing runs Python code: the items
+     * compared and hashed are exact ints, the SQL texts replaced are exact
+     * str, the scopes replaced are held, and growing a set or a list's
+     * items does not run the garbage collector. */
+    Py_INCREF(alias);
+    Py_INCREF(sql_hash);
+    int bulk = 0;
+    int one_alias = 1;
+    int one_sql = 1;
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        PyObject **items = ((PyListObject *)record)->ob_item;
+        PyObject *params_hash = items[RAW_PARAMS_HASH];
+        PyList_SET_ITEM(params, i, Py_NewRef(params_hash));
+        if (PySet_Add(distinct, params_hash) < 0) {
+            failed = 1;
+            break;
+        }
+        if (!bulk && PyObject_IsTrue(items[RAW_BULK_CALL])) {
+            bulk = 1;
+        }
+        if (items[RAW_ALIAS] != alias) {
+            one_alias = 0;
+        }
+        if (one_sql && items[RAW_SQL_HASH] != sql_hash) {
+            int equal = PyObject_RichCompareBool(items[RAW_SQL_HASH], sql_hash, Py_EQ);
+            if (equal < 0) {
+                failed = 1;
+                break;
+            }
+            one_sql = equal;
+        }
+        Py_SETREF(items[RAW_SQL], Py_NewRef(shape));
+        Py_SETREF(items[RAW_SCOPE], Py_NewRef(path));
+    }
+    if (failed) {
+        /* A failed allocation only; the records before this one are
+         * settled, and the caller counts the group's queries as lost. The
+         * items of params not yet filled are NULL, which its deallocation
+         * skips. */
+        Py_DECREF(alias);
+        Py_DECREF(sql_hash);
+        Py_DECREF(scope);
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        return NULL;
+    }
+    PyObject *result = PyTuple_Pack(5, params, bulk ? Py_True : Py_False, distinct,
+                                    one_sql ? Py_True : Py_False,
+                                    one_alias ? alias : Py_None);
+    Py_DECREF(params);
+    Py_DECREF(distinct);
+    Py_DECREF(alias);
+    Py_DECREF(sql_hash);
+    Py_DECREF(scope);
+    return result;
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
     {"split_records", (PyCFunction)split_records, METH_O, split_records_doc},
     {"group_queries", (PyCFunction)group_queries, METH_O, group_queries_doc},
+    {"settle_group", (PyCFunction)(void (*)(void))settle_group, METH_FASTCALL,
+     settle_group_doc},
     {NULL, NULL, 0, NULL},
 };
 
