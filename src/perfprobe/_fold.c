@@ -508,14 +508,15 @@ done:
 
 
 PyDoc_STRVAR(settle_group_doc,
-"settle_group(records, shape, path, /)\n"
+"settle_group(records, shape, path, sql_hash, /)\n"
 "--\n\n"
-"Put shape and path into each record; return what the fold needs of them.\n\n"
-"Return (params hashes, any bulk call, set of the params hashes, one SQL\n"
-"hash, the alias if every record holds that one object else None). The\n"
-"definition is perfprobe.querylog.settle_records. None, with nothing\n"
+"Put shape, path and sql_hash into each record; return what the fold needs.\n\n"
+"Return (params hashes, any bulk call, set of the params hashes, True (one\n"
+"SQL hash), the alias if every record holds that one object else None).\n"
+"The definition is perfprobe.querylog.settle_records. None, with nothing\n"
 "changed, when records is empty or an item is not a raw query record with\n"
-"exact str SQL, exact int hashes and bulk call, and the first one's scope.");
+"exact str SQL, an exact int params hash and bulk call, an SQL hash that\n"
+"is None or an exact int, and the first record's scope.");
 
 /* 1 when every record is a raw query record whose items settle_group reads
  * or replaces are of exact types (so that hashing, comparing and freeing
@@ -529,7 +530,8 @@ settle_ready(PyObject *records, PyObject *scope)
             || !PyUnicode_CheckExact(PyList_GET_ITEM(record, RAW_SQL))
             || PyList_GET_ITEM(record, RAW_SCOPE) != scope
             || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_PARAMS_HASH))
-            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH))
+            || !(PyList_GET_ITEM(record, RAW_SQL_HASH) == Py_None
+                 || PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH)))
             || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))) {
             return 0;
         }
@@ -540,13 +542,14 @@ settle_ready(PyObject *records, PyObject *scope)
 static PyObject *
 settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "settle_group() takes 3 arguments");
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "settle_group() takes 4 arguments");
         return NULL;
     }
     PyObject *records = args[0];
     PyObject *shape = args[1];
     PyObject *path = args[2];
+    PyObject *sql_hash = args[3];
     if (!PyList_CheckExact(records)) {
         PyErr_SetString(PyExc_TypeError, "settle_group() needs a list");
         return NULL;
@@ -572,7 +575,6 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Held, so that replacing it in the records never frees it. */
     PyObject *scope = Py_NewRef(PyList_GET_ITEM(first, RAW_SCOPE));
     PyObject *alias = PyList_GET_ITEM(first, RAW_ALIAS);
-    PyObject *sql_hash = PyList_GET_ITEM(first, RAW_SQL_HASH);
     if (!settle_ready(records, scope)) {
         Py_DECREF(scope);
         Py_DECREF(params);
@@ -580,14 +582,12 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_RETURN_NONE;
     }
     /* From here to the end of the loop nothing runs Python code: the items
-     * compared and hashed are exact ints, the SQL texts replaced are exact
-     * str, the scopes replaced are held, and growing a set or a list's
-     * items does not run the garbage collector. */
+     * tested and hashed are exact ints, the items replaced are exact str,
+     * exact ints or None, the scopes replaced are held, and growing a set
+     * does not run the garbage collector. */
     Py_INCREF(alias);
-    Py_INCREF(sql_hash);
     int bulk = 0;
     int one_alias = 1;
-    int one_sql = 1;
     int failed = 0;
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *record = PyList_GET_ITEM(records, i);
@@ -604,16 +604,9 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (items[RAW_ALIAS] != alias) {
             one_alias = 0;
         }
-        if (one_sql && items[RAW_SQL_HASH] != sql_hash) {
-            int equal = PyObject_RichCompareBool(items[RAW_SQL_HASH], sql_hash, Py_EQ);
-            if (equal < 0) {
-                failed = 1;
-                break;
-            }
-            one_sql = equal;
-        }
         Py_SETREF(items[RAW_SQL], Py_NewRef(shape));
         Py_SETREF(items[RAW_SCOPE], Py_NewRef(path));
+        Py_SETREF(items[RAW_SQL_HASH], Py_NewRef(sql_hash));
     }
     if (failed) {
         /* A failed allocation only; the records before this one are
@@ -621,19 +614,17 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
          * items of params not yet filled are NULL, which its deallocation
          * skips. */
         Py_DECREF(alias);
-        Py_DECREF(sql_hash);
         Py_DECREF(scope);
         Py_DECREF(params);
         Py_DECREF(distinct);
         return NULL;
     }
+    /* Every record now holds the one SQL hash. */
     PyObject *result = PyTuple_Pack(5, params, bulk ? Py_True : Py_False, distinct,
-                                    one_sql ? Py_True : Py_False,
-                                    one_alias ? alias : Py_None);
+                                    Py_True, one_alias ? alias : Py_None);
     Py_DECREF(params);
     Py_DECREF(distinct);
     Py_DECREF(alias);
-    Py_DECREF(sql_hash);
     Py_DECREF(scope);
     return result;
 }

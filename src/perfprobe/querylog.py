@@ -74,7 +74,7 @@ GroupKey = tuple[str, Scope | None, str | None]
 #: One group of a batch: its key, records, their durations and their sum.
 QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
 GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
-SettleGroup = Callable[[list[RawQuery], str, "str | None"], "GroupFacts | None"]
+SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
 
 
 def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
@@ -101,18 +101,22 @@ def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]
 
 
 def settle_records(
-    records: list[RawQuery], shape: str, path: str | None
+    records: list[RawQuery], shape: str, path: str | None, sql_hash: int
 ) -> GroupFacts:
-    """Put ``shape`` and ``path`` into a group's records; return their facts.
+    """Put the group's shape, path and SQL hash into its records; return facts.
 
     The fingerprint replaces the SQL text (``RAW_SQL``) and the scope's path
     the scope (``RAW_SCOPE``): the recent events keep those, not SQL with
-    its literals nor the scope and the summary it will hold. The facts are
+    its literals nor the scope and the summary it will hold. ``sql_hash`` is
+    ``hash()`` of the group's SQL text, which every record of the group has:
+    the recorder leaves ``RAW_SQL_HASH`` empty, so that one int per statement
+    is made and kept, not one per query. The facts are
     ``nplusone.group_facts``. The definition of ``_fold.settle_group``, which
     does it all in one pass.
     """
     _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
     _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
+    _consume(map(setitem, records, repeat(RAW_SQL_HASH), repeat(sql_hash)))
     return group_facts(records)
 
 
@@ -353,10 +357,16 @@ class QueryRecords:
                 path: str | None = None
                 if scope is not None:
                     path = scope.name if scope.parent is None else scope.path
-                # The scope's analysis reads the shape from the records too.
-                facts = settle(records, shape, path) if settle is not None else None
+                # The scope's analysis reads the shape and the SQL hash from
+                # the records too. The text's hash is cached in it by now.
+                sql_hash = hash(text)
+                facts = (
+                    settle(records, shape, path, sql_hash)
+                    if settle is not None
+                    else None
+                )
                 if facts is None:
-                    facts = settle_records(records, shape, path)
+                    facts = settle_records(records, shape, path, sql_hash)
                 table.add_records(shape, call_site, records, durations, facts[4])
                 if scope is None:
                     table.outside_scopes += len(records)

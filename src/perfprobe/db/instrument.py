@@ -184,7 +184,7 @@ class QueryRecorder:
                             call_site,
                             params_hash,
                             lazy_load,
-                            hash(text),
+                            None,
                             bulk_call,
                             None,
                         ]
