@@ -25,9 +25,11 @@
 
 /* Distinct bins counted in C before they are added to the caller's dict;
  * a power of two, for the open-addressing table below. A batch of latencies
- * falls in a few dozen bins; more only cost an extra pass through the dict. */
+ * falls in a few dozen bins; more only cost an extra pass through the dict.
+ * A batch of n values uses the smallest table of at least 2n slots (and
+ * TABLE_MIN_SLOTS), so that a batch of one is not a pass over 256. */
 #define TABLE_SLOTS 256
-#define TABLE_FILL 128
+#define TABLE_MIN_SLOTS 8
 
 typedef struct {
     long key;
@@ -38,9 +40,9 @@ typedef struct {
 /* Add every used entry's count to ``counts[key]``; 0, or -1 with an
  * exception set (the dict may then hold some of the entries). */
 static int
-flush_table(bin_entry *table, PyObject *counts)
+flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
 {
-    for (Py_ssize_t i = 0; i < TABLE_SLOTS; i++) {
+    for (Py_ssize_t i = 0; i < slots; i++) {
         if (!table[i].used) {
             continue;
         }
@@ -152,11 +154,17 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
 
     bin_entry table[TABLE_SLOTS];
-    memset(table, 0, sizeof(table));
+    Py_ssize_t slots = TABLE_MIN_SLOTS;
+    while (slots < TABLE_SLOTS && slots < 2 * n) {
+        slots <<= 1;
+    }
+    const size_t mask = (size_t)slots - 1;
+    const int fill = (int)(slots / 2);
+    memset(table, 0, sizeof(bin_entry) * (size_t)slots);
     int filled = 0;
     int flushed = 0;
     /* Nothing here runs Python code until the table is flushed. A flush
-     * before the last value (more than TABLE_FILL bins) can: a key of
+     * before the last value (more than half the slots' bins) can: a key of
      * counts with an int's hash compares with Python code, which may
      * change the list; the values left are then checked again. */
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -173,18 +181,18 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         double v = PyFloat_AS_DOUBLE(PyList_GET_ITEM(values, i));
         long key = (long)ceil(log2(v) * bins_per_octave);
-        size_t slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
+        size_t slot = ((size_t)key * 2654435761u) & mask;
         while (table[slot].used && table[slot].key != key) {
-            slot = (slot + 1) & (TABLE_SLOTS - 1);
+            slot = (slot + 1) & mask;
         }
         if (!table[slot].used) {
-            if (filled == TABLE_FILL) {
-                if (flush_table(table, counts) < 0) {
+            if (filled == fill) {
+                if (flush_table(table, slots, counts) < 0) {
                     return NULL;
                 }
                 filled = 0;
                 flushed = 1;
-                slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
+                slot = ((size_t)key * 2654435761u) & mask;
             }
             table[slot].used = 1;
             table[slot].key = key;
@@ -193,7 +201,7 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         table[slot].count++;
     }
-    if (flush_table(table, counts) < 0) {
+    if (flush_table(table, slots, counts) < 0) {
         return NULL;
     }
     return Py_BuildValue("(ddd)", total, low, high);
