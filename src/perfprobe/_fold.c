@@ -25,9 +25,11 @@
 
 /* Distinct bins counted in C before they are added to the caller's dict;
  * a power of two, for the open-addressing table below. A batch of latencies
- * falls in a few dozen bins; more only cost an extra pass through the dict. */
+ * falls in a few dozen bins; more only cost an extra pass through the dict.
+ * A batch of n values uses the smallest table of at least 2n slots (and
+ * TABLE_MIN_SLOTS), so that a batch of one is not a pass over 256. */
 #define TABLE_SLOTS 256
-#define TABLE_FILL 128
+#define TABLE_MIN_SLOTS 8
 
 typedef struct {
     long key;
@@ -38,9 +40,9 @@ typedef struct {
 /* Add every used entry's count to ``counts[key]``; 0, or -1 with an
  * exception set (the dict may then hold some of the entries). */
 static int
-flush_table(bin_entry *table, PyObject *counts)
+flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
 {
-    for (Py_ssize_t i = 0; i < TABLE_SLOTS; i++) {
+    for (Py_ssize_t i = 0; i < slots; i++) {
         if (!table[i].used) {
             continue;
         }
@@ -152,11 +154,17 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     }
 
     bin_entry table[TABLE_SLOTS];
-    memset(table, 0, sizeof(table));
+    Py_ssize_t slots = TABLE_MIN_SLOTS;
+    while (slots < TABLE_SLOTS && slots < 2 * n) {
+        slots <<= 1;
+    }
+    const size_t mask = (size_t)slots - 1;
+    const int fill = (int)(slots / 2);
+    memset(table, 0, sizeof(bin_entry) * (size_t)slots);
     int filled = 0;
     int flushed = 0;
     /* Nothing here runs Python code until the table is flushed. A flush
-     * before the last value (more than TABLE_FILL bins) can: a key of
+     * before the last value (more than half the slots' bins) can: a key of
      * counts with an int's hash compares with Python code, which may
      * change the list; the values left are then checked again. */
     for (Py_ssize_t i = 0; i < n; i++) {
@@ -173,18 +181,18 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         double v = PyFloat_AS_DOUBLE(PyList_GET_ITEM(values, i));
         long key = (long)ceil(log2(v) * bins_per_octave);
-        size_t slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
+        size_t slot = ((size_t)key * 2654435761u) & mask;
         while (table[slot].used && table[slot].key != key) {
-            slot = (slot + 1) & (TABLE_SLOTS - 1);
+            slot = (slot + 1) & mask;
         }
         if (!table[slot].used) {
-            if (filled == TABLE_FILL) {
-                if (flush_table(table, counts) < 0) {
+            if (filled == fill) {
+                if (flush_table(table, slots, counts) < 0) {
                     return NULL;
                 }
                 filled = 0;
                 flushed = 1;
-                slot = ((size_t)key * 2654435761u) & (TABLE_SLOTS - 1);
+                slot = ((size_t)key * 2654435761u) & mask;
             }
             table[slot].used = 1;
             table[slot].key = key;
@@ -193,7 +201,7 @@ count_bins(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         table[slot].count++;
     }
-    if (flush_table(table, counts) < 0) {
+    if (flush_table(table, slots, counts) < 0) {
         return NULL;
     }
     return Py_BuildValue("(ddd)", total, low, high);
@@ -306,6 +314,10 @@ fail:
 #define RAW_DURATION_S 3
 #define RAW_SCOPE 6
 #define RAW_CALL_SITE 7
+#define RAW_ALIAS 0
+#define RAW_PARAMS_HASH 8
+#define RAW_SQL_HASH 10
+#define RAW_BULK_CALL 11
 
 PyDoc_STRVAR(group_queries_doc,
 "group_queries(batch, /)\n"
@@ -502,11 +514,136 @@ done:
     return result;
 }
 
+
+PyDoc_STRVAR(settle_group_doc,
+"settle_group(records, shape, path, sql_hash, /)\n"
+"--\n\n"
+"Put shape, path and sql_hash into each record; return what the fold needs.\n\n"
+"Return (params hashes, any bulk call, set of the params hashes, True (one\n"
+"SQL hash), the alias if every record holds that one object else None).\n"
+"The definition is perfprobe.querylog.settle_records. None, with nothing\n"
+"changed, when records is empty or an item is not a raw query record with\n"
+"exact str SQL, an exact int params hash and bulk call, an SQL hash that\n"
+"is None or an exact int, and the first record's scope.");
+
+/* 1 when every record is a raw query record whose items settle_group reads
+ * or replaces are of exact types (so that hashing, comparing and freeing
+ * them runs no Python code) and whose scope is scope, else 0. */
+static int
+settle_ready(PyObject *records, PyObject *scope)
+{
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != RAW_LENGTH
+            || !PyUnicode_CheckExact(PyList_GET_ITEM(record, RAW_SQL))
+            || PyList_GET_ITEM(record, RAW_SCOPE) != scope
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_PARAMS_HASH))
+            || !(PyList_GET_ITEM(record, RAW_SQL_HASH) == Py_None
+                 || PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH)))
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static PyObject *
+settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "settle_group() takes 4 arguments");
+        return NULL;
+    }
+    PyObject *records = args[0];
+    PyObject *shape = args[1];
+    PyObject *path = args[2];
+    PyObject *sql_hash = args[3];
+    if (!PyList_CheckExact(records)) {
+        PyErr_SetString(PyExc_TypeError, "settle_group() needs a list");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    if (n == 0) {
+        Py_RETURN_NONE;
+    }
+    /* Made first: making a tracked object may run the garbage collector
+     * and with it any code, which the checks below must come after. */
+    PyObject *params = PyList_New(n);
+    PyObject *distinct = params == NULL ? NULL : PySet_New(NULL);
+    if (distinct == NULL) {
+        Py_XDECREF(params);
+        return NULL;
+    }
+    PyObject *first = PyList_GET_ITEM(records, 0);
+    if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH) {
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        Py_RETURN_NONE;
+    }
+    /* Held, so that replacing it in the records never frees it. */
+    PyObject *scope = Py_NewRef(PyList_GET_ITEM(first, RAW_SCOPE));
+    PyObject *alias = PyList_GET_ITEM(first, RAW_ALIAS);
+    if (!settle_ready(records, scope)) {
+        Py_DECREF(scope);
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        Py_RETURN_NONE;
+    }
+    /* From here to the end of the loop nothing runs Python code: the items
+     * tested and hashed are exact ints, the items replaced are exact str,
+     * exact ints or None, the scopes replaced are held, and growing a set
+     * does not run the garbage collector. */
+    Py_INCREF(alias);
+    int bulk = 0;
+    int one_alias = 1;
+    int failed = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        PyObject **items = ((PyListObject *)record)->ob_item;
+        PyObject *params_hash = items[RAW_PARAMS_HASH];
+        PyList_SET_ITEM(params, i, Py_NewRef(params_hash));
+        if (PySet_Add(distinct, params_hash) < 0) {
+            failed = 1;
+            break;
+        }
+        if (!bulk && PyObject_IsTrue(items[RAW_BULK_CALL])) {
+            bulk = 1;
+        }
+        if (items[RAW_ALIAS] != alias) {
+            one_alias = 0;
+        }
+        Py_SETREF(items[RAW_SQL], Py_NewRef(shape));
+        Py_SETREF(items[RAW_SCOPE], Py_NewRef(path));
+        Py_SETREF(items[RAW_SQL_HASH], Py_NewRef(sql_hash));
+    }
+    if (failed) {
+        /* A failed allocation only; the records before this one are
+         * settled, and the caller counts the group's queries as lost. The
+         * items of params not yet filled are NULL, which its deallocation
+         * skips. */
+        Py_DECREF(alias);
+        Py_DECREF(scope);
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        return NULL;
+    }
+    /* Every record now holds the one SQL hash. */
+    PyObject *result = PyTuple_Pack(5, params, bulk ? Py_True : Py_False, distinct,
+                                    Py_True, one_alias ? alias : Py_None);
+    Py_DECREF(params);
+    Py_DECREF(distinct);
+    Py_DECREF(alias);
+    Py_DECREF(scope);
+    return result;
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
     {"split_records", (PyCFunction)split_records, METH_O, split_records_doc},
     {"group_queries", (PyCFunction)group_queries, METH_O, group_queries_doc},
+    {"settle_group", (PyCFunction)(void (*)(void))settle_group, METH_FASTCALL,
+     settle_group_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -21,3 +21,6 @@ def group_queries(
     ]
     | None
 ): ...
+def settle_group(
+    records: list[list[Any]], shape: str, path: str | None, sql_hash: int, /
+) -> tuple[list[int], bool, set[int], bool, Any] | None: ...

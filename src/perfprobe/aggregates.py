@@ -353,11 +353,13 @@ class QueryTable:
         call_site: str | None,
         records: list[list[Any]],
         durations: list[float],
+        alias: str | None = None,
     ) -> None:
         """Count raw queries of one fingerprint and call site, as ``add`` would.
 
-        ``durations`` are theirs, in order; the total, the slow count and
-        the slowest are ``add_totals``'s. Raw queries are never batches.
+        ``durations`` are theirs, in order; ``alias``, if given, the one
+        every record holds. The total, the slow count and the slowest are
+        ``add_totals``'s. Raw queries are never batches.
         """
         q = self._shapes.get(shape)
         if q is None:
@@ -373,7 +375,10 @@ class QueryTable:
                     stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
                 )
         q.stats.add_many(durations)
-        q.aliases.update(map(_alias, records))
+        if alias is not None:
+            q.aliases.add(alias)
+        else:
+            q.aliases.update(map(_alias, records))
         site = call_site or "(unknown)"
         sites = q.call_sites
         if site in sites:

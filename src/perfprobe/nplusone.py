@@ -5,9 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import itemgetter
+from operator import is_, itemgetter
+from typing import Any
 
 from .events import (
+    RAW_ALIAS,
     RAW_BULK_CALL,
     RAW_CALL_SITE,
     RAW_DURATION_S,
@@ -31,6 +33,7 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "
 # give a useful "distinct values" figure without growing with the loop.
 _MAX_DISTINCT_PARAMS = 64
 
+_alias = itemgetter(RAW_ALIAS)
 _bulk_call = itemgetter(RAW_BULK_CALL)
 _params_hash = itemgetter(RAW_PARAMS_HASH)
 _sql_hash = itemgetter(RAW_SQL_HASH)
@@ -39,6 +42,28 @@ _lazy_load = itemgetter(RAW_LAZY_LOAD)
 #: A statement seen once: its event, or its raw record (which holds its
 #: fingerprint at ``RAW_SQL`` by then: the fold puts it there first).
 _Once = QueryEvent | RawQuery
+
+#: What the fold reads of one group's raw records, in one pass: their
+#: parameter hashes in order, whether any belongs to a bulk call, the set of
+#: those hashes, whether they share one SQL hash, and the alias object every
+#: one of them holds (``None`` if they differ; the query table's).
+GroupFacts = tuple[list[int], bool, set[int], bool, Any]
+
+
+def group_facts(records: list[RawQuery]) -> GroupFacts:
+    """Return the ``GroupFacts`` of ``records`` (not empty).
+
+    The definition of what ``_fold.settle_group`` returns.
+    """
+    params = list(map(_params_hash, records))
+    alias = records[0][RAW_ALIAS]
+    return (
+        params,
+        any(map(_bulk_call, records)),
+        set(params),
+        len(set(map(_sql_hash, records))) == 1,
+        alias if all(map(is_, map(_alias, records), repeat(alias))) else None,
+    )
 
 
 @dataclass
@@ -188,15 +213,22 @@ class ScopeQueries:
             dup.call_sites.add(call_site)
 
     def add_records(
-        self, shape: str, call_site: str | None, records: list[RawQuery], total_s: float
+        self,
+        shape: str,
+        call_site: str | None,
+        records: list[RawQuery],
+        total_s: float,
+        facts: GroupFacts | None = None,
     ) -> None:
         """Add raw queries of one fingerprint and call site, oldest first.
 
         The result is that of ``add`` called for each one in turn; the
         common case (no bulk call, no statement seen before) takes a few
-        calls in C for the whole list. ``total_s`` is their summed duration.
-        Each record holds ``shape`` at ``RAW_SQL`` already: a record seen
-        once is kept as it is, and its fingerprint read from it if seen again.
+        calls in C for the whole list. ``total_s`` is their summed duration,
+        ``facts`` their ``group_facts`` where the fold has read them (its
+        set is then this call's to keep). Each record holds ``shape`` at
+        ``RAW_SQL`` already: a record seen once is kept as it is, and its
+        fingerprint read from it if seen again.
         """
         key = (shape, call_site)
         group = self._groups.get(key)
@@ -207,16 +239,20 @@ class ScopeQueries:
                 self.truncated = True
             else:
                 group = self._groups[key] = _Group(shape, call_site, shape)
-        bulk = any(map(_bulk_call, records))
-        params = list(map(_params_hash, records))
+        if facts is None:
+            facts = group_facts(records)
+        params, bulk, distinct, one_sql, _ = facts
         if group is not None:
             group.total_s += total_s
             hashes = group.param_hashes
             if not bulk:
                 group.bulk_call = 0
                 group.count += len(records)
-                if len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
-                    hashes.update(params)
+                if not hashes and len(records) <= _MAX_DISTINCT_PARAMS:
+                    # The same set as adding each in turn makes.
+                    group.param_hashes = distinct
+                elif len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
+                    hashes.update(distinct)
                 else:
                     for params_hash in params:
                         if len(hashes) >= _MAX_DISTINCT_PARAMS:
@@ -239,8 +275,8 @@ class ScopeQueries:
             records[0][RAW_SQL_HASH] not in self._sql_seen
             and len(self._duplicates) + self._waiting_count + len(params)
             <= self.max_groups
-            and len(set(params)) == len(params)
-            and len(set(map(_sql_hash, records))) == 1
+            and len(distinct) == len(params)
+            and one_sql
         ):
             # An N+1 loop of a statement not seen before: every statement
             # new, each its own single sighting, kept as the run until one

@@ -44,6 +44,7 @@ from .events import (
     RawQuery,
 )
 from .failures import log_failure
+from .nplusone import GroupFacts, group_facts
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .sketch import PURE_PYTHON_ENV
@@ -73,6 +74,7 @@ GroupKey = tuple[str, Scope | None, str | None]
 #: One group of a batch: its key, records, their durations and their sum.
 QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
 GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
+SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
 
 
 def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
@@ -98,6 +100,26 @@ def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]
     return made, list(map(_duration, batch))
 
 
+def settle_records(
+    records: list[RawQuery], shape: str, path: str | None, sql_hash: int
+) -> GroupFacts:
+    """Put the group's shape, path and SQL hash into its records; return facts.
+
+    The fingerprint replaces the SQL text (``RAW_SQL``) and the scope's path
+    the scope (``RAW_SCOPE``): the recent events keep those, not SQL with
+    its literals nor the scope and the summary it will hold. ``sql_hash`` is
+    ``hash()`` of the group's SQL text, which every record of the group has:
+    the recorder leaves ``RAW_SQL_HASH`` empty, so that one int per statement
+    is made and kept, not one per query. The facts are
+    ``nplusone.group_facts``. The definition of ``_fold.settle_group``, which
+    does it all in one pass.
+    """
+    _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
+    _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
+    _consume(map(setitem, records, repeat(RAW_SQL_HASH), repeat(sql_hash)))
+    return group_facts(records)
+
+
 def load_group_queries() -> GroupQueries | None:
     """Return the C grouping where built and not turned off, else ``None``."""
     if os.environ.get(PURE_PYTHON_ENV):
@@ -109,7 +131,19 @@ def load_group_queries() -> GroupQueries | None:
     return group_queries
 
 
+def load_settle_group() -> SettleGroup | None:
+    """Return the C ``settle_records`` where built and not turned off."""
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from ._fold import settle_group
+    except ImportError:
+        return None
+    return settle_group
+
+
 _group_queries = load_group_queries()
+_settle_group = load_settle_group()
 
 
 def query_event(record: RawQuery) -> QueryEvent:
@@ -314,20 +348,29 @@ class QueryRecords:
         table = self._queries
         scopes = self._scopes
         states = scopes.states
+        settle = _settle_group
         lost: list[RawQuery] = []
         for (text, scope, call_site), records, durations, total_s in groups:
             try:
                 # First, so that a statement it fails on changes nothing.
                 shape = fingerprint(text)
-                # Recent events keep the shape, not SQL with its literals;
-                # the scope's analysis reads it from the records too.
-                _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
-                table.add_records(shape, call_site, records, durations)
                 path: str | None = None
+                if scope is not None:
+                    path = scope.name if scope.parent is None else scope.path
+                # The scope's analysis reads the shape and the SQL hash from
+                # the records too. The text's hash is cached in it by now.
+                sql_hash = hash(text)
+                facts = (
+                    settle(records, shape, path, sql_hash)
+                    if settle is not None
+                    else None
+                )
+                if facts is None:
+                    facts = settle_records(records, shape, path, sql_hash)
+                table.add_records(shape, call_site, records, durations, facts[4])
                 if scope is None:
                     table.outside_scopes += len(records)
                 else:
-                    path = scope.name if scope.parent is None else scope.path
                     state = states.get(scope.id) if scope.parent is None else None
                     lineage = [state] if state is not None else scopes.lineage(scope)
                     if lineage:
@@ -336,13 +379,10 @@ class QueryRecords:
                             state.query_time_s += total_s
                         if lineage[0].scope is scope:
                             lineage[0].queries.add_records(
-                                shape, call_site, records, total_s
+                                shape, call_site, records, total_s, facts
                             )
                     else:
                         table.outside_scopes += len(records)
-                # Recent events keep the path, not the scope (and the summary
-                # it will hold).
-                _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
             except Exception:
                 # This statement's queries are lost, not the whole batch
                 # (every thread's, at a read).

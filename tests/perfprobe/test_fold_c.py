@@ -75,6 +75,18 @@ def test_c_counts_match_ddsketchs_own_keys() -> None:
 
 
 @needs_c
+def test_c_counts_of_small_batches_match_ddsketchs_own_keys() -> None:
+    """Batches of 1 to 40 values, each bin in a table sized to its batch."""
+    rng = random.Random(5)
+    for size in [*range(1, 41), *range(1, 41)]:
+        values = [10 ** rng.uniform(-7.0, 1.0) for _ in range(size)]
+        values += rng.sample(values, min(size, 3))
+        counts: dict[int, int] = {}
+        _count(values, counts)
+        assert counts == dict(Counter(MAPPING.key(v) for v in values))
+
+
+@needs_c
 def test_c_counts_return_the_batch_sum_and_extremes() -> None:
     """The summary is the builtin sum, min and max of the batch."""
     values = [0.003, 0.0015, 0.25, 1e-6, 0.0015]

@@ -197,7 +197,7 @@ class QueryRecorder:
                         call_site,
                         params_hash,
                         lazy_load,
-                        hash(text),
+                        None,  # the SQL hash: put in by the fold, once per statement
                         bulk_call,
                         None,
                     ]
