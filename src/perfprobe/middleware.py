@@ -193,6 +193,11 @@ class PerformanceMiddleware:
                     ),
                     getattr(request, _ERROR_ATTR, None),
                     getattr(request, _RAISED_AT_ATTR, None),
+                    # The scope's fields, so that a quiet request is kept as
+                    # this very tuple (RawRequest): its name is endpoint[0].
+                    scope.id,
+                    endpoint[0],
+                    started_at,
                 ),
             )
         except Exception:
@@ -332,6 +337,11 @@ class PerformanceMiddleware:
                     ),
                     getattr(request, _ERROR_ATTR, None),
                     getattr(request, _RAISED_AT_ATTR, None),
+                    # The scope's fields, so that a quiet request is kept as
+                    # this very tuple (RawRequest): its name is endpoint[0].
+                    scope.id,
+                    endpoint[0],
+                    started_at,
                 ),
             )
         except Exception:
