@@ -371,7 +371,7 @@ def _unnamed(scope: RequestScope) -> Endpoint | None:
     if scope.suppressed:
         return None
     endpoint = ("OTHER " + UNMATCHED_ROUTE, ("OTHER", UNMATCHED_ROUTE))
-    scope.name, scope.endpoint = endpoint[0], (None, endpoint)
+    scope.name, scope.endpoint = endpoint[0], endpoint
     return endpoint
 
 

@@ -623,9 +623,7 @@ def _raw(scope: Scope, status: int = 200, duration_s: float = 0.25) -> RawReques
     )
 
 
-def _end_new(
-    collector: Collector, status: int = 200, duration_s: float = 0.25
-) -> None:
+def _end_new(collector: Collector, status: int = 200, duration_s: float = 0.25) -> None:
     scope = _request_scope(collector)
     collector.request_ended(scope, _raw(scope, status, duration_s))
 
