@@ -14,8 +14,8 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponseBase
 
-from . import clock, monitoring, sampling, tracing
 from . import conf as conf_module
+from . import monitoring, sampling, tracing
 from .apps import startup_error
 from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
@@ -41,6 +41,7 @@ _RAISED_AT_ATTR = "_perfprobe_raised_at"
 # Module-level names for what the request path calls on every request: a
 # global is one lookup, a module's attribute two.
 _get_ident = threading.get_ident
+_time = time.time
 _perf_counter_ns = time.perf_counter_ns
 _running_loop = asyncio._get_running_loop
 
@@ -116,12 +117,8 @@ class PerformanceMiddleware:
         # request (see docs/performance-notes.md). The scope is closed in the
         # collector together with the request's record.
         monitor = monitoring.monitor
-        # The wall-clock start from the counter's reading: one clock read
-        # fewer (perfprobe.clock; clock.wall_s written out).
+        started_at = _time()
         started_ns = _perf_counter_ns()
-        if started_ns >= clock.next_anchor_ns:
-            clock.anchor()
-        started_at = started_ns / 1e9 + clock.wall_minus_perf_s
         # Opened in the collector as it is made (Collector.scope_opened
         # without the call: it only sets the scope's tracker). A try costs
         # nothing when nothing is raised; a collector without a scope table
@@ -237,8 +234,8 @@ class PerformanceMiddleware:
                 keep_unmonitored(response, mark)
                 return response
         monitor = monitoring.monitor
+        started_at = time.time()
         started_ns = time.perf_counter_ns()
-        started_at = clock.wall_s(started_ns)
         scope = RequestScope(
             enclosing_scope(parent),
             started_at,
