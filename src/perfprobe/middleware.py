@@ -176,6 +176,9 @@ class PerformanceMiddleware:
             _drop(scope, request)
             keep_unmonitored(response, scope)
             return response
+        # process_exception sets the raise site only with the type: a request
+        # that raised nothing misses one attribute, not two.
+        error_type = getattr(request, _ERROR_ATTR, None)
         try:
             # Read again: a collector replaced during the request takes it.
             monitor.collector.request_ended(
@@ -191,8 +194,17 @@ class PerformanceMiddleware:
                         if self._store_query_strings
                         else None
                     ),
-                    getattr(request, _ERROR_ATTR, None),
-                    getattr(request, _RAISED_AT_ATTR, None),
+                    error_type,
+                    (
+                        None
+                        if error_type is None
+                        else getattr(request, _RAISED_AT_ATTR, None)
+                    ),
+                    # The scope's fields, so that a quiet request is kept as
+                    # this very tuple (RawRequest): its name is endpoint[0].
+                    scope.id,
+                    endpoint[0],
+                    started_at,
                 ),
             )
         except Exception:
@@ -332,6 +344,11 @@ class PerformanceMiddleware:
                     ),
                     getattr(request, _ERROR_ATTR, None),
                     getattr(request, _RAISED_AT_ATTR, None),
+                    # The scope's fields, so that a quiet request is kept as
+                    # this very tuple (RawRequest): its name is endpoint[0].
+                    scope.id,
+                    endpoint[0],
+                    started_at,
                 ),
             )
         except Exception:
@@ -361,7 +378,7 @@ def _unnamed(scope: RequestScope) -> Endpoint | None:
     if scope.suppressed:
         return None
     endpoint = ("OTHER " + UNMATCHED_ROUTE, ("OTHER", UNMATCHED_ROUTE))
-    scope.name, scope.endpoint = endpoint[0], (None, endpoint)
+    scope.name, scope.endpoint = endpoint[0], endpoint
     return endpoint
 
 

@@ -9,17 +9,28 @@ from .events import Event, RequestEvent
 
 #: What the middleware hands to ``Collector.request_ended``: the endpoint
 #: ``(method, route)``, status, duration_s, started_at, thread_id,
-#: query_string, error_type and raised_at, in that order. A tuple costs one
-#: instruction to build, an event a dozen attribute stores.
+#: query_string, error_type and raised_at, followed by the request scope's
+#: id, name (its path: it has no parent) and start time, in that order. A
+#: tuple costs one instruction to build, an event a dozen attribute stores;
+#: made with the scope's fields, it is already what a quiet request keeps.
 RawRequest = tuple[
-    tuple[str, str], int, float, float, int, str | None, str | None, str | None
+    tuple[str, str],
+    int,
+    float,
+    float,
+    int,
+    str | None,
+    str | None,
+    str | None,
+    int,
+    str,
+    float,
 ]
 
 #: What the collector keeps of a request in whose scope nothing was recorded:
-#: the ``RawRequest`` followed by the scope's id, name (its path: it has no
-#: parent) and start time, all ``None`` if the scope was not opened in that
-#: collector. One flat tuple, shared by the recent events, the scope history
-#: and the endpoint log, so the scope is freed with its request.
+#: its ``RawRequest``, the scope's fields ``None`` if the scope was not opened
+#: in that collector. One flat tuple, shared by the recent events, the scope
+#: history and the endpoint log, so the scope is freed with its request.
 QuietRequest = tuple[
     tuple[str, str],
     int,
@@ -39,20 +50,20 @@ def raw_request_event(
     scope_path: str | None, raw: RawRequest, summary: ScopeSummary | None
 ) -> RequestEvent:
     """Return the event of ``raw``, counting the queries of its scope's ``summary``."""
-    (method, route), status, duration_s, started_at, thread_id, query, error, at = raw
+    method, route = raw[0]
     return RequestEvent(
         method=method,
         route=route,
-        status=status,
-        duration_s=duration_s,
-        started_at=started_at,
-        thread_id=thread_id,
+        status=raw[1],
+        duration_s=raw[2],
+        started_at=raw[3],
+        thread_id=raw[4],
         query_count=summary.query_count if summary else 0,
         query_time_s=summary.query_time_s if summary else 0.0,
         scope=scope_path,
-        error_type=error,
-        raised_at=at,
-        query_string=query,
+        error_type=raw[6],
+        raised_at=raw[7],
+        query_string=raw[5],
     )
 
 

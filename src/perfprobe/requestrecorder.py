@@ -239,16 +239,15 @@ class RequestRecorder:
                     quiet: QuietRequest | None
                     if scope.tracker is not scopes:
                         # Not opened here: no summary.
-                        quiet = request + _NO_SCOPE
+                        quiet = request[:8] + _NO_SCOPE
                     elif scope.id in scopes.states:
                         quiet = None  # its queries or operations: the full path
                     else:
-                        # _keep_empty, written out: once per request.
+                        # _keep_empty, written out: once per request. The
+                        # request came with its scope's fields: it is kept
+                        # as it is.
                         scope.tracker = None
-                        # A concatenation: unpacking into a display builds a
-                        # list.
-                        opened = (scope.id, scope.name, scope.started_at)
-                        quiet = request + opened
+                        quiet = request
                         scopes.history.append(quiet)
                         scopes.closed_count += 1
                     if quiet is not None:
@@ -308,7 +307,7 @@ class RequestRecorder:
                 pending.append((scope, request, self._settings_now()))
                 scope.waits_in = self
             else:
-                pending.append(request + _NO_SCOPE)
+                pending.append(request[:8] + _NO_SCOPE)
             return _WAITS
         if pending:
             return _BEHIND
@@ -323,7 +322,7 @@ class RequestRecorder:
                 self._add_records(log.take())
         quiet: QuietRequest
         if not opened:
-            quiet = request + _NO_SCOPE
+            quiet = request[:8] + _NO_SCOPE
         elif scope.id in scopes.states:
             return _FULL
         else:
@@ -344,14 +343,12 @@ class RequestRecorder:
 
     def _keep_empty(self, scope: Scope, request: RawRequest) -> QuietRequest:
         # Called with the lock held: ScopeTable.keep_empty, written out.
+        # The request holds its scope's fields (see RawRequest).
         scopes = self._scopes
         scope.tracker = None
-        # A concatenation: unpacking into a display builds a list.
-        opened = (scope.id, scope.name, scope.started_at)
-        quiet = request + opened
-        scopes.history.append(quiet)
+        scopes.history.append(request)
         scopes.closed_count += 1
-        return quiet
+        return request
 
     def _add_quiet(self, quiet: QuietRequest, ended_now: bool = True) -> None:
         # Called with the lock held. Its endpoint's figures wait for the

@@ -59,7 +59,7 @@ class RequestScope(Scope):
     kind = "request"
     #: Read through the request's mark (``perfprobe.suppression``).
     suppressed = _FromRoute(False)
-    #: ``(resolver_match, ("METHOD /route/", (method, route)))`` once named.
+    #: ``("METHOD /route/", (method, route))`` once named.
     endpoint = _FromRoute(None)
     #: The URL match a probe had the scope named after, if any.
     named_match: Any = None
@@ -115,13 +115,14 @@ class RequestScope(Scope):
         if match is None:
             return None
         try:
-            endpoint = endpoint_names.get((request.method, match.route))
-            if endpoint is None:
+            try:
+                endpoint = endpoint_names[match.route][request.method]
+            except KeyError:
                 endpoint = name_endpoint(request, match)
             # Attribute stores, not the instance's __dict__, which would
             # make CPython build a dict for the scope's inline values.
             self.name = endpoint[0]
-            self.endpoint = (match, endpoint)
+            self.endpoint = endpoint
             self.suppressed = bool(getattr(match.func, UNMONITORED_ATTR, False))
             self.named_match = match
         except Exception:
@@ -142,13 +143,23 @@ class RequestScope(Scope):
         request: Any = self.request
         self.request = None
         match = request.resolver_match
-        if match is not None and match is self.named_match:
-            return None if self.suppressed else self.endpoint[1]
-        endpoint: Endpoint = endpoint_names.get(
-            (request.method, getattr(match, "route", None))
-        ) or name_endpoint(request, match)
+        if match is None:
+            route = None
+        elif match is self.named_match:
+            return None if self.suppressed else self.endpoint
+        else:
+            route = match.route
+        # Subscripts, which cost no call; a miss is the first request of
+        # its route and method.
+        endpoint: Endpoint
+        try:
+            endpoint = endpoint_names[route][request.method]
+        except KeyError:
+            endpoint = name_endpoint(request, match)
         self.name = endpoint[0]
-        self.endpoint = (match, endpoint)
+        self.endpoint = endpoint
+        # Read on every request, not kept with the name: a view marked
+        # unmonitored after its first request is left out from then on.
         if match is not None and getattr(match.func, UNMONITORED_ATTR, False):
             self.suppressed = True
             return None

@@ -39,19 +39,30 @@ def method_of(request: HttpRequest) -> str:
     return method if method in HTTP_METHODS else "OTHER"
 
 
-#: Endpoints by raw method and ``ResolverMatch.route``: naming is the same
-#: string work for every request of a view. Bounded, since clients invent
-#: methods; the request middleware reads it directly.
-endpoint_names: dict[tuple[str | None, str | None], Endpoint] = {}
+#: Endpoints by ``ResolverMatch.route`` (``None`` when unresolved), then by
+#: raw method: naming is the same string work for every request of a view.
+#: Two lookups by subscript, not one by a ``(method, route)`` key, which
+#: would be a tuple made and hashed per request; a route's hash is usually
+#: cached in the very string every match of it holds. Bounded, since
+#: clients invent methods; ``RequestScope.named`` reads it directly.
+endpoint_names: dict[str | None, dict[str | None, Endpoint]] = {}
 MAX_ENDPOINT_NAMES = 1024
+_kept_names = 0
 
 
 def name_endpoint(request: HttpRequest, match: Any) -> Endpoint:
     """Return the endpoint of ``request``, resolved as ``match``, and keep it."""
+    global _kept_names
     method, route = method_of(request), route_of(request)
     endpoint = (f"{method} {route}", (method, route))
-    if len(endpoint_names) < MAX_ENDPOINT_NAMES:
-        endpoint_names[(request.method, getattr(match, "route", None))] = endpoint
+    if _kept_names < MAX_ENDPOINT_NAMES:
+        key = getattr(match, "route", None)
+        by_method = endpoint_names.get(key)
+        if by_method is None:
+            by_method = endpoint_names[key] = {}
+        if request.method not in by_method:
+            _kept_names += 1
+        by_method[request.method] = endpoint
     return endpoint
 
 

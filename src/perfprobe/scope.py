@@ -37,7 +37,7 @@ class Scope:
     #: data (``perfprobe.suppression``: the current scope is the mark).
     suppressed: bool = False
     #: Set by the request middleware once it has named a request's scope:
-    #: ``(resolver_match, ("METHOD /route/", (method, route)))``.
+    #: ``("METHOD /route/", (method, route))``.
     endpoint: Any = field(default=None, repr=False)
 
     @property

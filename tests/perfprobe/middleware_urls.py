@@ -26,6 +26,7 @@ from django.urls import path
 
 from perfprobe import monitor
 from perfprobe.access import unmonitored
+from perfprobe.scope import current_scope
 
 SLEEP_S = 0.05
 
@@ -61,6 +62,18 @@ def part_block(request: HttpRequest) -> HttpResponse:
         time.sleep(SLEEP_S / 2)
     time.sleep(SLEEP_S)
     return HttpResponse("rendered")
+
+
+#: ``(id, started_at)`` of each request scope ``/quiet/`` ran in.
+quiet_scopes: list[tuple[int, float]] = []
+
+
+def quiet(request: HttpRequest) -> HttpResponse:
+    """Note the request scope's id and start, unnamed; record nothing."""
+    scope = current_scope.get()
+    assert scope is not None
+    quiet_scopes.append((scope.id, scope.started_at))
+    return HttpResponse("quiet")
 
 
 def three_queries(request: HttpRequest) -> HttpResponse:
@@ -248,6 +261,7 @@ urlpatterns = [
     path("sleepy-block/", sleepy_block),
     path("part-block/", part_block),
     path("three/", three_queries),
+    path("quiet/", quiet),
     path("items/<int:pk>/", item),
     path("count/<int:count>/", count_in_halves),
     path("boom/", boom),

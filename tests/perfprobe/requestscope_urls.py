@@ -1,4 +1,4 @@
-"""URLs for test_requestscope: a nested include(), a regex and an unmonitored view."""
+"""URLs for test_requestscope: a nested include(), a regex, unmonitored views."""
 
 from __future__ import annotations
 
@@ -19,10 +19,16 @@ def hidden(request: HttpRequest) -> HttpResponse:
     return HttpResponse()
 
 
+def later(request: HttpRequest) -> HttpResponse:
+    """Answer an empty page; a test marks it unmonitored after a first request."""
+    return HttpResponse()
+
+
 orders = [path("<int:pk>/lines/", view)]
 
 urlpatterns = [
     path("api/orders/", include(orders)),
     re_path(r"^legacy/(?P<year>[0-9]{4})/$", view),
     path("hidden/", hidden),
+    path("later/", later),
 ]

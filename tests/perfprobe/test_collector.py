@@ -607,8 +607,25 @@ def _request_scope(collector: Collector, name: str = "GET /items/") -> Scope:
     return scope
 
 
-def _raw(status: int = 200, duration_s: float = 0.25) -> RawRequest:
-    return (("GET", "/items/"), status, duration_s, 1_000.0, 7, None, None, None)
+def _raw(scope: Scope, status: int = 200, duration_s: float = 0.25) -> RawRequest:
+    return (
+        ("GET", "/items/"),
+        status,
+        duration_s,
+        1_000.0,
+        7,
+        None,
+        None,
+        None,
+        scope.id,
+        scope.name,
+        scope.started_at,
+    )
+
+
+def _end_new(collector: Collector, status: int = 200, duration_s: float = 0.25) -> None:
+    scope = _request_scope(collector)
+    collector.request_ended(scope, _raw(scope, status, duration_s))
 
 
 def test_a_request_with_an_empty_scope_reads_back_in_full(
@@ -617,7 +634,7 @@ def test_a_request_with_an_empty_scope_reads_back_in_full(
     """Endpoint figures, the scope's summary and the event all hold the request."""
     scope = _request_scope(collector)
 
-    collector.request_ended(scope, _raw(status=201, duration_s=0.25))
+    collector.request_ended(scope, _raw(scope, status=201, duration_s=0.25))
 
     snapshot = collector.snapshot()
     endpoint = snapshot.endpoints[("GET", "/items/")]
@@ -653,8 +670,8 @@ def test_a_request_with_an_empty_scope_reads_back_in_full(
 def test_quiet_requests_past_the_pending_batch_all_count(collector: Collector) -> None:
     """150 empty-scope requests of 1..150 ms: every duration reaches the stats."""
     for ms in range(1, 151):
-        collector.request_ended(_request_scope(collector), _raw(duration_s=ms / 1000))
-    collector.request_ended(_request_scope(collector), _raw(status=503, duration_s=1))
+        _end_new(collector, duration_s=ms / 1000)
+    _end_new(collector, status=503, duration_s=1)
 
     stats = collector.snapshot().endpoints[("GET", "/items/")]["stats"]
 
@@ -672,7 +689,7 @@ def test_a_listener_sees_the_same_request_the_reader_would() -> None:
     heard.add_listener(events.append)
 
     for collector in (quiet, heard):
-        collector.request_ended(_request_scope(collector), _raw(duration_s=0.5))
+        _end_new(collector, duration_s=0.5)
 
     (event,) = events
     one, other = quiet.snapshot(), heard.snapshot()
@@ -689,7 +706,7 @@ def test_a_request_whose_scope_ran_queries_counts_them(collector: Collector) -> 
     collector.record_query(query("SELECT ?", 0.002), scope)
     collector.record_query(query("SELECT ?", 0.003), scope)
 
-    collector.request_ended(scope, _raw())
+    collector.request_ended(scope, _raw(scope))
 
     snapshot = collector.snapshot()
     (summary,) = snapshot.scopes
@@ -704,7 +721,7 @@ def test_a_failed_request_is_an_error_also_with_an_empty_scope(
     collector: Collector,
 ) -> None:
     """A 503 with nothing in its scope is still counted among the errors."""
-    collector.request_ended(_request_scope(collector), _raw(status=503))
+    _end_new(collector, status=503)
 
     snapshot = collector.snapshot()
     assert snapshot.error_counts == {("request", "GET /items/", "HTTP 503"): 1}
@@ -716,7 +733,7 @@ def test_recent_events_keep_their_order_around_an_empty_request(
 ) -> None:
     """A query, a request, a query: read back in that order."""
     collector.record_query(query("SELECT 1", 0.001), None)
-    collector.request_ended(_request_scope(collector), _raw())
+    _end_new(collector)
     collector.record_query(query("SELECT 2", 0.001), None)
 
     kinds = [event.kind for event in collector.snapshot().recent_events]
@@ -729,7 +746,7 @@ def test_a_request_ended_inside_the_lock_waits_for_it(collector: Collector) -> N
     scope = _request_scope(collector)
 
     with collector._lock:
-        collector.request_ended(scope, _raw())
+        collector.request_ended(scope, _raw(scope))
         assert collector._endpoints == {}
     collector.record_skipped_request("excluded")  # releases: runs what waited
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
@@ -236,6 +237,30 @@ def test_each_request_is_its_own_named_scope(
         "GET /three/",
         "GET /items/<int:pk>/",
     ]
+
+
+def test_a_quiet_request_keeps_its_own_scope_id_start_and_name(
+    fresh_monitor: PerformanceMonitor, client: Client, test_urls: None
+) -> None:
+    """Summaries and events of requests with nothing recorded match their scopes."""
+    middleware_urls.quiet_scopes.clear()
+    before_s = time.time()
+    client.get("/quiet/")
+    client.get("/quiet/")
+    after_s = time.time()
+
+    seen = middleware_urls.quiet_scopes
+    scopes = request_scopes(fresh_monitor)
+    assert [(s.id, s.started_at, s.name, s.path) for s in scopes] == [
+        (scope_id, started_at, "GET /quiet/", "GET /quiet/")
+        for scope_id, started_at in seen
+    ]
+    events = request_events(fresh_monitor)
+    assert [(e.started_at, e.scope) for e in events] == [
+        (started_at, "GET /quiet/") for _, started_at in seen
+    ]
+    assert seen[0][0] != seen[1][0]
+    assert before_s <= seen[0][1] <= seen[1][1] <= after_s
 
 
 def test_a_request_inside_a_user_scope_is_its_child(

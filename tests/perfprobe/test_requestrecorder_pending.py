@@ -84,7 +84,19 @@ def end_request(
     log = collector.thread_logs.register()
     for sql, params_hash, duration_s, site in queries:
         log.queries.append(raw_query(scope, sql, params_hash, duration_s, site))
-    raw: RawRequest = (("GET", route), status, 0.5, 1_000.0, 7, None, None, None)
+    raw: RawRequest = (
+        ("GET", route),
+        status,
+        0.5,
+        1_000.0,
+        7,
+        None,
+        None,
+        None,
+        scope.id,
+        scope.name,
+        scope.started_at,
+    )
     collector.request_ended(scope, raw)
 
 

@@ -6,7 +6,11 @@ import pytest
 from django.test import RequestFactory
 from django.urls import resolve
 
+from perfprobe import routes
+from perfprobe.access import UNMONITORED_ATTR
 from perfprobe.requestscope import RequestScope
+
+from . import requestscope_urls
 
 URLS = "tests.perfprobe.requestscope_urls"
 
@@ -36,7 +40,7 @@ def test_a_scope_read_during_the_request_and_at_its_end_has_one_name(
 
     assert early.name == name  # read first, as a probe in the view would
     assert early.named() == (name, tuple(name.split(" ", 1)))
-    assert late.named() == early.endpoint[1]
+    assert late.named() == early.endpoint
     assert (late.name, late.suppressed, late.request) == (name, False, None)
 
 
@@ -83,3 +87,55 @@ def test_naming_that_fails_leaves_the_scope_unnamed() -> None:
     request.resolver_match = object()
 
     assert (scope.name, scope.suppressed) == ("request", False)
+
+
+def test_a_view_marked_unmonitored_after_its_first_request_is_left_out_next(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The name is kept per route and method; the view's flag is read each time."""
+    assert scope_of("GET", "/later/").named() == ("GET /later/", ("GET", "/later/"))
+    monkeypatch.setattr(requestscope_urls.later, UNMONITORED_ATTR, True, raising=False)
+
+    scope = scope_of("GET", "/later/")
+    assert scope.named() is None
+    assert scope.suppressed is True
+
+
+def test_each_method_of_a_route_has_its_name_and_the_names_kept_are_bounded(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three names kept at most; a fourth is named right each time, not kept."""
+    kept = {route: dict(names) for route, names in routes.endpoint_names.items()}
+    routes.endpoint_names.clear()
+    monkeypatch.setattr(routes, "MAX_ENDPOINT_NAMES", 3)
+    monkeypatch.setattr(routes, "_kept_names", 0)
+    try:
+        names = [
+            scope_of(method, path).named()
+            for method, path in [
+                ("GET", "/legacy/2024/"),
+                ("POST", "/legacy/2024/"),
+                ("GET", "/legacy/1999/"),
+                ("BREW", "/legacy/2024/"),
+                ("PUT", "/legacy/2024/"),
+                ("PUT", "/legacy/2024/"),
+            ]
+        ]
+        held = {
+            route: sorted(by_method)
+            for route, by_method in routes.endpoint_names.items()
+        }
+    finally:
+        routes.endpoint_names.clear()
+        routes.endpoint_names.update(kept)
+
+    route = "/legacy/(?P<year>[0-9]{4})/"
+    assert [name[0] if name else None for name in names] == [
+        f"GET {route}",
+        f"POST {route}",
+        f"GET {route}",
+        f"OTHER {route}",
+        f"PUT {route}",
+        f"PUT {route}",
+    ]
+    assert held == {"^legacy/(?P<year>[0-9]{4})/$": ["BREW", "GET", "POST"]}
