@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from perfprobe.report import templatesite
 from perfprobe.report.templatesite import MAX_SOURCE_BYTES, template_render_at
 
 # Each statement below is on the line its comment names; the expected call
@@ -154,3 +155,28 @@ def test_a_line_number_int_cannot_read_is_no_answer(views: str, line: str) -> No
     answer = template_render_at(f"{views}:{line}")
 
     assert answer is None
+
+
+def test_a_report_naming_many_files_reads_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty files asked about twice in turn (a live page built twice): 40 reads."""
+    templatesite._renders_at.cache_clear()
+    reads: list[str] = []
+    read_source = templatesite._read_source
+
+    def counted(path: str) -> bytes | None:
+        reads.append(path)
+        return read_source(path)
+
+    monkeypatch.setattr(templatesite, "_read_source", counted)
+    sites = []
+    for number in range(40):
+        path = tmp_path / f"views{number}.py"
+        path.write_text(SOURCE, encoding="utf-8")
+        sites.append(f"{path}:6")
+
+    for _ in range(2):
+        assert [template_render_at(site) for site in sites] == ["render"] * 40
+
+    assert len(reads) == 40

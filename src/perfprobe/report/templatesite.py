@@ -75,7 +75,10 @@ def _absolute(path: str) -> str:
     return os.path.join(str(base) if base else os.getcwd(), path)
 
 
-@functools.lru_cache(maxsize=32)
+# As many files as a report has N+1 findings by default (MAX_FINGERPRINTS),
+# so that the live page, built again, reads none again: an LRU smaller than
+# the files read in turn misses every time.
+@functools.lru_cache(maxsize=512)
 def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
     """Return, for each line of a rendering statement, the call it makes.
 
