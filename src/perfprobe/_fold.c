@@ -574,6 +574,14 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         Py_XDECREF(params);
         return NULL;
     }
+    /* A collection those allocations ran may have changed the list (a
+     * finaliser or a gc callback holding it): params is sized n, and the
+     * loop reads n records. */
+    if (PyList_GET_SIZE(records) != n) {
+        Py_DECREF(params);
+        Py_DECREF(distinct);
+        Py_RETURN_NONE;
+    }
     PyObject *first = PyList_GET_ITEM(records, 0);
     if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH) {
         Py_DECREF(params);

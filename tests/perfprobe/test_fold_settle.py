@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import random
+import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -177,6 +179,59 @@ def test_c_settling_leaves_anything_unusual_to_python(change: str) -> None:
 
     assert c_settle_group(records, "SELECT ?", "job", 1) is None
     assert [list(made) for made in records] == before
+
+
+# Shrinks the group's list to one record from a collection that an
+# allocation runs (the threshold swept so that one falls inside
+# settle_group). Prints how many records the list held when the pass began
+# reading them (one if the shrink came first, else all) and how many
+# parameter hashes the pass read: a pass that read more read freed lists.
+SHRUNK_BY_A_COLLECTION = """
+import gc
+from perfprobe._fold import settle_group
+
+for extra in range(12):
+    records = [
+        ["default", "sqlite", "SELECT 1", 0.1, 0.0, 1, None, "a.py:1", 5, None,
+         None, 0, None]
+        for _ in range(2000)
+    ]
+    shrunk = []
+
+    def shrink(phase, info, records=records, shrunk=shrunk):
+        if phase == "start" and not shrunk:
+            # Settled already: the pass had read every record.
+            shrunk.append(2000 if records[0][2] == "SELECT ?" else 1)
+            del records[1:]
+
+    gc.collect()
+    gc.callbacks.append(shrink)
+    gc.set_threshold(gc.get_count()[0] + extra)
+    facts = settle_group(records, "SELECT ?", None, 7)
+    gc.set_threshold(700)
+    gc.callbacks.remove(shrink)
+    print(shrunk[0] if shrunk else 2000, 0 if facts is None else len(facts[0]))
+"""
+
+
+@needs_c
+def test_c_settling_survives_the_group_shrinking_in_a_collection() -> None:
+    """A gc callback shrinking the list while settle_group allocates is seen."""
+    done = subprocess.run(
+        [sys.executable, "-c", SHRUNK_BY_A_COLLECTION],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    answers = [line.split() for line in done.stdout.splitlines()]
+    assert len(answers) == 12
+    # None (0 read) is the pass leaving the group to Python.
+    assert all(read in ("0", held) for held, read in answers), answers
+    # The sweep did shrink the list before the pass read it.
+    assert ["1", "0"] in answers
 
 
 @pytest.mark.parametrize("in_c", [True, False])

@@ -547,3 +547,36 @@ def test_a_failing_walk_is_logged_and_the_result_returned(
     assert record.name == "perfprobe.db"
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert waiting_records(fresh_monitor) == []
+
+
+class UnhashableSql(str):
+    """SQL in a str subclass that cannot be hashed (as one defining __eq__)."""
+
+    def __hash__(self) -> int:
+        raise TypeError(f"unhashable type: {type(self).__name__!r}")
+
+
+def test_sql_in_an_unhashable_str_subclass_costs_no_other_query(
+    fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+) -> None:
+    """Its query is recorded as plain text, and the fold keeps the others."""
+
+    def execute(*args: Any) -> int:
+        return 1
+
+    context = {"connection": connection, "cursor": None}
+    for sql in ["SELECT 1", UnhashableSql("SELECT 2"), "SELECT 3"]:
+        instrument.recorder(execute, sql, (), False, context)
+    with pytest.raises(ZeroDivisionError):
+        instrument.recorder(
+            lambda *args: 1 / 0, UnhashableSql("SELECT 4"), (), False, context
+        )
+
+    events = recorded_queries()
+    assert [(event.fingerprint, event.error_type) for event in events] == [
+        ("SELECT ?", None),
+        ("SELECT ?", None),
+        ("SELECT ?", None),
+        ("SELECT ?", "ZeroDivisionError"),
+    ]
+    assert {type(event.sql) for event in events} == {str}

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
 
-from perfprobe.report.templatesite import template_render_at
+from perfprobe.report import templatesite
+from perfprobe.report.templatesite import MAX_SOURCE_BYTES, template_render_at
 
 # Each statement below is on the line its comment names; the expected call
 # is written by hand.
@@ -99,3 +102,81 @@ def test_an_edited_file_is_read_again(views: str) -> None:
     )
 
     assert template_render_at(f"{views}:27") == "template.render"
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs here")
+def test_a_pipe_named_as_a_call_site_is_not_waited_on(tmp_path: Path) -> None:
+    """A FIFO (a script run as ``python <(...)``) is not opened to wait."""
+    fifo = tmp_path / "script.py"
+    os.mkfifo(fifo)
+    answers: list[str | None] = []
+    reader = threading.Thread(
+        target=lambda: answers.append(template_render_at(f"{fifo}:1")), daemon=True
+    )
+
+    reader.start()
+    reader.join(timeout=5)
+    if reader.is_alive():
+        # Let the blocked open() end: a writer comes and goes.
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        reader.join(timeout=5)
+        pytest.fail("template_render_at() waited for a writer on a FIFO")
+
+    assert answers == [None]
+
+
+def test_a_source_beyond_the_size_limit_is_not_read(tmp_path: Path) -> None:
+    """A file over MAX_SOURCE_BYTES (generated code) gives no answer."""
+    path = tmp_path / "generated.py"
+    padding = "# generated\n" * (MAX_SOURCE_BYTES // 12 + 1)
+    path.write_text(SOURCE + padding, encoding="utf-8")
+    fits = tmp_path / "fits.py"
+    fits.write_text(SOURCE, encoding="utf-8")
+
+    assert template_render_at(f"{fits}:6") == "render"
+    assert template_render_at(f"{path}:6") is None
+
+
+def test_a_coding_declaration_is_honoured(tmp_path: Path) -> None:
+    """Source in Latin-1, declared so, is read as Python reads it."""
+    path = tmp_path / "latin.py"
+    path.write_bytes(
+        b"# -*- coding: latin-1 -*-\n"
+        b"def page(request):\n"
+        b'    return render(request, "caf\xe9.html")\n'
+    )
+
+    assert template_render_at(f"{path}:3") == "render"
+
+
+@pytest.mark.parametrize("line", ["\u00b2", "-1", "1.0"])
+def test_a_line_number_int_cannot_read_is_no_answer(views: str, line: str) -> None:
+    """A line that is not ASCII or Unicode decimal digits answers None."""
+    answer = template_render_at(f"{views}:{line}")
+
+    assert answer is None
+
+
+def test_a_report_naming_many_files_reads_each_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Forty files asked about twice in turn (a live page built twice): 40 reads."""
+    templatesite._renders_at.cache_clear()
+    reads: list[str] = []
+    read_source = templatesite._read_source
+
+    def counted(path: str) -> bytes | None:
+        reads.append(path)
+        return read_source(path)
+
+    monkeypatch.setattr(templatesite, "_read_source", counted)
+    sites = []
+    for number in range(40):
+        path = tmp_path / f"views{number}.py"
+        path.write_text(SOURCE, encoding="utf-8")
+        sites.append(f"{path}:6")
+
+    for _ in range(2):
+        assert [template_render_at(site) for site in sites] == ["render"] * 40
+
+    assert len(reads) == 40

@@ -119,10 +119,14 @@ def sql_text(sql: Any, cursor: Any = None) -> str:
     UTF-8 with undecodable bytes replaced. A psycopg ``sql.Composable``
     is rendered with ``as_string()`` in the context of ``cursor`` (the
     DB-API cursor, which knows the connection's encoding). Anything else
-    goes through ``str()``. Exceptions propagate.
+    goes through ``str()``. A ``str`` subclass comes back as a plain ``str``.
+    Exceptions propagate.
     """
     if isinstance(sql, str):
-        return sql
+        # A subclass's own __hash__ and __eq__ (one that defines __eq__ has
+        # no hash at all) would run where the fold groups the statements,
+        # and a failure there costs the whole batch, not this query.
+        return sql if type(sql) is str else str.__str__(sql)
     if isinstance(sql, bytes | bytearray | memoryview):
         return bytes(sql).decode("utf-8", errors="replace")
     as_string = getattr(sql, "as_string", None)

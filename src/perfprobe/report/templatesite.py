@@ -7,19 +7,27 @@ query path records no template frames, so this is read from the source of
 that line when the report is built: the statement there calls ``render()``,
 ``render_to_string()`` or a template's ``.render()``. A statement that also
 holds a comprehension or a lambda is not taken for one, since its own loop
-may have run the queries.
+may have run the queries. Only a regular file of at most
+``MAX_SOURCE_BYTES`` is read: a call site can name a pipe (a script run as
+``python <(...)``), a device or generated code.
 """
 
 from __future__ import annotations
 
 import ast
 import functools
-import linecache
 import os
+import stat
 
 from django.conf import settings
 
-__all__ = ["template_render_at"]
+__all__ = ["MAX_SOURCE_BYTES", "template_render_at"]
+
+#: The largest source read, in bytes: a view module is far smaller.
+MAX_SOURCE_BYTES = 1 << 19
+# Opening a FIFO for reading waits for a writer unless non-blocking; a
+# terminal would become the controlling one.
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
 
 _RENDER_FUNCTIONS = frozenset({"render", "render_to_string", "render_to_response"})
 _TEMPLATE_LOADERS = frozenset({"get_template", "select_template", "Template"})
@@ -46,14 +54,18 @@ def template_render_at(call_site: str | None) -> str | None:
     if not call_site:
         return None
     path, _, line_text = call_site.rpartition(":")
-    if not path or not line_text.isdigit():
+    # isdigit() would let "²" through, which int() refuses.
+    if not path or not line_text.isdecimal():
         return None
     full_path = _absolute(path)
     try:
-        stat = os.stat(full_path)
+        found = os.stat(full_path)
     except (OSError, ValueError):
         return None
-    return _renders_at(full_path, stat.st_mtime_ns, stat.st_size).get(int(line_text))
+    if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_SOURCE_BYTES:
+        return None
+    lines = _renders_at(full_path, found.st_mtime_ns, found.st_size)
+    return lines.get(int(line_text))
 
 
 def _absolute(path: str) -> str:
@@ -63,16 +75,21 @@ def _absolute(path: str) -> str:
     return os.path.join(str(base) if base else os.getcwd(), path)
 
 
-@functools.lru_cache(maxsize=32)
+# As many files as a report has N+1 findings by default (MAX_FINGERPRINTS),
+# so that the live page, built again, reads none again: an LRU smaller than
+# the files read in turn misses every time.
+@functools.lru_cache(maxsize=512)
 def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
     """Return, for each line of a rendering statement, the call it makes.
 
     Keyed by the file's modification time and size as well, so an edited
     file is read again.
     """
-    linecache.checkcache(path)
-    source = "".join(linecache.getlines(path))
+    source = _read_source(path)
+    if source is None:
+        return {}
     try:
+        # Bytes, so that the parser honours a coding declaration.
         tree = ast.parse(source, filename=path)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         # Not Python, or nested beyond what the parser takes: no answer.
@@ -86,6 +103,26 @@ def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
             for line in range(node.lineno, node.end_lineno + 1):
                 lines[line] = name
     return lines
+
+
+def _read_source(path: str) -> bytes | None:
+    """Return the bytes of the regular file at ``path``, or ``None``.
+
+    ``None`` too when it holds more than ``MAX_SOURCE_BYTES``. Checked again
+    once open: the path may have been replaced since it was looked at.
+    """
+    try:
+        descriptor = os.open(path, _OPEN_FLAGS)
+    except (OSError, ValueError):
+        return None
+    with open(descriptor, "rb", closefd=True) as file:
+        try:
+            if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+                return None
+            source = file.read(MAX_SOURCE_BYTES + 1)
+        except OSError:
+            return None
+    return source if len(source) <= MAX_SOURCE_BYTES else None
 
 
 def _rendering_call(statement: ast.stmt) -> str | None:
