@@ -436,7 +436,10 @@ class RequestRecorder:
             self._fold_requests()
         ep = self._endpoint(request[0])
         ep.add(request[2], summary.query_count, summary.query_time_s, request[1])
-        self._recent.append(raw_request_event(summary.path, request, summary))
+        # Made an event when read, as a quiet request is (made_event).
+        self._recent.append(
+            (request, summary.query_count, summary.query_time_s, summary.path)
+        )
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the quiet tuples.
