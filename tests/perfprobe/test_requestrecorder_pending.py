@@ -172,6 +172,21 @@ def test_waiting_scopes_and_their_queries_stay_bounded() -> None:
     assert collector.snapshot().scopes_closed == 5 * PENDING_SCOPES + 20
 
 
+def test_a_scope_closed_in_its_batch_takes_no_more_records() -> None:
+    """A query recorded in a request scope after its batch closed opens no state."""
+    collector = Collector()
+    scope = open_request(collector, "/a/")
+    end_request(collector, scope, "/a/", n_plus_one(5))
+    assert len(collector._pending) == 1
+
+    collector.close_pending()
+    collector.record_query(query(SQL_C, 1 / 64, call_site=SITES[1]), scope)
+
+    assert scope.tracker is None
+    assert scope.id not in collector._scopes.states
+    assert [s.query_count for s in collector.snapshot().scopes] == [5]
+
+
 def test_a_quiet_request_after_a_waiting_one_keeps_its_place() -> None:
     """A request with no query, and one not opened here, wait behind the first."""
     collector = Collector()
