@@ -45,6 +45,13 @@ QuietRequest = tuple[
     float | None,
 ]
 
+#: What the recent events keep of a request whose scope waited and closed
+#: with queries (``Collector._close_waiting``), until read: its
+#: ``RawRequest``, then its scope's query count, query time and path. Four
+#: items, so neither a timer record nor a ``QuietRequest``.
+ClosedRequest = tuple[RawRequest, int, float, str]
+CLOSED_REQUEST_LENGTH = 4
+
 
 def raw_request_event(
     scope_path: str | None, raw: RawRequest, summary: ScopeSummary | None
@@ -71,23 +78,17 @@ def made_event(item: Any) -> Event:
     """Return ``item`` of the recent events, made an event if it is still raw.
 
     A raw item is the ``QuietRequest`` of a request in whose scope nothing
-    was recorded.
+    was recorded, or the ``ClosedRequest`` of one whose scope waited.
     """
     if type(item) is not tuple:
         return item  # type: ignore[no-any-return]
-    (
-        (method, route),
-        status,
-        duration_s,
-        started_at,
-        thread_id,
-        query,
-        error,
-        at,
-        _scope_id,
-        scope_name,
-        _scope_started_at,
-    ) = item
+    if len(item) == CLOSED_REQUEST_LENGTH:
+        raw, query_count, query_time_s, scope = item
+    else:
+        raw, query_count, query_time_s, scope = item, 0, 0.0, item[9]
+    (method, route), status, duration_s, started_at, thread_id, query, error, at = raw[
+        :8
+    ]
     # Up to RECENT_EVENTS_SIZE of these are made per read: the fields are
     # set in one dict update rather than by the dataclass's __init__, which
     # costs three times as much. RequestEvent has no __post_init__ and no
@@ -100,9 +101,9 @@ def made_event(item: Any) -> Event:
         duration_s=duration_s,
         started_at=started_at,
         thread_id=thread_id,
-        query_count=0,
-        query_time_s=0.0,
-        scope=scope_name,
+        query_count=query_count,
+        query_time_s=query_time_s,
+        scope=scope,
         error_type=error,
         raised_at=at,
         query_string=query,

@@ -425,8 +425,10 @@ class RequestRecorder:
         # Called with the lock held: scope_closed and record_request, but
         # for what a request that may wait cannot have (listeners, an error,
         # a parent scope, open memory blocks).
-        state = self._scopes.pop(scope)
-        assert state is not None  # the caller found it
+        # ScopeTable.pop, less its look for a scope without state: the
+        # caller found this one's.
+        state = self._scopes.states.pop(scope.id)
+        scope.tracker = None
         summary = state.close(
             request[2], conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
         )
@@ -436,7 +438,10 @@ class RequestRecorder:
             self._fold_requests()
         ep = self._endpoint(request[0])
         ep.add(request[2], summary.query_count, summary.query_time_s, request[1])
-        self._recent.append(raw_request_event(summary.path, request, summary))
+        # Made an event when read, as a quiet request is (made_event).
+        self._recent.append(
+            (request, summary.query_count, summary.query_time_s, summary.path)
+        )
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the quiet tuples.

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .aggregates import OVERFLOW_KEY, OperationStats, request_endpoint
 from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import QuietRequest, made_event
+from .requestlog import ClosedRequest, QuietRequest, made_event
 from .scope import Scope
 from .sketch import PURE_PYTHON_ENV
 from .stats import MetricStats
@@ -62,8 +62,9 @@ _split_records = _load_split_records()
 Record = list[Any] | tuple[Any, ...]
 RECORD_LENGTH = 6
 #: What the collector's bounded buffer of recent events holds: events, and
-#: raw timer records and quiet requests made events only when read.
-RecentItem = Event | Record | QuietRequest
+#: raw timer records and requests (quiet, or closed after waiting) made
+#: events only when read.
+RecentItem = Event | Record | QuietRequest | ClosedRequest
 
 
 class _Alive:

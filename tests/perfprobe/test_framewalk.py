@@ -118,6 +118,17 @@ def assert_agree(pairs: Pairs) -> None:
         ):
             # Nothing the recorder reads needs the frames: none are made.
             python = (python[0], None, None, None, python[4])
+        elif (
+            pairs.stack
+            and c[1] is None
+            and python[0] is not None
+            and python[3] is None
+            and python[2] is not None
+        ):
+            # A queryset frame alone, whose queryset carries no instance:
+            # it names no lazy load, and no frame is made.
+            assert lazyload.hinted_instance(python[2].f_locals.get("self")) is None
+            python = (python[0], None, None, None, python[4])
         assert c[0] == python[0]
         assert c[1] is python[1]
         assert c[2] is python[2]
@@ -160,6 +171,52 @@ def test_lazy_loads_agree(walks: Pairs, fresh_monitor: PerformanceMonitor) -> No
     # The first forward load was resolved and memoised; both walks found
     # it for the two rows after.
     assert sum(python[4] is not None for _, python in walks) == 2
+
+
+class _OwnLookup(Order._default_manager._queryset_class):  # type: ignore[misc]
+    """A queryset class with its own attribute lookup, which C must not run."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise AttributeError(name)
+
+
+@pytest.mark.skipif(c_walk_stack is None, reason="walk_stack is built on 3.11 only")
+def test_the_stack_walk_makes_frames_only_for_a_queryset_that_carries_an_instance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A plain queryset's query makes no frame; one that may name a load keeps it."""
+    customer = make_orders(1)[0].customer
+    results: list[WalkResult] = []
+
+    def recording(skip: int, *args: Any) -> WalkResult:
+        assert c_walk_stack is not None
+        result: WalkResult = c_walk_stack(skip + 1, *args)
+        results.append(result)
+        return result
+
+    monkeypatch.setattr(callsite, "_walk_stack", recording)
+    callsite.clear_cache()
+    plain = list(Order.objects.all())
+    related = customer.orders.count()
+    hinted = Order.objects.all()
+    hinted._hints = {"instance": customer}
+    list(hinted)
+    cleared = Order.objects.all()
+    cleared._hints = {"instance": None, "other": 1}
+    list(cleared)
+    own_lookup = _OwnLookup(model=Order)
+    list(own_lookup)
+
+    assert len(plain) == 1 and related == 1
+    here = f"{__file__.rsplit('/', 1)[-1]}:"
+    plain_walk, related_walk, hinted_walk, cleared_walk, own_walk = results
+    for walked in (plain_walk, cleared_walk):
+        assert here in walked[0]
+        assert walked[1:] == (None, None, None, None)
+    for walked in (related_walk, hinted_walk, own_walk):
+        assert here in walked[0]
+        assert walked[1] is not None and walked[2] is not None
+    assert related_walk[2].f_locals["self"]._hints["instance"] is customer
 
 
 @needs_c

@@ -79,18 +79,23 @@ def end_request(
     route: str,
     queries: list[tuple[str, int, float, str]],
     status: int = 200,
+    values: tuple[float, float, int, str | None] = (0.5, 1_000.0, 7, None),
 ) -> None:
-    """Leave ``queries`` raw in this thread's log for ``scope``, then end it."""
+    """Leave ``queries`` raw in this thread's log for ``scope``, then end it.
+
+    ``values`` are the request's duration, start, thread id and query string.
+    """
     log = collector.thread_logs.register()
     for sql, params_hash, duration_s, site in queries:
         log.queries.append(raw_query(scope, sql, params_hash, duration_s, site))
+    duration_s, started_at, thread_id, query_string = values
     raw: RawRequest = (
         ("GET", route),
         status,
-        0.5,
-        1_000.0,
-        7,
-        None,
+        duration_s,
+        started_at,
+        thread_id,
+        query_string,
         None,
         None,
         scope.id,
@@ -165,6 +170,21 @@ def test_waiting_scopes_and_their_queries_stay_bounded() -> None:
     # 51 queries a request: the fourth's end (204) closes the batch.
     assert most_queries == 3 * 51 < PENDING_QUERIES < QUERY_BATCH
     assert collector.snapshot().scopes_closed == 5 * PENDING_SCOPES + 20
+
+
+def test_a_scope_closed_in_its_batch_takes_no_more_records() -> None:
+    """A query recorded in a request scope after its batch closed opens no state."""
+    collector = Collector()
+    scope = open_request(collector, "/a/")
+    end_request(collector, scope, "/a/", n_plus_one(5))
+    assert len(collector._pending) == 1
+
+    collector.close_pending()
+    collector.record_query(query(SQL_C, 1 / 64, call_site=SITES[1]), scope)
+
+    assert scope.tracker is None
+    assert scope.id not in collector._scopes.states
+    assert [s.query_count for s in collector.snapshot().scopes] == [5]
 
 
 def test_a_quiet_request_after_a_waiting_one_keeps_its_place() -> None:
@@ -407,7 +427,14 @@ def workload(seed: int) -> list[Step]:
                     params = 0 if repeat else rng.randint(0, 10**6) * 100 + index
                     queries.append((sql, params, rng.randint(1, 64) / 1024, site))
             status = rng.choice((200, 200, 200, 200, 404, 500))
-            steps.append(("request", (rng.choice(("/a/", "/b/")), queries, status)))
+            values = (
+                rng.randint(1, 4096) / 1024,
+                1_000.0 + rng.randint(0, 10**6) / 1024,
+                rng.randint(1, 9),
+                rng.choice((None, "", "page=2")),
+            )
+            route = rng.choice(("/a/", "/b/"))
+            steps.append(("request", (route, queries, status, values)))
         if rng.random() < 0.05:
             steps.append(("read", None))
     return steps
@@ -418,9 +445,9 @@ def play(collector: Collector, steps: list[Step]) -> dict[str, Any]:
     monitor = PerformanceMonitor(collector)
     for kind, arg in steps:
         if kind == "request":
-            route, queries, status = arg
+            route, queries, status, values = arg
             scope = open_request(collector, route)
-            end_request(collector, scope, route, queries, status)
+            end_request(collector, scope, route, queries, status, values)
         elif kind == "eager":
             collector.record_query(query(SQL_C, arg, call_site=SITES[1]), None)
         elif kind == "user-scope":
@@ -457,10 +484,9 @@ def play(collector: Collector, steps: list[Step]) -> dict[str, Any]:
         "n_plus_one": snapshot.n_plus_one_totals,
         "duplicates": snapshot.duplicate_totals,
         "errors": snapshot.error_counts,
+        # Every field of every request event, in order.
         "requests": [
-            (e.route, e.status, e.query_count, e.query_time_s)
-            for e in snapshot.recent_events
-            if isinstance(e, RequestEvent)
+            e.to_dict() for e in snapshot.recent_events if isinstance(e, RequestEvent)
         ],
         "events": sorted(type(e).__name__ for e in snapshot.recent_events),
     }

@@ -28,6 +28,8 @@
 #define Py_BUILD_CORE 1
 #endif
 #include "internal/pycore_frame.h"
+/* The kinds of a code object's locals (_PyLocals_GetKind). */
+#include "internal/pycore_code.h"
 #undef Py_BUILD_CORE
 #endif
 
@@ -415,6 +417,75 @@ record_line(void *where)
                                                 * (int)sizeof(_Py_CODEUNIT));
 }
 
+/* Interned names, made on first use and kept for the process. */
+static PyObject *self_name, *hints_name, *instance_name;
+
+/* 1 when the queryset frame ``record``'s local ``self`` certainly holds no
+ * instance hint (what lazyload._from_queryset reads first: a related
+ * manager's queryset carries its owner as ``_hints["instance"]``), so the
+ * frame cannot name a lazy load; 0 when it may, or when telling would run
+ * Python code (a ``self`` held in a cell, a class with its own attribute
+ * lookup or a ``_hints`` attribute, hints not an exact dict). Nothing runs
+ * between this and the caller's own reading, so both see the same. Never
+ * leaves an exception set. */
+static int
+holds_no_instance_hint(_PyInterpreterFrame *record)
+{
+    if (self_name == NULL) {
+        self_name = PyUnicode_InternFromString("self");
+        hints_name = PyUnicode_InternFromString("_hints");
+        instance_name = PyUnicode_InternFromString("instance");
+        if (self_name == NULL || hints_name == NULL || instance_name == NULL) {
+            Py_CLEAR(self_name);
+            Py_CLEAR(hints_name);
+            Py_CLEAR(instance_name);
+            PyErr_Clear();
+            return 0;
+        }
+    }
+    PyCodeObject *code = record->f_code;
+    PyObject *owner = NULL;
+    for (int i = 0; i < code->co_nlocalsplus; i++) {
+        PyObject *name = PyTuple_GET_ITEM(code->co_localsplusnames, i);
+        if (name == self_name || _PyUnicode_Equal(name, self_name)) {
+            /* A plain local: f_locals gives its value as it is. */
+            if (_PyLocals_GetKind(code->co_localspluskinds, i) != CO_FAST_LOCAL) {
+                return 0;
+            }
+            owner = record->localsplus[i];
+            break;
+        }
+    }
+    if (owner == NULL) {
+        return 0;
+    }
+    PyTypeObject *type = Py_TYPE(owner);
+    if (type->tp_getattro != PyObject_GenericGetAttr ||
+        _PyType_Lookup(type, hints_name) != NULL) {
+        return 0;
+    }
+    /* Only the instance's own attributes: nothing on the class to call. */
+    PyObject *hints = PyObject_GenericGetAttr(owner, hints_name);
+    if (hints == NULL) {
+        int missing = PyErr_ExceptionMatches(PyExc_AttributeError);
+        PyErr_Clear();
+        return missing;
+    }
+    int none = 0;
+    if (PyDict_CheckExact(hints)) {
+        PyObject *instance = PyDict_GetItemWithError(hints, instance_name);
+        if (instance == NULL) {
+            none = !PyErr_Occurred();
+            PyErr_Clear();
+        }
+        else {
+            none = instance == Py_None;
+        }
+    }
+    Py_DECREF(hints);
+    return none;
+}
+
 /* sys._getframe, looked up once; borrowed from the sys module after. */
 static PyObject *getframe;
 
@@ -468,8 +539,10 @@ PyDoc_STRVAR(walk_stack_doc,
 "walk(sys._getframe(skip), ...), reading the interpreter's frame records.\n\n"
 "The frame objects of the result are made only where the caller can use\n"
 "them: when the memo holds the lazy load, or when the walk reached user\n"
-"code past no queryset and no telling frame, the three frame fields are\n"
-"None (call_site and lazy as walk() gives them). CPython 3.11 only.\n"
+"code past no telling frame and either no queryset frame or one whose\n"
+"self certainly holds no instance hint (so no related manager's), the\n"
+"three frame fields are None (call_site and lazy as walk() gives them).\n"
+"CPython 3.11 only.\n"
 "Raises ValueError when the stack is not skip frames deep.");
 
 static PyObject *
@@ -506,6 +579,7 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     PyObject *telling = NULL;
     Py_ssize_t stop = -1;
     Py_ssize_t queryset = -1;
+    _PyInterpreterFrame *queryset_record = NULL;
     PyObject *stop_frame = NULL;
     PyObject *queryset_frame = NULL;
     unsigned long epoch = cache_epoch;
@@ -542,6 +616,7 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (kind == a.queryset_kind) {
             if (queryset < 0) {
                 queryset = position;
+                queryset_record = record;
             }
         }
         else if (kind == a.async_kind) {
@@ -569,7 +644,9 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         position++;
     }
 
-    if (lazy != NULL || (call_site != NULL && queryset < 0 && telling == NULL)) {
+    if (lazy != NULL ||
+        (call_site != NULL && telling == NULL &&
+         (queryset < 0 || holds_no_instance_hint(queryset_record)))) {
         /* Nothing the caller reads needs a frame object. */
         PyObject *result = PyTuple_Pack(5, call_site, Py_None, Py_None, Py_None,
                                         lazy ? lazy : Py_None);

@@ -243,13 +243,22 @@ def _from_frame(kind: int, local: dict[str, Any]) -> tuple[LazyLoad, Any] | None
     return None
 
 
+def hinted_instance(queryset: Any) -> Any:
+    """Return the instance ``queryset`` carries as a router hint, or ``None``.
+
+    Related managers mark their querysets with the owning instance. The
+    definition of what the C stack walk (``_callsite.walk_stack``) tells
+    without running code, to leave out a queryset frame that has none.
+    """
+    hints = getattr(queryset, "_hints", None)
+    return hints.get("instance") if hints else None
+
+
 def _from_queryset(queryset: Any) -> tuple[LazyLoad, Any] | None:
     """Return a related manager queryset's lazy load and its instance."""
-    # Related managers mark their querysets with the owning instance as a
-    # router hint; a reverse foreign key also registers that instance as a
-    # known related object, which is what tells the two managers apart.
-    hints = getattr(queryset, "_hints", None)
-    instance = hints.get("instance") if hints else None
+    # A reverse foreign key also registers the hinted instance as a known
+    # related object, which is what tells the two managers apart.
+    instance = hinted_instance(queryset)
     if instance is None:
         return None
     known = getattr(queryset, "_known_related_objects", None)
