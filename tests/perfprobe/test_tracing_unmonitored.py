@@ -21,6 +21,7 @@ from pytest_django import Settings
 from perfprobe import tracing
 from perfprobe.access import unmonitored
 from perfprobe.prometheus import runtime
+from perfprobe.tracing import unmonitored as unmonitored_module
 from perfprobe.tracing.unmonitored import is_unmonitored_path
 
 from .tracing_urls import hidden
@@ -169,3 +170,20 @@ def test_only_paths_resolving_to_an_unmonitored_view_are_listed(
     assert is_unmonitored_path("/free")
     assert not is_unmonitored_path("/taken")
     assert not is_unmonitored_path("/elsewhere")
+
+
+def test_untraced_requests_never_look_at_the_urlconf(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without a tracer provider, neither middleware path lists unmonitored paths."""
+    assert isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    settings.ROOT_URLCONF = "tests.perfprobe.tracing_urls"
+    tracing.reset()
+    looked: list[str] = []
+    monkeypatch.setattr(unmonitored_module, "is_unmonitored_path", looked.append)
+
+    assert Client().get("/nap/").status_code == 200
+    assert async_to_sync(AsyncClient().get)("/nap/").status_code == 200
+    assert Client().get("/hidden/5/").status_code == 200
+
+    assert looked == []
