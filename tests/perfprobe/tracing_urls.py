@@ -12,10 +12,12 @@ import time
 from asgiref.sync import sync_to_async
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse
-from django.urls import path
+from django.urls import include, path
 
 from apps.shop.models import Customer
 from perfprobe import monitor
+from perfprobe.access import unmonitored
+from perfprobe.prometheus import metrics_view
 
 #: A value no span may carry with the default settings.
 SECRET = "s3cret-7f2a"
@@ -101,8 +103,30 @@ async def async_halves(request: HttpRequest, count: int) -> HttpResponse:
     return HttpResponse(str(count))
 
 
+@unmonitored
+def hidden(request: HttpRequest, n: int = 0) -> HttpResponse:
+    """Run one query inside the block ``hidden-block``; an unmonitored view."""
+    with monitor.measure_execution_time("hidden-block"):
+        run_queries(1)
+    return HttpResponse("hidden")
+
+
+@unmonitored
+async def async_hidden(request: HttpRequest, n: int = 0) -> HttpResponse:
+    """Run one query inside the block ``hidden-block``; an unmonitored async view."""
+    async with monitor.measure_execution_time("hidden-block"):
+        await sync_to_async(run_queries)(1)
+    return HttpResponse("hidden")
+
+
 urlpatterns = [
     path("customers/<int:pk>/", customer),
+    path("metrics", metrics_view),
+    path("perfprobe/", include("perfprobe.urls")),
+    path("hidden/", hidden),
+    path("hidden/<int:n>/", hidden),
+    path("async-hidden/", async_hidden),
+    path("async-hidden/<int:n>/", async_hidden),
     path("nap/", nap),
     path("boom/", boom),
     path("missing/", missing),

@@ -10,11 +10,12 @@ from typing import IO, Any
 
 from rich import box
 from rich.cells import cell_len
-from rich.console import Console, OverflowMethod
+from rich.console import Console
 from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
+from .columnfit import PlannedColumn, plan_columns
 from .model import Report
 from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_tables
 
@@ -146,6 +147,11 @@ def spelling(console: Console) -> Callable[[str], str]:
     return spell if callable(spell) else _same
 
 
+def _cells(text: str) -> int:
+    """Return the terminal cells of the widest line of ``text``."""
+    return max(cell_len(line) for line in text.split("\n"))
+
+
 class _Console(Console):
     """A rich console that ends the process with ``EXIT_BROKEN_PIPE``."""
 
@@ -214,11 +220,6 @@ class TerminalRenderer:
         self.width = width
         self.box = box.SIMPLE_HEAD if terminal else box.ASCII
         self._spell = spelling(self.console)
-        # rich cuts a word too long for its column with its own "…", after
-        # the spelling above; where that would be respelt, fold it instead.
-        self._overflow: OverflowMethod = (
-            "ellipsis" if self._spell("\u2026") == "\u2026" else "fold"
-        )
 
     def _text(self, text: str, style: str = "") -> Text:
         return Text(self._spell(text), style=style)
@@ -262,42 +263,73 @@ class TerminalRenderer:
             )
 
     def section(self, section: Section) -> None:
-        """Print ``section`` as a table with its notes below it."""
+        """Print ``section`` as a table with its notes below it.
+
+        A table too wide for the console is printed as several, each
+        starting with the section's first column (see ``columnfit``).
+        """
         title = section.title
         if section.subtitle:
             title = f"{title} ({section.subtitle})"
+        spelt = [[self._spell(cell) for cell in row] for row in section.rows]
+        headings = [self._spell(column) for column in section.columns]
+        # Each column's widest cell or heading, as the stream will spell it.
+        needs = [
+            max(_cells(heading), *(_cells(row[index]) for row in spelt))
+            for index, heading in enumerate(headings)
+        ]
+        width = self.width if self.width is not None else self.console.width
+        plan = plan_columns(
+            needs,
+            [column in section.numeric for column in section.columns],
+            # A call site cut to "apps/x/conc…" loses the line number it is
+            # there for: such columns wrap only when nothing else fits.
+            [column in KEEP_WHOLE_COLUMNS for column in section.columns],
+            width,
+        )
+        for part, planned in enumerate(plan):
+            heading = title if part == 0 else f"{section.title} (continued)"
+            self._print(self._table(section, heading, planned, needs))
+        for note in section.notes:
+            self._print(note)
+
+    def _table(
+        self,
+        section: Section,
+        title: str,
+        planned: Sequence[PlannedColumn],
+        needs: Sequence[int],
+    ) -> Table:
         table = Table(
             title=self._text(title), title_justify="left", box=self.box, expand=False
         )
         numeric = section.numeric
-        for index, column in enumerate(section.columns):
-            # A call site cut to "apps/x/conc…" loses the line number it is
-            # there for; such columns keep their width, and others wrap.
-            whole = column in KEEP_WHOLE_COLUMNS
+        for column in planned:
+            name = section.columns[column.index]
+            # Folded, never cut: rich's "ellipsis" would drop the end of a
+            # name or a number too wide for its column.
             table.add_column(
-                self._text(column),
-                justify="right" if column in numeric else "left",
-                no_wrap=whole,
-                overflow=self._overflow,
-                min_width=max(
-                    (cell_len(self._spell(row[index])) for row in section.rows),
-                    default=0,
-                )
-                if whole
-                else None,
+                self._text(name),
+                justify="right" if name in numeric else "left",
+                no_wrap=column.whole,
+                overflow="fold",
+                min_width=needs[column.index] if column.whole else None,
             )
         for row in section.rows:
             # Text never parses markup, so SQL like "[x]" or labels from user
             # code print as they are.
             table.add_row(
                 *(
-                    self._text(cell, style=self._cell_style(section, column, cell))
-                    for column, cell in zip(section.columns, row, strict=True)
+                    self._text(
+                        row[column.index],
+                        style=self._cell_style(
+                            section, section.columns[column.index], row[column.index]
+                        ),
+                    )
+                    for column in planned
                 )
             )
-        self._print(table)
-        for note in section.notes:
-            self._print(note)
+        return table
 
     @staticmethod
     def _cell_style(section: Section, column: str, cell: str) -> str:

@@ -212,7 +212,8 @@ _NO_REQUEST_SPAN = _NoRequestSpan()
 def request_span(request: HttpRequest) -> RequestSpan | _NoRequestSpan:
     """Return a context manager that wraps the request in a SERVER span.
 
-    Call ``finish(response)`` on what it yields once the response is back.
+    A request to a fixed path of an unmonitored view gets one that does
+    nothing. Call ``finish(response)`` on what it yields once the response is back.
     """
     if not active:
         return _NO_REQUEST_SPAN
@@ -221,7 +222,12 @@ def request_span(request: HttpRequest) -> RequestSpan | _NoRequestSpan:
         return _NO_REQUEST_SPAN
     try:
         from .spans import RequestSpan
+        from .unmonitored import is_unmonitored_path
 
+        # perfprobe's own pages and other unmonitored views at a fixed path
+        # make no span; others are dropped when they end (see RequestSpan).
+        if is_unmonitored_path(request.path_info):
+            return _NO_REQUEST_SPAN
         return RequestSpan(tracer, request)
     except Exception:
         log_failure(

@@ -39,6 +39,7 @@ from ..middleware import (
 )
 from . import attributes as attr
 from .current import OpenBlock, enter_block, leave, leave_block, live_context
+from .unmonitored import is_unmonitored_view
 
 logger = logging.getLogger("perfprobe.tracing")
 
@@ -181,6 +182,10 @@ class RequestSpan:
     would break the conventions' one-server-span rule; that span is kept
     current as it is, so perfprobe's block and query spans nest under it,
     and only ``http.route`` is added if it lacks one.
+
+    A request whose view turns out to be ``perfprobe.access.unmonitored``
+    has its own span dropped, never ended, and the other instrumentation's
+    span left untouched.
     """
 
     def __init__(self, tracer: Tracer, request: HttpRequest) -> None:
@@ -249,6 +254,9 @@ class RequestSpan:
         span = self._span
         if span is None:
             return
+        if is_unmonitored_view(self._request):
+            self._drop()
+            return
         route = route_of(self._request)
         if not self._own:
             existing = getattr(span, "attributes", None) or {}
@@ -266,6 +274,18 @@ class RequestSpan:
                 # leave() drops an ended block the restored context holds.
                 token, self._token = self._token, None
                 leave(token, self._parent)
+
+    def _drop(self) -> None:
+        """Stop the span being current without ending it: it is never exported.
+
+        The SDK hands a span to its processors' ``on_end``, where the
+        exporting ones export it, only from ``Span.end()``; a span never
+        ended is forgotten. A span of another instrumentation is left as it
+        is, without ``http.route``.
+        """
+        if self._own:
+            token, self._token = self._token, None
+            leave(token, self._parent)
 
     def _describe(self, span: Span, route: str, exc: BaseException | None) -> None:
         method = method_of(self._request)

@@ -1,0 +1,90 @@
+"""Share a table's columns out between as many tables as the width needs.
+
+rich fits a table that is too wide by narrowing the columns that may wrap;
+when that is not enough it narrows every column, and a number in a column
+that may not wrap is then cut (``25…`` for 25.1 ms). So the columns are
+planned before rich sees them: numbers are never wrapped and always get
+their widest cell; a column kept whole for what it holds (a call site's
+line number) is wrapped only when it cannot fit whole even beside the
+first column; other text wraps, given at least ``TEXT_FLOOR`` characters.
+When all of that does not fit, the columns are shared out between several
+tables, each starting with the first column (the row's name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+#: The fewest characters a wrapping text column is planned with.
+TEXT_FLOOR = 10
+#: A cell's padding (one space each side) and the border on its right.
+_PER_COLUMN = 3
+#: The border on the left of the first column.
+_LEFT_EDGE = 1
+
+
+@dataclass(frozen=True)
+class PlannedColumn:
+    """One column of one table: its index in the section and whether it wraps."""
+
+    index: int
+    #: True: printed on one line at its widest cell (``no_wrap``).
+    whole: bool
+
+
+def _cost(need: int, whole: bool) -> int:
+    return (need if whole else min(need, TEXT_FLOOR)) + _PER_COLUMN
+
+
+def plan_columns(
+    needs: Sequence[int],
+    numeric: Sequence[bool],
+    keep_whole: Sequence[bool],
+    width: int,
+) -> list[list[PlannedColumn]]:
+    """Return the tables to print, each a list of columns, the first column first.
+
+    ``needs`` is each column's widest cell or heading in terminal cells;
+    ``numeric`` marks the columns of numbers, ``keep_whole`` those best not
+    wrapped; ``width`` is the width a table may take, borders included. A
+    single column of numbers wider than ``width`` beside the first column
+    is the only way a table can end up too wide (rich then cuts it).
+    """
+    count = len(needs)
+    whole = [numeric[i] or keep_whole[i] for i in range(count)]
+    if sum(_cost(needs[i], whole[i]) for i in range(count)) + _LEFT_EDGE <= width:
+        return [[PlannedColumn(i, whole[i]) for i in range(count)]]
+
+    # Too wide: the first column wraps in the budget, the others are packed
+    # in order, and the first is kept whole in a table with room for it.
+    base = _LEFT_EDGE + _cost(needs[0], numeric[0])
+    tables: list[list[PlannedColumn]] = []
+    current: list[PlannedColumn] = []
+    used = base
+    for i in range(1, count):
+        cost = _cost(needs[i], whole[i])
+        if used + cost > width and current:
+            tables.append(current)
+            current, used = [], base
+        if used + cost > width and not numeric[i]:
+            # Even beside the first column alone it does not fit whole.
+            current.append(PlannedColumn(i, False))
+            used += _cost(needs[i], False)
+        else:
+            current.append(PlannedColumn(i, whole[i]))
+            used += cost
+    tables.append(current)
+    return [_with_first(table, needs, numeric, keep_whole, width) for table in tables]
+
+
+def _with_first(
+    table: list[PlannedColumn],
+    needs: Sequence[int],
+    numeric: Sequence[bool],
+    keep_whole: Sequence[bool],
+    width: int,
+) -> list[PlannedColumn]:
+    used = _LEFT_EDGE + sum(_cost(needs[c.index], c.whole) for c in table)
+    whole = numeric[0] or (keep_whole[0] and used + _cost(needs[0], True) <= width)
+    return [PlannedColumn(0, whole), *table]

@@ -1,0 +1,153 @@
+"""Tests for perfprobe.report.columnfit: names wrap, numbers stay whole."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+
+import pytest
+
+from perfprobe.report.columnfit import PlannedColumn, plan_columns
+from perfprobe.report.model import Report
+from perfprobe.report.terminal import TerminalRenderer, make_console
+
+from .report_factories import build, make_collector, operation, request
+
+# The names a user's report cut to "concurrent.work…", "db.n_plus_one_l…"
+# and "errors.impossib…" at 120 columns on a UTF-8 pipe.
+NAMES = (
+    "concurrent.worker_task",
+    "db.n_plus_one_loop",
+    "errors.impossible_allocation",
+    "memory.process_records",
+)
+# Each operation's duration, and how format_ms shows it (by hand: three
+# digits, one decimal from 1 ms, three decimals below).
+DURATIONS = {
+    "concurrent.worker_task": (0.0478, "47.8 ms"),
+    "db.n_plus_one_loop": (0.0251, "25.1 ms"),
+    "errors.impossible_allocation": (0.000031, "0.031 ms"),
+    "memory.process_records": (0.493, "493 ms"),
+}
+ROUTE = "/api/orders/<int:pk>/invoice/"
+
+
+@pytest.fixture(autouse=True)
+def _no_forced_colour(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE", "COLUMNS"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def _report() -> Report:
+    collector = make_collector()
+    for name, (duration_s, _) in DURATIONS.items():
+        event = operation(
+            name,
+            duration_s,
+            error_type="MemoryError" if name.startswith("errors.") else None,
+        )
+        tags = {"scenario": "database_operations"}
+        collector.record_operation(dataclasses.replace(event, tags=tags), None)
+    collector.record_request(request(ROUTE, 500, 0.0293, query_count=3), None)
+    return build(collector)
+
+
+def _render(encoding: str, columns: int, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Print the report as ``perfprobe_report > file`` would, at ``columns``."""
+    monkeypatch.setenv("COLUMNS", str(columns))
+    buffer = io.BytesIO()
+    stream = io.TextIOWrapper(buffer, encoding=encoding, newline="\n")
+    TerminalRenderer(make_console(stream)).render(_report())
+    stream.flush()
+    return buffer.getvalue().decode(encoding)
+
+
+def _tables(text: str) -> list[list[list[str]]]:
+    """Return each ASCII table's body rows, as lists of stripped cells."""
+    tables: list[list[list[str]]] = []
+    rows: list[list[str]] | None = None
+    for line in text.splitlines():
+        if line.startswith("+"):
+            if rows is None:
+                rows = []
+            else:
+                tables.append(rows)
+                rows = None
+        elif rows is not None and line.startswith("|") and "-+-" not in line:
+            rows.append([cell.strip() for cell in line[1:-1].split("|")])
+    return tables
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+@pytest.mark.parametrize("columns", [60, 80, 120])
+def test_names_wrap_and_numbers_stay_whole(
+    monkeypatch: pytest.MonkeyPatch, encoding: str, columns: int
+) -> None:
+    """Every name can be read back from its wrapped lines; no number is cut."""
+    text = _render(encoding, columns, monkeypatch)
+
+    assert max(len(line) for line in text.splitlines()) <= columns
+    tables = _tables(text)
+    assert "\u2026" not in text and "..." not in text
+    first_columns = ["".join(row[0] for row in rows) for rows in tables]
+    for name in NAMES:
+        assert any(name in joined for joined in first_columns), name
+    assert any(ROUTE in joined.replace(" ", "") for joined in first_columns)
+    cells = {cell for rows in tables for row in rows for cell in row}
+    for _, shown in DURATIONS.values():
+        assert shown in cells
+    assert {"29.3 ms", "3", "500: 1"} <= cells
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+def test_utf8_and_ascii_lay_the_report_out_alike(
+    monkeypatch: pytest.MonkeyPatch, columns: int
+) -> None:
+    """With nothing to respell, both encodings print the very same text."""
+    assert _render("utf-8", columns, monkeypatch) == _render(
+        "ascii", columns, monkeypatch
+    )
+
+
+def test_a_table_that_fits_is_one_table() -> None:
+    """1 + (10 + 3) + (5 + 3) + (8 + 3) = 33 columns fit in 60."""
+    plan = plan_columns([20, 5, 8], [False, True, True], [False] * 3, 60)
+
+    assert plan == [
+        [PlannedColumn(0, False), PlannedColumn(1, True), PlannedColumn(2, True)]
+    ]
+
+
+def test_a_table_too_wide_is_shared_out_with_its_first_column_repeated() -> None:
+    """At 30: 14 for the first column, 8 for the next, 11 more would make 33."""
+    plan = plan_columns([20, 5, 8], [False, True, True], [False] * 3, 30)
+
+    assert plan == [
+        [PlannedColumn(0, False), PlannedColumn(1, True)],
+        [PlannedColumn(0, False), PlannedColumn(2, True)],
+    ]
+
+
+def test_a_call_site_too_wide_beside_the_first_column_wraps() -> None:
+    """At 60: 14 + (45 + 3) = 62 is too wide, so the call site is folded."""
+    plan = plan_columns([40, 5, 45], [False, True, False], [False, False, True], 60)
+
+    assert plan == [
+        [PlannedColumn(0, False), PlannedColumn(1, True)],
+        [PlannedColumn(0, False), PlannedColumn(2, False)],
+    ]
+
+
+def test_a_first_column_kept_whole_where_its_table_has_room() -> None:
+    """A 30-wide call site first: whole beside two numbers (1 + 33 + 16 = 50)."""
+    plan = plan_columns(
+        [30, 5, 5, 5, 5, 5, 5],
+        [False, True, True, True, True, True, True],
+        [True, False, False, False, False, False, False],
+        50,
+    )
+
+    assert plan == [
+        [PlannedColumn(0, False), *(PlannedColumn(i, True) for i in range(1, 5))],
+        [PlannedColumn(0, True), *(PlannedColumn(i, True) for i in range(5, 7))],
+    ]
