@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml setup.py src/perfprobe/db/_callsite.c src/perfprobe/_fo
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) .ci/check-extensions
 	touch $(STAMP)
 
 demo: $(STAMP)
