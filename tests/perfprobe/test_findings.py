@@ -75,7 +75,8 @@ def test_one_scopes_repeats_of_two_parameter_sets_count_one_scope() -> None:
             DuplicateFinding("a", "SELECT ? FROM author", 2, 0.2, "S", ()),
         ]
     )
-    totals.add_duplicates([DuplicateFinding("a", "SELECT ? FROM author", 2, 0.2, "S", ())])
+    again = DuplicateFinding("b", "SELECT ? FROM author", 2, 0.2, "S", ())
+    totals.add_duplicates([again])
 
     (merged,) = totals.to_list()
 

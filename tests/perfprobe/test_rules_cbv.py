@@ -64,6 +64,11 @@ def _repeated_customers() -> int:
     return sum(1 for count in shown.values() if count >= 2)
 
 
+def _customer_repeats(report: Report) -> list[dict[str, object]]:
+    aggregated = report.duplicates["aggregated"]
+    return [d for d in aggregated if _CUSTOMER_TABLE in d["fingerprint"]]
+
+
 def test_a_list_view_n_plus_one_is_placed_in_its_template(
     orders_site: None, fresh_monitor: PerformanceMonitor
 ) -> None:
@@ -93,9 +98,7 @@ def test_a_list_view_n_plus_one_is_placed_in_its_template(
     assert rec.evidence["view"] == "tests.perfprobe.cbv_urls.OrderListView"
     # The repeats of a customer are the N+1's own queries: no second finding.
     assert [r for r in report.recommendations if r.rule_id == "duplicate-queries"] == []
-    (repeats,) = [
-        d for d in report.duplicates["aggregated"] if _CUSTOMER_TABLE in d["fingerprint"]
-    ]
+    (repeats,) = _customer_repeats(report)
     assert repeats["scope_count"] == 2
     assert repeats["repeated_sets"] == 2 * repeated
 
@@ -119,9 +122,7 @@ def test_a_template_response_n_plus_one_names_the_response_line(
         "comes with its rows instead of once per row."
     )
     assert [r for r in report.recommendations if r.rule_id == "duplicate-queries"] == []
-    (repeats,) = [
-        d for d in report.duplicates["aggregated"] if _CUSTOMER_TABLE in d["fingerprint"]
-    ]
+    (repeats,) = _customer_repeats(report)
     assert (repeats["scope_count"], repeats["repeated_sets"]) == (
         1,
         _repeated_customers(),
