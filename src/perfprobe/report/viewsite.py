@@ -13,9 +13,9 @@ served there and the place its rows come from: a class's own
 from __future__ import annotations
 
 import ast
-import functools
 import inspect
 import textwrap
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,7 +55,7 @@ def view_of_endpoint(endpoint: str) -> EndpointView | None:
     if not route.startswith("/"):
         return None
     try:
-        callback = _callbacks_by_route(id(get_resolver())).get(route)
+        callback = _callbacks_by_route(get_resolver()).get(route)
     except Exception:
         # A URLconf that fails to import is the project's to report.
         return None
@@ -64,22 +64,27 @@ def view_of_endpoint(endpoint: str) -> EndpointView | None:
     return _describe(callback)
 
 
-@functools.lru_cache(maxsize=4)
-def _callbacks_by_route(resolver_id: int) -> dict[str, Any]:
-    """Return each route of the URLconf (as the report names it) and its view.
+# Per resolver, which get_resolver() makes once per ROOT_URLCONF; weakly, so
+# a resolver dropped when the setting changes is not kept, nor its id reused.
+_routes_of: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
-    Keyed by the resolver's identity, which ``get_resolver`` caches per
-    ``ROOT_URLCONF``.
-    """
-    routes: dict[str, Any] = {}
-    _walk(get_resolver().url_patterns, "", routes)
+
+def _callbacks_by_route(resolver: Any) -> dict[str, Any]:
+    """Return each route of ``resolver`` (as the report names it) and its view."""
+    routes = _routes_of.get(resolver)
+    if routes is None:
+        routes = {}
+        _walk(resolver.url_patterns, "", routes)
+        _routes_of[resolver] = routes
     return routes
 
 
 def _walk(patterns: list[Any], prefix: str, routes: dict[str, Any]) -> None:
     for pattern in patterns:
-        # ResolverMatch.route joins the patterns' own strings the same way.
-        text = prefix + str(pattern.pattern)
+        # As ResolverMatch.route joins them: an included pattern's own
+        # leading "^" is dropped.
+        own = str(pattern.pattern)
+        text = prefix + own.removeprefix("^") if prefix else own
         if isinstance(pattern, URLResolver):
             _walk(pattern.url_patterns, text, routes)
         elif isinstance(pattern, URLPattern):
