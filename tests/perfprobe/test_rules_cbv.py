@@ -20,6 +20,7 @@ from pytest_django import Settings
 from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
 from perfprobe.report import Recommendation, Report
+from perfprobe.testing import BudgetExceeded, assert_no_n_plus_one
 
 from . import cbv_urls, template_urls
 
@@ -34,6 +35,13 @@ def _line(marker: str) -> str:
     lines = _SOURCE.read_text(encoding="utf-8").splitlines()
     (number,) = [i for i, text in enumerate(lines, 1) if text.endswith(marker)]
     return f"tests/perfprobe/cbv_urls.py:{number}"
+
+
+def _own_line(marker: str) -> int:
+    """Return the line of this file ending with ``marker``."""
+    lines = Path(__file__).read_text(encoding="utf-8").splitlines()
+    (number,) = [i for i, text in enumerate(lines, 1) if text.endswith(marker)]
+    return number
 
 
 @pytest.fixture
@@ -134,8 +142,6 @@ def test_the_n_plus_one_assertion_places_it_as_the_report_does(
     orders_site: None, fresh_monitor: PerformanceMonitor
 ) -> None:
     """assert_no_n_plus_one names the TemplateResponse's template and its view."""
-    from perfprobe.testing import BudgetExceeded, assert_no_n_plus_one
-
     with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["test_rules_cbv"]}):
         with pytest.raises(BudgetExceeded) as caught:
             with assert_no_n_plus_one():
@@ -152,3 +158,25 @@ def test_the_n_plus_one_assertion_places_it_as_the_report_does(
     ) in message
     assert message.endswith(f"\n    {rec.suggestion}")
     assert f"OrderListView.get_queryset() at {_line('# GET_QUERYSET')}" in message
+
+
+def test_under_the_test_client_the_request_line_leads_to_the_view(
+    orders_site: None, fresh_monitor: PerformanceMonitor
+) -> None:
+    """The test's client.get() line is the call site; the view is still named."""
+    client = Client()
+    with pytest.raises(BudgetExceeded) as caught:
+        with assert_no_n_plus_one():
+            client.get("/orders/cbv/")  # the request
+    report = fresh_monitor.generate_report()
+
+    rec = _only_n_plus_one(report)
+    here = f"tests/perfprobe/test_rules_cbv.py:{_own_line('# the request')}"
+    assert rec.evidence["call_site"] == here
+    assert rec.title.startswith(
+        "N+1 queries while the template of GET /orders/cbv/ renders"
+    )
+    assert f"returned by OrderListView.get_queryset() at {_line('# GET_QUERYSET')}" in (
+        rec.suggestion
+    )
+    assert f"\n    {rec.suggestion}" in str(caught.value)

@@ -16,7 +16,7 @@ from typing import Any
 from ..routes import HTTP_METHODS
 from . import advice
 from .indexes import model_table, statement_table
-from .templatesite import template_render_at
+from .templatesite import client_request_at, template_render_at
 from .viewsite import view_of_endpoint
 
 __all__ = ["NPlusOnePlace", "endpoint_in_scope", "loading_sites", "place_n_plus_one"]
@@ -105,8 +105,9 @@ def place_n_plus_one(
     Django's template code is library code, so a loop in a template has the
     view's ``render()`` line as its call site, read from the source here.
     A ``TemplateResponse`` is rendered after the view returned: its queries
-    have no call site, and ``endpoints`` (the requests they ran in) lead to
-    the view through the URLconf.
+    have no call site (or, under the test client, the test's line sending
+    the request), and ``endpoints`` (the requests they ran in) lead to the
+    view through the URLconf.
     """
     loaded_at, through = loading_sites(fingerprint, lazy, nearby)
     rendered_by = template_render_at(call_site)
@@ -118,7 +119,9 @@ def place_n_plus_one(
             ),
             evidence={"in_template_rendered_by": rendered_by},
         )
-    if call_site is None and endpoints:
+    # Under a server no line of user code is on the stack while Django
+    # renders a TemplateResponse; under the test client, the test's request.
+    if endpoints and (call_site is None or client_request_at(call_site)):
         place = _in_request(fingerprint, lazy, loaded_at, through, endpoints[0])
         if place is not None:
             return place
@@ -166,8 +169,8 @@ def _in_request(
     site = f"{endpoint} ({kind} {view.name}, in library code it called)"
     return NPlusOnePlace(
         where=(
-            f"during {endpoint} with no line of your code on the stack ({kind} "
-            f"{view.name})"
+            f"during {endpoint} with no line of your app's code on the stack "
+            f"({kind} {view.name})"
         ),
         suggestion=advice.n_plus_one(fingerprint, site, lazy, loaded_at, through),
         evidence=evidence,

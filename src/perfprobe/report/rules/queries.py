@@ -125,7 +125,7 @@ def n_plus_one(
             for e in data["queries"]["slowest"]
             if e["scope"] in scopes
         ]
-        endpoints = [] if finding["call_site"] else endpoints_of(scopes, data)
+        endpoints = endpoints_of(scopes, data)
         place = place_n_plus_one(
             finding["fingerprint"], finding["call_site"], lazy, nearby, endpoints
         )
