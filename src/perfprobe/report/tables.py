@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .fmt import (
-    format_against,
     format_bytes,
     format_counts,
     format_details,
@@ -21,6 +20,7 @@ from .fmt import (
     format_evidence_value,
     format_mean_count,
     format_ms,
+    format_operations,
     plural,
     shorten,
     shorten_sql,
@@ -153,9 +153,6 @@ def build_tables(report: Report, limits: Limits) -> ReportTables:
 
 # C0 and C1 control characters (escape, bell, backspace...) from recorded
 # names would drive the reader's terminal; they are shown escaped instead.
-# Evidence times a title sets against ``threshold_s`` (with format_against):
-# shown alike, "500.3 ms" in both, never "500 ms" beside "(limit 500 ms)".
-_AGAINST_LIMIT = frozenset({"max_s", "p95_s", "duration_s"})
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -181,13 +178,8 @@ def _header(data: dict[str, Any]) -> Header:
         f"{format_bytes(limits['high_memory_bytes'])}. "
         f"{_str(conf['threshold_note'])}"
     )
-    # ``operations`` counts the calls; the table shows each name once.
-    calls, names = summary["operations"], summary.get("operation_names", None)
-    operations = plural(calls, "operation")
-    if isinstance(names, int) and names != calls:
-        operations = f"{plural(names, 'operation')} ({plural(calls, 'call')})"
     totals = (
-        f"{operations}, "
+        f"{format_operations(summary['operations'], summary.get('operation_names'))}, "
         f"{plural(summary['requests'], 'request')}, "
         f"{plural(summary['queries'], 'query')} "
         f"({format_duration(summary['query_time_s'])}"
@@ -385,19 +377,6 @@ def _errors(counts: list[dict[str, Any]], limits: Limits) -> Section:
     return Section("Errors", ("Source", "Name", "Type", "Count"), _rows(rows))
 
 
-def _evidence_value(key: str, value: Any, limit_s: Any) -> str:
-    """Format one evidence value; a time set against the limit as the title does."""
-    if (
-        key in _AGAINST_LIMIT
-        and isinstance(value, int | float)
-        and isinstance(limit_s, int | float)
-        and not isinstance(value, bool)
-        and not isinstance(limit_s, bool)
-    ):
-        return format_against(float(value), float(limit_s))
-    return format_evidence_value(key, value)
-
-
 def _recommendation(rec: dict[str, Any]) -> RecommendationItem:
     fields = dict(rec["evidence"])
     # A failed query's name is its fingerprint: shown once is enough.
@@ -405,8 +384,9 @@ def _recommendation(rec: dict[str, Any]) -> RecommendationItem:
         "fingerprint"
     ):
         del fields["name"]
+    limit_s = fields.get("threshold_s")
     evidence = ", ".join(
-        f"{key}: {_evidence_value(key, value, fields.get('threshold_s'))}"
+        f"{key}: {format_evidence_value(key, value, limit_s=limit_s)}"
         for key, value in fields.items()
         if value is not None
     )
