@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -90,12 +91,18 @@ class _Merged:
     max_count_per_scope: int = 0
     scope_count: int = 0
     scopes: list[str] = field(default_factory=list)
+    #: The findings merged in: a scope's duplicates of one shape are one
+    #: finding per repeated parameter set, all of them in one scope.
+    found_count: int = 0
 
-    def add(self, scope: str, count: int, total_s: float) -> None:
+    def add(
+        self, scope: str, count: int, total_s: float, new_scope: bool = True
+    ) -> None:
         self.count += count
         self.total_s += total_s
         self.max_count_per_scope = max(self.max_count_per_scope, count)
-        self.scope_count += 1
+        self.scope_count += new_scope
+        self.found_count += 1
         if scope not in self.scopes and len(self.scopes) < MAX_SCOPES_LISTED:
             self.scopes.append(scope)
 
@@ -109,6 +116,8 @@ class _Merged:
             scope_count=self.scope_count,
             scopes=list(self.scopes),
         )
+        if "call_sites" in data:
+            data["repeated_sets"] = self.found_count
         return data
 
 
@@ -156,9 +165,25 @@ class FindingTotals:
 
     def add_duplicate(self, finding: DuplicateFinding) -> None:
         """Fold one scope's duplicate finding in."""
-        entry = self._entry((finding.fingerprint, finding.call_sites), finding)
-        if entry is not None:
-            entry.add(finding.scope, finding.count, finding.total_s)
+        self.add_duplicates([finding])
+
+    def add_duplicates(self, findings: Sequence[DuplicateFinding]) -> None:
+        """Fold the duplicate findings of one scope in, counting the scope once.
+
+        One scope has a finding for each parameter set it repeated (the same
+        lookup for author 1, then for author 2): they merge into one entry,
+        whose ``scope_count`` counts the scope once and ``repeated_sets``
+        each of them.
+        """
+        merged: set[int] = set()
+        for finding in findings:
+            entry = self._entry((finding.fingerprint, finding.call_sites), finding)
+            if entry is None:
+                continue
+            entry.add(
+                finding.scope, finding.count, finding.total_s, id(entry) not in merged
+            )
+            merged.add(id(entry))
 
     def to_list(self) -> list[dict[str, Any]]:
         """Return the merged findings as JSON-ready data, most time first."""

@@ -120,8 +120,9 @@ class PerformanceMonitor:
         """Take a memory checkpoint now; use the result with ``with`` for a block."""
         return MemoryProbe(self, label)
 
-    @contextlib.contextmanager
-    def scope(self, name: str, kind: str = "user") -> Iterator[Scope]:
+    def scope(
+        self, name: str, kind: str = "user"
+    ) -> contextlib.AbstractContextManager[Scope]:
         """Group everything recorded inside the block under ``name``.
 
         Scopes nest. They live in a ``ContextVar``, so concurrent async tasks
@@ -138,6 +139,12 @@ class PerformanceMonitor:
                 raise TypeError(
                     f"scope() needs a str {argument}, not {type(value).__name__}"
                 )
+        # Checked here, at the call: a generator's body would run only when
+        # the block is entered.
+        return self._scope(name, kind)
+
+    @contextlib.contextmanager
+    def _scope(self, name: str, kind: str) -> Iterator[Scope]:
         scope, token = self._enter_scope(name, kind)
         try:
             yield scope

@@ -119,8 +119,8 @@ class ScopeTable:
         self.closed_count += 1
         for finding in summary.n_plus_one:
             self.n_plus_one_totals.add_n_plus_one(finding)
-        for duplicate in summary.duplicates:
-            self.duplicate_totals.add_duplicate(duplicate)
+        if summary.duplicates:
+            self.duplicate_totals.add_duplicates(summary.duplicates)
 
     def summaries(self) -> list[ScopeSummary]:
         """Return the kept summaries, oldest first, making those kept raw."""

@@ -92,7 +92,7 @@ def test_three_over_two(perfprobe):
 def test_lazy_loop(perfprobe):
     make_orders(6)
     with perfprobe.assert_no_n_plus_one():
-        for order in Order.objects.all():
+        for order in Order.objects.all():  # the queryset
             order.customer.name  # lazy load
 
 

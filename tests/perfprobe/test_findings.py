@@ -64,3 +64,21 @@ def test_duplicates_merge_by_shape_and_call_sites_up_to_the_bound() -> None:
     )
     assert merged["call_sites"] == ["x:1"]
     assert totals.dropped == 1
+
+
+def test_one_scopes_repeats_of_two_parameter_sets_count_one_scope() -> None:
+    """Author 1 three times and author 2 twice in scope a, then once more in b."""
+    totals = FindingTotals(max_keys=10)
+    totals.add_duplicates(
+        [
+            DuplicateFinding("a", "SELECT ? FROM author", 3, 0.3, "S", ()),
+            DuplicateFinding("a", "SELECT ? FROM author", 2, 0.2, "S", ()),
+        ]
+    )
+    again = DuplicateFinding("b", "SELECT ? FROM author", 2, 0.2, "S", ())
+    totals.add_duplicates([again])
+
+    (merged,) = totals.to_list()
+
+    assert (merged["count"], merged["max_count_per_scope"]) == (7, 3)
+    assert (merged["scope_count"], merged["repeated_sets"]) == (2, 3)

@@ -245,12 +245,11 @@ def test_non_text_label_poisons_no_report(
     """
     with pytest.raises(TypeError, match="needs a str label"):
         fresh_monitor.track_memory_usage(value)
+    # At the call itself, not only once the block is entered.
     with pytest.raises(TypeError, match="needs a str name"):
-        with fresh_monitor.scope(value):
-            pass
+        fresh_monitor.scope(value)
     with pytest.raises(TypeError, match="needs a str kind"):
-        with fresh_monitor.scope("job", kind=value):
-            pass
+        fresh_monitor.scope("job", kind=value)
     with pytest.raises(ValueError, match="needs a non-empty name"):
         fresh_monitor.measure_execution_time(value)
 

@@ -78,7 +78,14 @@ def test_an_n_plus_one_loop_is_named_with_model_and_field(
             "E * 1 N+1 query pattern in the block*",
             f'E *  6 x SELECT * FROM "shop_customer" WHERE * at '
             f"{budget_run.site('# lazy load')} loading Order.customer",
-            'E *Add select_related("customer") where these Order rows are loaded*',
+        ]
+    )
+    # The report's words: the line whose queryset loaded the rows.
+    budget_run.result.stdout.fnmatch_lines(
+        [
+            'E *Add select_related("customer") to the Order queryset at '
+            f"{budget_run.site('# the queryset')}, whose rows are used at "
+            f"{budget_run.site('# lazy load')}, *"
         ]
     )
 

@@ -314,7 +314,7 @@ def test_without_jsonschema_the_command_says_what_to_install(
 def test_the_live_report_json_prints(
     client: Client, fresh_monitor: PerformanceMonitor, tmp_path: Path
 ) -> None:
-    """A report.json saved from the live endpoint prints with its 3 operations."""
+    """A report.json saved from the live endpoint prints its 3 calls of one name."""
     for _ in range(3):
         with fresh_monitor.measure_execution_time("checkout"):
             pass
@@ -330,7 +330,7 @@ def test_the_live_report_json_prints(
 
     flat = " ".join(output.split())
     assert f"perfprobe live report, process {os.getpid()}" in flat
-    assert "3 operations, 0 requests, 0 queries" in flat
+    assert "1 operation (3 calls), 0 requests, 0 queries" in flat
     assert "| checkout | 3 |" in flat
 
 

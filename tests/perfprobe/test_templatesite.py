@@ -9,7 +9,11 @@ from pathlib import Path
 import pytest
 
 from perfprobe.report import templatesite
-from perfprobe.report.templatesite import MAX_SOURCE_BYTES, template_render_at
+from perfprobe.report.templatesite import (
+    MAX_SOURCE_BYTES,
+    client_request_at,
+    template_render_at,
+)
 
 # Each statement below is on the line its comment names; the expected call
 # is written by hand.
@@ -180,3 +184,35 @@ def test_a_report_naming_many_files_reads_each_once(
         assert [template_render_at(site) for site in sites] == ["render"] * 40
 
     assert len(reads) == 40
+
+
+CLIENT_SOURCE = """\
+from django.test import Client
+
+
+def test_pages(client, async_client, api):
+    client.get("/books/")  # line 5
+    response = Client().post("/books/", {})  # line 6
+    self.client.get(  # line 7
+        "/books/",
+    )
+    api.get("/books/")  # line 10
+    render(client.get("/x/"))  # line 11
+"""
+
+
+def test_test_client_requests_are_told_apart_from_renders(tmp_path: Path) -> None:
+    """Requests through a client are named; other gets and renders are not."""
+    path = tmp_path / "test_pages.py"
+    path.write_text(CLIENT_SOURCE, encoding="utf-8")
+    found = {line: client_request_at(f"{path}:{line}") for line in range(1, 12)}
+
+    assert {line: name for line, name in found.items() if name} == {
+        5: "client.get",
+        6: "Client().post",
+        7: "client.get",
+        8: "client.get",
+        9: "client.get",
+    }
+    assert template_render_at(f"{path}:11") == "render"
+    assert template_render_at(f"{path}:5") is None

@@ -335,3 +335,27 @@ def test_queries_per_request_is_whole_when_the_mean_is() -> None:
     page = render_html(report, charts=False)
     assert ">21.0<" not in page and ">0.0<" not in page
     assert ">21<" in page and ">2.5<" in page
+
+
+def test_totals_count_operations_as_the_table_does_and_say_the_calls() -> None:
+    """Two names called 3 and 1 times: 2 operations (4 calls), as in the table."""
+    collector = make_collector()
+    for _ in range(3):
+        collector.record_operation(operation("checkout", 0.001), None)
+    collector.record_operation(operation("invoice", 0.001), None)
+    once = make_collector()
+    once.record_operation(operation("checkout", 0.001), None)
+
+    assert "2 operations (4 calls), 0 requests" in _plain(build(collector))
+    assert "1 operation, 0 requests" in _plain(build(once))
+
+
+def test_evidence_shows_a_time_against_its_limit_as_the_title_does() -> None:
+    """500.3 ms over a 500 ms limit reads 500.3 ms in the title and the evidence."""
+    collector = make_collector(SLOW_OPERATION_SECONDS=0.5)
+    collector.record_operation(operation("checkout", 0.5003), None)
+
+    output = _plain(build(collector))
+
+    assert "500.3 ms (limit 500 ms)" in output
+    assert "max_s: 500.3 ms" in output and "max_s: 500 ms" not in output

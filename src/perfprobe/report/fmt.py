@@ -44,6 +44,16 @@ def format_against(seconds: float, limit_s: float) -> str:
     return shown
 
 
+def format_operations(calls: int, names: Any = None) -> str:
+    """Return ``"6 operations (10 calls)"``: names counted as a table lists them.
+
+    ``calls`` alone when ``names`` is unknown (an older report) or equal.
+    """
+    if isinstance(names, int) and not isinstance(names, bool) and names != calls:
+        return f"{plural(names, 'operation')} ({plural(calls, 'call')})"
+    return plural(calls, "operation")
+
+
 def format_bytes(size_bytes: int | float | None) -> str:
     """Return a size in bytes as MB (mebibytes) or KB, or ``-`` when missing."""
     if size_bytes is None:
@@ -143,15 +153,30 @@ def format_mean_count(value: float) -> str:
     return f"{int(value)}" if value.is_integer() else f"{value:.1f}"
 
 
-def format_evidence_value(key: str, value: Any, width: int = 120) -> str:
+# Evidence times a title sets against the limit (with format_against): shown
+# alike, "500.3 ms" in both, never "500 ms" beside "(limit 500 ms)".
+_AGAINST_LIMIT = frozenset({"max_s", "p95_s", "duration_s"})
+
+
+def format_evidence_value(
+    key: str, value: Any, width: int = 120, *, limit_s: Any = None
+) -> str:
     """Return one evidence value for display, converting units named by its key.
 
     Keys ending in ``_s`` are seconds and ``_bytes`` are bytes; long text is
-    cut to ``width`` characters.
+    cut to ``width`` characters. A maximum or p95 time (``max_s``,
+    ``p95_s``, ``duration_s``) is shown against ``limit_s`` (the finding's
+    ``threshold_s``, seconds) as a title shows it.
     """
     if isinstance(value, bool) or value is None:
         return str(value)
     if isinstance(value, int | float):
+        if (
+            key in _AGAINST_LIMIT
+            and isinstance(limit_s, int | float)
+            and not isinstance(limit_s, bool)
+        ):
+            return format_against(float(value), float(limit_s))
         if key.endswith("_s"):
             return format_duration(float(value))
         if key.endswith("_bytes"):

@@ -100,26 +100,38 @@ def _eager_load(
 
 def _in_template(
     fingerprint: str,
-    site: str,
+    template: str,
     lazy: Mapping[str, str] | None,
     loaded_at: list[str],
     through: list[str],
+    rows_from: str | None = None,
 ) -> str:
-    """Return the fix for an N+1 inside a template rendered at ``site``."""
+    """Return the fix for an N+1 inside the template ``template`` names.
+
+    ``template`` completes "the template …": ``"rendered at path:line"``,
+    or for a TemplateResponse ``"of GET /books/ (view app.views.Books)"``;
+    ``rows_from`` completes "the queryset …" with the view's own, when
+    known (``"returned by Books.get_queryset() at path:line"``).
+    """
     loop = "{% for %}"
+    passed = "the queryset the view passes to the template"
+    if rows_from:
+        passed = f"the queryset {rows_from}"
+    if not template.startswith("rendered at"):
+        template += ", rendered after the view returned,"
     if not lazy:
         return (
             f"The query {shorten(fingerprint, 100)!r} runs once per item of a "
-            f"{loop} loop in the template rendered at {site}. Load what the loop "
-            "reads on the queryset the view passes to the template: "
-            "select_related() for a foreign key or one-to-one, prefetch_related() "
-            "for a reverse or many-to-many relation."
+            f"{loop} loop in the template {template.rstrip(',')}. Load what the "
+            f"loop reads on {passed}: select_related() for a foreign key or "
+            "one-to-one, prefetch_related() for a reverse or many-to-many "
+            "relation."
         )
     model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
     field = lazy.get("field") or "..."
     fix = _relation_fix(lazy)
     reads = (
-        f"The template rendered at {site} reads {model}.{field} once per "
+        f"The template {template} reads {model}.{field} once per "
         f"{model} row, inside a {loop} loop (look for .{field} there)"
     )
     if not fix.startswith(("select_related(", "prefetch_related(")):
@@ -136,12 +148,15 @@ def _in_template(
         )
     via = lazy.get("via") or ""
     root = via.split(".", 1)[0] if via else model
+    site = template.removeprefix("rendered at ")
     built = [s for s in loaded_at if s != site]
     where = f" (its query ran at {' or '.join(built)})" if built else ""
+    target = f"the {root} queryset the view passes to the template"
+    if rows_from:
+        target = f"the {root} queryset {rows_from}"
     return (
-        f"{reads}: add {fix} to the {root} queryset the view passes to the "
-        f"template{where}, so that {model}.{field} comes with its rows instead "
-        "of once per row."
+        f"{reads}: add {fix} to {target}{where}, so that {model}.{field} comes "
+        "with its rows instead of once per row."
     )
 
 
@@ -153,6 +168,8 @@ def n_plus_one(
     through: list[str] | None = None,
     *,
     in_template: bool = False,
+    template: str | None = None,
+    rows_from: str | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
@@ -163,12 +180,23 @@ def n_plus_one(
     ``through`` the relations (``"OrderItem.book"``) that lazily loaded
     them; with none of these known, the fix also says how to extend a
     relation's lookup, since the rows may have come through one.
-    ``in_template`` says the call site is a line rendering a template, in
-    whose loop the queries ran: the fix goes on the queryset passed to it.
+    ``in_template`` says the queries ran in a template's loop: the one
+    rendered at the call site, or the one ``template`` names (``"of GET
+    /books/ (view app.views.Books)"``, a TemplateResponse rendered after its
+    view returned); the fix goes on the queryset passed to it, which
+    ``rows_from`` names when known (``"returned by Books.get_queryset() at
+    path:line"``).
     """
     site = call_site or "the call site shown"
     if in_template:
-        return _in_template(fingerprint, site, lazy, loaded_at or [], through or [])
+        return _in_template(
+            fingerprint,
+            template or f"rendered at {site}",
+            lazy,
+            loaded_at or [],
+            through or [],
+            rows_from,
+        )
     if lazy:
         model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
         field = lazy.get("field") or "..."

@@ -20,6 +20,7 @@ from .fmt import (
     format_evidence_value,
     format_mean_count,
     format_ms,
+    format_operations,
     plural,
     shorten,
     shorten_sql,
@@ -178,7 +179,7 @@ def _header(data: dict[str, Any]) -> Header:
         f"{_str(conf['threshold_note'])}"
     )
     totals = (
-        f"{plural(summary['operations'], 'operation')}, "
+        f"{format_operations(summary['operations'], summary.get('operation_names'))}, "
         f"{plural(summary['requests'], 'request')}, "
         f"{plural(summary['queries'], 'query')} "
         f"({format_duration(summary['query_time_s'])}"
@@ -383,8 +384,9 @@ def _recommendation(rec: dict[str, Any]) -> RecommendationItem:
         "fingerprint"
     ):
         del fields["name"]
+    limit_s = fields.get("threshold_s")
     evidence = ", ".join(
-        f"{key}: {format_evidence_value(key, value)}"
+        f"{key}: {format_evidence_value(key, value, limit_s=limit_s)}"
         for key, value in fields.items()
         if value is not None
     )

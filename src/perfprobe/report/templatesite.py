@@ -9,7 +9,10 @@ that line when the report is built: the statement there calls ``render()``,
 holds a comprehension or a lambda is not taken for one, since its own loop
 may have run the queries. Only a regular file of at most
 ``MAX_SOURCE_BYTES`` is read: a call site can name a pipe (a script run as
-``python <(...)``), a device or generated code.
+``python <(...)``), a device or generated code. A statement sending a
+request through a test client (``client.get(...)``) is told apart too: a
+TemplateResponse's template, rendered after the view returned, has that line
+as its call site under the test client.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import stat
 
 from django.conf import settings
 
-__all__ = ["MAX_SOURCE_BYTES", "template_render_at"]
+__all__ = ["MAX_SOURCE_BYTES", "client_request_at", "template_render_at"]
 
 #: The largest source read, in bytes: a view module is far smaller.
 MAX_SOURCE_BYTES = 1 << 19
@@ -31,6 +34,10 @@ _OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY
 
 _RENDER_FUNCTIONS = frozenset({"render", "render_to_string", "render_to_response"})
 _TEMPLATE_LOADERS = frozenset({"get_template", "select_template", "Template"})
+# Django's test client (and its async one) sends requests by these methods.
+_CLIENT_METHODS = frozenset(
+    {"get", "post", "put", "patch", "delete", "head", "options", "trace", "generic"}
+)
 _OWN_LOOPS = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
 # Compound statements hold other statements; the line's own is the innermost.
 _SIMPLE_STATEMENTS = (
@@ -51,6 +58,21 @@ def template_render_at(call_site: str | None) -> str | None:
     ``"template.render"``); ``None`` when the source cannot be read or
     parsed, or the line's statement renders no template.
     """
+    return _calls_at(call_site, "render")
+
+
+def client_request_at(call_site: str | None) -> str | None:
+    """Return the test-client request made at ``call_site``, or ``None``.
+
+    Under Django's test client the first frame of user code above a
+    TemplateResponse's rendering is the test's line that sent the request
+    (``client.get("/books/")``): the answer is that call's name
+    (``"client.get"``), ``None`` when the line's statement makes none.
+    """
+    return _calls_at(call_site, "client")
+
+
+def _calls_at(call_site: str | None, kind: str) -> str | None:
     if not call_site:
         return None
     path, _, line_text = call_site.rpartition(":")
@@ -65,7 +87,8 @@ def template_render_at(call_site: str | None) -> str | None:
     if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_SOURCE_BYTES:
         return None
     lines = _renders_at(full_path, found.st_mtime_ns, found.st_size)
-    return lines.get(int(line_text))
+    call = lines.get(int(line_text))
+    return call[1] if call is not None and call[0] == kind else None
 
 
 def _absolute(path: str) -> str:
@@ -79,8 +102,11 @@ def _absolute(path: str) -> str:
 # so that the live page, built again, reads none again: an LRU smaller than
 # the files read in turn misses every time.
 @functools.lru_cache(maxsize=512)
-def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
-    """Return, for each line of a rendering statement, the call it makes.
+def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, tuple[str, str]]:
+    """Return, for each line of a rendering statement, ``("render", call)``.
+
+    And ``("client", call)`` for each line of a statement sending a request
+    through a test client.
 
     Keyed by the file's modification time and size as well, so an edited
     file is read again.
@@ -94,14 +120,14 @@ def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, str]:
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         # Not Python, or nested beyond what the parser takes: no answer.
         return {}
-    lines: dict[int, str] = {}
+    lines: dict[int, tuple[str, str]] = {}
     for node in ast.walk(tree):
         if not isinstance(node, _SIMPLE_STATEMENTS) or node.end_lineno is None:
             continue
-        name = _rendering_call(node)
-        if name is not None:
+        found = _rendering_call(node)
+        if found is not None:
             for line in range(node.lineno, node.end_lineno + 1):
-                lines[line] = name
+                lines[line] = found
     return lines
 
 
@@ -125,13 +151,18 @@ def _read_source(path: str) -> bytes | None:
     return source if len(source) <= MAX_SOURCE_BYTES else None
 
 
-def _rendering_call(statement: ast.stmt) -> str | None:
+def _rendering_call(statement: ast.stmt) -> tuple[str, str] | None:
     found = None
     for node in ast.walk(statement):
         if isinstance(node, _OWN_LOOPS):
             return None
         if found is None and isinstance(node, ast.Call):
-            found = _call_name(node)
+            name = _call_name(node)
+            client = _client_call(node) if name is None else None
+            if name is not None:
+                found = ("render", name)
+            elif client is not None:
+                found = ("client", client)
     return found
 
 
@@ -168,3 +199,24 @@ def _call_name(call: ast.Call) -> str | None:
     if "template" in receiver_name.lower() or receiver_name == "shortcuts":
         return f"{receiver_name}.render"
     return None
+
+
+def _client_call(call: ast.Call) -> str | None:
+    """Return ``"client.get"`` for a request sent through a test client."""
+    func = call.func
+    if not isinstance(func, ast.Attribute) or func.attr not in _CLIENT_METHODS:
+        return None
+    receiver: ast.expr = func.value
+    suffix = ""
+    if isinstance(receiver, ast.Call):  # Client().get(...)
+        receiver, suffix = receiver.func, "()"
+    name = (
+        receiver.id
+        if isinstance(receiver, ast.Name)
+        else receiver.attr
+        if isinstance(receiver, ast.Attribute)
+        else ""
+    )
+    if "client" not in name.lower():
+        return None
+    return f"{name}{suffix}.{func.attr}"

@@ -7,8 +7,8 @@ import time
 from types import TracebackType
 
 from ..conf import get_settings
-from ..report import advice
 from ..report.fmt import format_against, format_duration, plural, shorten
+from ..report.nplusonewhere import endpoint_in_scope, place_n_plus_one
 from .capture import QueryCapture
 from .readiness import require_recording
 
@@ -136,19 +136,33 @@ class NPlusOneBudget:
             f"({self.min_queries} or more queries of one shape from one line, "
             "with differing parameters; perfprobe):"
         ]
+        firsts = self.capture.first_queries()
+        nearby = [
+            (q.call_site, q.fingerprint, q.lazy_load.to_dict() if q.lazy_load else None)
+            for q in firsts
+        ]
         for finding in findings[:_MAX_LINES]:
             lazy = finding.lazy_load
             cause = f" loading {lazy.model}.{lazy.field}" if lazy else ""
             shape = shorten(finding.fingerprint, _FINGERPRINT_WIDTH)
-            lines.append(
-                f"  {finding.count} x {shape}  at {_site(finding.call_site)}{cause}"
-            )
-            suggestion = advice.n_plus_one(
+            # The report's wording: where it ran (a template, a view's
+            # queryset) and the fix, from the queries of the block.
+            endpoints = [
+                endpoint
+                for q in firsts
+                if (q.fingerprint, q.call_site)
+                == (finding.fingerprint, finding.call_site)
+                and (endpoint := endpoint_in_scope(q.scope)) is not None
+            ]
+            place = place_n_plus_one(
                 finding.fingerprint,
                 finding.call_site,
                 lazy.to_dict() if lazy else None,
+                nearby,
+                endpoints,
             )
-            lines.append(f"    {suggestion}")
+            lines.append(f"  {finding.count} x {shape}  {place.where}{cause}")
+            lines.append(f"    {place.suggestion}")
         if len(findings) > _MAX_LINES:
             lines.append(f"  ... and {len(findings) - _MAX_LINES} more")
         return "\n".join(lines)

@@ -49,6 +49,8 @@ class QueryCapture:
         self.other = 0
         self._max_groups = 0
         self._groups: dict[tuple[str, str | None], int] = {}
+        #: Each group's first query: its lazy load and its scope's name.
+        self._firsts: dict[tuple[str, str | None], QueryEvent] = {}
         self._analysis = ScopeQueries(0)
         # Threads given the block's context report their queries at once.
         self._lock = threading.Lock()
@@ -62,6 +64,7 @@ class QueryCapture:
         with self._lock:
             self.count = self.other = 0
             self._groups = {}
+            self._firsts = {}
             self._analysis = ScopeQueries(self._max_groups)
         # Looked up now, like the query recorder does at each query: a test
         # may have replaced the default monitor.
@@ -99,6 +102,7 @@ class QueryCapture:
                 self._groups[key] += 1
             elif len(self._groups) < self._max_groups:
                 self._groups[key] = 1
+                self._firsts[key] = event
             else:
                 self.other += 1
             self._analysis.add(event)
@@ -112,6 +116,11 @@ class QueryCapture:
             items = list(self._groups.items())
         groups = [QueryGroup(fp, site, count) for (fp, site), count in items]
         return sorted(groups, key=lambda g: -g.count)
+
+    def first_queries(self) -> list[QueryEvent]:
+        """Return the first query of each group, in the order they ran."""
+        with self._lock:
+            return list(self._firsts.values())
 
     def n_plus_one(self, min_queries: int) -> list[NPlusOneFinding]:
         """Return the N+1 patterns of ``min_queries`` queries or more, largest first."""

@@ -238,3 +238,43 @@ def test_query_budgets_refuse_to_run_while_nothing_is_recorded(key: str) -> None
                 pass
         with assert_max_duration(60):
             pass
+
+
+def test_an_n_plus_one_message_names_the_queryset_line_as_the_report() -> None:
+    """The fix names the line whose queryset loaded the rows, with no other example."""
+    make_orders(6)
+    with pytest.raises(BudgetExceeded) as caught:
+        with assert_no_n_plus_one():
+            orders = list(Order.objects.all())  # the queryset
+            for order in orders:
+                assert order.customer.name  # the loads
+    message = str(caught.value)
+    here = "tests/perfprobe/testing/test_assertions.py"
+    queryset, load = (f"{here}:{line_of(m)}" for m in ("# the queryset", "# the loads"))
+    assert (
+        f'Add select_related("customer") to the Order queryset at {queryset}, '
+        f"whose rows are used at {load}"
+    ) in message
+    assert "e.g. item." not in message
+
+
+def test_an_n_plus_one_in_a_template_says_template(settings: Any) -> None:
+    """A loop in a template rendered in the block is named as the report does."""
+    from django.template.loader import render_to_string
+
+    from tests.perfprobe import template_urls
+
+    settings.TEMPLATES = template_urls.TEMPLATES_SETTING
+    make_orders(6)
+    with pytest.raises(BudgetExceeded) as caught:
+        with assert_no_n_plus_one():
+            orders = Order.objects.order_by("pk")
+            render_to_string("orders.html", {"orders": orders})  # the render
+    message = str(caught.value)
+    site = f"tests/perfprobe/testing/test_assertions.py:{line_of('# the render')}"
+    assert f"  in the template rendered at {site} loading Order.customer" in message
+    assert (
+        f"The template rendered at {site} reads Order.customer once per Order "
+        "row, inside a {% for %} loop (look for .customer there): add "
+        'select_related("customer")'
+    ) in message

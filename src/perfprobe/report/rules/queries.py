@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from ...conf import PerfprobeSettings
 from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten_sql
-from ..indexes import check_indexes, model_table, statement_table
+from ..indexes import check_indexes
 from ..model import Recommendation
-from ..templatesite import template_render_at
+from ..nplusonewhere import place_n_plus_one
 from .linking import (
     endpoints_of,
     saving_of_repeats,
@@ -101,7 +99,6 @@ def n_plus_one(
     """Flag each N+1 pattern once, however many scopes it was seen in."""
     found = []
     for finding in data["n_plus_one"]["aggregated"]:
-        site = finding["call_site"] or "(unknown call site)"
         lazy = finding["lazy_load"]
         count, scope_count = finding["count"], finding["scope_count"]
         saving_s = saving_of_repeats(finding["total_s"], count, scope_count)
@@ -122,75 +119,35 @@ def n_plus_one(
         if lazy:
             evidence["model"] = lazy["model"]
             evidence["field"] = lazy["field"]
-        # Django's template code is library code: a loop in a template has
-        # the view's render() line as its call site.
-        rendered_by = template_render_at(finding["call_site"])
-        where = f"at {site}"
-        if rendered_by is not None:
-            evidence["in_template_rendered_by"] = rendered_by
-            where = f"in the template rendered at {site}"
+        scopes = set(finding["scopes"])
+        nearby = [
+            (e["call_site"], e["fingerprint"], e.get("lazy_load"))
+            for e in data["queries"]["slowest"]
+            if e["scope"] in scopes
+        ]
+        endpoints = endpoints_of(scopes, data)
+        place = place_n_plus_one(
+            finding["fingerprint"], finding["call_site"], lazy, nearby, endpoints
+        )
+        evidence.update(place.evidence)
         found.append(
             Recommendation(
                 rule_id="n-plus-one",
                 severity="warning",
                 title=(
-                    f"N+1 queries {where}: {loads}"
+                    f"N+1 queries {place.where}: {loads}"
                     f"{plural(count, 'query')} "
                     f"{scopes_phrase(finding['scopes'], scope_count)} (up to "
                     f"{finding['max_count_per_scope']} per scope); a fix saves "
                     f"about {format_duration(saving_s)}"
                 ),
                 evidence=evidence,
-                suggestion=advice.n_plus_one(
-                    finding["fingerprint"],
-                    finding["call_site"],
-                    lazy,
-                    *(_loading_sites(data, finding) if lazy else ([], [])),
-                    in_template=rendered_by is not None,
-                ),
+                suggestion=place.suggestion,
                 impact_s=finding["total_s"],
                 saving_s=saving_s,
             )
         )
     return found
-
-
-def _loading_sites(
-    data: ReportData, finding: dict[str, Any]
-) -> tuple[list[str], list[str]]:
-    """Return where an N+1's rows were loaded in its scopes: querysets, relations.
-
-    A kept SELECT on the lazily loaded model's own table, selecting its
-    columns, in a scope where the pattern was seen, is the queryset that
-    needs the eager load; it may have run on the pattern's own line (``for
-    b in Book.objects.all(): b.author``, or a comprehension), so only the
-    pattern's own queries are left out. Such a SELECT that was itself a lazy
-    load means the rows came through that relation (``OrderItem.book``),
-    whose lookup the fix extends: the second list names those. At most
-    three of each; both empty when the report holds none or the model's
-    table is unknown.
-    """
-    lazy = finding["lazy_load"]
-    table = model_table((lazy.get("model") or "").rsplit(".", 1)[-1])
-    if table is None or lazy.get("via"):
-        return [], []
-    scopes = set(finding["scopes"])
-    sites: dict[str, None] = {}
-    relations: dict[str, None] = {}
-    for event in data["queries"]["slowest"]:
-        site, sql = event["call_site"], event["fingerprint"]
-        if not site or sql == finding["fingerprint"] or event["scope"] not in scopes:
-            continue
-        columns = sql.split(" FROM ", 1)[0]
-        if statement_table(sql) != table or f'"{table}".' not in columns:
-            continue
-        through = event.get("lazy_load")
-        if through:
-            model = (through.get("model") or "").rsplit(".", 1)[-1]
-            relations[f"{model}.{through.get('field')}"] = None
-        else:
-            sites[site] = None
-    return sorted(sites)[:3], sorted(relations)[:3]
 
 
 @register_rule("duplicate-queries")
@@ -199,11 +156,26 @@ def duplicate_queries(
 ) -> list[Recommendation]:
     """Flag identical queries repeated in a scope; warning at N+1 volumes."""
     found = []
+    # An N+1's own repeats (the loop revisiting a row) are that N+1, whose
+    # fix removes them; the scopes leave them out by call site, which only
+    # works where there is one. An N+1 without one (a TemplateResponse's
+    # template) covers the repeats of its shape, without one, in its scopes.
+    unplaced = {
+        f["fingerprint"]: set(f["scopes"])
+        for f in data["n_plus_one"]["aggregated"]
+        if f["call_site"] is None
+    }
     for finding in data["duplicates"]["aggregated"]:
         repeats = finding["max_count_per_scope"]
         sites = list(finding["call_sites"])
+        covering = unplaced.get(finding["fingerprint"])
+        if not sites and covering is not None and covering >= set(finding["scopes"]):
+            continue
+        # One run is left per repeated parameter set of a scope.
         saving_s = saving_of_repeats(
-            finding["total_s"], finding["count"], finding["scope_count"]
+            finding["total_s"],
+            finding["count"],
+            finding.get("repeated_sets", finding["scope_count"]),
         )
         where = f" at {', '.join(sites)}" if sites else ""
         found.append(
