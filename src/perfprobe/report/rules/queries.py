@@ -9,6 +9,7 @@ from .. import advice
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes, model_table, statement_table
 from ..model import Recommendation
+from ..sqlshape import read_shape
 from ..templatesite import template_render_at
 from .linking import (
     endpoints_of,
@@ -85,7 +86,11 @@ def slow_query(
                     "threshold_s": threshold_s,
                 },
                 suggestion=advice.slow_query(
-                    sql, vendor, call_site, check_indexes(sql)
+                    sql,
+                    vendor,
+                    call_site,
+                    check_indexes(sql),
+                    read_shape(sql, call_site),
                 ),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
                 saving_s=over_s or max_s - threshold_s,
