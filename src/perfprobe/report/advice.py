@@ -211,9 +211,9 @@ def slow_query(
             "from being used: compare the raw column, or index the expression "
             "(an expression index, e.g. models.Index(Lower('email'), ...))."
         )
-    rows = _rows_step(shape, few_rows)
-    if rows:
-        steps.append(rows)
+    size = _rows_step(shape, few_rows)
+    if size:
+        steps.append(size)
     return " ".join(steps)
 
 
