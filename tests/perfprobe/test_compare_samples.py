@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from perfprobe.compare import compare_reports, report_from_data
 from perfprobe.compare.comparison import Comparison, TimingRow
+from perfprobe.compare.render import noise_rule
 from perfprobe.compare.stats import (
     MIN_SAMPLES,
     SLOWER,
@@ -283,6 +284,9 @@ def test_a_scenario_p95_over_five_runs_is_not_judged() -> None:
     assert scenario.median.verdict == UNCHANGED
     assert scenario.verdict == operation.verdict == UNCHANGED
     assert comparison.regressions() == []
+    assert "A scenario's p95, taken across the runs, is judged only from 20 runs" in (
+        noise_rule(comparison)
+    )
 
 
 def test_a_scenario_p95_over_twenty_runs_is_judged() -> None:
