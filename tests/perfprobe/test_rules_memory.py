@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 
 from perfprobe.events import MemoryRecord
+from perfprobe.report import validate_report
 
 from .report_factories import build, checkpoint, make_collector, memory_block
 
@@ -82,8 +83,10 @@ def test_a_checkpoint_rise_names_the_code_between_not_the_label() -> None:
     collector.record_memory(_point("after_checkout", 4.0, 205.0, 11 * MB))
     # The series is measured on RSS: one checkpoint has no heap figure.
 
-    (rec,) = build(collector).recommendations_by_rule("high-memory")
+    report = build(collector)
+    (rec,) = report.recommendations_by_rule("high-memory")
 
+    validate_report(report.to_dict())
     assert rec.evidence["metric"] == "rss"
     assert rec.evidence["heap_delta_bytes"] == 1 * MB
     assert rec.suggestion.startswith(

@@ -45,9 +45,9 @@ def _advice(sql: str, call_site: str | None, vendor: str = "sqlite") -> str:
     return rec.suggestion
 
 
-def _source(tmp_path: Path, line: str) -> str:
-    """Write ``line`` as line 3 of a file; return its call site."""
-    path = tmp_path / "search.py"
+def _source(tmp_path: Path, line: str, name: str = "search.py") -> str:
+    """Write ``line`` as line 3 of file ``name``; return its call site."""
+    path = tmp_path / name
     path.write_text(f"import x\n\n{line}\n", encoding="utf-8")
     return f"{path}:3"
 
@@ -161,3 +161,27 @@ def test_a_sorted_limited_query_without_a_filter_names_its_sort() -> None:
 
     assert "the columns it sorts by (shop_order.created_at)" in text
     assert "paginate" not in text
+
+
+def test_a_line_that_also_filters_another_column_by_prefix_is_not_known(
+    tmp_path: Path,
+) -> None:
+    """name__icontains and sku__startswith: the sku pattern has no leading %."""
+    sql, params = _sent(
+        lambda: list(Product.objects.filter(name__icontains="zz", sku__startswith="A"))
+    )
+    both = _source(
+        tmp_path, "Product.objects.filter(name__icontains=q, sku__startswith=p)"
+    )
+    related = _source(
+        tmp_path, "Order.objects.filter(customer__name__icontains=q)", "orders.py"
+    )
+
+    assert sorted(params) == ["%zz%", "A%"]
+    assert read_shape(sql, both).leading_wildcard is False
+    customer_sql = (
+        'SELECT "shop_order"."id" FROM "shop_order" INNER JOIN "shop_customer" ON '
+        '("shop_order"."customer_id" = "shop_customer"."id") WHERE '
+        '"shop_customer"."name" LIKE ? ESCAPE ?'
+    )
+    assert read_shape(customer_sql, related).lookup == "icontains"

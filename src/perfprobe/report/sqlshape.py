@@ -46,7 +46,8 @@ _ORDER_BY = re.compile(
 )
 _NEGATION = re.compile(r"\bNOT\b|<>|!=", re.IGNORECASE)
 # Django lookups whose LIKE pattern starts with %.
-_WILDCARD_LOOKUP = re.compile(r"__(i?contains|i?endswith)\b")
+_PREFIX_LOOKUP = re.compile(r"__i?startswith\b")
+_WILDCARD_LOOKUP = re.compile(r"\b(?P<field>\w+?)__(?P<lookup>i?contains|i?endswith)\b")
 # The demo's injected delay in a WHERE (``DatabaseDelay``): SQLite's
 # perfprobe_sleep(?) = ?, PostgreSQL's one-time (SELECT 0 FROM pg_sleep(?))
 # = ?, elsewhere (SELECT perfprobe_sleep(?)) = ?.
@@ -113,7 +114,8 @@ def read_shape(sql: str, call_site: str | None = None) -> QueryShape:
     plain = without_delay(sql)
     likes = list(_LIKE.finditer(plain))
     literal = any(_LITERAL_WILDCARD.match(m["pattern"]) for m in likes)
-    lookup = _wildcard_lookup(call_site) if likes and not literal else None
+    like = tuple(dict.fromkeys(_name(m) for m in likes))
+    lookup = _wildcard_lookup(call_site, like) if likes and not literal else None
     table = _FROM.search(plain)
     # Searched after the table, so an aggregate's FILTER (WHERE ...) in the
     # select list is not taken for the statement's.
@@ -126,7 +128,7 @@ def read_shape(sql: str, call_site: str | None = None) -> QueryShape:
         else None,
         has_where=where is not None,
         filters_on=_columns(where.group(1) if where else ""),
-        like=tuple(dict.fromkeys(_name(m) for m in likes)),
+        like=like,
         leading_wildcard=bool(likes) and (literal or lookup is not None),
         lookup=lookup,
         sorts_by=_columns(order.group(1) if order else ""),
@@ -175,8 +177,13 @@ def _select_list(sql: str) -> list[str]:
     return []
 
 
-def _wildcard_lookup(call_site: str | None) -> str | None:
-    """Return the ``__icontains``-like lookup on the call site's line, if any."""
+def _wildcard_lookup(call_site: str | None, like: tuple[str, ...]) -> str | None:
+    """Return the lookup on the call site's line that puts % first, if known.
+
+    Known only when every column compared with LIKE is the field of such a
+    lookup there (``name__icontains`` for ``shop_author.name``) and the line
+    has no ``startswith`` lookup, whose pattern has no leading %.
+    """
     if not call_site:
         return None
     path, _, line_text = call_site.rpartition(":")
@@ -185,6 +192,20 @@ def _wildcard_lookup(call_site: str | None) -> str | None:
     if not os.path.isabs(path):
         base = getattr(settings, "BASE_DIR", None) if settings.configured else None
         path = os.path.join(str(base) if base else os.getcwd(), path)
+    # An edited file is read again.
+    linecache.checkcache(path)
     line = linecache.getline(path, int(line_text))
-    found = _WILDCARD_LOOKUP.search(line)
-    return found.group(1) if found else None
+    # author__name__icontains filters the related model's "name" column.
+    lookups = {
+        m["field"].rpartition("__")[2]: m["lookup"]
+        for m in _WILDCARD_LOOKUP.finditer(line)
+    }
+    fields = [column.rpartition(".")[2] for column in like]
+    if not lookups or not all(field in lookups for field in fields):
+        return None
+    # A prefix lookup on the same line is a LIKE without the leading %,
+    # which the recorded SQL may not show: SQLite's ESCAPE '\' hides what
+    # follows it from the fingerprint.
+    if _PREFIX_LOOKUP.search(line):
+        return None
+    return lookups[fields[0]]
