@@ -185,3 +185,12 @@ def test_a_line_that_also_filters_another_column_by_prefix_is_not_known(
         '"shop_customer"."name" LIKE ? ESCAPE ?'
     )
     assert read_shape(customer_sql, related).lookup == "icontains"
+
+
+def test_a_literal_pattern_is_read_from_the_sql() -> None:
+    """Raw SQL with its values: '%zz%' leads with %, 'zz%' does not."""
+    sql = 'SELECT COUNT(*) FROM "shop_customer" WHERE "shop_customer"."name" LIKE '
+
+    assert read_shape(sql + "'%zz%' ESCAPE '\\'").leading_wildcard is True
+    assert read_shape(sql + "'zz%' ESCAPE '\\'").leading_wildcard is False
+    assert read_shape(sql + "UPPER('%zz%')").leading_wildcard is True

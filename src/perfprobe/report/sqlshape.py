@@ -38,14 +38,15 @@ _WHERE = re.compile(
     r"\bWHERE\b(.*?)(?:\bGROUP\s+BY\b|\bORDER\s+BY\b|\bLIMIT\b|\bHAVING\b|$)",
     re.IGNORECASE | re.DOTALL,
 )
-# A literal or concatenated pattern that starts with the wildcard.
-_LITERAL_WILDCARD = re.compile(r"^(?:\w+\()?'%|^'%'\s*\|\|")
+# A literal pattern (raw SQL; a fingerprint has ? for it) that starts with
+# the wildcard, maybe inside UPPER(...).
+_LITERAL_WILDCARD = re.compile(r"^(?:\w+\()?'%")
 _ORDER_BY = re.compile(
     r"\bORDER\s+BY\b(.*?)(?:\bLIMIT\b|\bOFFSET\b|\bFOR\s+UPDATE\b|$)",
     re.IGNORECASE | re.DOTALL,
 )
 _NEGATION = re.compile(r"\bNOT\b|<>|!=", re.IGNORECASE)
-# Django lookups whose LIKE pattern starts with %.
+# Django lookups whose LIKE pattern has no leading %, and those whose has.
 _PREFIX_LOOKUP = re.compile(r"__i?startswith\b")
 _WILDCARD_LOOKUP = re.compile(r"\b(?P<field>\w+?)__(?P<lookup>i?contains|i?endswith)\b")
 # The demo's injected delay in a WHERE (``DatabaseDelay``): SQLite's
@@ -58,7 +59,7 @@ _DELAY = re.compile(
     re.IGNORECASE,
 )
 _MARK = "\x00"
-_FROM = re.compile(r'\bFROM\s+(?:"(\w+)"|`(\w+)`|\w+)', re.IGNORECASE)
+_FROM = re.compile(r'\bFROM\s+(?:"(\w+)"|`(\w+)`|(\w+))', re.IGNORECASE)
 _LIST_TOKEN = re.compile(r"[(),]|\bFROM\b", re.IGNORECASE)
 
 
@@ -123,9 +124,7 @@ def read_shape(sql: str, call_site: str | None = None) -> QueryShape:
     order = _ORDER_BY.search(plain)
     return QueryShape(
         rows=_rows(plain),
-        table=(table.group(1) or table.group(2))
-        if table and table.group(1, 2) != (None, None)
-        else None,
+        table=next((name for name in table.groups() if name), None) if table else None,
         has_where=where is not None,
         filters_on=_columns(where.group(1) if where else ""),
         like=like,
