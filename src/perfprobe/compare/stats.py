@@ -28,15 +28,15 @@ TOO_FEW = "too few"
 #: side for a single-run comparison to judge it by the tolerance alone.
 #: Millisecond timings spread far wider than a 10 % tolerance between their
 #: quartiles, so a sample median outside them reads as a regression. 5
-#: samples put the median between the true quartiles only 4 times in 5
-#: (0.79; 6: 0.66), and their distribution-free 95 % interval for the
-#: median is the whole sample, min to max; 20 put it there 97 times in 100,
-#: the interval (6th to 15th value) inside the sample's quartiles. With
-#: fewer than 20 not even one sample is expected above the true p95, so the
-#: sample's p95 (inclusive interpolation, at rank 0.95 (n - 1)) lies
-#: between its two slowest values, mostly the slowest. No count of samples
-#: removes a shift of the whole run (a busier machine): only repeated runs
-#: measure that.
+#: samples put the median between the true quartiles only about 4 times in
+#: 5 (6: 2 in 3), and with 5 or 6 the narrowest distribution-free interval
+#: of 94 % or more for the median is the whole sample, fastest to slowest;
+#: 20 put it there 97 times in 100, its 96 % interval (6th to 15th value)
+#: inside the sample's quartiles. With fewer than 20 not even one sample is
+#: expected above the true p95, so the sample's p95 (inclusive
+#: interpolation, at rank 0.95 (n - 1)) lies between its two slowest
+#: values, mostly the slowest. No count of samples removes a shift of the
+#: whole run (a busier machine): only repeated runs measure that.
 MIN_SAMPLES = {0.5: 20, 0.95: 20}
 
 MORE = "more"
