@@ -10,6 +10,7 @@ from django.core.management import CommandError, call_command
 
 from perfprobe.compare import compare_reports, report_from_data
 from perfprobe.compare.comparison import Comparison, TimingRow
+from perfprobe.compare.render import noise_rule
 from perfprobe.compare.stats import (
     MIN_SAMPLES,
     SLOWER,
@@ -38,8 +39,8 @@ def _row(comparison: Comparison, name: str) -> TimingRow:
     return row
 
 
-def test_the_minimums_are_five_for_a_median_and_twenty_for_a_p95() -> None:
-    """Single runs: 4 samples leave a median unjudged, 5 judge it; p95 19/20."""
+def test_the_minimums_are_twenty_for_a_median_and_for_a_p95() -> None:
+    """Single runs: 19 samples leave a median or p95 unjudged, 20 judge it."""
     old, new = 0.100, 0.150  # +50 %, far beyond a 10 % tolerance
 
     def verdict(samples: int, quantile: float) -> str:
@@ -51,7 +52,7 @@ def test_the_minimums_are_five_for_a_median_and_twenty_for_a_p95() -> None:
         )
         return change.verdict
 
-    assert [verdict(n, 0.5) for n in (1, 4, 5)] == [TOO_FEW, TOO_FEW, SLOWER]
+    assert [verdict(n, 0.5) for n in (1, 6, 19, 20)] == [TOO_FEW] * 3 + [SLOWER]
     assert [verdict(n, 0.95) for n in (5, 19, 20)] == [TOO_FEW, TOO_FEW, SLOWER]
 
 
@@ -80,17 +81,36 @@ def test_one_request_each_is_too_few_not_slower() -> None:
     assert comparison.regressions() == []
 
 
-def test_ten_requests_judge_the_median_not_the_p95() -> None:
-    """10 requests each: median +6 % unchanged; p95 +47 % not judged (< 20)."""
+def test_ten_requests_judge_neither_statistic() -> None:
+    """10 requests each: median +6 % and p95 +47 % are both too few (< 20)."""
     old = report(run(endpoints={LIST: (0.0034, 0.0039, [22] * 10)}))
     new = report(run(endpoints={LIST: (0.0036, 0.0057, [22] * 10)}))
 
     row = _row(_compare(old, new), LIST)
 
     assert row.median is not None and row.p95 is not None
-    assert row.median.verdict == UNCHANGED and not row.median.too_few
+    assert row.median.too_few and row.median.relative == pytest.approx(0.2 / 3.4)
     assert row.p95.too_few and row.p95.relative == pytest.approx(0.018 / 0.039)
-    assert row.verdict == UNCHANGED
+    assert row.verdict == TOO_FEW
+
+
+def test_six_requests_of_unchanged_views_are_not_a_regression() -> None:
+    """The fresh user's live reports: 14.6 -> 74.8 ms (+413 %) over 6 requests.
+
+    A median of 6 millisecond timings is the mean of the 3rd and 4th: three
+    slowed requests move it. Too few, and the gate has nothing to fail on.
+    """
+    books = "GET /books/python/"
+    old = report(run(endpoints={books: (0.0146, 0.0200, [3] * 6)}))
+    new = report(run(endpoints={books: (0.0748, 0.0900, [3] * 6)}))
+
+    comparison = _compare(old, new)
+    row = _row(comparison, books)
+
+    assert row.median is not None
+    assert row.median.relative == pytest.approx(0.0602 / 0.0146)
+    assert row.verdict == TOO_FEW
+    assert comparison.regressions() == []
 
 
 def test_twenty_requests_judge_the_p95() -> None:
@@ -219,3 +239,65 @@ def test_fail_on_queries_needs_a_baseline_in_the_demo() -> None:
     assert str(caught.value) == (
         "--fail-on queries needs --baseline FILE, a report to compare with."
     )
+
+
+# -- a scenario's p95 across runs ------------------------------------------------
+
+# The fresh user's baseline recipe, unchanged code, --repeat 5: durations
+# chosen so the median moves less than the spread and the p95 more.
+OLD_RUNS_S = (0.220, 0.250, 0.276, 0.300, 0.340)
+NEW_RUNS_S = (0.400, 0.420, 0.460, 0.470, 0.700)
+
+
+def _scenario_and_operation(durations: tuple[float, ...]) -> dict[str, Any]:
+    return report(
+        *(
+            run(
+                scenarios={"memory_intensive": (t, 0)},
+                operations={"memory.process_records": (t, t)},
+                calls=1,
+            )
+            for t in durations
+        )
+    )
+
+
+def test_a_scenario_p95_over_five_runs_is_not_judged() -> None:
+    """p95 332 -> 654 ms beats the 300 ms spread but stands on 5 runs: too few.
+
+    The median, 276 -> 460 ms, is within the spread: the scenario is
+    unchanged, as is the operation with the same durations, and the gate
+    has nothing to fail on.
+    """
+    comparison = _compare(
+        _scenario_and_operation(OLD_RUNS_S), _scenario_and_operation(NEW_RUNS_S)
+    )
+    scenario = _row(comparison, "memory_intensive")
+    operation = _row(comparison, "memory.process_records")
+
+    assert scenario.p95 is not None and scenario.median is not None
+    # Inclusive interpolation at rank 0.95 x 4 = 3.8: 0.300 + 0.8 x 0.040.
+    assert scenario.p95.old.value_s == pytest.approx(0.332)
+    assert scenario.p95.new.value_s == pytest.approx(0.654)
+    assert scenario.p95.noise_s == pytest.approx(0.300)
+    assert scenario.p95.too_few and scenario.p95.verdict == TOO_FEW
+    assert scenario.median.verdict == UNCHANGED
+    assert scenario.verdict == operation.verdict == UNCHANGED
+    assert comparison.regressions() == []
+    assert "A scenario's p95, taken across the runs, is judged only from 20 runs" in (
+        noise_rule(comparison)
+    )
+
+
+def test_a_scenario_p95_over_twenty_runs_is_judged() -> None:
+    """20 runs each, every new run 100 ms slower than every old: slower."""
+    old = [0.200 + 0.001 * i for i in range(20)]
+    new = [t + 0.100 for t in old]
+    comparison = _compare(
+        _scenario_and_operation(tuple(old)), _scenario_and_operation(tuple(new))
+    )
+    scenario = _row(comparison, "memory_intensive")
+
+    assert scenario.p95 is not None and not scenario.p95.too_few
+    assert scenario.p95.verdict == SLOWER
+    assert scenario.verdict == SLOWER

@@ -96,15 +96,28 @@ def test_a_filter_on_an_unindexed_column_names_the_column() -> None:
         'SELECT * FROM "legacy_table" WHERE "legacy_table"."id" = ?',
         'SELECT * FROM "shop_order" WHERE ("shop_order"."id" = ? OR "x"."y" = ?)',
         "SELECT * FROM shop_order WHERE id = ?",
-        'SELECT COUNT("shop_order"."id") FILTER (WHERE "shop_order"."id" = ?) '
-        'FROM "shop_order"',
     ],
-    ids=["unknown-table", "or", "unquoted-raw", "aggregate-filter"],
+    ids=["unknown-table", "or", "unquoted-raw"],
 )
 def test_unclear_sql_keeps_the_generic_advice(sql: str) -> None:
     """Tables no model names, OR and raw SQL give today's generic advice."""
     assert check_indexes(sql) is None
-    assert "add an index on the columns its WHERE" in _advice(sql)
+    assert "look for a full table scan" in _advice(sql)
+    assert "already" not in _advice(sql)
+
+
+def test_an_aggregate_filter_is_not_the_statement_s_where() -> None:
+    """COUNT(...) FILTER (WHERE ...) reads every row: no index, no paginating."""
+    sql = (
+        'SELECT COUNT("shop_order"."id") FILTER (WHERE "shop_order"."id" = ?) '
+        'FROM "shop_order"'
+    )
+    text = _advice(sql)
+
+    assert check_indexes(sql) is None
+    assert "it filters on no column, so it reads every row of shop_order" in text
+    assert "returns a single row" in text
+    assert "paginate" not in text
 
 
 @pytest.mark.parametrize(
@@ -184,7 +197,7 @@ def test_a_failing_model_lookup_never_breaks_the_report(
     monkeypatch.setattr(indexes, "_columns", broken)
     text = _advice(_sql(Order.objects.filter(pk=1)))
 
-    assert "add an index on the columns its WHERE" in text
+    assert "look for a full table scan: an index on the columns it filters on" in text
 
 
 def test_an_injected_sleep_is_named() -> None:

@@ -79,10 +79,16 @@ def noise_rule(comparison: Comparison) -> str:
         if old_runs > 1 and new_runs > 1
         else ("the old report" if old_runs > 1 else "the new report")
     )
+    scenarios = (
+        f" A scenario's p95, taken across the runs, is judged only from "
+        f"{MIN_SAMPLES[0.95]} runs in each report."
+        if any(row.key.kind == "scenario" for row in comparison.timings)
+        else ""
+    )
     return (
         f"{runs} A timing counts as changed when the difference is larger than "
         f"the spread (max - min) across the runs of {which} and larger than the "
-        f"tolerance ({tolerance})."
+        f"tolerance ({tolerance}).{scenarios}"
     )
 
 

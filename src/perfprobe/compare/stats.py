@@ -5,8 +5,10 @@ across the repeated runs (the larger spread of the two reports, counting
 only a report with two or more runs) *and* larger than the tolerance, a
 fraction of the old value. With a single run in both reports no spread is
 known, and the tolerance alone decides, for a statistic of enough samples
-on both sides (``MIN_SAMPLES``); with fewer it is not judged. Counts have no
-noise: any difference is reported.
+on both sides (``MIN_SAMPLES``); with fewer it is not judged. A statistic
+taken across the runs themselves (a scenario's p95) has no spread of its
+own: it needs the minimum whatever the runs. Counts have no noise: any
+difference is reported.
 """
 
 from __future__ import annotations
@@ -23,13 +25,19 @@ UNCHANGED = "unchanged"
 TOO_FEW = "too few"
 
 #: The fewest samples (requests, calls, runs) behind a statistic on each
-#: side for a single-run comparison to judge it. A median of fewer than 5 is
-#: one or two samples' values: 5 put the sample median between the true
-#: quartiles 4 times in 5 (1 - 2 x P(Binomial(5, 3/4) <= 2) = 0.79), 1 only
-#: half the time. With fewer than 20 not even one sample is expected above
-#: the true p95, so the sample's p95 (inclusive interpolation, at rank
-#: 0.95 (n - 1)) lies between its two slowest values, mostly the slowest.
-MIN_SAMPLES = {0.5: 5, 0.95: 20}
+#: side for a single-run comparison to judge it by the tolerance alone.
+#: Millisecond timings spread far wider than a 10 % tolerance between their
+#: quartiles, so a sample median outside them reads as a regression. 5
+#: samples put the median between the true quartiles only about 4 times in
+#: 5 (6: 2 in 3), and with 5 or 6 the narrowest distribution-free interval
+#: of 94 % or more for the median is the whole sample, fastest to slowest;
+#: 20 put it there 97 times in 100, its 96 % interval (6th to 15th value)
+#: inside the sample's quartiles. With fewer than 20 not even one sample is
+#: expected above the true p95, so the sample's p95 (inclusive
+#: interpolation, at rank 0.95 (n - 1)) lies between its two slowest
+#: values, mostly the slowest. No count of samples removes a shift of the
+#: whole run (a busier machine): only repeated runs measure that.
+MIN_SAMPLES = {0.5: 20, 0.95: 20}
 
 MORE = "more"
 FEWER = "fewer"
@@ -115,13 +123,21 @@ class TimingChange:
 
 
 def judge_timing(
-    old: Estimate, new: Estimate, tolerance: float, *, min_samples: int = 0
+    old: Estimate,
+    new: Estimate,
+    tolerance: float,
+    *,
+    min_samples: int = 0,
+    across_runs: bool = False,
 ) -> TimingChange:
     """Compare two estimates of one statistic; ``tolerance`` is a fraction (0.1).
 
     Without a spread (a single run on both sides) a side with fewer than
     ``min_samples`` samples leaves the statistic unjudged (``too few``).
-    Raise ``ValueError`` for a negative tolerance.
+    ``across_runs`` says the statistic is taken over the runs (a scenario's
+    p95): the spread is then that of its inputs, not of the statistic, and
+    the minimum applies with a spread too. Raise ``ValueError`` for a
+    negative tolerance.
     """
     if not tolerance >= 0:
         raise ValueError(f"tolerance must be 0 or more, not {tolerance!r}")
@@ -144,7 +160,8 @@ def judge_timing(
         tolerance=tolerance,
         beyond_noise=noise_s is None or abs(delta_s) > noise_s,
         beyond_tolerance=beyond_tolerance,
-        too_few=noise_s is None and min(old.samples, new.samples) < min_samples,
+        too_few=(noise_s is None or across_runs)
+        and min(old.samples, new.samples) < min_samples,
     )
 
 

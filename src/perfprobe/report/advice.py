@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
-
 from .fmt import format_duration, format_mean_count, shorten
-from .indexes import IndexVerdict, injected_delay
+from .indexes import IndexVerdict
 from .loopadvice import duplicate_queries, n_plus_one
 from .memoryadvice import high_memory
+from .queryadvice import query_steps
 from .recursion import is_recursive, read_recursion
+from .sqlshape import QueryShape, read_shape
 
 __all__ = [
     "duplicate_queries",
@@ -27,10 +27,6 @@ _EXPLAIN = {
     "sqlite": "EXPLAIN QUERY PLAN",
     "oracle": "EXPLAIN PLAN FOR",
 }
-_LEADING_WILDCARD = re.compile(r"LIKE\s+'%|LIKE\s+%s\s*$|ILIKE\s+'%", re.IGNORECASE)
-_FUNCTION_ON_COLUMN = re.compile(
-    r"WHERE\b.*\b(LOWER|UPPER|DATE|COALESCE|CAST|SUBSTR|TRIM)\s*\(", re.IGNORECASE
-)
 
 
 def slow_operation(
@@ -143,6 +139,7 @@ def slow_query(
     vendor: str | None,
     call_site: str | None,
     indexes: IndexVerdict | None = None,
+    shape: QueryShape | None = None,
 ) -> str:
     """Return how to speed up ``sql``, with hints drawn from its text.
 
@@ -150,67 +147,16 @@ def slow_query(
     on (``indexes.check_indexes``): a filter on an indexed column points at
     other causes than a missing index, and one that returns at most a few
     rows (a primary key or unique lookup) is not told to paginate.
+    ``shape`` (``sqlshape.read_shape``, read from ``sql`` when not given)
+    says what it returns and how it filters: a LIKE with a leading wildcard
+    is not told to add a B-tree index, an aggregate not to paginate.
     """
     explain = _EXPLAIN.get(vendor or "", "EXPLAIN")
     where = f" (run at {call_site})" if call_site else ""
     shown = f"{shorten(sql, 120)!r}{where}"
     if is_recursive(sql):
         return f"The query {shown} is slow: {_finish_in_time(sql, explain)}."
-    few_rows = indexes is not None and indexes.few_rows
-    steps = []
-    delay = injected_delay(sql)
-    if delay:
-        steps.append(
-            f"It calls {delay}(), a delay put into the query on purpose, which "
-            "most likely accounts for its time; beyond that:"
-        )
-    if indexes is not None and indexes.indexed:
-        some = len(indexes.indexed) > 1
-        lead = "the" if not indexes.unindexed else ("some" if some else "a")
-        has = (
-            "columns it filters on already have indexes"
-            if some
-            else ("column it filters on already has an index")
-        )
-        rows = "" if few_rows else "how many rows it returns, "
-        steps.append(
-            f"{lead} {has} ({'; '.join(indexes.indexed)}), so a new index "
-            f"is unlikely to help: run {explain} on {shown} to confirm the index "
-            f"is used, then look at other causes: {rows}waits on locks held by "
-            "concurrent writes, or a database busy with other work."
-        )
-    elif indexes is not None and indexes.unindexed:
-        steps.append(
-            f"run {explain} on {shown} and look for a full table scan: no index "
-            f"starts with the columns it filters on ({', '.join(indexes.unindexed)}); "
-            "add one (db_index=True or Meta.indexes)."
-        )
-    else:
-        steps.append(
-            f"run {explain} on {shown} and look for a full table scan; add an index "
-            "on the columns its WHERE, JOIN and ORDER BY use (Meta.indexes or "
-            "db_index=True)."
-        )
-    if not delay:
-        steps[0] = steps[0][0].upper() + steps[0][1:]
-    if _FUNCTION_ON_COLUMN.search(sql):
-        steps.append(
-            "It applies a function to a filtered column, which stops a plain index "
-            "from being used: compare the raw column, or index the expression "
-            "(an expression index, e.g. models.Index(Lower('email'), ...))."
-        )
-    if _LEADING_WILDCARD.search(sql):
-        steps.append(
-            "A LIKE pattern starting with % cannot use a B-tree index: use "
-            "startswith, a trigram index, or full-text search."
-        )
-    if (
-        sql.lstrip().upper().startswith("SELECT")
-        and " LIMIT " not in sql.upper()
-        and not few_rows
-    ):
-        steps.append("If it returns many rows, paginate it (Paginator or a slice).")
-    return " ".join(steps)
+    return query_steps(sql, vendor, shown, explain, indexes, shape or read_shape(sql))
 
 
 def error(

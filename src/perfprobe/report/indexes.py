@@ -6,7 +6,8 @@ field, ``db_index`` (a foreign key's default), ``Meta.indexes``,
 ``unique_together`` and unique constraints each index their first column.
 Anything unclear (no app registry, raw SQL on tables no model names, OR,
 NOT, subqueries, a column filtered any other way: LIKE, IS NULL, a function)
-gives no verdict, and the report keeps its generic advice.
+gives no verdict, and the report keeps its generic advice. An injected
+delay (the demo's ``perfprobe_sleep(?) = ?``) is no filter and is left out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Any
+
+from .sqlshape import without_delay
 
 logger = logging.getLogger("perfprobe.report")
 
@@ -121,6 +124,7 @@ def check_indexes(sql: str) -> IndexVerdict | None:
 
 
 def _check(sql: str) -> IndexVerdict | None:
+    sql = without_delay(sql)
     statement = _STATEMENT.match(sql)
     if statement is None or _FILTER.search(sql):
         return None

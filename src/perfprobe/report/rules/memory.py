@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...conf import PerfprobeSettings
-from .. import advice, hotspots
+from .. import advice, hotspots, memoryadvice
 from ..fmt import BYTES_PER_MB, format_bytes
 from ..model import Recommendation
 from .registry import ReportData, register_rule
@@ -38,7 +38,11 @@ def _block_recommendation(
             "attribution": record["attribution"],
         },
         suggestion=advice.high_memory(
-            record["label"], peak, block["given_back_bytes"], queries
+            record["label"],
+            peak,
+            block["given_back_bytes"],
+            queries,
+            rss_kept_bytes=record["rss_delta_bytes"],
         ),
     )
 
@@ -46,6 +50,7 @@ def _block_recommendation(
 def _rise_recommendation(
     rise: dict[str, Any], threshold_bytes: float, data: ReportData
 ) -> Recommendation:
+    heap_delta = _heap_between(rise, data["memory"]["records"])
     return Recommendation(
         rule_id="high-memory",
         severity="warning",
@@ -53,9 +58,18 @@ def _rise_recommendation(
             f"Memory rose {format_bytes(rise['rise_bytes'])} between checkpoints "
             f"{rise['from_label']!r} and {rise['label']!r}"
         ),
-        evidence={**rise, "threshold_bytes": threshold_bytes},
-        suggestion=advice.high_memory(
-            rise["label"], rise["rise_bytes"], None, ran_queries(data, rise["scope"])
+        evidence={
+            **rise,
+            "heap_delta_bytes": heap_delta,
+            "threshold_bytes": threshold_bytes,
+        },
+        suggestion=memoryadvice.checkpoint_rise(
+            rise["from_label"],
+            rise["label"],
+            rise["rise_bytes"],
+            rise["metric"],
+            heap_delta,
+            ran_queries(data, rise["scope"]),
         ),
     )
 
@@ -64,7 +78,11 @@ def _rise_recommendation(
 def high_memory(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
 ) -> list[Recommendation]:
-    """Flag blocks peaking, or checkpoint series rising, over the memory limit."""
+    """Flag blocks peaking, or checkpoint series rising, over the memory limit.
+
+    A rise that a flagged block accounts for, one around the checkpoints or
+    one between them, is left to the block's finding: one cause, one finding.
+    """
     threshold_bytes = settings.HIGH_MEMORY_MB * BYTES_PER_MB
     records = data["memory"]["records"]
     flagged = hotspots.blocks_over(records, threshold_bytes)
@@ -74,8 +92,21 @@ def high_memory(
         for rise in hotspots.checkpoint_rises(records)
         if rise["rise_bytes"] > threshold_bytes
         and not _inside_flagged_block(rise, records, flagged)
+        and not _flagged_block_between(rise, records, threshold_bytes)
     ]
     return blocks + rises
+
+
+def _checkpoint_times(
+    rise: dict[str, Any], records: list[dict[str, Any]]
+) -> list[float]:
+    return [
+        r["started_at"]
+        for r in records
+        if r["kind"] == "checkpoint"
+        and r["scope"] == rise["scope"]
+        and r["label"] in (rise["label"], rise["from_label"])
+    ]
 
 
 def _inside_flagged_block(
@@ -86,13 +117,7 @@ def _inside_flagged_block(
     Such a rise is the block's own peak seen from inside: one finding, the
     block's, covers both.
     """
-    times = [
-        r["started_at"]
-        for r in records
-        if r["kind"] == "checkpoint"
-        and r["scope"] == rise["scope"]
-        and r["label"] in (rise["label"], rise["from_label"])
-    ]
+    times = _checkpoint_times(rise, records)
     for block in flagged:
         record = block["record"]
         start, duration = record["started_at"], record.get("duration_s")
@@ -101,3 +126,61 @@ def _inside_flagged_block(
         if all(start <= t <= start + duration for t in times):
             return True
     return False
+
+
+def _flagged_block_between(
+    rise: dict[str, Any], records: list[dict[str, Any]], threshold_bytes: float
+) -> bool:
+    """Return whether blocks over the limit between the checkpoints explain the rise.
+
+    They do when they ran between the two checkpoints and their own change
+    in the rise's measure (RSS or heap, end minus start) makes at least half
+    of it, or when that change is not known. A block that freed its heap
+    leaves no heap rise to explain, so a heap rise beside it stays a finding.
+    """
+    times = _checkpoint_times(rise, records)
+    if not times:
+        return False
+    low, high = min(times), max(times)
+    field = "rss_delta_bytes" if rise["metric"] == "rss" else "heap_delta_bytes"
+    deltas = [
+        r.get(field)
+        for r in records
+        if r["kind"] == "block"
+        and r["scope"] == rise["scope"]
+        and (r.get("peak_above_start_bytes") or 0) > threshold_bytes
+        and r.get("duration_s") is not None
+        and low <= r["started_at"]
+        and r["started_at"] + r["duration_s"] <= high
+    ]
+    if not deltas:
+        return False
+    known = [int(delta) for delta in deltas if delta is not None]
+    if len(known) < len(deltas):
+        return True
+    return sum(known) >= float(rise["rise_bytes"]) / 2
+
+
+def _heap_between(rise: dict[str, Any], records: list[dict[str, Any]]) -> int | None:
+    """Return the heap change from the rise's first checkpoint to its last.
+
+    ``None`` when either checkpoint has no heap figure (tracemalloc was not
+    tracing when it was taken).
+    """
+    points = sorted(
+        (
+            r
+            for r in records
+            if r["kind"] == "checkpoint"
+            and r["scope"] == rise["scope"]
+            and r["label"] in (rise["label"], rise["from_label"])
+        ),
+        key=lambda r: r["started_at"],
+    )
+    start = next((p for p in points if p["label"] == rise["from_label"]), None)
+    end = next((p for p in reversed(points) if p["label"] == rise["label"]), None)
+    if start is None or end is None:
+        return None
+    if start["heap_current_bytes"] is None or end["heap_current_bytes"] is None:
+        return None
+    return int(end["heap_current_bytes"] - start["heap_current_bytes"])

@@ -8,6 +8,7 @@ from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes
 from ..model import Recommendation
 from ..nplusonewhere import place_n_plus_one
+from ..sqlshape import read_shape
 from .linking import (
     endpoints_of,
     saving_of_repeats,
@@ -83,7 +84,11 @@ def slow_query(
                     "threshold_s": threshold_s,
                 },
                 suggestion=advice.slow_query(
-                    sql, vendor, call_site, check_indexes(sql)
+                    sql,
+                    vendor,
+                    call_site,
+                    check_indexes(sql),
+                    read_shape(sql, call_site),
                 ),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
                 saving_s=over_s or max_s - threshold_s,
