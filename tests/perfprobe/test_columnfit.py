@@ -9,6 +9,7 @@ import pytest
 
 from perfprobe.report.columnfit import PlannedColumn, plan_columns
 from perfprobe.report.model import Report
+from perfprobe.report.tables import Section
 from perfprobe.report.terminal import TerminalRenderer, make_console
 
 from .report_factories import build, make_collector, operation, request
@@ -151,3 +152,36 @@ def test_a_first_column_kept_whole_where_its_table_has_room() -> None:
         [PlannedColumn(0, False), *(PlannedColumn(i, True) for i in range(1, 5))],
         [PlannedColumn(0, True), *(PlannedColumn(i, True) for i in range(5, 7))],
     ]
+
+
+def test_a_console_narrower_than_the_plain_width_plans_for_the_console() -> None:
+    """Columns are planned for the console's 70 cells, not the default 120."""
+    stream = io.StringIO()
+    # Not a terminal: the renderer's own width is plain_width(), 120.
+    renderer = TerminalRenderer(make_console(stream, width=70))
+    row = (
+        "shop.views.order_detail",
+        "apps/shop/views/orders.py:123",
+        "12.5 ms",
+        "131.3 ms",
+        "1250.2 ms",
+        "4",
+    )
+    columns = ("Name", "Call site", "Mean", "p95", "Max", "Queries")
+    renderer.section(Section("Slow", columns, (row,) * 2))
+    text = stream.getvalue()
+    # By hand: 1 + (10+3) + (29+3) + (9+3) + (9+3) + (9+3) + (7+3) = 92 cells:
+    # one table at 120, two at 70, and every cell printed whole.
+    assert text.count("Slow") == 2
+    for cell in row[1:]:
+        assert cell in text
+    assert max(len(line) for line in text.splitlines()) <= 70
+
+
+def test_a_section_without_rows_prints_its_headings() -> None:
+    """A table with headings only is sized by its headings."""
+    stream = io.StringIO()
+    TerminalRenderer(make_console(stream, width=80)).section(
+        Section("Empty", ("Name", "Count"), ())
+    )
+    assert "| Name | Count |" in stream.getvalue()

@@ -219,6 +219,55 @@ def test_the_stack_walk_makes_frames_only_for_a_queryset_that_carries_an_instanc
     assert related_walk[2].f_locals["self"]._hints["instance"] is customer
 
 
+class _Slotted(Order._default_manager._queryset_class):  # type: ignore[misc]
+    """A queryset class with slots of its own (its instances keep a dict)."""
+
+    __slots__ = ("extra",)
+
+
+class _HintsProperty(Order._default_manager._queryset_class):  # type: ignore[misc]
+    """A queryset class whose hints come from a property, which C must not run."""
+
+    owner: Any = None
+
+    @property
+    def _hints(self) -> dict[str, Any]:
+        return {"instance": self.owner}
+
+    @_hints.setter
+    def _hints(self, value: dict[str, Any]) -> None:
+        pass
+
+
+class _Hints(dict[str, Any]):
+    """Hints in a dict subclass, whose lookups C must not make."""
+
+
+@needs_c
+def test_odd_querysets_and_related_manager_calls_agree(walks: Pairs) -> None:
+    """Slots, hints from a property or in a dict subclass, in_bulk(), iterator()."""
+    customer = make_orders(2)[0].customer
+    walks.clear()
+    by_property = _HintsProperty(model=Order)
+    by_property.owner = customer
+    subclassed = Order.objects.all()
+    subclassed._hints = _Hints(instance=customer)
+
+    rows = [
+        len(Order.objects.in_bulk()),
+        len(list(Order.objects.iterator())),
+        len(list(customer.orders.iterator())),
+        len(customer.orders.in_bulk()),
+        len(list(customer.orders.values_list("id"))),
+        len(list(_Slotted(model=Order))),
+        len(list(by_property)),
+        len(list(subclassed)),
+    ]
+
+    assert rows == [2, 2, 1, 1, 1, 2, 2, 2]
+    assert_agree(walks)
+
+
 @needs_c
 def test_prefetch_and_select_related_agree(walks: Pairs) -> None:
     """prefetch_related() runs its queries through prefetch frames; they agree."""

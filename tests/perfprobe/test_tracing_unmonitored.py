@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -187,3 +188,34 @@ def test_untraced_requests_never_look_at_the_urlconf(
     assert Client().get("/hidden/5/").status_code == 200
 
     assert looked == []
+
+
+class OtherSite:
+    """A URLconf where /metrics is an ordinary, monitored page."""
+
+    urlpatterns = [path("metrics", plain)]
+
+
+def other_site(get_response: Any) -> Any:
+    """Serve every request from ``OtherSite``, as a per-host middleware would."""
+
+    def middleware(request: HttpRequest) -> Any:
+        request.urlconf = OtherSite
+        return get_response(request)
+
+    return middleware
+
+
+def test_a_request_urlconf_set_before_perfprobe_is_the_one_read(
+    exporter: InMemorySpanExporter, settings: Settings
+) -> None:
+    """/metrics is unmonitored in ROOT_URLCONF, not in the request's own URLconf."""
+    settings.MIDDLEWARE = [
+        f"{__name__}.other_site",
+        "perfprobe.middleware.PerformanceMiddleware",
+    ]
+
+    assert Client().get("/metrics").content == b"plain"
+
+    (server,) = exporter.get_finished_spans()
+    assert server.name == "GET /metrics"

@@ -275,10 +275,13 @@ class TerminalRenderer:
         headings = [self._spell(column) for column in section.columns]
         # Each column's widest cell or heading, as the stream will spell it.
         needs = [
-            max(_cells(heading), *(_cells(row[index]) for row in spelt))
+            max([_cells(heading)] + [_cells(row[index]) for row in spelt])
             for index, heading in enumerate(headings)
         ]
-        width = self.width if self.width is not None else self.console.width
+        # rich prints no wider than its console, whatever width print() asks.
+        width = self.console.width
+        if self.width is not None:
+            width = min(self.width, width)
         plan = plan_columns(
             needs,
             [column in section.numeric for column in section.columns],

@@ -226,7 +226,11 @@ def request_span(request: HttpRequest) -> RequestSpan | _NoRequestSpan:
 
         # perfprobe's own pages and other unmonitored views at a fixed path
         # make no span; others are dropped when they end (see RequestSpan).
-        if is_unmonitored_path(request.path_info):
+        # The paths are those of ROOT_URLCONF: a request given a URLconf of
+        # its own by an earlier middleware may be served by another view.
+        if getattr(request, "urlconf", None) is None and is_unmonitored_path(
+            request.path_info
+        ):
             return _NO_REQUEST_SPAN
         return RequestSpan(tracer, request)
     except Exception:
