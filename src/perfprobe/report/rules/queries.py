@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from ...conf import PerfprobeSettings
 from .. import advice
+from ..countadvice import checked_once_per_row, per_row_check
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes
 from ..model import Recommendation
-from ..nplusonewhere import place_n_plus_one
+from ..nplusonewhere import NearbyQuery, place_n_plus_one
 from .linking import (
     endpoints_of,
     saving_of_repeats,
@@ -92,6 +93,28 @@ def slow_query(
     return found
 
 
+def _nearby(data: ReportData, scopes: set[str]) -> list[NearbyQuery]:
+    """Return the kept queries of ``scopes``, with when they ran if all kept.
+
+    When the report kept only the slowest queries, the one that loaded an
+    N+1's rows may be missing, so the order they ran in decides nothing.
+    """
+    kept = data["queries"]["slowest"]
+    total = data["queries"]["total"]
+    every = bool(total) and len(kept) >= total["count"]
+    nearby: list[NearbyQuery] = []
+    for e in kept:
+        if e["scope"] not in scopes:
+            continue
+        query = (e["call_site"], e["fingerprint"], e.get("lazy_load"))
+        if every:
+            order = (e["scope"], e["thread_id"], e["started_at"])
+            nearby.append((*query, order))
+        else:
+            nearby.append(query)
+    return nearby
+
+
 @register_rule("n-plus-one")
 def n_plus_one(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
@@ -103,7 +126,10 @@ def n_plus_one(
         count, scope_count = finding["count"], finding["scope_count"]
         saving_s = saving_of_repeats(finding["total_s"], count, scope_count)
         loads = "one query per row, "
-        if lazy:
+        check = per_row_check(finding["fingerprint"], lazy)
+        if lazy and check:
+            loads = checked_once_per_row(check, lazy)
+        elif lazy:
             model = (lazy["model"] or "").rsplit(".", 1)[-1]
             loads = f"{model}.{lazy['field']} loaded one row at a time, "
         evidence = {
@@ -120,11 +146,7 @@ def n_plus_one(
             evidence["model"] = lazy["model"]
             evidence["field"] = lazy["field"]
         scopes = set(finding["scopes"])
-        nearby = [
-            (e["call_site"], e["fingerprint"], e.get("lazy_load"))
-            for e in data["queries"]["slowest"]
-            if e["scope"] in scopes
-        ]
+        nearby = _nearby(data, scopes)
         endpoints = endpoints_of(scopes, data)
         place = place_n_plus_one(
             finding["fingerprint"], finding["call_site"], lazy, nearby, endpoints
