@@ -14,6 +14,7 @@ import pytest
 from apps.shop.sample_data import CUSTOMER_COUNT, ensure_sample_data
 from perfprobe import PerformanceMonitor
 from perfprobe.report import Recommendation
+from perfprobe.report.nplusonewhere import NearbyQuery, place_n_plus_one
 
 from . import count_rows
 
@@ -29,7 +30,9 @@ def _line(marker: str) -> str:
     return f"tests/perfprobe/count_rows.py:{number}"
 
 
-def _n_plus_one(monitor: PerformanceMonitor, run: Callable[[], object]) -> Recommendation:
+def _n_plus_one(
+    monitor: PerformanceMonitor, run: Callable[[], object]
+) -> Recommendation:
     """Run ``run`` in a scope on the sample shop; return its one N+1 finding."""
     ensure_sample_data()
     monitor.reset()
@@ -76,8 +79,7 @@ def test_an_exists_per_row_is_reported_with_an_exists_annotation(
     rec = _n_plus_one(fresh_monitor, count_rows.customers_with_orders)
 
     assert rec.title.startswith(
-        f"N+1 queries at {site}: Customer.orders tested with exists() once per "
-        "row, "
+        f"N+1 queries at {site}: Customer.orders tested with exists() once per row, "
     )
     assert rec.suggestion.startswith(
         "Customer.orders is tested with one EXISTS query (SELECT 1 ... LIMIT 1) "
@@ -127,3 +129,63 @@ def test_rows_built_in_a_helper_name_only_the_line_that_loaded_them(
     )
     assert _line("# OTHER_ORDER_LINE") not in rec.suggestion
     assert _line("# LAST_ORDER_LINE") not in rec.suggestion
+
+
+_ORDERS = 'SELECT "shop_order"."id", "shop_order"."status" FROM "shop_order"'
+_CUSTOMER = (
+    'SELECT "shop_customer"."id" FROM "shop_customer" WHERE "shop_customer"."id" = ?'
+)
+_LAZY = {"model": "Order", "field": "customer", "relation": "forward foreign key"}
+
+
+def test_without_run_order_several_querysets_are_not_offered_as_choices() -> None:
+    """Three Order queries with no start times give no line, and say so."""
+    nearby: list[NearbyQuery] = [
+        ("jobs.py:25", _ORDERS, None),
+        ("jobs.py:31", _ORDERS, None),
+        ("jobs.py:33", _ORDERS, None),
+        ("jobs.py:32", _CUSTOMER, _LAZY),
+    ]
+
+    place = place_n_plus_one(_CUSTOMER, "jobs.py:32", _LAZY, nearby)
+
+    assert place.suggestion == (
+        'Add select_related("customer") where the Order rows used at jobs.py:32 '
+        "are loaded, so that Order.customer comes with them instead of once per "
+        "row (3 lines ran Order queries there, and the report could not tell "
+        "which of them loaded these rows)."
+    )
+
+
+def test_the_last_order_query_before_the_loop_is_the_one_named() -> None:
+    """With start times, the query just before the first lazy load is chosen."""
+    nearby: list[NearbyQuery] = [
+        ("jobs.py:25", _ORDERS, None, ("job", 1, 1.0)),
+        ("jobs.py:31", _ORDERS, None, ("job", 1, 2.0)),
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("job", 1, 3.0)),
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("job", 1, 4.0)),
+        ("jobs.py:33", _ORDERS, None, ("job", 1, 5.0)),
+    ]
+
+    place = place_n_plus_one(_CUSTOMER, "jobs.py:32", _LAZY, nearby)
+
+    assert place.suggestion.startswith(
+        'Add select_related("customer") to the Order queryset at jobs.py:31, '
+        "whose rows are used at jobs.py:32,"
+    )
+
+
+def test_scopes_whose_loops_follow_different_queries_give_no_line() -> None:
+    """Two scopes naming different lines leave the queryset unknown."""
+    nearby: list[NearbyQuery] = [
+        ("jobs.py:25", _ORDERS, None, ("a", 1, 1.0)),
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("a", 1, 2.0)),
+        ("jobs.py:31", _ORDERS, None, ("b", 2, 1.0)),
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("b", 2, 2.0)),
+    ]
+
+    place = place_n_plus_one(_CUSTOMER, "jobs.py:32", _LAZY, nearby)
+
+    assert "could not tell" in place.suggestion
+    assert "jobs.py:25" not in place.suggestion
+    assert "jobs.py:31" not in place.suggestion

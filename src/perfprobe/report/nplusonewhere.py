@@ -122,21 +122,24 @@ def _last_before(
     pattern's first query there; one line for all of them, or an empty
     list when the queries do not say when they ran or they disagree.
     """
-    if not all(len(query) == 4 for query in nearby):
-        return []
-    first: dict[tuple[str | None, int], float] = {}
+    runs: list[tuple[str | None, str, RunOrder]] = []
     for query in nearby:
-        scope, thread, started_at = query[3]  # type: ignore[misc]
-        if query[1] == fingerprint:
+        if len(query) != 4:
+            return []
+        runs.append((query[0], query[1], query[3]))
+    first: dict[tuple[str | None, int], float] = {}
+    for _, sql, (scope, thread, started_at) in runs:
+        if sql == fingerprint:
             key = (scope, thread)
             first[key] = min(first.get(key, started_at), started_at)
     chosen: dict[tuple[str | None, int], tuple[float, str]] = {}
-    for query in nearby:
-        scope, thread, started_at = query[3]  # type: ignore[misc]
-        key, site = (scope, thread), query[0]
-        if site not in sites or key not in first or started_at >= first[key]:
+    for site, _, (scope, thread, started_at) in runs:
+        key = (scope, thread)
+        if site is None or site not in sites or key not in first:
             continue
-        if key not in chosen or started_at > chosen[key][0]:
+        if started_at < first[key] and (
+            key not in chosen or started_at > chosen[key][0]
+        ):
             chosen[key] = (started_at, site)
     found = {site for _, site in chosen.values()}
     return list(found) if len(found) == 1 else []
