@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...conf import PerfprobeSettings
 from .. import advice
 from ..countadvice import checked_once_per_row, per_row_check
@@ -207,8 +209,9 @@ def duplicate_queries(
                     "warning" if repeats >= settings.N_PLUS_ONE_MIN_QUERIES else "info"
                 ),
                 title=(
-                    f"Identical query run {repeats} times{where} "
-                    f"{scopes_phrase(finding['scopes'], finding['scope_count'])}; "
+                    f"Identical query run {finding['count']} times{where} "
+                    f"{scopes_phrase(finding['scopes'], finding['scope_count'])}"
+                    f"{_most_in_one(finding)}; "
                     f"reusing the result saves about {format_duration(saving_s)}: "
                     f"{_fp(finding['fingerprint'])}"
                 ),
@@ -227,3 +230,18 @@ def duplicate_queries(
             )
         )
     return found
+
+
+def _most_in_one(finding: dict[str, Any]) -> str:
+    """Return ``" (up to 16 in one run)"`` when the runs were split up, or ``""``.
+
+    ``max_count_per_scope`` is the most runs of one parameter set in one
+    scope; when it is the whole count nothing was split.
+    """
+    repeats, count = finding["max_count_per_scope"], finding["count"]
+    if repeats >= count:
+        return ""
+    one = "run" if len(finding["scopes"]) == 1 else "scope"
+    sets = finding.get("repeated_sets", finding["scope_count"])
+    same = " with the same parameters" if sets > finding["scope_count"] else ""
+    return f" (up to {repeats}{same} in one {one})"
