@@ -21,6 +21,14 @@ def customers_with_orders() -> list[bool]:
     return [c.orders.exists() for c in Customer.objects.all()]  # EXISTS_LINE
 
 
+def count_orders_by_filter() -> list[int]:
+    """Count each customer's orders through Order's manager, not a relation."""
+    return [
+        Order.objects.filter(customer=c).count()  # FILTER_COUNT_LINE
+        for c in Customer.objects.all()
+    ]
+
+
 _TEMPLATE = "{% for c in customers %}{{ c.name }}: {{ c.orders.count }}\n{% endfor %}"
 
 

@@ -106,11 +106,32 @@ def test_a_count_in_a_template_names_the_template_and_the_annotation(
     )
     assert rec.suggestion.startswith(
         "Customer.orders is counted with one COUNT query per Customer row in the "
-        f"template rendered at {site} (customer.orders.count() "
-        "({{ customer.orders.count }})); no rows are loaded one at a time. "
+        f"template rendered at {site} ({{{{ customer.orders.count }}}}); no rows "
+        "are loaded one at a time. "
         "Annotate the Customer queryset the view passes to the template with "
         '.annotate(orders_count=Count("orders"))'
     )
+
+
+def test_a_count_with_no_relation_seen_is_still_called_a_count(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Order.objects.filter(customer=c).count() per customer: COUNT, no eager load."""
+    site = _line("# FILTER_COUNT_LINE")
+
+    rec = _n_plus_one(fresh_monitor, count_rows.count_orders_by_filter)
+
+    assert rec.evidence["count"] == CUSTOMER_COUNT
+    assert rec.title.startswith(
+        f"N+1 queries at {site}: one COUNT query per row, {CUSTOMER_COUNT} queries"
+    )
+    assert rec.suggestion.endswith(
+        f"counts rows once per item at {site}; no rows are loaded one at a time. "
+        'Annotate the queryset the loop goes over with .annotate(n=Count("'
+        '<relation>")), or run one .values("<key>").annotate(n=Count("pk")) '
+        "query before the loop and turn it into a dict."
+    )
+    assert "select_related" not in rec.suggestion
 
 
 def test_rows_built_in_a_helper_name_only_the_line_that_loaded_them(

@@ -12,7 +12,15 @@ import logging
 import re
 from collections.abc import Mapping
 
-__all__ = ["checked_once_per_row", "count_fix", "per_row_check", "row_check"]
+from .fmt import shorten
+
+__all__ = [
+    "checked_once_per_row",
+    "count_fix",
+    "per_row_check",
+    "plain_count_fix",
+    "row_check",
+]
 
 logger = logging.getLogger("perfprobe.report")
 
@@ -102,9 +110,9 @@ def count_fix(
     at = site if in_template else f"at {site}"
     prefetch = f'add prefetch_related("{field}") there instead'
     if kind == "count":
-        called = f"{row}.{field}.count()" + (
-            f" ({{{{ {row}.{field}.count }}}})" if in_template else ""
-        )
+        called = f"{row}.{field}.count()"
+        if in_template:
+            called = f"{{{{ {row}.{field}.count }}}}"
         return (
             f"{model}.{field} is counted with one COUNT query per {model} row "
             f"{at} ({called}); no rows are loaded one at a time. Annotate "
@@ -116,13 +124,38 @@ def count_fix(
     subquery = "..."
     if related is not None:
         subquery = f'{related[0]}.objects.filter({related[1]}=OuterRef("pk"))'
-    called = f"{row}.{field}.exists()" + (
-        f" ({{{{ {row}.{field}.exists }}}})" if in_template else ""
-    )
+    called = f"{row}.{field}.exists()"
+    if in_template:
+        called = f"{{{{ {row}.{field}.exists }}}}"
     return (
         f"{model}.{field} is tested with one EXISTS query (SELECT 1 ... LIMIT 1) "
         f"per {model} row {at} ({called}); no rows are loaded one at a time. "
         f"Annotate {target} with .annotate(has_{field}=Exists({subquery})) and "
         f"read {row}.has_{field} instead; when the {field} themselves are used "
         f"too, {prefetch} and test bool({row}.{field}.all())."
+    )
+
+
+def plain_count_fix(kind: str, fingerprint: str, where: str) -> str:
+    """Return the fix for COUNT or EXISTS queries per item with no relation seen.
+
+    ``Book.objects.filter(author=a).count()`` in a loop goes through no
+    related manager, so the relation is not known and is left for the
+    reader to fill in. ``where`` is ``"at path:line"`` or ``"in the template
+    rendered at path:line"``.
+    """
+    sql = shorten(fingerprint, 100)
+    if kind == "count":
+        return (
+            f"The query {sql!r} counts rows once per item {where}; no rows are "
+            "loaded one at a time. Annotate the queryset the loop goes over "
+            'with .annotate(n=Count("<relation>")), or run one '
+            '.values("<key>").annotate(n=Count("pk")) query before the loop '
+            "and turn it into a dict."
+        )
+    return (
+        f"The query {sql!r} tests with exists() once per item {where}; no rows "
+        "are loaded one at a time. Annotate the queryset the loop goes over "
+        'with .annotate(has_x=Exists(<that query, filtered on OuterRef("pk")>)) '
+        "and read the flag instead."
     )

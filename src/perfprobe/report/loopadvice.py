@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from .countadvice import count_fix, per_row_check
+from .countadvice import count_fix, per_row_check, plain_count_fix, row_check
 from .fmt import shorten
 
 # Relations that fetch many rows per object need prefetch_related(); the
@@ -233,6 +233,12 @@ def n_plus_one(
         return _count_per_row(
             check, lazy, site, loaded_at or [], in_template, template, rows_from
         )
+    check = None if lazy else row_check(fingerprint)
+    if check:
+        where = f"at {site}"
+        if in_template:
+            where = f"in the template {template or f'rendered at {site}'}"
+        return plain_count_fix(check, fingerprint, where)
     if in_template:
         return _in_template(
             fingerprint,

@@ -6,7 +6,7 @@ from typing import Any
 
 from ...conf import PerfprobeSettings
 from .. import advice
-from ..countadvice import checked_once_per_row, per_row_check
+from ..countadvice import checked_once_per_row, per_row_check, row_check
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes
 from ..model import Recommendation
@@ -131,6 +131,10 @@ def n_plus_one(
         check = per_row_check(finding["fingerprint"], lazy)
         if lazy and check:
             loads = checked_once_per_row(check, lazy)
+        elif not lazy and row_check(finding["fingerprint"]) == "count":
+            loads = "one COUNT query per row, "
+        elif not lazy and row_check(finding["fingerprint"]) == "exists":
+            loads = "one EXISTS query per row, "
         elif lazy:
             model = (lazy["model"] or "").rsplit(".", 1)[-1]
             loads = f"{model}.{lazy['field']} loaded one row at a time, "
