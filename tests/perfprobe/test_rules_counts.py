@@ -173,8 +173,8 @@ def test_without_run_order_several_querysets_are_not_offered_as_choices() -> Non
     assert place.suggestion == (
         'Add select_related("customer") where the Order rows used at jobs.py:32 '
         "are loaded, so that Order.customer comes with them instead of once per "
-        "row (3 lines ran Order queries there, and the report could not tell "
-        "which of them loaded these rows)."
+        "row (several lines ran Order queries there, and the report could not "
+        "tell which of them loaded these rows)."
     )
 
 
@@ -193,6 +193,23 @@ def test_the_last_order_query_before_the_loop_is_the_one_named() -> None:
     assert place.suggestion.startswith(
         'Add select_related("customer") to the Order queryset at jobs.py:31, '
         "whose rows are used at jobs.py:32,"
+    )
+
+
+def test_an_order_query_run_only_after_the_loop_is_not_named() -> None:
+    """The one Order query in the scope ran after the lazy loads: no line."""
+    nearby: list[NearbyQuery] = [
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("job", 1, 3.0)),
+        ("jobs.py:32", _CUSTOMER, _LAZY, ("job", 1, 4.0)),
+        ("jobs.py:35", _ORDERS, None, ("job", 1, 5.0)),
+    ]
+
+    place = place_n_plus_one(_CUSTOMER, "jobs.py:32", _LAZY, nearby)
+
+    assert "jobs.py:35" not in place.suggestion
+    assert place.suggestion.startswith(
+        'Add select_related("customer") where these Order rows are loaded for '
+        "jobs.py:32,"
     )
 
 

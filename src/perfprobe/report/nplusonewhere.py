@@ -83,10 +83,10 @@ def loading_sites(
     whose lookup the fix extends: the second list names those. At most
     three of each; both empty without a lazy load, or when the model's
     table is unknown or the rows came through a known relation (``via``).
-    Several querysets' lines are narrowed, when the queries say when they
-    ran, to the one that ran last before the pattern's first query in its
-    scope and thread; more than one line left means the rows' queryset is
-    not known, and is never one of them to pick.
+    When the queries say when they ran, the lines are narrowed to the one
+    that ran last before the pattern's first query in its scope and thread
+    (none when nothing ran before it); more than one line left means the
+    rows' queryset is not known, and is never one of them to pick.
     """
     if not lazy:
         return [], []
@@ -108,24 +108,27 @@ def loading_sites(
             relations[f"{model}.{through.get('field')}"] = None
         else:
             sites[site] = None
-    if len(sites) > 1:
-        sites = dict.fromkeys(_last_before(fingerprint, sites, nearby) or sites)
+    before = _last_before(fingerprint, sites, nearby) if sites else None
+    if before is not None and len(before) <= 1:
+        sites = dict.fromkeys(before)
     return sorted(sites)[:3], sorted(relations)[:3]
 
 
 def _last_before(
     fingerprint: str, sites: Mapping[str, None], nearby: Sequence[NearbyQuery]
-) -> list[str]:
-    """Return the site of the last query in ``sites`` before the pattern ran.
+) -> list[str] | None:
+    """Return the sites of the last query in ``sites`` before the pattern ran.
 
     Per scope and thread, the candidate query that started last before the
-    pattern's first query there; one line for all of them, or an empty
-    list when the queries do not say when they ran or they disagree.
+    pattern's first query there: one site when they agree, several when
+    they do not, none when no candidate ran before it (a query after the
+    loop did not load its rows). None when the queries do not say when
+    they ran.
     """
     runs: list[tuple[str | None, str, RunOrder]] = []
     for query in nearby:
         if len(query) != 4:
-            return []
+            return None
         runs.append((query[0], query[1], query[3]))
     first: dict[tuple[str | None, int], float] = {}
     for _, sql, (scope, thread, started_at) in runs:
@@ -141,8 +144,7 @@ def _last_before(
             key not in chosen or started_at > chosen[key][0]
         ):
             chosen[key] = (started_at, site)
-    found = {site for _, site in chosen.values()}
-    return list(found) if len(found) == 1 else []
+    return sorted({site for _, site in chosen.values()})
 
 
 def place_n_plus_one(
