@@ -79,7 +79,7 @@ def test_the_saved_report_prints_as_the_report_itself(
     assert "1 recommendation: 1 warning" in flat
     assert (
         "1. [WARNING] N+1 queries at apps/shop/views.py:42: one query per row, "
-        "18 queries in 3 scopes (GET /orders/)"
+        "18 queries in 3 runs of GET /orders/"
     ) in flat
     assert [line for line in output.splitlines() if line.endswith(" ")] == []
 

@@ -93,7 +93,7 @@ def test_a_list_view_n_plus_one_is_placed_in_its_template(
         "TemplateResponse of the class-based view "
         "tests.perfprobe.cbv_urls.OrderListView, rendered after the view "
         "returned): Order.customer loaded one row at a time, 12 queries in 2 "
-        "scopes (GET /orders/cbv/)"
+        "runs of GET /orders/cbv/"
     )
     assert rec.suggestion == (
         "The template of GET /orders/cbv/ (class-based view "

@@ -183,7 +183,7 @@ def test_a_finding_in_three_scopes_seen_twice_each_lists_them_without_more() -> 
         _n_plus_one(collector, name, count=10, each_s=0.01)
 
     (rec,) = build(collector).recommendations
-    listed = "in 6 scopes (GET /a/, GET /b/, GET /c/) (up to 10 per scope)"
+    listed = "in 6 runs of 3 scopes (GET /a/, GET /b/, GET /c/) (up to 10 per scope)"
     assert listed in rec.title
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
+from .countadvice import count_fix, per_row_check, plain_count_fix, row_check
 from .fmt import shorten
 
 # Relations that fetch many rows per object need prefetch_related(); the
@@ -65,18 +66,25 @@ def _eager_load(
             f"{model} rows come through {via}, so extending that lookup loads "
             f"{model}.{field} with them instead of once per row."
         )
+    if len(loaded_at) > 1:
+        return (
+            f"Add {fix} where the {model} rows used at {site} are loaded, so "
+            f"that {model}.{field} comes with them instead of once per row "
+            f"(several lines ran {model} queries there, and the report could "
+            "not tell which of them loaded these rows)."
+        )
     if loaded_at:
-        sites = " or ".join(loaded_at)
-        if site in loaded_at:
+        (loader,) = loaded_at
+        if loader == site:
             # The query ran where the queryset was evaluated (a loop over it
             # or a comprehension), which may be after the line that built it.
             return (
                 f"Add {fix} where the {model} queryset used at {site} is built "
-                f"(its query ran at {sites}, where it was first read), so that "
+                f"(its query ran at {site}, where it was first read), so that "
                 f"{model}.{field} comes with them instead of once per row."
             )
         return (
-            f"Add {fix} to the {model} queryset at {sites}, whose rows are used "
+            f"Add {fix} to the {model} queryset at {loader}, whose rows are used "
             f"at {site}, so that {model}.{field} comes with them instead of once "
             "per row."
         )
@@ -150,7 +158,8 @@ def _in_template(
     root = via.split(".", 1)[0] if via else model
     site = template.removeprefix("rendered at ")
     built = [s for s in loaded_at if s != site]
-    where = f" (its query ran at {' or '.join(built)})" if built else ""
+    # Several candidates are not offered as alternatives: only one is right.
+    where = f" (its query ran at {built[0]})" if len(loaded_at) == 1 and built else ""
     target = f"the {root} queryset the view passes to the template"
     if rows_from:
         target = f"the {root} queryset {rows_from}"
@@ -158,6 +167,37 @@ def _in_template(
         f"{reads}: add {fix} to {target}{where}, so that {model}.{field} comes "
         "with its rows instead of once per row."
     )
+
+
+def _count_per_row(
+    check: str,
+    lazy: Mapping[str, str],
+    site: str,
+    loaded_at: list[str],
+    in_template: bool,
+    template: str | None,
+    rows_from: str | None,
+) -> str:
+    """Return the fix for a related manager's count() or exists() per row."""
+    model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
+    via = lazy.get("via") or ""
+    if in_template:
+        template = template or f"rendered at {site}"
+        target = f"the {model} queryset the view passes to the template"
+        if rows_from:
+            target = f"the {model} queryset {rows_from}"
+        return count_fix(check, lazy, f"in the template {template}", target, True)
+    if via:
+        # The fix's own lookup path names where the rows came from; an
+        # annotation cannot follow it, so the outer queryset is named plainly.
+        target = f"the {model} rows' queryset (they come through {via})"
+    elif len(loaded_at) == 1 and loaded_at[0] != site:
+        target = f"the {model} queryset at {loaded_at[0]}"
+    elif len(loaded_at) == 1:
+        target = f"the {model} queryset read at {site} (where it is built)"
+    else:
+        target = f"the {model} queryset whose rows are used at {site}"
+    return count_fix(check, lazy, site, target)
 
 
 def n_plus_one(
@@ -188,6 +228,17 @@ def n_plus_one(
     path:line"``).
     """
     site = call_site or "the call site shown"
+    check = per_row_check(fingerprint, lazy)
+    if lazy and check:
+        return _count_per_row(
+            check, lazy, site, loaded_at or [], in_template, template, rows_from
+        )
+    check = None if lazy else row_check(fingerprint)
+    if check:
+        where = f"at {site}"
+        if in_template:
+            where = f"in the template {template or f'rendered at {site}'}"
+        return plain_count_fix(check, fingerprint, where)
     if in_template:
         return _in_template(
             fingerprint,

@@ -19,12 +19,24 @@ from .indexes import model_table, statement_table
 from .templatesite import client_request_at, template_render_at
 from .viewsite import view_of_endpoint
 
-__all__ = ["NPlusOnePlace", "endpoint_in_scope", "loading_sites", "place_n_plus_one"]
+__all__ = [
+    "NPlusOnePlace",
+    "NearbyQuery",
+    "endpoint_in_scope",
+    "loading_sites",
+    "place_n_plus_one",
+]
 
 _METHODS = HTTP_METHODS | {"OTHER"}
 
-#: A query seen near an N+1: its call site, fingerprint and lazy load.
-NearbyQuery = tuple[str | None, str, Mapping[str, Any] | None]
+#: When a query ran: its scope, thread and start (``started_at``).
+RunOrder = tuple[str | None, int, float]
+#: A query seen near an N+1: its call site, fingerprint and lazy load, and
+#: when it ran, given only when every query of the report was kept.
+NearbyQuery = (
+    tuple[str | None, str, Mapping[str, Any] | None]
+    | tuple[str | None, str, Mapping[str, Any] | None, RunOrder]
+)
 
 
 @dataclass(frozen=True)
@@ -71,15 +83,21 @@ def loading_sites(
     whose lookup the fix extends: the second list names those. At most
     three of each; both empty without a lazy load, or when the model's
     table is unknown or the rows came through a known relation (``via``).
+    When the queries say when they ran, the lines are narrowed to the one
+    that ran last before the pattern's first query in its scope and thread
+    (none when nothing ran before it); more than one line left means the
+    rows' queryset is not known, and is never one of them to pick.
     """
     if not lazy:
         return [], []
     table = model_table((lazy.get("model") or "").rsplit(".", 1)[-1])
     if table is None or lazy.get("via"):
         return [], []
+    nearby = list(nearby)
     sites: dict[str, None] = {}
     relations: dict[str, None] = {}
-    for site, sql, through in nearby:
+    for query in nearby:
+        site, sql, through = query[0], query[1], query[2]
         if not site or sql == fingerprint:
             continue
         columns = sql.split(" FROM ", 1)[0]
@@ -90,7 +108,43 @@ def loading_sites(
             relations[f"{model}.{through.get('field')}"] = None
         else:
             sites[site] = None
+    before = _last_before(fingerprint, sites, nearby) if sites else None
+    if before is not None and len(before) <= 1:
+        sites = dict.fromkeys(before)
     return sorted(sites)[:3], sorted(relations)[:3]
+
+
+def _last_before(
+    fingerprint: str, sites: Mapping[str, None], nearby: Sequence[NearbyQuery]
+) -> list[str] | None:
+    """Return the sites of the last query in ``sites`` before the pattern ran.
+
+    Per scope and thread, the candidate query that started last before the
+    pattern's first query there: one site when they agree, several when
+    they do not, none when no candidate ran before it (a query after the
+    loop did not load its rows). None when the queries do not say when
+    they ran.
+    """
+    runs: list[tuple[str | None, str, RunOrder]] = []
+    for query in nearby:
+        if len(query) != 4:
+            return None
+        runs.append((query[0], query[1], query[3]))
+    first: dict[tuple[str | None, int], float] = {}
+    for _, sql, (scope, thread, started_at) in runs:
+        if sql == fingerprint:
+            key = (scope, thread)
+            first[key] = min(first.get(key, started_at), started_at)
+    chosen: dict[tuple[str | None, int], tuple[float, str]] = {}
+    for site, _, (scope, thread, started_at) in runs:
+        key = (scope, thread)
+        if site is None or site not in sites or key not in first:
+            continue
+        if started_at < first[key] and (
+            key not in chosen or started_at > chosen[key][0]
+        ):
+            chosen[key] = (started_at, site)
+    return sorted({site for _, site in chosen.values()})
 
 
 def place_n_plus_one(

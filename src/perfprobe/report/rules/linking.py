@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from ...findings import MAX_SCOPES_LISTED
 from .registry import ReportData
 
 
@@ -188,11 +189,21 @@ def saving_of_repeats(total_s: float, count: int, scope_count: int) -> float:
 
 
 def scopes_phrase(scopes: list[str], scope_count: int) -> str:
-    """Return where a finding was seen: ``"in view"``, ``"in 3 scopes (a, b, c)"``."""
+    """Return where a finding was seen: ``"in view"``, ``"in 3 scopes (a, b, c)"``.
+
+    Names closed several times (a job run twice, a route's requests) are
+    counted as runs, ``"in 2 runs of nightly-import"``: "2 scopes" beside
+    one name reads as a name left out.
+    """
     if scope_count <= 1 and scopes:
         return f"in {scopes[0]}"
+    if len(scopes) == 1:
+        return f"in {scope_count} runs of {scopes[0]}"
     shown = ", ".join(scopes[:3])
     # ``scope_count`` counts every scope closed (a route's each request);
     # ``scopes`` their distinct names: only more names make "...".
     more = ", ..." if len(scopes) > 3 else ""
+    if len(scopes) < min(scope_count, MAX_SCOPES_LISTED):
+        # Every name is listed, and some were closed more than once.
+        return f"in {scope_count} runs of {len(scopes)} scopes ({shown}{more})"
     return f"in {scope_count} scopes ({shown}{more})"

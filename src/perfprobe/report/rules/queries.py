@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from ...conf import PerfprobeSettings
 from .. import advice
+from ..countadvice import checked_once_per_row, per_row_check, row_check
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes
 from ..model import Recommendation
-from ..nplusonewhere import place_n_plus_one
+from ..nplusonewhere import NearbyQuery, place_n_plus_one
 from ..sqlshape import read_shape
 from .linking import (
     endpoints_of,
@@ -97,6 +100,28 @@ def slow_query(
     return found
 
 
+def _nearby(data: ReportData, scopes: set[str]) -> list[NearbyQuery]:
+    """Return the kept queries of ``scopes``, with when they ran if all kept.
+
+    When the report kept only the slowest queries, the one that loaded an
+    N+1's rows may be missing, so the order they ran in decides nothing.
+    """
+    kept = data["queries"]["slowest"]
+    total = data["queries"]["total"]
+    every = bool(total) and len(kept) >= total["count"]
+    nearby: list[NearbyQuery] = []
+    for e in kept:
+        if e["scope"] not in scopes:
+            continue
+        query = (e["call_site"], e["fingerprint"], e.get("lazy_load"))
+        if every:
+            order = (e["scope"], e["thread_id"], e["started_at"])
+            nearby.append((*query, order))
+        else:
+            nearby.append(query)
+    return nearby
+
+
 @register_rule("n-plus-one")
 def n_plus_one(
     data: ReportData, settings: PerfprobeSettings, time_scale: float
@@ -108,7 +133,14 @@ def n_plus_one(
         count, scope_count = finding["count"], finding["scope_count"]
         saving_s = saving_of_repeats(finding["total_s"], count, scope_count)
         loads = "one query per row, "
-        if lazy:
+        check = per_row_check(finding["fingerprint"], lazy)
+        if lazy and check:
+            loads = checked_once_per_row(check, lazy)
+        elif not lazy and row_check(finding["fingerprint"]) == "count":
+            loads = "one COUNT query per row, "
+        elif not lazy and row_check(finding["fingerprint"]) == "exists":
+            loads = "one EXISTS query per row, "
+        elif lazy:
             model = (lazy["model"] or "").rsplit(".", 1)[-1]
             loads = f"{model}.{lazy['field']} loaded one row at a time, "
         evidence = {
@@ -125,11 +157,7 @@ def n_plus_one(
             evidence["model"] = lazy["model"]
             evidence["field"] = lazy["field"]
         scopes = set(finding["scopes"])
-        nearby = [
-            (e["call_site"], e["fingerprint"], e.get("lazy_load"))
-            for e in data["queries"]["slowest"]
-            if e["scope"] in scopes
-        ]
+        nearby = _nearby(data, scopes)
         endpoints = endpoints_of(scopes, data)
         place = place_n_plus_one(
             finding["fingerprint"], finding["call_site"], lazy, nearby, endpoints
@@ -190,8 +218,9 @@ def duplicate_queries(
                     "warning" if repeats >= settings.N_PLUS_ONE_MIN_QUERIES else "info"
                 ),
                 title=(
-                    f"Identical query run {repeats} times{where} "
-                    f"{scopes_phrase(finding['scopes'], finding['scope_count'])}; "
+                    f"Identical query run {finding['count']} times{where} "
+                    f"{scopes_phrase(finding['scopes'], finding['scope_count'])}"
+                    f"{_most_in_one(finding)}; "
                     f"reusing the result saves about {format_duration(saving_s)}: "
                     f"{_fp(finding['fingerprint'])}"
                 ),
@@ -210,3 +239,18 @@ def duplicate_queries(
             )
         )
     return found
+
+
+def _most_in_one(finding: dict[str, Any]) -> str:
+    """Return ``" (up to 16 in one run)"`` when the runs were split up, or ``""``.
+
+    ``max_count_per_scope`` is the most runs of one parameter set in one
+    scope; when it is the whole count nothing was split.
+    """
+    repeats, count = finding["max_count_per_scope"], finding["count"]
+    if repeats >= count:
+        return ""
+    one = "run" if len(finding["scopes"]) == 1 else "scope"
+    sets = finding.get("repeated_sets", finding["scope_count"])
+    same = " with the same parameters" if sets > finding["scope_count"] else ""
+    return f" (up to {repeats}{same} in one {one})"
