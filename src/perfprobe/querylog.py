@@ -24,7 +24,7 @@ from operator import itemgetter, setitem
 from typing import TYPE_CHECKING, Any
 
 from .aggregates import count_error
-from .db.fingerprint import fingerprint
+from .db.fingerprint import STANDARD_STRING_VENDORS, fingerprint
 from .events import (
     RAW_ALIAS,
     RAW_BULK_CALL,
@@ -353,7 +353,8 @@ class QueryRecords:
         for (text, scope, call_site), records, durations, total_s in groups:
             try:
                 # First, so that a statement it fails on changes nothing.
-                shape = fingerprint(text)
+                vendor = records[0][RAW_VENDOR]
+                shape = fingerprint(text, vendor)
                 path: str | None = None
                 if scope is not None:
                     path = scope.name if scope.parent is None else scope.path
@@ -366,6 +367,12 @@ class QueryRecords:
                     else None
                 )
                 if facts is None:
+                    facts = settle_records(records, shape, path, sql_hash)
+                if facts[4] is None and vendor in STANDARD_STRING_VENDORS:
+                    # The group holds several connections' queries (no one
+                    # alias), which may differ in vendor: their shape takes
+                    # both readings of a backslash, as an unknown vendor's.
+                    shape = fingerprint(text)
                     facts = settle_records(records, shape, path, sql_hash)
                 table.add_records(shape, call_site, records, durations, facts[4])
                 if scope is None:

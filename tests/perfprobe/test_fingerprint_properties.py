@@ -385,6 +385,20 @@ def test_fingerprint_strips_literals_holding_backslashes(
 
 
 @QUICK
+@given(st.one_of(statements(), statements(_BACKSLASH_TEXT)))
+def test_sqlite_reading_gives_the_exact_shape_with_backslashes(
+    statement: Statement,
+) -> None:
+    """On SQLite a backslash is plain text: the exact shape, no literal kept."""
+    once = fingerprint(statement.sql, "sqlite")
+    assert once == statement.expected
+    assert fingerprint(once, "sqlite") == once
+    result = _outside_identifiers(once)
+    assert SENTINEL not in result
+    assert not re.search(r"\d", result), result
+
+
+@QUICK
 @given(st.one_of(statements(), statements(_BACKSLASH_TEXT), st.text(max_size=80)))
 def test_fingerprint_is_idempotent(statement: Statement | str) -> None:
     """Fingerprinting a fingerprint changes nothing."""

@@ -59,10 +59,10 @@ def test_one_failing_statement_loses_only_its_own_queries(
     Customer.objects.exists()
     original = querylog.fingerprint
 
-    def fingerprint(sql: str) -> str:
+    def fingerprint(sql: str, vendor: str | None = None) -> str:
         if sql == "SELECT 41":
             raise RuntimeError("broken statement")
-        return original(sql)
+        return original(sql, vendor)
 
     monkeypatch.setattr(querylog, "fingerprint", fingerprint)
     with caplog.at_level(logging.ERROR, logger="perfprobe.collector"):

@@ -11,7 +11,9 @@ replaced rather than kept. Backslashes inside
 single-quoted strings escape the next character on MySQL but not in
 standard SQL; when the SQL holds a backslash, text that is inside a string
 literal under either reading is replaced, which can hide some structure
-but never keeps a literal.
+but never keeps a literal. Where the database is known to read every
+backslash as itself (SQLite), the standard reading alone is used, so that
+Django's ``LIKE ... ESCAPE '\\'`` keeps the rest of its statement.
 
 What is not: double-quoted and backquoted runs are kept as identifiers,
 which is what they are on PostgreSQL and in all the SQL Django generates;
@@ -104,6 +106,15 @@ _GLUED_AFTER_LITERAL = re.compile(r"\?[\w$:.]")
 # Each rescan frees one more token of a glued chain; real SQL needs one at
 # most, so a statement still changing after these is hidden whole.
 _MAX_RESCANS = 8
+
+# Vendors (Django's connection.vendor) on which a backslash in a string is
+# never an escape: SQLite has no escapes in its string literals at all.
+# PostgreSQL reads backslashes as escapes when standard_conforming_strings is
+# off, which a server, database or role may set and Django does not check;
+# its E'...' strings escape them always. MySQL escapes them unless
+# NO_BACKSLASH_ESCAPES is set. Those, and any vendor not listed, get both
+# readings.
+STANDARD_STRING_VENDORS = frozenset({"sqlite"})
 
 _CACHE_SIZE = 4096
 # Longer statements (large bulk inserts) are fingerprinted without caching,
@@ -198,16 +209,17 @@ def _hidden_spans(
     return spans
 
 
-def _mask_comment_readings(sql: str) -> str:
+def _mask_comment_readings(sql: str, backslash_escapes: bool) -> str:
     """Return ``sql`` with what any reading hides as a comment or literal masked.
 
-    The readings are nested and flat comments, each with and (when the SQL
-    holds a backslash and a quote) without backslash escapes. A masked run
+    The readings are nested and flat comments, each without and (when
+    ``backslash_escapes`` and the SQL holds a backslash and a quote) with
+    backslash escapes. A masked run
     becomes ``''`` if some reading holds a literal there, else one space.
     Runs that overlap merge; literal runs also merge when they touch.
     """
     patterns = [_TOKEN]
-    if "\\" in sql and "'" in sql:
+    if backslash_escapes and "\\" in sql and "'" in sql:
         patterns.append(_BACKSLASH_TOKEN)
     spans = sorted(
         span
@@ -237,13 +249,13 @@ def _mask_comment_readings(sql: str) -> str:
     return "".join(parts)
 
 
-def _scan(sql: str) -> str:
-    if "\\" in sql and "'" in sql:
+def _scan(sql: str, backslash_escapes: bool) -> str:
+    if backslash_escapes and "\\" in sql and "'" in sql:
         sql = _mask_either_reading(sql)
     return _TOKEN.sub(_replace, sql)
 
 
-def _scan_until_stable(text: str) -> str:
+def _scan_until_stable(text: str, backslash_escapes: bool) -> str:
     """Rescan ``text`` (once scanned) until no token glued to a ``?`` is left.
 
     Without this, fingerprinting a fingerprint could change it again.
@@ -252,7 +264,7 @@ def _scan_until_stable(text: str) -> str:
         if not _GLUED_AFTER_LITERAL.search(text):
             return text
         try:
-            again = _scan(text)
+            again = _scan(text, backslash_escapes)
         except _NestedComment:
             return "?"
         if again == text:
@@ -261,18 +273,18 @@ def _scan_until_stable(text: str) -> str:
     return "?"
 
 
-def _compute(sql: str) -> str:
+def _compute(sql: str, backslash_escapes: bool = True) -> str:
     try:
-        text = _scan(sql)
+        text = _scan(sql, backslash_escapes)
     except _NestedComment:
-        masked = _mask_comment_readings(sql)
+        masked = _mask_comment_readings(sql, backslash_escapes)
         try:
-            text = _scan(masked)
+            text = _scan(masked, backslash_escapes)
         except _NestedComment as left:
             # Masking leaves no comment opener outside identifiers in any
             # reading, so this is not expected; if one shows, hide the rest.
-            text = _scan(masked[: left.start])
-    text = _scan_until_stable(text).strip()
+            text = _scan(masked[: left.start], backslash_escapes)
+    text = _scan_until_stable(text, backslash_escapes).strip()
     if "-" in text:
         text = _NEGATIVE.sub(r"\1\2?", text)
     text = _IN_LIST.sub(r"\1 (...)", text)
@@ -280,9 +292,15 @@ def _compute(sql: str) -> str:
 
 
 _cached_compute = functools.lru_cache(maxsize=_CACHE_SIZE)(_compute)
+# A second cache rather than a (sql, vendor) key: a hit on either stays one
+# call with the SQL text alone. A process rarely talks to both kinds of
+# database, so one of the two stays nearly empty.
+_cached_standard = functools.lru_cache(maxsize=_CACHE_SIZE)(
+    functools.partial(_compute, backslash_escapes=False)
+)
 
 
-def fingerprint(sql: str) -> str:
+def fingerprint(sql: str, vendor: str | None = None) -> str:
     """Return ``sql`` with every literal and placeholder replaced by ``?``.
 
     String, numeric (signed, decimal, exponent, hex) and dollar-quoted
@@ -293,19 +311,29 @@ def fingerprint(sql: str) -> str:
     and whitespace runs become one space. Quoted identifiers and keywords are
     kept exactly as written: keywords are not upper-cased, because Django
     always writes them the same way and matching case would cost a keyword
-    table. Results are cached by the raw SQL. Never raises for odd SQL; text
-    the scanner does not recognise is kept.
+    table. ``vendor`` is the ``connection.vendor`` the SQL was sent to: on
+    one of ``STANDARD_STRING_VENDORS`` a backslash in a string is read as
+    itself; on any other, or ``None``, text that is a literal under either
+    reading of a backslash is replaced. Results are cached by the raw SQL.
+    Never raises for odd SQL; text the scanner does not recognise is kept.
     """
+    if vendor in STANDARD_STRING_VENDORS:
+        if len(sql) > _MAX_CACHED_CHARS:
+            return _compute(sql, False)
+        return _cached_standard(sql)
     if len(sql) > _MAX_CACHED_CHARS:
         return _compute(sql)
     return _cached_compute(sql)
 
 
 def cache_clear() -> None:
-    """Empty the fingerprint cache (for tests and benchmarks)."""
+    """Empty the fingerprint caches (for tests and benchmarks)."""
     _cached_compute.cache_clear()
+    _cached_standard.cache_clear()
 
 
 def cache_size() -> int:
-    """Return how many fingerprints the cache holds."""
-    return _cached_compute.cache_info().currsize
+    """Return how many fingerprints the caches hold."""
+    return (
+        _cached_compute.cache_info().currsize + _cached_standard.cache_info().currsize
+    )

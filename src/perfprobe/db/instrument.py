@@ -243,7 +243,7 @@ class QueryRecorder:
             collector = monitoring.monitor.collector
             duration_s = elapsed_ns / 1e9
             threshold_s = conf.SLOW_QUERY_SECONDS * collector.time_scale
-            shape = fingerprint(text)
+            shape = fingerprint(text, connection.vendor)
             event = QueryEvent(
                 connection.alias,
                 connection.vendor,
