@@ -17,6 +17,7 @@ from perfprobe.events import (
     RequestEvent,
 )
 from perfprobe.report import Recommendation, Report, ReportBuilder
+from perfprobe.requestlog import RawRequest
 from perfprobe.scope import Scope
 
 STARTED_AT = 1_700_000_000.0
@@ -105,6 +106,34 @@ def request(
         query_time_s=query_time_s,
         scope=None,
         error_type=error_type,
+    )
+
+
+def raw_request(
+    scope: Scope,
+    route: str = "/items/",
+    status: int = 200,
+    duration_s: float = 0.25,
+    started_at: float = 1_000.0,
+    thread_id: int = 7,
+    query_string: str | None = None,
+) -> RawRequest:
+    """Return the tuple the middleware hands ``request_ended`` for a GET of ``route``.
+
+    No error; the scope's id, name and start as its last three fields.
+    """
+    return (
+        ("GET", route),
+        status,
+        duration_s,
+        started_at,
+        thread_id,
+        query_string,
+        None,
+        None,
+        scope.id,
+        scope.name,
+        scope.started_at,
     )
 
 

@@ -21,7 +21,7 @@ from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
 from .finalisers import SelfReferencing, gc_paused
-from .report_factories import operation, query, request
+from .report_factories import operation, query, raw_request, request
 
 SITE = "apps/shop/views.py:42"
 
@@ -608,19 +608,7 @@ def _request_scope(collector: Collector, name: str = "GET /items/") -> Scope:
 
 
 def _raw(scope: Scope, status: int = 200, duration_s: float = 0.25) -> RawRequest:
-    return (
-        ("GET", "/items/"),
-        status,
-        duration_s,
-        1_000.0,
-        7,
-        None,
-        None,
-        None,
-        scope.id,
-        scope.name,
-        scope.started_at,
-    )
+    return raw_request(scope, "/items/", status, duration_s)
 
 
 def _end_new(collector: Collector, status: int = 200, duration_s: float = 0.25) -> None:

@@ -11,11 +11,10 @@ from pytest_django import Settings
 
 from perfprobe.aggregates import OVERFLOW_KEY
 from perfprobe.collector import Collector
-from perfprobe.requestlog import RawRequest
 from perfprobe.requestrecorder import REQUEST_BATCH
 from perfprobe.scope import Scope
 
-from .report_factories import query
+from .report_factories import query, raw_request
 
 
 @pytest.fixture
@@ -30,19 +29,7 @@ def end_quiet_request(
     """End a request of ``GET route`` in whose scope nothing was recorded."""
     scope = Scope(name=f"GET {route}", kind="request", started_at=1_000.0)
     collector.scope_opened(scope)
-    raw: RawRequest = (
-        ("GET", route),
-        status,
-        duration_s,
-        1_000.0,
-        7,
-        None,
-        None,
-        None,
-        scope.id,
-        scope.name,
-        scope.started_at,
-    )
+    raw = raw_request(scope, route, status, duration_s)
     collector.request_ended(scope, raw)
 
 
@@ -140,19 +127,7 @@ def test_a_full_request_after_waiting_ones_keeps_first_come_endpoints(
     scope = Scope(name="GET /second/", kind="request", started_at=1_000.0)
     collector.scope_opened(scope)
     collector.record_query(query("SELECT 1", 0.001), scope)
-    raw: RawRequest = (
-        ("GET", "/second/"),
-        200,
-        0.02,
-        1_000.0,
-        7,
-        None,
-        None,
-        None,
-        scope.id,
-        scope.name,
-        scope.started_at,
-    )
+    raw = raw_request(scope, "/second/", duration_s=0.02)
     collector.request_ended(scope, raw)
 
     endpoints = collector.snapshot().endpoints

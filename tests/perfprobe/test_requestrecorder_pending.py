@@ -31,13 +31,12 @@ from perfprobe.events import (
     RequestEvent,
 )
 from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH
-from perfprobe.requestlog import RawRequest
 from perfprobe.requestrecorder import PENDING_QUERIES, PENDING_SCOPES
 from perfprobe.requestscope import RequestScope
 from perfprobe.scope import get_current_scope
 
 from . import middleware_urls
-from .report_factories import query
+from .report_factories import query, raw_request
 
 SQL_A = "SELECT * FROM customer WHERE id = %s"
 SQL_B = "SELECT * FROM product WHERE id = %s"
@@ -89,18 +88,8 @@ def end_request(
     for sql, params_hash, duration_s, site in queries:
         log.queries.append(raw_query(scope, sql, params_hash, duration_s, site))
     duration_s, started_at, thread_id, query_string = values
-    raw: RawRequest = (
-        ("GET", route),
-        status,
-        duration_s,
-        started_at,
-        thread_id,
-        query_string,
-        None,
-        None,
-        scope.id,
-        scope.name,
-        scope.started_at,
+    raw = raw_request(
+        scope, route, status, duration_s, started_at, thread_id, query_string
     )
     collector.request_ended(scope, raw)
 
