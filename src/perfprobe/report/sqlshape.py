@@ -51,9 +51,10 @@ _PREFIX_LOOKUP = re.compile(r"__i?startswith\b")
 _WILDCARD_LOOKUP = re.compile(r"\b(?P<field>\w+?)__(?P<lookup>i?contains|i?endswith)\b")
 # The demo's injected delay in a WHERE (``DatabaseDelay``): SQLite's
 # perfprobe_sleep(?) = ?, PostgreSQL's one-time (SELECT 0 FROM pg_sleep(?))
-# = ?, elsewhere (SELECT perfprobe_sleep(?)) = ?.
+# = 0 (its 0s made ? by the fingerprint), elsewhere (SELECT
+# perfprobe_sleep(?)) = ?.
 _DELAY = re.compile(
-    r"(?:\(\s*SELECT\s+0\s+FROM\s+pg_sleep\s*\([^()]*\)\s*\)"
+    r"(?:\(\s*SELECT\s+(?:0|\?|%s)\s+FROM\s+pg_sleep\s*\([^()]*\)\s*\)"
     r"|\(\s*SELECT\s+\w*sleep\s*\([^()]*\)\s*\)"
     r"|\b\w*sleep\s*\([^()]*\))\s*=\s*(?:\?|%s|\d+)",
     re.IGNORECASE,
