@@ -41,7 +41,7 @@ def query_steps(
             f"It calls {delay}(), a delay put into the query on purpose, which "
             "most likely accounts for its time; beyond that:"
         )
-    steps.append(_index_step(sql, vendor, shown, explain, indexes, shape))
+    steps.append(_index_step(vendor, shown, explain, indexes, shape, delay, few_rows))
     if not delay:
         steps[0] = steps[0][0].upper() + steps[0][1:]
     if not shape.like and _FUNCTION_ON_COLUMN.search(sql):
@@ -57,16 +57,19 @@ def query_steps(
 
 
 def _index_step(
-    sql: str,
     vendor: str | None,
     shown: str,
     explain: str,
     indexes: IndexVerdict | None,
     shape: QueryShape,
+    delay: str | None,
+    few_rows: bool,
 ) -> str:
-    """Return what an index would or would not do for the query."""
-    delay = injected_delay(sql)
-    few_rows = indexes is not None and indexes.few_rows
+    """Return what an index would or would not do for the query.
+
+    ``delay`` is the sleep function the query calls, if any; ``few_rows``
+    whether its filter's indexes bound it to a few rows.
+    """
     if shape.like:
         return _like_step(shape, vendor, explain, shown)
     if delay and indexes is not None and indexes.indexed and not indexes.unindexed:

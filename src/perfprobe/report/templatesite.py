@@ -181,21 +181,9 @@ def _call_name(call: ast.Call) -> str | None:
     receiver = func.value
     if isinstance(receiver, ast.Call):
         loader = receiver.func
-        loader_name = (
-            loader.id
-            if isinstance(loader, ast.Name)
-            else loader.attr
-            if isinstance(loader, ast.Attribute)
-            else ""
-        )
+        loader_name = _simple_name(loader)
         return f"{loader_name}().render" if loader_name in _TEMPLATE_LOADERS else None
-    receiver_name = (
-        receiver.id
-        if isinstance(receiver, ast.Name)
-        else receiver.attr
-        if isinstance(receiver, ast.Attribute)
-        else ""
-    )
+    receiver_name = _simple_name(receiver)
     if "template" in receiver_name.lower() or receiver_name == "shortcuts":
         return f"{receiver_name}.render"
     return None
@@ -210,13 +198,16 @@ def _client_call(call: ast.Call) -> str | None:
     suffix = ""
     if isinstance(receiver, ast.Call):  # Client().get(...)
         receiver, suffix = receiver.func, "()"
-    name = (
-        receiver.id
-        if isinstance(receiver, ast.Name)
-        else receiver.attr
-        if isinstance(receiver, ast.Attribute)
-        else ""
-    )
+    name = _simple_name(receiver)
     if "client" not in name.lower():
         return None
     return f"{name}{suffix}.{func.attr}"
+
+
+def _simple_name(node: ast.expr) -> str:
+    """Return ``x`` for ``x`` and ``a.x`` (a name or an attribute), else ``""``."""
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return ""
