@@ -15,7 +15,6 @@ query; the result is that of adding each query in turn.
 from __future__ import annotations
 
 import logging
-import os
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -47,7 +46,7 @@ from .failures import log_failure
 from .nplusone import GroupFacts, group_facts
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
-from .sketch import PURE_PYTHON_ENV
+from .sketch import load_fold
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
@@ -122,24 +121,14 @@ def settle_records(
 
 def load_group_queries() -> GroupQueries | None:
     """Return the C grouping where built and not turned off, else ``None``."""
-    if os.environ.get(PURE_PYTHON_ENV):
-        return None
-    try:
-        from ._fold import group_queries
-    except ImportError:
-        return None
-    return group_queries
+    found: GroupQueries | None = load_fold("group_queries")
+    return found
 
 
 def load_settle_group() -> SettleGroup | None:
     """Return the C ``settle_records`` where built and not turned off."""
-    if os.environ.get(PURE_PYTHON_ENV):
-        return None
-    try:
-        from ._fold import settle_group
-    except ImportError:
-        return None
-    return settle_group
+    found: SettleGroup | None = load_fold("settle_group")
+    return found
 
 
 _group_queries = load_group_queries()

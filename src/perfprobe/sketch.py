@@ -6,6 +6,7 @@ import math
 import os
 from bisect import bisect_right
 from collections.abc import Callable, Iterable
+from typing import Any
 
 from ddsketch import DDSketch, LogarithmicMapping
 
@@ -39,15 +40,26 @@ CountBins = Callable[
 ]
 
 
-def load_count_bins() -> CountBins | None:
-    """Return the C bin counting where built and not turned off, else ``None``."""
+def load_fold(name: str) -> Any:
+    """Return ``perfprobe._fold``'s function ``name``, or ``None``.
+
+    ``None`` where the extension is not built (or built for another Python)
+    or ``PURE_PYTHON_ENV`` is set: the caller then runs its Python
+    definition.
+    """
     if os.environ.get(PURE_PYTHON_ENV):
         return None
     try:
-        from ._fold import count_bins
+        from . import _fold
     except ImportError:
         return None
-    return count_bins
+    return getattr(_fold, name, None)
+
+
+def load_count_bins() -> CountBins | None:
+    """Return the C bin counting where built and not turned off, else ``None``."""
+    found: CountBins | None = load_fold("count_bins")
+    return found
 
 
 _count_bins = load_count_bins()

@@ -10,7 +10,6 @@ know whether other threads are at work.
 
 from __future__ import annotations
 
-import os
 import threading
 import weakref
 from collections import deque
@@ -22,7 +21,7 @@ from .events import Event, OperationEvent
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestlog import ClosedRequest, QuietRequest, made_event
 from .scope import Scope
-from .sketch import PURE_PYTHON_ENV
+from .sketch import load_fold
 from .stats import MetricStats
 
 if TYPE_CHECKING:
@@ -41,13 +40,8 @@ def _load_split_records() -> (
     Callable[[list[Any]], tuple[dict[str, list[float]], list[list[Any]]] | None] | None
 ):
     """Return the C ``split_records`` where built and not turned off."""
-    if os.environ.get(PURE_PYTHON_ENV):
-        return None
-    try:
-        from ._fold import split_records
-    except ImportError:
-        return None
-    return split_records
+    found: Callable[[list[Any]], Any] | None = load_fold("split_records")
+    return found
 
 
 _split_records = _load_split_records()
