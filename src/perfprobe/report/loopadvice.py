@@ -81,7 +81,7 @@ def _eager_load(
             return (
                 f"Add {fix} where the {model} queryset used at {site} is built "
                 f"(its query ran at {site}, where it was first read), so that "
-                f"{model}.{field} comes with them instead of once per row."
+                f"{model}.{field} comes with its rows instead of once per row."
             )
         return (
             f"Add {fix} to the {model} queryset at {loader}, whose rows are used "
