@@ -144,3 +144,29 @@ def test_rich_markup_injection_names_print_as_written() -> None:
         assert name in _plain(comparison)
     # No OSC 8 hyperlink was written.
     assert "\x1b]8;" not in text
+
+
+def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lazy load's two-column SELECT list goes before its table does.
+
+    Cut at 90 characters as written, the row read ``shop/views.py:15:
+    SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHER…``.
+    """
+    monkeypatch.setenv("COLUMNS", "200")
+    lazy = (
+        'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" '
+        'WHERE "shop_author"."id" = ? LIMIT ?'
+    )
+    output = _plain(
+        _comparison(
+            report(run(n_plus_one={(lazy, "shop/views.py:15"): 16})), report(run())
+        )
+    )
+
+    assert (
+        'shop/views.py:15: SELECT … FROM "shop_author" WHERE "shop_author"."id" = '
+        "? LIMIT ?" in output
+    )
+    assert "gone: fixed" in output
