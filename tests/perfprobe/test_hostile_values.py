@@ -252,6 +252,10 @@ def test_non_text_label_poisons_no_report(
         fresh_monitor.scope("job", kind=value)
     with pytest.raises(ValueError, match="needs a non-empty name"):
         fresh_monitor.measure_execution_time(value)
+    # Kept, a title that is not text made a JSON file perfprobe_report refuses
+    # ("at title: 42 is not of type 'string'").
+    with pytest.raises(TypeError, match="needs a str title"):
+        fresh_monitor.generate_report(title=value)
 
     strict_json(json.dumps(fresh_monitor.generate_report().to_dict()))
 
