@@ -1,4 +1,4 @@
-"""Test the advice for a failed request: it names a line only where it has one."""
+"""Test the advice wording for failed requests and per-row lookups."""
 
 from __future__ import annotations
 
@@ -30,4 +30,21 @@ def test_a_request_error_with_no_line_of_the_project_says_where_to_look() -> Non
         "django.request logger, shows where it was raised and what called it; "
         "fix or handle it there — validate input and return a 4xx for bad "
         "requests instead of a 500."
+    )
+
+
+def test_a_lookup_by_id_per_row_is_told_in_bulk() -> None:
+    """``Author.objects.get(pk=i)`` for each id: one query, as a dict."""
+    text = advice.n_plus_one(
+        'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = ? '
+        "LIMIT ?",
+        "shop/views.py:14",
+        None,
+        [],
+        [],
+    )
+
+    assert text.endswith(
+        "or one filter(pk__in=[...]) query turned into a dict, which in_bulk(ids) "
+        "returns in one call."
     )

@@ -274,7 +274,7 @@ def n_plus_one(
         "Load the rows it fetches before the loop: select_related() for a "
         "foreign key or one-to-one, prefetch_related() for a reverse or "
         "many-to-many relation, or one filter(pk__in=[...]) query turned into a "
-        "dict."
+        "dict, which in_bulk(ids) returns in one call."
     )
 
 
