@@ -159,14 +159,23 @@ def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
         'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" '
         'WHERE "shop_author"."id" = ? LIMIT ?'
     )
-    output = _plain(
-        _comparison(
-            report(run(n_plus_one={(lazy, "shop/views.py:15"): 16})), report(run())
-        )
+    comparison = _comparison(
+        report(run(n_plus_one={(lazy, "shop/views.py:15"): 16})), report(run())
     )
+    output = _plain(comparison)
+    shown = 'shop/views.py:15: SELECT … FROM "shop_author" WHERE "shop_author"."id" = '
 
-    assert (
-        'shop/views.py:15: SELECT … FROM "shop_author" WHERE "shop_author"."id" = '
-        "? LIMIT ?" in output
-    )
+    assert f"{shown}\n" in output or f"{shown}? LIMIT ?" in output
     assert "gone: fixed" in output
+    # The result's lines (and so the gate's message) keep a query of this
+    # length whole, and shorten a long column list as the table does.
+    assert comparison.improvements() == [
+        f"N+1 finding gone at shop/views.py:15: {lazy}"
+    ]
+    columns = ", ".join(f'"shop_author"."c{i}"' for i in range(12))
+    wide = lazy.replace('"shop_author"."id", "shop_author"."name"', columns)
+    backwards = _comparison(
+        report(run()), report(run(n_plus_one={(wide, "shop/views.py:15"): 16}))
+    )
+    assert len(wide) > 300
+    assert backwards.query_regressions() == [f"new N+1 finding at {shown}? LIMIT ?"]

@@ -7,12 +7,12 @@ from rich.console import Console, OverflowMethod
 from rich.table import Table
 from rich.text import Text
 
-from ..report.fmt import format_duration, plural, shorten, shorten_sql
+from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow
 from .counts import ONLY_NEW, ONLY_OLD, CountRow
-from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, CountKey
+from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, count_place
 from .stats import (
     FASTER,
     MIN_SAMPLES,
@@ -47,11 +47,6 @@ TIMING_TITLES = {
 }
 #: How a row in one report only reads: an N+1 finding gone or new is
 #: judged (fixed, a regression); any other such row is not.
-#: The most characters of a count's place (``Where``) shown.
-WHERE_CHARS = 90
-#: The fewest characters an N+1's query keeps beside a long call site.
-WHERE_SQL_FLOOR = 30
-
 FIXED_N_PLUS_ONE = "gone: fixed"
 NEW_N_PLUS_ONE = "new finding"
 NOT_JUDGED = "not judged"
@@ -201,7 +196,7 @@ class ComparisonRenderer:
             label, style = count_verdict(row)
             table.add_row(
                 Text(row.what),
-                Text(self._spell(printable(where(row.key)))),
+                Text(self._spell(printable(count_place(row.key)))),
                 _count(row, old=True),
                 _count(row, old=False),
                 Text(label, style=style),
@@ -319,18 +314,3 @@ def _row_verdict(row: TimingRow) -> Text:
 def _count(row: CountRow, *, old: bool) -> str:
     value = row.old if old else row.new
     return "-" if value is None else str(value)
-
-
-def where(key: CountKey) -> str:
-    """Return the place of a count for its row, at most ``WHERE_CHARS`` long.
-
-    An N+1 finding's query is shortened as the report shortens it (its
-    column list first), so the table and WHERE clause that tell two
-    findings apart stay in sight beside the call site.
-    """
-    if key.kind == N_PLUS_ONE:
-        site, sep, sql = key.name.partition(": ")
-        if sep and sql:
-            budget = max(WHERE_CHARS - len(site) - len(sep), WHERE_SQL_FLOOR)
-            return shorten(f"{site}{sep}{shorten_sql(sql, budget)}", WHERE_CHARS)
-    return shorten(key.name, WHERE_CHARS)
