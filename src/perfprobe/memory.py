@@ -204,7 +204,9 @@ class MemoryProbe:
     reached inside the block.
 
     Raise ``TypeError`` when ``label`` is not a ``str``: a label of another
-    type would be kept and later break every report that holds it.
+    type would be kept and later break every report that holds it; and
+    ``ValueError`` when it is empty, which the report's tables and findings
+    would show as nothing.
     """
 
     def __init__(self, monitor: PerformanceMonitor, label: str) -> None:
@@ -212,6 +214,8 @@ class MemoryProbe:
             raise TypeError(
                 f"track_memory_usage() needs a str label, not {type(label).__name__}"
             )
+        if not label:
+            raise ValueError("track_memory_usage() needs a non-empty label, not ''")
         self._monitor = monitor
         self.label = label
         self.record: MemoryRecord | None = None

@@ -317,7 +317,7 @@ def new_timer(
     ``PerformanceMonitor.measure_execution_time`` is this function, so
     ``monitor`` is the monitor it is called on. Tag keys and values are
     kept as strings. Raise ``ValueError`` when ``name`` is not a non-empty
-    ``str``.
+    ``str``, and ``TypeError`` when ``tags`` is given but is no mapping.
     """
     if type(name) is not str or not name:
         if not isinstance(name, str) or not name:
@@ -331,7 +331,17 @@ def new_timer(
     timer = ExecutionTimer()
     timer._monitor = monitor
     timer.name = name
-    timer.tags = {str(k): str(v) for k, v in tags.items()} if tags else _NO_TAGS
+    if tags:
+        try:
+            items = tags.items
+        except AttributeError:
+            raise TypeError(
+                "measure_execution_time() takes tags as a dict (tag: value), "
+                f"not {type(tags).__name__}"
+            ) from None
+        timer.tags = {str(k): str(v) for k, v in items()}
+    else:
+        timer.tags = _NO_TAGS
     # One instance may be entered by several threads or asyncio tasks at
     # once (a timer kept at module level), so starts are kept per thread
     # and task. Entering and leaving are one atomic dict operation each

@@ -155,7 +155,7 @@ def test_dollar_signs_are_drawn_as_written() -> None:
 def test_without_matplotlib_the_page_says_which_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """charts=None leaves a one-line hint; charts=True raises ImportError."""
+    """charts=None leaves a one-line hint; charts=True raises ImportError with it."""
     # A None entry makes ``import matplotlib`` raise ImportError.
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     report = _full_report()
@@ -166,8 +166,10 @@ def test_without_matplotlib_the_page_says_which_extra_to_install(
     assert "<h2>Charts</h2>" in page
     assert f"matplotlib is missing ({INSTALL_HINT.replace(chr(39), '&#x27;')})" in page
     assert "<h2>Scenarios</h2>" in page
-    with pytest.raises(ImportError):
+    with pytest.raises(ImportError) as raised:
         render_html(report, charts=True)
+    # The error names what to install, as the page's note does.
+    assert INSTALL_HINT in str(raised.value)
 
 
 def test_charts_can_be_left_out() -> None:

@@ -144,3 +144,38 @@ def test_rich_markup_injection_names_print_as_written() -> None:
         assert name in _plain(comparison)
     # No OSC 8 hyperlink was written.
     assert "\x1b]8;" not in text
+
+
+def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A lazy load's two-column SELECT list goes before its table does.
+
+    Cut at 90 characters as written, the row read ``shop/views.py:15:
+    SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" WHER…``.
+    """
+    monkeypatch.setenv("COLUMNS", "200")
+    lazy = (
+        'SELECT "shop_author"."id", "shop_author"."name" FROM "shop_author" '
+        'WHERE "shop_author"."id" = ? LIMIT ?'
+    )
+    comparison = _comparison(
+        report(run(n_plus_one={(lazy, "shop/views.py:15"): 16})), report(run())
+    )
+    output = _plain(comparison)
+    shown = 'shop/views.py:15: SELECT … FROM "shop_author" WHERE "shop_author"."id" = '
+
+    assert f"{shown}\n" in output or f"{shown}? LIMIT ?" in output
+    assert "gone: fixed" in output
+    # The result's lines (and so the gate's message) keep a query of this
+    # length whole, and shorten a long column list as the table does.
+    assert comparison.improvements() == [
+        f"N+1 finding gone at shop/views.py:15: {lazy}"
+    ]
+    columns = ", ".join(f'"shop_author"."c{i}"' for i in range(12))
+    wide = lazy.replace('"shop_author"."id", "shop_author"."name"', columns)
+    backwards = _comparison(
+        report(run()), report(run(n_plus_one={(wide, "shop/views.py:15"): 16}))
+    )
+    assert len(wide) > 300
+    assert backwards.query_regressions() == [f"new N+1 finding at {shown}? LIMIT ?"]

@@ -62,3 +62,22 @@ def test_a_column_name_whose_capitals_are_longer_keeps_the_table() -> None:
         'FROM "a" WHERE "a"."b" = ?'
     )
     assert shorten_sql(nine, 50) == 'SELECT … FROM "a" WHERE "a"."b" = ?'
+
+
+def test_a_short_list_of_several_columns_goes_too() -> None:
+    """Two columns (38 characters) cut the text inside its table's name.
+
+    An N+1's lazy load, as the terminal report showed it at 60 characters:
+    ``SELECT "shop_author"."id", "shop_author"."name" FROM "shop_…``, neither
+    the table nor the WHERE that makes it a lookup by id.
+    """
+    columns = '"shop_author"."id", "shop_author"."name"'
+    lazy = f'SELECT {columns} FROM "shop_author" WHERE "shop_author"."id" = ? LIMIT ?'
+    assert len(columns) <= SELECT_LIST_CHARS
+    shortened = shorten_sql(lazy, 60)
+    assert shortened == 'SELECT … FROM "shop_author" WHERE "shop_author"."id" = ? LI…'
+    assert len(shortened) == 60
+    # Wider, the whole statement but its columns fits, and is shown so.
+    assert shorten_sql(lazy, 70) == (
+        'SELECT … FROM "shop_author" WHERE "shop_author"."id" = ? LIMIT ?'
+    )

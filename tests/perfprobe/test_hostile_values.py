@@ -252,8 +252,29 @@ def test_non_text_label_poisons_no_report(
         fresh_monitor.scope("job", kind=value)
     with pytest.raises(ValueError, match="needs a non-empty name"):
         fresh_monitor.measure_execution_time(value)
+    # Kept, a title that is not text made a JSON file perfprobe_report refuses
+    # ("at title: 42 is not of type 'string'").
+    with pytest.raises(TypeError, match="needs a str title"):
+        fresh_monitor.generate_report(title=value)
 
     strict_json(json.dumps(fresh_monitor.generate_report().to_dict()))
+
+
+def test_an_empty_label_or_scope_name_is_refused_at_the_call(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Kept, an empty scope name made a finding read "16 queries in  (up to ...".
+
+    An empty operation name was already refused; labels and scope names are
+    shown in the same places.
+    """
+    with pytest.raises(ValueError, match=r"scope\(\) needs a non-empty name"):
+        fresh_monitor.scope("")
+    with pytest.raises(
+        ValueError, match=r"track_memory_usage\(\) needs a non-empty label"
+    ):
+        fresh_monitor.track_memory_usage("")
+    assert fresh_monitor.generate_report().to_dict()["scopes"] == []
 
 
 @pytest.mark.django_db

@@ -21,6 +21,10 @@ COMPARE_OPTIONS = ["--fail-on", "--help", "--tolerance", "--traceback", "--versi
         ("--tolerence", ["--tolerance"]),  # a typo
         ("--fail_on", ["--fail-on"]),
         ("--zzz", []),
+        # perfprobe_report's --html, given to perfprobe_compare: not a typo
+        # of --help, which the answer names anyway.
+        ("--html", []),
+        ("--he", ["--help"]),
     ],
 )
 def test_guess_options_names_what_was_meant(typed: str, meant: list[str]) -> None:

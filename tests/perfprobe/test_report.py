@@ -297,6 +297,21 @@ def test_write_json_writes_valid_json(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
 
 
+def test_an_empty_path_is_named_as_empty(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write_json("")`` said the working directory "is not a regular file"."""
+    monkeypatch.chdir(tmp_path)
+    report = build(make_collector())
+    for write in (report.write_json, report.write_html):
+        with pytest.raises(OSError) as raised:
+            write("")
+        assert str(raised.value) == (
+            "[Errno 2] cannot write the report to '': the path is empty"
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_failed_serialisation_leaves_the_old_file(tmp_path: Path) -> None:
     """Keep an existing report untouched when the new one is not JSON data."""
     target = tmp_path / "report.json"

@@ -132,9 +132,12 @@ def test_html_writes_the_page_as_its_earlier_name_html_file_does(
 def test_a_repeated_report_says_its_tables_are_its_last_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """--repeat 3 keeps 3 runs and the last as the report: one line says so.
+    """--repeat 3 keeps 3 runs and the last as the report: a header note says so.
 
-    A ``runs`` whose last entry is not the report's own run is "one run of 3".
+    In the terminal report and on the HTML page alike: the page of a
+    repeated report said nothing of it before (only perfprobe_report's
+    terminal output did, on a line of its own). A ``runs`` whose last entry
+    is not the report's own run is "one run of 3".
     """
     monkeypatch.setenv("COLUMNS", "200")
     original = orders_report()
@@ -148,17 +151,24 @@ def test_a_repeated_report_says_its_tables_are_its_last_run(
     other = copy.copy(original)
     other.runs = [*earlier, earlier[0]]
     other_path = other.write_json(tmp_path / "other.json")
-
-    first, *rest = show(str(path)).splitlines(keepends=True)
-    other_first = show(str(other_path)).splitlines()[0]
-
-    assert first == (
+    note = (
         "This report repeated its scenarios 3 times (the demo's --repeat 3): the "
         "tables below are the last run of 3; perfprobe_compare compares all of "
-        "them.\n"
+        "them."
     )
-    assert "".join(rest) == rendered(original)
-    assert other_first == first.strip().replace("the last run", "one run")
+
+    lines = show(str(path), "--html", str(tmp_path / "r.html")).splitlines()
+    other_lines = show(str(other_path)).splitlines()
+
+    # A header note: after the thresholds, before the totals' line.
+    assert lines.index(note) < lines.index(
+        "0 operations, 3 requests, 21 queries (39.0 ms), 0 errors."
+    )
+    assert lines.count(note) == 1
+    assert note.replace("the last run", "one run") in other_lines
+    assert note not in rendered(original)
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert note.replace("'", "&#x27;") in page
 
 
 def test_a_later_1x_report_is_read_as_perfprobe_compare_reads_it(

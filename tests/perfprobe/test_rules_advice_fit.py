@@ -177,7 +177,7 @@ def test_n_plus_one_names_a_queryset_read_on_the_loops_own_line() -> None:
     assert rec.suggestion == (
         f'Add select_related("customer") where the Order queryset used at {SITE} '
         f"is built (its query ran at {SITE}, where it was first read), so that "
-        "Order.customer comes with them instead of once per row."
+        "Order.customer comes with its rows instead of once per row."
     )
 
 

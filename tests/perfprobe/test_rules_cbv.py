@@ -112,6 +112,37 @@ def test_a_list_view_n_plus_one_is_placed_in_its_template(
     assert repeats["repeated_sets"] == 2 * repeated
 
 
+@pytest.mark.parametrize("shell", ["<console>", "<string>", "<stdin>"])
+def test_a_request_sent_from_a_shell_is_placed_in_its_template(
+    orders_site: None, fresh_monitor: PerformanceMonitor, shell: str
+) -> None:
+    """``Client().get(...)`` typed in ``manage.py shell`` (or its ``-c``).
+
+    The shell's line was the call site, with no source to read: the finding
+    read ``N+1 queries at <console>:1`` and its fix named the queryset "at
+    <console>:1". Like a test's ``client.get`` line, it sent the request.
+    """
+    code = compile("status = Client().get('/orders/cbv/').status_code", shell, "exec")
+    fresh_monitor.reset()
+    with override_settings(PERFPROBE={"CALL_SITE_EXCLUDE": ["test_rules_cbv"]}):
+        namespace: dict[str, object] = {"Client": Client}
+        exec(code, namespace)
+        assert namespace["status"] == 200
+        report = fresh_monitor.generate_report()
+
+    rec = _only_n_plus_one(report)
+    assert rec.title.startswith(
+        "N+1 queries while the template of GET /orders/cbv/ renders (a "
+        "TemplateResponse of the class-based view "
+        "tests.perfprobe.cbv_urls.OrderListView, rendered after the view "
+        "returned)"
+    )
+    assert shell not in rec.suggestion
+    assert f"OrderListView.get_queryset() at {_line('# GET_QUERYSET')}" in (
+        rec.suggestion
+    )
+
+
 def test_a_template_response_n_plus_one_names_the_response_line(
     orders_site: None, fresh_monitor: PerformanceMonitor
 ) -> None:

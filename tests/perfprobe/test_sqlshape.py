@@ -166,6 +166,11 @@ def test_a_sorted_limited_query_without_a_filter_names_its_sort() -> None:
     text = _advice(sql, None)
 
     assert "the columns it sorts by (shop_order.created_at)" in text
+    # The clause on the index is set off by commas on both sides.
+    assert (
+        "(shop_order.created_at), which lets it read its first rows in order "
+        "instead of sorting them all, may help" in text
+    )
     assert "paginate" not in text
 
 

@@ -11,6 +11,7 @@ from perfprobe.collector import Collector
 from perfprobe.report import Report, ScenarioResult
 from perfprobe.report.html import render_html
 from perfprobe.report.terminal import (
+    MAX_PLAIN_WIDTH,
     PLAIN_WIDTH,
     TerminalRenderer,
     make_console,
@@ -262,6 +263,23 @@ def test_force_color_on_an_ascii_stream_does_not_fail() -> None:
     written = _written(stream)
     assert b"a ... b ?" in written
     assert console.is_terminal
+
+
+def test_force_color_on_a_pipe_keeps_the_plain_width(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``perfprobe_report r.json --force-color | less -R``: 120 columns.
+
+    The coloured report to a pipe was 80 columns wide (rich's fallback),
+    while the plain one, and the README, say 120 unless COLUMNS sets another.
+    """
+    monkeypatch.delenv("COLUMNS", raising=False)
+    console = make_console(io.StringIO(), force_color=True)
+    assert console.is_terminal
+    assert console.width == PLAIN_WIDTH == 120
+    assert make_console(io.StringIO(), force_color=True, width=90).width == 90
+    monkeypatch.setenv("COLUMNS", "5000")
+    assert make_console(io.StringIO(), force_color=True).width == MAX_PLAIN_WIDTH
 
 
 def test_utf8_and_text_streams_are_written_unchanged() -> None:

@@ -197,6 +197,26 @@ def test_a_name_that_is_not_a_str_is_named_in_the_error(
         mon.measure_execution_time(b"x")  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("tags", ["shop=eu", [("shop", "eu")]])
+def test_tags_that_are_not_a_mapping_are_named_in_the_error(
+    mon: PerformanceMonitor, tags: object
+) -> None:
+    """``tags="shop=eu"`` is a TypeError naming tags, not an AttributeError.
+
+    It used to fail inside perfprobe with ``'str' object has no attribute
+    'items'``, which named neither the argument nor what it takes.
+    """
+    kind = type(tags).__name__
+    with pytest.raises(
+        TypeError, match=rf"takes tags as a dict \(tag: value\), not {kind}$"
+    ):
+        mon.measure_execution_time("checkout", tags=tags)  # type: ignore[arg-type]
+    # Nothing was recorded, and a mapping of any kind still works.
+    with mon.measure_execution_time("checkout", tags={"shop": "eu"}):
+        pass
+    assert mon.collector.snapshot().operations["checkout"][0].count == 1
+
+
 # -- one block, several threads or tasks -------------------------------------------
 
 

@@ -9,9 +9,11 @@ from .figures import (
     ALL_QUERIES,
     N_PLUS_ONE,
     QUERIES,
+    RESULT_PLACE_CHARS,
     TIMING_KINDS,
     MetricKey,
     RunFigures,
+    count_place,
     ordered_keys,
 )
 from .load import LoadedReport
@@ -95,7 +97,7 @@ class Comparison:
             if row.verdict == MORE:
                 lines.append(_count_line(row))
             elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
-                lines.append(f"new N+1 finding at {row.key.name}")
+                lines.append(f"new N+1 finding at {_place(row)}")
         return lines
 
     def query_regressions(self) -> list[str]:
@@ -112,7 +114,7 @@ class Comparison:
             if row.verdict == MORE:
                 lines.append(_count_line(row))
             elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
-                lines.append(f"new N+1 finding at {row.key.name}")
+                lines.append(f"new N+1 finding at {_place(row)}")
         return lines
 
     def improvements(self) -> list[str]:
@@ -128,7 +130,7 @@ class Comparison:
             if row.verdict == FEWER
         ]
         lines += [
-            f"N+1 finding gone at {row.key.name}"
+            f"N+1 finding gone at {_place(row)}"
             for row in self.counts
             if row.verdict == ONLY_OLD and row.key.kind == N_PLUS_ONE
         ]
@@ -148,8 +150,13 @@ def _totals_last(rows: list[CountRow]) -> list[CountRow]:
     return sorted(rows, key=lambda row: row.key == (QUERIES, ALL_QUERIES))
 
 
+def _place(row: CountRow) -> str:
+    # A line of its own: only an ORM query's long column list is elided.
+    return count_place(row.key, RESULT_PLACE_CHARS)
+
+
 def _count_line(row: CountRow) -> str:
-    return f"{row.key.name}: {row.old} -> {row.new} {row.what}"
+    return f"{_place(row)}: {row.old} -> {row.new} {row.what}"
 
 
 def compare_reports(

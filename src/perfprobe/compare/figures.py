@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple, TypeVar
 
+from ..report.fmt import shorten, shorten_sql
 from .runs import (
     SEVERITIES,
     ReportFormatError,
@@ -45,6 +46,30 @@ class CountKey(NamedTuple):
 
     kind: str
     name: str
+
+
+#: The most characters of a count's place in the table's ``Where`` column.
+PLACE_CHARS = 90
+#: The most in a line of the result (and so of the gate's message), which
+#: has a line of its own: only an ORM query's long column list goes.
+RESULT_PLACE_CHARS = 200
+#: The fewest characters an N+1's query keeps beside a long call site.
+PLACE_SQL_FLOOR = 30
+
+
+def count_place(key: CountKey, width: int = PLACE_CHARS) -> str:
+    """Return where ``key`` counts, at most ``width`` characters long.
+
+    An N+1 finding's query is shortened as the report shortens it (its
+    column list first), so the table and WHERE clause that tell two
+    findings apart stay in sight beside the call site.
+    """
+    if key.kind == N_PLUS_ONE:
+        site, sep, sql = key.name.partition(": ")
+        if sep and sql:
+            budget = max(width - len(site) - len(sep), PLACE_SQL_FLOOR)
+            return shorten(f"{site}{sep}{shorten_sql(sql, budget)}", width)
+    return shorten(key.name, width)
 
 
 class FindingId(NamedTuple):

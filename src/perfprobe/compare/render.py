@@ -12,7 +12,7 @@ from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow
 from .counts import ONLY_NEW, ONLY_OLD, CountRow
-from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE
+from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, count_place
 from .stats import (
     FASTER,
     MIN_SAMPLES,
@@ -196,7 +196,7 @@ class ComparisonRenderer:
             label, style = count_verdict(row)
             table.add_row(
                 Text(row.what),
-                Text(self._spell(printable(shorten(row.key.name, 90)))),
+                Text(self._spell(printable(count_place(row.key)))),
                 _count(row, old=True),
                 _count(row, old=False),
                 Text(label, style=style),

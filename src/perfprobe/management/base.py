@@ -94,13 +94,17 @@ def guess_options(name: str, options: Sequence[str]) -> list[str]:
 
     A beginning of an option (``--time`` for ``--time-scale``), which
     argparse used to accept silently, names every option it begins; a typo
-    names the closest option by spelling.
+    names the closest option by spelling, never ``--help``: an option that
+    takes a value was meant (``--html`` on a command without it is no
+    misspelt ``--help``), and the answer to an unknown option names
+    ``--help`` anyway.
     """
     if len(name) > 2:
         started = [option for option in options if option.startswith(name)]
         if 0 < len(started) <= MAX_GUESSES:
             return started
-    return difflib.get_close_matches(name, options, n=1, cutoff=0.6)
+    spelt = [option for option in options if option != "--help"]
+    return difflib.get_close_matches(name, spelt, n=1, cutoff=0.6)
 
 
 class PerfprobeCommand(BaseCommand):

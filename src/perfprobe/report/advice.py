@@ -190,11 +190,21 @@ def error(
                 f"{name} answered {error_type} without raising: check what the "
                 "view returns and the upstream service it depends on."
             )
-        where = f" raised at {call_site}" if call_site else ""
+        fix = "validate input and return a 4xx for bad requests instead of a 500."
+        if not call_site:
+            # Raised with no line of the project's code on the stack (Django
+            # calling a view whose arguments do not match its route, say):
+            # there is no line to name, only the traceback to read.
+            return (
+                f"{name} failed with {error_type}, raised where no line of "
+                "your code was on the stack: the full traceback, which Django "
+                "logs to the django.request logger, shows where it was raised "
+                f"and what called it; fix or handle it there — {fix}"
+            )
         return (
-            f"{name} failed with {error_type}{where}: fix or handle it there "
-            "(Django logs the full traceback to the django.request logger) — "
-            "validate input and return a 4xx for bad requests instead of a 500."
+            f"{name} failed with {error_type} raised at {call_site}: fix or "
+            "handle it there (Django logs the full traceback to the "
+            f"django.request logger) — {fix}"
         )
     if source == "scenario":
         return f"See the failed scenario {name!r} in the scenarios section."

@@ -88,6 +88,11 @@ class ReportBuilder:
         database_vendor: str | None = None,
         seed: int | None = None,
     ) -> None:
+        if not isinstance(title, str):
+            # Kept, it would make a JSON report its own reader refuses.
+            raise TypeError(
+                f"generate_report() needs a str title, not {type(title).__name__}"
+            )
         self.snapshot = snapshot
         self.scenarios = list(scenarios or [])
         self.settings = settings if settings is not None else get_settings()

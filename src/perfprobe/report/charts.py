@@ -375,9 +375,17 @@ def _draw(spec: _Spec, data: ChartData) -> Chart:
 def draw_charts(data: ChartData) -> list[Chart]:
     """Return every chart of ``data``, each drawn as SVG or with a no-data note.
 
-    Raise ``ImportError`` when matplotlib is not installed.
+    Raise ``ImportError`` naming the extra to install when matplotlib is not
+    installed.
     """
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError(
+            f"the report's charts need matplotlib, which is not installed: "
+            f"{INSTALL_HINT}",
+            name="matplotlib",
+        ) from error
 
     with _lock, matplotlib.rc_context(_RC), warnings.catch_warnings():
         # A recorded name in a script the font lacks draws as boxes, which

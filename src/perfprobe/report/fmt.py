@@ -102,8 +102,9 @@ def shorten_sql(text: str | None, width: int | None = 80) -> str:
     A fingerprint cut at ``width`` loses its end, and the end (the table,
     the WHERE clause) is what tells two shapes apart; the columns an ORM
     query lists come first and rarely do. So when the text does not fit,
-    a top-level ``SELECT`` list of more than ``SELECT_LIST_CHARS``
-    characters becomes ``…``: ``SELECT … FROM "shop_book" WHERE ...``.
+    a top-level ``SELECT`` list of several columns, or of one longer than
+    ``SELECT_LIST_CHARS`` characters, becomes ``…``: ``SELECT … FROM
+    "shop_book" WHERE ...``.
     """
     flat = shorten(text, None)
     if width is None or len(flat) <= width:
@@ -111,7 +112,9 @@ def shorten_sql(text: str | None, width: int | None = 80) -> str:
     head = "SELECT DISTINCT " if flat[:16].upper() == "SELECT DISTINCT " else "SELECT "
     if flat[: len(head)].upper() == head:
         end = _top_level_from(flat, len(head))
-        if end is not None and end - len(head) > SELECT_LIST_CHARS:
+        if end is not None and (
+            end - len(head) > SELECT_LIST_CHARS or "," in flat[len(head) : end]
+        ):
             flat = f"{flat[: len(head)]}…{flat[end:]}"
     return shorten(flat, width)
 

@@ -114,6 +114,9 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     Raise ``OSError`` naming the target when the file cannot be written.
     Return the target path.
     """
+    if not os.fspath(path):
+        # Path("") is the working directory, which is no file to name.
+        raise OSError(errno.ENOENT, "cannot write the report to '': the path is empty")
     # Through a symlink, the file it points to is the one replaced; the link
     # itself stays.
     target = Path(os.path.realpath(path))

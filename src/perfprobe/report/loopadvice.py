@@ -81,7 +81,7 @@ def _eager_load(
             return (
                 f"Add {fix} where the {model} queryset used at {site} is built "
                 f"(its query ran at {site}, where it was first read), so that "
-                f"{model}.{field} comes with them instead of once per row."
+                f"{model}.{field} comes with its rows instead of once per row."
             )
         return (
             f"Add {fix} to the {model} queryset at {loader}, whose rows are used "
@@ -274,7 +274,7 @@ def n_plus_one(
         "Load the rows it fetches before the loop: select_related() for a "
         "foreign key or one-to-one, prefetch_related() for a reverse or "
         "many-to-many relation, or one filter(pk__in=[...]) query turned into a "
-        "dict."
+        "dict, which in_bulk(ids) returns in one call."
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 from ..routes import HTTP_METHODS
 from . import advice
 from .indexes import model_table, statement_table
-from .templatesite import client_request_at, template_render_at
+from .templatesite import client_request_at, in_no_file, template_render_at
 from .viewsite import view_of_endpoint
 
 __all__ = [
@@ -174,9 +174,15 @@ def place_n_plus_one(
             evidence={"in_template_rendered_by": rendered_by},
         )
     # Under a server no line of user code is on the stack while Django
-    # renders a TemplateResponse; under the test client, the test's request.
-    if endpoints and (call_site is None or client_request_at(call_site)):
-        place = _in_request(fingerprint, lazy, loaded_at, through, endpoints[0])
+    # renders a TemplateResponse; under the test client, the test's request
+    # (or the shell's line that sent it, which has no file).
+    if endpoints and (
+        call_site is None or in_no_file(call_site) or client_request_at(call_site)
+    ):
+        # The rows' own query, run while the template rendered, has the
+        # sending line as its call site too: that line built no queryset.
+        built_at = [site for site in loaded_at if site != call_site]
+        place = _in_request(fingerprint, lazy, built_at, through, endpoints[0])
         if place is not None:
             return place
     where = f"at {call_site}" if call_site else "at (unknown call site)"

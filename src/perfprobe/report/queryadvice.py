@@ -168,7 +168,7 @@ def _scan_step(shape: QueryShape, explain: str, shown: str) -> str:
         parts.append(f"the columns it filters on ({', '.join(shape.filters_on)})")
     if shape.sorts_by:
         stop = (
-            ", which lets it read its first rows in order instead of sorting them all"
+            ", which lets it read its first rows in order instead of sorting them all,"
             if shape.rows == "limited"
             else ""
         )

@@ -207,11 +207,32 @@ def _header(data: dict[str, Any]) -> Header:
                 conf["percentile_note"],
                 # Absent from reports written before sampling existed.
                 conf.get("sampling_note"),
+                runs_note(data),
             )
             if n
         ),
         totals=totals,
         recommendation_counts=_recommendation_counts(summary["recommendations"]),
+    )
+
+
+def runs_note(data: dict[str, Any]) -> str | None:
+    """Return the note that says which run of a ``--repeat`` report is shown.
+
+    The demo's ``--repeat N`` keeps every run's figures in ``runs`` and the
+    last run as the report itself, so its tables are one run of N; ``None``
+    for a report of a single run.
+    """
+    runs = data.get("runs")
+    if not isinstance(runs, list) or len(runs) < 2:
+        return None
+    final = runs[-1]
+    last = isinstance(final, dict) and final.get("generated_at") == data["generated_at"]
+    which = "the last run" if last else "one run"
+    return (
+        f"This report repeated its scenarios {len(runs)} times (the demo's "
+        f"--repeat {len(runs)}): the tables below are {which} of {len(runs)}; "
+        "perfprobe_compare compares all of them."
     )
 
 

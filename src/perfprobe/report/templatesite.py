@@ -24,7 +24,12 @@ import stat
 
 from django.conf import settings
 
-__all__ = ["MAX_SOURCE_BYTES", "client_request_at", "template_render_at"]
+__all__ = [
+    "MAX_SOURCE_BYTES",
+    "client_request_at",
+    "in_no_file",
+    "template_render_at",
+]
 
 #: The largest source read, in bytes: a view module is far smaller.
 MAX_SOURCE_BYTES = 1 << 19
@@ -70,6 +75,20 @@ def client_request_at(call_site: str | None) -> str | None:
     (``"client.get"``), ``None`` when the line's statement makes none.
     """
     return _calls_at(call_site, "client")
+
+
+def in_no_file(call_site: str | None) -> bool:
+    """Return whether ``call_site`` is a line of code that has no file.
+
+    Code typed into ``manage.py shell`` (``<console>``), given to its ``-c``
+    (``<string>``) or piped in (``<stdin>``) is named like this by Python.
+    In a request, such a line is the one that sent it through a test
+    client (a view is code in a file), as a test's ``client.get`` line is.
+    """
+    if not call_site:
+        return False
+    path = call_site.rpartition(":")[0]
+    return path.startswith("<") and path.endswith(">")
 
 
 def _calls_at(call_site: str | None, kind: str) -> str | None:

@@ -184,9 +184,12 @@ def make_console(
     closed pipe), the process exits quietly with ``EXIT_BROKEN_PIPE``.
     """
     stream = _safe_stream(file if file is not None else sys.stdout)
+    is_terminal = getattr(stream, "isatty", lambda: False)()
     if force_color:
-        return _Console(file=stream, force_terminal=True)
-    if getattr(stream, "isatty", lambda: False)():
+        # A file or pipe (``| less -R``) is as wide as the plain report.
+        shown = None if is_terminal else width or plain_width()
+        return _Console(file=stream, force_terminal=True, width=shown)
+    if is_terminal:
         if color:
             return _Console(file=stream)
         return _Console(file=stream, color_system=None, no_color=True)

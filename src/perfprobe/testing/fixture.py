@@ -35,5 +35,9 @@ class PerfprobeFixture:
         return self.monitor.collector
 
     def report(self, **options: Any) -> Report:
-        """Return ``monitor.generate_report(**options)``: everything so far."""
+        """Return ``monitor.generate_report(**options)``: everything so far.
+
+        The process's report, not the test's: the test's own scope is still
+        open, so its N+1 patterns and duplicates are not in it yet.
+        """
         return self.monitor.generate_report(**options)

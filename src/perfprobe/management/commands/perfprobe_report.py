@@ -76,9 +76,6 @@ class Command(PerfprobeCommand):
         if html_file is not None:
             _write_html(report, option, html_file)
         console = self.console(options)
-        runs_line = runs_covered(report)
-        if runs_line:
-            console.print(runs_line, highlight=False, markup=False)
         try:
             TerminalRenderer(console).render(report)
         except Exception as exc:
@@ -91,25 +88,6 @@ class Command(PerfprobeCommand):
             console.print(
                 f"HTML report written to {html_file}", highlight=False, markup=False
             )
-
-
-def runs_covered(report: Report) -> str | None:
-    """Return the line that says which run of a ``--repeat`` report is shown.
-
-    The demo's ``--repeat N`` keeps every run's figures in ``runs`` and the
-    last run as the report itself, so the tables are one run of N; ``None``
-    for a report of a single run.
-    """
-    runs = report.runs
-    if not runs or len(runs) < 2:
-        return None
-    last = runs[-1].get("generated_at") == report.generated_at
-    which = "the last run" if last else "one run"
-    return (
-        f"This report repeated its scenarios {len(runs)} times (the demo's "
-        f"--repeat {len(runs)}): the tables below are {which} of {len(runs)}; "
-        "perfprobe_compare compares all of them."
-    )
 
 
 def _same_file(path: str, other: str) -> bool:
