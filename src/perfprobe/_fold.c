@@ -38,33 +38,27 @@ typedef struct {
 } bin_entry;
 
 /* Add every used entry's count to ``counts[key]``; 0, or -1 with an
- * exception set (the dict may then hold some of the entries). */
+ * exception set (the dict may then hold some of the entries).
+ *
+ * The bins already in counts are found by a pass over the dict (at most
+ * PENDING_BINS of them, the sketch's) with their own key objects: their
+ * counts are replaced in place, with no key made and no second lookup, and
+ * a dict lookup by the very key object needs no comparison. Only the bins
+ * not found are added as new keys, in slot order as before. That pass
+ * needs every key and count an exact int (nothing else can run Python
+ * code while the dict is walked); otherwise each entry is looked up. */
 static int
-flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
+add_new_bins(bin_entry *table, Py_ssize_t slots, PyObject *counts)
 {
     for (Py_ssize_t i = 0; i < slots; i++) {
-        if (!table[i].used) {
+        if (table[i].used != 1) {
             continue;
         }
         PyObject *key = PyLong_FromLong(table[i].key);
         if (key == NULL) {
             return -1;
         }
-        Py_ssize_t total = table[i].count;
-        PyObject *held = PyDict_GetItemWithError(counts, key);
-        if (held != NULL) {
-            Py_ssize_t before = PyLong_AsSsize_t(held);
-            if (before == -1 && PyErr_Occurred()) {
-                Py_DECREF(key);
-                return -1;
-            }
-            total += before;
-        }
-        else if (PyErr_Occurred()) {
-            Py_DECREF(key);
-            return -1;
-        }
-        PyObject *value = PyLong_FromSsize_t(total);
+        PyObject *value = PyLong_FromSsize_t(table[i].count);
         if (value == NULL) {
             Py_DECREF(key);
             return -1;
@@ -75,6 +69,98 @@ flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
         if (failed) {
             return -1;
         }
+    }
+    return 0;
+}
+
+static int
+flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
+{
+    const size_t mask = (size_t)slots - 1;
+    Py_ssize_t pos = 0;
+    PyObject *held_key;
+    PyObject *held;
+    int plain = 1;
+    while (PyDict_Next(counts, &pos, &held_key, &held)) {
+        if (!PyLong_CheckExact(held_key) || !PyLong_CheckExact(held)) {
+            plain = 0;
+            break;
+        }
+    }
+    if (plain) {
+        pos = 0;
+        while (PyDict_Next(counts, &pos, &held_key, &held)) {
+            int overflow;
+            long key = PyLong_AsLongAndOverflow(held_key, &overflow);
+            if (overflow) {
+                continue; /* no bin's key */
+            }
+            size_t slot = ((size_t)key * 2654435761u) & mask;
+            while (table[slot].used && table[slot].key != key) {
+                slot = (slot + 1) & mask;
+            }
+            if (!table[slot].used) {
+                continue;
+            }
+            Py_ssize_t before = PyLong_AsSsize_t(held);
+            if (before == -1 && PyErr_Occurred()) {
+                return -1;
+            }
+            PyObject *value = PyLong_FromSsize_t(before + table[slot].count);
+            if (value == NULL) {
+                return -1;
+            }
+            /* A new value for a key the dict holds: allowed while walking
+             * it with PyDict_Next, which the dict's keys do not change. */
+            int failed = PyDict_SetItem(counts, held_key, value);
+            Py_DECREF(value);
+            if (failed) {
+                return -1;
+            }
+            /* Still occupied for the probes of later keys, but added. */
+            table[slot].used = 2;
+        }
+        if (add_new_bins(table, slots, counts) < 0) {
+            return -1;
+        }
+    }
+    else {
+        for (Py_ssize_t i = 0; i < slots; i++) {
+            if (!table[i].used) {
+                continue;
+            }
+            PyObject *key = PyLong_FromLong(table[i].key);
+            if (key == NULL) {
+                return -1;
+            }
+            Py_ssize_t total = table[i].count;
+            PyObject *found = PyDict_GetItemWithError(counts, key);
+            if (found != NULL) {
+                Py_ssize_t before = PyLong_AsSsize_t(found);
+                if (before == -1 && PyErr_Occurred()) {
+                    Py_DECREF(key);
+                    return -1;
+                }
+                total += before;
+            }
+            else if (PyErr_Occurred()) {
+                Py_DECREF(key);
+                return -1;
+            }
+            PyObject *value = PyLong_FromSsize_t(total);
+            if (value == NULL) {
+                Py_DECREF(key);
+                return -1;
+            }
+            int failed = PyDict_SetItem(counts, key, value);
+            Py_DECREF(key);
+            Py_DECREF(value);
+            if (failed) {
+                return -1;
+            }
+        }
+    }
+    for (Py_ssize_t i = 0; i < slots; i++) {
         table[i].used = 0;
     }
     return 0;

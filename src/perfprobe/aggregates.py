@@ -22,6 +22,10 @@ from .stats import (
 
 _alias = itemgetter(0)
 
+#: Durations a fold leaves per fingerprint's figures (``QueryTable.add_records``):
+#: the runs' values joined, and each run's sum.
+StatsRuns = dict[MetricStats, tuple[list[float], list[float]]]
+
 #: The key under which names past a table's bound are counted.
 OVERFLOW_KEY = "(other)"
 #: Endpoints an operation keeps its time in at most (``OperationStats.endpoints``).
@@ -354,12 +358,18 @@ class QueryTable:
         records: list[list[Any]],
         durations: list[float],
         alias: str | None = None,
+        runs: StatsRuns | None = None,
+        total_s: float = 0.0,
     ) -> None:
         """Count raw queries of one fingerprint and call site, as ``add`` would.
 
         ``durations`` are theirs, in order; ``alias``, if given, the one
-        every record holds. The total, the slow count and the slowest are
-        ``add_totals``'s. Raw queries are never batches.
+        every record holds. With ``runs``, the durations (summing to
+        ``total_s``, finite) are left there for the caller's ``add_runs``
+        (``durations`` then joins the list), so that a fold adds each
+        fingerprint's once however many scopes ran it. The total, the slow
+        count and the slowest are ``add_totals``'s. Raw queries are never
+        batches.
         """
         q = self._shapes.get(shape)
         if q is None:
@@ -374,7 +384,15 @@ class QueryTable:
                     vendor=records[0][1],
                     stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
                 )
-        q.stats.add_many(durations)
+        if runs is None:
+            q.stats.add_many(durations)
+        else:
+            run = runs.get(q.stats)
+            if run is None:
+                runs[q.stats] = (durations, [total_s])
+            else:
+                run[0].extend(durations)
+                run[1].append(total_s)
         if alias is not None:
             q.aliases.add(alias)
         else:

@@ -15,6 +15,7 @@ query; the result is that of adding each query in turn.
 from __future__ import annotations
 
 import logging
+import math
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -22,7 +23,7 @@ from itertools import groupby, repeat
 from operator import itemgetter, setitem
 from typing import TYPE_CHECKING, Any
 
-from .aggregates import count_error
+from .aggregates import StatsRuns, count_error
 from .db.fingerprint import STANDARD_STRING_VENDORS, fingerprint
 from .events import (
     RAW_ALIAS,
@@ -65,6 +66,7 @@ QUERY_BATCH = 256
 RAW_LENGTH = RAW_EVENT + 1
 
 _duration = itemgetter(RAW_DURATION_S)
+_isfinite = math.isfinite
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
 _consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
@@ -339,7 +341,15 @@ class QueryRecords:
         states = scopes.states
         settle = _settle_group
         lost: list[RawQuery] = []
+        # Each fingerprint's durations, added once when the groups are done:
+        # a batch holds a statement's run for every scope that waited.
+        runs: StatsRuns | None = {}
         for (text, scope, call_site), records, durations, total_s in groups:
+            if runs is not None and not _isfinite(total_s):
+                # A NaN or an infinity (add_many raises, or adds one by one):
+                # what was left is added now, and the rest as it comes.
+                self._add_runs(runs)
+                runs = None
             try:
                 # First, so that a statement it fails on changes nothing.
                 vendor = records[0][RAW_VENDOR]
@@ -363,7 +373,9 @@ class QueryRecords:
                     # both readings of a backslash, as an unknown vendor's.
                     shape = fingerprint(text)
                     facts = settle_records(records, shape, path, sql_hash)
-                table.add_records(shape, call_site, records, durations, facts[4])
+                table.add_records(
+                    shape, call_site, records, durations, facts[4], runs, total_s
+                )
                 if scope is None:
                     table.outside_scopes += len(records)
                 else:
@@ -384,6 +396,8 @@ class QueryRecords:
                 # (every thread's, at a read).
                 log_failure(logger, "fold-queries", "perfprobe failed to add queries")
                 lost += records
+        if runs:
+            self._add_runs(runs)
         if lost:
             gone = set(map(id, lost))
             batch = [record for record in batch if id(record) not in gone]
@@ -392,6 +406,13 @@ class QueryRecords:
             batch_durations = list(map(_duration, batch))
         table.add_totals(batch, batch_durations)
         self._recent.extend(batch)
+
+    def _add_runs(self, runs: StatsRuns) -> None:
+        for stats, (values, sums) in runs.items():
+            try:
+                stats.add_runs(values, sums)
+            except Exception:
+                log_failure(logger, "fold-queries", "perfprobe failed to add queries")
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held: query records first, then the rest.

@@ -1,14 +1,17 @@
-"""Feed a DDSketch lazily: bin counts kept in a dict, one ``add`` per bin."""
+"""Feed a DDSketch lazily: bin counts kept in a dict, one store ``add`` per bin."""
 
 from __future__ import annotations
 
 import math
 import os
 from bisect import bisect_right
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ddsketch import DDSketch, LogarithmicMapping
+from ddsketch import LogarithmicMapping
+from ddsketch.ddsketch import BaseDDSketch
+from ddsketch.store import DenseStore
 
 # A relative accuracy of 1% bounds a sketch by the spread of its values, not
 # their number: a few KB for typical latencies, about 22 KB over six decades.
@@ -16,20 +19,23 @@ SKETCH_RELATIVE_ACCURACY = 0.01
 #: Values wait in a list until this many are binned together.
 VALUE_BATCH = 64
 #: Bin counts wait until this many bins have some; then they go into the
-#: sketch, one weighted ``add`` per bin. 128 cost the same per timer block
+#: sketch's store, one weighted ``add`` per bin. 128 cost the same per timer block
 #: under callgrind but left up to twice the memory waiting per name, which
 #: the collector benchmarks saw as growth after warm-up (20%) depending on
 #: where in the cycle they read; 32 cost 1.5k instructions more per block.
 PENDING_BINS = 64
 
 # The mapping DDSketch(SKETCH_RELATIVE_ACCURACY) makes for itself, asked only
-# for public figures: the bin ratio and the smallest value it tells from 0.
+# for public figures (the bin ratio, the smallest value it tells from 0, a
+# value's key) and shared by every sketch here.
 _MAPPING = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
 _MIN_POSITIVE = _MAPPING.min_possible
 # Bin k of the sketch holds the values in (gamma^(k-1), gamma^k].
 _BINS_PER_OCTAVE = 1.0 / math.log2(_MAPPING.gamma)
 _log2 = math.log2
 _ceil = math.ceil
+#: Run an iterator to its end in C, keeping nothing.
+_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
 
 #: Set (to anything non-empty) to use the Python code even where the C code
 #: is built: the C bin counting here (``_fold.count_bins``), the records'
@@ -106,23 +112,42 @@ class BatchedSketch:
     ``DDSketch.add`` costs about 235 bytecodes per value in pure Python. Here
     a value is appended to a list; every ``VALUE_BATCH`` values are sorted
     and counted per bin (``count_sorted_bins``), and once ``PENDING_BINS``
-    bins have counts, or when the sketch is read, each bin goes into the
-    sketch as one ``add`` of a value in its middle, weighted by the bin's
-    count. The sketch keeps only a count per bin, so its quantiles are those
-    of adding every value on its own. Memory stays bounded: at most
-    ``VALUE_BATCH`` values and ``PENDING_BINS`` bins wait. Not thread-safe,
-    like ``MetricStats``.
+    bins have counts, or when the sketch is read, each bin's count goes into
+    the sketch's store as one weighted ``add`` of its key. The sketch keeps
+    only a count per bin, so its quantiles are those of adding every value
+    on its own. Memory stays bounded: at most ``VALUE_BATCH`` values and
+    ``PENDING_BINS`` bins wait. Not thread-safe, like ``MetricStats``.
+
+    The stores are ddsketch's ``DenseStore``s, the two a ``DDSketch`` makes
+    for itself, fed through the store's own ``add(key, weight)``: a bin's
+    count goes in without a value made for it, mapped back to its key and
+    added to the sum, minimum and maximum, which nothing here reads
+    (``MetricStats`` keeps its own). ``sketch`` puts them together as a
+    ``BaseDDSketch`` (ddsketch's constructor for a sketch over given
+    stores), which counts what they hold.
     """
 
-    __slots__ = ("_counts", "_values", "sketch")
+    __slots__ = ("_counts", "_negative", "_store", "_values", "_zero_count")
 
     def __init__(self) -> None:
-        self.sketch = DDSketch(relative_accuracy=SKETCH_RELATIVE_ACCURACY)
+        self._store = DenseStore()
+        self._negative = DenseStore()
+        # A float, as DDSketch's own: its zero values count 1.0 each.
+        self._zero_count = 0.0
         # A list, not an array("d"): storing into an array parses each value
         # (about 300 instructions), a list only keeps a reference.
         self._values: list[float] = []
-        #: Values counted per bin and not yet in the sketch.
+        #: Values counted per bin and not yet in the store.
         self._counts: dict[int, int] = {}
+
+    @property
+    def sketch(self) -> BaseDDSketch:
+        """Return a sketch of the values in the stores (not those waiting).
+
+        The sketch reads the stores as they are; its own sum, minimum and
+        maximum are not kept.
+        """
+        return BaseDDSketch(_MAPPING, self._store, self._negative, self._zero_count)
 
     def add(self, value: float) -> None:
         """Add one value."""
@@ -163,24 +188,34 @@ class BatchedSketch:
             return
         values.sort()
         if values[0] <= _MIN_POSITIVE:
-            # Zero, negative or denormal: the sketch's own add knows where
-            # each goes (rare for durations and counts, so one by one).
+            # Zero, negative or denormal: where DDSketch.add puts each (rare
+            # for durations and counts, so one by one).
             tiny = bisect_right(values, _MIN_POSITIVE)
             for value in values[:tiny]:
-                self.sketch.add(value)
+                if value < -_MIN_POSITIVE:
+                    self._negative.add(_MAPPING.key(-value), 1.0)
+                else:
+                    self._zero_count += 1.0
             del values[:tiny]
         count_sorted_bins(values, self._counts)
         if len(self._counts) >= PENDING_BINS:
             self._flush_bins()
 
     def _flush_bins(self) -> None:
-        add = self.sketch.add
-        for key, count in self._counts.items():
-            add(bin_value(key), count)
+        counts = self._counts
         self._counts = {}
+        add = self._store.add
+        # The lowest and highest keys first: the store then grows at most
+        # twice, and every other key falls inside its range.
+        low = min(counts)
+        add(low, counts.pop(low))
+        if counts:
+            high = max(counts)
+            add(high, counts.pop(high))
+        _consume(map(add, counts, counts.values()))
 
-    def settle(self) -> DDSketch:
-        """Put every waiting value into the sketch and return the sketch."""
+    def settle(self) -> BaseDDSketch:
+        """Put every waiting value into the stores and return ``sketch``."""
         self._bin()
         if self._counts:
             self._flush_bins()
@@ -188,7 +223,11 @@ class BatchedSketch:
 
     def merge(self, other: BatchedSketch) -> None:
         """Fold ``other``'s values into this sketch."""
-        self.settle().merge(other.settle())
+        self.settle()
+        other.settle()
+        self._store.merge(other._store)
+        self._negative.merge(other._negative)
+        self._zero_count += other._zero_count
 
     def quantile(self, q: float) -> float | None:
         """Return the sketch's estimate of the ``q`` quantile, ``None`` if empty."""

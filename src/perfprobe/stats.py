@@ -161,6 +161,22 @@ class MetricStats:
             assert self._sketch is not None
             self._sketch.extend(ordered)
 
+    def add_runs(self, values: list[float], sums: list[float]) -> None:
+        """Record runs of finite samples as ``add_many`` would each run in turn.
+
+        ``values`` holds the runs one after another and ``sums`` the ``sum()``
+        of each: the running total adds them one by one, as ``add_many`` adds
+        its batch's sum, so it is the same to the last bit. The count, the
+        extremes, the exact samples and the sketch's bins do not depend on
+        where one run ends (the sketch counts values per bin), so the rest is
+        one ``add_many``.
+        """
+        total = self.total
+        self.add_many(values)
+        for run_total in sums:
+            total += run_total
+        self.total = total
+
     def _to_sketch(self, samples: array[float]) -> None:
         sketch = BatchedSketch()
         sketch.extend(samples)

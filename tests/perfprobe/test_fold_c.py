@@ -87,6 +87,33 @@ def test_c_counts_of_small_batches_match_ddsketchs_own_keys() -> None:
 
 
 @needs_c
+@pytest.mark.parametrize("odd_key", [None, 2**70, "bin"], ids=repr)
+def test_c_counts_add_to_the_bins_already_held(odd_key: object) -> None:
+    """Held counts (some past 256) gain the batch's; new bins are added after.
+
+    The dict holds 40 of the batches' bins, 20 others, and maybe a key no
+    bin has: an int past a long (skipped in the walk over held keys) or a
+    string (every bin then looked up one by one).
+    """
+    rng = random.Random(8)
+    for _ in range(30):
+        values = [rng.lognormvariate(-9.0, 1.0) for _ in range(rng.randrange(1, 300))]
+        keys = sorted({MAPPING.key(v) for v in values})
+        held = {
+            key: rng.randrange(1, 1_000) for key in rng.sample(keys, len(keys) // 2)
+        }
+        held.update({key: 3 for key in range(5_000, 5_020)})
+        if odd_key is not None:
+            held[odd_key] = 5  # type: ignore[index]
+        counts = dict(held)
+        _count(values, counts)
+        expected = Counter(held)
+        expected.update(MAPPING.key(v) for v in values)
+        assert counts == dict(expected)
+        assert list(counts)[: len(held)] == list(held)
+
+
+@needs_c
 def test_c_counts_return_the_batch_sum_and_extremes() -> None:
     """The summary is the builtin sum, min and max of the batch."""
     values = [0.003, 0.0015, 0.25, 1e-6, 0.0015]
