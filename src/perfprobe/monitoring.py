@@ -297,11 +297,15 @@ class PerformanceMonitor:
     def _warn_if_slow(self, name: str, duration_s: float) -> None:
         limit_s = self.threshold_s(get_settings().SLOW_OPERATION_SECONDS)
         if duration_s > limit_s:
+            # Only on the slow path: a threshold under a millisecond printed
+            # "%.3f s" as 0.000 s.
+            from .report.fmt import format_against, format_duration
+
             logger.warning(
-                "Slow operation %s took %.3f s (threshold %.3f s)",
+                "Slow operation %s took %s (threshold %s)",
                 name,
-                duration_s,
-                limit_s,
+                format_against(duration_s, limit_s),
+                format_duration(limit_s),
                 extra={"duration_s": duration_s, "threshold_s": limit_s},
             )
 
@@ -309,11 +313,13 @@ class PerformanceMonitor:
         limit_bytes = get_settings().HIGH_MEMORY_MB * 1024 * 1024
         peak = record.peak_above_start_bytes or 0
         if peak > limit_bytes:
+            from .report.fmt import format_bytes
+
             logger.warning(
-                "Memory block %s peaked %.1f MB above its start (threshold %.0f MB)",
+                "Memory block %s peaked %s above its start (threshold %s)",
                 record.label,
-                peak / 1024 / 1024,
-                limit_bytes / 1024 / 1024,
+                format_bytes(peak),
+                format_bytes(limit_bytes),
                 extra={"peak_bytes": peak, "threshold_bytes": limit_bytes},
             )
 

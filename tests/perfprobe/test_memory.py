@@ -393,3 +393,21 @@ def test_rss_falls_back_to_psutil_when_proc_cannot_be_read(
 
     assert rss == pytest.approx(psutil.Process(os.getpid()).memory_info().rss, rel=0.05)
     assert memory._statm_usable is False
+
+
+def test_high_memory_warning_under_a_megabyte_names_the_threshold(
+    mon: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 0.25 MB limit reads as 256.0 KB, not "0 MB"; the 2 MB peak as MB."""
+    with (
+        override_settings(PERFPROBE={"HIGH_MEMORY_MB": 0.25}),
+        caplog.at_level("WARNING", logger="perfprobe"),
+    ):
+        with mon.track_memory_usage("small_limit"):
+            kept = bytearray(2 * MB)
+    (record,) = [r for r in caplog.records if "peaked" in r.getMessage()]
+    message = record.getMessage()
+    assert "(threshold 256.0 KB)" in message, message
+    peak_mb = float(message.split(" peaked ")[1].split(" MB")[0])
+    assert 2.0 <= peak_mb < 3.0, message
+    del kept

@@ -729,3 +729,21 @@ def test_no_tracing_call_while_no_tracer_can_be_set(
     operations = mon.collector.snapshot().operations
     assert operations["quiet"][0].count == 1
     assert operations["asked"][0].count == 1
+
+
+def test_slow_warning_under_a_millisecond_threshold_reads_in_ms(
+    mon: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 0.5 ms threshold and a 3 ms block are not both printed as 0.00x s."""
+    with (
+        override_settings(PERFPROBE={"SLOW_OPERATION_SECONDS": 0.0005}),
+        caplog.at_level(logging.WARNING, logger="perfprobe"),
+    ):
+        with mon.measure_execution_time("tiny_limit"):
+            time.sleep(0.003)
+    (record,) = [r for r in caplog.records if "Slow operation" in r.getMessage()]
+    message = record.getMessage()
+    assert "(threshold 0.500 ms)" in message, message
+    took_ms = float(message.split(" took ")[1].split(" ms")[0])
+    assert 3.0 <= took_ms < 1000, message
+    assert record.threshold_s == 0.0005  # type: ignore[attr-defined]
