@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection
 from perfprobe import PerformanceMonitor
 from perfprobe.db import callsite, framewalk, instrument, lazyload, params
 from perfprobe.db.framewalk import walk_frames
+from perfprobe.scope import Scope
 
 try:
     from perfprobe.db import _callsite
@@ -315,3 +316,102 @@ def test_walk_stack_makes_its_frames_where_sys_getframe_is_refused() -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"]
+
+
+WALKER_SOURCE = """
+import sys
+
+
+def lib(walker, scope, sql):
+    user = sys._getframe(1)
+    return walker(0, scope, sql), (id(user.f_code), user.f_lasti)
+
+
+def user(walker, scope, sql):
+    return lib(walker, scope, sql)
+"""
+# The kind the Walker below is told lib() has: neither queryset (1) nor
+# the async boundary (-1), so it is a telling frame.
+TELLING = 5
+
+
+@needs_stack
+def test_the_walkers_memo_gives_what_the_dict_holds_now() -> None:
+    """Whatever the dict held before, the Walker answers with what it holds now.
+
+    A user frame reached through one telling frame: the memo dict's entry
+    for (scope id, SQL, code, offset, kind) is the lazy load, through the
+    Walker's cache as well; any change to the dict (a value replaced, a
+    clear) is seen at the next call; another scope or other SQL misses.
+    """
+    assert _callsite is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(WALKER_SOURCE, "/srv/app/walker_user.py", "exec"), namespace)
+    kinds = {"lib": TELLING, "user": "walker_user.py"}
+
+    def classify(code: Any) -> str | int:
+        return kinds.get(code.co_name, 0)
+
+    resolved: list[tuple[Any, ...]] = []
+
+    def resolve(walked: Any, scope: Any, sql: Any) -> tuple[Any, ...]:
+        resolved.append((walked, scope, sql))
+        return ("resolved", None, 0)
+
+    memo: dict[Any, Any] = {}
+    walker = _callsite.Walker({}, classify, 1, -1, 10, memo, resolve)
+    user = namespace["user"]
+    scope, other_scope = Scope("s"), Scope("t")
+    # One statement, as a new string each time (as the recorder gets it).
+    sql = "".join(["SELECT ", "1"])
+    try:
+        (result, (code_id, lasti)) = user(walker, scope, sql)
+        assert result == ("resolved", None, 0) and len(resolved) == 1
+        walked = resolved[0][0]
+        assert [kind for kind, _ in walked[3]] == [TELLING]
+        assert walked[1].f_code.co_name == "user"
+        site = walked[0]
+        key = (scope.id, sql, code_id, lasti, TELLING)
+        first, second = object(), object()
+        memo[key] = first
+        for _ in range(3):
+            text = "".join(["SELECT ", "1"])
+            assert user(walker, scope, text)[0] == (site, first, 0)
+        memo[key] = second
+        assert user(walker, scope, sql)[0] == (site, second, 0)
+        assert user(walker, scope, sql)[0] == (site, second, 0)
+        assert len(resolved) == 1
+        # Another scope, other SQL, no scope: not in the memo.
+        assert user(walker, other_scope, sql)[0] == ("resolved", None, 0)
+        assert user(walker, scope, "SELECT 2")[0] == ("resolved", None, 0)
+        assert user(walker, None, sql)[0] == ("resolved", None, 0)
+        assert len(resolved) == 4
+        memo.clear()
+        assert user(walker, scope, sql)[0] == ("resolved", None, 0)
+        memo[key] = first
+        assert user(walker, scope, sql)[0] == (site, first, 0)
+        _callsite.forget()
+        assert user(walker, scope, sql)[0] == (site, first, 0)
+        assert len(resolved) == 5
+    finally:
+        # The C caches hold this test's code objects, classified its way.
+        callsite.clear_cache()
+
+
+@needs_stack
+def test_the_walker_rejects_wrong_arguments() -> None:
+    """Wrong arguments to the Walker or its call raise TypeError, never crash."""
+    assert _callsite is not None
+    with pytest.raises(TypeError):
+        _callsite.Walker([], len, 1, -1, 10, {}, len)
+    with pytest.raises(TypeError, match="must be callable"):
+        _callsite.Walker({}, len, 1, -1, 10, {}, None)
+    walker = _callsite.Walker({}, len, 1, -1, 10, {}, len)
+    with pytest.raises(TypeError, match="exactly 3 positional arguments"):
+        walker(0, None)
+    with pytest.raises(TypeError, match="exactly 3 positional arguments"):
+        walker(0, None, None, sql=None)
+    with pytest.raises(ValueError, match="skip must be >= 0"):
+        walker(-1, None, None)
+    with pytest.raises(ValueError, match="not deep enough"):
+        walker(100_000, None, None)

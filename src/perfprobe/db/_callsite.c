@@ -532,6 +532,201 @@ frame_at(Py_ssize_t position)
     return (PyObject *)found;
 }
 
+/* What a walk over the frame records met: the user code's "path:line"
+ * (or NULL), the memoised lazy load (borrowed, or NULL), the telling
+ * frames as (kind, position) pairs (or NULL), the positions of the
+ * stopping frame and of the innermost queryset frame (-1 for none), and
+ * the queryset frame's record. */
+typedef struct {
+    PyObject *call_site;
+    PyObject *lazy;
+    PyObject *telling;
+    Py_ssize_t stop;
+    Py_ssize_t queryset;
+    _PyInterpreterFrame *queryset_record;
+} records_walked;
+
+/* How a walk looks up the memo for user code ``code`` at offset ``lasti``
+ * reached through one telling frame of ``kind``: the lazy load (borrowed),
+ * or NULL, with an exception set on failure. */
+typedef PyObject *(*memo_lookup)(void *context, PyCodeObject *code, int lasti,
+                                 PyObject *kind);
+
+/* Walk the records from ``skip`` complete frames above the code calling
+ * into this module, as walk() walks frames; fill ``out``. 0, or -1 with an
+ * exception set (``out`` then holds nothing). */
+static int
+walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
+             long async_kind, Py_ssize_t max_depth, Py_ssize_t skip,
+             memo_lookup lookup, void *context, records_walked *out)
+{
+    out->call_site = NULL;
+    out->lazy = NULL;
+    out->telling = NULL;
+    out->stop = -1;
+    out->queryset = -1;
+    out->queryset_record = NULL;
+    if (skip < 0) {
+        PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
+        return -1;
+    }
+    /* The records below this call stay on the stack until it returns,
+     * whatever classify() runs, so they are read without references. */
+    _PyInterpreterFrame *record = PyThreadState_Get()->cframe->current_frame;
+    Py_ssize_t position = 0;
+    for (; record != NULL && position < skip; position++) {
+        record = complete_back(record);
+    }
+    if (record == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return -1;
+    }
+    unsigned long epoch = cache_epoch;
+
+    for (Py_ssize_t depth = 0; depth < max_depth && record != NULL; depth++) {
+        PyObject *info = code_kind(code_info, classify, record->f_code, epoch);
+        if (info == NULL) {
+            goto error;
+        }
+        if (PyUnicode_Check(info)) {
+            int lasti = record_lasti(record);
+            out->call_site = code_site(record->f_code, lasti, info, epoch,
+                                       record_line, record);
+            Py_DECREF(info);
+            if (out->call_site == NULL) {
+                goto error;
+            }
+            out->stop = position;
+            if (out->telling != NULL && PyList_GET_SIZE(out->telling) == 1) {
+                PyObject *kind =
+                    PyTuple_GET_ITEM(PyList_GET_ITEM(out->telling, 0), 0);
+                out->lazy = lookup(context, record->f_code, lasti, kind);
+                if (out->lazy == NULL && PyErr_Occurred()) {
+                    goto error;
+                }
+            }
+            return 0;
+        }
+        long kind = PyLong_AsLong(info);
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(info);
+            goto error;
+        }
+        if (kind == queryset_kind) {
+            if (out->queryset < 0) {
+                out->queryset = position;
+                out->queryset_record = record;
+            }
+        }
+        else if (kind == async_kind) {
+            Py_DECREF(info);
+            out->stop = position;
+            return 0;
+        }
+        else if (kind != 0) {
+            if (out->telling == NULL && (out->telling = PyList_New(0)) == NULL) {
+                Py_DECREF(info);
+                goto error;
+            }
+            PyObject *at = PyLong_FromSsize_t(position);
+            PyObject *pair = at == NULL ? NULL : PyTuple_Pack(2, info, at);
+            Py_XDECREF(at);
+            if (pair == NULL || PyList_Append(out->telling, pair) < 0) {
+                Py_XDECREF(pair);
+                Py_DECREF(info);
+                goto error;
+            }
+            Py_DECREF(pair);
+        }
+        Py_DECREF(info);
+        record = complete_back(record);
+        position++;
+    }
+    return 0;
+
+error:
+    Py_CLEAR(out->call_site);
+    Py_CLEAR(out->telling);
+    out->lazy = NULL;
+    return -1;
+}
+
+/* Whether the caller of the walk reads nothing that needs a frame object:
+ * the memo held the lazy load, or the walk reached user code past no
+ * telling frame and either no queryset frame or one whose self certainly
+ * holds no instance hint (so no related manager's). */
+static int
+needs_no_frames(records_walked *w)
+{
+    return w->lazy != NULL ||
+           (w->call_site != NULL && w->telling == NULL &&
+            (w->queryset < 0 || holds_no_instance_hint(w->queryset_record)));
+}
+
+/* walk()'s 5-tuple for a walk that needs its frames: the frame objects of
+ * the stopping, queryset and telling frames made through frame_at().
+ * Releases what ``w`` holds, whatever the outcome. A new reference, or
+ * NULL with an exception set. */
+static PyObject *
+walked_with_frames(records_walked *w)
+{
+    PyObject *stop_frame = NULL;
+    PyObject *queryset_frame = NULL;
+    PyObject *result = NULL;
+    PyObject *telling = w->telling;
+    if (w->stop >= 0 && (stop_frame = frame_at(w->stop)) == NULL) {
+        goto done;
+    }
+    if (w->queryset >= 0 && (queryset_frame = frame_at(w->queryset)) == NULL) {
+        goto done;
+    }
+    if (telling != NULL) {
+        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(telling); i++) {
+            PyObject *pair = PyList_GET_ITEM(telling, i);
+            PyObject *frame = frame_at(PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 1)));
+            if (frame == NULL) {
+                goto done;
+            }
+            PyObject *made = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), frame);
+            Py_DECREF(frame);
+            if (made == NULL) {
+                goto done;
+            }
+            /* Steals the reference to made, releases pair. */
+            PyList_SET_ITEM(telling, i, made);
+            Py_DECREF(pair);
+        }
+    }
+    result = PyTuple_Pack(
+        5,
+        w->call_site ? w->call_site : Py_None,
+        stop_frame ? stop_frame : Py_None,
+        queryset_frame ? queryset_frame : Py_None,
+        telling ? telling : Py_None,
+        Py_None);
+
+done:
+    Py_CLEAR(w->call_site);
+    Py_CLEAR(w->telling);
+    Py_XDECREF(stop_frame);
+    Py_XDECREF(queryset_frame);
+    return result;
+}
+
+/* walk_stack()'s memo: memoised_at() with its own scope id and SQL. */
+typedef struct {
+    PyObject *memo;
+    PyObject *scope_id;
+    PyObject *sql;
+} dict_memo;
+
+static PyObject *
+lookup_dict_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
+{
+    dict_memo *m = (dict_memo *)context;
+    return memoised_at(m->memo, m->scope_id, m->sql, code, lasti, kind);
+}
+
 PyDoc_STRVAR(walk_stack_doc,
 "walk_stack(skip, code_info, classify, queryset_kind, async_kind, max_depth,\n"
 "           memo, scope_id, sql)\n"
@@ -556,147 +751,319 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (skip == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (skip < 0) {
-        PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
+    dict_memo memo = {a.memo, a.scope_id, a.sql};
+    records_walked w;
+    if (walk_records(a.code_info, a.classify, a.queryset_kind, a.async_kind,
+                     a.max_depth, skip, lookup_dict_memo, &memo, &w) < 0) {
         return NULL;
     }
-
-    /* The records below this call stay on the stack until it returns,
-     * whatever classify() runs, so they are read without references. */
-    _PyInterpreterFrame *record = PyThreadState_Get()->cframe->current_frame;
-    Py_ssize_t position = 0;
-    for (; record != NULL && position < skip; position++) {
-        record = complete_back(record);
-    }
-    if (record == NULL) {
-        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
-        return NULL;
-    }
-
-    PyObject *call_site = NULL;
-    PyObject *lazy = NULL;
-    /* (kind, position) pairs; their positions become frames at the end. */
-    PyObject *telling = NULL;
-    Py_ssize_t stop = -1;
-    Py_ssize_t queryset = -1;
-    _PyInterpreterFrame *queryset_record = NULL;
-    PyObject *stop_frame = NULL;
-    PyObject *queryset_frame = NULL;
-    unsigned long epoch = cache_epoch;
-
-    for (Py_ssize_t depth = 0; depth < a.max_depth && record != NULL; depth++) {
-        PyObject *info = code_kind(a.code_info, a.classify, record->f_code, epoch);
-        if (info == NULL) {
-            goto error;
-        }
-        if (PyUnicode_Check(info)) {
-            int lasti = record_lasti(record);
-            call_site = code_site(record->f_code, lasti, info, epoch, record_line,
-                                  record);
-            Py_DECREF(info);
-            if (call_site == NULL) {
-                goto error;
-            }
-            stop = position;
-            if (telling != NULL && PyList_GET_SIZE(telling) == 1) {
-                PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
-                lazy = memoised_at(a.memo, a.scope_id, a.sql, record->f_code, lasti,
-                                   kind);
-                if (lazy == NULL && PyErr_Occurred()) {
-                    goto error;
-                }
-            }
-            break;
-        }
-        long kind = PyLong_AsLong(info);
-        if (kind == -1 && PyErr_Occurred()) {
-            Py_DECREF(info);
-            goto error;
-        }
-        if (kind == a.queryset_kind) {
-            if (queryset < 0) {
-                queryset = position;
-                queryset_record = record;
-            }
-        }
-        else if (kind == a.async_kind) {
-            Py_DECREF(info);
-            stop = position;
-            break;
-        }
-        else if (kind != 0) {
-            if (telling == NULL && (telling = PyList_New(0)) == NULL) {
-                Py_DECREF(info);
-                goto error;
-            }
-            PyObject *at = PyLong_FromSsize_t(position);
-            PyObject *pair = at == NULL ? NULL : PyTuple_Pack(2, info, at);
-            Py_XDECREF(at);
-            if (pair == NULL || PyList_Append(telling, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(info);
-                goto error;
-            }
-            Py_DECREF(pair);
-        }
-        Py_DECREF(info);
-        record = complete_back(record);
-        position++;
-    }
-
-    if (lazy != NULL ||
-        (call_site != NULL && telling == NULL &&
-         (queryset < 0 || holds_no_instance_hint(queryset_record)))) {
-        /* Nothing the caller reads needs a frame object. */
-        PyObject *result = PyTuple_Pack(5, call_site, Py_None, Py_None, Py_None,
-                                        lazy ? lazy : Py_None);
-        Py_DECREF(call_site);
-        Py_XDECREF(telling);
+    if (needs_no_frames(&w)) {
+        PyObject *result = PyTuple_Pack(5, w.call_site, Py_None, Py_None,
+                                        Py_None, w.lazy ? w.lazy : Py_None);
+        Py_DECREF(w.call_site);
+        Py_XDECREF(w.telling);
         return result;
     }
-    if (stop >= 0 && (stop_frame = frame_at(stop)) == NULL) {
-        goto error;
+    return walked_with_frames(&w);
+}
+
+/* The Walker's memo: a direct-mapped cache in front of the memo dict.
+ *
+ * The dict's key is (scope_id, sql, id(code), f_lasti, kind); looking it up
+ * meant making three objects and hashing the SQL text, a new string every
+ * query. An entry here holds a key the dict held and its value, as the
+ * dict held them when the entry was made, tagged with the dict's version
+ * (ma_version_tag, which every change to the dict, a clear included,
+ * moves on): an entry is used only while the dict is unchanged since, so
+ * a hit gives exactly what the dict would. The key is compared field by
+ * field: the code object by address (as id(code) in the dict), the SQL
+ * by identity, then by content. */
+#define MEMO_SLOTS 256
+
+typedef struct {
+    uint64_t version; /* 0: empty (the dict's version is never 0) */
+    PyObject *memo;   /* the dict it was read from (borrowed: the Walker's) */
+    PyObject *scope_id;
+    const void *code;
+    int lasti;
+    long kind;
+    PyObject *sql;
+    PyObject *lazy;
+} memo_entry;
+
+static memo_entry memo_cache[MEMO_SLOTS];
+
+static inline size_t
+memo_slot(const void *code, int lasti, long kind)
+{
+    return (((uintptr_t)code >> 4) ^ ((size_t)lasti * 2654435761u) ^
+            ((size_t)kind * 40503u)) &
+           (MEMO_SLOTS - 1);
+}
+
+/* Empty every memo entry; the references are released after. */
+static void
+forget_memo(void)
+{
+    PyObject *held[3 * MEMO_SLOTS];
+    size_t count = 0;
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        memo_entry *entry = &memo_cache[i];
+        held[count++] = entry->scope_id;
+        held[count++] = entry->sql;
+        held[count++] = entry->lazy;
+        entry->version = 0;
+        entry->memo = NULL;
+        entry->scope_id = entry->sql = entry->lazy = NULL;
     }
-    if (queryset >= 0 && (queryset_frame = frame_at(queryset)) == NULL) {
-        goto error;
+    for (size_t i = 0; i < count; i++) {
+        Py_XDECREF(held[i]);
     }
-    if (telling != NULL) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(telling); i++) {
-            PyObject *pair = PyList_GET_ITEM(telling, i);
-            PyObject *frame = frame_at(PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 1)));
-            if (frame == NULL) {
-                goto error;
-            }
-            PyObject *made = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), frame);
-            Py_DECREF(frame);
-            if (made == NULL) {
-                goto error;
-            }
-            /* Steals the reference to made, releases pair. */
-            PyList_SET_ITEM(telling, i, made);
-            Py_DECREF(pair);
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *code_info;
+    PyObject *classify;
+    long queryset_kind;
+    long async_kind;
+    Py_ssize_t max_depth;
+    PyObject *memo;
+    PyObject *resolve;
+    vectorcallfunc vectorcall;
+} Walker;
+
+/* The Walker's walk's context: the walker, the query's scope and SQL. */
+typedef struct {
+    Walker *walker;
+    PyObject *scope;
+    PyObject *sql;
+    /* A new reference, read from scope.id on first use. */
+    PyObject *scope_id;
+} walker_memo;
+
+static PyObject *id_name;
+
+static PyObject *
+lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
+{
+    walker_memo *m = (walker_memo *)context;
+    if (m->scope == Py_None || m->sql == Py_None) {
+        return NULL;
+    }
+    if (m->scope_id == NULL) {
+        m->scope_id = PyObject_GetAttr(m->scope, id_name);
+        if (m->scope_id == NULL) {
+            return NULL;
         }
     }
-    PyObject *result = PyTuple_Pack(
-        5,
-        call_site ? call_site : Py_None,
-        stop_frame ? stop_frame : Py_None,
-        queryset_frame ? queryset_frame : Py_None,
-        telling ? telling : Py_None,
-        Py_None);
-    Py_XDECREF(call_site);
-    Py_XDECREF(stop_frame);
-    Py_XDECREF(queryset_frame);
-    Py_XDECREF(telling);
-    return result;
-
-error:
-    Py_XDECREF(call_site);
-    Py_XDECREF(stop_frame);
-    Py_XDECREF(queryset_frame);
-    Py_XDECREF(telling);
-    return NULL;
+    PyDictObject *memo = (PyDictObject *)m->walker->memo;
+    long kind_value = PyLong_AsLong(kind);
+    if (kind_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    memo_entry *entry = &memo_cache[memo_slot(code, lasti, kind_value)];
+    if (entry->version == memo->ma_version_tag &&
+        entry->memo == (PyObject *)memo && entry->code == (const void *)code &&
+        entry->lasti == lasti && entry->kind == kind_value &&
+        PyUnicode_CheckExact(m->sql)) {
+        int same = entry->scope_id == m->scope_id;
+        if (!same && PyLong_CheckExact(entry->scope_id) &&
+            PyLong_CheckExact(m->scope_id)) {
+            same = PyObject_RichCompareBool(entry->scope_id, m->scope_id, Py_EQ);
+            if (same < 0) {
+                return NULL;
+            }
+        }
+        if (same && (entry->sql == m->sql || _PyUnicode_Equal(entry->sql, m->sql))) {
+            return entry->lazy;
+        }
+    }
+    PyObject *lazy = memoised_at((PyObject *)memo, m->scope_id, m->sql, code,
+                                 lasti, kind);
+    if (lazy == NULL || !PyUnicode_CheckExact(m->sql) ||
+        !PyLong_CheckExact(m->scope_id)) {
+        return lazy;
+    }
+    /* Found: kept (the dict's key compared equal, so the entry's fields are
+     * what the dict holds). The lookup ran no Python code (exact ints, an
+     * exact str and ints in the key), so the dict is as it was found. */
+    entry = &memo_cache[memo_slot(code, lasti, kind_value)];
+    PyObject *old_scope = entry->scope_id;
+    PyObject *old_sql = entry->sql;
+    PyObject *old_lazy = entry->lazy;
+    Py_INCREF(m->scope_id);
+    Py_INCREF(m->sql);
+    Py_INCREF(lazy);
+    entry->version = memo->ma_version_tag;
+    entry->memo = (PyObject *)memo;
+    entry->scope_id = m->scope_id;
+    entry->code = code;
+    entry->lasti = lasti;
+    entry->kind = kind_value;
+    entry->sql = m->sql;
+    entry->lazy = lazy;
+    /* Held until the caller has its own reference: releasing the old
+     * value can run code (a finaliser), but not the one just stored. */
+    Py_XDECREF(old_scope);
+    Py_XDECREF(old_sql);
+    Py_XDECREF(old_lazy);
+    return lazy;
 }
+
+static PyObject *zero;
+
+static PyObject *
+walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    Walker *self = (Walker *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Walker() takes exactly 3 positional arguments");
+        return NULL;
+    }
+    Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
+    if (skip == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    walker_memo memo = {self, args[1], args[2], NULL};
+    records_walked w;
+    int walked = walk_records(self->code_info, self->classify,
+                              self->queryset_kind, self->async_kind,
+                              self->max_depth, skip, lookup_walker_memo, &memo, &w);
+    if (walked < 0) {
+        Py_XDECREF(memo.scope_id);
+        return NULL;
+    }
+    PyObject *result;
+    if (needs_no_frames(&w)) {
+        /* What resolve() would return, without the call. */
+        result = PyTuple_Pack(3, w.call_site, w.lazy ? w.lazy : Py_None, zero);
+        Py_DECREF(w.call_site);
+        Py_XDECREF(w.telling);
+    }
+    else {
+        PyObject *full = walked_with_frames(&w);
+        result = full == NULL ? NULL
+                              : PyObject_CallFunctionObjArgs(self->resolve, full,
+                                                             args[1], args[2], NULL);
+        Py_XDECREF(full);
+    }
+    Py_XDECREF(memo.scope_id);
+    return result;
+}
+
+static PyObject *
+walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *code_info, *classify, *queryset_kind, *async_kind, *max_depth;
+    PyObject *memo, *resolve;
+    static char *names[] = {"code_info", "classify", "queryset_kind", "async_kind",
+                            "max_depth", "memo", "resolve", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOOOO!O:Walker", names,
+                                     &PyDict_Type, &code_info, &classify,
+                                     &queryset_kind, &async_kind, &max_depth,
+                                     &PyDict_Type, &memo, &resolve)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(classify) || !PyCallable_Check(resolve)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Walker(): classify and resolve must be callable");
+        return NULL;
+    }
+    if (id_name == NULL && (id_name = PyUnicode_InternFromString("id")) == NULL) {
+        return NULL;
+    }
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return NULL;
+    }
+    long queryset_value = PyLong_AsLong(queryset_kind);
+    if (queryset_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long async_value = PyLong_AsLong(async_kind);
+    if (async_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t depth = PyLong_AsSsize_t(max_depth);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Walker *self = (Walker *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(code_info);
+    Py_INCREF(classify);
+    Py_INCREF(memo);
+    Py_INCREF(resolve);
+    self->code_info = code_info;
+    self->classify = classify;
+    self->queryset_kind = queryset_value;
+    self->async_kind = async_value;
+    self->max_depth = depth;
+    self->memo = memo;
+    self->resolve = resolve;
+    self->vectorcall = walker_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+walker_traverse(Walker *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->code_info);
+    Py_VISIT(self->classify);
+    Py_VISIT(self->memo);
+    Py_VISIT(self->resolve);
+    return 0;
+}
+
+static int
+walker_clear(Walker *self)
+{
+    Py_CLEAR(self->code_info);
+    Py_CLEAR(self->classify);
+    Py_CLEAR(self->memo);
+    Py_CLEAR(self->resolve);
+    return 0;
+}
+
+static void
+walker_dealloc(Walker *self)
+{
+    PyObject_GC_UnTrack(self);
+    /* Entries read from this walker's memo dict: its address may be reused. */
+    forget_memo();
+    walker_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(walker_doc,
+"Walker(code_info, classify, queryset_kind, async_kind, max_depth, memo,\n"
+"       resolve)\n"
+"--\n\n"
+"walk_stack() with its settings bound, returning the query's origin.\n\n"
+"walker(skip, scope, sql) returns what resolve(walk_stack(skip, ...,\n"
+"scope_id, sql), scope, sql) returns, scope_id being scope.id (None for\n"
+"no scope): (call_site, lazy, 0) without calling resolve when walk_stack\n"
+"would make no frame. The memo is looked up through a small cache that\n"
+"gives what the dict holds without hashing the SQL. CPython 3.11 only.");
+
+static PyTypeObject WalkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perfprobe.db._callsite.Walker",
+    .tp_doc = walker_doc,
+    .tp_basicsize = sizeof(Walker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = walker_new,
+    .tp_dealloc = (destructor)walker_dealloc,
+    .tp_traverse = (traverseproc)walker_traverse,
+    .tp_clear = (inquiry)walker_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Walker, vectorcall),
+};
 #endif
 
 PyDoc_STRVAR(caller_frame_doc,
@@ -835,6 +1202,9 @@ forget(PyObject *module, PyObject *unused)
         Py_XDECREF(held[i]);
     }
     PyMem_Free(held);
+#ifdef PERFPROBE_FRAME_RECORDS
+    forget_memo();
+#endif
     Py_RETURN_NONE;
 }
 
@@ -851,7 +1221,21 @@ static PyMethodDef callsite_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#ifdef PERFPROBE_FRAME_RECORDS
+static int
+callsite_exec(PyObject *module)
+{
+    if (PyType_Ready(&WalkerType) < 0) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType);
+}
+#endif
+
 static struct PyModuleDef_Slot callsite_slots[] = {
+#ifdef PERFPROBE_FRAME_RECORDS
+    {Py_mod_exec, callsite_exec},
+#endif
 #if PY_VERSION_HEX >= 0x030C0000
     /* The caches are process state, shared by whatever imports this. */
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},

@@ -7,6 +7,7 @@ import sys
 import sysconfig
 import threading
 import traceback
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
@@ -32,6 +33,11 @@ class QueryOrigin(NamedTuple):
     call_site: str | None
     lazy_load: LazyLoad | None
     bulk_call: int = 0
+
+
+Origin = Callable[
+    [int, Scope | None, str | None], tuple[str | None, LazyLoad | None, int]
+]
 
 
 def _package_root(module_file: str) -> str:
@@ -288,6 +294,33 @@ def _resolve(
             _lazy_memo.clear()
         _lazy_memo[memo_key] = lazy
     return call_site, lazy, tracker.bulk_call()
+
+
+def _load_origin() -> Origin | None:
+    if _walk_stack is None:
+        return None
+    try:
+        from ._callsite import Walker
+    except ImportError:  # pragma: no cover - built with walk_stack, always
+        return None
+    return Walker(
+        _code_info,
+        _classify,
+        _QUERYSET,
+        _ASYNC_BOUNDARY,
+        _MAX_DEPTH,
+        _lazy_memo,
+        _resolve,
+    )
+
+
+#: ``_origin(skip, scope, sql)``: what ``stack_origin(skip, scope, sql)``
+#: called from the same frame returns, in one C call with the walk's
+#: settings bound (``_callsite.Walker``), for the recorder's common path:
+#: ``_resolve`` is called only when the walk made frames, and the lazy-load
+#: memo is read through a cache that needs no key tuple and no hash of the
+#: SQL. ``None`` where ``_walk_stack`` is.
+_origin = _load_origin()
 
 
 def clear_cache() -> None:

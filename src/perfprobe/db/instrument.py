@@ -22,16 +22,7 @@ from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
 from . import callsite as _callsite
-from .callsite import (
-    _ASYNC_BOUNDARY,
-    _MAX_DEPTH,
-    _QUERYSET,
-    _classify,
-    _code_info,
-    _lazy_memo,
-    _resolve,
-    stack_origin,
-)
+from .callsite import stack_origin
 from .fingerprint import fingerprint
 from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
@@ -142,28 +133,13 @@ class QueryRecorder:
                     else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
                 )
                 scope = current_scope.get()
-                walk_stack = _callsite._walk_stack
-                if walk_stack is None:
+                origin = _callsite._origin
+                if origin is None:
                     call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
                 else:
-                    # stack_origin() without its frame; one up is the code
-                    # that called the cursor.
-                    walked = walk_stack(
-                        1,
-                        _code_info,
-                        _classify,
-                        _QUERYSET,
-                        _ASYNC_BOUNDARY,
-                        _MAX_DEPTH,
-                        _lazy_memo,
-                        None if scope is None else scope.id,
-                        text,
-                    )
-                    if walked[1] is None and walked[2] is None and walked[3] is None:
-                        # No frame to read: the memo's lazy load, or none.
-                        call_site, lazy_load, bulk_call = walked[0], walked[4], 0
-                    else:
-                        call_site, lazy_load, bulk_call = _resolve(walked, scope, text)
+                    # stack_origin() in one C call, without its frame; one
+                    # up is the code that called the cursor.
+                    call_site, lazy_load, bulk_call = origin(1, scope, text)
                 try:
                     if _flat_hash is not None:
                         # _params_hash()'s first case in one C call: nearly
