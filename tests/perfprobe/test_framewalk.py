@@ -22,7 +22,7 @@ from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
 from perfprobe import PerformanceMonitor
-from perfprobe.db import callsite, framewalk, instrument, lazyload
+from perfprobe.db import callsite, framewalk, instrument, lazyload, params
 from perfprobe.db.framewalk import WalkResult, walk_frames
 from perfprobe.events import LazyLoad
 from perfprobe.scope import Scope
@@ -113,8 +113,8 @@ def walks(
     c_origin = callsite._origin
 
     def both_origin(
-        skip: int, scope: Scope | None, sql: str | None
-    ) -> tuple[str | None, LazyLoad | None, int]:
+        skip: int, scope: Scope | None, sql: str | None, values: Any
+    ) -> tuple[str | None, LazyLoad | None, int, int | None]:
         assert c_origin is not None
         walked = walk_frames(
             sys._getframe(skip + 1),
@@ -129,13 +129,14 @@ def walks(
         )
         if len(pairs) % 2:
             python = callsite._resolve(walked, scope, sql)
-            c = c_origin(skip + 1, scope, sql)
+            c = c_origin(skip + 1, scope, sql, values)
         else:
-            c = c_origin(skip + 1, scope, sql)
+            c = c_origin(skip + 1, scope, sql, values)
             python = callsite._resolve(walked, scope, sql)
-        pairs.append((c, walked))  # type: ignore[arg-type]
+        assert c[3] is None or c[3] == params._params_hash(values)
+        pairs.append((c[:3], walked))  # type: ignore[arg-type]
         pairs.resolved.append(python)
-        return python
+        return (*python, c[3])
 
     # The recorder takes the Walker where it is built; these compare the
     # walks it would otherwise take.

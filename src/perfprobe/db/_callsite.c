@@ -532,25 +532,89 @@ frame_at(Py_ssize_t position)
     return (PyObject *)found;
 }
 
+/* The telling frames a walk met, innermost first: their kinds (new
+ * references) and positions, held in place for the first few (nearly
+ * every walk meets none or one) and on the heap past that. */
+#define TELLING_IN_PLACE 8
+
 /* What a walk over the frame records met: the user code's "path:line"
  * (or NULL), the memoised lazy load (borrowed, or NULL), the telling
- * frames as (kind, position) pairs (or NULL), the positions of the
- * stopping frame and of the innermost queryset frame (-1 for none), and
- * the queryset frame's record. */
+ * frames, the positions of the stopping frame and of the innermost
+ * queryset frame (-1 for none), and the queryset frame's record. */
 typedef struct {
     PyObject *call_site;
     PyObject *lazy;
-    PyObject *telling;
     Py_ssize_t stop;
     Py_ssize_t queryset;
     _PyInterpreterFrame *queryset_record;
+    Py_ssize_t telling_count;
+    Py_ssize_t telling_room;
+    PyObject **telling_kinds;
+    Py_ssize_t *telling_positions;
+    PyObject *kinds_in_place[TELLING_IN_PLACE];
+    Py_ssize_t positions_in_place[TELLING_IN_PLACE];
 } records_walked;
+
+/* Release what ``w`` holds. */
+static void
+release_walked(records_walked *w)
+{
+    Py_CLEAR(w->call_site);
+    w->lazy = NULL;
+    for (Py_ssize_t i = 0; i < w->telling_count; i++) {
+        Py_DECREF(w->telling_kinds[i]);
+    }
+    w->telling_count = 0;
+    if (w->telling_kinds != w->kinds_in_place) {
+        PyMem_Free(w->telling_kinds);
+        PyMem_Free(w->telling_positions);
+        w->telling_kinds = w->kinds_in_place;
+        w->telling_positions = w->positions_in_place;
+        w->telling_room = TELLING_IN_PLACE;
+    }
+}
+
+/* Add a telling frame of kind ``info`` (a new reference, stolen) at
+ * ``position``. 0, or -1 with an exception set (``info`` released). */
+static int
+add_telling(records_walked *w, PyObject *info, Py_ssize_t position)
+{
+    if (w->telling_count == w->telling_room) {
+        Py_ssize_t room = w->telling_room * 2;
+        PyObject **kinds = PyMem_Malloc(room * sizeof(PyObject *));
+        Py_ssize_t *positions = PyMem_Malloc(room * sizeof(Py_ssize_t));
+        if (kinds == NULL || positions == NULL) {
+            PyMem_Free(kinds);
+            PyMem_Free(positions);
+            Py_DECREF(info);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(kinds, w->telling_kinds, w->telling_count * sizeof(PyObject *));
+        memcpy(positions, w->telling_positions,
+               w->telling_count * sizeof(Py_ssize_t));
+        if (w->telling_kinds != w->kinds_in_place) {
+            PyMem_Free(w->telling_kinds);
+            PyMem_Free(w->telling_positions);
+        }
+        w->telling_kinds = kinds;
+        w->telling_positions = positions;
+        w->telling_room = room;
+    }
+    w->telling_kinds[w->telling_count] = info;
+    w->telling_positions[w->telling_count] = position;
+    w->telling_count++;
+    return 0;
+}
 
 /* How a walk looks up the memo for user code ``code`` at offset ``lasti``
  * reached through one telling frame of ``kind``: the lazy load (borrowed),
  * or NULL, with an exception set on failure. */
 typedef PyObject *(*memo_lookup)(void *context, PyCodeObject *code, int lasti,
                                  PyObject *kind);
+
+/* The int 0, the kind of most frames (uninteresting library code). */
+static PyObject *zero;
 
 /* Walk the records from ``skip`` complete frames above the code calling
  * into this module, as walk() walks frames; fill ``out``. 0, or -1 with an
@@ -562,10 +626,13 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
 {
     out->call_site = NULL;
     out->lazy = NULL;
-    out->telling = NULL;
     out->stop = -1;
     out->queryset = -1;
     out->queryset_record = NULL;
+    out->telling_count = 0;
+    out->telling_room = TELLING_IN_PLACE;
+    out->telling_kinds = out->kinds_in_place;
+    out->telling_positions = out->positions_in_place;
     if (skip < 0) {
         PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
         return -1;
@@ -588,6 +655,13 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
         if (info == NULL) {
             goto error;
         }
+        if (info == zero) {
+            /* Uninteresting library code: most frames. */
+            Py_DECREF(info);
+            record = complete_back(record);
+            position++;
+            continue;
+        }
         if (PyUnicode_Check(info)) {
             int lasti = record_lasti(record);
             out->call_site = code_site(record->f_code, lasti, info, epoch,
@@ -597,10 +671,9 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
                 goto error;
             }
             out->stop = position;
-            if (out->telling != NULL && PyList_GET_SIZE(out->telling) == 1) {
-                PyObject *kind =
-                    PyTuple_GET_ITEM(PyList_GET_ITEM(out->telling, 0), 0);
-                out->lazy = lookup(context, record->f_code, lasti, kind);
+            if (out->telling_count == 1) {
+                out->lazy = lookup(context, record->f_code, lasti,
+                                   out->telling_kinds[0]);
                 if (out->lazy == NULL && PyErr_Occurred()) {
                     goto error;
                 }
@@ -624,30 +697,20 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
             return 0;
         }
         else if (kind != 0) {
-            if (out->telling == NULL && (out->telling = PyList_New(0)) == NULL) {
-                Py_DECREF(info);
+            /* Keeps the reference to info. */
+            if (add_telling(out, info, position) < 0) {
                 goto error;
             }
-            PyObject *at = PyLong_FromSsize_t(position);
-            PyObject *pair = at == NULL ? NULL : PyTuple_Pack(2, info, at);
-            Py_XDECREF(at);
-            if (pair == NULL || PyList_Append(out->telling, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(info);
-                goto error;
-            }
-            Py_DECREF(pair);
+            info = NULL;
         }
-        Py_DECREF(info);
+        Py_XDECREF(info);
         record = complete_back(record);
         position++;
     }
     return 0;
 
 error:
-    Py_CLEAR(out->call_site);
-    Py_CLEAR(out->telling);
-    out->lazy = NULL;
+    release_walked(out);
     return -1;
 }
 
@@ -659,7 +722,7 @@ static int
 needs_no_frames(records_walked *w)
 {
     return w->lazy != NULL ||
-           (w->call_site != NULL && w->telling == NULL &&
+           (w->call_site != NULL && w->telling_count == 0 &&
             (w->queryset < 0 || holds_no_instance_hint(w->queryset_record)));
 }
 
@@ -672,29 +735,29 @@ walked_with_frames(records_walked *w)
 {
     PyObject *stop_frame = NULL;
     PyObject *queryset_frame = NULL;
+    PyObject *telling = NULL;
     PyObject *result = NULL;
-    PyObject *telling = w->telling;
     if (w->stop >= 0 && (stop_frame = frame_at(w->stop)) == NULL) {
         goto done;
     }
     if (w->queryset >= 0 && (queryset_frame = frame_at(w->queryset)) == NULL) {
         goto done;
     }
-    if (telling != NULL) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(telling); i++) {
-            PyObject *pair = PyList_GET_ITEM(telling, i);
-            PyObject *frame = frame_at(PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 1)));
+    if (w->telling_count > 0) {
+        if ((telling = PyList_New(w->telling_count)) == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < w->telling_count; i++) {
+            PyObject *frame = frame_at(w->telling_positions[i]);
             if (frame == NULL) {
                 goto done;
             }
-            PyObject *made = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), frame);
+            PyObject *pair = PyTuple_Pack(2, w->telling_kinds[i], frame);
             Py_DECREF(frame);
-            if (made == NULL) {
+            if (pair == NULL) {
                 goto done;
             }
-            /* Steals the reference to made, releases pair. */
-            PyList_SET_ITEM(telling, i, made);
-            Py_DECREF(pair);
+            PyList_SET_ITEM(telling, i, pair);
         }
     }
     result = PyTuple_Pack(
@@ -706,10 +769,11 @@ walked_with_frames(records_walked *w)
         Py_None);
 
 done:
-    Py_CLEAR(w->call_site);
-    Py_CLEAR(w->telling);
+    /* A list part filled holds NULL items, which its release skips. */
+    release_walked(w);
     Py_XDECREF(stop_frame);
     Py_XDECREF(queryset_frame);
+    Py_XDECREF(telling);
     return result;
 }
 
@@ -760,8 +824,7 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (needs_no_frames(&w)) {
         PyObject *result = PyTuple_Pack(5, w.call_site, Py_None, Py_None,
                                         Py_None, w.lazy ? w.lazy : Py_None);
-        Py_DECREF(w.call_site);
-        Py_XDECREF(w.telling);
+        release_walked(&w);
         return result;
     }
     return walked_with_frames(&w);
@@ -830,6 +893,7 @@ typedef struct {
     Py_ssize_t max_depth;
     PyObject *memo;
     PyObject *resolve;
+    PyObject *plain;
     vectorcallfunc vectorcall;
 } Walker;
 
@@ -911,7 +975,8 @@ lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
     return lazy;
 }
 
-static PyObject *zero;
+/* flat_hash(params, plain), defined below. */
+static PyObject *flat_hash_of(PyObject *params, PyObject *plain);
 
 static PyObject *
 walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
@@ -919,39 +984,82 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
 {
     Walker *self = (Walker *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 3 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+    if (nargs != 4 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError,
-                        "Walker() takes exactly 3 positional arguments");
+                        "Walker() takes exactly 4 positional arguments");
         return NULL;
     }
     Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
     if (skip == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    walker_memo memo = {self, args[1], args[2], NULL};
+    PyObject *scope = args[1];
+    PyObject *sql = args[2];
+    walker_memo memo = {self, scope, sql, NULL};
     records_walked w;
     int walked = walk_records(self->code_info, self->classify,
                               self->queryset_kind, self->async_kind,
                               self->max_depth, skip, lookup_walker_memo, &memo, &w);
+    Py_XDECREF(memo.scope_id);
     if (walked < 0) {
-        Py_XDECREF(memo.scope_id);
         return NULL;
     }
-    PyObject *result;
+    PyObject *result = PyTuple_New(4);
+    if (result == NULL) {
+        release_walked(&w);
+        return NULL;
+    }
     if (needs_no_frames(&w)) {
         /* What resolve() would return, without the call. */
-        result = PyTuple_Pack(3, w.call_site, w.lazy ? w.lazy : Py_None, zero);
-        Py_DECREF(w.call_site);
-        Py_XDECREF(w.telling);
+        PyObject *lazy = w.lazy ? w.lazy : Py_None;
+        Py_INCREF(lazy);
+        Py_INCREF(zero);
+        /* Takes the walk's reference to call_site. */
+        PyTuple_SET_ITEM(result, 0, w.call_site);
+        PyTuple_SET_ITEM(result, 1, lazy);
+        PyTuple_SET_ITEM(result, 2, zero);
+        w.call_site = NULL;
+        release_walked(&w);
     }
     else {
         PyObject *full = walked_with_frames(&w);
-        result = full == NULL ? NULL
-                              : PyObject_CallFunctionObjArgs(self->resolve, full,
-                                                             args[1], args[2], NULL);
+        PyObject *origin = full == NULL
+                               ? NULL
+                               : PyObject_CallFunctionObjArgs(self->resolve, full,
+                                                              scope, sql, NULL);
         Py_XDECREF(full);
+        if (origin == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        if (!PyTuple_CheckExact(origin) || PyTuple_GET_SIZE(origin) != 3) {
+            Py_DECREF(origin);
+            Py_DECREF(result);
+            PyErr_SetString(PyExc_TypeError,
+                            "Walker(): resolve must return a 3-tuple");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < 3; i++) {
+            PyObject *item = PyTuple_GET_ITEM(origin, i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(result, i, item);
+        }
+        Py_DECREF(origin);
     }
-    Py_XDECREF(memo.scope_id);
+    /* The parameters' hash, as the recorder would take it from
+     * flat_hash(): None where that gives None or raises an Exception (the
+     * recorder then hashes them the general way, which never raises). */
+    PyObject *hash = flat_hash_of(args[3], self->plain);
+    if (hash == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        hash = Py_None;
+    }
+    PyTuple_SET_ITEM(result, 3, hash);
     return result;
 }
 
@@ -959,13 +1067,14 @@ static PyObject *
 walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 {
     PyObject *code_info, *classify, *queryset_kind, *async_kind, *max_depth;
-    PyObject *memo, *resolve;
+    PyObject *memo, *resolve, *plain;
     static char *names[] = {"code_info", "classify", "queryset_kind", "async_kind",
-                            "max_depth", "memo", "resolve", NULL};
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOOOO!O:Walker", names,
+                            "max_depth", "memo", "resolve", "plain", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOOOO!OO!:Walker", names,
                                      &PyDict_Type, &code_info, &classify,
                                      &queryset_kind, &async_kind, &max_depth,
-                                     &PyDict_Type, &memo, &resolve)) {
+                                     &PyDict_Type, &memo, &resolve,
+                                     &PyFrozenSet_Type, &plain)) {
         return NULL;
     }
     if (!PyCallable_Check(classify) || !PyCallable_Check(resolve)) {
@@ -974,9 +1083,6 @@ walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         return NULL;
     }
     if (id_name == NULL && (id_name = PyUnicode_InternFromString("id")) == NULL) {
-        return NULL;
-    }
-    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
         return NULL;
     }
     long queryset_value = PyLong_AsLong(queryset_kind);
@@ -999,6 +1105,8 @@ walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     Py_INCREF(classify);
     Py_INCREF(memo);
     Py_INCREF(resolve);
+    Py_INCREF(plain);
+    self->plain = plain;
     self->code_info = code_info;
     self->classify = classify;
     self->queryset_kind = queryset_value;
@@ -1017,6 +1125,7 @@ walker_traverse(Walker *self, visitproc visit, void *arg)
     Py_VISIT(self->classify);
     Py_VISIT(self->memo);
     Py_VISIT(self->resolve);
+    Py_VISIT(self->plain);
     return 0;
 }
 
@@ -1027,6 +1136,7 @@ walker_clear(Walker *self)
     Py_CLEAR(self->classify);
     Py_CLEAR(self->memo);
     Py_CLEAR(self->resolve);
+    Py_CLEAR(self->plain);
     return 0;
 }
 
@@ -1042,14 +1152,18 @@ walker_dealloc(Walker *self)
 
 PyDoc_STRVAR(walker_doc,
 "Walker(code_info, classify, queryset_kind, async_kind, max_depth, memo,\n"
-"       resolve)\n"
+"       resolve, plain)\n"
 "--\n\n"
-"walk_stack() with its settings bound, returning the query's origin.\n\n"
-"walker(skip, scope, sql) returns what resolve(walk_stack(skip, ...,\n"
+"walk_stack() with its settings bound, returning the query's origin and\n"
+"its parameters' hash.\n\n"
+"walker(skip, scope, sql, params) returns (call_site, lazy, bulk_call,\n"
+"params_hash): the first three what resolve(walk_stack(skip, ...,\n"
 "scope_id, sql), scope, sql) returns, scope_id being scope.id (None for\n"
-"no scope): (call_site, lazy, 0) without calling resolve when walk_stack\n"
-"would make no frame. The memo is looked up through a small cache that\n"
-"gives what the dict holds without hashing the SQL. CPython 3.11 only.");
+"no scope), and (call_site, lazy, 0) without calling resolve when\n"
+"walk_stack would make no frame; params_hash is flat_hash(params, plain),\n"
+"None where that is None or raises an Exception. The memo is looked up\n"
+"through a small cache that gives what the dict holds without hashing\n"
+"the SQL. CPython 3.11 only.");
 
 static PyTypeObject WalkerType = {
     PyVarObject_HEAD_INIT(NULL, 0)
@@ -1108,18 +1222,8 @@ PyDoc_STRVAR(flat_hash_doc,
 "None for anything else (the caller hashes it the general way).");
 
 static PyObject *
-flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+flat_hash_of(PyObject *params, PyObject *plain)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
-        return NULL;
-    }
-    PyObject *params = args[0];
-    PyObject *plain = args[1];
-    if (!PyFrozenSet_CheckExact(plain)) {
-        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
-        return NULL;
-    }
     PyObject *values;
     if (PyTuple_CheckExact(params)) {
         Py_INCREF(params);
@@ -1168,6 +1272,20 @@ flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     return PyLong_FromSsize_t(hash);
+}
+
+static PyObject *
+flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
+        return NULL;
+    }
+    if (!PyFrozenSet_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
+        return NULL;
+    }
+    return flat_hash_of(args[0], args[1]);
 }
 
 PyDoc_STRVAR(forget_doc,
@@ -1225,6 +1343,9 @@ static PyMethodDef callsite_methods[] = {
 static int
 callsite_exec(PyObject *module)
 {
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return -1;
+    }
     if (PyType_Ready(&WalkerType) < 0) {
         return -1;
     }

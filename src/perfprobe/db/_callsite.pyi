@@ -71,8 +71,9 @@ class Walker:
             ],
             tuple[str | None, LazyLoad | None, int],
         ],
+        plain: frozenset[object],
         /,
     ) -> None: ...
     def __call__(
-        self, skip: int, scope: Any, sql: str | None, /
-    ) -> tuple[str | None, LazyLoad | None, int]: ...
+        self, skip: int, scope: Any, sql: str | None, params: Any, /
+    ) -> tuple[str | None, LazyLoad | None, int, int | None]: ...

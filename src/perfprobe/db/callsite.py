@@ -21,6 +21,7 @@ from ..events import LazyLoad
 from ..scope import Scope
 from . import asyncsite, lazyload
 from .framewalk import LazyMemo, WalkResult, load_extension
+from .params import _PLAIN
 
 
 class QueryOrigin(NamedTuple):
@@ -36,7 +37,8 @@ class QueryOrigin(NamedTuple):
 
 
 Origin = Callable[
-    [int, Scope | None, str | None], tuple[str | None, LazyLoad | None, int]
+    [int, Scope | None, str | None, Any],
+    tuple[str | None, LazyLoad | None, int, int | None],
 ]
 
 
@@ -311,15 +313,17 @@ def _load_origin() -> Origin | None:
         _MAX_DEPTH,
         _lazy_memo,
         _resolve,
+        _PLAIN,
     )
 
 
-#: ``_origin(skip, scope, sql)``: what ``stack_origin(skip, scope, sql)``
-#: called from the same frame returns, in one C call with the walk's
-#: settings bound (``_callsite.Walker``), for the recorder's common path:
-#: ``_resolve`` is called only when the walk made frames, and the lazy-load
-#: memo is read through a cache that needs no key tuple and no hash of the
-#: SQL. ``None`` where ``_walk_stack`` is.
+#: ``_origin(skip, scope, sql, params)``: the recorder's common path in one
+#: C call with the walk's settings bound (``_callsite.Walker``): what
+#: ``stack_origin(skip, scope, sql)`` called from the same frame returns,
+#: and ``params.flat_hash(params, _PLAIN)`` (``None`` where that is ``None``
+#: or raises). ``_resolve`` is called only when the walk made frames, and
+#: the lazy-load memo is read through a cache that needs no key tuple and
+#: no hash of the SQL. ``None`` where ``_walk_stack`` is.
 _origin = _load_origin()
 
 

@@ -134,31 +134,37 @@ class QueryRecorder:
                 )
                 scope = current_scope.get()
                 origin = _callsite._origin
-                if origin is None:
-                    call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
-                else:
-                    # stack_origin() in one C call, without its frame; one
-                    # up is the code that called the cursor.
-                    call_site, lazy_load, bulk_call = origin(1, scope, text)
-                try:
-                    if _flat_hash is not None:
-                        # _params_hash()'s first case in one C call: nearly
-                        # every query. None for anything else.
-                        flat = _flat_hash(params, _PLAIN)
-                        params_hash = _params_hash(params) if flat is None else flat
-                    elif (
-                        (kind := type(params)) is tuple or kind is list
-                    ) and _PLAIN.issuperset(types := tuple(map(type, params))):
-                        # The same, inlined, where the extension is not built.
-                        params_hash = hash((kind, types, tuple(params)))
-                    else:
+                if origin is not None:
+                    # stack_origin() and the parameters' flat hash in one C
+                    # call, without a frame; one up is the code that called
+                    # the cursor. No flat hash: the general one.
+                    call_site, lazy_load, bulk_call, params_hash = origin(
+                        1, scope, text, params
+                    )
+                    if params_hash is None:
                         params_hash = _params_hash(params)
-                except Exception:
-                    # A plain-typed value that cannot be hashed (a datetime
-                    # whose tzinfo raises) or a type whose metaclass's
-                    # __hash__ raises: _params_hash() never raises. Free in
-                    # 3.11 until raised.
-                    params_hash = _params_hash(params)
+                else:
+                    call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
+                    try:
+                        if _flat_hash is not None:
+                            # _params_hash()'s first case in one C call:
+                            # nearly every query. None for anything else.
+                            flat = _flat_hash(params, _PLAIN)
+                            params_hash = _params_hash(params) if flat is None else flat
+                        elif (
+                            (kind := type(params)) is tuple or kind is list
+                        ) and _PLAIN.issuperset(types := tuple(map(type, params))):
+                            # The same, inlined, where the extension is not
+                            # built.
+                            params_hash = hash((kind, types, tuple(params)))
+                        else:
+                            params_hash = _params_hash(params)
+                    except Exception:
+                        # A plain-typed value that cannot be hashed (a
+                        # datetime whose tzinfo raises) or a type whose
+                        # metaclass's __hash__ raises: _params_hash() never
+                        # raises. Free in 3.11 until raised.
+                        params_hash = _params_hash(params)
                 connection = context["connection"]
                 queries = log.queries
                 queries.append(
