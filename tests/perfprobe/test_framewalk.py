@@ -113,8 +113,13 @@ def walks(
     c_origin = callsite._origin
 
     def both_origin(
-        skip: int, scope: Scope | None, sql: str | None, values: Any
+        skip: int,
+        scope: Scope | None,
+        scope_id: int | None,
+        sql: str | None,
+        values: Any,
     ) -> tuple[str | None, LazyLoad | None, int, int | None]:
+        assert scope_id == (None if scope is None else scope.id)
         assert c_origin is not None
         walked = walk_frames(
             sys._getframe(skip + 1),
@@ -129,9 +134,9 @@ def walks(
         )
         if len(pairs) % 2:
             python = callsite._resolve(walked, scope, sql)
-            c = c_origin(skip + 1, scope, sql, values)
+            c = c_origin(skip + 1, scope, scope_id, sql, values)
         else:
-            c = c_origin(skip + 1, scope, sql, values)
+            c = c_origin(skip + 1, scope, scope_id, sql, values)
             python = callsite._resolve(walked, scope, sql)
         assert c[3] is None or c[3] == params._params_hash(values)
         pairs.append((c[:3], walked))  # type: ignore[arg-type]

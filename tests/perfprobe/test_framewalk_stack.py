@@ -330,7 +330,8 @@ import sys
 
 def lib(walker, scope, sql, params=()):
     user = sys._getframe(1)
-    return walker(0, scope, sql, params), (id(user.f_code), user.f_lasti)
+    scope_id = None if scope is None else scope.id
+    return walker(0, scope, scope_id, sql, params), (id(user.f_code), user.f_lasti)
 
 
 def user(walker, scope, sql, params=()):
@@ -434,7 +435,7 @@ def test_the_walkers_parameter_hash_is_flat_hashs(value: Any) -> None:
     assert _callsite is not None and c_flat_hash is not None
     walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, params._PLAIN)
     expected = c_flat_hash(value, params._PLAIN)
-    assert walker(0, None, None, value)[3] == expected
+    assert walker(0, None, None, None, value)[3] == expected
     if expected is not None:
         assert expected == params._params_hash(value)
 
@@ -445,10 +446,10 @@ def test_the_walkers_parameter_hash_gives_none_where_hashing_raises() -> None:
     assert _callsite is not None
     walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, params._PLAIN)
     raising = datetime.datetime(2026, 1, 1, tzinfo=RaisingOffset())
-    assert walker(0, None, None, (raising,))[3] is None
+    assert walker(0, None, None, None, (raising,))[3] is None
     refusing = datetime.datetime(2026, 1, 1, tzinfo=RefusingOffset())
     with pytest.raises(Refusal):
-        walker(0, None, None, (refusing,))
+        walker(0, None, None, None, (refusing,))
 
 
 @needs_stack
@@ -463,14 +464,14 @@ def test_the_walker_rejects_wrong_arguments() -> None:
     with pytest.raises(TypeError, match="must be callable"):
         _callsite.Walker({}, len, 1, -1, 10, {}, None, plain)
     walker = _callsite.Walker({}, len, 1, -1, 10, {}, len, plain)
-    with pytest.raises(TypeError, match="exactly 4 positional arguments"):
-        walker(0, None, None)
-    with pytest.raises(TypeError, match="exactly 4 positional arguments"):
-        walker(0, None, None, sql=None)
+    with pytest.raises(TypeError, match="exactly 5 positional arguments"):
+        walker(0, None, None, None)
+    with pytest.raises(TypeError, match="exactly 5 positional arguments"):
+        walker(0, None, None, None, params=())
     with pytest.raises(ValueError, match="skip must be >= 0"):
-        walker(-1, None, None, ())
+        walker(-1, None, None, None, ())
     with pytest.raises(ValueError, match="not deep enough"):
-        walker(100_000, None, None, ())
+        walker(100_000, None, None, None, ())
 
 
 DEEP_SOURCE = """

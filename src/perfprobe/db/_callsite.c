@@ -897,29 +897,20 @@ typedef struct {
     vectorcallfunc vectorcall;
 } Walker;
 
-/* The Walker's walk's context: the walker, the query's scope and SQL. */
+/* The Walker's walk's context: the walker, the query's scope id and SQL
+ * (borrowed). */
 typedef struct {
     Walker *walker;
-    PyObject *scope;
-    PyObject *sql;
-    /* A new reference, read from scope.id on first use. */
     PyObject *scope_id;
+    PyObject *sql;
 } walker_memo;
-
-static PyObject *id_name;
 
 static PyObject *
 lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
 {
     walker_memo *m = (walker_memo *)context;
-    if (m->scope == Py_None || m->sql == Py_None) {
+    if (m->scope_id == Py_None || m->sql == Py_None) {
         return NULL;
-    }
-    if (m->scope_id == NULL) {
-        m->scope_id = PyObject_GetAttr(m->scope, id_name);
-        if (m->scope_id == NULL) {
-            return NULL;
-        }
     }
     PyDictObject *memo = (PyDictObject *)m->walker->memo;
     long kind_value = PyLong_AsLong(kind);
@@ -984,9 +975,9 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
 {
     Walker *self = (Walker *)callable;
     Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 4 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+    if (nargs != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
         PyErr_SetString(PyExc_TypeError,
-                        "Walker() takes exactly 4 positional arguments");
+                        "Walker() takes exactly 5 positional arguments");
         return NULL;
     }
     Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
@@ -994,13 +985,12 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         return NULL;
     }
     PyObject *scope = args[1];
-    PyObject *sql = args[2];
-    walker_memo memo = {self, scope, sql, NULL};
+    PyObject *sql = args[3];
+    walker_memo memo = {self, args[2], sql};
     records_walked w;
     int walked = walk_records(self->code_info, self->classify,
                               self->queryset_kind, self->async_kind,
                               self->max_depth, skip, lookup_walker_memo, &memo, &w);
-    Py_XDECREF(memo.scope_id);
     if (walked < 0) {
         return NULL;
     }
@@ -1049,7 +1039,7 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     /* The parameters' hash, as the recorder would take it from
      * flat_hash(): None where that gives None or raises an Exception (the
      * recorder then hashes them the general way, which never raises). */
-    PyObject *hash = flat_hash_of(args[3], self->plain);
+    PyObject *hash = flat_hash_of(args[4], self->plain);
     if (hash == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_Exception)) {
             Py_DECREF(result);
@@ -1080,9 +1070,6 @@ walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     if (!PyCallable_Check(classify) || !PyCallable_Check(resolve)) {
         PyErr_SetString(PyExc_TypeError,
                         "Walker(): classify and resolve must be callable");
-        return NULL;
-    }
-    if (id_name == NULL && (id_name = PyUnicode_InternFromString("id")) == NULL) {
         return NULL;
     }
     long queryset_value = PyLong_AsLong(queryset_kind);
@@ -1156,14 +1143,14 @@ PyDoc_STRVAR(walker_doc,
 "--\n\n"
 "walk_stack() with its settings bound, returning the query's origin and\n"
 "its parameters' hash.\n\n"
-"walker(skip, scope, sql, params) returns (call_site, lazy, bulk_call,\n"
-"params_hash): the first three what resolve(walk_stack(skip, ...,\n"
-"scope_id, sql), scope, sql) returns, scope_id being scope.id (None for\n"
-"no scope), and (call_site, lazy, 0) without calling resolve when\n"
-"walk_stack would make no frame; params_hash is flat_hash(params, plain),\n"
-"None where that is None or raises an Exception. The memo is looked up\n"
-"through a small cache that gives what the dict holds without hashing\n"
-"the SQL. CPython 3.11 only.");
+"walker(skip, scope, scope_id, sql, params) returns (call_site, lazy,\n"
+"bulk_call, params_hash): the first three what resolve(walk_stack(skip,\n"
+"..., scope_id, sql), scope, sql) returns, (call_site, lazy, 0) without\n"
+"calling resolve when walk_stack would make no frame; params_hash is\n"
+"flat_hash(params, plain), None where that is None or raises an\n"
+"Exception. The memo is looked up through a small cache that gives what\n"
+"the dict holds without hashing the SQL; scope_id must be scope.id, or\n"
+"None for no scope. CPython 3.11 only.");
 
 static PyTypeObject WalkerType = {
     PyVarObject_HEAD_INIT(NULL, 0)

@@ -75,5 +75,11 @@ class Walker:
         /,
     ) -> None: ...
     def __call__(
-        self, skip: int, scope: Any, sql: str | None, params: Any, /
+        self,
+        skip: int,
+        scope: Any,
+        scope_id: int | None,
+        sql: str | None,
+        params: Any,
+        /,
     ) -> tuple[str | None, LazyLoad | None, int, int | None]: ...

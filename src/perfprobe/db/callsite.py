@@ -37,7 +37,7 @@ class QueryOrigin(NamedTuple):
 
 
 Origin = Callable[
-    [int, Scope | None, str | None, Any],
+    [int, Scope | None, int | None, str | None, Any],
     tuple[str | None, LazyLoad | None, int, int | None],
 ]
 
@@ -317,7 +317,8 @@ def _load_origin() -> Origin | None:
     )
 
 
-#: ``_origin(skip, scope, sql, params)``: the recorder's common path in one
+#: ``_origin(skip, scope, scope_id, sql, params)``, ``scope_id`` being
+#: ``scope.id`` (``None`` for no scope): the recorder's common path in one
 #: C call with the walk's settings bound (``_callsite.Walker``): what
 #: ``stack_origin(skip, scope, sql)`` called from the same frame returns,
 #: and ``params.flat_hash(params, _PLAIN)`` (``None`` where that is ``None``

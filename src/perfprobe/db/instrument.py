@@ -139,7 +139,7 @@ class QueryRecorder:
                     # call, without a frame; one up is the code that called
                     # the cursor. No flat hash: the general one.
                     call_site, lazy_load, bulk_call, params_hash = origin(
-                        1, scope, text, params
+                        1, scope, None if scope is None else scope.id, text, params
                     )
                     if params_hash is None:
                         params_hash = _params_hash(params)
