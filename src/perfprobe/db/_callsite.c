@@ -903,7 +903,20 @@ typedef struct {
     Walker *walker;
     PyObject *scope_id;
     PyObject *sql;
+    /* What a replaced entry held, released by the Walker's call once its
+     * result holds the lazy load: releasing can run code (a finaliser),
+     * which could empty the cache and the dict, the lazy load's only
+     * other holders. */
+    PyObject *replaced[3];
 } walker_memo;
+
+static void
+release_replaced(walker_memo *m)
+{
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(m->replaced[i]);
+    }
+}
 
 static PyObject *
 lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
@@ -944,9 +957,10 @@ lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
      * what the dict holds). The lookup ran no Python code (exact ints, an
      * exact str and ints in the key), so the dict is as it was found. */
     entry = &memo_cache[memo_slot(code, lasti, kind_value)];
-    PyObject *old_scope = entry->scope_id;
-    PyObject *old_sql = entry->sql;
-    PyObject *old_lazy = entry->lazy;
+    /* A walk looks up the memo once at most: nothing is replaced yet. */
+    m->replaced[0] = entry->scope_id;
+    m->replaced[1] = entry->sql;
+    m->replaced[2] = entry->lazy;
     Py_INCREF(m->scope_id);
     Py_INCREF(m->sql);
     Py_INCREF(lazy);
@@ -958,11 +972,6 @@ lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
     entry->kind = kind_value;
     entry->sql = m->sql;
     entry->lazy = lazy;
-    /* Held until the caller has its own reference: releasing the old
-     * value can run code (a finaliser), but not the one just stored. */
-    Py_XDECREF(old_scope);
-    Py_XDECREF(old_sql);
-    Py_XDECREF(old_lazy);
     return lazy;
 }
 
@@ -986,17 +995,19 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
     }
     PyObject *scope = args[1];
     PyObject *sql = args[3];
-    walker_memo memo = {self, args[2], sql};
+    walker_memo memo = {self, args[2], sql, {NULL, NULL, NULL}};
     records_walked w;
     int walked = walk_records(self->code_info, self->classify,
                               self->queryset_kind, self->async_kind,
                               self->max_depth, skip, lookup_walker_memo, &memo, &w);
     if (walked < 0) {
+        release_replaced(&memo);
         return NULL;
     }
     PyObject *result = PyTuple_New(4);
     if (result == NULL) {
         release_walked(&w);
+        release_replaced(&memo);
         return NULL;
     }
     if (needs_no_frames(&w)) {
@@ -1008,10 +1019,13 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
         PyTuple_SET_ITEM(result, 0, w.call_site);
         PyTuple_SET_ITEM(result, 1, lazy);
         PyTuple_SET_ITEM(result, 2, zero);
+        release_replaced(&memo);
         w.call_site = NULL;
         release_walked(&w);
     }
     else {
+        /* Only a memo hit replaces an entry, and a hit needs no frame. */
+        release_replaced(&memo);
         PyObject *full = walked_with_frames(&w);
         PyObject *origin = full == NULL
                                ? NULL
