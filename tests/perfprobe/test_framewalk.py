@@ -22,8 +22,10 @@ from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
 from perfprobe import PerformanceMonitor
-from perfprobe.db import callsite, framewalk, instrument, lazyload
+from perfprobe.db import callsite, framewalk, instrument, lazyload, params
 from perfprobe.db.framewalk import WalkResult, walk_frames
+from perfprobe.events import LazyLoad
+from perfprobe.scope import Scope
 
 try:
     from perfprobe.db._callsite import forget as c_forget
@@ -50,6 +52,18 @@ class Pairs(list[tuple[WalkResult, WalkResult]]):
     #: Whether the C results come from walk_stack, which leaves out the
     #: frame objects its caller does not read.
     stack = False
+    #: Whether the C results are the Walker's final (call_site, lazy,
+    #: bulk_call), the Python walk's 5-tuple beside them; ``resolved`` then
+    #: holds what ``_resolve`` made of each Python walk.
+    origin = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.resolved: list[tuple[str | None, LazyLoad | None, int]] = []
+
+    def clear(self) -> None:
+        super().clear()
+        self.resolved.clear()
 
 
 def test_the_extension_is_built_where_required() -> None:
@@ -59,7 +73,7 @@ def test_the_extension_is_built_where_required() -> None:
     assert c_walk is not None
 
 
-@pytest.fixture(params=["walk", "walk_stack"])
+@pytest.fixture(params=["walk", "walk_stack", "origin"])
 def walks(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[Pairs]:
@@ -68,7 +82,11 @@ def walks(
     The C walk is ``walk`` from the frame the recorder found, or
     ``walk_stack`` over the frame records. The order alternates, so that
     each walk sometimes meets code objects not yet classified and calls
-    ``_classify`` itself.
+    ``_classify`` itself. With ``origin``, the recorder's ``Walker``
+    (``callsite._origin``) against the Python walk and ``_resolve``: the
+    Python walk first, so that its memo hits are those of the other
+    walks; ``_resolve`` before the Walker or after it, alternately, so
+    that each sometimes resolves a load first and stores it in the memo.
     """
     assert c_walk is not None
     pairs = Pairs()
@@ -92,14 +110,53 @@ def walks(
         pairs.append((c, python))
         return python
 
+    c_origin = callsite._origin
+
+    def both_origin(
+        skip: int,
+        scope: Scope | None,
+        scope_id: int | None,
+        sql: str | None,
+        values: Any,
+    ) -> tuple[str | None, LazyLoad | None, int, int | None]:
+        assert scope_id == (None if scope is None else scope.id)
+        assert c_origin is not None
+        walked = walk_frames(
+            sys._getframe(skip + 1),
+            callsite._code_info,
+            callsite._classify,
+            callsite._QUERYSET,
+            callsite._ASYNC_BOUNDARY,
+            callsite._MAX_DEPTH,
+            callsite._lazy_memo,
+            None if scope is None else scope.id,
+            sql,
+        )
+        if len(pairs) % 2:
+            python = callsite._resolve(walked, scope, sql)
+            c = c_origin(skip + 1, scope, scope_id, sql, values)
+        else:
+            c = c_origin(skip + 1, scope, scope_id, sql, values)
+            python = callsite._resolve(walked, scope, sql)
+        assert c[3] is None or c[3] == params._params_hash(values)
+        pairs.append((c[:3], walked))  # type: ignore[arg-type]
+        pairs.resolved.append(python)
+        return (*python, c[3])
+
+    # The recorder takes the Walker where it is built; these compare the
+    # walks it would otherwise take.
+    monkeypatch.setattr(callsite, "_origin", None)
     if request.param == "walk":
         monkeypatch.setattr(callsite, "_walk", both)
         monkeypatch.setattr(callsite, "_walk_stack", None)
-    elif c_walk_stack is None:
+    elif c_walk_stack is None or c_origin is None:
         pytest.skip("walk_stack is built on CPython 3.11 only")
-    else:
+    elif request.param == "walk_stack":
         pairs.stack = True
         monkeypatch.setattr(callsite, "_walk_stack", both_stack)
+    else:
+        pairs.origin = True
+        monkeypatch.setattr(callsite, "_origin", both_origin)
     # The C walk's caches follow clear_cache() even where the Python walk
     # was chosen (PERFPROBE_PURE_PYTHON).
     monkeypatch.setattr(callsite, "_forget_walk_cache", c_forget)
@@ -111,6 +168,18 @@ def walks(
 def assert_agree(pairs: Pairs) -> None:
     """Fail unless each pair of results is the same, frames compared by identity."""
     assert pairs, "no query was walked"
+    if pairs.origin:
+        assert len(pairs.resolved) == len(pairs)
+        for (c, walked), python in zip(pairs, pairs.resolved, strict=True):
+            assert len(c) == 3
+            assert c[0] == python[0]
+            if walked[4] is not None:
+                # The Python walk's memo hit: the Walker's is the same load.
+                assert c[1] is walked[4] is python[1]
+            else:
+                assert c[1] == python[1]
+            assert c[2] == python[2]
+        return
     for c, python in pairs:
         if pairs.stack and (
             python[4] is not None
@@ -195,6 +264,7 @@ def test_the_stack_walk_makes_frames_only_for_a_queryset_that_carries_an_instanc
         return result
 
     monkeypatch.setattr(callsite, "_walk_stack", recording)
+    monkeypatch.setattr(callsite, "_origin", None)
     callsite.clear_cache()
     plain = list(Order.objects.all())
     related = customer.orders.count()

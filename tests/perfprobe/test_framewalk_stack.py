@@ -20,6 +20,7 @@ from django.db import DatabaseError, connection
 from perfprobe import PerformanceMonitor
 from perfprobe.db import callsite, framewalk, instrument, lazyload, params
 from perfprobe.db.framewalk import walk_frames
+from perfprobe.scope import Scope
 
 try:
     from perfprobe.db import _callsite
@@ -189,16 +190,25 @@ def test_flat_hash_rejects_a_plain_set_that_is_not_frozen() -> None:
         c_flat_hash((1,), {int})
 
 
+def use_hash(in_c: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Have the recorder hash parameters in the Walker, flat_hash or Python."""
+    if in_c == "walker" and callsite._origin is None:
+        pytest.skip("the C stack walk is not built")
+    if in_c == "flat" and c_flat_hash is None:
+        pytest.skip("the C extension is not built")
+    if in_c != "walker":
+        monkeypatch.setattr(callsite, "_origin", None)
+    if in_c == "python":
+        monkeypatch.setattr(instrument, "_flat_hash", None)
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize("in_c", [True, False])
+@pytest.mark.parametrize("in_c", ["walker", "flat", "python"])
 def test_duplicates_and_n_plus_one_alike_with_either_hash(
-    in_c: bool, fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+    in_c: str, fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The recorder's parameter hash in C or in Python finds the same findings."""
-    if in_c and c_flat_hash is None:
-        pytest.skip("the C extension is not built")
-    if not in_c:
-        monkeypatch.setattr(instrument, "_flat_hash", None)
+    use_hash(in_c, monkeypatch)
     with fresh_monitor.scope("hashes"), connection.cursor() as cursor:
         for value in range(6):
             # Six values, each run twice from two lines: two N+1 groups of
@@ -231,14 +241,14 @@ class Odd(metaclass=UnhashableType):
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("in_c", [True, False])
+@pytest.mark.parametrize("in_c", ["walker", "flat", "python"])
 @pytest.mark.parametrize(
     "value",
     [datetime.datetime(2026, 1, 1, tzinfo=RaisingOffset()), Odd()],
     ids=["datetime with a raising tzinfo", "type with a raising hash"],
 )
 def test_a_parameter_that_cannot_be_hashed_is_still_recorded(
-    in_c: bool,
+    in_c: str,
     value: Any,
     fresh_monitor: PerformanceMonitor,
     monkeypatch: pytest.MonkeyPatch,
@@ -249,10 +259,7 @@ def test_a_parameter_that_cannot_be_hashed_is_still_recorded(
     The driver refuses the row (two placeholders, one value); its error
     reaches the caller unchanged.
     """
-    if in_c and c_flat_hash is None:
-        pytest.skip("the C extension is not built")
-    if not in_c:
-        monkeypatch.setattr(instrument, "_flat_hash", None)
+    use_hash(in_c, monkeypatch)
     caplog.set_level(logging.DEBUG, logger="perfprobe")
     with fresh_monitor.scope("odd"), connection.cursor() as cursor:
         # sqlite3: "Incorrect number of bindings"; psycopg: "2 placeholders".
@@ -315,3 +322,195 @@ def test_walk_stack_makes_its_frames_where_sys_getframe_is_refused() -> None:
 
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["True", "True"]
+
+
+WALKER_SOURCE = """
+import sys
+
+
+def lib(walker, scope, sql, params=()):
+    user = sys._getframe(1)
+    scope_id = None if scope is None else scope.id
+    return walker(0, scope, scope_id, sql, params), (id(user.f_code), user.f_lasti)
+
+
+def user(walker, scope, sql, params=()):
+    return lib(walker, scope, sql, params)
+"""
+# The parameters' hash the Walker gives for no parameters.
+EMPTY = hash((tuple, (), ()))
+# The kind the Walker below is told lib() has: neither queryset (1) nor
+# the async boundary (-1), so it is a telling frame.
+TELLING = 5
+
+
+@needs_stack
+def test_the_walkers_memo_gives_what_the_dict_holds_now() -> None:
+    """Whatever the dict held before, the Walker answers with what it holds now.
+
+    A user frame reached through one telling frame: the memo dict's entry
+    for (scope id, SQL, code, offset, kind) is the lazy load, through the
+    Walker's cache as well; any change to the dict (a value replaced, a
+    clear) is seen at the next call; another scope or other SQL misses.
+    """
+    assert _callsite is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(WALKER_SOURCE, "/srv/app/walker_user.py", "exec"), namespace)
+    kinds = {"lib": TELLING, "user": "walker_user.py"}
+
+    def classify(code: Any) -> str | int:
+        return kinds.get(code.co_name, 0)
+
+    resolved: list[tuple[Any, ...]] = []
+
+    def resolve(walked: Any, scope: Any, sql: Any) -> tuple[Any, ...]:
+        resolved.append((walked, scope, sql))
+        return ("resolved", None, 0)
+
+    memo: dict[Any, Any] = {}
+    walker = _callsite.Walker({}, classify, 1, -1, 10, memo, resolve, params._PLAIN)
+    user = namespace["user"]
+    scope, other_scope = Scope("s"), Scope("t")
+    # One statement, as a new string each time (as the recorder gets it).
+    sql = "".join(["SELECT ", "1"])
+    try:
+        (result, (code_id, lasti)) = user(walker, scope, sql)
+        assert result == ("resolved", None, 0, EMPTY) and len(resolved) == 1
+        walked = resolved[0][0]
+        assert [kind for kind, _ in walked[3]] == [TELLING]
+        assert walked[1].f_code.co_name == "user"
+        site = walked[0]
+        key = (scope.id, sql, code_id, lasti, TELLING)
+        first, second = object(), object()
+        memo[key] = first
+        for _ in range(3):
+            text = "".join(["SELECT ", "1"])
+            assert user(walker, scope, text)[0] == (site, first, 0, EMPTY)
+        memo[key] = second
+        assert user(walker, scope, sql)[0] == (site, second, 0, EMPTY)
+        assert user(walker, scope, sql)[0] == (site, second, 0, EMPTY)
+        assert len(resolved) == 1
+        # Another scope, other SQL, no scope: not in the memo.
+        assert user(walker, other_scope, sql)[0] == ("resolved", None, 0, EMPTY)
+        assert user(walker, scope, "SELECT 2")[0] == ("resolved", None, 0, EMPTY)
+        assert user(walker, None, sql)[0] == ("resolved", None, 0, EMPTY)
+        assert len(resolved) == 4
+        memo.clear()
+        assert user(walker, scope, sql)[0] == ("resolved", None, 0, EMPTY)
+        memo[key] = first
+        assert user(walker, scope, sql)[0] == (site, first, 0, EMPTY)
+        _callsite.forget()
+        assert user(walker, scope, sql)[0] == (site, first, 0, EMPTY)
+        assert len(resolved) == 5
+    finally:
+        # The C caches hold this test's code objects, classified its way.
+        callsite.clear_cache()
+
+
+def nothing(code: Any) -> int:
+    """Classify every code object as uninteresting library code."""
+    return 0
+
+
+def no_origin(walked: Any, scope: Any, sql: Any) -> tuple[None, None, int]:
+    """Resolve every walk to no call site."""
+    return (None, None, 0)
+
+
+class Refusal(BaseException):
+    """Not an Exception: it must pass the recorder's handlers."""
+
+
+class RefusingOffset(datetime.tzinfo):
+    """A time zone whose offset raises a BaseException that is no Exception."""
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        raise Refusal
+
+
+@needs_stack
+@pytest.mark.parametrize("value", FLAT + NOT_FLAT)
+def test_the_walkers_parameter_hash_is_flat_hashs(value: Any) -> None:
+    """The Walker's fourth item is flat_hash(params, _PLAIN): the same or None."""
+    assert _callsite is not None and c_flat_hash is not None
+    walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, params._PLAIN)
+    expected = c_flat_hash(value, params._PLAIN)
+    assert walker(0, None, None, None, value)[3] == expected
+    if expected is not None:
+        assert expected == params._params_hash(value)
+
+
+@needs_stack
+def test_the_walkers_parameter_hash_gives_none_where_hashing_raises() -> None:
+    """An Exception from hashing gives None; any other BaseException passes."""
+    assert _callsite is not None
+    walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, params._PLAIN)
+    raising = datetime.datetime(2026, 1, 1, tzinfo=RaisingOffset())
+    assert walker(0, None, None, None, (raising,))[3] is None
+    refusing = datetime.datetime(2026, 1, 1, tzinfo=RefusingOffset())
+    with pytest.raises(Refusal):
+        walker(0, None, None, None, (refusing,))
+
+
+@needs_stack
+def test_the_walker_rejects_wrong_arguments() -> None:
+    """Wrong arguments to the Walker or its call raise TypeError, never crash."""
+    assert _callsite is not None
+    plain = params._PLAIN
+    with pytest.raises(TypeError):
+        _callsite.Walker([], len, 1, -1, 10, {}, len, plain)
+    with pytest.raises(TypeError):
+        _callsite.Walker({}, len, 1, -1, 10, {}, len, {int})
+    with pytest.raises(TypeError, match="must be callable"):
+        _callsite.Walker({}, len, 1, -1, 10, {}, None, plain)
+    walker = _callsite.Walker({}, len, 1, -1, 10, {}, len, plain)
+    with pytest.raises(TypeError, match="exactly 5 positional arguments"):
+        walker(0, None, None, None)
+    with pytest.raises(TypeError, match="exactly 5 positional arguments"):
+        walker(0, None, None, None, params=())
+    with pytest.raises(ValueError, match="skip must be >= 0"):
+        walker(-1, None, None, None, ())
+    with pytest.raises(ValueError, match="not deep enough"):
+        walker(100_000, None, None, None, ())
+
+
+DEEP_SOURCE = """
+import sys
+
+
+def lib(depth, walk):
+    if depth:
+        return lib(depth - 1, walk)
+    return walk(sys._getframe())
+
+
+def user(depth, walk):
+    return lib(depth, walk)
+"""
+
+
+@needs_stack
+@pytest.mark.parametrize("depth", [0, 7, 8, 20])
+def test_many_telling_frames_agree(depth: int) -> None:
+    """More telling frames than the walk holds in place: all are reported."""
+    assert c_walk_stack is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(DEEP_SOURCE, "/srv/app/deep_user.py", "exec"), namespace)
+    kinds = {"lib": TELLING, "user": "deep_user.py"}
+
+    def classify(code: Any) -> str | int:
+        return kinds.get(code.co_name, 0)
+
+    args = ({}, classify, 1, -1, 100, {}, None, None)
+
+    def walk(frame: Any) -> tuple[Any, Any]:
+        return c_walk_stack(1, *args), walk_frames(frame, *args)
+
+    try:
+        c, python = namespace["user"](depth, walk)
+    finally:
+        callsite.clear_cache()
+    assert len(python[3]) == depth + 1
+    assert c[0] == python[0] and c[1] is python[1]
+    assert [kind for kind, _ in c[3]] == [TELLING] * (depth + 1)
+    assert all(a is b for (_, a), (_, b) in zip(c[3], python[3], strict=True))

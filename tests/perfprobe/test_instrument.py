@@ -465,13 +465,20 @@ def test_instrument_database_is_read_live(recorded_queries: Queries) -> None:
     assert len(recorded_queries()) == 1
 
 
-@pytest.fixture(params=["c", "python"])
+@pytest.fixture(params=["c", "stack", "python"])
 def stack_walk(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test with the C stack walk where it is built, then the Python one."""
+    """Run the test with the C Walker, the C stack walk, then the Python walk.
+
+    The C ones where they are built: the recorder takes the Walker
+    (``callsite._origin``), else ``stack_origin()``, which takes the C stack
+    walk (``callsite._walk_stack``), else the Python walk.
+    """
+    if request.param != "python" and callsite._origin is None:
+        pytest.skip("the C stack walk is not built (or PERFPROBE_PURE_PYTHON is set)")
+    if request.param != "c":
+        monkeypatch.setattr(callsite, "_origin", None)
     if request.param == "python":
         monkeypatch.setattr(callsite, "_walk_stack", None)
-    elif callsite._walk_stack is None:
-        pytest.skip("the C stack walk is not built (or PERFPROBE_PURE_PYTHON is set)")
     return str(request.param)
 
 
@@ -538,6 +545,8 @@ def test_a_failing_walk_is_logged_and_the_result_returned(
         raise ValueError("walk bug")
 
     if stack_walk == "c":
+        monkeypatch.setattr(callsite, "_origin", broken)
+    elif stack_walk == "stack":
         monkeypatch.setattr(callsite, "_walk_stack", broken)
     else:
         monkeypatch.setattr(instrument, "stack_origin", broken)

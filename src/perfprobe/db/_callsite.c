@@ -532,6 +532,265 @@ frame_at(Py_ssize_t position)
     return (PyObject *)found;
 }
 
+/* The telling frames a walk met, innermost first: their kinds (new
+ * references) and positions, held in place for the first few (nearly
+ * every walk meets none or one) and on the heap past that. */
+#define TELLING_IN_PLACE 8
+
+/* What a walk over the frame records met: the user code's "path:line"
+ * (or NULL), the memoised lazy load (borrowed, or NULL), the telling
+ * frames, the positions of the stopping frame and of the innermost
+ * queryset frame (-1 for none), and the queryset frame's record. */
+typedef struct {
+    PyObject *call_site;
+    PyObject *lazy;
+    Py_ssize_t stop;
+    Py_ssize_t queryset;
+    _PyInterpreterFrame *queryset_record;
+    Py_ssize_t telling_count;
+    Py_ssize_t telling_room;
+    PyObject **telling_kinds;
+    Py_ssize_t *telling_positions;
+    PyObject *kinds_in_place[TELLING_IN_PLACE];
+    Py_ssize_t positions_in_place[TELLING_IN_PLACE];
+} records_walked;
+
+/* Release what ``w`` holds. */
+static void
+release_walked(records_walked *w)
+{
+    Py_CLEAR(w->call_site);
+    w->lazy = NULL;
+    for (Py_ssize_t i = 0; i < w->telling_count; i++) {
+        Py_DECREF(w->telling_kinds[i]);
+    }
+    w->telling_count = 0;
+    if (w->telling_kinds != w->kinds_in_place) {
+        PyMem_Free(w->telling_kinds);
+        PyMem_Free(w->telling_positions);
+        w->telling_kinds = w->kinds_in_place;
+        w->telling_positions = w->positions_in_place;
+        w->telling_room = TELLING_IN_PLACE;
+    }
+}
+
+/* Add a telling frame of kind ``info`` (a new reference, stolen) at
+ * ``position``. 0, or -1 with an exception set (``info`` released). */
+static int
+add_telling(records_walked *w, PyObject *info, Py_ssize_t position)
+{
+    if (w->telling_count == w->telling_room) {
+        Py_ssize_t room = w->telling_room * 2;
+        PyObject **kinds = PyMem_Malloc(room * sizeof(PyObject *));
+        Py_ssize_t *positions = PyMem_Malloc(room * sizeof(Py_ssize_t));
+        if (kinds == NULL || positions == NULL) {
+            PyMem_Free(kinds);
+            PyMem_Free(positions);
+            Py_DECREF(info);
+            PyErr_NoMemory();
+            return -1;
+        }
+        memcpy(kinds, w->telling_kinds, w->telling_count * sizeof(PyObject *));
+        memcpy(positions, w->telling_positions,
+               w->telling_count * sizeof(Py_ssize_t));
+        if (w->telling_kinds != w->kinds_in_place) {
+            PyMem_Free(w->telling_kinds);
+            PyMem_Free(w->telling_positions);
+        }
+        w->telling_kinds = kinds;
+        w->telling_positions = positions;
+        w->telling_room = room;
+    }
+    w->telling_kinds[w->telling_count] = info;
+    w->telling_positions[w->telling_count] = position;
+    w->telling_count++;
+    return 0;
+}
+
+/* How a walk looks up the memo for user code ``code`` at offset ``lasti``
+ * reached through one telling frame of ``kind``: the lazy load (borrowed),
+ * or NULL, with an exception set on failure. */
+typedef PyObject *(*memo_lookup)(void *context, PyCodeObject *code, int lasti,
+                                 PyObject *kind);
+
+/* The int 0, the kind of most frames (uninteresting library code). */
+static PyObject *zero;
+
+/* Walk the records from ``skip`` complete frames above the code calling
+ * into this module, as walk() walks frames; fill ``out``. 0, or -1 with an
+ * exception set (``out`` then holds nothing). */
+static int
+walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
+             long async_kind, Py_ssize_t max_depth, Py_ssize_t skip,
+             memo_lookup lookup, void *context, records_walked *out)
+{
+    out->call_site = NULL;
+    out->lazy = NULL;
+    out->stop = -1;
+    out->queryset = -1;
+    out->queryset_record = NULL;
+    out->telling_count = 0;
+    out->telling_room = TELLING_IN_PLACE;
+    out->telling_kinds = out->kinds_in_place;
+    out->telling_positions = out->positions_in_place;
+    if (skip < 0) {
+        PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
+        return -1;
+    }
+    /* The records below this call stay on the stack until it returns,
+     * whatever classify() runs, so they are read without references. */
+    _PyInterpreterFrame *record = PyThreadState_Get()->cframe->current_frame;
+    Py_ssize_t position = 0;
+    for (; record != NULL && position < skip; position++) {
+        record = complete_back(record);
+    }
+    if (record == NULL) {
+        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
+        return -1;
+    }
+    unsigned long epoch = cache_epoch;
+
+    for (Py_ssize_t depth = 0; depth < max_depth && record != NULL; depth++) {
+        PyObject *info = code_kind(code_info, classify, record->f_code, epoch);
+        if (info == NULL) {
+            goto error;
+        }
+        if (info == zero) {
+            /* Uninteresting library code: most frames. */
+            Py_DECREF(info);
+            record = complete_back(record);
+            position++;
+            continue;
+        }
+        if (PyUnicode_Check(info)) {
+            int lasti = record_lasti(record);
+            out->call_site = code_site(record->f_code, lasti, info, epoch,
+                                       record_line, record);
+            Py_DECREF(info);
+            if (out->call_site == NULL) {
+                goto error;
+            }
+            out->stop = position;
+            if (out->telling_count == 1) {
+                out->lazy = lookup(context, record->f_code, lasti,
+                                   out->telling_kinds[0]);
+                if (out->lazy == NULL && PyErr_Occurred()) {
+                    goto error;
+                }
+            }
+            return 0;
+        }
+        long kind = PyLong_AsLong(info);
+        if (kind == -1 && PyErr_Occurred()) {
+            Py_DECREF(info);
+            goto error;
+        }
+        if (kind == queryset_kind) {
+            if (out->queryset < 0) {
+                out->queryset = position;
+                out->queryset_record = record;
+            }
+        }
+        else if (kind == async_kind) {
+            Py_DECREF(info);
+            out->stop = position;
+            return 0;
+        }
+        else if (kind != 0) {
+            /* Keeps the reference to info. */
+            if (add_telling(out, info, position) < 0) {
+                goto error;
+            }
+            info = NULL;
+        }
+        Py_XDECREF(info);
+        record = complete_back(record);
+        position++;
+    }
+    return 0;
+
+error:
+    release_walked(out);
+    return -1;
+}
+
+/* Whether the caller of the walk reads nothing that needs a frame object:
+ * the memo held the lazy load, or the walk reached user code past no
+ * telling frame and either no queryset frame or one whose self certainly
+ * holds no instance hint (so no related manager's). */
+static int
+needs_no_frames(records_walked *w)
+{
+    return w->lazy != NULL ||
+           (w->call_site != NULL && w->telling_count == 0 &&
+            (w->queryset < 0 || holds_no_instance_hint(w->queryset_record)));
+}
+
+/* walk()'s 5-tuple for a walk that needs its frames: the frame objects of
+ * the stopping, queryset and telling frames made through frame_at().
+ * Releases what ``w`` holds, whatever the outcome. A new reference, or
+ * NULL with an exception set. */
+static PyObject *
+walked_with_frames(records_walked *w)
+{
+    PyObject *stop_frame = NULL;
+    PyObject *queryset_frame = NULL;
+    PyObject *telling = NULL;
+    PyObject *result = NULL;
+    if (w->stop >= 0 && (stop_frame = frame_at(w->stop)) == NULL) {
+        goto done;
+    }
+    if (w->queryset >= 0 && (queryset_frame = frame_at(w->queryset)) == NULL) {
+        goto done;
+    }
+    if (w->telling_count > 0) {
+        if ((telling = PyList_New(w->telling_count)) == NULL) {
+            goto done;
+        }
+        for (Py_ssize_t i = 0; i < w->telling_count; i++) {
+            PyObject *frame = frame_at(w->telling_positions[i]);
+            if (frame == NULL) {
+                goto done;
+            }
+            PyObject *pair = PyTuple_Pack(2, w->telling_kinds[i], frame);
+            Py_DECREF(frame);
+            if (pair == NULL) {
+                goto done;
+            }
+            PyList_SET_ITEM(telling, i, pair);
+        }
+    }
+    result = PyTuple_Pack(
+        5,
+        w->call_site ? w->call_site : Py_None,
+        stop_frame ? stop_frame : Py_None,
+        queryset_frame ? queryset_frame : Py_None,
+        telling ? telling : Py_None,
+        Py_None);
+
+done:
+    /* A list part filled holds NULL items, which its release skips. */
+    release_walked(w);
+    Py_XDECREF(stop_frame);
+    Py_XDECREF(queryset_frame);
+    Py_XDECREF(telling);
+    return result;
+}
+
+/* walk_stack()'s memo: memoised_at() with its own scope id and SQL. */
+typedef struct {
+    PyObject *memo;
+    PyObject *scope_id;
+    PyObject *sql;
+} dict_memo;
+
+static PyObject *
+lookup_dict_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
+{
+    dict_memo *m = (dict_memo *)context;
+    return memoised_at(m->memo, m->scope_id, m->sql, code, lasti, kind);
+}
+
 PyDoc_STRVAR(walk_stack_doc,
 "walk_stack(skip, code_info, classify, queryset_kind, async_kind, max_depth,\n"
 "           memo, scope_id, sql)\n"
@@ -556,147 +815,370 @@ walk_stack(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (skip == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    if (skip < 0) {
-        PyErr_SetString(PyExc_ValueError, "walk_stack(): skip must be >= 0");
+    dict_memo memo = {a.memo, a.scope_id, a.sql};
+    records_walked w;
+    if (walk_records(a.code_info, a.classify, a.queryset_kind, a.async_kind,
+                     a.max_depth, skip, lookup_dict_memo, &memo, &w) < 0) {
         return NULL;
     }
-
-    /* The records below this call stay on the stack until it returns,
-     * whatever classify() runs, so they are read without references. */
-    _PyInterpreterFrame *record = PyThreadState_Get()->cframe->current_frame;
-    Py_ssize_t position = 0;
-    for (; record != NULL && position < skip; position++) {
-        record = complete_back(record);
-    }
-    if (record == NULL) {
-        PyErr_SetString(PyExc_ValueError, "call stack is not deep enough");
-        return NULL;
-    }
-
-    PyObject *call_site = NULL;
-    PyObject *lazy = NULL;
-    /* (kind, position) pairs; their positions become frames at the end. */
-    PyObject *telling = NULL;
-    Py_ssize_t stop = -1;
-    Py_ssize_t queryset = -1;
-    _PyInterpreterFrame *queryset_record = NULL;
-    PyObject *stop_frame = NULL;
-    PyObject *queryset_frame = NULL;
-    unsigned long epoch = cache_epoch;
-
-    for (Py_ssize_t depth = 0; depth < a.max_depth && record != NULL; depth++) {
-        PyObject *info = code_kind(a.code_info, a.classify, record->f_code, epoch);
-        if (info == NULL) {
-            goto error;
-        }
-        if (PyUnicode_Check(info)) {
-            int lasti = record_lasti(record);
-            call_site = code_site(record->f_code, lasti, info, epoch, record_line,
-                                  record);
-            Py_DECREF(info);
-            if (call_site == NULL) {
-                goto error;
-            }
-            stop = position;
-            if (telling != NULL && PyList_GET_SIZE(telling) == 1) {
-                PyObject *kind = PyTuple_GET_ITEM(PyList_GET_ITEM(telling, 0), 0);
-                lazy = memoised_at(a.memo, a.scope_id, a.sql, record->f_code, lasti,
-                                   kind);
-                if (lazy == NULL && PyErr_Occurred()) {
-                    goto error;
-                }
-            }
-            break;
-        }
-        long kind = PyLong_AsLong(info);
-        if (kind == -1 && PyErr_Occurred()) {
-            Py_DECREF(info);
-            goto error;
-        }
-        if (kind == a.queryset_kind) {
-            if (queryset < 0) {
-                queryset = position;
-                queryset_record = record;
-            }
-        }
-        else if (kind == a.async_kind) {
-            Py_DECREF(info);
-            stop = position;
-            break;
-        }
-        else if (kind != 0) {
-            if (telling == NULL && (telling = PyList_New(0)) == NULL) {
-                Py_DECREF(info);
-                goto error;
-            }
-            PyObject *at = PyLong_FromSsize_t(position);
-            PyObject *pair = at == NULL ? NULL : PyTuple_Pack(2, info, at);
-            Py_XDECREF(at);
-            if (pair == NULL || PyList_Append(telling, pair) < 0) {
-                Py_XDECREF(pair);
-                Py_DECREF(info);
-                goto error;
-            }
-            Py_DECREF(pair);
-        }
-        Py_DECREF(info);
-        record = complete_back(record);
-        position++;
-    }
-
-    if (lazy != NULL ||
-        (call_site != NULL && telling == NULL &&
-         (queryset < 0 || holds_no_instance_hint(queryset_record)))) {
-        /* Nothing the caller reads needs a frame object. */
-        PyObject *result = PyTuple_Pack(5, call_site, Py_None, Py_None, Py_None,
-                                        lazy ? lazy : Py_None);
-        Py_DECREF(call_site);
-        Py_XDECREF(telling);
+    if (needs_no_frames(&w)) {
+        PyObject *result = PyTuple_Pack(5, w.call_site, Py_None, Py_None,
+                                        Py_None, w.lazy ? w.lazy : Py_None);
+        release_walked(&w);
         return result;
     }
-    if (stop >= 0 && (stop_frame = frame_at(stop)) == NULL) {
-        goto error;
+    return walked_with_frames(&w);
+}
+
+/* The Walker's memo: a direct-mapped cache in front of the memo dict.
+ *
+ * The dict's key is (scope_id, sql, id(code), f_lasti, kind); looking it up
+ * meant making three objects and hashing the SQL text, a new string every
+ * query. An entry here holds a key the dict held and its value, as the
+ * dict held them when the entry was made, tagged with the dict's version
+ * (ma_version_tag, which every change to the dict, a clear included,
+ * moves on): an entry is used only while the dict is unchanged since, so
+ * a hit gives exactly what the dict would. The key is compared field by
+ * field: the code object by address (as id(code) in the dict), the SQL
+ * by identity, then by content. */
+#define MEMO_SLOTS 256
+
+typedef struct {
+    uint64_t version; /* 0: empty (the dict's version is never 0) */
+    PyObject *memo;   /* the dict it was read from (borrowed: the Walker's) */
+    PyObject *scope_id;
+    const void *code;
+    int lasti;
+    long kind;
+    PyObject *sql;
+    PyObject *lazy;
+} memo_entry;
+
+static memo_entry memo_cache[MEMO_SLOTS];
+
+static inline size_t
+memo_slot(const void *code, int lasti, long kind)
+{
+    return (((uintptr_t)code >> 4) ^ ((size_t)lasti * 2654435761u) ^
+            ((size_t)kind * 40503u)) &
+           (MEMO_SLOTS - 1);
+}
+
+/* Empty every memo entry; the references are released after. */
+static void
+forget_memo(void)
+{
+    PyObject *held[3 * MEMO_SLOTS];
+    size_t count = 0;
+    for (size_t i = 0; i < MEMO_SLOTS; i++) {
+        memo_entry *entry = &memo_cache[i];
+        held[count++] = entry->scope_id;
+        held[count++] = entry->sql;
+        held[count++] = entry->lazy;
+        entry->version = 0;
+        entry->memo = NULL;
+        entry->scope_id = entry->sql = entry->lazy = NULL;
     }
-    if (queryset >= 0 && (queryset_frame = frame_at(queryset)) == NULL) {
-        goto error;
+    for (size_t i = 0; i < count; i++) {
+        Py_XDECREF(held[i]);
     }
-    if (telling != NULL) {
-        for (Py_ssize_t i = 0; i < PyList_GET_SIZE(telling); i++) {
-            PyObject *pair = PyList_GET_ITEM(telling, i);
-            PyObject *frame = frame_at(PyLong_AsSsize_t(PyTuple_GET_ITEM(pair, 1)));
-            if (frame == NULL) {
-                goto error;
+}
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *code_info;
+    PyObject *classify;
+    long queryset_kind;
+    long async_kind;
+    Py_ssize_t max_depth;
+    PyObject *memo;
+    PyObject *resolve;
+    PyObject *plain;
+    vectorcallfunc vectorcall;
+} Walker;
+
+/* The Walker's walk's context: the walker, the query's scope id and SQL
+ * (borrowed). */
+typedef struct {
+    Walker *walker;
+    PyObject *scope_id;
+    PyObject *sql;
+    /* What a replaced entry held, released by the Walker's call once its
+     * result holds the lazy load: releasing can run code (a finaliser),
+     * which could empty the cache and the dict, the lazy load's only
+     * other holders. */
+    PyObject *replaced[3];
+} walker_memo;
+
+static void
+release_replaced(walker_memo *m)
+{
+    for (int i = 0; i < 3; i++) {
+        Py_CLEAR(m->replaced[i]);
+    }
+}
+
+static PyObject *
+lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
+{
+    walker_memo *m = (walker_memo *)context;
+    if (m->scope_id == Py_None || m->sql == Py_None) {
+        return NULL;
+    }
+    PyDictObject *memo = (PyDictObject *)m->walker->memo;
+    long kind_value = PyLong_AsLong(kind);
+    if (kind_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    memo_entry *entry = &memo_cache[memo_slot(code, lasti, kind_value)];
+    if (entry->version == memo->ma_version_tag &&
+        entry->memo == (PyObject *)memo && entry->code == (const void *)code &&
+        entry->lasti == lasti && entry->kind == kind_value &&
+        PyUnicode_CheckExact(m->sql)) {
+        int same = entry->scope_id == m->scope_id;
+        if (!same && PyLong_CheckExact(entry->scope_id) &&
+            PyLong_CheckExact(m->scope_id)) {
+            same = PyObject_RichCompareBool(entry->scope_id, m->scope_id, Py_EQ);
+            if (same < 0) {
+                return NULL;
             }
-            PyObject *made = PyTuple_Pack(2, PyTuple_GET_ITEM(pair, 0), frame);
-            Py_DECREF(frame);
-            if (made == NULL) {
-                goto error;
-            }
-            /* Steals the reference to made, releases pair. */
-            PyList_SET_ITEM(telling, i, made);
-            Py_DECREF(pair);
+        }
+        if (same && (entry->sql == m->sql || _PyUnicode_Equal(entry->sql, m->sql))) {
+            return entry->lazy;
         }
     }
-    PyObject *result = PyTuple_Pack(
-        5,
-        call_site ? call_site : Py_None,
-        stop_frame ? stop_frame : Py_None,
-        queryset_frame ? queryset_frame : Py_None,
-        telling ? telling : Py_None,
-        Py_None);
-    Py_XDECREF(call_site);
-    Py_XDECREF(stop_frame);
-    Py_XDECREF(queryset_frame);
-    Py_XDECREF(telling);
-    return result;
-
-error:
-    Py_XDECREF(call_site);
-    Py_XDECREF(stop_frame);
-    Py_XDECREF(queryset_frame);
-    Py_XDECREF(telling);
-    return NULL;
+    PyObject *lazy = memoised_at((PyObject *)memo, m->scope_id, m->sql, code,
+                                 lasti, kind);
+    if (lazy == NULL || !PyUnicode_CheckExact(m->sql) ||
+        !PyLong_CheckExact(m->scope_id)) {
+        return lazy;
+    }
+    /* Found: kept (the dict's key compared equal, so the entry's fields are
+     * what the dict holds). The lookup ran no Python code (exact ints, an
+     * exact str and ints in the key), so the dict is as it was found. */
+    entry = &memo_cache[memo_slot(code, lasti, kind_value)];
+    /* A walk looks up the memo once at most: nothing is replaced yet. */
+    m->replaced[0] = entry->scope_id;
+    m->replaced[1] = entry->sql;
+    m->replaced[2] = entry->lazy;
+    Py_INCREF(m->scope_id);
+    Py_INCREF(m->sql);
+    Py_INCREF(lazy);
+    entry->version = memo->ma_version_tag;
+    entry->memo = (PyObject *)memo;
+    entry->scope_id = m->scope_id;
+    entry->code = code;
+    entry->lasti = lasti;
+    entry->kind = kind_value;
+    entry->sql = m->sql;
+    entry->lazy = lazy;
+    return lazy;
 }
+
+/* flat_hash(params, plain), defined below. */
+static PyObject *flat_hash_of(PyObject *params, PyObject *plain);
+
+static PyObject *
+walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    Walker *self = (Walker *)callable;
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Walker() takes exactly 5 positional arguments");
+        return NULL;
+    }
+    Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
+    if (skip == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *scope = args[1];
+    PyObject *sql = args[3];
+    walker_memo memo = {self, args[2], sql, {NULL, NULL, NULL}};
+    records_walked w;
+    int walked = walk_records(self->code_info, self->classify,
+                              self->queryset_kind, self->async_kind,
+                              self->max_depth, skip, lookup_walker_memo, &memo, &w);
+    if (walked < 0) {
+        release_replaced(&memo);
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(4);
+    if (result == NULL) {
+        release_walked(&w);
+        release_replaced(&memo);
+        return NULL;
+    }
+    if (needs_no_frames(&w)) {
+        /* What resolve() would return, without the call. */
+        PyObject *lazy = w.lazy ? w.lazy : Py_None;
+        Py_INCREF(lazy);
+        Py_INCREF(zero);
+        /* Takes the walk's reference to call_site. */
+        PyTuple_SET_ITEM(result, 0, w.call_site);
+        PyTuple_SET_ITEM(result, 1, lazy);
+        PyTuple_SET_ITEM(result, 2, zero);
+        release_replaced(&memo);
+        w.call_site = NULL;
+        release_walked(&w);
+    }
+    else {
+        /* Only a memo hit replaces an entry, and a hit needs no frame. */
+        release_replaced(&memo);
+        PyObject *full = walked_with_frames(&w);
+        PyObject *origin = full == NULL
+                               ? NULL
+                               : PyObject_CallFunctionObjArgs(self->resolve, full,
+                                                              scope, sql, NULL);
+        Py_XDECREF(full);
+        if (origin == NULL) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        if (!PyTuple_CheckExact(origin) || PyTuple_GET_SIZE(origin) != 3) {
+            Py_DECREF(origin);
+            Py_DECREF(result);
+            PyErr_SetString(PyExc_TypeError,
+                            "Walker(): resolve must return a 3-tuple");
+            return NULL;
+        }
+        for (Py_ssize_t i = 0; i < 3; i++) {
+            PyObject *item = PyTuple_GET_ITEM(origin, i);
+            Py_INCREF(item);
+            PyTuple_SET_ITEM(result, i, item);
+        }
+        Py_DECREF(origin);
+    }
+    /* The parameters' hash, as the recorder would take it from
+     * flat_hash(): None where that gives None or raises an Exception (the
+     * recorder then hashes them the general way, which never raises). */
+    PyObject *hash = flat_hash_of(args[4], self->plain);
+    if (hash == NULL) {
+        if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+            Py_DECREF(result);
+            return NULL;
+        }
+        PyErr_Clear();
+        Py_INCREF(Py_None);
+        hash = Py_None;
+    }
+    PyTuple_SET_ITEM(result, 3, hash);
+    return result;
+}
+
+static PyObject *
+walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    PyObject *code_info, *classify, *queryset_kind, *async_kind, *max_depth;
+    PyObject *memo, *resolve, *plain;
+    static char *names[] = {"code_info", "classify", "queryset_kind", "async_kind",
+                            "max_depth", "memo", "resolve", "plain", NULL};
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!OOOOO!OO!:Walker", names,
+                                     &PyDict_Type, &code_info, &classify,
+                                     &queryset_kind, &async_kind, &max_depth,
+                                     &PyDict_Type, &memo, &resolve,
+                                     &PyFrozenSet_Type, &plain)) {
+        return NULL;
+    }
+    if (!PyCallable_Check(classify) || !PyCallable_Check(resolve)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Walker(): classify and resolve must be callable");
+        return NULL;
+    }
+    long queryset_value = PyLong_AsLong(queryset_kind);
+    if (queryset_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    long async_value = PyLong_AsLong(async_kind);
+    if (async_value == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Py_ssize_t depth = PyLong_AsSsize_t(max_depth);
+    if (depth == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    Walker *self = (Walker *)type->tp_alloc(type, 0);
+    if (self == NULL) {
+        return NULL;
+    }
+    Py_INCREF(code_info);
+    Py_INCREF(classify);
+    Py_INCREF(memo);
+    Py_INCREF(resolve);
+    Py_INCREF(plain);
+    self->plain = plain;
+    self->code_info = code_info;
+    self->classify = classify;
+    self->queryset_kind = queryset_value;
+    self->async_kind = async_value;
+    self->max_depth = depth;
+    self->memo = memo;
+    self->resolve = resolve;
+    self->vectorcall = walker_vectorcall;
+    return (PyObject *)self;
+}
+
+static int
+walker_traverse(Walker *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->code_info);
+    Py_VISIT(self->classify);
+    Py_VISIT(self->memo);
+    Py_VISIT(self->resolve);
+    Py_VISIT(self->plain);
+    return 0;
+}
+
+static int
+walker_clear(Walker *self)
+{
+    Py_CLEAR(self->code_info);
+    Py_CLEAR(self->classify);
+    Py_CLEAR(self->memo);
+    Py_CLEAR(self->resolve);
+    Py_CLEAR(self->plain);
+    return 0;
+}
+
+static void
+walker_dealloc(Walker *self)
+{
+    PyObject_GC_UnTrack(self);
+    /* Entries read from this walker's memo dict: its address may be reused. */
+    forget_memo();
+    walker_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+PyDoc_STRVAR(walker_doc,
+"Walker(code_info, classify, queryset_kind, async_kind, max_depth, memo,\n"
+"       resolve, plain)\n"
+"--\n\n"
+"walk_stack() with its settings bound, returning the query's origin and\n"
+"its parameters' hash.\n\n"
+"walker(skip, scope, scope_id, sql, params) returns (call_site, lazy,\n"
+"bulk_call, params_hash): the first three what resolve(walk_stack(skip,\n"
+"..., scope_id, sql), scope, sql) returns, (call_site, lazy, 0) without\n"
+"calling resolve when walk_stack would make no frame; params_hash is\n"
+"flat_hash(params, plain), None where that is None or raises an\n"
+"Exception. The memo is looked up through a small cache that gives what\n"
+"the dict holds without hashing the SQL; scope_id must be scope.id, or\n"
+"None for no scope. CPython 3.11 only.");
+
+static PyTypeObject WalkerType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perfprobe.db._callsite.Walker",
+    .tp_doc = walker_doc,
+    .tp_basicsize = sizeof(Walker),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC | Py_TPFLAGS_HAVE_VECTORCALL,
+    .tp_new = walker_new,
+    .tp_dealloc = (destructor)walker_dealloc,
+    .tp_traverse = (traverseproc)walker_traverse,
+    .tp_clear = (inquiry)walker_clear,
+    .tp_call = PyVectorcall_Call,
+    .tp_vectorcall_offset = offsetof(Walker, vectorcall),
+};
 #endif
 
 PyDoc_STRVAR(caller_frame_doc,
@@ -741,18 +1223,8 @@ PyDoc_STRVAR(flat_hash_doc,
 "None for anything else (the caller hashes it the general way).");
 
 static PyObject *
-flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+flat_hash_of(PyObject *params, PyObject *plain)
 {
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
-        return NULL;
-    }
-    PyObject *params = args[0];
-    PyObject *plain = args[1];
-    if (!PyFrozenSet_CheckExact(plain)) {
-        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
-        return NULL;
-    }
     PyObject *values;
     if (PyTuple_CheckExact(params)) {
         Py_INCREF(params);
@@ -803,6 +1275,20 @@ flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromSsize_t(hash);
 }
 
+static PyObject *
+flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash() takes exactly 2 arguments");
+        return NULL;
+    }
+    if (!PyFrozenSet_CheckExact(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
+        return NULL;
+    }
+    return flat_hash_of(args[0], args[1]);
+}
+
 PyDoc_STRVAR(forget_doc,
 "forget()\n"
 "--\n\n"
@@ -835,6 +1321,9 @@ forget(PyObject *module, PyObject *unused)
         Py_XDECREF(held[i]);
     }
     PyMem_Free(held);
+#ifdef PERFPROBE_FRAME_RECORDS
+    forget_memo();
+#endif
     Py_RETURN_NONE;
 }
 
@@ -851,7 +1340,24 @@ static PyMethodDef callsite_methods[] = {
     {NULL, NULL, 0, NULL},
 };
 
+#ifdef PERFPROBE_FRAME_RECORDS
+static int
+callsite_exec(PyObject *module)
+{
+    if (zero == NULL && (zero = PyLong_FromLong(0)) == NULL) {
+        return -1;
+    }
+    if (PyType_Ready(&WalkerType) < 0) {
+        return -1;
+    }
+    return PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType);
+}
+#endif
+
 static struct PyModuleDef_Slot callsite_slots[] = {
+#ifdef PERFPROBE_FRAME_RECORDS
+    {Py_mod_exec, callsite_exec},
+#endif
 #if PY_VERSION_HEX >= 0x030C0000
     /* The caches are process state, shared by whatever imports this. */
     {Py_mod_multiple_interpreters, Py_MOD_MULTIPLE_INTERPRETERS_NOT_SUPPORTED},

@@ -7,6 +7,7 @@ import sys
 import sysconfig
 import threading
 import traceback
+from collections.abc import Callable
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
@@ -20,6 +21,7 @@ from ..events import LazyLoad
 from ..scope import Scope
 from . import asyncsite, lazyload
 from .framewalk import LazyMemo, WalkResult, load_extension
+from .params import _PLAIN
 
 
 class QueryOrigin(NamedTuple):
@@ -32,6 +34,12 @@ class QueryOrigin(NamedTuple):
     call_site: str | None
     lazy_load: LazyLoad | None
     bulk_call: int = 0
+
+
+Origin = Callable[
+    [int, Scope | None, int | None, str | None, Any],
+    tuple[str | None, LazyLoad | None, int, int | None],
+]
 
 
 def _package_root(module_file: str) -> str:
@@ -288,6 +296,36 @@ def _resolve(
             _lazy_memo.clear()
         _lazy_memo[memo_key] = lazy
     return call_site, lazy, tracker.bulk_call()
+
+
+def _load_origin() -> Origin | None:
+    if _walk_stack is None:
+        return None
+    try:
+        from ._callsite import Walker
+    except ImportError:  # pragma: no cover - built with walk_stack, always
+        return None
+    return Walker(
+        _code_info,
+        _classify,
+        _QUERYSET,
+        _ASYNC_BOUNDARY,
+        _MAX_DEPTH,
+        _lazy_memo,
+        _resolve,
+        _PLAIN,
+    )
+
+
+#: ``_origin(skip, scope, scope_id, sql, params)``, ``scope_id`` being
+#: ``scope.id`` (``None`` for no scope): the recorder's common path in one
+#: C call with the walk's settings bound (``_callsite.Walker``): what
+#: ``stack_origin(skip, scope, sql)`` called from the same frame returns,
+#: and ``params.flat_hash(params, _PLAIN)`` (``None`` where that is ``None``
+#: or raises). ``_resolve`` is called only when the walk made frames, and
+#: the lazy-load memo is read through a cache that needs no key tuple and
+#: no hash of the SQL. ``None`` where ``_walk_stack`` is.
+_origin = _load_origin()
 
 
 def clear_cache() -> None:

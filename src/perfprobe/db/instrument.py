@@ -22,16 +22,7 @@ from ..querylog import QUERY_BATCH
 from ..scope import current_scope
 from ..suppression import _mark
 from . import callsite as _callsite
-from .callsite import (
-    _ASYNC_BOUNDARY,
-    _MAX_DEPTH,
-    _QUERYSET,
-    _classify,
-    _code_info,
-    _lazy_memo,
-    _resolve,
-    stack_origin,
-)
+from .callsite import stack_origin
 from .fingerprint import fingerprint
 from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
@@ -142,47 +133,38 @@ class QueryRecorder:
                     else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
                 )
                 scope = current_scope.get()
-                walk_stack = _callsite._walk_stack
-                if walk_stack is None:
-                    call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
-                else:
-                    # stack_origin() without its frame; one up is the code
-                    # that called the cursor.
-                    walked = walk_stack(
-                        1,
-                        _code_info,
-                        _classify,
-                        _QUERYSET,
-                        _ASYNC_BOUNDARY,
-                        _MAX_DEPTH,
-                        _lazy_memo,
-                        None if scope is None else scope.id,
-                        text,
+                origin = _callsite._origin
+                if origin is not None:
+                    # stack_origin() and the parameters' flat hash in one C
+                    # call, without a frame; one up is the code that called
+                    # the cursor. No flat hash: the general one.
+                    call_site, lazy_load, bulk_call, params_hash = origin(
+                        1, scope, None if scope is None else scope.id, text, params
                     )
-                    if walked[1] is None and walked[2] is None and walked[3] is None:
-                        # No frame to read: the memo's lazy load, or none.
-                        call_site, lazy_load, bulk_call = walked[0], walked[4], 0
-                    else:
-                        call_site, lazy_load, bulk_call = _resolve(walked, scope, text)
-                try:
-                    if _flat_hash is not None:
-                        # _params_hash()'s first case in one C call: nearly
-                        # every query. None for anything else.
-                        flat = _flat_hash(params, _PLAIN)
-                        params_hash = _params_hash(params) if flat is None else flat
-                    elif (
-                        (kind := type(params)) is tuple or kind is list
-                    ) and _PLAIN.issuperset(types := tuple(map(type, params))):
-                        # The same, inlined, where the extension is not built.
-                        params_hash = hash((kind, types, tuple(params)))
-                    else:
+                    if params_hash is None:
                         params_hash = _params_hash(params)
-                except Exception:
-                    # A plain-typed value that cannot be hashed (a datetime
-                    # whose tzinfo raises) or a type whose metaclass's
-                    # __hash__ raises: _params_hash() never raises. Free in
-                    # 3.11 until raised.
-                    params_hash = _params_hash(params)
+                else:
+                    call_site, lazy_load, bulk_call = stack_origin(1, scope, text)
+                    try:
+                        if _flat_hash is not None:
+                            # _params_hash()'s first case in one C call:
+                            # nearly every query. None for anything else.
+                            flat = _flat_hash(params, _PLAIN)
+                            params_hash = _params_hash(params) if flat is None else flat
+                        elif (
+                            (kind := type(params)) is tuple or kind is list
+                        ) and _PLAIN.issuperset(types := tuple(map(type, params))):
+                            # The same, inlined, where the extension is not
+                            # built.
+                            params_hash = hash((kind, types, tuple(params)))
+                        else:
+                            params_hash = _params_hash(params)
+                    except Exception:
+                        # A plain-typed value that cannot be hashed (a
+                        # datetime whose tzinfo raises) or a type whose
+                        # metaclass's __hash__ raises: _params_hash() never
+                        # raises. Free in 3.11 until raised.
+                        params_hash = _params_hash(params)
                 connection = context["connection"]
                 queries = log.queries
                 queries.append(
