@@ -309,6 +309,34 @@ def test_slow_queries_are_logged_as_warnings(
     assert record.duration_s > record.threshold_s  # type: ignore[attr-defined]
 
 
+def test_a_slow_query_under_a_millisecond_threshold_reads_in_ms(
+    fresh_monitor: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A 0.5 ms threshold prints as 0.500 ms, not as 0.000 s; the query in ms."""
+    # SLOW_QUERY_SECONDS 0.5 s (the default) scaled to 0.5 ms.
+    fresh_monitor.time_scale = 0.001
+    sql = (
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n"
+        " WHERE i < 300000) SELECT count(*) FROM n"
+    )
+    with (
+        override_settings(PERFPROBE={"SLOW_QUERY_SECONDS": 0.5}),
+        caplog.at_level(logging.WARNING, logger="perfprobe.db"),
+        connection.cursor() as cursor,
+    ):
+        cursor.execute(sql)
+        assert cursor.fetchone() == (300000,)
+    (record,) = caplog.records
+    message = record.getMessage()
+    assert "(threshold 0.500 ms)" in message, message
+    assert record.threshold_s == 0.0005  # type: ignore[attr-defined]
+    took = message.split("Slow query took ")[1].split(" (threshold")[0]
+    if took.endswith(" ms"):
+        assert float(took[: -len(" ms")].replace(",", "")) > 0.5, message
+    else:
+        assert took.endswith(" s") and float(took[: -len(" s")]) >= 1, message
+
+
 def test_query_details_are_logged_at_debug(caplog: pytest.LogCaptureFixture) -> None:
     """At DEBUG every query is logged with its fingerprint."""
     with caplog.at_level(logging.DEBUG, logger="perfprobe.db"):

@@ -264,10 +264,14 @@ class QueryRecorder:
 
     def _log(self, event: QueryEvent, threshold_s: float) -> None:
         if event.duration_s > threshold_s:
+            # Only on the slow path: a threshold under a millisecond printed
+            # "%.3f s" as 0.000 s.
+            from ..report.fmt import format_against, format_duration
+
             logger.warning(
-                "Slow query took %.3f s (threshold %.3f s) at %s: %s",
-                event.duration_s,
-                threshold_s,
+                "Slow query took %s (threshold %s) at %s: %s",
+                format_against(event.duration_s, threshold_s),
+                format_duration(threshold_s),
                 event.call_site or "(unknown)",
                 event.fingerprint,
                 extra={
