@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections import deque
+from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
@@ -49,6 +50,10 @@ PENDING_QUERIES = QUERY_BATCH * 3 // 4
 _NO_SCOPE = (None, None, None)
 #: What request_ended does once its lock is released (see _end_behind).
 _FULL, _KEPT, _WAITS, _BEHIND = range(4)
+#: Distinct endpoints in a batch up to which ``_fold_requests`` picks each
+#: one's requests in its own pass.
+FEW_ENDPOINTS = 8
+_endpoint_key = itemgetter(0)
 _status = itemgetter(1)
 _duration = itemgetter(2)
 
@@ -148,12 +153,23 @@ class RequestRecorder:
         # endpoint takes its batch in a few calls, in C where it can.
         waiting = self._request_log
         self._request_log = []
-        groups: dict[tuple[str, str], list[RawRequest | QuietRequest]] = {}
-        for raw in waiting:
-            group = groups.get(raw[0])
-            if group is None:
-                group = groups[raw[0]] = []
-            group.append(raw)
+        keys = list(map(_endpoint_key, waiting))
+        # In the order first seen, as one by one would make them.
+        distinct = dict.fromkeys(keys)
+        groups: dict[tuple[str, str], list[RawRequest | QuietRequest]]
+        if len(distinct) <= FEW_ENDPOINTS:
+            # A batch usually holds a few endpoints: one pass in C each
+            # rather than a lookup and an append in Python per request.
+            groups = {
+                key: list(compress(waiting, map(key.__eq__, keys))) for key in distinct
+            }
+        else:
+            groups = {}
+            for raw in waiting:
+                group = groups.get(raw[0])
+                if group is None:
+                    group = groups[raw[0]] = []
+                group.append(raw)
         endpoints = self._endpoints
         for key, raws in groups.items():
             ep = endpoints.get(key)

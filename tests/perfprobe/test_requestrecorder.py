@@ -11,7 +11,7 @@ from pytest_django import Settings
 
 from perfprobe.aggregates import OVERFLOW_KEY
 from perfprobe.collector import Collector
-from perfprobe.requestrecorder import REQUEST_BATCH
+from perfprobe.requestrecorder import FEW_ENDPOINTS, REQUEST_BATCH
 from perfprobe.scope import Scope
 
 from .report_factories import query, raw_request
@@ -95,6 +95,38 @@ def test_a_batch_counts_each_status_in_the_order_first_seen(
         (404, 31),
     ]
     assert list(endpoints[("GET", "/b/")]["statuses"].items()) == [(200, 63), (301, 1)]
+
+
+@pytest.mark.parametrize("route_count", [FEW_ENDPOINTS, FEW_ENDPOINTS + 3])
+def test_a_batch_of_many_endpoints_splits_exactly_in_first_come_order(
+    collector: Collector, route_count: int
+) -> None:
+    """Up to and past FEW_ENDPOINTS routes in one batch: each its own requests."""
+    # Route k (from 0) ends every route_count-th request, with duration
+    # k + 1 ms, and with 404 on its first request only; the last route
+    # first, so that first-come is not the routes' own order.
+    routes = [f"/r{k}/" for k in reversed(range(route_count))]
+    for index in range(REQUEST_BATCH):
+        k = route_count - 1 - index % route_count
+        status = 404 if index < route_count else 200
+        end_quiet_request(
+            collector, routes[index % route_count], status, (k + 1) / 1000
+        )
+    assert not collector._pending and not collector._request_log  # one batch
+
+    endpoints = collector.snapshot().endpoints
+
+    assert list(endpoints) == [("GET", route) for route in routes]
+    for k in range(route_count):
+        endpoint = endpoints[("GET", f"/r{k}/")]
+        count = len(range(route_count - 1 - k, REQUEST_BATCH, route_count))
+        stats = endpoint["stats"]
+        assert (stats.count, stats.min, stats.max) == (
+            count,
+            (k + 1) / 1000,
+            (k + 1) / 1000,
+        )
+        assert list(endpoint["statuses"].items()) == [(404, 1), (200, count - 1)]
 
 
 def test_quiet_requests_past_max_metrics_count_as_dropped_one_each(
