@@ -198,6 +198,46 @@ def test_a_quiet_request_after_a_waiting_one_keeps_its_place() -> None:
     assert [e.route for e in requests] == ["/a/", "/quiet/", "/elsewhere/"]
 
 
+def test_quiet_requests_that_wait_come_before_the_queries_after_them() -> None:
+    """Quiet, then a waiting scope with queries, then quiet: read in end order."""
+    collector = Collector()
+    end_request(collector, open_request(collector, "/q1/"), "/q1/", [])
+    end_request(collector, open_request(collector, "/a/"), "/a/", n_plus_one(2))
+    end_request(collector, open_request(collector, "/q2/"), "/q2/", [])
+
+    snapshot = collector.snapshot()
+
+    kinds = [
+        e.route if isinstance(e, RequestEvent) else type(e).__name__
+        for e in snapshot.recent_events
+    ]
+    assert kinds == ["/q1/", "QueryEvent", "QueryEvent", "/a/", "/q2/"]
+    assert [(s.name, s.query_count) for s in snapshot.scopes] == [
+        ("GET /q1/", 0),
+        ("GET /a/", 2),
+        ("GET /q2/", 0),
+    ]
+    assert list(snapshot.endpoints) == [
+        ("GET", "/q1/"),
+        ("GET", "/a/"),
+        ("GET", "/q2/"),
+    ]
+
+
+def test_a_dropped_scope_s_queries_come_after_the_quiet_requests_before_it() -> None:
+    """An unmonitored view's earlier queries, folded as it is dropped: after /q/."""
+    collector = Collector()
+    end_request(collector, open_request(collector, "/q/"), "/q/", [])
+    dropped = open_request(collector, "/unmonitored/")
+    log = collector.thread_logs.register()
+    log.queries.append(raw_query(dropped, SQL_C, 0, 0.25))
+
+    collector.scope_discarded(dropped)
+
+    kinds = [type(e).__name__ for e in collector.snapshot().recent_events]
+    assert kinds == ["RequestEvent", "QueryEvent"]
+
+
 def test_a_request_that_cannot_wait_closes_the_waiting_ones_first() -> None:
     """A 500 after two waiting requests: the history keeps the order they ended."""
     collector = Collector()
