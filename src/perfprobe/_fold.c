@@ -37,6 +37,33 @@ typedef struct {
     int used;
 } bin_entry;
 
+/* ``held + count``, a new reference, or NULL with an exception set: in C
+ * while the sum fits a Py_ssize_t (every count a sketch reaches), else as
+ * Python adds it (sketch.count_sorted_bins' ``counts.get(key, 0) + n``), so
+ * that a count past 2**63 - 1 neither wraps nor raises. */
+static PyObject *
+added_count(PyObject *held, Py_ssize_t count)
+{
+    if (PyLong_CheckExact(held)) {
+        int overflow;
+        long long before = PyLong_AsLongLongAndOverflow(held, &overflow);
+        if (before == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (!overflow && before <= (long long)(PY_SSIZE_T_MAX - count) &&
+            before >= (long long)PY_SSIZE_T_MIN) {
+            return PyLong_FromSsize_t((Py_ssize_t)before + count);
+        }
+    }
+    PyObject *add = PyLong_FromSsize_t(count);
+    if (add == NULL) {
+        return NULL;
+    }
+    PyObject *sum = PyNumber_Add(held, add);
+    Py_DECREF(add);
+    return sum;
+}
+
 /* Add every used entry's count to ``counts[key]``; 0, or -1 with an
  * exception set (the dict may then hold some of the entries).
  *
@@ -102,11 +129,8 @@ flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
             if (!table[slot].used) {
                 continue;
             }
-            Py_ssize_t before = PyLong_AsSsize_t(held);
-            if (before == -1 && PyErr_Occurred()) {
-                return -1;
-            }
-            PyObject *value = PyLong_FromSsize_t(before + table[slot].count);
+            /* Exact ints: no Python code runs. */
+            PyObject *value = added_count(held, table[slot].count);
             if (value == NULL) {
                 return -1;
             }
@@ -133,21 +157,21 @@ flush_table(bin_entry *table, Py_ssize_t slots, PyObject *counts)
             if (key == NULL) {
                 return -1;
             }
-            Py_ssize_t total = table[i].count;
             PyObject *found = PyDict_GetItemWithError(counts, key);
+            PyObject *value;
             if (found != NULL) {
-                Py_ssize_t before = PyLong_AsSsize_t(found);
-                if (before == -1 && PyErr_Occurred()) {
-                    Py_DECREF(key);
-                    return -1;
-                }
-                total += before;
+                /* Held while added: adding may run Python code. */
+                Py_INCREF(found);
+                value = added_count(found, table[i].count);
+                Py_DECREF(found);
             }
             else if (PyErr_Occurred()) {
                 Py_DECREF(key);
                 return -1;
             }
-            PyObject *value = PyLong_FromSsize_t(total);
+            else {
+                value = PyLong_FromSsize_t(table[i].count);
+            }
             if (value == NULL) {
                 Py_DECREF(key);
                 return -1;

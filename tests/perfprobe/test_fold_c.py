@@ -114,6 +114,36 @@ def test_c_counts_add_to_the_bins_already_held(odd_key: object) -> None:
 
 
 @needs_c
+@pytest.mark.parametrize("odd_key", [None, "bin"], ids=repr)
+@pytest.mark.parametrize(
+    "before", [2**31, 2**63 - 2, 2**63 - 1, 2**63, 2**64 + 3, 10**30, 1.5], ids=repr
+)
+def test_c_counts_add_to_held_counts_as_python_adds(
+    before: int | float, odd_key: object
+) -> None:
+    """A held count near or past 2**63 - 1 (or a float) gains the batch's as in Python.
+
+    Three values in one bin: the count becomes before + 3, as
+    count_sorted_bins' ``counts.get(key, 0) + n`` gives, in the walk over
+    plain-int dicts and in the lookup per bin alike. It wrapped to a
+    negative count past 2**63 - 1, or raised OverflowError (TypeError for a
+    float) with the batch half added.
+    """
+    values = [0.00100, 0.001001, 0.001002]
+    key = MAPPING.key(values[0])
+    assert {MAPPING.key(v) for v in values} == {key}
+    counts: dict[Any, Any] = {key: before}
+    if odd_key is not None:
+        counts[odd_key] = 5
+    python = dict(counts)
+
+    assert _count(list(values), counts) is not None
+    sketch.count_sorted_bins(sorted(values), python)
+    assert counts[key] == python[key] == before + 3
+    assert type(counts[key]) is type(before)
+
+
+@needs_c
 def test_c_counts_return_the_batch_sum_and_extremes() -> None:
     """The summary is the builtin sum, min and max of the batch."""
     values = [0.003, 0.0015, 0.25, 1e-6, 0.0015]

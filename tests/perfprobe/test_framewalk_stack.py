@@ -514,3 +514,125 @@ def test_many_telling_frames_agree(depth: int) -> None:
     assert c[0] == python[0] and c[1] is python[1]
     assert [kind for kind, _ in c[3]] == [TELLING] * (depth + 1)
     assert all(a is b for (_, a), (_, b) in zip(c[3], python[3], strict=True))
+
+
+EMPTIED_IN_COLLECTION = """
+import gc
+import os
+import sys
+
+from perfprobe.db import _callsite, params
+from perfprobe.scope import Scope
+
+SOURCE = '''
+import sys
+
+
+def lib(call, scope, sql):
+    user = sys._getframe(1)
+    key = (id(user.f_code), user.f_lasti)
+    del user
+    return call(scope, sql), key
+
+
+def user(call, scope, sql):
+    return lib(call, scope, sql)
+'''
+namespace = {}
+exec(compile(SOURCE, "/srv/app/gc_user.py", "exec"), namespace)
+kinds = {"lib": 5, "user": "gc_user.py"}
+
+
+def classify(code):
+    return kinds.get(code.co_name, 0)
+
+
+memo, code_info = {}, {}
+walker = _callsite.Walker(
+    code_info, classify, 1, -1, 10, memo, lambda *_: ("resolved", None, 0),
+    params._PLAIN,
+)
+mode = sys.argv[1]
+if mode == "walker":
+    def call(scope, sql):
+        return walker(1, scope, scope.id, sql, ())[1]
+else:
+    walk = getattr(_callsite, mode)
+    def call(scope, sql):
+        start = 1 if mode == "walk_stack" else sys._getframe(1)
+        return walk(start, code_info, classify, 1, -1, 10, memo, scope.id, sql)[4]
+
+scope, sql = Scope("s"), "SELECT 1"
+deleted = []
+
+
+class Lazy:
+    def __del__(self):
+        deleted.append(self.__class__)
+
+
+_, (code_id, lasti) = namespace["user"](call, scope, sql)
+armed = []
+
+
+def empty(phase, info):
+    # What clear_cache() does to the walk: the memo and its C caches emptied.
+    if phase == "start" and armed:
+        armed.clear()
+        memo.clear()
+        _callsite.forget()
+
+
+gc.callbacks.append(empty)
+# No result tuple from a free list: each is a new object, whose allocation
+# may start a collection.
+held = [tuple([i] * n) for i in range(2500) for n in (4, 5)]
+reached = 0
+for threshold in range(1, 60):
+    memo[(scope.id, sql, code_id, lasti, 5)] = Lazy()
+    assert type(namespace["user"](call, scope, sql)[0]) is Lazy
+    deleted.clear()
+    gc.collect()
+    gc.set_threshold(threshold)
+    armed.append(True)
+    lazy, _ = namespace["user"](call, scope, sql)
+    gc.set_threshold(0)
+    if deleted and lazy is not None:
+        # The result holds a freed load: leave without touching it.
+        print("freed", threshold, flush=True)
+        os._exit(3)
+    if not armed and type(lazy) is Lazy and not memo:
+        # Emptied after the memo hit, the load still to be returned.
+        reached += 1
+    lazy = None
+print("reached", reached)
+"""
+
+
+@needs_stack
+@pytest.mark.parametrize("mode", ["walker", "walk_stack", "walk"])
+def test_a_collection_that_empties_the_memo_leaves_the_load_returned_alive(
+    mode: str,
+) -> None:
+    """The lazy load found in the memo is held before anything is allocated.
+
+    Allocating the result can start a collection, whose callbacks or
+    finalisers (or a thread they let run) may call clear_cache(): the memo
+    and its C cache, the load's only holders, emptied. The Walker returned
+    the load freed (a crash at its next use). Thresholds, free lists and
+    gc callbacks are the process's, so this runs in a process of its own.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", EMPTIED_IN_COLLECTION, mode],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, (done.stdout, done.stderr)
+    reached = int(done.stdout.split()[-1])
+    if mode == "walker":
+        # A collection did empty the memo after a hit, at some threshold
+        # (at 4 before the fix, between the hit and the result tuple).
+        assert reached >= 1

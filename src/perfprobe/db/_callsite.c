@@ -320,6 +320,9 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
             if (lazy == NULL && PyErr_Occurred()) {
                 goto error;
             }
+            /* Held at once: making the result can run a collection, whose
+             * callbacks or finalisers may empty the memo (clear_cache()). */
+            Py_XINCREF(lazy);
             break;
         }
         long kind = PyLong_AsLong(info);
@@ -371,6 +374,7 @@ walk(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XDECREF(stop);
     Py_XDECREF(queryset);
     Py_XDECREF(telling);
+    Py_XDECREF(lazy);
     return result;
 
 error:
@@ -538,7 +542,7 @@ frame_at(Py_ssize_t position)
 #define TELLING_IN_PLACE 8
 
 /* What a walk over the frame records met: the user code's "path:line"
- * (or NULL), the memoised lazy load (borrowed, or NULL), the telling
+ * (or NULL), the memoised lazy load (a new reference, or NULL), the telling
  * frames, the positions of the stopping frame and of the innermost
  * queryset frame (-1 for none), and the queryset frame's record. */
 typedef struct {
@@ -560,7 +564,7 @@ static void
 release_walked(records_walked *w)
 {
     Py_CLEAR(w->call_site);
-    w->lazy = NULL;
+    Py_CLEAR(w->lazy);
     for (Py_ssize_t i = 0; i < w->telling_count; i++) {
         Py_DECREF(w->telling_kinds[i]);
     }
@@ -677,6 +681,11 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
                 if (out->lazy == NULL && PyErr_Occurred()) {
                     goto error;
                 }
+                /* Held before anything else is allocated: an allocation can
+                 * run a collection, whose callbacks or finalisers (or a
+                 * thread they let run) may empty the memo and its cache,
+                 * the load's only holders (clear_cache()). */
+                Py_XINCREF(out->lazy);
             }
             return 0;
         }

@@ -37,10 +37,20 @@ def format_against(seconds: float, limit_s: float) -> str:
     500.3 ms; digits are added until the two no longer print the same.
     """
     shown = format_duration(seconds)
-    for digits in (1, 2, 3):
-        if seconds == limit_s or shown != format_duration(limit_s):
+    if seconds == limit_s or shown != format_duration(limit_s):
+        return shown
+    # The same text: more digits than it has, in its unit, compared with the
+    # limit's at as many. Fewer would differ from the limit's text without
+    # differing in value: 0.5001 ms printed "0.5 ms" against "0.500 ms".
+    if abs(seconds) >= 1:
+        scale, unit, digits = 1.0, "s", 2
+    else:
+        ms = abs(seconds) * 1000
+        scale, unit, digits = 1000.0, "ms", 0 if ms >= 100 else 1 if ms >= 1 else 3
+    for more in range(digits + 1, digits + 10):
+        shown = f"{seconds * scale:,.{more}f} {unit}"
+        if shown != f"{limit_s * scale:,.{more}f} {unit}":
             break
-        shown = f"{seconds * 1000:,.{digits}f} ms"
     return shown
 
 
