@@ -57,7 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m bench.requests",
         description="Time Django requests under perfprobe and the alternatives.",
     )
-    parser.add_argument("--quick", action="store_true", help="about 1-2 minutes")
+    parser.add_argument("--quick", action="store_true", help="about 1.5 minutes")
     parser.add_argument("--json", type=Path, metavar="OUT.json", help="write data")
     parser.add_argument(
         "--markdown", type=Path, metavar="OUT.md", help="write the markdown section"
