@@ -8,6 +8,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bench.harness import relative_spread
 
@@ -175,3 +176,64 @@ def check_targets(
             )
         )
     return targets
+
+
+@dataclass(frozen=True)
+class CollectorResult:
+    """The cyclic collector's cost in one configuration on one view.
+
+    A separate steady-state measurement (the worker's ``gc`` command): no
+    forced collection, one run, no interleaving with the baseline.
+    """
+
+    requests: int
+    warmup: int
+    #: Time inside collections per request, all generations.
+    ns_per_request: float
+    #: Collections per request of generations 0, 1 and 2.
+    per_request: tuple[float, float, float]
+    #: Timed added time per query plus this collector time over the
+    #: baseline's, for views with queries; ``None`` otherwise.
+    added_ns_per_query: float | None
+
+
+def collector_results(
+    answers: Mapping[str, Mapping[str, Any]],
+    timed: Mapping[str, ViewResult],
+    baseline: str,
+    queries: int,
+) -> dict[str, CollectorResult]:
+    """Turn the workers' ``gc`` answers for one view into per-request figures.
+
+    ``answers`` holds per configuration the worker's answer (``requests``,
+    ``warmup``, ``counts`` and ``ns`` per generation). With queries, the
+    added time per query including the collector is (timed added time per
+    request + collector time per request - the baseline's) / queries; it
+    needs the baseline's answer and the configuration's timed result.
+    """
+    per_request_ns: dict[str, float] = {}
+    for name, answer in answers.items():
+        served = int(answer["requests"])
+        total = sum(answer["ns"])
+        per_request_ns[name] = total / served if served else 0.0
+    base_ns = per_request_ns.get(baseline)
+    results: dict[str, CollectorResult] = {}
+    for name, answer in answers.items():
+        served = int(answer["requests"])
+        counts = [int(c) for c in answer["counts"]]
+        per_query = None
+        result = timed.get(name)
+        if queries and base_ns is not None and result is not None:
+            per_query = (result.added_ns + per_request_ns[name] - base_ns) / queries
+        results[name] = CollectorResult(
+            requests=served,
+            warmup=int(answer["warmup"]),
+            ns_per_request=per_request_ns[name],
+            per_request=(
+                counts[0] / served if served else 0.0,
+                counts[1] / served if served else 0.0,
+                counts[2] / served if served else 0.0,
+            ),
+            added_ns_per_query=per_query,
+        )
+    return results

@@ -93,6 +93,32 @@ class Worker:
             self._log.close()
 
 
+@dataclass(frozen=True)
+class CollectorPlan:
+    """How long each worker serves a view for the collector measurement.
+
+    Per view name: requests measured and warm-up requests before them;
+    ``budget_ns`` caps the measured part's time (a quarter of it the
+    warm-up's), so the slowest tools serve fewer.
+    """
+
+    requests: dict[str, int]
+    warmup: dict[str, int]
+    budget_ns: int
+
+
+QUICK_COLLECTOR = CollectorPlan(
+    requests={"no-query": 1_000, "joined-list": 500, "lazy-list": 300},
+    warmup={"no-query": 250, "joined-list": 125, "lazy-list": 75},
+    budget_ns=3_000_000_000,
+)
+FULL_COLLECTOR = CollectorPlan(
+    requests={"no-query": 5_000, "joined-list": 2_000, "lazy-list": 1_500},
+    warmup={"no-query": 1_000, "joined-list": 400, "lazy-list": 300},
+    budget_ns=12_000_000_000,
+)
+
+
 @dataclass
 class Measurements:
     """Per-request nanoseconds per view and configuration, one per round."""
@@ -102,6 +128,9 @@ class Measurements:
     proofs: dict[str, tuple[bool, str]] = field(default_factory=dict)
     failed: dict[str, str] = field(default_factory=dict)
     info: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Per view and configuration, the worker's answer to ``gc``.
+    collector: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    collector_failed: dict[str, str] = field(default_factory=dict)
 
 
 def start_workers(
@@ -135,12 +164,36 @@ def calibrate(worker: Worker, target_ns: int) -> dict[str, int]:
     return sizes
 
 
+def measure_collector(
+    workers: dict[str, Worker], plan: CollectorPlan, result: Measurements
+) -> None:
+    """Ask every worker for its collector time on each view, one at a time."""
+    for view in VIEWS:
+        by_name: dict[str, dict[str, Any]] = {}
+        for name, worker in workers.items():
+            if name in result.collector_failed:
+                continue
+            command = {
+                "cmd": "gc",
+                "view": view.path,
+                "n": plan.requests[view.name],
+                "warmup": plan.warmup[view.name],
+                "budget_ns": plan.budget_ns,
+            }
+            try:
+                by_name[name] = worker.ask(command)
+            except WorkerError as exc:
+                result.collector_failed[name] = str(exc)
+        result.collector[view.name] = by_name
+
+
 def measure(
     workers: dict[str, Worker],
     pairs: int,
     batch_ns: int,
     progress: Callable[[str], None],
     failed: dict[str, str],
+    collector: CollectorPlan | None = None,
 ) -> Measurements:
     """Warm every worker up, then run the interleaved rounds on each view."""
     result = Measurements(failed=failed)
@@ -179,6 +232,9 @@ def measure(
         view: {n: s for n, s in by_name.items() if n in alive}
         for view, by_name in series.items()
     }
+    if collector is not None:
+        progress("collector time, no forced collection")
+        measure_collector(alive, collector, result)
     for name, worker in alive.items():
         try:
             answer = worker.ask({"cmd": "proof"})
@@ -194,6 +250,7 @@ def run(
     work_dir: Path,
     pairs: int,
     batch_ns: int,
+    collector: CollectorPlan | None = None,
 ) -> Measurements:
     """Start the workers, measure, and stop every worker however it ends."""
 
@@ -206,7 +263,7 @@ def run(
     try:
         if BASELINE not in workers:
             raise WorkerError(failed.get(BASELINE, "the baseline did not start"))
-        return measure(workers, pairs, batch_ns, progress, failed)
+        return measure(workers, pairs, batch_ns, progress, failed, collector)
     finally:
         for worker in workers.values():
             worker.stop()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from .analysis import Target, ViewResult
+from .analysis import CollectorResult, Target, ViewResult
 
 
 def _us(ns: float) -> str:
@@ -51,6 +51,60 @@ def view_table(
     return "\n".join(lines)
 
 
+def collector_table(
+    title: str, results: Mapping[str, CollectorResult], per_query: bool
+) -> str:
+    """Return one view's collector table: a row per configuration."""
+    headers = [
+        "configuration",
+        "requests (warm-up)",
+        "collector µs/req",
+        "gen 0 /req",
+        "gen 1 /req",
+        "gen 2 /req",
+    ]
+    if per_query:
+        headers.append("added µs/query incl. collector")
+    lines = [
+        f"##### {title}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+    for name, result in results.items():
+        cells = [
+            name,
+            f"{result.requests:,} ({result.warmup:,})",
+            f"{result.ns_per_request / 1000:.1f}",
+            *(f"{count:.3g}" for count in result.per_request),
+        ]
+        if per_query:
+            cells.append(
+                _us(result.added_ns_per_query)
+                if result.added_ns_per_query is not None
+                else ""
+            )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def collector_section(
+    intro: Sequence[str],
+    views: Sequence[tuple[str, Mapping[str, CollectorResult], bool]],
+) -> list[str]:
+    """Return the collector subsection's lines: heading, text, one table a view."""
+    parts = [
+        "#### Cyclic garbage collector (separate steady-state measurement, info)",
+        "",
+        *intro,
+        "",
+    ]
+    for title, results, per_query in views:
+        if results:
+            parts += [collector_table(title, results, per_query), ""]
+    return parts
+
+
 def targets_table(targets: Sequence[Target]) -> str:
     """Return the targets with their measured figures and PASS or MISS."""
     lines = ["| target | measured | |", "|---|---|---|"]
@@ -65,16 +119,19 @@ def document(
     proofs: Mapping[str, str],
     targets: Sequence[Target],
     notes: Sequence[str],
+    collector: Sequence[str] = (),
 ) -> str:
     """Return the whole markdown section: header lines, tables, proofs, notes.
 
     ``views`` holds (title, results by configuration, show per-query cost);
     ``recorded`` a short yes/no per configuration for the tables and
-    ``proofs`` the full evidence each configuration gave.
+    ``proofs`` the full evidence each configuration gave; ``collector``
+    the lines of the collector subsection (``collector_section``), if any.
     """
     parts = ["### Request benchmark", "", *header, ""]
     for title, results, per_query in views:
         parts += [view_table(title, results, recorded, per_query), ""]
+    parts += collector
     parts += ["#### What each configuration recorded", ""]
     parts += [f"- `{name}`: {text}" for name, text in proofs.items()]
     parts += ["", "#### Targets (perfprobe, default settings)", ""]

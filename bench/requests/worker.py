@@ -5,6 +5,10 @@ coordinator. It reads one JSON command per line on stdin and answers one
 JSON line on the original stdout (everything else printed goes to stderr):
 
 - ``{"cmd": "run", "view": "/lazy/", "n": 40}`` -> ``{"ns": ...}``
+- ``{"cmd": "gc", "view": "/lazy/", "n": 1500, "warmup": 375, "budget_ns": ...}``
+  -> ``{"requests": ..., "warmup": ..., "counts": [g0, g1, g2], "ns": [...]}``:
+  the cyclic collector's passes and time per generation over up to ``n``
+  requests, no collection forced (see ``Client.collector``)
 - ``{"cmd": "proof"}`` -> ``{"recorded": true, "text": "..."}``
 - ``{"cmd": "quit"}`` -> exits
 
@@ -78,6 +82,12 @@ class Client:
                 close()
         return self.status, content
 
+    def check(self, path: str) -> None:
+        """Serve ``GET path``; raise ``RuntimeError`` unless it is ``200 OK``."""
+        status, body = self.get(path)
+        if status[:3] != "200":
+            raise RuntimeError(f"{path} answered {status}: {body[:200]!r}")
+
     def run(self, path: str, n: int) -> int:
         """Serve ``GET path`` ``n`` times; return the nanoseconds taken.
 
@@ -94,6 +104,62 @@ class Client:
         if bad:
             raise RuntimeError(f"{bad} of {n} responses to {path} were {status}")
         return elapsed_ns
+
+
+class CollectorClock:
+    """Count and time the cyclic collector's passes, per generation.
+
+    A ``gc.callbacks`` entry: the collector calls it with ``"start"`` and
+    ``"stop"`` around every collection, automatic or forced.
+    """
+
+    def __init__(self) -> None:
+        self.counts = [0, 0, 0]
+        self.ns = [0, 0, 0]
+        self._started_ns = 0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started_ns = time.perf_counter_ns()
+        else:
+            generation = info["generation"]
+            self.counts[generation] += 1
+            self.ns[generation] += time.perf_counter_ns() - self._started_ns
+
+
+def collector_time(
+    client: Client, path: str, n: int, warmup: int, budget_ns: int
+) -> dict[str, Any]:
+    """Serve ``path`` with no forced collection; time the collector's passes.
+
+    First ``warmup`` requests untimed (or as many as fit in a quarter of
+    ``budget_ns``), so the generations leave the state the last forced
+    collection left; then up to ``n`` requests (fewer if ``budget_ns`` runs
+    out) while a ``CollectorClock`` counts and times every collection.
+    Return the requests served in each part and the counts and nanoseconds
+    per generation. Raise ``RuntimeError`` if any response is not ``200 OK``.
+    """
+    started_ns = time.perf_counter_ns()
+    warmed = 0
+    while warmed < warmup and time.perf_counter_ns() - started_ns < budget_ns // 4:
+        client.check(path)
+        warmed += 1
+    clock = CollectorClock()
+    served = 0
+    started_ns = time.perf_counter_ns()
+    gc.callbacks.append(clock)
+    try:
+        while served < n and time.perf_counter_ns() - started_ns < budget_ns:
+            client.check(path)
+            served += 1
+    finally:
+        gc.callbacks.remove(clock)
+    return {
+        "requests": served,
+        "warmup": warmed,
+        "counts": clock.counts,
+        "ns": clock.ns,
+    }
 
 
 def _start(name: str, db_path: Path) -> tuple[Client, dict[str, Any]]:
@@ -148,6 +214,14 @@ def _serve(name: str, client: Client, out: TextIO) -> None:
         try:
             if command["cmd"] == "run":
                 answer = {"ns": client.run(command["view"], int(command["n"]))}
+            elif command["cmd"] == "gc":
+                answer = collector_time(
+                    client,
+                    command["view"],
+                    int(command["n"]),
+                    int(command["warmup"]),
+                    int(command["budget_ns"]),
+                )
             elif command["cmd"] == "proof":
                 # One N+1 request last, so every tool has one to show.
                 client.run(VIEWS[-1].path, 1)

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import gc
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
 import pytest
 
 from bench.requests.analysis import (
     ViewResult,
     check_targets,
+    collector_results,
     compare,
     pair_means,
     round_orders,
 )
 from bench.requests.cli import main
-from bench.requests.formatting import view_table
+from bench.requests.formatting import collector_section, document, view_table
+from bench.requests.worker import Client, collector_time
 
 
 def test_round_orders_rotate_and_reverse_each_pair() -> None:
@@ -53,6 +60,134 @@ def test_compare_works_per_round_pair() -> None:
     assert result.requests_per_s == pytest.approx(4e6)
     # Range over median for fewer than 4 values: (1e9/120 - 4e6) / 4e6.
     assert result.requests_per_s_spread == pytest.approx((1e9 / 120 - 4e6) / 4e6)
+
+
+def _app(cycles: int, sleep_s: float = 0.0) -> Callable[..., Iterable[bytes]]:
+    """Return a WSGI app that leaves ``cycles`` cyclic garbage lists a request."""
+
+    def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        for _ in range(cycles):
+            garbage: list[Any] = []
+            garbage.append(garbage)  # only the cyclic collector can free it
+        if sleep_s:
+            time.sleep(sleep_s)
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    return app
+
+
+def test_collector_time_counts_collections_of_cyclic_garbage() -> None:
+    """100 cyclic lists a request: a gen-0 pass every ~7 requests, timed."""
+    assert gc.isenabled()
+    threshold = gc.get_threshold()[0]
+    n, cycles = 210, 100
+    callbacks = list(gc.callbacks)
+    answer = collector_time(Client(_app(cycles)), "/", n, 20, 10**10)
+    assert answer["requests"] == n
+    assert answer["warmup"] == 20
+    # The count passes the threshold every threshold + 1 net tracked
+    # allocations; the request's own dicts are freed within it, the lists
+    # are not: about n * cycles / (threshold + 1) collections (30 here).
+    expected = n * cycles / (threshold + 1)
+    assert expected / 2 <= sum(answer["counts"]) <= expected * 2
+    assert answer["ns"][0] > 0
+    assert all(ns >= 0 for ns in answer["ns"])
+    assert gc.callbacks == callbacks  # the hook is gone again
+
+
+def test_collector_time_is_zero_when_a_request_leaves_no_garbage() -> None:
+    """No cyclic garbage and no forced collection: no pass at all."""
+    assert gc.isenabled()
+    gc.collect()  # the count starts at zero, as after the bench's batches
+    answer = collector_time(Client(_app(0)), "/", 2_000, 200, 10**10)
+    assert answer == {
+        "requests": 2_000,
+        "warmup": 200,
+        "counts": [0, 0, 0],
+        "ns": [0, 0, 0],
+    }
+
+
+def test_collector_time_stops_at_its_budget() -> None:
+    """2 ms requests and a 40 ms budget: about 20 measured, 5 warm-up."""
+    answer = collector_time(Client(_app(0, 0.002)), "/", 1_000, 1_000, 40_000_000)
+    assert 1 <= answer["requests"] <= 21
+    assert 1 <= answer["warmup"] <= 6
+
+
+def test_collector_time_raises_on_a_bad_status() -> None:
+    """A view that fails is an error, not a cheap request."""
+
+    def broken(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+        start_response("500 Internal Server Error", [])
+        return [b""]
+
+    with pytest.raises(RuntimeError, match="500"):
+        collector_time(Client(broken), "/lazy/", 10, 0, 10**10)
+
+
+def _collector_answers() -> dict[str, dict[str, Any]]:
+    return {
+        # 1.76 µs a request.
+        "none": {
+            "requests": 1_000,
+            "warmup": 250,
+            "counts": [40, 4, 0],
+            "ns": [1_600_000, 160_000, 0],
+        },
+        # (13.2 + 3.6 + 28) ms / 1,000 = 44.8 µs a request.
+        "perfprobe": {
+            "requests": 1_000,
+            "warmup": 250,
+            "counts": [240, 24, 2],
+            "ns": [13_200_000, 3_600_000, 28_000_000],
+        },
+    }
+
+
+def test_collector_results_add_the_collector_to_the_timed_per_query_cost() -> None:
+    """(405 µs timed + 44.8 - 1.76 µs collector) / 51 = 8.785 µs a query."""
+    timed = {"none": _result(1.0, 0.0, 51), "perfprobe": _result(0.94, 405_000, 51)}
+    results = collector_results(_collector_answers(), timed, "none", 51)
+    perfprobe = results["perfprobe"]
+    assert perfprobe.ns_per_request == pytest.approx(44_800)
+    assert perfprobe.per_request == pytest.approx((0.24, 0.024, 0.002))
+    assert perfprobe.added_ns_per_query == pytest.approx(448_040 / 51)
+    assert results["none"].added_ns_per_query == pytest.approx(0.0)
+    # Without queries, or without the baseline's answer, no per-query figure.
+    assert (
+        collector_results(_collector_answers(), timed, "none", 0)[
+            "perfprobe"
+        ].added_ns_per_query
+        is None
+    )
+    answers = {"perfprobe": _collector_answers()["perfprobe"]}
+    assert (
+        collector_results(answers, timed, "none", 51)["perfprobe"].added_ns_per_query
+        is None
+    )
+
+
+def test_collector_section_tables_and_place_in_the_document() -> None:
+    """Rows from hand-made numbers; the section sits before the proofs."""
+    timed = {"none": _result(1.0, 0.0, 51), "perfprobe": _result(0.94, 405_000, 51)}
+    results = collector_results(_collector_answers(), timed, "none", 51)
+    lines = collector_section(["intro"], [("N+1", results, True)])
+    assert lines[0] == (
+        "#### Cyclic garbage collector (separate steady-state measurement, info)"
+    )
+    table = "\n".join(lines).splitlines()
+    assert table[-2:] == [
+        "| none | 1,000 (250) | 1.8 | 0.04 | 0.004 | 0 | +0.0 |",
+        "| perfprobe | 1,000 (250) | 44.8 | 0.24 | 0.024 | 0.002 | +8.8 |",
+    ]
+    no_query = collector_section(["intro"], [("JSON", results, False)])
+    assert no_query[-2].splitlines()[-1] == (
+        "| perfprobe | 1,000 (250) | 44.8 | 0.24 | 0.024 | 0.002 |"
+    )
+    text = document(["head"], [], {}, {"none": "base"}, [], [], lines)
+    assert text.index("Cyclic garbage") < text.index("What each configuration")
 
 
 def _result(ratio: float, added_ns: float, queries: int = 0) -> ViewResult:
