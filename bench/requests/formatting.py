@@ -7,6 +7,16 @@ from collections.abc import Mapping, Sequence
 from .analysis import CollectorResult, Target, ViewResult
 
 
+def _table_head(marker: str, title: str, headers: list[str]) -> list[str]:
+    """Return a titled markdown table's first lines: heading, header, rule."""
+    return [
+        f"{marker} {title}",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "|".join("---" for _ in headers) + "|",
+    ]
+
+
 def _us(ns: float) -> str:
     return f"{ns / 1000:+.1f}" if abs(ns) < 100_000 else f"{ns / 1000:+.0f}"
 
@@ -27,12 +37,7 @@ def view_table(
     if per_query:
         headers.append("added µs/query")
     headers.append("recorded")
-    lines = [
-        f"#### {title}",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
-    ]
+    lines = _table_head("####", title, headers)
     for name, result in results.items():
         cells = [
             name,
@@ -65,12 +70,7 @@ def collector_table(
     ]
     if per_query:
         headers.append("added µs/query incl. collector")
-    lines = [
-        f"##### {title}",
-        "",
-        "| " + " | ".join(headers) + " |",
-        "|" + "|".join("---" for _ in headers) + "|",
-    ]
+    lines = _table_head("#####", title, headers)
     for name, result in results.items():
         cells = [
             name,
