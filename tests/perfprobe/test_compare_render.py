@@ -163,7 +163,8 @@ def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
         report(run(n_plus_one={(lazy, "shop/views.py:15"): 16})), report(run())
     )
     output = _plain(comparison)
-    shown = 'shop/views.py:15: SELECT … FROM "shop_author" WHERE "shop_author"."id" = '
+    where = 'WHERE "shop_author"."id" = '
+    shown = f'shop/views.py:15: SELECT … FROM "shop_author" {where}'
 
     assert f"{shown}\n" in output or f"{shown}? LIMIT ?" in output
     assert "gone: fixed" in output

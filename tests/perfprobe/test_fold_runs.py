@@ -115,4 +115,5 @@ def test_add_runs_adds_each_runs_sum_in_turn() -> None:
 
     assert joined.total == one_by_one.total
     assert joined.summary() == one_by_one.summary()
-    assert joined.summary() is not None and not joined.summary().exact  # type: ignore[union-attr]
+    summary = joined.summary()
+    assert summary is not None and not summary.exact
