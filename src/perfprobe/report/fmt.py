@@ -14,11 +14,12 @@ def format_ms(seconds: float | None) -> str:
     ms = seconds * 1000
     if ms == 0:
         return "0 ms"
-    if abs(ms) >= 100:
-        return f"{ms:,.0f} ms"
-    if abs(ms) >= 1:
-        return f"{ms:.1f} ms"
-    return f"{ms:.3f} ms"
+    return f"{ms:,.{_ms_digits(ms)}f} ms"
+
+
+def _ms_digits(ms: float) -> int:
+    """Return the decimals ``format_ms`` shows ``ms`` milliseconds with."""
+    return 0 if abs(ms) >= 100 else 1 if abs(ms) >= 1 else 3
 
 
 def format_duration(seconds: float | None) -> str:
@@ -45,8 +46,7 @@ def format_against(seconds: float, limit_s: float) -> str:
     if abs(seconds) >= 1:
         scale, unit, digits = 1.0, "s", 2
     else:
-        ms = abs(seconds) * 1000
-        scale, unit, digits = 1000.0, "ms", 0 if ms >= 100 else 1 if ms >= 1 else 3
+        scale, unit, digits = 1000.0, "ms", _ms_digits(seconds * 1000)
     for more in range(digits + 1, digits + 10):
         shown = f"{seconds * scale:,.{more}f} {unit}"
         if shown != f"{limit_s * scale:,.{more}f} {unit}":
