@@ -39,3 +39,24 @@ def test_a_time_shown_like_its_limit_gets_the_digits_that_tell_them_apart(
         digits = len(shown.split()[0].partition(".")[2])
         limit = f"{limit_s * scale:,.{digits}f} {unit}"
         assert shown != limit and format_duration(limit_s) != shown
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        # 400 ns is 0.0004 ms: its first digit that is not zero, not "0.000".
+        (4e-7, "0.0004 ms"),
+        (-4e-7, "-0.0004 ms"),
+        # 30 ns and 2 ns.
+        (3e-8, "0.00003 ms"),
+        (2e-9, "0.000002 ms"),
+        # From a microsecond up, three decimals as before.
+        (1e-6, "0.001 ms"),
+        (0.0005, "0.500 ms"),
+    ],
+)
+def test_a_time_under_a_microsecond_shows_its_first_digit(
+    seconds: float, shown: str
+) -> None:
+    """A 400 ns slow-query threshold printed "0.000 ms", which reads as zero."""
+    assert format_duration(seconds) == shown

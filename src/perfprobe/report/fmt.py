@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 BYTES_PER_MB = 1024 * 1024
@@ -18,8 +19,20 @@ def format_ms(seconds: float | None) -> str:
 
 
 def _ms_digits(ms: float) -> int:
-    """Return the decimals ``format_ms`` shows ``ms`` milliseconds with."""
-    return 0 if abs(ms) >= 100 else 1 if abs(ms) >= 1 else 3
+    """Return the decimals ``format_ms`` shows ``ms`` milliseconds with.
+
+    Under a microsecond (a threshold set that low, a scaled-down demo) three
+    decimals would print "0.000 ms": there the first digit that is not zero
+    is shown instead, down to a femtosecond.
+    """
+    size = abs(ms)
+    if size >= 100:
+        return 0
+    if size >= 1:
+        return 1
+    if size >= 0.001 or size == 0 or not math.isfinite(size):
+        return 3
+    return min(12, -math.floor(math.log10(size)))
 
 
 def format_duration(seconds: float | None) -> str:
