@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from perfprobe.report.columnfit import PlannedColumn, plan_columns
+from perfprobe.report.columnfit import PlannedColumn, plan_columns, share_text_width
 from perfprobe.report.model import Report
 from perfprobe.report.tables import Section
 from perfprobe.report.terminal import TerminalRenderer, make_console
@@ -185,6 +185,68 @@ def test_a_console_narrower_than_the_plain_width_plans_for_the_console() -> None
     for cell in row[1:]:
         assert cell in text
     assert max(len(line) for line in text.splitlines()) <= 70
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "ascii"])
+def test_at_120_columns_each_name_is_printed_on_one_line(
+    monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    """The tags go to a table of their own rather than fold every name.
+
+    At 120 columns the operations table's numbers take 1 + (5+3) + 5 x (8+3)
+    = 64 cells, leaving 56 for three text columns whose longest words are
+    28 (the names), 12 ("MemoryError:") and 28 (the tags): all three cannot
+    be whole, and rich narrowed the names and the tags alike, printing
+    "concurrent.worke" over "r_task".
+    """
+    text = _render(encoding, 120, monkeypatch)
+
+    lines = text.splitlines()
+    for name in NAMES:
+        assert any(f"| {name} " in line for line in lines), name
+    assert any("| scenario=database_operations |" in line for line in lines)
+    assert any("| MemoryError: 1 |" in line for line in lines)
+
+
+def test_a_plan_with_words_moves_a_column_rather_than_fold_its_words() -> None:
+    """By hand: 1 + (28+3) + (5+3) + 5 x (8+3) + (12+3) + (28+3) = 141 > 120.
+
+    Without the tags, 1 + 31 + 8 + 55 + 15 = 110 fits, so the tags (31
+    beside the first column's 32) start a second table.
+    """
+    needs = [28, 5, 8, 8, 8, 8, 8, 14, 28]
+    numeric = [False, True, True, True, True, True, True, False, False]
+    words = [28, 5, 8, 8, 8, 8, 8, 12, 28]
+    plan = plan_columns(needs, numeric, [False] * 9, 120, words)
+
+    assert [[c.index for c in table] for table in plan] == [
+        list(range(8)),
+        [0, 8],
+    ]
+    # Without the words, the floors of ten fit in one table, as before.
+    assert len(plan_columns(needs, numeric, [False] * 9, 120)) == 1
+
+
+@pytest.mark.parametrize(
+    ("width", "shares"),
+    [
+        # Room 50 - (1 + 11) - 2 x 3 = 32: the floors take 20, the name the
+        # other 12 (22 of its 28); the error's word (12) would need 2 more.
+        (50, {0: 22, 2: 10}),
+        # Room 59 - 12 - 6 = 41: the name 28, the error its word 12, the
+        # last cell to the error's need (13 of 14).
+        (59, {0: 28, 2: 13}),
+        # 1 + 31 + 11 + 17 = 60: everything at its widest, nothing to share.
+        (60, {}),
+    ],
+)
+def test_text_width_goes_to_the_name_first_then_to_whole_words(
+    width: int, shares: dict[int, int]
+) -> None:
+    """The name's longest word first, another column's only if it then fits."""
+    planned = [PlannedColumn(0, False), PlannedColumn(1, True), PlannedColumn(2, False)]
+
+    assert share_text_width([28, 8, 14], [28, 8, 12], planned, width) == shares
 
 
 def test_a_section_without_rows_prints_its_headings() -> None:

@@ -15,7 +15,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .columnfit import PlannedColumn, plan_columns
+from .columnfit import PlannedColumn, plan_columns, share_text_width
 from .model import Report
 from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_tables
 
@@ -152,6 +152,11 @@ def _cells(text: str) -> int:
     return max(cell_len(line) for line in text.split("\n"))
 
 
+def _longest_word(text: str) -> int:
+    """Return the terminal cells of the longest space-free run of ``text``."""
+    return max((cell_len(word) for word in text.split()), default=0)
+
+
 class _Console(Console):
     """A rich console that ends the process with ``EXIT_BROKEN_PIPE``."""
 
@@ -285,6 +290,12 @@ class TerminalRenderer:
         width = self.console.width
         if self.width is not None:
             width = min(self.width, width)
+        # Each column's longest word: what it takes to wrap without folding
+        # a word in two.
+        words = [
+            max([_longest_word(heading)] + [_longest_word(row[index]) for row in spelt])
+            for index, heading in enumerate(headings)
+        ]
         plan = plan_columns(
             needs,
             [column in section.numeric for column in section.columns],
@@ -292,10 +303,12 @@ class TerminalRenderer:
             # there for: such columns wrap only when nothing else fits.
             [column in KEEP_WHOLE_COLUMNS for column in section.columns],
             width,
+            words,
         )
         for part, planned in enumerate(plan):
             heading = title if part == 0 else f"{section.title} (continued)"
-            self._print(self._table(section, heading, planned, needs))
+            shares = share_text_width(needs, words, planned, width)
+            self._print(self._table(section, heading, planned, needs, shares))
         for note in section.notes:
             self._print(note)
 
@@ -305,6 +318,7 @@ class TerminalRenderer:
         title: str,
         planned: Sequence[PlannedColumn],
         needs: Sequence[int],
+        shares: dict[int, int],
     ) -> Table:
         table = Table(
             title=self._text(title), title_justify="left", box=self.box, expand=False
@@ -320,6 +334,7 @@ class TerminalRenderer:
                 no_wrap=column.whole,
                 overflow="fold",
                 min_width=needs[column.index] if column.whole else None,
+                width=shares.get(column.index),
             )
         for row in section.rows:
             # Text never parses markup, so SQL like "[x]" or labels from user
