@@ -346,7 +346,7 @@ def _render_launches(
         "launches. Launches (load average over 1 minute; requests per batch): "
         f"{runs}.",
     ]
-    if plan is not None:
+    if plan is not None and any(v.queries > 1 for v in views):
         header.append(
             "The collector column is info, not judged: per launch, (timed added "
             "µs/req + collector µs/req - the baseline's) / queries, from the "
