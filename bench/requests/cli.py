@@ -305,6 +305,11 @@ def _render(
             _collector_intro(plan, views, VIEWS[-1].queries), collector_views
         )
     notes = _notes([launched], install_failed)
+    notes.append(
+        "One launch: its worker processes carry offsets of their own that its "
+        "spread does not show, so a target near its line is settled only over "
+        "several launches (`--launches K`, see bench/requests/README.md)."
+    )
     text = document(header, tables, recorded, proofs, targets, notes, section)
     return text, all(t.passed for t in targets)
 
