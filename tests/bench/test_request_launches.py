@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 
 from bench import run_all
+from bench.requests import cli
 from bench.requests.analysis import Target, ViewResult, check_targets
-from bench.requests.cli import main
+from bench.requests.catalog import VIEWS_BY_NAME
+from bench.requests.cli import Launched, main
+from bench.requests.coordinator import QUICK_COLLECTOR, Measurements
 from bench.requests.formatting import across_table, verdicts_table
 from bench.requests.launches import (
     MET,
@@ -292,3 +295,64 @@ def test_run_all_verdict_rows_count_verdicts(
         ("requests /json/, 5 launches", "1 MET", True),
     ]
     assert markdowns == ["## lazy\n", "## json\n"]
+
+
+def _measurements(perfprobe_ns: float, gc_ns: int) -> Measurements:
+    """One launch on /lazy/: one round pair, 6 ms a baseline request."""
+    return Measurements(
+        batch={"lazy-list": 10},
+        per_request_ns={
+            "lazy-list": {
+                "none": [6_000_000.0, 6_000_000.0],
+                "perfprobe": [perfprobe_ns, perfprobe_ns],
+                "nplusone": [8_550_000.0, 8_550_000.0],
+            }
+        },
+        proofs={
+            "none": (True, "-"),
+            "perfprobe": (True, "1 N+1"),
+            "nplusone": (True, ""),
+        },
+        info={"none": {"django": "5.2"}},
+        collector={
+            "lazy-list": {
+                name: {"requests": 100, "warmup": 25, "counts": [1, 0, 0], "ns": [ns]}
+                for name, ns in (("none", 100_000), ("perfprobe", gc_ns))
+            }
+        },
+    )
+
+
+def test_render_launches_from_two_hand_made_launches() -> None:
+    """5 then 6 µs a query, nplusone 10x then 8.3x: both NOT SETTLED.
+
+    Launch 1: perfprobe 6,255 µs a request against 6,000 (255 µs, 5 µs a
+    query, share 0.959); nplusone adds 2,550 µs, exactly 10x. Launch 2:
+    perfprobe adds 306 µs (6 µs a query), 8.3x. Collector: baseline 1 µs a
+    request; perfprobe 41.8 then 52 µs, so (255 + 41.8 - 1) / 51 = 5.8 and
+    (306 + 52 - 1) / 51 = 7.0 µs a query with it.
+    """
+    views = [VIEWS_BY_NAME["lazy-list"]]
+    launched = [
+        Launched(data, cli._results(data, views), load, 10.0)
+        for data, load in (
+            (_measurements(6_255_000.0, 4_180_000), 0.5),
+            (_measurements(6_306_000.0, 5_200_000), 1.25),
+        )
+    ]
+    text, across = cli._render_launches(
+        launched, views, [], "full", 20.0, QUICK_COLLECTOR
+    )
+    assert [t.verdict for t in across] == [NOT_SETTLED, MISSED, MET, NOT_SETTLED]
+    lines = text.splitlines()
+    assert lines[0] == "### Request benchmark, 2 launches: `/lazy/`"
+    assert "1: load 0.50 at its start, 10 s, lazy-list x10; 2: load 1.25" in text
+    assert (
+        "| perfprobe | +5.0 / +6.0 | +5.5 | +5.0 to +6.0 | 0.959 / 0.951 | 0.955 "
+        "| 0.951 to 0.959 | +6.4 (+5.8 to +7.0) |"
+    ) in lines
+    assert (
+        "| N+1 view: perfprobe >= 10x cheaper than nplusone | 10.0x / 8.3x ✗ | "
+        "9.2x | 8.3x to 10.0x | **NOT SETTLED** |"
+    ) in lines
+    assert "| none |" not in text
