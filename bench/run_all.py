@@ -88,6 +88,59 @@ def _requests_benchmark(
     return [row], markdown, versions
 
 
+#: The request benchmark's multi-launch verdict that a run ends with: per
+#: run, the views and the configurations besides the baseline. `/json/`
+#: has only perfprobe's own targets, so it leaves the other tools out
+#: (debug-toolbar's 4.4 ms a `/json/` request would take most of the time).
+VERDICT_RUNS = (
+    ("lazy", "perfprobe,nplusone,debug-toolbar"),
+    ("json", "perfprobe"),
+)
+#: Launches per verdict run, full and quick.
+VERDICT_LAUNCHES = 5
+QUICK_VERDICT_LAUNCHES = 2
+
+
+def _verdict_benchmark(
+    quick: bool, launches: int, tmp_dir: Path
+) -> tuple[list[Row], list[str]]:
+    """Run each of ``VERDICT_RUNS`` as ``launches`` launches; rows and markdown."""
+    from bench.harness import Row
+
+    rows: list[Row] = []
+    markdowns: list[str] = []
+    for views, only in VERDICT_RUNS:
+        json_path = tmp_dir / f"verdict-{views}.json"
+        md_path = tmp_dir / f"verdict-{views}.md"
+        command = [sys.executable, "-m", "bench.requests", "--launches", str(launches)]
+        command += ["--views", views, "--only", only, "--no-collector"]
+        command += ["--json", str(json_path), "--markdown", str(md_path)]
+        command += ["--quick"] if quick else []
+        env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+        env.pop("DJANGO_SETTINGS_MODULE", None)
+        result = subprocess.run(command, cwd=REPO_ROOT, env=env, check=False)
+        if md_path.exists():
+            markdowns.append(md_path.read_text(encoding="utf-8"))
+        counts: dict[str, int] = {}
+        if json_path.exists():
+            data = json.loads(json_path.read_text(encoding="utf-8"))
+            for verdict in data.get("verdicts", []):
+                counts[verdict["verdict"]] = counts.get(verdict["verdict"], 0) + 1
+        measured = ", ".join(f"{n} {v}" for v, n in counts.items())
+        rows.append(
+            Row(
+                benchmark=f"requests /{views}/, {launches} launches",
+                baseline="",
+                measured=measured or f"exit {result.returncode}",
+                ratio="",
+                detail=f"none,{only}; its own tables below",
+                target="every target met in every launch",
+                passed=result.returncode == 0,
+            )
+        )
+    return rows, markdowns
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write RESULTS.md, return the status."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -102,6 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         help="do not run the request benchmark (python -m bench.requests)",
     )
     parser.add_argument(
+        "--verdict-launches",
+        type=int,
+        metavar="K",
+        help="launches of the request targets' verdict runs (default "
+        f"{VERDICT_LAUNCHES}, quick {QUICK_VERDICT_LAUNCHES}; 0 leaves them out, "
+        "as does --skip-requests)",
+    )
+    parser.add_argument(
         "--no-callgrind",
         action="store_true",
         help="do not count instructions with valgrind",
@@ -113,6 +174,12 @@ def main(argv: list[str] | None = None) -> int:
         help="where to write the markdown results (default bench/RESULTS.md)",
     )
     args = parser.parse_args(argv)
+    if args.verdict_launches is None:
+        args.verdict_launches = (
+            QUICK_VERDICT_LAUNCHES if args.quick else VERDICT_LAUNCHES
+        )
+    if args.verdict_launches != 0 and not 2 <= args.verdict_launches <= 50:
+        parser.error("--verdict-launches: 0 (none) or 2 to 50")
     _set_import_path()
     started_ns = time.perf_counter_ns()
 
@@ -191,9 +258,15 @@ def main(argv: list[str] | None = None) -> int:
         tool_versions: dict[str, str] = {}
         if not args.skip_requests:
             rows, markdown, tool_versions = _requests_benchmark(args.quick, tmp_dir)
-            sections.append(Section("Requests", tuple(rows)))
             if markdown:
                 extra.append(markdown)
+            if args.verdict_launches and (BENCH_DIR / "requests").is_dir():
+                more, markdowns = _verdict_benchmark(
+                    args.quick, args.verdict_launches, tmp_dir
+                )
+                rows += more
+                extra += markdowns
+            sections.append(Section("Requests", tuple(rows)))
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
 

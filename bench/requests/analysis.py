@@ -91,88 +91,121 @@ def compare(
 
 @dataclass(frozen=True)
 class Target:
-    """One target of the issue, checked on this run's figures."""
+    """One target of the issue, checked on this run's figures.
+
+    ``value`` is the figure judged (µs, a share or a factor, as
+    ``measured`` shows it), ``None`` when there is none (not run, or a
+    yes/no target); ``unit`` and ``digits`` say how to print it.
+    """
 
     description: str
     measured: str
     passed: bool
+    value: float | None = None
+    unit: str = ""
+    digits: int = 1
 
     @property
     def verdict(self) -> str:
         """Return ``PASS`` or ``MISS``."""
         return "PASS" if self.passed else "MISS"
 
+    def show(self, value: float) -> str:
+        """Return ``value`` printed as this target prints its figure."""
+        return f"{value:.{self.digits}f}{self.unit}"
+
 
 def check_targets(
-    no_query: Mapping[str, ViewResult],
-    n_plus_one: Mapping[str, ViewResult],
+    no_query: Mapping[str, ViewResult] | None,
+    n_plus_one: Mapping[str, ViewResult] | None,
     perfprobe: str,
     found_n_plus_one: bool,
     detectors: Sequence[str],
 ) -> list[Target]:
     """Check perfprobe's targets; a configuration missing from a view misses.
 
+    A view passed as ``None`` was not run: its targets are left out.
     ``detectors`` are the configurations, other than perfprobe, that point
     out N+1 queries and ran; perfprobe must add a tenth of each one's cost
     per request at most.
     """
     targets: list[Target] = []
-    fast = no_query.get(perfprobe)
-    slow = n_plus_one.get(perfprobe)
-    targets.append(
+    if no_query is not None:
+        targets += _no_query_targets(no_query.get(perfprobe), perfprobe)
+    if n_plus_one is not None:
+        targets += _n_plus_one_targets(
+            n_plus_one, perfprobe, found_n_plus_one, detectors
+        )
+    return targets
+
+
+def _no_query_targets(fast: ViewResult | None, perfprobe: str) -> list[Target]:
+    added_us = fast.added_ns / 1000 if fast else None
+    return [
         Target(
             f"no-query view: {perfprobe} adds <= {NO_QUERY_MAX_ADDED_NS / 1000:g} "
             "µs/request",
-            f"{fast.added_ns / 1000:.1f} µs" if fast else "not run",
+            f"{added_us:.1f} µs" if added_us is not None else "not run",
             fast is not None and fast.added_ns <= NO_QUERY_MAX_ADDED_NS,
-        )
-    )
-    targets.append(
+            added_us,
+            " µs",
+        ),
         Target(
             f"no-query view: {perfprobe} keeps >= {NO_QUERY_MIN_RATIO} of baseline",
             f"{fast.ratio:.3f}" if fast else "not run",
             fast is not None and fast.ratio >= NO_QUERY_MIN_RATIO,
-        )
-    )
+            fast.ratio if fast else None,
+            digits=3,
+        ),
+    ]
+
+
+def _n_plus_one_targets(
+    n_plus_one: Mapping[str, ViewResult],
+    perfprobe: str,
+    found_n_plus_one: bool,
+    detectors: Sequence[str],
+) -> list[Target]:
+    slow = n_plus_one.get(perfprobe)
     per_query = slow.added_ns_per_query if slow else None
-    targets.append(
+    targets = [
         Target(
             f"N+1 view: {perfprobe} adds <= "
             f"{N_PLUS_ONE_MAX_ADDED_NS_PER_QUERY / 1000:g} µs/query",
             f"{per_query / 1000:.2f} µs" if per_query is not None else "not run",
             per_query is not None and per_query <= N_PLUS_ONE_MAX_ADDED_NS_PER_QUERY,
-        )
-    )
-    targets.append(
+            per_query / 1000 if per_query is not None else None,
+            " µs",
+            2,
+        ),
         Target(
             f"N+1 view: {perfprobe} keeps >= {N_PLUS_ONE_MIN_RATIO} of baseline",
             f"{slow.ratio:.3f}" if slow else "not run",
             slow is not None and slow.ratio >= N_PLUS_ONE_MIN_RATIO,
-        )
-    )
-    targets.append(
+            slow.ratio if slow else None,
+            digits=3,
+        ),
         Target(
             f"N+1 view: {perfprobe} found and reported the N+1",
             "yes" if found_n_plus_one else "no",
             found_n_plus_one,
-        )
-    )
+        ),
+    ]
     for tool in detectors:
         other = n_plus_one[tool]
         ok = slow is not None and other.added_ns >= CHEAPER_FACTOR * slow.added_ns
-        factor = (
-            f"{other.added_ns / slow.added_ns:.1f}x"
-            if slow and slow.added_ns > 0
-            else "n/a"
-        )
+        factor = other.added_ns / slow.added_ns if slow and slow.added_ns > 0 else None
         targets.append(
             Target(
                 f"N+1 view: {perfprobe} >= {CHEAPER_FACTOR:g}x cheaper than {tool}",
-                f"{factor} ({other.added_ns / 1000:.0f} µs vs "
+                f"{f'{factor:.1f}x' if factor is not None else 'n/a'} "
+                f"({other.added_ns / 1000:.0f} µs vs "
                 f"{slow.added_ns / 1000:.1f} µs)"
                 if slow
                 else "not run",
                 ok,
+                factor,
+                "x",
             )
         )
     return targets

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from .analysis import round_orders
-from .catalog import BASELINE, VIEWS
+from .catalog import BASELINE, VIEWS, View
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -154,10 +154,12 @@ def start_workers(
     return ready
 
 
-def calibrate(worker: Worker, target_ns: int) -> dict[str, int]:
+def calibrate(
+    worker: Worker, target_ns: int, views: Sequence[View] = VIEWS
+) -> dict[str, int]:
     """Return per view the batch size that takes the baseline ``target_ns``."""
     sizes: dict[str, int] = {}
-    for view in VIEWS:
+    for view in views:
         n = 20
         elapsed_ns = worker.run(view.path, n)
         sizes[view.name] = max(5, min(5_000, round(target_ns * n / elapsed_ns)))
@@ -165,10 +167,13 @@ def calibrate(worker: Worker, target_ns: int) -> dict[str, int]:
 
 
 def measure_collector(
-    workers: dict[str, Worker], plan: CollectorPlan, result: Measurements
+    workers: dict[str, Worker],
+    plan: CollectorPlan,
+    result: Measurements,
+    views: Sequence[View] = VIEWS,
 ) -> None:
     """Ask every worker for its collector time on each view, one at a time."""
-    for view in VIEWS:
+    for view in views:
         by_name: dict[str, dict[str, Any]] = {}
         for name, worker in workers.items():
             if name in result.collector_failed:
@@ -194,16 +199,17 @@ def measure(
     progress: Callable[[str], None],
     failed: dict[str, str],
     collector: CollectorPlan | None = None,
+    views: Sequence[View] = VIEWS,
 ) -> Measurements:
     """Warm every worker up, then run the interleaved rounds on each view."""
     result = Measurements(failed=failed)
     result.info = {name: w.info for name, w in workers.items()}
-    result.batch = calibrate(workers[BASELINE], batch_ns)
+    result.batch = calibrate(workers[BASELINE], batch_ns, views)
 
     alive = dict(workers)
     for name, worker in list(alive.items()):
         try:
-            for view in VIEWS:
+            for view in views:
                 worker.run(view.path, result.batch[view.name])
         except WorkerError as exc:
             failed[name] = str(exc)
@@ -212,11 +218,11 @@ def measure(
     names = list(alive)
     orders = round_orders(names, pairs)
     series: dict[str, dict[str, list[float]]] = {
-        v.name: {n: [] for n in names} for v in VIEWS
+        v.name: {n: [] for n in names} for v in views
     }
     for index, order in enumerate(orders):
         progress(f"round {index + 1}/{len(orders)}")
-        for view in VIEWS:
+        for view in views:
             n = result.batch[view.name]
             for name in order:
                 if name not in alive:
@@ -234,7 +240,7 @@ def measure(
     }
     if collector is not None:
         progress("collector time, no forced collection")
-        measure_collector(alive, collector, result)
+        measure_collector(alive, collector, result, views)
     for name, worker in alive.items():
         try:
             answer = worker.ask({"cmd": "proof"})
@@ -251,8 +257,12 @@ def run(
     pairs: int,
     batch_ns: int,
     collector: CollectorPlan | None = None,
+    views: Sequence[View] = VIEWS,
 ) -> Measurements:
-    """Start the workers, measure, and stop every worker however it ends."""
+    """Start the workers, measure, and stop every worker however it ends.
+
+    Every call starts fresh worker processes: one call is one launch.
+    """
 
     def progress(message: str) -> None:
         print(f"  {message}", file=sys.stderr, flush=True)
@@ -263,7 +273,7 @@ def run(
     try:
         if BASELINE not in workers:
             raise WorkerError(failed.get(BASELINE, "the baseline did not start"))
-        return measure(workers, pairs, batch_ns, progress, failed, collector)
+        return measure(workers, pairs, batch_ns, progress, failed, collector, views)
     finally:
         for worker in workers.values():
             worker.stop()
