@@ -198,7 +198,7 @@ def _check_not_the_baseline(
     if option == "--output-file" and not fail_on:
         return
     try:
-        same = os.path.samefile(baseline, path)
+        same = os.path.samefile(os.path.expanduser(baseline), path)
     except (OSError, ValueError):
         # Either missing (or unnameable): not the same file.
         return

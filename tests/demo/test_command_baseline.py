@@ -141,6 +141,24 @@ def test_a_rolling_baseline_without_a_gate_is_allowed(
     assert nothing_may_run == ["prepare"]
 
 
+def test_a_baseline_in_the_home_folder_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nothing_may_run: list[str]
+) -> None:
+    """``--baseline=~/b.json`` reads the file ``--output-file=~/b.json`` wrote.
+
+    The shell leaves the tilde after ``=`` as typed: the demo's outputs took
+    it for the home folder, the baseline was looked for in a folder ``~``.
+    """
+    _slow_baseline(tmp_path, DB_QUERIES)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    with pytest.raises(CommandError, match="PerformanceDemo"):
+        run_demo("--baseline=~/baseline.json")
+    assert nothing_may_run == ["prepare"]
+    with pytest.raises(CommandError, match="is the --baseline report"):
+        run_demo("--baseline=~/baseline.json", "--html=~/baseline.json")
+
+
 def test_other_errors_of_the_demo_also_exit_with_2(nothing_may_run: list[str]) -> None:
     """The demo's own option errors share status 2, leaving 1 to the gate."""
     with pytest.raises(CommandError) as caught:
