@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from perfprobe.report import advice
 
 
@@ -50,6 +52,33 @@ def test_a_lookup_by_id_per_row_is_told_in_bulk() -> None:
         "or one filter(pk__in=[...]) query turned into a dict, which in_bulk(ids) "
         "returns in one call."
     )
+
+
+@pytest.mark.parametrize(
+    "fingerprint",
+    [
+        'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."author_id" = ?',
+        'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."author_id" = ? '
+        'ORDER BY "shop_book"."title" ASC LIMIT ?',
+    ],
+)
+def test_rows_found_by_another_column_are_told_to_group_not_in_bulk(
+    fingerprint: str,
+) -> None:
+    """``Book.objects.filter(author_id=a.id)`` per author: a dict of each one's rows.
+
+    It was told of a filter(pk__in=...) dict, which in_bulk(ids) returns:
+    the primary keys are not what the loop has, several rows may share an
+    author, and in_bulk() takes a unique field alone.
+    """
+    text = advice.n_plus_one(fingerprint, "shop/views.py:14", None, [], [])
+
+    assert text.endswith(
+        "prefetch_related() for a reverse or many-to-many relation, or one "
+        "filter(author_id__in=[...]) query whose rows are grouped into a dict by "
+        "author_id."
+    )
+    assert "in_bulk" not in text
 
 
 FUNCTION_STEP = "It applies a function to a filtered column"
