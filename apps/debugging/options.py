@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -88,6 +89,8 @@ def read_options(options: dict[str, Any]) -> DemoOptions:
     tolerance = _parse_tolerance(options)
     fail_on = compare_cli.parse_fail_on(options["fail_on"])
     compare_cli.require_baseline(fail_on, options["baseline"])
+    _check_not_the_baseline(options["baseline"], html_output, html_option, fail_on)
+    _check_not_the_baseline(options["baseline"], output, "--output-file", fail_on)
     baseline = None
     if options["baseline"] is not None:
         baseline = compare_cli.load_report_option("--baseline", options["baseline"])
@@ -177,3 +180,37 @@ def _parse_tolerance(options: dict[str, Any]) -> float:
             "counted when comparing with a saved report."
         )
     return tolerance
+
+
+def _check_not_the_baseline(
+    baseline: str | None, path: Path | None, option: str, fail_on: frozenset[str]
+) -> None:
+    """Refuse an output ``path`` that would replace the ``--baseline`` report.
+
+    The outputs are written before the comparison: an HTML page there would
+    replace the saved report, perhaps its only copy, and with ``--fail-on``
+    a JSON report there would replace the baseline with the run judged
+    against it, which the next run then passes. A new JSON report over its
+    baseline without ``--fail-on`` is a rolling baseline, and allowed.
+    """
+    if baseline is None or path is None:
+        return
+    if option == "--output-file" and not fail_on:
+        return
+    try:
+        same = os.path.samefile(os.path.expanduser(baseline), path)
+    except (OSError, ValueError):
+        # Either missing (or unnameable): not the same file.
+        return
+    if not same:
+        return
+    if option != "--output-file":
+        raise CommandError(
+            f"{option} {str(path)!r} is the --baseline report; give the page a "
+            "file of its own."
+        )
+    raise CommandError(
+        f"--output-file {str(path)!r} is the --baseline report: with --fail-on, a "
+        "run that fails would replace the report it failed against; give this "
+        "run's report a file of its own."
+    )

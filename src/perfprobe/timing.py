@@ -304,7 +304,9 @@ class ExecutionTimer:
 
         Coroutine functions (also those marked by asgiref), generator
         functions and plain callables are supported; an async generator
-        function raises ``TypeError``.
+        function raises ``TypeError``, as does anything not callable and a
+        ``property``, ``classmethod`` or ``staticmethod`` object (the decorator
+        goes below it, next to the ``def``).
         """
         return wrap(self, func)
 

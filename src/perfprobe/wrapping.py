@@ -32,9 +32,27 @@ def _is_async_callable(func: Callable[..., Any]) -> bool:
 def wrap(timer: ExecutionTimer, func: Callable[P, R]) -> Callable[P, R]:
     """Return ``func`` measured by ``timer`` on each call; see ``ExecutionTimer``.
 
+    Raise ``TypeError`` when ``func`` is not callable, or is a ``property``,
+    ``classmethod`` or ``staticmethod`` object (the decorator goes below it).
+
     A start is kept in the wrapper's own frame, not in the timer, so a
     decorated function may run in any number of threads and tasks at once.
     """
+    if isinstance(func, property | classmethod | staticmethod) or not callable(func):
+        # Wrapped, a property or classmethod failed at each call ("object is
+        # not callable") and a staticmethod was bound to the instance: the
+        # mistake showed far from the decorator, once per call, as the
+        # operation's error.
+        kind = type(func).__name__
+        raise TypeError(
+            f"measure_execution_time({timer.name!r}) decorates a function or "
+            f"other callable, not {kind}"
+            + (
+                f"; put it below @{kind}, next to the def"
+                if isinstance(func, property | classmethod | staticmethod)
+                else ""
+            )
+        )
     if inspect.isasyncgenfunction(func):
         raise TypeError(
             f"measure_execution_time({timer.name!r}) cannot time an async "

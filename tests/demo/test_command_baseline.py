@@ -95,6 +95,70 @@ def test_a_bad_baseline_file_is_refused_first(
     assert nothing_may_run == []
 
 
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--html"], "--html '{path}' is the --baseline report"),
+        (["--html-file"], "--html-file '{path}' is the --baseline report"),
+        (
+            ["--fail-on", "queries", "--output-file"],
+            "--output-file '{path}' is the --baseline report: with --fail-on",
+        ),
+    ],
+    ids=["html", "html-file", "output-file with fail-on"],
+)
+def test_an_output_over_the_baseline_is_refused_first(
+    tmp_path: Path, args: list[str], fragment: str, nothing_may_run: list[str]
+) -> None:
+    """No output may replace the baseline (through a link too); it is unchanged.
+
+    An HTML page over it would lose the saved report; a JSON report over it
+    with --fail-on would let a failing run replace what it failed against.
+    """
+    baseline = _slow_baseline(tmp_path, DB_QUERIES)
+    before = Path(baseline).read_bytes()
+    link = tmp_path / "link.json"
+    link.symlink_to(baseline)
+
+    for path in (baseline, str(link)):
+        with pytest.raises(CommandError) as caught:
+            run_demo("--baseline", baseline, *args, path)
+
+        assert caught.value.returncode == 2
+        assert fragment.format(path=path) in str(caught.value)
+    assert Path(baseline).read_bytes() == before
+    assert nothing_may_run == []
+
+
+def test_a_rolling_baseline_without_a_gate_is_allowed(
+    tmp_path: Path, nothing_may_run: list[str]
+) -> None:
+    """--output-file naming the --baseline with no --fail-on passes the checks."""
+    baseline = _slow_baseline(tmp_path, DB_QUERIES)
+
+    with pytest.raises(CommandError, match="PerformanceDemo"):
+        run_demo("--baseline", baseline, "--output-file", baseline)
+    assert nothing_may_run == ["prepare"]
+
+
+def test_a_baseline_in_the_home_folder_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nothing_may_run: list[str]
+) -> None:
+    """``--baseline=~/b.json`` reads the file ``--output-file=~/b.json`` wrote.
+
+    The shell leaves the tilde after ``=`` as typed: the demo's outputs took
+    it for the home folder, the baseline was looked for in a folder ``~``.
+    """
+    _slow_baseline(tmp_path, DB_QUERIES)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    with pytest.raises(CommandError, match="PerformanceDemo"):
+        run_demo("--baseline=~/baseline.json")
+    assert nothing_may_run == ["prepare"]
+    with pytest.raises(CommandError, match="is the --baseline report"):
+        run_demo("--baseline=~/baseline.json", "--html=~/baseline.json")
+
+
 def test_other_errors_of_the_demo_also_exit_with_2(nothing_may_run: list[str]) -> None:
     """The demo's own option errors share status 2, leaving 1 to the gate."""
     with pytest.raises(CommandError) as caught:

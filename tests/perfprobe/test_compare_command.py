@@ -459,3 +459,16 @@ def test_a_moved_n_plus_one_with_the_same_count_has_its_row(pair: Any) -> None:
     assert row[0].split("|")[3:6] == [" 5   ", " 5   ", " same (line moved) "]
     assert "Note: N+1 finding apps/shop/views.py:42 -> 44 is one finding" in output
     assert "Gate passed (--fail-on regression)." in output
+
+
+def test_reports_from_the_home_folder_are_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~/old.json`` is the home folder's file, as the demo's paths are."""
+    write(tmp_path / "old.json", _checkout(0.1))
+    write(tmp_path / "new.json", _checkout(0.1))
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+    output = compare("~/old.json", "~/new.json")
+
+    assert "Result: no change beyond noise and tolerance." in output

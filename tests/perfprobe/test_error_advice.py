@@ -1,6 +1,10 @@
-"""Test the advice wording for failed requests and per-row lookups."""
+"""Test the advice wording for failed requests, per-row lookups and slow queries."""
 
 from __future__ import annotations
+
+import time
+
+import pytest
 
 from perfprobe.report import advice
 
@@ -48,3 +52,72 @@ def test_a_lookup_by_id_per_row_is_told_in_bulk() -> None:
         "or one filter(pk__in=[...]) query turned into a dict, which in_bulk(ids) "
         "returns in one call."
     )
+
+
+@pytest.mark.parametrize(
+    "fingerprint",
+    [
+        'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."author_id" = ?',
+        'SELECT "shop_book"."id" FROM "shop_book" WHERE "shop_book"."author_id" = ? '
+        'ORDER BY "shop_book"."title" ASC LIMIT ?',
+    ],
+)
+def test_rows_found_by_another_column_are_told_to_group_not_in_bulk(
+    fingerprint: str,
+) -> None:
+    """``Book.objects.filter(author_id=a.id)`` per author: a dict of each one's rows.
+
+    It was told of a filter(pk__in=...) dict, which in_bulk(ids) returns:
+    the primary keys are not what the loop has, several rows may share an
+    author, and in_bulk() takes a unique field alone.
+    """
+    text = advice.n_plus_one(fingerprint, "shop/views.py:14", None, [], [])
+
+    assert text.endswith(
+        "prefetch_related() for a reverse or many-to-many relation, or one "
+        "filter(author_id__in=[...]) query whose rows are grouped into a dict by "
+        "author_id."
+    )
+    assert "in_bulk" not in text
+
+
+FUNCTION_STEP = "It applies a function to a filtered column"
+
+
+def test_a_function_on_a_filtered_column_is_told_an_expression_index() -> None:
+    """UPPER() after the WHERE is a filter through a function; before it, not."""
+    filtered = advice.slow_query(
+        'SELECT "t"."id" FROM "t" WHERE UPPER("t"."email") = ?', "sqlite", None
+    )
+    selected = advice.slow_query(
+        'SELECT UPPER("t"."email") FROM "t" WHERE "t"."id" > ?', "sqlite", None
+    )
+    # A line of raw SQL (STORE_SQL_PARAMETERS) is read on its own: the WHERE
+    # of one line does not make the next line's function a filter.
+    lines = advice.slow_query(
+        'SELECT "t"."id" FROM "t" WHERE "t"."id" > 1\nUNION SELECT LOWER(\'A\')',
+        "sqlite",
+        None,
+    )
+
+    assert FUNCTION_STEP in filtered
+    assert FUNCTION_STEP not in selected
+    assert FUNCTION_STEP not in lines
+
+
+def test_a_long_statement_of_many_where_words_is_read_in_linear_time() -> None:
+    """10,000 WHEREs in 60,000 characters: the advice took about 10 s (quadratic).
+
+    The search from every WHERE ran to the end of the line and back; one
+    search past the first is done in milliseconds, with room for a loaded
+    machine.
+    """
+    sql = 'SELECT "t"."id" FROM "t" ' + "WHERE " * 10_000
+
+    started = time.perf_counter()
+    text = advice.slow_query(sql, "sqlite", None)
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < 1.0
+    assert FUNCTION_STEP not in text
+    assert FUNCTION_STEP in advice.slow_query(sql + "DATE(?)", "sqlite", None)

@@ -116,3 +116,45 @@ def test_a_lone_double_dash_is_no_usage_error() -> None:
 
     assert "unknown option" not in result.stderr
     assert "no-such-scenario" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (
+            ["a.json", "b.json", "--", "--tolerance"],
+            "unexpected argument '--tolerance'; --help lists what the command takes",
+        ),
+        (
+            ["a.json", "--", "b.json", "--zzz"],
+            "unexpected argument '--zzz'; --help lists what the command takes",
+        ),
+        (
+            ["a.json", "b.json", "--tol", "--", "--zzz"],
+            "unknown option --tol; did you mean --tolerance?",
+        ),
+    ],
+)
+def test_a_double_dash_after_positionals_ends_the_options_too(
+    args: list[str], line: str
+) -> None:
+    """argparse drops the ``--`` of a command with positionals; it still counts.
+
+    What followed it was named an unknown option, a real one with itself as
+    the guess: "unknown option --tolerance; did you mean --tolerance?".
+    """
+    with pytest.raises(CommandError) as caught:
+        call_command("perfprobe_compare", *args, stdout=StringIO(), stderr=StringIO())
+    assert str(caught.value) == f"Error: {line}"
+    assert caught.value.returncode == 2
+
+
+def test_a_double_dash_on_the_command_line_ends_the_options() -> None:
+    """The real command line: one line naming the stray argument, status 2."""
+    result = manage("perfprobe_report", "report.json", "--", "--html")
+
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "manage.py perfprobe_report: error: unexpected argument '--html'; "
+        "--help lists what the command takes"
+    ]

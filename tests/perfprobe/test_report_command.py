@@ -422,3 +422,31 @@ def test_a_reader_that_goes_away_ends_the_command_with_141(
     assert first == b"perfprobe report\n"
     assert status == SIGPIPE_STATUS
     assert errors == b""
+
+
+def test_a_path_from_the_home_folder_is_read_and_written(
+    saved: tuple[Report, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``~/`` is the home folder, as in the demo's paths (``--html=~/x`` is typed).
+
+    The shell leaves a tilde after ``=`` as it is; the report was looked for
+    in a folder named ``~`` in the working directory, and not found.
+    """
+    original, path = saved
+    home = tmp_path / "home"
+    home.mkdir()
+    Path(path).rename(home / "report.json")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(html, "charts_available", lambda: False)
+
+    output = show("~/report.json", "--html=~/report.html")
+
+    assert (home / "report.html").read_text(encoding="utf-8") == render_html(original)
+    assert output.endswith("HTML report written to ~/report.html\n")
+    assert not (tmp_path / "~").exists()
+    message = str(refused("~/report.json", "--html", "~/report.json"))
+    assert message == (
+        "--html '~/report.json' is the report being read; give the page a file "
+        "of its own."
+    )

@@ -511,6 +511,44 @@ def test_async_generator_function_is_rejected(mon: PerformanceMonitor) -> None:
         mon.measure_execution_time("rows")(rows)
 
 
+def test_a_decorator_above_a_descriptor_is_refused_at_once(
+    mon: PerformanceMonitor,
+) -> None:
+    """Above @property, @classmethod or @staticmethod: a TypeError naming the fix.
+
+    It was taken: a property or classmethod then failed at each call with
+    "object is not callable", recorded as the operation's error, and a
+    staticmethod was bound to the instance, which it then received as an
+    argument.
+    """
+    for kind in (property, classmethod, staticmethod):
+        with pytest.raises(TypeError) as caught:
+
+            class Shop:
+                @mon.measure_execution_time("total")
+                @kind
+                def total(self) -> int:
+                    return 3
+
+        assert str(caught.value) == (
+            "measure_execution_time('total') decorates a function or other "
+            f"callable, not {kind.__name__}; put it below @{kind.__name__}, next "
+            "to the def"
+        )
+    with pytest.raises(TypeError, match=r"other callable, not int$"):
+        mon.measure_execution_time("five")(5)  # type: ignore[arg-type]
+
+    class Fixed:
+        @staticmethod
+        @mon.measure_execution_time("double")
+        def double(value: int) -> int:
+            return value * 2
+
+    assert Fixed().double(4) == 8
+    summary, errors = mon.collector.snapshot().operations["double"]
+    assert summary.count == 1 and errors == {}
+
+
 class SleepyCallable:
     """An object whose ``__call__`` is a coroutine function sleeping 0.1 s."""
 

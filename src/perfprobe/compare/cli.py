@@ -8,6 +8,7 @@ so their options, messages and exit statuses agree. Every bad value raises
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Iterable
 from typing import Any
 
@@ -95,9 +96,13 @@ def require_baseline(fail_on: frozenset[str], baseline: str | None) -> None:
 
 
 def load_report_option(option: str, value: str) -> LoadedReport:
-    """Load the report named by ``option``; a bad file is a one-line error."""
+    """Load the report named by ``option``; a bad file is a one-line error.
+
+    A leading ``~`` is the home folder, as in the demo's ``--output-file``:
+    the shell leaves ``--baseline=~/base.json`` as typed.
+    """
     try:
-        return load_report(value)
+        return load_report(os.path.expanduser(value))
     except ReportLoadError as exc:
         raise usage_error(f"{option} {value!r} {exc}.") from None
 

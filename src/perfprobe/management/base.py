@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Sequence
 from typing import IO, Any, NoReturn, cast
 
@@ -37,6 +38,7 @@ class ExactOptionParser(CommandParser):
         # Django's CommandParser.parse_args adds only a check for commands
         # with a missing_args_message, which perfprobe's commands have not.
         parsed, extras = self.parse_known_args(args, namespace)
+        extras = _with_double_dash(extras, sys.argv[1:] if args is None else args)
         if extras == ["--"]:
             # The end of the options with nothing after it: argparse leaves
             # it over when the command takes no positional argument.
@@ -60,6 +62,26 @@ class ExactOptionParser(CommandParser):
         if self.called_from_command_line:
             self.exit(EXIT_ERROR, f"{self.prog}: error: {message}\n")
         raise CommandError(f"Error: {message}", returncode=EXIT_ERROR)
+
+
+def _with_double_dash(extras: list[str], args: Sequence[str]) -> list[str]:
+    """Return ``extras`` with the ``--`` of ``args`` put back where it stood.
+
+    On a command with positional arguments argparse drops the ``--`` it
+    reads, and what followed it was named an unknown option: ``-- --html``
+    read "unknown option --html; did you mean --html?". The extras keep
+    the order of ``args``: those found in turn among the arguments before
+    ``--`` came before it.
+    """
+    if "--" not in args or "--" in extras:
+        return extras
+    before = 0
+    for arg in args[: list(args).index("--")]:
+        if before < len(extras) and extras[before] == arg:
+            before += 1
+    if before == len(extras):
+        return extras
+    return [*extras[:before], "--", *extras[before:]]
 
 
 def unknown_arguments_message(extras: Sequence[str], options: Sequence[str]) -> str:

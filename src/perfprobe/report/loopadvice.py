@@ -12,6 +12,13 @@ from .fmt import shorten
 # single-object ones (forward keys, one-to-one either way) a join.
 _PREFETCH_HINTS = ("many", "reverse foreign", "generic")
 _CAMEL_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# A WHERE of one column compared with one parameter, then at most an ORDER
+# BY and a LIMIT: the column the rows are found by.
+_ONE_COLUMN = re.compile(
+    r'\bWHERE\s+\(?\s*(?:"\w+"|`\w+`)\.(?:"(?P<c1>\w+)"|`(?P<c2>\w+)`)\s*=\s*'
+    r"(?:\?|%s)\s*\)?\s*(?:ORDER\s+BY\b[^()?%]*)?(?:LIMIT\s+(?:\?|%s|\d+)\s*)?$",
+    re.IGNORECASE,
+)
 # Writes in a loop have no related rows to load up front: the cure is one
 # call for the whole set.
 _WRITE_FIXES = {
@@ -269,12 +276,25 @@ def n_plus_one(
             f"The statement {shorten(fingerprint, 100)!r} runs once per item at "
             f"{site}. {_WRITE_FIXES[statement]}"
         )
+    column = _ONE_COLUMN.search(fingerprint)
+    name = None if column is None else column["c1"] or column["c2"]
+    if name is None or name == "id":
+        batch = (
+            "one filter(pk__in=[...]) query turned into a dict, which "
+            "in_bulk(ids) returns in one call"
+        )
+    else:
+        # Rows found by another column: several per item, perhaps, and
+        # in_bulk() takes a unique field alone.
+        batch = (
+            f"one filter({name}__in=[...]) query whose rows are grouped into a "
+            f"dict by {name}"
+        )
     return (
         f"The query {shorten(fingerprint, 100)!r} runs once per item at {site}. "
         "Load the rows it fetches before the loop: select_related() for a "
         "foreign key or one-to-one, prefetch_related() for a reverse or "
-        "many-to-many relation, or one filter(pk__in=[...]) query turned into a "
-        "dict, which in_bulk(ids) returns in one call."
+        f"many-to-many relation, or {batch}."
     )
 
 

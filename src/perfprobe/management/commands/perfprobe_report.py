@@ -63,18 +63,22 @@ class Command(PerfprobeCommand):
         option, html_file = pick_html_option(options)
         if html_file is not None and not html_file.strip():
             raise usage_error(f"{option} is empty; give a file path.")
-        if html_file is not None and _same_file(source, html_file):
+        # A leading ~ is the home folder, as in the demo's paths: the shell
+        # leaves --html=~/report.html as typed. Messages quote what was typed.
+        source_path = os.path.expanduser(source)
+        html_path = None if html_file is None else os.path.expanduser(html_file)
+        if html_path is not None and _same_file(source_path, html_path):
             # The page would replace the saved report, perhaps its only copy.
             raise usage_error(
                 f"{option} {html_file!r} is the report being read; give the "
                 "page a file of its own."
             )
-        report = _load(source)
+        report = _load(source, source_path)
 
         # The page is written before anything is printed: a file that cannot
         # be written ends the command with its one line and no report.
-        if html_file is not None:
-            _write_html(report, option, html_file)
+        if html_file is not None and html_path is not None:
+            _write_html(report, option, html_file, html_path)
         console = self.console(options)
         try:
             TerminalRenderer(console).render(report)
@@ -98,9 +102,9 @@ def _same_file(path: str, other: str) -> bool:
         return False
 
 
-def _load(source: str) -> Report:
+def _load(source: str, path: str) -> Report:
     try:
-        return read_report(source)
+        return read_report(path)
     except ReportLoadError as exc:
         # Named as the usage line names it.
         raise usage_error(f"REPORT.json {source!r} {exc}.") from None
@@ -112,7 +116,7 @@ def _load(source: str) -> Report:
         ) from None
 
 
-def _write_html(report: Report, option: str, html_file: str) -> None:
+def _write_html(report: Report, option: str, html_file: str, path: str) -> None:
     try:
         page = render_html(report)
     except Exception as exc:
@@ -122,7 +126,7 @@ def _write_html(report: Report, option: str, html_file: str) -> None:
             f"({type(exc).__name__}); details in the perfprobe.report log."
         ) from None
     try:
-        write_text_atomic(html_file, page)
+        write_text_atomic(path, page)
     except OSError as exc:
         # strerror is the whole sentence, naming the path, without "[Errno 2]".
         raise usage_error(f"{option} {html_file!r}: {exc.strerror or exc}.") from None
