@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -64,8 +65,11 @@ logger = logging.getLogger("perfprobe.collector")
 QUERY_BATCH = 256
 #: The length of a raw query record (timer records are shorter).
 RAW_LENGTH = RAW_EVENT + 1
+#: Spare raw query records kept at most for the recorder to fill again.
+SPARE_RECORDS = 4 * QUERY_BATCH
 
 _duration = itemgetter(RAW_DURATION_S)
+_getrefcount = sys.getrefcount
 _isfinite = math.isfinite
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
@@ -162,6 +166,28 @@ def query_event(record: RawQuery) -> QueryEvent:
             record[RAW_BULK_CALL],
         )
     return event
+
+
+def recycle_records(recent: deque[Any], count: int, spare: list[RawQuery]) -> None:
+    """Remove the ``count`` oldest items of ``recent``; keep raw records spare.
+
+    A raw query record that nothing else holds (a scope's analysis or the
+    slowest queries may) goes to ``spare``, up to ``SPARE_RECORDS`` there,
+    for the recorder to fill again instead of making a new list: records
+    made per query and kept until the recent events let go of them are
+    what brought the cyclic collector's generation 0 past its threshold.
+    """
+    popleft = recent.popleft
+    for _ in range(min(count, len(recent))):
+        item = popleft()
+        # Two references: ``item`` and the call's argument.
+        if (
+            type(item) is list
+            and len(item) == RAW_LENGTH
+            and _getrefcount(item) == 2
+            and len(spare) < SPARE_RECORDS
+        ):
+            spare.append(item)
 
 
 def made_query_events(recent: deque[Any]) -> None:
@@ -405,7 +431,12 @@ class QueryRecords:
                 return
             batch_durations = list(map(_duration, batch))
         table.add_totals(batch, batch_durations)
-        self._recent.extend(batch)
+        recent = self._recent
+        # The records the batch pushes out, taken out first, some spare.
+        over = len(recent) + len(batch) - (recent.maxlen or 0)
+        if over > 0 and recent.maxlen is not None:
+            recycle_records(recent, over, self.thread_logs.spare)
+        recent.extend(batch)
 
     def _add_runs(self, runs: StatsRuns) -> None:
         for stats, (values, sums) in runs.items():

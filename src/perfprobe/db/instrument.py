@@ -167,23 +167,31 @@ class QueryRecorder:
                         params_hash = _params_hash(params)
                 connection = context["connection"]
                 queries = log.queries
-                queries.append(
-                    [
-                        connection.alias,
-                        connection.vendor,
-                        text,
-                        duration_s,
-                        started_at,
-                        log.thread_id,
-                        scope,
-                        call_site,
-                        params_hash,
-                        lazy_load,
-                        None,  # the SQL hash: put in by the fold, once per statement
-                        bulk_call,
-                        None,
-                    ]
+                items = (
+                    connection.alias,
+                    connection.vendor,
+                    text,
+                    duration_s,
+                    started_at,
+                    log.thread_id,
+                    scope,
+                    call_site,
+                    params_hash,
+                    lazy_load,
+                    None,  # the SQL hash: put in by the fold, once per statement
+                    bulk_call,
+                    None,
                 )
+                # A record the recent events let go of is filled again: no
+                # new list that the cyclic collector would count and scan
+                # until the record leaves the recent events.
+                try:
+                    record = log.spare.pop()
+                except IndexError:
+                    queries.append(list(items))
+                else:
+                    record[:] = items
+                    queries.append(record)
                 if len(queries) >= QUERY_BATCH:
                     collector.fold_thread_queries(log)
                 return result
