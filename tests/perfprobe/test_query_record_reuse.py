@@ -14,7 +14,7 @@ from django.db import connection
 
 from perfprobe import PerformanceMonitor, querylog
 from perfprobe.db import callsite
-from perfprobe.events import QueryEvent
+from perfprobe.events import RAW_DURATION_S, QueryEvent
 from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH, recycle_records
 
 from .finalisers import gc_paused
@@ -41,7 +41,7 @@ def query_events(monitor: PerformanceMonitor) -> list[QueryEvent]:
 def raw(tag: int) -> list[Any]:
     """Return a raw query record marked by ``tag`` (its duration)."""
     record: list[Any] = [None] * RAW_LENGTH
-    record[querylog.RAW_DURATION_S] = float(tag)
+    record[RAW_DURATION_S] = float(tag)
     return record
 
 
@@ -59,9 +59,9 @@ def test_recycling_keeps_only_records_held_by_nothing_else_up_to_the_bound(
 
     recycle_records(recent, 6, spare)
 
-    assert [r[querylog.RAW_DURATION_S] for r in spare] == [0.0, 2.0]
+    assert [r[RAW_DURATION_S] for r in spare] == [0.0, 2.0]
     assert list(recent) == [timer_record, "event"]
-    assert held[0][querylog.RAW_DURATION_S] == 1.0
+    assert held[0][RAW_DURATION_S] == 1.0
 
     # Never more than asked, nor more than there is.
     recycle_records(recent, 1, spare)
