@@ -79,6 +79,8 @@ GroupKey = tuple[str, Scope | None, str | None]
 #: One group of a batch: its key, records, their durations and their sum.
 QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
 GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
+KeepRecord = Callable[[list[RawQuery], list[RawQuery], tuple[Any, ...]], int]
+RecycleRecords = Callable[[deque[Any], int, list[RawQuery], int], None]
 SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
 
 
@@ -168,26 +170,63 @@ def query_event(record: RawQuery) -> QueryEvent:
     return event
 
 
-def recycle_records(recent: deque[Any], count: int, spare: list[RawQuery]) -> None:
+def keep_record(
+    queries: list[RawQuery], spare: list[RawQuery], items: tuple[Any, ...]
+) -> int:
+    """Append a raw query record holding ``items`` to ``queries``; return its length.
+
+    The record is the last of ``spare``, filled again, when there is one,
+    else a new list. The definition of ``_fold.keep_record``; the recorder
+    runs the same inline where it is not built.
+    """
+    try:
+        record = spare.pop()
+    except IndexError:
+        queries.append(list(items))
+    else:
+        record[:] = items
+        queries.append(record)
+    return len(queries)
+
+
+def recycle_records(
+    recent: deque[Any], count: int, spare: list[RawQuery], bound: int
+) -> None:
     """Remove the ``count`` oldest items of ``recent``; keep raw records spare.
 
     A raw query record that nothing else holds (a scope's analysis or the
-    slowest queries may) goes to ``spare``, up to ``SPARE_RECORDS`` there,
-    for the recorder to fill again instead of making a new list: records
-    made per query and kept until the recent events let go of them are
-    what brought the cyclic collector's generation 0 past its threshold.
+    slowest queries may) goes to ``spare`` while it holds fewer than
+    ``bound``, for the recorder to fill again instead of making a new list:
+    records made a query and kept until the recent events let go of them
+    were what brought the cyclic collector's generation 0 past its
+    threshold. The definition of ``_fold.recycle_records``.
     """
     popleft = recent.popleft
     for _ in range(min(count, len(recent))):
         item = popleft()
         # Two references: ``item`` and the call's argument.
         if (
-            type(item) is list
+            _getrefcount(item) == 2
+            and type(item) is list
             and len(item) == RAW_LENGTH
-            and _getrefcount(item) == 2
-            and len(spare) < SPARE_RECORDS
+            and len(spare) < bound
         ):
             spare.append(item)
+
+
+def load_keep_record() -> KeepRecord | None:
+    """Return the C ``keep_record`` where built and not turned off."""
+    found: KeepRecord | None = load_fold("keep_record")
+    return found
+
+
+def load_recycle_records() -> RecycleRecords:
+    """Return the C ``recycle_records``, else its Python definition."""
+    found: RecycleRecords | None = load_fold("recycle_records")
+    return recycle_records if found is None else found
+
+
+_recycle_records = load_recycle_records()
 
 
 def made_query_events(recent: deque[Any]) -> None:
@@ -435,7 +474,7 @@ class QueryRecords:
         # The records the batch pushes out, taken out first, some spare.
         over = len(recent) + len(batch) - (recent.maxlen or 0)
         if over > 0 and recent.maxlen is not None:
-            recycle_records(recent, over, self.thread_logs.spare)
+            _recycle_records(recent, over, self.thread_logs.spare, SPARE_RECORDS)
         recent.extend(batch)
 
     def _add_runs(self, runs: StatsRuns) -> None:

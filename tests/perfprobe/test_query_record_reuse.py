@@ -12,15 +12,18 @@ from typing import Any
 import pytest
 from django.db import connection
 
-from perfprobe import PerformanceMonitor, querylog
+from perfprobe import PerformanceMonitor
 from perfprobe.db import callsite
 from perfprobe.events import RAW_DURATION_S, QueryEvent
-from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH, recycle_records
+from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH, keep_record, recycle_records
+from perfprobe.sketch import load_fold
 
 from .finalisers import gc_paused
 
 pytestmark = pytest.mark.django_db
 
+c_keep_record = load_fold("keep_record")
+c_recycle_records = load_fold("recycle_records")
 #: The default RECENT_EVENTS_SIZE.
 RECENT = 1000
 
@@ -45,11 +48,29 @@ def raw(tag: int) -> list[Any]:
     return record
 
 
+RECYCLERS = [
+    pytest.param(recycle_records, id="python"),
+    pytest.param(
+        c_recycle_records,
+        id="c",
+        marks=pytest.mark.skipif(c_recycle_records is None, reason="not built"),
+    ),
+]
+KEEPERS = [
+    pytest.param(keep_record, id="python"),
+    pytest.param(
+        c_keep_record,
+        id="c",
+        marks=pytest.mark.skipif(c_keep_record is None, reason="not built"),
+    ),
+]
+
+
+@pytest.mark.parametrize("recycle", RECYCLERS)
 def test_recycling_keeps_only_records_held_by_nothing_else_up_to_the_bound(
-    monkeypatch: pytest.MonkeyPatch,
+    recycle: Any,
 ) -> None:
     """Three of six records are free, the bound two: the two oldest free kept."""
-    monkeypatch.setattr(querylog, "SPARE_RECORDS", 2)
     records = [raw(tag) for tag in range(6)]
     held = [records[1], records[3]]  # as the slowest queries would hold them
     timer_record = ["timer", 0.1, 0.0, None, None, None]
@@ -57,18 +78,35 @@ def test_recycling_keeps_only_records_held_by_nothing_else_up_to_the_bound(
     del records
     spare: list[list[Any]] = []
 
-    recycle_records(recent, 6, spare)
+    recycle(recent, 6, spare, 2)
 
     assert [r[RAW_DURATION_S] for r in spare] == [0.0, 2.0]
     assert list(recent) == [timer_record, "event"]
     assert held[0][RAW_DURATION_S] == 1.0
 
     # Never more than asked, nor more than there is.
-    recycle_records(recent, 1, spare)
+    recycle(recent, 1, spare, 10)
     assert list(recent) == ["event"]
-    recycle_records(recent, 5, spare)
+    recycle(recent, 5, spare, 10)
     assert not recent
     assert len(spare) == 2
+
+
+@pytest.mark.parametrize("keep", KEEPERS)
+def test_keeping_a_record_fills_the_last_spare_one_else_makes_one(keep: Any) -> None:
+    """Two spare records, three kept: the last spare, the other, then a new list."""
+    spare = [raw(1), raw(2)]
+    first, second = spare
+    queries: list[list[Any]] = [raw(0)]
+    rows = [tuple(range(tag, tag + RAW_LENGTH)) for tag in (10, 20, 30)]
+
+    assert [keep(queries, spare, row) for row in rows] == [2, 3, 4]
+
+    assert queries[1] is second and queries[2] is first
+    assert queries[3] is not first and queries[3] is not second
+    assert [tuple(record) for record in queries[1:]] == rows
+    assert [type(record) for record in queries] == [list] * 4
+    assert spare == []
 
 
 def test_recent_events_are_the_newest_queries_in_order_after_records_are_reused(
