@@ -806,8 +806,8 @@ keep_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     int appended = PyList_Append(queries, record);
     Py_DECREF(record);
     if (filled) {
-        /* The old items freed once the record is in place: a finaliser
-         * their freeing runs (one that queries) comes after it. */
+        /* Nones, as recycle_records leaves them; freed once the record is
+         * in place all the same. */
         for (Py_ssize_t i = 0; i < RAW_LENGTH; i++) {
             Py_DECREF(old[i]);
         }
@@ -823,7 +823,8 @@ PyDoc_STRVAR(recycle_records_doc,
 "--\n\n"
 "Remove the count oldest items of the deque recent (at most its length);\n"
 "append to spare, while it holds fewer than bound, each raw query record\n"
-"(a list of RAW_LENGTH) that nothing else held. The definition is\n"
+"(a list of RAW_LENGTH) that nothing else held, its items set to None.\n"
+"The definition is\n"
 "perfprobe.querylog.recycle_records.");
 
 static PyObject *
@@ -873,7 +874,22 @@ recycle_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (Py_REFCNT(item) == 1 && PyList_CheckExact(item)
             && PyList_GET_SIZE(item) == RAW_LENGTH
             && PyList_GET_SIZE(spare) < bound) {
-            if (PyList_Append(spare, item) < 0) {
+            /* Emptied now, so that its items are freed with the rest of the
+             * batch's (the allocator's pools stay full or empty in runs),
+             * not one record at a time between a later query's
+             * allocations; and spare holds nothing but Nones. The old items
+             * are freed only once the record is in spare and whole. */
+            PyObject *old[RAW_LENGTH];
+            PyObject **slots = ((PyListObject *)item)->ob_item;
+            for (Py_ssize_t j = 0; j < RAW_LENGTH; j++) {
+                old[j] = slots[j];
+                slots[j] = Py_NewRef(Py_None);
+            }
+            int appended = PyList_Append(spare, item);
+            for (Py_ssize_t j = 0; j < RAW_LENGTH; j++) {
+                Py_DECREF(old[j]);
+            }
+            if (appended < 0) {
                 Py_DECREF(item);
                 Py_DECREF(popleft);
                 return NULL;

@@ -10,6 +10,15 @@ closes or is discarded, and by the thread itself once its log holds
 that the fingerprint, the per-fingerprint aggregates and the scope's N+1
 and duplicate grouping are worked out once per group rather than once per
 query; the result is that of adding each query in turn.
+
+The folded records wait in the recent events (made events only when read).
+When a fold's batch pushes the oldest out, a record that nothing else holds
+(the slowest queries and a scope's analysis may) is kept spare, up to
+``SPARE_RECORDS``, and the recorder fills it again for a later query instead
+of making a list: a new tracked list a query, alive until the recent events
+let it go, was what kept bringing on the cyclic collector. The spare list is
+the collector's, shared by all threads: the recorder takes one with a single
+``pop`` (or in C), the fold gives them back under the lock.
 """
 
 from __future__ import annotations
@@ -70,6 +79,7 @@ SPARE_RECORDS = 4 * QUERY_BATCH
 
 _duration = itemgetter(RAW_DURATION_S)
 _getrefcount = sys.getrefcount
+_NONES = (None,) * RAW_LENGTH
 _isfinite = math.isfinite
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
@@ -195,11 +205,11 @@ def recycle_records(
     """Remove the ``count`` oldest items of ``recent``; keep raw records spare.
 
     A raw query record that nothing else holds (a scope's analysis or the
-    slowest queries may) goes to ``spare`` while it holds fewer than
-    ``bound``, for the recorder to fill again instead of making a new list:
-    records made a query and kept until the recent events let go of them
-    were what brought the cyclic collector's generation 0 past its
-    threshold. The definition of ``_fold.recycle_records``.
+    slowest queries may) goes to ``spare``, its items set to ``None``, while
+    it holds fewer than ``bound``, for the recorder to fill again instead of
+    making a new list: records made a query and kept until the recent events
+    let go of them were what brought the cyclic collector's generation 0
+    past its threshold. The definition of ``_fold.recycle_records``.
     """
     popleft = recent.popleft
     for _ in range(min(count, len(recent))):
@@ -211,6 +221,9 @@ def recycle_records(
             and len(item) == RAW_LENGTH
             and len(spare) < bound
         ):
+            # Emptied, so that its items are freed with the batch's and
+            # spare keeps nothing alive.
+            item[:] = _NONES
             spare.append(item)
 
 

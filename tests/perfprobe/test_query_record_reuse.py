@@ -75,12 +75,15 @@ def test_recycling_keeps_only_records_held_by_nothing_else_up_to_the_bound(
     held = [records[1], records[3]]  # as the slowest queries would hold them
     timer_record = ["timer", 0.1, 0.0, None, None, None]
     recent: deque[Any] = deque([*records, timer_record, "event"])
+    made = list(map(id, records))
     del records
     spare: list[list[Any]] = []
 
     recycle(recent, 6, spare, 2)
 
-    assert [r[RAW_DURATION_S] for r in spare] == [0.0, 2.0]
+    assert list(map(id, spare)) == [made[0], made[2]]
+    # Emptied: nothing kept alive by a spare record.
+    assert spare == [[None] * RAW_LENGTH] * 2
     assert list(recent) == [timer_record, "event"]
     assert held[0][RAW_DURATION_S] == 1.0
 
