@@ -212,11 +212,15 @@ def recycle_records(
     past its threshold. The definition of ``_fold.recycle_records``.
     """
     popleft = recent.popleft
+    # What a list held by this frame alone shows (two on 3.11, ``item`` and
+    # the call's argument), read the same way, not assumed: the interpreter
+    # may borrow the argument's reference.
+    probe: list[Any] = []
+    free = _getrefcount(probe)
     for _ in range(min(count, len(recent))):
         item = popleft()
-        # Two references: ``item`` and the call's argument.
         if (
-            _getrefcount(item) == 2
+            _getrefcount(item) == free
             and type(item) is list
             and len(item) == RAW_LENGTH
             and len(spare) < bound
@@ -484,9 +488,9 @@ class QueryRecords:
             batch_durations = list(map(_duration, batch))
         table.add_totals(batch, batch_durations)
         recent = self._recent
+        maxlen = recent.maxlen
         # The records the batch pushes out, taken out first, some spare.
-        over = len(recent) + len(batch) - (recent.maxlen or 0)
-        if over > 0 and recent.maxlen is not None:
+        if maxlen is not None and (over := len(recent) + len(batch) - maxlen) > 0:
             _recycle_records(recent, over, self.thread_logs.spare, SPARE_RECORDS)
         recent.extend(batch)
 
