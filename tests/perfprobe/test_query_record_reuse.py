@@ -183,7 +183,7 @@ def test_threads_sharing_the_spare_records_keep_their_own_queries(
 
 @pytest.mark.skipif(
     callsite._origin is None,
-    reason="the pure-Python path makes about one more count a query of its own",
+    reason="the pure-Python parameter hash adds about one count a query",
 )
 def test_queries_once_the_recent_events_are_full_leave_the_young_count_flat(
     fresh_monitor: PerformanceMonitor,
