@@ -755,6 +755,152 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return result;
 }
 
+PyDoc_STRVAR(keep_record_doc,
+"keep_record(queries, spare, items, /)\n"
+"--\n\n"
+"Append a raw query record holding items (a tuple of RAW_LENGTH) to queries;\n"
+"return the new length of queries.\n\n"
+"The record is the last of spare, taken out and filled, when spare holds\n"
+"one of RAW_LENGTH items, else a new list. The definition is\n"
+"perfprobe.querylog.keep_record.");
+
+static PyObject *
+keep_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "keep_record() takes 3 arguments");
+        return NULL;
+    }
+    PyObject *queries = args[0];
+    PyObject *spare = args[1];
+    PyObject *items = args[2];
+    if (!PyList_CheckExact(queries) || !PyList_CheckExact(spare)
+        || !PyTuple_CheckExact(items) || PyTuple_GET_SIZE(items) != RAW_LENGTH) {
+        PyErr_SetString(PyExc_TypeError,
+                        "keep_record() needs two lists and a tuple of 13");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(spare);
+    PyObject *record = NULL;
+    PyObject *old[RAW_LENGTH];
+    int filled = 0;
+    if (n > 0 && PyList_CheckExact(PyList_GET_ITEM(spare, n - 1))
+        && PyList_GET_SIZE(PyList_GET_ITEM(spare, n - 1)) == RAW_LENGTH) {
+        /* Taken out of spare (whose reference becomes ours) and filled
+         * without running Python code: no other thread sees it meanwhile. */
+        record = PyList_GET_ITEM(spare, n - 1);
+        Py_SET_SIZE(spare, n - 1);
+        PyObject **slots = ((PyListObject *)record)->ob_item;
+        for (Py_ssize_t i = 0; i < RAW_LENGTH; i++) {
+            old[i] = slots[i];
+            slots[i] = Py_NewRef(PyTuple_GET_ITEM(items, i));
+        }
+        filled = 1;
+    }
+    else {
+        record = PySequence_List(items);
+        if (record == NULL) {
+            return NULL;
+        }
+    }
+    int appended = PyList_Append(queries, record);
+    Py_DECREF(record);
+    if (filled) {
+        /* Nones, as recycle_records leaves them; freed once the record is
+         * in place all the same. */
+        for (Py_ssize_t i = 0; i < RAW_LENGTH; i++) {
+            Py_DECREF(old[i]);
+        }
+    }
+    if (appended < 0) {
+        return NULL;
+    }
+    return PyLong_FromSsize_t(PyList_GET_SIZE(queries));
+}
+
+PyDoc_STRVAR(recycle_records_doc,
+"recycle_records(recent, count, spare, bound, /)\n"
+"--\n\n"
+"Remove the count oldest items of the deque recent (at most its length);\n"
+"append to spare, while it holds fewer than bound, each raw query record\n"
+"(a list of RAW_LENGTH) that nothing else held, its items set to None.\n"
+"The definition is\n"
+"perfprobe.querylog.recycle_records.");
+
+static PyObject *
+recycle_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError, "recycle_records() takes 4 arguments");
+        return NULL;
+    }
+    PyObject *recent = args[0];
+    PyObject *spare = args[2];
+    Py_ssize_t count = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t bound = PyLong_AsSsize_t(args[3]);
+    if ((count == -1 || bound == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyList_CheckExact(spare)) {
+        PyErr_SetString(PyExc_TypeError, "recycle_records() needs a spare list");
+        return NULL;
+    }
+    Py_ssize_t size = PyObject_Size(recent);
+    if (size < 0) {
+        return NULL;
+    }
+    if (count > size) {
+        count = size;
+    }
+    if (count <= 0) {
+        Py_RETURN_NONE;
+    }
+    PyObject *popleft = PyObject_GetAttrString(recent, "popleft");
+    if (popleft == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *item = PyObject_CallNoArgs(popleft);
+        if (item == NULL) {
+            /* Emptied meanwhile, by code an item's freeing ran. */
+            if (PyErr_ExceptionMatches(PyExc_IndexError)) {
+                PyErr_Clear();
+                break;
+            }
+            Py_DECREF(popleft);
+            return NULL;
+        }
+        /* Ours is the only reference: nothing else holds the record. */
+        if (Py_REFCNT(item) == 1 && PyList_CheckExact(item)
+            && PyList_GET_SIZE(item) == RAW_LENGTH
+            && PyList_GET_SIZE(spare) < bound) {
+            /* Emptied now, so that its items are freed with the rest of the
+             * batch's (the allocator's pools stay full or empty in runs),
+             * not one record at a time between a later query's
+             * allocations; and spare holds nothing but Nones. The old items
+             * are freed only once the record is in spare and whole. */
+            PyObject *old[RAW_LENGTH];
+            PyObject **slots = ((PyListObject *)item)->ob_item;
+            for (Py_ssize_t j = 0; j < RAW_LENGTH; j++) {
+                old[j] = slots[j];
+                slots[j] = Py_NewRef(Py_None);
+            }
+            int appended = PyList_Append(spare, item);
+            for (Py_ssize_t j = 0; j < RAW_LENGTH; j++) {
+                Py_DECREF(old[j]);
+            }
+            if (appended < 0) {
+                Py_DECREF(item);
+                Py_DECREF(popleft);
+                return NULL;
+            }
+        }
+        Py_DECREF(item);
+    }
+    Py_DECREF(popleft);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
@@ -762,6 +908,10 @@ static PyMethodDef fold_methods[] = {
     {"group_queries", (PyCFunction)group_queries, METH_O, group_queries_doc},
     {"settle_group", (PyCFunction)(void (*)(void))settle_group, METH_FASTCALL,
      settle_group_doc},
+    {"keep_record", (PyCFunction)(void (*)(void))keep_record, METH_FASTCALL,
+     keep_record_doc},
+    {"recycle_records", (PyCFunction)(void (*)(void))recycle_records,
+     METH_FASTCALL, recycle_records_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,5 +1,6 @@
 """Types of the optional C fold loops; see ``threadlog``, ``sketch``, ``querylog``."""
 
+from collections import deque
 from typing import Any
 
 def split_records(
@@ -24,3 +25,9 @@ def group_queries(
 def settle_group(
     records: list[list[Any]], shape: str, path: str | None, sql_hash: int, /
 ) -> tuple[list[int], bool, set[int], bool, Any] | None: ...
+def keep_record(
+    queries: list[list[Any]], spare: list[list[Any]], items: tuple[Any, ...], /
+) -> int: ...
+def recycle_records(
+    recent: deque[Any], count: int, spare: list[list[Any]], bound: int, /
+) -> None: ...

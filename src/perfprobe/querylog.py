@@ -10,12 +10,22 @@ closes or is discarded, and by the thread itself once its log holds
 that the fingerprint, the per-fingerprint aggregates and the scope's N+1
 and duplicate grouping are worked out once per group rather than once per
 query; the result is that of adding each query in turn.
+
+The folded records wait in the recent events (made events only when read).
+When a fold's batch pushes the oldest out, a record that nothing else holds
+(the slowest queries and a scope's analysis may) is kept spare, up to
+``SPARE_RECORDS``, and the recorder fills it again for a later query instead
+of making a list: a new tracked list a query, alive until the recent events
+let it go, was what kept bringing on the cyclic collector. The spare list is
+the collector's, shared by all threads: the recorder takes one with a single
+``pop`` (or in C), the fold gives them back under the lock.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 from collections import deque
 from collections.abc import Callable, Iterable
 from functools import partial
@@ -64,8 +74,12 @@ logger = logging.getLogger("perfprobe.collector")
 QUERY_BATCH = 256
 #: The length of a raw query record (timer records are shorter).
 RAW_LENGTH = RAW_EVENT + 1
+#: Spare raw query records kept at most for the recorder to fill again.
+SPARE_RECORDS = 4 * QUERY_BATCH
 
 _duration = itemgetter(RAW_DURATION_S)
+_getrefcount = sys.getrefcount
+_NONES = (None,) * RAW_LENGTH
 _isfinite = math.isfinite
 _group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
 #: Run an iterator to its end in C, keeping nothing.
@@ -75,6 +89,8 @@ GroupKey = tuple[str, Scope | None, str | None]
 #: One group of a batch: its key, records, their durations and their sum.
 QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
 GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
+KeepRecord = Callable[[list[RawQuery], list[RawQuery], tuple[Any, ...]], int]
+RecycleRecords = Callable[[deque[Any], int, list[RawQuery], int], None]
 SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
 
 
@@ -162,6 +178,72 @@ def query_event(record: RawQuery) -> QueryEvent:
             record[RAW_BULK_CALL],
         )
     return event
+
+
+def keep_record(
+    queries: list[RawQuery], spare: list[RawQuery], items: tuple[Any, ...]
+) -> int:
+    """Append a raw query record holding ``items`` to ``queries``; return its length.
+
+    The record is the last of ``spare``, filled again, when there is one,
+    else a new list. The definition of ``_fold.keep_record``; the recorder
+    runs the same inline where it is not built.
+    """
+    try:
+        record = spare.pop()
+    except IndexError:
+        queries.append(list(items))
+    else:
+        record[:] = items
+        queries.append(record)
+    return len(queries)
+
+
+def recycle_records(
+    recent: deque[Any], count: int, spare: list[RawQuery], bound: int
+) -> None:
+    """Remove the ``count`` oldest items of ``recent``; keep raw records spare.
+
+    A raw query record that nothing else holds (a scope's analysis or the
+    slowest queries may) goes to ``spare``, its items set to ``None``, while
+    it holds fewer than ``bound``, for the recorder to fill again instead of
+    making a new list: records made a query and kept until the recent events
+    let go of them were what brought the cyclic collector's generation 0
+    past its threshold. The definition of ``_fold.recycle_records``.
+    """
+    popleft = recent.popleft
+    # What a list held by this frame alone shows (two on 3.11, ``item`` and
+    # the call's argument), read the same way, not assumed: the interpreter
+    # may borrow the argument's reference.
+    probe: list[Any] = []
+    free = _getrefcount(probe)
+    for _ in range(min(count, len(recent))):
+        item = popleft()
+        if (
+            _getrefcount(item) == free
+            and type(item) is list
+            and len(item) == RAW_LENGTH
+            and len(spare) < bound
+        ):
+            # Emptied, so that its items are freed with the batch's and
+            # spare keeps nothing alive.
+            item[:] = _NONES
+            spare.append(item)
+
+
+def load_keep_record() -> KeepRecord | None:
+    """Return the C ``keep_record`` where built and not turned off."""
+    found: KeepRecord | None = load_fold("keep_record")
+    return found
+
+
+def load_recycle_records() -> RecycleRecords:
+    """Return the C ``recycle_records``, else its Python definition."""
+    found: RecycleRecords | None = load_fold("recycle_records")
+    return recycle_records if found is None else found
+
+
+_recycle_records = load_recycle_records()
 
 
 def made_query_events(recent: deque[Any]) -> None:
@@ -405,7 +487,12 @@ class QueryRecords:
                 return
             batch_durations = list(map(_duration, batch))
         table.add_totals(batch, batch_durations)
-        self._recent.extend(batch)
+        recent = self._recent
+        maxlen = recent.maxlen
+        # The records the batch pushes out, taken out first, some spare.
+        if maxlen is not None and (over := len(recent) + len(batch) - maxlen) > 0:
+            _recycle_records(recent, over, self.thread_logs.spare, SPARE_RECORDS)
+        recent.extend(batch)
 
     def _add_runs(self, runs: StatsRuns) -> None:
         for stats, (values, sums) in runs.items():

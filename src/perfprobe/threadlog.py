@@ -84,6 +84,7 @@ class ThreadLog:
         "open_blocks",
         "queries",
         "records",
+        "spare",
         "thread_id",
         "thread_name",
     )
@@ -93,6 +94,7 @@ class ThreadLog:
         thread: threading.Thread,
         alive: _Alive,
         open_blocks: list[MemoryRecord],
+        spare: list[list[Any]] | None = None,
     ) -> None:
         self.records: list[Record] = []
         #: Raw query records of this thread (see ``perfprobe.querylog``),
@@ -105,6 +107,10 @@ class ThreadLog:
         #: The collector's open memory blocks (the same list), tested without
         #: the lock: a timer marks them only when there are any.
         self.open_blocks = open_blocks
+        #: Raw query records the recent events let go of, held by nothing
+        #: else, for the recorder to fill again (``perfprobe.querylog``): the
+        #: collector's list, shared by every thread's log.
+        self.spare: list[list[Any]] = [] if spare is None else spare
         self._alive = weakref.ref(alive)
 
     @property
@@ -148,6 +154,8 @@ class ThreadLogs:
         self.local = threading.local()
         self.logs: list[ThreadLog] = []
         self._open_blocks = open_blocks
+        #: Spare raw query records, see ``ThreadLog.spare``.
+        self.spare: list[list[Any]] = []
 
     def register(self) -> ThreadLog:
         """Return the calling thread's log, made now if it has none."""
@@ -157,7 +165,9 @@ class ThreadLogs:
         except AttributeError:
             pass
         alive = _Alive()
-        log = ThreadLog(threading.current_thread(), alive, self._open_blocks)
+        log = ThreadLog(
+            threading.current_thread(), alive, self._open_blocks, self.spare
+        )
         self.logs.append(log)
         self.local.alive = alive
         self.local.log = log

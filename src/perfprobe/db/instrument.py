@@ -18,7 +18,7 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
-from ..querylog import QUERY_BATCH
+from ..querylog import QUERY_BATCH, load_keep_record
 from ..scope import current_scope
 from ..suppression import _mark
 from . import callsite as _callsite
@@ -34,6 +34,7 @@ _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
 _flat_hash = flat_hash
+_keep_record = load_keep_record()
 # Logger.isEnabledFor() keeps its answers per level in Logger._cache, which
 # logging empties (never replaces) on every level change: read there first,
 # a Python call saved per query, and ask isEnabledFor() when nothing is kept.
@@ -167,24 +168,36 @@ class QueryRecorder:
                         params_hash = _params_hash(params)
                 connection = context["connection"]
                 queries = log.queries
-                queries.append(
-                    [
-                        connection.alias,
-                        connection.vendor,
-                        text,
-                        duration_s,
-                        started_at,
-                        log.thread_id,
-                        scope,
-                        call_site,
-                        params_hash,
-                        lazy_load,
-                        None,  # the SQL hash: put in by the fold, once per statement
-                        bulk_call,
-                        None,
-                    ]
+                items = (
+                    connection.alias,
+                    connection.vendor,
+                    text,
+                    duration_s,
+                    started_at,
+                    log.thread_id,
+                    scope,
+                    call_site,
+                    params_hash,
+                    lazy_load,
+                    None,  # the SQL hash: put in by the fold, once per statement
+                    bulk_call,
+                    None,
                 )
-                if len(queries) >= QUERY_BATCH:
+                # A record the recent events let go of is filled again: no
+                # new list that the cyclic collector would count and scan
+                # until the record leaves the recent events.
+                if _keep_record is not None:
+                    kept = _keep_record(queries, log.spare, items)
+                else:
+                    try:
+                        record = log.spare.pop()
+                    except IndexError:
+                        queries.append(list(items))
+                    else:
+                        record[:] = items
+                        queries.append(record)
+                    kept = len(queries)
+                if kept >= QUERY_BATCH:
                     collector.fold_thread_queries(log)
                 return result
         except Exception:
