@@ -62,16 +62,49 @@ def is_staff_or_debug(request: HttpRequest) -> bool:
     return _is_active_staff(request)
 
 
-def require_access(request: HttpRequest, token: str | None) -> None:
+# The loggers that have said once why a page was refused under DEBUG.
+_HINTED: set[str] = set()
+
+
+def _hint_refusal(request: HttpRequest, logger: logging.Logger) -> None:
+    """Log once, while ``DEBUG`` is on, why a page was answered with a 404.
+
+    Django's debug 404 page says the URL pattern matched and nothing more,
+    so a developer who has not set ``INTERNAL_IPS`` is left guessing; the
+    reason goes to the server's log only, never into the response.
+    """
+    if logger.name in _HINTED:
+        return
+    _HINTED.add(logger.name)
+    address = request.META.get("REMOTE_ADDR")
+    logger.warning(
+        "perfprobe answered %s %s from %r with a 404: its pages are shown to "
+        "active staff users, to requests carrying its bearer token and, while "
+        "DEBUG is on, to addresses in INTERNAL_IPS (now %r). To read it on this "
+        "machine, add %r to INTERNAL_IPS. (Logged once, only while DEBUG is on.)",
+        request.method,
+        request.path,
+        address,
+        list(getattr(settings, "INTERNAL_IPS", ())),
+        address,
+    )
+
+
+def require_access(
+    request: HttpRequest, token: str | None, logger: logging.Logger | None = None
+) -> None:
     """Raise ``Resolver404`` unless ``request`` has ``token`` or is staff/local debug.
 
     A 404 rather than a 403 does not tell strangers the page exists, and
     every refusal is the same ``Resolver404`` an unknown URL raises (see
     ``not_found``), rendered by the site's own 404 handler: nothing says
     which check failed. The token is checked first, so a scraper's request
-    never loads a session.
+    never loads a session. While ``DEBUG`` is on, the first refusal is
+    explained once to ``logger``, in the server's log.
     """
     if not (has_token(request, token) or is_staff_or_debug(request)):
+        if logger is not None and settings.DEBUG:
+            _hint_refusal(request, logger)
         raise not_found(request)
 
 
@@ -197,7 +230,7 @@ def hidden_page(
                 return _unreadable_settings(request, logger)
             if not shown(conf):
                 raise not_found(request)
-            require_access(request, token_of(conf))
+            require_access(request, token_of(conf), logger)
             if request.method not in ALLOWED_METHODS:
                 return keep_private(HttpResponseNotAllowed(ALLOWED_METHODS))
             return keep_private(view(request))

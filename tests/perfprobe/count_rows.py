@@ -54,3 +54,12 @@ def customer_names(limit: int) -> list[str]:
     last = Order.objects.order_by("id").last()  # LAST_ORDER_LINE
     assert first is not None and last is not None
     return names
+
+
+def count_orders_of_assigned_customers() -> list[int]:
+    """Count each customer's orders, the customers assigned to a name first."""
+    customers = Customer.objects.all()  # ASSIGNED_LINE
+    counts = []
+    for customer in customers:  # ASSIGNED_LOOP_LINE
+        counts.append(customer.orders.count())  # ASSIGNED_COUNT_LINE
+    return counts

@@ -463,3 +463,47 @@ def test_session_restore_keeps_a_key_rotated_for_a_fallback_secret(
     engine = import_module(settings.SESSION_ENGINE)
     assert not engine.SessionStore().exists(old_key)
     assert engine.SessionStore(new_key).get("_auth_user_id") is not None
+
+
+@pytest.fixture
+def fresh_hints(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which loggers already explained a refusal (once per process)."""
+    from perfprobe import access
+
+    monkeypatch.setattr(access, "_HINTED", set())
+
+
+@pytest.mark.django_db
+def test_a_debug_refusal_says_once_in_the_log_to_set_internal_ips(
+    fresh_hints: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under DEBUG, Django's 404 page says only that the pattern matched.
+
+    The server's log says why, once: the address is not in INTERNAL_IPS.
+    The response is the same 404 as without the hint.
+    """
+    client = Client(REMOTE_ADDR="10.9.8.7")
+    with override_settings(DEBUG=True, INTERNAL_IPS=["127.0.0.1"]):
+        with caplog.at_level("WARNING", logger="perfprobe"):
+            first = client.get("/perfprobe/")
+            second = client.get("/perfprobe/")
+    assert (first.status_code, second.status_code) == (404, 404)
+    hints = [r for r in caplog.records if "INTERNAL_IPS" in r.getMessage()]
+    assert len(hints) == 1
+    message = hints[0].getMessage()
+    assert message.startswith(
+        "perfprobe answered GET /perfprobe/ from '10.9.8.7' with a 404"
+    )
+    assert "(now ['127.0.0.1'])" in message
+    assert "add '10.9.8.7' to INTERNAL_IPS" in message
+
+
+@pytest.mark.django_db
+def test_a_refusal_without_debug_logs_nothing(
+    fresh_hints: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In production a refusal stays silent: scanners would fill the log."""
+    with override_settings(DEBUG=False, INTERNAL_IPS=[]):
+        with caplog.at_level("DEBUG", logger="perfprobe"):
+            assert Client(REMOTE_ADDR="10.9.8.7").get("/perfprobe/").status_code == 404
+    assert not [r for r in caplog.records if "INTERNAL_IPS" in r.getMessage()]

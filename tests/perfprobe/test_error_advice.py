@@ -15,8 +15,8 @@ def test_a_request_error_raised_in_the_view_is_told_to_fix_it_there() -> None:
     assert text == (
         "GET /orders/ failed with KeyError raised at shop/views.py:12: fix or "
         "handle it there (Django logs the full traceback to the django.request "
-        "logger) — validate input and return a 4xx for bad requests instead of "
-        "a 500."
+        "logger) — if bad input in the request causes it, validate that input "
+        "and answer with a 4xx instead of a 500."
     )
 
 
@@ -32,8 +32,8 @@ def test_a_request_error_with_no_line_of_the_project_says_where_to_look() -> Non
         "GET /boom/<int:pk>/ failed with TypeError, raised where no line of your "
         "code was on the stack: the full traceback, which Django logs to the "
         "django.request logger, shows where it was raised and what called it; "
-        "fix or handle it there — validate input and return a 4xx for bad "
-        "requests instead of a 500."
+        "fix or handle it there — if bad input in the request causes it, "
+        "validate that input and answer with a 4xx instead of a 500."
     )
 
 

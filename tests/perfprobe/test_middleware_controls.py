@@ -295,6 +295,26 @@ def test_a_full_sample_rate_is_stated_too(fresh_monitor: PerformanceMonitor) -> 
     )
 
 
+def test_requests_left_out_at_a_full_rate_are_not_contradicted(
+    fresh_monitor: PerformanceMonitor, settings: Settings
+) -> None:
+    """At rate 1, requests to perfprobe's own page are left out, and said so.
+
+    The note read "Every request is monitored (sample rate 1); requests left
+    out: 1 to unmonitored views", which a new user took for a contradiction.
+    """
+    settings.ROOT_URLCONF = "demo_site.urls"
+    settings.DEBUG = True
+    settings.INTERNAL_IPS = ["127.0.0.1"]
+    assert Client().get("/perfprobe/report.json").status_code == 200
+    report = fresh_monitor.generate_report()
+    assert report.settings["sampling"]["requests_unmonitored_views"] == 1
+    assert report.settings["sampling_note"] == (
+        "Every request is monitored (sample rate 1) but those left out: 1 to "
+        "views marked unmonitored (perfprobe's own pages are)."
+    )
+
+
 # -- unmonitored views --------------------------------------------------------------
 
 

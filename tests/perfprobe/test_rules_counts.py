@@ -70,6 +70,23 @@ def test_a_count_per_row_is_reported_as_a_count_with_an_annotation(
     )
 
 
+def test_a_count_per_row_names_the_line_assigning_the_queryset(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """The annotation goes on the queryset assigned before the loop, named."""
+    assigned, loop = _line("# ASSIGNED_LINE"), _line("# ASSIGNED_LOOP_LINE")
+    site = _line("# ASSIGNED_COUNT_LINE")
+
+    rec = _n_plus_one(fresh_monitor, count_rows.count_orders_of_assigned_customers)
+
+    assert rec.evidence["count"] == CUSTOMER_COUNT
+    assert (
+        f"Annotate the Customer queryset assigned to customers at {assigned} (its "
+        f'query ran at {loop}) with .annotate(orders_count=Count("orders"))'
+    ) in rec.suggestion, rec.suggestion
+    assert site in rec.suggestion
+
+
 def test_an_exists_per_row_is_reported_with_an_exists_annotation(
     fresh_monitor: PerformanceMonitor,
 ) -> None:
@@ -137,16 +154,21 @@ def test_a_count_with_no_relation_seen_is_still_called_a_count(
 def test_rows_built_in_a_helper_name_only_the_line_that_loaded_them(
     fresh_monitor: PerformanceMonitor,
 ) -> None:
-    """Order queries before and after the loop are not offered as its queryset."""
+    """Order queries before and after the loop are not offered as its queryset.
+
+    The loop reads a name assigned the helper's queryset: that line is named,
+    with the loop's, where the rows' query ran.
+    """
     loop, use = _line("# LOOP_LINE"), _line("# USE_LINE")
+    assigned = f"{loop.rpartition(':')[0]}:{int(loop.rpartition(':')[2]) - 1}"
 
     rec = _n_plus_one(fresh_monitor, lambda: count_rows.customer_names(8))
 
     assert rec.evidence["count"] == 8
     assert rec.suggestion == (
-        f'Add select_related("customer") to the Order queryset at {loop}, whose '
-        f"rows are used at {use}, so that Order.customer comes with them instead "
-        "of once per row."
+        'Add select_related("customer") to the Order queryset assigned to orders '
+        f"at {assigned} (its query ran at {loop}), whose rows are used at {use}, "
+        "so that Order.customer comes with them instead of once per row."
     )
     assert _line("# OTHER_ORDER_LINE") not in rec.suggestion
     assert _line("# LAST_ORDER_LINE") not in rec.suggestion

@@ -125,7 +125,11 @@ def slow_endpoint(
     profile = (
         "the rest of the time goes elsewhere: profile the rest of the view"
         if operations
-        else "the time goes elsewhere: profile the view"
+        else (
+            "the time goes elsewhere: time its parts with "
+            "monitor.measure_execution_time() blocks (the next report names each "
+            "block that takes a tenth of its time or more) or profile the view"
+        )
     )
     return timed + (
         f"{route} {ran}, so {profile}, {check}cache "
@@ -190,7 +194,11 @@ def error(
                 f"{name} answered {error_type} without raising: check what the "
                 "view returns and the upstream service it depends on."
             )
-        fix = "validate input and return a 4xx for bad requests instead of a 500."
+        # Most exceptions in a view are bugs; only some come from bad input.
+        fix = (
+            "if bad input in the request causes it, validate that input and "
+            "answer with a 4xx instead of a 500."
+        )
         if not call_site:
             # Raised with no line of the project's code on the stack (Django
             # calling a view whose arguments do not match its route, say):

@@ -58,11 +58,19 @@ def sampling_note(conf: PerfprobeSettings, skipped: dict[str, int]) -> str:
         for label, count in (
             ("not sampled", skipped.get(NOT_SAMPLED, 0)),
             ("under EXCLUDE_PATHS", skipped.get(EXCLUDED, 0)),
-            ("to unmonitored views", skipped.get(UNMONITORED_VIEW, 0)),
+            (
+                "to views marked unmonitored (perfprobe's own pages are)",
+                skipped.get(UNMONITORED_VIEW, 0),
+            ),
         )
         if count
     ]
-    if left_out:
+    if left_out and rate >= 1:
+        # "Every request is monitored" followed by requests left out read as
+        # a contradiction; perfprobe's own pages are among those views.
+        note = "Every request is monitored (sample rate 1) but those left out"
+        note += f": {', '.join(left_out)}"
+    elif left_out:
         note += f"; requests left out: {', '.join(left_out)}"
     return note + "."
 

@@ -63,6 +63,7 @@ def _eager_load(
     via: str,
     loaded_at: list[str],
     through: list[str],
+    built_at: str | None = None,
 ) -> str:
     method, _, arguments = fix.partition("(")
     name = arguments.rstrip(")").strip("\"'") or field
@@ -82,6 +83,13 @@ def _eager_load(
         )
     if loaded_at:
         (loader,) = loaded_at
+        if built_at is not None:
+            # The loop read a queryset assigned to a name on an earlier line.
+            return (
+                f"Add {fix} to the {model} queryset assigned to {built_at} (its "
+                f"query ran at {loader}), whose rows are used at {site}, so that "
+                f"{model}.{field} comes with them instead of once per row."
+            )
         if loader == site:
             # The query ran where the queryset was evaluated (a loop over it
             # or a comprehension), which may be after the line that built it.
@@ -184,6 +192,7 @@ def _count_per_row(
     in_template: bool,
     template: str | None,
     rows_from: str | None,
+    built_at: str | None = None,
 ) -> str:
     """Return the fix for a related manager's count() or exists() per row."""
     model = (lazy.get("model") or "model").rsplit(".", 1)[-1]
@@ -198,6 +207,11 @@ def _count_per_row(
         # The fix's own lookup path names where the rows came from; an
         # annotation cannot follow it, so the outer queryset is named plainly.
         target = f"the {model} rows' queryset (they come through {via})"
+    elif len(loaded_at) == 1 and built_at is not None:
+        target = (
+            f"the {model} queryset assigned to {built_at} (its query ran at "
+            f"{loaded_at[0]})"
+        )
     elif len(loaded_at) == 1 and loaded_at[0] != site:
         target = f"the {model} queryset at {loaded_at[0]}"
     elif len(loaded_at) == 1:
@@ -217,6 +231,7 @@ def n_plus_one(
     in_template: bool = False,
     template: str | None = None,
     rows_from: str | None = None,
+    built_at: str | None = None,
 ) -> str:
     """Return the fix for an N+1 pattern, naming the relation when known.
 
@@ -232,13 +247,22 @@ def n_plus_one(
     /books/ (view app.views.Books)"``, a TemplateResponse rendered after its
     view returned); the fix goes on the queryset passed to it, which
     ``rows_from`` names when known (``"returned by Books.get_queryset() at
-    path:line"``).
+    path:line"``). ``built_at`` (``"orders at path:line"``) names the name
+    and line that assigned the queryset whose query ran at the one line in
+    ``loaded_at``, read from its source.
     """
     site = call_site or "the call site shown"
     check = per_row_check(fingerprint, lazy)
     if lazy and check:
         return _count_per_row(
-            check, lazy, site, loaded_at or [], in_template, template, rows_from
+            check,
+            lazy,
+            site,
+            loaded_at or [],
+            in_template,
+            template,
+            rows_from,
+            built_at,
         )
     check = None if lazy else row_check(fingerprint)
     if check:
@@ -268,6 +292,7 @@ def n_plus_one(
                 lazy.get("via") or "",
                 loaded_at or [],
                 through or [],
+                built_at,
             )
         return f"{model}.{field} is loaded once per row at {site}: {fix}."
     statement = fingerprint.lstrip("( ").split(" ", 1)[0].upper()

@@ -16,6 +16,7 @@ from typing import Any
 from ..routes import HTTP_METHODS
 from . import advice
 from .indexes import model_table, statement_table
+from .querysetsite import queryset_built_at
 from .templatesite import client_request_at, in_no_file, template_render_at
 from .viewsite import view_of_endpoint
 
@@ -186,9 +187,12 @@ def place_n_plus_one(
         if place is not None:
             return place
     where = f"at {call_site}" if call_site else "at (unknown call site)"
+    assigned = queryset_built_at(loaded_at[0]) if len(loaded_at) == 1 else None
     return NPlusOnePlace(
         where=where,
-        suggestion=advice.n_plus_one(fingerprint, call_site, lazy, loaded_at, through),
+        suggestion=advice.n_plus_one(
+            fingerprint, call_site, lazy, loaded_at, through, built_at=assigned
+        ),
     )
 
 

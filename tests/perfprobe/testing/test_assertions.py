@@ -258,6 +258,30 @@ def test_an_n_plus_one_message_names_the_queryset_line_as_the_report() -> None:
     assert "e.g. item." not in message
 
 
+def test_an_n_plus_one_message_names_the_line_building_the_queryset() -> None:
+    """A loop over a queryset assigned on an earlier line: the fix names that line.
+
+    The rows' query runs at the loop, where the queryset is first read; the
+    select_related() goes where it is built.
+    """
+    make_orders(6)
+    with pytest.raises(BudgetExceeded) as caught:
+        with assert_no_n_plus_one():
+            orders = Order.objects.all()  # built here
+            for order in orders:  # read here
+                assert order.customer.name  # loaded here
+    message = str(caught.value)
+    here = "tests/perfprobe/testing/test_assertions.py"
+    built, read, load = (
+        f"{here}:{line_of(m)}" for m in ("# built here", "# read here", "# loaded here")
+    )
+    assert (
+        'Add select_related("customer") to the Order queryset assigned to '
+        f"orders at {built} (its query ran at {read}), whose rows are used at "
+        f"{load}"
+    ) in message
+
+
 def test_an_n_plus_one_in_a_template_says_template(settings: Any) -> None:
     """A loop in a template rendered in the block is named as the report does."""
     from django.template.loader import render_to_string
