@@ -256,3 +256,33 @@ def test_a_section_without_rows_prints_its_headings() -> None:
         Section("Empty", ("Name", "Count"), ())
     )
     assert "| Name | Count |" in stream.getvalue()
+
+
+@pytest.mark.parametrize("width", [20, 22, 26])
+def test_a_number_beside_a_first_column_narrower_than_the_floor_is_whole(
+    width: int,
+) -> None:
+    """The name is narrowed below the floor, not the table past the console.
+
+    By hand: the border (1), "1,234,567 ms" (12) and two cells' padding and
+    border (3 each) take 19 cells, so a 20-column console leaves the name
+    one cell, fewer than ``TEXT_FLOOR``; rich used to shrink the table and
+    the console cropped it, the number's end and the right border lost.
+    """
+    stream = io.StringIO()
+    TerminalRenderer(make_console(stream, width=width), width=width).section(
+        Section(
+            "Slow",
+            ("Top call site", "Total"),
+            (("apps/shop/views.py:123", "1,234,567 ms"),),
+        )
+    )
+    text = stream.getvalue()
+    lines = text.splitlines()
+
+    assert max(len(line) for line in lines) <= width
+    assert "| 1,234,567 ms |" in text
+    assert all(line[-1] in "+|" for line in lines[1:]), text
+    body = lines[[line.startswith("|-") for line in lines].index(True) + 1 : -1]
+    first = "".join(line[1:].split("|")[0].strip() for line in body)
+    assert first == "apps/shop/views.py:123"
