@@ -266,6 +266,57 @@ def test_an_output_path_that_is_a_directory_is_refused(
     )
 
 
+class _Ran(Exception):
+    """Raised where run_all would start its benchmarks."""
+
+
+def _no_run() -> None:
+    raise _Ran
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--verdict-launches", "1"], "--verdict-launches: 0 (none) or 2 to 50"),
+        (["--verdict-launches", "51"], "--verdict-launches: 0 (none) or 2 to 50"),
+        (
+            ["--verdict-launches", "x"],
+            "argument --verdict-launches: invalid int value: 'x'",
+        ),
+        (["--nosuch"], "unrecognized arguments: --nosuch"),
+        (["--results", "{tmp}/nosuch/RESULTS.md"], "--results: no such directory"),
+        (["--results", "{tmp}"], "--results: {tmp} is a directory, not a file"),
+    ],
+)
+def test_run_all_bad_arguments_are_one_line_and_status_2_before_any_run(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No usage block, and a results path that cannot be written is refused
+    at once, not after the whole run (the results are written last)."""
+    monkeypatch.setattr(run_all, "_set_import_path", _no_run)
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+
+    assert run_all.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message.format(tmp=tmp_path)}")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_all_good_arguments_go_on_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks refuse nothing that a run can write."""
+    monkeypatch.setattr(run_all, "_set_import_path", _no_run)
+    with pytest.raises(_Ran):
+        run_all.main(["--verdict-launches", "0", "--results", str(tmp_path / "R.md")])
+
+
 def test_run_all_verdict_rows_count_verdicts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
