@@ -163,7 +163,12 @@ def _names(only: str | None) -> list[str]:
     unknown = [n for n in wanted if n not in BY_NAME]
     if unknown:
         raise ValueError(f"--only: unknown configuration {', '.join(unknown)}")
-    return [BASELINE, *[n for n in BY_NAME if n in wanted and n != BASELINE]]
+    chosen = [n for n in BY_NAME if n in wanted and n != BASELINE]
+    if not chosen:
+        # The baseline alone would be timed against itself, every target
+        # "not run" and missed, after the whole run.
+        raise ValueError(f"--only: no configuration named besides {BASELINE}")
+    return [BASELINE, *chosen]
 
 
 def _results(

@@ -228,6 +228,14 @@ def test_view_across_per_query_share_and_collector() -> None:
     )
 
 
+class _Ran(Exception):
+    """Raised where a command would start its benchmarks."""
+
+
+def _no_run() -> None:
+    raise _Ran
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -236,6 +244,9 @@ def test_view_across_per_query_share_and_collector() -> None:
         (["--launches", "51"], "--launches: expected a whole number from 1 to 50"),
         (["--views", "lazy,nosuch"], "--views: unknown view nosuch"),
         (["--views", ","], "--views: no view named"),
+        (["--only", ","], "--only: no configuration named besides none"),
+        (["--only", ""], "--only: no configuration named besides none"),
+        (["--only", "none"], "--only: no configuration named besides none"),
         (["--launches"], "argument --launches: expected one argument"),
         (["--nosuch"], "unrecognized arguments: --nosuch"),
     ],
@@ -244,9 +255,13 @@ def test_bad_arguments_are_one_line_and_status_2(
     argv: list[str],
     message: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """One line on stderr, status 2, nothing written, before any work."""
+    # An argument let through fails here, not by building bench/.venv and
+    # running the benchmark.
+    monkeypatch.setattr(cli, "ensure_env", _no_run)
     out = tmp_path / "out.json"
     assert main([*argv, "--json", str(out)]) == 2
     captured = capsys.readouterr()
@@ -264,14 +279,6 @@ def test_an_output_path_that_is_a_directory_is_refused(
     assert capsys.readouterr().err == (
         f"error: {tmp_path} is a directory, not a file to write\n"
     )
-
-
-class _Ran(Exception):
-    """Raised where run_all would start its benchmarks."""
-
-
-def _no_run() -> None:
-    raise _Ran
 
 
 @pytest.mark.parametrize(
