@@ -439,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"no such directory for {out}: {out.parent}")
             if out is not None and out.is_dir():
                 raise ValueError(f"{out} is a directory, not a file to write")
+        if (
+            args.json is not None
+            and args.markdown is not None
+            and args.json.resolve() == args.markdown.resolve()
+        ):
+            # The JSON would be written over the markdown just written.
+            raise ValueError(f"--json and --markdown name the same file: {args.json}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -271,6 +271,23 @@ def test_bad_arguments_are_one_line_and_status_2(
     assert not out.exists()
 
 
+def test_one_file_for_both_outputs_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--json over the --markdown just written: refused before the run."""
+    monkeypatch.setattr(cli, "ensure_env", _no_run)
+    out = tmp_path / "out.txt"
+    same = tmp_path / "." / "out.txt"
+
+    assert main(["--json", str(out), "--markdown", str(same)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --json and --markdown name the same file: {out}\n"
+    )
+    assert not out.exists()
+
+
 def test_an_output_path_that_is_a_directory_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
