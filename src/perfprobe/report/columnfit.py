@@ -56,9 +56,9 @@ def plan_columns(
     planned with where it fits beside the first column, so that a word is
     not folded in two while a continuation table could hold it whole. A
     single column of numbers wider than ``width`` beside a first column
-    one cell wide is the only way a table can end up too wide (rich then
-    cuts it); beside a first column that has less than ``TEXT_FLOOR``
-    left, ``share_text_width`` narrows the first column.
+    as narrow as its widest character is the only way a table can end up
+    too wide (rich then cuts it); beside a first column that has less than
+    ``TEXT_FLOOR`` left, ``share_text_width`` narrows the first column.
     """
     count = len(needs)
     word = list(words) if words is not None else [0] * count
@@ -112,6 +112,7 @@ def share_text_width(
     words: Sequence[int],
     planned: Sequence[PlannedColumn],
     width: int,
+    glyphs: Sequence[int] | None = None,
 ) -> dict[int, int]:
     """Return the width of each wrapping column of ``planned``, by index.
 
@@ -123,7 +124,9 @@ def share_text_width(
     a column of tags; then each other column its longest word where all of
     it fits; what is left goes to the columns still short of their widest
     cell, leftmost first. rich would instead narrow the widest columns
-    alike, names included.
+    alike, names included. When the floors do not fit (a wide number beside
+    the name), the text columns are narrowed below them, to each column's
+    widest character in ``glyphs`` (one cell when not given).
     """
     used = _LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned)
     if used <= width:
@@ -134,11 +137,13 @@ def share_text_width(
     shares = {i: min(needs[i], TEXT_FLOOR) for i in wrapping}
     room -= sum(shares.values())
     # A column of numbers beside the first column may leave less than the
-    # floor: the text is narrowed (widest first, to one cell), else rich
-    # would narrow the table past the console and the number be cut.
-    while room < 0 and any(share > 1 for share in shares.values()):
-        widest = max(shares, key=shares.__getitem__)
-        less = min(shares[widest] - 1, -room)
+    # floor: the text is narrowed (widest first, to its widest character:
+    # rich leaves a wide one out of a narrower column), else rich would
+    # narrow the table past the console and the number be cut.
+    least = {i: min(shares[i], glyphs[i] if glyphs else 1) for i in wrapping}
+    while room < 0 and any(shares[i] > least[i] for i in wrapping):
+        widest = max(wrapping, key=lambda i: shares[i] - least[i])
+        less = min(shares[widest] - least[widest], -room)
         shares[widest] -= less
         room += less
 
