@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NoReturn
 
 if TYPE_CHECKING:
     from bench.harness import Row
@@ -141,9 +141,43 @@ def _verdict_benchmark(
     return rows, markdowns
 
 
+class _ArgumentError(ValueError):
+    """A bad command line, reported as one line and status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise _ArgumentError(message)
+
+
+def _results_path(value: str) -> Path:
+    """Return ``--results`` as a path, refused now if it cannot be written later.
+
+    The results are written once every benchmark has run: a missing
+    directory or a directory named as the file would otherwise be found
+    only then, the whole run lost.
+    """
+    path = Path(value)
+    if not path.parent.is_dir():
+        raise ValueError(f"--results: no such directory for {path}: {path.parent}")
+    if path.is_dir():
+        raise ValueError(f"--results: {path} is a directory, not a file to write")
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmarks, print the tables, write RESULTS.md, return the status."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    try:
+        args = _arguments(argv)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return _run(args, argv)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    """Return the command line's arguments; ``ValueError`` for a bad one."""
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--quick",
         action="store_true",
@@ -179,7 +213,13 @@ def main(argv: list[str] | None = None) -> int:
             QUICK_VERDICT_LAUNCHES if args.quick else VERDICT_LAUNCHES
         )
     if args.verdict_launches != 0 and not 2 <= args.verdict_launches <= 50:
-        parser.error("--verdict-launches: 0 (none) or 2 to 50")
+        raise ValueError("--verdict-launches: 0 (none) or 2 to 50")
+    _results_path(args.results)
+    return args
+
+
+def _run(args: argparse.Namespace, argv: list[str] | None) -> int:
+    """Run the benchmarks of ``args``; return the exit status."""
     _set_import_path()
     started_ns = time.perf_counter_ns()
 

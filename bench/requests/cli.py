@@ -163,7 +163,12 @@ def _names(only: str | None) -> list[str]:
     unknown = [n for n in wanted if n not in BY_NAME]
     if unknown:
         raise ValueError(f"--only: unknown configuration {', '.join(unknown)}")
-    return [BASELINE, *[n for n in BY_NAME if n in wanted and n != BASELINE]]
+    chosen = [n for n in BY_NAME if n in wanted and n != BASELINE]
+    if not chosen:
+        # The baseline alone would be timed against itself, every target
+        # "not run" and missed, after the whole run.
+        raise ValueError(f"--only: no configuration named besides {BASELINE}")
+    return [BASELINE, *chosen]
 
 
 def _results(
@@ -434,6 +439,13 @@ def main(argv: list[str] | None = None) -> int:
                 raise ValueError(f"no such directory for {out}: {out.parent}")
             if out is not None and out.is_dir():
                 raise ValueError(f"{out} is a directory, not a file to write")
+        if (
+            args.json is not None
+            and args.markdown is not None
+            and args.json.resolve() == args.markdown.resolve()
+        ):
+            # The JSON would be written over the markdown just written.
+            raise ValueError(f"--json and --markdown name the same file: {args.json}")
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

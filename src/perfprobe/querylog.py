@@ -212,15 +212,18 @@ def recycle_records(
     past its threshold. The definition of ``_fold.recycle_records``.
     """
     popleft = recent.popleft
-    # What a list held by this frame alone shows (two on 3.11, ``item`` and
-    # the call's argument), read the same way, not assumed: the interpreter
-    # may borrow the argument's reference.
-    probe: list[Any] = []
-    free = _getrefcount(probe)
     for _ in range(min(count, len(recent))):
         item = popleft()
+        # What a list held by this frame alone shows (two on 3.11, ``item``
+        # and the call's argument), read the same way, not assumed: the
+        # interpreter may borrow the argument's reference. Made after
+        # ``item``, a new probe each time: a tracer that reads the frame's
+        # locals (a debugger stopped here) holds the probe only if it holds
+        # ``item`` too, where one probe made first was held alone and a
+        # record held by one other thing passed as free.
+        probe: list[Any] = []
         if (
-            _getrefcount(item) == free
+            _getrefcount(item) == _getrefcount(probe)
             and type(item) is list
             and len(item) == RAW_LENGTH
             and len(spare) < bound

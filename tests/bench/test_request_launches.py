@@ -228,6 +228,14 @@ def test_view_across_per_query_share_and_collector() -> None:
     )
 
 
+class _Ran(Exception):
+    """Raised where a command would start its benchmarks."""
+
+
+def _no_run() -> None:
+    raise _Ran
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
@@ -236,6 +244,9 @@ def test_view_across_per_query_share_and_collector() -> None:
         (["--launches", "51"], "--launches: expected a whole number from 1 to 50"),
         (["--views", "lazy,nosuch"], "--views: unknown view nosuch"),
         (["--views", ","], "--views: no view named"),
+        (["--only", ","], "--only: no configuration named besides none"),
+        (["--only", ""], "--only: no configuration named besides none"),
+        (["--only", "none"], "--only: no configuration named besides none"),
         (["--launches"], "argument --launches: expected one argument"),
         (["--nosuch"], "unrecognized arguments: --nosuch"),
     ],
@@ -244,15 +255,36 @@ def test_bad_arguments_are_one_line_and_status_2(
     argv: list[str],
     message: str,
     tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """One line on stderr, status 2, nothing written, before any work."""
+    # An argument let through fails here, not by building bench/.venv and
+    # running the benchmark.
+    monkeypatch.setattr(cli, "ensure_env", _no_run)
     out = tmp_path / "out.json"
     assert main([*argv, "--json", str(out)]) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(f"error: {message}")
     assert captured.err.count("\n") == 1
     assert captured.out == ""
+    assert not out.exists()
+
+
+def test_one_file_for_both_outputs_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--json over the --markdown just written: refused before the run."""
+    monkeypatch.setattr(cli, "ensure_env", _no_run)
+    out = tmp_path / "out.txt"
+    same = tmp_path / "." / "out.txt"
+
+    assert main(["--json", str(out), "--markdown", str(same)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: --json and --markdown name the same file: {out}\n"
+    )
     assert not out.exists()
 
 
@@ -264,6 +296,49 @@ def test_an_output_path_that_is_a_directory_is_refused(
     assert capsys.readouterr().err == (
         f"error: {tmp_path} is a directory, not a file to write\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--verdict-launches", "1"], "--verdict-launches: 0 (none) or 2 to 50"),
+        (["--verdict-launches", "51"], "--verdict-launches: 0 (none) or 2 to 50"),
+        (
+            ["--verdict-launches", "x"],
+            "argument --verdict-launches: invalid int value: 'x'",
+        ),
+        (["--nosuch"], "unrecognized arguments: --nosuch"),
+        (["--results", "{tmp}/nosuch/RESULTS.md"], "--results: no such directory"),
+        (["--results", "{tmp}"], "--results: {tmp} is a directory, not a file"),
+    ],
+)
+def test_run_all_bad_arguments_are_one_line_and_status_2_before_any_run(
+    argv: list[str],
+    message: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """No usage block, and a results path that cannot be written is refused
+    at once, not after the whole run (the results are written last)."""
+    monkeypatch.setattr(run_all, "_set_import_path", _no_run)
+    argv = [arg.format(tmp=tmp_path) for arg in argv]
+
+    assert run_all.main(argv) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"error: {message.format(tmp=tmp_path)}")
+    assert captured.err.count("\n") == 1
+    assert captured.out == ""
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_run_all_good_arguments_go_on_to_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The checks refuse nothing that a run can write."""
+    monkeypatch.setattr(run_all, "_set_import_path", _no_run)
+    with pytest.raises(_Ran):
+        run_all.main(["--verdict-launches", "0", "--results", str(tmp_path / "R.md")])
 
 
 def test_run_all_verdict_rows_count_verdicts(

@@ -6,6 +6,7 @@ import dataclasses
 import io
 
 import pytest
+from rich.cells import cell_len
 
 from perfprobe.report.columnfit import PlannedColumn, plan_columns, share_text_width
 from perfprobe.report.model import Report
@@ -256,3 +257,56 @@ def test_a_section_without_rows_prints_its_headings() -> None:
         Section("Empty", ("Name", "Count"), ())
     )
     assert "| Name | Count |" in stream.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("width", "name"),
+    [
+        (21, "apps/shop/views.py:123"),
+        (22, "apps/shop/views.py:123"),
+        (26, "apps/shop/views.py:123"),
+        (20, "apps/shop/views.py:123"),
+        (21, "\u6f22\u5b57\u6f22\u5b57"),
+    ],
+)
+def test_a_number_beside_a_first_column_narrower_than_the_floor_is_whole(
+    width: int, name: str
+) -> None:
+    """The name is narrowed below the floor, not the table past the console.
+
+    By hand: the border (1), "1,234,567 ms" (12) and two cells' padding and
+    border (3 each) take 19 cells, so a 20-column console leaves the name
+    one cell, fewer than ``TEXT_FLOOR``; rich used to shrink the table and
+    the console cropped it, the number's end and the right border lost.
+    A name with a wide character (漢) gets two cells (21 columns): rich
+    leaves it out of a column one cell wide.
+    """
+    stream = io.StringIO()
+    TerminalRenderer(make_console(stream, width=width), width=width).section(
+        Section("Slow", ("Top call site", "Total"), ((name, "1,234,567 ms"),))
+    )
+    text = stream.getvalue()
+    lines = text.splitlines()
+
+    assert max(cell_len(line) for line in lines) <= width
+    assert "| 1,234,567 ms |" in text
+    assert all(line[-1] in "+|" for line in lines[1:]), text
+    body = lines[[line.startswith("|-") for line in lines].index(True) + 1 : -1]
+    first = "".join(line[1:].split("|")[0].strip() for line in body)
+    assert first == name
+
+
+def test_text_narrowed_below_the_floor_keeps_a_wide_character_s_two_cells() -> None:
+    """Two text columns and a number in 25 columns: 3 cells for both texts.
+
+    By hand: the border (1) and the number (12 + 3) take 16, the texts'
+    padding and borders 6, so 3 cells are left for two columns planned at
+    10 each. The name holds a wide character (2 cells): it keeps 2 and the
+    other text gets 1; without ``glyphs`` the widest is narrowed first, the
+    name to 1 cell, where rich would leave its characters out.
+    """
+    planned = [PlannedColumn(0, False), PlannedColumn(1, False), PlannedColumn(2, True)]
+    needs, words = [40, 40, 12], [2, 5, 12]
+
+    assert share_text_width(needs, words, planned, 25, [2, 1, 1]) == {0: 2, 1: 1}
+    assert share_text_width(needs, words, planned, 25) == {0: 1, 1: 2}

@@ -53,6 +53,15 @@ def test_a_time_shown_like_its_limit_gets_the_digits_that_tell_them_apart(
         # From a microsecond up, three decimals as before.
         (1e-6, "0.001 ms"),
         (0.0005, "0.500 ms"),
+        # A femtosecond (1e-12 ms, the most decimals shown), and under half
+        # of one, where every digit shown would be a zero: a bound instead.
+        (1e-15, "0.000000000001 ms"),
+        (4e-16, "< 0.000000000001 ms"),
+        (1e-33, "< 0.000000000001 ms"),
+        (5e-324, "< 0.000000000001 ms"),
+        (-1e-33, "> -0.000000000001 ms"),
+        (float("nan"), "nan ms"),
+        (float("-inf"), "-inf s"),
     ],
 )
 def test_a_time_under_a_microsecond_shows_its_first_digit(

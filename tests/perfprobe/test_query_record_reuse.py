@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import gc
+import inspect
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -204,3 +207,43 @@ def test_queries_once_the_recent_events_are_full_leave_the_young_count_flat(
             cursor.execute("SELECT %s AS c", [index])
             peak = max(peak, gc.get_count()[0] - start)
     assert peak < 128, peak
+
+
+def _lines(function: Callable[..., Any]) -> list[int]:
+    source, start = inspect.getsourcelines(function)
+    return [start + offset for offset in range(len(source))]
+
+
+@pytest.mark.parametrize("line", _lines(recycle_records))
+def test_a_tracer_reading_the_locals_never_makes_a_held_record_spare(
+    line: int,
+) -> None:
+    """A debugger stopped on any one line of the Python recycle_records.
+
+    Reading ``frame.f_locals`` keeps a reference to each local then bound:
+    the record held by ``held`` as well must stay whole whatever line that
+    happened on (a probe counted once before the loop showed one more
+    reference than a record held by nothing else).
+    """
+    code = recycle_records.__code__
+
+    def local(frame: FrameType, event: str, arg: Any) -> Any:
+        if event == "line" and frame.f_lineno == line:
+            assert frame.f_locals is not None
+        return local
+
+    def tracer(frame: FrameType, event: str, arg: Any) -> Any:
+        return local if frame.f_code is code else None
+
+    held = [raw(1)]
+    recent: deque[Any] = deque([held[0], raw(2), held[0]])
+    spare: list[list[Any]] = []
+    previous = sys.gettrace()
+    sys.settrace(tracer)
+    try:
+        recycle_records(recent, 3, spare, 10)
+    finally:
+        sys.settrace(previous)
+
+    assert held[0][RAW_DURATION_S] == 1.0
+    assert all(record is not held[0] for record in spare)

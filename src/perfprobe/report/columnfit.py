@@ -10,7 +10,8 @@ first column; other text wraps, given at least ``TEXT_FLOOR`` characters,
 or its longest word where that fits beside the first column. When all of
 that does not fit, the columns are shared out between several tables, each
 starting with the first column (the row's name); the room a table leaves
-its text columns goes to the name first (``share_text_width``).
+its text columns goes to the name first (``share_text_width``), and a
+column of numbers too wide for the floor beside it narrows the name instead.
 """
 
 from __future__ import annotations
@@ -54,8 +55,10 @@ def plan_columns(
     ``words``, each column's longest word, is room a wrapping column is
     planned with where it fits beside the first column, so that a word is
     not folded in two while a continuation table could hold it whole. A
-    single column of numbers wider than ``width`` beside the first column
-    is the only way a table can end up too wide (rich then cuts it).
+    single column of numbers wider than ``width`` beside a first column
+    as narrow as its widest character is the only way a table can end up
+    too wide (rich then cuts it); beside a first column that has less than
+    ``TEXT_FLOOR`` left, ``share_text_width`` narrows the first column.
     """
     count = len(needs)
     word = list(words) if words is not None else [0] * count
@@ -109,6 +112,7 @@ def share_text_width(
     words: Sequence[int],
     planned: Sequence[PlannedColumn],
     width: int,
+    glyphs: Sequence[int] | None = None,
 ) -> dict[int, int]:
     """Return the width of each wrapping column of ``planned``, by index.
 
@@ -120,7 +124,9 @@ def share_text_width(
     a column of tags; then each other column its longest word where all of
     it fits; what is left goes to the columns still short of their widest
     cell, leftmost first. rich would instead narrow the widest columns
-    alike, names included.
+    alike, names included. When the floors do not fit (a wide number beside
+    the name), the text columns are narrowed below them, to each column's
+    widest character in ``glyphs`` (one cell when not given).
     """
     used = _LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned)
     if used <= width:
@@ -130,6 +136,16 @@ def share_text_width(
     room = width - whole - _PER_COLUMN * len(wrapping)
     shares = {i: min(needs[i], TEXT_FLOOR) for i in wrapping}
     room -= sum(shares.values())
+    # A column of numbers beside the first column may leave less than the
+    # floor: the text is narrowed (widest first, to its widest character:
+    # rich leaves a wide one out of a narrower column), else rich would
+    # narrow the table past the console and the number be cut.
+    least = {i: min(shares[i], glyphs[i] if glyphs else 1) for i in wrapping}
+    while room < 0 and any(shares[i] > least[i] for i in wrapping):
+        widest = max(wrapping, key=lambda i: shares[i] - least[i])
+        less = min(shares[widest] - least[widest], -room)
+        shares[widest] -= less
+        room += less
 
     def give(index: int, up_to: int) -> None:
         nonlocal room

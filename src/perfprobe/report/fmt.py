@@ -15,7 +15,17 @@ def format_ms(seconds: float | None) -> str:
     ms = seconds * 1000
     if ms == 0:
         return "0 ms"
-    return f"{ms:,.{_ms_digits(ms)}f} ms"
+    shown = f"{ms:,.{_ms_digits(ms)}f} ms"
+    if not shown.strip("-0. ms"):
+        # Under half a femtosecond the digits are all zeros (and "-0.0…"
+        # below zero): a bound, not a value that reads as none.
+        return f"< {_LEAST_MS}" if ms > 0 else f"> -{_LEAST_MS}"
+    return shown
+
+
+#: The most decimals ``format_ms`` shows: a femtosecond.
+_MOST_DIGITS = 12
+_LEAST_MS = f"{10.0**-_MOST_DIGITS:.{_MOST_DIGITS}f} ms"
 
 
 def _ms_digits(ms: float) -> int:
@@ -23,7 +33,8 @@ def _ms_digits(ms: float) -> int:
 
     Under a microsecond (a threshold set that low, a scaled-down demo) three
     decimals would print "0.000 ms": there the first digit that is not zero
-    is shown instead, down to a femtosecond.
+    is shown instead, down to a femtosecond (``format_ms`` shows less than
+    half of one as the bound "< 0.000000000001 ms").
     """
     size = abs(ms)
     if size >= 100:
@@ -32,7 +43,7 @@ def _ms_digits(ms: float) -> int:
         return 1
     if size >= 0.001 or size == 0 or not math.isfinite(size):
         return 3
-    return min(12, -math.floor(math.log10(size)))
+    return min(_MOST_DIGITS, -math.floor(math.log10(size)))
 
 
 def format_duration(seconds: float | None) -> str:

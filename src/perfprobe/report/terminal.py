@@ -157,6 +157,11 @@ def _longest_word(text: str) -> int:
     return max((cell_len(word) for word in text.split()), default=0)
 
 
+def _widest_glyph(text: str) -> int:
+    """Return 2 when ``text`` holds a wide character, else 1."""
+    return 2 if cell_len(text) > len(text) else 1
+
+
 class _Console(Console):
     """A rich console that ends the process with ``EXIT_BROKEN_PIPE``."""
 
@@ -296,6 +301,12 @@ class TerminalRenderer:
             max([_longest_word(heading)] + [_longest_word(row[index]) for row in spelt])
             for index, heading in enumerate(headings)
         ]
+        # Each column's widest character: 2 where it holds a wide one (漢),
+        # the least it can be narrowed to without rich leaving it out.
+        glyphs = [
+            max([_widest_glyph(heading)] + [_widest_glyph(row[index]) for row in spelt])
+            for index, heading in enumerate(headings)
+        ]
         plan = plan_columns(
             needs,
             [column in section.numeric for column in section.columns],
@@ -307,7 +318,7 @@ class TerminalRenderer:
         )
         for part, planned in enumerate(plan):
             heading = title if part == 0 else f"{section.title} (continued)"
-            shares = share_text_width(needs, words, planned, width)
+            shares = share_text_width(needs, words, planned, width, glyphs)
             self._print(self._table(section, heading, planned, needs, shares))
         for note in section.notes:
             self._print(note)
