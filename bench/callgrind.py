@@ -143,7 +143,8 @@ def run(quick: bool, enabled: bool = True) -> list[Row]:
             baseline=f"plain {plain:,.0f} instr/req",
             measured=f"perfprobe {probed:,.0f} instr/req",
             ratio=f"{probed / plain:.2f}x",
-            detail=f"+{probed - plain:,.0f} instr/req ({small} vs {large} requests)",
+            detail=f"+{probed - plain:,.0f} instr/req ({small} vs {large} requests "
+            "after the recent events are full)",
             target="",
             passed=None,
         )
