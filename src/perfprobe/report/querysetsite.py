@@ -17,11 +17,9 @@ from __future__ import annotations
 
 import ast
 import functools
-import os
-import stat
 from collections.abc import Iterator
 
-from .templatesite import MAX_SOURCE_BYTES, _absolute, _read_source
+from .templatesite import _read_source, source_at
 
 __all__ = ["queryset_built_at"]
 
@@ -36,24 +34,15 @@ def queryset_built_at(call_site: str | None) -> str | None:
     iterates (``for``, or a comprehension) a name its function binds once, by
     an assignment on an earlier line.
     """
-    if not call_site:
+    source = source_at(call_site)
+    if call_site is None or source is None:
         return None
-    path, _, line_text = call_site.rpartition(":")
-    if not path or not line_text.isdecimal():
-        return None
-    full_path = _absolute(path)
-    try:
-        found = os.stat(full_path)
-    except (OSError, ValueError):
-        return None
-    if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_SOURCE_BYTES:
-        return None
-    built = _built_lines(full_path, found.st_mtime_ns, found.st_size).get(
-        int(line_text)
-    )
+    full_path, mtime_ns, size, read_line = source
+    built = _built_lines(full_path, mtime_ns, size).get(read_line)
     if built is None:
         return None
     name, line = built
+    path = call_site.rpartition(":")[0]
     return f"{name} at {path}:{line}"
 
 

@@ -92,6 +92,22 @@ def in_no_file(call_site: str | None) -> bool:
 
 
 def _calls_at(call_site: str | None, kind: str) -> str | None:
+    source = source_at(call_site)
+    if source is None:
+        return None
+    full_path, mtime_ns, size, line = source
+    call = _renders_at(full_path, mtime_ns, size).get(line)
+    return call[1] if call is not None and call[0] == kind else None
+
+
+def source_at(call_site: str | None) -> tuple[str, int, int, int] | None:
+    """Return the file a ``path:line`` call site names, if it may be read.
+
+    ``(absolute path, mtime_ns, size, line)`` for a regular file of at most
+    ``MAX_SOURCE_BYTES`` (the modification time and size key the caches of
+    what was read from it), else ``None``: no line number, no such file, a
+    FIFO or a device, which would block or never end.
+    """
     if not call_site:
         return None
     path, _, line_text = call_site.rpartition(":")
@@ -105,9 +121,7 @@ def _calls_at(call_site: str | None, kind: str) -> str | None:
         return None
     if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_SOURCE_BYTES:
         return None
-    lines = _renders_at(full_path, found.st_mtime_ns, found.st_size)
-    call = lines.get(int(line_text))
-    return call[1] if call is not None and call[0] == kind else None
+    return full_path, found.st_mtime_ns, found.st_size, int(line_text)
 
 
 def _absolute(path: str) -> str:
