@@ -14,7 +14,7 @@ import pytest
 
 from bench import run_all
 from bench.requests import cli
-from bench.requests.analysis import Target, ViewResult, check_targets
+from bench.requests.analysis import Target, check_targets
 from bench.requests.catalog import VIEWS_BY_NAME
 from bench.requests.cli import Launched, main
 from bench.requests.coordinator import QUICK_COLLECTOR, Measurements
@@ -30,16 +30,7 @@ from bench.requests.launches import (
     view_across,
 )
 
-
-def _result(ratio: float, added_ns: float, queries: int = 0) -> ViewResult:
-    return ViewResult(
-        requests_per_s=1.0,
-        requests_per_s_spread=0.0,
-        ratio=ratio,
-        ratio_spread=0.0,
-        added_ns=added_ns,
-        added_ns_per_query=added_ns / queries if queries else None,
-    )
+from .viewresults import view_result
 
 
 @pytest.mark.parametrize(
@@ -81,13 +72,13 @@ def _launch_targets(
 ) -> list[Target]:
     """Targets of one launch on /lazy/ only, perfprobe keeping 0.95."""
     lazy = {
-        "none": _result(1.0, 0.0, 51),
-        "perfprobe": _result(0.95, perfprobe_ns, 51),
-        "debug-toolbar": _result(0.4, toolbar_ns, 51),
+        "none": view_result(1.0, 0.0, 51),
+        "perfprobe": view_result(0.95, perfprobe_ns, 51),
+        "debug-toolbar": view_result(0.4, toolbar_ns, 51),
     }
     detectors = ["debug-toolbar"]
     if nplusone_ns is not None:
-        lazy["nplusone"] = _result(0.7, nplusone_ns, 51)
+        lazy["nplusone"] = view_result(0.7, nplusone_ns, 51)
         detectors.append("nplusone")
     return check_targets(None, lazy, "perfprobe", True, detectors)
 
@@ -146,9 +137,15 @@ def test_a_launch_without_a_tool_cannot_settle_its_ratio_as_met() -> None:
 def test_verdicts_table_rows() -> None:
     """Each launch's figure, ✗ where missed, median, range, verdict."""
     launches = [
-        check_targets({"perfprobe": _result(0.96, 4_000)}, None, "perfprobe", True, []),
-        check_targets({"perfprobe": _result(0.94, 6_500)}, None, "perfprobe", True, []),
-        check_targets({"perfprobe": _result(0.97, 4_500)}, None, "perfprobe", True, []),
+        check_targets(
+            {"perfprobe": view_result(0.96, 4_000)}, None, "perfprobe", True, []
+        ),
+        check_targets(
+            {"perfprobe": view_result(0.94, 6_500)}, None, "perfprobe", True, []
+        ),
+        check_targets(
+            {"perfprobe": view_result(0.97, 4_500)}, None, "perfprobe", True, []
+        ),
     ]
     lines = verdicts_table(judge_launches(launches), 3).splitlines()
     assert lines[2:] == [
@@ -162,7 +159,7 @@ def test_verdicts_table_rows() -> None:
 def test_check_targets_leaves_out_a_view_not_run() -> None:
     """None for a view: no target of it, not a miss."""
     only_json = check_targets(
-        {"perfprobe": _result(0.96, 4_000)}, None, "perfprobe", False, []
+        {"perfprobe": view_result(0.96, 4_000)}, None, "perfprobe", False, []
     )
     assert [t.description[:8] for t in only_json] == ["no-query"] * 2
     assert [t.value for t in only_json] == [4.0, 0.96]
@@ -175,8 +172,8 @@ def test_view_across_per_query_share_and_collector() -> None:
         Launch(
             {
                 "lazy-list": {
-                    "none": _result(1.0, 0.0, 51),
-                    "perfprobe": _result(0.95, 306_000, 51),  # 6 µs a query
+                    "none": view_result(1.0, 0.0, 51),
+                    "perfprobe": view_result(0.95, 306_000, 51),  # 6 µs a query
                 }
             },
             [],
@@ -185,8 +182,8 @@ def test_view_across_per_query_share_and_collector() -> None:
         Launch(
             {
                 "lazy-list": {
-                    "none": _result(1.0, 0.0, 51),
-                    "perfprobe": _result(0.96, 255_000, 51),  # 5 µs a query
+                    "none": view_result(1.0, 0.0, 51),
+                    "perfprobe": view_result(0.96, 255_000, 51),  # 5 µs a query
                 }
             },
             [],
@@ -195,8 +192,8 @@ def test_view_across_per_query_share_and_collector() -> None:
         Launch(
             {
                 "lazy-list": {
-                    "none": _result(1.0, 0.0, 51),
-                    "perfprobe": _result(0.94, 357_000, 51),  # 7 µs a query
+                    "none": view_result(1.0, 0.0, 51),
+                    "perfprobe": view_result(0.94, 357_000, 51),  # 7 µs a query
                 }
             },
             [],

@@ -21,6 +21,8 @@ from bench.requests.cli import main
 from bench.requests.formatting import collector_section, document, view_table
 from bench.requests.worker import Client, collector_time
 
+from .viewresults import view_result
+
 
 def test_round_orders_rotate_and_reverse_each_pair() -> None:
     """Each pair is a rotation followed by its mirror image."""
@@ -148,7 +150,10 @@ def _collector_answers() -> dict[str, dict[str, Any]]:
 
 def test_collector_results_add_the_collector_to_the_timed_per_query_cost() -> None:
     """(405 µs timed + 44.8 - 1.76 µs collector) / 51 = 8.785 µs a query."""
-    timed = {"none": _result(1.0, 0.0, 51), "perfprobe": _result(0.94, 405_000, 51)}
+    timed = {
+        "none": view_result(1.0, 0.0, 51),
+        "perfprobe": view_result(0.94, 405_000, 51),
+    }
     results = collector_results(_collector_answers(), timed, "none", 51)
     perfprobe = results["perfprobe"]
     assert perfprobe.ns_per_request == pytest.approx(44_800)
@@ -171,7 +176,10 @@ def test_collector_results_add_the_collector_to_the_timed_per_query_cost() -> No
 
 def test_collector_section_tables_and_place_in_the_document() -> None:
     """Rows from hand-made numbers; the section sits before the proofs."""
-    timed = {"none": _result(1.0, 0.0, 51), "perfprobe": _result(0.94, 405_000, 51)}
+    timed = {
+        "none": view_result(1.0, 0.0, 51),
+        "perfprobe": view_result(0.94, 405_000, 51),
+    }
     results = collector_results(_collector_answers(), timed, "none", 51)
     lines = collector_section(["intro"], [("N+1", results, True)])
     assert lines[0] == (
@@ -190,24 +198,13 @@ def test_collector_section_tables_and_place_in_the_document() -> None:
     assert text.index("Cyclic garbage") < text.index("What each configuration")
 
 
-def _result(ratio: float, added_ns: float, queries: int = 0) -> ViewResult:
-    return ViewResult(
-        requests_per_s=1.0,
-        requests_per_s_spread=0.0,
-        ratio=ratio,
-        ratio_spread=0.0,
-        added_ns=added_ns,
-        added_ns_per_query=added_ns / queries if queries else None,
-    )
-
-
 def test_targets_pass_and_miss_on_their_bounds() -> None:
     """5 µs is within the target, the 10x rule compares added times."""
-    fast = {"perfprobe": _result(0.95, 5_000)}
+    fast = {"perfprobe": view_result(0.95, 5_000)}
     slow = {
-        "perfprobe": _result(0.97, 102_000, 51),  # 2 µs per query
-        "toolbar": _result(0.5, 1_020_000, 51),  # exactly 10x
-        "nplusone": _result(0.9, 500_000, 51),  # under 5x
+        "perfprobe": view_result(0.97, 102_000, 51),  # 2 µs per query
+        "toolbar": view_result(0.5, 1_020_000, 51),  # exactly 10x
+        "nplusone": view_result(0.9, 500_000, 51),  # under 5x
     }
     targets = check_targets(fast, slow, "perfprobe", True, ["toolbar", "nplusone"])
     assert [t.verdict for t in targets] == [
