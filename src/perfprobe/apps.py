@@ -79,6 +79,7 @@ class PerfprobeConfig(AppConfig):
         from . import checks
         from .conf import get_settings
         from .db.instrument import install
+        from .findinglog import finding_log
         from .monitoring import monitor
 
         checks.register()
@@ -95,6 +96,9 @@ class PerfprobeConfig(AppConfig):
         monitor.reset()
         if conf.ENABLED and conf.INSTRUMENT_DATABASE:
             install()
+        # Off in production by default: a scope listener stops request
+        # scopes from waiting for the batched close.
+        finding_log.sync()
         if conf.PROMETHEUS:
             # Imported only here, so that with the setting off neither the
             # exporter nor prometheus_client is ever imported.
