@@ -266,3 +266,17 @@ def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     global loaded
     if setting == SETTINGS_NAME:
         loaded = None
+
+
+def n_plus_one_log_wanted() -> bool:
+    """Return whether N+1 findings are to be logged now.
+
+    ``LOG_N_PLUS_ONE`` decides; ``None`` (the default) follows
+    ``settings.DEBUG``. Never with perfprobe off or its settings invalid.
+    """
+    conf = settings_or_none()
+    if conf is None or not conf.ENABLED:
+        return False
+    if conf.LOG_N_PLUS_ONE is None:
+        return bool(getattr(django_settings, "DEBUG", False))
+    return conf.LOG_N_PLUS_ONE

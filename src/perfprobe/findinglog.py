@@ -10,7 +10,8 @@ fingerprints and call sites are logged, never parameters.
 
 The listener costs time a request: with it, no request scope waits for
 the batched close (``Collector.close_pending``), so it is installed only
-while the setting is on, and follows ``override_settings``.
+while the setting is on, and follows ``override_settings``. This module is
+not even imported until then (``perfprobe.apps.sync_finding_log``).
 """
 
 from __future__ import annotations
@@ -19,13 +20,9 @@ import logging
 import threading
 from typing import Any
 
-from django.conf import settings as django_settings
-from django.core.signals import setting_changed
-from django.dispatch import receiver
-
 from .aggregates import ScopeSummary
 from .collector import Collector
-from .conf import SETTINGS_NAME, settings_or_none
+from .conf import n_plus_one_log_wanted
 from .failures import log_failure
 from .findings import NPlusOneFinding
 
@@ -33,20 +30,6 @@ logger = logging.getLogger("perfprobe.findings")
 # Not the findings' own logger: a handler of that one that raises would
 # raise again while the failure is logged.
 _failure_logger = logging.getLogger("perfprobe.collector")
-
-
-def log_wanted() -> bool:
-    """Return whether N+1 findings are to be logged now.
-
-    ``LOG_N_PLUS_ONE`` decides; ``None`` (the default) follows
-    ``settings.DEBUG``. Never with perfprobe off or its settings invalid.
-    """
-    conf = settings_or_none()
-    if conf is None or not conf.ENABLED:
-        return False
-    if conf.LOG_N_PLUS_ONE is None:
-        return bool(getattr(django_settings, "DEBUG", False))
-    return conf.LOG_N_PLUS_ONE
 
 
 def finding_line(summary: ScopeSummary, finding: NPlusOneFinding) -> str:
@@ -95,10 +78,10 @@ class FindingLog:
         return self._collector
 
     def sync(self) -> None:
-        """Listen to the default monitor's collector if ``log_wanted()``, else stop."""
+        """Listen to the default collector while findings are to be logged."""
         from . import monitoring
 
-        collector = monitoring.monitor.collector if log_wanted() else None
+        collector = monitoring.monitor.collector if n_plus_one_log_wanted() else None
         with self._lock:
             previous, self._collector = self._collector, collector
         if previous is collector:
@@ -115,7 +98,7 @@ class FindingLog:
         try:
             # DEBUG may have been turned off without a signal (pytest-django
             # sets it directly): the listener stays, the lines do not.
-            if not log_wanted():
+            if not n_plus_one_log_wanted():
                 return
             for finding in summary.n_plus_one:
                 logger.warning(
@@ -144,13 +127,6 @@ def _evidence(summary: ScopeSummary, finding: NPlusOneFinding) -> dict[str, Any]
     }
 
 
-#: The process's one finding log, synced at start-up and on setting changes.
+#: The process's one finding log; imported, and synced, only once wanted
+#: (``perfprobe.apps.sync_finding_log``).
 finding_log = FindingLog()
-
-
-@receiver(setting_changed)
-def _follow_settings(*, setting: str, **kwargs: Any) -> None:
-    # Runs after conf's own receiver (connected when conf was imported,
-    # before this module), so the settings read here are the new ones.
-    if setting in (SETTINGS_NAME, "DEBUG"):
-        finding_log.sync()
