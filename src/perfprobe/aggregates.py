@@ -10,7 +10,7 @@ from operator import itemgetter
 from typing import Any
 
 from .conf import PerfprobeSettings
-from .events import ErrorEvent, Event, MemoryRecord, QueryEvent
+from .events import ErrorEvent, Event, LazyLoad, MemoryRecord, QueryEvent
 from .findings import DuplicateFinding, NPlusOneFinding, made
 from .nplusone import ScopeQueries
 from .querycounts import QueryCountStats
@@ -206,12 +206,21 @@ class OpenScope:
     errors: Counter[str] = field(default_factory=Counter)
 
     def close(
-        self, duration_s: float, n_plus_one_min: int, duplicate_min: int
+        self,
+        duration_s: float,
+        n_plus_one_min: int,
+        duplicate_min: int,
+        keep_groups: bool = False,
     ) -> ScopeSummary:
-        """Analyse the scope's queries and return its summary."""
+        """Analyse the scope's queries and return its summary.
+
+        ``keep_groups`` keeps the scope's query shapes in the summary's
+        ``query_groups`` when it has an N+1 finding, for a scope listener.
+        """
         scope = self.scope
         path = scope.path
         n_plus_one = self.queries.n_plus_one(path, n_plus_one_min)
+        groups = self.queries.shapes() if keep_groups and n_plus_one else ()
         return made(
             ScopeSummary,
             id=scope.id,
@@ -228,6 +237,7 @@ class OpenScope:
             n_plus_one=tuple(n_plus_one),
             duplicates=tuple(self.queries.duplicates(path, duplicate_min, n_plus_one)),
             analysis_truncated=self.queries.truncated,
+            query_groups=groups,
         )
 
 
@@ -249,6 +259,10 @@ class ScopeSummary:
     n_plus_one: tuple[NPlusOneFinding, ...]
     duplicates: tuple[DuplicateFinding, ...]
     analysis_truncated: bool
+    #: Each query shape's call site, fingerprint and lazy load, in the
+    #: order first run; kept only for a scope listener, and only in a scope
+    #: with an N+1 finding (the queryset that loaded its rows is among them).
+    query_groups: tuple[tuple[str | None, str, LazyLoad | None], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from itertools import pairwise
 
 from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
+from django.core.signals import setting_changed
 
 logger = logging.getLogger("perfprobe")
 
@@ -61,6 +62,25 @@ def checks_will_report(argv: Sequence[str]) -> bool:
         return False
 
 
+def sync_finding_log() -> None:
+    """Start or stop logging N+1 findings, as ``LOG_N_PLUS_ONE`` and DEBUG say.
+
+    ``perfprobe.findinglog`` is imported only once wanted: a process that
+    never logs findings never loads it.
+    """
+    from .conf import n_plus_one_log_wanted
+
+    if "perfprobe.findinglog" in sys.modules or n_plus_one_log_wanted():
+        from .findinglog import finding_log
+
+        finding_log.sync()
+
+
+def _follow_settings(*, setting: str, **kwargs: object) -> None:
+    if setting in ("PERFPROBE", "DEBUG"):
+        sync_finding_log()
+
+
 class PerfprobeConfig(AppConfig):
     """Install the query instrumentation and register the system checks."""
 
@@ -95,6 +115,11 @@ class PerfprobeConfig(AppConfig):
         monitor.reset()
         if conf.ENABLED and conf.INSTRUMENT_DATABASE:
             install()
+        # Off in production by default: a scope listener stops request
+        # scopes from waiting for the batched close. Connected here, after
+        # conf's own receiver, so that the settings it reads are the new ones.
+        setting_changed.connect(_follow_settings, dispatch_uid=__name__)
+        sync_finding_log()
         if conf.PROMETHEUS:
             # Imported only here, so that with the setting off neither the
             # exporter nor prometheus_client is ever imported.

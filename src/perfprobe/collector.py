@@ -321,7 +321,10 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         conf = self._live_settings()
         with self._lock:
             summary = state.close(
-                duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
+                duration_s,
+                conf.N_PLUS_ONE_MIN_QUERIES,
+                conf.DUPLICATE_MIN_QUERIES,
+                bool(self._scope_listeners.items),
             )
             self._scopes.add_closed(summary)
         if self._scope_listeners.items:

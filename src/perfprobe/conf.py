@@ -50,6 +50,9 @@ class PerfprobeSettings:
     METRICS_TOKEN: str | None = None
     PROMETHEUS: bool = False
     OPENTELEMETRY: bool = True
+    #: Log each N+1 finding of a closed scope to ``perfprobe.findings``;
+    #: ``None`` follows ``settings.DEBUG`` (see ``perfprobe.findinglog``).
+    LOG_N_PLUS_ONE: bool | None = None
 
 
 _BOOL_KEYS = {
@@ -151,6 +154,10 @@ def _validate(key: str, value: Any) -> Any:
         ):
             raise _fail(key, value, 'a list of path prefixes starting with "/"')
         return tuple(value)
+    if key == "LOG_N_PLUS_ONE":
+        if value is not None and not isinstance(value, bool):
+            raise _fail(key, value, "True, False or None (follow DEBUG)")
+        return value
     if key in _TOKEN_KEYS:
         if value is None:
             return None
@@ -259,3 +266,17 @@ def _clear_cache(*, setting: str, **kwargs: Any) -> None:
     global loaded
     if setting == SETTINGS_NAME:
         loaded = None
+
+
+def n_plus_one_log_wanted() -> bool:
+    """Return whether N+1 findings are to be logged now.
+
+    ``LOG_N_PLUS_ONE`` decides; ``None`` (the default) follows
+    ``settings.DEBUG``. Never with perfprobe off or its settings invalid.
+    """
+    conf = settings_or_none()
+    if conf is None or not conf.ENABLED:
+        return False
+    if conf.LOG_N_PLUS_ONE is None:
+        return bool(getattr(django_settings, "DEBUG", False))
+    return conf.LOG_N_PLUS_ONE

@@ -324,6 +324,12 @@ class ScopeQueries:
             keys = zip(repeat(sql_hash), params, strict=False)
             duplicates.update(zip(keys, records, strict=True))
 
+    def shapes(self) -> tuple[tuple[str | None, str, LazyLoad | None], ...]:
+        """Return each group's call site, fingerprint and lazy load, first first."""
+        return tuple(
+            (g.call_site, g.fingerprint, g.lazy_load) for g in self._groups.values()
+        )
+
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
         if not self._groups:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,7 @@ from bench.requests.analysis import (
 )
 from bench.requests.cli import main
 from bench.requests.formatting import collector_section, document, view_table
+from bench.requests.tools import make_setup
 from bench.requests.worker import Client, collector_time
 
 from .viewresults import view_result
@@ -239,3 +241,14 @@ def test_unknown_configuration_exits_2(capsys: pytest.CaptureFixture[str]) -> No
     """A bad --only value is a one-line error and status 2, before any work."""
     assert main(["--only", "nosuch"]) == 2
     assert capsys.readouterr().err == "error: --only: unknown configuration nosuch\n"
+
+
+@pytest.mark.parametrize("name", ["perfprobe", "perfprobe-all"])
+def test_perfprobe_configurations_never_log_findings_to_the_console(
+    name: str, tmp_path: Path
+) -> None:
+    """DEBUG off and LOG_N_PLUS_ONE off: no scope listener stops batched closes."""
+    settings = make_setup(name, tmp_path / "bench.sqlite3").settings
+
+    assert settings["DEBUG"] is False
+    assert settings["PERFPROBE"]["LOG_N_PLUS_ONE"] is False

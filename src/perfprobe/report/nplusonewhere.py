@@ -15,6 +15,7 @@ from typing import Any
 
 from ..routes import HTTP_METHODS
 from . import advice
+from .countadvice import checked_once_per_row, per_row_check, row_check
 from .indexes import model_table, statement_table
 from .querysetsite import queryset_built_at
 from .templatesite import client_request_at, in_no_file, template_render_at
@@ -26,6 +27,7 @@ __all__ = [
     "endpoint_in_scope",
     "loading_sites",
     "place_n_plus_one",
+    "what_loads",
 ]
 
 _METHODS = HTTP_METHODS | {"OTHER"}
@@ -239,3 +241,18 @@ def _in_request(
         suggestion=advice.n_plus_one(fingerprint, site, lazy, loaded_at, through),
         evidence=evidence,
     )
+
+
+def what_loads(fingerprint: str, lazy: Mapping[str, Any] | None) -> str:
+    """Return what an N+1 loads per row: ``"Book.author loaded one row at a time"``."""
+    check = per_row_check(fingerprint, lazy)
+    if lazy and check:
+        return checked_once_per_row(check, lazy).removesuffix(", ")
+    if not lazy and row_check(fingerprint) == "count":
+        return "one COUNT query per row"
+    if not lazy and row_check(fingerprint) == "exists":
+        return "one EXISTS query per row"
+    if lazy:
+        model = (lazy["model"] or "").rsplit(".", 1)[-1]
+        return f"{model}.{lazy['field']} loaded one row at a time"
+    return "one query per row"

@@ -6,11 +6,10 @@ from typing import Any
 
 from ...conf import PerfprobeSettings
 from .. import advice
-from ..countadvice import checked_once_per_row, per_row_check, row_check
 from ..fmt import format_against, format_duration, plural, shorten_sql
 from ..indexes import check_indexes
 from ..model import Recommendation
-from ..nplusonewhere import NearbyQuery, place_n_plus_one
+from ..nplusonewhere import NearbyQuery, place_n_plus_one, what_loads
 from ..sqlshape import read_shape
 from .linking import (
     endpoints_of,
@@ -132,17 +131,7 @@ def n_plus_one(
         lazy = finding["lazy_load"]
         count, scope_count = finding["count"], finding["scope_count"]
         saving_s = saving_of_repeats(finding["total_s"], count, scope_count)
-        loads = "one query per row, "
-        check = per_row_check(finding["fingerprint"], lazy)
-        if lazy and check:
-            loads = checked_once_per_row(check, lazy)
-        elif not lazy and row_check(finding["fingerprint"]) == "count":
-            loads = "one COUNT query per row, "
-        elif not lazy and row_check(finding["fingerprint"]) == "exists":
-            loads = "one EXISTS query per row, "
-        elif lazy:
-            model = (lazy["model"] or "").rsplit(".", 1)[-1]
-            loads = f"{model}.{lazy['field']} loaded one row at a time, "
+        loads = what_loads(finding["fingerprint"], lazy) + ", "
         evidence = {
             "fingerprint": finding["fingerprint"],
             "call_site": finding["call_site"],
