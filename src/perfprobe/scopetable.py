@@ -7,6 +7,7 @@ from typing import Any
 
 from .aggregates import OpenScope, ScopeSummary
 from .conf import PerfprobeSettings
+from .db.callsite import forget_scope_loads
 from .findings import FindingTotals
 from .nplusone import ScopeQueries
 from .requestlog import QuietRequest
@@ -116,6 +117,7 @@ class ScopeTable:
     def add_closed(self, summary: ScopeSummary) -> None:
         """Keep ``summary`` and merge its findings into the totals."""
         self.history.append(summary)
+        forget_scope_loads(summary.id)
         self.closed_count += 1
         for finding in summary.n_plus_one:
             self.n_plus_one_totals.add_n_plus_one(finding)

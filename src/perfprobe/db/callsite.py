@@ -298,6 +298,21 @@ def _resolve(
     return call_site, lazy, tracker.bulk_call()
 
 
+def forget_scope_loads(scope_id: int) -> None:
+    """Drop the memo's lazy loads of the scope ``scope_id``, which has closed.
+
+    Its scope id is never seen again, so its entries could only wait for
+    the memo to fill (some thousand scopes), holding their lazy loads long
+    enough for the cyclic collector to move them to its oldest generation.
+    """
+    memo = _lazy_memo
+    if memo:
+        # A copy of the keys: other threads' walks add entries meanwhile.
+        for key in list(memo):
+            if key[0] == scope_id:
+                memo.pop(key, None)
+
+
 def _load_origin() -> Origin | None:
     if _walk_stack is None:
         return None
