@@ -19,7 +19,7 @@ import ast
 import functools
 from collections.abc import Iterator
 
-from .templatesite import _read_source, source_at
+from .templatesite import parsed_source, source_at
 
 __all__ = ["queryset_built_at"]
 
@@ -49,12 +49,8 @@ def queryset_built_at(call_site: str | None) -> str | None:
 @functools.lru_cache(maxsize=512)
 def _built_lines(path: str, mtime_ns: int, size: int) -> dict[int, tuple[str, int]]:
     """Return, for each line iterating a once-bound name, it and its assignment's."""
-    source = _read_source(path)
-    if source is None:
-        return {}
-    try:
-        tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
+    tree = parsed_source(path)
+    if tree is None:
         return {}
     lines: dict[int, tuple[str, int]] = {}
     ambiguous: set[int] = set()

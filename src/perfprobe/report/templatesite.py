@@ -144,14 +144,8 @@ def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, tuple[str, str
     Keyed by the file's modification time and size as well, so an edited
     file is read again.
     """
-    source = _read_source(path)
-    if source is None:
-        return {}
-    try:
-        # Bytes, so that the parser honours a coding declaration.
-        tree = ast.parse(source, filename=path)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        # Not Python, or nested beyond what the parser takes: no answer.
+    tree = parsed_source(path)
+    if tree is None:
         return {}
     lines: dict[int, tuple[str, str]] = {}
     for node in ast.walk(tree):
@@ -162,6 +156,22 @@ def _renders_at(path: str, mtime_ns: int, size: int) -> dict[int, tuple[str, str
             for line in range(node.lineno, node.end_lineno + 1):
                 lines[line] = found
     return lines
+
+
+def parsed_source(path: str) -> ast.Module | None:
+    """Return the syntax tree of the Python file at ``path``, or ``None``.
+
+    ``None`` when it cannot be read (see ``_read_source``) or parsed: not
+    Python, or nested beyond what the parser takes.
+    """
+    source = _read_source(path)
+    if source is None:
+        return None
+    try:
+        # Bytes, so that the parser honours a coding declaration.
+        return ast.parse(source, filename=path)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
 
 
 def _read_source(path: str) -> bytes | None:
