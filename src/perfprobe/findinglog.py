@@ -16,6 +16,7 @@ not even imported until then (``perfprobe.apps.sync_finding_log``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
 from typing import Any
@@ -40,7 +41,8 @@ def finding_line(summary: ScopeSummary, finding: NPlusOneFinding) -> str:
     report's own phrases; the queryset that loaded the rows is found among
     the scope's query shapes (``ScopeSummary.query_groups``).
     """
-    # Imported here: the report modules are not needed until a finding.
+    # Imported here, and by FindingLog.sync before any request: the report
+    # modules are not needed until the log is on.
     from .report.fmt import plural
     from .report.nplusonewhere import endpoint_in_scope, place_n_plus_one, what_loads
 
@@ -82,6 +84,13 @@ class FindingLog:
         from . import monitoring
 
         collector = monitoring.monitor.collector if n_plus_one_log_wanted() else None
+        if collector is not None:
+            # Imported now, not at the first finding: request threads that
+            # reach their first finding together would import the report
+            # package concurrently, and its circular imports then fail in
+            # some of them (a partially initialized module), losing lines.
+            importlib.import_module("perfprobe.report.nplusonewhere")
+            importlib.import_module("perfprobe.report.fmt")
         with self._lock:
             previous, self._collector = self._collector, collector
         if previous is collector:

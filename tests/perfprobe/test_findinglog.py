@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -208,3 +210,44 @@ def test_a_setting_that_is_not_a_bool_or_none_is_refused(value: object) -> None:
     """``LOG_N_PLUS_ONE`` takes True, False or None, nothing else."""
     with pytest.raises(ImproperlyConfigured, match="True, False or None"):
         load_settings({"LOG_N_PLUS_ONE": value})
+
+
+_FIRST_FINDING_SCRIPT = """
+import sys
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["perfprobe"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    PERFPROBE={"LOG_N_PLUS_ONE": %r},
+)
+django.setup()
+print(sorted(m for m in ("perfprobe.report.fmt", "perfprobe.report.nplusonewhere")
+             if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "loaded"),
+    [
+        (True, "['perfprobe.report.fmt', 'perfprobe.report.nplusonewhere']"),
+        (False, "[]"),
+    ],
+)
+def test_the_report_modules_are_imported_when_the_log_turns_on(
+    setting: bool, loaded: str
+) -> None:
+    """Not at the first finding, in whichever request threads reach one together.
+
+    Eight threads of a runserver-like test (the first request of each with
+    an N+1) importing the report package at once lost some of their lines to
+    a circular import seen half done ("partially initialized module").
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_FINDING_SCRIPT % setting],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == loaded
