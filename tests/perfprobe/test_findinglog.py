@@ -251,3 +251,39 @@ def test_the_report_modules_are_imported_when_the_log_turns_on(
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == loaded
+
+
+def test_a_scope_s_query_shapes_are_read_once_for_all_its_findings(
+    fresh_monitor: PerformanceMonitor,
+    orders: int,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three N+1 loops: three lines, and each lazy load made data only once.
+
+    Each loop's 7 per-row queries (one group, with its lazy load) and its
+    list query (one group, no lazy load): 3 groups with a lazy load. The
+    3 findings are converted once as the totals take them in and once for
+    their lines, the groups once: 9. Reading the groups again for every
+    finding made 3 + 3 + 3 x 3 = 15, and a scope with 500 findings spent
+    over a second in its close.
+    """
+    from perfprobe.events import LazyLoad
+
+    caplog.set_level(logging.WARNING, logger="perfprobe.findings")
+    with override_settings(PERFPROBE=LOG_ON):
+        with fresh_monitor.scope("three-loops"):
+            [o.customer.name for o in Order.objects.all()]
+            [o.customer.name for o in Order.objects.all()]
+            [o.customer.name for o in Order.objects.all()]
+            converted = []
+            to_dict = LazyLoad.to_dict
+
+            def counted(self: LazyLoad) -> dict[str, str]:
+                converted.append(self)
+                return to_dict(self)
+
+            monkeypatch.setattr(LazyLoad, "to_dict", counted)
+
+    assert len(_lines(caplog)) == 3
+    assert len(converted) == 9
