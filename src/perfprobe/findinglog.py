@@ -109,14 +109,17 @@ class FindingLog:
             # some of them (a partially initialized module), losing lines.
             importlib.import_module("perfprobe.report.nplusonewhere")
             importlib.import_module("perfprobe.report.fmt")
+        # Listeners changed under the lock too: two threads' syncs (settings
+        # changed in each) could otherwise remove before the other added,
+        # leaving a listener the next sync added again, and lines twice.
         with self._lock:
             previous, self._collector = self._collector, collector
-        if previous is collector:
-            return
-        if previous is not None:
-            previous.remove_scope_listener(self.on_scope)
-        if collector is not None:
-            collector.add_scope_listener(self.on_scope)
+            if previous is collector:
+                return
+            if previous is not None:
+                previous.remove_scope_listener(self.on_scope)
+            if collector is not None:
+                collector.add_scope_listener(self.on_scope)
 
     def on_scope(self, summary: ScopeSummary) -> None:
         """Log one WARNING line per N+1 finding of a closed scope; never raise."""

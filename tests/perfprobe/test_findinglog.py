@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from django.test import Client, override_settings
 
 from apps.shop.models import Customer, Order
 from perfprobe import PerformanceMonitor
+from perfprobe.aggregates import ScopeSummary
 from perfprobe.conf import load_settings
 from perfprobe.failures import failure_counts
 from perfprobe.findinglog import finding_log
@@ -287,3 +289,44 @@ def test_a_scope_s_query_shapes_are_read_once_for_all_its_findings(
 
     assert len(_lines(caplog)) == 3
     assert len(converted) == 9
+
+
+def test_a_sync_racing_another_thread_s_leaves_one_listener_or_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync turning the log off while another turns it on: one wins, whole.
+
+    The other thread's sync (the log now unwanted) is let run while the
+    first is about to add its listener. It used to remove the listener
+    before it was added, leaving it installed with the log marked off; the
+    next sync on added it a second time, and every finding was logged twice.
+    """
+    from perfprobe import findinglog, monitoring
+
+    collector = monitoring.monitor.collector
+    wanted = [True]
+    monkeypatch.setattr(findinglog, "n_plus_one_log_wanted", lambda: wanted[0])
+    real_add = collector.add_scope_listener
+    racers: list[threading.Thread] = []
+
+    def add_while_another_syncs(listener: Callable[[ScopeSummary], None]) -> None:
+        wanted[0] = False
+        racer = threading.Thread(target=finding_log.sync)
+        racers.append(racer)
+        racer.start()
+        racer.join(0.5)  # as long as it takes, or until it waits for the lock
+        real_add(listener)
+
+    monkeypatch.setattr(collector, "add_scope_listener", add_while_another_syncs)
+    finding_log.sync()
+    racers[0].join()
+    monkeypatch.setattr(collector, "add_scope_listener", real_add)
+    listening = collector._scope_listeners.items.count(finding_log.on_scope)
+    assert (finding_log.collector is not None, listening) == (False, 0)
+
+    wanted[0] = True
+    finding_log.sync()
+    assert collector._scope_listeners.items.count(finding_log.on_scope) == 1
+    wanted[0] = False
+    finding_log.sync()
+    assert finding_log.on_scope not in collector._scope_listeners.items
