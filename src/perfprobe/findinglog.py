@@ -16,9 +16,10 @@ not even imported until then (``perfprobe.apps.sync_finding_log``).
 
 from __future__ import annotations
 
+import importlib
 import logging
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .aggregates import ScopeSummary
 from .collector import Collector
@@ -26,29 +27,36 @@ from .conf import n_plus_one_log_wanted
 from .failures import log_failure
 from .findings import NPlusOneFinding
 
+if TYPE_CHECKING:
+    from .report.nplusonewhere import NearbyQuery
+
 logger = logging.getLogger("perfprobe.findings")
 # Not the findings' own logger: a handler of that one that raises would
 # raise again while the failure is logged.
 _failure_logger = logging.getLogger("perfprobe.collector")
 
 
-def finding_line(summary: ScopeSummary, finding: NPlusOneFinding) -> str:
+def finding_line(
+    summary: ScopeSummary,
+    finding: NPlusOneFinding,
+    nearby: list[NearbyQuery] | None = None,
+) -> str:
     """Return the one line logged for ``finding`` of the scope ``summary``.
 
     ``"N+1 in GET /books/: 20 queries at library/views.py:12, Book.author
     loaded one row at a time. Add select_related(...) ..."``, from the
     report's own phrases; the queryset that loaded the rows is found among
-    the scope's query shapes (``ScopeSummary.query_groups``).
+    the scope's query shapes (``ScopeSummary.query_groups``), as
+    ``nearby_queries(summary)`` returns them (made here when not given).
     """
-    # Imported here: the report modules are not needed until a finding.
+    # Imported here, and by FindingLog.sync before any request: the report
+    # modules are not needed until the log is on.
     from .report.fmt import plural
     from .report.nplusonewhere import endpoint_in_scope, place_n_plus_one, what_loads
 
     lazy = finding.lazy_load.to_dict() if finding.lazy_load else None
-    nearby = [
-        (site, fingerprint, load.to_dict() if load else None)
-        for site, fingerprint, load in summary.query_groups
-    ]
+    if nearby is None:
+        nearby = nearby_queries(summary)
     endpoint = endpoint_in_scope(summary.path)
     place = place_n_plus_one(
         finding.fingerprint,
@@ -63,6 +71,18 @@ def finding_line(summary: ScopeSummary, finding: NPlusOneFinding) -> str:
     )
     # One line per finding, whatever a fingerprint or a path holds.
     return " ".join(line.split())
+
+
+def nearby_queries(summary: ScopeSummary) -> list[NearbyQuery]:
+    """Return the scope's query shapes as ``place_n_plus_one`` reads them.
+
+    Made once a scope, not once a finding: a scope with hundreds of N+1
+    findings has as many query shapes, and each finding's line read them all.
+    """
+    return [
+        (site, fingerprint, load.to_dict() if load else None)
+        for site, fingerprint, load in summary.query_groups
+    ]
 
 
 class FindingLog:
@@ -82,14 +102,24 @@ class FindingLog:
         from . import monitoring
 
         collector = monitoring.monitor.collector if n_plus_one_log_wanted() else None
+        if collector is not None:
+            # Imported now, not at the first finding: request threads that
+            # reach their first finding together would import the report
+            # package concurrently, and its circular imports then fail in
+            # some of them (a partially initialized module), losing lines.
+            importlib.import_module("perfprobe.report.nplusonewhere")
+            importlib.import_module("perfprobe.report.fmt")
+        # Listeners changed under the lock too: two threads' syncs (settings
+        # changed in each) could otherwise remove before the other added,
+        # leaving a listener the next sync added again, and lines twice.
         with self._lock:
             previous, self._collector = self._collector, collector
-        if previous is collector:
-            return
-        if previous is not None:
-            previous.remove_scope_listener(self.on_scope)
-        if collector is not None:
-            collector.add_scope_listener(self.on_scope)
+            if previous is collector:
+                return
+            if previous is not None:
+                previous.remove_scope_listener(self.on_scope)
+            if collector is not None:
+                collector.add_scope_listener(self.on_scope)
 
     def on_scope(self, summary: ScopeSummary) -> None:
         """Log one WARNING line per N+1 finding of a closed scope; never raise."""
@@ -100,10 +130,11 @@ class FindingLog:
             # sets it directly): the listener stays, the lines do not.
             if not n_plus_one_log_wanted():
                 return
+            nearby = nearby_queries(summary)
             for finding in summary.n_plus_one:
                 logger.warning(
                     "%s",
-                    finding_line(summary, finding),
+                    finding_line(summary, finding, nearby),
                     extra={"perfprobe_n_plus_one": _evidence(summary, finding)},
                 )
         except Exception:

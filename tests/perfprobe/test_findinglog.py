@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -12,6 +15,7 @@ from django.test import Client, override_settings
 
 from apps.shop.models import Customer, Order
 from perfprobe import PerformanceMonitor
+from perfprobe.aggregates import ScopeSummary
 from perfprobe.conf import load_settings
 from perfprobe.failures import failure_counts
 from perfprobe.findinglog import finding_log
@@ -208,3 +212,121 @@ def test_a_setting_that_is_not_a_bool_or_none_is_refused(value: object) -> None:
     """``LOG_N_PLUS_ONE`` takes True, False or None, nothing else."""
     with pytest.raises(ImproperlyConfigured, match="True, False or None"):
         load_settings({"LOG_N_PLUS_ONE": value})
+
+
+_FIRST_FINDING_SCRIPT = """
+import sys
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["perfprobe"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    PERFPROBE={"LOG_N_PLUS_ONE": %r},
+)
+django.setup()
+print(sorted(m for m in ("perfprobe.report.fmt", "perfprobe.report.nplusonewhere")
+             if m in sys.modules))
+"""
+
+
+@pytest.mark.parametrize(
+    ("setting", "loaded"),
+    [
+        (True, "['perfprobe.report.fmt', 'perfprobe.report.nplusonewhere']"),
+        (False, "[]"),
+    ],
+)
+def test_the_report_modules_are_imported_when_the_log_turns_on(
+    setting: bool, loaded: str
+) -> None:
+    """Not at the first finding, in whichever request threads reach one together.
+
+    Eight threads of a runserver-like test (the first request of each with
+    an N+1) importing the report package at once lost some of their lines to
+    a circular import seen half done ("partially initialized module").
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _FIRST_FINDING_SCRIPT % setting],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == loaded
+
+
+def test_a_scope_s_query_shapes_are_read_once_for_all_its_findings(
+    fresh_monitor: PerformanceMonitor,
+    orders: int,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three N+1 loops: three lines, and each lazy load made data only once.
+
+    Each loop's 7 per-row queries (one group, with its lazy load) and its
+    list query (one group, no lazy load): 3 groups with a lazy load. The
+    3 findings are converted once as the totals take them in and once for
+    their lines, the groups once: 9. Reading the groups again for every
+    finding made 3 + 3 + 3 x 3 = 15, and a scope with 500 findings spent
+    over a second in its close.
+    """
+    from perfprobe.events import LazyLoad
+
+    caplog.set_level(logging.WARNING, logger="perfprobe.findings")
+    with override_settings(PERFPROBE=LOG_ON):
+        with fresh_monitor.scope("three-loops"):
+            [o.customer.name for o in Order.objects.all()]
+            [o.customer.name for o in Order.objects.all()]
+            [o.customer.name for o in Order.objects.all()]
+            converted = []
+            to_dict = LazyLoad.to_dict
+
+            def counted(self: LazyLoad) -> dict[str, str]:
+                converted.append(self)
+                return to_dict(self)
+
+            monkeypatch.setattr(LazyLoad, "to_dict", counted)
+
+    assert len(_lines(caplog)) == 3
+    assert len(converted) == 9
+
+
+def test_a_sync_racing_another_thread_s_leaves_one_listener_or_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync turning the log off while another turns it on: one wins, whole.
+
+    The other thread's sync (the log now unwanted) is let run while the
+    first is about to add its listener. It used to remove the listener
+    before it was added, leaving it installed with the log marked off; the
+    next sync on added it a second time, and every finding was logged twice.
+    """
+    from perfprobe import findinglog, monitoring
+
+    collector = monitoring.monitor.collector
+    wanted = [True]
+    monkeypatch.setattr(findinglog, "n_plus_one_log_wanted", lambda: wanted[0])
+    real_add = collector.add_scope_listener
+    racers: list[threading.Thread] = []
+
+    def add_while_another_syncs(listener: Callable[[ScopeSummary], None]) -> None:
+        wanted[0] = False
+        racer = threading.Thread(target=finding_log.sync)
+        racers.append(racer)
+        racer.start()
+        racer.join(0.5)  # as long as it takes, or until it waits for the lock
+        real_add(listener)
+
+    monkeypatch.setattr(collector, "add_scope_listener", add_while_another_syncs)
+    finding_log.sync()
+    racers[0].join()
+    monkeypatch.setattr(collector, "add_scope_listener", real_add)
+    listening = collector._scope_listeners.items.count(finding_log.on_scope)
+    assert (finding_log.collector is not None, listening) == (False, 0)
+
+    wanted[0] = True
+    finding_log.sync()
+    assert collector._scope_listeners.items.count(finding_log.on_scope) == 1
+    wanted[0] = False
+    finding_log.sync()
+    assert finding_log.on_scope not in collector._scope_listeners.items
