@@ -215,7 +215,8 @@ class OpenScope:
         """Analyse the scope's queries and return its summary.
 
         ``keep_groups`` keeps the scope's query shapes in the summary's
-        ``query_groups`` when it has an N+1 finding, for a scope listener.
+        ``query_groups`` when it has an N+1 finding, for the N+1 console log
+        (``Collector.keep_query_groups``).
         """
         scope = self.scope
         path = scope.path
@@ -260,7 +261,7 @@ class ScopeSummary:
     duplicates: tuple[DuplicateFinding, ...]
     analysis_truncated: bool
     #: Each query shape's call site, fingerprint and lazy load, in the
-    #: order first run; kept only for a scope listener, and only in a scope
+    #: order first run; kept only for the N+1 console log, and only in a scope
     #: with an N+1 finding (the queryset that loaded its rows is among them).
     query_groups: tuple[tuple[str | None, str, LazyLoad | None], ...] = ()
 

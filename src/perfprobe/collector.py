@@ -63,6 +63,12 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         self._lock = GuardedLock()
         self._listeners: ListenerList[Event] = ListenerList("event")
         self._scope_listeners: ListenerList[ScopeSummary] = ListenerList("scope")
+        #: Whether a closing scope with an N+1 keeps its query shapes in its
+        #: summary (``ScopeSummary.query_groups``): set by the N+1 console log
+        #: (``perfprobe.findinglog``), which names the queryset line from
+        #: them; not for every scope listener (the Prometheus exporter is one
+        #: in production, and would keep them for nothing in the history).
+        self.keep_query_groups = False
         self.time_scale = 1.0
         # Importing perfprobe must not need configured Django settings, nor
         # valid ones (check E001 reports those): until then, start from the
@@ -324,7 +330,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
                 duration_s,
                 conf.N_PLUS_ONE_MIN_QUERIES,
                 conf.DUPLICATE_MIN_QUERIES,
-                bool(self._scope_listeners.items),
+                self.keep_query_groups,
             )
             self._scopes.add_closed(summary)
         if self._scope_listeners.items:

@@ -118,7 +118,9 @@ class FindingLog:
                 return
             if previous is not None:
                 previous.remove_scope_listener(self.on_scope)
+                previous.keep_query_groups = False
             if collector is not None:
+                collector.keep_query_groups = True
                 collector.add_scope_listener(self.on_scope)
 
     def on_scope(self, summary: ScopeSummary) -> None:

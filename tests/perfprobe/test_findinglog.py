@@ -128,6 +128,34 @@ def test_a_monitor_scope_logs_its_n_plus_one_under_its_name(
     )
 
 
+def test_only_the_finding_log_keeps_a_scope_s_query_shapes(
+    fresh_monitor: PerformanceMonitor, orders: int
+) -> None:
+    """Another scope listener (the Prometheus exporter is one) keeps none.
+
+    The shapes name the queryset line in the console; kept for any listener,
+    every N+1 scope of a production process exporting to Prometheus held
+    them in the history for nothing. Two shapes here: the orders and the
+    customer loaded per row.
+    """
+    collector = fresh_monitor.collector
+    seen: list[ScopeSummary] = []
+    collector.add_scope_listener(seen.append)
+    try:
+        with fresh_monitor.scope("listened"):
+            [o.customer.name for o in Order.objects.all()]
+        with override_settings(PERFPROBE=LOG_ON):
+            with fresh_monitor.scope("logged"):
+                [o.customer.name for o in Order.objects.all()]
+    finally:
+        collector.remove_scope_listener(seen.append)
+
+    listened, logged = seen
+    assert listened.n_plus_one and listened.query_groups == ()
+    assert logged.n_plus_one and len(logged.query_groups) == 2
+    assert not collector.keep_query_groups
+
+
 def test_the_line_holds_no_query_parameters(
     client: Client, orders: int, caplog: pytest.LogCaptureFixture
 ) -> None:
