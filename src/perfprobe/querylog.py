@@ -221,13 +221,10 @@ def recycle_records(
         # locals (a debugger stopped here) holds the probe only if it holds
         # ``item`` too, where one probe made first was held alone and a
         # record held by one other thing passed as free.
+        if type(item) is not list or len(item) != RAW_LENGTH or len(spare) >= bound:
+            continue
         probe: list[Any] = []
-        if (
-            _getrefcount(item) == _getrefcount(probe)
-            and type(item) is list
-            and len(item) == RAW_LENGTH
-            and len(spare) < bound
-        ):
+        if _getrefcount(item) == _getrefcount(probe):
             # Emptied, so that its items are freed with the batch's and
             # spare keeps nothing alive.
             item[:] = _NONES
