@@ -6,6 +6,7 @@ are installed; nothing here is imported by the coordinator.
 
 from __future__ import annotations
 
+import importlib
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -196,9 +197,13 @@ def _opentelemetry(settings: dict[str, Any]) -> Setup:
     def instrument() -> None:
         # Before the WSGI handler exists: instrument() inserts its
         # middleware into settings.MIDDLEWARE, read when the handler loads.
-        from opentelemetry.instrumentation.django import DjangoInstrumentor  # type: ignore[import-not-found]
-
-        DjangoInstrumentor().instrument(tracer_provider=_provider(exporter))
+        # Imported by name: the package is in the bench's own environment
+        # only, and has no type information.
+        django_instrumentation = importlib.import_module(
+            "opentelemetry.instrumentation.django"
+        )
+        instrumentor = django_instrumentation.DjangoInstrumentor()
+        instrumentor.instrument(tracer_provider=_provider(exporter))
 
     def proof() -> tuple[bool, str]:
         return exporter.exported > 0, f"{exporter.exported} spans exported"
