@@ -25,6 +25,10 @@ COMPARE_OPTIONS = ["--fail-on", "--help", "--tolerance", "--traceback", "--versi
         # of --help, which the answer names anyway.
         ("--html", []),
         ("--he", ["--help"]),
+        # Case is ignored in the guess, not in the option.
+        ("--TOLERANCE", ["--tolerance"]),
+        ("--Tol", ["--tolerance"]),
+        ("--FAIL-ONN", ["--fail-on"]),
     ],
 )
 def test_guess_options_names_what_was_meant(typed: str, meant: list[str]) -> None:

@@ -119,14 +119,17 @@ def guess_options(name: str, options: Sequence[str]) -> list[str]:
     names the closest option by spelling, never ``--help``: an option that
     takes a value was meant (``--html`` on a command without it is no
     misspelt ``--help``), and the answer to an unknown option names
-    ``--help`` anyway.
+    ``--help`` anyway. Case is ignored in the guess (``--HTML`` means
+    ``--html``); the options themselves stay case-sensitive.
     """
+    folded = name.lower()
     if len(name) > 2:
-        started = [option for option in options if option.startswith(name)]
+        started = [option for option in options if option.lower().startswith(folded)]
         if 0 < len(started) <= MAX_GUESSES:
             return started
-    spelt = [option for option in options if option != "--help"]
-    return difflib.get_close_matches(name, spelt, n=1, cutoff=0.6)
+    spelt = {option.lower(): option for option in options if option != "--help"}
+    close = difflib.get_close_matches(folded, list(spelt), n=1, cutoff=0.6)
+    return [spelt[option] for option in close]
 
 
 class PerfprobeCommand(BaseCommand):
