@@ -16,9 +16,11 @@ When a fold's batch pushes the oldest out, a record that nothing else holds
 (the slowest queries and a scope's analysis may) is kept spare, up to
 ``SPARE_RECORDS``, and the recorder fills it again for a later query instead
 of making a list: a new tracked list a query, alive until the recent events
-let it go, was what kept bringing on the cyclic collector. The spare list is
-the collector's, shared by all threads: the recorder takes one with a single
-``pop`` (or in C), the fold gives them back under the lock.
+let it go, was what kept bringing on the cyclic collector. A read, which
+makes events of the records in the recent events, keeps the records it
+replaced spare the same way. The spare list is the collector's, shared by
+all threads: the recorder takes one with a single ``pop`` (or in C), the
+fold and the read give them back under the lock.
 """
 
 from __future__ import annotations
@@ -246,12 +248,28 @@ def load_recycle_records() -> RecycleRecords:
 _recycle_records = load_recycle_records()
 
 
-def made_query_events(recent: deque[Any]) -> None:
-    """Turn the folded raw query records in ``recent`` into events, in place."""
+def made_query_events(
+    recent: deque[Any], spare: list[RawQuery] | None = None, bound: int = 0
+) -> None:
+    """Turn the folded raw query records in ``recent`` into events, in place.
+
+    A record that nothing else holds once its event took its place goes to
+    ``spare`` while it holds fewer than ``bound``, as ``recycle_records``
+    keeps those the recent events let go of: without it, a read (a polling
+    live report) left nothing to recycle for the next ``RECENT_EVENTS_SIZE``
+    queries, each made a new list.
+    """
     for index in range(len(recent)):
         item = recent[index]
         if type(item) is list and len(item) == RAW_LENGTH:
             recent[index] = query_event(item)
+            if spare is None or len(spare) >= bound:
+                continue
+            # Made after ``item``, as in recycle_records.
+            probe: list[Any] = []
+            if _getrefcount(item) == _getrefcount(probe):
+                item[:] = _NONES
+                spare.append(item)
 
 
 class QueryRecords:
@@ -503,5 +521,5 @@ class QueryRecords:
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held: query records first, then the rest.
-        made_query_events(self._recent)
+        made_query_events(self._recent, self.thread_logs.spare, SPARE_RECORDS)
         return super()._recent_events()  # type: ignore[misc,no-any-return]

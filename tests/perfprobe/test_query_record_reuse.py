@@ -133,6 +133,49 @@ def test_recent_events_are_the_newest_queries_in_order_after_records_are_reused(
     assert snapshot.query_total.count == 2600
 
 
+def test_a_read_gives_the_records_it_made_events_of_to_the_next_queries(
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """After a snapshot the next 255 queries fill records the read let go of.
+
+    A read makes events of the raw records in the recent events; before, the
+    records it replaced were freed, and the next 1,000 queries made new lists.
+    """
+    names = [f"c{index}" for index in range(2 * RECENT)]
+    run_statements(names)
+    collector = fresh_monitor.collector
+    collector.fold_queries()
+    spare = collector.thread_logs.spare
+    spare.clear()
+
+    before = query_events(fresh_monitor)
+
+    # The slowest queries (MAX_SLOW_QUERIES) may hold theirs; the rest are free.
+    slow_kept = fresh_monitor.collector.snapshot().slowest_queries
+    assert RECENT - len(slow_kept) <= len(spare) <= RECENT
+    assert spare == [[None] * RAW_LENGTH] * len(spare)
+    given = {id(record) for record in spare}
+    # The events read stay whole.
+    assert [e.fingerprint for e in before] == [
+        f"SELECT ? AS {name}" for name in names[-RECENT:]
+    ]
+
+    # One short of the batch a thread folds by itself.
+    after = [f"d{index}" for index in range(QUERY_BATCH - 1)]
+    run_statements(after)
+    queries = collector.thread_logs.register().queries
+    assert len(queries) == len(after)
+    assert {id(record) for record in queries} <= given
+    assert len(spare) == len(given) - len(after)
+    events = query_events(fresh_monitor)
+    assert [e.fingerprint for e in events] == [
+        f"SELECT ? AS {name}" for name in (names + after)[-RECENT:]
+    ]
+    assert [e.fingerprint for e in before] == [
+        f"SELECT ? AS {name}" for name in names[-RECENT:]
+    ]
+
+
 def test_a_slowest_query_keeps_its_record_while_others_are_reused(
     fresh_monitor: PerformanceMonitor,
 ) -> None:
