@@ -27,6 +27,12 @@ CONFIGURATIONS: tuple[Configuration, ...] = (
         True,
     ),
     Configuration(
+        "perfprobe-prometheus",
+        "perfprobe, default settings and PROMETHEUS (the production set-up of "
+        "docs/deploying-prometheus.md)",
+        True,
+    ),
+    Configuration(
         "perfprobe-all",
         "perfprobe, everything on (PROMETHEUS, spans to an SDK provider, "
         "STORE_SQL_PARAMETERS, STORE_QUERY_STRINGS)",

@@ -243,7 +243,7 @@ def test_unknown_configuration_exits_2(capsys: pytest.CaptureFixture[str]) -> No
     assert capsys.readouterr().err == "error: --only: unknown configuration nosuch\n"
 
 
-@pytest.mark.parametrize("name", ["perfprobe", "perfprobe-all"])
+@pytest.mark.parametrize("name", ["perfprobe", "perfprobe-prometheus", "perfprobe-all"])
 def test_perfprobe_configurations_never_log_findings_to_the_console(
     name: str, tmp_path: Path
 ) -> None:
@@ -252,3 +252,18 @@ def test_perfprobe_configurations_never_log_findings_to_the_console(
 
     assert settings["DEBUG"] is False
     assert settings["PERFPROBE"]["LOG_N_PLUS_ONE"] is False
+
+
+@pytest.mark.parametrize(
+    ("name", "prometheus"),
+    [("perfprobe", False), ("perfprobe-prometheus", True), ("perfprobe-all", True)],
+)
+def test_only_the_prometheus_configurations_export_to_prometheus(
+    name: str, prometheus: bool, tmp_path: Path
+) -> None:
+    """perfprobe-prometheus is the default set-up plus PROMETHEUS, no more."""
+    settings = make_setup(name, tmp_path / "bench.sqlite3").settings
+
+    assert settings["PERFPROBE"].get("PROMETHEUS", False) is prometheus
+    if name == "perfprobe-prometheus":
+        assert settings["PERFPROBE"] == {"LOG_N_PLUS_ONE": False, "PROMETHEUS": True}

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 from prometheus_client import CollectorRegistry
 
@@ -29,6 +30,10 @@ MEMORY_REFRESH_S = 1.0
 # name. Past this many (kind, name) pairs a process counts findings under
 # OVERFLOW_KEY, so no loop can flood the time-series database.
 MAX_SCOPE_LABELS = 200
+#: Label children kept for the next event of the same labels, at most. A
+#: ``labels(...)`` call checks and joins its values under the metric's lock:
+#: most of an event's cost here, every request and every query.
+MAX_CACHED_CHILDREN = 2000
 
 
 def _setting_on() -> bool:
@@ -63,6 +68,9 @@ class PrometheusExporter:
         self._lock = threading.Lock()
         self._collector: Collector | None = None
         self._scope_labels: set[tuple[str, str]] = set()
+        # Keyed by the metric too: a metric replaced (a test's broken one)
+        # is asked for its own children.
+        self._children: dict[tuple[object, object], Any] = {}
         # Keyed by pid: a forked worker must read its own memory at once,
         # not wait out the second its parent last read.
         self._memory_read: tuple[int, float] = (0, -math.inf)
@@ -106,16 +114,33 @@ class PrometheusExporter:
         try:
             if not self._enabled():
                 return
+            metrics = self.metrics
+            children = self._children
             if isinstance(event, RequestEvent):
-                self.metrics.request_duration.labels(
-                    method=event.method, route=event.route, status=str(event.status)
-                ).observe(event.duration_s)
+                metric = metrics.request_duration
+                labels = (metric, (event.method, event.route, event.status))
+                child = children.get(labels)
+                if child is None:
+                    child = metric.labels(
+                        method=event.method,
+                        route=event.route,
+                        status=str(event.status),
+                    )
+                    self._keep_child(labels, child)
+                child.observe(event.duration_s)
                 self.refresh_memory()
             elif isinstance(event, QueryEvent):
-                self.metrics.queries.labels(alias=event.alias).inc()
-                self.metrics.query_duration.labels(alias=event.alias).observe(
-                    event.duration_s
-                )
+                counter, histogram = metrics.queries, metrics.query_duration
+                key = ((counter, histogram), event.alias)
+                pair = children.get(key)
+                if pair is None:
+                    pair = (
+                        counter.labels(alias=event.alias),
+                        histogram.labels(alias=event.alias),
+                    )
+                    self._keep_child(key, pair)
+                pair[0].inc()
+                pair[1].observe(event.duration_s)
         except Exception:
             self._log_failure("event", "an event")
 
@@ -156,6 +181,11 @@ class PrometheusExporter:
             self._log_failure("memory", "the process memory")
 
     # -- helpers --------------------------------------------------------------
+
+    def _keep_child(self, key: tuple[object, object], child: Any) -> None:
+        # Bounded: past the bound each new set of labels is looked up again.
+        if len(self._children) < MAX_CACHED_CHILDREN:
+            self._children[key] = child
 
     def _scope_label(self, summary: ScopeSummary) -> tuple[str, str]:
         key = (summary.kind, summary.name)

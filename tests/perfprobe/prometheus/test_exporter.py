@@ -336,3 +336,51 @@ def test_a_failing_memory_read_is_logged_not_raised(
     collector.record_query(query_event(0.001), None)
     assert value(registry, QUERIES, alias="default") == 1
     assert [r.name for r in caplog.records] == ["perfprobe.prometheus"]
+
+
+def test_label_sets_past_the_kept_children_are_still_counted(
+    registry: CollectorRegistry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two children kept at most; five routes and three aliases, each counted."""
+    monkeypatch.setattr(exporter_module, "MAX_CACHED_CHILDREN", 2)
+    exp = PrometheusExporter(registry, enabled=lambda: True)
+    routes = [f"/r{index}/" for index in range(5)]
+    for _ in range(3):
+        for index, route in enumerate(routes):
+            exp.on_event(request_event(0.001 * (index + 1), route, 200 + index))
+        for alias in ("default", "replica", "other"):
+            exp.on_event(query_event(0.002, alias))
+
+    for index, route in enumerate(routes):
+        labels = {"method": "GET", "route": route, "status": str(200 + index)}
+        assert value(registry, f"{REQUESTS}_count", **labels) == 3
+        assert value(registry, f"{REQUESTS}_sum", **labels) == pytest.approx(
+            0.003 * (index + 1)
+        )
+    for alias in ("default", "replica", "other"):
+        assert value(registry, QUERIES, alias=alias) == 3
+        assert value(registry, f"{QUERY_DURATION}_count", alias=alias) == 3
+    assert len(exp._children) == 2
+
+
+def test_a_replaced_metric_is_asked_for_its_own_children(
+    registry: CollectorRegistry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A child kept for the old metric is not used for the one put in its place."""
+    exp = PrometheusExporter(registry, enabled=lambda: True)
+    exp.on_event(request_event(0.01))
+    old = exp.metrics.request_duration
+    seen: list[dict[str, str]] = []
+
+    class Recording:
+        def labels(self, **labels: str) -> Any:
+            seen.append(labels)
+            return old.labels(**labels)
+
+    exp.metrics.request_duration = Recording()  # type: ignore[assignment]
+    exp.on_event(request_event(0.01))
+    exp.on_event(request_event(0.01))
+
+    assert seen == [{"method": "GET", "route": "/r/", "status": "200"}]
+    labels = {"method": "GET", "route": "/r/", "status": "200"}
+    assert value(registry, f"{REQUESTS}_count", **labels) == 3
