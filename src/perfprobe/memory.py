@@ -14,7 +14,7 @@ import psutil
 
 from .events import MemoryRecord, error_type_name
 from .failures import log_failure
-from .scope import get_current_scope
+from .scope import current_task_ref, get_current_scope
 
 if TYPE_CHECKING:
     from .monitoring import PerformanceMonitor
@@ -275,6 +275,7 @@ class MemoryProbe:
         rss_start_bytes = read_rss_bytes()
         record.kind = "block"
         record.rss_start_bytes = rss_start_bytes
+        record.task = current_task_ref()
         collector = self._monitor.collector
         try:
             collector.memory_block_opened(record)
