@@ -240,6 +240,39 @@ def test_blocks_nested_in_one_task_stay_their_own(mon: PerformanceMonitor) -> No
     assert [r and r.process_wide for r in records] == [False, False]
 
 
+def test_block_closed_after_the_collector_was_replaced(
+    mon: PerformanceMonitor,
+) -> None:
+    """The block is kept by the collector it opened in, and leaves it closed.
+
+    A test swapping in a collector of its own while a block was open, then
+    putting the first one back, left that block open there for good: it
+    was recorded nowhere, and every later block of another thread was
+    marked process-wide.
+    """
+    first = mon.collector
+    with mon.track_memory_usage("across-the-swap"):
+        kept = bytearray(2 * MB)
+        mon.collector = Collector()
+    mon.collector = first
+    records = {}
+
+    def alone() -> None:
+        with mon.track_memory_usage("alone") as probe:
+            pass
+        records["alone"] = probe.record
+
+    thread = threading.Thread(target=alone)
+    thread.start()
+    thread.join()
+
+    assert records["alone"] is not None and records["alone"].process_wide is False
+    blocks = {r.label: r for r in first.snapshot().memory}
+    assert blocks["across-the-swap"].heap_delta_bytes is not None
+    assert blocks["across-the-swap"].heap_delta_bytes >= 2 * MB
+    del kept
+
+
 def test_block_finalised_while_the_heap_tracker_is_busy(
     mon: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
 ) -> None:
