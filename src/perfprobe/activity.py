@@ -59,9 +59,31 @@ class ThreadActivity:
         # either is seen busy here or sees this block (it counts itself
         # first, then looks at the list, without the lock).
         self.open_blocks.append(record)
-        if self.others_busy(record.thread_id):
+        if self.others_busy(record.thread_id) or self._other_tasks_open(record):
             record.process_wide = True
         self.started(record.thread_id)
+
+    def _other_tasks_open(self, record: MemoryRecord) -> bool:
+        """Mark the open blocks of other tasks of ``record``'s thread shared.
+
+        Tasks of one event loop run by turns in one thread (two async
+        requests at once): each allocates into the blocks the other has
+        open. Return whether there was any. A block opened outside a task
+        (synchronous code, which a task cannot interleave) is left alone.
+        """
+        if record.task is None:
+            return False
+        task = record.task()
+        shared = False
+        for block in self.open_blocks:
+            if (
+                block.task is not None
+                and block.thread_id == record.thread_id
+                and block.task() is not task
+            ):
+                block.process_wide = True
+                shared = True
+        return shared
 
     def block_closed(self, record: MemoryRecord) -> bool:
         """Stop tracking ``record`` (by identity); return whether it was tracked.

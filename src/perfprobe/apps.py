@@ -12,6 +12,8 @@ from django.apps import AppConfig
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
+from .failures import log_failure
+
 logger = logging.getLogger("perfprobe")
 
 _startup_error: ImproperlyConfigured | None = None
@@ -76,9 +78,37 @@ def sync_finding_log() -> None:
         finding_log.sync()
 
 
+def sync_instrumentation() -> None:
+    """Install the query recorder if the settings now want queries recorded.
+
+    Settings that turn perfprobe on after start-up (``override_settings``
+    in a test of a project that ships it off) would otherwise time blocks
+    and requests but record no query. It is never removed here: the
+    recorder reads the switches at each query, so settings turning it off
+    make queries pass through unrecorded. Connections already open in other
+    threads are not instrumented (see ``perfprobe.db.instrument.install``).
+    """
+    from .conf import settings_or_none
+    from .db.instrument import install, is_installed
+
+    conf = settings_or_none()
+    if conf is None or not (conf.ENABLED and conf.INSTRUMENT_DATABASE):
+        return
+    if not is_installed():
+        install()
+
+
 def _follow_settings(*, setting: str, **kwargs: object) -> None:
     if setting in ("PERFPROBE", "DEBUG"):
         sync_finding_log()
+    if setting == "PERFPROBE":
+        # A receiver's exception would reach the code changing the settings.
+        try:
+            sync_instrumentation()
+        except Exception:
+            log_failure(
+                logger, "instrument", "perfprobe could not install its query recorder"
+            )
 
 
 class PerfprobeConfig(AppConfig):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import math
 import reprlib
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -95,16 +96,35 @@ _MIN_INT = {"N_PLUS_ONE_MIN_QUERIES": 2, "DUPLICATE_MIN_QUERIES": 2}
 _MAX_INT = 10_000_000
 
 
-def _fail(key: str, value: Any, expected: str) -> ImproperlyConfigured:
+def _shown(value: Any) -> str:
     try:
-        # A long int is shortened (its middle elided) to keep one short line.
-        shown = reprlib.repr(value) if isinstance(value, int) else repr(value)
+        # Shortened (a long int's middle, a long text's or list's end
+        # elided) to keep one short line.
+        return reprlib.repr(value)
     except ValueError:
         # An int past sys.get_int_max_str_digits() has no repr.
-        shown = f"a {type(value).__name__} too long to show"
+        return f"a {type(value).__name__} too long to show"
+
+
+def _fail(
+    key: str, value: Any, expected: str, detail: str = ""
+) -> ImproperlyConfigured:
     return ImproperlyConfigured(
-        f"{SETTINGS_NAME}[{key!r}] is {shown}; expected {expected}."
+        f"{SETTINGS_NAME}[{key!r}] is {_shown(value)}; expected {expected}{detail}."
     )
+
+
+def _check_entries(
+    key: str, value: Any, fits: Callable[[Any], bool], expected: str
+) -> tuple[str, ...]:
+    """Return list or tuple ``value`` as a tuple if every entry ``fits``."""
+    if not isinstance(value, list | tuple):
+        raise _fail(key, value, expected)
+    for index, entry in enumerate(value):
+        if not fits(entry):
+            # Named by its place: the list itself is shown shortened.
+            raise _fail(key, value, expected, f" (item {index} is {_shown(entry)})")
+    return tuple(value)
 
 
 def _validate(key: str, value: Any) -> Any:
@@ -135,11 +155,12 @@ def _validate(key: str, value: Any) -> Any:
         return value
     if key == "CALL_SITE_EXCLUDE":
         # An empty fragment would match every path and hide every call site.
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, str) and v for v in value
-        ):
-            raise _fail(key, value, "a list of non-empty path fragments (strings)")
-        return tuple(value)
+        return _check_entries(
+            key,
+            value,
+            lambda v: isinstance(v, str) and bool(v),
+            "a list of non-empty path fragments (strings)",
+        )
     if key == "SAMPLE_RATE":
         if (
             isinstance(value, bool)
@@ -149,11 +170,12 @@ def _validate(key: str, value: Any) -> Any:
             raise _fail(key, value, "a fraction from 0.0 to 1.0")
         return float(value)
     if key == "EXCLUDE_PATHS":
-        if not isinstance(value, list | tuple) or not all(
-            isinstance(v, str) and v.startswith("/") for v in value
-        ):
-            raise _fail(key, value, 'a list of path prefixes starting with "/"')
-        return tuple(value)
+        return _check_entries(
+            key,
+            value,
+            lambda v: isinstance(v, str) and v.startswith("/"),
+            'a list of path prefixes starting with "/"',
+        )
     if key == "LOG_N_PLUS_ONE":
         if value is not None and not isinstance(value, bool):
             raise _fail(key, value, "True, False or None (follow DEBUG)")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, cast
 
 
 @dataclass
@@ -169,7 +169,8 @@ class MemoryRecord:
 
     ``heap_*`` figures are ``None`` when tracemalloc was not tracing.
     ``process_wide`` is true when other threads ran monitored work while a
-    block was open: its figures then include their allocations.
+    block was open, or other asyncio tasks of its thread had blocks open:
+    its figures then include their allocations.
     """
 
     label: str
@@ -190,6 +191,11 @@ class MemoryRecord:
     process_wide: bool = False
     open: bool = False
     error_type: str | None = None
+    #: A weak reference to the asyncio task that opened the block, if any:
+    #: tasks of one event loop share their thread's heap, so a block of
+    #: another task open at the same time makes both process-wide. Not a
+    #: field, so not exported.
+    task = cast(Any, None)
 
     def to_dict(self) -> dict[str, Any]:
         """Return the record as JSON-ready data."""
@@ -198,7 +204,9 @@ class MemoryRecord:
         if self.kind == "checkpoint":
             data["attribution"] = "process snapshot"
         elif self.process_wide:
-            data["attribution"] = "process-wide: other threads ran monitored work"
+            data["attribution"] = (
+                "process-wide: other threads or tasks ran monitored work"
+            )
         else:
             data["attribution"] = "this block"
         return data

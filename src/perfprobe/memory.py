@@ -14,9 +14,10 @@ import psutil
 
 from .events import MemoryRecord, error_type_name
 from .failures import log_failure
-from .scope import get_current_scope
+from .scope import current_task_ref, get_current_scope
 
 if TYPE_CHECKING:
+    from .collector import Collector
     from .monitoring import PerformanceMonitor
 
 logger = logging.getLogger("perfprobe.memory")
@@ -220,6 +221,9 @@ class MemoryProbe:
         self.label = label
         self.record: MemoryRecord | None = None
         self._start_ns = 0
+        #: The collector the block opened in, which closes it: the monitor's
+        #: may be replaced while the block is open.
+        self._collector: Collector | None = None
         try:
             self.record = self._checkpoint()
         except Exception:
@@ -275,6 +279,7 @@ class MemoryProbe:
         rss_start_bytes = read_rss_bytes()
         record.kind = "block"
         record.rss_start_bytes = rss_start_bytes
+        record.task = current_task_ref()
         collector = self._monitor.collector
         try:
             collector.memory_block_opened(record)
@@ -284,6 +289,7 @@ class MemoryProbe:
             _heap_peaks.discard(record)
             collector.memory_block_abandoned(record)
             raise
+        self._collector = collector
         self._start_ns = time.perf_counter_ns()
 
     def __exit__(
@@ -309,8 +315,9 @@ class MemoryProbe:
         record.duration_s = (time.perf_counter_ns() - self._start_ns) / 1e9
         record.error_type = error_type_name(exc_type)
         # However the figures fail, the block must leave the tracker (or
-        # tracemalloc stays on) and the collector (or it stays open).
-        collector = self._monitor.collector
+        # tracemalloc stays on) and the collector it opened in (or it stays
+        # open there, for good if that collector is put back).
+        collector = self._collector or self._monitor.collector
         try:
             _heap_peaks.close(record)
             self._fill_end_figures(record)

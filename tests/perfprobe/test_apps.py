@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -71,3 +73,59 @@ def test_check_of_other_tags_still_logs_that_perfprobe_is_off(tmp_path: Path) ->
 
     assert f"perfprobe is off: {PROBLEM}" in result.stderr
     assert "(perfprobe.E001)" not in result.stderr
+
+
+_TURNED_ON_LATER_SCRIPT = """
+import django
+from django.conf import settings
+settings.configure(
+    INSTALLED_APPS=["perfprobe"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}},
+    PERFPROBE=%r,
+)
+django.setup()
+from django.db import connection
+from django.test import override_settings
+from perfprobe import monitor
+from perfprobe.testing import assert_max_queries
+
+def run_two_queries():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+        cursor.execute("SELECT 2")
+
+run_two_queries()  # while off: not recorded
+with override_settings(PERFPROBE=%r):
+    with monitor.scope("on") as scope:
+        run_two_queries()
+    with assert_max_queries(2):
+        run_two_queries()
+print(scope.summary.query_count, monitor.generate_report().summary["queries"])
+"""
+
+
+@pytest.mark.parametrize(
+    ("at_start", "later"),
+    [
+        ({"ENABLED": False}, {}),
+        ({"INSTRUMENT_DATABASE": False}, {}),
+        ({"ENABLED": False}, {"ENABLED": True, "INSTRUMENT_DATABASE": True}),
+    ],
+)
+def test_queries_are_recorded_once_the_settings_turn_perfprobe_on(
+    at_start: dict[str, bool], later: dict[str, bool]
+) -> None:
+    """``override_settings`` turning perfprobe on records queries from then on.
+
+    Started off, the query recorder was never installed: the scope counted
+    no query, ``assert_max_queries`` refused to run ("not installed"), and
+    the report had every timer but no query.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", _TURNED_ON_LATER_SCRIPT % (at_start, later)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2", "4"]

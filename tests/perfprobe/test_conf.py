@@ -132,3 +132,35 @@ def test_numbers_too_big_for_a_float_or_a_str_are_faults_named_with_the_rest() -
         assert len(problem) < 300
     with pytest.raises(ImproperlyConfigured):
         load_settings(raw)
+
+
+@pytest.mark.parametrize(
+    ("key", "entries", "bad", "named"),
+    [
+        ("EXCLUDE_PATHS", [f"/p{i}/" for i in range(2000)], "health/", "'health/'"),
+        ("CALL_SITE_EXCLUDE", [f"lib{i}/" for i in range(2000)], "", "''"),
+    ],
+)
+def test_a_long_list_with_one_bad_entry_is_one_short_line_naming_it(
+    key: str, entries: list[str], bad: str, named: str
+) -> None:
+    """The message shows the list shortened and names the bad entry's place.
+
+    A 2,000-entry list with one entry wrong was shown whole: a start-up
+    error line of 20,000 characters, with nothing to find the entry by.
+    """
+    entries[1234] = bad
+    (problem,) = settings_problems({key: entries})
+
+    assert problem.startswith(f"PERFPROBE[{key!r}] is [")
+    assert f"item 1234 is {named}" in problem
+    assert len(problem) < 300
+    assert "\n" not in problem
+
+
+def test_a_long_text_of_the_wrong_type_is_shown_shortened() -> None:
+    """A 100,000-character text given for a number is shown by its ends."""
+    (problem,) = settings_problems({"SAMPLE_RATE": "0" * 100_000})
+
+    assert problem.startswith("PERFPROBE['SAMPLE_RATE'] is '000")
+    assert len(problem) < 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import os
 import threading
@@ -15,6 +16,7 @@ from django.test import override_settings
 
 from perfprobe import PerformanceMonitor, memory
 from perfprobe.collector import Collector
+from perfprobe.events import MemoryRecord
 
 from .finalisers import SelfReferencing, gc_paused
 from .test_collector import run_bounded
@@ -178,6 +180,97 @@ def test_overlapping_blocks_of_two_threads_are_both_process_wide(
     }
     # Both blocks gave their thread's count back when they closed.
     assert alone.record is not None and alone.record.process_wide is False
+
+
+def test_overlapping_blocks_of_two_tasks_in_one_thread_are_both_process_wide(
+    mon: PerformanceMonitor,
+) -> None:
+    """Two asyncio tasks share one thread's heap: their interleaved blocks say so.
+
+    Two async requests served at once on one event loop: the second block
+    opens while the first holds 5 MB, which the first then frees and closes,
+    so the second block's heap fell by 5 MB it never allocated. Its figures
+    were given as the block's own (``"this block"``).
+    """
+    records = {}
+
+    async def first(opened: asyncio.Event, closing: asyncio.Event) -> None:
+        with mon.track_memory_usage("first") as probe:
+            buffer = bytearray(5 * MB)
+            opened.set()
+            await closing.wait()
+            del buffer
+        records["first"] = probe.record
+
+    async def second(opened: asyncio.Event, closing: asyncio.Event) -> None:
+        await opened.wait()
+        with mon.track_memory_usage("second") as probe:
+            closing.set()
+            await asyncio.sleep(0.01)
+        records["second"] = probe.record
+
+    async def serve_both() -> None:
+        opened, closing = asyncio.Event(), asyncio.Event()
+        await asyncio.gather(first(opened, closing), second(opened, closing))
+
+    asyncio.run(serve_both())
+
+    second_record = records["second"]
+    assert second_record is not None and second_record.heap_delta_bytes is not None
+    assert second_record.heap_delta_bytes < -4 * MB  # the first block's buffer
+    assert {label: r and r.process_wide for label, r in records.items()} == {
+        "first": True,
+        "second": True,
+    }
+    assert second_record.to_dict()["attribution"].startswith("process-wide")
+
+
+def test_blocks_nested_in_one_task_stay_their_own(mon: PerformanceMonitor) -> None:
+    """A block nested in another of the same task is part of its work, not shared."""
+
+    async def nested() -> list[MemoryRecord | None]:
+        with mon.track_memory_usage("outer") as outer:
+            await asyncio.sleep(0)
+            with mon.track_memory_usage("inner") as inner:
+                await asyncio.sleep(0)
+        return [outer.record, inner.record]
+
+    records = asyncio.run(nested())
+
+    assert [r and r.process_wide for r in records] == [False, False]
+
+
+def test_block_closed_after_the_collector_was_replaced(
+    mon: PerformanceMonitor,
+) -> None:
+    """The block is kept by the collector it opened in, and leaves it closed.
+
+    A test swapping in a collector of its own while a block was open, then
+    putting the first one back, left that block open there for good: it
+    was recorded nowhere, and every later block of another thread was
+    marked process-wide.
+    """
+    first = mon.collector
+    with mon.track_memory_usage("across-the-swap"):
+        kept = bytearray(2 * MB)
+        mon.collector = Collector()
+    mon.collector = first
+    records = {}
+
+    def alone() -> None:
+        with mon.track_memory_usage("alone") as probe:
+            pass
+        records["alone"] = probe.record
+
+    thread = threading.Thread(target=alone)
+    thread.start()
+    thread.join()
+
+    assert records["alone"] is not None and records["alone"].process_wide is False
+    blocks = {r.label: r for r in first.snapshot().memory}
+    assert blocks["across-the-swap"].heap_delta_bytes is not None
+    assert blocks["across-the-swap"].heap_delta_bytes >= 2 * MB
+    del kept
 
 
 def test_block_finalised_while_the_heap_tracker_is_busy(

@@ -18,6 +18,7 @@ from ..conf import get_settings
 from ..events import Event, QueryEvent, RequestEvent
 from ..failures import log_failure
 from ..memory import read_rss_bytes
+from ..report.jsonio import clean_text
 from .metrics import PerfprobeMetrics
 
 logger = logging.getLogger("perfprobe.prometheus")
@@ -188,7 +189,10 @@ class PrometheusExporter:
             self._children[key] = child
 
     def _scope_label(self, summary: ScopeSummary) -> tuple[str, str]:
-        key = (summary.kind, summary.name)
+        # A lone surrogate (a name from a file name decoded with
+        # surrogateescape) has no UTF-8: kept in a series, which a counter
+        # never forgets, it would fail every later scrape.
+        key = (clean_text(summary.kind), clean_text(summary.name))
         with self._lock:
             if key in self._scope_labels:
                 return key

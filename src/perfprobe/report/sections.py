@@ -10,8 +10,9 @@ from ..stats import StatsSummary
 MEMORY_NOTE = (
     "Heap figures come from tracemalloc (Python allocations only) and RSS from "
     "psutil (the whole process). Both are process-wide: a block marked "
-    "process-wide had other threads doing monitored work while it was open, so "
-    "its figures include their allocations."
+    "process-wide had other threads doing monitored work, or other asyncio "
+    "tasks of its thread with blocks open, while it was open, so its figures "
+    "include their allocations."
 )
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import psutil
 import pytest
 from django.test import Client
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 from pytest_django import Settings
 
 from perfprobe import PerformanceMonitor
@@ -224,6 +224,25 @@ def test_scope_labels_are_bounded(
         assert value(registry, DUPLICATES, kind="batch", scope=f"job-{job}") == 1
     assert value(registry, DUPLICATES, kind="batch", scope="job-3") == 0
     assert value(registry, DUPLICATES, kind="(other)", scope="(other)") == 2
+
+
+def test_a_scope_name_with_a_lone_surrogate_keeps_the_exposition_text(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """A lone surrogate in a scope's name or kind is written out as ``\\udXXX``.
+
+    A name from a file name decoded with surrogateescape, kept as a label,
+    made every later scrape fail (``UnicodeEncodeError``), since a counter's
+    series is never forgotten.
+    """
+    with fresh_monitor.scope("import-\udcff.csv", kind="batch\udc80"):
+        urls.select_each([1, 1])
+
+    text = generate_latest(registry).decode("utf-8")
+    labels = 'kind="batch\\\\udc80",scope="import-\\\\udcff.csv"'
+    assert f"{DUPLICATES}{{{labels}}} 1.0" in text
 
 
 def test_counters_survive_a_monitor_reset(
