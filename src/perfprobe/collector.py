@@ -29,10 +29,11 @@ from .events import (
     MemoryRecord,
     OperationEvent,
     QueryEvent,
+    RequestEvent,
 )
 from .failures import log_failure
 from .listeners import ListenerList
-from .querylog import QueryRecords, query_event
+from .querylog import QueryBatch, QueryRecords, query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope
@@ -44,6 +45,8 @@ logger = logging.getLogger("perfprobe.collector")
 
 Listener = Callable[[Event], None]
 ScopeListener = Callable[[ScopeSummary], None]
+RequestListener = Callable[[RequestEvent], None]
+QueryBatchListener = Callable[[QueryBatch], None]
 
 
 class Collector(QueryRecords, RequestRecorder, TimerRecords):
@@ -63,6 +66,12 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         self._lock = GuardedLock()
         self._listeners: ListenerList[Event] = ListenerList("event")
         self._scope_listeners: ListenerList[ScopeSummary] = ListenerList("scope")
+        # Listeners that leave the fast paths on (see add_request_listener
+        # and add_query_batch_listener): the Prometheus exporter's.
+        self._request_listeners: ListenerList[RequestEvent] = ListenerList("request")
+        self._query_batch_listeners: ListenerList[QueryBatch] = ListenerList(
+            "query batch"
+        )
         #: Whether a closing scope with an N+1 keeps its query shapes in its
         #: summary (``ScopeSummary.query_groups``): set by the N+1 console log
         #: (``perfprobe.findinglog``), which names the queryset line from
@@ -170,6 +179,40 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
     def remove_scope_listener(self, listener: ScopeListener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         self._scope_listeners.remove(listener)
+
+    def add_request_listener(self, listener: RequestListener) -> None:
+        """Call ``listener(event)`` for every request recorded from now on.
+
+        Unlike an event listener, it leaves the query recorder's fast path
+        on; every request, though, is recorded in full (as an event) while
+        one listens.
+        """
+        self.close_pending()
+        self._request_listeners.add(listener)
+
+    def remove_request_listener(self, listener: RequestListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        self._request_listeners.remove(listener)
+
+    def add_query_batch_listener(self, listener: QueryBatchListener) -> None:
+        """Call ``listener((aliases, durations))`` for the database calls from now on.
+
+        Each call passes the database alias and the duration in seconds of
+        some calls, in the order they ran in each thread. Unlike an event
+        listener, it leaves the query recorder's fast path on: a query that
+        waits in its thread's log is passed on when the log is folded in
+        (when a request scope closes, before every read, and at the latest
+        once the thread has ``QUERY_BATCH`` waiting); others at once. It
+        is called with the collector's lock held, and must not call the
+        collector; its failures are logged, not raised.
+        """
+        # Queries that ran before it are not passed on: folded in first.
+        self.fold_queries()
+        self._query_batch_listeners.add(listener)
+
+    def remove_query_batch_listener(self, listener: QueryBatchListener) -> None:
+        """Stop calling ``listener``; unknown listeners are ignored."""
+        self._query_batch_listeners.remove(listener)
 
     def _notify(self, event: Event) -> None:
         if self._listeners.items:

@@ -80,6 +80,10 @@ RAW_LENGTH = RAW_EVENT + 1
 SPARE_RECORDS = 4 * QUERY_BATCH
 
 _duration = itemgetter(RAW_DURATION_S)
+_alias = itemgetter(RAW_ALIAS)
+#: Database calls as a query batch listener receives them: each call's
+#: database alias and its duration in seconds, in the same order.
+QueryBatch = tuple[list[str], list[float]]
 _getrefcount = sys.getrefcount
 _NONES = (None,) * RAW_LENGTH
 _isfinite = math.isfinite
@@ -287,6 +291,7 @@ class QueryRecords:
     _activity: ThreadActivity
     _conf: PerfprobeSettings
     _listeners: ListenerList[Event]
+    _query_batch_listeners: ListenerList[QueryBatch]
     thread_logs: ThreadLogs
     time_scale: float
     _pending: list[Any]
@@ -366,6 +371,9 @@ class QueryRecords:
                 lock.run_deferred()
         if self._listeners.items:
             self._listeners.notify(event)
+        if self._query_batch_listeners.items:
+            with lock:
+                self._query_batch_listeners.notify(([event.alias], [event.duration_s]))
 
     def register_thread(self) -> ThreadLog:
         """Return the calling thread's log, made and listed now if it has none.
@@ -505,6 +513,10 @@ class QueryRecords:
                 return
             batch_durations = list(map(_duration, batch))
         table.add_totals(batch, batch_durations)
+        if self._query_batch_listeners.items:
+            self._query_batch_listeners.notify(
+                (list(map(_alias, batch)), batch_durations)
+            )
         recent = self._recent
         maxlen = recent.maxlen
         # The records the batch pushes out, taken out first, some spare.

@@ -93,6 +93,7 @@ class RequestRecorder:
 
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
+    _request_listeners: ListenerList[RequestEvent]
 
     if TYPE_CHECKING:
 
@@ -134,6 +135,8 @@ class RequestRecorder:
             self._recent.append(event)
         if self._listeners.items:
             self._listeners.notify(event)
+        if self._request_listeners.items:
+            self._request_listeners.notify(event)
 
     def fold_requests(self) -> None:
         """Add the requests waiting in ``_request_log`` to their endpoints.
@@ -230,6 +233,7 @@ class RequestRecorder:
             and scope.parent is None
             and not self._listeners.items
             and not self._scope_listeners.items
+            and not self._request_listeners.items
         ):
             scopes = self._scopes
             # acquire/release rather than ``with``, which makes two bound

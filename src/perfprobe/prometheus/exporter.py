@@ -18,6 +18,7 @@ from ..conf import get_settings
 from ..events import Event, QueryEvent, RequestEvent
 from ..failures import log_failure
 from ..memory import read_rss_bytes
+from ..querylog import QueryBatch
 from ..report.jsonio import clean_text
 from .metrics import PerfprobeMetrics
 
@@ -48,7 +49,9 @@ def _setting_on() -> bool:
 class PrometheusExporter:
     """Count requests, queries, findings and memory of one collector.
 
-    Attached to a collector as an event listener and a scope listener. The
+    Attached to a collector as a request, query batch and scope listener
+    (see ``attach``), not an event listener, so that queries keep the
+    recorder's fast path. The
     metrics are cumulative: ``monitor.reset()`` empties the collector but
     never makes a Prometheus counter go back. Nothing here raises into the
     code being monitored; each kind of failure is logged once per process
@@ -91,7 +94,11 @@ class PrometheusExporter:
             return
         if previous is not None:
             self._unlisten(previous)
-        collector.add_listener(self.on_event)
+        # Not an event listener: one would send every query the slow way
+        # (a Python event, the lock, a call here each), where these leave
+        # the query recorder's fast path on.
+        collector.add_request_listener(self.on_event)
+        collector.add_query_batch_listener(self.on_queries)
         collector.add_scope_listener(self.on_scope)
         # A live gauge that was never set reads 0 bytes: a worker that has
         # not served yet must still show its true memory.
@@ -105,7 +112,8 @@ class PrometheusExporter:
             self._unlisten(previous)
 
     def _unlisten(self, collector: Collector) -> None:
-        collector.remove_listener(self.on_event)
+        collector.remove_request_listener(self.on_event)
+        collector.remove_query_batch_listener(self.on_queries)
         collector.remove_scope_listener(self.on_scope)
 
     # -- listeners ------------------------------------------------------------
@@ -131,19 +139,42 @@ class PrometheusExporter:
                 child.observe(event.duration_s)
                 self.refresh_memory()
             elif isinstance(event, QueryEvent):
-                counter, histogram = metrics.queries, metrics.query_duration
-                key = ((counter, histogram), event.alias)
-                pair = children.get(key)
-                if pair is None:
-                    pair = (
-                        counter.labels(alias=event.alias),
-                        histogram.labels(alias=event.alias),
-                    )
-                    self._keep_child(key, pair)
-                pair[0].inc()
-                pair[1].observe(event.duration_s)
+                self._count_queries([event.alias], [event.duration_s])
         except Exception:
             self._log_failure("event", "an event")
+
+    def on_queries(self, batch: QueryBatch) -> None:
+        """Count database calls: their aliases and durations, in one batch."""
+        try:
+            if not self._enabled():
+                return
+            self._count_queries(*batch)
+        except Exception:
+            self._log_failure("event", "an event")
+
+    def _count_queries(self, aliases: list[str], durations: list[float]) -> None:
+        if not aliases:
+            return
+        first = aliases[0]
+        if aliases.count(first) == len(aliases):
+            # Nearly always: one database.
+            by_alias = {first: durations}
+        else:
+            by_alias = {}
+            for alias, duration_s in zip(aliases, durations, strict=True):
+                by_alias.setdefault(alias, []).append(duration_s)
+        metrics = self.metrics
+        counter, histogram = metrics.queries, metrics.query_duration
+        for alias, values in by_alias.items():
+            key = ((counter, histogram), alias)
+            pair = self._children.get(key)
+            if pair is None:
+                pair = (counter.labels(alias=alias), histogram.labels(alias=alias))
+                self._keep_child(key, pair)
+            pair[0].inc(len(values))
+            observe = pair[1].observe
+            for duration_s in values:
+                observe(duration_s)
 
     def on_scope(self, summary: ScopeSummary) -> None:
         """Count the N+1 and duplicate findings of a scope that has closed."""

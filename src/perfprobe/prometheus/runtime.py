@@ -92,7 +92,8 @@ def render(accept: str | None) -> tuple[bytes, str]:
     The format follows the scraper's ``Accept`` header (OpenMetrics or the
     text format, the text format by default). In multi-process mode the
     values of every worker, live or dead, are merged from the directory; a
-    scrape also refreshes this process's memory gauge first.
+    scrape also refreshes this process's memory gauge and folds in its
+    waiting queries first.
     """
     from prometheus_client import REGISTRY, CollectorRegistry
     from prometheus_client.exposition import choose_encoder
@@ -101,6 +102,11 @@ def render(accept: str | None) -> tuple[bytes, str]:
     exporter = install()
     if exporter is not None:
         exporter.refresh_memory(force=True)
+        collector = exporter.collector
+        if collector is not None:
+            # Queries waiting in this process's thread logs (run outside a
+            # request: a task, a command) counted before the scrape reads.
+            collector.fold_queries()
     encoder, content_type = choose_encoder(accept or "")
     path = multiprocess_dir()
     if path is None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import psutil
 import pytest
+from django.db import connection
 from django.test import Client
 from prometheus_client import CollectorRegistry, generate_latest
 from pytest_django import Settings
@@ -16,6 +17,7 @@ from perfprobe import PerformanceMonitor
 from perfprobe.collector import Collector
 from perfprobe.events import QueryEvent, RequestEvent
 from perfprobe.prometheus import exporter as exporter_module
+from perfprobe.prometheus import runtime
 from perfprobe.prometheus.exporter import PrometheusExporter
 
 from . import urls
@@ -403,3 +405,58 @@ def test_a_replaced_metric_is_asked_for_its_own_children(
     assert seen == [{"method": "GET", "route": "/r/", "status": "200"}]
     labels = {"method": "GET", "route": "/r/", "status": "200"}
     assert value(registry, f"{REQUESTS}_count", **labels) == 3
+
+
+def test_queries_outside_a_request_wait_on_the_fast_path_then_count(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Ten queries outside any request stay raw in the thread log until folded.
+
+    As an event listener the exporter sent every query the slow way, so
+    none ever waited in the log.
+    """
+    with connection.cursor() as cursor:
+        for index in range(10):
+            cursor.execute("SELECT %s", [index])
+    log = fresh_monitor.collector.thread_logs.register()
+    assert len(log.queries) == 10
+
+    fresh_monitor.collector.fold_queries()
+
+    assert not log.queries
+    assert value(registry, QUERIES, alias="default") == 10
+    assert value(registry, QUERY_DURATION + "_count", alias="default") == 10
+
+
+def test_a_scrape_counts_the_queries_waiting_in_its_process(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Four queries run outside a request are counted by the next scrape."""
+    monkeypatch.setattr(runtime, "_exporter", exporter)
+    with connection.cursor() as cursor:
+        for index in range(4):
+            cursor.execute("SELECT %s", [index])
+    assert value(registry, QUERIES, alias="default") == 0
+
+    runtime.render(None)
+
+    assert value(registry, QUERIES, alias="default") == 4
+
+
+def test_one_batch_of_several_databases_is_counted_per_alias(
+    registry: CollectorRegistry,
+) -> None:
+    """Aliases interleaved in one batch: each alias its own count and sum."""
+    exp = PrometheusExporter(registry, enabled=lambda: True)
+    exp.on_queries((["a", "b", "a", "c", "a"], [0.001, 0.002, 0.003, 0.004, 0.3]))
+
+    assert value(registry, QUERIES, alias="a") == 3
+    assert value(registry, QUERIES, alias="b") == 1
+    assert value(registry, QUERIES, alias="c") == 1
+    assert value(registry, QUERY_DURATION + "_sum", alias="a") == pytest.approx(0.304)
+    assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.25") == 2
+    assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.5") == 3

@@ -152,7 +152,8 @@ from django.test import Client
 from perfprobe import monitor
 client = Client()
 statuses = [client.get("/metrics").status_code, client.get("/nowhere/").status_code]
-print(statuses, "prometheus_client" in sys.modules, bool(monitor.collector._listeners))
+batches = monitor.collector._query_batch_listeners
+print(statuses, "prometheus_client" in sys.modules, bool(batches))
 """
 
 
