@@ -52,9 +52,9 @@ class PrometheusExporter:
     Attached to a collector as a request, query batch and scope listener
     (see ``attach``), not an event listener, so that queries keep the
     recorder's fast path. The metrics are cumulative: ``monitor.reset()``
-    empties the collector but never makes a Prometheus counter go back. Nothing here raises into the
-    code being monitored; each kind of failure is logged once per process
-    (``perfprobe.failures``), later ones at DEBUG.
+    empties the collector but never makes a Prometheus counter go back.
+    Nothing here raises into the code being monitored; each kind of failure
+    is logged once per process (``perfprobe.failures``), later ones at DEBUG.
     """
 
     def __init__(
