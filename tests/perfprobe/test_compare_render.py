@@ -65,7 +65,8 @@ def test_plain_output_has_no_escape_sequences_and_a_result_line() -> None:
     assert "\x1b[" not in output
     assert output.rstrip().splitlines()[-2:] == [
         "Result: 1 regression, 0 improvements.",
-        "  - operation checkout is slower",
+        "  - operation checkout is slower: median 100 -> 300 ms (+200.0%), "
+        "p95 100 -> 300 ms (+200.0%)",
     ]
 
 

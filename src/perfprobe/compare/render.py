@@ -10,7 +10,7 @@ from rich.text import Text
 from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
-from .comparison import Comparison, TimingRow
+from .comparison import Comparison, TimingRow, relative_change, timing_values
 from .counts import ONLY_NEW, ONLY_OLD, CountRow
 from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, count_place
 from .stats import (
@@ -254,24 +254,14 @@ def _statistic(change: TimingChange | None) -> Text:
 
 
 def _values(change: TimingChange | None) -> str:
-    if change is None:
-        return "-"
-    old = format_duration(change.old.value_s)
-    new = format_duration(change.new.value_s)
-    number, _, unit = old.partition(" ")
     # "3.4 -> 3.7 ms": one unit when both share it, to fit 80 columns.
-    if unit and new.endswith(f" {unit}"):
-        old = number
-    return f"{old} -> {new}"
+    return "-" if change is None else timing_values(change)
 
 
 def _change(change: TimingChange | None) -> Text:
     if change is None:
         return Text("-")
-    if change.relative is None:
-        label = "from 0" if change.delta_s else "0%"
-    else:
-        label = f"{change.relative:+.1%}"
+    label = relative_change(change)
     if change.too_few:
         # Shown, but not judged: too few samples behind it.
         label = f"({label})"
