@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -17,6 +18,7 @@ from django.utils.module_loading import import_string
 from apps.shop.latency import consume_interrupt, set_latency_scale
 from perfprobe import PerformanceMonitor, Scope
 from perfprobe import monitor as default_monitor
+from perfprobe.db.callsite import display_path, is_library_path
 from perfprobe.events import ErrorEvent, error_type_name
 from perfprobe.report import Report, ScenarioResult
 
@@ -256,9 +258,7 @@ class PerformanceDemo:
             ),
             scope,
         )
-        last = traceback.extract_tb(exc.__traceback__)[-1:]
-        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
-        return {"type": error_type, "message": f"{exc}{where}"[:1000]}
+        return {"type": error_type, "message": f"{exc}{_where(exc)}"[:1000]}
 
     def build_report(self) -> Report:
         """Build the report of the scenarios run so far."""
@@ -304,3 +304,32 @@ class PerformanceDemo:
     def error_scenarios(self) -> ScenarioResult:
         """Run the query timeout, MemoryError and HTTP 500 scenario."""
         return self._single("error_scenarios")
+
+
+def _where(exc: BaseException) -> str:
+    """Return " at path:line" of the innermost line of the project's own code.
+
+    An exception raised inside Django or another library is placed at the
+    scenario's line that called it, with the library's line after it: "at
+    my_scenarios.py:22 (raised in django/db/models/query.py:1507)".
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    raised = frames[-1]
+    own = [f for f in frames if not is_library_path(os.path.abspath(f.filename))]
+    if not own:
+        return f" at {_library_path(raised.filename)}:{raised.lineno}"
+    where = f" at {display_path(os.path.abspath(own[-1].filename))}:{own[-1].lineno}"
+    if own[-1] is not raised:
+        where += f" (raised in {_library_path(raised.filename)}:{raised.lineno})"
+    return where
+
+
+def _library_path(filename: str) -> str:
+    # ".../site-packages/django/db/models/query.py" -> "django/db/models/query.py"
+    for marker in (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}"):
+        _, sep, tail = filename.rpartition(marker)
+        if sep:
+            return tail
+    return display_path(os.path.abspath(filename))

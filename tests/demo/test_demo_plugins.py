@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +24,16 @@ class FailingScenario(Scenario):
 
     def run(self) -> dict[str, Any]:
         raise LookupError("the supplier feed is missing")
+
+
+class SlicedFilterScenario(Scenario):
+    """A scenario whose own line makes Django raise."""
+
+    name = "test_sliced_filter"
+    description = "Filters a sliced queryset, which Django refuses."
+
+    def run(self) -> dict[str, Any]:
+        return {"rows": list(Customer.objects.all()[:2].filter(name="x"))}
 
 
 class NightlyImportScenario(Scenario):
@@ -64,6 +76,33 @@ def test_failing_scenario_does_not_stop_the_next(scenario_cleanup):
         (c["source"], c["name"], c["error_type"]) for c in data["errors"]["counts"]
     } == {("scenario", FailingScenario.name, "LookupError")}
     validate_report(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_is_placed_at_the_scenarios_own_line(scenario_cleanup):
+    """An error raised inside Django names the scenario's line, then Django's.
+
+    In a user trial the message named only Django's line, by its absolute
+    path in the virtualenv, and not the line of the scenario that called it.
+    """
+    register_scenario(SlicedFilterScenario)
+    register_scenario(FailingScenario)
+    scenario_cleanup += [SlicedFilterScenario.name, FailingScenario.name]
+    run_line = inspect.getsourcelines(SlicedFilterScenario.run)[1] + 1
+    raise_line = inspect.getsourcelines(FailingScenario.run)[1] + 1
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[SlicedFilterScenario.name, FailingScenario.name]
+    )
+    sliced, failing = (s["error"]["message"] for s in data["scenarios"])
+
+    here = "tests/demo/test_demo_plugins.py"
+    assert sliced.startswith("Cannot filter a query once a slice has been taken.")
+    assert re.search(
+        rf" at {here}:{run_line} \(raised in django/db/models/query\.py:\d+\)$",
+        sliced,
+    ), sliced
+    assert failing == f"the supplier feed is missing at {here}:{raise_line}"
 
 
 @pytest.mark.django_db(transaction=True)
