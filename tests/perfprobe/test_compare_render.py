@@ -181,3 +181,53 @@ def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
     )
     assert len(wide) > 300
     assert backwards.query_regressions() == [f"new N+1 finding at {shown}? LIMIT ?"]
+
+
+def test_an_n_plus_one_regression_is_followed_by_the_new_reports_fix() -> None:
+    """A new N+1 finding and one grown per scope each print their fix.
+
+    In a user trial the gate named the new finding by line and query only;
+    what to change was in the new report's recommendation, not in the CI log.
+    """
+    count_sql = 'SELECT COUNT(*) AS "__count" FROM "book" WHERE "book"."author_id" = ?'
+    author_sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ? LIMIT ?'
+    old = report(run(n_plus_one={(author_sql, "library/views.py:10"): 6}))
+    new = report(
+        run(
+            n_plus_one={
+                (author_sql, "library/views.py:10"): 8,
+                (count_sql, "library/views.py:35"): 6,
+            }
+        )
+    )
+
+    def recommendation(sql: str, site: str, fix: str) -> dict[str, Any]:
+        evidence = {"fingerprint": sql, "call_site": site, "count": 6}
+        return {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "title": f"N+1 queries at {site}",
+            "evidence": evidence,
+            "suggestion": fix,
+        }
+
+    new["recommendations"] = [
+        recommendation(count_sql, "library/views.py:35", "Annotate the Authors."),
+        recommendation(author_sql, "library/views.py:10", 'Add select_related("a").'),
+        # Another rule's suggestion about the same query is not an N+1 fix.
+        {**recommendation(count_sql, "library/views.py:35", "x"), "rule_id": "dup"},
+    ]
+
+    lines = _plain(_comparison(old, new)).rstrip().splitlines()
+
+    result = lines.index("Result: 2 regressions, 0 improvements.")
+    assert lines[result + 1 :] == [
+        f"  - library/views.py:10: {author_sql}: 6 -> 8 N+1 queries/scope",
+        '    fix: Add select_related("a").',
+        '  - new N+1 finding at library/views.py:35: SELECT COUNT(*) AS "__count" '
+        'FROM "book" WHERE "book"."author_id" = ?',
+        "    fix: Annotate the Authors.",
+    ]
+    # Without recommendations in the new report, nothing is added.
+    del new["recommendations"][:2]
+    assert "fix:" not in _plain(_comparison(old, new))

@@ -100,8 +100,33 @@ class Comparison:
             for row in self.timings
             if row.verdict == SLOWER
         ]
-        lines += _count_regressions(self.counts)
+        lines += [(rank, line) for rank, line, _ in _count_regressions(self.counts)]
         return [line for _, line in sorted(lines, key=lambda item: item[0])]
+
+    def fixes(self) -> dict[str, str]:
+        """Return the new report's suggestion for each N+1 regression, by its line.
+
+        A new N+1 finding or one with more queries per scope is named in
+        ``regressions()`` by its call site and query; the fix is the one
+        the new report's own recommendation gave.
+        """
+        fixes = {}
+        for _, line, row in _count_regressions(self.counts):
+            if row.key.kind != N_PLUS_ONE:
+                continue
+            # The last run's: the one the report's recommendations are of.
+            found = [
+                r.findings[row.key] for r in self.new.runs if row.key in r.findings
+            ]
+            fix = None
+            if found:
+                fid = found[-1]
+                fix = self.new.n_plus_one_fixes.get(
+                    (fid.fingerprint, fid.file, fid.line)
+                )
+            if fix is not None:
+                fixes[line] = fix
+        return fixes
 
     def query_regressions(self) -> list[str]:
         """Return the regressions of query counts alone (``--fail-on queries``).
@@ -112,7 +137,7 @@ class Comparison:
         """
         rows = [row for row in self.counts if row.key.kind in (QUERIES, N_PLUS_ONE)]
         lines = _count_regressions(rows)
-        return [line for _, line in sorted(lines, key=lambda item: item[0])]
+        return [line for _, line, _ in sorted(lines, key=lambda item: item[0])]
 
     def improvements(self) -> list[str]:
         """Return one line per faster timing or lower count."""
@@ -151,14 +176,14 @@ _TIMING_RANK = {"endpoint": 0, "operation": 0, "scenario": 1}
 _TOTAL_RANK = 2
 
 
-def _count_regressions(rows: list[CountRow]) -> list[tuple[int, str]]:
+def _count_regressions(rows: list[CountRow]) -> list[tuple[int, str, CountRow]]:
     """Return each higher count and new N+1 finding, ranked for the gate."""
     lines = []
     for row in rows:
         if row.verdict == MORE:
-            lines.append((_count_rank(row), _count_line(row)))
+            lines.append((_count_rank(row), _count_line(row), row))
         elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
-            lines.append((_count_rank(row), f"new N+1 finding at {_place(row)}"))
+            lines.append((_count_rank(row), f"new N+1 finding at {_place(row)}", row))
     return lines
 
 

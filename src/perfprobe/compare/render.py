@@ -217,8 +217,11 @@ class ComparisonRenderer:
                 f"{plural(len(improvements), 'improvement')}.",
                 "bold red",
             )
+            fixes = comparison.fixes()
             for line in regressions:
                 self._line(f"  - {line}")
+                if line in fixes:
+                    self._line(f"    fix: {fixes[line]}")
         elif improvements:
             self._line(
                 f"Result: no regression, {plural(len(improvements), 'improvement')}.",
