@@ -231,3 +231,29 @@ def test_an_n_plus_one_regression_is_followed_by_the_new_reports_fix() -> None:
     # Without recommendations in the new report, nothing is added.
     del new["recommendations"][:2]
     assert "fix:" not in _plain(_comparison(old, new))
+
+
+def test_timings_too_few_to_judge_are_named_after_the_result() -> None:
+    """A view twice as slow over one request each is said not to be judged.
+
+    In a user trial two pytest session reports, GET /slow/ 300 -> 600 ms,
+    ended with "Result: no change beyond noise and tolerance." alone.
+    """
+    old = report(
+        run(endpoints={f"GET /e{i}/": (0.3, 0.3, 0) for i in range(5)}, calls=1)
+    )
+    new = report(
+        run(endpoints={f"GET /e{i}/": (0.6, 0.6, 0) for i in range(5)}, calls=1)
+    )
+
+    lines = _plain(_comparison(old, new)).rstrip().splitlines()
+
+    result = lines.index("Result: no change beyond noise and tolerance.")
+    assert " ".join(lines[result + 1 :]) == (
+        "Not judged (too few samples): endpoint GET /e0/, endpoint GET /e1/, "
+        "endpoint GET /e2/ and 2 more. Their timings cannot fail a gate however "
+        "much they changed; to gate them, compare repeated runs or set a time "
+        "budget in a test (assert_max_duration)."
+    )
+    # Judged rows add nothing.
+    assert "Not judged" not in _plain(_comparison(_ops(0.1), _ops(0.3)))

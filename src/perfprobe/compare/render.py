@@ -229,6 +229,18 @@ class ComparisonRenderer:
             )
         else:
             self._line("Result: no change beyond noise and tolerance.", "green")
+        unjudged = [row for row in comparison.timings if row.verdict == TOO_FEW]
+        if unjudged:
+            # "No change" must not read as "unchanged": a view twice as slow
+            # over one request each is not judged, and cannot fail the gate.
+            names = ", ".join(f"{row.key.kind} {row.key.name}" for row in unjudged[:3])
+            more = f" and {len(unjudged) - 3} more" if len(unjudged) > 3 else ""
+            self._line(
+                f"Not judged (too few samples): {names}{more}. Their timings "
+                "cannot fail a gate however much they changed; to gate them, "
+                "compare repeated runs or set a time budget in a test "
+                "(assert_max_duration)."
+            )
 
 
 def count_verdict(row: CountRow) -> tuple[str, str]:
