@@ -257,3 +257,24 @@ def test_timings_too_few_to_judge_are_named_after_the_result() -> None:
     )
     # Judged rows add nothing.
     assert "Not judged" not in _plain(_comparison(_ops(0.1), _ops(0.3)))
+
+
+def test_a_moved_n_plus_one_that_grew_keeps_its_fix() -> None:
+    """A finding matched across a moved line is looked up at its new line."""
+    sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ? LIMIT ?'
+    old = report(run(n_plus_one={(sql, "library/views.py:10"): 6}))
+    new = report(run(n_plus_one={(sql, "library/views.py:12"): 8}))
+    new["recommendations"] = [
+        {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "evidence": {"fingerprint": sql, "call_site": "library/views.py:12"},
+            "suggestion": 'Add select_related("author").',
+        }
+    ]
+
+    comparison = _comparison(old, new)
+
+    (line,) = comparison.regressions()
+    assert line.startswith("library/views.py:10 -> 12: ")
+    assert comparison.fixes() == {line: 'Add select_related("author").'}

@@ -108,22 +108,15 @@ class Comparison:
 
         A new N+1 finding or one with more queries per scope is named in
         ``regressions()`` by its call site and query; the fix is the one
-        the new report's own recommendation gave.
+        the new report's own recommendation gave, found by the finding's
+        query and its call site in the new report (a moved line's new one).
         """
         fixes = {}
         for _, line, row in _count_regressions(self.counts):
-            if row.key.kind != N_PLUS_ONE:
+            fid = row.finding
+            if fid is None:
                 continue
-            # The last run's: the one the report's recommendations are of.
-            found = [
-                r.findings[row.key] for r in self.new.runs if row.key in r.findings
-            ]
-            fix = None
-            if found:
-                fid = found[-1]
-                fix = self.new.n_plus_one_fixes.get(
-                    (fid.fingerprint, fid.file, fid.line)
-                )
+            fix = self.new.n_plus_one_fixes.get((fid.fingerprint, fid.file, fid.line))
             if fix is not None:
                 fixes[line] = fix
         return fixes
