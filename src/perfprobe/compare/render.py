@@ -229,17 +229,24 @@ class ComparisonRenderer:
             )
         else:
             self._line("Result: no change beyond noise and tolerance.", "green")
-        unjudged = [row for row in comparison.timings if row.verdict == TOO_FEW]
-        if unjudged:
+        moved = [
+            (row, change)
+            for row in comparison.timings
+            if row.verdict == TOO_FEW and (change := _moved_unjudged(row)) is not None
+        ]
+        if moved:
             # "No change" must not read as "unchanged": a view twice as slow
             # over one request each is not judged, and cannot fail the gate.
-            names = ", ".join(f"{row.key.kind} {row.key.name}" for row in unjudged[:3])
-            more = f" and {len(unjudged) - 3} more" if len(unjudged) > 3 else ""
+            names = ", ".join(
+                f"{row.key.kind} {row.key.name} ({relative_change(change)})"
+                for row, change in moved[:3]
+            )
+            more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
             self._line(
-                f"Not judged (too few samples): {names}{more}. Their timings "
-                "cannot fail a gate however much they changed; to gate them, "
-                "compare repeated runs or set a time budget in a test "
-                "(assert_max_duration)."
+                "Changed beyond the tolerance but not judged (too few samples): "
+                f"{names}{more}. A timing with too few samples cannot fail a "
+                "gate; to gate one, compare repeated runs or set a time budget "
+                "in a test (assert_max_duration)."
             )
 
 
@@ -281,6 +288,14 @@ def _change(change: TimingChange | None) -> Text:
         # Shown, but not judged: too few samples behind it.
         label = f"({label})"
     return Text(label, style=VERDICT_STYLES.get(change.verdict, ""))
+
+
+def _moved_unjudged(row: TimingRow) -> TimingChange | None:
+    """Return the row's first statistic that moved beyond tolerance and noise."""
+    for change in (row.median, row.p95):
+        if change is not None and change.beyond_tolerance and change.beyond_noise:
+            return change
+    return None
 
 
 def _too_few(row: TimingRow) -> bool:
