@@ -317,7 +317,10 @@ def _where(exc: BaseException) -> str:
     if not frames:
         return ""
     raised = frames[-1]
-    own = [f for f in frames if not is_library_path(os.path.abspath(f.filename))]
+    try:
+        own = [f for f in frames if not is_library_path(os.path.abspath(f.filename))]
+    except Exception:  # an invalid PERFPROBE (CALL_SITE_EXCLUDE): the raw line
+        return f" at {raised.filename}:{raised.lineno}"
     if not own:
         return f" at {_library_path(raised.filename)}:{raised.lineno}"
     where = f" at {display_path(os.path.abspath(own[-1].filename))}:{own[-1].lineno}"

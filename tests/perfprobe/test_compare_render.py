@@ -279,3 +279,23 @@ def test_a_moved_n_plus_one_that_grew_keeps_its_fix() -> None:
     (line,) = comparison.regressions()
     assert line.startswith("library/views.py:10 -> 12: ")
     assert comparison.fixes() == {line: 'Add select_related("author").'}
+
+
+def test_a_fix_read_from_the_file_is_shortened() -> None:
+    """A hand-edited suggestion of 5,000 characters is shown in at most 1,000."""
+    sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ?'
+    old = report(run())
+    new = report(run(n_plus_one={(sql, "v.py:3"): 6}))
+    new["recommendations"] = [
+        {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "evidence": {"fingerprint": sql, "call_site": "v.py:3"},
+            "suggestion": "word " * 1000,
+        }
+    ]
+
+    (fix,) = _comparison(old, new).fixes().values()
+
+    assert len(fix) == 1000
+    assert fix.startswith("word word ")

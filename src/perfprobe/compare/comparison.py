@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..report.fmt import format_duration
+from ..report.fmt import format_duration, shorten
 from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
 from .figures import (
     ALL_QUERIES,
@@ -118,7 +118,9 @@ class Comparison:
                 continue
             fix = self.new.n_plus_one_fixes.get((fid.fingerprint, fid.file, fid.line))
             if fix is not None:
-                fixes[line] = fix
+                # Read from the file: a real suggestion is a few hundred
+                # characters, a hand-edited one could be anything.
+                fixes[line] = shorten(fix, MAX_FIX_CHARS)
         return fixes
 
     def query_regressions(self) -> list[str]:
@@ -162,6 +164,9 @@ def _totals_last(rows: list[CountRow]) -> list[CountRow]:
     """
     return sorted(rows, key=lambda row: row.key == (QUERIES, ALL_QUERIES))
 
+
+#: The most characters of a fix shown beside an N+1 regression.
+MAX_FIX_CHARS = 1000
 
 # The order of a gate's lines: the endpoint, operation or N+1 finding to act
 # on first, a scenario (which runs many of them) after, the total last.
