@@ -21,6 +21,7 @@ from perfprobe import monitor as default_monitor
 from perfprobe.db.callsite import display_path, is_library_path
 from perfprobe.events import ErrorEvent, error_type_name
 from perfprobe.report import Report, ScenarioResult
+from perfprobe.report.jsonio import finite_json
 
 from .scenario_plugins import load_entry_point_scenarios
 from .scenarios import DemoContext, Scenario, registry
@@ -209,13 +210,19 @@ class PerformanceDemo:
             with self.monitor.scope(name, kind="scenario") as scope:
                 consume_interrupt()
                 try:
-                    details = cls(context).run()
+                    returned = cls(context).run()
                 except Exception as exc:
                     if consume_interrupt():
                         # Ctrl-C during a database sleep reaches us disguised
                         # as OperationalError; stop the demo as Ctrl-C should.
                         raise KeyboardInterrupt from exc
                     error = self._record_failure(name, exc, started_at, scope)
+                else:
+                    problem = _details_problem(name, returned)
+                    if problem is None:
+                        details = dict(returned or {})
+                    else:
+                        error = self._record_failure(name, problem, started_at, scope)
         finally:
             set_latency_scale(None)
             self.monitor.time_scale = previous_scale
@@ -241,7 +248,7 @@ class PerformanceDemo:
         return result
 
     def _record_failure(
-        self, name: str, exc: Exception, started_at: float, scope: Scope
+        self, name: str, exc: BaseException, started_at: float, scope: Scope
     ) -> dict[str, str]:
         error_type = error_type_name(type(exc)) or "Exception"
         # The report carries the failure; the traceback is for debugging.
@@ -304,6 +311,27 @@ class PerformanceDemo:
     def error_scenarios(self) -> ScenarioResult:
         """Run the query timeout, MemoryError and HTTP 500 scenario."""
         return self._single("error_scenarios")
+
+
+def _details_problem(name: str, details: object) -> TypeError | None:
+    """Return why a scenario's ``run()`` result cannot be its details, or None.
+
+    Details are a dict of JSON data (``None`` counts as none). Anything else
+    made the whole command stop while building the report, after every
+    scenario had run; it fails this scenario instead. The error is returned,
+    not raised: it has no line of its own worth naming.
+    """
+    if details is None:
+        return None
+    if not isinstance(details, Mapping):
+        return TypeError(
+            f"{name}'s run() returned {type(details).__name__}, not a dict of details"
+        )
+    try:
+        finite_json(details)
+    except TypeError as exc:
+        return TypeError(f"{name}'s run() returned details that are not JSON: {exc}")
+    return None
 
 
 def _where(exc: BaseException) -> str:

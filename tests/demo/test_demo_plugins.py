@@ -36,6 +36,26 @@ class SlicedFilterScenario(Scenario):
         return {"rows": list(Customer.objects.all()[:2].filter(name="x"))}
 
 
+class NotJsonScenario(Scenario):
+    """A scenario that returns what a report cannot hold."""
+
+    name = "test_not_json"
+    description = "Returns a set in its details."
+
+    def run(self) -> dict[str, Any]:
+        return {"ids": {1, 2}}
+
+
+class NothingReturnedScenario(Scenario):
+    """A scenario whose run() returns nothing."""
+
+    name = "test_nothing_returned"
+    description = "Returns None."
+
+    def run(self) -> Any:
+        return None
+
+
 class NightlyImportScenario(Scenario):
     """A project's own scenario: one timed query."""
 
@@ -103,6 +123,33 @@ def test_a_failure_is_placed_at_the_scenarios_own_line(scenario_cleanup):
         sliced,
     ), sliced
     assert failing == f"the supplier feed is missing at {here}:{raise_line}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_details_that_are_not_json_fail_that_scenario_only(scenario_cleanup):
+    """A set in the details fails its scenario; None is no details.
+
+    In a user trial such a scenario stopped the whole command with a
+    traceback while the report was built, after every scenario had run.
+    """
+    for cls in (NotJsonScenario, NothingReturnedScenario):
+        register_scenario(cls)
+        scenario_cleanup.append(cls.name)
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[NotJsonScenario.name, NothingReturnedScenario.name]
+    )
+    not_json, nothing = data["scenarios"]
+
+    assert not_json["status"] == "failed"
+    assert not_json["details"] == {}
+    assert not_json["error"] == {
+        "type": "TypeError",
+        "message": "test_not_json's run() returned details that are not JSON: "
+        "set value {1, 2} is not JSON data",
+    }
+    assert (nothing["status"], nothing["details"]) == ("ok", {})
+    validate_report(data)
 
 
 @pytest.mark.django_db(transaction=True)
