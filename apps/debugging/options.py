@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from dataclasses import dataclass
@@ -125,9 +126,23 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
         )
     unknown = [n for n in names if n not in available]
     if unknown:
+        guesses = {n: difflib.get_close_matches(n, available, n=1) for n in unknown}
+        named = ", ".join(
+            f"{n!r} (did you mean {guesses[n][0]}?)" if guesses[n] else repr(n)
+            for n in unknown
+        )
+        # A name like no other is most often a scenario of one's own that
+        # was never registered (its settings module not in use, say).
+        hint = (
+            ""
+            if all(guesses.values())
+            else "; a scenario of your own is known once registered "
+            "(PERFORMANCE_DEMO_SCENARIOS in the settings in use, or an entry "
+            "point of the group perfprobe.scenarios)"
+        )
         raise CommandError(
-            f"--scenarios has unknown scenario(s) {', '.join(map(repr, unknown))}; "
-            f"choose from {', '.join(available)}."
+            f"--scenarios has unknown scenario(s) {named}; "
+            f"choose from {', '.join(available)}{hint}."
         )
     return list(dict.fromkeys(names))
 

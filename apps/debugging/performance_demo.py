@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import time
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -17,8 +18,10 @@ from django.utils.module_loading import import_string
 from apps.shop.latency import consume_interrupt, set_latency_scale
 from perfprobe import PerformanceMonitor, Scope
 from perfprobe import monitor as default_monitor
+from perfprobe.db.callsite import display_path, is_library_path
 from perfprobe.events import ErrorEvent, error_type_name
 from perfprobe.report import Report, ScenarioResult
+from perfprobe.report.jsonio import finite_json
 
 from .scenario_plugins import load_entry_point_scenarios
 from .scenarios import DemoContext, Scenario, registry
@@ -207,13 +210,19 @@ class PerformanceDemo:
             with self.monitor.scope(name, kind="scenario") as scope:
                 consume_interrupt()
                 try:
-                    details = cls(context).run()
+                    returned = cls(context).run()
                 except Exception as exc:
                     if consume_interrupt():
                         # Ctrl-C during a database sleep reaches us disguised
                         # as OperationalError; stop the demo as Ctrl-C should.
                         raise KeyboardInterrupt from exc
                     error = self._record_failure(name, exc, started_at, scope)
+                else:
+                    problem = _details_problem(name, returned)
+                    if problem is None:
+                        details = dict(returned or {})
+                    else:
+                        error = self._record_failure(name, problem, started_at, scope)
         finally:
             set_latency_scale(None)
             self.monitor.time_scale = previous_scale
@@ -239,7 +248,7 @@ class PerformanceDemo:
         return result
 
     def _record_failure(
-        self, name: str, exc: Exception, started_at: float, scope: Scope
+        self, name: str, exc: BaseException, started_at: float, scope: Scope
     ) -> dict[str, str]:
         error_type = error_type_name(type(exc)) or "Exception"
         # The report carries the failure; the traceback is for debugging.
@@ -256,9 +265,7 @@ class PerformanceDemo:
             ),
             scope,
         )
-        last = traceback.extract_tb(exc.__traceback__)[-1:]
-        where = f" at {last[0].filename}:{last[0].lineno}" if last else ""
-        return {"type": error_type, "message": f"{exc}{where}"[:1000]}
+        return {"type": error_type, "message": f"{exc}{_where(exc)}"[:1000]}
 
     def build_report(self) -> Report:
         """Build the report of the scenarios run so far."""
@@ -304,3 +311,56 @@ class PerformanceDemo:
     def error_scenarios(self) -> ScenarioResult:
         """Run the query timeout, MemoryError and HTTP 500 scenario."""
         return self._single("error_scenarios")
+
+
+def _details_problem(name: str, details: object) -> TypeError | None:
+    """Return why a scenario's ``run()`` result cannot be its details, or None.
+
+    Details are a dict of JSON data (``None`` counts as none). Anything else
+    made the whole command stop while building the report, after every
+    scenario had run; it fails this scenario instead. The error is returned,
+    not raised: it has no line of its own worth naming.
+    """
+    if details is None:
+        return None
+    if not isinstance(details, Mapping):
+        return TypeError(
+            f"{name}'s run() returned {type(details).__name__}, not a dict of details"
+        )
+    try:
+        finite_json(details)
+    except TypeError as exc:
+        return TypeError(f"{name}'s run() returned details that are not JSON: {exc}")
+    return None
+
+
+def _where(exc: BaseException) -> str:
+    """Return " at path:line" of the innermost line of the project's own code.
+
+    An exception raised inside Django or another library is placed at the
+    scenario's line that called it, with the library's line after it: "at
+    my_scenarios.py:22 (raised in django/db/models/query.py:1507)".
+    """
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return ""
+    raised = frames[-1]
+    try:
+        own = [f for f in frames if not is_library_path(os.path.abspath(f.filename))]
+    except Exception:  # an invalid PERFPROBE (CALL_SITE_EXCLUDE): the raw line
+        return f" at {raised.filename}:{raised.lineno}"
+    if not own:
+        return f" at {_library_path(raised.filename)}:{raised.lineno}"
+    where = f" at {display_path(os.path.abspath(own[-1].filename))}:{own[-1].lineno}"
+    if own[-1] is not raised:
+        where += f" (raised in {_library_path(raised.filename)}:{raised.lineno})"
+    return where
+
+
+def _library_path(filename: str) -> str:
+    # ".../site-packages/django/db/models/query.py" -> "django/db/models/query.py"
+    for marker in (f"{os.sep}site-packages{os.sep}", f"{os.sep}dist-packages{os.sep}"):
+        _, sep, tail = filename.rpartition(marker)
+        if sep:
+            return tail
+    return display_path(os.path.abspath(filename))

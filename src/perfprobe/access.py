@@ -90,6 +90,25 @@ def _hint_refusal(request: HttpRequest, logger: logging.Logger) -> None:
     )
 
 
+def _hint_off(request: HttpRequest, logger: logging.Logger, reason: str) -> None:
+    """Log once, while ``DEBUG`` is on, that a page is off and how to turn it on.
+
+    Like a refusal, the 404 of a page that is off (``/metrics`` mounted with
+    ``PROMETHEUS`` left at its default) says nothing in Django's debug page.
+    """
+    key = f"{logger.name}:off"
+    if key in _HINTED:
+        return
+    _HINTED.add(key)
+    logger.warning(
+        "perfprobe answered %s %s with a 404: %s (Logged once, only while DEBUG "
+        "is on.)",
+        request.method,
+        request.path,
+        reason,
+    )
+
+
 def require_access(
     request: HttpRequest, token: str | None, logger: logging.Logger | None = None
 ) -> None:
@@ -203,11 +222,13 @@ def hidden_page(
     token_of: Callable[[PerfprobeSettings], str | None],
     logger: logging.Logger,
     shown: Callable[[PerfprobeSettings], bool] = lambda conf: True,
+    off_reason: str = "",
 ) -> Callable[[PageView], PageView]:
     """Guard a perfprobe page so that only allowed callers learn it exists.
 
     In order: ``shown(settings)`` false (the feature is off) is a 404 for
-    everyone; a caller without the token ``token_of(settings)`` who is not
+    everyone, explained once by ``off_reason`` to ``logger`` while ``DEBUG``
+    is on; a caller without the token ``token_of(settings)`` who is not
     staff or local debug gets a 404; an allowed caller using a method other
     than GET or HEAD gets a 405. Strangers thus get, for every method, the
     site's 404 for an unknown URL. Settings that cannot be read are logged
@@ -229,6 +250,8 @@ def hidden_page(
                 )
                 return _unreadable_settings(request, logger)
             if not shown(conf):
+                if off_reason and settings.DEBUG:
+                    _hint_off(request, logger, off_reason)
                 raise not_found(request)
             require_access(request, token_of(conf), logger)
             if request.method not in ALLOWED_METHODS:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import math
+import re
 from typing import Any
 
 import pytest
@@ -22,6 +24,36 @@ class FailingScenario(Scenario):
 
     def run(self) -> dict[str, Any]:
         raise LookupError("the supplier feed is missing")
+
+
+class SlicedFilterScenario(Scenario):
+    """A scenario whose own line makes Django raise."""
+
+    name = "test_sliced_filter"
+    description = "Filters a sliced queryset, which Django refuses."
+
+    def run(self) -> dict[str, Any]:
+        return {"rows": list(Customer.objects.all()[:2].filter(name="x"))}
+
+
+class NotJsonScenario(Scenario):
+    """A scenario that returns what a report cannot hold."""
+
+    name = "test_not_json"
+    description = "Returns a set in its details."
+
+    def run(self) -> dict[str, Any]:
+        return {"ids": {1, 2}}
+
+
+class NothingReturnedScenario(Scenario):
+    """A scenario whose run() returns nothing."""
+
+    name = "test_nothing_returned"
+    description = "Returns None."
+
+    def run(self) -> Any:
+        return None
 
 
 class NightlyImportScenario(Scenario):
@@ -63,6 +95,60 @@ def test_failing_scenario_does_not_stop_the_next(scenario_cleanup):
     assert {
         (c["source"], c["name"], c["error_type"]) for c in data["errors"]["counts"]
     } == {("scenario", FailingScenario.name, "LookupError")}
+    validate_report(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failure_is_placed_at_the_scenarios_own_line(scenario_cleanup):
+    """An error raised inside Django names the scenario's line, then Django's.
+
+    In a user trial the message named only Django's line, by its absolute
+    path in the virtualenv, and not the line of the scenario that called it.
+    """
+    register_scenario(SlicedFilterScenario)
+    register_scenario(FailingScenario)
+    scenario_cleanup += [SlicedFilterScenario.name, FailingScenario.name]
+    run_line = inspect.getsourcelines(SlicedFilterScenario.run)[1] + 1
+    raise_line = inspect.getsourcelines(FailingScenario.run)[1] + 1
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[SlicedFilterScenario.name, FailingScenario.name]
+    )
+    sliced, failing = (s["error"]["message"] for s in data["scenarios"])
+
+    here = "tests/demo/test_demo_plugins.py"
+    assert sliced.startswith("Cannot filter a query once a slice has been taken.")
+    assert re.search(
+        rf" at {here}:{run_line} \(raised in django/db/models/query\.py:\d+\)$",
+        sliced,
+    ), sliced
+    assert failing == f"the supplier feed is missing at {here}:{raise_line}"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_details_that_are_not_json_fail_that_scenario_only(scenario_cleanup):
+    """A set in the details fails its scenario; None is no details.
+
+    In a user trial such a scenario stopped the whole command with a
+    traceback while the report was built, after every scenario had run.
+    """
+    for cls in (NotJsonScenario, NothingReturnedScenario):
+        register_scenario(cls)
+        scenario_cleanup.append(cls.name)
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[NotJsonScenario.name, NothingReturnedScenario.name]
+    )
+    not_json, nothing = data["scenarios"]
+
+    assert not_json["status"] == "failed"
+    assert not_json["details"] == {}
+    assert not_json["error"] == {
+        "type": "TypeError",
+        "message": "test_not_json's run() returned details that are not JSON: "
+        "set value {1, 2} is not JSON data",
+    }
+    assert (nothing["status"], nothing["details"]) == ("ok", {})
     validate_report(data)
 
 

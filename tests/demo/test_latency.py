@@ -116,6 +116,26 @@ def test_delayed_multiplies_by_the_scale():
     assert 0.09 <= elapsed_s < 0.5
 
 
+@pytest.mark.usefixtures("shop")
+def test_delayed_takes_a_sliced_queryset(django_assert_num_queries):
+    """A sliced queryset is delayed and keeps its slice, in one query.
+
+    In a user trial, ``delayed(Order.objects.order_by(...)[:8], 0.2)`` in a
+    scenario of one's own failed with Django's "Cannot filter a query once a
+    slice has been taken".
+    """
+    set_latency_scale(0.25)
+    sliced = Customer.objects.order_by("-id")[1:4]
+    expected = [customer.pk for customer in sliced]
+
+    with django_assert_num_queries(1):
+        rows, elapsed_s = _timed(lambda: list(delayed(sliced, 0.4)))
+
+    assert [customer.pk for customer in rows] == expected
+    assert len(expected) == 3
+    assert 0.09 <= elapsed_s < 0.5
+
+
 def test_scale_follows_the_setting_without_an_override(settings):
     """get_latency_scale() reads SHOP_LATENCY_SCALE when not overridden."""
     settings.SHOP_LATENCY_SCALE = 0.5

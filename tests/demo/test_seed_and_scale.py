@@ -81,6 +81,27 @@ def test_an_empty_scenario_name_is_refused(value: str) -> None:
     assert str(caught.value).startswith(f"--scenarios {value!r} has an empty name")
 
 
+def test_an_unknown_scenario_is_told_the_likely_name_or_how_to_register() -> None:
+    """A misspelt name gets a guess; a name like none says how to register one."""
+    available = ["database_operations", "order_history"]
+    with pytest.raises(CommandError) as misspelt:
+        parse_scenarios("order_histroy", available)
+    with pytest.raises(CommandError) as unregistered:
+        parse_scenarios("nightly_import,order_histroy", available)
+
+    assert str(misspelt.value) == (
+        "--scenarios has unknown scenario(s) 'order_histroy' (did you mean "
+        "order_history?); choose from database_operations, order_history."
+    )
+    assert str(unregistered.value) == (
+        "--scenarios has unknown scenario(s) 'nightly_import', 'order_histroy' "
+        "(did you mean order_history?); choose from database_operations, "
+        "order_history; a scenario of your own is known once registered "
+        "(PERFORMANCE_DEMO_SCENARIOS in the settings in use, or an entry point "
+        "of the group perfprobe.scenarios)."
+    )
+
+
 @pytest.mark.parametrize("value", ["1e-300", "0.0009", "5e-324"])
 def test_a_time_scale_whose_sleeps_vanish_is_refused(value: str) -> None:
     """Under 0.001 a 50 ms nominal sleep is below 50 us: refused, saying why."""

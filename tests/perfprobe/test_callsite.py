@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import sysconfig
 import textwrap
 import threading
 from collections.abc import Callable
@@ -60,6 +61,19 @@ def test_site_packages_frames_are_skipped() -> None:
     call: Callable[[Callable[[], QueryOrigin]], QueryOrigin] = fake["call"]
     origin, line = call(find_query_origin), caller_line()
     assert origin.call_site == f"{THIS_FILE}:{line}"
+
+
+def test_console_scripts_are_library_code() -> None:
+    """A console script of the environment (.venv/bin/pytest) is skipped.
+
+    With the virtualenv inside the project, pytest-django's set-up queries
+    were placed at ".venv/bin/pytest:8", the script that started pytest.
+    """
+    scripts = sysconfig.get_paths()["scripts"]
+    fake = load_fake_module(os.path.join(scripts, "pytest"))
+    origin, line = fake["call"](find_query_origin), caller_line()
+    assert origin.call_site == f"{THIS_FILE}:{line}"
+    assert is_library_path(os.path.join(os.path.abspath(scripts), "gunicorn"))
 
 
 def test_code_outside_the_base_dir_is_shown_absolute() -> None:

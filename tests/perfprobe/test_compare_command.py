@@ -236,7 +236,8 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     assert "Result: no change" in passed.stdout
     assert failed.returncode == 1
     assert failed.stderr.strip().splitlines() == [
-        "GateFailed: --fail-on regression: 1 found (operation checkout is slower)"
+        "GateFailed: --fail-on regression: 1 found (operation checkout is slower: "
+        "median 100 -> 200 ms (+100.0%), p95 200 -> 400 ms (+100.0%))"
     ]
     assert "slower" in failed.stdout
     for result in (bad, missing, usage):

@@ -74,7 +74,8 @@ def test_gate_failures_lists_each_condition_met() -> None:
     failures = gate_failures(frozenset({"regression", "critical"}), comparison, new)
 
     assert failures == [
-        "--fail-on regression: 1 found (operation a is slower)",
+        "--fail-on regression: 1 found (operation a is slower: "
+        "median 100 -> 200 ms (+100.0%), p95 100 -> 200 ms (+100.0%))",
         "--fail-on critical: 1 critical recommendation(s) in new: Boom",
     ]
     assert gate_failures(frozenset(), comparison, new) == []
@@ -108,6 +109,49 @@ def test_gate_failures_show_control_characters_of_names_escaped() -> None:
 
     escaped = "\\x1b]0;owned\\x07\\x9b2J"
     assert failures == [
-        f"--fail-on regression: 1 found (operation a{escaped} is slower)",
+        f"--fail-on regression: 1 found (operation a{escaped} is slower: "
+        "median 100 -> 200 ms (+100.0%), p95 100 -> 200 ms (+100.0%))",
         f"--fail-on critical: 1 critical recommendation(s) in new: Boom{escaped}",
+    ]
+
+
+def test_the_gate_names_the_endpoint_before_its_scenario_with_numbers() -> None:
+    """A slower endpoint inside a slower scenario is named first, with its times.
+
+    In a user trial the demo's gate said only "scenario api_requests is
+    slower": neither the endpoint that had slowed nor by how much.
+    """
+
+    def runs(scenario_s: float, endpoint_s: float, queries: int) -> dict:
+        return report(
+            *[
+                run(
+                    scenarios={"api": (scenario_s, 16 + queries)},
+                    endpoints={"GET /p/": (endpoint_s, endpoint_s, queries)},
+                    queries=44 + queries,
+                    scopes=6,
+                )
+            ]
+            * 5
+        )
+
+    old = report_from_data(runs(0.9, 0.042, 1), "old")
+    new = report_from_data(runs(1.0, 0.147, 2), "new")
+    comparison = compare_reports(old, new, tolerance=0.1)
+
+    assert comparison.regressions() == [
+        "endpoint GET /p/ is slower: median 42.0 -> 147 ms (+250.0%), "
+        "p95 42.0 -> 147 ms (+250.0%)",
+        "endpoint GET /p/: 1 -> 2 queries/request",
+        # Five runs are too few for a scenario's p95 (20): the median alone.
+        "scenario api is slower: median 900 ms -> 1.00 s (+11.1%)",
+        "scenario api: 17 -> 18 queries",
+        "whole report: 45 -> 46 queries",
+    ]
+    assert gate_failures(frozenset({"queries"}), comparison, new) == [
+        "--fail-on queries: 3 found (endpoint GET /p/: 1 -> 2 queries/request, ...)"
+    ]
+    assert gate_failures(frozenset({"regression"}), comparison, new) == [
+        "--fail-on regression: 5 found (endpoint GET /p/ is slower: "
+        "median 42.0 -> 147 ms (+250.0%), p95 42.0 -> 147 ms (+250.0%), ...)"
     ]

@@ -65,7 +65,8 @@ def test_plain_output_has_no_escape_sequences_and_a_result_line() -> None:
     assert "\x1b[" not in output
     assert output.rstrip().splitlines()[-2:] == [
         "Result: 1 regression, 0 improvements.",
-        "  - operation checkout is slower",
+        "  - operation checkout is slower: median 100 -> 300 ms (+200.0%), "
+        "p95 100 -> 300 ms (+200.0%)",
     ]
 
 
@@ -180,3 +181,121 @@ def test_an_n_plus_one_row_keeps_its_table_and_where_in_sight(
     )
     assert len(wide) > 300
     assert backwards.query_regressions() == [f"new N+1 finding at {shown}? LIMIT ?"]
+
+
+def test_an_n_plus_one_regression_is_followed_by_the_new_reports_fix() -> None:
+    """A new N+1 finding and one grown per scope each print their fix.
+
+    In a user trial the gate named the new finding by line and query only;
+    what to change was in the new report's recommendation, not in the CI log.
+    """
+    count_sql = 'SELECT COUNT(*) AS "__count" FROM "book" WHERE "book"."author_id" = ?'
+    author_sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ? LIMIT ?'
+    old = report(run(n_plus_one={(author_sql, "library/views.py:10"): 6}))
+    new = report(
+        run(
+            n_plus_one={
+                (author_sql, "library/views.py:10"): 8,
+                (count_sql, "library/views.py:35"): 6,
+            }
+        )
+    )
+
+    def recommendation(sql: str, site: str, fix: str) -> dict[str, Any]:
+        evidence = {"fingerprint": sql, "call_site": site, "count": 6}
+        return {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "title": f"N+1 queries at {site}",
+            "evidence": evidence,
+            "suggestion": fix,
+        }
+
+    new["recommendations"] = [
+        recommendation(count_sql, "library/views.py:35", "Annotate the Authors."),
+        recommendation(author_sql, "library/views.py:10", 'Add select_related("a").'),
+        # Another rule's suggestion about the same query is not an N+1 fix.
+        {**recommendation(count_sql, "library/views.py:35", "x"), "rule_id": "dup"},
+    ]
+
+    lines = _plain(_comparison(old, new)).rstrip().splitlines()
+
+    result = lines.index("Result: 2 regressions, 0 improvements.")
+    assert lines[result + 1 :] == [
+        f"  - library/views.py:10: {author_sql}: 6 -> 8 N+1 queries/scope",
+        '    fix: Add select_related("a").',
+        '  - new N+1 finding at library/views.py:35: SELECT COUNT(*) AS "__count" '
+        'FROM "book" WHERE "book"."author_id" = ?',
+        "    fix: Annotate the Authors.",
+    ]
+    # Without recommendations in the new report, nothing is added.
+    del new["recommendations"][:2]
+    assert "fix:" not in _plain(_comparison(old, new))
+
+
+def test_timings_too_few_to_judge_are_named_after_the_result() -> None:
+    """A view twice as slow over one request each is said not to be judged.
+
+    In a user trial two pytest session reports, GET /slow/ 300 -> 600 ms,
+    ended with "Result: no change beyond noise and tolerance." alone. Rows
+    that moved within the tolerance (here /e5/, +5 %) are not listed.
+    """
+    old_s = {f"GET /e{i}/": 0.3 for i in range(6)}
+    new_s = {**{f"GET /e{i}/": 0.3 * (2 + i) for i in range(5)}, "GET /e5/": 0.315}
+    old = report(run(endpoints={n: (s, s, 0) for n, s in old_s.items()}))
+    new = report(run(endpoints={n: (s, s, 0) for n, s in new_s.items()}))
+
+    lines = _plain(_comparison(old, new)).rstrip().splitlines()
+
+    result = lines.index("Result: no change beyond noise and tolerance.")
+    assert " ".join(lines[result + 1 :]) == (
+        "Changed beyond the tolerance but not judged (too few samples): "
+        "endpoint GET /e0/ (+100.0%), endpoint GET /e1/ (+200.0%), endpoint "
+        "GET /e2/ (+300.0%) and 2 more. A timing with too few samples cannot "
+        "fail a gate; to gate one, compare repeated runs or set a time budget "
+        "in a test (assert_max_duration)."
+    )
+    # Judged rows, and unjudged ones within the tolerance, add nothing.
+    assert "but not judged" not in _plain(_comparison(_ops(0.1), _ops(0.3)))
+    assert "but not judged" not in _plain(_comparison(old, old))
+
+
+def test_a_moved_n_plus_one_that_grew_keeps_its_fix() -> None:
+    """A finding matched across a moved line is looked up at its new line."""
+    sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ? LIMIT ?'
+    old = report(run(n_plus_one={(sql, "library/views.py:10"): 6}))
+    new = report(run(n_plus_one={(sql, "library/views.py:12"): 8}))
+    new["recommendations"] = [
+        {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "evidence": {"fingerprint": sql, "call_site": "library/views.py:12"},
+            "suggestion": 'Add select_related("author").',
+        }
+    ]
+
+    comparison = _comparison(old, new)
+
+    (line,) = comparison.regressions()
+    assert line.startswith("library/views.py:10 -> 12: ")
+    assert comparison.fixes() == {line: 'Add select_related("author").'}
+
+
+def test_a_fix_read_from_the_file_is_shortened() -> None:
+    """A hand-edited suggestion of 5,000 characters is shown in at most 1,000."""
+    sql = 'SELECT "author"."id" FROM "author" WHERE "author"."id" = ?'
+    old = report(run())
+    new = report(run(n_plus_one={(sql, "v.py:3"): 6}))
+    new["recommendations"] = [
+        {
+            "rule_id": "n-plus-one",
+            "severity": "warning",
+            "evidence": {"fingerprint": sql, "call_site": "v.py:3"},
+            "suggestion": "word " * 1000,
+        }
+    ]
+
+    (fix,) = _comparison(old, new).fixes().values()
+
+    assert len(fix) == 1000
+    assert fix.startswith("word word ")

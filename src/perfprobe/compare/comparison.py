@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ..report.fmt import format_duration, shorten
 from .counts import ONLY_NEW, ONLY_OLD, CountRow, count_rows
 from .figures import (
     ALL_QUERIES,
@@ -87,18 +88,40 @@ class Comparison:
         return len(self.old.runs) > 1 or len(self.new.runs) > 1
 
     def regressions(self) -> list[str]:
-        """Return one line per slower timing, higher count or new N+1 finding."""
+        """Return one line per slower timing, higher count or new N+1 finding.
+
+        A slower timing names the statistics that were slower, old -> new
+        and the change. Endpoints, operations and N+1 findings come before
+        scenarios, and the whole report's total last: a gate's message names
+        the first line, which should be the place to act on.
+        """
         lines = [
-            f"{row.key.kind} {row.key.name} is slower"
+            (_TIMING_RANK[row.key.kind], _timing_line(row, SLOWER))
             for row in self.timings
             if row.verdict == SLOWER
         ]
-        for row in _totals_last(self.counts):
-            if row.verdict == MORE:
-                lines.append(_count_line(row))
-            elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
-                lines.append(f"new N+1 finding at {_place(row)}")
-        return lines
+        lines += [(rank, line) for rank, line, _ in _count_regressions(self.counts)]
+        return [line for _, line in sorted(lines, key=lambda item: item[0])]
+
+    def fixes(self) -> dict[str, str]:
+        """Return the new report's suggestion for each N+1 regression, by its line.
+
+        A new N+1 finding or one with more queries per scope is named in
+        ``regressions()`` by its call site and query; the fix is the one
+        the new report's own recommendation gave, found by the finding's
+        query and its call site in the new report (a moved line's new one).
+        """
+        fixes = {}
+        for _, line, row in _count_regressions(self.counts):
+            fid = row.finding
+            if fid is None:
+                continue
+            fix = self.new.n_plus_one_fixes.get((fid.fingerprint, fid.file, fid.line))
+            if fix is not None:
+                # Read from the file: a real suggestion is a few hundred
+                # characters, a hand-edited one could be anything.
+                fixes[line] = shorten(fix, MAX_FIX_CHARS)
+        return fixes
 
     def query_regressions(self) -> list[str]:
         """Return the regressions of query counts alone (``--fail-on queries``).
@@ -107,22 +130,14 @@ class Comparison:
         a run's total over the same work), more N+1 queries per scope, a new
         N+1 finding; not timings, not failed runs.
         """
-        lines = []
-        for row in _totals_last(self.counts):
-            if row.key.kind not in (QUERIES, N_PLUS_ONE):
-                continue
-            if row.verdict == MORE:
-                lines.append(_count_line(row))
-            elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
-                lines.append(f"new N+1 finding at {_place(row)}")
-        return lines
+        rows = [row for row in self.counts if row.key.kind in (QUERIES, N_PLUS_ONE)]
+        lines = _count_regressions(rows)
+        return [line for _, line, _ in sorted(lines, key=lambda item: item[0])]
 
     def improvements(self) -> list[str]:
         """Return one line per faster timing or lower count."""
         lines = [
-            f"{row.key.kind} {row.key.name} is faster"
-            for row in self.timings
-            if row.verdict == FASTER
+            _timing_line(row, FASTER) for row in self.timings if row.verdict == FASTER
         ]
         lines += [
             _count_line(row)
@@ -148,6 +163,61 @@ def _totals_last(rows: list[CountRow]) -> list[CountRow]:
     N+1 finding to act on, not the total they add up to.
     """
     return sorted(rows, key=lambda row: row.key == (QUERIES, ALL_QUERIES))
+
+
+#: The most characters of a fix shown beside an N+1 regression.
+MAX_FIX_CHARS = 1000
+
+# The order of a gate's lines: the endpoint, operation or N+1 finding to act
+# on first, a scenario (which runs many of them) after, the total last.
+_TIMING_RANK = {"endpoint": 0, "operation": 0, "scenario": 1}
+_TOTAL_RANK = 2
+
+
+def _count_regressions(rows: list[CountRow]) -> list[tuple[int, str, CountRow]]:
+    """Return each higher count and new N+1 finding, ranked for the gate."""
+    lines = []
+    for row in rows:
+        if row.verdict == MORE:
+            lines.append((_count_rank(row), _count_line(row), row))
+        elif row.verdict == ONLY_NEW and row.key.kind == N_PLUS_ONE:
+            lines.append((_count_rank(row), f"new N+1 finding at {_place(row)}", row))
+    return lines
+
+
+def _count_rank(row: CountRow) -> int:
+    if row.key.kind == N_PLUS_ONE:
+        return 0
+    if row.key == (QUERIES, ALL_QUERIES):
+        return _TOTAL_RANK
+    return _TIMING_RANK.get(row.key.name.partition(" ")[0], 0)
+
+
+def timing_values(change: TimingChange) -> str:
+    """Return ``old -> new`` of a statistic: ``3.4 -> 3.7 ms``, one unit if shared."""
+    old = format_duration(change.old.value_s)
+    new = format_duration(change.new.value_s)
+    number, _, unit = old.partition(" ")
+    if unit and new.endswith(f" {unit}"):
+        old = number
+    return f"{old} -> {new}"
+
+
+def relative_change(change: TimingChange) -> str:
+    """Return the change in percent (``+250.0%``); ``from 0`` or ``0%`` from 0."""
+    if change.relative is None:
+        return "from 0" if change.delta_s else "0%"
+    return f"{change.relative:+.1%}"
+
+
+def _timing_line(row: TimingRow, verdict: str) -> str:
+    # "endpoint GET /x/ is slower: median 41.9 -> 147 ms (+250.0%)"
+    changes = [
+        f"{name} {timing_values(change)} ({relative_change(change)})"
+        for name, change in (("median", row.median), ("p95", row.p95))
+        if change is not None and change.verdict == verdict
+    ]
+    return f"{row.key.kind} {row.key.name} is {verdict}: {', '.join(changes)}"
 
 
 def _place(row: CountRow) -> str:

@@ -51,6 +51,8 @@ class CountRow:
     both reports served it. ``lacking`` names the reports ("old", "new")
     whose missing per-unit figure left the row with per-run totals.
     ``moved`` marks an N+1 finding matched across reports whose line moved.
+    ``finding`` is an N+1 finding as the new report names it (its last run
+    that has it), ``None`` for other rows and for a finding gone.
     """
 
     key: CountKey
@@ -60,6 +62,7 @@ class CountRow:
     judged: bool = True
     lacking: tuple[str, ...] = ()
     moved: bool = False
+    finding: FindingId | None = None
 
     @property
     def what(self) -> str:
@@ -96,10 +99,21 @@ def count_rows(
         if key.kind == kind
     ]
     rows = [
-        dataclasses.replace(row, moved=True) if row.key in moved_keys else row
+        dataclasses.replace(
+            row,
+            moved=row.key in moved_keys,
+            finding=_last_finding(row.key, new_runs),
+        )
+        if row.key.kind == N_PLUS_ONE
+        else row
         for row in rows
     ]
     return rows, _notes(rows, old, new, difference) + _moved_notes(moved)
+
+
+def _last_finding(key: CountKey, runs: tuple[RunFigures, ...]) -> FindingId | None:
+    found = [run.findings[key] for run in runs if key in run.findings]
+    return found[-1] if found else None
 
 
 def _row(

@@ -9,12 +9,13 @@ import stat
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any
 
 from ..report.fmt import shorten
 from ..report.jsonio import finite_json
 from ..report.tables import printable
-from .figures import RunFigures, read_run
+from .figures import RunFigures, read_run, split_call_site
 from .runs import ReportFormatError, field, items, run_record, text
 
 # Reports of schema 1.x share the fields the comparison reads; a 2.x report
@@ -26,6 +27,10 @@ class ReportLoadError(ValueError):
     """A file cannot be read as a perfprobe report; the message says why."""
 
 
+#: An N+1 finding as its recommendation names it: fingerprint, file, line.
+FixKey = tuple[str, str | None, int | None]
+
+
 @dataclass(frozen=True)
 class LoadedReport:
     """The figures of every run of one report, with what else a comparison uses.
@@ -33,7 +38,9 @@ class LoadedReport:
     ``runs`` comes from the report's ``runs`` list when it has one (a
     ``--repeat`` report), else from the report itself as a single run.
     ``critical_titles`` are the titles of the critical recommendations in the
-    report's own list (its last run).
+    report's own list (its last run); ``n_plus_one_fixes`` the suggestion of
+    each N+1 recommendation there, by its fingerprint and call site's file
+    and line.
     """
 
     source: str
@@ -43,6 +50,7 @@ class LoadedReport:
     seed: int | None
     database_vendor: str | None
     critical_titles: tuple[str, ...]
+    n_plus_one_fixes: Mapping[FixKey, str] = dataclass_field(default_factory=dict)
 
     @property
     def critical_count(self) -> int:
@@ -159,6 +167,7 @@ def report_from_data(data: Any, source: str) -> LoadedReport:
             seed=_seed(data),
             database_vendor=_vendor(data),
             critical_titles=_critical_titles(data),
+            n_plus_one_fixes=_n_plus_one_fixes(data),
         )
     except ReportFormatError as exc:
         raise ReportLoadError(f"is not a perfprobe report: {exc}") from None
@@ -205,3 +214,19 @@ def _critical_titles(data: Mapping[str, Any]) -> tuple[str, ...]:
         if field(rec, "severity", where) == "critical":
             titles.append(text(field(rec, "title", where), f"{where}.title"))
     return tuple(titles)
+
+
+def _n_plus_one_fixes(data: Mapping[str, Any]) -> dict[FixKey, str]:
+    # Only read to be shown beside a regression: a recommendation without
+    # the fields (a hand-made or older report) just has no fix shown.
+    fixes: dict[FixKey, str] = {}
+    for rec in items(field(data, "recommendations", ""), "recommendations"):
+        if not isinstance(rec, Mapping) or rec.get("rule_id") != "n-plus-one":
+            continue
+        evidence, suggestion = rec.get("evidence"), rec.get("suggestion")
+        if not isinstance(evidence, Mapping) or not isinstance(suggestion, str):
+            continue
+        fingerprint, site = evidence.get("fingerprint"), evidence.get("call_site")
+        if isinstance(fingerprint, str) and (site is None or isinstance(site, str)):
+            fixes.setdefault((fingerprint, *split_call_site(site)), suggestion)
+    return fixes

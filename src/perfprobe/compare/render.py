@@ -10,7 +10,7 @@ from rich.text import Text
 from ..report.fmt import format_duration, plural, shorten
 from ..report.tables import printable
 from ..report.terminal import plain_width, spelling
-from .comparison import Comparison, TimingRow
+from .comparison import Comparison, TimingRow, relative_change, timing_values
 from .counts import ONLY_NEW, ONLY_OLD, CountRow
 from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, count_place
 from .stats import (
@@ -217,8 +217,11 @@ class ComparisonRenderer:
                 f"{plural(len(improvements), 'improvement')}.",
                 "bold red",
             )
+            fixes = comparison.fixes()
             for line in regressions:
                 self._line(f"  - {line}")
+                if line in fixes:
+                    self._line(f"    fix: {fixes[line]}")
         elif improvements:
             self._line(
                 f"Result: no regression, {plural(len(improvements), 'improvement')}.",
@@ -226,6 +229,25 @@ class ComparisonRenderer:
             )
         else:
             self._line("Result: no change beyond noise and tolerance.", "green")
+        moved = [
+            (row, change)
+            for row in comparison.timings
+            if row.verdict == TOO_FEW and (change := _moved_unjudged(row)) is not None
+        ]
+        if moved:
+            # "No change" must not read as "unchanged": a view twice as slow
+            # over one request each is not judged, and cannot fail the gate.
+            names = ", ".join(
+                f"{row.key.kind} {row.key.name} ({relative_change(change)})"
+                for row, change in moved[:3]
+            )
+            more = f" and {len(moved) - 3} more" if len(moved) > 3 else ""
+            self._line(
+                "Changed beyond the tolerance but not judged (too few samples): "
+                f"{names}{more}. A timing with too few samples cannot fail a "
+                "gate; to gate one, compare repeated runs or set a time budget "
+                "in a test (assert_max_duration)."
+            )
 
 
 def count_verdict(row: CountRow) -> tuple[str, str]:
@@ -254,28 +276,26 @@ def _statistic(change: TimingChange | None) -> Text:
 
 
 def _values(change: TimingChange | None) -> str:
-    if change is None:
-        return "-"
-    old = format_duration(change.old.value_s)
-    new = format_duration(change.new.value_s)
-    number, _, unit = old.partition(" ")
     # "3.4 -> 3.7 ms": one unit when both share it, to fit 80 columns.
-    if unit and new.endswith(f" {unit}"):
-        old = number
-    return f"{old} -> {new}"
+    return "-" if change is None else timing_values(change)
 
 
 def _change(change: TimingChange | None) -> Text:
     if change is None:
         return Text("-")
-    if change.relative is None:
-        label = "from 0" if change.delta_s else "0%"
-    else:
-        label = f"{change.relative:+.1%}"
+    label = relative_change(change)
     if change.too_few:
         # Shown, but not judged: too few samples behind it.
         label = f"({label})"
     return Text(label, style=VERDICT_STYLES.get(change.verdict, ""))
+
+
+def _moved_unjudged(row: TimingRow) -> TimingChange | None:
+    """Return the row's first statistic that moved beyond tolerance and noise."""
+    for change in (row.median, row.p95):
+        if change is not None and change.beyond_tolerance and change.beyond_noise:
+            return change
+    return None
 
 
 def _too_few(row: TimingRow) -> bool:

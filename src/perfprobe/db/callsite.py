@@ -53,9 +53,13 @@ _LIBRARY_ROOTS = tuple(
         # perfprobe itself: the package directory, not any path that merely
         # contains "perfprobe" (the project's own tests do).
         os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep,
+        # The environment's scripts folder (.venv/bin) holds console scripts
+        # such as pytest and gunicorn: with a virtualenv inside the project,
+        # a query run by a plugin (pytest-django's set-up, say) would
+        # otherwise be placed at ".venv/bin/pytest:8".
         *(
             os.path.abspath(path) + os.sep
-            for key in ("stdlib", "platstdlib")
+            for key in ("stdlib", "platstdlib", "scripts")
             if (path := sysconfig.get_paths().get(key))
         ),
     }
@@ -107,7 +111,8 @@ def _display_base() -> str:
 def is_library_path(path: str) -> bool:
     """Return whether an absolute ``path`` is Django, perfprobe or other library.
 
-    Library code is Django, asgiref, perfprobe, the standard library,
+    Library code is Django, asgiref, perfprobe, the standard library, the
+    environment's scripts folder (console scripts such as ``pytest``),
     anything under site-packages or dist-packages, and any path containing a
     fragment listed in ``PERFPROBE["CALL_SITE_EXCLUDE"]``.
     """

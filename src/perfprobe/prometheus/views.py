@@ -22,7 +22,16 @@ def _prometheus_on(conf: PerfprobeSettings) -> bool:
     return conf.PROMETHEUS
 
 
-@hidden_page(_metrics_token, logger, shown=_prometheus_on)
+@hidden_page(
+    _metrics_token,
+    logger,
+    shown=_prometheus_on,
+    off_reason=(
+        "PERFPROBE['PROMETHEUS'] is off (its default), so /metrics answers a 404 "
+        "to everyone. Set it to True to serve the metrics (with "
+        "pip install 'django-perfprobe[prometheus]')."
+    ),
+)
 def metrics_view(request: HttpRequest) -> HttpResponseBase:
     """Return every metric in the exposition format the scraper asks for.
 

@@ -65,6 +65,54 @@ def test_the_page_is_missing_while_the_setting_is_off(
     assert client.get("/metrics", headers=AUTH).status_code == 404
 
 
+@pytest.mark.usefixtures("fresh_off_hint")
+def test_a_debug_404_while_off_says_once_in_the_log_to_turn_it_on(
+    client: Client, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Mounted but off, /metrics is a 404; under DEBUG the log says why, once.
+
+    In a user trial, /metrics mounted with PROMETHEUS left at its default
+    answered a local DEBUG request with a bare 404 and logged nothing.
+    """
+    settings.PERFPROBE = {}
+    settings.DEBUG = True
+    settings.INTERNAL_IPS = ["127.0.0.1"]
+    with caplog.at_level("WARNING", logger="perfprobe.prometheus"):
+        statuses = [client.get("/metrics").status_code for _ in range(2)]
+    settings.DEBUG = False
+    with caplog.at_level("WARNING", logger="perfprobe.prometheus"):
+        statuses.append(client.get("/metrics").status_code)
+
+    assert statuses == [404, 404, 404]
+    hints = [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+    assert [r.getMessage() for r in hints] == [
+        "perfprobe answered GET /metrics with a 404: PERFPROBE['PROMETHEUS'] is "
+        "off (its default), so /metrics answers a 404 to everyone. Set it to "
+        "True to serve the metrics (with pip install "
+        "'django-perfprobe[prometheus]'). (Logged once, only while DEBUG is on.)"
+    ]
+
+
+@pytest.mark.usefixtures("fresh_off_hint")
+def test_without_debug_a_404_while_off_logs_nothing(
+    client: Client, settings: Settings, caplog: pytest.LogCaptureFixture
+) -> None:
+    """In production the page that is off stays silent, as refusals do."""
+    settings.PERFPROBE = {}
+    settings.DEBUG = False
+    with caplog.at_level("DEBUG", logger="perfprobe.prometheus"):
+        assert client.get("/metrics").status_code == 404
+    assert not [r for r in caplog.records if r.name == "perfprobe.prometheus"]
+
+
+@pytest.fixture
+def fresh_off_hint(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Forget which pages already said they were off (once per process)."""
+    from perfprobe import access
+
+    monkeypatch.setattr(access, "_HINTED", set())
+
+
 def test_the_token_gets_the_text_format(client: Client) -> None:
     """The right token gets 200, the text format's content type, uncached."""
     response = client.get("/metrics", headers=AUTH)
