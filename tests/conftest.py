@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import TracerProvider
@@ -14,6 +15,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 from apps.shop.latency import set_latency_scale
 from perfprobe import PerformanceMonitor, monitor, tracing
 from perfprobe.events import QueryEvent
+from perfprobe.listeners import ListenerList
 from perfprobe.prometheus import runtime as prometheus_runtime
 
 
@@ -45,12 +47,21 @@ def fresh_monitor() -> Iterator[PerformanceMonitor]:
     monitor.time_scale = 1.0
     yield monitor
     left_open = abandon_open_blocks(monitor)
-    listeners = list(monitor.collector._listeners.items)
+    collector = monitor.collector
+    # Each kind of listener turns a fast path off for the rest of the suite.
+    kinds: dict[ListenerList[Any], Callable[[Any], None]] = {
+        collector._listeners: collector.remove_listener,
+        collector._request_listeners: collector.remove_request_listener,
+        collector._query_batch_listeners: collector.remove_query_batch_listener,
+        collector._finding_listeners: collector.remove_scope_listener,
+    }
+    listeners = [item for kind in kinds for item in kind.items]
     if listeners:
         # Cleaned up before the assertion, so only the leaking test fails.
         prometheus_runtime.uninstall()
-        for listener in listeners:
-            monitor.collector.remove_listener(listener)
+        for kind, remove in kinds.items():
+            for listener in kind.items:
+                remove(listener)
     monitor.reset()
     monitor.time_scale = 1.0
     # Open memory blocks outlive a reset and send every later query in the

@@ -69,6 +69,7 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         # Listeners that leave the fast paths on (see add_request_listener
         # and add_query_batch_listener): the Prometheus exporter's.
         self._request_listeners: ListenerList[RequestEvent] = ListenerList("request")
+        self._finding_listeners: ListenerList[ScopeSummary] = ListenerList("finding")
         self._query_batch_listeners: ListenerList[QueryBatch] = ListenerList(
             "query batch"
         )
@@ -171,14 +172,27 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         """Stop calling ``listener``; unknown listeners are ignored."""
         self._listeners.remove(listener)
 
-    def add_scope_listener(self, listener: ScopeListener) -> None:
-        """Call ``listener(summary)`` for every scope that closes from now on."""
+    def add_scope_listener(
+        self, listener: ScopeListener, *, findings_only: bool = False
+    ) -> None:
+        """Call ``listener(summary)`` for every scope that closes from now on.
+
+        With ``findings_only``, only for those closing with an N+1 or a
+        duplicate finding; request scopes then keep their quiet and batched
+        closes, which a listener to every scope turns off, and a scope whose
+        close waited is passed on when it closes (with its batch, or before
+        any read).
+        """
         self.close_pending()
-        self._scope_listeners.add(listener)
+        if findings_only:
+            self._finding_listeners.add(listener)
+        else:
+            self._scope_listeners.add(listener)
 
     def remove_scope_listener(self, listener: ScopeListener) -> None:
         """Stop calling ``listener``; unknown listeners are ignored."""
         self._scope_listeners.remove(listener)
+        self._finding_listeners.remove(listener)
 
     def add_request_listener(self, listener: RequestListener) -> None:
         """Call ``listener(event)`` for every request recorded from now on.
@@ -378,6 +392,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             self._scopes.add_closed(summary)
         if self._scope_listeners.items:
             self._scope_listeners.notify(summary)
+        if self._finding_listeners.items and (summary.n_plus_one or summary.duplicates):
+            self._finding_listeners.notify(summary)
         return summary
 
     # -- reading --------------------------------------------------------------

@@ -7,7 +7,7 @@ import logging
 from collections import deque
 from itertools import compress
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .aggregates import (
     PENDING_DURATIONS,
@@ -20,7 +20,7 @@ from .failures import log_failure
 from .querycounts import QueryCountStats
 from .querylog import QUERY_BATCH
 from .reentry import GuardedLock, deferred_if_reentered
-from .requestlog import QuietRequest, RawRequest, raw_request_event
+from .requestlog import QuietRequest, RawRequest, made_event, raw_request_event
 from .scope import Scope
 from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
@@ -94,6 +94,7 @@ class RequestRecorder:
     _listeners: ListenerList[Event]
     _scope_listeners: ListenerList[ScopeSummary]
     _request_listeners: ListenerList[RequestEvent]
+    _finding_listeners: ListenerList[ScopeSummary]
 
     if TYPE_CHECKING:
 
@@ -233,9 +234,10 @@ class RequestRecorder:
             and scope.parent is None
             and not self._listeners.items
             and not self._scope_listeners.items
-            and not self._request_listeners.items
         ):
             scopes = self._scopes
+            # What a kept request's event names as its scope (see below).
+            opened = scope.tracker is scopes
             # acquire/release rather than ``with``, which makes two bound
             # methods per request.
             lock.acquire()
@@ -287,6 +289,11 @@ class RequestRecorder:
             if lock._deferred:
                 lock.run_deferred()
             if outcome == _KEPT:
+                if self._request_listeners.items:
+                    # Made for the listeners only: the request stays kept
+                    # as its tuple, and its event is made again when read.
+                    kept = request if opened else request[:8] + _NO_SCOPE
+                    self._request_listeners.notify(cast(RequestEvent, made_event(kept)))
                 return
             if outcome == _WAITS:
                 if len(self._pending) >= PENDING_SCOPES or queries >= PENDING_QUERIES:
@@ -320,6 +327,8 @@ class RequestRecorder:
             and scope.may_wait
             and not self._activity.open_blocks
             and not (opened and scope.id in scopes.states)
+            # A request listener hears each request at its end, never late.
+            and not self._request_listeners.items
         ):
             # Raw queries only (perhaps none of its own): they stay in the
             # thread logs, and the scope closes with the others, in order.
@@ -454,6 +463,11 @@ class RequestRecorder:
         )
         self._scopes.add_closed(summary)
         scope.summary = summary
+        if self._finding_listeners.items and (summary.n_plus_one or summary.duplicates):
+            # After the lock is released, as every listener is called.
+            self._lock._deferred.append(
+                functools.partial(self._finding_listeners.notify, summary)
+            )
         if self._request_log:
             self._fold_requests()
         ep = self._endpoint(request[0])

@@ -616,3 +616,72 @@ def test_a_scope_left_waiting_by_a_finished_thread_is_read(
     assert [s.query_count for s in snapshot.scopes] == [6, 8]
     assert snapshot.query_total is not None
     assert snapshot.query_total.count == 14
+
+
+def test_a_findings_only_listener_leaves_scopes_waiting_and_hears_them_close() -> None:
+    """Three requests (N+1 of 9, 3 queries, N+1 of 5) wait; two summaries heard.
+
+    A listener to every scope turns the batched close off (each request
+    closes at its end); one to findings only does not, and hears each scope
+    with a finding when its batch closes, once, after the lock is released.
+    """
+    collector = Collector()
+    heard: list[ScopeSummary] = []
+    lock_held: list[bool] = []
+
+    def listener(summary: ScopeSummary) -> None:
+        lock_held.append(collector._lock._is_owned())
+        heard.append(summary)
+
+    collector.add_scope_listener(listener, findings_only=True)
+    end_request(collector, open_request(collector, "/a/"), "/a/", n_plus_one(9))
+    end_request(collector, open_request(collector, "/b/"), "/b/", n_plus_one(3))
+    end_request(collector, open_request(collector, "/c/"), "/c/", n_plus_one(5))
+    assert len(collector._pending) == 3
+    assert heard == []
+
+    collector.close_pending()
+
+    assert [(s.name, s.n_plus_one[0].count) for s in heard] == [
+        ("GET /a/", 9),
+        ("GET /c/", 5),
+    ]
+    assert lock_held == [False, False]
+    collector.snapshot()
+    assert len(heard) == 2
+
+    collector.remove_scope_listener(listener)
+    end_request(collector, open_request(collector, "/d/"), "/d/", n_plus_one(7))
+    collector.close_pending()
+    assert len(heard) == 2
+
+
+def test_a_request_listener_hears_a_quiet_request_that_stays_quiet() -> None:
+    """A request with nothing recorded is kept as its tuple, and heard at its end."""
+    collector = Collector()
+    heard: list[RequestEvent] = []
+    collector.add_request_listener(heard.append)
+    scope = open_request(collector, "/q/")
+
+    end_request(collector, scope, "/q/", [], status=204, values=(0.25, 5.0, 3, None))
+
+    assert [(e.route, e.status, e.duration_s, e.thread_id) for e in heard] == [
+        ("/q/", 204, 0.25, 3)
+    ]
+    assert (heard[0].query_count, heard[0].scope) == (0, "GET /q/")
+    # Kept quiet: the request's own tuple in the history, no summary made.
+    assert type(collector._scopes.history[-1]) is tuple
+    assert scope.summary is None
+    collector.remove_request_listener(heard.append)
+
+
+def test_a_request_listener_hears_a_request_with_queries_at_its_end() -> None:
+    """No waiting while a request listener listens: heard with its 4 queries."""
+    collector = Collector()
+    heard: list[RequestEvent] = []
+    collector.add_request_listener(heard.append)
+
+    end_request(collector, open_request(collector, "/a/"), "/a/", n_plus_one(4))
+
+    assert collector._pending == []
+    assert [(e.route, e.query_count) for e in heard] == [("/a/", 4)]

@@ -95,10 +95,12 @@ class PrometheusExporter:
             self._unlisten(previous)
         # Not an event listener: one would send every query the slow way
         # (a Python event, the lock, a call here each), where these leave
-        # the query recorder's fast path on.
+        # the query recorder's fast path and quiet requests' path on.
         collector.add_request_listener(self.on_event)
         collector.add_query_batch_listener(self.on_queries)
-        collector.add_scope_listener(self.on_scope)
+        # Scopes with findings only: a listener to every scope would send
+        # every request the full way, quiet or not.
+        collector.add_scope_listener(self.on_scope, findings_only=True)
         # A live gauge that was never set reads 0 bytes: a worker that has
         # not served yet must still show its true memory.
         self.refresh_memory(force=True)

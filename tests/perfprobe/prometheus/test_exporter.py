@@ -460,3 +460,23 @@ def test_one_batch_of_several_databases_is_counted_per_alias(
     assert value(registry, QUERY_DURATION + "_sum", alias="a") == pytest.approx(0.304)
     assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.25") == 2
     assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.5") == 3
+
+
+def test_a_request_without_queries_stays_quiet_and_is_counted_at_once(
+    client: Client,
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Two quiet requests: kept as tuples (no summary made), both in the histogram.
+
+    As a listener to every scope, the exporter sent every request the full
+    way (a scope state, a summary, an event), quiet or not.
+    """
+    client.get("/quiet/")
+    client.get("/quiet/")
+
+    labels = {"method": "GET", "route": "/quiet/", "status": "200"}
+    assert value(registry, REQUESTS + "_count", **labels) == 2
+    history = fresh_monitor.collector._scopes.history
+    assert [type(item) for item in list(history)[-2:]] == [tuple, tuple]

@@ -58,6 +58,11 @@ def duplicates(request: HttpRequest) -> HttpResponse:
     return HttpResponse("duplicates")
 
 
+def quiet(request: HttpRequest) -> HttpResponse:
+    """Answer 200 without a query."""
+    return HttpResponse("quiet")
+
+
 def server_error(request: HttpRequest) -> HttpResponse:
     """Answer 503 without a query."""
     return HttpResponse("busy", status=503)
@@ -69,6 +74,7 @@ urlpatterns = [
     path("n-plus-one/", n_plus_one),
     path("two-n-plus-ones/", two_n_plus_ones),
     path("duplicates/", duplicates),
+    path("quiet/", quiet),
     path("busy/", server_error),
     path("metrics", metrics_view),
 ]
