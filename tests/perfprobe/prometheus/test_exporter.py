@@ -460,3 +460,27 @@ def test_one_batch_of_several_databases_is_counted_per_alias(
     assert value(registry, QUERY_DURATION + "_sum", alias="a") == pytest.approx(0.304)
     assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.25") == 2
     assert value(registry, QUERY_DURATION + "_bucket", alias="a", le="0.5") == 3
+
+
+def test_queries_waiting_at_a_reset_are_counted(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Seven queries outside a request, a reset, three more: ten counted.
+
+    A reset threw away the raw queries waiting in the thread logs, so the
+    exporter, which counts them when folded, never saw the first seven.
+    """
+    with connection.cursor() as cursor:
+        for index in range(7):
+            cursor.execute("SELECT %s", [index])
+    fresh_monitor.reset()
+    with connection.cursor() as cursor:
+        for index in range(3):
+            cursor.execute("SELECT %s", [index])
+    fresh_monitor.collector.fold_queries()
+
+    assert value(registry, QUERIES, alias="default") == 10
+    assert value(registry, QUERY_DURATION + "_count", alias="default") == 10
+
