@@ -33,7 +33,7 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
-from .querylog import QueryBatch, QueryRecords, query_event
+from .querylog import QueryBatch, QueryRecords, query_batch, query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope
@@ -114,7 +114,12 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             # Timer blocks that ended before the reset go with the rest.
             for log in self.thread_logs.logs:
                 log.take()
-                log.take_queries()
+                dropped = log.take_queries()
+                if dropped and self._query_batch_listeners.items:
+                    # Counted by the batch listeners (the Prometheus
+                    # exporter, whose counters a reset never takes back)
+                    # when folded: passed on now, or never.
+                    self._query_batch_listeners.notify(query_batch(dropped))
             # Any still waiting (another thread's, since the close above)
             # go with the rest.
             for item in self._pending:
@@ -201,8 +206,9 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         some calls, in the order they ran in each thread. Unlike an event
         listener, it leaves the query recorder's fast path on: a query that
         waits in its thread's log is passed on when the log is folded in
-        (when a request scope closes, before every read, and at the latest
-        once the thread has ``QUERY_BATCH`` waiting); others at once. It
+        (when a request scope closes, before every read, at a reset, and at
+        the latest once the thread has ``QUERY_BATCH`` waiting); others at
+        once. It
         is called with the collector's lock held, and must not call the
         collector; its failures are logged, not raised.
         """

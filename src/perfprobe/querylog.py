@@ -252,6 +252,11 @@ def load_recycle_records() -> RecycleRecords:
 _recycle_records = load_recycle_records()
 
 
+def query_batch(records: list[RawQuery]) -> QueryBatch:
+    """Return raw query records as a query batch listener receives them."""
+    return list(map(_alias, records)), list(map(_duration, records))
+
+
 def made_query_events(
     recent: deque[Any], spare: list[RawQuery] | None = None, bound: int = 0
 ) -> None:

@@ -483,4 +483,3 @@ def test_queries_waiting_at_a_reset_are_counted(
 
     assert value(registry, QUERIES, alias="default") == 10
     assert value(registry, QUERY_DURATION + "_count", alias="default") == 10
-
