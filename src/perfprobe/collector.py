@@ -208,9 +208,8 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         waits in its thread's log is passed on when the log is folded in
         (when a request scope closes, before every read, at a reset, and at
         the latest once the thread has ``QUERY_BATCH`` waiting); others at
-        once. It
-        is called with the collector's lock held, and must not call the
-        collector; its failures are logged, not raised.
+        once. It is called with the collector's lock held, and must not call
+        the collector; its failures are logged, not raised.
         """
         # Queries that ran before it are not passed on: folded in first.
         self.fold_queries()
