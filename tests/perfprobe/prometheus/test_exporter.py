@@ -483,3 +483,29 @@ def test_queries_waiting_at_a_reset_are_counted(
 
     assert value(registry, QUERIES, alias="default") == 10
     assert value(registry, QUERY_DURATION + "_count", alias="default") == 10
+
+
+@pytest.mark.parametrize("move", ["attach", "detach"])
+def test_queries_waiting_when_the_exporter_moves_are_counted(
+    move: str,
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Queries run while it listened are counted when it leaves the collector.
+
+    Attached to a new collector (the monitor's replaced) or detached, the
+    exporter stopped listening before the five raw queries waiting in the
+    thread log were folded: they were never counted.
+    """
+    with connection.cursor() as cursor:
+        for index in range(5):
+            cursor.execute("SELECT %s", [index])
+    if move == "attach":
+        exporter.attach(Collector())
+    else:
+        exporter.detach()
+
+    assert value(registry, QUERIES, alias="default") == 5
+    # Still in the first collector's figures too, once.
+    assert fresh_monitor.collector.snapshot().queries_outside_scopes == 5
