@@ -216,7 +216,13 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         self._query_batch_listeners.add(listener)
 
     def remove_query_batch_listener(self, listener: QueryBatchListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
+        """Stop calling ``listener``; unknown listeners are ignored.
+
+        The queries that ran while it listened and still wait in the thread
+        logs are folded in first, so that it is passed them.
+        """
+        if listener in self._query_batch_listeners.items:
+            self.fold_queries()
         self._query_batch_listeners.remove(listener)
 
     def _notify(self, event: Event) -> None:
