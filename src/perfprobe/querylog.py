@@ -422,7 +422,10 @@ class QueryRecords:
             self.close_pending()
             return
         with self._lock:
-            self._fold_safely(log.take_queries())
+            # Another thread's read may have taken them since the recorder
+            # found the batch full: an empty batch is nothing to add.
+            if log.queries:
+                self._fold_safely(log.take_queries())
 
     def _add_query_logs(self) -> None:
         """Fold every thread's raw queries in; the lock is held."""
