@@ -126,7 +126,12 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
         )
     unknown = [n for n in names if n not in available]
     if unknown:
-        guesses = {n: difflib.get_close_matches(n, available, n=1) for n in unknown}
+        # Case ignored in the guess, as in the options' (ORDER_HISTORY).
+        folded = {name.lower(): name for name in available}
+        guesses = {
+            n: [folded[m] for m in difflib.get_close_matches(n.lower(), folded, n=1)]
+            for n in unknown
+        }
         named = ", ".join(
             f"{n!r} (did you mean {guesses[n][0]}?)" if guesses[n] else repr(n)
             for n in unknown

@@ -331,6 +331,11 @@ def _details_problem(name: str, details: object) -> TypeError | None:
         finite_json(details)
     except TypeError as exc:
         return TypeError(f"{name}'s run() returned details that are not JSON: {exc}")
+    except RecursionError:
+        return TypeError(
+            f"{name}'s run() returned details that are not JSON: they contain "
+            "themselves (or nest too deep)"
+        )
     return None
 
 

@@ -196,18 +196,22 @@ def delayed(
 
     The delay runs inside the query's own SQL. With a scaled delay of 0 the
     queryset comes back unchanged, so its SQL is exactly the production SQL.
-    A sliced queryset (``Order.objects.all()[:8]``) is delayed too.
+    A sliced queryset (``Order.objects.all()[:8]``) is delayed too; a
+    combined one (``union()``), sliced or not, is refused as ``filter()``
+    refuses it.
     """
     scaled_s = _non_negative(seconds, "seconds") * get_latency_scale()
     if scaled_s == 0:
         return queryset
-    if queryset.query.is_sliced:
+    if queryset.query.is_sliced and not queryset.query.combinator:
         # Django refuses filter() after a slice, because a condition would
         # change which rows the slice takes; this one is always true, so it
         # goes into the sliced query's WHERE as filter() would put it.
         sliced = queryset.all()
         sliced.query.add_q(models.Q(DatabaseDelay(scaled_s)))
         return sliced
+    # A union() (sliced or not) is refused by filter(), as it must be: its
+    # compiled SQL never reads a condition added to it.
     return queryset.filter(DatabaseDelay(scaled_s))
 
 

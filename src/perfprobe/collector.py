@@ -33,7 +33,7 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
-from .querylog import QueryBatch, QueryRecords, query_event
+from .querylog import QueryBatch, QueryRecords, query_batch, query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope
@@ -115,7 +115,12 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             # Timer blocks that ended before the reset go with the rest.
             for log in self.thread_logs.logs:
                 log.take()
-                log.take_queries()
+                dropped = log.take_queries()
+                if dropped and self._query_batch_listeners.items:
+                    # Counted by the batch listeners (the Prometheus
+                    # exporter, whose counters a reset never takes back)
+                    # when folded: passed on now, or never.
+                    self._query_batch_listeners.notify(query_batch(dropped))
             # Any still waiting (another thread's, since the close above)
             # go with the rest.
             for item in self._pending:
@@ -215,17 +220,23 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         some calls, in the order they ran in each thread. Unlike an event
         listener, it leaves the query recorder's fast path on: a query that
         waits in its thread's log is passed on when the log is folded in
-        (when a request scope closes, before every read, and at the latest
-        once the thread has ``QUERY_BATCH`` waiting); others at once. It
-        is called with the collector's lock held, and must not call the
-        collector; its failures are logged, not raised.
+        (when a request scope closes, before every read, at a reset, and at
+        the latest once the thread has ``QUERY_BATCH`` waiting); others at
+        once. It is called with the collector's lock held, and must not call
+        the collector; its failures are logged, not raised.
         """
         # Queries that ran before it are not passed on: folded in first.
         self.fold_queries()
         self._query_batch_listeners.add(listener)
 
     def remove_query_batch_listener(self, listener: QueryBatchListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
+        """Stop calling ``listener``; unknown listeners are ignored.
+
+        The queries that ran while it listened and still wait in the thread
+        logs are folded in first, so that it is passed them.
+        """
+        if listener in self._query_batch_listeners.items:
+            self.fold_queries()
         self._query_batch_listeners.remove(listener)
 
     def _notify(self, event: Event) -> None:

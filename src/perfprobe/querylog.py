@@ -252,6 +252,11 @@ def load_recycle_records() -> RecycleRecords:
 _recycle_records = load_recycle_records()
 
 
+def query_batch(records: list[RawQuery]) -> QueryBatch:
+    """Return raw query records as a query batch listener receives them."""
+    return list(map(_alias, records)), list(map(_duration, records))
+
+
 def made_query_events(
     recent: deque[Any], spare: list[RawQuery] | None = None, bound: int = 0
 ) -> None:
@@ -417,7 +422,10 @@ class QueryRecords:
             self.close_pending()
             return
         with self._lock:
-            self._fold_safely(log.take_queries())
+            # Another thread's read may have taken them since the recorder
+            # found the batch full: an empty batch is nothing to add.
+            if log.queries:
+                self._fold_safely(log.take_queries())
 
     def _add_query_logs(self) -> None:
         """Fold every thread's raw queries in; the lock is held."""

@@ -46,6 +46,18 @@ class NotJsonScenario(Scenario):
         return {"ids": {1, 2}}
 
 
+class CyclicDetailsScenario(Scenario):
+    """A scenario whose details hold themselves."""
+
+    name = "test_cyclic_details"
+    description = "Returns a dict that contains itself."
+
+    def run(self) -> dict[str, Any]:
+        details: dict[str, Any] = {"rows": 3}
+        details["again"] = details
+        return details
+
+
 class NothingReturnedScenario(Scenario):
     """A scenario whose run() returns nothing."""
 
@@ -147,6 +159,33 @@ def test_details_that_are_not_json_fail_that_scenario_only(scenario_cleanup):
         "type": "TypeError",
         "message": "test_not_json's run() returned details that are not JSON: "
         "set value {1, 2} is not JSON data",
+    }
+    assert (nothing["status"], nothing["details"]) == ("ok", {})
+    validate_report(data)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_details_that_hold_themselves_fail_that_scenario_only(scenario_cleanup):
+    """A dict of details that contains itself fails its scenario, not the command.
+
+    Its check recursed without end: the RecursionError left run_scenario and
+    stopped the whole command, as non-JSON details once did.
+    """
+    for cls in (CyclicDetailsScenario, NothingReturnedScenario):
+        register_scenario(cls)
+        scenario_cleanup.append(cls.name)
+
+    data = PerformanceDemo(time_scale=0.02).run_full_demo(
+        scenarios=[CyclicDetailsScenario.name, NothingReturnedScenario.name]
+    )
+    cyclic, nothing = data["scenarios"]
+
+    assert cyclic["status"] == "failed"
+    assert cyclic["details"] == {}
+    assert cyclic["error"] == {
+        "type": "TypeError",
+        "message": "test_cyclic_details's run() returned details that are not "
+        "JSON: they contain themselves (or nest too deep)",
     }
     assert (nothing["status"], nothing["details"]) == ("ok", {})
     validate_report(data)

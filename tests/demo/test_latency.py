@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 import pytest
-from django.db import OperationalError, connection
+from django.db import NotSupportedError, OperationalError, connection
 from django.test.utils import CaptureQueriesContext
 
 from apps.shop.latency import (
@@ -277,3 +277,23 @@ def test_statement_timeout_rejects_invalid_seconds(seconds):
     """statement_timeout() refuses a zero, negative or non-finite limit."""
     with pytest.raises(ValueError, match="seconds"), statement_timeout(seconds):
         pass
+
+
+@pytest.mark.usefixtures("shop")
+@pytest.mark.parametrize("sliced", [False, True])
+def test_delayed_refuses_a_combined_queryset_sliced_or_not(sliced):
+    """A union() is refused as Django's filter() refuses it, sliced or not.
+
+    Sliced, its delay was put where the compiled union never reads it: the
+    query ran at once, undelayed, and nothing said so.
+    """
+    set_latency_scale(1.0)
+    union = (
+        Customer.objects.order_by()
+        .filter(id__lt=3)
+        .union(Customer.objects.order_by().filter(id__gt=5))
+    )
+    queryset = union[:3] if sliced else union
+
+    with pytest.raises(NotSupportedError, match=r"union\(\)"):
+        delayed(queryset, 0.2)

@@ -145,3 +145,19 @@ def test_cli_refusals_are_one_line_with_status_2(
     (line,) = result.stderr.splitlines()
     assert line.startswith(start)
     assert result.stdout == ""
+
+
+def test_a_scenario_name_in_other_case_gets_its_guess() -> None:
+    """ORDER_HISTORY means order_history, as --TOLERANCE means --tolerance.
+
+    The guess was case-sensitive: an upper-case name got none, and was told
+    it was perhaps a scenario of one's own never registered.
+    """
+    available = ["database_operations", "order_history"]
+    with pytest.raises(CommandError) as caught:
+        parse_scenarios("ORDER_HISTORY", available)
+
+    assert str(caught.value) == (
+        "--scenarios has unknown scenario(s) 'ORDER_HISTORY' (did you mean "
+        "order_history?); choose from database_operations, order_history."
+    )

@@ -268,3 +268,32 @@ def test_async_code_querying_through_sync_to_async_counts_in_its_scope(
     assert summary.query_count == 5
     assert snapshot.query_total is not None and snapshot.query_total.count == 5
     assert snapshot.queries_outside_scopes == 0
+
+
+def test_a_batch_taken_by_a_read_first_folds_nothing_and_logs_nothing(
+    fresh_monitor: PerformanceMonitor, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A thread's full batch already folded by another thread's read: no failure.
+
+    The recorder asks for its thread's batch to be folded once it holds
+    QUERY_BATCH records; a snapshot in another thread may take them between
+    that and the lock. The empty batch then failed in the totals (``max()``
+    of no durations, once the slowest queries were full), logged as
+    'perfprobe failed to add queries' with a traceback, which also put
+    every later real failure of the fold at DEBUG.
+    """
+    collector = fresh_monitor.collector
+    limit = collector._conf.MAX_SLOW_QUERIES
+    with connection.cursor() as cursor:
+        for index in range(limit + 5):
+            cursor.execute("SELECT %s", [index])
+    log = collector.thread_logs.register()
+    assert len(log.queries) == limit + 5
+    # The other thread's read, then this thread's fold of its own batch.
+    run_in_thread(collector.snapshot)
+    assert not log.queries
+    with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+        collector.fold_thread_queries(log)
+
+    assert [r.getMessage() for r in caplog.records] == []
+    assert collector.snapshot().query_total.count == limit + 5

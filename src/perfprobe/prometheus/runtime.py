@@ -7,6 +7,7 @@ is never imported.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import threading
@@ -46,6 +47,9 @@ def install() -> PrometheusExporter | None:
         with _lock:
             if _exporter is None:
                 _exporter = _new_exporter()
+                # No scrape reaches a process gone: what waits is counted
+                # as it ends (a command, a task runner, a recycled worker).
+                atexit.register(count_waiting_queries)
             exporter = _exporter
         exporter.attach(monitoring.monitor.collector)
     except ImportError:
@@ -64,6 +68,23 @@ def install() -> PrometheusExporter | None:
         )
         return None
     return exporter
+
+
+def count_waiting_queries() -> None:
+    """Fold in the raw queries waiting in this process, so they are counted.
+
+    The exporter counts a query when its thread's log is folded in (at a
+    request's end, at a read, at a scrape of this process, or once a thread
+    has ``QUERY_BATCH`` waiting); this is called at the process's exit.
+    """
+    exporter = _exporter
+    collector = exporter.collector if exporter is not None else None
+    if collector is None:
+        return
+    try:
+        collector.fold_queries()
+    except Exception:
+        log_failure(logger, "exit-fold", "perfprobe could not count waiting queries")
 
 
 def uninstall() -> None:

@@ -480,3 +480,52 @@ def test_a_request_without_queries_stays_quiet_and_is_counted_at_once(
     assert value(registry, REQUESTS + "_count", **labels) == 2
     history = fresh_monitor.collector._scopes.history
     assert [type(item) for item in list(history)[-2:]] == [tuple, tuple]
+
+
+def test_queries_waiting_at_a_reset_are_counted(
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Seven queries outside a request, a reset, three more: ten counted.
+
+    A reset threw away the raw queries waiting in the thread logs, so the
+    exporter, which counts them when folded, never saw the first seven.
+    """
+    with connection.cursor() as cursor:
+        for index in range(7):
+            cursor.execute("SELECT %s", [index])
+    fresh_monitor.reset()
+    with connection.cursor() as cursor:
+        for index in range(3):
+            cursor.execute("SELECT %s", [index])
+    fresh_monitor.collector.fold_queries()
+
+    assert value(registry, QUERIES, alias="default") == 10
+    assert value(registry, QUERY_DURATION + "_count", alias="default") == 10
+
+
+@pytest.mark.parametrize("move", ["attach", "detach"])
+def test_queries_waiting_when_the_exporter_moves_are_counted(
+    move: str,
+    registry: CollectorRegistry,
+    exporter: PrometheusExporter,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """Queries run while it listened are counted when it leaves the collector.
+
+    Attached to a new collector (the monitor's replaced) or detached, the
+    exporter stopped listening before the five raw queries waiting in the
+    thread log were folded: they were never counted.
+    """
+    with connection.cursor() as cursor:
+        for index in range(5):
+            cursor.execute("SELECT %s", [index])
+    if move == "attach":
+        exporter.attach(Collector())
+    else:
+        exporter.detach()
+
+    assert value(registry, QUERIES, alias="default") == 5
+    # Still in the first collector's figures too, once.
+    assert fresh_monitor.collector.snapshot().queries_outside_scopes == 5

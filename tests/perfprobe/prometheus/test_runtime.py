@@ -189,3 +189,49 @@ def test_with_the_setting_on_the_exporter_listens_from_start() -> None:
     token = "t" * 20
     out = run_probe(PERFPROBE_PROMETHEUS="1", PERFPROBE_METRICS_TOKEN=token)
     assert out == "[404, 404] True True"
+
+
+EXITING = """
+import django
+django.setup()
+from django.db import connection
+with connection.cursor() as cursor:
+    for index in range(10):
+        cursor.execute("SELECT %s", [index])
+"""
+
+
+def test_queries_waiting_when_a_process_exits_reach_the_metrics_files(
+    tmp_path: Path,
+) -> None:
+    """A command's ten queries, run outside any request, are counted at its exit.
+
+    In multi-process mode a process that ended (a management command, a
+    worker recycled) with fewer than QUERY_BATCH raw queries waiting in a
+    thread's log never counted them: no scrape reaches a process gone.
+    """
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    metrics = tmp_path / "metrics"
+    metrics.mkdir()
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PERFPROBE_", "PROMETHEUS", "DATABASE_URL"))
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="demo_site.settings",
+        PERFPROBE_PROMETHEUS="1",
+        PERFPROBE_DEMO_DB=str(tmp_path / "exiting.sqlite3"),
+        PROMETHEUS_MULTIPROC_DIR=str(metrics),
+        PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "src")]),
+    )
+    subprocess.run(
+        [sys.executable, "-c", EXITING], cwd=ROOT, env=env, timeout=60, check=True
+    )
+
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(metrics))  # type: ignore[no-untyped-call]
+    name = "perfprobe_db_queries_total"
+    assert registry.get_sample_value(name, {"alias": "default"}) == 10
