@@ -203,8 +203,10 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         """Call ``listener(event)`` for every request recorded from now on.
 
         Unlike an event listener, it leaves the query recorder's fast path
-        on; every request, though, is recorded in full (as an event) while
-        one listens.
+        on, and a request that recorded nothing stays quiet (its event is
+        made for the listeners alone); request scopes, though, do not wait
+        for the batched close while one listens, so that each request is
+        heard at its end with its query count.
         """
         self.close_pending()
         self._request_listeners.add(listener)
