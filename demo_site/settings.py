@@ -168,5 +168,9 @@ LOGGING = {
         # Propagation stays on so pytest's caplog, which listens on the root
         # logger, still sees the library's warnings.
         "perfprobe": {"handlers": ["console"], "level": "WARNING"},
+        # A failed scenario is on the progress line and in the report; its
+        # warning would print a second time (Python's last-resort handler
+        # writes WARNING and above of loggers that have none).
+        "apps.debugging": {"handlers": ["console"], "level": "WARNING"},
     },
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import math
+import os
 import re
 from typing import Any
 
@@ -14,6 +15,7 @@ from apps.debugging.scenarios import Scenario, register_scenario
 from apps.debugging.setup import DemoSetupError
 from apps.shop.models import Customer
 from perfprobe.report.schema import validate_report
+from tests.demo.cli import child_env, manage
 
 
 class FailingScenario(Scenario):
@@ -256,3 +258,45 @@ def test_time_scale_must_be_finite_and_above_zero(scale):
     """A time scale that is not a finite number above 0 is refused up front."""
     with pytest.raises(ValueError, match="time_scale"):
         PerformanceDemo(time_scale=scale)
+
+
+BOOM_SCENARIOS = '''
+from apps.debugging.scenarios import Scenario, register_scenario
+
+
+@register_scenario
+class BoomScenario(Scenario):
+    """Fail on purpose."""
+
+    name = "boom"
+    description = "Raises."
+    order = 70
+
+    def run(self):
+        raise RuntimeError("the boom scenario broke")
+'''
+
+
+def test_a_failed_scenario_is_told_once_by_the_command(tmp_path) -> None:
+    """On the progress line and in the report, not again on stderr.
+
+    The scenario's warning went to Python's last-resort handler (the demo's
+    logging gave its logger none), so each failure printed twice.
+    """
+    (tmp_path / "boom_scenarios.py").write_text(BOOM_SCENARIOS)
+    (tmp_path / "boom_settings.py").write_text(
+        "from demo_site.settings import *  # noqa: F403\n"
+        'PERFORMANCE_DEMO_SCENARIOS = ["boom_scenarios"]\n'
+    )
+    env = child_env(tmp_path / "demo.sqlite3")
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    env["DJANGO_SETTINGS_MODULE"] = "boom_settings"
+    assert manage("migrate", "-v0", env=env).returncode == 0
+
+    run = manage(
+        "run_performance_demo", "--scenarios", "boom", "--time-scale", "0.01", env=env
+    )
+
+    assert "FAILED boom" in run.stdout
+    assert "the boom scenario broke" in run.stdout
+    assert "the boom scenario broke" not in run.stderr
