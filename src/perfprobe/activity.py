@@ -49,8 +49,12 @@ class ThreadActivity:
         """Return whether a thread other than ``thread_id`` runs monitored work."""
         if any(n for t, n in self._busy.items() if t != thread_id):
             return True
+        # A finished thread runs nothing, whatever timers it never exited
+        # (entered by hand, or a generator never resumed) still count.
         return any(
-            log.running > 0 for log in self.threads.logs if log.thread_id != thread_id
+            log.running > 0 and log.thread_alive
+            for log in self.threads.logs
+            if log.thread_id != thread_id
         )
 
     def block_opened(self, record: MemoryRecord) -> None:

@@ -134,6 +134,30 @@ def test_other_threads_make_block_process_wide(mon: PerformanceMonitor) -> None:
     assert probe.record.to_dict()["attribution"].startswith("process-wide")
 
 
+def test_a_timer_left_running_by_a_finished_thread_shares_no_later_block(
+    mon: PerformanceMonitor,
+) -> None:
+    """A thread enters a timer by hand and ends: later blocks stay its own.
+
+    The dead thread's log still counted the timer as running, so every
+    block opened afterwards read as process-wide, for the process's life.
+    """
+
+    def leave_a_timer_running() -> None:
+        mon.measure_execution_time("never-exited").__enter__()
+
+    thread = threading.Thread(target=leave_a_timer_running)
+    thread.start()
+    thread.join(5)
+    assert not thread.is_alive()
+
+    with mon.track_memory_usage("after") as probe:
+        pass
+
+    assert probe.record is not None
+    assert probe.record.process_wide is False
+
+
 def test_exception_in_block_passes_and_is_recorded(mon: PerformanceMonitor) -> None:
     """An exception leaves the block unchanged and the block notes its type."""
     raised = MemoryError("pretend")
