@@ -11,12 +11,17 @@ to the figures of one run, the entries of a ``--repeat`` report's ``runs``.
 
 from __future__ import annotations
 
-from .comparison import Comparison, TimingRow, compare_reports
-from .counts import CountRow
-from .gate import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, gate_failures
-from .load import LoadedReport, ReportLoadError, load_report, report_from_data
-from .render import ComparisonRenderer
-from .runs import ReportFormatError, run_record
+from typing import TYPE_CHECKING
+
+from ..lazynames import lazy_names
+
+if TYPE_CHECKING:
+    from .comparison import Comparison, TimingRow, compare_reports
+    from .counts import CountRow
+    from .gate import EXIT_ERROR, EXIT_GATE_FAILED, EXIT_OK, gate_failures
+    from .load import LoadedReport, ReportLoadError, load_report, report_from_data
+    from .render import ComparisonRenderer
+    from .runs import ReportFormatError, run_record
 
 __all__ = [
     "EXIT_ERROR",
@@ -35,3 +40,26 @@ __all__ = [
     "report_from_data",
     "run_record",
 ]
+
+# Imported when first asked for, not with the package (see
+# perfprobe.lazynames).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "EXIT_ERROR": "gate",
+        "EXIT_GATE_FAILED": "gate",
+        "EXIT_OK": "gate",
+        "Comparison": "comparison",
+        "ComparisonRenderer": "render",
+        "CountRow": "counts",
+        "LoadedReport": "load",
+        "ReportFormatError": "runs",
+        "ReportLoadError": "load",
+        "TimingRow": "comparison",
+        "compare_reports": "comparison",
+        "gate_failures": "gate",
+        "load_report": "load",
+        "report_from_data": "load",
+        "run_record": "runs",
+    },
+)

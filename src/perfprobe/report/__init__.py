@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..lazynames import lazy_names
 
 if TYPE_CHECKING:
     from .builder import ReportBuilder
@@ -23,28 +24,20 @@ __all__ = [
     "validate_report",
 ]
 
-# Each name is imported from its module when first asked for (PEP 562), not
-# with the package. Python takes a module's import lock before importing its
-# package: a thread importing one module of the package directly (through
-# perfprobe.testing, say) while another imported the package, which imported
-# its modules in turn, held one lock each and waited for the other's, and
-# Python broke that deadlock by handing one thread a module half initialised.
-_MODULE_OF = {
-    "RULES": "rules",
-    "SCHEMA_VERSION": "model",
-    "Recommendation": "model",
-    "Report": "model",
-    "ReportBuilder": "builder",
-    "ScenarioResult": "model",
-    "load_schema": "schema",
-    "register_rule": "rules",
-    "validate_report": "schema",
-}
-
-
-def __getattr__(name: str) -> Any:
-    """Return one of ``__all__``, imported from its module now."""
-    module = _MODULE_OF.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Each name is imported from its module when first asked for, not with the
+# package: see perfprobe.lazynames (a report built in one thread while
+# another imported perfprobe.testing failed nearly every time).
+__getattr__ = lazy_names(
+    __name__,
+    {
+        "RULES": "rules",
+        "SCHEMA_VERSION": "model",
+        "Recommendation": "model",
+        "Report": "model",
+        "ReportBuilder": "builder",
+        "ScenarioResult": "model",
+        "load_schema": "schema",
+        "register_rule": "rules",
+        "validate_report": "schema",
+    },
+)
