@@ -236,7 +236,8 @@ class RequestRecorder:
             and not self._scope_listeners.items
         ):
             scopes = self._scopes
-            # What a kept request's event names as its scope (see below).
+            # Read once, before the lock: the quiet branch below and a kept
+            # request's event (which names the scope only if opened here).
             opened = scope.tracker is scopes
             # acquire/release rather than ``with``, which makes two bound
             # methods per request.
@@ -259,7 +260,7 @@ class RequestRecorder:
                     # object kept past the request costs more on the clock
                     # than its making.
                     quiet: QuietRequest | None
-                    if scope.tracker is not scopes:
+                    if not opened:
                         # Not opened here: no summary.
                         quiet = request[:8] + _NO_SCOPE
                     elif scope.id in scopes.states:
