@@ -1,7 +1,8 @@
 """Declare the optional C extensions; everything else is in pyproject.toml.
 
 The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the loops
-that fold timer and query records in C (``src/perfprobe/_fold.c``) are optional:
+that fold timer and query records in C (``src/perfprobe/_fold.c``) and the
+request middleware's common path (``src/perfprobe/_reqpath.c``) are optional:
 where they do not build (no compiler, no Python headers) the install goes
 on without them and perfprobe uses the same code written in Python.
 Declared here rather than in pyproject.toml, where setuptools still calls
@@ -20,6 +21,11 @@ setup(
         Extension(
             "perfprobe._fold",
             sources=["src/perfprobe/_fold.c"],
+            optional=True,
+        ),
+        Extension(
+            "perfprobe._reqpath",
+            sources=["src/perfprobe/_reqpath.c"],
             optional=True,
         ),
     ]

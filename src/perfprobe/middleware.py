@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import threading
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import Token
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
@@ -16,16 +17,29 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import conf as conf_module
 from . import monitoring, sampling, tracing
+from .access import UNMONITORED_ATTR
 from .apps import startup_error
+from .collector import Collector
 from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
 from .events import error_type_name
 from .failures import log_failure
 from .monitoring import leave_scope
 from .monitoring import logger as monitor_logger
+from .requestend import (
+    ERROR_ATTR,
+    RAISED_AT_ATTR,
+    finish,
+    load_request_path,
+    log_record_failure,
+)
+from .requestend import count_skipped as _count_skipped
+from .requestend import drop as _drop
+from .requestend import unnamed as _unnamed
+from .requestrecorder import REQUEST_BATCH
 from .requestscope import RequestScope
 from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
-from .routes import Endpoint
+from .routes import endpoint_names
 from .routes import method_of as method_of
 from .routes import route_of as route_of
 from .scope import Scope, current_scope, current_task_ref, enclosing_scope
@@ -36,24 +50,23 @@ logger = logging.getLogger("perfprobe.request")
 #: The status recorded for a request whose client disconnected before the
 #: response (nginx's "client closed request"); it is not counted as an error.
 CLIENT_CLOSED_STATUS = 499
-_ERROR_ATTR = "_perfprobe_error_type"
-_RAISED_AT_ATTR = "_perfprobe_raised_at"
+_ERROR_ATTR = ERROR_ATTR
+_RAISED_AT_ATTR = RAISED_AT_ATTR
 # Module-level names for what the request path calls on every request: a
 # global is one lookup, a module's attribute two.
 _get_ident = threading.get_ident
 _time = time.time
 _perf_counter_ns = time.perf_counter_ns
 _running_loop = asyncio._get_running_loop
+#: The C path (``_reqpath.c``), or ``None``: requests are served in Python.
+_c_path = load_request_path()
+if TYPE_CHECKING:
+    _RequestPath = object
+else:
+    _RequestPath = object if _c_path is None else _c_path.RequestPath
 
 
-def _count_skipped(reason: str) -> None:
-    try:
-        monitoring.monitor.collector.record_skipped_request(reason)
-    except Exception:
-        log_failure(logger, "count-skipped", "perfprobe failed to count a request")
-
-
-class PerformanceMiddleware:
+class PerformanceMiddleware(_RequestPath):
     """Record method, route, status, duration and query count of every request.
 
     A request under ``EXCLUDE_PATHS``, one left out by ``SAMPLE_RATE``, and
@@ -61,6 +74,9 @@ class PerformanceMiddleware:
     counted: its request, its queries, timers, memory probes and scopes are
     not recorded, nor those run while its streaming body is sent or its
     response is closed.
+
+    Where ``perfprobe._reqpath`` is built, the common synchronous request
+    is served in C (the base class's call), the rest by ``python_call``.
     """
 
     sync_capable = True
@@ -208,9 +224,7 @@ class PerformanceMiddleware:
                 ),
             )
         except Exception:
-            log_failure(
-                logger, "record-request", "perfprobe failed to record a request"
-            )
+            log_record_failure()
         return response
 
     def _traced(self, request: HttpRequest) -> Any:
@@ -371,17 +385,6 @@ def _abandon(
     scope.request = None
 
 
-def _unnamed(scope: RequestScope) -> Endpoint | None:
-    """Name the scope ``(unmatched)`` after naming failed; log the failure."""
-    log_failure(logger, "name-scope", "perfprobe failed to name the request scope")
-    scope.request = None
-    if scope.suppressed:
-        return None
-    endpoint = ("OTHER " + UNMATCHED_ROUTE, ("OTHER", UNMATCHED_ROUTE))
-    scope.name, scope.endpoint = endpoint[0], endpoint
-    return endpoint
-
-
 def _entered(scope: Scope, request: HttpRequest) -> bool:
     """Return whether ``request`` is served by ``scope`` or one of its ancestors."""
     node: Scope | None = scope
@@ -392,20 +395,34 @@ def _entered(scope: Scope, request: HttpRequest) -> bool:
     return False
 
 
-def _drop(scope: RequestScope, request: HttpRequest) -> None:
-    """Keep the request of an unmonitored view out of the data; count it."""
-    # Its view ran suppressed, so nothing it did was recorded; what ran
-    # before the URL was resolved (other middleware) is forgotten with the
-    # scope.
-    try:
-        monitoring.monitor.collector.scope_discarded(scope)
-    except Exception:
-        log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
-    _count_skipped(sampling.UNMONITORED_VIEW)
-
-
 def _leave(scope: Scope, token: Token[Scope | None]) -> None:
     try:
         leave_scope(scope, token)
     except Exception:
         log_failure(logger, "scope-leave", "perfprobe failed to leave a request scope")
+
+
+#: The Python definition of the middleware's call, which serves whatever the
+#: C path hands back (the whole request, or its end: ``requestend.finish``).
+python_call = PerformanceMiddleware.__call__
+if _c_path is not None:
+    # Inherited, the base's call is the type's C slot itself: no Python
+    # frame on the common path. A subclass's super().__call__ reaches it.
+    del PerformanceMiddleware.__call__
+    _c_path.configure(
+        python_call,
+        finish,
+        _abandon,
+        log_record_failure,
+        current_scope,
+        _running_loop,
+        sys.modules[__name__],
+        monitoring,
+        conf_module,
+        tracing,
+        endpoint_names,
+        UNMONITORED_ATTR,
+        Collector,
+        Collector.request_ended,
+        REQUEST_BATCH,
+    )

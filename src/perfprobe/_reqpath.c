@@ -1,0 +1,1022 @@
+/* The request middleware's common synchronous path, in C.
+ *
+ * perfprobe.middleware.PerformanceMiddleware derives from RequestPath when
+ * this extension is built. Its tp_call serves a request the way the
+ * middleware's Python __call__ does (perfprobe.middleware.python_call, the
+ * definition), for the common case only: a synchronous middleware, no
+ * enclosing scope or mark, settings already seen to monitor every request,
+ * no running event loop. Anything else is handed to the Python code before
+ * anything is changed. After the view, the scope is named here when its
+ * route and method are already known (perfprobe.routes.endpoint_names) and
+ * the view is not marked unmonitored, else by perfprobe.requestend.finish;
+ * a request that ends quiet is kept as its tuple by try_quiet, the quiet
+ * branch of Collector.request_ended, else that method is called.
+ *
+ * Every module-level object the Python code reads at call time is read at
+ * call time here too, from the module's dict (the monitor, the loaded
+ * settings, the tracing state, the clocks and RequestScope of the
+ * middleware module): a test or a user that replaces one is followed.
+ * Exceptions from the view pass through with their traceback; failures in
+ * the recording are logged through the Python helper given to configure,
+ * never raised.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#if PY_VERSION_HEX >= 0x030D0000
+#define lookup_attr PyObject_GetOptionalAttr
+#else
+#define lookup_attr _PyObject_LookupAttr
+#endif
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *get_response;
+    PyObject *is_async;
+    PyObject *monitors_all;
+    PyObject *store_query_strings;
+} RequestPath;
+
+/* What configure() was given; NULL until then, and every call goes to
+ * the Python path while any is. One interpreter: the module is loaded
+ * with single-phase initialisation. */
+static struct {
+    PyObject *python_call;   /* the Python __call__, for whole requests */
+    PyObject *finish;        /* requestend.finish: naming and record */
+    PyObject *abandon;       /* middleware._abandon */
+    PyObject *log_record;    /* logs a failure to record a request */
+    PyObject *current_scope; /* the scope ContextVar */
+    PyObject *running_loop;  /* asyncio._get_running_loop */
+    PyObject *mw_globals;    /* the middleware module's dict */
+    PyObject *monitoring;    /* perfprobe.monitoring's dict */
+    PyObject *conf;          /* perfprobe.conf's dict */
+    PyObject *tracing;       /* perfprobe.tracing's dict */
+    PyObject *endpoint_names;
+    PyObject *unmonitored_attr;
+    PyObject *collector_type;
+    PyObject *request_ended; /* the function RequestRecorder defines */
+    Py_ssize_t request_batch;
+} S;
+
+static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
+    *str_monitor, *str_loaded, *str_active, *str_no_tracer_until_ns,
+    *str_get_tracer, *str_traced, *str_collector, *str_scope_table,
+    *str_resolver_match, *str_named_match, *str_route, *str_method,
+    *str_func, *str_request, *str_name, *str_endpoint, *str_error_attr,
+    *str_raised_at_attr, *str_status_code, *str_meta, *str_get,
+    *str_query_string, *str_id, *str_request_ended, *str_listeners,
+    *str_scope_listeners, *str_request_listeners, *str_items, *str_lock,
+    *str_is_owned, *str_scopes, *str_tracker, *str_pending, *str_acquire,
+    *str_release, *str_thread_logs, *str_logs, *str_records, *str_queries,
+    *str_states, *str_history, *str_closed_count, *str_request_log,
+    *str_fold_requests, *str_activity, *str_open_blocks, *str_mark_others,
+    *str_recent, *str_append, *str_deferred, *str_run_deferred;
+
+static PyObject *one_billion;
+
+/* The whole request in Python, as if this type had no tp_call. */
+static PyObject *
+in_python(RequestPath *self, PyObject *request)
+{
+    return PyObject_CallFunctionObjArgs(S.python_call, (PyObject *)self,
+                                        request, NULL);
+}
+
+/* ``obj.name``'s truth: 1, 0, or -1 with an exception set. */
+static int
+attr_true(PyObject *obj, PyObject *name)
+{
+    PyObject *value = PyObject_GetAttr(obj, name);
+    if (value == NULL) {
+        return -1;
+    }
+    int truth = PyObject_IsTrue(value);
+    Py_DECREF(value);
+    return truth;
+}
+
+/* ``obj.name()``, a new reference or NULL with an exception set. */
+static PyObject *
+call_method0(PyObject *obj, PyObject *name)
+{
+    return PyObject_VectorcallMethod(name, &obj, 1 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL);
+}
+
+static PyObject *
+call_method1(PyObject *obj, PyObject *name, PyObject *arg)
+{
+    PyObject *args[2] = {obj, arg};
+    return PyObject_VectorcallMethod(name, args, 2 | PY_VECTORCALL_ARGUMENTS_OFFSET,
+                                     NULL);
+}
+
+/* ``listeners.items``'s truth for the collector's ``name`` list. */
+static int
+listening(PyObject *collector, PyObject *name)
+{
+    PyObject *list = PyObject_GetAttr(collector, name);
+    if (list == NULL) {
+        return -1;
+    }
+    int truth = attr_true(list, str_items);
+    Py_DECREF(list);
+    return truth;
+}
+
+/* Whether any thread log holds a timer record or a raw query: 1, 0, -1. */
+static int
+logs_busy(PyObject *collector)
+{
+    PyObject *thread_logs = PyObject_GetAttr(collector, str_thread_logs);
+    if (thread_logs == NULL) {
+        return -1;
+    }
+    PyObject *logs = PyObject_GetAttr(thread_logs, str_logs);
+    Py_DECREF(thread_logs);
+    if (logs == NULL) {
+        return -1;
+    }
+    PyObject *seq = PySequence_Fast(logs, "thread logs");
+    Py_DECREF(logs);
+    if (seq == NULL) {
+        return -1;
+    }
+    int busy = 0;
+    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq) && !busy; i++) {
+        PyObject *log = PySequence_Fast_GET_ITEM(seq, i);
+        busy = attr_true(log, str_records);
+        if (busy == 0) {
+            busy = attr_true(log, str_queries);
+        }
+    }
+    Py_DECREF(seq);
+    return busy;
+}
+
+/* The checks of request_ended's quiet branch that need no lock: 1 when
+ * the request may be quiet, 0 when the Python method must decide, -1. */
+static int
+may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
+{
+    PyObject *method = NULL;
+    int found = _PyObject_GetMethod(collector, str_request_ended, &method);
+    Py_XDECREF(method);
+    /* A subclass, a patched class or an instance attribute: its own. */
+    if (found != 1 || method != S.request_ended) {
+        return method == NULL && PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *names[3] = {str_listeners, str_scope_listeners,
+                          str_request_listeners};
+    for (int i = 0; i < 3; i++) {
+        int heard = listening(collector, names[i]);
+        if (heard != 0) {
+            return heard < 0 ? -1 : 0;
+        }
+    }
+    PyObject *tracker = PyObject_GetAttr(scope, str_tracker);
+    if (tracker == NULL) {
+        return -1;
+    }
+    Py_DECREF(tracker);
+    if (tracker != scopes) {
+        return 0; /* not opened here */
+    }
+    /* Looked at before the lock too: a request after one with queries
+     * (whose scope waits) takes the lock once, in Python. */
+    int pending = attr_true(collector, str_pending);
+    if (pending != 0) {
+        return pending < 0 ? -1 : 0;
+    }
+    int busy = logs_busy(collector);
+    return busy == 0 ? 1 : (busy < 0 ? -1 : 0);
+}
+
+/* Keep a quiet request as its tuple, with the collector's lock held: the
+ * keeps of request_ended's quiet branch, in its order. 0, or -1. */
+static int
+keep_quiet(PyObject *collector, PyObject *scope, PyObject *scopes,
+           PyObject *quiet)
+{
+    if (PyObject_SetAttr(scope, str_tracker, Py_None) < 0) {
+        return -1;
+    }
+    PyObject *history = PyObject_GetAttr(scopes, str_history);
+    if (history == NULL) {
+        return -1;
+    }
+    PyObject *done = call_method1(history, str_append, quiet);
+    Py_DECREF(history);
+    if (done == NULL) {
+        return -1;
+    }
+    Py_DECREF(done);
+    PyObject *count = PyObject_GetAttr(scopes, str_closed_count);
+    if (count == NULL) {
+        return -1;
+    }
+    PyObject *one = PyLong_FromLong(1);
+    PyObject *more = one == NULL ? NULL : PyNumber_Add(count, one);
+    Py_DECREF(count);
+    Py_XDECREF(one);
+    if (more == NULL) {
+        return -1;
+    }
+    int stored = PyObject_SetAttr(scopes, str_closed_count, more);
+    Py_DECREF(more);
+    if (stored < 0) {
+        return -1;
+    }
+    PyObject *waiting = PyObject_GetAttr(collector, str_request_log);
+    if (waiting == NULL) {
+        return -1;
+    }
+    Py_ssize_t size = -1;
+    if (PyList_CheckExact(waiting)) {
+        if (PyList_Append(waiting, quiet) == 0) {
+            size = PyList_GET_SIZE(waiting);
+        }
+    }
+    else if ((done = call_method1(waiting, str_append, quiet)) != NULL) {
+        Py_DECREF(done);
+        size = PyObject_Length(waiting);
+    }
+    Py_DECREF(waiting);
+    if (size < 0) {
+        return -1;
+    }
+    if (size >= S.request_batch) {
+        done = call_method0(collector, str_fold_requests);
+        if (done == NULL) {
+            return -1;
+        }
+        Py_DECREF(done);
+    }
+    PyObject *activity = PyObject_GetAttr(collector, str_activity);
+    if (activity == NULL) {
+        return -1;
+    }
+    int blocks = attr_true(activity, str_open_blocks);
+    if (blocks > 0) {
+        done = call_method1(activity, str_mark_others, PyTuple_GET_ITEM(quiet, 4));
+        blocks = done == NULL ? -1 : 0;
+        Py_XDECREF(done);
+    }
+    Py_DECREF(activity);
+    if (blocks < 0) {
+        return -1;
+    }
+    PyObject *recent = PyObject_GetAttr(collector, str_recent);
+    if (recent == NULL) {
+        return -1;
+    }
+    done = call_method1(recent, str_append, quiet);
+    Py_DECREF(recent);
+    if (done == NULL) {
+        return -1;
+    }
+    Py_DECREF(done);
+    return 0;
+}
+
+/* request_ended's quiet branch: 1 when the request was kept as its
+ * tuple, 0 when nothing was changed and Collector.request_ended must be
+ * called, -1 with an exception set. The caller has checked the error
+ * type and the status; the scope has no parent (made by tp_call). */
+static int
+try_quiet(PyObject *collector, PyObject *scope, PyObject *quiet)
+{
+    if ((PyObject *)Py_TYPE(collector) != S.collector_type) {
+        return 0;
+    }
+    PyObject *scopes = PyObject_GetAttr(collector, str_scopes);
+    if (scopes == NULL) {
+        return -1;
+    }
+    PyObject *lock = NULL;
+    int outcome = may_be_quiet(collector, scope, scopes);
+    if (outcome <= 0) {
+        goto done;
+    }
+    lock = PyObject_GetAttr(collector, str_lock);
+    if (lock == NULL) {
+        outcome = -1;
+        goto done;
+    }
+    /* Inside the lock already (a finaliser): the Python method defers. */
+    {
+        PyObject *owned = call_method0(lock, str_is_owned);
+        if (owned == NULL) {
+            outcome = -1;
+            goto done;
+        }
+        outcome = owned == Py_False ? 1 : 0;
+        Py_DECREF(owned);
+        if (outcome == 0) {
+            goto done;
+        }
+    }
+    PyObject *taken = call_method0(lock, str_acquire);
+    if (taken == NULL) {
+        outcome = -1;
+        goto done;
+    }
+    Py_DECREF(taken);
+    /* Under the lock, as the Python branch decides: no records, no raw
+     * queries, no waiting scope, no state of the scope's own. */
+    outcome = logs_busy(collector);
+    if (outcome == 0) {
+        outcome = attr_true(collector, str_pending);
+    }
+    if (outcome == 0) {
+        PyObject *states = PyObject_GetAttr(scopes, str_states);
+        PyObject *id = PyTuple_GET_ITEM(quiet, 8);
+        outcome = states == NULL ? -1 : PySequence_Contains(states, id);
+        Py_XDECREF(states);
+    }
+    if (outcome == 0) {
+        outcome = keep_quiet(collector, scope, scopes, quiet) < 0 ? -1 : 1;
+    }
+    else if (outcome > 0) {
+        outcome = 0;
+    }
+    {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *released = call_method0(lock, str_release);
+        if (released == NULL) {
+            Py_XDECREF(type);
+            Py_XDECREF(value);
+            Py_XDECREF(tb);
+            outcome = -1;
+            goto done;
+        }
+        Py_DECREF(released);
+        PyErr_Restore(type, value, tb);
+    }
+    if (outcome == 1) {
+        int deferred = attr_true(lock, str_deferred);
+        if (deferred > 0) {
+            PyObject *ran = call_method0(lock, str_run_deferred);
+            deferred = ran == NULL ? -1 : 0;
+            Py_XDECREF(ran);
+        }
+        if (deferred < 0) {
+            outcome = -1;
+        }
+    }
+done:
+    Py_XDECREF(lock);
+    Py_DECREF(scopes);
+    return outcome;
+}
+
+/* The scope's endpoint, named as RequestScope.named does, when its route
+ * and method are known and its view is not unmonitored: a new reference,
+ * the scope named and its request let go of. NULL otherwise, with no
+ * exception set and the scope untouched: RequestScope.named decides. */
+static PyObject *
+named(PyObject *scope, PyObject *request)
+{
+    PyObject *match = NULL, *seen = NULL, *route = NULL, *method = NULL;
+    PyObject *func = NULL, *flag = NULL, *endpoint = NULL;
+    if (lookup_attr(request, str_resolver_match, &match) <= 0 || match == Py_None) {
+        goto done;
+    }
+    if (lookup_attr(scope, str_named_match, &seen) < 0 || seen != Py_None) {
+        goto done; /* a probe had it named: the Python method */
+    }
+    route = PyObject_GetAttr(match, str_route);
+    method = route == NULL ? NULL : PyObject_GetAttr(request, str_method);
+    if (method == NULL) {
+        goto done;
+    }
+    PyObject *by_method = PyDict_GetItemWithError(S.endpoint_names, route);
+    if (by_method == NULL || !PyDict_CheckExact(by_method)) {
+        goto done;
+    }
+    PyObject *found = PyDict_GetItemWithError(by_method, method);
+    if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2) {
+        goto done;
+    }
+    func = PyObject_GetAttr(match, str_func);
+    if (func == NULL || lookup_attr(func, S.unmonitored_attr, &flag) < 0) {
+        goto done;
+    }
+    if (flag != NULL) {
+        int unmonitored = PyObject_IsTrue(flag);
+        if (unmonitored != 0) {
+            goto done;
+        }
+    }
+    if (PyObject_SetAttr(scope, str_request, Py_None) < 0 ||
+        PyObject_SetAttr(scope, str_name, PyTuple_GET_ITEM(found, 0)) < 0 ||
+        PyObject_SetAttr(scope, str_endpoint, found) < 0) {
+        goto done;
+    }
+    endpoint = Py_NewRef(found);
+done:
+    Py_XDECREF(match);
+    Py_XDECREF(seen);
+    Py_XDECREF(route);
+    Py_XDECREF(method);
+    Py_XDECREF(func);
+    Py_XDECREF(flag);
+    /* Whatever failed here is retried by the Python method, which logs. */
+    PyErr_Clear();
+    return endpoint;
+}
+
+/* Record a named request: 0, or -1 with an exception set. */
+static int
+record(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
+       PyObject *response, PyObject *started_at, PyObject *duration,
+       PyObject *endpoint)
+{
+    PyObject *error_type = NULL, *raised_at = NULL, *status = NULL;
+    PyObject *query_string = NULL, *quiet = NULL, *collector = NULL;
+    int result = -1;
+    if (lookup_attr(request, str_error_attr, &error_type) < 0) {
+        goto done;
+    }
+    if (error_type == NULL) {
+        error_type = Py_NewRef(Py_None);
+    }
+    else if (error_type != Py_None &&
+             lookup_attr(request, str_raised_at_attr, &raised_at) < 0) {
+        goto done;
+    }
+    if (raised_at == NULL) {
+        raised_at = Py_NewRef(Py_None);
+    }
+    PyObject *code = PyObject_GetAttr(response, str_status_code);
+    if (code == NULL) {
+        goto done;
+    }
+    status = PyNumber_Long(code);
+    Py_DECREF(code);
+    if (status == NULL) {
+        goto done;
+    }
+    int store = self->store_query_strings == NULL
+                    ? 0
+                    : PyObject_IsTrue(self->store_query_strings);
+    if (store < 0) {
+        goto done;
+    }
+    if (store) {
+        PyObject *meta = PyObject_GetAttr(request, str_meta);
+        if (meta == NULL) {
+            goto done;
+        }
+        query_string = call_method1(meta, str_get, str_query_string);
+        Py_DECREF(meta);
+        if (query_string == NULL) {
+            goto done;
+        }
+        int given = PyObject_IsTrue(query_string);
+        if (given < 0) {
+            goto done;
+        }
+        if (!given) {
+            Py_SETREF(query_string, Py_NewRef(Py_None));
+        }
+    }
+    else {
+        query_string = Py_NewRef(Py_None);
+    }
+    PyObject *id = PyObject_GetAttr(scope, str_id);
+    if (id == NULL) {
+        goto done;
+    }
+    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    if (thread == NULL) {
+        Py_DECREF(id);
+        goto done;
+    }
+    quiet = PyTuple_Pack(11, PyTuple_GET_ITEM(endpoint, 1), status, duration,
+                         started_at, thread, query_string, error_type, raised_at,
+                         id, PyTuple_GET_ITEM(endpoint, 0), started_at);
+    Py_DECREF(id);
+    Py_DECREF(thread);
+    if (quiet == NULL) {
+        goto done;
+    }
+    /* Read again: a collector replaced during the request takes it. */
+    collector = PyObject_GetAttr(monitor, str_collector);
+    if (collector == NULL) {
+        goto done;
+    }
+    int kept = 0;
+    if (error_type == Py_None) {
+        long code_value = PyLong_AsLong(status);
+        if (code_value == -1 && PyErr_Occurred()) {
+            PyErr_Clear(); /* past a C long: not quiet */
+        }
+        else if (code_value < 500) {
+            kept = try_quiet(collector, scope, quiet);
+            if (kept < 0) {
+                goto done;
+            }
+        }
+    }
+    if (!kept) {
+        PyObject *args[3] = {collector, scope, quiet};
+        PyObject *done = PyObject_VectorcallMethod(
+            str_request_ended, args, 3 | PY_VECTORCALL_ARGUMENTS_OFFSET, NULL);
+        if (done == NULL) {
+            goto done;
+        }
+        Py_DECREF(done);
+    }
+    result = 0;
+done:
+    Py_XDECREF(error_type);
+    Py_XDECREF(raised_at);
+    Py_XDECREF(status);
+    Py_XDECREF(query_string);
+    Py_XDECREF(quiet);
+    Py_XDECREF(collector);
+    return result;
+}
+
+/* Log the exception set now as a failure to record a request; an
+ * exception that is no Exception (KeyboardInterrupt) stays set: -1. */
+static int
+log_record_failure(void)
+{
+    if (!PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyObject *type, *value, *tb;
+    PyErr_Fetch(&type, &value, &tb);
+    PyErr_NormalizeException(&type, &value, &tb);
+    if (tb != NULL && value != NULL) {
+        PyException_SetTraceback(value, tb);
+    }
+    PyObject *handled = PyErr_GetHandledException();
+    PyErr_SetHandledException(value);
+    PyObject *logged = PyObject_CallNoArgs(S.log_record);
+    PyErr_SetHandledException(handled);
+    Py_XDECREF(handled);
+    Py_XDECREF(type);
+    Py_XDECREF(value);
+    Py_XDECREF(tb);
+    if (logged == NULL) {
+        /* logging itself failed: nothing more to do than Python would */
+        PyErr_Clear();
+    }
+    Py_XDECREF(logged);
+    return 0;
+}
+
+/* After the view: name, record, return the response (a new reference). */
+static PyObject *
+finish(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
+       PyObject *response, PyObject *started_at, PyObject *duration)
+{
+    PyObject *endpoint = named(scope, request);
+    if (endpoint == NULL) {
+        PyObject *args[7] = {(PyObject *)self, monitor, scope, request, response,
+                             started_at, duration};
+        return PyObject_Vectorcall(S.finish, args, 7, NULL);
+    }
+    int recorded = record(self, monitor, scope, request, response, started_at,
+                          duration, endpoint);
+    Py_DECREF(endpoint);
+    if (recorded < 0 && log_record_failure() < 0) {
+        return NULL;
+    }
+    return Py_NewRef(response);
+}
+
+static PyObject *
+global(PyObject *dict, PyObject *name)
+{
+    PyObject *value = PyDict_GetItemWithError(dict, name);
+    Py_XINCREF(value);
+    return value;
+}
+
+/* Whether a span is to be made: tracing.active, the start past
+ * no_tracer_until_ns and a tracer. 1, 0, or -1 with an exception set. */
+static int
+traced(PyObject *started_ns)
+{
+    PyObject *active = PyDict_GetItemWithError(S.tracing, str_active);
+    if (active == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    int on = PyObject_IsTrue(active);
+    if (on <= 0) {
+        return on;
+    }
+    PyObject *until = PyDict_GetItemWithError(S.tracing, str_no_tracer_until_ns);
+    if (until == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    on = PyObject_RichCompareBool(started_ns, until, Py_GE);
+    if (on <= 0) {
+        return on;
+    }
+    PyObject *get_tracer = global(S.tracing, str_get_tracer);
+    if (get_tracer == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    PyObject *tracer = PyObject_CallNoArgs(get_tracer);
+    Py_DECREF(get_tracer);
+    if (tracer == NULL) {
+        return -1;
+    }
+    Py_DECREF(tracer);
+    return tracer != Py_None;
+}
+
+static PyObject *
+duration_of(PyObject *started_ns, PyObject *ended_ns)
+{
+    int overflow = 0;
+    long long start = PyLong_AsLongLongAndOverflow(started_ns, &overflow);
+    if (!overflow && !(start == -1 && PyErr_Occurred())) {
+        long long end = PyLong_AsLongLongAndOverflow(ended_ns, &overflow);
+        if (!overflow && !(end == -1 && PyErr_Occurred()) &&
+            (start <= 0 || end >= LLONG_MIN + start) &&
+            (start >= 0 || end <= LLONG_MAX + start)) {
+            return PyFloat_FromDouble((double)(end - start) / 1e9);
+        }
+    }
+    PyErr_Clear();
+    PyObject *elapsed = PyNumber_Subtract(ended_ns, started_ns);
+    if (elapsed == NULL) {
+        return NULL;
+    }
+    PyObject *duration = PyNumber_TrueDivide(elapsed, one_billion);
+    Py_DECREF(elapsed);
+    return duration;
+}
+
+static PyObject *
+request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
+{
+    if (S.python_call == NULL || PyTuple_GET_SIZE(args) != 1 ||
+        (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        if (S.python_call == NULL) {
+            PyErr_SetString(PyExc_RuntimeError,
+                            "perfprobe._reqpath is not configured");
+            return NULL;
+        }
+        PyObject *with_self = PyTuple_New(PyTuple_GET_SIZE(args) + 1);
+        if (with_self == NULL) {
+            return NULL;
+        }
+        PyTuple_SET_ITEM(with_self, 0, Py_NewRef(self));
+        for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(args); i++) {
+            PyTuple_SET_ITEM(with_self, i + 1, Py_NewRef(PyTuple_GET_ITEM(args, i)));
+        }
+        PyObject *result = PyObject_Call(S.python_call, with_self, kwargs);
+        Py_DECREF(with_self);
+        return result;
+    }
+    PyObject *request = PyTuple_GET_ITEM(args, 0);
+    if (self->is_async != Py_False || self->get_response == NULL) {
+        return in_python(self, request);
+    }
+
+    /* Guards: the Python code serves whatever is not the common case. */
+    PyObject *parent = NULL;
+    if (PyContextVar_Get(S.current_scope, Py_None, &parent) < 0) {
+        PyErr_Clear();
+        return in_python(self, request);
+    }
+    Py_DECREF(parent);
+    if (parent != Py_None) {
+        return in_python(self, request);
+    }
+    PyObject *loaded = PyDict_GetItemWithError(S.conf, str_loaded);
+    if (loaded == NULL || loaded != self->monitors_all) {
+        PyErr_Clear();
+        return in_python(self, request);
+    }
+
+    PyObject *monitor = NULL, *time_fn = NULL, *clock = NULL, *scope_type = NULL;
+    PyObject *started_at = NULL, *started_ns = NULL, *collector = NULL;
+    PyObject *tracker = NULL, *loop = NULL, *scope = NULL, *token = NULL;
+    PyObject *get_response = NULL, *response = NULL, *ended_ns = NULL;
+    PyObject *duration = NULL, *result = NULL;
+    int handed_back = 1;
+
+    monitor = global(S.monitoring, str_monitor);
+    time_fn = monitor == NULL ? NULL : global(S.mw_globals, str_time);
+    clock = time_fn == NULL ? NULL : global(S.mw_globals, str_perf_counter_ns);
+    scope_type = clock == NULL ? NULL : global(S.mw_globals, str_request_scope);
+    if (scope_type == NULL) {
+        goto cleanup;
+    }
+    started_at = PyObject_CallNoArgs(time_fn);
+    started_ns = started_at == NULL ? NULL : PyObject_CallNoArgs(clock);
+    if (started_ns == NULL) {
+        goto cleanup;
+    }
+    /* A collector without a scope table (one of the user's own) is the
+     * Python code's to log. */
+    collector = PyObject_GetAttr(monitor, str_collector);
+    tracker = collector == NULL ? NULL : PyObject_GetAttr(collector, str_scope_table);
+    if (tracker == NULL) {
+        goto cleanup;
+    }
+    loop = PyObject_CallNoArgs(S.running_loop);
+    if (loop == NULL || loop != Py_None) {
+        goto cleanup; /* a scope opened in a running loop has its task */
+    }
+    PyObject *scope_args[6] = {Py_None, started_at, started_ns, Py_None, request,
+                               tracker};
+    scope = PyObject_Vectorcall(scope_type, scope_args, 6, NULL);
+    if (scope == NULL) {
+        goto cleanup;
+    }
+    token = PyContextVar_Set(S.current_scope, scope);
+    if (token == NULL) {
+        goto cleanup;
+    }
+    handed_back = 0;
+
+    /* The view, with the scope current. */
+    int span = traced(started_ns);
+    if (span == 0) {
+        get_response = Py_NewRef(self->get_response);
+        response = PyObject_CallOneArg(get_response, request);
+    }
+    else if (span > 0) {
+        response = call_method1((PyObject *)self, str_traced, request);
+    }
+    if (response == NULL) {
+        PyObject *type, *value, *tb;
+        PyErr_Fetch(&type, &value, &tb);
+        PyObject *args3[3] = {monitor, scope, token};
+        PyObject *abandoned = PyObject_Vectorcall(S.abandon, args3, 3, NULL);
+        if (abandoned == NULL) {
+            PyErr_WriteUnraisable(S.abandon);
+        }
+        Py_XDECREF(abandoned);
+        PyErr_Restore(type, value, tb);
+        goto cleanup;
+    }
+    if (PyContextVar_Reset(S.current_scope, token) < 0) {
+        goto cleanup;
+    }
+    ended_ns = PyObject_CallNoArgs(clock);
+    duration = ended_ns == NULL ? NULL : duration_of(started_ns, ended_ns);
+    if (duration == NULL) {
+        goto cleanup;
+    }
+    result = finish(self, monitor, scope, request, response, started_at, duration);
+
+cleanup:
+    if (handed_back) {
+        PyErr_Clear();
+    }
+    Py_XDECREF(monitor);
+    Py_XDECREF(time_fn);
+    Py_XDECREF(clock);
+    Py_XDECREF(scope_type);
+    Py_XDECREF(started_at);
+    Py_XDECREF(started_ns);
+    Py_XDECREF(collector);
+    Py_XDECREF(tracker);
+    Py_XDECREF(loop);
+    Py_XDECREF(scope);
+    Py_XDECREF(token);
+    Py_XDECREF(get_response);
+    Py_XDECREF(response);
+    Py_XDECREF(ended_ns);
+    Py_XDECREF(duration);
+    if (handed_back) {
+        return in_python(self, request);
+    }
+    return result;
+}
+
+static int
+request_path_traverse(RequestPath *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->get_response);
+    Py_VISIT(self->is_async);
+    Py_VISIT(self->monitors_all);
+    Py_VISIT(self->store_query_strings);
+    return 0;
+}
+
+static int
+request_path_clear(RequestPath *self)
+{
+    Py_CLEAR(self->get_response);
+    Py_CLEAR(self->is_async);
+    Py_CLEAR(self->monitors_all);
+    Py_CLEAR(self->store_query_strings);
+    return 0;
+}
+
+static void
+request_path_dealloc(RequestPath *self)
+{
+    PyObject_GC_UnTrack(self);
+    request_path_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef request_path_members[] = {
+    {"get_response", T_OBJECT_EX, offsetof(RequestPath, get_response), 0,
+     "The rest of the stack, called with the request."},
+    {"_is_async", T_OBJECT_EX, offsetof(RequestPath, is_async), 0, NULL},
+    {"_monitors_all", T_OBJECT_EX, offsetof(RequestPath, monitors_all), 0, NULL},
+    {"_store_query_strings", T_OBJECT_EX,
+     offsetof(RequestPath, store_query_strings), 0, NULL},
+    {NULL},
+};
+
+static PyTypeObject RequestPathType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "perfprobe._reqpath.RequestPath",
+    .tp_doc = PyDoc_STR("The middleware's common synchronous path in C."),
+    .tp_basicsize = sizeof(RequestPath),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE | Py_TPFLAGS_HAVE_GC,
+    .tp_new = PyType_GenericNew,
+    .tp_call = (ternaryfunc)request_path_call,
+    .tp_traverse = (traverseproc)request_path_traverse,
+    .tp_clear = (inquiry)request_path_clear,
+    .tp_dealloc = (destructor)request_path_dealloc,
+    .tp_members = request_path_members,
+};
+
+static PyObject *
+dict_of(PyObject *module)
+{
+    PyObject *dict = PyObject_GetAttrString(module, "__dict__");
+    if (dict != NULL && !PyDict_CheckExact(dict)) {
+        PyErr_SetString(PyExc_TypeError, "a module's __dict__ must be a dict");
+        Py_CLEAR(dict);
+    }
+    return dict;
+}
+
+PyDoc_STRVAR(configure_doc,
+"configure(python_call, finish, abandon, log_record, current_scope,\n"
+"          running_loop, middleware, monitoring, conf, tracing,\n"
+"          endpoint_names, unmonitored_attr, collector_type, request_ended,\n"
+"          request_batch, /)\n"
+"--\n\n"
+"Give RequestPath the Python code and state it reads (see _reqpath.c).");
+
+static PyObject *
+configure(PyObject *module, PyObject *args)
+{
+    PyObject *python_call, *finish_fn, *abandon, *log_record, *current_scope;
+    PyObject *running_loop, *middleware, *monitoring, *conf, *tracing;
+    PyObject *endpoint_names, *unmonitored_attr, *collector_type, *request_ended;
+    Py_ssize_t request_batch;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO!UO!On:configure", &python_call,
+                          &finish_fn, &abandon, &log_record, &current_scope,
+                          &running_loop, &middleware, &monitoring, &conf,
+                          &tracing, &PyDict_Type, &endpoint_names,
+                          &unmonitored_attr, &PyType_Type, &collector_type,
+                          &request_ended, &request_batch)) {
+        return NULL;
+    }
+    if (!PyContextVar_CheckExact(current_scope)) {
+        PyErr_SetString(PyExc_TypeError, "current_scope must be a ContextVar");
+        return NULL;
+    }
+    PyObject *dicts[4] = {dict_of(middleware), NULL, NULL, NULL};
+    dicts[1] = dicts[0] == NULL ? NULL : dict_of(monitoring);
+    dicts[2] = dicts[1] == NULL ? NULL : dict_of(conf);
+    dicts[3] = dicts[2] == NULL ? NULL : dict_of(tracing);
+    if (dicts[3] == NULL) {
+        for (int i = 0; i < 3; i++) {
+            Py_XDECREF(dicts[i]);
+        }
+        return NULL;
+    }
+    Py_XSETREF(S.python_call, Py_NewRef(python_call));
+    Py_XSETREF(S.finish, Py_NewRef(finish_fn));
+    Py_XSETREF(S.abandon, Py_NewRef(abandon));
+    Py_XSETREF(S.log_record, Py_NewRef(log_record));
+    Py_XSETREF(S.current_scope, Py_NewRef(current_scope));
+    Py_XSETREF(S.running_loop, Py_NewRef(running_loop));
+    Py_XSETREF(S.mw_globals, dicts[0]);
+    Py_XSETREF(S.monitoring, dicts[1]);
+    Py_XSETREF(S.conf, dicts[2]);
+    Py_XSETREF(S.tracing, dicts[3]);
+    Py_XSETREF(S.endpoint_names, Py_NewRef(endpoint_names));
+    Py_XSETREF(S.unmonitored_attr, Py_NewRef(unmonitored_attr));
+    Py_XSETREF(S.collector_type, Py_NewRef(collector_type));
+    Py_XSETREF(S.request_ended, Py_NewRef(request_ended));
+    S.request_batch = request_batch;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef reqpath_methods[] = {
+    {"configure", configure, METH_VARARGS, configure_doc},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef reqpath_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "perfprobe._reqpath",
+    .m_doc = "The request middleware's common synchronous path, in C.",
+    .m_size = -1,
+    .m_methods = reqpath_methods,
+};
+
+static int
+intern_names(void)
+{
+    struct {
+        PyObject **slot;
+        const char *text;
+    } names[] = {
+        {&str_time, "_time"},
+        {&str_perf_counter_ns, "_perf_counter_ns"},
+        {&str_request_scope, "RequestScope"},
+        {&str_monitor, "monitor"},
+        {&str_loaded, "loaded"},
+        {&str_active, "active"},
+        {&str_no_tracer_until_ns, "no_tracer_until_ns"},
+        {&str_get_tracer, "get_tracer"},
+        {&str_traced, "_traced"},
+        {&str_collector, "collector"},
+        {&str_scope_table, "scope_table"},
+        {&str_resolver_match, "resolver_match"},
+        {&str_named_match, "named_match"},
+        {&str_route, "route"},
+        {&str_method, "method"},
+        {&str_func, "func"},
+        {&str_request, "request"},
+        {&str_name, "name"},
+        {&str_endpoint, "endpoint"},
+        {&str_error_attr, "_perfprobe_error_type"},
+        {&str_raised_at_attr, "_perfprobe_raised_at"},
+        {&str_status_code, "status_code"},
+        {&str_meta, "META"},
+        {&str_get, "get"},
+        {&str_query_string, "QUERY_STRING"},
+        {&str_id, "id"},
+        {&str_request_ended, "request_ended"},
+        {&str_listeners, "_listeners"},
+        {&str_scope_listeners, "_scope_listeners"},
+        {&str_request_listeners, "_request_listeners"},
+        {&str_items, "items"},
+        {&str_lock, "_lock"},
+        {&str_is_owned, "_is_owned"},
+        {&str_scopes, "_scopes"},
+        {&str_tracker, "tracker"},
+        {&str_pending, "_pending"},
+        {&str_acquire, "acquire"},
+        {&str_release, "release"},
+        {&str_thread_logs, "thread_logs"},
+        {&str_logs, "logs"},
+        {&str_records, "records"},
+        {&str_queries, "queries"},
+        {&str_states, "states"},
+        {&str_history, "history"},
+        {&str_closed_count, "closed_count"},
+        {&str_request_log, "_request_log"},
+        {&str_fold_requests, "_fold_requests"},
+        {&str_activity, "_activity"},
+        {&str_open_blocks, "open_blocks"},
+        {&str_mark_others, "mark_others"},
+        {&str_recent, "_recent"},
+        {&str_append, "append"},
+        {&str_deferred, "_deferred"},
+        {&str_run_deferred, "run_deferred"},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        *names[i].slot = PyUnicode_InternFromString(names[i].text);
+        if (*names[i].slot == NULL) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+PyMODINIT_FUNC
+PyInit__reqpath(void)
+{
+    if (intern_names() < 0) {
+        return NULL;
+    }
+    one_billion = PyFloat_FromDouble(1e9);
+    if (one_billion == NULL || PyType_Ready(&RequestPathType) < 0) {
+        return NULL;
+    }
+    PyObject *module = PyModule_Create(&reqpath_module);
+    if (module == NULL) {
+        return NULL;
+    }
+    if (PyModule_AddObjectRef(module, "RequestPath", (PyObject *)&RequestPathType) <
+        0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,129 @@
+"""End a request's scope: name it, record the request, or drop an unmonitored one.
+
+Shared by the request middleware's Python code and its C path
+(``perfprobe._reqpath``), which hands a request here after the view when
+its scope is not named the common way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any
+
+from . import monitoring, sampling
+from .failures import log_failure
+from .routes import UNMATCHED_ROUTE, Endpoint
+from .sketch import PURE_PYTHON_ENV
+from .suppression import keep_unmonitored
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest, HttpResponseBase
+
+    from .requestscope import RequestScope
+
+logger = logging.getLogger("perfprobe.request")
+
+ERROR_ATTR = "_perfprobe_error_type"
+RAISED_AT_ATTR = "_perfprobe_raised_at"
+
+
+def load_request_path() -> Any:
+    """Return ``perfprobe._reqpath``, or ``None`` to serve requests in Python.
+
+    ``None`` where the extension is not built (or built for another Python)
+    or ``PERFPROBE_PURE_PYTHON`` is set.
+    """
+    if os.environ.get(PURE_PYTHON_ENV):
+        return None
+    try:
+        from . import _reqpath
+    except ImportError:
+        return None
+    return _reqpath
+
+
+def count_skipped(reason: str) -> None:
+    """Count one request kept out of the data; log, never raise, a failure."""
+    try:
+        monitoring.monitor.collector.record_skipped_request(reason)
+    except Exception:
+        log_failure(logger, "count-skipped", "perfprobe failed to count a request")
+
+
+def unnamed(scope: RequestScope) -> Endpoint | None:
+    """Name the scope ``(unmatched)`` after naming failed; log the failure."""
+    log_failure(logger, "name-scope", "perfprobe failed to name the request scope")
+    scope.request = None
+    if scope.suppressed:
+        return None
+    endpoint = ("OTHER " + UNMATCHED_ROUTE, ("OTHER", UNMATCHED_ROUTE))
+    scope.name, scope.endpoint = endpoint[0], endpoint
+    return endpoint
+
+
+def drop(scope: RequestScope, request: HttpRequest) -> None:
+    """Keep the request of an unmonitored view out of the data; count it."""
+    # Its view ran suppressed, so nothing it did was recorded; what ran
+    # before the URL was resolved (other middleware) is forgotten with the
+    # scope.
+    try:
+        monitoring.monitor.collector.scope_discarded(scope)
+    except Exception:
+        log_failure(logger, "drop", "perfprobe failed to drop an unmonitored view")
+    count_skipped(sampling.UNMONITORED_VIEW)
+
+
+def log_record_failure() -> None:
+    """Log the exception being handled as a failure to record a request."""
+    log_failure(logger, "record-request", "perfprobe failed to record a request")
+
+
+def finish(
+    middleware: Any,
+    monitor: monitoring.PerformanceMonitor,
+    scope: RequestScope,
+    request: HttpRequest,
+    response: HttpResponseBase,
+    started_at: float,
+    duration_s: float,
+) -> HttpResponseBase:
+    """Name and record a request the C path served; return ``response``.
+
+    The end of ``PerformanceMiddleware.__call__`` in Python, for a request
+    whose scope the C path did not name (see ``_reqpath.c``).
+    """
+    try:
+        endpoint = scope.named()
+    except Exception:
+        endpoint = unnamed(scope)
+    if endpoint is None:  # an unmonitored view
+        drop(scope, request)
+        keep_unmonitored(response, scope)
+        return response
+    error_type = getattr(request, ERROR_ATTR, None)
+    try:
+        monitor.collector.request_ended(
+            scope,
+            (
+                endpoint[1],
+                int(response.status_code),
+                duration_s,
+                started_at,
+                threading.get_ident(),
+                (
+                    request.META.get("QUERY_STRING") or None
+                    if middleware._store_query_strings
+                    else None
+                ),
+                error_type,
+                None if error_type is None else getattr(request, RAISED_AT_ATTR, None),
+                scope.id,
+                endpoint[0],
+                started_at,
+            ),
+        )
+    except Exception:
+        log_record_failure()
+    return response
