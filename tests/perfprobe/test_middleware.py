@@ -34,7 +34,8 @@ from perfprobe.middleware import (
 
 from . import middleware_urls
 
-pytestmark = pytest.mark.django_db
+# Each test runs through the C path and the Python code (see conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
 
 TEST_URLS = "tests.perfprobe.middleware_urls"
 

@@ -26,7 +26,8 @@ from perfprobe.report.terminal import TerminalRenderer
 from perfprobe.suppression import is_suppressed
 from tests.perfprobe.middleware_urls import run_queries
 
-pytestmark = pytest.mark.django_db
+# Each test runs through the C path and the Python code (see conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
 
 TEST_URLS = "tests.perfprobe.middleware_urls"
 

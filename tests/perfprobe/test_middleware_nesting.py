@@ -10,7 +10,8 @@ from perfprobe import PerformanceMonitor
 from perfprobe.events import RequestEvent
 from perfprobe.scope import current_scope
 
-pytestmark = pytest.mark.django_db
+# Each test runs through the C path and the Python code (see conftest).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
 
 
 @pytest.fixture(autouse=True)
