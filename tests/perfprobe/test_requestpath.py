@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
+import os
 import subprocess
 import sys
 import traceback
@@ -24,11 +26,16 @@ from perfprobe.requestend import finish
 from perfprobe.requestrecorder import RequestRecorder
 from perfprobe.requestscope import RequestScope
 from perfprobe.scope import current_scope
+from perfprobe.sketch import PURE_PYTHON_ENV
 
 pytestmark = pytest.mark.django_db
 
+# CI sets this so that a build that silently lost the extension fails here
+# instead of skipping.
+REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
 needs_c = pytest.mark.skipif(
-    middleware._c_path is None, reason="the C request path is not built"
+    middleware._c_path is None and not os.environ.get(REQUIRE_ENV),
+    reason="the C request path is not built",
 )
 
 
@@ -75,6 +82,16 @@ def request_counts(collector: Collector) -> dict[tuple[str, str], int]:
     return {
         key: ep["stats"].count for key, ep in collector.snapshot().endpoints.items()
     }
+
+
+def test_the_extension_is_built_where_required() -> None:
+    """With PERFPROBE_REQUIRE_EXTENSION set, the C request path must be built."""
+    if not os.environ.get(REQUIRE_ENV):
+        pytest.skip(f"{REQUIRE_ENV} is not set")
+    importlib.import_module("perfprobe._reqpath")
+    if not os.environ.get(PURE_PYTHON_ENV):
+        assert middleware._c_path is not None
+        assert "__call__" not in vars(PerformanceMiddleware)
 
 
 @needs_c
@@ -356,8 +373,6 @@ def test_without_the_c_path_the_python_code_serves(
         "      m.PerformanceMiddleware.__call__ is m.python_call)\n"
     )
     env = {"PERFPROBE_PURE_PYTHON": "1"} if how == "environment" else {}
-    import os
-
     result = subprocess.run(
         [sys.executable, "-c", code],
         env={**os.environ, **env},
