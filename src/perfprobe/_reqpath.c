@@ -184,13 +184,11 @@ may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
         return 0; /* not opened here */
     }
     /* Looked at before the lock too: a request after one with queries
-     * (whose scope waits) takes the lock once, in Python. */
+     * (whose scope waits) takes the lock once, in Python. The thread logs
+     * are looked at only under the lock: a request with queries takes it
+     * twice, a quiet one reads them once. */
     int pending = attr_true(collector, str_pending);
-    if (pending != 0) {
-        return pending < 0 ? -1 : 0;
-    }
-    int busy = logs_busy(collector);
-    return busy == 0 ? 1 : (busy < 0 ? -1 : 0);
+    return pending == 0 ? 1 : (pending < 0 ? -1 : 0);
 }
 
 /* Keep a quiet request as its tuple, with the collector's lock held: the

@@ -17,9 +17,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import conf as conf_module
 from . import monitoring, sampling, tracing
-from .access import UNMONITORED_ATTR
 from .apps import startup_error
-from .collector import Collector
 from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
 from .events import error_type_name
@@ -29,17 +27,16 @@ from .monitoring import logger as monitor_logger
 from .requestend import (
     ERROR_ATTR,
     RAISED_AT_ATTR,
-    finish,
+    configure_c_path,
     load_request_path,
     log_record_failure,
 )
+from .requestend import abandon as _abandon
 from .requestend import count_skipped as _count_skipped
 from .requestend import drop as _drop
 from .requestend import unnamed as _unnamed
-from .requestrecorder import REQUEST_BATCH
 from .requestscope import RequestScope
 from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
-from .routes import endpoint_names
 from .routes import method_of as method_of
 from .routes import route_of as route_of
 from .scope import Scope, current_scope, current_task_ref, enclosing_scope
@@ -374,17 +371,6 @@ class PerformanceMiddleware(_RequestPath):
 _NOT_YET = object()
 
 
-def _abandon(
-    monitor: monitoring.PerformanceMonitor,
-    scope: RequestScope,
-    token: Token[Scope | None],
-) -> None:
-    """Close the scope of a request whose stack raised; the error passes on."""
-    monitor._exit_scope(scope, token)
-    # Named by the closing (its summary); the request is let go of.
-    scope.request = None
-
-
 def _entered(scope: Scope, request: HttpRequest) -> bool:
     """Return whether ``request`` is served by ``scope`` or one of its ancestors."""
     node: Scope | None = scope
@@ -409,20 +395,4 @@ if _c_path is not None:
     # Inherited, the base's call is the type's C slot itself: no Python
     # frame on the common path. A subclass's super().__call__ reaches it.
     del PerformanceMiddleware.__call__
-    _c_path.configure(
-        python_call,
-        finish,
-        _abandon,
-        log_record_failure,
-        current_scope,
-        _running_loop,
-        sys.modules[__name__],
-        monitoring,
-        conf_module,
-        tracing,
-        endpoint_names,
-        UNMONITORED_ATTR,
-        Collector,
-        Collector.request_ended,
-        REQUEST_BATCH,
-    )
+    configure_c_path(_c_path, python_call, sys.modules[__name__])

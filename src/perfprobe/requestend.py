@@ -7,14 +7,22 @@ its scope is not named the common way.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
+from collections.abc import Callable
+from contextvars import Token
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from . import monitoring, sampling
+from . import conf, monitoring, sampling, tracing
+from .access import UNMONITORED_ATTR
+from .collector import Collector
 from .failures import log_failure
-from .routes import UNMATCHED_ROUTE, Endpoint
+from .requestrecorder import REQUEST_BATCH
+from .routes import UNMATCHED_ROUTE, Endpoint, endpoint_names
+from .scope import Scope, current_scope
 from .sketch import PURE_PYTHON_ENV
 from .suppression import keep_unmonitored
 
@@ -42,6 +50,45 @@ def load_request_path() -> Any:
     except ImportError:
         return None
     return _reqpath
+
+
+def configure_c_path(
+    c_path: Any, python_call: Callable[..., Any], middleware: ModuleType
+) -> None:
+    """Give ``c_path`` (``_reqpath``) the Python code and the state it reads.
+
+    The modules are given whole: the C path reads their attributes (the
+    monitor, the loaded settings, the tracing state, the middleware's clocks
+    and ``RequestScope``) at each request, as the Python code does.
+    """
+    c_path.configure(
+        python_call,
+        finish,
+        abandon,
+        log_record_failure,
+        current_scope,
+        asyncio._get_running_loop,
+        middleware,
+        monitoring,
+        conf,
+        tracing,
+        endpoint_names,
+        UNMONITORED_ATTR,
+        Collector,
+        Collector.request_ended,
+        REQUEST_BATCH,
+    )
+
+
+def abandon(
+    monitor: monitoring.PerformanceMonitor,
+    scope: RequestScope,
+    token: Token[Scope | None],
+) -> None:
+    """Close the scope of a request whose stack raised; the error passes on."""
+    monitor._exit_scope(scope, token)
+    # Named by the closing (its summary); the request is let go of.
+    scope.request = None
 
 
 def count_skipped(reason: str) -> None:
