@@ -284,6 +284,28 @@ def test_a_request_ended_patched_on_the_class_is_called(
 
 
 @pytest.mark.usefixtures("request_path")
+def test_a_request_ended_set_on_the_collector_is_called(
+    monkeypatch: pytest.MonkeyPatch,
+    client: Client,
+    test_urls: None,
+    fresh_monitor: PerformanceMonitor,
+) -> None:
+    """So is one set on the collector itself, for a quiet request too."""
+    ended: list[Any] = []
+    monkeypatch.setattr(
+        fresh_monitor.collector,
+        "request_ended",
+        lambda scope, request: ended.append(request),
+    )
+
+    for _ in range(3):
+        client.get("/quiet/")
+
+    assert [(r[0], r[1]) for r in ended] == [(("GET", "/quiet/"), 200)] * 3
+    assert request_counts(fresh_monitor.collector) == {}
+
+
+@pytest.mark.usefixtures("request_path")
 def test_a_status_perfprobe_cannot_read_is_logged_not_raised(
     fresh_monitor: PerformanceMonitor,
     caplog: pytest.LogCaptureFixture,
