@@ -155,17 +155,42 @@ logs_busy(PyObject *collector)
     return busy;
 }
 
+/* Whether ``collector.request_ended`` is RequestRecorder's own, bound to
+ * it (no instance attribute, no patched class): 1, 0, or -1. */
+static int
+own_request_ended(PyObject *collector)
+{
+    PyObject *method = NULL;
+#if PY_VERSION_HEX < 0x030D0000
+    /* As the interpreter looks a method up: no bound method made. */
+    int found = _PyObject_GetMethod(collector, str_request_ended, &method);
+    Py_XDECREF(method);
+    if (method == NULL) {
+        return PyErr_Occurred() ? -1 : 0;
+    }
+    return found == 1 && method == S.request_ended;
+#else
+    method = PyObject_GetAttr(collector, str_request_ended);
+    if (method == NULL) {
+        return -1;
+    }
+    int own = PyMethod_Check(method) &&
+              PyMethod_GET_FUNCTION(method) == S.request_ended &&
+              PyMethod_GET_SELF(method) == collector;
+    Py_DECREF(method);
+    return own;
+#endif
+}
+
 /* The checks of request_ended's quiet branch that need no lock: 1 when
  * the request may be quiet, 0 when the Python method must decide, -1. */
 static int
 may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
 {
-    PyObject *method = NULL;
-    int found = _PyObject_GetMethod(collector, str_request_ended, &method);
-    Py_XDECREF(method);
     /* A subclass, a patched class or an instance attribute: its own. */
-    if (found != 1 || method != S.request_ended) {
-        return method == NULL && PyErr_Occurred() ? -1 : 0;
+    int own = own_request_ended(collector);
+    if (own <= 0) {
+        return own;
     }
     PyObject *names[3] = {str_listeners, str_scope_listeners,
                           str_request_listeners};
