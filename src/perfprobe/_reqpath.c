@@ -766,7 +766,10 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
 
     /* The view, with the scope current. */
     int span = traced(started_ns);
-    if (span == 0) {
+    if (span == 0 && self->get_response == NULL) {
+        PyErr_SetString(PyExc_AttributeError, "get_response");
+    }
+    else if (span == 0) {
         get_response = Py_NewRef(self->get_response);
         response = PyObject_CallOneArg(get_response, request);
     }
