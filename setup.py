@@ -1,6 +1,7 @@
 """Declare the optional C extensions; everything else is in pyproject.toml.
 
-The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the loops
+The call-site walk in C (``src/perfprobe/db/_callsite.c``), the query
+recorder's common path (``src/perfprobe/db/_recorder.c``) and the loops
 that fold timer and query records in C (``src/perfprobe/_fold.c``) are optional:
 where they do not build (no compiler, no Python headers) the install goes
 on without them and perfprobe uses the same code written in Python.
@@ -15,6 +16,11 @@ setup(
         Extension(
             "perfprobe.db._callsite",
             sources=["src/perfprobe/db/_callsite.c"],
+            optional=True,
+        ),
+        Extension(
+            "perfprobe.db._recorder",
+            sources=["src/perfprobe/db/_recorder.c"],
             optional=True,
         ),
         Extension(
