@@ -730,3 +730,43 @@ def test_without_the_c_record_keep_a_spare_record_is_filled_again(
     assert [len(first), len(second)] == [13, 13]
     assert "COUNT" in first[2] and "LIMIT 1" in second[2]
     assert first[7].startswith(f"{THIS_FILE}:")
+
+
+class FakeConnection:
+    """What the recorder's common path reads of a connection."""
+
+    def __init__(self, alias: str, vendor: str = "sqlite") -> None:
+        self.alias = alias
+        self.vendor = vendor
+
+
+class SlottedConnection:
+    """A connection that cannot be weakly referenced."""
+
+    __slots__ = ("alias", "vendor")
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.vendor = "postgresql"
+
+
+def test_each_query_names_its_own_connection(fresh_monitor: PerformanceMonitor) -> None:
+    """Queries on connections taken by turns keep each one's alias and vendor."""
+
+    def execute(*args: Any) -> None:
+        return None
+
+    first, second = FakeConnection("first"), FakeConnection("second", "mysql")
+    slotted = SlottedConnection("slotted")
+    for conn in (first, second, first, slotted, slotted, first, connection):
+        instrument.recorder(execute, "SELECT 1", (), False, {"connection": conn})
+    names = [(record[0], record[1]) for record in waiting_records(fresh_monitor)]
+    assert names == [
+        ("first", "sqlite"),
+        ("second", "mysql"),
+        ("first", "sqlite"),
+        ("slotted", "postgresql"),
+        ("slotted", "postgresql"),
+        ("first", "sqlite"),
+        ("default", connection.vendor),
+    ]

@@ -306,6 +306,76 @@ read_conf(PyObject *conf)
     return 0;
 }
 
+/* The parts of the collector last seen that it sets once, in its
+ * __init__, and never replaces: its listener list (whose ``items`` are
+ * read at every query) and its thread logs' thread-local storage (whose
+ * ``log`` is). Known by a weak reference to the collector, so that a
+ * collector replaced can go. Three attribute reads a query fewer: each
+ * misses the type attribute cache, which the rest of a request evicts. */
+static PyObject *seen_collector_ref, *seen_listeners, *seen_local;
+
+/* Make seen_* those of ``collector``. 0, or -1 with an exception set. */
+static int
+read_collector(PyObject *collector)
+{
+    if (seen_collector_ref != NULL
+        && PyWeakref_GET_OBJECT(seen_collector_ref) == collector) {
+        return 0;
+    }
+    PyObject *listeners = PyObject_GetAttr(collector, s_listeners);
+    if (listeners == NULL) {
+        return -1;
+    }
+    PyObject *logs = PyObject_GetAttr(collector, s_thread_logs);
+    PyObject *local = logs == NULL ? NULL : PyObject_GetAttr(logs, s_local);
+    Py_XDECREF(logs);
+    PyObject *ref = local == NULL ? NULL : PyWeakref_NewRef(collector, NULL);
+    if (ref == NULL) {
+        Py_DECREF(listeners);
+        Py_XDECREF(local);
+        return -1;
+    }
+    Py_XSETREF(seen_collector_ref, ref);
+    Py_XSETREF(seen_listeners, listeners);
+    Py_XSETREF(seen_local, local);
+    return 0;
+}
+
+/* A connection's alias and vendor, which Django sets once (the vendor is
+ * a class attribute), kept for the connection last seen, known by a weak
+ * reference. read_connection() makes seen_alias and seen_vendor those of
+ * ``connection``: 0, or -1 with an exception set. */
+static PyObject *seen_connection_ref, *seen_alias, *seen_vendor;
+
+static int
+read_connection(PyObject *connection)
+{
+    if (seen_connection_ref != NULL
+        && PyWeakref_GET_OBJECT(seen_connection_ref) == connection) {
+        return 0;
+    }
+    PyObject *alias = PyObject_GetAttr(connection, s_alias);
+    PyObject *vendor = alias == NULL ? NULL : PyObject_GetAttr(connection, s_vendor);
+    if (vendor == NULL) {
+        Py_XDECREF(alias);
+        return -1;
+    }
+    PyObject *ref = PyWeakref_NewRef(connection, NULL);
+    if (ref == NULL) {
+        /* Not weakly referable: read every time. */
+        if (!PyErr_ExceptionMatches(PyExc_TypeError)) {
+            Py_DECREF(alias);
+            Py_DECREF(vendor);
+            return -1;
+        }
+        PyErr_Clear();
+    }
+    Py_XSETREF(seen_connection_ref, ref);
+    Py_XSETREF(seen_alias, alias);
+    Py_XSETREF(seen_vendor, vendor);
+    return 0;
+}
+
 /* Whether the query's event is needed now (the eager path): stored
  * parameters, a slow query, a listener, a span to make, debug logging.
  * 1 for eager, 0 for the raw log, -1 with an exception set. */
@@ -345,12 +415,13 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
     if (quick <= 0) {
         return quick < 0 ? -1 : 1;
     }
-    PyObject *listeners = PyObject_GetAttr(collector, s_listeners);
-    if (listeners == NULL) {
+    if (read_collector(collector) < 0) {
         return -1;
     }
-    truth = attr_true(listeners, s_items);
-    Py_DECREF(listeners);
+    /* Held: reading ``items`` could run code that sees another collector. */
+    PyObject *held = Py_NewRef(seen_listeners);
+    truth = attr_true(held, s_items);
+    Py_DECREF(held);
     if (truth != 0) {
         return truth;
     }
@@ -415,15 +486,10 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
 static PyObject *
 thread_log(PyObject *collector)
 {
-    PyObject *logs = PyObject_GetAttr(collector, s_thread_logs);
-    if (logs == NULL) {
+    if (read_collector(collector) < 0) {
         return NULL;
     }
-    PyObject *local = PyObject_GetAttr(logs, s_local);
-    Py_DECREF(logs);
-    if (local == NULL) {
-        return NULL;
-    }
+    PyObject *local = Py_NewRef(seen_local);
     PyObject *log = PyObject_GetAttr(local, s_log);
     Py_DECREF(local);
     if (log != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
@@ -552,11 +618,12 @@ keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
     if (items == NULL) {
         goto done;
     }
-    PyObject *alias = PyObject_GetAttr(connection, s_alias);
-    PyTuple_SET_ITEM(items, 0, alias);
-    PyObject *vendor = alias ? PyObject_GetAttr(connection, s_vendor) : NULL;
-    PyTuple_SET_ITEM(items, 1, vendor);
-    PyObject *duration = vendor ? PyFloat_FromDouble(duration_s) : NULL;
+    if (read_connection(connection) < 0) {
+        goto done;
+    }
+    PyTuple_SET_ITEM(items, 0, Py_NewRef(seen_alias));
+    PyTuple_SET_ITEM(items, 1, Py_NewRef(seen_vendor));
+    PyObject *duration = PyFloat_FromDouble(duration_s);
     PyTuple_SET_ITEM(items, 3, duration);
     PyObject *thread_id = duration ? PyObject_GetAttr(log, s_thread_id) : NULL;
     PyTuple_SET_ITEM(items, 5, thread_id);
