@@ -25,6 +25,7 @@ from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, monitoring
 from perfprobe.collector import Collector
 from perfprobe.db import callsite, instrument
+from perfprobe.db.framewalk import PURE_PYTHON_ENV
 from perfprobe.events import QueryEvent
 
 # Every test runs with the C recorder (where built) and the Python one.
@@ -770,3 +771,9 @@ def test_each_query_names_its_own_connection(fresh_monitor: PerformanceMonitor) 
         ("first", "sqlite"),
         ("default", connection.vendor),
     ]
+
+
+def test_pure_python_loads_no_c_recorder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With PERFPROBE_PURE_PYTHON set the recorder to install is the Python one."""
+    monkeypatch.setenv(PURE_PYTHON_ENV, "1")
+    assert instrument._load_recorder() is None

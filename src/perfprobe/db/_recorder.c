@@ -299,10 +299,13 @@ read_conf(PyObject *conf)
     if (slow == NULL) {
         return -1;
     }
-    Py_XSETREF(seen_slow, slow);
-    Py_XSETREF(seen_conf, Py_NewRef(conf));
+    PyObject *old[2] = {seen_conf, seen_slow};
+    seen_conf = Py_NewRef(conf);
+    seen_slow = slow;
     seen_on = on;
     seen_store = store;
+    Py_XDECREF(old[0]);
+    Py_XDECREF(old[1]);
     return 0;
 }
 
@@ -335,9 +338,15 @@ read_collector(PyObject *collector)
         Py_XDECREF(local);
         return -1;
     }
-    Py_XSETREF(seen_collector_ref, ref);
-    Py_XSETREF(seen_listeners, listeners);
-    Py_XSETREF(seen_local, local);
+    /* All three replaced before the old ones are released, whose release
+     * may run code (a finaliser) that lets another thread record. */
+    PyObject *old[3] = {seen_collector_ref, seen_listeners, seen_local};
+    seen_collector_ref = ref;
+    seen_listeners = listeners;
+    seen_local = local;
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(old[i]);
+    }
     return 0;
 }
 
@@ -370,9 +379,13 @@ read_connection(PyObject *connection)
         }
         PyErr_Clear();
     }
-    Py_XSETREF(seen_connection_ref, ref);
-    Py_XSETREF(seen_alias, alias);
-    Py_XSETREF(seen_vendor, vendor);
+    PyObject *old[3] = {seen_connection_ref, seen_alias, seen_vendor};
+    seen_connection_ref = ref;
+    seen_alias = alias;
+    seen_vendor = vendor;
+    for (int i = 0; i < 3; i++) {
+        Py_XDECREF(old[i]);
+    }
     return 0;
 }
 
