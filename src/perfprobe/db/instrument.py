@@ -283,12 +283,10 @@ def _record_failed() -> None:
 
 
 def _load_recorder() -> Callable[..., Any] | None:
-    # The C recorder where built and useful: it hands every query to the
-    # Python one where there is no C walk (callsite._origin) or no C
-    # record keep, so it is not used without them.
-    if os.environ.get(PURE_PYTHON_ENV) or _keep_record is None:
-        return None
-    if _callsite._origin is None:
+    # The C recorder where built and useful: without the C walk
+    # (callsite._origin, CPython 3.11 only) it would hand every query to
+    # the Python one.
+    if os.environ.get(PURE_PYTHON_ENV) or _callsite._origin is None:
         return None
     try:
         from . import _recorder
