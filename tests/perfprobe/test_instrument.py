@@ -777,3 +777,21 @@ def test_pure_python_loads_no_c_recorder(monkeypatch: pytest.MonkeyPatch) -> Non
     """With PERFPROBE_PURE_PYTHON set the recorder to install is the Python one."""
     monkeypatch.setenv(PURE_PYTHON_ENV, "1")
     assert instrument._load_recorder() is None
+
+
+def test_a_thread_log_missing_a_slot_is_logged_and_the_result_returned(
+    fresh_monitor: PerformanceMonitor,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An unset slot of the thread log is a failure in perfprobe, not the query's."""
+    assert Customer.objects.count() == 0
+    log = fresh_monitor.collector.thread_logs.local.log
+    monkeypatch.delattr(log, "spare")
+    with caplog.at_level(logging.ERROR, logger="perfprobe.db"):
+        assert Customer.objects.count() == 0
+    (record,) = caplog.records
+    assert record.exc_info is not None and record.exc_info[0] is AttributeError
+    monkeypatch.undo()
+    assert Customer.objects.count() == 0
+    assert len(waiting_records(fresh_monitor)) == 2

@@ -24,6 +24,8 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+/* T_OBJECT_EX, the kind of a __slots__ member. */
+#include "structmember.h"
 
 /* Bound once by bind(); held for the process. */
 static PyObject *instrument_globals, *conf_dict, *monitoring_dict, *tracing_dict,
@@ -107,6 +109,53 @@ forget_globals(void)
     for (size_t i = 0; i < sizeof(caches) / sizeof(caches[0]); i++) {
         caches[i]->value = NULL;
     }
+}
+
+/* Where a __slots__ attribute of one class lies in its instances, found
+ * by the class's version tag, which changes with any change to the class
+ * (what the interpreter's LOAD_ATTR_SLOT keeps). The thread log's four
+ * slots are read every query; a generic read looks the name up in the
+ * type attribute cache, which the rest of a request evicts, and then in
+ * the class dictionaries. Version tags are never reused, so a type freed
+ * and another made at its address cannot match. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int version;
+    Py_ssize_t offset;
+} slot_cache;
+
+static slot_cache c_open_blocks, c_queries, c_spare, c_thread_id;
+
+/* obj.name, as PyObject_GetAttr() gives it, through ``cache``. */
+static PyObject *
+slot_read(PyObject *obj, PyObject *name, slot_cache *cache)
+{
+    PyTypeObject *type = Py_TYPE(obj);
+    if (type == cache->type && type->tp_version_tag == cache->version
+        && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+        PyObject *value = *(PyObject **)((char *)obj + cache->offset);
+        if (value != NULL) {
+            return Py_NewRef(value);
+        }
+        /* Unset: the generic read raises the AttributeError. */
+        return PyObject_GetAttr(obj, name);
+    }
+    cache->type = NULL;
+    if (type->tp_getattro == PyObject_GenericGetAttr) {
+        /* A member descriptor is a data descriptor: it wins over any
+         * instance dictionary, so the slot is what the read gives. */
+        PyObject *descr = _PyType_Lookup(type, name);
+        if (descr != NULL && Py_IS_TYPE(descr, &PyMemberDescr_Type)
+            && PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)) {
+            PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
+            if (member->type == T_OBJECT_EX) {
+                cache->type = type;
+                cache->version = type->tp_version_tag;
+                cache->offset = member->offset;
+            }
+        }
+    }
+    return PyObject_GetAttr(obj, name);
 }
 
 /* The truth of obj.name: 1, 0, or -1 with an exception set. */
@@ -638,7 +687,7 @@ keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
     PyTuple_SET_ITEM(items, 1, Py_NewRef(seen_vendor));
     PyObject *duration = PyFloat_FromDouble(duration_s);
     PyTuple_SET_ITEM(items, 3, duration);
-    PyObject *thread_id = duration ? PyObject_GetAttr(log, s_thread_id) : NULL;
+    PyObject *thread_id = duration ? slot_read(log, s_thread_id, &c_thread_id) : NULL;
     PyTuple_SET_ITEM(items, 5, thread_id);
     if (thread_id == NULL) {
         goto done;
@@ -654,8 +703,8 @@ keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
     PyTuple_SET_ITEM(items, 11, Py_NewRef(PyTuple_GET_ITEM(found, 2)));
     PyTuple_SET_ITEM(items, 12, Py_NewRef(Py_None));
 
-    queries = PyObject_GetAttr(log, s_queries);
-    spare = queries ? PyObject_GetAttr(log, s_spare) : NULL;
+    queries = slot_read(log, s_queries, &c_queries);
+    spare = queries ? slot_read(log, s_spare, &c_spare) : NULL;
     keep = spare ? cached_global(instrument_globals, s_keep_record, &c_keep_record) : NULL;
     if (keep == NULL) {
         goto done;
@@ -740,7 +789,9 @@ keep_quietly(PyObject *conf, PyObject *const *args, PyObject *started_at,
     }
     /* Open memory blocks are marked at once (the eager path). */
     if (log != Py_None) {
-        status = attr_true(log, s_open_blocks);
+        PyObject *blocks = slot_read(log, s_open_blocks, &c_open_blocks);
+        status = blocks == NULL ? -1 : PyObject_IsTrue(blocks);
+        Py_XDECREF(blocks);
     }
     if (log == Py_None || status != 0) {
         status = status < 0 ? -1 : 0;
