@@ -474,9 +474,12 @@ same_key(PyObject *key, PyObject *record)
             /* Two str of an N+1 loop's SQL, each made by its own query:
              * compared here, as str.__eq__ does, without the rich
              * comparison's dispatch (no Python code runs). */
+#if PY_VERSION_HEX < 0x030C0000
+            /* Every str is ready from 3.12 on, where this is deprecated. */
             if (PyUnicode_READY(held) < 0 || PyUnicode_READY(found) < 0) {
                 return -1;
             }
+#endif
             Py_ssize_t length = PyUnicode_GET_LENGTH(held);
             int kind = PyUnicode_KIND(held);
             if (length != PyUnicode_GET_LENGTH(found) || kind != PyUnicode_KIND(found)
