@@ -1,8 +1,9 @@
 """Declare the optional C extensions; everything else is in pyproject.toml.
 
-The call-site walk in C (``src/perfprobe/db/_callsite.c``) and the loops
-that fold timer and query records in C (``src/perfprobe/_fold.c``) and the
-request middleware's common path (``src/perfprobe/_reqpath.c``) are optional:
+The call-site walk in C (``src/perfprobe/db/_callsite.c``), the query
+recorder's common path (``src/perfprobe/db/_recorder.c``), the loops that
+fold timer and query records in C (``src/perfprobe/_fold.c``) and the request
+middleware's common path (``src/perfprobe/_reqpath.c``) are optional:
 where they do not build (no compiler, no Python headers) the install goes
 on without them and perfprobe uses the same code written in Python.
 Declared here rather than in pyproject.toml, where setuptools still calls
@@ -16,6 +17,11 @@ setup(
         Extension(
             "perfprobe.db._callsite",
             sources=["src/perfprobe/db/_callsite.c"],
+            optional=True,
+        ),
+        Extension(
+            "perfprobe.db._recorder",
+            sources=["src/perfprobe/db/_recorder.c"],
             optional=True,
         ),
         Extension(

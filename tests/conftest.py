@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -14,6 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 
 from apps.shop.latency import set_latency_scale
 from perfprobe import PerformanceMonitor, monitor, tracing
+from perfprobe.db import instrument
 from perfprobe.events import QueryEvent
 from perfprobe.listeners import ListenerList
 from perfprobe.prometheus import runtime as prometheus_runtime
@@ -107,3 +110,37 @@ def span_exporter() -> Iterator[InMemorySpanExporter]:
     yield exporter
     tracing.use_tracer_provider(None)
     provider.shutdown()
+
+
+@pytest.fixture(params=["c-recorder", "python-recorder"])
+def each_recorder(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Run the test with the C recorder, then with the Python recorder.
+
+    The C one where it is built (not under ``PERFPROBE_PURE_PYTHON``): it
+    is ``instrument.recorder`` then, and the Python one is swapped in, on
+    the connections instrumented and for the test's new ones, by
+    reinstalling.
+    """
+    original = instrument.recorder
+    if request.param == "c-recorder":
+        if original is instrument.python_recorder:
+            # Used with the C Walker only, which is built on CPython 3.11.
+            on_311 = sys.version_info[:2] == (3, 11)
+            if os.environ.get("PERFPROBE_REQUIRE_EXTENSION") and on_311:
+                pytest.fail("PERFPROBE_REQUIRE_EXTENSION is set: the C recorder is not")
+            pytest.skip("the C recorder is not built (or PERFPROBE_PURE_PYTHON is set)")
+        yield "c"
+        return
+    installed = instrument.is_installed()
+    instrument.uninstall()
+    instrument.recorder = instrument.python_recorder
+    try:
+        if installed:
+            instrument.install()
+        yield "python"
+    finally:
+        installed = instrument.is_installed()
+        instrument.uninstall()
+        instrument.recorder = original
+        if installed:
+            instrument.install()

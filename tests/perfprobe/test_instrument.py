@@ -5,8 +5,10 @@ from __future__ import annotations
 import contextvars
 import datetime
 import inspect
+import itertools
 import logging
 import os
+import sys
 import threading
 import tracemalloc
 import uuid
@@ -23,9 +25,11 @@ from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, monitoring
 from perfprobe.collector import Collector
 from perfprobe.db import callsite, instrument
+from perfprobe.db.framewalk import PURE_PYTHON_ENV
 from perfprobe.events import QueryEvent
 
-pytestmark = pytest.mark.django_db
+# Every test runs with the C recorder (where built) and the Python one.
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("each_recorder")]
 
 Queries = Callable[[], list[QueryEvent]]
 THIS_FILE = os.path.relpath(os.path.abspath(__file__), settings.BASE_DIR)
@@ -58,16 +62,21 @@ def test_install_is_idempotent() -> None:
     assert recorder_count() == 1
 
 
-def test_the_installed_recorder_is_a_plain_function() -> None:
-    """The wrapper Django wraps in a partial each query is a Python function.
+def test_the_installed_recorder_is_a_plain_function(each_recorder: str) -> None:
+    """The wrapper Django wraps in a partial each query is a plain function.
 
     ``functools.partial`` calls a function through vectorcall, but an
     instance with ``__call__`` through ``tp_call``: two argument tuples and a
-    look-up of ``__call__`` a query (about 850 instructions).
+    look-up of ``__call__`` a query (about 850 instructions). The C recorder
+    is a built-in function taking its arguments as an array (vectorcall).
     """
     instrument.install()
     (wrapper,) = [w for w in connection.execute_wrappers if w is instrument.recorder]
-    assert inspect.isfunction(wrapper)
+    if each_recorder == "c":
+        assert inspect.isbuiltin(wrapper)
+        assert wrapper.__module__ == "perfprobe.db._recorder"
+    else:
+        assert inspect.isfunction(wrapper)
 
 
 def test_a_query_is_recorded_with_its_origin(recorded_queries: Queries) -> None:
@@ -549,7 +558,10 @@ def test_a_direct_call_from_user_code_names_its_line(
 
 
 def test_a_direct_call_that_raises_names_its_line(
-    stack_walk: str, fresh_monitor: PerformanceMonitor, recorded_queries: Queries
+    stack_walk: str,
+    each_recorder: str,
+    fresh_monitor: PerformanceMonitor,
+    recorded_queries: Queries,
 ) -> None:
     """The eager path, taken for a raising query, names the same line."""
     boom = RuntimeError("boom")
@@ -562,9 +574,17 @@ def test_a_direct_call_that_raises_names_its_line(
         line = caller_line() + 1
         instrument.recorder(execute, "SELECT 1", (), False, context)
     assert excinfo.value is boom
-    # The traceback runs from this test through the recorder to execute().
+    # The traceback runs from this test through the recorder to execute();
+    # the C recorder has no frame of its own. A walk it cannot do in C is
+    # the Python recorder's, whole.
     names = [entry.name for entry in excinfo.traceback]
-    assert names[-2:] == ["recorder", "execute"]
+    if each_recorder == "c" and stack_walk == "c":
+        assert names[-2:] == [
+            "test_a_direct_call_that_raises_names_its_line",
+            "execute",
+        ]
+    else:
+        assert names[-2:] == ["python_recorder", "execute"]
     assert waiting_records(fresh_monitor) == []
     (event,) = recorded_queries()
     assert (event.call_site, event.error_type) == (
@@ -629,3 +649,131 @@ def test_sql_in_an_unhashable_str_subclass_costs_no_other_query(
         ("SELECT ?", "ZeroDivisionError"),
     ]
     assert {type(event.sql) for event in events} == {str}
+
+
+def test_the_c_recorder_keeps_a_quiet_query_without_python_code(
+    each_recorder: str, fresh_monitor: PerformanceMonitor
+) -> None:
+    """With the C recorder a quiet query runs no Python code of the recorder's.
+
+    Only the Python recorder's frames (its whole call, or the eager path)
+    would show; the query is kept raw all the same.
+    """
+    if each_recorder != "c":
+        pytest.skip("the C recorder's own path")
+    # Warm: the settings read and the thread's log registered.
+    assert Customer.objects.count() == 0
+    fresh_monitor.reset()
+    ran: list[str] = []
+
+    def profile(frame: Any, event: str, arg: Any) -> None:
+        if event == "call" and frame.f_code.co_filename == instrument.__file__:
+            ran.append(frame.f_code.co_name)
+
+    sys.setprofile(profile)
+    try:
+        assert Customer.objects.count() == 0
+    finally:
+        sys.setprofile(None)
+    assert ran == []
+    (record,) = waiting_records(fresh_monitor)
+    assert record[7] is not None and record[7].startswith(f"{THIS_FILE}:")
+
+
+def test_a_call_by_keyword_reaches_execute_and_is_recorded(
+    recorded_queries: Queries,
+) -> None:
+    """The recorder takes its arguments by keyword too (Django passes them in order)."""
+    seen: list[tuple[Any, ...]] = []
+
+    def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> str:
+        seen.append((sql, params, many))
+        return "answer"
+
+    result = instrument.recorder(
+        execute=execute,
+        sql="SELECT 1",
+        params=(),
+        many=False,
+        context={"connection": connection},
+    )
+    assert result == "answer"
+    assert seen == [("SELECT 1", (), False)]
+    (event,) = recorded_queries()
+    assert event.call_site is not None and event.call_site.startswith(THIS_FILE)
+
+
+def test_the_clocks_put_in_place_time_the_next_query(
+    monkeypatch: pytest.MonkeyPatch, recorded_queries: Queries
+) -> None:
+    """instrument's two clocks are read at each query, replaced or not."""
+    ticks = itertools.count(1_000_000_000, 2_500_000)
+    monkeypatch.setattr(instrument, "_perf_counter_ns", lambda: next(ticks))
+    monkeypatch.setattr(instrument, "_time", lambda: 1234.5)
+    assert Customer.objects.count() == 0
+    (event,) = recorded_queries()
+    assert (event.duration_s, event.started_at) == (0.0025, 1234.5)
+
+
+def test_without_the_c_record_keep_a_spare_record_is_filled_again(
+    monkeypatch: pytest.MonkeyPatch, fresh_monitor: PerformanceMonitor
+) -> None:
+    """With ``_keep_record`` None the raw record is kept the Python way."""
+    monkeypatch.setattr(instrument, "_keep_record", None)
+    spare = fresh_monitor.collector.thread_logs.spare
+    old: list[Any] = [None] * 13
+    spare.append(old)
+    assert Customer.objects.count() == 0
+    assert Customer.objects.exists() is False
+    first, second = waiting_records(fresh_monitor)
+    # The spare record first, then a new list once none is left.
+    assert first is old and second is not old
+    assert [len(first), len(second)] == [13, 13]
+    assert "COUNT" in first[2] and "LIMIT 1" in second[2]
+    assert first[7].startswith(f"{THIS_FILE}:")
+
+
+class FakeConnection:
+    """What the recorder's common path reads of a connection."""
+
+    def __init__(self, alias: str, vendor: str = "sqlite") -> None:
+        self.alias = alias
+        self.vendor = vendor
+
+
+class SlottedConnection:
+    """A connection that cannot be weakly referenced."""
+
+    __slots__ = ("alias", "vendor")
+
+    def __init__(self, alias: str) -> None:
+        self.alias = alias
+        self.vendor = "postgresql"
+
+
+def test_each_query_names_its_own_connection(fresh_monitor: PerformanceMonitor) -> None:
+    """Queries on connections taken by turns keep each one's alias and vendor."""
+
+    def execute(*args: Any) -> None:
+        return None
+
+    first, second = FakeConnection("first"), FakeConnection("second", "mysql")
+    slotted = SlottedConnection("slotted")
+    for conn in (first, second, first, slotted, slotted, first, connection):
+        instrument.recorder(execute, "SELECT 1", (), False, {"connection": conn})
+    names = [(record[0], record[1]) for record in waiting_records(fresh_monitor)]
+    assert names == [
+        ("first", "sqlite"),
+        ("second", "mysql"),
+        ("first", "sqlite"),
+        ("slotted", "postgresql"),
+        ("slotted", "postgresql"),
+        ("first", "sqlite"),
+        ("default", connection.vendor),
+    ]
+
+
+def test_pure_python_loads_no_c_recorder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With PERFPROBE_PURE_PYTHON set the recorder to install is the Python one."""
+    monkeypatch.setenv(PURE_PYTHON_ENV, "1")
+    assert instrument._load_recorder() is None

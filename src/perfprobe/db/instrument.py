@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 import weakref
@@ -24,6 +25,7 @@ from ..suppression import _mark
 from . import callsite as _callsite
 from .callsite import stack_origin
 from .fingerprint import fingerprint
+from .framewalk import PURE_PYTHON_ENV
 from .params import _PLAIN, _params_hash, flat_hash, sql_text
 
 logger = logging.getLogger("perfprobe.db")
@@ -48,7 +50,7 @@ Execute = Callable[[str, Any, bool, dict[str, Any]], Any]
 _DISPATCH_UID = "perfprobe.db.instrument"
 
 
-def recorder(
+def python_recorder(
     execute: Execute,
     sql: str,
     params: Any,
@@ -57,15 +59,11 @@ def recorder(
 ) -> Any:
     """Run ``execute``, time it and hand it to the default monitor's collector.
 
-    Installed in ``connection.execute_wrappers``; it is stateless, so every
-    connection in every thread shares it. Return ``execute``'s result or
-    re-raise its exception unchanged; failures inside perfprobe are logged
-    to ``perfprobe.db`` and never reach the caller.
+    The recorder in Python: ``recorder`` where the C one is not built, and
+    what the C one hands over to. Return ``execute``'s result or re-raise
+    its exception unchanged; failures inside perfprobe are logged to
+    ``perfprobe.db`` and never reach the caller.
     """
-    # A function, not an instance with __call__: Django wraps each wrapper
-    # in functools.partial, which calls a function through vectorcall but
-    # an instance through tp_call (two argument tuples and a look-up of
-    # __call__ a query, about 850 instructions).
     try:
         # The cached settings read without a call; get_settings() when
         # none are cached (first use, or after a change).
@@ -216,10 +214,13 @@ def _record(
     started_at: float,
     elapsed_ns: int,
     exc: BaseException | None,
+    skip: int = 2,
 ) -> None:
     # The eager path: a query that raised, a batch, a slow query, stored
     # parameters, a listener, a span or debug logging to serve, or an open
-    # memory block. Recorded as a QueryEvent at once.
+    # memory block. Recorded as a QueryEvent at once. ``skip`` frames up is
+    # the code that called the cursor: two from the Python recorder's
+    # call, one from the C recorder's, which has no frame.
     try:
         # Django's CursorWrapper holds the driver's cursor as .cursor.
         text = (
@@ -228,8 +229,7 @@ def _record(
             else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
         )
         scope = current_scope.get()
-        # Two frames up is the code that called the cursor.
-        call_site, lazy_load, bulk_call = stack_origin(2, scope, text)
+        call_site, lazy_load, bulk_call = stack_origin(skip, scope, text)
         connection = context["connection"]
         store = conf.STORE_SQL_PARAMETERS
         # Batches are never N+1 or duplicate candidates, so hashing
@@ -274,6 +274,47 @@ def _record(
             _log(event, threshold_s)
     except Exception:
         log_failure(logger, "record-query", "perfprobe failed to record a query")
+
+
+def _record_failed() -> None:
+    # The C recorder's common path raised; called with the exception set
+    # as the one being handled, which log_failure() reads.
+    log_failure(logger, "record-query", "perfprobe failed to record a query")
+
+
+def _load_recorder() -> Callable[..., Any] | None:
+    # The C recorder where built and useful: without the C walk
+    # (callsite._origin, CPython 3.11 only) it would hand every query to
+    # the Python one.
+    if os.environ.get(PURE_PYTHON_ENV) or _callsite._origin is None:
+        return None
+    try:
+        from . import _recorder
+    except ImportError:
+        return None
+    _recorder.bind(
+        globals(),
+        _conf_module,
+        monitoring,
+        tracing,
+        _callsite,
+        current_scope,
+        python_recorder,
+        _log_answers,
+        logger,
+        time.perf_counter_ns,
+        time.time,
+    )
+    return _recorder.recorder
+
+
+#: The execute wrapper installed on every connection; stateless, so every
+#: connection in every thread shares it. The C recorder
+#: (``_recorder.recorder``) where built, else ``python_recorder``. Either
+#: is called by Django's ``functools.partial`` through vectorcall: a
+#: function, not an instance with ``__call__`` (which would cost two
+#: argument tuples and a look-up of ``__call__`` a query).
+recorder: Callable[..., Any] = _load_recorder() or python_recorder
 
 
 def _log(event: QueryEvent, threshold_s: float) -> None:
