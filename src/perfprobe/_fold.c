@@ -465,8 +465,29 @@ same_key(PyObject *key, PyObject *record)
                             "a raw query record changed while it was grouped");
             return -1;
         }
-        PyObject *item = Py_NewRef(PyList_GET_ITEM(record, at[k]));
-        int equal = PyObject_RichCompareBool(PyTuple_GET_ITEM(key, k), item, Py_EQ);
+        PyObject *held = PyTuple_GET_ITEM(key, k);
+        PyObject *found = PyList_GET_ITEM(record, at[k]);
+        if (held == found) {
+            continue;
+        }
+        if (PyUnicode_CheckExact(held) && PyUnicode_CheckExact(found)) {
+            /* Two str of an N+1 loop's SQL, each made by its own query:
+             * compared here, as str.__eq__ does, without the rich
+             * comparison's dispatch (no Python code runs). */
+            if (PyUnicode_READY(held) < 0 || PyUnicode_READY(found) < 0) {
+                return -1;
+            }
+            Py_ssize_t length = PyUnicode_GET_LENGTH(held);
+            int kind = PyUnicode_KIND(held);
+            if (length != PyUnicode_GET_LENGTH(found) || kind != PyUnicode_KIND(found)
+                || memcmp(PyUnicode_DATA(held), PyUnicode_DATA(found),
+                          (size_t)length * (size_t)kind) != 0) {
+                return 0;
+            }
+            continue;
+        }
+        PyObject *item = Py_NewRef(found);
+        int equal = PyObject_RichCompareBool(held, item, Py_EQ);
         Py_DECREF(item);
         if (equal <= 0) {
             return equal;
@@ -901,6 +922,139 @@ recycle_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_NONE;
 }
 
+PyDoc_STRVAR(indices_above_doc,
+"indices_above(values, floor, /)\n"
+"--\n\n"
+"Return the indices of the values above floor, in order.\n\n"
+"None, with nothing made, unless values is a list of exact floats and\n"
+"floor an exact float. The definition is\n"
+"perfprobe.aggregates.indices_above.");
+
+static PyObject *
+indices_above(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "indices_above() takes 2 arguments");
+        return NULL;
+    }
+    PyObject *values = args[0];
+    if (!PyList_CheckExact(values) || !PyFloat_CheckExact(args[1])) {
+        Py_RETURN_NONE;
+    }
+    double floor = PyFloat_AS_DOUBLE(args[1]);
+    Py_ssize_t n = PyList_GET_SIZE(values);
+    /* Checked first: comparing anything but exact floats could run code. */
+    Py_ssize_t above = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *item = PyList_GET_ITEM(values, i);
+        if (!PyFloat_CheckExact(item)) {
+            Py_RETURN_NONE;
+        }
+        /* As float.__gt__: false for NaN on either side. */
+        if (PyFloat_AS_DOUBLE(item) > floor) {
+            above++;
+        }
+    }
+    /* Made now: making it may run the cyclic collector and with it code
+     * that changes values; what it holds is read again below. */
+    PyObject *found = PyList_New(0);
+    if (found == NULL) {
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(values) && above > 0; i++) {
+        PyObject *item = PyList_GET_ITEM(values, i);
+        if (!PyFloat_CheckExact(item)) {
+            Py_DECREF(found);
+            Py_RETURN_NONE;
+        }
+        if (PyFloat_AS_DOUBLE(item) > floor) {
+            PyObject *index = PyLong_FromSsize_t(i);
+            if (index == NULL || PyList_Append(found, index) < 0) {
+                Py_XDECREF(index);
+                Py_DECREF(found);
+                return NULL;
+            }
+            Py_DECREF(index);
+            above--;
+        }
+    }
+    return found;
+}
+
+PyDoc_STRVAR(add_in_range_doc,
+"add_in_range(bins, offset, counts, /)\n"
+"--\n\n"
+"Add each counts[key] to bins[key - offset]; return the counts' sum.\n\n"
+"bins is a list of floats (a ddsketch DenseStore's), counts a dict of int\n"
+"keys to int counts. None, with nothing changed, when a key falls outside\n"
+"bins, or an item is not of those exact types, or a count is not below\n"
+"2**53. The definition is perfprobe.sketch._add_in_range.");
+
+/* Counts below this are exact as doubles: a bin's float plus such a count
+ * is the same here as in Python, which converts the int exactly. */
+#define EXACT_COUNT (1LL << 53)
+
+static PyObject *
+add_in_range(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "add_in_range() takes 3 arguments");
+        return NULL;
+    }
+    PyObject *bins = args[0];
+    PyObject *counts = args[2];
+    if (!PyList_CheckExact(bins) || !PyLong_CheckExact(args[1])
+        || !PyDict_CheckExact(counts)) {
+        Py_RETURN_NONE;
+    }
+    int overflow;
+    long long offset = PyLong_AsLongLongAndOverflow(args[1], &overflow);
+    if (overflow || (offset == -1 && PyErr_Occurred())) {
+        PyErr_Clear();
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t size = PyList_GET_SIZE(bins);
+    /* Checked whole first, so that nothing changes unless all of it can:
+     * exact ints and floats, whose reading runs no Python code. */
+    Py_ssize_t pos = 0;
+    PyObject *key;
+    PyObject *count;
+    long long sum = 0;
+    while (PyDict_Next(counts, &pos, &key, &count)) {
+        if (!PyLong_CheckExact(key) || !PyLong_CheckExact(count)) {
+            Py_RETURN_NONE;
+        }
+        long long k = PyLong_AsLongLongAndOverflow(key, &overflow);
+        if (overflow || k < offset || k - offset >= size) {
+            Py_RETURN_NONE;
+        }
+        long long n = PyLong_AsLongLongAndOverflow(count, &overflow);
+        if (overflow || n <= -EXACT_COUNT || n >= EXACT_COUNT
+            || !PyFloat_CheckExact(PyList_GET_ITEM(bins, k - offset))) {
+            Py_RETURN_NONE;
+        }
+        sum += n;
+        if (sum <= -EXACT_COUNT || sum >= EXACT_COUNT) {
+            Py_RETURN_NONE;
+        }
+    }
+    /* Floats are not tracked by the cyclic collector: making them runs no
+     * Python code, and the dict and the list stay as checked. */
+    pos = 0;
+    while (PyDict_Next(counts, &pos, &key, &count)) {
+        Py_ssize_t index = (Py_ssize_t)(PyLong_AsLongLong(key) - offset);
+        PyObject *bin = PyList_GET_ITEM(bins, index);
+        PyObject *added = PyFloat_FromDouble(
+            PyFloat_AS_DOUBLE(bin) + (double)PyLong_AsLongLong(count));
+        if (added == NULL) {
+            return NULL;
+        }
+        PyList_SET_ITEM(bins, index, added);
+        Py_DECREF(bin);
+    }
+    return PyLong_FromLongLong(sum);
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
@@ -908,6 +1062,10 @@ static PyMethodDef fold_methods[] = {
     {"group_queries", (PyCFunction)group_queries, METH_O, group_queries_doc},
     {"settle_group", (PyCFunction)(void (*)(void))settle_group, METH_FASTCALL,
      settle_group_doc},
+    {"add_in_range", (PyCFunction)(void (*)(void))add_in_range, METH_FASTCALL,
+     add_in_range_doc},
+    {"indices_above", (PyCFunction)(void (*)(void))indices_above, METH_FASTCALL,
+     indices_above_doc},
     {"keep_record", (PyCFunction)(void (*)(void))keep_record, METH_FASTCALL,
      keep_record_doc},
     {"recycle_records", (PyCFunction)(void (*)(void))recycle_records,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import heapq
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
@@ -15,6 +16,7 @@ from .findings import DuplicateFinding, NPlusOneFinding, made
 from .nplusone import ScopeQueries
 from .querycounts import QueryCountStats
 from .scope import Scope
+from .sketch import load_fold
 from .stats import (
     MetricStats,
     StatsSummary,
@@ -30,6 +32,23 @@ StatsRuns = dict[MetricStats, tuple[list[float], list[float]]]
 OVERFLOW_KEY = "(other)"
 #: Endpoints an operation keeps its time in at most (``OperationStats.endpoints``).
 MAX_OPERATION_ENDPOINTS = 8
+
+
+def indices_above(values: list[float], floor: float) -> list[int]:
+    """Return the indices of ``values`` above ``floor``, in order.
+
+    The definition of ``_fold.indices_above``, which does it in one pass in
+    C for a list of floats.
+    """
+    if not values or max(values) <= floor:
+        # The common case, a batch none of which is among the slowest, in C.
+        return []
+    return [index for index, value in enumerate(values) if value > floor]
+
+
+_indices_above: Callable[[list[float], float], list[int] | None] | None = load_fold(
+    "indices_above"
+)
 
 
 def request_endpoint(scope: Scope | None) -> str | None:
@@ -425,20 +444,25 @@ class QueryTable:
         slowest = self._slowest
         keep = self._max_slow
         if len(slowest) >= keep:
-            if not slowest or max(durations) <= slowest[0][0]:
+            if not slowest:
                 return
+            # Only those above the floor can enter: usually none of a batch
+            # of hundreds, or a few, where ranking the whole batch cost a
+            # sort of it per fold.
             floor = slowest[0][0]
-            # Only the batch's slowest few can enter: ranked in C (a stable
-            # sort, so equal durations keep their order), then taken in
-            # their own order, as one by one.
-            ranked = sorted(range(len(durations)), key=durations.__getitem__)
-            ranked.reverse()
-            chosen = []
-            for index in ranked[:keep]:
-                if durations[index] <= floor:
-                    break
-                chosen.append(index)
-            chosen.sort()
+            found = (
+                _indices_above(durations, floor) if _indices_above is not None else None
+            )
+            chosen = indices_above(durations, floor) if found is None else found
+            if not chosen:
+                return
+            if len(chosen) > keep:
+                # The slowest ``keep`` of them (a stable sort, so equal
+                # durations keep their order, the later first), then taken in
+                # their own order, as one by one.
+                ranked = sorted(chosen, key=durations.__getitem__)
+                ranked.reverse()
+                chosen = sorted(ranked[:keep])
         else:
             chosen = range(len(durations))  # type: ignore[assignment]
         for index in chosen:

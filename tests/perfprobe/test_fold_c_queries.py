@@ -91,6 +91,42 @@ def test_c_grouping_matches_the_python_definition() -> None:
             assert total.hex() == want_total.hex()
 
 
+class _Equal(str):
+    """SQL text equal to any text, as only its own __eq__ can say."""
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    __hash__ = str.__hash__
+
+
+@needs_c
+def test_c_grouping_compares_texts_of_each_query_as_python_does() -> None:
+    """Equal texts made apart, texts of other widths and lengths, a subclass."""
+    assert c_group_queries is not None
+    base = "SELECT x FROM t WHERE id = %s"
+    texts = [
+        base,
+        "".join(base),  # equal, another object
+        base[:-1] + "?",  # same length, one character apart
+        base + " ",
+        base.replace("x", "\u00e9"),  # one byte a character, non-ASCII
+        base.replace("x", "\u0101"),  # two bytes a character
+        base.replace("x", "\U0001f600"),  # four bytes a character
+        _Equal(base),
+    ]
+    rng = random.Random(4)
+    for _ in range(300):
+        # Copies made per query, as Django makes each query's SQL anew.
+        batch = [
+            raw("".join(list(rng.choice(texts))), None, "v.py:1", 0.5)
+            for _ in range(rng.randrange(1, 12))
+        ]
+        batch.append(raw(_Equal(rng.choice(texts)), None, "v.py:1", 0.5))
+        batch.insert(0, raw(rng.choice(texts), None, "v.py:1", 0.5))
+        assert c_group_queries(batch) == group_records(batch)
+
+
 @needs_c
 @pytest.mark.parametrize(
     "odd",

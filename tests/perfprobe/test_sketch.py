@@ -7,7 +7,9 @@ from collections import Counter
 
 import pytest
 from ddsketch import DDSketch, LogarithmicMapping
+from ddsketch.store import DenseStore
 
+from perfprobe import sketch
 from perfprobe.sketch import (
     PENDING_BINS,
     SKETCH_RELATIVE_ACCURACY,
@@ -15,9 +17,11 @@ from perfprobe.sketch import (
     BatchedSketch,
     bin_value,
     count_sorted_bins,
+    load_fold,
 )
 
 QUANTILES = [i / 200 for i in range(201)]
+c_add_in_range = load_fold("add_in_range")
 
 
 def one_by_one(values: list[float]) -> DDSketch:
@@ -123,6 +127,103 @@ def test_wide_spread_keeps_few_values_waiting() -> None:
         assert len(batched._counts) < PENDING_BINS
     assert batched.settle().count == pytest.approx(len(values))
     assert_same_quantiles(batched, one_by_one(values))
+
+
+def test_a_flush_adds_each_bin_in_range_without_the_store_s_add() -> None:
+    """Of 100 bins waiting, the store's own add takes the lowest and highest only."""
+    batched = BatchedSketch()
+    store = batched._store
+    added: list[int] = []
+    own_add = store.add
+
+    def counting_add(key: int, weight: float = 1.0) -> None:
+        added.append(key)
+        own_add(key, weight)
+
+    store.add = counting_add  # type: ignore[method-assign]
+    values = [bin_value(key) for key in range(-50, 50) for _ in range(key % 3 + 1)]
+    random.Random(2).shuffle(values)
+    batched.extend(values)
+    batched.settle()
+
+    assert sketch._DIRECT_ADDS
+    assert sorted(added) == [-50, 49]
+    reference = one_by_one(values)
+    assert key_counts(store) == key_counts(reference._store)
+    assert key_counts(store) == {key: key % 3 + 1 for key in range(-50, 50)}
+    assert store.count == reference._store.count == len(values)
+    assert_same_quantiles(batched, reference)
+
+
+def test_flushes_take_the_store_s_add_where_its_layout_differs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A DenseStore whose add keeps another layout: found on the check, then used."""
+    monkeypatch.setattr(DenseStore, "add", counted_add)
+    assert not sketch._direct_adds_work()
+    monkeypatch.setattr(sketch, "_DIRECT_ADDS", False)
+    values = [bin_value(key) for key in range(-40, 40)]
+    batched = BatchedSketch()
+    batched.extend(values)
+    batched.settle()
+
+    assert batched._store.adds == 80  # type: ignore[attr-defined]
+
+
+def python_adds(store: DenseStore, counts: dict[int, int]) -> None:
+    """Add ``counts`` with the store's own add, one bin at a time."""
+    for key, weight in counts.items():
+        store.add(key, weight)
+
+
+@pytest.mark.skipif(c_add_in_range is None, reason="perfprobe._fold is not built")
+@pytest.mark.parametrize("seed", range(5))
+def test_c_adds_in_range_match_the_store_s_own_adds(seed: int) -> None:
+    """Random counts within the range: the same bins, floats and count."""
+    assert c_add_in_range is not None
+    rng = random.Random(seed)
+    direct, reference = DenseStore(), DenseStore()
+    for store in (direct, reference):
+        store.add(-300, 3)
+        store.add(400, 1)
+    for _ in range(20):
+        counts = {rng.randrange(-300, 401): rng.randrange(1, 10**6) for _ in range(64)}
+        added = c_add_in_range(direct.bins, direct.offset, counts)
+        assert added == sum(counts.values())
+        direct.count += added
+        python_adds(reference, counts)
+    assert direct.bins == reference.bins
+    assert [type(b) for b in direct.bins] == [float] * len(direct.bins)
+    assert direct.count == reference.count
+
+
+@pytest.mark.skipif(c_add_in_range is None, reason="perfprobe._fold is not built")
+@pytest.mark.parametrize(
+    "counts",
+    [{5: 1, 500: 1}, {5: 1, -501: 1}, {5: 1, True: 1}, {5: 1.0}, {5: 2**53}, {5.0: 1}],
+)
+def test_c_adds_in_range_change_nothing_unless_all_fit(counts: dict[int, int]) -> None:
+    """A key outside the bins or of another type, a float or huge count: None."""
+    assert c_add_in_range is not None
+    bins = [0.0] * 1000
+    assert c_add_in_range(bins, -500, counts) is None
+    assert bins == [0.0] * 1000
+    assert c_add_in_range([0.0, 1], 0, {1: 1}) is None
+
+
+def key_counts(store: DenseStore) -> dict[int, float]:
+    """Return the store's count in each bin that holds any, by key."""
+    return {
+        index + store.offset: count for index, count in enumerate(store.bins) if count
+    }
+
+
+def counted_add(self: DenseStore, key: int, weight: float = 1.0) -> None:
+    """DenseStore.add as a later ddsketch might write it: its total elsewhere."""
+    self.adds = getattr(self, "adds", 0) + 1  # type: ignore[attr-defined]
+    index = self._get_index(key)
+    self.bins[index] += weight
+    self.weight = getattr(self, "weight", 0.0) + weight  # type: ignore[attr-defined]
 
 
 def test_merge_equals_one_sketch_of_both() -> None:
