@@ -404,6 +404,7 @@ named(PyObject *scope, PyObject *request)
 {
     PyObject *match = NULL, *seen = NULL, *route = NULL, *method = NULL;
     PyObject *func = NULL, *flag = NULL, *endpoint = NULL;
+    PyObject *by_method = NULL, *found = NULL;
     if (lookup_attr(request, str_resolver_match, &match) <= 0 || match == Py_None) {
         goto done;
     }
@@ -415,14 +416,21 @@ named(PyObject *scope, PyObject *request)
     if (method == NULL) {
         goto done;
     }
-    PyObject *by_method = PyDict_GetItemWithError(S.endpoint_names, route);
+    /* Held, not borrowed: the look-ups below run the user's code (a view
+     * object's __getattr__, a method's __eq__), which may let another
+     * thread name the endpoint anew and free the tuple found here. */
+    by_method = PyDict_GetItemWithError(S.endpoint_names, route);
     if (by_method == NULL || !PyDict_CheckExact(by_method)) {
+        by_method = NULL;
         goto done;
     }
-    PyObject *found = PyDict_GetItemWithError(by_method, method);
+    Py_INCREF(by_method);
+    found = PyDict_GetItemWithError(by_method, method);
     if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2) {
+        found = NULL;
         goto done;
     }
+    Py_INCREF(found);
     func = PyObject_GetAttr(match, str_func);
     if (func == NULL || lookup_attr(func, S.unmonitored_attr, &flag) < 0) {
         goto done;
@@ -446,6 +454,8 @@ done:
     Py_XDECREF(method);
     Py_XDECREF(func);
     Py_XDECREF(flag);
+    Py_XDECREF(by_method);
+    Py_XDECREF(found);
     /* Whatever failed here is retried by the Python method, which logs. */
     PyErr_Clear();
     return endpoint;

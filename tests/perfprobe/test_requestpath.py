@@ -18,7 +18,7 @@ from django.test import Client, RequestFactory
 from django.urls import resolve
 from pytest_django import Settings
 
-from perfprobe import PerformanceMonitor, middleware, monitoring
+from perfprobe import PerformanceMonitor, middleware, monitoring, routes
 from perfprobe.collector import Collector
 from perfprobe.events import RequestEvent
 from perfprobe.middleware import PerformanceMiddleware
@@ -403,3 +403,48 @@ def test_without_the_c_path_the_python_code_serves(
         check=True,
     )
     assert result.stdout.split() == ["True", "False", "True"]
+
+
+class RenamingView:
+    """A view object whose attribute look-ups name its endpoint anew.
+
+    As another thread's first request of the same route would: an equal
+    endpoint tuple replaces the one kept, which is let go of; then a
+    tuple of the same size is made, which may take its memory.
+    """
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.made: list[tuple[str, str]] = []
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    def __getattr__(self, name: str) -> Any:
+        by_method = routes.endpoint_names.get(self.route, {})
+        if "GET" in by_method:
+            path = "/" + self.route
+            by_method["GET"] = ("GET " + path, ("GET", path))
+            self.made.append(tuple(["GET /elsewhere/", "x"]))
+        raise AttributeError(name)
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_endpoint_renamed_while_the_view_is_read_keeps_its_name(
+    fresh_monitor: PerformanceMonitor, test_urls: None
+) -> None:
+    """The endpoint found is held while the view's attributes run user code."""
+    match = resolve("/quiet/")
+    match.func = RenamingView(match.route)
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = match
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(get_response)
+    for _ in range(3):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    names = [summary.name for summary in fresh_monitor.collector.snapshot().scopes]
+    assert names == ["GET /quiet/"] * 3
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 3}
