@@ -809,8 +809,17 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     result = finish(self, monitor, scope, request, response, started_at, duration);
 
 cleanup:
-    if (handed_back) {
-        PyErr_Clear();
+    /* Handed back, the Python code does it all again and meets a lasting
+     * failure itself; an exception that is no Exception (KeyboardInterrupt
+     * or SystemExit from a signal handler, run in whatever Python code was
+     * called here) passes, as it would through the Python code. */
+    if (handed_back && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        }
+        else {
+            handed_back = 0;
+        }
     }
     Py_XDECREF(monitor);
     Py_XDECREF(time_fn);

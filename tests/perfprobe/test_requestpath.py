@@ -448,3 +448,42 @@ def test_an_endpoint_renamed_while_the_view_is_read_keeps_its_name(
     names = [summary.name for summary in fresh_monitor.collector.snapshot().scopes]
     assert names == ["GET /quiet/"] * 3
     assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 3}
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_interruption_before_the_view_passes_through(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    test_urls: None,
+) -> None:
+    """A ``KeyboardInterrupt`` raised as the scope is made is not swallowed.
+
+    As a signal handler would raise it, once, in whatever Python code runs
+    then: the request is not served again in its place.
+    """
+    served: list[str] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        served.append(request.path)
+        request.resolver_match = resolve("/quiet/")
+        return HttpResponse("ok")
+
+    made: list[int] = []
+
+    class InterruptedOnce(RequestScope):
+        def __init__(self, *args: Any) -> None:
+            made.append(1)
+            if len(made) == 1:
+                raise KeyboardInterrupt
+            super().__init__(*args)
+
+    wrapped = PerformanceMiddleware(view)
+    wrapped(RequestFactory().get("/quiet/"))  # its settings seen
+    monkeypatch.setattr(middleware, "RequestScope", InterruptedOnce)
+
+    with pytest.raises(KeyboardInterrupt):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    assert served == ["/quiet/"]
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
