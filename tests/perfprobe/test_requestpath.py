@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -487,3 +488,58 @@ def test_an_interruption_before_the_view_passes_through(
     assert served == ["/quiet/"]
     assert current_scope.get() is None
     assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
+
+
+class BrokenScope(RequestScope):
+    """A request scope that cannot be made."""
+
+    def __init__(self, *args: Any) -> None:
+        raise RuntimeError("no scope")
+
+
+@pytest.mark.usefixtures("request_path")
+def test_a_scope_that_cannot_be_made_is_logged_and_the_view_served(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    test_urls: None,
+) -> None:
+    """The request is served unrecorded; the failure is logged, never raised."""
+    wrapped = PerformanceMiddleware(served("/quiet/"))
+    wrapped(RequestFactory().get("/quiet/"))  # its settings seen
+    monkeypatch.setattr(middleware, "RequestScope", BrokenScope)
+
+    with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+        responses = [wrapped(RequestFactory().get("/quiet/")) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    failures = [r for r in caplog.records if "open scope" in r.getMessage()]
+    assert len(failures) == 2
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
+
+
+def test_an_async_request_whose_scope_cannot_be_made_is_served(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    test_urls: None,
+) -> None:
+    """So is an asynchronous one, with its view's exception unchanged."""
+    error = ValueError("from the view")
+
+    async def view(request: HttpRequest) -> HttpResponse:
+        if request.path == "/boom/":
+            raise error
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(view)
+    monkeypatch.setattr(middleware, "RequestScope", BrokenScope)
+
+    response = asyncio.run(wrapped(RequestFactory().get("/quiet/")))
+    with pytest.raises(ValueError) as raised:
+        asyncio.run(wrapped(RequestFactory().get("/boom/")))
+
+    assert response.status_code == 200
+    assert raised.value is error
+    assert raised.value.__context__ is None
+    assert request_counts(fresh_monitor.collector) == {}
