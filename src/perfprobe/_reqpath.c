@@ -398,7 +398,8 @@ done:
 /* The scope's endpoint, named as RequestScope.named does, when its route
  * and method are known and its view is not unmonitored: a new reference,
  * the scope named and its request let go of. NULL otherwise, with no
- * exception set and the scope untouched: RequestScope.named decides. */
+ * exception set and the scope untouched: RequestScope.named decides (or
+ * with one set that must pass). */
 static PyObject *
 named(PyObject *scope, PyObject *request)
 {
@@ -456,7 +457,13 @@ done:
     Py_XDECREF(flag);
     Py_XDECREF(by_method);
     Py_XDECREF(found);
-    /* Whatever failed here is retried by the Python method, which logs. */
+    /* Whatever failed here is retried by the Python method, which logs;
+     * but an exception that is no Exception (KeyboardInterrupt from a
+     * signal handler, run in the user's code read here) passes, as it
+     * would through that method. */
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
     PyErr_Clear();
     return endpoint;
 }
@@ -610,6 +617,9 @@ finish(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
        PyObject *response, PyObject *started_at, PyObject *duration)
 {
     PyObject *endpoint = named(scope, request);
+    if (endpoint == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
     if (endpoint == NULL) {
         PyObject *args[7] = {(PyObject *)self, monitor, scope, request, response,
                              started_at, duration};

@@ -543,3 +543,46 @@ def test_an_async_request_whose_scope_cannot_be_made_is_served(
     assert raised.value is error
     assert raised.value.__context__ is None
     assert request_counts(fresh_monitor.collector) == {}
+
+
+class InterruptedView:
+    """A view whose first attribute look-up once armed is interrupted.
+
+    As a signal handler raising ``KeyboardInterrupt`` in its Python code
+    would; the other look-ups find nothing.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    def __getattr__(self, name: str) -> Any:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        raise AttributeError(name)
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_interruption_while_the_scope_is_named_passes_through(
+    fresh_monitor: PerformanceMonitor, test_urls: None
+) -> None:
+    """A ``KeyboardInterrupt`` from the view's attributes is not swallowed."""
+    match = resolve("/quiet/")
+    match.func = view = InterruptedView()
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = match
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(get_response)
+    wrapped(RequestFactory().get("/quiet/"))  # its settings and route seen
+    view.armed = True
+
+    with pytest.raises(KeyboardInterrupt):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
