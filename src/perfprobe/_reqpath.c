@@ -398,12 +398,14 @@ done:
 /* The scope's endpoint, named as RequestScope.named does, when its route
  * and method are known and its view is not unmonitored: a new reference,
  * the scope named and its request let go of. NULL otherwise, with no
- * exception set and the scope untouched: RequestScope.named decides. */
+ * exception set and the scope untouched: RequestScope.named decides (or
+ * with one set that must pass). */
 static PyObject *
 named(PyObject *scope, PyObject *request)
 {
     PyObject *match = NULL, *seen = NULL, *route = NULL, *method = NULL;
     PyObject *func = NULL, *flag = NULL, *endpoint = NULL;
+    PyObject *by_method = NULL, *found = NULL;
     if (lookup_attr(request, str_resolver_match, &match) <= 0 || match == Py_None) {
         goto done;
     }
@@ -415,14 +417,21 @@ named(PyObject *scope, PyObject *request)
     if (method == NULL) {
         goto done;
     }
-    PyObject *by_method = PyDict_GetItemWithError(S.endpoint_names, route);
+    /* Held, not borrowed: the look-ups below run the user's code (a view
+     * object's __getattr__, a method's __eq__), which may let another
+     * thread name the endpoint anew and free the tuple found here. */
+    by_method = PyDict_GetItemWithError(S.endpoint_names, route);
     if (by_method == NULL || !PyDict_CheckExact(by_method)) {
+        by_method = NULL;
         goto done;
     }
-    PyObject *found = PyDict_GetItemWithError(by_method, method);
+    Py_INCREF(by_method);
+    found = PyDict_GetItemWithError(by_method, method);
     if (found == NULL || !PyTuple_CheckExact(found) || PyTuple_GET_SIZE(found) != 2) {
+        found = NULL;
         goto done;
     }
+    Py_INCREF(found);
     func = PyObject_GetAttr(match, str_func);
     if (func == NULL || lookup_attr(func, S.unmonitored_attr, &flag) < 0) {
         goto done;
@@ -446,7 +455,15 @@ done:
     Py_XDECREF(method);
     Py_XDECREF(func);
     Py_XDECREF(flag);
-    /* Whatever failed here is retried by the Python method, which logs. */
+    Py_XDECREF(by_method);
+    Py_XDECREF(found);
+    /* Whatever failed here is retried by the Python method, which logs;
+     * but an exception that is no Exception (KeyboardInterrupt from a
+     * signal handler, run in the user's code read here) passes, as it
+     * would through that method. */
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return NULL;
+    }
     PyErr_Clear();
     return endpoint;
 }
@@ -600,6 +617,9 @@ finish(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
        PyObject *response, PyObject *started_at, PyObject *duration)
 {
     PyObject *endpoint = named(scope, request);
+    if (endpoint == NULL && PyErr_Occurred()) {
+        return NULL;
+    }
     if (endpoint == NULL) {
         PyObject *args[7] = {(PyObject *)self, monitor, scope, request, response,
                              started_at, duration};
@@ -799,8 +819,17 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     result = finish(self, monitor, scope, request, response, started_at, duration);
 
 cleanup:
-    if (handed_back) {
-        PyErr_Clear();
+    /* Handed back, the Python code does it all again and meets a lasting
+     * failure itself; an exception that is no Exception (KeyboardInterrupt
+     * or SystemExit from a signal handler, run in whatever Python code was
+     * called here) passes, as it would through the Python code. */
+    if (handed_back && PyErr_Occurred()) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear();
+        }
+        else {
+            handed_back = 0;
+        }
     }
     Py_XDECREF(monitor);
     Py_XDECREF(time_fn);

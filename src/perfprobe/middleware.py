@@ -34,6 +34,7 @@ from .requestend import (
 from .requestend import abandon as _abandon
 from .requestend import count_skipped as _count_skipped
 from .requestend import drop as _drop
+from .requestend import scope_failed as _scope_failed
 from .requestend import unnamed as _unnamed
 from .requestscope import RequestScope
 from .routes import UNMATCHED_ROUTE as UNMATCHED_ROUTE
@@ -149,14 +150,22 @@ class PerformanceMiddleware(_RequestPath):
         outer_mark = None
         if parent is not None and parent.is_mark:
             outer_mark, parent = parent, enclosing_scope(parent)
-        scope = RequestScope(
-            parent,
-            started_at,
-            started_ns,
-            None if _running_loop() is None else current_task_ref(),
-            request,
-            tracker,
-        )
+        try:
+            scope = RequestScope(
+                parent,
+                started_at,
+                started_ns,
+                None if _running_loop() is None else current_task_ref(),
+                request,
+                tracker,
+            )
+        except Exception:
+            _scope_failed()
+            scope = None
+        if scope is None:
+            # Served unrecorded, outside the except block: the view's own
+            # exception must not carry perfprobe's as its __context__.
+            return self.get_response(request)
         if outer_mark is not None:
             scope.outer_mark = outer_mark
         # The current scope is the request's mark too (one ContextVar, see
@@ -254,13 +263,19 @@ class PerformanceMiddleware(_RequestPath):
         monitor = monitoring.monitor
         started_at = time.time()
         started_ns = time.perf_counter_ns()
-        scope = RequestScope(
-            enclosing_scope(parent),
-            started_at,
-            started_ns,
-            current_task_ref(),
-            request,
-        )
+        try:
+            scope = RequestScope(
+                enclosing_scope(parent),
+                started_at,
+                started_ns,
+                current_task_ref(),
+                request,
+            )
+        except Exception:
+            _scope_failed()
+            scope = None
+        if scope is None:
+            return await get_response(request)
         if parent is not None and parent.is_mark:
             scope.outer_mark = parent
         try:

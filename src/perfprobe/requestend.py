@@ -122,6 +122,14 @@ def drop(scope: RequestScope, request: HttpRequest) -> None:
     count_skipped(sampling.UNMONITORED_VIEW)
 
 
+def scope_failed() -> None:
+    """Log the exception being handled as a failure to make a request's scope."""
+    # Its request is served unrecorded.
+    log_failure(
+        monitoring.logger, "scope-open", "perfprobe failed to open scope %r", "request"
+    )
+
+
 def log_record_failure() -> None:
     """Log the exception being handled as a failure to record a request."""
     log_failure(logger, "record-request", "perfprobe failed to record a request")

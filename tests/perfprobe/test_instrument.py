@@ -27,6 +27,7 @@ from perfprobe.collector import Collector
 from perfprobe.db import callsite, instrument
 from perfprobe.db.framewalk import PURE_PYTHON_ENV
 from perfprobe.events import QueryEvent
+from perfprobe.scope import current_scope
 
 # Every test runs with the C recorder (where built) and the Python one.
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("each_recorder")]
@@ -795,3 +796,47 @@ def test_a_thread_log_missing_a_slot_is_logged_and_the_result_returned(
     monkeypatch.undo()
     assert Customer.objects.count() == 0
     assert len(waiting_records(fresh_monitor)) == 2
+
+
+class InterruptedMark:
+    """A current mark whose first ``suppressed`` read is interrupted.
+
+    As a signal handler raising ``KeyboardInterrupt`` in the Python code a
+    request scope runs when first asked; then it reads suppressed.
+    """
+
+    is_mark = True
+
+    def __init__(self) -> None:
+        self.reads = 0
+
+    @property
+    def suppressed(self) -> bool:
+        self.reads += 1
+        if self.reads == 1:
+            raise KeyboardInterrupt
+        return True
+
+
+def test_an_interruption_before_the_query_passes_through(
+    recorded_queries: Queries,
+) -> None:
+    """A ``KeyboardInterrupt`` raised while the recorder looks is not swallowed."""
+    ran: list[str] = []
+
+    def execute(sql: str, params: Any, many: bool, context: dict[str, Any]) -> str:
+        ran.append(sql)
+        return "answer"
+
+    assert Customer.objects.count() == 0  # the settings read
+    token = current_scope.set(InterruptedMark())  # type: ignore[arg-type]
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            instrument.recorder(
+                execute, "SELECT 1", (), False, {"connection": connection}
+            )
+    finally:
+        current_scope.reset(token)
+
+    assert ran == []
+    assert len(recorded_queries()) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 import os
@@ -18,7 +19,7 @@ from django.test import Client, RequestFactory
 from django.urls import resolve
 from pytest_django import Settings
 
-from perfprobe import PerformanceMonitor, middleware, monitoring
+from perfprobe import PerformanceMonitor, middleware, monitoring, routes
 from perfprobe.collector import Collector
 from perfprobe.events import RequestEvent
 from perfprobe.middleware import PerformanceMiddleware
@@ -403,3 +404,185 @@ def test_without_the_c_path_the_python_code_serves(
         check=True,
     )
     assert result.stdout.split() == ["True", "False", "True"]
+
+
+class RenamingView:
+    """A view object whose attribute look-ups name its endpoint anew.
+
+    As another thread's first request of the same route would: an equal
+    endpoint tuple replaces the one kept, which is let go of; then a
+    tuple of the same size is made, which may take its memory.
+    """
+
+    def __init__(self, route: str) -> None:
+        self.route = route
+        self.made: list[tuple[str, str]] = []
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    def __getattr__(self, name: str) -> Any:
+        by_method = routes.endpoint_names.get(self.route, {})
+        if "GET" in by_method:
+            path = "/" + self.route
+            by_method["GET"] = ("GET " + path, ("GET", path))
+            self.made.append(tuple(["GET /elsewhere/", "x"]))
+        raise AttributeError(name)
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_endpoint_renamed_while_the_view_is_read_keeps_its_name(
+    fresh_monitor: PerformanceMonitor, test_urls: None
+) -> None:
+    """The endpoint found is held while the view's attributes run user code."""
+    match = resolve("/quiet/")
+    match.func = RenamingView(match.route)
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = match
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(get_response)
+    for _ in range(3):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    names = [summary.name for summary in fresh_monitor.collector.snapshot().scopes]
+    assert names == ["GET /quiet/"] * 3
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 3}
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_interruption_before_the_view_passes_through(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    test_urls: None,
+) -> None:
+    """A ``KeyboardInterrupt`` raised as the scope is made is not swallowed.
+
+    As a signal handler would raise it, once, in whatever Python code runs
+    then: the request is not served again in its place.
+    """
+    served: list[str] = []
+
+    def view(request: HttpRequest) -> HttpResponse:
+        served.append(request.path)
+        request.resolver_match = resolve("/quiet/")
+        return HttpResponse("ok")
+
+    made: list[int] = []
+
+    class InterruptedOnce(RequestScope):
+        def __init__(self, *args: Any) -> None:
+            made.append(1)
+            if len(made) == 1:
+                raise KeyboardInterrupt
+            super().__init__(*args)
+
+    wrapped = PerformanceMiddleware(view)
+    wrapped(RequestFactory().get("/quiet/"))  # its settings seen
+    monkeypatch.setattr(middleware, "RequestScope", InterruptedOnce)
+
+    with pytest.raises(KeyboardInterrupt):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    assert served == ["/quiet/"]
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
+
+
+class BrokenScope(RequestScope):
+    """A request scope that cannot be made."""
+
+    def __init__(self, *args: Any) -> None:
+        raise RuntimeError("no scope")
+
+
+@pytest.mark.usefixtures("request_path")
+def test_a_scope_that_cannot_be_made_is_logged_and_the_view_served(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    test_urls: None,
+) -> None:
+    """The request is served unrecorded; the failure is logged, never raised."""
+    wrapped = PerformanceMiddleware(served("/quiet/"))
+    wrapped(RequestFactory().get("/quiet/"))  # its settings seen
+    monkeypatch.setattr(middleware, "RequestScope", BrokenScope)
+
+    with caplog.at_level(logging.DEBUG, logger="perfprobe"):
+        responses = [wrapped(RequestFactory().get("/quiet/")) for _ in range(2)]
+
+    assert [r.status_code for r in responses] == [200, 200]
+    failures = [r for r in caplog.records if "open scope" in r.getMessage()]
+    assert len(failures) == 2
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}
+
+
+def test_an_async_request_whose_scope_cannot_be_made_is_served(
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    test_urls: None,
+) -> None:
+    """So is an asynchronous one, with its view's exception unchanged."""
+    error = ValueError("from the view")
+
+    async def view(request: HttpRequest) -> HttpResponse:
+        if request.path == "/boom/":
+            raise error
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(view)
+    monkeypatch.setattr(middleware, "RequestScope", BrokenScope)
+
+    response = asyncio.run(wrapped(RequestFactory().get("/quiet/")))
+    with pytest.raises(ValueError) as raised:
+        asyncio.run(wrapped(RequestFactory().get("/boom/")))
+
+    assert response.status_code == 200
+    assert raised.value is error
+    assert raised.value.__context__ is None
+    assert request_counts(fresh_monitor.collector) == {}
+
+
+class InterruptedView:
+    """A view whose first attribute look-up once armed is interrupted.
+
+    As a signal handler raising ``KeyboardInterrupt`` in its Python code
+    would; the other look-ups find nothing.
+    """
+
+    def __init__(self) -> None:
+        self.armed = False
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return HttpResponse("ok")
+
+    def __getattr__(self, name: str) -> Any:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        raise AttributeError(name)
+
+
+@pytest.mark.usefixtures("request_path")
+def test_an_interruption_while_the_scope_is_named_passes_through(
+    fresh_monitor: PerformanceMonitor, test_urls: None
+) -> None:
+    """A ``KeyboardInterrupt`` from the view's attributes is not swallowed."""
+    match = resolve("/quiet/")
+    match.func = view = InterruptedView()
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = match
+        return HttpResponse("ok")
+
+    wrapped = PerformanceMiddleware(get_response)
+    wrapped(RequestFactory().get("/quiet/"))  # its settings and route seen
+    view.armed = True
+
+    with pytest.raises(KeyboardInterrupt):
+        wrapped(RequestFactory().get("/quiet/"))
+
+    assert current_scope.get() is None
+    assert request_counts(fresh_monitor.collector) == {("GET", "/quiet/"): 1}

@@ -835,10 +835,24 @@ log_failure(void)
     return 0;
 }
 
+/* Clear the exception set, if any, for the Python recorder to meet a
+ * lasting failure itself: 0. One that is no Exception (KeyboardInterrupt
+ * or SystemExit from a signal handler, run in whatever Python code was
+ * called) stays set, to pass as through the Python recorder: -1. */
+static int
+hand_over(void)
+{
+    if (PyErr_Occurred() && !PyErr_ExceptionMatches(PyExc_Exception)) {
+        return -1;
+    }
+    PyErr_Clear();
+    return 0;
+}
+
 /* Whether the common path may take the call (1), the query passes
  * unrecorded (0), or the Python recorder takes it whole (-1, with any
- * exception cleared). ``*conf_out`` gets a new reference to the settings
- * when 1. */
+ * exception cleared; -2 with one set that must pass, see hand_over).
+ * ``*conf_out`` gets a new reference to the settings when 1. */
 static int
 triage(PyObject *const *args, PyObject **conf_out)
 {
@@ -847,8 +861,7 @@ triage(PyObject *const *args, PyObject **conf_out)
         /* No settings cached yet (or after a change): get_settings(),
          * and its failure's log, are the Python recorder's. */
         Py_XDECREF(conf);
-        PyErr_Clear();
-        return -1;
+        return hand_over() < 0 ? -2 : -1;
     }
     PyObject *mark = NULL;
     int on = seen_on;
@@ -872,8 +885,7 @@ triage(PyObject *const *args, PyObject **conf_out)
     }
     if (on <= 0) {
         Py_DECREF(conf);
-        PyErr_Clear();
-        return on;
+        return hand_over() < 0 ? -2 : on;
     }
     *conf_out = conf;
     return 1;
@@ -898,6 +910,9 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
     }
     PyObject *conf = NULL;
     int path = nargs == 5 && kwnames == NULL ? triage(args, &conf) : -1;
+    if (path == -2) {
+        return NULL;
+    }
     if (path < 0) {
         return PyObject_Vectorcall(python_recorder, args, nargsf, kwnames);
     }
@@ -911,7 +926,9 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
         /* The clocks raise out of the Python recorder: let it. */
         Py_XDECREF(started_at);
         Py_DECREF(conf);
-        PyErr_Clear();
+        if (hand_over() < 0) {
+            return NULL;
+        }
         return PyObject_Vectorcall(python_recorder, args, nargsf, kwnames);
     }
     PyObject *result = PyObject_Vectorcall(args[0], args + 1, 4, NULL);
