@@ -82,7 +82,9 @@ def test_an_endpoint_partly_in_a_block_names_it_in_its_advice(
     fresh_monitor: PerformanceMonitor, slow_limit: None
 ) -> None:
     """A third of GET /part-block/ is render_part: the endpoint says so."""
+    middleware_urls.part_block_times.clear()
     report = _report(fresh_monitor, "/part-block/")
+    ((in_block, in_view),) = middleware_urls.part_block_times
 
     assert _by_rule(report, "slow-operation") == []
     (endpoint,) = _by_rule(report, "slow-endpoint")
@@ -92,7 +94,11 @@ def test_an_endpoint_partly_in_a_block_names_it_in_its_advice(
         endpoint["suggestion"],
     )
     assert found is not None, endpoint["suggestion"]
-    assert 15 <= int(found.group(1)) <= 40
+    # About a third; exactly, the block's share of the request as the view
+    # timed both, less what the request spends outside the view (a few
+    # points at most, on a loaded machine).
+    share = 100 * in_block / in_view
+    assert share - 5 <= int(found.group(1)) <= share + 1
     assert "profile the rest of the view" in endpoint["suggestion"]
 
 
