@@ -28,8 +28,8 @@ from .requestend import (
     ERROR_ATTR,
     RAISED_AT_ATTR,
     configure_c_path,
+    finish,
     load_request_path,
-    log_record_failure,
 )
 from .requestend import abandon as _abandon
 from .requestend import count_skipped as _count_skipped
@@ -52,7 +52,6 @@ _ERROR_ATTR = ERROR_ATTR
 _RAISED_AT_ATTR = RAISED_AT_ATTR
 # Module-level names for what the request path calls on every request: a
 # global is one lookup, a module's attribute two.
-_get_ident = threading.get_ident
 _time = time.time
 _perf_counter_ns = time.perf_counter_ns
 _running_loop = asyncio._get_running_loop
@@ -189,49 +188,8 @@ class PerformanceMiddleware(_RequestPath):
         # inside the request, which is what leave_scope does too.
         current_scope.reset(scope_token)
         duration_s = (_perf_counter_ns() - started_ns) / 1e9
-        try:
-            # Named now unless a probe in the request had it named first.
-            endpoint = scope.named()
-        except Exception:
-            endpoint = _unnamed(scope)
-        if endpoint is None:  # an unmonitored view
-            _drop(scope, request)
-            keep_unmonitored(response, scope)
-            return response
-        # process_exception sets the raise site only with the type: a request
-        # that raised nothing misses one attribute, not two.
-        error_type = getattr(request, _ERROR_ATTR, None)
-        try:
-            # Read again: a collector replaced during the request takes it.
-            monitor.collector.request_ended(
-                scope,
-                (
-                    endpoint[1],
-                    int(response.status_code),
-                    duration_s,
-                    started_at,
-                    _get_ident(),
-                    (
-                        request.META.get("QUERY_STRING") or None
-                        if self._store_query_strings
-                        else None
-                    ),
-                    error_type,
-                    (
-                        None
-                        if error_type is None
-                        else getattr(request, _RAISED_AT_ATTR, None)
-                    ),
-                    # The scope's fields, so that a quiet request is kept as
-                    # this very tuple (RawRequest): its name is endpoint[0].
-                    scope.id,
-                    endpoint[0],
-                    started_at,
-                ),
-            )
-        except Exception:
-            log_record_failure()
-        return response
+        # Named and recorded as the C path's requests that it does not name.
+        return finish(self, monitor, scope, request, response, started_at, duration_s)
 
     def _traced(self, request: HttpRequest) -> Any:
         with tracing.request_span(request) as span:
