@@ -113,11 +113,11 @@ call_method1(PyObject *obj, PyObject *name, PyObject *arg)
 }
 
 /* What a Collector sets once in __init__ and never rebinds (its scope
- * table, listener lists, lock, the thread logs' list and the activity; the
- * lock's deferred queue and bound methods), read once per collector: kept
+ * table, listener lists, lock, the thread logs' list and the activity with
+ * its list of open blocks; the lock's deferred queue and bound methods), read once per collector: kept
  * for the collector last seen, known by a weak reference, as db/_recorder.c
  * keeps its listeners. Only for a collector whose type is Collector. */
-#define PART_COUNT 12
+#define PART_COUNT 13
 
 typedef union {
     struct {
@@ -133,6 +133,7 @@ typedef union {
         PyObject *deferred;     /* _lock._deferred */
         PyObject *activity;     /* _activity */
         PyObject *logs;         /* thread_logs.logs, a list changed in place */
+        PyObject *open_blocks;  /* _activity.open_blocks, a list changed in place */
     };
     PyObject *all[PART_COUNT];
 } Parts;
@@ -170,11 +171,15 @@ read_collector(PyObject *collector)
                                 : PyObject_GetAttr(collector, str_thread_logs);
         got.logs = threads == NULL ? NULL : PyObject_GetAttr(threads, str_logs);
         Py_XDECREF(threads);
-        if (got.logs != NULL && !PyList_CheckExact(got.logs)) {
-            PyErr_SetString(PyExc_TypeError, "thread_logs.logs must be a list");
-            Py_CLEAR(got.logs);
+        got.open_blocks = got.logs == NULL
+                              ? NULL
+                              : PyObject_GetAttr(got.activity, str_open_blocks);
+        if (got.open_blocks != NULL &&
+            !(PyList_CheckExact(got.logs) && PyList_CheckExact(got.open_blocks))) {
+            PyErr_SetString(PyExc_TypeError, "the thread logs must be lists");
+            Py_CLEAR(got.open_blocks);
         }
-        ok = got.logs != NULL;
+        ok = got.open_blocks != NULL;
     }
     PyObject *ref = ok ? PyWeakref_NewRef(collector, NULL) : NULL;
     if (ref == NULL) {
@@ -358,15 +363,13 @@ keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
         }
         Py_DECREF(done);
     }
-    int blocks = attr_true(parts->activity, str_open_blocks);
-    if (blocks > 0) {
+    if (PyList_GET_SIZE(parts->open_blocks) > 0) {
         done = call_method1(parts->activity, str_mark_others,
                             PyTuple_GET_ITEM(quiet, 4));
-        blocks = done == NULL ? -1 : 0;
-        Py_XDECREF(done);
-    }
-    if (blocks < 0) {
-        return -1;
+        if (done == NULL) {
+            return -1;
+        }
+        Py_DECREF(done);
     }
     PyObject *recent = PyObject_GetAttr(collector, str_recent);
     if (recent == NULL) {
