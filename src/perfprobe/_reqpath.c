@@ -141,13 +141,19 @@ typedef union {
 static PyObject *seen_collector_ref;
 static Parts seen;
 
-/* Make ``seen`` the parts of ``collector`` (a Collector): 0, or -1 with an
- * exception set and ``seen`` unchanged. */
+/* ``collector``'s parts (a Collector's), new references in ``parts``,
+ * read when ``collector`` is not the one last seen, which it becomes: 0,
+ * or -1 with an exception set. Held by the caller: code run meanwhile (the
+ * release of the parts replaced here, a deferred call, a finaliser) may
+ * serve a request for another collector and replace ``seen``. */
 static int
-read_collector(PyObject *collector)
+hold_parts(PyObject *collector, Parts *parts)
 {
     if (seen_collector_ref != NULL &&
         PyWeakref_GET_OBJECT(seen_collector_ref) == collector) {
+        for (int i = 0; i < PART_COUNT; i++) {
+            parts->all[i] = Py_NewRef(seen.all[i]);
+        }
         return 0;
     }
     Parts got = {{NULL}};
@@ -188,6 +194,9 @@ read_collector(PyObject *collector)
         }
         return -1;
     }
+    for (int i = 0; i < PART_COUNT; i++) {
+        parts->all[i] = Py_NewRef(got.all[i]);
+    }
     /* Every part replaced before the old ones are released, whose release
      * may run code (a finaliser) that serves a request. */
     PyObject *old_ref = seen_collector_ref;
@@ -197,21 +206,6 @@ read_collector(PyObject *collector)
     Py_XDECREF(old_ref);
     for (int i = 0; i < PART_COUNT; i++) {
         Py_XDECREF(old.all[i]);
-    }
-    return 0;
-}
-
-/* ``collector``'s parts, new references in ``parts``: 0, or -1. Held for
- * the call: code run meanwhile (a deferred call, a finaliser) may serve a
- * request for another collector and replace ``seen``. */
-static int
-hold_parts(PyObject *collector, Parts *parts)
-{
-    if (read_collector(collector) < 0) {
-        return -1;
-    }
-    for (int i = 0; i < PART_COUNT; i++) {
-        parts->all[i] = Py_NewRef(seen.all[i]);
     }
     return 0;
 }
@@ -845,8 +839,11 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
      * Python code's to log. */
     collector = PyObject_GetAttr(monitor, str_collector);
     if (collector != NULL && (PyObject *)Py_TYPE(collector) == S.collector_type) {
-        tracker = read_collector(collector) < 0 ? NULL
-                                                : Py_NewRef(seen.scope_table);
+        Parts parts;
+        if (hold_parts(collector, &parts) == 0) {
+            tracker = Py_NewRef(parts.scope_table);
+            drop_parts(&parts);
+        }
     }
     else if (collector != NULL) {
         tracker = PyObject_GetAttr(collector, str_scope_table);
