@@ -112,46 +112,127 @@ call_method1(PyObject *obj, PyObject *name, PyObject *arg)
                                      NULL);
 }
 
-/* ``listeners.items``'s truth for the collector's ``name`` list. */
+/* What a Collector sets once in __init__ and never rebinds (its scope
+ * table, listener lists, lock, the thread logs' list and the activity with
+ * its list of open blocks; the lock's deferred queue and bound methods), read once per collector: kept
+ * for the collector last seen, known by a weak reference, as db/_recorder.c
+ * keeps its listeners. Only for a collector whose type is Collector. */
+#define PART_COUNT 13
+
+typedef union {
+    struct {
+        PyObject *scopes;       /* _scopes */
+        PyObject *scope_table;  /* scope_table */
+        PyObject *listeners;    /* _listeners */
+        PyObject *scope_listeners;
+        PyObject *request_listeners;
+        PyObject *lock;         /* _lock */
+        PyObject *is_owned;     /* _lock._is_owned, bound */
+        PyObject *acquire;      /* _lock.acquire, bound */
+        PyObject *release;      /* _lock.release, bound */
+        PyObject *deferred;     /* _lock._deferred */
+        PyObject *activity;     /* _activity */
+        PyObject *logs;         /* thread_logs.logs, a list changed in place */
+        PyObject *open_blocks;  /* _activity.open_blocks, a list changed in place */
+    };
+    PyObject *all[PART_COUNT];
+} Parts;
+
+static PyObject *seen_collector_ref;
+static Parts seen;
+
+/* ``collector``'s parts (a Collector's), new references in ``parts``,
+ * read when ``collector`` is not the one last seen, which it becomes: 0,
+ * or -1 with an exception set. Held by the caller: code run meanwhile (the
+ * release of the parts replaced here, a deferred call, a finaliser) may
+ * serve a request for another collector and replace ``seen``. */
 static int
-listening(PyObject *collector, PyObject *name)
+hold_parts(PyObject *collector, Parts *parts)
 {
-    PyObject *list = PyObject_GetAttr(collector, name);
-    if (list == NULL) {
+    if (seen_collector_ref != NULL &&
+        PyWeakref_GET_OBJECT(seen_collector_ref) == collector) {
+        for (int i = 0; i < PART_COUNT; i++) {
+            parts->all[i] = Py_NewRef(seen.all[i]);
+        }
+        return 0;
+    }
+    Parts got = {{NULL}};
+    PyObject *names[6] = {str_scopes, str_scope_table, str_listeners,
+                          str_scope_listeners, str_request_listeners, str_lock};
+    PyObject *lock_names[4] = {str_is_owned, str_acquire, str_release,
+                               str_deferred};
+    int ok = 1;
+    for (int i = 0; i < 6 && ok; i++) {
+        got.all[i] = PyObject_GetAttr(collector, names[i]);
+        ok = got.all[i] != NULL;
+    }
+    for (int i = 0; i < 4 && ok; i++) {
+        got.all[6 + i] = PyObject_GetAttr(got.lock, lock_names[i]);
+        ok = got.all[6 + i] != NULL;
+    }
+    if (ok) {
+        got.activity = PyObject_GetAttr(collector, str_activity);
+        PyObject *threads = got.activity == NULL
+                                ? NULL
+                                : PyObject_GetAttr(collector, str_thread_logs);
+        got.logs = threads == NULL ? NULL : PyObject_GetAttr(threads, str_logs);
+        Py_XDECREF(threads);
+        got.open_blocks = got.logs == NULL
+                              ? NULL
+                              : PyObject_GetAttr(got.activity, str_open_blocks);
+        if (got.open_blocks != NULL &&
+            !(PyList_CheckExact(got.logs) && PyList_CheckExact(got.open_blocks))) {
+            PyErr_SetString(PyExc_TypeError, "the thread logs must be lists");
+            Py_CLEAR(got.open_blocks);
+        }
+        ok = got.open_blocks != NULL;
+    }
+    PyObject *ref = ok ? PyWeakref_NewRef(collector, NULL) : NULL;
+    if (ref == NULL) {
+        for (int i = 0; i < PART_COUNT; i++) {
+            Py_XDECREF(got.all[i]);
+        }
         return -1;
     }
-    int truth = attr_true(list, str_items);
-    Py_DECREF(list);
-    return truth;
+    for (int i = 0; i < PART_COUNT; i++) {
+        parts->all[i] = Py_NewRef(got.all[i]);
+    }
+    /* Every part replaced before the old ones are released, whose release
+     * may run code (a finaliser) that serves a request. */
+    PyObject *old_ref = seen_collector_ref;
+    Parts old = seen;
+    seen_collector_ref = ref;
+    seen = got;
+    Py_XDECREF(old_ref);
+    for (int i = 0; i < PART_COUNT; i++) {
+        Py_XDECREF(old.all[i]);
+    }
+    return 0;
 }
 
-/* Whether any thread log holds a timer record or a raw query: 1, 0, -1. */
-static int
-logs_busy(PyObject *collector)
+static void
+drop_parts(Parts *parts)
 {
-    PyObject *thread_logs = PyObject_GetAttr(collector, str_thread_logs);
-    if (thread_logs == NULL) {
-        return -1;
+    for (int i = 0; i < PART_COUNT; i++) {
+        Py_CLEAR(parts->all[i]);
     }
-    PyObject *logs = PyObject_GetAttr(thread_logs, str_logs);
-    Py_DECREF(thread_logs);
-    if (logs == NULL) {
-        return -1;
-    }
-    PyObject *seq = PySequence_Fast(logs, "thread logs");
-    Py_DECREF(logs);
-    if (seq == NULL) {
-        return -1;
-    }
+}
+
+/* Whether any thread log holds a timer record or a raw query: 1, 0, -1.
+ * The list is walked as Python's ``for`` walks it, each log held while
+ * read (reading it may run code that changes the list). */
+static int
+logs_busy(PyObject *logs)
+{
     int busy = 0;
-    for (Py_ssize_t i = 0; i < PySequence_Fast_GET_SIZE(seq) && !busy; i++) {
-        PyObject *log = PySequence_Fast_GET_ITEM(seq, i);
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(logs) && !busy; i++) {
+        PyObject *log = Py_NewRef(PyList_GET_ITEM(logs, i));
         busy = attr_true(log, str_records);
         if (busy == 0) {
             busy = attr_true(log, str_queries);
         }
+        Py_DECREF(log);
     }
-    Py_DECREF(seq);
     return busy;
 }
 
@@ -185,17 +266,17 @@ own_request_ended(PyObject *collector)
 /* The checks of request_ended's quiet branch that need no lock: 1 when
  * the request may be quiet, 0 when the Python method must decide, -1. */
 static int
-may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
+may_be_quiet(PyObject *collector, PyObject *scope, Parts *parts)
 {
     /* A subclass, a patched class or an instance attribute: its own. */
     int own = own_request_ended(collector);
     if (own <= 0) {
         return own;
     }
-    PyObject *names[3] = {str_listeners, str_scope_listeners,
-                          str_request_listeners};
+    PyObject *lists[3] = {parts->listeners, parts->scope_listeners,
+                          parts->request_listeners};
     for (int i = 0; i < 3; i++) {
-        int heard = listening(collector, names[i]);
+        int heard = attr_true(lists[i], str_items);
         if (heard != 0) {
             return heard < 0 ? -1 : 0;
         }
@@ -205,7 +286,7 @@ may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
         return -1;
     }
     Py_DECREF(tracker);
-    if (tracker != scopes) {
+    if (tracker != parts->scopes) {
         return 0; /* not opened here */
     }
     /* Looked at before the lock too: a request after one with queries
@@ -219,9 +300,9 @@ may_be_quiet(PyObject *collector, PyObject *scope, PyObject *scopes)
 /* Keep a quiet request as its tuple, with the collector's lock held: the
  * keeps of request_ended's quiet branch, in its order. 0, or -1. */
 static int
-keep_quiet(PyObject *collector, PyObject *scope, PyObject *scopes,
-           PyObject *quiet)
+keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
 {
+    PyObject *scopes = parts->scopes;
     if (PyObject_SetAttr(scope, str_tracker, Py_None) < 0) {
         return -1;
     }
@@ -276,19 +357,13 @@ keep_quiet(PyObject *collector, PyObject *scope, PyObject *scopes,
         }
         Py_DECREF(done);
     }
-    PyObject *activity = PyObject_GetAttr(collector, str_activity);
-    if (activity == NULL) {
-        return -1;
-    }
-    int blocks = attr_true(activity, str_open_blocks);
-    if (blocks > 0) {
-        done = call_method1(activity, str_mark_others, PyTuple_GET_ITEM(quiet, 4));
-        blocks = done == NULL ? -1 : 0;
-        Py_XDECREF(done);
-    }
-    Py_DECREF(activity);
-    if (blocks < 0) {
-        return -1;
+    if (PyList_GET_SIZE(parts->open_blocks) > 0) {
+        done = call_method1(parts->activity, str_mark_others,
+                            PyTuple_GET_ITEM(quiet, 4));
+        if (done == NULL) {
+            return -1;
+        }
+        Py_DECREF(done);
     }
     PyObject *recent = PyObject_GetAttr(collector, str_recent);
     if (recent == NULL) {
@@ -303,6 +378,23 @@ keep_quiet(PyObject *collector, PyObject *scope, PyObject *scopes,
     return 0;
 }
 
+/* The lock's ``_is_owned``, ``acquire`` or ``release``, a bound method kept
+ * per collector: 0, or -1 with an exception set. ``owned`` gets the truth
+ * of the answer when not NULL. */
+static int
+lock_call(PyObject *bound, int *owned)
+{
+    PyObject *answer = PyObject_CallNoArgs(bound);
+    if (answer == NULL) {
+        return -1;
+    }
+    if (owned != NULL) {
+        *owned = answer != Py_False;
+    }
+    Py_DECREF(answer);
+    return 0;
+}
+
 /* request_ended's quiet branch: 1 when the request was kept as its
  * tuple, 0 when nothing was changed and Collector.request_ended must be
  * called, -1 with an exception set. The caller has checked the error
@@ -313,53 +405,38 @@ try_quiet(PyObject *collector, PyObject *scope, PyObject *quiet)
     if ((PyObject *)Py_TYPE(collector) != S.collector_type) {
         return 0;
     }
-    PyObject *scopes = PyObject_GetAttr(collector, str_scopes);
-    if (scopes == NULL) {
+    Parts parts;
+    if (hold_parts(collector, &parts) < 0) {
         return -1;
     }
-    PyObject *lock = NULL;
-    int outcome = may_be_quiet(collector, scope, scopes);
+    int outcome = may_be_quiet(collector, scope, &parts);
     if (outcome <= 0) {
         goto done;
     }
-    lock = PyObject_GetAttr(collector, str_lock);
-    if (lock == NULL) {
-        outcome = -1;
-        goto done;
-    }
     /* Inside the lock already (a finaliser): the Python method defers. */
-    {
-        PyObject *owned = call_method0(lock, str_is_owned);
-        if (owned == NULL) {
-            outcome = -1;
-            goto done;
-        }
-        outcome = owned == Py_False ? 1 : 0;
-        Py_DECREF(owned);
-        if (outcome == 0) {
-            goto done;
-        }
+    int owned = 1;
+    if (lock_call(parts.is_owned, &owned) < 0 || owned) {
+        outcome = owned ? 0 : -1;
+        goto done;
     }
-    PyObject *taken = call_method0(lock, str_acquire);
-    if (taken == NULL) {
+    if (lock_call(parts.acquire, NULL) < 0) {
         outcome = -1;
         goto done;
     }
-    Py_DECREF(taken);
     /* Under the lock, as the Python branch decides: no records, no raw
      * queries, no waiting scope, no state of the scope's own. */
-    outcome = logs_busy(collector);
+    outcome = logs_busy(parts.logs);
     if (outcome == 0) {
         outcome = attr_true(collector, str_pending);
     }
     if (outcome == 0) {
-        PyObject *states = PyObject_GetAttr(scopes, str_states);
+        PyObject *states = PyObject_GetAttr(parts.scopes, str_states);
         PyObject *id = PyTuple_GET_ITEM(quiet, 8);
         outcome = states == NULL ? -1 : PySequence_Contains(states, id);
         Py_XDECREF(states);
     }
     if (outcome == 0) {
-        outcome = keep_quiet(collector, scope, scopes, quiet) < 0 ? -1 : 1;
+        outcome = keep_quiet(collector, scope, &parts, quiet) < 0 ? -1 : 1;
     }
     else if (outcome > 0) {
         outcome = 0;
@@ -367,21 +444,19 @@ try_quiet(PyObject *collector, PyObject *scope, PyObject *quiet)
     {
         PyObject *type, *value, *tb;
         PyErr_Fetch(&type, &value, &tb);
-        PyObject *released = call_method0(lock, str_release);
-        if (released == NULL) {
+        if (lock_call(parts.release, NULL) < 0) {
             Py_XDECREF(type);
             Py_XDECREF(value);
             Py_XDECREF(tb);
             outcome = -1;
             goto done;
         }
-        Py_DECREF(released);
         PyErr_Restore(type, value, tb);
     }
     if (outcome == 1) {
-        int deferred = attr_true(lock, str_deferred);
+        int deferred = PyObject_IsTrue(parts.deferred);
         if (deferred > 0) {
-            PyObject *ran = call_method0(lock, str_run_deferred);
+            PyObject *ran = call_method0(parts.lock, str_run_deferred);
             deferred = ran == NULL ? -1 : 0;
             Py_XDECREF(ran);
         }
@@ -390,8 +465,7 @@ try_quiet(PyObject *collector, PyObject *scope, PyObject *quiet)
         }
     }
 done:
-    Py_XDECREF(lock);
-    Py_DECREF(scopes);
+    drop_parts(&parts);
     return outcome;
 }
 
@@ -764,7 +838,16 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     /* A collector without a scope table (one of the user's own) is the
      * Python code's to log. */
     collector = PyObject_GetAttr(monitor, str_collector);
-    tracker = collector == NULL ? NULL : PyObject_GetAttr(collector, str_scope_table);
+    if (collector != NULL && (PyObject *)Py_TYPE(collector) == S.collector_type) {
+        Parts parts;
+        if (hold_parts(collector, &parts) == 0) {
+            tracker = Py_NewRef(parts.scope_table);
+            drop_parts(&parts);
+        }
+    }
+    else if (collector != NULL) {
+        tracker = PyObject_GetAttr(collector, str_scope_table);
+    }
     if (tracker == NULL) {
         goto cleanup;
     }
