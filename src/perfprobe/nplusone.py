@@ -116,8 +116,8 @@ def _promote(once: _Once) -> _Duplicate:
 
 #: Fingerprints judged by ``_is_transaction_control``, at most
 #: ``_MAX_JUDGED``: every scope asks again for each of its shapes (a
-#: request's N+1 view, twice a request), and a look-up costs a fifth of the
-#: test.
+#: request's N+1 view, twice a request), and a look-up costs a fraction of
+#: the test.
 _judged: dict[str, bool] = {}
 _MAX_JUDGED = 1024
 
