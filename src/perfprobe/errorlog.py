@@ -70,4 +70,7 @@ class ErrorLog:
         if key in self.counts or len(self.counts) < self._max_groups:
             self.counts[key] += 1
         for state in lineage:
-            count_error(state.errors, error_key, self._max_error_types)
+            errors = state.errors
+            if errors is None:
+                errors = state.errors = Counter()
+            count_error(errors, error_key, self._max_error_types)

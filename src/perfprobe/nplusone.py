@@ -114,10 +114,25 @@ def _promote(once: _Once) -> _Duplicate:
     return dup
 
 
+#: Fingerprints judged by ``_is_transaction_control``, at most
+#: ``_MAX_JUDGED``: every scope asks again for each of its shapes (a
+#: request's N+1 view, twice a request), and a look-up costs a fraction of
+#: the test.
+_judged: dict[str, bool] = {}
+_MAX_JUDGED = 1024
+
+
 def _is_transaction_control(fingerprint: str) -> bool:
+    found = _judged.get(fingerprint)
+    if found is not None:
+        return found
     # Nine characters hold the longest keyword: upper-casing the whole
     # fingerprint would cost more than the test.
-    return fingerprint.lstrip("( ")[:9].upper().startswith(_TRANSACTION_CONTROL)
+    found = fingerprint.lstrip("( ")[:9].upper().startswith(_TRANSACTION_CONTROL)
+    if len(_judged) >= _MAX_JUDGED:
+        _judged.clear()
+    _judged[fingerprint] = found
+    return found
 
 
 class ScopeQueries:

@@ -15,6 +15,7 @@ from .aggregates import (
     ScopeSummary,
     count_error,
 )
+from .db.callsite import forget_scope_loads
 from .events import Event, RequestEvent
 from .failures import log_failure
 from .querycounts import QueryCountStats
@@ -423,6 +424,8 @@ class RequestRecorder:
         # The waiting scopes' queries, and any other thread's.
         self._add_query_logs()
         states = self._scopes.states
+        # The closed scopes' lazy loads leave the memo in one scan, after.
+        closed: set[int] = set()
         for item in waiting:
             scope: Scope | None = None
             try:
@@ -431,6 +434,7 @@ class RequestRecorder:
                     continue
                 scope, request, conf = item
                 if scope.id in states:
+                    closed.add(scope.id)
                     self._close_waiting(scope, request, conf)
                 elif scope.tracker is self._scopes:
                     self._add_quiet(self._keep_empty(scope, request), ended_now=False)
@@ -448,6 +452,13 @@ class RequestRecorder:
                 # the lock while this is set (RequestScope.summary).
                 if scope is not None:
                     scope.waits_in = None
+        if closed:
+            try:
+                forget_scope_loads(closed)
+            except Exception:
+                log_failure(
+                    logger, "close-pending", "perfprobe failed to close a request scope"
+                )
 
     def _close_waiting(
         self, scope: Scope, request: RawRequest, conf: PerfprobeSettings
@@ -462,7 +473,7 @@ class RequestRecorder:
         summary = state.close(
             request[2], conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
         )
-        self._scopes.add_closed(summary)
+        self._scopes.add_closed(summary, forget_loads=False)
         scope.summary = summary
         if self._finding_listeners.items and (summary.n_plus_one or summary.duplicates):
             # After the lock is released, as every listener is called.

@@ -114,10 +114,16 @@ class ScopeTable:
         chain = [self._state(s) for s in scope.lineage()]
         return [state for state in chain if state is not None]
 
-    def add_closed(self, summary: ScopeSummary) -> None:
-        """Keep ``summary`` and merge its findings into the totals."""
+    def add_closed(self, summary: ScopeSummary, forget_loads: bool = True) -> None:
+        """Keep ``summary`` and merge its findings into the totals.
+
+        Without ``forget_loads`` the caller drops the scope's lazy loads
+        from the memo itself (``forget_scope_loads``), with those of the
+        other scopes it closes.
+        """
         self.history.append(summary)
-        forget_scope_loads(summary.id)
+        if forget_loads:
+            forget_scope_loads((summary.id,))
         self.closed_count += 1
         for finding in summary.n_plus_one:
             self.n_plus_one_totals.add_n_plus_one(finding)

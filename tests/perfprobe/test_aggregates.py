@@ -217,3 +217,22 @@ def test_a_closed_scope_s_summary_is_the_dataclass_its_init_would_make() -> None
     assert vars(summary.n_plus_one[0]) == vars(finding)
     with pytest.raises(dataclasses.FrozenInstanceError):
         summary.query_count = 7  # type: ignore[misc]
+
+
+def test_an_open_scope_makes_its_error_table_only_at_its_first_error() -> None:
+    """A scope with 3 queries and no error has no table; 2 failures count 2."""
+    collector = make_collector()
+    quiet, failing = Scope("quiet-job"), Scope("failing-job")
+    collector.scope_opened(quiet)
+    collector.scope_opened(failing)
+    for _ in range(3):
+        collector.record_query(query("SELECT 1", 0.001), quiet)
+    collector.record_operation(operation("work", 0.1, error_type="KeyError"), failing)
+    collector.record_operation(operation("work", 0.1, error_type="KeyError"), failing)
+
+    assert collector._scopes.states[quiet.id].errors is None
+    quiet_summary = collector.scope_closed(quiet, 0.5)
+    failing_summary = collector.scope_closed(failing, 0.5)
+    assert quiet_summary is not None and failing_summary is not None
+    assert (quiet_summary.query_count, quiet_summary.errors) == (3, {})
+    assert failing_summary.errors == {"KeyError": 2}

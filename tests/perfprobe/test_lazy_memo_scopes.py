@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from apps.shop.models import Customer, Order
 from perfprobe import PerformanceMonitor
+from perfprobe.collector import Collector
 from perfprobe.db import callsite
+
+from .test_requestrecorder_pending import end_request, n_plus_one, open_request
 
 pytestmark = pytest.mark.django_db
 
@@ -43,3 +49,39 @@ def test_closed_scopes_leave_no_lazy_loads_in_the_memo(
     # Each scope still found its N+1 through the memo.
     scopes = fresh_monitor.collector.snapshot().scopes
     assert [len(s.n_plus_one) for s in scopes] == [1] * SCOPES
+
+
+class _CountedMemo(dict[Any, Any]):
+    """A memo that counts the scans of its keys."""
+
+    scans = 0
+
+    def __iter__(self) -> Iterator[Any]:
+        self.scans += 1
+        return super().__iter__()
+
+
+def test_waiting_request_scopes_leave_the_memo_in_one_scan(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Three waiting requests closed together: one scan drops their 3 loads.
+
+    The load of a scope still open stays.
+    """
+    collector = Collector()
+    memo = _CountedMemo()
+    monkeypatch.setattr(callsite, "_lazy_memo", memo)
+    scopes = [open_request(collector, "/a/") for _ in range(3)]
+    still_open = open_request(collector, "/b/")
+    for scope in (*scopes, still_open):
+        memo[(scope.id, "SELECT 1", 5, 6, 1)] = f"load of {scope.id}"
+    for scope in scopes:
+        end_request(collector, scope, "/a/", n_plus_one(6))
+    assert len(collector._pending) == 3
+
+    collector.close_pending()
+
+    assert memo.scans == 1
+    assert list(memo) == [(still_open.id, "SELECT 1", 5, 6, 1)]
+    assert collector._scopes.closed_count == 3
+    assert [len(scope.summary.n_plus_one) for scope in scopes] == [1, 1, 1]

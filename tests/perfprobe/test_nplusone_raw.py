@@ -8,6 +8,9 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
+from perfprobe import nplusone
 from perfprobe.events import (
     RAW_BULK_CALL,
     RAW_CALL_SITE,
@@ -200,3 +203,27 @@ def test_runs_of_raw_records_find_what_adding_each_query_finds() -> None:
                 "s", minimum
             )
         assert folded.truncated == one_by_one.truncated
+
+
+def test_each_shape_is_judged_transaction_control_once_in_bounded_memory(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """1,100 scopes of a SELECT and a SAVEPOINT: two judgements, then 1,024 kept."""
+    judged: dict[str, bool] = {}
+    monkeypatch.setattr(nplusone, "_judged", judged)
+    savepoint = 'SAVEPOINT "s1"'
+    for _ in range(1_100):
+        queries = ScopeQueries(max_groups=100)
+        for params_hash in range(6):
+            add(queries, SHAPE_A, raw(SHAPE_A, params_hash, 0.5))
+            add(queries, savepoint, raw(savepoint, params_hash, 0.5))
+        assert [f.count for f in queries.n_plus_one("job", 5)] == [6]
+    assert judged == {SHAPE_A: False, savepoint: True}
+
+    for index in range(1_100):
+        shape = f"SELECT {index} FROM t WHERE id = ?"
+        ScopeQueries(max_groups=100).add_records(shape, SITE, [raw(shape, 1, 0.5)], 0.5)
+    assert len(judged) <= nplusone._MAX_JUDGED
+    queries = ScopeQueries(max_groups=100)
+    add(queries, savepoint, raw(savepoint, 1, 0.5), raw(savepoint, 2, 0.5))
+    assert queries.shapes() == ()

@@ -7,7 +7,7 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from types import CodeType, FrameType
 from typing import Any, NamedTuple
 
@@ -303,18 +303,21 @@ def _resolve(
     return call_site, lazy, tracker.bulk_call()
 
 
-def forget_scope_loads(scope_id: int) -> None:
-    """Drop the memo's lazy loads of the scope ``scope_id``, which has closed.
+def forget_scope_loads(scope_ids: Container[int]) -> None:
+    """Drop the memo's lazy loads of the scopes ``scope_ids``, which have closed.
 
-    Its scope id is never seen again, so its entries could only wait for
-    the memo to fill (some thousand scopes), holding their lazy loads long
-    enough for the cyclic collector to move them to its oldest generation.
+    A closed scope's id is never seen again, so its entries could only wait
+    for the memo to fill (some thousand scopes), holding their lazy loads
+    long enough for the cyclic collector to move them to its oldest
+    generation. The memo is scanned once for all of them: a batch of
+    request scopes closing together (``Collector.close_pending``) pays one
+    scan, not one each.
     """
     memo = _lazy_memo
     if memo:
         # A copy of the keys: other threads' walks add entries meanwhile.
         for key in list(memo):
-            if key[0] == scope_id:
+            if key[0] in scope_ids:
                 memo.pop(key, None)
 
 
