@@ -144,10 +144,10 @@ def finish(
     started_at: float,
     duration_s: float,
 ) -> HttpResponseBase:
-    """Name and record a request the C path served; return ``response``.
+    """Name and record a request once its view returned; return ``response``.
 
-    The end of ``PerformanceMiddleware.__call__`` in Python, for a request
-    whose scope the C path did not name (see ``_reqpath.c``).
+    The end of ``PerformanceMiddleware.__call__`` in Python (``python_call``),
+    and of a request whose scope the C path did not name (see ``_reqpath.c``).
     """
     try:
         endpoint = scope.named()
