@@ -73,6 +73,9 @@ INTERRUPT_POINTS = [
 ]
 
 
+# ctrl_c_raises: a child inherits an ignored SIGINT (a shell's background
+# job) but not a handler, so the command meets Ctrl-C as on a terminal.
+@pytest.mark.usefixtures("ctrl_c_raises")
 @pytest.mark.parametrize(("scenario", "delay_s"), INTERRUPT_POINTS)
 def test_interrupt_cli_ctrl_c_stops_at_once_with_one_line(
     demo_database: Path, tmp_path: Path, scenario: str, delay_s: float
@@ -103,6 +106,7 @@ MANY_POINTS = [
 
 
 @pytest.mark.stress
+@pytest.mark.usefixtures("ctrl_c_raises")
 @pytest.mark.parametrize(("scenario", "delay_s"), MANY_POINTS)
 def test_interrupt_cli_ctrl_c_at_many_moments(
     demo_database: Path, tmp_path: Path, scenario: str, delay_s: float
