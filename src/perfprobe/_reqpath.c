@@ -24,6 +24,8 @@
 #include <Python.h>
 #include <structmember.h>
 
+#include "_attrcache.h"
+
 #if PY_VERSION_HEX >= 0x030D0000
 #define lookup_attr PyObject_GetOptionalAttr
 #else
@@ -57,6 +59,11 @@ static struct {
     PyObject *collector_type;
     PyObject *request_ended; /* the function RequestRecorder defines */
     Py_ssize_t request_batch;
+    PyObject *wall_clock;    /* time.time, as the middleware module had it */
+    PyObject *perf_clock;    /* time.perf_counter_ns, likewise */
+    PyObject *scope_globals; /* perfprobe.requestscope's dict */
+    PyObject *scope_init;    /* RequestScope.__init__ */
+    PyObject *next_scope_id; /* requestscope.next_scope_id: a count's __next__ */
 } S;
 
 static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
@@ -71,9 +78,13 @@ static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
     *str_release, *str_thread_logs, *str_logs, *str_records, *str_queries,
     *str_states, *str_history, *str_closed_count, *str_request_log,
     *str_fold_requests, *str_activity, *str_open_blocks, *str_mark_others,
-    *str_recent, *str_append, *str_deferred, *str_run_deferred;
+    *str_recent, *str_append, *str_deferred, *str_run_deferred, *str_init,
+    *str_next_scope_id, *str_parent, *str_started_at, *str_started_ns,
+    *str_task;
 
 static PyObject *one_billion;
+
+static PyObject *thread_ident(void);
 
 /* The whole request in Python, as if this type had no tp_call. */
 static PyObject *
@@ -83,11 +94,11 @@ in_python(RequestPath *self, PyObject *request)
                                         request, NULL);
 }
 
-/* ``obj.name``'s truth: 1, 0, or -1 with an exception set. */
+/* ``obj.name``'s truth through a cache: 1, 0, or -1 with an exception set. */
 static int
-attr_true(PyObject *obj, PyObject *name)
+cached_true(AttrCache *cache, PyObject *obj)
 {
-    PyObject *value = PyObject_GetAttr(obj, name);
+    PyObject *value = attr_get(cache, obj);
     if (value == NULL) {
         return -1;
     }
@@ -95,6 +106,36 @@ attr_true(PyObject *obj, PyObject *name)
     Py_DECREF(value);
     return truth;
 }
+
+/* One cache for each attribute read or stored on every request: each call
+ * site sees one type (the collector's, its scope table's, the request's). */
+static AttrCache ac_records = ATTR_CACHE(&str_records);
+static AttrCache ac_queries = ATTR_CACHE(&str_queries);
+static AttrCache ac_request_ended = ATTR_CACHE(&str_request_ended);
+static AttrCache ac_items = ATTR_CACHE(&str_items);
+static AttrCache ac_tracker = ATTR_CACHE(&str_tracker);
+static AttrCache ac_set_tracker = ATTR_CACHE(&str_tracker);
+static AttrCache ac_pending = ATTR_CACHE(&str_pending);
+static AttrCache ac_history = ATTR_CACHE(&str_history);
+static AttrCache ac_closed_count = ATTR_CACHE(&str_closed_count);
+static AttrCache ac_set_closed_count = ATTR_CACHE(&str_closed_count);
+static AttrCache ac_request_log = ATTR_CACHE(&str_request_log);
+static AttrCache ac_recent = ATTR_CACHE(&str_recent);
+static AttrCache ac_states = ATTR_CACHE(&str_states);
+static AttrCache ac_resolver_match = ATTR_CACHE(&str_resolver_match);
+static AttrCache ac_named_match = ATTR_CACHE(&str_named_match);
+static AttrCache ac_route = ATTR_CACHE(&str_route);
+static AttrCache ac_method = ATTR_CACHE(&str_method);
+static AttrCache ac_func = ATTR_CACHE(&str_func);
+static AttrCache ac_unmonitored = ATTR_CACHE(&S.unmonitored_attr);
+static AttrCache ac_set_request = ATTR_CACHE(&str_request);
+static AttrCache ac_set_name = ATTR_CACHE(&str_name);
+static AttrCache ac_set_endpoint = ATTR_CACHE(&str_endpoint);
+static AttrCache ac_error_attr = ATTR_CACHE(&str_error_attr);
+static AttrCache ac_raised_at_attr = ATTR_CACHE(&str_raised_at_attr);
+static AttrCache ac_status_code = ATTR_CACHE(&str_status_code);
+static AttrCache ac_id = ATTR_CACHE(&str_id);
+static AttrCache ac_collector = ATTR_CACHE(&str_collector);
 
 /* ``obj.name()``, a new reference or NULL with an exception set. */
 static PyObject *
@@ -227,9 +268,9 @@ logs_busy(PyObject *logs)
     int busy = 0;
     for (Py_ssize_t i = 0; i < PyList_GET_SIZE(logs) && !busy; i++) {
         PyObject *log = Py_NewRef(PyList_GET_ITEM(logs, i));
-        busy = attr_true(log, str_records);
+        busy = cached_true(&ac_records, log);
         if (busy == 0) {
-            busy = attr_true(log, str_queries);
+            busy = cached_true(&ac_queries, log);
         }
         Py_DECREF(log);
     }
@@ -241,6 +282,9 @@ logs_busy(PyObject *logs)
 static int
 own_request_ended(PyObject *collector)
 {
+    if (attr_is_class_descr(&ac_request_ended, collector, S.request_ended)) {
+        return 1;
+    }
     PyObject *method = NULL;
 #if PY_VERSION_HEX < 0x030D0000
     /* As the interpreter looks a method up: no bound method made. */
@@ -276,12 +320,12 @@ may_be_quiet(PyObject *collector, PyObject *scope, Parts *parts)
     PyObject *lists[3] = {parts->listeners, parts->scope_listeners,
                           parts->request_listeners};
     for (int i = 0; i < 3; i++) {
-        int heard = attr_true(lists[i], str_items);
+        int heard = cached_true(&ac_items, lists[i]);
         if (heard != 0) {
             return heard < 0 ? -1 : 0;
         }
     }
-    PyObject *tracker = PyObject_GetAttr(scope, str_tracker);
+    PyObject *tracker = attr_get(&ac_tracker, scope);
     if (tracker == NULL) {
         return -1;
     }
@@ -293,7 +337,7 @@ may_be_quiet(PyObject *collector, PyObject *scope, Parts *parts)
      * (whose scope waits) takes the lock once, in Python. The thread logs
      * are looked at only under the lock: a request with queries takes it
      * twice, a quiet one reads them once. */
-    int pending = attr_true(collector, str_pending);
+    int pending = cached_true(&ac_pending, collector);
     return pending == 0 ? 1 : (pending < 0 ? -1 : 0);
 }
 
@@ -303,10 +347,10 @@ static int
 keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
 {
     PyObject *scopes = parts->scopes;
-    if (PyObject_SetAttr(scope, str_tracker, Py_None) < 0) {
+    if (attr_set(&ac_set_tracker, scope, Py_None) < 0) {
         return -1;
     }
-    PyObject *history = PyObject_GetAttr(scopes, str_history);
+    PyObject *history = attr_get(&ac_history, scopes);
     if (history == NULL) {
         return -1;
     }
@@ -316,7 +360,7 @@ keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
         return -1;
     }
     Py_DECREF(done);
-    PyObject *count = PyObject_GetAttr(scopes, str_closed_count);
+    PyObject *count = attr_get(&ac_closed_count, scopes);
     if (count == NULL) {
         return -1;
     }
@@ -327,12 +371,12 @@ keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
     if (more == NULL) {
         return -1;
     }
-    int stored = PyObject_SetAttr(scopes, str_closed_count, more);
+    int stored = attr_set(&ac_set_closed_count, scopes, more);
     Py_DECREF(more);
     if (stored < 0) {
         return -1;
     }
-    PyObject *waiting = PyObject_GetAttr(collector, str_request_log);
+    PyObject *waiting = attr_get(&ac_request_log, collector);
     if (waiting == NULL) {
         return -1;
     }
@@ -365,7 +409,7 @@ keep_quiet(PyObject *collector, PyObject *scope, Parts *parts, PyObject *quiet)
         }
         Py_DECREF(done);
     }
-    PyObject *recent = PyObject_GetAttr(collector, str_recent);
+    PyObject *recent = attr_get(&ac_recent, collector);
     if (recent == NULL) {
         return -1;
     }
@@ -427,10 +471,10 @@ try_quiet(PyObject *collector, PyObject *scope, PyObject *quiet)
      * queries, no waiting scope, no state of the scope's own. */
     outcome = logs_busy(parts.logs);
     if (outcome == 0) {
-        outcome = attr_true(collector, str_pending);
+        outcome = cached_true(&ac_pending, collector);
     }
     if (outcome == 0) {
-        PyObject *states = PyObject_GetAttr(parts.scopes, str_states);
+        PyObject *states = attr_get(&ac_states, parts.scopes);
         PyObject *id = PyTuple_GET_ITEM(quiet, 8);
         outcome = states == NULL ? -1 : PySequence_Contains(states, id);
         Py_XDECREF(states);
@@ -480,14 +524,14 @@ named(PyObject *scope, PyObject *request)
     PyObject *match = NULL, *seen = NULL, *route = NULL, *method = NULL;
     PyObject *func = NULL, *flag = NULL, *endpoint = NULL;
     PyObject *by_method = NULL, *found = NULL;
-    if (lookup_attr(request, str_resolver_match, &match) <= 0 || match == Py_None) {
+    if (attr_lookup(&ac_resolver_match, request, &match) <= 0 || match == Py_None) {
         goto done;
     }
-    if (lookup_attr(scope, str_named_match, &seen) < 0 || seen != Py_None) {
+    if (attr_lookup(&ac_named_match, scope, &seen) < 0 || seen != Py_None) {
         goto done; /* a probe had it named: the Python method */
     }
-    route = PyObject_GetAttr(match, str_route);
-    method = route == NULL ? NULL : PyObject_GetAttr(request, str_method);
+    route = attr_get(&ac_route, match);
+    method = route == NULL ? NULL : attr_get(&ac_method, request);
     if (method == NULL) {
         goto done;
     }
@@ -506,8 +550,8 @@ named(PyObject *scope, PyObject *request)
         goto done;
     }
     Py_INCREF(found);
-    func = PyObject_GetAttr(match, str_func);
-    if (func == NULL || lookup_attr(func, S.unmonitored_attr, &flag) < 0) {
+    func = attr_get(&ac_func, match);
+    if (func == NULL || attr_lookup(&ac_unmonitored, func, &flag) < 0) {
         goto done;
     }
     if (flag != NULL) {
@@ -516,9 +560,9 @@ named(PyObject *scope, PyObject *request)
             goto done;
         }
     }
-    if (PyObject_SetAttr(scope, str_request, Py_None) < 0 ||
-        PyObject_SetAttr(scope, str_name, PyTuple_GET_ITEM(found, 0)) < 0 ||
-        PyObject_SetAttr(scope, str_endpoint, found) < 0) {
+    if (attr_set(&ac_set_request, scope, Py_None) < 0 ||
+        attr_set(&ac_set_name, scope, PyTuple_GET_ITEM(found, 0)) < 0 ||
+        attr_set(&ac_set_endpoint, scope, found) < 0) {
         goto done;
     }
     endpoint = Py_NewRef(found);
@@ -551,20 +595,20 @@ record(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
     PyObject *error_type = NULL, *raised_at = NULL, *status = NULL;
     PyObject *query_string = NULL, *quiet = NULL, *collector = NULL;
     int result = -1;
-    if (lookup_attr(request, str_error_attr, &error_type) < 0) {
+    if (attr_lookup(&ac_error_attr, request, &error_type) < 0) {
         goto done;
     }
     if (error_type == NULL) {
         error_type = Py_NewRef(Py_None);
     }
     else if (error_type != Py_None &&
-             lookup_attr(request, str_raised_at_attr, &raised_at) < 0) {
+             attr_lookup(&ac_raised_at_attr, request, &raised_at) < 0) {
         goto done;
     }
     if (raised_at == NULL) {
         raised_at = Py_NewRef(Py_None);
     }
-    PyObject *code = PyObject_GetAttr(response, str_status_code);
+    PyObject *code = attr_get(&ac_status_code, response);
     if (code == NULL) {
         goto done;
     }
@@ -600,11 +644,11 @@ record(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
     else {
         query_string = Py_NewRef(Py_None);
     }
-    PyObject *id = PyObject_GetAttr(scope, str_id);
+    PyObject *id = attr_get(&ac_id, scope);
     if (id == NULL) {
         goto done;
     }
-    PyObject *thread = PyLong_FromUnsignedLong(PyThread_get_thread_ident());
+    PyObject *thread = thread_ident();
     if (thread == NULL) {
         Py_DECREF(id);
         goto done;
@@ -618,7 +662,7 @@ record(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
         goto done;
     }
     /* Read again: a collector replaced during the request takes it. */
-    collector = PyObject_GetAttr(monitor, str_collector);
+    collector = attr_get(&ac_collector, monitor);
     if (collector == NULL) {
         goto done;
     }
@@ -714,6 +758,141 @@ global(PyObject *dict, PyObject *name)
     PyObject *value = PyDict_GetItemWithError(dict, name);
     Py_XINCREF(value);
     return value;
+}
+
+/* ``clock()``: read here when it is the very function the configured
+ * module had (time.time or time.perf_counter_ns), which compute the same
+ * objects from the same clocks; else called (a test's patched clock). */
+static PyObject *
+clock_now(PyObject *clock)
+{
+#if PY_VERSION_HEX >= 0x030D0000
+    PyTime_t t;
+    if (clock == S.wall_clock) {
+        return PyTime_Time(&t) < 0 ? NULL : PyFloat_FromDouble(PyTime_AsSecondsDouble(t));
+    }
+    if (clock == S.perf_clock) {
+        return PyTime_PerfCounter(&t) < 0 ? NULL : PyLong_FromLongLong(t);
+    }
+#else
+    if (clock == S.wall_clock) {
+        return PyFloat_FromDouble(_PyTime_AsSecondsDouble(_PyTime_GetSystemClock()));
+    }
+    if (clock == S.perf_clock) {
+        return _PyTime_AsNanosecondsObject(_PyTime_GetPerfCounter());
+    }
+#endif
+    return PyObject_CallNoArgs(clock);
+}
+
+/* threading.get_ident() as an int, the one last made kept for the next
+ * request of the same thread (an int is immutable; only its value is
+ * read). The GIL is held from the read of the ident to its use. */
+static PyObject *
+thread_ident(void)
+{
+    static unsigned long last_ident;
+    static PyObject *last_object;
+    unsigned long ident = PyThread_get_thread_ident();
+    if (last_object == NULL || ident != last_ident) {
+        PyObject *made = PyLong_FromUnsignedLong(ident);
+        if (made == NULL) {
+            return NULL;
+        }
+        Py_XSETREF(last_object, made);
+        last_ident = ident;
+    }
+    return Py_NewRef(last_object);
+}
+
+static AttrCache ac_set_parent = ATTR_CACHE(&str_parent);
+static AttrCache ac_set_id = ATTR_CACHE(&str_id);
+static AttrCache ac_set_started_at = ATTR_CACHE(&str_started_at);
+static AttrCache ac_set_started_ns = ATTR_CACHE(&str_started_ns);
+static AttrCache ac_set_task = ATTR_CACHE(&str_task);
+static AttrCache ac_set_scope_request = ATTR_CACHE(&str_request);
+static AttrCache ac_set_scope_tracker = ATTR_CACHE(&str_tracker);
+
+/* Whether ``type`` is made by object.__new__ and the configured
+ * RequestScope.__init__, through type.__call__: known for the type's
+ * version last seen (changed by any change to the class or its bases). */
+static int
+plain_scope_type(PyObject *type_obj)
+{
+#ifdef PERFPROBE_ATTR_CACHE
+    static PyTypeObject *seen_type;
+    static unsigned int seen_version;
+    PyTypeObject *type = (PyTypeObject *)type_obj;
+    if (!PyType_Check(type_obj)) {
+        return 0;
+    }
+    if (type == seen_type && seen_version != 0 && type->tp_version_tag == seen_version) {
+        return 1;
+    }
+    seen_version = 0;
+    if (Py_TYPE(type_obj)->tp_call != PyType_Type.tp_call ||
+        type->tp_new != PyBaseObject_Type.tp_new ||
+        !(type->tp_flags & Py_TPFLAGS_MANAGED_DICT) ||
+        _PyType_Lookup(type, str_init) != S.scope_init ||
+        !(type->tp_flags & Py_TPFLAGS_VALID_VERSION_TAG) || type->tp_version_tag == 0) {
+        return 0;
+    }
+    seen_type = type;
+    seen_version = type->tp_version_tag;
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+/* ``RequestScope(None, started_at, started_ns, None, request, tracker)``.
+ * Where the class and its __init__ are the configured ones and the
+ * module's next_scope_id is the count's own, the object is made by
+ * object.__new__ and given __init__'s attributes in __init__'s order, with
+ * the count's next value: what __init__ would do, without its frame. */
+static PyObject *
+new_scope(PyObject *scope_type, PyObject *started_at, PyObject *started_ns,
+          PyObject *request, PyObject *tracker)
+{
+    PyObject *next_id = PyDict_GetItemWithError(S.scope_globals, str_next_scope_id);
+    if (next_id == NULL || next_id != S.next_scope_id || !plain_scope_type(scope_type)) {
+        PyObject *args[6] = {Py_None, started_at, started_ns, Py_None, request,
+                             tracker};
+        return PyErr_Occurred() ? NULL : PyObject_Vectorcall(scope_type, args, 6, NULL);
+    }
+    PyObject *no_args = PyTuple_New(0);
+    if (no_args == NULL) {
+        return NULL;
+    }
+    PyObject *scope = PyBaseObject_Type.tp_new((PyTypeObject *)scope_type, no_args, NULL);
+    Py_DECREF(no_args);
+    if (scope == NULL) {
+        return NULL;
+    }
+    if (attr_set(&ac_set_parent, scope, Py_None) < 0) {
+        goto fail;
+    }
+    PyObject *counter = PyCFunction_GET_SELF(next_id);
+    PyObject *id = Py_TYPE(counter)->tp_iternext(counter);
+    if (id == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetNone(PyExc_StopIteration);
+        }
+        goto fail;
+    }
+    int stored = attr_set(&ac_set_id, scope, id);
+    Py_DECREF(id);
+    if (stored < 0 || attr_set(&ac_set_started_at, scope, started_at) < 0 ||
+        attr_set(&ac_set_started_ns, scope, started_ns) < 0 ||
+        attr_set(&ac_set_task, scope, Py_None) < 0 ||
+        attr_set(&ac_set_scope_request, scope, request) < 0 ||
+        attr_set(&ac_set_scope_tracker, scope, tracker) < 0) {
+        goto fail;
+    }
+    return scope;
+fail:
+    Py_DECREF(scope);
+    return NULL;
 }
 
 /* Whether a span is to be made: tracing.active, the start past
@@ -830,14 +1009,14 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     if (scope_type == NULL) {
         goto cleanup;
     }
-    started_at = PyObject_CallNoArgs(time_fn);
-    started_ns = started_at == NULL ? NULL : PyObject_CallNoArgs(clock);
+    started_at = clock_now(time_fn);
+    started_ns = started_at == NULL ? NULL : clock_now(clock);
     if (started_ns == NULL) {
         goto cleanup;
     }
     /* A collector without a scope table (one of the user's own) is the
      * Python code's to log. */
-    collector = PyObject_GetAttr(monitor, str_collector);
+    collector = attr_get(&ac_collector, monitor);
     if (collector != NULL && (PyObject *)Py_TYPE(collector) == S.collector_type) {
         Parts parts;
         if (hold_parts(collector, &parts) == 0) {
@@ -855,9 +1034,7 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     if (loop == NULL || loop != Py_None) {
         goto cleanup; /* a scope opened in a running loop has its task */
     }
-    PyObject *scope_args[6] = {Py_None, started_at, started_ns, Py_None, request,
-                               tracker};
-    scope = PyObject_Vectorcall(scope_type, scope_args, 6, NULL);
+    scope = new_scope(scope_type, started_at, started_ns, request, tracker);
     if (scope == NULL) {
         goto cleanup;
     }
@@ -894,7 +1071,7 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     if (PyContextVar_Reset(S.current_scope, token) < 0) {
         goto cleanup;
     }
-    ended_ns = PyObject_CallNoArgs(clock);
+    ended_ns = clock_now(clock);
     duration = ended_ns == NULL ? NULL : duration_of(started_ns, ended_ns);
     if (duration == NULL) {
         goto cleanup;
@@ -1002,7 +1179,8 @@ PyDoc_STRVAR(configure_doc,
 "configure(python_call, finish, abandon, log_record, current_scope,\n"
 "          running_loop, middleware, monitoring, conf, tracing,\n"
 "          endpoint_names, unmonitored_attr, collector_type, request_ended,\n"
-"          request_batch, /)\n"
+"          request_batch, wall_clock, perf_clock, requestscope,\n"
+"          scope_init, /)\n"
 "--\n\n"
 "Give RequestPath the Python code and state it reads (see _reqpath.c).");
 
@@ -1013,28 +1191,49 @@ configure(PyObject *module, PyObject *args)
     PyObject *running_loop, *middleware, *monitoring, *conf, *tracing;
     PyObject *endpoint_names, *unmonitored_attr, *collector_type, *request_ended;
     Py_ssize_t request_batch;
-    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO!UO!On:configure", &python_call,
+    PyObject *wall_clock, *perf_clock, *requestscope, *scope_init;
+    if (!PyArg_ParseTuple(args, "OOOOOOOOOOO!UO!OnOOOO:configure", &python_call,
                           &finish_fn, &abandon, &log_record, &current_scope,
                           &running_loop, &middleware, &monitoring, &conf,
                           &tracing, &PyDict_Type, &endpoint_names,
                           &unmonitored_attr, &PyType_Type, &collector_type,
-                          &request_ended, &request_batch)) {
+                          &request_ended, &request_batch, &wall_clock,
+                          &perf_clock, &requestscope, &scope_init)) {
         return NULL;
     }
     if (!PyContextVar_CheckExact(current_scope)) {
         PyErr_SetString(PyExc_TypeError, "current_scope must be a ContextVar");
         return NULL;
     }
-    PyObject *dicts[4] = {dict_of(middleware), NULL, NULL, NULL};
+    PyObject *dicts[5] = {dict_of(middleware), NULL, NULL, NULL, NULL};
     dicts[1] = dicts[0] == NULL ? NULL : dict_of(monitoring);
     dicts[2] = dicts[1] == NULL ? NULL : dict_of(conf);
     dicts[3] = dicts[2] == NULL ? NULL : dict_of(tracing);
-    if (dicts[3] == NULL) {
-        for (int i = 0; i < 3; i++) {
+    dicts[4] = dicts[3] == NULL ? NULL : dict_of(requestscope);
+    /* The scope id the module's __init__ takes as it stands now: taken
+     * from the count itself only while the module's name is bound to it. */
+    PyObject *next_id = dicts[4] == NULL
+                            ? NULL
+                            : PyDict_GetItemWithError(dicts[4], str_next_scope_id);
+    if (next_id != NULL &&
+        !(PyCFunction_Check(next_id) && PyCFunction_GET_SELF(next_id) != NULL &&
+          Py_TYPE(PyCFunction_GET_SELF(next_id))->tp_iternext != NULL)) {
+        next_id = Py_None; /* not a count's __next__: always called */
+    }
+    if (next_id == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetString(PyExc_TypeError, "requestscope has no next_scope_id");
+        }
+        for (int i = 0; i < 5; i++) {
             Py_XDECREF(dicts[i]);
         }
         return NULL;
     }
+    Py_XSETREF(S.wall_clock, Py_NewRef(wall_clock));
+    Py_XSETREF(S.perf_clock, Py_NewRef(perf_clock));
+    Py_XSETREF(S.scope_globals, dicts[4]);
+    Py_XSETREF(S.scope_init, Py_NewRef(scope_init));
+    Py_XSETREF(S.next_scope_id, Py_NewRef(next_id));
     Py_XSETREF(S.python_call, Py_NewRef(python_call));
     Py_XSETREF(S.finish, Py_NewRef(finish_fn));
     Py_XSETREF(S.abandon, Py_NewRef(abandon));
@@ -1127,6 +1326,12 @@ intern_names(void)
         {&str_append, "append"},
         {&str_deferred, "_deferred"},
         {&str_run_deferred, "run_deferred"},
+        {&str_init, "__init__"},
+        {&str_next_scope_id, "next_scope_id"},
+        {&str_parent, "parent"},
+        {&str_started_at, "started_at"},
+        {&str_started_ns, "started_ns"},
+        {&str_task, "task"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);

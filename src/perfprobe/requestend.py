@@ -11,12 +11,13 @@ import asyncio
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable
 from contextvars import Token
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
-from . import conf, monitoring, sampling, tracing
+from . import conf, monitoring, requestscope, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .collector import Collector
 from .failures import log_failure
@@ -77,6 +78,10 @@ def configure_c_path(
         Collector,
         Collector.request_ended,
         REQUEST_BATCH,
+        time.time,
+        time.perf_counter_ns,
+        requestscope,
+        requestscope.RequestScope.__init__,
     )
 
 
