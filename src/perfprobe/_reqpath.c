@@ -63,7 +63,8 @@ static struct {
     PyObject *perf_clock;    /* time.perf_counter_ns, likewise */
     PyObject *scope_globals; /* perfprobe.requestscope's dict */
     PyObject *scope_init;    /* RequestScope.__init__ */
-    PyObject *next_scope_id; /* requestscope.next_scope_id: a count's __next__ */
+    PyObject *next_scope_id; /* requestscope.next_scope_id as configured */
+    PyObject *scope_counter; /* its __self__, an iterator: its tp_iternext */
 } S;
 
 static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
@@ -80,7 +81,7 @@ static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
     *str_fold_requests, *str_activity, *str_open_blocks, *str_mark_others,
     *str_recent, *str_append, *str_deferred, *str_run_deferred, *str_init,
     *str_next_scope_id, *str_parent, *str_started_at, *str_started_ns,
-    *str_task;
+    *str_task, *str_self, *str_next;
 
 static PyObject *one_billion;
 
@@ -855,7 +856,8 @@ new_scope(PyObject *scope_type, PyObject *started_at, PyObject *started_ns,
           PyObject *request, PyObject *tracker)
 {
     PyObject *next_id = PyDict_GetItemWithError(S.scope_globals, str_next_scope_id);
-    if (next_id == NULL || next_id != S.next_scope_id || !plain_scope_type(scope_type)) {
+    if (next_id == NULL || next_id != S.next_scope_id || S.scope_counter == NULL ||
+        !plain_scope_type(scope_type)) {
         PyObject *args[6] = {Py_None, started_at, started_ns, Py_None, request,
                              tracker};
         return PyErr_Occurred() ? NULL : PyObject_Vectorcall(scope_type, args, 6, NULL);
@@ -872,7 +874,7 @@ new_scope(PyObject *scope_type, PyObject *started_at, PyObject *started_ns,
     if (attr_set(&ac_set_parent, scope, Py_None) < 0) {
         goto fail;
     }
-    PyObject *counter = PyCFunction_GET_SELF(next_id);
+    PyObject *counter = S.scope_counter;
     PyObject *id = Py_TYPE(counter)->tp_iternext(counter);
     if (id == NULL) {
         if (!PyErr_Occurred()) {
@@ -1215,10 +1217,20 @@ configure(PyObject *module, PyObject *args)
     PyObject *next_id = dicts[4] == NULL
                             ? NULL
                             : PyDict_GetItemWithError(dicts[4], str_next_scope_id);
-    if (next_id != NULL &&
-        !(PyCFunction_Check(next_id) && PyCFunction_GET_SELF(next_id) != NULL &&
-          Py_TYPE(PyCFunction_GET_SELF(next_id))->tp_iternext != NULL)) {
-        next_id = Py_None; /* not a count's __next__: always called */
+    PyObject *counter = NULL;
+    if (next_id != NULL && lookup_attr(next_id, str_self, &counter) >= 0) {
+        PyObject *bound = NULL;
+        if (counter != NULL && Py_TYPE(counter)->tp_iternext != NULL &&
+            lookup_attr(counter, str_next, &bound) > 0 &&
+            Py_IS_TYPE(bound, Py_TYPE(next_id)) &&
+            PyObject_RichCompareBool(bound, next_id, Py_EQ) > 0) {
+            /* next_scope_id is the iterator's own __next__ */
+        }
+        else {
+            Py_CLEAR(counter); /* anything else: always called */
+        }
+        Py_XDECREF(bound);
+        PyErr_Clear();
     }
     if (next_id == NULL) {
         if (!PyErr_Occurred()) {
@@ -1234,6 +1246,7 @@ configure(PyObject *module, PyObject *args)
     Py_XSETREF(S.scope_globals, dicts[4]);
     Py_XSETREF(S.scope_init, Py_NewRef(scope_init));
     Py_XSETREF(S.next_scope_id, Py_NewRef(next_id));
+    Py_XSETREF(S.scope_counter, counter);
     Py_XSETREF(S.python_call, Py_NewRef(python_call));
     Py_XSETREF(S.finish, Py_NewRef(finish_fn));
     Py_XSETREF(S.abandon, Py_NewRef(abandon));
@@ -1332,6 +1345,8 @@ intern_names(void)
         {&str_started_at, "started_at"},
         {&str_started_ns, "started_ns"},
         {&str_task, "task"},
+        {&str_self, "__self__"},
+        {&str_next, "__next__"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);
