@@ -16,7 +16,8 @@ venv: $(STAMP)
 # setup.py and the C source too: an editable install builds the extension
 # once, so a changed .c file needs the install again.
 $(STAMP): pyproject.toml setup.py src/perfprobe/db/_callsite.c \
-		src/perfprobe/db/_recorder.c src/perfprobe/_fold.c src/perfprobe/_reqpath.c
+		src/perfprobe/db/_recorder.c src/perfprobe/_fold.c src/perfprobe/_reqpath.c \
+		src/perfprobe/_attrcache.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -32,6 +32,7 @@ setup(
         Extension(
             "perfprobe._reqpath",
             sources=["src/perfprobe/_reqpath.c"],
+            depends=["src/perfprobe/_attrcache.h"],
             optional=True,
         ),
     ]

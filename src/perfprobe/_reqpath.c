@@ -81,7 +81,7 @@ static PyObject *str_time, *str_perf_counter_ns, *str_request_scope,
     *str_fold_requests, *str_activity, *str_open_blocks, *str_mark_others,
     *str_recent, *str_append, *str_deferred, *str_run_deferred, *str_init,
     *str_next_scope_id, *str_parent, *str_started_at, *str_started_ns,
-    *str_task, *str_self, *str_next;
+    *str_task, *str_self, *str_next, *str_suppressed;
 
 static PyObject *one_billion;
 
@@ -514,9 +514,37 @@ done:
     return outcome;
 }
 
-/* The scope's endpoint, named as RequestScope.named does, when its route
- * and method are known and its view is not unmonitored: a new reference,
- * the scope named and its request let go of. NULL otherwise, with no
+static AttrCache ac_suppressed = ATTR_CACHE(&str_suppressed);
+static AttrCache ac_endpoint = ATTR_CACHE(&str_endpoint);
+
+/* The endpoint of a scope a probe had named after ``match``, the URL match
+ * the request still has (RequestScope.named's first case): a new reference,
+ * the request let go of; NULL with the scope untouched when the view is
+ * unmonitored, or on a failure (with an exception set). */
+static PyObject *
+named_before(PyObject *scope)
+{
+    PyObject *flag = NULL, *endpoint = NULL;
+    if (attr_lookup(&ac_suppressed, scope, &flag) <= 0) {
+        return NULL;
+    }
+    int suppressed = PyObject_IsTrue(flag);
+    Py_DECREF(flag);
+    if (suppressed != 0 || attr_lookup(&ac_endpoint, scope, &endpoint) <= 0) {
+        return NULL;
+    }
+    if (!PyTuple_CheckExact(endpoint) || PyTuple_GET_SIZE(endpoint) != 2 ||
+        attr_set(&ac_set_request, scope, Py_None) < 0) {
+        Py_DECREF(endpoint);
+        return NULL;
+    }
+    return endpoint;
+}
+
+/* The scope's endpoint, named as RequestScope.named does, when a probe
+ * had it named after the request's URL match, or when its route and
+ * method are known and its view is not unmonitored: a new reference, the
+ * scope named and its request let go of. NULL otherwise, with no
  * exception set and the scope untouched: RequestScope.named decides (or
  * with one set that must pass). */
 static PyObject *
@@ -528,8 +556,15 @@ named(PyObject *scope, PyObject *request)
     if (attr_lookup(&ac_resolver_match, request, &match) <= 0 || match == Py_None) {
         goto done;
     }
-    if (attr_lookup(&ac_named_match, scope, &seen) < 0 || seen != Py_None) {
-        goto done; /* a probe had it named: the Python method */
+    if (attr_lookup(&ac_named_match, scope, &seen) < 0) {
+        goto done;
+    }
+    if (seen == match) {
+        endpoint = named_before(scope);
+        goto done;
+    }
+    if (seen != Py_None) {
+        goto done; /* resolved again since: the Python method */
     }
     route = attr_get(&ac_route, match);
     method = route == NULL ? NULL : attr_get(&ac_method, request);
@@ -753,12 +788,60 @@ finish(RequestPath *self, PyObject *monitor, PyObject *scope, PyObject *request,
     return Py_NewRef(response);
 }
 
+/* A module global read on every request, kept with the version of the
+ * module's dict it was read at (3.11: ma_version_tag, which every change
+ * of any dict makes new, so one version is one dict in one state; the
+ * value is the dict's while it holds). Elsewhere, looked up each time. */
+typedef struct {
+    PyObject **dict;
+    PyObject **name;
+    uint64_t version;
+    PyObject *value;
+} GlobalCache;
+
+#define GLOBAL_CACHE(dict, name) {(dict), (name), 0, NULL}
+
+/* The global's value, borrowed; NULL when missing, with an exception set
+ * if the look-up failed. */
 static PyObject *
-global(PyObject *dict, PyObject *name)
+global_value(GlobalCache *cache)
 {
-    PyObject *value = PyDict_GetItemWithError(dict, name);
-    Py_XINCREF(value);
+    PyObject *dict = *cache->dict;
+#ifdef PERFPROBE_ATTR_CACHE
+    _Py_COMP_DIAG_PUSH
+    _Py_COMP_DIAG_IGNORE_DEPR_DECLS
+    uint64_t version = ((PyDictObject *)dict)->ma_version_tag;
+    _Py_COMP_DIAG_POP
+    if (cache->version != 0 && version == cache->version) {
+        return cache->value;
+    }
+    cache->version = 0;
+#endif
+    PyObject *value = PyDict_GetItemWithError(dict, *cache->name);
+#ifdef PERFPROBE_ATTR_CACHE
+    if (value != NULL) {
+        cache->value = value;
+        cache->version = version;
+    }
+#endif
     return value;
+}
+
+static GlobalCache g_next_scope_id = GLOBAL_CACHE(&S.scope_globals, &str_next_scope_id);
+static GlobalCache g_active = GLOBAL_CACHE(&S.tracing, &str_active);
+static GlobalCache g_no_tracer_until = GLOBAL_CACHE(&S.tracing, &str_no_tracer_until_ns);
+static GlobalCache g_get_tracer = GLOBAL_CACHE(&S.tracing, &str_get_tracer);
+static GlobalCache g_loaded = GLOBAL_CACHE(&S.conf, &str_loaded);
+static GlobalCache g_monitor = GLOBAL_CACHE(&S.monitoring, &str_monitor);
+static GlobalCache g_time = GLOBAL_CACHE(&S.mw_globals, &str_time);
+static GlobalCache g_perf_counter_ns = GLOBAL_CACHE(&S.mw_globals, &str_perf_counter_ns);
+static GlobalCache g_request_scope = GLOBAL_CACHE(&S.mw_globals, &str_request_scope);
+
+/* The global's value, a new reference; NULL as global_value. */
+static PyObject *
+global(GlobalCache *cache)
+{
+    return Py_XNewRef(global_value(cache));
 }
 
 /* ``clock()``: read here when it is the very function the configured
@@ -855,7 +938,7 @@ static PyObject *
 new_scope(PyObject *scope_type, PyObject *started_at, PyObject *started_ns,
           PyObject *request, PyObject *tracker)
 {
-    PyObject *next_id = PyDict_GetItemWithError(S.scope_globals, str_next_scope_id);
+    PyObject *next_id = global_value(&g_next_scope_id);
     if (next_id == NULL || next_id != S.next_scope_id || S.scope_counter == NULL ||
         !plain_scope_type(scope_type)) {
         PyObject *args[6] = {Py_None, started_at, started_ns, Py_None, request,
@@ -902,7 +985,7 @@ fail:
 static int
 traced(PyObject *started_ns)
 {
-    PyObject *active = PyDict_GetItemWithError(S.tracing, str_active);
+    PyObject *active = global_value(&g_active);
     if (active == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -910,7 +993,7 @@ traced(PyObject *started_ns)
     if (on <= 0) {
         return on;
     }
-    PyObject *until = PyDict_GetItemWithError(S.tracing, str_no_tracer_until_ns);
+    PyObject *until = global_value(&g_no_tracer_until);
     if (until == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -918,7 +1001,7 @@ traced(PyObject *started_ns)
     if (on <= 0) {
         return on;
     }
-    PyObject *get_tracer = global(S.tracing, str_get_tracer);
+    PyObject *get_tracer = global(&g_get_tracer);
     if (get_tracer == NULL) {
         return PyErr_Occurred() ? -1 : 0;
     }
@@ -991,7 +1074,7 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     if (parent != Py_None) {
         return in_python(self, request);
     }
-    PyObject *loaded = PyDict_GetItemWithError(S.conf, str_loaded);
+    PyObject *loaded = global_value(&g_loaded);
     if (loaded == NULL || loaded != self->monitors_all) {
         PyErr_Clear();
         return in_python(self, request);
@@ -1004,10 +1087,10 @@ request_path_call(RequestPath *self, PyObject *args, PyObject *kwargs)
     PyObject *duration = NULL, *result = NULL;
     int handed_back = 1;
 
-    monitor = global(S.monitoring, str_monitor);
-    time_fn = monitor == NULL ? NULL : global(S.mw_globals, str_time);
-    clock = time_fn == NULL ? NULL : global(S.mw_globals, str_perf_counter_ns);
-    scope_type = clock == NULL ? NULL : global(S.mw_globals, str_request_scope);
+    monitor = global(&g_monitor);
+    time_fn = monitor == NULL ? NULL : global(&g_time);
+    clock = time_fn == NULL ? NULL : global(&g_perf_counter_ns);
+    scope_type = clock == NULL ? NULL : global(&g_request_scope);
     if (scope_type == NULL) {
         goto cleanup;
     }
@@ -1347,6 +1430,7 @@ intern_names(void)
         {&str_task, "task"},
         {&str_self, "__self__"},
         {&str_next, "__next__"},
+        {&str_suppressed, "suppressed"},
     };
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
         *names[i].slot = PyUnicode_InternFromString(names[i].text);
