@@ -15,7 +15,13 @@
  * Every module-level object the Python code reads at call time is read at
  * call time here too, from the module's dict (the monitor, the loaded
  * settings, the tracing state, the clocks and RequestScope of the
- * middleware module): a test or a user that replaces one is followed.
+ * middleware module, requestscope's next_scope_id): a test or a user that
+ * replaces one is followed. On CPython 3.11 a global is taken again only
+ * when its module's dict changed, attributes are read and stored through
+ * per-site caches of where they live (_attrcache.h), and the request's
+ * scope is made without running RequestScope.__init__'s frame while the
+ * class, its __init__ and next_scope_id are the configured ones; the
+ * clocks are read here while they are time.time and time.perf_counter_ns.
  * Exceptions from the view pass through with their traceback; failures in
  * the recording are logged through the Python helper given to configure,
  * never raised.

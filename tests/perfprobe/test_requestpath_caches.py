@@ -91,7 +91,7 @@ def test_a_scope_holds_inits_attributes_in_its_order(
     serve()
 
     first, second = scopes_seen
-    assert list(vars(first)) == INIT_FIELDS + ["name", "endpoint"]
+    assert list(vars(first)) == [*INIT_FIELDS, "name", "endpoint"]
     assert second.id == first.id + 1
     assert (first.parent, first.task, first.tracker) == (None, None, None)
     assert first.request is None and first.name == "GET /quiet/"
