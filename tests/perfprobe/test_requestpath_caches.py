@@ -11,6 +11,7 @@ through the C path and through the Python code alike.
 from __future__ import annotations
 
 import itertools
+import sys
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -213,6 +214,25 @@ def test_a_scope_a_probe_named_is_recorded_under_its_route(
     assert [s.named_match is not None for s in scopes_seen] == [True, True]
     assert [s.request for s in scopes_seen] == [None, None]
     assert [e.route for e in quiet_events(fresh_monitor)] == ["/quiet/"] * 2
+
+
+def test_a_scope_a_probe_named_ends_without_python_in_c(
+    serve: Callable[..., HttpResponse], request_path: str
+) -> None:
+    """The C path ends a request a probe named without RequestScope.named."""
+    ended: list[str] = []
+
+    def profile(frame: Any, event: str, arg: object) -> None:
+        if event == "call" and frame.f_code is RequestScope.named.__code__:
+            ended.append("named")
+
+    sys.setprofile(profile)
+    try:
+        serve(lambda: current_scope.get().name)  # type: ignore[union-attr]
+    finally:
+        sys.setprofile(None)
+
+    assert ended == ([] if request_path == "c" else ["named"])
 
 
 @pytest.mark.parametrize("made_dict", [False, True], ids=["values", "dict"])
