@@ -215,14 +215,12 @@ class QueryStats:
         }
 
 
+@dataclass
 class OpenScope:
-    """Running counts and query analysis of a scope that has not closed.
+    """Running counts and query analysis of a scope that has not closed."""
 
-    A plain class, not a dataclass: one is made for each scope with
-    queries, and its counts start as class attributes, set on the instance
-    only when they change, so making one stores two fields, not seven.
-    """
-
+    scope: Scope
+    queries: ScopeQueries
     query_count: int = 0
     query_time_s: float = 0.0
     operation_count: int = 0
@@ -231,17 +229,6 @@ class OpenScope:
     #: ``Counter`` costs about 1 µs to make, once per request scope with
     #: queries, and nearly every one closes without an error.
     errors: Counter[str] | None = None
-
-    def __init__(self, scope: Scope, queries: ScopeQueries) -> None:
-        self.scope = scope
-        self.queries = queries
-
-    def __repr__(self) -> str:
-        return (
-            f"OpenScope(scope={self.scope!r}, query_count={self.query_count}, "
-            f"operation_count={self.operation_count}, "
-            f"request_count={self.request_count})"
-        )
 
     def close(
         self,

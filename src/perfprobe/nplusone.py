@@ -149,15 +149,9 @@ class ScopeQueries:
     set so the report can say so.
     """
 
-    #: Whether queries past ``max_groups`` keys went unanalysed.
-    truncated = False
-    #: The statements in ``_waiting``.
-    _waiting_count = 0
-
     def __init__(self, max_groups: int) -> None:
-        # Made for each scope with queries: the two fields above start as
-        # class attributes, set on the instance only when they change.
         self.max_groups = max_groups
+        self.truncated = False
         self._groups: dict[tuple[str, str | None], _Group] = {}
         self._duplicates: dict[tuple[int, int], _Duplicate | _Once] = {}
         #: The entries of ``_duplicates`` seen more than once, in the order
@@ -169,6 +163,7 @@ class ScopeQueries:
         #: single sightings go into ``_duplicates`` only when something
         #: could repeat one, or all are asked for (``_settle``).
         self._waiting: list[tuple[int, list[int], list[RawQuery]]] = []
+        self._waiting_count = 0
         #: The SQL hashes of every key in ``_duplicates`` and ``_waiting``.
         self._sql_seen: set[int] = set()
 
