@@ -12,7 +12,7 @@ from typing import Any
 
 from .conf import PerfprobeSettings
 from .events import ErrorEvent, Event, LazyLoad, MemoryRecord, QueryEvent
-from .findings import DuplicateFinding, NPlusOneFinding, made
+from .findings import DuplicateFinding, NPlusOneFinding
 from .nplusone import ScopeQueries
 from .querycounts import QueryCountStats
 from .scope import Scope
@@ -23,6 +23,9 @@ from .stats import (
 )
 
 _alias = itemgetter(0)
+#: ``findings.made`` written out where a scope closes (see ``made``).
+_new = object.__new__
+_set = object.__setattr__
 
 #: Durations a fold leaves per fingerprint's figures (``QueryTable.add_records``):
 #: the runs' values joined, and each run's sum.
@@ -241,27 +244,44 @@ class OpenScope:
         (``Collector.keep_query_groups``).
         """
         scope = self.scope
-        path = scope.path
-        n_plus_one = self.queries.n_plus_one(path, n_plus_one_min)
-        groups = self.queries.shapes() if keep_groups and n_plus_one else ()
-        return made(
-            ScopeSummary,
-            id=scope.id,
-            name=scope.name,
-            kind=scope.kind,
-            path=path,
-            started_at=scope.started_at,
-            duration_s=duration_s,
-            query_count=self.query_count,
-            query_time_s=self.query_time_s,
-            operation_count=self.operation_count,
-            request_count=self.request_count,
-            errors=dict(self.errors) if self.errors is not None else {},
-            n_plus_one=tuple(n_plus_one),
-            duplicates=tuple(self.queries.duplicates(path, duplicate_min, n_plus_one)),
-            analysis_truncated=self.queries.truncated,
-            query_groups=groups,
+        # Scope.path, less its call for a scope without parent (a request's).
+        path = scope.name if scope.parent is None else scope.path
+        queries = self.queries
+        n_plus_one = tuple(queries.n_plus_one(path, n_plus_one_min))
+        # ScopeQueries.duplicates' own first test, without its call: a
+        # scope that repeated no statement has none to report.
+        duplicates = (
+            ()
+            if duplicate_min > 1 and not queries._promoted
+            else tuple(queries.duplicates(path, duplicate_min, n_plus_one))
         )
+        errors = self.errors
+        # made(), written out: once per scope's close.
+        summary: ScopeSummary = _new(ScopeSummary)
+        _set(
+            summary,
+            "__dict__",
+            {
+                "id": scope.id,
+                "name": scope.name,
+                "kind": scope.kind,
+                "path": path,
+                "started_at": scope.started_at,
+                "duration_s": duration_s,
+                "query_count": self.query_count,
+                "query_time_s": self.query_time_s,
+                "operation_count": self.operation_count,
+                "request_count": self.request_count,
+                "errors": dict(errors) if errors is not None else {},
+                "n_plus_one": n_plus_one,
+                "duplicates": duplicates,
+                "analysis_truncated": queries.truncated,
+                "query_groups": (
+                    queries.shapes() if keep_groups and n_plus_one else ()
+                ),
+            },
+        )
+        return summary
 
 
 @dataclass(frozen=True)

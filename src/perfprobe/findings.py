@@ -153,15 +153,29 @@ class FindingTotals:
 
     def add_n_plus_one(self, finding: NPlusOneFinding) -> None:
         """Fold one scope's N+1 finding in."""
-        entry = self._entry((finding.fingerprint, finding.call_site), finding)
+        # Once per finding of every scope's close (a request of an N+1
+        # view): a known key's entry is found and added to here, without
+        # the calls of _entry and _Merged.add.
+        entry = self._merged.get((finding.fingerprint, finding.call_site))
         if entry is None:
-            return
+            entry = self._entry((finding.fingerprint, finding.call_site), finding)
+            if entry is None:
+                return
         first = entry.first
         if first["lazy_load"] is None and finding.lazy_load is not None:
             first["lazy_load"] = finding.lazy_load.to_dict()
         if finding.distinct_params > first["distinct_params"]:
             first["distinct_params"] = finding.distinct_params
-        entry.add(finding.scope, finding.count, finding.total_s)
+        count = finding.count
+        entry.count += count
+        entry.total_s += finding.total_s
+        if count > entry.max_count_per_scope:
+            entry.max_count_per_scope = count
+        entry.scope_count += 1
+        entry.found_count += 1
+        scopes = entry.scopes
+        if len(scopes) < MAX_SCOPES_LISTED and finding.scope not in scopes:
+            scopes.append(finding.scope)
 
     def add_duplicate(self, finding: DuplicateFinding) -> None:
         """Fold one scope's duplicate finding in."""

@@ -23,7 +23,10 @@ from .events import (
 )
 from .findings import DuplicateFinding as DuplicateFinding
 from .findings import NPlusOneFinding as NPlusOneFinding
-from .findings import made
+
+#: ``findings.made`` written out where a scope closes (see ``made``).
+_new = object.__new__
+_set = object.__setattr__
 
 # Transaction control repeats by design (every atomic block begins and ends
 # one); flagging it as N+1 or duplicate would be noise.
@@ -347,23 +350,28 @@ class ScopeQueries:
 
     def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
         """Return groups of at least ``min_queries`` with differing parameters."""
-        if not self._groups:
-            return []  # most scopes of a no-query view: nothing to sort
-        found = [
-            made(
-                NPlusOneFinding,
-                scope=scope,
-                fingerprint=g.fingerprint,
-                call_site=g.call_site,
-                count=g.count,
-                distinct_params=len(g.param_hashes),
-                total_s=g.total_s,
-                sample_sql=g.sql,
-                lazy_load=g.lazy_load,
-            )
-            for g in self._groups.values()
-            if g.count >= min_queries and len(g.param_hashes) >= 2
-        ]
+        found: list[NPlusOneFinding] = []
+        # A loop, not a comprehension (a frame of its own in this Python),
+        # and made() written out: once per scope's close, for each of its
+        # shapes.
+        for g in self._groups.values():
+            if g.count >= min_queries and len(g.param_hashes) >= 2:
+                finding = _new(NPlusOneFinding)
+                _set(
+                    finding,
+                    "__dict__",
+                    {
+                        "scope": scope,
+                        "fingerprint": g.fingerprint,
+                        "call_site": g.call_site,
+                        "count": g.count,
+                        "distinct_params": len(g.param_hashes),
+                        "total_s": g.total_s,
+                        "sample_sql": g.sql,
+                        "lazy_load": g.lazy_load,
+                    },
+                )
+                found.append(finding)
         if len(found) > 1:
             found.sort(key=lambda f: (-f.count, -f.total_s))
         return found

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, cast
 from .aggregates import (
     PENDING_DURATIONS,
     EndpointStats,
+    OpenScope,
     ScopeSummary,
     count_error,
 )
@@ -252,9 +253,41 @@ class RequestRecorder:
                     if log.queries:
                         queries += len(log.queries)
                 if records or queries or self._pending:
-                    # Records to add first, or requests waiting: in a method
-                    # of its own, so a request with neither pays nothing more.
-                    outcome = self._end_behind(scope, request, records)
+                    if (
+                        not records
+                        and scope.may_wait
+                        and not self._activity.open_blocks
+                        and not (opened and scope.id in scopes.states)
+                        # A request listener hears each request at its end,
+                        # never late.
+                        and not self._request_listeners.items
+                    ):
+                        # Raw queries only (perhaps none of its own): they
+                        # stay in the thread logs, and the scope closes with
+                        # the others, in order (close_pending). Written out
+                        # here, not in _end_behind: once per request of a
+                        # view with queries.
+                        if opened:
+                            # The N+1 and duplicate thresholds it closes with
+                            # are those of its request's end, as when it
+                            # closed then: a test's override_settings may be
+                            # gone by the read. Invalid settings are logged
+                            # by whoever reads them next (_live_settings),
+                            # not from inside the lock.
+                            try:
+                                conf = self._settings()
+                            except Exception:
+                                conf = self._last_good_settings
+                            self._pending.append((scope, request, conf))
+                            scope.waits_in = self
+                        else:
+                            self._pending.append(request[:8] + _NO_SCOPE)
+                        outcome = _WAITS
+                    else:
+                        # Records to add first, or requests waiting: in a
+                        # method of its own, so a request with neither pays
+                        # nothing more.
+                        outcome = self._end_behind(scope, request, records)
                 else:
                     # One flat tuple per request, kept by the recent events,
                     # the scope history and the endpoint log alike: each
@@ -316,31 +349,12 @@ class RequestRecorder:
     def _end_behind(self, scope: Scope, request: RawRequest, records: bool) -> int:
         """End a request that may be quiet, with records in the thread logs.
 
-        Return what ``request_ended`` does next: nothing (``_KEPT``: kept
-        quiet), wait (``_WAITS``: the scope's close waits, see
-        ``close_pending``), close those waiting first (``_BEHIND``), or the
-        full path (``_FULL``). Called with the lock held.
+        For a request whose close cannot wait (``request_ended`` lets those
+        that can wait): return what ``request_ended`` does next: nothing
+        (``_KEPT``: kept quiet), close those waiting first (``_BEHIND``), or
+        the full path (``_FULL``). Called with the lock held.
         """
-        scopes = self._scopes
-        pending = self._pending
-        opened = scope.tracker is scopes
-        if (
-            not records
-            and scope.may_wait
-            and not self._activity.open_blocks
-            and not (opened and scope.id in scopes.states)
-            # A request listener hears each request at its end, never late.
-            and not self._request_listeners.items
-        ):
-            # Raw queries only (perhaps none of its own): they stay in the
-            # thread logs, and the scope closes with the others, in order.
-            if opened:
-                pending.append((scope, request, self._settings_now()))
-                scope.waits_in = self
-            else:
-                pending.append(request[:8] + _NO_SCOPE)
-            return _WAITS
-        if pending:
+        if self._pending:
             return _BEHIND
         # Timer blocks still in thread logs may belong to this scope: added
         # first, they give it state and send it the full way.
@@ -351,8 +365,9 @@ class RequestRecorder:
                 self._add_query_logs()
             if log.records:
                 self._add_records(log.take())
+        scopes = self._scopes
         quiet: QuietRequest
-        if not opened:
+        if scope.tracker is not scopes:
             quiet = request[:8] + _NO_SCOPE
         elif scope.id in scopes.states:
             return _FULL
@@ -360,17 +375,6 @@ class RequestRecorder:
             quiet = self._keep_empty(scope, request)
         self._add_quiet(quiet)
         return _KEPT
-
-    def _settings_now(self) -> PerfprobeSettings:
-        # Called with the lock held. The N+1 and duplicate thresholds a
-        # waiting scope closes with are those of its request's end, as when
-        # it closed then: a test's override_settings may be gone by the
-        # read. Invalid settings are logged by whoever reads them next
-        # (_live_settings), not from inside the lock.
-        try:
-            return self._settings()
-        except Exception:
-            return self._last_good_settings
 
     def _keep_empty(self, scope: Scope, request: RawRequest) -> QuietRequest:
         # Called with the lock held: ScopeTable.keep_empty, written out.
@@ -384,8 +388,8 @@ class RequestRecorder:
     def _add_quiet(self, quiet: QuietRequest, ended_now: bool = True) -> None:
         # Called with the lock held. Its endpoint's figures wait for the
         # next batch. A request whose close waited ended when no memory
-        # block was open (_end_behind): the blocks open at its close opened
-        # after it, and are not marked for it.
+        # block was open (request_ended): the blocks open at its close
+        # opened after it, and are not marked for it.
         waiting = self._request_log
         waiting.append(quiet)
         if len(waiting) >= REQUEST_BATCH:
@@ -423,7 +427,8 @@ class RequestRecorder:
         self._pending = []
         # The waiting scopes' queries, and any other thread's.
         self._add_query_logs()
-        states = self._scopes.states
+        scopes = self._scopes
+        states = scopes.states
         # The closed scopes' lazy loads leave the memo in one scan, after.
         closed: set[int] = set()
         for item in waiting:
@@ -433,10 +438,11 @@ class RequestRecorder:
                     self._add_quiet(item, ended_now=False)
                     continue
                 scope, request, conf = item
-                if scope.id in states:
+                state = states.pop(scope.id, None)
+                if state is not None:
                     closed.add(scope.id)
-                    self._close_waiting(scope, request, conf)
-                elif scope.tracker is self._scopes:
+                    self._close_waiting(scope, request, conf, state)
+                elif scope.tracker is scopes:
                     self._add_quiet(self._keep_empty(scope, request), ended_now=False)
             except Exception:
                 # The request is lost, not the batch, and never raised to
@@ -461,17 +467,22 @@ class RequestRecorder:
                 )
 
     def _close_waiting(
-        self, scope: Scope, request: RawRequest, conf: PerfprobeSettings
+        self,
+        scope: Scope,
+        request: RawRequest,
+        conf: PerfprobeSettings,
+        state: OpenScope,
     ) -> None:
-        # Called with the lock held: scope_closed and record_request, but
-        # for what a request that may wait cannot have (listeners, an error,
-        # a parent scope, open memory blocks).
-        # ScopeTable.pop, less its look for a scope without state: the
-        # caller found this one's.
-        state = self._scopes.states.pop(scope.id)
+        # Called with the lock held, with the scope's state, taken from the
+        # open scopes: scope_closed and record_request, but for what a
+        # request that may wait cannot have (listeners, an error, a parent
+        # scope, open memory blocks). Once per request of a view with
+        # queries: the calls of _endpoint and EndpointStats.add are written
+        # out.
         scope.tracker = None
+        duration_s = request[2]
         summary = state.close(
-            request[2], conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
+            duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
         )
         self._scopes.add_closed(summary, forget_loads=False)
         scope.summary = summary
@@ -482,12 +493,20 @@ class RequestRecorder:
             )
         if self._request_log:
             self._fold_requests()
-        ep = self._endpoint(request[0])
-        ep.add(request[2], summary.query_count, summary.query_time_s, request[1])
+        key = request[0]
+        ep = self._endpoints.get(key)
+        if ep is None:
+            ep = self._endpoint(key)
+        query_count = state.query_count
+        query_time_s = state.query_time_s
+        if ep.pending:
+            ep.add_pending()
+        ep.stats.add(duration_s)
+        ep.query_counts.add(query_count)
+        ep.query_time_s += query_time_s
+        ep.statuses[request[1]] += 1
         # Made an event when read, as a quiet request is (made_event).
-        self._recent.append(
-            (request, summary.query_count, summary.query_time_s, summary.path)
-        )
+        self._recent.append((request, query_count, query_time_s, summary.path))
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the quiet tuples.

@@ -108,9 +108,15 @@ class ScopeTable:
             return []
         if scope.parent is None:
             # A request scope has no parent: spare it the chain and the
-            # comprehension on each of its queries.
-            state = self._state(scope)
-            return [state] if state is not None else []
+            # comprehension on each of its queries, and _state's call.
+            state = self.states.get(scope.id)
+            if state is None:
+                if scope.tracker is not self:
+                    return []
+                state = self.states[scope.id] = OpenScope(
+                    scope, ScopeQueries(self._max_query_groups)
+                )
+            return [state]
         chain = [self._state(s) for s in scope.lineage()]
         return [state for state in chain if state is not None]
 

@@ -236,3 +236,26 @@ def test_an_open_scope_makes_its_error_table_only_at_its_first_error() -> None:
     assert quiet_summary is not None and failing_summary is not None
     assert (quiet_summary.query_count, quiet_summary.errors) == (3, {})
     assert failing_summary.errors == {"KeyError": 2}
+
+
+def test_open_scopes_start_at_zero_and_keep_their_own_counts() -> None:
+    """Counts added to one state leave another, and the class, at zero."""
+    first = OpenScope(Scope("a"), ScopeQueries(10))
+    second = OpenScope(Scope("b"), ScopeQueries(10))
+
+    first.query_count += 3
+    first.query_time_s += 0.5
+    first.operation_count += 1
+    first.request_count += 2
+
+    assert (
+        second.query_count,
+        second.query_time_s,
+        second.operation_count,
+        second.request_count,
+        second.errors,
+    ) == (0, 0.0, 0, 0, None)
+    assert (first.query_count, first.request_count) == (3, 2)
+    assert (OpenScope.query_count, OpenScope.request_count) == (0, 0)
+    assert second.close(1.0, 5, 2).query_count == 0
+    assert first.close(1.0, 5, 2).query_time_s == 0.5

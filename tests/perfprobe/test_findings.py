@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from perfprobe.events import LazyLoad
-from perfprobe.findings import FindingTotals
+from perfprobe.findings import MAX_SCOPES_LISTED, FindingTotals, _Merged
 from perfprobe.nplusone import DuplicateFinding, NPlusOneFinding
 
 LOAD = LazyLoad("Order", "customer", "forward foreign key", 'select_related("c")')
@@ -82,3 +82,28 @@ def test_one_scopes_repeats_of_two_parameter_sets_count_one_scope() -> None:
 
     assert (merged["count"], merged["max_count_per_scope"]) == (7, 3)
     assert (merged["scope_count"], merged["repeated_sets"]) == (2, 3)
+
+
+def test_an_n_plus_one_merged_in_twelve_scopes_is_what_merged_add_makes() -> None:
+    """12 scopes of one key: the same entry as _Merged.add; a second key dropped."""
+    totals = FindingTotals(max_keys=1)
+    seen = [finding(f"s{i}", 5 + i % 4, 2 + i % 3, None) for i in range(12)]
+    for each in seen:
+        totals.add_n_plus_one(each)
+    other = NPlusOneFinding("s0", "SELECT 2", "b.py:1", 7, 7, 1.0, "S", None)
+    totals.add_n_plus_one(other)
+
+    expected = _Merged(seen[0].to_dict())
+    expected.first["distinct_params"] = 4
+    for each in seen:
+        expected.add(each.scope, each.count, each.total_s)
+    (entry,) = totals._merged.values()
+
+    assert entry == expected
+    assert entry.scopes == [f"s{i}" for i in range(MAX_SCOPES_LISTED)]
+    assert (entry.scope_count, entry.found_count, entry.max_count_per_scope) == (
+        12,
+        12,
+        8,
+    )
+    assert totals.dropped == 1
