@@ -426,6 +426,7 @@ fail:
 #define RAW_CALL_SITE 7
 #define RAW_ALIAS 0
 #define RAW_PARAMS_HASH 8
+#define RAW_LAZY_LOAD 9
 #define RAW_SQL_HASH 10
 #define RAW_BULK_CALL 11
 
@@ -654,11 +655,27 @@ PyDoc_STRVAR(settle_group_doc,
 "--\n\n"
 "Put shape, path and sql_hash into each record; return what the fold needs.\n\n"
 "Return (params hashes, any bulk call, set of the params hashes, True (one\n"
-"SQL hash), the alias if every record holds that one object else None).\n"
-"The definition is perfprobe.querylog.settle_records. None, with nothing\n"
-"changed, when records is empty or an item is not a raw query record with\n"
-"exact str SQL, an exact int params hash and bulk call, an SQL hash that\n"
-"is None or an exact int, and the first record's scope.");
+"SQL hash), the alias if every record holds that one object else None, the\n"
+"first lazy load that is not None, else None). The definition is\n"
+"perfprobe.querylog.settle_records. None, with nothing changed, when\n"
+"records is empty or an item is not a raw query record with exact str SQL,\n"
+"an exact int params hash and bulk call, an SQL hash that is None or an\n"
+"exact int, the first record's scope, and a lazy load that is None or of a\n"
+"type that is always true (no __bool__ nor __len__).");
+
+/* 1 when item is None or of a type whose truth runs no Python code and is
+ * always true: no __bool__ and no __len__ (a LazyLoad), else 0. */
+static int
+plainly_true_or_none(PyObject *item)
+{
+    if (item == Py_None) {
+        return 1;
+    }
+    PyTypeObject *type = Py_TYPE(item);
+    return (type->tp_as_number == NULL || type->tp_as_number->nb_bool == NULL)
+        && (type->tp_as_mapping == NULL || type->tp_as_mapping->mp_length == NULL)
+        && (type->tp_as_sequence == NULL || type->tp_as_sequence->sq_length == NULL);
+}
 
 /* 1 when every record is a raw query record whose items settle_group reads
  * or replaces are of exact types (so that hashing, comparing and freeing
@@ -674,7 +691,8 @@ settle_ready(PyObject *records, PyObject *scope)
             || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_PARAMS_HASH))
             || !(PyList_GET_ITEM(record, RAW_SQL_HASH) == Py_None
                  || PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH)))
-            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))) {
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))
+            || !plainly_true_or_none(PyList_GET_ITEM(record, RAW_LAZY_LOAD))) {
             return 0;
         }
     }
@@ -736,6 +754,7 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * exact ints or None, the scopes replaced are held, and growing a set
      * does not run the garbage collector. */
     Py_INCREF(alias);
+    PyObject *lazy_load = NULL;
     int bulk = 0;
     int one_alias = 1;
     int failed = 0;
@@ -754,6 +773,10 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (items[RAW_ALIAS] != alias) {
             one_alias = 0;
         }
+        if (lazy_load == NULL && items[RAW_LAZY_LOAD] != Py_None) {
+            /* Held, as alias is: making the result may run any code. */
+            lazy_load = Py_NewRef(items[RAW_LAZY_LOAD]);
+        }
         Py_SETREF(items[RAW_SQL], Py_NewRef(shape));
         Py_SETREF(items[RAW_SCOPE], Py_NewRef(path));
         Py_SETREF(items[RAW_SQL_HASH], Py_NewRef(sql_hash));
@@ -763,6 +786,7 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
          * settled, and the caller counts the group's queries as lost. The
          * items of params not yet filled are NULL, which its deallocation
          * skips. */
+        Py_XDECREF(lazy_load);
         Py_DECREF(alias);
         Py_DECREF(scope);
         Py_DECREF(params);
@@ -770,8 +794,10 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     /* Every record now holds the one SQL hash. */
-    PyObject *result = PyTuple_Pack(5, params, bulk ? Py_True : Py_False, distinct,
-                                    Py_True, one_alias ? alias : Py_None);
+    PyObject *result = PyTuple_Pack(6, params, bulk ? Py_True : Py_False, distinct,
+                                    Py_True, one_alias ? alias : Py_None,
+                                    lazy_load != NULL ? lazy_load : Py_None);
+    Py_XDECREF(lazy_load);
     Py_DECREF(params);
     Py_DECREF(distinct);
     Py_DECREF(alias);
@@ -1058,6 +1084,227 @@ add_in_range(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLongLong(sum);
 }
 
+/* The attribute names add_new_run reads and sets, interned once per module
+ * (per interpreter). */
+typedef struct {
+    PyObject *groups;
+    PyObject *max_groups;
+    PyObject *sql_seen;
+    PyObject *duplicates;
+    PyObject *waiting;
+    PyObject *waiting_count;
+} fold_state;
+
+PyDoc_STRVAR(add_new_run_doc,
+"add_new_run(queries, shape, call_site, records, total_s, facts, group_type,\n"
+"            judged, max_params, /)\n"
+"--\n\n"
+"Add a run of raw records to a ScopeQueries as its add_records would, where\n"
+"that is its common case; return True, or False with nothing changed.\n\n"
+"The common case: a key (shape, call_site) not in queries._groups, shape\n"
+"judged not transaction control (judged[shape] is False), room for a group,\n"
+"facts saying no bulk call and one SQL hash, at most max_params records\n"
+"with distinct parameter hashes, a statement (the first record's SQL hash)\n"
+"not in queries._sql_seen, and room for its single sightings. Then the\n"
+"group, group_type(shape, call_site, shape, count, total_s, distinct,\n"
+"lazy_load), goes into _groups and the run waits in _waiting. The\n"
+"definition is perfprobe.nplusone.ScopeQueries.add_records.");
+
+static PyObject *
+add_new_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "add_new_run() takes 9 arguments");
+        return NULL;
+    }
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if (state == NULL) {
+        return NULL;
+    }
+    PyObject *queries = args[0];
+    PyObject *shape = args[1];
+    PyObject *call_site = args[2];
+    PyObject *records = args[3];
+    PyObject *total_s = args[4];
+    PyObject *facts = args[5];
+    PyObject *group_type = args[6];
+    PyObject *judged = args[7];
+    Py_ssize_t max_params = PyLong_AsSsize_t(args[8]);
+    if (max_params == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    /* Exact str keys and exact containers: looking them up, hashing and
+     * comparing run no Python code. */
+    if (!PyUnicode_CheckExact(shape)
+        || !(call_site == Py_None || PyUnicode_CheckExact(call_site))
+        || !PyList_CheckExact(records) || !PyFloat_CheckExact(total_s)
+        || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 6
+        || !PyDict_CheckExact(judged)) {
+        Py_RETURN_FALSE;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(records);
+    PyObject *params = PyTuple_GET_ITEM(facts, 0);
+    PyObject *distinct = PyTuple_GET_ITEM(facts, 2);
+    if (count == 0 || count > max_params || !PyList_CheckExact(params)
+        || PyList_GET_SIZE(params) != count
+        || PyTuple_GET_ITEM(facts, 1) != Py_False
+        || PyTuple_GET_ITEM(facts, 3) != Py_True
+        || !PySet_CheckExact(distinct) || PySet_GET_SIZE(distinct) != count) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *first = PyList_GET_ITEM(records, 0);
+    if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH
+        || !PyLong_CheckExact(PyList_GET_ITEM(first, RAW_SQL_HASH))) {
+        Py_RETURN_FALSE;
+    }
+    PyObject *judgement = PyDict_GetItemWithError(judged, shape);
+    if (judgement != Py_False) {
+        /* Not judged yet (Python judges it), transaction control, or an
+         * error. */
+        if (judgement == NULL && PyErr_Occurred()) {
+            return NULL;
+        }
+        Py_RETURN_FALSE;
+    }
+
+    /* Held from here on: reading an attribute or allocating may run code. */
+    PyObject *sql_hash = Py_NewRef(PyList_GET_ITEM(first, RAW_SQL_HASH));
+    PyObject *groups = PyObject_GetAttr(queries, state->groups);
+    PyObject *max_groups = NULL;
+    PyObject *sql_seen = NULL;
+    PyObject *duplicates = NULL;
+    PyObject *waiting = NULL;
+    PyObject *waiting_count = NULL;
+    PyObject *key = NULL;
+    PyObject *group = NULL;
+    PyObject *result = NULL;
+    if (groups == NULL
+        || (max_groups = PyObject_GetAttr(queries, state->max_groups)) == NULL
+        || (sql_seen = PyObject_GetAttr(queries, state->sql_seen)) == NULL
+        || (duplicates = PyObject_GetAttr(queries, state->duplicates)) == NULL
+        || (waiting = PyObject_GetAttr(queries, state->waiting)) == NULL
+        || (waiting_count = PyObject_GetAttr(queries, state->waiting_count))
+            == NULL) {
+        goto done;
+    }
+    if (!PyDict_CheckExact(groups) || !PyLong_CheckExact(max_groups)
+        || !PySet_CheckExact(sql_seen) || !PyDict_CheckExact(duplicates)
+        || !PyList_CheckExact(waiting) || !PyLong_CheckExact(waiting_count)) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    Py_ssize_t max = PyLong_AsSsize_t(max_groups);
+    Py_ssize_t held = PyLong_AsSsize_t(waiting_count);
+    if ((max == -1 || held == -1) && PyErr_Occurred()) {
+        /* Past a Py_ssize_t: Python's ints decide. */
+        PyErr_Clear();
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    key = PyTuple_Pack(2, shape, call_site);
+    if (key == NULL) {
+        goto done;
+    }
+    /* Keys are (str, str or None) tuples: no Python code compares them. */
+    PyObject *found = PyDict_GetItemWithError(groups, key);
+    if (found != NULL || PyErr_Occurred()) {
+        if (found != NULL) {
+            result = Py_NewRef(Py_False);
+        }
+        goto done;
+    }
+    int seen = PySet_Contains(sql_seen, sql_hash);
+    if (seen < 0) {
+        goto done;
+    }
+    if (seen || PyDict_GET_SIZE(groups) >= max
+        || PyDict_GET_SIZE(duplicates) + held + count > max) {
+        result = Py_NewRef(Py_False);
+        goto done;
+    }
+    PyObject *made_args[7] = {
+        shape, call_site, shape, NULL, total_s, distinct, PyTuple_GET_ITEM(facts, 5),
+    };
+    PyObject *number = PyLong_FromSsize_t(count);
+    if (number == NULL) {
+        goto done;
+    }
+    made_args[3] = number;
+    /* The facts hold the set and the lazy load: held while the group is
+     * made. */
+    Py_INCREF(facts);
+    group = PyObject_Vectorcall(group_type, made_args, 7, NULL);
+    Py_DECREF(number);
+    if (group == NULL) {
+        Py_DECREF(facts);
+        goto done;
+    }
+    /* In add_records' order: the group, then the run's wait. */
+    PyObject *entry = NULL;
+    PyObject *total = NULL;
+    int failed = PyDict_SetItem(groups, key, group) < 0
+        || PySet_Add(sql_seen, sql_hash) < 0
+        || (entry = PyTuple_Pack(3, sql_hash, params, records)) == NULL
+        || PyList_Append(waiting, entry) < 0
+        || (total = PyLong_FromSsize_t(held + count)) == NULL
+        || PyObject_SetAttr(queries, state->waiting_count, total) < 0;
+    Py_XDECREF(entry);
+    Py_XDECREF(total);
+    Py_DECREF(facts);
+    if (!failed) {
+        result = Py_NewRef(Py_True);
+    }
+
+done:
+    Py_DECREF(sql_hash);
+    Py_XDECREF(groups);
+    Py_XDECREF(max_groups);
+    Py_XDECREF(sql_seen);
+    Py_XDECREF(duplicates);
+    Py_XDECREF(waiting);
+    Py_XDECREF(waiting_count);
+    Py_XDECREF(key);
+    Py_XDECREF(group);
+    return result;
+}
+
+static int
+fold_exec(PyObject *module)
+{
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if ((state->groups = PyUnicode_InternFromString("_groups")) == NULL
+        || (state->max_groups = PyUnicode_InternFromString("max_groups")) == NULL
+        || (state->sql_seen = PyUnicode_InternFromString("_sql_seen")) == NULL
+        || (state->duplicates = PyUnicode_InternFromString("_duplicates")) == NULL
+        || (state->waiting = PyUnicode_InternFromString("_waiting")) == NULL
+        || (state->waiting_count = PyUnicode_InternFromString("_waiting_count"))
+            == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+fold_clear(PyObject *module)
+{
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if (state != NULL) {
+        Py_CLEAR(state->groups);
+        Py_CLEAR(state->max_groups);
+        Py_CLEAR(state->sql_seen);
+        Py_CLEAR(state->duplicates);
+        Py_CLEAR(state->waiting);
+        Py_CLEAR(state->waiting_count);
+    }
+    return 0;
+}
+
+static void
+fold_free(void *module)
+{
+    fold_clear((PyObject *)module);
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
@@ -1073,10 +1320,13 @@ static PyMethodDef fold_methods[] = {
      keep_record_doc},
     {"recycle_records", (PyCFunction)(void (*)(void))recycle_records,
      METH_FASTCALL, recycle_records_doc},
+    {"add_new_run", (PyCFunction)(void (*)(void))add_new_run, METH_FASTCALL,
+     add_new_run_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef_Slot fold_slots[] = {
+    {Py_mod_exec, fold_exec},
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -1087,9 +1337,11 @@ static struct PyModuleDef fold_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perfprobe._fold",
     .m_doc = "The hot loops of adding timer and query records, in C.",
-    .m_size = 0,
+    .m_size = sizeof(fold_state),
     .m_methods = fold_methods,
     .m_slots = fold_slots,
+    .m_clear = fold_clear,
+    .m_free = fold_free,
 };
 
 PyMODINIT_FUNC

@@ -63,7 +63,7 @@ from .sketch import load_fold
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
-    from .aggregates import QueryTable
+    from .aggregates import OpenScope, QueryTable
     from .conf import PerfprobeSettings
     from .errorlog import ErrorLog
     from .listeners import ListenerList
@@ -470,9 +470,16 @@ class QueryRecords:
                 # First, so that a statement it fails on changes nothing.
                 vendor = records[0][RAW_VENDOR]
                 shape = fingerprint(text, vendor)
+                # A request's scope (no parent) still open: its state found
+                # without lineage(), the common case.
+                state: OpenScope | None = None
                 path: str | None = None
                 if scope is not None:
-                    path = scope.name if scope.parent is None else scope.path
+                    if scope.parent is None:
+                        path = scope.name
+                        state = states.get(scope.id)
+                    else:
+                        path = scope.path
                 # The scope's analysis reads the shape and the SQL hash from
                 # the records too. The text's hash is cached in it by now.
                 sql_hash = hash(text)
@@ -483,30 +490,39 @@ class QueryRecords:
                 )
                 if facts is None:
                     facts = settle_records(records, shape, path, sql_hash)
-                if facts[4] is None and vendor in STANDARD_STRING_VENDORS:
+                alias = facts[4]
+                if alias is None and vendor in STANDARD_STRING_VENDORS:
                     # The group holds several connections' queries (no one
                     # alias), which may differ in vendor: their shape takes
                     # both readings of a backslash, as an unknown vendor's.
                     shape = fingerprint(text)
                     facts = settle_records(records, shape, path, sql_hash)
+                    alias = facts[4]
                 table.add_records(
-                    shape, call_site, records, durations, facts[4], runs, total_s
+                    shape, call_site, records, durations, alias, runs, total_s
                 )
-                if scope is None:
-                    table.outside_scopes += len(records)
+                count = len(records)
+                if state is not None:
+                    state.query_count += count
+                    state.query_time_s += total_s
+                    if state.scope is scope:
+                        state.queries.add_records(
+                            shape, call_site, records, total_s, facts
+                        )
+                elif scope is None:
+                    table.outside_scopes += count
                 else:
-                    state = states.get(scope.id) if scope.parent is None else None
-                    lineage = [state] if state is not None else scopes.lineage(scope)
+                    lineage = scopes.lineage(scope)
                     if lineage:
                         for state in lineage:
-                            state.query_count += len(records)
+                            state.query_count += count
                             state.query_time_s += total_s
                         if lineage[0].scope is scope:
                             lineage[0].queries.add_records(
                                 shape, call_site, records, total_s, facts
                             )
                     else:
-                        table.outside_scopes += len(records)
+                        table.outside_scopes += count
             except Exception:
                 # This statement's queries are lost, not the whole batch
                 # (every thread's, at a read).
