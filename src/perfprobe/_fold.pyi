@@ -47,3 +47,19 @@ def add_new_run(
     max_params: int,
     /,
 ) -> bool: ...
+def fold_groups(
+    groups: list[Any],
+    start: int,
+    progress: list[int],
+    fingerprint: Any,
+    table: Any,
+    lineage: Any,
+    states: dict[int, Any],
+    shapes: dict[str, Any],
+    max_call_sites: int,
+    runs: dict[Any, tuple[list[float], list[float]]],
+    group_type: type[Any],
+    judged: dict[str, bool],
+    max_params: int,
+    /,
+) -> int: ...

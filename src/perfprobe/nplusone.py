@@ -144,6 +144,12 @@ AddNewRun = Callable[..., bool]
 _add_new_run: AddNewRun | None = load_fold("add_new_run")
 
 
+def new_run_parts() -> tuple[type[_Group], dict[str, bool], int]:
+    """Return what ``_fold.add_new_run`` takes besides the run: the group
+    type, the judged-fingerprint memo and the parameter bound."""
+    return _Group, _judged, _MAX_DISTINCT_PARAMS
+
+
 class ScopeQueries:
     """Group one scope's queries by shape and call site, in bounded memory.
 

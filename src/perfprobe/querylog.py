@@ -56,7 +56,7 @@ from .events import (
     RawQuery,
 )
 from .failures import log_failure
-from .nplusone import GroupFacts, group_facts
+from .nplusone import GroupFacts, group_facts, new_run_parts
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .sketch import load_fold
@@ -98,6 +98,9 @@ GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] 
 KeepRecord = Callable[[list[RawQuery], list[RawQuery], tuple[Any, ...]], int]
 RecycleRecords = Callable[[deque[Any], int, list[RawQuery], int], None]
 SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
+#: ``_fold.fold_groups``: the groups from an index on, folded up to the
+#: first it leaves to Python; returns that group's index.
+FoldGroups = Callable[..., int]
 
 
 def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
@@ -235,6 +238,15 @@ def recycle_records(
             # spare keeps nothing alive.
             item[:] = _NONES
             spare.append(item)
+
+
+def load_fold_groups() -> FoldGroups | None:
+    """Return the C loop of ``_add_queries`` where built and not turned off."""
+    found: FoldGroups | None = load_fold("fold_groups")
+    return found
+
+
+_fold_groups = load_fold_groups()
 
 
 def load_keep_record() -> KeepRecord | None:
@@ -460,7 +472,43 @@ class QueryRecords:
         # Each fingerprint's durations, added once when the groups are done:
         # a batch holds a statement's run for every scope that waited.
         runs: StatsRuns | None = {}
-        for (text, scope, call_site), records, durations, total_s in groups:
+        fold = _fold_groups
+        group_type, judged, max_params = new_run_parts()
+        progress = [0]
+        index = 0
+        while index < len(groups):
+            if fold is not None and runs is not None:
+                # The common groups in C, up to the first that is not. The
+                # group a failure came from is lost, then the rest go on.
+                progress[0] = index
+                try:
+                    index = fold(
+                        groups,
+                        index,
+                        progress,
+                        fingerprint,
+                        table,
+                        scopes.lineage,
+                        states,
+                        table._shapes,
+                        table._max_call_sites,
+                        runs,
+                        group_type,
+                        judged,
+                        max_params,
+                    )
+                except Exception:
+                    index = progress[0]
+                    log_failure(
+                        logger, "fold-queries", "perfprobe failed to add queries"
+                    )
+                    lost += groups[index][1]
+                    index += 1
+                    continue
+                if index >= len(groups):
+                    break
+            (text, scope, call_site), records, durations, total_s = groups[index]
+            index += 1
             if runs is not None and not _isfinite(total_s):
                 # A NaN or an infinity (add_many raises, or adds one by one):
                 # what was left is added now, and the rest as it comes.
