@@ -144,9 +144,14 @@ AddNewRun = Callable[..., bool]
 _add_new_run: AddNewRun | None = load_fold("add_new_run")
 
 
-def new_run_parts() -> tuple[type[_Group], dict[str, bool], int]:
-    """Return what ``_fold.add_new_run`` takes besides the run: the group
-    type, the judged-fingerprint memo and the parameter bound."""
+def new_run_parts() -> tuple[type[_Group], dict[str, bool], int] | None:
+    """Return what ``_fold.add_new_run`` takes besides the run, or ``None``.
+
+    The group type, the judged-fingerprint memo and the parameter bound;
+    ``None`` where the C common case is not loaded (or turned off).
+    """
+    if _add_new_run is None:
+        return None
     return _Group, _judged, _MAX_DISTINCT_PARAMS
 
 

@@ -472,12 +472,14 @@ class QueryRecords:
         # Each fingerprint's durations, added once when the groups are done:
         # a batch holds a statement's run for every scope that waited.
         runs: StatsRuns | None = {}
-        fold = _fold_groups
-        group_type, judged, max_params = new_run_parts()
+        # The C loop settles and adds in C: it runs only where the C
+        # settling and the C common case of a scope's analysis do.
+        parts = new_run_parts() if settle is not None else None
+        fold = _fold_groups if parts is not None else None
         progress = [0]
         index = 0
         while index < len(groups):
-            if fold is not None and runs is not None:
+            if fold is not None and parts is not None and runs is not None:
                 # The common groups in C, up to the first that is not. The
                 # group a failure came from is lost, then the rest go on.
                 progress[0] = index
@@ -493,9 +495,7 @@ class QueryRecords:
                         table._shapes,
                         table._max_call_sites,
                         runs,
-                        group_type,
-                        judged,
-                        max_params,
+                        *parts,
                     )
                 except Exception:
                     index = progress[0]

@@ -45,8 +45,15 @@ LOAD = LazyLoad("Order", "customer", "forward foreign key", 'select_related("c")
 
 
 def counting(monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
-    """Put a wrapper around the C loop that counts the groups it folded."""
-    assert c_fold_groups is not None
+    """Put a wrapper around the C loop that counts the groups it folded.
+
+    The C settling and the C common case it needs are put in too, so that
+    it runs even where ``PERFPROBE_PURE_PYTHON`` turned them off.
+    """
+    from perfprobe import _fold
+
+    monkeypatch.setattr(querylog, "_settle_group", _fold.settle_group)
+    monkeypatch.setattr(nplusone, "_add_new_run", _fold.add_new_run)
     folded = {"groups": 0}
 
     def fold_groups(groups: list[Any], start: int, *rest: Any) -> int:
