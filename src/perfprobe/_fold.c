@@ -16,7 +16,15 @@
  * finite, or too small for the sketch's logarithmic bins) makes it return
  * None before anything is changed, and the caller takes the Python path.
  *
- * The Python code remains the definition of both results and the fallback
+ * The fold of raw query records (perfprobe.querylog) groups them
+ * (group_queries) and, for each group of a request scope, settles its
+ * records, adds them to the query table's aggregates, counts them in the
+ * scope and adds them to its N+1 analysis (fold_groups, add_new_run): in
+ * Python about 250 bytecodes a group, two groups a request on an N+1 view.
+ * A group that is not that common case is left to Python before anything
+ * is changed.
+ *
+ * The Python code remains the definition of every result and the fallback
  * when this extension is not built.
  */
 #define PY_SSIZE_T_CLEAN
@@ -420,12 +428,14 @@ fail:
  * which group_queries reads the SQL text, the duration, the scope and the
  * call site. */
 #define RAW_LENGTH 13
+#define RAW_VENDOR 1
 #define RAW_SQL 2
 #define RAW_DURATION_S 3
 #define RAW_SCOPE 6
 #define RAW_CALL_SITE 7
 #define RAW_ALIAS 0
 #define RAW_PARAMS_HASH 8
+#define RAW_LAZY_LOAD 9
 #define RAW_SQL_HASH 10
 #define RAW_BULK_CALL 11
 
@@ -654,11 +664,27 @@ PyDoc_STRVAR(settle_group_doc,
 "--\n\n"
 "Put shape, path and sql_hash into each record; return what the fold needs.\n\n"
 "Return (params hashes, any bulk call, set of the params hashes, True (one\n"
-"SQL hash), the alias if every record holds that one object else None).\n"
-"The definition is perfprobe.querylog.settle_records. None, with nothing\n"
-"changed, when records is empty or an item is not a raw query record with\n"
-"exact str SQL, an exact int params hash and bulk call, an SQL hash that\n"
-"is None or an exact int, and the first record's scope.");
+"SQL hash), the alias if every record holds that one object else None, the\n"
+"first lazy load that is not None, else None). The definition is\n"
+"perfprobe.querylog.settle_records. None, with nothing changed, when\n"
+"records is empty or an item is not a raw query record with exact str SQL,\n"
+"an exact int params hash and bulk call, an SQL hash that is None or an\n"
+"exact int, the first record's scope, and a lazy load that is None or of a\n"
+"type that is always true (no __bool__ nor __len__).");
+
+/* 1 when item is None or of a type whose truth runs no Python code and is
+ * always true: no __bool__ and no __len__ (a LazyLoad), else 0. */
+static int
+plainly_true_or_none(PyObject *item)
+{
+    if (item == Py_None) {
+        return 1;
+    }
+    PyTypeObject *type = Py_TYPE(item);
+    return (type->tp_as_number == NULL || type->tp_as_number->nb_bool == NULL)
+        && (type->tp_as_mapping == NULL || type->tp_as_mapping->mp_length == NULL)
+        && (type->tp_as_sequence == NULL || type->tp_as_sequence->sq_length == NULL);
+}
 
 /* 1 when every record is a raw query record whose items settle_group reads
  * or replaces are of exact types (so that hashing, comparing and freeing
@@ -674,12 +700,16 @@ settle_ready(PyObject *records, PyObject *scope)
             || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_PARAMS_HASH))
             || !(PyList_GET_ITEM(record, RAW_SQL_HASH) == Py_None
                  || PyLong_CheckExact(PyList_GET_ITEM(record, RAW_SQL_HASH)))
-            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))) {
+            || !PyLong_CheckExact(PyList_GET_ITEM(record, RAW_BULK_CALL))
+            || !plainly_true_or_none(PyList_GET_ITEM(record, RAW_LAZY_LOAD))) {
             return 0;
         }
     }
     return 1;
 }
+
+static PyObject *settle_impl(PyObject *records, PyObject *shape, PyObject *path,
+                             PyObject *sql_hash);
 
 static PyObject *
 settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -688,10 +718,14 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "settle_group() takes 4 arguments");
         return NULL;
     }
-    PyObject *records = args[0];
-    PyObject *shape = args[1];
-    PyObject *path = args[2];
-    PyObject *sql_hash = args[3];
+    return settle_impl(args[0], args[1], args[2], args[3]);
+}
+
+/* settle_group's work: the facts (a new reference), None with nothing
+ * changed, or NULL with an exception set. */
+static PyObject *
+settle_impl(PyObject *records, PyObject *shape, PyObject *path, PyObject *sql_hash)
+{
     if (!PyList_CheckExact(records)) {
         PyErr_SetString(PyExc_TypeError, "settle_group() needs a list");
         return NULL;
@@ -736,6 +770,7 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
      * exact ints or None, the scopes replaced are held, and growing a set
      * does not run the garbage collector. */
     Py_INCREF(alias);
+    PyObject *lazy_load = NULL;
     int bulk = 0;
     int one_alias = 1;
     int failed = 0;
@@ -754,6 +789,10 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (items[RAW_ALIAS] != alias) {
             one_alias = 0;
         }
+        if (lazy_load == NULL && items[RAW_LAZY_LOAD] != Py_None) {
+            /* Held, as alias is: making the result may run any code. */
+            lazy_load = Py_NewRef(items[RAW_LAZY_LOAD]);
+        }
         Py_SETREF(items[RAW_SQL], Py_NewRef(shape));
         Py_SETREF(items[RAW_SCOPE], Py_NewRef(path));
         Py_SETREF(items[RAW_SQL_HASH], Py_NewRef(sql_hash));
@@ -763,6 +802,7 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
          * settled, and the caller counts the group's queries as lost. The
          * items of params not yet filled are NULL, which its deallocation
          * skips. */
+        Py_XDECREF(lazy_load);
         Py_DECREF(alias);
         Py_DECREF(scope);
         Py_DECREF(params);
@@ -770,8 +810,10 @@ settle_group(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     /* Every record now holds the one SQL hash. */
-    PyObject *result = PyTuple_Pack(5, params, bulk ? Py_True : Py_False, distinct,
-                                    Py_True, one_alias ? alias : Py_None);
+    PyObject *result = PyTuple_Pack(6, params, bulk ? Py_True : Py_False, distinct,
+                                    Py_True, one_alias ? alias : Py_None,
+                                    lazy_load != NULL ? lazy_load : Py_None);
+    Py_XDECREF(lazy_load);
     Py_DECREF(params);
     Py_DECREF(distinct);
     Py_DECREF(alias);
@@ -1058,6 +1100,697 @@ add_in_range(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     return PyLong_FromLongLong(sum);
 }
 
+/* The attribute names add_new_run reads and sets, interned once per module
+ * (per interpreter). */
+typedef struct {
+    PyObject *groups;
+    PyObject *max_groups;
+    PyObject *sql_seen;
+    PyObject *duplicates;
+    PyObject *waiting;
+    PyObject *waiting_count;
+    PyObject *parent;
+    PyObject *id;
+    PyObject *name;
+    PyObject *scope;
+    PyObject *queries;
+    PyObject *query_count;
+    PyObject *query_time_s;
+    PyObject *stats;
+    PyObject *aliases;
+    PyObject *call_sites;
+    PyObject *add_records;
+    PyObject *unknown_site;
+    PyObject *outside_scopes;
+    PyObject *getitem;
+    PyObject *setitem;
+    PyObject *contains;
+} fold_state;
+
+PyDoc_STRVAR(add_new_run_doc,
+"add_new_run(queries, shape, call_site, records, total_s, facts, group_type,\n"
+"            judged, max_params, /)\n"
+"--\n\n"
+"Add a run of raw records to a ScopeQueries as its add_records would, where\n"
+"that is its common case; return True, or False with nothing changed.\n\n"
+"The common case: a key (shape, call_site) not in queries._groups, shape\n"
+"judged not transaction control (judged[shape] is False), room for a group,\n"
+"facts saying no bulk call and one SQL hash, at most max_params records\n"
+"with distinct parameter hashes, a statement (the first record's SQL hash)\n"
+"not in queries._sql_seen, and room for its single sightings. Then the\n"
+"group, group_type(shape, call_site, shape, count, total_s, distinct,\n"
+"lazy_load), goes into _groups and the run waits in _waiting. The\n"
+"definition is perfprobe.nplusone.ScopeQueries.add_records.");
+
+/* add_new_run's work: 1 (added), 0 (nothing changed) or -1 with an
+ * exception set. */
+static int
+add_new_run_impl(fold_state *state, PyObject *queries, PyObject *shape,
+                 PyObject *call_site, PyObject *records, PyObject *total_s,
+                 PyObject *facts, PyObject *group_type, PyObject *judged,
+                 Py_ssize_t max_params)
+{
+    /* Exact str keys and exact containers: looking them up, hashing and
+     * comparing run no Python code. */
+    if (!PyUnicode_CheckExact(shape)
+        || !(call_site == Py_None || PyUnicode_CheckExact(call_site))
+        || !PyList_CheckExact(records) || !PyFloat_CheckExact(total_s)
+        || !PyTuple_CheckExact(facts) || PyTuple_GET_SIZE(facts) != 6
+        || !PyDict_CheckExact(judged)) {
+        return 0;
+    }
+    Py_ssize_t count = PyList_GET_SIZE(records);
+    PyObject *params = PyTuple_GET_ITEM(facts, 0);
+    PyObject *distinct = PyTuple_GET_ITEM(facts, 2);
+    if (count == 0 || count > max_params || !PyList_CheckExact(params)
+        || PyList_GET_SIZE(params) != count
+        || PyTuple_GET_ITEM(facts, 1) != Py_False
+        || PyTuple_GET_ITEM(facts, 3) != Py_True
+        || !PySet_CheckExact(distinct) || PySet_GET_SIZE(distinct) != count) {
+        return 0;
+    }
+    PyObject *first = PyList_GET_ITEM(records, 0);
+    if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH
+        || !PyLong_CheckExact(PyList_GET_ITEM(first, RAW_SQL_HASH))) {
+        return 0;
+    }
+    PyObject *judgement = PyDict_GetItemWithError(judged, shape);
+    if (judgement != Py_False) {
+        /* Not judged yet (Python judges it), transaction control, or an
+         * error. */
+        return judgement == NULL && PyErr_Occurred() ? -1 : 0;
+    }
+
+    /* Held from here on: reading an attribute or allocating may run code. */
+    PyObject *sql_hash = Py_NewRef(PyList_GET_ITEM(first, RAW_SQL_HASH));
+    PyObject *groups = PyObject_GetAttr(queries, state->groups);
+    PyObject *max_groups = NULL;
+    PyObject *sql_seen = NULL;
+    PyObject *duplicates = NULL;
+    PyObject *waiting = NULL;
+    PyObject *waiting_count = NULL;
+    PyObject *key = NULL;
+    PyObject *group = NULL;
+    int result = -1;
+    if (groups == NULL
+        || (max_groups = PyObject_GetAttr(queries, state->max_groups)) == NULL
+        || (sql_seen = PyObject_GetAttr(queries, state->sql_seen)) == NULL
+        || (duplicates = PyObject_GetAttr(queries, state->duplicates)) == NULL
+        || (waiting = PyObject_GetAttr(queries, state->waiting)) == NULL
+        || (waiting_count = PyObject_GetAttr(queries, state->waiting_count))
+            == NULL) {
+        goto done;
+    }
+    if (!PyDict_CheckExact(groups) || !PyLong_CheckExact(max_groups)
+        || !PySet_CheckExact(sql_seen) || !PyDict_CheckExact(duplicates)
+        || !PyList_CheckExact(waiting) || !PyLong_CheckExact(waiting_count)) {
+        result = 0;
+        goto done;
+    }
+    Py_ssize_t max = PyLong_AsSsize_t(max_groups);
+    Py_ssize_t held = PyLong_AsSsize_t(waiting_count);
+    if ((max == -1 || held == -1) && PyErr_Occurred()) {
+        /* Past a Py_ssize_t: Python's ints decide. */
+        PyErr_Clear();
+        result = 0;
+        goto done;
+    }
+    key = PyTuple_Pack(2, shape, call_site);
+    if (key == NULL) {
+        goto done;
+    }
+    /* Keys are (str, str or None) tuples: no Python code compares them. */
+    PyObject *found = PyDict_GetItemWithError(groups, key);
+    if (found != NULL || PyErr_Occurred()) {
+        if (found != NULL) {
+            result = 0;
+        }
+        goto done;
+    }
+    int seen = PySet_Contains(sql_seen, sql_hash);
+    if (seen < 0) {
+        goto done;
+    }
+    if (seen || PyDict_GET_SIZE(groups) >= max
+        || PyDict_GET_SIZE(duplicates) + held + count > max) {
+        result = 0;
+        goto done;
+    }
+    PyObject *made_args[7] = {
+        shape, call_site, shape, NULL, total_s, distinct, PyTuple_GET_ITEM(facts, 5),
+    };
+    PyObject *number = PyLong_FromSsize_t(count);
+    if (number == NULL) {
+        goto done;
+    }
+    made_args[3] = number;
+    /* The facts hold the set and the lazy load: held while the group is
+     * made. */
+    Py_INCREF(facts);
+    group = PyObject_Vectorcall(group_type, made_args, 7, NULL);
+    Py_DECREF(number);
+    if (group == NULL) {
+        Py_DECREF(facts);
+        goto done;
+    }
+    /* In add_records' order: the group, then the run's wait. */
+    PyObject *entry = NULL;
+    PyObject *total = NULL;
+    int failed = PyDict_SetItem(groups, key, group) < 0
+        || PySet_Add(sql_seen, sql_hash) < 0
+        || (entry = PyTuple_Pack(3, sql_hash, params, records)) == NULL
+        || PyList_Append(waiting, entry) < 0
+        || (total = PyLong_FromSsize_t(held + count)) == NULL
+        || PyObject_SetAttr(queries, state->waiting_count, total) < 0;
+    Py_XDECREF(entry);
+    Py_XDECREF(total);
+    Py_DECREF(facts);
+    if (!failed) {
+        result = 1;
+    }
+
+done:
+    Py_DECREF(sql_hash);
+    Py_XDECREF(groups);
+    Py_XDECREF(max_groups);
+    Py_XDECREF(sql_seen);
+    Py_XDECREF(duplicates);
+    Py_XDECREF(waiting);
+    Py_XDECREF(waiting_count);
+    Py_XDECREF(key);
+    Py_XDECREF(group);
+    return result;
+}
+
+static PyObject *
+add_new_run(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 9) {
+        PyErr_SetString(PyExc_TypeError, "add_new_run() takes 9 arguments");
+        return NULL;
+    }
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if (state == NULL) {
+        return NULL;
+    }
+    Py_ssize_t max_params = PyLong_AsSsize_t(args[8]);
+    if (max_params == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    int added = add_new_run_impl(state, args[0], args[1], args[2], args[3], args[4],
+                                 args[5], args[6], args[7], max_params);
+    if (added < 0) {
+        return NULL;
+    }
+    return Py_NewRef(added ? Py_True : Py_False);
+}
+
+/* The fold's context: what querylog's _add_queries passes fold_groups. */
+typedef struct {
+    PyObject *fingerprint;
+    PyObject *table;
+    PyObject *lineage;
+    PyObject *states;
+    PyObject *shapes;
+    Py_ssize_t max_call_sites;
+    PyObject *runs;
+    PyObject *group_type;
+    PyObject *judged;
+    Py_ssize_t max_params;
+} fold_context;
+
+/* 1 when mapping is a dict whose type takes its item reads, writes and
+ * membership test from dict (a dict, or a Counter, which only adds
+ * __missing__), so that dict's own calls answer as Python's would. */
+static int
+plain_mapping(fold_state *state, PyObject *mapping)
+{
+    if (PyDict_CheckExact(mapping)) {
+        return 1;
+    }
+    if (!PyDict_Check(mapping)) {
+        return 0;
+    }
+    PyTypeObject *type = Py_TYPE(mapping);
+    PyObject *names[3] = {state->getitem, state->setitem, state->contains};
+    for (int i = 0; i < 3; i++) {
+        PyObject *own = _PyType_Lookup(type, names[i]);
+        if (own == NULL || own != _PyType_Lookup(&PyDict_Type, names[i])) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Add ``increment`` to the attribute ``name`` of ``owner``; 0 or -1. */
+static int
+add_to_attr(PyObject *owner, PyObject *name, PyObject *increment)
+{
+    PyObject *held = PyObject_GetAttr(owner, name);
+    if (held == NULL) {
+        return -1;
+    }
+    PyObject *sum = PyNumber_InPlaceAdd(held, increment);
+    Py_DECREF(held);
+    if (sum == NULL) {
+        return -1;
+    }
+    int failed = PyObject_SetAttr(owner, name, sum);
+    Py_DECREF(sum);
+    return failed;
+}
+
+/* Fold one group of fold_groups' list: 1 (folded), 0 (not the common case,
+ * nothing changed: Python folds it) or -1 with an exception set (the group
+ * may be partly added, as in Python). */
+static int
+fold_one(fold_state *state, fold_context *ctx, PyObject *entry)
+{
+    if (!PyTuple_CheckExact(entry) || PyTuple_GET_SIZE(entry) != 4) {
+        return 0;
+    }
+    PyObject *key = PyTuple_GET_ITEM(entry, 0);
+    PyObject *records = PyTuple_GET_ITEM(entry, 1);
+    PyObject *durations = PyTuple_GET_ITEM(entry, 2);
+    PyObject *total_s = PyTuple_GET_ITEM(entry, 3);
+    if (!PyTuple_CheckExact(key) || PyTuple_GET_SIZE(key) != 3
+        || !PyList_CheckExact(records) || PyList_GET_SIZE(records) == 0
+        || !PyList_CheckExact(durations) || !PyFloat_CheckExact(total_s)
+        || !isfinite(PyFloat_AS_DOUBLE(total_s))) {
+        return 0;
+    }
+    PyObject *text = PyTuple_GET_ITEM(key, 0);
+    PyObject *scope = PyTuple_GET_ITEM(key, 1);
+    PyObject *call_site = PyTuple_GET_ITEM(key, 2);
+    if (!PyUnicode_CheckExact(text) || scope == Py_None
+        || !(call_site == Py_None || PyUnicode_CheckExact(call_site))) {
+        return 0;
+    }
+
+    /* Everything read and tested first, so that what is not the common
+     * case changes nothing; the entry (and with it the key, the records
+     * and the durations) is held throughout. */
+    PyObject *parent = NULL;
+    PyObject *scope_id = NULL;
+    PyObject *open = NULL;
+    PyObject *owner = NULL;
+    PyObject *shape = NULL;
+    PyObject *q = NULL;
+    PyObject *stats = NULL;
+    PyObject *aliases = NULL;
+    PyObject *sites = NULL;
+    PyObject *queries = NULL;
+    PyObject *path = NULL;
+    PyObject *sql_hash = NULL;
+    PyObject *facts = NULL;
+    PyObject *count = NULL;
+    int result = -1;
+    if ((parent = PyObject_GetAttr(scope, state->parent)) == NULL) {
+        goto done;
+    }
+    if (parent != Py_None) {
+        result = 0;
+        goto done;
+    }
+    if ((scope_id = PyObject_GetAttr(scope, state->id)) == NULL) {
+        goto done;
+    }
+    if (!PyLong_CheckExact(scope_id)) {
+        result = 0;
+        goto done;
+    }
+    /* The scope's state if open already; else lineage() finds (or makes)
+     * it after the table's part, where Python asks. */
+    open = PyDict_GetItemWithError(ctx->states, scope_id);
+    if (open == NULL && PyErr_Occurred()) {
+        goto done;
+    }
+    Py_XINCREF(open);
+    /* One alias object, an exact str, in every record. */
+    PyObject *first = PyList_GET_ITEM(records, 0);
+    if (!PyList_CheckExact(first) || PyList_GET_SIZE(first) != RAW_LENGTH) {
+        result = 0;
+        goto done;
+    }
+    PyObject *alias = PyList_GET_ITEM(first, RAW_ALIAS);
+    if (!PyUnicode_CheckExact(alias)) {
+        result = 0;
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(records); i++) {
+        PyObject *record = PyList_GET_ITEM(records, i);
+        if (!PyList_CheckExact(record) || PyList_GET_SIZE(record) != RAW_LENGTH
+            || PyList_GET_ITEM(record, RAW_ALIAS) != alias) {
+            result = 0;
+            goto done;
+        }
+    }
+    /* Held: the fingerprint is Python code. */
+    Py_INCREF(alias);
+    PyObject *vendor = Py_NewRef(PyList_GET_ITEM(first, RAW_VENDOR));
+    PyObject *shape_args[2] = {text, vendor};
+    shape = PyObject_Vectorcall(ctx->fingerprint, shape_args, 2, NULL);
+    Py_DECREF(vendor);
+    if (shape == NULL) {
+        Py_DECREF(alias);
+        goto done;
+    }
+    if (!PyUnicode_CheckExact(shape)) {
+        Py_DECREF(alias);
+        result = 0;
+        goto done;
+    }
+    q = PyDict_GetItemWithError(ctx->shapes, shape);
+    if (q == NULL) {
+        /* A new fingerprint: QueryTable.add_records makes its aggregates. */
+        Py_DECREF(alias);
+        result = PyErr_Occurred() ? -1 : 0;
+        goto done;
+    }
+    Py_INCREF(q);
+    if ((stats = PyObject_GetAttr(q, state->stats)) == NULL
+        || (aliases = PyObject_GetAttr(q, state->aliases)) == NULL
+        || (sites = PyObject_GetAttr(q, state->call_sites)) == NULL
+        || (path = PyObject_GetAttr(scope, state->name)) == NULL) {
+        Py_DECREF(alias);
+        goto done;
+    }
+    /* The runs are keyed by the aggregates' identity; the sets and the
+     * mappings are read and written without Python code. */
+    if (Py_TYPE(stats)->tp_hash != PyBaseObject_Type.tp_hash
+        || Py_TYPE(stats)->tp_richcompare != PyBaseObject_Type.tp_richcompare
+        || !PySet_CheckExact(aliases) || !plain_mapping(state, sites)) {
+        Py_DECREF(alias);
+        result = 0;
+        goto done;
+    }
+    Py_hash_t hashed = PyObject_Hash(text);
+    if (hashed == -1 || (sql_hash = PyLong_FromSsize_t(hashed)) == NULL) {
+        Py_DECREF(alias);
+        goto done;
+    }
+    facts = settle_impl(records, shape, path, sql_hash);
+    if (facts == NULL || facts == Py_None || PyTuple_GET_ITEM(facts, 4) != alias) {
+        /* Left as it came (None), or settled and then seen to hold another
+         * alias (a collection changed a record): settling again in Python
+         * puts the same items in. */
+        Py_DECREF(alias);
+        result = facts == NULL ? -1 : 0;
+        goto done;
+    }
+
+    /* The query table, as QueryTable.add_records. */
+    Py_ssize_t n = PyList_GET_SIZE(records);
+    if ((count = PyLong_FromSsize_t(n)) == NULL) {
+        Py_DECREF(alias);
+        goto done;
+    }
+    PyObject *run = PyDict_GetItemWithError(ctx->runs, stats);
+    if (run == NULL) {
+        if (PyErr_Occurred()) {
+            Py_DECREF(alias);
+            goto done;
+        }
+        PyObject *sums = PyList_New(1);
+        if (sums == NULL) {
+            Py_DECREF(alias);
+            goto done;
+        }
+        PyList_SET_ITEM(sums, 0, Py_NewRef(total_s));
+        PyObject *made = PyTuple_Pack(2, durations, sums);
+        Py_DECREF(sums);
+        int failed = made == NULL || PyDict_SetItem(ctx->runs, stats, made) < 0;
+        Py_XDECREF(made);
+        if (failed) {
+            Py_DECREF(alias);
+            goto done;
+        }
+    }
+    else {
+        Py_INCREF(run);
+        int failed = !PyTuple_CheckExact(run) || PyTuple_GET_SIZE(run) != 2
+            || !PyList_CheckExact(PyTuple_GET_ITEM(run, 0))
+            || !PyList_CheckExact(PyTuple_GET_ITEM(run, 1));
+        if (failed) {
+            PyErr_SetString(PyExc_TypeError, "a fold's runs hold (list, list)");
+        }
+        else {
+            PyObject *values = PyTuple_GET_ITEM(run, 0);
+            Py_ssize_t end = PyList_GET_SIZE(values);
+            failed = PyList_SetSlice(values, end, end, durations) < 0
+                || PyList_Append(PyTuple_GET_ITEM(run, 1), total_s) < 0;
+        }
+        Py_DECREF(run);
+        if (failed) {
+            Py_DECREF(alias);
+            goto done;
+        }
+    }
+    int added_alias = PySet_Add(aliases, alias);
+    Py_DECREF(alias);
+    if (added_alias < 0) {
+        goto done;
+    }
+    PyObject *site = call_site != Py_None && PyUnicode_GET_LENGTH(call_site) > 0
+        ? call_site : state->unknown_site;
+    PyObject *seen = PyDict_GetItemWithError(sites, site);
+    if (seen != NULL) {
+        Py_INCREF(seen);
+        PyObject *sum = PyNumber_InPlaceAdd(seen, count);
+        Py_DECREF(seen);
+        int failed = sum == NULL || PyDict_SetItem(sites, site, sum) < 0;
+        Py_XDECREF(sum);
+        if (failed) {
+            goto done;
+        }
+    }
+    else if (PyErr_Occurred()) {
+        goto done;
+    }
+    else if (PyDict_GET_SIZE(sites) < ctx->max_call_sites
+             && PyDict_SetItem(sites, site, count) < 0) {
+        goto done;
+    }
+
+    /* The scope's counts, then its analysis. */
+    if (open == NULL) {
+        PyObject *lineage = PyObject_CallOneArg(ctx->lineage, scope);
+        if (lineage == NULL) {
+            goto done;
+        }
+        if (!PyList_CheckExact(lineage) || PyList_GET_SIZE(lineage) > 1) {
+            /* A request scope has no ancestors: one state at most. */
+            Py_DECREF(lineage);
+            PyErr_SetString(PyExc_RuntimeError,
+                            "a request scope's lineage holds one state at most");
+            goto done;
+        }
+        if (PyList_GET_SIZE(lineage) == 0) {
+            Py_DECREF(lineage);
+            result = add_to_attr(ctx->table, state->outside_scopes, count) < 0 ? -1 : 1;
+            goto done;
+        }
+        open = Py_NewRef(PyList_GET_ITEM(lineage, 0));
+        Py_DECREF(lineage);
+    }
+    if (add_to_attr(open, state->query_count, count) < 0
+        || add_to_attr(open, state->query_time_s, total_s) < 0
+        || (owner = PyObject_GetAttr(open, state->scope)) == NULL) {
+        goto done;
+    }
+    if (owner != scope) {
+        result = 1;
+        goto done;
+    }
+    if ((queries = PyObject_GetAttr(open, state->queries)) == NULL) {
+        goto done;
+    }
+    int added = add_new_run_impl(state, queries, shape, call_site, records, total_s,
+                                 facts, ctx->group_type, ctx->judged,
+                                 ctx->max_params);
+    if (added < 0) {
+        goto done;
+    }
+    if (!added) {
+        PyObject *answer = PyObject_CallMethodObjArgs(
+            queries, state->add_records, shape, call_site, records, total_s, facts,
+            NULL);
+        if (answer == NULL) {
+            goto done;
+        }
+        Py_DECREF(answer);
+    }
+    result = 1;
+
+done:
+    Py_XDECREF(parent);
+    Py_XDECREF(scope_id);
+    Py_XDECREF(open);
+    Py_XDECREF(owner);
+    Py_XDECREF(shape);
+    Py_XDECREF(q);
+    Py_XDECREF(stats);
+    Py_XDECREF(aliases);
+    Py_XDECREF(sites);
+    Py_XDECREF(queries);
+    Py_XDECREF(path);
+    Py_XDECREF(sql_hash);
+    Py_XDECREF(facts);
+    Py_XDECREF(count);
+    return result;
+}
+
+PyDoc_STRVAR(fold_groups_doc,
+"fold_groups(groups, start, progress, fingerprint, table, lineage, states,\n"
+"            shapes, max_call_sites, runs, group_type, judged, max_params, /)\n"
+"--\n\n"
+"Fold group_queries' groups from start on, as querylog's _add_queries does\n"
+"each; return the index of the first one left to Python (len(groups) when\n"
+"none is).\n\n"
+"The common case is a request scope's group (its scope has no parent), of\n"
+"a fingerprint the table knows (shapes), one alias object in every record,\n"
+"a finite total and records that settle_group settles. Each is then\n"
+"settled, added to the table's aggregates and to runs, counted in its\n"
+"scope's state (in states, else lineage(scope)'s, else in the table's\n"
+"outside_scopes), and added to the scope's analysis (add_new_run, else its\n"
+"add_records) if that state is its own. On an exception, progress[0]\n"
+"is the index of the group it came from. The definition is the loop of\n"
+"perfprobe.querylog.QueryRecords._add_queries.");
+
+static PyObject *
+fold_groups(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 13) {
+        PyErr_SetString(PyExc_TypeError, "fold_groups() takes 13 arguments");
+        return NULL;
+    }
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if (state == NULL) {
+        return NULL;
+    }
+    PyObject *groups = args[0];
+    PyObject *progress = args[2];
+    fold_context ctx = {
+        .fingerprint = args[3],
+        .table = args[4],
+        .lineage = args[5],
+        .states = args[6],
+        .shapes = args[7],
+        .runs = args[9],
+        .group_type = args[10],
+        .judged = args[11],
+    };
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]);
+    ctx.max_call_sites = PyLong_AsSsize_t(args[8]);
+    ctx.max_params = PyLong_AsSsize_t(args[12]);
+    if ((start == -1 || ctx.max_call_sites == -1 || ctx.max_params == -1)
+        && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (!PyList_CheckExact(groups) || !PyList_CheckExact(progress)
+        || PyList_GET_SIZE(progress) < 1 || !PyDict_CheckExact(ctx.states)
+        || !PyDict_CheckExact(ctx.shapes) || !PyDict_CheckExact(ctx.runs)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "fold_groups() needs lists of groups and progress and "
+                        "dicts of states, shapes and runs");
+        return NULL;
+    }
+    Py_ssize_t index = start < 0 ? 0 : start;
+    for (; index < PyList_GET_SIZE(groups); index++) {
+        PyObject *entry = Py_NewRef(PyList_GET_ITEM(groups, index));
+        int folded = fold_one(state, &ctx, entry);
+        Py_DECREF(entry);
+        if (folded < 0) {
+            PyObject *type, *value, *traceback;
+            PyErr_Fetch(&type, &value, &traceback);
+            PyObject *at = PyLong_FromSsize_t(index);
+            if (at == NULL || PyList_GET_SIZE(progress) < 1
+                || PyList_SetItem(progress, 0, at) < 0) {
+                /* The first exception is the one to report. */
+                PyErr_Clear();
+            }
+            PyErr_Restore(type, value, traceback);
+            return NULL;
+        }
+        if (!folded) {
+            break;
+        }
+    }
+    return PyLong_FromSsize_t(index);
+}
+
+static int
+fold_exec(PyObject *module)
+{
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if ((state->groups = PyUnicode_InternFromString("_groups")) == NULL
+        || (state->max_groups = PyUnicode_InternFromString("max_groups")) == NULL
+        || (state->sql_seen = PyUnicode_InternFromString("_sql_seen")) == NULL
+        || (state->duplicates = PyUnicode_InternFromString("_duplicates")) == NULL
+        || (state->waiting = PyUnicode_InternFromString("_waiting")) == NULL
+        || (state->waiting_count = PyUnicode_InternFromString("_waiting_count"))
+            == NULL
+        || (state->parent = PyUnicode_InternFromString("parent")) == NULL
+        || (state->id = PyUnicode_InternFromString("id")) == NULL
+        || (state->name = PyUnicode_InternFromString("name")) == NULL
+        || (state->scope = PyUnicode_InternFromString("scope")) == NULL
+        || (state->queries = PyUnicode_InternFromString("queries")) == NULL
+        || (state->query_count = PyUnicode_InternFromString("query_count")) == NULL
+        || (state->query_time_s = PyUnicode_InternFromString("query_time_s"))
+            == NULL
+        || (state->stats = PyUnicode_InternFromString("stats")) == NULL
+        || (state->aliases = PyUnicode_InternFromString("aliases")) == NULL
+        || (state->call_sites = PyUnicode_InternFromString("call_sites")) == NULL
+        || (state->add_records = PyUnicode_InternFromString("add_records")) == NULL
+        || (state->unknown_site = PyUnicode_InternFromString("(unknown)"))
+            == NULL
+        || (state->outside_scopes = PyUnicode_InternFromString("outside_scopes"))
+            == NULL
+        || (state->getitem = PyUnicode_InternFromString("__getitem__")) == NULL
+        || (state->setitem = PyUnicode_InternFromString("__setitem__")) == NULL
+        || (state->contains = PyUnicode_InternFromString("__contains__")) == NULL) {
+        return -1;
+    }
+    return 0;
+}
+
+static int
+fold_clear(PyObject *module)
+{
+    fold_state *state = (fold_state *)PyModule_GetState(module);
+    if (state != NULL) {
+        Py_CLEAR(state->groups);
+        Py_CLEAR(state->max_groups);
+        Py_CLEAR(state->sql_seen);
+        Py_CLEAR(state->duplicates);
+        Py_CLEAR(state->waiting);
+        Py_CLEAR(state->waiting_count);
+        Py_CLEAR(state->parent);
+        Py_CLEAR(state->id);
+        Py_CLEAR(state->name);
+        Py_CLEAR(state->scope);
+        Py_CLEAR(state->queries);
+        Py_CLEAR(state->query_count);
+        Py_CLEAR(state->query_time_s);
+        Py_CLEAR(state->stats);
+        Py_CLEAR(state->aliases);
+        Py_CLEAR(state->call_sites);
+        Py_CLEAR(state->add_records);
+        Py_CLEAR(state->unknown_site);
+        Py_CLEAR(state->outside_scopes);
+        Py_CLEAR(state->getitem);
+        Py_CLEAR(state->setitem);
+        Py_CLEAR(state->contains);
+    }
+    return 0;
+}
+
+static void
+fold_free(void *module)
+{
+    fold_clear((PyObject *)module);
+}
+
 static PyMethodDef fold_methods[] = {
     {"count_bins", (PyCFunction)(void (*)(void))count_bins, METH_FASTCALL,
      count_bins_doc},
@@ -1073,10 +1806,15 @@ static PyMethodDef fold_methods[] = {
      keep_record_doc},
     {"recycle_records", (PyCFunction)(void (*)(void))recycle_records,
      METH_FASTCALL, recycle_records_doc},
+    {"add_new_run", (PyCFunction)(void (*)(void))add_new_run, METH_FASTCALL,
+     add_new_run_doc},
+    {"fold_groups", (PyCFunction)(void (*)(void))fold_groups, METH_FASTCALL,
+     fold_groups_doc},
     {NULL, NULL, 0, NULL},
 };
 
 static struct PyModuleDef_Slot fold_slots[] = {
+    {Py_mod_exec, fold_exec},
 #if PY_VERSION_HEX >= 0x030C0000
     {Py_mod_multiple_interpreters, Py_MOD_PER_INTERPRETER_GIL_SUPPORTED},
 #endif
@@ -1087,9 +1825,11 @@ static struct PyModuleDef fold_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "perfprobe._fold",
     .m_doc = "The hot loops of adding timer and query records, in C.",
-    .m_size = 0,
+    .m_size = sizeof(fold_state),
     .m_methods = fold_methods,
     .m_slots = fold_slots,
+    .m_clear = fold_clear,
+    .m_free = fold_free,
 };
 
 PyMODINIT_FUNC

@@ -24,7 +24,7 @@ def group_queries(
 ): ...
 def settle_group(
     records: list[list[Any]], shape: str, path: str | None, sql_hash: int, /
-) -> tuple[list[int], bool, set[int], bool, Any] | None: ...
+) -> tuple[list[int], bool, set[int], bool, Any, Any] | None: ...
 def add_in_range(
     bins: list[float], offset: int, counts: dict[int, int], /
 ) -> int | None: ...
@@ -35,3 +35,31 @@ def keep_record(
 def recycle_records(
     recent: deque[Any], count: int, spare: list[list[Any]], bound: int, /
 ) -> None: ...
+def add_new_run(
+    queries: Any,
+    shape: str,
+    call_site: str | None,
+    records: list[list[Any]],
+    total_s: float,
+    facts: tuple[list[int], bool, set[int], bool, Any, Any],
+    group_type: type[Any],
+    judged: dict[str, bool],
+    max_params: int,
+    /,
+) -> bool: ...
+def fold_groups(
+    groups: list[Any],
+    start: int,
+    progress: list[int],
+    fingerprint: Any,
+    table: Any,
+    lineage: Any,
+    states: dict[int, Any],
+    shapes: dict[str, Any],
+    max_call_sites: int,
+    runs: dict[Any, tuple[list[float], list[float]]],
+    group_type: type[Any],
+    judged: dict[str, bool],
+    max_params: int,
+    /,
+) -> int: ...

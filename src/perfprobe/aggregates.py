@@ -441,15 +441,14 @@ class QueryTable:
                     vendor=records[0][1],
                     stats=MetricStats(self._conf.EXACT_PERCENTILE_LIMIT),
                 )
+        stats = q.stats
         if runs is None:
-            q.stats.add_many(durations)
+            stats.add_many(durations)
+        elif (run := runs.get(stats)) is None:
+            runs[stats] = (durations, [total_s])
         else:
-            run = runs.get(q.stats)
-            if run is None:
-                runs[q.stats] = (durations, [total_s])
-            else:
-                run[0].extend(durations)
-                run[1].append(total_s)
+            run[0].extend(durations)
+            run[1].append(total_s)
         if alias is not None:
             q.aliases.add(alias)
         else:

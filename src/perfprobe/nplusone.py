@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
 from operator import is_, itemgetter
@@ -23,6 +23,7 @@ from .events import (
 )
 from .findings import DuplicateFinding as DuplicateFinding
 from .findings import NPlusOneFinding as NPlusOneFinding
+from .sketch import load_fold
 
 #: ``findings.made`` written out where a scope closes (see ``made``).
 _new = object.__new__
@@ -48,9 +49,10 @@ _Once = QueryEvent | RawQuery
 
 #: What the fold reads of one group's raw records, in one pass: their
 #: parameter hashes in order, whether any belongs to a bulk call, the set of
-#: those hashes, whether they share one SQL hash, and the alias object every
-#: one of them holds (``None`` if they differ; the query table's).
-GroupFacts = tuple[list[int], bool, set[int], bool, Any]
+#: those hashes, whether they share one SQL hash, the alias object every
+#: one of them holds (``None`` if they differ; the query table's), and the
+#: first lazy load among them (``None`` if none has one).
+GroupFacts = tuple[list[int], bool, set[int], bool, Any, "LazyLoad | None"]
 
 
 def group_facts(records: list[RawQuery]) -> GroupFacts:
@@ -66,10 +68,11 @@ def group_facts(records: list[RawQuery]) -> GroupFacts:
         set(params),
         len(set(map(_sql_hash, records))) == 1,
         alias if all(map(is_, map(_alias, records), repeat(alias))) else None,
+        next(filter(None, map(_lazy_load, records)), None),
     )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Group:
     fingerprint: str
     call_site: str | None
@@ -136,6 +139,23 @@ def _is_transaction_control(fingerprint: str) -> bool:
         _judged.clear()
     _judged[fingerprint] = found
     return found
+
+
+#: ``ScopeQueries.add_records``'s common case in C (``_fold.add_new_run``),
+#: where built and not turned off; it answers False for anything else.
+AddNewRun = Callable[..., bool]
+_add_new_run: AddNewRun | None = load_fold("add_new_run")
+
+
+def new_run_parts() -> tuple[type[_Group], dict[str, bool], int] | None:
+    """Return what ``_fold.add_new_run`` takes besides the run, or ``None``.
+
+    The group type, the judged-fingerprint memo and the parameter bound;
+    ``None`` where the C common case is not loaded (or turned off).
+    """
+    if _add_new_run is None:
+        return None
+    return _Group, _judged, _MAX_DISTINCT_PARAMS
 
 
 class ScopeQueries:
@@ -248,28 +268,49 @@ class ScopeQueries:
         ``RAW_SQL`` already: a record seen once is kept as it is, and its
         fingerprint read from it if seen again.
         """
+        if facts is None:
+            facts = group_facts(records)
+        if _add_new_run is not None and _add_new_run(
+            self,
+            shape,
+            call_site,
+            records,
+            total_s,
+            facts,
+            _Group,
+            _judged,
+            _MAX_DISTINCT_PARAMS,
+        ):
+            # The common case (an N+1 loop new to the scope), in C.
+            return
+        params, bulk, distinct, one_sql, _, lazy_load = facts
+        count = len(params)
         key = (shape, call_site)
-        group = self._groups.get(key)
+        groups = self._groups
+        group = groups.get(key)
         if group is None:
             if _is_transaction_control(shape):
                 return
-            if len(self._groups) >= self.max_groups:
+            if len(groups) >= self.max_groups:
                 self.truncated = True
+            elif not bulk and count <= _MAX_DISTINCT_PARAMS:
+                # A new key's group made whole, as adding each in turn
+                # leaves it: the set of its parameter hashes is theirs.
+                groups[key] = _Group(
+                    shape, call_site, shape, count, total_s, distinct, lazy_load
+                )
             else:
-                group = self._groups[key] = _Group(shape, call_site, shape)
-        if facts is None:
-            facts = group_facts(records)
-        params, bulk, distinct, one_sql, _ = facts
+                group = groups[key] = _Group(shape, call_site, shape)
         if group is not None:
             group.total_s += total_s
             hashes = group.param_hashes
             if not bulk:
                 group.bulk_call = 0
-                group.count += len(records)
-                if not hashes and len(records) <= _MAX_DISTINCT_PARAMS:
+                group.count += count
+                if not hashes and count <= _MAX_DISTINCT_PARAMS:
                     # The same set as adding each in turn makes.
                     group.param_hashes = distinct
-                elif len(hashes) + len(records) <= _MAX_DISTINCT_PARAMS:
+                elif len(hashes) + count <= _MAX_DISTINCT_PARAMS:
                     hashes.update(distinct)
                 else:
                     for params_hash in params:
@@ -285,24 +326,22 @@ class ScopeQueries:
                         if len(hashes) < _MAX_DISTINCT_PARAMS:
                             hashes.add(record[RAW_PARAMS_HASH])
             if group.lazy_load is None:
-                group.lazy_load = next(filter(None, map(_lazy_load, records)), None)
+                group.lazy_load = lazy_load
 
         if bulk:
             pass
         elif (
-            records[0][RAW_SQL_HASH] not in self._sql_seen
-            and len(self._duplicates) + self._waiting_count + len(params)
-            <= self.max_groups
-            and len(distinct) == len(params)
-            and one_sql
+            one_sql
+            and (sql_hash := records[0][RAW_SQL_HASH]) not in self._sql_seen
+            and len(distinct) == count
+            and len(self._duplicates) + self._waiting_count + count <= self.max_groups
         ):
             # An N+1 loop of a statement not seen before: every statement
             # new, each its own single sighting, kept as the run until one
             # could be seen again.
-            sql_hash = records[0][RAW_SQL_HASH]
             self._sql_seen.add(sql_hash)
             self._waiting.append((sql_hash, params, records))
-            self._waiting_count += len(params)
+            self._waiting_count += count
             return
         if self._waiting:
             self._settle()

@@ -56,14 +56,14 @@ from .events import (
     RawQuery,
 )
 from .failures import log_failure
-from .nplusone import GroupFacts, group_facts
+from .nplusone import GroupFacts, group_facts, new_run_parts
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
 from .sketch import load_fold
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
-    from .aggregates import QueryTable
+    from .aggregates import OpenScope, QueryTable
     from .conf import PerfprobeSettings
     from .errorlog import ErrorLog
     from .listeners import ListenerList
@@ -98,6 +98,9 @@ GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] 
 KeepRecord = Callable[[list[RawQuery], list[RawQuery], tuple[Any, ...]], int]
 RecycleRecords = Callable[[deque[Any], int, list[RawQuery], int], None]
 SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
+#: ``_fold.fold_groups``: the groups from an index on, folded up to the
+#: first it leaves to Python; returns that group's index.
+FoldGroups = Callable[..., int]
 
 
 def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
@@ -235,6 +238,15 @@ def recycle_records(
             # spare keeps nothing alive.
             item[:] = _NONES
             spare.append(item)
+
+
+def load_fold_groups() -> FoldGroups | None:
+    """Return the C loop of ``_add_queries`` where built and not turned off."""
+    found: FoldGroups | None = load_fold("fold_groups")
+    return found
+
+
+_fold_groups = load_fold_groups()
 
 
 def load_keep_record() -> KeepRecord | None:
@@ -460,7 +472,43 @@ class QueryRecords:
         # Each fingerprint's durations, added once when the groups are done:
         # a batch holds a statement's run for every scope that waited.
         runs: StatsRuns | None = {}
-        for (text, scope, call_site), records, durations, total_s in groups:
+        # The C loop settles and adds in C: it runs only where the C
+        # settling and the C common case of a scope's analysis do.
+        parts = new_run_parts() if settle is not None else None
+        fold = _fold_groups if parts is not None else None
+        progress = [0]
+        index = 0
+        while index < len(groups):
+            if fold is not None and parts is not None and runs is not None:
+                # The common groups in C, up to the first that is not. The
+                # group a failure came from is lost, then the rest go on.
+                progress[0] = index
+                try:
+                    index = fold(
+                        groups,
+                        index,
+                        progress,
+                        fingerprint,
+                        table,
+                        scopes.lineage,
+                        states,
+                        table._shapes,
+                        table._max_call_sites,
+                        runs,
+                        *parts,
+                    )
+                except Exception:
+                    index = progress[0]
+                    log_failure(
+                        logger, "fold-queries", "perfprobe failed to add queries"
+                    )
+                    lost += groups[index][1]
+                    index += 1
+                    continue
+                if index >= len(groups):
+                    break
+            (text, scope, call_site), records, durations, total_s = groups[index]
+            index += 1
             if runs is not None and not _isfinite(total_s):
                 # A NaN or an infinity (add_many raises, or adds one by one):
                 # what was left is added now, and the rest as it comes.
@@ -470,9 +518,16 @@ class QueryRecords:
                 # First, so that a statement it fails on changes nothing.
                 vendor = records[0][RAW_VENDOR]
                 shape = fingerprint(text, vendor)
+                # A request's scope (no parent) still open: its state found
+                # without lineage(), the common case.
+                state: OpenScope | None = None
                 path: str | None = None
                 if scope is not None:
-                    path = scope.name if scope.parent is None else scope.path
+                    if scope.parent is None:
+                        path = scope.name
+                        state = states.get(scope.id)
+                    else:
+                        path = scope.path
                 # The scope's analysis reads the shape and the SQL hash from
                 # the records too. The text's hash is cached in it by now.
                 sql_hash = hash(text)
@@ -483,30 +538,39 @@ class QueryRecords:
                 )
                 if facts is None:
                     facts = settle_records(records, shape, path, sql_hash)
-                if facts[4] is None and vendor in STANDARD_STRING_VENDORS:
+                alias = facts[4]
+                if alias is None and vendor in STANDARD_STRING_VENDORS:
                     # The group holds several connections' queries (no one
                     # alias), which may differ in vendor: their shape takes
                     # both readings of a backslash, as an unknown vendor's.
                     shape = fingerprint(text)
                     facts = settle_records(records, shape, path, sql_hash)
+                    alias = facts[4]
                 table.add_records(
-                    shape, call_site, records, durations, facts[4], runs, total_s
+                    shape, call_site, records, durations, alias, runs, total_s
                 )
-                if scope is None:
-                    table.outside_scopes += len(records)
+                count = len(records)
+                if state is not None:
+                    state.query_count += count
+                    state.query_time_s += total_s
+                    if state.scope is scope:
+                        state.queries.add_records(
+                            shape, call_site, records, total_s, facts
+                        )
+                elif scope is None:
+                    table.outside_scopes += count
                 else:
-                    state = states.get(scope.id) if scope.parent is None else None
-                    lineage = [state] if state is not None else scopes.lineage(scope)
+                    lineage = scopes.lineage(scope)
                     if lineage:
                         for state in lineage:
-                            state.query_count += len(records)
+                            state.query_count += count
                             state.query_time_s += total_s
                         if lineage[0].scope is scope:
                             lineage[0].queries.add_records(
                                 shape, call_site, records, total_s, facts
                             )
                     else:
-                        table.outside_scopes += len(records)
+                        table.outside_scopes += count
             except Exception:
                 # This statement's queries are lost, not the whole batch
                 # (every thread's, at a read).

@@ -15,10 +15,12 @@ from perfprobe.collector import Collector
 from perfprobe.events import (
     RAW_ALIAS,
     RAW_BULK_CALL,
+    RAW_LAZY_LOAD,
     RAW_PARAMS_HASH,
     RAW_SCOPE,
     RAW_SQL,
     RAW_SQL_HASH,
+    LazyLoad,
     QueryEvent,
 )
 from perfprobe.nplusone import group_facts
@@ -56,6 +58,7 @@ def record(
     alias: object = "default",
     bulk_call: object = 0,
     sql_hash: object = None,
+    lazy_load: object = None,
 ) -> list[Any]:
     """Return a raw record with the items the settling reads and replaces."""
     made: list[Any] = [None] * RAW_LENGTH
@@ -65,6 +68,7 @@ def record(
     made[RAW_PARAMS_HASH] = params_hash
     made[RAW_BULK_CALL] = bulk_call
     made[RAW_SQL_HASH] = sql_hash
+    made[RAW_LAZY_LOAD] = lazy_load
     return made
 
 
@@ -77,10 +81,11 @@ def test_the_python_settling_puts_the_group_s_items_in_and_reads_its_facts() -> 
 
     facts = settle_records(records, "SELECT ? FROM t WHERE id = ?", "job", 4242)
 
-    params, bulk, distinct, one_sql, one_alias = facts
+    params, bulk, distinct, one_sql, one_alias, lazy_load = facts
     assert params == [5, 3, 5]
     assert (bulk, distinct, one_sql) == (False, {3, 5}, True)
     assert one_alias is alias
+    assert lazy_load is None
     for made in records:
         assert made[RAW_SQL] == "SELECT ? FROM t WHERE id = ?"
         assert made[RAW_SCOPE] == "job"
@@ -93,7 +98,7 @@ def test_group_facts_name_no_alias_when_two_differ_and_see_a_bulk_call() -> None
     records[1][RAW_ALIAS] = "replica"
     records[1][RAW_BULK_CALL] = 17
 
-    assert group_facts(records) == ([1, 2], True, {1, 2}, True, None)
+    assert group_facts(records) == ([1, 2], True, {1, 2}, True, None, None)
     records[1][RAW_SQL_HASH] = 10
     assert group_facts(records)[3] is False
 
@@ -102,6 +107,11 @@ def random_group(rng: random.Random, scope: object) -> list[list[Any]]:
     """Return a group of 1 to 70 records of one scope, items varied at random."""
     aliases = ["default", "default", "replica"]
     same_alias = rng.random() < 0.6
+    loads = [
+        LazyLoad("Order", "customer", "forward foreign key", 'select_related("c")'),
+        LazyLoad("Order", "shop", "forward foreign key", 'select_related("shop")'),
+    ]
+    with_loads = rng.random() < 0.5
     records = []
     for _ in range(rng.choice((1, 2, 5, 50, 70))):
         records.append(
@@ -114,6 +124,7 @@ def random_group(rng: random.Random, scope: object) -> list[list[Any]]:
                 alias=aliases[0] if same_alias else rng.choice(aliases),
                 bulk_call=rng.choice((0, 0, 0, 0, 3, rng.getrandbits(40))),
                 sql_hash=rng.choice((None, rng.getrandbits(50))),
+                lazy_load=rng.choice([None, None, *loads]) if with_loads else None,
             )
         )
     return records
@@ -135,6 +146,7 @@ def test_c_settling_matches_the_python_definition() -> None:
         assert facts is not None
         assert facts[:4] == expected[:4]
         assert facts[4] is expected[4]
+        assert facts[5] is expected[5]
         assert in_c == in_python
         assert all(made[RAW_SQL_HASH] is sql_hash for made in in_c)
 
@@ -151,6 +163,7 @@ def test_c_settling_matches_the_python_definition() -> None:
         "bool params hash",
         "str SQL hash",
         "float bulk call",
+        "lazy load with a length",
     ],
 )
 def test_c_settling_leaves_anything_unusual_to_python(change: str) -> None:
@@ -173,6 +186,9 @@ def test_c_settling_leaves_anything_unusual_to_python(change: str) -> None:
         last[RAW_PARAMS_HASH] = True
     elif change == "str SQL hash":
         last[RAW_SQL_HASH] = "x"
+    elif change == "lazy load with a length":
+        # Its truth is its length: Python's filter(None) decides, not C.
+        last[RAW_LAZY_LOAD] = ()
     else:
         last[RAW_BULK_CALL] = 1.0
     before = [list(made) for made in records]
