@@ -480,6 +480,56 @@ def test_the_walkers_parameter_hash_gives_none_where_hashing_raises() -> None:
         walker(0, None, None, None, (refusing,))
 
 
+class PlainTypes(frozenset[type]):
+    """A frozenset subclass: the Walker finds no type in it by address."""
+
+
+@needs_stack
+@pytest.mark.parametrize("plain", [params._PLAIN, PlainTypes(params._PLAIN)])
+def test_the_walkers_parameter_hash_is_the_python_formula_on_random_rows(
+    plain: frozenset[type],
+) -> None:
+    """Lists read in place or copied, and tuples, hash as Python hashes the key."""
+    assert _callsite is not None
+    walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, plain)
+    rng = random.Random(20261206)
+    for _ in range(2000):
+        row = random_flat_row(rng)
+        expected = hash((type(row), tuple(map(type, row)), tuple(row)))
+        assert walker(0, None, None, None, row)[3] == expected
+
+
+class Emptying(datetime.tzinfo):
+    """A time zone whose offset empties a list when asked."""
+
+    def __init__(self, row: list[Any]) -> None:
+        self.row = row
+
+    def utcoffset(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        self.row.clear()
+        return datetime.timedelta(hours=2)
+
+    def dst(self, dt: datetime.datetime | None) -> datetime.timedelta:
+        return datetime.timedelta(0)
+
+
+@needs_stack
+def test_the_walker_hashes_a_list_as_it_was_when_hashing_empties_it() -> None:
+    """A list whose hashing runs code is hashed from a copy taken first."""
+    assert _callsite is not None and c_flat_hash is not None
+    walker = _callsite.Walker({}, nothing, 1, -1, 1, {}, no_origin, params._PLAIN)
+    for through_walker in [True, False]:
+        row: list[Any] = ["a", 1]
+        row.append(datetime.datetime(2026, 1, 2, tzinfo=Emptying(row)))
+        before = tuple(row)
+        if through_walker:
+            got = walker(0, None, None, None, row)[3]
+        else:
+            got = c_flat_hash(row, params._PLAIN)
+        assert row == []
+        assert got == hash((list, tuple(map(type, before)), before))
+
+
 @needs_stack
 def test_the_walker_rejects_wrong_arguments() -> None:
     """Wrong arguments to the Walker or its call raise TypeError, never crash."""

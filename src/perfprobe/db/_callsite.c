@@ -620,6 +620,25 @@ typedef PyObject *(*memo_lookup)(void *context, PyCodeObject *code, int lasti,
 /* The int 0, the kind of most frames (uninteresting library code). */
 static PyObject *zero;
 
+/* PyLong_AsLong(info), read in place for the small ints that frame kinds
+ * are (one digit, on 3.11 whose layout this reads). */
+static inline long
+small_kind(PyObject *info)
+{
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyLong_CheckExact(info)) {
+        Py_ssize_t size = Py_SIZE(info);
+        if (size == 1) {
+            return (long)((PyLongObject *)info)->ob_digit[0];
+        }
+        if (size == -1) {
+            return -(long)((PyLongObject *)info)->ob_digit[0];
+        }
+    }
+#endif
+    return PyLong_AsLong(info);
+}
+
 /* Walk the records from ``skip`` complete frames above the code calling
  * into this module, as walk() walks frames; fill ``out``. 0, or -1 with an
  * exception set (``out`` then holds nothing). */
@@ -655,6 +674,14 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
     unsigned long epoch = cache_epoch;
 
     for (Py_ssize_t depth = 0; depth < max_depth && record != NULL; depth++) {
+        /* Uninteresting library code found in the cache: most frames,
+         * passed without a call or a reference. */
+        code_entry *entry = &code_cache[code_slot(record->f_code)];
+        if (entry->code == (PyObject *)record->f_code && entry->info == zero) {
+            record = complete_back(record);
+            position++;
+            continue;
+        }
         PyObject *info = code_kind(code_info, classify, record->f_code, epoch);
         if (info == NULL) {
             goto error;
@@ -689,7 +716,7 @@ walk_records(PyObject *code_info, PyObject *classify, long queryset_kind,
             }
             return 0;
         }
-        long kind = PyLong_AsLong(info);
+        long kind = small_kind(info);
         if (kind == -1 && PyErr_Occurred()) {
             Py_DECREF(info);
             goto error;
@@ -893,6 +920,8 @@ forget_memo(void)
     }
 }
 
+#define WALKER_KNOWN_PLAIN 8
+
 typedef struct {
     PyObject_HEAD
     PyObject *code_info;
@@ -904,6 +933,10 @@ typedef struct {
     PyObject *resolve;
     PyObject *plain;
     vectorcallfunc vectorcall;
+    /* The first members of ``plain`` (borrowed: the frozenset holds them),
+     * where flat_hash_of finds a parameter's type by address. */
+    PyObject *known[WALKER_KNOWN_PLAIN];
+    Py_ssize_t known_count;
 } Walker;
 
 /* The Walker's walk's context: the walker, the query's scope id and SQL
@@ -935,7 +968,7 @@ lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
         return NULL;
     }
     PyDictObject *memo = (PyDictObject *)m->walker->memo;
-    long kind_value = PyLong_AsLong(kind);
+    long kind_value = small_kind(kind);
     if (kind_value == -1 && PyErr_Occurred()) {
         return NULL;
     }
@@ -984,52 +1017,37 @@ lookup_walker_memo(void *context, PyCodeObject *code, int lasti, PyObject *kind)
     return lazy;
 }
 
-/* flat_hash(params, plain), defined below. */
-static PyObject *flat_hash_of(PyObject *params, PyObject *plain);
+/* flat_hash(params, plain), defined below, with ``count`` members of
+ * ``plain`` in ``known`` (borrowed) to find types among by address. */
+static PyObject *flat_hash_of(PyObject *params, PyObject *plain,
+                              PyObject *const *known, Py_ssize_t count);
 
-static PyObject *
-walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
-                  PyObject *kwnames)
+/* The Walker's call, its four results put in ``out`` (new references)
+ * rather than in a tuple: what the query recorder in _recorder calls,
+ * through the capsule below. 0, or -1 with an exception set. */
+static int
+walker_origin(PyObject *walker, Py_ssize_t skip, PyObject *scope,
+              PyObject *scope_id, PyObject *sql, PyObject *params, PyObject **out)
 {
-    Walker *self = (Walker *)callable;
-    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
-    if (nargs != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
-        PyErr_SetString(PyExc_TypeError,
-                        "Walker() takes exactly 5 positional arguments");
-        return NULL;
-    }
-    Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
-    if (skip == -1 && PyErr_Occurred()) {
-        return NULL;
-    }
-    PyObject *scope = args[1];
-    PyObject *sql = args[3];
-    walker_memo memo = {self, args[2], sql, {NULL, NULL, NULL}};
+    Walker *self = (Walker *)walker;
+    walker_memo memo = {self, scope_id, sql, {NULL, NULL, NULL}};
     records_walked w;
     int walked = walk_records(self->code_info, self->classify,
                               self->queryset_kind, self->async_kind,
                               self->max_depth, skip, lookup_walker_memo, &memo, &w);
     if (walked < 0) {
         release_replaced(&memo);
-        return NULL;
-    }
-    PyObject *result = PyTuple_New(4);
-    if (result == NULL) {
-        release_walked(&w);
-        release_replaced(&memo);
-        return NULL;
+        return -1;
     }
     if (needs_no_frames(&w)) {
-        /* What resolve() would return, without the call. */
-        PyObject *lazy = w.lazy ? w.lazy : Py_None;
-        Py_INCREF(lazy);
-        Py_INCREF(zero);
-        /* Takes the walk's reference to call_site. */
-        PyTuple_SET_ITEM(result, 0, w.call_site);
-        PyTuple_SET_ITEM(result, 1, lazy);
-        PyTuple_SET_ITEM(result, 2, zero);
-        release_replaced(&memo);
+        /* What resolve() would return, without the call. Takes the walk's
+         * references to call_site and lazy. */
+        out[0] = w.call_site;
+        out[1] = w.lazy ? w.lazy : Py_NewRef(Py_None);
+        out[2] = Py_NewRef(zero);
         w.call_site = NULL;
+        w.lazy = NULL;
+        release_replaced(&memo);
         release_walked(&w);
     }
     else {
@@ -1042,37 +1060,65 @@ walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
                                                               scope, sql, NULL);
         Py_XDECREF(full);
         if (origin == NULL) {
-            Py_DECREF(result);
-            return NULL;
+            return -1;
         }
         if (!PyTuple_CheckExact(origin) || PyTuple_GET_SIZE(origin) != 3) {
             Py_DECREF(origin);
-            Py_DECREF(result);
             PyErr_SetString(PyExc_TypeError,
                             "Walker(): resolve must return a 3-tuple");
-            return NULL;
+            return -1;
         }
         for (Py_ssize_t i = 0; i < 3; i++) {
-            PyObject *item = PyTuple_GET_ITEM(origin, i);
-            Py_INCREF(item);
-            PyTuple_SET_ITEM(result, i, item);
+            out[i] = Py_NewRef(PyTuple_GET_ITEM(origin, i));
         }
         Py_DECREF(origin);
     }
     /* The parameters' hash, as the recorder would take it from
      * flat_hash(): None where that gives None or raises an Exception (the
      * recorder then hashes them the general way, which never raises). */
-    PyObject *hash = flat_hash_of(args[4], self->plain);
+    PyObject *hash = flat_hash_of(params, self->plain, self->known,
+                                  self->known_count);
     if (hash == NULL) {
         if (!PyErr_ExceptionMatches(PyExc_Exception)) {
-            Py_DECREF(result);
-            return NULL;
+            for (int i = 0; i < 3; i++) {
+                Py_CLEAR(out[i]);
+            }
+            return -1;
         }
         PyErr_Clear();
-        Py_INCREF(Py_None);
-        hash = Py_None;
+        hash = Py_NewRef(Py_None);
     }
-    PyTuple_SET_ITEM(result, 3, hash);
+    out[3] = hash;
+    return 0;
+}
+
+static PyObject *
+walker_vectorcall(PyObject *callable, PyObject *const *args, size_t nargsf,
+                  PyObject *kwnames)
+{
+    Py_ssize_t nargs = PyVectorcall_NARGS(nargsf);
+    if (nargs != 5 || (kwnames != NULL && PyTuple_GET_SIZE(kwnames) != 0)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Walker() takes exactly 5 positional arguments");
+        return NULL;
+    }
+    Py_ssize_t skip = PyLong_AsSsize_t(args[0]);
+    if (skip == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    PyObject *out[4];
+    if (walker_origin(callable, skip, args[1], args[2], args[3], args[4], out) < 0) {
+        return NULL;
+    }
+    PyObject *result = PyTuple_New(4);
+    for (int i = 0; i < 4; i++) {
+        if (result == NULL) {
+            Py_DECREF(out[i]);
+        }
+        else {
+            PyTuple_SET_ITEM(result, i, out[i]);
+        }
+    }
     return result;
 }
 
@@ -1125,6 +1171,22 @@ walker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
     self->memo = memo;
     self->resolve = resolve;
     self->vectorcall = walker_vectorcall;
+    self->known_count = 0;
+    /* A frozenset's iteration runs no Python code (a subclass's could, and
+     * give what the set does not hold: none is known then). */
+    PyObject *members = PyFrozenSet_CheckExact(plain) ? PyObject_GetIter(plain) : NULL;
+    PyObject *member;
+    while (members != NULL && self->known_count < WALKER_KNOWN_PLAIN
+           && (member = PyIter_Next(members)) != NULL) {
+        /* Borrowed: the frozenset, which the walker holds, holds it. */
+        self->known[self->known_count++] = member;
+        Py_DECREF(member);
+    }
+    Py_XDECREF(members);
+    if (PyErr_Occurred()) {
+        Py_DECREF(self);
+        return NULL;
+    }
     return (PyObject *)self;
 }
 
@@ -1188,6 +1250,18 @@ static PyTypeObject WalkerType = {
     .tp_call = PyVectorcall_Call,
     .tp_vectorcall_offset = offsetof(Walker, vectorcall),
 };
+
+/* The Walker for the query recorder in _recorder, which calls it without
+ * a result tuple: the capsule ``_walker_api`` holds this. The recorder
+ * keeps its own copy of the declaration, checked by ``version``. */
+#define WALKER_API_NAME "perfprobe.db._callsite._walker_api"
+static struct {
+    int version;
+    PyTypeObject *walker_type;
+    int (*origin)(PyObject *walker, Py_ssize_t skip, PyObject *scope,
+                  PyObject *scope_id, PyObject *sql, PyObject *params,
+                  PyObject **out);
+} walker_api = {1, &WalkerType, walker_origin};
 #endif
 
 PyDoc_STRVAR(caller_frame_doc,
@@ -1231,48 +1305,22 @@ PyDoc_STRVAR(flat_hash_doc,
 "a list or tuple whose items' exact types are all in the frozenset plain;\n"
 "None for anything else (the caller hashes it the general way).");
 
+/* flat_hash_of()'s hash by the key tuple itself, for ``values`` (a tuple
+ * of the parameters, all of plain types). */
 static PyObject *
-flat_hash_of(PyObject *params, PyObject *plain)
+flat_hash_slow(PyObject *params, PyObject *values)
 {
-    PyObject *values;
-    if (PyTuple_CheckExact(params)) {
-        Py_INCREF(params);
-        values = params;
-    }
-    else if (PyList_CheckExact(params)) {
-        values = PyList_AsTuple(params);
-        if (values == NULL) {
-            return NULL;
-        }
-    }
-    else {
-        Py_RETURN_NONE;
-    }
-    /* A tuple does not change: its items stay while their types are read
-     * and while the key is hashed. */
     Py_ssize_t count = PyTuple_GET_SIZE(values);
     PyObject *types = PyTuple_New(count);
     if (types == NULL) {
-        Py_DECREF(values);
         return NULL;
     }
     for (Py_ssize_t i = 0; i < count; i++) {
         PyObject *kind = (PyObject *)Py_TYPE(PyTuple_GET_ITEM(values, i));
-        int found = PySet_Contains(plain, kind);
-        if (found <= 0) {
-            Py_DECREF(types);
-            Py_DECREF(values);
-            if (found < 0) {
-                return NULL;
-            }
-            Py_RETURN_NONE;
-        }
-        Py_INCREF(kind);
-        PyTuple_SET_ITEM(types, i, kind);
+        PyTuple_SET_ITEM(types, i, Py_NewRef(kind));
     }
     PyObject *key = PyTuple_Pack(3, (PyObject *)Py_TYPE(params), types, values);
     Py_DECREF(types);
-    Py_DECREF(values);
     if (key == NULL) {
         return NULL;
     }
@@ -1282,6 +1330,176 @@ flat_hash_of(PyObject *params, PyObject *plain)
         return NULL;
     }
     return PyLong_FromSsize_t(hash);
+}
+
+/* A tuple's hash worked out item by item, with no tuple made: the
+ * xxHash-based scheme CPython has used for tuples since 3.8. Used only once
+ * tuple_hash_holds() has found it gives what hash() gives here. */
+#if SIZEOF_PY_UHASH_T > 4
+#define TUPLE_PRIME_1 ((Py_uhash_t)11400714785074694791ULL)
+#define TUPLE_PRIME_2 ((Py_uhash_t)14029467366897019727ULL)
+#define TUPLE_PRIME_5 ((Py_uhash_t)2870177450012600261ULL)
+#define TUPLE_ROTATE(x) (((x) << 31) | ((x) >> 33))
+#else
+#define TUPLE_PRIME_1 ((Py_uhash_t)2654435761UL)
+#define TUPLE_PRIME_2 ((Py_uhash_t)2246822519UL)
+#define TUPLE_PRIME_5 ((Py_uhash_t)374761393UL)
+#define TUPLE_ROTATE(x) (((x) << 13) | ((x) >> 19))
+#endif
+
+static inline Py_uhash_t
+tuple_hash_add(Py_uhash_t acc, Py_hash_t item_hash)
+{
+    acc += (Py_uhash_t)item_hash * TUPLE_PRIME_2;
+    acc = TUPLE_ROTATE(acc);
+    return acc * TUPLE_PRIME_1;
+}
+
+static inline Py_hash_t
+tuple_hash_end(Py_uhash_t acc, Py_ssize_t length)
+{
+    acc += (Py_uhash_t)length ^ (TUPLE_PRIME_5 ^ 3527539UL);
+    return acc == (Py_uhash_t)-1 ? 1546275796 : (Py_hash_t)acc;
+}
+
+/* 1 when tuple_hash_add/end give this interpreter's tuple hashes, 0 when
+ * they do not (flat_hash_of then makes its key tuple, as it used to), -1
+ * not yet known. */
+static int tuple_hash_state = -1;
+
+static int
+tuple_hash_holds(void)
+{
+    if (tuple_hash_state >= 0) {
+        return tuple_hash_state;
+    }
+    PyObject *sample = Py_BuildValue("(is(O)())", 17, "perfprobe", Py_None);
+    if (sample == NULL) {
+        PyErr_Clear();
+        return 0;
+    }
+    Py_hash_t expected = PyObject_Hash(sample);
+    Py_uhash_t acc = TUPLE_PRIME_5;
+    for (Py_ssize_t i = 0; i < 2; i++) {
+        acc = tuple_hash_add(acc, PyObject_Hash(PyTuple_GET_ITEM(sample, i)));
+    }
+    /* The nested ones: (None,) and (). */
+    Py_hash_t inner = tuple_hash_end(tuple_hash_add(TUPLE_PRIME_5, PyObject_Hash(Py_None)), 1);
+    acc = tuple_hash_add(acc, inner);
+    acc = tuple_hash_add(acc, tuple_hash_end(TUPLE_PRIME_5, 0));
+    Py_DECREF(sample);
+    if (expected == -1) {
+        PyErr_Clear();
+        return 0;
+    }
+    tuple_hash_state = tuple_hash_end(acc, 4) == expected;
+    return tuple_hash_state;
+}
+
+/* Whether a value of exact type ``kind`` hashes, and ``kind`` itself
+ * hashes, without running any Python code. */
+static inline int
+hashes_quietly(PyTypeObject *kind)
+{
+    return kind == &PyUnicode_Type || kind == &PyLong_Type || kind == &PyBool_Type
+           || kind == Py_TYPE(Py_None) || kind == &PyBytes_Type;
+}
+
+/* flat_hash_of() for ``count`` items whose exact types are all plain, by
+ * the tuple hash worked out above: the same as hashing the key tuple. */
+static PyObject *
+flat_hash_quick(PyObject *params, PyObject *const *items, Py_ssize_t count)
+{
+    Py_uhash_t types = TUPLE_PRIME_5;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_hash_t h = PyObject_Hash((PyObject *)Py_TYPE(items[i]));
+        if (h == -1) {
+            return NULL;
+        }
+        types = tuple_hash_add(types, h);
+    }
+    Py_uhash_t values = TUPLE_PRIME_5;
+    for (Py_ssize_t i = 0; i < count; i++) {
+        Py_hash_t h = PyObject_Hash(items[i]);
+        if (h == -1) {
+            return NULL;
+        }
+        values = tuple_hash_add(values, h);
+    }
+    Py_hash_t kind = PyObject_Hash((PyObject *)Py_TYPE(params));
+    if (kind == -1) {
+        return NULL;
+    }
+    Py_uhash_t key = tuple_hash_add(TUPLE_PRIME_5, kind);
+    key = tuple_hash_add(key, tuple_hash_end(types, count));
+    key = tuple_hash_add(key, tuple_hash_end(values, count));
+    return PyLong_FromSsize_t(tuple_hash_end(key, 3));
+}
+
+static PyObject *
+flat_hash_of(PyObject *params, PyObject *plain, PyObject *const *known,
+             Py_ssize_t known_count)
+{
+    PyObject *values;
+    if (PyTuple_CheckExact(params)) {
+        Py_INCREF(params);
+        values = params;
+    }
+    else if (PyList_CheckExact(params)) {
+        /* A list read in place only while nothing can run that changes
+         * it: every item's type known by address and hashing quietly. */
+        Py_ssize_t count = PyList_GET_SIZE(params);
+        PyObject *const *items = ((PyListObject *)params)->ob_item;
+        Py_ssize_t i = 0;
+        for (; i < count; i++) {
+            PyTypeObject *kind = Py_TYPE(items[i]);
+            Py_ssize_t k = 0;
+            while (k < known_count && known[k] != (PyObject *)kind) {
+                k++;
+            }
+            if (k == known_count || !hashes_quietly(kind)) {
+                break;
+            }
+        }
+        if (i == count && tuple_hash_holds() == 1) {
+            return flat_hash_quick(params, items, count);
+        }
+        values = PyList_AsTuple(params);
+        if (values == NULL) {
+            return NULL;
+        }
+    }
+    else {
+        Py_RETURN_NONE;
+    }
+    /* A tuple does not change: its items stay while their types are read
+     * and while they are hashed. */
+    Py_ssize_t count = PyTuple_GET_SIZE(values);
+    for (Py_ssize_t i = 0; i < count; i++) {
+        PyObject *kind = (PyObject *)Py_TYPE(PyTuple_GET_ITEM(values, i));
+        /* A member found by address is one the set holds. */
+        Py_ssize_t k = 0;
+        while (k < known_count && known[k] != kind) {
+            k++;
+        }
+        int found = k < known_count ? 1 : PySet_Contains(plain, kind);
+        if (found <= 0) {
+            Py_DECREF(values);
+            if (found < 0) {
+                return NULL;
+            }
+            Py_RETURN_NONE;
+        }
+    }
+    PyObject *hash;
+    if (tuple_hash_holds() == 1) {
+        hash = flat_hash_quick(params, &PyTuple_GET_ITEM(values, 0), count);
+    }
+    else {
+        hash = flat_hash_slow(params, values);
+    }
+    Py_DECREF(values);
+    return hash;
 }
 
 static PyObject *
@@ -1295,7 +1513,7 @@ flat_hash(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_TypeError, "flat_hash(): plain must be a frozenset");
         return NULL;
     }
-    return flat_hash_of(args[0], args[1]);
+    return flat_hash_of(args[0], args[1], NULL, 0);
 }
 
 PyDoc_STRVAR(forget_doc,
@@ -1359,7 +1577,16 @@ callsite_exec(PyObject *module)
     if (PyType_Ready(&WalkerType) < 0) {
         return -1;
     }
-    return PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType);
+    if (PyModule_AddObjectRef(module, "Walker", (PyObject *)&WalkerType) < 0) {
+        return -1;
+    }
+    PyObject *api = PyCapsule_New(&walker_api, WALKER_API_NAME, NULL);
+    if (api == NULL) {
+        return -1;
+    }
+    int added = PyModule_AddObjectRef(module, "_walker_api", api);
+    Py_DECREF(api);
+    return added;
 }
 #endif
 

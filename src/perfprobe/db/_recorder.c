@@ -27,6 +27,18 @@
 /* T_OBJECT_EX, the kind of a __slots__ member. */
 #include "structmember.h"
 
+/* CPython 3.11 only: the layout of an instance's attribute values kept
+ * without a dict (see value_read). It changes between minor versions, so
+ * other versions read those attributes the generic way. */
+#if PY_VERSION_HEX >= 0x030B0000 && PY_VERSION_HEX < 0x030C0000
+#define PERFPROBE_INLINE_VALUES 1
+#ifndef Py_BUILD_CORE
+#define Py_BUILD_CORE 1
+#endif
+#include "internal/pycore_dict.h"
+#undef Py_BUILD_CORE
+#endif
+
 /* Bound once by bind(); held for the process. */
 static PyObject *instrument_globals, *conf_dict, *monitoring_dict, *tracing_dict,
     *callsite_dict;
@@ -111,6 +123,23 @@ forget_globals(void)
     }
 }
 
+/* What perfprobe.db._callsite offers in its capsule ``_walker_api``: its
+ * Walker's call with the four results put in ``out`` (new references)
+ * rather than in a tuple; 0, or -1 with an exception set. Declared again
+ * here, so ``version`` must match the module's. */
+#define WALKER_API_NAME "perfprobe.db._callsite._walker_api"
+#define WALKER_API_VERSION 1
+typedef struct {
+    int version;
+    PyTypeObject *walker_type;
+    int (*origin)(PyObject *walker, Py_ssize_t skip, PyObject *scope,
+                  PyObject *scope_id, PyObject *sql, PyObject *params,
+                  PyObject **out);
+} walker_api_t;
+
+/* Bound by bind(); NULL where the module has no capsule. */
+static const walker_api_t *walker_api;
+
 /* Where a __slots__ attribute of one class lies in its instances, found
  * by the class's version tag, which changes with any change to the class
  * (what the interpreter's LOAD_ATTR_SLOT keeps). The thread log's four
@@ -155,6 +184,121 @@ slot_read(PyObject *obj, PyObject *name, slot_cache *cache)
             }
         }
     }
+    return PyObject_GetAttr(obj, name);
+}
+
+/* Where an instance attribute of one class lies among its instances'
+ * attribute values, found by the class's version tag, as the
+ * interpreter's LOAD_ATTR_INSTANCE_VALUE keeps it. On 3.11 an instance of
+ * a Python class without __slots__ keeps its attributes in an array of
+ * values (no dict until one is asked for), in the order of its class's
+ * shared keys, which only grow: a name's index never changes. A generic
+ * read looks the name up in the class (a type attribute cache miss once
+ * the rest of a request has run) and then in the shared keys, some 250
+ * instructions; the recorder reads five such attributes a query. The
+ * class holds no data descriptor of the name (one would win over the
+ * instance's value) while its version tag and that of the class attribute's
+ * type (a non-data descriptor, or none) are unchanged. */
+typedef struct {
+    PyTypeObject *type;
+    unsigned int version;
+    PyTypeObject *descr_type; /* NULL: no class attribute of the name */
+    unsigned int descr_version;
+    void *keys;
+    Py_ssize_t index;
+} value_cache;
+
+static value_cache c_collector, c_time_scale, c_items, c_suppressed, c_id;
+
+#ifdef PERFPROBE_INLINE_VALUES
+/* The instance's values, NULL where it has a dict instead (3.11's
+ * _PyObject_ValuesPointer: two words before the object's header). */
+static inline PyDictValues *
+inline_values(PyObject *obj)
+{
+    return *(((PyDictValues **)obj) - 4);
+}
+
+/* Fill ``cache`` for reading ``name`` from instances of ``type``, or leave
+ * it empty where the read must stay generic. Runs no Python code. */
+static void
+learn_value(PyTypeObject *type, PyObject *name, value_cache *cache)
+{
+    cache->type = NULL;
+    if (!PyType_HasFeature(type, Py_TPFLAGS_MANAGED_DICT)
+        || !PyType_HasFeature(type, Py_TPFLAGS_HEAPTYPE)
+        || type->tp_getattro != PyObject_GenericGetAttr
+        || !PyUnicode_CheckExact(name)) {
+        return;
+    }
+    /* Gives the class a version tag, if it can have one. */
+    PyObject *descr = _PyType_Lookup(type, name);
+    if (!PyType_HasFeature(type, Py_TPFLAGS_VALID_VERSION_TAG)
+        || type->tp_version_tag == 0) {
+        return;
+    }
+    PyTypeObject *descr_type = NULL;
+    unsigned int descr_version = 0;
+    if (descr != NULL) {
+        descr_type = Py_TYPE(descr);
+        /* A data descriptor wins over the instance's value. */
+        if (descr_type->tp_descr_set != NULL) {
+            return;
+        }
+        (void)_PyType_Lookup(descr_type, name);
+        if (!PyType_HasFeature(descr_type, Py_TPFLAGS_VALID_VERSION_TAG)
+            || descr_type->tp_version_tag == 0) {
+            return;
+        }
+        descr_version = descr_type->tp_version_tag;
+    }
+    PyDictKeysObject *keys = ((PyHeapTypeObject *)type)->ht_cached_keys;
+    if (keys == NULL || keys->dk_kind != DICT_KEYS_SPLIT) {
+        return;
+    }
+    PyDictUnicodeEntry *entries = DK_UNICODE_ENTRIES(keys);
+    for (Py_ssize_t i = 0; i < keys->dk_nentries; i++) {
+        PyObject *key = entries[i].me_key;
+        /* Both exact str: their comparison runs no Python code. */
+        if (key == name || (key != NULL && _PyUnicode_Equal(key, name))) {
+            cache->version = type->tp_version_tag;
+            cache->descr_type = descr_type;
+            cache->descr_version = descr_version;
+            cache->keys = keys;
+            cache->index = i;
+            cache->type = type;
+            return;
+        }
+    }
+}
+#endif
+
+/* obj.name, as PyObject_GetAttr() gives it, through ``cache``. */
+static PyObject *
+value_read(PyObject *obj, PyObject *name, value_cache *cache)
+{
+#ifdef PERFPROBE_INLINE_VALUES
+    PyTypeObject *type = Py_TYPE(obj);
+    /* A class changed since has another version tag (0 until it is given
+     * a new one); version tags are never reused. */
+    if (type == cache->type && type->tp_version_tag == cache->version
+        && (cache->descr_type == NULL
+            || cache->descr_type->tp_version_tag == cache->descr_version)
+        && ((PyHeapTypeObject *)type)->ht_cached_keys == cache->keys) {
+        PyDictValues *values = inline_values(obj);
+        if (values != NULL) {
+            PyObject *value = values->values[cache->index];
+            if (value != NULL) {
+                return Py_NewRef(value);
+            }
+        }
+        /* A dict, or no value of its own: the class's attribute, if any. */
+        return PyObject_GetAttr(obj, name);
+    }
+    learn_value(type, name, cache);
+#else
+    (void)cache;
+#endif
     return PyObject_GetAttr(obj, name);
 }
 
@@ -438,6 +582,17 @@ read_connection(PyObject *connection)
     return 0;
 }
 
+/* tracing.no_tracer_until_ns as last read (held, so that its address
+ * cannot be another int's), and its value. */
+static PyObject *seen_until;
+static long long seen_until_ns;
+static int seen_until_overflow;
+
+/* The version tag of the logger's answers when last read, and whether
+ * they then said debug logging was off. */
+static uint64_t answers_version;
+static int answers_quiet;
+
 /* Whether the query's event is needed now (the eager path): stored
  * parameters, a slow query, a listener, a span to make, debug logging.
  * 1 for eager, 0 for the raw log, -1 with an exception set. */
@@ -453,7 +608,7 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
     }
     /* duration_s <= conf.SLOW_QUERY_SECONDS * collector.time_scale */
     PyObject *slow = Py_NewRef(seen_slow);
-    PyObject *scale = PyObject_GetAttr(collector, s_time_scale);
+    PyObject *scale = value_read(collector, s_time_scale, &c_time_scale);
     if (scale == NULL) {
         Py_DECREF(slow);
         return -1;
@@ -482,8 +637,13 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
     }
     /* Held: reading ``items`` could run code that sees another collector. */
     PyObject *held = Py_NewRef(seen_listeners);
-    truth = attr_true(held, s_items);
+    PyObject *items = value_read(held, s_items, &c_items);
     Py_DECREF(held);
+    if (items == NULL) {
+        return -1;
+    }
+    truth = PyObject_IsTrue(items);
+    Py_DECREF(items);
     if (truth != 0) {
         return truth;
     }
@@ -503,12 +663,22 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
         if (until == NULL) {
             return -1;
         }
-        int overflow;
-        long long until_ns = PyLong_AsLongLongAndOverflow(until, &overflow);
-        Py_DECREF(until);
-        if (until_ns == -1 && PyErr_Occurred()) {
-            return -1;
+        /* An int does not change: its value is read once. */
+        if (until != seen_until || seen_until == NULL) {
+            int overflow;
+            long long until_ns = PyLong_AsLongLongAndOverflow(until, &overflow);
+            if (until_ns == -1 && PyErr_Occurred()) {
+                Py_DECREF(until);
+                return -1;
+            }
+            /* Kept for an int only: another type's __index__ may change. */
+            Py_XSETREF(seen_until, PyLong_CheckExact(until) ? Py_NewRef(until) : NULL);
+            seen_until_ns = until_ns;
+            seen_until_overflow = overflow;
         }
+        Py_DECREF(until);
+        long long until_ns = seen_until_ns;
+        int overflow = seen_until_overflow;
         if (overflow < 0 || (overflow == 0 && end_ns >= until_ns)) {
             PyObject *get_tracer = global(tracing_dict, s_get_tracer);
             if (get_tracer == NULL) {
@@ -526,12 +696,24 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
         }
     }
     /* Debug logging: the logger's kept answer, else isEnabledFor(). */
-    PyObject *answer = PyDict_GetItemWithError(log_answers, debug_level);
-    if (answer == Py_False) {
+#if PY_VERSION_HEX < 0x030C0000
+    /* The answer found while the dict is unchanged (its version tag). */
+    uint64_t version = ((PyDictObject *)log_answers)->ma_version_tag;
+    if (version == answers_version && answers_quiet) {
         return 0;
     }
+#endif
+    PyObject *answer = PyDict_GetItemWithError(log_answers, debug_level);
     if (answer == NULL && PyErr_Occurred()) {
         return -1;
+    }
+#if PY_VERSION_HEX < 0x030C0000
+    /* An int key: the look-up ran no Python code, the dict is unchanged. */
+    answers_version = version;
+    answers_quiet = answer == Py_False;
+#endif
+    if (answer == Py_False) {
+        return 0;
     }
     PyObject *enabled = PyObject_CallMethodOneArg(logger, s_isEnabledFor, debug_level);
     if (enabled == NULL) {
@@ -542,6 +724,19 @@ needs_event(PyObject *conf, PyObject *collector, double duration_s,
     return truth;
 }
 
+/* The calling thread's log as last read from the thread-local storage
+ * ``found_local`` (a collector's thread_logs.local) in the thread whose
+ * thread state's id, unique in its interpreter, is ``found_thread``.
+ * ThreadLogs.register() sets a thread's ``local.log`` once and nothing
+ * changes it after, so the answer holds while the thread and the storage
+ * are the same; a threading.local read finds the thread's dict through the
+ * thread state's dict, some 400 instructions a query. Kept only for the C
+ * threading.local, which is per thread (gevent's, for one, is per
+ * greenlet, and greenlets share a thread state). */
+static PyObject *found_local, *found_log, *thread_local_type;
+static uint64_t found_thread;
+static PyInterpreterState *found_interp;
+
 /* The calling thread's log: collector.thread_logs.local.log, else
  * collector.register_thread(). A new reference, or NULL with an exception
  * set. */
@@ -551,11 +746,33 @@ thread_log(PyObject *collector)
     if (read_collector(collector) < 0) {
         return NULL;
     }
+    PyThreadState *tstate = PyThreadState_Get();
+    uint64_t thread = PyThreadState_GetID(tstate);
+    PyInterpreterState *interp = PyThreadState_GetInterpreter(tstate);
+    if (found_log != NULL && found_local == seen_local && found_thread == thread
+        && found_interp == interp) {
+        return Py_NewRef(found_log);
+    }
     PyObject *local = Py_NewRef(seen_local);
     PyObject *log = PyObject_GetAttr(local, s_log);
-    Py_DECREF(local);
-    if (log != NULL || !PyErr_ExceptionMatches(PyExc_AttributeError)) {
+    if (log != NULL) {
+        if ((PyObject *)Py_TYPE(local) == thread_local_type) {
+            /* Both replaced before the old ones are released, whose release
+             * may run code (a finaliser). */
+            PyObject *old[2] = {found_local, found_log};
+            found_local = Py_NewRef(local);
+            found_log = Py_NewRef(log);
+            found_thread = thread;
+            found_interp = interp;
+            Py_XDECREF(old[0]);
+            Py_XDECREF(old[1]);
+        }
+        Py_DECREF(local);
         return log;
+    }
+    Py_DECREF(local);
+    if (!PyErr_ExceptionMatches(PyExc_AttributeError)) {
+        return NULL;
     }
     PyErr_Clear();
     return PyObject_CallMethodNoArgs(collector, s_register_thread);
@@ -623,56 +840,113 @@ keep_in_python_way(PyObject *queries, PyObject *spare, PyObject *items)
     return PyObject_Size(queries);
 }
 
-/* The raw record kept in the thread's log (see perfprobe.querylog), and
- * the log folded when it holds a batch. 0, or -1 with an exception set. */
-static int
-keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
-         PyObject *params, double duration_s, PyObject *started_at)
+/* context["connection"]: a new reference, or NULL with an exception set.
+ * Django's context is a dict of two keys, its "connection" the same
+ * interned str as s_connection: found by address among the entries,
+ * without the lookup's hashing and probing. A key that is equal but
+ * another object is found by the lookup; a dict subclass (which may have
+ * __missing__) is subscripted. */
+static PyObject *
+context_connection(PyObject *context)
 {
-    PyObject *scope = NULL, *scope_id = NULL, *origin = NULL, *found = NULL;
-    PyObject *hash = NULL, *connection = NULL, *items = NULL, *queries = NULL;
+    if (!PyDict_CheckExact(context)) {
+        return PyObject_GetItem(context, s_connection);
+    }
+    PyObject *key, *value;
+    if (PyDict_GET_SIZE(context) <= 4) {
+        Py_ssize_t position = 0;
+        while (PyDict_Next(context, &position, &key, &value)) {
+            if (key == s_connection) {
+                return Py_NewRef(value);
+            }
+        }
+    }
+    value = PyDict_GetItemWithError(context, s_connection);
+    if (value == NULL) {
+        if (!PyErr_Occurred()) {
+            PyErr_SetObject(PyExc_KeyError, s_connection);
+        }
+        return NULL;
+    }
+    return Py_NewRef(value);
+}
+
+/* origin(0, scope, scope_id, text, params) for an origin that is not the
+ * Walker (one a test put in callsite._origin), its four results unpacked
+ * into ``out`` (new references) as the Python recorder unpacks them. 0,
+ * or -1 with an exception set. */
+static int
+call_origin(PyObject *origin, PyObject *scope, PyObject *scope_id, PyObject *text,
+            PyObject *params, PyObject **out)
+{
+    PyObject *origin_args[5] = {zero, scope, scope_id, text, params};
+    PyObject *found = PyObject_Vectorcall(origin, origin_args, 5, NULL);
+    if (found == NULL) {
+        return -1;
+    }
+    if (!PyTuple_CheckExact(found)) {
+        Py_SETREF(found, PySequence_Tuple(found));
+        if (found == NULL) {
+            return -1;
+        }
+    }
+    if (PyTuple_GET_SIZE(found) != 4) {
+        PyErr_Format(PyExc_ValueError, "expected 4 values to unpack, got %zd",
+                     PyTuple_GET_SIZE(found));
+        Py_DECREF(found);
+        return -1;
+    }
+    for (int i = 0; i < 4; i++) {
+        out[i] = Py_NewRef(PyTuple_GET_ITEM(found, i));
+    }
+    Py_DECREF(found);
+    return 0;
+}
+
+/* The raw record kept in the thread's log (see perfprobe.querylog), and
+ * the log folded when it holds a batch; ``scope`` is the current scope as
+ * the recorder found it before the query (None for none). 0, or -1 with
+ * an exception set. */
+static int
+keep_raw(PyObject *collector, PyObject *log, PyObject *scope, PyObject *text,
+         PyObject *context, PyObject *params, double duration_s,
+         PyObject *started_at)
+{
+    PyObject *scope_id = NULL, *origin = NULL;
+    /* call_site, lazy_load, bulk_call, params_hash */
+    PyObject *found[4] = {NULL, NULL, NULL, NULL};
+    PyObject *connection = NULL, *items = NULL, *queries = NULL;
     PyObject *spare = NULL, *keep = NULL, *batch = NULL;
     int status = -1;
 
-    if (PyContextVar_Get(scope_var, Py_None, &scope) < 0) {
-        goto done;
-    }
-    scope_id = scope == Py_None ? Py_NewRef(Py_None) : PyObject_GetAttr(scope, s_id);
+    scope_id = scope == Py_None ? Py_NewRef(Py_None) : value_read(scope, s_id, &c_id);
     origin = cached_global(callsite_dict, s_origin, &c_origin);
     if (scope_id == NULL || origin == NULL) {
         goto done;
     }
     /* The walk from the frame calling the recorder (none of its own), and
      * the parameters' flat hash, in one call. */
-    PyObject *origin_args[5] = {zero, scope, scope_id, text, params};
-    found = PyObject_Vectorcall(origin, origin_args, 5, NULL);
-    if (found == NULL) {
-        goto done;
-    }
-    if (!PyTuple_CheckExact(found)) {
-        Py_SETREF(found, PySequence_Tuple(found));
-        if (found == NULL) {
+    if (walker_api != NULL && Py_IS_TYPE(origin, walker_api->walker_type)) {
+        /* The Walker itself: its results without a tuple. */
+        if (walker_api->origin(origin, 0, scope, scope_id, text, params, found) < 0) {
             goto done;
         }
     }
-    if (PyTuple_GET_SIZE(found) != 4) {
-        PyErr_Format(PyExc_ValueError, "expected 4 values to unpack, got %zd",
-                     PyTuple_GET_SIZE(found));
+    else if (call_origin(origin, scope, scope_id, text, params, found) < 0) {
         goto done;
     }
-    hash = Py_NewRef(PyTuple_GET_ITEM(found, 3));
-    if (hash == Py_None) {
+    if (found[3] == Py_None) {
         PyObject *params_hash = global(instrument_globals, s_params_hash);
         if (params_hash == NULL) {
             goto done;
         }
-        Py_SETREF(hash, PyObject_CallOneArg(params_hash, params));
+        Py_SETREF(found[3], PyObject_CallOneArg(params_hash, params));
         Py_DECREF(params_hash);
-        if (hash == NULL) {
+        if (found[3] == NULL) {
             goto done;
         }
     }
-    connection = PyObject_GetItem(context, s_connection);
+    connection = context_connection(context);
     if (connection == NULL) {
         goto done;
     }
@@ -695,12 +969,12 @@ keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
     PyTuple_SET_ITEM(items, 2, Py_NewRef(text));
     PyTuple_SET_ITEM(items, 4, Py_NewRef(started_at));
     PyTuple_SET_ITEM(items, 6, Py_NewRef(scope));
-    PyTuple_SET_ITEM(items, 7, Py_NewRef(PyTuple_GET_ITEM(found, 0)));
-    PyTuple_SET_ITEM(items, 8, Py_NewRef(hash));
-    PyTuple_SET_ITEM(items, 9, Py_NewRef(PyTuple_GET_ITEM(found, 1)));
+    PyTuple_SET_ITEM(items, 7, Py_NewRef(found[0]));
+    PyTuple_SET_ITEM(items, 8, Py_NewRef(found[3]));
+    PyTuple_SET_ITEM(items, 9, Py_NewRef(found[1]));
     /* The SQL hash: put in by the fold, once per statement. */
     PyTuple_SET_ITEM(items, 10, Py_NewRef(Py_None));
-    PyTuple_SET_ITEM(items, 11, Py_NewRef(PyTuple_GET_ITEM(found, 2)));
+    PyTuple_SET_ITEM(items, 11, Py_NewRef(found[2]));
     PyTuple_SET_ITEM(items, 12, Py_NewRef(Py_None));
 
     queries = slot_read(log, s_queries, &c_queries);
@@ -744,11 +1018,11 @@ keep_raw(PyObject *collector, PyObject *log, PyObject *text, PyObject *context,
     status = 0;
 
 done:
-    Py_XDECREF(scope);
     Py_XDECREF(scope_id);
     Py_XDECREF(origin);
-    Py_XDECREF(found);
-    Py_XDECREF(hash);
+    for (int i = 0; i < 4; i++) {
+        Py_XDECREF(found[i]);
+    }
     Py_XDECREF(connection);
     Py_XDECREF(items);
     Py_XDECREF(queries);
@@ -761,8 +1035,8 @@ done:
 /* After a query that returned: keep its raw record when nothing needs its
  * event now. 1 kept, 0 for the eager path, -1 with an exception set. */
 static int
-keep_quietly(PyObject *conf, PyObject *const *args, PyObject *started_at,
-             long long elapsed_ns, long long end_ns)
+keep_quietly(PyObject *conf, PyObject *scope, PyObject *const *args,
+             PyObject *started_at, long long elapsed_ns, long long end_ns)
 {
     double duration_s = (double)elapsed_ns / 1e9;
     /* Looked up at call time, so that replacing the default monitor (as
@@ -771,7 +1045,7 @@ keep_quietly(PyObject *conf, PyObject *const *args, PyObject *started_at,
     if (monitor == NULL) {
         return -1;
     }
-    PyObject *collector = PyObject_GetAttr(monitor, s_collector);
+    PyObject *collector = value_read(monitor, s_collector, &c_collector);
     Py_DECREF(monitor);
     if (collector == NULL) {
         return -1;
@@ -799,7 +1073,7 @@ keep_quietly(PyObject *conf, PyObject *const *args, PyObject *started_at,
     }
     text = query_text(args[1], args[4]);
     if (text == NULL
-        || keep_raw(collector, log, text, args[4], args[2], duration_s,
+        || keep_raw(collector, log, scope, text, args[4], args[2], duration_s,
                     started_at) < 0) {
         status = -1;
         goto done;
@@ -852,9 +1126,10 @@ hand_over(void)
 /* Whether the common path may take the call (1), the query passes
  * unrecorded (0), or the Python recorder takes it whole (-1, with any
  * exception cleared; -2 with one set that must pass, see hand_over).
- * ``*conf_out`` gets a new reference to the settings when 1. */
+ * ``*conf_out`` and ``*scope_out`` get new references to the settings and
+ * the current scope (the mark, or None) when 1. */
 static int
-triage(PyObject *const *args, PyObject **conf_out)
+triage(PyObject *const *args, PyObject **conf_out, PyObject **scope_out)
 {
     PyObject *conf = cached_global(conf_dict, s_loaded, &c_loaded);
     if (conf == NULL || conf == Py_None || read_conf(conf) < 0) {
@@ -870,10 +1145,11 @@ triage(PyObject *const *args, PyObject **conf_out)
     }
     /* is_suppressed(): the mark, if any, switched on. */
     if (on > 0 && mark != NULL && mark != Py_None) {
-        int suppressed = attr_true(mark, s_suppressed);
+        PyObject *flag = value_read(mark, s_suppressed, &c_suppressed);
+        int suppressed = flag == NULL ? -1 : PyObject_IsTrue(flag);
+        Py_XDECREF(flag);
         on = suppressed < 0 ? -1 : !suppressed;
     }
-    Py_XDECREF(mark);
     if (on > 0) {
         /* A batch is never on the common path; no C walk, none either. */
         int many = PyObject_IsTrue(args[3]);
@@ -884,10 +1160,13 @@ triage(PyObject *const *args, PyObject **conf_out)
         Py_XDECREF(origin);
     }
     if (on <= 0) {
+        Py_XDECREF(mark);
         Py_DECREF(conf);
         return hand_over() < 0 ? -2 : on;
     }
     *conf_out = conf;
+    /* The scope the query is recorded in: the mark itself, read once. */
+    *scope_out = mark != NULL ? mark : Py_NewRef(Py_None);
     return 1;
 }
 
@@ -908,8 +1187,8 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
         PyErr_SetString(PyExc_RuntimeError, "recorder(): bind() was not called");
         return NULL;
     }
-    PyObject *conf = NULL;
-    int path = nargs == 5 && kwnames == NULL ? triage(args, &conf) : -1;
+    PyObject *conf = NULL, *scope = NULL;
+    int path = nargs == 5 && kwnames == NULL ? triage(args, &conf, &scope) : -1;
     if (path == -2) {
         return NULL;
     }
@@ -926,6 +1205,7 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
         /* The clocks raise out of the Python recorder: let it. */
         Py_XDECREF(started_at);
         Py_DECREF(conf);
+        Py_DECREF(scope);
         if (hand_over() < 0) {
             return NULL;
         }
@@ -944,6 +1224,7 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
         }
         Py_DECREF(started_at);
         Py_DECREF(conf);
+        Py_DECREF(scope);
         return NULL;
     }
     if (clock_ns(&end_ns) < 0) {
@@ -952,7 +1233,8 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
     }
     /* Nearly every query is kept raw; what needs the query now goes to
      * the eager path. */
-    int kept = keep_quietly(conf, args, started_at, end_ns - start_ns, end_ns);
+    int kept =
+        keep_quietly(conf, scope, args, started_at, end_ns - start_ns, end_ns);
     if (kept < 0) {
         if (log_failure() < 0) {
             Py_CLEAR(result);
@@ -966,6 +1248,7 @@ recorder(PyObject *module, PyObject *const *args, Py_ssize_t nargsf,
 done:
     Py_DECREF(started_at);
     Py_DECREF(conf);
+    Py_DECREF(scope);
     return result;
 }
 
@@ -1073,6 +1356,21 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (intern_names() < 0) {
         return NULL;
     }
+    /* threading.local, whose reads thread_log() may keep. */
+    PyObject *thread_module = PyImport_ImportModule("_thread");
+    PyObject *local_type = thread_module == NULL
+                               ? NULL
+                               : PyObject_GetAttrString(thread_module, "_local");
+    Py_XDECREF(thread_module);
+    if (local_type == NULL) {
+        return NULL;
+    }
+    /* The Walker's call without a tuple, where its module offers it. */
+    const walker_api_t *api = PyCapsule_Import(WALKER_API_NAME, 0);
+    if (api == NULL || api->version != WALKER_API_VERSION) {
+        PyErr_Clear();
+        api = NULL;
+    }
     Py_XSETREF(instrument_globals, Py_NewRef(args[0]));
     Py_XSETREF(conf_dict, Py_NewRef(dicts[0]));
     Py_XSETREF(monitoring_dict, Py_NewRef(dicts[1]));
@@ -1083,9 +1381,13 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(logger, Py_NewRef(args[8]));
     Py_XSETREF(perf_counter_ns, Py_NewRef(args[9]));
     Py_XSETREF(wall_time, Py_NewRef(args[10]));
+    Py_XSETREF(thread_local_type, local_type);
+    walker_api = api;
     /* Last: recorder() hands over until bound. */
     forget_globals();
     Py_CLEAR(seen_conf);
+    Py_CLEAR(found_local);
+    Py_CLEAR(found_log);
     Py_XSETREF(python_recorder, Py_NewRef(args[6]));
     Py_RETURN_NONE;
 }

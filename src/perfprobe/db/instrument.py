@@ -21,7 +21,6 @@ from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
 from ..querylog import QUERY_BATCH, load_keep_record
 from ..scope import current_scope
-from ..suppression import _mark
 from . import callsite as _callsite
 from .callsite import stack_origin
 from .fingerprint import fingerprint
@@ -31,7 +30,8 @@ from .params import _PLAIN, _params_hash, flat_hash, sql_text
 logger = logging.getLogger("perfprobe.db")
 
 # Bound once: the hot path would look each up per query otherwise.
-_current_mark = _mark.get
+# The current scope is also the suppression mark (perfprobe.suppression).
+_current_mark = current_scope.get
 _get_ident = threading.get_ident
 _perf_counter_ns = time.perf_counter_ns
 _time = time.time
@@ -131,7 +131,8 @@ def python_recorder(
                 if type(sql) is str
                 else sql_text(sql, getattr(context.get("cursor"), "cursor", None))
             )
-            scope = current_scope.get()
+            # The current scope is the mark, read once before the query.
+            scope = mark
             origin = _callsite._origin
             if origin is not None:
                 # stack_origin() and the parameters' flat hash in one C
