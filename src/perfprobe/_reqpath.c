@@ -65,7 +65,7 @@ static struct {
     PyObject *collector_type;
     PyObject *request_ended; /* the function RequestRecorder defines */
     Py_ssize_t request_batch;
-    PyObject *wall_clock;    /* time.time, as the middleware module had it */
+    PyObject *wall_clock;    /* time.time, if configure was given it, or NULL */
     PyObject *perf_clock;    /* time.perf_counter_ns, likewise */
     PyObject *scope_globals; /* perfprobe.requestscope's dict */
     PyObject *scope_init;    /* RequestScope.__init__ */
@@ -1266,6 +1266,29 @@ dict_of(PyObject *module)
     return dict;
 }
 
+/* ``clock`` (a new reference) if it is the time module's builtin function
+ * ``name`` itself, else NULL (no exception): a builtin is made only in C,
+ * so one bound to the time module under that name computes what
+ * clock_now() reads. */
+static PyObject *
+time_builtin(PyObject *clock, const char *name)
+{
+    if (!PyCFunction_CheckExact(clock)) {
+        return NULL;
+    }
+    PyObject *module = PyCFunction_GET_SELF(clock);
+    const char *ml_name = ((PyCFunctionObject *)clock)->m_ml->ml_name;
+    if (module == NULL || !PyModule_CheckExact(module) || strcmp(ml_name, name) != 0) {
+        return NULL;
+    }
+    const char *module_name = PyModule_GetName(module);
+    if (module_name == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return strcmp(module_name, "time") == 0 ? Py_NewRef(clock) : NULL;
+}
+
 PyDoc_STRVAR(configure_doc,
 "configure(python_call, finish, abandon, log_record, current_scope,\n"
 "          running_loop, middleware, monitoring, conf, tracing,\n"
@@ -1330,8 +1353,11 @@ configure(PyObject *module, PyObject *args)
         }
         return NULL;
     }
-    Py_XSETREF(S.wall_clock, Py_NewRef(wall_clock));
-    Py_XSETREF(S.perf_clock, Py_NewRef(perf_clock));
+    /* Read here only if they are the time module's own functions: a fake
+     * put in time.time while the middleware is imported (freezegun) is
+     * what the middleware module has too, and must be called. */
+    Py_XSETREF(S.wall_clock, time_builtin(wall_clock, "time"));
+    Py_XSETREF(S.perf_clock, time_builtin(perf_clock, "perf_counter_ns"));
     Py_XSETREF(S.scope_globals, dicts[4]);
     Py_XSETREF(S.scope_init, Py_NewRef(scope_init));
     Py_XSETREF(S.next_scope_id, Py_NewRef(next_id));

@@ -1,0 +1,142 @@
+"""Attacks on what the C request path takes as configured or caches.
+
+Each test does something a user, a test suite or a tool may do (a clock
+patched while the middleware is imported, a function's code replaced, a
+class attribute's type changed) and checks that a request records what the
+Python code records.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+from django.http import HttpRequest, HttpResponse
+from django.test import RequestFactory
+from django.urls import resolve
+from pytest_django import Settings
+
+from perfprobe import PerformanceMonitor, middleware, requestend
+from perfprobe.events import RequestEvent
+from perfprobe.middleware import PerformanceMiddleware
+
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
+
+
+def configure_again() -> None:
+    """Give the C path its state again, as importing the middleware does."""
+    if middleware._c_path is not None:
+        requestend.configure_c_path(
+            middleware._c_path, middleware.python_call, middleware
+        )
+
+
+@pytest.fixture
+def reconfigured(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[], None]]:
+    """Let a test configure the C path again; configure it afresh after.
+
+    The test's patches are undone first, so the C path is given the real
+    clocks again.
+    """
+    yield configure_again
+    monkeypatch.undo()
+    configure_again()
+
+
+@pytest.fixture
+def serve(
+    settings: Settings, fresh_monitor: PerformanceMonitor
+) -> Callable[..., HttpResponse]:
+    """Return a function serving ``/quiet/`` through one middleware instance.
+
+    The first request (the Python code's: settings not yet seen) is served
+    and forgotten, so the test's requests take the C path where it is built.
+    """
+    settings.ROOT_URLCONF = "tests.perfprobe.middleware_urls"
+    factory = RequestFactory()
+    view: list[Callable[[], object]] = []
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = resolve("/quiet/")
+        for work in view:
+            work()
+        return HttpResponse("ok")
+
+    handler = PerformanceMiddleware(get_response)
+    handler(factory.get("/quiet/"))
+    fresh_monitor.reset()
+
+    def serve_one(work: Callable[[], object] | None = None) -> HttpResponse:
+        view[:] = [] if work is None else [work]
+        return handler(factory.get("/quiet/"))  # type: ignore[no-any-return]
+
+    return serve_one
+
+
+def quiet_events(monitor: PerformanceMonitor) -> list[RequestEvent]:
+    """Return the recent request events of ``GET /quiet/``."""
+    events = monitor.collector.snapshot().recent_events
+    return [e for e in events if isinstance(e, RequestEvent) and e.route == "/quiet/"]
+
+
+def test_a_wall_clock_patched_at_import_gives_the_start(
+    serve: Callable[..., HttpResponse],
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    reconfigured: Callable[[], None],
+) -> None:
+    """time.time patched while the middleware is imported (freezegun) is called.
+
+    The module binds ``_time = time.time`` at import and configures the C
+    path with ``time.time``: both are then the fake, which must be called,
+    not stood in for by the system clock.
+    """
+
+    def frozen() -> float:
+        return 1234.5
+
+    monkeypatch.setattr(time, "time", frozen)
+    monkeypatch.setattr(middleware, "_time", frozen)
+    reconfigured()
+    serve()
+
+    assert [event.started_at for event in quiet_events(fresh_monitor)] == [1234.5]
+
+
+def test_a_perf_clock_patched_at_import_times_the_request(
+    serve: Callable[..., HttpResponse],
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    reconfigured: Callable[[], None],
+) -> None:
+    """time.perf_counter_ns patched while the middleware is imported is called."""
+    ticks = iter([5_000_000_000, 7_500_000_000])
+
+    def ticking() -> int:
+        return next(ticks)
+
+    monkeypatch.setattr(time, "perf_counter_ns", ticking)
+    monkeypatch.setattr(middleware, "_perf_counter_ns", ticking)
+    reconfigured()
+    serve()
+
+    assert [event.duration_s for event in quiet_events(fresh_monitor)] == [2.5]
+
+
+def test_another_builtin_put_for_the_clock_is_called(
+    serve: Callable[..., HttpResponse],
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    reconfigured: Callable[[], None],
+) -> None:
+    """A builtin of the time module put for time.time at import is what is read."""
+    monkeypatch.setattr(time, "time", time.monotonic)
+    monkeypatch.setattr(middleware, "_time", time.monotonic)
+    reconfigured()
+    before = time.monotonic()
+    serve()
+    after = time.monotonic()
+
+    (event,) = quiet_events(fresh_monitor)
+    assert before <= event.started_at <= after
