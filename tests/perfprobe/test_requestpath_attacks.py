@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 from django.http import HttpRequest, HttpResponse
@@ -20,6 +21,8 @@ from pytest_django import Settings
 from perfprobe import PerformanceMonitor, middleware, requestend
 from perfprobe.events import RequestEvent
 from perfprobe.middleware import PerformanceMiddleware
+from perfprobe.requestscope import RequestScope
+from perfprobe.scope import current_scope
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
 
@@ -140,3 +143,57 @@ def test_another_builtin_put_for_the_clock_is_called(
 
     (event,) = quiet_events(fresh_monitor)
     assert before <= event.started_at <= after
+
+
+def test_init_code_replaced_runs(
+    serve: Callable[..., HttpResponse],
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """RequestScope.__init__ given other code (its __code__) runs that code."""
+    seen: list[Any] = []
+    serve()
+
+    def init(
+        self: Any,
+        parent: Any,
+        started_at: Any,
+        started_ns: Any,
+        task: Any,
+        request: Any = None,
+        tracker: Any = None,
+    ) -> None:
+        self.parent = parent
+        self.id = next_scope_id()  # type: ignore[name-defined]  # noqa: F821
+        self.started_at = started_at
+        self.started_ns = started_ns
+        self.task = task
+        self.request = request
+        self.tracker = tracker
+        self.kind = "patched"
+
+    monkeypatch.setattr(RequestScope.__init__, "__code__", init.__code__)
+    serve(lambda: seen.append(current_scope.get().kind))  # type: ignore[union-attr]
+
+    assert seen == ["patched"]
+    assert len(quiet_events(fresh_monitor)) == 2
+
+
+def test_an_init_patched_at_import_runs(
+    serve: Callable[..., HttpResponse],
+    monkeypatch: pytest.MonkeyPatch,
+    reconfigured: Callable[[], None],
+) -> None:
+    """An __init__ already patched when the C path is configured still runs."""
+    original = RequestScope.__init__
+    seen: list[Any] = []
+
+    def init(self: RequestScope, *args: Any) -> None:
+        original(self, *args)
+        self.kind = "patched"
+
+    monkeypatch.setattr(RequestScope, "__init__", init)
+    reconfigured()
+    serve(lambda: seen.append(current_scope.get().kind))  # type: ignore[union-attr]
+
+    assert seen == ["patched"]
