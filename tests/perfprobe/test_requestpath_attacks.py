@@ -197,3 +197,54 @@ def test_an_init_patched_at_import_runs(
     serve(lambda: seen.append(current_scope.get().kind))  # type: ignore[union-attr]
 
     assert seen == ["patched"]
+
+
+class Code(int):
+    """A status code kept as a class attribute; a test gives its type __get__."""
+
+
+class CodeResponse(HttpResponse):
+    """A response whose status is its class's ``status_code``, unless given."""
+
+    status_code = Code(200)
+
+
+@pytest.mark.parametrize("given", [None, 201], ids=["class-value", "own-value"])
+def test_a_class_value_whose_type_turns_descriptor_is_obeyed(
+    settings: Settings,
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+    given: int | None,
+) -> None:
+    """A class attribute whose type becomes a descriptor is read through it.
+
+    The response's class holds ``status_code``; the C path keeps where it
+    found the status for the response's class at its version, which does
+    not change when the class value's own type is changed. Given __get__
+    (and __set__, which makes it win over the response's own status), the
+    status read is what __get__ returns, as Python's attribute read gives.
+    """
+    settings.ROOT_URLCONF = "tests.perfprobe.middleware_urls"
+    factory = RequestFactory()
+
+    def get_response(request: HttpRequest) -> HttpResponse:
+        request.resolver_match = resolve("/quiet/")
+        return CodeResponse("ok", status=given)
+
+    handler = PerformanceMiddleware(get_response)
+    handler(factory.get("/quiet/"))
+    fresh_monitor.reset()
+    handler(factory.get("/quiet/"))
+
+    def get(self: Code, obj: Any, owner: Any = None) -> Any:
+        return self if obj is None else 503
+
+    def put(self: Code, obj: Any, value: Any) -> None:
+        vars(obj)["status_code"] = value
+
+    monkeypatch.setattr(Code, "__get__", get, raising=False)
+    monkeypatch.setattr(Code, "__set__", put, raising=False)
+    handler(factory.get("/quiet/"))
+
+    first = 200 if given is None else given
+    assert [event.status for event in quiet_events(fresh_monitor)] == [first, 503]
