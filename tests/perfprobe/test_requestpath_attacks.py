@@ -8,6 +8,8 @@ Python code records.
 
 from __future__ import annotations
 
+import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -248,3 +250,102 @@ def test_a_class_value_whose_type_turns_descriptor_is_obeyed(
 
     first = 200 if given is None else given
     assert [event.status for event in quiet_events(fresh_monitor)] == [first, 503]
+
+
+def test_many_attributes_on_the_scope_are_followed(
+    serve: Callable[..., HttpResponse], fresh_monitor: PerformanceMonitor
+) -> None:
+    """A scope given more attributes than its class's shared keys hold still records."""
+
+    def crowd() -> None:
+        scope: Any = current_scope.get()
+        for i in range(40):
+            setattr(scope, f"extra_{i}", i)
+
+    for _ in range(3):
+        serve(crowd)
+
+    assert [e.scope for e in quiet_events(fresh_monitor)] == ["GET /quiet/"] * 3
+
+
+class Traced(RequestScope):
+    """A request scope that sees every attribute stored on it."""
+
+    stored: list[str] = []
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        Traced.stored.append(name)
+        super().__setattr__(name, value)
+
+
+def test_a_scope_whose_class_is_assigned_mid_request_is_recorded(
+    serve: Callable[..., HttpResponse], fresh_monitor: PerformanceMonitor
+) -> None:
+    """A scope given another class inside the view is closed through that class."""
+    Traced.stored = []
+
+    def retype() -> None:
+        scope: Any = current_scope.get()
+        scope.__class__ = Traced
+
+    serve(retype)
+    serve()
+
+    assert [e.scope for e in quiet_events(fresh_monitor)] == ["GET /quiet/"] * 2
+    assert "request" in Traced.stored
+
+
+def test_a_collector_swapped_mid_request_takes_the_request(
+    serve: Callable[..., HttpResponse],
+    fresh_monitor: PerformanceMonitor,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A collector put back inside the view records that request, not the other."""
+    old = fresh_monitor.collector
+    serve()
+    new = type(old)()
+    monkeypatch.setattr(fresh_monitor, "collector", new)
+    serve(lambda: None)
+
+    def swap() -> None:
+        fresh_monitor.collector = old
+
+    serve(swap)
+
+    def requests_in(collector: Any) -> int:
+        events = collector.snapshot().recent_events
+        return len([e for e in events if isinstance(e, RequestEvent)])
+
+    assert (requests_in(old), requests_in(new)) == (2, 1)
+
+
+def test_threads_serving_at_once_record_each_request_with_its_thread(
+    serve: Callable[..., HttpResponse], fresh_monitor: PerformanceMonitor
+) -> None:
+    """Requests served by many threads at once are each recorded, with their thread."""
+    served: dict[int, int] = {}
+    start = threading.Barrier(6)
+
+    def run() -> None:
+        start.wait()
+        for _ in range(25):
+            serve()
+        served[threading.get_ident()] = 25
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=run) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(switch)
+
+    events = quiet_events(fresh_monitor)
+    counts: dict[int, int] = {}
+    for event in events:
+        counts[event.thread_id] = counts.get(event.thread_id, 0) + 1
+    assert len({e.scope for e in events}) == 1
+    assert counts == served
