@@ -29,7 +29,9 @@
  * always. A cache holds no reference: the type is compared by identity and
  * version (versions are never reused), and a class value is used only
  * while the version it was found at holds, which keeps it in the type's
- * dict.
+ * dict. The class value's own type is not covered by that version: it is
+ * looked at on each use, so a type given __get__ or __set__ since (a plain
+ * value become a descriptor) sends the access to the generic call.
  *
  * CPython 3.11 only: the layout of inline values changes between minor
  * versions, so other versions build these as the plain calls.
@@ -184,6 +186,16 @@ attr_index(AttrCache *cache, PyTypeObject *type)
     return cache->where;
 }
 
+/* Whether the class attribute found when the cache was filled is still no
+ * data descriptor. Its class's version does not follow its type: a
+ * non-data descriptor (or a plain value) whose type is given __set__ since
+ * wins over the instance's value, as in PyObject_GenericGetAttr. */
+static inline int
+attr_descr_unchanged(AttrCache *cache)
+{
+    return cache->descr == NULL || Py_TYPE(cache->descr)->tp_descr_set == NULL;
+}
+
 /* ``obj.name``: 1 with a new reference in ``*value``, 0 when it is missing
  * (``*value`` NULL, no exception), -1 with an exception set. */
 static int
@@ -200,7 +212,8 @@ attr_lookup(AttrCache *cache, PyObject *obj, PyObject **value)
             return 1;
         }
     }
-    else if (cache->version != 0 && cache->kind >= ATTR_VALUES) {
+    else if (cache->version != 0 && cache->kind >= ATTR_VALUES &&
+             attr_descr_unchanged(cache)) {
         PyObject *found = NULL;
         PyDictValues *values = cache->kind == ATTR_VALUES ? *attr_values_slot(obj) : NULL;
         if (values != NULL) {
@@ -235,6 +248,9 @@ attr_lookup(AttrCache *cache, PyObject *obj, PyObject **value)
                 return 0; /* nowhere: missing */
             }
             found = cache->class_value;
+            if (found != NULL && Py_TYPE(found)->tp_descr_get != NULL) {
+                found = NULL; /* its type given __get__ since: bound */
+            }
         }
         if (found != NULL) {
             *value = Py_NewRef(found);
@@ -293,7 +309,8 @@ attr_set(AttrCache *cache, PyObject *obj, PyObject *value)
         Py_XDECREF(old);
         return 0;
     }
-    if (cache->version != 0 && cache->kind == ATTR_VALUES) {
+    if (cache->version != 0 && cache->kind == ATTR_VALUES &&
+        attr_descr_unchanged(cache)) {
         PyDictValues *values = *attr_values_slot(obj);
         Py_ssize_t index = values == NULL ? -1 : attr_index(cache, type);
         if (index >= 0) {

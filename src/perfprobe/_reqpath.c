@@ -65,10 +65,11 @@ static struct {
     PyObject *collector_type;
     PyObject *request_ended; /* the function RequestRecorder defines */
     Py_ssize_t request_batch;
-    PyObject *wall_clock;    /* time.time, as the middleware module had it */
+    PyObject *wall_clock;    /* time.time, if configure was given it, or NULL */
     PyObject *perf_clock;    /* time.perf_counter_ns, likewise */
     PyObject *scope_globals; /* perfprobe.requestscope's dict */
     PyObject *scope_init;    /* RequestScope.__init__ */
+    PyObject *scope_init_code; /* its code when configured, or NULL: always called */
     PyObject *next_scope_id; /* requestscope.next_scope_id as configured */
     PyObject *scope_counter; /* its __self__, an iterator: its tp_iternext */
 } S;
@@ -906,14 +907,21 @@ static AttrCache ac_set_scope_tracker = ATTR_CACHE(&str_tracker);
 /* Whether ``type`` is made by object.__new__ and the configured
  * RequestScope.__init__, through type.__call__: known for the type's
  * version last seen (changed by any change to the class or its bases). */
+#ifdef PERFPROBE_ATTR_CACHE
+/* The type plain_scope_type() last found plain, at its version; emptied by
+ * configure(). */
+static PyTypeObject *seen_type;
+static unsigned int seen_version;
+#endif
+
 static int
 plain_scope_type(PyObject *type_obj)
 {
 #ifdef PERFPROBE_ATTR_CACHE
-    static PyTypeObject *seen_type;
-    static unsigned int seen_version;
     PyTypeObject *type = (PyTypeObject *)type_obj;
-    if (!PyType_Check(type_obj)) {
+    /* __init__ given other code (its __code__ assigned) runs that code. */
+    if (!PyType_Check(type_obj) || S.scope_init_code == NULL ||
+        PyFunction_GET_CODE(S.scope_init) != S.scope_init_code) {
         return 0;
     }
     if (type == seen_type && seen_version != 0 && type->tp_version_tag == seen_version) {
@@ -1266,6 +1274,29 @@ dict_of(PyObject *module)
     return dict;
 }
 
+/* ``clock`` (a new reference) if it is the time module's builtin function
+ * ``name`` itself, else NULL (no exception): a builtin is made only in C,
+ * so one bound to the time module under that name computes what
+ * clock_now() reads. */
+static PyObject *
+time_builtin(PyObject *clock, const char *name)
+{
+    if (!PyCFunction_CheckExact(clock)) {
+        return NULL;
+    }
+    PyObject *module = PyCFunction_GET_SELF(clock);
+    const char *ml_name = ((PyCFunctionObject *)clock)->m_ml->ml_name;
+    if (module == NULL || !PyModule_CheckExact(module) || strcmp(ml_name, name) != 0) {
+        return NULL;
+    }
+    const char *module_name = PyModule_GetName(module);
+    if (module_name == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return strcmp(module_name, "time") == 0 ? Py_NewRef(clock) : NULL;
+}
+
 PyDoc_STRVAR(configure_doc,
 "configure(python_call, finish, abandon, log_record, current_scope,\n"
 "          running_loop, middleware, monitoring, conf, tracing,\n"
@@ -1330,10 +1361,29 @@ configure(PyObject *module, PyObject *args)
         }
         return NULL;
     }
-    Py_XSETREF(S.wall_clock, Py_NewRef(wall_clock));
-    Py_XSETREF(S.perf_clock, Py_NewRef(perf_clock));
+    /* Read here only if they are the time module's own functions: a fake
+     * put in time.time while the middleware is imported (freezegun) is
+     * what the middleware module has too, and must be called. */
+    Py_XSETREF(S.wall_clock, time_builtin(wall_clock, "time"));
+    Py_XSETREF(S.perf_clock, time_builtin(perf_clock, "perf_counter_ns"));
     Py_XSETREF(S.scope_globals, dicts[4]);
     Py_XSETREF(S.scope_init, Py_NewRef(scope_init));
+    /* What new_scope() does in __init__'s stead is RequestScope.__init__'s
+     * own code: an __init__ patched before this call (or code put in it)
+     * is called. */
+    PyObject *init_code = NULL;
+#ifdef PERFPROBE_ATTR_CACHE
+    if (PyFunction_Check(scope_init)) {
+        PyCodeObject *code = (PyCodeObject *)PyFunction_GET_CODE(scope_init);
+        if (PyUnicode_Check(code->co_qualname) &&
+            PyUnicode_CompareWithASCIIString(code->co_qualname,
+                                             "RequestScope.__init__") == 0) {
+            init_code = Py_NewRef((PyObject *)code);
+        }
+    }
+    seen_version = 0;
+#endif
+    Py_XSETREF(S.scope_init_code, init_code);
     Py_XSETREF(S.next_scope_id, Py_NewRef(next_id));
     Py_XSETREF(S.scope_counter, counter);
     Py_XSETREF(S.python_call, Py_NewRef(python_call));

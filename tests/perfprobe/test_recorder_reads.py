@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -274,3 +275,29 @@ def test_a_list_emptied_while_it_is_hashed_hashes_as_it_was(
     logs = fresh_monitor.collector.thread_logs.logs
     (record,) = [record for log in logs for record in log.queries]
     assert record[8] == hash((list, tuple(map(type, before)), before))
+
+
+def test_clocks_patched_when_the_recorder_is_bound_are_called(
+    fresh_monitor: PerformanceMonitor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """time.time patched when the C recorder is bound (freezegun) is called.
+
+    The instrument module binds ``_time = time.time`` at import and binds
+    the C recorder with ``time.time``: both are then the fake, which must be
+    called, not stood in for by the system clock.
+    """
+
+    def frozen() -> float:
+        return 1234.5
+
+    monkeypatch.setattr(time, "time", frozen)
+    monkeypatch.setattr(instrument, "_time", frozen)
+    try:
+        instrument._load_recorder()
+        run_query("SELECT 1")
+    finally:
+        monkeypatch.undo()
+        instrument._load_recorder()
+
+    logs = fresh_monitor.collector.thread_logs.logs
+    assert [record[4] for log in logs for record in log.queries] == [1234.5]

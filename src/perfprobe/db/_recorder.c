@@ -46,7 +46,7 @@ static PyObject *scope_var;       /* scope.current_scope, also the mark */
 static PyObject *python_recorder; /* the Python recorder, for handing over */
 static PyObject *log_answers;     /* the logger's cache of level answers */
 static PyObject *logger;
-static PyObject *perf_counter_ns, *wall_time; /* time's own functions */
+static PyObject *perf_counter_ns, *wall_time; /* time's own functions, or NULL */
 static PyObject *debug_level, *zero, *one;
 
 /* Interned names, made by bind(). */
@@ -313,6 +313,29 @@ attr_true(PyObject *obj, PyObject *name)
     int truth = PyObject_IsTrue(value);
     Py_DECREF(value);
     return truth;
+}
+
+/* ``clock`` (a new reference) if it is the time module's builtin function
+ * ``name`` itself, else NULL (no exception): a builtin is made only in C,
+ * so one bound to the time module under that name computes what the
+ * clocks here read. */
+static PyObject *
+time_builtin(PyObject *clock, const char *name)
+{
+    if (!PyCFunction_CheckExact(clock)) {
+        return NULL;
+    }
+    PyObject *module = PyCFunction_GET_SELF(clock);
+    const char *ml_name = ((PyCFunctionObject *)clock)->m_ml->ml_name;
+    if (module == NULL || !PyModule_CheckExact(module) || strcmp(ml_name, name) != 0) {
+        return NULL;
+    }
+    const char *module_name = PyModule_GetName(module);
+    if (module_name == NULL) {
+        PyErr_Clear();
+        return NULL;
+    }
+    return strcmp(module_name, "time") == 0 ? Py_NewRef(clock) : NULL;
 }
 
 /* instrument._perf_counter_ns(), read without a call while it is
@@ -1379,8 +1402,11 @@ bind(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_XSETREF(scope_var, Py_NewRef(args[5]));
     Py_XSETREF(log_answers, Py_NewRef(args[7]));
     Py_XSETREF(logger, Py_NewRef(args[8]));
-    Py_XSETREF(perf_counter_ns, Py_NewRef(args[9]));
-    Py_XSETREF(wall_time, Py_NewRef(args[10]));
+    /* Read in C only if they are the time module's own functions: a fake
+     * put in time.time while the instrument module is imported (freezegun)
+     * is what that module has too, and must be called. */
+    Py_XSETREF(perf_counter_ns, time_builtin(args[9], "perf_counter_ns"));
+    Py_XSETREF(wall_time, time_builtin(args[10], "time"));
     Py_XSETREF(thread_local_type, local_type);
     walker_api = api;
     /* Last: recorder() hands over until bound. */
