@@ -22,6 +22,7 @@ setup(
         Extension(
             "perfprobe.db._recorder",
             sources=["src/perfprobe/db/_recorder.c"],
+            depends=["src/perfprobe/_timebuiltin.h"],
             optional=True,
         ),
         Extension(
@@ -32,7 +33,7 @@ setup(
         Extension(
             "perfprobe._reqpath",
             sources=["src/perfprobe/_reqpath.c"],
-            depends=["src/perfprobe/_attrcache.h"],
+            depends=["src/perfprobe/_attrcache.h", "src/perfprobe/_timebuiltin.h"],
             optional=True,
         ),
     ]

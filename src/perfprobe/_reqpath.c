@@ -28,6 +28,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_timebuiltin.h"
 #include <structmember.h>
 
 #include "_attrcache.h"
@@ -1272,29 +1273,6 @@ dict_of(PyObject *module)
         Py_CLEAR(dict);
     }
     return dict;
-}
-
-/* ``clock`` (a new reference) if it is the time module's builtin function
- * ``name`` itself, else NULL (no exception): a builtin is made only in C,
- * so one bound to the time module under that name computes what
- * clock_now() reads. */
-static PyObject *
-time_builtin(PyObject *clock, const char *name)
-{
-    if (!PyCFunction_CheckExact(clock)) {
-        return NULL;
-    }
-    PyObject *module = PyCFunction_GET_SELF(clock);
-    const char *ml_name = ((PyCFunctionObject *)clock)->m_ml->ml_name;
-    if (module == NULL || !PyModule_CheckExact(module) || strcmp(ml_name, name) != 0) {
-        return NULL;
-    }
-    const char *module_name = PyModule_GetName(module);
-    if (module_name == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    return strcmp(module_name, "time") == 0 ? Py_NewRef(clock) : NULL;
 }
 
 PyDoc_STRVAR(configure_doc,

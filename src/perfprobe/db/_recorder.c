@@ -24,6 +24,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "../_timebuiltin.h"
 /* T_OBJECT_EX, the kind of a __slots__ member. */
 #include "structmember.h"
 
@@ -313,29 +314,6 @@ attr_true(PyObject *obj, PyObject *name)
     int truth = PyObject_IsTrue(value);
     Py_DECREF(value);
     return truth;
-}
-
-/* ``clock`` (a new reference) if it is the time module's builtin function
- * ``name`` itself, else NULL (no exception): a builtin is made only in C,
- * so one bound to the time module under that name computes what the
- * clocks here read. */
-static PyObject *
-time_builtin(PyObject *clock, const char *name)
-{
-    if (!PyCFunction_CheckExact(clock)) {
-        return NULL;
-    }
-    PyObject *module = PyCFunction_GET_SELF(clock);
-    const char *ml_name = ((PyCFunctionObject *)clock)->m_ml->ml_name;
-    if (module == NULL || !PyModule_CheckExact(module) || strcmp(ml_name, name) != 0) {
-        return NULL;
-    }
-    const char *module_name = PyModule_GetName(module);
-    if (module_name == NULL) {
-        PyErr_Clear();
-        return NULL;
-    }
-    return strcmp(module_name, "time") == 0 ? Py_NewRef(clock) : NULL;
 }
 
 /* instrument._perf_counter_ns(), read without a call while it is
