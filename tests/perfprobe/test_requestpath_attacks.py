@@ -26,6 +26,8 @@ from perfprobe.middleware import PerformanceMiddleware
 from perfprobe.requestscope import RequestScope
 from perfprobe.scope import current_scope
 
+from .test_requestpath_caches import quiet_events
+
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("request_path")]
 
 
@@ -77,12 +79,6 @@ def serve(
         return handler(factory.get("/quiet/"))  # type: ignore[no-any-return]
 
     return serve_one
-
-
-def quiet_events(monitor: PerformanceMonitor) -> list[RequestEvent]:
-    """Return the recent request events of ``GET /quiet/``."""
-    events = monitor.collector.snapshot().recent_events
-    return [e for e in events if isinstance(e, RequestEvent) and e.route == "/quiet/"]
 
 
 def test_a_wall_clock_patched_at_import_gives_the_start(
