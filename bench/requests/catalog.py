@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 BASELINE = "none"
+#: The baseline's settings in a second worker, timed against the baseline
+#: like every configuration: what a comparison reads when nothing differs.
+CONTROL = "control"
 PERFPROBE = "perfprobe"
 
 
@@ -20,6 +23,12 @@ class Configuration:
 
 CONFIGURATIONS: tuple[Configuration, ...] = (
     Configuration(BASELINE, "no monitoring", False),
+    Configuration(
+        CONTROL,
+        "no monitoring, a second worker with the baseline's settings (the "
+        "noise of a comparison)",
+        False,
+    ),
     Configuration(
         PERFPROBE,
         "perfprobe, default settings (middleware, query tracking, N+1 and "

@@ -31,6 +31,7 @@ from .catalog import (
     BASELINE,
     BY_NAME,
     CONFIGURATIONS,
+    CONTROL,
     PERFPROBE,
     VIEWS,
     VIEWS_BY_NAME,
@@ -97,8 +98,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only",
         metavar="A,B",
-        help="configurations to run besides the baseline, comma-separated "
-        f"(default all: {', '.join(c.name for c in CONFIGURATIONS[1:])})",
+        help="configurations to run besides the baseline and the control, "
+        "comma-separated (default all: "
+        f"{', '.join(c.name for c in CONFIGURATIONS[2:])})",
     )
     parser.add_argument(
         "--views",
@@ -113,6 +115,12 @@ def _parser() -> argparse.ArgumentParser:
         default="1",
         help="run the benchmark K times, each with fresh worker processes, and "
         "judge the targets over the launches (default 1)",
+    )
+    parser.add_argument(
+        "--no-control",
+        action="store_true",
+        help=f"leave out the {CONTROL} worker (the baseline's settings timed "
+        "against the baseline, which shows the noise of a comparison)",
     )
     parser.add_argument(
         "--no-collector",
@@ -156,19 +164,26 @@ def _launches(value: str) -> int:
     return count
 
 
-def _names(only: str | None) -> list[str]:
+def _names(only: str | None, control: bool = True) -> list[str]:
+    """Return the configurations to run: the baseline first, then the control.
+
+    The control runs unless ``control`` is false, whatever ``--only`` names.
+    """
+    unmonitored = [BASELINE, CONTROL] if control else [BASELINE]
     if only is None:
-        return [c.name for c in CONFIGURATIONS]
+        return unmonitored + [c.name for c in CONFIGURATIONS[2:]]
     wanted = [n.strip() for n in only.split(",") if n.strip()]
     unknown = [n for n in wanted if n not in BY_NAME]
     if unknown:
         raise ValueError(f"--only: unknown configuration {', '.join(unknown)}")
-    chosen = [n for n in BY_NAME if n in wanted and n != BASELINE]
+    chosen = [n for n in BY_NAME if n in wanted and n not in (BASELINE, CONTROL)]
     if not chosen:
         # The baseline alone would be timed against itself, every target
         # "not run" and missed, after the whole run.
-        raise ValueError(f"--only: no configuration named besides {BASELINE}")
-    return [BASELINE, *chosen]
+        raise ValueError(
+            f"--only: no configuration named besides {BASELINE} and {CONTROL}"
+        )
+    return unmonitored + chosen
 
 
 def _results(
@@ -280,7 +295,13 @@ def _render(
     ran = list(results[views[0].name])
     proofs = {n: data.proofs[n][1] for n in ran if n in data.proofs}
     recorded = {
-        n: ("—" if n == BASELINE else "yes" if data.proofs[n][0] else "**NO**")
+        n: (
+            "—"
+            if n in (BASELINE, CONTROL)
+            else "yes"
+            if data.proofs[n][0]
+            else "**NO**"
+        )
         for n in ran
         if n in data.proofs
     }
@@ -295,6 +316,7 @@ def _render(
         f"{_batches(data)}. Ratios and added times are medians over round pairs "
         "of the configuration against the baseline in the same pair; spread is "
         "the IQR (full range under 4 pairs) over the median.",
+        *_control_line(data),
     ]
     tables = [
         (f"{v.description} (`{v.path}`)", results[v.name], v.queries > 1) for v in views
@@ -317,6 +339,17 @@ def _render(
     )
     text = document(header, tables, recorded, proofs, targets, notes, section)
     return text, all(t.passed for t in targets)
+
+
+def _control_line(data: Measurements) -> list[str]:
+    if CONTROL not in data.info:
+        return []
+    return [
+        f"`{CONTROL}` is a second worker with the baseline's settings, timed "
+        "against the baseline like every configuration: its figures are what a "
+        "comparison reads when nothing differs, the noise of this run's "
+        "method (worker offsets and drift), not a cost."
+    ]
 
 
 def _render_launches(
@@ -355,6 +388,7 @@ def _render_launches(
         "listed, then the median and the range (lowest to highest) over the "
         "launches. Launches (load average over 1 minute; requests per batch): "
         f"{runs}.",
+        *_control_line(first),
     ]
     if plan is not None and any(v.queries > 1 for v in views):
         header.append(
@@ -431,7 +465,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the benchmark and return the exit status."""
     try:
         args = _parser().parse_args(argv)
-        names = _names(args.only)
+        names = _names(args.only, control=not args.no_control)
         views = _views(args.views)
         count = _launches(args.launches)
         for out in (args.json, args.markdown):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .catalog import BASELINE
+from .catalog import BASELINE, CONTROL
 
 _BASE_MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
@@ -285,6 +285,7 @@ def make_setup(name: str, db_path: Path) -> Setup:
     settings = base_settings(db_path)
     makers: dict[str, Callable[[dict[str, Any]], Setup]] = {
         BASELINE: Setup,
+        CONTROL: Setup,
         "perfprobe": lambda s: _perfprobe(s, everything=False),
         "perfprobe-prometheus": lambda s: _perfprobe(
             s, everything=False, prometheus=True

@@ -18,7 +18,7 @@ from bench.requests.analysis import (
     pair_means,
     round_orders,
 )
-from bench.requests.cli import main
+from bench.requests.cli import _names, main
 from bench.requests.formatting import collector_section, document, view_table
 from bench.requests.tools import make_setup
 from bench.requests.worker import Client, collector_time
@@ -267,3 +267,33 @@ def test_only_the_prometheus_configurations_export_to_prometheus(
     assert settings["PERFPROBE"].get("PROMETHEUS", False) is prometheus
     if name == "perfprobe-prometheus":
         assert settings["PERFPROBE"] == {"LOG_N_PLUS_ONE": False, "PROMETHEUS": True}
+
+
+def test_the_control_runs_after_the_baseline_unless_left_out() -> None:
+    """--only names what runs besides both unmonitored workers."""
+    assert _names(None)[:3] == ["none", "control", "perfprobe"]
+    assert _names("nplusone, perfprobe") == ["none", "control", "perfprobe", "nplusone"]
+    assert _names("perfprobe", control=False) == ["none", "perfprobe"]
+    assert "control" not in _names(None, control=False)
+
+
+@pytest.mark.parametrize("only", ["control", "none,control"])
+def test_only_the_unmonitored_workers_is_a_bad_argument(
+    only: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The baseline timed against its own twin alone would judge nothing."""
+    assert main(["--only", only]) == 2
+    assert capsys.readouterr().err == (
+        "error: --only: no configuration named besides none and control\n"
+    )
+
+
+def test_the_control_has_the_baseline_settings(tmp_path: Path) -> None:
+    """The control differs from the baseline only by being another process."""
+    database = tmp_path / "bench.sqlite3"
+    control = make_setup("control", database)
+    baseline = make_setup("none", database)
+
+    assert control.settings == baseline.settings
+    assert "perfprobe" not in str(control.settings)
+    assert not control.before_setup and not control.after_setup
