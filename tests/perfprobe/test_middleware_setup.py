@@ -37,8 +37,7 @@ for _ in range(3):
 """
 
 _WARNING = (
-    "perfprobe's middleware is in MIDDLEWARE but 'perfprobe' is not in "
-    "INSTALLED_APPS"
+    "perfprobe's middleware is in MIDDLEWARE but 'perfprobe' is not in INSTALLED_APPS"
 )
 
 
