@@ -74,3 +74,21 @@ def test_middleware_with_the_app_says_nothing(entry: str) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["200", "200", "200"]
     assert _WARNING not in done.stderr
+
+
+def test_middleware_made_before_django_setup_raises_nothing() -> None:
+    """Before the app registry is ready nothing can be told: no error, no line."""
+    script = (
+        "from django.conf import settings\n"
+        "settings.configure()\n"
+        "from perfprobe.middleware import PerformanceMiddleware\n"
+        "PerformanceMiddleware(lambda request: None)\n"
+        "print('made')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["made"]
+    assert _WARNING not in done.stderr
