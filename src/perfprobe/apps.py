@@ -36,7 +36,9 @@ def warn_if_not_installed() -> None:
     and timed as before.
     """
     global _told_not_installed
-    if _told_not_installed or apps.is_installed("perfprobe"):
+    # Made before django.setup() (by hand, in a test), the registry cannot
+    # say yet, and asking it would raise into the caller.
+    if _told_not_installed or not apps.ready or apps.is_installed("perfprobe"):
         return
     _told_not_installed = True
     logging.getLogger("perfprobe.request").warning(
