@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -11,13 +12,42 @@ from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
+
+def _switch(name: str) -> bool:
+    """Return whether the variable ``name`` is 1; raise ImproperlyConfigured.
+
+    Unset, empty and 0 are off; anything else ("true", "yes") is refused
+    rather than read as off without a word.
+    """
+    value = os.environ.get(name, "")
+    if value not in ("", "0", "1"):
+        raise ImproperlyConfigured(f"{name}={value!r}: expected 1 (on) or 0 (off).")
+    return value == "1"
+
+
+def _scale(name: str) -> float:
+    """Return the variable ``name`` as a finite number >= 0 (1.0 when unset)."""
+    value = os.environ.get(name, "")
+    if not value:
+        return 1.0
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number < 0:
+        raise ImproperlyConfigured(
+            f"{name}={value!r}: expected a number of 0 or more, such as 0.1."
+        )
+    return number
+
+
 # Demo-only key: the demo has no sessions, users or signed data worth
 # protecting. Any real deployment must set DJANGO_SECRET_KEY.
 SECRET_KEY = os.environ.get(
     "DJANGO_SECRET_KEY", "perfprobe-demo-only-not-secret-do-not-deploy"
 )
 
-DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
+DEBUG = _switch("DJANGO_DEBUG")
 # Who may read /perfprobe/ while DEBUG is on (staff users always may).
 INTERNAL_IPS = ["127.0.0.1", "::1"]
 
@@ -137,7 +167,7 @@ USE_TZ = True
 # PERFPROBE_PROMETHEUS=1 serves /metrics (to PERFPROBE_METRICS_TOKEN's bearer),
 # PERFPROBE_REPORT_TOKEN opens /perfprobe/ to its bearer.
 PERFPROBE: dict[str, Any] = {}
-if os.environ.get("PERFPROBE_PROMETHEUS") == "1":
+if _switch("PERFPROBE_PROMETHEUS"):
     PERFPROBE["PROMETHEUS"] = True
 if os.environ.get("PERFPROBE_METRICS_TOKEN"):
     PERFPROBE["METRICS_TOKEN"] = os.environ["PERFPROBE_METRICS_TOKEN"]
@@ -146,7 +176,7 @@ if os.environ.get("PERFPROBE_REPORT_TOKEN"):
 
 # Multiplies every nominal latency the shop injects; the demo overrides it at
 # run time through apps.shop.latency.set_latency_scale().
-SHOP_LATENCY_SCALE = float(os.environ.get("SHOP_LATENCY_SCALE", "1.0"))
+SHOP_LATENCY_SCALE = _scale("SHOP_LATENCY_SCALE")
 
 LOGGING = {
     "version": 1,

@@ -8,7 +8,7 @@ import sys
 from collections.abc import Sequence
 from itertools import pairwise
 
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.core.exceptions import ImproperlyConfigured
 from django.core.signals import setting_changed
 
@@ -22,6 +22,31 @@ _startup_error: ImproperlyConfigured | None = None
 def startup_error() -> ImproperlyConfigured | None:
     """Return the error ``PERFPROBE`` raised when the app was loaded, if any."""
     return _startup_error
+
+
+_told_not_installed = False
+
+
+def warn_if_not_installed() -> None:
+    """Log once, at WARNING, that the middleware runs without the app.
+
+    Without ``ready()`` no query recorder is installed and no check runs,
+    so the report would show requests without a query or a finding, and
+    nothing would say why. The server still starts: the requests are served
+    and timed as before.
+    """
+    global _told_not_installed
+    # Made before django.setup() (by hand, in a test), the registry cannot
+    # say yet, and asking it would raise into the caller.
+    if _told_not_installed or not apps.ready or apps.is_installed("perfprobe"):
+        return
+    _told_not_installed = True
+    logging.getLogger("perfprobe.request").warning(
+        "perfprobe's middleware is in MIDDLEWARE but 'perfprobe' is not in "
+        "INSTALLED_APPS, so requests are timed but no database query is "
+        "recorded, no N+1 is found and perfprobe's system checks do not run: "
+        "add 'perfprobe' to INSTALLED_APPS."
+    )
 
 
 # Commands that run the system checks themselves, whatever their

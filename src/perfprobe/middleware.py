@@ -17,7 +17,7 @@ from django.http import HttpRequest, HttpResponseBase
 
 from . import conf as conf_module
 from . import monitoring, sampling, tracing
-from .apps import startup_error
+from .apps import startup_error, warn_if_not_installed
 from .conf import get_settings, settings_or_none
 from .db.callsite import find_raise_site
 from .events import error_type_name
@@ -83,11 +83,14 @@ class PerformanceMiddleware(_RequestPath):
         """Wrap ``get_response``; raise ``ImproperlyConfigured`` if start-up failed.
 
         A server started with an invalid ``PERFPROBE`` stops here, naming
-        the key, rather than serving every request unmonitored.
+        the key, rather than serving every request unmonitored. One started
+        without ``perfprobe`` in ``INSTALLED_APPS`` is told so once, in the
+        log, and served.
         """
         error = startup_error()
         if error is not None:
             raise ImproperlyConfigured(str(error))
+        warn_if_not_installed()
         self.get_response = get_response
         self._is_async = iscoroutinefunction(get_response)
         if self._is_async:

@@ -80,3 +80,85 @@ def test_manage_py_prints_one_line_for_a_bad_url():
         "Error: DATABASE_URL has the scheme 'nonsense'; expected "
         "postgres://USER:PASSWORD@HOST:PORT/NAME or sqlite:///PATH"
     ]
+
+
+def _manage_check(**variables: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PERFPROBE_", "DATABASE_URL", "DJANGO_", "SHOP_"))
+    }
+    env.update(variables)
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("PERFPROBE_PROMETHEUS", "true", "expected 1 (on) or 0 (off)"),
+        ("DJANGO_DEBUG", "yes", "expected 1 (on) or 0 (off)"),
+        ("SHOP_LATENCY_SCALE", "0,1", "expected a number of 0 or more, such as 0.1"),
+        ("SHOP_LATENCY_SCALE", "-1", "expected a number of 0 or more, such as 0.1"),
+        ("SHOP_LATENCY_SCALE", "nan", "expected a number of 0 or more, such as 0.1"),
+    ],
+)
+def test_a_bad_switch_or_scale_in_the_environment_is_one_line(name, value, expected):
+    """A demo variable the settings cannot use stops manage.py with one line.
+
+    ``PERFPROBE_PROMETHEUS=true`` left /metrics off without a word (only "1"
+    turned it on), and ``SHOP_LATENCY_SCALE=0,1`` ended in a traceback.
+    """
+    result = _manage_check(**{name: value})
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [f"Error: {name}={value!r}: {expected}."]
+
+
+@pytest.mark.parametrize(
+    ("variables", "debug", "prometheus", "scale"),
+    [
+        ({}, False, False, 1.0),
+        ({"DJANGO_DEBUG": "0", "PERFPROBE_PROMETHEUS": "0"}, False, False, 1.0),
+        (
+            {
+                "DJANGO_DEBUG": "1",
+                "PERFPROBE_PROMETHEUS": "1",
+                "SHOP_LATENCY_SCALE": "0.1",
+            },
+            True,
+            True,
+            0.1,
+        ),
+    ],
+)
+def test_good_switches_and_scales_are_read(variables, debug, prometheus, scale):
+    """1 and 0 (or unset) are the switches' values; a scale is any number >= 0."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("PERFPROBE_", "DATABASE_URL", "DJANGO_", "SHOP_"))
+    }
+    env.update(variables)
+    code = (
+        "import demo_site.settings as s; "
+        "print(s.DEBUG, s.PERFPROBE.get('PROMETHEUS', False), s.SHOP_LATENCY_SCALE)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+
+    assert result.stdout.split() == [str(debug), str(prometheus), str(scale)]

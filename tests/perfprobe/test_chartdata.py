@@ -140,6 +140,32 @@ def test_only_the_costliest_shapes_get_a_bar() -> None:
     assert data.query_shapes == QUERY_BARS + 3
 
 
+def test_query_labels_keep_the_end_that_tells_two_shapes_apart() -> None:
+    """A long column list is elided first, as in the Queries table.
+
+    Cut at the width, a plain query and its ``select_related`` join (the
+    same columns first) both read ``SELECT "shop_order"."id", ...`` on the
+    chart: two bars with one label.
+    """
+    columns = ", ".join(f'"shop_order"."c{i}"' for i in range(8))
+    plain = f'SELECT {columns} FROM "shop_order"'
+    joined = (
+        f'SELECT {columns}, "shop_customer"."id" FROM "shop_order" INNER JOIN '
+        '"shop_customer" ON ("shop_order"."customer_id" = "shop_customer"."id")'
+    )
+    shapes = [
+        {"fingerprint": plain, "count": 2, "stats": {"total": 0.5}},
+        {"fingerprint": joined, "count": 2, "stats": {"total": 0.25}},
+    ]
+
+    data = chart_data(_data(queries={"by_fingerprint": shapes}))
+
+    assert [b.label for b in data.queries] == [
+        'SELECT … FROM "shop_order"',
+        'SELECT … FROM "shop_order" INNER JOIN "shop_customer" ON ("shop…',
+    ]
+
+
 def test_labels_lose_control_characters_and_length() -> None:
     """A label is made printable and cut to one axis line with an ellipsis."""
     name = "\x1b[31m" + "x" * 100

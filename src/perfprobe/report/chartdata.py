@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .fmt import shorten
+from .fmt import shorten, shorten_sql
 from .tables import printable
 
 #: Query shapes drawn in the breakdown; the rest stay in the Queries table.
@@ -105,12 +105,14 @@ class ChartData:
     endpoints: int = 0
 
 
-def _name(value: Any, width: int = NAME_CHARS) -> str:
+def _name(value: Any, width: int = NAME_CHARS, *, sql: bool = False) -> str:
     text = printable("" if value is None else str(value))
     # A lone surrogate (a file name decoded with surrogateescape) is no
     # character a font can lay out; it is shown as its escape instead.
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")
-    return shorten(text, width)
+    # A query keeps its end (table, joins, WHERE), as in the Queries table:
+    # cut after its column list, two shapes could share one label.
+    return shorten_sql(text, width) if sql else shorten(text, width)
 
 
 def _origin(data: dict[str, Any]) -> float | None:
@@ -227,7 +229,7 @@ def query_bars(
         grouped = min(in_groups.get(shape["fingerprint"], 0.0), total)
         bars.append(
             QueryBar(
-                label=_name(shape["fingerprint"], QUERY_LABEL_CHARS),
+                label=_name(shape["fingerprint"], QUERY_LABEL_CHARS, sql=True),
                 count=shape["count"],
                 n_plus_one_s=grouped,
                 other_s=total - grouped,

@@ -24,6 +24,10 @@ th, td { padding: .25rem .6rem; border-bottom: 1px solid #eaeef2; text-align: le
 th { background: #f6f8fa; overflow-wrap: normal; }
 /* A call site (shop/views.py:42) is one name: it never breaks inside. */
 .site { white-space: nowrap; overflow-wrap: normal; }
+/* A row's name (scenario, operation) breaks inside a word only when that
+   word alone is wider than the page: wrapping anywhere let a long details
+   column squeeze it to "database_ope" / "rations". */
+td:first-child:not(.site) { overflow-wrap: break-word; }
 code { font: 12px ui-monospace, monospace; word-break: break-all; }
 .note { color: #57606a; }
 .critical { color: #b42318; } .warning { color: #9a6700; } .info { color: #0969da; }
