@@ -21,16 +21,34 @@ CHEAPER_FACTOR = 10.0
 
 
 def round_orders(names: Sequence[str], pairs: int) -> list[list[str]]:
-    """Return ``2 * pairs`` run orders: each rotation, then its reverse.
+    """Return ``2 * pairs`` run orders: rows of a Williams design, each then reversed.
 
-    A B C then C B A: over a pair every configuration sits at the same mean
-    position, so a drift of the machine that is linear over the pair adds
-    the same time to all of them.
+    A B C D then D C B A: over a pair every configuration sits at the same
+    mean position, so a drift of the machine that is linear over the pair
+    adds the same time to all of them. The forward orders are the rows of a
+    Williams Latin square (first row 0, 1, n-1, 2, n-2, ..., then each row
+    shifted by one), so that over ``len(names)`` pairs every configuration
+    runs right after every other one exactly twice. Plain rotations made each
+    configuration follow the same neighbour in every forward round (the
+    baseline the last-named tool), so whatever a batch leaves behind in the
+    machine's caches would have landed on one configuration only. No such
+    effect was measured (see bench/requests/README.md); the balanced order
+    rules it out at no cost.
     """
+    count = len(names)
+    first = [0]
+    low, high = 1, count - 1
+    while len(first) < count:
+        if len(first) % 2:
+            first.append(low)
+            low += 1
+        else:
+            first.append(high)
+            high -= 1
     orders: list[list[str]] = []
     for pair in range(pairs):
-        shift = pair % len(names)
-        order = [*names[shift:], *names[:shift]]
+        shift = pair % count
+        order = [names[(index + shift) % count] for index in first]
         orders += [order, order[::-1]]
     return orders
 

@@ -312,7 +312,8 @@ def _render(
         f"{time.strftime('%Y-%m-%d %H:%M')}, {mode} run, {elapsed_s:.0f} s: "
         f"Python {platform.python_version()}, Django {django_version}, "
         f"{os.cpu_count()} CPUs, {platform.machine()}.",
-        f"{pairs} round pairs (A B … B A, rotating); requests per batch: "
+        f"{pairs} round pairs (A B … B A, rows of a Williams design: each "
+        "configuration follows every other equally often); requests per batch: "
         f"{_batches(data)}. Ratios and added times are medians over round pairs "
         "of the configuration against the baseline in the same pair; spread is "
         "the IQR (full range under 4 pairs) over the median.",
@@ -382,7 +383,9 @@ def _render_launches(
         f"sizes, {elapsed_s:.0f} s: Python {platform.python_version()}, Django "
         f"{django_version}, {os.cpu_count()} CPUs, {platform.machine()}.",
         f"Each launch starts every worker process afresh and runs {pairs} round "
-        "pairs (A B … B A, rotating), calibrating its own batches; its figure is "
+        "pairs (A B … B A, rows of a Williams design: each configuration "
+        "follows every other equally often), calibrating its own batches; its "
+        "figure is "
         "the median over its round pairs of the configuration against the "
         "baseline in the same pair, as in a single run. Each launch's figure is "
         "listed, then the median and the range (lowest to highest) over the "

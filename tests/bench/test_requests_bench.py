@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import gc
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +28,45 @@ from bench.requests.worker import Client, collector_time
 from .viewresults import view_result
 
 
-def test_round_orders_rotate_and_reverse_each_pair() -> None:
-    """Each pair is a rotation followed by its mirror image."""
-    assert round_orders(["a", "b", "c"], 3) == [
-        ["a", "b", "c"],
-        ["c", "b", "a"],
-        ["b", "c", "a"],
-        ["a", "c", "b"],
-        ["c", "a", "b"],
-        ["b", "a", "c"],
+def test_round_orders_are_williams_rows_each_followed_by_its_mirror() -> None:
+    """First row 0, 1, n-1, 2, n-2, ...; each next row shifted by one."""
+    assert round_orders(["a", "b", "c", "d"], 4) == [
+        ["a", "b", "d", "c"],
+        ["c", "d", "b", "a"],
+        ["b", "c", "a", "d"],
+        ["d", "a", "c", "b"],
+        ["c", "d", "b", "a"],
+        ["a", "b", "d", "c"],
+        ["d", "a", "c", "b"],
+        ["b", "c", "a", "d"],
     ]
+    assert round_orders(list("abcde"), 1)[0] == ["a", "b", "e", "c", "d"]
+
+
+@pytest.mark.parametrize("count", [2, 3, 4, 5, 9, 10])
+def test_every_configuration_follows_every_other_twice_over_n_pairs(
+    count: int,
+) -> None:
+    """No configuration always runs after the same neighbour (carry-over)."""
+    names = [f"c{i}" for i in range(count)]
+    follows: Counter[tuple[str, str]] = Counter()
+    for order in round_orders(names, count):
+        follows.update(pairwise(order))
+
+    expected = {(a, b): 2 for a in names for b in names if a != b}
+    assert dict(follows) == expected
+
+
+def test_every_other_configuration_runs_just_before_the_baseline() -> None:
+    """Plain rotations put only two neighbours before the baseline."""
+    names = ["none", "control", "perfprobe", "nplusone", "toolbar"]
+    before_baseline = Counter(
+        order[order.index("none") - 1]
+        for order in round_orders(names, len(names))
+        if order.index("none") > 0
+    )
+
+    assert len(before_baseline) == len(names) - 1
 
 
 def test_every_configuration_has_the_same_mean_position_in_a_pair() -> None:
