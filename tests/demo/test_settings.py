@@ -82,7 +82,10 @@ def test_manage_py_prints_one_line_for_a_bad_url():
     ]
 
 
-def _manage_check(**variables: str) -> subprocess.CompletedProcess[str]:
+def _run_demo(
+    args: list[str], variables: dict[str, str], check: bool
+) -> subprocess.CompletedProcess[str]:
+    """Run ``python ARGS`` in the project with only ``variables`` of the demo's own."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -90,14 +93,18 @@ def _manage_check(**variables: str) -> subprocess.CompletedProcess[str]:
     }
     env.update(variables)
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, *args],
         cwd=settings.BASE_DIR,
         env=env,
         capture_output=True,
         text=True,
         timeout=60,
-        check=False,
+        check=check,
     )
+
+
+def _manage_check(**variables: str) -> subprocess.CompletedProcess[str]:
+    return _run_demo(["manage.py", "check"], variables, check=False)
 
 
 @pytest.mark.parametrize(
@@ -141,24 +148,10 @@ def test_a_bad_switch_or_scale_in_the_environment_is_one_line(name, value, expec
 )
 def test_good_switches_and_scales_are_read(variables, debug, prometheus, scale):
     """1 and 0 (or unset) are the switches' values; a scale is any number >= 0."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("PERFPROBE_", "DATABASE_URL", "DJANGO_", "SHOP_"))
-    }
-    env.update(variables)
     code = (
         "import demo_site.settings as s; "
         "print(s.DEBUG, s.PERFPROBE.get('PROMETHEUS', False), s.SHOP_LATENCY_SCALE)"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=settings.BASE_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
+    result = _run_demo(["-c", code], variables, check=True)
 
     assert result.stdout.split() == [str(debug), str(prometheus), str(scale)]
