@@ -133,7 +133,7 @@ def _verdict_benchmark(
                 baseline="",
                 measured=measured or f"exit {result.returncode}",
                 ratio="",
-                detail=f"none,{only}; its own tables below",
+                detail=f"none,control,{only}; its own tables below",
                 target="every target met in every launch",
                 passed=result.returncode == 0,
             )
