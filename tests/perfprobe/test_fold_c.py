@@ -24,6 +24,8 @@ from perfprobe.sketch import (
 )
 from perfprobe.stats import MetricStats
 
+from .extensions import REQUIRE_ENV, needs_extension
+
 try:
     from perfprobe._fold import count_bins as c_count_bins
     from perfprobe._fold import split_records as c_split_records
@@ -31,13 +33,7 @@ except ImportError:  # pragma: no cover - depends on the build
     c_count_bins = None
     c_split_records = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_count_bins is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_count_bins, "the C extension perfprobe._fold")
 MAPPING = LogarithmicMapping(SKETCH_RELATIVE_ACCURACY)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -16,18 +15,14 @@ from perfprobe.querylog import RAW_LENGTH, group_records, load_group_queries
 from perfprobe.scope import Scope
 from perfprobe.sketch import PURE_PYTHON_ENV
 
+from .extensions import needs_extension
+
 try:
     from perfprobe._fold import group_queries as c_group_queries
 except ImportError:  # pragma: no cover - depends on the build
     c_group_queries = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_group_queries is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_group_queries, "the C extension perfprobe._fold")
 
 
 def raw(sql: object, scope: object, site: object, duration_s: object) -> list[Any]:

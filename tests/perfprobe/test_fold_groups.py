@@ -6,7 +6,6 @@ Durations are multiples of 1/1024, so that every sum is exact.
 from __future__ import annotations
 
 import logging
-import os
 from typing import Any
 
 import pytest
@@ -16,6 +15,7 @@ from perfprobe.collector import Collector
 from perfprobe.db.fingerprint import fingerprint
 from perfprobe.events import RAW_ALIAS, RAW_LAZY_LOAD, RAW_SCOPE, LazyLoad, QueryEvent
 
+from .extensions import needs_extension
 from .test_fold_settle import event_items
 from .test_requestrecorder_pending import (
     SITES,
@@ -34,13 +34,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the build
     c_fold_groups = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_fold_groups is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_fold_groups, "the C extension perfprobe._fold")
 LOAD = LazyLoad("Order", "customer", "forward foreign key", 'select_related("c")')
 
 

@@ -5,7 +5,6 @@ Durations are binary fractions, so that their sums are exact.
 
 from __future__ import annotations
 
-import os
 import random
 from typing import Any
 
@@ -25,18 +24,14 @@ from perfprobe.events import (
 from perfprobe.nplusone import ScopeQueries, group_facts
 from perfprobe.querylog import RAW_LENGTH
 
+from .extensions import needs_extension
+
 try:
     from perfprobe._fold import add_new_run as c_add_new_run
 except ImportError:  # pragma: no cover - depends on the build
     c_add_new_run = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_add_new_run is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_add_new_run, "the C extension perfprobe._fold")
 
 SITE = "app/views.py:10"
 SHAPE = "SELECT a FROM t WHERE id = ?"

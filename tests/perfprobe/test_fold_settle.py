@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from perfprobe.nplusone import group_facts
 from perfprobe.querylog import RAW_LENGTH, settle_records
 from perfprobe.scope import Scope
 
+from .extensions import needs_extension
 from .test_requestrecorder_pending import (
     SQL_A,
     end_request,
@@ -41,13 +41,7 @@ try:
 except ImportError:  # pragma: no cover - depends on the build
     c_settle_group = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_settle_group is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_settle_group, "the C extension perfprobe._fold")
 
 
 def record(

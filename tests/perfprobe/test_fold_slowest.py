@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import heapq
 import math
-import os
 import random
 from typing import Any
 
@@ -14,18 +13,14 @@ from perfprobe import aggregates
 from perfprobe.aggregates import QueryTable, indices_above
 from perfprobe.conf import PerfprobeSettings
 
+from .extensions import needs_extension
+
 try:
     from perfprobe._fold import indices_above as c_indices_above
 except ImportError:  # pragma: no cover - depends on the build
     c_indices_above = None
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_indices_above is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_indices_above, "the C extension perfprobe._fold")
 BOTH = [
     pytest.param(True, id="c", marks=needs_c),
     pytest.param(False, id="python"),

@@ -27,6 +27,8 @@ from perfprobe.db.framewalk import WalkResult, walk_frames
 from perfprobe.events import LazyLoad
 from perfprobe.scope import Scope
 
+from .extensions import REQUIRE_ENV, needs_extension
+
 try:
     from perfprobe.db._callsite import forget as c_forget
     from perfprobe.db._callsite import walk as c_walk
@@ -37,13 +39,7 @@ c_walk_stack = getattr(sys.modules.get("perfprobe.db._callsite"), "walk_stack", 
 
 pytestmark = [pytest.mark.django_db]
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    c_walk is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C extension perfprobe.db._callsite is not built",
-)
+needs_c = needs_extension(c_walk, "the C extension perfprobe.db._callsite")
 
 
 class Pairs(list[tuple[WalkResult, WalkResult]]):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import random
 import subprocess
 import sys
@@ -23,6 +22,8 @@ from perfprobe.db import callsite, framewalk, instrument, lazyload, params
 from perfprobe.db.framewalk import walk_frames
 from perfprobe.scope import Scope
 
+from .extensions import needs_extension, required
+
 try:
     from perfprobe.db import _callsite
 except ImportError:  # pragma: no cover - depends on the build
@@ -31,17 +32,10 @@ except ImportError:  # pragma: no cover - depends on the build
 c_walk_stack = getattr(_callsite, "walk_stack", None)
 c_flat_hash = getattr(_callsite, "flat_hash", None)
 needs_stack = pytest.mark.skipif(
-    c_walk_stack is None
-    and not (
-        os.environ.get("PERFPROBE_REQUIRE_EXTENSION")
-        and sys.version_info[:2] == (3, 11)
-    ),
+    c_walk_stack is None and not (required() and sys.version_info[:2] == (3, 11)),
     reason="walk_stack is built on CPython 3.11 only",
 )
-needs_c = pytest.mark.skipif(
-    c_flat_hash is None and not os.environ.get("PERFPROBE_REQUIRE_EXTENSION"),
-    reason="the C extension perfprobe.db._callsite is not built",
-)
+needs_c = needs_extension(c_flat_hash, "the C extension perfprobe.db._callsite")
 
 
 def walk_args(max_depth: int = 10) -> tuple[Any, ...]:

@@ -29,15 +29,11 @@ from perfprobe.requestscope import RequestScope
 from perfprobe.scope import current_scope
 from perfprobe.sketch import PURE_PYTHON_ENV
 
+from .extensions import REQUIRE_ENV, needs_extension
+
 pytestmark = pytest.mark.django_db
 
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-REQUIRE_ENV = "PERFPROBE_REQUIRE_EXTENSION"
-needs_c = pytest.mark.skipif(
-    middleware._c_path is None and not os.environ.get(REQUIRE_ENV),
-    reason="the C request path is not built",
-)
+needs_c = needs_extension(middleware._c_path, "the C request path")
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 
@@ -20,17 +19,14 @@ from perfprobe.sketch import (
     count_sorted_bins,
 )
 
+from .extensions import needs_extension
+
 QUANTILES = [i / 200 for i in range(201)]
 try:
     from perfprobe._fold import add_in_range as c_add_in_range
 except ImportError:  # pragma: no cover - depends on the build
     c_add_in_range = None
-# CI sets this so that a build that silently lost the extension fails here
-# instead of skipping.
-needs_c = pytest.mark.skipif(
-    c_add_in_range is None and not os.environ.get("PERFPROBE_REQUIRE_EXTENSION"),
-    reason="the C extension perfprobe._fold is not built",
-)
+needs_c = needs_extension(c_add_in_range, "the C extension perfprobe._fold")
 
 
 def one_by_one(values: list[float]) -> DDSketch:
