@@ -17,7 +17,8 @@ venv: $(STAMP)
 # once, so a changed .c file needs the install again.
 $(STAMP): pyproject.toml setup.py src/perfprobe/db/_callsite.c \
 		src/perfprobe/db/_recorder.c src/perfprobe/_fold.c src/perfprobe/_reqpath.c \
-		src/perfprobe/_attrcache.h src/perfprobe/_timebuiltin.h
+		src/perfprobe/_attrcache.h src/perfprobe/_timebuiltin.h \
+		src/perfprobe/db/_walkerapi.h
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

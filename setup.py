@@ -17,12 +17,13 @@ setup(
         Extension(
             "perfprobe.db._callsite",
             sources=["src/perfprobe/db/_callsite.c"],
+            depends=["src/perfprobe/db/_walkerapi.h"],
             optional=True,
         ),
         Extension(
             "perfprobe.db._recorder",
             sources=["src/perfprobe/db/_recorder.c"],
-            depends=["src/perfprobe/_timebuiltin.h"],
+            depends=["src/perfprobe/_timebuiltin.h", "src/perfprobe/db/_walkerapi.h"],
             optional=True,
         ),
         Extension(

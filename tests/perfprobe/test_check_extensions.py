@@ -47,7 +47,11 @@ def test_inputs_of_this_repository_match_the_includes() -> None:
         "src/perfprobe/_attrcache.h",
         "src/perfprobe/_timebuiltin.h",
     }
-    assert "src/perfprobe/_timebuiltin.h" in inputs["src/perfprobe/db/_recorder.c"]
+    assert set(inputs["src/perfprobe/db/_recorder.c"]) >= {
+        "src/perfprobe/_timebuiltin.h",
+        "src/perfprobe/db/_walkerapi.h",
+    }
+    assert "src/perfprobe/db/_walkerapi.h" in inputs["src/perfprobe/db/_callsite.c"]
 
 
 def _tree(tmp_path: Path) -> Path:

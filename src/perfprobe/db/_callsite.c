@@ -17,6 +17,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_walkerapi.h"
 
 /* CPython 3.11 only: the interpreter's own frame records, walked without
  * making a frame object for each (see walk_stack). Their layout changes
@@ -1252,16 +1253,8 @@ static PyTypeObject WalkerType = {
 };
 
 /* The Walker for the query recorder in _recorder, which calls it without
- * a result tuple: the capsule ``_walker_api`` holds this. The recorder
- * keeps its own copy of the declaration, checked by ``version``. */
-#define WALKER_API_NAME "perfprobe.db._callsite._walker_api"
-static struct {
-    int version;
-    PyTypeObject *walker_type;
-    int (*origin)(PyObject *walker, Py_ssize_t skip, PyObject *scope,
-                  PyObject *scope_id, PyObject *sql, PyObject *params,
-                  PyObject **out);
-} walker_api = {1, &WalkerType, walker_origin};
+ * a result tuple: the capsule ``_walker_api`` holds this (_walkerapi.h). */
+static walker_api_t walker_api = {WALKER_API_VERSION, &WalkerType, walker_origin};
 #endif
 
 PyDoc_STRVAR(caller_frame_doc,

@@ -25,6 +25,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include "../_timebuiltin.h"
+#include "_walkerapi.h"
 /* T_OBJECT_EX, the kind of a __slots__ member. */
 #include "structmember.h"
 
@@ -124,21 +125,8 @@ forget_globals(void)
     }
 }
 
-/* What perfprobe.db._callsite offers in its capsule ``_walker_api``: its
- * Walker's call with the four results put in ``out`` (new references)
- * rather than in a tuple; 0, or -1 with an exception set. Declared again
- * here, so ``version`` must match the module's. */
-#define WALKER_API_NAME "perfprobe.db._callsite._walker_api"
-#define WALKER_API_VERSION 1
-typedef struct {
-    int version;
-    PyTypeObject *walker_type;
-    int (*origin)(PyObject *walker, Py_ssize_t skip, PyObject *scope,
-                  PyObject *scope_id, PyObject *sql, PyObject *params,
-                  PyObject **out);
-} walker_api_t;
-
-/* Bound by bind(); NULL where the module has no capsule. */
+/* Bound by bind(); NULL where perfprobe.db._callsite has no capsule
+ * (_walkerapi.h). */
 static const walker_api_t *walker_api;
 
 /* Where a __slots__ attribute of one class lies in its instances, found
