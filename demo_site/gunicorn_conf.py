@@ -12,7 +12,24 @@ from typing import Any
 
 wsgi_app = "demo_site.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
-workers = int(os.environ.get("GUNICORN_WORKERS", "2"))
+
+
+def _workers() -> int:
+    """Return GUNICORN_WORKERS (2 when unset or empty); exit with one line if bad."""
+    given = os.environ.get("GUNICORN_WORKERS", "") or "2"
+    try:
+        count = int(given)
+    except ValueError:
+        count = 0
+    if count < 1:
+        # SystemExit, not an exception: gunicorn prints an exception from its
+        # configuration with a traceback, but lets this one end the start.
+        expected = "expected a whole number of workers, 1 or more."
+        raise SystemExit(f"GUNICORN_WORKERS={given!r}: {expected}")
+    return count
+
+
+workers = _workers()
 worker_class = "sync"
 # The control socket defaults to one path in $HOME, shared by every gunicorn
 # of the user; the demo has no use for it.

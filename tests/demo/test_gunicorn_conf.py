@@ -257,3 +257,39 @@ def test_a_dead_workers_counts_stay_and_its_memory_goes(server: Server) -> None:
     assert planned_requests(samples) == TOTAL_REQUESTS
     assert set(memory_by_pid(samples)) == {survivor, int(replacement)}
     assert not (server.metrics_dir / f"gauge_liveall_{killed}.db").exists()
+
+
+@pytest.mark.parametrize("given", ["two", "0", "-1", "1.5"])
+def test_a_bad_worker_count_is_one_line_and_exit_1(given: str) -> None:
+    """GUNICORN_WORKERS that is no count of 1 or more: one line, no traceback."""
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "gunicorn"),
+            "-c",
+            "demo_site/gunicorn_conf.py",
+            "--check-config",
+        ],
+        cwd=ROOT,
+        env=dict(os.environ, GUNICORN_WORKERS=given),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [
+        f"GUNICORN_WORKERS={given!r}: expected a whole number of workers, 1 or more."
+    ], result.stderr
+
+
+@pytest.mark.parametrize(("given", "expected"), [("", 2), ("3", 3)])
+def test_the_worker_count_is_read_from_the_environment(
+    given: str, expected: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Unset or empty is two workers; a count is taken as given."""
+    import runpy
+
+    monkeypatch.setenv("GUNICORN_WORKERS", given)
+    config = runpy.run_path(str(ROOT / "demo_site" / "gunicorn_conf.py"))
+    assert config["workers"] == expected
