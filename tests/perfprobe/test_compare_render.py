@@ -299,3 +299,37 @@ def test_a_fix_read_from_the_file_is_shortened() -> None:
 
     assert len(fix) == 1000
     assert fix.startswith("word word ")
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["plain", "terminal"])
+def test_a_narrow_table_breaks_a_name_between_its_words(
+    monkeypatch: pytest.MonkeyPatch, terminal: bool
+) -> None:
+    """At 60 columns a name wraps at its spaces while its longest word fits.
+
+    rich narrowed the Name column to the 10 characters of the columns
+    beside it, whatever they held, and printed "send order confirmati" /
+    "on emails" with room to spare in the Verdict column.
+    """
+    monkeypatch.setenv("COLUMNS", "60")
+    name = "send order confirmation emails"
+    comparison = _comparison(
+        report(run(operations={name: (0.1, 0.2), "checkout": (0.1, 0.2)})),
+        report(run(operations={name: (0.3, 0.5), "checkout": (0.3, 0.5)})),
+    )
+    if terminal:
+        stream = StringIO()
+        console = Console(file=stream, force_terminal=True, color_system=None, width=60)
+        ComparisonRenderer(console).render(comparison)
+        output = stream.getvalue()
+    else:
+        output = _plain(comparison)
+    lines = [line.rstrip() for line in output.splitlines()]
+    start = lines.index("Operations") + 1
+    end = next(i for i, line in enumerate(lines) if line.startswith("Median, p95:"))
+    table = lines[start:end]
+
+    assert any("confirmation" in line for line in table), "\n".join(table)
+    assert all(len(line) <= 60 for line in table)
+    if not terminal:
+        assert len({len(line) for line in table}) == 1, "\n".join(table)

@@ -22,6 +22,7 @@ from .stats import (
     UNCHANGED,
     TimingChange,
 )
+from .tablefit import fit_columns
 
 VERDICT_STYLES = {
     SLOWER: "bold red",
@@ -142,6 +143,14 @@ class ComparisonRenderer:
             highlight=False,
         )
 
+    def _print_table(self, table: Table) -> None:
+        # rich prints no wider than its console, whatever width print() asks.
+        width = self.console.width
+        if self.width is not None:
+            width = min(self.width, width)
+        fit_columns(table, width)
+        self.console.print(table, width=self.width)
+
     def _table(self, title: str, columns: list[str]) -> Table:
         table = Table(title=title, title_justify="left", box=self.box)
         for column in columns:
@@ -173,7 +182,7 @@ class ComparisonRenderer:
                 _statistic(row.p95),
                 _row_verdict(row),
             )
-        self.console.print(table, width=self.width)
+        self._print_table(table)
 
     def _counts(self, comparison: Comparison) -> None:
         changed = comparison.changed_counts()
@@ -201,7 +210,7 @@ class ComparisonRenderer:
                 _count(row, old=False),
                 Text(label, style=style),
             )
-        self.console.print(table, width=self.width)
+        self._print_table(table)
         # Say what a value counts wherever it is not simply per run.
         units = {row.per for row in rows}
         if units != {PER_RUN}:
