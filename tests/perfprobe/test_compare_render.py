@@ -333,3 +333,23 @@ def test_a_narrow_table_breaks_a_name_between_its_words(
     assert all(len(line) <= 60 for line in table)
     if not terminal:
         assert len({len(line) for line in table}) == 1, "\n".join(table)
+
+
+@pytest.mark.parametrize("width", [24, 25])
+def test_a_name_of_wide_characters_stays_in_a_narrow_table(width: int) -> None:
+    """A name of characters two cells wide is shown on a narrow terminal.
+
+    Its column was narrowed to one cell, and rich leaves a character wider
+    than its column out: at 24 and 25 columns the name was not shown at all.
+    """
+    name = "注文確認メールを送信する"
+    comparison = _comparison(
+        report(run(operations={name: (0.1, 0.2)})),
+        report(run(operations={name: (0.3, 0.5)})),
+    )
+    stream = StringIO()
+    console = Console(file=stream, force_terminal=True, color_system=None, width=width)
+    ComparisonRenderer(console).render(comparison)
+    table = stream.getvalue().split("Median, p95:")[0]
+
+    assert "".join(char for char in table if char in name) == name, table

@@ -34,35 +34,51 @@ def fit_columns(table: Table, width: int) -> None:
     """
     needs: list[int] = []
     words: list[set[int]] = []
+    glyphs: list[int] = []
     for column in table.columns:
         texts = [_plain_text(cell) for cell in (column.header, *column.cells)]
         lines = [line for text in texts for line in text.splitlines()]
         needs.append(max([column.min_width or 0, *map(cell_len, lines)]))
         lengths = {cell_len(word) for text in texts for word in text.split()}
         words.append(lengths | {column.min_width or 0})
+        glyphs.append(max(map(_widest_character, texts)))
     room = width - _LEFT_EDGE - _PER_COLUMN * len(needs)
-    widths = narrowed_widths(needs, words, room)
+    widths = narrowed_widths(needs, words, room, glyphs)
     if widths != needs:
         for column, column_width in zip(table.columns, widths, strict=True):
             column.width = column_width
 
 
 def narrowed_widths(
-    needs: Sequence[int], words: Sequence[Collection[int]], room: int
+    needs: Sequence[int],
+    words: Sequence[Collection[int]],
+    room: int,
+    glyphs: Sequence[int] | None = None,
 ) -> list[int]:
     """Return column widths that add up to at most ``room`` where they can.
 
     ``needs`` are the columns' widest cells and ``words`` the lengths of
     the words in each, in terminal cells. Each column keeps its longest
     word; while those do not fit together, the longest of them (the
-    rightmost of equals) gives way to its column's next longest. Then the
+    rightmost of equals) gives way to its column's next longest, but not
+    below the column's widest character in ``glyphs`` (one cell when not
+    given, or when those do not all fit): rich leaves a character wider
+    than its column out. Then the
     widest column is narrowed first, one cell at a time, down to its word.
     """
-    floors = [max([1, *lengths]) for lengths in words]
-    while sum(floors) > room and max(floors) > 1:
-        longest = max(range(len(floors)), key=lambda i: (floors[i], i))
+    least = list(glyphs) if glyphs is not None else [1] * len(needs)
+    if sum(least) > room:
+        # Too narrow for every column to keep its widest character: rich
+        # would leave a whole column out instead.
+        least = [1] * len(needs)
+    floors = [max([least[i], *lengths]) for i, lengths in enumerate(words)]
+    while sum(floors) > room:
+        above = [i for i, floor in enumerate(floors) if floor > least[i]]
+        if not above:
+            break
+        longest = max(above, key=lambda i: (floors[i], i))
         shorter = [n for n in words[longest] if n < floors[longest]]
-        floors[longest] = max([1, *shorter])
+        floors[longest] = max([least[longest], *shorter])
     widths = list(needs)
     while sum(widths) > room:
         above = [i for i, width in enumerate(widths) if width > floors[i]]
@@ -71,6 +87,13 @@ def narrowed_widths(
         widest = max(above, key=lambda i: (widths[i], i))
         widths[widest] -= 1
     return widths
+
+
+def _widest_character(text: str) -> int:
+    """Return the cells of the widest character of ``text``: 1 or 2."""
+    # A variation selector makes some one-cell symbols two cells wide.
+    wide = "\ufe0f" in text or any(cell_len(char) > 1 for char in text)
+    return 2 if wide else 1
 
 
 def _plain_text(cell: RenderableType) -> str:
