@@ -14,11 +14,7 @@ from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 
-#: A cell's padding (one space each side) and the border on its right, and
-#: the border left of the first column, as both boxes the tables use draw
-#: them (``box.ASCII``, ``box.SIMPLE_HEAD``).
-_PER_COLUMN = 3
-_LEFT_EDGE = 1
+from ..report.columnfit import LEFT_EDGE, PER_COLUMN, widest_glyph
 
 
 def fit_columns(table: Table, width: int) -> None:
@@ -41,8 +37,8 @@ def fit_columns(table: Table, width: int) -> None:
         needs.append(max([column.min_width or 0, *map(cell_len, lines)]))
         lengths = {cell_len(word) for text in texts for word in text.split()}
         words.append(lengths | {column.min_width or 0})
-        glyphs.append(max(map(_widest_character, texts)))
-    room = width - _LEFT_EDGE - _PER_COLUMN * len(needs)
+        glyphs.append(max(map(widest_glyph, texts)))
+    room = width - LEFT_EDGE - PER_COLUMN * len(needs)
     widths = narrowed_widths(needs, words, room, glyphs)
     if widths != needs:
         for column, column_width in zip(table.columns, widths, strict=True):
@@ -63,8 +59,8 @@ def narrowed_widths(
     rightmost of equals) gives way to its column's next longest, but not
     below the column's widest character in ``glyphs`` (one cell when not
     given, or when those do not all fit): rich leaves a character wider
-    than its column out. Then the
-    widest column is narrowed first, one cell at a time, down to its word.
+    than its column out. Then the widest column is narrowed first, one cell
+    at a time, down to its word.
     """
     least = list(glyphs) if glyphs is not None else [1] * len(needs)
     if sum(least) > room:
@@ -87,13 +83,6 @@ def narrowed_widths(
         widest = max(above, key=lambda i: (widths[i], i))
         widths[widest] -= 1
     return widths
-
-
-def _widest_character(text: str) -> int:
-    """Return the cells of the widest character of ``text``: 1 or 2."""
-    # A variation selector makes some one-cell symbols two cells wide.
-    wide = "\ufe0f" in text or any(cell_len(char) > 1 for char in text)
-    return 2 if wide else 1
 
 
 def _plain_text(cell: RenderableType) -> str:

@@ -19,12 +19,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
+
 #: The fewest characters a wrapping text column is planned with.
 TEXT_FLOOR = 10
 #: A cell's padding (one space each side) and the border on its right.
-_PER_COLUMN = 3
+PER_COLUMN = 3
 #: The border on the left of the first column.
-_LEFT_EDGE = 1
+LEFT_EDGE = 1
+
+
+def widest_glyph(text: str) -> int:
+    """Return the cells of the widest character of ``text``: 2 or 1.
+
+    A column narrower than that makes rich leave the character out.
+    """
+    # A variation selector makes some one-cell symbols two cells wide.
+    wide = "\ufe0f" in text or any(cell_len(char) > 1 for char in text)
+    return 2 if wide else 1
 
 
 @dataclass(frozen=True)
@@ -37,7 +49,7 @@ class PlannedColumn:
 
 
 def _cost(need: int, whole: bool, word: int = 0) -> int:
-    return (need if whole else min(need, max(TEXT_FLOOR, word))) + _PER_COLUMN
+    return (need if whole else min(need, max(TEXT_FLOOR, word))) + PER_COLUMN
 
 
 def plan_columns(
@@ -63,15 +75,15 @@ def plan_columns(
     count = len(needs)
     word = list(words) if words is not None else [0] * count
     whole = [numeric[i] or keep_whole[i] for i in range(count)]
-    fits = _LEFT_EDGE + sum(_cost(needs[i], whole[i], word[i]) for i in range(count))
+    fits = LEFT_EDGE + sum(_cost(needs[i], whole[i], word[i]) for i in range(count))
     if fits <= width:
         return [[PlannedColumn(i, whole[i]) for i in range(count)]]
 
     # Too wide: the first column wraps in the budget, the others are packed
     # in order, and the first is kept whole in a table with room for it.
-    base = _LEFT_EDGE + _cost(needs[0], numeric[0], word[0])
+    base = LEFT_EDGE + _cost(needs[0], numeric[0], word[0])
     if base + _cost(min(needs[1:], default=0), True) > width:
-        base = _LEFT_EDGE + _cost(needs[0], numeric[0])
+        base = LEFT_EDGE + _cost(needs[0], numeric[0])
     tables: list[list[PlannedColumn]] = []
     current: list[PlannedColumn] = []
     used = base
@@ -102,7 +114,7 @@ def _with_first(
     keep_whole: Sequence[bool],
     width: int,
 ) -> list[PlannedColumn]:
-    used = _LEFT_EDGE + sum(_cost(needs[c.index], c.whole) for c in table)
+    used = LEFT_EDGE + sum(_cost(needs[c.index], c.whole) for c in table)
     whole = numeric[0] or (keep_whole[0] and used + _cost(needs[0], True) <= width)
     return [PlannedColumn(0, whole), *table]
 
@@ -128,12 +140,12 @@ def share_text_width(
     the name), the text columns are narrowed below them, to each column's
     widest character in ``glyphs`` (one cell when not given).
     """
-    used = _LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned)
+    used = LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned)
     if used <= width:
         return {}
     wrapping = [c.index for c in planned if not c.whole]
-    whole = _LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned if c.whole)
-    room = width - whole - _PER_COLUMN * len(wrapping)
+    whole = LEFT_EDGE + sum(_cost(needs[c.index], True) for c in planned if c.whole)
+    room = width - whole - PER_COLUMN * len(wrapping)
     shares = {i: min(needs[i], TEXT_FLOOR) for i in wrapping}
     room -= sum(shares.values())
     # A column of numbers beside the first column may leave less than the

@@ -15,7 +15,7 @@ from rich.padding import Padding
 from rich.table import Table
 from rich.text import Text
 
-from .columnfit import PlannedColumn, plan_columns, share_text_width
+from .columnfit import PlannedColumn, plan_columns, share_text_width, widest_glyph
 from .model import Report
 from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_tables
 
@@ -155,11 +155,6 @@ def _cells(text: str) -> int:
 def _longest_word(text: str) -> int:
     """Return the terminal cells of the longest space-free run of ``text``."""
     return max((cell_len(word) for word in text.split()), default=0)
-
-
-def _widest_glyph(text: str) -> int:
-    """Return 2 when ``text`` holds a wide character, else 1."""
-    return 2 if cell_len(text) > len(text) else 1
 
 
 class _Console(Console):
@@ -304,7 +299,7 @@ class TerminalRenderer:
         # Each column's widest character: 2 where it holds a wide one (漢),
         # the least it can be narrowed to without rich leaving it out.
         glyphs = [
-            max([_widest_glyph(heading)] + [_widest_glyph(row[index]) for row in spelt])
+            max([widest_glyph(heading)] + [widest_glyph(row[index]) for row in spelt])
             for index, heading in enumerate(headings)
         ]
         plan = plan_columns(
