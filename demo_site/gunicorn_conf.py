@@ -14,18 +14,25 @@ wsgi_app = "demo_site.wsgi:application"
 bind = os.environ.get("GUNICORN_BIND", "127.0.0.1:8000")
 
 
+#: The most workers the demo starts: each one is a Django process with its
+#: own database connection, so a count far beyond the machine's cores is a
+#: typo (``3_0``, ``3000``) rather than a plan.
+MAX_WORKERS = 128
+
+
 def _workers() -> int:
     """Return GUNICORN_WORKERS (2 when unset or empty); exit with one line if bad."""
-    given = os.environ.get("GUNICORN_WORKERS", "") or "2"
-    try:
-        count = int(given)
-    except ValueError:
-        count = 0
-    if count < 1:
+    given = os.environ.get("GUNICORN_WORKERS", "").strip() or "2"
+    # A few ASCII digits only: int() would also take "3_0" (30), "+3" and
+    # digits of other scripts, and refuses past 4,300 digits with its own error.
+    digits = given.isascii() and given.isdigit() and len(given) <= 9
+    count = int(given) if digits else 0
+    if not 1 <= count <= MAX_WORKERS:
         # SystemExit, not an exception: gunicorn prints an exception from its
         # configuration with a traceback, but lets this one end the start.
-        expected = "expected a whole number of workers, 1 or more."
-        raise SystemExit(f"GUNICORN_WORKERS={given!r}: {expected}")
+        shown = given if len(given) <= 20 else given[:20] + "..."
+        expected = f"expected a whole number of workers from 1 to {MAX_WORKERS}."
+        raise SystemExit(f"GUNICORN_WORKERS={shown!r}: {expected}")
     return count
 
 

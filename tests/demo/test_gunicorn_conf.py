@@ -259,9 +259,23 @@ def test_a_dead_workers_counts_stay_and_its_memory_goes(server: Server) -> None:
     assert not (server.metrics_dir / f"gauge_liveall_{killed}.db").exists()
 
 
-@pytest.mark.parametrize("given", ["two", "0", "-1", "1.5"])
-def test_a_bad_worker_count_is_one_line_and_exit_1(given: str) -> None:
-    """GUNICORN_WORKERS that is no count of 1 or more: one line, no traceback."""
+@pytest.mark.parametrize(
+    ("given", "shown"),
+    [
+        ("two", "two"),
+        ("0", "0"),
+        ("-1", "-1"),
+        ("1.5", "1.5"),
+        ("+3", "+3"),
+        # int() takes these three: 30, 3 in Arabic-Indic digits, 129.
+        ("3_0", "3_0"),
+        ("\u0663", "\u0663"),
+        ("129", "129"),
+        ("9" * 5000, "9" * 20 + "..."),
+    ],
+)
+def test_a_bad_worker_count_is_one_line_and_exit_1(given: str, shown: str) -> None:
+    """GUNICORN_WORKERS that is no count from 1 to 128: one short line, no traceback."""
     result = subprocess.run(
         [
             str(Path(sys.executable).parent / "gunicorn"),
@@ -279,11 +293,13 @@ def test_a_bad_worker_count_is_one_line_and_exit_1(given: str) -> None:
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert lines == [
-        f"GUNICORN_WORKERS={given!r}: expected a whole number of workers, 1 or more."
+        f"GUNICORN_WORKERS={shown!r}: expected a whole number of workers from 1 to 128."
     ], result.stderr
 
 
-@pytest.mark.parametrize(("given", "expected"), [("", 2), ("3", 3)])
+@pytest.mark.parametrize(
+    ("given", "expected"), [("", 2), ("3", 3), (" 4 ", 4), ("128", 128)]
+)
 def test_the_worker_count_is_read_from_the_environment(
     given: str, expected: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
