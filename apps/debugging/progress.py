@@ -17,8 +17,7 @@ from rich.progress import (
 )
 
 from perfprobe.report import ScenarioResult
-from perfprobe.report.fmt import plural
-from perfprobe.report.tables import printable
+from perfprobe.report.fmt import plural, printable
 
 
 class DemoProgress:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..report.tables import printable
+from ..report.fmt import printable
 from .comparison import Comparison
 from .load import LoadedReport
 

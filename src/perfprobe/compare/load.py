@@ -12,9 +12,8 @@ from dataclasses import dataclass
 from dataclasses import field as dataclass_field
 from typing import Any
 
-from ..report.fmt import shorten
+from ..report.fmt import printable, shorten
 from ..report.jsonio import finite_json
-from ..report.tables import printable
 from .figures import RunFigures, read_run, split_call_site
 from .runs import ReportFormatError, field, items, run_record, text
 

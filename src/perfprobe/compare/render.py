@@ -7,8 +7,7 @@ from rich.console import Console, OverflowMethod
 from rich.table import Table
 from rich.text import Text
 
-from ..report.fmt import format_duration, plural, shorten
-from ..report.tables import printable
+from ..report.fmt import format_duration, plural, printable, shorten
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow, relative_change, timing_values
 from .counts import ONLY_NEW, ONLY_OLD, CountRow

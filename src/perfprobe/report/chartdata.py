@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .fmt import shorten, shorten_sql
-from .tables import printable
+from .fmt import printable, shorten, shorten_sql
 
 #: Query shapes drawn in the breakdown; the rest stay in the Queries table.
 QUERY_BARS = 12

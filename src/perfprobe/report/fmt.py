@@ -1,8 +1,9 @@
-"""Format seconds and bytes for people: milliseconds and mebibytes."""
+"""Format seconds, bytes and recorded text for people to read."""
 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 BYTES_PER_MB = 1024 * 1024
@@ -111,6 +112,21 @@ def plural(count: int, word: str) -> str:
 def format_counts(counts: dict[str, int]) -> str:
     """Return ``{"200": 9, "500": 1}`` as ``200: 9, 500: 1``, or ``-`` if empty."""
     return ", ".join(f"{key}: {count}" for key, count in counts.items()) or "-"
+
+
+# C0 and C1 control characters (escape, bell, backspace...) from recorded
+# names would drive the reader's terminal; they are shown escaped instead.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: str) -> str:
+    """Return ``text`` with control characters shown as ``\\xNN`` escapes."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
+
+
+def printable_text(value: Any) -> str:
+    """Return ``str(value)`` as ``printable`` does, or ``""`` for ``None``."""
+    return "" if value is None else printable(str(value))
 
 
 def shorten(text: str | None, width: int | None = 80) -> str:

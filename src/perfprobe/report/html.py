@@ -8,8 +8,9 @@ from typing import Any
 
 from .chartdata import chart_data
 from .charts import INSTALL_HINT, Chart, charts_available, draw_charts
+from .header import Header
 from .model import SCENARIO_STATUSES, SEVERITIES, Report
-from .tables import PAGE_LIMITS, Header, RecommendationItem, Section, build_tables
+from .tables import PAGE_LIMITS, RecommendationItem, Section, build_tables
 
 _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem; color: #1d232a; }

@@ -12,10 +12,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from ..compare.load import ReportLoadError, check_schema_version, read_json_file
-from .fmt import shorten
+from .fmt import printable, shorten
 from .model import SCHEMA_VERSION, Recommendation, Report, ScenarioResult
 from .schema import validate_report
-from .tables import printable
 
 #: A schema error quotes the value it refused; a whole section is too long
 #: for the one line a command prints.

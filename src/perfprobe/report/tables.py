@@ -8,7 +8,6 @@ escaped or styled: HTML escaping stays in ``html.py`` and rich styling in
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,11 +19,13 @@ from .fmt import (
     format_evidence_value,
     format_mean_count,
     format_ms,
-    format_operations,
     plural,
+    printable,
     shorten,
     shorten_sql,
 )
+from .fmt import printable_text as _str
+from .header import Header, build_header
 from .model import Report
 
 #: Column headings whose values are numbers, right-aligned by both renderers.
@@ -99,20 +100,6 @@ class Section:
 
 
 @dataclass(frozen=True)
-class Header:
-    """The lines above the tables: title, run facts, thresholds and totals."""
-
-    title: str
-    generated_at: str
-    environment: tuple[str, ...]
-    thresholds: str
-    notes: tuple[str, ...]
-    totals: str
-    #: "17 recommendations: 2 critical, 15 warning", or "" when there are none.
-    recommendation_counts: str = ""
-
-
-@dataclass(frozen=True)
 class RecommendationItem:
     """One recommendation with its evidence already formatted as one line."""
 
@@ -145,117 +132,14 @@ def build_tables(report: Report, limits: Limits) -> ReportTables:
         _errors(data["errors"]["counts"], limits),
     )
     return ReportTables(
-        header=_header(data),
+        header=build_header(data),
         sections=tuple(s for s in sections if s.rows),
         recommendations=tuple(_recommendation(r) for r in data["recommendations"]),
     )
 
 
-# C0 and C1 control characters (escape, bell, backspace...) from recorded
-# names would drive the reader's terminal; they are shown escaped instead.
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def printable(text: str) -> str:
-    """Return ``text`` with control characters shown as ``\\xNN`` escapes."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
-
-
-def _str(value: Any) -> str:
-    return "" if value is None else printable(str(value))
-
-
 def _rows(rows: list[list[Any]]) -> tuple[tuple[str, ...], ...]:
     return tuple(tuple(_str(cell) for cell in row) for row in rows)
-
-
-def _header(data: dict[str, Any]) -> Header:
-    env, conf, summary = data["environment"], data["settings"], data["summary"]
-    limits = conf["effective_thresholds"]
-    thresholds = (
-        f"Thresholds: slow operation {format_duration(limits['slow_operation_s'])}"
-        f", slow query {format_duration(limits['slow_query_s'])}, high memory "
-        f"{format_bytes(limits['high_memory_bytes'])}. "
-        f"{_str(conf['threshold_note'])}"
-    )
-    totals = (
-        f"{format_operations(summary['operations'], summary.get('operation_names'))}, "
-        f"{plural(summary['requests'], 'request')}, "
-        f"{plural(summary['queries'], 'query')} "
-        f"({format_duration(summary['query_time_s'])}"
-        f"{_outside_scopes(summary)}), "
-        f"{plural(summary['errors'], 'error')}."
-    )
-    # Escaped like the tables' cells: a saved report read back
-    # (perfprobe_report) brings these from a file.
-    return Header(
-        title=_str(data["title"]),
-        generated_at=_str(data["generated_at"]),
-        environment=(
-            f"Python {_str(env['python'])}",
-            f"Django {_str(env['django'])}",
-            f"perfprobe {_str(env['perfprobe'])}",
-            f"database {_str(env['database_vendor']) or 'unknown'}",
-            # Only a seeded run (the demo) has one; older reports lack the key.
-            *((f"seed {_str(conf['seed'])}",) if conf.get("seed") is not None else ()),
-        ),
-        thresholds=thresholds,
-        notes=tuple(
-            _str(n)
-            for n in (
-                conf["latency_note"],
-                conf["percentile_note"],
-                # Absent from reports written before sampling existed.
-                conf.get("sampling_note"),
-                runs_note(data),
-            )
-            if n
-        ),
-        totals=totals,
-        recommendation_counts=_recommendation_counts(summary["recommendations"]),
-    )
-
-
-def runs_note(data: dict[str, Any]) -> str | None:
-    """Return the note that says which run of a ``--repeat`` report is shown.
-
-    The demo's ``--repeat N`` keeps every run's figures in ``runs`` and the
-    last run as the report itself, so its tables are one run of N; ``None``
-    for a report of a single run.
-    """
-    runs = data.get("runs")
-    if not isinstance(runs, list) or len(runs) < 2:
-        return None
-    final = runs[-1]
-    last = isinstance(final, dict) and final.get("generated_at") == data["generated_at"]
-    which = "the last run" if last else "one run"
-    return (
-        f"This report repeated its scenarios {len(runs)} times (the demo's "
-        f"--repeat {len(runs)}): the tables below are {which} of {len(runs)}; "
-        "perfprobe_compare compares all of them."
-    )
-
-
-def _outside_scopes(summary: dict[str, Any]) -> str:
-    # Shown only when there are some: a request-only app has none, and the
-    # figure matters where threads or background work ran unscoped queries.
-    outside = summary["queries_outside_scopes"]
-    return f", {outside} outside any scope" if outside else ""
-
-
-def _recommendation_counts(by_severity: dict[str, Any]) -> str:
-    # A report read back may hold keys a later writer added (the schema lets
-    # it): counts are shown, anything else is not one.
-    counts = {
-        printable(str(severity)): n
-        for severity, n in by_severity.items()
-        if type(n) is int
-    }
-    total = sum(counts.values())
-    if not total:
-        return ""
-    parts = [f"{n} {severity}" for severity, n in counts.items() if n]
-    return f"{plural(total, 'recommendation')}: {', '.join(parts)}"
 
 
 def _scenarios(scenarios: list[dict[str, Any]], limits: Limits) -> Section:

@@ -16,8 +16,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .columnfit import PlannedColumn, plan_columns, share_text_width, widest_glyph
+from .header import Header
 from .model import Report
-from .tables import TERMINAL_LIMITS, Header, RecommendationItem, Section, build_tables
+from .tables import TERMINAL_LIMITS, RecommendationItem, Section, build_tables
 
 #: Width used when the output is not a terminal (a file, a pipe, a test) and
 #: ``COLUMNS`` names no usable width.
