@@ -209,6 +209,14 @@ def _n_plus_one(report: Mapping[str, Any]) -> list[dict[str, Any]]:
         # before it was kept lack the key.
         if "lazy_load" in finding:
             record["lazy_load"] = _relation(finding["lazy_load"], f"{where}.lazy_load")
+        # The function its call site is in ("BookList.get", null when the
+        # source was not read), which tells apart findings of one file whose
+        # query and relation are the same. Absent from older records.
+        if "function" in finding:
+            function = finding["function"]
+            record["function"] = (
+                None if function is None else text(function, f"{where}.function")
+            )
         # Reports written before findings were merged per scope lack it.
         if "max_count_per_scope" in finding:
             record["max_count_per_scope"] = count(

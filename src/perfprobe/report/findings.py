@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..aggregates import CollectorSnapshot
+from .sitefunction import function_at
 
 
 def findings_section(snapshot: CollectorSnapshot, kind: str) -> dict[str, Any]:
@@ -13,13 +14,17 @@ def findings_section(snapshot: CollectorSnapshot, kind: str) -> dict[str, Any]:
     ``findings`` lists each finding of the scopes the collector still holds
     (the last ``MAX_SCOPE_HISTORY``), with its scope; ``aggregated`` merges
     the same finding over every scope closed since the last reset, however
-    many that was (``scopes_analysed``). Raise ``ValueError`` for another
-    ``kind``.
+    many that was (``scopes_analysed``); an aggregated N+1 finding also names
+    the function its call site is in (``function``, see ``function_at``).
+    Raise ``ValueError`` for another ``kind``.
     """
     scopes = snapshot.scopes
     if kind == "n_plus_one":
         every = [f.to_dict() for s in scopes for f in s.n_plus_one]
-        aggregated = snapshot.n_plus_one_totals
+        aggregated = [
+            {**finding, "function": function_at(finding["call_site"])}
+            for finding in snapshot.n_plus_one_totals
+        ]
     elif kind == "duplicates":
         every = [f.to_dict() for s in scopes for f in s.duplicates]
         aggregated = snapshot.duplicate_totals
