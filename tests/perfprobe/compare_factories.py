@@ -26,6 +26,7 @@ def run(
     legacy: bool = False,
     relations: dict[tuple[str, str | None], str | None] | None = None,
     calls: int = 20,
+    functions: dict[tuple[str, str | None], str | None] | None = None,
 ) -> dict[str, Any]:
     """Return one ``runs`` record in the documented format.
 
@@ -40,6 +41,9 @@ def run(
     scopes closed. ``relations`` gives N+1 findings their lazy-loaded
     relation (``"Book.author"``, or ``None`` for none); a finding it leaves
     out has no ``lazy_load``, as in records written before it was kept.
+    ``functions`` gives them the function their call site is in
+    (``"BookList.get"``, or ``None`` when unknown); a finding it leaves out
+    has no ``function``, as in records written before it was kept.
     ``calls`` is each operation's calls in the run: 20 by default, enough
     for a comparison of single runs to judge a p95.
     """
@@ -68,6 +72,11 @@ def run(
             | (
                 {"lazy_load": relations[fingerprint, site]}
                 if relations and (fingerprint, site) in relations
+                else {}
+            )
+            | (
+                {"function": functions[fingerprint, site]}
+                if functions and (fingerprint, site) in functions
                 else {}
             )
             for (fingerprint, site), per_scope in (n_plus_one or {}).items()

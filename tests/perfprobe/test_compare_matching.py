@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
+
+import pytest
+from django.core.management.base import CommandError
 
 from perfprobe.compare import compare_reports, report_from_data, run_record
 from perfprobe.compare.comparison import Comparison
 from perfprobe.compare.counts import ONLY_OLD
 from perfprobe.compare.figures import N_PLUS_ONE
+from perfprobe.compare.render import count_verdict
 
 from .compare_factories import compare_files, report, run
 
@@ -29,6 +34,20 @@ def _report(findings: dict[int, tuple[str | None, list[int]]], **kw: Any) -> Any
             },
             relations={(SQL, _site(line)): rel for line, (rel, _) in findings.items()},
             **kw,
+        )
+    )
+
+
+def _in_views(findings: dict[int, tuple[str | None, list[int]]]) -> Any:
+    """A single-run report of Book.author: line -> (function, queries per scope)."""
+    sites = {(SQL, _site(line)): function for line, (function, _) in findings.items()}
+    return report(
+        run(
+            n_plus_one={
+                (SQL, _site(line)): scopes for line, (_, scopes) in findings.items()
+            },
+            relations=dict.fromkeys(sites, "Book.author"),
+            functions=sites,
         )
     )
 
@@ -215,3 +234,120 @@ def test_a_call_site_with_a_line_too_long_to_be_one_is_all_file() -> None:
 
     rows = {name[-20:]: verdict for name, _, _, verdict in _n_plus_one_rows(comparison)}
     assert rows == {"1" * 20: "only in old", f"{VIEWS}:13": "only in new"}
+
+
+def test_a_fix_in_one_view_and_a_new_loop_in_another_are_gone_and_new(
+    tmp_path: Path,
+) -> None:
+    """The new user's case: view_a's Book.author loop at line 17 is fixed while
+    view_b, in the same file, gains one at line 9.
+
+    Same file, query and relation, but another function: one finding gone
+    (fixed) and one new (a regression), not one that moved from 17 to 9.
+    """
+    old = _in_views({17: ("view_a", [20])})
+    new = _in_views({9: ("view_b", [20])})
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [
+        (f"{VIEWS}:17", "20", "None", "only in old"),
+        (f"{VIEWS}:9", "None", "20", "only in new"),
+    ]
+    verdicts = [count_verdict(row)[0] for row in comparison.changed_counts()]
+    assert verdicts == ["gone: fixed", "new finding"]
+    assert comparison.regressions() == [f"new N+1 finding at {VIEWS}:9: {SQL}"]
+    assert comparison.improvements() == [f"N+1 finding gone at {VIEWS}:17: {SQL}"]
+    assert comparison.notes == []
+    with pytest.raises(CommandError, match=re.escape(f"new N+1 finding at {VIEWS}:9")):
+        compare_files(tmp_path, old, new, "--fail-on", "regression")
+
+
+def test_a_finding_that_moved_within_its_function_is_the_same(tmp_path: Path) -> None:
+    """view_a's loop moves from line 11 to 13 (a comment added): same (line moved)."""
+    old = _in_views({11: ("view_a", [20])})
+    new = _in_views({13: ("view_a", [20])})
+
+    comparison = _compare(old, new)
+
+    assert _n_plus_one_rows(comparison) == [(f"{VIEWS}:11 -> 13", "20", "20", "same")]
+    (row,) = comparison.changed_counts()
+    assert count_verdict(row)[0] == "same (line moved)"
+    assert comparison.notes == [
+        "N+1 finding shop/views.py:11 -> 13 (Book.author) is one finding whose "
+        "line moved (the same file, function view_a, query and relation): "
+        "compared as one."
+    ]
+    assert comparison.regressions() == [] and comparison.improvements() == []
+    output = compare_files(tmp_path, old, new, "--fail-on", "regression")
+    assert "Gate passed (--fail-on regression)." in output
+
+
+def test_functions_pair_findings_before_their_lines_do() -> None:
+    """view_b's loop (30) moved above view_a's (11): 30 -> 5 and 11 -> 40.
+
+    By line order alone 11 would pair with 5 and 30 with 40; view_b also
+    grew from 10 to 12 queries per scope, which only the right pairs show.
+    """
+    old = _in_views({11: ("view_a", [20]), 30: ("view_b", [10])})
+    new = _in_views({5: ("view_b", [12]), 40: ("view_a", [20])})
+
+    rows = _n_plus_one_rows(_compare(old, new))
+
+    assert sorted(rows) == [
+        (f"{VIEWS}:11 -> 40", "20", "20", "same"),
+        (f"{VIEWS}:30 -> 5", "10", "12", "more"),
+    ]
+
+
+def test_findings_of_one_function_still_match_in_line_order() -> None:
+    """Two loops of view_a at 11 and 13 move to 13 and 15: both the same."""
+    old = _in_views({11: ("view_a", [20]), 13: ("view_a", [5])})
+    new = _in_views({13: ("view_a", [20]), 15: ("view_a", [5])})
+
+    assert _n_plus_one_rows(_compare(old, new)) == [
+        (f"{VIEWS}:11 -> 13", "20", "20", "same"),
+        (f"{VIEWS}:13 -> 15", "5", "5", "same"),
+    ]
+
+
+def test_records_without_functions_match_by_file_as_before() -> None:
+    """An old report that names no function: view_a's 17 and view_b's 9 match.
+
+    Nothing tells the functions apart, so the fix and the new loop read as
+    one finding that moved, as they did before functions were kept.
+    """
+    old = _report({17: ("Book.author", [20])})
+    new = _in_views({9: ("view_b", [20])})
+
+    assert _n_plus_one_rows(_compare(old, new)) == [
+        (f"{VIEWS}:17 -> 9", "20", "20", "same")
+    ]
+
+
+def test_one_line_in_two_functions_is_two_findings_named_apart() -> None:
+    """Line 11 was view_a's loop and is now view_b's: gone and new, named apart."""
+    comparison = _compare(
+        _in_views({11: ("view_a", [20])}), _in_views({11: ("view_b", [20])})
+    )
+
+    assert _n_plus_one_rows(comparison) == [
+        (f"{VIEWS}:11 (in view_a)", "20", "None", "only in old"),
+        (f"{VIEWS}:11 (in view_b)", "None", "20", "only in new"),
+    ]
+
+
+def test_run_records_keep_the_function_of_each_finding() -> None:
+    """--repeat records name the function, null when unknown, nothing if unread."""
+    body = _in_views({11: ("BookList.get", [20]), 20: (None, [10])})
+    body["n_plus_one"]["aggregated"].append(
+        {"fingerprint": "SELECT 1", "call_site": None, "count": 5}
+    )
+
+    findings = run_record(body)["n_plus_one"]
+
+    assert [finding.get("function", "absent") for finding in findings] == [
+        "BookList.get",
+        None,
+        "absent",
+    ]

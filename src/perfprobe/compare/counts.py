@@ -187,9 +187,17 @@ def _moved_notes(moved: list[tuple[FindingId, FindingId]]) -> list[str]:
     return [
         f"N+1 finding {old.file}:{old.line} -> {new.line}"
         f"{f' ({old.relation})' if old.relation else ''} is one finding whose "
-        "line moved (the same file, query and relation): compared as one."
+        f"line moved (the same file, {_function(old, new)}query and relation): "
+        "compared as one."
         for old, new in moved
     ]
+
+
+def _function(old: FindingId, new: FindingId) -> str:
+    # Named only when both reports name it: matched by it then.
+    if old.function is None or old.function != new.function:
+        return ""
+    return f"function {old.function}, "
 
 
 def _notes(

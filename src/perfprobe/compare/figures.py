@@ -78,13 +78,16 @@ class FindingId(NamedTuple):
     ``file`` and ``line`` come from its call site (``None`` without one, or
     ``line`` ``None`` when the site names no line); ``relation`` is the
     lazy-loaded relation as ``"Model.field"``, ``None`` when the queries
-    were no lazy load.
+    were no lazy load; ``function`` the qualified name of the function the
+    call site is in (``"BookList.get"``, ``"<module>"`` outside any),
+    ``None`` when unknown.
     """
 
     file: str | None
     line: int | None
     fingerprint: str
     relation: str | None
+    function: str | None = None
 
 
 class Workload(NamedTuple):
@@ -120,6 +123,8 @@ class RunFigures:
     findings: dict[CountKey, FindingId]
     #: Whether every finding's record names its relation (older ones do not).
     relations_known: bool = True
+    #: Whether every finding's record has its function (older ones do not).
+    functions_known: bool = False
 
 
 def unit_of(key: CountKey) -> str:
@@ -172,7 +177,7 @@ def read_run(record: Any, where: str) -> RunFigures:
         elif key.kind == "endpoint":
             samples[key] = requests[key.name]
     findings: dict[CountKey, FindingId] = {}
-    relations_known = _read_n_plus_one(
+    relations_known, functions_known = _read_n_plus_one(
         field(record, "n_plus_one", where),
         f"{where}.n_plus_one",
         counts,
@@ -200,6 +205,7 @@ def read_run(record: Any, where: str) -> RunFigures:
         samples=samples,
         findings=findings,
         relations_known=relations_known,
+        functions_known=functions_known,
     )
 
 
@@ -280,9 +286,9 @@ def _read_n_plus_one(
     counts: dict[CountKey, int],
     per_unit: dict[CountKey, CountRange | None],
     findings: dict[CountKey, FindingId],
-) -> bool:
-    """Read the N+1 findings; return whether each names its relation."""
-    relations_known = True
+) -> tuple[bool, bool]:
+    """Read the N+1 findings; return whether each names its relation, its function."""
+    relations_known = functions_known = True
     for index, finding in enumerate(items(value, where)):
         at = f"{where}[{index}]"
         raw_site = field(finding, "call_site", at)
@@ -294,9 +300,22 @@ def _read_n_plus_one(
             relations_known = False
         elif relation is not None:
             relation = text(relation, f"{at}.lazy_load")
-        if key not in findings or findings[key].relation is None:
+        function = finding.get("function")
+        if "function" not in finding:
+            functions_known = False
+        elif function is not None:
+            function = text(function, f"{at}.function")
+        known = findings.get(key)
+        if known is None or known.relation is None or known.function is None:
+            # A finding listed twice keeps what either entry knows.
             file, line = split_call_site(call_site)
-            findings[key] = FindingId(file, line, fingerprint, relation)
+            findings[key] = FindingId(
+                file,
+                line,
+                fingerprint,
+                relation if known is None else known.relation or relation,
+                function if known is None else known.function or function,
+            )
         counts[key] = counts.get(key, 0) + count(
             field(finding, "count", at), f"{at}.count"
         )
@@ -307,7 +326,7 @@ def _read_n_plus_one(
             earlier = per_unit[key]
             most = None if most is None or earlier is None else max(most, earlier.high)
         per_unit[key] = None if most is None else CountRange(most, most)
-    return relations_known
+    return relations_known, functions_known
 
 
 #: A line number longer than this is no line of a source file.

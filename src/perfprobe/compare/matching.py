@@ -3,7 +3,8 @@
 A finding is named by its call site and SQL fingerprint
 (``shop/views.py:12: SELECT ...``), but a comment added above the loop
 moves its line without changing the finding. Findings therefore match by
-file, fingerprint and lazy-loaded relation (``Book.author``); the relation
+file, the function their call site is in (``BookList.get``), fingerprint
+and lazy-loaded relation (``Book.author``); the function or the relation
 is left out when some run record does not keep it (one written before it
 was). When that identifies one finding on each side, they match whatever
 their lines. When several share it, their lines decide: as many as the
@@ -11,9 +12,9 @@ smaller side has are matched in line order (an edit moves code, it does
 not reorder it), choosing those whose lines moved least in all. A matched
 finding whose line moved is named with both lines (``views.py:11 -> 13``).
 
-What no rule can tell from the reports: a finding fixed while another of
-the same query and relation appears in the same file reads as one that
-moved.
+What no rule can tell from the reports: without the functions, a finding
+fixed while another of the same query and relation appears in the same
+file reads as one that moved; with them, so does one of the same function.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ MAX_ALIGN_CELLS = 100_000
 
 Runs = tuple[RunFigures, ...]
 _Entry = tuple[CountKey, FindingId]
-#: File, fingerprint and relation: what a finding keeps when its line moves.
-_Group = tuple[str | None, str, str | None]
+#: File, function, fingerprint and relation: what a finding keeps when its
+#: line moves.
+_Group = tuple[str | None, str | None, str, str | None]
 
 
 def match_findings(
@@ -42,17 +44,30 @@ def match_findings(
     last. Nothing else changes.
     """
     use_relation = all(run.relations_known for run in (*old_runs, *new_runs))
+    use_function = all(run.functions_known for run in (*old_runs, *new_runs))
     groups: dict[_Group, tuple[list[_Entry], list[_Entry]]] = {}
     for side, runs in enumerate((old_runs, new_runs)):
         found: dict[CountKey, FindingId] = {}
         for run in runs:
             for key, fid in run.findings.items():
                 # As within one run: the relation any run saw, not the
-                # last run's, which may have seen no lazy load.
-                if key not in found or found[key].relation is None:
+                # last run's, which may have seen no lazy load; likewise the
+                # function, which a run that could not read the file lacks.
+                earlier = found.get(key)
+                if earlier is None:
                     found[key] = fid
+                elif earlier.relation is None or earlier.function is None:
+                    found[key] = earlier._replace(
+                        relation=earlier.relation or fid.relation,
+                        function=earlier.function or fid.function,
+                    )
         for key, fid in found.items():
-            group = (fid.file, fid.fingerprint, fid.relation if use_relation else None)
+            group = (
+                fid.file,
+                fid.function if use_function else None,
+                fid.fingerprint,
+                fid.relation if use_relation else None,
+            )
             groups.setdefault(group, ([], []))[side].append((key, fid))
     # Per side: one report's line 20 may pair with 30, the other's with 10.
     old_names: dict[CountKey, CountKey] = {}
@@ -69,15 +84,28 @@ def match_findings(
         paired = {key for pair in pairs for key, _ in pair}
         for side, entries in enumerate((olds, news)):
             unmatched[side].update((k, f) for k, f in entries if k not in paired)
-    # The same site and query under another relation is another finding:
-    # named with its relation, so the two do not read as one.
+    # The same site and query under another relation or in another function
+    # is another finding: named with what differs, so the two do not read
+    # as one.
     for key in unmatched[0].keys() & unmatched[1].keys():
-        for side, names in enumerate((old_names, new_names)):
-            fid = unmatched[side][key]
+        pair = (unmatched[0][key], unmatched[1][key])
+        for names, fid in zip((old_names, new_names), pair, strict=True):
             site = key.name.removesuffix(f": {fid.fingerprint}")
-            relation = fid.relation or "no lazy load"
-            names[key] = CountKey(N_PLUS_ONE, f"{site} ({relation}): {fid.fingerprint}")
+            names[key] = CountKey(
+                N_PLUS_ONE, f"{site} ({_told_apart(fid, *pair)}): {fid.fingerprint}"
+            )
     return _renamed(old_runs, old_names), _renamed(new_runs, new_names), moved
+
+
+def _told_apart(fid: FindingId, old: FindingId, new: FindingId) -> str:
+    """Return what names ``fid`` apart from the other of ``old`` and ``new``.
+
+    Its relation (``Book.author``), as before functions were kept, unless
+    only the function differs (``in view_a``).
+    """
+    if old.relation == new.relation and old.function != new.function:
+        return f"in {fid.function or 'an unknown function'}"
+    return fid.relation or "no lazy load"
 
 
 def moved_name(old: FindingId, new: FindingId) -> str:
