@@ -16,6 +16,7 @@ from perfprobe.compare.figures import N_PLUS_ONE
 from perfprobe.compare.render import count_verdict
 
 from .compare_factories import compare_files, report, run
+from .report_factories import build, make_collector, n_plus_one_queries, run_scope
 
 SQL = 'SELECT "shop_author"."id" FROM "shop_author" WHERE "shop_author"."id" = ?'
 VIEWS = "shop/views.py"
@@ -351,3 +352,49 @@ def test_run_records_keep_the_function_of_each_finding() -> None:
         None,
         "absent",
     ]
+
+
+VIEWS_BEFORE = """\
+def view_b(request, books):
+    return books
+
+
+def view_a(request, books):
+    # A loop over books, each loading its author: an N+1.
+    for book in books:
+        book.author  # line 8
+"""
+VIEWS_AFTER = """\
+def view_b(request, books):
+    for book in books:
+        book.author  # line 3
+
+
+def view_a(request, books):
+    return books.select_related("author")
+"""
+
+
+def test_reports_built_from_two_versions_of_a_file_tell_the_views_apart(
+    tmp_path: Path,
+) -> None:
+    """End to end: view_a's loop (line 8) fixed, view_b's (line 3) new.
+
+    Each report reads the file as it is when built: gone and new, not 8 -> 3.
+    """
+    views = tmp_path / "views.py"
+    built = []
+    for source, line in ((VIEWS_BEFORE, 8), (VIEWS_AFTER, 3)):
+        views.write_text(source, encoding="utf-8")
+        collector = make_collector()
+        queries = n_plus_one_queries(6, call_site=f"{views}:{line}")
+        run_scope(collector, "GET /books/", queries)
+        built.append(build(collector).to_dict())
+
+    comparison = _compare(*built)
+
+    verdicts = {
+        row.key.name.partition(": ")[0]: count_verdict(row)[0]
+        for row in comparison.changed_counts()
+    }
+    assert verdicts == {f"{views}:8": "gone: fixed", f"{views}:3": "new finding"}
