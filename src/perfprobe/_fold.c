@@ -424,7 +424,7 @@ fail:
     return NULL;
 }
 
-/* Raw query records (perfprobe.querylog): lists of RAW_LENGTH items, of
+/* Raw query records (perfprobe.rawrecords): lists of RAW_LENGTH items, of
  * which group_queries reads the SQL text, the duration, the scope and the
  * call site. */
 #define RAW_LENGTH 13
@@ -444,8 +444,9 @@ PyDoc_STRVAR(group_queries_doc,
 "--\n\n"
 "Return ([((text, scope, call_site), records, durations, total_s), ...],\n"
 "durations of the whole batch), groups in the order first seen.\n\n"
-"The definition is perfprobe.querylog.group_records. None, with nothing\n"
-"made, when an item is not a raw query record with a float duration.");
+"The definition is perfprobe.querygroups.group_records. None, with\n"
+"nothing made, when an item is not a raw query record with a float\n"
+"duration.");
 
 /* 1 when every item of batch is a list of RAW_LENGTH with an exact float
  * duration, else 0. */
@@ -666,7 +667,7 @@ PyDoc_STRVAR(settle_group_doc,
 "Return (params hashes, any bulk call, set of the params hashes, True (one\n"
 "SQL hash), the alias if every record holds that one object else None, the\n"
 "first lazy load that is not None, else None). The definition is\n"
-"perfprobe.querylog.settle_records. None, with nothing changed, when\n"
+"perfprobe.querygroups.settle_records. None, with nothing changed, when\n"
 "records is empty or an item is not a raw query record with exact str SQL,\n"
 "an exact int params hash and bulk call, an SQL hash that is None or an\n"
 "exact int, the first record's scope, and a lazy load that is None or of a\n"
@@ -828,7 +829,7 @@ PyDoc_STRVAR(keep_record_doc,
 "return the new length of queries.\n\n"
 "The record is the last of spare, taken out and filled, when spare holds\n"
 "one of RAW_LENGTH items, else a new list. The definition is\n"
-"perfprobe.querylog.keep_record.");
+"perfprobe.rawrecords.keep_record.");
 
 static PyObject *
 keep_record(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -891,7 +892,7 @@ PyDoc_STRVAR(recycle_records_doc,
 "append to spare, while it holds fewer than bound, each raw query record\n"
 "(a list of RAW_LENGTH) that nothing else held, its items set to None.\n"
 "The definition is\n"
-"perfprobe.querylog.recycle_records.");
+"perfprobe.rawrecords.recycle_records.");
 
 static PyObject *
 recycle_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
@@ -973,7 +974,7 @@ PyDoc_STRVAR(indices_above_doc,
 "Return the indices of the values above floor, in order.\n\n"
 "None, with nothing made, unless values is a list of exact floats and\n"
 "floor an exact float. The definition is\n"
-"perfprobe.aggregates.indices_above.");
+"perfprobe.querytable.indices_above.");
 
 static PyObject *
 indices_above(PyObject *module, PyObject *const *args, Py_ssize_t nargs)

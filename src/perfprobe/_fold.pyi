@@ -1,4 +1,8 @@
-"""Types of the optional C fold loops; see ``threadlog``, ``sketch``, ``querylog``."""
+"""Types of the optional C fold loops.
+
+Their definitions: ``threadlog``, ``sketch``, ``querygroups``, ``rawrecords``,
+``querytable``, ``nplusone`` and ``querylog``.
+"""
 
 from collections import deque
 from typing import Any

@@ -16,7 +16,6 @@ from .aggregates import (
     CollectorSnapshot,
     EndpointStats,
     OperationStats,
-    QueryTable,
     ScopeSummary,
     count_error,
     request_endpoint,
@@ -33,7 +32,9 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
-from .querylog import QueryBatch, QueryRecords, query_batch, query_event
+from .querylog import QueryBatch, QueryRecords, query_batch
+from .querytable import QueryTable
+from .rawrecords import query_event
 from .reentry import GuardedLock, deferred_if_reentered
 from .requestrecorder import RequestRecorder
 from .scope import Scope

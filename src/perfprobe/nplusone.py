@@ -1,21 +1,16 @@
-"""Find N+1 query patterns and duplicate queries among one scope's queries."""
+"""Group one scope's queries to find N+1 loops and duplicate queries."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import is_, itemgetter
-from typing import Any
+from operator import itemgetter
 
 from .events import (
-    RAW_ALIAS,
     RAW_BULK_CALL,
-    RAW_CALL_SITE,
     RAW_DURATION_S,
-    RAW_LAZY_LOAD,
     RAW_PARAMS_HASH,
-    RAW_SQL,
     RAW_SQL_HASH,
     LazyLoad,
     QueryEvent,
@@ -23,11 +18,9 @@ from .events import (
 )
 from .findings import DuplicateFinding as DuplicateFinding
 from .findings import NPlusOneFinding as NPlusOneFinding
+from .querygroups import GroupFacts, group_facts
+from .scopefindings import ScopeFindings, _Duplicate, _Once, _promote
 from .sketch import load_fold
-
-#: ``findings.made`` written out where a scope closes (see ``made``).
-_new = object.__new__
-_set = object.__setattr__
 
 # Transaction control repeats by design (every atomic block begins and ends
 # one); flagging it as N+1 or duplicate would be noise.
@@ -37,39 +30,7 @@ _TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "
 # give a useful "distinct values" figure without growing with the loop.
 _MAX_DISTINCT_PARAMS = 64
 
-_alias = itemgetter(RAW_ALIAS)
-_bulk_call = itemgetter(RAW_BULK_CALL)
-_params_hash = itemgetter(RAW_PARAMS_HASH)
 _sql_hash = itemgetter(RAW_SQL_HASH)
-_lazy_load = itemgetter(RAW_LAZY_LOAD)
-
-#: A statement seen once: its event, or its raw record (which holds its
-#: fingerprint at ``RAW_SQL`` by then: the fold puts it there first).
-_Once = QueryEvent | RawQuery
-
-#: What the fold reads of one group's raw records, in one pass: their
-#: parameter hashes in order, whether any belongs to a bulk call, the set of
-#: those hashes, whether they share one SQL hash, the alias object every
-#: one of them holds (``None`` if they differ; the query table's), and the
-#: first lazy load among them (``None`` if none has one).
-GroupFacts = tuple[list[int], bool, set[int], bool, Any, "LazyLoad | None"]
-
-
-def group_facts(records: list[RawQuery]) -> GroupFacts:
-    """Return the ``GroupFacts`` of ``records`` (not empty).
-
-    The definition of what ``_fold.settle_group`` returns.
-    """
-    params = list(map(_params_hash, records))
-    alias = records[0][RAW_ALIAS]
-    return (
-        params,
-        any(map(_bulk_call, records)),
-        set(params),
-        len(set(map(_sql_hash, records))) == 1,
-        alias if all(map(is_, map(_alias, records), repeat(alias))) else None,
-        next(filter(None, map(_lazy_load, records)), None),
-    )
 
 
 @dataclass(slots=True)
@@ -83,41 +44,6 @@ class _Group:
     lazy_load: LazyLoad | None = None
     #: The bulk call last counted here; its other batches are not counted.
     bulk_call: int = 0
-
-
-@dataclass
-class _Duplicate:
-    fingerprint: str
-    sql: str
-    count: int = 0
-    total_s: float = 0.0
-    call_sites: set[str] = field(default_factory=set)
-    bulk_call: int = 0
-
-
-def _promote(once: _Once) -> _Duplicate:
-    """Return the ``_Duplicate`` that counts the single sighting ``once``.
-
-    A statement seen once so far in a scope is kept as its event (or raw
-    record): most statements of an N+1 loop differ in their parameters and
-    are never repeated, so a full ``_Duplicate`` is made only on the second
-    sighting.
-    """
-    if isinstance(once, QueryEvent):
-        dup = _Duplicate(
-            once.fingerprint, once.sql, 1, once.duration_s, bulk_call=once.bulk_call
-        )
-        call_site = once.call_site
-    else:
-        # Raw records are kept only without their SQL: it is the shape.
-        shape = once[RAW_SQL]
-        dup = _Duplicate(
-            shape, shape, 1, once[RAW_DURATION_S], bulk_call=once[RAW_BULK_CALL]
-        )
-        call_site = once[RAW_CALL_SITE]
-    if call_site:
-        dup.call_sites.add(call_site)
-    return dup
 
 
 #: Fingerprints judged by ``_is_transaction_control``, at most
@@ -158,7 +84,7 @@ def new_run_parts() -> tuple[type[_Group], dict[str, bool], int] | None:
     return _Group, _judged, _MAX_DISTINCT_PARAMS
 
 
-class ScopeQueries:
+class ScopeQueries(ScopeFindings):
     """Group one scope's queries by shape and call site, in bounded memory.
 
     Interleaved queries do not matter: grouping is by key, not by sequence.
@@ -380,94 +306,3 @@ class ScopeQueries:
         for sql_hash, params, records in waiting:
             keys = zip(repeat(sql_hash), params, strict=False)
             duplicates.update(zip(keys, records, strict=True))
-
-    def shapes(self) -> tuple[tuple[str | None, str, LazyLoad | None], ...]:
-        """Return each group's call site, fingerprint and lazy load, first first."""
-        return tuple(
-            (g.call_site, g.fingerprint, g.lazy_load) for g in self._groups.values()
-        )
-
-    def n_plus_one(self, scope: str, min_queries: int) -> list[NPlusOneFinding]:
-        """Return groups of at least ``min_queries`` with differing parameters."""
-        found: list[NPlusOneFinding] = []
-        # A loop, not a comprehension (a frame of its own in this Python),
-        # and made() written out: once per scope's close, for each of its
-        # shapes.
-        for g in self._groups.values():
-            if g.count >= min_queries and len(g.param_hashes) >= 2:
-                finding = _new(NPlusOneFinding)
-                _set(
-                    finding,
-                    "__dict__",
-                    {
-                        "scope": scope,
-                        "fingerprint": g.fingerprint,
-                        "call_site": g.call_site,
-                        "count": g.count,
-                        "distinct_params": len(g.param_hashes),
-                        "total_s": g.total_s,
-                        "sample_sql": g.sql,
-                        "lazy_load": g.lazy_load,
-                    },
-                )
-                found.append(finding)
-        if len(found) > 1:
-            found.sort(key=lambda f: (-f.count, -f.total_s))
-        return found
-
-    def duplicates(
-        self,
-        scope: str,
-        min_repeats: int,
-        n_plus_one: Sequence[NPlusOneFinding] = (),
-    ) -> list[DuplicateFinding]:
-        """Return identical SQL-and-parameter pairs run ``min_repeats`` times or more.
-
-        Repeats that all come from the call site of an N+1 finding of the same
-        shape are left out: they are that loop revisiting a row, and the N+1
-        fix removes them too.
-        """
-        # Waiting runs hold single sightings only: wanted only when a single
-        # sighting is enough.
-        if min_repeats > 1:
-            if not self._promoted:
-                return []
-        elif self._waiting:
-            self._settle()
-        if not self._duplicates:
-            return []
-        covered = {(f.fingerprint, f.call_site) for f in n_plus_one}
-        # A statement seen once is still its event: it qualifies only when a
-        # single sighting is enough, and is promoted only then.
-        if min_repeats <= 1:
-            candidates = [
-                seen if isinstance(seen, _Duplicate) else _promote(seen)
-                for seen in self._duplicates.values()
-            ]
-        else:
-            candidates = [d for d in self._promoted if d.count >= min_repeats]
-            if len(candidates) > 1:
-                # Equal counts and times keep the order of first sighting,
-                # which the promotions need not have.
-                candidates = [
-                    seen
-                    for seen in self._duplicates.values()
-                    if isinstance(seen, _Duplicate) and seen.count >= min_repeats
-                ]
-        found = [
-            DuplicateFinding(
-                scope=scope,
-                fingerprint=d.fingerprint,
-                count=d.count,
-                total_s=d.total_s,
-                sample_sql=d.sql,
-                call_sites=tuple(sorted(d.call_sites)),
-            )
-            for d in candidates
-            if d.count >= min_repeats
-            and not (
-                len(d.call_sites) == 1
-                and (d.fingerprint, next(iter(d.call_sites))) in covered
-            )
-        ]
-        return sorted(found, key=lambda f: (-f.count, -f.total_s))

@@ -6,67 +6,54 @@ recorder does not take the collector's lock: it appends a raw record
 (``perfprobe.events.RAW_*``) to its thread's log and returns. The records
 are folded in under the lock, all of them before every read, before a scope
 closes or is discarded, and by the thread itself once its log holds
-``QUERY_BATCH``. The fold groups them by SQL text, scope and call site, so
-that the fingerprint, the per-fingerprint aggregates and the scope's N+1
-and duplicate grouping are worked out once per group rather than once per
-query; the result is that of adding each query in turn.
-
-The folded records wait in the recent events (made events only when read).
-When a fold's batch pushes the oldest out, a record that nothing else holds
-(the slowest queries and a scope's analysis may) is kept spare, up to
-``SPARE_RECORDS``, and the recorder fills it again for a later query instead
-of making a list: a new tracked list a query, alive until the recent events
-let it go, was what kept bringing on the cyclic collector. A read, which
-makes events of the records in the recent events, keeps the records it
-replaced spare the same way. The spare list is the collector's, shared by
-all threads: the recorder takes one with a single ``pop`` (or in C), the
-fold and the read give them back under the lock.
+``QUERY_BATCH``. The fold groups them by SQL text, scope and call site
+(``perfprobe.querygroups``), so that the fingerprint, the per-fingerprint
+aggregates and the scope's N+1 and duplicate grouping are worked out once
+per group rather than once per query; the result is that of adding each
+query in turn. The folded records wait in the recent events, which keep
+those they let go of spare for the recorder (``perfprobe.rawrecords``).
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import sys
 from collections import deque
-from collections.abc import Callable, Iterable
 from functools import partial
-from itertools import groupby, repeat
-from operator import itemgetter, setitem
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any
 
-from .aggregates import StatsRuns, count_error
+from .aggregates import count_error
 from .db.fingerprint import STANDARD_STRING_VENDORS, fingerprint
 from .events import (
     RAW_ALIAS,
-    RAW_BULK_CALL,
-    RAW_CALL_SITE,
     RAW_DURATION_S,
-    RAW_EVENT,
-    RAW_LAZY_LOAD,
-    RAW_PARAMS_HASH,
-    RAW_SCOPE,
-    RAW_SQL,
-    RAW_SQL_HASH,
-    RAW_STARTED_AT,
-    RAW_THREAD_ID,
     RAW_VENDOR,
     Event,
     QueryEvent,
     RawQuery,
 )
 from .failures import log_failure
-from .nplusone import GroupFacts, group_facts, new_run_parts
+from .nplusone import new_run_parts
+from .querygroups import (
+    group_records,
+    load_fold_groups,
+    load_group_queries,
+    load_settle_group,
+    settle_records,
+)
+from .querytable import StatsRuns
+from .rawrecords import load_recycle_records, made_query_events
 from .reentry import GuardedLock, deferred_if_reentered
 from .scope import Scope
-from .sketch import load_fold
 
 if TYPE_CHECKING:
     from .activity import ThreadActivity
-    from .aggregates import OpenScope, QueryTable
+    from .aggregates import OpenScope
     from .conf import PerfprobeSettings
     from .errorlog import ErrorLog
     from .listeners import ListenerList
+    from .querytable import QueryTable
     from .scopetable import ScopeTable
     from .threadlog import RecentItem, ThreadLog, ThreadLogs
 
@@ -74,8 +61,6 @@ logger = logging.getLogger("perfprobe.collector")
 
 #: Raw queries a thread keeps before folding them in itself.
 QUERY_BATCH = 256
-#: The length of a raw query record (timer records are shorter).
-RAW_LENGTH = RAW_EVENT + 1
 #: Spare raw query records kept at most for the recorder to fill again.
 SPARE_RECORDS = 4 * QUERY_BATCH
 
@@ -84,213 +69,17 @@ _alias = itemgetter(RAW_ALIAS)
 #: Database calls as a query batch listener receives them: each call's
 #: database alias and its duration in seconds, in the same order.
 QueryBatch = tuple[list[str], list[float]]
-_getrefcount = sys.getrefcount
-_NONES = (None,) * RAW_LENGTH
 _isfinite = math.isfinite
-_group_key = itemgetter(RAW_SQL, RAW_SCOPE, RAW_CALL_SITE)
-#: Run an iterator to its end in C, keeping nothing.
-_consume: Callable[[Iterable[object]], None] = deque[object](maxlen=0).extend
-
-GroupKey = tuple[str, Scope | None, str | None]
-#: One group of a batch: its key, records, their durations and their sum.
-QueryGroup = tuple[GroupKey, list[RawQuery], list[float], float]
-GroupQueries = Callable[[list[RawQuery]], "tuple[list[QueryGroup], list[float]] | None"]
-KeepRecord = Callable[[list[RawQuery], list[RawQuery], tuple[Any, ...]], int]
-RecycleRecords = Callable[[deque[Any], int, list[RawQuery], int], None]
-SettleGroup = Callable[[list[RawQuery], str, "str | None", int], "GroupFacts | None"]
-#: ``_fold.fold_groups``: the groups from an index on, folded up to the
-#: first it leaves to Python; returns that group's index.
-FoldGroups = Callable[..., int]
-
-
-def group_records(batch: list[RawQuery]) -> tuple[list[QueryGroup], list[float]]:
-    """Group raw query records by SQL text, scope and call site.
-
-    Return the groups in the order each was first seen, with each group's
-    durations and their ``sum()``, and the durations of the whole batch in
-    its order. Runs of one key (an N+1 loop) are found by
-    ``itertools.groupby``; a later run of a key joins its group. The
-    definition of ``_fold.group_queries``, which does the same in one call.
-    """
-    groups: dict[GroupKey, list[RawQuery]] = {}
-    for key, run in groupby(batch, _group_key):
-        found = groups.get(key)
-        if found is None:
-            groups[key] = list(run)
-        else:
-            found.extend(run)
-    made = []
-    for key, records in groups.items():
-        durations = list(map(_duration, records))
-        made.append((key, records, durations, sum(durations)))
-    return made, list(map(_duration, batch))
-
-
-def settle_records(
-    records: list[RawQuery], shape: str, path: str | None, sql_hash: int
-) -> GroupFacts:
-    """Put the group's shape, path and SQL hash into its records; return facts.
-
-    The fingerprint replaces the SQL text (``RAW_SQL``) and the scope's path
-    the scope (``RAW_SCOPE``): the recent events keep those, not SQL with
-    its literals nor the scope and the summary it will hold. ``sql_hash`` is
-    ``hash()`` of the group's SQL text, which every record of the group has:
-    the recorder leaves ``RAW_SQL_HASH`` empty, so that one int per statement
-    is made and kept, not one per query. The facts are
-    ``nplusone.group_facts``. The definition of ``_fold.settle_group``, which
-    does it all in one pass.
-    """
-    _consume(map(setitem, records, repeat(RAW_SQL), repeat(shape)))
-    _consume(map(setitem, records, repeat(RAW_SCOPE), repeat(path)))
-    _consume(map(setitem, records, repeat(RAW_SQL_HASH), repeat(sql_hash)))
-    return group_facts(records)
-
-
-def load_group_queries() -> GroupQueries | None:
-    """Return the C grouping where built and not turned off, else ``None``."""
-    found: GroupQueries | None = load_fold("group_queries")
-    return found
-
-
-def load_settle_group() -> SettleGroup | None:
-    """Return the C ``settle_records`` where built and not turned off."""
-    found: SettleGroup | None = load_fold("settle_group")
-    return found
-
 
 _group_queries = load_group_queries()
 _settle_group = load_settle_group()
-
-
-def query_event(record: RawQuery) -> QueryEvent:
-    """Return the ``QueryEvent`` of a folded record, made once and kept in it."""
-    event: QueryEvent | None = record[RAW_EVENT]
-    if event is None:
-        shape = record[RAW_SQL]
-        event = record[RAW_EVENT] = QueryEvent(
-            record[RAW_ALIAS],
-            record[RAW_VENDOR],
-            shape,
-            shape,
-            record[RAW_DURATION_S],
-            record[RAW_STARTED_AT],
-            record[RAW_THREAD_ID],
-            record[RAW_SCOPE],
-            record[RAW_CALL_SITE],
-            False,
-            1,
-            None,
-            record[RAW_PARAMS_HASH],
-            None,
-            record[RAW_LAZY_LOAD],
-            record[RAW_SQL_HASH],
-            record[RAW_BULK_CALL],
-        )
-    return event
-
-
-def keep_record(
-    queries: list[RawQuery], spare: list[RawQuery], items: tuple[Any, ...]
-) -> int:
-    """Append a raw query record holding ``items`` to ``queries``; return its length.
-
-    The record is the last of ``spare``, filled again, when there is one,
-    else a new list. The definition of ``_fold.keep_record``; the recorder
-    runs the same inline where it is not built.
-    """
-    try:
-        record = spare.pop()
-    except IndexError:
-        queries.append(list(items))
-    else:
-        record[:] = items
-        queries.append(record)
-    return len(queries)
-
-
-def recycle_records(
-    recent: deque[Any], count: int, spare: list[RawQuery], bound: int
-) -> None:
-    """Remove the ``count`` oldest items of ``recent``; keep raw records spare.
-
-    A raw query record that nothing else holds (a scope's analysis or the
-    slowest queries may) goes to ``spare``, its items set to ``None``, while
-    it holds fewer than ``bound``, for the recorder to fill again instead of
-    making a new list: records made a query and kept until the recent events
-    let go of them were what brought the cyclic collector's generation 0
-    past its threshold. The definition of ``_fold.recycle_records``.
-    """
-    popleft = recent.popleft
-    for _ in range(min(count, len(recent))):
-        item = popleft()
-        # What a list held by this frame alone shows (two on 3.11, ``item``
-        # and the call's argument), read the same way, not assumed: the
-        # interpreter may borrow the argument's reference. Made after
-        # ``item``, a new probe each time: a tracer that reads the frame's
-        # locals (a debugger stopped here) holds the probe only if it holds
-        # ``item`` too, where one probe made first was held alone and a
-        # record held by one other thing passed as free.
-        if type(item) is not list or len(item) != RAW_LENGTH or len(spare) >= bound:
-            continue
-        probe: list[Any] = []
-        if _getrefcount(item) == _getrefcount(probe):
-            # Emptied, so that its items are freed with the batch's and
-            # spare keeps nothing alive.
-            item[:] = _NONES
-            spare.append(item)
-
-
-def load_fold_groups() -> FoldGroups | None:
-    """Return the C loop of ``_add_queries`` where built and not turned off."""
-    found: FoldGroups | None = load_fold("fold_groups")
-    return found
-
-
 _fold_groups = load_fold_groups()
-
-
-def load_keep_record() -> KeepRecord | None:
-    """Return the C ``keep_record`` where built and not turned off."""
-    found: KeepRecord | None = load_fold("keep_record")
-    return found
-
-
-def load_recycle_records() -> RecycleRecords:
-    """Return the C ``recycle_records``, else its Python definition."""
-    found: RecycleRecords | None = load_fold("recycle_records")
-    return recycle_records if found is None else found
-
-
 _recycle_records = load_recycle_records()
 
 
 def query_batch(records: list[RawQuery]) -> QueryBatch:
     """Return raw query records as a query batch listener receives them."""
     return list(map(_alias, records)), list(map(_duration, records))
-
-
-def made_query_events(
-    recent: deque[Any], spare: list[RawQuery] | None = None, bound: int = 0
-) -> None:
-    """Turn the folded raw query records in ``recent`` into events, in place.
-
-    A record that nothing else holds once its event took its place goes to
-    ``spare`` while it holds fewer than ``bound``, as ``recycle_records``
-    keeps those the recent events let go of: without it, a read (a polling
-    live report) left nothing to recycle for the next ``RECENT_EVENTS_SIZE``
-    queries, each made a new list.
-    """
-    for index in range(len(recent)):
-        item = recent[index]
-        if type(item) is list and len(item) == RAW_LENGTH:
-            recent[index] = query_event(item)
-            if spare is None or len(spare) >= bound:
-                continue
-            # Made after ``item``, as in recycle_records.
-            probe: list[Any] = []
-            if _getrefcount(item) == _getrefcount(probe):
-                item[:] = _NONES
-                spare.append(item)
 
 
 class QueryRecords:

@@ -108,7 +108,7 @@ class ThreadLog:
         #: the lock: a timer marks them only when there are any.
         self.open_blocks = open_blocks
         #: Raw query records the recent events let go of, held by nothing
-        #: else, for the recorder to fill again (``perfprobe.querylog``): the
+        #: else, for the recorder to fill again (``perfprobe.rawrecords``): the
         #: collector's list, shared by every thread's log.
         self.spare: list[list[Any]] = [] if spare is None else spare
         self._alive = weakref.ref(alive)

@@ -24,7 +24,7 @@ from perfprobe.events import (
 )
 from perfprobe.nplusone import NPlusOneFinding, ScopeQueries
 from perfprobe.querycounts import QueryCountStats
-from perfprobe.querylog import RAW_LENGTH
+from perfprobe.rawrecords import RAW_LENGTH
 from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 

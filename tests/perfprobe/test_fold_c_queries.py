@@ -11,7 +11,8 @@ from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, querylog
 from perfprobe.collector import Collector
 from perfprobe.events import RAW_CALL_SITE, RAW_DURATION_S, RAW_SCOPE, RAW_SQL
-from perfprobe.querylog import RAW_LENGTH, group_records, load_group_queries
+from perfprobe.querygroups import group_records, load_group_queries
+from perfprobe.rawrecords import RAW_LENGTH
 from perfprobe.scope import Scope
 from perfprobe.sketch import PURE_PYTHON_ENV
 

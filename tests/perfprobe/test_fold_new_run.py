@@ -21,8 +21,9 @@ from perfprobe.events import (
     RAW_SQL_HASH,
     LazyLoad,
 )
-from perfprobe.nplusone import ScopeQueries, group_facts
-from perfprobe.querylog import RAW_LENGTH
+from perfprobe.nplusone import ScopeQueries
+from perfprobe.querygroups import group_facts
+from perfprobe.rawrecords import RAW_LENGTH
 
 from .extensions import needs_extension
 

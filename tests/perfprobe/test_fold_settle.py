@@ -22,8 +22,8 @@ from perfprobe.events import (
     LazyLoad,
     QueryEvent,
 )
-from perfprobe.nplusone import group_facts
-from perfprobe.querylog import RAW_LENGTH, settle_records
+from perfprobe.querygroups import group_facts, settle_records
+from perfprobe.rawrecords import RAW_LENGTH
 from perfprobe.scope import Scope
 
 from .extensions import needs_extension

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from perfprobe import aggregates
-from perfprobe.aggregates import QueryTable, indices_above
+from perfprobe import querytable
 from perfprobe.conf import PerfprobeSettings
+from perfprobe.querytable import QueryTable, indices_above
 
 from .extensions import needs_extension
 
@@ -52,7 +52,7 @@ def folded(
 ) -> list[tuple[float, int]]:
     """Return the slowest a table keeps of the batches added with add_totals."""
     if not c:
-        monkeypatch.setattr(aggregates, "_indices_above", None)
+        monkeypatch.setattr(querytable, "_indices_above", None)
     added = table(keep)
     sequence = 0
     for batch in batches:

@@ -21,7 +21,7 @@ from perfprobe.events import (
     QueryEvent,
 )
 from perfprobe.nplusone import ScopeQueries
-from perfprobe.querylog import RAW_LENGTH
+from perfprobe.rawrecords import RAW_LENGTH
 
 from .report_factories import query
 

@@ -18,7 +18,8 @@ from django.db import connection
 from perfprobe import PerformanceMonitor
 from perfprobe.db import callsite
 from perfprobe.events import RAW_DURATION_S, QueryEvent
-from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH, keep_record, recycle_records
+from perfprobe.querylog import QUERY_BATCH
+from perfprobe.rawrecords import RAW_LENGTH, keep_record, recycle_records
 from perfprobe.sketch import load_fold
 from perfprobe.suppression import request_mark
 

@@ -30,7 +30,8 @@ from perfprobe.events import (
     RAW_VENDOR,
     RequestEvent,
 )
-from perfprobe.querylog import QUERY_BATCH, RAW_LENGTH
+from perfprobe.querylog import QUERY_BATCH
+from perfprobe.rawrecords import RAW_LENGTH
 from perfprobe.requestrecorder import PENDING_QUERIES, PENDING_SCOPES
 from perfprobe.requestscope import RequestScope
 from perfprobe.scope import get_current_scope

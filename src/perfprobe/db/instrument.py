@@ -19,7 +19,8 @@ from .. import monitoring, tracing
 from ..conf import PerfprobeSettings, get_settings
 from ..events import QueryEvent, error_type_name
 from ..failures import log_failure
-from ..querylog import QUERY_BATCH, load_keep_record
+from ..querylog import QUERY_BATCH
+from ..rawrecords import load_keep_record
 from ..scope import current_scope
 from . import callsite as _callsite
 from .callsite import stack_origin
