@@ -32,25 +32,31 @@ from .events import (
 )
 from .failures import log_failure
 from .listeners import ListenerList
+from .memoryrecords import MemoryRecords
+from .pendingscopes import PendingScopes
 from .querylog import QueryBatch, QueryRecords, query_batch
 from .querytable import QueryTable
 from .rawrecords import query_event
 from .reentry import GuardedLock, deferred_if_reentered
+from .requestfold import RequestFold
 from .requestrecorder import RequestRecorder
 from .scope import Scope
 from .scopetable import ScopeTable
+from .subscriptions import Subscriptions
 from .threadlog import RecentItem, TimerRecords
 
 logger = logging.getLogger("perfprobe.collector")
 
 
-Listener = Callable[[Event], None]
-ScopeListener = Callable[[ScopeSummary], None]
-RequestListener = Callable[[RequestEvent], None]
-QueryBatchListener = Callable[[QueryBatch], None]
-
-
-class Collector(QueryRecords, RequestRecorder, TimerRecords):
+class Collector(
+    QueryRecords,
+    RequestRecorder,
+    PendingScopes,
+    RequestFold,
+    TimerRecords,
+    MemoryRecords,
+    Subscriptions,
+):
     """Aggregate measurements from any thread; the only shared mutable state.
 
     Every public method takes the one lock, so aggregates stay exact under
@@ -168,84 +174,6 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
         self._last_good_settings = conf
         return conf
 
-    def add_listener(self, listener: Listener) -> None:
-        """Call ``listener(event)`` for every event recorded from now on."""
-        # Requests that ended before it are not heard: closed first.
-        self.close_pending()
-        self._listeners.add(listener)
-
-    def remove_listener(self, listener: Listener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
-        self._listeners.remove(listener)
-
-    def add_scope_listener(
-        self, listener: ScopeListener, *, findings_only: bool = False
-    ) -> None:
-        """Call ``listener(summary)`` for every scope that closes from now on.
-
-        With ``findings_only``, only for those closing with an N+1 or a
-        duplicate finding; request scopes then keep their quiet and batched
-        closes, which a listener to every scope turns off, and a scope whose
-        close waited is passed on when it closes (with its batch, or before
-        any read).
-        """
-        self.close_pending()
-        if findings_only:
-            self._finding_listeners.add(listener)
-        else:
-            self._scope_listeners.add(listener)
-
-    def remove_scope_listener(self, listener: ScopeListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
-        self._scope_listeners.remove(listener)
-        self._finding_listeners.remove(listener)
-
-    def add_request_listener(self, listener: RequestListener) -> None:
-        """Call ``listener(event)`` for every request recorded from now on.
-
-        Unlike an event listener, it leaves the query recorder's fast path
-        on, and a request that recorded nothing stays quiet (its event is
-        made for the listeners alone); request scopes, though, do not wait
-        for the batched close while one listens, so that each request is
-        heard at its end with its query count.
-        """
-        self.close_pending()
-        self._request_listeners.add(listener)
-
-    def remove_request_listener(self, listener: RequestListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored."""
-        self._request_listeners.remove(listener)
-
-    def add_query_batch_listener(self, listener: QueryBatchListener) -> None:
-        """Call ``listener((aliases, durations))`` for the database calls from now on.
-
-        Each call passes the database alias and the duration in seconds of
-        some calls, in the order they ran in each thread. Unlike an event
-        listener, it leaves the query recorder's fast path on: a query that
-        waits in its thread's log is passed on when the log is folded in
-        (when a request scope closes, before every read, at a reset, and at
-        the latest once the thread has ``QUERY_BATCH`` waiting); others at
-        once. It is called with the collector's lock held, and must not call
-        the collector; its failures are logged, not raised.
-        """
-        # Queries that ran before it are not passed on: folded in first.
-        self.fold_queries()
-        self._query_batch_listeners.add(listener)
-
-    def remove_query_batch_listener(self, listener: QueryBatchListener) -> None:
-        """Stop calling ``listener``; unknown listeners are ignored.
-
-        The queries that ran while it listened and still wait in the thread
-        logs are folded in first, so that it is passed them.
-        """
-        if listener in self._query_batch_listeners.items:
-            self.fold_queries()
-        self._query_batch_listeners.remove(listener)
-
-    def _notify(self, event: Event) -> None:
-        if self._listeners.items:
-            self._listeners.notify(event)
-
     # -- helpers called with the lock held ---------------------------------
 
     def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any:
@@ -316,52 +244,6 @@ class Collector(QueryRecords, RequestRecorder, TimerRecords):
             self._errors.add(event, self._scopes.lineage(scope))
             self._recent.append(event)
         self._notify(event)
-
-    @deferred_if_reentered
-    def record_memory(self, record: MemoryRecord) -> None:
-        """Add a checkpoint, or a block that has just closed."""
-        if self._pending:
-            self.close_pending()
-        with self._lock:
-            if record.open:
-                return
-            self._memory.append(record)
-            self._recent.append(record)
-        self._notify(record)
-
-    @deferred_if_reentered
-    def memory_block_opened(self, record: MemoryRecord) -> None:
-        """Track an open block so other threads' work can mark it process-wide.
-
-        An open block is itself monitored work of its thread: while it is
-        open, blocks of other threads are process-wide, and so is this one if
-        another thread already had a block or a timer running.
-        """
-        with self._lock:
-            # The checkpoint taken when the probe was created becomes the
-            # block's start, so it leaves the lists (compared by identity).
-            for table in (self._memory, self._recent):
-                if record in table:
-                    table.remove(record)
-            record.open = True
-            self._activity.block_opened(record)
-
-    @deferred_if_reentered
-    def memory_block_closed(self, record: MemoryRecord) -> None:
-        """Stop tracking ``record`` (by identity) and add it as a block."""
-        if self._forget_block(record):
-            self.record_memory(record)
-
-    @deferred_if_reentered
-    def memory_block_abandoned(self, record: MemoryRecord) -> None:
-        """Stop tracking ``record`` (by identity) without keeping it."""
-        self._forget_block(record)
-
-    def _forget_block(self, record: MemoryRecord) -> bool:
-        with self._lock:
-            tracked = self._activity.block_closed(record)
-            record.open = False
-        return tracked
 
     # -- scopes ---------------------------------------------------------------
 

@@ -21,7 +21,7 @@ from . import conf, monitoring, requestscope, sampling, tracing
 from .access import UNMONITORED_ATTR
 from .collector import Collector
 from .failures import log_failure
-from .requestrecorder import REQUEST_BATCH
+from .requestfold import REQUEST_BATCH
 from .routes import UNMATCHED_ROUTE, Endpoint, endpoint_names
 from .scope import Scope, current_scope
 from .sketch import PURE_PYTHON_ENV

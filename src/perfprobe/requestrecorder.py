@@ -3,28 +3,16 @@
 from __future__ import annotations
 
 import functools
-import logging
 from collections import deque
-from itertools import compress
-from operator import itemgetter
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, cast
 
-from .aggregates import (
-    PENDING_DURATIONS,
-    EndpointStats,
-    OpenScope,
-    ScopeSummary,
-    count_error,
-)
-from .db.callsite import forget_scope_loads
+from .aggregates import EndpointStats, ScopeSummary, count_error
 from .events import Event, RequestEvent
-from .failures import log_failure
-from .querycounts import QueryCountStats
-from .querylog import QUERY_BATCH
+from .pendingscopes import PENDING_QUERIES, PENDING_SCOPES
 from .reentry import GuardedLock, deferred_if_reentered
+from .requestfold import REQUEST_BATCH
 from .requestlog import QuietRequest, RawRequest, made_event, raw_request_event
 from .scope import Scope
-from .stats import MetricStats
 from .threadlog import RecentItem, Record, ThreadLogs, events_of
 
 if TYPE_CHECKING:
@@ -36,28 +24,10 @@ if TYPE_CHECKING:
     from .listeners import ListenerList
     from .scopetable import ScopeTable
 
-logger = logging.getLogger("perfprobe.collector")
-
-#: Quiet requests the request path leaves for one batched fold.
-REQUEST_BATCH = 128
-#: Request scopes whose close may wait for one batched close (their number
-#: bounds the scopes, their requests and their queries kept open).
-PENDING_SCOPES = 16
-#: Raw queries in the thread logs past which the waiting scopes close at a
-#: request's end: below ``QUERY_BATCH``, so that the thread's own fold (which
-#: would give the next request's scope state, and send it the full way)
-#: seldom comes first.
-PENDING_QUERIES = QUERY_BATCH * 3 // 4
 #: The scope fields of a quiet request whose scope was not opened here.
 _NO_SCOPE = (None, None, None)
 #: What request_ended does once its lock is released (see _end_behind).
 _FULL, _KEPT, _WAITS, _BEHIND = range(4)
-#: Distinct endpoints in a batch up to which ``_fold_requests`` picks each
-#: one's requests in its own pass.
-FEW_ENDPOINTS = 8
-_endpoint_key = itemgetter(0)
-_status = itemgetter(1)
-_duration = itemgetter(2)
 
 
 class RequestRecorder:
@@ -75,12 +45,9 @@ class RequestRecorder:
     _scopes: ScopeTable
     _recent: deque[RecentItem]
     _dropped_metrics: int
-    #: Requests with nothing in their scope, not yet in their endpoint's
-    #: figures: added in batches of ``REQUEST_BATCH`` and before every read.
+    #: Quiet requests waiting for their fold (see ``RequestFold``).
     _request_log: list[RawRequest | QuietRequest]
-    #: Request scopes whose close waits, with their raw requests and the
-    #: settings at their end, and quiet requests that ended after them:
-    #: closed in order by ``close_pending``.
+    #: Request scopes whose close waits (see ``PendingScopes``).
     _pending: list[tuple[Scope, RawRequest, PerfprobeSettings] | QuietRequest]
     _settings: Callable[[], PerfprobeSettings]
     _last_good_settings: PerfprobeSettings
@@ -100,7 +67,11 @@ class RequestRecorder:
 
     if TYPE_CHECKING:
 
-        def _bounded_key(self, table: dict[Any, Any], key: Any) -> Any: ...
+        def _fold_requests(self) -> None: ...
+
+        def _endpoint(self, key: tuple[str, str]) -> EndpointStats: ...
+
+        def close_pending(self) -> None: ...
 
         def scope_closed(
             self, scope: Scope, duration_s: float
@@ -140,78 +111,6 @@ class RequestRecorder:
             self._listeners.notify(event)
         if self._request_listeners.items:
             self._request_listeners.notify(event)
-
-    def fold_requests(self) -> None:
-        """Add the requests waiting in ``_request_log`` to their endpoints.
-
-        Readers call it before they take the lock for their read: a
-        finaliser the fold's allocations run, which records while the lock
-        is held, is deferred until the lock is released, and so lands
-        before the read rather than after it.
-        """
-        lock = self._lock
-        if not self._request_log or lock._is_owned():  # type: ignore[attr-defined]
-            return
-        lock.fold(self._fold_requests)
-
-    def _fold_requests(self) -> None:
-        # Called with the lock held. Grouped by endpoint, so that each
-        # endpoint takes its batch in a few calls, in C where it can.
-        waiting = self._request_log
-        self._request_log = []
-        keys = list(map(_endpoint_key, waiting))
-        # In the order first seen, as one by one would make them.
-        distinct = dict.fromkeys(keys)
-        groups: dict[tuple[str, str], list[RawRequest | QuietRequest]]
-        if len(distinct) <= FEW_ENDPOINTS:
-            # A batch usually holds a few endpoints: one pass in C each
-            # rather than a lookup and an append in Python per request.
-            groups = {
-                key: list(compress(waiting, map(key.__eq__, keys))) for key in distinct
-            }
-        else:
-            groups = {}
-            for raw in waiting:
-                group = groups.get(raw[0])
-                if group is None:
-                    group = groups[raw[0]] = []
-                group.append(raw)
-        endpoints = self._endpoints
-        for key, raws in groups.items():
-            ep = endpoints.get(key)
-            if ep is None:
-                ep = self._endpoint(key)
-                if key not in endpoints:
-                    # Past MAX_METRICS: each request counts as dropped, as
-                    # one by one (_endpoint counted the first).
-                    self._dropped_metrics += len(raws) - 1
-            # A batch's statuses are mostly one: counted in C by list.count,
-            # not one Counter update (a dict lookup, an addition and a
-            # store) per request. The others keep their first-seen order.
-            statuses = list(map(_status, raws))
-            first = statuses[0]
-            same = statuses.count(first)
-            quiet = ep.quiet
-            quiet[first] += same
-            if same < len(statuses):
-                quiet.update([status for status in statuses if status != first])
-            pending = ep.pending
-            pending.extend(map(_duration, raws))
-            if len(pending) >= PENDING_DURATIONS:
-                ep.add_pending()
-
-    def _endpoint(self, key: tuple[str, str]) -> EndpointStats:
-        # Called with the lock held.
-        ep = self._endpoints.get(key)
-        if ep is None:
-            key = self._bounded_key(self._endpoints, key)
-            ep = self._endpoints.get(key)
-            if ep is None:
-                limit = self._conf.EXACT_PERCENTILE_LIMIT
-                ep = self._endpoints[key] = EndpointStats(
-                    MetricStats(limit), QueryCountStats(limit)
-                )
-        return ep
 
     def request_ended(self, scope: Scope, request: RawRequest) -> None:
         """Close a request's ``scope`` and record the request, in one lock.
@@ -397,116 +296,6 @@ class RequestRecorder:
         if ended_now and self._activity.open_blocks:
             self._activity.mark_others(quiet[4])
         self._recent.append(quiet)
-
-    def close_pending(self) -> None:
-        """Close the request scopes that wait, in the order their requests ended.
-
-        A request whose scope holds only raw queries still in the thread
-        logs (and would otherwise be quiet) leaves its scope open and waiting
-        rather than folding its queries and closing it at once: folded
-        together, a batch of such requests costs fewer calls, and runs on
-        objects still warm from the previous one. Every reader calls this
-        first (a snapshot, a listener added, a scope closed, a reset, the
-        scope's ``summary``), and a request that cannot wait calls it before
-        its own record, so what is read is what closing each scope at its
-        request's end made, but for the order of the recent events (the
-        waiting requests' queries come before their requests) and the
-        splitting of the running total of query time. Called without the
-        lock, like ``fold_requests``; a no-op inside it.
-        """
-        lock = self._lock
-        if not self._pending or lock._is_owned():  # type: ignore[attr-defined]
-            return
-        lock.fold(self._close_pending)
-
-    def _close_pending(self) -> None:
-        # Called with the lock held.
-        waiting = self._pending
-        if not waiting:
-            return
-        self._pending = []
-        # The waiting scopes' queries, and any other thread's.
-        self._add_query_logs()
-        scopes = self._scopes
-        states = scopes.states
-        # The closed scopes' lazy loads leave the memo in one scan, after.
-        closed: set[int] = set()
-        for item in waiting:
-            scope: Scope | None = None
-            try:
-                if len(item) != 3:
-                    self._add_quiet(item, ended_now=False)
-                    continue
-                scope, request, conf = item
-                state = states.pop(scope.id, None)
-                if state is not None:
-                    closed.add(scope.id)
-                    self._close_waiting(scope, request, conf, state)
-                elif scope.tracker is scopes:
-                    self._add_quiet(self._keep_empty(scope, request), ended_now=False)
-            except Exception:
-                # The request is lost, not the batch, and never raised to
-                # the reader or the request that closed the batch.
-                if scope is not None:
-                    scope.tracker = None
-                    states.pop(scope.id, None)
-                log_failure(
-                    logger, "close-pending", "perfprobe failed to close a request scope"
-                )
-            finally:
-                # Last: a reader of its summary in another thread waits for
-                # the lock while this is set (RequestScope.summary).
-                if scope is not None:
-                    scope.waits_in = None
-        if closed:
-            try:
-                forget_scope_loads(closed)
-            except Exception:
-                log_failure(
-                    logger, "close-pending", "perfprobe failed to close a request scope"
-                )
-
-    def _close_waiting(
-        self,
-        scope: Scope,
-        request: RawRequest,
-        conf: PerfprobeSettings,
-        state: OpenScope,
-    ) -> None:
-        # Called with the lock held, with the scope's state, taken from the
-        # open scopes: scope_closed and record_request, but for what a
-        # request that may wait cannot have (listeners, an error, a parent
-        # scope, open memory blocks). Once per request of a view with
-        # queries: the calls of _endpoint and EndpointStats.add are written
-        # out.
-        scope.tracker = None
-        duration_s = request[2]
-        summary = state.close(
-            duration_s, conf.N_PLUS_ONE_MIN_QUERIES, conf.DUPLICATE_MIN_QUERIES
-        )
-        self._scopes.add_closed(summary, forget_loads=False)
-        scope.summary = summary
-        if self._finding_listeners.items and (summary.n_plus_one or summary.duplicates):
-            # After the lock is released, as every listener is called.
-            self._lock._deferred.append(
-                functools.partial(self._finding_listeners.notify, summary)
-            )
-        if self._request_log:
-            self._fold_requests()
-        key = request[0]
-        ep = self._endpoints.get(key)
-        if ep is None:
-            ep = self._endpoint(key)
-        query_count = state.query_count
-        query_time_s = state.query_time_s
-        if ep.pending:
-            ep.add_pending()
-        ep.stats.add(duration_s)
-        ep.query_counts.add(query_count)
-        ep.query_time_s += query_time_s
-        ep.statuses[request[1]] += 1
-        # Made an event when read, as a quiet request is (made_event).
-        self._recent.append((request, query_count, query_time_s, summary.path))
 
     def _recent_events(self) -> list[Event]:
         # Called with the lock held; see request_ended for the quiet tuples.

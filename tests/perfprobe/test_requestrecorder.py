@@ -11,7 +11,7 @@ from pytest_django import Settings
 
 from perfprobe.aggregates import OVERFLOW_KEY
 from perfprobe.collector import Collector
-from perfprobe.requestrecorder import FEW_ENDPOINTS, REQUEST_BATCH
+from perfprobe.requestfold import FEW_ENDPOINTS, REQUEST_BATCH
 from perfprobe.scope import Scope
 
 from .report_factories import query, raw_request

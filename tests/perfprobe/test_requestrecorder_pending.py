@@ -30,9 +30,9 @@ from perfprobe.events import (
     RAW_VENDOR,
     RequestEvent,
 )
+from perfprobe.pendingscopes import PENDING_QUERIES, PENDING_SCOPES
 from perfprobe.querylog import QUERY_BATCH
 from perfprobe.rawrecords import RAW_LENGTH
-from perfprobe.requestrecorder import PENDING_QUERIES, PENDING_SCOPES
 from perfprobe.requestscope import RequestScope
 from perfprobe.scope import get_current_scope
 
