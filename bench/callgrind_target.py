@@ -196,11 +196,11 @@ def _lazy_loop(mode: str, count: int) -> None:
     from django.db import connection
 
     from perfprobe import monitor
-    from perfprobe.db import instrument
+    from perfprobe.db import installer
 
     _create_orders()
     if mode != "lazy-perfprobe":
-        instrument.uninstall()
+        installer.uninstall()
     if mode == "lazy-wrapper":
         connection.execute_wrappers.append(_passthrough)
     _request_loop(count, "/lazy/")

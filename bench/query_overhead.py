@@ -20,7 +20,7 @@ from django.db import connection
 
 from apps.shop.models import Customer
 from perfprobe import monitoring
-from perfprobe.db import instrument
+from perfprobe.db import installer, instrument
 
 from .harness import Row, compare, format_ns, format_ratio, format_timing, interleave
 
@@ -56,17 +56,17 @@ def run(quick: bool) -> list[Row]:
         return clock() - start
 
     def off(ops: int) -> int:
-        instrument.uninstall()
+        installer.uninstall()
         assert not _recorder_attached()
         return queries(ops)
 
     def on(ops: int) -> int:
-        instrument.install()
+        installer.install()
         assert _recorder_attached()
         return queries(ops)
 
     def on_in_scope(ops: int) -> int:
-        instrument.install()
+        installer.install()
         start = clock()
         with monitor.scope("bench.queries"):
             queries(ops)
@@ -74,7 +74,7 @@ def run(quick: bool) -> list[Row]:
 
     ops = 50
     rounds = 25 if quick else 121
-    was_installed = instrument.is_installed()
+    was_installed = installer.is_installed()
     try:
         timings = interleave(
             [("off", off), ("on", on), ("scope", on_in_scope)], ops, rounds
@@ -82,9 +82,9 @@ def run(quick: bool) -> list[Row]:
         snapshot = monitor.collector.snapshot()
     finally:
         if was_installed:
-            instrument.install()
+            installer.install()
         else:
-            instrument.uninstall()
+            installer.uninstall()
         monitor.reset()
 
     # Guard against a recorder that silently records nothing: the ratio

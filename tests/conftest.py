@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import (
 
 from apps.shop.latency import set_latency_scale
 from perfprobe import PerformanceMonitor, monitor, tracing
-from perfprobe.db import instrument
+from perfprobe.db import installer, instrument
 from perfprobe.events import QueryEvent
 from perfprobe.listeners import ListenerList
 from perfprobe.prometheus import runtime as prometheus_runtime
@@ -131,16 +131,16 @@ def each_recorder(request: pytest.FixtureRequest) -> Iterator[str]:
             pytest.skip("the C recorder is not built (or PERFPROBE_PURE_PYTHON is set)")
         yield "c"
         return
-    installed = instrument.is_installed()
-    instrument.uninstall()
+    installed = installer.is_installed()
+    installer.uninstall()
     instrument.recorder = instrument.python_recorder
     try:
         if installed:
-            instrument.install()
+            installer.install()
         yield "python"
     finally:
-        installed = instrument.is_installed()
-        instrument.uninstall()
+        installed = installer.is_installed()
+        installer.uninstall()
         instrument.recorder = original
         if installed:
-            instrument.install()
+            installer.install()

@@ -111,10 +111,10 @@ def sync_instrumentation() -> None:
     and requests but record no query. It is never removed here: the
     recorder reads the switches at each query, so settings turning it off
     make queries pass through unrecorded. Connections already open in other
-    threads are not instrumented (see ``perfprobe.db.instrument.install``).
+    threads are not instrumented (see ``perfprobe.db.installer.install``).
     """
     from .conf import settings_or_none
-    from .db.instrument import install, is_installed
+    from .db.installer import install, is_installed
 
     conf = settings_or_none()
     if conf is None or not (conf.ENABLED and conf.INSTRUMENT_DATABASE):
@@ -153,7 +153,7 @@ class PerfprobeConfig(AppConfig):
         global _startup_error
         from . import checks
         from .conf import get_settings
-        from .db.instrument import install
+        from .db.installer import install
         from .monitoring import monitor
 
         checks.register()

@@ -17,7 +17,7 @@ from apps.shop import async_views
 from apps.shop.models import Order
 from apps.shop.sample_data import ensure_sample_data
 from perfprobe import PerformanceMonitor
-from perfprobe.db import instrument
+from perfprobe.db import installer
 from perfprobe.db.callsite import display_path
 from perfprobe.events import QueryEvent
 
@@ -34,7 +34,7 @@ def close_worker_connections() -> Iterator[None]:
     """
     yield
     mine = set(connections.all(initialized_only=True))
-    for other in list(instrument._instrumented):
+    for other in list(installer._instrumented):
         if other not in mine and other.connection is not None:
             # The owning thread is gone, so Django's own close() (which
             # checks the thread) cannot be used; the driver's can.

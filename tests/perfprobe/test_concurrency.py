@@ -25,7 +25,7 @@ from pytest_django import Settings
 from apps.debugging.client import HttpResult, request_json
 from apps.debugging.server import LoopbackServer
 from perfprobe import PerformanceMonitor
-from perfprobe.db import instrument
+from perfprobe.db import installer, instrument
 from perfprobe.events import QueryEvent, RequestEvent
 from perfprobe.prometheus import runtime as prometheus_runtime
 
@@ -260,8 +260,8 @@ def test_installing_twice_never_double_counts(
     config = apps.get_app_config("perfprobe")
     config.ready()
     config.ready()
-    instrument.install()
-    instrument.install()
+    installer.install()
+    installer.install()
     before = REGISTRY.get_sample_value(
         "perfprobe_http_request_duration_seconds_count",
         {"method": "GET", "route": "/a/", "status": "200"},

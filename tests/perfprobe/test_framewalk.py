@@ -22,7 +22,7 @@ from django.test import override_settings
 
 from apps.shop.models import Customer, Order, OrderItem, Product
 from perfprobe import PerformanceMonitor
-from perfprobe.db import callsite, framewalk, instrument, lazyload, params
+from perfprobe.db import callsite, framewalk, installer, lazyload, params
 from perfprobe.db.framewalk import WalkResult, walk_frames
 from perfprobe.events import LazyLoad
 from perfprobe.scope import Scope
@@ -384,7 +384,7 @@ def test_async_orm_through_sync_to_async_agrees(walks: Pairs) -> None:
         # sync_to_async's worker thread opened a connection Django never
         # closes (its thread is gone); the driver's own close() can.
         mine = set(connections.all(initialized_only=True))
-        for other in list(instrument._instrumented):
+        for other in list(installer._instrumented):
             if other not in mine and other.connection is not None:
                 other.connection.close()
                 other.connection = None

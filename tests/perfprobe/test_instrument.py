@@ -24,7 +24,7 @@ from django.test import override_settings
 from apps.shop.models import Customer
 from perfprobe import PerformanceMonitor, monitoring
 from perfprobe.collector import Collector
-from perfprobe.db import callsite, instrument
+from perfprobe.db import callsite, installer, instrument
 from perfprobe.db.framewalk import PURE_PYTHON_ENV
 from perfprobe.events import QueryEvent
 from perfprobe.scope import current_scope
@@ -52,14 +52,14 @@ def recorder_count() -> int:
 def reinstall() -> Iterator[None]:
     """Leave the instrumentation installed however the test ends."""
     yield
-    instrument.install()
+    installer.install()
 
 
 def test_install_is_idempotent() -> None:
     """Installing twice still leaves exactly one recorder on the connection."""
-    instrument.install()
-    instrument.install()
-    assert instrument.is_installed()
+    installer.install()
+    installer.install()
+    assert installer.is_installed()
     assert recorder_count() == 1
 
 
@@ -71,7 +71,7 @@ def test_the_installed_recorder_is_a_plain_function(each_recorder: str) -> None:
     look-up of ``__call__`` a query (about 850 instructions). The C recorder
     is a built-in function taking its arguments as an array (vectorcall).
     """
-    instrument.install()
+    installer.install()
     (wrapper,) = [w for w in connection.execute_wrappers if w is instrument.recorder]
     if each_recorder == "c":
         assert inspect.isbuiltin(wrapper)
@@ -218,11 +218,11 @@ def test_user_wrapper_on_top_survives_uninstall(
         return execute(sql, *args)
 
     with connection.execute_wrapper(user_wrapper):
-        instrument.uninstall()
+        installer.uninstall()
         assert connection.execute_wrappers[-1] is user_wrapper
         assert recorder_count() == 0
         Customer.objects.count()
-        instrument.install()
+        installer.install()
         Customer.objects.count()
         assert connection.execute_wrappers[-1] is user_wrapper
     # Django's own pop took the user's wrapper, not the recorder.
@@ -235,9 +235,9 @@ def test_uninstall_stops_recording_new_connections(
     reinstall: None, recorded_queries: Queries
 ) -> None:
     """After uninstall, a connection opened later is not instrumented either."""
-    instrument.uninstall()
-    assert not instrument.is_installed()
-    instrument.uninstall()
+    installer.uninstall()
+    assert not installer.is_installed()
+    installer.uninstall()
     other = connection.copy()
     try:
         other.ensure_connection()

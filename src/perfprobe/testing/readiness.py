@@ -26,7 +26,7 @@ def recording_problem() -> str | None:
     # Imported only once Django is set up: both read its settings.
     from ..apps import startup_error
     from ..conf import get_settings
-    from ..db.instrument import is_installed
+    from ..db.installer import is_installed
 
     error = startup_error()
     if error is not None:

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from django.test import override_settings
 
-from perfprobe.db import instrument
+from perfprobe.db import installer
 from perfprobe.testing import NotRecording, recording_problem
 from perfprobe.testing.readiness import require_recording
 
@@ -15,9 +15,9 @@ from perfprobe.testing.readiness import require_recording
 @pytest.fixture
 def uninstalled() -> Iterator[None]:
     """Remove the query instrumentation for the test, then put it back."""
-    instrument.uninstall()
+    installer.uninstall()
     yield
-    instrument.install()
+    installer.install()
 
 
 def test_the_demo_settings_record_queries() -> None:
