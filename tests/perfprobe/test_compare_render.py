@@ -353,3 +353,52 @@ def test_a_name_of_wide_characters_stays_in_a_narrow_table(width: int) -> None:
     table = stream.getvalue().split("Median, p95:")[0]
 
     assert "".join(char for char in table if char in name) == name, table
+
+
+def _counts_line(output: str) -> str:
+    """Return the line after the timings legend: the counts and any notes."""
+    text = " ".join(output.split())
+    return text.split("Query counts, failed runs and N+1 findings: ")[1]
+
+
+def test_a_total_not_compared_is_not_counted_as_the_same() -> None:
+    """Reports of different seeds with equal totals: 4 counts compared, 1 not.
+
+    In a user trial two demo reports of seeds 7 and 42 read "all 18 counts
+    the same", the whole report's total among them, which is not compared
+    across different work.
+    """
+    scenarios = {"checkout": (0.1, 30), "search": (0.1, 20)}
+    old = report(run(scenarios=scenarios, queries=50), seed=7)
+    new = report(run(scenarios=scenarios, queries=50), seed=42)
+
+    line = _counts_line(_plain(_comparison(old, new)))
+
+    assert line.startswith(
+        "all 4 compared counts the same; the whole report's total not compared: "
+        "they were made from different seeds. Result:"
+    ), line
+    # Over the same work every count is compared, as before.
+    same = _counts_line(_plain(_comparison(old, {**old})))
+    assert same.startswith("all 5 counts the same. Result:"), same
+
+
+def test_per_run_totals_of_an_older_report_not_compared_are_named() -> None:
+    """An older report's endpoint totals over other work are not "the same".
+
+    Without a per-request range the endpoint falls back to its per-run
+    total, which two different seeds do not make comparable either.
+    """
+    endpoints = {"GET /a/": (0.1, 0.1, 3), "GET /b/": (0.1, 0.1, 2)}
+    scenarios = {"checkout": (0.1, 5)}
+    old = report(
+        run(scenarios=scenarios, endpoints=endpoints, queries=5, legacy=True), seed=1
+    )
+    new = report(run(scenarios=scenarios, endpoints=endpoints, queries=5), seed=2)
+
+    line = _counts_line(_plain(_comparison(old, new)))
+
+    assert line.startswith(
+        "all 2 compared counts the same; the whole report's total and 2 other "
+        "totals not compared: they were made from different seeds. Note:"
+    ), line

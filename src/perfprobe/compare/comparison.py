@@ -32,6 +32,7 @@ from .stats import (
     estimate,
     judge_timing,
 )
+from .workload import workload_difference
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,14 @@ class Comparison:
     warnings: list[str] = field(default_factory=list)
     #: Why some counts were compared per run or not at all.
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def different_work(self) -> str | None:
+        """Return why the reports' work differs, ``None`` when it is the same.
+
+        Totals over different work are not compared.
+        """
+        return workload_difference(self.old, self.new)
 
     @property
     def spread_known(self) -> bool:

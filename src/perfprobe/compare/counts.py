@@ -70,6 +70,14 @@ class CountRow:
         return self.key.kind if self.per == PER_RUN else f"{self.key.kind}/{self.per}"
 
     @property
+    def not_compared(self) -> bool:
+        """Return whether both reports have the row but over work not alike.
+
+        Such a row's totals are ``not compared``, even where they are equal.
+        """
+        return self.old is not None and self.new is not None and not self.judged
+
+    @property
     def verdict(self) -> str:
         """Return ``more``, ``fewer``, ``changed``, ``same`` or why not judged.
 

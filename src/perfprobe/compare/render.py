@@ -11,7 +11,15 @@ from ..report.fmt import format_duration, plural, printable, shorten
 from ..report.terminal import plain_width, spelling
 from .comparison import Comparison, TimingRow, relative_change, timing_values
 from .counts import ONLY_NEW, ONLY_OLD, CountRow
-from .figures import N_PLUS_ONE, PER_REQUEST, PER_RUN, PER_SCOPE, count_place
+from .figures import (
+    ALL_QUERIES,
+    N_PLUS_ONE,
+    PER_REQUEST,
+    PER_RUN,
+    PER_SCOPE,
+    QUERIES,
+    count_place,
+)
 from .stats import (
     FASTER,
     MIN_SAMPLES,
@@ -189,8 +197,8 @@ class ComparisonRenderer:
             self._count_table(changed)
         else:
             self._line(
-                f"Query counts, failed runs and N+1 findings: all "
-                f"{plural(len(comparison.counts), 'count')} the same."
+                "Query counts, failed runs and N+1 findings: "
+                + all_the_same(comparison.counts, comparison.different_work)
             )
         for note in comparison.notes:
             self._line(f"Note: {note}")
@@ -274,6 +282,28 @@ def count_verdict(row: CountRow) -> tuple[str, str]:
     if verdict == SAME and row.moved:
         return f"{verdict} (line moved)", ""
     return verdict, VERDICT_STYLES.get(verdict, "")
+
+
+def all_the_same(rows: list[CountRow], different_work: str | None) -> str:
+    """Return what a comparison none of whose counts changed says of them.
+
+    A total over different work (``different_work`` says how) is not
+    compared, so it is named apart with the reason instead of counted as
+    the same.
+    """
+    skipped = [row for row in rows if row.not_compared]
+    if not skipped:
+        return f"all {plural(len(rows), 'count')} the same."
+    whole = any(row.key == (QUERIES, ALL_QUERIES) for row in skipped)
+    others = len(skipped) - whole
+    names = ["the whole report's total"] if whole else []
+    if others:
+        names.append(plural(others, "other total" if whole else "total"))
+    not_compared = f"{' and '.join(names)} not compared: {different_work}."
+    compared = len(rows) - len(skipped)
+    if not compared:
+        return not_compared
+    return f"all {plural(compared, 'compared count')} the same; {not_compared}"
 
 
 def _statistic(change: TimingChange | None) -> Text:
