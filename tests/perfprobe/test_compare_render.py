@@ -11,6 +11,7 @@ from rich.console import Console
 from perfprobe.compare import ComparisonRenderer, compare_reports, report_from_data
 from perfprobe.compare.comparison import Comparison
 from perfprobe.compare.render import format_tolerance, noise_rule
+from perfprobe.compare.stats import MIN_SAMPLES
 from perfprobe.report.terminal import make_console
 
 from .compare_factories import report, run
@@ -46,6 +47,27 @@ def test_the_noise_rule_names_where_the_spread_came_from() -> None:
     assert "runs of the new report" in new_only
     assert "Runs: old 1, new 1." in neither
     assert "only the tolerance (10%) decides" in neither
+
+
+def test_the_single_run_rule_states_the_minimum_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Equal minimums are said once; different ones name each statistic.
+
+    In a user trial "20 samples (n) for a median, 20 for a p95" read as
+    repeating itself.
+    """
+    single = _comparison(_ops(0.1), _ops(0.1))
+
+    assert (
+        "only the tolerance (10%) decides, and a median or p95 needs 20 "
+        "samples (n) on each side. Reports of repeated runs"
+    ) in noise_rule(single)
+    monkeypatch.setitem(MIN_SAMPLES, 0.5, 5)
+    assert (
+        "only the tolerance (10%) decides, and a median needs 5 samples (n) "
+        "on each side, a p95 20. Reports of repeated runs"
+    ) in noise_rule(single)
 
 
 def test_unchanged_rows_say_why() -> None:

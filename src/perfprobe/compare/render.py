@@ -75,12 +75,10 @@ def noise_rule(comparison: Comparison) -> str:
     if not comparison.spread_known:
         return (
             f"{runs} With a single run in each report no spread is known: only "
-            f"the tolerance ({tolerance}) decides, and only where each report "
-            f"has {MIN_SAMPLES[0.5]} samples (n) for a median, "
-            f"{MIN_SAMPLES[0.95]} for a p95. Reports of repeated runs (the "
-            "demo's --repeat 5 or more) give a comparison that accounts for "
-            "noise; live reports cannot be repeated: gate them with "
-            "--fail-on queries."
+            f"the tolerance ({tolerance}) decides, and {_minimum()}. Reports "
+            "of repeated runs (the demo's --repeat 5 or more) give a "
+            "comparison that accounts for noise; live reports cannot be "
+            "repeated: gate them with --fail-on queries."
         )
     which = (
         "both reports"
@@ -98,6 +96,14 @@ def noise_rule(comparison: Comparison) -> str:
         f"the spread (max - min) across the runs of {which} and larger than the "
         f"tolerance ({tolerance}).{scenarios}"
     )
+
+
+def _minimum() -> str:
+    """Return the samples a median and a p95 need, said once when alike."""
+    median, p95 = MIN_SAMPLES[0.5], MIN_SAMPLES[0.95]
+    if median == p95:
+        return f"a median or p95 needs {median} samples (n) on each side"
+    return f"a median needs {median} samples (n) on each side, a p95 {p95}"
 
 
 class ComparisonRenderer:
