@@ -375,6 +375,25 @@ def test_error_scenarios_each_error_has_advice(report):
 # -- the saved report, read back ----------------------------------------------------
 
 
+def test_the_expected_queries_are_in_sight_at_80_columns(report, tmp_path, monkeypatch):
+    """The Scenarios table shows database_operations' expected 12 queries.
+
+    In a user trial its Details were cut at "expected_quer…", after four
+    other figures, so the one to check against the Queries column was lost.
+    """
+    monkeypatch.setenv("COLUMNS", "80")
+    path = tmp_path / "demo.json"
+    path.write_text(json.dumps(report))
+    stdout = StringIO()
+
+    call_command("perfprobe_report", str(path), stdout=stdout)
+
+    lines = stdout.getvalue().splitlines()
+    table = lines[lines.index("Scenarios") : lines.index("Operations")]
+    assert "expected_queries=12" in " ".join(" ".join(table).split())
+    assert all(len(line) <= 80 for line in table), "\n".join(table)
+
+
 def test_the_saved_demo_report_prints_through_perfprobe_report(report, tmp_path):
     """perfprobe_report shows every scenario and every stored recommendation.
 
