@@ -15,7 +15,7 @@ from perfprobe.compare import LoadedReport
 from perfprobe.compare import cli as compare_cli
 from perfprobe.management.base import pick_html_option
 
-from .load.cli import choose_scenarios, parse_load_options
+from .load.cli import LOAD_SCENARIO, choose_scenarios, parse_load_options
 from .load.config import LoadConfig
 from .output_paths import check_charts_available, check_output_path
 from .performance_demo import (
@@ -66,7 +66,7 @@ def read_options(options: dict[str, Any]) -> DemoOptions:
     except DemoSetupError as exc:
         raise CommandError(str(exc)) from None
     selected = (
-        parse_scenarios(options["scenarios"], available)
+        parse_scenarios(options["scenarios"], available, defaults)
         if options["scenarios"] is not None
         else None
     )
@@ -112,17 +112,24 @@ def read_options(options: dict[str, Any]) -> DemoOptions:
     )
 
 
-def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
-    """Return the scenario names in ``value`` (comma-separated) in given order."""
+def parse_scenarios(
+    value: str | None, available: list[str], defaults: list[str] | None = None
+) -> list[str]:
+    """Return the scenario names in ``value`` (comma-separated) in given order.
+
+    ``defaults`` are the scenarios a run without ``--scenarios`` runs (all
+    of ``available`` when ``None``); an error lists the others apart.
+    """
     if value is None:
         return available
+    choices = _choices(available, available if defaults is None else defaults)
     names = [part.strip() for part in value.split(",")]
     if not any(names):
-        raise CommandError(f"--scenarios is empty; choose from {', '.join(available)}.")
+        raise CommandError(f"--scenarios is empty; choose from {choices}.")
     if not all(names):
         raise CommandError(
             f"--scenarios {value!r} has an empty name (a comma too many); separate "
-            f"the names with single commas; choose from {', '.join(available)}."
+            f"the names with single commas; choose from {choices}."
         )
     unknown = [n for n in names if n not in available]
     if unknown:
@@ -146,10 +153,27 @@ def parse_scenarios(value: str | None, available: list[str]) -> list[str]:
             "point of the group perfprobe.scenarios)"
         )
         raise CommandError(
-            f"--scenarios has unknown scenario(s) {named}; "
-            f"choose from {', '.join(available)}{hint}."
+            f"--scenarios has unknown scenario(s) {named}; choose from {choices}{hint}."
         )
     return list(dict.fromkeys(names))
+
+
+def _choices(available: list[str], defaults: list[str]) -> str:
+    """Return the scenarios to choose from, those run only when named apart.
+
+    ``load`` is one: listed among the defaults it read as if a plain run
+    started the load test.
+    """
+    listed = ", ".join(name for name in available if name in defaults)
+    opt_in = [name for name in available if name not in defaults]
+    if not opt_in:
+        return listed
+    named = f"{', '.join(opt_in)} only when named"
+    if opt_in == [LOAD_SCENARIO]:
+        named += " (or with --load)"
+    elif LOAD_SCENARIO in opt_in:
+        named += " (load also with --load)"
+    return f"{listed}; {named}" if listed else named
 
 
 def parse_time_scale(value: str) -> float:

@@ -102,6 +102,44 @@ def test_an_unknown_scenario_is_told_the_likely_name_or_how_to_register() -> Non
     )
 
 
+def test_the_choices_say_which_scenarios_run_only_when_named() -> None:
+    """load is listed apart from the five a run without --scenarios runs.
+
+    In a user trial the error listed load among the defaults, with no hint
+    that it runs only when asked for.
+    """
+    defaults = ["database_operations", "api_requests"]
+    with pytest.raises(CommandError) as unknown:
+        parse_scenarios("api_request", [*defaults, "load"], defaults)
+    with pytest.raises(CommandError) as empty:
+        parse_scenarios(",", [*defaults, "nightly", "load"], defaults)
+
+    assert str(unknown.value) == (
+        "--scenarios has unknown scenario(s) 'api_request' (did you mean "
+        "api_requests?); choose from database_operations, api_requests; load "
+        "only when named (or with --load)."
+    )
+    assert str(empty.value) == (
+        "--scenarios is empty; choose from database_operations, api_requests; "
+        "nightly, load only when named (load also with --load)."
+    )
+
+
+def test_the_command_names_load_apart_from_the_default_scenarios(
+    tmp_path: Any,
+) -> None:
+    """From manage.py the built-in five are listed, then load only when named."""
+    result = run_manage(tmp_path, COMMAND, "--scenarios", "nope")
+
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert (
+        "choose from database_operations, api_requests, concurrent_operations, "
+        "memory_intensive, error_scenarios; load only when named (or with "
+        "--load)"
+    ) in line
+
+
 @pytest.mark.parametrize("value", ["1e-300", "0.0009", "5e-324"])
 def test_a_time_scale_whose_sleeps_vanish_is_refused(value: str) -> None:
     """Under 0.001 a 50 ms nominal sleep is below 50 us: refused, saying why."""
