@@ -10,7 +10,7 @@ from rich.console import Console
 
 from perfprobe.compare import ComparisonRenderer, compare_reports, report_from_data
 from perfprobe.compare.comparison import Comparison
-from perfprobe.compare.render import format_tolerance, noise_rule
+from perfprobe.compare.render import all_the_same, format_tolerance, noise_rule
 from perfprobe.compare.stats import MIN_SAMPLES
 from perfprobe.report.terminal import make_console
 
@@ -424,3 +424,12 @@ def test_per_run_totals_of_an_older_report_not_compared_are_named() -> None:
         "all 2 compared counts the same; the whole report's total and 2 other "
         "totals not compared: they were made from different seeds. Note:"
     ), line
+
+
+def test_a_single_count_the_same_is_not_all_one() -> None:
+    """One count, unchanged: "the one count", not "all 1 count"."""
+    old = report(run(scenarios={"checkout": (0.1, 30)}))
+    rows = _comparison(old, {**old}).counts
+
+    assert all_the_same(rows[:1], None) == "the one count the same."
+    assert all_the_same(rows[:2], None) == "all 2 counts the same."

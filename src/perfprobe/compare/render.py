@@ -299,7 +299,7 @@ def all_the_same(rows: list[CountRow], different_work: str | None) -> str:
     """
     skipped = [row for row in rows if row.not_compared]
     if not skipped:
-        return f"all {plural(len(rows), 'count')} the same."
+        return f"{_every(len(rows), 'count')} the same."
     whole = any(row.key == (QUERIES, ALL_QUERIES) for row in skipped)
     others = len(skipped) - whole
     names = ["the whole report's total"] if whole else []
@@ -309,7 +309,12 @@ def all_the_same(rows: list[CountRow], different_work: str | None) -> str:
     compared = len(rows) - len(skipped)
     if not compared:
         return not_compared
-    return f"all {plural(compared, 'compared count')} the same; {not_compared}"
+    return f"{_every(compared, 'compared count')} the same; {not_compared}"
+
+
+def _every(count: int, noun: str) -> str:
+    # "all 1 count" reads oddly.
+    return f"the one {noun}" if count == 1 else f"all {plural(count, noun)}"
 
 
 def _statistic(change: TimingChange | None) -> Text:
