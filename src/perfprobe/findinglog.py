@@ -45,8 +45,9 @@ def finding_line(
 
     ``"N+1 in GET /books/: 20 queries at library/views.py:12, Book.author
     loaded one row at a time. Add select_related(...) ..."``, from the
-    report's own phrases; the queryset that loaded the rows is found among
-    the scope's query shapes (``ScopeSummary.query_groups``), as
+    report's own phrases; the queryset that loaded the rows is the one the
+    finding names (``rows_loaded_at``), and relations it came through are
+    found among the scope's query shapes (``ScopeSummary.query_groups``), as
     ``nearby_queries(summary)`` returns them (made here when not given).
     """
     # Imported here, and by FindingLog.sync before any request: the report
@@ -64,6 +65,7 @@ def finding_line(
         lazy,
         nearby,
         [endpoint] if endpoint else [],
+        finding.rows_loaded_at,
     )
     line = (
         f"N+1 in {summary.path}: {plural(finding.count, 'query')} {place.where}, "

@@ -38,10 +38,15 @@ class NPlusOneFinding:
     total_s: float
     sample_sql: str
     lazy_load: LazyLoad | None
+    #: The lines whose query may have loaded the rows, named as the scope
+    #: closed (``nplusoneloader.rows_loaded_at``): one names the queryset,
+    #: several could not be told apart, none ran before the loop; ``None``
+    #: when not known.
+    rows_loaded_at: tuple[str, ...] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the finding as JSON-ready data."""
-        return {
+        """Return the finding as JSON-ready data; ``rows_loaded_at`` when known."""
+        data: dict[str, Any] = {
             "scope": self.scope,
             "fingerprint": self.fingerprint,
             "call_site": self.call_site,
@@ -51,6 +56,9 @@ class NPlusOneFinding:
             "sample_sql": self.sample_sql,
             "lazy_load": self.lazy_load.to_dict() if self.lazy_load else None,
         }
+        if self.rows_loaded_at is not None:
+            data["rows_loaded_at"] = list(self.rows_loaded_at)
+        return data
 
 
 @dataclass(frozen=True)
@@ -121,6 +129,21 @@ class _Merged:
         return data
 
 
+def _merge_loaded_at(first: dict[str, Any], loaded_at: tuple[str, ...]) -> None:
+    """Add one scope's ``rows_loaded_at`` lines to a merged finding's.
+
+    Scopes that name different lines leave the queryset unknown, as several
+    lines in one scope do: the lines are joined, at most three, and once
+    there are two nothing more is needed. A scope that ran no candidate
+    before its loop adds none.
+    """
+    known = first.get("rows_loaded_at")
+    if known is None:
+        first["rows_loaded_at"] = list(loaded_at)
+    elif len(known) < 2 and any(line not in known for line in loaded_at):
+        first["rows_loaded_at"] = sorted({*known, *loaded_at})[:3]
+
+
 class FindingTotals:
     """Merge N+1 or duplicate findings from every closed scope, in bounded memory.
 
@@ -166,6 +189,9 @@ class FindingTotals:
             first["lazy_load"] = finding.lazy_load.to_dict()
         if finding.distinct_params > first["distinct_params"]:
             first["distinct_params"] = finding.distinct_params
+        loaded_at = finding.rows_loaded_at
+        if loaded_at:
+            _merge_loaded_at(first, loaded_at)
         count = finding.count
         entry.count += count
         entry.total_s += finding.total_s

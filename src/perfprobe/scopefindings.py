@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from itertools import takewhile
+from operator import is_not
 from typing import TYPE_CHECKING
 
 from .events import (
@@ -16,6 +19,7 @@ from .events import (
     RawQuery,
 )
 from .findings import DuplicateFinding, NPlusOneFinding
+from .nplusoneloader import rows_loaded_at
 
 if TYPE_CHECKING:
     from .nplusone import _Group
@@ -94,6 +98,12 @@ class ScopeFindings:
         # shapes.
         for g in self._groups.values():
             if g.count >= min_queries and len(g.param_hashes) >= 2:
+                loaded_at = None
+                if g.lazy_load is not None:
+                    # The groups are in the order each first ran: those
+                    # before this one ran their first query before its.
+                    before = takewhile(partial(is_not, g), self._groups.values())
+                    loaded_at = rows_loaded_at(before, g, g.lazy_load)
                 finding = _new(NPlusOneFinding)
                 _set(
                     finding,
@@ -107,6 +117,7 @@ class ScopeFindings:
                         "total_s": g.total_s,
                         "sample_sql": g.sql,
                         "lazy_load": g.lazy_load,
+                        "rows_loaded_at": loaded_at,
                     },
                 )
                 found.append(finding)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from django.template import Context, Engine
 
+from apps.shop.latency import inject_query_latency
 from apps.shop.models import Customer, Order
 
 
@@ -63,3 +64,16 @@ def count_orders_of_assigned_customers() -> list[int]:
     for customer in customers:  # ASSIGNED_LOOP_LINE
         counts.append(customer.orders.count())  # ASSIGNED_COUNT_LINE
     return counts
+
+
+def slow_customer_emails(limit: int, delay_s: float) -> list[str]:
+    """Read each recent order's customer, each lazy load delayed by ``delay_s``.
+
+    Another Order query runs first, at another line of the function.
+    """
+    first = Order.objects.order_by("id").first()  # EARLIER_ORDER_LINE
+    recent = list(Order.objects.order_by("-id")[:limit])  # RECENT_LINE
+    with inject_query_latency(delay_s):
+        emails = [order.customer.email for order in recent]  # EMAIL_LINE
+    assert first is not None
+    return emails

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from perfprobe.events import LazyLoad
@@ -107,3 +108,16 @@ def test_an_n_plus_one_merged_in_twelve_scopes_is_what_merged_add_makes() -> Non
         8,
     )
     assert totals.dropped == 1
+
+
+def test_scopes_naming_different_rows_lines_merge_into_no_choice() -> None:
+    """Scopes naming two different lines keep both; a scope naming none adds none."""
+    totals = FindingTotals(max_keys=10)
+    one, other = ("jobs.py:31",), ("jobs.py:25",)
+    for scope, lines in (("a", one), ("b", ()), ("c", one)):
+        totals.add_n_plus_one(replace(finding(scope, 6, 6, LOAD), rows_loaded_at=lines))
+    assert totals.to_list()[0]["rows_loaded_at"] == ["jobs.py:31"]
+
+    totals.add_n_plus_one(replace(finding("d", 6, 6, LOAD), rows_loaded_at=other))
+
+    assert totals.to_list()[0]["rows_loaded_at"] == ["jobs.py:25", "jobs.py:31"]

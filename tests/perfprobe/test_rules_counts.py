@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -174,6 +175,31 @@ def test_rows_built_in_a_helper_name_only_the_line_that_loaded_them(
     assert _line("# LAST_ORDER_LINE") not in rec.suggestion
 
 
+def test_the_loading_line_is_named_when_its_query_is_not_among_the_slowest_kept(
+    fresh_monitor: PerformanceMonitor, settings: Any
+) -> None:
+    """The report keeps 3 queries (the slow lazy loads): the loader is still named.
+
+    Neither Order query is among the slowest kept, as in a demo run of more
+    queries than ``MAX_SLOW_QUERIES``; the line that ran last before the loop
+    is named all the same, from the order the scope first ran its shapes in.
+    """
+    settings.PERFPROBE = {"MAX_SLOW_QUERIES": 3}
+    recent, use = _line("# RECENT_LINE"), _line("# EMAIL_LINE")
+
+    rec = _n_plus_one(fresh_monitor, lambda: count_rows.slow_customer_emails(8, 0.002))
+
+    report = fresh_monitor.generate_report()
+    kept = {q["call_site"] for q in report.queries["slowest"]}
+    assert recent not in kept and kept == {use}
+    assert rec.suggestion == (
+        'Add select_related("customer") to the Order queryset at '
+        f"{recent}, whose rows are used at {use}, so that Order.customer comes "
+        "with them instead of once per row."
+    )
+    assert _line("# EARLIER_ORDER_LINE") not in rec.suggestion
+
+
 _ORDERS = 'SELECT "shop_order"."id", "shop_order"."status" FROM "shop_order"'
 _CUSTOMER = (
     'SELECT "shop_customer"."id" FROM "shop_customer" WHERE "shop_customer"."id" = ?'
@@ -195,8 +221,8 @@ def test_without_run_order_several_querysets_are_not_offered_as_choices() -> Non
     assert place.suggestion == (
         'Add select_related("customer") where the Order rows used at jobs.py:32 '
         "are loaded, so that Order.customer comes with them instead of once per "
-        "row (several lines ran Order queries there, and the report could not "
-        "tell which of them loaded these rows)."
+        "row (several lines ran Order queries in the same scope as this loop, "
+        "and the report could not tell which of them loaded these rows)."
     )
 
 

@@ -78,8 +78,8 @@ def _eager_load(
         return (
             f"Add {fix} where the {model} rows used at {site} are loaded, so "
             f"that {model}.{field} comes with them instead of once per row "
-            f"(several lines ran {model} queries there, and the report could "
-            "not tell which of them loaded these rows)."
+            f"(several lines ran {model} queries in the same scope as this loop, "
+            "and the report could not tell which of them loaded these rows)."
         )
     if loaded_at:
         (loader,) = loaded_at

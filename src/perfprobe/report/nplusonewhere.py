@@ -74,6 +74,7 @@ def loading_sites(
     fingerprint: str,
     lazy: Mapping[str, Any] | None,
     nearby: Iterable[NearbyQuery],
+    rows_loaded_at: Sequence[str] | None = None,
 ) -> tuple[list[str], list[str]]:
     """Return where an N+1's rows were loaded: querysets' lines, relations.
 
@@ -89,7 +90,11 @@ def loading_sites(
     When the queries say when they ran, the lines are narrowed to the one
     that ran last before the pattern's first query in its scope and thread
     (none when nothing ran before it); more than one line left means the
-    rows' queryset is not known, and is never one of them to pick.
+    rows' queryset is not known, and is never one of them to pick. Without
+    those times, ``rows_loaded_at`` (the finding's, named as its scope
+    closed from every query the scope ran, see ``nplusoneloader``) gives
+    the lines instead, when known: ``nearby`` may lack the query that
+    loaded the rows, when the report kept only the slowest.
     """
     if not lazy:
         return [], []
@@ -112,9 +117,16 @@ def loading_sites(
         else:
             sites[site] = None
     before = _last_before(fingerprint, sites, nearby) if sites else None
-    if before is not None and len(before) <= 1:
+    if before is None and rows_loaded_at is not None and not _have_run_order(nearby):
+        sites = dict.fromkeys(rows_loaded_at)
+    elif before is not None and len(before) <= 1:
         sites = dict.fromkeys(before)
     return sorted(sites)[:3], sorted(relations)[:3]
+
+
+def _have_run_order(nearby: Sequence[NearbyQuery]) -> bool:
+    """Return whether ``nearby`` says when each query ran (every one kept)."""
+    return bool(nearby) and all(len(query) == 4 for query in nearby)
 
 
 def _last_before(
@@ -156,6 +168,7 @@ def place_n_plus_one(
     lazy: Mapping[str, Any] | None,
     nearby: Iterable[NearbyQuery] = (),
     endpoints: Sequence[str] = (),
+    rows_loaded_at: Sequence[str] | None = None,
 ) -> NPlusOnePlace:
     """Return where the N+1 of ``fingerprint`` at ``call_site`` ran, and its fix.
 
@@ -164,9 +177,10 @@ def place_n_plus_one(
     A ``TemplateResponse`` is rendered after the view returned: its queries
     have no call site (or, under the test client, the test's line sending
     the request), and ``endpoints`` (the requests they ran in) lead to the
-    view through the URLconf.
+    view through the URLconf. ``rows_loaded_at`` are the finding's lines
+    that may have loaded its rows, when known (see ``loading_sites``).
     """
-    loaded_at, through = loading_sites(fingerprint, lazy, nearby)
+    loaded_at, through = loading_sites(fingerprint, lazy, nearby, rows_loaded_at)
     rendered_by = template_render_at(call_site)
     if rendered_by is not None:
         return NPlusOnePlace(

@@ -160,6 +160,7 @@ class NPlusOneBudget:
                 lazy.to_dict() if lazy else None,
                 nearby,
                 endpoints,
+                finding.rows_loaded_at,
             )
             lines.append(f"  {finding.count} x {shape}  {place.where}{cause}")
             lines.append(f"    {place.suggestion}")

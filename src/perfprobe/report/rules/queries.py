@@ -103,7 +103,8 @@ def _nearby(data: ReportData, scopes: set[str]) -> list[NearbyQuery]:
     """Return the kept queries of ``scopes``, with when they ran if all kept.
 
     When the report kept only the slowest queries, the one that loaded an
-    N+1's rows may be missing, so the order they ran in decides nothing.
+    N+1's rows may be missing, so the order they ran in decides nothing:
+    the finding's own ``rows_loaded_at``, named as its scopes closed, does.
     """
     kept = data["queries"]["slowest"]
     total = data["queries"]["total"]
@@ -149,7 +150,12 @@ def n_plus_one(
         nearby = _nearby(data, scopes)
         endpoints = endpoints_of(scopes, data)
         place = place_n_plus_one(
-            finding["fingerprint"], finding["call_site"], lazy, nearby, endpoints
+            finding["fingerprint"],
+            finding["call_site"],
+            lazy,
+            nearby,
+            endpoints,
+            finding.get("rows_loaded_at"),
         )
         evidence.update(place.evidence)
         found.append(
