@@ -77,18 +77,21 @@ def fetch_all(
 def give_up(server: UvicornThread, path: str, wait_s: float) -> float:
     """Send a GET and close the connection ``wait_s`` after the request was sent.
 
-    Return the ``time.time()`` at which the client gave up, taken before the
-    connection is closed. Only the wait for the answer is limited: with one
-    timeout for every phase, a loaded machine could spend it connecting, and
-    the request would never reach the view.
+    Return a ``time.time()`` the disconnect cannot have come before: the
+    time before sending, plus ``wait_s``. (httpx closes the connection as
+    the wait runs out, before the error reaches this code, so a clock read
+    after the error is no such bound.) Only the wait for the answer is
+    limited: with one timeout for every phase, a loaded machine could spend
+    it connecting, and the request would never reach the view.
     """
     timeout = httpx.Timeout(30.0, read=wait_s)
 
     async def send() -> float:
         async with httpx.AsyncClient(base_url=server.base_url, timeout=timeout) as c:
+            sending_at = time.time()
             with pytest.raises(httpx.ReadTimeout):
                 await c.get(path)
-            return time.time()
+            return sending_at + wait_s
 
     return asyncio.run(send())
 
@@ -289,8 +292,8 @@ def test_a_request_whose_client_gives_up_is_still_recorded(
         CLIENT_CLOSED_STATUS,
         None,
     )
-    # The record ends at the disconnect: not before the client gave up (10 ms
-    # for the two clocks' drift), and before the view's 3 s sleep would end.
+    # The record ends at the disconnect: not before the client can have left
+    # (10 ms for the two clocks' drift), and before the view's 3 s sleep.
     assert event.started_at + event.duration_s > gave_up_at - 0.01
     assert event.duration_s < 3.0
     assert fresh_monitor.collector.snapshot().error_counts == {}
@@ -310,8 +313,8 @@ def test_a_block_cancelled_by_a_disconnect_is_not_an_error(
     snapshot = fresh_monitor.collector.snapshot()
     (block,) = [e for e in snapshot.recent_events if isinstance(e, OperationEvent)]
     assert (block.name, block.error_type) == (disconnect_urls.BLOCK, None)
-    # Cut at the disconnect, not before the client gave up (10 ms for the two
-    # clocks' drift) and not after the view's 3 s.
+    # Cut at the disconnect: not before the client can have left (10 ms for
+    # the two clocks' drift) and not after the view's 3 s.
     assert block.started_at + block.duration_s > gave_up_at - 0.01
     assert block.duration_s < 3.0
     assert snapshot.operations[disconnect_urls.BLOCK][1] == {}
