@@ -81,6 +81,37 @@ def test_a_line_is_named_by_its_function_as_python_names_it(
     assert function_at(f"{views}:{line}") == function
 
 
+ONE_LINE_BODIES = """\
+class BookList:
+    def get_queryset(self): return [b.author for b in self.books]  # line 2
+    def other(self):
+        return None
+
+
+def view(request, books):
+    def rows(): return [b.author for b in books]  # line 8
+    return rows()
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "function"),
+    [(2, "BookList.get_queryset"), (8, "view.<locals>.rows")],
+)
+def test_a_body_on_its_def_line_is_named_by_its_own_function(
+    tmp_path: Path, line: int, function: str
+) -> None:
+    """A one-line body first in its class or function is named by its def.
+
+    The line is the enclosing code's too (the def statement), but it is the
+    body that runs a query there.
+    """
+    views = tmp_path / "views.py"
+    views.write_text(ONE_LINE_BODIES, encoding="utf-8")
+
+    assert function_at(f"{views}:{line}") == function
+
+
 @pytest.mark.parametrize("site", [None, "", "views.py", "<string>:3", "x.py:1"])
 def test_a_site_without_a_readable_line_has_no_function(site: str | None) -> None:
     """No call site, no line, code without a file, no such file: unknown."""
