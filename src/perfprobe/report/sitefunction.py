@@ -27,8 +27,9 @@ MODULE_LEVEL = "<module>"
 
 _DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 
-#: The lines of a definition's body and its qualified name.
-_Span = tuple[int, int, str]
+#: The lines of a definition's body, how deep it is nested and its qualified
+#: name.
+_Span = tuple[int, int, int, str]
 
 
 def function_at(call_site: str | None) -> str | None:
@@ -48,9 +49,11 @@ def function_at(call_site: str | None) -> str | None:
     last_line, spans = parsed
     if not 1 <= line <= last_line:
         return None
-    # Spans nest: the innermost holding the line starts last.
+    # Spans nest: those holding the line are one chain, the innermost is the
+    # deepest. Not the one starting last: a one-line body opening its class
+    # or function starts on the line the enclosing body does.
     inside = [span for span in spans if span[0] <= line <= span[1]]
-    return max(inside)[2] if inside else MODULE_LEVEL
+    return max(inside, key=lambda span: span[2])[3] if inside else MODULE_LEVEL
 
 
 # As many files as templatesite's caches hold: a live page, built again,
@@ -68,18 +71,18 @@ def _spans(path: str, mtime_ns: int, size: int) -> tuple[int, list[_Span]] | Non
     spans: list[_Span] = []
     # A stack, not recursion: nesting deep enough for the parser is not
     # necessarily shallow enough for Python's recursion limit.
-    stack: list[tuple[ast.AST, str]] = [(tree, "")]
+    stack: list[tuple[ast.AST, str, int]] = [(tree, "", 0)]
     while stack:
-        node, prefix = stack.pop()
+        node, prefix, depth = stack.pop()
         for child in ast.iter_child_nodes(node):
             if not isinstance(child, _DEFINITIONS):
-                stack.append((child, prefix))
+                stack.append((child, prefix, depth))
                 continue
             name = f"{prefix}{child.name}"
             # From the body's first line: decorators, defaults and a base
             # class list run in the enclosing code.
             end = child.end_lineno or child.body[-1].lineno
-            spans.append((child.body[0].lineno, end, name))
+            spans.append((child.body[0].lineno, end, depth + 1, name))
             inner = "." if isinstance(child, ast.ClassDef) else ".<locals>."
-            stack.append((child, f"{name}{inner}"))
+            stack.append((child, f"{name}{inner}", depth + 1))
     return tree.body[-1].end_lineno or tree.body[-1].lineno, spans
