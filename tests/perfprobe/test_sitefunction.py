@@ -112,6 +112,40 @@ def test_a_body_on_its_def_line_is_named_by_its_own_function(
     assert function_at(f"{views}:{line}") == function
 
 
+FIRST_DECORATED = """\
+import functools
+
+
+class BookList:
+    @functools.cache  # line 5
+    def get(self):
+        return None
+
+
+def cached(view):
+    @functools.wraps(  # line 11
+        view
+    )
+    def wrapper(request):
+        return view(request)
+
+    return wrapper
+"""
+
+
+@pytest.mark.parametrize(
+    ("line", "function"), [(5, "BookList"), (11, "cached"), (12, "cached")]
+)
+def test_a_decorator_first_in_a_body_runs_in_that_body(
+    tmp_path: Path, line: int, function: str
+) -> None:
+    """A decorated definition opening a body: its decorators are that body's code."""
+    views = tmp_path / "views.py"
+    views.write_text(FIRST_DECORATED, encoding="utf-8")
+
+    assert function_at(f"{views}:{line}") == function
+
+
 @pytest.mark.parametrize("site", [None, "", "views.py", "<string>:3", "x.py:1"])
 def test_a_site_without_a_readable_line_has_no_function(site: str | None) -> None:
     """No call site, no line, code without a file, no such file: unknown."""
