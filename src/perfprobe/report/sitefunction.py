@@ -82,7 +82,18 @@ def _spans(path: str, mtime_ns: int, size: int) -> tuple[int, list[_Span]] | Non
             # From the body's first line: decorators, defaults and a base
             # class list run in the enclosing code.
             end = child.end_lineno or child.body[-1].lineno
-            spans.append((child.body[0].lineno, end, depth + 1, name))
+            spans.append((_first_line(child.body[0]), end, depth + 1, name))
             inner = "." if isinstance(child, ast.ClassDef) else ".<locals>."
             stack.append((child, f"{name}{inner}", depth + 1))
     return tree.body[-1].end_lineno or tree.body[-1].lineno, spans
+
+
+def _first_line(statement: ast.stmt) -> int:
+    """Return the first line of ``statement``, a decorator's if it has one.
+
+    A decorated definition's ``lineno`` is its ``def`` or ``class`` line;
+    its decorators, above it, run in the code it is part of.
+    """
+    if isinstance(statement, _DEFINITIONS) and statement.decorator_list:
+        return min(node.lineno for node in statement.decorator_list)
+    return statement.lineno
