@@ -326,6 +326,20 @@ def test_records_without_functions_match_by_file_as_before() -> None:
     ]
 
 
+def test_a_function_not_read_on_one_side_matches_by_line() -> None:
+    """A report whose file could not be read names no function: not gone and new.
+
+    The same loop, named ``view_a`` in one report and without a function in
+    the other (the file unreadable when that report was built), is one
+    finding, matched by file, query and relation as without functions.
+    """
+    old = _in_views({11: ("view_a", [20])})
+    new = _in_views({11: (None, [20])})
+
+    assert _n_plus_one_rows(_compare(old, new)) == [(f"{VIEWS}:11", "20", "20", "same")]
+    assert _n_plus_one_rows(_compare(new, old)) == [(f"{VIEWS}:11", "20", "20", "same")]
+
+
 def test_one_line_in_two_functions_is_two_findings_named_apart() -> None:
     """Line 11 was view_a's loop and is now view_b's: gone and new, named apart."""
     comparison = _compare(

@@ -46,8 +46,10 @@ def match_findings(
     use_relation = all(run.relations_known for run in (*old_runs, *new_runs))
     use_function = all(run.functions_known for run in (*old_runs, *new_runs))
     groups: dict[_Group, tuple[list[_Entry], list[_Entry]]] = {}
-    for side, runs in enumerate((old_runs, new_runs)):
+    sides: list[dict[CountKey, FindingId]] = []
+    for runs in (old_runs, new_runs):
         found: dict[CountKey, FindingId] = {}
+        sides.append(found)
         for run in runs:
             for key, fid in run.findings.items():
                 # As within one run: the relation any run saw, not the
@@ -61,12 +63,27 @@ def match_findings(
                         relation=earlier.relation or fid.relation,
                         function=earlier.function or fid.function,
                     )
+    # A report built where a file could not be read names no function for
+    # its findings: the file's findings of that query and relation are then
+    # matched by line alone, on both sides, rather than read as one fixed and
+    # one new.
+    unknown = {
+        (fid.file, fid.fingerprint, fid.relation if use_relation else None)
+        for found in sides
+        for fid in found.values()
+        if fid.function is None
+    }
+    for side, found in enumerate(sides):
         for key, fid in found.items():
+            relation = fid.relation if use_relation else None
+            known = (
+                use_function and (fid.file, fid.fingerprint, relation) not in unknown
+            )
             group = (
                 fid.file,
-                fid.function if use_function else None,
+                fid.function if known else None,
                 fid.fingerprint,
-                fid.relation if use_relation else None,
+                relation,
             )
             groups.setdefault(group, ([], []))[side].append((key, fid))
     # Per side: one report's line 20 may pair with 30, the other's with 10.
