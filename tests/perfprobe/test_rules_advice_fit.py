@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from apps.shop.models import Order
 from perfprobe.collector import Collector
 from perfprobe.db.fingerprint import fingerprint
@@ -148,7 +150,12 @@ def test_slow_operation_points_at_slow_queries_when_the_report_has_them() -> Non
     alone, beside = make_collector(), make_collector()
     for collector in (alone, beside):
         collector.record_operation(operation("db.report", 1.5), None)
-    beside.record_query(query('SELECT * FROM "shop_order"', 1.2), None)
+    # In another thread: the factories' clock would otherwise start the
+    # query inside the operation's 1.5 s, where the report links the two.
+    elsewhere = dataclasses.replace(
+        query('SELECT * FROM "shop_order"', 1.2), thread_id=2
+    )
+    beside.record_query(elsewhere, None)
 
     (quiet,) = fired(alone, "slow-operation")
     (told,) = fired(beside, "slow-operation")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .fmt import format_duration, format_mean_count, shorten
+from .fmt import format_duration, format_mean_count, shorten, shorten_sql
 from .indexes import IndexVerdict
 from .loopadvice import duplicate_queries, n_plus_one
 from .memoryadvice import high_memory
@@ -19,6 +19,7 @@ __all__ = [
     "slow_endpoint",
     "slow_operation",
     "slow_query",
+    "slow_query_operations",
 ]
 
 _EXPLAIN = {
@@ -34,22 +35,28 @@ def slow_operation(
     typical: bool,
     slow_queries: bool = False,
     explains: list[tuple[str, float]] | None = None,
+    inside: list[tuple[str | None, str, float]] | None = None,
 ) -> str:
     """Return what to do about operation ``name`` being slow.
 
     ``slow_queries`` says the report also flags slow queries, one of which
     may have run inside the operation. ``explains`` lists the endpoints
     whose time the operation mostly accounts for, each with that share
-    (0..1): their slow-endpoint findings are left to this one.
+    (0..1): their slow-endpoint findings are left to this one. ``inside``
+    lists the flagged slow queries known to have run inside it (call site,
+    fingerprint, share of its time): they are named instead.
     """
     how_often = "most calls" if typical else "its slowest calls"
-    first = (
-        f"If {name!r} runs queries, read the slow-query findings first: a slow "
-        "query run inside it is reported there, and its time is part of this "
-        "operation's too. Otherwise p"
-        if slow_queries
-        else "P"
-    )
+    if inside:
+        first = f"{_queries_inside(inside)}; for the rest of its time, p"
+    elif slow_queries:
+        first = (
+            f"If {name!r} runs queries, read the slow-query findings first: a slow "
+            "query run inside it is reported there, and its time is part of this "
+            "operation's too. Otherwise p"
+        )
+    else:
+        first = "P"
     text = (
         f"{first}rofile {name!r} (cProfile, or py-spy against the running process) "
         f"to see where {how_often} spend their time. If the caller does not need "
@@ -65,6 +72,36 @@ def slow_operation(
             "requests too (they have no slow-endpoint finding of their own)."
         )
     return text
+
+
+def _queries_inside(inside: list[tuple[str | None, str, float]]) -> str:
+    """Return ``"25% of its time is the slow query at a.py:9 (see ...)"``."""
+    parts = [
+        f"{share:.0%}"
+        + (" of its time is" if index == 0 else "")
+        + " the slow query "
+        + (f"at {site}" if site else repr(shorten_sql(fingerprint, 60)))
+        for index, (site, fingerprint, share) in enumerate(inside[:3])
+    ]
+    named = parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} and {parts[-1]}"
+    see = "finding" if len(parts) == 1 else "findings"
+    return f"{named} (see the slow-query {see})"
+
+
+def slow_query_operations(explains: list[tuple[str, float]]) -> str:
+    """Return the sentence that names the operations a slow query explains.
+
+    ``explains`` lists each operation's name and the share (0..1) of its
+    time the query took: their slow-operation findings are left to it.
+    """
+    shares = ", ".join(
+        f"{share:.0%} of operation {name!r}'s" for name, share in explains
+    )
+    if len(explains) == 1:
+        those, own = "that operation", "it has no slow-operation finding of its own"
+    else:
+        those, own = "those operations", "they have no slow-operation findings"
+    return f"It takes {shares} time, so speeding it up speeds up {those} too ({own})."
 
 
 def slow_endpoint(

@@ -122,7 +122,9 @@ class ReportBuilder:
             environment=self.environment(),
             settings=self.settings_section(),
             summary={},
-            operations=operations_section(self.snapshot),
+            operations=operations_section(
+                self.snapshot, self.settings.SLOW_QUERY_SECONDS * self.time_scale
+            ),
             queries=queries_section(
                 self.snapshot, self.settings.SLOW_QUERY_SECONDS * self.time_scale
             ),

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..aggregates import CollectorSnapshot, ScopeSummary
 from ..stats import StatsSummary
+from .opqueries import slow_queries_inside
 
 MEMORY_NOTE = (
     "Heap figures come from tracemalloc (Python allocations only) and RSS from "
@@ -21,8 +22,15 @@ def stats_dict(summary: StatsSummary | None) -> dict[str, Any] | None:
     return summary.to_dict() if summary is not None else None
 
 
-def operations_section(snapshot: CollectorSnapshot) -> list[dict[str, Any]]:
-    """Return one entry per operation (durations in seconds), most time first."""
+def operations_section(
+    snapshot: CollectorSnapshot, slow_query_s: float
+) -> list[dict[str, Any]]:
+    """Return one entry per operation (durations in seconds), most time first.
+
+    ``slow_queries`` lists the slow queries (over ``slow_query_s``) that ran
+    inside its runs (``opqueries.slow_queries_inside``).
+    """
+    inside = slow_queries_inside(snapshot, slow_query_s)
     entries = [
         {
             "name": name,
@@ -30,6 +38,7 @@ def operations_section(snapshot: CollectorSnapshot) -> list[dict[str, Any]]:
             "errors": dict(errors),
             "tags": snapshot.operation_tags.get(name, {}),
             "endpoints": snapshot.operation_endpoints.get(name, []),
+            "slow_queries": inside.get(name, []),
         }
         for name, (summary, errors) in snapshot.operations.items()
     ]

@@ -12,7 +12,9 @@ from .linking import (
     endpoints_of,
     explained_endpoints,
     is_slow_operation,
+    operations_explained_by_queries,
     operations_in_endpoints,
+    slow_queries_in_operations,
     slow_query_events,
     time_over,
 )
@@ -28,18 +30,19 @@ def slow_operation(
     The endpoints whose requests the operation ran in are named, most time
     first; one whose requests spent at least half their time in it gets no
     slow-endpoint finding of its own (``linking``), and this suggestion
-    says so. A slow query run inside a slow operation is still reported by
-    both rules, and its time counted in both savings: see the note below.
+    says so. An operation whose kept slow queries took at least half its
+    time is left to the slow-query findings, which name it; one with less
+    names them here, with their share of its time.
     """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
-    # XXX: which query ran inside which operation is still unknown: an
-    # operation's aggregate keeps its time per endpoint (folded from the
-    # records' scopes) but no start time or query time per run, so a slow
-    # query inside a slow operation is reported by both rules. When the
-    # report flags slow queries, the suggestion says to read those first,
-    # unless every run of the operation was in requests of endpoints that
-    # ran none of them.
-    slow_runs = slow_query_events(data, settings.SLOW_QUERY_SECONDS * time_scale)
+    slow_query_s = settings.SLOW_QUERY_SECONDS * time_scale
+    inside = slow_queries_in_operations(data, slow_query_s)
+    by_queries = operations_explained_by_queries(inside)
+    # Where the report could not link queries to an operation's runs (an
+    # older report, or runs and queries no longer kept), the suggestion says
+    # to read the slow-query findings first, unless every run of the
+    # operation was in requests of endpoints that ran none of them.
+    slow_runs = slow_query_events(data, slow_query_s)
     # The endpoints whose requests ran a slow query: an operation whose runs
     # all fell in requests of other endpoints ran none of them.
     slow_in = set(
@@ -51,7 +54,7 @@ def slow_operation(
     found = []
     for op in data["operations"]:
         stats = op["stats"]
-        if not is_slow_operation(op, threshold_s):
+        if not is_slow_operation(op, threshold_s) or op["name"] in by_queries:
             continue
         typical = stats["p95"] > threshold_s
         spent_in = op.get("endpoints") or []
@@ -84,7 +87,11 @@ def slow_operation(
                     "endpoints": endpoints or None,
                 },
                 suggestion=advice.slow_operation(
-                    op["name"], typical, slow_queries, explains.get(op["name"])
+                    op["name"],
+                    typical,
+                    slow_queries,
+                    explains.get(op["name"]),
+                    inside.get(op["name"]),
                 ),
                 impact_s=stats["total"],
                 saving_s=time_over(stats["total"], stats["count"], threshold_s),
@@ -106,11 +113,20 @@ def slow_endpoint(
     the measured operations that took a tenth of the route's time or more.
     """
     threshold_s = settings.SLOW_OPERATION_SECONDS * time_scale
-    explained = explained_endpoints(data, settings.SLOW_QUERY_SECONDS * time_scale)
-    for pairs in endpoints_explained_by_operations(data, threshold_s).values():
-        explained.update(route for route, _share in pairs)
+    slow_query_s = settings.SLOW_QUERY_SECONDS * time_scale
+    explained = explained_endpoints(data, slow_query_s)
+    # An operation left to its slow queries has no finding to leave a
+    # route to, nor one to point at.
+    by_queries = operations_explained_by_queries(
+        slow_queries_in_operations(data, slow_query_s)
+    )
+    for name, pairs in endpoints_explained_by_operations(data, threshold_s).items():
+        if name not in by_queries:
+            explained.update(route for route, _share in pairs)
     slow_ops = {
-        op["name"] for op in data["operations"] if is_slow_operation(op, threshold_s)
+        op["name"]
+        for op in data["operations"]
+        if is_slow_operation(op, threshold_s) and op["name"] not in by_queries
     }
     timed = operations_in_endpoints(data)
     found = []

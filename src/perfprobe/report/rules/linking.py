@@ -207,3 +207,45 @@ def scopes_phrase(scopes: list[str], scope_count: int) -> str:
         # Every name is listed, and some were closed more than once.
         return f"in {scope_count} runs of {len(scopes)} scopes ({shown}{more})"
     return f"in {scope_count} scopes ({shown}{more})"
+
+
+def slow_queries_in_operations(
+    data: ReportData, slow_query_s: float
+) -> dict[str, list[tuple[str | None, str, float]]]:
+    """Return, per operation, the slow queries run inside it and their share.
+
+    From each operation's ``slow_queries`` (absent in reports written before
+    it existed): ``(call site, fingerprint, share)``, the share (0..1) of
+    all the operation's time that the query's kept slow runs inside it
+    took, most first. Only shapes the slow-query rule flags are named.
+    """
+    flagged = slow_query_events(data, slow_query_s)
+    found: dict[str, list[tuple[str | None, str, float]]] = {}
+    for op in data["operations"]:
+        total_s = op["stats"]["total"]
+        for spent in op.get("slow_queries") or ():
+            if total_s > 0 and spent["fingerprint"] in flagged:
+                share = min(spent["total_s"] / total_s, 1.0)
+                found.setdefault(op["name"], []).append(
+                    (spent["call_site"], spent["fingerprint"], share)
+                )
+    for linked in found.values():
+        linked.sort(key=lambda item: -item[2])
+    return found
+
+
+def operations_explained_by_queries(
+    linked: dict[str, list[tuple[str | None, str, float]]],
+) -> dict[str, list[tuple[str | None, str, float]]]:
+    """Return the operations whose slow queries took at least half their time.
+
+    ``linked`` is ``slow_queries_in_operations``' result. The queries run one
+    after another in the operation's thread, so their shares add up: such
+    an operation is left to the slow-query findings, which name it, as an
+    endpoint mostly spent in one operation is left to that one's.
+    """
+    return {
+        name: queries
+        for name, queries in linked.items()
+        if sum(share for _site, _fp, share in queries) >= 0.5
+    }

@@ -13,8 +13,10 @@ from ..nplusonewhere import NearbyQuery, place_n_plus_one, what_loads
 from ..sqlshape import read_shape
 from .linking import (
     endpoints_of,
+    operations_explained_by_queries,
     saving_of_repeats,
     scopes_phrase,
+    slow_queries_in_operations,
     slow_query_events,
 )
 from .registry import ReportData, register_rule
@@ -31,11 +33,14 @@ def slow_query(
     """Flag each query shape whose slowest run was over the slow-query limit.
 
     The endpoints whose requests ran it are named, and their own slow-endpoint
-    finding is left out. A shape whose kept slow runs all failed is left to
-    the errors rule, which gives their duration.
+    finding is left out. So are the operations whose time its slow runs
+    mostly took (with other slow queries run inside them), which it names
+    with that share. A shape whose kept slow runs all failed is left to the
+    errors rule, which gives their duration.
     """
     threshold_s = settings.SLOW_QUERY_SECONDS * time_scale
     slow = slow_query_events(data, threshold_s)
+    explains = _operations_by_query(data, threshold_s)
     shapes = {q["fingerprint"]: q for q in data["queries"]["by_fingerprint"]}
     failed = {
         e["fingerprint"]
@@ -62,7 +67,12 @@ def slow_query(
         endpoints = endpoints_of((e["scope"] for e in events), data)
         over_s = sum(e["duration_s"] - threshold_s for e in events)
         where = f" at {call_site}" if call_site else ""
+        operations = explains.get(fingerprint, [])
         seen_in = f" in {', '.join(endpoints)}" if endpoints else ""
+        if operations:
+            names = ", ".join(repr(name) for name, _share in operations)
+            kind = "operation" if len(operations) == 1 else "operations"
+            seen_in += f" in {kind} {names}"
         up_to = "up to " if len(events) > 1 else ""
         took = format_against(max_s, threshold_s)
         runs = f" over {len(events)} slow runs" if len(events) > 1 else ""
@@ -80,6 +90,7 @@ def slow_query(
                     "call_site": call_site,
                     "scope": events[0]["scope"] if events else None,
                     "endpoints": endpoints or None,
+                    "operations": [name for name, _share in operations] or None,
                     "max_s": max_s,
                     "count": shape["count"] if shape else len(events),
                     "slow_runs_kept": len(events),
@@ -91,12 +102,38 @@ def slow_query(
                     call_site,
                     check_indexes(sql),
                     read_shape(sql, call_site),
+                )
+                + (
+                    f" {advice.slow_query_operations(operations)}" if operations else ""
                 ),
                 impact_s=sum(e["duration_s"] for e in events) or max_s,
                 saving_s=over_s or max_s - threshold_s,
             )
         )
     return found
+
+
+def _operations_by_query(
+    data: ReportData, threshold_s: float
+) -> dict[str, list[tuple[str, float]]]:
+    """Return, per query shape, the operations it explains and its share of each.
+
+    An operation is explained when the slow queries run inside it took at
+    least half its time (``linking.operations_explained_by_queries``); the
+    share is this shape's, over all its call sites.
+    """
+    found: dict[str, dict[str, float]] = {}
+    explained = operations_explained_by_queries(
+        slow_queries_in_operations(data, threshold_s)
+    )
+    for name, queries in explained.items():
+        for _site, fingerprint, share in queries:
+            shares = found.setdefault(fingerprint, {})
+            shares[name] = min(shares.get(name, 0.0) + share, 1.0)
+    return {
+        fingerprint: sorted(shares.items(), key=lambda item: (-item[1], item[0]))
+        for fingerprint, shares in found.items()
+    }
 
 
 def _nearby(data: ReportData, scopes: set[str]) -> list[NearbyQuery]:
