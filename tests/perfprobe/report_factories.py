@@ -219,6 +219,11 @@ def fired(collector: Collector, rule_id: str) -> list[Recommendation]:
     return build(collector).recommendations_by_rule(rule_id)
 
 
+def by_rule(report: dict[str, Any], rule_id: str) -> list[dict[str, Any]]:
+    """Return the recommendations of ``rule_id`` in a report's JSON data."""
+    return [r for r in report["recommendations"] if r["rule_id"] == rule_id]
+
+
 def orders_report() -> Report:
     """Return the report of 3 GET /orders/ of 50 ms, each 1 query and an N+1 of 6.
 

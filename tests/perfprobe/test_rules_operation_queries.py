@@ -19,6 +19,8 @@ from apps.shop.models import Product
 from perfprobe.monitoring import PerformanceMonitor
 from perfprobe.report.schema import validate_report
 
+from .report_factories import by_rule
+
 QUERY_SLEEP_S = 0.3
 # The query is slow (over 0.1 s) and so is the block that runs it (0.2 s);
 # only a sleep's overrun, never a shortfall, can move the figures.
@@ -36,10 +38,6 @@ def _slow_products() -> int:
     return len(list(Product.objects.filter(DatabaseDelay(QUERY_SLEEP_S))))
 
 
-def _by_rule(report: dict, rule_id: str) -> list[dict]:
-    return [r for r in report["recommendations"] if r["rule_id"] == rule_id]
-
-
 @pytest.mark.django_db
 def test_a_block_whose_time_is_a_slow_query_is_left_to_the_query(
     fresh_monitor: PerformanceMonitor, limits: None
@@ -49,8 +47,8 @@ def test_a_block_whose_time_is_a_slow_query_is_left_to_the_query(
         _slow_products()
     report = fresh_monitor.generate_report().to_dict()
 
-    assert _by_rule(report, "slow-operation") == []
-    (finding,) = _by_rule(report, "slow-query")
+    assert by_rule(report, "slow-operation") == []
+    (finding,) = by_rule(report, "slow-query")
     assert "test_rules_operation_queries.py:" in finding["title"]
     assert finding["title"].count("'nightly_totals'") == 1, finding["title"]
     assert finding["evidence"]["operations"] == ["nightly_totals"]
@@ -80,8 +78,8 @@ def test_a_block_partly_a_slow_query_names_it_with_its_share(
     _slow_products()
     report = fresh_monitor.generate_report().to_dict()
 
-    (operation,) = _by_rule(report, "slow-operation")
-    (query,) = _by_rule(report, "slow-query")
+    (operation,) = by_rule(report, "slow-operation")
+    (query,) = by_rule(report, "slow-query")
     (op,) = report["operations"]
     share = 100 * in_query_s / op["stats"]["total"]
     found = re.search(
@@ -108,8 +106,8 @@ def test_a_block_beside_a_slow_query_keeps_todays_advice(
         time.sleep(QUERY_SLEEP_S)
     report = fresh_monitor.generate_report().to_dict()
 
-    (operation,) = _by_rule(report, "slow-operation")
-    (query,) = _by_rule(report, "slow-query")
+    (operation,) = by_rule(report, "slow-operation")
+    (query,) = by_rule(report, "slow-query")
     assert "is the slow query" not in operation["suggestion"]
     assert operation["suggestion"].startswith(
         "If 'sleeper' runs queries, read the slow-query findings first"

@@ -22,7 +22,7 @@ from perfprobe.scope import Scope
 from perfprobe.stats import MetricStats
 
 from . import middleware_urls
-from .report_factories import fired, make_collector, query, request
+from .report_factories import by_rule, fired, make_collector, query, request
 
 SLEEP_S = middleware_urls.SLEEP_S
 # Under a block of SLEEP_S and a request of 1.5 * SLEEP_S, over SLEEP_S / 2
@@ -46,10 +46,6 @@ def _report(fresh_monitor: PerformanceMonitor, *paths: str) -> dict:
     return fresh_monitor.generate_report().to_dict()
 
 
-def _by_rule(report: dict, rule_id: str) -> list[dict]:
-    return [r for r in report["recommendations"] if r["rule_id"] == rule_id]
-
-
 @pytest.mark.django_db
 def test_an_endpoint_whose_time_is_a_slow_block_is_left_to_the_block(
     fresh_monitor: PerformanceMonitor, slow_limit: None
@@ -61,13 +57,13 @@ def test_an_endpoint_whose_time_is_a_slow_block_is_left_to_the_block(
     (spent,) = op["endpoints"]
     assert (spent["endpoint"], spent["count"]) == ("GET /sleepy-block/", 2)
     assert 2 * SLEEP_S <= spent["total_s"] < 2 * SLEEP_S + 1
-    (finding,) = _by_rule(report, "slow-operation")
+    (finding,) = by_rule(report, "slow-operation")
     assert finding["title"].endswith("in GET /sleepy-block/")
     assert finding["evidence"]["endpoints"] == ["GET /sleepy-block/"]
     assert "of GET /sleepy-block/'s time" in finding["suggestion"]
     # The plain sleep has no block to blame; it says nothing of queries it
     # never ran.
-    (endpoint,) = _by_rule(report, "slow-endpoint")
+    (endpoint,) = by_rule(report, "slow-endpoint")
     assert endpoint["evidence"]["route"] == "/sleepy/"
     assert (
         "GET /sleepy/ runs no queries, so the time goes elsewhere: time its parts "
@@ -86,8 +82,8 @@ def test_an_endpoint_partly_in_a_block_names_it_in_its_advice(
     report = _report(fresh_monitor, "/part-block/")
     ((in_block, in_view),) = middleware_urls.part_block_times
 
-    assert _by_rule(report, "slow-operation") == []
-    (endpoint,) = _by_rule(report, "slow-endpoint")
+    assert by_rule(report, "slow-operation") == []
+    (endpoint,) = by_rule(report, "slow-endpoint")
     found = re.search(
         r"The measured operation 'render_part' takes (\d+)% of GET /part-block/'s "
         r"time: profile it first\.",
